@@ -1,0 +1,68 @@
+/**
+ * `mnist`: train, evaluate and serve handwritten-digit classifiers on WebGPU.
+ * This file only parses the command word, dispatches, and turns errors into messages and exit
+ * codes; it is the only place that calls `Deno.exit`.
+ */
+import { COMMANDS } from "./src/cli/commands.ts";
+import { suggest } from "./src/cli/args.ts";
+import { UserError } from "./src/errors.ts";
+import { VERSION } from "./src/version.ts";
+
+function usage(): string {
+  const width = Math.max(...COMMANDS.map((c) => c.name.length));
+  const lines = COMMANDS.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`);
+  return `mnist ${VERSION}: handwritten-digit recognition on WebGPU (the MXNet tutorial, re-made)
+
+Usage: mnist <command> [options]
+
+Commands:
+${lines.join("\n")}
+
+Run "mnist <command> --help" for a command's options and examples.`;
+}
+
+async function main(args: string[]): Promise<number> {
+  const [word, ...rest] = args;
+  if (word === undefined || word === "help" || word === "--help" || word === "-h") {
+    const topic = word === "help" ? COMMANDS.find((c) => c.name === rest[0]) : undefined;
+    console.log(topic ? topic.help : usage());
+    return word === undefined ? 1 : 0;
+  }
+  if (word === "--version" || word === "-V") {
+    console.log(`mnist ${VERSION}`);
+    return 0;
+  }
+  const command = COMMANDS.find((c) => c.name === word);
+  if (!command) {
+    const guess = suggest(word, COMMANDS.map((c) => c.name));
+    throw new UserError(`Unknown command "${word}"`, {
+      hint: guess ? `Did you mean "mnist ${guess}"?` : `Run "mnist --help" for the commands.`,
+    });
+  }
+  if (rest.includes("--help") || rest.includes("-h")) {
+    console.log(command.help);
+    return 0;
+  }
+  await command.run(rest);
+  return 0;
+}
+
+if (import.meta.main) {
+  let code: number;
+  try {
+    code = await main(Deno.args);
+  } catch (error) {
+    if (error instanceof UserError) {
+      console.error(`error: ${error.message}`);
+      if (error.hint) console.error(`hint: ${error.hint}`);
+      code = error.exitCode;
+    } else if (error instanceof Deno.errors.PermissionDenied) {
+      console.error(`error: ${error.message}`);
+      code = 1;
+    } else {
+      console.error(error);
+      code = 70; // EX_SOFTWARE: a bug, not a user mistake
+    }
+  }
+  Deno.exit(code);
+}

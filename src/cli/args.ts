@@ -1,0 +1,115 @@
+/**
+ * Argument parsing shared by the commands: `node:util` parseArgs in strict mode, with its errors
+ * turned into one-line `UserError`s that point at `--help`, and typed number options.
+ */
+import { parseArgs, type ParseArgsConfig } from "node:util";
+import { UserError } from "../errors.ts";
+
+type Options = NonNullable<ParseArgsConfig["options"]>;
+
+/** Options every command accepts. */
+export const COMMON_OPTIONS = {
+  help: { type: "boolean", short: "h" },
+  device: { type: "string" },
+  "data-dir": { type: "string" },
+} as const satisfies Options;
+
+/** Parses `args` for `command`; unknown options and missing values become `UserError`s. */
+export function parseCommandArgs<T extends Options>(
+  command: string,
+  args: string[],
+  options: T,
+  { positionals = false }: { positionals?: boolean } = {},
+) {
+  try {
+    return parseArgs({
+      args,
+      options: { ...COMMON_OPTIONS, ...options },
+      allowPositionals: positionals,
+      strict: true,
+    });
+  } catch (error) {
+    const message = error instanceof Error ? error.message : String(error);
+    // node:util messages span lines and mention "parseArgs"; keep the first, user-facing part.
+    const first = message.split("\n")[0]!.replace(/\. To specify a positional.*$/, "");
+    throw new UserError(`mnist ${command}: ${first}`, {
+      hint: `Run "mnist ${command} --help" for usage.`,
+    });
+  }
+}
+
+/** Parses an integer option, checking `min`/`max`; `undefined` gives `fallback`. */
+export function intOption(
+  name: string,
+  value: string | undefined,
+  fallback: number,
+  { min = -Infinity, max = Infinity }: { min?: number; max?: number } = {},
+): number {
+  if (value === undefined) return fallback;
+  const n = Number(value);
+  if (value.trim() === "" || !Number.isInteger(n)) {
+    throw new UserError(`--${name} must be an integer, got "${value}"`);
+  }
+  if (n < min || n > max) {
+    const range = max === Infinity ? `>= ${min}` : `between ${min} and ${max}`;
+    throw new UserError(`--${name} must be ${range}, got ${value}`);
+  }
+  return n;
+}
+
+/** Parses a finite number option, checking `min` (inclusive unless `exclusiveMin`). */
+export function floatOption(
+  name: string,
+  value: string | undefined,
+  fallback: number,
+  { min = -Infinity, exclusiveMin = false }: { min?: number; exclusiveMin?: boolean } = {},
+): number {
+  if (value === undefined) return fallback;
+  const n = Number(value);
+  if (value.trim() === "" || !Number.isFinite(n)) {
+    throw new UserError(`--${name} must be a number, got "${value}"`);
+  }
+  if (exclusiveMin ? n <= min : n < min) {
+    throw new UserError(`--${name} must be ${exclusiveMin ? ">" : ">="} ${min}, got ${value}`);
+  }
+  return n;
+}
+
+/** Checks that `value` is one of `choices`. */
+export function choiceOption<C extends string>(
+  name: string,
+  value: string | undefined,
+  choices: readonly C[],
+  fallback: C,
+): C {
+  if (value === undefined) return fallback;
+  if (!(choices as readonly string[]).includes(value)) {
+    throw new UserError(`--${name} must be one of ${choices.join(", ")}, got "${value}"`);
+  }
+  return value as C;
+}
+
+/** Levenshtein distance, for "did you mean" suggestions. */
+export function editDistance(a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const row = [i];
+    for (let j = 1; j <= b.length; j++) {
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      row[j] = Math.min(prev[j]! + 1, row[j - 1]! + 1, prev[j - 1]! + cost);
+    }
+    prev = row;
+  }
+  return prev[b.length]!;
+}
+
+/** The closest of `candidates` to `word`, if it is close enough to be a likely typo. */
+export function suggest(word: string, candidates: readonly string[]): string | undefined {
+  let best: string | undefined;
+  let bestDistance = Infinity;
+  for (const c of candidates) {
+    const d = c.startsWith(word) && word.length >= 2 ? 0 : editDistance(word, c);
+    if (d < bestDistance) [best, bestDistance] = [c, d];
+  }
+  return bestDistance <= Math.max(1, Math.floor(word.length / 3)) ? best : undefined;
+}

@@ -1,0 +1,7 @@
+/** The subcommands, in the order `mnist --help` lists them. */
+import type { Command } from "./command.ts";
+import { devices } from "./devices.ts";
+
+export const COMMANDS: Command[] = [
+  devices,
+];

@@ -1,0 +1,23 @@
+/** Where data and models live: `--data-dir`, else `$MNIST_DATA_DIR`, else the user cache dir. */
+import { UserError } from "../errors.ts";
+
+/** Resolves the data directory from the flag, the environment and the XDG cache convention. */
+export function resolveDataDir(flag?: string): string {
+  if (flag !== undefined && flag !== "") return flag;
+  const env = Deno.env.get("MNIST_DATA_DIR");
+  if (env) return env;
+  const xdg = Deno.env.get("XDG_CACHE_HOME");
+  if (xdg) return `${xdg}/mnist`;
+  const home = Deno.env.get("HOME") ?? Deno.env.get("USERPROFILE");
+  if (!home) {
+    throw new UserError("Cannot find a data directory: HOME is not set", {
+      hint: "Pass --data-dir DIR or set MNIST_DATA_DIR.",
+    });
+  }
+  return `${home}/.cache/mnist`;
+}
+
+/** Where `mnist train` saves a model by default: `<data dir>/models/<model>.safetensors`. */
+export function defaultModelPath(dataDir: string, model: string): string {
+  return `${dataDir}/models/${model}.safetensors`;
+}

@@ -1,0 +1,25 @@
+/**
+ * Errors a user can act on. `main.ts` prints them as one line (plus an optional hint) and exits
+ * with `exitCode`; any other error is a bug and is printed with its stack.
+ */
+export class UserError extends Error {
+  /** Process exit status: 1 for bad input and failures, 2 for a missing GPU adapter. */
+  readonly exitCode: number;
+  /** A line saying what to do next, printed after the message. */
+  readonly hint?: string;
+
+  constructor(
+    message: string,
+    options: { hint?: string; exitCode?: number; cause?: unknown } = {},
+  ) {
+    super(message, { cause: options.cause });
+    this.name = "UserError";
+    this.exitCode = options.exitCode ?? 1;
+    this.hint = options.hint;
+  }
+}
+
+/** The message of any thrown value, for wrapping into a `UserError`. */
+export function messageOf(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}

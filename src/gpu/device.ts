@@ -1,0 +1,181 @@
+/**
+ * WebGPU adapter and device acquisition. Every command that needs the GPU goes through
+ * `acquireGpu`, so a missing adapter always gives the same message and exit code 2.
+ */
+import { UserError } from "../errors.ts";
+
+/** `--device`: any adapter, a hardware GPU only, or the software (fallback/CPU) adapter only. */
+export type DeviceChoice = "auto" | "gpu" | "cpu";
+
+/** The device choices, for option validation. */
+export const DEVICE_CHOICES: readonly DeviceChoice[] = ["auto", "gpu", "cpu"];
+
+/** An open device and what we know about the adapter it came from. */
+export interface Gpu {
+  adapter: GPUAdapter;
+  device: GPUDevice;
+  /** True for a software/fallback adapter (e.g. Mesa's llvmpipe): MXNet's `cpu(0)`. */
+  isCpu: boolean;
+  /** A human-readable adapter name: description, else vendor and architecture. */
+  name: string;
+  /** Whether timestamp queries were enabled on the device. */
+  timestamps: boolean;
+}
+
+/** What `mnist devices` prints about an adapter. */
+export interface AdapterSummary {
+  kind: "gpu" | "cpu";
+  name: string;
+  vendor: string;
+  architecture: string;
+  description: string;
+  isFallback: boolean;
+  features: string[];
+  limits: Record<string, number>;
+}
+
+const NO_ADAPTER_HINT =
+  "Install your GPU's Vulkan/Metal/DX12 driver, or for a CPU adapter on Linux: " +
+  "apt-get install mesa-vulkan-drivers";
+
+/** The adapter limits worth showing and requesting. */
+export const KEY_LIMITS = [
+  "maxBufferSize",
+  "maxStorageBufferBindingSize",
+  "maxStorageBuffersPerShaderStage",
+  "maxComputeWorkgroupStorageSize",
+  "maxComputeInvocationsPerWorkgroup",
+  "maxComputeWorkgroupSizeX",
+  "maxComputeWorkgroupSizeY",
+  "maxComputeWorkgroupsPerDimension",
+  "maxUniformBufferBindingSize",
+] as const;
+
+function isFallback(adapter: GPUAdapter): boolean {
+  // Deno 2.x exposes the flag on `info`; the spec moved it there from the adapter.
+  const info = adapter.info as GPUAdapterInfo & { isFallbackAdapter?: boolean };
+  const legacy = (adapter as GPUAdapter & { isFallbackAdapter?: boolean }).isFallbackAdapter;
+  return Boolean(info.isFallbackAdapter ?? legacy);
+}
+
+function adapterName(adapter: GPUAdapter): string {
+  const info = adapter.info;
+  return info.description ||
+    [info.vendor, info.architecture, info.device].filter(Boolean).join(" ") ||
+    "unknown adapter";
+}
+
+function gpuApi(): GPU {
+  const gpu = (navigator as Navigator & { gpu?: GPU }).gpu;
+  if (!gpu) {
+    throw new UserError("WebGPU is not available in this runtime (navigator.gpu is missing)", {
+      hint: "Run with Deno 2.x, which ships WebGPU.",
+      exitCode: 2,
+    });
+  }
+  return gpu;
+}
+
+/** Finds the adapter for `choice`, or throws a `UserError` (exit code 2) saying how to get one. */
+export async function requestAdapter(choice: DeviceChoice = "auto"): Promise<GPUAdapter> {
+  const gpu = gpuApi();
+  if (choice === "cpu") {
+    const adapter = await gpu.requestAdapter({ forceFallbackAdapter: true });
+    if (!adapter || !isFallback(adapter)) {
+      throw new UserError("No CPU (fallback) WebGPU adapter found", {
+        hint:
+          "On Linux: apt-get install mesa-vulkan-drivers (Mesa's llvmpipe), or use --device auto.",
+        exitCode: 2,
+      });
+    }
+    return adapter;
+  }
+  const adapter = await gpu.requestAdapter({ powerPreference: "high-performance" });
+  if (!adapter) {
+    throw new UserError("No WebGPU adapter found", { hint: NO_ADAPTER_HINT, exitCode: 2 });
+  }
+  if (choice === "gpu" && isFallback(adapter)) {
+    throw new UserError(
+      `No hardware GPU adapter found (only the software adapter "${adapterName(adapter)}")`,
+      { hint: "Install your GPU's driver, or use --device cpu or --device auto.", exitCode: 2 },
+    );
+  }
+  return adapter;
+}
+
+/** Describes the adapters reachable with each preference, without duplicates. */
+export async function listAdapters(): Promise<AdapterSummary[]> {
+  const gpu = gpuApi();
+  const found: GPUAdapter[] = [];
+  for (
+    const options of [
+      { powerPreference: "high-performance" },
+      { powerPreference: "low-power" },
+      { forceFallbackAdapter: true },
+    ] as GPURequestAdapterOptions[]
+  ) {
+    const adapter = await gpu.requestAdapter(options);
+    if (adapter) found.push(adapter);
+  }
+  const seen = new Set<string>();
+  const summaries: AdapterSummary[] = [];
+  for (const adapter of found) {
+    const info = adapter.info;
+    const key = `${info.vendor}|${info.architecture}|${info.device}|${info.description}`;
+    if (seen.has(key)) continue;
+    seen.add(key);
+    const limits: Record<string, number> = {};
+    for (const name of KEY_LIMITS) limits[name] = adapter.limits[name];
+    summaries.push({
+      kind: isFallback(adapter) ? "cpu" : "gpu",
+      name: adapterName(adapter),
+      vendor: info.vendor,
+      architecture: info.architecture,
+      description: info.description,
+      isFallback: isFallback(adapter),
+      features: [...adapter.features].sort(),
+      limits,
+    });
+  }
+  if (summaries.length === 0) {
+    throw new UserError("No WebGPU adapter found", { hint: NO_ADAPTER_HINT, exitCode: 2 });
+  }
+  return summaries;
+}
+
+/**
+ * Opens a device on the adapter for `choice`, with the adapter's largest buffer and workgroup
+ * limits. Validation errors that escape an error scope and a lost device are reported on stderr.
+ */
+export async function acquireGpu(
+  choice: DeviceChoice = "auto",
+  { timestamps = false }: { timestamps?: boolean } = {},
+): Promise<Gpu> {
+  const adapter = await requestAdapter(choice);
+  const requiredLimits: Record<string, number> = {};
+  for (const name of KEY_LIMITS) requiredLimits[name] = adapter.limits[name];
+  const useTimestamps = timestamps && adapter.features.has("timestamp-query");
+  const requiredFeatures: GPUFeatureName[] = useTimestamps ? ["timestamp-query"] : [];
+  let device: GPUDevice;
+  try {
+    device = await adapter.requestDevice({ requiredLimits, requiredFeatures, label: "mnist" });
+  } catch (error) {
+    throw new UserError(`Cannot open a WebGPU device on "${adapterName(adapter)}": ${error}`, {
+      exitCode: 2,
+    });
+  }
+  device.addEventListener("uncapturederror", (event) => {
+    const error = (event as GPUUncapturedErrorEvent).error;
+    console.error(`WebGPU error: ${error.message}`);
+  });
+  device.lost.then((info) => {
+    if (info.reason !== "destroyed") console.error(`WebGPU device lost: ${info.message}`);
+  });
+  return {
+    adapter,
+    device,
+    isCpu: isFallback(adapter),
+    name: adapterName(adapter),
+    timestamps: useTimestamps,
+  };
+}
