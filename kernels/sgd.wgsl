@@ -1,0 +1,44 @@
+// SGD with momentum and weight decay, MXNet's sgd_mom_update / sgd_update, over every
+// parameter of the model at once (they live in one buffer):
+//   g = clip(rescale_grad * grad, ±clip)            (no clipping when clip <= 0)
+//   momentum > 0:  mom = momentum * mom - lr * (g + wd * w);  w += mom
+//   momentum = 0:  w -= lr * (g + wd * w)
+
+struct Dims {
+  n: u32,
+  lr: f32,
+  momentum: f32,
+  wd: f32,
+  rescale_grad: f32,
+  clip: f32,
+  _pad0: u32,
+  _pad1: u32,
+}
+
+override WG: u32 = 256u;
+
+@group(0) @binding(0) var<storage, read_write> w: array<f32>;
+@group(0) @binding(1) var<storage, read_write> mom: array<f32>;
+@group(0) @binding(2) var<storage, read> grad: array<f32>;
+@group(0) @binding(3) var<uniform> dims: Dims;
+
+// One invocation per parameter (a 2-D grid folded to 1-D); w, mom, grad: (n).
+@compute @workgroup_size(WG)
+fn sgd_update(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let i = gid.x + gid.y * nwg.x * WG;
+  if (i >= dims.n) {
+    return;
+  }
+  var g = dims.rescale_grad * grad[i];
+  if (dims.clip > 0.0) {
+    g = clamp(g, -dims.clip, dims.clip);
+  }
+  let step = dims.lr * (g + dims.wd * w[i]);
+  if (dims.momentum > 0.0) {
+    let m = dims.momentum * mom[i] - step;
+    mom[i] = m;
+    w[i] += m;
+  } else {
+    w[i] -= step;
+  }
+}

@@ -1,0 +1,153 @@
+/** `mnist train`: train a model on the GPU and log like MXNet's FeedForward. */
+import { choiceOption, floatOption, intOption, parseCommandArgs } from "./args.ts";
+import { type Command, COMMON_HELP } from "./command.ts";
+import { UserError } from "../errors.ts";
+import { acquireGpu, DEVICE_CHOICES } from "../gpu/device.ts";
+import { ensureDataset } from "../data/download.ts";
+import { loadSplit, subset } from "../data/dataset.ts";
+import { DATASET_NAMES } from "../data/mirrors.ts";
+import { defaultModelPath, resolveDataDir } from "../data/paths.ts";
+import { loadCheckpoint } from "../nn/checkpoint.ts";
+import { MODELS } from "../nn/model.ts";
+import type { Init } from "../nn/params.ts";
+import { train } from "../train/trainer.ts";
+
+const HELP = `Usage: mnist train [options]
+
+Trains a network on MNIST with SGD on the GPU, printing MXNet's FeedForward log lines, scoring
+the 10,000 test digits after every epoch and saving a checkpoint (safetensors) every epoch.
+
+Options:
+  --model NAME           ${Object.keys(MODELS).join(" | ")} (default mlp)
+  --epochs N             epochs in all (default 10)
+  --batch-size N         samples per batch (default 100)
+  --lr X                 learning rate (default 0.1)
+  --momentum X           SGD momentum (default 0)
+  --wd X                 weight decay (default 0)
+  --clip X               clip rescaled gradients to ±X (default 0: off)
+  --init SCHEME          xavier (default) or uniform:SCALE (MXNet FeedForward's default is
+                         uniform:0.01, with its slow first epoch)
+  --seed N               seed for initialisation and shuffling (default 42)
+  --frequent N           log every N batches (default 200)
+  --limit N              use only the first N training and test samples (quick runs)
+  --dataset NAME         mnist (default) or fashion
+  --mirror URL           where to download missing data from (repeatable)
+  --save FILE            checkpoint path (default <data dir>/models/<model>.safetensors)
+  --resume FILE          continue a run from its checkpoint (weights, momentum, epoch, shuffle)
+${COMMON_HELP}
+
+Examples:
+  mnist train
+  mnist train --model mlp --epochs 10 --batch-size 100 --lr 0.1
+  mnist train --epochs 1 --limit 6000 --device cpu
+  mnist train --resume ~/.cache/mnist/models/mlp.safetensors --epochs 20`;
+
+function parseInit(value: string | undefined): Init {
+  if (value === undefined || value === "xavier") return { kind: "xavier" };
+  const match = /^uniform:(.+)$/.exec(value);
+  const scale = match ? Number(match[1]) : NaN;
+  if (!match || !Number.isFinite(scale) || scale <= 0) {
+    throw new UserError(`--init must be xavier or uniform:SCALE (SCALE > 0), got "${value}"`);
+  }
+  return { kind: "uniform", scale };
+}
+
+export const trainCommand: Command = {
+  name: "train",
+  summary: "train a model (mlp) with SGD, logging like MXNet",
+  help: HELP,
+  async run(args) {
+    const { values: v } = parseCommandArgs("train", args, {
+      model: { type: "string" },
+      epochs: { type: "string" },
+      "batch-size": { type: "string" },
+      lr: { type: "string" },
+      momentum: { type: "string" },
+      wd: { type: "string" },
+      clip: { type: "string" },
+      init: { type: "string" },
+      seed: { type: "string" },
+      frequent: { type: "string" },
+      limit: { type: "string" },
+      dataset: { type: "string" },
+      mirror: { type: "string", multiple: true },
+      save: { type: "string" },
+      resume: { type: "string" },
+    });
+    const modelNames = Object.keys(MODELS);
+    const device = choiceOption("device", v.device, DEVICE_CHOICES, "auto");
+    const dataset = choiceOption("dataset", v.dataset, DATASET_NAMES, "mnist");
+    const epochs = intOption("epochs", v.epochs, 10, { min: 0 });
+    const batchSize = intOption("batch-size", v["batch-size"], 100, { min: 1, max: 65536 });
+    const lr = floatOption("lr", v.lr, 0.1, { min: 0, exclusiveMin: true });
+    const momentum = floatOption("momentum", v.momentum, 0, { min: 0 });
+    if (momentum >= 1) throw new UserError(`--momentum must be < 1, got ${v.momentum}`);
+    const wd = floatOption("wd", v.wd, 0, { min: 0 });
+    const clipGradient = floatOption("clip", v.clip, 0, { min: 0 });
+    const init = parseInit(v.init);
+    const seed = intOption("seed", v.seed, 42, { min: 0, max: 2 ** 32 - 1 });
+    const frequent = intOption("frequent", v.frequent, 200, { min: 1 });
+    const limit = v.limit === undefined ? undefined : intOption("limit", v.limit, 0, { min: 1 });
+    const dataDir = resolveDataDir(v["data-dir"]);
+
+    const resume = v.resume === undefined ? undefined : await loadCheckpoint(v.resume);
+    let model;
+    if (resume) {
+      model = resume.meta.model;
+      if (v.model !== undefined && v.model !== model.name) {
+        throw new UserError(
+          `--model ${v.model} does not match the checkpoint's model "${model.name}"`,
+          { hint: "Leave out --model when resuming." },
+        );
+      }
+    } else {
+      const name = v.model ?? "mlp";
+      const make = MODELS[name];
+      if (!make) {
+        throw new UserError(`Unknown model "${name}"`, {
+          hint: `Choose one of: ${modelNames.join(", ")}.`,
+        });
+      }
+      model = make();
+    }
+    const save = v.save ?? v.resume ?? defaultModelPath(dataDir, model.name);
+    const gpu = await acquireGpu(device);
+    try {
+      await ensureDataset(dataDir, dataset, {
+        mirrors: v.mirror,
+        log: (line) => console.error(line),
+      });
+      let [trainSplit, testSplit] = await Promise.all([
+        loadSplit(dataDir, dataset, "train"),
+        loadSplit(dataDir, dataset, "test"),
+      ]);
+      if (limit !== undefined) {
+        trainSplit = subset(trainSplit, limit);
+        testSplit = subset(testSplit, limit);
+      }
+      if (resume && resume.meta.epoch + 1 >= epochs) {
+        throw new UserError(
+          `The checkpoint has already completed ${resume.meta.epoch + 1} epochs`,
+          { hint: `Pass --epochs N with N > ${resume.meta.epoch + 1} to train further.` },
+        );
+      }
+      await train(gpu, {
+        model,
+        train: trainSplit,
+        test: testSplit,
+        epochs,
+        batchSize,
+        sgd: { lr, momentum, wd, clipGradient },
+        seed,
+        init,
+        frequent,
+        save,
+        dataset,
+        resume,
+        log: (line) => console.log(line),
+      });
+    } finally {
+      gpu.device.destroy();
+    }
+  },
+};

@@ -1,0 +1,151 @@
+/**
+ * Kernels: WGSL modules (imported as text, so `deno compile` embeds them) turned into compute
+ * pipelines that are created once per device and cached by `module:entry:constants`.
+ * Bindings follow one order everywhere: outputs, then inputs, then the `Dims` uniform.
+ */
+
+/** A WGSL module: its file's base name and source. */
+export interface Program {
+  name: string;
+  code: string;
+}
+
+/** How a binding is used: written, read, a uniform, or read with a dynamic offset. */
+export type BindingKind = "storage" | "read" | "uniform" | "read-dynamic";
+
+/** A pipeline plus the layout its bind groups are made with. */
+export interface Kernel {
+  label: string;
+  pipeline: GPUComputePipeline;
+  layout: GPUBindGroupLayout;
+  bindings: readonly (BindingKind | null)[];
+}
+
+/** Options for `KernelCache.get`. */
+export interface KernelOptions {
+  /** The pipeline-overridable constants of the entry point (workgroup size, activation...). */
+  constants?: Record<string, number>;
+  /**
+   * The kinds of bindings 0..n-1 of group 0, in the house order: outputs, inputs, `Dims`;
+   * `null` for a binding number this entry point does not use.
+   */
+  bindings: readonly (BindingKind | null)[];
+}
+
+function layoutEntry(binding: number, kind: BindingKind): GPUBindGroupLayoutEntry {
+  const visibility = GPUShaderStage.COMPUTE;
+  switch (kind) {
+    case "storage":
+      return { binding, visibility, buffer: { type: "storage" } };
+    case "read":
+      return { binding, visibility, buffer: { type: "read-only-storage" } };
+    case "read-dynamic":
+      return { binding, visibility, buffer: { type: "read-only-storage", hasDynamicOffset: true } };
+    case "uniform":
+      return { binding, visibility, buffer: { type: "uniform" } };
+  }
+}
+
+/** Creates pipelines once per device and hands out the cached ones. */
+export class KernelCache {
+  readonly #device: GPUDevice;
+  readonly #modules = new Map<string, GPUShaderModule>();
+  readonly #kernels = new Map<string, Kernel>();
+
+  constructor(device: GPUDevice) {
+    this.#device = device;
+  }
+
+  /** The pipeline for `program`'s `entry` with `options.constants`, created on first use. */
+  get(program: Program, entry: string, options: KernelOptions): Kernel {
+    const constants = options.constants ?? {};
+    const constantsKey = Object.keys(constants).sort().map((k) => `${k}=${constants[k]}`).join(",");
+    const key = `${program.name}:${entry}:${constantsKey}`;
+    const cached = this.#kernels.get(key);
+    if (cached) return cached;
+    let module = this.#modules.get(program.name);
+    if (!module) {
+      module = this.#device.createShaderModule({ label: program.name, code: program.code });
+      this.#modules.set(program.name, module);
+    }
+    const label = `${program.name}.${entry}`;
+    const layout = this.#device.createBindGroupLayout({
+      label,
+      entries: options.bindings.flatMap((kind, i) => kind ? [layoutEntry(i, kind)] : []),
+    });
+    const pipeline = this.#device.createComputePipeline({
+      label,
+      layout: this.#device.createPipelineLayout({ label, bindGroupLayouts: [layout] }),
+      compute: { module, entryPoint: entry, constants },
+    });
+    const kernel = { label, pipeline, layout, bindings: options.bindings };
+    this.#kernels.set(key, kernel);
+    return kernel;
+  }
+
+  /** How many pipelines have been created (tests check that training creates none per step). */
+  get size(): number {
+    return this.#kernels.size;
+  }
+}
+
+/** A buffer, or a range of one (offsets in bytes, multiples of 256). */
+export type BufferRange = GPUBuffer | { buffer: GPUBuffer; offset: number; size: number };
+
+/** A dispatch ready to encode: kernel, its bind group and the workgroup counts. */
+export interface Dispatch {
+  kernel: Kernel;
+  bindGroup: GPUBindGroup;
+  workgroups: [number, number?, number?];
+}
+
+/** Makes a bind group for `kernel` over `resources` in binding order (`null` where unused). */
+export function bindGroup(
+  device: GPUDevice,
+  kernel: Kernel,
+  resources: readonly (BufferRange | null)[],
+): GPUBindGroup {
+  if (resources.length !== kernel.bindings.length) {
+    throw new Error(
+      `${kernel.label}: expected ${kernel.bindings.length} bindings, got ${resources.length}`,
+    );
+  }
+  return device.createBindGroup({
+    label: kernel.label,
+    layout: kernel.layout,
+    entries: resources.flatMap((r, binding) => {
+      if ((r === null) !== (kernel.bindings[binding] === null)) {
+        throw new Error(`${kernel.label}: binding ${binding} does not match the layout`);
+      }
+      return r === null ? [] : [{ binding, resource: r instanceof GPUBuffer ? { buffer: r } : r }];
+    }),
+  });
+}
+
+/** Prepares a dispatch of `kernel` over `resources`. */
+export function makeDispatch(
+  device: GPUDevice,
+  kernel: Kernel,
+  resources: readonly (BufferRange | null)[],
+  workgroups: [number, number?, number?],
+): Dispatch {
+  const limit = device.limits.maxComputeWorkgroupsPerDimension;
+  if (workgroups.some((n) => n !== undefined && n > limit)) {
+    throw new Error(
+      `${kernel.label}: ${workgroups.join("x")} workgroups exceed the limit ${limit}`,
+    );
+  }
+  return { kernel, bindGroup: bindGroup(device, kernel, resources), workgroups };
+}
+
+/** Encodes `dispatch` into `pass`. */
+export function encode(
+  pass: GPUComputePassEncoder,
+  dispatch: Dispatch,
+  dynamicOffsets?: number[],
+): void {
+  pass.setPipeline(dispatch.kernel.pipeline);
+  pass.setBindGroup(0, dispatch.bindGroup, dynamicOffsets);
+  const [x, y = 1, z = 1] = dispatch.workgroups;
+  pass.dispatchWorkgroups(x, y, z);
+}

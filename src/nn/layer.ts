@@ -1,0 +1,36 @@
+/** What a layer is once built for a batch size: the dispatches of its forward and backward. */
+import type { Dispatch, KernelCache } from "../gpu/kernel.ts";
+import type { Activation, LayerInfo } from "./model.ts";
+import type { ParamStore } from "./params.ts";
+
+/** Everything a layer needs to prepare its dispatches. Buffers are (B, ...) row-major f32. */
+export interface LayerContext {
+  device: GPUDevice;
+  kernels: KernelCache;
+  /** Batch size. */
+  B: number;
+  info: LayerInfo;
+  /** The layer's index in the model, for its parameter block. */
+  index: number;
+  store: ParamStore;
+  /** Input (B, ...info.input), the output of the layer below. */
+  x: GPUBuffer;
+  /** Output (B, ...info.output), after the layer's activation. */
+  y: GPUBuffer;
+  /** Gradient of the loss w.r.t. this layer's PRE-activation output; null when not training. */
+  dy: GPUBuffer | null;
+  /**
+   * Where to write the gradient w.r.t. the layer below's pre-activation output (so this layer
+   * applies `prevAct`'s derivative); null for the first layer, whose input needs no gradient.
+   */
+  dx: GPUBuffer | null;
+  /** The activation of the layer below (the one that produced `x`). */
+  prevAct: Activation;
+}
+
+/** A layer built for one batch size; nothing is allocated when it runs. */
+export interface Layer {
+  name: string;
+  forward: Dispatch[];
+  backward: Dispatch[];
+}

@@ -1,0 +1,39 @@
+/** Softmax + cross-entropy (MXNet's SoftmaxOutput), fused forward/backward with the metrics. */
+import code from "../../kernels/softmax.wgsl" with { type: "text" };
+import { createDims } from "../gpu/buffer.ts";
+import { type Dispatch, type KernelCache, makeDispatch, type Program } from "../gpu/kernel.ts";
+
+/** The softmax kernel's WGSL module. */
+export const SOFTMAX: Program = { name: "softmax", code };
+
+/** Buffers of the loss: outputs, then inputs. */
+export interface LossBuffers {
+  /** (B, N) probabilities. */
+  prob: GPUBuffer;
+  /** (B, N) gradient w.r.t. the logits (prob - onehot), not divided by B. */
+  dlogits: GPUBuffer;
+  /** (4) [loss sum, correct, count, non-finite], accumulated until cleared. */
+  stats: GPUBuffer;
+  /** (B) u32 argmax per row, 0xffffffff on padding rows. */
+  pred: GPUBuffer;
+  /** (B, N) logits. */
+  logits: GPUBuffer;
+  /** (B) u32 labels, 0xffffffff on padding rows. */
+  labels: GPUBuffer;
+}
+
+/** The softmax-cross-entropy dispatch for batch `B` and `N` classes. */
+export function buildLoss(
+  device: GPUDevice,
+  kernels: KernelCache,
+  { B, N, buffers }: { B: number; N: number; buffers: LossBuffers },
+): Dispatch {
+  const WG = Math.min(256, device.limits.maxComputeInvocationsPerWorkgroup);
+  const kernel = kernels.get(SOFTMAX, "softmax_cross_entropy", {
+    constants: { WG },
+    bindings: ["storage", "storage", "storage", "storage", "read", "read", "uniform"],
+  });
+  const { prob, dlogits, stats, pred, logits, labels } = buffers;
+  const dims = createDims(device, "softmax", [B, N, 0, 0]);
+  return makeDispatch(device, kernel, [prob, dlogits, stats, pred, logits, labels, dims], [1]);
+}

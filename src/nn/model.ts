@@ -1,0 +1,117 @@
+/**
+ * Network descriptions: plain JSON-able specs (saved in checkpoints so `eval` and `predict` can
+ * rebuild the network) and the shape inference every other part relies on.
+ */
+
+/** An activation fused into the layer that produces it. */
+export type Activation = "none" | "relu" | "tanh" | "sigmoid";
+
+/** Activation codes, as the kernels' `ACT` override constant expects them. */
+export const ACTIVATION_CODE: Record<Activation, number> = {
+  none: 0,
+  relu: 1,
+  tanh: 2,
+  sigmoid: 3,
+};
+
+/** A fully connected layer: `units` outputs, then `act`. Flattens its input. */
+export interface DenseSpec {
+  kind: "dense";
+  name: string;
+  units: number;
+  act: Activation;
+}
+
+/** One layer of a model. */
+export type LayerSpec = DenseSpec;
+
+/** A whole network: input shape (C, H, W), layers, and a softmax over `classes` at the end. */
+export interface ModelSpec {
+  name: string;
+  input: [number, number, number];
+  classes: number;
+  layers: LayerSpec[];
+}
+
+/** A learnable tensor of a layer, named MXNet-style (`fc1_weight`). */
+export interface ParamShape {
+  name: string;
+  shape: number[];
+  /** Fan-in and fan-out for Xavier initialisation; absent for biases (initialised to zero). */
+  fans?: [number, number];
+}
+
+/** A layer with its shapes resolved. */
+export interface LayerInfo {
+  spec: LayerSpec;
+  /** Input shape without the batch. */
+  input: number[];
+  /** Output shape without the batch. */
+  output: number[];
+  params: ParamShape[];
+}
+
+/** Number of elements of a shape. */
+export function sizeOf(shape: readonly number[]): number {
+  return shape.reduce((a, b) => a * b, 1);
+}
+
+/** Resolves every layer's input/output shapes and parameters; throws on an inconsistent spec. */
+export function inferShapes(model: ModelSpec): LayerInfo[] {
+  let shape: number[] = [...model.input];
+  const infos: LayerInfo[] = [];
+  for (const spec of model.layers) {
+    const input = shape;
+    switch (spec.kind) {
+      case "dense": {
+        const I = sizeOf(input);
+        const O = spec.units;
+        shape = [O];
+        infos.push({
+          spec,
+          input,
+          output: shape,
+          params: [
+            { name: `${spec.name}_weight`, shape: [O, I], fans: [I, O] },
+            { name: `${spec.name}_bias`, shape: [O] },
+          ],
+        });
+        break;
+      }
+      default:
+        throw new Error(`Unknown layer kind "${(spec as { kind: string }).kind}"`);
+    }
+  }
+  const last = model.layers.at(-1);
+  if (!last || sizeOf(shape) !== model.classes || last.act !== "none") {
+    throw new Error(
+      `Model "${model.name}" must end in a layer of ${model.classes} outputs with no activation`,
+    );
+  }
+  return infos;
+}
+
+/** Total number of learnable parameters. */
+export function parameterCount(model: ModelSpec): number {
+  return inferShapes(model).reduce(
+    (n, info) => n + info.params.reduce((m, p) => m + sizeOf(p.shape), 0),
+    0,
+  );
+}
+
+/** The tutorial's multilayer perceptron: 784 → 128 ReLU → 64 ReLU → 10 (109,386 parameters). */
+export function mlp(): ModelSpec {
+  return {
+    name: "mlp",
+    input: [1, 28, 28],
+    classes: 10,
+    layers: [
+      { kind: "dense", name: "fc1", units: 128, act: "relu" },
+      { kind: "dense", name: "fc2", units: 64, act: "relu" },
+      { kind: "dense", name: "fc3", units: 10, act: "none" },
+    ],
+  };
+}
+
+/** The built-in models, by `--model` name. */
+export const MODELS: Record<string, () => ModelSpec> = { mlp };

@@ -1,0 +1,109 @@
+/**
+ * A model built for one batch size: activation and gradient buffers allocated once, every
+ * dispatch prepared, so a training step only encodes.
+ */
+import { createStorage } from "../gpu/buffer.ts";
+import { type Dispatch, encode, type KernelCache } from "../gpu/kernel.ts";
+import { buildDense } from "./dense.ts";
+import type { Layer, LayerContext } from "./layer.ts";
+import { buildLoss } from "./loss.ts";
+import { type ModelSpec, sizeOf } from "./model.ts";
+import type { ParamStore } from "./params.ts";
+
+/** A network's buffers and dispatches for batch size `B`. */
+export class Network {
+  readonly B: number;
+  readonly model: ModelSpec;
+  /** (B, C, H, W) input batch. */
+  readonly x: GPUBuffer;
+  /** (B) u32 labels; 0xffffffff marks padding. */
+  readonly labels: GPUBuffer;
+  /** (B, N) softmax output. */
+  readonly prob: GPUBuffer;
+  /** (B) u32 predictions. */
+  readonly pred: GPUBuffer;
+  /** (4) f32 [loss sum, correct, count, non-finite], accumulated until cleared. */
+  readonly stats: GPUBuffer;
+  readonly layers: Layer[];
+  readonly loss: Dispatch;
+  readonly #buffers: GPUBuffer[] = [];
+
+  constructor(
+    device: GPUDevice,
+    kernels: KernelCache,
+    options: { model: ModelSpec; store: ParamStore; B: number; train: boolean },
+  ) {
+    const { model, store, B, train } = options;
+    this.B = B;
+    this.model = model;
+    const make = (label: string, floats: number) => {
+      const buffer = createStorage(device, label, floats * 4);
+      this.#buffers.push(buffer);
+      return buffer;
+    };
+    const infos = store.layers;
+    // acts[k] feeds layer k; acts[k + 1] is its output. grads[k + 1] is the gradient w.r.t.
+    // layer k's pre-activation output.
+    const acts = [make("input", B * sizeOf(model.input))];
+    const grads: (GPUBuffer | null)[] = [null];
+    for (const [k, info] of infos.entries()) {
+      acts.push(make(`${info.spec.name}.out`, B * sizeOf(info.output)));
+      grads.push(train ? make(`${info.spec.name}.grad`, B * sizeOf(info.output)) : null);
+    }
+    this.x = acts[0]!;
+    this.labels = make("labels", B);
+    this.prob = make("prob", B * model.classes);
+    this.pred = make("pred", B);
+    this.stats = make("stats", 4);
+    this.layers = infos.map((info, k) => {
+      const ctx: LayerContext = {
+        device,
+        kernels,
+        B,
+        info,
+        index: k,
+        store,
+        x: acts[k]!,
+        y: acts[k + 1]!,
+        dy: grads[k + 1]!,
+        dx: k === 0 ? null : grads[k]!,
+        prevAct: k === 0 ? "none" : infos[k - 1]!.spec.act,
+      };
+      switch (info.spec.kind) {
+        case "dense":
+          return buildDense(ctx);
+      }
+    });
+    const dlogits = grads.at(-1) ?? make("dlogits", B * model.classes);
+    this.loss = buildLoss(device, kernels, {
+      B,
+      N: model.classes,
+      buffers: {
+        prob: this.prob,
+        dlogits,
+        stats: this.stats,
+        pred: this.pred,
+        logits: acts.at(-1)!,
+        labels: this.labels,
+      },
+    });
+  }
+
+  /** Encodes the forward pass and the loss (which also accumulates the metrics). */
+  encodeForward(pass: GPUComputePassEncoder): void {
+    for (const layer of this.layers) for (const d of layer.forward) encode(pass, d);
+    encode(pass, this.loss);
+  }
+
+  /** Encodes the backward pass: every layer's gradients, last layer first. */
+  encodeBackward(pass: GPUComputePassEncoder): void {
+    for (let k = this.layers.length - 1; k >= 0; k--) {
+      for (const d of this.layers[k]!.backward) encode(pass, d);
+    }
+  }
+
+  /** Frees the activation buffers (parameters belong to the store). */
+  destroy(): void {
+    for (const b of this.#buffers) b.destroy();
+  }
+}

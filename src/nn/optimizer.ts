@@ -1,0 +1,54 @@
+/** SGD with MXNet's semantics, one dispatch over every parameter (see kernels/sgd.wgsl). */
+import code from "../../kernels/sgd.wgsl" with { type: "text" };
+import { createDims } from "../gpu/buffer.ts";
+import { type Dispatch, type KernelCache, makeDispatch, type Program } from "../gpu/kernel.ts";
+import type { ParamStore } from "./params.ts";
+
+/** The SGD kernel's WGSL module. */
+export const SGD: Program = { name: "sgd", code };
+
+/** SGD hyper-parameters, as MXNet names them. */
+export interface SgdOptions {
+  lr: number;
+  momentum: number;
+  wd: number;
+  /** Multiplies the gradient first: 1 / batch size, since the loss gradient is a sum. */
+  rescaleGrad: number;
+  /** Clip the rescaled gradient to ±clip; 0 for none. */
+  clipGradient: number;
+}
+
+const WG = 256;
+
+/** The update dispatch over `store`'s whole parameter buffer. */
+export function buildSgd(
+  device: GPUDevice,
+  kernels: KernelCache,
+  store: ParamStore,
+  options: SgdOptions,
+): Dispatch {
+  const kernel = kernels.get(SGD, "sgd_update", {
+    constants: { WG },
+    bindings: ["storage", "storage", "read", "uniform"],
+  });
+  const n = store.length;
+  const dims = createDims(device, "sgd", [
+    n,
+    { f32: options.lr },
+    { f32: options.momentum },
+    { f32: options.wd },
+    { f32: options.rescaleGrad },
+    { f32: options.clipGradient },
+    0,
+    0,
+  ]);
+  const groups = Math.ceil(n / WG);
+  const limit = device.limits.maxComputeWorkgroupsPerDimension;
+  const x = Math.min(groups, limit);
+  return makeDispatch(
+    device,
+    kernel,
+    [store.params, store.momentum, store.grads, dims],
+    [x, Math.ceil(groups / x)],
+  );
+}

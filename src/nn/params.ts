@@ -1,0 +1,118 @@
+/**
+ * All parameters of a model live in ONE buffer (and their gradients and momenta in two more of
+ * the same layout), so the optimizer is a single dispatch. Each layer's parameters form one
+ * block, aligned to 256 bytes so it can be bound as a range; inside a block tensors are packed
+ * (a dense layer's bias follows its weight).
+ */
+import { createStorage, readF32, writeBuffer } from "../gpu/buffer.ts";
+import type { BufferRange } from "../gpu/kernel.ts";
+import { inferShapes, type LayerInfo, type ModelSpec, type ParamShape, sizeOf } from "./model.ts";
+import type { Rng } from "../random.ts";
+
+/** Block alignment in floats (256 bytes, WebGPU's minimum storage offset alignment). */
+const ALIGN = 64;
+
+/** Where a tensor lives in the parameter buffer (in floats). */
+export interface ParamSlot extends ParamShape {
+  offset: number;
+  size: number;
+}
+
+/** A layer's block: its tensors, offset and size in floats. */
+export interface ParamBlock {
+  offset: number;
+  size: number;
+  tensors: ParamSlot[];
+}
+
+/** `--init`: Xavier (Glorot) uniform, or uniform in ±scale (MXNet FeedForward's default 0.01). */
+export type Init = { kind: "xavier" } | { kind: "uniform"; scale: number };
+
+/** The parameter, gradient and momentum buffers of a model. */
+export class ParamStore {
+  readonly device: GPUDevice;
+  readonly layers: LayerInfo[];
+  /** One block per layer (empty blocks for layers without parameters). */
+  readonly blocks: ParamBlock[];
+  /** Every tensor, in layer order. */
+  readonly tensors: ParamSlot[];
+  /** Total floats, including alignment padding. */
+  readonly length: number;
+  readonly params: GPUBuffer;
+  readonly grads: GPUBuffer;
+  readonly momentum: GPUBuffer;
+
+  constructor(device: GPUDevice, model: ModelSpec) {
+    this.device = device;
+    this.layers = inferShapes(model);
+    this.blocks = [];
+    this.tensors = [];
+    let offset = 0;
+    for (const layer of this.layers) {
+      const block: ParamBlock = { offset, size: 0, tensors: [] };
+      for (const p of layer.params) {
+        const slot = { ...p, offset: offset + block.size, size: sizeOf(p.shape) };
+        block.tensors.push(slot);
+        this.tensors.push(slot);
+        block.size += slot.size;
+      }
+      this.blocks.push(block);
+      offset += Math.ceil(block.size / ALIGN) * ALIGN;
+    }
+    this.length = Math.max(offset, ALIGN);
+    this.params = createStorage(device, "params", this.length * 4);
+    this.grads = createStorage(device, "grads", this.length * 4);
+    this.momentum = createStorage(device, "momentum", this.length * 4);
+  }
+
+  /** The buffer range of layer `index`'s block in `buffer` (params, grads or momentum). */
+  range(buffer: GPUBuffer, index: number): BufferRange {
+    const block = this.blocks[index]!;
+    return { buffer, offset: block.offset * 4, size: Math.max(block.size, 1) * 4 };
+  }
+
+  /** Initialises weights (`init`) and zeroes biases and momenta, on the CPU, then uploads. */
+  initialize(init: Init, rng: Rng): void {
+    const host = new Float32Array(this.length);
+    for (const t of this.tensors) {
+      if (!t.fans) continue;
+      const limit = init.kind === "xavier" ? Math.sqrt(6 / (t.fans[0] + t.fans[1])) : init.scale;
+      for (let i = 0; i < t.size; i++) host[t.offset + i] = rng.uniform(-limit, limit);
+    }
+    this.upload(host);
+    writeBuffer(this.device, this.momentum, new Float32Array(this.length));
+  }
+
+  /** Uploads a whole host copy of the parameters (same layout). */
+  upload(host: Float32Array<ArrayBuffer>, buffer: GPUBuffer = this.params): void {
+    writeBuffer(this.device, buffer, host);
+  }
+
+  /** Reads the parameters (or `buffer`) back, one array per tensor name. */
+  async download(buffer: GPUBuffer = this.params): Promise<Map<string, Float32Array>> {
+    const host = await readF32(this.device, buffer);
+    return new Map(this.tensors.map((t) => [t.name, host.slice(t.offset, t.offset + t.size)]));
+  }
+
+  /** Writes named tensors into a host copy and uploads it to `buffer`. */
+  load(tensors: Map<string, Float32Array>, buffer: GPUBuffer = this.params): void {
+    const host = new Float32Array(this.length);
+    for (const t of this.tensors) {
+      const data = tensors.get(t.name);
+      if (!data || data.length !== t.size) {
+        throw new Error(
+          `Tensor "${t.name}" is missing or has ${data?.length} values, not ${t.size}`,
+        );
+      }
+      host.set(data, t.offset);
+    }
+    this.upload(host, buffer);
+  }
+
+  /** Frees the buffers. */
+  destroy(): void {
+    this.params.destroy();
+    this.grads.destroy();
+    this.momentum.destroy();
+  }
+}

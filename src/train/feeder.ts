@@ -1,0 +1,115 @@
+/**
+ * Feeds a network from a dataset split resident on the GPU: pixels stay u8 (packed 4 per u32),
+ * the epoch's sample order is uploaded once, and each batch is one gather dispatch that picks
+ * its slice of the order with a dynamic offset. No per-batch upload.
+ */
+import code from "../../kernels/gather.wgsl" with { type: "text" };
+import { createDims, createStorage, createStorageWith, writeBuffer } from "../gpu/buffer.ts";
+import { bindGroup, type Kernel, type KernelCache, type Program } from "../gpu/kernel.ts";
+import { UserError } from "../errors.ts";
+import type { Network } from "../nn/network.ts";
+
+/** The gather kernel's WGSL module. */
+export const GATHER: Program = { name: "gather", code };
+
+/** Marks an order entry as padding that must not count in metrics. */
+export const PAD_FLAG = 0x80000000;
+
+/** Images and labels as the data module loads them. */
+export interface HostSplit {
+  /** (count, rows, cols) u8 pixels. */
+  images: Uint8Array;
+  /** (count) u8 labels. */
+  labels: Uint8Array;
+  count: number;
+  rows: number;
+  cols: number;
+}
+
+const WG = 64;
+
+/** A split on the GPU, gathered batch by batch into one network's input. */
+export class Feeder {
+  readonly count: number;
+  readonly batches: number;
+  readonly #device: GPUDevice;
+  readonly #kernel: Kernel;
+  readonly #images: GPUBuffer;
+  readonly #labels: GPUBuffer;
+  readonly #order: GPUBuffer;
+  readonly #group: GPUBindGroup;
+  readonly #slotBytes: number;
+  readonly #slotWords: number;
+  readonly #B: number;
+  readonly #workgroups: number;
+
+  constructor(
+    device: GPUDevice,
+    kernels: KernelCache,
+    { split, network, batches }: { split: HostSplit; network: Network; batches: number },
+  ) {
+    const P = split.rows * split.cols;
+    if (P % 4 !== 0) throw new Error(`Feeder needs pixels per image divisible by 4, got ${P}`);
+    if (split.images.byteLength > device.limits.maxStorageBufferBindingSize) {
+      throw new UserError(
+        `The dataset (${split.images.byteLength} bytes) exceeds this adapter's storage buffer ` +
+          `limit (${device.limits.maxStorageBufferBindingSize} bytes)`,
+        { hint: "Use --limit N to train on fewer samples." },
+      );
+    }
+    this.#device = device;
+    this.count = split.count;
+    this.batches = batches;
+    this.#B = network.B;
+    // Each batch's indices sit in their own 256-byte-aligned slot for the dynamic offset.
+    this.#slotWords = Math.ceil(network.B / 64) * 64;
+    this.#slotBytes = this.#slotWords * 4;
+    this.#kernel = kernels.get(GATHER, "gather_batch", {
+      constants: { WG },
+      bindings: ["storage", "storage", "read", "read", "read-dynamic", "uniform"],
+    });
+    this.#images = createStorageWith(device, "dataset.images", split.images);
+    this.#labels = createStorageWith(device, "dataset.labels", Uint32Array.from(split.labels));
+    this.#order = createStorage(device, "dataset.order", batches * this.#slotBytes);
+    const dims = createDims(device, "gather", [network.B, P, 0, 0]);
+    this.#group = bindGroup(device, this.#kernel, [
+      network.x,
+      network.labels,
+      this.#images,
+      this.#labels,
+      { buffer: this.#order, offset: 0, size: network.B * 4 },
+      dims,
+    ]);
+    this.#workgroups = Math.ceil((network.B * P) / 4 / WG);
+  }
+
+  /**
+   * Uploads an epoch's order: `batches * B` sample indices, batch after batch (entries may carry
+   * PAD_FLAG). Queued after work already submitted, so the previous epoch is not disturbed.
+   */
+  setOrder(order: Uint32Array): void {
+    const B = this.#B;
+    if (order.length !== this.batches * B) {
+      throw new Error(`Order has ${order.length} entries, expected ${this.batches * B}`);
+    }
+    const slots = new Uint32Array(this.batches * this.#slotWords);
+    for (let b = 0; b < this.batches; b++) {
+      slots.set(order.subarray(b * B, (b + 1) * B), b * this.#slotWords);
+    }
+    writeBuffer(this.#device, this.#order, slots);
+  }
+
+  /** Encodes the gather of batch `index` into the network's input and labels. */
+  encodeGather(pass: GPUComputePassEncoder, index: number): void {
+    pass.setPipeline(this.#kernel.pipeline);
+    pass.setBindGroup(0, this.#group, [index * this.#slotBytes]);
+    pass.dispatchWorkgroups(this.#workgroups);
+  }
+
+  /** Frees the dataset buffers. */
+  destroy(): void {
+    this.#images.destroy();
+    this.#labels.destroy();
+    this.#order.destroy();
+  }
+}

@@ -1,0 +1,196 @@
+/**
+ * The training loop, top to bottom: build the network once, then for each epoch upload the
+ * shuffled order, encode gather → forward → loss → backward → SGD for every batch (many batches
+ * per command buffer, submitted without waiting), read the metrics back only when a log line is
+ * due, validate, and save a checkpoint.
+ */
+import { UserError } from "../errors.ts";
+import type { Gpu } from "../gpu/device.ts";
+import { KernelCache } from "../gpu/kernel.ts";
+import { DataIter, type DataIterState } from "../data/dataset.ts";
+import type { Checkpoint } from "../nn/checkpoint.ts";
+import { saveCheckpoint } from "../nn/checkpoint.ts";
+import type { ModelSpec } from "../nn/model.ts";
+import { Network } from "../nn/network.ts";
+import { buildSgd, type SgdOptions } from "../nn/optimizer.ts";
+import { type Init, ParamStore } from "../nn/params.ts";
+import { Rng } from "../random.ts";
+import { Evaluator } from "./evaluate.ts";
+import { Feeder, type HostSplit } from "./feeder.ts";
+import { accuracy, type Metrics, MetricsReader } from "./metrics.ts";
+import {
+  batchLine,
+  resetLine,
+  savedLine,
+  startLine,
+  timeCostLine,
+  validationLine,
+} from "./speedometer.ts";
+import { encode } from "../gpu/kernel.ts";
+
+/** Everything `train` needs. */
+export interface TrainOptions {
+  model: ModelSpec;
+  train: HostSplit;
+  test: HostSplit;
+  /** Total epochs (a resumed run continues up to this many). */
+  epochs: number;
+  batchSize: number;
+  sgd: Omit<SgdOptions, "rescaleGrad">;
+  seed: number;
+  init: Init;
+  /** Log a Speedometer line every `frequent` batches. */
+  frequent: number;
+  /** Where to save the checkpoint every epoch. */
+  save: string;
+  dataset: string;
+  /** A checkpoint to continue from (weights, momentum, epoch, shuffle state). */
+  resume?: Checkpoint;
+  /** Receives each log line. */
+  log: (line: string) => void;
+}
+
+/** What one epoch measured. */
+export interface EpochResult {
+  epoch: number;
+  /** Seconds of training (validation excluded). */
+  timeCost: number;
+  samplesPerSec: number;
+  validationAccuracy: number;
+}
+
+/** Batches encoded per command buffer between log lines. */
+const STEPS_PER_SUBMIT = 50;
+
+function checkFinite(m: Metrics, where: string, lr: number): void {
+  if (m.nonFinite > 0 || !Number.isFinite(m.lossSum)) {
+    throw new UserError(`Training diverged: the loss became NaN or infinite ${where}`, {
+      hint: `Lower the learning rate (e.g. --lr ${lr / 10}) or use --init xavier.`,
+    });
+  }
+}
+
+/** Trains `options.model` and returns each epoch's figures. */
+export async function train(gpu: Gpu, options: TrainOptions): Promise<EpochResult[]> {
+  const { device } = gpu;
+  const { model, batchSize: B, log } = options;
+  const kernels = new KernelCache(device);
+  const store = new ParamStore(device, model);
+  const network = new Network(device, kernels, { model, store, B, train: true });
+
+  const resume = options.resume;
+  const iterState = resume?.meta.iterator as DataIterState | undefined;
+  const iter = new DataIter({
+    count: options.train.count,
+    batchSize: B,
+    shuffle: true,
+    seed: options.seed,
+    lastBatch: "pad",
+    state: iterState,
+  });
+  if (resume) {
+    store.load(resume.params);
+    if (resume.momentum.size > 0) store.load(resume.momentum, store.momentum);
+  } else {
+    store.initialize(options.init, new Rng(options.seed ^ 0x5eed));
+  }
+  const firstEpoch = resume ? resume.meta.epoch + 1 : 0;
+
+  const batches = Math.ceil(options.train.count / B);
+  const feeder = new Feeder(device, kernels, { split: options.train, network, batches });
+  const evaluator = new Evaluator(device, kernels, { network, split: options.test });
+  const metrics = new MetricsReader(device, network.stats);
+  const sgd = buildSgd(device, kernels, store, { ...options.sgd, rescaleGrad: 1 / B });
+  const pipelines = kernels.size;
+
+  const results: EpochResult[] = [];
+  log(startLine(gpu.isCpu));
+  try {
+    for (let epoch = firstEpoch; epoch < options.epochs; epoch++) {
+      const order = iter.epoch();
+      feeder.setOrder(order.indices);
+      metrics.clear();
+      await device.queue.onSubmittedWorkDone();
+      const tic = performance.now();
+      let mark = tic;
+      let markBatch = 0;
+      let encoder = device.createCommandEncoder({ label: "train" });
+      let pass = encoder.beginComputePass({ label: "train.steps" });
+      let inPass = 0;
+      for (let i = 0; i < batches; i++) {
+        feeder.encodeGather(pass, i);
+        network.encodeForward(pass);
+        network.encodeBackward(pass);
+        encode(pass, sgd);
+        inPass++;
+        const nbatch = i + 1;
+        if (nbatch % options.frequent === 0) {
+          pass.end();
+          const m = await metrics.readAndClear(encoder);
+          checkFinite(m, `in epoch ${epoch}, batch ${nbatch}`, options.sgd.lr);
+          const now = performance.now();
+          const speed = ((nbatch - markBatch) * B) / ((now - mark) / 1000);
+          log(batchLine({ epoch, batch: nbatch, speed, metric: "accuracy", value: accuracy(m) }));
+          [mark, markBatch] = [now, nbatch];
+          encoder = device.createCommandEncoder({ label: "train" });
+          pass = encoder.beginComputePass({ label: "train.steps" });
+          inPass = 0;
+        } else if (inPass === STEPS_PER_SUBMIT) {
+          pass.end();
+          device.queue.submit([encoder.finish()]);
+          encoder = device.createCommandEncoder({ label: "train" });
+          pass = encoder.beginComputePass({ label: "train.steps" });
+          inPass = 0;
+        }
+      }
+      pass.end();
+      const tail = await metrics.readAndClear(encoder);
+      checkFinite(tail, `in epoch ${epoch}`, options.sgd.lr);
+      const timeCost = (performance.now() - tic) / 1000;
+      log(resetLine(epoch));
+      log(timeCostLine(epoch, timeCost));
+
+      const { metrics: val } = await evaluator.run();
+      checkFinite(val, `on the validation set after epoch ${epoch}`, options.sgd.lr);
+      const validationAccuracy = accuracy(val);
+      log(validationLine(epoch, "accuracy", validationAccuracy));
+      if (kernels.size !== pipelines) {
+        throw new Error(`Pipelines were created inside the training loop (${kernels.size})`);
+      }
+
+      await saveCheckpoint(options.save, {
+        meta: {
+          model,
+          epoch,
+          dataset: options.dataset,
+          accuracy: validationAccuracy,
+          iterator: iter.state(),
+          training: {
+            epochs: options.epochs,
+            batchSize: B,
+            ...options.sgd,
+            seed: options.seed,
+            init: options.init,
+            trainSamples: options.train.count,
+          },
+        },
+        params: await store.download(),
+        momentum: await store.download(store.momentum),
+      });
+      log(savedLine(options.save));
+      results.push({
+        epoch,
+        timeCost,
+        samplesPerSec: (batches * B) / timeCost,
+        validationAccuracy,
+      });
+    }
+  } finally {
+    evaluator.destroy();
+    feeder.destroy();
+    metrics.destroy();
+    network.destroy();
+    store.destroy();
+  }
+  return results;
+}
