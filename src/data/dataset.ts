@@ -1,0 +1,346 @@
+/**
+ * The resident dataset: a split loaded from its verified .gz files, and the iterator that
+ * orders it into batches each epoch, like MXNet's `mx.io.NDArrayIter`.
+ */
+import { createHash } from "node:crypto";
+import { UserError } from "../errors.ts";
+import { parseIdxPair } from "./idx.ts";
+import { datasetDir, type DatasetName, DATASETS, type FileSpec } from "./mirrors.ts";
+import { Rng } from "../random.ts";
+
+/** `--split`: the 60,000 training samples or the 10,000 test samples. */
+export type SplitName = "train" | "test";
+
+/** The split names, for option validation. */
+export const SPLIT_NAMES: readonly SplitName[] = ["train", "test"];
+
+/** A split held in memory, as stored: u8 pixels and u8 labels. */
+export interface Split {
+  /** (count, rows, cols) u8 pixels, row-major; 0 is background, 255 full ink. */
+  images: Uint8Array;
+  /** (count) class indices 0..9. */
+  labels: Uint8Array;
+  count: number;
+  rows: number;
+  cols: number;
+}
+
+const DOWNLOAD_HINT = `Run "mnist download" to fetch it again.`;
+
+/**
+ * Loads a split of `dataset` from the data directory: decompresses its two .gz files, checks
+ * the SHA-256 of the decompressed bytes against the pinned value and parses them. A missing,
+ * corrupt or modified file is a `UserError` naming the file, with a hint to download it again.
+ */
+export async function loadSplit(
+  dataDir: string,
+  dataset: DatasetName,
+  split: SplitName,
+): Promise<Split> {
+  const spec = DATASETS[dataset];
+  const dir = datasetDir(dataDir, dataset);
+  const find = (role: FileSpec["role"]) => spec.files.find((f) => f.role === role)!;
+  const imagesSpec = find(split === "train" ? "trainImages" : "testImages");
+  const labelsSpec = find(split === "train" ? "trainLabels" : "testLabels");
+  const imagesPath = `${dir}/${imagesSpec.name}`;
+  const labelsPath = `${dir}/${labelsSpec.name}`;
+  const [images, labels] = await Promise.all([
+    readVerified(imagesPath, imagesSpec),
+    readVerified(labelsPath, labelsSpec),
+  ]);
+  return parseIdxPair({ name: imagesPath, bytes: images }, { name: labelsPath, bytes: labels });
+}
+
+/**
+ * Reads a gzip file into a buffer of the pinned decompressed size and verifies its SHA-256.
+ * Decompression streams straight into that buffer: no chunk list, no concatenation.
+ */
+async function readVerified(path: string, spec: FileSpec): Promise<Uint8Array> {
+  let file: Deno.FsFile;
+  try {
+    file = await Deno.open(path);
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) {
+      throw new UserError(`Cannot find "${path}"`, { hint: `Run "mnist download" to fetch it.` });
+    }
+    throw error;
+  }
+  const out = new Uint8Array(spec.size);
+  let length = 0;
+  let tooLong = false;
+  try {
+    for await (const chunk of file.readable.pipeThrough(new DecompressionStream("gzip"))) {
+      if (length + chunk.length > out.length) {
+        tooLong = true;
+        break; // cancels the stream, which closes the file
+      }
+      out.set(chunk, length);
+      length += chunk.length;
+    }
+  } catch (error) {
+    if (error instanceof Deno.errors.PermissionDenied) throw error;
+    const reason = error instanceof Error ? error.message : String(error);
+    throw new UserError(`Cannot decompress "${path}": ${reason}`, {
+      hint: DOWNLOAD_HINT,
+      cause: error,
+    });
+  }
+  if (tooLong || length !== out.length) {
+    const size = tooLong ? `more than ${fmt(out.length)}` : fmt(length);
+    throw new UserError(
+      `Checksum mismatch for "${path}": it decompresses to ${size} bytes, expected ${
+        fmt(out.length)
+      }`,
+      { hint: DOWNLOAD_HINT },
+    );
+  }
+  const sha256 = createHash("sha256").update(out).digest("hex");
+  if (sha256 !== spec.sha256) {
+    throw new UserError(
+      `Checksum mismatch for "${path}": SHA-256 of the decompressed bytes is ${sha256}, ` +
+        `expected ${spec.sha256}`,
+      { hint: DOWNLOAD_HINT },
+    );
+  }
+  return out;
+}
+
+function fmt(n: number): string {
+  return n.toLocaleString("en-US");
+}
+
+/**
+ * The first `n` samples of `split` (all of them when `n` is larger), as views into the same
+ * buffers: `--limit N` for quick runs.
+ */
+export function subset(split: Split, n: number): Split {
+  if (!Number.isInteger(n) || n < 0) throw new RangeError(`subset size must be >= 0, got ${n}`);
+  const count = Math.min(n, split.count);
+  return {
+    images: split.images.subarray(0, count * split.rows * split.cols),
+    labels: split.labels.subarray(0, count),
+    count,
+    rows: split.rows,
+    cols: split.cols,
+  };
+}
+
+/** A batch in float32, MXNet style: what the CPU side feeds a model or a reference. */
+export interface FloatBatch {
+  /** (B, 1, rows, cols) pixels scaled to [0, 1]. */
+  data: Float32Array;
+  /** (B) class indices as floats. */
+  label: Float32Array;
+}
+
+/** u8 → f32 in [0, 1], so that 255 maps to exactly 1. */
+const SCALE = Float32Array.from({ length: 256 }, (_, v) => v / 255);
+
+/**
+ * Gathers the samples at `indices` into float32 NCHW images (B, 1, rows, cols) scaled by 1/255
+ * and float32 labels (B), writing into `out` when given (it must have exactly that size).
+ */
+export function gatherBatch(
+  split: Split,
+  indices: ArrayLike<number>,
+  out?: FloatBatch,
+): FloatBatch {
+  const pixels = split.rows * split.cols;
+  const b = indices.length;
+  const batch = out ?? { data: new Float32Array(b * pixels), label: new Float32Array(b) };
+  if (batch.data.length !== b * pixels || batch.label.length !== b) {
+    throw new RangeError(
+      `gatherBatch: out holds ${batch.data.length} pixels and ${batch.label.length} labels, ` +
+        `need ${b * pixels} and ${b}`,
+    );
+  }
+  for (let i = 0; i < b; i++) {
+    const s = indices[i]!;
+    if (!(s >= 0 && s < split.count)) {
+      throw new RangeError(`gatherBatch: sample ${s} is outside 0..${split.count - 1}`);
+    }
+    const src = split.images.subarray(s * pixels, (s + 1) * pixels);
+    const dst = i * pixels;
+    for (let p = 0; p < pixels; p++) batch.data[dst + p] = SCALE[src[p]!]!;
+    batch.label[i] = split.labels[s]!;
+  }
+  return batch;
+}
+
+/**
+ * What to do with the last, incomplete batch of an epoch (MXNet's `last_batch_handle`):
+ * - `pad`: fill it up with samples from the start of the epoch's order and report how many;
+ * - `discard`: drop it;
+ * - `roll_over`: carry its samples into the first batch of the next epoch.
+ */
+export type LastBatch = "pad" | "discard" | "roll_over";
+
+/** The last-batch modes, for option validation. */
+export const LAST_BATCH_MODES: readonly LastBatch[] = ["pad", "discard", "roll_over"];
+
+/** A batch of an epoch. */
+export interface Batch {
+  /** 0-based position in the epoch. */
+  index: number;
+  /** (batchSize) sample indices: a view into `Epoch.indices`. */
+  indices: Uint32Array;
+  /** How many of the trailing `indices` are filler (`pad` mode's last batch); 0 otherwise. */
+  pad: number;
+}
+
+/** The batches of one epoch; iterate it for `Batch`es. */
+export class Epoch {
+  /** 0-based epoch number. */
+  readonly index: number;
+  /** (count) the epoch's sample order: a permutation when shuffling, else 0..count-1. */
+  readonly order: Uint32Array;
+  /**
+   * (numBatches × batchSize) the sample index of every batch slot, filler included: upload it
+   * once per epoch and batch `i` is the slice `[i * batchSize, (i + 1) * batchSize)`.
+   */
+  readonly indices: Uint32Array;
+  readonly batchSize: number;
+  readonly numBatches: number;
+  /** Filler samples in the last batch. */
+  readonly pad: number;
+
+  constructor(
+    index: number,
+    parts: { order: Uint32Array; indices: Uint32Array; batchSize: number; pad: number },
+  ) {
+    this.index = index;
+    this.order = parts.order;
+    this.indices = parts.indices;
+    this.batchSize = parts.batchSize;
+    this.numBatches = parts.indices.length / parts.batchSize;
+    this.pad = parts.pad;
+  }
+
+  /** Batch `i` of this epoch. */
+  batch(i: number): Batch {
+    if (!Number.isInteger(i) || i < 0 || i >= this.numBatches) {
+      throw new RangeError(`batch ${i} is outside 0..${this.numBatches - 1}`);
+    }
+    const b = this.batchSize;
+    return {
+      index: i,
+      indices: this.indices.subarray(i * b, (i + 1) * b),
+      pad: i === this.numBatches - 1 ? this.pad : 0,
+    };
+  }
+
+  /** The batches in order. */
+  *[Symbol.iterator](): IterableIterator<Batch> {
+    for (let i = 0; i < this.numBatches; i++) yield this.batch(i);
+  }
+}
+
+/** What `DataIter.state()` returns and `DataIterOptions.state` restores: plain JSON. */
+export interface DataIterState {
+  /** Epochs drawn so far. */
+  epoch: number;
+  /** The shuffle generator's state; absent when not shuffling. */
+  rng?: number[];
+  /** `roll_over`'s samples waiting for the next epoch. */
+  carry: number[];
+}
+
+/** Options of `DataIter`. */
+export interface DataIterOptions {
+  /** Samples in the dataset (or subset). */
+  count: number;
+  batchSize: number;
+  /** Draw a fresh permutation each epoch. */
+  shuffle: boolean;
+  /** Seed of the shuffle (when no `rng` or `state` is given). */
+  seed?: number;
+  /** The shuffle's generator; the iterator advances it. */
+  rng?: Rng;
+  /** Default `pad`, as in MXNet. */
+  lastBatch?: LastBatch;
+  /** Resume from a saved `DataIter.state()`: overrides `seed` and `rng`. */
+  state?: DataIterState;
+}
+
+/**
+ * Orders `count` samples into batches, epoch after epoch, like MXNet's `NDArrayIter`: a seeded
+ * Fisher-Yates permutation per epoch when shuffling (the same seed gives the same epochs), and
+ * the last batch padded, discarded or rolled over.
+ */
+export class DataIter {
+  readonly count: number;
+  readonly batchSize: number;
+  readonly shuffle: boolean;
+  readonly lastBatch: LastBatch;
+  /** The shuffle generator; `undefined` when not shuffling. */
+  readonly rng: Rng | undefined;
+  #epoch: number;
+  #carry: Uint32Array;
+
+  constructor(options: DataIterOptions) {
+    const { count, batchSize, shuffle, lastBatch = "pad", state } = options;
+    if (!Number.isInteger(count) || count < 1) {
+      throw new RangeError(`DataIter: count must be a positive integer, got ${count}`);
+    }
+    if (!Number.isInteger(batchSize) || batchSize < 1) {
+      throw new RangeError(`DataIter: batch size must be a positive integer, got ${batchSize}`);
+    }
+    if (lastBatch === "discard" && batchSize > count) {
+      throw new UserError(
+        `Batch size ${batchSize} is larger than the ${count} samples: discarding the last ` +
+          `batch would leave none`,
+      );
+    }
+    this.count = count;
+    this.batchSize = batchSize;
+    this.shuffle = shuffle;
+    this.lastBatch = lastBatch;
+    this.#epoch = state?.epoch ?? 0;
+    this.#carry = Uint32Array.from(state?.carry ?? []);
+    if (shuffle) {
+      if (state?.rng) this.rng = Rng.fromState(state.rng);
+      else if (options.rng) this.rng = options.rng;
+      else if (options.seed !== undefined) this.rng = new Rng(options.seed);
+      else throw new TypeError("DataIter: shuffling needs a seed, an rng or a saved state");
+    }
+  }
+
+  /** Draws the next epoch: its order, its padded index array and its batches. */
+  epoch(): Epoch {
+    const n = this.count;
+    const b = this.batchSize;
+    const order = new Uint32Array(n);
+    for (let i = 0; i < n; i++) order[i] = i;
+    this.rng?.shuffle(order);
+    const index = this.#epoch++;
+
+    if (this.lastBatch === "pad") {
+      const batches = Math.ceil(n / b);
+      const indices = new Uint32Array(batches * b);
+      indices.set(order);
+      // MXNet fills the last batch from the start of the order, wrapping again if B > N.
+      for (let i = n; i < indices.length; i++) indices[i] = order[i % n]!;
+      return new Epoch(index, { order, indices, batchSize: b, pad: indices.length - n });
+    }
+    if (this.lastBatch === "discard") {
+      const indices = order.subarray(0, Math.floor(n / b) * b);
+      return new Epoch(index, { order, indices, batchSize: b, pad: 0 });
+    }
+    // roll_over: last epoch's leftovers go first, this epoch's leftovers wait for the next.
+    const all = new Uint32Array(this.#carry.length + n);
+    all.set(this.#carry);
+    all.set(order, this.#carry.length);
+    const used = Math.floor(all.length / b) * b;
+    this.#carry = all.slice(used);
+    return new Epoch(index, { order, indices: all.subarray(0, used), batchSize: b, pad: 0 });
+  }
+
+  /** A snapshot to resume from: pass it as `state` to a new `DataIter` with the same options. */
+  state(): DataIterState {
+    return {
+      epoch: this.#epoch,
+      rng: this.rng ? Array.from(this.rng.state) : undefined,
+      carry: Array.from(this.#carry),
+    };
+  }
+}

@@ -1,0 +1,196 @@
+import assert from "node:assert/strict";
+import { runCli } from "./cli_helpers.ts";
+import { gridImage, renderImages } from "../src/cli/show.ts";
+import { loadSplit, type Split } from "../src/data/dataset.ts";
+
+const MNIST = "/work/shared/mnist";
+const FASHION = "/usr/share/datasets/fashion-mnist";
+const GOLDEN = new URL("./golden/show_train_10.txt", import.meta.url);
+
+/** A temporary directory, removed after `fn`. */
+async function withTempDir(fn: (dir: string) => Promise<void>) {
+  const dir = await Deno.makeTempDir({ prefix: "mnist_show_test_" });
+  try {
+    await fn(dir);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+/** Reads a grey PNG as written by `encodePng`: size from IHDR, pixels from the single IDAT. */
+async function readGreyPng(bytes: Uint8Array) {
+  assert.deepEqual(Array.from(bytes.subarray(0, 8)), [137, 80, 78, 71, 13, 10, 26, 10]);
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  assert.equal(new TextDecoder().decode(bytes.subarray(12, 16)), "IHDR");
+  const width = view.getUint32(16);
+  const height = view.getUint32(20);
+  assert.deepEqual([bytes[24], bytes[25]], [8, 0], "8-bit greyscale");
+  const idatLength = view.getUint32(33);
+  assert.equal(new TextDecoder().decode(bytes.subarray(37, 41)), "IDAT");
+  const idat = bytes.slice(41, 41 + idatLength);
+  const raw = new Uint8Array(
+    await new Response(new Blob([idat]).stream().pipeThrough(new DecompressionStream("deflate")))
+      .arrayBuffer(),
+  );
+  assert.equal(raw.length, (width + 1) * height);
+  const pixel = (x: number, y: number) => raw[y * (width + 1) + 1 + x]!;
+  return { width, height, pixel };
+}
+
+Deno.test("mnist show draws the first ten training digits (golden)", async () => {
+  const { code, stdout, stderr } = await runCli(["show", "--data-dir", MNIST]);
+  assert.equal(stderr, "");
+  assert.equal(code, 0);
+  const lines = stdout.trimEnd().split("\n");
+  assert.equal(lines.at(-1), "label: [5 0 4 1 9 2 1 3 1 4]");
+  // Not a TTY: a fixed 80 columns, two 28-column digits per line.
+  assert.ok(lines.every((line) => line.length <= 80), "lines fit 80 columns");
+  assert.equal(stdout, await Deno.readTextFile(GOLDEN));
+});
+
+Deno.test("mnist show --split test --count 3 prints the test labels", async () => {
+  const { code, stdout } = await runCli([
+    "show",
+    "--data-dir",
+    MNIST,
+    "--split",
+    "test",
+    "--count",
+    "3",
+  ]);
+  assert.equal(code, 0);
+  assert.equal(stdout.trimEnd().split("\n").at(-1), "label: [7 2 1]");
+  // Two digits on the first image line, one on the second: 14 + 1 + 14 text rows.
+  assert.equal(stdout.trimEnd().split("\n").length, 14 + 1 + 14 + 1);
+});
+
+Deno.test("mnist show --png writes the digits as a grid PNG", async () => {
+  await withTempDir(async (dir) => {
+    const path = `${dir}/sub/grid.png`;
+    const { code, stdout, stderr } = await runCli([
+      "show",
+      "--data-dir",
+      MNIST,
+      "--split",
+      "test",
+      "--count",
+      "12",
+      "--png",
+      path,
+    ]);
+    assert.equal(stderr, "");
+    assert.equal(code, 0);
+    // 10 digits across, 2 rows: 28-pixel tiles with a 2-pixel border around and between them.
+    const [wrote, label] = stdout.trimEnd().split("\n");
+    assert.equal(wrote, `Wrote ${path} (12 digits, 302x62 px)`);
+    assert.equal(label, "label: [7 2 1 0 4 1 4 9 5 9 0 6]");
+    const png = await readGreyPng(await Deno.readFile(path));
+    assert.deepEqual([png.width, png.height], [302, 62]);
+    // Tile 11 (row 1, column 1) holds test image 11, pixel for pixel.
+    const test = await loadSplit(MNIST, "mnist", "test");
+    for (let y = 0; y < 28; y++) {
+      for (let x = 0; x < 28; x++) {
+        assert.equal(png.pixel(32 + x, 32 + y), test.images[11 * 784 + y * 28 + x], `(${x}, ${y})`);
+      }
+    }
+    assert.deepEqual((await Array.fromAsync(Deno.readDir(`${dir}/sub`))).map((e) => e.name), [
+      "grid.png",
+    ]);
+  });
+});
+
+Deno.test("mnist show --dataset fashion prints the class names", async () => {
+  await withTempDir(async (dir) => {
+    await Deno.mkdir(`${dir}/fashion`);
+    for await (const entry of Deno.readDir(FASHION)) {
+      await Deno.symlink(`${FASHION}/${entry.name}`, `${dir}/fashion/${entry.name}`);
+    }
+    const { code, stdout } = await runCli([
+      "show",
+      "--data-dir",
+      dir,
+      "--dataset",
+      "fashion",
+      "--count",
+      "4",
+    ]);
+    assert.equal(code, 0);
+    assert.deepEqual(stdout.trimEnd().split("\n").slice(-2), [
+      "label: [9 0 0 3]",
+      "names: [Ankle boot, T-shirt/top, T-shirt/top, Dress]",
+    ]);
+  });
+});
+
+for (
+  const [args, message] of [
+    [["--count", "0"], "error: --count must be between 1 and 1000, got 0"],
+    [["--count", "1001"], "error: --count must be between 1 and 1000, got 1001"],
+    [["--split", "bogus"], 'error: --split must be one of train, test, got "bogus"'],
+  ] as [string[], string][]
+) {
+  Deno.test(`mnist show ${args.join(" ")} fails with one line`, async () => {
+    const { code, stdout, stderr } = await runCli(["show", "--data-dir", MNIST, ...args]);
+    assert.equal(code, 1);
+    assert.equal(stdout, "");
+    assert.equal(stderr, `${message}\n`);
+  });
+}
+
+/** A split of 1×… images from the given pixel rows (each image `rows` × `cols`). */
+function tinySplit(images: number[][], rows: number, cols: number): Split {
+  return {
+    images: Uint8Array.from(images.flat()),
+    labels: new Uint8Array(images.length),
+    count: images.length,
+    rows,
+    cols,
+  };
+}
+
+Deno.test("renderImages() shades each pixel pair by its mean intensity", () => {
+  // One 4x5 image: the mean of rows 0+1 and of rows 2+3 picks each character from " ░▒▓█",
+  // one shade per fifth of 0..255; trailing blanks are trimmed.
+  const split = tinySplit(
+    [[
+      ...[0, 255, 80, 255, 180],
+      ...[0, 255, 80, 0, 180],
+      ...[128, 230, 40, 0, 0],
+      ...[128, 230, 40, 0, 0],
+    ]],
+    4,
+    5,
+  );
+  assert.equal(renderImages(split, { width: 80 }), " █░▒▓\n▒█");
+});
+
+Deno.test("renderImages() wraps images to the width, with a blank line between rows", () => {
+  const ink = Array(4).fill(255);
+  const split = tinySplit([ink, ink, ink], 2, 2);
+  // 2 + 2 + 2 = 6 columns fit two 2-column images with their gap; 5 only one.
+  assert.equal(renderImages(split, { width: 6 }), "██  ██\n\n██");
+  assert.equal(renderImages(split, { width: 5 }), "██\n\n██\n\n██");
+  assert.equal(renderImages(split, { width: 1 }), "██\n\n██\n\n██");
+});
+
+Deno.test("renderImages() in colour draws half blocks in grey levels", () => {
+  const split = tinySplit([[0, 255, 255, 0, 128, 128]], 3, 2); // odd rows: last bottom is blank
+  const text = renderImages(split, { width: 80, color: true });
+  assert.equal(
+    text,
+    "\x1b[38;5;16;48;5;231m▀\x1b[38;5;231;48;5;16m▀\x1b[0m\n" +
+      "\x1b[38;5;244;48;5;16m▀▀\x1b[0m",
+  );
+});
+
+Deno.test("gridImage() lays images out ten across with a grey border", () => {
+  const split = tinySplit(Array.from({ length: 11 }, (_, i) => [i, i, i, i]), 2, 2);
+  const grid = gridImage(split);
+  assert.deepEqual([grid.width, grid.height], [10 * 4 + 2, 2 * 4 + 2]);
+  const at = (x: number, y: number) => grid.pixels[y * grid.width + x];
+  assert.equal(at(0, 0), 96);
+  assert.equal(at(2, 2), 0);
+  assert.equal(at(3 + 4 * 9, 3), 9);
+  assert.equal(at(2, 6), 10);
+  assert.equal(at(6, 6), 96, "an empty cell stays border grey");
+});
