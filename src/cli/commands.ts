@@ -1,7 +1,15 @@
 /** The subcommands, in the order `mnist --help` lists them. */
 import type { Command } from "./command.ts";
 import { devices } from "./devices.ts";
+import { download } from "./download.ts";
+import { show } from "./show.ts";
+import { trainCommand } from "./train.ts";
+import { evalCommand } from "./eval.ts";
 
 export const COMMANDS: Command[] = [
+  download,
+  show,
+  trainCommand,
+  evalCommand,
   devices,
 ];

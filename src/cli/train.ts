@@ -8,6 +8,7 @@ import { loadSplit, subset } from "../data/dataset.ts";
 import { DATASET_NAMES } from "../data/mirrors.ts";
 import { defaultModelPath, resolveDataDir } from "../data/paths.ts";
 import { loadCheckpoint } from "../nn/checkpoint.ts";
+import { rememberModel } from "../nn/last_model.ts";
 import { MODELS } from "../nn/model.ts";
 import type { Init } from "../nn/params.ts";
 import { train } from "../train/trainer.ts";
@@ -142,6 +143,7 @@ export const trainCommand: Command = {
         init,
         frequent,
         save,
+        onSave: (path) => rememberModel(dataDir, path),
         dataset,
         resume,
         log: (line) => console.log(line),

@@ -21,3 +21,8 @@ export function resolveDataDir(flag?: string): string {
 export function defaultModelPath(dataDir: string, model: string): string {
   return `${dataDir}/models/${model}.safetensors`;
 }
+
+/** The file naming the checkpoint `mnist train` saved last: `<data dir>/models/last`. */
+export function lastModelPointer(dataDir: string): string {
+  return `${dataDir}/models/last`;
+}

@@ -43,6 +43,8 @@ export interface TrainOptions {
   frequent: number;
   /** Where to save the checkpoint every epoch. */
   save: string;
+  /** Called after each checkpoint is written. */
+  onSave?: (path: string) => Promise<void>;
   dataset: string;
   /** A checkpoint to continue from (weights, momentum, epoch, shuffle state). */
   resume?: Checkpoint;
@@ -177,6 +179,7 @@ export async function train(gpu: Gpu, options: TrainOptions): Promise<EpochResul
         params: await store.download(),
         momentum: await store.download(store.momentum),
       });
+      await options.onSave?.(options.save);
       log(savedLine(options.save));
       results.push({
         epoch,
