@@ -7,7 +7,7 @@
  */
 import { UserError } from "../errors.ts";
 import { writeFileAtomic } from "../fs.ts";
-import { inferShapes, type ModelSpec, sizeOf } from "./model.ts";
+import { checkClassifier, inferShapes, type ModelSpec, sizeOf } from "./model.ts";
 
 /** What a checkpoint holds besides the weights. */
 export interface CheckpointMeta {
@@ -108,7 +108,7 @@ export function decodeCheckpoint(bytes: Uint8Array, path: string): Checkpoint {
   let infos;
   try {
     model = JSON.parse(metadata.model);
-    infos = inferShapes(model);
+    infos = checkClassifier(model);
   } catch (error) {
     throw bad(path, `its network description is invalid (${(error as Error).message})`);
   }

@@ -82,8 +82,17 @@ export function inferShapes(model: ModelSpec): LayerInfo[] {
         throw new Error(`Unknown layer kind "${(spec as { kind: string }).kind}"`);
     }
   }
-  const last = model.layers.at(-1);
-  if (!last || sizeOf(shape) !== model.classes || last.act !== "none") {
+  return infos;
+}
+
+/**
+ * Checks that `model` ends in a classifier the softmax loss can sit on: `classes` outputs and no
+ * activation. Returns the shapes.
+ */
+export function checkClassifier(model: ModelSpec): LayerInfo[] {
+  const infos = inferShapes(model);
+  const last = infos.at(-1);
+  if (!last || sizeOf(last.output) !== model.classes || last.spec.act !== "none") {
     throw new Error(
       `Model "${model.name}" must end in a layer of ${model.classes} outputs with no activation`,
     );

@@ -7,7 +7,7 @@ import { type Dispatch, encode, type KernelCache } from "../gpu/kernel.ts";
 import { buildDense } from "./dense.ts";
 import type { Layer, LayerContext } from "./layer.ts";
 import { buildLoss } from "./loss.ts";
-import { type ModelSpec, sizeOf } from "./model.ts";
+import { checkClassifier, type ModelSpec, sizeOf } from "./model.ts";
 import type { ParamStore } from "./params.ts";
 
 /** A network's buffers and dispatches for batch size `B`. */
@@ -41,6 +41,7 @@ export class Network {
       this.#buffers.push(buffer);
       return buffer;
     };
+    checkClassifier(model);
     const infos = store.layers;
     // acts[k] feeds layer k; acts[k + 1] is its output. grads[k + 1] is the gradient w.r.t.
     // layer k's pre-activation output.

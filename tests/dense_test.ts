@@ -1,0 +1,135 @@
+/** The dense layer's kernels (kernels/dense.wgsl through src/nn/dense.ts) against the oracle. */
+import { buildDense } from "../src/nn/dense.ts";
+import { encode } from "../src/gpu/kernel.ts";
+import { type Activation, inferShapes, type ModelSpec } from "../src/nn/model.ts";
+import { ParamStore } from "../src/nn/params.ts";
+import { Rng } from "../src/random.ts";
+import { assertClose, randomArray } from "./check.ts";
+import { gpuTest, readF32, runPass, upload } from "./gpu_helpers.ts";
+import * as ref from "./reference.ts";
+
+const ACTS: Activation[] = ["none", "relu", "tanh", "sigmoid"];
+
+function activate(act: Activation, z: Float32Array): Float32Array {
+  switch (act) {
+    case "none":
+      return z;
+    case "relu":
+      return ref.reluForward(z);
+    case "tanh":
+      return ref.tanhForward(z);
+    case "sigmoid":
+      return ref.sigmoidForward(z);
+  }
+}
+
+/** d act / dz applied to `dy`, from the activation's output `y`. */
+function activationBackward(act: Activation, y: Float32Array, dy: Float32Array): Float32Array {
+  switch (act) {
+    case "none":
+      return dy;
+    case "relu":
+      return ref.reluBackward({ x: y, dy });
+    case "tanh":
+      return ref.tanhBackward({ y, dy });
+    case "sigmoid":
+      return ref.sigmoidBackward({ y, dy });
+  }
+}
+
+/** Runs one dense layer on the GPU: forward, and backward with `prevAct` on the input. */
+async function runDense(
+  { B, I, O, act, prevAct, seed }: {
+    B: number;
+    I: number;
+    O: number;
+    act: Activation;
+    prevAct: Activation;
+    seed: number;
+  },
+  g: Parameters<Parameters<typeof gpuTest>[1]>[0],
+  kernels: Parameters<Parameters<typeof gpuTest>[1]>[1],
+) {
+  const rng = new Rng(seed);
+  const model: ModelSpec = {
+    name: "t",
+    input: [1, 1, I],
+    classes: O,
+    layers: [{ kind: "dense", name: "fc", units: O, act }],
+  };
+  const store = new ParamStore(g.device, model);
+  const w = randomArray(O * I, rng); // (O, I)
+  const b = randomArray(O, rng); // (O)
+  store.load(new Map([["fc_weight", w], ["fc_bias", b]]));
+  // x is the output of a layer with `prevAct`, so it lies in that activation's range.
+  const x = activate(prevAct, randomArray(B * I, rng, { lo: -2, hi: 2 })); // (B, I)
+  const dy = randomArray(B * O, rng); // (B, O)
+  const xBuf = upload(g, x);
+  const yBuf = upload(g, new Float32Array(B * O));
+  const dyBuf = upload(g, dy);
+  const dxBuf = upload(g, new Float32Array(B * I));
+  const layer = buildDense({
+    device: g.device,
+    kernels,
+    B,
+    info: inferShapes(model)[0]!,
+    index: 0,
+    store,
+    x: xBuf,
+    y: yBuf,
+    dy: dyBuf,
+    dx: dxBuf,
+    prevAct,
+  });
+  runPass(g, (pass) => {
+    for (const d of [...layer.forward, ...layer.backward]) encode(pass, d);
+  });
+  const y = await readF32(g, yBuf, B * O);
+  const dx = await readF32(g, dxBuf, B * I);
+  const grads = await store.download(store.grads);
+  for (const buf of [xBuf, yBuf, dyBuf, dxBuf]) buf.destroy();
+  store.destroy();
+  return { x, w, b, dy, y, dx, dw: grads.get("fc_weight")!, db: grads.get("fc_bias")! };
+}
+
+// Shapes chosen to break a 4×4 register tile and a 64-wide workgroup.
+const SHAPES = [
+  { B: 1, I: 1, O: 1 },
+  { B: 1, I: 5, O: 3 },
+  { B: 3, I: 7, O: 5 },
+  { B: 5, I: 13, O: 10 },
+  { B: 17, I: 33, O: 65 },
+  { B: 100, I: 784, O: 128 }, // the MLP's first layer
+  { B: 100, I: 64, O: 10 }, // the MLP's last layer
+];
+
+for (const act of ACTS) {
+  gpuTest(`denseForward() matches reference with ${act} on awkward shapes`, async (g, k) => {
+    for (const [i, dims] of SHAPES.entries()) {
+      const r = await runDense({ ...dims, act, prevAct: "none", seed: 10 + i }, g, k);
+      const expected = activate(act, ref.denseForward({ x: r.x, w: r.w, b: r.b }, dims));
+      assertClose(r.y, expected, { atol: 1e-4, rtol: 1e-4, label: `y ${JSON.stringify(dims)}` });
+    }
+  });
+}
+
+gpuTest("denseBackward() weight and bias gradients match reference", async (g, k) => {
+  for (const [i, dims] of SHAPES.entries()) {
+    const r = await runDense({ ...dims, act: "none", prevAct: "none", seed: 20 + i }, g, k);
+    const expected = ref.denseBackward({ dy: r.dy, x: r.x, w: r.w }, dims);
+    const label = JSON.stringify(dims);
+    assertClose(r.dw, expected.dw, { atol: 1e-4, rtol: 1e-4, label: `dw ${label}` });
+    assertClose(r.db, expected.db, { atol: 1e-4, rtol: 1e-4, label: `db ${label}` });
+  }
+});
+
+for (const prevAct of ACTS) {
+  gpuTest(`denseBackward() input gradient applies the ${prevAct} below`, async (g, k) => {
+    for (const [i, dims] of SHAPES.entries()) {
+      const r = await runDense({ ...dims, act: "none", prevAct, seed: 30 + i }, g, k);
+      const { dx } = ref.denseBackward({ dy: r.dy, x: r.x, w: r.w }, dims);
+      const expected = activationBackward(prevAct, r.x, dx);
+      assertClose(r.dx, expected, { atol: 1e-4, rtol: 1e-4, label: `dx ${JSON.stringify(dims)}` });
+    }
+  });
+}
