@@ -1,0 +1,399 @@
+/**
+ * `mnist download` and the download library against local mirrors (tests/mirror_server.ts) that
+ * serve /work/shared/mnist and misbehave on request. Never touches the internet.
+ */
+import assert, { deepStrictEqual as assertEquals, match as assertMatch } from "node:assert/strict";
+import { runCli } from "./cli_helpers.ts";
+import { type FaultKind, startMirror } from "./mirror_server.ts";
+import { downloadFile, ensureDataset, verifyFile } from "../src/data/download.ts";
+import { DATASETS, type FileSpec } from "../src/data/mirrors.ts";
+
+const MNIST = "/work/shared/mnist";
+const FASHION = "/usr/share/datasets/fashion-mnist";
+const NAMES = DATASETS.mnist.files.map((f) => f.name);
+const LABELS: FileSpec = DATASETS.mnist.files.find((f) => f.role === "trainLabels")!;
+/** Short waits, so failing mirrors cost milliseconds. */
+const FAST_ENV = { MNIST_DOWNLOAD_BACKOFF_MS: "1", MNIST_DOWNLOAD_TIMEOUT_MS: "300" };
+const FAST = { backoffMs: 1, timeoutMs: 300, progress: false };
+
+function assertStringIncludes(actual: string, expected: string): void {
+  assert(actual.includes(expected), `expected to find ${JSON.stringify(expected)} in:\n${actual}`);
+}
+
+async function withTempDir(fn: (dir: string) => Promise<void>): Promise<void> {
+  const dir = await Deno.makeTempDir({ prefix: "mnist_download_test_" });
+  try {
+    await fn(dir);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+async function assertSameFile(actual: string, expected: string): Promise<void> {
+  const [a, b] = await Promise.all([Deno.readFile(actual), Deno.readFile(expected)]);
+  assert(
+    a.length === b.length && a.every((x, i) => x === b[i]),
+    `${actual} differs from ${expected}`,
+  );
+}
+
+async function listDir(dir: string): Promise<string[]> {
+  const names: string[] = [];
+  for await (const entry of Deno.readDir(dir)) names.push(entry.name);
+  return names.sort();
+}
+
+/** Name, size and mtime of every file in `dir`: equal snapshots mean nothing was written. */
+async function snapshot(dir: string): Promise<string[]> {
+  const lines: string[] = [];
+  for (const name of await listDir(dir)) {
+    const info = await Deno.stat(`${dir}/${name}`);
+    lines.push(`${name} ${info.size} ${info.mtime?.getTime()}`);
+  }
+  return lines;
+}
+
+async function copyDataset(from: string, to: string): Promise<void> {
+  for (const name of NAMES) await Deno.copyFile(`${from}/${name}`, `${to}/${name}`);
+}
+
+/**
+ * Downloads the training labels from a mirror with `fault`, then a good one, and checks that the
+ * good copy landed intact with nothing left over. Returns the lines logged and the bad mirror's
+ * request count.
+ */
+async function fallBackAfter(fault: FaultKind): Promise<{ lines: string[]; badRequests: number }> {
+  await using bad = startMirror({ root: MNIST, faults: { [LABELS.name]: fault } });
+  await using good = startMirror({ root: MNIST });
+  const lines: string[] = [];
+  let badRequests = 0;
+  await withTempDir(async (dir) => {
+    const fetched = await downloadFile(LABELS, dir, {
+      ...FAST,
+      mirrors: [bad.url, good.url],
+      log: (line) => lines.push(line),
+    });
+    assertEquals(fetched.url, `${good.url}${LABELS.name}`);
+    assertEquals(fetched.failedMirrors, [bad.url]);
+    await assertSameFile(`${dir}/${LABELS.name}`, `${MNIST}/${LABELS.name}`);
+    assertEquals(await listDir(dir), [LABELS.name]);
+    badRequests = bad.count(LABELS.name);
+  });
+  const warnings = lines.filter((line) => line.startsWith("warning:"));
+  assertEquals(warnings.length, 1, lines.join("\n"));
+  assertStringIncludes(warnings[0]!, `warning: ${bad.url}${LABELS.name}: `);
+  assert(warnings[0]!.endsWith("; trying the next mirror"), warnings[0]);
+  return { lines: warnings, badRequests };
+}
+
+Deno.test("download fetches and verifies all four files from a local mirror", async () => {
+  await using mirror = startMirror({ root: MNIST });
+  await withTempDir(async (dir) => {
+    const result = await runCli(["download", "--mirror", mirror.url, "--data-dir", dir]);
+    assertEquals(result.code, 0, result.stderr);
+    for (const name of NAMES) {
+      await assertSameFile(`${dir}/${name}`, `${MNIST}/${name}`);
+      assertMatch(result.stdout, new RegExp(`^${name}: [\\d.]+ [kM]B, verified$`, "m"));
+      assertStringIncludes(result.stderr, `Downloading ${mirror.url}${name}\n`);
+    }
+    assertStringIncludes(result.stdout, `mnist is ready in ${dir}\n`);
+    assertEquals(await listDir(dir), [...NAMES].sort());
+    assertEquals(mirror.requests.sort(), [...NAMES].sort());
+  });
+});
+
+Deno.test("download skips a broken mirror before a good one", async () => {
+  await using bad = startMirror({ root: MNIST, faults: { "*": "http500" } });
+  await using good = startMirror({ root: MNIST });
+  await withTempDir(async (dir) => {
+    const result = await runCli(
+      ["download", "--mirror", bad.url, "--mirror", good.url.slice(0, -1), "--data-dir", dir],
+      { env: FAST_ENV },
+    );
+    assertEquals(result.code, 0, result.stderr);
+    const warnings = result.stderr.split("\n").filter((line) => line.startsWith("warning:"));
+    // Once a mirror has failed it goes last, so a dead mirror costs one warning, not four.
+    assertEquals(warnings, [
+      `warning: ${bad.url}${NAMES[0]}: HTTP 500 Internal Server Error; trying the next mirror`,
+    ]);
+    assertEquals(bad.requests, [NAMES[0], NAMES[0]]); // two attempts, then the next mirror
+    for (const name of NAMES) await assertSameFile(`${dir}/${name}`, `${MNIST}/${name}`);
+  });
+});
+
+Deno.test("download falls back after a truncated body", async () => {
+  const { lines, badRequests } = await fallBackAfter("truncated");
+  assertStringIncludes(lines[0]!, "connection closed before the whole file arrived");
+  assertEquals(badRequests, 2);
+});
+
+Deno.test("download falls back after corrupt gzip data", async () => {
+  const { lines } = await fallBackAfter("corrupt");
+  assertStringIncludes(lines[0]!, "invalid gzip data");
+});
+
+Deno.test("download falls back after a checksum mismatch", async () => {
+  const { lines } = await fallBackAfter("wrong");
+  assertStringIncludes(lines[0]!, ": SHA-256 mismatch;");
+});
+
+Deno.test("download falls back after a slow response times out", async () => {
+  const { lines, badRequests } = await fallBackAfter("slow");
+  assertStringIncludes(lines[0]!, "timed out (no data for 300 ms)");
+  assertEquals(badRequests, 2);
+});
+
+Deno.test("download falls back after a body stalls mid-transfer", async () => {
+  const { lines } = await fallBackAfter("stall");
+  assertStringIncludes(lines[0]!, "timed out (no data for 300 ms)");
+});
+
+Deno.test("download keeps waiting while a slow body keeps arriving", async () => {
+  // 8 pieces 100 ms apart: 700 ms in all, more than the 300 ms timeout, but never idle that long.
+  await using mirror = startMirror({ root: MNIST, faults: { [LABELS.name]: "trickle" } });
+  await withTempDir(async (dir) => {
+    const lines: string[] = [];
+    const started = performance.now();
+    await downloadFile(LABELS, dir, {
+      ...FAST,
+      mirrors: [mirror.url],
+      log: (line) => lines.push(line),
+    });
+    assert(performance.now() - started > 600, "the trickle came faster than planned");
+    assertEquals(lines, [`Downloading ${mirror.url}${LABELS.name}`]);
+    assertEquals(mirror.count(LABELS.name), 1);
+    await assertSameFile(`${dir}/${LABELS.name}`, `${MNIST}/${LABELS.name}`);
+  });
+});
+
+Deno.test("download stops a gzip bomb at the expected size", async () => {
+  const { lines } = await fallBackAfter("bomb");
+  assertStringIncludes(lines[0]!, "decompresses to more than the expected 60,008 bytes");
+});
+
+Deno.test("download does not retry a 404 on the same mirror", async () => {
+  const { lines, badRequests } = await fallBackAfter("http404");
+  assertStringIncludes(lines[0]!, "HTTP 404 Not Found");
+  assertEquals(badRequests, 1);
+});
+
+Deno.test("download retries a mirror after a transient failure", async () => {
+  await using mirror = startMirror({
+    root: MNIST,
+    faults: { [LABELS.name]: { kind: "http500", times: 1 } },
+  });
+  await withTempDir(async (dir) => {
+    const lines: string[] = [];
+    const fetched = await downloadFile(LABELS, dir, {
+      ...FAST,
+      mirrors: [mirror.url],
+      log: (line) => lines.push(line),
+    });
+    assertEquals(fetched.failedMirrors, []);
+    assertEquals(mirror.count(LABELS.name), 2);
+    assertEquals(lines, [`Downloading ${mirror.url}${LABELS.name}`]);
+    await assertSameFile(`${dir}/${LABELS.name}`, `${MNIST}/${LABELS.name}`);
+  });
+});
+
+Deno.test("download keeps the cache untouched when every mirror fails", async () => {
+  await using wrong = startMirror({ root: MNIST, faults: { "*": "wrong" } });
+  await using broken = startMirror({ root: MNIST, faults: { "*": "http500" } });
+  await withTempDir(async (dir) => {
+    await copyDataset(MNIST, dir);
+    // A corrupt cached file: only a verified download may replace it.
+    const corrupt = `${dir}/${LABELS.name}`;
+    await Deno.writeFile(corrupt, new Uint8Array([0x1f, 0x8b, 1, 2, 3]));
+    const before = await snapshot(dir);
+    const result = await runCli(
+      ["download", "--mirror", wrong.url, "--mirror", broken.url, "--data-dir", dir],
+      { env: FAST_ENV },
+    );
+    assertEquals(result.code, 1);
+    const errors = result.stderr.split("\n").filter((line) => line.startsWith("error:"));
+    assertEquals(errors, [
+      `error: Cannot download "${LABELS.name}": every mirror failed ` +
+      `(last: ${broken.url}${LABELS.name}: HTTP 500 Internal Server Error)`,
+    ]);
+    assertStringIncludes(result.stderr, "\nhint: Check your network, or pass --mirror URL");
+    assertStringIncludes(
+      result.stderr,
+      `warning: ${wrong.url}${LABELS.name}: SHA-256 mismatch; trying the next mirror\n`,
+    );
+    assert(!/^\s+at /m.test(result.stderr), `stack trace printed:\n${result.stderr}`);
+    assertEquals(await snapshot(dir), before); // no .tmp left, nothing replaced
+    assertEquals(await Deno.readFile(corrupt), new Uint8Array([0x1f, 0x8b, 1, 2, 3]));
+  });
+});
+
+Deno.test("download replaces a corrupt cached file", async () => {
+  await using mirror = startMirror({ root: MNIST });
+  await withTempDir(async (dir) => {
+    await copyDataset(MNIST, dir);
+    const full = await Deno.readFile(`${MNIST}/${LABELS.name}`);
+    await Deno.writeFile(`${dir}/${LABELS.name}`, full.subarray(0, 1000)); // a cut-off download
+    const result = await runCli(["download", "--mirror", mirror.url, "--data-dir", dir]);
+    assertEquals(result.code, 0, result.stderr);
+    assertMatch(
+      result.stderr,
+      new RegExp(
+        `^warning: ${dir}/${LABELS.name}: invalid gzip data .*; downloading it again$`,
+        "m",
+      ),
+    );
+    assertEquals(result.stdout.split("\n").filter((l) => l.endsWith(": ok (cached)")).length, 3);
+    assertStringIncludes(result.stdout, `${LABELS.name}: 28.9 kB, verified\n`);
+    assertEquals(mirror.requests, [LABELS.name]);
+    await assertSameFile(`${dir}/${LABELS.name}`, `${MNIST}/${LABELS.name}`);
+    assertEquals(await listDir(dir), [...NAMES].sort());
+  });
+});
+
+Deno.test("download uses a valid data dir read-only without network", async () => {
+  const before = await snapshot(MNIST);
+  const result = await runCli([
+    "download",
+    "--mirror",
+    "http://127.0.0.1:9/",
+    "--data-dir",
+    MNIST,
+  ]);
+  assertEquals(result.code, 0, result.stderr);
+  assertEquals(
+    result.stdout,
+    [...NAMES.map((n) => `${n}: ok (cached)`), `mnist is ready in ${MNIST}`, ""].join("\n"),
+  );
+  assertEquals(result.stderr, "");
+  assertEquals(await snapshot(MNIST), before);
+});
+
+Deno.test("download --dataset fashion fetches into the fashion subdirectory", async () => {
+  await using mirror = startMirror({ root: FASHION });
+  await withTempDir(async (dir) => {
+    const result = await runCli([
+      "download",
+      "--dataset",
+      "fashion",
+      "--mirror",
+      mirror.url,
+      "--data-dir",
+      dir,
+    ]);
+    assertEquals(result.code, 0, result.stderr);
+    assertEquals(await listDir(dir), ["fashion"]);
+    for (const { name } of DATASETS.fashion.files) {
+      await assertSameFile(`${dir}/fashion/${name}`, `${FASHION}/${name}`);
+    }
+    assertStringIncludes(result.stdout, `fashion is ready in ${dir}/fashion\n`);
+  });
+});
+
+Deno.test("download rejects an invalid --mirror before touching anything", async () => {
+  await withTempDir(async (dir) => {
+    const result = await runCli(["download", "--mirror", "ftp://example.com/", "--data-dir", dir]);
+    assertEquals(result.code, 1);
+    assertEquals(result.stderr.split("\n")[0], `error: Invalid mirror URL "ftp://example.com/"`);
+    assertEquals(await listDir(dir), []);
+  });
+});
+
+Deno.test("download reports a data dir it cannot read or write in one line", async () => {
+  await using mirror = startMirror({ root: MNIST });
+  await withTempDir(async (dir) => {
+    await Deno.writeTextFile(`${dir}/file`, "not a folder");
+    const unreadable = await runCli([
+      "download",
+      "--mirror",
+      mirror.url,
+      "--data-dir",
+      `${dir}/file`,
+    ]);
+    assertEquals(unreadable.code, 1);
+    assertMatch(
+      unreadable.stderr,
+      new RegExp(`^error: Cannot read "${dir}/file/${NAMES[0]}": .+\nhint: .+\n$`),
+    );
+    assertEquals(mirror.requests, []);
+
+    // A folder where the file should go: the download succeeds, moving it into place cannot.
+    await copyDataset(MNIST, dir);
+    await Deno.remove(`${dir}/${LABELS.name}`);
+    await Deno.mkdir(`${dir}/${LABELS.name}/taken`, { recursive: true });
+    const unwritable = await runCli(["download", "--mirror", mirror.url, "--data-dir", dir]);
+    assertEquals(unwritable.code, 1);
+    assertMatch(
+      unwritable.stderr,
+      new RegExp(`^error: Cannot write "${dir}/${LABELS.name}": .+\nhint: `, "m"),
+    );
+    assertEquals(mirror.requests, [LABELS.name]);
+    assertEquals(await listDir(dir), ["file", ...NAMES].sort());
+  });
+});
+
+Deno.test("ensureDataset downloads only the missing files", async () => {
+  await using mirror = startMirror({ root: MNIST });
+  await withTempDir(async (dir) => {
+    // Present files are left to the loader to verify, even when they are bad.
+    const present = `${dir}/${NAMES[0]}`;
+    await Deno.writeTextFile(present, "not checked here");
+    const lines: string[] = [];
+    await ensureDataset(dir, "mnist", {
+      ...FAST,
+      mirrors: [mirror.url],
+      log: (line) => lines.push(line),
+    });
+    assertEquals(mirror.requests.sort(), NAMES.slice(1).sort());
+    assertEquals(await Deno.readTextFile(present), "not checked here");
+    for (const name of NAMES.slice(1)) await assertSameFile(`${dir}/${name}`, `${MNIST}/${name}`);
+    assertEquals(lines[0], `Downloading the mnist dataset into ${dir}`);
+
+    lines.length = 0;
+    await ensureDataset(dir, "mnist", { mirrors: [mirror.url], log: (line) => lines.push(line) });
+    assertEquals(lines, []);
+    assertEquals(mirror.requests.length, 3);
+  });
+});
+
+Deno.test("ensureDataset fails with a UserError and leaves no empty folder", async () => {
+  await using mirror = startMirror({ root: MNIST, faults: { "*": "http404" } });
+  await withTempDir(async (dir) => {
+    const target = `${dir}/new`;
+    await assert.rejects(
+      ensureDataset(target, "fashion", { ...FAST, mirrors: [mirror.url], log: () => {} }),
+      (error: Error) => {
+        assertEquals(error.name, "UserError");
+        assertEquals(
+          error.message,
+          `Cannot download "${NAMES[0]}": every mirror failed ` +
+            `(last: ${mirror.url}${NAMES[0]}: HTTP 404 Not Found)`,
+        );
+        return true;
+      },
+    );
+    assertEquals(await listDir(dir), ["new"]); // the data dir stays; its empty fashion/ does not
+    assertEquals(await listDir(target), []);
+  });
+});
+
+Deno.test("verifyFile tells valid, missing, corrupt, short and oversized files apart", async () => {
+  assertEquals(await verifyFile(`${MNIST}/${LABELS.name}`, LABELS), { ok: true });
+  await withTempDir(async (dir) => {
+    assertEquals(await verifyFile(`${dir}/absent.gz`, LABELS), { ok: false, reason: "missing" });
+    await Deno.writeTextFile(`${dir}/text.gz`, "<html>Not Found</html>");
+    const text = await verifyFile(`${dir}/text.gz`, LABELS);
+    assertEquals(text, { ok: false, reason: "invalid gzip data (invalid gzip header)" });
+    // The test labels are a valid gzip, but 50,000 bytes too short for the training labels.
+    const short = await verifyFile(`${MNIST}/t10k-labels-idx1-ubyte.gz`, LABELS);
+    assertEquals(short, { ok: false, reason: "decompresses to 10,008 bytes, expected 60,008" });
+    const images = await verifyFile(`${MNIST}/${NAMES[0]}`, LABELS);
+    assertEquals(images, {
+      ok: false,
+      reason: "decompresses to more than the expected 60,008 bytes",
+    });
+    const sameSize = { ...LABELS, sha256: "0".repeat(64) };
+    assertEquals(await verifyFile(`${MNIST}/${LABELS.name}`, sameSize), {
+      ok: false,
+      reason: "SHA-256 mismatch",
+    });
+  });
+});
