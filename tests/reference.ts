@@ -1,0 +1,614 @@
+/**
+ * The oracle: every op of the MLP and LeNet as plain TypeScript loops over `Float32Array`s.
+ * Nothing here is fast or clever; each function is the textbook formula written out, so that a
+ * reader can check it by eye. `reference_test.ts` checks every backward pass against finite
+ * differences, and every GPU kernel is checked against these functions.
+ *
+ * Dimension letters, used in every shape comment:
+ *
+ * - `B`: batch size
+ * - `I`: inputs per example (dense layers)
+ * - `O`: outputs: dense units, or conv output channels
+ * - `C`: input channels
+ * - `H`, `W`: input height and width
+ * - `K`: kernel (window) size; kernels and pooling windows are square, K×K
+ * - `OH`, `OW`: output height and width
+ * - `N`: classes
+ *
+ * Every buffer is row-major; images are NCHW, so `flatten` from (B, C, H, W) to (B, C·H·W) is a
+ * no-op and has no function here. Sums accumulate in float64 (JS numbers) and are rounded to
+ * float32 once, when stored, so the oracle is at least as accurate as any float32 kernel.
+ *
+ * @module
+ */
+
+/** Class indices, one per example; any numeric array type holding integers in [0, N). */
+export type Labels = ArrayLike<number>;
+
+/**
+ * The probability below which the cross-entropy loss is clamped:
+ * `loss = -log(max(prob[label], PROB_FLOOR))`, so a confidently wrong prediction (or a float32
+ * probability that underflowed to 0) costs about 69.08 instead of `Infinity`.
+ */
+export const PROB_FLOOR = 1e-30;
+
+// ---------------------------------------------------------------------------------------------
+// Dense: y = x · wᵀ + b
+
+/** Dimensions of a dense (fully connected) layer. */
+export interface DenseDims {
+  /** Batch size. */
+  B: number;
+  /** Inputs per example. */
+  I: number;
+  /** Output units. */
+  O: number;
+}
+
+/**
+ * Dense forward: `y[b, o] = b[o] + Σ_i x[b, i] · w[o, i]`.
+ *
+ * @param inputs `x` (B, I), `w` (O, I) as MXNet's FullyConnected stores it, `b` (O)
+ * @returns y (B, O)
+ */
+export function denseForward(
+  { x, w, b }: { x: Float32Array; w: Float32Array; b: Float32Array },
+  { B, I, O }: DenseDims,
+): Float32Array {
+  const op = "denseForward";
+  checkDims(op, { B, I, O });
+  checkShape(op, "x", x, "B, I", [B, I]);
+  checkShape(op, "w", w, "O, I", [O, I]);
+  checkShape(op, "b", b, "O", [O]);
+  const y = new Float32Array(B * O); // (B, O)
+  for (let n = 0; n < B; n++) {
+    for (let o = 0; o < O; o++) {
+      let sum = b[o]!;
+      for (let i = 0; i < I; i++) sum += x[n * I + i]! * w[o * I + i]!;
+      y[n * O + o] = sum;
+    }
+  }
+  return y;
+}
+
+/**
+ * Dense backward, given `dy = ∂L/∂y`:
+ * `dx[b, i] = Σ_o dy[b, o] · w[o, i]`, `dw[o, i] = Σ_b dy[b, o] · x[b, i]`,
+ * `db[o] = Σ_b dy[b, o]`.
+ *
+ * @param inputs `dy` (B, O), `x` (B, I), `w` (O, I)
+ * @returns dx (B, I), dw (O, I), db (O)
+ */
+export function denseBackward(
+  { dy, x, w }: { dy: Float32Array; x: Float32Array; w: Float32Array },
+  { B, I, O }: DenseDims,
+): { dx: Float32Array; dw: Float32Array; db: Float32Array } {
+  const op = "denseBackward";
+  checkDims(op, { B, I, O });
+  checkShape(op, "dy", dy, "B, O", [B, O]);
+  checkShape(op, "x", x, "B, I", [B, I]);
+  checkShape(op, "w", w, "O, I", [O, I]);
+  const dx = new Float32Array(B * I); // (B, I)
+  for (let n = 0; n < B; n++) {
+    for (let i = 0; i < I; i++) {
+      let sum = 0;
+      for (let o = 0; o < O; o++) sum += dy[n * O + o]! * w[o * I + i]!;
+      dx[n * I + i] = sum;
+    }
+  }
+  const dw = new Float32Array(O * I); // (O, I)
+  for (let o = 0; o < O; o++) {
+    for (let i = 0; i < I; i++) {
+      let sum = 0;
+      for (let n = 0; n < B; n++) sum += dy[n * O + o]! * x[n * I + i]!;
+      dw[o * I + i] = sum;
+    }
+  }
+  const db = new Float32Array(O); // (O)
+  for (let o = 0; o < O; o++) {
+    let sum = 0;
+    for (let n = 0; n < B; n++) sum += dy[n * O + o]!;
+    db[o] = sum;
+  }
+  return { dx, dw, db };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Activations, elementwise: any shape, output shaped like the input.
+
+/** ReLU forward: `y = max(x, 0)`. Any shape; y is shaped like x. */
+export function reluForward(x: Float32Array): Float32Array {
+  return x.map((v) => (v > 0 ? v : 0));
+}
+
+/**
+ * ReLU backward: `dx = x > 0 ? dy : 0`; the gradient at exactly 0 is taken as 0.
+ *
+ * @param inputs `x` the forward input and `dy`, both the same shape
+ * @returns dx, shaped like x
+ */
+export function reluBackward({ x, dy }: { x: Float32Array; dy: Float32Array }): Float32Array {
+  checkSameLength("reluBackward", { x, dy });
+  return x.map((v, i) => (v > 0 ? dy[i]! : 0));
+}
+
+/** Tanh forward: `y = tanh(x)`. Any shape; y is shaped like x. */
+export function tanhForward(x: Float32Array): Float32Array {
+  return x.map(Math.tanh);
+}
+
+/**
+ * Tanh backward from the forward *output*: `dx = dy · (1 - y²)`.
+ *
+ * @param inputs `y` the forward output and `dy`, both the same shape
+ * @returns dx, shaped like y
+ */
+export function tanhBackward({ y, dy }: { y: Float32Array; dy: Float32Array }): Float32Array {
+  checkSameLength("tanhBackward", { y, dy });
+  return y.map((v, i) => dy[i]! * (1 - v * v));
+}
+
+/** Sigmoid forward: `y = 1 / (1 + e^-x)`. Any shape; y is shaped like x. */
+export function sigmoidForward(x: Float32Array): Float32Array {
+  return x.map((v) => 1 / (1 + Math.exp(-v)));
+}
+
+/**
+ * Sigmoid backward from the forward *output*: `dx = dy · y · (1 - y)`.
+ *
+ * @param inputs `y` the forward output and `dy`, both the same shape
+ * @returns dx, shaped like y
+ */
+export function sigmoidBackward({ y, dy }: { y: Float32Array; dy: Float32Array }): Float32Array {
+  checkSameLength("sigmoidBackward", { y, dy });
+  return y.map((v, i) => dy[i]! * v * (1 - v));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Softmax with cross-entropy (MXNet's SoftmaxOutput), accuracy
+
+/** Dimensions of the classifier head. */
+export interface SoftmaxDims {
+  /** Batch size. */
+  B: number;
+  /** Classes. */
+  N: number;
+}
+
+/**
+ * Softmax and cross-entropy with MXNet's `SoftmaxOutput` semantics (normalization "null").
+ *
+ * - `prob[b, :] = softmax(logits[b, :])`, computed stably by subtracting the row max;
+ * - `loss = Σ_b -log(max(prob[b, label[b]], PROB_FLOOR))`: a SUM over the batch, not a mean;
+ * - `dlogits = prob - onehot(label)`: the gradient of that sum, NOT divided by B; MXNet leaves
+ *   the 1/B to the optimizer's `rescale_grad`.
+ *
+ * `loss` and `dlogits` are computed from the float64 probabilities, before rounding `prob`.
+ *
+ * @param inputs `logits` (B, N), `labels` (B) class indices in [0, N)
+ * @returns prob (B, N), loss (a number), dlogits (B, N)
+ */
+export function softmaxCrossEntropy(
+  { logits, labels }: { logits: Float32Array; labels: Labels },
+  { B, N }: SoftmaxDims,
+): { prob: Float32Array; loss: number; dlogits: Float32Array } {
+  const op = "softmaxCrossEntropy";
+  checkDims(op, { B, N });
+  checkShape(op, "logits", logits, "B, N", [B, N]);
+  checkLabels(op, labels, { B, N });
+  const prob = new Float32Array(B * N); // (B, N)
+  const dlogits = new Float32Array(B * N); // (B, N)
+  let loss = 0;
+  for (let n = 0; n < B; n++) {
+    const row = n * N;
+    let max = -Infinity;
+    for (let k = 0; k < N; k++) max = Math.max(max, logits[row + k]!);
+    const e = new Float64Array(N); // (N) exp(logit - max), float64
+    let sum = 0;
+    for (let k = 0; k < N; k++) {
+      e[k] = Math.exp(logits[row + k]! - max);
+      sum += e[k]!;
+    }
+    const label = labels[n]!;
+    for (let k = 0; k < N; k++) {
+      const p = e[k]! / sum;
+      prob[row + k] = p;
+      dlogits[row + k] = p - (k === label ? 1 : 0);
+    }
+    loss -= Math.log(Math.max(e[label]! / sum, PROB_FLOOR));
+  }
+  return { prob, loss, dlogits };
+}
+
+/**
+ * Counts the rows whose prediction is right: among the first `valid` rows (default B, for a last
+ * batch padded up to B), those whose argmax equals the label. Ties go to the first index, as in
+ * `numpy.argmax`.
+ *
+ * @param inputs `prob` (B, N) (or logits: only the order matters), `labels` (B)
+ * @param dims `valid` in [0, B], the number of leading rows to count
+ * @returns the number of correct rows, an integer in [0, valid]
+ */
+export function accuracyCount(
+  { prob, labels }: { prob: Float32Array; labels: Labels },
+  { B, N, valid = B }: SoftmaxDims & { valid?: number },
+): number {
+  const op = "accuracyCount";
+  checkDims(op, { B, N });
+  checkShape(op, "prob", prob, "B, N", [B, N]);
+  if (!Number.isInteger(valid) || valid < 0 || valid > B) {
+    throw new RangeError(`${op}: valid is ${valid}, expected an integer in [0, B = ${B}]`);
+  }
+  // Rows past `valid` are padding: their labels are not read, so they need not be classes.
+  checkLabels(op, labels, { B: valid, N }, B);
+  let correct = 0;
+  for (let n = 0; n < valid; n++) {
+    let best = 0;
+    for (let k = 1; k < N; k++) {
+      if (prob[n * N + k]! > prob[n * N + best]!) best = k;
+    }
+    if (best === labels[n]) correct++;
+  }
+  return correct;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Optimizer
+
+/** Hyperparameters of one SGD step, named as in MXNet's `sgd_update` / `sgd_mom_update`. */
+export interface SgdOptions {
+  /** Learning rate. */
+  lr: number;
+  /** Momentum decay; 0 for plain SGD (then `mom` is neither needed nor touched). */
+  momentum: number;
+  /** Weight decay (L2), applied as `wd · w` added to the gradient. */
+  wd: number;
+  /** Gradient scale applied first, usually 1/B. */
+  rescaleGrad: number;
+  /** Clips the rescaled gradient to ±clipGradient; off when absent or <= 0. */
+  clipGradient?: number;
+}
+
+/**
+ * One SGD step in place, as MXNet's `sgd_update` and `sgd_mom_update`
+ * (src/operator/optimizer_op-inl.h, `SGDKernel` / `SGDMomKernel`):
+ *
+ * ```
+ * g' = rescaleGrad · g, then clipped to [-clipGradient, clipGradient] if clipGradient > 0
+ * momentum > 0:  mom = momentum · mom - lr · (g' + wd · w);  w += mom
+ * momentum = 0:  w -= lr · (g' + wd · w)
+ * ```
+ *
+ * (MXNet's kernels clip whenever `clip_gradient >= 0`, but its Python optimizer passes -1 when
+ * clipping is off, and its docs say "<= 0 turns clipping off"; here absent or <= 0 is off.)
+ *
+ * @param buffers `w` (any shape, updated), `g` (like w), `mom` (like w, updated; required when
+ *   momentum > 0)
+ */
+export function sgdUpdate(
+  { w, g, mom }: { w: Float32Array; g: Float32Array; mom?: Float32Array },
+  { lr, momentum, wd, rescaleGrad, clipGradient }: SgdOptions,
+): void {
+  const op = "sgdUpdate";
+  checkSameLength(op, { w, g });
+  if (momentum > 0) {
+    if (mom === undefined) {
+      throw new TypeError(`${op}: momentum is ${momentum} but no mom buffer was given`);
+    }
+    checkSameLength(op, { w, mom });
+  }
+  const clip = clipGradient !== undefined && clipGradient > 0 ? clipGradient : Infinity;
+  for (let i = 0; i < w.length; i++) {
+    const gi = Math.min(Math.max(rescaleGrad * g[i]!, -clip), clip);
+    const step = lr * (gi + wd * w[i]!);
+    if (momentum > 0) {
+      mom![i] = momentum * mom![i]! - step;
+      w[i] = w[i]! + mom![i]!;
+    } else {
+      w[i] = w[i]! - step;
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Convolution (cross-correlation, as MXNet and PyTorch)
+
+/** Dimensions of a 2-D convolution. */
+export interface Conv2dDims {
+  /** Batch size. */
+  B: number;
+  /** Input channels. */
+  C: number;
+  /** Input height. */
+  H: number;
+  /** Input width. */
+  W: number;
+  /** Output channels. */
+  O: number;
+  /** Kernel size (K×K). */
+  K: number;
+  /** Step between windows, default 1. */
+  stride?: number;
+  /** Zeros added on every side, default 0. */
+  pad?: number;
+}
+
+/**
+ * The output size of a convolution: `OH = floor((H + 2·pad - K) / stride) + 1`, same for OW.
+ * Throws when the kernel does not fit.
+ */
+export function conv2dOutputShape(
+  { H, W, K, stride = 1, pad = 0 }: Pick<Conv2dDims, "H" | "W" | "K" | "stride" | "pad">,
+): { OH: number; OW: number } {
+  const OH = Math.floor((H + 2 * pad - K) / stride) + 1;
+  const OW = Math.floor((W + 2 * pad - K) / stride) + 1;
+  if (OH < 1 || OW < 1) {
+    throw new RangeError(
+      `conv2d: kernel K = ${K} does not fit input H×W = ${H}×${W} with pad = ${pad}`,
+    );
+  }
+  return { OH, OW };
+}
+
+/**
+ * Conv2d forward:
+ * `y[b, o, oh, ow] = b[o] + Σ_{c, kh, kw} x[b, c, oh·stride - pad + kh, ow·stride - pad + kw] ·
+ * w[o, c, kh, kw]`, where x outside the image is 0.
+ *
+ * @param inputs `x` (B, C, H, W), `w` (O, C, K, K), `b` (O)
+ * @returns y (B, O, OH, OW), sized by {@link conv2dOutputShape}
+ */
+export function conv2dForward(
+  { x, w, b }: { x: Float32Array; w: Float32Array; b: Float32Array },
+  dims: Conv2dDims,
+): Float32Array {
+  const op = "conv2dForward";
+  const { B, C, H, W, O, K, stride = 1, pad = 0 } = dims;
+  checkDims(op, { B, C, H, W, O, K, stride }, { pad });
+  const { OH, OW } = conv2dOutputShape(dims);
+  checkShape(op, "x", x, "B, C, H, W", [B, C, H, W]);
+  checkShape(op, "w", w, "O, C, K, K", [O, C, K, K]);
+  checkShape(op, "b", b, "O", [O]);
+  const y = new Float32Array(B * O * OH * OW); // (B, O, OH, OW)
+  for (let n = 0; n < B; n++) {
+    for (let o = 0; o < O; o++) {
+      for (let oh = 0; oh < OH; oh++) {
+        for (let ow = 0; ow < OW; ow++) {
+          let sum = b[o]!;
+          for (let c = 0; c < C; c++) {
+            for (let kh = 0; kh < K; kh++) {
+              const ih = oh * stride - pad + kh;
+              if (ih < 0 || ih >= H) continue;
+              for (let kw = 0; kw < K; kw++) {
+                const iw = ow * stride - pad + kw;
+                if (iw < 0 || iw >= W) continue;
+                sum += x[((n * C + c) * H + ih) * W + iw]! * w[((o * C + c) * K + kh) * K + kw]!;
+              }
+            }
+          }
+          y[((n * O + o) * OH + oh) * OW + ow] = sum;
+        }
+      }
+    }
+  }
+  return y;
+}
+
+/**
+ * Conv2d backward, given `dy = ∂L/∂y`. Walks exactly the loops of {@link conv2dForward}; where
+ * the forward pass read `x[...] · w[...]` into `y[...]`, this adds `dy[...] · w[...]` into
+ * `dx[...]` and `dy[...] · x[...]` into `dw[...]`; `db[o] = Σ_{b, oh, ow} dy[b, o, oh, ow]`.
+ *
+ * @param inputs `dy` (B, O, OH, OW), `x` (B, C, H, W), `w` (O, C, K, K)
+ * @returns dx (B, C, H, W), dw (O, C, K, K), db (O)
+ */
+export function conv2dBackward(
+  { dy, x, w }: { dy: Float32Array; x: Float32Array; w: Float32Array },
+  dims: Conv2dDims,
+): { dx: Float32Array; dw: Float32Array; db: Float32Array } {
+  const op = "conv2dBackward";
+  const { B, C, H, W, O, K, stride = 1, pad = 0 } = dims;
+  checkDims(op, { B, C, H, W, O, K, stride }, { pad });
+  const { OH, OW } = conv2dOutputShape(dims);
+  checkShape(op, "dy", dy, "B, O, OH, OW", [B, O, OH, OW]);
+  checkShape(op, "x", x, "B, C, H, W", [B, C, H, W]);
+  checkShape(op, "w", w, "O, C, K, K", [O, C, K, K]);
+  // float64 accumulators: each element gathers many scattered terms.
+  const dx = new Float64Array(B * C * H * W); // (B, C, H, W)
+  const dw = new Float64Array(O * C * K * K); // (O, C, K, K)
+  const db = new Float64Array(O); // (O)
+  for (let n = 0; n < B; n++) {
+    for (let o = 0; o < O; o++) {
+      for (let oh = 0; oh < OH; oh++) {
+        for (let ow = 0; ow < OW; ow++) {
+          const g = dy[((n * O + o) * OH + oh) * OW + ow]!;
+          db[o]! += g;
+          for (let c = 0; c < C; c++) {
+            for (let kh = 0; kh < K; kh++) {
+              const ih = oh * stride - pad + kh;
+              if (ih < 0 || ih >= H) continue;
+              for (let kw = 0; kw < K; kw++) {
+                const iw = ow * stride - pad + kw;
+                if (iw < 0 || iw >= W) continue;
+                const xi = ((n * C + c) * H + ih) * W + iw;
+                const wi = ((o * C + c) * K + kh) * K + kw;
+                dx[xi]! += g * w[wi]!;
+                dw[wi]! += g * x[xi]!;
+              }
+            }
+          }
+        }
+      }
+    }
+  }
+  return { dx: Float32Array.from(dx), dw: Float32Array.from(dw), db: Float32Array.from(db) };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Max pooling
+
+/** Dimensions of a max-pooling layer; the defaults are LeNet's 2×2 windows, stride 2. */
+export interface MaxPoolDims {
+  /** Batch size. */
+  B: number;
+  /** Channels. */
+  C: number;
+  /** Input height. */
+  H: number;
+  /** Input width. */
+  W: number;
+  /** Window size (K×K), default 2. */
+  K?: number;
+  /** Step between windows, default 2. */
+  stride?: number;
+}
+
+/**
+ * The output size of max pooling (MXNet's "valid" convention, no padding):
+ * `OH = floor((H - K) / stride) + 1`, same for OW. Throws when the window does not fit.
+ */
+export function maxPoolOutputShape(
+  { H, W, K = 2, stride = 2 }: Pick<MaxPoolDims, "H" | "W" | "K" | "stride">,
+): { OH: number; OW: number } {
+  const OH = Math.floor((H - K) / stride) + 1;
+  const OW = Math.floor((W - K) / stride) + 1;
+  if (OH < 1 || OW < 1) {
+    throw new RangeError(`maxPool: window K = ${K} does not fit input H×W = ${H}×${W}`);
+  }
+  return { OH, OW };
+}
+
+/**
+ * Max-pool forward: `y[b, c, oh, ow] = max over the K×K window at (oh·stride, ow·stride)`.
+ * `argmax` keeps, for backward, the flat index into x of the chosen element: the first maximum
+ * in row-major window order on ties.
+ *
+ * @param inputs `x` (B, C, H, W)
+ * @returns y (B, C, OH, OW), argmax (B, C, OH, OW) flat indices into x
+ */
+export function maxPoolForward(
+  { x }: { x: Float32Array },
+  dims: MaxPoolDims,
+): { y: Float32Array; argmax: Int32Array } {
+  const op = "maxPoolForward";
+  const { B, C, H, W, K = 2, stride = 2 } = dims;
+  checkDims(op, { B, C, H, W, K, stride });
+  const { OH, OW } = maxPoolOutputShape(dims);
+  checkShape(op, "x", x, "B, C, H, W", [B, C, H, W]);
+  const y = new Float32Array(B * C * OH * OW); // (B, C, OH, OW)
+  const argmax = new Int32Array(B * C * OH * OW); // (B, C, OH, OW), flat indices into x
+  for (let n = 0; n < B; n++) {
+    for (let c = 0; c < C; c++) {
+      for (let oh = 0; oh < OH; oh++) {
+        for (let ow = 0; ow < OW; ow++) {
+          let best = -1;
+          for (let kh = 0; kh < K; kh++) {
+            for (let kw = 0; kw < K; kw++) {
+              const xi = ((n * C + c) * H + oh * stride + kh) * W + ow * stride + kw;
+              if (best < 0 || x[xi]! > x[best]!) best = xi;
+            }
+          }
+          const yi = ((n * C + c) * OH + oh) * OW + ow;
+          y[yi] = x[best]!;
+          argmax[yi] = best;
+        }
+      }
+    }
+  }
+  return { y, argmax };
+}
+
+/**
+ * Max-pool backward: `dx[argmax[i]] += dy[i]` for every output element i, zero elsewhere.
+ * Accumulates, since overlapping windows (K > stride) can pick the same input.
+ *
+ * @param inputs `dy` (B, C, OH, OW), `argmax` (B, C, OH, OW) from {@link maxPoolForward}
+ * @returns dx (B, C, H, W)
+ */
+export function maxPoolBackward(
+  { dy, argmax }: { dy: Float32Array; argmax: Int32Array },
+  dims: MaxPoolDims,
+): Float32Array {
+  const op = "maxPoolBackward";
+  const { B, C, H, W, K = 2, stride = 2 } = dims;
+  checkDims(op, { B, C, H, W, K, stride });
+  const { OH, OW } = maxPoolOutputShape(dims);
+  checkShape(op, "dy", dy, "B, C, OH, OW", [B, C, OH, OW]);
+  checkShape(op, "argmax", argmax, "B, C, OH, OW", [B, C, OH, OW]);
+  const dx = new Float64Array(B * C * H * W); // (B, C, H, W)
+  for (let i = 0; i < dy.length; i++) {
+    const xi = argmax[i]!;
+    if (xi < 0 || xi >= dx.length) {
+      throw new RangeError(`${op}: argmax[${i}] = ${xi} is outside x, which has ${dx.length}`);
+    }
+    dx[xi]! += dy[i]!;
+  }
+  return Float32Array.from(dx);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Argument checks: a wrong shape in a test should fail loudly, naming the op and the buffer.
+
+function checkDims(
+  op: string,
+  positive: Record<string, number>,
+  nonNegative: Record<string, number> = {},
+): void {
+  for (const [name, v] of Object.entries(positive)) {
+    if (!Number.isInteger(v) || v < 1) {
+      throw new RangeError(`${op}: ${name} is ${v}, expected a positive integer`);
+    }
+  }
+  for (const [name, v] of Object.entries(nonNegative)) {
+    if (!Number.isInteger(v) || v < 0) {
+      throw new RangeError(`${op}: ${name} is ${v}, expected a non-negative integer`);
+    }
+  }
+}
+
+/** Checks `a` holds the product of `shape`; `letters` names the dims, e.g. "O, C, K, K". */
+function checkShape(
+  op: string,
+  name: string,
+  a: ArrayLike<number>,
+  letters: string,
+  shape: number[],
+): void {
+  const size = shape.reduce((p, v) => p * v, 1);
+  if (a.length !== size) {
+    const values = shape.join(", ");
+    throw new RangeError(
+      `${op}: ${name} has ${a.length} elements, expected (${letters}) = (${values}) = ${size}`,
+    );
+  }
+}
+
+function checkSameLength(op: string, arrays: Record<string, ArrayLike<number>>): void {
+  const entries = Object.entries(arrays);
+  const [firstName, first] = entries[0]!;
+  for (const [name, a] of entries.slice(1)) {
+    if (a.length !== first.length) {
+      throw new RangeError(
+        `${op}: ${name} has ${a.length} elements but ${firstName} has ${first.length}`,
+      );
+    }
+  }
+}
+
+/** Checks the first `B` labels are classes in [0, N); `length` is the expected labels length. */
+function checkLabels(
+  op: string,
+  labels: Labels,
+  { B, N }: SoftmaxDims,
+  length: number = B,
+): void {
+  if (labels.length !== length) {
+    throw new RangeError(`${op}: labels has ${labels.length} elements, expected B = ${length}`);
+  }
+  for (let n = 0; n < B; n++) {
+    const label = labels[n]!;
+    if (!Number.isInteger(label) || label < 0 || label >= N) {
+      throw new RangeError(`${op}: labels[${n}] is ${label}, expected a class in [0, N = ${N})`);
+    }
+  }
+}
