@@ -39,13 +39,14 @@ function activationBackward(act: Activation, y: Float32Array, dy: Float32Array):
 
 /** Runs one dense layer on the GPU: forward, and backward with `prevAct` on the input. */
 async function runDense(
-  { B, I, O, act, prevAct, seed }: {
+  { B, I, O, act, prevAct, seed, tiled }: {
     B: number;
     I: number;
     O: number;
     act: Activation;
     prevAct: Activation;
     seed: number;
+    tiled: boolean;
   },
   g: Parameters<Parameters<typeof gpuTest>[1]>[0],
   kernels: Parameters<Parameters<typeof gpuTest>[1]>[1],
@@ -80,6 +81,7 @@ async function runDense(
     dy: dyBuf,
     dx: dxBuf,
     prevAct,
+    tiled,
   });
   runPass(g, (pass) => {
     for (const d of [...layer.forward, ...layer.backward]) encode(pass, d);
@@ -92,44 +94,69 @@ async function runDense(
   return { x, w, b, dy, y, dx, dw: grads.get("fc_weight")!, db: grads.get("fc_bias")! };
 }
 
-// Shapes chosen to break a 4×4 register tile and a 64-wide workgroup.
+// Shapes chosen to break the 4×4 and 8×8 register tiles and a 64-wide workgroup. The tiled
+// (vec4) kernels need I % 4 == 0, and O % 4 == 0 for the backward; other shapes fall back to the
+// simple kernels, so both variants run on every shape.
 const SHAPES = [
   { B: 1, I: 1, O: 1 },
+  { B: 1, I: 4, O: 4 },
   { B: 1, I: 5, O: 3 },
   { B: 3, I: 7, O: 5 },
+  { B: 3, I: 8, O: 4 },
   { B: 5, I: 13, O: 10 },
+  { B: 9, I: 12, O: 20 },
+  { B: 17, I: 36, O: 44 },
   { B: 17, I: 33, O: 65 },
-  { B: 100, I: 784, O: 128 }, // the MLP's first layer
-  { B: 100, I: 64, O: 10 }, // the MLP's last layer
+  { B: 100, I: 784, O: 128 }, // the MLP's layers
+  { B: 100, I: 128, O: 64 },
+  { B: 100, I: 64, O: 10 },
 ];
 
-for (const act of ACTS) {
-  gpuTest(`denseForward() matches reference with ${act} on awkward shapes`, async (g, k) => {
-    for (const [i, dims] of SHAPES.entries()) {
-      const r = await runDense({ ...dims, act, prevAct: "none", seed: 10 + i }, g, k);
-      const expected = activate(act, ref.denseForward({ x: r.x, w: r.w, b: r.b }, dims));
-      assertClose(r.y, expected, { atol: 1e-4, rtol: 1e-4, label: `y ${JSON.stringify(dims)}` });
-    }
-  });
-}
-
-gpuTest("denseBackward() weight and bias gradients match reference", async (g, k) => {
-  for (const [i, dims] of SHAPES.entries()) {
-    const r = await runDense({ ...dims, act: "none", prevAct: "none", seed: 20 + i }, g, k);
-    const expected = ref.denseBackward({ dy: r.dy, x: r.x, w: r.w }, dims);
-    const label = JSON.stringify(dims);
-    assertClose(r.dw, expected.dw, { atol: 1e-4, rtol: 1e-4, label: `dw ${label}` });
-    assertClose(r.db, expected.db, { atol: 1e-4, rtol: 1e-4, label: `db ${label}` });
+for (const tiled of [false, true]) {
+  const kind = tiled ? "tiled" : "simple";
+  for (const act of ACTS) {
+    gpuTest(
+      `denseForward() ${kind} matches reference with ${act} on awkward shapes`,
+      async (g, k) => {
+        for (const [i, dims] of SHAPES.entries()) {
+          const r = await runDense({ ...dims, act, prevAct: "none", seed: 10 + i, tiled }, g, k);
+          const expected = activate(act, ref.denseForward({ x: r.x, w: r.w, b: r.b }, dims));
+          assertClose(r.y, expected, {
+            atol: 1e-4,
+            rtol: 1e-4,
+            label: `y ${JSON.stringify(dims)}`,
+          });
+        }
+      },
+    );
   }
-});
 
-for (const prevAct of ACTS) {
-  gpuTest(`denseBackward() input gradient applies the ${prevAct} below`, async (g, k) => {
+  gpuTest(`denseBackward() ${kind} weight and bias gradients match reference`, async (g, k) => {
     for (const [i, dims] of SHAPES.entries()) {
-      const r = await runDense({ ...dims, act: "none", prevAct, seed: 30 + i }, g, k);
-      const { dx } = ref.denseBackward({ dy: r.dy, x: r.x, w: r.w }, dims);
-      const expected = activationBackward(prevAct, r.x, dx);
-      assertClose(r.dx, expected, { atol: 1e-4, rtol: 1e-4, label: `dx ${JSON.stringify(dims)}` });
+      const r = await runDense(
+        { ...dims, act: "none", prevAct: "none", seed: 20 + i, tiled },
+        g,
+        k,
+      );
+      const expected = ref.denseBackward({ dy: r.dy, x: r.x, w: r.w }, dims);
+      const label = JSON.stringify(dims);
+      assertClose(r.dw, expected.dw, { atol: 1e-4, rtol: 1e-4, label: `dw ${label}` });
+      assertClose(r.db, expected.db, { atol: 1e-4, rtol: 1e-4, label: `db ${label}` });
     }
   });
+
+  for (const prevAct of ACTS) {
+    gpuTest(`denseBackward() ${kind} input gradient applies the ${prevAct} below`, async (g, k) => {
+      for (const [i, dims] of SHAPES.entries()) {
+        const r = await runDense({ ...dims, act: "none", prevAct, seed: 30 + i, tiled }, g, k);
+        const { dx } = ref.denseBackward({ dy: r.dy, x: r.x, w: r.w }, dims);
+        const expected = activationBackward(prevAct, r.x, dx);
+        assertClose(r.dx, expected, {
+          atol: 1e-4,
+          rtol: 1e-4,
+          label: `dx ${JSON.stringify(dims)}`,
+        });
+      }
+    });
+  }
 }

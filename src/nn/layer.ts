@@ -26,6 +26,8 @@ export interface LayerContext {
   dx: GPUBuffer | null;
   /** The activation of the layer below (the one that produced `x`). */
   prevAct: Activation;
+  /** Use the register-tiled kernels where the shapes allow (else the simple reference ones). */
+  tiled: boolean;
 }
 
 /** A layer built for one batch size; nothing is allocated when it runs. */

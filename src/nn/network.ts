@@ -31,9 +31,16 @@ export class Network {
   constructor(
     device: GPUDevice,
     kernels: KernelCache,
-    options: { model: ModelSpec; store: ParamStore; B: number; train: boolean },
+    options: {
+      model: ModelSpec;
+      store: ParamStore;
+      B: number;
+      train: boolean;
+      /** Register-tiled kernels where shapes allow (default true). */
+      tiled?: boolean;
+    },
   ) {
-    const { model, store, B, train } = options;
+    const { model, store, B, train, tiled = true } = options;
     this.B = B;
     this.model = model;
     const make = (label: string, floats: number) => {
@@ -69,6 +76,7 @@ export class Network {
         dy: grads[k + 1]!,
         dx: k === 0 ? null : grads[k]!,
         prevAct: k === 0 ? "none" : infos[k - 1]!.spec.act,
+        tiled,
       };
       switch (info.spec.kind) {
         case "dense":
