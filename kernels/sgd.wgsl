@@ -17,21 +17,22 @@ struct Dims {
 
 override WG: u32 = 256u;
 
-@group(0) @binding(0) var<storage, read_write> w: array<f32>;
-@group(0) @binding(1) var<storage, read_write> mom: array<f32>;
-@group(0) @binding(2) var<storage, read> grad: array<f32>;
+@group(0) @binding(0) var<storage, read_write> w: array<vec4f>;
+@group(0) @binding(1) var<storage, read_write> mom: array<vec4f>;
+@group(0) @binding(2) var<storage, read> grad: array<vec4f>;
 @group(0) @binding(3) var<uniform> dims: Dims;
 
-// One invocation per parameter (a 2-D grid folded to 1-D); w, mom, grad: (n).
+// One invocation per 4 parameters (a 2-D grid folded to 1-D); w, mom, grad: (n / 4) vec4s,
+// n a multiple of 4 (the parameter store pads to 64).
 @compute @workgroup_size(WG)
 fn sgd_update(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
   let i = gid.x + gid.y * nwg.x * WG;
-  if (i >= dims.n) {
+  if (i >= dims.n / 4u) {
     return;
   }
   var g = dims.rescale_grad * grad[i];
   if (dims.clip > 0.0) {
-    g = clamp(g, -dims.clip, dims.clip);
+    g = clamp(g, vec4f(-dims.clip), vec4f(dims.clip));
   }
   let step = dims.lr * (g + dims.wd * w[i]);
   if (dims.momentum > 0.0) {

@@ -1,22 +1,29 @@
 /** Fully connected layer: y = act(x · wᵀ + b), on kernels/dense.wgsl. */
 import code from "../../kernels/dense.wgsl" with { type: "text" };
+import tiledCode from "../../kernels/dense_tiled.wgsl" with { type: "text" };
 import { createDims } from "../gpu/buffer.ts";
 import { type Dispatch, makeDispatch, type Program } from "../gpu/kernel.ts";
 import type { Layer, LayerContext } from "./layer.ts";
 import { ACTIVATION_CODE, type DenseSpec, sizeOf } from "./model.ts";
 
-/** The dense kernels' WGSL module. */
+/** The simple dense kernels (4×4 tiles, scalar loads): the reference and the fallback. */
 export const DENSE: Program = { name: "dense", code };
 
-const WG = 64;
+/** The register-tiled dense kernels (16×16 tiles, vec4 loads), generated. */
+export const DENSE_TILED: Program = { name: "dense_tiled", code: tiledCode };
 
-function groups(rows: number, cols: number, tile: number): [number] {
-  return [Math.ceil((Math.ceil(rows / tile) * Math.ceil(cols / tile)) / WG)];
+/** Workgroup size and outputs per invocation (square tiles) of each variant. */
+const SIMPLE = { program: DENSE, suffix: "", WG: 64, tile: 4 };
+const TILED = { program: DENSE_TILED, suffix: "_tiled", WG: 8, tile: 16 };
+type Variant = typeof SIMPLE;
+
+function groups(v: Variant, rows: number, cols: number): [number] {
+  return [Math.ceil((Math.ceil(rows / v.tile) * Math.ceil(cols / v.tile)) / v.WG)];
 }
 
 /**
- * Builds a dense layer's dispatches for the context's batch size: the 8×8 register-tiled vec4
- * kernels where the shapes allow and `ctx.tiled` asks for them, else the simple 4×4 ones.
+ * Builds a dense layer's dispatches for the context's batch size: the register-tiled kernels
+ * where the shapes allow and `ctx.tiled` asks for them, else the simple ones.
  */
 export function buildDense(ctx: LayerContext): Layer {
   const spec = ctx.info.spec as DenseSpec;
@@ -25,50 +32,33 @@ export function buildDense(ctx: LayerContext): Layer {
   const O = spec.units;
   const dims = createDims(device, spec.name, [B, I, O, 0]);
   const params = store.range(store.params, index);
-  const vecForward = ctx.tiled && I % 4 === 0;
-  const vecBackward = vecForward && O % 4 === 0;
-  const suffix = (vec: boolean) => (vec ? "_vec4" : "");
-  const tile = (vec: boolean) => (vec ? 8 : 4);
+  const fwd = ctx.tiled && I % 4 === 0 ? TILED : SIMPLE;
+  const bwd = ctx.tiled && I % 4 === 0 && O % 4 === 0 ? TILED : SIMPLE;
 
-  const forwardKernel = kernels.get(DENSE, `dense_forward${suffix(vecForward)}`, {
-    constants: { WG, ACT: ACTIVATION_CODE[spec.act] },
+  const forwardKernel = kernels.get(fwd.program, `dense_forward${fwd.suffix}`, {
+    constants: { WG: fwd.WG, ACT: ACTIVATION_CODE[spec.act] },
     bindings: ["storage", "read", "read", null, "uniform"],
   });
   const forward = [
-    makeDispatch(
-      device,
-      forwardKernel,
-      [ctx.y, ctx.x, params, null, dims],
-      groups(B, O, tile(vecForward)),
-    ),
+    makeDispatch(device, forwardKernel, [ctx.y, ctx.x, params, null, dims], groups(fwd, B, O)),
   ];
   const backward: Dispatch[] = [];
   if (ctx.dy) {
-    const weightKernel = kernels.get(DENSE, `dense_backward_weight${suffix(vecBackward)}`, {
-      constants: { WG },
+    const weightKernel = kernels.get(bwd.program, `dense_backward_weight${bwd.suffix}`, {
+      constants: { WG: bwd.WG },
       bindings: ["storage", "read", "read", null, "uniform"],
     });
     const grads = store.range(store.grads, index);
     backward.push(
-      makeDispatch(
-        device,
-        weightKernel,
-        [grads, ctx.dy, ctx.x, null, dims],
-        groups(O, I, tile(vecBackward)),
-      ),
+      makeDispatch(device, weightKernel, [grads, ctx.dy, ctx.x, null, dims], groups(bwd, O, I)),
     );
     if (ctx.dx) {
-      const inputKernel = kernels.get(DENSE, `dense_backward_input${suffix(vecBackward)}`, {
-        constants: { WG, PREV_ACT: ACTIVATION_CODE[ctx.prevAct] },
+      const inputKernel = kernels.get(bwd.program, `dense_backward_input${bwd.suffix}`, {
+        constants: { WG: bwd.WG, PREV_ACT: ACTIVATION_CODE[ctx.prevAct] },
         bindings: ["storage", "read", "read", "read", "uniform"],
       });
       backward.push(
-        makeDispatch(
-          device,
-          inputKernel,
-          [ctx.dx, ctx.dy, params, ctx.x, dims],
-          groups(B, I, tile(vecBackward)),
-        ),
+        makeDispatch(device, inputKernel, [ctx.dx, ctx.dy, params, ctx.x, dims], groups(bwd, B, I)),
       );
     }
   }

@@ -42,7 +42,8 @@ export function buildSgd(
     0,
     0,
   ]);
-  const groups = Math.ceil(n / WG);
+  if (n % 4 !== 0) throw new Error(`SGD needs a parameter count divisible by 4, got ${n}`);
+  const groups = Math.ceil(n / 4 / WG);
   const limit = device.limits.maxComputeWorkgroupsPerDimension;
   const x = Math.min(groups, limit);
   return makeDispatch(

@@ -1,0 +1,12 @@
+/** kernels/dense_tiled.wgsl is generated: it must match its generator. */
+import { equal } from "node:assert/strict";
+import { generate } from "../kernels/gen_dense_tiled.ts";
+
+Deno.test("kernels/dense_tiled.wgsl matches kernels/gen_dense_tiled.ts", async () => {
+  const onDisk = await Deno.readTextFile(new URL("../kernels/dense_tiled.wgsl", import.meta.url));
+  equal(
+    onDisk.trimEnd(),
+    generate().trimEnd(),
+    "regenerate: deno run kernels/gen_dense_tiled.ts > kernels/dense_tiled.wgsl",
+  );
+});
