@@ -82,6 +82,9 @@ async function runDense(
     dx: dxBuf,
     prevAct,
     tiled,
+    alloc: () => {
+      throw new Error("dense allocates nothing");
+    },
   });
   runPass(g, (pass) => {
     for (const d of [...layer.forward, ...layer.backward]) encode(pass, d);

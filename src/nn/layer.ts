@@ -28,6 +28,8 @@ export interface LayerContext {
   prevAct: Activation;
   /** Use the register-tiled kernels where the shapes allow (else the simple reference ones). */
   tiled: boolean;
+  /** Allocates a zeroed storage buffer the network owns (and frees), e.g. max-pool's argmax. */
+  alloc: (label: string, bytes: number) => GPUBuffer;
 }
 
 /** A layer built for one batch size; nothing is allocated when it runs. */

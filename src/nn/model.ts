@@ -22,8 +22,38 @@ export interface DenseSpec {
   act: Activation;
 }
 
+/**
+ * A 2-D convolution (cross-correlation, as MXNet and PyTorch): `filters` output channels,
+ * a square `kernel`, then `act`. Weights (O, C, K, K), bias (O).
+ */
+export interface Conv2dSpec {
+  kind: "conv2d";
+  name: string;
+  filters: number;
+  kernel: number;
+  stride: number;
+  pad: number;
+  act: Activation;
+}
+
+/** Max pooling over `size`×`size` windows every `stride` pixels (no activation). */
+export interface MaxPoolSpec {
+  kind: "maxpool";
+  name: string;
+  size: number;
+  stride: number;
+  act: "none";
+}
+
+/** Flattens (C, H, W) to (C·H·W): no computation on row-major buffers. */
+export interface FlattenSpec {
+  kind: "flatten";
+  name: string;
+  act: "none";
+}
+
 /** One layer of a model. */
-export type LayerSpec = DenseSpec;
+export type LayerSpec = DenseSpec | Conv2dSpec | MaxPoolSpec | FlattenSpec;
 
 /** A whole network: input shape (C, H, W), layers, and a softmax over `classes` at the end. */
 export interface ModelSpec {
@@ -78,6 +108,43 @@ export function inferShapes(model: ModelSpec): LayerInfo[] {
         });
         break;
       }
+      case "conv2d": {
+        const [C, H, W] = input as [number, number, number];
+        const { filters: O, kernel: K, stride, pad } = spec;
+        const OH = Math.floor((H + 2 * pad - K) / stride) + 1;
+        const OW = Math.floor((W + 2 * pad - K) / stride) + 1;
+        if (input.length !== 3 || !(OH >= 1 && OW >= 1)) {
+          throw new Error(`Layer "${spec.name}": a ${K}×${K} kernel does not fit input ${input}`);
+        }
+        shape = [O, OH, OW];
+        infos.push({
+          spec,
+          input,
+          output: shape,
+          params: [
+            { name: `${spec.name}_weight`, shape: [O, C, K, K], fans: [C * K * K, O * K * K] },
+            { name: `${spec.name}_bias`, shape: [O] },
+          ],
+        });
+        break;
+      }
+      case "maxpool": {
+        const [C, H, W] = input as [number, number, number];
+        const OH = Math.floor((H - spec.size) / spec.stride) + 1;
+        const OW = Math.floor((W - spec.size) / spec.stride) + 1;
+        if (input.length !== 3 || !(OH >= 1 && OW >= 1)) {
+          throw new Error(
+            `Layer "${spec.name}": a ${spec.size}×${spec.size} pool does not fit ${input}`,
+          );
+        }
+        shape = [C, OH, OW];
+        infos.push({ spec, input, output: shape, params: [] });
+        break;
+      }
+      case "flatten":
+        shape = [sizeOf(input)];
+        infos.push({ spec, input, output: shape, params: [] });
+        break;
       default:
         throw new Error(`Unknown layer kind "${(spec as { kind: string }).kind}"`);
     }
@@ -118,6 +185,27 @@ export function mlp(): ModelSpec {
       { kind: "dense", name: "fc1", units: 128, act: "relu" },
       { kind: "dense", name: "fc2", units: 64, act: "relu" },
       { kind: "dense", name: "fc3", units: 10, act: "none" },
+    ],
+  };
+}
+
+/**
+ * The tutorial's LeNet: conv 5×5×20 → tanh → max-pool 2×2 → conv 5×5×50 → tanh → max-pool 2×2
+ * → flatten → fc 500 → tanh → fc 10 (431,080 parameters).
+ */
+export function lenet(): ModelSpec {
+  return {
+    name: "lenet",
+    input: [1, 28, 28],
+    classes: 10,
+    layers: [
+      { kind: "conv2d", name: "conv1", filters: 20, kernel: 5, stride: 1, pad: 0, act: "tanh" },
+      { kind: "maxpool", name: "pool1", size: 2, stride: 2, act: "none" },
+      { kind: "conv2d", name: "conv2", filters: 50, kernel: 5, stride: 1, pad: 0, act: "tanh" },
+      { kind: "maxpool", name: "pool2", size: 2, stride: 2, act: "none" },
+      { kind: "flatten", name: "flatten", act: "none" },
+      { kind: "dense", name: "fc1", units: 500, act: "tanh" },
+      { kind: "dense", name: "fc2", units: 10, act: "none" },
     ],
   };
 }

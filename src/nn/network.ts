@@ -55,9 +55,22 @@ export class Network {
     const acts = [make("input", B * sizeOf(model.input))];
     const grads: (GPUBuffer | null)[] = [null];
     for (const [k, info] of infos.entries()) {
+      if (info.spec.kind === "flatten") {
+        // Row-major (B, C, H, W) is already (B, C·H·W): share the buffers.
+        acts.push(acts[k]!);
+        grads.push(grads[k]!);
+        continue;
+      }
       acts.push(make(`${info.spec.name}.out`, B * sizeOf(info.output)));
       grads.push(train ? make(`${info.spec.name}.grad`, B * sizeOf(info.output)) : null);
     }
+    // The activation that produced layer k's input, looking through flatten layers.
+    const producerAct = (k: number) => {
+      for (let j = k - 1; j >= 0; j--) {
+        if (infos[j]!.spec.kind !== "flatten") return infos[j]!.spec.act;
+      }
+      return "none" as const;
+    };
     this.x = acts[0]!;
     this.labels = make("labels", B);
     this.prob = make("prob", B * model.classes);
@@ -74,13 +87,18 @@ export class Network {
         x: acts[k]!,
         y: acts[k + 1]!,
         dy: grads[k + 1]!,
-        dx: k === 0 ? null : grads[k]!,
-        prevAct: k === 0 ? "none" : infos[k - 1]!.spec.act,
+        dx: grads[k]!,
+        prevAct: producerAct(k),
         tiled,
+        alloc: (label, bytes) => make(`${info.spec.name}.${label}`, bytes / 4),
       };
       switch (info.spec.kind) {
         case "dense":
           return buildDense(ctx);
+        case "flatten":
+          return { name: info.spec.name, forward: [], backward: [] };
+        default:
+          throw new Error(`Layer kind "${info.spec.kind}" is not implemented on the GPU`);
       }
     });
     const dlogits = grads.at(-1) ?? make("dlogits", B * model.classes);
