@@ -27,6 +27,7 @@ Options:
   --dataset mnist|fashion
                          the digits (default) or Fashion-MNIST
   --png FILE             write the images as one grid PNG instead of drawing them
+  --mirror URL           where to download missing data from (repeatable)
 ${COMMON_HELP}
 
 Examples:
@@ -44,6 +45,7 @@ export const show: Command = {
       split: { type: "string" },
       dataset: { type: "string" },
       png: { type: "string" },
+      mirror: { type: "string", multiple: true },
     });
     const count = intOption("count", values.count, 10, { min: 1, max: MAX_COUNT });
     const split = choiceOption("split", values.split, SPLIT_NAMES, "train");
@@ -51,7 +53,7 @@ export const show: Command = {
     const dataDir = resolveDataDir(values["data-dir"]);
 
     // Download progress goes to stderr, so stdout holds only the picture and the labels.
-    await ensureDataset(dataDir, dataset);
+    await ensureDataset(dataDir, dataset, { mirrors: values.mirror });
     const data = subset(await loadSplit(dataDir, dataset, split), count);
     const what = dataset === "mnist" ? "digits" : "images";
 
