@@ -116,9 +116,16 @@ export const evalCommand: Command = {
       const store = new ParamStore(gpu.device, model);
       store.load(checkpoint.params);
       const B = Math.min(batchSize, test.count);
-      const network = new Network(gpu.device, kernels, { model, store, B, train: false });
+      const network = new Network(gpu.device, kernels, {
+        model,
+        store,
+        B,
+        train: false,
+        tiled: gpu.isCpu,
+      });
       const evaluator = new Evaluator(gpu.device, kernels, { network, split: test });
       const { predictions } = await evaluator.run({ predictions: true });
+      gpu.checkErrors();
       const result = score(test.labels, predictions!, model.classes);
       if (v.json) {
         console.log(JSON.stringify({ model: path, dataset, ...result }, null, 2));

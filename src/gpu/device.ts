@@ -20,6 +20,11 @@ export interface Gpu {
   name: string;
   /** Whether timestamp queries were enabled on the device. */
   timestamps: boolean;
+  /**
+   * Throws if WebGPU reported an error (a validation error is a bug in this program, not a
+   * user mistake). Called after each readback, so a broken kernel cannot train silently.
+   */
+  checkErrors(): void;
 }
 
 /** What `mnist devices` prints about an adapter. */
@@ -164,12 +169,18 @@ export async function acquireGpu(
       exitCode: 2,
     });
   }
+  const errors: string[] = [];
   device.addEventListener("uncapturederror", (event) => {
     const error = (event as GPUUncapturedErrorEvent).error;
-    console.error(`WebGPU error: ${error.message}`);
+    if (errors.length === 0) console.error(`WebGPU error: ${error.message}`);
+    errors.push(error.message);
   });
+  let lost: string | undefined;
   device.lost.then((info) => {
-    if (info.reason !== "destroyed") console.error(`WebGPU device lost: ${info.message}`);
+    if (info.reason !== "destroyed") {
+      lost = info.message;
+      console.error(`WebGPU device lost: ${info.message}`);
+    }
   });
   return {
     adapter,
@@ -177,5 +188,15 @@ export async function acquireGpu(
     isCpu: isFallback(adapter),
     name: adapterName(adapter),
     timestamps: useTimestamps,
+    checkErrors() {
+      if (lost !== undefined) {
+        throw new UserError(`The GPU device was lost: ${lost}`, {
+          hint: "The driver reset the GPU (a timeout or another program); run the command again.",
+        });
+      }
+      if (errors.length > 0) {
+        throw new Error(`WebGPU reported ${errors.length} error(s); the first: ${errors[0]}`);
+      }
+    },
   };
 }

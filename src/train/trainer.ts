@@ -78,7 +78,8 @@ export async function train(gpu: Gpu, options: TrainOptions): Promise<EpochResul
   const { model, batchSize: B, log } = options;
   const kernels = new KernelCache(device);
   const store = new ParamStore(device, model);
-  const network = new Network(device, kernels, { model, store, B, train: true });
+  // The register-tiled kernels suit CPU adapters; GPUs want many more, smaller threads.
+  const network = new Network(device, kernels, { model, store, B, train: true, tiled: gpu.isCpu });
 
   const resume = options.resume;
   const iterState = resume?.meta.iterator as DataIterState | undefined;
@@ -129,6 +130,7 @@ export async function train(gpu: Gpu, options: TrainOptions): Promise<EpochResul
         if (nbatch % options.frequent === 0) {
           pass.end();
           const m = await metrics.readAndClear(encoder);
+          gpu.checkErrors();
           checkFinite(m, `in epoch ${epoch}, batch ${nbatch}`, options.sgd.lr);
           const now = performance.now();
           const speed = ((nbatch - markBatch) * B) / ((now - mark) / 1000);
@@ -147,12 +149,14 @@ export async function train(gpu: Gpu, options: TrainOptions): Promise<EpochResul
       }
       pass.end();
       const tail = await metrics.readAndClear(encoder);
+      gpu.checkErrors();
       checkFinite(tail, `in epoch ${epoch}`, options.sgd.lr);
       const timeCost = (performance.now() - tic) / 1000;
       log(resetLine(epoch));
       log(timeCostLine(epoch, timeCost));
 
       const { metrics: val } = await evaluator.run();
+      gpu.checkErrors();
       checkFinite(val, `on the validation set after epoch ${epoch}`, options.sgd.lr);
       const validationAccuracy = accuracy(val);
       log(validationLine(epoch, "accuracy", validationAccuracy));
