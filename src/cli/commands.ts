@@ -5,11 +5,13 @@ import { download } from "./download.ts";
 import { show } from "./show.ts";
 import { trainCommand } from "./train.ts";
 import { evalCommand } from "./eval.ts";
+import { summaryCommand } from "./summary.ts";
 
 export const COMMANDS: Command[] = [
   download,
   show,
   trainCommand,
   evalCommand,
+  summaryCommand,
   devices,
 ];

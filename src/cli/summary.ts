@@ -1,0 +1,57 @@
+/** `mnist summary`: the tutorial's plot_network / print_summary, for a model or checkpoint. */
+import { parseCommandArgs } from "./args.ts";
+import { type Command, COMMON_HELP } from "./command.ts";
+import { UserError } from "../errors.ts";
+import { writeFileAtomic } from "../fs.ts";
+import { loadCheckpoint } from "../nn/checkpoint.ts";
+import { lenet, mlp, type ModelSpec } from "../nn/model.ts";
+import { summaryDot, summarySvg, summaryTable } from "../nn/summary.ts";
+
+const BUILT_IN: Record<string, () => ModelSpec> = { mlp, lenet };
+
+const HELP = `Usage: mnist summary [--model mlp|lenet|FILE] [--dot] [--svg FILE]
+
+Describes a network like MXNet's print_summary: each layer's type, output shape (without the
+batch) and parameter count, with the total. --dot prints Graphviz DOT with the shapes on the
+edges; --svg writes a self-contained drawing of the network (no Graphviz needed).
+
+Options:
+  --model NAME|FILE      mlp (default), lenet, or a checkpoint written by "mnist train"
+  --dot                  print Graphviz DOT instead of the table (mnist summary --dot | dot -Tpng)
+  --svg FILE             also write an SVG drawing to FILE
+${COMMON_HELP}
+
+Examples:
+  mnist summary --model lenet
+  mnist summary --model lenet --svg lenet.svg
+  mnist summary --model ~/.cache/mnist/models/mlp.safetensors`;
+
+export const summaryCommand: Command = {
+  name: "summary",
+  summary: "describe a network: layers, shapes, parameters (--dot, --svg)",
+  help: HELP,
+  async run(args) {
+    const { values: v } = parseCommandArgs("summary", args, {
+      model: { type: "string" },
+      dot: { type: "boolean" },
+      svg: { type: "string" },
+    });
+    const name = v.model ?? "mlp";
+    let model: ModelSpec;
+    const builtIn = BUILT_IN[name];
+    if (builtIn) {
+      model = builtIn();
+    } else if (name.includes("/") || name.includes(".")) {
+      model = (await loadCheckpoint(name)).meta.model;
+    } else {
+      throw new UserError(`Unknown model "${name}"`, {
+        hint: `Choose mlp or lenet, or pass a checkpoint file.`,
+      });
+    }
+    console.log(v.dot ? summaryDot(model) : summaryTable(model));
+    if (v.svg !== undefined) {
+      await writeFileAtomic(v.svg, summarySvg(model));
+      console.error(`Wrote ${v.svg}`);
+    }
+  },
+};

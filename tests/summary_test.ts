@@ -1,0 +1,72 @@
+/** `mnist summary`: the tutorial's networks described, with MXNet's parameter totals. */
+import { equal, match, ok } from "node:assert/strict";
+import { lenet, mlp, parameterCount } from "../src/nn/model.ts";
+import { summaryDot, summaryRows, summarySvg, summaryTable } from "../src/nn/summary.ts";
+import { runCli } from "./cli_helpers.ts";
+
+Deno.test("parameterCount() gives the tutorial's totals: MLP 109,386, LeNet 431,080", () => {
+  equal(parameterCount(mlp()), 109_386);
+  equal(parameterCount(lenet()), 431_080);
+});
+
+Deno.test("summaryRows() lists LeNet's operators with MXNet's shapes", () => {
+  const rows = summaryRows(lenet()).map((r) =>
+    `${r.name}:${r.type}:${r.shape.join("x")}:${r.params}`
+  );
+  equal(
+    rows.join(" "),
+    [
+      "data:null:1x28x28:0",
+      "conv1:Convolution:20x24x24:520",
+      "tanh1:Activation:20x24x24:0",
+      "pool1:Pooling:20x12x12:0",
+      "conv2:Convolution:50x8x8:25050",
+      "tanh2:Activation:50x8x8:0",
+      "pool2:Pooling:50x4x4:0",
+      "flatten:Flatten:800:0",
+      "fc1:FullyConnected:500:400500",
+      "tanh3:Activation:500:0",
+      "fc2:FullyConnected:10:5010",
+      "softmax:SoftmaxOutput:10:0",
+    ].join(" "),
+  );
+});
+
+Deno.test("summaryTable() prints each layer and the total like print_summary", () => {
+  const table = summaryTable(mlp());
+  match(table, /^Layer \(type\)\s+Output Shape\s+Param #\s+Previous Layer$/m);
+  match(table, /^fc1 \(FullyConnected\)\s+128\s+100,480\s+data$/m);
+  match(table, /^relu1 \(Activation\)\s+128\s+0\s+fc1$/m);
+  match(table, /^Total params: 109,386$/m);
+});
+
+Deno.test("summaryDot() is a digraph with shapes on the edges", () => {
+  const dot = summaryDot(lenet());
+  match(dot, /^digraph "lenet" \{/);
+  match(dot, /"conv1" -> "tanh1" \[label="20×24×24"\];/);
+  match(dot, /"fc2" -> "softmax" \[label="10"\];/);
+  ok(dot.trimEnd().endsWith("}"));
+});
+
+Deno.test("summarySvg() is a self-contained SVG with one box per operator", () => {
+  const svg = summarySvg(lenet());
+  ok(svg.startsWith('<svg xmlns="http://www.w3.org/2000/svg"'));
+  equal((svg.match(/<rect /g) ?? []).length, summaryRows(lenet()).length);
+  ok(!/href="http/.test(svg), "no external references");
+  match(svg, /431,080 parameters/);
+});
+
+Deno.test("mnist summary --model lenet --svg writes the drawing; unknown models fail", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const r = await runCli(["summary", "--model", "lenet", "--svg", `${dir}/lenet.svg`]);
+    equal(r.code, 0, r.stderr);
+    match(r.stdout, /Total params: 431,080/);
+    ok((await Deno.readTextFile(`${dir}/lenet.svg`)).includes("</svg>"));
+    const bad = await runCli(["summary", "--model", "resnet"]);
+    equal(bad.code, 1);
+    match(bad.stderr, /^error: Unknown model "resnet"\n/);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
