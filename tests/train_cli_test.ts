@@ -1,0 +1,355 @@
+/**
+ * End-to-end: the real `mnist train` and `mnist eval` on real MNIST, from a temporary data
+ * directory that links to the read-only copy (train writes `models/` under the data
+ * directory). Subsets keep each run to a few seconds on a CPU adapter. Asserts on what a user
+ * sees: log lines, files written, error lines and exit codes.
+ */
+import assert from "node:assert/strict";
+import { resolve } from "node:path";
+import { type CliResult, runCli } from "./cli_helpers.ts";
+import { gpu, gpuTest } from "./gpu_helpers.ts";
+import { encodeCheckpoint, loadCheckpoint } from "../src/nn/checkpoint.ts";
+import { inferShapes, mlp, sizeOf } from "../src/nn/model.ts";
+import { startLine } from "../src/train/speedometer.ts";
+
+const MNIST = "/work/shared/mnist";
+const FILES = [
+  "train-images-idx3-ubyte.gz",
+  "train-labels-idx1-ubyte.gz",
+  "t10k-images-idx3-ubyte.gz",
+  "t10k-labels-idx1-ubyte.gz",
+];
+
+const BATCH_LINE =
+  /^INFO:root:Epoch\[(\d+)\] Batch \[(\d+)\]\tSpeed: \d+\.\d\d samples\/sec\tTrain-accuracy=\d\.\d{6}$/;
+const VALIDATION_LINE = /^INFO:root:Epoch\[(\d+)\] Validation-accuracy=(\d\.\d{6})$/;
+
+/** A temporary data directory: with links to the four MNIST files, or empty. */
+async function withDataDir(
+  fn: (dir: string) => Promise<void>,
+  { empty = false }: { empty?: boolean } = {},
+): Promise<void> {
+  const dir = await Deno.makeTempDir({ prefix: "mnist_train_cli_test_" });
+  try {
+    if (!empty) { for (const f of FILES) await Deno.symlink(`${MNIST}/${f}`, `${dir}/${f}`); }
+    await fn(dir);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+function lines(text: string): string[] {
+  return text === "" ? [] : text.trimEnd().split("\n");
+}
+
+/** Asserts a run succeeded, printing its stderr on failure. */
+function assertOk(run: CliResult, what: string): void {
+  assert.equal(run.code, 0, `${what} exited ${run.code}:\n${run.stderr}`);
+}
+
+/**
+ * Asserts a run failed the way a user error should: non-zero exit, exactly one `error:` line
+ * matching `pattern`, at most one `hint:` line after it, and no stack trace.
+ */
+function assertUserError(run: CliResult, pattern: RegExp, what: string): string[] {
+  assert.notEqual(run.code, 0, `${what} should fail`);
+  assert.notEqual(run.code, 70, `${what}: exit code 70 means an internal error:\n${run.stderr}`);
+  const err = lines(run.stderr);
+  assert.ok(err.length === 1 || err.length === 2, `${what}: stderr is\n${run.stderr}`);
+  assert.match(err[0]!, /^error: /, what);
+  assert.match(err[0]!, pattern, what);
+  if (err.length === 2) assert.match(err[1]!, /^hint: /, `${what}: second line`);
+  assert.doesNotMatch(run.stderr, /^\s+at /m, `${what}: no stack trace`);
+  return err;
+}
+
+/** The validation accuracies a training log reports, by epoch. */
+function validationAccuracies(stdout: string): Map<number, string> {
+  const found = new Map<number, string>();
+  for (const line of lines(stdout)) {
+    const m = VALIDATION_LINE.exec(line);
+    if (m) found.set(Number(m[1]), m[2]!);
+  }
+  return found;
+}
+
+/** A log without the figures that depend on timing or on the save path. */
+function deterministic(stdout: string): string[] {
+  return lines(stdout)
+    .filter((line) => !line.includes("Time cost=") && !line.includes("Saved checkpoint"))
+    .map((line) => line.replace(/\tSpeed: [^\t]+\t/, "\t"));
+}
+
+gpuTest("mnist train logs MXNet's lines in order, saves a checkpoint; eval agrees", async () => {
+  await withDataDir(async (dir) => {
+    const run = await runCli([
+      "train",
+      "--data-dir",
+      dir,
+      "--limit",
+      "2000",
+      "--epochs",
+      "1",
+      "--frequent",
+      "5",
+    ]);
+    assertOk(run, "train");
+    assert.equal(run.stderr, "", "nothing on stderr: the data is already there");
+    const log = lines(run.stdout);
+    const saved = `${dir}/models/mlp.safetensors`;
+    // 2000 samples in batches of 100: 20 batches, a line every 5.
+    assert.equal(log[0], startLine(gpu!.isCpu));
+    assert.match(log[0]!, /^INFO:root:Start training with \[(cpu|gpu)\(0\)\]$/);
+    const batchLines = log.slice(1, 5);
+    for (const line of batchLines) assert.match(line, BATCH_LINE);
+    assert.deepEqual(batchLines.map((line) => BATCH_LINE.exec(line)![2]), ["5", "10", "15", "20"]);
+    assert.ok(batchLines.every((line) => BATCH_LINE.exec(line)![1] === "0"), "all in Epoch[0]");
+    assert.equal(log[5], "INFO:root:Epoch[0] Resetting Data Iterator");
+    assert.match(log[6]!, /^INFO:root:Epoch\[0\] Time cost=\d+\.\d{3}$/);
+    assert.match(log[7]!, /^INFO:root:Epoch\[0\] Validation-accuracy=0\.\d{6}$/);
+    assert.equal(log[8], `INFO:root:Saved checkpoint to "${saved}"`);
+    assert.equal(log.length, 9);
+    const logged = validationAccuracies(run.stdout).get(0)!;
+
+    // The checkpoint, and the pointer eval and predict default to.
+    const checkpoint = await loadCheckpoint(saved);
+    assert.equal(checkpoint.meta.model.name, "mlp");
+    assert.equal(checkpoint.meta.epoch, 0);
+    assert.equal(checkpoint.meta.accuracy!.toFixed(6), logged);
+    assert.equal((await Deno.readTextFile(`${dir}/models/last`)).trim(), resolve(saved));
+
+    // eval finds the model through the pointer and scores the same 2000 test digits.
+    const evalRun = await runCli(["eval", "--data-dir", dir, "--limit", "2000"]);
+    assertOk(evalRun, "eval");
+    const out = lines(evalRun.stdout);
+    const percent = (Number(logged) * 100).toFixed(2);
+    const correct = Math.round(Number(logged) * 2000);
+    assert.equal(out[0], `Validation accuracy: ${percent}% (${correct}/2000)`);
+    const at = out.indexOf("Confusion matrix (rows: true class, columns: predicted):");
+    assert.ok(at > 0, evalRun.stdout);
+    assert.match(out[at + 1]!, /^\s+0\s+1\s+2\s+3\s+4\s+5\s+6\s+7\s+8\s+9$/);
+    const rows = out.slice(at + 2, at + 12).map((line) => {
+      assert.match(line, /^\s+\d(\s+\d+){10}$/);
+      return line.trim().split(/\s+/).slice(1).map(Number);
+    });
+    assert.equal(rows.length, 10);
+    assert.equal(rows.flat().reduce((a, b) => a + b, 0), 2000);
+    assert.equal(rows.reduce((sum, row, k) => sum + row[k]!, 0), correct);
+
+    const jsonRun = await runCli(["eval", "--data-dir", dir, "--limit", "2000", "--json"]);
+    assertOk(jsonRun, "eval --json");
+    const result = JSON.parse(jsonRun.stdout);
+    assert.equal(result.accuracy.toFixed(6), logged);
+    assert.equal(result.total, 2000);
+    assert.equal(result.correct, correct);
+    assert.equal(result.model, resolve(saved));
+    assert.deepEqual(result.confusion, rows);
+  });
+});
+
+gpuTest("mnist train reaches 75% on 6000 samples in one epoch", async () => {
+  // Measured: 0.802667 on llvmpipe (seed 42); the margin allows another adapter's rounding.
+  await withDataDir(async (dir) => {
+    const run = await runCli(["train", "--data-dir", dir, "--limit", "6000", "--epochs", "1"]);
+    assertOk(run, "train");
+    const accuracy = Number(validationAccuracies(run.stdout).get(0));
+    assert.ok(accuracy >= 0.75, `validation accuracy ${accuracy} < 0.75`);
+  });
+});
+
+gpuTest("mnist train --resume continues a run exactly where it stopped", async () => {
+  await withDataDir(async (dir) => {
+    // Momentum, so that the optimizer state must travel in the checkpoint too.
+    const common = [
+      "train",
+      "--data-dir",
+      dir,
+      "--limit",
+      "2000",
+      "--frequent",
+      "5",
+      "--momentum",
+      "0.9",
+      "--lr",
+      "0.05",
+      "--seed",
+      "7",
+    ];
+    const full = await runCli([...common, "--epochs", "2", "--save", `${dir}/full.st`]);
+    assertOk(full, "the uninterrupted run");
+    const part = await runCli([...common, "--epochs", "1", "--save", `${dir}/part.st`]);
+    assertOk(part, "the first epoch");
+    const resumed = await runCli([...common, "--epochs", "2", "--resume", `${dir}/part.st`]);
+    assertOk(resumed, "the resumed run");
+
+    const log = lines(resumed.stdout);
+    assert.equal(log[0], startLine(gpu!.isCpu));
+    assert.ok(!resumed.stdout.includes("Epoch[0]"), `no Epoch[0] lines:\n${resumed.stdout}`);
+    assert.equal(log.filter((line) => BATCH_LINE.test(line)).length, 4);
+    // Saved back to the file it resumed from.
+    assert.equal(log.at(-1), `INFO:root:Saved checkpoint to "${dir}/part.st"`);
+    // The same batches, in the same order, with the same weights: identical accuracies.
+    const epoch1 = deterministic(full.stdout).filter((line) => !line.includes("Epoch[0]"));
+    assert.deepEqual(deterministic(resumed.stdout), epoch1);
+    assert.deepEqual(
+      validationAccuracies(resumed.stdout),
+      new Map([[1, validationAccuracies(full.stdout).get(1)!]]),
+    );
+    // And the same weights and momenta, bit for bit.
+    const [a, b] = await Promise.all([
+      loadCheckpoint(`${dir}/full.st`),
+      loadCheckpoint(`${dir}/part.st`),
+    ]);
+    assert.equal(b.meta.epoch, 1);
+    assert.deepEqual(b.meta.iterator, a.meta.iterator);
+    for (const name of a.params.keys()) {
+      assert.deepEqual(b.params.get(name), a.params.get(name), name);
+      assert.deepEqual(b.momentum.get(name), a.momentum.get(name), `momentum of ${name}`);
+    }
+
+    // The run is complete: resuming it again asks for more epochs.
+    const again = await runCli([...common, "--epochs", "2", "--resume", `${dir}/part.st`]);
+    const err = assertUserError(
+      again,
+      /^error: The checkpoint has already completed 2 epochs$/,
+      "resuming a finished run",
+    );
+    assert.match(err[1] ?? "", /--epochs N with N > 2/);
+    assert.equal(again.stdout, "");
+  });
+});
+
+Deno.test("mnist train and eval reject bad options with one error line each", async () => {
+  await withDataDir(async (dir) => {
+    // A random file, and a real checkpoint cut short.
+    const noise = crypto.getRandomValues(new Uint8Array(4096));
+    await Deno.writeFile(`${dir}/noise.safetensors`, noise);
+    const model = mlp();
+    const params = new Map(
+      inferShapes(model).flatMap((l) =>
+        l.params.map((p) => [p.name, new Float32Array(sizeOf(p.shape))] as const)
+      ),
+    );
+    const bytes = encodeCheckpoint({
+      meta: { model, epoch: 0, dataset: "mnist" },
+      params,
+      momentum: new Map(),
+    });
+    await Deno.writeFile(`${dir}/cut.safetensors`, bytes.subarray(0, bytes.length / 2));
+
+    const train = ["train", "--data-dir", dir, "--limit", "100", "--epochs", "1"];
+    const cases: [string[], RegExp][] = [
+      [[...train, "--batch-size", "0"], /--batch-size must be between 1 and 65536, got 0$/],
+      // node:util reads "-1" as an option; see the report. `--epochs=-1` gets the range check.
+      [[...train, "--epochs", "-1"], /'--epochs'/],
+      [[...train, "--epochs=-1"], /--epochs must be >= 0, got -1$/],
+      [[...train, "--epochs", "1.5"], /--epochs must be an integer, got "1.5"$/],
+      [[...train, "--lr", "abc"], /--lr must be a number, got "abc"$/],
+      [[...train, "--lr", "0"], /--lr must be > 0, got 0$/],
+      [[...train, "--model", "nope"], /Unknown model "nope"$/],
+      [[...train, "--momentum", "1.5"], /--momentum must be < 1, got 1\.5$/],
+      [[...train, "--init", "bogus"], /--init must be xavier or uniform:SCALE .*"bogus"$/],
+      [[...train, "--init", "uniform:0"], /--init must be xavier or uniform:SCALE .*"uniform:0"$/],
+      [[...train, "--frequent", "0"], /--frequent must be >= 1, got 0$/],
+      [[...train, "--limit", "0"], /--limit must be >= 1, got 0$/],
+      [[...train, "--bogus"], /Unknown option '--bogus'/],
+      [
+        [...train, "--resume", "/nonexistent"],
+        /^error: Cannot load model "\/nonexistent": no such file$/,
+      ],
+      [[...train, "--resume", dir], /Cannot load model ".*": it is a directory$/],
+      [
+        [...train, "--resume", `${dir}/noise.safetensors`],
+        /Cannot load model ".*noise\.safetensors": not a safetensors file/,
+      ],
+      [
+        [...train, "--resume", `${dir}/cut.safetensors`],
+        /Cannot load model ".*cut\.safetensors": tensor ".+" has a bad byte range/,
+      ],
+      [
+        ["eval", "--data-dir", dir, "--model", "/nonexistent"],
+        /Cannot load model "\/nonexistent": no such file$/,
+      ],
+      [
+        ["eval", "--data-dir", dir, "--model", `${dir}/noise.safetensors`],
+        /not a safetensors file/,
+      ],
+    ];
+    // Two at a time: each is a short process, and this machine may have two cores.
+    for (let i = 0; i < cases.length; i += 2) {
+      const batch = cases.slice(i, i + 2);
+      const runs = await Promise.all(batch.map(([args]) => runCli(args)));
+      runs.forEach((run, k) => {
+        const [args, pattern] = batch[k]!;
+        const what = `mnist ${args.filter((a) => a !== dir).join(" ")}`;
+        assertUserError(run, pattern, what);
+        assert.equal(run.stdout, "", `${what}: nothing on stdout`);
+      });
+    }
+    // Nothing was trained, so nothing was written.
+    const names = [];
+    for await (const entry of Deno.readDir(dir)) names.push(entry.name);
+    assert.ok(!names.includes("models"), `no models/ directory: ${names}`);
+  });
+});
+
+Deno.test("mnist eval without a trained model says to run mnist train first", async () => {
+  await withDataDir(async (dir) => {
+    const run = await runCli(["eval", "--data-dir", dir]);
+    const err = assertUserError(run, /^error: No trained model found in ".*"$/, "eval");
+    assert.match(err[1] ?? "", /^hint: Run "mnist train" first/);
+    // It did not try to download anything into the empty directory.
+    const names = [];
+    for await (const entry of Deno.readDir(dir)) names.push(entry.name);
+    assert.deepEqual(names, []);
+  }, { empty: true });
+});
+
+gpuTest(
+  "a diverging run stops with the NaN message and suggests a lower learning rate",
+  async () => {
+    await withDataDir(async (dir) => {
+      const run = await runCli([
+        "train",
+        "--data-dir",
+        dir,
+        "--limit",
+        "2000",
+        "--epochs",
+        "1",
+        "--frequent",
+        "5",
+        "--lr",
+        "1e6",
+      ]);
+      const err = assertUserError(
+        run,
+        /^error: Training diverged: the loss became NaN or infinite in epoch 0, batch \d+$/,
+        "train --lr 1e6",
+      );
+      assert.match(err[1] ?? "", /^hint: Lower the learning rate \(e\.g\. --lr 100000\)/);
+      assert.equal(run.code, 1);
+      assert.doesNotMatch(run.stdout, /Validation-accuracy|Saved checkpoint/);
+      assert.ok(!run.stdout.includes("=nan"), "no nan accuracy was logged before stopping");
+      await assert.rejects(() => Deno.lstat(`${dir}/models/mlp.safetensors`));
+    });
+  },
+);
+
+Deno.test("a misspelt command suggests the right one", async () => {
+  const run = await runCli(["tran"]);
+  const err = assertUserError(run, /^error: Unknown command "tran"$/, "mnist tran");
+  assert.equal(err[1], 'hint: Did you mean "mnist train"?');
+});
+
+// Known bug, reported to the lead: Levenshtein counts a transposition as 2 edits and the
+// threshold for a 5-letter word is 1, so "trian" gets no suggestion. Un-ignore once fixed.
+Deno.test({
+  name: "mnist trian suggests mnist train (known bug)",
+  ignore: true,
+  async fn() {
+    const run = await runCli(["trian"]);
+    const err = assertUserError(run, /^error: Unknown command "trian"$/, "mnist trian");
+    assert.equal(err[1], 'hint: Did you mean "mnist train"?');
+  },
+});
