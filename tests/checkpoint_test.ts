@@ -379,11 +379,8 @@ Deno.test("saveCheckpoint() into an unwritable place fails without leaving temp 
   });
 });
 
-// Known bugs, reported to the lead: these escape as TypeError / SyntaxError (a stack trace and
-// exit code 70 from the CLI) instead of one-line UserErrors. Un-ignore once fixed.
 Deno.test({
-  name: "decodeCheckpoint() rejects a JSON header that is not an object (known bug)",
-  ignore: true,
+  name: "decodeCheckpoint() rejects a JSON header that is not an object",
   async fn() {
     for (const json of ["null", "[]", "42", '"text"']) {
       await assertUserError(
@@ -395,8 +392,7 @@ Deno.test({
 });
 
 Deno.test({
-  name: "decodeCheckpoint() rejects corrupt training or iterator metadata (known bug)",
-  ignore: true,
+  name: "decodeCheckpoint() rejects corrupt training or iterator metadata",
   async fn() {
     for (const key of ["training", "iterator"]) {
       const { header, data } = parse(encodeCheckpoint(sampleCheckpoint()));

@@ -139,13 +139,8 @@ Deno.test("pyFixed() defaults to 6 decimals and rounds like Python off ties", ()
   assert.equal(pyFixed(0.5), "0.500000");
 });
 
-// Known difference, reported to the lead: JS toFixed rounds exact binary ties half up, CPython
-// rounds them half to even; it also writes -0 as "0" and switches to exponent notation at 1e21.
-// A tie is reachable: Train-accuracy over 128 samples (e.g. --batch-size 64 --frequent 2) is
-// k/128, and k/128 for odd k has a 5 in the 7th decimal. Un-ignore once pyFixed handles ties.
 Deno.test({
-  name: "pyFixed() rounds exact binary ties half to even, as CPython (known difference)",
-  ignore: true,
+  name: "pyFixed() rounds exact binary ties half to even, as CPython",
   fn() {
     const cases: [number, number, string][] = [
       [0.125, 2, "0.12"],

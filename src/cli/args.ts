@@ -21,9 +21,25 @@ export function parseCommandArgs<T extends Options>(
   options: T,
   { positionals = false }: { positionals?: boolean } = {},
 ) {
+  // parseArgs would read "--epochs -1" as two options; "-1" is meant as the value.
+  const valued = new Set(
+    Object.entries({ ...COMMON_OPTIONS, ...options }).flatMap(([name, o]) =>
+      o.type === "string" ? [`--${name}`] : []
+    ),
+  );
+  const merged: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const next = args[i + 1];
+    if (valued.has(args[i]!) && next !== undefined && /^-[\d.]/.test(next)) {
+      merged.push(`${args[i]}=${next}`);
+      i++;
+    } else {
+      merged.push(args[i]!);
+    }
+  }
   try {
     return parseArgs({
-      args,
+      args: merged,
       options: { ...COMMON_OPTIONS, ...options },
       allowPositionals: positionals,
       strict: true,
@@ -89,18 +105,26 @@ export function choiceOption<C extends string>(
   return value as C;
 }
 
-/** Levenshtein distance, for "did you mean" suggestions. */
+/**
+ * Edit distance counting insertions, deletions, substitutions and swaps of two adjacent letters
+ * (optimal string alignment), for "did you mean" suggestions: "trian" is one edit from "train".
+ */
 export function editDistance(a: string, b: string): number {
-  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  const d = Array.from(
+    { length: a.length + 1 },
+    (_, i) => Array.from({ length: b.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)),
+  );
   for (let i = 1; i <= a.length; i++) {
-    const row = [i];
     for (let j = 1; j <= b.length; j++) {
       const cost = a[i - 1] === b[j - 1] ? 0 : 1;
-      row[j] = Math.min(prev[j]! + 1, row[j - 1]! + 1, prev[j - 1]! + cost);
+      let best = Math.min(d[i - 1]![j]! + 1, d[i]![j - 1]! + 1, d[i - 1]![j - 1]! + cost);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) {
+        best = Math.min(best, d[i - 2]![j - 2]! + 1);
+      }
+      d[i]![j] = best;
     }
-    prev = row;
   }
-  return prev[b.length]!;
+  return d[a.length]![b.length]!;
 }
 
 /** The closest of `candidates` to `word`, if it is close enough to be a likely typo. */

@@ -5,13 +5,13 @@ import { UserError } from "../errors.ts";
 import { acquireGpu, DEVICE_CHOICES } from "../gpu/device.ts";
 import { ensureDataset } from "../data/download.ts";
 import { loadSplit, subset } from "../data/dataset.ts";
-import { DATASET_NAMES } from "../data/mirrors.ts";
+import { DATASET_NAMES, type DatasetName } from "../data/mirrors.ts";
 import { defaultModelPath, resolveDataDir } from "../data/paths.ts";
 import { loadCheckpoint } from "../nn/checkpoint.ts";
 import { rememberModel } from "../nn/last_model.ts";
 import { MODELS } from "../nn/model.ts";
 import type { Init } from "../nn/params.ts";
-import { train } from "../train/trainer.ts";
+import { train, type TrainingRecord } from "../train/trainer.ts";
 
 const HELP = `Usage: mnist train [options]
 
@@ -34,7 +34,8 @@ Options:
   --dataset NAME         mnist (default) or fashion
   --mirror URL           where to download missing data from (repeatable)
   --save FILE            checkpoint path (default <data dir>/models/<model>.safetensors)
-  --resume FILE          continue a run from its checkpoint (weights, momentum, epoch, shuffle)
+  --resume FILE          continue a run from its checkpoint (weights, momentum, epoch, shuffle);
+                         its settings (lr, momentum, batch size...) apply unless given here
 ${COMMON_HELP}
 
 Examples:
@@ -76,22 +77,37 @@ export const trainCommand: Command = {
       resume: { type: "string" },
     });
     const modelNames = Object.keys(MODELS);
+    // Validate the options that need no file first, so typos fail fast.
     const device = choiceOption("device", v.device, DEVICE_CHOICES, "auto");
-    const dataset = choiceOption("dataset", v.dataset, DATASET_NAMES, "mnist");
-    const epochs = intOption("epochs", v.epochs, 10, { min: 0 });
-    const batchSize = intOption("batch-size", v["batch-size"], 100, { min: 1, max: 65536 });
-    const lr = floatOption("lr", v.lr, 0.1, { min: 0, exclusiveMin: true });
-    const momentum = floatOption("momentum", v.momentum, 0, { min: 0 });
-    if (momentum >= 1) throw new UserError(`--momentum must be < 1, got ${v.momentum}`);
-    const wd = floatOption("wd", v.wd, 0, { min: 0 });
-    const clipGradient = floatOption("clip", v.clip, 0, { min: 0 });
-    const init = parseInit(v.init);
-    const seed = intOption("seed", v.seed, 42, { min: 0, max: 2 ** 32 - 1 });
+    const epochs = intOption("epochs", v.epochs, 10, { min: 1 });
     const frequent = intOption("frequent", v.frequent, 200, { min: 1 });
-    const limit = v.limit === undefined ? undefined : intOption("limit", v.limit, 0, { min: 1 });
     const dataDir = resolveDataDir(v["data-dir"]);
-
     const resume = v.resume === undefined ? undefined : await loadCheckpoint(v.resume);
+    // A resumed run continues with the settings it was started with, unless overridden here.
+    const was = (resume?.meta.training ?? {}) as Partial<TrainingRecord>;
+    const dataset = choiceOption(
+      "dataset",
+      v.dataset,
+      DATASET_NAMES,
+      (DATASET_NAMES as readonly string[]).includes(resume?.meta.dataset ?? "")
+        ? resume!.meta.dataset as DatasetName
+        : "mnist",
+    );
+    const batchSize = intOption("batch-size", v["batch-size"], was.batchSize ?? 100, {
+      min: 1,
+      max: 65536,
+    });
+    const lr = floatOption("lr", v.lr, was.lr ?? 0.1, { min: 0, exclusiveMin: true });
+    const momentum = floatOption("momentum", v.momentum, was.momentum ?? 0, { min: 0 });
+    if (momentum >= 1) throw new UserError(`--momentum must be < 1, got ${v.momentum}`);
+    const wd = floatOption("wd", v.wd, was.wd ?? 0, { min: 0 });
+    const clipGradient = floatOption("clip", v.clip, was.clipGradient ?? 0, { min: 0 });
+    const init = v.init === undefined && was.init ? was.init : parseInit(v.init);
+    const seed = intOption("seed", v.seed, was.seed ?? 42, { min: 0, max: 2 ** 32 - 1 });
+    const limit = v.limit === undefined
+      ? (was.limit ?? undefined)
+      : intOption("limit", v.limit, 0, { min: 1 });
+
     let model;
     if (resume) {
       model = resume.meta.model;
@@ -142,6 +158,7 @@ export const trainCommand: Command = {
         seed,
         init,
         frequent,
+        limit,
         save,
         onSave: (path) => rememberModel(dataDir, path),
         dataset,

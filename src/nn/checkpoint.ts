@@ -100,6 +100,9 @@ export function decodeCheckpoint(bytes: Uint8Array, path: string): Checkpoint {
   } catch {
     throw bad(path, "not a safetensors file (the header is not JSON)");
   }
+  if (header === null || typeof header !== "object" || Array.isArray(header)) {
+    throw bad(path, "not a safetensors file (the header is not a JSON object)");
+  }
   const metadata = header.__metadata__ as Record<string, string> | undefined;
   if (!metadata || metadata.format !== "mnist" || typeof metadata.model !== "string") {
     throw bad(path, "it has no network description (not written by mnist train?)");
@@ -139,13 +142,22 @@ export function decodeCheckpoint(bytes: Uint8Array, path: string): Checkpoint {
     }
   }
   const epoch = Number(metadata.epoch ?? -1);
+  const json = (key: string) => {
+    const text = metadata[key];
+    if (text === undefined) return undefined;
+    try {
+      return JSON.parse(text);
+    } catch {
+      throw bad(path, `its "${key}" metadata is not valid JSON`);
+    }
+  };
   return {
     meta: {
       model,
       epoch: Number.isInteger(epoch) ? epoch : -1,
       dataset: metadata.dataset ?? "mnist",
-      training: metadata.training ? JSON.parse(metadata.training) : undefined,
-      iterator: metadata.iterator ? JSON.parse(metadata.iterator) : undefined,
+      training: json("training"),
+      iterator: json("iterator"),
       accuracy: metadata.accuracy ? Number(metadata.accuracy) : undefined,
     },
     params,

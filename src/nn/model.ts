@@ -211,4 +211,4 @@ export function lenet(): ModelSpec {
 }
 
 /** The built-in models, by `--model` name. */
-export const MODELS: Record<string, () => ModelSpec> = { mlp };
+export const MODELS: Record<string, () => ModelSpec> = { mlp, lenet };

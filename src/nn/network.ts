@@ -4,11 +4,13 @@
  */
 import { createStorage } from "../gpu/buffer.ts";
 import { type Dispatch, encode, type KernelCache } from "../gpu/kernel.ts";
+import { buildConv2d } from "./conv2d.ts";
 import { buildDense } from "./dense.ts";
 import type { Layer, LayerContext } from "./layer.ts";
 import { buildLoss } from "./loss.ts";
 import { checkClassifier, type ModelSpec, sizeOf } from "./model.ts";
 import type { ParamStore } from "./params.ts";
+import { buildMaxPool } from "./pool.ts";
 
 /** A network's buffers and dispatches for batch size `B`. */
 export class Network {
@@ -95,10 +97,14 @@ export class Network {
       switch (info.spec.kind) {
         case "dense":
           return buildDense(ctx);
+        case "conv2d":
+          return buildConv2d(ctx);
+        case "maxpool":
+          return buildMaxPool(ctx);
         case "flatten":
           return { name: info.spec.name, forward: [], backward: [] };
         default:
-          throw new Error(`Layer kind "${info.spec.kind}" is not implemented on the GPU`);
+          throw new Error(`Unknown layer kind "${(info.spec as { kind: string }).kind}"`);
       }
     });
     const dlogits = grads.at(-1) ?? make("dlogits", B * model.classes);

@@ -3,11 +3,35 @@
  * apache/mxnet v0.7-v0.9, printed through Python's logging as `INFO:root:...`).
  */
 
-/** Formats like Python's `%f` (6 decimals) / `%.Nf`, with `nan`/`inf` spelled as Python does. */
+/**
+ * Formats like Python's `%f` (6 decimals) / `%.Nf`: correctly rounded, exact binary ties to even
+ * (JS `toFixed` rounds them up: 1/128 is "0.007812" in Python), `-0.000000` for negative zero,
+ * no exponent for large values, and `nan`/`inf` spelled as Python does.
+ */
 export function pyFixed(x: number, digits = 6): string {
   if (Number.isNaN(x)) return "nan";
   if (!Number.isFinite(x)) return x > 0 ? "inf" : "-inf";
-  return x.toFixed(digits);
+  const negative = x < 0 || Object.is(x, -0);
+  const a = Math.abs(x);
+  let text: string;
+  if (a >= 1e21) {
+    // Doubles this large are integers; BigInt prints them exactly.
+    text = BigInt(a).toString() + (digits > 0 ? "." + "0".repeat(digits) : "");
+  } else {
+    text = a.toFixed(digits);
+    // toFixed(100) is the exact decimal value for all but the tiniest doubles: a tie is a 5
+    // followed only by zeros right after the kept digits.
+    const exact = a.toFixed(Math.min(100, digits + 60));
+    const point = exact.indexOf(".");
+    const rest = exact.slice(point + 1 + digits);
+    if (/^50*$/.test(rest)) {
+      const kept = exact.slice(0, point + 1 + digits).replace(/\.$/, "");
+      const lastDigit = Number(kept.at(-1));
+      // An even last digit stays (toFixed rounded it up); an odd one is what toFixed gives.
+      if (lastDigit % 2 === 0) text = kept;
+    }
+  }
+  return (negative ? "-" : "") + text;
 }
 
 /** `INFO:root:Start training with [gpu(0)]`, or `[cpu(0)]` on a CPU/fallback adapter. */

@@ -8,8 +8,7 @@ import { UserError } from "../errors.ts";
 import type { Gpu } from "../gpu/device.ts";
 import { KernelCache } from "../gpu/kernel.ts";
 import { DataIter, type DataIterState } from "../data/dataset.ts";
-import type { Checkpoint } from "../nn/checkpoint.ts";
-import { saveCheckpoint } from "../nn/checkpoint.ts";
+import { type Checkpoint, saveCheckpoint } from "../nn/checkpoint.ts";
 import type { ModelSpec } from "../nn/model.ts";
 import { Network } from "../nn/network.ts";
 import { buildSgd, type SgdOptions } from "../nn/optimizer.ts";
@@ -41,6 +40,8 @@ export interface TrainOptions {
   init: Init;
   /** Log a Speedometer line every `frequent` batches. */
   frequent: number;
+  /** `--limit`, recorded in the checkpoint so a resumed run uses the same samples. */
+  limit?: number;
   /** Where to save the checkpoint every epoch. */
   save: string;
   /** Called after each checkpoint is written. */
@@ -50,6 +51,18 @@ export interface TrainOptions {
   resume?: Checkpoint;
   /** Receives each log line. */
   log: (line: string) => void;
+}
+
+/** The training settings a checkpoint records, which `--resume` starts from. */
+export interface TrainingRecord extends Omit<SgdOptions, "rescaleGrad"> {
+  epochs: number;
+  batchSize: number;
+  seed: number;
+  init: Init;
+  /** `--limit`, when the run used one. */
+  limit?: number;
+  trainSamples: number;
+  testSamples: number;
 }
 
 /** What one epoch measured. */
@@ -67,7 +80,7 @@ const STEPS_PER_SUBMIT = 50;
 function checkFinite(m: Metrics, where: string, lr: number): void {
   if (m.nonFinite > 0 || !Number.isFinite(m.lossSum)) {
     throw new UserError(`Training diverged: the loss became NaN or infinite ${where}`, {
-      hint: `Lower the learning rate (e.g. --lr ${lr / 10}) or use --init xavier.`,
+      hint: `Lower the learning rate, e.g. --lr ${lr / 10}.`,
     });
   }
 }
@@ -155,6 +168,31 @@ export async function train(gpu: Gpu, options: TrainOptions): Promise<EpochResul
       log(resetLine(epoch));
       log(timeCostLine(epoch, timeCost));
 
+      // MXNet's order: the epoch-end checkpoint callback runs before validation.
+      const checkpoint: Checkpoint = {
+        meta: {
+          model,
+          epoch,
+          dataset: options.dataset,
+          iterator: iter.state(),
+          training: {
+            epochs: options.epochs,
+            batchSize: B,
+            ...options.sgd,
+            seed: options.seed,
+            init: options.init,
+            limit: options.limit,
+            trainSamples: options.train.count,
+            testSamples: options.test.count,
+          } satisfies TrainingRecord,
+        },
+        params: await store.download(),
+        momentum: await store.download(store.momentum),
+      };
+      await saveCheckpoint(options.save, checkpoint);
+      await options.onSave?.(options.save);
+      log(savedLine(options.save));
+
       const { metrics: val } = await evaluator.run();
       gpu.checkErrors();
       checkFinite(val, `on the validation set after epoch ${epoch}`, options.sgd.lr);
@@ -163,28 +201,9 @@ export async function train(gpu: Gpu, options: TrainOptions): Promise<EpochResul
       if (kernels.size !== pipelines) {
         throw new Error(`Pipelines were created inside the training loop (${kernels.size})`);
       }
-
-      await saveCheckpoint(options.save, {
-        meta: {
-          model,
-          epoch,
-          dataset: options.dataset,
-          accuracy: validationAccuracy,
-          iterator: iter.state(),
-          training: {
-            epochs: options.epochs,
-            batchSize: B,
-            ...options.sgd,
-            seed: options.seed,
-            init: options.init,
-            trainSamples: options.train.count,
-          },
-        },
-        params: await store.download(),
-        momentum: await store.download(store.momentum),
-      });
-      await options.onSave?.(options.save);
-      log(savedLine(options.save));
+      // Record the accuracy in the checkpoint too (for eval and predict to show).
+      checkpoint.meta.accuracy = validationAccuracy;
+      await saveCheckpoint(options.save, checkpoint);
       results.push({
         epoch,
         timeCost,

@@ -1,0 +1,444 @@
+/**
+ * Image files to pixels: PNG through fast-png, JPEG through jpeg-js, both pure JavaScript.
+ *
+ * The format is sniffed from the first bytes, never the file name. The header is read here,
+ * before any decoder runs, so an image claiming absurd dimensions is refused before a pixel
+ * buffer is allocated. Every sample comes out as 8 bits: palettes are expanded to RGB(A), PNG
+ * transparency keys (tRNS) become an alpha channel, 1-, 2- and 4-bit grey is scaled to 0..255,
+ * 16-bit samples are rounded to 8 bits, and a JPEG's EXIF orientation is applied so a phone
+ * photo comes out upright.
+ */
+import { decode as decodePng, type DecodedPng } from "fast-png";
+import jpeg from "jpeg-js";
+import { messageOf, UserError } from "../errors.ts";
+
+/** Decoded pixels, 8 bits per sample. */
+export interface DecodedImage {
+  width: number;
+  height: number;
+  /** 1: grey, 2: grey + alpha, 3: RGB, 4: RGBA. */
+  channels: 1 | 2 | 3 | 4;
+  /** (height, width, channels) u8 samples, row-major. */
+  data: Uint8Array;
+}
+
+/** The largest width and the largest height accepted, in pixels. */
+export const MAX_SIDE = 4000;
+
+/** The formats `decodeImage` reads. */
+export type ImageFormat = "png" | "jpeg";
+
+/** What the header says, read without decoding any pixel. */
+export interface ImageHeader {
+  format: ImageFormat;
+  width: number;
+  height: number;
+  /** PNG: bit depth of a sample (1, 2, 4, 8 or 16); JPEG: sample precision (8 or 12). */
+  bitDepth: number;
+  /** PNG: colour type 0, 2, 3, 4 or 6; JPEG: the number of components (1, 3 or 4). */
+  colorType: number;
+  /** PNG: Adam7 interlacing. JPEG: false. */
+  interlaced: boolean;
+  /** JPEG: the EXIF orientation 1..8 (1 when absent). PNG: 1. */
+  orientation: number;
+}
+
+const PNG_SIGNATURE = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];
+
+/** Formats we recognise only to name them in the error: [name, offset, magic bytes]. */
+const OTHER_FORMATS: [string, number, string][] = [
+  ["GIF", 0, "GIF8"],
+  ["WebP", 8, "WEBP"],
+  ["BMP", 0, "BM"],
+  ["TIFF", 0, "II*\0"],
+  ["TIFF", 0, "MM\0*"],
+  ["HEIC", 4, "ftypheic"],
+  ["HEIC", 4, "ftypheix"],
+  ["HEIC", 4, "ftypmif1"],
+  ["AVIF", 4, "ftypavif"],
+];
+
+/** The format of `bytes` by its magic number, or undefined when it is neither PNG nor JPEG. */
+export function sniffFormat(bytes: Uint8Array): ImageFormat | undefined {
+  if (bytes.length >= 8 && PNG_SIGNATURE.every((b, i) => bytes[i] === b)) return "png";
+  // SOI followed by the 0xFF of the first marker.
+  if (bytes[0] === 0xff && bytes[1] === 0xd8 && bytes[2] === 0xff) return "jpeg";
+  return undefined;
+}
+
+/**
+ * Reads the dimensions and sample format from the header of a PNG (its IHDR chunk) or a JPEG
+ * (its SOFn frame header, and the EXIF orientation in APP1 before it), without decoding.
+ * Throws a `UserError` naming `name` when the bytes are not a PNG or JPEG or the header is
+ * truncated or malformed.
+ */
+export function readHeader(bytes: Uint8Array, name: string): ImageHeader {
+  const format = sniffFormat(bytes);
+  if (format === undefined) throw notAnImage(bytes, name);
+  return format === "png" ? readPngHeader(bytes, name) : readJpegHeader(bytes, name);
+}
+
+/**
+ * Decodes a PNG or JPEG file's bytes into 8-bit samples. `name` is used only in messages.
+ *
+ * Errors are `UserError`s, one line each: not a PNG or JPEG image (naming GIF, WebP, HEIC... when
+ * recognised), a width or height of 0 or above `MAX_SIDE` (checked from the header before any
+ * pixel is decoded), and a truncated or corrupt file (with the decoder's own message).
+ *
+ * PNG: grey, grey + alpha, RGB, RGBA and palette, 1 to 16 bits, interlaced or not (except
+ * interlaced images of 1-, 2- or 4-bit samples, which fast-png 8.0.0 cannot decode: refused with
+ * a clear message). JPEG: baseline and progressive, grey, YCbCr, CMYK; grey JPEGs come out with
+ * one channel, the rest as RGB.
+ */
+export function decodeImage(bytes: Uint8Array, name: string): DecodedImage {
+  const header = readHeader(bytes, name);
+  const { width, height } = header;
+  if (width === 0 || height === 0) {
+    throw new UserError(`Cannot read image "${name}": its header says ${width}×${height} pixels`);
+  }
+  if (width > MAX_SIDE || height > MAX_SIDE) {
+    throw new UserError(
+      `Cannot read image "${name}": ${width}×${height} pixels is larger than the ` +
+        `${MAX_SIDE}×${MAX_SIDE} limit`,
+      { hint: `Scale it down to at most ${MAX_SIDE} pixels a side.` },
+    );
+  }
+  if (header.format === "png") return decodePngPixels(bytes, name, header);
+  return decodeJpegPixels(bytes, name, header);
+}
+
+/**
+ * Reads and decodes the image file at `path`. A missing file, a directory, an unreadable file
+ * and every `decodeImage` failure are `UserError`s naming `path`.
+ */
+export async function readImageFile(path: string): Promise<DecodedImage> {
+  let bytes: Uint8Array;
+  try {
+    bytes = await Deno.readFile(path);
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) {
+      throw new UserError(`Cannot read image "${path}": no such file`);
+    }
+    if (error instanceof Deno.errors.IsADirectory) {
+      throw new UserError(`Cannot read image "${path}": it is a directory`, {
+        hint: "Name the image files themselves, e.g. digits/*.png",
+      });
+    }
+    if (error instanceof Deno.errors.PermissionDenied) {
+      throw new UserError(`Cannot read image "${path}": permission denied`);
+    }
+    throw new UserError(`Cannot read image "${path}": ${messageOf(error)}`, { cause: error });
+  }
+  return decodeImage(bytes, path);
+}
+
+function notAnImage(bytes: Uint8Array, name: string): UserError {
+  const hint = "Save it as PNG or JPEG.";
+  if (bytes.length === 0) {
+    return new UserError(`Cannot read image "${name}": the file is empty`);
+  }
+  const ascii = (offset: number, length: number) =>
+    String.fromCharCode(...bytes.subarray(offset, offset + length));
+  const other = OTHER_FORMATS.find(([, offset, magic]) => ascii(offset, magic.length) === magic);
+  if (other) {
+    return new UserError(
+      `Cannot read image "${name}": it is a ${other[0]} image, not a PNG or JPEG image`,
+      { hint },
+    );
+  }
+  return new UserError(`Cannot read image "${name}": it is not a PNG or JPEG image`, { hint });
+}
+
+function corrupt(name: string, reason: string, cause?: unknown): UserError {
+  return new UserError(`Cannot read image "${name}": it is truncated or corrupt (${reason})`, {
+    cause,
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// PNG
+
+/** Colour type → samples per pixel before expansion. */
+const PNG_CHANNELS: Record<number, number> = { 0: 1, 2: 3, 3: 1, 4: 2, 6: 4 };
+/** Colour type → the bit depths the PNG specification allows for it. */
+const PNG_DEPTHS: Record<number, number[]> = {
+  0: [1, 2, 4, 8, 16],
+  2: [8, 16],
+  3: [1, 2, 4, 8],
+  4: [8, 16],
+  6: [8, 16],
+};
+
+/** The IHDR chunk, which the PNG specification requires to come first, right after the signature. */
+function readPngHeader(bytes: Uint8Array, name: string): ImageHeader {
+  // signature (8) + length (4) + "IHDR" (4) + 13 data bytes
+  if (bytes.length < 8 + 8 + 13) throw corrupt(name, "the file ends inside the PNG header");
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const type = String.fromCharCode(...bytes.subarray(12, 16));
+  if (type !== "IHDR" || view.getUint32(8) !== 13) {
+    throw corrupt(name, "the first chunk is not a 13-byte IHDR");
+  }
+  const bitDepth = bytes[24]!;
+  const colorType = bytes[25]!;
+  if (!(PNG_DEPTHS[colorType] ?? []).includes(bitDepth)) {
+    throw corrupt(name, `colour type ${colorType} with bit depth ${bitDepth} is not valid PNG`);
+  }
+  return {
+    format: "png",
+    width: view.getUint32(16),
+    height: view.getUint32(20),
+    bitDepth,
+    colorType,
+    interlaced: bytes[28] === 1,
+    orientation: 1,
+  };
+}
+
+function decodePngPixels(bytes: Uint8Array, name: string, header: ImageHeader): DecodedImage {
+  if (header.interlaced && header.bitDepth < 8) {
+    throw new UserError(
+      `Cannot read image "${name}": interlaced PNGs with ${header.bitDepth}-bit samples are ` +
+        `not supported`,
+      { hint: "Save it again without interlacing, or with 8-bit samples." },
+    );
+  }
+  let png: DecodedPng;
+  try {
+    png = decodePng(bytes, { checkCrc: true });
+  } catch (error) {
+    throw corrupt(name, pngReason(error), error);
+  }
+  const { width, height, depth } = png;
+  const channels = PNG_CHANNELS[header.colorType]!;
+  // fast-png unpacks 16-bit samples into a Uint16Array, but leaves sub-byte samples packed,
+  // each row starting on a byte boundary.
+  const expected = depth < 8 ? Math.ceil((width * depth) / 8) * height : width * height * channels;
+  if (png.data.length !== expected) {
+    throw corrupt(name, `expected ${expected} samples, decoded ${png.data.length}`);
+  }
+  const samples = depth < 8 ? unpackSamples(png.data, width, height, depth) : png.data;
+
+  if (header.colorType === 3) return expandPalette(samples, png, name);
+
+  // A tRNS chunk on grey or RGB names one colour (in the file's own bit depth) as transparent.
+  const key = png.transparency;
+  const hasKey = key !== undefined && key.length >= channels;
+  const outChannels = (channels + (hasKey ? 1 : 0)) as DecodedImage["channels"];
+  const out = new Uint8Array(width * height * outChannels);
+  const to8 = depth === 16
+    ? (v: number) => Math.round(v / 257)
+    : depth === 8
+    ? (v: number) => v
+    : (v: number) => Math.round((v * 255) / ((1 << depth) - 1));
+  for (let p = 0, o = 0; p < width * height; p++) {
+    let transparent = hasKey;
+    for (let c = 0; c < channels; c++) {
+      const v = samples[p * channels + c]!;
+      if (hasKey && v !== key[c]) transparent = false;
+      out[o++] = to8(v);
+    }
+    if (hasKey) out[o++] = transparent ? 0 : 255;
+  }
+  return { width, height, channels: outChannels, data: out };
+}
+
+/** Sub-byte samples (1, 2 or 4 bits, most significant first, rows byte-aligned) → one per byte. */
+function unpackSamples(
+  packed: ArrayLike<number>,
+  width: number,
+  height: number,
+  depth: number,
+): Uint8Array {
+  const out = new Uint8Array(width * height);
+  const rowBytes = Math.ceil((width * depth) / 8);
+  const mask = (1 << depth) - 1;
+  for (let y = 0; y < height; y++) {
+    for (let x = 0; x < width; x++) {
+      const bit = x * depth;
+      const byte = packed[y * rowBytes + (bit >> 3)]!;
+      out[y * width + x] = (byte >> (8 - depth - (bit & 7))) & mask;
+    }
+  }
+  return out;
+}
+
+/** Palette indices → RGB, or RGBA when a tRNS chunk gives the palette alpha values. */
+function expandPalette(indices: ArrayLike<number>, png: DecodedPng, name: string): DecodedImage {
+  const palette = png.palette ?? [];
+  if (palette.length === 0) throw corrupt(name, "palette image without a PLTE chunk");
+  // fast-png appends an alpha to every entry when tRNS is present.
+  const channels = palette[0]!.length === 4 ? 4 : 3;
+  const out = new Uint8Array(png.width * png.height * channels);
+  for (let p = 0; p < png.width * png.height; p++) {
+    const entry = palette[indices[p]!];
+    if (entry === undefined) {
+      throw corrupt(name, `palette index ${indices[p]} is outside the ${palette.length} colours`);
+    }
+    for (let c = 0; c < channels; c++) out[p * channels + c] = entry[c]!;
+  }
+  return { width: png.width, height: png.height, channels, data: out };
+}
+
+/** fast-png's message, with the cause it wraps around zlib errors. */
+function pngReason(error: unknown): string {
+  const message = messageOf(error).replace(/:\s*$/, "");
+  if (error instanceof Error && error.cause !== undefined) {
+    return `${message}: ${messageOf(error.cause)}`;
+  }
+  // A file cut short makes fast-png read past the end of its buffer.
+  if (error instanceof RangeError && /outside the bounds/i.test(message)) {
+    return "unexpected end of file";
+  }
+  return message;
+}
+
+// ---------------------------------------------------------------------------------------------
+// JPEG
+
+/**
+ * Walks the marker segments from SOI to the first SOFn frame header, which holds the
+ * dimensions, noting the EXIF orientation on the way (APP1 comes before the frame header).
+ */
+function readJpegHeader(bytes: Uint8Array, name: string): ImageHeader {
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  let orientation = 1;
+  let at = 2; // after SOI
+  while (true) {
+    // A marker is 0xFF (any number of them: fill bytes) followed by a non-0xFF code.
+    if (at >= bytes.length) throw corrupt(name, "the file ends before the JPEG frame header");
+    if (bytes[at] !== 0xff) {
+      throw corrupt(name, `expected a JPEG marker at byte ${at}, found 0x${hex(bytes[at]!)}`);
+    }
+    while (bytes[at] === 0xff) at++;
+    if (at >= bytes.length) throw corrupt(name, "the file ends before the JPEG frame header");
+    const marker = bytes[at++]!;
+    // Markers without a length: TEM and RST0..7.
+    if (marker === 0x01 || (marker >= 0xd0 && marker <= 0xd7)) continue;
+    if (marker === 0xd9 || marker === 0xda) {
+      throw corrupt(name, "no JPEG frame header before the image data");
+    }
+    if (at + 2 > bytes.length) throw corrupt(name, "the file ends before the JPEG frame header");
+    const length = view.getUint16(at);
+    if (length < 2 || at + length > bytes.length) {
+      throw corrupt(name, "the file ends before the JPEG frame header");
+    }
+    const segment = bytes.subarray(at + 2, at + length);
+    if (marker === 0xe1) orientation = exifOrientation(segment) ?? orientation;
+    // SOF0..SOF15, except DHT (C4), JPG (C8) and DAC (CC).
+    if (marker >= 0xc0 && marker <= 0xcf && marker !== 0xc4 && marker !== 0xc8 && marker !== 0xcc) {
+      if (segment.length < 6) throw corrupt(name, "the JPEG frame header is too short");
+      if (marker > 0xc2) {
+        const kind = marker === 0xc3 || marker === 0xc7 || marker === 0xcb || marker === 0xcf
+          ? "lossless"
+          : "arithmetic-coded or hierarchical";
+        throw new UserError(
+          `Cannot read image "${name}": it is a ${kind} JPEG (SOF${marker - 0xc0}), which is ` +
+            `not supported`,
+          { hint: "Save it again as a baseline JPEG or as PNG." },
+        );
+      }
+      const segmentView = new DataView(segment.buffer, segment.byteOffset, segment.byteLength);
+      return {
+        format: "jpeg",
+        bitDepth: segment[0]!,
+        height: segmentView.getUint16(1),
+        width: segmentView.getUint16(3),
+        colorType: segment[5]!,
+        interlaced: false,
+        orientation,
+      };
+    }
+    at += length;
+  }
+}
+
+/** The orientation tag (0x0112) of IFD0 in an APP1 "Exif" segment, if present and valid. */
+function exifOrientation(segment: Uint8Array): number | undefined {
+  const exif = [0x45, 0x78, 0x69, 0x66, 0, 0]; // "Exif\0\0"
+  if (segment.length < 14 || !exif.every((b, i) => segment[i] === b)) return undefined;
+  const tiff = segment.subarray(6);
+  const view = new DataView(tiff.buffer, tiff.byteOffset, tiff.byteLength);
+  const little = tiff[0] === 0x49; // "II" little endian, "MM" big endian
+  if (!(little || tiff[0] === 0x4d) || view.getUint16(2, little) !== 42) return undefined;
+  const ifd = view.getUint32(4, little);
+  if (ifd + 2 > tiff.length) return undefined;
+  const count = view.getUint16(ifd, little);
+  for (let i = 0; i < count; i++) {
+    const entry = ifd + 2 + i * 12;
+    if (entry + 12 > tiff.length) return undefined;
+    if (view.getUint16(entry, little) === 0x0112) {
+      const value = view.getUint16(entry + 8, little); // SHORT, stored left-justified
+      return value >= 1 && value <= 8 ? value : undefined;
+    }
+  }
+  return undefined;
+}
+
+function decodeJpegPixels(bytes: Uint8Array, name: string, header: ImageHeader): DecodedImage {
+  let decoded: { width: number; height: number; data: Uint8Array };
+  try {
+    decoded = jpeg.decode(bytes, {
+      useTArray: true,
+      formatAsRGBA: false,
+      // The header check above already bounds the size; these are jpeg-js's own guards, kept
+      // as a second line: 4000×4000 is 16 MP, and its working buffers stay well under 512 MB.
+      maxResolutionInMP: (MAX_SIDE * MAX_SIDE) / 1e6,
+      maxMemoryUsageInMB: 512,
+    });
+  } catch (error) {
+    throw corrupt(name, messageOf(error), error);
+  }
+  let image: DecodedImage = {
+    width: decoded.width,
+    height: decoded.height,
+    channels: 3,
+    data: decoded.data,
+  };
+  // jpeg-js writes grey JPEGs as RGB triplets; keep one channel.
+  if (header.colorType === 1) {
+    const grey = new Uint8Array(image.width * image.height);
+    for (let p = 0; p < grey.length; p++) grey[p] = image.data[p * 3]!;
+    image = { ...image, channels: 1, data: grey };
+  }
+  return orient(image, header.orientation);
+}
+
+/**
+ * Applies an EXIF orientation (1..8), so pixels come out as a viewer displays them. For each
+ * displayed pixel (x', y') the stored pixel it shows is, with W × H the stored size:
+ * 1 (x', y'), 2 mirrored (W-1-x', y'), 3 rotated 180° (W-1-x', H-1-y'), 4 flipped (x', H-1-y'),
+ * 5 transposed (y', x'), 6 rotated 90° clockwise (y', H-1-x'), 7 transversed (W-1-y', H-1-x'),
+ * 8 rotated 90° counter-clockwise (W-1-y', x').
+ */
+export function orient(image: DecodedImage, orientation: number): DecodedImage {
+  if (!(orientation >= 2 && orientation <= 8)) return image;
+  const { width: w, height: h, channels, data } = image;
+  // sx = x0 + sxx·x' + sxy·y', sy = y0 + syx·x' + syy·y', from the table above.
+  const [x0, sxx, sxy, y0, syx, syy] = ({
+    2: [w - 1, -1, 0, 0, 0, 1],
+    3: [w - 1, -1, 0, h - 1, 0, -1],
+    4: [0, 1, 0, h - 1, 0, -1],
+    5: [0, 0, 1, 0, 1, 0],
+    6: [0, 0, 1, h - 1, -1, 0],
+    7: [w - 1, 0, -1, h - 1, -1, 0],
+    8: [w - 1, 0, -1, 0, 1, 0],
+  } as Record<number, number[]>)[orientation]!;
+  const swap = orientation >= 5;
+  const outW = swap ? h : w;
+  const outH = swap ? w : h;
+  const out = new Uint8Array(data.length);
+  for (let y = 0; y < outH; y++) {
+    for (let x = 0; x < outW; x++) {
+      const sx = x0! + sxx! * x + sxy! * y;
+      const sy = y0! + syx! * x + syy! * y;
+      const from = (sy * w + sx) * channels;
+      const to = (y * outW + x) * channels;
+      for (let c = 0; c < channels; c++) out[to + c] = data[from + c]!;
+    }
+  }
+  return { width: outW, height: outH, channels, data: out };
+}
+
+function hex(byte: number): string {
+  return byte.toString(16).padStart(2, "0").toUpperCase();
+}

@@ -1,0 +1,257 @@
+/**
+ * Makes MNIST digits look like what a user would hand to `mnist predict`: a phone photo of a
+ * digit written on paper (JPEG), a drawing exported from a canvas (transparent PNG), a digit
+ * scanned black on white (PNG), a big photo with a small digit in it, and the plain 28×28 digit.
+ * Every image is made from a known MNIST digit, so tests can check that preprocessing recovers
+ * it and that a trained model still reads the label.
+ */
+import jpeg from "jpeg-js";
+import { encodePng } from "../src/image/png.ts";
+import { Rng } from "../src/random.ts";
+
+/** The kinds of image `renderDigit` makes. */
+export type DigitStyle = "photo" | "drawing" | "ink" | "large" | "mnist";
+
+/** All styles, in the order `digitSet` cycles through them. */
+export const DIGIT_STYLES: readonly DigitStyle[] = ["photo", "drawing", "ink", "large", "mnist"];
+
+/** Pixels before encoding. */
+export interface RenderedDigit {
+  width: number;
+  height: number;
+  /** 1: grey, 3: RGB, 4: RGBA. */
+  channels: 1 | 3 | 4;
+  /** (height, width, channels) u8 samples. */
+  pixels: Uint8Array;
+  /** How the file is encoded: photos as JPEG, the rest as PNG. */
+  format: "jpeg" | "png";
+}
+
+/** An encoded image file. */
+export interface DigitImage {
+  bytes: Uint8Array;
+  extension: "jpg" | "png";
+  width: number;
+  height: number;
+}
+
+/**
+ * Renders an MNIST digit ((28, 28) u8, light ink on black) in `style`, randomised by `seed`:
+ *
+ * - `photo`: scaled up 8–12× with bilinear smoothing, dark bluish ink on grey paper lit by an
+ *   uneven gradient, sensor noise, placed off-centre in an RGB frame 1.3–2× the digit's size.
+ * - `drawing`: scaled up 4–10×, black strokes whose coverage is the alpha channel on a
+ *   transparent RGBA canvas, off-centre, like a canvas exported with `toDataURL()`.
+ * - `ink`: scaled up 3–6×, black on white, grey PNG, off-centre.
+ * - `large`: a 1500×2000 RGB photo with the digit 15–25× (about 420–700 px) somewhere in it.
+ * - `mnist`: the 28×28 digit itself, grey PNG.
+ */
+export function renderDigit(digit: Uint8Array, style: DigitStyle, seed: number): RenderedDigit {
+  if (digit.length !== 28 * 28) throw new RangeError(`digit must be 28×28, got ${digit.length}`);
+  const rng = new Rng(seed);
+  switch (style) {
+    case "mnist":
+      return { width: 28, height: 28, channels: 1, pixels: digit.slice(), format: "png" };
+    case "ink": {
+      const scale = rng.uniform(3, 6);
+      const frame = offCentre(scale, rng, 1.2, 1.6);
+      const ink = upscale(digit, scale);
+      const pixels = new Uint8Array(frame.width * frame.height).fill(255);
+      paste(ink, frame, (p, a) => {
+        pixels[p] = Math.round(255 * (1 - a));
+      });
+      return { width: frame.width, height: frame.height, channels: 1, pixels, format: "png" };
+    }
+    case "drawing": {
+      const scale = rng.uniform(4, 10);
+      const frame = offCentre(scale, rng, 1.2, 1.8);
+      const ink = upscale(digit, scale);
+      const pixels = new Uint8Array(frame.width * frame.height * 4); // transparent black
+      paste(ink, frame, (p, a) => {
+        pixels[p * 4 + 3] = Math.round(255 * a);
+      });
+      return { width: frame.width, height: frame.height, channels: 4, pixels, format: "png" };
+    }
+    case "photo": {
+      const scale = rng.uniform(8, 12);
+      const frame = offCentre(scale, rng, 1.3, 2);
+      return { ...paperPhoto(digit, scale, frame, rng), format: "jpeg" };
+    }
+    case "large": {
+      const scale = rng.uniform(15, 25);
+      const size = 28 * scale;
+      const frame = {
+        width: 1500,
+        height: 2000,
+        x: Math.round(rng.uniform(0, 1500 - size)),
+        y: Math.round(rng.uniform(0, 2000 - size)),
+      };
+      return { ...paperPhoto(digit, scale, frame, rng), format: "jpeg" };
+    }
+  }
+}
+
+/** Renders and encodes: JPEG at quality 80 for photos, PNG otherwise. */
+export async function makeDigitImage(
+  digit: Uint8Array,
+  style: DigitStyle,
+  seed: number,
+): Promise<DigitImage> {
+  const image = renderDigit(digit, style, seed);
+  const { width, height } = image;
+  if (image.format === "png") {
+    return { bytes: await encodePng(image), extension: "png", width, height };
+  }
+  const rgba = new Uint8Array(width * height * 4);
+  for (let p = 0; p < width * height; p++) {
+    rgba.set(image.pixels.subarray(p * 3, p * 3 + 3), p * 4);
+    rgba[p * 4 + 3] = 255;
+  }
+  const encoded = jpeg.encode({ width, height, data: rgba }, 80);
+  return { bytes: new Uint8Array(encoded.data), extension: "jpg", width, height };
+}
+
+/** One image of `digitSet`. */
+export interface LabelledImage extends DigitImage {
+  /** A file name with the label first: `7_photo_03.jpg`. */
+  name: string;
+  label: number;
+  style: DigitStyle;
+  /** The MNIST digit it was made from, (28, 28) u8. */
+  digit: Uint8Array;
+}
+
+/**
+ * `count` images made from a split's digits: the first digits of each class in turn (0, 1, ...,
+ * 9, 0, ...) so the labels are balanced, styled in turn through `styles`. Deterministic.
+ */
+export async function digitSet(
+  split: { images: Uint8Array; labels: Uint8Array; count: number },
+  options: { count: number; styles?: readonly DigitStyle[]; seed?: number },
+): Promise<LabelledImage[]> {
+  const styles = options.styles ?? DIGIT_STYLES;
+  const seed = options.seed ?? 1;
+  const byClass: number[][] = Array.from({ length: 10 }, () => []);
+  for (let i = 0; i < split.count; i++) byClass[split.labels[i]!]!.push(i);
+  const out: LabelledImage[] = [];
+  for (let k = 0; k < options.count; k++) {
+    const label = k % 10;
+    const index = byClass[label]![Math.floor(k / 10)];
+    if (index === undefined) throw new RangeError(`not enough digits of class ${label}`);
+    const digit = split.images.slice(index * 784, (index + 1) * 784);
+    const style = styles[k % styles.length]!;
+    const image = await makeDigitImage(digit, style, seed * 1000 + k);
+    const name = `${label}_${style}_${String(k).padStart(2, "0")}.${image.extension}`;
+    out.push({ ...image, name, label, style, digit });
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+
+/** Where the upscaled 28×28 digit goes: a frame and the digit's top-left corner in it. */
+interface Frame {
+  width: number;
+  height: number;
+  x: number;
+  y: number;
+}
+
+/** A frame `lo`–`hi` times the digit's size on each side, the digit at a random place in it. */
+function offCentre(scale: number, rng: Rng, lo: number, hi: number): Frame {
+  const size = Math.round(28 * scale);
+  const width = Math.round(size * rng.uniform(lo, hi));
+  const height = Math.round(size * rng.uniform(lo, hi));
+  return {
+    width,
+    height,
+    x: Math.round(rng.uniform(0, width - size)),
+    y: Math.round(rng.uniform(0, height - size)),
+  };
+}
+
+/** The digit scaled by `scale` with bilinear interpolation: (size, size) coverage in [0, 1]. */
+function upscale(digit: Uint8Array, scale: number): { size: number; data: Float32Array } {
+  const size = Math.round(28 * scale);
+  const data = new Float32Array(size * size);
+  const at = (x: number, y: number) =>
+    digit[Math.min(27, Math.max(0, y)) * 28 + Math.min(27, Math.max(0, x))]! / 255;
+  for (let y = 0; y < size; y++) {
+    const sy = ((y + 0.5) * 28) / size - 0.5;
+    const y0 = Math.floor(sy);
+    const fy = sy - y0;
+    for (let x = 0; x < size; x++) {
+      const sx = ((x + 0.5) * 28) / size - 0.5;
+      const x0 = Math.floor(sx);
+      const fx = sx - x0;
+      data[y * size + x] = (at(x0, y0) * (1 - fx) + at(x0 + 1, y0) * fx) * (1 - fy) +
+        (at(x0, y0 + 1) * (1 - fx) + at(x0 + 1, y0 + 1) * fx) * fy;
+    }
+  }
+  return { size, data };
+}
+
+/** Calls `put(pixelIndex, coverage)` for every pixel of `ink` placed in `frame`. */
+function paste(
+  ink: { size: number; data: Float32Array },
+  frame: Frame,
+  put: (p: number, a: number) => void,
+): void {
+  for (let y = 0; y < ink.size; y++) {
+    for (let x = 0; x < ink.size; x++) {
+      const fx = frame.x + x;
+      const fy = frame.y + y;
+      if (fx < frame.width && fy < frame.height) {
+        put(fy * frame.width + fx, ink.data[y * ink.size + x]!);
+      }
+    }
+  }
+}
+
+/**
+ * Dark ink on paper, photographed: the paper's grey level varies by ±25 across the frame in a
+ * random direction and darkens towards the corners (vignetting), the ink is a dark blue-black at
+ * 85–100% opacity, and every sample gets Gaussian noise (σ 3–6 levels).
+ */
+function paperPhoto(
+  digit: Uint8Array,
+  scale: number,
+  frame: Frame,
+  rng: Rng,
+): { width: number; height: number; channels: 3; pixels: Uint8Array } {
+  const { width, height } = frame;
+  const paper = rng.uniform(175, 215);
+  const tint = [rng.uniform(-8, 8), rng.uniform(-8, 8), rng.uniform(-8, 8)];
+  const angle = rng.uniform(0, 2 * Math.PI);
+  const slope = rng.uniform(10, 25);
+  const ink = [rng.uniform(20, 50), rng.uniform(20, 50), rng.uniform(40, 80)];
+  const opacity = rng.uniform(0.85, 1);
+  const sigma = rng.uniform(3, 6);
+  const coverage = new Float32Array(width * height);
+  paste(upscale(digit, scale), frame, (p, a) => {
+    coverage[p] = a * opacity;
+  });
+  const pixels = new Uint8Array(width * height * 3);
+  const diagonal = Math.hypot(width, height) / 2;
+  for (let y = 0; y < height; y++) {
+    for (let x = 0; x < width; x++) {
+      const u = (x - width / 2) / diagonal;
+      const v = (y - height / 2) / diagonal;
+      const light = paper + slope * (u * Math.cos(angle) + v * Math.sin(angle)) -
+        20 * (u * u + v * v);
+      const p = y * width + x;
+      const a = coverage[p]!;
+      for (let c = 0; c < 3; c++) {
+        const value = (light + tint[c]!) * (1 - a) + ink[c]! * a + sigma * gaussian(rng);
+        pixels[p * 3 + c] = Math.min(255, Math.max(0, Math.round(value)));
+      }
+    }
+  }
+  return { width, height, channels: 3, pixels };
+}
+
+/** A standard normal sample (Box–Muller). */
+function gaussian(rng: Rng): number {
+  const u = 1 - rng.next(); // (0, 1]
+  return Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * rng.next());
+}
