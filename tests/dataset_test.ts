@@ -2,8 +2,8 @@ import assert from "node:assert/strict";
 import { DataIter, gatherBatch, loadSplit, type Split, subset } from "../src/data/dataset.ts";
 import { UserError } from "../src/errors.ts";
 import { Rng } from "../src/random.ts";
+import { MNIST } from "./test_data.ts";
 
-const MNIST = "/work/shared/mnist";
 const HINT = 'Run "mnist download" to fetch it again.';
 
 /** Runs `bytes` through a (de)compression stream. */

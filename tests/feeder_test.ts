@@ -16,8 +16,8 @@ import { Feeder, PAD_FLAG } from "../src/train/feeder.ts";
 import { assertClose } from "./check.ts";
 import { gpuTest, readF32, readU32, runPass } from "./gpu_helpers.ts";
 import * as ref from "./reference.ts";
+import { MNIST } from "./test_data.ts";
 
-const MNIST = "/work/shared/mnist";
 const PAD_LABEL = 0xffffffff;
 
 /** (count, 2, 2) random pixels with 0 and 255 among them, labels in [0, 3). */

@@ -8,6 +8,7 @@ import {
   parseIdxPair,
 } from "../src/data/idx.ts";
 import { UserError } from "../src/errors.ts";
+import { MNIST } from "./test_data.ts";
 
 /** An IDX file: the big-endian u32 header words, then the u8 body. */
 function idx(header: number[], body: ArrayLike<number>): Uint8Array {
@@ -162,7 +163,7 @@ Deno.test("parseIdxPair() rejects a count mismatch between images and labels", (
 });
 
 Deno.test("real MNIST headers: 60000 x 28 x 28 training images, 10000 test labels", async () => {
-  const dir = "/work/shared/mnist";
+  const dir = MNIST;
   const head = await readHead(`${dir}/train-images-idx3-ubyte.gz`, 16);
   const view = new DataView(head.buffer);
   assert.deepEqual([0, 4, 8, 12].map((o) => view.getUint32(o)), [2051, 60000, 28, 28]);

@@ -11,8 +11,8 @@ import { gpu, gpuTest } from "./gpu_helpers.ts";
 import { encodeCheckpoint, loadCheckpoint } from "../src/nn/checkpoint.ts";
 import { inferShapes, mlp, sizeOf } from "../src/nn/model.ts";
 import { startLine } from "../src/train/speedometer.ts";
+import { MNIST } from "./test_data.ts";
 
-const MNIST = "/work/shared/mnist";
 const FILES = [
   "train-images-idx3-ubyte.gz",
   "train-labels-idx1-ubyte.gz",
