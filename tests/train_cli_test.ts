@@ -158,6 +158,39 @@ gpuTest("mnist train reaches 75% on 6000 samples in one epoch", async () => {
   });
 });
 
+gpuTest("mnist train --profile prints each kernel's GPU time after training", async (g) => {
+  await withDataDir(async (dir) => {
+    const run = await runCli([
+      "train",
+      "--data-dir",
+      dir,
+      "--limit",
+      "500",
+      "--epochs",
+      "1",
+      "--profile",
+    ]);
+    assertOk(run, "train --profile");
+    if (!g.adapter.features.has("timestamp-query")) {
+      assert.match(run.stdout, /Profile unavailable: this adapter has no timestamp-query/);
+      return;
+    }
+    const table = run.stdout.slice(run.stdout.indexOf("GPU time per training step"));
+    for (
+      const kernel of [
+        "gather",
+        "fc1 dense",
+        "loss softmax.softmax_cross_entropy",
+        "update sgd.sgd_update",
+      ]
+    ) {
+      assert.match(table, new RegExp(`^${kernel}.*\\s\\d+\\.\\d\\s+\\d+\\.\\d%$`, "m"));
+    }
+    const total = /^total\s+(\d+\.\d)\s+100\.0%$/m.exec(table);
+    assert.ok(total && Number(total[1]) > 0, `a positive total:\n${table}`);
+  });
+});
+
 gpuTest("mnist train --resume continues a run exactly where it stopped", async () => {
   await withDataDir(async (dir) => {
     // Momentum, so that the optimizer state must travel in the checkpoint too.

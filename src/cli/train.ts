@@ -34,6 +34,8 @@ Options:
   --dataset NAME         mnist (default) or fashion
   --mirror URL           where to download missing data from (repeatable)
   --save FILE            checkpoint path (default <data dir>/models/<model>.safetensors)
+  --profile              after training, print the GPU time of each kernel of a step
+                         (timestamp queries)
   --resume FILE          continue a run from its checkpoint (weights, momentum, epoch, shuffle);
                          its settings (lr, momentum, batch size...) apply unless given here
 ${COMMON_HELP}
@@ -75,6 +77,7 @@ export const trainCommand: Command = {
       mirror: { type: "string", multiple: true },
       save: { type: "string" },
       resume: { type: "string" },
+      profile: { type: "boolean" },
     });
     const modelNames = Object.keys(MODELS);
     // Validate the options that need no file first, so typos fail fast.
@@ -128,7 +131,7 @@ export const trainCommand: Command = {
       model = make();
     }
     const save = v.save ?? v.resume ?? defaultModelPath(dataDir, model.name);
-    const gpu = await acquireGpu(device);
+    const gpu = await acquireGpu(device, { timestamps: v.profile === true });
     try {
       await ensureDataset(dataDir, dataset, {
         mirrors: v.mirror,
@@ -159,6 +162,7 @@ export const trainCommand: Command = {
         init,
         frequent,
         limit,
+        profile: v.profile === true,
         save,
         onSave: (path) => rememberModel(dataDir, path),
         dataset,

@@ -26,6 +26,7 @@ import {
   validationLine,
 } from "./speedometer.ts";
 import { encode } from "../gpu/kernel.ts";
+import { formatProfile, type ProfileItem, profileItems } from "./profile.ts";
 
 /** Everything `train` needs. */
 export interface TrainOptions {
@@ -49,6 +50,8 @@ export interface TrainOptions {
   dataset: string;
   /** A checkpoint to continue from (weights, momentum, epoch, shuffle state). */
   resume?: Checkpoint;
+  /** After training, time each kernel of a step with timestamp queries and log a table. */
+  profile?: boolean;
   /** Receives each log line. */
   log: (line: string) => void;
 }
@@ -210,6 +213,35 @@ export async function train(gpu: Gpu, options: TrainOptions): Promise<EpochResul
         samplesPerSec: (batches * B) / timeCost,
         validationAccuracy,
       });
+    }
+    if (options.profile) {
+      if (!gpu.timestamps) {
+        log("Profile unavailable: this adapter has no timestamp-query feature.");
+      } else {
+        const items: ProfileItem[] = [
+          { label: "gather", encode: (pass) => feeder.encodeGather(pass, 0) },
+          ...network.layers.flatMap((layer) =>
+            layer.forward.map((d) => ({
+              label: `${layer.name} ${d.kernel.label}`,
+              encode: (pass: GPUComputePassEncoder) => encode(pass, d),
+            }))
+          ),
+          {
+            label: `loss ${network.loss.kernel.label}`,
+            encode: (pass) => encode(pass, network.loss),
+          },
+          ...[...network.layers].reverse().flatMap((layer) =>
+            layer.backward.map((d) => ({
+              label: `${layer.name} ${d.kernel.label}`,
+              encode: (pass: GPUComputePassEncoder) => encode(pass, d),
+            }))
+          ),
+          { label: `update ${sgd.kernel.label}`, encode: (pass) => encode(pass, sgd) },
+        ];
+        const rows = await profileItems(device, items);
+        gpu.checkErrors();
+        log(formatProfile(rows, `GPU time per training step (batch ${B}, ${gpu.name}):`));
+      }
     }
   } finally {
     evaluator.destroy();
