@@ -5,6 +5,7 @@ import { download } from "./download.ts";
 import { show } from "./show.ts";
 import { trainCommand } from "./train.ts";
 import { evalCommand } from "./eval.ts";
+import { predictCommand } from "./predict.ts";
 import { summaryCommand } from "./summary.ts";
 
 export const COMMANDS: Command[] = [
@@ -12,6 +13,7 @@ export const COMMANDS: Command[] = [
   show,
   trainCommand,
   evalCommand,
+  predictCommand,
   summaryCommand,
   devices,
 ];
