@@ -22,8 +22,14 @@ export interface DecodedImage {
   data: Uint8Array;
 }
 
-/** The largest width and the largest height accepted, in pixels. */
-export const MAX_SIDE = 4000;
+/**
+ * The most pixels accepted: those of a 4000×4000 image (16 MP), so a 12 MP phone photo
+ * (4032×3024) is read; checked from the header before any pixel is decoded.
+ */
+export const MAX_PIXELS = 4000 * 4000;
+
+/** The longest side accepted, in pixels (a 16 MP panorama is still an odd digit). */
+export const MAX_SIDE = 8000;
 
 /** The formats `decodeImage` reads. */
 export type ImageFormat = "png" | "jpeg";
@@ -82,13 +88,15 @@ export function readHeader(bytes: Uint8Array, name: string): ImageHeader {
  * Decodes a PNG or JPEG file's bytes into 8-bit samples. `name` is used only in messages.
  *
  * Errors are `UserError`s, one line each: not a PNG or JPEG image (naming GIF, WebP, HEIC... when
- * recognised), a width or height of 0 or above `MAX_SIDE` (checked from the header before any
+ * recognised), a width or height of 0, more than `MAX_PIXELS` or a side above `MAX_SIDE` (checked
+ * from the header before any
  * pixel is decoded), and a truncated or corrupt file (with the decoder's own message).
  *
  * PNG: grey, grey + alpha, RGB, RGBA and palette, 1 to 16 bits, interlaced or not (except
  * interlaced images of 1-, 2- or 4-bit samples, which fast-png 8.0.0 cannot decode: refused with
- * a clear message). JPEG: baseline and progressive, grey, YCbCr, CMYK; grey JPEGs come out with
- * one channel, the rest as RGB.
+ * a clear message). JPEG: 8-bit baseline and progressive (lossless, arithmetic-coded and 12-bit
+ * JPEGs are refused with a clear message), grey, YCbCr, CMYK; grey JPEGs come out with one
+ * channel, the rest as RGB.
  */
 export function decodeImage(bytes: Uint8Array, name: string): DecodedImage {
   const header = readHeader(bytes, name);
@@ -96,11 +104,11 @@ export function decodeImage(bytes: Uint8Array, name: string): DecodedImage {
   if (width === 0 || height === 0) {
     throw new UserError(`Cannot read image "${name}": its header says ${width}×${height} pixels`);
   }
-  if (width > MAX_SIDE || height > MAX_SIDE) {
+  if (width > MAX_SIDE || height > MAX_SIDE || width * height > MAX_PIXELS) {
     throw new UserError(
       `Cannot read image "${name}": ${width}×${height} pixels is larger than the ` +
-        `${MAX_SIDE}×${MAX_SIDE} limit`,
-      { hint: `Scale it down to at most ${MAX_SIDE} pixels a side.` },
+        `16-megapixel limit (4000×4000)`,
+      { hint: `Scale it down to at most 16 megapixels and ${MAX_SIDE} pixels a side.` },
     );
   }
   if (header.format === "png") return decodePngPixels(bytes, name, header);
@@ -375,6 +383,12 @@ function exifOrientation(segment: Uint8Array): number | undefined {
 }
 
 function decodeJpegPixels(bytes: Uint8Array, name: string, header: ImageHeader): DecodedImage {
+  if (header.bitDepth !== 8) {
+    throw new UserError(
+      `Cannot read image "${name}": it is a ${header.bitDepth}-bit JPEG, which is not supported`,
+      { hint: "Save it again as an 8-bit JPEG or as PNG." },
+    );
+  }
   let decoded: { width: number; height: number; data: Uint8Array };
   try {
     decoded = jpeg.decode(bytes, {
@@ -382,11 +396,14 @@ function decodeJpegPixels(bytes: Uint8Array, name: string, header: ImageHeader):
       formatAsRGBA: false,
       // The header check above already bounds the size; these are jpeg-js's own guards, kept
       // as a second line: 4000×4000 is 16 MP, and its working buffers stay well under 512 MB.
-      maxResolutionInMP: (MAX_SIDE * MAX_SIDE) / 1e6,
+      maxResolutionInMP: MAX_PIXELS / 1e6,
       maxMemoryUsageInMB: 512,
     });
   } catch (error) {
-    throw corrupt(name, messageOf(error), error);
+    // A file cut short has no EOI marker at its end; jpeg-js then only says what it missed.
+    const ended = bytes[bytes.length - 2] === 0xff && bytes[bytes.length - 1] === 0xd9;
+    const reason = ended ? messageOf(error) : `unexpected end of file: ${messageOf(error)}`;
+    throw corrupt(name, reason, error);
   }
   let image: DecodedImage = {
     width: decoded.width,
