@@ -6,6 +6,7 @@ import { show } from "./show.ts";
 import { trainCommand } from "./train.ts";
 import { evalCommand } from "./eval.ts";
 import { predictCommand } from "./predict.ts";
+import { serveCommand } from "./serve.ts";
 import { summaryCommand } from "./summary.ts";
 
 export const COMMANDS: Command[] = [
@@ -14,6 +15,7 @@ export const COMMANDS: Command[] = [
   trainCommand,
   evalCommand,
   predictCommand,
+  serveCommand,
   summaryCommand,
   devices,
 ];

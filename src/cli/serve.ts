@@ -1,0 +1,129 @@
+/**
+ * `mnist serve`: the tutorial's last step, "recognise a digit drawn in a box", as a local web
+ * page, with the model loaded once on the GPU behind `POST /api/predict`.
+ */
+import { choiceOption, intOption, parseCommandArgs } from "./args.ts";
+import { type Command, COMMON_HELP } from "./command.ts";
+import { messageOf, UserError } from "../errors.ts";
+import { acquireGpu, DEVICE_CHOICES } from "../gpu/device.ts";
+import { resolveDataDir } from "../data/paths.ts";
+import { loadCheckpoint } from "../nn/checkpoint.ts";
+import { Classifier } from "../nn/classifier.ts";
+import { lastModel } from "../nn/last_model.ts";
+import { createHandler, MAX_BODY_BYTES } from "../serve/server.ts";
+
+const LIMIT = `${MAX_BODY_BYTES / 1024 / 1024} MiB`;
+
+const HELP = `Usage: mnist serve [--port N] [--host ADDR] [--model FILE] [options]
+
+Serves a page to draw digits on with the mouse, a pen or a finger: the network answers after
+each stroke, showing every class's probability and the 28×28 image it saw. The page is built
+into the program and works offline. Stop the server with Ctrl-C.
+
+API: POST /api/predict with a PNG body of at most ${LIMIT}, preprocessed as "mnist predict" does;
+the answer is JSON: {"digit": 7, "probability": 0.99, "probabilities": [10 numbers], "input":
+"data:image/png;base64,..." (the 28×28 image the network saw)}.
+
+Options:
+  --port N               TCP port (default 8000; 0 picks a free one, printed on start)
+  --host ADDR            address to listen on (default 127.0.0.1: this machine only;
+                         0.0.0.0 lets other machines connect)
+  --model FILE           checkpoint (default: the one "mnist train" saved last)
+${COMMON_HELP}
+
+Examples:
+  mnist serve
+  mnist serve --port 0
+  curl --data-binary @seven.png http://127.0.0.1:8000/api/predict`;
+
+/** `host:port` as a URL authority: IPv6 addresses go in brackets. */
+function authority(host: string, port: number): string {
+  return `${host.includes(":") ? `[${host}]` : host}:${port}`;
+}
+
+/** Binds the server, turning the operating system's refusals into one-line `UserError`s. */
+function listen(
+  host: string,
+  port: number,
+  signal: AbortSignal,
+  handler: (request: Request) => Promise<Response>,
+): Deno.HttpServer<Deno.NetAddr> {
+  const where = authority(host, port);
+  try {
+    return Deno.serve({ hostname: host, port, signal, onListen: () => {} }, handler);
+  } catch (error) {
+    if (error instanceof Deno.errors.AddrInUse) {
+      throw new UserError(`Cannot listen on ${where}: address in use`, {
+        hint: `Another program is using port ${port}: stop it, or choose another port with ` +
+          `--port N (--port 0 picks a free one).`,
+      });
+    }
+    if (error instanceof Deno.errors.AddrNotAvailable) {
+      throw new UserError(`Cannot listen on ${where}: not an address of this machine`, {
+        hint: "Use --host 127.0.0.1 (this machine only) or --host 0.0.0.0 (every interface).",
+      });
+    }
+    if (error instanceof Deno.errors.PermissionDenied) {
+      throw new UserError(`Cannot listen on ${where}: permission denied`, {
+        hint: port < 1024
+          ? "Ports below 1024 need administrator rights: choose another with --port N."
+          : undefined,
+      });
+    }
+    if (error instanceof Deno.errors.NotCapable) throw error; // Deno's --allow-net
+    throw new UserError(`Cannot listen on ${where}: ${messageOf(error)}`, {
+      hint: "Check --host: an IP address such as 127.0.0.1, or a host name of this machine.",
+    });
+  }
+}
+
+/** The signals that stop the server: Ctrl-C everywhere, plus SIGTERM where it exists. */
+const STOP_SIGNALS: Deno.Signal[] = Deno.build.os === "windows"
+  ? ["SIGINT", "SIGBREAK"]
+  : ["SIGINT", "SIGTERM"];
+
+/** `mnist serve`: the drawing page and `POST /api/predict`, until SIGINT or SIGTERM. */
+export const serveCommand: Command = {
+  name: "serve",
+  summary: "serve a page to draw digits on, and a prediction API",
+  help: HELP,
+  async run(args) {
+    const { values: v } = parseCommandArgs("serve", args, {
+      port: { type: "string" },
+      host: { type: "string" },
+      model: { type: "string" },
+    });
+    const device = choiceOption("device", v.device, DEVICE_CHOICES, "auto");
+    const port = intOption("port", v.port, 8000, { min: 0, max: 65535 });
+    const host = v.host ?? "127.0.0.1";
+    if (host.trim() === "") throw new UserError("--host must not be empty");
+    const dataDir = resolveDataDir(v["data-dir"]);
+    const path = v.model ?? await lastModel(dataDir);
+    const checkpoint = await loadCheckpoint(path);
+    const input = checkpoint.meta.model.input;
+    if (input.join("×") !== "1×28×28") {
+      throw new UserError(
+        `Cannot use model "${path}": it takes ${input.join("×")} inputs, not 1×28×28 images`,
+      );
+    }
+
+    const gpu = await acquireGpu(device);
+    const classifier = new Classifier(gpu, checkpoint, { batch: 64 });
+    try {
+      const stopping = new AbortController();
+      const server = listen(host, port, stopping.signal, createHandler({ classifier }));
+      // Aborting shuts the server down gracefully: requests in flight are answered first.
+      const stop = () => stopping.abort();
+      for (const signal of STOP_SIGNALS) Deno.addSignalListener(signal, stop);
+      try {
+        console.log(`Listening on http://${authority(host, server.addr.port)}/`);
+        await server.finished;
+      } finally {
+        for (const signal of STOP_SIGNALS) Deno.removeSignalListener(signal, stop);
+      }
+    } finally {
+      classifier.destroy();
+      gpu.device.destroy();
+    }
+  },
+};
