@@ -4,9 +4,10 @@
  * tiles: batch 1, one or three channels, O not a multiple of 4, 8 or 16, H ≠ W, K = 3 and 5,
  * stride 2, padding, outputs that do not divide the tiles.
  */
+import assert from "node:assert/strict";
 import type { Gpu } from "../src/gpu/device.ts";
 import { encode, type KernelCache } from "../src/gpu/kernel.ts";
-import { buildConv2d } from "../src/nn/conv2d.ts";
+import { buildConv2d, conv2dVariants, weightSlices } from "../src/nn/conv2d.ts";
 import { type Activation, inferShapes, type ModelSpec } from "../src/nn/model.ts";
 import { ParamStore } from "../src/nn/params.ts";
 import { Rng } from "../src/random.ts";
@@ -100,23 +101,49 @@ async function runConv(
       return buffer;
     },
   });
+  const dispatches = [...layer.forward, ...layer.backward];
   runPass(g, (pass) => {
-    for (const d of [...layer.forward, ...layer.backward]) encode(pass, d);
+    for (const d of dispatches) encode(pass, d);
   });
   const y = await readF32(g, yBuf, B * O * OH * OW);
   const dx = await readF32(g, dxBuf, B * C * H * W);
   const grads = await store.download(store.grads);
   for (const buf of owned) buf.destroy();
   store.destroy();
-  return { x, w, b, dy, y, dx, dw: grads.get("conv_weight")!, db: grads.get("conv_bias")! };
+  return {
+    x,
+    w,
+    b,
+    dy,
+    y,
+    dx,
+    dw: grads.get("conv_weight")!,
+    db: grads.get("conv_bias")!,
+    labels: dispatches.map((d) => d.kernel.label),
+  };
+}
+
+/** Which kernels runConv should have run for `s`, so a test knows it exercised the tiled ones. */
+function expectedLabels(s: Shape, tiled: boolean): string[] {
+  const { B, C, O, K, stride, pad, W } = s;
+  const OH = Math.floor((s.H + 2 * pad - K) / stride) + 1;
+  const OW = Math.floor((W + 2 * pad - K) / stride) + 1;
+  const v = conv2dVariants({ K, stride, pad, W, OH, OW }, tiled);
+  const sliced = weightSlices({ B, O, C, K }, v.tiled).S > 1;
+  return [
+    v.tiled ? "conv2d_tiled.conv2d_forward_tiled" : "conv2d.conv2d_forward",
+    v.tiled ? "conv2d_tiled.conv2d_backward_weight_tiled" : "conv2d.conv2d_backward_weight",
+    ...(sliced ? ["conv2d.conv2d_sum_slices"] : []),
+    v.tiledInput ? "conv2d_tiled.conv2d_backward_input_tiled" : "conv2d.conv2d_backward_input",
+  ];
 }
 
 const shape = (s: ref.Conv2dDims): Shape => ({ stride: 1, pad: 0, ...s });
 
 /**
  * LeNet's two convolutions, then shapes that break the tiles and the index arithmetic. The
- * tiled kernels take stride 1, no padding and W % 4 == 0; the others run the simple kernels,
- * so every case runs under both settings.
+ * tiled kernels take K = 5, stride 1, no padding and W % 4 == 0 (the tiled input gradient also
+ * OH, OW <= 8); the others run the simple kernels, so every case runs under both settings.
  */
 const SHAPES: Shape[] = [
   shape({ B: 3, C: 1, H: 28, W: 28, O: 20, K: 5 }), // LeNet conv1
@@ -131,6 +158,9 @@ const SHAPES: Shape[] = [
   shape({ B: 5, C: 2, H: 9, W: 12, O: 18, K: 3 }), // OW = 10: not a multiple of 4 or 8
   shape({ B: 1, C: 5, H: 14, W: 4, O: 3, K: 3 }), // OW = 2, narrower than a vec4
   shape({ B: 3, C: 1, H: 8, W: 36, O: 33, K: 5 }), // O = 33, OW = 32
+  shape({ B: 2, C: 3, H: 8, W: 8, O: 7, K: 5 }), // a 4×4 plane, odd C
+  shape({ B: 1, C: 1, H: 11, W: 12, O: 6, K: 5 }), // OH = 7, OW = 8
+  shape({ B: 5, C: 20, H: 9, W: 12, O: 31, K: 5 }), // batch slices of 2, 2 and 1 images
 ];
 
 const close = { atol: 2e-4, rtol: 2e-4 };
@@ -144,6 +174,7 @@ for (const tiled of [false, true]) {
     ) => {
       for (const [i, s] of SHAPES.entries()) {
         const r = await runConv(g, k, { shape: s, act, prevAct: "none", seed: 10 + i, tiled });
+        assert.deepEqual(r.labels, expectedLabels(s, tiled), `kernels for ${JSON.stringify(s)}`);
         const expected = activate(act, ref.conv2dForward({ x: r.x, w: r.w, b: r.b }, s));
         assertClose(r.y, expected, { ...close, label: `y ${JSON.stringify(s)}` });
       }
@@ -180,3 +211,34 @@ for (const tiled of [false, true]) {
     });
   }
 }
+
+Deno.test(
+  "conv2d layers run the tiled kernels on LeNet's shapes and the simple ones elsewhere",
+  () => {
+    const lenet1 = { K: 5, stride: 1, pad: 0, W: 28, OH: 24, OW: 24 };
+    const lenet2 = { K: 5, stride: 1, pad: 0, W: 12, OH: 8, OW: 8 };
+    assert.deepEqual(conv2dVariants(lenet1, true), { tiled: true, tiledInput: false });
+    assert.deepEqual(conv2dVariants(lenet2, true), { tiled: true, tiledInput: true });
+    assert.deepEqual(conv2dVariants(lenet2, false), { tiled: false, tiledInput: false });
+    assert.deepEqual(conv2dVariants({ ...lenet2, pad: 1 }, true).tiled, false);
+    assert.deepEqual(conv2dVariants({ ...lenet2, W: 13 }, true).tiled, false);
+    assert.deepEqual(conv2dVariants({ ...lenet2, K: 3 }, true).tiled, false);
+    // LeNet's conv1 has two weight tiles, so its batch is sliced to the image; conv2 has 100. The
+    // simple kernel has an invocation per weight: a GPU wants more than conv1's 500 or conv2's
+    // 25,000.
+    const lenetConv1 = { B: 100, O: 20, C: 1, K: 5 };
+    const lenetConv2 = { B: 100, O: 50, C: 20, K: 5 };
+    assert.deepEqual(weightSlices(lenetConv1, true), { S: 100, BS: 1 });
+    assert.deepEqual(weightSlices(lenetConv2, true), { S: 2, BS: 50 });
+    assert.deepEqual(weightSlices(lenetConv1, false), { S: 100, BS: 1 });
+    assert.deepEqual(weightSlices(lenetConv2, false), { S: 5, BS: 20 });
+    assert.deepEqual(weightSlices({ B: 5, O: 31, C: 20, K: 5 }, true), { S: 3, BS: 2 });
+    assert.deepEqual(weightSlices({ B: 1, O: 20, C: 1, K: 5 }, true), { S: 1, BS: 1 });
+    // How many cases each kernel family sees, so the tiled kernels cannot go untested.
+    const cases = SHAPES.map((s) => expectedLabels(s, true)).flat();
+    const count = (label: string) => cases.filter((l) => l === label).length;
+    assert.ok(count("conv2d_tiled.conv2d_forward_tiled") >= 6);
+    assert.ok(count("conv2d.conv2d_sum_slices") >= 4);
+    assert.ok(count("conv2d_tiled.conv2d_backward_input_tiled") >= 4);
+  },
+);

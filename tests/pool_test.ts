@@ -5,7 +5,7 @@ import type { Gpu } from "../src/gpu/device.ts";
 import { encode, type KernelCache } from "../src/gpu/kernel.ts";
 import { type Activation, inferShapes, type ModelSpec } from "../src/nn/model.ts";
 import { ParamStore } from "../src/nn/params.ts";
-import { buildMaxPool } from "../src/nn/pool.ts";
+import { buildMaxPool, usesPool2x2 } from "../src/nn/pool.ts";
 import { Rng } from "../src/random.ts";
 import { assertClose, randomArray } from "./check.ts";
 import { gpuTest, readF32, readU32, runPass, upload } from "./gpu_helpers.ts";
@@ -56,11 +56,13 @@ function activationBackward(act: Activation, y: Float32Array, dy: Float32Array):
 async function runPool(
   g: Gpu,
   kernels: KernelCache,
-  { shape, prevAct, seed, ties = false, input }: {
+  { shape, prevAct, seed, ties = false, input, tiled = true }: {
     shape: PoolCase;
     prevAct: Activation;
     seed: number;
     ties?: boolean;
+    /** Let the layer pick the vec4 2×2 kernels where the shape allows. */
+    tiled?: boolean;
     /** Explicit x and dy instead of random ones. */
     input?: { x: Float32Array; dy: Float32Array };
   },
@@ -98,7 +100,7 @@ async function runPool(
     dy: dyBuf,
     dx: dxBuf,
     prevAct,
-    tiled: true,
+    tiled,
     alloc: (label, bytes) => {
       argmaxBuf = createStorage(g.device, label, bytes);
       owned.push(argmaxBuf);
@@ -106,9 +108,17 @@ async function runPool(
     },
   });
   assert.ok(argmaxBuf, "buildMaxPool must allocate its argmax buffer");
+  const dispatches = [...layer.forward, ...layer.backward];
   runPass(g, (pass) => {
-    for (const d of [...layer.forward, ...layer.backward]) encode(pass, d);
+    for (const d of dispatches) encode(pass, d);
   });
+  // The kernels that ran must be the ones this shape calls for.
+  const fast = tiled && usesPool2x2({ size: K, stride, H, W, OH, OW });
+  const suffix = fast ? "_2x2" : "";
+  assert.deepEqual(
+    dispatches.map((d) => d.kernel.label),
+    [`pool.maxpool_forward${suffix}`, `pool.maxpool_backward${suffix}`],
+  );
   const y = await readF32(g, yBuf, B * C * OH * OW);
   const argmax = await readU32(g, argmaxBuf, B * C * OH * OW);
   const dx = await readF32(g, dxBuf, B * C * H * W);
@@ -133,9 +143,15 @@ const SHAPES: PoolCase[] = [
   { B: 2, C: 2, H: 5, W: 7, K: 3, stride: 2 }, // overlapping windows
   { B: 1, C: 2, H: 6, W: 5, K: 2, stride: 1 }, // overlapping, stride 1
   { B: 1, C: 1, H: 4, W: 9, K: 1, stride: 2 }, // windows that skip pixels
+  { B: 2, C: 3, H: 6, W: 16, K: 2, stride: 2 }, // 2×2 path, H ≠ W, OH = 3
 ];
 
 const ACTS: Activation[] = ["none", "relu", "tanh", "sigmoid"];
+
+/** The output size of a pool case. */
+function out({ H, W, K, stride }: PoolCase): { OH: number; OW: number } {
+  return ref.maxPoolOutputShape({ H, W, K, stride });
+}
 
 /** The first mismatch between two index arrays, or "" when equal. */
 function firstMismatch(actual: ArrayLike<number>, expected: ArrayLike<number>): string {
@@ -145,41 +161,54 @@ function firstMismatch(actual: ArrayLike<number>, expected: ArrayLike<number>): 
   return "";
 }
 
-gpuTest("maxPoolForward() matches reference values and argmax on awkward shapes", async (g, k) => {
-  for (const [i, shape] of SHAPES.entries()) {
-    const r = await runPool(g, k, { shape, prevAct: "tanh", seed: 100 + i });
-    const label = JSON.stringify(shape);
-    assertClose(r.y, r.expected.y, { atol: 0, rtol: 0, label: `y ${label}` });
-    assert.equal(r.argmax.length, r.expected.argmax.length);
-    assert.equal(firstMismatch(r.argmax, r.expected.argmax), "", `argmax ${label}`);
-  }
-});
-
-gpuTest("maxPoolForward() picks the first maximum of a window on ties", async (g, k) => {
-  for (const [i, shape] of SHAPES.entries()) {
-    const r = await runPool(g, k, { shape, prevAct: "none", seed: 200 + i, ties: true });
-    const label = JSON.stringify(shape);
-    assert.equal(firstMismatch(r.argmax, r.expected.argmax), "", `argmax with ties ${label}`);
-    assertClose(r.dx, r.expected.dx, { atol: 1e-6, rtol: 1e-6, label: `dx with ties ${label}` });
-  }
-});
-
-for (const prevAct of ACTS) {
-  gpuTest(`maxPoolBackward() routes dy to the argmax and applies the ${prevAct} below`, async (
-    g,
-    k,
-  ) => {
+for (const tiled of [false, true]) {
+  const kind = tiled ? "2×2 fast path" : "general";
+  gpuTest(`maxPoolForward() ${kind} matches reference values and argmax`, async (g, k) => {
     for (const [i, shape] of SHAPES.entries()) {
-      const r = await runPool(g, k, { shape, prevAct, seed: 300 + i });
-      // Overlapping windows may add several dy into one element, in another order.
-      assertClose(r.dx, r.expected.dx, {
-        atol: 1e-6,
-        rtol: 1e-5,
-        label: `dx ${JSON.stringify(shape)}`,
-      });
+      const r = await runPool(g, k, { shape, prevAct: "tanh", seed: 100 + i, tiled });
+      const label = JSON.stringify(shape);
+      assertClose(r.y, r.expected.y, { atol: 0, rtol: 0, label: `y ${label}` });
+      assert.equal(r.argmax.length, r.expected.argmax.length);
+      assert.equal(firstMismatch(r.argmax, r.expected.argmax), "", `argmax ${label}`);
     }
   });
+
+  gpuTest(`maxPoolForward() ${kind} picks the first maximum of a window on ties`, async (g, k) => {
+    for (const [i, shape] of SHAPES.entries()) {
+      const r = await runPool(g, k, { shape, prevAct: "none", seed: 200 + i, ties: true, tiled });
+      const label = JSON.stringify(shape);
+      assert.equal(firstMismatch(r.argmax, r.expected.argmax), "", `argmax with ties ${label}`);
+      assertClose(r.dx, r.expected.dx, { atol: 1e-6, rtol: 1e-6, label: `dx with ties ${label}` });
+    }
+  });
+
+  for (const prevAct of ACTS) {
+    gpuTest(
+      `maxPoolBackward() ${kind} routes dy to the argmax and applies the ${prevAct} below`,
+      async (g, k) => {
+        for (const [i, shape] of SHAPES.entries()) {
+          const r = await runPool(g, k, { shape, prevAct, seed: 300 + i, tiled });
+          // Overlapping windows may add several dy into one element, in another order.
+          assertClose(r.dx, r.expected.dx, {
+            atol: 1e-6,
+            rtol: 1e-5,
+            label: `dx ${JSON.stringify(shape)}`,
+          });
+        }
+      },
+    );
+  }
 }
+
+Deno.test("maxPool layers take the 2×2 fast path exactly where windows tile the input", () => {
+  const lenet1 = { size: 2, stride: 2, H: 24, W: 24, OH: 12, OW: 12 };
+  assert.equal(usesPool2x2(lenet1), true);
+  assert.equal(usesPool2x2({ size: 2, stride: 2, H: 8, W: 8, OH: 4, OW: 4 }), true);
+  assert.equal(usesPool2x2({ ...lenet1, H: 25 }), false); // a dropped row
+  assert.equal(usesPool2x2({ size: 2, stride: 2, H: 12, W: 12, OH: 6, OW: 6 }), false);
+  assert.equal(usesPool2x2({ ...lenet1, size: 3 }), false);
+  assert.equal(SHAPES.filter((s) => usesPool2x2({ size: s.K, ...s, ...out(s) })).length, 3);
+});
 
 gpuTest("maxPoolBackward() sums every window that picked an element when windows overlap", async (
   g,

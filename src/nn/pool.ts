@@ -12,9 +12,28 @@ export const POOL: Program = { name: "pool", code };
 const WG = 64;
 
 /**
+ * Whether a pool of this shape runs the vec4 2×2 kernels: 2×2 windows at stride 2 covering the
+ * input exactly (H = 2·OH, W = 2·OW), OW % 4 == 0. Else the general kernels run.
+ */
+export function usesPool2x2(
+  { size, stride, H, W, OH, OW }: {
+    size: number;
+    stride: number;
+    H: number;
+    W: number;
+    OH: number;
+    OW: number;
+  },
+): boolean {
+  return size === 2 && stride === 2 && H === 2 * OH && W === 2 * OW && OW % 4 === 0;
+}
+
+/**
  * Builds a max-pool layer's dispatches for the context's batch size. The forward pass writes
  * the argmax (u32 flat indices into x) to a buffer from `ctx.alloc`; the backward pass gathers
- * dy through it and applies `ctx.prevAct`'s derivative, so overlapping windows work too.
+ * dy through it and applies `ctx.prevAct`'s derivative, so overlapping windows work too. With
+ * `ctx.tiled`, 2×2 windows at stride 2 that tile the input run vec4 kernels, four windows per
+ * invocation.
  */
 export function buildMaxPool(ctx: LayerContext): Layer {
   const spec = ctx.info.spec as MaxPoolSpec;
@@ -23,22 +42,26 @@ export function buildMaxPool(ctx: LayerContext): Layer {
   const [, OH, OW] = ctx.info.output as [number, number, number];
   const dims = createDims(device, spec.name, [B, C, H, W, spec.size, spec.stride, OH, OW]);
   const argmax = ctx.alloc("argmax", B * C * OH * OW * 4);
+  // The 2×2 kernels take four windows per invocation, the general ones one element.
+  const fast = ctx.tiled && usesPool2x2({ size: spec.size, stride: spec.stride, H, W, OH, OW });
+  const suffix = fast ? "_2x2" : "";
 
-  const forwardKernel = kernels.get(POOL, "maxpool_forward", {
+  const forwardKernel = kernels.get(POOL, `maxpool_forward${suffix}`, {
     constants: { WG },
     bindings: ["storage", "storage", "read", "uniform"],
   });
+  const outputs = fast ? B * C * OH * OW / 4 : B * C * OH * OW;
   const forward = [
     makeDispatch(
       device,
       forwardKernel,
       [ctx.y, argmax, ctx.x, dims],
-      workgroupGrid(device, B * C * OH * OW, WG),
+      workgroupGrid(device, outputs, WG),
     ),
   ];
   const backward: Dispatch[] = [];
   if (ctx.dy && ctx.dx) {
-    const backwardKernel = kernels.get(POOL, "maxpool_backward", {
+    const backwardKernel = kernels.get(POOL, `maxpool_backward${suffix}`, {
       constants: { WG, PREV_ACT: ACTIVATION_CODE[ctx.prevAct] },
       bindings: ["storage", "read", "read", "read", "uniform"],
     });
@@ -47,7 +70,7 @@ export function buildMaxPool(ctx: LayerContext): Layer {
         device,
         backwardKernel,
         [ctx.dx, ctx.dy, argmax, ctx.x, dims],
-        workgroupGrid(device, B * C * H * W, WG),
+        workgroupGrid(device, fast ? outputs : B * C * H * W, WG),
       ),
     );
   }

@@ -1,0 +1,446 @@
+/**
+ * Writes kernels/conv2d_tiled.wgsl: register-tiled convolution kernels for K×K = 5×5 kernels,
+ * stride 1, no padding (LeNet's convolutions), fully unrolled over the kernel window and the
+ * tile. llvmpipe (the CPU adapter) runs 8 invocations per AVX2 register and loads each lane's
+ * values one by one, so what counts is how many multiply-adds each loaded value feeds:
+ *
+ * - forward: an invocation computes an RH×RW block of output pixels for T output channels. Per
+ *   input channel it loads the (RH + K - 1) input rows of its block once, as vec4s, and every
+ *   loaded value feeds up to K·K·T products (the K shifted windows are register swizzles).
+ * - weight gradient: an invocation sums dw for TO output channels × CT input channels × all
+ *   K·K taps over a slice of the batch, loading RHW rows of dy and RHW + K - 1 rows of x per
+ *   step; slices of the batch are summed by conv2d.wgsl's conv2d_sum_slices.
+ * - input gradient: an invocation owns one image's whole OH×OW plane of dy (up to PLANE×PLANE)
+ *   and the whole H×W plane of dx for TC input channels, so it scatters each dy value into
+ *   K·K accumulators without ever touching a border: no wasted products.
+ *
+ * Separately named accumulators measured far faster on llvmpipe than arrays or loops over the
+ * tile, and so did keeping few loaded values live at once: larger tiles than these, or loading
+ * every row before using any, measured slower despite fewer loads per product (llvmpipe splits
+ * fma() into a multiply and an add either way). Unrolled by hand that is thousands of
+ * repetitive lines, so they are generated here. The generated file is valid WGSL and
+ * committed; tests/conv2d_tiled_gen_test.ts checks it matches this generator.
+ *
+ *     deno run kernels/gen_conv2d_tiled.ts > kernels/conv2d_tiled.wgsl
+ */
+
+/** The kernel size the tiled kernels are unrolled for. */
+export const K = 5;
+/** Forward tile: output rows, output columns (a multiple of 4) and output channels. */
+export const FORWARD = { RH: 8, RW: 8, T: 4 } as const;
+/**
+ * Weight-gradient tile: output channels, input channels, dy rows per step, and dy columns per
+ * step (a multiple of 4).
+ */
+export const WEIGHT = { TO: 10, CT: 1, RHW: 1, CW: 4 } as const;
+/** Input-gradient tile: input channels per invocation; dy planes up to PLANE×PLANE. */
+export const INPUT = { TC: 2, PLANE: 8 } as const;
+
+const KK = K * K;
+const range = (n: number) => Array.from({ length: n }, (_, i) => i);
+const XYZW = ["x", "y", "z", "w"];
+/** Component `e` of a row held in vec4s named `${name}_${q}`. */
+const comp = (name: string, e: number) => `${name}_${Math.floor(e / 4)}.${XYZW[e % 4]}`;
+/** `a = fma(x1, y1, fma(x2, y2, ... a))`, the products summed in order. */
+function fmaChain(acc: string, products: [string, string][]): string {
+  let expr = acc;
+  for (const [x, y] of products.toReversed()) expr = `fma(${x}, ${y}, ${expr})`;
+  return `${acc} = ${expr};`;
+}
+
+function forward(): string {
+  const { RH, RW, T } = FORWARD;
+  const G = RW / 4;
+  const NV = Math.ceil((RW + K - 1) / 4);
+  const rows = RH + K - 1;
+  const acc = (r: number, j: number, t: number) => `a${r}_${j}_${t}`;
+  const body: string[] = [
+    `    let xc = (b * C + c) * H * W4;`,
+    ...range(T).flatMap((t) =>
+      range(KK).map((k) => `    let w${t}_${k} = in1[w${t} + c * ${KK}u + ${k}u];`)
+    ),
+  ];
+  for (let rr = 0; rr < rows; rr++) {
+    body.push(`    // Input row oh0 + ${rr}: feeds output rows oh0 + ${rr} - kh.`);
+    for (let q = 0; q < NV; q++) {
+      body.push(`    let x${rr}_${q} = in0v[min(xc + row${rr} + ${q}u, last)];`);
+    }
+    for (let r = Math.max(0, rr - K + 1); r <= Math.min(RH - 1, rr); r++) {
+      const kh = rr - r;
+      for (let j = 0; j < G; j++) {
+        for (let t = 0; t < T; t++) {
+          const products = range(K).map((kw): [string, string] => [
+            `vec4f(${range(4).map((e) => comp(`x${rr}`, 4 * j + e + kw)).join(", ")})`,
+            `vec4f(w${t}_${kh * K + kw})`,
+          ]);
+          body.push(`    ${fmaChain(acc(r, j, t), products)}`);
+        }
+      }
+    }
+  }
+  return `// One invocation per (b, ${T} output channels, ${RH}×${RW} output pixels); out4: y (B, O, OH, OW/4),
+// in0v: x (B, C, H, W/4), in1: the layer's parameters, w (O, C, K, K) then bias (O).
+// Needs W % 4 == 0 (so OW % 4 == 0). Rows and columns past the edges are clamped on load (they
+// only feed outputs that are not stored) and skipped on store.
+@compute @workgroup_size(WG)
+fn conv2d_forward_tiled(
+  @builtin(global_invocation_id) gid: vec3u,
+  @builtin(num_workgroups) groups: vec3u,
+) {
+  let C = dims.C;
+  let H = dims.H;
+  let W4 = dims.W / 4u;
+  let O = dims.O;
+  let tiles_w = (dims.OW + ${RW - 1}u) / ${RW}u;
+  let tiles_h = (dims.OH + ${RH - 1}u) / ${RH}u;
+  let tiles_o = (O + ${T - 1}u) / ${T}u;
+  var i = invocation(gid, groups);
+  let ow0 = (i % tiles_w) * ${RW}u;
+  i /= tiles_w;
+  let oh0 = (i % tiles_h) * ${RH}u;
+  i /= tiles_h;
+  let o0 = (i % tiles_o) * ${T}u;
+  let b = i / tiles_o;
+  if (b >= dims.B) {
+    return;
+  }
+  let last = dims.B * C * H * W4 - 1u;
+  // Where output channel o0 + t's weights start, and where input row oh0 + rr of the block
+  // starts (in vec4s) within a channel plane.
+${range(T).map((t) => `  let w${t} = min(o0 + ${t}u, O - 1u) * C * ${KK}u;`).join("\n")}
+${range(rows).map((rr) => `  let row${rr} = min(oh0 + ${rr}u, H - 1u) * W4 + ow0 / 4u;`).join("\n")}
+  // a{r}_{j}_{t}: output row oh0 + r, columns ow0 + 4j .. ow0 + 4j + 3, channel o0 + t.
+${
+    range(RH).flatMap((r) =>
+      range(G).flatMap((j) => range(T).map((t) => `  var ${acc(r, j, t)} = vec4f(0.0);`))
+    )
+      .join("\n")
+  }
+  for (var c = 0u; c < C; c++) {
+${body.join("\n")}
+  }
+${
+    range(T).flatMap((t) => [
+      `  let bias${t} = vec4f(in1[O * C * ${KK}u + min(o0 + ${t}u, O - 1u)]);`,
+      ...range(RH).flatMap((r) =>
+        range(G).map((j) =>
+          `  store_forward(b, o0 + ${t}u, oh0 + ${r}u, ow0 + ${4 * j}u, ${
+            acc(r, j, t)
+          } + bias${t});`
+        )
+      ),
+    ]).join("\n")
+  }
+}`;
+}
+
+function backwardWeight(): string {
+  const { TO, CT, RHW, CW } = WEIGHT;
+  const Q = CW / 4;
+  const NV = Math.ceil((CW + K - 1) / 4);
+  const rows = RHW + K - 1;
+  const acc = (t: number, cc: number, k: number) => `a${t}_${cc}_${k}`;
+  const body: string[] = [];
+  // Whether dz row oh0 + r, columns ow0 + 4q .. + 3 lie inside (the loops keep r = q = 0 inside).
+  for (let r = 0; r < RHW; r++) {
+    for (let q = r === 0 ? 1 : 0; q < Q; q++) {
+      body.push(`        let in${r}_${q} = oh0 + ${r}u < OH && ow0 + ${4 * q}u < OW;`);
+    }
+  }
+  for (let t = 0; t < TO; t++) {
+    body.push(`        let dz${t} = ((b * O + oc${t}) * OH + oh0) * OW4 + ow0 / 4u;`);
+    for (let r = 0; r < RHW; r++) {
+      for (let q = 0; q < Q; q++) {
+        body.push(
+          r === 0 && q === 0
+            ? `        let g${t}_0_0 = in0v[min(dz${t}, last_dz)];`
+            : `        let g${t}_${r}_${q} = select(vec4f(0.0), in0v[min(dz${t} + ${r}u * OW4 + ${q}u, last_dz)], in${r}_${q});`,
+        );
+      }
+    }
+    const all = range(RHW).flatMap((r) => range(Q).map((q) => `g${t}_${r}_${q}`));
+    body.push(`        db${t} += ${all.join(" + ")};`);
+  }
+  // Each x row is loaded just before the products that use it: with fewer values live at once
+  // this measured faster on llvmpipe than loading every row first.
+  for (let cc = 0; cc < CT; cc++) {
+    body.push(`        let xc${cc} = ((b * C + ci${cc}) * H + oh0) * W4 + ow0 / 4u;`);
+    for (let rr = 0; rr < rows; rr++) {
+      body.push(`        // x row oh0 + ${rr}: meets dz rows oh0 + r for the taps kh = ${rr} - r.`);
+      for (let q = 0; q < NV; q++) {
+        body.push(
+          `        let x${cc}_${rr}_${q} = in1v[min(xc${cc} + ${rr}u * W4 + ${q}u, last_x)];`,
+        );
+      }
+      for (let r = Math.max(0, rr - K + 1); r <= Math.min(RHW - 1, rr); r++) {
+        const kh = rr - r;
+        for (let t = 0; t < TO; t++) {
+          for (let kw = 0; kw < K; kw++) {
+            const products = range(CW).map((e): [string, string] => [
+              comp(`g${t}_${r}`, e),
+              comp(`x${cc}_${rr}`, e + kw),
+            ]);
+            body.push(`        ${fmaChain(acc(t, cc, kh * K + kw), products)}`);
+          }
+        }
+      }
+    }
+  }
+  const stores: string[] = [];
+  for (let t = 0; t < TO; t++) {
+    stores.push(`  if (o0 + ${t}u < O) {`);
+    for (let cc = 0; cc < CT; cc++) {
+      stores.push(`    if (c0 + ${cc}u < C) {`);
+      stores.push(`      let at = base + ((o0 + ${t}u) * C + c0 + ${cc}u) * ${KK}u;`);
+      for (let k = 0; k < KK; k++) {
+        stores.push(`      out[at + ${k}u] = ${acc(t, cc, k)};`);
+      }
+      stores.push(`    }`);
+    }
+    stores.push(`    if (c0 == 0u) {`);
+    stores.push(`      out[base + O * C * ${KK}u + o0 + ${t}u] = dot(db${t}, vec4f(1.0));`);
+    stores.push(`    }`);
+    stores.push(`  }`);
+  }
+  return `// One invocation per (${TO} output channels, ${CT} input channel${
+    CT > 1 ? "s" : ""
+  }, batch slice s);
+// out: slice s of the partial sums (S, O·C·K·K + O), each laid out like the gradient range:
+// dw (O, C, K, K) then db (O); in0v: dz (B, O, OH, OW/4), in1v: x (B, C, H, W/4). Slice s sums
+// images s·BS .. s·BS + BS - 1; the invocations with c0 = 0 also sum db. Needs W % 4 == 0.
+// dz rows and columns past the edges read as zeros, so the x they meet never counts.
+@compute @workgroup_size(WG)
+fn conv2d_backward_weight_tiled(
+  @builtin(global_invocation_id) gid: vec3u,
+  @builtin(num_workgroups) groups: vec3u,
+) {
+  let B = dims.B;
+  let C = dims.C;
+  let H = dims.H;
+  let O = dims.O;
+  let OH = dims.OH;
+  let OW = dims.OW;
+  let W4 = dims.W / 4u;
+  let OW4 = OW / 4u;
+  let tiles_c = (C + ${CT - 1}u) / ${CT}u;
+  let tiles_o = (O + ${TO - 1}u) / ${TO}u;
+  var i = invocation(gid, groups);
+  let c0 = (i % tiles_c) * ${CT}u;
+  i /= tiles_c;
+  let o0 = (i % tiles_o) * ${TO}u;
+  let s = i / tiles_o;
+  if (s >= dims.S) {
+    return;
+  }
+  let last_x = B * C * H * W4 - 1u;
+  let last_dz = B * O * OH * OW4 - 1u;
+${range(TO).map((t) => `  let oc${t} = min(o0 + ${t}u, O - 1u);`).join("\n")}
+${range(CT).map((cc) => `  let ci${cc} = min(c0 + ${cc}u, C - 1u);`).join("\n")}
+  // a{t}_{cc}_{k}: dw[o0 + t, c0 + cc, k / K, k % K]; db{t}: db[o0 + t] as four partial sums.
+${
+    range(TO).flatMap((t) =>
+      range(CT).flatMap((cc) => range(KK).map((k) => `  var ${acc(t, cc, k)} = 0.0;`))
+    ).join("\n")
+  }
+${range(TO).map((t) => `  var db${t} = vec4f(0.0);`).join("\n")}
+  let b_end = min(B, (s + 1u) * dims.BS);
+  for (var b = s * dims.BS; b < b_end; b++) {
+    for (var oh0 = 0u; oh0 < OH; oh0 += ${RHW}u) {
+      for (var ow0 = 0u; ow0 < OW; ow0 += ${CW}u) {
+${body.join("\n")}
+      }
+    }
+  }
+  let base = s * (O * C * ${KK}u + O);
+${stores.join("\n")}
+}`;
+}
+
+function backwardInput(): string {
+  const { TC, PLANE } = INPUT;
+  const HM = PLANE + K - 1;
+  const Q = PLANE / 4;
+  const acc = (cc: number, ih: number, iw: number) => `a${cc}_${ih}_${iw}`;
+  const body: string[] = [`    let dz = (b * O + o) * OH * OW4;`];
+  for (let r = 0; r < PLANE; r++) {
+    for (let q = 0; q < Q; q++) {
+      body.push(
+        `    let g${r}_${q} = select(vec4f(0.0), in0v[min(dz + ${r}u * OW4 + ${q}u, last_dz)], in${r}_${q});`,
+      );
+    }
+  }
+  for (let cc = 0; cc < TC; cc++) {
+    body.push(`    let w${cc} = (o * C + ci${cc}) * ${KK}u;`);
+    for (let k = 0; k < KK; k++) body.push(`    let w${cc}_${k} = in1[w${cc} + ${k}u];`);
+  }
+  for (let cc = 0; cc < TC; cc++) {
+    for (let ih = 0; ih < HM; ih++) {
+      for (let iw = 0; iw < HM; iw++) {
+        // dx[ih, iw] gathers dz[ih - kh, iw - kw] · w[kh, kw] over the taps inside the plane.
+        const products: [string, string][] = [];
+        for (let kh = 0; kh < K; kh++) {
+          for (let kw = 0; kw < K; kw++) {
+            const r = ih - kh;
+            const j = iw - kw;
+            if (r < 0 || r >= PLANE || j < 0 || j >= PLANE) continue;
+            products.push([comp(`g${r}`, j), `w${cc}_${kh * K + kw}`]);
+          }
+        }
+        body.push(`    ${fmaChain(acc(cc, ih, iw), products)}`);
+      }
+    }
+  }
+  const stores: string[] = [];
+  for (let cc = 0; cc < TC; cc++) {
+    stores.push(`  if (c0 + ${cc}u < C) {`);
+    stores.push(`    let dx${cc} = (b * C + c0 + ${cc}u) * H * W4;`);
+    for (let ih = 0; ih < HM; ih++) {
+      for (let q = 0; q < HM / 4; q++) {
+        const v = `vec4f(${range(4).map((e) => acc(cc, ih, 4 * q + e)).join(", ")})`;
+        stores.push(`    store_backward_input(dx${cc}, ${ih}u, ${q}u, ${v});`);
+      }
+    }
+    stores.push(`  }`);
+  }
+  return `// One invocation per (b, ${TC} input channels): the whole dx plane from the whole dz plane;
+// out4: dx (B, C, H, W/4) = conv_transpose(dz, w) ⊙ prev_act'(x), in0v: dz (B, O, OH, OW/4),
+// in1: the layer's parameters (w (O, C, K, K) first), in2v: x (B, C, H, W/4), the layer
+// below's output. Needs OH, OW <= ${PLANE} and W % 4 == 0 (so OW % 4 == 0); dz outside the
+// plane reads as zeros.
+@compute @workgroup_size(WG)
+fn conv2d_backward_input_tiled(
+  @builtin(global_invocation_id) gid: vec3u,
+  @builtin(num_workgroups) groups: vec3u,
+) {
+  let C = dims.C;
+  let H = dims.H;
+  let O = dims.O;
+  let OH = dims.OH;
+  let OW = dims.OW;
+  let W4 = dims.W / 4u;
+  let OW4 = OW / 4u;
+  let tiles_c = (C + ${TC - 1}u) / ${TC}u;
+  let i = invocation(gid, groups);
+  let c0 = (i % tiles_c) * ${TC}u;
+  let b = i / tiles_c;
+  if (b >= dims.B) {
+    return;
+  }
+  let last_dz = dims.B * O * OH * OW4 - 1u;
+${range(TC).map((cc) => `  let ci${cc} = min(c0 + ${cc}u, C - 1u);`).join("\n")}
+${
+    range(PLANE).flatMap((r) =>
+      range(Q).map((q) => `  let in${r}_${q} = ${r}u < OH && ${4 * q}u < OW;`)
+    ).join("\n")
+  }
+  // a{cc}_{ih}_{iw}: dx[b, c0 + cc, ih, iw].
+${
+    range(TC).flatMap((cc) =>
+      range(HM).flatMap((ih) => range(HM).map((iw) => `  var ${acc(cc, ih, iw)} = 0.0;`))
+    ).join("\n")
+  }
+  for (var o = 0u; o < O; o++) {
+${body.join("\n")}
+  }
+${stores.join("\n")}
+}`;
+}
+
+/** The whole generated module. */
+export function generate(): string {
+  return `// GENERATED by kernels/gen_conv2d_tiled.ts: edit the generator, not this file.
+//
+// 2-D convolution, register-tiled for the CPU adapter (llvmpipe), where these run several
+// times faster than kernels/conv2d.wgsl; that file's simple kernels stay the reference and the
+// fallback. Unrolled for ${K}×${K} kernels, stride 1, no padding. B batch, C input channels, H×W
+// input, O output channels, OH×OW output; all buffers row-major (NCHW), read and written as
+// vec4s along rows, so W (and with it OW = W - ${K - 1}) must be a multiple of 4.
+// Invocations are numbered gid.x + gid.y · (x workgroups · WG), so a dispatch can spread over
+// two dimensions when one would exceed maxComputeWorkgroupsPerDimension.
+// Each entry point uses some of the bindings below; variables that share a binding number are
+// never used by the same entry point.
+
+struct Dims {
+  B: u32,
+  C: u32,
+  H: u32,
+  W: u32,
+  O: u32,
+  K: u32,
+  OH: u32,
+  OW: u32,
+  stride: u32,
+  pad: u32,
+  // Batch slices of the weight gradient, and images per slice.
+  S: u32,
+  BS: u32,
+}
+
+override WG: u32 = 8u;
+// Activation in conv2d_forward_tiled's epilogue: 0 none, 1 relu, 2 tanh, 3 sigmoid.
+override ACT: u32 = 0u;
+// Activation of the layer below, applied in conv2d_backward_input_tiled's epilogue.
+override PREV_ACT: u32 = 0u;
+
+@group(0) @binding(0) var<storage, read_write> out: array<f32>;
+@group(0) @binding(0) var<storage, read_write> out4: array<vec4f>;
+@group(0) @binding(1) var<storage, read> in0v: array<vec4f>;
+@group(0) @binding(2) var<storage, read> in1: array<f32>;
+@group(0) @binding(2) var<storage, read> in1v: array<vec4f>;
+@group(0) @binding(3) var<storage, read> in2v: array<vec4f>;
+@group(0) @binding(4) var<uniform> dims: Dims;
+
+fn invocation(gid: vec3u, groups: vec3u) -> u32 {
+  return gid.x + gid.y * groups.x * WG;
+}
+
+fn activate(z: f32) -> f32 {
+  switch ACT {
+    case 1u: { return max(z, 0.0); }
+    case 2u: { return tanh(clamp(z, -15.0, 15.0)); }
+    case 3u: { return 1.0 / (1.0 + exp(-z)); }
+    default: { return z; }
+  }
+}
+
+// d act(z) / dz in terms of the activation's output y = act(z).
+fn prev_act_grad(y: f32) -> f32 {
+  switch PREV_ACT {
+    case 1u: { return select(0.0, 1.0, y > 0.0); }
+    case 2u: { return 1.0 - y * y; }
+    case 3u: { return y * (1.0 - y); }
+    default: { return 1.0; }
+  }
+}
+
+// y[b, o, oh, ow .. ow + 3] = act(v), skipping what lies past O, OH or OW.
+fn store_forward(b: u32, o: u32, oh: u32, ow: u32, v: vec4f) {
+  if (o >= dims.O || oh >= dims.OH || ow >= dims.OW) {
+    return;
+  }
+  let at = (((b * dims.O + o) * dims.OH + oh) * dims.OW + ow) / 4u;
+  out4[at] = vec4f(activate(v.x), activate(v.y), activate(v.z), activate(v.w));
+}
+
+// dx[.., ih, 4q .. 4q + 3] of the plane starting at vec4 \`plane\` = v ⊙ prev_act'(x),
+// skipping what lies past H or W.
+fn store_backward_input(plane: u32, ih: u32, q: u32, v: vec4f) {
+  let W4 = dims.W / 4u;
+  if (ih >= dims.H || q >= W4) {
+    return;
+  }
+  let at = plane + ih * W4 + q;
+  let x = in2v[at];
+  out4[at] = v * vec4f(prev_act_grad(x.x), prev_act_grad(x.y), prev_act_grad(x.z),
+                       prev_act_grad(x.w));
+}
+
+${forward()}
+
+${backwardWeight()}
+
+${backwardInput()}
+`;
+}
+
+if (import.meta.main) console.log(generate().trimEnd());
