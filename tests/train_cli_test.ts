@@ -145,6 +145,32 @@ gpuTest("mnist train logs MXNet's lines in order, saves a checkpoint; eval agree
     assert.equal(result.correct, correct);
     assert.equal(result.model, resolve(saved));
     assert.deepEqual(result.confusion, rows);
+
+    // --errors: the surest mistakes, listed, drawn, and as JSON and PNG.
+    const errorsRun = await runCli(["eval", "--data-dir", dir, "--limit", "2000", "--errors", "3"]);
+    assertOk(errorsRun, "eval --errors");
+    const listed = [...errorsRun.stdout.matchAll(
+      /^ +\d\. test image (\d+): labelled (\d), classified as (\d) with probability (\d\.\d{6})$/gm,
+    )];
+    assert.equal(listed.length, 3, errorsRun.stdout);
+    const sureness = listed.map((m) => Number(m[4]));
+    assert.deepEqual(sureness, [...sureness].sort((a, b) => b - a));
+    for (const m of listed) assert.notEqual(m[2], m[3]);
+    assert.match(errorsRun.stdout, /[░▒▓█]/);
+    const errorsJson = JSON.parse(
+      (await runCli(["eval", "--data-dir", dir, "--limit", "2000", "--errors", "3", "--json"]))
+        .stdout,
+    );
+    assert.deepEqual(
+      errorsJson.mistakes.map((m: { index: number }) => String(m.index)),
+      listed.map((m) => m[1]),
+    );
+    const png = `${dir}/mistakes.png`;
+    assertOk(
+      await runCli(["eval", "--data-dir", dir, "--limit", "2000", "--errors", "3", "--png", png]),
+      "eval --errors --png",
+    );
+    assert.deepEqual([...(await Deno.readFile(png)).subarray(1, 4)], [0x50, 0x4e, 0x47]);
   });
 });
 

@@ -12,6 +12,10 @@ import { lastModel } from "../nn/last_model.ts";
 import { Network } from "../nn/network.ts";
 import { ParamStore } from "../nn/params.ts";
 import { Evaluator } from "../train/evaluate.ts";
+import { UserError } from "../errors.ts";
+import { writeFileAtomic } from "../fs.ts";
+import { encodePng } from "../image/png.ts";
+import { gridImage, renderImages } from "./show.ts";
 
 const HELP = `Usage: mnist eval [--model FILE] [--json] [options]
 
@@ -23,13 +27,17 @@ Options:
   --json                 print the results as JSON
   --batch-size N         samples per forward pass (default 1000)
   --limit N              score only the first N test samples
+  --errors N             show the N most confident mistakes (drawn in the terminal)
+  --png FILE             with --errors, write those digits as one PNG instead
   --dataset NAME         mnist or fashion (default: the one the model was trained on)
   --mirror URL           where to download missing data from (repeatable)
 ${COMMON_HELP}
 
 Examples:
   mnist eval
-  mnist eval --model ~/.cache/mnist/models/mlp.safetensors --json`;
+  mnist eval --model ~/.cache/mnist/models/mlp.safetensors --json
+  mnist eval --errors 10
+  mnist eval --errors 50 --png mistakes.png`;
 
 /** Accuracy, confusion matrix and per-class accuracy from labels and predictions. */
 export function score(labels: ArrayLike<number>, predictions: ArrayLike<number>, classes: number) {
@@ -52,6 +60,42 @@ export function score(labels: ArrayLike<number>, predictions: ArrayLike<number>,
     confusion,
     perClass,
   };
+}
+
+/** A misclassified test sample. */
+export interface Mistake {
+  index: number;
+  label: number;
+  predicted: number;
+  probability: number;
+}
+
+/**
+ * The `n` mistakes the model was surest of: samples whose most likely class is not their label,
+ * by that class's probability, highest first. probabilities: (count, classes).
+ */
+export function worstMistakes(
+  labels: ArrayLike<number>,
+  probabilities: Float32Array,
+  classes: number,
+  n: number,
+): Mistake[] {
+  const mistakes: Mistake[] = [];
+  for (let i = 0; i < labels.length; i++) {
+    let best = 0;
+    for (let k = 1; k < classes; k++) {
+      if (probabilities[i * classes + k]! > probabilities[i * classes + best]!) best = k;
+    }
+    if (best !== labels[i]) {
+      mistakes.push({
+        index: i,
+        label: labels[i]!,
+        predicted: best,
+        probability: probabilities[i * classes + best]!,
+      });
+    }
+  }
+  return mistakes.sort((a, b) => b.probability - a.probability || a.index - b.index).slice(0, n);
 }
 
 /** Renders the confusion matrix and per-class accuracy as the text `mnist eval` prints. */
@@ -91,10 +135,18 @@ export const evalCommand: Command = {
       limit: { type: "string" },
       dataset: { type: "string" },
       mirror: { type: "string", multiple: true },
+      errors: { type: "string" },
+      png: { type: "string" },
     });
     const device = choiceOption("device", v.device, DEVICE_CHOICES, "auto");
     const batchSize = intOption("batch-size", v["batch-size"], 1000, { min: 1, max: 65536 });
     const limit = v.limit === undefined ? undefined : intOption("limit", v.limit, 0, { min: 1 });
+    const errors = v.errors === undefined
+      ? 0
+      : intOption("errors", v.errors, 0, { min: 1, max: 1000 });
+    if (v.png !== undefined && errors === 0) {
+      throw new UserError("--png needs --errors N: it writes the mistakes as an image");
+    }
     const dataDir = resolveDataDir(v["data-dir"]);
     const path = v.model ?? await lastModel(dataDir);
     const checkpoint = await loadCheckpoint(path);
@@ -124,13 +176,55 @@ export const evalCommand: Command = {
         tiled: gpu.isCpu,
       });
       const evaluator = new Evaluator(gpu.device, kernels, { network, split: test });
-      const { predictions } = await evaluator.run({ predictions: true });
+      const { predictions, probabilities } = await evaluator.run({
+        predictions: true,
+        probabilities: errors > 0,
+      });
       gpu.checkErrors();
       const result = score(test.labels, predictions!, model.classes);
+      const names = DATASETS[dataset].classes;
+      const mistakes = errors > 0
+        ? worstMistakes(test.labels, probabilities!, model.classes, errors)
+        : [];
       if (v.json) {
-        console.log(JSON.stringify({ model: path, dataset, ...result }, null, 2));
+        console.log(JSON.stringify(
+          { model: path, dataset, ...result, ...(errors > 0 ? { mistakes } : {}) },
+          null,
+          2,
+        ));
       } else {
-        console.log(formatScore(result, DATASETS[dataset].classes));
+        console.log(formatScore(result, names));
+      }
+      if (errors > 0) {
+        const images = new Uint8Array(mistakes.length * 784);
+        mistakes.forEach((m, i) =>
+          images.set(test.images.subarray(m.index * 784, (m.index + 1) * 784), i * 784)
+        );
+        const split = {
+          images,
+          labels: Uint8Array.from(mistakes, (m) => m.label),
+          count: mistakes.length,
+          rows: 28,
+          cols: 28,
+        };
+        if (v.png !== undefined) {
+          await writeFileAtomic(v.png, await encodePng(gridImage(split)));
+          if (!v.json) {
+            console.log(`\nWrote the ${mistakes.length} most confident mistakes to ${v.png}`);
+          }
+        } else if (!v.json) {
+          console.log(`\nThe ${mistakes.length} most confident mistakes:`);
+          for (const [i, m] of mistakes.entries()) {
+            console.log(
+              `${String(i + 1).padStart(3)}. test image ${m.index}: labelled ${names[m.label]}, ` +
+                `classified as ${names[m.predicted]} with probability ${m.probability.toFixed(6)}`,
+            );
+          }
+          const width = Deno.stdout.isTerminal() ? Deno.consoleSize().columns : 80;
+          console.log("\n" + renderImages(split, { width }));
+          console.log(`label:     [${mistakes.map((m) => m.label).join(" ")}]`);
+          console.log(`predicted: [${mistakes.map((m) => m.predicted).join(" ")}]`);
+        }
       }
     } finally {
       gpu.device.destroy();

@@ -12,6 +12,7 @@ export class Evaluator {
   readonly #feeder: Feeder;
   readonly #metrics: MetricsReader;
   readonly #predictions: GPUBuffer;
+  #probabilities: GPUBuffer | undefined;
   readonly count: number;
 
   constructor(
@@ -37,13 +38,24 @@ export class Evaluator {
 
   /**
    * Runs the network over the split. Returns the metrics (accuracy over real samples only) and,
-   * when asked, every sample's predicted class.
+   * when asked, every sample's predicted class and class probabilities ((count, N) floats).
    */
   async run(
-    { predictions = false }: { predictions?: boolean } = {},
-  ): Promise<{ metrics: Metrics; predictions?: Uint32Array }> {
+    { predictions = false, probabilities = false }: {
+      predictions?: boolean;
+      probabilities?: boolean;
+    } = {},
+  ): Promise<{ metrics: Metrics; predictions?: Uint32Array; probabilities?: Float32Array }> {
     const device = this.#device;
     const B = this.#network.B;
+    const N = this.#network.model.classes;
+    if (probabilities && !this.#probabilities) {
+      this.#probabilities = createStorage(
+        device,
+        "eval.probabilities",
+        this.#feeder.batches * B * N * 4,
+      );
+    }
     this.#metrics.clear();
     const encoder = device.createCommandEncoder({ label: "evaluate" });
     for (let i = 0; i < this.#feeder.batches; i++) {
@@ -54,11 +66,24 @@ export class Evaluator {
       if (predictions) {
         encoder.copyBufferToBuffer(this.#network.pred, 0, this.#predictions, i * B * 4, B * 4);
       }
+      if (probabilities) {
+        const bytes = B * N * 4;
+        encoder.copyBufferToBuffer(this.#network.prob, 0, this.#probabilities!, i * bytes, bytes);
+      }
     }
     const metrics = await this.#metrics.readAndClear(encoder);
-    if (!predictions) return { metrics };
-    const all = new Uint32Array(await readBuffer(device, this.#predictions));
-    return { metrics, predictions: all.slice(0, this.count) };
+    const result: { metrics: Metrics; predictions?: Uint32Array; probabilities?: Float32Array } = {
+      metrics,
+    };
+    if (predictions) {
+      const all = new Uint32Array(await readBuffer(device, this.#predictions));
+      result.predictions = all.slice(0, this.count);
+    }
+    if (probabilities) {
+      const all = new Float32Array(await readBuffer(device, this.#probabilities!));
+      result.probabilities = all.slice(0, this.count * N);
+    }
+    return result;
   }
 
   /** Frees the dataset and prediction buffers. */
@@ -66,5 +91,6 @@ export class Evaluator {
     this.#feeder.destroy();
     this.#metrics.destroy();
     this.#predictions.destroy();
+    this.#probabilities?.destroy();
   }
 }
