@@ -17,33 +17,6 @@ import * as ref from "./reference.ts";
 
 const ACTS: Activation[] = ["none", "relu", "tanh", "sigmoid"];
 
-function activate(act: Activation, z: Float32Array): Float32Array {
-  switch (act) {
-    case "none":
-      return z;
-    case "relu":
-      return ref.reluForward(z);
-    case "tanh":
-      return ref.tanhForward(z);
-    case "sigmoid":
-      return ref.sigmoidForward(z);
-  }
-}
-
-/** d act / dz applied to `dy`, from the activation's output `y`. */
-function activationBackward(act: Activation, y: Float32Array, dy: Float32Array): Float32Array {
-  switch (act) {
-    case "none":
-      return dy;
-    case "relu":
-      return ref.reluBackward({ x: y, dy });
-    case "tanh":
-      return ref.tanhBackward({ y, dy });
-    case "sigmoid":
-      return ref.sigmoidBackward({ y, dy });
-  }
-}
-
 type Shape = Required<ref.Conv2dDims>;
 
 /** Runs one convolution layer on the GPU: forward, and backward with `prevAct` on the input. */
@@ -73,7 +46,7 @@ async function runConv(
   const b = randomArray(O, rng); // (O)
   store.load(new Map([["conv_weight", w], ["conv_bias", b]]));
   // x is the output of a layer with `prevAct`, so it lies in that activation's range.
-  const x = activate(prevAct, randomArray(B * C * H * W, rng, { lo: -2, hi: 2 })); // (B, C, H, W)
+  const x = ref.activationForward(prevAct, randomArray(B * C * H * W, rng, { lo: -2, hi: 2 })); // (B, C, H, W)
   const dy = randomArray(B * O * OH * OW, rng); // (B, O, OH, OW)
   const owned = [
     upload(g, x),
@@ -175,7 +148,10 @@ for (const tiled of [false, true]) {
       for (const [i, s] of SHAPES.entries()) {
         const r = await runConv(g, k, { shape: s, act, prevAct: "none", seed: 10 + i, tiled });
         assert.deepEqual(r.labels, expectedLabels(s, tiled), `kernels for ${JSON.stringify(s)}`);
-        const expected = activate(act, ref.conv2dForward({ x: r.x, w: r.w, b: r.b }, s));
+        const expected = ref.activationForward(
+          act,
+          ref.conv2dForward({ x: r.x, w: r.w, b: r.b }, s),
+        );
         assertClose(r.y, expected, { ...close, label: `y ${JSON.stringify(s)}` });
       }
     });
@@ -205,7 +181,7 @@ for (const tiled of [false, true]) {
       for (const [i, s] of SHAPES.entries()) {
         const r = await runConv(g, k, { shape: s, act: "none", prevAct, seed: 30 + i, tiled });
         const { dx } = ref.conv2dBackward({ dy: r.dy, x: r.x, w: r.w }, s);
-        const expected = activationBackward(prevAct, r.x, dx);
+        const expected = ref.activationBackward(prevAct, { y: r.x, dy: dx });
         assertClose(r.dx, expected, { ...close, label: `dx ${JSON.stringify(s)}` });
       }
     });

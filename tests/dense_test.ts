@@ -10,33 +10,6 @@ import * as ref from "./reference.ts";
 
 const ACTS: Activation[] = ["none", "relu", "tanh", "sigmoid"];
 
-function activate(act: Activation, z: Float32Array): Float32Array {
-  switch (act) {
-    case "none":
-      return z;
-    case "relu":
-      return ref.reluForward(z);
-    case "tanh":
-      return ref.tanhForward(z);
-    case "sigmoid":
-      return ref.sigmoidForward(z);
-  }
-}
-
-/** d act / dz applied to `dy`, from the activation's output `y`. */
-function activationBackward(act: Activation, y: Float32Array, dy: Float32Array): Float32Array {
-  switch (act) {
-    case "none":
-      return dy;
-    case "relu":
-      return ref.reluBackward({ x: y, dy });
-    case "tanh":
-      return ref.tanhBackward({ y, dy });
-    case "sigmoid":
-      return ref.sigmoidBackward({ y, dy });
-  }
-}
-
 /** Runs one dense layer on the GPU: forward, and backward with `prevAct` on the input. */
 async function runDense(
   { B, I, O, act, prevAct, seed, tiled }: {
@@ -63,7 +36,7 @@ async function runDense(
   const b = randomArray(O, rng); // (O)
   store.load(new Map([["fc_weight", w], ["fc_bias", b]]));
   // x is the output of a layer with `prevAct`, so it lies in that activation's range.
-  const x = activate(prevAct, randomArray(B * I, rng, { lo: -2, hi: 2 })); // (B, I)
+  const x = ref.activationForward(prevAct, randomArray(B * I, rng, { lo: -2, hi: 2 })); // (B, I)
   const dy = randomArray(B * O, rng); // (B, O)
   const xBuf = upload(g, x);
   const yBuf = upload(g, new Float32Array(B * O));
@@ -123,7 +96,10 @@ for (const tiled of [false, true]) {
       async (g, k) => {
         for (const [i, dims] of SHAPES.entries()) {
           const r = await runDense({ ...dims, act, prevAct: "none", seed: 10 + i, tiled }, g, k);
-          const expected = activate(act, ref.denseForward({ x: r.x, w: r.w, b: r.b }, dims));
+          const expected = ref.activationForward(
+            act,
+            ref.denseForward({ x: r.x, w: r.w, b: r.b }, dims),
+          );
           assertClose(r.y, expected, {
             atol: 1e-4,
             rtol: 1e-4,
@@ -153,7 +129,7 @@ for (const tiled of [false, true]) {
       for (const [i, dims] of SHAPES.entries()) {
         const r = await runDense({ ...dims, act: "none", prevAct, seed: 30 + i, tiled }, g, k);
         const { dx } = ref.denseBackward({ dy: r.dy, x: r.x, w: r.w }, dims);
-        const expected = activationBackward(prevAct, r.x, dx);
+        const expected = ref.activationBackward(prevAct, { y: r.x, dy: dx });
         assertClose(r.dx, expected, {
           atol: 1e-4,
           rtol: 1e-4,

@@ -59,19 +59,6 @@ const EPS = 1e-2;
  */
 const KINK_MARGIN = 2 * EPS;
 
-function activate(act: Activation, z: Float32Array): Float32Array {
-  switch (act) {
-    case "none":
-      return z;
-    case "relu":
-      return ref.reluForward(z);
-    case "tanh":
-      return ref.tanhForward(z);
-    case "sigmoid":
-      return ref.sigmoidForward(z);
-  }
-}
-
 function activationBackward(act: Activation, z: Float32Array, y: Float32Array, dy: Float32Array) {
   switch (act) {
     case "none":
@@ -109,7 +96,7 @@ function referenceGradients(
       b: params.get(`${layer.name}_bias`)!,
     }, dims[k]!);
     zs.push(z);
-    acts.push(activate(layer.act, z));
+    acts.push(ref.activationForward(layer.act, z));
   });
   const { loss, dlogits } = ref.softmaxCrossEntropy({ logits: acts.at(-1)!, labels }, {
     B,

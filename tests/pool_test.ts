@@ -26,30 +26,7 @@ function makeInput(n: number, prevAct: Activation, rng: Rng, ties: boolean): Flo
   const z = randomArray(n, rng, { lo: -2, hi: 2 });
   // Three levels make ties in most 2×2 windows, including ties of the maximum.
   if (ties) { for (let i = 0; i < n; i++) z[i] = Math.round(z[i]!) / 2; }
-  switch (prevAct) {
-    case "none":
-      return z;
-    case "relu":
-      return ref.reluForward(z);
-    case "tanh":
-      return ref.tanhForward(z);
-    case "sigmoid":
-      return ref.sigmoidForward(z);
-  }
-}
-
-/** d act / dz applied to `dy`, from the activation's output `y`. */
-function activationBackward(act: Activation, y: Float32Array, dy: Float32Array): Float32Array {
-  switch (act) {
-    case "none":
-      return dy;
-    case "relu":
-      return ref.reluBackward({ x: y, dy });
-    case "tanh":
-      return ref.tanhBackward({ y, dy });
-    case "sigmoid":
-      return ref.sigmoidBackward({ y, dy });
-  }
+  return ref.activationForward(prevAct, z);
 }
 
 /** Runs one max-pool layer on the GPU, forward then backward, and its reference. */
@@ -126,11 +103,10 @@ async function runPool(
   store.destroy();
   const dims = { B, C, H, W, K, stride };
   const expected = ref.maxPoolForward({ x }, dims);
-  const dxRef = activationBackward(
-    prevAct,
-    x,
-    ref.maxPoolBackward({ dy, argmax: expected.argmax }, dims),
-  );
+  const dxRef = ref.activationBackward(prevAct, {
+    y: x,
+    dy: ref.maxPoolBackward({ dy, argmax: expected.argmax }, dims),
+  });
   return { y, argmax, dx, expected: { ...expected, dx: dxRef } };
 }
 

@@ -612,3 +612,43 @@ function checkLabels(
     }
   }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Activations by name, as the layers fuse them
+
+/** An activation's name, as in src/nn/model.ts. */
+export type ActivationName = "none" | "relu" | "tanh" | "sigmoid";
+
+/** `act(z)` elementwise. */
+export function activationForward(act: ActivationName, z: Float32Array): Float32Array {
+  switch (act) {
+    case "none":
+      return z;
+    case "relu":
+      return reluForward(z);
+    case "tanh":
+      return tanhForward(z);
+    case "sigmoid":
+      return sigmoidForward(z);
+  }
+}
+
+/**
+ * `dy ⊙ act'(z)`, computed from the activation's OUTPUT `y = act(z)` as the kernels do (for ReLU
+ * `y > 0` exactly when `z > 0`).
+ */
+export function activationBackward(
+  act: ActivationName,
+  { y, dy }: { y: Float32Array; dy: Float32Array },
+): Float32Array {
+  switch (act) {
+    case "none":
+      return dy;
+    case "relu":
+      return reluBackward({ x: y, dy });
+    case "tanh":
+      return tanhBackward({ y, dy });
+    case "sigmoid":
+      return sigmoidBackward({ y, dy });
+  }
+}

@@ -1,12 +1,11 @@
 /** `mnist predict`: classify image files (photos, drawings, scans) with a trained model. */
 import { basename, extname } from "node:path";
-import { intOption, parseCommandArgs } from "./args.ts";
+import { choiceOption, intOption, parseCommandArgs } from "./args.ts";
 import { type Command, COMMON_HELP } from "./command.ts";
 import { renderImages } from "./show.ts";
 import { messageOf, UserError } from "../errors.ts";
 import { writeFileAtomic } from "../fs.ts";
 import { acquireGpu, DEVICE_CHOICES } from "../gpu/device.ts";
-import { choiceOption } from "./args.ts";
 import { type DatasetName, DATASETS } from "../data/mirrors.ts";
 import { resolveDataDir } from "../data/paths.ts";
 import { readImageFile } from "../image/decode.ts";
