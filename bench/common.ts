@@ -36,7 +36,14 @@ export function trainingSetup(
 ) {
   const store = new ParamStore(gpu.device, model);
   store.initialize({ kind: "xavier" }, new Rng(1));
-  const network = new Network(gpu.device, kernels, { model, store, B, train: true, tiled });
+  const network = new Network(gpu.device, kernels, {
+    model,
+    store,
+    B,
+    train: true,
+    tiled,
+    target: gpu.isCpu ? "cpu" : "gpu",
+  });
   const sgd = buildSgd(gpu.device, kernels, store, {
     lr: 0.01,
     momentum: 0.9,

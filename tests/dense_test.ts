@@ -12,7 +12,7 @@ const ACTS: Activation[] = ["none", "relu", "tanh", "sigmoid"];
 
 /** Runs one dense layer on the GPU: forward, and backward with `prevAct` on the input. */
 async function runDense(
-  { B, I, O, act, prevAct, seed, tiled }: {
+  { B, I, O, act, prevAct, seed, tiled, target }: {
     B: number;
     I: number;
     O: number;
@@ -20,6 +20,7 @@ async function runDense(
     prevAct: Activation;
     seed: number;
     tiled: boolean;
+    target: "cpu" | "gpu";
   },
   g: Parameters<Parameters<typeof gpuTest>[1]>[0],
   kernels: Parameters<Parameters<typeof gpuTest>[1]>[1],
@@ -55,6 +56,7 @@ async function runDense(
     dx: dxBuf,
     prevAct,
     tiled,
+    target,
     alloc: () => {
       throw new Error("dense allocates nothing");
     },
@@ -88,14 +90,25 @@ const SHAPES = [
   { B: 100, I: 64, O: 10 },
 ];
 
-for (const tiled of [false, true]) {
-  const kind = tiled ? "tiled" : "simple";
+// simple: the reference kernels; tiled: register tiles for CPU adapters; shared: workgroup
+// tiles for GPUs. All run here (on any adapter) and must agree with the oracle.
+for (
+  const [kind, tiled, target] of [
+    ["simple", false, "cpu"],
+    ["tiled", true, "cpu"],
+    ["shared", true, "gpu"],
+  ] as const
+) {
   for (const act of ACTS) {
     gpuTest(
       `denseForward() ${kind} matches reference with ${act} on awkward shapes`,
       async (g, k) => {
         for (const [i, dims] of SHAPES.entries()) {
-          const r = await runDense({ ...dims, act, prevAct: "none", seed: 10 + i, tiled }, g, k);
+          const r = await runDense(
+            { ...dims, act, prevAct: "none", seed: 10 + i, tiled, target },
+            g,
+            k,
+          );
           const expected = ref.activationForward(
             act,
             ref.denseForward({ x: r.x, w: r.w, b: r.b }, dims),
@@ -113,7 +126,7 @@ for (const tiled of [false, true]) {
   gpuTest(`denseBackward() ${kind} weight and bias gradients match reference`, async (g, k) => {
     for (const [i, dims] of SHAPES.entries()) {
       const r = await runDense(
-        { ...dims, act: "none", prevAct: "none", seed: 20 + i, tiled },
+        { ...dims, act: "none", prevAct: "none", seed: 20 + i, tiled, target },
         g,
         k,
       );
@@ -127,7 +140,11 @@ for (const tiled of [false, true]) {
   for (const prevAct of ACTS) {
     gpuTest(`denseBackward() ${kind} input gradient applies the ${prevAct} below`, async (g, k) => {
       for (const [i, dims] of SHAPES.entries()) {
-        const r = await runDense({ ...dims, act: "none", prevAct, seed: 30 + i, tiled }, g, k);
+        const r = await runDense(
+          { ...dims, act: "none", prevAct, seed: 30 + i, tiled, target },
+          g,
+          k,
+        );
         const { dx } = ref.denseBackward({ dy: r.dy, x: r.x, w: r.w }, dims);
         const expected = ref.activationBackward(prevAct, { y: r.x, dy: dx });
         assertClose(r.dx, expected, {

@@ -2,7 +2,8 @@
  * A whole network on the GPU (src/nn/network.ts + ParamStore): its parameter gradients checked
  * against central finite differences of the GPU's own loss, and against the reference ops
  * chained on the CPU. The models stack every activation, so a missing or wrong derivative in
- * any layer's backward shows; each runs with the simple and with the register-tiled kernels.
+ * any layer's backward shows; each runs with the simple, the register-tiled (CPU) and the
+ * workgroup-tiled (GPU) kernels.
  */
 import assert from "node:assert/strict";
 import { createStorage, readF32 as readRange, writeBuffer } from "../src/gpu/buffer.ts";
@@ -127,6 +128,7 @@ interface Case {
   B: number;
   seed: number;
   tiled: boolean;
+  target?: "cpu" | "gpu";
 }
 
 /** Random parameters (by name), inputs (B, C·H·W) and labels (B) for `model`. */
@@ -154,11 +156,11 @@ function seedOffTheKink(model: DenseModel, B: number, seed: number): number {
 }
 
 /** A network for `c` with random inputs, labels and parameters uploaded. */
-function setup(g: Gpu, kernels: KernelCache, { model, B, seed, tiled }: Case) {
+function setup(g: Gpu, kernels: KernelCache, { model, B, seed, tiled, target }: Case) {
   const { params, x, labels } = sample(model, B, seed);
   const store = new ParamStore(g.device, model);
   store.load(params);
-  const network = new Network(g.device, kernels, { model, store, B, train: true, tiled });
+  const network = new Network(g.device, kernels, { model, store, B, train: true, tiled, target });
   writeBuffer(g.device, network.x, x);
   writeBuffer(g.device, network.labels, Uint32Array.from(labels));
   return { store, network, params, x, labels };
@@ -275,23 +277,28 @@ async function checkGradients(g: Gpu, kernels: KernelCache, c: Case): Promise<vo
   }
 }
 
-for (const tiled of [false, true]) {
-  const kernelsName = tiled ? "tiled" : "simple";
+for (
+  const [kernelsName, tiled, target] of [
+    ["simple", false, "cpu"],
+    ["tiled", true, "cpu"],
+    ["shared", true, "gpu"],
+  ] as const
+) {
   gpuTest(
     `Network gradients match finite differences through tanh, relu, sigmoid (${kernelsName}, B = 3)`,
-    (g, k) => checkGradients(g, k, { model: ODD, B: 3, seed: 11, tiled }),
+    (g, k) => checkGradients(g, k, { model: ODD, B: 3, seed: 11, tiled, target }),
   );
   gpuTest(
     `Network gradients match finite differences with B = 1 (${kernelsName})`,
-    (g, k) => checkGradients(g, k, { model: ODD, B: 1, seed: 12, tiled }),
+    (g, k) => checkGradients(g, k, { model: ODD, B: 1, seed: 12, tiled, target }),
   );
   gpuTest(
     `Network gradients match finite differences when every size divides 4 (${kernelsName})`,
-    (g, k) => checkGradients(g, k, { model: ALIGNED, B: 4, seed: 21, tiled }),
+    (g, k) => checkGradients(g, k, { model: ALIGNED, B: 4, seed: 21, tiled, target }),
   );
   gpuTest(
     `Network gradients match finite differences with B = 17, past a 16-row tile (${kernelsName})`,
-    (g, k) => checkGradients(g, k, { model: ALIGNED, B: 17, seed: 22, tiled }),
+    (g, k) => checkGradients(g, k, { model: ALIGNED, B: 17, seed: 22, tiled, target }),
   );
 }
 

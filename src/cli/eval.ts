@@ -173,7 +173,7 @@ export const evalCommand: Command = {
         store,
         B,
         train: false,
-        tiled: gpu.isCpu,
+        target: gpu.isCpu ? "cpu" : "gpu",
       });
       const evaluator = new Evaluator(gpu.device, kernels, { network, split: test });
       const { predictions, probabilities } = await evaluator.run({

@@ -31,7 +31,7 @@ export class Classifier {
       store: this.#store,
       B: batch,
       train: false,
-      tiled: gpu.isCpu,
+      target: gpu.isCpu ? "cpu" : "gpu",
     });
     this.#pixels = sizeOf(model.input);
     writeBuffer(gpu.device, this.#network.labels, new Uint32Array(batch).fill(PAD));

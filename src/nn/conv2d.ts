@@ -94,7 +94,7 @@ export function buildConv2d(ctx: LayerContext): Layer {
   const [C, H, W] = ctx.info.input as [number, number, number];
   const [O, OH, OW] = ctx.info.output as [number, number, number];
   const { kernel: K, stride, pad } = spec;
-  const variants = conv2dVariants({ K, stride, pad, W, OH, OW }, ctx.tiled);
+  const variants = conv2dVariants({ K, stride, pad, W, OH, OW }, ctx.tiled && ctx.target !== "gpu");
   const { S, BS } = weightSlices({ B, O, C, K }, variants.tiled);
   const dims = createDims(device, spec.name, [B, C, H, W, O, K, OH, OW, stride, pad, S, BS]);
   const params = store.range(store.params, index);

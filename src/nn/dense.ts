@@ -1,6 +1,7 @@
 /** Fully connected layer: y = act(x · wᵀ + b), on kernels/dense.wgsl. */
 import code from "../../kernels/dense.wgsl" with { type: "text" };
 import tiledCode from "../../kernels/dense_tiled.wgsl" with { type: "text" };
+import sharedCode from "../../kernels/dense_shared.wgsl" with { type: "text" };
 import { createDims } from "../gpu/buffer.ts";
 import { type Dispatch, makeDispatch, type Program } from "../gpu/kernel.ts";
 import type { Layer, LayerContext } from "./layer.ts";
@@ -9,21 +10,28 @@ import { ACTIVATION_CODE, type DenseSpec, sizeOf } from "./model.ts";
 /** The simple dense kernels (4×4 tiles, scalar loads): the reference and the fallback. */
 export const DENSE: Program = { name: "dense", code };
 
-/** The register-tiled dense kernels (16×16 tiles, vec4 loads), generated. */
+/** The register-tiled dense kernels (16×16 tiles, vec4 loads), generated: for CPU adapters. */
 export const DENSE_TILED: Program = { name: "dense_tiled", code: tiledCode };
+
+/** The workgroup-tiled dense kernels (16×16 tiles staged in workgroup memory): for GPUs. */
+export const DENSE_SHARED: Program = { name: "dense_shared", code: sharedCode };
 
 /** Workgroup size and outputs per invocation (square tiles) of each variant. */
 const SIMPLE = { program: DENSE, suffix: "", WG: 64, tile: 4 };
 const TILED = { program: DENSE_TILED, suffix: "_tiled", WG: 8, tile: 16 };
+const SHARED = { program: DENSE_SHARED, suffix: "_shared", WG: 256, tile: 16 };
 type Variant = typeof SIMPLE;
 
-function groups(v: Variant, rows: number, cols: number): [number] {
+/** Workgroups over a (rows, cols) output; SHARED runs one 16×16 workgroup per tile, in 2-D. */
+function groups(v: Variant, rows: number, cols: number): [number, number?] {
+  if (v === SHARED) return [Math.ceil(cols / v.tile), Math.ceil(rows / v.tile)];
   return [Math.ceil((Math.ceil(rows / v.tile) * Math.ceil(cols / v.tile)) / v.WG)];
 }
 
 /**
- * Builds a dense layer's dispatches for the context's batch size: the register-tiled kernels
- * where the shapes allow and `ctx.tiled` asks for them, else the simple ones.
+ * Builds a dense layer's dispatches for the context's batch size: with `ctx.tiled`, the
+ * register-tiled kernels on a CPU adapter (where the shapes allow) or the workgroup-tiled ones on
+ * a GPU; else the simple ones.
  */
 export function buildDense(ctx: LayerContext): Layer {
   const spec = ctx.info.spec as DenseSpec;
@@ -32,11 +40,14 @@ export function buildDense(ctx: LayerContext): Layer {
   const O = spec.units;
   const dims = createDims(device, spec.name, [B, I, O, 0]);
   const params = store.range(store.params, index);
-  const fwd = ctx.tiled && I % 4 === 0 ? TILED : SIMPLE;
-  const bwd = ctx.tiled && I % 4 === 0 && O % 4 === 0 ? TILED : SIMPLE;
+  const gpu = ctx.target === "gpu";
+  const fwd = !ctx.tiled ? SIMPLE : gpu ? SHARED : I % 4 === 0 ? TILED : SIMPLE;
+  const bwd = !ctx.tiled ? SIMPLE : gpu ? SHARED : I % 4 === 0 && O % 4 === 0 ? TILED : SIMPLE;
+  // The workgroup size of SHARED is fixed in the WGSL (16×16), not an override.
+  const wg = (v: Variant): Record<string, number> => (v === SHARED ? {} : { WG: v.WG });
 
   const forwardKernel = kernels.get(fwd.program, `dense_forward${fwd.suffix}`, {
-    constants: { WG: fwd.WG, ACT: ACTIVATION_CODE[spec.act] },
+    constants: { ...wg(fwd), ACT: ACTIVATION_CODE[spec.act] },
     bindings: ["storage", "read", "read", null, "uniform"],
   });
   const forward = [
@@ -45,7 +56,7 @@ export function buildDense(ctx: LayerContext): Layer {
   const backward: Dispatch[] = [];
   if (ctx.dy) {
     const weightKernel = kernels.get(bwd.program, `dense_backward_weight${bwd.suffix}`, {
-      constants: { WG: bwd.WG },
+      constants: { ...wg(bwd) },
       bindings: ["storage", "read", "read", null, "uniform"],
     });
     const grads = store.range(store.grads, index);
@@ -54,7 +65,7 @@ export function buildDense(ctx: LayerContext): Layer {
     );
     if (ctx.dx) {
       const inputKernel = kernels.get(bwd.program, `dense_backward_input${bwd.suffix}`, {
-        constants: { WG: bwd.WG, PREV_ACT: ACTIVATION_CODE[ctx.prevAct] },
+        constants: { ...wg(bwd), PREV_ACT: ACTIVATION_CODE[ctx.prevAct] },
         bindings: ["storage", "read", "read", "read", "uniform"],
       });
       backward.push(

@@ -26,8 +26,13 @@ export interface LayerContext {
   dx: GPUBuffer | null;
   /** The activation of the layer below (the one that produced `x`). */
   prevAct: Activation;
-  /** Use the register-tiled kernels where the shapes allow (else the simple reference ones). */
+  /** Use the kernels tuned for `target` where the shapes allow (else the simple reference ones). */
   tiled: boolean;
+  /**
+   * What the tuned kernels are tuned for: a CPU adapter (register tiles, vec4 loads; the
+   * default) or a GPU (workgroup-memory tiles, coalesced loads).
+   */
+  target?: "cpu" | "gpu";
   /** Allocates a zeroed storage buffer the network owns (and frees), e.g. max-pool's argmax. */
   alloc: (label: string, bytes: number) => GPUBuffer;
 }

@@ -38,11 +38,13 @@ export class Network {
       store: ParamStore;
       B: number;
       train: boolean;
-      /** Register-tiled kernels where shapes allow (default true). */
+      /** The tuned kernels where shapes allow (default true); else the simple ones. */
       tiled?: boolean;
+      /** What to tune for: "cpu" (default) or "gpu". */
+      target?: "cpu" | "gpu";
     },
   ) {
-    const { model, store, B, train, tiled = true } = options;
+    const { model, store, B, train, tiled = true, target = "cpu" } = options;
     this.B = B;
     this.model = model;
     const make = (label: string, floats: number) => {
@@ -92,6 +94,7 @@ export class Network {
         dx: grads[k]!,
         prevAct: producerAct(k),
         tiled,
+        target,
         alloc: (label, bytes) => make(`${info.spec.name}.${label}`, bytes / 4),
       };
       switch (info.spec.kind) {

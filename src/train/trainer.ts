@@ -94,8 +94,13 @@ export async function train(gpu: Gpu, options: TrainOptions): Promise<EpochResul
   const { model, batchSize: B, log } = options;
   const kernels = new KernelCache(device);
   const store = new ParamStore(device, model);
-  // The register-tiled kernels suit CPU adapters; GPUs want many more, smaller threads.
-  const network = new Network(device, kernels, { model, store, B, train: true, tiled: gpu.isCpu });
+  const network = new Network(device, kernels, {
+    model,
+    store,
+    B,
+    train: true,
+    target: gpu.isCpu ? "cpu" : "gpu",
+  });
 
   const resume = options.resume;
   const iterState = resume?.meta.iterator as DataIterState | undefined;

@@ -1,0 +1,146 @@
+// Fully connected layer for GPUs: 16×16 output tiles per workgroup, one output per invocation,
+// operands staged through workgroup memory in 16-wide chunks so that global loads are coalesced
+// (consecutive invocations read consecutive addresses). kernels/dense.wgsl stays the reference.
+// B batch, I inputs, O outputs; row-major; any sizes (edges are zero-filled on load and skipped
+// on store).
+
+struct Dims {
+  B: u32,
+  I: u32,
+  O: u32,
+  _pad: u32,
+}
+
+const T: u32 = 16u;
+
+// Activation in dense_forward_shared's epilogue: 0 none, 1 relu, 2 tanh, 3 sigmoid.
+override ACT: u32 = 0u;
+// Activation of the layer below, applied in dense_backward_input_shared's epilogue.
+override PREV_ACT: u32 = 0u;
+
+@group(0) @binding(0) var<storage, read_write> out: array<f32>;
+@group(0) @binding(1) var<storage, read> in0: array<f32>;
+@group(0) @binding(2) var<storage, read> in1: array<f32>;
+@group(0) @binding(3) var<storage, read> in2: array<f32>;
+@group(0) @binding(4) var<uniform> dims: Dims;
+
+// Two 16×16 staging tiles, padded to 17 columns against bank conflicts.
+var<workgroup> ta: array<array<f32, 17>, 16>;
+var<workgroup> tb: array<array<f32, 17>, 16>;
+
+fn activate(z: f32) -> f32 {
+  switch ACT {
+    case 1u: { return max(z, 0.0); }
+    case 2u: { return tanh(clamp(z, -15.0, 15.0)); }
+    case 3u: { return 1.0 / (1.0 + exp(-z)); }
+    default: { return z; }
+  }
+}
+
+// d act(z) / dz in terms of the activation's output y = act(z).
+fn prev_act_grad(y: f32) -> f32 {
+  switch PREV_ACT {
+    case 1u: { return select(0.0, 1.0, y > 0.0); }
+    case 2u: { return 1.0 - y * y; }
+    case 3u: { return y * (1.0 - y); }
+    default: { return 1.0; }
+  }
+}
+
+// in[row, col] of a (rows, cols) matrix starting at `base`, or 0 outside it.
+fn load0(row: u32, col: u32, rows: u32, cols: u32) -> f32 {
+  return select(0.0, in0[min(row, rows - 1u) * cols + min(col, cols - 1u)], row < rows && col < cols);
+}
+
+fn load1(row: u32, col: u32, rows: u32, cols: u32) -> f32 {
+  return select(0.0, in1[min(row, rows - 1u) * cols + min(col, cols - 1u)], row < rows && col < cols);
+}
+
+// Workgroup (o tile, b tile), invocation (tx, ty) → y[b0 + ty, o0 + tx]; out: y (B, O),
+// in0: x (B, I), in1: parameters, w (O, I) then bias (O).
+@compute @workgroup_size(16, 16)
+fn dense_forward_shared(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) l: vec3u) {
+  let B = dims.B;
+  let I = dims.I;
+  let O = dims.O;
+  let b0 = wg.y * T;
+  let o0 = wg.x * T;
+  var acc = 0.0;
+  for (var i0 = 0u; i0 < I; i0 += T) {
+    ta[l.y][l.x] = load0(b0 + l.y, i0 + l.x, B, I); // x rows
+    tb[l.y][l.x] = load1(o0 + l.y, i0 + l.x, O, I); // w rows
+    workgroupBarrier();
+    for (var k = 0u; k < T; k++) {
+      acc += ta[l.y][k] * tb[l.x][k];
+    }
+    workgroupBarrier();
+  }
+  let b = b0 + l.y;
+  let o = o0 + l.x;
+  if (b < B && o < O) {
+    out[b * O + o] = activate(acc + in1[O * I + o]);
+  }
+}
+
+// Workgroup (i tile, b tile), invocation (tx, ty) → dx[b0 + ty, i0 + tx] = (dz · w) ⊙
+// prev_act'(x); out: dx (B, I), in0: dz (B, O), in1: parameters, w (O, I) first, in2: x (B, I).
+@compute @workgroup_size(16, 16)
+fn dense_backward_input_shared(
+  @builtin(workgroup_id) wg: vec3u,
+  @builtin(local_invocation_id) l: vec3u,
+) {
+  let B = dims.B;
+  let I = dims.I;
+  let O = dims.O;
+  let b0 = wg.y * T;
+  let i0 = wg.x * T;
+  var acc = 0.0;
+  for (var o0 = 0u; o0 < O; o0 += T) {
+    ta[l.y][l.x] = load0(b0 + l.y, o0 + l.x, B, O); // dz rows
+    tb[l.y][l.x] = load1(o0 + l.y, i0 + l.x, O, I); // w rows o0.., columns i0..
+    workgroupBarrier();
+    for (var k = 0u; k < T; k++) {
+      acc += ta[l.y][k] * tb[k][l.x];
+    }
+    workgroupBarrier();
+  }
+  let b = b0 + l.y;
+  let i = i0 + l.x;
+  if (b < B && i < I) {
+    out[b * I + i] = acc * prev_act_grad(in2[b * I + i]);
+  }
+}
+
+// Workgroup (i tile, o tile), invocation (tx, ty) → dw[o0 + ty, i0 + tx]; the i tile 0 also
+// sums db. out: dw (O, I) then db (O), the layer's gradient range; in0: dz (B, O), in1: x (B, I).
+@compute @workgroup_size(16, 16)
+fn dense_backward_weight_shared(
+  @builtin(workgroup_id) wg: vec3u,
+  @builtin(local_invocation_id) l: vec3u,
+) {
+  let B = dims.B;
+  let I = dims.I;
+  let O = dims.O;
+  let o0 = wg.y * T;
+  let i0 = wg.x * T;
+  var acc = 0.0;
+  var db = 0.0;
+  for (var b0 = 0u; b0 < B; b0 += T) {
+    ta[l.y][l.x] = load0(b0 + l.y, o0 + l.x, B, O); // dz rows b0.., columns o0..
+    tb[l.y][l.x] = load1(b0 + l.y, i0 + l.x, B, I); // x rows b0.., columns i0..
+    workgroupBarrier();
+    for (var k = 0u; k < T; k++) {
+      acc += ta[k][l.y] * tb[k][l.x];
+      db += ta[k][l.y];
+    }
+    workgroupBarrier();
+  }
+  let o = o0 + l.y;
+  let i = i0 + l.x;
+  if (o < O && i < I) {
+    out[o * I + i] = acc;
+  }
+  if (o < O && wg.x == 0u && l.x == 0u) {
+    out[O * I + o] = db;
+  }
+}
