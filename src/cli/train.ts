@@ -58,7 +58,7 @@ function parseInit(value: string | undefined): Init {
 
 export const trainCommand: Command = {
   name: "train",
-  summary: "train a model (mlp) with SGD, logging like MXNet",
+  summary: "train a model (mlp, lenet) with SGD, logging like MXNet",
   help: HELP,
   async run(args) {
     const { values: v } = parseCommandArgs("train", args, {
