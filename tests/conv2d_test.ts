@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import type { Gpu } from "../src/gpu/device.ts";
 import { encode, type KernelCache } from "../src/gpu/kernel.ts";
-import { buildConv2d, conv2dVariants, sharedWeightSlices, weightSlices } from "../src/nn/conv2d.ts";
+import { buildConv2d, conv2dVariants, weightSlices } from "../src/nn/conv2d.ts";
 import { type Activation, inferShapes, type ModelSpec } from "../src/nn/model.ts";
 import { ParamStore } from "../src/nn/params.ts";
 import { Rng } from "../src/random.ts";
@@ -23,13 +23,12 @@ type Shape = Required<ref.Conv2dDims>;
 async function runConv(
   g: Gpu,
   kernels: KernelCache,
-  { shape, act, prevAct, seed, tiled, target = "cpu" }: {
+  { shape, act, prevAct, seed, tiled }: {
     shape: Shape;
     act: Activation;
     prevAct: Activation;
     seed: number;
     tiled: boolean;
-    target?: "cpu" | "gpu";
   },
 ) {
   const { B, C, H, W, O, K, stride, pad } = shape;
@@ -69,7 +68,6 @@ async function runConv(
     dx: dxBuf,
     prevAct,
     tiled,
-    target,
     alloc: (label, bytes) => {
       const buffer = upload(g, new Float32Array(bytes / 4), label);
       owned.push(buffer);
@@ -99,18 +97,10 @@ async function runConv(
 }
 
 /** Which kernels runConv should have run for `s`, so a test knows it exercised the tiled ones. */
-function expectedLabels(s: Shape, tiled: boolean, target: "cpu" | "gpu" = "cpu"): string[] {
+function expectedLabels(s: Shape, tiled: boolean): string[] {
   const { B, C, O, K, stride, pad, W } = s;
   const OH = Math.floor((s.H + 2 * pad - K) / stride) + 1;
   const OW = Math.floor((W + 2 * pad - K) / stride) + 1;
-  if (tiled && target === "gpu") {
-    return [
-      "conv2d_shared.conv2d_forward_shared",
-      "conv2d_shared.conv2d_backward_weight_shared",
-      ...(sharedWeightSlices({ B, O, C, K }).S > 1 ? ["conv2d.conv2d_sum_slices"] : []),
-      "conv2d_shared.conv2d_backward_input_shared",
-    ];
-  }
   const v = conv2dVariants({ K, stride, pad, W, OH, OW }, tiled);
   const sliced = weightSlices({ B, O, C, K }, v.tiled).S > 1;
   return [
@@ -148,34 +138,16 @@ const SHAPES: Shape[] = [
 
 const close = { atol: 2e-4, rtol: 2e-4 };
 
-// simple: the reference kernels; tiled: register tiles for CPU adapters; shared: workgroup
-// tiles for GPUs. All run here (on any adapter) and must agree with the oracle.
-for (
-  const [kind, tiled, target] of [
-    ["simple", false, "cpu"],
-    ["tiled", true, "cpu"],
-    ["shared", true, "gpu"],
-  ] as const
-) {
+for (const tiled of [false, true]) {
+  const kind = tiled ? "tiled" : "simple";
   for (const act of ACTS) {
     gpuTest(`conv2dForward() ${kind} matches reference with ${act} on awkward shapes`, async (
       g,
       k,
     ) => {
       for (const [i, s] of SHAPES.entries()) {
-        const r = await runConv(g, k, {
-          shape: s,
-          act,
-          prevAct: "none",
-          seed: 10 + i,
-          tiled,
-          target,
-        });
-        assert.deepEqual(
-          r.labels,
-          expectedLabels(s, tiled, target),
-          `kernels for ${JSON.stringify(s)}`,
-        );
+        const r = await runConv(g, k, { shape: s, act, prevAct: "none", seed: 10 + i, tiled });
+        assert.deepEqual(r.labels, expectedLabels(s, tiled), `kernels for ${JSON.stringify(s)}`);
         const expected = ref.activationForward(
           act,
           ref.conv2dForward({ x: r.x, w: r.w, b: r.b }, s),
@@ -193,7 +165,6 @@ for (
         prevAct: "none",
         seed: 20 + i,
         tiled,
-        target,
       });
       const expected = ref.conv2dBackward({ dy: r.dy, x: r.x, w: r.w }, s);
       const label = JSON.stringify(s);
@@ -208,14 +179,7 @@ for (
       k,
     ) => {
       for (const [i, s] of SHAPES.entries()) {
-        const r = await runConv(g, k, {
-          shape: s,
-          act: "none",
-          prevAct,
-          seed: 30 + i,
-          tiled,
-          target,
-        });
+        const r = await runConv(g, k, { shape: s, act: "none", prevAct, seed: 30 + i, tiled });
         const { dx } = ref.conv2dBackward({ dy: r.dy, x: r.x, w: r.w }, s);
         const expected = ref.activationBackward(prevAct, { y: r.x, dy: dx });
         assertClose(r.dx, expected, { ...close, label: `dx ${JSON.stringify(s)}` });

@@ -4,7 +4,6 @@
  */
 import code from "../../kernels/conv2d.wgsl" with { type: "text" };
 import tiledCode from "../../kernels/conv2d_tiled.wgsl" with { type: "text" };
-import sharedCode from "../../kernels/conv2d_shared.wgsl" with { type: "text" };
 import { FORWARD, INPUT, K as TILED_K, WEIGHT } from "../../kernels/gen_conv2d_tiled.ts";
 import { createDims } from "../gpu/buffer.ts";
 import { type Dispatch, makeDispatch, type Program } from "../gpu/kernel.ts";
@@ -16,23 +15,6 @@ export const CONV2D: Program = { name: "conv2d", code };
 
 /** The register-tiled convolution kernels (5×5, stride 1, no padding), generated. */
 export const CONV2D_TILED: Program = { name: "conv2d_tiled", code: tiledCode };
-
-/** The workgroup-tiled convolution kernels (implicit matrix products, any shape): for GPUs. */
-export const CONV2D_SHARED: Program = { name: "conv2d_shared", code: sharedCode };
-
-/** Output tile side of the workgroup-tiled kernels (16×16 invocations per workgroup). */
-const SHARED_TILE = 16;
-/** The workgroup-tiled weight gradient slices the batch until about this many workgroups run. */
-const SHARED_WEIGHT_WORKGROUPS = 512;
-
-/** Batch slices of the workgroup-tiled weight gradient (see {@link weightSlices}). */
-export function sharedWeightSlices(
-  { B, O, C, K }: { B: number; O: number; C: number; K: number },
-): { S: number; BS: number } {
-  const tiles = Math.ceil(O / SHARED_TILE) * Math.ceil((C * K * K) / SHARED_TILE);
-  const BS = Math.ceil(B / Math.max(1, Math.min(B, Math.ceil(SHARED_WEIGHT_WORKGROUPS / tiles))));
-  return { S: Math.ceil(B / BS), BS };
-}
 
 /** Workgroup size of the simple kernels. */
 const WG = 64;
@@ -102,9 +84,9 @@ export function workgroupGrid(
 
 /**
  * Builds a convolution layer's dispatches for the context's batch size: forward, then the
- * weight-and-bias gradient and (unless this is the first layer) the input gradient. With
- * `ctx.tiled`: on a CPU adapter the register-tiled kernels where the shapes allow, on a GPU the
- * workgroup-tiled ones; else the simple ones.
+ * weight-and-bias gradient and (unless this is the first layer) the input gradient; the
+ * register-tiled kernels where the shapes allow and `ctx.tiled` asks for them, else the simple
+ * ones.
  */
 export function buildConv2d(ctx: LayerContext): Layer {
   const spec = ctx.info.spec as Conv2dSpec;
@@ -113,31 +95,13 @@ export function buildConv2d(ctx: LayerContext): Layer {
   const [O, OH, OW] = ctx.info.output as [number, number, number];
   const { kernel: K, stride, pad } = spec;
   const variants = conv2dVariants({ K, stride, pad, W, OH, OW }, ctx.tiled && ctx.target !== "gpu");
-  // On a GPU the workgroup-tiled kernels, when their 2-D grids fit the device's limit.
-  const limit = device.limits.maxComputeWorkgroupsPerDimension;
-  const shared = ctx.tiled && ctx.target === "gpu" &&
-    Math.ceil((B * Math.max(OH * OW, H * W)) / SHARED_TILE) <= limit;
-  const { S, BS } = shared
-    ? sharedWeightSlices({ B, O, C, K })
-    : weightSlices({ B, O, C, K }, variants.tiled);
+  const { S, BS } = weightSlices({ B, O, C, K }, variants.tiled);
   const dims = createDims(device, spec.name, [B, C, H, W, O, K, OH, OW, stride, pad, S, BS]);
   const params = store.range(store.params, index);
   const grid = (invocations: number, wg: number) => workgroupGrid(device, invocations, wg);
 
   const forward: Dispatch[] = [];
-  const tiles = (n: number) => Math.ceil(n / SHARED_TILE);
-  if (shared) {
-    const kernel = kernels.get(CONV2D_SHARED, "conv2d_forward_shared", {
-      constants: { ACT: ACTIVATION_CODE[spec.act] },
-      bindings: ["storage", "read", "read", null, "uniform"],
-    });
-    forward.push(
-      makeDispatch(device, kernel, [ctx.y, ctx.x, params, null, dims], [
-        tiles(B * OH * OW),
-        tiles(O),
-      ]),
-    );
-  } else if (variants.tiled) {
+  if (variants.tiled) {
     const kernel = kernels.get(CONV2D_TILED, "conv2d_forward_tiled", {
       constants: { WG: TILED_WG, ACT: ACTIVATION_CODE[spec.act] },
       bindings: ["storage", "read", "read", null, "uniform"],
@@ -163,18 +127,7 @@ export function buildConv2d(ctx: LayerContext): Layer {
   // The weight gradient writes S partial sums, summed into the gradient range (S = 1: directly).
   const size = O * C * K * K + O;
   const partial = S === 1 ? grads : ctx.alloc("dw_slices", S * size * 4);
-  if (shared) {
-    const kernel = kernels.get(CONV2D_SHARED, "conv2d_backward_weight_shared", {
-      bindings: ["storage", "read", "read", null, "uniform"],
-    });
-    backward.push(
-      makeDispatch(device, kernel, [partial, ctx.dy, ctx.x, null, dims], [
-        tiles(C * K * K),
-        tiles(O),
-        S,
-      ]),
-    );
-  } else if (variants.tiled) {
+  if (variants.tiled) {
     const kernel = kernels.get(CONV2D_TILED, "conv2d_backward_weight_tiled", {
       constants: { WG: TILED_WG },
       bindings: ["storage", "read", "read", null, "uniform"],
@@ -202,13 +155,7 @@ export function buildConv2d(ctx: LayerContext): Layer {
     const prev = ACTIVATION_CODE[ctx.prevAct];
     const resources = [ctx.dx, ctx.dy, params, ctx.x, dims];
     const bindings = ["storage", "read", "read", "read", "uniform"] as const;
-    if (shared) {
-      const kernel = kernels.get(CONV2D_SHARED, "conv2d_backward_input_shared", {
-        constants: { PREV_ACT: prev },
-        bindings,
-      });
-      backward.push(makeDispatch(device, kernel, resources, [tiles(B * H * W), tiles(C)]));
-    } else if (variants.tiledInput) {
+    if (variants.tiledInput) {
       const kernel = kernels.get(CONV2D_TILED, "conv2d_backward_input_tiled", {
         constants: { WG: TILED_WG, PREV_ACT: prev },
         bindings,
