@@ -19,6 +19,17 @@ export interface SummaryRow {
 
 const ACT_TYPE = "Activation";
 
+/** Fill colours by operator type, as MXNet's plot_network uses them. */
+const COLORS: Record<string, string> = {
+  null: "#8dd3c7",
+  Convolution: "#fb8072",
+  FullyConnected: "#fb8072",
+  Activation: "#ffffb3",
+  Pooling: "#80b1d3",
+  Flatten: "#fdb462",
+  SoftmaxOutput: "#b3de69",
+};
+
 /** The operator rows of `model`, from the input to the softmax. */
 export function summaryRows(model: ModelSpec): SummaryRow[] {
   const rows: SummaryRow[] = [
@@ -121,15 +132,6 @@ export function summaryTable(model: ModelSpec): string {
 /** Graphviz DOT of the network, shapes on the edges (`dot -Tpng`). */
 export function summaryDot(model: ModelSpec): string {
   const rows = summaryRows(model);
-  const colors: Record<string, string> = {
-    null: "#8dd3c7",
-    Convolution: "#fb8072",
-    FullyConnected: "#fb8072",
-    Activation: "#ffffb3",
-    Pooling: "#80b1d3",
-    Flatten: "#fdb462",
-    SoftmaxOutput: "#b3de69",
-  };
   const lines = [
     `digraph "${model.name}" {`,
     `  rankdir=BT;`,
@@ -137,7 +139,7 @@ export function summaryDot(model: ModelSpec): string {
   ];
   for (const row of rows) {
     const label = row.detail ? `${row.name}\\n${row.detail}` : row.name;
-    lines.push(`  "${row.name}" [label="${label}", fillcolor="${colors[row.type] ?? "#dddddd"}"];`);
+    lines.push(`  "${row.name}" [label="${label}", fillcolor="${COLORS[row.type] ?? "#dddddd"}"];`);
   }
   for (let i = 1; i < rows.length; i++) {
     lines.push(
@@ -160,15 +162,6 @@ function escapeXml(s: string): string {
 /** A self-contained SVG drawing: the operators bottom to top, shapes beside the arrows. */
 export function summarySvg(model: ModelSpec): string {
   const rows = summaryRows(model);
-  const colors: Record<string, string> = {
-    null: "#8dd3c7",
-    Convolution: "#fb8072",
-    FullyConnected: "#fb8072",
-    Activation: "#ffffb3",
-    Pooling: "#80b1d3",
-    Flatten: "#fdb462",
-    SoftmaxOutput: "#b3de69",
-  };
   const boxW = 200, boxH = 44, gap = 36, margin = 20, width = 360;
   const height = margin * 2 + rows.length * boxH + (rows.length - 1) * gap + 24;
   const x = (width - boxW) / 2;
@@ -186,7 +179,7 @@ export function summarySvg(model: ModelSpec): string {
     const y = yOf(i);
     parts.push(
       `<rect x="${x}" y="${y}" width="${boxW}" height="${boxH}" rx="8" fill="${
-        colors[row.type] ?? "#ddd"
+        COLORS[row.type] ?? "#ddd"
       }" stroke="#444"/>`,
       `<text x="${width / 2}" y="${
         y + 18
