@@ -13,7 +13,7 @@ function usage(): string {
   const lines = COMMANDS.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`);
   return `mnist ${VERSION}: handwritten-digit recognition on WebGPU (the MXNet tutorial, re-made)
 
-Usage: mnist <command> [options]
+Usage: mnist [--device auto|gpu|cpu] [--data-dir DIR] <command> [options]
 
 Commands:
 ${lines.join("\n")}
@@ -21,7 +21,27 @@ ${lines.join("\n")}
 Run "mnist <command> --help" for a command's options and examples.`;
 }
 
-async function main(args: string[]): Promise<number> {
+/** Options every command takes, which may also come before the command word. */
+const GLOBAL_OPTIONS = ["--device", "--data-dir"];
+
+/** Moves global options given before the command (`mnist --device cpu train`) after it. */
+function hoistCommand(args: string[]): string[] {
+  const leading: string[] = [];
+  let i = 0;
+  while (i < args.length) {
+    const arg = args[i]!;
+    const name = arg.split("=")[0]!;
+    if (!GLOBAL_OPTIONS.includes(name)) break;
+    const takesNext = !arg.includes("=") && i + 1 < args.length;
+    leading.push(...args.slice(i, takesNext ? i + 2 : i + 1));
+    i += takesNext ? 2 : 1;
+  }
+  if (leading.length === 0 || i >= args.length) return args;
+  return [args[i]!, ...leading, ...args.slice(i + 1)];
+}
+
+async function main(argv: string[]): Promise<number> {
+  const args = hoistCommand(argv);
   const [word, ...rest] = args;
   if (word === undefined || word === "help" || word === "--help" || word === "-h") {
     const topic = word === "help" ? COMMANDS.find((c) => c.name === rest[0]) : undefined;
