@@ -133,6 +133,19 @@ export async function train(gpu: Gpu, options: TrainOptions): Promise<EpochResul
     for (let epoch = firstEpoch; epoch < options.epochs; epoch++) {
       const order = iter.epoch();
       feeder.setOrder(order.indices);
+      if (epoch === firstEpoch) {
+        // Warm-up: drivers compile a pipeline on its first dispatch (llvmpipe takes a second for
+        // the tiled kernels), which belongs to start-up, not to the first batches' speed. One
+        // gather, forward and backward, no update: every buffer it writes is rewritten by the
+        // first step, and the metrics are cleared below.
+        const warm = device.createCommandEncoder({ label: "warm-up" });
+        const pass = warm.beginComputePass({ label: "warm-up" });
+        feeder.encodeGather(pass, 0);
+        network.encodeForward(pass);
+        network.encodeBackward(pass);
+        pass.end();
+        device.queue.submit([warm.finish()]);
+      }
       metrics.clear();
       await device.queue.onSubmittedWorkDone();
       const tic = performance.now();
