@@ -138,6 +138,27 @@ fn conv2d_backward_input(
   let kw0 = tw % S;
   let ow0 = i32(tw / S);
   var sum = 0.0;
+  if (S == 1u) {
+    // Stride 1 (LeNet's): the taps that reach (ih, iw) form one rectangle, kh in
+    // [max(th - OH + 1, 0), min(th, K - 1)], so the loops need no per-tap checks.
+    let kh_lo = u32(max(i32(th) - i32(OH) + 1, 0));
+    let kh_hi = min(th, K - 1u);
+    let kw_lo = u32(max(i32(tw) - i32(OW) + 1, 0));
+    let kw_hi = min(tw, K - 1u);
+    for (var o = 0u; o < O; o++) {
+      let dzo = (b * O + o) * OH;
+      let wo = (o * C + c) * K;
+      for (var kh = kh_lo; kh <= kh_hi; kh++) {
+        let dzrow = (dzo + th - kh) * OW + tw;
+        let wrow = (wo + kh) * K;
+        for (var kw = kw_lo; kw <= kw_hi; kw++) {
+          sum += in0[dzrow - kw] * in1[wrow + kw];
+        }
+      }
+    }
+    out[i] = sum * prev_act_grad(in2[i]);
+    return;
+  }
   for (var o = 0u; o < O; o++) {
     let dzo = (b * O + o) * OH;
     let wo = (o * C + c) * K;

@@ -1,5 +1,5 @@
 // Fully connected layer for GPUs: 16×16 output tiles per workgroup, one output per invocation,
-// operands staged through workgroup memory in 16-wide chunks so that global loads are coalesced
+// operands staged through workgroup memory in 32-wide chunks so that global loads are coalesced
 // (consecutive invocations read consecutive addresses). kernels/dense.wgsl stays the reference.
 // B batch, I inputs, O outputs; row-major; any sizes (edges are zero-filled on load and skipped
 // on store).
@@ -11,7 +11,9 @@ struct Dims {
   _pad: u32,
 }
 
+// Output tile side, and the reduction chunk staged per barrier.
 const T: u32 = 16u;
+const TK: u32 = 32u;
 
 // Activation in dense_forward_shared's epilogue: 0 none, 1 relu, 2 tanh, 3 sigmoid.
 override ACT: u32 = 0u;
@@ -24,9 +26,10 @@ override PREV_ACT: u32 = 0u;
 @group(0) @binding(3) var<storage, read> in2: array<f32>;
 @group(0) @binding(4) var<uniform> dims: Dims;
 
-// Two 16×16 staging tiles, padded to 17 columns against bank conflicts.
-var<workgroup> ta: array<array<f32, 17>, 16>;
-var<workgroup> tb: array<array<f32, 17>, 16>;
+// Two staging tiles, 16×32 or 32×16 as each entry point uses them, padded against bank
+// conflicts.
+var<workgroup> ta: array<array<f32, 33>, 32>;
+var<workgroup> tb: array<array<f32, 33>, 32>;
 
 fn activate(z: f32) -> f32 {
   switch ACT {
@@ -66,11 +69,14 @@ fn dense_forward_shared(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocat
   let b0 = wg.y * T;
   let o0 = wg.x * T;
   var acc = 0.0;
-  for (var i0 = 0u; i0 < I; i0 += T) {
-    ta[l.y][l.x] = load0(b0 + l.y, i0 + l.x, B, I); // x rows
-    tb[l.y][l.x] = load1(o0 + l.y, i0 + l.x, O, I); // w rows
+  for (var i0 = 0u; i0 < I; i0 += TK) {
+    // ta[b][i], tb[o][i]: 16 rows × 32 columns, two loads per invocation each.
+    ta[l.y][l.x] = load0(b0 + l.y, i0 + l.x, B, I);
+    ta[l.y][l.x + T] = load0(b0 + l.y, i0 + l.x + T, B, I);
+    tb[l.y][l.x] = load1(o0 + l.y, i0 + l.x, O, I);
+    tb[l.y][l.x + T] = load1(o0 + l.y, i0 + l.x + T, O, I);
     workgroupBarrier();
-    for (var k = 0u; k < T; k++) {
+    for (var k = 0u; k < TK; k++) {
       acc += ta[l.y][k] * tb[l.x][k];
     }
     workgroupBarrier();
@@ -95,11 +101,14 @@ fn dense_backward_input_shared(
   let b0 = wg.y * T;
   let i0 = wg.x * T;
   var acc = 0.0;
-  for (var o0 = 0u; o0 < O; o0 += T) {
-    ta[l.y][l.x] = load0(b0 + l.y, o0 + l.x, B, O); // dz rows
-    tb[l.y][l.x] = load1(o0 + l.y, i0 + l.x, O, I); // w rows o0.., columns i0..
+  for (var o0 = 0u; o0 < O; o0 += TK) {
+    // ta[b][o]: dz, 16 × 32; tb[o][i]: w rows o0.., columns i0.., 32 × 16.
+    ta[l.y][l.x] = load0(b0 + l.y, o0 + l.x, B, O);
+    ta[l.y][l.x + T] = load0(b0 + l.y, o0 + l.x + T, B, O);
+    tb[l.y][l.x] = load1(o0 + l.y, i0 + l.x, O, I);
+    tb[l.y + T][l.x] = load1(o0 + l.y + T, i0 + l.x, O, I);
     workgroupBarrier();
-    for (var k = 0u; k < T; k++) {
+    for (var k = 0u; k < TK; k++) {
       acc += ta[l.y][k] * tb[k][l.x];
     }
     workgroupBarrier();
@@ -125,11 +134,14 @@ fn dense_backward_weight_shared(
   let i0 = wg.x * T;
   var acc = 0.0;
   var db = 0.0;
-  for (var b0 = 0u; b0 < B; b0 += T) {
-    ta[l.y][l.x] = load0(b0 + l.y, o0 + l.x, B, O); // dz rows b0.., columns o0..
-    tb[l.y][l.x] = load1(b0 + l.y, i0 + l.x, B, I); // x rows b0.., columns i0..
+  for (var b0 = 0u; b0 < B; b0 += TK) {
+    // ta[b][o]: dz rows b0.., columns o0..; tb[b][i]: x rows b0.., columns i0..; 32 × 16 each.
+    ta[l.y][l.x] = load0(b0 + l.y, o0 + l.x, B, O);
+    ta[l.y + T][l.x] = load0(b0 + l.y + T, o0 + l.x, B, O);
+    tb[l.y][l.x] = load1(b0 + l.y, i0 + l.x, B, I);
+    tb[l.y + T][l.x] = load1(b0 + l.y + T, i0 + l.x, B, I);
     workgroupBarrier();
-    for (var k = 0u; k < T; k++) {
+    for (var k = 0u; k < TK; k++) {
       acc += ta[k][l.y] * tb[k][l.x];
       db += ta[k][l.y];
     }
