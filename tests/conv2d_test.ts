@@ -1,13 +1,13 @@
 /**
- * The convolution layer's kernels (kernels/conv2d.wgsl and kernels/conv2d_tiled.wgsl through
- * src/nn/conv2d.ts) against the oracle, on LeNet's real shapes and on shapes chosen to break
- * tiles: batch 1, one or three channels, O not a multiple of 4, 8 or 16, H ≠ W, K = 3 and 5,
+ * The convolution layer's kernels (kernels/conv2d.wgsl, conv2d_tiled.wgsl and conv2d_vec4.wgsl,
+ * through src/nn/conv2d.ts) against the oracle, on LeNet's real shapes and on shapes chosen to
+ * break tiles: batch 1, one or three channels, O not a multiple of 4, 8 or 16, H ≠ W, K = 3 and 5,
  * stride 2, padding, outputs that do not divide the tiles.
  */
 import assert from "node:assert/strict";
 import type { Gpu } from "../src/gpu/device.ts";
 import { encode, type KernelCache } from "../src/gpu/kernel.ts";
-import { buildConv2d, conv2dVariants, weightSlices } from "../src/nn/conv2d.ts";
+import { buildConv2d, type Conv2dKernels, conv2dVariants, weightSlices } from "../src/nn/conv2d.ts";
 import { type Activation, inferShapes, type ModelSpec } from "../src/nn/model.ts";
 import { ParamStore } from "../src/nn/params.ts";
 import { Rng } from "../src/random.ts";
@@ -23,12 +23,13 @@ type Shape = Required<ref.Conv2dDims>;
 async function runConv(
   g: Gpu,
   kernels: KernelCache,
-  { shape, act, prevAct, seed, tiled }: {
+  { shape, act, prevAct, seed, tiled, target }: {
     shape: Shape;
     act: Activation;
     prevAct: Activation;
     seed: number;
     tiled: boolean;
+    target: "cpu" | "gpu";
   },
 ) {
   const { B, C, H, W, O, K, stride, pad } = shape;
@@ -68,6 +69,7 @@ async function runConv(
     dx: dxBuf,
     prevAct,
     tiled,
+    target,
     alloc: (label, bytes) => {
       const buffer = upload(g, new Float32Array(bytes / 4), label);
       owned.push(buffer);
@@ -96,18 +98,20 @@ async function runConv(
   };
 }
 
-/** Which kernels runConv should have run for `s`, so a test knows it exercised the tiled ones. */
-function expectedLabels(s: Shape, tiled: boolean): string[] {
+/** Which kernels runConv should have run for `s`, so a test knows it exercised the fast ones. */
+function expectedLabels(s: Shape, options: { tiled: boolean; target: "cpu" | "gpu" }): string[] {
   const { B, C, O, K, stride, pad, W } = s;
   const OH = Math.floor((s.H + 2 * pad - K) / stride) + 1;
   const OW = Math.floor((W + 2 * pad - K) / stride) + 1;
-  const v = conv2dVariants({ K, stride, pad, W, OH, OW }, tiled);
-  const sliced = weightSlices({ B, O, C, K }, v.tiled).S > 1;
+  const v = conv2dVariants({ K, stride, pad, W, OH, OW }, options);
+  const sliced = weightSlices({ B, O, C, K }, v.kernels).S > 1;
+  const label = (kind: Conv2dKernels, entry: string) =>
+    kind === "simple" ? `conv2d.${entry}` : `conv2d_${kind}.${entry}_${kind}`;
   return [
-    v.tiled ? "conv2d_tiled.conv2d_forward_tiled" : "conv2d.conv2d_forward",
-    v.tiled ? "conv2d_tiled.conv2d_backward_weight_tiled" : "conv2d.conv2d_backward_weight",
+    label(v.kernels, "conv2d_forward"),
+    label(v.kernels, "conv2d_backward_weight"),
     ...(sliced ? ["conv2d.conv2d_sum_slices"] : []),
-    v.tiledInput ? "conv2d_tiled.conv2d_backward_input_tiled" : "conv2d.conv2d_backward_input",
+    label(v.input, "conv2d_backward_input"),
   ];
 }
 
@@ -115,8 +119,9 @@ const shape = (s: ref.Conv2dDims): Shape => ({ stride: 1, pad: 0, ...s });
 
 /**
  * LeNet's two convolutions, then shapes that break the tiles and the index arithmetic. The
- * tiled kernels take K = 5, stride 1, no padding and W % 4 == 0 (the tiled input gradient also
- * OH, OW <= 8); the others run the simple kernels, so every case runs under both settings.
+ * tiled and vec4 kernels take K = 5, stride 1, no padding and W % 4 == 0 (the tiled input
+ * gradient also OH, OW <= 8); the others run the simple kernels, so every case runs under every
+ * setting. The vec4 kernels' channel tiles of 5 meet O and C of 1, 3, 7, 13, 31 and 33.
  */
 const SHAPES: Shape[] = [
   shape({ B: 3, C: 1, H: 28, W: 28, O: 20, K: 5 }), // LeNet conv1
@@ -134,20 +139,39 @@ const SHAPES: Shape[] = [
   shape({ B: 2, C: 3, H: 8, W: 8, O: 7, K: 5 }), // a 4×4 plane, odd C
   shape({ B: 1, C: 1, H: 11, W: 12, O: 6, K: 5 }), // OH = 7, OW = 8
   shape({ B: 5, C: 20, H: 9, W: 12, O: 31, K: 5 }), // batch slices of 2, 2 and 1 images
+  shape({ B: 5, C: 100, H: 6, W: 8, O: 50, K: 5 }), // vec4 weight slices of 3 and 2 images
 ];
 
 const close = { atol: 2e-4, rtol: 2e-4 };
 
-for (const tiled of [false, true]) {
-  const kind = tiled ? "tiled" : "simple";
+// simple: the reference kernels; tiled: register tiles for CPU adapters; vec4: register tiles
+// for GPUs (run here on the CPU adapter all the same).
+for (
+  const [kind, tiled, target] of [
+    ["simple", false, "cpu"],
+    ["tiled", true, "cpu"],
+    ["vec4", true, "gpu"],
+  ] as const
+) {
   for (const act of ACTS) {
     gpuTest(`conv2dForward() ${kind} matches reference with ${act} on awkward shapes`, async (
       g,
       k,
     ) => {
       for (const [i, s] of SHAPES.entries()) {
-        const r = await runConv(g, k, { shape: s, act, prevAct: "none", seed: 10 + i, tiled });
-        assert.deepEqual(r.labels, expectedLabels(s, tiled), `kernels for ${JSON.stringify(s)}`);
+        const r = await runConv(g, k, {
+          shape: s,
+          act,
+          prevAct: "none",
+          seed: 10 + i,
+          tiled,
+          target,
+        });
+        assert.deepEqual(
+          r.labels,
+          expectedLabels(s, { tiled, target }),
+          `kernels for ${JSON.stringify(s)}`,
+        );
         const expected = ref.activationForward(
           act,
           ref.conv2dForward({ x: r.x, w: r.w, b: r.b }, s),
@@ -165,6 +189,7 @@ for (const tiled of [false, true]) {
         prevAct: "none",
         seed: 20 + i,
         tiled,
+        target,
       });
       const expected = ref.conv2dBackward({ dy: r.dy, x: r.x, w: r.w }, s);
       const label = JSON.stringify(s);
@@ -179,7 +204,14 @@ for (const tiled of [false, true]) {
       k,
     ) => {
       for (const [i, s] of SHAPES.entries()) {
-        const r = await runConv(g, k, { shape: s, act: "none", prevAct, seed: 30 + i, tiled });
+        const r = await runConv(g, k, {
+          shape: s,
+          act: "none",
+          prevAct,
+          seed: 30 + i,
+          tiled,
+          target,
+        });
         const { dx } = ref.conv2dBackward({ dy: r.dy, x: r.x, w: r.w }, s);
         const expected = ref.activationBackward(prevAct, { y: r.x, dy: dx });
         assertClose(r.dx, expected, { ...close, label: `dx ${JSON.stringify(s)}` });
@@ -189,32 +221,46 @@ for (const tiled of [false, true]) {
 }
 
 Deno.test(
-  "conv2d layers run the tiled kernels on LeNet's shapes and the simple ones elsewhere",
+  "conv2d layers run the tuned kernels on LeNet's shapes and the simple ones elsewhere",
   () => {
     const lenet1 = { K: 5, stride: 1, pad: 0, W: 28, OH: 24, OW: 24 };
     const lenet2 = { K: 5, stride: 1, pad: 0, W: 12, OH: 8, OW: 8 };
-    assert.deepEqual(conv2dVariants(lenet1, true), { tiled: true, tiledInput: false });
-    assert.deepEqual(conv2dVariants(lenet2, true), { tiled: true, tiledInput: true });
-    assert.deepEqual(conv2dVariants(lenet2, false), { tiled: false, tiledInput: false });
-    assert.deepEqual(conv2dVariants({ ...lenet2, pad: 1 }, true).tiled, false);
-    assert.deepEqual(conv2dVariants({ ...lenet2, W: 13 }, true).tiled, false);
-    assert.deepEqual(conv2dVariants({ ...lenet2, K: 3 }, true).tiled, false);
+    const cpu = { tiled: true, target: "cpu" } as const;
+    const gpu = { tiled: true, target: "gpu" } as const;
+    assert.deepEqual(conv2dVariants(lenet1, cpu), { kernels: "tiled", input: "simple" });
+    assert.deepEqual(conv2dVariants(lenet2, cpu), { kernels: "tiled", input: "tiled" });
+    assert.deepEqual(conv2dVariants(lenet1, gpu), { kernels: "vec4", input: "vec4" });
+    assert.deepEqual(conv2dVariants(lenet2, gpu), { kernels: "vec4", input: "vec4" });
+    const simple = { kernels: "simple", input: "simple" };
+    assert.deepEqual(conv2dVariants(lenet2, { tiled: false }), simple);
+    assert.deepEqual(conv2dVariants(lenet2, { tiled: false, target: "gpu" }), simple);
+    for (const target of ["cpu", "gpu"] as const) {
+      const options = { tiled: true, target };
+      assert.deepEqual(conv2dVariants({ ...lenet2, pad: 1 }, options), simple);
+      assert.deepEqual(conv2dVariants({ ...lenet2, W: 13 }, options), simple);
+      assert.deepEqual(conv2dVariants({ ...lenet2, K: 3 }, options), simple);
+      assert.deepEqual(conv2dVariants({ ...lenet2, stride: 2 }, options), simple);
+    }
     // LeNet's conv1 has two weight tiles, so its batch is sliced to the image; conv2 has 100. The
-    // simple kernel has an invocation per weight: a GPU wants more than conv1's 500 or conv2's
-    // 25,000.
+    // simple kernel has an invocation per weight, the vec4 one per row of 5: a GPU wants more
+    // than conv1's 500 or 100.
     const lenetConv1 = { B: 100, O: 20, C: 1, K: 5 };
     const lenetConv2 = { B: 100, O: 50, C: 20, K: 5 };
-    assert.deepEqual(weightSlices(lenetConv1, true), { S: 100, BS: 1 });
-    assert.deepEqual(weightSlices(lenetConv2, true), { S: 2, BS: 50 });
-    assert.deepEqual(weightSlices(lenetConv1, false), { S: 100, BS: 1 });
-    assert.deepEqual(weightSlices(lenetConv2, false), { S: 5, BS: 20 });
-    assert.deepEqual(weightSlices({ B: 5, O: 31, C: 20, K: 5 }, true), { S: 3, BS: 2 });
-    assert.deepEqual(weightSlices({ B: 1, O: 20, C: 1, K: 5 }, true), { S: 1, BS: 1 });
-    // How many cases each kernel family sees, so the tiled kernels cannot go untested.
-    const cases = SHAPES.map((s) => expectedLabels(s, true)).flat();
+    assert.deepEqual(weightSlices(lenetConv1, "tiled"), { S: 100, BS: 1 });
+    assert.deepEqual(weightSlices(lenetConv2, "tiled"), { S: 2, BS: 50 });
+    assert.deepEqual(weightSlices(lenetConv1, "simple"), { S: 100, BS: 1 });
+    assert.deepEqual(weightSlices(lenetConv2, "simple"), { S: 5, BS: 20 });
+    assert.deepEqual(weightSlices(lenetConv1, "vec4"), { S: 100, BS: 1 });
+    assert.deepEqual(weightSlices(lenetConv2, "vec4"), { S: 13, BS: 8 });
+    assert.deepEqual(weightSlices({ B: 5, O: 31, C: 20, K: 5 }, "tiled"), { S: 3, BS: 2 });
+    assert.deepEqual(weightSlices({ B: 1, O: 20, C: 1, K: 5 }, "tiled"), { S: 1, BS: 1 });
+    // How many cases each kernel family sees, so the tuned kernels cannot go untested.
+    const cases = SHAPES.flatMap((s) => [...expectedLabels(s, cpu), ...expectedLabels(s, gpu)]);
     const count = (label: string) => cases.filter((l) => l === label).length;
     assert.ok(count("conv2d_tiled.conv2d_forward_tiled") >= 6);
-    assert.ok(count("conv2d.conv2d_sum_slices") >= 4);
+    assert.ok(count("conv2d.conv2d_sum_slices") >= 8);
     assert.ok(count("conv2d_tiled.conv2d_backward_input_tiled") >= 4);
+    assert.ok(count("conv2d_vec4.conv2d_forward_vec4") >= 6);
+    assert.ok(count("conv2d_vec4.conv2d_backward_input_vec4") >= 6);
   },
 );
