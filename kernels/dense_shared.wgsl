@@ -8,7 +8,8 @@ struct Dims {
   B: u32,
   I: u32,
   O: u32,
-  _pad: u32,
+  // dense_forward_split: the inputs each slice of the reduction covers (a multiple of TK).
+  KS: u32,
 }
 
 // Output tile side, and the reduction chunk staged per barrier.
@@ -86,6 +87,58 @@ fn dense_forward_shared(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocat
   if (b < B && o < O) {
     out[b * O + o] = activate(acc + in1[O * I + o]);
   }
+}
+
+// Split-K forward, for layers whose output has too few 16×16 tiles to fill a GPU (the MLP's
+// first layer at batch 100 has 56, each a chain of 25 dependent chunks): workgroup (o tile,
+// b tile, slice s), invocation (tx, ty) → the partial sum of y[b0 + ty, o0 + tx] over inputs
+// s·KS .. s·KS + KS - 1; out: partial sums (S, B, O), in0: x (B, I), in1: parameters, w (O, I)
+// first. dense_forward_reduce adds the slices, the bias and the activation.
+@compute @workgroup_size(16, 16)
+fn dense_forward_split(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) l: vec3u) {
+  let B = dims.B;
+  let I = dims.I;
+  let O = dims.O;
+  let b0 = wg.y * T;
+  let o0 = wg.x * T;
+  let end = min(I, (wg.z + 1u) * dims.KS);
+  var acc = 0.0;
+  for (var i0 = wg.z * dims.KS; i0 < end; i0 += TK) {
+    // As dense_forward_shared, with the slice's end as the row length's edge.
+    ta[l.y][l.x] = select(0.0, load0(b0 + l.y, i0 + l.x, B, I), i0 + l.x < end);
+    ta[l.y][l.x + T] = select(0.0, load0(b0 + l.y, i0 + l.x + T, B, I), i0 + l.x + T < end);
+    tb[l.y][l.x] = select(0.0, load1(o0 + l.y, i0 + l.x, O, I), i0 + l.x < end);
+    tb[l.y][l.x + T] = select(0.0, load1(o0 + l.y, i0 + l.x + T, O, I), i0 + l.x + T < end);
+    workgroupBarrier();
+    for (var k = 0u; k < TK; k++) {
+      acc += ta[l.y][k] * tb[l.x][k];
+    }
+    workgroupBarrier();
+  }
+  let b = b0 + l.y;
+  let o = o0 + l.x;
+  if (b < B && o < O) {
+    out[(wg.z * B + b) * O + o] = acc;
+  }
+}
+
+// One invocation per (o, b) → y[b, o] = act(Σ_s partial[s, b, o] + bias[o]); out: y (B, O),
+// in0: the S = ceil(I / KS) partial sums (S, B, O), in1: parameters, bias (O) after w (O, I).
+@compute @workgroup_size(64)
+fn dense_forward_reduce(@builtin(global_invocation_id) gid: vec3u) {
+  let B = dims.B;
+  let O = dims.O;
+  let o = gid.x;
+  let b = gid.y;
+  if (o >= O) {
+    return;
+  }
+  let S = (dims.I + dims.KS - 1u) / dims.KS;
+  var acc = in1[O * dims.I + o];
+  for (var s = 0u; s < S; s++) {
+    acc += in0[(s * B + b) * O + o];
+  }
+  out[b * O + o] = activate(acc);
 }
 
 // Workgroup (i tile, b tile), invocation (tx, ty) → dx[b0 + ty, i0 + tx] = (dz · w) ⊙

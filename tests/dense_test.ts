@@ -1,5 +1,6 @@
 /** The dense layer's kernels (kernels/dense.wgsl through src/nn/dense.ts) against the oracle. */
-import { buildDense } from "../src/nn/dense.ts";
+import assert from "node:assert/strict";
+import { buildDense, denseSplit } from "../src/nn/dense.ts";
 import { encode } from "../src/gpu/kernel.ts";
 import { type Activation, inferShapes, type ModelSpec } from "../src/nn/model.ts";
 import { ParamStore } from "../src/nn/params.ts";
@@ -43,6 +44,7 @@ async function runDense(
   const yBuf = upload(g, new Float32Array(B * O));
   const dyBuf = upload(g, dy);
   const dxBuf = upload(g, new Float32Array(B * I));
+  const owned = [xBuf, yBuf, dyBuf, dxBuf];
   const layer = buildDense({
     device: g.device,
     kernels,
@@ -57,8 +59,10 @@ async function runDense(
     prevAct,
     tiled,
     target,
-    alloc: () => {
-      throw new Error("dense allocates nothing");
+    alloc: (label, bytes) => {
+      const buffer = upload(g, new Float32Array(bytes / 4), label);
+      owned.push(buffer);
+      return buffer;
     },
   });
   runPass(g, (pass) => {
@@ -67,14 +71,17 @@ async function runDense(
   const y = await readF32(g, yBuf, B * O);
   const dx = await readF32(g, dxBuf, B * I);
   const grads = await store.download(store.grads);
-  for (const buf of [xBuf, yBuf, dyBuf, dxBuf]) buf.destroy();
+  for (const buf of owned) buf.destroy();
   store.destroy();
-  return { x, w, b, dy, y, dx, dw: grads.get("fc_weight")!, db: grads.get("fc_bias")! };
+  const forward = layer.forward.map((d) => d.kernel.label);
+  return { x, w, b, dy, y, dx, dw: grads.get("fc_weight")!, db: grads.get("fc_bias")!, forward };
 }
 
 // Shapes chosen to break the 4×4 and 8×8 register tiles and a 64-wide workgroup. The tiled
 // (vec4) kernels need I % 4 == 0, and O % 4 == 0 for the backward; other shapes fall back to the
-// simple kernels, so both variants run on every shape.
+// simple kernels, so both variants run on every shape. The shared kernels split the forward's
+// reduction where the output has few tiles: the MLP's first layer into 6 slices of 128 inputs
+// and one of 16, (3, 300) → 5 into 128 + 128 + 44, LeNet's fc1 and fc2 into 2 and 4.
 const SHAPES = [
   { B: 1, I: 1, O: 1 },
   { B: 1, I: 4, O: 4 },
@@ -88,7 +95,22 @@ const SHAPES = [
   { B: 100, I: 784, O: 128 }, // the MLP's layers
   { B: 100, I: 128, O: 64 },
   { B: 100, I: 64, O: 10 },
+  { B: 3, I: 300, O: 5 },
+  { B: 100, I: 800, O: 500 }, // LeNet's fully connected layers
+  { B: 100, I: 500, O: 10 },
 ];
+
+/** The forward kernels a dense layer of `kind` should run for `dims`. */
+function expectedForward(
+  kind: "simple" | "tiled" | "shared",
+  dims: { B: number; I: number; O: number },
+): string[] {
+  if (kind === "shared" && denseSplit(dims).S > 1) {
+    return ["dense_shared.dense_forward_split", "dense_shared.dense_forward_reduce"];
+  }
+  if (kind === "simple" || (kind === "tiled" && dims.I % 4 !== 0)) return ["dense.dense_forward"];
+  return [`dense_${kind}.dense_forward_${kind}`];
+}
 
 // simple: the reference kernels; tiled: register tiles for CPU adapters; shared: workgroup
 // tiles for GPUs. All run here (on any adapter) and must agree with the oracle.
@@ -109,6 +131,7 @@ for (
             g,
             k,
           );
+          assert.deepEqual(r.forward, expectedForward(kind, dims), JSON.stringify(dims));
           const expected = ref.activationForward(
             act,
             ref.denseForward({ x: r.x, w: r.w, b: r.b }, dims),
@@ -156,3 +179,16 @@ for (
     });
   }
 }
+
+Deno.test("denseSplit() splits the reduction only where the output has few tiles", () => {
+  // The MLP at batch 100: 56 tiles over 784 inputs; the other layers have short reductions.
+  assert.deepEqual(denseSplit({ B: 100, I: 784, O: 128 }), { S: 7, KS: 128 });
+  assert.deepEqual(denseSplit({ B: 100, I: 128, O: 64 }), { S: 1, KS: 128 });
+  assert.deepEqual(denseSplit({ B: 100, I: 64, O: 10 }), { S: 1, KS: 64 });
+  // LeNet at batch 100: fc1 has 224 tiles, fc2 7.
+  assert.deepEqual(denseSplit({ B: 100, I: 800, O: 500 }), { S: 2, KS: 416 });
+  assert.deepEqual(denseSplit({ B: 100, I: 500, O: 10 }), { S: 4, KS: 128 });
+  // Evaluation batches fill the GPU without splitting.
+  assert.deepEqual(denseSplit({ B: 1000, I: 784, O: 128 }), { S: 1, KS: 784 });
+  assert.deepEqual(denseSplit({ B: 3, I: 300, O: 5 }), { S: 3, KS: 128 });
+});

@@ -28,6 +28,29 @@ function groups(v: Variant, rows: number, cols: number): [number, number?] {
   return [Math.ceil((Math.ceil(rows / v.tile) * Math.ceil(cols / v.tile)) / v.WG)];
 }
 
+/** Workgroups a split forward aims for: a few per streaming multiprocessor of a large GPU. */
+const SPLIT_TARGET = 512;
+/** The shortest reduction a slice of a split forward covers (three 32-wide chunks). */
+const SPLIT_MIN = 96;
+/** The reduction chunk of the workgroup-tiled kernels (TK in kernels/dense_shared.wgsl). */
+const CHUNK = 32;
+
+/**
+ * How the workgroup-tiled forward of a (B, I) → (B, O) layer splits its reduction over I: S
+ * slices of KS inputs (a multiple of the 32-wide chunk), summed by a second dispatch. S is 1
+ * (no split) when the output's 16×16 tiles alone make enough workgroups or I is short.
+ */
+export function denseSplit({ B, I, O }: { B: number; I: number; O: number }): {
+  S: number;
+  KS: number;
+} {
+  const tiles = Math.ceil(B / SHARED.tile) * Math.ceil(O / SHARED.tile);
+  const want = Math.min(Math.floor(SPLIT_TARGET / tiles), Math.floor(I / SPLIT_MIN));
+  if (want < 2) return { S: 1, KS: I };
+  const KS = Math.ceil(I / want / CHUNK) * CHUNK;
+  return { S: Math.ceil(I / KS), KS };
+}
+
 /**
  * Builds a dense layer's dispatches for the context's batch size: with `ctx.tiled`, the
  * register-tiled kernels on a CPU adapter (where the shapes allow) or the workgroup-tiled ones on
@@ -38,7 +61,6 @@ export function buildDense(ctx: LayerContext): Layer {
   const { device, kernels, B, store, index } = ctx;
   const I = sizeOf(ctx.info.input);
   const O = spec.units;
-  const dims = createDims(device, spec.name, [B, I, O, 0]);
   const params = store.range(store.params, index);
   const gpu = ctx.target === "gpu";
   const fwd = !ctx.tiled ? SIMPLE : gpu ? SHARED : I % 4 === 0 ? TILED : SIMPLE;
@@ -46,13 +68,36 @@ export function buildDense(ctx: LayerContext): Layer {
   // The workgroup size of SHARED is fixed in the WGSL (16×16), not an override.
   const wg = (v: Variant): Record<string, number> => (v === SHARED ? {} : { WG: v.WG });
 
-  const forwardKernel = kernels.get(fwd.program, `dense_forward${fwd.suffix}`, {
-    constants: { ...wg(fwd), ACT: ACTIVATION_CODE[spec.act] },
-    bindings: ["storage", "read", "read", null, "uniform"],
-  });
-  const forward = [
-    makeDispatch(device, forwardKernel, [ctx.y, ctx.x, params, null, dims], groups(fwd, B, O)),
-  ];
+  const split = fwd === SHARED ? denseSplit({ B, I, O }) : { S: 1, KS: I };
+  const dims = createDims(device, spec.name, [B, I, O, split.KS]);
+  const act = { ACT: ACTIVATION_CODE[spec.act] };
+  const forward: Dispatch[] = [];
+  if (split.S > 1) {
+    const partial = ctx.alloc("forward_slices", split.S * B * O * 4);
+    const splitKernel = kernels.get(DENSE_SHARED, "dense_forward_split", {
+      bindings: ["storage", "read", "read", null, "uniform"],
+    });
+    const reduceKernel = kernels.get(DENSE_SHARED, "dense_forward_reduce", {
+      constants: act,
+      bindings: ["storage", "read", "read", null, "uniform"],
+    });
+    const [x, y] = groups(SHARED, B, O);
+    forward.push(
+      makeDispatch(device, splitKernel, [partial, ctx.x, params, null, dims], [x, y, split.S]),
+      makeDispatch(device, reduceKernel, [ctx.y, partial, params, null, dims], [
+        Math.ceil(O / 64),
+        B,
+      ]),
+    );
+  } else {
+    const forwardKernel = kernels.get(fwd.program, `dense_forward${fwd.suffix}`, {
+      constants: { ...wg(fwd), ...act },
+      bindings: ["storage", "read", "read", null, "uniform"],
+    });
+    forward.push(
+      makeDispatch(device, forwardKernel, [ctx.y, ctx.x, params, null, dims], groups(fwd, B, O)),
+    );
+  }
   const backward: Dispatch[] = [];
   if (ctx.dy) {
     const weightKernel = kernels.get(bwd.program, `dense_backward_weight${bwd.suffix}`, {
