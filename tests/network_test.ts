@@ -9,7 +9,7 @@ import assert from "node:assert/strict";
 import { createStorage, readF32 as readRange, writeBuffer } from "../src/gpu/buffer.ts";
 import type { Gpu } from "../src/gpu/device.ts";
 import type { KernelCache } from "../src/gpu/kernel.ts";
-import { type Activation, type DenseSpec, type ModelSpec, sizeOf } from "../src/nn/model.ts";
+import { type Activation, type DenseSpec, lenet, type ModelSpec, sizeOf } from "../src/nn/model.ts";
 import { Network } from "../src/nn/network.ts";
 import { ParamStore } from "../src/nn/params.ts";
 import { Rng } from "../src/random.ts";
@@ -370,3 +370,48 @@ gpuTest("an inference Network encodes no backward dispatches", (g, k) => {
   store.destroy();
   return Promise.resolve();
 });
+
+gpuTest(
+  "LeNet's loss and gradients agree across the simple, CPU-tuned and GPU-tuned kernels",
+  async (
+    g,
+    k,
+  ) => {
+    // Every kernel is checked against the oracle on its own; this checks how LeNet wires them
+    // (flatten, pooling between convolutions, split forwards, batch slices) for each family.
+    const model = lenet();
+    const B = 3;
+    const rng = new Rng(5);
+    const x = randomArray(B * sizeOf(model.input), rng, { lo: 0, hi: 1 });
+    const labels = Uint32Array.from({ length: B }, () => rng.int(model.classes));
+    const run = async (tiled: boolean, target: "cpu" | "gpu") => {
+      const store = new ParamStore(g.device, model);
+      store.initialize({ kind: "xavier" }, new Rng(6));
+      const network = new Network(g.device, k, { model, store, B, train: true, tiled, target });
+      try {
+        writeBuffer(g.device, network.x, x);
+        writeBuffer(g.device, network.labels, labels);
+        const stats = await step(g, network);
+        return { stats, grads: await store.download(store.grads), store };
+      } finally {
+        network.destroy();
+        store.destroy();
+      }
+    };
+    const simple = await run(false, "cpu");
+    assert.equal(simple.stats.count, B);
+    for (const target of ["cpu", "gpu"] as const) {
+      const tuned = await run(true, target);
+      assertClose([tuned.stats.lossSum], [simple.stats.lossSum], { rtol: 1e-5, label: target });
+      for (const t of simple.store.tensors) {
+        const want = simple.grads.get(t.name)!;
+        assert.ok(want.some((v) => v !== 0), `${t.name} has a gradient`);
+        assertClose(tuned.grads.get(t.name)!, want, {
+          atol: 1e-5,
+          rtol: 1e-3,
+          label: `${target} ${t.name}`,
+        });
+      }
+    }
+  },
+);
