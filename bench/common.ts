@@ -29,10 +29,28 @@ export async function runOnGpu(repeats: number, fn: (pass: GPUComputePassEncoder
   await gpu.device.queue.onSubmittedWorkDone();
 }
 
+/** What the tuned kernels are tuned for, on this adapter by default. */
+export const TARGET: "cpu" | "gpu" = gpu.isCpu ? "cpu" : "gpu";
+
+/**
+ * The kernel families side by side: the simple reference kernels (the baseline), the ones
+ * tuned for CPU adapters and the ones tuned for GPUs; `own` marks what this adapter trains with.
+ */
+export const VARIANTS = [
+  { kind: "simple", tiled: false, target: TARGET },
+  { kind: "CPU-tuned", tiled: true, target: "cpu" },
+  { kind: "GPU-tuned", tiled: true, target: "gpu" },
+].map((v) => ({ ...v, own: v.tiled && v.target === TARGET })) as {
+  kind: string;
+  tiled: boolean;
+  target: "cpu" | "gpu";
+  own: boolean;
+}[];
+
 /** A training setup: network, SGD and a feeder over random u8 images. */
 export function trainingSetup(
   model: ModelSpec,
-  { B, tiled = true }: { B: number; tiled?: boolean },
+  { B, tiled = true, target = TARGET }: { B: number; tiled?: boolean; target?: "cpu" | "gpu" },
 ) {
   const store = new ParamStore(gpu.device, model);
   store.initialize({ kind: "xavier" }, new Rng(1));
@@ -42,7 +60,7 @@ export function trainingSetup(
     B,
     train: true,
     tiled,
-    target: gpu.isCpu ? "cpu" : "gpu",
+    target,
   });
   const sgd = buildSgd(gpu.device, kernels, store, {
     lr: 0.01,

@@ -1,12 +1,13 @@
 /**
- * LeNet's convolution and max-pool kernels at batch 100, the simple kernels beside the tiled
- * ones (kernels/conv2d.wgsl vs kernels/conv2d_tiled.wgsl; pool.wgsl's general kernels vs its
- * 2×2 ones): GFLOP/s = REPEATS × MFLOP / (time per iteration in ms). The simple convolution
- * kernels take up to a second per dispatch on the CPU adapter, so they run fewer iterations.
+ * LeNet's convolution and max-pool kernels at batch 100, the simple kernels beside the ones
+ * tuned for CPU adapters and for GPUs (kernels/conv2d.wgsl vs conv2d_tiled.wgsl vs
+ * conv2d_vec4.wgsl; pool.wgsl's general kernels vs its 2×2 ones on CPUs): GFLOP/s = REPEATS ×
+ * MFLOP / (time per iteration in ms). The simple convolution kernels take up to a second per
+ * dispatch on the CPU adapter, so they run fewer iterations.
  */
 import { encode } from "../src/gpu/kernel.ts";
 import { lenet } from "../src/nn/model.ts";
-import { runOnGpu, trainingSetup } from "./common.ts";
+import { runOnGpu, trainingSetup, VARIANTS } from "./common.ts";
 
 const REPEATS = 5;
 const B = 100;
@@ -14,12 +15,11 @@ const B = 100;
 const CONV1 = (2 * B * 20 * 24 * 24 * 1 * 25) / 1e6;
 const CONV2 = (2 * B * 50 * 8 * 8 * 20 * 25) / 1e6;
 
-for (const tiled of [false, true]) {
-  const { network } = trainingSetup(lenet(), { B, tiled });
+for (const { kind, tiled, target, own } of VARIANTS) {
+  const { network } = trainingSetup(lenet(), { B, tiled, target });
   const conv1 = network.layers[0]!;
   const pool1 = network.layers[1]!;
   const conv2 = network.layers[2]!;
-  const kind = tiled ? "tiled" : "simple";
   // The backward lists: weight gradient (then the slice sum where the batch is sliced), then
   // the input gradient last.
   const cases = [
@@ -34,10 +34,12 @@ for (const tiled of [false, true]) {
   for (const [group, dispatches, mflop] of cases) {
     await runOnGpu(1, (pass) => dispatches.forEach((d) => encode(pass, d)));
     Deno.bench({
-      name: `${group} ×${REPEATS}, ${kind}${mflop ? ` (${mflop.toFixed(1)} MFLOP each)` : ""}`,
+      name: `${group} ×${REPEATS}, ${kind}${own ? " (this adapter's)" : ""}${
+        mflop ? ` (${mflop.toFixed(1)} MFLOP each)` : ""
+      }`,
       group,
       baseline: !tiled,
-      n: tiled ? 10 : 2,
+      n: own ? 10 : 2,
       warmup: 1,
       async fn() {
         await runOnGpu(REPEATS, (pass) => dispatches.forEach((d) => encode(pass, d)));
