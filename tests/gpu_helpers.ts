@@ -10,7 +10,7 @@ import { UserError } from "../src/errors.ts";
 
 async function open(): Promise<Gpu | null> {
   try {
-    return await acquireGpu("auto");
+    return await acquireGpu("auto", { timestamps: true });
   } catch (error) {
     if (!(error instanceof UserError) || Deno.env.get("MNIST_REQUIRE_GPU") === "1") throw error;
     console.warn(`GPU tests skipped: ${error.message}. ${error.hint ?? ""}`);

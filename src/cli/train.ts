@@ -131,7 +131,8 @@ export const trainCommand: Command = {
       model = make();
     }
     const save = v.save ?? v.resume ?? defaultModelPath(dataDir, model.name);
-    const gpu = await acquireGpu(device, { timestamps: v.profile === true });
+    // Timestamps time the log intervals that are read back together, and --profile.
+    const gpu = await acquireGpu(device, { timestamps: true });
     try {
       await ensureDataset(dataDir, dataset, {
         mirrors: v.mirror,

@@ -60,3 +60,128 @@ export class MetricsReader {
     this.#staging.destroy();
   }
 }
+
+/** What {@link IntervalLog.read} returns for slots `from..to`. */
+export interface IntervalReading {
+  /** The metrics of each interval, `from` first. */
+  metrics: Metrics[];
+  /** GPU milliseconds of each interval from the timestamps, or null without them. */
+  gpuMs: number[] | null;
+}
+
+/**
+ * One epoch's log intervals recorded on the GPU, so that reading them back can wait: at each
+ * boundary k (1, 2, ...; 0 is the epoch's start) the stats are copied into slot k and cleared,
+ * and where the device has timestamp-query the pass that ends there writes timestamp k.
+ * Reading back is the only stall of a training loop, and in Deno a long one: a mapping
+ * resolves only once every command submitted so far has run, about 10 ms after it is asked for
+ * at best. When log lines come fast, the trainer reads several intervals in one go.
+ */
+export class IntervalLog {
+  /** The most boundaries an epoch can have (slots 1..slots - 1). */
+  readonly slots: number;
+  readonly #device: GPUDevice;
+  readonly #stats: GPUBuffer;
+  readonly #buffer: GPUBuffer;
+  readonly #staging: GPUBuffer;
+  readonly #querySet: GPUQuerySet | null;
+  readonly #resolve: GPUBuffer | null;
+
+  constructor(
+    device: GPUDevice,
+    stats: GPUBuffer,
+    { boundaries, timestamps }: { boundaries: number; timestamps: boolean },
+  ) {
+    this.#device = device;
+    this.#stats = stats;
+    this.slots = boundaries + 1;
+    const bytes = this.slots * 16;
+    this.#buffer = device.createBuffer({
+      label: "intervals.stats",
+      size: bytes,
+      usage: GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC,
+    });
+    // WebGPU caps a query set at 4096 queries; longer epochs go untimed.
+    const timed = timestamps && this.slots <= 4096;
+    this.#querySet = timed
+      ? device.createQuerySet({ label: "intervals", type: "timestamp", count: this.slots })
+      : null;
+    this.#resolve = timed
+      ? device.createBuffer({
+        label: "intervals.resolve",
+        size: this.slots * 8,
+        usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC,
+      })
+      : null;
+    this.#staging = device.createBuffer({
+      label: "intervals.readback",
+      size: bytes + (timed ? this.slots * 8 : 0),
+      usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
+    });
+  }
+
+  /** Whether the intervals are timed on the GPU. */
+  get timed(): boolean {
+    return this.#querySet !== null;
+  }
+
+  /**
+   * The timestamp writes of a pass that starts the epoch (`start`) and/or ends at boundary
+   * `end`; undefined when untimed or neither.
+   */
+  passWrites(
+    { start, end }: { start: boolean; end: number | null },
+  ): GPUComputePassTimestampWrites | undefined {
+    if (!this.#querySet || (!start && end === null)) return undefined;
+    return {
+      querySet: this.#querySet,
+      ...(start ? { beginningOfPassWriteIndex: 0 } : {}),
+      ...(end !== null ? { endOfPassWriteIndex: end } : {}),
+    };
+  }
+
+  /** Zeroes the stats (queued after submitted work). */
+  clearStats(): void {
+    const encoder = this.#device.createCommandEncoder({ label: "stats.clear" });
+    encoder.clearBuffer(this.#stats);
+    this.#device.queue.submit([encoder.finish()]);
+  }
+
+  /** Appends "copy the stats into slot k, then zero them" to `encoder`. */
+  record(encoder: GPUCommandEncoder, k: number): void {
+    encoder.copyBufferToBuffer(this.#stats, 0, this.#buffer, k * 16, 16);
+    encoder.clearBuffer(this.#stats);
+  }
+
+  /** Appends the readback of slots `from..to` to `encoder`, submits it and waits for them. */
+  async read(encoder: GPUCommandEncoder, from: number, to: number): Promise<IntervalReading> {
+    const bytes = this.slots * 16;
+    encoder.copyBufferToBuffer(this.#buffer, 0, this.#staging, 0, bytes);
+    if (this.#querySet && this.#resolve) {
+      encoder.resolveQuerySet(this.#querySet, 0, this.slots, this.#resolve, 0);
+      encoder.copyBufferToBuffer(this.#resolve, 0, this.#staging, bytes, this.slots * 8);
+    }
+    this.#device.queue.submit([encoder.finish()]);
+    await this.#staging.mapAsync(GPUMapMode.READ);
+    const mapped = this.#staging.getMappedRange();
+    const stats = new Float32Array(mapped.slice(0, bytes));
+    const stamps = this.#querySet ? new BigUint64Array(mapped.slice(bytes)) : null;
+    this.#staging.unmap();
+    const metrics: Metrics[] = [];
+    const gpuMs: number[] = [];
+    for (let k = from; k <= to; k++) {
+      const [lossSum, correct, count, nonFinite] = stats.subarray(k * 4, k * 4 + 4);
+      metrics.push({ lossSum: lossSum!, correct: correct!, count: count!, nonFinite: nonFinite! });
+      if (stamps) gpuMs.push(Number(stamps[k]! - stamps[k - 1]!) / 1e6);
+    }
+    return { metrics, gpuMs: stamps ? gpuMs : null };
+  }
+
+  /** Frees the buffers and the query set. */
+  destroy(): void {
+    this.#buffer.destroy();
+    this.#staging.destroy();
+    this.#resolve?.destroy();
+    this.#querySet?.destroy();
+  }
+}

@@ -1,8 +1,8 @@
 /**
  * The training loop, top to bottom: build the network once, then for each epoch upload the
  * shuffled order, encode gather → forward → loss → backward → SGD for every batch (many batches
- * per command buffer, submitted without waiting), read the metrics back only when a log line is
- * due, validate, and save a checkpoint.
+ * per command buffer, submitted without waiting), read the metrics back only when log lines are
+ * due (several together when they come fast), validate, and save a checkpoint.
  */
 import { UserError } from "../errors.ts";
 import type { Gpu } from "../gpu/device.ts";
@@ -16,7 +16,7 @@ import { type Init, ParamStore } from "../nn/params.ts";
 import { Rng } from "../random.ts";
 import { Evaluator } from "./evaluate.ts";
 import { Feeder, type HostSplit } from "./feeder.ts";
-import { accuracy, type Metrics, MetricsReader } from "./metrics.ts";
+import { accuracy, IntervalLog, type Metrics } from "./metrics.ts";
 import {
   batchLine,
   resetLine,
@@ -54,6 +54,11 @@ export interface TrainOptions {
   profile?: boolean;
   /** Receives each log line. */
   log: (line: string) => void;
+  /**
+   * Read log lines back at least this often, in ms (default 1000); 0 reads each as it comes.
+   * Lines that come faster are read together, with speeds from GPU timestamps.
+   */
+  readEveryMs?: number;
 }
 
 /** The training settings a checkpoint records, which `--resume` starts from. */
@@ -79,6 +84,13 @@ export interface EpochResult {
 
 /** Batches encoded per command buffer between log lines. */
 const STEPS_PER_SUBMIT = 50;
+/**
+ * Log lines are read back at least this often (ms). Each read stalls the GPU until everything
+ * submitted has run plus Deno's ~10 ms poll, so where the adapter can time intervals itself and
+ * lines come faster than this, several intervals are read in one go and their speeds come from
+ * GPU timestamps; slower lines are read (and printed) as each comes.
+ */
+const READ_EVERY_MS = 1000;
 
 function checkFinite(m: Metrics, where: string, lr: number): void {
   if (m.nonFinite > 0 || !Number.isFinite(m.lossSum)) {
@@ -123,10 +135,16 @@ export async function train(gpu: Gpu, options: TrainOptions): Promise<EpochResul
   const batches = Math.ceil(options.train.count / B);
   const feeder = new Feeder(device, kernels, { split: options.train, network, batches });
   const evaluator = new Evaluator(device, kernels, { network, split: options.test });
-  const metrics = new MetricsReader(device, network.stats);
   const sgd = buildSgd(device, kernels, store, { ...options.sgd, rescaleGrad: 1 / B });
   const pipelines = kernels.size;
 
+  const { frequent, readEveryMs = READ_EVERY_MS } = options;
+  const intervals = new IntervalLog(device, network.stats, {
+    boundaries: Math.ceil(batches / frequent),
+    timestamps: gpu.timestamps,
+  });
+  // How many boundaries may pass between reads: one until an interval has been measured.
+  let readEvery = 1;
   const results: EpochResult[] = [];
   log(startLine(gpu.isCpu));
   try {
@@ -137,7 +155,7 @@ export async function train(gpu: Gpu, options: TrainOptions): Promise<EpochResul
         // Warm-up: drivers compile a pipeline on its first dispatch (llvmpipe takes a second for
         // the tiled kernels), which belongs to start-up, not to the first batches' speed. One
         // gather, forward and backward, no update: every buffer it writes is rewritten by the
-        // first step, and the metrics are cleared below.
+        // first step, and the stats are cleared below.
         const warm = device.createCommandEncoder({ label: "warm-up" });
         const pass = warm.beginComputePass({ label: "warm-up" });
         feeder.encodeGather(pass, 0);
@@ -146,45 +164,72 @@ export async function train(gpu: Gpu, options: TrainOptions): Promise<EpochResul
         pass.end();
         device.queue.submit([warm.finish()]);
       }
-      metrics.clear();
+      intervals.clearStats();
       await device.queue.onSubmittedWorkDone();
       const tic = performance.now();
       let mark = tic;
       let markBatch = 0;
+      // Boundary k ends batch min(k · frequent, batches); printed: the boundaries read so far.
+      let printed = 0;
       let encoder = device.createCommandEncoder({ label: "train" });
-      let pass = encoder.beginComputePass({ label: "train.steps" });
-      let inPass = 0;
-      for (let i = 0; i < batches; i++) {
-        feeder.encodeGather(pass, i);
-        network.encodeForward(pass);
-        network.encodeBackward(pass);
-        encode(pass, sgd);
-        inPass++;
-        const nbatch = i + 1;
-        if (nbatch % options.frequent === 0) {
-          pass.end();
-          const m = await metrics.readAndClear(encoder);
-          gpu.checkErrors();
-          checkFinite(m, `in epoch ${epoch}, batch ${nbatch}`, options.sgd.lr);
-          const now = performance.now();
-          const speed = ((nbatch - markBatch) * B) / ((now - mark) / 1000);
-          log(batchLine({ epoch, batch: nbatch, speed, metric: "accuracy", value: accuracy(m) }));
-          [mark, markBatch] = [now, nbatch];
-          encoder = device.createCommandEncoder({ label: "train" });
-          pass = encoder.beginComputePass({ label: "train.steps" });
-          inPass = 0;
-        } else if (inPass === STEPS_PER_SUBMIT) {
-          pass.end();
-          device.queue.submit([encoder.finish()]);
-          encoder = device.createCommandEncoder({ label: "train" });
-          pass = encoder.beginComputePass({ label: "train.steps" });
-          inPass = 0;
+      for (let start = 0; start < batches;) {
+        // One pass of up to STEPS_PER_SUBMIT batches, ending at the next boundary at the latest.
+        const end = Math.min(
+          start + STEPS_PER_SUBMIT,
+          (Math.floor(start / frequent) + 1) * frequent,
+          batches,
+        );
+        const boundary = end % frequent === 0 || end === batches ? Math.ceil(end / frequent) : null;
+        const pass = encoder.beginComputePass({
+          label: "train.steps",
+          timestampWrites: intervals.passWrites({ start: start === 0, end: boundary }),
+        });
+        for (let i = start; i < end; i++) {
+          feeder.encodeGather(pass, i);
+          network.encodeForward(pass);
+          network.encodeBackward(pass);
+          encode(pass, sgd);
         }
+        pass.end();
+        start = end;
+        if (boundary === null) {
+          device.queue.submit([encoder.finish()]);
+        } else {
+          intervals.record(encoder, boundary);
+          if (end < batches && boundary - printed < readEvery) {
+            device.queue.submit([encoder.finish()]);
+          } else {
+            const reading = await intervals.read(encoder, printed + 1, boundary);
+            gpu.checkErrors();
+            const now = performance.now();
+            const wallMs = (now - mark) / (boundary - printed);
+            reading.metrics.forEach((m, j) => {
+              const k = printed + 1 + j;
+              const nbatch = Math.min(k * frequent, batches);
+              checkFinite(
+                m,
+                `in epoch ${epoch}${k * frequent <= batches ? `, batch ${nbatch}` : ""}`,
+                options.sgd.lr,
+              );
+              if (k * frequent > batches) return; // the epoch's tail: no line
+              // One interval read as it came: wall-clock time, as MXNet's Speedometer. Several:
+              // each one's GPU time, or their mean wall-clock time without timestamps.
+              const ms = boundary - printed === 1 ? now - mark : (reading.gpuMs?.[j] ?? wallMs);
+              const speed = (frequent * B) / ((ms > 0 ? ms : wallMs) / 1000);
+              log(
+                batchLine({ epoch, batch: nbatch, speed, metric: "accuracy", value: accuracy(m) }),
+              );
+            });
+            // Lines this far apart are read together, so a read stalls at most every READ_EVERY_MS.
+            const msPerBatch = (now - mark) / (end - markBatch);
+            readEvery = intervals.timed
+              ? Math.max(1, Math.floor(readEveryMs / (msPerBatch * frequent)))
+              : 1;
+            [mark, markBatch, printed] = [now, end, boundary];
+          }
+        }
+        encoder = device.createCommandEncoder({ label: "train" });
       }
-      pass.end();
-      const tail = await metrics.readAndClear(encoder);
-      gpu.checkErrors();
-      checkFinite(tail, `in epoch ${epoch}`, options.sgd.lr);
       const timeCost = (performance.now() - tic) / 1000;
       log(resetLine(epoch));
       log(timeCostLine(epoch, timeCost));
@@ -264,7 +309,7 @@ export async function train(gpu: Gpu, options: TrainOptions): Promise<EpochResul
   } finally {
     evaluator.destroy();
     feeder.destroy();
-    metrics.destroy();
+    intervals.destroy();
     network.destroy();
     store.destroy();
   }

@@ -1,0 +1,73 @@
+/**
+ * The training loop's log lines when they are read back as they come and when several are
+ * read together (as on fast GPUs): the same lines, in the same order, with the same metrics.
+ */
+import assert from "node:assert/strict";
+import { loadSplit, subset } from "../src/data/dataset.ts";
+import { mlp } from "../src/nn/model.ts";
+import { train } from "../src/train/trainer.ts";
+import { gpuTest } from "./gpu_helpers.ts";
+import { MNIST } from "./test_data.ts";
+
+gpuTest("training logs the same lines whether they are read one by one or together", async (g) => {
+  const [trainSplit, testSplit] = await Promise.all([
+    loadSplit(MNIST, "mnist", "train").then((s) => subset(s, 1050)),
+    loadSplit(MNIST, "mnist", "test").then((s) => subset(s, 200)),
+  ]);
+  const dir = await Deno.makeTempDir();
+  try {
+    const run = async (readEveryMs: number) => {
+      const lines: string[] = [];
+      const times: number[] = [];
+      await train(g, {
+        model: mlp(),
+        train: trainSplit,
+        test: testSplit,
+        epochs: 2,
+        batchSize: 50,
+        sgd: { lr: 0.1, momentum: 0.9, wd: 0, clipGradient: 0 },
+        seed: 3,
+        init: { kind: "xavier" },
+        frequent: 4,
+        save: `${dir}/m${readEveryMs}.json`,
+        dataset: "mnist",
+        log: (line) => {
+          lines.push(line);
+          times.push(performance.now());
+        },
+        readEveryMs,
+      });
+      // Milliseconds between successive Speedometer lines of epoch 0.
+      const first = lines.flatMap((l, i) => l.includes("Epoch[0] Batch") ? [times[i]!] : []);
+      return { lines, gaps: first.slice(1).map((t, i) => t - first[i]!) };
+    };
+    // 0: each line read as it comes. A day: every interval read at the end of its epoch.
+    const { lines: oneByOne, gaps: apart } = await run(0);
+    const { lines: together, gaps: burst } = await run(86_400_000);
+    // A readback takes Deno ~10 ms; lines read together are printed in one go. The first line
+    // of a run is always read alone: it measures how fast the lines come.
+    assert.ok(Math.min(...apart) > 2, `one read per line: ${apart}`);
+    assert.ok(Math.max(...burst.slice(1)) < 2, `one read for the rest of the epoch: ${burst}`);
+    const speeds = (lines: string[]) =>
+      lines.flatMap((l) => l.match(/Speed: ([\d.]+) samples/)?.[1] ?? []).map(Number);
+    const withoutSpeed = (lines: string[]) =>
+      lines.map((l) =>
+        l.replace(/Speed: [\d.]+/, "Speed: S").replace(
+          /=[\d.]+$/,
+          (m) => l.includes("Time cost") ? "=T" : m,
+        )
+      ).filter((l) => !l.includes("Saved checkpoint"));
+    // 1050 samples at batch 50: 21 batches, a line every 4 (5 per epoch), the last batch a tail.
+    assert.equal(speeds(oneByOne).length, 10);
+    assert.deepEqual(withoutSpeed(together), withoutSpeed(oneByOne));
+    for (const speed of [...speeds(oneByOne), ...speeds(together)]) {
+      assert.ok(Number.isFinite(speed) && speed > 0, `speed ${speed}`);
+    }
+    assert.match(
+      together.join("\n"),
+      /Epoch\[1\] Batch \[20\]\tSpeed: [\d.]+ samples\/sec\tTrain-accuracy=0\.\d+/,
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
