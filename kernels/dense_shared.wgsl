@@ -1,6 +1,9 @@
 // Fully connected layer for GPUs: 16×16 output tiles per workgroup, one output per invocation,
 // operands staged through workgroup memory in 32-wide chunks so that global loads are coalesced
-// (consecutive invocations read consecutive addresses). kernels/dense.wgsl stays the reference.
+// (consecutive invocations read consecutive addresses), each chunk loaded into registers while
+// the one before it is multiplied, so that memory latency overlaps arithmetic rather than
+// adding to it (at batch 100 these kernels are latency-bound: few workgroups, long chains of
+// chunks). kernels/dense.wgsl stays the reference.
 // B batch, I inputs, O outputs; row-major; any sizes (edges are zero-filled on load and skipped
 // on store).
 
@@ -69,14 +72,25 @@ fn dense_forward_shared(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocat
   let O = dims.O;
   let b0 = wg.y * T;
   let o0 = wg.x * T;
+  // The next chunk's values are loaded into registers before this chunk's products, so
+  // their memory latency hides behind the arithmetic (past I the loads read 0).
+  var xa = load0(b0 + l.y, l.x, B, I);
+  var xb = load0(b0 + l.y, l.x + T, B, I);
+  var wa = load1(o0 + l.y, l.x, O, I);
+  var wb = load1(o0 + l.y, l.x + T, O, I);
   var acc = 0.0;
   for (var i0 = 0u; i0 < I; i0 += TK) {
-    // ta[b][i], tb[o][i]: 16 rows × 32 columns, two loads per invocation each.
-    ta[l.y][l.x] = load0(b0 + l.y, i0 + l.x, B, I);
-    ta[l.y][l.x + T] = load0(b0 + l.y, i0 + l.x + T, B, I);
-    tb[l.y][l.x] = load1(o0 + l.y, i0 + l.x, O, I);
-    tb[l.y][l.x + T] = load1(o0 + l.y, i0 + l.x + T, O, I);
+    // ta[b][i], tb[o][i]: 16 rows × 32 columns, two values per invocation each.
+    ta[l.y][l.x] = xa;
+    ta[l.y][l.x + T] = xb;
+    tb[l.y][l.x] = wa;
+    tb[l.y][l.x + T] = wb;
     workgroupBarrier();
+    let i1 = i0 + TK;
+    xa = load0(b0 + l.y, i1 + l.x, B, I);
+    xb = load0(b0 + l.y, i1 + l.x + T, B, I);
+    wa = load1(o0 + l.y, i1 + l.x, O, I);
+    wb = load1(o0 + l.y, i1 + l.x + T, O, I);
     for (var k = 0u; k < TK; k++) {
       acc += ta[l.y][k] * tb[l.x][k];
     }
@@ -102,14 +116,25 @@ fn dense_forward_split(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocati
   let b0 = wg.y * T;
   let o0 = wg.x * T;
   let end = min(I, (wg.z + 1u) * dims.KS);
+  // As dense_forward_shared (next chunk loaded during this one's products), with the slice's
+  // end as the edge of the rows.
+  let first = wg.z * dims.KS;
+  var xa = select(0.0, load0(b0 + l.y, first + l.x, B, I), first + l.x < end);
+  var xb = select(0.0, load0(b0 + l.y, first + l.x + T, B, I), first + l.x + T < end);
+  var wa = select(0.0, load1(o0 + l.y, first + l.x, O, I), first + l.x < end);
+  var wb = select(0.0, load1(o0 + l.y, first + l.x + T, O, I), first + l.x + T < end);
   var acc = 0.0;
-  for (var i0 = wg.z * dims.KS; i0 < end; i0 += TK) {
-    // As dense_forward_shared, with the slice's end as the row length's edge.
-    ta[l.y][l.x] = select(0.0, load0(b0 + l.y, i0 + l.x, B, I), i0 + l.x < end);
-    ta[l.y][l.x + T] = select(0.0, load0(b0 + l.y, i0 + l.x + T, B, I), i0 + l.x + T < end);
-    tb[l.y][l.x] = select(0.0, load1(o0 + l.y, i0 + l.x, O, I), i0 + l.x < end);
-    tb[l.y][l.x + T] = select(0.0, load1(o0 + l.y, i0 + l.x + T, O, I), i0 + l.x + T < end);
+  for (var i0 = first; i0 < end; i0 += TK) {
+    ta[l.y][l.x] = xa;
+    ta[l.y][l.x + T] = xb;
+    tb[l.y][l.x] = wa;
+    tb[l.y][l.x + T] = wb;
     workgroupBarrier();
+    let i1 = i0 + TK;
+    xa = select(0.0, load0(b0 + l.y, i1 + l.x, B, I), i1 + l.x < end);
+    xb = select(0.0, load0(b0 + l.y, i1 + l.x + T, B, I), i1 + l.x + T < end);
+    wa = select(0.0, load1(o0 + l.y, i1 + l.x, O, I), i1 + l.x < end);
+    wb = select(0.0, load1(o0 + l.y, i1 + l.x + T, O, I), i1 + l.x + T < end);
     for (var k = 0u; k < TK; k++) {
       acc += ta[l.y][k] * tb[l.x][k];
     }
@@ -153,14 +178,24 @@ fn dense_backward_input_shared(
   let O = dims.O;
   let b0 = wg.y * T;
   let i0 = wg.x * T;
+  // Next chunk into registers during this one's products, as in dense_forward_shared.
+  var za = load0(b0 + l.y, l.x, B, O);
+  var zb = load0(b0 + l.y, l.x + T, B, O);
+  var wa = load1(l.y, i0 + l.x, O, I);
+  var wb = load1(l.y + T, i0 + l.x, O, I);
   var acc = 0.0;
   for (var o0 = 0u; o0 < O; o0 += TK) {
     // ta[b][o]: dz, 16 × 32; tb[o][i]: w rows o0.., columns i0.., 32 × 16.
-    ta[l.y][l.x] = load0(b0 + l.y, o0 + l.x, B, O);
-    ta[l.y][l.x + T] = load0(b0 + l.y, o0 + l.x + T, B, O);
-    tb[l.y][l.x] = load1(o0 + l.y, i0 + l.x, O, I);
-    tb[l.y + T][l.x] = load1(o0 + l.y + T, i0 + l.x, O, I);
+    ta[l.y][l.x] = za;
+    ta[l.y][l.x + T] = zb;
+    tb[l.y][l.x] = wa;
+    tb[l.y + T][l.x] = wb;
     workgroupBarrier();
+    let o1 = o0 + TK;
+    za = load0(b0 + l.y, o1 + l.x, B, O);
+    zb = load0(b0 + l.y, o1 + l.x + T, B, O);
+    wa = load1(o1 + l.y, i0 + l.x, O, I);
+    wb = load1(o1 + l.y + T, i0 + l.x, O, I);
     for (var k = 0u; k < TK; k++) {
       acc += ta[l.y][k] * tb[k][l.x];
     }
@@ -185,15 +220,25 @@ fn dense_backward_weight_shared(
   let O = dims.O;
   let o0 = wg.y * T;
   let i0 = wg.x * T;
+  // Next chunk into registers during this one's products, as in dense_forward_shared.
+  var za = load0(l.y, o0 + l.x, B, O);
+  var zb = load0(l.y + T, o0 + l.x, B, O);
+  var xa = load1(l.y, i0 + l.x, B, I);
+  var xb = load1(l.y + T, i0 + l.x, B, I);
   var acc = 0.0;
   var db = 0.0;
   for (var b0 = 0u; b0 < B; b0 += TK) {
     // ta[b][o]: dz rows b0.., columns o0..; tb[b][i]: x rows b0.., columns i0..; 32 × 16 each.
-    ta[l.y][l.x] = load0(b0 + l.y, o0 + l.x, B, O);
-    ta[l.y + T][l.x] = load0(b0 + l.y + T, o0 + l.x, B, O);
-    tb[l.y][l.x] = load1(b0 + l.y, i0 + l.x, B, I);
-    tb[l.y + T][l.x] = load1(b0 + l.y + T, i0 + l.x, B, I);
+    ta[l.y][l.x] = za;
+    ta[l.y + T][l.x] = zb;
+    tb[l.y][l.x] = xa;
+    tb[l.y + T][l.x] = xb;
     workgroupBarrier();
+    let b1 = b0 + TK;
+    za = load0(b1 + l.y, o0 + l.x, B, O);
+    zb = load0(b1 + l.y + T, o0 + l.x, B, O);
+    xa = load1(b1 + l.y, i0 + l.x, B, I);
+    xb = load1(b1 + l.y + T, i0 + l.x, B, I);
     for (var k = 0u; k < TK; k++) {
       acc += ta[k][l.y] * tb[k][l.x];
       db += ta[k][l.y];
