@@ -38,8 +38,11 @@ export class Network {
       store: ParamStore;
       B: number;
       train: boolean;
-      /** The tuned kernels where shapes allow (default true); else the simple ones. */
-      tiled?: boolean;
+      /**
+       * The tuned kernels where shapes allow (default true), else the simple ones: for every
+       * layer, or per layer (by index).
+       */
+      tiled?: boolean | readonly boolean[];
       /** What to tune for: "cpu" (default) or "gpu". */
       target?: "cpu" | "gpu";
     },
@@ -93,7 +96,7 @@ export class Network {
         dy: grads[k + 1]!,
         dx: grads[k]!,
         prevAct: producerAct(k),
-        tiled,
+        tiled: typeof tiled === "boolean" ? tiled : tiled[k] ?? true,
         target,
         alloc: (label, bytes) => make(`${info.spec.name}.${label}`, bytes / 4),
       };

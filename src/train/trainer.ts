@@ -27,6 +27,7 @@ import {
 } from "./speedometer.ts";
 import { encode } from "../gpu/kernel.ts";
 import { formatProfile, type ProfileItem, profileItems } from "./profile.ts";
+import { chooseKernels, formatChoice } from "./autotune.ts";
 
 /** Everything `train` needs. */
 export interface TrainOptions {
@@ -106,12 +107,15 @@ export async function train(gpu: Gpu, options: TrainOptions): Promise<EpochResul
   const { model, batchSize: B, log } = options;
   const kernels = new KernelCache(device);
   const store = new ParamStore(device, model);
+  // On a GPU, each layer keeps whichever kernels measure faster there (see autotune.ts).
+  const choice = await chooseKernels(gpu, kernels, { model, store, B });
   const network = new Network(device, kernels, {
     model,
     store,
     B,
     train: true,
     target: gpu.isCpu ? "cpu" : "gpu",
+    tiled: choice.tiled,
   });
 
   const resume = options.resume;
@@ -304,6 +308,9 @@ export async function train(gpu: Gpu, options: TrainOptions): Promise<EpochResul
         const rows = await profileItems(device, items);
         gpu.checkErrors();
         log(formatProfile(rows, `GPU time per training step (batch ${B}, ${gpu.name}):`));
+        if (choice.rows.length > 0) {
+          log(formatChoice(choice.rows, "Kernels chosen by timing each layer before training:"));
+        }
       }
     }
   } finally {
