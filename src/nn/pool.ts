@@ -42,9 +42,9 @@ export function buildMaxPool(ctx: LayerContext): Layer {
   const [, OH, OW] = ctx.info.output as [number, number, number];
   const dims = createDims(device, spec.name, [B, C, H, W, spec.size, spec.stride, OH, OW]);
   const argmax = ctx.alloc("argmax", B * C * OH * OW * 4);
-  // The 2×2 kernels take four windows per invocation, the general ones one element.
-  const fast = ctx.tiled && ctx.target !== "gpu" &&
-    usesPool2x2({ size: spec.size, stride: spec.stride, H, W, OH, OW });
+  // The 2×2 kernels take four windows per invocation, the general ones one element. On GPUs
+  // the training loop times both (src/train/autotune.ts).
+  const fast = ctx.tiled && usesPool2x2({ size: spec.size, stride: spec.stride, H, W, OH, OW });
   const suffix = fast ? "_2x2" : "";
 
   const forwardKernel = kernels.get(POOL, `maxpool_forward${suffix}`, {
