@@ -8,13 +8,7 @@ import tiledCode from "../../kernels/conv2d_tiled.wgsl" with { type: "text" };
 import vec4Code from "../../kernels/conv2d_vec4.wgsl" with { type: "text" };
 import { FORWARD, INPUT, K as TILED_K, WEIGHT } from "../../kernels/gen_conv2d_tiled.ts";
 import { createDims } from "../gpu/buffer.ts";
-import {
-  type BindingKind,
-  type BufferRange,
-  type Dispatch,
-  makeDispatch,
-  type Program,
-} from "../gpu/kernel.ts";
+import { type BufferRange, type Dispatch, makeDispatch, type Program } from "../gpu/kernel.ts";
 import type { Layer, LayerContext } from "./layer.ts";
 import { ACTIVATION_CODE, type Conv2dSpec } from "./model.ts";
 
@@ -50,11 +44,7 @@ export function weightSlices(
   { B, O, C, K }: { B: number; O: number; C: number; K: number },
   kind: Conv2dKernels,
 ): { S: number; BS: number } {
-  const perSlice = kind === "tiled"
-    ? Math.ceil(O / WEIGHT.TO) * Math.ceil(C / WEIGHT.CT)
-    : kind === "vec4"
-    ? O * C * K
-    : O * C * K * K;
+  const perSlice = weightInvocations(kind, { O, C, K });
   const target = WEIGHT_INVOCATIONS[kind];
   const BS = Math.ceil(B / Math.max(1, Math.min(B, Math.floor(target / perSlice))));
   return { S: Math.ceil(B / BS), BS };
@@ -109,31 +99,45 @@ export function workgroupGrid(
   return [Math.ceil(groups / y), y];
 }
 
+/** Invocations of a weight-gradient kernel of `kind` per batch slice. */
+function weightInvocations(
+  kind: Conv2dKernels,
+  { O, C, K }: { O: number; C: number; K: number },
+): number {
+  switch (kind) {
+    case "tiled":
+      return Math.ceil(O / WEIGHT.TO) * Math.ceil(C / WEIGHT.CT);
+    case "vec4":
+      return O * C * K; // one row of K weights each
+    case "simple":
+      return O * C * K * K;
+  }
+}
+
 /** Invocations of each family's kernels: forward, weight gradient per slice, input gradient. */
 function invocations(
   kind: Conv2dKernels,
   { B, C, H, W, O, K, OH, OW }: Record<"B" | "C" | "H" | "W" | "O" | "K" | "OH" | "OW", number>,
 ): { forward: number; weight: number; input: number } {
+  const weight = weightInvocations(kind, { O, C, K });
   switch (kind) {
     case "tiled": {
       const { RH, RW, T } = FORWARD;
-      return {
-        forward: B * Math.ceil(O / T) * Math.ceil(OH / RH) * Math.ceil(OW / RW),
-        weight: Math.ceil(O / WEIGHT.TO) * Math.ceil(C / WEIGHT.CT),
-        input: B * Math.ceil(C / INPUT.TC),
-      };
+      const forward = B * Math.ceil(O / T) * Math.ceil(OH / RH) * Math.ceil(OW / RW);
+      return { forward, weight, input: B * Math.ceil(C / INPUT.TC) };
     }
-    case "vec4":
-      // 4 columns × VEC4_CHANNELS channels per invocation; one row of K weights in the gradient.
-      return {
-        forward: Math.ceil(O / VEC4_CHANNELS) * B * OH * (OW / 4),
-        weight: O * C * K,
-        input: Math.ceil(C / VEC4_CHANNELS) * B * H * (W / 4),
-      };
+    case "vec4": {
+      // 4 columns × VEC4_CHANNELS channels per invocation.
+      const forward = Math.ceil(O / VEC4_CHANNELS) * B * OH * (OW / 4);
+      return { forward, weight, input: Math.ceil(C / VEC4_CHANNELS) * B * H * (W / 4) };
+    }
     case "simple":
-      return { forward: B * O * OH * OW, weight: O * C * K * K, input: B * C * H * W };
+      return { forward: B * O * OH * OW, weight, input: B * C * H * W };
   }
 }
+
+/** The binding kinds of the convolution kernels, in the house order: out, in0..in2, dims. */
+const BINDINGS = ["storage", "read", "read", "read", "uniform"] as const;
 
 /** Each family's module, entry-point suffix and workgroup size. */
 const FAMILIES = {
@@ -161,31 +165,30 @@ export function buildConv2d(ctx: LayerContext): Layer {
   const shape = { B, C, H, W, O, K, OH, OW };
   const main = FAMILIES[variants.kernels];
   const counts = invocations(variants.kernels, shape);
+  // Every kernel binds out, in0..in2 and dims in the house order; null where unused.
   const dispatch = (
     family: (typeof FAMILIES)[Conv2dKernels],
     entry: string,
-    options: { constants?: Record<string, number>; bindings: readonly (BindingKind | null)[] },
-    resources: readonly (BufferRange | null)[],
-    n: number,
+    { constants = {}, resources, n }: {
+      constants?: Record<string, number>;
+      resources: readonly (BufferRange | null)[];
+      /** Invocations. */
+      n: number;
+    },
   ): Dispatch => {
     const kernel = kernels.get(family.program, `${entry}${family.suffix}`, {
-      constants: { WG: family.WG, ...options.constants },
-      bindings: options.bindings,
+      constants: { WG: family.WG, ...constants },
+      bindings: resources.map((r, i) => r === null ? null : BINDINGS[i]!),
     });
     return makeDispatch(device, kernel, resources, workgroupGrid(device, n, family.WG));
   };
 
   const forward = [
-    dispatch(
-      main,
-      "conv2d_forward",
-      {
-        constants: { ACT: ACTIVATION_CODE[spec.act] },
-        bindings: ["storage", "read", "read", null, "uniform"],
-      },
-      [ctx.y, ctx.x, params, null, dims],
-      counts.forward,
-    ),
+    dispatch(main, "conv2d_forward", {
+      constants: { ACT: ACTIVATION_CODE[spec.act] },
+      resources: [ctx.y, ctx.x, params, null, dims],
+      n: counts.forward,
+    }),
   ];
   const backward: Dispatch[] = [];
   if (!ctx.dy) return { name: spec.name, forward, backward };
@@ -194,50 +197,24 @@ export function buildConv2d(ctx: LayerContext): Layer {
   // The vec4 kernel reads x through binding 3, as its input gradient does.
   const size = O * C * K * K + O;
   const partial = S === 1 ? grads : ctx.alloc("dw_slices", S * size * 4);
-  const weightResources = variants.kernels === "vec4"
-    ? [partial, ctx.dy, null, ctx.x, dims]
-    : [partial, ctx.dy, ctx.x, null, dims];
-  backward.push(
-    dispatch(
-      main,
-      "conv2d_backward_weight",
-      {
-        bindings: weightResources.map((r, i) => r === null ? null : BINDINGS[i]!),
-      },
-      weightResources,
-      counts.weight * S,
-    ),
-  );
+  backward.push(dispatch(main, "conv2d_backward_weight", {
+    resources: variants.kernels === "vec4"
+      ? [partial, ctx.dy, null, ctx.x, dims]
+      : [partial, ctx.dy, ctx.x, null, dims],
+    n: counts.weight * S,
+  }));
   if (S > 1) {
-    backward.push(
-      dispatch(
-        FAMILIES.simple,
-        "conv2d_sum_slices",
-        {
-          bindings: ["storage", "read", null, null, "uniform"],
-        },
-        [grads, partial, null, null, dims],
-        size,
-      ),
-    );
+    backward.push(dispatch(FAMILIES.simple, "conv2d_sum_slices", {
+      resources: [grads, partial, null, null, dims],
+      n: size,
+    }));
   }
   if (ctx.dx) {
-    const family = FAMILIES[variants.input];
-    backward.push(
-      dispatch(
-        family,
-        "conv2d_backward_input",
-        {
-          constants: { PREV_ACT: ACTIVATION_CODE[ctx.prevAct] },
-          bindings: BINDINGS,
-        },
-        [ctx.dx, ctx.dy, params, ctx.x, dims],
-        invocations(variants.input, shape).input,
-      ),
-    );
+    backward.push(dispatch(FAMILIES[variants.input], "conv2d_backward_input", {
+      constants: { PREV_ACT: ACTIVATION_CODE[ctx.prevAct] },
+      resources: [ctx.dx, ctx.dy, params, ctx.x, dims],
+      n: invocations(variants.input, shape).input,
+    }));
   }
   return { name: spec.name, forward, backward };
 }
-
-/** The binding kinds of the convolution kernels, in the house order: out, in0..in2, dims. */
-const BINDINGS = ["storage", "read", "read", "read", "uniform"] as const;
