@@ -54,7 +54,8 @@ export function denseSplit({ B, I, O }: { B: number; I: number; O: number }): {
 /**
  * Builds a dense layer's dispatches for the context's batch size: with `ctx.tiled`, the
  * register-tiled kernels on a CPU adapter (where the shapes allow) or the workgroup-tiled ones on
- * a GPU; else the simple ones.
+ * a GPU (the forward split in two dispatches where {@link denseSplit} says so); else the simple
+ * ones.
  */
 export function buildDense(ctx: LayerContext): Layer {
   const spec = ctx.info.spec as DenseSpec;
@@ -82,6 +83,7 @@ export function buildDense(ctx: LayerContext): Layer {
       bindings: ["storage", "read", "read", null, "uniform"],
     });
     const [x, y] = groups(SHARED, B, O);
+    // The reduction: one invocation per (o, b), 64-wide along o.
     forward.push(
       makeDispatch(device, splitKernel, [partial, ctx.x, params, null, dims], [x, y, split.S]),
       makeDispatch(device, reduceKernel, [ctx.y, partial, params, null, dims], [
