@@ -7,7 +7,7 @@ import { lenet, mlp } from "../src/nn/model.ts";
 import { Network } from "../src/nn/network.ts";
 import { ParamStore } from "../src/nn/params.ts";
 import { Rng } from "../src/random.ts";
-import { chooseKernels, formatChoice } from "../src/train/autotune.ts";
+import { chooseKernels, formatChoice, recordChoice } from "../src/train/autotune.ts";
 import { gpuTest } from "./gpu_helpers.ts";
 
 gpuTest("chooseKernels() keeps, per layer, the kernels that measured faster", async (g, k) => {
@@ -57,6 +57,46 @@ gpuTest("chooseKernels() measures nothing on a CPU adapter unless forced", async
   try {
     const choice = await chooseKernels({ ...g, isCpu: true }, k, { model, store, B: 4 });
     assert.deepEqual(choice, { tiled: model.layers.map(() => true), rows: [] });
+  } finally {
+    store.destroy();
+  }
+});
+
+gpuTest("chooseKernels() keeps the choice a checkpoint recorded on the same adapter", async (
+  g,
+  k,
+) => {
+  const model = lenet();
+  const store = new ParamStore(g.device, model);
+  try {
+    const layers = model.layers.map((_, i) => i % 2 === 0 ? "simple" as const : "tuned" as const);
+    const options = { model, store, B: 2, steps: 1, force: true };
+    const recalled = await chooseKernels(g, k, {
+      ...options,
+      recorded: { adapter: g.name, layers },
+    });
+    assert.deepEqual(recalled, {
+      tiled: layers.map((l) => l === "tuned"),
+      rows: [],
+      recalled: true,
+    });
+    // Recorded again in the checkpoint, as it was.
+    assert.deepEqual(recordChoice(recalled, g.name), { adapter: g.name, layers });
+    // Another adapter's choice, or one that does not fit the model, is measured anew.
+    for (
+      const recorded of [
+        { adapter: "another GPU", layers },
+        { adapter: g.name, layers: layers.slice(1) },
+        { adapter: g.name, layers: layers.map(() => "fast") },
+        "garbage",
+      ]
+    ) {
+      const measured = await chooseKernels(g, k, { ...options, recorded });
+      assert.ok(measured.rows.length > 0, JSON.stringify(recorded));
+      assert.equal(recordChoice(measured, g.name)?.layers.length, model.layers.length);
+    }
+    // Nothing measured, nothing recorded: the checkpoint says nothing.
+    assert.equal(recordChoice({ tiled: [true], rows: [] }, g.name), undefined);
   } finally {
     store.destroy();
   }

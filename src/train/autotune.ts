@@ -27,28 +27,56 @@ export interface KernelChoice {
   tiled: boolean[];
   /** Empty when nothing was measured. */
   rows: TuneRow[];
+  /** Taken from a checkpoint rather than measured. */
+  recalled?: boolean;
+}
+
+/** A choice as a checkpoint records it: the adapter, and per layer the kernels kept. */
+export interface RecordedKernels {
+  adapter: string;
+  layers: ("simple" | "tuned")[];
+}
+
+/** `choice` as a checkpoint records it; undefined when it was neither measured nor recalled. */
+export function recordChoice(choice: KernelChoice, adapter: string): RecordedKernels | undefined {
+  if (choice.rows.length === 0 && !choice.recalled) return undefined;
+  return { adapter, layers: choice.tiled.map((t) => t ? "tuned" : "simple") };
+}
+
+/** A recorded choice, if it is one made on `adapter` for `layers` layers (else null). */
+function recall(recorded: unknown, adapter: string, layers: number): KernelChoice | null {
+  const r = recorded as Partial<RecordedKernels> | undefined;
+  if (r?.adapter !== adapter || !Array.isArray(r.layers) || r.layers.length !== layers) return null;
+  if (!r.layers.every((k) => k === "simple" || k === "tuned")) return null;
+  return { tiled: r.layers.map((k) => k === "tuned"), rows: [], recalled: true };
 }
 
 /**
  * Times every layer of `model` at batch `B` with both kernel families and returns which to use
- * per layer. Needs timestamp queries; without them, or on a CPU adapter (unless `force`), every
- * layer keeps the tuned kernels unmeasured. Writes only the store's gradient buffer, which every
- * training step overwrites.
+ * per layer; a `recorded` choice made on this adapter (by the run being resumed) is returned
+ * as it is, without measuring. Needs timestamp queries; without them, or on a CPU adapter
+ * (unless `force`), every layer keeps the tuned kernels unmeasured. Writes only the store's
+ * gradient buffer, which every training step overwrites.
  */
 export async function chooseKernels(
   gpu: Gpu,
   kernels: KernelCache,
-  { model, store, B, steps = 10, force = false }: {
+  { model, store, B, recorded, steps = 10, force = false }: {
     model: ModelSpec;
     store: ParamStore;
     B: number;
+    /** A checkpoint's {@link RecordedKernels}, unchecked. */
+    recorded?: unknown;
     steps?: number;
     /** Measure on a CPU adapter too (for tests). */
     force?: boolean;
   },
 ): Promise<KernelChoice> {
   const all = store.layers.map(() => true);
-  if (!gpu.timestamps || (gpu.isCpu && !force)) return { tiled: all, rows: [] };
+  if (gpu.isCpu && !force) return { tiled: all, rows: [] };
+  const again = recall(recorded, gpu.name, store.layers.length);
+  if (again) return again;
+  if (!gpu.timestamps) return { tiled: all, rows: [] };
   const build = (tiled: boolean) =>
     new Network(gpu.device, kernels, { model, store, B, train: true, tiled, target: "gpu" });
   const simple = build(false);

@@ -27,7 +27,7 @@ import {
 } from "./speedometer.ts";
 import { encode } from "../gpu/kernel.ts";
 import { formatProfile, type ProfileItem, profileItems } from "./profile.ts";
-import { chooseKernels, formatChoice } from "./autotune.ts";
+import { chooseKernels, formatChoice, recordChoice, type RecordedKernels } from "./autotune.ts";
 
 /** Everything `train` needs. */
 export interface TrainOptions {
@@ -72,6 +72,11 @@ export interface TrainingRecord extends Omit<SgdOptions, "rescaleGrad"> {
   limit?: number;
   trainSamples: number;
   testSamples: number;
+  /**
+   * The kernels a GPU run chose by timing; a run resumed on the same adapter keeps them, so that
+   * it computes exactly what the uninterrupted run would have.
+   */
+  kernels?: RecordedKernels;
 }
 
 /** What one epoch measured. */
@@ -107,8 +112,15 @@ export async function train(gpu: Gpu, options: TrainOptions): Promise<EpochResul
   const { model, batchSize: B, log } = options;
   const kernels = new KernelCache(device);
   const store = new ParamStore(device, model);
-  // On a GPU, each layer keeps whichever kernels measure faster there (see autotune.ts).
-  const choice = await chooseKernels(gpu, kernels, { model, store, B });
+  // On a GPU, each layer keeps whichever kernels measure faster there (see autotune.ts), or
+  // what the run being resumed chose on this adapter.
+  const choice = await chooseKernels(gpu, kernels, {
+    model,
+    store,
+    B,
+    recorded: (options.resume?.meta.training as Partial<TrainingRecord> | undefined)?.kernels,
+  });
+  const chosen = recordChoice(choice, gpu.name);
   const network = new Network(device, kernels, {
     model,
     store,
@@ -254,6 +266,7 @@ export async function train(gpu: Gpu, options: TrainOptions): Promise<EpochResul
             limit: options.limit,
             trainSamples: options.train.count,
             testSamples: options.test.count,
+            ...(chosen ? { kernels: chosen } : {}),
           } satisfies TrainingRecord,
         },
         params: await store.download(),
