@@ -279,6 +279,34 @@ gpuTest("mnist train --resume continues a run exactly where it stopped", async (
   });
 });
 
+gpuTest("mnist train --kernels simple is recorded, and a resumed run keeps it", async () => {
+  await withDataDir(async (dir) => {
+    const common = ["train", "--data-dir", dir, "--limit", "1000", "--frequent", "5"];
+    const simple = [...common, "--kernels", "simple"];
+    const tuned = [...common, "--kernels", "tuned"];
+    const runs = {
+      simple: await runCli([...simple, "--epochs", "2", "--save", `${dir}/simple.st`]),
+      tuned: await runCli([...tuned, "--epochs", "2", "--save", `${dir}/tuned.st`]),
+      part: await runCli([...simple, "--epochs", "1", "--save", `${dir}/part.st`]),
+    };
+    for (const [what, run] of Object.entries(runs)) assertOk(run, what);
+    const resumed = await runCli([...common, "--epochs", "2", "--resume", `${dir}/part.st`]);
+    assertOk(resumed, "the resumed run");
+    const [a, t, b] = await Promise.all([
+      loadCheckpoint(`${dir}/simple.st`),
+      loadCheckpoint(`${dir}/tuned.st`),
+      loadCheckpoint(`${dir}/part.st`),
+    ]);
+    const layers = ["simple", "simple", "simple"];
+    assert.deepEqual(b.meta.training?.kernels, { adapter: gpu!.name, layers });
+    // The tuned kernels sum in another order, so their weights differ in the last bits: the
+    // resumed run matches the simple run bit for bit only if it kept the simple kernels.
+    const name = [...a.params.keys()][0]!;
+    assert.notDeepEqual(t.params.get(name), a.params.get(name));
+    for (const key of a.params.keys()) assert.deepEqual(b.params.get(key), a.params.get(key), key);
+  });
+});
+
 Deno.test("mnist train and eval reject bad options with one error line each", async () => {
   await withDataDir(async (dir) => {
     // A random file, and a real checkpoint cut short.
@@ -313,6 +341,7 @@ Deno.test("mnist train and eval reject bad options with one error line each", as
       [[...train, "--init", "uniform:0"], /--init must be xavier or uniform:SCALE .*"uniform:0"$/],
       [[...train, "--frequent", "0"], /--frequent must be >= 1, got 0$/],
       [[...train, "--limit", "0"], /--limit must be >= 1, got 0$/],
+      [[...train, "--kernels", "fast"], /--kernels must be one of auto, tuned, simple/],
       [[...train, "--bogus"], /Unknown option '--bogus'/],
       [
         [...train, "--resume", "/nonexistent"],

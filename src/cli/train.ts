@@ -11,6 +11,7 @@ import { loadCheckpoint } from "../nn/checkpoint.ts";
 import { rememberModel } from "../nn/last_model.ts";
 import { MODELS } from "../nn/model.ts";
 import type { Init } from "../nn/params.ts";
+import { KERNEL_MODES } from "../train/autotune.ts";
 import { train, type TrainingRecord } from "../train/trainer.ts";
 
 const HELP = `Usage: mnist train [options]
@@ -34,8 +35,11 @@ Options:
   --dataset NAME         mnist (default) or fashion
   --mirror URL           where to download missing data from (repeatable)
   --save FILE            checkpoint path (default <data dir>/models/<model>.safetensors)
-  --profile              after training, print the GPU time of each kernel of a step
-                         (timestamp queries)
+  --kernels MODE         auto (default): on a GPU, time the simple and the tuned kernels of
+                         each layer before training and keep the faster; tuned: the adapter's
+                         tuned kernels untimed; simple: the reference kernels everywhere
+  --profile              after training, print the GPU time of each kernel of a step and
+                         the per-layer timings of --kernels auto (timestamp queries)
   --resume FILE          continue a run from its checkpoint (weights, momentum, epoch, shuffle);
                          its settings (lr, momentum, batch size...) apply unless given here
 ${COMMON_HELP}
@@ -78,12 +82,14 @@ export const trainCommand: Command = {
       save: { type: "string" },
       resume: { type: "string" },
       profile: { type: "boolean" },
+      kernels: { type: "string" },
     });
     const modelNames = Object.keys(MODELS);
     // Validate the options that need no file first, so typos fail fast.
     const device = choiceOption("device", v.device, DEVICE_CHOICES, "auto");
     const epochs = intOption("epochs", v.epochs, 10, { min: 1 });
     const frequent = intOption("frequent", v.frequent, 200, { min: 1 });
+    const kernelMode = choiceOption("kernels", v.kernels, KERNEL_MODES, "auto");
     const dataDir = resolveDataDir(v["data-dir"]);
     const resume = v.resume === undefined ? undefined : await loadCheckpoint(v.resume);
     // A resumed run continues with the settings it was started with, unless overridden here.
@@ -164,6 +170,7 @@ export const trainCommand: Command = {
         frequent,
         limit,
         profile: v.profile === true,
+        kernels: kernelMode,
         save,
         onSave: (path) => rememberModel(dataDir, path),
         dataset,

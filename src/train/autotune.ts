@@ -13,6 +13,11 @@ import { Network } from "../nn/network.ts";
 import type { ParamStore } from "../nn/params.ts";
 import { profileItems } from "./profile.ts";
 
+/** `--kernels`: choose by timing on GPUs, the tuned kernels untimed, or the simple ones. */
+export const KERNEL_MODES = ["auto", "tuned", "simple"] as const;
+/** One of {@link KERNEL_MODES}. */
+export type KernelMode = (typeof KERNEL_MODES)[number];
+
 /** One layer's measurement: GPU µs per step of its forward and backward dispatches. */
 export interface TuneRow {
   layer: string;
@@ -37,9 +42,16 @@ export interface RecordedKernels {
   layers: ("simple" | "tuned")[];
 }
 
-/** `choice` as a checkpoint records it; undefined when it was neither measured nor recalled. */
-export function recordChoice(choice: KernelChoice, adapter: string): RecordedKernels | undefined {
-  if (choice.rows.length === 0 && !choice.recalled) return undefined;
+/**
+ * `choice` as a checkpoint records it; undefined when it was the default, neither measured,
+ * recalled nor `explicit` (asked for with --kernels).
+ */
+export function recordChoice(
+  choice: KernelChoice,
+  adapter: string,
+  { explicit = false }: { explicit?: boolean } = {},
+): RecordedKernels | undefined {
+  if (choice.rows.length === 0 && !choice.recalled && !explicit) return undefined;
   return { adapter, layers: choice.tiled.map((t) => t ? "tuned" : "simple") };
 }
 
@@ -53,8 +65,8 @@ function recall(recorded: unknown, adapter: string, layers: number): KernelChoic
 
 /**
  * Times every layer of `model` at batch `B` with both kernel families and returns which to use
- * per layer; a `recorded` choice made on this adapter (by the run being resumed) is returned
- * as it is, without measuring. Needs timestamp queries; without them, or on a CPU adapter
+ * per layer; a `recorded` choice made on this adapter (by the run being resumed, measured or
+ * asked for) is returned as it is, without measuring. Needs timestamp queries; without them, or on a CPU adapter
  * (unless `force`), every layer keeps the tuned kernels unmeasured. Writes only the store's
  * gradient buffer, which every training step overwrites.
  */
@@ -72,11 +84,10 @@ export async function chooseKernels(
     force?: boolean;
   },
 ): Promise<KernelChoice> {
-  const all = store.layers.map(() => true);
-  if (gpu.isCpu && !force) return { tiled: all, rows: [] };
   const again = recall(recorded, gpu.name, store.layers.length);
   if (again) return again;
-  if (!gpu.timestamps) return { tiled: all, rows: [] };
+  const all = store.layers.map(() => true);
+  if ((gpu.isCpu && !force) || !gpu.timestamps) return { tiled: all, rows: [] };
   const build = (tiled: boolean) =>
     new Network(gpu.device, kernels, { model, store, B, train: true, tiled, target: "gpu" });
   const simple = build(false);

@@ -27,7 +27,13 @@ import {
 } from "./speedometer.ts";
 import { encode } from "../gpu/kernel.ts";
 import { formatProfile, type ProfileItem, profileItems } from "./profile.ts";
-import { chooseKernels, formatChoice, recordChoice, type RecordedKernels } from "./autotune.ts";
+import {
+  chooseKernels,
+  formatChoice,
+  type KernelMode,
+  recordChoice,
+  type RecordedKernels,
+} from "./autotune.ts";
 
 /** Everything `train` needs. */
 export interface TrainOptions {
@@ -53,6 +59,11 @@ export interface TrainOptions {
   resume?: Checkpoint;
   /** After training, time each kernel of a step with timestamp queries and log a table. */
   profile?: boolean;
+  /**
+   * Which kernels to train with (default "auto": on GPUs, timed per layer, or as the resumed
+   * run chose on this adapter).
+   */
+  kernels?: KernelMode;
   /** Receives each log line. */
   log: (line: string) => void;
   /**
@@ -73,8 +84,8 @@ export interface TrainingRecord extends Omit<SgdOptions, "rescaleGrad"> {
   trainSamples: number;
   testSamples: number;
   /**
-   * The kernels a GPU run chose by timing; a run resumed on the same adapter keeps them, so that
-   * it computes exactly what the uninterrupted run would have.
+   * The kernels a run chose by timing (GPUs) or was given with --kernels; a run resumed on the
+   * same adapter keeps them, so that it computes exactly what the uninterrupted run would have.
    */
   kernels?: RecordedKernels;
 }
@@ -114,13 +125,16 @@ export async function train(gpu: Gpu, options: TrainOptions): Promise<EpochResul
   const store = new ParamStore(device, model);
   // On a GPU, each layer keeps whichever kernels measure faster there (see autotune.ts), or
   // what the run being resumed chose on this adapter.
-  const choice = await chooseKernels(gpu, kernels, {
-    model,
-    store,
-    B,
-    recorded: (options.resume?.meta.training as Partial<TrainingRecord> | undefined)?.kernels,
-  });
-  const chosen = recordChoice(choice, gpu.name);
+  const mode = options.kernels ?? "auto";
+  const choice = mode === "auto"
+    ? await chooseKernels(gpu, kernels, {
+      model,
+      store,
+      B,
+      recorded: (options.resume?.meta.training as Partial<TrainingRecord> | undefined)?.kernels,
+    })
+    : { tiled: store.layers.map(() => mode === "tuned"), rows: [] };
+  const chosen = recordChoice(choice, gpu.name, { explicit: mode !== "auto" });
   const network = new Network(device, kernels, {
     model,
     store,
