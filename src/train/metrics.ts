@@ -158,8 +158,10 @@ export class IntervalLog {
     const bytes = this.slots * 16;
     encoder.copyBufferToBuffer(this.#buffer, 0, this.#staging, 0, bytes);
     if (this.#querySet && this.#resolve) {
-      encoder.resolveQuerySet(this.#querySet, 0, this.slots, this.#resolve, 0);
-      encoder.copyBufferToBuffer(this.#resolve, 0, this.#staging, bytes, this.slots * 8);
+      // Only the timestamps this epoch has written (0..to): Vulkan may wait forever for a query
+      // that was never written.
+      encoder.resolveQuerySet(this.#querySet, 0, to + 1, this.#resolve, 0);
+      encoder.copyBufferToBuffer(this.#resolve, 0, this.#staging, bytes, (to + 1) * 8);
     }
     this.#device.queue.submit([encoder.finish()]);
     await this.#staging.mapAsync(GPUMapMode.READ);
