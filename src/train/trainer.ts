@@ -16,7 +16,7 @@ import { type Init, ParamStore } from "../nn/params.ts";
 import { Rng } from "../random.ts";
 import { Evaluator } from "./evaluate.ts";
 import { Feeder, type HostSplit } from "./feeder.ts";
-import { accuracy, IntervalLog, type Metrics } from "./metrics.ts";
+import { accuracy, IntervalLog, type IntervalReading, type Metrics } from "./metrics.ts";
 import {
   batchLine,
   resetLine,
@@ -115,6 +115,41 @@ function checkFinite(m: Metrics, where: string, lr: number): void {
       hint: `Lower the learning rate, e.g. --lr ${lr / 10}.`,
     });
   }
+}
+
+/**
+ * Checks the metrics of boundaries `first`, `first + 1`, ... of an epoch (boundary k ends batch
+ * min(k · frequent, batches)) and logs a Speedometer line for each full interval; the epoch's
+ * tail gets none. One interval read as it came is timed on the wall clock, as MXNet's
+ * Speedometer does; several read together by their GPU timestamps, or without them by the
+ * mean of the `elapsedMs` they took together.
+ */
+function logIntervals(
+  reading: IntervalReading,
+  { epoch, first, batches, frequent, B, elapsedMs, lr, log }: {
+    epoch: number;
+    first: number;
+    batches: number;
+    frequent: number;
+    B: number;
+    /** Since the previous read (or the epoch's start). */
+    elapsedMs: number;
+    lr: number;
+    log: (line: string) => void;
+  },
+): void {
+  const count = reading.metrics.length;
+  const meanMs = elapsedMs / count;
+  reading.metrics.forEach((m, j) => {
+    const k = first + j;
+    const full = k * frequent <= batches;
+    checkFinite(m, `in epoch ${epoch}${full ? `, batch ${k * frequent}` : ""}`, lr);
+    if (!full) return;
+    const gpuMs = reading.gpuMs?.[j] ?? meanMs;
+    const ms = count === 1 ? elapsedMs : gpuMs > 0 ? gpuMs : meanMs;
+    const speed = (frequent * B) / (ms / 1000);
+    log(batchLine({ epoch, batch: k * frequent, speed, metric: "accuracy", value: accuracy(m) }));
+  });
 }
 
 /** Trains `options.model` and returns each epoch's figures. */
@@ -232,23 +267,15 @@ export async function train(gpu: Gpu, options: TrainOptions): Promise<EpochResul
             const reading = await intervals.read(encoder, printed + 1, boundary);
             gpu.checkErrors();
             const now = performance.now();
-            const wallMs = (now - mark) / (boundary - printed);
-            reading.metrics.forEach((m, j) => {
-              const k = printed + 1 + j;
-              const nbatch = Math.min(k * frequent, batches);
-              checkFinite(
-                m,
-                `in epoch ${epoch}${k * frequent <= batches ? `, batch ${nbatch}` : ""}`,
-                options.sgd.lr,
-              );
-              if (k * frequent > batches) return; // the epoch's tail: no line
-              // One interval read as it came: wall-clock time, as MXNet's Speedometer. Several:
-              // each one's GPU time, or their mean wall-clock time without timestamps.
-              const ms = boundary - printed === 1 ? now - mark : (reading.gpuMs?.[j] ?? wallMs);
-              const speed = (frequent * B) / ((ms > 0 ? ms : wallMs) / 1000);
-              log(
-                batchLine({ epoch, batch: nbatch, speed, metric: "accuracy", value: accuracy(m) }),
-              );
+            logIntervals(reading, {
+              epoch,
+              first: printed + 1,
+              batches,
+              frequent,
+              B,
+              elapsedMs: now - mark,
+              lr: options.sgd.lr,
+              log,
             });
             // Lines this far apart are read together, so a read stalls at most every READ_EVERY_MS.
             const msPerBatch = (now - mark) / (end - markBatch);
