@@ -66,9 +66,9 @@ function recall(recorded: unknown, adapter: string, layers: number): KernelChoic
 /**
  * Times every layer of `model` at batch `B` with both kernel families and returns which to use
  * per layer; a `recorded` choice made on this adapter (by the run being resumed, measured or
- * asked for) is returned as it is, without measuring. Needs timestamp queries; without them, or on a CPU adapter
- * (unless `force`), every layer keeps the tuned kernels unmeasured. Writes only the store's
- * gradient buffer, which every training step overwrites.
+ * asked for) is returned as it is, without measuring. Needs timestamp queries; without them,
+ * or on a CPU adapter (unless `force`), every layer keeps the tuned kernels unmeasured. Of the
+ * store it writes only the gradient buffer, which every training step overwrites.
  */
 export async function chooseKernels(
   gpu: Gpu,
@@ -93,7 +93,8 @@ export async function chooseKernels(
   const simple = build(false);
   const tuned = build(true);
   try {
-    // Layers whose two builds run the same kernels (flatten, pooling) need no measurement.
+    // Layers whose two builds run the same kernels (flatten; pooling but for 2×2 windows) need
+    // no measurement.
     const labels = (net: Network, k: number) =>
       [...net.layers[k]!.forward, ...net.layers[k]!.backward].map((d) => d.kernel.label).join();
     const measured = store.layers.flatMap((_, k) =>
