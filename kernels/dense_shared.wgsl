@@ -63,43 +63,55 @@ fn load1(row: u32, col: u32, rows: u32, cols: u32) -> f32 {
   return select(0.0, in1[min(row, rows - 1u) * cols + min(col, cols - 1u)], row < rows && col < cols);
 }
 
-// Workgroup (o tile, b tile), invocation (tx, ty) → y[b0 + ty, o0 + tx]; out: y (B, O),
-// in0: x (B, I), in1: parameters, w (O, I) then bias (O).
-@compute @workgroup_size(16, 16)
-fn dense_forward_shared(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) l: vec3u) {
-  let B = dims.B;
-  let I = dims.I;
-  let O = dims.O;
-  let b0 = wg.y * T;
-  let o0 = wg.x * T;
-  // The next chunk's values are loaded into registers before this chunk's products, so
-  // their memory latency hides behind the arithmetic (past I the loads read 0).
-  var xa = load0(b0 + l.y, l.x, B, I);
-  var xb = load0(b0 + l.y, l.x + T, B, I);
-  var wa = load1(o0 + l.y, l.x, O, I);
-  var wb = load1(o0 + l.y, l.x + T, O, I);
+// Σ x[b0 + ty, i] · w[o0 + tx, i] over i in [first, end), for invocation (tx, ty) of a
+// 16×16 workgroup: x (B, I) in in0 and w (O, I) in in1, staged through ta[b][i] and tb[o][i]
+// (16 rows × 32 columns, two values per invocation each). Each chunk is loaded into registers
+// while the one before it is multiplied, so that memory latency overlaps the arithmetic.
+fn forward_tile(b0: u32, o0: u32, first: u32, end: u32, l: vec3u) -> f32 {
+  let b = b0 + l.y;
+  var xa = x_before(b, first + l.x, end);
+  var xb = x_before(b, first + l.x + T, end);
+  var wa = w_before(o0 + l.y, first + l.x, end);
+  var wb = w_before(o0 + l.y, first + l.x + T, end);
   var acc = 0.0;
-  for (var i0 = 0u; i0 < I; i0 += TK) {
-    // ta[b][i], tb[o][i]: 16 rows × 32 columns, two values per invocation each.
+  for (var i0 = first; i0 < end; i0 += TK) {
     ta[l.y][l.x] = xa;
     ta[l.y][l.x + T] = xb;
     tb[l.y][l.x] = wa;
     tb[l.y][l.x + T] = wb;
     workgroupBarrier();
     let i1 = i0 + TK;
-    xa = load0(b0 + l.y, i1 + l.x, B, I);
-    xb = load0(b0 + l.y, i1 + l.x + T, B, I);
-    wa = load1(o0 + l.y, i1 + l.x, O, I);
-    wb = load1(o0 + l.y, i1 + l.x + T, O, I);
+    xa = x_before(b, i1 + l.x, end);
+    xb = x_before(b, i1 + l.x + T, end);
+    wa = w_before(o0 + l.y, i1 + l.x, end);
+    wb = w_before(o0 + l.y, i1 + l.x + T, end);
     for (var k = 0u; k < TK; k++) {
       acc += ta[l.y][k] * tb[l.x][k];
     }
     workgroupBarrier();
   }
-  let b = b0 + l.y;
-  let o = o0 + l.x;
-  if (b < B && o < O) {
-    out[b * O + o] = activate(acc + in1[O * I + o]);
+  return acc;
+}
+
+// x[b, i] for i < end (<= I), else 0.
+fn x_before(b: u32, i: u32, end: u32) -> f32 {
+  return select(0.0, load0(b, i, dims.B, dims.I), i < end);
+}
+
+// w[o, i] for i < end (<= I), else 0.
+fn w_before(o: u32, i: u32, end: u32) -> f32 {
+  return select(0.0, load1(o, i, dims.O, dims.I), i < end);
+}
+
+// Workgroup (o tile, b tile), invocation (tx, ty) → y[b0 + ty, o0 + tx]; out: y (B, O),
+// in0: x (B, I), in1: parameters, w (O, I) then bias (O).
+@compute @workgroup_size(16, 16)
+fn dense_forward_shared(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) l: vec3u) {
+  let b = wg.y * T + l.y;
+  let o = wg.x * T + l.x;
+  let acc = forward_tile(wg.y * T, wg.x * T, 0u, dims.I, l);
+  if (b < dims.B && o < dims.O) {
+    out[b * dims.O + o] = activate(acc + in1[dims.O * dims.I + o]);
   }
 }
 
@@ -110,40 +122,12 @@ fn dense_forward_shared(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocat
 // first. dense_forward_reduce adds the slices, the bias and the activation.
 @compute @workgroup_size(16, 16)
 fn dense_forward_split(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) l: vec3u) {
-  let B = dims.B;
-  let I = dims.I;
-  let O = dims.O;
-  let b0 = wg.y * T;
-  let o0 = wg.x * T;
-  let end = min(I, (wg.z + 1u) * dims.KS);
-  // As dense_forward_shared (next chunk loaded during this one's products), with the slice's
-  // end as the edge of the rows.
+  let b = wg.y * T + l.y;
+  let o = wg.x * T + l.x;
   let first = wg.z * dims.KS;
-  var xa = select(0.0, load0(b0 + l.y, first + l.x, B, I), first + l.x < end);
-  var xb = select(0.0, load0(b0 + l.y, first + l.x + T, B, I), first + l.x + T < end);
-  var wa = select(0.0, load1(o0 + l.y, first + l.x, O, I), first + l.x < end);
-  var wb = select(0.0, load1(o0 + l.y, first + l.x + T, O, I), first + l.x + T < end);
-  var acc = 0.0;
-  for (var i0 = first; i0 < end; i0 += TK) {
-    ta[l.y][l.x] = xa;
-    ta[l.y][l.x + T] = xb;
-    tb[l.y][l.x] = wa;
-    tb[l.y][l.x + T] = wb;
-    workgroupBarrier();
-    let i1 = i0 + TK;
-    xa = select(0.0, load0(b0 + l.y, i1 + l.x, B, I), i1 + l.x < end);
-    xb = select(0.0, load0(b0 + l.y, i1 + l.x + T, B, I), i1 + l.x + T < end);
-    wa = select(0.0, load1(o0 + l.y, i1 + l.x, O, I), i1 + l.x < end);
-    wb = select(0.0, load1(o0 + l.y, i1 + l.x + T, O, I), i1 + l.x + T < end);
-    for (var k = 0u; k < TK; k++) {
-      acc += ta[l.y][k] * tb[l.x][k];
-    }
-    workgroupBarrier();
-  }
-  let b = b0 + l.y;
-  let o = o0 + l.x;
-  if (b < B && o < O) {
-    out[(wg.z * B + b) * O + o] = acc;
+  let acc = forward_tile(wg.y * T, wg.x * T, first, min(dims.I, first + dims.KS), l);
+  if (b < dims.B && o < dims.O) {
+    out[(wg.z * dims.B + b) * dims.O + o] = acc;
   }
 }
 
