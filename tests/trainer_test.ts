@@ -47,7 +47,10 @@ gpuTest("training logs the same lines whether they are read one by one or togeth
     // A readback takes Deno ~10 ms; lines read together are printed in one go. The first line
     // of a run is always read alone: it measures how fast the lines come.
     assert.ok(Math.min(...apart) > 2, `one read per line: ${apart}`);
-    assert.ok(Math.max(...burst.slice(1)) < 2, `one read for the rest of the epoch: ${burst}`);
+    // Lines are read together only where the adapter can time them (llvmpipe can).
+    if (g.timestamps) {
+      assert.ok(Math.max(...burst.slice(1)) < 2, `one read for the rest of the epoch: ${burst}`);
+    }
     const speeds = (lines: string[]) =>
       lines.flatMap((l) => l.match(/Speed: ([\d.]+) samples/)?.[1] ?? []).map(Number);
     const withoutSpeed = (lines: string[]) =>
