@@ -24,11 +24,14 @@ override ACT: u32 = 0u;
 // Activation of the layer below, applied in dense_backward_input_shared's epilogue.
 override PREV_ACT: u32 = 0u;
 
+// Two outputs, so that dense_backward_shared can write both gradients; each entry point uses
+// some of these.
 @group(0) @binding(0) var<storage, read_write> out: array<f32>;
-@group(0) @binding(1) var<storage, read> in0: array<f32>;
-@group(0) @binding(2) var<storage, read> in1: array<f32>;
-@group(0) @binding(3) var<storage, read> in2: array<f32>;
-@group(0) @binding(4) var<uniform> dims: Dims;
+@group(0) @binding(1) var<storage, read_write> out1: array<f32>;
+@group(0) @binding(2) var<storage, read> in0: array<f32>;
+@group(0) @binding(3) var<storage, read> in1: array<f32>;
+@group(0) @binding(4) var<storage, read> in2: array<f32>;
+@group(0) @binding(5) var<uniform> dims: Dims;
 
 // Two staging tiles, 16×32 or 32×16 as each entry point uses them, padded against bank
 // conflicts.
@@ -61,6 +64,10 @@ fn load0(row: u32, col: u32, rows: u32, cols: u32) -> f32 {
 
 fn load1(row: u32, col: u32, rows: u32, cols: u32) -> f32 {
   return select(0.0, in1[min(row, rows - 1u) * cols + min(col, cols - 1u)], row < rows && col < cols);
+}
+
+fn load2(row: u32, col: u32, rows: u32, cols: u32) -> f32 {
+  return select(0.0, in2[min(row, rows - 1u) * cols + min(col, cols - 1u)], row < rows && col < cols);
 }
 
 // Σ x[b0 + ty, i] · w[o0 + tx, i] over i in [first, end), for invocation (tx, ty) of a
@@ -150,19 +157,16 @@ fn dense_forward_reduce(@builtin(global_invocation_id) gid: vec3u) {
   out[b * O + o] = activate(acc);
 }
 
-// Workgroup (i tile, b tile), invocation (tx, ty) → dx[b0 + ty, i0 + tx] = (dz · w) ⊙
-// prev_act'(x); out: dx (B, I), in0: dz (B, O), in1: parameters, w (O, I) first, in2: x (B, I).
-@compute @workgroup_size(16, 16)
-fn dense_backward_input_shared(
-  @builtin(workgroup_id) wg: vec3u,
-  @builtin(local_invocation_id) l: vec3u,
-) {
+// Invocation (tx, ty) of the workgroup for tile (i tile, b tile) = `t` → dx[b0 + ty, i0 + tx] =
+// (dz · w) ⊙ prev_act'(x); out1: dx (B, I), in0: dz (B, O), in1: parameters, w (O, I) first,
+// in2: x (B, I).
+fn input_tile(t: vec2u, l: vec3u) {
   let B = dims.B;
   let I = dims.I;
   let O = dims.O;
-  let b0 = wg.y * T;
-  let i0 = wg.x * T;
-  // Next chunk into registers during this one's products, as in dense_forward_shared.
+  let b0 = t.y * T;
+  let i0 = t.x * T;
+  // Next chunk into registers during this one's products, as in forward_tile.
   var za = load0(b0 + l.y, l.x, B, O);
   var zb = load0(b0 + l.y, l.x + T, B, O);
   var wa = load1(l.y, i0 + l.x, O, I);
@@ -188,27 +192,24 @@ fn dense_backward_input_shared(
   let b = b0 + l.y;
   let i = i0 + l.x;
   if (b < B && i < I) {
-    out[b * I + i] = acc * prev_act_grad(in2[b * I + i]);
+    out1[b * I + i] = acc * prev_act_grad(in2[b * I + i]);
   }
 }
 
-// Workgroup (i tile, o tile), invocation (tx, ty) → dw[o0 + ty, i0 + tx]; the i tile 0 also
-// sums db. out: dw (O, I) then db (O), the layer's gradient range; in0: dz (B, O), in1: x (B, I).
-@compute @workgroup_size(16, 16)
-fn dense_backward_weight_shared(
-  @builtin(workgroup_id) wg: vec3u,
-  @builtin(local_invocation_id) l: vec3u,
-) {
+// Invocation (tx, ty) of the workgroup for tile (i tile, o tile) = `t` → dw[o0 + ty, i0 + tx];
+// the i tile 0 also sums db. out: dw (O, I) then db (O), the layer's gradient range; in0: dz
+// (B, O), in2: x (B, I).
+fn weight_tile(t: vec2u, l: vec3u) {
   let B = dims.B;
   let I = dims.I;
   let O = dims.O;
-  let o0 = wg.y * T;
-  let i0 = wg.x * T;
-  // Next chunk into registers during this one's products, as in dense_forward_shared.
+  let o0 = t.y * T;
+  let i0 = t.x * T;
+  // Next chunk into registers during this one's products, as in forward_tile.
   var za = load0(l.y, o0 + l.x, B, O);
   var zb = load0(l.y + T, o0 + l.x, B, O);
-  var xa = load1(l.y, i0 + l.x, B, I);
-  var xb = load1(l.y + T, i0 + l.x, B, I);
+  var xa = load2(l.y, i0 + l.x, B, I);
+  var xb = load2(l.y + T, i0 + l.x, B, I);
   var acc = 0.0;
   var db = 0.0;
   for (var b0 = 0u; b0 < B; b0 += TK) {
@@ -221,8 +222,8 @@ fn dense_backward_weight_shared(
     let b1 = b0 + TK;
     za = load0(b1 + l.y, o0 + l.x, B, O);
     zb = load0(b1 + l.y + T, o0 + l.x, B, O);
-    xa = load1(b1 + l.y, i0 + l.x, B, I);
-    xb = load1(b1 + l.y + T, i0 + l.x, B, I);
+    xa = load2(b1 + l.y, i0 + l.x, B, I);
+    xb = load2(b1 + l.y + T, i0 + l.x, B, I);
     for (var k = 0u; k < TK; k++) {
       acc += ta[k][l.y] * tb[k][l.x];
       db += ta[k][l.y];
@@ -234,7 +235,45 @@ fn dense_backward_weight_shared(
   if (o < O && i < I) {
     out[o * I + i] = acc;
   }
-  if (o < O && wg.x == 0u && l.x == 0u) {
+  if (o < O && t.x == 0u && l.x == 0u) {
     out[O * I + o] = db;
+  }
+}
+
+// Workgroup (i tile, b tile) → input_tile.
+@compute @workgroup_size(16, 16)
+fn dense_backward_input_shared(
+  @builtin(workgroup_id) wg: vec3u,
+  @builtin(local_invocation_id) l: vec3u,
+) {
+  input_tile(wg.xy, l);
+}
+
+// Workgroup (i tile, o tile) → weight_tile.
+@compute @workgroup_size(16, 16)
+fn dense_backward_weight_shared(
+  @builtin(workgroup_id) wg: vec3u,
+  @builtin(local_invocation_id) l: vec3u,
+) {
+  weight_tile(wg.xy, l);
+}
+
+// Both gradients in one dispatch, as they depend on each other in neither direction: at batch
+// 100 each alone is a short, latency-bound dispatch that leaves most of a GPU idle, and a
+// dispatch boundary costs a few microseconds. Workgroup (i tile, o tile, 0) → weight_tile,
+// (i tile, b tile, 1) → input_tile; the grid is (I tiles, max(O tiles, B tiles), 2) and the
+// workgroups past either's tiles return at once (the branches depend on the workgroup alone,
+// so the barriers inside stay in uniform control flow).
+@compute @workgroup_size(16, 16)
+fn dense_backward_shared(
+  @builtin(workgroup_id) wg: vec3u,
+  @builtin(local_invocation_id) l: vec3u,
+) {
+  if (wg.z == 0u) {
+    if (wg.y * T < dims.O) {
+      weight_tile(wg.xy, l);
+    }
+  } else if (wg.y * T < dims.B) {
+    input_tile(wg.xy, l);
   }
 }

@@ -13,7 +13,7 @@ const ACTS: Activation[] = ["none", "relu", "tanh", "sigmoid"];
 
 /** Runs one dense layer on the GPU: forward, and backward with `prevAct` on the input. */
 async function runDense(
-  { B, I, O, act, prevAct, seed, tiled, target }: {
+  { B, I, O, act, prevAct, seed, tiled, target, first = false }: {
     B: number;
     I: number;
     O: number;
@@ -22,6 +22,8 @@ async function runDense(
     seed: number;
     tiled: boolean;
     target: "cpu" | "gpu";
+    /** A first layer: no input gradient wanted. */
+    first?: boolean;
   },
   g: Parameters<Parameters<typeof gpuTest>[1]>[0],
   kernels: Parameters<Parameters<typeof gpuTest>[1]>[1],
@@ -55,7 +57,7 @@ async function runDense(
     x: xBuf,
     y: yBuf,
     dy: dyBuf,
-    dx: dxBuf,
+    dx: first ? null : dxBuf,
     prevAct,
     tiled,
     target,
@@ -74,7 +76,9 @@ async function runDense(
   for (const buf of owned) buf.destroy();
   store.destroy();
   const forward = layer.forward.map((d) => d.kernel.label);
-  return { x, w, b, dy, y, dx, dw: grads.get("fc_weight")!, db: grads.get("fc_bias")!, forward };
+  const backward = layer.backward.map((d) => d.kernel.label);
+  const [dw, db] = [grads.get("fc_weight")!, grads.get("fc_bias")!];
+  return { x, w, b, dy, y, dx, dw, db, forward, backward };
 }
 
 // Shapes chosen to break the 4×4 and 8×8 register tiles and a 64-wide workgroup. The tiled
@@ -112,6 +116,23 @@ function expectedForward(
   return [`dense_${kind}.dense_forward_${kind}`];
 }
 
+/** The backward kernels a dense layer of `kind` should run for `dims`. */
+function expectedBackward(
+  kind: "simple" | "tiled" | "shared",
+  dims: { I: number; O: number },
+  first: boolean,
+): string[] {
+  if (kind === "shared") {
+    return [
+      first ? "dense_shared.dense_backward_weight_shared" : "dense_shared.dense_backward_shared",
+    ];
+  }
+  const family = kind === "tiled" && dims.I % 4 === 0 && dims.O % 4 === 0 ? "tiled" : "simple";
+  const name = family === "tiled" ? "dense_tiled.dense_backward_$_tiled" : "dense.dense_backward_$";
+  const kernels = first ? ["weight"] : ["weight", "input"];
+  return kernels.map((k) => name.replace("$", k));
+}
+
 // simple: the reference kernels; tiled: register tiles for CPU adapters; shared: workgroup
 // tiles for GPUs. All run here (on any adapter) and must agree with the oracle.
 for (
@@ -146,19 +167,28 @@ for (
     );
   }
 
-  gpuTest(`denseBackward() ${kind} weight and bias gradients match reference`, async (g, k) => {
-    for (const [i, dims] of SHAPES.entries()) {
-      const r = await runDense(
-        { ...dims, act: "none", prevAct: "none", seed: 20 + i, tiled, target },
-        g,
-        k,
-      );
-      const expected = ref.denseBackward({ dy: r.dy, x: r.x, w: r.w }, dims);
-      const label = JSON.stringify(dims);
-      assertClose(r.dw, expected.dw, { atol: 1e-4, rtol: 1e-4, label: `dw ${label}` });
-      assertClose(r.db, expected.db, { atol: 1e-4, rtol: 1e-4, label: `db ${label}` });
-    }
-  });
+  // A first layer wants no input gradient: the weight kernel runs alone.
+  for (const first of [false, true]) {
+    const which = first ? "of a first layer " : "";
+    gpuTest(
+      `denseBackward() ${kind} weight and bias gradients ${which}match reference`,
+      async (g, k) => {
+        for (const [i, dims] of SHAPES.entries()) {
+          const r = await runDense(
+            { ...dims, act: "none", prevAct: "none", seed: 20 + i, tiled, target, first },
+            g,
+            k,
+          );
+          assert.deepEqual(r.backward, expectedBackward(kind, dims, first), JSON.stringify(dims));
+          const expected = ref.denseBackward({ dy: r.dy, x: r.x, w: r.w }, dims);
+          const label = JSON.stringify(dims);
+          assertClose(r.dw, expected.dw, { atol: 1e-4, rtol: 1e-4, label: `dw ${label}` });
+          assertClose(r.db, expected.db, { atol: 1e-4, rtol: 1e-4, label: `db ${label}` });
+          if (first) assert.ok(r.dx.every((v) => v === 0), `dx written ${label}`);
+        }
+      },
+    );
+  }
 
   for (const prevAct of ACTS) {
     gpuTest(`denseBackward() ${kind} input gradient applies the ${prevAct} below`, async (g, k) => {

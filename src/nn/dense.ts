@@ -3,7 +3,7 @@ import code from "../../kernels/dense.wgsl" with { type: "text" };
 import tiledCode from "../../kernels/dense_tiled.wgsl" with { type: "text" };
 import sharedCode from "../../kernels/dense_shared.wgsl" with { type: "text" };
 import { createDims } from "../gpu/buffer.ts";
-import { type Dispatch, makeDispatch, type Program } from "../gpu/kernel.ts";
+import { type BufferRange, type Dispatch, makeDispatch, type Program } from "../gpu/kernel.ts";
 import type { Layer, LayerContext } from "./layer.ts";
 import { ACTIVATION_CODE, type DenseSpec, sizeOf } from "./model.ts";
 
@@ -54,8 +54,8 @@ export function denseSplit({ B, I, O }: { B: number; I: number; O: number }): {
 /**
  * Builds a dense layer's dispatches for the context's batch size: with `ctx.tiled`, the
  * register-tiled kernels on a CPU adapter (where the shapes allow) or the workgroup-tiled ones on
- * a GPU (the forward split in two dispatches where {@link denseSplit} says so); else the simple
- * ones.
+ * a GPU (the forward split in two dispatches where {@link denseSplit} says so, the two
+ * gradients in one); else the simple ones.
  */
 export function buildDense(ctx: LayerContext): Layer {
   const spec = ctx.info.spec as DenseSpec;
@@ -72,53 +72,88 @@ export function buildDense(ctx: LayerContext): Layer {
   const split = fwd === SHARED ? denseSplit({ B, I, O }) : { S: 1, KS: I };
   const dims = createDims(device, spec.name, [B, I, O, split.KS]);
   const act = { ACT: ACTIVATION_CODE[spec.act] };
+  // Bindings in the house order: the outputs (two in the shared kernels: out, out1), in0..in2,
+  // dims. `io` lists the outputs then the inputs; null where the entry point uses none.
+  const dispatch = (
+    v: Variant,
+    entry: string,
+    { constants = {}, io, grid }: {
+      constants?: Record<string, number>;
+      io: readonly (BufferRange | null)[];
+      grid: [number, number?, number?];
+    },
+  ): Dispatch => {
+    const resources = [...io, dims];
+    const outputs = v === SHARED ? 2 : 1;
+    const kernel = kernels.get(v.program, entry, {
+      constants: { ...wg(v), ...constants },
+      bindings: resources.map((r, i) =>
+        r === null
+          ? null
+          : i < outputs
+          ? "storage"
+          : i === resources.length - 1
+          ? "uniform"
+          : "read"
+      ),
+    });
+    return makeDispatch(device, kernel, resources, grid);
+  };
+
   const forward: Dispatch[] = [];
   if (split.S > 1) {
     const partial = ctx.alloc("forward_slices", split.S * B * O * 4);
-    const splitKernel = kernels.get(DENSE_SHARED, "dense_forward_split", {
-      bindings: ["storage", "read", "read", null, "uniform"],
-    });
-    const reduceKernel = kernels.get(DENSE_SHARED, "dense_forward_reduce", {
-      constants: act,
-      bindings: ["storage", "read", "read", null, "uniform"],
-    });
     const [x, y] = groups(SHARED, B, O);
-    // The reduction: one invocation per (o, b), 64-wide along o.
     forward.push(
-      makeDispatch(device, splitKernel, [partial, ctx.x, params, null, dims], [x, y, split.S]),
-      makeDispatch(device, reduceKernel, [ctx.y, partial, params, null, dims], [
-        Math.ceil(O / 64),
-        B,
-      ]),
+      dispatch(SHARED, "dense_forward_split", {
+        io: [partial, null, ctx.x, params, null],
+        grid: [x, y, split.S],
+      }),
+      // The reduction: one invocation per (o, b), 64-wide along o.
+      dispatch(SHARED, "dense_forward_reduce", {
+        constants: act,
+        io: [ctx.y, null, partial, params, null],
+        grid: [Math.ceil(O / 64), B],
+      }),
     );
   } else {
-    const forwardKernel = kernels.get(fwd.program, `dense_forward${fwd.suffix}`, {
-      constants: { ...wg(fwd), ...act },
-      bindings: ["storage", "read", "read", null, "uniform"],
-    });
-    forward.push(
-      makeDispatch(device, forwardKernel, [ctx.y, ctx.x, params, null, dims], groups(fwd, B, O)),
-    );
+    forward.push(dispatch(fwd, `dense_forward${fwd.suffix}`, {
+      constants: act,
+      io: fwd === SHARED ? [ctx.y, null, ctx.x, params, null] : [ctx.y, ctx.x, params, null],
+      grid: groups(fwd, B, O),
+    }));
   }
   const backward: Dispatch[] = [];
-  if (ctx.dy) {
-    const weightKernel = kernels.get(bwd.program, `dense_backward_weight${bwd.suffix}`, {
-      constants: { ...wg(bwd) },
-      bindings: ["storage", "read", "read", null, "uniform"],
-    });
-    const grads = store.range(store.grads, index);
+  if (!ctx.dy) return { name: spec.name, forward, backward };
+  const grads = store.range(store.grads, index);
+  const prev = { PREV_ACT: ACTIVATION_CODE[ctx.prevAct] };
+  if (bwd === SHARED) {
+    // Both gradients in one dispatch when both are wanted (kernels/dense_shared.wgsl).
+    const [x, y] = groups(SHARED, O, I);
     backward.push(
-      makeDispatch(device, weightKernel, [grads, ctx.dy, ctx.x, null, dims], groups(bwd, O, I)),
+      ctx.dx
+        ? dispatch(SHARED, "dense_backward_shared", {
+          constants: prev,
+          io: [grads, ctx.dx, ctx.dy, params, ctx.x],
+          grid: [x, Math.max(y!, groups(SHARED, B, I)[1]!), 2],
+        })
+        : dispatch(SHARED, "dense_backward_weight_shared", {
+          io: [grads, null, ctx.dy, null, ctx.x],
+          grid: [x, y],
+        }),
     );
-    if (ctx.dx) {
-      const inputKernel = kernels.get(bwd.program, `dense_backward_input${bwd.suffix}`, {
-        constants: { ...wg(bwd), PREV_ACT: ACTIVATION_CODE[ctx.prevAct] },
-        bindings: ["storage", "read", "read", "read", "uniform"],
-      });
-      backward.push(
-        makeDispatch(device, inputKernel, [ctx.dx, ctx.dy, params, ctx.x, dims], groups(bwd, B, I)),
-      );
-    }
+    return { name: spec.name, forward, backward };
+  }
+  backward.push(dispatch(bwd, `dense_backward_weight${bwd.suffix}`, {
+    io: [grads, ctx.dy, ctx.x, null],
+    grid: groups(bwd, O, I),
+  }));
+  if (ctx.dx) {
+    backward.push(dispatch(bwd, `dense_backward_input${bwd.suffix}`, {
+      constants: prev,
+      io: [ctx.dx, ctx.dy, params, ctx.x],
+      grid: groups(bwd, B, I),
+    }));
   }
   return { name: spec.name, forward, backward };
 }
