@@ -40,14 +40,14 @@ override ACT: u32 = 0u;
 // Activation of the layer below, applied in conv2d_backward_input_vec4's epilogue.
 override PREV_ACT: u32 = 0u;
 
-// Each entry point uses some of these; variables that share a binding number are never used
-// by the same entry point.
+// Two outputs, so that conv2d_backward_vec4 can write both gradients; each entry point uses
+// some of these.
 @group(0) @binding(0) var<storage, read_write> out: array<f32>;
-@group(0) @binding(0) var<storage, read_write> out4: array<vec4f>;
-@group(0) @binding(1) var<storage, read> in0v: array<vec4f>;
-@group(0) @binding(2) var<storage, read> in1: array<f32>;
-@group(0) @binding(3) var<storage, read> in2v: array<vec4f>;
-@group(0) @binding(4) var<uniform> dims: Dims;
+@group(0) @binding(1) var<storage, read_write> out4: array<vec4f>;
+@group(0) @binding(2) var<storage, read> in0v: array<vec4f>;
+@group(0) @binding(3) var<storage, read> in1: array<f32>;
+@group(0) @binding(4) var<storage, read> in2v: array<vec4f>;
+@group(0) @binding(5) var<uniform> dims: Dims;
 
 fn activate(z: vec4f) -> vec4f {
   switch ACT {
@@ -159,15 +159,15 @@ fn conv2d_forward_vec4(
   }
 }
 
-// One invocation per (c tile, b, ih, column group q), q fastest → dx[b, c0 .. c0 + 4, ih,
+// Invocations of input_columns: one per (c tile, b, ih, column group q).
+fn input_invocations() -> u32 {
+  return ((dims.C + TT - 1u) / TT) * dims.B * dims.H * (dims.W / 4u);
+}
+
+// Invocation i = (c tile, b, ih, column group q), q fastest → dx[b, c0 .. c0 + 4, ih,
 // 4q .. 4q + 3] = conv_transpose(dz, w) ⊙ prev_act'(x); out4: dx (B, C, H, W), in0v: dz
 // (B, O, OH, OW), in1: the layer's parameters (w (O, C, 5, 5) first), in2v: x (B, C, H, W).
-@compute @workgroup_size(WG)
-fn conv2d_backward_input_vec4(
-  @builtin(global_invocation_id) gid: vec3u,
-  @builtin(num_workgroups) groups: vec3u,
-) {
-  let i = invocation(gid, groups);
+fn input_columns(i: u32) {
   let B = dims.B;
   let C = dims.C;
   let H = dims.H;
@@ -175,7 +175,7 @@ fn conv2d_backward_input_vec4(
   let OH = dims.OH;
   let W4 = dims.W / 4u;
   let OW4 = dims.OW / 4u;
-  if (i >= ((C + TT - 1u) / TT) * B * H * W4) {
+  if (i >= input_invocations()) {
     return;
   }
   let q = i % W4;
@@ -232,24 +232,24 @@ fn conv2d_backward_input_vec4(
   }
 }
 
-// One invocation per (batch slice s, o, c, kh), kh fastest → dw[o, c, kh, 0 .. 4] summed over
-// the images s·BS .. s·BS + BS - 1; out: slice s of the partial sums (S, O·C·25 + O), each laid
-// out like the gradient range, dw (O, C, 5, 5) then db (O) (with S = 1, the gradient range
-// itself); in0v: dz (B, O, OH, OW), in2v: x (B, C, H, W). The invocations with c = kh = 0 also
-// sum db. conv2d.wgsl's conv2d_sum_slices adds the slices up.
-@compute @workgroup_size(WG)
-fn conv2d_backward_weight_vec4(
-  @builtin(global_invocation_id) gid: vec3u,
-  @builtin(num_workgroups) groups: vec3u,
-) {
-  let i = invocation(gid, groups);
+// Invocations of weight_rows: one per (batch slice s, o, c, kh).
+fn weight_invocations() -> u32 {
+  return dims.O * dims.C * 5u * dims.S;
+}
+
+// Invocation i = (batch slice s, o, c, kh), kh fastest → dw[o, c, kh, 0 .. 4] summed over the
+// images s·BS .. s·BS + BS - 1; out: slice s of the partial sums (S, O·C·25 + O), each laid out
+// like the gradient range, dw (O, C, 5, 5) then db (O) (with S = 1, the gradient range itself);
+// in0v: dz (B, O, OH, OW), in2v: x (B, C, H, W). The invocations with c = kh = 0 also sum db.
+// conv2d.wgsl's conv2d_sum_slices adds the slices up.
+fn weight_rows(i: u32) {
   let B = dims.B;
   let C = dims.C;
   let O = dims.O;
   let OH = dims.OH;
   let W4 = dims.W / 4u;
   let OW4 = dims.OW / 4u;
-  if (i >= O * C * 5u * dims.S) {
+  if (i >= weight_invocations()) {
     return;
   }
   let kh = i % 5u;
@@ -293,5 +293,41 @@ fn conv2d_backward_weight_vec4(
   out[dw + 4u] = dot(d4, ones);
   if (c == 0u && kh == 0u) {
     out[base + O * C * KK + o] = dot(db, ones);
+  }
+}
+
+// input_columns, one invocation each.
+@compute @workgroup_size(WG)
+fn conv2d_backward_input_vec4(
+  @builtin(global_invocation_id) gid: vec3u,
+  @builtin(num_workgroups) groups: vec3u,
+) {
+  input_columns(invocation(gid, groups));
+}
+
+// weight_rows, one invocation each.
+@compute @workgroup_size(WG)
+fn conv2d_backward_weight_vec4(
+  @builtin(global_invocation_id) gid: vec3u,
+  @builtin(num_workgroups) groups: vec3u,
+) {
+  weight_rows(invocation(gid, groups));
+}
+
+// Both gradients in one dispatch, as they depend on each other in neither direction (each alone
+// leaves much of a large GPU idle, and a dispatch boundary costs a few microseconds): the first
+// weight_invocations(), rounded up to whole workgroups, run weight_rows, the next
+// input_invocations() input_columns.
+@compute @workgroup_size(WG)
+fn conv2d_backward_vec4(
+  @builtin(global_invocation_id) gid: vec3u,
+  @builtin(num_workgroups) groups: vec3u,
+) {
+  let i = invocation(gid, groups);
+  let weights = (weight_invocations() + WG - 1u) / WG * WG;
+  if (i < weights) {
+    weight_rows(i);
+  } else {
+    input_columns(i - weights);
   }
 }

@@ -23,13 +23,15 @@ type Shape = Required<ref.Conv2dDims>;
 async function runConv(
   g: Gpu,
   kernels: KernelCache,
-  { shape, act, prevAct, seed, tiled, target }: {
+  { shape, act, prevAct, seed, tiled, target, first = false }: {
     shape: Shape;
     act: Activation;
     prevAct: Activation;
     seed: number;
     tiled: boolean;
     target: "cpu" | "gpu";
+    /** A first layer: no input gradient wanted. */
+    first?: boolean;
   },
 ) {
   const { B, C, H, W, O, K, stride, pad } = shape;
@@ -66,7 +68,7 @@ async function runConv(
     x: xBuf,
     y: yBuf,
     dy: dyBuf,
-    dx: dxBuf,
+    dx: first ? null : dxBuf,
     prevAct,
     tiled,
     target,
@@ -99,7 +101,11 @@ async function runConv(
 }
 
 /** Which kernels runConv should have run for `s`, so a test knows it exercised the fast ones. */
-function expectedLabels(s: Shape, options: { tiled: boolean; target: "cpu" | "gpu" }): string[] {
+function expectedLabels(
+  s: Shape,
+  options: { tiled: boolean; target: "cpu" | "gpu" },
+  first = false,
+): string[] {
   const { B, C, O, K, stride, pad, W } = s;
   const OH = Math.floor((s.H + 2 * pad - K) / stride) + 1;
   const OW = Math.floor((W + 2 * pad - K) / stride) + 1;
@@ -107,11 +113,15 @@ function expectedLabels(s: Shape, options: { tiled: boolean; target: "cpu" | "gp
   const sliced = weightSlices({ B, O, C, K }, v.kernels).S > 1;
   const label = (kind: Conv2dKernels, entry: string) =>
     kind === "simple" ? `conv2d.${entry}` : `conv2d_${kind}.${entry}_${kind}`;
+  const sum = sliced ? ["conv2d.conv2d_sum_slices"] : [];
+  const forward = label(v.kernels, "conv2d_forward");
+  // The vec4 kernels compute both gradients in one dispatch.
+  if (v.kernels === "vec4" && !first) return [forward, label("vec4", "conv2d_backward"), ...sum];
   return [
-    label(v.kernels, "conv2d_forward"),
+    forward,
     label(v.kernels, "conv2d_backward_weight"),
-    ...(sliced ? ["conv2d.conv2d_sum_slices"] : []),
-    label(v.input, "conv2d_backward_input"),
+    ...sum,
+    ...(first ? [] : [label(v.input, "conv2d_backward_input")]),
   ];
 }
 
@@ -181,22 +191,32 @@ for (
     });
   }
 
-  gpuTest(`conv2dBackward() ${kind} weight and bias gradients match reference`, async (g, k) => {
-    for (const [i, s] of SHAPES.entries()) {
-      const r = await runConv(g, k, {
-        shape: s,
-        act: "none",
-        prevAct: "none",
-        seed: 20 + i,
-        tiled,
-        target,
-      });
-      const expected = ref.conv2dBackward({ dy: r.dy, x: r.x, w: r.w }, s);
-      const label = JSON.stringify(s);
-      assertClose(r.dw, expected.dw, { ...close, label: `dw ${label}` });
-      assertClose(r.db, expected.db, { ...close, label: `db ${label}` });
-    }
-  });
+  // A first layer wants no input gradient: the weight kernel runs alone.
+  for (const first of [false, true]) {
+    const which = first ? "of a first layer " : "";
+    gpuTest(`conv2dBackward() ${kind} weight and bias gradients ${which}match reference`, async (
+      g,
+      k,
+    ) => {
+      for (const [i, s] of SHAPES.entries()) {
+        const r = await runConv(g, k, {
+          shape: s,
+          act: "none",
+          prevAct: "none",
+          seed: 20 + i,
+          tiled,
+          target,
+          first,
+        });
+        const label = JSON.stringify(s);
+        assert.deepEqual(r.labels, expectedLabels(s, { tiled, target }, first), label);
+        const expected = ref.conv2dBackward({ dy: r.dy, x: r.x, w: r.w }, s);
+        assertClose(r.dw, expected.dw, { ...close, label: `dw ${label}` });
+        assertClose(r.db, expected.db, { ...close, label: `db ${label}` });
+        if (first) assert.ok(r.dx.every((v) => v === 0), `dx written ${label}`);
+      }
+    });
+  }
 
   for (const prevAct of ACTS) {
     gpuTest(`conv2dBackward() ${kind} input gradient applies the ${prevAct} below`, async (
@@ -255,12 +275,18 @@ Deno.test(
     assert.deepEqual(weightSlices({ B: 5, O: 31, C: 20, K: 5 }, "tiled"), { S: 3, BS: 2 });
     assert.deepEqual(weightSlices({ B: 1, O: 20, C: 1, K: 5 }, "tiled"), { S: 1, BS: 1 });
     // How many cases each kernel family sees, so the tuned kernels cannot go untested.
-    const cases = SHAPES.flatMap((s) => [...expectedLabels(s, cpu), ...expectedLabels(s, gpu)]);
+    const cases = SHAPES.flatMap((s) =>
+      [false, true].flatMap((first) => [
+        ...expectedLabels(s, cpu, first),
+        ...expectedLabels(s, gpu, first),
+      ])
+    );
     const count = (label: string) => cases.filter((l) => l === label).length;
     assert.ok(count("conv2d_tiled.conv2d_forward_tiled") >= 6);
     assert.ok(count("conv2d.conv2d_sum_slices") >= 8);
     assert.ok(count("conv2d_tiled.conv2d_backward_input_tiled") >= 4);
     assert.ok(count("conv2d_vec4.conv2d_forward_vec4") >= 6);
-    assert.ok(count("conv2d_vec4.conv2d_backward_input_vec4") >= 6);
+    assert.ok(count("conv2d_vec4.conv2d_backward_vec4") >= 6);
+    assert.ok(count("conv2d_vec4.conv2d_backward_weight_vec4") >= 6);
   },
 );

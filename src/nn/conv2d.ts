@@ -136,15 +136,16 @@ function invocations(
   }
 }
 
-/** The binding kinds of the convolution kernels, in the house order: out, in0..in2, dims. */
-const BINDINGS = ["storage", "read", "read", "read", "uniform"] as const;
-
-/** Each family's module, entry-point suffix and workgroup size. */
+/**
+ * Each family's module, entry-point suffix, workgroup size and number of outputs (the vec4
+ * kernels have two, so that one dispatch can write both gradients).
+ */
 const FAMILIES = {
-  simple: { program: CONV2D, suffix: "", WG },
-  tiled: { program: CONV2D_TILED, suffix: "_tiled", WG: TILED_WG },
-  vec4: { program: CONV2D_VEC4, suffix: "_vec4", WG },
+  simple: { program: CONV2D, suffix: "", WG, outputs: 1 },
+  tiled: { program: CONV2D_TILED, suffix: "_tiled", WG: TILED_WG, outputs: 1 },
+  vec4: { program: CONV2D_VEC4, suffix: "_vec4", WG, outputs: 2 },
 } as const;
+type Family = (typeof FAMILIES)[Conv2dKernels];
 
 /**
  * Builds a convolution layer's dispatches for the context's batch size: forward, then the
@@ -165,28 +166,39 @@ export function buildConv2d(ctx: LayerContext): Layer {
   const shape = { B, C, H, W, O, K, OH, OW };
   const main = FAMILIES[variants.kernels];
   const counts = invocations(variants.kernels, shape);
-  // Every kernel binds out, in0..in2 and dims in the house order; null where unused.
+  // Every kernel binds its family's outputs, in0..in2 and dims in the house order; `io` lists
+  // the outputs and inputs, null where unused.
   const dispatch = (
-    family: (typeof FAMILIES)[Conv2dKernels],
+    family: Family,
     entry: string,
-    { constants = {}, resources, n }: {
+    { constants = {}, io, n }: {
       constants?: Record<string, number>;
-      resources: readonly (BufferRange | null)[];
+      io: readonly (BufferRange | null)[];
       /** Invocations. */
       n: number;
     },
   ): Dispatch => {
+    const resources = [...io, dims];
     const kernel = kernels.get(family.program, `${entry}${family.suffix}`, {
       constants: { WG: family.WG, ...constants },
-      bindings: resources.map((r, i) => r === null ? null : BINDINGS[i]!),
+      bindings: resources.map((r, i) =>
+        r === null
+          ? null
+          : i < family.outputs
+          ? "storage"
+          : i === resources.length - 1
+          ? "uniform"
+          : "read"
+      ),
     });
     return makeDispatch(device, kernel, resources, workgroupGrid(device, n, family.WG));
   };
+  const vec4 = variants.kernels === "vec4";
 
   const forward = [
     dispatch(main, "conv2d_forward", {
       constants: { ACT: ACTIVATION_CODE[spec.act] },
-      resources: [ctx.y, ctx.x, params, null, dims],
+      io: vec4 ? [null, ctx.y, ctx.x, params, null] : [ctx.y, ctx.x, params, null],
       n: counts.forward,
     }),
   ];
@@ -194,25 +206,33 @@ export function buildConv2d(ctx: LayerContext): Layer {
   if (!ctx.dy) return { name: spec.name, forward, backward };
   const grads = store.range(store.grads, index);
   // The weight gradient writes S partial sums, summed into the gradient range (S = 1: directly).
-  // The vec4 kernel reads x through binding 3, as its input gradient does.
   const size = O * C * K * K + O;
   const partial = S === 1 ? grads : ctx.alloc("dw_slices", S * size * 4);
-  backward.push(dispatch(main, "conv2d_backward_weight", {
-    resources: variants.kernels === "vec4"
-      ? [partial, ctx.dy, null, ctx.x, dims]
-      : [partial, ctx.dy, ctx.x, null, dims],
-    n: counts.weight * S,
-  }));
+  const prev = { PREV_ACT: ACTIVATION_CODE[ctx.prevAct] };
+  if (vec4 && ctx.dx) {
+    // Both gradients in one dispatch: the weight rows' workgroups, then the input columns'.
+    const weights = Math.ceil((counts.weight * S) / main.WG) * main.WG;
+    backward.push(dispatch(main, "conv2d_backward", {
+      constants: prev,
+      io: [partial, ctx.dx, ctx.dy, params, ctx.x],
+      n: weights + counts.input,
+    }));
+  } else {
+    backward.push(dispatch(main, "conv2d_backward_weight", {
+      io: vec4 ? [partial, null, ctx.dy, null, ctx.x] : [partial, ctx.dy, ctx.x, null],
+      n: counts.weight * S,
+    }));
+  }
   if (S > 1) {
     backward.push(dispatch(FAMILIES.simple, "conv2d_sum_slices", {
-      resources: [grads, partial, null, null, dims],
+      io: [grads, partial, null, null],
       n: size,
     }));
   }
-  if (ctx.dx) {
+  if (ctx.dx && !vec4) {
     backward.push(dispatch(FAMILIES[variants.input], "conv2d_backward_input", {
-      constants: { PREV_ACT: ACTIVATION_CODE[ctx.prevAct] },
-      resources: [ctx.dx, ctx.dy, params, ctx.x, dims],
+      constants: prev,
+      io: [ctx.dx, ctx.dy, params, ctx.x],
       n: invocations(variants.input, shape).input,
     }));
   }
