@@ -8,7 +8,7 @@
 import assert from "node:assert/strict";
 import { createStorage, readF32 as readRange, writeBuffer } from "../src/gpu/buffer.ts";
 import type { Gpu } from "../src/gpu/device.ts";
-import type { KernelCache } from "../src/gpu/kernel.ts";
+import { KernelCache } from "../src/gpu/kernel.ts";
 import { type Activation, type DenseSpec, lenet, type ModelSpec, sizeOf } from "../src/nn/model.ts";
 import { Network } from "../src/nn/network.ts";
 import { ParamStore } from "../src/nn/params.ts";
@@ -372,7 +372,7 @@ gpuTest("an inference Network encodes no backward dispatches", (g, k) => {
 });
 
 gpuTest(
-  "LeNet's loss and gradients agree across the simple, CPU-tuned and GPU-tuned kernels",
+  "LeNet's loss and gradients agree across the simple, CPU-tuned and GPU-tuned kernels and workgroup sizes",
   async (
     g,
     k,
@@ -384,10 +384,20 @@ gpuTest(
     const rng = new Rng(5);
     const x = randomArray(B * sizeOf(model.input), rng, { lo: 0, hi: 1 });
     const labels = Uint32Array.from({ length: B }, () => rng.int(model.classes));
-    const run = async (tiled: boolean, target: "cpu" | "gpu") => {
+    // Kernels sized for 128-lane subgroups: every 1-D workgroup of 128 invocations.
+    const wide = new KernelCache(g.device, { subgroup: 128 });
+    assert.deepEqual([8, 64, 256].map((n) => wide.workgroup(n)), [128, 128, 256]);
+    const run = async (tiled: boolean, target: "cpu" | "gpu", kernels = k) => {
       const store = new ParamStore(g.device, model);
       store.initialize({ kind: "xavier" }, new Rng(6));
-      const network = new Network(g.device, k, { model, store, B, train: true, tiled, target });
+      const network = new Network(g.device, kernels, {
+        model,
+        store,
+        B,
+        train: true,
+        tiled,
+        target,
+      });
       try {
         writeBuffer(g.device, network.x, x);
         writeBuffer(g.device, network.labels, labels);
@@ -400,16 +410,22 @@ gpuTest(
     };
     const simple = await run(false, "cpu");
     assert.equal(simple.stats.count, B);
-    for (const target of ["cpu", "gpu"] as const) {
-      const tuned = await run(true, target);
-      assertClose([tuned.stats.lossSum], [simple.stats.lossSum], { rtol: 1e-5, label: target });
+    const runs = [
+      ["CPU-tuned", await run(true, "cpu")],
+      ["GPU-tuned", await run(true, "gpu")],
+      ["simple, 128 wide", await run(false, "cpu", wide)],
+      ["CPU-tuned, 128 wide", await run(true, "cpu", wide)],
+      ["GPU-tuned, 128 wide", await run(true, "gpu", wide)],
+    ] as const;
+    for (const [label, tuned] of runs) {
+      assertClose([tuned.stats.lossSum], [simple.stats.lossSum], { rtol: 1e-5, label });
       for (const t of simple.store.tensors) {
         const want = simple.grads.get(t.name)!;
         assert.ok(want.some((v) => v !== 0), `${t.name} has a gradient`);
         assertClose(tuned.grads.get(t.name)!, want, {
           atol: 1e-5,
           rtol: 1e-3,
-          label: `${target} ${t.name}`,
+          label: `${label} ${t.name}`,
         });
       }
     }

@@ -46,14 +46,51 @@ function layoutEntry(binding: number, kind: BindingKind): GPUBindGroupLayoutEntr
   }
 }
 
-/** Creates pipelines once per device and hands out the cached ones. */
+/** What bounds a workgroup's size: the device's limits and its adapter's SIMD width. */
+export interface WorkgroupBounds {
+  /** `maxComputeInvocationsPerWorkgroup`. */
+  maxInvocations: number;
+  /** `maxComputeWorkgroupSizeX`. */
+  maxSizeX: number;
+  /** Lanes per subgroup (the adapter's `subgroupMaxSize`); 0 when unknown. */
+  subgroup: number;
+}
+
+/**
+ * The size of a 1-D workgroup for `bounds`, given the `preferred` size (a power of two): whole
+ * subgroups (a workgroup smaller than one leaves SIMD lanes idle: llvmpipe runs 8 invocations
+ * per AVX2 register, NVIDIA 32 per warp, AMD 32 or 64 per wave), within the device's limits,
+ * and a power of two (the tree reductions halve it).
+ */
+export function fitWorkgroup(preferred: number, bounds: WorkgroupBounds): number {
+  const cap = 2 ** Math.floor(Math.log2(Math.min(bounds.maxInvocations, bounds.maxSizeX)));
+  const lanes = 2 ** Math.ceil(Math.log2(Math.max(1, bounds.subgroup)));
+  return Math.min(cap, Math.max(preferred, lanes));
+}
+
+/**
+ * Creates pipelines once per device and hands out the cached ones, and sizes the 1-D
+ * workgroups (the `WG` override of the kernels) for the device.
+ */
 export class KernelCache {
   readonly #device: GPUDevice;
   readonly #modules = new Map<string, GPUShaderModule>();
   readonly #kernels = new Map<string, Kernel>();
+  readonly #bounds: WorkgroupBounds;
 
-  constructor(device: GPUDevice) {
+  /** `subgroup` stands in for the adapter's `subgroupMaxSize` (for tests). */
+  constructor(device: GPUDevice, { subgroup }: { subgroup?: number } = {}) {
     this.#device = device;
+    this.#bounds = {
+      maxInvocations: device.limits.maxComputeInvocationsPerWorkgroup,
+      maxSizeX: device.limits.maxComputeWorkgroupSizeX,
+      subgroup: subgroup ?? device.adapterInfo?.subgroupMaxSize ?? 0,
+    };
+  }
+
+  /** The `WG` of a kernel that prefers `preferred` invocations, on this device. */
+  workgroup(preferred: number): number {
+    return fitWorkgroup(preferred, this.#bounds);
   }
 
   /** The pipeline for `program`'s `entry` with `options.constants`, created on first use. */

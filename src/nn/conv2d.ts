@@ -21,9 +21,12 @@ export const CONV2D_TILED: Program = { name: "conv2d_tiled", code: tiledCode };
 /** The GPU convolution kernels (5×5, stride 1, no padding; 4 columns × 5 channels each). */
 export const CONV2D_VEC4: Program = { name: "conv2d_vec4", code: vec4Code };
 
-/** Workgroup size of the simple kernels. */
+/** Preferred workgroup size (see `KernelCache.workgroup`) of the simple and vec4 kernels. */
 const WG = 64;
-/** Workgroup size of the tiled kernels: one AVX2 register of invocations on llvmpipe. */
+/**
+ * Preferred workgroup size of the tiled kernels, whose invocations each hold a large register
+ * tile: one SIMD register of invocations (8 on llvmpipe with AVX2).
+ */
 const TILED_WG = 8;
 /** Channels per invocation of the vec4 kernels (TT in kernels/conv2d_vec4.wgsl). */
 const VEC4_CHANNELS = 5;
@@ -179,8 +182,9 @@ export function buildConv2d(ctx: LayerContext): Layer {
     },
   ): Dispatch => {
     const resources = [...io, dims];
+    const wg = kernels.workgroup(family.WG);
     const kernel = kernels.get(family.program, `${entry}${family.suffix}`, {
-      constants: { WG: family.WG, ...constants },
+      constants: { WG: wg, ...constants },
       bindings: resources.map((r, i) =>
         r === null
           ? null
@@ -191,7 +195,7 @@ export function buildConv2d(ctx: LayerContext): Layer {
           : "read"
       ),
     });
-    return makeDispatch(device, kernel, resources, workgroupGrid(device, n, family.WG));
+    return makeDispatch(device, kernel, resources, workgroupGrid(device, n, wg));
   };
   const vec4 = variants.kernels === "vec4";
 
@@ -211,7 +215,8 @@ export function buildConv2d(ctx: LayerContext): Layer {
   const prev = { PREV_ACT: ACTIVATION_CODE[ctx.prevAct] };
   if (vec4 && ctx.dx) {
     // Both gradients in one dispatch: the weight rows' workgroups, then the input columns'.
-    const weights = Math.ceil((counts.weight * S) / main.WG) * main.WG;
+    const wg = kernels.workgroup(main.WG);
+    const weights = Math.ceil((counts.weight * S) / wg) * wg;
     backward.push(dispatch(main, "conv2d_backward", {
       constants: prev,
       io: [partial, ctx.dx, ctx.dy, params, ctx.x],

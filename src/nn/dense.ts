@@ -16,16 +16,23 @@ export const DENSE_TILED: Program = { name: "dense_tiled", code: tiledCode };
 /** The workgroup-tiled dense kernels (16×16 tiles staged in workgroup memory): for GPUs. */
 export const DENSE_SHARED: Program = { name: "dense_shared", code: sharedCode };
 
-/** Workgroup size and outputs per invocation (square tiles) of each variant. */
+/**
+ * Preferred workgroup size (see `KernelCache.workgroup`) and outputs per invocation (square
+ * tiles) of each variant. The tiled kernels each hold a 16×16 register tile, so a workgroup is
+ * one SIMD register of invocations (8 on llvmpipe with AVX2); SHARED's 16×16 is fixed in WGSL.
+ */
 const SIMPLE = { program: DENSE, suffix: "", WG: 64, tile: 4 };
 const TILED = { program: DENSE_TILED, suffix: "_tiled", WG: 8, tile: 16 };
 const SHARED = { program: DENSE_SHARED, suffix: "_shared", WG: 256, tile: 16 };
 type Variant = typeof SIMPLE;
 
-/** Workgroups over a (rows, cols) output; SHARED runs one 16×16 workgroup per tile, in 2-D. */
-function groups(v: Variant, rows: number, cols: number): [number, number?] {
+/**
+ * Workgroups of `wg` invocations over a (rows, cols) output; SHARED runs one 16×16 workgroup per
+ * tile, in 2-D.
+ */
+function groups(v: Variant, rows: number, cols: number, wg = v.WG): [number, number?] {
   if (v === SHARED) return [Math.ceil(cols / v.tile), Math.ceil(rows / v.tile)];
-  return [Math.ceil((Math.ceil(rows / v.tile) * Math.ceil(cols / v.tile)) / v.WG)];
+  return [Math.ceil((Math.ceil(rows / v.tile) * Math.ceil(cols / v.tile)) / wg)];
 }
 
 /** Workgroups a split forward aims for: a few per streaming multiprocessor of a large GPU. */
@@ -67,7 +74,10 @@ export function buildDense(ctx: LayerContext): Layer {
   const fwd = !ctx.tiled ? SIMPLE : gpu ? SHARED : I % 4 === 0 ? TILED : SIMPLE;
   const bwd = !ctx.tiled ? SIMPLE : gpu ? SHARED : I % 4 === 0 && O % 4 === 0 ? TILED : SIMPLE;
   // The workgroup size of SHARED is fixed in the WGSL (16×16), not an override.
-  const wg = (v: Variant): Record<string, number> => (v === SHARED ? {} : { WG: v.WG });
+  const wg = (v: Variant): Record<string, number> =>
+    v === SHARED ? {} : { WG: kernels.workgroup(v.WG) };
+  const grid = (v: Variant, rows: number, cols: number) =>
+    groups(v, rows, cols, v === SHARED ? v.WG : kernels.workgroup(v.WG));
 
   const split = fwd === SHARED ? denseSplit({ B, I, O }) : { S: 1, KS: I };
   const dims = createDims(device, spec.name, [B, I, O, split.KS]);
@@ -120,7 +130,7 @@ export function buildDense(ctx: LayerContext): Layer {
     forward.push(dispatch(fwd, `dense_forward${fwd.suffix}`, {
       constants: act,
       io: fwd === SHARED ? [ctx.y, null, ctx.x, params, null] : [ctx.y, ctx.x, params, null],
-      grid: groups(fwd, B, O),
+      grid: grid(fwd, B, O),
     }));
   }
   const backward: Dispatch[] = [];
@@ -146,13 +156,13 @@ export function buildDense(ctx: LayerContext): Layer {
   }
   backward.push(dispatch(bwd, `dense_backward_weight${bwd.suffix}`, {
     io: [grads, ctx.dy, ctx.x, null],
-    grid: groups(bwd, O, I),
+    grid: grid(bwd, O, I),
   }));
   if (ctx.dx) {
     backward.push(dispatch(bwd, `dense_backward_input${bwd.suffix}`, {
       constants: prev,
       io: [ctx.dx, ctx.dy, params, ctx.x],
-      grid: groups(bwd, B, I),
+      grid: grid(bwd, B, I),
     }));
   }
   return { name: spec.name, forward, backward };

@@ -28,7 +28,8 @@ export function buildLoss(
   kernels: KernelCache,
   { B, N, buffers }: { B: number; N: number; buffers: LossBuffers },
 ): Dispatch {
-  const WG = Math.min(256, device.limits.maxComputeInvocationsPerWorkgroup);
+  // One workgroup reduces the batch's statistics: a power of two (see KernelCache.workgroup).
+  const WG = kernels.workgroup(256);
   const kernel = kernels.get(SOFTMAX, "softmax_cross_entropy", {
     constants: { WG },
     bindings: ["storage", "storage", "storage", "storage", "read", "read", "uniform"],

@@ -18,7 +18,8 @@ export interface SgdOptions {
   clipGradient: number;
 }
 
-const WG = 256;
+/** Preferred workgroup size (see `KernelCache.workgroup`). */
+const PREFERRED_WG = 256;
 
 /** The update dispatch over `store`'s whole parameter buffer. */
 export function buildSgd(
@@ -27,6 +28,7 @@ export function buildSgd(
   store: ParamStore,
   options: SgdOptions,
 ): Dispatch {
+  const WG = kernels.workgroup(PREFERRED_WG);
   const kernel = kernels.get(SGD, "sgd_update", {
     constants: { WG },
     bindings: ["storage", "storage", "read", "uniform"],

@@ -9,7 +9,8 @@ import { ACTIVATION_CODE, type MaxPoolSpec } from "./model.ts";
 /** The max-pool kernels: forward with argmax, backward as a gather (no atomics). */
 export const POOL: Program = { name: "pool", code };
 
-const WG = 64;
+/** Preferred workgroup size (see `KernelCache.workgroup`). */
+const PREFERRED_WG = 64;
 
 /**
  * Whether a pool of this shape runs the vec4 2×2 kernels: 2×2 windows at stride 2 covering the
@@ -38,6 +39,7 @@ export function usesPool2x2(
 export function buildMaxPool(ctx: LayerContext): Layer {
   const spec = ctx.info.spec as MaxPoolSpec;
   const { device, kernels, B } = ctx;
+  const WG = kernels.workgroup(PREFERRED_WG);
   const [C, H, W] = ctx.info.input as [number, number, number];
   const [, OH, OW] = ctx.info.output as [number, number, number];
   const dims = createDims(device, spec.name, [B, C, H, W, spec.size, spec.stride, OH, OW]);

@@ -26,7 +26,8 @@ export interface HostSplit {
   cols: number;
 }
 
-const WG = 64;
+/** Preferred workgroup size (see `KernelCache.workgroup`). */
+const PREFERRED_WG = 64;
 
 /** A split on the GPU, gathered batch by batch into one network's input. */
 export class Feeder {
@@ -64,6 +65,7 @@ export class Feeder {
     // Each batch's indices sit in their own 256-byte-aligned slot for the dynamic offset.
     this.#slotWords = Math.ceil(network.B / 64) * 64;
     this.#slotBytes = this.#slotWords * 4;
+    const WG = kernels.workgroup(PREFERRED_WG);
     this.#kernel = kernels.get(GATHER, "gather_batch", {
       constants: { WG },
       bindings: ["storage", "storage", "read", "read", "read-dynamic", "uniform"],
