@@ -20,20 +20,26 @@ const PAD: u32 = 0xffffffffu;
 @group(0) @binding(4) var<storage, read> order: array<u32>;
 @group(0) @binding(5) var<uniform> dims: Dims;
 
-// One invocation per (b, 4 pixels); x: (B, P) as vec4s, label_out: (B), images: (count, P) u8,
-// labels: (count), order: (B) sample indices, the top bit set on padding that must not count.
+// Workgroup b → row b of the batch (and rows b + groups, ... should B exceed the grid), its
+// invocations striding over the row's words: no division, which CPU adapters run lane by lane
+// (AVX2 has no vector integer division). x: (B, P) as vec4s, label_out: (B), images: (count, P)
+// u8, labels: (count), order: (B) sample indices, the top bit set on padding that must not count.
 @compute @workgroup_size(WG)
-fn gather_batch(@builtin(global_invocation_id) gid: vec3u) {
+fn gather_batch(
+  @builtin(workgroup_id) wg: vec3u,
+  @builtin(num_workgroups) groups: vec3u,
+  @builtin(local_invocation_index) t: u32,
+) {
   let words = dims.P / 4u;
-  let b = gid.x / words;
-  let w = gid.x % words;
-  if (b >= dims.B) {
-    return;
-  }
-  let entry = order[b];
-  let sample = entry & ~PAD_FLAG;
-  x[gid.x] = unpack4x8unorm(images[sample * words + w]);
-  if (w == 0u) {
-    label_out[b] = select(labels[sample], PAD, (entry & PAD_FLAG) != 0u);
+  for (var b = wg.x; b < dims.B; b += groups.x) {
+    let entry = order[b];
+    let first = (entry & ~PAD_FLAG) * words;
+    let row = b * words;
+    for (var w = t; w < words; w += WG) {
+      x[row + w] = unpack4x8unorm(images[first + w]);
+    }
+    if (t == 0u) {
+      label_out[b] = select(labels[entry & ~PAD_FLAG], PAD, (entry & PAD_FLAG) != 0u);
+    }
   }
 }

@@ -82,7 +82,8 @@ export class Feeder {
       { buffer: this.#order, offset: 0, size: network.B * 4 },
       dims,
     ]);
-    this.#workgroups = Math.ceil((network.B * P) / 4 / WG);
+    // A workgroup per row of the batch.
+    this.#workgroups = Math.min(network.B, device.limits.maxComputeWorkgroupsPerDimension);
   }
 
   /**
