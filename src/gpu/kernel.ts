@@ -136,6 +136,19 @@ export interface Dispatch {
   workgroups: [number, number?, number?];
 }
 
+/**
+ * The binding kinds of `resources` in the house order: `outputs` storage buffers, the read-only
+ * inputs, and the `Dims` uniform last; null where a resource is null (unused).
+ */
+export function houseBindings(
+  resources: readonly (BufferRange | null)[],
+  outputs: number,
+): (BindingKind | null)[] {
+  return resources.map((r, i) =>
+    r === null ? null : i < outputs ? "storage" : i === resources.length - 1 ? "uniform" : "read"
+  );
+}
+
 /** Makes a bind group for `kernel` over `resources` in binding order (`null` where unused). */
 export function bindGroup(
   device: GPUDevice,

@@ -8,7 +8,13 @@ import tiledCode from "../../kernels/conv2d_tiled.wgsl" with { type: "text" };
 import vec4Code from "../../kernels/conv2d_vec4.wgsl" with { type: "text" };
 import { FORWARD, INPUT, K as TILED_K, WEIGHT } from "../../kernels/gen_conv2d_tiled.ts";
 import { createDims } from "../gpu/buffer.ts";
-import { type BufferRange, type Dispatch, makeDispatch, type Program } from "../gpu/kernel.ts";
+import {
+  type BufferRange,
+  type Dispatch,
+  houseBindings,
+  makeDispatch,
+  type Program,
+} from "../gpu/kernel.ts";
 import type { Layer, LayerContext } from "./layer.ts";
 import { ACTIVATION_CODE, type Conv2dSpec } from "./model.ts";
 
@@ -185,15 +191,7 @@ export function buildConv2d(ctx: LayerContext): Layer {
     const wg = kernels.workgroup(family.WG);
     const kernel = kernels.get(family.program, `${entry}${family.suffix}`, {
       constants: { WG: wg, ...constants },
-      bindings: resources.map((r, i) =>
-        r === null
-          ? null
-          : i < family.outputs
-          ? "storage"
-          : i === resources.length - 1
-          ? "uniform"
-          : "read"
-      ),
+      bindings: houseBindings(resources, family.outputs),
     });
     return makeDispatch(device, kernel, resources, workgroupGrid(device, n, wg));
   };

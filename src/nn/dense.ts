@@ -3,7 +3,13 @@ import code from "../../kernels/dense.wgsl" with { type: "text" };
 import tiledCode from "../../kernels/dense_tiled.wgsl" with { type: "text" };
 import sharedCode from "../../kernels/dense_shared.wgsl" with { type: "text" };
 import { createDims } from "../gpu/buffer.ts";
-import { type BufferRange, type Dispatch, makeDispatch, type Program } from "../gpu/kernel.ts";
+import {
+  type BufferRange,
+  type Dispatch,
+  houseBindings,
+  makeDispatch,
+  type Program,
+} from "../gpu/kernel.ts";
 import type { Layer, LayerContext } from "./layer.ts";
 import { ACTIVATION_CODE, type DenseSpec, sizeOf } from "./model.ts";
 
@@ -97,15 +103,7 @@ export function buildDense(ctx: LayerContext): Layer {
     const outputs = v === SHARED ? 2 : 1;
     const kernel = kernels.get(v.program, entry, {
       constants: { ...wg(v), ...constants },
-      bindings: resources.map((r, i) =>
-        r === null
-          ? null
-          : i < outputs
-          ? "storage"
-          : i === resources.length - 1
-          ? "uniform"
-          : "read"
-      ),
+      bindings: houseBindings(resources, outputs),
     });
     return makeDispatch(device, kernel, resources, grid);
   };
