@@ -158,9 +158,9 @@ type Family = (typeof FAMILIES)[Conv2dKernels];
 
 /**
  * Builds a convolution layer's dispatches for the context's batch size: forward, then the
- * weight-and-bias gradient and (unless this is the first layer) the input gradient; the kernels
- * tuned for `ctx.target` where the shapes allow and `ctx.tiled` asks for them, else the simple
- * ones.
+ * weight-and-bias gradient and (unless this is the first layer) the input gradient, both in one
+ * dispatch with the vec4 kernels; the kernels tuned for `ctx.target` where the shapes allow and
+ * `ctx.tiled` asks for them, else the simple ones.
  */
 export function buildConv2d(ctx: LayerContext): Layer {
   const spec = ctx.info.spec as Conv2dSpec;
