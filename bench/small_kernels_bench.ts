@@ -2,12 +2,12 @@
  * The small kernels of a training step at batch 100: the batch gather (u8 images → f32),
  * softmax with cross-entropy (fused forward, backward and metrics) and the SGD update of every
  * parameter in one dispatch, for the MLP (109,386 parameters) and LeNet (431,080). They move
- * memory rather than compute, so they report GB/s = REPEATS × bytes / (time per iteration).
- * One variant each: SGD is vectorised (vec4) everywhere, and the others are a few microseconds.
+ * memory rather than compute, so the table after the benches gives GB/s. One variant each: SGD
+ * is vectorised (vec4) everywhere, and the others are a few microseconds.
  */
 import { encode } from "../src/gpu/kernel.ts";
 import { lenet, mlp } from "../src/nn/model.ts";
-import { runOnGpu, trainingSetup } from "./common.ts";
+import { benchGpu, trainingSetup } from "./common.ts";
 
 const REPEATS = 50;
 const B = 100;
@@ -24,15 +24,13 @@ for (const model of [mlp(), lenet()]) {
     ["SGD", (pass: GPUComputePassEncoder) => encode(pass, sgd), store.length * 4 * 5],
   ] as const;
   for (const [group, run, bytes] of cases) {
-    await runOnGpu(1, run);
-    Deno.bench({
-      name: `${model.name} ${group} ×${REPEATS} (${(bytes / 1024).toFixed(0)} KiB each)`,
-      group: `${group}`,
+    await benchGpu({
+      group,
+      kind: `${model.name} (${(bytes / 1024).toFixed(0)} KiB each)`,
+      repeats: REPEATS,
+      run,
+      work: { bytes },
       n: 20,
-      warmup: 2,
-      async fn() {
-        await runOnGpu(REPEATS, run);
-      },
     });
   }
 }

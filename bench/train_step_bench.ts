@@ -1,28 +1,25 @@
 /**
  * Whole training steps (gather → forward → loss → backward → SGD) of the MLP and LeNet at
- * batch 100, several per iteration: samples/sec = samples / (time per iteration). Simple kernels
- * beside the ones tuned for CPU adapters and for GPUs, in one group per model.
+ * batch 100, several per iteration, in one group per model: simple kernels beside the ones tuned
+ * for CPU adapters and for GPUs. The table after the benches gives samples/sec.
  */
 import { lenet, mlp } from "../src/nn/model.ts";
-import { runOnGpu, trainingSetup, VARIANTS } from "./common.ts";
+import { benchGpu, trainingSetup, VARIANTS } from "./common.ts";
 
 const B = 100;
 
 for (const [model, steps] of [[mlp(), 50], [lenet(), 5]] as const) {
   for (const { kind, tiled, target, own } of VARIANTS) {
     const setup = trainingSetup(model, { B, tiled, target });
-    await runOnGpu(2, setup.step); // warm up: compile pipelines
-    Deno.bench({
-      name: `${model.name} train step ×${steps} (${steps * B} samples), ${kind} kernels${
-        own ? " (this adapter's)" : ""
-      }`,
-      group: `${model.name}-train-step`,
+    await benchGpu({
+      group: `${model.name} train step`,
+      kind: `${kind} kernels`,
+      own,
       baseline: !tiled,
+      repeats: steps,
+      run: setup.step,
+      work: { samples: B },
       n: own ? 10 : 3,
-      warmup: 1,
-      async fn() {
-        await runOnGpu(steps, setup.step);
-      },
     });
   }
 }
