@@ -5,8 +5,8 @@ import { DEVICE_CHOICES, listAdapters, requestAdapter } from "../gpu/device.ts";
 
 const HELP = `Usage: mnist devices [--json] [--device auto|gpu|cpu]
 
-Lists the WebGPU adapters: name, vendor, whether it is a software (CPU/fallback) adapter, and the
-limits and features that matter for training. Exits with status 2 when there is none.
+Lists the WebGPU adapters: name, vendor, whether it is a software (CPU/fallback) adapter, its
+subgroup (SIMD) width, and the limits and features that matter for training. Exits with status 2 when there is none.
 
 Options:
   --json                 print the adapters as JSON
@@ -36,6 +36,11 @@ export const devices: Command = {
       console.log(`[${i}] ${a.name}${selected}`);
       console.log(`    type:     ${a.kind === "cpu" ? "CPU (software/fallback adapter)" : "GPU"}`);
       console.log(`    vendor:   ${a.vendor || "-"}   architecture: ${a.architecture || "-"}`);
+      // The workgroups of the 1-D kernels are whole subgroups (KernelCache.workgroup).
+      const lanes = a.subgroupMinSize === a.subgroupMaxSize
+        ? `${a.subgroupMaxSize}`
+        : `${a.subgroupMinSize}-${a.subgroupMaxSize}`;
+      console.log(`    subgroup: ${a.subgroupMaxSize ? `${lanes} lanes` : "-"}`);
       for (const [name, value] of Object.entries(a.limits)) {
         console.log(`    ${(name + ":").padEnd(36)}${value.toLocaleString("en-US")}`);
       }

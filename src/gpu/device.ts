@@ -35,6 +35,9 @@ export interface AdapterSummary {
   architecture: string;
   description: string;
   isFallback: boolean;
+  /** Lanes per subgroup (SIMD width), least and most; 0 where the adapter does not say. */
+  subgroupMinSize: number;
+  subgroupMaxSize: number;
   features: string[];
   limits: Record<string, number>;
 }
@@ -138,6 +141,8 @@ export async function listAdapters(): Promise<AdapterSummary[]> {
       architecture: info.architecture,
       description: info.description,
       isFallback: isFallback(adapter),
+      subgroupMinSize: info.subgroupMinSize ?? 0,
+      subgroupMaxSize: info.subgroupMaxSize ?? 0,
       features: [...adapter.features].sort(),
       limits,
     });
