@@ -1,10 +1,10 @@
 /**
- * The training loop's log lines when they are read back as they come and when several are
- * read together (as on fast GPUs): the same lines, in the same order, with the same metrics.
+ * The training loop: its log lines when they are read back as they come and when several are
+ * read together (as on fast GPUs); and training with the GPU kernels against the CPU ones.
  */
 import assert from "node:assert/strict";
 import { loadSplit, subset } from "../src/data/dataset.ts";
-import { mlp } from "../src/nn/model.ts";
+import { lenet, mlp } from "../src/nn/model.ts";
 import { train } from "../src/train/trainer.ts";
 import { gpuTest } from "./gpu_helpers.ts";
 import { MNIST } from "./test_data.ts";
@@ -70,6 +70,61 @@ gpuTest("training logs the same lines whether they are read one by one or togeth
       together.join("\n"),
       /Epoch\[1\] Batch \[20\]\tSpeed: [\d.]+ samples\/sec\tTrain-accuracy=0\.\d+/,
     );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+gpuTest("training with the GPU kernels learns what it learns with the CPU kernels", async (g) => {
+  // The GPU kernels (split forwards, both gradients in one dispatch, vec4 convolutions) over
+  // many steps with momentum, and the evaluation after each epoch, on whatever adapter this is.
+  const [trainSplit, testSplit] = await Promise.all([
+    loadSplit(MNIST, "mnist", "train").then((s) => subset(s, 600)),
+    loadSplit(MNIST, "mnist", "test").then((s) => subset(s, 200)),
+  ]);
+  const dir = await Deno.makeTempDir();
+  try {
+    for (const model of [mlp(), lenet()]) {
+      const run = async (target: "cpu" | "gpu") => {
+        const lines: string[] = [];
+        const results = await train(g, {
+          model,
+          train: trainSplit,
+          test: testSplit,
+          epochs: 2,
+          batchSize: 50,
+          sgd: { lr: 0.1, momentum: 0.9, wd: 0, clipGradient: 0 },
+          seed: 7,
+          init: { kind: "xavier" },
+          frequent: 5,
+          save: `${dir}/${model.name}-${target}.json`,
+          dataset: "mnist",
+          kernels: "tuned",
+          target,
+          log: (line) => lines.push(line),
+        });
+        const accuracies = lines.flatMap((l) => l.match(/Train-accuracy=([\d.]+)/)?.[1] ?? [])
+          .map(Number);
+        return { accuracies, validation: results.map((r) => r.validationAccuracy) };
+      };
+      const cpu = await run("cpu");
+      const gpu = await run("gpu");
+      // The sums run in other orders, so a few predictions may flip, no more.
+      assert.equal(gpu.accuracies.length, cpu.accuracies.length);
+      gpu.accuracies.forEach((a, i) => {
+        assert.ok(
+          Math.abs(a - cpu.accuracies[i]!) <= 0.02,
+          `${model.name} line ${i}: ${a} vs ${cpu.accuracies[i]}`,
+        );
+      });
+      gpu.validation.forEach((v, i) => {
+        assert.ok(
+          Math.abs(v - cpu.validation[i]!) <= 0.02,
+          `${model.name} epoch ${i}: ${v} vs ${cpu.validation[i]}`,
+        );
+      });
+      assert.ok(gpu.validation.at(-1)! > 0.6, `${model.name} learns: ${gpu.validation}`);
+    }
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

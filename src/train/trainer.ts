@@ -71,6 +71,11 @@ export interface TrainOptions {
    * Lines that come faster are read together, with speeds from GPU timestamps.
    */
   readEveryMs?: number;
+  /**
+   * What the tuned kernels are tuned for (default: the adapter's kind). Tests train with the
+   * GPU kernels on a CPU adapter.
+   */
+  target?: "cpu" | "gpu";
 }
 
 /** The training settings a checkpoint records, which `--resume` starts from. */
@@ -175,7 +180,7 @@ export async function train(gpu: Gpu, options: TrainOptions): Promise<EpochResul
     store,
     B,
     train: true,
-    target: gpu.isCpu ? "cpu" : "gpu",
+    target: options.target ?? (gpu.isCpu ? "cpu" : "gpu"),
     tiled: choice.tiled,
   });
 
