@@ -23,7 +23,7 @@ struct Dims {
   OW: u32,
   stride: u32,
   pad: u32,
-  // Batch slices of the weight gradient, and images per slice.
+  // Batch slices of the weight gradient, and images per slice: unused here (conv2d.wgsl's).
   S: u32,
   BS: u32,
 }
@@ -232,67 +232,79 @@ fn input_columns(i: u32) {
   }
 }
 
-// Invocations of weight_rows: one per (batch slice s, o, c, kh).
-fn weight_invocations() -> u32 {
-  return dims.O * dims.C * 5u * dims.S;
+// Workgroups of weight_row: one per (o, c, kh).
+fn weight_rows() -> u32 {
+  return dims.O * dims.C * 5u;
 }
 
-// Invocation i = (batch slice s, o, c, kh), kh fastest → dw[o, c, kh, 0 .. 4] summed over the
-// images s·BS .. s·BS + BS - 1; out: slice s of the partial sums (S, O·C·25 + O), each laid out
-// like the gradient range, dw (O, C, 5, 5) then db (O) (with S = 1, the gradient range itself);
-// in0v: dz (B, O, OH, OW), in2v: x (B, C, H, W). The invocations with c = kh = 0 also sum db.
-// conv2d.wgsl's conv2d_sum_slices adds the slices up.
-fn weight_rows(i: u32) {
-  let B = dims.B;
+// Per invocation, the 6 partial sums of weight_row (taps kw = 0..4, then db), for the tree
+// reduction across the workgroup.
+var<workgroup> partial: array<array<f32, 6>, WG>;
+
+// Invocation t of the workgroup for row r = (o, c, kh), kh fastest → dw[o, c, kh, 0 .. 4]:
+// the workgroup's invocations share out the (image, output row) pairs, each keeping per tap four
+// lanes of partial sums (one per column of a vec4), and add them up in workgroup memory; the
+// row with c = kh = 0 also sums db. out: the gradient range, dw (O, C, 5, 5) then db (O);
+// in0v: dz (B, O, OH, OW), in2v: x (B, C, H, W). Called by whole workgroups (it has barriers).
+fn weight_row(r: u32, t: u32) {
   let C = dims.C;
   let O = dims.O;
   let OH = dims.OH;
   let W4 = dims.W / 4u;
   let OW4 = dims.OW / 4u;
-  if (i >= weight_invocations()) {
-    return;
-  }
-  let kh = i % 5u;
-  let c = (i / 5u) % C;
-  let o = (i / (5u * C)) % O;
-  let s = i / (5u * C * O);
-  // Four lanes of partial sums (one per column of a vec4) for each tap kw, and for db.
+  let kh = r % 5u;
+  let c = (r / 5u) % C;
+  let o = r / (5u * C);
   var d0 = vec4f(0.0);
   var d1 = vec4f(0.0);
   var d2 = vec4f(0.0);
   var d3 = vec4f(0.0);
   var d4 = vec4f(0.0);
   var db = vec4f(0.0);
-  for (var b = s * dims.BS; b < min(B, (s + 1u) * dims.BS); b++) {
-    var dz = (b * O + o) * OH * OW4;
+  for (var p = t; p < dims.B * OH; p += WG) {
+    let b = p / OH;
+    let oh = p % OH;
+    let dz = ((b * O + o) * OH + oh) * OW4;
     // x row oh + kh from column 4q: vec4s q and q + 1.
-    var x = ((b * C + c) * dims.H + kh) * W4;
-    for (var oh = 0u; oh < OH; oh++) {
-      for (var q = 0u; q < OW4; q++) {
-        let z = in0v[dz + q];
-        let xa = in2v[x + q];
-        let xb = in2v[x + q + 1u];
-        d0 = fma(z, xa, d0);
-        d1 = fma(z, vec4f(xa.yzw, xb.x), d1);
-        d2 = fma(z, vec4f(xa.zw, xb.xy), d2);
-        d3 = fma(z, vec4f(xa.w, xb.xyz), d3);
-        d4 = fma(z, xb, d4);
-        db += z;
-      }
-      dz += OW4;
-      x += W4;
+    let x = ((b * C + c) * dims.H + oh + kh) * W4;
+    for (var q = 0u; q < OW4; q++) {
+      let z = in0v[dz + q];
+      let xa = in2v[x + q];
+      let xb = in2v[x + q + 1u];
+      d0 = fma(z, xa, d0);
+      d1 = fma(z, vec4f(xa.yzw, xb.x), d1);
+      d2 = fma(z, vec4f(xa.zw, xb.xy), d2);
+      d3 = fma(z, vec4f(xa.w, xb.xyz), d3);
+      d4 = fma(z, xb, d4);
+      db += z;
     }
   }
   let ones = vec4f(1.0);
-  let base = s * (O * C * KK + O);
-  let dw = base + (o * C + c) * KK + kh * 5u;
-  out[dw] = dot(d0, ones);
-  out[dw + 1u] = dot(d1, ones);
-  out[dw + 2u] = dot(d2, ones);
-  out[dw + 3u] = dot(d3, ones);
-  out[dw + 4u] = dot(d4, ones);
-  if (c == 0u && kh == 0u) {
-    out[base + O * C * KK + o] = dot(db, ones);
+  partial[t] = array<f32, 6>(
+    dot(d0, ones),
+    dot(d1, ones),
+    dot(d2, ones),
+    dot(d3, ones),
+    dot(d4, ones),
+    dot(db, ones),
+  );
+  workgroupBarrier();
+  for (var span = WG / 2u; span > 0u; span /= 2u) {
+    if (t < span) {
+      for (var k = 0u; k < 6u; k++) {
+        partial[t][k] += partial[t + span][k];
+      }
+    }
+    workgroupBarrier();
+  }
+  if (t == 0u) {
+    let dw = (o * C + c) * KK + kh * 5u;
+    for (var k = 0u; k < 5u; k++) {
+      out[dw + k] = partial[0][k];
+    }
+    if (c == 0u && kh == 0u) {
+      out[O * C * KK + o] = partial[0][5];
+    }
   }
 }
 
@@ -305,29 +317,35 @@ fn conv2d_backward_input_vec4(
   input_columns(invocation(gid, groups));
 }
 
-// weight_rows, one invocation each.
+// weight_row, one workgroup each (workgroups past the rows return at once).
 @compute @workgroup_size(WG)
 fn conv2d_backward_weight_vec4(
-  @builtin(global_invocation_id) gid: vec3u,
+  @builtin(workgroup_id) wg: vec3u,
   @builtin(num_workgroups) groups: vec3u,
+  @builtin(local_invocation_index) t: u32,
 ) {
-  weight_rows(invocation(gid, groups));
+  let r = wg.x + wg.y * groups.x;
+  if (r < weight_rows()) {
+    weight_row(r, t);
+  }
 }
 
 // Both gradients in one dispatch, as they depend on each other in neither direction (each alone
 // leaves much of a large GPU idle, and a dispatch boundary costs a few microseconds): the first
-// weight_invocations(), rounded up to whole workgroups, run weight_rows, the next
-// input_invocations() input_columns.
+// weight_rows() workgroups run weight_row, the invocations after them input_columns. The branch
+// depends on the workgroup alone, so weight_row's barriers stay in uniform control flow.
 @compute @workgroup_size(WG)
 fn conv2d_backward_vec4(
   @builtin(global_invocation_id) gid: vec3u,
+  @builtin(workgroup_id) wg: vec3u,
   @builtin(num_workgroups) groups: vec3u,
+  @builtin(local_invocation_index) t: u32,
 ) {
-  let i = invocation(gid, groups);
-  let weights = (weight_invocations() + WG - 1u) / WG * WG;
-  if (i < weights) {
-    weight_rows(i);
+  let r = wg.x + wg.y * groups.x;
+  let rows = weight_rows();
+  if (r < rows) {
+    weight_row(r, t);
   } else {
-    input_columns(i - weights);
+    input_columns(invocation(gid, groups) - rows * WG);
   }
 }

@@ -149,7 +149,8 @@ const SHAPES: Shape[] = [
   shape({ B: 2, C: 3, H: 8, W: 8, O: 7, K: 5 }), // a 4×4 plane, odd C
   shape({ B: 1, C: 1, H: 11, W: 12, O: 6, K: 5 }), // OH = 7, OW = 8
   shape({ B: 5, C: 20, H: 9, W: 12, O: 31, K: 5 }), // batch slices of 2, 2 and 1 images
-  shape({ B: 5, C: 100, H: 6, W: 8, O: 50, K: 5 }), // vec4 weight slices of 3 and 2 images
+  shape({ B: 5, C: 100, H: 6, W: 8, O: 50, K: 5 }), // 5000 rows of weights, 10 (b, oh) pairs
+  shape({ B: 100, C: 1, H: 28, W: 28, O: 20, K: 5 }), // conv1 at batch 100: 256-wide vec4 rows
 ];
 
 const close = { atol: 2e-4, rtol: 2e-4 };
@@ -262,16 +263,16 @@ Deno.test(
       assert.deepEqual(conv2dVariants({ ...lenet2, stride: 2 }, options), simple);
     }
     // LeNet's conv1 has two weight tiles, so its batch is sliced to the image; conv2 has 100. The
-    // simple kernel has an invocation per weight, the vec4 one per row of 5: a GPU wants more
-    // than conv1's 500 or 100.
+    // simple kernel has an invocation per weight: a GPU wants more than conv1's 500. The vec4
+    // kernel shares the batch out within a workgroup per row of weights, and never slices.
     const lenetConv1 = { B: 100, O: 20, C: 1, K: 5 };
     const lenetConv2 = { B: 100, O: 50, C: 20, K: 5 };
     assert.deepEqual(weightSlices(lenetConv1, "tiled"), { S: 100, BS: 1 });
     assert.deepEqual(weightSlices(lenetConv2, "tiled"), { S: 2, BS: 50 });
     assert.deepEqual(weightSlices(lenetConv1, "simple"), { S: 100, BS: 1 });
     assert.deepEqual(weightSlices(lenetConv2, "simple"), { S: 5, BS: 20 });
-    assert.deepEqual(weightSlices(lenetConv1, "vec4"), { S: 100, BS: 1 });
-    assert.deepEqual(weightSlices(lenetConv2, "vec4"), { S: 13, BS: 8 });
+    assert.deepEqual(weightSlices(lenetConv1, "vec4"), { S: 1, BS: 100 });
+    assert.deepEqual(weightSlices(lenetConv2, "vec4"), { S: 1, BS: 100 });
     assert.deepEqual(weightSlices({ B: 5, O: 31, C: 20, K: 5 }, "tiled"), { S: 3, BS: 2 });
     assert.deepEqual(weightSlices({ B: 1, O: 20, C: 1, K: 5 }, "tiled"), { S: 1, BS: 1 });
     // How many cases each kernel family sees, so the tuned kernels cannot go untested.

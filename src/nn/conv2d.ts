@@ -36,23 +36,34 @@ const WG = 64;
 const TILED_WG = 8;
 /** Channels per invocation of the vec4 kernels (TT in kernels/conv2d_vec4.wgsl). */
 const VEC4_CHANNELS = 5;
+
 /**
- * The weight gradients slice the batch until about this many invocations run, then sum the
- * slices: the tiled kernel's tiles alone are few (LeNet's conv1 has two), and a GPU wants tens
- * of thousands of invocations where the simple kernel has one per weight (500 for conv1) and
- * the vec4 kernel one per row of 5 weights.
+ * Preferred workgroup size of a vec4 layer: its weight gradient's workgroups share out the
+ * `pairs` = B·OH (image, output row) pairs, at least 8 each where there are enough, between 64
+ * and 256 invocations (LeNet's conv1 at batch 100: 256; conv2: 64).
  */
-const WEIGHT_INVOCATIONS = { tiled: 256, vec4: 65536, simple: 131072 };
+function vec4Workgroup(pairs: number): number {
+  return Math.min(256, Math.max(64, 2 ** Math.floor(Math.log2(Math.max(1, pairs / 8)))));
+}
+/**
+ * The weight gradients of the simple and tiled kernels slice the batch until about this many
+ * invocations run, then sum the slices: the tiled kernel's tiles alone are few (LeNet's conv1
+ * has two), and a GPU wants tens of thousands of invocations where the simple kernel has one per
+ * weight (500 for conv1). The vec4 kernel needs no slices: a workgroup per row of 5 weights
+ * shares out the batch and adds up in workgroup memory.
+ */
+const WEIGHT_INVOCATIONS = { tiled: 256, simple: 131072 };
 
 /**
  * How a weight-gradient kernel of `kind` slices a batch of B for O output channels, C input
  * channels and K×K kernels: S slices of BS images (the last may hold fewer); S is 1 when the
- * kernel has enough invocations without slicing.
+ * kernel has enough invocations without slicing, and always for the vec4 kernel.
  */
 export function weightSlices(
   { B, O, C, K }: { B: number; O: number; C: number; K: number },
   kind: Conv2dKernels,
 ): { S: number; BS: number } {
+  if (kind === "vec4") return { S: 1, BS: B };
   const perSlice = weightInvocations(kind, { O, C, K });
   const target = WEIGHT_INVOCATIONS[kind];
   const BS = Math.ceil(B / Math.max(1, Math.min(B, Math.floor(target / perSlice))));
@@ -108,7 +119,10 @@ export function workgroupGrid(
   return [Math.ceil(groups / y), y];
 }
 
-/** Invocations of a weight-gradient kernel of `kind` per batch slice. */
+/**
+ * Invocations of a weight-gradient kernel of `kind` per batch slice; for vec4, its workgroups
+ * (one per row of K weights).
+ */
 function weightInvocations(
   kind: Conv2dKernels,
   { O, C, K }: { O: number; C: number; K: number },
@@ -117,7 +131,7 @@ function weightInvocations(
     case "tiled":
       return Math.ceil(O / WEIGHT.TO) * Math.ceil(C / WEIGHT.CT);
     case "vec4":
-      return O * C * K; // one row of K weights each
+      return O * C * K;
     case "simple":
       return O * C * K * K;
   }
@@ -175,6 +189,8 @@ export function buildConv2d(ctx: LayerContext): Layer {
   const shape = { B, C, H, W, O, K, OH, OW };
   const main = FAMILIES[variants.kernels];
   const counts = invocations(variants.kernels, shape);
+  const workgroup = (family: Family) =>
+    kernels.workgroup(family === FAMILIES.vec4 ? vec4Workgroup(B * OH) : family.WG);
   // Every kernel binds its family's outputs, in0..in2 and dims in the house order; `io` lists
   // the outputs and inputs, null where unused.
   const dispatch = (
@@ -188,7 +204,7 @@ export function buildConv2d(ctx: LayerContext): Layer {
     },
   ): Dispatch => {
     const resources = [...io, dims];
-    const wg = kernels.workgroup(family.WG);
+    const wg = workgroup(family);
     const kernel = kernels.get(family.program, `${entry}${family.suffix}`, {
       constants: { WG: wg, ...constants },
       bindings: houseBindings(resources, family.outputs),
@@ -207,32 +223,39 @@ export function buildConv2d(ctx: LayerContext): Layer {
   const backward: Dispatch[] = [];
   if (!ctx.dy) return { name: spec.name, forward, backward };
   const grads = store.range(store.grads, index);
+  const prev = { PREV_ACT: ACTIVATION_CODE[ctx.prevAct] };
+  if (vec4) {
+    // A workgroup per row of weights; with an input gradient, its invocations follow them in
+    // the same dispatch.
+    const weights = counts.weight * workgroup(main);
+    backward.push(
+      ctx.dx
+        ? dispatch(main, "conv2d_backward", {
+          constants: prev,
+          io: [grads, ctx.dx, ctx.dy, params, ctx.x],
+          n: weights + counts.input,
+        })
+        : dispatch(main, "conv2d_backward_weight", {
+          io: [grads, null, ctx.dy, null, ctx.x],
+          n: weights,
+        }),
+    );
+    return { name: spec.name, forward, backward };
+  }
   // The weight gradient writes S partial sums, summed into the gradient range (S = 1: directly).
   const size = O * C * K * K + O;
   const partial = S === 1 ? grads : ctx.alloc("dw_slices", S * size * 4);
-  const prev = { PREV_ACT: ACTIVATION_CODE[ctx.prevAct] };
-  if (vec4 && ctx.dx) {
-    // Both gradients in one dispatch: the weight rows' workgroups, then the input columns'.
-    const wg = kernels.workgroup(main.WG);
-    const weights = Math.ceil((counts.weight * S) / wg) * wg;
-    backward.push(dispatch(main, "conv2d_backward", {
-      constants: prev,
-      io: [partial, ctx.dx, ctx.dy, params, ctx.x],
-      n: weights + counts.input,
-    }));
-  } else {
-    backward.push(dispatch(main, "conv2d_backward_weight", {
-      io: vec4 ? [partial, null, ctx.dy, null, ctx.x] : [partial, ctx.dy, ctx.x, null],
-      n: counts.weight * S,
-    }));
-  }
+  backward.push(dispatch(main, "conv2d_backward_weight", {
+    io: [partial, ctx.dy, ctx.x, null],
+    n: counts.weight * S,
+  }));
   if (S > 1) {
     backward.push(dispatch(FAMILIES.simple, "conv2d_sum_slices", {
       io: [grads, partial, null, null],
       n: size,
     }));
   }
-  if (ctx.dx && !vec4) {
+  if (ctx.dx) {
     backward.push(dispatch(FAMILIES[variants.input], "conv2d_backward_input", {
       constants: prev,
       io: [ctx.dx, ctx.dy, params, ctx.x],
