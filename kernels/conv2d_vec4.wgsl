@@ -237,9 +237,13 @@ fn weight_rows() -> u32 {
   return dims.O * dims.C * 5u;
 }
 
+// The largest WG (src/nn/conv2d.ts keeps to it): the size of `partial`, fixed rather than
+// WG-sized so that workgroup memory never depends on how a driver sizes override-length arrays.
+const MAX_WG: u32 = 256u;
+
 // Per invocation, the 6 partial sums of weight_row (taps kw = 0..4, then db), for the tree
 // reduction across the workgroup.
-var<workgroup> partial: array<array<f32, 6>, WG>;
+var<workgroup> partial: array<array<f32, 6>, MAX_WG>;
 
 // Invocation t of the workgroup for row r = (o, c, kh), kh fastest → dw[o, c, kh, 0 .. 4]:
 // the workgroup's invocations share out the (image, output row) pairs, each keeping per tap four

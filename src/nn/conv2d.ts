@@ -43,8 +43,11 @@ const VEC4_CHANNELS = 5;
  * and 256 invocations (LeNet's conv1 at batch 100: 256; conv2: 64).
  */
 function vec4Workgroup(pairs: number): number {
-  return Math.min(256, Math.max(64, 2 ** Math.floor(Math.log2(Math.max(1, pairs / 8)))));
+  return Math.min(VEC4_MAX_WG, Math.max(64, 2 ** Math.floor(Math.log2(Math.max(1, pairs / 8)))));
 }
+
+/** The largest workgroup of the vec4 kernels (MAX_WG in kernels/conv2d_vec4.wgsl). */
+const VEC4_MAX_WG = 256;
 /**
  * The weight gradients of the simple and tiled kernels slice the batch until about this many
  * invocations run, then sum the slices: the tiled kernel's tiles alone are few (LeNet's conv1
@@ -190,7 +193,9 @@ export function buildConv2d(ctx: LayerContext): Layer {
   const main = FAMILIES[variants.kernels];
   const counts = invocations(variants.kernels, shape);
   const workgroup = (family: Family) =>
-    kernels.workgroup(family === FAMILIES.vec4 ? vec4Workgroup(B * OH) : family.WG);
+    family === FAMILIES.vec4
+      ? Math.min(VEC4_MAX_WG, kernels.workgroup(vec4Workgroup(B * OH)))
+      : kernels.workgroup(family.WG);
   // Every kernel binds its family's outputs, in0..in2 and dims in the house order; `io` lists
   // the outputs and inputs, null where unused.
   const dispatch = (
