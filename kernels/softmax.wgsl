@@ -23,7 +23,9 @@ const PAD: u32 = 0xffffffffu;
 @group(0) @binding(5) var<storage, read> labels: array<u32>;
 @group(0) @binding(6) var<uniform> dims: Dims;
 
-var<workgroup> partial: array<vec4f, WG>;
+// Sized for the largest WG (src/nn/loss.ts keeps to it), fixed rather than WG-sized so that
+// workgroup memory never depends on how a driver sizes override-length arrays.
+var<workgroup> partial: array<vec4f, 256>;
 
 fn is_finite(x: f32) -> bool {
   return (bitcast<u32>(x) & 0x7f800000u) != 0x7f800000u;

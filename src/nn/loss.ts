@@ -28,8 +28,9 @@ export function buildLoss(
   kernels: KernelCache,
   { B, N, buffers }: { B: number; N: number; buffers: LossBuffers },
 ): Dispatch {
-  // One workgroup reduces the batch's statistics: a power of two (see KernelCache.workgroup).
-  const WG = kernels.workgroup(256);
+  // One workgroup reduces the batch's statistics: a power of two (see KernelCache.workgroup), at
+  // most the 256 its workgroup array holds.
+  const WG = Math.min(256, kernels.workgroup(256));
   const kernel = kernels.get(SOFTMAX, "softmax_cross_entropy", {
     constants: { WG },
     bindings: ["storage", "storage", "storage", "storage", "read", "read", "uniform"],
