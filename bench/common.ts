@@ -133,7 +133,7 @@ function rate(work: Work, count: number, ms: number): string {
 }
 
 /** The table of every bench's median time per repetition and its rate. */
-export function formatMeasured(rows: readonly Measured[] = measured): string {
+function formatMeasured(rows: readonly Measured[] = measured): string {
   // Grouped as Deno.bench groups them: each group's variants together.
   const groups = [...new Set(rows.map((r) => r.group))];
   const done = groups.flatMap((g) => rows.filter((r) => r.group === g && r.ms.length > 0));
