@@ -181,10 +181,18 @@ export const VARIANTS = [
   own: boolean;
 }[];
 
-/** A training setup: network, SGD and a feeder over random u8 images. */
+/**
+ * A training setup: network, SGD and a feeder over random u8 images. SGD is `mnist train`'s
+ * default, without momentum, unless `momentum` is given.
+ */
 export function trainingSetup(
   model: ModelSpec,
-  { B, tiled = true, target = TARGET }: { B: number; tiled?: boolean; target?: "cpu" | "gpu" },
+  { B, tiled = true, target = TARGET, momentum = 0 }: {
+    B: number;
+    tiled?: boolean;
+    target?: "cpu" | "gpu";
+    momentum?: number;
+  },
 ) {
   const store = new ParamStore(gpu.device, model);
   store.initialize({ kind: "xavier" }, new Rng(1));
@@ -198,7 +206,7 @@ export function trainingSetup(
   });
   const sgd = buildSgd(gpu.device, kernels, store, {
     lr: 0.01,
-    momentum: 0.9,
+    momentum,
     wd: 0,
     rescaleGrad: 1 / B,
     clipGradient: 0,

@@ -14,19 +14,27 @@ const B = 100;
 
 for (const model of [mlp(), lenet()]) {
   const { store, network, sgd, feeder } = trainingSetup(model, { B });
+  const withMomentum = trainingSetup(model, { B, momentum: 0.9 });
   const pixels = model.input.reduce((a, b) => a * b, 1);
   const cases = [
     // Reads B images of u8 and B indices and labels; writes B images of f32 and B labels.
     ["gather", (pass: GPUComputePassEncoder) => feeder.encodeGather(pass, 0), B * pixels * 5],
     // Reads logits and labels; writes probabilities, their gradient and predictions.
     ["softmax-CE", (pass: GPUComputePassEncoder) => encode(pass, network.loss), B * 10 * 12],
+    // Reads weights and gradients; writes weights (`mnist train`'s default, no momentum).
+    ["SGD", (pass: GPUComputePassEncoder) => encode(pass, sgd), store.length * 4 * 3],
     // Reads weights, momenta and gradients; writes weights and momenta.
-    ["SGD", (pass: GPUComputePassEncoder) => encode(pass, sgd), store.length * 4 * 5],
+    [
+      "SGD",
+      (pass: GPUComputePassEncoder) => encode(pass, withMomentum.sgd),
+      store.length * 4 * 5,
+      "momentum 0.9, ",
+    ],
   ] as const;
-  for (const [group, run, bytes] of cases) {
+  for (const [group, run, bytes, what = ""] of cases) {
     await benchGpu({
       group,
-      kind: `${model.name} (${(bytes / 1024).toFixed(0)} KiB each)`,
+      kind: `${model.name} (${what}${(bytes / 1024).toFixed(0)} KiB each)`,
       repeats: REPEATS,
       run,
       work: { bytes },

@@ -16,6 +16,12 @@ struct Dims {
 }
 
 override WG: u32 = 256u;
+// Which terms are on, fixed per pipeline rather than tested on the uniforms: CPU adapters run
+// every branch as masked SIMD whatever the uniform says, and the untaken momentum branch alone
+// doubled this kernel's time on llvmpipe. The uniforms still carry the values.
+override MOMENTUM: bool = false;
+override CLIP: bool = false;
+override WEIGHT_DECAY: bool = false;
 
 @group(0) @binding(0) var<storage, read_write> w: array<vec4f>;
 @group(0) @binding(1) var<storage, read_write> mom: array<vec4f>;
@@ -31,11 +37,14 @@ fn sgd_update(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups
     return;
   }
   var g = dims.rescale_grad * grad[i];
-  if (dims.clip > 0.0) {
+  if (CLIP) {
     g = clamp(g, vec4f(-dims.clip), vec4f(dims.clip));
   }
-  let step = dims.lr * (g + dims.wd * w[i]);
-  if (dims.momentum > 0.0) {
+  if (WEIGHT_DECAY) {
+    g += dims.wd * w[i];
+  }
+  let step = dims.lr * g;
+  if (MOMENTUM) {
     let m = dims.momentum * mom[i] - step;
     mom[i] = m;
     w[i] += m;

@@ -30,7 +30,13 @@ export function buildSgd(
 ): Dispatch {
   const WG = kernels.workgroup(PREFERRED_WG);
   const kernel = kernels.get(SGD, "sgd_update", {
-    constants: { WG },
+    constants: {
+      WG,
+      // Booleans as pipeline constants: 1 on, 0 off.
+      MOMENTUM: Number(options.momentum > 0),
+      CLIP: Number(options.clipGradient > 0),
+      WEIGHT_DECAY: Number(options.wd !== 0),
+    },
     bindings: ["storage", "storage", "read", "uniform"],
   });
   const n = store.length;
