@@ -1,6 +1,6 @@
 /**
- * Writes kernels/dense_tiled.wgsl: the register-tiled dense kernels, TR×TC outputs per
- * invocation, fully unrolled. llvmpipe (the CPU adapter) keeps separately named accumulators in
+ * Writes kernels/dense_tiled.wgsl: the register-tiled dense kernels, up to ROWS_MAX×TC outputs
+ * (TR×TC for the weight gradient) per invocation, fully unrolled. llvmpipe (the CPU adapter) keeps separately named accumulators in
  * registers and explicit dot()s fused, where arrays or loops over the tile measured 1.5-2×
  * slower; unrolled by hand that is hundreds of repetitive lines, so they are generated here.
  * The generated file is valid WGSL and committed; tests/dense_tiled_gen_test.ts checks it
@@ -9,8 +9,15 @@
  *     deno run kernels/gen_dense_tiled.ts > kernels/dense_tiled.wgsl
  */
 
-/** Rows per tile (batch rows forward, weight rows for dw). */
+/** Weight rows per tile of the weight gradient. */
 export const TR = 16;
+/**
+ * The most batch rows per tile of the forward and the input gradient; the `ROWS` override picks
+ * how many of them a pipeline uses (rows past it fold away at pipeline creation), so that the
+ * tiles can cover the batch without a ragged last one: 20 × 5 at batch 100, where 16-row tiles
+ * leave 12 rows idle and llvmpipe's forward of the MLP's fc1 measured 20-30% slower.
+ */
+export const ROWS_MAX = 20;
 /** Columns per tile, a multiple of 4 (vec4 groups). */
 export const TC = 16;
 
@@ -18,21 +25,30 @@ const G = TC / 4;
 const range = (n: number) => Array.from({ length: n }, (_, i) => i);
 const XYZW = ["x", "y", "z", "w"];
 
-function accumulators(): string[] {
-  return range(TR).flatMap((r) => range(G).map((h) => `  var a${r}_${h} = vec4f(0.0);`));
+function accumulators(rows: number): string[] {
+  return range(rows).flatMap((r) => range(G).map((h) => `  var a${r}_${h} = vec4f(0.0);`));
+}
+
+/** `lines` indented by `indent` spaces, under `if (ROWS > r)` for rows past the first. */
+function forRow(r: number, indent: number, lines: string[]): string[] {
+  const pad = " ".repeat(indent);
+  if (r === 0) return lines.map((l) => pad + l);
+  return [`${pad}if (ROWS > ${r}u) {`, ...lines.map((l) => `${pad}  ${l}`), `${pad}}`];
 }
 
 function forward(): string {
   const body = [
     ...range(TC).map((c) => `    let v${c} = in1[w${c} + i];`),
-    ...range(TR).flatMap((r) => [
-      `    let u${r} = in0[x${r} + i];`,
-      ...range(G).map((h) =>
-        `    a${r}_${h} += vec4f(${range(4).map((k) => `dot(u${r}, v${4 * h + k})`).join(", ")});`
-      ),
-    ]),
+    ...range(ROWS_MAX).flatMap((r) =>
+      forRow(r, 4, [
+        `let u${r} = in0[x${r} + i];`,
+        ...range(G).map((h) =>
+          `a${r}_${h} += vec4f(${range(4).map((k) => `dot(u${r}, v${4 * h + k})`).join(", ")});`
+        ),
+      ])
+    ),
   ];
-  return `// One invocation per ${TR}×${TC} tile of (b, o); out: y (B, O), in0: x (B, I/4),
+  return `// One invocation per ROWS×${TC} tile of (b, o); out: y (B, O), in0: x (B, I/4),
 // in1: the layer's parameters, w (O, I/4) then bias (O) read as components.
 @compute @workgroup_size(WG)
 fn dense_forward_tiled(@builtin(global_invocation_id) gid: vec3u) {
@@ -40,23 +56,27 @@ fn dense_forward_tiled(@builtin(global_invocation_id) gid: vec3u) {
   let O = dims.O;
   let I4 = dims.I / 4u;
   let tiles = (O + ${TC - 1}u) / ${TC}u;
-  let b0 = (gid.x / tiles) * ${TR}u;
+  let b0 = (gid.x / tiles) * ROWS;
   let o0 = (gid.x % tiles) * ${TC}u;
   if (b0 >= B) {
     return;
   }
   // Row offsets (in vec4s) of the x rows and w rows, clamped at the edges.
-${range(TR).map((r) => `  let x${r} = min(b0 + ${r}u, B - 1u) * I4;`).join("\n")}
+${range(ROWS_MAX).map((r) => `  let x${r} = min(b0 + ${r}u, B - 1u) * I4;`).join("\n")}
 ${range(TC).map((c) => `  let w${c} = min(o0 + ${c}u, O - 1u) * I4;`).join("\n")}
   // a{r}_{h}: row b0 + r, outputs o0 + 4h .. o0 + 4h + 3.
-${accumulators().join("\n")}
+${accumulators(ROWS_MAX).join("\n")}
   for (var i = 0u; i < I4; i++) {
 ${body.join("\n")}
   }
 ${range(G).map((h) => `  let bias${h} = bias4(o0 + ${4 * h}u);`).join("\n")}
 ${
-    range(TR).flatMap((r) =>
-      range(G).map((h) => `  store_forward(b0 + ${r}u, o0 + ${4 * h}u, a${r}_${h} + bias${h});`)
+    range(ROWS_MAX).flatMap((r) =>
+      forRow(
+        r,
+        2,
+        range(G).map((h) => `store_forward(b0 + ${r}u, o0 + ${4 * h}u, a${r}_${h} + bias${h});`),
+      )
     ).join("\n")
   }
 }`;
@@ -68,14 +88,16 @@ function backwardInput(): string {
     ...range(4).flatMap((k) =>
       range(G).map((h) => `    let p${k}_${h} = in1[r0 + ${k === 0 ? "" : `${k}u * I4 + `}c${h}];`)
     ),
-    ...range(TR).flatMap((r) => [
-      `    let g${r} = in0[d${r} + o4];`,
-      ...range(G).map((h) =>
-        `    a${r}_${h} += ${range(4).map((k) => `g${r}.${XYZW[k]} * p${k}_${h}`).join(" + ")};`
-      ),
-    ]),
+    ...range(ROWS_MAX).flatMap((r) =>
+      forRow(r, 4, [
+        `let g${r} = in0[d${r} + o4];`,
+        ...range(G).map((h) =>
+          `a${r}_${h} += ${range(4).map((k) => `g${r}.${XYZW[k]} * p${k}_${h}`).join(" + ")};`
+        ),
+      ])
+    ),
   ];
-  return `// One invocation per ${TR}×${TC} tile of (b, i); out: dx (B, I) = (dz · w) ⊙ prev_act'(x),
+  return `// One invocation per ROWS×${TC} tile of (b, i); out: dx (B, I) = (dz · w) ⊙ prev_act'(x),
 // in0: dz (B, O/4), in1: the layer's parameters, w (O, I/4) first, in2s: x (B, I).
 @compute @workgroup_size(WG)
 fn dense_backward_input_tiled(@builtin(global_invocation_id) gid: vec3u) {
@@ -84,22 +106,26 @@ fn dense_backward_input_tiled(@builtin(global_invocation_id) gid: vec3u) {
   let I4 = I / 4u;
   let O4 = dims.O / 4u;
   let tiles = (I + ${TC - 1}u) / ${TC}u;
-  let b0 = (gid.x / tiles) * ${TR}u;
+  let b0 = (gid.x / tiles) * ROWS;
   let i0 = (gid.x % tiles) * ${TC}u;
   if (b0 >= B) {
     return;
   }
-${range(TR).map((r) => `  let d${r} = min(b0 + ${r}u, B - 1u) * O4;`).join("\n")}
+${range(ROWS_MAX).map((r) => `  let d${r} = min(b0 + ${r}u, B - 1u) * O4;`).join("\n")}
 ${range(G).map((h) => `  let c${h} = min(i0 / 4u + ${h}u, I4 - 1u);`).join("\n")}
   // a{r}_{h}: row b0 + r, inputs i0 + 4h .. i0 + 4h + 3.
-${accumulators().join("\n")}
+${accumulators(ROWS_MAX).join("\n")}
   for (var o4 = 0u; o4 < O4; o4++) {
     // p{k}_{h}: w row 4·o4 + k, columns i0 + 4h .. i0 + 4h + 3.
 ${body.join("\n")}
   }
 ${
-    range(TR).flatMap((r) =>
-      range(G).map((h) => `  store_backward_input(b0 + ${r}u, i0 + ${4 * h}u, a${r}_${h});`)
+    range(ROWS_MAX).flatMap((r) =>
+      forRow(
+        r,
+        2,
+        range(G).map((h) => `store_backward_input(b0 + ${r}u, i0 + ${4 * h}u, a${r}_${h});`),
+      )
     ).join("\n")
   }
 }`;
@@ -133,7 +159,7 @@ fn dense_backward_weight_tiled(@builtin(global_invocation_id) gid: vec3u) {
 ${range(RG).map((q) => `  let og${q} = min(o0 / 4u + ${q}u, O4 - 1u);`).join("\n")}
 ${range(G).map((h) => `  let c${h} = min(i0 / 4u + ${h}u, I4 - 1u);`).join("\n")}
   // a{r}_{h}: dw row o0 + r, columns i0 + 4h .. i0 + 4h + 3.
-${accumulators().join("\n")}
+${accumulators(TR).join("\n")}
 ${range(RG).map((q) => `  var db${q} = vec4f(0.0);`).join("\n")}
   for (var b = 0u; b < B; b++) {
 ${body.join("\n")}
@@ -153,10 +179,10 @@ ${range(RG).map((q) => `    store_bias_grad(o0 + ${4 * q}u, db${q});`).join("\n"
 export function generate(): string {
   return `// GENERATED by kernels/gen_dense_tiled.ts: edit the generator, not this file.
 //
-// Fully connected layer, register-tiled: each invocation computes a ${TR}×${TC} tile of outputs
-// with vec4 loads along the contiguous dimension, for the CPU adapter (llvmpipe), where it runs
-// several times faster than kernels/dense.wgsl; that file's simple kernels stay the reference
-// and the fallback. B batch, I inputs, O outputs; row-major. Needs I % 4 == 0, and O % 4 == 0
+// Fully connected layer, register-tiled: each invocation computes a ROWS×${TC} tile of outputs
+// (${TR}×${TC} for the weight gradient) with vec4 loads along the contiguous dimension, for the
+// CPU adapter (llvmpipe), where it runs several times faster than kernels/dense.wgsl; that
+// file's simple kernels stay the reference and the fallback. B batch, I inputs, O outputs; row-major. Needs I % 4 == 0, and O % 4 == 0
 // for the backward kernels. Tiles past the edges are clamped on load and skipped on store.
 
 struct Dims {
@@ -167,6 +193,8 @@ struct Dims {
 }
 
 override WG: u32 = 8u;
+// Batch rows per tile of the forward and the input gradient, 1 to ${ROWS_MAX}.
+override ROWS: u32 = 16u;
 // Activation in dense_forward_tiled's epilogue: 0 none, 1 relu, 2 tanh, 3 sigmoid.
 override ACT: u32 = 0u;
 // Activation of the layer below, applied in dense_backward_input_tiled's epilogue.

@@ -96,6 +96,8 @@ const SHAPES = [
   { B: 9, I: 12, O: 20 },
   { B: 17, I: 36, O: 44 },
   { B: 17, I: 33, O: 65 },
+  { B: 21, I: 16, O: 8 }, // tiled: 16-row tiles, the last with 5 rows
+  { B: 57, I: 24, O: 12 }, // tiled: 20-row tiles, the last with 17 rows
   { B: 100, I: 784, O: 128 }, // the MLP's layers
   { B: 100, I: 128, O: 64 },
   { B: 100, I: 64, O: 10 },
