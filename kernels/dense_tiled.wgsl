@@ -3,8 +3,10 @@
 // Fully connected layer, register-tiled: each invocation computes a ROWS×16 tile of outputs
 // (16×16 for the weight gradient) with vec4 loads along the contiguous dimension, for the
 // CPU adapter (llvmpipe), where it runs several times faster than kernels/dense.wgsl; that
-// file's simple kernels stay the reference and the fallback. B batch, I inputs, O outputs; row-major. Needs I % 4 == 0, and O % 4 == 0
-// for the backward kernels. Tiles past the edges are clamped on load and skipped on store.
+// file's simple kernels stay the reference and the fallback. B batch, I inputs, O outputs;
+// row-major. Needs I % 4 == 0. The backward kernels read dz as vec4s where O % 4 == 0, and as
+// scalars in their _ragged twins where not (a classifier's 10 outputs). Tiles past the edges
+// are clamped on load and skipped on store.
 
 struct Dims {
   B: u32,
@@ -26,6 +28,9 @@ override PREV_ACT: u32 = 0u;
 @group(0) @binding(2) var<storage, read> in1: array<vec4f>;
 @group(0) @binding(3) var<storage, read> in2s: array<f32>;
 @group(0) @binding(4) var<uniform> dims: Dims;
+// dz of the _ragged entry points (O % 4 != 0), whose rows do not fall on vec4s; no entry point
+// uses both in0 and in0s.
+@group(0) @binding(1) var<storage, read> in0s: array<f32>;
 
 fn activate(z: f32) -> f32 {
   switch ACT {
@@ -44,6 +49,16 @@ fn prev_act_grad(y: f32) -> f32 {
     case 3u: { return y * (1.0 - y); }
     default: { return 1.0; }
   }
+}
+
+// dz[row, o .. o + 3] from in0s, `at` the row's offset, zero past O.
+fn dz4(at: u32, o: u32) -> vec4f {
+  let last = dims.O - 1u;
+  var v = vec4f(0.0);
+  for (var c = 0u; c < 4u; c++) {
+    v[c] = select(0.0, in0s[at + min(o + c, last)], o + c <= last);
+  }
+  return v;
 }
 
 // Biases o .. o + 3 from the parameter block (bias follows w (O, I)), clamped at the edge.
@@ -1012,6 +1027,641 @@ fn dense_backward_weight_tiled(@builtin(global_invocation_id) gid: vec3u) {
     let g1 = in0[b * O4 + og1];
     let g2 = in0[b * O4 + og2];
     let g3 = in0[b * O4 + og3];
+    let x0 = in1[b * I4 + c0];
+    let x1 = in1[b * I4 + c1];
+    let x2 = in1[b * I4 + c2];
+    let x3 = in1[b * I4 + c3];
+    a0_0 += g0.x * x0;
+    a0_1 += g0.x * x1;
+    a0_2 += g0.x * x2;
+    a0_3 += g0.x * x3;
+    a1_0 += g0.y * x0;
+    a1_1 += g0.y * x1;
+    a1_2 += g0.y * x2;
+    a1_3 += g0.y * x3;
+    a2_0 += g0.z * x0;
+    a2_1 += g0.z * x1;
+    a2_2 += g0.z * x2;
+    a2_3 += g0.z * x3;
+    a3_0 += g0.w * x0;
+    a3_1 += g0.w * x1;
+    a3_2 += g0.w * x2;
+    a3_3 += g0.w * x3;
+    a4_0 += g1.x * x0;
+    a4_1 += g1.x * x1;
+    a4_2 += g1.x * x2;
+    a4_3 += g1.x * x3;
+    a5_0 += g1.y * x0;
+    a5_1 += g1.y * x1;
+    a5_2 += g1.y * x2;
+    a5_3 += g1.y * x3;
+    a6_0 += g1.z * x0;
+    a6_1 += g1.z * x1;
+    a6_2 += g1.z * x2;
+    a6_3 += g1.z * x3;
+    a7_0 += g1.w * x0;
+    a7_1 += g1.w * x1;
+    a7_2 += g1.w * x2;
+    a7_3 += g1.w * x3;
+    a8_0 += g2.x * x0;
+    a8_1 += g2.x * x1;
+    a8_2 += g2.x * x2;
+    a8_3 += g2.x * x3;
+    a9_0 += g2.y * x0;
+    a9_1 += g2.y * x1;
+    a9_2 += g2.y * x2;
+    a9_3 += g2.y * x3;
+    a10_0 += g2.z * x0;
+    a10_1 += g2.z * x1;
+    a10_2 += g2.z * x2;
+    a10_3 += g2.z * x3;
+    a11_0 += g2.w * x0;
+    a11_1 += g2.w * x1;
+    a11_2 += g2.w * x2;
+    a11_3 += g2.w * x3;
+    a12_0 += g3.x * x0;
+    a12_1 += g3.x * x1;
+    a12_2 += g3.x * x2;
+    a12_3 += g3.x * x3;
+    a13_0 += g3.y * x0;
+    a13_1 += g3.y * x1;
+    a13_2 += g3.y * x2;
+    a13_3 += g3.y * x3;
+    a14_0 += g3.z * x0;
+    a14_1 += g3.z * x1;
+    a14_2 += g3.z * x2;
+    a14_3 += g3.z * x3;
+    a15_0 += g3.w * x0;
+    a15_1 += g3.w * x1;
+    a15_2 += g3.w * x2;
+    a15_3 += g3.w * x3;
+    db0 += g0;
+    db1 += g1;
+    db2 += g2;
+    db3 += g3;
+  }
+  store_backward_weight(o0 + 0u, i0 + 0u, a0_0);
+  store_backward_weight(o0 + 0u, i0 + 4u, a0_1);
+  store_backward_weight(o0 + 0u, i0 + 8u, a0_2);
+  store_backward_weight(o0 + 0u, i0 + 12u, a0_3);
+  store_backward_weight(o0 + 1u, i0 + 0u, a1_0);
+  store_backward_weight(o0 + 1u, i0 + 4u, a1_1);
+  store_backward_weight(o0 + 1u, i0 + 8u, a1_2);
+  store_backward_weight(o0 + 1u, i0 + 12u, a1_3);
+  store_backward_weight(o0 + 2u, i0 + 0u, a2_0);
+  store_backward_weight(o0 + 2u, i0 + 4u, a2_1);
+  store_backward_weight(o0 + 2u, i0 + 8u, a2_2);
+  store_backward_weight(o0 + 2u, i0 + 12u, a2_3);
+  store_backward_weight(o0 + 3u, i0 + 0u, a3_0);
+  store_backward_weight(o0 + 3u, i0 + 4u, a3_1);
+  store_backward_weight(o0 + 3u, i0 + 8u, a3_2);
+  store_backward_weight(o0 + 3u, i0 + 12u, a3_3);
+  store_backward_weight(o0 + 4u, i0 + 0u, a4_0);
+  store_backward_weight(o0 + 4u, i0 + 4u, a4_1);
+  store_backward_weight(o0 + 4u, i0 + 8u, a4_2);
+  store_backward_weight(o0 + 4u, i0 + 12u, a4_3);
+  store_backward_weight(o0 + 5u, i0 + 0u, a5_0);
+  store_backward_weight(o0 + 5u, i0 + 4u, a5_1);
+  store_backward_weight(o0 + 5u, i0 + 8u, a5_2);
+  store_backward_weight(o0 + 5u, i0 + 12u, a5_3);
+  store_backward_weight(o0 + 6u, i0 + 0u, a6_0);
+  store_backward_weight(o0 + 6u, i0 + 4u, a6_1);
+  store_backward_weight(o0 + 6u, i0 + 8u, a6_2);
+  store_backward_weight(o0 + 6u, i0 + 12u, a6_3);
+  store_backward_weight(o0 + 7u, i0 + 0u, a7_0);
+  store_backward_weight(o0 + 7u, i0 + 4u, a7_1);
+  store_backward_weight(o0 + 7u, i0 + 8u, a7_2);
+  store_backward_weight(o0 + 7u, i0 + 12u, a7_3);
+  store_backward_weight(o0 + 8u, i0 + 0u, a8_0);
+  store_backward_weight(o0 + 8u, i0 + 4u, a8_1);
+  store_backward_weight(o0 + 8u, i0 + 8u, a8_2);
+  store_backward_weight(o0 + 8u, i0 + 12u, a8_3);
+  store_backward_weight(o0 + 9u, i0 + 0u, a9_0);
+  store_backward_weight(o0 + 9u, i0 + 4u, a9_1);
+  store_backward_weight(o0 + 9u, i0 + 8u, a9_2);
+  store_backward_weight(o0 + 9u, i0 + 12u, a9_3);
+  store_backward_weight(o0 + 10u, i0 + 0u, a10_0);
+  store_backward_weight(o0 + 10u, i0 + 4u, a10_1);
+  store_backward_weight(o0 + 10u, i0 + 8u, a10_2);
+  store_backward_weight(o0 + 10u, i0 + 12u, a10_3);
+  store_backward_weight(o0 + 11u, i0 + 0u, a11_0);
+  store_backward_weight(o0 + 11u, i0 + 4u, a11_1);
+  store_backward_weight(o0 + 11u, i0 + 8u, a11_2);
+  store_backward_weight(o0 + 11u, i0 + 12u, a11_3);
+  store_backward_weight(o0 + 12u, i0 + 0u, a12_0);
+  store_backward_weight(o0 + 12u, i0 + 4u, a12_1);
+  store_backward_weight(o0 + 12u, i0 + 8u, a12_2);
+  store_backward_weight(o0 + 12u, i0 + 12u, a12_3);
+  store_backward_weight(o0 + 13u, i0 + 0u, a13_0);
+  store_backward_weight(o0 + 13u, i0 + 4u, a13_1);
+  store_backward_weight(o0 + 13u, i0 + 8u, a13_2);
+  store_backward_weight(o0 + 13u, i0 + 12u, a13_3);
+  store_backward_weight(o0 + 14u, i0 + 0u, a14_0);
+  store_backward_weight(o0 + 14u, i0 + 4u, a14_1);
+  store_backward_weight(o0 + 14u, i0 + 8u, a14_2);
+  store_backward_weight(o0 + 14u, i0 + 12u, a14_3);
+  store_backward_weight(o0 + 15u, i0 + 0u, a15_0);
+  store_backward_weight(o0 + 15u, i0 + 4u, a15_1);
+  store_backward_weight(o0 + 15u, i0 + 8u, a15_2);
+  store_backward_weight(o0 + 15u, i0 + 12u, a15_3);
+  if (i0 == 0u) {
+    store_bias_grad(o0 + 0u, db0);
+    store_bias_grad(o0 + 4u, db1);
+    store_bias_grad(o0 + 8u, db2);
+    store_bias_grad(o0 + 12u, db3);
+  }
+}
+
+// One invocation per ROWS×16 tile of (b, i); out: dx (B, I) = (dz · w) ⊙ prev_act'(x),
+// in0s: dz (B, O), in1: the layer's parameters, w (O, I/4) first, in2s: x (B, I).
+@compute @workgroup_size(WG)
+fn dense_backward_input_tiled_ragged(@builtin(global_invocation_id) gid: vec3u) {
+  let B = dims.B;
+  let I = dims.I;
+  let I4 = I / 4u;
+  let O = dims.O;
+  let O4 = (O + 3u) / 4u;
+  let tiles = (I + 15u) / 16u;
+  let b0 = (gid.x / tiles) * ROWS;
+  let i0 = (gid.x % tiles) * 16u;
+  if (b0 >= B) {
+    return;
+  }
+  let d0 = min(b0 + 0u, B - 1u) * O;
+  let d1 = min(b0 + 1u, B - 1u) * O;
+  let d2 = min(b0 + 2u, B - 1u) * O;
+  let d3 = min(b0 + 3u, B - 1u) * O;
+  let d4 = min(b0 + 4u, B - 1u) * O;
+  let d5 = min(b0 + 5u, B - 1u) * O;
+  let d6 = min(b0 + 6u, B - 1u) * O;
+  let d7 = min(b0 + 7u, B - 1u) * O;
+  let d8 = min(b0 + 8u, B - 1u) * O;
+  let d9 = min(b0 + 9u, B - 1u) * O;
+  let d10 = min(b0 + 10u, B - 1u) * O;
+  let d11 = min(b0 + 11u, B - 1u) * O;
+  let d12 = min(b0 + 12u, B - 1u) * O;
+  let d13 = min(b0 + 13u, B - 1u) * O;
+  let d14 = min(b0 + 14u, B - 1u) * O;
+  let d15 = min(b0 + 15u, B - 1u) * O;
+  let d16 = min(b0 + 16u, B - 1u) * O;
+  let d17 = min(b0 + 17u, B - 1u) * O;
+  let d18 = min(b0 + 18u, B - 1u) * O;
+  let d19 = min(b0 + 19u, B - 1u) * O;
+  let c0 = min(i0 / 4u + 0u, I4 - 1u);
+  let c1 = min(i0 / 4u + 1u, I4 - 1u);
+  let c2 = min(i0 / 4u + 2u, I4 - 1u);
+  let c3 = min(i0 / 4u + 3u, I4 - 1u);
+  // a{r}_{h}: row b0 + r, inputs i0 + 4h .. i0 + 4h + 3.
+  var a0_0 = vec4f(0.0);
+  var a0_1 = vec4f(0.0);
+  var a0_2 = vec4f(0.0);
+  var a0_3 = vec4f(0.0);
+  var a1_0 = vec4f(0.0);
+  var a1_1 = vec4f(0.0);
+  var a1_2 = vec4f(0.0);
+  var a1_3 = vec4f(0.0);
+  var a2_0 = vec4f(0.0);
+  var a2_1 = vec4f(0.0);
+  var a2_2 = vec4f(0.0);
+  var a2_3 = vec4f(0.0);
+  var a3_0 = vec4f(0.0);
+  var a3_1 = vec4f(0.0);
+  var a3_2 = vec4f(0.0);
+  var a3_3 = vec4f(0.0);
+  var a4_0 = vec4f(0.0);
+  var a4_1 = vec4f(0.0);
+  var a4_2 = vec4f(0.0);
+  var a4_3 = vec4f(0.0);
+  var a5_0 = vec4f(0.0);
+  var a5_1 = vec4f(0.0);
+  var a5_2 = vec4f(0.0);
+  var a5_3 = vec4f(0.0);
+  var a6_0 = vec4f(0.0);
+  var a6_1 = vec4f(0.0);
+  var a6_2 = vec4f(0.0);
+  var a6_3 = vec4f(0.0);
+  var a7_0 = vec4f(0.0);
+  var a7_1 = vec4f(0.0);
+  var a7_2 = vec4f(0.0);
+  var a7_3 = vec4f(0.0);
+  var a8_0 = vec4f(0.0);
+  var a8_1 = vec4f(0.0);
+  var a8_2 = vec4f(0.0);
+  var a8_3 = vec4f(0.0);
+  var a9_0 = vec4f(0.0);
+  var a9_1 = vec4f(0.0);
+  var a9_2 = vec4f(0.0);
+  var a9_3 = vec4f(0.0);
+  var a10_0 = vec4f(0.0);
+  var a10_1 = vec4f(0.0);
+  var a10_2 = vec4f(0.0);
+  var a10_3 = vec4f(0.0);
+  var a11_0 = vec4f(0.0);
+  var a11_1 = vec4f(0.0);
+  var a11_2 = vec4f(0.0);
+  var a11_3 = vec4f(0.0);
+  var a12_0 = vec4f(0.0);
+  var a12_1 = vec4f(0.0);
+  var a12_2 = vec4f(0.0);
+  var a12_3 = vec4f(0.0);
+  var a13_0 = vec4f(0.0);
+  var a13_1 = vec4f(0.0);
+  var a13_2 = vec4f(0.0);
+  var a13_3 = vec4f(0.0);
+  var a14_0 = vec4f(0.0);
+  var a14_1 = vec4f(0.0);
+  var a14_2 = vec4f(0.0);
+  var a14_3 = vec4f(0.0);
+  var a15_0 = vec4f(0.0);
+  var a15_1 = vec4f(0.0);
+  var a15_2 = vec4f(0.0);
+  var a15_3 = vec4f(0.0);
+  var a16_0 = vec4f(0.0);
+  var a16_1 = vec4f(0.0);
+  var a16_2 = vec4f(0.0);
+  var a16_3 = vec4f(0.0);
+  var a17_0 = vec4f(0.0);
+  var a17_1 = vec4f(0.0);
+  var a17_2 = vec4f(0.0);
+  var a17_3 = vec4f(0.0);
+  var a18_0 = vec4f(0.0);
+  var a18_1 = vec4f(0.0);
+  var a18_2 = vec4f(0.0);
+  var a18_3 = vec4f(0.0);
+  var a19_0 = vec4f(0.0);
+  var a19_1 = vec4f(0.0);
+  var a19_2 = vec4f(0.0);
+  var a19_3 = vec4f(0.0);
+  for (var o4 = 0u; o4 < O4; o4++) {
+    // p{k}_{h}: w row 4·o4 + k, columns i0 + 4h .. i0 + 4h + 3.
+    let r0 = 4u * o4;
+    let p0_0 = in1[min(r0 + 0u, O - 1u) * I4 + c0];
+    let p0_1 = in1[min(r0 + 0u, O - 1u) * I4 + c1];
+    let p0_2 = in1[min(r0 + 0u, O - 1u) * I4 + c2];
+    let p0_3 = in1[min(r0 + 0u, O - 1u) * I4 + c3];
+    let p1_0 = in1[min(r0 + 1u, O - 1u) * I4 + c0];
+    let p1_1 = in1[min(r0 + 1u, O - 1u) * I4 + c1];
+    let p1_2 = in1[min(r0 + 1u, O - 1u) * I4 + c2];
+    let p1_3 = in1[min(r0 + 1u, O - 1u) * I4 + c3];
+    let p2_0 = in1[min(r0 + 2u, O - 1u) * I4 + c0];
+    let p2_1 = in1[min(r0 + 2u, O - 1u) * I4 + c1];
+    let p2_2 = in1[min(r0 + 2u, O - 1u) * I4 + c2];
+    let p2_3 = in1[min(r0 + 2u, O - 1u) * I4 + c3];
+    let p3_0 = in1[min(r0 + 3u, O - 1u) * I4 + c0];
+    let p3_1 = in1[min(r0 + 3u, O - 1u) * I4 + c1];
+    let p3_2 = in1[min(r0 + 3u, O - 1u) * I4 + c2];
+    let p3_3 = in1[min(r0 + 3u, O - 1u) * I4 + c3];
+    let g0 = dz4(d0, 4u * o4);
+    a0_0 += g0.x * p0_0 + g0.y * p1_0 + g0.z * p2_0 + g0.w * p3_0;
+    a0_1 += g0.x * p0_1 + g0.y * p1_1 + g0.z * p2_1 + g0.w * p3_1;
+    a0_2 += g0.x * p0_2 + g0.y * p1_2 + g0.z * p2_2 + g0.w * p3_2;
+    a0_3 += g0.x * p0_3 + g0.y * p1_3 + g0.z * p2_3 + g0.w * p3_3;
+    if (ROWS > 1u) {
+      let g1 = dz4(d1, 4u * o4);
+      a1_0 += g1.x * p0_0 + g1.y * p1_0 + g1.z * p2_0 + g1.w * p3_0;
+      a1_1 += g1.x * p0_1 + g1.y * p1_1 + g1.z * p2_1 + g1.w * p3_1;
+      a1_2 += g1.x * p0_2 + g1.y * p1_2 + g1.z * p2_2 + g1.w * p3_2;
+      a1_3 += g1.x * p0_3 + g1.y * p1_3 + g1.z * p2_3 + g1.w * p3_3;
+    }
+    if (ROWS > 2u) {
+      let g2 = dz4(d2, 4u * o4);
+      a2_0 += g2.x * p0_0 + g2.y * p1_0 + g2.z * p2_0 + g2.w * p3_0;
+      a2_1 += g2.x * p0_1 + g2.y * p1_1 + g2.z * p2_1 + g2.w * p3_1;
+      a2_2 += g2.x * p0_2 + g2.y * p1_2 + g2.z * p2_2 + g2.w * p3_2;
+      a2_3 += g2.x * p0_3 + g2.y * p1_3 + g2.z * p2_3 + g2.w * p3_3;
+    }
+    if (ROWS > 3u) {
+      let g3 = dz4(d3, 4u * o4);
+      a3_0 += g3.x * p0_0 + g3.y * p1_0 + g3.z * p2_0 + g3.w * p3_0;
+      a3_1 += g3.x * p0_1 + g3.y * p1_1 + g3.z * p2_1 + g3.w * p3_1;
+      a3_2 += g3.x * p0_2 + g3.y * p1_2 + g3.z * p2_2 + g3.w * p3_2;
+      a3_3 += g3.x * p0_3 + g3.y * p1_3 + g3.z * p2_3 + g3.w * p3_3;
+    }
+    if (ROWS > 4u) {
+      let g4 = dz4(d4, 4u * o4);
+      a4_0 += g4.x * p0_0 + g4.y * p1_0 + g4.z * p2_0 + g4.w * p3_0;
+      a4_1 += g4.x * p0_1 + g4.y * p1_1 + g4.z * p2_1 + g4.w * p3_1;
+      a4_2 += g4.x * p0_2 + g4.y * p1_2 + g4.z * p2_2 + g4.w * p3_2;
+      a4_3 += g4.x * p0_3 + g4.y * p1_3 + g4.z * p2_3 + g4.w * p3_3;
+    }
+    if (ROWS > 5u) {
+      let g5 = dz4(d5, 4u * o4);
+      a5_0 += g5.x * p0_0 + g5.y * p1_0 + g5.z * p2_0 + g5.w * p3_0;
+      a5_1 += g5.x * p0_1 + g5.y * p1_1 + g5.z * p2_1 + g5.w * p3_1;
+      a5_2 += g5.x * p0_2 + g5.y * p1_2 + g5.z * p2_2 + g5.w * p3_2;
+      a5_3 += g5.x * p0_3 + g5.y * p1_3 + g5.z * p2_3 + g5.w * p3_3;
+    }
+    if (ROWS > 6u) {
+      let g6 = dz4(d6, 4u * o4);
+      a6_0 += g6.x * p0_0 + g6.y * p1_0 + g6.z * p2_0 + g6.w * p3_0;
+      a6_1 += g6.x * p0_1 + g6.y * p1_1 + g6.z * p2_1 + g6.w * p3_1;
+      a6_2 += g6.x * p0_2 + g6.y * p1_2 + g6.z * p2_2 + g6.w * p3_2;
+      a6_3 += g6.x * p0_3 + g6.y * p1_3 + g6.z * p2_3 + g6.w * p3_3;
+    }
+    if (ROWS > 7u) {
+      let g7 = dz4(d7, 4u * o4);
+      a7_0 += g7.x * p0_0 + g7.y * p1_0 + g7.z * p2_0 + g7.w * p3_0;
+      a7_1 += g7.x * p0_1 + g7.y * p1_1 + g7.z * p2_1 + g7.w * p3_1;
+      a7_2 += g7.x * p0_2 + g7.y * p1_2 + g7.z * p2_2 + g7.w * p3_2;
+      a7_3 += g7.x * p0_3 + g7.y * p1_3 + g7.z * p2_3 + g7.w * p3_3;
+    }
+    if (ROWS > 8u) {
+      let g8 = dz4(d8, 4u * o4);
+      a8_0 += g8.x * p0_0 + g8.y * p1_0 + g8.z * p2_0 + g8.w * p3_0;
+      a8_1 += g8.x * p0_1 + g8.y * p1_1 + g8.z * p2_1 + g8.w * p3_1;
+      a8_2 += g8.x * p0_2 + g8.y * p1_2 + g8.z * p2_2 + g8.w * p3_2;
+      a8_3 += g8.x * p0_3 + g8.y * p1_3 + g8.z * p2_3 + g8.w * p3_3;
+    }
+    if (ROWS > 9u) {
+      let g9 = dz4(d9, 4u * o4);
+      a9_0 += g9.x * p0_0 + g9.y * p1_0 + g9.z * p2_0 + g9.w * p3_0;
+      a9_1 += g9.x * p0_1 + g9.y * p1_1 + g9.z * p2_1 + g9.w * p3_1;
+      a9_2 += g9.x * p0_2 + g9.y * p1_2 + g9.z * p2_2 + g9.w * p3_2;
+      a9_3 += g9.x * p0_3 + g9.y * p1_3 + g9.z * p2_3 + g9.w * p3_3;
+    }
+    if (ROWS > 10u) {
+      let g10 = dz4(d10, 4u * o4);
+      a10_0 += g10.x * p0_0 + g10.y * p1_0 + g10.z * p2_0 + g10.w * p3_0;
+      a10_1 += g10.x * p0_1 + g10.y * p1_1 + g10.z * p2_1 + g10.w * p3_1;
+      a10_2 += g10.x * p0_2 + g10.y * p1_2 + g10.z * p2_2 + g10.w * p3_2;
+      a10_3 += g10.x * p0_3 + g10.y * p1_3 + g10.z * p2_3 + g10.w * p3_3;
+    }
+    if (ROWS > 11u) {
+      let g11 = dz4(d11, 4u * o4);
+      a11_0 += g11.x * p0_0 + g11.y * p1_0 + g11.z * p2_0 + g11.w * p3_0;
+      a11_1 += g11.x * p0_1 + g11.y * p1_1 + g11.z * p2_1 + g11.w * p3_1;
+      a11_2 += g11.x * p0_2 + g11.y * p1_2 + g11.z * p2_2 + g11.w * p3_2;
+      a11_3 += g11.x * p0_3 + g11.y * p1_3 + g11.z * p2_3 + g11.w * p3_3;
+    }
+    if (ROWS > 12u) {
+      let g12 = dz4(d12, 4u * o4);
+      a12_0 += g12.x * p0_0 + g12.y * p1_0 + g12.z * p2_0 + g12.w * p3_0;
+      a12_1 += g12.x * p0_1 + g12.y * p1_1 + g12.z * p2_1 + g12.w * p3_1;
+      a12_2 += g12.x * p0_2 + g12.y * p1_2 + g12.z * p2_2 + g12.w * p3_2;
+      a12_3 += g12.x * p0_3 + g12.y * p1_3 + g12.z * p2_3 + g12.w * p3_3;
+    }
+    if (ROWS > 13u) {
+      let g13 = dz4(d13, 4u * o4);
+      a13_0 += g13.x * p0_0 + g13.y * p1_0 + g13.z * p2_0 + g13.w * p3_0;
+      a13_1 += g13.x * p0_1 + g13.y * p1_1 + g13.z * p2_1 + g13.w * p3_1;
+      a13_2 += g13.x * p0_2 + g13.y * p1_2 + g13.z * p2_2 + g13.w * p3_2;
+      a13_3 += g13.x * p0_3 + g13.y * p1_3 + g13.z * p2_3 + g13.w * p3_3;
+    }
+    if (ROWS > 14u) {
+      let g14 = dz4(d14, 4u * o4);
+      a14_0 += g14.x * p0_0 + g14.y * p1_0 + g14.z * p2_0 + g14.w * p3_0;
+      a14_1 += g14.x * p0_1 + g14.y * p1_1 + g14.z * p2_1 + g14.w * p3_1;
+      a14_2 += g14.x * p0_2 + g14.y * p1_2 + g14.z * p2_2 + g14.w * p3_2;
+      a14_3 += g14.x * p0_3 + g14.y * p1_3 + g14.z * p2_3 + g14.w * p3_3;
+    }
+    if (ROWS > 15u) {
+      let g15 = dz4(d15, 4u * o4);
+      a15_0 += g15.x * p0_0 + g15.y * p1_0 + g15.z * p2_0 + g15.w * p3_0;
+      a15_1 += g15.x * p0_1 + g15.y * p1_1 + g15.z * p2_1 + g15.w * p3_1;
+      a15_2 += g15.x * p0_2 + g15.y * p1_2 + g15.z * p2_2 + g15.w * p3_2;
+      a15_3 += g15.x * p0_3 + g15.y * p1_3 + g15.z * p2_3 + g15.w * p3_3;
+    }
+    if (ROWS > 16u) {
+      let g16 = dz4(d16, 4u * o4);
+      a16_0 += g16.x * p0_0 + g16.y * p1_0 + g16.z * p2_0 + g16.w * p3_0;
+      a16_1 += g16.x * p0_1 + g16.y * p1_1 + g16.z * p2_1 + g16.w * p3_1;
+      a16_2 += g16.x * p0_2 + g16.y * p1_2 + g16.z * p2_2 + g16.w * p3_2;
+      a16_3 += g16.x * p0_3 + g16.y * p1_3 + g16.z * p2_3 + g16.w * p3_3;
+    }
+    if (ROWS > 17u) {
+      let g17 = dz4(d17, 4u * o4);
+      a17_0 += g17.x * p0_0 + g17.y * p1_0 + g17.z * p2_0 + g17.w * p3_0;
+      a17_1 += g17.x * p0_1 + g17.y * p1_1 + g17.z * p2_1 + g17.w * p3_1;
+      a17_2 += g17.x * p0_2 + g17.y * p1_2 + g17.z * p2_2 + g17.w * p3_2;
+      a17_3 += g17.x * p0_3 + g17.y * p1_3 + g17.z * p2_3 + g17.w * p3_3;
+    }
+    if (ROWS > 18u) {
+      let g18 = dz4(d18, 4u * o4);
+      a18_0 += g18.x * p0_0 + g18.y * p1_0 + g18.z * p2_0 + g18.w * p3_0;
+      a18_1 += g18.x * p0_1 + g18.y * p1_1 + g18.z * p2_1 + g18.w * p3_1;
+      a18_2 += g18.x * p0_2 + g18.y * p1_2 + g18.z * p2_2 + g18.w * p3_2;
+      a18_3 += g18.x * p0_3 + g18.y * p1_3 + g18.z * p2_3 + g18.w * p3_3;
+    }
+    if (ROWS > 19u) {
+      let g19 = dz4(d19, 4u * o4);
+      a19_0 += g19.x * p0_0 + g19.y * p1_0 + g19.z * p2_0 + g19.w * p3_0;
+      a19_1 += g19.x * p0_1 + g19.y * p1_1 + g19.z * p2_1 + g19.w * p3_1;
+      a19_2 += g19.x * p0_2 + g19.y * p1_2 + g19.z * p2_2 + g19.w * p3_2;
+      a19_3 += g19.x * p0_3 + g19.y * p1_3 + g19.z * p2_3 + g19.w * p3_3;
+    }
+  }
+  store_backward_input(b0 + 0u, i0 + 0u, a0_0);
+  store_backward_input(b0 + 0u, i0 + 4u, a0_1);
+  store_backward_input(b0 + 0u, i0 + 8u, a0_2);
+  store_backward_input(b0 + 0u, i0 + 12u, a0_3);
+  if (ROWS > 1u) {
+    store_backward_input(b0 + 1u, i0 + 0u, a1_0);
+    store_backward_input(b0 + 1u, i0 + 4u, a1_1);
+    store_backward_input(b0 + 1u, i0 + 8u, a1_2);
+    store_backward_input(b0 + 1u, i0 + 12u, a1_3);
+  }
+  if (ROWS > 2u) {
+    store_backward_input(b0 + 2u, i0 + 0u, a2_0);
+    store_backward_input(b0 + 2u, i0 + 4u, a2_1);
+    store_backward_input(b0 + 2u, i0 + 8u, a2_2);
+    store_backward_input(b0 + 2u, i0 + 12u, a2_3);
+  }
+  if (ROWS > 3u) {
+    store_backward_input(b0 + 3u, i0 + 0u, a3_0);
+    store_backward_input(b0 + 3u, i0 + 4u, a3_1);
+    store_backward_input(b0 + 3u, i0 + 8u, a3_2);
+    store_backward_input(b0 + 3u, i0 + 12u, a3_3);
+  }
+  if (ROWS > 4u) {
+    store_backward_input(b0 + 4u, i0 + 0u, a4_0);
+    store_backward_input(b0 + 4u, i0 + 4u, a4_1);
+    store_backward_input(b0 + 4u, i0 + 8u, a4_2);
+    store_backward_input(b0 + 4u, i0 + 12u, a4_3);
+  }
+  if (ROWS > 5u) {
+    store_backward_input(b0 + 5u, i0 + 0u, a5_0);
+    store_backward_input(b0 + 5u, i0 + 4u, a5_1);
+    store_backward_input(b0 + 5u, i0 + 8u, a5_2);
+    store_backward_input(b0 + 5u, i0 + 12u, a5_3);
+  }
+  if (ROWS > 6u) {
+    store_backward_input(b0 + 6u, i0 + 0u, a6_0);
+    store_backward_input(b0 + 6u, i0 + 4u, a6_1);
+    store_backward_input(b0 + 6u, i0 + 8u, a6_2);
+    store_backward_input(b0 + 6u, i0 + 12u, a6_3);
+  }
+  if (ROWS > 7u) {
+    store_backward_input(b0 + 7u, i0 + 0u, a7_0);
+    store_backward_input(b0 + 7u, i0 + 4u, a7_1);
+    store_backward_input(b0 + 7u, i0 + 8u, a7_2);
+    store_backward_input(b0 + 7u, i0 + 12u, a7_3);
+  }
+  if (ROWS > 8u) {
+    store_backward_input(b0 + 8u, i0 + 0u, a8_0);
+    store_backward_input(b0 + 8u, i0 + 4u, a8_1);
+    store_backward_input(b0 + 8u, i0 + 8u, a8_2);
+    store_backward_input(b0 + 8u, i0 + 12u, a8_3);
+  }
+  if (ROWS > 9u) {
+    store_backward_input(b0 + 9u, i0 + 0u, a9_0);
+    store_backward_input(b0 + 9u, i0 + 4u, a9_1);
+    store_backward_input(b0 + 9u, i0 + 8u, a9_2);
+    store_backward_input(b0 + 9u, i0 + 12u, a9_3);
+  }
+  if (ROWS > 10u) {
+    store_backward_input(b0 + 10u, i0 + 0u, a10_0);
+    store_backward_input(b0 + 10u, i0 + 4u, a10_1);
+    store_backward_input(b0 + 10u, i0 + 8u, a10_2);
+    store_backward_input(b0 + 10u, i0 + 12u, a10_3);
+  }
+  if (ROWS > 11u) {
+    store_backward_input(b0 + 11u, i0 + 0u, a11_0);
+    store_backward_input(b0 + 11u, i0 + 4u, a11_1);
+    store_backward_input(b0 + 11u, i0 + 8u, a11_2);
+    store_backward_input(b0 + 11u, i0 + 12u, a11_3);
+  }
+  if (ROWS > 12u) {
+    store_backward_input(b0 + 12u, i0 + 0u, a12_0);
+    store_backward_input(b0 + 12u, i0 + 4u, a12_1);
+    store_backward_input(b0 + 12u, i0 + 8u, a12_2);
+    store_backward_input(b0 + 12u, i0 + 12u, a12_3);
+  }
+  if (ROWS > 13u) {
+    store_backward_input(b0 + 13u, i0 + 0u, a13_0);
+    store_backward_input(b0 + 13u, i0 + 4u, a13_1);
+    store_backward_input(b0 + 13u, i0 + 8u, a13_2);
+    store_backward_input(b0 + 13u, i0 + 12u, a13_3);
+  }
+  if (ROWS > 14u) {
+    store_backward_input(b0 + 14u, i0 + 0u, a14_0);
+    store_backward_input(b0 + 14u, i0 + 4u, a14_1);
+    store_backward_input(b0 + 14u, i0 + 8u, a14_2);
+    store_backward_input(b0 + 14u, i0 + 12u, a14_3);
+  }
+  if (ROWS > 15u) {
+    store_backward_input(b0 + 15u, i0 + 0u, a15_0);
+    store_backward_input(b0 + 15u, i0 + 4u, a15_1);
+    store_backward_input(b0 + 15u, i0 + 8u, a15_2);
+    store_backward_input(b0 + 15u, i0 + 12u, a15_3);
+  }
+  if (ROWS > 16u) {
+    store_backward_input(b0 + 16u, i0 + 0u, a16_0);
+    store_backward_input(b0 + 16u, i0 + 4u, a16_1);
+    store_backward_input(b0 + 16u, i0 + 8u, a16_2);
+    store_backward_input(b0 + 16u, i0 + 12u, a16_3);
+  }
+  if (ROWS > 17u) {
+    store_backward_input(b0 + 17u, i0 + 0u, a17_0);
+    store_backward_input(b0 + 17u, i0 + 4u, a17_1);
+    store_backward_input(b0 + 17u, i0 + 8u, a17_2);
+    store_backward_input(b0 + 17u, i0 + 12u, a17_3);
+  }
+  if (ROWS > 18u) {
+    store_backward_input(b0 + 18u, i0 + 0u, a18_0);
+    store_backward_input(b0 + 18u, i0 + 4u, a18_1);
+    store_backward_input(b0 + 18u, i0 + 8u, a18_2);
+    store_backward_input(b0 + 18u, i0 + 12u, a18_3);
+  }
+  if (ROWS > 19u) {
+    store_backward_input(b0 + 19u, i0 + 0u, a19_0);
+    store_backward_input(b0 + 19u, i0 + 4u, a19_1);
+    store_backward_input(b0 + 19u, i0 + 8u, a19_2);
+    store_backward_input(b0 + 19u, i0 + 12u, a19_3);
+  }
+}
+
+// One invocation per 16×16 tile of (o, i); out: dw (O, I) then db (O), the layer's
+// gradient range; in0s: dz (B, O), in1: x (B, I/4). The tiles with i0 = 0 also sum db.
+@compute @workgroup_size(WG)
+fn dense_backward_weight_tiled_ragged(@builtin(global_invocation_id) gid: vec3u) {
+  let B = dims.B;
+  let I = dims.I;
+  let O = dims.O;
+  let I4 = I / 4u;
+  let tiles = (I + 15u) / 16u;
+  let o0 = (gid.x / tiles) * 16u;
+  let i0 = (gid.x % tiles) * 16u;
+  if (o0 >= O) {
+    return;
+  }
+  let c0 = min(i0 / 4u + 0u, I4 - 1u);
+  let c1 = min(i0 / 4u + 1u, I4 - 1u);
+  let c2 = min(i0 / 4u + 2u, I4 - 1u);
+  let c3 = min(i0 / 4u + 3u, I4 - 1u);
+  // a{r}_{h}: dw row o0 + r, columns i0 + 4h .. i0 + 4h + 3.
+  var a0_0 = vec4f(0.0);
+  var a0_1 = vec4f(0.0);
+  var a0_2 = vec4f(0.0);
+  var a0_3 = vec4f(0.0);
+  var a1_0 = vec4f(0.0);
+  var a1_1 = vec4f(0.0);
+  var a1_2 = vec4f(0.0);
+  var a1_3 = vec4f(0.0);
+  var a2_0 = vec4f(0.0);
+  var a2_1 = vec4f(0.0);
+  var a2_2 = vec4f(0.0);
+  var a2_3 = vec4f(0.0);
+  var a3_0 = vec4f(0.0);
+  var a3_1 = vec4f(0.0);
+  var a3_2 = vec4f(0.0);
+  var a3_3 = vec4f(0.0);
+  var a4_0 = vec4f(0.0);
+  var a4_1 = vec4f(0.0);
+  var a4_2 = vec4f(0.0);
+  var a4_3 = vec4f(0.0);
+  var a5_0 = vec4f(0.0);
+  var a5_1 = vec4f(0.0);
+  var a5_2 = vec4f(0.0);
+  var a5_3 = vec4f(0.0);
+  var a6_0 = vec4f(0.0);
+  var a6_1 = vec4f(0.0);
+  var a6_2 = vec4f(0.0);
+  var a6_3 = vec4f(0.0);
+  var a7_0 = vec4f(0.0);
+  var a7_1 = vec4f(0.0);
+  var a7_2 = vec4f(0.0);
+  var a7_3 = vec4f(0.0);
+  var a8_0 = vec4f(0.0);
+  var a8_1 = vec4f(0.0);
+  var a8_2 = vec4f(0.0);
+  var a8_3 = vec4f(0.0);
+  var a9_0 = vec4f(0.0);
+  var a9_1 = vec4f(0.0);
+  var a9_2 = vec4f(0.0);
+  var a9_3 = vec4f(0.0);
+  var a10_0 = vec4f(0.0);
+  var a10_1 = vec4f(0.0);
+  var a10_2 = vec4f(0.0);
+  var a10_3 = vec4f(0.0);
+  var a11_0 = vec4f(0.0);
+  var a11_1 = vec4f(0.0);
+  var a11_2 = vec4f(0.0);
+  var a11_3 = vec4f(0.0);
+  var a12_0 = vec4f(0.0);
+  var a12_1 = vec4f(0.0);
+  var a12_2 = vec4f(0.0);
+  var a12_3 = vec4f(0.0);
+  var a13_0 = vec4f(0.0);
+  var a13_1 = vec4f(0.0);
+  var a13_2 = vec4f(0.0);
+  var a13_3 = vec4f(0.0);
+  var a14_0 = vec4f(0.0);
+  var a14_1 = vec4f(0.0);
+  var a14_2 = vec4f(0.0);
+  var a14_3 = vec4f(0.0);
+  var a15_0 = vec4f(0.0);
+  var a15_1 = vec4f(0.0);
+  var a15_2 = vec4f(0.0);
+  var a15_3 = vec4f(0.0);
+  var db0 = vec4f(0.0);
+  var db1 = vec4f(0.0);
+  var db2 = vec4f(0.0);
+  var db3 = vec4f(0.0);
+  for (var b = 0u; b < B; b++) {
+    let g0 = dz4(b * O, o0 + 0u);
+    let g1 = dz4(b * O, o0 + 4u);
+    let g2 = dz4(b * O, o0 + 8u);
+    let g3 = dz4(b * O, o0 + 12u);
     let x0 = in1[b * I4 + c0];
     let x1 = in1[b * I4 + c1];
     let x2 = in1[b * I4 + c2];

@@ -1,7 +1,7 @@
 /**
  * Writes kernels/dense_tiled.wgsl: the register-tiled dense kernels, up to ROWS_MAX×TC outputs
- * (TR×TC for the weight gradient) per invocation, fully unrolled. llvmpipe (the CPU adapter) keeps separately named accumulators in
- * registers and explicit dot()s fused, where arrays or loops over the tile measured 1.5-2×
+ * (TR×TC for the weight gradient) per invocation, fully unrolled. llvmpipe (the CPU adapter)
+ * keeps separately named accumulators in registers and explicit dot()s fused, where arrays or loops over the tile measured 1.5-2×
  * slower; unrolled by hand that is hundreds of repetitive lines, so they are generated here.
  * The generated file is valid WGSL and committed; tests/dense_tiled_gen_test.ts checks it
  * matches this generator.
@@ -82,36 +82,44 @@ ${
 }`;
 }
 
-function backwardInput(): string {
+function backwardInput(ragged: boolean): string {
+  // Ragged (O % 4 != 0): dz read as scalars, the columns past O as zeros, w's rows clamped.
+  const wRow = (k: number) =>
+    ragged ? `min(r0 + ${k}u, O - 1u) * I4` : k === 0 ? "r0" : `r0 + ${k}u * I4`;
   const body = [
-    `    let r0 = 4u * o4 * I4;`,
+    ragged ? `    let r0 = 4u * o4;` : `    let r0 = 4u * o4 * I4;`,
     ...range(4).flatMap((k) =>
-      range(G).map((h) => `    let p${k}_${h} = in1[r0 + ${k === 0 ? "" : `${k}u * I4 + `}c${h}];`)
+      range(G).map((h) => `    let p${k}_${h} = in1[${wRow(k)} + c${h}];`)
     ),
     ...range(ROWS_MAX).flatMap((r) =>
       forRow(r, 4, [
-        `let g${r} = in0[d${r} + o4];`,
+        ragged ? `let g${r} = dz4(d${r}, 4u * o4);` : `let g${r} = in0[d${r} + o4];`,
         ...range(G).map((h) =>
           `a${r}_${h} += ${range(4).map((k) => `g${r}.${XYZW[k]} * p${k}_${h}`).join(" + ")};`
         ),
       ])
     ),
   ];
+  const name = `dense_backward_input_tiled${ragged ? "_ragged" : ""}`;
+  const dz = ragged ? "in0s: dz (B, O)" : "in0: dz (B, O/4)";
   return `// One invocation per ROWS×${TC} tile of (b, i); out: dx (B, I) = (dz · w) ⊙ prev_act'(x),
-// in0: dz (B, O/4), in1: the layer's parameters, w (O, I/4) first, in2s: x (B, I).
+// ${dz}, in1: the layer's parameters, w (O, I/4) first, in2s: x (B, I).
 @compute @workgroup_size(WG)
-fn dense_backward_input_tiled(@builtin(global_invocation_id) gid: vec3u) {
+fn ${name}(@builtin(global_invocation_id) gid: vec3u) {
   let B = dims.B;
   let I = dims.I;
   let I4 = I / 4u;
-  let O4 = dims.O / 4u;
+${ragged ? "  let O = dims.O;\n  let O4 = (O + 3u) / 4u;" : "  let O4 = dims.O / 4u;"}
   let tiles = (I + ${TC - 1}u) / ${TC}u;
   let b0 = (gid.x / tiles) * ROWS;
   let i0 = (gid.x % tiles) * ${TC}u;
   if (b0 >= B) {
     return;
   }
-${range(ROWS_MAX).map((r) => `  let d${r} = min(b0 + ${r}u, B - 1u) * O4;`).join("\n")}
+${
+    range(ROWS_MAX).map((r) => `  let d${r} = min(b0 + ${r}u, B - 1u) * ${ragged ? "O" : "O4"};`)
+      .join("\n")
+  }
 ${range(G).map((h) => `  let c${h} = min(i0 / 4u + ${h}u, I4 - 1u);`).join("\n")}
   // a{r}_{h}: row b0 + r, inputs i0 + 4h .. i0 + 4h + 3.
 ${accumulators(ROWS_MAX).join("\n")}
@@ -131,33 +139,41 @@ ${
 }`;
 }
 
-function backwardWeight(): string {
+function backwardWeight(ragged: boolean): string {
   const RG = TR / 4;
   const body = [
-    ...range(RG).map((q) => `    let g${q} = in0[b * O4 + og${q}];`),
+    ...range(RG).map((q) =>
+      ragged
+        ? `    let g${q} = dz4(b * O, o0 + ${4 * q}u);`
+        : `    let g${q} = in0[b * O4 + og${q}];`
+    ),
     ...range(G).map((h) => `    let x${h} = in1[b * I4 + c${h}];`),
     ...range(TR).flatMap((r) =>
       range(G).map((h) => `    a${r}_${h} += g${Math.floor(r / 4)}.${XYZW[r % 4]} * x${h};`)
     ),
     ...range(RG).map((q) => `    db${q} += g${q};`),
   ];
+  const name = `dense_backward_weight_tiled${ragged ? "_ragged" : ""}`;
+  const dz = ragged ? "in0s: dz (B, O)" : "in0: dz (B, O/4)";
   return `// One invocation per ${TR}×${TC} tile of (o, i); out: dw (O, I) then db (O), the layer's
-// gradient range; in0: dz (B, O/4), in1: x (B, I/4). The tiles with i0 = 0 also sum db.
+// gradient range; ${dz}, in1: x (B, I/4). The tiles with i0 = 0 also sum db.
 @compute @workgroup_size(WG)
-fn dense_backward_weight_tiled(@builtin(global_invocation_id) gid: vec3u) {
+fn ${name}(@builtin(global_invocation_id) gid: vec3u) {
   let B = dims.B;
   let I = dims.I;
   let O = dims.O;
   let I4 = I / 4u;
-  let O4 = O / 4u;
-  let tiles = (I + ${TC - 1}u) / ${TC}u;
+${ragged ? "" : "  let O4 = O / 4u;\n"}  let tiles = (I + ${TC - 1}u) / ${TC}u;
   let o0 = (gid.x / tiles) * ${TR}u;
   let i0 = (gid.x % tiles) * ${TC}u;
   if (o0 >= O) {
     return;
   }
-${range(RG).map((q) => `  let og${q} = min(o0 / 4u + ${q}u, O4 - 1u);`).join("\n")}
-${range(G).map((h) => `  let c${h} = min(i0 / 4u + ${h}u, I4 - 1u);`).join("\n")}
+${
+    ragged
+      ? ""
+      : range(RG).map((q) => `  let og${q} = min(o0 / 4u + ${q}u, O4 - 1u);`).join("\n") + "\n"
+  }${range(G).map((h) => `  let c${h} = min(i0 / 4u + ${h}u, I4 - 1u);`).join("\n")}
   // a{r}_{h}: dw row o0 + r, columns i0 + 4h .. i0 + 4h + 3.
 ${accumulators(TR).join("\n")}
 ${range(RG).map((q) => `  var db${q} = vec4f(0.0);`).join("\n")}
@@ -182,8 +198,10 @@ export function generate(): string {
 // Fully connected layer, register-tiled: each invocation computes a ROWS×${TC} tile of outputs
 // (${TR}×${TC} for the weight gradient) with vec4 loads along the contiguous dimension, for the
 // CPU adapter (llvmpipe), where it runs several times faster than kernels/dense.wgsl; that
-// file's simple kernels stay the reference and the fallback. B batch, I inputs, O outputs; row-major. Needs I % 4 == 0, and O % 4 == 0
-// for the backward kernels. Tiles past the edges are clamped on load and skipped on store.
+// file's simple kernels stay the reference and the fallback. B batch, I inputs, O outputs;
+// row-major. Needs I % 4 == 0. The backward kernels read dz as vec4s where O % 4 == 0, and as
+// scalars in their _ragged twins where not (a classifier's 10 outputs). Tiles past the edges
+// are clamped on load and skipped on store.
 
 struct Dims {
   B: u32,
@@ -205,6 +223,9 @@ override PREV_ACT: u32 = 0u;
 @group(0) @binding(2) var<storage, read> in1: array<vec4f>;
 @group(0) @binding(3) var<storage, read> in2s: array<f32>;
 @group(0) @binding(4) var<uniform> dims: Dims;
+// dz of the _ragged entry points (O % 4 != 0), whose rows do not fall on vec4s; no entry point
+// uses both in0 and in0s.
+@group(0) @binding(1) var<storage, read> in0s: array<f32>;
 
 fn activate(z: f32) -> f32 {
   switch ACT {
@@ -223,6 +244,16 @@ fn prev_act_grad(y: f32) -> f32 {
     case 3u: { return y * (1.0 - y); }
     default: { return 1.0; }
   }
+}
+
+// dz[row, o .. o + 3] from in0s, \`at\` the row's offset, zero past O.
+fn dz4(at: u32, o: u32) -> vec4f {
+  let last = dims.O - 1u;
+  var v = vec4f(0.0);
+  for (var c = 0u; c < 4u; c++) {
+    v[c] = select(0.0, in0s[at + min(o + c, last)], o + c <= last);
+  }
+  return v;
 }
 
 // Biases o .. o + 3 from the parameter block (bias follows w (O, I)), clamped at the edge.
@@ -288,9 +319,13 @@ fn store_bias_grad(o: u32, v: vec4f) {
 
 ${forward()}
 
-${backwardInput()}
+${backwardInput(false)}
 
-${backwardWeight()}
+${backwardWeight(false)}
+
+${backwardInput(true)}
+
+${backwardWeight(true)}
 `;
 }
 

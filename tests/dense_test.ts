@@ -82,8 +82,8 @@ async function runDense(
 }
 
 // Shapes chosen to break the 4×4 and 8×8 register tiles and a 64-wide workgroup. The tiled
-// (vec4) kernels need I % 4 == 0, and O % 4 == 0 for the backward; other shapes fall back to the
-// simple kernels, so both variants run on every shape. The shared kernels split the forward's
+// (vec4) kernels need I % 4 == 0, and their backward reads dz as scalars (_ragged) where
+// O % 4 != 0; other shapes fall back to the simple kernels, so both variants run on every shape. The shared kernels split the forward's
 // reduction where the output has few tiles: the MLP's first layer into 6 slices of 128 inputs
 // and one of 16, (3, 300) → 5 into 128 + 128 + 44, LeNet's fc1 and fc2 into 2 and 4.
 const SHAPES = [
@@ -98,6 +98,8 @@ const SHAPES = [
   { B: 17, I: 33, O: 65 },
   { B: 21, I: 16, O: 8 }, // tiled: 16-row tiles, the last with 5 rows
   { B: 57, I: 24, O: 12 }, // tiled: 20-row tiles, the last with 17 rows
+  { B: 23, I: 20, O: 19 }, // tiled, ragged: a weight tile of 16 rows and one of 3
+  { B: 6, I: 8, O: 1 }, // tiled, ragged: one output
   { B: 100, I: 784, O: 128 }, // the MLP's layers
   { B: 100, I: 128, O: 64 },
   { B: 100, I: 64, O: 10 },
@@ -129,8 +131,11 @@ function expectedBackward(
       first ? "dense_shared.dense_backward_weight_shared" : "dense_shared.dense_backward_shared",
     ];
   }
-  const family = kind === "tiled" && dims.I % 4 === 0 && dims.O % 4 === 0 ? "tiled" : "simple";
-  const name = family === "tiled" ? "dense_tiled.dense_backward_$_tiled" : "dense.dense_backward_$";
+  const family = kind === "tiled" && dims.I % 4 === 0 ? "tiled" : "simple";
+  const ragged = dims.O % 4 !== 0 ? "_ragged" : "";
+  const name = family === "tiled"
+    ? `dense_tiled.dense_backward_$_tiled${ragged}`
+    : "dense.dense_backward_$";
   const kernels = first ? ["weight"] : ["weight", "input"];
   return kernels.map((k) => name.replace("$", k));
 }

@@ -99,7 +99,9 @@ export function buildDense(ctx: LayerContext): Layer {
   const params = store.range(store.params, index);
   const gpu = ctx.target === "gpu";
   const fwd = !ctx.tiled ? SIMPLE : gpu ? SHARED : I % 4 === 0 ? TILED : SIMPLE;
-  const bwd = !ctx.tiled ? SIMPLE : gpu ? SHARED : I % 4 === 0 && O % 4 === 0 ? TILED : SIMPLE;
+  const bwd = !ctx.tiled ? SIMPLE : gpu ? SHARED : I % 4 === 0 ? TILED : SIMPLE;
+  // The tiled backward reads dz's rows as vec4s, or as scalars where O % 4 != 0 (_ragged).
+  const bwdSuffix = bwd === TILED && O % 4 !== 0 ? `${bwd.suffix}_ragged` : bwd.suffix;
   // The workgroup size of SHARED is fixed in the WGSL (16×16), not an override.
   const wg = (v: Variant): Record<string, number> =>
     v === SHARED ? {} : { WG: kernels.workgroup(v.WG) };
@@ -175,12 +177,12 @@ export function buildDense(ctx: LayerContext): Layer {
     );
     return { name: spec.name, forward, backward };
   }
-  backward.push(dispatch(bwd, `dense_backward_weight${bwd.suffix}`, {
+  backward.push(dispatch(bwd, `dense_backward_weight${bwdSuffix}`, {
     io: [grads, ctx.dy, ctx.x, null],
     grid: grid(bwd, O, I),
   }));
   if (ctx.dx) {
-    backward.push(dispatch(bwd, `dense_backward_input${bwd.suffix}`, {
+    backward.push(dispatch(bwd, `dense_backward_input${bwdSuffix}`, {
       constants: bwd === TILED ? { ...prev, ROWS: rows } : prev,
       io: [ctx.dx, ctx.dy, params, ctx.x],
       grid: bwd === TILED ? grid(bwd, B, I, rows) : grid(bwd, B, I),
