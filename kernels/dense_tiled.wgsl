@@ -51,16 +51,6 @@ fn prev_act_grad(y: f32) -> f32 {
   }
 }
 
-// dz[row, o .. o + 3] from in0s, `at` the row's offset, zero past O.
-fn dz4(at: u32, o: u32) -> vec4f {
-  let last = dims.O - 1u;
-  var v = vec4f(0.0);
-  for (var c = 0u; c < 4u; c++) {
-    v[c] = select(0.0, in0s[at + min(o + c, last)], o + c <= last);
-  }
-  return v;
-}
-
 // Biases o .. o + 3 from the parameter block (bias follows w (O, I)), clamped at the edge.
 fn bias4(o: u32) -> vec4f {
   let O = dims.O;
@@ -1295,155 +1285,159 @@ fn dense_backward_input_tiled_ragged(@builtin(global_invocation_id) gid: vec3u) 
   for (var o4 = 0u; o4 < O4; o4++) {
     // p{k}_{h}: w row 4·o4 + k, columns i0 + 4h .. i0 + 4h + 3.
     let r0 = 4u * o4;
-    let p0_0 = in1[min(r0 + 0u, O - 1u) * I4 + c0];
-    let p0_1 = in1[min(r0 + 0u, O - 1u) * I4 + c1];
-    let p0_2 = in1[min(r0 + 0u, O - 1u) * I4 + c2];
-    let p0_3 = in1[min(r0 + 0u, O - 1u) * I4 + c3];
-    let p1_0 = in1[min(r0 + 1u, O - 1u) * I4 + c0];
-    let p1_1 = in1[min(r0 + 1u, O - 1u) * I4 + c1];
-    let p1_2 = in1[min(r0 + 1u, O - 1u) * I4 + c2];
-    let p1_3 = in1[min(r0 + 1u, O - 1u) * I4 + c3];
-    let p2_0 = in1[min(r0 + 2u, O - 1u) * I4 + c0];
-    let p2_1 = in1[min(r0 + 2u, O - 1u) * I4 + c1];
-    let p2_2 = in1[min(r0 + 2u, O - 1u) * I4 + c2];
-    let p2_3 = in1[min(r0 + 2u, O - 1u) * I4 + c3];
-    let p3_0 = in1[min(r0 + 3u, O - 1u) * I4 + c0];
-    let p3_1 = in1[min(r0 + 3u, O - 1u) * I4 + c1];
-    let p3_2 = in1[min(r0 + 3u, O - 1u) * I4 + c2];
-    let p3_3 = in1[min(r0 + 3u, O - 1u) * I4 + c3];
-    let g0 = dz4(d0, 4u * o4);
+    let j1 = min(r0 + 1u, O - 1u);
+    let j2 = min(r0 + 2u, O - 1u);
+    let j3 = min(r0 + 3u, O - 1u);
+    let live = vec4f(1.0, select(0.0, 1.0, r0 + 1u < O), select(0.0, 1.0, r0 + 2u < O), select(0.0, 1.0, r0 + 3u < O));
+    let p0_0 = in1[r0 * I4 + c0];
+    let p0_1 = in1[r0 * I4 + c1];
+    let p0_2 = in1[r0 * I4 + c2];
+    let p0_3 = in1[r0 * I4 + c3];
+    let p1_0 = in1[j1 * I4 + c0];
+    let p1_1 = in1[j1 * I4 + c1];
+    let p1_2 = in1[j1 * I4 + c2];
+    let p1_3 = in1[j1 * I4 + c3];
+    let p2_0 = in1[j2 * I4 + c0];
+    let p2_1 = in1[j2 * I4 + c1];
+    let p2_2 = in1[j2 * I4 + c2];
+    let p2_3 = in1[j2 * I4 + c3];
+    let p3_0 = in1[j3 * I4 + c0];
+    let p3_1 = in1[j3 * I4 + c1];
+    let p3_2 = in1[j3 * I4 + c2];
+    let p3_3 = in1[j3 * I4 + c3];
+    let g0 = vec4f(in0s[d0 + r0], in0s[d0 + j1], in0s[d0 + j2], in0s[d0 + j3]) * live;
     a0_0 += g0.x * p0_0 + g0.y * p1_0 + g0.z * p2_0 + g0.w * p3_0;
     a0_1 += g0.x * p0_1 + g0.y * p1_1 + g0.z * p2_1 + g0.w * p3_1;
     a0_2 += g0.x * p0_2 + g0.y * p1_2 + g0.z * p2_2 + g0.w * p3_2;
     a0_3 += g0.x * p0_3 + g0.y * p1_3 + g0.z * p2_3 + g0.w * p3_3;
     if (ROWS > 1u) {
-      let g1 = dz4(d1, 4u * o4);
+      let g1 = vec4f(in0s[d1 + r0], in0s[d1 + j1], in0s[d1 + j2], in0s[d1 + j3]) * live;
       a1_0 += g1.x * p0_0 + g1.y * p1_0 + g1.z * p2_0 + g1.w * p3_0;
       a1_1 += g1.x * p0_1 + g1.y * p1_1 + g1.z * p2_1 + g1.w * p3_1;
       a1_2 += g1.x * p0_2 + g1.y * p1_2 + g1.z * p2_2 + g1.w * p3_2;
       a1_3 += g1.x * p0_3 + g1.y * p1_3 + g1.z * p2_3 + g1.w * p3_3;
     }
     if (ROWS > 2u) {
-      let g2 = dz4(d2, 4u * o4);
+      let g2 = vec4f(in0s[d2 + r0], in0s[d2 + j1], in0s[d2 + j2], in0s[d2 + j3]) * live;
       a2_0 += g2.x * p0_0 + g2.y * p1_0 + g2.z * p2_0 + g2.w * p3_0;
       a2_1 += g2.x * p0_1 + g2.y * p1_1 + g2.z * p2_1 + g2.w * p3_1;
       a2_2 += g2.x * p0_2 + g2.y * p1_2 + g2.z * p2_2 + g2.w * p3_2;
       a2_3 += g2.x * p0_3 + g2.y * p1_3 + g2.z * p2_3 + g2.w * p3_3;
     }
     if (ROWS > 3u) {
-      let g3 = dz4(d3, 4u * o4);
+      let g3 = vec4f(in0s[d3 + r0], in0s[d3 + j1], in0s[d3 + j2], in0s[d3 + j3]) * live;
       a3_0 += g3.x * p0_0 + g3.y * p1_0 + g3.z * p2_0 + g3.w * p3_0;
       a3_1 += g3.x * p0_1 + g3.y * p1_1 + g3.z * p2_1 + g3.w * p3_1;
       a3_2 += g3.x * p0_2 + g3.y * p1_2 + g3.z * p2_2 + g3.w * p3_2;
       a3_3 += g3.x * p0_3 + g3.y * p1_3 + g3.z * p2_3 + g3.w * p3_3;
     }
     if (ROWS > 4u) {
-      let g4 = dz4(d4, 4u * o4);
+      let g4 = vec4f(in0s[d4 + r0], in0s[d4 + j1], in0s[d4 + j2], in0s[d4 + j3]) * live;
       a4_0 += g4.x * p0_0 + g4.y * p1_0 + g4.z * p2_0 + g4.w * p3_0;
       a4_1 += g4.x * p0_1 + g4.y * p1_1 + g4.z * p2_1 + g4.w * p3_1;
       a4_2 += g4.x * p0_2 + g4.y * p1_2 + g4.z * p2_2 + g4.w * p3_2;
       a4_3 += g4.x * p0_3 + g4.y * p1_3 + g4.z * p2_3 + g4.w * p3_3;
     }
     if (ROWS > 5u) {
-      let g5 = dz4(d5, 4u * o4);
+      let g5 = vec4f(in0s[d5 + r0], in0s[d5 + j1], in0s[d5 + j2], in0s[d5 + j3]) * live;
       a5_0 += g5.x * p0_0 + g5.y * p1_0 + g5.z * p2_0 + g5.w * p3_0;
       a5_1 += g5.x * p0_1 + g5.y * p1_1 + g5.z * p2_1 + g5.w * p3_1;
       a5_2 += g5.x * p0_2 + g5.y * p1_2 + g5.z * p2_2 + g5.w * p3_2;
       a5_3 += g5.x * p0_3 + g5.y * p1_3 + g5.z * p2_3 + g5.w * p3_3;
     }
     if (ROWS > 6u) {
-      let g6 = dz4(d6, 4u * o4);
+      let g6 = vec4f(in0s[d6 + r0], in0s[d6 + j1], in0s[d6 + j2], in0s[d6 + j3]) * live;
       a6_0 += g6.x * p0_0 + g6.y * p1_0 + g6.z * p2_0 + g6.w * p3_0;
       a6_1 += g6.x * p0_1 + g6.y * p1_1 + g6.z * p2_1 + g6.w * p3_1;
       a6_2 += g6.x * p0_2 + g6.y * p1_2 + g6.z * p2_2 + g6.w * p3_2;
       a6_3 += g6.x * p0_3 + g6.y * p1_3 + g6.z * p2_3 + g6.w * p3_3;
     }
     if (ROWS > 7u) {
-      let g7 = dz4(d7, 4u * o4);
+      let g7 = vec4f(in0s[d7 + r0], in0s[d7 + j1], in0s[d7 + j2], in0s[d7 + j3]) * live;
       a7_0 += g7.x * p0_0 + g7.y * p1_0 + g7.z * p2_0 + g7.w * p3_0;
       a7_1 += g7.x * p0_1 + g7.y * p1_1 + g7.z * p2_1 + g7.w * p3_1;
       a7_2 += g7.x * p0_2 + g7.y * p1_2 + g7.z * p2_2 + g7.w * p3_2;
       a7_3 += g7.x * p0_3 + g7.y * p1_3 + g7.z * p2_3 + g7.w * p3_3;
     }
     if (ROWS > 8u) {
-      let g8 = dz4(d8, 4u * o4);
+      let g8 = vec4f(in0s[d8 + r0], in0s[d8 + j1], in0s[d8 + j2], in0s[d8 + j3]) * live;
       a8_0 += g8.x * p0_0 + g8.y * p1_0 + g8.z * p2_0 + g8.w * p3_0;
       a8_1 += g8.x * p0_1 + g8.y * p1_1 + g8.z * p2_1 + g8.w * p3_1;
       a8_2 += g8.x * p0_2 + g8.y * p1_2 + g8.z * p2_2 + g8.w * p3_2;
       a8_3 += g8.x * p0_3 + g8.y * p1_3 + g8.z * p2_3 + g8.w * p3_3;
     }
     if (ROWS > 9u) {
-      let g9 = dz4(d9, 4u * o4);
+      let g9 = vec4f(in0s[d9 + r0], in0s[d9 + j1], in0s[d9 + j2], in0s[d9 + j3]) * live;
       a9_0 += g9.x * p0_0 + g9.y * p1_0 + g9.z * p2_0 + g9.w * p3_0;
       a9_1 += g9.x * p0_1 + g9.y * p1_1 + g9.z * p2_1 + g9.w * p3_1;
       a9_2 += g9.x * p0_2 + g9.y * p1_2 + g9.z * p2_2 + g9.w * p3_2;
       a9_3 += g9.x * p0_3 + g9.y * p1_3 + g9.z * p2_3 + g9.w * p3_3;
     }
     if (ROWS > 10u) {
-      let g10 = dz4(d10, 4u * o4);
+      let g10 = vec4f(in0s[d10 + r0], in0s[d10 + j1], in0s[d10 + j2], in0s[d10 + j3]) * live;
       a10_0 += g10.x * p0_0 + g10.y * p1_0 + g10.z * p2_0 + g10.w * p3_0;
       a10_1 += g10.x * p0_1 + g10.y * p1_1 + g10.z * p2_1 + g10.w * p3_1;
       a10_2 += g10.x * p0_2 + g10.y * p1_2 + g10.z * p2_2 + g10.w * p3_2;
       a10_3 += g10.x * p0_3 + g10.y * p1_3 + g10.z * p2_3 + g10.w * p3_3;
     }
     if (ROWS > 11u) {
-      let g11 = dz4(d11, 4u * o4);
+      let g11 = vec4f(in0s[d11 + r0], in0s[d11 + j1], in0s[d11 + j2], in0s[d11 + j3]) * live;
       a11_0 += g11.x * p0_0 + g11.y * p1_0 + g11.z * p2_0 + g11.w * p3_0;
       a11_1 += g11.x * p0_1 + g11.y * p1_1 + g11.z * p2_1 + g11.w * p3_1;
       a11_2 += g11.x * p0_2 + g11.y * p1_2 + g11.z * p2_2 + g11.w * p3_2;
       a11_3 += g11.x * p0_3 + g11.y * p1_3 + g11.z * p2_3 + g11.w * p3_3;
     }
     if (ROWS > 12u) {
-      let g12 = dz4(d12, 4u * o4);
+      let g12 = vec4f(in0s[d12 + r0], in0s[d12 + j1], in0s[d12 + j2], in0s[d12 + j3]) * live;
       a12_0 += g12.x * p0_0 + g12.y * p1_0 + g12.z * p2_0 + g12.w * p3_0;
       a12_1 += g12.x * p0_1 + g12.y * p1_1 + g12.z * p2_1 + g12.w * p3_1;
       a12_2 += g12.x * p0_2 + g12.y * p1_2 + g12.z * p2_2 + g12.w * p3_2;
       a12_3 += g12.x * p0_3 + g12.y * p1_3 + g12.z * p2_3 + g12.w * p3_3;
     }
     if (ROWS > 13u) {
-      let g13 = dz4(d13, 4u * o4);
+      let g13 = vec4f(in0s[d13 + r0], in0s[d13 + j1], in0s[d13 + j2], in0s[d13 + j3]) * live;
       a13_0 += g13.x * p0_0 + g13.y * p1_0 + g13.z * p2_0 + g13.w * p3_0;
       a13_1 += g13.x * p0_1 + g13.y * p1_1 + g13.z * p2_1 + g13.w * p3_1;
       a13_2 += g13.x * p0_2 + g13.y * p1_2 + g13.z * p2_2 + g13.w * p3_2;
       a13_3 += g13.x * p0_3 + g13.y * p1_3 + g13.z * p2_3 + g13.w * p3_3;
     }
     if (ROWS > 14u) {
-      let g14 = dz4(d14, 4u * o4);
+      let g14 = vec4f(in0s[d14 + r0], in0s[d14 + j1], in0s[d14 + j2], in0s[d14 + j3]) * live;
       a14_0 += g14.x * p0_0 + g14.y * p1_0 + g14.z * p2_0 + g14.w * p3_0;
       a14_1 += g14.x * p0_1 + g14.y * p1_1 + g14.z * p2_1 + g14.w * p3_1;
       a14_2 += g14.x * p0_2 + g14.y * p1_2 + g14.z * p2_2 + g14.w * p3_2;
       a14_3 += g14.x * p0_3 + g14.y * p1_3 + g14.z * p2_3 + g14.w * p3_3;
     }
     if (ROWS > 15u) {
-      let g15 = dz4(d15, 4u * o4);
+      let g15 = vec4f(in0s[d15 + r0], in0s[d15 + j1], in0s[d15 + j2], in0s[d15 + j3]) * live;
       a15_0 += g15.x * p0_0 + g15.y * p1_0 + g15.z * p2_0 + g15.w * p3_0;
       a15_1 += g15.x * p0_1 + g15.y * p1_1 + g15.z * p2_1 + g15.w * p3_1;
       a15_2 += g15.x * p0_2 + g15.y * p1_2 + g15.z * p2_2 + g15.w * p3_2;
       a15_3 += g15.x * p0_3 + g15.y * p1_3 + g15.z * p2_3 + g15.w * p3_3;
     }
     if (ROWS > 16u) {
-      let g16 = dz4(d16, 4u * o4);
+      let g16 = vec4f(in0s[d16 + r0], in0s[d16 + j1], in0s[d16 + j2], in0s[d16 + j3]) * live;
       a16_0 += g16.x * p0_0 + g16.y * p1_0 + g16.z * p2_0 + g16.w * p3_0;
       a16_1 += g16.x * p0_1 + g16.y * p1_1 + g16.z * p2_1 + g16.w * p3_1;
       a16_2 += g16.x * p0_2 + g16.y * p1_2 + g16.z * p2_2 + g16.w * p3_2;
       a16_3 += g16.x * p0_3 + g16.y * p1_3 + g16.z * p2_3 + g16.w * p3_3;
     }
     if (ROWS > 17u) {
-      let g17 = dz4(d17, 4u * o4);
+      let g17 = vec4f(in0s[d17 + r0], in0s[d17 + j1], in0s[d17 + j2], in0s[d17 + j3]) * live;
       a17_0 += g17.x * p0_0 + g17.y * p1_0 + g17.z * p2_0 + g17.w * p3_0;
       a17_1 += g17.x * p0_1 + g17.y * p1_1 + g17.z * p2_1 + g17.w * p3_1;
       a17_2 += g17.x * p0_2 + g17.y * p1_2 + g17.z * p2_2 + g17.w * p3_2;
       a17_3 += g17.x * p0_3 + g17.y * p1_3 + g17.z * p2_3 + g17.w * p3_3;
     }
     if (ROWS > 18u) {
-      let g18 = dz4(d18, 4u * o4);
+      let g18 = vec4f(in0s[d18 + r0], in0s[d18 + j1], in0s[d18 + j2], in0s[d18 + j3]) * live;
       a18_0 += g18.x * p0_0 + g18.y * p1_0 + g18.z * p2_0 + g18.w * p3_0;
       a18_1 += g18.x * p0_1 + g18.y * p1_1 + g18.z * p2_1 + g18.w * p3_1;
       a18_2 += g18.x * p0_2 + g18.y * p1_2 + g18.z * p2_2 + g18.w * p3_2;
       a18_3 += g18.x * p0_3 + g18.y * p1_3 + g18.z * p2_3 + g18.w * p3_3;
     }
     if (ROWS > 19u) {
-      let g19 = dz4(d19, 4u * o4);
+      let g19 = vec4f(in0s[d19 + r0], in0s[d19 + j1], in0s[d19 + j2], in0s[d19 + j3]) * live;
       a19_0 += g19.x * p0_0 + g19.y * p1_0 + g19.z * p2_0 + g19.w * p3_0;
       a19_1 += g19.x * p0_1 + g19.y * p1_1 + g19.z * p2_1 + g19.w * p3_1;
       a19_2 += g19.x * p0_2 + g19.y * p1_2 + g19.z * p2_2 + g19.w * p3_2;
@@ -1584,6 +1578,22 @@ fn dense_backward_weight_tiled_ragged(@builtin(global_invocation_id) gid: vec3u)
   if (o0 >= O) {
     return;
   }
+  let oc0 = min(o0 + 0u, O - 1u);
+  let oc1 = min(o0 + 1u, O - 1u);
+  let oc2 = min(o0 + 2u, O - 1u);
+  let oc3 = min(o0 + 3u, O - 1u);
+  let oc4 = min(o0 + 4u, O - 1u);
+  let oc5 = min(o0 + 5u, O - 1u);
+  let oc6 = min(o0 + 6u, O - 1u);
+  let oc7 = min(o0 + 7u, O - 1u);
+  let oc8 = min(o0 + 8u, O - 1u);
+  let oc9 = min(o0 + 9u, O - 1u);
+  let oc10 = min(o0 + 10u, O - 1u);
+  let oc11 = min(o0 + 11u, O - 1u);
+  let oc12 = min(o0 + 12u, O - 1u);
+  let oc13 = min(o0 + 13u, O - 1u);
+  let oc14 = min(o0 + 14u, O - 1u);
+  let oc15 = min(o0 + 15u, O - 1u);
   let c0 = min(i0 / 4u + 0u, I4 - 1u);
   let c1 = min(i0 / 4u + 1u, I4 - 1u);
   let c2 = min(i0 / 4u + 2u, I4 - 1u);
@@ -1658,10 +1668,10 @@ fn dense_backward_weight_tiled_ragged(@builtin(global_invocation_id) gid: vec3u)
   var db2 = vec4f(0.0);
   var db3 = vec4f(0.0);
   for (var b = 0u; b < B; b++) {
-    let g0 = dz4(b * O, o0 + 0u);
-    let g1 = dz4(b * O, o0 + 4u);
-    let g2 = dz4(b * O, o0 + 8u);
-    let g3 = dz4(b * O, o0 + 12u);
+    let g0 = vec4f(in0s[b * O + oc0], in0s[b * O + oc1], in0s[b * O + oc2], in0s[b * O + oc3]);
+    let g1 = vec4f(in0s[b * O + oc4], in0s[b * O + oc5], in0s[b * O + oc6], in0s[b * O + oc7]);
+    let g2 = vec4f(in0s[b * O + oc8], in0s[b * O + oc9], in0s[b * O + oc10], in0s[b * O + oc11]);
+    let g3 = vec4f(in0s[b * O + oc12], in0s[b * O + oc13], in0s[b * O + oc14], in0s[b * O + oc15]);
     let x0 = in1[b * I4 + c0];
     let x1 = in1[b * I4 + c1];
     let x2 = in1[b * I4 + c2];

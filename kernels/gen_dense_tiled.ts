@@ -83,23 +83,36 @@ ${
 }
 
 function backwardInput(ragged: boolean): string {
-  // Ragged (O % 4 != 0): dz read as scalars, the columns past O as zeros, w's rows clamped.
+  // Ragged (O % 4 != 0): dz read as scalars, the columns past O zeroed, w's rows clamped.
   const wRow = (k: number) =>
-    ragged ? `min(r0 + ${k}u, O - 1u) * I4` : k === 0 ? "r0" : `r0 + ${k}u * I4`;
-  const body = [
-    ragged ? `    let r0 = 4u * o4;` : `    let r0 = 4u * o4 * I4;`,
+    ragged ? (k === 0 ? "r0 * I4" : `j${k} * I4`) : k === 0 ? "r0" : `r0 + ${k}u * I4`;
+  const body = ragged
+    ? [
+      // Columns 4·o4 .. 4·o4 + 3 of dz, clamped to O - 1; the mask zeroes those past it.
+      `    let r0 = 4u * o4;`,
+      ...range(3).map((k) => `    let j${k + 1} = min(r0 + ${k + 1}u, O - 1u);`),
+      `    let live = vec4f(1.0, ${
+        range(3).map((k) => `select(0.0, 1.0, r0 + ${k + 1}u < O)`).join(", ")
+      });`,
+    ]
+    : [`    let r0 = 4u * o4 * I4;`];
+  body.push(
     ...range(4).flatMap((k) =>
       range(G).map((h) => `    let p${k}_${h} = in1[${wRow(k)} + c${h}];`)
     ),
     ...range(ROWS_MAX).flatMap((r) =>
       forRow(r, 4, [
-        ragged ? `let g${r} = dz4(d${r}, 4u * o4);` : `let g${r} = in0[d${r} + o4];`,
+        ragged
+          ? `let g${r} = vec4f(in0s[d${r} + r0], ${
+            range(3).map((k) => `in0s[d${r} + j${k + 1}]`).join(", ")
+          }) * live;`
+          : `let g${r} = in0[d${r} + o4];`,
         ...range(G).map((h) =>
           `a${r}_${h} += ${range(4).map((k) => `g${r}.${XYZW[k]} * p${k}_${h}`).join(" + ")};`
         ),
       ])
     ),
-  ];
+  );
   const name = `dense_backward_input_tiled${ragged ? "_ragged" : ""}`;
   const dz = ragged ? "in0s: dz (B, O)" : "in0: dz (B, O/4)";
   return `// One invocation per ROWS×${TC} tile of (b, i); out: dx (B, I) = (dz · w) ⊙ prev_act'(x),
@@ -144,7 +157,9 @@ function backwardWeight(ragged: boolean): string {
   const body = [
     ...range(RG).map((q) =>
       ragged
-        ? `    let g${q} = dz4(b * O, o0 + ${4 * q}u);`
+        ? `    let g${q} = vec4f(${
+          range(4).map((k) => `in0s[b * O + oc${4 * q + k}]`).join(", ")
+        });`
         : `    let g${q} = in0[b * O4 + og${q}];`
     ),
     ...range(G).map((h) => `    let x${h} = in1[b * I4 + c${h}];`),
@@ -171,7 +186,8 @@ ${ragged ? "" : "  let O4 = O / 4u;\n"}  let tiles = (I + ${TC - 1}u) / ${TC}u;
   }
 ${
     ragged
-      ? ""
+      // dz's columns o0 .. o0 + 15, clamped: rows past O are computed but never stored.
+      ? range(TR).map((k) => `  let oc${k} = min(o0 + ${k}u, O - 1u);`).join("\n") + "\n"
       : range(RG).map((q) => `  let og${q} = min(o0 / 4u + ${q}u, O4 - 1u);`).join("\n") + "\n"
   }${range(G).map((h) => `  let c${h} = min(i0 / 4u + ${h}u, I4 - 1u);`).join("\n")}
   // a{r}_{h}: dw row o0 + r, columns i0 + 4h .. i0 + 4h + 3.
@@ -244,16 +260,6 @@ fn prev_act_grad(y: f32) -> f32 {
     case 3u: { return y * (1.0 - y); }
     default: { return 1.0; }
   }
-}
-
-// dz[row, o .. o + 3] from in0s, \`at\` the row's offset, zero past O.
-fn dz4(at: u32, o: u32) -> vec4f {
-  let last = dims.O - 1u;
-  var v = vec4f(0.0);
-  for (var c = 0u; c < 4u; c++) {
-    v[c] = select(0.0, in0s[at + min(o + c, last)], o + c <= last);
-  }
-  return v;
 }
 
 // Biases o .. o + 3 from the parameter block (bias follows w (O, I)), clamped at the edge.
