@@ -137,8 +137,11 @@ gpuTest("mnist train logs MXNet's lines in order, saves a checkpoint; eval agree
     assert.equal(rows.flat().reduce((a, b) => a + b, 0), 2000);
     assert.equal(rows.reduce((sum, row, k) => sum + row[k]!, 0), correct);
 
-    const jsonRun = await runCli(["eval", "--data-dir", dir, "--limit", "2000", "--json"]);
-    assertOk(jsonRun, "eval --json");
+    // --model mlp names the checkpoint "mnist train --model mlp" saved.
+    const jsonRun = await runCli(
+      ["eval", "--data-dir", dir, "--limit", "2000", "--json", "--model", "mlp"],
+    );
+    assertOk(jsonRun, "eval --json --model mlp");
     const result = JSON.parse(jsonRun.stdout);
     assert.equal(result.accuracy.toFixed(6), logged);
     assert.equal(result.total, 2000);
@@ -363,6 +366,10 @@ Deno.test("mnist train and eval reject bad options with one error line each", as
       [
         ["eval", "--data-dir", dir, "--model", `${dir}/noise.safetensors`],
         /not a safetensors file/,
+      ],
+      [
+        ["eval", "--data-dir", dir, "--model", "lenet"],
+        /^error: No trained lenet in ".*\/models"$/,
       ],
     ];
     // Two at a time: each is a short process, and this machine may have two cores.

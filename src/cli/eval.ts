@@ -8,7 +8,7 @@ import { loadSplit, subset } from "../data/dataset.ts";
 import { DATASET_NAMES, type DatasetName, DATASETS } from "../data/mirrors.ts";
 import { resolveDataDir } from "../data/paths.ts";
 import { loadCheckpoint } from "../nn/checkpoint.ts";
-import { lastModel } from "../nn/last_model.ts";
+import { modelPath } from "../nn/last_model.ts";
 import { Network } from "../nn/network.ts";
 import { ParamStore } from "../nn/params.ts";
 import { Evaluator } from "../train/evaluate.ts";
@@ -17,13 +17,14 @@ import { writeFileAtomic } from "../fs.ts";
 import { encodePng } from "../image/png.ts";
 import { gridImage, renderImages } from "./show.ts";
 
-const HELP = `Usage: mnist eval [--model FILE] [--json] [options]
+const HELP = `Usage: mnist eval [--model FILE|NAME] [--json] [options]
 
 Scores a trained model on the test set: the accuracy (the figure the last training epoch
 logged), a confusion matrix and each class's accuracy.
 
 Options:
-  --model FILE           checkpoint (default: the one "mnist train" saved last)
+  --model FILE|NAME      checkpoint, or mlp or lenet for the one "mnist train --model NAME"
+                         saved (default: the one "mnist train" saved last)
   --json                 print the results as JSON
   --batch-size N         samples per forward pass (default 1000)
   --limit N              score only the first N test samples
@@ -148,7 +149,7 @@ export const evalCommand: Command = {
       throw new UserError("--png needs --errors N: it writes the mistakes as an image");
     }
     const dataDir = resolveDataDir(v["data-dir"]);
-    const path = v.model ?? await lastModel(dataDir);
+    const path = await modelPath(v.model, dataDir);
     const checkpoint = await loadCheckpoint(path);
     const dataset = choiceOption(
       "dataset",

@@ -13,9 +13,9 @@ import { encodePng } from "../image/png.ts";
 import { type MnistDigit, toMnist } from "../image/preprocess.ts";
 import { loadCheckpoint } from "../nn/checkpoint.ts";
 import { Classifier } from "../nn/classifier.ts";
-import { lastModel } from "../nn/last_model.ts";
+import { modelPath } from "../nn/last_model.ts";
 
-const HELP = `Usage: mnist predict [--model FILE] [options] IMAGE...
+const HELP = `Usage: mnist predict [--model FILE|NAME] [options] IMAGE...
 
 Classifies each image (PNG or JPEG: a photo of a digit on paper, a drawing, a scan) as the
 MXNet tutorial does: "Classified as 7 with probability 0.999781". Each image is first made to
@@ -24,7 +24,8 @@ luminance (dark ink on light paper is inverted), background levelled, cropped to
 scaled to 20 px and centred by its centre of mass in 28×28.
 
 Options:
-  --model FILE           checkpoint (default: the one "mnist train" saved last)
+  --model FILE|NAME      checkpoint, or mlp or lenet for the one "mnist train --model NAME"
+                         saved (default: the one "mnist train" saved last)
   --top K                also list the K most likely classes with their probabilities
   --json                 print the results as JSON
   --show                 draw the 28×28 input the network saw, in the terminal
@@ -69,7 +70,7 @@ export const predictCommand: Command = {
     const device = choiceOption("device", v.device, DEVICE_CHOICES, "auto");
     const top = v.top === undefined ? 0 : intOption("top", v.top, 0, { min: 1, max: 10 });
     const dataDir = resolveDataDir(v["data-dir"]);
-    const path = v.model ?? await lastModel(dataDir);
+    const path = await modelPath(v.model, dataDir);
     const checkpoint = await loadCheckpoint(path);
     const model = checkpoint.meta.model;
     if (model.input.join("×") !== "1×28×28") {

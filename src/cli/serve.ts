@@ -9,12 +9,12 @@ import { acquireGpu, DEVICE_CHOICES } from "../gpu/device.ts";
 import { resolveDataDir } from "../data/paths.ts";
 import { loadCheckpoint } from "../nn/checkpoint.ts";
 import { Classifier } from "../nn/classifier.ts";
-import { lastModel } from "../nn/last_model.ts";
+import { modelPath } from "../nn/last_model.ts";
 import { createHandler, MAX_BODY_BYTES } from "../serve/server.ts";
 
 const LIMIT = `${MAX_BODY_BYTES / 1024 / 1024} MiB`;
 
-const HELP = `Usage: mnist serve [--port N] [--host ADDR] [--model FILE] [options]
+const HELP = `Usage: mnist serve [--port N] [--host ADDR] [--model FILE|NAME] [options]
 
 Serves a page to draw digits on with the mouse, a pen or a finger: the network answers after
 each stroke, showing every class's probability and the 28×28 image it saw. The page is built
@@ -28,7 +28,8 @@ Options:
   --port N               TCP port (default 8000; 0 picks a free one, printed on start)
   --host ADDR            address to listen on (default 127.0.0.1: this machine only;
                          0.0.0.0 lets other machines connect)
-  --model FILE           checkpoint (default: the one "mnist train" saved last)
+  --model FILE|NAME      checkpoint, or mlp or lenet for the one "mnist train --model NAME"
+                         saved (default: the one "mnist train" saved last)
 ${COMMON_HELP}
 
 Examples:
@@ -98,7 +99,7 @@ export const serveCommand: Command = {
     const host = v.host ?? "127.0.0.1";
     if (host.trim() === "") throw new UserError("--host must not be empty");
     const dataDir = resolveDataDir(v["data-dir"]);
-    const path = v.model ?? await lastModel(dataDir);
+    const path = await modelPath(v.model, dataDir);
     const checkpoint = await loadCheckpoint(path);
     const input = checkpoint.meta.model.input;
     if (input.join("×") !== "1×28×28") {

@@ -1,8 +1,12 @@
-/** Remembers the checkpoint `mnist train` saved last, the default model of eval and predict. */
+/**
+ * Remembers the checkpoint `mnist train` saved last, the default model of eval, predict and
+ * serve, and resolves their `--model`.
+ */
 import { resolve } from "node:path";
 import { UserError } from "../errors.ts";
-import { writeFileAtomic } from "../fs.ts";
-import { lastModelPointer } from "../data/paths.ts";
+import { exists, writeFileAtomic } from "../fs.ts";
+import { defaultModelPath, lastModelPointer } from "../data/paths.ts";
+import { MODELS } from "./model.ts";
 
 /** Records `path` as the last trained model of `dataDir`. */
 export async function rememberModel(dataDir: string, path: string): Promise<void> {
@@ -20,4 +24,21 @@ export async function lastModel(dataDir: string): Promise<string> {
   throw new UserError(`No trained model found in "${dataDir}"`, {
     hint: 'Run "mnist train" first, or pass --model FILE.',
   });
+}
+
+/**
+ * The checkpoint `--model` names: the last trained model when absent; a model's name (mlp,
+ * lenet) for where `mnist train --model NAME` saves it, unless a file of that name exists here;
+ * else a file.
+ */
+export async function modelPath(flag: string | undefined, dataDir: string): Promise<string> {
+  if (flag === undefined) return lastModel(dataDir);
+  if (!Object.hasOwn(MODELS, flag) || await exists(flag)) return flag;
+  const path = defaultModelPath(dataDir, flag);
+  if (!await exists(path)) {
+    throw new UserError(`No trained ${flag} in "${dataDir}/models"`, {
+      hint: `Run "mnist train --model ${flag}" first, or pass --model FILE.`,
+    });
+  }
+  return path;
 }
