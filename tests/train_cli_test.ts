@@ -290,15 +290,16 @@ gpuTest("mnist train --kernels simple is recorded, and a resumed run keeps it", 
     const runs = {
       simple: await runCli([...simple, "--epochs", "2", "--save", `${dir}/simple.st`]),
       tuned: await runCli([...tuned, "--epochs", "2", "--save", `${dir}/tuned.st`]),
-      part: await runCli([...simple, "--epochs", "1", "--save", `${dir}/part.st`]),
+      // Saved where --resume mlp finds it.
+      part: await runCli([...simple, "--epochs", "1"]),
     };
     for (const [what, run] of Object.entries(runs)) assertOk(run, what);
-    const resumed = await runCli([...common, "--epochs", "2", "--resume", `${dir}/part.st`]);
+    const resumed = await runCli([...common, "--epochs", "2", "--resume", "mlp"]);
     assertOk(resumed, "the resumed run");
     const [a, t, b] = await Promise.all([
       loadCheckpoint(`${dir}/simple.st`),
       loadCheckpoint(`${dir}/tuned.st`),
-      loadCheckpoint(`${dir}/part.st`),
+      loadCheckpoint(`${dir}/models/mlp.safetensors`),
     ]);
     const layers = ["simple", "simple", "simple"];
     assert.deepEqual(b.meta.training?.kernels, { adapter: gpu!.name, layers });

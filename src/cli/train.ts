@@ -8,7 +8,7 @@ import { loadSplit, subset } from "../data/dataset.ts";
 import { DATASET_NAMES, type DatasetName } from "../data/mirrors.ts";
 import { defaultModelPath, resolveDataDir } from "../data/paths.ts";
 import { loadCheckpoint } from "../nn/checkpoint.ts";
-import { rememberModel } from "../nn/last_model.ts";
+import { modelPath, rememberModel } from "../nn/last_model.ts";
 import { MODELS } from "../nn/model.ts";
 import type { Init } from "../nn/params.ts";
 import { KERNEL_MODES } from "../train/autotune.ts";
@@ -40,7 +40,8 @@ Options:
                          tuned kernels untimed; simple: the reference kernels everywhere
   --profile              after training, print the GPU time of each kernel of a step and
                          the per-layer timings of --kernels auto (timestamp queries)
-  --resume FILE          continue a run from its checkpoint (weights, momentum, epoch, shuffle);
+  --resume FILE|NAME     continue a run from its checkpoint (weights, momentum, epoch, shuffle),
+                         or from the one "mnist train --model NAME" saved (mlp, lenet);
                          its settings (lr, momentum, batch size...) apply unless given here
 ${COMMON_HELP}
 
@@ -48,7 +49,7 @@ Examples:
   mnist train
   mnist train --model mlp --epochs 10 --batch-size 100 --lr 0.1
   mnist train --epochs 1 --limit 6000 --device cpu
-  mnist train --resume ~/.cache/mnist/models/mlp.safetensors --epochs 20`;
+  mnist train --resume mlp --epochs 20`;
 
 function parseInit(value: string | undefined): Init {
   if (value === undefined || value === "xavier") return { kind: "xavier" };
@@ -91,7 +92,8 @@ export const trainCommand: Command = {
     const frequent = intOption("frequent", v.frequent, 200, { min: 1 });
     const kernelMode = choiceOption("kernels", v.kernels, KERNEL_MODES, "auto");
     const dataDir = resolveDataDir(v["data-dir"]);
-    const resume = v.resume === undefined ? undefined : await loadCheckpoint(v.resume);
+    const resumePath = v.resume === undefined ? undefined : await modelPath(v.resume, dataDir);
+    const resume = resumePath === undefined ? undefined : await loadCheckpoint(resumePath);
     // A resumed run continues with the settings it was started with, unless overridden here.
     const was = (resume?.meta.training ?? {}) as Partial<TrainingRecord>;
     const dataset = choiceOption(
@@ -136,7 +138,7 @@ export const trainCommand: Command = {
       }
       model = make();
     }
-    const save = v.save ?? v.resume ?? defaultModelPath(dataDir, model.name);
+    const save = v.save ?? resumePath ?? defaultModelPath(dataDir, model.name);
     // Timestamps time the log intervals that are read back together, and --profile.
     const gpu = await acquireGpu(device, { timestamps: true });
     try {
