@@ -112,7 +112,7 @@ Deno.test("loadSplit() names a missing file", async () => {
   }
 });
 
-Deno.test("subset() takes the first n samples as views", async () => {
+Deno.test("subset() takes n samples from the first one asked for, as views", async () => {
   const test = await loadSplit(MNIST, "mnist", "test");
   const small = subset(test, 3);
   assert.deepEqual([small.count, small.rows, small.cols], [3, 28, 28]);
@@ -121,6 +121,14 @@ Deno.test("subset() takes the first n samples as views", async () => {
   assert.equal(small.images.buffer, test.images.buffer);
   assert.equal(subset(test, 1e6).count, 10000);
   assert.throws(() => subset(test, -1), RangeError);
+  // From sample `first` on: the same pixels and labels, and only what remains past the end.
+  const later = subset(test, 2, 1);
+  assert.deepEqual(Array.from(later.labels), [2, 1]);
+  assert.deepEqual(later.images, test.images.subarray(784, 3 * 784));
+  assert.equal(subset(test, 5, 9998).count, 2);
+  assert.equal(subset(test, 5, 10000).count, 0);
+  assert.throws(() => subset(test, 1, 10001), RangeError);
+  assert.throws(() => subset(test, 1, -1), RangeError);
 });
 
 function sorted(a: Uint32Array): number[] {

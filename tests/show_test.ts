@@ -130,6 +130,12 @@ for (
     [["--count", "0"], "error: --count must be between 1 and 1000, got 0"],
     [["--count", "1001"], "error: --count must be between 1 and 1000, got 1001"],
     [["--split", "bogus"], 'error: --split must be one of train, test, got "bogus"'],
+    [["--first", "-1"], "error: --first must be >= 0, got -1"],
+    [
+      ["--split", "test", "--first", "10000"],
+      "error: --first 10000 is past the end: the test split has 10000 images\n" +
+      "hint: Pass --first 0..9999.",
+    ],
   ] as [string[], string][]
 ) {
   Deno.test(`mnist show ${args.join(" ")} fails with one line`, async () => {
@@ -196,4 +202,33 @@ Deno.test("gridImage() lays images out ten across with a grey border", () => {
   assert.equal(at(3 + 4 * 9, 3), 9);
   assert.equal(at(2, 6), 10);
   assert.equal(at(6, 6), 96, "an empty cell stays border grey");
+});
+
+Deno.test("mnist show --first 42 --count 1 --png writes that digit alone, as predict reads it", async () => {
+  await withTempDir(async (dir) => {
+    const path = `${dir}/digit.png`;
+    const args = ["show", "--data-dir", MNIST, "--split", "test", "--first", "42", "--count", "1"];
+    const { code, stdout, stderr } = await runCli([...args, "--png", path]);
+    assert.equal(stderr, "");
+    assert.equal(code, 0);
+    const test = await loadSplit(MNIST, "mnist", "test");
+    const [wrote, label] = stdout.trimEnd().split("\n");
+    assert.equal(wrote, `Wrote ${path} (1 digit, 28x28 px)`);
+    assert.equal(label, `label: [${test.labels[42]}]`);
+    // No border: the file is test image 42, pixel for pixel.
+    const png = await readGreyPng(await Deno.readFile(path));
+    assert.deepEqual([png.width, png.height], [28, 28]);
+    for (let y = 0; y < 28; y++) {
+      for (let x = 0; x < 28; x++) {
+        assert.equal(png.pixel(x, y), test.images[42 * 784 + y * 28 + x], `(${x}, ${y})`);
+      }
+    }
+    // Drawn in the terminal, --first picks the same digits.
+    const drawn = await runCli([...args.slice(0, -2), "--count", "3"]);
+    assert.equal(drawn.code, 0);
+    assert.equal(
+      drawn.stdout.trimEnd().split("\n").at(-1),
+      `label: [${Array.from(test.labels.subarray(42, 45)).join(" ")}]`,
+    );
+  });
 });

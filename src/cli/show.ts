@@ -2,6 +2,7 @@
  * `mnist show`: the tutorial's first look at the data. Draws the first digits of a split in the
  * terminal (or into a PNG grid) and prints their labels as `label: [5 0 4 1 9 ...]`.
  */
+import { UserError } from "../errors.ts";
 import { choiceOption, intOption, parseCommandArgs } from "./args.ts";
 import { type Command, COMMON_HELP } from "./command.ts";
 import { ensureDataset } from "../data/download.ts";
@@ -14,26 +15,31 @@ import { encodePng } from "../image/png.ts";
 const MAX_COUNT = 1000;
 
 const HELP =
-  `Usage: mnist show [--count N] [--split train|test] [--dataset mnist|fashion] [--png FILE]
+  `Usage: mnist show [--count N] [--first I] [--split train|test] [--dataset mnist|fashion]
+                  [--png FILE]
 
-Downloads the dataset if needed, draws the first N images of a split side by side in the
-terminal, and prints their labels as the MXNet tutorial does: label: [5 0 4 1 9 ...].
+Downloads the dataset if needed, draws N images of a split (the first ones, or from --first I)
+side by side in the terminal, and prints their labels as the MXNet tutorial does:
+label: [5 0 4 1 9 ...].
 Intensity is drawn with the shades " ░▒▓█" (one character per 1 x 2 pixels); on a terminal that
 allows colour (NO_COLOR unset) the images are drawn in grey levels at full resolution instead.
 
 Options:
   --count N              how many images, 1..${MAX_COUNT} (default 10)
+  --first I              start at image I of the split, counting from 0 (default 0)
   --split train|test     which split (default train)
   --dataset mnist|fashion
                          the digits (default) or Fashion-MNIST
-  --png FILE             write the images as one grid PNG instead of drawing them
+  --png FILE             write the images as one grid PNG instead of drawing them; one
+                         image is written as it is, 28x28, for "mnist predict FILE"
   --mirror URL           where to download missing data from (repeatable)
 ${COMMON_HELP}
 
 Examples:
   mnist show
   mnist show --split test --count 20
-  mnist show --dataset fashion --png fashion.png`;
+  mnist show --dataset fashion --png fashion.png
+  mnist show --split test --first 42 --count 1 --png digit.png`;
 
 export const show: Command = {
   name: "show",
@@ -42,20 +48,31 @@ export const show: Command = {
   async run(args) {
     const { values } = parseCommandArgs("show", args, {
       count: { type: "string" },
+      first: { type: "string" },
       split: { type: "string" },
       dataset: { type: "string" },
       png: { type: "string" },
       mirror: { type: "string", multiple: true },
     });
     const count = intOption("count", values.count, 10, { min: 1, max: MAX_COUNT });
+    const first = intOption("first", values.first, 0, { min: 0 });
     const split = choiceOption("split", values.split, SPLIT_NAMES, "train");
     const dataset = choiceOption("dataset", values.dataset, DATASET_NAMES, "mnist");
     const dataDir = resolveDataDir(values["data-dir"]);
 
     // Download progress goes to stderr, so stdout holds only the picture and the labels.
     await ensureDataset(dataDir, dataset, { mirrors: values.mirror });
-    const data = subset(await loadSplit(dataDir, dataset, split), count);
-    const what = dataset === "mnist" ? "digits" : "images";
+    const all = await loadSplit(dataDir, dataset, split);
+    if (first >= all.count) {
+      throw new UserError(
+        `--first ${first} is past the end: the ${split} split has ${all.count} images`,
+        {
+          hint: `Pass --first 0..${all.count - 1}.`,
+        },
+      );
+    }
+    const data = subset(all, count, first);
+    const what = (dataset === "mnist" ? "digit" : "image") + (data.count === 1 ? "" : "s");
 
     if (values.png !== undefined) {
       const grid = gridImage(data);
@@ -155,13 +172,17 @@ const GRID_COLUMNS = 10;
 
 /**
  * Lays the images of `split` out in a grey grid, up to 10 per row, with a 2-pixel border
- * around and between them.
+ * around and between them; a single image alone, without the border, so that it reads back as
+ * the digit it is (`mnist predict` would take a border for ink).
  */
 export function gridImage(
   split: Split,
 ): { width: number; height: number; channels: 1; pixels: Uint8Array } {
   const { rows, cols, count } = split;
   if (count < 1) throw new RangeError("gridImage: no images to lay out");
+  if (count === 1) {
+    return { width: cols, height: rows, channels: 1, pixels: split.images.slice(0, rows * cols) };
+  }
   const across = Math.min(count, GRID_COLUMNS);
   const down = Math.ceil(count / across);
   const width = across * (cols + GRID_PAD) + GRID_PAD;

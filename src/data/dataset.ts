@@ -110,15 +110,19 @@ function fmt(n: number): string {
 }
 
 /**
- * The first `n` samples of `split` (all of them when `n` is larger), as views into the same
- * buffers: `--limit N` for quick runs.
+ * `n` samples of `split` from sample `first` on (all that remain when `n` is larger), as views
+ * into the same buffers: `--limit N` for quick runs, `mnist show --first`.
  */
-export function subset(split: Split, n: number): Split {
+export function subset(split: Split, n: number, first = 0): Split {
   if (!Number.isInteger(n) || n < 0) throw new RangeError(`subset size must be >= 0, got ${n}`);
-  const count = Math.min(n, split.count);
+  if (!Number.isInteger(first) || first < 0 || first > split.count) {
+    throw new RangeError(`subset start must be in 0..${split.count}, got ${first}`);
+  }
+  const count = Math.min(n, split.count - first);
+  const pixels = split.rows * split.cols;
   return {
-    images: split.images.subarray(0, count * split.rows * split.cols),
-    labels: split.labels.subarray(0, count),
+    images: split.images.subarray(first * pixels, (first + count) * pixels),
+    labels: split.labels.subarray(first, first + count),
     count,
     rows: split.rows,
     cols: split.cols,
