@@ -50,6 +50,37 @@ step("mnist predict reads photos, drawings and scans of MNIST test digits", asyn
 });
 
 step(
+  "mnist show --count 1 --png, then mnist predict --model mlp: the tutorial's round trip",
+  async (dir) => {
+    const test = await loadSplit(MNIST, "mnist", "test");
+    const file = `${dir}/digit.png`;
+    for (const first of [0, 1, 2]) {
+      const show = await runCli([
+        "show",
+        "--data-dir",
+        dir,
+        "--split",
+        "test",
+        "--first",
+        String(first),
+        "--count",
+        "1",
+        "--png",
+        file,
+      ]);
+      assert.equal(show.code, 0, show.stderr);
+      // --model mlp: the checkpoint `mnist train --model mlp` saved in this data directory.
+      const run = await runCli(["predict", "--data-dir", dir, "--model", "mlp", file]);
+      assert.equal(run.code, 0, run.stderr);
+      const m = /^Classified as (\d) with probability (\d\.\d{6})$/.exec(run.stdout.trim());
+      assert.ok(m, run.stdout);
+      // Test digits 0..2 (7, 2, 1) are plain ones; this model gets 93% of the test set.
+      assert.equal(Number(m[1]), test.labels[first], `test digit ${first}: ${run.stdout}`);
+    }
+  },
+);
+
+step(
   "mnist predict: one image prints the tutorial's line; --top, --json, --show",
   async (dir, model) => {
     const test = await loadSplit(MNIST, "mnist", "test");
