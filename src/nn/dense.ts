@@ -16,7 +16,10 @@ import { ACTIVATION_CODE, type DenseSpec, sizeOf } from "./model.ts";
 /** The simple dense kernels (4×4 tiles, scalar loads): the reference and the fallback. */
 export const DENSE: Program = { name: "dense", code };
 
-/** The register-tiled dense kernels (16×16 tiles, vec4 loads), generated: for CPU adapters. */
+/**
+ * The register-tiled dense kernels (up to 20×16 tiles, vec4 loads), generated: for CPU
+ * adapters.
+ */
 export const DENSE_TILED: Program = { name: "dense_tiled", code: tiledCode };
 
 /** The workgroup-tiled dense kernels (16×16 tiles staged in workgroup memory): for GPUs. */
@@ -24,8 +27,10 @@ export const DENSE_SHARED: Program = { name: "dense_shared", code: sharedCode };
 
 /**
  * Preferred workgroup size (see `KernelCache.workgroup`) and outputs per invocation (square
- * tiles) of each variant. The tiled kernels each hold a 16×16 register tile, so a workgroup is
- * one SIMD register of invocations (8 on llvmpipe with AVX2); SHARED's 16×16 is fixed in WGSL.
+ * tiles; TILED's forward and input gradient take {@link tileRows} batch rows instead) of each
+ * variant. The tiled kernels each hold a register tile of 16 columns by up to 20 rows, so a
+ * workgroup is one SIMD register of invocations (8 on llvmpipe with AVX2); SHARED's 16×16 is
+ * fixed in WGSL.
  */
 const SIMPLE = { program: DENSE, suffix: "", WG: 64, tile: 4 };
 const TILED = { program: DENSE_TILED, suffix: "_tiled", WG: 8, tile: 16 };
