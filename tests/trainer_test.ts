@@ -9,11 +9,16 @@ import { train } from "../src/train/trainer.ts";
 import { gpuTest } from "./gpu_helpers.ts";
 import { MNIST } from "./test_data.ts";
 
-gpuTest("training logs the same lines whether they are read one by one or together", async (g) => {
-  const [trainSplit, testSplit] = await Promise.all([
-    loadSplit(MNIST, "mnist", "train").then((s) => subset(s, 1050)),
-    loadSplit(MNIST, "mnist", "test").then((s) => subset(s, 200)),
+/** The first `trainCount` training and `testCount` test samples of MNIST. */
+function splits(trainCount: number, testCount: number) {
+  return Promise.all([
+    loadSplit(MNIST, "mnist", "train").then((s) => subset(s, trainCount)),
+    loadSplit(MNIST, "mnist", "test").then((s) => subset(s, testCount)),
   ]);
+}
+
+gpuTest("training logs the same lines whether they are read one by one or together", async (g) => {
+  const [trainSplit, testSplit] = await splits(1050, 200);
   const dir = await Deno.makeTempDir();
   try {
     const run = async (readEveryMs: number) => {
@@ -78,10 +83,7 @@ gpuTest("training logs the same lines whether they are read one by one or togeth
 gpuTest("training with the GPU kernels learns what it learns with the CPU kernels", async (g) => {
   // The GPU kernels (split forwards, both gradients in one dispatch, vec4 convolutions) over
   // many steps with momentum, and the evaluation after each epoch, on whatever adapter this is.
-  const [trainSplit, testSplit] = await Promise.all([
-    loadSplit(MNIST, "mnist", "train").then((s) => subset(s, 600)),
-    loadSplit(MNIST, "mnist", "test").then((s) => subset(s, 200)),
-  ]);
+  const [trainSplit, testSplit] = await splits(600, 200);
   const dir = await Deno.makeTempDir();
   try {
     for (const model of [mlp(), lenet()]) {
