@@ -1,22 +1,66 @@
-/** File helpers: atomic writes, so an interrupted run never leaves a half-written file. */
-import { dirname } from "node:path";
+/**
+ * File helpers: atomic writes, so an interrupted run never leaves a half-written file, and capped
+ * reads, so no input (a device, a FIFO, a huge file) is read without end.
+ */
+import { dirname, join } from "node:path";
+import { messageOf, UserError } from "./errors.ts";
 
 /**
  * Writes `data` to `path` atomically: to a temporary file in the same directory, then renamed
- * over `path`. The directory is created when missing.
+ * over `path`. The directory is created when missing. A failure is a one-line `UserError`,
+ * `Cannot write <what> "path": <reason>` (`what` defaults to "file"), and leaves no temporary
+ * file behind.
  */
-export async function writeFileAtomic(path: string, data: Uint8Array | string): Promise<void> {
-  const dir = dirname(path);
-  await Deno.mkdir(dir, { recursive: true });
+export async function writeFileAtomic(
+  path: string,
+  data: Uint8Array | string,
+  { what = "file" }: { what?: string } = {},
+): Promise<void> {
   const tmp = `${path}.${Deno.pid}.${crypto.randomUUID().slice(0, 8)}.tmp`;
   try {
+    await Deno.mkdir(dirname(path), { recursive: true });
     if (typeof data === "string") await Deno.writeTextFile(tmp, data);
     else await Deno.writeFile(tmp, data);
     await Deno.rename(tmp, path);
   } catch (error) {
     await Deno.remove(tmp).catch(() => {});
-    throw error;
+    throw new UserError(`Cannot write ${what} "${path}": ${fsReason(error)}`, { cause: error });
   }
+}
+
+/**
+ * Checks, before any long work, that `path` can be written: for a file, that it is not a
+ * directory and that its directory exists (or can be made) and takes a new file; with
+ * `directory`, that `path` is (or can be made) a directory that takes a new file. A probe file is
+ * created and removed. Throws a one-line `UserError` naming the path and the reason.
+ */
+export async function checkWritable(
+  path: string,
+  { directory = false, what = directory ? "to directory" : "file" }: {
+    directory?: boolean;
+    what?: string;
+  } = {},
+): Promise<void> {
+  const fail = (reason: string, cause?: unknown) =>
+    new UserError(`Cannot write ${what} "${path}": ${reason}`, { cause });
+  const info = await Deno.stat(path).catch(() => undefined);
+  if (!directory && info?.isDirectory) throw fail("it is a directory");
+  if (directory && info && !info.isDirectory) throw fail("it is not a directory");
+  const dir = directory ? path : dirname(path);
+  // mkdir under a file says only "already exists"; name the file that is in the way.
+  for (let up = dir;; up = dirname(up)) {
+    const found = await Deno.stat(up).catch(() => undefined);
+    if (found && !found.isDirectory) throw fail(`"${up}" is not a directory`);
+    if (found || dirname(up) === up) break;
+  }
+  const probe = join(dir, `.mnist-write-test.${Deno.pid}.${crypto.randomUUID().slice(0, 8)}`);
+  try {
+    await Deno.mkdir(dir, { recursive: true });
+    await Deno.writeFile(probe, new Uint8Array(), { createNew: true });
+  } catch (error) {
+    throw fail(fsReason(error), error);
+  }
+  await Deno.remove(probe).catch(() => {});
 }
 
 /** True when `path` exists (any kind of file). */
@@ -28,4 +72,99 @@ export async function exists(path: string): Promise<boolean> {
     if (error instanceof Deno.errors.NotFound) return false;
     throw error;
   }
+}
+
+/** `readCapped`'s options. */
+export interface ReadCappedOptions {
+  /** The most bytes accepted; a longer file or stream is refused without reading the rest. */
+  maxBytes: number;
+  /** What the file is, for messages: `Cannot read image "x": ...`. */
+  what: string;
+  /** A hint for a path that is a directory. */
+  hint?: string;
+}
+
+/**
+ * Reads the file at `path`, or standard input when `path` is `-`, refusing more than `maxBytes`.
+ * A path that is not a regular file (a directory, a device such as /dev/zero, a FIFO) is refused
+ * from its `stat`, before it is opened, so nothing hangs or reads without end. Every failure is a
+ * one-line `UserError` naming the path: `Cannot read image "x": it is a directory`.
+ */
+export async function readCapped(path: string, options: ReadCappedOptions): Promise<Uint8Array> {
+  const { maxBytes, what } = options;
+  const name = path === "-" ? "standard input" : `"${path}"`;
+  const fail = (reason: string, extra: { hint?: string; cause?: unknown } = {}) =>
+    new UserError(`Cannot read ${what} ${name}: ${reason}`, extra);
+  const tooLarge = (size: string) =>
+    fail(`it is ${size}, more than the ${formatBytes(maxBytes)} limit for ${what} files`);
+  if (path === "-") {
+    const bytes = await readStream(Deno.stdin.readable, maxBytes);
+    if (bytes === undefined) throw tooLarge(`over ${formatBytes(maxBytes)}`);
+    return bytes;
+  }
+  let file: Deno.FsFile | undefined;
+  try {
+    const info = await Deno.stat(path);
+    if (info.isDirectory) throw fail("it is a directory", { hint: options.hint });
+    if (!info.isFile) throw fail("it is not a regular file (a device, FIFO or socket)");
+    if (info.size > maxBytes) throw tooLarge(formatBytes(info.size));
+    file = await Deno.open(path, { read: true });
+    // The size can change between stat and read; the cap holds whatever the file does.
+    const bytes = await readStream(file.readable, maxBytes);
+    file = undefined; // the stream closed it
+    if (bytes === undefined) throw tooLarge(`over ${formatBytes(maxBytes)}`);
+    return bytes;
+  } catch (error) {
+    file?.close();
+    if (error instanceof UserError) throw error;
+    throw fail(fsReason(error), { cause: error });
+  }
+}
+
+/** The bytes of `stream`, or undefined (after cancelling it) once more than `maxBytes` arrive. */
+async function readStream(
+  stream: ReadableStream<Uint8Array>,
+  maxBytes: number,
+): Promise<Uint8Array | undefined> {
+  const parts: Uint8Array[] = [];
+  let total = 0;
+  for await (const part of stream) {
+    total += part.length;
+    if (total > maxBytes) return undefined; // leaving the loop cancels the stream
+    parts.push(part);
+  }
+  const out = new Uint8Array(total);
+  let at = 0;
+  for (const part of parts) {
+    out.set(part, at);
+    at += part.length;
+  }
+  return out;
+}
+
+/**
+ * A file-system error as the short reason a user reads after the path: "no such file",
+ * "permission denied", "read-only file system", "no space left on device"...
+ */
+export function fsReason(error: unknown): string {
+  if (error instanceof Deno.errors.NotFound) return "no such file or directory";
+  if (error instanceof Deno.errors.PermissionDenied) return "permission denied";
+  if (error instanceof Deno.errors.IsADirectory) return "it is a directory";
+  if (error instanceof Deno.errors.NotADirectory) return "a part of the path is not a directory";
+  if (error instanceof Deno.errors.AlreadyExists) return "it already exists";
+  const message = messageOf(error);
+  // Deno's messages end in the call and path: "Read-only file system (os error 30): open '/x'".
+  return message.replace(/\s*\(os error \d+\)/, "").replace(/:\s*\w+\s+'.*'$/, "")
+    .replace(/^./, (c) => c.toLowerCase());
+}
+
+/** `n` bytes for a message: "512 B", "2.0 KiB", "64 MiB". */
+export function formatBytes(n: number): string {
+  if (n < 1024) return `${n} B`;
+  const [value, unit] = n < 1024 ** 2
+    ? [n / 1024, "KiB"]
+    : n < 1024 ** 3
+    ? [n / 1024 ** 2, "MiB"]
+    : [n / 1024 ** 3, "GiB"];
+  return `${Number.isInteger(value) ? value : value.toFixed(1)} ${unit}`;
 }

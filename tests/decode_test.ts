@@ -3,8 +3,10 @@ import jpeg from "jpeg-js";
 import {
   type DecodedImage,
   decodeImage,
+  MAX_FILE_BYTES,
   MAX_SIDE,
   orient,
+  pngInflatedBytes,
   readHeader,
   readImageFile,
   sniffFormat,
@@ -328,12 +330,7 @@ Deno.test("decodeImage() rejects images above 16 megapixels from the header alon
   assert.equal(MAX_SIDE, 8000);
   // These files end after the header: decoding them would fail with "truncated or corrupt",
   // so the size message proves the check came first.
-  for (
-    const [width, height] of [[5000, 5000], [4001, 4000], [8001, 1], [1, 8001], [
-      0xffffffff,
-      2,
-    ]] as const
-  ) {
+  for (const [width, height] of [[5000, 5000], [4001, 4000]] as const) {
     const pattern = new RegExp(
       `^Cannot read image "big\\.png": ${width}×${height} pixels is larger than the ` +
         `16-megapixel limit \\(4000×4000\\)$`,
@@ -355,6 +352,19 @@ Deno.test("decodeImage() rejects images above 16 megapixels from the header alon
   );
   // At the limit, the header passes and the missing data is what fails.
   assertUserError(() => decodeImage(pngHeaderOnly(4000, 4000), "edge.png"), /truncated or corrupt/);
+});
+
+Deno.test("decodeImage() names the side limit for a long thin image, not the pixel limit", () => {
+  for (const [width, height] of [[10000, 1], [8001, 1], [1, 8001], [0xffffffff, 2]] as const) {
+    const error = assertUserError(
+      () => decodeImage(pngHeaderOnly(width, height), "thin.png"),
+      new RegExp(
+        `^Cannot read image "thin\\.png": ${width}×${height} pixels has a side longer than ` +
+          `the 8000-pixel limit$`,
+      ),
+    );
+    assert.match(error.hint ?? "", /8000 pixels a side/);
+  }
 });
 
 Deno.test("decodeImage() rejects a header of zero pixels", () => {
@@ -651,7 +661,7 @@ Deno.test("readImageFile() reads a file and names a missing file or a directory"
       readImageFile(`${dir}/missing.png`),
       (e: unknown) =>
         e instanceof UserError &&
-        e.message === `Cannot read image "${dir}/missing.png": no such file`,
+        e.message === `Cannot read image "${dir}/missing.png": no such file or directory`,
     );
     await assert.rejects(
       readImageFile(dir),
@@ -666,4 +676,114 @@ Deno.test("readImageFile() reads a file and names a missing file or a directory"
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+Deno.test("readImageFile() refuses a device, a FIFO and a file over the cap before reading", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    await assert.rejects(
+      readImageFile("/dev/zero"),
+      (e: unknown) =>
+        e instanceof UserError &&
+        e.message === `Cannot read image "/dev/zero": it is not a regular file (a device, FIFO ` +
+            `or socket)`,
+    );
+    // Opening a FIFO with no writer would block: the stat must refuse it first.
+    const fifo = `${dir}/pipe.png`;
+    const made = await new Deno.Command("mkfifo", { args: [fifo] }).output();
+    assert.ok(made.success);
+    await assert.rejects(readImageFile(fifo), /not a regular file/);
+    // A sparse file one byte over the cap: refused from its size, nothing read.
+    const big = `${dir}/big.png`;
+    await Deno.writeFile(big, new Uint8Array());
+    await Deno.truncate(big, MAX_FILE_BYTES + 1);
+    await assert.rejects(
+      readImageFile(big),
+      (e: unknown) =>
+        e instanceof UserError &&
+        e.message === `Cannot read image "${big}": it is 64.0 MiB, more than the 64 MiB limit ` +
+            `for image files`,
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+// ---------------------------------------------------------------------------------------------
+// Decompression bombs
+
+Deno.test("pngInflatedBytes() is the size of the zlib stream our own encoder writes", async () => {
+  for (const interlace of [false, true]) {
+    for (const [width, height] of [[1, 1], [3, 2], [9, 9], [28, 28], [17, 5]] as const) {
+      const png = await rawPng({
+        width,
+        height,
+        depth: 8,
+        colorType: 2,
+        samples: ramp(width * height * 3, 255),
+        interlace,
+      });
+      const header = readHeader(png, "x.png");
+      // The rows rawPng deflated: decoding inflates exactly these, so the bound is tight.
+      assert.ok(decodeImage(png, "x.png"));
+      let rows = 0;
+      for (const [x0, y0, dx, dy] of interlace ? ADAM7 : [[0, 0, 1, 1]]) {
+        const w = Math.ceil((width - x0!) / dx!);
+        const h = Math.ceil((height - y0!) / dy!);
+        if (w > 0 && h > 0) rows += h * (1 + w * 3);
+      }
+      assert.equal(pngInflatedBytes(header), rows, `${width}×${height} interlace ${interlace}`);
+    }
+  }
+});
+
+Deno.test("decodeImage() stops inflating a PNG bomb at what its header allows", async () => {
+  // The shared case: a 28×28 header over an IDAT that inflates to 256 MiB.
+  const bomb = await Deno.readFile(
+    new URL("../../shared/cases/png-bomb-28x28-256mib.png", import.meta.url),
+  );
+  const before = Deno.memoryUsage().rss;
+  const started = performance.now();
+  assertUserError(
+    () => decodeImage(bomb, "bomb.png"),
+    /^Cannot read image "bomb\.png": its image data inflates to more than the 812 bytes its 28×28 header allows \(a decompression bomb\?\)$/,
+  );
+  // Inflating 256 MiB takes seconds and the memory with it; stopping at 812 bytes does not.
+  assert.ok(performance.now() - started < 2000, "stopped early");
+  assert.ok(Deno.memoryUsage().rss - before < 64 * 2 ** 20, "no 256 MiB buffer");
+  // The same kind, built here: interlaced, and spread over several IDAT chunks.
+  const ihdr = new Uint8Array(13);
+  new DataView(ihdr.buffer).setUint32(0, 28);
+  new DataView(ihdr.buffer).setUint32(4, 28);
+  ihdr.set([8, 0, 0, 0, 1], 8);
+  const zeros = await deflate(new Uint8Array(8 * 2 ** 20));
+  const half = zeros.length >> 1;
+  const split = concat(
+    Uint8Array.of(0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a),
+    chunk("IHDR", ihdr),
+    chunk("IDAT", zeros.subarray(0, half)),
+    chunk("IDAT", zeros.subarray(half)),
+    chunk("IEND", new Uint8Array()),
+  );
+  assertUserError(() => decodeImage(split, "adam7.png"), /inflates to more than the \d+ bytes/);
+});
+
+Deno.test("decodeImage() ignores a compressed ICC profile, a second place for a bomb", async () => {
+  const png = await rawPng({
+    width: 4,
+    height: 3,
+    depth: 8,
+    colorType: 0,
+    samples: ramp(12, 255),
+  });
+  // iCCP: a name, a NUL, compression method 0, then a zlib stream (here, 64 MiB of zeros).
+  const profile = concat(
+    new TextEncoder().encode("bomb"),
+    Uint8Array.of(0, 0),
+    await deflate(new Uint8Array(64 * 2 ** 20)),
+  );
+  const withProfile = concat(png.subarray(0, 33), chunk("iCCP", profile), png.subarray(33));
+  const before = Deno.memoryUsage().rss;
+  assert.deepEqual(decodeImage(withProfile, "icc.png"), decodeImage(png, "plain.png"));
+  assert.ok(Deno.memoryUsage().rss - before < 32 * 2 ** 20, "the profile was not inflated");
 });

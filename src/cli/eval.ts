@@ -9,11 +9,11 @@ import { DATASET_NAMES, type DatasetName, DATASETS } from "../data/mirrors.ts";
 import { resolveDataDir } from "../data/paths.ts";
 import { loadCheckpoint } from "../nn/checkpoint.ts";
 import { modelPath } from "../nn/last_model.ts";
-import { Network } from "../nn/network.ts";
+import { checkBatchFits, largestBatch, Network } from "../nn/network.ts";
 import { ParamStore } from "../nn/params.ts";
 import { Evaluator } from "../train/evaluate.ts";
 import { UserError } from "../errors.ts";
-import { writeFileAtomic } from "../fs.ts";
+import { checkWritable, writeFileAtomic } from "../fs.ts";
 import { encodePng } from "../image/png.ts";
 import { gridImage, renderImages } from "./show.ts";
 
@@ -148,6 +148,7 @@ export const evalCommand: Command = {
     if (v.png !== undefined && errors === 0) {
       throw new UserError("--png needs --errors N: it writes the mistakes as an image");
     }
+    if (v.png !== undefined) await checkWritable(v.png, { what: "image" });
     const dataDir = resolveDataDir(v["data-dir"]);
     const path = await modelPath(v.model, dataDir);
     const checkpoint = await loadCheckpoint(path);
@@ -168,7 +169,11 @@ export const evalCommand: Command = {
       const kernels = new KernelCache(gpu.device);
       const store = new ParamStore(gpu.device, model);
       store.load(checkpoint.params);
-      const B = Math.min(batchSize, test.count);
+      let B = Math.min(batchSize, test.count);
+      // A batch size asked for must fit; the default shrinks to what the adapter holds.
+      if (v["batch-size"] !== undefined) {
+        checkBatchFits(model, B, { limits: gpu.device.limits, adapter: gpu.name });
+      } else B = Math.min(B, largestBatch(model, gpu.device.limits));
       const network = new Network(gpu.device, kernels, {
         model,
         store,
@@ -209,7 +214,7 @@ export const evalCommand: Command = {
           cols: 28,
         };
         if (v.png !== undefined) {
-          await writeFileAtomic(v.png, await encodePng(gridImage(split)));
+          await writeFileAtomic(v.png, await encodePng(gridImage(split)), { what: "image" });
           if (!v.json) {
             console.log(`\nWrote the ${mistakes.length} most confident mistakes to ${v.png}`);
           }

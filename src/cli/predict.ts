@@ -1,10 +1,10 @@
 /** `mnist predict`: classify image files (photos, drawings, scans) with a trained model. */
-import { basename, extname } from "node:path";
+import { basename, extname, join } from "node:path";
 import { choiceOption, intOption, parseCommandArgs } from "./args.ts";
 import { type Command, COMMON_HELP } from "./command.ts";
 import { renderImages } from "./show.ts";
-import { messageOf, UserError } from "../errors.ts";
-import { writeFileAtomic } from "../fs.ts";
+import { UserError } from "../errors.ts";
+import { checkWritable, writeFileAtomic } from "../fs.ts";
 import { acquireGpu, DEVICE_CHOICES } from "../gpu/device.ts";
 import { type DatasetName, DATASETS } from "../data/mirrors.ts";
 import { resolveDataDir } from "../data/paths.ts";
@@ -15,13 +15,14 @@ import { loadCheckpoint } from "../nn/checkpoint.ts";
 import { Classifier } from "../nn/classifier.ts";
 import { modelPath } from "../nn/last_model.ts";
 
-const HELP = `Usage: mnist predict [--model FILE|NAME] [options] IMAGE...
+const HELP = `Usage: mnist predict [--model FILE|NAME] [options] IMAGE...|-
 
 Classifies each image (PNG or JPEG: a photo of a digit on paper, a drawing, a scan) as the
 MXNet tutorial does: "Classified as 7 with probability 0.999781". Each image is first made to
 look like an MNIST digit: ink taken from the alpha channel of a transparent drawing or from the
 luminance (dark ink on light paper is inverted), background levelled, cropped to the ink,
-scaled to 20 px and centred by its centre of mass in 28×28.
+scaled to 20 px and centred by its centre of mass in 28×28. "-" reads one image from
+standard input. Files over 64 MiB, and paths that are not regular files, are refused.
 
 Options:
   --model FILE|NAME      checkpoint, or mlp or lenet for the one "mnist train --model NAME"
@@ -29,13 +30,15 @@ Options:
   --top K                also list the K most likely classes with their probabilities
   --json                 print the results as JSON
   --show                 draw the 28×28 input the network saw, in the terminal
-  --save-input DIR       write that input as DIR/<image name>.mnist.png
+  --save-input DIR       write that input as DIR/<image name>.mnist.png (two images of the
+                         same name become <name>.mnist.png and <name>-2.mnist.png)
 ${COMMON_HELP}
 
 Examples:
   mnist predict seven.jpg
   mnist predict --top 3 digits/*.png
-  mnist predict --show --save-input /tmp/seen photo.jpg`;
+  mnist predict --show --save-input /tmp/seen photo.jpg
+  convert scan.tif png:- | mnist predict -`;
 
 /** One image's outcome. */
 interface Outcome {
@@ -43,6 +46,22 @@ interface Outcome {
   digit?: MnistDigit;
   probabilities?: Float32Array;
   error?: string;
+}
+
+/**
+ * Where `--save-input DIR` writes each image's 28×28 input: `DIR/<base name>.mnist.png`, with
+ * `-2`, `-3`... added to a base name already taken, so `a/x.png` and `b/x.png` both survive;
+ * standard input is `stdin`.
+ */
+export function saveInputPaths(dir: string, images: string[]): string[] {
+  const taken = new Set<string>();
+  return images.map((image) => {
+    const base = image === "-" ? "stdin" : basename(image, extname(image));
+    let name = base;
+    for (let k = 2; taken.has(name); k++) name = `${base}-${k}`;
+    taken.add(name);
+    return join(dir, `${name}.mnist.png`);
+  });
 }
 
 function ranked(probabilities: Float32Array): { class: number; probability: number }[] {
@@ -67,9 +86,14 @@ export const predictCommand: Command = {
         hint: 'Name one or more PNG or JPEG files, e.g. "mnist predict seven.jpg".',
       });
     }
+    if (images.filter((image) => image === "-").length > 1) {
+      throw new UserError('mnist predict: "-" (standard input) can be given only once');
+    }
     const device = choiceOption("device", v.device, DEVICE_CHOICES, "auto");
     const top = v.top === undefined ? 0 : intOption("top", v.top, 0, { min: 1, max: 10 });
     const dataDir = resolveDataDir(v["data-dir"]);
+    // Found unwritable now, not after every image has been classified.
+    if (v["save-input"] !== undefined) await checkWritable(v["save-input"], { directory: true });
     const path = await modelPath(v.model, dataDir);
     const checkpoint = await loadCheckpoint(path);
     const model = checkpoint.meta.model;
@@ -108,16 +132,10 @@ export const predictCommand: Command = {
     }
 
     if (v["save-input"] !== undefined) {
-      for (const o of good) {
-        const file = `${v["save-input"]}/${basename(o.image, extname(o.image))}.mnist.png`;
-        try {
-          await writeFileAtomic(
-            file,
-            await encodePng({ width: 28, height: 28, channels: 1, pixels: o.digit!.ink }),
-          );
-        } catch (error) {
-          throw new UserError(`Cannot write "${file}": ${messageOf(error)}`);
-        }
+      const files = saveInputPaths(v["save-input"], good.map((o) => o.image));
+      for (const [i, o] of good.entries()) {
+        const png = await encodePng({ width: 28, height: 28, channels: 1, pixels: o.digit!.ink });
+        await writeFileAtomic(files[i]!, png, { what: "input image" });
       }
     }
 

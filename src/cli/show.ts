@@ -9,7 +9,7 @@ import { ensureDataset } from "../data/download.ts";
 import { loadSplit, type Split, SPLIT_NAMES, subset } from "../data/dataset.ts";
 import { DATASET_NAMES, DATASETS } from "../data/mirrors.ts";
 import { resolveDataDir } from "../data/paths.ts";
-import { writeFileAtomic } from "../fs.ts";
+import { checkWritable, writeFileAtomic } from "../fs.ts";
 import { encodePng } from "../image/png.ts";
 
 const MAX_COUNT = 1000;
@@ -60,6 +60,7 @@ export const show: Command = {
     const dataset = choiceOption("dataset", values.dataset, DATASET_NAMES, "mnist");
     const dataDir = resolveDataDir(values["data-dir"]);
 
+    if (values.png !== undefined) await checkWritable(values.png, { what: "image" });
     // Download progress goes to stderr, so stdout holds only the picture and the labels.
     await ensureDataset(dataDir, dataset, { mirrors: values.mirror });
     const all = await loadSplit(dataDir, dataset, split);
@@ -76,7 +77,7 @@ export const show: Command = {
 
     if (values.png !== undefined) {
       const grid = gridImage(data);
-      await writeFileAtomic(values.png, await encodePng(grid));
+      await writeFileAtomic(values.png, await encodePng(grid), { what: "image" });
       console.log(`Wrote ${values.png} (${data.count} ${what}, ${grid.width}x${grid.height} px)`);
     } else {
       const tty = Deno.stdout.isTerminal();

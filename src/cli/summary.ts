@@ -2,7 +2,7 @@
 import { parseCommandArgs } from "./args.ts";
 import { type Command, COMMON_HELP } from "./command.ts";
 import { UserError } from "../errors.ts";
-import { writeFileAtomic } from "../fs.ts";
+import { checkWritable, writeFileAtomic } from "../fs.ts";
 import { loadCheckpoint } from "../nn/checkpoint.ts";
 import { lenet, mlp, type ModelSpec } from "../nn/model.ts";
 import { summaryDot, summarySvg, summaryTable } from "../nn/summary.ts";
@@ -36,6 +36,7 @@ export const summaryCommand: Command = {
       dot: { type: "boolean" },
       svg: { type: "string" },
     });
+    if (v.svg !== undefined) await checkWritable(v.svg, { what: "drawing" });
     const name = v.model ?? "mlp";
     let model: ModelSpec;
     const builtIn = BUILT_IN[name];
@@ -50,7 +51,7 @@ export const summaryCommand: Command = {
     }
     console.log(v.dot ? summaryDot(model) : summaryTable(model));
     if (v.svg !== undefined) {
-      await writeFileAtomic(v.svg, summarySvg(model));
+      await writeFileAtomic(v.svg, summarySvg(model), { what: "drawing" });
       console.error(`Wrote ${v.svg}`);
     }
   },

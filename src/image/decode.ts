@@ -10,7 +10,9 @@
  */
 import { decode as decodePng, type DecodedPng } from "fast-png";
 import jpeg from "jpeg-js";
+import { crc32, inflateSync } from "node:zlib";
 import { messageOf, UserError } from "../errors.ts";
+import { readCapped } from "../fs.ts";
 
 /** Decoded pixels, 8 bits per sample. */
 export interface DecodedImage {
@@ -30,6 +32,12 @@ export const MAX_PIXELS = 4000 * 4000;
 
 /** The longest side accepted, in pixels (a 16 MP panorama is still an odd digit). */
 export const MAX_SIDE = 8000;
+
+/**
+ * The largest image file read, in bytes: 64 MiB. A 16 MP RGBA PNG stored without compression is
+ * 61 MiB and a 12 MP phone JPEG is 3–10 MB; anything larger is refused before it is read.
+ */
+export const MAX_FILE_BYTES = 64 * 1024 * 1024;
 
 /** The formats `decodeImage` reads. */
 export type ImageFormat = "png" | "jpeg";
@@ -104,11 +112,19 @@ export function decodeImage(bytes: Uint8Array, name: string): DecodedImage {
   if (width === 0 || height === 0) {
     throw new UserError(`Cannot read image "${name}": its header says ${width}×${height} pixels`);
   }
-  if (width > MAX_SIDE || height > MAX_SIDE || width * height > MAX_PIXELS) {
+  const hint = `Scale it down to at most 16 megapixels and ${MAX_SIDE} pixels a side.`;
+  if (width > MAX_SIDE || height > MAX_SIDE) {
+    throw new UserError(
+      `Cannot read image "${name}": ${width}×${height} pixels has a side longer than the ` +
+        `${MAX_SIDE}-pixel limit`,
+      { hint },
+    );
+  }
+  if (width * height > MAX_PIXELS) {
     throw new UserError(
       `Cannot read image "${name}": ${width}×${height} pixels is larger than the ` +
         `16-megapixel limit (4000×4000)`,
-      { hint: `Scale it down to at most 16 megapixels and ${MAX_SIDE} pixels a side.` },
+      { hint },
     );
   }
   if (header.format === "png") return decodePngPixels(bytes, name, header);
@@ -116,28 +132,19 @@ export function decodeImage(bytes: Uint8Array, name: string): DecodedImage {
 }
 
 /**
- * Reads and decodes the image file at `path`. A missing file, a directory, an unreadable file
- * and every `decodeImage` failure are `UserError`s naming `path`.
+ * Reads and decodes the image file at `path`, or standard input when `path` is `-`. At most
+ * `MAX_FILE_BYTES` are read: a larger file, and a path that is not a regular file (a directory,
+ * a device such as /dev/zero, a FIFO), are refused before any byte is read. A missing or
+ * unreadable file and every `decodeImage` failure are `UserError`s naming `path`.
  */
 export async function readImageFile(path: string): Promise<DecodedImage> {
-  let bytes: Uint8Array;
-  try {
-    bytes = await Deno.readFile(path);
-  } catch (error) {
-    if (error instanceof Deno.errors.NotFound) {
-      throw new UserError(`Cannot read image "${path}": no such file`);
-    }
-    if (error instanceof Deno.errors.IsADirectory) {
-      throw new UserError(`Cannot read image "${path}": it is a directory`, {
-        hint: "Name the image files themselves, e.g. digits/*.png",
-      });
-    }
-    if (error instanceof Deno.errors.PermissionDenied) {
-      throw new UserError(`Cannot read image "${path}": permission denied`);
-    }
-    throw new UserError(`Cannot read image "${path}": ${messageOf(error)}`, { cause: error });
-  }
-  return decodeImage(bytes, path);
+  const name = path === "-" ? "standard input" : path;
+  const bytes = await readCapped(path, {
+    maxBytes: MAX_FILE_BYTES,
+    what: "image",
+    hint: "Name the image files themselves (PNG or JPEG), e.g. digits/*.png",
+  });
+  return decodeImage(bytes, name);
 }
 
 function notAnImage(bytes: Uint8Array, name: string): UserError {
@@ -210,9 +217,10 @@ function decodePngPixels(bytes: Uint8Array, name: string, header: ImageHeader): 
       { hint: "Save it again without interlacing, or with 8-bit samples." },
     );
   }
+  const checked = boundedPng(bytes, name, header);
   let png: DecodedPng;
   try {
-    png = decodePng(bytes, { checkCrc: true });
+    png = decodePng(checked, { checkCrc: true });
   } catch (error) {
     throw corrupt(name, pngReason(error), error);
   }
@@ -248,6 +256,97 @@ function decodePngPixels(bytes: Uint8Array, name: string, header: ImageHeader): 
     if (hasKey) out[o++] = transparent ? 0 : 255;
   }
   return { width, height, channels: outChannels, data: out };
+}
+
+/** The seven Adam7 passes as (x0, y0, dx, dy) (PNG specification, 8.2). */
+const ADAM7 = [
+  [0, 0, 8, 8],
+  [4, 0, 8, 8],
+  [0, 4, 4, 8],
+  [2, 0, 4, 4],
+  [0, 2, 2, 4],
+  [1, 0, 2, 2],
+  [0, 1, 1, 2],
+];
+
+/** Chunks kept for the decoder; every other chunk (text, ICC profiles, APNG frames) is dropped. */
+const PNG_KEPT_CHUNKS = new Set(["IHDR", "PLTE", "tRNS", "IDAT", "IEND"]);
+
+/**
+ * The bytes of the zlib stream that the header allows: for each Adam7 pass (or the whole image)
+ * that has pixels, one filter byte per row plus the row's packed samples (PNG specification,
+ * 7.2 and 8.2).
+ */
+export function pngInflatedBytes(header: ImageHeader): number {
+  const { width, height, bitDepth, colorType } = header;
+  const bitsPerPixel = PNG_CHANNELS[colorType]! * bitDepth;
+  const passes = header.interlaced ? ADAM7 : [[0, 0, 1, 1]];
+  let total = 0;
+  for (const [x0, y0, dx, dy] of passes) {
+    const w = width > x0! ? Math.ceil((width - x0!) / dx!) : 0;
+    const h = height > y0! ? Math.ceil((height - y0!) / dy!) : 0;
+    if (w > 0 && h > 0) total += h * (1 + Math.ceil((w * bitsPerPixel) / 8));
+  }
+  return total;
+}
+
+/**
+ * Walks a PNG's chunks and inflates its image data with the output capped at what the header
+ * allows (`pngInflatedBytes`), so a decompression bomb (a 28×28 header over an IDAT that
+ * inflates to 1 GiB) is refused after inflating a few kilobytes, before fast-png sees it. Returns
+ * the file with only the chunks the decoder needs, which also drops compressed ancillary chunks
+ * (an iCCP profile is another place for a bomb).
+ */
+function boundedPng(bytes: Uint8Array, name: string, header: ImageHeader): Uint8Array {
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const kept: Uint8Array[] = [bytes.subarray(0, 8)];
+  const data: Uint8Array[] = [];
+  let at = 8;
+  let ended = false;
+  let dropped = false;
+  while (!ended) {
+    if (at + 12 > bytes.length) throw corrupt(name, "unexpected end of file: no IEND chunk");
+    const length = view.getUint32(at);
+    const type = String.fromCharCode(...bytes.subarray(at + 4, at + 8));
+    if (length > bytes.length - at - 12) {
+      throw corrupt(name, `unexpected end of file inside the ${JSON.stringify(type)} chunk`);
+    }
+    const chunk = bytes.subarray(at, at + 12 + length);
+    // The CRC covers the type and data; checked here so a flipped bit is named as such.
+    if (crc32(chunk.subarray(4, 8 + length)) !== view.getUint32(at + 8 + length)) {
+      throw corrupt(name, `CRC error in the ${JSON.stringify(type)} chunk`);
+    }
+    if (PNG_KEPT_CHUNKS.has(type)) kept.push(chunk);
+    else dropped = true;
+    if (type === "IDAT") data.push(chunk.subarray(8, 8 + length));
+    ended = type === "IEND";
+    at += 12 + length;
+  }
+  if (data.length === 0) throw corrupt(name, "no IDAT chunk");
+  const allowed = pngInflatedBytes(header);
+  try {
+    inflateSync(concat(data), { maxOutputLength: allowed });
+  } catch (error) {
+    if ((error as { code?: string }).code === "ERR_BUFFER_TOO_LARGE") {
+      throw new UserError(
+        `Cannot read image "${name}": its image data inflates to more than the ${allowed} ` +
+          `bytes its ${header.width}×${header.height} header allows (a decompression bomb?)`,
+      );
+    }
+    throw corrupt(name, `bad image data: ${messageOf(error)}`, error);
+  }
+  return dropped || at !== bytes.length ? concat(kept) : bytes;
+}
+
+function concat(parts: Uint8Array[]): Uint8Array {
+  if (parts.length === 1) return parts[0]!;
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
 }
 
 /** Sub-byte samples (1, 2 or 4 bits, most significant first, rows byte-aligned) → one per byte. */

@@ -2,15 +2,65 @@
  * A model built for one batch size: activation and gradient buffers allocated once, every
  * dispatch prepared, so a training step only encodes.
  */
+import { UserError } from "../errors.ts";
+import { formatBytes } from "../fs.ts";
 import { createStorage } from "../gpu/buffer.ts";
 import { type Dispatch, encode, type KernelCache } from "../gpu/kernel.ts";
 import { buildConv2d } from "./conv2d.ts";
 import { buildDense } from "./dense.ts";
 import type { Layer, LayerContext } from "./layer.ts";
 import { buildLoss } from "./loss.ts";
-import { checkClassifier, type ModelSpec, sizeOf } from "./model.ts";
+import { checkClassifier, inferShapes, type ModelSpec, sizeOf } from "./model.ts";
 import type { ParamStore } from "./params.ts";
 import { buildMaxPool } from "./pool.ts";
+
+/**
+ * The largest per-sample buffer of `model` at any batch size: the input or a layer's output
+ * (its gradient has the same size), in bytes per sample, and what it holds.
+ */
+export function largestSampleBuffer(model: ModelSpec): { bytes: number; what: string } {
+  let largest = { bytes: sizeOf(model.input) * 4, what: "the input batch" };
+  for (const info of inferShapes(model)) {
+    const bytes = sizeOf(info.output) * 4;
+    if (bytes > largest.bytes) largest = { bytes, what: `${info.spec.name}'s output` };
+  }
+  return largest;
+}
+
+/**
+ * The largest batch whose buffers the device can hold: every per-sample buffer (B × its size)
+ * must fit both `maxStorageBufferBindingSize` and `maxBufferSize`. On Mesa's llvmpipe (128 MiB
+ * bindings) that is 42,799 for the MLP (784 input floats a sample) and 2,912 for LeNet (conv1's
+ * 20×24×24 output).
+ */
+export function largestBatch(
+  model: ModelSpec,
+  limits: Pick<GPUSupportedLimits, "maxStorageBufferBindingSize" | "maxBufferSize">,
+): number {
+  const cap = Math.min(limits.maxStorageBufferBindingSize, limits.maxBufferSize);
+  return Math.floor(cap / largestSampleBuffer(model).bytes);
+}
+
+/**
+ * Throws a `UserError` when batch size `B` does not fit the device (see `largestBatch`), naming
+ * the largest batch that does. `adapter` names the adapter in the message.
+ */
+export function checkBatchFits(
+  model: ModelSpec,
+  B: number,
+  { limits, adapter }: { limits: GPUSupportedLimits; adapter: string },
+): void {
+  const largest = largestBatch(model, limits);
+  if (B <= largest) return;
+  const { bytes, what } = largestSampleBuffer(model);
+  const cap = Math.min(limits.maxStorageBufferBindingSize, limits.maxBufferSize);
+  throw new UserError(
+    `Batch size ${B} is too large for ${model.name} on "${adapter}": ${what} would take ` +
+      `${formatBytes(B * bytes)}, over the adapter's ${formatBytes(cap)} buffer limit; ` +
+      `the largest batch it holds is ${largest}`,
+    { hint: `Pass --batch-size ${largest} or less.` },
+  );
+}
 
 /** A network's buffers and dispatches for batch size `B`. */
 export class Network {
