@@ -7,6 +7,7 @@ import {
   loadCheckpoint,
   saveCheckpoint,
 } from "../src/nn/checkpoint.ts";
+import { trainCommand } from "../src/cli/train.ts";
 import { DataIter } from "../src/data/dataset.ts";
 import { UserError } from "../src/errors.ts";
 import { inferShapes, mlp, type ModelSpec, sizeOf } from "../src/nn/model.ts";
@@ -74,6 +75,44 @@ function parse(bytes: Uint8Array) {
     dataStart: 8 + headerLength,
     data: bytes.subarray(8 + headerLength),
   };
+}
+
+/** A tensor as a safetensors file holds it. */
+interface RawTensor {
+  dtype: string;
+  shape: number[];
+  data: Uint8Array;
+}
+
+/** Splits safetensors bytes into the header and each tensor's bytes, in file order. */
+function split(bytes: Uint8Array) {
+  const { header, data } = parse(bytes);
+  const tensors = new Map<string, RawTensor>();
+  for (const [name, entry] of Object.entries(header)) {
+    if (name === "__metadata__") continue;
+    const { dtype, shape, data_offsets: [begin, end] } = entry as {
+      dtype: string;
+      shape: number[];
+      data_offsets: [number, number];
+    };
+    tensors.set(name, { dtype, shape, data: data.slice(begin, end) });
+  }
+  return { header, tensors };
+}
+
+/** Lays `tensors` out one after another, as a valid safetensors file does, under `metadata`. */
+function layout(metadata: unknown, tensors: Map<string, RawTensor>): Uint8Array {
+  const header: Record<string, unknown> = { __metadata__: metadata };
+  const chunks: Uint8Array[] = [];
+  let offset = 0;
+  for (const [name, { dtype, shape, data }] of tensors) {
+    header[name] = { dtype, shape, data_offsets: [offset, offset + data.length] };
+    chunks.push(data);
+    offset += data.length;
+  }
+  const all = new Uint8Array(offset);
+  chunks.reduce((at, chunk) => (all.set(chunk, at), at + chunk.length), 0);
+  return safetensors(header, all);
 }
 
 /** Asserts `fn` throws a one-line UserError whose message matches `pattern`. */
@@ -302,10 +341,11 @@ Deno.test("decodeCheckpoint() rejects a tensor of the wrong shape", async () => 
 });
 
 Deno.test("decodeCheckpoint() rejects a tensor of the wrong dtype", async () => {
-  const { header, data } = parse(encodeCheckpoint(sampleCheckpoint()));
-  (header.fc2_bias as { dtype: string }).dtype = "F16";
+  const { header, tensors } = split(encodeCheckpoint(sampleCheckpoint()));
+  // A well-formed F16 tensor (2 bytes per value) where the model needs F32.
+  tensors.set("fc2_bias", { dtype: "F16", shape: [3], data: new Uint8Array(6) });
   await assertUserError(
-    () => decodeCheckpoint(safetensors(header, data), "d.st"),
+    () => decodeCheckpoint(layout(header.__metadata__, tensors), "d.st"),
     /^Cannot load model "d\.st": tensor "fc2_bias" is F16, not F32$/,
   );
 });
@@ -403,4 +443,344 @@ Deno.test({
       );
     }
   },
+});
+
+// Hostile files (issue 13): every fault is one line naming the file and what is wrong.
+
+const CASES = new URL("../../shared/cases/", import.meta.url).pathname;
+
+/** Decodes `header` (tensors' entries included) over `data`, expecting `pattern`. */
+function rejects(header: unknown, data: Uint8Array, pattern: RegExp) {
+  return assertUserError(() => decodeCheckpoint(safetensors(header, data), "h.st"), pattern);
+}
+
+Deno.test("loadCheckpoint() refuses non-finite weights, naming the tensor and the index", async () => {
+  const path = `${CASES}mlp-nan-bias.safetensors`;
+  const error = await assertUserError(
+    () => loadCheckpoint(path),
+    /^Cannot load model ".*mlp-nan-bias\.safetensors": tensor "fc3_bias" holds NaN at index 0$/,
+  );
+  assert.match(error.hint!, /--lr/);
+  for (
+    const [name, index, value, shown] of [
+      ["fc1_weight", 17, Infinity, "Infinity"],
+      ["fc2_bias", 2, NaN, "NaN"],
+    ] as const
+  ) {
+    const checkpoint = sampleCheckpoint();
+    checkpoint.params.get(name)![index] = value;
+    await assertUserError(
+      () => decodeCheckpoint(encodeCheckpoint(checkpoint), "n.st"),
+      new RegExp(`^Cannot load model "n\\.st": tensor "${name}" holds ${shown} at index ${index}$`),
+    );
+  }
+});
+
+Deno.test("loadCheckpoint() refuses non-finite optimizer state", async () => {
+  const checkpoint = sampleCheckpoint();
+  checkpoint.momentum.get("fc2_weight")![7] = -Infinity;
+  await assertUserError(
+    () => decodeCheckpoint(encodeCheckpoint(checkpoint), "m.st"),
+    /^Cannot load model "m\.st": tensor "optimizer\.momentum\.fc2_weight" holds -Infinity at index 7$/,
+  );
+});
+
+Deno.test("loadCheckpoint() refuses overlapping byte ranges", async () => {
+  await assertUserError(
+    () => loadCheckpoint(`${CASES}mlp-overlapping-ranges.safetensors`),
+    /^Cannot load model ".*mlp-overlapping-ranges\.safetensors": tensors "fc2_bias" and "fc1_bias" overlap \(bytes 401408 to 401664 of the data\)$/,
+  );
+  // Two tensors of the same size sharing one range, the data shrunk to fit.
+  const { header, data } = parse(encodeCheckpoint(sampleCheckpoint()));
+  const entry = (name: string) => header[name] as { data_offsets: [number, number] };
+  const [begin, end] = entry("fc2_bias").data_offsets;
+  const [mBegin, mEnd] = entry("optimizer.momentum.fc2_bias").data_offsets;
+  entry("optimizer.momentum.fc2_bias").data_offsets = [begin, end];
+  for (const e of Object.values(header)) {
+    const offsets = (e as { data_offsets?: [number, number] }).data_offsets;
+    if (offsets && offsets[0] >= mEnd) offsets.forEach((x, i) => offsets[i] = x - (mEnd - mBegin));
+  }
+  const shrunk = new Uint8Array([...data.subarray(0, mBegin), ...data.subarray(mEnd)]);
+  await rejects(header, shrunk, /^Cannot load model "h\.st": tensors ".+" and ".+" overlap/);
+});
+
+Deno.test("decodeCheckpoint() refuses byte ranges with holes or bytes left over", async () => {
+  const bytes = encodeCheckpoint(sampleCheckpoint());
+  const { header, data } = parse(bytes);
+  // Data after the last tensor.
+  await rejects(
+    header,
+    new Uint8Array([...data, 0, 0, 0, 0]),
+    new RegExp(
+      `^Cannot load model "h\\.st": bytes ${data.length} to ${
+        data.length + 4
+      } of the data belong to no tensor$`,
+    ),
+  );
+  // Every range moved up by 4 bytes: a hole at the start.
+  const shifted = structuredClone(header);
+  for (const [name, e] of Object.entries(shifted)) {
+    if (name !== "__metadata__") {
+      const offsets = (e as { data_offsets: number[] }).data_offsets;
+      offsets.forEach((x, i) => offsets[i] = x + 4);
+    }
+  }
+  await rejects(
+    shifted,
+    new Uint8Array([0, 0, 0, 0, ...data]),
+    /^Cannot load model "h\.st": bytes 0 to 4 of the data belong to no tensor$/,
+  );
+});
+
+Deno.test("decodeCheckpoint() checks the type of every header field", async () => {
+  const { header, data } = parse(encodeCheckpoint(sampleCheckpoint()));
+  const cases: [string, unknown, RegExp][] = [
+    [
+      "data_offsets",
+      ["0", "240"],
+      /tensor "fc1_weight" has data_offsets \["0","240"\], not two byte offsets$/,
+    ],
+    ["data_offsets", [0.5, 240.5], /tensor "fc1_weight" has data_offsets \[0\.5,240\.5\], not two/],
+    ["data_offsets", [-4, 236], /tensor "fc1_weight" has data_offsets \[-4,236\], not two/],
+    ["data_offsets", [0], /tensor "fc1_weight" has data_offsets \[0\], not two/],
+    ["data_offsets", null, /tensor "fc1_weight" has data_offsets null, not two/],
+    ["data_offsets", [0, 1e12], /tensor "fc1_weight" has a bad byte range \(file truncated\?\)$/],
+    [
+      "data_offsets",
+      [240, 0],
+      /tensor "fc1_weight" has data_offsets \[240, 0\] \(-240 bytes\), but shape \[5,12\] of F32 takes 240$/,
+    ],
+    [
+      "data_offsets",
+      [0, 236],
+      /tensor "fc1_weight" has data_offsets \[0, 236\] \(236 bytes\), but shape/,
+    ],
+    ["shape", "5x12", /tensor "fc1_weight" has shape "5x12", not a list of sizes$/],
+    ["shape", [5, -12], /tensor "fc1_weight" has shape \[5,-12\], not a list of sizes$/],
+    ["shape", [5, "12"], /tensor "fc1_weight" has shape \[5,"12"\], not a list of sizes$/],
+    ["shape", [5, 12.5], /tensor "fc1_weight" has shape \[5,12\.5\], not a list of sizes$/],
+    ["dtype", "F33", /tensor "fc1_weight" has an unknown dtype "F33"$/],
+    ["dtype", 4, /tensor "fc1_weight" has an unknown dtype 4$/],
+  ];
+  for (const [field, value, pattern] of cases) {
+    const edited = structuredClone(header);
+    (edited.fc1_weight as Record<string, unknown>)[field] = value;
+    await rejects(edited, data, new RegExp(`^Cannot load model "h\\.st": ${pattern.source}`));
+  }
+  // A tensor described by something other than an object; a name with a newline stays quoted.
+  await rejects(
+    { ...header, "a\nb": [1] },
+    data,
+    /^Cannot load model "h\.st": tensor "a\\nb" is not described by a JSON object$/,
+  );
+  // __metadata__ holds strings only.
+  const meta = header.__metadata__ as Record<string, unknown>;
+  await rejects(
+    { ...header, __metadata__: { ...meta, epoch: 3 } },
+    data,
+    /^Cannot load model "h\.st": not a safetensors file \(__metadata__ must map names to strings\)$/,
+  );
+  await rejects(
+    { ...header, __metadata__: "mnist" },
+    data,
+    /__metadata__ must map names to strings/,
+  );
+});
+
+/** The TINY checkpoint with its network description replaced by `model`. */
+function withModel(model: unknown): [Record<string, unknown>, Uint8Array] {
+  const { header, data } = parse(encodeCheckpoint(sampleCheckpoint()));
+  const meta = header.__metadata__ as Record<string, string>;
+  meta.model = typeof model === "string" ? model : JSON.stringify(model);
+  return [header, data];
+}
+
+Deno.test("decodeCheckpoint() checks every field of the network description", async () => {
+  const dense = (i: number, patch: Record<string, unknown>) => ({
+    ...TINY,
+    layers: TINY.layers.map((l, k) => k === i ? { ...l, ...patch } : l),
+  });
+  const conv = (patch: Record<string, unknown>) => ({
+    ...TINY,
+    layers: [
+      {
+        kind: "conv2d",
+        name: "c",
+        filters: 2,
+        kernel: 3,
+        stride: 1,
+        pad: 0,
+        act: "relu",
+        ...patch,
+      },
+      ...TINY.layers,
+    ],
+  });
+  const cases: [unknown, RegExp][] = [
+    [
+      dense(0, { act: "gelu" }),
+      /layer 0 \("fc1"\): activation "gelu" is not one of none, relu, tanh, sigmoid/,
+    ],
+    [dense(0, { act: undefined }), /layer 0 \("fc1"\): activation undefined is not one of/],
+    [
+      dense(0, { kind: "lstm" }),
+      /layer 0 \("fc1"\): kind "lstm" is not one of dense, conv2d, maxpool, flatten/,
+    ],
+    [
+      dense(0, { units: 0 }),
+      /layer 0 \("fc1"\): units must be an integer between 1 and 65536, got 0/,
+    ],
+    [dense(0, { units: 2.5 }), /units must be an integer between 1 and 65536, got 2\.5/],
+    [dense(0, { units: "5" }), /units must be an integer between 1 and 65536, got "5"/],
+    [dense(0, { units: 1e9 }), /units must be an integer between 1 and 65536, got 1000000000/],
+    [dense(1, { name: "fc1" }), /two layers are named "fc1"/],
+    [dense(0, { name: "optimizer.momentum.fc1" }), /layer 0's name must be 1 to 64 letters/],
+    [dense(0, { name: 7 }), /layer 0's name must be 1 to 64 letters/],
+    [{ ...TINY, input: [1, 28] }, /the input must be \[channels, height, width\], got \[1,28\]/],
+    [{ ...TINY, input: [1, 0, 28] }, /input\[1\] must be an integer between 1 and 4096, got 0/],
+    [
+      { ...TINY, input: [4096, 4096, 4096] },
+      /has 68719476736 values per sample, more than 4194304/,
+    ],
+    [{ ...TINY, classes: -3 }, /classes must be an integer between 1 and 65536, got -3/],
+    [{ ...TINY, classes: 4 }, /must end in a layer of 4 outputs with no activation/],
+    [{ ...TINY, layers: [] }, /the layers must be a list of 1 to 64, got \[\]/],
+    [{ ...TINY, layers: "dense" }, /the layers must be a list of 1 to 64/],
+    [{ ...TINY, layers: [null] }, /layer 0 must be a JSON object, got null/],
+    [{ ...TINY, name: "" }, /the name must be 1 to 64/],
+    [conv({ kernel: 0 }), /layer 0 \("c"\): kernel must be an integer between 1 and 64, got 0/],
+    [conv({ stride: 0 }), /layer 0 \("c"\): stride must be an integer between 1 and 64, got 0/],
+    [conv({ pad: 3 }), /layer 0 \("c"\): pad must be an integer between 0 and 2, got 3/],
+    [conv({ kernel: 9 }), /Layer "c": a 9×9 kernel does not fit input 1,3,4/],
+    [
+      {
+        ...TINY,
+        layers: [{ kind: "maxpool", name: "p", size: 2, stride: 2, act: "relu" }, ...TINY.layers],
+      },
+      /layer 0 \("p"\): activation "relu" is not one of none/,
+    ],
+    [[TINY], /expected a JSON object, got \[\{/],
+    ["42", /expected a JSON object, got 42/],
+  ];
+  for (const [model, pattern] of cases) {
+    const [header, data] = withModel(model);
+    await rejects(
+      header,
+      data,
+      new RegExp(
+        `^Cannot load model "h\\.st": its network description is invalid \\(.*${pattern.source}.*\\)$`,
+      ),
+    );
+  }
+});
+
+Deno.test("decodeCheckpoint() checks the epoch, dataset, accuracy, training and iterator", async () => {
+  const cases: [string, string, RegExp][] = [
+    ["epoch", "-2", /its epoch "-2" is not an integer >= -1$/],
+    ["epoch", "1.5", /its epoch "1\.5" is not an integer >= -1$/],
+    ["epoch", "", /its epoch "" is not an integer >= -1$/],
+    ["epoch", "1e400", /its epoch "1e400" is not an integer >= -1$/],
+    ["dataset", "cifar", /its dataset "cifar" is not one of mnist, fashion$/],
+    ["accuracy", "NaN", /its accuracy "NaN" is not a number between 0 and 1$/],
+    ["accuracy", "1.5", /its accuracy "1\.5" is not a number between 0 and 1$/],
+    ["training", "[1,2]", /its training record \[1,2\] is not a JSON object$/],
+    ["training", "null", /its training record null is not a JSON object$/],
+    ["iterator", "7", /its iterator state is invalid: it is not a JSON object$/],
+    [
+      "iterator",
+      '{"epoch":-1,"carry":[]}',
+      /its iterator state is invalid: its epoch must be an integer >= 0, got -1$/,
+    ],
+    [
+      "iterator",
+      '{"epoch":1,"rng":[1,2,3],"carry":[]}',
+      /its iterator state is invalid: its rng must be four unsigned 32-bit integers$/,
+    ],
+    [
+      "iterator",
+      '{"epoch":1,"rng":[1,2,3,-4],"carry":[]}',
+      /its iterator state is invalid: its rng must be four unsigned 32-bit integers$/,
+    ],
+    [
+      "iterator",
+      '{"epoch":1,"rng":[1,2,3,4294967296],"carry":[]}',
+      /its iterator state is invalid: its rng must be four/,
+    ],
+    [
+      "iterator",
+      '{"epoch":1,"carry":"none"}',
+      /its iterator state is invalid: its carry must be a list of at most 65536 sample indices$/,
+    ],
+    [
+      "iterator",
+      '{"epoch":1,"carry":[1.5]}',
+      /its iterator state is invalid: its carry must be a list of at most 65536 sample indices$/,
+    ],
+  ];
+  for (const [key, value, pattern] of cases) {
+    const { header, data } = parse(encodeCheckpoint(sampleCheckpoint()));
+    (header.__metadata__ as Record<string, string>)[key] = value;
+    await rejects(header, data, new RegExp(`^Cannot load model "h\\.st": ${pattern.source}`));
+  }
+  // -1 (no epoch completed) is a valid epoch.
+  const { header, data } = parse(encodeCheckpoint(sampleCheckpoint()));
+  (header.__metadata__ as Record<string, string>).epoch = "-1";
+  assert.equal(decodeCheckpoint(safetensors(header, data), "x").meta.epoch, -1);
+});
+
+Deno.test("a DataIter refuses a saved state whose carry does not fit the dataset", async () => {
+  await assertUserError(
+    () =>
+      new DataIter({
+        count: 10,
+        batchSize: 4,
+        shuffle: false,
+        lastBatch: "roll_over",
+        state: { epoch: 1, carry: [3, 12] },
+      }),
+    /^The saved iterator state holds sample 12, but there are only 10 samples$/,
+  );
+});
+
+Deno.test("train --resume checks the training record as it checks the options", async () => {
+  const cases: [Record<string, unknown>, RegExp][] = [
+    [{ batchSize: 0 }, /has batch size 0; --batch-size must be between 1 and 65536$/],
+    [{ batchSize: 1e9 }, /has batch size 1000000000; --batch-size must be between 1 and 65536$/],
+    [{ batchSize: "100" }, /has batch size "100"; --batch-size must be an integer$/],
+    [{ batchSize: 2.5 }, /has batch size 2\.5; --batch-size must be an integer$/],
+    [{ lr: -0.1 }, /has learning rate -0\.1; --lr must be > 0$/],
+    [{ lr: null }, /has learning rate null; --lr must be a number$/],
+    [{ momentum: 2 }, /has momentum 2; --momentum must be < 1$/],
+    [{ momentum: -1 }, /has momentum -1; --momentum must be >= 0$/],
+    [{ wd: [0] }, /has weight decay \[0\]; --wd must be a number$/],
+    [{ clipGradient: -1 }, /has gradient clip -1; --clip must be >= 0$/],
+    [{ seed: -1 }, /has seed -1; --seed must be between 0 and 4294967295$/],
+    [{ limit: 0 }, /has limit 0; --limit must be >= 1$/],
+    [{ init: { kind: "uniform", scale: -1 } }, /has init uniform:-1; --init must be xavier or/],
+    [{ init: { kind: "he" } }, /has init \{"kind":"he"\}; --init must be xavier or/],
+    [{ init: "x".repeat(100) }, /has init "x{36}\.\.\.; --init must be xavier or/],
+  ];
+  await withTempDir(async (dir) => {
+    const path = `${dir}/run.safetensors`;
+    for (const [record, pattern] of cases) {
+      const checkpoint = sampleCheckpoint();
+      checkpoint.meta.training = { ...checkpoint.meta.training, ...record };
+      await saveCheckpoint(path, checkpoint);
+      const error = await assertUserError(
+        () => trainCommand.run(["--resume", path, "--data-dir", dir, "--epochs", "5"]),
+        new RegExp(
+          `^Cannot resume from "${path}": its training record ${pattern.source}`,
+        ),
+      );
+      assert.match(error.hint!, /^Pass --[a-z-]+ to override it\.$/);
+    }
+    // An option given on the command line wins over a bad record (the next bad field fails).
+    const checkpoint = sampleCheckpoint();
+    checkpoint.meta.training = { ...checkpoint.meta.training, lr: -1, batchSize: 0 };
+    await saveCheckpoint(path, checkpoint);
+    await assertUserError(
+      () => trainCommand.run(["--resume", path, "--data-dir", dir, "--lr", "0.1"]),
+      /its training record has batch size 0/,
+    );
+  });
 });

@@ -95,7 +95,39 @@ export const trainCommand: Command = {
     const resumePath = v.resume === undefined ? undefined : await modelPath(v.resume, dataDir);
     const resume = resumePath === undefined ? undefined : await loadCheckpoint(resumePath);
     // A resumed run continues with the settings it was started with, unless overridden here.
-    const was = (resume?.meta.training ?? {}) as Partial<TrainingRecord>;
+    const was: Partial<Record<keyof TrainingRecord, unknown>> = resume?.meta.training ?? {};
+    // A recorded value in its option's text form: JSON gives a number the form it has on the
+    // command line, and anything else ("100", null, [1]) a form the option's check refuses.
+    const text = (value: unknown) => value === undefined ? undefined : JSON.stringify(value);
+    const initText = (value: unknown) => {
+      const init = value as Partial<{ kind: unknown; scale: unknown }> | null | undefined;
+      if (init?.kind === "xavier") return "xavier";
+      if (init?.kind === "uniform" && typeof init.scale === "number") {
+        return `uniform:${init.scale}`;
+      }
+      return text(value);
+    };
+    // Each setting comes from its option, else from the record, which must pass the option's
+    // own check; a recorded value that fails it is refused, naming the checkpoint.
+    const setting = <T>(
+      option: string,
+      what: string,
+      [given, recorded]: [string | undefined, string | undefined],
+      check: (text: string | undefined) => T,
+    ): T => {
+      if (given !== undefined || recorded === undefined) return check(given);
+      try {
+        return check(recorded);
+      } catch (error) {
+        if (!(error instanceof UserError)) throw error;
+        const shown = recorded.length > 40 ? `${recorded.slice(0, 37)}...` : recorded;
+        const rule = error.message.replace(/, got .*$/, "");
+        throw new UserError(
+          `Cannot resume from "${resumePath}": its training record has ${what} ${shown}; ${rule}`,
+          { hint: `Pass --${option} to override it.` },
+        );
+      }
+    };
     const dataset = choiceOption(
       "dataset",
       v.dataset,
@@ -104,20 +136,48 @@ export const trainCommand: Command = {
         ? resume!.meta.dataset as DatasetName
         : "mnist",
     );
-    const batchSize = intOption("batch-size", v["batch-size"], was.batchSize ?? 100, {
-      min: 1,
-      max: 65536,
+    const batchSize = setting(
+      "batch-size",
+      "batch size",
+      [v["batch-size"], text(was.batchSize)],
+      (t) => intOption("batch-size", t, 100, { min: 1, max: 65536 }),
+    );
+    const lr = setting(
+      "lr",
+      "learning rate",
+      [v.lr, text(was.lr)],
+      (t) => floatOption("lr", t, 0.1, { min: 0, exclusiveMin: true }),
+    );
+    const momentum = setting("momentum", "momentum", [v.momentum, text(was.momentum)], (t) => {
+      const m = floatOption("momentum", t, 0, { min: 0 });
+      if (m >= 1) throw new UserError(`--momentum must be < 1, got ${t}`);
+      return m;
     });
-    const lr = floatOption("lr", v.lr, was.lr ?? 0.1, { min: 0, exclusiveMin: true });
-    const momentum = floatOption("momentum", v.momentum, was.momentum ?? 0, { min: 0 });
-    if (momentum >= 1) throw new UserError(`--momentum must be < 1, got ${v.momentum}`);
-    const wd = floatOption("wd", v.wd, was.wd ?? 0, { min: 0 });
-    const clipGradient = floatOption("clip", v.clip, was.clipGradient ?? 0, { min: 0 });
-    const init = v.init === undefined && was.init ? was.init : parseInit(v.init);
-    const seed = intOption("seed", v.seed, was.seed ?? 42, { min: 0, max: 2 ** 32 - 1 });
-    const limit = v.limit === undefined
-      ? (was.limit ?? undefined)
-      : intOption("limit", v.limit, 0, { min: 1 });
+    const wd = setting(
+      "wd",
+      "weight decay",
+      [v.wd, text(was.wd)],
+      (t) => floatOption("wd", t, 0, { min: 0 }),
+    );
+    const clipGradient = setting(
+      "clip",
+      "gradient clip",
+      [v.clip, text(was.clipGradient)],
+      (t) => floatOption("clip", t, 0, { min: 0 }),
+    );
+    const init = setting("init", "init", [v.init, initText(was.init)], parseInit);
+    const seed = setting(
+      "seed",
+      "seed",
+      [v.seed, text(was.seed)],
+      (t) => intOption("seed", t, 42, { min: 0, max: 2 ** 32 - 1 }),
+    );
+    const limit = setting(
+      "limit",
+      "limit",
+      [v.limit, text(was.limit)],
+      (t) => t === undefined ? undefined : intOption("limit", t, 0, { min: 1 }),
+    );
 
     let model;
     if (resume) {

@@ -249,6 +249,34 @@ export interface DataIterState {
   carry: number[];
 }
 
+/**
+ * Checks that `value`, read from a checkpoint, has the shape of a {@link DataIterState}; throws
+ * an `Error` saying in one line what is wrong. (Whether `carry` fits the dataset is checked by
+ * `DataIter`, which knows its size.)
+ */
+export function checkIterState(value: unknown): DataIterState {
+  const state = value as Partial<Record<keyof DataIterState, unknown>> | null;
+  const u32 = (v: unknown) => Number.isInteger(v) && (v as number) >= 0 && (v as number) < 2 ** 32;
+  if (state === null || typeof state !== "object" || Array.isArray(state)) {
+    throw new Error("it is not a JSON object");
+  }
+  if (!Number.isSafeInteger(state.epoch) || (state.epoch as number) < 0) {
+    throw new Error(
+      `its epoch must be an integer >= 0, got ${String(JSON.stringify(state.epoch)).slice(0, 40)}`,
+    );
+  }
+  if (
+    state.rng !== undefined && !(Array.isArray(state.rng) && state.rng.length === 4 &&
+      state.rng.every(u32))
+  ) {
+    throw new Error("its rng must be four unsigned 32-bit integers");
+  }
+  if (!Array.isArray(state.carry) || state.carry.length > 65536 || !state.carry.every(u32)) {
+    throw new Error("its carry must be a list of at most 65536 sample indices");
+  }
+  return state as DataIterState;
+}
+
 /** Options of `DataIter`. */
 export interface DataIterOptions {
   /** Samples in the dataset (or subset). */
@@ -301,6 +329,13 @@ export class DataIter {
     this.lastBatch = lastBatch;
     this.#epoch = state?.epoch ?? 0;
     this.#carry = Uint32Array.from(state?.carry ?? []);
+    const stray = this.#carry.find((i) => i >= count);
+    if (stray !== undefined) {
+      throw new UserError(
+        `The saved iterator state holds sample ${stray}, but there are only ${count} samples`,
+        { hint: "Resume with the --limit the run was started with." },
+      );
+    }
     if (shuffle) {
       if (state?.rng) this.rng = Rng.fromState(state.rng);
       else if (options.rng) this.rng = options.rng;

@@ -7,7 +7,9 @@
  */
 import { UserError } from "../errors.ts";
 import { writeFileAtomic } from "../fs.ts";
-import { checkClassifier, inferShapes, type ModelSpec, sizeOf } from "./model.ts";
+import { checkIterState, type DataIterState } from "../data/dataset.ts";
+import { DATASET_NAMES } from "../data/mirrors.ts";
+import { checkModelSpec, inferShapes, type ModelSpec, quote, sizeOf } from "./model.ts";
 
 /** What a checkpoint holds besides the weights. */
 export interface CheckpointMeta {
@@ -19,7 +21,7 @@ export interface CheckpointMeta {
   /** Training settings, for `--resume` and for the record. */
   training?: Record<string, unknown>;
   /** The data iterator's state after `epoch` (its shuffle RNG), for `--resume`. */
-  iterator?: unknown;
+  iterator?: DataIterState;
   /** Validation accuracy after `epoch`, when measured. */
   accuracy?: number;
 }
@@ -78,70 +80,197 @@ export function encodeCheckpoint(checkpoint: Checkpoint): Uint8Array {
   return out;
 }
 
-function bad(path: string, why: string): UserError {
+function bad(path: string, why: string, { hint }: { hint?: string } = {}): UserError {
   return new UserError(`Cannot load model "${path}": ${why}`, {
-    hint: 'Pass a file written by "mnist train", or train one with "mnist train".',
+    hint: hint ?? 'Pass a file written by "mnist train", or train one with "mnist train".',
   });
+}
+
+/** Bytes per element of the safetensors dtypes, to check every tensor's byte range. */
+const DTYPE_SIZES: Record<string, number> = {
+  BOOL: 1,
+  U8: 1,
+  I8: 1,
+  F8_E5M2: 1,
+  F8_E4M3: 1,
+  I16: 2,
+  U16: 2,
+  F16: 2,
+  BF16: 2,
+  I32: 4,
+  U32: 4,
+  F32: 4,
+  I64: 8,
+  U64: 8,
+  F64: 8,
+};
+
+/** A header entry once checked: a known dtype, a shape and a byte range that fits it. */
+interface TensorInfo {
+  name: string;
+  dtype: string;
+  shape: number[];
+  begin: number;
+  end: number;
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return value !== null && typeof value === "object" && !Array.isArray(value);
+}
+
+/**
+ * Checks every tensor entry of a safetensors header as the reference implementation does: each
+ * a known dtype, a shape of non-negative integers and `data_offsets` [begin, end] whose length
+ * is the shape's; sorted by offset, each begins where the previous ended, from 0 to the end of
+ * the data, so the ranges are disjoint and leave no bytes unaccounted for.
+ */
+function checkTensors(
+  header: Record<string, unknown>,
+  dataLength: number,
+  path: string,
+): Map<string, TensorInfo> {
+  const tensors = new Map<string, TensorInfo>();
+  for (const [name, entry] of Object.entries(header)) {
+    if (name === "__metadata__") continue;
+    const tensor = `tensor ${quote(name)}`;
+    if (!isRecord(entry)) throw bad(path, `${tensor} is not described by a JSON object`);
+    const { dtype, shape, data_offsets: offsets } = entry;
+    if (typeof dtype !== "string" || !(dtype in DTYPE_SIZES)) {
+      throw bad(path, `${tensor} has an unknown dtype ${quote(dtype)}`);
+    }
+    if (
+      !Array.isArray(shape) || shape.length > 8 ||
+      !shape.every((n) => Number.isSafeInteger(n) && n >= 0)
+    ) {
+      throw bad(path, `${tensor} has shape ${quote(shape)}, not a list of sizes`);
+    }
+    if (
+      !Array.isArray(offsets) || offsets.length !== 2 ||
+      !offsets.every((n) => Number.isSafeInteger(n) && n >= 0)
+    ) {
+      throw bad(path, `${tensor} has data_offsets ${quote(offsets)}, not two byte offsets`);
+    }
+    const [begin, end] = offsets as [number, number];
+    if (end > dataLength) throw bad(path, `${tensor} has a bad byte range (file truncated?)`);
+    const bytes = sizeOf(shape) * DTYPE_SIZES[dtype]!;
+    if (end - begin !== bytes) {
+      throw bad(
+        path,
+        `${tensor} has data_offsets [${begin}, ${end}] (${end - begin} bytes), ` +
+          `but shape [${shape}] of ${dtype} takes ${bytes}`,
+      );
+    }
+    tensors.set(name, { name, dtype, shape, begin, end });
+  }
+  const sorted = [...tensors.values()].sort((a, b) => a.begin - b.begin || a.end - b.end);
+  let at = 0;
+  let previous: TensorInfo | undefined;
+  for (const t of sorted) {
+    if (t.begin < at) {
+      throw bad(
+        path,
+        `tensors ${quote(previous!.name)} and ${quote(t.name)} overlap ` +
+          `(bytes ${t.begin} to ${at} of the data)`,
+      );
+    }
+    if (t.begin > at) {
+      throw bad(path, `bytes ${at} to ${t.begin} of the data belong to no tensor`);
+    }
+    at = t.end;
+    previous = t;
+  }
+  if (at !== dataLength) {
+    throw bad(path, `bytes ${at} to ${dataLength} of the data belong to no tensor`);
+  }
+  return tensors;
+}
+
+/** The index and kind of the first NaN or infinity in `data`, if any. */
+function firstNonFinite(data: Float32Array): string | undefined {
+  for (let i = 0; i < data.length; i++) {
+    const x = data[i]!;
+    if (!Number.isFinite(x)) return `${x} at index ${i}`;
+  }
+  return undefined;
 }
 
 /** Parses safetensors bytes into a checkpoint, validating everything against the model spec. */
 export function decodeCheckpoint(bytes: Uint8Array, path: string): Checkpoint {
   if (bytes.length < 8) throw bad(path, "the file is empty or truncated");
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const headerLength = Number(view.getBigUint64(0, true));
-  if (headerLength > MAX_HEADER || 8 + headerLength > bytes.length) {
+  const headerLength = view.getBigUint64(0, true);
+  if (headerLength > BigInt(Math.min(MAX_HEADER, bytes.length - 8))) {
     throw bad(path, "not a safetensors file (bad header length)");
   }
-  let header: Record<string, unknown>;
+  const dataStart = 8 + Number(headerLength);
+  let header: unknown;
   try {
-    header = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(
-      bytes.subarray(8, 8 + headerLength),
-    ));
+    header = JSON.parse(
+      new TextDecoder("utf-8", { fatal: true }).decode(bytes.subarray(8, dataStart)),
+    );
   } catch {
     throw bad(path, "not a safetensors file (the header is not JSON)");
   }
-  if (header === null || typeof header !== "object" || Array.isArray(header)) {
+  if (!isRecord(header)) {
     throw bad(path, "not a safetensors file (the header is not a JSON object)");
   }
-  const metadata = header.__metadata__ as Record<string, string> | undefined;
-  if (!metadata || metadata.format !== "mnist" || typeof metadata.model !== "string") {
+  const rawMetadata = header.__metadata__ ?? {};
+  if (!isRecord(rawMetadata) || !Object.values(rawMetadata).every((v) => typeof v === "string")) {
+    throw bad(path, "not a safetensors file (__metadata__ must map names to strings)");
+  }
+  const metadata = rawMetadata as Partial<Record<string, string>>;
+  const tensors = checkTensors(header, bytes.length - dataStart, path);
+  if (metadata.format !== "mnist" || typeof metadata.model !== "string") {
     throw bad(path, "it has no network description (not written by mnist train?)");
   }
   let model: ModelSpec;
   let infos;
   try {
-    model = JSON.parse(metadata.model);
-    infos = checkClassifier(model);
+    ({ model, infos } = checkModelSpec(JSON.parse(metadata.model)));
   } catch (error) {
     throw bad(path, `its network description is invalid (${(error as Error).message})`);
   }
-  const dataStart = 8 + headerLength;
-  const dataLength = bytes.length - dataStart;
   const read = (name: string, shape: number[]): Float32Array => {
-    const entry = header[name] as
-      | { dtype?: string; shape?: number[]; data_offsets?: [number, number] }
-      | undefined;
-    if (!entry) throw bad(path, `tensor "${name}" is missing`);
-    if (entry.dtype !== "F32") throw bad(path, `tensor "${name}" is ${entry.dtype}, not F32`);
-    if (JSON.stringify(entry.shape) !== JSON.stringify(shape)) {
-      throw bad(path, `tensor "${name}" has shape [${entry.shape}], expected [${shape}]`);
-    }
-    const [begin, end] = entry.data_offsets ?? [NaN, NaN];
-    if (!(begin >= 0 && end <= dataLength && end - begin === sizeOf(shape) * 4)) {
-      throw bad(path, `tensor "${name}" has a bad byte range (file truncated?)`);
+    const tensor = tensors.get(name);
+    if (!tensor) throw bad(path, `tensor ${quote(name)} is missing`);
+    if (tensor.dtype !== "F32") throw bad(path, `tensor "${name}" is ${tensor.dtype}, not F32`);
+    if (tensor.shape.join() !== shape.join() || tensor.shape.length !== shape.length) {
+      throw bad(path, `tensor "${name}" has shape [${tensor.shape}], expected [${shape}]`);
     }
     // Copy: the data may not be 4-byte aligned in `bytes`.
-    return new Float32Array(bytes.slice(dataStart + begin, dataStart + end).buffer);
+    const data = new Float32Array(
+      bytes.slice(dataStart + tensor.begin, dataStart + tensor.end).buffer,
+    );
+    const nonFinite = firstNonFinite(data);
+    if (nonFinite) {
+      throw bad(path, `tensor "${name}" holds ${nonFinite}`, {
+        hint:
+          "The run that wrote it diverged or the file is corrupt: train again, with a lower --lr.",
+      });
+    }
+    return data;
   };
   const params = new Map<string, Float32Array>();
   const momentum = new Map<string, Float32Array>();
   for (const p of infos.flatMap((l) => l.params)) {
     params.set(p.name, read(p.name, p.shape));
-    if (header[MOMENTUM_PREFIX + p.name]) {
+    if (tensors.has(MOMENTUM_PREFIX + p.name)) {
       momentum.set(p.name, read(MOMENTUM_PREFIX + p.name, p.shape));
     }
   }
-  const epoch = Number(metadata.epoch ?? -1);
+  const epoch = metadata.epoch === undefined ? -1 : Number(metadata.epoch);
+  if (!/^-?\d+$/.test(metadata.epoch ?? "-1") || !Number.isSafeInteger(epoch) || epoch < -1) {
+    throw bad(path, `its epoch ${quote(metadata.epoch)} is not an integer >= -1`);
+  }
+  const dataset = metadata.dataset ?? "mnist";
+  if (!(DATASET_NAMES as readonly string[]).includes(dataset)) {
+    throw bad(path, `its dataset ${quote(dataset)} is not one of ${DATASET_NAMES.join(", ")}`);
+  }
+  const accuracyText = metadata.accuracy;
+  const accuracy = accuracyText === undefined ? undefined : Number(accuracyText);
+  if (accuracy !== undefined && !(accuracyText!.trim() !== "" && accuracy >= 0 && accuracy <= 1)) {
+    throw bad(path, `its accuracy ${quote(accuracyText)} is not a number between 0 and 1`);
+  }
   const json = (key: string) => {
     const text = metadata[key];
     if (text === undefined) return undefined;
@@ -151,15 +280,19 @@ export function decodeCheckpoint(bytes: Uint8Array, path: string): Checkpoint {
       throw bad(path, `its "${key}" metadata is not valid JSON`);
     }
   };
+  const training = json("training");
+  if (training !== undefined && !isRecord(training)) {
+    throw bad(path, `its training record ${quote(training)} is not a JSON object`);
+  }
+  const iteratorJson = json("iterator");
+  let iterator: DataIterState | undefined;
+  try {
+    iterator = iteratorJson === undefined ? undefined : checkIterState(iteratorJson);
+  } catch (error) {
+    throw bad(path, `its iterator state is invalid: ${(error as Error).message}`);
+  }
   return {
-    meta: {
-      model,
-      epoch: Number.isInteger(epoch) ? epoch : -1,
-      dataset: metadata.dataset ?? "mnist",
-      training: json("training"),
-      iterator: json("iterator"),
-      accuracy: metadata.accuracy ? Number(metadata.accuracy) : undefined,
-    },
+    meta: { model, epoch, dataset, training, iterator, accuracy },
     params,
     momentum,
   };

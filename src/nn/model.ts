@@ -167,6 +167,124 @@ export function checkClassifier(model: ModelSpec): LayerInfo[] {
   return infos;
 }
 
+/** Bounds a model read from a file must keep, so a hostile one cannot ask for absurd buffers. */
+export const MODEL_LIMITS = {
+  /** Layers in all. */
+  layers: 64,
+  /** Each input dimension (C, H, W). */
+  inputSide: 4096,
+  /** Dense units, convolution filters and classes. */
+  width: 65536,
+  /** Kernel and pool sizes, strides and padding. */
+  window: 64,
+  /** Values per sample of any layer's input or output. */
+  activations: 1 << 22,
+  /** Learnable parameters in all (1 GiB of float32). */
+  params: 1 << 28,
+} as const;
+
+const ACTIVATIONS = Object.keys(ACTIVATION_CODE) as Activation[];
+/** Layer names become tensor names (`fc1_weight`): no dots, which the optimizer's prefix uses. */
+const LAYER_NAME = /^[A-Za-z0-9_-]{1,64}$/;
+const MODEL_NAME = /^[A-Za-z0-9_.-]{1,64}$/;
+
+/** A value from a file, quoted for a one-line message (JSON escapes newlines) and cut short. */
+export function quote(value: unknown): string {
+  const text = JSON.stringify(value) ?? String(value);
+  return text.length > 40 ? `${text.slice(0, 37)}...` : text;
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return value !== null && typeof value === "object" && !Array.isArray(value);
+}
+
+/**
+ * Checks that `value`, parsed from a file, is a well-formed {@link ModelSpec} within
+ * {@link MODEL_LIMITS} that ends in a classifier; throws an `Error` whose message says what is
+ * wrong in one line. Returns the spec and its shapes.
+ */
+export function checkModelSpec(value: unknown): { model: ModelSpec; infos: LayerInfo[] } {
+  if (!isRecord(value)) throw new Error(`expected a JSON object, got ${quote(value)}`);
+  const int = (what: string, v: unknown, min: number, max: number): void => {
+    if (typeof v !== "number" || !Number.isInteger(v) || v < min || v > max) {
+      throw new Error(`${what} must be an integer between ${min} and ${max}, got ${quote(v)}`);
+    }
+  };
+  if (typeof value.name !== "string" || !MODEL_NAME.test(value.name)) {
+    throw new Error(
+      `the name must be 1 to 64 letters, digits, "_", "-" or ".", got ${quote(value.name)}`,
+    );
+  }
+  const { input, classes, layers } = value;
+  if (!Array.isArray(input) || input.length !== 3) {
+    throw new Error(`the input must be [channels, height, width], got ${quote(input)}`);
+  }
+  input.forEach((n, i) => int(`input[${i}]`, n, 1, MODEL_LIMITS.inputSide));
+  int("classes", classes, 1, MODEL_LIMITS.width);
+  if (!Array.isArray(layers) || layers.length < 1 || layers.length > MODEL_LIMITS.layers) {
+    throw new Error(
+      `the layers must be a list of 1 to ${MODEL_LIMITS.layers}, got ${quote(layers)}`,
+    );
+  }
+  const names = new Set<string>();
+  layers.forEach((layer: unknown, i) => {
+    const at = `layer ${i}`;
+    if (!isRecord(layer)) throw new Error(`${at} must be a JSON object, got ${quote(layer)}`);
+    const { kind, name, act } = layer;
+    if (typeof name !== "string" || !LAYER_NAME.test(name)) {
+      throw new Error(
+        `${at}'s name must be 1 to 64 letters, digits, "_" or "-", got ${quote(name)}`,
+      );
+    }
+    if (names.has(name)) throw new Error(`two layers are named ${quote(name)}`);
+    names.add(name);
+    const where = `layer ${i} (${quote(name)})`;
+    const acts: readonly string[] = kind === "dense" || kind === "conv2d" ? ACTIVATIONS : ["none"];
+    switch (kind) {
+      case "dense":
+        int(`${where}: units`, layer.units, 1, MODEL_LIMITS.width);
+        break;
+      case "conv2d":
+        int(`${where}: filters`, layer.filters, 1, MODEL_LIMITS.width);
+        int(`${where}: kernel`, layer.kernel, 1, MODEL_LIMITS.window);
+        int(`${where}: stride`, layer.stride, 1, MODEL_LIMITS.window);
+        int(`${where}: pad`, layer.pad, 0, (layer.kernel as number) - 1);
+        break;
+      case "maxpool":
+        int(`${where}: size`, layer.size, 1, MODEL_LIMITS.window);
+        int(`${where}: stride`, layer.stride, 1, MODEL_LIMITS.window);
+        break;
+      case "flatten":
+        break;
+      default:
+        throw new Error(
+          `${where}: kind ${quote(kind)} is not one of dense, conv2d, maxpool, flatten`,
+        );
+    }
+    if (typeof act !== "string" || !acts.includes(act)) {
+      throw new Error(`${where}: activation ${quote(act)} is not one of ${acts.join(", ")}`);
+    }
+  });
+  const model = value as unknown as ModelSpec;
+  const infos = checkClassifier(model);
+  let params = 0;
+  for (const info of infos) {
+    for (const shape of [info.input, info.output]) {
+      if (sizeOf(shape) > MODEL_LIMITS.activations) {
+        throw new Error(
+          `layer ${quote(info.spec.name)} has ${sizeOf(shape)} values per sample, ` +
+            `more than ${MODEL_LIMITS.activations}`,
+        );
+      }
+    }
+    params += info.params.reduce((n, p) => n + sizeOf(p.shape), 0);
+  }
+  if (params > MODEL_LIMITS.params) {
+    throw new Error(`${params} parameters is more than ${MODEL_LIMITS.params}`);
+  }
+  return { model, infos };
+}
+
 /** Total number of learnable parameters. */
 export function parameterCount(model: ModelSpec): number {
   return inferShapes(model).reduce(
