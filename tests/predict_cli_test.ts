@@ -143,13 +143,99 @@ step(
       assert.match(run.stdout, new RegExp(`^${dir}/good\\.png: Classified as ${good!.label} `));
       const errors = run.stderr.trim().split("\n");
       assert.equal(errors.length, 5, run.stderr);
-      assert.match(errors[0]!, /^error: Cannot read image ".*missing\.png": no such file$/);
+      assert.match(
+        errors[0]!,
+        /^error: Cannot read image ".*missing\.png": no such file or directory$/,
+      );
       assert.match(errors[1]!, /^error: .*notes\.txt.*not a PNG or JPEG/);
       assert.match(errors[2]!, /^error: .*cut\.png.*(truncated|corrupt)/);
       assert.match(errors[3]!, /^error: .*blank\.png.*no ink/);
       assert.equal(errors[4], "error: 4 of 5 images could not be classified");
       assert.ok(!run.stderr.includes("    at "), "no stack trace");
     }
+  },
+);
+
+step(
+  "mnist predict refuses a PNG bomb, a device, a FIFO and a directory in one line each",
+  async (dir, model) => {
+    const test = await loadSplit(MNIST, "mnist", "test");
+    const [good] = await digitSet(test, { count: 1, seed: 9 });
+    await Deno.writeFile(`${dir}/ok.png`, good!.bytes);
+    const fifo = `${dir}/pipe.png`;
+    assert.ok((await new Deno.Command("mkfifo", { args: [fifo] }).output()).success);
+    const bomb = new URL("../../shared/cases/png-bomb-28x28-256mib.png", import.meta.url).pathname;
+    const run = await runCli([
+      "predict",
+      "--model",
+      model,
+      bomb,
+      "/dev/zero",
+      fifo,
+      `${dir}/img`,
+      `${dir}/ok.png`,
+    ]);
+    assert.equal(run.code, 1, run.stderr);
+    assert.match(run.stdout, new RegExp(`ok\\.png: Classified as ${good!.label} `));
+    const errors = run.stderr.trim().split("\n");
+    assert.equal(errors.length, 5, run.stderr);
+    assert.match(errors[0]!, /bomb.*inflates to more than the 812 bytes its 28×28 header allows/);
+    assert.match(errors[1]!, /"\/dev\/zero": it is not a regular file/);
+    assert.match(errors[2]!, /pipe\.png": it is not a regular file/);
+    assert.match(errors[3]!, /img": it is a directory$/);
+    assert.equal(errors[4], "error: 4 of 5 images could not be classified");
+  },
+);
+
+step(
+  "mnist predict - reads standard input; --save-input keeps two images of the same name",
+  async (dir, model) => {
+    const test = await loadSplit(MNIST, "mnist", "test");
+    const [a, b] = await digitSet(test, { count: 2, seed: 11 });
+    const stdin = await runCli(["predict", "--model", model, "-"], { stdin: a!.bytes });
+    assert.equal(stdin.code, 0, stdin.stderr);
+    assert.match(stdin.stdout, new RegExp(`^Classified as ${a!.label} with probability`));
+    const twice = await runCli(["predict", "--model", model, "-", "-"], { stdin: a!.bytes });
+    assert.equal(twice.code, 1);
+    assert.match(twice.stderr, /"-" \(standard input\) can be given only once/);
+
+    await Deno.mkdir(`${dir}/one`);
+    await Deno.mkdir(`${dir}/two`);
+    await Deno.writeFile(`${dir}/one/x.png`, a!.bytes);
+    await Deno.writeFile(`${dir}/two/x.png`, b!.bytes);
+    const out = `${dir}/same`;
+    const run = await runCli([
+      "predict",
+      "--model",
+      model,
+      "--save-input",
+      out,
+      `${dir}/one/x.png`,
+      `${dir}/two/x.png`,
+    ]);
+    assert.equal(run.code, 0, run.stderr);
+    const saved = [...Deno.readDirSync(out)].map((e) => e.name).sort();
+    assert.deepEqual(saved, ["x-2.mnist.png", "x.mnist.png"]);
+    // Each file is its own image's input, not the second written twice.
+    const first = await Deno.readFile(`${out}/x.mnist.png`);
+    const second = await Deno.readFile(`${out}/x-2.mnist.png`);
+    assert.notDeepEqual(first, second);
+
+    // An unwritable --save-input is found before any image is classified.
+    const blocked = await runCli([
+      "predict",
+      "--model",
+      model,
+      "--save-input",
+      `${dir}/ok.png/seen`,
+      `${dir}/one/x.png`,
+    ]);
+    assert.equal(blocked.code, 1);
+    assert.equal(blocked.stdout, "");
+    assert.match(
+      blocked.stderr,
+      /^error: Cannot write to directory ".*ok\.png\/seen": ".*ok\.png" is not a directory\n$/,
+    );
   },
 );
 

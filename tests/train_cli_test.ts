@@ -9,7 +9,8 @@ import { resolve } from "node:path";
 import { type CliResult, runCli } from "./cli_helpers.ts";
 import { gpu, gpuTest } from "./gpu_helpers.ts";
 import { encodeCheckpoint, loadCheckpoint } from "../src/nn/checkpoint.ts";
-import { inferShapes, mlp, sizeOf } from "../src/nn/model.ts";
+import { inferShapes, lenet, mlp, sizeOf } from "../src/nn/model.ts";
+import { largestBatch } from "../src/nn/network.ts";
 import { startLine } from "../src/train/speedometer.ts";
 import { MNIST } from "./test_data.ts";
 
@@ -360,6 +361,12 @@ Deno.test("mnist train and eval reject bad options with one error line each", as
         [...train, "--resume", `${dir}/cut.safetensors`],
         /Cannot load model ".*cut\.safetensors": tensor ".+" has a bad byte range/,
       ],
+      // A checkpoint that cannot be written is refused before any training.
+      [[...train, "--save", dir], /^error: Cannot write checkpoint ".*": it is a directory$/],
+      [
+        [...train, "--save", `${dir}/noise.safetensors/mlp.st`],
+        /^error: Cannot write checkpoint ".*": ".*noise\.safetensors" is not a directory$/,
+      ],
       [
         ["eval", "--data-dir", dir, "--model", "/nonexistent"],
         /Cannot load model "\/nonexistent": no such file$/,
@@ -447,4 +454,45 @@ Deno.test({
     const err = assertUserError(run, /^error: Unknown command "trian"$/, "mnist trian");
     assert.equal(err[1], 'hint: Did you mean "mnist train"?');
   },
+});
+
+Deno.test({
+  name: "mnist train refuses a batch larger than the adapter's buffers, naming the largest",
+  ignore: gpu === null,
+  async fn() {
+    await withDataDir(async (dir) => {
+      const largest = largestBatch(lenet(), gpu!.device.limits);
+      // Every adapter we know holds fewer than 65,536 LeNet samples (2,912 on llvmpipe).
+      if (largest >= 65536) return;
+      const run = await runCli([
+        "train",
+        "--data-dir",
+        dir,
+        "--model",
+        "lenet",
+        "--batch-size",
+        String(largest + 1),
+      ]);
+      const lines = assertUserError(
+        run,
+        new RegExp(
+          `^error: Batch size ${largest + 1} is too large for lenet on ".+": conv1's output ` +
+            `would take .+, over the adapter's .+ buffer limit; the largest batch it holds is ` +
+            `${largest}$`,
+        ),
+        "train --batch-size",
+      );
+      assert.equal(lines[1], `hint: Pass --batch-size ${largest} or less.`);
+    });
+  },
+});
+
+Deno.test("largestBatch() is what 128 MiB bindings hold: 42,799 MLP and 2,912 LeNet samples", () => {
+  const limits = { maxStorageBufferBindingSize: 128 * 2 ** 20, maxBufferSize: 256 * 2 ** 20 };
+  // The MLP's largest per-sample buffer is its 784-float input; LeNet's, conv1's 20×24×24 output.
+  assert.equal(largestBatch(mlp(), limits), Math.floor(2 ** 27 / (784 * 4)));
+  assert.equal(largestBatch(mlp(), limits), 42799);
+  assert.equal(largestBatch(lenet(), limits), 2912);
+  // The smaller of the two limits decides.
+  assert.equal(largestBatch(mlp(), { ...limits, maxBufferSize: 784 * 4 * 10 }), 10);
 });
