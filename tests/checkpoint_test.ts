@@ -13,6 +13,7 @@ import { UserError } from "../src/errors.ts";
 import { inferShapes, mlp, type ModelSpec, sizeOf } from "../src/nn/model.ts";
 import { Rng } from "../src/random.ts";
 import { randomArray } from "./check.ts";
+import { runCli } from "./cli_helpers.ts";
 
 /** 12 inputs → 5 tanh → 3: small enough to write out, two layers to keep order honest. */
 const TINY: ModelSpec = {
@@ -782,5 +783,42 @@ Deno.test("train --resume checks the training record as it checks the options", 
       () => trainCommand.run(["--resume", path, "--data-dir", dir, "--lr", "0.1"]),
       /its training record has batch size 0/,
     );
+  });
+});
+
+Deno.test("mnist eval and train --resume refuse a hostile checkpoint in one error line", async () => {
+  await withTempDir(async (dir) => {
+    const record = sampleCheckpoint();
+    record.meta.training = { ...record.meta.training, batchSize: 0 };
+    await saveCheckpoint(`${dir}/record.safetensors`, record);
+    const cases: [string[], RegExp][] = [
+      [
+        ["eval", "--model", `${CASES}mlp-nan-bias.safetensors`],
+        /^error: Cannot load model ".*mlp-nan-bias\.safetensors": tensor "fc3_bias" holds NaN at index 0$/,
+      ],
+      [
+        ["train", "--resume", `${CASES}mlp-overlapping-ranges.safetensors`],
+        /^error: Cannot load model ".*mlp-overlapping-ranges\.safetensors": tensors "fc2_bias" and "fc1_bias" overlap/,
+      ],
+      [
+        ["train", "--resume", `${dir}/record.safetensors`, "--epochs", "5"],
+        /^error: Cannot resume from ".*record\.safetensors": its training record has batch size 0; --batch-size must be between 1 and 65536$/,
+      ],
+    ];
+    // Each fails before any GPU or data work; the data directory stays empty.
+    const runs = await Promise.all(cases.map(([args]) => runCli([...args, "--data-dir", dir])));
+    runs.forEach((run, i) => {
+      const [args, pattern] = cases[i]!;
+      const what = `mnist ${args.join(" ")}`;
+      assert.equal(run.code, 1, `${what} exits 1:\n${run.stderr}`);
+      assert.equal(run.stdout, "", what);
+      const lines = run.stderr.trimEnd().split("\n");
+      assert.match(lines[0]!, pattern, what);
+      assert.ok(lines.length <= 2 && (lines[1] ?? "hint: ").startsWith("hint: "), run.stderr);
+      assert.ok(!/^\s+at /m.test(run.stderr), `${what}: no stack trace`);
+    });
+    const names = [];
+    for await (const entry of Deno.readDir(dir)) names.push(entry.name);
+    assert.deepEqual(names, ["record.safetensors"]);
   });
 });
