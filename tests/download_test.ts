@@ -3,10 +3,16 @@
  * serve /work/shared/mnist and misbehave on request. Never touches the internet.
  */
 import assert, { deepStrictEqual as assertEquals, match as assertMatch } from "node:assert/strict";
-import { runCli } from "./cli_helpers.ts";
+import { PROJECT_ROOT, runCli } from "./cli_helpers.ts";
 import { type FaultKind, startMirror } from "./mirror_server.ts";
-import { downloadFile, ensureDataset, verifyFile } from "../src/data/download.ts";
+import {
+  downloadFile,
+  type DownloadOptions,
+  ensureDataset,
+  verifyFile,
+} from "../src/data/download.ts";
 import { DATASETS, type FileSpec } from "../src/data/mirrors.ts";
+import { gunzipSync } from "node:zlib";
 import { FASHION, HAVE_FASHION, MNIST } from "./test_data.ts";
 
 const NAMES = DATASETS.mnist.files.map((f) => f.name);
@@ -61,7 +67,10 @@ async function copyDataset(from: string, to: string): Promise<void> {
  * good copy landed intact with nothing left over. Returns the lines logged and the bad mirror's
  * request count.
  */
-async function fallBackAfter(fault: FaultKind): Promise<{ lines: string[]; badRequests: number }> {
+async function fallBackAfter(
+  fault: FaultKind,
+  options: DownloadOptions = {},
+): Promise<{ lines: string[]; badRequests: number }> {
   await using bad = startMirror({ root: MNIST, faults: { [LABELS.name]: fault } });
   await using good = startMirror({ root: MNIST });
   const lines: string[] = [];
@@ -69,6 +78,7 @@ async function fallBackAfter(fault: FaultKind): Promise<{ lines: string[]; badRe
   await withTempDir(async (dir) => {
     const fetched = await downloadFile(LABELS, dir, {
       ...FAST,
+      ...options,
       mirrors: [bad.url, good.url],
       log: (line) => lines.push(line),
     });
@@ -398,5 +408,233 @@ Deno.test("verifyFile tells valid, missing, corrupt, short and oversized files a
       ok: false,
       reason: "SHA-256 mismatch",
     });
+  });
+});
+
+// Hostile mirrors and interruptions (issue 13).
+
+/** A floor of 50 KiB/s judged over 1 s: a drip of 1 KiB per 0.5 s is far below it. */
+const SLOW = { minRate: 50 * 1024, rateWindowMs: 1000, timeoutMs: 5000 };
+
+Deno.test("download abandons a mirror that drips below the minimum rate", async () => {
+  const started = performance.now();
+  const { lines, badRequests } = await fallBackAfter("drip", SLOW);
+  const elapsed = performance.now() - started;
+  // About two 1 KiB pieces arrive in the first second, depending on timers and TCP.
+  const rate = /: too slow: ([\d.]+) KiB\/s over 1 s; trying the next mirror$/.exec(lines[0]!);
+  assert(rate, lines[0]);
+  assert(Number(rate[1]) >= 0.5 && Number(rate[1]) <= 4, lines[0]);
+  assertEquals(badRequests, 1); // too slow is not retried: the next mirror is tried at once
+  assert(elapsed < 4000, `took ${Math.round(elapsed)} ms`);
+});
+
+Deno.test("download takes the rate window and floor from the environment", async () => {
+  await using bad = startMirror({ root: MNIST, faults: { "*": "drip" } });
+  await using good = startMirror({ root: MNIST });
+  await withTempDir(async (dir) => {
+    const result = await runCli(
+      ["download", "--mirror", bad.url, "--mirror", good.url, "--data-dir", dir],
+      {
+        env: {
+          MNIST_DOWNLOAD_BACKOFF_MS: "1", // and the default idle timeout, longer than the window
+          MNIST_DOWNLOAD_RATE_WINDOW_MS: "1000",
+          MNIST_DOWNLOAD_MIN_RATE: "51200",
+        },
+      },
+    );
+    assertEquals(result.code, 0, result.stderr);
+    const warnings = result.stderr.split("\n").filter((line) => line.startsWith("warning:"));
+    assertEquals(warnings.length, 1, result.stderr);
+    assertMatch(
+      warnings[0]!,
+      new RegExp(`^warning: ${bad.url}${NAMES[0]}: too slow: [\\d.]+ KiB/s over 1 s; trying`),
+    );
+    for (const name of NAMES) await assertSameFile(`${dir}/${name}`, `${MNIST}/${name}`);
+
+    const invalid = await runCli(["download", "--mirror", good.url, "--data-dir", `${dir}/x`], {
+      env: { MNIST_DOWNLOAD_MIN_RATE: "fast" },
+    });
+    assertEquals(invalid.code, 1);
+    assertEquals(
+      invalid.stderr.split("\n")[0],
+      `error: MNIST_DOWNLOAD_MIN_RATE must be an integer >= 0, got "fast"`,
+    );
+  });
+});
+
+Deno.test("download accepts a .gz labelled Content-Encoding: gzip", async () => {
+  await using mirror = startMirror({ root: MNIST, faults: { "*": "encoded" } });
+  await withTempDir(async (dir) => {
+    const result = await runCli(["download", "--mirror", mirror.url, "--data-dir", dir]);
+    assertEquals(result.code, 0, result.stderr);
+    // Asked for with Accept-Encoding: identity, the bytes arrive as stored.
+    for (const name of NAMES) await assertSameFile(`${dir}/${name}`, `${MNIST}/${name}`);
+    assert(!result.stderr.includes("warning:"), result.stderr);
+  });
+});
+
+Deno.test("download accepts a body that arrives inflated and stores it gzipped", async () => {
+  await using mirror = startMirror({ root: MNIST, faults: { "*": "inflated" } });
+  await withTempDir(async (dir) => {
+    const lines: string[] = [];
+    for (const spec of DATASETS.mnist.files.filter((f) => f.name.startsWith("t10k"))) {
+      const fetched = await downloadFile(spec, dir, {
+        ...FAST,
+        mirrors: [mirror.url],
+        log: (line) => lines.push(line),
+      });
+      const path = `${dir}/${spec.name}`;
+      assertEquals(await verifyFile(path, spec), { ok: true });
+      assertEquals(fetched.bytes, (await Deno.stat(path)).size); // what reached the disk
+      const original = gunzipSync(await Deno.readFile(`${MNIST}/${spec.name}`));
+      assertEquals(gunzipSync(await Deno.readFile(path)).equals(original), true);
+    }
+    assertEquals(lines.filter((line) => !line.startsWith("Downloading")), []);
+    assertEquals(await listDir(dir), NAMES.filter((n) => n.startsWith("t10k")).sort());
+  });
+});
+
+Deno.test("download checks the size and SHA-256 of a body that arrives inflated", async () => {
+  await withTempDir(async (root) => {
+    const labels = gunzipSync(await Deno.readFile(`${MNIST}/${LABELS.name}`));
+    labels[labels.length - 1]! ^= 0x01;
+    await Deno.mkdir(`${root}/wrong`);
+    await Deno.writeFile(`${root}/wrong/${LABELS.name}`, labels);
+    await Deno.mkdir(`${root}/short`);
+    await Deno.writeFile(`${root}/short/${LABELS.name}`, labels.subarray(0, 10_008));
+    await Deno.mkdir(`${root}/long`);
+    await Deno.writeFile(`${root}/long/${LABELS.name}`, new Uint8Array([...labels, 0]));
+    await using wrong = startMirror({ root: `${root}/wrong` });
+    await using short = startMirror({ root: `${root}/short` });
+    await using long = startMirror({ root: `${root}/long` });
+    await withTempDir(async (dir) => {
+      const lines: string[] = [];
+      await assert.rejects(
+        downloadFile(LABELS, dir, {
+          ...FAST,
+          attempts: 1,
+          mirrors: [wrong.url, short.url, long.url],
+          log: (line) => lines.push(line),
+        }),
+        new RegExp(
+          `^UserError: Cannot download "${LABELS.name}": every mirror failed \\(last: ` +
+            `${long.url}${LABELS.name}: uncompressed body has more than the expected ` +
+            `60,008 bytes\\)$`,
+        ),
+      );
+      assertEquals(lines.filter((line) => line.startsWith("warning:")), [
+        `warning: ${wrong.url}${LABELS.name}: SHA-256 mismatch; trying the next mirror`,
+        `warning: ${short.url}${LABELS.name}: uncompressed body has 10,008 bytes, ` +
+        `expected 60,008; trying the next mirror`,
+      ]);
+      assertEquals(await listDir(dir), []);
+    });
+  });
+});
+
+/** The names in `dir` that end in `.tmp`. */
+async function temps(dir: string): Promise<string[]> {
+  return (await listDir(dir)).filter((name) => name.endsWith(".tmp"));
+}
+
+/**
+ * Starts `mnist download` from a mirror whose bodies stall halfway, and resolves once the first
+ * file's temporary file holds data. `output` is the child's, to await after signalling it.
+ */
+async function startStalledDownload(mirror: string, dir: string) {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "--allow-net",
+      "--allow-read",
+      "--allow-write",
+      "--allow-env",
+      "main.ts",
+      "download",
+      "--mirror",
+      mirror,
+      "--data-dir",
+      dir,
+    ],
+    cwd: PROJECT_ROOT,
+    env: { XDG_RUNTIME_DIR: "/tmp", NO_COLOR: "1" },
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const output = child.output();
+  const deadline = performance.now() + 15_000;
+  let seen: string[] = [];
+  while (performance.now() < deadline) {
+    seen = await temps(dir);
+    if (seen.length > 0 && (await Deno.stat(`${dir}/${seen[0]}`)).size > 0) break;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  assertEquals(seen.length, 1, "no temporary file appeared");
+  assertMatch(seen[0]!, new RegExp(`^${NAMES[0]}\\.${child.pid}\\.[0-9a-f]{8}\\.tmp$`));
+  return { child, output, tmp: seen[0]! };
+}
+
+for (const [signal, code] of [["SIGTERM", 143], ["SIGINT", 130]] as const) {
+  Deno.test(`download removes its temporary file on ${signal} and exits ${code}`, async () => {
+    await using mirror = startMirror({ root: MNIST, faults: { "*": "stall" } });
+    await withTempDir(async (dir) => {
+      const { child, output } = await startStalledDownload(mirror.url, dir);
+      child.kill(signal);
+      const result = await output;
+      const stderr = new TextDecoder().decode(result.stderr);
+      assertEquals(result.code, code, stderr);
+      assertStringIncludes(stderr, `\nerror: Interrupted by ${signal}; no partial file was kept\n`);
+      assertEquals(await listDir(dir), []);
+    });
+  });
+}
+
+Deno.test("the next download removes the temporary file of a SIGKILLed one", async () => {
+  await using stalled = startMirror({ root: MNIST, faults: { "*": "stall" } });
+  await using good = startMirror({ root: MNIST });
+  await withTempDir(async (dir) => {
+    const { child, output, tmp } = await startStalledDownload(stalled.url, dir);
+    child.kill("SIGKILL");
+    assertEquals((await output).signal, "SIGKILL");
+    assertEquals(await temps(dir), [tmp]); // nothing can clean up after SIGKILL
+
+    const result = await runCli(["download", "--mirror", good.url, "--data-dir", dir]);
+    assertEquals(result.code, 0, result.stderr);
+    assertStringIncludes(
+      result.stderr,
+      `Removed ${dir}/${tmp}, left by an earlier download (its process ${child.pid} is gone)\n`,
+    );
+    assertEquals(await listDir(dir), [...NAMES].sort());
+  });
+});
+
+Deno.test("download removes orphaned and day-old temporary files, not live ones", async () => {
+  await using mirror = startMirror({ root: MNIST });
+  await withTempDir(async (dir) => {
+    const dead = `${LABELS.name}.999999.abcd1234.tmp`; // its process was SIGKILLed
+    const live = `${LABELS.name}.${Deno.pid}.0123abcd.tmp`; // a download still running
+    const old = `${LABELS.name}.${Deno.pid}.deadbeef.tmp`; // running, but for two days
+    const other = `notes.txt.999999.abcd1234.tmp`; // not a dataset file: not ours
+    for (const name of [dead, live, old, other]) await Deno.writeTextFile(`${dir}/${name}`, "x");
+    const twoDaysAgo = new Date(Date.now() - 2 * 24 * 3600 * 1000);
+    await Deno.utime(`${dir}/${old}`, twoDaysAgo, twoDaysAgo);
+    // A running download holds an exclusive lock on its temporary file, as this test does here.
+    using held = await Deno.open(`${dir}/${live}`);
+    await held.lock(true);
+    using heldOld = await Deno.open(`${dir}/${old}`);
+    await heldOld.lock(true);
+
+    const result = await runCli(["download", "--mirror", mirror.url, "--data-dir", dir]);
+    assertEquals(result.code, 0, result.stderr);
+    const removed = result.stderr.split("\n").filter((line) => line.startsWith("Removed "));
+    assertEquals(
+      removed.sort(),
+      [
+        `Removed ${dir}/${dead}, left by an earlier download (its process 999999 is gone)`,
+        `Removed ${dir}/${old}, left by an earlier download (older than a day)`,
+      ].sort(),
+    );
+    assertEquals(await listDir(dir), [...NAMES, live, other].sort());
   });
 });

@@ -22,6 +22,10 @@ import { gunzipSync, gzipSync } from "node:zlib";
  * - `slow`: no response until `delayMs` has passed (a dead server, for connect/header timeouts).
  * - `stall`: headers and half the body, then nothing for `delayMs` (an idle timeout mid-body).
  * - `trickle`: the whole file in 8 pieces, `trickleMs` apart: slow, but never idle for long.
+ * - `drip`: 1 KiB every `dripMs`: never idle, yet far below any sensible rate (a hostile mirror).
+ * - `encoded`: the .gz bytes labelled `Content-Encoding: gzip` (a common misconfiguration, which
+ *   makes a client that accepts gzip inflate them on the fly).
+ * - `inflated`: the decompressed IDX bytes under the .gz name (a proxy that unpacks them).
  * - `bomb`: a valid gzip of 64 MiB of zeros, more than any dataset file decompresses to.
  */
 export type FaultKind =
@@ -33,6 +37,9 @@ export type FaultKind =
   | "slow"
   | "stall"
   | "trickle"
+  | "drip"
+  | "encoded"
+  | "inflated"
   | "bomb";
 
 /** A fault, optionally only for the first `times` requests of a path (then it serves normally). */
@@ -51,6 +58,8 @@ export interface MirrorOptions {
   delayMs?: number;
   /** The pause between the pieces of a `trickle`; default 100 ms. */
   trickleMs?: number;
+  /** The pause between the 1 KiB pieces of a `drip`; default 500 ms. */
+  dripMs?: number;
 }
 
 /** A running mirror. */
@@ -72,7 +81,7 @@ let bomb: Uint8Array | undefined;
 
 /** Starts a mirror of `root` on 127.0.0.1 at a free port. Close it (or `await using` it). */
 export function startMirror(options: MirrorOptions): Mirror {
-  const { root, faults = {}, delayMs = 60_000, trickleMs = 100 } = options;
+  const { root, faults = {}, delayMs = 60_000, trickleMs = 100, dripMs = 500 } = options;
   const requests: string[] = [];
   const closing = new AbortController();
 
@@ -112,6 +121,19 @@ export function startMirror(options: MirrorOptions): Mirror {
         return halfBody(bytes, { close: delay(delayMs, signal) });
       case "trickle":
         return trickle(bytes, { pieces: 8, pauseMs: trickleMs, signal });
+      case "drip":
+        return trickle(bytes, { pieces: Math.ceil(bytes.length / 1024), pauseMs: dripMs, signal });
+      case "encoded":
+        return new Response(bytes, {
+          headers: {
+            "content-type": "application/gzip",
+            "content-encoding": "gzip",
+            "content-length": `${bytes.length}`,
+          },
+        });
+      case "inflated":
+        bytes = new Uint8Array(gunzipSync(bytes));
+        break;
       case "corrupt": {
         bytes = bytes.slice();
         const middle = bytes.length >> 1;

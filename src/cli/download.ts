@@ -23,6 +23,10 @@ ${COMMON_HELP}
 Environment:
   MNIST_DOWNLOAD_TIMEOUT_MS  give up on a mirror after this long without data (default 30000)
   MNIST_DOWNLOAD_BACKOFF_MS  wait before retrying a mirror, doubled each time (default 1000)
+  MNIST_DOWNLOAD_MIN_RATE    abandon a mirror slower than this many bytes/s over a whole
+                             window (default 51200, i.e. 50 KiB/s; 0: never)
+  MNIST_DOWNLOAD_RATE_WINDOW_MS
+                             that window, in ms (default 30000)
 
 Examples:
   mnist download

@@ -4,6 +4,13 @@
  * decompressed bytes are hashed as they come out, so nothing is held in memory and a file reaches
  * its canonical name only once verified. A mirror that fails is retried, then the next one is
  * tried; a valid cached file is never replaced by a bad one.
+ *
+ * Hostile or broken mirrors and interruptions: a mirror that trickles bytes is abandoned once its
+ * rate stays below a floor for a whole window; a body that arrives already inflated (a mirror
+ * labelling its .gz files `Content-Encoding: gzip`, a proxy unpacking them) is recognised by its
+ * IDX magic number, verified as is and gzipped on its way to disk; SIGINT and SIGTERM remove the
+ * temporary file before the command ends, and temporary files that a killed process left behind
+ * are removed by the next download.
  */
 import { createHash } from "node:crypto";
 import { messageOf, UserError } from "../errors.ts";
@@ -26,6 +33,18 @@ export interface DownloadOptions {
   backoffMs?: number;
   /** Requests per mirror and file before moving on to the next mirror; default 2. */
   attempts?: number;
+  /**
+   * Abandon a mirror whose body arrives slower than this many bytes per second over a whole
+   * `rateWindowMs`; 0 never does. Default `$MNIST_DOWNLOAD_MIN_RATE` or 51,200 (50 KiB/s).
+   */
+  minRate?: number;
+  /** The window `minRate` is judged over; default `$MNIST_DOWNLOAD_RATE_WINDOW_MS` or 30 s. */
+  rateWindowMs?: number;
+  /**
+   * Stops a download: its temporary file is removed and the promise rejects with the signal's
+   * reason. (`mnist download`, `train`, `show` and `eval` need none: SIGINT and SIGTERM do this.)
+   */
+  signal?: AbortSignal;
 }
 
 /** The result of checking a file's decompressed content against its spec. */
@@ -46,7 +65,7 @@ export interface FileOutcome {
 /** What `downloadFile` fetched, and which mirrors failed on the way. */
 export interface Fetched {
   url: string;
-  /** Compressed bytes received and written. */
+  /** Compressed bytes written: those received, unless the mirror sent them inflated. */
   bytes: number;
   /** The mirrors that failed before `url` worked, in the order they were tried. */
   failedMirrors: string[];
@@ -119,6 +138,7 @@ export async function ensureDataset(
   }
   if (missing.length === 0) return;
   const log = options.log ?? console.error;
+  await removeStaleTemps(dir, DATASETS[dataset].files, log);
   log(`Downloading the ${dataset} dataset into ${dir}`);
   await fetchAll(missing, dir, dataset, options);
 }
@@ -139,6 +159,7 @@ export async function downloadDataset(
   const outcomes: FileOutcome[] = [];
   const toFetch: FileSpec[] = [];
   const corrupt = new Set<string>();
+  await removeStaleTemps(dir, DATASETS[dataset].files, log);
   for (const spec of DATASETS[dataset].files) {
     const path = `${dir}/${spec.name}`;
     const verdict = await verifyFile(path, spec);
@@ -186,9 +207,15 @@ async function fetchAll(
   await Deno.mkdir(dir, { recursive: true }).catch((error) => {
     throw cannotWrite(dir, error);
   });
+  using interrupt = abortOnSignals(options.signal);
   try {
     for (const spec of specs) {
-      const fetched = await downloadFile(spec, dir, { ...options, ...settings, mirrors });
+      const fetched = await downloadFile(spec, dir, {
+        ...options,
+        ...settings,
+        mirrors,
+        signal: interrupt.signal,
+      });
       report(`${spec.name}: ${formatBytes(fetched.bytes)}, verified`);
       results.push(fetched);
       const failed = new Set(fetched.failedMirrors);
@@ -203,10 +230,125 @@ async function fetchAll(
 }
 
 /**
+ * Turns SIGINT and SIGTERM into an abort while downloads run, so the temporary file is removed on
+ * the way out; the abort's reason is a `UserError` whose exit code is the shell's 128 + signal
+ * number (130, 143), which main.ts exits with: it stays the only caller of `Deno.exit`. The
+ * listeners go at the first signal, so a second one ends the process at once (Deno restores the
+ * default action), in case the way out hangs. Dispose of the result to remove them.
+ */
+function abortOnSignals(outer?: AbortSignal): { signal: AbortSignal } & Disposable {
+  const controller = new AbortController();
+  const listeners: [Deno.Signal, () => void][] = [];
+  const remove = () => {
+    for (const [name, listener] of listeners) Deno.removeSignalListener(name, listener);
+    listeners.length = 0;
+  };
+  for (const [name, code] of [["SIGINT", 130], ["SIGTERM", 143]] as const) {
+    const listener = () => {
+      remove();
+      controller.abort(
+        new UserError(`Interrupted by ${name}; no partial file was kept`, {
+          exitCode: code,
+        }),
+      );
+    };
+    try {
+      Deno.addSignalListener(name, listener);
+      listeners.push([name, listener]);
+    } catch {
+      // Windows listens for SIGINT and SIGBREAK only.
+    }
+  }
+  return {
+    signal: outer ? AbortSignal.any([outer, controller.signal]) : controller.signal,
+    [Symbol.dispose]: remove,
+  };
+}
+
+/** Temporary files older than this are removed even when their process may still run. */
+const STALE_TEMP_MS = 24 * 60 * 60 * 1000;
+
+/** `<file>.<pid>.<8 hex digits>.tmp`, as `downloadFile` names its temporary files. */
+const TEMP_NAME = /^(.+)\.(\d+)\.[0-9a-f]{8}\.tmp$/;
+
+/**
+ * Removes the temporary files that earlier downloads into `dir` left behind, with one line each:
+ * those no process holds any more (SIGKILL, a crash, a power cut) and those older than a day,
+ * whatever holds them. Only names `downloadFile` makes for `specs` are touched; a folder that
+ * cannot be read or a file that cannot be removed is left for the steps that follow to report.
+ */
+async function removeStaleTemps(
+  dir: string,
+  specs: FileSpec[],
+  log: (line: string) => void,
+): Promise<void> {
+  const names = new Set(specs.map((spec) => spec.name));
+  const temps: { path: string; pid: string }[] = [];
+  try {
+    for await (const entry of Deno.readDir(dir)) {
+      const match = TEMP_NAME.exec(entry.name);
+      if (entry.isFile && match && names.has(match[1]!)) {
+        temps.push({ path: `${dir}/${entry.name}`, pid: match[2]! });
+      }
+    }
+  } catch {
+    return;
+  }
+  for (const { path, pid } of temps) {
+    const why = await staleReason(path, pid);
+    if (why === undefined) continue;
+    try {
+      await Deno.remove(path);
+      log(`Removed ${path}, left by an earlier download (${why})`);
+    } catch {
+      // Gone already, or not ours to remove.
+    }
+  }
+}
+
+/**
+ * Why the temporary file at `path` is an orphan, or `undefined` while a download may still own
+ * it. A running download holds an exclusive lock on its file (`openTemp`), and the lock dies with
+ * its process. (The pid in the name cannot be checked: Deno lets a program read /proc only with
+ * --allow-all, and `Deno.kill(pid, 0)` needs --allow-run, neither of which `mnist` asks for.)
+ */
+async function staleReason(path: string, pid: string): Promise<string | undefined> {
+  let file: Deno.FsFile;
+  try {
+    file = await Deno.open(path);
+  } catch {
+    return undefined;
+  }
+  try {
+    // A file system without locks throws here: then only the age rule applies.
+    if (await file.tryLock(true).catch(() => false)) return `its process ${pid} is gone`;
+    const mtime = (await file.stat()).mtime;
+    return mtime && Date.now() - mtime.getTime() > STALE_TEMP_MS ? "older than a day" : undefined;
+  } finally {
+    file.close();
+  }
+}
+
+/**
+ * Creates the temporary file `path` and locks it until it is renamed or removed, so that other
+ * downloads leave it alone while this process lives (see `staleReason`).
+ */
+async function openTemp(path: string): Promise<Deno.FsFile> {
+  const file = await Deno.open(path, { write: true, create: true, truncate: true }).catch(
+    (error) => {
+      throw cannotWrite(path, error);
+    },
+  );
+  await file.lock(true).catch(() => {}); // no locks here: the age rule still applies
+  return file;
+}
+
+/**
  * Downloads one file into `dir` (which must exist) from the first mirror that serves it intact,
  * replacing any file already there only once the new one is verified. Prints one warning line
  * per failing mirror. Throws a `UserError` naming the file and the last reason when every mirror
- * fails, and when the temporary file cannot be written; no temporary file is left behind.
+ * fails, and when the temporary file cannot be written; no temporary file is left behind, also
+ * when `options.signal` aborts (then it rejects with the signal's reason).
  */
 export async function downloadFile(
   spec: FileSpec,
@@ -219,13 +361,21 @@ export async function downloadFile(
   const target = `${dir}/${spec.name}`;
   const tmp = `${target}.${Deno.pid}.${crypto.randomUUID().slice(0, 8)}.tmp`;
   const failedMirrors: string[] = [];
+  const signal = options.signal;
   let last = "";
+  let file: Deno.FsFile | undefined;
   try {
     for (const [m, mirror] of mirrors.entries()) {
       const url = new URL(spec.name, mirror).href;
       log(`Downloading ${url}`);
       for (let attempt = 1;; attempt++) {
-        const result = await attemptDownload(url, spec, tmp, settings);
+        signal?.throwIfAborted();
+        file ??= await openTemp(tmp);
+        const result = await attemptDownload(url, spec, { file, path: tmp }, {
+          ...settings,
+          signal,
+        });
+        signal?.throwIfAborted(); // an interrupted attempt is not the mirror's fault
         if (result.ok) {
           await Deno.rename(tmp, target).catch((error) => {
             throw cannotWrite(target, error);
@@ -234,12 +384,20 @@ export async function downloadFile(
         }
         last = `${url}: ${result.reason}`;
         if (!result.retry || attempt >= settings.attempts) break;
-        await sleep(settings.backoffMs * 2 ** (attempt - 1));
+        await sleep(settings.backoffMs * 2 ** (attempt - 1), signal);
       }
       failedMirrors.push(mirror);
       if (m < mirrors.length - 1) log(`warning: ${last}; trying the next mirror`);
     }
+  } catch (error) {
+    signal?.throwIfAborted(); // a write error while interrupted is the interruption's doing
+    throw error;
   } finally {
+    try {
+      file?.close();
+    } catch {
+      // Already closed.
+    }
     await Deno.remove(tmp).catch(() => {});
   }
   throw new UserError(
@@ -255,12 +413,16 @@ interface Settings {
   backoffMs: number;
   attempts: number;
   progress: boolean;
+  minRate: number;
+  rateWindowMs: number;
 }
 
 function resolveSettings(options: DownloadOptions): Settings {
   return {
     timeoutMs: options.timeoutMs ?? envInt("MNIST_DOWNLOAD_TIMEOUT_MS", 30_000, 1),
     backoffMs: options.backoffMs ?? envInt("MNIST_DOWNLOAD_BACKOFF_MS", 1_000, 0),
+    minRate: options.minRate ?? envInt("MNIST_DOWNLOAD_MIN_RATE", 50 * 1024, 0),
+    rateWindowMs: options.rateWindowMs ?? envInt("MNIST_DOWNLOAD_RATE_WINDOW_MS", 30_000, 1),
     attempts: Math.max(1, options.attempts ?? 2),
     progress: options.progress ?? Deno.stderr.isTerminal(),
   };
@@ -284,30 +446,38 @@ type Attempt =
 class LocalWriteError extends Error {}
 
 /**
- * One request: streams the body into `tmp` and through the decompressor and hash. Returns why
- * it failed rather than throwing, except for local write errors (thrown as `UserError`).
+ * One request: streams the body into the temporary file (emptied first) and through the
+ * decompressor and hash. Returns why it failed rather than throwing, except for local write
+ * errors (thrown as `UserError`).
  */
 async function attemptDownload(
   url: string,
   spec: FileSpec,
-  tmp: string,
-  settings: Settings,
+  { file, path: tmp }: { file: Deno.FsFile; path: string },
+  settings: Settings & { signal?: AbortSignal },
 ): Promise<Attempt> {
-  const file = await Deno.open(tmp, { write: true, create: true, truncate: true }).catch(
-    (error) => {
-      throw cannotWrite(tmp, error);
-    },
-  );
-  const idle = new IdleTimeout(settings.timeoutMs);
+  try {
+    await file.truncate(0);
+    await file.seek(0, Deno.SeekMode.Start);
+  } catch (error) {
+    throw cannotWrite(tmp, error);
+  }
+  const watchdog = new Watchdog(settings);
+  const signal = settings.signal
+    ? AbortSignal.any([watchdog.signal, settings.signal])
+    : watchdog.signal;
   const progress = settings.progress ? new ProgressBar(spec) : undefined;
   let received = 0;
   let sourceError: unknown;
+  let sink: TempSink | undefined;
   try {
     let response: Response;
     try {
-      response = await fetch(url, { signal: idle.signal });
+      // The bytes as stored: to a client that accepts gzip, a mirror labelling its .gz files
+      // `Content-Encoding: gzip` (a common misconfiguration) would have them inflated.
+      response = await fetch(url, { signal, headers: { "accept-encoding": "identity" } });
     } catch (error) {
-      return { ok: false, reason: idle.fired ? idle.reason : networkReason(error), retry: true };
+      return { ok: false, reason: watchdog.reason ?? networkReason(error), retry: watchdog.retry };
     }
     if (!response.ok || response.body === null) {
       await response.body?.cancel();
@@ -321,58 +491,140 @@ async function attemptDownload(
       };
     }
     progress?.start(Number(response.headers.get("content-length")) || undefined);
+    watchdog.bodyStarted();
     // A deflate stream cannot legitimately be much larger than what it decompresses to.
     const maxCompressed = Math.ceil(spec.size * 1.01) + 65_536;
     const body = response.body.getReader();
-    // The body as it arrives, written to `tmp` on the way; `sourceError` records network
-    // failures so they are not mistaken for bad gzip data downstream.
-    const tapped = new ReadableStream<Uint8Array<ArrayBuffer>>({
-      async pull(controller) {
-        let chunk: ReadableStreamReadResult<Uint8Array<ArrayBuffer>>;
-        try {
-          chunk = await body.read();
-        } catch (error) {
-          sourceError = error;
-          throw error;
-        }
-        if (chunk.done) return controller.close();
-        idle.reset();
-        received += chunk.value.byteLength;
-        if (received > maxCompressed) {
-          sourceError = new Error(`sent more than ${formatBytes(maxCompressed)}`);
-          await body.cancel();
-          throw sourceError;
-        }
-        try {
-          await writeAll(file, chunk.value);
-        } catch (error) {
-          await body.cancel();
-          throw new LocalWriteError(messageOf(error), { cause: error });
-        }
-        controller.enqueue(chunk.value);
-      },
-      cancel: (reason) => body.cancel(reason),
-    }, { highWaterMark: 0 });
+    /** The next chunk of the body; records network failures so they are not mistaken for bad data. */
+    const next = async (): Promise<ReadableStreamReadResult<Uint8Array<ArrayBuffer>>> => {
+      let chunk: ReadableStreamReadResult<Uint8Array<ArrayBuffer>>;
+      try {
+        chunk = await body.read();
+      } catch (error) {
+        sourceError = error;
+        throw error;
+      }
+      if (chunk.done) return chunk;
+      watchdog.received(chunk.value.byteLength);
+      received += chunk.value.byteLength;
+      if (received > maxCompressed) {
+        sourceError = new Error(`sent more than ${formatBytes(maxCompressed)}`);
+        await body.cancel();
+        throw sourceError;
+      }
+      return chunk;
+    };
     let verdict: Verdict;
     try {
-      verdict = await digestGzip(tapped, spec, (n) => progress?.update(received, n));
+      // Sniff the first bytes: gzip's magic, or the IDX magic of a body sent already inflated.
+      const head: Uint8Array<ArrayBuffer>[] = [];
+      while (head.reduce((n, chunk) => n + chunk.byteLength, 0) < 4) {
+        const chunk = await next();
+        if (chunk.done) break;
+        head.push(chunk.value);
+      }
+      const inflated = isIdxMagic(concat(head));
+      const out = new TempSink(file, { gzip: inflated });
+      sink = out;
+      // The body as it arrives, written to `tmp` on the way.
+      const tapped = new ReadableStream<Uint8Array<ArrayBuffer>>({
+        async pull(controller) {
+          const chunk = head.length > 0
+            ? { done: false as const, value: head.shift()! }
+            : await next();
+          try {
+            if (chunk.done) await out.close();
+            else await out.write(chunk.value);
+          } catch (error) {
+            await body.cancel();
+            throw new LocalWriteError(messageOf(error), { cause: error });
+          }
+          if (chunk.done) controller.close();
+          else controller.enqueue(chunk.value);
+        },
+        cancel: (reason) => body.cancel(reason),
+      }, { highWaterMark: 0 });
+      const onProgress = (n: number) => progress?.update(received, n);
+      verdict = inflated
+        ? await digest(tapped, spec, { has: "uncompressed body has", onProgress })
+        : await digestGzip(tapped, spec, onProgress);
     } catch (error) {
       if (error instanceof LocalWriteError) throw cannotWrite(tmp, error.cause);
-      if (idle.fired) return { ok: false, reason: idle.reason, retry: true };
+      if (watchdog.reason) return { ok: false, reason: watchdog.reason, retry: watchdog.retry };
       if (sourceError !== undefined) {
         return { ok: false, reason: networkReason(sourceError), retry: true };
       }
       return { ok: false, reason: gzipReason(error), retry: true };
     }
-    return verdict.ok ? { ok: true, bytes: received } : { ...verdict, retry: true };
+    return verdict.ok ? { ok: true, bytes: sink.bytes } : { ...verdict, retry: true };
   } finally {
-    idle.clear();
+    watchdog.clear();
     progress?.clear();
-    try {
-      file.close();
-    } catch {
-      // Already closed.
-    }
+    await sink?.abort();
+  }
+}
+
+/** Whether `bytes` start like an uncompressed MNIST file: IDX magic 2049 or 2051. */
+function isIdxMagic(bytes: Uint8Array): boolean {
+  return bytes.length >= 4 && bytes[0] === 0 && bytes[1] === 0 && bytes[2] === 8 &&
+    (bytes[3] === 1 || bytes[3] === 3);
+}
+
+function concat(chunks: Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(chunks.reduce((n, chunk) => n + chunk.byteLength, 0));
+  let offset = 0;
+  for (const chunk of chunks) {
+    out.set(chunk, offset);
+    offset += chunk.byteLength;
+  }
+  return out;
+}
+
+/**
+ * Writes the temporary file: the body as received or, for a body that arrived inflated, gzipped
+ * again (the data directory holds .gz files). `close()` flushes; `bytes` counts what reached disk.
+ */
+class TempSink {
+  readonly #file: Deno.FsFile;
+  readonly #writer: WritableStreamDefaultWriter<Uint8Array<ArrayBuffer>> | undefined;
+  readonly #pump: Promise<void> | undefined;
+  #closed = false;
+  bytes = 0;
+
+  constructor(file: Deno.FsFile, { gzip }: { gzip: boolean }) {
+    this.#file = file;
+    if (!gzip) return;
+    const compress = new CompressionStream("gzip");
+    this.#writer = compress.writable.getWriter();
+    this.#pump = compress.readable.pipeTo(
+      new WritableStream({ write: (chunk) => this.#writeFile(chunk) }),
+    );
+    this.#pump.catch(() => {}); // reported by the next write or close
+  }
+
+  async write(chunk: Uint8Array<ArrayBuffer>): Promise<void> {
+    if (!this.#writer) return await this.#writeFile(chunk);
+    // Resolves once compressed, waiting while the file lags behind: memory stays bounded.
+    await this.#writer.ready;
+    await this.#writer.write(chunk);
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true;
+    await this.#writer?.close();
+    await this.#pump;
+  }
+
+  /** Drops what is still being compressed, after a failure. */
+  async abort(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    await this.#writer?.abort().catch(() => {});
+  }
+
+  async #writeFile(chunk: Uint8Array): Promise<void> {
+    await writeAll(this.#file, chunk);
+    this.bytes += chunk.byteLength;
   }
 }
 
@@ -381,12 +633,25 @@ async function attemptDownload(
  * (cancelling `gzipped`) as soon as the output exceeds `spec.size`, so a gzip bomb costs no more
  * than one file's worth of work. Errors of the stream, including bad gzip data, are thrown.
  */
-async function digestGzip(
+function digestGzip(
   gzipped: ReadableStream<Uint8Array<ArrayBuffer>>,
   spec: FileSpec,
   onProgress?: (decompressed: number) => void,
 ): Promise<Verdict> {
-  const reader = gzipped.pipeThrough(new DecompressionStream("gzip")).getReader();
+  const content = gzipped.pipeThrough(new DecompressionStream("gzip"));
+  return digest(content, spec, { has: "decompresses to", onProgress });
+}
+
+/**
+ * Hashes and counts `content` and compares it with `spec`, cancelling it as soon as it exceeds
+ * `spec.size`. `has` starts the reasons: "decompresses to 10,008 bytes, expected 60,008".
+ */
+async function digest(
+  content: ReadableStream<Uint8Array>,
+  spec: FileSpec,
+  { has, onProgress }: { has: string; onProgress?: (size: number) => void },
+): Promise<Verdict> {
+  const reader = content.getReader();
   const hash = createHash("sha256");
   let size = 0;
   for (;;) {
@@ -395,10 +660,7 @@ async function digestGzip(
     size += value.byteLength;
     if (size > spec.size) {
       await reader.cancel();
-      return {
-        ok: false,
-        reason: `decompresses to more than the expected ${formatCount(spec.size)} bytes`,
-      };
+      return { ok: false, reason: `${has} more than the expected ${formatCount(spec.size)} bytes` };
     }
     hash.update(value);
     onProgress?.(size);
@@ -406,43 +668,74 @@ async function digestGzip(
   if (size !== spec.size) {
     return {
       ok: false,
-      reason: `decompresses to ${formatCount(size)} bytes, expected ${formatCount(spec.size)}`,
+      reason: `${has} ${formatCount(size)} bytes, expected ${formatCount(spec.size)}`,
     };
   }
   if (hash.digest("hex") !== spec.sha256) return { ok: false, reason: "SHA-256 mismatch" };
   return { ok: true };
 }
 
-/** Aborts a request after `ms` without data; `reset()` on every chunk. */
-class IdleTimeout {
+/**
+ * Aborts a request that gets no data for `timeoutMs`, or whose body arrives slower than `minRate`
+ * bytes per second over a whole `rateWindowMs` window: a mirror trickling 1 KiB every half second
+ * is never idle, yet would take hours. Windows follow one another from the first byte of the
+ * body; a file that arrives within the first window is never judged.
+ */
+class Watchdog {
   readonly #controller = new AbortController();
-  readonly #ms: number;
-  #timer: ReturnType<typeof setTimeout> | undefined;
-  fired = false;
+  readonly #settings: Settings;
+  #idle: ReturnType<typeof setTimeout> | undefined;
+  #window: ReturnType<typeof setInterval> | undefined;
+  #windowBytes = 0;
+  /** Why it aborted the request, once it has. */
+  reason: string | undefined;
+  /** Whether the mirror deserves another request: after a timeout yes, when too slow no. */
+  retry = true;
 
-  constructor(ms: number) {
-    this.#ms = ms;
-    this.reset();
+  constructor(settings: Settings) {
+    this.#settings = settings;
+    this.#resetIdle();
   }
 
   get signal(): AbortSignal {
     return this.#controller.signal;
   }
 
-  get reason(): string {
-    return `timed out (no data for ${formatDuration(this.#ms)})`;
+  /** Starts judging the rate, once the headers are in. */
+  bodyStarted(): void {
+    const { minRate, rateWindowMs } = this.#settings;
+    if (minRate <= 0) return;
+    this.#window = setInterval(() => {
+      const rate = this.#windowBytes / (rateWindowMs / 1000);
+      this.#windowBytes = 0;
+      if (rate >= minRate) return;
+      this.#fire(`too slow: ${formatRate(rate)} over ${formatDuration(rateWindowMs)}`, false);
+    }, rateWindowMs);
   }
 
-  reset(): void {
-    clearTimeout(this.#timer);
-    this.#timer = setTimeout(() => {
-      this.fired = true;
-      this.#controller.abort(new DOMException(this.reason, "TimeoutError"));
-    }, this.#ms);
+  /** Counts `bytes` of the body that just arrived. */
+  received(bytes: number): void {
+    this.#windowBytes += bytes;
+    this.#resetIdle();
   }
 
   clear(): void {
-    clearTimeout(this.#timer);
+    clearTimeout(this.#idle);
+    clearInterval(this.#window);
+  }
+
+  #resetIdle(): void {
+    clearTimeout(this.#idle);
+    const ms = this.#settings.timeoutMs;
+    this.#idle = setTimeout(() => this.#fire(`timed out (no data for ${formatDuration(ms)})`), ms);
+  }
+
+  #fire(reason: string, retry = true): void {
+    if (this.reason !== undefined) return;
+    this.reason = reason;
+    this.retry = retry;
+    this.clear();
+    this.#controller.abort(new DOMException(reason, "TimeoutError"));
   }
 }
 
@@ -543,8 +836,17 @@ function gzipReason(error: unknown): string {
   return `invalid gzip data (${messageOf(error)})`;
 }
 
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
+/** Resolves after `ms`, or at once when `signal` aborts. */
+function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      signal?.removeEventListener("abort", done);
+      resolve();
+    };
+    const timer = setTimeout(done, signal?.aborted ? 0 : ms);
+    signal?.addEventListener("abort", done);
+  });
 }
 
 /** `9.9 MB`, `28.9 kB`, `512 B`: decimal units, as network speeds are quoted. */
@@ -557,6 +859,11 @@ export function formatBytes(bytes: number): string {
 
 function formatCount(n: number): string {
   return n.toLocaleString("en-US");
+}
+
+/** `2.0 KiB/s`: binary units, as the slow-mirror floor is set. */
+function formatRate(bytesPerSecond: number): string {
+  return `${(bytesPerSecond / 1024).toFixed(1)} KiB/s`;
 }
 
 function formatDuration(ms: number): string {
