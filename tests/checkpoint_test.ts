@@ -375,6 +375,23 @@ Deno.test("loadCheckpoint() of a directory or a missing file is a one-line UserE
   });
 });
 
+Deno.test("loadCheckpoint() refuses a device or an oversized file before reading it", async () => {
+  await assertUserError(
+    () => loadCheckpoint("/dev/zero"),
+    /^Cannot load model "\/dev\/zero": it is not a regular file \(a device or a pipe\?\)$/,
+  );
+  await withTempDir(async (dir) => {
+    // Sparse: 3 GiB that take no space on disk.
+    const path = `${dir}/huge.safetensors`;
+    await Deno.writeFile(path, new Uint8Array());
+    await Deno.truncate(path, 3 * 2 ** 30);
+    await assertUserError(
+      () => loadCheckpoint(path),
+      /^Cannot load model ".*huge\.safetensors": it is 3221225472 bytes, more than a model may be/,
+    );
+  });
+});
+
 Deno.test("saveCheckpoint() then loadCheckpoint() round-trips through a file", async () => {
   await withTempDir(async (dir) => {
     const checkpoint = sampleCheckpoint();

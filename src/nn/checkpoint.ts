@@ -6,10 +6,17 @@
  * `eval` and `predict` can rebuild the network and `--resume` can continue.
  */
 import { UserError } from "../errors.ts";
-import { writeFileAtomic } from "../fs.ts";
+import { fsReason, writeFileAtomic } from "../fs.ts";
 import { checkIterState, type DataIterState } from "../data/dataset.ts";
 import { DATASET_NAMES } from "../data/mirrors.ts";
-import { checkModelSpec, inferShapes, type ModelSpec, quote, sizeOf } from "./model.ts";
+import {
+  checkModelSpec,
+  inferShapes,
+  MODEL_LIMITS,
+  type ModelSpec,
+  quote,
+  sizeOf,
+} from "./model.ts";
 
 /** What a checkpoint holds besides the weights. */
 export interface CheckpointMeta {
@@ -37,6 +44,8 @@ export interface Checkpoint {
 
 const MOMENTUM_PREFIX = "optimizer.momentum.";
 const MAX_HEADER = 16 * 1024 * 1024;
+/** The largest file a model within the limits makes: its parameters, their momenta, a header. */
+const MAX_FILE = 8 + MAX_HEADER + 2 * 4 * MODEL_LIMITS.params;
 
 /** Serialises a checkpoint to safetensors bytes. */
 export function encodeCheckpoint(checkpoint: Checkpoint): Uint8Array {
@@ -307,15 +316,22 @@ export async function saveCheckpoint(path: string, checkpoint: Checkpoint): Prom
 export async function loadCheckpoint(path: string): Promise<Checkpoint> {
   let bytes: Uint8Array;
   try {
+    // From the stat, before opening: a device (/dev/zero) or a FIFO would read without end.
+    const info = await Deno.stat(path);
+    if (info.isDirectory) throw bad(path, "it is a directory");
+    if (!info.isFile) throw bad(path, "it is not a regular file (a device or a pipe?)");
+    if (info.size > MAX_FILE) {
+      throw bad(path, `it is ${info.size} bytes, more than a model may be (${MAX_FILE})`);
+    }
     bytes = await Deno.readFile(path);
   } catch (error) {
+    if (error instanceof UserError) throw error;
     if (error instanceof Deno.errors.NotFound) {
       throw new UserError(`Cannot load model "${path}": no such file`, {
         hint: 'Train one first with "mnist train", or pass --model FILE.',
       });
     }
-    if (error instanceof Deno.errors.IsADirectory) throw bad(path, "it is a directory");
-    throw bad(path, (error as Error).message);
+    throw bad(path, fsReason(error));
   }
   return decodeCheckpoint(bytes, path);
 }
