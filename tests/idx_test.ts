@@ -3,6 +3,7 @@ import {
   type IdxImages,
   type IdxLabels,
   parseIdx,
+  parseIdxHeader,
   parseIdxImages,
   parseIdxLabels,
   parseIdxPair,
@@ -177,4 +178,25 @@ Deno.test("real MNIST headers: 60000 x 28 x 28 training images, 10000 test label
   const parsed = parseIdxLabels(labels, "t10k-labels-idx1-ubyte.gz");
   assert.equal(parsed.count, 10000);
   assert.deepEqual(Array.from(parsed.labels.subarray(0, 10)), [7, 2, 1, 0, 4, 1, 4, 9, 5, 9]);
+});
+
+Deno.test("parseIdxHeader() tells a loader the real files' sizes from their first 16 bytes", async () => {
+  const images = await readHead(`${MNIST}/train-images-idx3-ubyte.gz`, 16);
+  assert.deepEqual(parseIdxHeader(images, "train-images-idx3-ubyte.gz"), {
+    kind: "images",
+    count: 60000,
+    rows: 28,
+    cols: 28,
+    headerBytes: 16,
+    valueBytes: 47_040_000,
+  });
+  const labels = await readHead(`${MNIST}/t10k-labels-idx1-ubyte.gz`, 16);
+  assert.deepEqual(parseIdxHeader(labels, "t10k-labels-idx1-ubyte.gz"), {
+    kind: "labels",
+    count: 10000,
+    rows: 1,
+    cols: 1,
+    headerBytes: 8,
+    valueBytes: 10000,
+  });
 });
