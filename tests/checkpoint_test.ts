@@ -760,6 +760,25 @@ Deno.test("a DataIter refuses a saved state whose carry does not fit the dataset
   );
 });
 
+/** The smallest classifier of 28×28 digits, for resuming: 784 → 10. */
+const DIGITS: ModelSpec = {
+  name: "digits",
+  input: [1, 28, 28],
+  classes: 10,
+  layers: [{ kind: "dense", name: "fc1", units: 10, act: "none" }],
+};
+
+Deno.test("train --resume refuses a model that does not take 28×28 digits", async () => {
+  await withTempDir(async (dir) => {
+    const path = `${dir}/tiny.safetensors`;
+    await saveCheckpoint(path, sampleCheckpoint());
+    await assertUserError(
+      () => trainCommand.run(["--resume", path, "--data-dir", dir, "--epochs", "5"]),
+      /^Cannot resume from ".*tiny\.safetensors": its model takes 1×3×4 inputs, not 1×28×28 images$/,
+    );
+  });
+});
+
 Deno.test("train --resume checks the training record as it checks the options", async () => {
   const cases: [Record<string, unknown>, RegExp][] = [
     [{ batchSize: 0 }, /has batch size 0; --batch-size must be between 1 and 65536$/],
@@ -781,7 +800,7 @@ Deno.test("train --resume checks the training record as it checks the options", 
   await withTempDir(async (dir) => {
     const path = `${dir}/run.safetensors`;
     for (const [record, pattern] of cases) {
-      const checkpoint = sampleCheckpoint();
+      const checkpoint = sampleCheckpoint(DIGITS);
       checkpoint.meta.training = { ...checkpoint.meta.training, ...record };
       await saveCheckpoint(path, checkpoint);
       const error = await assertUserError(
@@ -793,7 +812,7 @@ Deno.test("train --resume checks the training record as it checks the options", 
       assert.match(error.hint!, /^Pass --[a-z-]+ to override it\.$/);
     }
     // An option given on the command line wins over a bad record (the next bad field fails).
-    const checkpoint = sampleCheckpoint();
+    const checkpoint = sampleCheckpoint(DIGITS);
     checkpoint.meta.training = { ...checkpoint.meta.training, lr: -1, batchSize: 0 };
     await saveCheckpoint(path, checkpoint);
     await assertUserError(
@@ -805,7 +824,7 @@ Deno.test("train --resume checks the training record as it checks the options", 
 
 Deno.test("mnist eval and train --resume refuse a hostile checkpoint in one error line", async () => {
   await withTempDir(async (dir) => {
-    const record = sampleCheckpoint();
+    const record = sampleCheckpoint(DIGITS);
     record.meta.training = { ...record.meta.training, batchSize: 0 };
     await saveCheckpoint(`${dir}/record.safetensors`, record);
     const cases: [string[], RegExp][] = [

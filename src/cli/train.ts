@@ -96,6 +96,13 @@ export const trainCommand: Command = {
     const resume = resumePath === undefined ? undefined : await loadCheckpoint(resumePath);
     // A resumed run continues with the settings it was started with, unless overridden here.
     const was: Partial<Record<keyof TrainingRecord, unknown>> = resume?.meta.training ?? {};
+    // Both datasets are 28×28 grey images; another input size would train on garbage.
+    if (resume && resume.meta.model.input.join("×") !== "1×28×28") {
+      throw new UserError(
+        `Cannot resume from "${resumePath}": its model takes ` +
+          `${resume.meta.model.input.join("×")} inputs, not 1×28×28 images`,
+      );
+    }
     // A recorded value in its option's text form: JSON gives a number the form it has on the
     // command line, and anything else ("100", null, [1]) a form the option's check refuses.
     const text = (value: unknown) => value === undefined ? undefined : JSON.stringify(value);
