@@ -579,6 +579,7 @@ Deno.test("decodeCheckpoint() checks the type of every header field", async () =
     ["shape", [5, 12.5], /tensor "fc1_weight" has shape \[5,12\.5\], not a list of sizes$/],
     ["dtype", "F33", /tensor "fc1_weight" has an unknown dtype "F33"$/],
     ["dtype", 4, /tensor "fc1_weight" has an unknown dtype 4$/],
+    ["dtype", "toString", /tensor "fc1_weight" has an unknown dtype "toString"$/],
   ];
   for (const [field, value, pattern] of cases) {
     const edited = structuredClone(header);

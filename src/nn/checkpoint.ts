@@ -144,7 +144,7 @@ function checkTensors(
     const tensor = `tensor ${quote(name)}`;
     if (!isRecord(entry)) throw bad(path, `${tensor} is not described by a JSON object`);
     const { dtype, shape, data_offsets: offsets } = entry;
-    if (typeof dtype !== "string" || !(dtype in DTYPE_SIZES)) {
+    if (typeof dtype !== "string" || !Object.hasOwn(DTYPE_SIZES, dtype)) {
       throw bad(path, `${tensor} has an unknown dtype ${quote(dtype)}`);
     }
     if (
