@@ -615,11 +615,12 @@ class TempSink {
     await this.#pump;
   }
 
-  /** Drops what is still being compressed, after a failure. */
+  /** Drops what is still being compressed, after a failure, once no write to the file is pending. */
   async abort(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
     await this.#writer?.abort().catch(() => {});
+    await this.#pump?.catch(() => {});
   }
 
   async #writeFile(chunk: Uint8Array): Promise<void> {
