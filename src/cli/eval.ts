@@ -152,6 +152,12 @@ export const evalCommand: Command = {
     const dataDir = resolveDataDir(v["data-dir"]);
     const path = await modelPath(v.model, dataDir);
     const checkpoint = await loadCheckpoint(path);
+    const input = checkpoint.meta.model.input.join("×");
+    if (input !== "1×28×28") {
+      throw new UserError(
+        `Cannot use model "${path}": it takes ${input} inputs, not 1×28×28 images`,
+      );
+    }
     const dataset = choiceOption(
       "dataset",
       v.dataset,

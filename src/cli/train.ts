@@ -2,6 +2,7 @@
 import { choiceOption, floatOption, intOption, parseCommandArgs } from "./args.ts";
 import { type Command, COMMON_HELP } from "./command.ts";
 import { UserError } from "../errors.ts";
+import { checkWritable } from "../fs.ts";
 import { acquireGpu, DEVICE_CHOICES } from "../gpu/device.ts";
 import { ensureDataset } from "../data/download.ts";
 import { loadSplit, subset } from "../data/dataset.ts";
@@ -10,6 +11,7 @@ import { defaultModelPath, resolveDataDir } from "../data/paths.ts";
 import { loadCheckpoint } from "../nn/checkpoint.ts";
 import { modelPath, rememberModel } from "../nn/last_model.ts";
 import { MODELS } from "../nn/model.ts";
+import { checkBatchFits } from "../nn/network.ts";
 import type { Init } from "../nn/params.ts";
 import { KERNEL_MODES } from "../train/autotune.ts";
 import { train, type TrainingRecord } from "../train/trainer.ts";
@@ -206,9 +208,12 @@ export const trainCommand: Command = {
       model = make();
     }
     const save = v.save ?? resumePath ?? defaultModelPath(dataDir, model.name);
+    // A checkpoint that cannot be written is found now, not after the first epoch.
+    await checkWritable(save, { what: "checkpoint" });
     // Timestamps time the log intervals that are read back together, and --profile.
     const gpu = await acquireGpu(device, { timestamps: true });
     try {
+      checkBatchFits(model, batchSize, { limits: gpu.device.limits, adapter: gpu.name });
       await ensureDataset(dataDir, dataset, {
         mirrors: v.mirror,
         log: (line) => console.error(line),
