@@ -329,6 +329,15 @@ Deno.test("mnist train and eval reject bad options with one error line each", as
       momentum: new Map(),
     });
     await Deno.writeFile(`${dir}/cut.safetensors`, bytes.subarray(0, bytes.length / 2));
+    const wide = { ...model, input: [1, 14, 56] as [number, number, number] };
+    await Deno.writeFile(
+      `${dir}/wide.safetensors`,
+      encodeCheckpoint({
+        meta: { model: wide, epoch: 0, dataset: "mnist" },
+        params,
+        momentum: new Map(),
+      }),
+    );
 
     const train = ["train", "--data-dir", dir, "--limit", "100", "--epochs", "1"];
     const cases: [string[], RegExp][] = [
@@ -374,6 +383,10 @@ Deno.test("mnist train and eval reject bad options with one error line each", as
       [
         ["eval", "--data-dir", dir, "--model", `${dir}/noise.safetensors`],
         /not a safetensors file/,
+      ],
+      [
+        ["eval", "--data-dir", dir, "--model", `${dir}/wide.safetensors`],
+        /^error: Cannot use model ".*wide\.safetensors": it takes 1×14×56 inputs, not 1×28×28 images$/,
       ],
       [
         ["eval", "--data-dir", dir, "--model", "lenet"],
