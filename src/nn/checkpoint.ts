@@ -307,9 +307,12 @@ export function decodeCheckpoint(bytes: Uint8Array, path: string): Checkpoint {
   };
 }
 
-/** Writes a checkpoint atomically (a reader never sees a half-written file). */
+/**
+ * Writes a checkpoint atomically (a reader never sees a half-written file); a failure (a full disk,
+ * a read-only directory) is one `UserError` line naming the path.
+ */
 export async function saveCheckpoint(path: string, checkpoint: Checkpoint): Promise<void> {
-  await writeFileAtomic(path, encodeCheckpoint(checkpoint));
+  await writeFileAtomic(path, encodeCheckpoint(checkpoint), { what: "checkpoint" });
 }
 
 /** Reads and validates a checkpoint; every problem is a one-line `UserError`. */
