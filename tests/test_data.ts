@@ -1,13 +1,76 @@
 /**
- * Where the tests find the datasets: MNIST beside the checkout in ../shared/mnist (or
- * $MNIST_TEST_DATA), Fashion-MNIST where Debian's dataset-fashion-mnist installs it (or
- * $FASHION_TEST_DATA). Tests only read these folders; they never write to them.
+ * Where the tests find the datasets: MNIST in $MNIST_TEST_DATA, else beside the checkout in
+ * ../shared/mnist (CI), else in the data directory `mnist train` downloads to; Fashion-MNIST where
+ * Debian's dataset-fashion-mnist installs it (or $FASHION_TEST_DATA). Tests only read these
+ * folders; they never write to them.
  */
+import { resolve } from "node:path";
 import { fileURLToPath } from "node:url";
+import { resolveDataDir } from "../src/data/paths.ts";
+import { DATASETS } from "../src/data/mirrors.ts";
 
-/** The four MNIST .gz files. */
-export const MNIST: string = Deno.env.get("MNIST_TEST_DATA") ??
-  fileURLToPath(new URL("../../shared/mnist", import.meta.url));
+/** Whether `dir` holds MNIST's four .gz files. */
+function hasMnist(dir: string): boolean {
+  return DATASETS.mnist.files.every(({ name }) => {
+    try {
+      return Deno.statSync(`${dir}/${name}`).isFile;
+    } catch {
+      return false;
+    }
+  });
+}
+
+/** `findMnist`'s inputs: the environment, the project root and how to check a folder. */
+export interface MnistLookup {
+  /** Reads an environment variable (default: `Deno.env.get`). */
+  getEnv?: (name: string) => string | undefined;
+  /** The project root; ../shared/mnist is looked up beside it. */
+  root?: string;
+  /** Whether a folder holds the four .gz files (default: checks the files exist). */
+  present?: (dir: string) => boolean;
+}
+
+/**
+ * The folder holding MNIST's four .gz files: `$MNIST_TEST_DATA` when set (it must hold them),
+ * else `<root>/../shared/mnist` when it holds them, else the data directory `mnist train` and
+ * `mnist download` use by default. Throws an error naming all three places when none has them.
+ */
+export function findMnist(
+  {
+    getEnv = (name) => Deno.env.get(name),
+    root = fileURLToPath(new URL("..", import.meta.url)),
+    present = hasMnist,
+  }: MnistLookup = {},
+): string {
+  const hint =
+    'Run "deno task mnist download" (the tests then find it in the data directory), or set ' +
+    "MNIST_TEST_DATA to a folder holding the four .gz files.";
+  const explicit = getEnv("MNIST_TEST_DATA");
+  if (explicit) {
+    if (present(explicit)) return explicit;
+    throw new Error(
+      `The tests need MNIST's four .gz files, but MNIST_TEST_DATA="${explicit}" lacks them\n` +
+        `hint: ${hint}`,
+    );
+  }
+  const shared = resolve(root, "../shared/mnist");
+  if (present(shared)) return shared;
+  let dataDir: string | undefined;
+  try {
+    dataDir = resolveDataDir(undefined, getEnv);
+  } catch {
+    // No HOME: there is no default data directory to look in.
+  }
+  if (dataDir !== undefined && present(dataDir)) return dataDir;
+  throw new Error(
+    "The tests need MNIST's four .gz files and found them in none of: $MNIST_TEST_DATA (not set), " +
+      `"${shared}", the data directory ${dataDir ? `"${dataDir}"` : "(HOME is not set)"}\n` +
+      `hint: ${hint}`,
+  );
+}
+
+/** The folder holding the four MNIST .gz files. */
+export const MNIST: string = findMnist();
 
 /** The four Fashion-MNIST .gz files. */
 export const FASHION: string = Deno.env.get("FASHION_TEST_DATA") ??
@@ -19,12 +82,6 @@ function present(dir: string): boolean {
   } catch {
     return false;
   }
-}
-
-if (!present(MNIST)) {
-  throw new Error(
-    `The tests need MNIST's four .gz files in ${MNIST}: set MNIST_TEST_DATA to their folder`,
-  );
 }
 
 /** Whether Fashion-MNIST is installed (its tests are skipped otherwise). */
