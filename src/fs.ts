@@ -24,7 +24,21 @@ export async function writeFileAtomic(
     await Deno.rename(tmp, path);
   } catch (error) {
     await Deno.remove(tmp).catch(() => {});
-    throw new UserError(`Cannot write ${what} "${path}": ${fsReason(error)}`, { cause: error });
+    const blocker = await fileInTheWay(dirname(path));
+    const reason = blocker ? `"${blocker}" is not a directory` : fsReason(error);
+    throw new UserError(`Cannot write ${what} "${path}": ${reason}`, { cause: error });
+  }
+}
+
+/**
+ * The first existing ancestor of `dir` (or `dir` itself) when it is not a directory: the file
+ * that makes `mkdir -p dir` fail with a bare "already exists".
+ */
+async function fileInTheWay(dir: string): Promise<string | undefined> {
+  for (let up = dir;; up = dirname(up)) {
+    const found = await Deno.stat(up).catch(() => undefined);
+    if (found) return found.isDirectory ? undefined : up;
+    if (dirname(up) === up) return undefined;
   }
 }
 
@@ -48,11 +62,8 @@ export async function checkWritable(
   if (directory && info && !info.isDirectory) throw fail("it is not a directory");
   const dir = directory ? path : dirname(path);
   // mkdir under a file says only "already exists"; name the file that is in the way.
-  for (let up = dir;; up = dirname(up)) {
-    const found = await Deno.stat(up).catch(() => undefined);
-    if (found && !found.isDirectory) throw fail(`"${up}" is not a directory`);
-    if (found || dirname(up) === up) break;
-  }
+  const blocker = await fileInTheWay(dir);
+  if (blocker) throw fail(`"${blocker}" is not a directory`);
   const probe = join(dir, `.mnist-write-test.${Deno.pid}.${crypto.randomUUID().slice(0, 8)}`);
   try {
     await Deno.mkdir(dir, { recursive: true });
