@@ -19,7 +19,13 @@ import { encodePng, type PngImage } from "../src/image/png.ts";
 import { toMnist } from "../src/image/preprocess.ts";
 import { loadCheckpoint } from "../src/nn/checkpoint.ts";
 import { Classifier } from "../src/nn/classifier.ts";
-import { createHandler, type ImageClassifier, MAX_BODY_BYTES } from "../src/serve/server.ts";
+import { prepareImage, PreparePool } from "../src/serve/prepare.ts";
+import {
+  createHandler,
+  type ImageClassifier,
+  MAX_BODY_BYTES,
+  MAX_REQUESTS,
+} from "../src/serve/server.ts";
 
 const FILES = [
   "train-images-idx3-ubyte.gz",
@@ -53,8 +59,13 @@ function digitPng(split: Split, i: number, scale = 4): Promise<Uint8Array<ArrayB
   return png({ width: side, height: side, channels: 1, pixels });
 }
 
-function post(path: string, body: BodyInit | null, headers: HeadersInit = {}): Request {
-  return new Request(BASE + path, { method: "POST", body, headers });
+/** A POST request, its body declared a PNG unless `headers` say otherwise. */
+function post(path: string, body: BodyInit | null, headers: Record<string, string> = {}): Request {
+  return new Request(BASE + path, {
+    method: "POST",
+    body,
+    headers: { "Content-Type": "image/png", ...headers },
+  });
 }
 
 interface Answer {
@@ -284,7 +295,7 @@ async function importPlaywright(): Promise<typeof import("playwright-core")> {
 Deno.test("the handler answers 500 when the classifier fails, then serves the next request", async () => {
   let fail = true;
   const errors: unknown[] = [];
-  const handler = createHandler({
+  using handler = createHandler({
     classifier: {
       classify: (images) => {
         if (fail) return Promise.reject(new Error("GPU on fire"));
@@ -304,6 +315,317 @@ Deno.test("the handler answers 500 when the classifier fails, then serves the ne
   assert.equal(answer.digit, 3);
 });
 
+/** A classifier that names every image a 3, at once. */
+const THREES: ImageClassifier = {
+  classify: (images) =>
+    Promise.resolve(images.map(() => Float32Array.of(0, 0, 0, 1, 0, 0, 0, 0, 0, 0))),
+};
+
+/** A `side`² RGB PNG, a dark ring on white: the slowest kind of image to prepare. */
+function ring(side: number): Promise<Uint8Array<ArrayBuffer>> {
+  const pixels = new Uint8Array(side * side * 3).fill(255);
+  for (let y = 0; y < side; y++) {
+    for (let x = 0; x < side; x++) {
+      const r = Math.hypot(x - side / 2, y - side / 2);
+      if (r > side * 0.25 && r < side * 0.35) {
+        pixels.fill(0, (y * side + x) * 3, (y * side + x + 1) * 3);
+      }
+    }
+  }
+  return png({ width: side, height: side, channels: 3, pixels });
+}
+
+/** A request to `url` (on 127.0.0.1:8000 unless it says otherwise) with `headers`. */
+function at(url: string, headers: Record<string, string>, body?: Uint8Array<ArrayBuffer>): Request {
+  return new Request(url, {
+    method: body ? "POST" : "GET",
+    body,
+    headers: body ? { "Content-Type": "image/png", ...headers } : headers,
+  });
+}
+
+Deno.test("cross-origin requests are 403s, same-origin ones are answered", async () => {
+  using handler = createHandler({ classifier: THREES, port: 8000 });
+  const seven = await ring(112);
+  const api = "http://127.0.0.1:8000/api/predict";
+  for (
+    const [what, headers] of [
+      ["another site", { Origin: "https://evil.example" }],
+      ["another port", { Origin: "http://127.0.0.1:3000" }],
+      ["another scheme", { Origin: "https://127.0.0.1:8000" }],
+      ["another loopback name", { Origin: "http://localhost:8000" }],
+      ["a sandboxed frame or a file", { Origin: "null" }],
+      ["not an origin", { Origin: "http://127.0.0.1:8000/path" }],
+      ["a cross-site fetch", { "Sec-Fetch-Site": "cross-site", "Sec-Fetch-Mode": "cors" }],
+    ] as const
+  ) {
+    assert.match(
+      await assertError(await handler(at(api, headers, seven)), 403, what),
+      /^Cross-(origin|site) requests are refused/,
+    );
+  }
+  await assertError(
+    await handler(at("http://127.0.0.1:8000/api/health", { Origin: "http://evil.example" })),
+    403,
+    "GET from another origin",
+  );
+  for (
+    const [url, origin] of [
+      ["http://127.0.0.1:8000", "http://127.0.0.1:8000"],
+      ["http://localhost:8000", "http://localhost:8000"],
+      ["http://[::1]:8000", "http://[::1]:8000"],
+    ] as const
+  ) {
+    const headers = { Origin: origin, "Sec-Fetch-Site": "same-origin", "Sec-Fetch-Mode": "cors" };
+    await assertAnswer(await handler(at(`${url}/api/predict`, headers, seven)), origin);
+  }
+  // No Origin (curl, scripts): answered.
+  await assertAnswer(await handler(at(api, {}, seven)), "no Origin");
+  // Following a link from another site to the page is not an attack: it works.
+  const link = await handler(
+    at("http://127.0.0.1:8000/", { "Sec-Fetch-Site": "cross-site", "Sec-Fetch-Mode": "navigate" }),
+  );
+  assert.equal(link.status, 200);
+  await link.body?.cancel();
+});
+
+Deno.test("Host headers that do not name the server are 421s (DNS rebinding)", async () => {
+  using loopback = createHandler({ classifier: THREES, port: 8000 });
+  const seven = await ring(112);
+  const status = async (handler: (r: Request) => Promise<Response>, host: string) => {
+    const response = await handler(at("http://127.0.0.1:8000/api/predict", { Host: host }, seven));
+    const text = await response.text();
+    if (response.status === 421) assert.match(JSON.parse(text).error, /does not answer for host/);
+    return response.status;
+  };
+  const refused = [
+    "evil.example:8000",
+    "evil.example",
+    "127.0.0.1.nip.io:8000",
+    "localhost.evil.example:8000",
+    "127.0.0.1:8001",
+    "localhost:80",
+    "192.168.1.5:8000",
+    "user@127.0.0.1:8000",
+    "127.0.0.1:8000/x",
+    "",
+  ];
+  for (const host of refused) assert.equal(await status(loopback, host), 421, host);
+  const answered = ["127.0.0.1:8000", "127.0.0.1", "localhost:8000", "LOCALHOST", "[::1]:8000"];
+  for (const host of answered) assert.equal(await status(loopback, host), 200, host);
+
+  // --host 0.0.0.0: any IP address of the machine, but never a name that DNS could rebind.
+  using everywhere = createHandler({ classifier: THREES, host: "0.0.0.0", port: 8000 });
+  for (const host of ["192.168.1.5:8000", "10.0.0.2", "[fe80::1]:8000", "localhost:8000"]) {
+    assert.equal(await status(everywhere, host), 200, `0.0.0.0, ${host}`);
+  }
+  for (const host of ["evil.example:8000", "192.168.1.5:9000"]) {
+    assert.equal(await status(everywhere, host), 421, `0.0.0.0, ${host}`);
+  }
+
+  // --host 192.168.1.5: that address only.
+  using one = createHandler({ classifier: THREES, host: "192.168.1.5", port: 8000 });
+  assert.equal(await status(one, "192.168.1.5:8000"), 200);
+  for (const host of ["127.0.0.1:8000", "localhost:8000", "evil.example:8000"]) {
+    assert.equal(await status(one, host), 421, `192.168.1.5, ${host}`);
+  }
+
+  // --host ::1
+  using six = createHandler({ classifier: THREES, host: "::1", port: 8000 });
+  assert.equal(await status(six, "[::1]:8000"), 200);
+  assert.equal(await status(six, "[0:0::1]:8000"), 200);
+  assert.equal(await status(six, "evil.example:8000"), 421);
+});
+
+Deno.test("predict bodies not declared image/png or application/octet-stream are 415s", async () => {
+  using handler = createHandler({ classifier: THREES });
+  const seven = await ring(112);
+  // What a web page may send to another origin without the browser asking first.
+  for (
+    const type of [
+      "text/plain",
+      "text/plain;charset=UTF-8",
+      "application/x-www-form-urlencoded",
+      "multipart/form-data; boundary=x",
+      "image/jpeg",
+      "",
+    ]
+  ) {
+    const message = await assertError(
+      await handler(post("/api/predict", seven, { "Content-Type": type })),
+      415,
+      type,
+    );
+    assert.match(message, /Content-Type: image\/png/);
+  }
+  const untyped = new Request(BASE + "/api/predict", { method: "POST", body: seven });
+  assert.match(await assertError(await handler(untyped), 415, "no type"), /not none$/);
+  for (const type of ["image/png", "IMAGE/PNG", "application/octet-stream", "image/png; x=y"]) {
+    await assertAnswer(await handler(post("/api/predict", seven, { "Content-Type": type })), type);
+  }
+});
+
+Deno.test("a body that does not arrive within the deadline is a 408, and its stream is cancelled", async () => {
+  using handler = createHandler({ classifier: THREES, bodyTimeoutMs: 200 });
+  let cancelled = false;
+  const stalled = new ReadableStream<Uint8Array>({
+    start(controller) {
+      controller.enqueue(new Uint8Array(1000));
+    },
+    cancel() {
+      cancelled = true;
+    },
+  });
+  const started = performance.now();
+  const message = await assertError(await handler(post("/api/predict", stalled)), 408, "stalled");
+  const took = performance.now() - started;
+  assert.match(message, /did not arrive within 0\.2 s \(1000 bytes came\)/);
+  assert.ok(took >= 190 && took < 5000, `answered after ${took.toFixed(0)} ms`);
+  assert.ok(cancelled, "the body stream was cancelled");
+  // The deadline is for the whole body: a trickle that never stops is cut off too.
+  let timer: ReturnType<typeof setInterval> | undefined;
+  const trickle = new ReadableStream<Uint8Array>({
+    start(controller) {
+      timer = setInterval(() => controller.enqueue(new Uint8Array(1)), 20);
+    },
+    cancel() {
+      clearInterval(timer);
+    },
+  });
+  await assertError(await handler(post("/api/predict", trickle)), 408, "trickle");
+  clearInterval(timer);
+});
+
+Deno.test("over TCP: a body that stalls is answered 408 at the deadline", async () => {
+  using handler = createHandler({ classifier: THREES, bodyTimeoutMs: 300 });
+  await using server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, handler);
+  const { port } = server.addr;
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+  try {
+    const started = performance.now();
+    await conn.write(new TextEncoder().encode(
+      `POST /api/predict HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\n` +
+        `Content-Type: image/png\r\nContent-Length: 100000\r\n\r\n` + "x".repeat(1000),
+    ));
+    const response = await readResponse(conn);
+    const took = performance.now() - started;
+    assert.equal(response.status, 408, response.body);
+    assert.ok(took >= 290 && took < 5000, `answered after ${took.toFixed(0)} ms`);
+    // Deno.serve keeps the connection, reading and dropping the rest of the body (it cannot be
+    // told to hang up); the server goes on answering others.
+    const health = await fetch(`http://127.0.0.1:${port}/api/health`);
+    assert.deepEqual(await health.json(), { status: "ok" });
+  } finally {
+    conn.close();
+  }
+});
+
+Deno.test("predictions beyond maxRequests in progress are 503s, and answered again after", async () => {
+  const release = Promise.withResolvers<void>();
+  using handler = createHandler({
+    classifier: {
+      async classify(images) {
+        await release.promise;
+        return THREES.classify(images);
+      },
+    },
+    maxRequests: 2,
+  });
+  const seven = await ring(112);
+  // Two in progress: one stuck in the classifier, one still sending its body.
+  const slow = new ReadableStream<Uint8Array>({
+    start(controller) {
+      setTimeout(() => {
+        controller.enqueue(seven);
+        controller.close();
+      }, 300);
+    },
+  });
+  const first = handler(post("/api/predict", seven));
+  const second = handler(post("/api/predict", slow));
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  const busy = await handler(post("/api/predict", seven));
+  assert.equal(busy.headers.get("Retry-After"), "1");
+  assert.match(await assertError(busy, 503, "third"), /busy: 2 predictions are in progress/);
+  // Other routes are not limited.
+  assert.equal((await handler(new Request(BASE + "/api/health"))).status, 200);
+  release.resolve();
+  await assertAnswer(await first, "first");
+  await assertAnswer(await second, "second");
+  await assertAnswer(await handler(post("/api/predict", seven)), "after");
+});
+
+Deno.test("images prepared in a worker are answered as on the event loop", async () => {
+  using inline = createHandler({ classifier: THREES, workers: 0 });
+  using pooled = createHandler({ classifier: THREES, workers: 2 });
+  const images = await Promise.all([ring(400), ring(700), ring(100)]);
+  for (const image of images) {
+    const expected = await assertAnswer(await inline(post("/api/predict", image)), "inline");
+    const got = await assertAnswer(await pooled(post("/api/predict", image.slice())), "worker");
+    assert.deepEqual(got, expected);
+  }
+  // Errors found in the worker are the client's 400s, as on the event loop.
+  const blank = await png({
+    width: 500,
+    height: 500,
+    channels: 1,
+    pixels: new Uint8Array(500 * 500),
+  });
+  assert.match(
+    await assertError(await pooled(post("/api/predict", blank)), 400, "blank"),
+    /no ink/,
+  );
+  const truncated = (await ring(500)).subarray(0, 200).slice();
+  assert.match(
+    await assertError(await pooled(post("/api/predict", truncated)), 400, "truncated"),
+    /truncated or corrupt/,
+  );
+});
+
+Deno.test("images are prepared on the event loop when the workers cannot start", async () => {
+  const failures: Error[] = [];
+  const pool = new PreparePool({
+    size: 2,
+    onStartFailure: (error) => failures.push(error),
+    // What a program made by deno compile without --include meets: a module that fails to load.
+    workerUrl: new URL("data:text/javascript,throw new Error('Module not found')"),
+  });
+  try {
+    const image = await ring(400);
+    const expected = prepareImage(image, 2048);
+    const got = await Promise.all([pool.prepare(image.slice(), 2048), pool.prepare(image, 2048)]);
+    for (const prepared of got) assert.deepEqual(prepared, expected);
+    assert.equal(failures.length, 1, failures.join("\n"));
+    assert.match(failures[0]!.message, /An image worker cannot start/);
+    assert.deepEqual(
+      await pool.prepare((await ring(500)).slice(), 2048),
+      prepareImage(await ring(500), 2048),
+    );
+    assert.equal(failures.length, 1, "said once");
+  } finally {
+    pool.close();
+  }
+});
+
+Deno.test("while the largest images are prepared, the page and small predictions are answered", async () => {
+  // The bound is generous (1 s, for ~10 ms of work): bench/serve_load.ts measures it.
+  using handler = createHandler({ classifier: THREES, workers: 1 });
+  const [big, small] = await Promise.all([ring(2048), ring(280)]);
+  const heavy = Array.from({ length: 4 }, () => handler(post("/api/predict", big.slice())));
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  let started = performance.now();
+  const page = await handler(new Request(BASE + "/"));
+  await page.text();
+  const pageMs = performance.now() - started;
+  started = performance.now();
+  await assertAnswer(await handler(post("/api/predict", small)), "small");
+  const smallMs = performance.now() - started;
+  const answers = await Promise.all(heavy);
+  for (const answer of answers) await assertAnswer(answer, "2048×2048");
+  assert.ok(pageMs < 1000, `GET / took ${pageMs.toFixed(0)} ms`);
+  assert.ok(smallMs < 1000, `a small predict took ${smallMs.toFixed(0)} ms`);
+});
+
 // ---------------------------------------------------------------------------------------------
 // With a trained model
 
@@ -320,9 +642,8 @@ Deno.test({
     const test = await loadSplit(MNIST, "mnist", "test");
     const pngs = await Promise.all(Array.from({ length: 40 }, (_, i) => digitPng(test, i)));
     let server: Server | undefined;
+    const handler = createHandler({ classifier });
     try {
-      const handler = createHandler({ classifier });
-
       await t.step("POST /api/predict names MNIST test digits by their labels", async () => {
         const answers = await Promise.all(
           pngs.map(async (png, i) =>
@@ -357,7 +678,7 @@ Deno.test({
 
       await t.step("100 requests at once are batched and each gets its own answer", async () => {
         const counted = counting(classifier);
-        const batched = createHandler({ classifier: counted });
+        using batched = createHandler({ classifier: counted, maxRequests: 100 });
         const alone = await Promise.all(
           pngs.slice(0, 10).map(async (png) =>
             assertAnswer(await batched(post("/api/predict", png)), "alone")
@@ -527,7 +848,7 @@ Deno.test({
         const declared = await rawRequest(
           port,
           `POST /api/predict HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n` +
-            `Content-Length: ${big.length}\r\n\r\n`,
+            `Content-Type: image/png\r\nContent-Length: ${big.length}\r\n\r\n`,
         );
         assert.equal(declared.status, 413, "answered from the Content-Length, before the body");
         const chunk = new Uint8Array(65536);
@@ -538,30 +859,44 @@ Deno.test({
         const streamed = await rawRequest(
           port,
           `POST /api/predict HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n` +
-            `Transfer-Encoding: chunked\r\n\r\n`,
+            `Content-Type: image/png\r\nTransfer-Encoding: chunked\r\n\r\n`,
           chunked,
         );
         assert.equal(streamed.status, 413, "chunked, without a Content-Length");
         assert.match(JSON.parse(streamed.body).error, /larger than the 1 MiB limit/);
-        const fetched = await fetch(url + "api/predict", { method: "POST", body: big });
+        const fetched = await fetch(url + "api/predict", {
+          method: "POST",
+          body: big,
+          headers: { "Content-Type": "image/png" },
+        });
         await assertError(fetched, 413, "fetch");
       });
 
-      await t.step("over TCP: 100 requests at once, each answered as alone", async () => {
-        const predict = async (png: Uint8Array<ArrayBuffer>, what: string) =>
-          assertAnswer(await fetch(url + "api/predict", { method: "POST", body: png }), what);
-        const alone: Answer[] = [];
-        for (const png of pngs.slice(0, 10)) alone.push(await predict(png, "alone"));
-        const together = await Promise.all(
-          Array.from({ length: 100 }, (_, i) => predict(pngs[i % 10]!, `request ${i}`)),
-        );
-        together.forEach((a, i) => assert.deepEqual(a, alone[i % 10], `request ${i}`));
-        // And it still serves.
-        const health = await fetch(url + "api/health");
-        assert.deepEqual(await health.json(), { status: "ok" });
-        const again = await predict(pngs[0]!, "afterwards");
-        assert.deepEqual(again, alone[0]);
-      });
+      await t.step(
+        "over TCP: 64 requests at once (the limit), each answered as alone",
+        async () => {
+          const predict = async (png: Uint8Array<ArrayBuffer>, what: string) =>
+            assertAnswer(
+              await fetch(url + "api/predict", {
+                method: "POST",
+                body: png,
+                headers: { "Content-Type": "image/png" },
+              }),
+              what,
+            );
+          const alone: Answer[] = [];
+          for (const png of pngs.slice(0, 10)) alone.push(await predict(png, "alone"));
+          const together = await Promise.all(
+            Array.from({ length: MAX_REQUESTS }, (_, i) => predict(pngs[i % 10]!, `request ${i}`)),
+          );
+          together.forEach((a, i) => assert.deepEqual(a, alone[i % 10], `request ${i}`));
+          // And it still serves.
+          const health = await fetch(url + "api/health");
+          assert.deepEqual(await health.json(), { status: "ok" });
+          const again = await predict(pngs[0]!, "afterwards");
+          assert.deepEqual(again, alone[0]);
+        },
+      );
 
       await t.step({
         name: "in chromium: digits drawn with the mouse are named in #prediction",
@@ -607,6 +942,7 @@ Deno.test({
       });
     } finally {
       await server?.stop();
+      handler.close();
       classifier.destroy();
       await Deno.remove(dataDir, { recursive: true });
     }

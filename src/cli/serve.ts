@@ -10,9 +10,18 @@ import { resolveDataDir } from "../data/paths.ts";
 import { loadCheckpoint } from "../nn/checkpoint.ts";
 import { Classifier } from "../nn/classifier.ts";
 import { modelPath } from "../nn/last_model.ts";
-import { createHandler, MAX_BODY_BYTES } from "../serve/server.ts";
+import {
+  BODY_TIMEOUT_MS,
+  createHandler,
+  type Handler,
+  MAX_BODY_BYTES,
+  MAX_IMAGE_SIDE,
+  MAX_REQUESTS,
+} from "../serve/server.ts";
 
 const LIMIT = `${MAX_BODY_BYTES / 1024 / 1024} MiB`;
+const SIDE = `${MAX_IMAGE_SIDE}×${MAX_IMAGE_SIDE}`;
+const DEADLINE = `${BODY_TIMEOUT_MS / 1000} s`;
 
 const HELP = `Usage: mnist serve [--port N] [--host ADDR] [--model FILE|NAME] [options]
 
@@ -20,9 +29,12 @@ Serves a page to draw digits on with the mouse, a pen or a finger: the network a
 each stroke, showing every class's probability and the 28×28 image it saw. The page is built
 into the program and works offline. Stop the server with Ctrl-C.
 
-API: POST /api/predict with a PNG body of at most ${LIMIT}, preprocessed as "mnist predict" does;
-the answer is JSON: {"digit": 7, "probability": 0.99, "probabilities": [10 numbers], "input":
-"data:image/png;base64,..." (the 28×28 image the network saw)}.
+API: POST /api/predict with a PNG body (Content-Type: image/png) of at most ${LIMIT} and
+${SIDE} pixels, sent within ${DEADLINE}, preprocessed as "mnist predict" does; the answer is
+JSON: {"digit": 7, "probability": 0.99, "probabilities": [10 numbers], "input":
+"data:image/png;base64,..." (the 28×28 image the network saw)}. At most ${MAX_REQUESTS} requests
+at once (more get 503). Requests from other web sites (Origin) or naming another host (Host)
+are refused.
 
 Options:
   --port N               TCP port (default 8000; 0 picks a free one, printed on start)
@@ -35,7 +47,7 @@ ${COMMON_HELP}
 Examples:
   mnist serve
   mnist serve --port 0
-  curl --data-binary @seven.png http://127.0.0.1:8000/api/predict`;
+  curl -H 'Content-Type: image/png' --data-binary @seven.png http://127.0.0.1:8000/api/predict`;
 
 /** `host:port` as a URL authority: IPv6 addresses go in brackets. */
 function authority(host: string, port: number): string {
@@ -110,9 +122,12 @@ export const serveCommand: Command = {
 
     const gpu = await acquireGpu(device);
     const classifier = new Classifier(gpu, checkpoint, { batch: 64 });
+    // Made once the port is known (--port 0), before any request can arrive.
+    let handler: Handler | undefined;
     try {
       const stopping = new AbortController();
-      const server = listen(host, port, stopping.signal, createHandler({ classifier }));
+      const server = listen(host, port, stopping.signal, (request) => handler!(request));
+      handler = createHandler({ classifier, host, port: server.addr.port });
       // Aborting shuts the server down gracefully: requests in flight are answered first.
       const stop = () => stopping.abort();
       for (const signal of STOP_SIGNALS) Deno.addSignalListener(signal, stop);
@@ -123,6 +138,7 @@ export const serveCommand: Command = {
         for (const signal of STOP_SIGNALS) Deno.removeSignalListener(signal, stop);
       }
     } finally {
+      handler?.close();
       classifier.destroy();
       gpu.device.destroy();
     }

@@ -7,16 +7,33 @@
  *   GET  /api/health   {"status": "ok"}
  *   POST /api/predict  a PNG body → {"digit", "probability", "probabilities", "input"}
  *
- * Every other path is a 404, a known path with the wrong method a 405. Bodies over `maxBytes`
- * are refused with 413, by their Content-Length or, without one, while they stream in; a body
- * that is not a PNG, a PNG wider or taller than `maxSide`, or one with no ink, is a 400. Errors
- * are JSON: `{"error": "..."}`.
+ * Every other path is a 404, a known path with the wrong method a 405. Errors are JSON:
+ * `{"error": "..."}`. What a hostile client or web page meets, in order:
+ *
+ * - A Host header that does not name this server is a 421: a web page that rebinds its own
+ *   DNS name to 127.0.0.1 must not read the answers. Bound to loopback, the server answers
+ *   `localhost`, `127.0.0.1` and `[::1]`; bound to every interface, any IP address and
+ *   `localhost`; bound to one address, that address.
+ * - A cross-origin request (an `Origin` other than the server's own, `Origin: null`, or
+ *   `Sec-Fetch-Site: cross-site` other than following a link to the page) is a 403.
+ * - More than `maxRequests` predictions in progress: a 503 with `Retry-After`.
+ * - A body that is not `Content-Type: image/png` or `application/octet-stream` is a 415, so
+ *   that no web page can send one without the browser asking first (a "simple request").
+ * - Bodies over `maxBytes` are refused with 413, by their Content-Length or, without one, while
+ *   they stream in; a body not complete within `bodyTimeoutMs` is a 408, and its stream is
+ *   cancelled. A body that is not a PNG, a PNG wider or taller than `maxSide`, or one with no
+ *   ink, is a 400.
+ *
+ * Images are decoded and preprocessed in worker threads (see `prepare.ts`), so that large ones
+ * do not hold up the page or other requests; only the classifier runs on the main thread.
+ * Deno.serve has no header-read timeout and no connection limit: idle connections cost memory
+ * until the client closes them (see the README).
  */
-import { messageOf, UserError } from "../errors.ts";
-import { decodeImage, readHeader, sniffFormat } from "../image/decode.ts";
+import { messageOf } from "../errors.ts";
 import { encodePng } from "../image/png.ts";
-import { MNIST_SIDE, toMnist } from "../image/preprocess.ts";
+import { MNIST_SIDE } from "../image/preprocess.ts";
 import page from "./page.html" with { type: "text" };
+import { BadImage, defaultWorkers, PreparePool } from "./prepare.ts";
 
 /** What the handler needs of a model: `Classifier`'s `classify`. */
 export interface ImageClassifier {
@@ -32,19 +49,51 @@ export interface HandlerOptions {
   maxBytes?: number;
   /** The largest width and height accepted, in pixels (default `MAX_IMAGE_SIDE`). */
   maxSide?: number;
-  /** Called with errors that are bugs, not bad requests (the client gets a 500); default: stderr. */
-  onError?: (error: unknown, request: Request) => void;
+  /** How long a request body may take to arrive, in ms (default `BODY_TIMEOUT_MS`). */
+  bodyTimeoutMs?: number;
+  /** The most predictions in progress at once; more are refused with 503 (`MAX_REQUESTS`). */
+  maxRequests?: number;
+  /**
+   * Worker threads that decode and preprocess images larger than 320×320 (default: the CPU
+   * cores but one, 1 to 4); 0 does it all on the main thread.
+   */
+  workers?: number;
+  /**
+   * The address the server listens on, which decides the Host headers it answers (default
+   * 127.0.0.1: `localhost`, `127.0.0.1`, `[::1]`).
+   */
+  host?: string;
+  /** The port it listens on: a Host header naming another port is refused (default: any). */
+  port?: number;
+  /**
+   * Called with errors that are bugs, not bad requests (the client gets a 500), and without a
+   * request when image workers cannot start (images are then prepared on the main thread);
+   * default: stderr.
+   */
+  onError?: (error: unknown, request?: Request) => void;
 }
 
 /** The largest request body `POST /api/predict` accepts by default: 1 MiB. */
 export const MAX_BODY_BYTES = 1024 * 1024;
 
 /**
- * The largest image side `POST /api/predict` accepts by default. Preprocessing runs on the
- * event loop, and a PNG of a blank 4000×4000 page compresses to a few kilobytes yet takes over a
- * second to preprocess; 2048×2048 keeps that near a quarter of a second. The page sends 280×280.
+ * The largest image side `POST /api/predict` accepts by default. A PNG of a blank 4000×4000 page
+ * compresses to a few kilobytes yet takes over a second of CPU to preprocess; 2048×2048 keeps
+ * that under a second, in a worker thread. The page sends 280×280.
  */
 export const MAX_IMAGE_SIDE = 2048;
+
+/** How long a request body may take to arrive by default: 10 s (1 MiB at 100 KiB/s). */
+export const BODY_TIMEOUT_MS = 10_000;
+
+/**
+ * The most predictions in progress at once by default; bodies held meanwhile cost at most
+ * 64 MiB. The page has one at a time.
+ */
+export const MAX_REQUESTS = 64;
+
+/** The request body types `POST /api/predict` accepts. */
+export const BODY_TYPES: readonly string[] = ["image/png", "application/octet-stream"];
 
 /** What `POST /api/predict` answers. */
 export interface Prediction {
@@ -57,9 +106,6 @@ export interface Prediction {
   /** The 28×28 image the network saw (light ink on black), as a `data:image/png;base64,` URL. */
   input: string;
 }
-
-/** The image's name in error messages. */
-const NAME = "request body";
 
 /** Sent with every response: the page runs only its own inline script and style. */
 export const SECURITY_HEADERS: Readonly<Record<string, string>> = {
@@ -82,13 +128,34 @@ class HttpError extends Error {
 /** A path's handlers by method. */
 type Route = Map<string, (request: Request) => Promise<Response> | Response>;
 
+/** `createHandler`'s request handler, with `close` to stop its worker threads. */
+export interface Handler {
+  (request: Request): Promise<Response>;
+  /** Stops the image workers: call it once the server has stopped. */
+  close(): void;
+  /** `close`, for `using`. */
+  [Symbol.dispose](): void;
+}
+
 /**
  * The server's request handler. It never throws: bad requests become 4xx JSON errors and bugs a
  * 500, so one request cannot stop the server.
  */
-export function createHandler(options: HandlerOptions): (request: Request) => Promise<Response> {
-  const { maxBytes = MAX_BODY_BYTES, maxSide = MAX_IMAGE_SIDE, onError = logError } = options;
+export function createHandler(options: HandlerOptions): Handler {
+  const {
+    maxBytes = MAX_BODY_BYTES,
+    maxSide = MAX_IMAGE_SIDE,
+    bodyTimeoutMs = BODY_TIMEOUT_MS,
+    maxRequests = MAX_REQUESTS,
+    onError = logError,
+  } = options;
   const batcher = new Batcher(options.classifier);
+  const pool = new PreparePool({
+    size: options.workers ?? defaultWorkers(),
+    onStartFailure: (error) => onError(error),
+  });
+  const hostAllowed = hostPolicy(options.host ?? "127.0.0.1");
+  let inProgress = 0;
   const pageResponse = (request: Request) =>
     respond(request, page, {
       "Content-Type": "text/html; charset=utf-8",
@@ -97,8 +164,22 @@ export function createHandler(options: HandlerOptions): (request: Request) => Pr
   const icon = () => withHeaders(new Response(null, { status: 204 }));
   const health = () => json({ status: "ok" });
   const classify = async (request: Request) => {
-    const bytes = await readBody(request, maxBytes);
-    return json(await predict(bytes, batcher, maxSide));
+    if (inProgress >= maxRequests) {
+      await request.body?.cancel().catch(() => {});
+      throw new HttpError(
+        503,
+        `The server is busy: ${maxRequests} predictions are in progress; try again shortly`,
+        { "Retry-After": "1" },
+      );
+    }
+    inProgress++;
+    try {
+      await checkBodyType(request);
+      const bytes = await readBody(request, { maxBytes, timeoutMs: bodyTimeoutMs });
+      return json(await predict(bytes, { batcher, pool, maxSide }));
+    } finally {
+      inProgress--;
+    }
   };
   // Maps, not objects: a path or a method such as "constructor" must find nothing.
   const routes = new Map<string, Route>([
@@ -108,8 +189,10 @@ export function createHandler(options: HandlerOptions): (request: Request) => Pr
     ["/api/predict", new Map([["POST", classify]])],
   ]);
 
-  return async (request) => {
+  const handler = async (request: Request) => {
     try {
+      checkHost(request, hostAllowed, options.port);
+      checkOrigin(request);
       const route = routes.get(rawPath(request.url));
       if (!route) throw new HttpError(404, "Not found");
       const method = route.get(request.method);
@@ -128,6 +211,106 @@ export function createHandler(options: HandlerOptions): (request: Request) => Pr
       return json({ error: "Internal server error" }, { status: 500 });
     }
   };
+  const close = () => pool.close();
+  return Object.assign(handler, { close, [Symbol.dispose]: close });
+}
+
+/** The host part of a Host header: a name, an IPv4 address or a bracketed IPv6 address. */
+const HOST_HEADER = /^(?:[a-z0-9-]+(?:\.[a-z0-9-]+)*|\[[0-9a-f:.]+\])(?::(\d{1,5}))?$/i;
+
+/** Names a server bound to a loopback address answers to. */
+const LOOPBACK_NAMES = ["localhost", "127.0.0.1", "[::1]"];
+
+/**
+ * Which host names (as `URL.hostname` writes them: lower case, IPv6 in brackets) a server
+ * bound to `address` answers to. An IP address is never a DNS rebinding, a name can be.
+ */
+export function hostPolicy(address: string): (hostname: string) => boolean {
+  const bound = normalHostname(address.includes(":") ? `[${address}]` : address);
+  if (bound === "0.0.0.0" || bound === "[::]") {
+    return (name) => name === "localhost" || isIpAddress(name);
+  }
+  if (bound === "localhost" || bound === "[::1]" || /^127\./.test(bound ?? "")) {
+    return (name) => LOOPBACK_NAMES.includes(name) || name === bound;
+  }
+  return (name) => name === bound;
+}
+
+/** `host` (no port) as `URL.hostname` writes it, or undefined when it is not a host name. */
+function normalHostname(host: string): string | undefined {
+  if (!HOST_HEADER.test(host)) return undefined;
+  try {
+    return new URL(`http://${host}/`).hostname;
+  } catch {
+    return undefined;
+  }
+}
+
+function isIpAddress(hostname: string): boolean {
+  return hostname.startsWith("[") || /^\d+\.\d+\.\d+\.\d+$/.test(hostname);
+}
+
+/** The request's Host (Deno.serve puts it in the URL too; a `Request` made in a test, only there). */
+function hostOf(request: Request): string {
+  return request.headers.get("Host") ?? new URL(request.url).host;
+}
+
+/** Refuses, with 421, a Host header that names another server (DNS rebinding). */
+function checkHost(
+  request: Request,
+  allowed: (hostname: string) => boolean,
+  port: number | undefined,
+): void {
+  const host = hostOf(request);
+  const match = HOST_HEADER.exec(host);
+  const hostname = match ? normalHostname(host.replace(/:\d+$/, "")) : undefined;
+  const portOk = port === undefined || match?.[1] === undefined || Number(match[1]) === port;
+  if (hostname === undefined || !allowed(hostname) || !portOk) {
+    throw new HttpError(421, `This server does not answer for host "${host}"`);
+  }
+}
+
+/**
+ * Refuses, with 403, requests a web page on another origin makes: an `Origin` that is not
+ * `http://` and this request's Host, `Origin: null` (sandboxed frames, files), and any request
+ * the browser marks `Sec-Fetch-Site: cross-site` except following a link to the page.
+ */
+function checkOrigin(request: Request): void {
+  const origin = request.headers.get("Origin");
+  if (origin !== null) {
+    let url: URL | undefined;
+    try {
+      url = new URL(origin);
+    } catch {
+      // not an origin: refused below
+    }
+    const own = new URL(`http://${hostOf(request)}/`).host;
+    if (url?.protocol !== "http:" || url.host !== own || url.origin !== origin) {
+      throw new HttpError(403, `Cross-origin requests are refused (Origin: ${origin})`);
+    }
+  }
+  const site = request.headers.get("Sec-Fetch-Site");
+  const link = request.headers.get("Sec-Fetch-Mode") === "navigate" &&
+    (request.method === "GET" || request.method === "HEAD");
+  if (site === "cross-site" && !link) {
+    throw new HttpError(403, "Cross-site requests are refused (Sec-Fetch-Site: cross-site)");
+  }
+}
+
+/**
+ * Refuses, with 415, a body that is not declared a PNG: a web page may send text/plain, form
+ * data or no type at all to another origin without asking first, but not these.
+ */
+async function checkBodyType(request: Request): Promise<void> {
+  const declared = request.headers.get("Content-Type");
+  const type = declared === null ? undefined : declared.split(";")[0]!.trim().toLowerCase();
+  if (type !== undefined && BODY_TYPES.includes(type)) return;
+  await request.body?.cancel().catch(() => {});
+  throw new HttpError(
+    415,
+    `The request body must be sent with Content-Type: image/png (or ` +
+      `application/octet-stream), not ${declared === null ? "none" : `"${declared}"`}`,
+  );
 }
 
 /**
@@ -140,30 +323,57 @@ function rawPath(url: string): string {
   return end === -1 ? path : path.slice(0, end);
 }
 
-/** Reads the whole body, refusing with 413 as soon as it is known to exceed `maxBytes`. */
-async function readBody(request: Request, maxBytes: number): Promise<Uint8Array> {
+/**
+ * Reads the whole body, refusing with 413 as soon as it is known to exceed `maxBytes`, and with
+ * 408 when it is not all there within `timeoutMs`. Either way the stream is cancelled, so what
+ * was read is dropped and the connection closed.
+ */
+async function readBody(
+  request: Request,
+  { maxBytes, timeoutMs }: { maxBytes: number; timeoutMs: number },
+): Promise<Uint8Array> {
   const tooLarge = () =>
     new HttpError(413, `The request body is larger than the ${formatBytes(maxBytes)} limit`);
   const declared = request.headers.get("Content-Length");
-  if (declared !== null && Number(declared) > maxBytes) throw tooLarge();
+  if (declared !== null && Number(declared) > maxBytes) {
+    await request.body?.cancel().catch(() => {});
+    throw tooLarge();
+  }
   if (!request.body) return new Uint8Array(0);
   const chunks: Uint8Array[] = [];
   let length = 0;
   const reader = request.body.getReader();
-  while (true) {
-    let chunk: ReadableStreamReadResult<Uint8Array>;
-    try {
-      chunk = await reader.read();
-    } catch (error) {
-      throw new HttpError(400, `Cannot read the request body: ${messageOf(error)}`);
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<"late">((resolve) => {
+    timer = setTimeout(() => resolve("late"), timeoutMs);
+  });
+  try {
+    while (true) {
+      const reading = reader.read();
+      reading.catch(() => {}); // still pending when the deadline wins the race
+      let chunk: ReadableStreamReadResult<Uint8Array> | "late";
+      try {
+        chunk = await Promise.race([reading, late]);
+      } catch (error) {
+        throw new HttpError(400, `Cannot read the request body: ${messageOf(error)}`);
+      }
+      if (chunk === "late") {
+        await reader.cancel().catch(() => {});
+        throw new HttpError(
+          408,
+          `The request body did not arrive within ${timeoutMs / 1000} s (${length} bytes came)`,
+        );
+      }
+      if (chunk.done) break;
+      length += chunk.value.length;
+      if (length > maxBytes) {
+        await reader.cancel().catch(() => {});
+        throw tooLarge();
+      }
+      chunks.push(chunk.value);
     }
-    if (chunk.done) break;
-    length += chunk.value.length;
-    if (length > maxBytes) {
-      await reader.cancel().catch(() => {});
-      throw tooLarge();
-    }
-    chunks.push(chunk.value);
+  } finally {
+    clearTimeout(timer);
   }
   const bytes = new Uint8Array(length);
   let offset = 0;
@@ -175,25 +385,15 @@ async function readBody(request: Request, maxBytes: number): Promise<Uint8Array>
 }
 
 /** Decodes, preprocesses (as `mnist predict` does) and classifies one PNG. */
-async function predict(bytes: Uint8Array, batcher: Batcher, maxSide: number): Promise<Prediction> {
-  if (bytes.length === 0) {
-    throw new HttpError(400, "The request body is empty: send a PNG image");
-  }
-  if (sniffFormat(bytes) !== "png") {
-    throw new HttpError(400, "The request body is not a PNG image");
-  }
+async function predict(
+  bytes: Uint8Array,
+  { batcher, pool, maxSide }: { batcher: Batcher; pool: PreparePool; maxSide: number },
+): Promise<Prediction> {
   let digit;
   try {
-    const { width, height } = readHeader(bytes, NAME);
-    if (width > maxSide || height > maxSide) {
-      throw new HttpError(
-        400,
-        `The image is ${width}×${height} pixels, larger than the ${maxSide}×${maxSide} limit`,
-      );
-    }
-    digit = toMnist(decodeImage(bytes, NAME), NAME);
+    digit = await pool.prepare(bytes, maxSide);
   } catch (error) {
-    if (error instanceof UserError) throw new HttpError(400, error.message);
+    if (error instanceof BadImage) throw new HttpError(400, error.message);
     throw error;
   }
   const probabilities = Array.from(await batcher.classify(digit.pixels));
@@ -276,6 +476,7 @@ function formatBytes(n: number): string {
   return `${n}-byte`;
 }
 
-function logError(error: unknown, request: Request): void {
-  console.error(`Error handling ${request.method} ${request.url}:`, error);
+function logError(error: unknown, request?: Request): void {
+  if (request) console.error(`Error handling ${request.method} ${request.url}:`, error);
+  else console.error(`Warning: ${messageOf(error)}; images are prepared on the main thread`);
 }

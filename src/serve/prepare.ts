@@ -1,0 +1,253 @@
+/**
+ * `POST /api/predict`'s CPU work: a PNG body to the 28×28 digit the network sees, as
+ * `mnist predict` makes it (`decodeImage`, then `toMnist`).
+ *
+ * Decoding and preprocessing a 2048×2048 PNG takes about 0.7 s of CPU on this project's test
+ * machine; on the event loop, 20 of them at once held a page load back for 7.8 s. So images
+ * larger than `INLINE_PIXELS` are prepared in worker threads (`PreparePool`), one image per
+ * worker at a time, first come first served; the page's 280×280 drawings (about 10 ms) are
+ * prepared on the main thread, where they never wait behind large images.
+ */
+import { UserError } from "../errors.ts";
+import { decodeImage, readHeader, sniffFormat } from "../image/decode.ts";
+import { toMnist } from "../image/preprocess.ts";
+
+/** The image's name in error messages. */
+const NAME = "request body";
+
+/** Images of at most this many pixels (320×320, about 10 ms) are prepared on the main thread. */
+export const INLINE_PIXELS = 320 * 320;
+
+/** What the network needs of one image, and what the page shows of it. */
+export interface Prepared {
+  /** (28, 28) ink in [0, 1], light ink on black: the network's input. */
+  pixels: Float32Array;
+  /** (28, 28) the same as bytes 0..255, for the answer's `input` image. */
+  ink: Uint8Array;
+}
+
+/** The client's fault (a 400): not a PNG, too large, corrupt, no ink. */
+export class BadImage extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "BadImage";
+  }
+}
+
+/** Decodes and preprocesses a PNG no wider or taller than `maxSide`; throws `BadImage`. */
+export function prepareImage(bytes: Uint8Array, maxSide: number): Prepared {
+  checkImage(bytes, maxSide);
+  try {
+    const { pixels, ink } = toMnist(decodeImage(bytes, NAME), NAME);
+    return { pixels, ink };
+  } catch (error) {
+    if (error instanceof UserError) throw new BadImage(error.message);
+    throw error;
+  }
+}
+
+/**
+ * Checks what can be checked without decoding (a PNG, not too large) and returns its pixel
+ * count; throws `BadImage`.
+ */
+export function checkImage(bytes: Uint8Array, maxSide: number): number {
+  if (bytes.length === 0) throw new BadImage("The request body is empty: send a PNG image");
+  if (sniffFormat(bytes) !== "png") throw new BadImage("The request body is not a PNG image");
+  let header;
+  try {
+    header = readHeader(bytes, NAME);
+  } catch (error) {
+    if (error instanceof UserError) throw new BadImage(error.message);
+    throw error;
+  }
+  const { width, height } = header;
+  if (width > maxSide || height > maxSide) {
+    throw new BadImage(
+      `The image is ${width}×${height} pixels, larger than the ${maxSide}×${maxSide} limit`,
+    );
+  }
+  return width * height;
+}
+
+/** A message to a worker: one image. */
+export interface PrepareJob {
+  bytes: Uint8Array;
+  maxSide: number;
+}
+
+/** A worker's answer: the prepared image, or why not (`bad`: the client's fault). */
+export type PrepareResult =
+  | { ok: true; pixels: Float32Array; ink: Uint8Array }
+  | { ok: false; bad: boolean; message: string; stack?: string };
+
+/** The worker's module: a URL relative to this one, which `deno compile --include` embeds. */
+const WORKER_URL = new URL("./prepare_worker.ts", import.meta.url);
+
+/** The message a worker sends once it is ready for images. */
+export const READY = "ready";
+
+/** A worker thread and the image it is working on. */
+interface Slot {
+  worker: Worker;
+  /** Whether it has said `READY`: until then it is given no image, so none is lost with it. */
+  ready: boolean;
+  job?: Queued;
+}
+
+interface Queued extends PrepareJob {
+  resolve: (prepared: Prepared) => void;
+  reject: (error: unknown) => void;
+}
+
+/** `PreparePool`'s options. */
+export interface PoolOptions {
+  /** Worker threads, started when first needed (0: every image on the calling thread). */
+  size: number;
+  /**
+   * Called once if a worker cannot start (a program made by `deno compile` without
+   * `--include src/serve/prepare_worker.ts`); images are then prepared on the calling thread.
+   */
+  onStartFailure?: (error: Error) => void;
+  /** The worker's module (default `prepare_worker.ts`; tests name a missing one). */
+  workerUrl?: URL;
+}
+
+/**
+ * Prepares images in worker threads, started when first needed and kept until `close`; images
+ * of at most `INLINE_PIXELS` pixels are prepared on the calling thread. A worker that fails (an
+ * uncaught error, a crash) fails only its own image, and is replaced.
+ */
+export class PreparePool {
+  readonly #size: number;
+  readonly #onStartFailure: (error: Error) => void;
+  readonly #workerUrl: URL;
+  readonly #slots: Slot[] = [];
+  readonly #queue: Queued[] = [];
+  #inline: boolean;
+  #closed = false;
+
+  constructor({ size, onStartFailure = () => {}, workerUrl = WORKER_URL }: PoolOptions) {
+    this.#size = size;
+    this.#workerUrl = workerUrl;
+    this.#inline = size === 0;
+    this.#onStartFailure = onStartFailure;
+  }
+
+  /** The prepared image; rejects with `BadImage` for the client's faults, else with a bug. */
+  prepare(bytes: Uint8Array, maxSide: number): Promise<Prepared> {
+    if (this.#closed) return Promise.reject(new Error("The image workers are closed"));
+    let pixels: number;
+    try {
+      pixels = checkImage(bytes, maxSide);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    return new Promise((resolve, reject) => {
+      const job = { bytes, maxSide, resolve, reject };
+      if (this.#inline || pixels <= INLINE_PIXELS) runInline(job);
+      else {
+        this.#queue.push(job);
+        this.#dispatch();
+      }
+    });
+  }
+
+  /** Stops every worker; images still waiting or being prepared are rejected. */
+  close(): void {
+    this.#closed = true;
+    const closed = () => new Error("The image workers are closed");
+    for (const slot of this.#slots.splice(0)) {
+      slot.worker.terminate();
+      slot.job?.reject(closed());
+    }
+    for (const job of this.#queue.splice(0)) job.reject(closed());
+  }
+
+  /** Gives waiting images to ready workers, starting workers (up to `size`) for the rest. */
+  #dispatch(): void {
+    while (this.#queue.length > 0) {
+      if (this.#inline) {
+        for (const job of this.#queue.splice(0)) runInline(job);
+        return;
+      }
+      const slot = this.#slots.find((s) => s.ready && s.job === undefined);
+      if (!slot) {
+        let starting = this.#slots.filter((s) => !s.ready).length;
+        while (this.#slots.length < this.#size && starting < this.#queue.length) {
+          this.#start();
+          starting++;
+        }
+        return;
+      }
+      const job = this.#queue.shift()!;
+      slot.job = job;
+      // The body is not needed here any more: move it, do not copy it.
+      const { bytes, maxSide } = job;
+      const whole = bytes.buffer instanceof ArrayBuffer &&
+        bytes.byteLength === bytes.buffer.byteLength;
+      slot.worker.postMessage({ bytes, maxSide } satisfies PrepareJob, whole ? [bytes.buffer] : []);
+    }
+  }
+
+  #start(): void {
+    const worker = new Worker(this.#workerUrl.href, {
+      type: "module",
+      name: "mnist serve: prepare images",
+    });
+    const slot: Slot = { worker, ready: false };
+    worker.onmessage = (event: MessageEvent<PrepareResult | typeof READY>) => {
+      const result = event.data;
+      if (result === READY) slot.ready = true;
+      else {
+        const job = slot.job;
+        slot.job = undefined;
+        if (result.ok) job?.resolve({ pixels: result.pixels, ink: result.ink });
+        else if (result.bad) job?.reject(new BadImage(result.message));
+        else {
+          const error = new Error(`An image worker failed: ${result.message}`);
+          if (result.stack) error.stack = result.stack;
+          job?.reject(error);
+        }
+      }
+      this.#dispatch();
+    };
+    // An uncaught error or a crash ends the worker: fail its image, and start a new one; one
+    // that cannot start at all (its module missing) will not start next time either.
+    const fail = (message: string) => {
+      worker.terminate();
+      const at = this.#slots.indexOf(slot);
+      if (at >= 0) this.#slots.splice(at, 1);
+      if (this.#closed) return;
+      if (!slot.ready && !this.#inline) {
+        this.#inline = true;
+        for (const other of this.#slots.splice(0)) {
+          other.worker.terminate();
+          if (other.job) this.#queue.push(other.job);
+        }
+        this.#onStartFailure(new Error(`An image worker cannot start: ${message}`));
+      }
+      slot.job?.reject(new Error(`An image worker stopped: ${message}`));
+      this.#dispatch();
+    };
+    worker.onerror = (event) => {
+      event.preventDefault(); // or the error would end the whole program
+      fail(event.message);
+    };
+    worker.onmessageerror = () => fail("it sent a message that cannot be read");
+    this.#slots.push(slot);
+  }
+}
+
+/** Prepares `job` on this thread. */
+function runInline(job: Queued): void {
+  try {
+    job.resolve(prepareImage(job.bytes, job.maxSide));
+  } catch (error) {
+    job.reject(error);
+  }
+}
+
+/** The default number of image workers: the CPU cores but one for the event loop, 1 to 4. */
+export function defaultWorkers(): number {
+  return Math.max(1, Math.min(4, navigator.hardwareConcurrency - 1));
+}

@@ -1,0 +1,28 @@
+/**
+ * A worker thread of `PreparePool`: says `READY` once loaded, then receives a `PrepareJob` (one
+ * PNG body, moved here) and answers a `PrepareResult`, one image at a time.
+ */
+import { BadImage, prepareImage, type PrepareJob, type PrepareResult, READY } from "./prepare.ts";
+
+// A worker's global scope, which the project's `deno.window` types do not describe.
+const scope = self as unknown as {
+  onmessage: ((event: MessageEvent<PrepareJob>) => void) | null;
+  postMessage(message: PrepareResult | typeof READY): void;
+};
+
+scope.onmessage = ({ data: { bytes, maxSide } }) => {
+  let result: PrepareResult;
+  try {
+    // 28×28 each: copied, not worth moving.
+    const { pixels, ink } = prepareImage(bytes, maxSide);
+    result = { ok: true, pixels, ink };
+  } catch (error) {
+    result = error instanceof Error
+      ? { ok: false, bad: error instanceof BadImage, message: error.message, stack: error.stack }
+      : { ok: false, bad: false, message: String(error) };
+  }
+  scope.postMessage(result);
+};
+
+// Loaded: images may come.
+scope.postMessage(READY);
