@@ -6,6 +6,7 @@
 import { COMMANDS } from "./src/cli/commands.ts";
 import { suggest } from "./src/cli/args.ts";
 import { UserError } from "./src/errors.ts";
+import { userDir } from "./src/fs.ts";
 import { VERSION } from "./src/version.ts";
 
 function usage(): string {
@@ -63,6 +64,9 @@ async function main(argv: string[]): Promise<number> {
     console.log(command.help);
     return 0;
   }
+  // Paths the user typed resolve where they typed them, not in the project root `deno task`
+  // runs from. serve keeps its own directory for now.
+  if (command.name !== "serve") Deno.chdir(userDir());
   await command.run(rest);
   return 0;
 }

@@ -179,3 +179,18 @@ export function formatBytes(n: number): string {
     : [n / 1024 ** 3, "GiB"];
   return `${Number.isInteger(value) ? value : value.toFixed(1)} ${unit}`;
 }
+
+/**
+ * The directory the user typed the command in, against which the paths they give resolve:
+ * `$INIT_CWD`, which `deno task` (like npm) sets there while it runs the program from the project
+ * root, when it is a directory, else the current directory.
+ */
+export function userDir(): string {
+  try {
+    const dir = Deno.env.get("INIT_CWD");
+    if (dir && Deno.statSync(dir).isDirectory) return dir;
+  } catch {
+    // No --allow-env, or INIT_CWD is gone: only the current directory is known.
+  }
+  return Deno.cwd();
+}

@@ -16,7 +16,10 @@ export interface CliResult {
 
 /** `runCli`'s options. */
 export interface RunCliOptions {
-  /** Extra environment, over the test's own and the defaults `XDG_RUNTIME_DIR=/tmp`, `NO_COLOR=1`. */
+  /**
+   * Extra environment, over the test's own and the defaults `XDG_RUNTIME_DIR=/tmp`, `NO_COLOR=1`
+   * and `INIT_CWD` (the directory user paths resolve in) = the project root.
+   */
   env?: Record<string, string>;
   /** Written to the CLI's stdin, which is then closed; default: no stdin. */
   stdin?: string | Uint8Array;
@@ -33,7 +36,9 @@ export async function runCli(args: string[], options: RunCliOptions = {}): Promi
   const command = new Deno.Command(Deno.execPath(), {
     args: ["run", ...PERMISSIONS, ...denoFlags, "main.ts", ...args],
     cwd: PROJECT_ROOT,
-    env: { XDG_RUNTIME_DIR: "/tmp", NO_COLOR: "1", ...env },
+    // INIT_CWD: relative paths resolve in the project root even when `deno task test` ran from a
+    // subdirectory (a task passes its INIT_CWD on to the tests).
+    env: { XDG_RUNTIME_DIR: "/tmp", NO_COLOR: "1", INIT_CWD: PROJECT_ROOT, ...env },
     stdin: stdin === undefined ? "null" : "piped",
     stdout: "piped",
     stderr: "piped",
