@@ -48,8 +48,13 @@ export function parseCommandArgs<T extends Options>(
     const message = error instanceof Error ? error.message : String(error);
     // node:util messages span lines and mention "parseArgs"; keep the first, user-facing part.
     const first = message.split("\n")[0]!.replace(/\. To specify a positional.*$/, "");
+    // A mistyped option gets the suggestion a mistyped command gets: --epoch → --epochs.
+    const unknown = /^Unknown option '--([^']+)'/.exec(first)?.[1];
+    const guess = unknown === undefined
+      ? undefined
+      : suggest(unknown, Object.keys({ ...COMMON_OPTIONS, ...options }));
     throw new UserError(`mnist ${command}: ${first}`, {
-      hint: `Run "mnist ${command} --help" for usage.`,
+      hint: guess ? `Did you mean --${guess}?` : `Run "mnist ${command} --help" for usage.`,
     });
   }
 }

@@ -29,11 +29,18 @@ export async function lastModel(dataDir: string): Promise<string> {
 /**
  * The checkpoint `--model` names: the last trained model when absent; a model's name (mlp,
  * lenet) for where `mnist train --model NAME` saves it, unless a file of that name exists here;
- * else a file.
+ * else a file. A bare word (no "/" or ".") that is neither is an unknown model.
  */
 export async function modelPath(flag: string | undefined, dataDir: string): Promise<string> {
   if (flag === undefined) return lastModel(dataDir);
-  if (!Object.hasOwn(MODELS, flag) || await exists(flag)) return flag;
+  if (await exists(flag)) return flag;
+  if (!Object.hasOwn(MODELS, flag)) {
+    // A path is a file whose loading names what is wrong; a bare word ("resnet") meant a model.
+    if (/[/.]/.test(flag)) return flag;
+    throw new UserError(`Unknown model "${flag}"`, {
+      hint: `Choose one of: ${Object.keys(MODELS).join(", ")}.`,
+    });
+  }
   const path = defaultModelPath(dataDir, flag);
   if (!await exists(path)) {
     throw new UserError(`No trained ${flag} in "${dataDir}/models"`, {
