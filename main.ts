@@ -65,8 +65,8 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   }
   // Paths the user typed resolve where they typed them, not in the project root `deno task`
-  // runs from. serve keeps its own directory for now.
-  if (command.name !== "serve") Deno.chdir(userDir());
+  // runs from. Nothing the program reads itself is found through the working directory.
+  Deno.chdir(userDir());
   await command.run(rest);
   return 0;
 }
