@@ -16,7 +16,7 @@ import {
 } from "../src/data/idx.ts";
 import { UserError } from "../src/errors.ts";
 import { Rng } from "../src/random.ts";
-import { MNIST } from "./test_data.ts";
+import { MNIST, readHead } from "./test_data.ts";
 
 const CASES = 300;
 const SEED = seedFromEnv() ?? 13;
@@ -37,23 +37,6 @@ function idx(header: number[], values: ArrayLike<number>): Uint8Array {
   header.forEach((word, i) => view.setUint32(4 * i, word));
   bytes.set(values, 4 * header.length);
   return bytes;
-}
-
-/** Gunzips the first `n` bytes of a real MNIST file. */
-async function readHead(path: string, n: number): Promise<Uint8Array> {
-  const file = await Deno.open(path);
-  const reader = file.readable.pipeThrough(new DecompressionStream("gzip")).getReader();
-  const out = new Uint8Array(n);
-  let length = 0;
-  while (length < n) {
-    const { value, done } = await reader.read();
-    if (done) break;
-    const take = Math.min(value.length, n - length);
-    out.set(value.subarray(0, take), length);
-    length += take;
-  }
-  await reader.cancel();
-  return out.subarray(0, length);
 }
 
 /** The valid files the cases start from: tiny ones built here and the heads of real ones. */

@@ -9,7 +9,7 @@ import {
   parseIdxPair,
 } from "../src/data/idx.ts";
 import { UserError } from "../src/errors.ts";
-import { MNIST } from "./test_data.ts";
+import { MNIST, readHead } from "./test_data.ts";
 
 /** An IDX file: the big-endian u32 header words, then the u8 body. */
 function idx(header: number[], body: ArrayLike<number>): Uint8Array {
@@ -27,23 +27,6 @@ function assertUserError(fn: () => unknown, message: string) {
     assert.equal(error.message, message);
     return true;
   });
-}
-
-/** Gunzips the first `n` bytes of a real MNIST file. */
-async function readHead(path: string, n: number): Promise<Uint8Array> {
-  const file = await Deno.open(path);
-  const reader = file.readable.pipeThrough(new DecompressionStream("gzip")).getReader();
-  const out = new Uint8Array(n);
-  let length = 0;
-  while (length < n) {
-    const { value, done } = await reader.read();
-    if (done) break;
-    const take = Math.min(value.length, n - length);
-    out.set(value.subarray(0, take), length);
-    length += take;
-  }
-  await reader.cancel();
-  return out.subarray(0, length);
 }
 
 Deno.test("parseIdx() reads a tiny label file", () => {

@@ -86,3 +86,20 @@ function present(dir: string): boolean {
 
 /** Whether Fashion-MNIST is installed (its tests are skipped otherwise). */
 export const HAVE_FASHION: boolean = present(FASHION);
+
+/** Gunzips the first `n` bytes of a real MNIST file. */
+export async function readHead(path: string, n: number): Promise<Uint8Array> {
+  const file = await Deno.open(path);
+  const reader = file.readable.pipeThrough(new DecompressionStream("gzip")).getReader();
+  const out = new Uint8Array(n);
+  let length = 0;
+  while (length < n) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    const take = Math.min(value.length, n - length);
+    out.set(value.subarray(0, take), length);
+    length += take;
+  }
+  await reader.cancel();
+  return out.subarray(0, length);
+}
