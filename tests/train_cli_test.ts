@@ -445,7 +445,10 @@ gpuTest(
         /^error: Training diverged: the loss became NaN or infinite in epoch 0, batch \d+$/,
         "train --lr 1e6",
       );
-      assert.match(err[1] ?? "", /^hint: Lower the learning rate, e\.g\. --lr 100000\.$/);
+      assert.match(
+        err[1] ?? "",
+        /^hint: Lower the learning rate, e\.g\. --lr 0\.1 \(the tutorial's\)\.$/,
+      );
       assert.equal(run.code, 1);
       assert.doesNotMatch(run.stdout, /Validation-accuracy|Saved checkpoint/);
       assert.ok(!run.stdout.includes("=nan"), "no nan accuracy was logged before stopping");

@@ -102,6 +102,11 @@ export interface EpochResult {
   timeCost: number;
   samplesPerSec: number;
   validationAccuracy: number;
+  /**
+   * How many validation samples the network predicted as each class: (classes). A run whose
+   * predictions pile onto one class has learned nothing, whatever its accuracy.
+   */
+  predictedCounts: number[];
 }
 
 /** Batches encoded per command buffer between log lines. */
@@ -114,10 +119,18 @@ const STEPS_PER_SUBMIT = 50;
  */
 const READ_EVERY_MS = 1000;
 
+/** The tutorial's learning rate, which trains both models (MXNet's `learning_rate=0.1`). */
+const TUTORIAL_LR = 0.1;
+
 function checkFinite(m: Metrics, where: string, lr: number): void {
   if (m.nonFinite > 0 || !Number.isFinite(m.lossSum)) {
+    // A tenth of a rate far above the tutorial's still diverges or stalls at chance (--lr 50
+    // → 5 gives 10%), so above it suggest the rate that is known to work.
+    const lower = lr > TUTORIAL_LR ? TUTORIAL_LR : lr / 10;
     throw new UserError(`Training diverged: the loss became NaN or infinite ${where}`, {
-      hint: `Lower the learning rate, e.g. --lr ${lr / 10}.`,
+      hint: `Lower the learning rate, e.g. --lr ${lower}${
+        lr > TUTORIAL_LR ? " (the tutorial's)" : ""
+      }.`,
     });
   }
 }
@@ -155,6 +168,13 @@ function logIntervals(
     const speed = (frequent * B) / (ms / 1000);
     log(batchLine({ epoch, batch: k * frequent, speed, metric: "accuracy", value: accuracy(m) }));
   });
+}
+
+/** How many of `predictions` are each class: (classes). */
+function countClasses(predictions: Uint32Array, classes: number): number[] {
+  const counts = new Array<number>(classes).fill(0);
+  for (const p of predictions) counts[p]!++;
+  return counts;
 }
 
 /** Trains `options.model` and returns each epoch's figures. */
@@ -322,7 +342,7 @@ export async function train(gpu: Gpu, options: TrainOptions): Promise<EpochResul
       await options.onSave?.(options.save);
       log(savedLine(options.save));
 
-      const { metrics: val } = await evaluator.run();
+      const { metrics: val, predictions } = await evaluator.run({ predictions: true });
       gpu.checkErrors();
       checkFinite(val, `on the validation set after epoch ${epoch}`, options.sgd.lr);
       const validationAccuracy = accuracy(val);
@@ -338,6 +358,7 @@ export async function train(gpu: Gpu, options: TrainOptions): Promise<EpochResul
         timeCost,
         samplesPerSec: (batches * B) / timeCost,
         validationAccuracy,
+        predictedCounts: countClasses(predictions!, model.classes),
       });
     }
     if (options.profile) {
