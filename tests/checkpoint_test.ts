@@ -10,7 +10,7 @@ import {
 import { trainCommand } from "../src/cli/train.ts";
 import { DataIter } from "../src/data/dataset.ts";
 import { UserError } from "../src/errors.ts";
-import { inferShapes, mlp, type ModelSpec, sizeOf } from "../src/nn/model.ts";
+import { inferShapes, lenet, mlp, type ModelSpec, sizeOf } from "../src/nn/model.ts";
 import { Rng } from "../src/random.ts";
 import { randomArray } from "./check.ts";
 import { runCli } from "./cli_helpers.ts";
@@ -341,13 +341,13 @@ Deno.test("decodeCheckpoint() rejects a tensor of the wrong shape", async () => 
   );
 });
 
-Deno.test("decodeCheckpoint() rejects a tensor of the wrong dtype", async () => {
+Deno.test("decodeCheckpoint() rejects a tensor of an integer dtype", async () => {
   const { header, tensors } = split(encodeCheckpoint(sampleCheckpoint()));
-  // A well-formed F16 tensor (2 bytes per value) where the model needs F32.
-  tensors.set("fc2_bias", { dtype: "F16", shape: [3], data: new Uint8Array(6) });
+  // A well-formed I32 tensor (4 bytes per value, as F32) where the model needs floats.
+  tensors.set("fc2_bias", { dtype: "I32", shape: [3], data: new Uint8Array(12) });
   await assertUserError(
     () => decodeCheckpoint(layout(header.__metadata__, tensors), "d.st"),
-    /^Cannot load model "d\.st": tensor "fc2_bias" is F16, not F32$/,
+    /^Cannot load model "d\.st": tensor "fc2_bias" is I32, not F32, F64, F16, BF16$/,
   );
 });
 
@@ -858,4 +858,286 @@ Deno.test("mnist eval and train --resume refuse a hostile checkpoint in one erro
     for await (const entry of Deno.readDir(dir)) names.push(entry.name);
     assert.deepEqual(names, ["record.safetensors"]);
   });
+});
+
+// Plain files (issue 18): safetensors without mnist's metadata, as PyTorch and MXNet write them.
+
+/** A float dtype a plain file may use. */
+type FloatDtype = "F32" | "F64" | "F16" | "BF16";
+
+/**
+ * `values` as `dtype`'s little-endian bytes, and the float32 values a correct loader reads back:
+ * F16 rounded by Float16Array, BF16 rounded to nearest even from float32, F64 exact.
+ */
+function encodeAs(
+  dtype: FloatDtype,
+  values: Float32Array,
+): { data: Uint8Array; read: Float32Array } {
+  switch (dtype) {
+    case "F32":
+      return { data: new Uint8Array(values.slice().buffer), read: values.slice() };
+    case "F64": {
+      const wide = Float64Array.from(values, (x) => x + x * 2 ** -30); // not a float32
+      return { data: new Uint8Array(wide.buffer), read: Float32Array.from(wide) };
+    }
+    case "F16": {
+      const half = Float16Array.from(values);
+      return { data: new Uint8Array(half.buffer), read: Float32Array.from(half) };
+    }
+    case "BF16": {
+      const bits = new Uint32Array(values.slice().buffer);
+      const top = Uint16Array.from(bits, (b) => (b + 0x7fff + ((b >>> 16) & 1)) >>> 16);
+      const read = new Float32Array(Uint32Array.from(top, (t) => t << 16).buffer);
+      return { data: new Uint8Array(top.buffer), read };
+    }
+  }
+}
+
+/** PyTorch's name for an MXNet-style parameter name: fc1_weight → fc1.weight. */
+const torchName = (name: string) => name.replace(/_(weight|bias)$/, ".$1");
+
+/**
+ * A plain file of `model`'s parameters (random), named by `rename`, each of `dtype`, laid out
+ * in the order safetensors writes (sorted by name), with `metadata` if given. Returns the file
+ * and, by MXNet name, the float32 values a loader must read.
+ */
+function plainFile(
+  model: ModelSpec,
+  { rename = torchName, dtype = "F32", metadata, seed = 1 }: {
+    rename?: (name: string) => string;
+    dtype?: FloatDtype;
+    metadata?: Record<string, string>;
+    seed?: number;
+  } = {},
+): { bytes: Uint8Array; expected: Map<string, Float32Array> } {
+  const params = randomParams(model, new Rng(seed));
+  const tensors = new Map<string, RawTensor>();
+  const expected = new Map<string, Float32Array>();
+  const shapes = new Map(inferShapes(model).flatMap((l) => l.params.map((p) => [p.name, p.shape])));
+  for (const name of [...params.keys()].sort((a, b) => rename(a) < rename(b) ? -1 : 1)) {
+    const { data, read } = encodeAs(dtype, params.get(name)!);
+    tensors.set(rename(name), { dtype, shape: shapes.get(name)!, data });
+    expected.set(name, read);
+  }
+  return { bytes: layout(metadata, tensors), expected };
+}
+
+Deno.test("a plain file with PyTorch's names loads as the MLP, recognised by its names", () => {
+  const { bytes, expected } = plainFile(mlp(), { metadata: { format: "pt" } });
+  const loaded = decodeCheckpoint(bytes, "torch.safetensors");
+  assert.deepEqual(loaded.meta.model, mlp());
+  assert.deepEqual(loaded.origin, { architecture: "mlp", from: "names", naming: "pytorch" });
+  assertSameTensors(loaded.params, expected);
+  // Nothing trained here: --resume starts at epoch 0, with its own settings, no momentum.
+  assert.equal(loaded.meta.epoch, -1);
+  assert.equal(loaded.meta.training, undefined);
+  assert.equal(loaded.meta.iterator, undefined);
+  assert.equal(loaded.momentum.size, 0);
+});
+
+Deno.test("a plain file with MXNet's names, and no metadata at all, loads as LeNet", () => {
+  const { bytes, expected } = plainFile(lenet(), { rename: (name) => name });
+  const loaded = decodeCheckpoint(bytes, "mxnet.safetensors");
+  assert.deepEqual(loaded.meta.model, lenet());
+  assert.deepEqual(loaded.origin, { architecture: "lenet", from: "names", naming: "mxnet" });
+  assertSameTensors(loaded.params, expected);
+});
+
+Deno.test("a plain file named by position (nn.Sequential) is matched to LeNet's layers by shape", () => {
+  // nn.Sequential(conv, tanh, pool, conv, tanh, pool, flatten, linear, tanh, linear) names its
+  // tensors 0.weight, 3.weight, 7.weight, 9.weight: sorted as text, 9 comes after 3 and 7.
+  const index: Record<string, string> = { conv1: "0", conv2: "3", fc1: "7", fc2: "9" };
+  const rename = (name: string) => name.replace(/^([a-z0-9]+)_/, (_, l) => `${index[l]}.`);
+  const { bytes, expected } = plainFile(lenet(), { rename });
+  const loaded = decodeCheckpoint(bytes, "seq.safetensors");
+  assert.deepEqual(loaded.origin, { architecture: "lenet", from: "shapes", naming: "other" });
+  assertSameTensors(loaded.params, expected);
+  // --arch agrees, and says so.
+  const named = decodeCheckpoint(bytes, "seq.safetensors", { arch: "lenet" });
+  assert.deepEqual(named.origin, { architecture: "lenet", from: "--arch", naming: "other" });
+  assertSameTensors(named.params, expected);
+});
+
+for (const dtype of ["F64", "F16", "BF16"] as const) {
+  Deno.test(`${dtype} tensors are converted to float32 on load`, () => {
+    for (const model of [mlp(), lenet()]) {
+      const { bytes, expected } = plainFile(model, { dtype, seed: 4 });
+      const loaded = decodeCheckpoint(bytes, `${dtype}.safetensors`);
+      assertSameTensors(loaded.params, expected);
+      // Rounded, not cut: the values moved, but by less than the dtype's half step.
+      const original = randomParams(model, new Rng(4));
+      const step = { F64: 2 ** -24, F16: 2 ** -11, BF16: 2 ** -8 }[dtype];
+      for (const [name, data] of loaded.params) {
+        const source = original.get(name)!;
+        data.forEach((x, i) =>
+          assert.ok(
+            Math.abs(x - source[i]!) <= step * Math.max(Math.abs(source[i]!), 2 ** -14),
+            `${name}[${i}]: ${x} for ${source[i]}`,
+          )
+        );
+      }
+    }
+  });
+}
+
+Deno.test("half-precision bit patterns load as the values they stand for", () => {
+  // F16: 1, -2, the smallest subnormal, the largest finite, -0. BF16: 1, -3.140625, 2^-126.
+  const cases: [FloatDtype, number[], number[]][] = [
+    ["F16", [0x3c00, 0xc000, 0x0001, 0x7bff, 0x8000], [1, -2, 2 ** -24, 65504, -0]],
+    ["BF16", [0x3f80, 0xc049, 0x0080, 0x0000, 0x4f80], [1, -3.140625, 2 ** -126, 0, 2 ** 32]],
+  ];
+  for (const [dtype, bits, values] of cases) {
+    const tensors = new Map<string, RawTensor>();
+    for (const p of inferShapes(mlp()).flatMap((l) => l.params)) {
+      const data = new Uint16Array(sizeOf(p.shape));
+      if (p.name === "fc3_bias") data.set(bits);
+      tensors.set(torchName(p.name), { dtype, shape: p.shape, data: new Uint8Array(data.buffer) });
+    }
+    const loaded = decodeCheckpoint(layout(undefined, tensors), "half.st");
+    const bias = loaded.params.get("fc3_bias")!;
+    assert.deepEqual([...bias.subarray(0, values.length)], values, dtype);
+    assert.ok(Object.is(bias[4], values[4]), `${dtype}: the sign of zero survives`);
+  }
+});
+
+Deno.test("a plain file's NaN, infinity, or F64 beyond float32's range is refused", async () => {
+  const cases: [FloatDtype, (view: DataView) => void, RegExp][] = [
+    ["F16", (v) => v.setUint16(2 * 3, 0x7c00, true), /"fc2\.bias" holds Infinity at index 3$/],
+    ["BF16", (v) => v.setUint16(0, 0x7fc0, true), /"fc2\.bias" holds NaN at index 0$/],
+    [
+      "F64",
+      (v) => v.setFloat64(8 * 5, -1e300, true),
+      /"fc2\.bias" holds -1e\+300 at index 5, beyond float32's range$/,
+    ],
+    ["F64", (v) => v.setFloat64(8, NaN, true), /"fc2\.bias" holds NaN at index 1$/],
+    [
+      "F32",
+      (v) => v.setFloat32(4 * 63, -Infinity, true),
+      /"fc2\.bias" holds -Infinity at index 63$/,
+    ],
+  ];
+  for (const [dtype, spoil, pattern] of cases) {
+    const { header, tensors } = split(plainFile(mlp(), { dtype }).bytes);
+    const bias = tensors.get("fc2.bias")!;
+    spoil(new DataView(bias.data.buffer, bias.data.byteOffset, bias.data.byteLength));
+    const error = await assertUserError(
+      () => decodeCheckpoint(layout(header.__metadata__, tensors), "p.st"),
+      new RegExp(`^Cannot load model "p\\.st": tensor ${pattern.source}`),
+    );
+    assert.match(error.hint!, /diverged|corrupt/);
+  }
+});
+
+Deno.test("--arch, and a plain file that is not quite the network, give one line saying why", async () => {
+  const { header, tensors } = split(plainFile(mlp()).bytes);
+  const edit = (fn: (t: Map<string, RawTensor>) => void) => {
+    const copy = new Map(tensors);
+    fn(copy);
+    return layout(header.__metadata__, copy);
+  };
+  const transposed = edit((t) =>
+    t.set("fc1.weight", { ...t.get("fc1.weight")!, shape: [784, 128] })
+  );
+  const missing = edit((t) => t.delete("fc3.bias"));
+  const extra = edit((t) =>
+    t.set("fc4.weight", { dtype: "F32", shape: [2, 2], data: new Uint8Array(16) })
+  );
+  const cases: [Uint8Array, string | undefined, RegExp][] = [
+    [plainFile(mlp()).bytes, "lenet", /--arch lenet was given, but its tensors are mlp's$/],
+    [plainFile(lenet()).bytes, "mlp", /--arch mlp was given, but its tensors are lenet's$/],
+    [
+      transposed,
+      undefined,
+      /tensor "fc1\.weight" has shape \[784,128\], expected \[128,784\] for mlp's fc1_weight/,
+    ],
+    [missing, "mlp", /its tensors are not mlp's: it has no tensor "fc3\.bias" \(pytorch naming\)$/],
+    [extra, "mlp", /its tensors are not mlp's: tensor "fc4\.weight" \[2,2\] is not one of its/],
+    [
+      missing,
+      undefined,
+      /it has no network description, and its 5 tensors are neither mlp's nor lenet's by name or shape \("fc1\.bias" \[128\], /,
+    ],
+    [
+      edit((t) => t.set("fc3.weight", { ...t.get("fc3.weight")!, dtype: "I32" })),
+      undefined,
+      /tensor "fc3\.weight" is I32, not F32, F64, F16, BF16$/,
+    ],
+  ];
+  for (const [bytes, arch, pattern] of cases) {
+    const error = await assertUserError(
+      () => decodeCheckpoint(bytes, "p.st", { arch }),
+      new RegExp(`^Cannot load model "p\\.st": ${pattern.source}`),
+    );
+    if (!/I32/.test(pattern.source)) assert.match(error.hint!, /--arch mlp\|lenet/);
+  }
+  // An --arch that is no network at all.
+  await assertUserError(
+    () => decodeCheckpoint(plainFile(mlp()).bytes, "p.st", { arch: "resnet" }),
+    /^Cannot load model "p\.st": --arch must be one of mlp, lenet, got "resnet"$/,
+  );
+});
+
+Deno.test("--arch refuses an mnist checkpoint of another network", async () => {
+  const bytes = encodeCheckpoint(sampleCheckpoint(mlp()));
+  assert.deepEqual(decodeCheckpoint(bytes, "m.st", { arch: "mlp" }).origin, {
+    architecture: "mlp",
+    from: "metadata",
+  });
+  const error = await assertUserError(
+    () => decodeCheckpoint(bytes, "m.st", { arch: "lenet" }),
+    /^Cannot load model "m\.st": --arch lenet was given, but it is a checkpoint of "mlp"$/,
+  );
+  assert.match(error.hint!, /Leave out --arch/);
+});
+
+Deno.test("a plain file's byte ranges are checked as strictly as an mnist checkpoint's", async () => {
+  const { header, data } = parse(plainFile(mlp()).bytes);
+  // fc3.weight moved back over fc3.bias, which it follows.
+  const overlapping = structuredClone(header);
+  const [begin] = (header["fc3.bias"] as { data_offsets: [number, number] }).data_offsets;
+  (overlapping["fc3.weight"] as { data_offsets: number[] }).data_offsets = [begin, begin + 2560];
+  await rejects(
+    overlapping,
+    data,
+    /^Cannot load model "h\.st": tensors "fc3\.bias" and "fc3\.weight" overlap/,
+  );
+  await rejects(
+    header,
+    new Uint8Array([...data, 1, 2, 3, 4]),
+    new RegExp(
+      `^Cannot load model "h\\.st": bytes ${data.length} to ${
+        data.length + 4
+      } of the data belong to no tensor$`,
+    ),
+  );
+});
+
+Deno.test("all-zero momentum is not stored; one left out beside others loads as zeros", () => {
+  const checkpoint = sampleCheckpoint(mlp(), 2);
+  // Momentum 0: every momentum tensor is zeros. The file holds the parameters only.
+  const sgd = {
+    ...checkpoint,
+    momentum: new Map([...checkpoint.momentum].map(([k, v]) => [k, new Float32Array(v.length)])),
+  };
+  const { header } = parse(encodeCheckpoint(sgd));
+  assert.deepEqual(Object.keys(header).filter((k) => k.startsWith("optimizer.")), []);
+  assert.equal(decodeCheckpoint(encodeCheckpoint(sgd), "x").momentum.size, 0);
+  // One zero tensor among others: left out, and read back as zeros.
+  checkpoint.momentum.set("fc2_bias", new Float32Array(64));
+  const bytes = encodeCheckpoint(checkpoint);
+  assert.ok(!("optimizer.momentum.fc2_bias" in parse(bytes).header));
+  const decoded = decodeCheckpoint(bytes, "x");
+  assertSameTensors(decoded.momentum, checkpoint.momentum);
+});
+
+Deno.test("an SGD checkpoint without momentum is half the size: MLP and LeNet", () => {
+  for (const model of [mlp(), lenet()]) {
+    const checkpoint = sampleCheckpoint(model);
+    const withMomentum = encodeCheckpoint(checkpoint).length;
+    for (const v of checkpoint.momentum.values()) v.fill(0);
+    const without = encodeCheckpoint(checkpoint).length;
+    const floats = [...checkpoint.params.values()].reduce((n, t) => n + t.length, 0);
+    assert.ok(withMomentum - without >= 4 * floats, `${model.name}: ${withMomentum} → ${without}`);
+    assert.ok(without < 4 * floats + 4096, `${model.name}: ${without} bytes, ${floats} floats`);
+  }
 });

@@ -3,13 +3,14 @@
  * random networks, mutated (bytes flipped, cut short, header fields edited, the length prefix
  * changed, floats made NaN), must each load or be refused with a one-line `UserError` naming
  * the file, never another error. What loads must be usable: finite tensors, a model that
- * passes the checks. No GPU; the same seed gives the same cases.
+ * passes the checks. Plain files too (no mnist metadata: the MLP's tensors as PyTorch names
+ * them, in F32, F16, BF16 and F64). No GPU; the same seed gives the same cases.
  */
 import assert from "node:assert/strict";
 import { type Checkpoint, decodeCheckpoint, encodeCheckpoint } from "../src/nn/checkpoint.ts";
 import { DataIter } from "../src/data/dataset.ts";
 import { UserError } from "../src/errors.ts";
-import { checkModelSpec, inferShapes, type ModelSpec, sizeOf } from "../src/nn/model.ts";
+import { checkModelSpec, inferShapes, mlp, type ModelSpec, sizeOf } from "../src/nn/model.ts";
 import { Rng } from "../src/random.ts";
 import { randomArray } from "./check.ts";
 
@@ -71,6 +72,36 @@ function checkpointOf(model: ModelSpec, rng: Rng): Checkpoint {
     params: tensors(),
     momentum: tensors(),
   };
+}
+
+/**
+ * A plain file of the tutorial's MLP as PyTorch writes one (`fc1.weight`, sorted by name, no
+ * metadata but `format: pt`), its tensors in turn F32, F16, BF16 and F64.
+ */
+function plainMlp(rng: Rng): Uint8Array {
+  const dtypes = ["F32", "F16", "BF16", "F64"] as const;
+  const header: Record<string, unknown> = { __metadata__: { format: "pt" } };
+  const chunks: Uint8Array[] = [];
+  let offset = 0;
+  const params = inferShapes(mlp()).flatMap((l) => l.params);
+  params.sort((a, b) => (a.name < b.name ? -1 : 1)).forEach((p, i) => {
+    const dtype = dtypes[i % dtypes.length]!;
+    const values = randomArray(sizeOf(p.shape), rng);
+    const data = dtype === "F32"
+      ? new Uint8Array(values.buffer)
+      : dtype === "F64"
+      ? new Uint8Array(Float64Array.from(values).buffer)
+      : dtype === "F16"
+      ? new Uint8Array(Float16Array.from(values).buffer)
+      : new Uint8Array(Uint16Array.from(new Uint32Array(values.buffer), (b) => b >>> 16).buffer);
+    const name = p.name.replace(/_(weight|bias)$/, ".$1");
+    header[name] = { dtype, shape: p.shape, data_offsets: [offset, offset + data.length] };
+    chunks.push(data);
+    offset += data.length;
+  });
+  const all = new Uint8Array(offset);
+  chunks.reduce((at, chunk) => (all.set(chunk, at), at + chunk.length), 0);
+  return join(JSON.stringify(header), all);
 }
 
 /** Values a hostile header might hold where another was expected. */
@@ -158,11 +189,14 @@ function join(json: string, data: Uint8Array): Uint8Array {
   return out;
 }
 
-/** One random mutation of a valid checkpoint file; returns the bytes and what was done. */
-function mutate(valid: Uint8Array, rng: Rng): [Uint8Array, string] {
+/**
+ * One random mutation of a valid checkpoint file; returns the bytes and what was done. A plain
+ * file has no metadata documents to edit: its mutations are to bytes, the header and the data.
+ */
+function mutate(valid: Uint8Array, rng: Rng, { plain = false } = {}): [Uint8Array, string] {
   const { header, data } = split(valid);
   const headerEnd = valid.length - data.length;
-  switch (rng.int(8)) {
+  switch (plain ? pick(rng, [0, 1, 2, 3, 3, 7]) : rng.int(8)) {
     case 0: {
       // Flip bits in a few bytes, mostly in the header, where structure lives.
       const bytes = valid.slice();
@@ -212,7 +246,8 @@ function mutate(valid: Uint8Array, rng: Rng): [Uint8Array, string] {
       return [join(JSON.stringify(header), data), `${key} = ${JSON.stringify(meta[key])}`];
     }
     default: {
-      // A float in the data made NaN or infinite.
+      // A float in the data made NaN or infinite (in a plain file's F16, BF16 or F64 tensors,
+      // whatever those bytes then mean).
       const bytes = valid.slice();
       const at = headerEnd + 4 * rng.int(data.length / 4);
       const value = pick(rng, [NaN, Infinity, -Infinity]);
@@ -269,3 +304,16 @@ for (const [model, seed] of [[MLP, 1], [CNN, 2]] as const) {
     assert.ok(outcomes.refused > CASES_PER_MODEL / 2, JSON.stringify(outcomes));
   });
 }
+
+Deno.test(`decodeCheckpoint() of ${CASES_PER_MODEL} mutated plain MLP files loads or refuses in one line`, () => {
+  const rng = new Rng(3);
+  const valid = plainMlp(rng);
+  assert.equal(check(valid, "the valid file"), "loaded");
+  assert.equal(decodeCheckpoint(valid, PATH).origin?.from, "names");
+  const outcomes = { loaded: 0, refused: 0 };
+  for (let i = 0; i < CASES_PER_MODEL; i++) {
+    const [bytes, what] = mutate(valid, rng, { plain: true });
+    outcomes[check(bytes, `case ${i} (${what})`)]++;
+  }
+  assert.ok(outcomes.refused > CASES_PER_MODEL / 2, JSON.stringify(outcomes));
+});

@@ -3,7 +3,9 @@
  * little-endian header length, a JSON header naming each tensor's dtype, shape and byte range,
  * then the raw little-endian data. The network description, epoch, optimizer settings and RNG
  * state travel in the header's `__metadata__` (string values only, as the format requires), so
- * `eval` and `predict` can rebuild the network and `--resume` can continue.
+ * `eval` and `predict` can rebuild the network and `--resume` can continue. A plain file without
+ * that metadata (PyTorch's `save_file(model.state_dict())`) loads too when its tensors are a
+ * built-in model's (src/nn/import.ts). docs/checkpoint.md describes the format.
  */
 import { UserError } from "../errors.ts";
 import { fsReason, writeFileAtomic } from "../fs.ts";
@@ -12,11 +14,13 @@ import { DATASET_NAMES } from "../data/mirrors.ts";
 import {
   checkModelSpec,
   inferShapes,
+  type LayerInfo,
   MODEL_LIMITS,
   type ModelSpec,
   quote,
   sizeOf,
 } from "./model.ts";
+import { ARCHITECTURES, type ModelOrigin, recognise } from "./import.ts";
 
 /** What a checkpoint holds besides the weights. */
 export interface CheckpointMeta {
@@ -38,8 +42,22 @@ export interface Checkpoint {
   meta: CheckpointMeta;
   /** The model's parameters by name (`fc1_weight`...). */
   params: Map<string, Float32Array>;
-  /** Optimizer state (momentum) by parameter name, when saved. */
+  /**
+   * Optimizer state (momentum) by parameter name: every parameter's, or none. A file stores a
+   * tensor's momentum only when it is not all zeros; one absent beside others loads as zeros.
+   */
   momentum: Map<string, Float32Array>;
+  /** Which architecture the file holds and what said so; set by `decodeCheckpoint`. */
+  origin?: ModelOrigin;
+}
+
+/** Options of `decodeCheckpoint` and `loadCheckpoint`. */
+export interface LoadOptions {
+  /**
+   * `--arch`: the built-in model (mlp, lenet) a plain file must hold; its tensors are still
+   * matched by name or shape and checked. An mnist checkpoint of another model is refused.
+   */
+  arch?: string;
 }
 
 const MOMENTUM_PREFIX = "optimizer.momentum.";
@@ -47,12 +65,17 @@ const MAX_HEADER = 16 * 1024 * 1024;
 /** The largest file a model within the limits makes: its parameters, their momenta, a header. */
 const MAX_FILE = 8 + MAX_HEADER + 2 * 4 * MODEL_LIMITS.params;
 
-/** Serialises a checkpoint to safetensors bytes. */
+/**
+ * Serialises a checkpoint to safetensors bytes: the parameters as F32, then each momentum tensor
+ * that is not all zeros (with momentum 0 none is: an SGD run's file is half the size).
+ */
 export function encodeCheckpoint(checkpoint: Checkpoint): Uint8Array {
   const { meta, params, momentum } = checkpoint;
   const entries: [string, Float32Array][] = [
     ...params,
-    ...[...momentum].map(([k, v]) => [MOMENTUM_PREFIX + k, v] as [string, Float32Array]),
+    ...[...momentum]
+      .filter(([, v]) => v.some((x) => x !== 0))
+      .map(([k, v]) => [MOMENTUM_PREFIX + k, v] as [string, Float32Array]),
   ];
   const header: Record<string, unknown> = {
     __metadata__: {
@@ -88,6 +111,11 @@ export function encodeCheckpoint(checkpoint: Checkpoint): Uint8Array {
   }
   return out;
 }
+
+/** The hint for a plain file that is not a built-in model. */
+const PLAIN_HINT = `A file without mnist's metadata must hold exactly the weights and biases of ` +
+  `${ARCHITECTURES.join(" or ")} in PyTorch's layout (see docs/checkpoint.md); ` +
+  `--arch ${ARCHITECTURES.join("|")} says which.`;
 
 function bad(path: string, why: string, { hint }: { hint?: string } = {}): UserError {
   return new UserError(`Cannot load model "${path}": ${why}`, {
@@ -203,8 +231,57 @@ function firstNonFinite(data: Float32Array): string | undefined {
   return undefined;
 }
 
-/** Parses safetensors bytes into a checkpoint, validating everything against the model spec. */
-export function decodeCheckpoint(bytes: Uint8Array, path: string): Checkpoint {
+/** The float dtypes a checkpoint's tensors may have; each is converted to f32 on load. */
+export const FLOAT_DTYPES: readonly string[] = ["F32", "F64", "F16", "BF16"];
+
+/**
+ * A tensor's little-endian bytes as float32: F32 copied, F16 and BF16 widened exactly, F64
+ * rounded to nearest (a finite value beyond float32's range is reported, not made infinite).
+ * Returns the data, or the first value that is not a finite float32, in words.
+ */
+function toFloat32(raw: Uint8Array, dtype: string): { data: Float32Array; nonFinite?: string } {
+  const view = new DataView(raw.buffer, raw.byteOffset, raw.byteLength);
+  const size = DTYPE_SIZES[dtype]!;
+  const data = new Float32Array(raw.byteLength / size);
+  switch (dtype) {
+    case "F32":
+      for (let i = 0; i < data.length; i++) data[i] = view.getFloat32(4 * i, true);
+      break;
+    case "F16":
+      for (let i = 0; i < data.length; i++) data[i] = view.getFloat16(2 * i, true);
+      break;
+    case "BF16": {
+      // bfloat16 is the top half of a float32.
+      const bits = new Uint32Array(data.buffer);
+      for (let i = 0; i < data.length; i++) bits[i] = view.getUint16(2 * i, true) << 16;
+      break;
+    }
+    case "F64":
+      for (let i = 0; i < data.length; i++) {
+        const x = view.getFloat64(8 * i, true);
+        data[i] = x;
+        if (Number.isFinite(x) && !Number.isFinite(data[i])) {
+          return { data, nonFinite: `${x} at index ${i}, beyond float32's range` };
+        }
+      }
+      break;
+  }
+  return { data, nonFinite: firstNonFinite(data) };
+}
+
+/** Metadata values: strings only, as the format requires. */
+type Metadata = Partial<Record<string, string>>;
+
+/**
+ * Parses safetensors bytes into a checkpoint, validating everything against the model spec: an
+ * mnist checkpoint by its metadata, a plain file by recognising its tensors as a built-in model
+ * (`options.arch` to insist on one). Every problem is a one-line `UserError` naming `path`.
+ */
+export function decodeCheckpoint(
+  bytes: Uint8Array,
+  path: string,
+  options: LoadOptions = {},
+): Checkpoint {
   if (bytes.length < 8) throw bad(path, "the file is empty or truncated");
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const headerLength = view.getBigUint64(0, true);
@@ -227,44 +304,61 @@ export function decodeCheckpoint(bytes: Uint8Array, path: string): Checkpoint {
   if (!isRecord(rawMetadata) || !Object.values(rawMetadata).every((v) => typeof v === "string")) {
     throw bad(path, "not a safetensors file (__metadata__ must map names to strings)");
   }
-  const metadata = rawMetadata as Partial<Record<string, string>>;
+  const metadata = rawMetadata as Metadata;
   const tensors = checkTensors(header, bytes.length - dataStart, path);
-  if (metadata.format !== "mnist" || typeof metadata.model !== "string") {
-    throw bad(path, "it has no network description (not written by mnist train?)");
-  }
-  let model: ModelSpec;
-  let infos;
-  try {
-    ({ model, infos } = checkModelSpec(JSON.parse(metadata.model)));
-  } catch (error) {
-    throw bad(path, `its network description is invalid (${(error as Error).message})`);
-  }
-  const read = (name: string, shape: number[]): Float32Array => {
+  const read = (name: string, shape: number[], { hint }: { hint?: string } = {}) => {
     const tensor = tensors.get(name);
     if (!tensor) throw bad(path, `tensor ${quote(name)} is missing`);
-    if (tensor.dtype !== "F32") throw bad(path, `tensor "${name}" is ${tensor.dtype}, not F32`);
+    if (!FLOAT_DTYPES.includes(tensor.dtype)) {
+      throw bad(path, `tensor "${name}" is ${tensor.dtype}, not ${FLOAT_DTYPES.join(", ")}`);
+    }
     if (tensor.shape.join() !== shape.join() || tensor.shape.length !== shape.length) {
       throw bad(path, `tensor "${name}" has shape [${tensor.shape}], expected [${shape}]`);
     }
-    // Copy: the data may not be 4-byte aligned in `bytes`.
-    const data = new Float32Array(
-      bytes.slice(dataStart + tensor.begin, dataStart + tensor.end).buffer,
-    );
-    const nonFinite = firstNonFinite(data);
+    const raw = bytes.subarray(dataStart + tensor.begin, dataStart + tensor.end);
+    const { data, nonFinite } = toFloat32(raw, tensor.dtype);
     if (nonFinite) {
       throw bad(path, `tensor "${name}" holds ${nonFinite}`, {
-        hint:
+        hint: hint ??
           "The run that wrote it diverged or the file is corrupt: train again, with a lower --lr.",
       });
     }
     return data;
   };
+  if (metadata.format !== "mnist") return decodePlain(path, { tensors, read, options });
+
+  if (typeof metadata.model !== "string") {
+    throw bad(path, "it has no network description (not written by mnist train?)");
+  }
+  let model: ModelSpec;
+  let infos: LayerInfo[];
+  try {
+    ({ model, infos } = checkModelSpec(JSON.parse(metadata.model)));
+  } catch (error) {
+    throw bad(path, `its network description is invalid (${(error as Error).message})`);
+  }
+  if (options.arch !== undefined && options.arch !== model.name) {
+    throw bad(
+      path,
+      `--arch ${options.arch} was given, but it is a checkpoint of ${quote(model.name)}`,
+      {
+        hint: "Leave out --arch: the checkpoint's metadata names its network.",
+      },
+    );
+  }
   const params = new Map<string, Float32Array>();
   const momentum = new Map<string, Float32Array>();
-  for (const p of infos.flatMap((l) => l.params)) {
-    params.set(p.name, read(p.name, p.shape));
-    if (tensors.has(MOMENTUM_PREFIX + p.name)) {
-      momentum.set(p.name, read(MOMENTUM_PREFIX + p.name, p.shape));
+  const all = infos.flatMap((l) => l.params);
+  for (const p of all) params.set(p.name, read(p.name, p.shape));
+  // Stored only where not all zeros: one present means the rest are zeros.
+  if (all.some((p) => tensors.has(MOMENTUM_PREFIX + p.name))) {
+    for (const p of all) {
+      momentum.set(
+        p.name,
+        tensors.has(MOMENTUM_PREFIX + p.name)
+          ? read(MOMENTUM_PREFIX + p.name, p.shape)
+          : new Float32Array(sizeOf(p.shape)),
+      );
     }
   }
   const epoch = metadata.epoch === undefined ? -1 : Number(metadata.epoch);
@@ -304,6 +398,43 @@ export function decodeCheckpoint(bytes: Uint8Array, path: string): Checkpoint {
     meta: { model, epoch, dataset, training, iterator, accuracy },
     params,
     momentum,
+    origin: { architecture: model.name, from: "metadata" },
+  };
+}
+
+/**
+ * A file without mnist's metadata, as a built-in model: epoch -1 (none trained here), no
+ * training record, iterator state or momentum, so `--resume` starts afresh with its own
+ * settings. Its metadata, if any (PyTorch writes `{"format": "pt"}`), is not read.
+ */
+function decodePlain(
+  path: string,
+  { tensors, read, options }: {
+    tensors: Map<string, TensorInfo>;
+    read: (name: string, shape: number[], options?: { hint?: string }) => Float32Array;
+    options: LoadOptions;
+  },
+): Checkpoint {
+  let found;
+  try {
+    found = recognise([...tensors.values()], { arch: options.arch });
+  } catch (error) {
+    throw bad(path, (error as Error).message, { hint: PLAIN_HINT });
+  }
+  const params = new Map<string, Float32Array>();
+  for (const p of inferShapes(found.model).flatMap((l) => l.params)) {
+    params.set(
+      p.name,
+      read(found.tensors.get(p.name)!, p.shape, {
+        hint: "The model that wrote it diverged, or the file is corrupt.",
+      }),
+    );
+  }
+  return {
+    meta: { model: found.model, epoch: -1, dataset: "mnist" },
+    params,
+    momentum: new Map(),
+    origin: found.origin,
   };
 }
 
@@ -315,8 +446,11 @@ export async function saveCheckpoint(path: string, checkpoint: Checkpoint): Prom
   await writeFileAtomic(path, encodeCheckpoint(checkpoint), { what: "checkpoint" });
 }
 
-/** Reads and validates a checkpoint; every problem is a one-line `UserError`. */
-export async function loadCheckpoint(path: string): Promise<Checkpoint> {
+/**
+ * Reads and validates a checkpoint (an mnist one, or a plain file holding a built-in model's
+ * tensors: see `decodeCheckpoint`); every problem is a one-line `UserError`.
+ */
+export async function loadCheckpoint(path: string, options: LoadOptions = {}): Promise<Checkpoint> {
   let bytes: Uint8Array;
   try {
     // From the stat, before opening: a device (/dev/zero) or a FIFO would read without end.
@@ -336,5 +470,5 @@ export async function loadCheckpoint(path: string): Promise<Checkpoint> {
     }
     throw bad(path, fsReason(error));
   }
-  return decodeCheckpoint(bytes, path);
+  return decodeCheckpoint(bytes, path, options);
 }
