@@ -1,4 +1,5 @@
 /** Runs the real `mnist` CLI in a subprocess, for end-to-end tests of what a user sees. */
+import { resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 
 /** The project root, where `main.ts` lives. */
@@ -6,6 +7,59 @@ export const PROJECT_ROOT: string = fileURLToPath(new URL("..", import.meta.url)
 
 /** The permissions the `mnist` task grants (see deno.json). */
 const PERMISSIONS = ["--allow-net", "--allow-read", "--allow-write", "--allow-env"];
+
+/** This test process's model directories, removed when it ends; made on first use. */
+let modelRoot: string | undefined;
+/** The place `runCli` gave each data directory (resolved), so train and eval share models. */
+const places = new Map<string, string>();
+
+/** A new directory under `modelRoot` for one data directory or one run. */
+function newPlace(): string {
+  if (modelRoot === undefined) {
+    const root = Deno.makeTempDirSync({ prefix: "mnist_test_models_" });
+    modelRoot = root;
+    globalThis.addEventListener("unload", () => {
+      try {
+        Deno.removeSync(root, { recursive: true });
+      } catch {
+        // Already gone.
+      }
+    });
+  }
+  const place = `${modelRoot}/${places.size}.${crypto.randomUUID().slice(0, 8)}`;
+  Deno.mkdirSync(place);
+  return place;
+}
+
+/** The temporary place for runs with data directory `dataDir` (relative to `cwd`). */
+function placeFor(dataDir: string, cwd: string): string {
+  const key = resolve(cwd, dataDir);
+  let place = places.get(key);
+  if (place === undefined) {
+    place = newPlace();
+    places.set(key, place);
+  }
+  return place;
+}
+
+/**
+ * The model directory (`MNIST_MODEL_DIR`) `runCli` gives every run with data directory
+ * `dataDir` (as the test passed it, relative to the project root): a temporary directory, the
+ * same for all of this test process's runs with that data directory, so that a model one run
+ * trains is the one the next run finds. Removed when the test process ends.
+ */
+export function modelDirFor(dataDir: string): string {
+  return `${placeFor(dataDir, PROJECT_ROOT)}/models`;
+}
+
+/** The `--data-dir` of `args` (`--data-dir DIR` or `--data-dir=DIR`), if any. */
+function dataDirOf(args: string[]): string | undefined {
+  for (let i = 0; i < args.length; i++) {
+    if (args[i] === "--data-dir") return args[i + 1];
+    if (args[i]!.startsWith("--data-dir=")) return args[i]!.slice("--data-dir=".length);
+  }
+  return undefined;
+}
 
 /** What a CLI run printed and how it exited. */
 export interface CliResult {
@@ -17,8 +71,12 @@ export interface CliResult {
 /** `runCli`'s options. */
 export interface RunCliOptions {
   /**
-   * Extra environment, over the test's own and the defaults `XDG_RUNTIME_DIR=/tmp`, `NO_COLOR=1`
-   * and `INIT_CWD` (the directory user paths resolve in) = the project root.
+   * Extra environment, over the test's own and the defaults `XDG_RUNTIME_DIR=/tmp`, `NO_COLOR=1`,
+   * `INIT_CWD` (the directory user paths resolve in) = the project root, and temporary
+   * `MNIST_MODEL_DIR` and `XDG_DATA_HOME`, so that no run writes models into the user's home:
+   * for a run with a data directory (`--data-dir`, else `MNIST_DATA_DIR` here), those of
+   * `modelDirFor(dataDir)`; for one without, new ones. `MNIST_MODEL_DIR: ""` leaves the model
+   * directory to `XDG_DATA_HOME`.
    */
   env?: Record<string, string>;
   /** Written to the CLI's stdin, which is then closed; default: no stdin. */
@@ -33,12 +91,22 @@ export interface RunCliOptions {
  */
 export async function runCli(args: string[], options: RunCliOptions = {}): Promise<CliResult> {
   const { env = {}, stdin, denoFlags = [] } = options;
+  const cwd = env.INIT_CWD ?? PROJECT_ROOT;
+  const dataDir = dataDirOf(args) ?? env.MNIST_DATA_DIR;
+  const place = dataDir ? placeFor(dataDir, cwd) : newPlace();
   const command = new Deno.Command(Deno.execPath(), {
     args: ["run", ...PERMISSIONS, ...denoFlags, "main.ts", ...args],
     cwd: PROJECT_ROOT,
     // INIT_CWD: relative paths resolve in the project root even when `deno task test` ran from a
     // subdirectory (a task passes its INIT_CWD on to the tests).
-    env: { XDG_RUNTIME_DIR: "/tmp", NO_COLOR: "1", INIT_CWD: PROJECT_ROOT, ...env },
+    env: {
+      XDG_RUNTIME_DIR: "/tmp",
+      NO_COLOR: "1",
+      INIT_CWD: PROJECT_ROOT,
+      MNIST_MODEL_DIR: `${place}/models`,
+      XDG_DATA_HOME: `${place}/data-home`,
+      ...env,
+    },
     stdin: stdin === undefined ? "null" : "piped",
     stdout: "piped",
     stderr: "piped",

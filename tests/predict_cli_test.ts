@@ -5,7 +5,7 @@
 import * as assert from "node:assert/strict";
 import { loadSplit } from "../src/data/dataset.ts";
 import { encodeCheckpoint, loadCheckpoint } from "../src/nn/checkpoint.ts";
-import { runCli } from "./cli_helpers.ts";
+import { modelDirFor, runCli } from "./cli_helpers.ts";
 import { digitSet } from "./digit_photos.ts";
 import { gpu } from "./gpu_helpers.ts";
 import { MNIST } from "./test_data.ts";
@@ -288,7 +288,7 @@ Deno.test({
       // One epoch on all 60,000 digits: about 93% on the test set.
       const run = await runCli(["train", "--data-dir", dir, "--epochs", "1", "--frequent", "1000"]);
       assert.equal(run.code, 0, run.stderr);
-      const model = `${dir}/models/mlp.safetensors`;
+      const model = `${modelDirFor(dir)}/mlp.safetensors`;
       for (const [name, fn] of STEPS) await t.step(name, () => fn(dir, model));
     } finally {
       await Deno.remove(dir, { recursive: true });

@@ -1,17 +1,19 @@
 /**
  * End-to-end: the real `mnist train` and `mnist eval` on real MNIST, from a temporary data
- * directory that links to the read-only copy (train writes `models/` under the data
- * directory). Subsets keep each run to a few seconds on a CPU adapter. Asserts on what a user
- * sees: log lines, files written, error lines and exit codes.
+ * directory that links to the read-only copy; models go to the temporary model directory
+ * `runCli` gives that data directory (`modelDirFor`). Subsets keep each run to a few seconds on
+ * a CPU adapter. Asserts on what a user sees: log lines, files written, error lines and exit
+ * codes.
  */
 import assert from "node:assert/strict";
 import { resolve } from "node:path";
-import { type CliResult, runCli } from "./cli_helpers.ts";
+import { type CliResult, modelDirFor, runCli } from "./cli_helpers.ts";
 import { gpu, gpuTest } from "./gpu_helpers.ts";
 import { encodeCheckpoint, loadCheckpoint } from "../src/nn/checkpoint.ts";
 import { inferShapes, lenet, mlp, sizeOf } from "../src/nn/model.ts";
 import { largestBatch } from "../src/nn/network.ts";
 import { startLine } from "../src/train/speedometer.ts";
+import { nextDefault, runWarning } from "../src/cli/train.ts";
 import { MNIST } from "./test_data.ts";
 
 const FILES = [
@@ -95,9 +97,10 @@ gpuTest("mnist train logs MXNet's lines in order, saves a checkpoint; eval agree
       "5",
     ]);
     assertOk(run, "train");
-    assert.equal(run.stderr, "", "nothing on stderr: the data is already there");
+    const saved = `${modelDirFor(dir)}/mlp.safetensors`;
+    // Nothing about the data (it is already there); the first model becomes the default.
+    assert.equal(run.stderr, `Default model is now "${saved}".\n`);
     const log = lines(run.stdout);
-    const saved = `${dir}/models/mlp.safetensors`;
     // 2000 samples in batches of 100: 20 batches, a line every 5.
     assert.equal(log[0], startLine(gpu!.isCpu));
     assert.match(log[0]!, /^INFO:root:Start training with \[(cpu|gpu)\(0\)\]$/);
@@ -118,7 +121,9 @@ gpuTest("mnist train logs MXNet's lines in order, saves a checkpoint; eval agree
     assert.equal(checkpoint.meta.model.name, "mlp");
     assert.equal(checkpoint.meta.epoch, 0);
     assert.equal(checkpoint.meta.accuracy!.toFixed(6), logged);
-    assert.equal((await Deno.readTextFile(`${dir}/models/last`)).trim(), resolve(saved));
+    assert.equal(await Deno.readTextFile(`${modelDirFor(dir)}/default`), `${resolve(saved)}\n`);
+    // Models live apart from the data directory, which is only read.
+    await assert.rejects(Deno.lstat(`${dir}/models`), Deno.errors.NotFound);
 
     // eval finds the model through the pointer and scores the same 2000 test digits.
     const evalRun = await runCli(["eval", "--data-dir", dir, "--limit", "2000"]);
@@ -188,6 +193,227 @@ gpuTest("mnist train reaches 75% on 6000 samples in one epoch", async () => {
   });
 });
 
+/**
+ * An MLP checkpoint with zero weights that records a validation accuracy on `testSamples` test
+ * digits: a stand-in for a model trained before, for runs to replace.
+ */
+function recordedModel(accuracy: number, testSamples: number): Uint8Array {
+  const model = mlp();
+  const params = new Map(
+    inferShapes(model).flatMap((l) =>
+      l.params.map((p) => [p.name, new Float32Array(sizeOf(p.shape))] as const)
+    ),
+  );
+  return encodeCheckpoint({
+    meta: { model, epoch: 9, dataset: "mnist", accuracy, training: { testSamples } },
+    params,
+    momentum: new Map(),
+  });
+}
+
+/** "37.20%" for a logged "0.372000". */
+function percentOf(logged: string | undefined): string {
+  return `${(Number(logged) * 100).toFixed(2)}%`;
+}
+
+gpuTest("a run that ends below the model it replaces keeps that one as mlp.prev", async () => {
+  await withDataDir(async (dir) => {
+    const models = modelDirFor(dir);
+    const saved = `${models}/mlp.safetensors`;
+    const prev = `${models}/mlp.prev.safetensors`;
+    const better = recordedModel(0.99, 10000);
+    await Deno.mkdir(models, { recursive: true });
+    await Deno.writeFile(saved, better);
+    await Deno.writeTextFile(`${models}/default`, `${saved}\n`);
+    const quick = ["train", "--data-dir", dir, "--limit", "500", "--epochs", "1"];
+
+    // A quick run learns a little (37% on llvmpipe): it becomes the default, the better model
+    // stays beside it, and stderr says so with both accuracies.
+    const worse = await runCli(quick);
+    assertOk(worse, "the quick run");
+    const logged = percentOf(validationAccuracies(worse.stdout).get(0));
+    assert.deepEqual(lines(worse.stderr), [
+      `Keeping the mlp.safetensors this run replaces (validation accuracy 99.00% on 10000 test ` +
+      `digits) as ${prev} until the run ends.`,
+      `mlp.safetensors now holds this run (validation accuracy ${logged} on 500 test digits); ` +
+      `the model this run replaced (99.00% on 10000 test digits) is kept as ${prev}.`,
+      `Default model is now "${saved}".`,
+    ]);
+    // Standard output is MXNet's log and nothing else.
+    for (const line of lines(worse.stdout)) assert.match(line, /^INFO:root:/);
+    assert.deepEqual(await Deno.readFile(prev), better);
+    assert.equal(
+      (await loadCheckpoint(saved)).meta.accuracy!.toFixed(6),
+      validationAccuracies(worse.stdout).get(0),
+    );
+
+    // A run that learns nothing replaces the quick one, but not the better model kept at .prev,
+    // which becomes the default again; the run still exits 0.
+    const chance = await runCli([...quick, "--lr", "5"]);
+    assertOk(chance, "train --lr 5");
+    const err = lines(chance.stderr);
+    assert.equal(err.length, 4, chance.stderr);
+    assert.match(
+      err[0]!,
+      /^warning: validation accuracy \d+\.\d\d%: the model predicts \d for \d+% of the digits; it has not learned$/,
+    );
+    assert.equal(
+      err[1],
+      "hint: Try the tutorial's learning rate (--lr 0.1) or more digits than --limit 500.",
+    );
+    assert.match(
+      err[2]!,
+      /^mlp\.safetensors now holds this run \(validation accuracy \d+\.\d\d% on 500 test digits\); the model an earlier run replaced \(99\.00% on 10000 test digits\) is kept as .*mlp\.prev\.safetensors\.$/,
+    );
+    assert.equal(err[3], `Default model is now "${prev}", the model an earlier run replaced.`);
+    assert.deepEqual(await Deno.readFile(prev), better);
+    assert.equal(await Deno.readTextFile(`${models}/default`), `${prev}\n`);
+  });
+});
+
+gpuTest("a run that ends at chance warns, exits 0 and is not made the default", async () => {
+  await withDataDir(async (dir) => {
+    // --lr 5 on 500 digits: 11.0% on llvmpipe, every digit called 4.
+    const run = await runCli(
+      ["train", "--data-dir", dir, "--limit", "500", "--epochs", "1", "--lr", "5"],
+    );
+    assertOk(run, "train --lr 5");
+    const err = lines(run.stderr);
+    assert.match(err[0]!, /^warning: validation accuracy \d+\.\d\d%: .*; it has not learned$/);
+    assert.equal(
+      err[1],
+      "hint: Try the tutorial's learning rate (--lr 0.1) or more digits than --limit 500.",
+    );
+    assert.equal(err[2], "No default model: this run is not made the default.");
+    assert.equal(err.length, 3, run.stderr);
+    // Saved all the same, for a look, but eval does not pick it up.
+    await Deno.lstat(`${modelDirFor(dir)}/mlp.safetensors`);
+    await assert.rejects(Deno.lstat(`${modelDirFor(dir)}/default`), Deno.errors.NotFound);
+    const evalRun = await runCli(["eval", "--data-dir", dir]);
+    assertUserError(evalRun, /^error: No trained model found in ".*"$/, "eval");
+  });
+});
+
+gpuTest("train --save elsewhere leaves the default and says how to move it", async () => {
+  await withDataDir(async (dir) => {
+    const models = modelDirFor(dir);
+    const standard = `${models}/mlp.safetensors`;
+    await Deno.mkdir(models, { recursive: true });
+    await Deno.writeFile(standard, recordedModel(0.99, 10000));
+    await Deno.writeTextFile(`${models}/default`, `${standard}\n`);
+    // A worse model where the run saves: kept while the run trains, removed once it is beaten.
+    const elsewhere = `${dir}/try.safetensors`;
+    await Deno.writeFile(elsewhere, recordedModel(0.05, 10000));
+    const run = await runCli(
+      ["train", "--data-dir", dir, "--limit", "500", "--epochs", "1", "--save", elsewhere],
+    );
+    assertOk(run, "train --save");
+    const logged = percentOf(validationAccuracies(run.stdout).get(0));
+    assert.deepEqual(lines(run.stderr), [
+      `Keeping the try.safetensors this run replaces (validation accuracy 5.00% on 10000 test ` +
+      `digits) as ${dir}/try.prev.safetensors until the run ends.`,
+      `Removed ${dir}/try.prev.safetensors: the model this run replaced (5.00% on 10000 test ` +
+      `digits) is not better than this run (${logged} on 500 test digits).`,
+      `Default model unchanged: "${standard}"; make this run the default with ` +
+      `"mnist models --default ${elsewhere}".`,
+    ]);
+    await assert.rejects(Deno.lstat(`${dir}/try.prev.safetensors`), Deno.errors.NotFound);
+    assert.equal(await Deno.readTextFile(`${models}/default`), `${standard}\n`);
+    // The line's command does what it says.
+    const set = await runCli(["models", "--data-dir", dir, "--default", elsewhere]);
+    assertOk(set, "mnist models --default");
+    assert.equal(await Deno.readTextFile(`${models}/default`), `${elsewhere}\n`);
+  });
+});
+
+Deno.test("runWarning() warns below 20% or when one class takes over 90% of the predictions", () => {
+  // Predictions of 1000 digits: `share` of them `top`, the rest spread over the other classes.
+  const counts = (top: number, share: number) => {
+    const c = new Array<number>(10).fill(0);
+    c[top] = Math.round(share * 1000);
+    for (let k = 0, rest = 1000 - c[top]!; rest > 0; k = (k + 1) % 10) {
+      if (k !== top) [c[k], rest] = [c[k]! + 1, rest - 1];
+    }
+    return c;
+  };
+  // The issue's run: --lr 5, 10.2%, every digit but a few called 7.
+  assert.deepEqual(
+    runWarning({ validationAccuracy: 0.102, predictedCounts: counts(7, 0.98) }, { lr: 5 }),
+    {
+      message:
+        "validation accuracy 10.20%: the model predicts 7 for 98% of the digits; it has not learned",
+      hint: "Try the tutorial's learning rate (--lr 0.1).",
+    },
+  );
+  // A high accuracy on a test set of one class still learned nothing.
+  assert.match(
+    runWarning({ validationAccuracy: 0.95, predictedCounts: counts(1, 0.95) }, { lr: 0.1 })!
+      .message,
+    /^validation accuracy 95\.00%: the model predicts 1 for 95% of the digits/,
+  );
+  // Spread predictions, under 20%: no class named; the tutorial's rate on a tiny subset.
+  assert.deepEqual(
+    runWarning({ validationAccuracy: 0.15, predictedCounts: counts(3, 0.2) }, {
+      lr: 0.1,
+      limit: 50,
+    }),
+    {
+      message: "validation accuracy 15.00%; it has not learned",
+      hint: "Try more digits than --limit 50 or more epochs.",
+    },
+  );
+  assert.equal(
+    runWarning({ validationAccuracy: 0.1, predictedCounts: counts(3, 0.2) }, { lr: 0.1 })!.hint,
+    "Try more epochs.",
+  );
+  // At the thresholds, and a quick run that learned a little: no warning.
+  assert.equal(
+    runWarning({ validationAccuracy: 0.2, predictedCounts: counts(2, 0.9) }, { lr: 0.1 }),
+    undefined,
+  );
+  assert.equal(
+    runWarning({ validationAccuracy: 0.372, predictedCounts: counts(0, 0.3) }, { lr: 0.1 }),
+    undefined,
+  );
+});
+
+Deno.test("nextDefault(): what becomes the default model after a run", () => {
+  const save = "/m/mlp.safetensors";
+  const backup = "/m/mlp.prev.safetensors";
+  const cases: [Parameters<typeof nextDefault>[0], string | undefined, string][] = [
+    [{ save, inModelDir: true, learned: true }, save, "the first model"],
+    [{ save, inModelDir: true, learned: true, current: "/x.st" }, save, "saved in the model dir"],
+    [{ save: "/t/a.st", inModelDir: false, learned: true }, "/t/a.st", "elsewhere, no default"],
+    [
+      { save: "/t/a.st", inModelDir: false, learned: true, current: save },
+      undefined,
+      "elsewhere, with a default",
+    ],
+    [
+      { save: "/t/a.st", inModelDir: false, learned: true, current: "/t/a.st" },
+      "/t/a.st",
+      "elsewhere, over the default's file (a resumed default)",
+    ],
+    [{ save, inModelDir: true, learned: false }, undefined, "not learned, no default"],
+    [
+      { save, inModelDir: true, learned: false, current: "/x.st", backup },
+      undefined,
+      "not learned, another default",
+    ],
+    [
+      { save, inModelDir: true, learned: false, current: save, backup },
+      backup,
+      "not learned, over the default's file: the default follows its model to .prev",
+    ],
+    [
+      { save, inModelDir: true, learned: false, current: save },
+      undefined,
+      "not learned, over the default's file, nothing kept",
+    ],
+  ];
+  for (const [run, expected, what] of cases) assert.equal(nextDefault(run), expected, what);
+});
+
 gpuTest("mnist train --profile prints each kernel's GPU time after training", async (g) => {
   await withDataDir(async (dir) => {
     const run = await runCli([
@@ -243,7 +469,10 @@ gpuTest("mnist train --resume continues a run exactly where it stopped", async (
     assertOk(full, "the uninterrupted run");
     const part = await runCli([...common, "--epochs", "1", "--save", `${dir}/part.st`]);
     assertOk(part, "the first epoch");
-    const resumed = await runCli([...common, "--epochs", "2", "--resume", `${dir}/part.st`]);
+    // Only the data and the new total: --limit, --lr, --frequent... come from the checkpoint.
+    const resumed = await runCli(
+      ["train", "--data-dir", dir, "--epochs", "2", "--resume", `${dir}/part.st`],
+    );
     assertOk(resumed, "the resumed run");
 
     const log = lines(resumed.stdout);
@@ -300,7 +529,7 @@ gpuTest("mnist train --kernels simple is recorded, and a resumed run keeps it", 
     const [a, t, b] = await Promise.all([
       loadCheckpoint(`${dir}/simple.st`),
       loadCheckpoint(`${dir}/tuned.st`),
-      loadCheckpoint(`${dir}/models/mlp.safetensors`),
+      loadCheckpoint(`${modelDirFor(dir)}/mlp.safetensors`),
     ]);
     const layers = ["simple", "simple", "simple"];
     assert.deepEqual(b.meta.training?.kernels, { adapter: gpu!.name, layers });
@@ -452,7 +681,7 @@ gpuTest(
       assert.equal(run.code, 1);
       assert.doesNotMatch(run.stdout, /Validation-accuracy|Saved checkpoint/);
       assert.ok(!run.stdout.includes("=nan"), "no nan accuracy was logged before stopping");
-      await assert.rejects(() => Deno.lstat(`${dir}/models/mlp.safetensors`));
+      await assert.rejects(() => Deno.lstat(`${modelDirFor(dir)}/mlp.safetensors`));
     });
   },
 );

@@ -13,6 +13,6 @@ export interface Command {
 /** Options every command accepts, for help texts. */
 export const COMMON_HELP = `Common options:
   --device auto|gpu|cpu  WebGPU adapter: any (default), hardware GPU only, or the CPU/fallback one
-  --data-dir DIR         data and models (default: $MNIST_DATA_DIR, else $XDG_CACHE_HOME/mnist
-                         or ~/.cache/mnist)
+  --data-dir DIR         MNIST's files (default: $MNIST_DATA_DIR, else $XDG_CACHE_HOME/mnist
+                         or ~/.cache/mnist); models live apart ("mnist models")
   -h, --help             show this help`;

@@ -4,6 +4,7 @@ import { devices } from "./devices.ts";
 import { download } from "./download.ts";
 import { show } from "./show.ts";
 import { trainCommand } from "./train.ts";
+import { modelsCommand } from "./models.ts";
 import { evalCommand } from "./eval.ts";
 import { predictCommand } from "./predict.ts";
 import { serveCommand } from "./serve.ts";
@@ -13,6 +14,7 @@ export const COMMANDS: Command[] = [
   download,
   show,
   trainCommand,
+  modelsCommand,
   evalCommand,
   predictCommand,
   serveCommand,

@@ -24,7 +24,7 @@ logged), a confusion matrix and each class's accuracy.
 
 Options:
   --model FILE|NAME      checkpoint, or mlp or lenet for the one "mnist train --model NAME"
-                         saved (default: the one "mnist train" saved last)
+                         saved, or a name "mnist models" lists (default: its default model)
   --json                 print the results as JSON
   --batch-size N         samples per forward pass (default 1000)
   --limit N              score only the first N test samples
@@ -36,7 +36,7 @@ ${COMMON_HELP}
 
 Examples:
   mnist eval
-  mnist eval --model ~/.cache/mnist/models/mlp.safetensors --json
+  mnist eval --model ~/.local/share/mnist/models/mlp.safetensors --json
   mnist eval --errors 10
   mnist eval --errors 50 --png mistakes.png`;
 

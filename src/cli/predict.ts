@@ -26,7 +26,7 @@ standard input. Files over 64 MiB, and paths that are not regular files, are ref
 
 Options:
   --model FILE|NAME      checkpoint, or mlp or lenet for the one "mnist train --model NAME"
-                         saved (default: the one "mnist train" saved last)
+                         saved, or a name "mnist models" lists (default: its default model)
   --top K                also list the K most likely classes with their probabilities
   --json                 print the results as JSON
   --show                 draw the 28×28 input the network saw, in the terminal

@@ -41,7 +41,7 @@ Options:
   --host ADDR            address to listen on (default 127.0.0.1: this machine only;
                          0.0.0.0 lets other machines connect)
   --model FILE|NAME      checkpoint, or mlp or lenet for the one "mnist train --model NAME"
-                         saved (default: the one "mnist train" saved last)
+                         saved, or a name "mnist models" lists (default: its default model)
 ${COMMON_HELP}
 
 Examples:

@@ -24,7 +24,7 @@ ${COMMON_HELP}
 Examples:
   mnist summary --model lenet
   mnist summary --model lenet --svg lenet.svg
-  mnist summary --model ~/.cache/mnist/models/mlp.safetensors`;
+  mnist summary --model ~/.local/share/mnist/models/mlp.safetensors`;
 
 export const summaryCommand: Command = {
   name: "summary",

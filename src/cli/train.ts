@@ -1,57 +1,83 @@
 /** `mnist train`: train a model on the GPU and log like MXNet's FeedForward. */
+import { basename, dirname, resolve } from "node:path";
 import { choiceOption, floatOption, intOption, parseCommandArgs } from "./args.ts";
 import { type Command, COMMON_HELP } from "./command.ts";
 import { UserError } from "../errors.ts";
-import { checkWritable } from "../fs.ts";
+import { checkWritable, fsReason } from "../fs.ts";
 import { acquireGpu, DEVICE_CHOICES } from "../gpu/device.ts";
 import { ensureDataset } from "../data/download.ts";
 import { loadSplit, subset } from "../data/dataset.ts";
 import { DATASET_NAMES, type DatasetName } from "../data/mirrors.ts";
-import { defaultModelPath, resolveDataDir } from "../data/paths.ts";
+import {
+  defaultModelPath,
+  legacyModelDir,
+  previousModelPath,
+  resolveDataDir,
+  resolveModelDir,
+} from "../data/paths.ts";
 import { loadCheckpoint } from "../nn/checkpoint.ts";
-import { modelPath, rememberModel } from "../nn/last_model.ts";
+import {
+  findDefaultModel,
+  modelPath,
+  readCheckpointInfo,
+  setDefaultModel,
+} from "../nn/last_model.ts";
 import { MODELS } from "../nn/model.ts";
 import { checkBatchFits } from "../nn/network.ts";
 import type { Init } from "../nn/params.ts";
 import { KERNEL_MODES } from "../train/autotune.ts";
-import { train, type TrainingRecord } from "../train/trainer.ts";
+import { type EpochResult, train, type TrainingRecord } from "../train/trainer.ts";
 
 const HELP = `Usage: mnist train [options]
 
 Trains a network on MNIST with SGD on the GPU, printing MXNet's FeedForward log lines, scoring
 the 10,000 test digits after every epoch and saving a checkpoint (safetensors) every epoch.
 
+Models are saved in the model directory: $MNIST_MODEL_DIR, else $XDG_DATA_HOME/mnist/models,
+else ~/.local/share/mnist/models ("mnist models" lists them). A run saved there becomes the
+default model of eval, predict and serve; one saved elsewhere (--save) only when there is no
+default yet. A run that ends at chance (validation accuracy under 20%, or one class taking over
+90% of the predictions) is warned about and never made the default. A run that replaces a
+checkpoint whose validation accuracy was higher keeps that one as <name>.prev.safetensors.
+Standard output holds MXNet's log lines only; these notes go to standard error.
+
 Options:
   --model NAME           ${Object.keys(MODELS).join(" | ")} (default mlp)
   --epochs N             epochs in all (default 10)
   --batch-size N         samples per batch (default 100)
-  --lr X                 learning rate (default 0.1)
+  --lr X                 learning rate (default 0.1, the tutorial's)
   --momentum X           SGD momentum (default 0)
   --wd X                 weight decay (default 0)
   --clip X               clip rescaled gradients to ±X (default 0: off)
   --init SCHEME          xavier (default) or uniform:SCALE (MXNet FeedForward's default is
                          uniform:0.01, with its slow first epoch)
   --seed N               seed for initialisation and shuffling (default 42)
-  --frequent N           log every N batches (default 200)
+  --frequent N           log a Speedometer line every N batches (default 200, MXNet's); an
+                         epoch has samples / batch size batches, so a small run needs a smaller
+                         N: --limit 6000 makes 60 batches of 100 and no line at 200, use 10
   --limit N              use only the first N training and test samples (quick runs)
   --dataset NAME         mnist (default) or fashion
   --mirror URL           where to download missing data from (repeatable)
-  --save FILE            checkpoint path (default <data dir>/models/<model>.safetensors)
+  --save FILE            checkpoint path (default <model dir>/<model>.safetensors)
   --kernels MODE         auto (default): on a GPU, time the simple and the tuned kernels of
                          each layer before training and keep the faster; tuned: the adapter's
                          tuned kernels untimed; simple: the reference kernels everywhere
   --profile              after training, print the GPU time of each kernel of a step and
                          the per-layer timings of --kernels auto (timestamp queries)
   --resume FILE|NAME     continue a run from its checkpoint (weights, momentum, epoch, shuffle),
-                         or from the one "mnist train --model NAME" saved (mlp, lenet);
-                         its settings (lr, momentum, batch size...) apply unless given here
+                         or from the one "mnist train --model NAME" saved (mlp, lenet), saving
+                         back to it; its --batch-size, --lr, --momentum, --wd, --clip, --init,
+                         --seed, --limit, --frequent and --dataset carry over unless given here;
+                         --epochs is the new total
+
 ${COMMON_HELP}
 
 Examples:
   mnist train
   mnist train --model mlp --epochs 10 --batch-size 100 --lr 0.1
-  mnist train --epochs 1 --limit 6000 --device cpu
-  mnist train --resume mlp --epochs 20`;
+  mnist train --epochs 1 --limit 6000 --frequent 10 --device cpu
+  mnist train --resume mlp --epochs 20
+  mnist train --save /tmp/try.safetensors && mnist models --default /tmp/try.safetensors`;
 
 function parseInit(value: string | undefined): Init {
   if (value === undefined || value === "xavier") return { kind: "xavier" };
@@ -61,6 +87,237 @@ function parseInit(value: string | undefined): Init {
     throw new UserError(`--init must be xavier or uniform:SCALE (SCALE > 0), got "${value}"`);
   }
   return { kind: "uniform", scale };
+}
+
+/** The tutorial's learning rate, `--lr`'s default, which trains both models. */
+const TUTORIAL_LR = 0.1;
+
+/** `x` (0..1) as a percentage with two decimals: "93.10%". */
+function percent(x: number): string {
+  return `${(x * 100).toFixed(2)}%`;
+}
+
+/** An accuracy and, when known, how many test digits it was measured on. */
+function scored(accuracy: number, testSamples?: number): string {
+  return testSamples === undefined
+    ? percent(accuracy)
+    : `${percent(accuracy)} on ${testSamples} test digits`;
+}
+
+/** A warning about a run that ended without learning, and what to try instead. */
+export interface RunWarning {
+  /** After "warning: ": what happened, e.g. "validation accuracy 10.20%: ...". */
+  message: string;
+  /** After "hint: ": the settings to try. */
+  hint: string;
+}
+
+/**
+ * Whether a run's last epoch shows a model that has learned nothing: a validation accuracy under
+ * 20% (chance is 10%), or one class taking more than 90% of the predictions, whatever the
+ * accuracy. Returns the warning to print, with the settings to try (the tutorial's `--lr 0.1`,
+ * more digits than a small `--limit`, more epochs), or undefined for a run that learned.
+ */
+export function runWarning(
+  result: Pick<EpochResult, "validationAccuracy" | "predictedCounts">,
+  run: { lr: number; limit?: number },
+): RunWarning | undefined {
+  const counts = result.predictedCounts;
+  const total = counts.reduce((a, b) => a + b, 0);
+  const top = counts.reduce((best, c, k) => c > counts[best]! ? k : best, 0);
+  const share = total > 0 ? counts[top]! / total : 0;
+  const accuracy = result.validationAccuracy;
+  if (accuracy >= 0.2 && share <= 0.9) return undefined;
+  const piled = share > 0.5
+    ? `: the model predicts ${top} for ${Math.round(share * 100)}% of the digits`
+    : "";
+  const tries: string[] = [];
+  if (run.lr !== TUTORIAL_LR) tries.push(`the tutorial's learning rate (--lr ${TUTORIAL_LR})`);
+  if (run.limit !== undefined && run.limit < 10000) {
+    tries.push(`more digits than --limit ${run.limit}`);
+  }
+  if (run.lr === TUTORIAL_LR) tries.push("more epochs");
+  const list = tries.length === 1
+    ? tries[0]!
+    : `${tries.slice(0, -1).join(", ")} or ${tries.at(-1)}`;
+  return {
+    message: `validation accuracy ${percent(accuracy)}${piled}; it has not learned`,
+    hint: `Try ${list}.`,
+  };
+}
+
+/**
+ * The checkpoint that should be the default model after a run, or undefined to leave the
+ * default as it is. All paths absolute. A run that learned becomes the default when it was saved
+ * in the model directory, when there is no default yet, or when it was saved over the default's
+ * file. One that did not learn never does; when it was saved over the default's file, the
+ * default follows the model that file held to `backup`, where the run kept it.
+ */
+export function nextDefault(run: {
+  /** Where the run saved its checkpoint. */
+  save: string;
+  /** Whether `save` is in the model directory. */
+  inModelDir: boolean;
+  /** False when `runWarning` warned. */
+  learned: boolean;
+  /** The default before the run. */
+  current?: string;
+  /** Where the model the run replaced at `save` is kept (`<name>.prev.safetensors`). */
+  backup?: string;
+}): string | undefined {
+  if (run.learned) {
+    const moves = run.inModelDir || run.current === undefined || run.current === run.save;
+    return moves ? run.save : undefined;
+  }
+  return run.current === run.save ? run.backup : undefined;
+}
+
+/** The model a run replaces, kept at `<name>.prev.safetensors` while it is the better one. */
+interface Backup {
+  /** Where it is kept. */
+  path: string;
+  /** Its recorded validation accuracy, and on how many test digits it was measured. */
+  accuracy: number;
+  testSamples?: number;
+  /** True when this run put it there; false when an earlier run kept a better one there. */
+  copied: boolean;
+}
+
+/**
+ * Before a run saves over `save`: when that file records a validation accuracy (and is not the
+ * checkpoint being resumed), copies it to `<name>.prev.safetensors`, unless an earlier run kept
+ * a model at least as good there. The copy is made before the first save, so an interrupted run
+ * leaves the old model at .prev, as the line printed here says.
+ */
+async function keepBetter(
+  save: string,
+  { resumed }: { resumed?: string },
+): Promise<Backup | undefined> {
+  if (resumed !== undefined && resolve(resumed) === resolve(save)) return undefined;
+  const old = await readCheckpointInfo(save);
+  if (old.problem !== undefined || old.accuracy === undefined) return undefined;
+  const path = previousModelPath(save);
+  const prev = await readCheckpointInfo(path);
+  if (prev.problem === undefined && prev.accuracy !== undefined && prev.accuracy >= old.accuracy) {
+    return { path, accuracy: prev.accuracy, testSamples: prev.testSamples, copied: false };
+  }
+  const tmp = `${path}.${Deno.pid}.tmp`;
+  try {
+    await Deno.copyFile(save, tmp);
+    await Deno.rename(tmp, path);
+  } catch (error) {
+    await Deno.remove(tmp).catch(() => {});
+    throw new UserError(
+      `Cannot keep the model "${save}" replaces as "${path}": ${fsReason(error)}`,
+      {
+        hint: "Pass --save FILE to save this run elsewhere.",
+      },
+    );
+  }
+  console.error(
+    `Keeping the ${basename(save)} this run replaces (validation accuracy ` +
+      `${scored(old.accuracy, old.testSamples)}) as ${path} until the run ends.`,
+  );
+  return { path, accuracy: old.accuracy, testSamples: old.testSamples, copied: true };
+}
+
+/**
+ * After a run failed: a copy of a model the run never overwrote is removed; one that the run
+ * overwrote with a worse (or unscored) checkpoint stays, and a line says where.
+ */
+async function settleBackup(
+  backup: Backup,
+  { save, saved }: { save: string; saved: boolean },
+): Promise<void> {
+  if (!saved) {
+    if (backup.copied) await Deno.remove(backup.path);
+    return;
+  }
+  const now = await readCheckpointInfo(save);
+  if (now.accuracy !== undefined && now.accuracy >= backup.accuracy) {
+    if (backup.copied) await Deno.remove(backup.path);
+    return;
+  }
+  console.error(
+    `${replaced(backup)} (validation accuracy ${scored(backup.accuracy, backup.testSamples)}) ` +
+      `is kept as ${backup.path}.`,
+  );
+}
+
+/** What a backup holds, capitalised: the model this run replaced, or an earlier run did. */
+function replaced(backup: Backup): string {
+  return backup.copied ? "The model this run replaced" : "The model an earlier run replaced";
+}
+
+/**
+ * After a run that completed: warns when it did not learn, decides the default model (see
+ * `nextDefault`), keeps or removes the backup of the model it replaced, and says on stderr
+ * which checkpoint is the default. Standard output is left to MXNet's lines.
+ */
+async function finish(
+  results: EpochResult[],
+  options: {
+    save: string;
+    modelDir: string;
+    dataDir: string;
+    backup?: Backup;
+    lr: number;
+    limit?: number;
+    /** How many test digits each epoch was validated on. */
+    testSamples: number;
+  },
+): Promise<void> {
+  const { save, modelDir, backup } = options;
+  const last = results.at(-1);
+  if (last === undefined) return;
+  const warning = runWarning(last, options);
+  if (warning) {
+    console.error(`warning: ${warning.message}`);
+    console.error(`hint: ${warning.hint}`);
+  }
+  const current = await findDefaultModel(options.dataDir, { modelDir });
+  const currentPath = current && resolve(current.path);
+  const savePath = resolve(save);
+  const backupPath = backup && resolve(backup.path);
+  const next = nextDefault({
+    save: savePath,
+    inModelDir: resolve(dirname(save)) === resolve(modelDir),
+    learned: warning === undefined,
+    current: currentPath,
+    backup: backupPath,
+  });
+  if (next !== undefined) await setDefaultModel(modelDir, next);
+  const after = next ?? currentPath;
+  const accuracy = scored(last.validationAccuracy, options.testSamples);
+  if (backup) {
+    const old = scored(backup.accuracy, backup.testSamples);
+    if (last.validationAccuracy >= backup.accuracy && after !== backupPath) {
+      await Deno.remove(backup.path).catch(() => {});
+      console.error(
+        `Removed ${backup.path}: ${replaced(backup).toLowerCase()} (${old}) is not better ` +
+          `than this run (${accuracy}).`,
+      );
+    } else {
+      console.error(
+        `${basename(save)} now holds this run (validation accuracy ${accuracy}); ` +
+          `${replaced(backup).toLowerCase()} (${old}) is kept as ${backup.path}.`,
+      );
+    }
+  }
+  if (next === savePath) {
+    console.error(`Default model is now "${savePath}".`);
+  } else if (next !== undefined) {
+    console.error(`Default model is now "${next}", ${replaced(backup!).toLowerCase()}.`);
+  } else if (currentPath === undefined) {
+    console.error(`No default model: this run is not made the default.`);
+  } else if (warning === undefined) {
+    console.error(
+      `Default model unchanged: "${currentPath}"; make this run the default with ` +
+        `"mnist models --default ${save}".`,
+    );
+  } else {
+    console.error(`Default model unchanged: "${currentPath}".`);
+  }
 }
 
 export const trainCommand: Command = {
@@ -91,11 +348,16 @@ export const trainCommand: Command = {
     // Validate the options that need no file first, so typos fail fast.
     const device = choiceOption("device", v.device, DEVICE_CHOICES, "auto");
     const epochs = intOption("epochs", v.epochs, 10, { min: 1 });
-    const frequent = intOption("frequent", v.frequent, 200, { min: 1 });
     const kernelMode = choiceOption("kernels", v.kernels, KERNEL_MODES, "auto");
     const dataDir = resolveDataDir(v["data-dir"]);
-    const resumePath = v.resume === undefined ? undefined : await modelPath(v.resume, dataDir);
-    const resume = resumePath === undefined ? undefined : await loadCheckpoint(resumePath);
+    const modelDir = resolveModelDir();
+    const resumePath = v.resume === undefined
+      ? undefined
+      : await modelPath(v.resume, dataDir, { modelDir });
+    // A plain safetensors file (a PyTorch state_dict) resumes as a fresh run from its weights.
+    const resume = resumePath === undefined
+      ? undefined
+      : await loadCheckpoint(resumePath);
     // A resumed run continues with the settings it was started with, unless overridden here.
     const was: Partial<Record<keyof TrainingRecord, unknown>> = resume?.meta.training ?? {};
     // Both datasets are 28×28 grey images; another input size would train on garbage.
@@ -187,6 +449,12 @@ export const trainCommand: Command = {
       [v.limit, text(was.limit)],
       (t) => t === undefined ? undefined : intOption("limit", t, 0, { min: 1 }),
     );
+    const frequent = setting(
+      "frequent",
+      "log frequency",
+      [v.frequent, text(was.frequent)],
+      (t) => intOption("frequent", t, 200, { min: 1 }),
+    );
 
     let model;
     if (resume) {
@@ -207,7 +475,16 @@ export const trainCommand: Command = {
       }
       model = make();
     }
-    const save = v.save ?? resumePath ?? defaultModelPath(dataDir, model.name);
+    // A run resumed from where older versions kept models saves in the model directory: that
+    // one is only read.
+    const resumedLegacy = resumePath !== undefined &&
+      resolve(dirname(resumePath)) === resolve(legacyModelDir(dataDir)) &&
+      resolve(legacyModelDir(dataDir)) !== resolve(modelDir);
+    // Nor is a plain file (PyTorch's) overwritten: the run saves as a fresh one would.
+    const save = v.save ??
+      (resumePath !== undefined && !resumedLegacy && resume?.origin?.from === "metadata"
+        ? resumePath
+        : defaultModelPath(modelDir, model.name));
     // A checkpoint that cannot be written is found now, not after the first epoch.
     await checkWritable(save, { what: "checkpoint" });
     // Timestamps time the log intervals that are read back together, and --profile.
@@ -232,24 +509,45 @@ export const trainCommand: Command = {
           { hint: `Pass --epochs N with N > ${resume.meta.epoch + 1} to train further.` },
         );
       }
-      await train(gpu, {
-        model,
-        train: trainSplit,
-        test: testSplit,
-        epochs,
-        batchSize,
-        sgd: { lr, momentum, wd, clipGradient },
-        seed,
-        init,
-        frequent,
-        limit,
-        profile: v.profile === true,
-        kernels: kernelMode,
+      const backup = await keepBetter(save, { resumed: resumePath });
+      let saved = false;
+      let results: EpochResult[];
+      try {
+        results = await train(gpu, {
+          model,
+          train: trainSplit,
+          test: testSplit,
+          epochs,
+          batchSize,
+          sgd: { lr, momentum, wd, clipGradient },
+          seed,
+          init,
+          frequent,
+          limit,
+          profile: v.profile === true,
+          kernels: kernelMode,
+          save,
+          onSave: () => {
+            saved = true;
+            return Promise.resolve();
+          },
+          dataset,
+          resume,
+          log: (line) => console.log(line),
+        });
+      } catch (error) {
+        // The model the run replaces is not lost with it: put back, or kept beside.
+        if (backup) await settleBackup(backup, { save, saved }).catch(() => {});
+        throw error;
+      }
+      await finish(results, {
         save,
-        onSave: (path) => rememberModel(dataDir, path),
-        dataset,
-        resume,
-        log: (line) => console.log(line),
+        modelDir,
+        dataDir,
+        backup,
+        lr,
+        limit,
+        testSamples: testSplit.count,
       });
     } finally {
       gpu.device.destroy();

@@ -1,14 +1,20 @@
-/** Where data and models live: `--data-dir`, else `$MNIST_DATA_DIR`, else the user cache dir. */
+/**
+ * Where data and models live. Data: `--data-dir`, else `$MNIST_DATA_DIR`, else the user cache
+ * dir. Models: `$MNIST_MODEL_DIR`, else the XDG data home, apart from the data, which may be a
+ * read-only shared copy.
+ */
 import { UserError } from "../errors.ts";
+
+/** Reads one environment variable; tests pass their own. */
+export type GetEnv = (name: string) => string | undefined;
+
+const processEnv: GetEnv = (name) => Deno.env.get(name);
 
 /**
  * Resolves the data directory from the flag, the environment and the XDG cache convention.
  * `getEnv` reads the environment (default: `Deno.env.get`), so tests can pass their own.
  */
-export function resolveDataDir(
-  flag?: string,
-  getEnv: (name: string) => string | undefined = (name) => Deno.env.get(name),
-): string {
+export function resolveDataDir(flag?: string, getEnv: GetEnv = processEnv): string {
   if (flag !== undefined && flag !== "") return flag;
   const env = getEnv("MNIST_DATA_DIR");
   if (env) return env;
@@ -23,12 +29,56 @@ export function resolveDataDir(
   return `${home}/.cache/mnist`;
 }
 
-/** Where `mnist train` saves a model by default: `<data dir>/models/<model>.safetensors`. */
-export function defaultModelPath(dataDir: string, model: string): string {
-  return `${dataDir}/models/${model}.safetensors`;
+/**
+ * The directory trained models are saved in and found: `$MNIST_MODEL_DIR`, else
+ * `$XDG_DATA_HOME/mnist/models`, else `~/.local/share/mnist/models` (the XDG Base Directory
+ * specification's data home; a relative `XDG_DATA_HOME` is ignored, as the specification says).
+ * Empty variables count as unset. `getEnv` reads the environment (default: `Deno.env.get`).
+ * Throws a `UserError` when none of them and no `HOME` is set.
+ */
+export function resolveModelDir(getEnv: GetEnv = processEnv): string {
+  const env = getEnv("MNIST_MODEL_DIR");
+  if (env) return env;
+  const xdg = getEnv("XDG_DATA_HOME");
+  if (xdg?.startsWith("/")) return `${xdg}/mnist/models`;
+  const home = getEnv("HOME") ?? getEnv("USERPROFILE");
+  if (!home) {
+    throw new UserError("Cannot find a model directory: HOME is not set", {
+      hint: "Set MNIST_MODEL_DIR to the directory models should be saved in.",
+    });
+  }
+  return `${home}/.local/share/mnist/models`;
 }
 
-/** The file naming the checkpoint `mnist train` saved last: `<data dir>/models/last`. */
-export function lastModelPointer(dataDir: string): string {
-  return `${dataDir}/models/last`;
+/** Where `mnist train --model NAME` saves a model by default: `<model dir>/<NAME>.safetensors`. */
+export function defaultModelPath(modelDir: string, model: string): string {
+  return `${modelDir}/${model}.safetensors`;
+}
+
+/**
+ * The file naming the default checkpoint of eval, predict and serve: `<model dir>/default`,
+ * holding one absolute path and a newline.
+ */
+export function defaultModelPointer(modelDir: string): string {
+  return `${modelDir}/default`;
+}
+
+/**
+ * Where versions before the model directory saved models: `<data dir>/models`, holding
+ * `<model>.safetensors` and `last` (a pointer like `default`). Only read, never written.
+ */
+export function legacyModelDir(dataDir: string): string {
+  return `${dataDir}/models`;
+}
+
+/** The pointer older versions wrote: `<data dir>/models/last`. */
+export function legacyModelPointer(dataDir: string): string {
+  return `${legacyModelDir(dataDir)}/last`;
+}
+
+/** Where a run keeps the better model it replaced: `<dir>/<name>.prev.safetensors`. */
+export function previousModelPath(path: string): string {
+  return path.endsWith(".safetensors")
+    ? `${path.slice(0, -".safetensors".length)}.prev.safetensors`
+    : `${path}.prev`;
 }

@@ -1,51 +1,294 @@
 /**
- * Remembers the checkpoint `mnist train` saved last, the default model of eval, predict and
- * serve, and resolves their `--model`.
+ * The model store: where trained checkpoints live (the model directory, and read-only the
+ * `<data dir>/models` of older versions), which one is the default of eval, predict and serve,
+ * how `--model` resolves, and what each checkpoint's header says.
  */
-import { resolve } from "node:path";
+import { basename, resolve } from "node:path";
 import { UserError } from "../errors.ts";
-import { exists, writeFileAtomic } from "../fs.ts";
-import { defaultModelPath, lastModelPointer } from "../data/paths.ts";
+import { exists, fsReason, writeFileAtomic } from "../fs.ts";
+import {
+  defaultModelPath,
+  defaultModelPointer,
+  legacyModelDir,
+  legacyModelPointer,
+  resolveModelDir,
+} from "../data/paths.ts";
 import { MODELS } from "./model.ts";
 
-/** Records `path` as the last trained model of `dataDir`. */
-export async function rememberModel(dataDir: string, path: string): Promise<void> {
-  await writeFileAtomic(lastModelPointer(dataDir), resolve(path) + "\n");
+/** Where to look for models; `modelDir` defaults to `resolveModelDir()` (the environment). */
+export interface ModelDirOptions {
+  /** The model directory (see `resolveModelDir`). */
+  modelDir?: string;
 }
 
-/** The path of the last trained model, or a `UserError` saying to train one first. */
-export async function lastModel(dataDir: string): Promise<string> {
+/** The default checkpoint and where its pointer was found. */
+export interface DefaultModel {
+  /** The checkpoint's path, absolute as written. */
+  path: string;
+  /** True when it came from an older version's `<data dir>/models/last`. */
+  legacy: boolean;
+}
+
+/** The path a pointer file names, or undefined when there is no pointer (or it is empty). */
+async function readPointer(pointer: string): Promise<string | undefined> {
   try {
-    const path = (await Deno.readTextFile(lastModelPointer(dataDir))).trim();
-    if (path) return path;
+    const path = (await Deno.readTextFile(pointer)).trim();
+    return path === "" ? undefined : path;
   } catch (error) {
-    if (!(error instanceof Deno.errors.NotFound)) throw error;
+    if (error instanceof Deno.errors.NotFound) return undefined;
+    throw new UserError(`Cannot read the default model's pointer "${pointer}": ${fsReason(error)}`);
   }
-  throw new UserError(`No trained model found in "${dataDir}"`, {
-    hint: 'Run "mnist train" first, or pass --model FILE.',
+}
+
+/**
+ * The default model: the one `<model dir>/default` names, else (a store that older versions
+ * filled) the one `<data dir>/models/last` names; undefined when neither exists.
+ */
+export async function findDefaultModel(
+  dataDir: string,
+  { modelDir = resolveModelDir() }: ModelDirOptions = {},
+): Promise<DefaultModel | undefined> {
+  const path = await readPointer(defaultModelPointer(modelDir));
+  if (path !== undefined) return { path, legacy: false };
+  const old = await readPointer(legacyModelPointer(dataDir));
+  return old === undefined ? undefined : { path: old, legacy: true };
+}
+
+/**
+ * Makes `path` (resolved against the working directory) the default model of eval, predict and
+ * serve, by writing `<model dir>/default` atomically. Never writes in the data directory.
+ */
+export async function setDefaultModel(modelDir: string, path: string): Promise<void> {
+  await writeFileAtomic(defaultModelPointer(modelDir), resolve(path) + "\n", {
+    what: "default model pointer",
   });
 }
 
 /**
- * The checkpoint `--model` names: the last trained model when absent; a model's name (mlp,
- * lenet) for where `mnist train --model NAME` saves it, unless a file of that name exists here;
- * else a file. A bare word (no "/" or ".") that is neither is an unknown model.
+ * The checkpoint `--model` names, with `flag` as typed:
+ * - absent: the default model (`findDefaultModel`), or a `UserError` saying to train one first;
+ * - a file that exists here: that file;
+ * - a model's name (mlp, lenet): where `mnist train --model NAME` saves it, in the model
+ *   directory, else in an older version's `<data dir>/models`;
+ * - a name without "/" of a file in either (`mlp.prev`, `mlp.prev.safetensors`): that file;
+ * - otherwise a path, left for loading to report, but a bare word (no "/" or ".") is an unknown
+ *   model.
  */
-export async function modelPath(flag: string | undefined, dataDir: string): Promise<string> {
-  if (flag === undefined) return lastModel(dataDir);
-  if (await exists(flag)) return flag;
-  if (!Object.hasOwn(MODELS, flag)) {
-    // A path is a file whose loading names what is wrong; a bare word ("resnet") meant a model.
-    if (/[/.]/.test(flag)) return flag;
-    throw new UserError(`Unknown model "${flag}"`, {
-      hint: `Choose one of: ${Object.keys(MODELS).join(", ")}.`,
+export async function modelPath(
+  flag: string | undefined,
+  dataDir: string,
+  { modelDir = resolveModelDir() }: ModelDirOptions = {},
+): Promise<string> {
+  if (flag === undefined) {
+    const found = await findDefaultModel(dataDir, { modelDir });
+    if (found) return found.path;
+    throw new UserError(`No trained model found in "${modelDir}"`, {
+      hint: 'Run "mnist train" first, or pass --model FILE.',
     });
   }
-  const path = defaultModelPath(dataDir, flag);
-  if (!await exists(path)) {
-    throw new UserError(`No trained ${flag} in "${dataDir}/models"`, {
+  if (await exists(flag)) return flag;
+  const dirs = [modelDir, legacyModelDir(dataDir)];
+  if (Object.hasOwn(MODELS, flag)) {
+    for (const dir of dirs) {
+      const path = defaultModelPath(dir, flag);
+      if (await exists(path)) return path;
+    }
+    throw new UserError(`No trained ${flag} in "${modelDir}"`, {
       hint: `Run "mnist train --model ${flag}" first, or pass --model FILE.`,
     });
   }
-  return path;
+  if (!flag.includes("/") && flag !== "" && flag !== "." && flag !== "..") {
+    for (const dir of dirs) {
+      for (const name of [flag, `${flag}.safetensors`]) {
+        if (await exists(`${dir}/${name}`)) return `${dir}/${name}`;
+      }
+    }
+  }
+  // A path is a file whose loading names what is wrong; a bare word ("resnet") meant a model.
+  if (/[/.]/.test(flag)) return flag;
+  throw new UserError(`Unknown model "${flag}"`, {
+    hint: `Choose one of: ${Object.keys(MODELS).join(", ")}.`,
+  });
+}
+
+/** What a checkpoint's header says, read without its weights (see `readCheckpointInfo`). */
+export interface CheckpointInfo {
+  path: string;
+  /** File size in bytes and modification time, from the file system. */
+  size: number;
+  modified?: Date;
+  /** The model's name (mlp, lenet), from the network description. */
+  kind?: string;
+  /** Epochs completed: the recorded 0-based epoch + 1. */
+  epochs?: number;
+  /** The dataset it was trained on (mnist, fashion). */
+  dataset?: string;
+  /** Validation accuracy after its last epoch, 0..1, when it was measured. */
+  accuracy?: number;
+  /** How many test digits that accuracy was measured on (`training.testSamples`). */
+  testSamples?: number;
+  /** Why the header cannot be read, in a few words; the other fields are then unset. */
+  problem?: string;
+}
+
+/** The largest header read: safetensors' own limit (100 MB) is far above what mnist writes. */
+const MAX_HEADER = 16 * 1024 * 1024;
+
+/** Reads exactly `n` bytes from `file`, or fewer at the end of the file. */
+async function readFully(file: Deno.FsFile, n: number): Promise<Uint8Array> {
+  const out = new Uint8Array(n);
+  let at = 0;
+  while (at < n) {
+    const got = await file.read(out.subarray(at));
+    if (got === null) break;
+    at += got;
+  }
+  return out.subarray(0, at);
+}
+
+/** The metadata of a safetensors header, or a short reason why there is none. */
+function parseHeader(bytes: Uint8Array): Record<string, unknown> | string {
+  let header: unknown;
+  try {
+    header = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(bytes));
+  } catch {
+    return "not a safetensors file (the header is not JSON)";
+  }
+  if (header === null || typeof header !== "object" || Array.isArray(header)) {
+    return "not a safetensors file (the header is not a JSON object)";
+  }
+  const meta = (header as Record<string, unknown>).__metadata__;
+  if (meta === null || typeof meta !== "object" || Array.isArray(meta)) {
+    return "no mnist metadata (a plain safetensors file?)";
+  }
+  return meta as Record<string, unknown>;
+}
+
+/**
+ * Reads the header of the safetensors checkpoint at `path` (8 bytes of length, then at most
+ * 16 MiB of JSON) and nothing of its weights, so a directory of models lists fast. A file that
+ * is not a checkpoint comes back with `problem` set ("not a safetensors file (bad header
+ * length)", "it is a directory"...), not as an error. The weights are not checked: load it with
+ * `loadCheckpoint` for that.
+ */
+export async function readCheckpointInfo(path: string): Promise<CheckpointInfo> {
+  let info: Deno.FileInfo;
+  try {
+    info = await Deno.stat(path);
+  } catch (error) {
+    return {
+      path,
+      size: 0,
+      problem: error instanceof Deno.errors.NotFound ? "no such file" : fsReason(error),
+    };
+  }
+  const base = { path, size: info.size, modified: info.mtime ?? undefined };
+  if (info.isDirectory) return { ...base, problem: "it is a directory" };
+  // A device or a FIFO would read without end.
+  if (!info.isFile) return { ...base, problem: "it is not a regular file" };
+  let meta: Record<string, unknown> | string;
+  let file: Deno.FsFile | undefined;
+  try {
+    file = await Deno.open(path, { read: true });
+    const prefix = await readFully(file, 8);
+    if (prefix.length < 8) return { ...base, problem: "the file is empty or truncated" };
+    const length = new DataView(prefix.buffer, prefix.byteOffset, 8).getBigUint64(0, true);
+    if (length > BigInt(Math.min(MAX_HEADER, info.size - 8))) {
+      return { ...base, problem: "not a safetensors file (bad header length)" };
+    }
+    meta = parseHeader(await readFully(file, Number(length)));
+  } catch (error) {
+    return { ...base, problem: fsReason(error) };
+  } finally {
+    file?.close();
+  }
+  if (typeof meta === "string") return { ...base, problem: meta };
+  if (meta.format !== "mnist" || typeof meta.model !== "string") {
+    return { ...base, problem: "no mnist metadata (a plain safetensors file?)" };
+  }
+  const json = (text: unknown): unknown => {
+    try {
+      return typeof text === "string" ? JSON.parse(text) : undefined;
+    } catch {
+      return undefined;
+    }
+  };
+  const model = json(meta.model) as { name?: unknown } | undefined;
+  const training = json(meta.training) as { testSamples?: unknown } | undefined;
+  const epoch = Number(meta.epoch);
+  const accuracy = typeof meta.accuracy === "string" && meta.accuracy.trim() !== ""
+    ? Number(meta.accuracy)
+    : NaN;
+  const testSamples = training?.testSamples;
+  return {
+    ...base,
+    kind: typeof model?.name === "string" ? model.name : undefined,
+    epochs: Number.isSafeInteger(epoch) && epoch >= -1 ? epoch + 1 : undefined,
+    dataset: typeof meta.dataset === "string" ? meta.dataset : undefined,
+    accuracy: accuracy >= 0 && accuracy <= 1 ? accuracy : undefined,
+    testSamples: Number.isSafeInteger(testSamples) && (testSamples as number) > 0
+      ? testSamples as number
+      : undefined,
+  };
+}
+
+/** A checkpoint of the store, as `mnist models` lists it. */
+export interface StoredModel extends CheckpointInfo {
+  /** The file's name in its directory. */
+  file: string;
+  /** Found in an older version's `<data dir>/models` (read-only). */
+  legacy: boolean;
+  /** Neither in the model directory nor a legacy one: only the default pointer names it. */
+  elsewhere: boolean;
+  /** The default model of eval, predict and serve. */
+  isDefault: boolean;
+}
+
+/** The `*.safetensors` files of `dir`, by name; none when it does not exist. */
+async function safetensorsIn(dir: string): Promise<string[]> {
+  const names: string[] = [];
+  try {
+    for await (const entry of Deno.readDir(dir)) {
+      if (entry.name.endsWith(".safetensors")) names.push(entry.name);
+    }
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound || error instanceof Deno.errors.NotADirectory) {
+      return [];
+    }
+    throw new UserError(`Cannot list models in "${dir}": ${fsReason(error)}`);
+  }
+  return names.sort();
+}
+
+/**
+ * Every checkpoint of the store: the model directory's `*.safetensors`, then an older version's
+ * in `<data dir>/models` (not those the model directory has under the same name), then the
+ * default model when it lives elsewhere. Each read by its header only (`readCheckpointInfo`).
+ */
+export async function listModels(
+  dataDir: string,
+  { modelDir = resolveModelDir() }: ModelDirOptions = {},
+): Promise<{ models: StoredModel[]; defaultModel?: DefaultModel }> {
+  const defaultModel = await findDefaultModel(dataDir, { modelDir });
+  const defaultPath = defaultModel ? resolve(defaultModel.path) : undefined;
+  const current = await safetensorsIn(modelDir);
+  const legacyDir = legacyModelDir(dataDir);
+  const legacy = resolve(legacyDir) === resolve(modelDir)
+    ? []
+    : (await safetensorsIn(legacyDir)).filter((name) => !current.includes(name));
+  const found = [
+    ...current.map((name) => ({ path: `${modelDir}/${name}`, legacy: false, elsewhere: false })),
+    ...legacy.map((name) => ({ path: `${legacyDir}/${name}`, legacy: true, elsewhere: false })),
+  ];
+  if (defaultPath && !found.some((f) => resolve(f.path) === defaultPath)) {
+    found.push({ path: defaultModel!.path, legacy: false, elsewhere: true });
+  }
+  const models = await Promise.all(found.map(async (f) => ({
+    ...await readCheckpointInfo(f.path),
+    file: basename(f.path),
+    legacy: f.legacy,
+    elsewhere: f.elsewhere,
+    isDefault: resolve(f.path) === defaultPath,
+  })));
+  return { models, defaultModel };
 }

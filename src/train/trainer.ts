@@ -86,6 +86,8 @@ export interface TrainingRecord extends Omit<SgdOptions, "rescaleGrad"> {
   init: Init;
   /** `--limit`, when the run used one. */
   limit?: number;
+  /** `--frequent`: batches per Speedometer line, which `--resume` keeps. */
+  frequent?: number;
   trainSamples: number;
   testSamples: number;
   /**
@@ -330,6 +332,7 @@ export async function train(gpu: Gpu, options: TrainOptions): Promise<EpochResul
             seed: options.seed,
             init: options.init,
             limit: options.limit,
+            frequent: options.frequent,
             trainSamples: options.train.count,
             testSamples: options.test.count,
             ...(chosen ? { kernels: chosen } : {}),

@@ -1,0 +1,168 @@
+/** `mnist models`: list the trained checkpoints and choose the default one. */
+import { resolve } from "node:path";
+import { parseCommandArgs } from "./args.ts";
+import { type Command, COMMON_HELP } from "./command.ts";
+import { UserError } from "../errors.ts";
+import { legacyModelDir, resolveDataDir, resolveModelDir } from "../data/paths.ts";
+import { loadCheckpoint } from "../nn/checkpoint.ts";
+import { listModels, modelPath, setDefaultModel, type StoredModel } from "../nn/last_model.ts";
+
+const HELP = `Usage: mnist models [--json] [--default FILE|NAME] [options]
+
+Lists the checkpoints in the model directory ($MNIST_MODEL_DIR, else $XDG_DATA_HOME/mnist/models,
+else ~/.local/share/mnist/models) and those an older version saved in <data dir>/models, which
+are only read: each file, its model, its validation accuracy and on how many test digits, the
+epochs trained and when it was saved. "*" marks the default model, the one eval, predict and
+serve use without --model. Only each file's header is read; a file that is not a checkpoint is
+listed with the reason.
+
+Options:
+  --json                 print the list as JSON
+  --default FILE|NAME    make a checkpoint the default, after loading it to check it: a file,
+                         a name the list shows (mlp.prev), or mlp or lenet for the one
+                         "mnist train --model NAME" saved
+
+${COMMON_HELP}
+
+Examples:
+  mnist models
+  mnist models --default mlp.prev
+  mnist models --default /tmp/try.safetensors`;
+
+/** `date` as local "YYYY-MM-DD HH:MM". */
+function formatDate(date: Date): string {
+  const two = (n: number) => String(n).padStart(2, "0");
+  return `${date.getFullYear()}-${two(date.getMonth() + 1)}-${two(date.getDate())} ` +
+    `${two(date.getHours())}:${two(date.getMinutes())}`;
+}
+
+/** One checkpoint as a JSON record: every field present, null where unknown. */
+function toJson(m: StoredModel) {
+  return {
+    file: m.file,
+    path: m.path,
+    place: m.legacy ? "legacy" : m.elsewhere ? "elsewhere" : "model dir",
+    default: m.isDefault,
+    model: m.kind ?? null,
+    dataset: m.dataset ?? null,
+    accuracy: m.accuracy ?? null,
+    testSamples: m.testSamples ?? null,
+    epochs: m.epochs ?? null,
+    modified: m.modified?.toISOString() ?? null,
+    bytes: m.size,
+    ...(m.problem === undefined ? {} : { problem: m.problem }),
+  };
+}
+
+/** The table's rows of `models`, under a header line; names padded to `width`. */
+function rows(models: StoredModel[], width: number): string[] {
+  return models.map((m) => {
+    const mark = m.isDefault ? "*" : " ";
+    const name = (m.elsewhere ? m.path : m.file).padEnd(width);
+    if (m.problem !== undefined) return `${mark} ${name}  unreadable: ${m.problem}`;
+    const accuracy = m.accuracy === undefined ? "-" : `${(m.accuracy * 100).toFixed(2)}%`;
+    const cells = [
+      (m.kind ?? "?").padEnd(5),
+      accuracy.padStart(8),
+      String(m.testSamples ?? "-").padStart(11),
+      String(m.epochs ?? "-").padStart(6),
+      m.modified ? formatDate(m.modified) : "-",
+    ];
+    return `${mark} ${name}  ${cells.join("  ")}`;
+  });
+}
+
+/** The listing as text: one table per place, each headed by where it is. */
+function formatList(
+  models: StoredModel[],
+  { modelDir, legacyDir }: { modelDir: string; legacyDir: string },
+): string {
+  const width = Math.max(4, ...models.map((m) => (m.elsewhere ? m.path : m.file).length));
+  const header = `  ${"FILE".padEnd(width)}  MODEL  ACCURACY  TEST DIGITS  EPOCHS  SAVED`;
+  const places: [string, StoredModel[]][] = [
+    [`Models in ${modelDir}:`, models.filter((m) => !m.legacy && !m.elsewhere)],
+    [
+      `Saved by an older version in ${legacyDir} (only read):`,
+      models.filter((m) => m.legacy),
+    ],
+    ["Elsewhere:", models.filter((m) => m.elsewhere)],
+  ];
+  const out: string[] = [];
+  for (const [title, group] of places) {
+    if (group.length === 0 && out.length > 0) continue;
+    if (out.length > 0) out.push("");
+    out.push(title);
+    if (group.length === 0) {
+      out.push('  none yet: train one with "mnist train"');
+      continue;
+    }
+    out.push(header, ...rows(group, width));
+  }
+  out.push("");
+  out.push(
+    models.some((m) => m.isDefault)
+      ? "* the default model, which eval, predict and serve use without --model"
+      : 'No default model: "mnist models --default FILE|NAME" sets one.',
+  );
+  return out.join("\n");
+}
+
+/** `mnist models`. */
+export const modelsCommand: Command = {
+  name: "models",
+  summary: "list the trained models and choose the default one",
+  help: HELP,
+  async run(args) {
+    const { values: v } = parseCommandArgs("models", args, {
+      json: { type: "boolean" },
+      default: { type: "string" },
+    });
+    const dataDir = resolveDataDir(v["data-dir"]);
+    const modelDir = resolveModelDir();
+    if (v.default !== undefined) {
+      const path = await modelPath(v.default, dataDir, { modelDir });
+      // Loaded whole: a default that eval, predict and serve cannot use is refused now.
+      const checkpoint = await loadCheckpoint(path);
+      const { meta } = checkpoint;
+      if (meta.model.input.join("×") !== "1×28×28") {
+        throw new UserError(
+          `Cannot use model "${path}": it takes ${meta.model.input.join("×")} inputs, ` +
+            `not 1×28×28 images`,
+        );
+      }
+      await setDefaultModel(modelDir, path);
+      const testSamples = meta.training?.testSamples;
+      if (v.json) {
+        console.log(JSON.stringify({
+          default: resolve(path),
+          model: meta.model.name,
+          accuracy: meta.accuracy ?? null,
+          testSamples: typeof testSamples === "number" ? testSamples : null,
+        }));
+        return;
+      }
+      const accuracy = meta.accuracy === undefined
+        ? "no recorded validation accuracy"
+        : `validation accuracy ${(meta.accuracy * 100).toFixed(2)}%` +
+          (typeof testSamples === "number" ? ` on ${testSamples} test digits` : "");
+      console.log(`Default model is now "${resolve(path)}" (${meta.model.name}, ${accuracy}).`);
+      return;
+    }
+    const { models, defaultModel } = await listModels(dataDir, { modelDir });
+    const legacyDir = legacyModelDir(dataDir);
+    if (v.json) {
+      console.log(JSON.stringify(
+        {
+          modelDir,
+          legacyDir,
+          default: defaultModel ? resolve(defaultModel.path) : null,
+          models: models.map(toJson),
+        },
+        null,
+        2,
+      ));
+      return;
+    }
+    console.log(formatList(models, { modelDir, legacyDir }));
+  },
+};
