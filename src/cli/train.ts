@@ -39,7 +39,7 @@ default model of eval, predict and serve; one saved elsewhere (--save) only when
 default yet. A run that ends at chance (validation accuracy under 20%, or one class taking over
 90% of the predictions) is warned about and never made the default. A run that replaces a
 checkpoint whose validation accuracy was higher keeps that one as <name>.prev.safetensors.
-Standard output holds MXNet's log lines only; these notes go to standard error.
+Standard output holds MXNet's log lines only; what became of the models goes to standard error.
 
 Options:
   --model NAME           ${Object.keys(MODELS).join(" | ")} (default mlp)
