@@ -410,31 +410,47 @@ Deno.test("decodeImage() names what is not a PNG or JPEG image", () => {
   assertUserError(() => decodeImage(heic, "IMG_0001.HEIC"), /it is a HEIC image/);
 });
 
-Deno.test("decodeImage() reports truncated and corrupt PNGs", async () => {
+Deno.test("decodeImage() reports truncated and corrupt PNGs in plain words, with a hint", async () => {
   const png = await encodePng({
     width: 40,
     height: 30,
     channels: 3,
     pixels: Uint8Array.from(ramp(40 * 30 * 3, 255)),
   });
-  const truncated = /^Cannot read image "t\.png": it is truncated or corrupt \(.+\)$/;
-  assertUserError(
+  const corrupt = (reason: string) =>
+    new RegExp(
+      `^Cannot read image "t\\.png": the PNG file is truncated or corrupt \\(${reason}\\)$`,
+    );
+  const error = assertUserError(
     () => decodeImage(png.subarray(0, 20), "t.png"),
-    /truncated or corrupt \(the file ends inside the PNG header\)/,
+    corrupt("the file ends inside its header"),
   );
-  // Cut inside IDAT, and cut just before IEND.
-  for (const length of [60, Math.floor(png.length / 2), png.length - 12, png.length - 1]) {
-    assertUserError(() => decodeImage(png.subarray(0, length), "t.png"), truncated);
+  assert.match(error.hint ?? "", /^Copy or download the file again/);
+  // Cut inside IDAT; then just before IEND, and inside it.
+  for (const length of [60, Math.floor(png.length / 2)]) {
+    assertUserError(
+      () => decodeImage(png.subarray(0, length), "t.png"),
+      corrupt("its image data ends early"),
+    );
+  }
+  for (const length of [png.length - 12, png.length - 1]) {
+    assertUserError(
+      () => decodeImage(png.subarray(0, length), "t.png"),
+      corrupt("the file ends early"),
+    );
   }
   // A flipped bit in the image data: the CRC catches it.
   const flipped = png.slice();
   flipped[60]! ^= 0x10;
-  assertUserError(() => decodeImage(flipped, "t.png"), /truncated or corrupt \(.*CRC.*\)/i);
+  assertUserError(
+    () => decodeImage(flipped, "t.png"),
+    corrupt("its image data \\(IDAT chunk\\) does not match its checksum \\(CRC\\)"),
+  );
   // A chunk that is not IHDR first.
   const swapped = png.slice();
   swapped.set(new TextEncoder().encode("IHDX"), 12);
-  assertUserError(() => decodeImage(swapped, "t.png"), /first chunk is not a 13-byte IHDR/);
-  // A zlib stream that is valid but holds too few rows.
+  assertUserError(() => decodeImage(swapped, "t.png"), /it does not start with a header/);
+  // A zlib stream that is valid but holds too few rows: fast-png reads past its end.
   const ihdr = png.subarray(16, 29);
   const short = concat(
     png.subarray(0, 8),
@@ -442,31 +458,66 @@ Deno.test("decodeImage() reports truncated and corrupt PNGs", async () => {
     chunk("IDAT", await deflate(new Uint8Array(10 * 121))),
     chunk("IEND", new Uint8Array()),
   );
-  assertUserError(() => decodeImage(short, "t.png"), truncated);
+  assertUserError(() => decodeImage(short, "t.png"), corrupt("its image data ends early"));
+  // A zlib stream cut short, in a complete chunk.
+  const deflated = await deflate(new Uint8Array(30 * 121));
+  const cut = concat(
+    png.subarray(0, 8),
+    chunk("IHDR", ihdr),
+    chunk("IDAT", deflated.subarray(0, deflated.length - 6)),
+    chunk("IEND", new Uint8Array()),
+  );
+  assertUserError(() => decodeImage(cut, "t.png"), corrupt("its image data ends early"));
+  // A row whose filter type is not one of PNG's five.
+  const rows = new Uint8Array(30 * 121);
+  rows[121 * 3] = 7;
+  const badFilter = concat(
+    png.subarray(0, 8),
+    chunk("IHDR", ihdr),
+    chunk("IDAT", await deflate(rows)),
+    chunk("IEND", new Uint8Array()),
+  );
+  assertUserError(
+    () => decodeImage(badFilter, "t.png"),
+    corrupt("a row of its image data has filter type 7, which PNG does not have"),
+  );
 });
 
-Deno.test("decodeImage() reports truncated and corrupt JPEGs", () => {
+Deno.test("decodeImage() reports truncated and corrupt JPEGs in plain words, with a hint", () => {
   const { data } = jpeg.encode({
     width: 64,
     height: 48,
     data: Uint8Array.from(ramp(64 * 48 * 4, 255)),
   }, 80);
   const bytes = new Uint8Array(data);
-  const truncated = /^Cannot read image "t\.jpg": it is truncated or corrupt \(.+\)$/;
-  for (const length of [4, 30, Math.floor(bytes.length / 2), bytes.length - 2]) {
-    assertUserError(() => decodeImage(bytes.subarray(0, length), "t.jpg"), truncated);
+  const corrupt = (reason: string) =>
+    new RegExp(
+      `^Cannot read image "t\\.jpg": the JPEG file is truncated or corrupt \\(${reason}\\)$`,
+    );
+  for (const length of [4, 30]) {
+    assertUserError(
+      () => decodeImage(bytes.subarray(0, length), "t.jpg"),
+      corrupt("the file ends inside its header"),
+    );
   }
-  assertUserError(
-    () => decodeImage(bytes.subarray(0, bytes.length >> 1), "t.jpg"),
-    /\(unexpected end of file: /,
-  );
+  for (const length of [Math.floor(bytes.length / 2), bytes.length - 2]) {
+    const error = assertUserError(
+      () => decodeImage(bytes.subarray(0, length), "t.jpg"),
+      corrupt("its image data ends early"),
+    );
+    assert.match(error.hint ?? "", /^Copy or download the file again/);
+  }
+  // jpeg-js says "unexpected marker: ffff" or the like; the message says what that means.
   const garbled = bytes.slice();
   garbled.fill(0xff, Math.floor(bytes.length / 2), Math.floor(bytes.length / 2) + 50);
-  assertUserError(() => decodeImage(garbled, "t.jpg"), truncated);
+  assertUserError(
+    () => decodeImage(garbled, "t.jpg"),
+    corrupt("its compressed image data is damaged"),
+  );
   // Scan data before any frame header.
   assertUserError(
     () => decodeImage(Uint8Array.of(0xff, 0xd8, 0xff, 0xda, 0, 2), "t.jpg"),
-    /no JPEG frame header before the image data/,
+    corrupt("its image data comes before the header giving its size"),
   );
 });
 

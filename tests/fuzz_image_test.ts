@@ -1,14 +1,16 @@
 /**
  * A small seeded fuzz suite for the image path of `mnist predict` and `mnist serve`: random
  * mutations of valid PNG and JPEG files go through `decodeImage` and `toMnist`, and each must
- * either give a digit or fail with one `UserError` line. A `TypeError`, `RangeError`, a
- * multi-line message or a hang is a bug. The cases are bounded and deterministic (seeded), so a
- * failure names the seed that reproduces it.
+ * either give a digit or fail with one `UserError` line in plain words. A `TypeError`,
+ * `RangeError`, a multi-line message, a decoder's internals in the message ("Invalid typed array
+ * length: 1690") or a hang is a bug. The cases are bounded and deterministic (seeded, or every
+ * offset in turn), so a failure names the case that reproduces it.
  */
 import assert from "node:assert/strict";
 import { crc32 } from "node:zlib";
 import jpeg from "jpeg-js";
 import { UserError } from "../src/errors.ts";
+import { encode as encodeFastPng } from "fast-png";
 import { decodeImage } from "../src/image/decode.ts";
 import { encodePng } from "../src/image/png.ts";
 import { toMnist } from "../src/image/preprocess.ts";
@@ -16,6 +18,50 @@ import { Rng } from "../src/random.ts";
 
 /** Mutated files per base image. */
 const CASES = 150;
+
+/**
+ * Words that give away a decoder's or the runtime's internals, never a user's file: what
+ * JavaScript says of a read past a buffer, and what fast-png, zlib and jpeg-js say of bytes they
+ * did not expect. Compared in lower case.
+ */
+const TELL_TALES = [
+  "typed array",
+  "undefined",
+  "offset",
+  "cannot read properties",
+  "cannot set properties",
+  "rangeerror",
+  "typeerror",
+  "null",
+  "nan",
+  "bounds",
+  "is not a function",
+  "invalid",
+  "unsupported",
+  "unexpected marker",
+  "jpeg marker",
+  "huffman",
+  "dqt",
+  "got ",
+  "\\u0",
+];
+
+/**
+ * Asserts that `error` is a `UserError` of one line whose message and hint use none of
+ * `TELL_TALES`, and that a "truncated or corrupt" message says why in brackets, with a hint.
+ */
+function assertPlain(error: unknown, what: string): void {
+  const text = `${what}: ${error instanceof Error ? error.stack : error}`;
+  assert.ok(error instanceof UserError, `not a UserError: ${text}`);
+  assert.ok(!error.message.includes("\n"), `one line: ${text}`);
+  const words = `${error.message} ${error.hint ?? ""}`.toLowerCase();
+  const tell = TELL_TALES.find((t) => words.includes(t));
+  assert.equal(tell, undefined, `"${tell}" gives away a decoder's internals: ${text}`);
+  if (error.message.includes("truncated or corrupt")) {
+    assert.match(error.message, /the (PNG|JPEG) file is truncated or corrupt \([a-z].+\)$/, text);
+    assert.ok(error.hint, `a hint: ${text}`);
+  }
+}
 
 /** A (size, size) grey digit: a ring, dark ink on white paper. */
 function ring(size: number): Uint8Array {
@@ -102,9 +148,7 @@ Deno.test("decodeImage() and toMnist() give a digit or one UserError line for mu
         toMnist(decodeImage(mutated, name), name);
         outcomes.digit++;
       } catch (error) {
-        const what = `${name}, seed ${seed}: ${error instanceof Error ? error.stack : error}`;
-        assert.ok(error instanceof UserError, `not a UserError: ${what}`);
-        assert.ok(!error.message.includes("\n"), `one line: ${what}`);
+        assertPlain(error, `${name}, seed ${seed}`);
         outcomes.refused++;
       }
       // A small file decodes in milliseconds; a second means something loops.
@@ -113,4 +157,71 @@ Deno.test("decodeImage() and toMnist() give a digit or one UserError line for mu
   }
   // Both outcomes occur, so the mutations neither all break the files nor all miss.
   assert.ok(outcomes.digit > 0 && outcomes.refused > 0, JSON.stringify(outcomes));
+});
+
+/** More kinds of PNG, written by fast-png: 16-bit RGBA interlaced, and a palette with alpha. */
+function morePngs(): [string, Uint8Array][] {
+  const size = 24;
+  const ink = ring(size);
+  const rgba16 = new Uint16Array(size * size * 4);
+  for (let p = 0; p < size * size; p++) {
+    rgba16.set([ink[p]! * 257, ink[p]! * 257, 65535 - ink[p]! * 200, 65535], p * 4);
+  }
+  const indices = Uint8Array.from(ink, (v) => (v < 128 ? 1 : 0));
+  return [
+    [
+      "rgba16-adam7.png",
+      encodeFastPng({ width: size, height: size, data: rgba16, depth: 16, channels: 4 }, {
+        interlace: "Adam7",
+      }),
+    ],
+    [
+      "palette.png",
+      encodeFastPng({
+        width: size,
+        height: size,
+        data: indices,
+        depth: 8,
+        channels: 1,
+        palette: [[250, 250, 240, 255], [10, 10, 60, 255]],
+      }),
+    ],
+  ];
+}
+
+Deno.test("decodeImage() explains every cut and every damaged byte of PNGs and JPEGs in plain words", async () => {
+  const counts = { cases: 0, refused: 0 };
+  for (const [name, bytes] of [...await baseImages(), ...morePngs()]) {
+    const png = name.endsWith(".png");
+    // The unmutated file decodes: each case below damages something that was valid.
+    decodeImage(bytes, name);
+    const cases: [string, Uint8Array][] = [];
+    for (let n = 0; n < bytes.length; n++) cases.push([`cut at ${n}`, bytes.slice(0, n)]);
+    for (let i = 0; i < bytes.length; i++) {
+      // Fewer values for the JPEG, which is slower to decode than the small PNGs.
+      const values = png ? [0x00, 0xff, bytes[i]! ^ 0x01, bytes[i]! ^ 0x80] : [0xff, bytes[i]! ^ 1];
+      for (const value of values) {
+        const damaged = bytes.slice();
+        damaged[i] = value;
+        cases.push([`byte ${i} = ${value}`, damaged]);
+        // The same damage behind valid CRCs, so that it reaches fast-png.
+        if (png) {
+          const behind = damaged.slice();
+          fixPngCrcs(behind);
+          cases.push([`byte ${i} = ${value}, CRCs fixed`, behind]);
+        }
+      }
+    }
+    for (const [what, mutated] of cases) {
+      counts.cases++;
+      try {
+        decodeImage(mutated, name);
+      } catch (error) {
+        assertPlain(error, `${name}, ${what}`);
+        counts.refused++;
+      }
+    }
+  }
+  // Most cases are refused (every cut of a PNG is), so the assertions above did run.
+  assert.ok(counts.refused > counts.cases / 2, JSON.stringify(counts));
 });

@@ -97,8 +97,10 @@ export function readHeader(bytes: Uint8Array, name: string): ImageHeader {
  *
  * Errors are `UserError`s, one line each: not a PNG or JPEG image (naming GIF, WebP, HEIC... when
  * recognised), a width or height of 0, more than `MAX_PIXELS` or a side above `MAX_SIDE` (checked
- * from the header before any
- * pixel is decoded), and a truncated or corrupt file (with the decoder's own message).
+ * from the header before any pixel is decoded), and a truncated or corrupt file: "the PNG file is
+ * truncated or corrupt (its image data ends early)", with a hint. The reason is said in plain
+ * words; the decoders' own messages ("Invalid typed array length: 1690", "unexpected marker:
+ * ffd9") are never shown, only kept as the error's `cause`.
  *
  * PNG: grey, grey + alpha, RGB, RGBA and palette, 1 to 16 bits, interlaced or not (except
  * interlaced images of 1-, 2- or 4-bit samples, which fast-png 8.0.0 cannot decode: refused with
@@ -164,10 +166,24 @@ function notAnImage(bytes: Uint8Array, name: string): UserError {
   return new UserError(`Cannot read image "${name}": it is not a PNG or JPEG image`, { hint });
 }
 
-function corrupt(name: string, reason: string, cause?: unknown): UserError {
-  return new UserError(`Cannot read image "${name}": it is truncated or corrupt (${reason})`, {
-    cause,
-  });
+/** What to do about a damaged file: the hint of every "truncated or corrupt" message. */
+const CORRUPT_HINT =
+  "Copy or download the file again; if an image viewer still opens it, save it again from there.";
+
+/**
+ * The error for a damaged file. `reason` is plain words about the file ("its image data ends
+ * early"), never a decoder's message; that is kept as the error's `cause`.
+ */
+function corrupt(
+  name: string,
+  format: "PNG" | "JPEG",
+  reason: string,
+  cause?: unknown,
+): UserError {
+  return new UserError(
+    `Cannot read image "${name}": the ${format} file is truncated or corrupt (${reason})`,
+    { hint: CORRUPT_HINT, cause },
+  );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -187,16 +203,21 @@ const PNG_DEPTHS: Record<number, number[]> = {
 /** The IHDR chunk, which the PNG specification requires to come first, right after the signature. */
 function readPngHeader(bytes: Uint8Array, name: string): ImageHeader {
   // signature (8) + length (4) + "IHDR" (4) + 13 data bytes
-  if (bytes.length < 8 + 8 + 13) throw corrupt(name, "the file ends inside the PNG header");
+  if (bytes.length < 8 + 8 + 13) throw corrupt(name, "PNG", "the file ends inside its header");
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const type = String.fromCharCode(...bytes.subarray(12, 16));
   if (type !== "IHDR" || view.getUint32(8) !== 13) {
-    throw corrupt(name, "the first chunk is not a 13-byte IHDR");
+    throw corrupt(name, "PNG", "it does not start with a header (a 13-byte IHDR chunk)");
   }
   const bitDepth = bytes[24]!;
   const colorType = bytes[25]!;
   if (!(PNG_DEPTHS[colorType] ?? []).includes(bitDepth)) {
-    throw corrupt(name, `colour type ${colorType} with bit depth ${bitDepth} is not valid PNG`);
+    throw corrupt(
+      name,
+      "PNG",
+      `its header gives colour type ${colorType} with ${bitDepth}-bit samples, which PNG does ` +
+        `not have`,
+    );
   }
   return {
     format: "png",
@@ -222,7 +243,7 @@ function decodePngPixels(bytes: Uint8Array, name: string, header: ImageHeader): 
   try {
     png = decodePng(checked, { checkCrc: true });
   } catch (error) {
-    throw corrupt(name, pngReason(error), error);
+    throw corrupt(name, "PNG", pngReason(error), error);
   }
   const { width, height, depth } = png;
   const channels = PNG_CHANNELS[header.colorType]!;
@@ -230,7 +251,7 @@ function decodePngPixels(bytes: Uint8Array, name: string, header: ImageHeader): 
   // each row starting on a byte boundary.
   const expected = depth < 8 ? Math.ceil((width * depth) / 8) * height : width * height * channels;
   if (png.data.length !== expected) {
-    throw corrupt(name, `expected ${expected} samples, decoded ${png.data.length}`);
+    throw corrupt(name, "PNG", "its image data does not match the size in its header");
   }
   const samples = depth < 8 ? unpackSamples(png.data, width, height, depth) : png.data;
 
@@ -305,16 +326,26 @@ function boundedPng(bytes: Uint8Array, name: string, header: ImageHeader): Uint8
   let ended = false;
   let dropped = false;
   while (!ended) {
-    if (at + 12 > bytes.length) throw corrupt(name, "unexpected end of file: no IEND chunk");
+    if (at + 12 > bytes.length) {
+      throw corrupt(
+        name,
+        "PNG",
+        data.length === 0 ? "the file ends before its image data" : "the file ends early",
+      );
+    }
     const length = view.getUint32(at);
     const type = String.fromCharCode(...bytes.subarray(at + 4, at + 8));
     if (length > bytes.length - at - 12) {
-      throw corrupt(name, `unexpected end of file inside the ${JSON.stringify(type)} chunk`);
+      throw corrupt(
+        name,
+        "PNG",
+        type === "IDAT" ? "its image data ends early" : `the file ends inside ${chunkWords(type)}`,
+      );
     }
     const chunk = bytes.subarray(at, at + 12 + length);
     // The CRC covers the type and data; checked here so a flipped bit is named as such.
     if (crc32(chunk.subarray(4, 8 + length)) !== view.getUint32(at + 8 + length)) {
-      throw corrupt(name, `CRC error in the ${JSON.stringify(type)} chunk`);
+      throw corrupt(name, "PNG", `${chunkWords(type)} does not match its checksum (CRC)`);
     }
     if (PNG_KEPT_CHUNKS.has(type)) kept.push(chunk);
     else dropped = true;
@@ -322,7 +353,7 @@ function boundedPng(bytes: Uint8Array, name: string, header: ImageHeader): Uint8
     ended = type === "IEND";
     at += 12 + length;
   }
-  if (data.length === 0) throw corrupt(name, "no IDAT chunk");
+  if (data.length === 0) throw corrupt(name, "PNG", "it has no image data (IDAT chunk)");
   const allowed = pngInflatedBytes(header);
   try {
     inflateSync(concat(data), { maxOutputLength: allowed });
@@ -333,7 +364,15 @@ function boundedPng(bytes: Uint8Array, name: string, header: ImageHeader): Uint8
           `bytes its ${header.width}×${header.height} header allows (a decompression bomb?)`,
       );
     }
-    throw corrupt(name, `bad image data: ${messageOf(error)}`, error);
+    // zlib says "unexpected end of file" for a stream cut short, else what it tripped on.
+    const short = /unexpected end/i.test(messageOf(error)) ||
+      (error as { code?: string }).code === "Z_BUF_ERROR";
+    throw corrupt(
+      name,
+      "PNG",
+      short ? "its image data ends early" : "its compressed image data is damaged",
+      error,
+    );
   }
   return dropped || at !== bytes.length ? concat(kept) : bytes;
 }
@@ -372,31 +411,84 @@ function unpackSamples(
 /** Palette indices → RGB, or RGBA when a tRNS chunk gives the palette alpha values. */
 function expandPalette(indices: ArrayLike<number>, png: DecodedPng, name: string): DecodedImage {
   const palette = png.palette ?? [];
-  if (palette.length === 0) throw corrupt(name, "palette image without a PLTE chunk");
+  if (palette.length === 0) {
+    throw corrupt(name, "PNG", "it is a palette image without a palette (PLTE chunk)");
+  }
   // fast-png appends an alpha to every entry when tRNS is present.
   const channels = palette[0]!.length === 4 ? 4 : 3;
   const out = new Uint8Array(png.width * png.height * channels);
   for (let p = 0; p < png.width * png.height; p++) {
     const entry = palette[indices[p]!];
     if (entry === undefined) {
-      throw corrupt(name, `palette index ${indices[p]} is outside the ${palette.length} colours`);
+      throw corrupt(
+        name,
+        "PNG",
+        `a pixel has colour ${indices[p]} of a palette of ${palette.length}`,
+      );
     }
     for (let c = 0; c < channels; c++) out[p * channels + c] = entry[c]!;
   }
   return { width: png.width, height: png.height, channels, data: out };
 }
 
-/** fast-png's message, with the cause it wraps around zlib errors. */
+/** What the PNG chunks that matter hold, for messages. */
+const PNG_CHUNK_WORDS: Record<string, string> = {
+  IHDR: "its header",
+  PLTE: "its palette",
+  tRNS: "its transparency",
+  IDAT: "its image data",
+  IEND: "its end marker",
+};
+
+/**
+ * A chunk in words: "its image data (IDAT chunk)", `its "tEXt" chunk`; "a chunk" when the four
+ * bytes are no chunk type (letters only), as where a damaged length sent the walk astray.
+ */
+function chunkWords(type: string): string {
+  const words = Object.hasOwn(PNG_CHUNK_WORDS, type) ? PNG_CHUNK_WORDS[type] : undefined;
+  if (words !== undefined) return `${words} (${type} chunk)`;
+  return /^[A-Za-z]{4}$/.test(type) ? `its "${type}" chunk` : "a chunk";
+}
+
+/**
+ * fast-png's failures in plain words, by their message (fast-png 8.0.0's `throw` sites); what
+ * no rule names is "its image data could not be decoded". Reads past the end of a buffer that is
+ * too short ("Invalid typed array length: 1690", "Offset is outside the bounds of the
+ * DataView", "Unsupported filter: undefined") mean that the image data ends early.
+ */
+const PNG_REASONS: [RegExp, (m: RegExpMatchArray) => string][] = [
+  [/typed array length|outside the bounds|filter: undefined/i, () => "its image data ends early"],
+  [
+    /Unsupported filter: (\d+)/,
+    (m) => `a row of its image data has filter type ${m[1]}, which PNG does not have`,
+  ],
+  [
+    /Filter method (\d+)/,
+    (m) => `its header gives filter method ${m[1]}; PNG has only method 0`,
+  ],
+  [
+    /Interlace method (\d+)/,
+    (m) => `its header gives interlace method ${m[1]}; PNG has only 0 (none) and 1 (Adam7)`,
+  ],
+  [
+    /compression method: (\d+)/,
+    (m) => `its header gives compression method ${m[1]}; PNG has only method 0`,
+  ],
+  [/PLTE|palette/i, () => "its palette (PLTE chunk) is malformed"],
+  [/tRNS/, () => "its transparency (tRNS chunk) does not fit the image"],
+  [/decompress/i, () => "its compressed image data is damaged"],
+  [/Length mismatch/i, () => "a chunk is shorter than its length says"],
+  [/color type|bit depth/i, () => "its header is damaged"],
+];
+
+/** fast-png's error as a reason for `corrupt`: plain words, never its message. */
 function pngReason(error: unknown): string {
-  const message = messageOf(error).replace(/:\s*$/, "");
-  if (error instanceof Error && error.cause !== undefined) {
-    return `${message}: ${messageOf(error.cause)}`;
+  const message = messageOf(error);
+  for (const [pattern, reason] of PNG_REASONS) {
+    const m = message.match(pattern);
+    if (m) return reason(m);
   }
-  // A file cut short makes fast-png read past the end of its buffer.
-  if (error instanceof RangeError && /outside the bounds/i.test(message)) {
-    return "unexpected end of file";
-  }
-  return message;
+  return "its image data could not be decoded";
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -412,28 +504,29 @@ function readJpegHeader(bytes: Uint8Array, name: string): ImageHeader {
   let at = 2; // after SOI
   while (true) {
     // A marker is 0xFF (any number of them: fill bytes) followed by a non-0xFF code.
-    if (at >= bytes.length) throw corrupt(name, "the file ends before the JPEG frame header");
+    if (at >= bytes.length) throw corrupt(name, "JPEG", "the file ends inside its header");
     if (bytes[at] !== 0xff) {
-      throw corrupt(name, `expected a JPEG marker at byte ${at}, found 0x${hex(bytes[at]!)}`);
+      throw corrupt(name, "JPEG", `its header is damaged at byte ${at}`);
     }
     while (bytes[at] === 0xff) at++;
-    if (at >= bytes.length) throw corrupt(name, "the file ends before the JPEG frame header");
+    if (at >= bytes.length) throw corrupt(name, "JPEG", "the file ends inside its header");
     const marker = bytes[at++]!;
     // Markers without a length: TEM and RST0..7.
     if (marker === 0x01 || (marker >= 0xd0 && marker <= 0xd7)) continue;
     if (marker === 0xd9 || marker === 0xda) {
-      throw corrupt(name, "no JPEG frame header before the image data");
+      throw corrupt(name, "JPEG", "its image data comes before the header giving its size");
     }
-    if (at + 2 > bytes.length) throw corrupt(name, "the file ends before the JPEG frame header");
+    if (at + 2 > bytes.length) throw corrupt(name, "JPEG", "the file ends inside its header");
     const length = view.getUint16(at);
-    if (length < 2 || at + length > bytes.length) {
-      throw corrupt(name, "the file ends before the JPEG frame header");
+    if (length < 2) throw corrupt(name, "JPEG", `its header is damaged at byte ${at}`);
+    if (at + length > bytes.length) {
+      throw corrupt(name, "JPEG", "the file ends inside its header");
     }
     const segment = bytes.subarray(at + 2, at + length);
     if (marker === 0xe1) orientation = exifOrientation(segment) ?? orientation;
     // SOF0..SOF15, except DHT (C4), JPG (C8) and DAC (CC).
     if (marker >= 0xc0 && marker <= 0xcf && marker !== 0xc4 && marker !== 0xc8 && marker !== 0xcc) {
-      if (segment.length < 6) throw corrupt(name, "the JPEG frame header is too short");
+      if (segment.length < 6) throw corrupt(name, "JPEG", "its frame header is too short");
       if (marker > 0xc2) {
         const kind = marker === 0xc3 || marker === 0xc7 || marker === 0xcb || marker === 0xcf
           ? "lossless"
@@ -481,7 +574,16 @@ function exifOrientation(segment: Uint8Array): number | undefined {
   return undefined;
 }
 
+/** jpeg-js's own memory guard, in MB. */
+const JPEG_MEMORY_MB = 512;
+
 function decodeJpegPixels(bytes: Uint8Array, name: string, header: ImageHeader): DecodedImage {
+  if (header.bitDepth !== 8 && header.bitDepth !== 12 && header.bitDepth !== 16) {
+    throw corrupt(name, "JPEG", `its header gives ${header.bitDepth}-bit samples`);
+  }
+  if (header.colorType === 0) {
+    throw corrupt(name, "JPEG", "its header gives no colour components");
+  }
   if (header.bitDepth !== 8) {
     throw new UserError(
       `Cannot read image "${name}": it is a ${header.bitDepth}-bit JPEG, which is not supported`,
@@ -496,13 +598,10 @@ function decodeJpegPixels(bytes: Uint8Array, name: string, header: ImageHeader):
       // The header check above already bounds the size; these are jpeg-js's own guards, kept
       // as a second line: 4000×4000 is 16 MP, and its working buffers stay well under 512 MB.
       maxResolutionInMP: MAX_PIXELS / 1e6,
-      maxMemoryUsageInMB: 512,
+      maxMemoryUsageInMB: JPEG_MEMORY_MB,
     });
   } catch (error) {
-    // A file cut short has no EOI marker at its end; jpeg-js then only says what it missed.
-    const ended = bytes[bytes.length - 2] === 0xff && bytes[bytes.length - 1] === 0xd9;
-    const reason = ended ? messageOf(error) : `unexpected end of file: ${messageOf(error)}`;
-    throw corrupt(name, reason, error);
+    throw jpegError(bytes, name, error);
   }
   let image: DecodedImage = {
     width: decoded.width,
@@ -517,6 +616,47 @@ function decodeJpegPixels(bytes: Uint8Array, name: string, header: ImageHeader):
     image = { ...image, channels: 1, data: grey };
   }
   return orient(image, header.orientation);
+}
+
+/**
+ * jpeg-js's failure as a `UserError` in plain words, never its message ("unexpected marker:
+ * ffd9", "Cannot read properties of undefined (reading '0')"). A file cut short has no EOI
+ * marker at its end, and jpeg-js then only says what it missed; otherwise, whatever it tripped on
+ * (a Huffman code, a marker, a table), the compressed data is damaged.
+ */
+function jpegError(bytes: Uint8Array, name: string, error: unknown): UserError {
+  const message = messageOf(error);
+  if (/Unsupported color mode \(4 components\)/.test(message)) {
+    return new UserError(
+      `Cannot read image "${name}": it is a 4-colour (CMYK) JPEG without Adobe's colour ` +
+        `marker, which is not supported`,
+      { hint: "Save it again as an RGB JPEG or as PNG.", cause: error },
+    );
+  }
+  if (/Unsupported color mode/.test(message)) {
+    return new UserError(
+      `Cannot read image "${name}": its number of colour components is not supported`,
+      { hint: "Save it again as an RGB or greyscale JPEG, or as PNG.", cause: error },
+    );
+  }
+  if (/memory|maxResolution/i.test(message)) {
+    return new UserError(
+      `Cannot read image "${name}": decoding it would need more than ${JPEG_MEMORY_MB} MB`,
+      { hint: "Save it again as a smaller image.", cause: error },
+    );
+  }
+  const ended = bytes[bytes.length - 2] === 0xff && bytes[bytes.length - 1] === 0xd9;
+  if (!ended) return corrupt(name, "JPEG", "its image data ends early", error);
+  if (/single frame/i.test(message)) {
+    return corrupt(name, "JPEG", "it holds more than one frame", error);
+  }
+  if (/DQT/.test(message)) {
+    return corrupt(name, "JPEG", "its quantisation table is damaged", error);
+  }
+  if (/sampling factor/i.test(message)) {
+    return corrupt(name, "JPEG", "its frame header gives a sampling factor of 0", error);
+  }
+  return corrupt(name, "JPEG", "its compressed image data is damaged", error);
 }
 
 /**
@@ -553,8 +693,4 @@ export function orient(image: DecodedImage, orientation: number): DecodedImage {
     }
   }
   return { width: outW, height: outH, channels, data: out };
-}
-
-function hex(byte: number): string {
-  return byte.toString(16).padStart(2, "0").toUpperCase();
 }
