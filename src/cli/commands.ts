@@ -9,6 +9,7 @@ import { evalCommand } from "./eval.ts";
 import { predictCommand } from "./predict.ts";
 import { serveCommand } from "./serve.ts";
 import { summaryCommand } from "./summary.ts";
+import { exportCommand } from "./export.ts";
 
 export const COMMANDS: Command[] = [
   download,
@@ -19,5 +20,6 @@ export const COMMANDS: Command[] = [
   predictCommand,
   serveCommand,
   summaryCommand,
+  exportCommand,
   devices,
 ];

@@ -8,6 +8,7 @@ import { loadSplit, subset } from "../data/dataset.ts";
 import { DATASET_NAMES, type DatasetName, DATASETS } from "../data/mirrors.ts";
 import { resolveDataDir } from "../data/paths.ts";
 import { loadCheckpoint } from "../nn/checkpoint.ts";
+import { ARCH_HELP, archOption, originJson } from "../nn/import.ts";
 import { modelPath } from "../nn/last_model.ts";
 import { checkBatchFits, largestBatch, Network } from "../nn/network.ts";
 import { ParamStore } from "../nn/params.ts";
@@ -32,6 +33,7 @@ Options:
   --png FILE             with --errors, write those digits as one PNG instead
   --dataset NAME         mnist or fashion (default: the one the model was trained on)
   --mirror URL           where to download missing data from (repeatable)
+${ARCH_HELP}
 ${COMMON_HELP}
 
 Examples:
@@ -131,6 +133,7 @@ export const evalCommand: Command = {
   async run(args) {
     const { values: v } = parseCommandArgs("eval", args, {
       model: { type: "string" },
+      arch: { type: "string" },
       json: { type: "boolean" },
       "batch-size": { type: "string" },
       limit: { type: "string" },
@@ -151,7 +154,7 @@ export const evalCommand: Command = {
     if (v.png !== undefined) await checkWritable(v.png, { what: "image" });
     const dataDir = resolveDataDir(v["data-dir"]);
     const path = await modelPath(v.model, dataDir);
-    const checkpoint = await loadCheckpoint(path);
+    const checkpoint = await loadCheckpoint(path, { arch: archOption(v.arch) });
     const input = checkpoint.meta.model.input.join("×");
     if (input !== "1×28×28") {
       throw new UserError(
@@ -200,7 +203,13 @@ export const evalCommand: Command = {
         : [];
       if (v.json) {
         console.log(JSON.stringify(
-          { model: path, dataset, ...result, ...(errors > 0 ? { mistakes } : {}) },
+          {
+            model: path,
+            architecture: originJson(checkpoint),
+            dataset,
+            ...result,
+            ...(errors > 0 ? { mistakes } : {}),
+          },
           null,
           2,
         ));

@@ -12,6 +12,7 @@ import { readImageFile } from "../image/decode.ts";
 import { encodePng } from "../image/png.ts";
 import { type MnistDigit, toMnist } from "../image/preprocess.ts";
 import { loadCheckpoint } from "../nn/checkpoint.ts";
+import { ARCH_HELP, archOption, originJson } from "../nn/import.ts";
 import { Classifier } from "../nn/classifier.ts";
 import { modelPath } from "../nn/last_model.ts";
 
@@ -32,6 +33,7 @@ Options:
   --show                 draw the 28×28 input the network saw, in the terminal
   --save-input DIR       write that input as DIR/<image name>.mnist.png (two images of the
                          same name become <name>.mnist.png and <name>-2.mnist.png)
+${ARCH_HELP}
 ${COMMON_HELP}
 
 Examples:
@@ -76,6 +78,7 @@ export const predictCommand: Command = {
   async run(args) {
     const { values: v, positionals: images } = parseCommandArgs("predict", args, {
       model: { type: "string" },
+      arch: { type: "string" },
       top: { type: "string" },
       json: { type: "boolean" },
       show: { type: "boolean" },
@@ -95,7 +98,7 @@ export const predictCommand: Command = {
     // Found unwritable now, not after every image has been classified.
     if (v["save-input"] !== undefined) await checkWritable(v["save-input"], { directory: true });
     const path = await modelPath(v.model, dataDir);
-    const checkpoint = await loadCheckpoint(path);
+    const checkpoint = await loadCheckpoint(path, { arch: archOption(v.arch) });
     const model = checkpoint.meta.model;
     if (model.input.join("×") !== "1×28×28") {
       throw new UserError(
@@ -147,6 +150,8 @@ export const predictCommand: Command = {
           const order = ranked(o.probabilities);
           return {
             image: o.image,
+            model: path,
+            architecture: originJson(checkpoint),
             class: order[0]!.class,
             name: names[order[0]!.class],
             probability: order[0]!.probability,

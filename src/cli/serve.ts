@@ -8,6 +8,7 @@ import { messageOf, UserError } from "../errors.ts";
 import { acquireGpu, DEVICE_CHOICES } from "../gpu/device.ts";
 import { resolveDataDir } from "../data/paths.ts";
 import { loadCheckpoint } from "../nn/checkpoint.ts";
+import { ARCH_HELP, archOption } from "../nn/import.ts";
 import { Classifier } from "../nn/classifier.ts";
 import { modelPath } from "../nn/last_model.ts";
 import {
@@ -40,6 +41,7 @@ Options:
   --port N               TCP port (default 8000; 0 picks a free one, printed on start)
   --host ADDR            address to listen on (default 127.0.0.1: this machine only;
                          0.0.0.0 lets other machines connect)
+${ARCH_HELP}
   --model FILE|NAME      checkpoint, or mlp or lenet for the one "mnist train --model NAME"
                          saved, or a name "mnist models" lists (default: its default model)
 ${COMMON_HELP}
@@ -105,6 +107,7 @@ export const serveCommand: Command = {
       port: { type: "string" },
       host: { type: "string" },
       model: { type: "string" },
+      arch: { type: "string" },
     });
     const device = choiceOption("device", v.device, DEVICE_CHOICES, "auto");
     const port = intOption("port", v.port, 8000, { min: 0, max: 65535 });
@@ -112,7 +115,7 @@ export const serveCommand: Command = {
     if (host.trim() === "") throw new UserError("--host must not be empty");
     const dataDir = resolveDataDir(v["data-dir"]);
     const path = await modelPath(v.model, dataDir);
-    const checkpoint = await loadCheckpoint(path);
+    const checkpoint = await loadCheckpoint(path, { arch: archOption(v.arch) });
     const input = checkpoint.meta.model.input;
     if (input.join("×") !== "1×28×28") {
       throw new UserError(

@@ -4,6 +4,7 @@ import { type Command, COMMON_HELP } from "./command.ts";
 import { UserError } from "../errors.ts";
 import { checkWritable, writeFileAtomic } from "../fs.ts";
 import { loadCheckpoint } from "../nn/checkpoint.ts";
+import { ARCH_HELP, archOption, describeOrigin } from "../nn/import.ts";
 import { lenet, mlp, type ModelSpec } from "../nn/model.ts";
 import { summaryDot, summarySvg, summaryTable } from "../nn/summary.ts";
 
@@ -19,6 +20,7 @@ Options:
   --model NAME|FILE      mlp (default), lenet, or a checkpoint written by "mnist train"
   --dot                  print Graphviz DOT instead of the table (mnist summary --dot | dot -Tpng)
   --svg FILE             also write an SVG drawing to FILE
+${ARCH_HELP}
 ${COMMON_HELP}
 
 Examples:
@@ -33,22 +35,34 @@ export const summaryCommand: Command = {
   async run(args) {
     const { values: v } = parseCommandArgs("summary", args, {
       model: { type: "string" },
+      arch: { type: "string" },
       dot: { type: "boolean" },
       svg: { type: "string" },
     });
     if (v.svg !== undefined) await checkWritable(v.svg, { what: "drawing" });
     const name = v.model ?? "mlp";
     let model: ModelSpec;
+    const arch = archOption(v.arch);
+    // For a file: which network it holds and what said so (metadata, names, shapes, --arch).
+    let origin: string | undefined;
     const builtIn = BUILT_IN[name];
     if (builtIn) {
+      if (arch !== undefined && arch !== name) {
+        throw new UserError(`--arch ${arch} does not match --model ${name}`, {
+          hint: "--arch names the network of a checkpoint file.",
+        });
+      }
       model = builtIn();
     } else if (name.includes("/") || name.includes(".")) {
-      model = (await loadCheckpoint(name)).meta.model;
+      const checkpoint = await loadCheckpoint(name, { arch });
+      model = checkpoint.meta.model;
+      origin = `Model "${name}": ${describeOrigin(checkpoint.origin!)}`;
     } else {
       throw new UserError(`Unknown model "${name}"`, {
         hint: `Choose mlp or lenet, or pass a checkpoint file.`,
       });
     }
+    if (origin !== undefined) console.log(v.dot ? `// ${origin}` : origin);
     console.log(v.dot ? summaryDot(model) : summaryTable(model));
     if (v.svg !== undefined) {
       await writeFileAtomic(v.svg, summarySvg(model), { what: "drawing" });

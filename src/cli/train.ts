@@ -16,6 +16,7 @@ import {
   resolveModelDir,
 } from "../data/paths.ts";
 import { loadCheckpoint } from "../nn/checkpoint.ts";
+import { ARCH_HELP, archOption } from "../nn/import.ts";
 import {
   findDefaultModel,
   modelPath,
@@ -70,6 +71,7 @@ Options:
                          --seed, --limit, --frequent and --dataset carry over unless given here;
                          --epochs is the new total
 
+${ARCH_HELP}
 ${COMMON_HELP}
 
 Examples:
@@ -341,6 +343,7 @@ export const trainCommand: Command = {
       mirror: { type: "string", multiple: true },
       save: { type: "string" },
       resume: { type: "string" },
+      arch: { type: "string" },
       profile: { type: "boolean" },
       kernels: { type: "string" },
     });
@@ -357,7 +360,7 @@ export const trainCommand: Command = {
     // A plain safetensors file (a PyTorch state_dict) resumes as a fresh run from its weights.
     const resume = resumePath === undefined
       ? undefined
-      : await loadCheckpoint(resumePath);
+      : await loadCheckpoint(resumePath, { arch: archOption(v.arch) });
     // A resumed run continues with the settings it was started with, unless overridden here.
     const was: Partial<Record<keyof TrainingRecord, unknown>> = resume?.meta.training ?? {};
     // Both datasets are 28×28 grey images; another input size would train on garbage.

@@ -8,6 +8,7 @@
  * convolution (out, in, kh, kw), bias (out); a dense layer after a convolution reads the
  * flattened (C, H, W) in NCHW order. See docs/checkpoint.md.
  */
+import { UserError } from "../errors.ts";
 import { inferShapes, MODELS, type ModelSpec, type ParamShape } from "./model.ts";
 
 /** What a file's tensors were matched by. */
@@ -27,6 +28,49 @@ export interface ModelOrigin {
 
 /** The architectures `--arch` names: the built-in models. */
 export const ARCHITECTURES: readonly string[] = Object.keys(MODELS);
+
+/** The `--arch` line of a command's help, the same in every command that loads a model. */
+export const ARCH_HELP = `  --arch ${
+  ARCHITECTURES.join("|").padEnd(15)
+}the network a plain safetensors file holds (a
+                         PyTorch state_dict), where its tensors' names and shapes do not say`;
+
+/** Parses `--arch`: undefined when absent, else one of `ARCHITECTURES`, else a `UserError`. */
+export function archOption(value: string | undefined): string | undefined {
+  if (value === undefined || ARCHITECTURES.includes(value)) return value;
+  throw new UserError(`--arch must be one of ${ARCHITECTURES.join(", ")}, got "${value}"`);
+}
+
+/**
+ * Where a checkpoint's architecture came from, in words: "lenet (mnist metadata)", "mlp
+ * (tensor names, PyTorch's)", "lenet (tensor shapes)", "mlp (--arch)".
+ */
+export function describeOrigin(origin: ModelOrigin): string {
+  const naming =
+    { mxnet: ", MXNet's", pytorch: ", PyTorch's", other: "" }[origin.naming ?? "other"];
+  const from = {
+    metadata: "mnist metadata",
+    names: `tensor names${naming}`,
+    shapes: "tensor shapes",
+    "--arch": "--arch",
+  }[origin.from];
+  return `${origin.architecture} (${from})`;
+}
+
+/**
+ * A checkpoint's architecture and its source for JSON output (`eval --json`, `predict --json`):
+ * `{"name": "lenet", "from": "names", "naming": "pytorch"}`; null when unknown.
+ */
+export function originJson(
+  { origin }: { origin?: ModelOrigin },
+): { name: string; from: ArchSource; naming?: string } | null {
+  if (!origin) return null;
+  return {
+    name: origin.architecture,
+    from: origin.from,
+    ...(origin.naming ? { naming: origin.naming } : {}),
+  };
+}
 
 /** A tensor of a file: its name and shape (dtype and bytes are the caller's). */
 export interface TensorShape {

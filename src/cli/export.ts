@@ -1,0 +1,82 @@
+/** `mnist export`: a trained model as ONNX, for onnxruntime and other deployment runtimes. */
+import { parseCommandArgs } from "./args.ts";
+import { type Command, COMMON_HELP } from "./command.ts";
+import { UserError } from "../errors.ts";
+import { checkWritable, writeFileAtomic } from "../fs.ts";
+import { type DatasetName, DATASETS } from "../data/mirrors.ts";
+import { resolveDataDir } from "../data/paths.ts";
+import { loadCheckpoint } from "../nn/checkpoint.ts";
+import { ARCH_HELP, archOption, describeOrigin } from "../nn/import.ts";
+import { modelPath } from "../nn/last_model.ts";
+import { parameterCount } from "../nn/model.ts";
+import { exportOnnx, OPSET } from "../onnx/export.ts";
+import { VERSION } from "../version.ts";
+
+const HELP = `Usage: mnist export [--model FILE|NAME] --onnx OUT.onnx [options]
+
+Writes a trained model as ONNX (opset ${OPSET}), for onnxruntime and the other ONNX runtimes:
+input "data", float32 [N, 1, 28, 28] (grey pixels / 255, light ink on black, the digit scaled to
+20 px and centred by its centre of mass, as MNIST's; N any batch size), output "softmax",
+float32 [N, 10] class probabilities. Nodes carry MXNet's layer names (conv1, tanh1, fc1...),
+weights MXNet's parameter names (fc1_weight); the input contract and the class names are in the
+model's metadata_props. The model may be a checkpoint of "mnist train" or a plain safetensors
+file of the MLP's or LeNet's tensors (PyTorch's state_dict: see docs/checkpoint.md).
+
+Options:
+  --model FILE|NAME      checkpoint, or mlp or lenet for the one "mnist train --model NAME"
+                         saved (default: the default model)
+  --onnx FILE            where to write the ONNX model (required)
+${ARCH_HELP}
+${COMMON_HELP}
+
+Examples:
+  mnist export --model lenet --onnx lenet.onnx
+  mnist export --model pytorch_mlp.safetensors --onnx mlp.onnx
+  python3 -c "import onnxruntime as ort; print(ort.InferenceSession('lenet.onnx').get_inputs())"`;
+
+export const exportCommand: Command = {
+  name: "export",
+  summary: "write a trained model as ONNX (--onnx FILE)",
+  help: HELP,
+  async run(args) {
+    const { values: v } = parseCommandArgs("export", args, {
+      model: { type: "string" },
+      onnx: { type: "string" },
+      arch: { type: "string" },
+    });
+    if (v.onnx === undefined) {
+      throw new UserError("mnist export: --onnx FILE is required", {
+        hint: 'Name the file to write, e.g. "mnist export --model lenet --onnx lenet.onnx".',
+      });
+    }
+    const arch = archOption(v.arch);
+    await checkWritable(v.onnx, { what: "ONNX model" });
+    const dataDir = resolveDataDir(v["data-dir"]);
+    const path = await modelPath(v.model, dataDir);
+    const checkpoint = await loadCheckpoint(path, { arch });
+    const { meta, origin } = checkpoint;
+    const input = meta.model.input.join("×");
+    if (input !== "1×28×28") {
+      throw new UserError(
+        `Cannot export model "${path}": it takes ${input} inputs, not 1×28×28 images`,
+      );
+    }
+    const dataset = (meta.dataset in DATASETS ? meta.dataset : "mnist") as DatasetName;
+    const bytes = exportOnnx({ model: meta.model, params: checkpoint.params }, {
+      classes: DATASETS[dataset].classes,
+      producerVersion: VERSION,
+      metadata: {
+        network: JSON.stringify(meta.model),
+        dataset,
+        ...(origin ? { architecture: describeOrigin(origin) } : {}),
+        ...(meta.epoch >= 0 ? { epochs: String(meta.epoch + 1) } : {}),
+        ...(meta.accuracy !== undefined ? { accuracy: String(meta.accuracy) } : {}),
+      },
+    });
+    await writeFileAtomic(v.onnx, bytes, { what: "ONNX model" });
+    console.log(
+      `Wrote ${v.onnx} (ONNX opset ${OPSET}, ${meta.model.name}, ` +
+        `${parameterCount(meta.model).toLocaleString("en-US")} parameters, ${bytes.length} bytes)`,
+    );
+  },
+};
