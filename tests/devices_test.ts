@@ -2,6 +2,24 @@
 import { deepEqual, equal, match, ok } from "node:assert/strict";
 import { runCli } from "./cli_helpers.ts";
 import { gpu, gpuTest } from "./gpu_helpers.ts";
+import { vendorName } from "../src/gpu/device.ts";
+
+Deno.test("vendorName() names PCI and Khronos vendor ids and keeps the id in hexadecimal", () => {
+  // Deno's wgpu gives the id in decimal: llvmpipe's 65541 is Vulkan's VK_VENDOR_ID_MESA.
+  equal(vendorName("65541"), "Mesa (0x10005)");
+  equal(vendorName("4318"), "NVIDIA (0x10de)");
+  equal(vendorName("4098"), "AMD (0x1002)");
+  equal(vendorName("32902"), "Intel (0x8086)");
+  equal(vendorName("4203"), "Apple (0x106b)");
+  equal(vendorName("5045"), "ARM (0x13b5)");
+  equal(vendorName("20803"), "Qualcomm (0x5143)");
+  equal(vendorName("65542"), "PoCL (0x10006)");
+  equal(vendorName("0x10004"), "Codeplay (0x10004)");
+  equal(vendorName("12345"), "unknown vendor (0x3039)");
+  // A name (as browsers give) and nothing at all pass through.
+  equal(vendorName("nvidia"), "nvidia");
+  equal(vendorName(""), "");
+});
 
 gpuTest("mnist devices lists the adapters with subgroup width, limits and features", async () => {
   const text = await runCli(["devices"]);
@@ -11,12 +29,18 @@ gpuTest("mnist devices lists the adapters with subgroup width, limits and featur
   match(text.stdout, /^\s+subgroup: (\d+(-\d+)? lanes|-)$/m);
   match(text.stdout, /^\s+maxComputeInvocationsPerWorkgroup:\s+[\d,]+$/m);
   match(text.stdout, /\(selected\)/);
+  // The vendor by name, never a bare number such as 65541.
+  for (const [, vendor] of text.stdout.matchAll(/^\s+vendor:\s+(.*?)\s{3}architecture:/gm)) {
+    match(vendor!, /^(-|\D.*)$/);
+  }
 
   const json = await runCli(["devices", "--json"]);
   equal(json.code, 0, json.stderr);
   const adapters = JSON.parse(json.stdout) as {
     kind: string;
     name: string;
+    vendor: string;
+    vendorId: number | null;
     subgroupMinSize: number;
     subgroupMaxSize: number;
     limits: Record<string, number>;
@@ -26,6 +50,9 @@ gpuTest("mnist devices lists the adapters with subgroup width, limits and featur
     ok(a.kind === "gpu" || a.kind === "cpu", a.kind);
     ok(a.subgroupMinSize <= a.subgroupMaxSize, `${a.subgroupMinSize}..${a.subgroupMaxSize}`);
     ok(a.limits.maxComputeInvocationsPerWorkgroup! >= 256);
+    if (a.vendorId !== null) ok(a.vendor.endsWith(` (0x${a.vendorId.toString(16)})`), a.vendor);
+    // Mesa's software rasteriser has no PCI id: it gives Vulkan's VK_VENDOR_ID_MESA.
+    if (a.name.startsWith("llvmpipe")) deepEqual([a.vendor, a.vendorId], ["Mesa (0x10005)", 65541]);
   }
   // The test device's adapter is among them, with the width its device reports.
   const mine = adapters.find((a) => a.name === gpu!.name);

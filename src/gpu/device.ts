@@ -31,7 +31,10 @@ export interface Gpu {
 export interface AdapterSummary {
   kind: "gpu" | "cpu";
   name: string;
+  /** The vendor by name with its id, "Mesa (0x10005)" (see `vendorName`); "" when unknown. */
   vendor: string;
+  /** The vendor's PCI or Khronos id, when the adapter gives a number (wgpu does); else null. */
+  vendorId: number | null;
   architecture: string;
   description: string;
   isFallback: boolean;
@@ -69,8 +72,65 @@ function isFallback(adapter: GPUAdapter): boolean {
 function adapterName(adapter: GPUAdapter): string {
   const info = adapter.info;
   return info.description ||
-    [info.vendor, info.architecture, info.device].filter(Boolean).join(" ") ||
+    [vendorName(info.vendor), info.architecture, info.device].filter(Boolean).join(" ") ||
     "unknown adapter";
+}
+
+/**
+ * Vendor ids by the company's name. `GPUAdapterInfo.vendor` is, in Deno's wgpu, the driver's
+ * vendor id in decimal: a PCI vendor id (assigned by PCI-SIG, https://pcisig.com/membership/
+ * member-companies; also in the pci.ids database, https://pci-ids.ucw.cz/) for hardware, or a
+ * Khronos vendor id (Vulkan's `VkVendorId` enum in vulkan_core.h, 0x10000 and up) for vendors
+ * without a PCI id: Mesa's llvmpipe says 65541, which is 0x10005, `VK_VENDOR_ID_MESA`.
+ */
+const VENDOR_IDS: ReadonlyMap<number, string> = new Map([
+  // PCI-SIG vendor ids
+  [0x10de, "NVIDIA"],
+  [0x1002, "AMD"],
+  [0x1022, "AMD"],
+  [0x8086, "Intel"],
+  [0x106b, "Apple"],
+  [0x13b5, "ARM"],
+  [0x5143, "Qualcomm"],
+  [0x1010, "Imagination"],
+  [0x14e4, "Broadcom"],
+  [0x1414, "Microsoft"],
+  [0x15ad, "VMware"],
+  [0x1af4, "Red Hat (virtio)"],
+  [0x1ae0, "Google"],
+  // Khronos vendor ids (VkVendorId: VK_VENDOR_ID_KHRONOS ... VK_VENDOR_ID_MOBILEYE)
+  [0x10000, "Khronos"],
+  [0x10001, "Vivante"],
+  [0x10002, "VeriSilicon"],
+  [0x10003, "Kazan"],
+  [0x10004, "Codeplay"],
+  [0x10005, "Mesa"],
+  [0x10006, "PoCL"],
+  [0x10007, "Mobileye"],
+]);
+
+/**
+ * The vendor id in `vendor` as a number, when it is one: decimal as Deno's wgpu gives it
+ * ("65541"), or hexadecimal ("0x10005"); otherwise undefined (a browser's "nvidia", or "").
+ */
+export function vendorId(vendor: string): number | undefined {
+  const text = vendor.trim();
+  if (/^\d+$/.test(text)) return Number(text);
+  if (/^0x[0-9a-f]+$/i.test(text)) return parseInt(text.slice(2), 16);
+  return undefined;
+}
+
+/**
+ * `GPUAdapterInfo.vendor` for people: a known id becomes the vendor's name with the id in
+ * hexadecimal, as vendor ids are written ("65541" → "Mesa (0x10005)", "4318" → "NVIDIA
+ * (0x10de)"); an unknown id is "unknown vendor (0x1234)"; a vendor that is already a name
+ * ("nvidia") or empty is returned as it is.
+ */
+export function vendorName(vendor: string): string {
+  const id = vendorId(vendor);
+  if (id === undefined) return vendor;
+  const hex = `0x${id.toString(16)}`;
+  return `${VENDOR_IDS.get(id) ?? "unknown vendor"} (${hex})`;
 }
 
 function gpuApi(): GPU {
@@ -137,7 +197,8 @@ export async function listAdapters(): Promise<AdapterSummary[]> {
     summaries.push({
       kind: isFallback(adapter) ? "cpu" : "gpu",
       name: adapterName(adapter),
-      vendor: info.vendor,
+      vendor: vendorName(info.vendor),
+      vendorId: vendorId(info.vendor) ?? null,
       architecture: info.architecture,
       description: info.description,
       isFallback: isFallback(adapter),
