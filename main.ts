@@ -4,6 +4,7 @@
  * codes; it is the only place that calls `Deno.exit`.
  */
 import { COMMANDS } from "./src/cli/commands.ts";
+import { COMMON_HELP } from "./src/cli/command.ts";
 import { suggest } from "./src/cli/args.ts";
 import { UserError } from "./src/errors.ts";
 import { userDir } from "./src/fs.ts";
@@ -12,14 +13,23 @@ import { VERSION } from "./src/version.ts";
 function usage(): string {
   const width = Math.max(...COMMANDS.map((c) => c.name.length));
   const lines = COMMANDS.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`);
-  return `mnist ${VERSION}: handwritten-digit recognition on WebGPU (the MXNet tutorial, re-made)
+  // Laid out as every command's help is (tests/help_test.ts), with Commands for Options.
+  return `Usage: mnist [--device auto|gpu|cpu] [--data-dir DIR] <command> [options]
 
-Usage: mnist [--device auto|gpu|cpu] [--data-dir DIR] <command> [options]
+mnist ${VERSION}: handwritten-digit recognition on WebGPU (the MXNet tutorial, re-made).
+Run "mnist <command> --help" for a command's options and examples.
 
 Commands:
 ${lines.join("\n")}
 
-Run "mnist <command> --help" for a command's options and examples.`;
+${COMMON_HELP}
+  -V, --version          print the version
+
+Examples:
+  mnist train
+  mnist eval
+  mnist predict seven.png
+  mnist help train`;
 }
 
 /** Options every command takes, which may also come before the command word. */

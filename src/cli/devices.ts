@@ -5,11 +5,13 @@ import { DEVICE_CHOICES, listAdapters, requestAdapter } from "../gpu/device.ts";
 
 const HELP = `Usage: mnist devices [--json] [--device auto|gpu|cpu]
 
-Lists the WebGPU adapters: name, vendor, whether it is a software (CPU/fallback) adapter, its
-subgroup (SIMD) width, and the limits and features that matter for training. Exits with status 2 when there is none.
+Lists the WebGPU adapters: name, vendor (by name, with its PCI or Khronos vendor id), whether
+it is a software (CPU/fallback) adapter, its subgroup (SIMD) width, and the limits and features
+that matter for training. Exits with status 2 when there is none.
 
 Options:
   --json                 print the adapters as JSON
+
 ${COMMON_HELP}
 
 Examples:

@@ -18,8 +18,6 @@ Options:
                            repeat it to give several, tried in order. Default mirrors:
 ${mirrorList()}
 
-${COMMON_HELP}
-
 Environment:
   MNIST_DOWNLOAD_TIMEOUT_MS  give up on a mirror after this long without data (default 30000)
   MNIST_DOWNLOAD_BACKOFF_MS  wait before retrying a mirror, doubled each time (default 1000)
@@ -27,6 +25,8 @@ Environment:
                              window (default 51200, i.e. 50 KiB/s; 0: never)
   MNIST_DOWNLOAD_RATE_WINDOW_MS
                              that window, in ms (default 30000)
+
+${COMMON_HELP}
 
 Examples:
   mnist download

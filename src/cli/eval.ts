@@ -34,6 +34,7 @@ Options:
   --dataset NAME         mnist or fashion (default: the one the model was trained on)
   --mirror URL           where to download missing data from (repeatable)
 ${ARCH_HELP}
+
 ${COMMON_HELP}
 
 Examples:

@@ -34,6 +34,7 @@ Options:
   --save-input DIR       write that input as DIR/<image name>.mnist.png (two images of the
                          same name become <name>.mnist.png and <name>-2.mnist.png)
 ${ARCH_HELP}
+
 ${COMMON_HELP}
 
 Examples:

@@ -44,6 +44,7 @@ Options:
 ${ARCH_HELP}
   --model FILE|NAME      checkpoint, or mlp or lenet for the one "mnist train --model NAME"
                          saved, or a name "mnist models" lists (default: its default model)
+
 ${COMMON_HELP}
 
 Examples:

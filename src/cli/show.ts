@@ -33,6 +33,7 @@ Options:
   --png FILE             write the images as one grid PNG instead of drawing them; one
                          image is written as it is, 28x28, for "mnist predict FILE"
   --mirror URL           where to download missing data from (repeatable)
+
 ${COMMON_HELP}
 
 Examples:

@@ -21,6 +21,7 @@ Options:
   --dot                  print Graphviz DOT instead of the table (mnist summary --dot | dot -Tpng)
   --svg FILE             also write an SVG drawing to FILE
 ${ARCH_HELP}
+
 ${COMMON_HELP}
 
 Examples:
