@@ -1141,3 +1141,41 @@ Deno.test("an SGD checkpoint without momentum is half the size: MLP and LeNet", 
     assert.ok(without < 4 * floats + 4096, `${model.name}: ${without} bytes, ${floats} floats`);
   }
 });
+
+Deno.test("mnist summary names a plain file's network and what recognised it", async () => {
+  await withTempDir(async (dir) => {
+    const index: Record<string, string> = { fc1: "0", fc2: "2", fc3: "4" };
+    const byPosition = (name: string) => name.replace(/^([a-z0-9]+)_/, (_, l) => `${index[l]}.`);
+    const files = {
+      torch: plainFile(mlp(), { dtype: "BF16" }).bytes,
+      mxnet: plainFile(lenet(), { rename: (name) => name }).bytes,
+      seq: plainFile(mlp(), { rename: byPosition }).bytes,
+      mnist: encodeCheckpoint(sampleCheckpoint(lenet())),
+    };
+    for (const [name, bytes] of Object.entries(files)) {
+      await Deno.writeFile(`${dir}/${name}.safetensors`, bytes);
+    }
+    const cases: [string[], string][] = [
+      [["--model", `${dir}/torch.safetensors`], "mlp (tensor names, PyTorch's)"],
+      [["--model", `${dir}/mxnet.safetensors`], "lenet (tensor names, MXNet's)"],
+      [["--model", `${dir}/seq.safetensors`], "mlp (tensor shapes)"],
+      [["--model", `${dir}/seq.safetensors`, "--arch", "mlp"], "mlp (--arch)"],
+      [["--model", `${dir}/mnist.safetensors`], "lenet (mnist metadata)"],
+    ];
+    const runs = await Promise.all(cases.map(([args]) => runCli(["summary", ...args])));
+    runs.forEach((run, i) => {
+      const [args, said] = cases[i]!;
+      assert.equal(run.code, 0, run.stderr);
+      assert.equal(run.stdout.split("\n")[0], `Model "${args[1]}": ${said}`);
+      assert.match(run.stdout, said.startsWith("mlp") ? /109,386/ : /431,080/);
+    });
+    const wrong = await runCli(["summary", "--model", `${dir}/seq.safetensors`, "--arch", "lenet"]);
+    assert.equal(wrong.code, 1);
+    const [line, hint] = wrong.stderr.trimEnd().split("\n");
+    assert.match(
+      line!,
+      /^error: Cannot load model ".*seq\.safetensors": --arch lenet was given, but its tensors are mlp's$/,
+    );
+    assert.match(hint!, /^hint: .*--arch mlp\|lenet says which\.$/);
+  });
+});

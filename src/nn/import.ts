@@ -29,11 +29,12 @@ export interface ModelOrigin {
 /** The architectures `--arch` names: the built-in models. */
 export const ARCHITECTURES: readonly string[] = Object.keys(MODELS);
 
+const CHOICES = ARCHITECTURES.join("|");
+
 /** The `--arch` line of a command's help, the same in every command that loads a model. */
-export const ARCH_HELP = `  --arch ${
-  ARCHITECTURES.join("|").padEnd(15)
-}the network a plain safetensors file holds (a
-                         PyTorch state_dict), where its tensors' names and shapes do not say`;
+export const ARCH_HELP = `  --arch ${CHOICES.padEnd(16)}` +
+  "the network of a plain safetensors file (a PyTorch\n" +
+  "                         state_dict), where its tensors' names and shapes do not say";
 
 /** Parses `--arch`: undefined when absent, else one of `ARCHITECTURES`, else a `UserError`. */
 export function archOption(value: string | undefined): string | undefined {
@@ -159,8 +160,10 @@ function diagnose(arch: string, tensors: readonly TensorShape[]): string {
         return `tensor ${JSON.stringify(t.name)} has shape [${t.shape}], expected [${p.shape}]`;
       }
     }
-    const extra = tensors.find((t) => !params.some((p) => nameOf(p) === t.name))!;
-    return `tensor ${JSON.stringify(extra.name)} [${extra.shape}] is not one of its parameters`;
+    const extra = tensors.find((t) => !params.some((p) => nameOf(p) === t.name));
+    if (extra) {
+      return `tensor ${JSON.stringify(extra.name)} [${extra.shape}] is not one of its parameters`;
+    }
   }
   for (const p of params) {
     if (!tensors.some((t) => same(t.shape, p.shape))) {
