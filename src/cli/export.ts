@@ -9,7 +9,7 @@ import { loadCheckpoint } from "../nn/checkpoint.ts";
 import { ARCH_HELP, archOption, describeOrigin } from "../nn/import.ts";
 import { modelPath } from "../nn/last_model.ts";
 import { parameterCount } from "../nn/model.ts";
-import { exportOnnx, OPSET } from "../onnx/export.ts";
+import { OPSET } from "../onnx/opset.ts";
 import { VERSION } from "../version.ts";
 
 const HELP = `Usage: mnist export [--model FILE|NAME] --onnx OUT.onnx [options]
@@ -62,6 +62,8 @@ export const exportCommand: Command = {
       );
     }
     const dataset = (meta.dataset in DATASETS ? meta.dataset : "mnist") as DatasetName;
+    // Loaded here, not with the CLI: protobufjs takes ~60 ms that no other command needs.
+    const { exportOnnx } = await import("../onnx/export.ts");
     const bytes = exportOnnx({ model: meta.model, params: checkpoint.params }, {
       classes: DATASETS[dataset].classes,
       producerVersion: VERSION,

@@ -14,11 +14,9 @@
 import protobuf from "protobufjs";
 import schema from "./onnx.proto" with { type: "text" };
 import { inferShapes, type ModelSpec } from "../nn/model.ts";
+import { IR_VERSION, OPSET } from "./opset.ts";
 
-/** The ONNX operator set the graph uses (Softmax over one axis, as ours, is opset 13's). */
-export const OPSET = 13;
-/** The IR version that goes with opset 13 (ONNX 1.8). */
-export const IR_VERSION = 7;
+export { IR_VERSION, OPSET };
 
 /** TensorProto.DataType.FLOAT. */
 const FLOAT = 1;
