@@ -27,6 +27,7 @@ Options:
                          saved (default: the default model)
   --onnx FILE            where to write the ONNX model (required)
 ${ARCH_HELP}
+
 ${COMMON_HELP}
 
 Examples:

@@ -70,8 +70,8 @@ Options:
                          back to it; its --batch-size, --lr, --momentum, --wd, --clip, --init,
                          --seed, --limit, --frequent and --dataset carry over unless given here;
                          --epochs is the new total
-
 ${ARCH_HELP}
+
 ${COMMON_HELP}
 
 Examples:
