@@ -91,6 +91,12 @@ step(
     const one = await runCli(["predict", "--model", model, file]);
     assert.equal(one.code, 0, one.stderr);
     assert.match(one.stdout, /^Classified as 7 with probability 0\.\d{6}\n$/);
+    // Which checkpoint answered goes to stderr, so stdout stays the tutorial's line alone.
+    assert.ok(one.stderr.startsWith(`Model: ${model} (`), one.stderr);
+    assert.match(
+      one.stderr,
+      /\(mlp, 1 epoch, validation accuracy 0\.\d{4} on 10000 test digits\)\n$/,
+    );
 
     const top = await runCli(["predict", "--model", model, "--top", "3", file]);
     const rows = top.stdout.trim().split("\n").slice(1);
@@ -101,6 +107,9 @@ step(
     const json = await runCli(["predict", "--model", model, "--json", file]);
     const [result] = JSON.parse(json.stdout);
     assert.equal(result.class, 7);
+    // --json names the model in its output, as eval --json does, and leaves stderr empty.
+    assert.equal(result.model, model);
+    assert.equal(json.stderr, "");
     assert.equal(result.probabilities.length, 10);
     assert.ok(Math.abs(result.probabilities.reduce((a: number, b: number) => a + b, 0) - 1) < 1e-4);
 
@@ -141,7 +150,9 @@ step(
       ]);
       assert.equal(run.code, 1);
       assert.match(run.stdout, new RegExp(`^${dir}/good\\.png: Classified as ${good!.label} `));
-      const errors = run.stderr.trim().split("\n");
+      // The model line, then one line for each bad image and the count.
+      const [loaded, ...errors] = run.stderr.trim().split("\n");
+      assert.match(loaded!, /^Model: .*mlp\.safetensors \(mlp, /);
       assert.equal(errors.length, 5, run.stderr);
       assert.match(
         errors[0]!,
@@ -177,7 +188,8 @@ step(
     ]);
     assert.equal(run.code, 1, run.stderr);
     assert.match(run.stdout, new RegExp(`ok\\.png: Classified as ${good!.label} `));
-    const errors = run.stderr.trim().split("\n");
+    const [loaded, ...errors] = run.stderr.trim().split("\n");
+    assert.match(loaded!, /^Model: /);
     assert.equal(errors.length, 5, run.stderr);
     assert.match(errors[0]!, /bomb.*inflates to more than the 812 bytes its 28×28 header allows/);
     assert.match(errors[1]!, /"\/dev\/zero": it is not a regular file/);

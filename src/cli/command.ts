@@ -1,3 +1,5 @@
+import type { Checkpoint } from "../nn/checkpoint.ts";
+
 /** The shape of a subcommand: `main.ts` dispatches to one of these. */
 export interface Command {
   /** The word after `mnist`. */
@@ -16,3 +18,33 @@ export const COMMON_HELP = `Common options:
   --data-dir DIR         MNIST's files (default: $MNIST_DATA_DIR, else $XDG_CACHE_HOME/mnist
                          or ~/.cache/mnist); models live apart ("mnist models")
   -h, --help             show this help`;
+
+/** What `modelLine` says of a file the architecture of which was not in mnist's metadata. */
+const RECOGNISED_BY = {
+  names: "recognised by its tensors' names",
+  shapes: "recognised by its tensors' shapes",
+  "--arch": "as --arch says",
+} as const;
+
+/**
+ * The line `eval`, `predict` and `serve` print on standard error about the checkpoint they
+ * loaded from `path`: its model, the dataset when not MNIST, how a plain safetensors file was
+ * recognised, the epochs trained and the validation accuracy its last epoch measured (4
+ * decimals, as a fraction like MXNet's log, on how many test digits when recorded), e.g.
+ * `Model: /home/u/.local/share/mnist/models/mlp.safetensors (mlp, 2 epochs, validation accuracy
+ * 0.9765 on 10000 test digits)`. What the file does not record is left out.
+ */
+export function modelLine(path: string, checkpoint: Pick<Checkpoint, "meta" | "origin">): string {
+  const { meta, origin } = checkpoint;
+  const parts = [meta.model.name + (meta.dataset === "mnist" ? "" : ` on ${meta.dataset}`)];
+  if (origin !== undefined && origin.from !== "metadata") parts.push(RECOGNISED_BY[origin.from]);
+  if (meta.epoch >= 0) parts.push(`${meta.epoch + 1} epoch${meta.epoch === 0 ? "" : "s"}`);
+  if (meta.accuracy !== undefined && Number.isFinite(meta.accuracy)) {
+    const on = meta.training?.testSamples;
+    parts.push(
+      `validation accuracy ${meta.accuracy.toFixed(4)}` +
+        (Number.isSafeInteger(on) && (on as number) > 0 ? ` on ${on} test digits` : ""),
+    );
+  }
+  return `Model: ${path} (${parts.join(", ")})`;
+}

@@ -1,6 +1,6 @@
 /** `mnist eval`: score a trained model on the 10,000 test digits. */
 import { choiceOption, intOption, parseCommandArgs } from "./args.ts";
-import { type Command, COMMON_HELP } from "./command.ts";
+import { type Command, COMMON_HELP, modelLine } from "./command.ts";
 import { acquireGpu, DEVICE_CHOICES } from "../gpu/device.ts";
 import { KernelCache } from "../gpu/kernel.ts";
 import { ensureDataset } from "../data/download.ts";
@@ -162,6 +162,8 @@ export const evalCommand: Command = {
         `Cannot use model "${path}": it takes ${input} inputs, not 1×28×28 images`,
       );
     }
+    // Which checkpoint this is, on stderr: stdout stays the report (--json names it there).
+    if (!v.json) console.error(modelLine(path, checkpoint));
     const dataset = choiceOption(
       "dataset",
       v.dataset,

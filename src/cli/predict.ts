@@ -1,7 +1,7 @@
 /** `mnist predict`: classify image files (photos, drawings, scans) with a trained model. */
 import { basename, extname, join } from "node:path";
 import { choiceOption, intOption, parseCommandArgs } from "./args.ts";
-import { type Command, COMMON_HELP } from "./command.ts";
+import { type Command, COMMON_HELP, modelLine } from "./command.ts";
 import { renderImages } from "./show.ts";
 import { UserError } from "../errors.ts";
 import { checkWritable, writeFileAtomic } from "../fs.ts";
@@ -106,6 +106,8 @@ export const predictCommand: Command = {
         `Cannot use model "${path}": it takes ${model.input.join("×")} inputs, not 1×28×28 images`,
       );
     }
+    // On stderr, so that stdout stays the tutorial's "Classified as ..." lines scripts read.
+    if (!v.json) console.error(modelLine(path, checkpoint));
     const dataset = checkpoint.meta.dataset in DATASETS
       ? checkpoint.meta.dataset as DatasetName
       : "mnist";

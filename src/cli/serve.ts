@@ -3,7 +3,7 @@
  * page, with the model loaded once on the GPU behind `POST /api/predict`.
  */
 import { choiceOption, intOption, parseCommandArgs } from "./args.ts";
-import { type Command, COMMON_HELP } from "./command.ts";
+import { type Command, COMMON_HELP, modelLine } from "./command.ts";
 import { messageOf, UserError } from "../errors.ts";
 import { acquireGpu, DEVICE_CHOICES } from "../gpu/device.ts";
 import { resolveDataDir } from "../data/paths.ts";
@@ -136,6 +136,8 @@ export const serveCommand: Command = {
       const stop = () => stopping.abort();
       for (const signal of STOP_SIGNALS) Deno.addSignalListener(signal, stop);
       try {
+        // The model on stderr, so that stdout's one line stays the address scripts wait for.
+        console.error(modelLine(path, checkpoint));
         console.log(`Listening on http://${authority(host, server.addr.port)}/`);
         await server.finished;
       } finally {
