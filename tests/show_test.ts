@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { runCli } from "./cli_helpers.ts";
-import { gridImage, renderImages } from "../src/cli/show.ts";
+import { gridImage, gridSize, MAX_SCALE, renderImages } from "../src/cli/show.ts";
 import { loadSplit, type Split } from "../src/data/dataset.ts";
 import { FASHION, HAVE_FASHION, MNIST } from "./test_data.ts";
 
@@ -132,6 +132,23 @@ for (
     [["--split", "bogus"], 'error: --split must be one of train, test, got "bogus"'],
     [["--first", "-1"], "error: --first must be >= 0, got -1"],
     [
+      ["--scale", "0", "--png", "x.png"],
+      `error: --scale must be between 1 and ${MAX_SCALE}, got 0`,
+    ],
+    [
+      ["--scale", "17", "--png", "x.png"],
+      `error: --scale must be between 1 and ${MAX_SCALE}, got 17`,
+    ],
+    [
+      ["--scale", "2"],
+      "error: --scale needs --png FILE: it sets the size of the PNG's pixels",
+    ],
+    [
+      ["--count", "1000", "--scale", "16", "--png", "x.png"],
+      "error: --scale 16 would make a 4832×48032 PNG of 1000 images (232.1 megapixels), over the " +
+      "16-megapixel limit\nhint: Use --scale 4 or less for 1000 images, or fewer images.",
+    ],
+    [
       ["--split", "test", "--first", "10000"],
       "error: --first 10000 is past the end: the test split has 10000 images\n" +
       "hint: Pass --first 0..9999.",
@@ -230,5 +247,44 @@ Deno.test("mnist show --first 42 --count 1 --png writes that digit alone, as pre
       drawn.stdout.trimEnd().split("\n").at(-1),
       `label: [${Array.from(test.labels.subarray(42, 45)).join(" ")}]`,
     );
+  });
+});
+
+Deno.test("gridImage() with a scale draws each pixel as scale × scale, border included", () => {
+  const split = tinySplit(Array.from({ length: 11 }, (_, i) => [i, 20 + i, 40 + i, 60 + i]), 2, 2);
+  const one = gridImage(split);
+  const three = gridImage(split, { scale: 3 });
+  assert.deepEqual([three.width, three.height], [one.width * 3, one.height * 3]);
+  assert.deepEqual(gridSize(split, { scale: 3 }), { width: three.width, height: three.height });
+  for (let y = 0; y < three.height; y++) {
+    for (let x = 0; x < three.width; x++) {
+      const want = one.pixels[Math.floor(y / 3) * one.width + Math.floor(x / 3)];
+      assert.equal(three.pixels[y * three.width + x], want, `(${x}, ${y})`);
+    }
+  }
+  // A single image, which has no border, too.
+  const alone = gridImage(tinySplit([[1, 2, 3, 4]], 2, 2), { scale: 2 });
+  assert.deepEqual([alone.width, alone.height], [4, 4]);
+  assert.deepEqual([...alone.pixels], [1, 1, 2, 2, 1, 1, 2, 2, 3, 3, 4, 4, 3, 3, 4, 4]);
+});
+
+Deno.test("mnist show --png --scale 3 writes the grid three times as large", async () => {
+  await withTempDir(async (dir) => {
+    const path = `${dir}/big.png`;
+    const args = ["show", "--data-dir", MNIST, "--split", "test", "--count", "12"];
+    const { code, stdout, stderr } = await runCli([...args, "--png", path, "--scale", "3"]);
+    assert.equal(stderr, "");
+    assert.equal(code, 0);
+    assert.equal(stdout.split("\n")[0], `Wrote ${path} (12 digits, 906x186 px)`);
+    const png = await readGreyPng(await Deno.readFile(path));
+    assert.deepEqual([png.width, png.height], [906, 186]);
+    // Tile 11 (row 1, column 1) starts at (32, 32) unscaled; each pixel is 3×3.
+    const test = await loadSplit(MNIST, "mnist", "test");
+    for (let y = 0; y < 28 * 3; y++) {
+      for (let x = 0; x < 28 * 3; x++) {
+        const want = test.images[11 * 784 + Math.floor(y / 3) * 28 + Math.floor(x / 3)];
+        assert.equal(png.pixel(96 + x, 96 + y), want, `(${x}, ${y})`);
+      }
+    }
   });
 });

@@ -16,9 +16,17 @@ import { Evaluator } from "../train/evaluate.ts";
 import { UserError } from "../errors.ts";
 import { checkWritable, writeFileAtomic } from "../fs.ts";
 import { encodePng } from "../image/png.ts";
-import { gridImage, renderImages } from "./show.ts";
+import {
+  checkGridSize,
+  GRID_COLUMNS,
+  gridImage,
+  MAX_SCALE,
+  renderImages,
+  scaleOption,
+} from "./show.ts";
 
-const HELP = `Usage: mnist eval [--model FILE|NAME] [--json] [options]
+const HELP = `Usage: mnist eval [--model FILE|NAME] [--json] [--errors N [--png FILE [--scale N]]]
+                  [options]
 
 Scores a trained model on the test set: the accuracy (the figure the last training epoch
 logged), a confusion matrix and each class's accuracy.
@@ -29,8 +37,10 @@ Options:
   --json                 print the results as JSON
   --batch-size N         samples per forward pass (default 1000)
   --limit N              score only the first N test samples
-  --errors N             show the N most confident mistakes (drawn in the terminal)
-  --png FILE             with --errors, write those digits as one PNG instead
+  --errors N             show the N most confident mistakes (listed, and drawn in the terminal)
+  --png FILE             with --errors, write those digits as one PNG instead of drawing them,
+                         10 to a row in the order listed, each captioned label→predicted
+  --scale N              with --png, draw each pixel as N×N, 1..${MAX_SCALE} (default 1)
   --dataset NAME         mnist or fashion (default: the one the model was trained on)
   --mirror URL           where to download missing data from (repeatable)
 ${ARCH_HELP}
@@ -41,7 +51,8 @@ Examples:
   mnist eval
   mnist eval --model ~/.local/share/mnist/models/mlp.safetensors --json
   mnist eval --errors 10
-  mnist eval --errors 50 --png mistakes.png`;
+  mnist eval --errors 50 --png mistakes.png
+  mnist eval --errors 20 --png mistakes.png --scale 3`;
 
 /** Accuracy, confusion matrix and per-class accuracy from labels and predictions. */
 export function score(labels: ArrayLike<number>, predictions: ArrayLike<number>, classes: number) {
@@ -142,6 +153,7 @@ export const evalCommand: Command = {
       mirror: { type: "string", multiple: true },
       errors: { type: "string" },
       png: { type: "string" },
+      scale: { type: "string" },
     });
     const device = choiceOption("device", v.device, DEVICE_CHOICES, "auto");
     const batchSize = intOption("batch-size", v["batch-size"], 1000, { min: 1, max: 65536 });
@@ -152,7 +164,12 @@ export const evalCommand: Command = {
     if (v.png !== undefined && errors === 0) {
       throw new UserError("--png needs --errors N: it writes the mistakes as an image");
     }
-    if (v.png !== undefined) await checkWritable(v.png, { what: "image" });
+    const scale = scaleOption(v.scale, v.png);
+    if (v.png !== undefined) {
+      // The most mistakes there can be, so a grid too large is refused before any work.
+      checkGridSize({ rows: 28, cols: 28, count: errors }, { scale, captions: true });
+      await checkWritable(v.png, { what: "image" });
+    }
     const dataDir = resolveDataDir(v["data-dir"]);
     const path = await modelPath(v.model, dataDir);
     const checkpoint = await loadCheckpoint(path, { arch: archOption(v.arch) });
@@ -231,12 +248,8 @@ export const evalCommand: Command = {
           rows: 28,
           cols: 28,
         };
-        if (v.png !== undefined) {
-          await writeFileAtomic(v.png, await encodePng(gridImage(split)), { what: "image" });
-          if (!v.json) {
-            console.log(`\nWrote the ${mistakes.length} most confident mistakes to ${v.png}`);
-          }
-        } else if (!v.json) {
+        // The list says which test image each cell of the PNG, or each drawing, is.
+        if (!v.json && mistakes.length > 0) {
           console.log(`\nThe ${mistakes.length} most confident mistakes:`);
           for (const [i, m] of mistakes.entries()) {
             console.log(
@@ -244,6 +257,23 @@ export const evalCommand: Command = {
                 `classified as ${names[m.predicted]} with probability ${m.probability.toFixed(6)}`,
             );
           }
+        }
+        if (mistakes.length === 0) {
+          const note = `No mistakes among the ${test.count} test images` +
+            (v.png === undefined ? "" : `: ${v.png} not written`);
+          if (v.json) console.error(note);
+          else console.log(`\n${note}`);
+        } else if (v.png !== undefined) {
+          const captions = mistakes.map((m) => `${m.label}→${m.predicted}`);
+          const grid = gridImage(split, { scale, captions });
+          await writeFileAtomic(v.png, await encodePng(grid), { what: "image" });
+          if (!v.json) {
+            console.log(
+              `\nWrote them to ${v.png} (${grid.width}x${grid.height} px), ${GRID_COLUMNS} to a ` +
+                `row in this order, each captioned label→predicted`,
+            );
+          }
+        } else if (!v.json) {
           const width = Deno.stdout.isTerminal() ? Deno.consoleSize().columns : 80;
           console.log("\n" + renderImages(split, { width }));
           console.log(`label:     [${mistakes.map((m) => m.label).join(" ")}]`);

@@ -10,13 +10,17 @@ import { loadSplit, type Split, SPLIT_NAMES, subset } from "../data/dataset.ts";
 import { DATASET_NAMES, DATASETS } from "../data/mirrors.ts";
 import { resolveDataDir } from "../data/paths.ts";
 import { checkWritable, writeFileAtomic } from "../fs.ts";
+import { MAX_PIXELS } from "../image/decode.ts";
 import { encodePng } from "../image/png.ts";
 
 const MAX_COUNT = 1000;
 
+/** The largest `--scale` of a PNG grid: each pixel drawn as 16×16. */
+export const MAX_SCALE = 16;
+
 const HELP =
   `Usage: mnist show [--count N] [--first I] [--split train|test] [--dataset mnist|fashion]
-                  [--png FILE]
+                  [--png FILE [--scale N]]
 
 Downloads the dataset if needed, draws N images of a split (the first ones, or from --first I)
 side by side in the terminal, and prints their labels as the MXNet tutorial does:
@@ -32,6 +36,8 @@ Options:
                          the digits (default) or Fashion-MNIST
   --png FILE             write the images as one grid PNG instead of drawing them; one
                          image is written as it is, 28x28, for "mnist predict FILE"
+  --scale N              with --png, draw each pixel as N×N (nearest neighbour), 1..${MAX_SCALE}
+                         (default 1); the image may have at most ${MAX_PIXELS / 1e6} megapixels
   --mirror URL           where to download missing data from (repeatable)
 
 ${COMMON_HELP}
@@ -40,6 +46,7 @@ Examples:
   mnist show
   mnist show --split test --count 20
   mnist show --dataset fashion --png fashion.png
+  mnist show --count 20 --png big.png --scale 4
   mnist show --split test --first 42 --count 1 --png digit.png`;
 
 export const show: Command = {
@@ -53,9 +60,11 @@ export const show: Command = {
       split: { type: "string" },
       dataset: { type: "string" },
       png: { type: "string" },
+      scale: { type: "string" },
       mirror: { type: "string", multiple: true },
     });
     const count = intOption("count", values.count, 10, { min: 1, max: MAX_COUNT });
+    const scale = scaleOption(values.scale, values.png);
     const first = intOption("first", values.first, 0, { min: 0 });
     const split = choiceOption("split", values.split, SPLIT_NAMES, "train");
     const dataset = choiceOption("dataset", values.dataset, DATASET_NAMES, "mnist");
@@ -77,7 +86,8 @@ export const show: Command = {
     const what = (dataset === "mnist" ? "digit" : "image") + (data.count === 1 ? "" : "s");
 
     if (values.png !== undefined) {
-      const grid = gridImage(data);
+      checkGridSize(data, { scale });
+      const grid = gridImage(data, { scale });
       await writeFileAtomic(values.png, await encodePng(grid), { what: "image" });
       console.log(`Wrote ${values.png} (${data.count} ${what}, ${grid.width}x${grid.height} px)`);
     } else {
@@ -169,34 +179,208 @@ function grey256(v: number): number {
 /** Pixels between and around the images of a PNG grid, and their grey level. */
 const GRID_PAD = 2;
 const GRID_PAD_VALUE = 96;
+
 /** Images per row of a PNG grid. */
-const GRID_COLUMNS = 10;
+export const GRID_COLUMNS = 10;
+
+/**
+ * `--scale N` (1..`MAX_SCALE`, default 1), which only a PNG has: without `--png FILE` it is a
+ * `UserError`.
+ */
+export function scaleOption(value: string | undefined, png: string | undefined): number {
+  const scale = intOption("scale", value, 1, { min: 1, max: MAX_SCALE });
+  if (value !== undefined && png === undefined) {
+    throw new UserError("--scale needs --png FILE: it sets the size of the PNG's pixels");
+  }
+  return scale;
+}
+
+/** Options of `gridImage`. */
+export interface GridOptions {
+  /** Each pixel becomes `scale` × `scale` pixels (nearest neighbour); default 1. */
+  scale?: number;
+  /**
+   * A caption under each image, such as "7→2", drawn in `GLYPHS` (characters it lacks are
+   * left blank); one per image. With captions, even a single image is laid out in the grid.
+   */
+  captions?: readonly string[];
+}
+
+/**
+ * A grid's size in pixels, as `gridImage` lays it out: `across` images in a row and `down`
+ * rows, each cell `rows` pixels high plus the caption strip, all times `scale`.
+ */
+export function gridSize(
+  { rows, cols, count }: Pick<Split, "rows" | "cols" | "count">,
+  { scale = 1, captions = false }: { scale?: number; captions?: boolean } = {},
+): { width: number; height: number } {
+  if (count === 1 && !captions) return { width: cols * scale, height: rows * scale };
+  const across = Math.min(count, GRID_COLUMNS);
+  const down = Math.ceil(count / across);
+  const cell = rows + (captions ? captionHeight(cols) : 0);
+  return {
+    width: (across * (cols + GRID_PAD) + GRID_PAD) * scale,
+    height: (down * (cell + GRID_PAD) + GRID_PAD) * scale,
+  };
+}
+
+/**
+ * Refuses a grid over `MAX_PIXELS` (16 megapixels, the largest image `mnist predict` reads)
+ * before it is drawn, with the largest `--scale` that fits in the hint: 1000 digits at
+ * `--scale 16` would be 4832×48032 pixels.
+ */
+export function checkGridSize(
+  split: Pick<Split, "rows" | "cols" | "count">,
+  { scale = 1, captions = false }: { scale?: number; captions?: boolean } = {},
+): void {
+  const { width, height } = gridSize(split, { scale, captions });
+  if (width * height <= MAX_PIXELS) return;
+  let fits = scale;
+  while (fits > 1) {
+    const size = gridSize(split, { scale: --fits, captions });
+    if (size.width * size.height <= MAX_PIXELS) break;
+  }
+  const what = `${split.count} image${split.count === 1 ? "" : "s"}`;
+  throw new UserError(
+    `--scale ${scale} would make a ${width}×${height} PNG of ${what} ` +
+      `(${(width * height / 1e6).toFixed(1)} megapixels), over the ` +
+      `${MAX_PIXELS / 1e6}-megapixel limit`,
+    { hint: `Use --scale ${fits} or less for ${what}, or fewer images.` },
+  );
+}
 
 /**
  * Lays the images of `split` out in a grey grid, up to 10 per row, with a 2-pixel border
- * around and between them; a single image alone, without the border, so that it reads back as
- * the digit it is (`mnist predict` would take a border for ink).
+ * around and between them, and each image's caption (`options.captions`) in a black strip
+ * under it; then draws every pixel as `options.scale` × `options.scale`. A single image without
+ * a caption is alone, without the border, so that it reads back as the digit it is (`mnist
+ * predict` would take a border for ink). Size: `gridSize`; the caller checks it against the
+ * limit (`checkGridSize`).
  */
 export function gridImage(
   split: Split,
+  { scale = 1, captions }: GridOptions = {},
 ): { width: number; height: number; channels: 1; pixels: Uint8Array } {
   const { rows, cols, count } = split;
   if (count < 1) throw new RangeError("gridImage: no images to lay out");
-  if (count === 1) {
-    return { width: cols, height: rows, channels: 1, pixels: split.images.slice(0, rows * cols) };
+  if (captions !== undefined && captions.length !== count) {
+    throw new RangeError(`gridImage: ${captions.length} captions for ${count} images`);
   }
+  if (count === 1 && captions === undefined) {
+    const one = { width: cols, height: rows, pixels: split.images.slice(0, rows * cols) };
+    return { ...upscale(one, scale), channels: 1 };
+  }
+  const { width, height } = gridSize(split, { captions: captions !== undefined });
   const across = Math.min(count, GRID_COLUMNS);
-  const down = Math.ceil(count / across);
-  const width = across * (cols + GRID_PAD) + GRID_PAD;
-  const height = down * (rows + GRID_PAD) + GRID_PAD;
+  const strip = captions === undefined ? 0 : captionHeight(cols);
   const pixels = new Uint8Array(width * height).fill(GRID_PAD_VALUE);
   for (let s = 0; s < count; s++) {
     const x0 = GRID_PAD + (s % across) * (cols + GRID_PAD);
-    const y0 = GRID_PAD + Math.floor(s / across) * (rows + GRID_PAD);
+    const y0 = GRID_PAD + Math.floor(s / across) * (rows + strip + GRID_PAD);
     for (let y = 0; y < rows; y++) {
       const src = (s * rows + y) * cols;
       pixels.set(split.images.subarray(src, src + cols), (y0 + y) * width + x0);
     }
+    if (captions !== undefined) {
+      for (let y = 0; y < strip; y++) {
+        pixels.fill(0, (y0 + rows + y) * width + x0, (y0 + rows + y) * width + x0 + cols);
+      }
+      drawCaption(captions[s]!, { pixels, width, x0, y0: y0 + rows, cols });
+    }
   }
-  return { width, height, channels: 1, pixels };
+  return { ...upscale({ width, height, pixels }, scale), channels: 1 };
+}
+
+/** Nearest-neighbour upscaling: each pixel becomes `scale` × `scale`. */
+function upscale(
+  image: { width: number; height: number; pixels: Uint8Array },
+  scale: number,
+): { width: number; height: number; pixels: Uint8Array } {
+  if (scale === 1) return image;
+  const width = image.width * scale;
+  const height = image.height * scale;
+  const pixels = new Uint8Array(width * height);
+  for (let y = 0; y < image.height; y++) {
+    const row = pixels.subarray(y * scale * width, (y * scale + 1) * width);
+    for (let x = 0; x < image.width; x++) {
+      row.fill(image.pixels[y * image.width + x]!, x * scale, (x + 1) * scale);
+    }
+    for (let k = 1; k < scale; k++) {
+      pixels.copyWithin((y * scale + k) * width, y * scale * width, (y * scale + 1) * width);
+    }
+  }
+  return { width, height, pixels };
+}
+
+/**
+ * A tiny bitmap font for captions such as "7→2": each character's rows, top to bottom, "#" for
+ * ink. Digits are 3×5 pixels, the arrow 5×5; one blank column goes between characters.
+ */
+export const GLYPHS: Readonly<Record<string, readonly string[]>> = {
+  "0": ["###", "#.#", "#.#", "#.#", "###"],
+  "1": [".#.", "##.", ".#.", ".#.", "###"],
+  "2": ["###", "..#", "###", "#..", "###"],
+  "3": ["###", "..#", "###", "..#", "###"],
+  "4": ["#.#", "#.#", "###", "..#", "..#"],
+  "5": ["###", "#..", "###", "..#", "###"],
+  "6": ["###", "#..", "###", "#.#", "###"],
+  "7": ["###", "..#", "..#", "..#", "..#"],
+  "8": ["###", "#.#", "###", "#.#", "###"],
+  "9": ["###", "#.#", "###", "..#", "###"],
+  "→": ["..#..", "...#.", "#####", "...#.", "..#.."],
+};
+
+/** Rows of a glyph. */
+const GLYPH_ROWS = 5;
+/** The ink of a caption, on the strip's black. */
+const CAPTION_INK = 255;
+
+/** Width of `text` in font pixels, before the font's scale: glyphs and the columns between. */
+function textWidth(text: string): number {
+  const chars = [...text];
+  return chars.reduce((n, c) => n + (GLYPHS[c]?.[0]?.length ?? 3), 0) + chars.length - 1;
+}
+
+/**
+ * How large a caption's font pixels are under a `cols`-wide image: 2 when "7→2" (13 font pixels)
+ * fits twice over, as under a 28-pixel digit, else 1.
+ */
+export function captionScale(cols: number): number {
+  return cols >= 2 * textWidth("0→0") ? 2 : 1;
+}
+
+/** The caption strip's height: the glyphs and one font pixel of black above and below. */
+function captionHeight(cols: number): number {
+  return (GLYPH_ROWS + 2) * captionScale(cols);
+}
+
+/** Draws `text`, centred, in the caption strip whose top left is (x0, y0), `cols` wide. */
+function drawCaption(
+  text: string,
+  { pixels, width, x0, y0, cols }: {
+    pixels: Uint8Array;
+    width: number;
+    x0: number;
+    y0: number;
+    cols: number;
+  },
+): void {
+  const k = captionScale(cols);
+  let x = x0 + Math.max(0, Math.floor((cols - textWidth(text) * k) / 2));
+  for (const c of text) {
+    const glyph = GLYPHS[c] ?? ["...", "...", "...", "...", "..."];
+    glyph.forEach((line, gy) => {
+      for (let gx = 0; gx < line.length; gx++) {
+        if (line[gx] !== "#") continue;
+        for (let dy = 0; dy < k; dy++) {
+          for (let dx = 0; dx < k; dx++) {
+            const px = x + gx * k + dx;
+            // Clipped to the strip, so a narrow image's caption cannot spill into its neighbour.
+            if (px < x0 + cols) pixels[(y0 + (gy + 1) * k + dy) * width + px] = CAPTION_INK;
+          }
+        }
+      }
+    });
+    x += (glyph[0]!.length + 1) * k;
+  }
 }

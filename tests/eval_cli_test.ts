@@ -1,0 +1,185 @@
+/**
+ * `mnist eval` end to end, on a small model trained by the real CLI: which checkpoint it says it
+ * loaded, and `--errors N --png FILE`, whose cells carry "label→predicted" captions.
+ */
+import assert from "node:assert/strict";
+import { GLYPHS, gridImage } from "../src/cli/show.ts";
+import { loadSplit } from "../src/data/dataset.ts";
+import { type DecodedImage, decodeImage } from "../src/image/decode.ts";
+import { modelDirFor, runCli } from "./cli_helpers.ts";
+import { gpu } from "./gpu_helpers.ts";
+import { MNIST } from "./test_data.ts";
+
+const FILES = [
+  "train-images-idx3-ubyte.gz",
+  "train-labels-idx1-ubyte.gz",
+  "t10k-images-idx3-ubyte.gz",
+  "t10k-labels-idx1-ubyte.gz",
+];
+
+/** A grid's geometry at scale 1 (src/cli/show.ts): border, cell, caption strip under 28 px. */
+const PAD = 2;
+const CELL = 28;
+const STRIP = 14;
+
+/**
+ * Reads the caption drawn in the box (x0, y0, width, height) of `image`, one font pixel being
+ * `k` image pixels: from the top left of its ink, each glyph of `GLYPHS` is tried in turn, and
+ * the ones that match pixel for pixel (sampled in the middle of each font pixel) spell it.
+ */
+function readCaption(
+  image: DecodedImage,
+  { x0, y0, width, height, k }: {
+    x0: number;
+    y0: number;
+    width: number;
+    height: number;
+    k: number;
+  },
+): string {
+  const ink = (x: number, y: number) => image.data[y * image.width + x] === 255;
+  let left = Infinity;
+  let top = Infinity;
+  for (let y = y0; y < y0 + height; y++) {
+    for (let x = x0; x < x0 + width; x++) {
+      if (ink(x, y)) [left, top] = [Math.min(left, x), Math.min(top, y)];
+    }
+  }
+  let text = "";
+  for (let x = left; x < x0 + width;) {
+    const found = Object.entries(GLYPHS).find(([, rows]) =>
+      rows.every((row, gy) =>
+        [...row].every((c, gx) =>
+          ink(x + gx * k + (k >> 1), top + gy * k + (k >> 1)) === (c === "#")
+        )
+      )
+    );
+    if (!found) break;
+    text += found[0];
+    x += (found[1][0]!.length + 1) * k;
+  }
+  return text;
+}
+
+Deno.test("gridImage() captions each image under it in the glyph font", () => {
+  const images = Array.from({ length: 12 }, (_, i) => new Uint8Array(784).fill(i * 10));
+  const split = {
+    images: Uint8Array.from(images.flatMap((a) => [...a])),
+    labels: new Uint8Array(12),
+    count: 12,
+    rows: 28,
+    cols: 28,
+  };
+  const captions = Array.from({ length: 12 }, (_, i) => `${i % 10}→${(i * 7) % 10}`);
+  for (const scale of [1, 2]) {
+    const grid = gridImage(split, { scale, captions });
+    const image: DecodedImage = { ...grid, data: grid.pixels };
+    assert.deepEqual([grid.width, grid.height], [
+      302 * scale,
+      (2 * (CELL + STRIP + PAD) + PAD) * scale,
+    ]);
+    for (const [i, caption] of captions.entries()) {
+      const x0 = (PAD + (i % 10) * (CELL + PAD)) * scale;
+      const y0 = (PAD + Math.floor(i / 10) * (CELL + STRIP + PAD)) * scale;
+      // The image is untouched above its caption.
+      assert.equal(image.data[(y0 + 27 * scale) * grid.width + x0], i * 10, `cell ${i}`);
+      const box = { x0, y0: y0 + CELL * scale, width: CELL * scale, height: STRIP * scale };
+      assert.equal(readCaption(image, { ...box, k: 2 * scale }), caption, `cell ${i}`);
+    }
+  }
+  // A single image with a caption is laid out in the grid too.
+  const one = gridImage({ ...split, count: 1 }, { captions: ["3→5"] });
+  assert.deepEqual([one.width, one.height], [CELL + 2 * PAD, CELL + STRIP + 2 * PAD]);
+});
+
+Deno.test({
+  name: "mnist eval names its checkpoint; --errors --png --scale captions each mistake",
+  ignore: gpu === null,
+  async fn() {
+    const dir = await Deno.makeTempDir({ prefix: "mnist_eval_cli_test_" });
+    try {
+      for (const f of FILES) await Deno.symlink(`${MNIST}/${f}`, `${dir}/${f}`);
+      // A quick model: 1000 digits, one epoch (about 50% right, so mistakes are plenty).
+      const train = await runCli(["train", "--data-dir", dir, "--limit", "1000", "--epochs", "1"]);
+      assert.equal(train.code, 0, train.stderr);
+      const model = `${modelDirFor(dir)}/mlp.safetensors`;
+
+      const png = `${dir}/mistakes.png`;
+      const args = ["eval", "--data-dir", dir, "--limit", "300", "--errors", "12"];
+      const run = await runCli([...args, "--png", png, "--scale", "2"]);
+      assert.equal(run.code, 0, run.stderr);
+      // Which checkpoint, on stderr; the report on stdout starts as it did.
+      assert.match(
+        run.stderr,
+        new RegExp(
+          `^Model: ${model.replaceAll(".", "\\.")} \\(mlp, 1 epoch, validation accuracy ` +
+            `0\\.\\d{4} on 1000 test digits\\)\\n$`,
+        ),
+      );
+      assert.match(run.stdout, /^Validation accuracy: \d+\.\d\d% \(\d+\/300\)\n/);
+      // Beside the PNG, the list says which test image each cell is.
+      const listed = [...run.stdout.matchAll(
+        /^ +(\d+)\. test image (\d+): labelled (\d), classified as (\d) with probability 0\.\d{6}$/gm,
+      )];
+      assert.equal(listed.length, 12, run.stdout);
+      assert.match(
+        run.stdout,
+        new RegExp(
+          `^Wrote them to ${png} \\(604x180 px\\), 10 to a row in this order, each ` +
+            `captioned label→predicted$`,
+          "m",
+        ),
+      );
+
+      const json = await runCli([...args, "--png", `${dir}/again.png`, "--scale", "2", "--json"]);
+      assert.equal(json.code, 0, json.stderr);
+      assert.equal(json.stderr, "");
+      const result = JSON.parse(json.stdout);
+      assert.equal(result.model, model);
+      const mistakes = result.mistakes as { index: number; label: number; predicted: number }[];
+      assert.deepEqual(
+        mistakes.map((m) => [m.index, m.label, m.predicted].map(String)),
+        listed.map((m) => [m[2], m[3], m[4]]),
+      );
+
+      const image = decodeImage(await Deno.readFile(png), png);
+      assert.deepEqual([image.width, image.height, image.channels], [604, 180, 1]);
+      const test = await loadSplit(MNIST, "mnist", "test");
+      for (const [i, m] of mistakes.entries()) {
+        const x0 = (PAD + (i % 10) * (CELL + PAD)) * 2;
+        const y0 = (PAD + Math.floor(i / 10) * (CELL + STRIP + PAD)) * 2;
+        // The cell is the test digit, each pixel 2×2 ...
+        for (const [x, y] of [[14, 14], [10, 20], [20, 8]] as const) {
+          assert.equal(
+            image.data[(y0 + 2 * y + 1) * image.width + x0 + 2 * x + 1],
+            test.images[m.index * 784 + y * 28 + x],
+            `cell ${i}, (${x}, ${y})`,
+          );
+        }
+        // ... and its caption says "label→predicted".
+        const box = { x0, y0: y0 + CELL * 2, width: CELL * 2, height: STRIP * 2, k: 4 };
+        assert.equal(readCaption(image, box), `${m.label}→${m.predicted}`, `cell ${i}`);
+      }
+
+      // A grid too large is refused before the model is even loaded, in one line and a hint.
+      const huge = await runCli([
+        "eval",
+        "--errors",
+        "1000",
+        "--png",
+        `${dir}/huge.png`,
+        "--scale",
+        "9",
+      ]);
+      assert.equal(huge.code, 1);
+      assert.equal(huge.stdout, "");
+      assert.match(huge.stderr, /^error: --scale 9 would make a 2718×\d+ PNG of 1000 images/);
+      assert.match(
+        huge.stderr,
+        /\nhint: Use --scale 3 or less for 1000 images, or fewer images\.\n$/,
+      );
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
