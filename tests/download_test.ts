@@ -12,6 +12,7 @@ import {
   verifyFile,
 } from "../src/data/download.ts";
 import { DATASETS, type FileSpec } from "../src/data/mirrors.ts";
+import type { ProgressStream } from "../src/cli/progress.ts";
 import { gunzipSync } from "node:zlib";
 import { FASHION, HAVE_FASHION, MNIST } from "./test_data.ts";
 
@@ -172,6 +173,51 @@ Deno.test("download keeps waiting while a slow body keeps arriving", async () =>
     assertEquals(lines, [`Downloading ${mirror.url}${LABELS.name}`]);
     assertEquals(mirror.count(LABELS.name), 1);
     await assertSameFile(`${dir}/${LABELS.name}`, `${MNIST}/${LABELS.name}`);
+  });
+});
+
+/** A stand-in for stderr that records what a progress bar writes to it. */
+function fakeStderr(isTTY: boolean): ProgressStream & { writes: string[] } {
+  const writes: string[] = [];
+  return {
+    isTTY,
+    columns: 100,
+    writes,
+    write: (text) => writes.push(text) > 0,
+  };
+}
+
+Deno.test("download draws a bar with the file's progress on a terminal and clears it after", async () => {
+  // 8 pieces 100 ms apart: a rate, and so an ETA, before the end.
+  await using mirror = startMirror({ root: MNIST, faults: { [LABELS.name]: "trickle" } });
+  await withTempDir(async (dir) => {
+    const terminal = fakeStderr(true);
+    await downloadFile(LABELS, dir, {
+      ...FAST,
+      progress: terminal,
+      mirrors: [mirror.url],
+      log: () => {},
+    });
+    const text = terminal.writes.join("");
+    assertStringIncludes(text, `${LABELS.name} `);
+    assertMatch(text, /100% {2}28\.9 kB \/ 28\.9 kB {2}[\d.]+ kB\/s {2}ETA /);
+    assertMatch(text, /ETA \d:\d\d/, "an ETA once the rate is known");
+    assert(text.endsWith("\x1b[2K"), `cleared when done: ${JSON.stringify(text.slice(-40))}`);
+    assert(!text.includes("\x1b[?25l"), "the cursor is never hidden");
+  });
+});
+
+Deno.test("download draws nothing on a stderr that is not a terminal", async () => {
+  await using mirror = startMirror({ root: MNIST });
+  await withTempDir(async (dir) => {
+    const pipe = fakeStderr(false);
+    await downloadFile(LABELS, dir, {
+      ...FAST,
+      progress: pipe,
+      mirrors: [mirror.url],
+      log: () => {},
+    });
+    assertEquals(pipe.writes, []);
   });
 });
 

@@ -24,6 +24,7 @@ import {
   renderImages,
   scaleOption,
 } from "./show.ts";
+import { WorkProgress } from "./progress.ts";
 
 const HELP = `Usage: mnist eval [--model FILE|NAME] [--json] [--errors N [--png FILE [--scale N]]]
                   [options]
@@ -211,9 +212,12 @@ export const evalCommand: Command = {
         target: gpu.isCpu ? "cpu" : "gpu",
       });
       const evaluator = new Evaluator(gpu.device, kernels, { network, split: test });
+      // A bar on stderr while the test set runs (on a terminal only), gone before the results.
+      using progress = await WorkProgress.open({ clearOnSignal: true });
       const { predictions, probabilities } = await evaluator.run({
         predictions: true,
         probabilities: errors > 0,
+        onProgress: (done, total) => progress.update("Evaluating", done, total),
       });
       gpu.checkErrors();
       const result = score(test.labels, predictions!, model.classes);

@@ -28,6 +28,7 @@ import { checkBatchFits } from "../nn/network.ts";
 import type { Init } from "../nn/params.ts";
 import { KERNEL_MODES } from "../train/autotune.ts";
 import { type EpochResult, train, type TrainingRecord } from "../train/trainer.ts";
+import { trainingLabel, WorkProgress } from "./progress.ts";
 
 const HELP = `Usage: mnist train [options]
 
@@ -516,6 +517,9 @@ export const trainCommand: Command = {
       let saved = false;
       let results: EpochResult[];
       try {
+        // A bar on stderr while epochs and validations run (on a terminal only); cleared before
+        // anything below prints.
+        using progress = await WorkProgress.open({ clearOnSignal: true });
         results = await train(gpu, {
           model,
           train: trainSplit,
@@ -536,7 +540,8 @@ export const trainCommand: Command = {
           },
           dataset,
           resume,
-          log: (line) => console.log(line),
+          log: progress.log((line) => console.log(line)),
+          onProgress: (p) => progress.update(trainingLabel(p), p.done, p.total),
         });
       } catch (error) {
         // The model the run replaces is not lost with it: put back, or kept beside.

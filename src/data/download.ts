@@ -16,6 +16,7 @@ import { createHash } from "node:crypto";
 import { messageOf, UserError } from "../errors.ts";
 import { exists } from "../fs.ts";
 import { datasetDir, type DatasetName, DATASETS, type FileSpec } from "./mirrors.ts";
+import { formatEta, ProgressBar, type ProgressStream, Throughput } from "../cli/progress.ts";
 
 /** How `downloadDataset`, `ensureDataset` and `downloadFile` report and retry. */
 export interface DownloadOptions {
@@ -25,8 +26,11 @@ export interface DownloadOptions {
   log?: (line: string) => void;
   /** Receives the one result line per file ("x.gz: ok (cached)"); default: `log`. */
   report?: (line: string) => void;
-  /** Draw a progress bar on stderr; default: when stderr is a terminal. */
-  progress?: boolean;
+  /**
+   * Draw a progress bar for each file: `true` (default) on stderr when it is a terminal, `false`
+   * never, or a stream to draw on (tests). See src/cli/progress.ts for when a bar is drawn.
+   */
+  progress?: boolean | ProgressStream;
   /** Give up on a request after this long without data; default `$MNIST_DOWNLOAD_TIMEOUT_MS` or 30 s. */
   timeoutMs?: number;
   /** Wait before the first retry, doubled for each next; default `$MNIST_DOWNLOAD_BACKOFF_MS` or 1 s. */
@@ -412,7 +416,7 @@ interface Settings {
   timeoutMs: number;
   backoffMs: number;
   attempts: number;
-  progress: boolean;
+  progress: boolean | ProgressStream;
   minRate: number;
   rateWindowMs: number;
 }
@@ -424,7 +428,7 @@ function resolveSettings(options: DownloadOptions): Settings {
     minRate: options.minRate ?? envInt("MNIST_DOWNLOAD_MIN_RATE", 50 * 1024, 0),
     rateWindowMs: options.rateWindowMs ?? envInt("MNIST_DOWNLOAD_RATE_WINDOW_MS", 30_000, 1),
     attempts: Math.max(1, options.attempts ?? 2),
-    progress: options.progress ?? Deno.stderr.isTerminal(),
+    progress: options.progress ?? true,
   };
 }
 
@@ -466,7 +470,9 @@ async function attemptDownload(
   const signal = settings.signal
     ? AbortSignal.any([watchdog.signal, settings.signal])
     : watchdog.signal;
-  const progress = settings.progress ? new ProgressBar(spec) : undefined;
+  const progress = settings.progress === false ? undefined : await DownloadBar.open(spec, {
+    stream: settings.progress === true ? undefined : settings.progress,
+  });
   let received = 0;
   let sourceError: unknown;
   let sink: TempSink | undefined;
@@ -740,62 +746,52 @@ class Watchdog {
   }
 }
 
-/** A one-line progress bar on stderr, redrawn in place at most ten times a second. */
-class ProgressBar {
+/**
+ * A file's progress bar: its name, the share of its content verified so far, the bytes received
+ * (of the Content-Length, when the mirror sends one), their speed and the ETA.
+ */
+class DownloadBar {
+  readonly #bar: ProgressBar;
   readonly #spec: FileSpec;
+  readonly #rate = new Throughput({ windowMs: 5_000 });
   #total: number | undefined;
   #started = 0;
-  #lastDraw = 0;
-  #drawn = false;
 
-  constructor(spec: FileSpec) {
+  static async open(spec: FileSpec, { stream }: { stream?: ProgressStream }): Promise<DownloadBar> {
+    return new DownloadBar(spec, await ProgressBar.open({ stream }));
+  }
+
+  private constructor(spec: FileSpec, bar: ProgressBar) {
     this.#spec = spec;
+    this.#bar = bar;
   }
 
   start(total: number | undefined): void {
     this.#total = total;
     this.#started = performance.now();
+    this.#rate.reset();
   }
 
-  /** `received`: compressed bytes so far; `decompressed`: their output, which sets the percent. */
+  /** `received`: compressed bytes so far; `decompressed`: their output, which sets the share. */
   update(received: number, decompressed: number): void {
+    if (!this.#bar.enabled) return;
     const now = performance.now();
-    if (now - this.#lastDraw < 100 && decompressed < this.#spec.size) return;
-    this.#lastDraw = now;
-    const fraction = Math.min(1, decompressed / this.#spec.size);
-    const width = 14;
-    const filled = Math.round(fraction * width);
-    const bar = "#".repeat(filled) + "-".repeat(width - filled);
+    this.#rate.add(decompressed, now);
     const seconds = Math.max((now - this.#started) / 1000, 1e-3);
     const size = this.#total === undefined
       ? formatBytes(received)
       : `${formatBytes(received)} / ${formatBytes(this.#total)}`;
-    const percent = `${Math.floor(fraction * 100)}%`.padStart(4);
     const speed = `${formatBytes(received / seconds)}/s`;
-    const line = `${this.#spec.name} [${bar}] ${percent}  ${size}  ${speed}`;
-    // A line wider than the terminal wraps, and `\r` would then redraw only its last part.
-    writeStderr(`\r\x1b[K${line.slice(0, terminalColumns() - 1)}`);
-    this.#drawn = true;
+    const eta = formatEta(this.#rate.etaSeconds(this.#spec.size));
+    this.#bar.draw({
+      label: this.#spec.name,
+      fraction: decompressed / this.#spec.size,
+      detail: `${size}  ${speed}  ETA ${eta}`,
+    });
   }
 
   clear(): void {
-    if (this.#drawn) writeStderr("\r\x1b[K");
-    this.#drawn = false;
-  }
-}
-
-function terminalColumns(): number {
-  try {
-    return Deno.consoleSize().columns || 80;
-  } catch {
-    return 80;
-  }
-}
-
-function writeStderr(text: string): void {
-  const bytes = new TextEncoder().encode(text);
-  for (let written = 0; written < bytes.length;) {
-    written += Deno.stderr.writeSync(bytes.subarray(written));
+    this.#bar.clear();
   }
 }
 

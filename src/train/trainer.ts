@@ -67,6 +67,11 @@ export interface TrainOptions {
   /** Receives each log line. */
   log: (line: string) => void;
   /**
+   * Hears how far each epoch and each validation has got, after every submit (for a progress
+   * bar). Given, it also makes an epoch's submits smaller: at least `PROGRESS_STEPS` an epoch.
+   */
+  onProgress?: (progress: TrainProgress) => void;
+  /**
    * Read log lines back at least this often, in ms (default 1000); 0 reads each as it comes.
    * Lines that come faster are read together, with speeds from GPU timestamps.
    */
@@ -97,6 +102,25 @@ export interface TrainingRecord extends Omit<SgdOptions, "rescaleGrad"> {
   kernels?: RecordedKernels;
 }
 
+/**
+ * How far an epoch's training or its validation has got, in samples (padding excluded). `done`
+ * counts what has been submitted to the GPU, with no readback of its own: on a CPU adapter that
+ * is at most one submit ahead of the GPU (there Deno's `queue.submit` waits for the previous
+ * submission to run); on a GPU, whose submits do not wait, at most the work between two
+ * readbacks (log lines are read back every `frequent` batches, or about once a second when they
+ * come faster). The last batches of an epoch or a validation are always read back before they
+ * are reported, so `done === total` means finished.
+ */
+export interface TrainProgress {
+  phase: "train" | "validate";
+  /** 0-based, as MXNet's log counts. */
+  epoch: number;
+  /** Epochs in all. */
+  epochs: number;
+  done: number;
+  total: number;
+}
+
 /** What one epoch measured. */
 export interface EpochResult {
   epoch: number;
@@ -113,6 +137,11 @@ export interface EpochResult {
 
 /** Batches encoded per command buffer between log lines. */
 const STEPS_PER_SUBMIT = 50;
+/**
+ * With an `onProgress` listener, the fewest submits an epoch is split into, so that a bar moves
+ * on small runs too (`--limit 6000`: 60 batches, 2 submits of up to 50 without it).
+ */
+const PROGRESS_STEPS = 20;
 /**
  * Log lines are read back at least this often (ms). Each read stalls the GPU until everything
  * submitted has run plus Deno's ~10 ms poll, so where the adapter can time intervals itself and
@@ -230,7 +259,12 @@ export async function train(gpu: Gpu, options: TrainOptions): Promise<EpochResul
   const sgd = buildSgd(device, kernels, store, { ...options.sgd, rescaleGrad: 1 / B });
   const pipelines = kernels.size;
 
-  const { frequent, readEveryMs = READ_EVERY_MS } = options;
+  const { frequent, readEveryMs = READ_EVERY_MS, onProgress } = options;
+  const stepsPerSubmit = onProgress
+    ? Math.min(STEPS_PER_SUBMIT, Math.ceil(batches / PROGRESS_STEPS))
+    : STEPS_PER_SUBMIT;
+  const progress = (phase: TrainProgress["phase"], epoch: number, done: number, total: number) =>
+    onProgress?.({ phase, epoch, epochs: options.epochs, done, total });
   const intervals = new IntervalLog(device, network.stats, {
     boundaries: Math.ceil(batches / frequent),
     timestamps: gpu.timestamps,
@@ -267,7 +301,7 @@ export async function train(gpu: Gpu, options: TrainOptions): Promise<EpochResul
       for (let start = 0; start < batches;) {
         // One pass of up to STEPS_PER_SUBMIT batches, ending at the next boundary at the latest.
         const end = Math.min(
-          start + STEPS_PER_SUBMIT,
+          start + stepsPerSubmit,
           (Math.floor(start / frequent) + 1) * frequent,
           batches,
         );
@@ -312,6 +346,8 @@ export async function train(gpu: Gpu, options: TrainOptions): Promise<EpochResul
             [mark, markBatch, printed] = [now, end, boundary];
           }
         }
+        // Submitted, or read back (the epoch's last pass always is: then it is finished).
+        progress("train", epoch, Math.min(end * B, options.train.count), options.train.count);
         encoder = device.createCommandEncoder({ label: "train" });
       }
       const timeCost = (performance.now() - tic) / 1000;
@@ -345,7 +381,10 @@ export async function train(gpu: Gpu, options: TrainOptions): Promise<EpochResul
       await options.onSave?.(options.save);
       log(savedLine(options.save));
 
-      const { metrics: val, predictions } = await evaluator.run({ predictions: true });
+      const { metrics: val, predictions } = await evaluator.run({
+        predictions: true,
+        onProgress: onProgress && ((done, total) => progress("validate", epoch, done, total)),
+      });
       gpu.checkErrors();
       checkFinite(val, `on the validation set after epoch ${epoch}`, options.sgd.lr);
       const validationAccuracy = accuracy(val);
