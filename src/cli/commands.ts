@@ -4,6 +4,7 @@ import { devices } from "./devices.ts";
 import { download } from "./download.ts";
 import { show } from "./show.ts";
 import { trainCommand } from "./train.ts";
+import { plotCommand } from "./plot.ts";
 import { modelsCommand } from "./models.ts";
 import { evalCommand } from "./eval.ts";
 import { predictCommand } from "./predict.ts";
@@ -15,6 +16,7 @@ export const COMMANDS: Command[] = [
   download,
   show,
   trainCommand,
+  plotCommand,
   modelsCommand,
   evalCommand,
   predictCommand,

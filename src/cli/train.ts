@@ -29,6 +29,7 @@ import type { Init } from "../nn/params.ts";
 import { KERNEL_MODES } from "../train/autotune.ts";
 import { type EpochResult, train, type TrainingRecord } from "../train/trainer.ts";
 import { trainingLabel, WorkProgress } from "./progress.ts";
+import { plotFormat, writeRunPlot } from "./plot.ts";
 
 const HELP = `Usage: mnist train [options]
 
@@ -61,6 +62,8 @@ Options:
   --dataset NAME         mnist (default) or fashion
   --mirror URL           where to download missing data from (repeatable)
   --save FILE            checkpoint path (default <model dir>/<model>.safetensors)
+  --plot FILE            at the end, draw this run's training curves to FILE (.svg or .png),
+                         as "mnist plot" draws a saved log
   --kernels MODE         auto (default): on a GPU, time the simple and the tuned kernels of
                          each layer before training and keep the faster; tuned: the adapter's
                          tuned kernels untimed; simple: the reference kernels everywhere
@@ -343,6 +346,7 @@ export const trainCommand: Command = {
       dataset: { type: "string" },
       mirror: { type: "string", multiple: true },
       save: { type: "string" },
+      plot: { type: "string" },
       resume: { type: "string" },
       arch: { type: "string" },
       profile: { type: "boolean" },
@@ -491,6 +495,12 @@ export const trainCommand: Command = {
         : defaultModelPath(modelDir, model.name));
     // A checkpoint that cannot be written is found now, not after the first epoch.
     await checkWritable(save, { what: "checkpoint" });
+    if (v.plot !== undefined) {
+      plotFormat(v.plot, "--plot"); // an unknown extension fails now, not after training
+      await checkWritable(v.plot, { what: "chart" });
+    }
+    /** The run's log lines, for --plot. */
+    const runLog: string[] = [];
     // Timestamps time the log intervals that are read back together, and --profile.
     const gpu = await acquireGpu(device, { timestamps: true });
     try {
@@ -540,7 +550,10 @@ export const trainCommand: Command = {
           },
           dataset,
           resume,
-          log: progress.log((line) => console.log(line)),
+          log: progress.log((line) => {
+            console.log(line);
+            runLog.push(line);
+          }),
           onProgress: (p) => progress.update(trainingLabel(p), p.done, p.total),
         });
       } catch (error) {
@@ -557,6 +570,11 @@ export const trainCommand: Command = {
         limit,
         testSamples: testSplit.count,
       });
+      if (v.plot !== undefined) {
+        const batchesPerEpoch = Math.ceil(trainSplit.count / batchSize);
+        const label = basename(save).replace(/\.safetensors$/, "");
+        console.error(await writeRunPlot(v.plot, runLog, { label, batchesPerEpoch }));
+      }
     } finally {
       gpu.device.destroy();
     }
