@@ -1,6 +1,19 @@
 import assert from "node:assert/strict";
 import { runCli } from "./cli_helpers.ts";
-import { gridImage, gridSize, MAX_SCALE, renderImages } from "../src/cli/show.ts";
+import {
+  filterGrid,
+  filterGridSize,
+  firstLayerFilters,
+  gridImage,
+  gridSize,
+  MAX_SCALE,
+  normaliseFilters,
+  renderImages,
+} from "../src/cli/show.ts";
+import { decode } from "fast-png";
+import { type Checkpoint, saveCheckpoint } from "../src/nn/checkpoint.ts";
+import { inferShapes, lenet, mlp, type ModelSpec, sizeOf } from "../src/nn/model.ts";
+import { gpuTest } from "./gpu_helpers.ts";
 import { loadSplit, type Split } from "../src/data/dataset.ts";
 import { FASHION, HAVE_FASHION, MNIST } from "./test_data.ts";
 
@@ -288,3 +301,203 @@ Deno.test("mnist show --png --scale 3 writes the grid three times as large", asy
     }
   });
 });
+
+/**
+ * A checkpoint of `model` whose first layer's filter f holds f + (its weight's index) / 100,
+ * negated for odd f, and whose other weights are zero: each filter's smallest and largest weight
+ * and the order between are known.
+ */
+function rampCheckpoint(model: ModelSpec): Checkpoint {
+  const params = new Map<string, Float32Array>();
+  inferShapes(model).forEach((info, layer) => {
+    for (const p of info.params) {
+      const data = new Float32Array(sizeOf(p.shape));
+      if (layer === 0 && p.name.endsWith("_weight")) {
+        const size = data.length / p.shape[0]!;
+        data.forEach((_, i) => {
+          const f = Math.floor(i / size);
+          data[i] = (f % 2 === 0 ? 1 : -1) * (f + (i % size) / 100);
+        });
+      }
+      params.set(p.name, data);
+    }
+  });
+  return { meta: { model, epoch: 0, dataset: "mnist" }, params, momentum: new Map() };
+}
+
+Deno.test("firstLayerFilters() and normaliseFilters() scale each filter to its own range", () => {
+  const filters = firstLayerFilters(rampCheckpoint(lenet()));
+  assert.deepEqual(
+    [filters.layer, filters.kind, filters.count, filters.rows, filters.cols],
+    ["conv1", "conv2d", 20, 5, 5],
+  );
+  const pixels = normaliseFilters(filters);
+  // Filter 0 rises from 0 to 0.24: black to white; filter 1 falls: white to black.
+  assert.equal(pixels[0], 0);
+  assert.equal(pixels[24], 255);
+  assert.equal(pixels[12], Math.round(255 * 12 / 24));
+  assert.equal(pixels[25], 255);
+  assert.equal(pixels[49], 0);
+  // Filter 19 (weights -19.00..-19.24) is drawn as filter 1 is: its own range, not all (up to
+  // float32 rounding of the weights).
+  const [f1, f19] = [pixels.subarray(25, 50), pixels.subarray(19 * 25, 20 * 25)];
+  f19.forEach((v, i) => assert.ok(Math.abs(v - f1[i]!) <= 1, `pixel ${i}: ${v} vs ${f1[i]}`));
+  const mlpFilters = firstLayerFilters(rampCheckpoint(mlp()));
+  assert.deepEqual([mlpFilters.layer, mlpFilters.count, mlpFilters.rows, mlpFilters.cols], [
+    "fc1",
+    128,
+    28,
+    28,
+  ]);
+  // A filter whose weights are all equal is mid-grey.
+  const flat = { ...filters, count: 1, weights: new Float32Array(25).fill(0.3) };
+  assert.deepEqual([...new Set(normaliseFilters(flat))], [128]);
+});
+
+Deno.test("filterGrid() lays filters out scaled, with a slate gap no grey pixel can be", () => {
+  const pixels = Uint8Array.from({ length: 3 * 4 }, (_, i) => i * 20);
+  const grid = filterGrid({ count: 3, rows: 2, cols: 2, pixels }, 2);
+  assert.deepEqual(filterGridSize({ count: 3, rows: 2, cols: 2 }, 2), {
+    width: grid.width,
+    height: grid.height,
+  });
+  // 3 across: 4 + 3 × (4 + 4) = 28 wide, 4 + (4 + 4) = 12 high.
+  assert.deepEqual([grid.width, grid.height], [28, 12]);
+  const at = (
+    x: number,
+    y: number,
+  ) => [...grid.pixels.subarray((y * 28 + x) * 3, (y * 28 + x) * 3 + 3)];
+  assert.deepEqual(at(0, 0), [64, 80, 112]);
+  // Filter 1's top-right pixel (value 20 · 5 = 100) fills (14..15, 4..5).
+  assert.deepEqual(at(14, 4), [100, 100, 100]);
+  assert.deepEqual(at(15, 5), [100, 100, 100]);
+  assert.deepEqual(at(16, 4), [64, 80, 112]);
+});
+
+Deno.test("mnist show --filters FILE --png draws LeNet's 20 conv1 filters, 5×5 at scale 8", async () => {
+  await withTempDir(async (dir) => {
+    const model = `${dir}/lenet.safetensors`;
+    await saveCheckpoint(model, rampCheckpoint(lenet()));
+    const path = `${dir}/filters.png`;
+    const run = await runCli(["show", "--filters", model, "--png", path]);
+    assert.equal(run.code, 0, run.stderr);
+    assert.equal(run.stderr, `Model: ${model} (lenet, 1 epoch)\n`);
+    assert.equal(
+      run.stdout,
+      `Wrote ${path} (20 conv1 filters of lenet, 5x5 each at scale 8, 444x92 px)\n`,
+    );
+    const png = decode(await Deno.readFile(path));
+    assert.deepEqual([png.width, png.height, png.channels], [444, 92, 3]);
+    const pixel = (x: number, y: number) => png.data[(y * png.width + x) * 3];
+    // Filter 0 at (4, 4): its first weight black, its last (bottom right, 8×8 px) white.
+    assert.equal(pixel(4, 4), 0);
+    assert.equal(pixel(4 + 39, 4 + 39), 255);
+    // Filter 1, next along: falling, so white then black.
+    assert.equal(pixel(48, 4), 255);
+    assert.equal(pixel(48 + 39, 4 + 39), 0);
+    // Filter 10 starts the second row.
+    assert.equal(pixel(4, 48), 0);
+    assert.deepEqual(
+      await Array.fromAsync(Deno.readDir(dir), (e) => e.name).then((n) => n.sort()),
+      [
+        "filters.png",
+        "lenet.safetensors",
+      ],
+    );
+  });
+});
+
+Deno.test("mnist show --filters draws in the terminal without --png", async () => {
+  await withTempDir(async (dir) => {
+    const model = `${dir}/lenet.safetensors`;
+    await saveCheckpoint(model, rampCheckpoint(lenet()));
+    const run = await runCli(["show", "--filters", model]);
+    assert.equal(run.code, 0, run.stderr);
+    const lines = run.stdout.trimEnd().split("\n");
+    assert.equal(
+      lines.at(-1),
+      "20 conv1 filters of lenet, 5x5, each from its smallest weight (dark) to its largest",
+    );
+    // Each filter 5×5 drawn twice as large: 10 columns, 5 lines. Filter 0 rises row by row
+    // from its smallest weight to its largest: blank on top, full at the bottom.
+    assert.equal(lines[0]!.slice(0, 10), " ".repeat(10));
+    assert.equal(lines[4]!.slice(0, 10), "█".repeat(10));
+  });
+});
+
+for (
+  const [args, message] of [
+    [
+      ["--filters", "nothing/here.safetensors"],
+      /^error: Cannot load model ".*nothing\/here\.safetensors": no such file/,
+    ],
+    [["--filters", "resnet"], /^error: Unknown model "resnet"/],
+    [["--filters", "lenet", "--count", "3"], /^error: --count is for digits; --filters draws/],
+    [["--filters", "lenet", "--scale", "2"], /^error: --scale needs --png FILE/],
+    [["--arch", "lenet"], /^error: --arch needs --filters MODEL/],
+  ] as [string[], RegExp][]
+) {
+  Deno.test(`mnist show ${args.join(" ")} fails with one line`, async () => {
+    const { code, stdout, stderr } = await runCli(["show", "--data-dir", MNIST, ...args]);
+    assert.equal(code, 1);
+    assert.equal(stdout, "");
+    assert.match(stderr, message);
+    assert.ok(stderr.trimEnd().split("\n").length <= 2, stderr);
+  });
+}
+
+Deno.test("mnist show --filters mlp --scale 16 is refused with the largest scale that fits", async () => {
+  await withTempDir(async (dir) => {
+    const model = `${dir}/mlp.safetensors`;
+    await saveCheckpoint(model, rampCheckpoint(mlp()));
+    const run = await runCli([
+      "show",
+      "--filters",
+      model,
+      "--png",
+      `${dir}/x.png`,
+      "--scale",
+      "16",
+    ]);
+    assert.equal(run.code, 1);
+    assert.match(run.stderr, /--scale 16 would make a 7236×3620 PNG of 128 fc1 filters of mlp/);
+    assert.match(run.stderr, /hint: Use --scale 12 or less\./);
+    assert.equal(run.stderr.trimEnd().split("\n").length, 2, run.stderr);
+    assert.ok(!(await Array.fromAsync(Deno.readDir(dir))).some((e) => e.name.endsWith(".png")));
+  });
+});
+
+gpuTest(
+  "mnist show --filters mlp draws a trained MLP's 128 fc1 weight rows as 28×28 tiles",
+  async () => {
+    await withTempDir(async (dir) => {
+      for (const f of await Array.fromAsync(Deno.readDir(MNIST))) {
+        if (f.name.endsWith(".gz")) await Deno.symlink(`${MNIST}/${f.name}`, `${dir}/${f.name}`);
+      }
+      const train = await runCli(["train", "--data-dir", dir, "--limit", "1000", "--epochs", "1"]);
+      assert.equal(train.code, 0, train.stderr);
+      const path = `${dir}/mlp.png`;
+      const run = await runCli(["show", "--data-dir", dir, "--filters", "mlp", "--png", path]);
+      assert.equal(run.code, 0, run.stderr);
+      assert.match(run.stderr, /^Model: .*mlp\.safetensors \(mlp, 1 epoch, validation accuracy/);
+      // 16 across, 8 down, 56-pixel tiles (scale 2) with 4-pixel gaps.
+      assert.match(run.stdout, /\(128 fc1 filters of mlp, 28x28 each at scale 2, 964x484 px\)/);
+      const png = decode(await Deno.readFile(path));
+      assert.deepEqual([png.width, png.height], [964, 484]);
+      // Every tile spans black to white: each is normalised to its own range.
+      for (let f = 0; f < 128; f++) {
+        const x0 = 4 + (f % 16) * 60;
+        const y0 = 4 + Math.floor(f / 16) * 60;
+        let lo = 255, hi = 0;
+        for (let y = 0; y < 56; y++) {
+          for (let x = 0; x < 56; x++) {
+            const v = png.data[((y0 + y) * png.width + x0 + x) * 3]!;
+            lo = Math.min(lo, v);
+            hi = Math.max(hi, v);
+          }
+        }
+        assert.deepEqual([lo, hi], [0, 255], `tile ${f}`);
+      }
+    });
+  },
+);

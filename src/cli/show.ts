@@ -4,7 +4,7 @@
  */
 import { UserError } from "../errors.ts";
 import { choiceOption, intOption, parseCommandArgs } from "./args.ts";
-import { type Command, COMMON_HELP } from "./command.ts";
+import { type Command, COMMON_HELP, modelLine } from "./command.ts";
 import { ensureDataset } from "../data/download.ts";
 import { loadSplit, type Split, SPLIT_NAMES, subset } from "../data/dataset.ts";
 import { DATASET_NAMES, DATASETS } from "../data/mirrors.ts";
@@ -12,6 +12,11 @@ import { resolveDataDir } from "../data/paths.ts";
 import { checkWritable, writeFileAtomic } from "../fs.ts";
 import { MAX_PIXELS } from "../image/decode.ts";
 import { encodePng } from "../image/png.ts";
+import type { Checkpoint } from "../nn/checkpoint.ts";
+import { loadCheckpoint } from "../nn/checkpoint.ts";
+import { ARCH_HELP, archOption } from "../nn/import.ts";
+import { modelPath } from "../nn/last_model.ts";
+import { inferShapes } from "../nn/model.ts";
 
 const MAX_COUNT = 1000;
 
@@ -21,12 +26,19 @@ export const MAX_SCALE = 16;
 const HELP =
   `Usage: mnist show [--count N] [--first I] [--split train|test] [--dataset mnist|fashion]
                   [--png FILE [--scale N]]
+       mnist show --filters MODEL [--png FILE [--scale N]]
 
 Downloads the dataset if needed, draws N images of a split (the first ones, or from --first I)
 side by side in the terminal, and prints their labels as the MXNet tutorial does:
 label: [5 0 4 1 9 ...].
 Intensity is drawn with the shades " ░▒▓█" (one character per 1 x 2 pixels); on a terminal that
 allows colour (NO_COLOR unset) the images are drawn in grey levels at full resolution instead.
+
+With --filters, draws what a trained model's first layer looks for, as ConvNetJS shows it: the
+first convolution's filters (LeNet's 20, 5x5) or the first dense layer's weights as 28x28 images
+(the MLP's 128), one per unit, laid out in a grid. Each filter is scaled to its own range, its
+smallest weight black and its largest white (so shades compare within a filter, not between
+filters); the bias is not drawn.
 
 Options:
   --count N              how many images, 1..${MAX_COUNT} (default 10)
@@ -37,8 +49,12 @@ Options:
   --png FILE             write the images as one grid PNG instead of drawing them; one
                          image is written as it is, 28x28, for "mnist predict FILE"
   --scale N              with --png, draw each pixel as N×N (nearest neighbour), 1..${MAX_SCALE}
-                         (default 1); the image may have at most ${MAX_PIXELS / 1e6} megapixels
+                         (default 1; with --filters 8 for 5x5 filters, 2 for 28x28 ones); the
+                         image may have at most ${MAX_PIXELS / 1e6} megapixels
   --mirror URL           where to download missing data from (repeatable)
+  --filters MODEL        draw MODEL's first-layer filters instead of images: a checkpoint file,
+                         or a name "mnist models" lists (mlp, lenet, mlp.prev)
+${ARCH_HELP}
 
 ${COMMON_HELP}
 
@@ -47,7 +63,8 @@ Examples:
   mnist show --split test --count 20
   mnist show --dataset fashion --png fashion.png
   mnist show --count 20 --png big.png --scale 4
-  mnist show --split test --first 42 --count 1 --png digit.png`;
+  mnist show --split test --first 42 --count 1 --png digit.png
+  mnist show --filters lenet --png lenet-filters.png`;
 
 export const show: Command = {
   name: "show",
@@ -62,7 +79,13 @@ export const show: Command = {
       png: { type: "string" },
       scale: { type: "string" },
       mirror: { type: "string", multiple: true },
+      filters: { type: "string" },
+      arch: { type: "string" },
     });
+    if (values.filters !== undefined) return await showFilters(values.filters, values);
+    if (values.arch !== undefined) {
+      throw new UserError("--arch needs --filters MODEL: it names the network of a model file");
+    }
     const count = intOption("count", values.count, 10, { min: 1, max: MAX_COUNT });
     const scale = scaleOption(values.scale, values.png);
     const first = intOption("first", values.first, 0, { min: 0 });
@@ -383,4 +406,200 @@ function drawCaption(
     });
     x += (glyph[0]!.length + 1) * k;
   }
+}
+
+/** A model's first-layer filters, as `firstLayerFilters` reads them. */
+export interface Filters {
+  /** The layer's name, e.g. "conv1" or "fc1". */
+  layer: string;
+  /** "conv2d": a convolution's kernels; "dense": a dense layer's weight rows, as images. */
+  kind: "conv2d" | "dense";
+  count: number;
+  rows: number;
+  cols: number;
+  /** (count, rows, cols) weights, row-major, as the checkpoint holds them. */
+  weights: Float32Array;
+}
+
+/**
+ * The filters of `checkpoint`'s first layer with weights: a convolution's (O, 1, K, K) kernels
+ * as O images K×K, or a dense layer's (O, H·W) weight rows as O images H×W when its input is a
+ * 1×H×W image. A layer of another shape (a convolution over several channels, a dense layer
+ * after another layer) is a `UserError`: its filters are not images.
+ */
+export function firstLayerFilters(checkpoint: Pick<Checkpoint, "meta" | "params">): Filters {
+  const { model } = checkpoint.meta;
+  const info = inferShapes(model).find((i) => i.params.length > 0);
+  const spec = info?.spec;
+  if (info === undefined || (spec?.kind !== "conv2d" && spec?.kind !== "dense")) {
+    throw new UserError(`The model "${model.name}" has no layer with weights to draw`);
+  }
+  const weightName = info.params[0]!.name;
+  const weights = checkpoint.params.get(weightName);
+  if (weights === undefined) throw new UserError(`The checkpoint has no "${weightName}" tensor`);
+  const [C, H, W] = info.input as [number, number, number];
+  if (info.input.length !== 3 || C !== 1) {
+    throw new UserError(
+      `Cannot draw the filters of ${spec.name}: its input is ${info.input.join("×")}, ` +
+        `not one image channel`,
+    );
+  }
+  const [rows, cols] = spec.kind === "conv2d" ? [spec.kernel, spec.kernel] : [H, W];
+  const count = spec.kind === "conv2d" ? spec.filters : spec.units;
+  return { layer: spec.name, kind: spec.kind, count, rows, cols, weights };
+}
+
+/**
+ * Each filter of `filters` as grey pixels scaled to its own range: its smallest weight 0
+ * (black), its largest 255 (white), linearly between; a filter whose weights are all equal is
+ * mid-grey (128). Shape: (count, rows, cols), like a `Split`'s images.
+ */
+export function normaliseFilters(filters: Filters): Uint8Array {
+  const size = filters.rows * filters.cols;
+  const out = new Uint8Array(filters.count * size);
+  for (let f = 0; f < filters.count; f++) {
+    const w = filters.weights.subarray(f * size, (f + 1) * size);
+    let lo = Infinity, hi = -Infinity;
+    for (const x of w) {
+      lo = Math.min(lo, x);
+      hi = Math.max(hi, x);
+    }
+    const range = hi - lo;
+    for (let i = 0; i < size; i++) {
+      out[f * size + i] = range > 0 && Number.isFinite(range)
+        ? Math.round((255 * (w[i]! - lo)) / range)
+        : 128;
+    }
+  }
+  return out;
+}
+
+/** The default `--scale` of a filter grid: 5×5 filters 8 times, 28×28 ones twice (~40 px). */
+export function defaultFilterScale(size: number): number {
+  return Math.max(1, Math.ceil(40 / size));
+}
+
+/** Pixels between and around the filters of a grid, whatever the scale. */
+const FILTER_GAP = 4;
+/** The colour between filters: a slate blue, which no grey filter pixel can be mistaken for. */
+const FILTER_GAP_RGB = [64, 80, 112] as const;
+
+/** Filters per row of a grid: 10 (LeNet's 20 in two rows), 16 for many (the MLP's 128). */
+export function filterColumns(count: number): number {
+  return Math.min(count, count > 40 ? 16 : 10);
+}
+
+/** The size of `filterGrid`'s image of `count` filters of `rows` × `cols` at `scale`. */
+export function filterGridSize(
+  { count, rows, cols }: { count: number; rows: number; cols: number },
+  scale: number,
+): { width: number; height: number } {
+  const across = filterColumns(count);
+  const down = Math.ceil(count / across);
+  return {
+    width: across * (cols * scale + FILTER_GAP) + FILTER_GAP,
+    height: down * (rows * scale + FILTER_GAP) + FILTER_GAP,
+  };
+}
+
+/**
+ * Lays `count` grey images of `rows` × `cols` (`pixels`: (count, rows, cols)) out as an RGB
+ * grid, `filterColumns(count)` across, each pixel drawn `scale` × `scale`, with `FILTER_GAP`
+ * pixels of slate blue around and between them (see `filterGridSize`).
+ */
+export function filterGrid(
+  { count, rows, cols, pixels }: { count: number; rows: number; cols: number; pixels: Uint8Array },
+  scale: number,
+): { width: number; height: number; channels: 3; pixels: Uint8Array } {
+  const { width, height } = filterGridSize({ count, rows, cols }, scale);
+  const across = filterColumns(count);
+  const out = new Uint8Array(width * height * 3);
+  for (let i = 0; i < width * height; i++) out.set(FILTER_GAP_RGB, i * 3);
+  for (let f = 0; f < count; f++) {
+    const x0 = FILTER_GAP + (f % across) * (cols * scale + FILTER_GAP);
+    const y0 = FILTER_GAP + Math.floor(f / across) * (rows * scale + FILTER_GAP);
+    for (let y = 0; y < rows * scale; y++) {
+      for (let x = 0; x < cols * scale; x++) {
+        const v = pixels[(f * rows + Math.floor(y / scale)) * cols + Math.floor(x / scale)]!;
+        out.fill(v, ((y0 + y) * width + x0 + x) * 3, ((y0 + y) * width + x0 + x + 1) * 3);
+      }
+    }
+  }
+  return { width, height, channels: 3, pixels: out };
+}
+
+/** `mnist show --filters MODEL`: the first layer's filters as a PNG grid or in the terminal. */
+async function showFilters(
+  model: string,
+  values: Record<string, string | boolean | string[] | undefined>,
+): Promise<void> {
+  for (const option of ["count", "first", "split", "dataset", "mirror"]) {
+    if (values[option] !== undefined) {
+      throw new UserError(`--${option} is for digits; --filters draws a model's filters`);
+    }
+  }
+  const png = values.png as string | undefined;
+  scaleOption(values.scale as string | undefined, png); // --scale needs --png; 1..MAX_SCALE
+  if (png !== undefined) await checkWritable(png, { what: "image" });
+  const path = await modelPath(model, resolveDataDir(values["data-dir"] as string | undefined));
+  const checkpoint = await loadCheckpoint(path, { arch: archOption(values.arch as string) });
+  const filters = firstLayerFilters(checkpoint);
+  const { count, rows, cols, layer } = filters;
+  const pixels = normaliseFilters(filters);
+  const what = `${count} ${layer} filter${count === 1 ? "" : "s"} of ${checkpoint.meta.model.name}`;
+  if (png === undefined) {
+    console.error(modelLine(path, checkpoint));
+    // In the terminal, small filters drawn twice as large so that 5×5 reads as a shape.
+    const k = Math.max(1, Math.ceil(10 / Math.max(rows, cols)));
+    const big: Split = {
+      images: upscaleEach(pixels, { count, rows, cols, k }),
+      labels: new Uint8Array(count),
+      count,
+      rows: rows * k,
+      cols: cols * k,
+    };
+    const tty = Deno.stdout.isTerminal();
+    const width = tty ? Deno.consoleSize().columns : NON_TTY_WIDTH;
+    console.log(renderImages(big, { width, color: tty && !Deno.noColor }));
+    console.log(`${what}, ${rows}x${cols}, each from its smallest weight (dark) to its largest`);
+    return;
+  }
+  const scale = values.scale === undefined
+    ? defaultFilterScale(Math.max(rows, cols))
+    : Number(values.scale);
+  const area = (k: number) => filterGridSize(filters, k).width * filterGridSize(filters, k).height;
+  const size = filterGridSize(filters, scale);
+  if (area(scale) > MAX_PIXELS) {
+    let fits = scale;
+    while (fits > 1 && area(fits) > MAX_PIXELS) fits--;
+    throw new UserError(
+      `--scale ${scale} would make a ${size.width}×${size.height} PNG of ${what}, over the ` +
+        `${MAX_PIXELS / 1e6}-megapixel limit`,
+      { hint: `Use --scale ${fits} or less.` },
+    );
+  }
+  console.error(modelLine(path, checkpoint));
+  const grid = filterGrid({ count, rows, cols, pixels }, scale);
+  await writeFileAtomic(png, await encodePng(grid), { what: "image" });
+  console.log(
+    `Wrote ${png} (${what}, ${rows}x${cols} each at scale ${scale}, ` +
+      `${grid.width}x${grid.height} px)`,
+  );
+}
+
+/** Each of `count` images `rows` × `cols` made `k` times larger (nearest neighbour). */
+function upscaleEach(
+  pixels: Uint8Array,
+  { count, rows, cols, k }: { count: number; rows: number; cols: number; k: number },
+): Uint8Array {
+  const out = new Uint8Array(count * rows * k * cols * k);
+  for (let f = 0; f < count; f++) {
+    for (let y = 0; y < rows * k; y++) {
+      for (let x = 0; x < cols * k; x++) {
+        out[(f * rows * k + y) * cols * k + x] =
+          pixels[(f * rows + Math.floor(y / k)) * cols + Math.floor(x / k)]!;
+      }
+    }
+  }
+  return out;
 }
