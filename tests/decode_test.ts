@@ -11,7 +11,8 @@ import {
   readImageFile,
   sniffFormat,
 } from "../src/image/decode.ts";
-import { crc32, encodePng } from "../src/image/png.ts";
+import { encodePng } from "../src/image/png.ts";
+import { crc32 } from "./png_chunks.ts";
 import { UserError } from "../src/errors.ts";
 
 // ---------------------------------------------------------------------------------------------
