@@ -114,7 +114,11 @@ Deno.test("readCheckpointInfo() gives a short reason for a file that is not a ch
       ["not-json", header("{nope"), /^not a safetensors file \(the header is not JSON\)$/],
       ["array", header("[1,2]"), /^not a safetensors file \(the header is not a JSON object\)$/],
       ["plain", header('{"w":{"dtype":"F32","shape":[0],"data_offsets":[0,0]}}'), /plain/],
-      ["other", header('{"__metadata__":{"format":"pt"}}'), /^no mnist metadata/],
+      [
+        "other",
+        header('{"__metadata__":{"format":"pt"}}'),
+        /^a plain safetensors file whose tensors are not the MLP's or LeNet's$/,
+      ],
       ["dir", null, /^it is a directory$/],
     ];
     for (const [name, bytes] of files) {
@@ -129,6 +133,37 @@ Deno.test("readCheckpointInfo() gives a short reason for a file that is not a ch
     }
     const missing = await readCheckpointInfo(`${modelDir}/missing.safetensors`);
     assert.equal(missing.problem, "no such file");
+  });
+});
+
+Deno.test("readCheckpointInfo() names the model of a plain safetensors file by its tensors", async () => {
+  await withStore(async ({ modelDir }) => {
+    // What PyTorch's save_file(state_dict) writes for the MLP: dotted names, no metadata.
+    const tensors = inferShapes(mlp()).flatMap((info) =>
+      info.spec.kind === "dense"
+        ? [
+          [`${info.spec.name}.weight`, [info.spec.units, sizeOf(info.input)]],
+          [`${info.spec.name}.bias`, [info.spec.units]],
+        ] as const
+        : []
+    );
+    let offset = 0;
+    const header: Record<string, unknown> = {};
+    for (const [name, shape] of tensors) {
+      const bytes = shape.reduce((a, b) => a * b, 4);
+      header[name] = { dtype: "F32", shape, data_offsets: [offset, offset + bytes] };
+      offset += bytes;
+    }
+    const text = new TextEncoder().encode(JSON.stringify(header));
+    const file = new Uint8Array(8 + text.length + offset);
+    new DataView(file.buffer).setBigUint64(0, BigInt(text.length), true);
+    file.set(text, 8);
+    await Deno.writeFile(`${modelDir}/torch.safetensors`, file);
+    const info = await readCheckpointInfo(`${modelDir}/torch.safetensors`);
+    assert.equal(info.problem, undefined);
+    assert.equal(info.kind, "mlp");
+    assert.equal(info.plain, "names");
+    assert.equal(info.accuracy, undefined);
   });
 });
 
@@ -263,6 +298,7 @@ Deno.test("mnist models lists each checkpoint's model, accuracy, epochs and date
         dataset: "mnist",
         accuracy: 0.9761,
         testSamples: 10000,
+        plain: null,
         epochs: 10,
         modified: "",
         bytes: 0,

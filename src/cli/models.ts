@@ -50,6 +50,7 @@ function toJson(m: StoredModel) {
     epochs: m.epochs ?? null,
     modified: m.modified?.toISOString() ?? null,
     bytes: m.size,
+    plain: m.plain ?? null,
     ...(m.problem === undefined ? {} : { problem: m.problem }),
   };
 }
@@ -67,6 +68,7 @@ function rows(models: StoredModel[], width: number): string[] {
       String(m.testSamples ?? "-").padStart(11),
       String(m.epochs ?? "-").padStart(6),
       m.modified ? formatDate(m.modified) : "-",
+      ...(m.plain ? [`(a plain safetensors file, recognised by its tensors' ${m.plain})`] : []),
     ];
     return `${mark} ${name}  ${cells.join("  ")}`;
   });

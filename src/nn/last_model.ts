@@ -13,6 +13,7 @@ import {
   legacyModelPointer,
   resolveModelDir,
 } from "../data/paths.ts";
+import { recognise } from "./import.ts";
 import { MODELS } from "./model.ts";
 
 /** Where to look for models; `modelDir` defaults to `resolveModelDir()` (the environment). */
@@ -127,6 +128,11 @@ export interface CheckpointInfo {
   accuracy?: number;
   /** How many test digits that accuracy was measured on (`training.testSamples`). */
   testSamples?: number;
+  /**
+   * How the model was recognised in a plain safetensors file (no mnist metadata): "names" or
+   * "shapes", as `mnist eval` would load it; unset for mnist's own checkpoints.
+   */
+  plain?: "names" | "shapes";
   /** Why the header cannot be read, in a few words; the other fields are then unset. */
   problem?: string;
 }
@@ -146,7 +152,7 @@ async function readFully(file: Deno.FsFile, n: number): Promise<Uint8Array> {
   return out.subarray(0, at);
 }
 
-/** The metadata of a safetensors header, or a short reason why there is none. */
+/** A safetensors header as JSON, or a short reason why it is not one. */
 function parseHeader(bytes: Uint8Array): Record<string, unknown> | string {
   let header: unknown;
   try {
@@ -157,11 +163,26 @@ function parseHeader(bytes: Uint8Array): Record<string, unknown> | string {
   if (header === null || typeof header !== "object" || Array.isArray(header)) {
     return "not a safetensors file (the header is not a JSON object)";
   }
-  const meta = (header as Record<string, unknown>).__metadata__;
-  if (meta === null || typeof meta !== "object" || Array.isArray(meta)) {
-    return "no mnist metadata (a plain safetensors file?)";
+  return header as Record<string, unknown>;
+}
+
+/**
+ * A header without mnist's metadata, as the loader would take it: the model its tensors' names
+ * or shapes make it (see `recognise`), or why they make it none.
+ */
+function plainInfo(
+  header: Record<string, unknown>,
+): Pick<CheckpointInfo, "kind" | "plain" | "problem"> {
+  const tensors = Object.entries(header).flatMap(([name, entry]) => {
+    const shape = (entry as { shape?: unknown } | null)?.shape;
+    return name !== "__metadata__" && Array.isArray(shape) ? [{ name, shape }] : [];
+  });
+  try {
+    const { origin } = recognise(tensors);
+    return { kind: origin.architecture, plain: origin.from === "shapes" ? "shapes" : "names" };
+  } catch {
+    return { problem: "a plain safetensors file whose tensors are not the MLP's or LeNet's" };
   }
-  return meta as Record<string, unknown>;
 }
 
 /**
@@ -186,7 +207,7 @@ export async function readCheckpointInfo(path: string): Promise<CheckpointInfo> 
   if (info.isDirectory) return { ...base, problem: "it is a directory" };
   // A device or a FIFO would read without end.
   if (!info.isFile) return { ...base, problem: "it is not a regular file" };
-  let meta: Record<string, unknown> | string;
+  let header: Record<string, unknown> | string;
   let file: Deno.FsFile | undefined;
   try {
     file = await Deno.open(path, { read: true });
@@ -196,15 +217,19 @@ export async function readCheckpointInfo(path: string): Promise<CheckpointInfo> 
     if (length > BigInt(Math.min(MAX_HEADER, info.size - 8))) {
       return { ...base, problem: "not a safetensors file (bad header length)" };
     }
-    meta = parseHeader(await readFully(file, Number(length)));
+    header = parseHeader(await readFully(file, Number(length)));
   } catch (error) {
     return { ...base, problem: fsReason(error) };
   } finally {
     file?.close();
   }
-  if (typeof meta === "string") return { ...base, problem: meta };
+  if (typeof header === "string") return { ...base, problem: header };
+  const found = header.__metadata__;
+  const meta = found !== null && typeof found === "object" && !Array.isArray(found)
+    ? found as Record<string, unknown>
+    : {};
   if (meta.format !== "mnist" || typeof meta.model !== "string") {
-    return { ...base, problem: "no mnist metadata (a plain safetensors file?)" };
+    return { ...base, ...plainInfo(header) };
   }
   const json = (text: unknown): unknown => {
     try {
