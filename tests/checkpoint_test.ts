@@ -465,7 +465,7 @@ Deno.test({
 
 // Hostile files (issue 13): every fault is one line naming the file and what is wrong.
 
-const CASES = new URL("../../shared/cases/", import.meta.url).pathname;
+const CASES = new URL("./fixtures/cases/", import.meta.url).pathname;
 
 /** Decodes `header` (tensors' entries included) over `data`, expecting `pattern`. */
 function rejects(header: unknown, data: Uint8Array, pattern: RegExp) {

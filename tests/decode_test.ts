@@ -792,7 +792,7 @@ Deno.test("pngInflatedBytes() is the size of the zlib stream our own encoder wri
 Deno.test("decodeImage() stops inflating a PNG bomb at what its header allows", async () => {
   // The shared case: a 28×28 header over an IDAT that inflates to 256 MiB.
   const bomb = await Deno.readFile(
-    new URL("../../shared/cases/png-bomb-28x28-256mib.png", import.meta.url),
+    new URL("./fixtures/cases/png-bomb-28x28-256mib.png", import.meta.url),
   );
   const before = Deno.memoryUsage().rss;
   const started = performance.now();

@@ -175,7 +175,7 @@ step(
     await Deno.writeFile(`${dir}/ok.png`, good!.bytes);
     const fifo = `${dir}/pipe.png`;
     assert.ok((await new Deno.Command("mkfifo", { args: [fifo] }).output()).success);
-    const bomb = new URL("../../shared/cases/png-bomb-28x28-256mib.png", import.meta.url).pathname;
+    const bomb = new URL("./fixtures/cases/png-bomb-28x28-256mib.png", import.meta.url).pathname;
     const run = await runCli([
       "predict",
       "--model",
