@@ -37,7 +37,7 @@ const KK: u32 = 25u;
 override WG: u32 = 64u;
 // Activation applied in conv2d_forward_vec4's epilogue: 0 none, 1 relu, 2 tanh, 3 sigmoid.
 override ACT: u32 = 0u;
-// Activation of the layer below, applied in conv2d_backward_input_vec4's epilogue.
+// Activation of the layer below, applied in input_columns' epilogue.
 override PREV_ACT: u32 = 0u;
 
 // Two outputs, so that conv2d_backward_vec4 can write both gradients; each entry point uses
@@ -310,15 +310,6 @@ fn weight_row(r: u32, t: u32) {
       out[O * C * KK + o] = partial[0][5];
     }
   }
-}
-
-// input_columns, one invocation each.
-@compute @workgroup_size(WG)
-fn conv2d_backward_input_vec4(
-  @builtin(global_invocation_id) gid: vec3u,
-  @builtin(num_workgroups) groups: vec3u,
-) {
-  input_columns(invocation(gid, groups));
 }
 
 // weight_row, one workgroup each (workgroups past the rows return at once).

@@ -21,7 +21,7 @@ const TK: u32 = 32u;
 
 // Activation in dense_forward_shared's epilogue: 0 none, 1 relu, 2 tanh, 3 sigmoid.
 override ACT: u32 = 0u;
-// Activation of the layer below, applied in dense_backward_input_shared's epilogue.
+// Activation of the layer below, applied in input_tile's epilogue.
 override PREV_ACT: u32 = 0u;
 
 // Two outputs, so that dense_backward_shared can write both gradients; each entry point uses
@@ -238,15 +238,6 @@ fn weight_tile(t: vec2u, l: vec3u) {
   if (o < O && t.x == 0u && l.x == 0u) {
     out[O * I + o] = db;
   }
-}
-
-// Workgroup (i tile, b tile) → input_tile.
-@compute @workgroup_size(16, 16)
-fn dense_backward_input_shared(
-  @builtin(workgroup_id) wg: vec3u,
-  @builtin(local_invocation_id) l: vec3u,
-) {
-  input_tile(wg.xy, l);
 }
 
 // Workgroup (i tile, o tile) → weight_tile.
