@@ -21,20 +21,19 @@
  * repetitive lines, so they are generated here. The generated file is valid WGSL and
  * committed; tests/conv2d_tiled_gen_test.ts checks it matches this generator.
  *
- *     deno run kernels/gen_conv2d_tiled.ts > kernels/conv2d_tiled.wgsl
+ *     deno task gen
  */
 
-/** The kernel size the tiled kernels are unrolled for. */
-export const K = 5;
-/** Forward tile: output rows, output columns (a multiple of 4) and output channels. */
-export const FORWARD = { RH: 8, RW: 8, T: 4 } as const;
-/**
- * Weight-gradient tile: output channels, input channels, dy rows per step, and dy columns per
- * step (a multiple of 4).
- */
-export const WEIGHT = { TO: 10, CT: 1, RHW: 1, CW: 4 } as const;
-/** Input-gradient tile: input channels per invocation; dy planes up to PLANE×PLANE. */
-export const INPUT = { TC: 2, PLANE: 8 } as const;
+import { CONV2D_TILES } from "./tiles.ts";
+
+/** The kernel size the tiled kernels are unrolled for (see kernels/tiles.ts). */
+export const K = CONV2D_TILES.K;
+/** Forward tile (see kernels/tiles.ts). */
+export const FORWARD = CONV2D_TILES.FORWARD;
+/** Weight-gradient tile (see kernels/tiles.ts). */
+export const WEIGHT = CONV2D_TILES.WEIGHT;
+/** Input-gradient tile (see kernels/tiles.ts). */
+export const INPUT = CONV2D_TILES.INPUT;
 
 const KK = K * K;
 const range = (n: number) => Array.from({ length: n }, (_, i) => i);

@@ -6,20 +6,17 @@
  * The generated file is valid WGSL and committed; tests/dense_tiled_gen_test.ts checks it
  * matches this generator.
  *
- *     deno run kernels/gen_dense_tiled.ts > kernels/dense_tiled.wgsl
+ *     deno task gen
  */
 
-/** Weight rows per tile of the weight gradient. */
-export const TR = 16;
-/**
- * The most batch rows per tile of the forward and the input gradient; the `ROWS` override picks
- * how many of them a pipeline uses (rows past it fold away at pipeline creation), so that the
- * tiles can cover the batch without a ragged last one: 20 × 5 at batch 100, where 16-row tiles
- * leave 12 rows idle and llvmpipe's forward of the MLP's fc1 measured 20-30% slower.
- */
-export const ROWS_MAX = 20;
-/** Columns per tile, a multiple of 4 (vec4 groups). */
-export const TC = 16;
+import { DENSE_TILES } from "./tiles.ts";
+
+/** Weight rows per tile of the weight gradient (see kernels/tiles.ts). */
+export const TR = DENSE_TILES.TR;
+/** The most batch rows per tile of the forward and the input gradient (kernels/tiles.ts). */
+export const ROWS_MAX = DENSE_TILES.ROWS_MAX;
+/** Columns per tile, a multiple of 4 (see kernels/tiles.ts). */
+export const TC = DENSE_TILES.TC;
 
 const G = TC / 4;
 const range = (n: number) => Array.from({ length: n }, (_, i) => i);

@@ -6,7 +6,7 @@
 import code from "../../kernels/conv2d.wgsl" with { type: "text" };
 import tiledCode from "../../kernels/conv2d_tiled.wgsl" with { type: "text" };
 import vec4Code from "../../kernels/conv2d_vec4.wgsl" with { type: "text" };
-import { FORWARD, INPUT, K as TILED_K, WEIGHT } from "../../kernels/gen_conv2d_tiled.ts";
+import { CONV2D_TILES } from "../../kernels/tiles.ts";
 import { createDims } from "../gpu/buffer.ts";
 import {
   type BufferRange,
@@ -17,6 +17,8 @@ import {
 } from "../gpu/kernel.ts";
 import type { Layer, LayerContext } from "./layer.ts";
 import { ACTIVATION_CODE, type Conv2dSpec } from "./model.ts";
+
+const { FORWARD, INPUT, K: TILED_K, WEIGHT } = CONV2D_TILES;
 
 /** The simple convolution kernels (one output per invocation): the reference and fallback. */
 export const CONV2D: Program = { name: "conv2d", code };

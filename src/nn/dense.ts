@@ -2,6 +2,7 @@
 import code from "../../kernels/dense.wgsl" with { type: "text" };
 import tiledCode from "../../kernels/dense_tiled.wgsl" with { type: "text" };
 import sharedCode from "../../kernels/dense_shared.wgsl" with { type: "text" };
+import { DENSE_TILES } from "../../kernels/tiles.ts";
 import { createDims } from "../gpu/buffer.ts";
 import {
   type BufferRange,
@@ -52,8 +53,8 @@ function groups(
   return [Math.ceil((Math.ceil(rows / rowTile) * Math.ceil(cols / v.tile)) / wg)];
 }
 
-/** The most batch rows a register tile holds (ROWS_MAX in kernels/gen_dense_tiled.ts). */
-export const TILE_ROWS_MAX = 20;
+/** The most batch rows a register tile holds (ROWS_MAX in kernels/tiles.ts). */
+export const TILE_ROWS_MAX: number = DENSE_TILES.ROWS_MAX;
 
 /**
  * Batch rows per register tile of the tiled forward and input gradient (their `ROWS` override)

@@ -1,0 +1,36 @@
+/**
+ * The tile shapes of the generated kernel families: what kernels/gen_conv2d_tiled.ts and
+ * kernels/gen_dense_tiled.ts unroll, and what src/nn/ sizes their dispatches by. Data only, so
+ * that the engine reads the shapes without importing a generator at run time.
+ */
+
+/** kernels/conv2d_tiled.wgsl: unrolled for K×K kernels, stride 1, no padding. */
+export const CONV2D_TILES = {
+  /** The kernel size the tiled kernels are unrolled for. */
+  K: 5,
+  /** Forward tile: output rows, output columns (a multiple of 4) and output channels. */
+  FORWARD: { RH: 8, RW: 8, T: 4 },
+  /**
+   * Weight-gradient tile: output channels, input channels, dy rows per step, and dy columns per
+   * step (a multiple of 4).
+   */
+  WEIGHT: { TO: 10, CT: 1, RHW: 1, CW: 4 },
+  /** Input-gradient tile: input channels per invocation; dy planes up to PLANE×PLANE. */
+  INPUT: { TC: 2, PLANE: 8 },
+} as const;
+
+/** kernels/dense_tiled.wgsl: register tiles of up to ROWS_MAX×TC outputs (TR×TC for dW). */
+export const DENSE_TILES = {
+  /** Weight rows per tile of the weight gradient. */
+  TR: 16,
+  /**
+   * The most batch rows per tile of the forward and the input gradient; the `ROWS` override
+   * picks how many of them a pipeline uses (rows past it fold away at pipeline creation), so
+   * that the tiles can cover the batch without a ragged last one: 20 × 5 at batch 100, where
+   * 16-row tiles leave 12 rows idle and llvmpipe's forward of the MLP's fc1 measured 20-30%
+   * slower.
+   */
+  ROWS_MAX: 20,
+  /** Columns per tile, a multiple of 4 (vec4 groups). */
+  TC: 16,
+} as const;
