@@ -7,7 +7,8 @@ struct Dims {
   B: u32,
   I: u32,
   O: u32,
-  _pad: u32,
+  // Inputs per slice of a split forward (dense_shared.wgsl's); unused here.
+  KS: u32,
 }
 
 // Workgroup size (invocations along x).

@@ -1,6 +1,16 @@
-/** Workgroup sizing (src/gpu/kernel.ts): whole subgroups, within the device's limits. */
+/**
+ * Workgroup sizing (src/gpu/kernel.ts): whole subgroups, within the device's limits; and every
+ * kernel's `struct Dims` matches the named layout its op module writes it from.
+ */
 import assert from "node:assert/strict";
+import type { DimsLayout } from "../src/gpu/buffer.ts";
 import { fitWorkgroup } from "../src/gpu/kernel.ts";
+import { CONV2D_DIMS } from "../src/nn/conv2d.ts";
+import { DENSE_DIMS } from "../src/nn/dense.ts";
+import { SOFTMAX_DIMS } from "../src/nn/loss.ts";
+import { SGD_DIMS } from "../src/nn/optimizer.ts";
+import { POOL_DIMS } from "../src/nn/pool.ts";
+import { GATHER_DIMS } from "../src/train/feeder.ts";
 
 const DEFAULTS = { maxInvocations: 256, maxSizeX: 256 };
 
@@ -27,4 +37,39 @@ Deno.test("fitWorkgroup() stays within the device's limits, as a power of two", 
   assert.equal(fitWorkgroup(256, { maxInvocations: 1024, maxSizeX: 64, subgroup: 32 }), 64);
   assert.equal(fitWorkgroup(256, { maxInvocations: 192, maxSizeX: 192, subgroup: 0 }), 128);
   assert.equal(fitWorkgroup(8, { maxInvocations: 32, maxSizeX: 32, subgroup: 64 }), 32);
+});
+
+/** Each WGSL file's `struct Dims` and the layout its op module writes it from. */
+const DIMS: [string, DimsLayout][] = [
+  ["conv2d.wgsl", CONV2D_DIMS],
+  ["conv2d_tiled.wgsl", CONV2D_DIMS],
+  ["conv2d_vec4.wgsl", CONV2D_DIMS],
+  ["dense.wgsl", DENSE_DIMS],
+  ["dense_shared.wgsl", DENSE_DIMS],
+  ["dense_tiled.wgsl", DENSE_DIMS],
+  ["gather.wgsl", GATHER_DIMS],
+  ["pool.wgsl", POOL_DIMS],
+  ["sgd.wgsl", SGD_DIMS],
+  ["softmax.wgsl", SOFTMAX_DIMS],
+];
+
+/** The fields of `code`'s `struct Dims` as `name: type`, comments left out. */
+function wgslDims(code: string): string[] {
+  const body = /struct Dims \{([^}]*)\}/.exec(code)?.[1];
+  assert.ok(body !== undefined, "no struct Dims");
+  return body.split("\n").map((l) => l.replace(/\/\/.*/, "").trim()).filter((l) => l !== "")
+    .map((l) => l.replace(/,$/, ""));
+}
+
+Deno.test("every struct Dims is the layout its op module writes, trailing padding aside", async () => {
+  const files = [...Deno.readDirSync(new URL("../kernels/", import.meta.url))]
+    .map((e) => e.name).filter((n) => n.endsWith(".wgsl") && n !== "activation.wgsl").sort();
+  assert.deepEqual(DIMS.map(([f]) => f), files, "a kernel file without a layout here");
+  for (const [file, layout] of DIMS) {
+    const code = await Deno.readTextFile(new URL(`../kernels/${file}`, import.meta.url));
+    const fields = wgslDims(code);
+    const named = Object.entries(layout).map(([k, t]) => `${k}: ${t}`);
+    assert.deepEqual(fields.slice(0, named.length), named, file);
+    for (const pad of fields.slice(named.length)) assert.match(pad, /^_pad\d*: u32$/, file);
+  }
 });

@@ -40,21 +40,33 @@ export function writeBuffer(
 }
 
 /**
- * A uniform buffer of u32 dimensions (a WGSL `struct Dims` of u32/f32 fields, in order).
- * Floats are passed as `{ f32: x }`.
+ * The fields of a WGSL `struct Dims`, in the struct's declaration order, with their types:
+ * `{ B: "u32", lr: "f32" }`. Each op module declares its struct's layout once, beside its
+ * kernels; tests/kernel_test.ts checks every layout against the WGSL. Trailing padding fields
+ * (`_pad0`...) are left out: the buffer is padded to 16 bytes with zeros.
  */
-export function createDims(
+export type DimsLayout = Readonly<Record<string, "u32" | "f32">>;
+
+/** A value for every field of layout `L`, by name. */
+export type DimsValues<L extends DimsLayout> = { readonly [K in keyof L]: number };
+
+/**
+ * A uniform buffer holding a `struct Dims` written from a named record: every field of `layout`
+ * at its offset (4 bytes each, in declaration order), as u32 or f32; 16-byte padded.
+ */
+export function createDims<L extends DimsLayout>(
   device: GPUDevice,
   label: string,
-  fields: readonly (number | { f32: number })[],
+  { layout, values }: { layout: L; values: DimsValues<L> },
 ): GPUBuffer {
+  const fields = Object.keys(layout) as (keyof L & string)[];
   const words = Math.max(4, Math.ceil(fields.length / 4) * 4);
   const data = new ArrayBuffer(words * 4);
   const u32 = new Uint32Array(data);
   const f32 = new Float32Array(data);
   fields.forEach((field, i) => {
-    if (typeof field === "number") u32[i] = field;
-    else f32[i] = field.f32;
+    if (layout[field] === "u32") u32[i] = values[field];
+    else f32[i] = values[field];
   });
   const buffer = device.createBuffer({
     label: `${label}.dims`,

@@ -29,6 +29,26 @@ export const CONV2D_TILED: Program = { name: "conv2d_tiled", code: tiledCode };
 /** The GPU convolution kernels (5×5, stride 1, no padding; 4 columns × 5 channels each). */
 export const CONV2D_VEC4: Program = { name: "conv2d_vec4", code: vec4Code };
 
+/**
+ * The `struct Dims` of kernels/conv2d.wgsl, conv2d_tiled.wgsl and conv2d_vec4.wgsl: batch B, C
+ * input channels of H×W, O output channels of OH×OW, K×K kernels, stride, pad, and the weight
+ * gradient's S batch slices of BS images.
+ */
+export const CONV2D_DIMS = {
+  B: "u32",
+  C: "u32",
+  H: "u32",
+  W: "u32",
+  O: "u32",
+  K: "u32",
+  OH: "u32",
+  OW: "u32",
+  stride: "u32",
+  pad: "u32",
+  S: "u32",
+  BS: "u32",
+} as const;
+
 /** Preferred workgroup size (see `KernelCache.workgroup`) of the simple and vec4 kernels. */
 const WG = 64;
 /**
@@ -189,7 +209,10 @@ export function buildConv2d(ctx: LayerContext): Layer {
   const { kernel: K, stride, pad } = spec;
   const variants = conv2dVariants({ K, stride, pad, W, OH, OW }, ctx);
   const { S, BS } = weightSlices({ B, O, C, K }, variants.kernels);
-  const dims = createDims(device, spec.name, [B, C, H, W, O, K, OH, OW, stride, pad, S, BS]);
+  const dims = createDims(device, spec.name, {
+    layout: CONV2D_DIMS,
+    values: { B, C, H, W, O, K, OH, OW, stride, pad, S, BS },
+  });
   const params = store.range(store.params, index);
   const shape = { B, C, H, W, O, K, OH, OW };
   const main = FAMILIES[variants.kernels];

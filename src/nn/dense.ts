@@ -27,6 +27,12 @@ export const DENSE_TILED: Program = { name: "dense_tiled", code: tiledCode };
 export const DENSE_SHARED: Program = { name: "dense_shared", code: sharedCode };
 
 /**
+ * The `struct Dims` of kernels/dense.wgsl, dense_tiled.wgsl and dense_shared.wgsl: batch B,
+ * inputs I, outputs O, and KS, the inputs each slice of a split forward covers (I unsplit).
+ */
+export const DENSE_DIMS = { B: "u32", I: "u32", O: "u32", KS: "u32" } as const;
+
+/**
  * Preferred workgroup size (see `KernelCache.workgroup`) and outputs per invocation (square
  * tiles; TILED's forward and input gradient take {@link tileRows} batch rows instead) of each
  * variant. The tiled kernels each hold a register tile of 16 columns by up to 20 rows, so a
@@ -117,7 +123,10 @@ export function buildDense(ctx: LayerContext): Layer {
   const rows = tileRows(B);
 
   const split = fwd === SHARED ? denseSplit({ B, I, O }) : { S: 1, KS: I };
-  const dims = createDims(device, spec.name, [B, I, O, split.KS]);
+  const dims = createDims(device, spec.name, {
+    layout: DENSE_DIMS,
+    values: { B, I, O, KS: split.KS },
+  });
   const act = { ACT: ACTIVATION_CODE[spec.act] };
   // Bindings in the house order: the outputs (two in the shared kernels: out, out1), in0..in2,
   // dims. `io` lists the outputs then the inputs; null where the entry point uses none.

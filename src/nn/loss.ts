@@ -6,6 +6,9 @@ import { type Dispatch, type KernelCache, makeDispatch, type Program } from "../
 /** The softmax kernel's WGSL module. */
 export const SOFTMAX: Program = { name: "softmax", code };
 
+/** The `struct Dims` of kernels/softmax.wgsl: batch B, N classes. */
+export const SOFTMAX_DIMS = { B: "u32", N: "u32" } as const;
+
 /** Buffers of the loss: outputs, then inputs. */
 export interface LossBuffers {
   /** (B, N) probabilities. */
@@ -36,6 +39,6 @@ export function buildLoss(
     bindings: ["storage", "storage", "storage", "storage", "read", "read", "uniform"],
   });
   const { prob, dlogits, stats, pred, logits, labels } = buffers;
-  const dims = createDims(device, "softmax", [B, N, 0, 0]);
+  const dims = createDims(device, "softmax", { layout: SOFTMAX_DIMS, values: { B, N } });
   return makeDispatch(device, kernel, [prob, dlogits, stats, pred, logits, labels, dims], [1]);
 }

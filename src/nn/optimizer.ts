@@ -7,6 +7,19 @@ import type { ParamStore } from "./params.ts";
 /** The SGD kernel's WGSL module. */
 export const SGD: Program = { name: "sgd", code };
 
+/**
+ * The `struct Dims` of kernels/sgd.wgsl: n parameters, then the hyper-parameters as f32 (see
+ * {@link SgdOptions}; `clip` is `clipGradient`, `rescale_grad` `rescaleGrad`).
+ */
+export const SGD_DIMS = {
+  n: "u32",
+  lr: "f32",
+  momentum: "f32",
+  wd: "f32",
+  rescale_grad: "f32",
+  clip: "f32",
+} as const;
+
 /** SGD hyper-parameters, as MXNet names them. */
 export interface SgdOptions {
   lr: number;
@@ -40,16 +53,17 @@ export function buildSgd(
     bindings: ["storage", "storage", "read", "uniform"],
   });
   const n = store.length;
-  const dims = createDims(device, "sgd", [
-    n,
-    { f32: options.lr },
-    { f32: options.momentum },
-    { f32: options.wd },
-    { f32: options.rescaleGrad },
-    { f32: options.clipGradient },
-    0,
-    0,
-  ]);
+  const dims = createDims(device, "sgd", {
+    layout: SGD_DIMS,
+    values: {
+      n,
+      lr: options.lr,
+      momentum: options.momentum,
+      wd: options.wd,
+      rescale_grad: options.rescaleGrad,
+      clip: options.clipGradient,
+    },
+  });
   if (n % 4 !== 0) throw new Error(`SGD needs a parameter count divisible by 4, got ${n}`);
   const groups = Math.ceil(n / 4 / WG);
   const limit = device.limits.maxComputeWorkgroupsPerDimension;

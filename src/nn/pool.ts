@@ -9,6 +9,21 @@ import { ACTIVATION_CODE, type MaxPoolSpec } from "./model.ts";
 /** The max-pool kernels: forward with argmax, backward as a gather (no atomics). */
 export const POOL: Program = { name: "pool", code };
 
+/**
+ * The `struct Dims` of kernels/pool.wgsl: batch B, C channels of H×W in, K×K windows every
+ * `stride` pixels, OH×OW out.
+ */
+export const POOL_DIMS = {
+  B: "u32",
+  C: "u32",
+  H: "u32",
+  W: "u32",
+  K: "u32",
+  stride: "u32",
+  OH: "u32",
+  OW: "u32",
+} as const;
+
 /** Preferred workgroup size (see `KernelCache.workgroup`). */
 const PREFERRED_WG = 64;
 
@@ -42,7 +57,10 @@ export function buildMaxPool(ctx: LayerContext): Layer {
   const WG = kernels.workgroup(PREFERRED_WG);
   const [C, H, W] = ctx.info.input as [number, number, number];
   const [, OH, OW] = ctx.info.output as [number, number, number];
-  const dims = createDims(device, spec.name, [B, C, H, W, spec.size, spec.stride, OH, OW]);
+  const dims = createDims(device, spec.name, {
+    layout: POOL_DIMS,
+    values: { B, C, H, W, K: spec.size, stride: spec.stride, OH, OW },
+  });
   const argmax = ctx.alloc("argmax", B * C * OH * OW * 4);
   // The 2×2 kernels take four windows per invocation, the general ones one element. On GPUs
   // the training loop times both (src/train/autotune.ts).

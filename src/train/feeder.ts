@@ -12,6 +12,9 @@ import type { Network } from "../nn/network.ts";
 /** The gather kernel's WGSL module. */
 export const GATHER: Program = { name: "gather", code };
 
+/** The `struct Dims` of kernels/gather.wgsl: batch B, P pixels per image. */
+export const GATHER_DIMS = { B: "u32", P: "u32" } as const;
+
 /** Marks an order entry as padding that must not count in metrics. */
 export const PAD_FLAG = 0x80000000;
 
@@ -73,7 +76,10 @@ export class Feeder {
     this.#images = createStorageWith(device, "dataset.images", split.images);
     this.#labels = createStorageWith(device, "dataset.labels", Uint32Array.from(split.labels));
     this.#order = createStorage(device, "dataset.order", batches * this.#slotBytes);
-    const dims = createDims(device, "gather", [network.B, P, 0, 0]);
+    const dims = createDims(device, "gather", {
+      layout: GATHER_DIMS,
+      values: { B: network.B, P },
+    });
     this.#group = bindGroup(device, this.#kernel, [
       network.x,
       network.labels,
