@@ -6,7 +6,7 @@
  */
 import { UserError } from "../errors.ts";
 import type { Gpu } from "../gpu/device.ts";
-import { KernelCache } from "../gpu/kernel.ts";
+import { type Dispatch, encode, KernelCache } from "../gpu/kernel.ts";
 import { DataIter, type DataIterState } from "../data/dataset.ts";
 import { type Checkpoint, saveCheckpoint } from "../nn/checkpoint.ts";
 import type { ModelSpec } from "../nn/model.ts";
@@ -25,11 +25,11 @@ import {
   timeCostLine,
   validationLine,
 } from "./speedometer.ts";
-import { encode } from "../gpu/kernel.ts";
 import { formatProfile, type ProfileItem, profileItems } from "./profile.ts";
 import {
   chooseKernels,
   formatChoice,
+  type KernelChoice,
   type KernelMode,
   recordChoice,
   type RecordedKernels,
@@ -208,14 +208,45 @@ function countClasses(predictions: Uint32Array, classes: number): number[] {
   return counts;
 }
 
-/** Trains `options.model` and returns each epoch's figures. */
-export async function train(gpu: Gpu, options: TrainOptions): Promise<EpochResult[]> {
+/** What a run builds once and every epoch uses: the network, its data and its update. */
+interface Run {
+  gpu: Gpu;
+  options: TrainOptions;
+  kernels: KernelCache;
+  store: ParamStore;
+  network: Network;
+  /** The kernels chosen per layer, and the measurements behind the choice. */
+  choice: KernelChoice;
+  /** The choice as the checkpoint records it, if it records one. */
+  chosen: RecordedKernels | undefined;
+  iter: DataIter;
+  feeder: Feeder;
+  evaluator: Evaluator;
+  sgd: Dispatch;
+  intervals: IntervalLog;
+  /** Batches per epoch (the last padded). */
+  batches: number;
+  /** The epoch this run starts at (after a resumed checkpoint's). */
+  firstEpoch: number;
+  /** Pipelines made before the loop; the loop must make none. */
+  pipelines: number;
+  /** Batches per submit (fewer with a progress listener). */
+  stepsPerSubmit: number;
+  /** How many log boundaries may pass between reads: one until an interval has been measured. */
+  readEvery: number;
+  progress: (phase: TrainProgress["phase"], epoch: number, done: number, total: number) => void;
+}
+
+/**
+ * Set-up: the kernels per layer (on a GPU, whichever measure faster there, see autotune.ts, or
+ * what the run being resumed chose on this adapter), the network, the parameters (initialised or
+ * resumed), the data on the GPU, the update and the interval log.
+ */
+async function setUp(gpu: Gpu, options: TrainOptions): Promise<Run> {
   const { device } = gpu;
-  const { model, batchSize: B, log } = options;
+  const { model, batchSize: B } = options;
   const kernels = new KernelCache(device);
   const store = new ParamStore(device, model);
-  // On a GPU, each layer keeps whichever kernels measure faster there (see autotune.ts), or
-  // what the run being resumed chose on this adapter.
   const mode = options.kernels ?? "auto";
   const choice = mode === "auto"
     ? await chooseKernels(gpu, kernels, {
@@ -236,14 +267,13 @@ export async function train(gpu: Gpu, options: TrainOptions): Promise<EpochResul
   });
 
   const resume = options.resume;
-  const iterState = resume?.meta.iterator as DataIterState | undefined;
   const iter = new DataIter({
     count: options.train.count,
     batchSize: B,
     shuffle: true,
     seed: options.seed,
     lastBatch: "pad",
-    state: iterState,
+    state: resume?.meta.iterator as DataIterState | undefined,
   });
   if (resume) {
     store.load(resume.params);
@@ -251,196 +281,258 @@ export async function train(gpu: Gpu, options: TrainOptions): Promise<EpochResul
   } else {
     store.initialize(options.init, new Rng(options.seed ^ 0x5eed));
   }
-  const firstEpoch = resume ? resume.meta.epoch + 1 : 0;
 
   const batches = Math.ceil(options.train.count / B);
   const feeder = new Feeder(device, kernels, { split: options.train, network, batches });
   const evaluator = new Evaluator(device, kernels, { network, split: options.test });
   const sgd = buildSgd(device, kernels, store, { ...options.sgd, rescaleGrad: 1 / B });
   const pipelines = kernels.size;
-
-  const { frequent, readEveryMs = READ_EVERY_MS, onProgress } = options;
-  const stepsPerSubmit = onProgress
-    ? Math.min(STEPS_PER_SUBMIT, Math.ceil(batches / PROGRESS_STEPS))
-    : STEPS_PER_SUBMIT;
-  const progress = (phase: TrainProgress["phase"], epoch: number, done: number, total: number) =>
-    onProgress?.({ phase, epoch, epochs: options.epochs, done, total });
+  const { onProgress } = options;
   const intervals = new IntervalLog(device, network.stats, {
-    boundaries: Math.ceil(batches / frequent),
+    boundaries: Math.ceil(batches / options.frequent),
     timestamps: gpu.timestamps,
   });
-  // How many boundaries may pass between reads: one until an interval has been measured.
-  let readEvery = 1;
+  return {
+    gpu,
+    options,
+    kernels,
+    store,
+    network,
+    choice,
+    chosen,
+    iter,
+    feeder,
+    evaluator,
+    sgd,
+    intervals,
+    batches,
+    firstEpoch: resume ? resume.meta.epoch + 1 : 0,
+    pipelines,
+    stepsPerSubmit: onProgress
+      ? Math.min(STEPS_PER_SUBMIT, Math.ceil(batches / PROGRESS_STEPS))
+      : STEPS_PER_SUBMIT,
+    readEvery: 1,
+    progress: (phase, epoch, done, total) =>
+      onProgress?.({ phase, epoch, epochs: options.epochs, done, total }),
+  };
+}
+
+/**
+ * Warm-up: drivers compile a pipeline on its first dispatch (llvmpipe takes a second for the
+ * tiled kernels), which belongs to start-up, not to the first batches' speed. One gather,
+ * forward and backward, no update: every buffer it writes is rewritten by the first step, and
+ * the stats are cleared before the epoch.
+ */
+function warmUp(run: Run): void {
+  const { device } = run.gpu;
+  const warm = device.createCommandEncoder({ label: "warm-up" });
+  const pass = warm.beginComputePass({ label: "warm-up" });
+  run.feeder.encodeGather(pass, 0);
+  run.network.encodeForward(pass);
+  run.network.encodeBackward(pass);
+  pass.end();
+  device.queue.submit([warm.finish()]);
+}
+
+/**
+ * One epoch of training: gather → forward → loss → backward → SGD per batch, up to
+ * `stepsPerSubmit` batches a pass, a Speedometer line every `frequent` batches (read back
+ * several at a time when they come fast). Returns the seconds it took.
+ */
+async function trainEpoch(run: Run, epoch: number): Promise<number> {
+  const { gpu, options, feeder, network, intervals, batches } = run;
+  const { device } = gpu;
+  const { frequent, readEveryMs = READ_EVERY_MS, batchSize: B } = options;
+  feeder.setOrder(run.iter.epoch().indices);
+  if (epoch === run.firstEpoch) warmUp(run);
+  intervals.clearStats();
+  await device.queue.onSubmittedWorkDone();
+  const tic = performance.now();
+  let mark = tic;
+  let markBatch = 0;
+  // Boundary k ends batch min(k · frequent, batches); printed: the boundaries read so far.
+  let printed = 0;
+  let encoder = device.createCommandEncoder({ label: "train" });
+  for (let start = 0; start < batches;) {
+    // One pass of up to stepsPerSubmit batches, ending at the next boundary at the latest.
+    const end = Math.min(
+      start + run.stepsPerSubmit,
+      (Math.floor(start / frequent) + 1) * frequent,
+      batches,
+    );
+    const boundary = end % frequent === 0 || end === batches ? Math.ceil(end / frequent) : null;
+    const pass = encoder.beginComputePass({
+      label: "train.steps",
+      timestampWrites: intervals.passWrites({ start: start === 0, end: boundary }),
+    });
+    for (let i = start; i < end; i++) {
+      feeder.encodeGather(pass, i);
+      network.encodeForward(pass);
+      network.encodeBackward(pass);
+      encode(pass, run.sgd);
+    }
+    pass.end();
+    start = end;
+    if (boundary === null) {
+      device.queue.submit([encoder.finish()]);
+    } else {
+      intervals.record(encoder, boundary);
+      if (end < batches && boundary - printed < run.readEvery) {
+        device.queue.submit([encoder.finish()]);
+      } else {
+        const reading = await intervals.read(encoder, printed + 1, boundary);
+        gpu.checkErrors();
+        const now = performance.now();
+        logIntervals(reading, {
+          epoch,
+          first: printed + 1,
+          batches,
+          frequent,
+          B,
+          elapsedMs: now - mark,
+          lr: options.sgd.lr,
+          log: options.log,
+        });
+        // Lines this far apart are read together, so a read stalls at most every READ_EVERY_MS.
+        const msPerBatch = (now - mark) / (end - markBatch);
+        run.readEvery = intervals.timed
+          ? Math.max(1, Math.floor(readEveryMs / (msPerBatch * frequent)))
+          : 1;
+        [mark, markBatch, printed] = [now, end, boundary];
+      }
+    }
+    // Submitted, or read back (the epoch's last pass always is: then it is finished).
+    const count = options.train.count;
+    run.progress("train", epoch, Math.min(end * B, count), count);
+    encoder = device.createCommandEncoder({ label: "train" });
+  }
+  return (performance.now() - tic) / 1000;
+}
+
+/** Saves the checkpoint of `epoch` (weights, momentum, shuffle state, settings); returns it. */
+async function checkpointEpoch(run: Run, epoch: number): Promise<Checkpoint> {
+  const { options, store } = run;
+  const checkpoint: Checkpoint = {
+    meta: {
+      model: options.model,
+      epoch,
+      dataset: options.dataset,
+      iterator: run.iter.state(),
+      training: {
+        epochs: options.epochs,
+        batchSize: options.batchSize,
+        ...options.sgd,
+        seed: options.seed,
+        init: options.init,
+        limit: options.limit,
+        frequent: options.frequent,
+        trainSamples: options.train.count,
+        testSamples: options.test.count,
+        ...(run.chosen ? { kernels: run.chosen } : {}),
+      } satisfies TrainingRecord,
+    },
+    params: await store.download(),
+    momentum: await store.download(store.momentum),
+  };
+  await saveCheckpoint(options.save, checkpoint);
+  await options.onSave?.(options.save);
+  options.log(savedLine(options.save));
+  return checkpoint;
+}
+
+/** Validation after `epoch`: the accuracy on the test split and the classes predicted. */
+async function validate(
+  run: Run,
+  epoch: number,
+): Promise<{ accuracy: number; predictedCounts: number[] }> {
+  const { options } = run;
+  const { metrics: val, predictions } = await run.evaluator.run({
+    predictions: true,
+    onProgress: options.onProgress &&
+      ((done, total) => run.progress("validate", epoch, done, total)),
+  });
+  run.gpu.checkErrors();
+  checkFinite(val, `on the validation set after epoch ${epoch}`, options.sgd.lr);
+  const validationAccuracy = accuracy(val);
+  options.log(validationLine(epoch, "accuracy", validationAccuracy));
+  if (run.kernels.size !== run.pipelines) {
+    throw new Error(`Pipelines were created inside the training loop (${run.kernels.size})`);
+  }
+  return {
+    accuracy: validationAccuracy,
+    predictedCounts: countClasses(predictions!, options.model.classes),
+  };
+}
+
+/** `--profile`: each kernel of one step timed with timestamp queries, logged as a table. */
+async function profileStep(run: Run): Promise<void> {
+  const { gpu, network, feeder, sgd, options: { log, batchSize: B } } = run;
+  if (!gpu.timestamps) {
+    log("Profile unavailable: this adapter has no timestamp-query feature.");
+    return;
+  }
+  const items: ProfileItem[] = [
+    { label: "gather", encode: (pass) => feeder.encodeGather(pass, 0) },
+    ...network.layers.flatMap((layer) =>
+      layer.forward.map((d) => ({
+        label: `${layer.name} ${d.kernel.label}`,
+        encode: (pass: GPUComputePassEncoder) => encode(pass, d),
+      }))
+    ),
+    {
+      label: `loss ${network.loss.kernel.label}`,
+      encode: (pass) => encode(pass, network.loss),
+    },
+    ...[...network.layers].reverse().flatMap((layer) =>
+      layer.backward.map((d) => ({
+        label: `${layer.name} ${d.kernel.label}`,
+        encode: (pass: GPUComputePassEncoder) => encode(pass, d),
+      }))
+    ),
+    { label: `update ${sgd.kernel.label}`, encode: (pass) => encode(pass, sgd) },
+  ];
+  const rows = await profileItems(gpu.device, items);
+  gpu.checkErrors();
+  log(formatProfile(rows, `GPU time per training step (batch ${B}, ${gpu.name}):`));
+  if (run.choice.rows.length > 0) {
+    log(formatChoice(run.choice.rows, "Kernels chosen by timing each layer before training:"));
+  }
+}
+
+/**
+ * Trains `options.model` and returns each epoch's figures: set up, then per epoch train, save
+ * the checkpoint (MXNet's order: the epoch-end callback runs before validation), validate, and
+ * save again with the accuracy (for eval and predict to show).
+ */
+export async function train(gpu: Gpu, options: TrainOptions): Promise<EpochResult[]> {
+  const run = await setUp(gpu, options);
+  const { log, batchSize: B } = options;
   const results: EpochResult[] = [];
   log(startLine(gpu.isCpu));
   try {
-    for (let epoch = firstEpoch; epoch < options.epochs; epoch++) {
-      const order = iter.epoch();
-      feeder.setOrder(order.indices);
-      if (epoch === firstEpoch) {
-        // Warm-up: drivers compile a pipeline on its first dispatch (llvmpipe takes a second for
-        // the tiled kernels), which belongs to start-up, not to the first batches' speed. One
-        // gather, forward and backward, no update: every buffer it writes is rewritten by the
-        // first step, and the stats are cleared below.
-        const warm = device.createCommandEncoder({ label: "warm-up" });
-        const pass = warm.beginComputePass({ label: "warm-up" });
-        feeder.encodeGather(pass, 0);
-        network.encodeForward(pass);
-        network.encodeBackward(pass);
-        pass.end();
-        device.queue.submit([warm.finish()]);
-      }
-      intervals.clearStats();
-      await device.queue.onSubmittedWorkDone();
-      const tic = performance.now();
-      let mark = tic;
-      let markBatch = 0;
-      // Boundary k ends batch min(k · frequent, batches); printed: the boundaries read so far.
-      let printed = 0;
-      let encoder = device.createCommandEncoder({ label: "train" });
-      for (let start = 0; start < batches;) {
-        // One pass of up to STEPS_PER_SUBMIT batches, ending at the next boundary at the latest.
-        const end = Math.min(
-          start + stepsPerSubmit,
-          (Math.floor(start / frequent) + 1) * frequent,
-          batches,
-        );
-        const boundary = end % frequent === 0 || end === batches ? Math.ceil(end / frequent) : null;
-        const pass = encoder.beginComputePass({
-          label: "train.steps",
-          timestampWrites: intervals.passWrites({ start: start === 0, end: boundary }),
-        });
-        for (let i = start; i < end; i++) {
-          feeder.encodeGather(pass, i);
-          network.encodeForward(pass);
-          network.encodeBackward(pass);
-          encode(pass, sgd);
-        }
-        pass.end();
-        start = end;
-        if (boundary === null) {
-          device.queue.submit([encoder.finish()]);
-        } else {
-          intervals.record(encoder, boundary);
-          if (end < batches && boundary - printed < readEvery) {
-            device.queue.submit([encoder.finish()]);
-          } else {
-            const reading = await intervals.read(encoder, printed + 1, boundary);
-            gpu.checkErrors();
-            const now = performance.now();
-            logIntervals(reading, {
-              epoch,
-              first: printed + 1,
-              batches,
-              frequent,
-              B,
-              elapsedMs: now - mark,
-              lr: options.sgd.lr,
-              log,
-            });
-            // Lines this far apart are read together, so a read stalls at most every READ_EVERY_MS.
-            const msPerBatch = (now - mark) / (end - markBatch);
-            readEvery = intervals.timed
-              ? Math.max(1, Math.floor(readEveryMs / (msPerBatch * frequent)))
-              : 1;
-            [mark, markBatch, printed] = [now, end, boundary];
-          }
-        }
-        // Submitted, or read back (the epoch's last pass always is: then it is finished).
-        progress("train", epoch, Math.min(end * B, options.train.count), options.train.count);
-        encoder = device.createCommandEncoder({ label: "train" });
-      }
-      const timeCost = (performance.now() - tic) / 1000;
+    for (let epoch = run.firstEpoch; epoch < options.epochs; epoch++) {
+      const timeCost = await trainEpoch(run, epoch);
       log(resetLine(epoch));
       log(timeCostLine(epoch, timeCost));
-
-      // MXNet's order: the epoch-end checkpoint callback runs before validation.
-      const checkpoint: Checkpoint = {
-        meta: {
-          model,
-          epoch,
-          dataset: options.dataset,
-          iterator: iter.state(),
-          training: {
-            epochs: options.epochs,
-            batchSize: B,
-            ...options.sgd,
-            seed: options.seed,
-            init: options.init,
-            limit: options.limit,
-            frequent: options.frequent,
-            trainSamples: options.train.count,
-            testSamples: options.test.count,
-            ...(chosen ? { kernels: chosen } : {}),
-          } satisfies TrainingRecord,
-        },
-        params: await store.download(),
-        momentum: await store.download(store.momentum),
-      };
-      await saveCheckpoint(options.save, checkpoint);
-      await options.onSave?.(options.save);
-      log(savedLine(options.save));
-
-      const { metrics: val, predictions } = await evaluator.run({
-        predictions: true,
-        onProgress: onProgress && ((done, total) => progress("validate", epoch, done, total)),
-      });
-      gpu.checkErrors();
-      checkFinite(val, `on the validation set after epoch ${epoch}`, options.sgd.lr);
-      const validationAccuracy = accuracy(val);
-      log(validationLine(epoch, "accuracy", validationAccuracy));
-      if (kernels.size !== pipelines) {
-        throw new Error(`Pipelines were created inside the training loop (${kernels.size})`);
-      }
-      // Record the accuracy in the checkpoint too (for eval and predict to show).
-      checkpoint.meta.accuracy = validationAccuracy;
+      const checkpoint = await checkpointEpoch(run, epoch);
+      const { accuracy, predictedCounts } = await validate(run, epoch);
+      checkpoint.meta.accuracy = accuracy;
       await saveCheckpoint(options.save, checkpoint);
       results.push({
         epoch,
         timeCost,
-        samplesPerSec: (batches * B) / timeCost,
-        validationAccuracy,
-        predictedCounts: countClasses(predictions!, model.classes),
+        samplesPerSec: (run.batches * B) / timeCost,
+        validationAccuracy: accuracy,
+        predictedCounts,
       });
     }
-    if (options.profile) {
-      if (!gpu.timestamps) {
-        log("Profile unavailable: this adapter has no timestamp-query feature.");
-      } else {
-        const items: ProfileItem[] = [
-          { label: "gather", encode: (pass) => feeder.encodeGather(pass, 0) },
-          ...network.layers.flatMap((layer) =>
-            layer.forward.map((d) => ({
-              label: `${layer.name} ${d.kernel.label}`,
-              encode: (pass: GPUComputePassEncoder) => encode(pass, d),
-            }))
-          ),
-          {
-            label: `loss ${network.loss.kernel.label}`,
-            encode: (pass) => encode(pass, network.loss),
-          },
-          ...[...network.layers].reverse().flatMap((layer) =>
-            layer.backward.map((d) => ({
-              label: `${layer.name} ${d.kernel.label}`,
-              encode: (pass: GPUComputePassEncoder) => encode(pass, d),
-            }))
-          ),
-          { label: `update ${sgd.kernel.label}`, encode: (pass) => encode(pass, sgd) },
-        ];
-        const rows = await profileItems(device, items);
-        gpu.checkErrors();
-        log(formatProfile(rows, `GPU time per training step (batch ${B}, ${gpu.name}):`));
-        if (choice.rows.length > 0) {
-          log(formatChoice(choice.rows, "Kernels chosen by timing each layer before training:"));
-        }
-      }
-    }
+    if (options.profile) await profileStep(run);
   } finally {
-    evaluator.destroy();
-    feeder.destroy();
-    intervals.destroy();
-    network.destroy();
-    store.destroy();
+    run.evaluator.destroy();
+    run.feeder.destroy();
+    run.intervals.destroy();
+    run.network.destroy();
+    run.store.destroy();
   }
   return results;
 }
