@@ -27,10 +27,7 @@ struct Dims {
 }
 
 override WG: u32 = 8u;
-// Activation in conv2d_forward_tiled's epilogue: 0 none, 1 relu, 2 tanh, 3 sigmoid.
-override ACT: u32 = 0u;
-// Activation of the layer below, applied in conv2d_backward_input_tiled's epilogue.
-override PREV_ACT: u32 = 0u;
+// ACT, PREV_ACT, activate() and prev_act_grad() come from kernels/activation.wgsl.
 
 @group(0) @binding(0) var<storage, read_write> out: array<f32>;
 @group(0) @binding(0) var<storage, read_write> out4: array<vec4f>;
@@ -42,25 +39,6 @@ override PREV_ACT: u32 = 0u;
 
 fn invocation(gid: vec3u, groups: vec3u) -> u32 {
   return gid.x + gid.y * groups.x * WG;
-}
-
-fn activate(z: f32) -> f32 {
-  switch ACT {
-    case 1u: { return max(z, 0.0); }
-    case 2u: { return tanh(clamp(z, -15.0, 15.0)); }
-    case 3u: { return 1.0 / (1.0 + exp(-z)); }
-    default: { return z; }
-  }
-}
-
-// d act(z) / dz in terms of the activation's output y = act(z).
-fn prev_act_grad(y: f32) -> f32 {
-  switch PREV_ACT {
-    case 1u: { return select(0.0, 1.0, y > 0.0); }
-    case 2u: { return 1.0 - y * y; }
-    case 3u: { return y * (1.0 - y); }
-    default: { return 1.0; }
-  }
 }
 
 // y[b, o, oh, ow .. ow + 3] = act(v), skipping what lies past O, OH or OW.

@@ -35,10 +35,7 @@ const KK: u32 = 25u;
 
 // Workgroup size (invocations along x).
 override WG: u32 = 64u;
-// Activation applied in conv2d_forward_vec4's epilogue: 0 none, 1 relu, 2 tanh, 3 sigmoid.
-override ACT: u32 = 0u;
-// Activation of the layer below, applied in input_columns' epilogue.
-override PREV_ACT: u32 = 0u;
+// ACT, PREV_ACT, activate() and prev_act_grad() come from kernels/activation.wgsl.
 
 // Two outputs, so that conv2d_backward_vec4 can write both gradients; each entry point uses
 // some of these.
@@ -48,25 +45,6 @@ override PREV_ACT: u32 = 0u;
 @group(0) @binding(3) var<storage, read> in1: array<f32>;
 @group(0) @binding(4) var<storage, read> in2v: array<vec4f>;
 @group(0) @binding(5) var<uniform> dims: Dims;
-
-fn activate(z: vec4f) -> vec4f {
-  switch ACT {
-    case 1u: { return max(z, vec4f(0.0)); }
-    case 2u: { return tanh(clamp(z, vec4f(-15.0), vec4f(15.0))); }
-    case 3u: { return 1.0 / (1.0 + exp(-z)); }
-    default: { return z; }
-  }
-}
-
-// d act(z) / dz in terms of the activation's output y = act(z).
-fn prev_act_grad(y: vec4f) -> vec4f {
-  switch PREV_ACT {
-    case 1u: { return select(vec4f(0.0), vec4f(1.0), y > vec4f(0.0)); }
-    case 2u: { return 1.0 - y * y; }
-    case 3u: { return y * (1.0 - y); }
-    default: { return vec4f(1.0); }
-  }
-}
 
 fn invocation(gid: vec3u, groups: vec3u) -> u32 {
   return gid.x + gid.y * groups.x * WG;
@@ -144,18 +122,18 @@ fn conv2d_forward_vec4(
   let bias = O * C * KK;
   let plane = OH * OW4;
   let y = ((b * O + o0) * OH + oh) * OW4 + q;
-  out4[y] = activate(a0 + in1[bias + o0]);
+  out4[y] = activate4(a0 + in1[bias + o0]);
   if (o0 + 1u < O) {
-    out4[y + plane] = activate(a1 + in1[bias + o0 + 1u]);
+    out4[y + plane] = activate4(a1 + in1[bias + o0 + 1u]);
   }
   if (o0 + 2u < O) {
-    out4[y + 2u * plane] = activate(a2 + in1[bias + o0 + 2u]);
+    out4[y + 2u * plane] = activate4(a2 + in1[bias + o0 + 2u]);
   }
   if (o0 + 3u < O) {
-    out4[y + 3u * plane] = activate(a3 + in1[bias + o0 + 3u]);
+    out4[y + 3u * plane] = activate4(a3 + in1[bias + o0 + 3u]);
   }
   if (o0 + 4u < O) {
-    out4[y + 4u * plane] = activate(a4 + in1[bias + o0 + 4u]);
+    out4[y + 4u * plane] = activate4(a4 + in1[bias + o0 + 4u]);
   }
 }
 
@@ -217,18 +195,18 @@ fn input_columns(i: u32) {
   }
   let plane = H * W4;
   let dx = ((b * C + c0) * H + ih) * W4 + q;
-  out4[dx] = a0 * prev_act_grad(in2v[dx]);
+  out4[dx] = a0 * prev_act_grad4(in2v[dx]);
   if (c0 + 1u < C) {
-    out4[dx + plane] = a1 * prev_act_grad(in2v[dx + plane]);
+    out4[dx + plane] = a1 * prev_act_grad4(in2v[dx + plane]);
   }
   if (c0 + 2u < C) {
-    out4[dx + 2u * plane] = a2 * prev_act_grad(in2v[dx + 2u * plane]);
+    out4[dx + 2u * plane] = a2 * prev_act_grad4(in2v[dx + 2u * plane]);
   }
   if (c0 + 3u < C) {
-    out4[dx + 3u * plane] = a3 * prev_act_grad(in2v[dx + 3u * plane]);
+    out4[dx + 3u * plane] = a3 * prev_act_grad4(in2v[dx + 3u * plane]);
   }
   if (c0 + 4u < C) {
-    out4[dx + 4u * plane] = a4 * prev_act_grad(in2v[dx + 4u * plane]);
+    out4[dx + 4u * plane] = a4 * prev_act_grad4(in2v[dx + 4u * plane]);
   }
 }
 

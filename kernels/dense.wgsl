@@ -13,30 +13,7 @@ struct Dims {
 
 // Workgroup size (invocations along x).
 override WG: u32 = 64u;
-// Activation applied in dense_forward's epilogue: 0 none, 1 relu, 2 tanh, 3 sigmoid.
-override ACT: u32 = 0u;
-// Activation of the layer BELOW (whose output is this layer's input x), applied in
-// dense_backward_input's epilogue so it emits that layer's pre-activation gradient.
-override PREV_ACT: u32 = 0u;
-
-fn activate(z: f32) -> f32 {
-  switch ACT {
-    case 1u: { return max(z, 0.0); }
-    case 2u: { return tanh(clamp(z, -15.0, 15.0)); }
-    case 3u: { return 1.0 / (1.0 + exp(-z)); }
-    default: { return z; }
-  }
-}
-
-// d act(z) / dz written in terms of the activation's output y = act(z).
-fn prev_act_grad(y: f32) -> f32 {
-  switch PREV_ACT {
-    case 1u: { return select(0.0, 1.0, y > 0.0); }
-    case 2u: { return 1.0 - y * y; }
-    case 3u: { return y * (1.0 - y); }
-    default: { return 1.0; }
-  }
-}
+// ACT, PREV_ACT, activate() and prev_act_grad() come from kernels/activation.wgsl.
 
 @group(0) @binding(0) var<storage, read_write> out: array<f32>;
 @group(0) @binding(1) var<storage, read> in0: array<f32>;

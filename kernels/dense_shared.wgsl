@@ -18,11 +18,7 @@ struct Dims {
 // Output tile side, and the reduction chunk staged per barrier.
 const T: u32 = 16u;
 const TK: u32 = 32u;
-
-// Activation in dense_forward_shared's epilogue: 0 none, 1 relu, 2 tanh, 3 sigmoid.
-override ACT: u32 = 0u;
-// Activation of the layer below, applied in input_tile's epilogue.
-override PREV_ACT: u32 = 0u;
+// ACT, PREV_ACT, activate() and prev_act_grad() come from kernels/activation.wgsl.
 
 // Two outputs, so that dense_backward_shared can write both gradients; each entry point uses
 // some of these.
@@ -37,25 +33,6 @@ override PREV_ACT: u32 = 0u;
 // conflicts.
 var<workgroup> ta: array<array<f32, 33>, 32>;
 var<workgroup> tb: array<array<f32, 33>, 32>;
-
-fn activate(z: f32) -> f32 {
-  switch ACT {
-    case 1u: { return max(z, 0.0); }
-    case 2u: { return tanh(clamp(z, -15.0, 15.0)); }
-    case 3u: { return 1.0 / (1.0 + exp(-z)); }
-    default: { return z; }
-  }
-}
-
-// d act(z) / dz in terms of the activation's output y = act(z).
-fn prev_act_grad(y: f32) -> f32 {
-  switch PREV_ACT {
-    case 1u: { return select(0.0, 1.0, y > 0.0); }
-    case 2u: { return 1.0 - y * y; }
-    case 3u: { return y * (1.0 - y); }
-    default: { return 1.0; }
-  }
-}
 
 // in[row, col] of a (rows, cols) matrix starting at `base`, or 0 outside it.
 fn load0(row: u32, col: u32, rows: u32, cols: u32) -> f32 {

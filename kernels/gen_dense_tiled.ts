@@ -225,12 +225,9 @@ struct Dims {
 }
 
 override WG: u32 = 8u;
+// ACT, PREV_ACT, activate() and prev_act_grad() come from kernels/activation.wgsl.
 // Batch rows per tile of the forward and the input gradient, 1 to ${ROWS_MAX}.
 override ROWS: u32 = 16u;
-// Activation in dense_forward_tiled's epilogue: 0 none, 1 relu, 2 tanh, 3 sigmoid.
-override ACT: u32 = 0u;
-// Activation of the layer below, applied in dense_backward_input_tiled's epilogue.
-override PREV_ACT: u32 = 0u;
 
 @group(0) @binding(0) var<storage, read_write> out: array<f32>;
 @group(0) @binding(1) var<storage, read> in0: array<vec4f>;
@@ -240,25 +237,6 @@ override PREV_ACT: u32 = 0u;
 // dz of the _ragged entry points (O % 4 != 0), whose rows do not fall on vec4s; no entry point
 // uses both in0 and in0s.
 @group(0) @binding(1) var<storage, read> in0s: array<f32>;
-
-fn activate(z: f32) -> f32 {
-  switch ACT {
-    case 1u: { return max(z, 0.0); }
-    case 2u: { return tanh(clamp(z, -15.0, 15.0)); }
-    case 3u: { return 1.0 / (1.0 + exp(-z)); }
-    default: { return z; }
-  }
-}
-
-// d act(z) / dz in terms of the activation's output y = act(z).
-fn prev_act_grad(y: f32) -> f32 {
-  switch PREV_ACT {
-    case 1u: { return select(0.0, 1.0, y > 0.0); }
-    case 2u: { return 1.0 - y * y; }
-    case 3u: { return y * (1.0 - y); }
-    default: { return 1.0; }
-  }
-}
 
 // Biases o .. o + 3 from the parameter block (bias follows w (O, I)), clamped at the edge.
 fn bias4(o: u32) -> vec4f {

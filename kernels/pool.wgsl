@@ -23,19 +23,7 @@ struct Dims {
 
 // Workgroup size (invocations along x).
 override WG: u32 = 64u;
-// Activation of the layer below (whose output is the pool's input x), applied in
-// maxpool_backward so it emits that layer's pre-activation gradient.
-override PREV_ACT: u32 = 0u;
-
-// d act(z) / dz written in terms of the activation's output y = act(z).
-fn prev_act_grad(y: f32) -> f32 {
-  switch PREV_ACT {
-    case 1u: { return select(0.0, 1.0, y > 0.0); }
-    case 2u: { return 1.0 - y * y; }
-    case 3u: { return y * (1.0 - y); }
-    default: { return 1.0; }
-  }
-}
+// ACT, PREV_ACT, activate() and prev_act_grad() come from kernels/activation.wgsl.
 
 fn invocation(gid: vec3u, groups: vec3u) -> u32 {
   return gid.x + gid.y * groups.x * WG;
@@ -173,10 +161,6 @@ fn maxpool_forward_2x2(
 @group(0) @binding(1) var<storage, read> dy4: array<vec4f>;
 @group(0) @binding(2) var<storage, read> argmax4_in: array<vec4u>;
 @group(0) @binding(3) var<storage, read> x4_in: array<vec4f>;
-
-fn prev_act_grad4(y: vec4f) -> vec4f {
-  return vec4f(prev_act_grad(y.x), prev_act_grad(y.y), prev_act_grad(y.z), prev_act_grad(y.w));
-}
 
 // One invocation per (b, c, oh, 4 output columns) of 2×2 windows at stride 2, a gather: dx4:
 // dx (B, C, H, W/4), rows 2·oh and 2·oh + 1, columns 8q .. 8q + 7 = dy where the window's argmax

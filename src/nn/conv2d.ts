@@ -15,19 +15,20 @@ import {
   makeDispatch,
   type Program,
 } from "../gpu/kernel.ts";
+import { withActivations } from "./activation.ts";
 import type { Layer, LayerContext } from "./layer.ts";
 import { ACTIVATION_CODE, type Conv2dSpec } from "./model.ts";
 
 const { FORWARD, INPUT, K: TILED_K, WEIGHT } = CONV2D_TILES;
 
 /** The simple convolution kernels (one output per invocation): the reference and fallback. */
-export const CONV2D: Program = { name: "conv2d", code };
+export const CONV2D: Program = withActivations("conv2d", code);
 
 /** The register-tiled convolution kernels (5×5, stride 1, no padding), generated. */
-export const CONV2D_TILED: Program = { name: "conv2d_tiled", code: tiledCode };
+export const CONV2D_TILED: Program = withActivations("conv2d_tiled", tiledCode);
 
 /** The GPU convolution kernels (5×5, stride 1, no padding; 4 columns × 5 channels each). */
-export const CONV2D_VEC4: Program = { name: "conv2d_vec4", code: vec4Code };
+export const CONV2D_VEC4: Program = withActivations("conv2d_vec4", vec4Code);
 
 /**
  * The `struct Dims` of kernels/conv2d.wgsl, conv2d_tiled.wgsl and conv2d_vec4.wgsl: batch B, C

@@ -11,20 +11,21 @@ import {
   makeDispatch,
   type Program,
 } from "../gpu/kernel.ts";
+import { withActivations } from "./activation.ts";
 import type { Layer, LayerContext } from "./layer.ts";
 import { ACTIVATION_CODE, type DenseSpec, sizeOf } from "./model.ts";
 
 /** The simple dense kernels (4×4 tiles, scalar loads): the reference and the fallback. */
-export const DENSE: Program = { name: "dense", code };
+export const DENSE: Program = withActivations("dense", code);
 
 /**
  * The register-tiled dense kernels (up to 20×16 tiles, vec4 loads), generated: for CPU
  * adapters.
  */
-export const DENSE_TILED: Program = { name: "dense_tiled", code: tiledCode };
+export const DENSE_TILED: Program = withActivations("dense_tiled", tiledCode);
 
 /** The workgroup-tiled dense kernels (16×16 tiles staged in workgroup memory): for GPUs. */
-export const DENSE_SHARED: Program = { name: "dense_shared", code: sharedCode };
+export const DENSE_SHARED: Program = withActivations("dense_shared", sharedCode);
 
 /**
  * The `struct Dims` of kernels/dense.wgsl, dense_tiled.wgsl and dense_shared.wgsl: batch B,

@@ -3,11 +3,12 @@ import code from "../../kernels/pool.wgsl" with { type: "text" };
 import { createDims } from "../gpu/buffer.ts";
 import { type Dispatch, makeDispatch, type Program } from "../gpu/kernel.ts";
 import { workgroupGrid } from "./conv2d.ts";
+import { withActivations } from "./activation.ts";
 import type { Layer, LayerContext } from "./layer.ts";
 import { ACTIVATION_CODE, type MaxPoolSpec } from "./model.ts";
 
 /** The max-pool kernels: forward with argmax, backward as a gather (no atomics). */
-export const POOL: Program = { name: "pool", code };
+export const POOL: Program = withActivations("pool", code);
 
 /**
  * The `struct Dims` of kernels/pool.wgsl: batch B, C channels of H×W in, K×K windows every
