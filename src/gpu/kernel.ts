@@ -188,6 +188,43 @@ export function makeDispatch(
   return { kernel, bindGroup: bindGroup(device, kernel, resources), workgroups };
 }
 
+/**
+ * One dispatch described as data, in the house binding order: `outputs` (storage, from binding
+ * 0), then `inputs` (read-only storage), then `dims` (the uniform). `null` marks a binding
+ * number the entry point does not use.
+ */
+export interface DispatchSpec {
+  /** The module. */
+  program: Program;
+  /** The entry point, named literally where the op's table lists it. */
+  entry: string;
+  /** Pipeline-overridable constants (workgroup size, activations...). */
+  constants?: Record<string, number>;
+  outputs: readonly (BufferRange | null)[];
+  inputs: readonly (BufferRange | null)[];
+  dims: GPUBuffer;
+  /** Workgroup counts. */
+  grid: [number, number?, number?];
+  /** The index in `inputs` bound with a dynamic offset (set at encode time), if any. */
+  dynamicInput?: number;
+}
+
+/**
+ * The one builder every op goes through: the cached pipeline of `spec`'s entry point (made on
+ * first use), its bind group in the house order, and the workgroup counts. Throws when the
+ * counts exceed the device's `maxComputeWorkgroupsPerDimension`.
+ */
+export function dispatchOf(device: GPUDevice, kernels: KernelCache, spec: DispatchSpec): Dispatch {
+  const { outputs, inputs, dims, dynamicInput } = spec;
+  const resources = [...outputs, ...inputs, dims];
+  const dynamic = dynamicInput === undefined ? -1 : outputs.length + dynamicInput;
+  const bindings = houseBindings(resources, outputs.length).map((kind, i) =>
+    i === dynamic ? "read-dynamic" as const : kind
+  );
+  const kernel = kernels.get(spec.program, spec.entry, { constants: spec.constants, bindings });
+  return makeDispatch(device, kernel, resources, spec.grid);
+}
+
 /** Encodes `dispatch` into `pass`. */
 export function encode(
   pass: GPUComputePassEncoder,

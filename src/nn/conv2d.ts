@@ -8,13 +8,7 @@ import tiledCode from "../../kernels/conv2d_tiled.wgsl" with { type: "text" };
 import vec4Code from "../../kernels/conv2d_vec4.wgsl" with { type: "text" };
 import { CONV2D_TILES } from "../../kernels/tiles.ts";
 import { createDims } from "../gpu/buffer.ts";
-import {
-  type BufferRange,
-  type Dispatch,
-  houseBindings,
-  makeDispatch,
-  type Program,
-} from "../gpu/kernel.ts";
+import { type BufferRange, type Dispatch, dispatchOf, type Program } from "../gpu/kernel.ts";
 import { withActivations } from "./activation.ts";
 import type { Layer, LayerContext } from "./layer.ts";
 import { ACTIVATION_CODE, type Conv2dSpec } from "./model.ts";
@@ -234,13 +228,16 @@ export function buildConv2d(ctx: LayerContext): Layer {
       n: number;
     },
   ): Dispatch => {
-    const resources = [...io, dims];
     const wg = workgroup(family);
-    const kernel = kernels.get(family.program, `${entry}${family.suffix}`, {
+    return dispatchOf(device, kernels, {
+      program: family.program,
+      entry: `${entry}${family.suffix}`,
       constants: { WG: wg, ...constants },
-      bindings: houseBindings(resources, family.outputs),
+      outputs: io.slice(0, family.outputs),
+      inputs: io.slice(family.outputs),
+      dims,
+      grid: workgroupGrid(device, n, wg),
     });
-    return makeDispatch(device, kernel, resources, workgroupGrid(device, n, wg));
   };
   const vec4 = variants.kernels === "vec4";
 

@@ -4,13 +4,7 @@ import tiledCode from "../../kernels/dense_tiled.wgsl" with { type: "text" };
 import sharedCode from "../../kernels/dense_shared.wgsl" with { type: "text" };
 import { DENSE_TILES } from "../../kernels/tiles.ts";
 import { createDims } from "../gpu/buffer.ts";
-import {
-  type BufferRange,
-  type Dispatch,
-  houseBindings,
-  makeDispatch,
-  type Program,
-} from "../gpu/kernel.ts";
+import { type BufferRange, type Dispatch, dispatchOf, type Program } from "../gpu/kernel.ts";
 import { withActivations } from "./activation.ts";
 import type { Layer, LayerContext } from "./layer.ts";
 import { ACTIVATION_CODE, type DenseSpec, sizeOf } from "./model.ts";
@@ -140,13 +134,16 @@ export function buildDense(ctx: LayerContext): Layer {
       grid: [number, number?, number?];
     },
   ): Dispatch => {
-    const resources = [...io, dims];
     const outputs = v === SHARED ? 2 : 1;
-    const kernel = kernels.get(v.program, entry, {
+    return dispatchOf(device, kernels, {
+      program: v.program,
+      entry,
       constants: { ...wg(v), ...constants },
-      bindings: houseBindings(resources, outputs),
+      outputs: io.slice(0, outputs),
+      inputs: io.slice(outputs),
+      dims,
+      grid,
     });
-    return makeDispatch(device, kernel, resources, grid);
   };
 
   const forward: Dispatch[] = [];

@@ -1,7 +1,7 @@
 /** Softmax + cross-entropy (MXNet's SoftmaxOutput), fused forward/backward with the metrics. */
 import code from "../../kernels/softmax.wgsl" with { type: "text" };
 import { createDims } from "../gpu/buffer.ts";
-import { type Dispatch, type KernelCache, makeDispatch, type Program } from "../gpu/kernel.ts";
+import { type Dispatch, dispatchOf, type KernelCache, type Program } from "../gpu/kernel.ts";
 
 /** The softmax kernel's WGSL module. */
 export const SOFTMAX: Program = { name: "softmax", code };
@@ -34,11 +34,14 @@ export function buildLoss(
   // One workgroup reduces the batch's statistics: a power of two (see KernelCache.workgroup), at
   // most the 256 its workgroup array holds.
   const WG = Math.min(256, kernels.workgroup(256));
-  const kernel = kernels.get(SOFTMAX, "softmax_cross_entropy", {
-    constants: { WG },
-    bindings: ["storage", "storage", "storage", "storage", "read", "read", "uniform"],
-  });
   const { prob, dlogits, stats, pred, logits, labels } = buffers;
-  const dims = createDims(device, "softmax", { layout: SOFTMAX_DIMS, values: { B, N } });
-  return makeDispatch(device, kernel, [prob, dlogits, stats, pred, logits, labels, dims], [1]);
+  return dispatchOf(device, kernels, {
+    program: SOFTMAX,
+    entry: "softmax_cross_entropy",
+    constants: { WG },
+    outputs: [prob, dlogits, stats, pred],
+    inputs: [logits, labels],
+    dims: createDims(device, "softmax", { layout: SOFTMAX_DIMS, values: { B, N } }),
+    grid: [1],
+  });
 }

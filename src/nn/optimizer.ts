@@ -1,7 +1,7 @@
 /** SGD with MXNet's semantics, one dispatch over every parameter (see kernels/sgd.wgsl). */
 import code from "../../kernels/sgd.wgsl" with { type: "text" };
 import { createDims } from "../gpu/buffer.ts";
-import { type Dispatch, type KernelCache, makeDispatch, type Program } from "../gpu/kernel.ts";
+import { type Dispatch, dispatchOf, type KernelCache, type Program } from "../gpu/kernel.ts";
 import type { ParamStore } from "./params.ts";
 
 /** The SGD kernel's WGSL module. */
@@ -42,16 +42,6 @@ export function buildSgd(
   options: SgdOptions,
 ): Dispatch {
   const WG = kernels.workgroup(PREFERRED_WG);
-  const kernel = kernels.get(SGD, "sgd_update", {
-    constants: {
-      WG,
-      // Booleans as pipeline constants: 1 on, 0 off.
-      MOMENTUM: Number(options.momentum > 0),
-      CLIP: Number(options.clipGradient > 0),
-      WEIGHT_DECAY: Number(options.wd !== 0),
-    },
-    bindings: ["storage", "storage", "read", "uniform"],
-  });
   const n = store.length;
   const dims = createDims(device, "sgd", {
     layout: SGD_DIMS,
@@ -68,10 +58,19 @@ export function buildSgd(
   const groups = Math.ceil(n / 4 / WG);
   const limit = device.limits.maxComputeWorkgroupsPerDimension;
   const x = Math.min(groups, limit);
-  return makeDispatch(
-    device,
-    kernel,
-    [store.params, store.momentum, store.grads, dims],
-    [x, Math.ceil(groups / x)],
-  );
+  return dispatchOf(device, kernels, {
+    program: SGD,
+    entry: "sgd_update",
+    constants: {
+      WG,
+      // Booleans as pipeline constants: 1 on, 0 off.
+      MOMENTUM: Number(options.momentum > 0),
+      CLIP: Number(options.clipGradient > 0),
+      WEIGHT_DECAY: Number(options.wd !== 0),
+    },
+    outputs: [store.params, store.momentum],
+    inputs: [store.grads],
+    dims,
+    grid: [x, Math.ceil(groups / x)],
+  });
 }

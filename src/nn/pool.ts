@@ -1,7 +1,7 @@
 /** Max pooling: y = max over each window, keeping the argmax for backward, on kernels/pool.wgsl. */
 import code from "../../kernels/pool.wgsl" with { type: "text" };
 import { createDims } from "../gpu/buffer.ts";
-import { type Dispatch, makeDispatch, type Program } from "../gpu/kernel.ts";
+import { type Dispatch, dispatchOf, type Program } from "../gpu/kernel.ts";
 import { workgroupGrid } from "./conv2d.ts";
 import { withActivations } from "./activation.ts";
 import type { Layer, LayerContext } from "./layer.ts";
@@ -66,35 +66,30 @@ export function buildMaxPool(ctx: LayerContext): Layer {
   // The 2×2 kernels take four windows per invocation, the general ones one element. On GPUs
   // the training loop times both (src/train/autotune.ts).
   const fast = ctx.tiled && usesPool2x2({ size: spec.size, stride: spec.stride, H, W, OH, OW });
-  const suffix = fast ? "_2x2" : "";
 
-  const forwardKernel = kernels.get(POOL, `maxpool_forward${suffix}`, {
-    constants: { WG },
-    bindings: ["storage", "storage", "read", "uniform"],
-  });
   const outputs = fast ? B * C * OH * OW / 4 : B * C * OH * OW;
   const forward = [
-    makeDispatch(
-      device,
-      forwardKernel,
-      [ctx.y, argmax, ctx.x, dims],
-      workgroupGrid(device, outputs, WG),
-    ),
+    dispatchOf(device, kernels, {
+      program: POOL,
+      entry: fast ? "maxpool_forward_2x2" : "maxpool_forward",
+      constants: { WG },
+      outputs: [ctx.y, argmax],
+      inputs: [ctx.x],
+      dims,
+      grid: workgroupGrid(device, outputs, WG),
+    }),
   ];
   const backward: Dispatch[] = [];
   if (ctx.dy && ctx.dx) {
-    const backwardKernel = kernels.get(POOL, `maxpool_backward${suffix}`, {
+    backward.push(dispatchOf(device, kernels, {
+      program: POOL,
+      entry: fast ? "maxpool_backward_2x2" : "maxpool_backward",
       constants: { WG, PREV_ACT: ACTIVATION_CODE[ctx.prevAct] },
-      bindings: ["storage", "read", "read", "read", "uniform"],
-    });
-    backward.push(
-      makeDispatch(
-        device,
-        backwardKernel,
-        [ctx.dx, ctx.dy, argmax, ctx.x, dims],
-        workgroupGrid(device, fast ? outputs : B * C * H * W, WG),
-      ),
-    );
+      outputs: [ctx.dx],
+      inputs: [ctx.dy, argmax, ctx.x],
+      dims,
+      grid: workgroupGrid(device, fast ? outputs : B * C * H * W, WG),
+    }));
   }
   return { name: spec.name, forward, backward };
 }

@@ -5,7 +5,13 @@
  */
 import code from "../../kernels/gather.wgsl" with { type: "text" };
 import { createDims, createStorage, createStorageWith, writeBuffer } from "../gpu/buffer.ts";
-import { bindGroup, type Kernel, type KernelCache, type Program } from "../gpu/kernel.ts";
+import {
+  type Dispatch,
+  dispatchOf,
+  encode,
+  type KernelCache,
+  type Program,
+} from "../gpu/kernel.ts";
 import { UserError } from "../errors.ts";
 import type { Network } from "../nn/network.ts";
 
@@ -37,15 +43,14 @@ export class Feeder {
   readonly count: number;
   readonly batches: number;
   readonly #device: GPUDevice;
-  readonly #kernel: Kernel;
+  /** The gather dispatch; its order slice is chosen per batch by a dynamic offset. */
+  readonly #gather: Dispatch;
   readonly #images: GPUBuffer;
   readonly #labels: GPUBuffer;
   readonly #order: GPUBuffer;
-  readonly #group: GPUBindGroup;
   readonly #slotBytes: number;
   readonly #slotWords: number;
   readonly #B: number;
-  readonly #workgroups: number;
 
   constructor(
     device: GPUDevice,
@@ -69,10 +74,6 @@ export class Feeder {
     this.#slotWords = Math.ceil(network.B / 64) * 64;
     this.#slotBytes = this.#slotWords * 4;
     const WG = kernels.workgroup(PREFERRED_WG);
-    this.#kernel = kernels.get(GATHER, "gather_batch", {
-      constants: { WG },
-      bindings: ["storage", "storage", "read", "read", "read-dynamic", "uniform"],
-    });
     this.#images = createStorageWith(device, "dataset.images", split.images);
     this.#labels = createStorageWith(device, "dataset.labels", Uint32Array.from(split.labels));
     this.#order = createStorage(device, "dataset.order", batches * this.#slotBytes);
@@ -80,16 +81,21 @@ export class Feeder {
       layout: GATHER_DIMS,
       values: { B: network.B, P },
     });
-    this.#group = bindGroup(device, this.#kernel, [
-      network.x,
-      network.labels,
-      this.#images,
-      this.#labels,
-      { buffer: this.#order, offset: 0, size: network.B * 4 },
+    this.#gather = dispatchOf(device, kernels, {
+      program: GATHER,
+      entry: "gather_batch",
+      constants: { WG },
+      outputs: [network.x, network.labels],
+      inputs: [
+        this.#images,
+        this.#labels,
+        { buffer: this.#order, offset: 0, size: network.B * 4 },
+      ],
+      dynamicInput: 2,
       dims,
-    ]);
-    // A workgroup per row of the batch.
-    this.#workgroups = Math.min(network.B, device.limits.maxComputeWorkgroupsPerDimension);
+      // A workgroup per row of the batch.
+      grid: [Math.min(network.B, device.limits.maxComputeWorkgroupsPerDimension)],
+    });
   }
 
   /**
@@ -110,9 +116,7 @@ export class Feeder {
 
   /** Encodes the gather of batch `index` into the network's input and labels. */
   encodeGather(pass: GPUComputePassEncoder, index: number): void {
-    pass.setPipeline(this.#kernel.pipeline);
-    pass.setBindGroup(0, this.#group, [index * this.#slotBytes]);
-    pass.dispatchWorkgroups(this.#workgroups);
+    encode(pass, this.#gather, [index * this.#slotBytes]);
   }
 
   /** Frees the dataset buffers. */
