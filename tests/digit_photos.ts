@@ -305,3 +305,309 @@ function inverseNormal(p: number): number {
   return ((((((a[0]! * r + a[1]!) * r + a[2]!) * r + a[3]!) * r + a[4]!) * r + a[5]!) * q) /
     (((((b[0]! * r + b[1]!) * r + b[2]!) * r + b[3]!) * r + b[4]!) * r + 1);
 }
+
+// ---------------------------------------------------------------------------------------------
+// Photos of a sheet of paper on a desk
+
+/** Where the desk's tone lies: dark wood, a grey table, a light desk close to the paper's tone. */
+export type DeskTone = "dark" | "mid" | "light";
+
+/** How a shadow falls on the sheet. */
+export type ShadowKind = "none" | "edge" | "across" | "most";
+
+/**
+ * Everything that varies between two `deskPhoto`s, explicit so that a test set can cover the
+ * kinds of photo it means to (see `deskScenes`). Lengths are in pixels of the photo, angles in
+ * degrees, reflectances in 0..1 (white paper about 0.85, black ink about 0.1).
+ */
+export interface DeskScene {
+  width: number;
+  height: number;
+  desk: DeskTone;
+  /** The desk's reflectance, and its wood grain's period and direction. */
+  deskReflectance: number;
+  grainPeriod: number;
+  grainAngle: number;
+  /** The sheet: its size as fractions of the photo's width and height, centre, rotation. */
+  paperWidth: number;
+  paperHeight: number;
+  paperX: number;
+  paperY: number;
+  rotation: number;
+  paperReflectance: number;
+  /** The printed digit's box side as a fraction of the sheet's shorter side; its offset. */
+  digitSize: number;
+  digitX: number;
+  digitY: number;
+  /** The digit is printed turned by this much more than the sheet. */
+  digitRotation: number;
+  inkReflectance: number;
+  /** The light: brightness (8-bit level of a white surface), gradient and vignetting. */
+  light: number;
+  gradient: number;
+  gradientAngle: number;
+  vignette: number;
+  /** A shadow: a half-plane through (shadowX, shadowY), facing shadowAngle, soft over penumbra. */
+  shadow: ShadowKind;
+  shadowDepth: number;
+  shadowAngle: number;
+  shadowX: number;
+  shadowY: number;
+  penumbra: number;
+  /** Sensor noise σ (8-bit levels) and the JPEG quality. */
+  noise: number;
+  quality: number;
+}
+
+const DESK_TONES: readonly DeskTone[] = ["dark", "mid", "light"];
+const SHADOW_KINDS: readonly ShadowKind[] = ["none", "edge", "across", "most"];
+
+/**
+ * A scene of kind `desk` × `shadow`, its other parameters drawn from `rng`: a sheet 60–90% of
+ * the photo across, turned by up to 6°, sometimes running off one edge; a digit 35–60% of the
+ * sheet's shorter side; light uneven by up to 25% across the photo with vignetting; a shadow
+ * 30–65% deep (`edge`: over a side of the sheet; `across`: through the digit; `most`: over most
+ * of the sheet, digit included); noise σ 2–7; JPEG quality 70–90.
+ */
+export function deskScene(desk: DeskTone, shadow: ShadowKind, rng: Rng): DeskScene {
+  const width = Math.round(rng.uniform(360, 560));
+  const height = Math.round(width * rng.uniform(0.75, 1.35));
+  const paperWidth = rng.uniform(0.6, 0.9);
+  const paperHeight = rng.uniform(0.6, 0.9);
+  // Now and then the sheet runs off one edge of the photo.
+  const off = rng.next() < 0.25;
+  const paperX = 0.5 + (off ? 0.5 - paperWidth / 2 + 0.05 : 0) * (rng.next() < 0.5 ? -1 : 1) +
+    rng.uniform(-0.04, 0.04);
+  const paperY = 0.5 + rng.uniform(-0.05, 0.05);
+  const deskReflectance = desk === "dark"
+    ? rng.uniform(0.1, 0.2)
+    : desk === "mid"
+    ? rng.uniform(0.3, 0.45)
+    : rng.uniform(0.55, 0.7);
+  const digitSize = rng.uniform(0.35, 0.6);
+  const digitX = rng.uniform(-0.12, 0.12);
+  const digitY = rng.uniform(-0.12, 0.12);
+  const shadowAngle = rng.uniform(0, 360);
+  // Where the shadow's edge passes, relative to the digit's centre, along its normal: + is
+  // towards the lit side. `across`: through the digit; `most`: beyond the digit, so that the
+  // shadow covers it and most of the sheet; `edge`: over the sheet's far side only.
+  const reach = shadow === "across"
+    ? rng.uniform(-0.05, 0.05)
+    : shadow === "most"
+    ? rng.uniform(0.3, 0.45)
+    : rng.uniform(-0.45, -0.3);
+  const a = (shadowAngle * Math.PI) / 180;
+  const cx = paperX + digitX * paperWidth;
+  const cy = paperY + digitY * paperHeight;
+  return {
+    width,
+    height,
+    desk,
+    deskReflectance,
+    grainPeriod: rng.uniform(6, 30),
+    grainAngle: rng.uniform(-20, 20) + (rng.next() < 0.5 ? 0 : 90),
+    paperWidth,
+    paperHeight,
+    paperX,
+    paperY,
+    rotation: rng.uniform(-6, 6),
+    paperReflectance: rng.uniform(0.78, 0.92),
+    digitSize,
+    digitX,
+    digitY,
+    digitRotation: rng.uniform(-3, 3),
+    inkReflectance: rng.uniform(0.05, 0.18),
+    light: rng.uniform(215, 265),
+    gradient: rng.uniform(0, 0.25),
+    gradientAngle: rng.uniform(0, 360),
+    vignette: rng.uniform(0, 0.3),
+    shadow,
+    shadowDepth: shadow === "none" ? 0 : rng.uniform(0.3, 0.65),
+    shadowAngle,
+    shadowX: cx + reach * Math.cos(a),
+    shadowY: cy + reach * Math.sin(a),
+    penumbra: rng.uniform(0.01, 0.08),
+    noise: rng.uniform(2, 7),
+    quality: Math.round(rng.uniform(70, 90)),
+  };
+}
+
+/**
+ * `count` scenes covering every desk tone with every kind of shadow, in turn (dark/none,
+ * mid/edge, light/across, dark/most, ...), the rest drawn from `seed`.
+ */
+export function deskScenes(count: number, seed = 1): DeskScene[] {
+  const rng = new Rng(seed);
+  return Array.from({ length: count }, (_, k) =>
+    deskScene(
+      DESK_TONES[k % DESK_TONES.length]!,
+      SHADOW_KINDS[(k + Math.floor(k / 12)) % SHADOW_KINDS.length]!,
+      rng,
+    ));
+}
+
+/**
+ * A photo of `digit` ((28, 28) u8, light on black, as MNIST stores it) printed dark on a sheet
+ * of paper lying on a desk, as `scene` describes: (height, width, 3) u8 RGB before JPEG.
+ * Reflectances are multiplied by the light (gradient, vignetting, shadow), then tinted (warm
+ * light, brownish wood, blue-black ink) and noised.
+ */
+export function deskPhoto(digit: Uint8Array, scene: DeskScene, seed = 1): RenderedDigit {
+  if (digit.length !== 28 * 28) throw new RangeError(`digit must be 28×28, got ${digit.length}`);
+  const rng = new Rng(seed);
+  const { width, height } = scene;
+  const rad = (deg: number) => (deg * Math.PI) / 180;
+  // The sheet, in photo pixels.
+  const pw = scene.paperWidth * width;
+  const ph = scene.paperHeight * height;
+  const pcx = scene.paperX * width;
+  const pcy = scene.paperY * height;
+  const cosP = Math.cos(rad(scene.rotation));
+  const sinP = Math.sin(rad(scene.rotation));
+  // The digit's box on the sheet, in sheet coordinates (origin at the sheet's centre).
+  const side = scene.digitSize * Math.min(pw, ph);
+  const dcx = scene.digitX * pw;
+  const dcy = scene.digitY * ph;
+  const cosD = Math.cos(rad(scene.digitRotation));
+  const sinD = Math.sin(rad(scene.digitRotation));
+  const ink = (u: number, v: number) => {
+    // Sheet coordinates → the digit's 28×28 grid, bilinear.
+    const du = u - dcx, dv = v - dcy;
+    const sx = ((du * cosD + dv * sinD) / side + 0.5) * 28 - 0.5;
+    const sy = ((-du * sinD + dv * cosD) / side + 0.5) * 28 - 0.5;
+    if (sx < -1 || sy < -1 || sx > 28 || sy > 28) return 0;
+    const x0 = Math.floor(sx), y0 = Math.floor(sy);
+    const fx = sx - x0, fy = sy - y0;
+    const at = (x: number, y: number) =>
+      x < 0 || y < 0 || x > 27 || y > 27 ? 0 : digit[y * 28 + x]! / 255;
+    return (at(x0, y0) * (1 - fx) + at(x0 + 1, y0) * fx) * (1 - fy) +
+      (at(x0, y0 + 1) * (1 - fx) + at(x0 + 1, y0 + 1) * fx) * fy;
+  };
+  const grainA = rad(scene.grainAngle);
+  const gradA = rad(scene.gradientAngle);
+  const shadowA = rad(scene.shadowAngle);
+  const diagonal = Math.hypot(width, height) / 2;
+  const penumbra = Math.max(1, scene.penumbra * diagonal);
+  const warm = [rng.uniform(1, 1.08), 1, rng.uniform(0.85, 1)];
+  const deskTint = scene.desk === "dark" ? [1.25, 0.95, 0.7] : [1.1, 1, 0.88];
+  const inkTint = [0.8, 0.85, 1.3];
+  const grainPhase = rng.uniform(0, 2 * Math.PI);
+  const pixels = new Uint8Array(width * height * 3);
+  for (let y = 0; y < height; y++) {
+    for (let x = 0; x < width; x++) {
+      // Sheet coordinates of the pixel's centre.
+      const rx = x + 0.5 - pcx, ry = y + 0.5 - pcy;
+      const u = rx * cosP + ry * sinP;
+      const v = -rx * sinP + ry * cosP;
+      // Coverage of the sheet, antialiased over a pixel at its edges.
+      const inside = Math.min(
+        Math.max(0, Math.min(1, pw / 2 - Math.abs(u) + 0.5)),
+        Math.max(0, Math.min(1, ph / 2 - Math.abs(v) + 0.5)),
+      );
+      const a = inside > 0 ? ink(u, v) : 0;
+      const paper = scene.paperReflectance * (1 - a) + scene.inkReflectance * a;
+      const grain = 1 + 0.12 * Math.sin(
+            ((x * Math.cos(grainA) + y * Math.sin(grainA)) / scene.grainPeriod) * 2 * Math.PI +
+              grainPhase + 0.8 * Math.sin(y / 37 + x / 53),
+          );
+      const desk = scene.deskReflectance * grain;
+      const nu = (x - width / 2) / diagonal, nv = (y - height / 2) / diagonal;
+      let light = scene.light *
+        (1 + scene.gradient * (nu * Math.cos(gradA) + nv * Math.sin(gradA))) *
+        (1 - scene.vignette * (nu * nu + nv * nv));
+      if (scene.shadow !== "none") {
+        // Signed distance from the shadow's edge, positive on the lit side.
+        const d = (x / width - scene.shadowX) * width * Math.cos(shadowA) +
+          (y / height - scene.shadowY) * height * Math.sin(shadowA);
+        const t = Math.min(1, Math.max(0, 0.5 - d / penumbra));
+        light *= 1 - scene.shadowDepth * t * t * (3 - 2 * t);
+      }
+      const p = y * width + x;
+      for (let c = 0; c < 3; c++) {
+        const sheet = paper * (a > 0 ? 1 + (inkTint[c]! - 1) * a : 1);
+        const r = sheet * inside + desk * deskTint[c]! * (1 - inside);
+        const value = r * light * warm[c]! + scene.noise * gaussian(rng);
+        pixels[p * 3 + c] = Math.min(255, Math.max(0, Math.round(value)));
+      }
+    }
+  }
+  return { width, height, channels: 3, pixels, format: "jpeg" };
+}
+
+/** One photo of `photoSet`. */
+export interface LabelledPhoto extends DigitImage {
+  /** `<label>_<desk>-desk_<shadow>-shadow_<k>.jpg`, e.g. `4_dark-desk_most-shadow_07.jpg`. */
+  name: string;
+  label: number;
+  scene: DeskScene;
+  /** The index of the MNIST digit it was made from in its split. */
+  index: number;
+  /** That digit, (28, 28) u8. */
+  digit: Uint8Array;
+}
+
+/**
+ * `count` photos (`deskPhoto`, JPEG at each scene's quality) of a split's digits: the
+ * `first`-th digits of each class onwards, classes in turn (0, 1, ..., 9, 0, ...), scenes from
+ * `deskScenes(count, seed)`. Deterministic.
+ */
+export function photoSet(
+  split: { images: Uint8Array; labels: Uint8Array; count: number },
+  options: { count: number; seed?: number; first?: number },
+): LabelledPhoto[] {
+  const { count, seed = 1, first = 0 } = options;
+  const byClass: number[][] = Array.from({ length: 10 }, () => []);
+  for (let i = 0; i < split.count; i++) byClass[split.labels[i]!]!.push(i);
+  const scenes = deskScenes(count, seed);
+  return scenes.map((scene, k) => {
+    const label = k % 10;
+    const index = byClass[label]![first + Math.floor(k / 10)];
+    if (index === undefined) throw new RangeError(`not enough digits of class ${label}`);
+    const digit = split.images.slice(index * 784, (index + 1) * 784);
+    const image = deskPhoto(digit, scene, seed * 1000 + k);
+    const bytes = encodeJpeg(image, scene.quality);
+    const name = `${label}_${scene.desk}-desk_${scene.shadow}-shadow_${
+      String(k).padStart(2, "0")
+    }.jpg`;
+    return {
+      bytes,
+      extension: "jpg",
+      width: image.width,
+      height: image.height,
+      name,
+      label,
+      scene,
+      index,
+      digit,
+    };
+  });
+}
+
+/** RGB or grey pixels as a JPEG at `quality` (1–100). */
+export function encodeJpeg(image: RenderedDigit, quality: number): Uint8Array {
+  const { width, height, channels, pixels } = image;
+  const rgba = new Uint8Array(width * height * 4);
+  for (let p = 0; p < width * height; p++) {
+    for (let c = 0; c < 3; c++) rgba[p * 4 + c] = pixels[p * channels + Math.min(c, channels - 1)]!;
+    rgba[p * 4 + 3] = 255;
+  }
+  return new Uint8Array(jpeg.encode({ width, height, data: rgba }, quality).data);
+}
+
+// `deno run --allow-read --allow-write tests/digit_photos.ts DIR [COUNT]` writes the photo set
+// (default 40, from MNIST's test split) to DIR, to run `mnist predict` on.
+if (import.meta.main) {
+  const [dir, count = "40"] = Deno.args;
+  if (dir === undefined) {
+    console.error("usage: deno run -A tests/digit_photos.ts DIR [COUNT]");
+    Deno.exit(2);
+  }
+  const { loadSplit } = await import("../src/data/dataset.ts");
+  const { MNIST } = await import("./test_data.ts");
+  const split = await loadSplit(MNIST, "mnist", "test");
+  await Deno.mkdir(dir, { recursive: true });
+  for (const photo of photoSet(split, { count: Number(count) })) {
+    await Deno.writeFile(`${dir}/${photo.name}`, photo.bytes);
+  }
+  console.log(`Wrote ${count} photos to ${dir}`);
+}

@@ -2,18 +2,27 @@ import assert from "node:assert/strict";
 import { loadSplit, type Split } from "../src/data/dataset.ts";
 import { type DecodedImage, decodeImage } from "../src/image/decode.ts";
 import {
+  backgroundWindow,
   boundingBox,
   centerOfMass,
+  checkDigitSize,
   crop,
+  distanceTransform,
   fitSize,
   type GreyMap,
+  greyMap,
   INK_THRESHOLD,
-  inkMap,
-  levelBackground,
+  judgePolarity,
+  keepDigit,
+  levelInk,
+  localBackground,
+  localContrast,
   otsuThreshold,
   placeByCenterOfMass,
   removeSpecks,
   resizeArea,
+  shrink,
+  strokeWidth,
   toMnist,
 } from "../src/image/preprocess.ts";
 import { UserError } from "../src/errors.ts";
@@ -99,78 +108,209 @@ function ring(cx: number, cy: number, r: number, thick: number) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// inkMap
+// greyMap, shrink
 
-Deno.test("inkMap() takes light-on-dark luminance as it is", () => {
+Deno.test("greyMap() takes luminance as it is, light or dark", () => {
   const image: DecodedImage = {
     width: 3,
     height: 3,
     channels: 1,
     data: Uint8Array.of(0, 0, 0, 0, 255, 51, 0, 0, 0),
   };
-  const { map: ink, source } = inkMap(image);
+  const { map, source } = greyMap(image);
   assert.equal(source, "luminance");
-  close(ink.data, [0, 0, 0, 0, 1, 0.2, 0, 0, 0]);
+  close(map.data, [0, 0, 0, 0, 1, 0.2, 0, 0, 0]);
 });
 
-Deno.test("inkMap() inverts dark ink on a light border", () => {
-  const image: DecodedImage = {
-    width: 3,
-    height: 3,
-    channels: 1,
-    data: Uint8Array.of(255, 250, 255, 255, 0, 204, 255, 255, 255),
-  };
-  const { map: ink, source } = inkMap(image);
-  assert.equal(source, "inverted luminance");
-  close(ink.data, [0, 5 / 255, 0, 0, 1, 0.2, 0, 0, 0], 1e-6);
-});
-
-Deno.test("inkMap() weighs RGB by Rec. 601 luminance", () => {
+Deno.test("greyMap() weighs RGB by Rec. 601 luminance", () => {
   // Black border; centre pixels pure red, green and blue.
   const data = new Uint8Array(5 * 3 * 3);
   data.set([255, 0, 0], (1 * 5 + 1) * 3);
   data.set([0, 255, 0], (1 * 5 + 2) * 3);
   data.set([0, 0, 255], (1 * 5 + 3) * 3);
-  const { map: ink } = inkMap({ width: 5, height: 3, channels: 3, data });
-  close(ink.data.subarray(6, 9), [0.299, 0.587, 0.114], 1e-6);
+  const { map } = greyMap({ width: 5, height: 3, channels: 3, data });
+  close(map.data.subarray(6, 9), [0.299, 0.587, 0.114], 1e-6);
 });
 
-Deno.test("inkMap() reads a drawing on a transparent canvas from its alpha channel", () => {
+Deno.test("greyMap() reads a drawing on a transparent canvas from its alpha channel", () => {
   // White strokes (RGB 255) and black strokes alike: only alpha counts.
   const data = new Uint8Array(4 * 4 * 4);
   data.set([255, 255, 255, 255], (1 * 4 + 1) * 4);
   data.set([0, 0, 0, 128], (2 * 4 + 2) * 4);
-  const { map: ink, source } = inkMap({ width: 4, height: 4, channels: 4, data });
+  const { map, source } = greyMap({ width: 4, height: 4, channels: 4, data });
   assert.equal(source, "alpha");
   const expected = new Array(16).fill(0);
   expected[5] = 1;
   expected[10] = 128 / 255;
-  close(ink.data, expected);
+  close(map.data, expected);
 
   // Grey + alpha too.
   const ga = new Uint8Array(3 * 3 * 2);
   ga.set([0, 200], 4 * 2);
-  const grey = inkMap({ width: 3, height: 3, channels: 2, data: ga });
+  const grey = greyMap({ width: 3, height: 3, channels: 2, data: ga });
   assert.equal(grey.source, "alpha");
   close(grey.map.data, [0, 0, 0, 0, 200 / 255, 0, 0, 0, 0]);
 });
 
-Deno.test("inkMap() uses luminance for an opaque RGBA image, transparency over white", () => {
-  // An opaque white page with a black pixel and a half-transparent black pixel.
+Deno.test("greyMap() uses luminance for an opaque RGBA image, transparency over white", () => {
+  // An opaque white page with a black pixel and a fully transparent black pixel.
   const data = new Uint8Array(4 * 4 * 4).fill(255);
   data.set([0, 0, 0, 255], (1 * 4 + 1) * 4);
-  data.set([0, 0, 0, 0], (2 * 4 + 2) * 4); // fully transparent black: shows the white under it
-  const { map: ink, source } = inkMap({ width: 4, height: 4, channels: 4, data });
-  assert.equal(source, "inverted luminance");
-  const expected = new Array(16).fill(0);
-  expected[5] = 1;
-  close(ink.data, expected);
+  data.set([0, 0, 0, 0], (2 * 4 + 2) * 4); // shows the white under it
+  const { map, source } = greyMap({ width: 4, height: 4, channels: 4, data });
+  assert.equal(source, "luminance");
+  const expected = new Array(16).fill(1);
+  expected[5] = 0;
+  close(map.data, expected);
+});
+
+Deno.test("shrink() keeps small maps and area-averages large ones to the working side", () => {
+  const small = map(30, 20, new Array(600).fill(0.5));
+  assert.equal(shrink(small, 768).map, small);
+  assert.equal(shrink(small, 768).scale, 1);
+  const rng = new Rng(2);
+  const large = map(2000, 1000, Array.from({ length: 2_000_000 }, () => rng.next()));
+  const { map: shrunk, scale } = shrink(large, 768);
+  assert.deepEqual([shrunk.width, shrunk.height, scale], [768, 384, 768 / 2000]);
+  close(shrunk.data, resizeArea(large, 768, 384).data);
 });
 
 // ---------------------------------------------------------------------------------------------
-// levelBackground
+// localBackground, localContrast, levelInk
 
-Deno.test("levelBackground() leaves a clean MNIST digit unchanged", async () => {
+/** The reference closing or opening: the (2r+1)² square's extreme, brute force, clipped. */
+function oracleExtreme(m: GreyMap, r: number, max: boolean): Float32Array {
+  const out = new Float32Array(m.data.length);
+  for (let y = 0; y < m.height; y++) {
+    for (let x = 0; x < m.width; x++) {
+      let best = max ? -Infinity : Infinity;
+      for (let v = Math.max(0, y - r); v <= Math.min(m.height - 1, y + r); v++) {
+        for (let u = Math.max(0, x - r); u <= Math.min(m.width - 1, x + r); u++) {
+          const value = m.data[v * m.width + u]!;
+          best = max ? Math.max(best, value) : Math.min(best, value);
+        }
+      }
+      out[y * m.width + x] = best;
+    }
+  }
+  return out;
+}
+
+Deno.test("localBackground() is the closing (dark ink) or opening (light ink), for any window", () => {
+  const rng = new Rng(9);
+  // Windows wider than the map, odd sizes, one-pixel lines, a window of 1.
+  for (const [w, h, window] of [[23, 17, 5], [9, 31, 15], [40, 1, 7], [6, 6, 21], [13, 11, 1]]) {
+    const m = map(w!, h!, Array.from({ length: w! * h! }, () => rng.next()));
+    const r = window! >> 1;
+    const closing = oracleExtreme({ ...m, data: oracleExtreme(m, r, true) }, r, false);
+    const opening = oracleExtreme({ ...m, data: oracleExtreme(m, r, false) }, r, true);
+    close(localBackground(m, "dark", window!).data, closing, 1e-6);
+    close(localBackground(m, "light", window!).data, opening, 1e-6);
+  }
+});
+
+/**
+ * A photo of a ring of ink (a 0) on paper, in luminance: paper at `paper` lit by `light(x, y)`
+ * (multiplied), ink reflecting `ink` of it, noise σ.
+ */
+function paperPhoto(
+  options: {
+    width: number;
+    height: number;
+    light: (x: number, y: number) => number;
+    noise: number;
+    seed: number;
+  },
+): { grey: GreyMap } {
+  const { width, height } = options;
+  const rng = new Rng(options.seed);
+  const stroke = ring(width / 2, height / 2, Math.min(width, height) / 4, 10);
+  const data = new Float32Array(width * height);
+  for (let y = 0; y < height; y++) {
+    for (let x = 0; x < width; x++) {
+      const reflectance = 0.85 - 0.75 * stroke(x, y);
+      const noise = options.noise * (rng.next() + rng.next() + rng.next() - 1.5) * 2;
+      data[y * width + x] = reflectance * options.light(x, y) + noise;
+    }
+  }
+  return { grey: { width, height, data } };
+}
+
+Deno.test("localContrast() and levelInk() find a stroke through uneven light and a deep shadow, and nothing else", () => {
+  // 300×240: the light falls by 35% from left to right, a shadow takes another 60% off the
+  // bottom-right, across the stroke (from x + y = 290, a 20 px penumbra); noise σ = 0.02.
+  const width = 300, height = 240;
+  const { grey } = paperPhoto({
+    width,
+    height,
+    light: (x, y) =>
+      (1 - 0.35 * (x / width)) * (1 - 0.6 * Math.max(0, Math.min(1, (x + y - 290) / 20))),
+    noise: 0.02,
+    seed: 7,
+  });
+  const window = backgroundWindow(width, height);
+  const { contrast, background, divisor } = localContrast(grey, { polarity: "dark", window });
+  const levelled = levelInk(contrast, { background, divisor });
+  const margin = window >> 1;
+  const inside = (x: number, y: number) =>
+    x >= margin && y >= margin && x < width - margin && y < height - margin;
+  let falseInk = 0, inkPixels = 0, lit = 0, litN = 0, shaded = 0, shadedN = 0;
+  for (let y = 0; y < height; y++) {
+    for (let x = 0; x < width; x++) {
+      const v = levelled.map.data[y * width + x]!;
+      const d = Math.abs(Math.hypot(x + 0.5 - 150, y + 0.5 - 120) - 60);
+      if (d <= 3) {
+        inkPixels++;
+        // The stroke in full light and deep in the shadow, away from the penumbra.
+        if (x + y < 280) (lit += v), litN++;
+        if (x + y > 320) (shaded += v), shadedN++;
+      } else if (d >= 9 && v >= INK_THRESHOLD && inside(x, y)) falseInk++;
+    }
+  }
+  // Where the shadow's edge meets the frame, the shadow is a wedge narrower than the window
+  // and reads as ink; it touches the frame, and keepDigit drops it.
+  assert.equal(falseInk, 0, "paper, shadow or gradient read as ink");
+  const kept = keepDigit(levelled.map, { dropFrame: true });
+  assert.deepEqual(kept.box, { x: 85, y: 55, width: 130, height: 130 });
+  assert.ok(litN > 50 && shadedN > 50, `${litN} lit, ${shadedN} shaded stroke pixels`);
+  // Measured relatively, the stroke in a shadow that takes 60% of the light is as strong as
+  // in full light (an absolute difference would be 60% weaker there).
+  const [inLight, inShadow] = [lit / litN, shaded / shadedN];
+  assert.ok(inLight > 0.85, `lit stroke ${inLight.toFixed(3)}`);
+  assert.ok(inShadow > 0.75, `shaded stroke ${inShadow.toFixed(3)}`);
+  assert.ok(Math.abs(inLight - inShadow) < 0.15, `lit ${inLight}, shaded ${inShadow}`);
+  assert.ok(levelled.background.max - levelled.background.min > 0.4, "the shadow was seen");
+});
+
+Deno.test("localContrast() keeps a sheet, its edges against a dark desk and a shadow's edge out of the ink", () => {
+  // A white sheet (0.85) on a dark desk (0.15), the desk 40 px wide all round; a shadow's edge
+  // across the sheet and the desk; no stroke at all. Nothing on the sheet away from its edges
+  // may be ink. What the desk becomes (a strip narrower than the window, filled as a dark mark)
+  // touches the frame, and so does the corner of the shadow against the sheet's edge, which
+  // joins it.
+  const width = 320, height = 320;
+  const data = new Float32Array(width * height);
+  for (let y = 0; y < height; y++) {
+    for (let x = 0; x < width; x++) {
+      const sheet = x >= 40 && x < 280 && y >= 40 && y < 280;
+      const shade = y > 1.2 * x ? 0.5 : 1;
+      data[y * width + x] = (sheet ? 0.85 : 0.15) * shade;
+    }
+  }
+  const grey = { width, height, data };
+  const window = backgroundWindow(width, height);
+  const { contrast, divisor } = localContrast(grey, { polarity: "dark", window });
+  const levelled = levelInk(contrast, { divisor });
+  for (let y = 80; y < 240; y++) {
+    for (let x = 80; x < 240; x++) {
+      assert.ok(levelled.map.data[y * width + x]! < INK_THRESHOLD, `ink on the sheet at ${x},${y}`);
+    }
+  }
+  const kept = keepDigit(levelled.map, { dropFrame: true });
+  assert.equal(kept.touchesFrame, true, "every mark left touches the frame");
+});
+
+Deno.test("levelInk() leaves a clean MNIST digit unchanged", async () => {
   const split = await mnistTest();
   for (let i = 0; i < 20; i++) {
     const digit = map(
@@ -178,23 +318,23 @@ Deno.test("levelBackground() leaves a clean MNIST digit unchanged", async () => 
       28,
       Array.from(split.images.subarray(i * 784, (i + 1) * 784), (v) => v / 255),
     );
-    const levelled = levelBackground(digit);
+    // Light ink on black: the opening of a clean digit is black, the contrast the digit itself.
+    const { contrast, background } = localContrast(digit, { polarity: "light", window: 15 });
+    assert.ok(background.data.every((v) => v === 0), `digit ${i}: background`);
+    const levelled = levelInk(contrast, { background });
     assert.equal(levelled.noise, 0);
     assert.deepEqual(levelled.background, { min: 0, max: 0 });
-    // Strong ink is the 95th percentile: 1 for most digits, at worst a level or two below.
+    // Strong ink is the 99th percentile: 1 for most digits, at worst a level or two below.
     assert.ok(levelled.strong > 0.98, `digit ${i}: strong ${levelled.strong}`);
     close(levelled.map.data, Array.from(digit.data, (v) => Math.min(1, v / levelled.strong)), 1e-5);
   }
 });
 
-Deno.test("levelBackground() removes a uniform background and scales faint ink to 1", () => {
-  // Ink 0.5 on a background of 0.2: a grey pencil line on grey paper.
+Deno.test("levelInk() scales faint ink on a uniform background to 1", () => {
+  // Contrast 0.3 on a background of 0: a grey pencil line, once its paper is taken away.
   const inside = ring(20, 20, 12, 4);
-  const values = Array.from(
-    { length: 1600 },
-    (_, p) => 0.2 + 0.3 * inside(p % 40, Math.floor(p / 40)),
-  );
-  const levelled = levelBackground(map(40, 40, values));
+  const values = Array.from({ length: 1600 }, (_, p) => 0.3 * inside(p % 40, Math.floor(p / 40)));
+  const levelled = levelInk(map(40, 40, values));
   assert.ok(Math.abs(levelled.strong - 0.3) < 1e-3, `strong ${levelled.strong}`);
   close(
     levelled.map.data,
@@ -203,54 +343,21 @@ Deno.test("levelBackground() removes a uniform background and scales faint ink t
   );
 });
 
-Deno.test("levelBackground() flattens uneven lighting, a shadow and noise under a photo's ink", () => {
-  // 300×240 photo, in ink units (inverted luminance): the paper darkens by 0.35 from left to
-  // right, a shadow darkens the bottom-right corner by another 0.2, noise σ = 0.02; the ink is
-  // 0.45 above the paper wherever it is.
-  const width = 300, height = 240;
-  const rng = new Rng(7);
-  const stroke = ring(150, 120, 70, 14);
-  const values = new Float32Array(width * height);
-  for (let y = 0; y < height; y++) {
-    for (let x = 0; x < width; x++) {
-      const paper = 0.1 + 0.35 * (x / width) +
-        0.2 * Math.max(0, Math.min(1, (x + y - 380) / 80));
-      const noise = 0.02 * (rng.next() + rng.next() + rng.next() - 1.5) * 2;
-      values[y * width + x] = paper + 0.45 * stroke(x, y) + noise;
-    }
-  }
-  const levelled = levelBackground({ width, height, data: values });
-  let falseInk = 0, weakInk = 0, inkPixels = 0, inkSum = 0;
-  for (let y = 0; y < height; y++) {
-    for (let x = 0; x < width; x++) {
-      const v = levelled.map.data[y * width + x]!;
-      // Well inside the stroke, and well away from it.
-      const d = Math.abs(Math.hypot(x + 0.5 - 150, y + 0.5 - 120) - 70);
-      if (d <= 4) {
-        inkPixels++;
-        inkSum += v;
-        if (v < 0.5) weakInk++;
-      } else if (d >= 12 && v >= INK_THRESHOLD) falseInk++;
-    }
-  }
-  // The noise stays in the ink (±0.05 after scaling), so judge the stroke as a whole.
-  assert.equal(falseInk, 0, "background pixels read as ink");
-  assert.ok(inkSum / inkPixels > 0.85, `mean stroke ink ${(inkSum / inkPixels).toFixed(3)}`);
-  assert.equal(weakInk, 0, `${weakInk} of ${inkPixels} stroke pixels below 0.5`);
-  assert.ok(levelled.background.max - levelled.background.min > 0.3, "the gradient was seen");
-});
-
-Deno.test("levelBackground() finds no ink in blank paper, noisy or not", () => {
+Deno.test("levelInk() finds no ink in blank paper, noisy or not, lit evenly or not", () => {
   const rng = new Rng(3);
   const noisy = Float32Array.from(
     { length: 200 * 150 },
-    (_, p) => 0.2 + 0.1 * ((p % 200) / 200) + 0.03 * (rng.next() - 0.5),
+    (_, p) => 0.6 + 0.2 * ((p % 200) / 200) + 0.03 * (rng.next() - 0.5),
   );
   for (const data of [new Float32Array(100), new Float32Array(100).fill(0.6), noisy]) {
-    const side = Math.sqrt(data.length) === 10 ? 10 : 200;
-    const levelled = levelBackground({ width: side, height: data.length / side, data });
-    assert.equal(levelled.strong, 0);
-    assert.ok(levelled.map.data.every((v) => v === 0));
+    const width = data.length === 100 ? 10 : 200;
+    const grey = { width, height: data.length / width, data };
+    for (const polarity of ["dark", "light"] as const) {
+      const window = backgroundWindow(grey.width, grey.height);
+      const levelled = levelInk(localContrast(grey, { polarity, window }).contrast);
+      assert.equal(levelled.strong, 0, polarity);
+      assert.ok(levelled.map.data.every((v) => v === 0));
+    }
   }
 });
 
@@ -279,6 +386,7 @@ Deno.test("toMnist() reads a bold digit cropped tightly to its edges", async () 
       }
     }
     const result = toMnist(image, "tight.png");
+    assert.equal(result.steps.source, "inverted luminance", `digit ${i}`);
     const a = alignedCorrelation(result.pixels, split.images.subarray(i * 784, (i + 1) * 784));
     assert.ok(a > 0.9, `digit ${i}: aligned correlation ${a.toFixed(3)}`);
   }
@@ -318,6 +426,185 @@ Deno.test("removeSpecks() drops dust far from the digit and keeps a digit's brok
     width: 42,
     height: 34,
   });
+});
+
+/** A blank ink map with filled rectangles [x, y, width, height] at `value`. */
+function rects(width: number, height: number, boxes: number[][], value = 1): GreyMap {
+  const data = new Float32Array(width * height);
+  for (const [x, y, w, h] of boxes) {
+    for (let v = y!; v < y! + h!; v++) data.fill(value, v * width + x!, v * width + x! + w!);
+  }
+  return { width, height, data };
+}
+
+Deno.test("keepDigit() drops a strip of desk along the frame and keeps the digit inside", () => {
+  // 200×200: a desk strip down the left edge and along the top (what a closing makes of a
+  // desk narrower than its window), and a digit: a 6×60 stroke with a 30×6 bar near it.
+  const m = rects(200, 200, [[0, 0, 12, 200], [0, 0, 200, 10], [100, 70, 6, 60], [80, 70, 30, 6]]);
+  const kept = keepDigit(m, { dropFrame: true });
+  assert.deepEqual(kept.box, { x: 80, y: 70, width: 30, height: 60 });
+  assert.equal(kept.dropped.frame, 1, JSON.stringify(kept.dropped)); // the L of desk: one mark
+  assert.equal(kept.touchesFrame, false);
+  assert.equal(kept.map.data[5 * 200 + 100], 0, "the desk's pixels are cleared");
+  // Without the frame rule (a drawing), everything within reach stays.
+  const drawing = keepDigit(m, { dropFrame: false });
+  assert.equal(drawing.dropped.frame, 0);
+});
+
+Deno.test("keepDigit() keeps the strokes of a digit cropped to its edges", () => {
+  // Every mark touches the frame: nothing inside is digit-sized, so nothing is dropped.
+  const m = rects(60, 100, [[20, 0, 12, 100], [0, 0, 30, 10]]);
+  const kept = keepDigit(m, { dropFrame: true });
+  assert.deepEqual(kept.box, { x: 0, y: 0, width: 32, height: 100 });
+  assert.equal(kept.touchesFrame, true);
+});
+
+Deno.test("keepDigit() joins a digit's pieces and drops specks and marks far from it", () => {
+  // The main stroke 8×80 in the middle; a bar 30×8 12 px from it (a 5's detached bar: within a
+  // quarter of 80); dust 3×3 next to it; a scribble 8×40 far away (60 px).
+  const m = rects(300, 200, [[140, 60, 8, 80], [100, 40, 30, 8], [150, 150, 3, 3], [
+    220,
+    60,
+    8,
+    40,
+  ]]);
+  const kept = keepDigit(m, { dropFrame: true });
+  assert.deepEqual(kept.box, { x: 100, y: 40, width: 48, height: 100 });
+  assert.deepEqual(kept.dropped, { frame: 0, specks: 1, far: 1, edges: 0 });
+});
+
+Deno.test("keepDigit() prefers a stroke in the middle to a blob by the edge", () => {
+  // A filled 60×60 blob near a corner (a patch of desk the background missed) has more pixels
+  // than the 6×70 stroke in the middle, but is neither long nor central.
+  const m = rects(300, 300, [[20, 20, 60, 60], [147, 115, 6, 70]]);
+  const kept = keepDigit(m, { dropFrame: true });
+  assert.deepEqual(kept.box, { x: 147, y: 115, width: 6, height: 70 });
+});
+
+Deno.test("keepDigit() drops light marks that are the bright rim of a sheet on a desk", () => {
+  // A sheet (0.85) on a desk (0.15); a 2 px line just inside the sheet's edge is slightly
+  // brighter (a sharpening halo), and reads as light ink; so does a real light stroke on the
+  // desk. The rim has sheet on one side, as light as itself: dropped. The stroke is kept.
+  const width = 200, height = 200;
+  const grey = rects(width, height, [[40, 40, 120, 120]], 0.85);
+  for (let p = 0; p < grey.data.length; p++) if (grey.data[p] === 0) grey.data[p] = 0.15;
+  const ink = rects(width, height, [[40, 40, 120, 2], [20, 170, 150, 5]]);
+  for (let x = 40; x < 160; x++) grey.data[40 * width + x] = grey.data[41 * width + x] = 0.95;
+  for (let y = 170; y < 175; y++) grey.data.fill(0.9, y * width + 20, y * width + 170);
+  const kept = keepDigit(ink, { dropFrame: true, edges: { grey, polarity: "light" } });
+  assert.deepEqual(kept.box, { x: 20, y: 170, width: 150, height: 5 });
+  assert.equal(kept.dropped.edges, 1);
+});
+
+/** A photo-like grey map: `draw` paints a scene of reflectances; noise σ 0.01. */
+function scene(width: number, height: number, draw: (x: number, y: number) => number): GreyMap {
+  const rng = new Rng(5);
+  const data = new Float32Array(width * height);
+  for (let y = 0; y < height; y++) {
+    for (let x = 0; x < width; x++) data[y * width + x] = draw(x, y) + 0.01 * (rng.next() - 0.5);
+  }
+  return { width, height, data };
+}
+
+Deno.test("judgePolarity() finds dark ink on a sheet framed by a dark desk, where the border is dark", () => {
+  // The 4 of photo-4-paper-on-desk.jpg, drawn: a sheet 320 px square on a dark desk, a 4 of
+  // 10 px strokes. The border's median is the desk's: the old rule took the sheet for ink.
+  const four = (x: number, y: number) => {
+    const stem = Math.abs(x - 250) <= 5 && y >= 130 && y <= 330;
+    const bar = Math.abs(y - 270) <= 5 && x >= 160 && x <= 290;
+    const t = (y - 130) / 140; // the diagonal from (250, 130) to (160, 270)
+    const diagonal = t >= 0 && t <= 1 && Math.abs(x - (250 - 90 * t)) <= 6;
+    return stem || bar || diagonal;
+  };
+  const grey = scene(400, 400, (x, y) => {
+    const sheet = x >= 40 && x < 360 && y >= 40 && y < 360;
+    return sheet ? (four(x, y) ? 0.12 : 0.88) : 0.18;
+  });
+  const found = judgePolarity(grey);
+  assert.equal(found.source, "inverted luminance");
+  const box = found.digit.box!;
+  assert.ok(box.x >= 150 && box.y >= 120 && box.x + box.width <= 300, JSON.stringify(box));
+});
+
+Deno.test("judgePolarity() finds light ink on black, and dark ink on white, whatever the digit", async () => {
+  const split = await mnistTest();
+  for (let i = 0; i < 30; i++) {
+    const digit = split.images.subarray(i * 784, (i + 1) * 784);
+    const light = map(28, 28, Array.from(digit, (v) => v / 255));
+    const dark = map(28, 28, Array.from(digit, (v) => 1 - v / 255));
+    assert.equal(judgePolarity(light).source, "luminance", `digit ${i}, light on black`);
+    assert.equal(judgePolarity(dark).source, "inverted luminance", `digit ${i}, dark on white`);
+  }
+});
+
+Deno.test("checkDigitSize() refuses a speck and a dot, and reads a thin 1 over half the height", () => {
+  const name = "tap.png";
+  // A 20×20 speck on a 280×280 canvas: under a tenth of its side.
+  const speck = rects(280, 280, [[100, 100, 20, 20]]);
+  assert.throws(
+    () => checkDigitSize(speck, { box: { x: 100, y: 100, width: 20, height: 20 }, name }),
+    (e: unknown) =>
+      e instanceof UserError &&
+      e.message === `Image "tap.png" has too little ink to be a digit: it spans 20×20 ` +
+          `pixels, under a tenth of the image's 280-pixel side`,
+  );
+  // A 40 px disc: larger than a tenth, but no longer than it is wide.
+  const disc = map(
+    280,
+    280,
+    Array.from({ length: 280 * 280 }, (_, p) => {
+      const x = p % 280, y = Math.floor(p / 280);
+      return Math.hypot(x + 0.5 - 140, y + 0.5 - 140) <= 20 ? 1 : 0;
+    }),
+  );
+  assert.throws(
+    () => checkDigitSize(disc, { box: boundingBox(disc, name), name }),
+    (e: unknown) => e instanceof UserError && /one dot 40×40 pixels/.test(e.message),
+  );
+  // A 1: 4 px wide, 140 px tall.
+  const one = rects(280, 280, [[138, 70, 4, 140]]);
+  checkDigitSize(one, { box: boundingBox(one, name), name });
+});
+
+Deno.test("strokeWidth() and distanceTransform() measure a stroke's width", () => {
+  for (const w of [1, 2, 5, 10, 21]) {
+    const bar = rects(100, 60, [[10, 20, w, 30]]);
+    const measured = strokeWidth(crop(bar, boundingBox(bar, "bar")));
+    // The 3-4 chamfer is exact along the axes; the map's edge is not background.
+    assert.ok(Math.abs(measured - w) <= 1, `width ${w}: measured ${measured}`);
+  }
+  const d = distanceTransform(Uint8Array.of(0, 1, 1, 1, 1, 1, 0), 7, 1);
+  close(d, [0, 1, 2, 3, 2, 1, 0]);
+});
+
+Deno.test("toMnist() reads the two photos of a 4 on paper and refuses the tap on a canvas", async () => {
+  const cases = new URL("../../shared/cases/", import.meta.url);
+  const read = async (file: string) => decodeImage(await Deno.readFile(new URL(file, cases)), file);
+  // The 4 lies at about x 182–302, y 159–332 of the 480×480 photo; the sheet at 40–440.
+  const desk = toMnist(await read("photo-4-paper-on-desk.jpg"), "desk");
+  assert.equal(desk.steps.source, "inverted luminance");
+  const b = desk.steps.box;
+  assert.ok(
+    Math.abs(b.x - 182) <= 6 && Math.abs(b.y - 159) <= 6 && Math.abs(b.width - 121) <= 10 &&
+      Math.abs(b.height - 174) <= 10,
+    JSON.stringify(b),
+  );
+  // The shadow covers most of the sheet: the 4 spans about x 158–450, y 125–477 of 600×600.
+  const shadow = toMnist(await read("photo-4-shadow.jpg"), "shadow");
+  assert.equal(shadow.steps.source, "inverted luminance");
+  const s = shadow.steps.box;
+  assert.ok(s.width > 250 && s.height > 300 && s.x > 120 && s.y > 100, JSON.stringify(s));
+  // The two 28×28 inputs look alike: both are this 4.
+  assert.ok(correlation(desk.pixels, shadow.pixels) > 0.6, "the two 4s alike");
+  assert.throws(
+    () =>
+      toMnist(
+        decodeImage(Deno.readFileSync(new URL("canvas-single-dot.png", cases)), "dot"),
+        "dot",
+      ),
+    (e: unknown) =>
+      e instanceof UserError && /too little ink to be a digit: one dot/.test(e.message),
+  );
 });
 
 Deno.test("boundingBox() frames the pixels at or above the threshold", () => {
