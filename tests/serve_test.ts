@@ -16,6 +16,8 @@ import { MNIST } from "./test_data.ts";
 import { loadSplit, type Split } from "../src/data/dataset.ts";
 import { decodeImage } from "../src/image/decode.ts";
 import { encodePng, type PngImage } from "../src/image/png.ts";
+import { crc32 } from "node:zlib";
+import jpeg from "jpeg-js";
 import { toMnist } from "../src/image/preprocess.ts";
 import { loadCheckpoint } from "../src/nn/checkpoint.ts";
 import { Classifier } from "../src/nn/classifier.ts";
@@ -437,7 +439,7 @@ Deno.test("Host headers that do not name the server are 421s (DNS rebinding)", a
   assert.equal(await status(six, "evil.example:8000"), 421);
 });
 
-Deno.test("predict bodies not declared image/png or application/octet-stream are 415s", async () => {
+Deno.test("predict bodies not declared an image, a form or octet-stream are 415s", async () => {
   using handler = createHandler({ classifier: THREES });
   const seven = await ring(112);
   // What a web page may send to another origin without the browser asking first.
@@ -446,8 +448,7 @@ Deno.test("predict bodies not declared image/png or application/octet-stream are
       "text/plain",
       "text/plain;charset=UTF-8",
       "application/x-www-form-urlencoded",
-      "multipart/form-data; boundary=x",
-      "image/jpeg",
+      "image/gif",
       "",
     ]
   ) {
@@ -463,6 +464,112 @@ Deno.test("predict bodies not declared image/png or application/octet-stream are
   for (const type of ["image/png", "IMAGE/PNG", "application/octet-stream", "image/png; x=y"]) {
     await assertAnswer(await handler(post("/api/predict", seven, { "Content-Type": type })), type);
   }
+});
+
+/** A JPEG of the same ring as `ring`, at quality 85. */
+function ringJpeg(side: number): Uint8Array<ArrayBuffer> {
+  const data = new Uint8Array(side * side * 4).fill(255);
+  for (let y = 0; y < side; y++) {
+    for (let x = 0; x < side; x++) {
+      const r = Math.hypot(x - side / 2, y - side / 2);
+      if (r > side * 0.25 && r < side * 0.35) {
+        data.fill(0, (y * side + x) * 4, (y * side + x) * 4 + 3);
+      }
+    }
+  }
+  return new Uint8Array(jpeg.encode({ width: side, height: side, data }, 85).data);
+}
+
+/** A multipart/form-data POST of `form`, its boundary set by `Request`; `headers` added. */
+function upload(form: FormData, headers: Record<string, string> = {}): Request {
+  return new Request(BASE + "/api/predict", { method: "POST", body: form, headers });
+}
+
+Deno.test("JPEG bodies and form uploads are answered as mnist predict answers them", async () => {
+  using handler = createHandler({ classifier: THREES });
+  const jpg = ringJpeg(300);
+  const expected = toMnist(decodeImage(jpg, "ring.jpg"), "ring.jpg").ink;
+  const seen = (answer: Answer) =>
+    decodeImage(Uint8Array.fromBase64(answer.input.slice(answer.input.indexOf(",") + 1)), "in")
+      .data;
+  const raw = await assertAnswer(
+    await handler(post("/api/predict", jpg, { "Content-Type": "image/jpeg" })),
+    "image/jpeg",
+  );
+  assert.deepEqual(seen(raw), expected, "the input is toMnist's");
+  // curl -F file=@ring.jpg: the field named "file" is the image, whatever else the form holds.
+  const form = new FormData();
+  form.append("note", "a ring");
+  form.append("file", new File([jpg], "ring.jpg", { type: "image/jpeg" }));
+  const uploaded = await assertAnswer(await handler(upload(form)), "form");
+  assert.deepEqual(uploaded, raw);
+  // Another field name: the first file in the form.
+  const other = new FormData();
+  other.append("photo", new File([await ring(300)], "ring.png", { type: "image/png" }));
+  await assertAnswer(await handler(upload(other)), "a file named otherwise");
+  // The file's own declared type does not matter: its bytes are sniffed.
+  const mislabelled = new FormData();
+  mislabelled.append("file", new File([jpg], "ring.txt", { type: "text/plain" }));
+  assert.deepEqual(await assertAnswer(await handler(upload(mislabelled)), "text/plain"), raw);
+
+  const empty = new FormData();
+  empty.append("file", "not a file");
+  assert.match(
+    await assertError(await handler(upload(empty)), 400, "no file"),
+    /The form has no file: send the image as a file field, e\.g\. curl -F "file=@digit\.jpg"/,
+  );
+  const broken = post("/api/predict", "garbage", {
+    "Content-Type": "multipart/form-data; boundary=zz",
+  });
+  assert.match(
+    await assertError(await handler(broken), 400, "broken form"),
+    /^Cannot read the multipart\/form-data body/,
+  );
+  const text = new FormData();
+  text.append("file", new File(["hello"], "hello.png"));
+  assert.match(await assertError(await handler(upload(text)), 400, "text"), /not a PNG or JPEG/);
+  // A form is what any web page may post to any server: one from another site is refused.
+  await assertError(
+    await handler(upload(form, { Origin: "http://evil.example" })),
+    403,
+    "cross-origin form",
+  );
+  await assertError(
+    await handler(upload(form, { "Sec-Fetch-Site": "cross-site" })),
+    403,
+    "cross-site form",
+  );
+});
+
+Deno.test("a dot or a speck is refused as a blank image is, from the page and from curl", async () => {
+  using handler = createHandler({ classifier: THREES });
+  const dot = await Deno.readFile(
+    new URL("../../shared/cases/canvas-single-dot.png", import.meta.url),
+  );
+  assert.match(
+    await assertError(await handler(post("/api/predict", dot.slice())), 400, "one tap"),
+    /has too little ink to be a digit: one dot 29×29 pixels/,
+  );
+  const form = new FormData();
+  form.append("file", new File([dot], "dot.png"));
+  assert.match(
+    await assertError(await handler(upload(form)), 400, "uploaded"),
+    /too little ink to be a digit/,
+  );
+  // A 10×10 speck on a 280×280 page: under a tenth of its side.
+  const speck = await png({
+    width: 280,
+    height: 280,
+    channels: 4,
+    pixels: Uint8Array.from({ length: 280 * 280 * 4 }, (_, i) => {
+      const p = i >> 2, x = p % 280, y = Math.floor(p / 280);
+      return (i & 3) === 3 && x >= 100 && x < 110 && y >= 100 && y < 110 ? 255 : 0;
+    }),
+  });
+  assert.match(
+    await assertError(await handler(post("/api/predict", speck)), 400, "speck"),
+    /too little ink to be a digit: it spans 10×10 pixels, under a tenth/,
+  );
 });
 
 Deno.test("a body that does not arrive within the deadline is a 408, and its stream is cancelled", async () => {
@@ -592,14 +699,14 @@ Deno.test("images are prepared on the event loop when the workers cannot start",
   });
   try {
     const image = await ring(400);
-    const expected = prepareImage(image, 2048);
-    const got = await Promise.all([pool.prepare(image.slice(), 2048), pool.prepare(image, 2048)]);
+    const expected = prepareImage(image);
+    const got = await Promise.all([pool.prepare(image.slice()), pool.prepare(image)]);
     for (const prepared of got) assert.deepEqual(prepared, expected);
     assert.equal(failures.length, 1, failures.join("\n"));
     assert.match(failures[0]!.message, /An image worker cannot start/);
     assert.deepEqual(
-      await pool.prepare((await ring(500)).slice(), 2048),
-      prepareImage(await ring(500), 2048),
+      await pool.prepare((await ring(500)).slice()),
+      prepareImage(await ring(500)),
     );
     assert.equal(failures.length, 1, "said once");
   } finally {
@@ -670,7 +777,9 @@ Deno.test({
         const run = await runCli(["predict", "--json", "--model", model, file]);
         assert.equal(run.code, 0, run.stderr);
         const [predicted] = JSON.parse(run.stdout);
-        assert.equal(answer.digit, predicted.class);
+        // The same fields: digit, probability, probabilities.
+        assert.equal(answer.digit, predicted.digit);
+        assert.equal(answer.probability, predicted.probability);
         answer.probabilities.forEach((p, k) => {
           assert.ok(Math.abs(p - predicted.probabilities[k]) < 1e-5, `class ${k}: ${p}`);
         });
@@ -728,9 +837,9 @@ Deno.test({
               "Content-Length": String(over.length),
             })),
             413,
-            "Content-Length over 1 MiB",
+            "Content-Length over 6 MiB",
           ),
-          /larger than the 1 MiB limit/,
+          /larger than the 6 MiB limit/,
         );
         // Without a Content-Length the body is counted as it arrives, and not read to the end.
         let pulled = 0;
@@ -747,9 +856,9 @@ Deno.test({
           await assertError(
             await handler(post("/api/predict", new Uint8Array(MAX_BODY_BYTES))),
             400,
-            "1 MiB",
+            "6 MiB",
           ),
-          /not a PNG/,
+          /not a PNG or JPEG/,
         );
         assert.match(
           await assertError(await handler(post("/api/predict", null)), 400, "no body"),
@@ -780,23 +889,34 @@ Deno.test({
           await assertError(await handler(post("/api/predict", blank)), 400, "blank"),
           /no ink/,
         );
-        // Wider than the limit: refused from the header, before decoding; at the limit, answered.
-        const strip = (width: number) =>
+        // Beyond mnist predict's limits (8000 px a side, 16 megapixels): refused from the
+        // header, before decoding; within them, answered.
+        const strip = (width: number, height = 800) =>
           png({
             width,
-            height: 8,
+            height,
             channels: 1,
-            pixels: new Uint8Array(width * 8).fill(255, width * 2, width * 6),
+            pixels: new Uint8Array(width * height).fill(255, width * 200, width * 600),
           });
         assert.match(
           await assertError(
-            await handler(post("/api/predict", await strip(2049))),
+            await handler(post("/api/predict", await strip(8001, 8))),
             400,
-            "2049 px wide",
+            "8001 px wide",
           ),
-          /2049×8 pixels, larger than the 2048×2048 limit/,
+          /8001×8 pixels, larger than the 8000×8000 limit/,
         );
-        await assertAnswer(await handler(post("/api/predict", await strip(2048))), "2048 px");
+        // A header claiming 4001×4001 (over 16 megapixels), nothing after it.
+        const claims = (await strip(8, 8)).slice(0, 33);
+        const view = new DataView(claims.buffer);
+        view.setUint32(16, 4001);
+        view.setUint32(20, 4001);
+        view.setUint32(29, crc32(claims.subarray(12, 29)));
+        assert.match(
+          await assertError(await handler(post("/api/predict", claims)), 400, "16 MP"),
+          /4001×4001 pixels, more than the 16-megapixel limit/,
+        );
+        await assertAnswer(await handler(post("/api/predict", await strip(8000))), "8000 px");
         for (
           const path of ["/nope", "/index.html", "/api", "/api/", "/api/predict/", "/page.html"]
         ) {
@@ -843,7 +963,7 @@ Deno.test({
         }
       });
 
-      await t.step("over TCP: bodies over 1 MiB are 413s", async () => {
+      await t.step("over TCP: bodies over 6 MiB are 413s", async () => {
         const big = new Uint8Array(2 * MAX_BODY_BYTES);
         const declared = await rawRequest(
           port,
@@ -853,9 +973,10 @@ Deno.test({
         assert.equal(declared.status, 413, "answered from the Content-Length, before the body");
         const chunk = new Uint8Array(65536);
         const chunkHead = new TextEncoder().encode(`${chunk.length.toString(16)}\r\n`);
-        const chunked = new Uint8Array(
-          Array.from({ length: 32 }, () => [...chunkHead, ...chunk, 13, 10]).flat(),
-        );
+        // 7 MiB in chunks of 64 KiB.
+        const piece = new Uint8Array([...chunkHead, ...chunk, 13, 10]);
+        const chunked = new Uint8Array(112 * piece.length);
+        for (let i = 0; i < 112; i++) chunked.set(piece, i * piece.length);
         const streamed = await rawRequest(
           port,
           `POST /api/predict HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n` +
@@ -863,7 +984,7 @@ Deno.test({
           chunked,
         );
         assert.equal(streamed.status, 413, "chunked, without a Content-Length");
-        assert.match(JSON.parse(streamed.body).error, /larger than the 1 MiB limit/);
+        assert.match(JSON.parse(streamed.body).error, /larger than the 6 MiB limit/);
         const fetched = await fetch(url + "api/predict", {
           method: "POST",
           body: big,

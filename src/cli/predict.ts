@@ -6,6 +6,8 @@ import { renderImages } from "./show.ts";
 import { UserError } from "../errors.ts";
 import { checkWritable, writeFileAtomic } from "../fs.ts";
 import { acquireGpu, DEVICE_CHOICES } from "../gpu/device.ts";
+import { ensureDataset } from "../data/download.ts";
+import { loadSplit, type Split, SPLIT_NAMES, type SplitName } from "../data/dataset.ts";
 import { type DatasetName, DATASETS } from "../data/mirrors.ts";
 import { resolveDataDir } from "../data/paths.ts";
 import { readImageFile } from "../image/decode.ts";
@@ -17,13 +19,19 @@ import { Classifier } from "../nn/classifier.ts";
 import { modelPath } from "../nn/last_model.ts";
 
 const HELP = `Usage: mnist predict [--model FILE|NAME] [options] IMAGE...|-
+       mnist predict [--model FILE|NAME] [options] --test-index N [--split train|test]
 
 Classifies each image (PNG or JPEG: a photo of a digit on paper, a drawing, a scan) as the
 MXNet tutorial does: "Classified as 7 with probability 0.999781". Each image is first made to
-look like an MNIST digit: ink taken from the alpha channel of a transparent drawing or from the
-luminance (dark ink on light paper is inverted), background levelled, cropped to the ink,
-scaled to 20 px and centred by its centre of mass in 28×28. "-" reads one image from
-standard input. Files over 64 MiB, and paths that are not regular files, are refused.
+look like an MNIST digit: ink taken from the alpha channel of a transparent drawing or, in a
+photo, as what differs from its local background (paper, shadow, desk), dark ink inverted;
+what is not the digit (the desk, the sheet's edges, specks) dropped; cropped to the ink,
+scaled to 20 px and centred by its centre of mass in 28×28. A dot or a speck (under a tenth
+of the image) is refused, as a blank image is. "-" reads one image from standard input.
+Files over 64 MiB, and paths that are not regular files, are refused.
+
+--test-index N classifies image N of MNIST's test split (or --split train) as the tutorial
+does, on its raw pixels / 255 with no preprocessing: model.predict(val_img[0:1]).
 
 Options:
   --model FILE|NAME      checkpoint, or mlp or lenet for the one "mnist train --model NAME"
@@ -33,6 +41,10 @@ Options:
   --show                 draw the 28×28 input the network saw, in the terminal
   --save-input DIR       write that input as DIR/<image name>.mnist.png (two images of the
                          same name become <name>.mnist.png and <name>-2.mnist.png)
+  --test-index N         classify image N (from 0) of the model's dataset instead of files,
+                         downloading it if needed; --json adds its label
+  --split train|test     with --test-index, which split (default test)
+  --mirror URL           with --test-index, where to download missing data from (repeatable)
 ${ARCH_HELP}
 
 ${COMMON_HELP}
@@ -41,14 +53,38 @@ Examples:
   mnist predict seven.jpg
   mnist predict --top 3 digits/*.png
   mnist predict --show --save-input /tmp/seen photo.jpg
+  mnist predict --test-index 0
   convert scan.tif png:- | mnist predict -`;
 
 /** One image's outcome. */
 interface Outcome {
   image: string;
-  digit?: MnistDigit;
+  /** The 28×28 input: `toMnist`'s, or a dataset image's raw pixels. */
+  digit?: Pick<MnistDigit, "pixels" | "ink">;
+  /** For `--test-index`: the split, the index and the image's label. */
+  from?: { split: SplitName; index: number; label: number };
   probabilities?: Float32Array;
   error?: string;
+}
+
+/**
+ * Image `index` of a split as the tutorial feeds it to the network, `val_img[index:index+1]`:
+ * the raw pixels / 255, with no preprocessing. A `UserError` when the split has no such image.
+ */
+export function datasetImage(
+  split: Split,
+  options: { index: number; name: SplitName },
+): { pixels: Float32Array; ink: Uint8Array; label: number } {
+  const { index, name } = options;
+  if (index >= split.count) {
+    throw new UserError(
+      `--test-index ${index} is past the end: the ${name} split has ${split.count} images`,
+      { hint: `Pass --test-index 0..${split.count - 1}.` },
+    );
+  }
+  const size = split.rows * split.cols;
+  const ink = split.images.slice(index * size, (index + 1) * size);
+  return { pixels: Float32Array.from(ink, (v) => v / 255), ink, label: split.labels[index]! };
 }
 
 /**
@@ -77,14 +113,30 @@ export const predictCommand: Command = {
   summary: "classify images (PNG, JPEG) with a trained model",
   help: HELP,
   async run(args) {
-    const { values: v, positionals: images } = parseCommandArgs("predict", args, {
+    const { values: v, positionals } = parseCommandArgs("predict", args, {
       model: { type: "string" },
       arch: { type: "string" },
       top: { type: "string" },
       json: { type: "boolean" },
       show: { type: "boolean" },
       "save-input": { type: "string" },
+      "test-index": { type: "string" },
+      split: { type: "string" },
+      mirror: { type: "string", multiple: true },
     }, { positionals: true });
+    const testIndex = v["test-index"] === undefined
+      ? undefined
+      : intOption("test-index", v["test-index"], 0, { min: 0 });
+    if (testIndex !== undefined && positionals.length > 0) {
+      throw new UserError("mnist predict: give image files or --test-index N, not both");
+    }
+    if (testIndex === undefined && (v.split !== undefined || v.mirror !== undefined)) {
+      throw new UserError("mnist predict: --split and --mirror go with --test-index N");
+    }
+    const splitName = choiceOption("split", v.split, SPLIT_NAMES, "test");
+    const images: string[] = testIndex === undefined
+      ? [...positionals]
+      : [`${splitName}-${testIndex}`];
     if (images.length === 0) {
       throw new UserError("mnist predict: no image given", {
         hint: 'Name one or more PNG or JPEG files, e.g. "mnist predict seven.jpg".',
@@ -115,7 +167,17 @@ export const predictCommand: Command = {
 
     // Decode and preprocess on the CPU first; a bad image is reported and skipped.
     const outcomes: Outcome[] = [];
-    for (const image of images) {
+    if (testIndex !== undefined) {
+      await ensureDataset(dataDir, dataset, { mirrors: v.mirror });
+      const split = await loadSplit(dataDir, dataset, splitName);
+      const { label, ...digit } = datasetImage(split, { index: testIndex, name: splitName });
+      outcomes.push({
+        image: images[0]!,
+        digit,
+        from: { split: splitName, index: testIndex, label },
+      });
+    }
+    for (const image of testIndex === undefined ? images : []) {
       try {
         outcomes.push({ image, digit: toMnist(await readImageFile(image), image) });
       } catch (error) {
@@ -155,11 +217,14 @@ export const predictCommand: Command = {
             image: o.image,
             model: path,
             architecture: originJson(checkpoint),
+            // `digit`, as POST /api/predict answers; `class`, as earlier versions wrote it.
+            digit: order[0]!.class,
             class: order[0]!.class,
             name: names[order[0]!.class],
             probability: order[0]!.probability,
             probabilities: [...o.probabilities],
             ...(top > 0 ? { top: order.slice(0, top) } : {}),
+            ...(o.from ?? {}),
           };
         }),
         null,

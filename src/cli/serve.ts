@@ -16,12 +16,13 @@ import {
   createHandler,
   type Handler,
   MAX_BODY_BYTES,
+  MAX_IMAGE_PIXELS,
   MAX_IMAGE_SIDE,
   MAX_REQUESTS,
 } from "../serve/server.ts";
 
 const LIMIT = `${MAX_BODY_BYTES / 1024 / 1024} MiB`;
-const SIDE = `${MAX_IMAGE_SIDE}×${MAX_IMAGE_SIDE}`;
+const SIDE = `${MAX_IMAGE_PIXELS / 1e6} megapixels (${MAX_IMAGE_SIDE} a side)`;
 const DEADLINE = `${BODY_TIMEOUT_MS / 1000} s`;
 
 const HELP = `Usage: mnist serve [--port N] [--host ADDR] [--model FILE|NAME] [options]
@@ -30,9 +31,10 @@ Serves a page to draw digits on with the mouse, a pen or a finger: the network a
 each stroke, showing every class's probability and the 28×28 image it saw. The page is built
 into the program and works offline. Stop the server with Ctrl-C.
 
-API: POST /api/predict with a PNG body (Content-Type: image/png) of at most ${LIMIT} and
-${SIDE} pixels, sent within ${DEADLINE}, preprocessed as "mnist predict" does; the answer is
-JSON: {"digit": 7, "probability": 0.99, "probabilities": [10 numbers], "input":
+API: POST /api/predict with a PNG or JPEG body (Content-Type: image/png or image/jpeg), or a
+form upload of one (multipart/form-data, the field "file"), of at most ${LIMIT} and
+${SIDE}, sent within ${DEADLINE}, preprocessed as "mnist predict" does; the
+answer is JSON: {"digit": 7, "probability": 0.99, "probabilities": [10 numbers], "input":
 "data:image/png;base64,..." (the 28×28 image the network saw)}. At most ${MAX_REQUESTS} requests
 at once (more get 503). Requests from other web sites (Origin) or naming another host (Host)
 are refused.
@@ -50,7 +52,8 @@ ${COMMON_HELP}
 Examples:
   mnist serve
   mnist serve --port 0
-  curl -H 'Content-Type: image/png' --data-binary @seven.png http://127.0.0.1:8000/api/predict`;
+  curl -H 'Content-Type: image/png' --data-binary @seven.png http://127.0.0.1:8000/api/predict
+  curl -F file=@photo.jpg http://127.0.0.1:8000/api/predict`;
 
 /** `host:port` as a URL authority: IPv6 addresses go in brackets. */
 function authority(host: string, port: number): string {

@@ -1,15 +1,16 @@
 /**
- * `POST /api/predict`'s CPU work: a PNG body to the 28×28 digit the network sees, as
- * `mnist predict` makes it (`decodeImage`, then `toMnist`).
+ * `POST /api/predict`'s CPU work: a PNG or JPEG body to the 28×28 digit the network sees, as
+ * `mnist predict` makes it (`decodeImage`, then `toMnist`), within the same pixel limits.
  *
- * Decoding and preprocessing a 2048×2048 PNG takes about 0.7 s of CPU on this project's test
- * machine; on the event loop, 20 of them at once held a page load back for 7.8 s. So images
+ * Decoding and preprocessing a large image takes a good part of a second of CPU (a 2048×2048
+ * PNG about 0.7 s on this project's test machine, before preprocessing worked on a shrunk
+ * copy); on the event loop, 20 of them at once held a page load back for 7.8 s. So images
  * larger than `INLINE_PIXELS` are prepared in worker threads (`PreparePool`), one image per
  * worker at a time, first come first served; the page's 280×280 drawings (about 10 ms) are
  * prepared on the main thread, where they never wait behind large images.
  */
 import { UserError } from "../errors.ts";
-import { decodeImage, readHeader, sniffFormat } from "../image/decode.ts";
+import { decodeImage, MAX_PIXELS, MAX_SIDE, readHeader, sniffFormat } from "../image/decode.ts";
 import { toMnist } from "../image/preprocess.ts";
 
 /** The image's name in error messages. */
@@ -26,7 +27,15 @@ export interface Prepared {
   ink: Uint8Array;
 }
 
-/** The client's fault (a 400): not a PNG, too large, corrupt, no ink. */
+/** The largest image `prepareImage` takes: by default `mnist predict`'s, from the header. */
+export interface ImageLimits {
+  /** The longest side, in pixels (default `MAX_SIDE`, 8000). */
+  maxSide?: number;
+  /** The most pixels (default `MAX_PIXELS`, 16 megapixels). */
+  maxPixels?: number;
+}
+
+/** The client's fault (a 400): not a PNG or JPEG, too large, corrupt, no ink, too little. */
 export class BadImage extends Error {
   constructor(message: string) {
     super(message);
@@ -34,9 +43,9 @@ export class BadImage extends Error {
   }
 }
 
-/** Decodes and preprocesses a PNG no wider or taller than `maxSide`; throws `BadImage`. */
-export function prepareImage(bytes: Uint8Array, maxSide: number): Prepared {
-  checkImage(bytes, maxSide);
+/** Decodes and preprocesses a PNG or JPEG within `limits`; throws `BadImage`. */
+export function prepareImage(bytes: Uint8Array, limits: ImageLimits = {}): Prepared {
+  checkImage(bytes, limits);
   try {
     const { pixels, ink } = toMnist(decodeImage(bytes, NAME), NAME);
     return { pixels, ink };
@@ -47,12 +56,17 @@ export function prepareImage(bytes: Uint8Array, maxSide: number): Prepared {
 }
 
 /**
- * Checks what can be checked without decoding (a PNG, not too large) and returns its pixel
- * count; throws `BadImage`.
+ * Checks what can be checked without decoding (a PNG or JPEG, by its first bytes; its size,
+ * from its header, within `limits`) and returns its pixel count; throws `BadImage`.
  */
-export function checkImage(bytes: Uint8Array, maxSide: number): number {
-  if (bytes.length === 0) throw new BadImage("The request body is empty: send a PNG image");
-  if (sniffFormat(bytes) !== "png") throw new BadImage("The request body is not a PNG image");
+export function checkImage(bytes: Uint8Array, limits: ImageLimits = {}): number {
+  const { maxSide = MAX_SIDE, maxPixels = MAX_PIXELS } = limits;
+  if (bytes.length === 0) {
+    throw new BadImage("The request body is empty: send a PNG or JPEG image");
+  }
+  if (sniffFormat(bytes) === undefined) {
+    throw new BadImage("The request body is not a PNG or JPEG image");
+  }
   let header;
   try {
     header = readHeader(bytes, NAME);
@@ -66,13 +80,19 @@ export function checkImage(bytes: Uint8Array, maxSide: number): number {
       `The image is ${width}×${height} pixels, larger than the ${maxSide}×${maxSide} limit`,
     );
   }
+  if (width * height > maxPixels) {
+    throw new BadImage(
+      `The image is ${width}×${height} pixels, more than the ` +
+        `${Math.round(maxPixels / 1e5) / 10}-megapixel limit`,
+    );
+  }
   return width * height;
 }
 
 /** A message to a worker: one image. */
 export interface PrepareJob {
   bytes: Uint8Array;
-  maxSide: number;
+  limits: ImageLimits;
 }
 
 /** A worker's answer: the prepared image, or why not (`bad`: the client's fault). */
@@ -134,16 +154,16 @@ export class PreparePool {
   }
 
   /** The prepared image; rejects with `BadImage` for the client's faults, else with a bug. */
-  prepare(bytes: Uint8Array, maxSide: number): Promise<Prepared> {
+  prepare(bytes: Uint8Array, limits: ImageLimits = {}): Promise<Prepared> {
     if (this.#closed) return Promise.reject(new Error("The image workers are closed"));
     let pixels: number;
     try {
-      pixels = checkImage(bytes, maxSide);
+      pixels = checkImage(bytes, limits);
     } catch (error) {
       return Promise.reject(error);
     }
     return new Promise((resolve, reject) => {
-      const job = { bytes, maxSide, resolve, reject };
+      const job = { bytes, limits, resolve, reject };
       if (this.#inline || pixels <= INLINE_PIXELS) runInline(job);
       else {
         this.#queue.push(job);
@@ -182,10 +202,10 @@ export class PreparePool {
       const job = this.#queue.shift()!;
       slot.job = job;
       // The body is not needed here any more: move it, do not copy it.
-      const { bytes, maxSide } = job;
+      const { bytes, limits } = job;
       const whole = bytes.buffer instanceof ArrayBuffer &&
         bytes.byteLength === bytes.buffer.byteLength;
-      slot.worker.postMessage({ bytes, maxSide } satisfies PrepareJob, whole ? [bytes.buffer] : []);
+      slot.worker.postMessage({ bytes, limits } satisfies PrepareJob, whole ? [bytes.buffer] : []);
     }
   }
 
@@ -241,7 +261,7 @@ export class PreparePool {
 /** Prepares `job` on this thread. */
 function runInline(job: Queued): void {
   try {
-    job.resolve(prepareImage(job.bytes, job.maxSide));
+    job.resolve(prepareImage(job.bytes, job.limits));
   } catch (error) {
     job.reject(error);
   }

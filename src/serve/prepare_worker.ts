@@ -1,6 +1,6 @@
 /**
  * A worker thread of `PreparePool`: says `READY` once loaded, then receives a `PrepareJob` (one
- * PNG body, moved here) and answers a `PrepareResult`, one image at a time.
+ * PNG or JPEG body, moved here) and answers a `PrepareResult`, one image at a time.
  */
 import { BadImage, prepareImage, type PrepareJob, type PrepareResult, READY } from "./prepare.ts";
 
@@ -10,11 +10,11 @@ const scope = self as unknown as {
   postMessage(message: PrepareResult | typeof READY): void;
 };
 
-scope.onmessage = ({ data: { bytes, maxSide } }) => {
+scope.onmessage = ({ data: { bytes, limits } }) => {
   let result: PrepareResult;
   try {
     // 28×28 each: copied, not worth moving.
-    const { pixels, ink } = prepareImage(bytes, maxSide);
+    const { pixels, ink } = prepareImage(bytes, limits);
     result = { ok: true, pixels, ink };
   } catch (error) {
     result = error instanceof Error

@@ -5,7 +5,8 @@
  *   GET  /             the drawing page (embedded in the program: no file is ever read)
  *   GET  /favicon.ico  204, so browsers stop asking
  *   GET  /api/health   {"status": "ok"}
- *   POST /api/predict  a PNG body → {"digit", "probability", "probabilities", "input"}
+ *   POST /api/predict  a PNG or JPEG body, or a multipart/form-data upload of one
+ *                      → {"digit", "probability", "probabilities", "input"}
  *
  * Every other path is a 404, a known path with the wrong method a 405. Errors are JSON:
  * `{"error": "..."}`. What a hostile client or web page meets, in order:
@@ -17,12 +18,15 @@
  * - A cross-origin request (an `Origin` other than the server's own, `Origin: null`, or
  *   `Sec-Fetch-Site: cross-site` other than following a link to the page) is a 403.
  * - More than `maxRequests` predictions in progress: a 503 with `Retry-After`.
- * - A body that is not `Content-Type: image/png` or `application/octet-stream` is a 415, so
- *   that no web page can send one without the browser asking first (a "simple request").
+ * - A body that is not `Content-Type: image/png`, `image/jpeg`, `multipart/form-data` or
+ *   `application/octet-stream` is a 415. A form upload (`curl -F file=@digit.jpg`) is one a
+ *   web page may send to any server without the browser asking first; a browser marks it with
+ *   its Origin, so the 403 above refuses it from another site.
  * - Bodies over `maxBytes` are refused with 413, by their Content-Length or, without one, while
  *   they stream in; a body not complete within `bodyTimeoutMs` is a 408, and its stream is
- *   cancelled. A body that is not a PNG, a PNG wider or taller than `maxSide`, or one with no
- *   ink, is a 400.
+ *   cancelled. Only then is a form parsed (`Request.formData()` on the bytes read), and its
+ *   file field taken. A body that is not a PNG or JPEG, one larger than `mnist predict` reads
+ *   (`maxSide`, `maxPixels`, from its header), one with no ink or too little, is a 400.
  *
  * Images are decoded and preprocessed in worker threads (see `prepare.ts`), so that large ones
  * do not hold up the page or other requests; only the classifier runs on the main thread.
@@ -30,10 +34,11 @@
  * until the client closes them (see the README).
  */
 import { messageOf } from "../errors.ts";
+import { MAX_PIXELS, MAX_SIDE } from "../image/decode.ts";
 import { encodePng } from "../image/png.ts";
 import { MNIST_SIDE } from "../image/preprocess.ts";
 import page from "./page.html" with { type: "text" };
-import { BadImage, defaultWorkers, PreparePool } from "./prepare.ts";
+import { BadImage, defaultWorkers, type ImageLimits, PreparePool } from "./prepare.ts";
 
 /** What the handler needs of a model: `Classifier`'s `classify`. */
 export interface ImageClassifier {
@@ -49,6 +54,8 @@ export interface HandlerOptions {
   maxBytes?: number;
   /** The largest width and height accepted, in pixels (default `MAX_IMAGE_SIDE`). */
   maxSide?: number;
+  /** The most pixels accepted (default `MAX_IMAGE_PIXELS`). */
+  maxPixels?: number;
   /** How long a request body may take to arrive, in ms (default `BODY_TIMEOUT_MS`). */
   bodyTimeoutMs?: number;
   /** The most predictions in progress at once; more are refused with 503 (`MAX_REQUESTS`). */
@@ -73,27 +80,39 @@ export interface HandlerOptions {
   onError?: (error: unknown, request?: Request) => void;
 }
 
-/** The largest request body `POST /api/predict` accepts by default: 1 MiB. */
-export const MAX_BODY_BYTES = 1024 * 1024;
+/**
+ * The largest request body `POST /api/predict` accepts by default: 6 MiB, a phone's JPEG (a
+ * 12 MP photo is 3–5 MB) with a form's few hundred bytes around it.
+ */
+export const MAX_BODY_BYTES = 6 * 1024 * 1024;
 
 /**
- * The largest image side `POST /api/predict` accepts by default. A PNG of a blank 4000×4000 page
- * compresses to a few kilobytes yet takes over a second of CPU to preprocess; 2048×2048 keeps
- * that under a second, in a worker thread. The page sends 280×280.
+ * The largest image side `POST /api/predict` accepts by default: `mnist predict`'s, 8000 px.
+ * Images are preprocessed on a copy shrunk to 768 px (`WORKING_SIDE`), in a worker thread:
+ * a 12 MP JPEG takes about a second and a half of CPU to decode and prepare, most of it
+ * decoding. The page sends 280×280.
  */
-export const MAX_IMAGE_SIDE = 2048;
+export const MAX_IMAGE_SIDE = MAX_SIDE;
 
-/** How long a request body may take to arrive by default: 10 s (1 MiB at 100 KiB/s). */
-export const BODY_TIMEOUT_MS = 10_000;
+/** The most pixels `POST /api/predict` accepts by default: `mnist predict`'s, 16 megapixels. */
+export const MAX_IMAGE_PIXELS = MAX_PIXELS;
+
+/** How long a request body may take to arrive by default: 30 s (6 MiB at 200 KiB/s). */
+export const BODY_TIMEOUT_MS = 30_000;
 
 /**
  * The most predictions in progress at once by default; bodies held meanwhile cost at most
- * 64 MiB. The page has one at a time.
+ * 384 MiB (64 of 6 MiB). The page has one at a time.
  */
 export const MAX_REQUESTS = 64;
 
 /** The request body types `POST /api/predict` accepts. */
-export const BODY_TYPES: readonly string[] = ["image/png", "application/octet-stream"];
+export const BODY_TYPES: readonly string[] = [
+  "image/png",
+  "image/jpeg",
+  "multipart/form-data",
+  "application/octet-stream",
+];
 
 /** What `POST /api/predict` answers. */
 export interface Prediction {
@@ -145,6 +164,7 @@ export function createHandler(options: HandlerOptions): Handler {
   const {
     maxBytes = MAX_BODY_BYTES,
     maxSide = MAX_IMAGE_SIDE,
+    maxPixels = MAX_IMAGE_PIXELS,
     bodyTimeoutMs = BODY_TIMEOUT_MS,
     maxRequests = MAX_REQUESTS,
     onError = logError,
@@ -174,9 +194,12 @@ export function createHandler(options: HandlerOptions): Handler {
     }
     inProgress++;
     try {
-      await checkBodyType(request);
-      const bytes = await readBody(request, { maxBytes, timeoutMs: bodyTimeoutMs });
-      return json(await predict(bytes, { batcher, pool, maxSide }));
+      const type = await checkBodyType(request);
+      const body = await readBody(request, { maxBytes, timeoutMs: bodyTimeoutMs });
+      const bytes = type === "multipart/form-data"
+        ? await formImage(body, request.headers.get("Content-Type")!)
+        : body;
+      return json(await predict(bytes, { batcher, pool, limits: { maxSide, maxPixels } }));
     } finally {
       inProgress--;
     }
@@ -298,19 +321,50 @@ function checkOrigin(request: Request): void {
 }
 
 /**
- * Refuses, with 415, a body that is not declared a PNG: a web page may send text/plain, form
- * data or no type at all to another origin without asking first, but not these.
+ * The body's declared type (`BODY_TYPES`, lower case, without parameters); refuses others with
+ * 415. A web page may send text/plain, a urlencoded form or no type at all to another origin
+ * without asking first; the one of these that carries a file, multipart/form-data, comes with
+ * the page's Origin, which `checkOrigin` has refused already when it is not this server's.
  */
-async function checkBodyType(request: Request): Promise<void> {
+async function checkBodyType(request: Request): Promise<string> {
   const declared = request.headers.get("Content-Type");
   const type = declared === null ? undefined : declared.split(";")[0]!.trim().toLowerCase();
-  if (type !== undefined && BODY_TYPES.includes(type)) return;
+  if (type !== undefined && BODY_TYPES.includes(type)) return type;
   await request.body?.cancel().catch(() => {});
   throw new HttpError(
     415,
-    `The request body must be sent with Content-Type: image/png (or ` +
-      `application/octet-stream), not ${declared === null ? "none" : `"${declared}"`}`,
+    `The request body must be sent with Content-Type: image/png, image/jpeg, ` +
+      `multipart/form-data (a file field) or application/octet-stream, not ` +
+      (declared === null ? "none" : `"${declared}"`),
   );
+}
+
+/**
+ * The image file of a multipart/form-data body, already read within the size limit and the
+ * deadline: the field named `file`, else the first file in the form. A malformed form, or one
+ * without a file, is a 400.
+ */
+async function formImage(
+  body: Uint8Array<ArrayBuffer>,
+  contentType: string,
+): Promise<Uint8Array> {
+  let form: FormData;
+  try {
+    form = await new Response(body, { headers: { "Content-Type": contentType } }).formData();
+  } catch (error) {
+    throw new HttpError(400, `Cannot read the multipart/form-data body: ${messageOf(error)}`);
+  }
+  const named = form.get("file");
+  const file = named instanceof File
+    ? named
+    : [...form.values()].find((value): value is File => value instanceof File);
+  if (file === undefined) {
+    throw new HttpError(
+      400,
+      'The form has no file: send the image as a file field, e.g. curl -F "file=@digit.jpg"',
+    );
+  }
+  return new Uint8Array(await file.arrayBuffer());
 }
 
 /**
@@ -331,7 +385,7 @@ function rawPath(url: string): string {
 async function readBody(
   request: Request,
   { maxBytes, timeoutMs }: { maxBytes: number; timeoutMs: number },
-): Promise<Uint8Array> {
+): Promise<Uint8Array<ArrayBuffer>> {
   const tooLarge = () =>
     new HttpError(413, `The request body is larger than the ${formatBytes(maxBytes)} limit`);
   const declared = request.headers.get("Content-Length");
@@ -384,14 +438,14 @@ async function readBody(
   return bytes;
 }
 
-/** Decodes, preprocesses (as `mnist predict` does) and classifies one PNG. */
+/** Decodes, preprocesses (as `mnist predict` does) and classifies one PNG or JPEG. */
 async function predict(
   bytes: Uint8Array,
-  { batcher, pool, maxSide }: { batcher: Batcher; pool: PreparePool; maxSide: number },
+  { batcher, pool, limits }: { batcher: Batcher; pool: PreparePool; limits: ImageLimits },
 ): Promise<Prediction> {
   let digit;
   try {
-    digit = await pool.prepare(bytes, maxSide);
+    digit = await pool.prepare(bytes, limits);
   } catch (error) {
     if (error instanceof BadImage) throw new HttpError(400, error.message);
     throw error;
