@@ -6,6 +6,10 @@ export class Rng {
   /** The generator state; copy it to save, pass it to `Rng.fromState` to restore. */
   state: Uint32Array;
 
+  /**
+   * A generator seeded by `seed`, taken as a u32 (`seed >>> 0`): the same seed gives the same
+   * sequence on every platform. splitmix32 spreads it over the four words; 12 outputs warm up.
+   */
   constructor(seed: number) {
     // splitmix32 spreads the seed over the four words; sfc32 then warms up.
     let s = seed >>> 0;

@@ -5,7 +5,24 @@
 import { parseArgs, type ParseArgsConfig } from "node:util";
 import { UserError } from "../errors.ts";
 
-type Options = NonNullable<ParseArgsConfig["options"]>;
+/**
+ * A command's option declarations, as `node:util` parseArgs takes them: name →
+ * `{ type: "string" | "boolean", short?, multiple?, default? }`.
+ */
+export type Options = NonNullable<ParseArgsConfig["options"]>;
+
+/**
+ * What `parseCommandArgs` returns: parseArgs's `{ values, positionals }`, `values` typed from the
+ * command's options `T` and `COMMON_OPTIONS` (strings and booleans; arrays for `multiple`).
+ */
+export type CommandArgs<T extends Options> = ReturnType<
+  typeof parseArgs<{
+    args: string[];
+    options: typeof COMMON_OPTIONS & T;
+    allowPositionals: boolean;
+    strict: true;
+  }>
+>;
 
 /** Options every command accepts. */
 export const COMMON_OPTIONS = {
@@ -14,13 +31,18 @@ export const COMMON_OPTIONS = {
   "data-dir": { type: "string" },
 } as const satisfies Options;
 
-/** Parses `args` for `command`; unknown options and missing values become `UserError`s. */
+/**
+ * Parses `args` for `command` (its name, for messages) in strict mode, with `COMMON_OPTIONS`
+ * added. An option value that starts with "-" and a digit (`--epochs -1`) is taken as the value.
+ * Unknown options, missing values and positionals without `positionals: true` become
+ * `UserError`s, with a "did you mean" hint for a mistyped option.
+ */
 export function parseCommandArgs<T extends Options>(
   command: string,
   args: string[],
   options: T,
   { positionals = false }: { positionals?: boolean } = {},
-) {
+): CommandArgs<T> {
   // parseArgs would read "--epochs -1" as two options; "-1" is meant as the value.
   const valued = new Set(
     Object.entries({ ...COMMON_OPTIONS, ...options }).flatMap(([name, o]) =>

@@ -1,4 +1,4 @@
-/** The subcommands, in the order `mnist --help` lists them. */
+/** The table of subcommands that `main.ts` dispatches on. */
 import type { Command } from "./command.ts";
 import { devices } from "./devices.ts";
 import { download } from "./download.ts";
@@ -12,6 +12,10 @@ import { serveCommand } from "./serve.ts";
 import { summaryCommand } from "./summary.ts";
 import { exportCommand } from "./export.ts";
 
+/**
+ * The subcommands, in the order `mnist --help` lists them; `main.ts` finds a command here by its
+ * `name` and suggests the nearest one for a mistyped word.
+ */
 export const COMMANDS: Command[] = [
   download,
   show,

@@ -18,6 +18,11 @@ Examples:
   mnist devices
   mnist devices --device cpu --json`;
 
+/**
+ * `mnist devices`: prints the WebGPU adapters `--device` can pick (name, vendor, whether it is a
+ * software adapter, subgroup width, the limits and features training uses), as text or `--json`;
+ * exits with status 2 when there is none.
+ */
 export const devices: Command = {
   name: "devices",
   summary: "list the WebGPU adapters (GPU or CPU fallback)",

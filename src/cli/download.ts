@@ -39,6 +39,12 @@ function mirrorList(): string {
   ).join("\n");
 }
 
+/**
+ * `mnist download`: fetches a dataset's four `.gz` files from `--mirror` URLs or the default
+ * mirrors (`DATASETS` in src/data/mirrors.ts) into the data directory, each checked against its
+ * pinned SHA-256 and size before it replaces anything; a file that fails on every mirror is a
+ * `UserError` naming it.
+ */
 export const download: Command = {
   name: "download",
   summary: "download and verify MNIST or Fashion-MNIST",

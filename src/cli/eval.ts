@@ -12,6 +12,7 @@ import { ARCH_HELP, archOption, originJson } from "../nn/import.ts";
 import { modelPath } from "../nn/last_model.ts";
 import { checkBatchFits, largestBatch, Network } from "../nn/network.ts";
 import { ParamStore } from "../nn/params.ts";
+import { inferenceVariants } from "../nn/variants.ts";
 import { Evaluator } from "../train/evaluate.ts";
 import { UserError } from "../errors.ts";
 import { checkWritable, writeFileAtomic } from "../fs.ts";
@@ -55,8 +56,39 @@ Examples:
   mnist eval --errors 50 --png mistakes.png
   mnist eval --errors 20 --png mistakes.png --scale 3`;
 
-/** Accuracy, confusion matrix and per-class accuracy from labels and predictions. */
-export function score(labels: ArrayLike<number>, predictions: ArrayLike<number>, classes: number) {
+/** One class's row of a `Score`: its test samples and how many of them were predicted right. */
+export interface ClassScore {
+  /** Test samples whose label is this class. */
+  total: number;
+  /** Of those, the ones predicted as this class. */
+  correct: number;
+  /** `correct / total`, in [0, 1]; 0 for a class with no samples. */
+  accuracy: number;
+}
+
+/** How a model did on a test set, as `mnist eval` prints it and `--json` writes it. */
+export interface Score {
+  /** `correct / total`, in [0, 1]; 0 for an empty set. */
+  accuracy: number;
+  /** Samples predicted as their label. */
+  correct: number;
+  /** Samples scored. */
+  total: number;
+  /** (classes, classes): `confusion[label][predicted]` counts samples. */
+  confusion: number[][];
+  /** (classes): one row per class, by label. */
+  perClass: ClassScore[];
+}
+
+/**
+ * Accuracy, confusion matrix and per-class accuracy from `labels` and `predictions`, both
+ * (count) class indices in `0..classes-1`.
+ */
+export function score(
+  labels: ArrayLike<number>,
+  predictions: ArrayLike<number>,
+  { classes }: { classes: number },
+): Score {
   const confusion = Array.from({ length: classes }, () => new Array<number>(classes).fill(0));
   let correct = 0;
   for (let i = 0; i < labels.length; i++) {
@@ -80,21 +112,25 @@ export function score(labels: ArrayLike<number>, predictions: ArrayLike<number>,
 
 /** A misclassified test sample. */
 export interface Mistake {
+  /** Its index in the test split (from 0). */
   index: number;
+  /** Its true class. */
   label: number;
+  /** The class the model gave the highest probability. */
   predicted: number;
+  /** That class's softmax probability, in [0, 1]. */
   probability: number;
 }
 
 /**
  * The `n` mistakes the model was surest of: samples whose most likely class is not their label,
- * by that class's probability, highest first. probabilities: (count, classes).
+ * by that class's probability, highest first (ties by index). labels: (count);
+ * probabilities: (count, classes), softmax outputs.
  */
 export function worstMistakes(
   labels: ArrayLike<number>,
   probabilities: Float32Array,
-  classes: number,
-  n: number,
+  { classes, n }: { classes: number; n: number },
 ): Mistake[] {
   const mistakes: Mistake[] = [];
   for (let i = 0; i < labels.length; i++) {
@@ -115,7 +151,7 @@ export function worstMistakes(
 }
 
 /** Renders the confusion matrix and per-class accuracy as the text `mnist eval` prints. */
-export function formatScore(result: ReturnType<typeof score>, names: string[]): string {
+export function formatScore(result: Score, names: string[]): string {
   const lines = [
     `Validation accuracy: ${
       (result.accuracy * 100).toFixed(2)
@@ -139,6 +175,11 @@ export function formatScore(result: ReturnType<typeof score>, names: string[]): 
   return lines.join("\n");
 }
 
+/**
+ * `mnist eval`: scores a checkpoint on its dataset's test split (10,000 images): accuracy,
+ * confusion matrix and per-class accuracy as text or `--json`, and with `--errors N` the most
+ * confident mistakes (`--png` draws them). A missing model or data is a `UserError` with a hint.
+ */
 export const evalCommand: Command = {
   name: "eval",
   summary: "score a trained model on the test set (accuracy, confusion matrix)",
@@ -209,7 +250,7 @@ export const evalCommand: Command = {
         store,
         B,
         train: false,
-        target: gpu.isCpu ? "cpu" : "gpu",
+        variants: inferenceVariants(model, gpu),
       });
       const evaluator = new Evaluator(gpu.device, kernels, { network, split: test });
       // A bar on stderr while the test set runs (on a terminal only), gone before the results.
@@ -220,10 +261,10 @@ export const evalCommand: Command = {
         onProgress: (done, total) => progress.update("Evaluating", done, total),
       });
       gpu.checkErrors();
-      const result = score(test.labels, predictions!, model.classes);
+      const result = score(test.labels, predictions!, { classes: model.classes });
       const names = DATASETS[dataset].classes;
       const mistakes = errors > 0
-        ? worstMistakes(test.labels, probabilities!, model.classes, errors)
+        ? worstMistakes(test.labels, probabilities!, { classes: model.classes, n: errors })
         : [];
       if (v.json) {
         console.log(JSON.stringify(

@@ -35,6 +35,11 @@ Examples:
   mnist export --model pytorch_mlp.safetensors --onnx mlp.onnx
   python3 -c "import onnxruntime as ort; print(ort.InferenceSession('lenet.onnx').get_inputs())"`;
 
+/**
+ * `mnist export`: writes a checkpoint (or a plain safetensors file of the MLP's or LeNet's
+ * tensors) as an ONNX model to `--onnx FILE`, atomically; src/onnx/export.ts builds it. A missing
+ * `--onnx`, model or writable directory is a `UserError`.
+ */
 export const exportCommand: Command = {
   name: "export",
   summary: "write a trained model as ONNX (--onnx FILE)",

@@ -51,6 +51,11 @@ Examples:
   mnist plot mlp.log lenet.log --out curves.png --title "MLP against LeNet"
   mnist train --model lenet | tee lenet.log | mnist plot - --out lenet.png`;
 
+/**
+ * `mnist plot`: parses MXNet logs (`parseMxnetLog`, FeedForward's or Module's format) and writes
+ * their curves to `--out` as SVG or PNG, chosen by its extension; a missing `--out`, an unreadable
+ * log or one with nothing to plot is a `UserError`.
+ */
 export const plotCommand: Command = {
   name: "plot",
   summary: "draw training curves from MXNet logs as SVG or PNG",

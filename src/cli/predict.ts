@@ -108,6 +108,13 @@ function ranked(probabilities: Float32Array): { class: number; probability: numb
     .sort((a, b) => b.probability - a.probability || a.class - b.class);
 }
 
+/**
+ * `mnist predict`: classifies PNG or JPEG images (or stdin's, `-`) with a checkpoint after making
+ * each look like an MNIST digit (`toMnist`), or image `--test-index N` of a split on its raw
+ * pixels / 255; prints "Classified as 7 with probability 0.999781" per image, or `--json`. A bad
+ * image among several is reported and skipped; bad options, a missing model or a single bad
+ * image are `UserError`s.
+ */
 export const predictCommand: Command = {
   name: "predict",
   summary: "classify images (PNG, JPEG) with a trained model",

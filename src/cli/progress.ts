@@ -58,6 +58,7 @@ export interface ProgressStream {
 
 /** The environment a bar's decisions read: `Deno.env`, or a stand-in in tests. */
 export interface ProgressEnv {
+  /** The variable's value, or `undefined` when it is not set. */
   get(name: string): string | undefined;
 }
 
@@ -194,6 +195,7 @@ export class Throughput {
   readonly #windowMs: number;
   #points: { at: number; value: number }[] = [];
 
+  /** `windowMs`: how far back (ms) the rate looks; default 10 s. */
   constructor({ windowMs = 10_000 }: { windowMs?: number } = {}) {
     this.#windowMs = windowMs;
   }
@@ -311,6 +313,7 @@ export class ProgressBar implements Disposable {
     write();
   }
 
+  /** Clears the bar and ends its signal worker, if it has one. */
   [Symbol.dispose](): void {
     this.clear();
     this.#worker?.terminate();
@@ -336,6 +339,11 @@ function startSignalWorker(): Worker | undefined {
  * percentage, `done/total`, the rate in samples/s and the ETA. A piece of work is reported
  * with the same label until `done` reaches `total`; then it is finished and its bar cleared.
  * Lines printed through `log` clear the bar; the next `update` draws it again.
+ */
+/**
+ * A bar for work counted in samples (training epochs, validation, eval): label, done/total,
+ * samples per second over the last 10 s (`Throughput`) and the ETA. Drawn only where
+ * `progressEnabled` says (a terminal, not `TERM=dumb`); elsewhere every call does nothing.
  */
 export class WorkProgress implements Disposable {
   readonly #bar: ProgressBar;
@@ -392,6 +400,7 @@ export class WorkProgress implements Disposable {
     return (line) => this.#bar.print(() => print(line));
   }
 
+  /** Disposes of the bar (clears it, ends its worker). */
   [Symbol.dispose](): void {
     this.#bar[Symbol.dispose]();
   }

@@ -66,6 +66,11 @@ Examples:
   mnist show --split test --first 42 --count 1 --png digit.png
   mnist show --filters lenet --png lenet-filters.png`;
 
+/**
+ * `mnist show`: draws `--count` images of a split from `--first` in the terminal or as a PNG grid
+ * (`--png`), and prints their labels; `--filters MODEL` draws a model's first-layer weights
+ * instead. Missing data, a range past the split or a flag that does not apply is a `UserError`.
+ */
 export const show: Command = {
   name: "show",
   summary: "draw the first images of a split and print their labels",
@@ -414,8 +419,11 @@ export interface Filters {
   layer: string;
   /** "conv2d": a convolution's kernels; "dense": a dense layer's weight rows, as images. */
   kind: "conv2d" | "dense";
+  /** Filters: the convolution's output channels (O), or the dense layer's units. */
   count: number;
+  /** Each filter's height: the kernel size K, or the input image's H (28 for MNIST). */
   rows: number;
+  /** Each filter's width: K, or the input image's W. */
   cols: number;
   /** (count, rows, cols) weights, row-major, as the checkpoint holds them. */
   weights: Float32Array;

@@ -29,6 +29,11 @@ Examples:
   mnist summary --model lenet --svg lenet.svg
   mnist summary --model ~/.local/share/mnist/models/mlp.safetensors`;
 
+/**
+ * `mnist summary`: prints a network's layers, output shapes (without the batch) and parameter
+ * counts as MXNet's `print_summary` does, or Graphviz DOT (`--dot`), and with `--svg FILE` also
+ * writes a drawing; for `mlp`, `lenet` or a checkpoint.
+ */
 export const summaryCommand: Command = {
   name: "summary",
   summary: "describe a network: layers, shapes, parameters (--dot, --svg)",

@@ -326,6 +326,13 @@ async function finish(
   }
 }
 
+/**
+ * `mnist train`: trains `--model mlp|lenet` with SGD on the GPU, printing MXNet FeedForward's
+ * log lines on stdout, validating on the test split and saving a safetensors checkpoint every
+ * epoch (the default model of `eval`, `predict` and `serve` unless it ends at chance).
+ * `--resume` continues a checkpoint's run. Bad options, missing data or an unwritable `--save`
+ * are `UserError`s.
+ */
 export const trainCommand: Command = {
   name: "train",
   summary: "train a model (mlp, lenet) with SGD, logging like MXNet",

@@ -20,8 +20,11 @@ export interface Split {
   images: Uint8Array;
   /** (count) class indices 0..9. */
   labels: Uint8Array;
+  /** Samples: 60,000 (train) or 10,000 (test) for a whole split, fewer for a `subset`. */
   count: number;
+  /** Image height in pixels: 28 for MNIST and Fashion-MNIST, from the IDX header. */
   rows: number;
+  /** Image width in pixels: 28, from the IDX header. */
   cols: number;
 }
 
@@ -203,11 +206,17 @@ export class Epoch {
    * once per epoch and batch `i` is the slice `[i * batchSize, (i + 1) * batchSize)`.
    */
   readonly indices: Uint32Array;
+  /** Samples per batch, filler included. */
   readonly batchSize: number;
+  /** Batches in this epoch: `indices.length / batchSize`. */
   readonly numBatches: number;
   /** Filler samples in the last batch. */
   readonly pad: number;
 
+  /**
+   * Epoch `index` (from 0) made of `parts`, as `DataIter.epoch()` draws them; `parts.indices`
+   * must hold a whole number of batches of `parts.batchSize`.
+   */
   constructor(
     index: number,
     parts: { order: Uint32Array; indices: Uint32Array; batchSize: number; pad: number },
@@ -281,6 +290,7 @@ export function checkIterState(value: unknown): DataIterState {
 export interface DataIterOptions {
   /** Samples in the dataset (or subset). */
   count: number;
+  /** Samples per batch (an integer >= 1); with `lastBatch: "discard"`, at most `count`. */
   batchSize: number;
   /** Draw a fresh permutation each epoch. */
   shuffle: boolean;
@@ -300,15 +310,25 @@ export interface DataIterOptions {
  * the last batch padded, discarded or rolled over.
  */
 export class DataIter {
+  /** Samples it orders, as given. */
   readonly count: number;
+  /** Samples per batch, as given. */
   readonly batchSize: number;
+  /** Whether each epoch is a fresh permutation. */
   readonly shuffle: boolean;
+  /** What happens to the last, incomplete batch (default "pad"). */
   readonly lastBatch: LastBatch;
   /** The shuffle generator; `undefined` when not shuffling. */
   readonly rng: Rng | undefined;
   #epoch: number;
   #carry: Uint32Array;
 
+  /**
+   * Checks `options`: a `count` or `batchSize` that is not a positive integer is a `RangeError`,
+   * a `batchSize` over `count` with `lastBatch: "discard"` a `UserError`, a `state` whose
+   * carry does not fit `count` a `UserError`; shuffling without a seed, an rng or a state is a
+   * `TypeError`.
+   */
   constructor(options: DataIterOptions) {
     const { count, batchSize, shuffle, lastBatch = "pad", state } = options;
     if (!Number.isInteger(count) || count < 1) {

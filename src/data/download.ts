@@ -68,6 +68,7 @@ export interface FileOutcome {
 
 /** What `downloadFile` fetched, and which mirrors failed on the way. */
 export interface Fetched {
+  /** The file's URL on the mirror that worked. */
   url: string;
   /** Compressed bytes written: those received, unless the mirror sent them inflated. */
   bytes: number;

@@ -26,10 +26,13 @@ export const MAX_IDX_VALUES = 2 ** 31 - 1;
 
 /** What an IDX header says, checked: the file's kind, its dimensions and its expected length. */
 export interface IdxHeader {
+  /** From the magic number: 2051 images, 2049 labels. */
   kind: "images" | "labels";
+  /** Samples: the header's first dimension. */
   count: number;
-  /** Image rows and columns; 1 and 1 for labels. */
+  /** Image rows; 1 for labels. */
   rows: number;
+  /** Image columns; 1 for labels. */
   cols: number;
   /** Header bytes: 8 for labels, 16 for images. */
   headerBytes: number;
@@ -39,9 +42,13 @@ export interface IdxHeader {
 
 /** A parsed image file. */
 export interface IdxImages {
+  /** Magic number 2051. */
   kind: "images";
+  /** Images in the file. */
   count: number;
+  /** Image height in pixels (28 for MNIST). */
   rows: number;
+  /** Image width in pixels (28 for MNIST). */
   cols: number;
   /** (count, rows, cols) u8 pixels, row-major: a view into the parsed bytes. */
   pixels: Uint8Array;
@@ -49,7 +56,9 @@ export interface IdxImages {
 
 /** A parsed label file. */
 export interface IdxLabels {
+  /** Magic number 2049. */
   kind: "labels";
+  /** Labels in the file. */
   count: number;
   /** (count) class indices, each < 10: a view into the parsed bytes. */
   labels: Uint8Array;
@@ -57,8 +66,11 @@ export interface IdxLabels {
 
 /** An image file and its label file, checked to describe the same samples. */
 export interface IdxPair {
+  /** Samples: the same in both files. */
   count: number;
+  /** Image height in pixels. */
   rows: number;
+  /** Image width in pixels. */
   cols: number;
   /** (count, rows, cols) u8 pixels. */
   images: Uint8Array;
@@ -68,7 +80,9 @@ export interface IdxPair {
 
 /** Bytes and the file name that error messages should use for them. */
 export interface NamedBytes {
+  /** The file's name or path, quoted in errors: `Cannot read IDX file "<name>": ...`. */
   name: string;
+  /** The decompressed IDX bytes. */
   bytes: Uint8Array;
 }
 

@@ -15,6 +15,7 @@ export type FileRole = "trainImages" | "trainLabels" | "testImages" | "testLabel
 
 /** One file of a dataset. */
 export interface FileSpec {
+  /** Which split and which half (images or labels) the file holds. */
   role: FileRole;
   /** The canonical name, the same on every mirror and in the data directory. */
   name: string;
@@ -26,10 +27,13 @@ export interface FileSpec {
 
 /** A dataset: where its files live and what they must contain. */
 export interface DatasetSpec {
+  /** The `--dataset` name. */
   name: DatasetName;
   /** Subdirectory of the data directory; MNIST's files sit at the top, as in ../shared/mnist. */
   subdir: string;
+  /** Its four files: training images and labels, test images and labels. */
   files: FileSpec[];
+  /** Base URLs (ending in "/") that hold the four `.gz` files, tried in order. */
   mirrors: string[];
   /** Class names, for display: digits for MNIST, garment names for Fashion-MNIST. */
   classes: string[];

@@ -16,7 +16,9 @@ import { readCapped } from "../fs.ts";
 
 /** Decoded pixels, 8 bits per sample. */
 export interface DecodedImage {
+  /** Pixels per row, at most `MAX_SIDE`. */
   width: number;
+  /** Rows, at most `MAX_SIDE`; `width * height` at most `MAX_PIXELS`. */
   height: number;
   /** 1: grey, 2: grey + alpha, 3: RGB, 4: RGBA. */
   channels: 1 | 2 | 3 | 4;
@@ -44,8 +46,11 @@ export type ImageFormat = "png" | "jpeg";
 
 /** What the header says, read without decoding any pixel. */
 export interface ImageHeader {
+  /** From the first bytes (`sniffFormat`: PNG's signature, JPEG's SOI), never the name. */
   format: ImageFormat;
+  /** Pixels per row, as the header says (IHDR or the JPEG frame header). */
   width: number;
+  /** Rows, as the header says. */
   height: number;
   /** PNG: bit depth of a sample (1, 2, 4, 8 or 16); JPEG: sample precision (8 or 12). */
   bitDepth: number;

@@ -6,7 +6,9 @@ import { encode } from "fast-png";
 
 /** Pixels to encode. */
 export interface PngImage {
+  /** Pixels per row: an integer in 1..2^31-1 (PNG's IHDR limit). */
   width: number;
+  /** Rows: an integer in 1..2^31-1. */
   height: number;
   /** 1: grey, 3: RGB, 4: RGBA. */
   channels: 1 | 3 | 4;

@@ -24,6 +24,7 @@ import { ARCHITECTURES, type ModelOrigin, recognise } from "./import.ts";
 
 /** What a checkpoint holds besides the weights. */
 export interface CheckpointMeta {
+  /** The network: input shape (C, H, W), layers and classes, as `MODELS` describes one. */
   model: ModelSpec;
   /** The last epoch completed (0-based), or -1 before any. */
   epoch: number;
@@ -39,6 +40,11 @@ export interface CheckpointMeta {
 
 /** A loaded checkpoint. */
 export interface Checkpoint {
+  /**
+   * From the safetensors header's `__metadata__` (string values: JSON for `model`, `training`,
+   * `iterator`); a plain file without mnist's metadata gets its recognised model, epoch -1 and
+   * dataset "mnist".
+   */
   meta: CheckpointMeta;
   /** The model's parameters by name (`fc1_weight`...). */
   params: Map<string, Float32Array>;

@@ -21,6 +21,7 @@ export type ArchSource = "metadata" | "names" | "shapes" | "--arch";
 export interface ModelOrigin {
   /** The network's name: a key of `MODELS` (mlp, lenet), or an mnist checkpoint's own. */
   architecture: string;
+  /** What decided it: mnist's metadata, the tensors' names or shapes, or `--arch`. */
   from: ArchSource;
   /** For a plain file: how its tensors are named ("mxnet" `fc1_weight`, "pytorch" `fc1.weight`). */
   naming?: "mxnet" | "pytorch" | "other";
@@ -32,7 +33,7 @@ export const ARCHITECTURES: readonly string[] = Object.keys(MODELS);
 const CHOICES = ARCHITECTURES.join("|");
 
 /** The `--arch` line of a command's help, the same in every command that loads a model. */
-export const ARCH_HELP = `  --arch ${CHOICES.padEnd(16)}` +
+export const ARCH_HELP: string = `  --arch ${CHOICES.padEnd(16)}` +
   "the network of a plain safetensors file (a PyTorch\n" +
   "                         state_dict), where its tensors' names and shapes do not say";
 
@@ -75,13 +76,17 @@ export function originJson(
 
 /** A tensor of a file: its name and shape (dtype and bytes are the caller's). */
 export interface TensorShape {
+  /** As the file names it: `fc1_weight`, `fc1.weight`... */
   name: string;
+  /** Its dimensions, outermost first: (O, I) for a dense weight, (O, C, K, K) for a kernel. */
   shape: readonly number[];
 }
 
 /** A plain file's tensors matched to a model: parameter name (`fc1_weight`) → tensor name. */
 export interface Recognised {
+  /** The built-in model (`MODELS`) whose parameters the tensors match. */
   model: ModelSpec;
+  /** Which architecture, and whether the names, the shapes or `--arch` said so. */
   origin: ModelOrigin;
   /** Each parameter's tensor in the file, by the parameter's MXNet name. */
   tensors: Map<string, string>;

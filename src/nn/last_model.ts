@@ -114,9 +114,11 @@ export async function modelPath(
 
 /** What a checkpoint's header says, read without its weights (see `readCheckpointInfo`). */
 export interface CheckpointInfo {
+  /** The file's path, as listed. */
   path: string;
-  /** File size in bytes and modification time, from the file system. */
+  /** File size in bytes, from the file system. */
   size: number;
+  /** Modification time, from the file system; absent where it does not report one. */
   modified?: Date;
   /** The model's name (mlp, lenet), from the network description. */
   kind?: string;

@@ -10,6 +10,7 @@ import { type LogPoint, metricsOf } from "../train/log_parse.ts";
 export interface CurveLog {
   /** Its name in the legend, e.g. the file name. */
   label: string;
+  /** Its metric values, as `parseMxnetLog` reads them, in log order. */
   points: readonly LogPoint[];
 }
 
@@ -54,6 +55,7 @@ export const FONT = "DejaVu Sans";
 export interface CurvesSummary {
   /** Lines drawn: one per log, metric and curve that has points. */
   lines: number;
+  /** The metrics drawn, each in a panel of its own: accuracy first, then as the logs first name them. */
   metrics: string[];
   /** The last epoch any point reaches, counting from 1 (an epoch's end). */
   epochs: number;

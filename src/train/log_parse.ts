@@ -28,7 +28,9 @@ export type PointKind = "batch" | "epoch";
 
 /** One value read from a log. */
 export interface LogPoint {
+  /** A Speedometer line's value ("batch") or an epoch's ("epoch"). */
   kind: PointKind;
+  /** `Train-`/Speedometer values are "train", `Validation-` ones "validation". */
   phase: Phase;
   /** The metric's name as logged, without `Train-`/`Validation-`: "accuracy", "cross-entropy". */
   metric: string;
@@ -41,6 +43,7 @@ export interface LogPoint {
    * Speedometer line's at `epoch + batch / batchesPerEpoch`.
    */
   x: number;
+  /** The metric's value as logged (accuracy in [0, 1], as MXNet prints it). */
   value: number;
   /** The line of the log it came from, counting from 1. */
   line: number;
