@@ -1,0 +1,109 @@
+/**
+ * The photo set of issue 16: MNIST test digits printed on a sheet of paper and photographed on a
+ * desk (tests/digit_photos.ts `photoSet`), with desks of three tones around the sheet, shadows
+ * over its edge, across the digit or over most of it, the sheet turned by up to 6°, uneven
+ * light, noise and JPEG at quality 70–90. Preprocessing must give back the MNIST digit each photo
+ * was made from; no model is needed to tell, so CI checks it on every run. (What the trained
+ * models make of the set, before and after, is in the README.)
+ */
+import assert from "node:assert/strict";
+import { loadSplit, type Split } from "../src/data/dataset.ts";
+import { decodeImage, readHeader } from "../src/image/decode.ts";
+import { toMnist } from "../src/image/preprocess.ts";
+import { type DeskScene, photoSet } from "./digit_photos.ts";
+import { MNIST } from "./test_data.ts";
+
+let testSplit: Split | undefined;
+async function mnistTest(): Promise<Split> {
+  return testSplit ??= await loadSplit(MNIST, "mnist", "test");
+}
+
+/** Pearson correlation of two 28×28 images, at the best shift by up to a pixel each way. */
+function alignedCorrelation(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  const correlation = (x: ArrayLike<number>, y: ArrayLike<number>) => {
+    let mx = 0, my = 0;
+    for (let i = 0; i < 784; i++) (mx += x[i]!), (my += y[i]!);
+    mx /= 784;
+    my /= 784;
+    let xy = 0, xx = 0, yy = 0;
+    for (let i = 0; i < 784; i++) {
+      xy += (x[i]! - mx) * (y[i]! - my);
+      xx += (x[i]! - mx) ** 2;
+      yy += (y[i]! - my) ** 2;
+    }
+    return xy / Math.sqrt(xx * yy);
+  };
+  let best = -1;
+  for (let dy = -1; dy <= 1; dy++) {
+    for (let dx = -1; dx <= 1; dx++) {
+      const shifted = new Float32Array(784);
+      for (let y = 0; y < 28; y++) {
+        for (let x = 0; x < 28; x++) {
+          const sx = x - dx, sy = y - dy;
+          if (sx >= 0 && sx < 28 && sy >= 0 && sy < 28) shifted[y * 28 + x] = a[sy * 28 + sx]!;
+        }
+      }
+      best = Math.max(best, correlation(shifted, b));
+    }
+  }
+  return best;
+}
+
+Deno.test("photoSet() makes 40 desk photos of every kind, balanced and reproducible", async () => {
+  const split = await mnistTest();
+  const set = photoSet(split, { count: 40 });
+  assert.equal(set.length, 40);
+  const count = <K extends keyof DeskScene>(key: K) => {
+    const seen = new Map<DeskScene[K], number>();
+    for (const photo of set) seen.set(photo.scene[key], (seen.get(photo.scene[key]) ?? 0) + 1);
+    return seen;
+  };
+  assert.deepEqual([...count("desk").keys()].sort(), ["dark", "light", "mid"]);
+  assert.deepEqual([...count("shadow").keys()].sort(), ["across", "edge", "most", "none"]);
+  for (let label = 0; label < 10; label++) {
+    assert.equal(set.filter((p) => p.label === label).length, 4, `label ${label}`);
+  }
+  for (const photo of set) {
+    const { scene } = photo;
+    assert.equal(split.labels[photo.index], photo.label, photo.name);
+    assert.ok(scene.quality >= 70 && scene.quality <= 90, `${photo.name}: quality`);
+    assert.ok(Math.abs(scene.rotation) <= 6, `${photo.name}: rotation`);
+    assert.ok(scene.shadow === "none" || scene.shadowDepth >= 0.3, `${photo.name}: shadow`);
+    const header = readHeader(photo.bytes, photo.name);
+    assert.deepEqual(
+      [header.format, header.width, header.height],
+      ["jpeg", scene.width, scene.height],
+    );
+    assert.match(photo.name, /^\d_(dark|mid|light)-desk_(none|edge|across|most)-shadow_\d\d\.jpg$/);
+  }
+  // The same seed makes the same files.
+  const again = photoSet(split, { count: 3 });
+  again.forEach((photo, i) => assert.deepEqual(photo.bytes, set[i]!.bytes));
+});
+
+Deno.test("toMnist() gives back the MNIST digit of each of 40 desk photos", async () => {
+  const set = photoSet(await mnistTest(), { count: 40 });
+  const scores: { name: string; aligned: number }[] = [];
+  for (const photo of set) {
+    const digit = toMnist(decodeImage(photo.bytes, photo.name), photo.name);
+    // Dark ink on paper, whatever the desk's tone: the desk is never taken for the paper.
+    assert.equal(digit.steps.source, "inverted luminance", photo.name);
+    // The digit's box lies on the sheet, not around it.
+    const { box } = digit.steps;
+    assert.ok(
+      Math.max(box.width / photo.width, box.height / photo.height) < 0.6,
+      `${photo.name}: box ${JSON.stringify(box)} of ${photo.width}×${photo.height}`,
+    );
+    scores.push({ name: photo.name, aligned: alignedCorrelation(digit.pixels, photo.digit) });
+  }
+  const sorted = scores.map((s) => s.aligned).sort((a, b) => a - b);
+  const read = scores.filter((s) => s.aligned > 0.8).length;
+  console.log(
+    `  aligned correlation with the original, 40 photos: min ${sorted[0]!.toFixed(3)}, ` +
+      `p10 ${sorted[4]!.toFixed(3)}, median ${sorted[20]!.toFixed(3)}; ${read} above 0.8`,
+  );
+  // Measured: 39 of 40 above 0.8 (the one below, a 1 at 0.74, is still read as a 1 by both
+  // models), median 0.92. Before issue 16 the desk decided the polarity in most of them.
+  assert.ok(read >= 38, scores.filter((s) => s.aligned <= 0.8).map((s) => s.name).join(", "));
+  assert.ok(sorted[20]! > 0.9, `median ${sorted[20]}`);
+});
