@@ -7,20 +7,26 @@ const TRAIN_OPTIONS = { epochs: { type: "string" }, model: { type: "string" } } 
 
 Deno.test("parseCommandArgs() suggests the option a mistyped one was meant to be", () => {
   for (const typed of [["--epoch", "3"], ["--epoch=3"], ["--data-dri", "x"]]) {
-    assert.throws(() => parseCommandArgs("train", typed, TRAIN_OPTIONS), (error: UserError) => {
-      assert.match(error.message, /^mnist train: Unknown option '--/);
-      assert.match(error.hint ?? "", /^Did you mean --(epochs|data-dir)\?$/);
-      return true;
-    });
+    assert.throws(
+      () => parseCommandArgs("train", typed, { options: TRAIN_OPTIONS }),
+      (error: UserError) => {
+        assert.match(error.message, /^mnist train: Unknown option '--/);
+        assert.match(error.hint ?? "", /^Did you mean --(epochs|data-dir)\?$/);
+        return true;
+      },
+    );
   }
 });
 
 Deno.test("parseCommandArgs() points at --help for an option like none it knows", () => {
-  assert.throws(() => parseCommandArgs("train", ["--bogus"], TRAIN_OPTIONS), (error: UserError) => {
-    assert.equal(error.message, "mnist train: Unknown option '--bogus'");
-    assert.equal(error.hint, 'Run "mnist train --help" for usage.');
-    return true;
-  });
+  assert.throws(
+    () => parseCommandArgs("train", ["--bogus"], { options: TRAIN_OPTIONS }),
+    (error: UserError) => {
+      assert.equal(error.message, "mnist train: Unknown option '--bogus'");
+      assert.equal(error.hint, 'Run "mnist train --help" for usage.');
+      return true;
+    },
+  );
 });
 
 Deno.test("modelPath() calls a bare word that is neither a file nor a model an unknown model", async () => {

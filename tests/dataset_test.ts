@@ -122,13 +122,13 @@ Deno.test("subset() takes n samples from the first one asked for, as views", asy
   assert.equal(subset(test, 1e6).count, 10000);
   assert.throws(() => subset(test, -1), RangeError);
   // From sample `first` on: the same pixels and labels, and only what remains past the end.
-  const later = subset(test, 2, 1);
+  const later = subset(test, 2, { first: 1 });
   assert.deepEqual(Array.from(later.labels), [2, 1]);
   assert.deepEqual(later.images, test.images.subarray(784, 3 * 784));
-  assert.equal(subset(test, 5, 9998).count, 2);
-  assert.equal(subset(test, 5, 10000).count, 0);
-  assert.throws(() => subset(test, 1, 10001), RangeError);
-  assert.throws(() => subset(test, 1, -1), RangeError);
+  assert.equal(subset(test, 5, { first: 9998 }).count, 2);
+  assert.equal(subset(test, 5, { first: 10000 }).count, 0);
+  assert.throws(() => subset(test, 1, { first: 10001 }), RangeError);
+  assert.throws(() => subset(test, 1, { first: -1 }), RangeError);
 });
 
 function sorted(a: Uint32Array): number[] {
@@ -262,9 +262,9 @@ Deno.test("gatherBatch() scales pixels to [0, 1] as float32 NCHW with float labe
   assert.equal(batch.data[3], 1, "255 must map to exactly 1");
 
   const out = { data: new Float32Array(2), label: new Float32Array(1) };
-  assert.equal(gatherBatch(split, [0], out), out);
+  assert.equal(gatherBatch(split, [0], { out }), out);
   assert.deepEqual(Array.from(out.data), [0, 1]);
-  assert.throws(() => gatherBatch(split, [0, 1], out), RangeError);
+  assert.throws(() => gatherBatch(split, [0, 1], { out }), RangeError);
   assert.throws(() => gatherBatch(split, [2]), RangeError);
 });
 

@@ -190,9 +190,9 @@ Deno.test("WorkProgress clears its bar before a log line and draws it again with
   let now = 0;
   using progress = await WorkProgress.open({ stream: fake.stream, env: env(), now: () => now });
   const log = progress.log((line) => events.push(`stdout: ${line}`));
-  progress.update("Epoch 1/2", 1000, 6000);
+  progress.update("Epoch 1/2", { done: 1000, total: 6000 });
   now = 1000;
-  progress.update("Epoch 1/2", 2000, 6000);
+  progress.update("Epoch 1/2", { done: 2000, total: 6000 });
   log("INFO:root:Epoch[0] Batch [20]");
   const at = events.indexOf("stdout: INFO:root:Epoch[0] Batch [20]");
   const before = events.slice(0, at).join("");
@@ -200,7 +200,7 @@ Deno.test("WorkProgress clears its bar before a log line and draws it again with
   assert.ok(before.endsWith(ERASE_LINE), `the bar is cleared first: ${JSON.stringify(before)}`);
   assert.deepEqual(events.slice(at + 1), [], "not drawn again with the old count");
   now = 2000;
-  progress.update("Epoch 1/2", 3000, 6000);
+  progress.update("Epoch 1/2", { done: 3000, total: 6000 });
   assert.match(events.slice(at + 1).join(""), /3,000\/6,000 {2}1,000 samples\/s {2}ETA 0:03/);
 });
 
@@ -210,15 +210,15 @@ Deno.test("WorkProgress clears a finished bar and starts a new label's rate afre
   let now = 0;
   using progress = await WorkProgress.open({ stream: fake.stream, env: env(), now: () => now });
   const log = progress.log((line) => events.push(`stdout: ${line}`));
-  progress.update("Epoch 1/1", 3000, 6000);
+  progress.update("Epoch 1/1", { done: 3000, total: 6000 });
   now = 1000;
-  progress.update("Epoch 1/1", 6000, 6000);
+  progress.update("Epoch 1/1", { done: 6000, total: 6000 });
   assert.ok(fake.text().endsWith(ERASE_LINE), "done: cleared");
   const cleared = events.length;
   log("INFO:root:Epoch[0] Time cost=1.000");
   assert.deepEqual(events.slice(cleared), ["stdout: INFO:root:Epoch[0] Time cost=1.000"]);
   now = 1500;
-  progress.update("Validation 1/1", 100, 6000);
+  progress.update("Validation 1/1", { done: 100, total: 6000 });
   const validation = events.slice(cleared + 1).join("");
   assert.match(validation, /Validation 1\/1 .*100\/6,000 {2}ETA --:--/, "no rate from the epoch's");
 });

@@ -31,6 +31,14 @@ export const COMMON_OPTIONS = {
   "data-dir": { type: "string" },
 } as const satisfies Options;
 
+/** What `parseCommandArgs` parses for: a command's options, and whether it takes operands. */
+export interface ParseCommandOptions<T extends Options> {
+  /** The command's own options; `COMMON_OPTIONS` are added to them. */
+  options: T;
+  /** Whether operands (file names...) are allowed; default false. */
+  positionals?: boolean;
+}
+
 /**
  * Parses `args` for `command` (its name, for messages) in strict mode, with `COMMON_OPTIONS`
  * added. An option value that starts with "-" and a digit (`--epochs -1`) is taken as the value.
@@ -40,8 +48,7 @@ export const COMMON_OPTIONS = {
 export function parseCommandArgs<T extends Options>(
   command: string,
   args: string[],
-  options: T,
-  { positionals = false }: { positionals?: boolean } = {},
+  { options, positionals = false }: ParseCommandOptions<T>,
 ): CommandArgs<T> {
   // parseArgs would read "--epochs -1" as two options; "-1" is meant as the value.
   const valued = new Set(
@@ -81,12 +88,14 @@ export function parseCommandArgs<T extends Options>(
   }
 }
 
-/** Parses an integer option, checking `min`/`max`; `undefined` gives `fallback`. */
+/**
+ * Parses `--name`'s `value` as an integer in `min..max` (inclusive; unbounded by default);
+ * `undefined` (the option not given) gives `fallback`. Anything else is a `UserError` quoting it.
+ */
 export function intOption(
   name: string,
   value: string | undefined,
-  fallback: number,
-  { min = -Infinity, max = Infinity }: { min?: number; max?: number } = {},
+  { fallback, min = -Infinity, max = Infinity }: { fallback: number; min?: number; max?: number },
 ): number {
   if (value === undefined) return fallback;
   const n = Number(value);
@@ -100,12 +109,18 @@ export function intOption(
   return n;
 }
 
-/** Parses a finite number option, checking `min` (inclusive unless `exclusiveMin`). */
+/**
+ * Parses `--name`'s `value` as a finite number of at least `min` (more than `min` with
+ * `exclusiveMin`); `undefined` gives `fallback`. Anything else is a `UserError` quoting it.
+ */
 export function floatOption(
   name: string,
   value: string | undefined,
-  fallback: number,
-  { min = -Infinity, exclusiveMin = false }: { min?: number; exclusiveMin?: boolean } = {},
+  { fallback, min = -Infinity, exclusiveMin = false }: {
+    fallback: number;
+    min?: number;
+    exclusiveMin?: boolean;
+  },
 ): number {
   if (value === undefined) return fallback;
   const n = Number(value);
@@ -118,12 +133,14 @@ export function floatOption(
   return n;
 }
 
-/** Checks that `value` is one of `choices`. */
+/**
+ * Checks that `--name`'s `value` is one of `choices`; `undefined` gives `fallback`. Anything else
+ * is a `UserError` listing the choices.
+ */
 export function choiceOption<C extends string>(
   name: string,
   value: string | undefined,
-  choices: readonly C[],
-  fallback: C,
+  { choices, fallback }: { choices: readonly C[]; fallback: C },
 ): C {
   if (value === undefined) return fallback;
   if (!(choices as readonly string[]).includes(value)) {

@@ -28,8 +28,13 @@ export const devices: Command = {
   summary: "list the WebGPU adapters (GPU or CPU fallback)",
   help: HELP,
   async run(args) {
-    const { values } = parseCommandArgs("devices", args, { json: { type: "boolean" } });
-    const choice = choiceOption("device", values.device, DEVICE_CHOICES, "auto");
+    const { values } = parseCommandArgs("devices", args, {
+      options: { json: { type: "boolean" } },
+    });
+    const choice = choiceOption("device", values.device, {
+      choices: DEVICE_CHOICES,
+      fallback: "auto",
+    });
     // Fails with the "how to get an adapter" message (exit 2) when the choice has none.
     const chosen = await requestAdapter(choice);
     let adapters = await listAdapters();

@@ -51,10 +51,15 @@ export const download: Command = {
   help: HELP,
   async run(args) {
     const { values } = parseCommandArgs("download", args, {
-      dataset: { type: "string" },
-      mirror: { type: "string", multiple: true },
+      options: {
+        dataset: { type: "string" },
+        mirror: { type: "string", multiple: true },
+      },
     });
-    const dataset = choiceOption("dataset", values.dataset, DATASET_NAMES, "mnist");
+    const dataset = choiceOption("dataset", values.dataset, {
+      choices: DATASET_NAMES,
+      fallback: "mnist",
+    });
     // Checked before any file is touched, so a typo fails at once.
     const mirrors = values.mirror?.map(normalizeMirror);
     const dataDir = resolveDataDir(values["data-dir"]);

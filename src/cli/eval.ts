@@ -12,7 +12,6 @@ import { ARCH_HELP, archOption, originJson } from "../nn/import.ts";
 import { modelPath } from "../nn/last_model.ts";
 import { checkBatchFits, largestBatch, Network } from "../nn/network.ts";
 import { ParamStore } from "../nn/params.ts";
-import { inferenceVariants } from "../nn/variants.ts";
 import { Evaluator } from "../train/evaluate.ts";
 import { UserError } from "../errors.ts";
 import { checkWritable, writeFileAtomic } from "../fs.ts";
@@ -186,23 +185,31 @@ export const evalCommand: Command = {
   help: HELP,
   async run(args) {
     const { values: v } = parseCommandArgs("eval", args, {
-      model: { type: "string" },
-      arch: { type: "string" },
-      json: { type: "boolean" },
-      "batch-size": { type: "string" },
-      limit: { type: "string" },
-      dataset: { type: "string" },
-      mirror: { type: "string", multiple: true },
-      errors: { type: "string" },
-      png: { type: "string" },
-      scale: { type: "string" },
+      options: {
+        model: { type: "string" },
+        arch: { type: "string" },
+        json: { type: "boolean" },
+        "batch-size": { type: "string" },
+        limit: { type: "string" },
+        dataset: { type: "string" },
+        mirror: { type: "string", multiple: true },
+        errors: { type: "string" },
+        png: { type: "string" },
+        scale: { type: "string" },
+      },
     });
-    const device = choiceOption("device", v.device, DEVICE_CHOICES, "auto");
-    const batchSize = intOption("batch-size", v["batch-size"], 1000, { min: 1, max: 65536 });
-    const limit = v.limit === undefined ? undefined : intOption("limit", v.limit, 0, { min: 1 });
+    const device = choiceOption("device", v.device, { choices: DEVICE_CHOICES, fallback: "auto" });
+    const batchSize = intOption("batch-size", v["batch-size"], {
+      fallback: 1000,
+      min: 1,
+      max: 65536,
+    });
+    const limit = v.limit === undefined
+      ? undefined
+      : intOption("limit", v.limit, { fallback: 0, min: 1 });
     const errors = v.errors === undefined
       ? 0
-      : intOption("errors", v.errors, 0, { min: 1, max: 1000 });
+      : intOption("errors", v.errors, { fallback: 0, min: 1, max: 1000 });
     if (v.png !== undefined && errors === 0) {
       throw new UserError("--png needs --errors N: it writes the mistakes as an image");
     }
@@ -223,14 +230,12 @@ export const evalCommand: Command = {
     }
     // Which checkpoint this is, on stderr: stdout stays the report (--json names it there).
     if (!v.json) console.error(modelLine(path, checkpoint));
-    const dataset = choiceOption(
-      "dataset",
-      v.dataset,
-      DATASET_NAMES,
-      (DATASET_NAMES as readonly string[]).includes(checkpoint.meta.dataset)
+    const dataset = choiceOption("dataset", v.dataset, {
+      choices: DATASET_NAMES,
+      fallback: (DATASET_NAMES as readonly string[]).includes(checkpoint.meta.dataset)
         ? checkpoint.meta.dataset as DatasetName
         : "mnist",
-    );
+    });
     const gpu = await acquireGpu(device);
     try {
       await ensureDataset(dataDir, dataset, { mirrors: v.mirror });
@@ -250,7 +255,7 @@ export const evalCommand: Command = {
         store,
         B,
         train: false,
-        variants: inferenceVariants(model, gpu),
+        target: gpu.isCpu ? "cpu" : "gpu",
       });
       const evaluator = new Evaluator(gpu.device, kernels, { network, split: test });
       // A bar on stderr while the test set runs (on a terminal only), gone before the results.
@@ -258,7 +263,7 @@ export const evalCommand: Command = {
       const { predictions, probabilities } = await evaluator.run({
         predictions: true,
         probabilities: errors > 0,
-        onProgress: (done, total) => progress.update("Evaluating", done, total),
+        onProgress: (done, total) => progress.update("Evaluating", { done, total }),
       });
       gpu.checkErrors();
       const result = score(test.labels, predictions!, { classes: model.classes });

@@ -46,9 +46,11 @@ export const exportCommand: Command = {
   help: HELP,
   async run(args) {
     const { values: v } = parseCommandArgs("export", args, {
-      model: { type: "string" },
-      onnx: { type: "string" },
-      arch: { type: "string" },
+      options: {
+        model: { type: "string" },
+        onnx: { type: "string" },
+        arch: { type: "string" },
+      },
     });
     if (v.onnx === undefined) {
       throw new UserError("mnist export: --onnx FILE is required", {

@@ -116,8 +116,10 @@ export const modelsCommand: Command = {
   help: HELP,
   async run(args) {
     const { values: v } = parseCommandArgs("models", args, {
-      json: { type: "boolean" },
-      default: { type: "string" },
+      options: {
+        json: { type: "boolean" },
+        default: { type: "string" },
+      },
     });
     const dataDir = resolveDataDir(v["data-dir"]);
     const modelDir = resolveModelDir();

@@ -62,9 +62,12 @@ export const plotCommand: Command = {
   help: HELP,
   async run(args) {
     const { values: v, positionals } = parseCommandArgs("plot", args, {
-      out: { type: "string" },
-      title: { type: "string" },
-    }, { positionals: true });
+      options: {
+        out: { type: "string" },
+        title: { type: "string" },
+      },
+      positionals: true,
+    });
     if (positionals.length === 0) {
       throw new UserError("mnist plot needs a log file", {
         hint: 'Run "mnist train > train.log", then "mnist plot train.log --out curves.svg".',

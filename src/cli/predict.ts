@@ -121,26 +121,29 @@ export const predictCommand: Command = {
   help: HELP,
   async run(args) {
     const { values: v, positionals } = parseCommandArgs("predict", args, {
-      model: { type: "string" },
-      arch: { type: "string" },
-      top: { type: "string" },
-      json: { type: "boolean" },
-      show: { type: "boolean" },
-      "save-input": { type: "string" },
-      "test-index": { type: "string" },
-      split: { type: "string" },
-      mirror: { type: "string", multiple: true },
-    }, { positionals: true });
+      options: {
+        model: { type: "string" },
+        arch: { type: "string" },
+        top: { type: "string" },
+        json: { type: "boolean" },
+        show: { type: "boolean" },
+        "save-input": { type: "string" },
+        "test-index": { type: "string" },
+        split: { type: "string" },
+        mirror: { type: "string", multiple: true },
+      },
+      positionals: true,
+    });
     const testIndex = v["test-index"] === undefined
       ? undefined
-      : intOption("test-index", v["test-index"], 0, { min: 0 });
+      : intOption("test-index", v["test-index"], { fallback: 0, min: 0 });
     if (testIndex !== undefined && positionals.length > 0) {
       throw new UserError("mnist predict: give image files or --test-index N, not both");
     }
     if (testIndex === undefined && (v.split !== undefined || v.mirror !== undefined)) {
       throw new UserError("mnist predict: --split and --mirror go with --test-index N");
     }
-    const splitName = choiceOption("split", v.split, SPLIT_NAMES, "test");
+    const splitName = choiceOption("split", v.split, { choices: SPLIT_NAMES, fallback: "test" });
     const images: string[] = testIndex === undefined
       ? [...positionals]
       : [`${splitName}-${testIndex}`];
@@ -152,8 +155,8 @@ export const predictCommand: Command = {
     if (images.filter((image) => image === "-").length > 1) {
       throw new UserError('mnist predict: "-" (standard input) can be given only once');
     }
-    const device = choiceOption("device", v.device, DEVICE_CHOICES, "auto");
-    const top = v.top === undefined ? 0 : intOption("top", v.top, 0, { min: 1, max: 10 });
+    const device = choiceOption("device", v.device, { choices: DEVICE_CHOICES, fallback: "auto" });
+    const top = v.top === undefined ? 0 : intOption("top", v.top, { fallback: 0, min: 1, max: 10 });
     const dataDir = resolveDataDir(v["data-dir"]);
     // Found unwritable now, not after every image has been classified.
     if (v["save-input"] !== undefined) await checkWritable(v["save-input"], { directory: true });

@@ -371,9 +371,10 @@ export class WorkProgress implements Disposable {
 
   /**
    * Reports that `done` of `total` samples of the work called `label` are done (or submitted:
-   * see each caller). A new label, or a count that went back, starts a new piece of work.
+   * see each caller). A new label, or a count that went back, starts a new piece of work; `done`
+   * reaching `total` clears the bar.
    */
-  update(label: string, done: number, total: number): void {
+  update(label: string, { done, total }: { done: number; total: number }): void {
     if (!this.#bar.enabled) return;
     if (label !== this.#label || done < this.#done) this.#rate.reset();
     this.#label = label;

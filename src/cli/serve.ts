@@ -108,13 +108,15 @@ export const serveCommand: Command = {
   help: HELP,
   async run(args) {
     const { values: v } = parseCommandArgs("serve", args, {
-      port: { type: "string" },
-      host: { type: "string" },
-      model: { type: "string" },
-      arch: { type: "string" },
+      options: {
+        port: { type: "string" },
+        host: { type: "string" },
+        model: { type: "string" },
+        arch: { type: "string" },
+      },
     });
-    const device = choiceOption("device", v.device, DEVICE_CHOICES, "auto");
-    const port = intOption("port", v.port, 8000, { min: 0, max: 65535 });
+    const device = choiceOption("device", v.device, { choices: DEVICE_CHOICES, fallback: "auto" });
+    const port = intOption("port", v.port, { fallback: 8000, min: 0, max: 65535 });
     const host = v.host ?? "127.0.0.1";
     if (host.trim() === "") throw new UserError("--host must not be empty");
     const dataDir = resolveDataDir(v["data-dir"]);

@@ -77,25 +77,30 @@ export const show: Command = {
   help: HELP,
   async run(args) {
     const { values } = parseCommandArgs("show", args, {
-      count: { type: "string" },
-      first: { type: "string" },
-      split: { type: "string" },
-      dataset: { type: "string" },
-      png: { type: "string" },
-      scale: { type: "string" },
-      mirror: { type: "string", multiple: true },
-      filters: { type: "string" },
-      arch: { type: "string" },
+      options: {
+        count: { type: "string" },
+        first: { type: "string" },
+        split: { type: "string" },
+        dataset: { type: "string" },
+        png: { type: "string" },
+        scale: { type: "string" },
+        mirror: { type: "string", multiple: true },
+        filters: { type: "string" },
+        arch: { type: "string" },
+      },
     });
     if (values.filters !== undefined) return await showFilters(values.filters, values);
     if (values.arch !== undefined) {
       throw new UserError("--arch needs --filters MODEL: it names the network of a model file");
     }
-    const count = intOption("count", values.count, 10, { min: 1, max: MAX_COUNT });
+    const count = intOption("count", values.count, { fallback: 10, min: 1, max: MAX_COUNT });
     const scale = scaleOption(values.scale, values.png);
-    const first = intOption("first", values.first, 0, { min: 0 });
-    const split = choiceOption("split", values.split, SPLIT_NAMES, "train");
-    const dataset = choiceOption("dataset", values.dataset, DATASET_NAMES, "mnist");
+    const first = intOption("first", values.first, { fallback: 0, min: 0 });
+    const split = choiceOption("split", values.split, { choices: SPLIT_NAMES, fallback: "train" });
+    const dataset = choiceOption("dataset", values.dataset, {
+      choices: DATASET_NAMES,
+      fallback: "mnist",
+    });
     const dataDir = resolveDataDir(values["data-dir"]);
 
     if (values.png !== undefined) await checkWritable(values.png, { what: "image" });
@@ -110,7 +115,7 @@ export const show: Command = {
         },
       );
     }
-    const data = subset(all, count, first);
+    const data = subset(all, count, { first });
     const what = (dataset === "mnist" ? "digit" : "image") + (data.count === 1 ? "" : "s");
 
     if (values.png !== undefined) {
@@ -216,7 +221,7 @@ export const GRID_COLUMNS = 10;
  * `UserError`.
  */
 export function scaleOption(value: string | undefined, png: string | undefined): number {
-  const scale = intOption("scale", value, 1, { min: 1, max: MAX_SCALE });
+  const scale = intOption("scale", value, { fallback: 1, min: 1, max: MAX_SCALE });
   if (value !== undefined && png === undefined) {
     throw new UserError("--scale needs --png FILE: it sets the size of the PNG's pixels");
   }

@@ -40,10 +40,12 @@ export const summaryCommand: Command = {
   help: HELP,
   async run(args) {
     const { values: v } = parseCommandArgs("summary", args, {
-      model: { type: "string" },
-      arch: { type: "string" },
-      dot: { type: "boolean" },
-      svg: { type: "string" },
+      options: {
+        model: { type: "string" },
+        arch: { type: "string" },
+        dot: { type: "boolean" },
+        svg: { type: "string" },
+      },
     });
     if (v.svg !== undefined) await checkWritable(v.svg, { what: "drawing" });
     const name = v.model ?? "mlp";

@@ -339,31 +339,36 @@ export const trainCommand: Command = {
   help: HELP,
   async run(args) {
     const { values: v } = parseCommandArgs("train", args, {
-      model: { type: "string" },
-      epochs: { type: "string" },
-      "batch-size": { type: "string" },
-      lr: { type: "string" },
-      momentum: { type: "string" },
-      wd: { type: "string" },
-      clip: { type: "string" },
-      init: { type: "string" },
-      seed: { type: "string" },
-      frequent: { type: "string" },
-      limit: { type: "string" },
-      dataset: { type: "string" },
-      mirror: { type: "string", multiple: true },
-      save: { type: "string" },
-      plot: { type: "string" },
-      resume: { type: "string" },
-      arch: { type: "string" },
-      profile: { type: "boolean" },
-      kernels: { type: "string" },
+      options: {
+        model: { type: "string" },
+        epochs: { type: "string" },
+        "batch-size": { type: "string" },
+        lr: { type: "string" },
+        momentum: { type: "string" },
+        wd: { type: "string" },
+        clip: { type: "string" },
+        init: { type: "string" },
+        seed: { type: "string" },
+        frequent: { type: "string" },
+        limit: { type: "string" },
+        dataset: { type: "string" },
+        mirror: { type: "string", multiple: true },
+        save: { type: "string" },
+        plot: { type: "string" },
+        resume: { type: "string" },
+        arch: { type: "string" },
+        profile: { type: "boolean" },
+        kernels: { type: "string" },
+      },
     });
     const modelNames = Object.keys(MODELS);
     // Validate the options that need no file first, so typos fail fast.
-    const device = choiceOption("device", v.device, DEVICE_CHOICES, "auto");
-    const epochs = intOption("epochs", v.epochs, 10, { min: 1 });
-    const kernelMode = choiceOption("kernels", v.kernels, KERNEL_MODES, "auto");
+    const device = choiceOption("device", v.device, { choices: DEVICE_CHOICES, fallback: "auto" });
+    const epochs = intOption("epochs", v.epochs, { fallback: 10, min: 1 });
+    const kernelMode = choiceOption("kernels", v.kernels, {
+      choices: KERNEL_MODES,
+      fallback: "auto",
+    });
     const dataDir = resolveDataDir(v["data-dir"]);
     const modelDir = resolveModelDir();
     const resumePath = v.resume === undefined
@@ -414,28 +419,26 @@ export const trainCommand: Command = {
         );
       }
     };
-    const dataset = choiceOption(
-      "dataset",
-      v.dataset,
-      DATASET_NAMES,
-      (DATASET_NAMES as readonly string[]).includes(resume?.meta.dataset ?? "")
+    const dataset = choiceOption("dataset", v.dataset, {
+      choices: DATASET_NAMES,
+      fallback: (DATASET_NAMES as readonly string[]).includes(resume?.meta.dataset ?? "")
         ? resume!.meta.dataset as DatasetName
         : "mnist",
-    );
+    });
     const batchSize = setting(
       "batch-size",
       "batch size",
       [v["batch-size"], text(was.batchSize)],
-      (t) => intOption("batch-size", t, 100, { min: 1, max: 65536 }),
+      (t) => intOption("batch-size", t, { fallback: 100, min: 1, max: 65536 }),
     );
     const lr = setting(
       "lr",
       "learning rate",
       [v.lr, text(was.lr)],
-      (t) => floatOption("lr", t, 0.1, { min: 0, exclusiveMin: true }),
+      (t) => floatOption("lr", t, { fallback: 0.1, min: 0, exclusiveMin: true }),
     );
     const momentum = setting("momentum", "momentum", [v.momentum, text(was.momentum)], (t) => {
-      const m = floatOption("momentum", t, 0, { min: 0 });
+      const m = floatOption("momentum", t, { fallback: 0, min: 0 });
       if (m >= 1) throw new UserError(`--momentum must be < 1, got ${t}`);
       return m;
     });
@@ -443,32 +446,32 @@ export const trainCommand: Command = {
       "wd",
       "weight decay",
       [v.wd, text(was.wd)],
-      (t) => floatOption("wd", t, 0, { min: 0 }),
+      (t) => floatOption("wd", t, { fallback: 0, min: 0 }),
     );
     const clipGradient = setting(
       "clip",
       "gradient clip",
       [v.clip, text(was.clipGradient)],
-      (t) => floatOption("clip", t, 0, { min: 0 }),
+      (t) => floatOption("clip", t, { fallback: 0, min: 0 }),
     );
     const init = setting("init", "init", [v.init, initText(was.init)], parseInit);
     const seed = setting(
       "seed",
       "seed",
       [v.seed, text(was.seed)],
-      (t) => intOption("seed", t, 42, { min: 0, max: 2 ** 32 - 1 }),
+      (t) => intOption("seed", t, { fallback: 42, min: 0, max: 2 ** 32 - 1 }),
     );
     const limit = setting(
       "limit",
       "limit",
       [v.limit, text(was.limit)],
-      (t) => t === undefined ? undefined : intOption("limit", t, 0, { min: 1 }),
+      (t) => t === undefined ? undefined : intOption("limit", t, { fallback: 0, min: 1 }),
     );
     const frequent = setting(
       "frequent",
       "log frequency",
       [v.frequent, text(was.frequent)],
-      (t) => intOption("frequent", t, 200, { min: 1 }),
+      (t) => intOption("frequent", t, { fallback: 200, min: 1 }),
     );
 
     let model;
@@ -561,7 +564,7 @@ export const trainCommand: Command = {
             console.log(line);
             runLog.push(line);
           }),
-          onProgress: (p) => progress.update(trainingLabel(p), p.done, p.total),
+          onProgress: (p) => progress.update(trainingLabel(p), p),
         });
       } catch (error) {
         // The model the run replaces is not lost with it: put back, or kept beside.

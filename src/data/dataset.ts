@@ -113,10 +113,11 @@ function fmt(n: number): string {
 }
 
 /**
- * `n` samples of `split` from sample `first` on (all that remain when `n` is larger), as views
- * into the same buffers: `--limit N` for quick runs, `mnist show --first`.
+ * `n` samples of `split` from sample `first` (default 0) on (all that remain when `n` is
+ * larger), as views into the same buffers: `--limit N` for quick runs, `mnist show --first`.
+ * A negative or fractional `n`, or a `first` outside `0..split.count`, is a `RangeError`.
  */
-export function subset(split: Split, n: number, first = 0): Split {
+export function subset(split: Split, n: number, { first = 0 }: { first?: number } = {}): Split {
   if (!Number.isInteger(n) || n < 0) throw new RangeError(`subset size must be >= 0, got ${n}`);
   if (!Number.isInteger(first) || first < 0 || first > split.count) {
     throw new RangeError(`subset start must be in 0..${split.count}, got ${first}`);
@@ -145,12 +146,13 @@ const SCALE = Float32Array.from({ length: 256 }, (_, v) => v / 255);
 
 /**
  * Gathers the samples at `indices` into float32 NCHW images (B, 1, rows, cols) scaled by 1/255
- * and float32 labels (B), writing into `out` when given (it must have exactly that size).
+ * and float32 labels (B), writing into `out` when given (it must have exactly that size, else a
+ * `RangeError`); an index past the split is a `RangeError` too.
  */
 export function gatherBatch(
   split: Split,
   indices: ArrayLike<number>,
-  out?: FloatBatch,
+  { out }: { out?: FloatBatch } = {},
 ): FloatBatch {
   const pixels = split.rows * split.cols;
   const b = indices.length;
