@@ -37,6 +37,7 @@ export interface ImageLimits {
 
 /** The client's fault (a 400): not a PNG or JPEG, too large, corrupt, no ink, too little. */
 export class BadImage extends Error {
+  /** `message`: the one line the 400 response's JSON `error` carries. */
   constructor(message: string) {
     super(message);
     this.name = "BadImage";
@@ -91,7 +92,9 @@ export function checkImage(bytes: Uint8Array, limits: ImageLimits = {}): number 
 
 /** A message to a worker: one image. */
 export interface PrepareJob {
+  /** The request body: a PNG or JPEG file's bytes, sniffed, never trusted by type. */
   bytes: Uint8Array;
+  /** The largest image accepted, checked from the header before any pixel is decoded. */
   limits: ImageLimits;
 }
 
@@ -146,6 +149,7 @@ export class PreparePool {
   #inline: boolean;
   #closed = false;
 
+  /** A pool of at most `size` workers; none is started until an image needs one. */
   constructor({ size, onStartFailure = () => {}, workerUrl = WORKER_URL }: PoolOptions) {
     this.#size = size;
     this.#workerUrl = workerUrl;

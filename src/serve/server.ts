@@ -92,10 +92,10 @@ export const MAX_BODY_BYTES = 6 * 1024 * 1024;
  * a 12 MP JPEG takes about a second and a half of CPU to decode and prepare, most of it
  * decoding. The page sends 280×280.
  */
-export const MAX_IMAGE_SIDE = MAX_SIDE;
+export const MAX_IMAGE_SIDE: number = MAX_SIDE;
 
 /** The most pixels `POST /api/predict` accepts by default: `mnist predict`'s, 16 megapixels. */
-export const MAX_IMAGE_PIXELS = MAX_PIXELS;
+export const MAX_IMAGE_PIXELS: number = MAX_PIXELS;
 
 /** How long a request body may take to arrive by default: 30 s (6 MiB at 200 KiB/s). */
 export const BODY_TIMEOUT_MS = 30_000;
