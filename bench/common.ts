@@ -9,6 +9,7 @@ import type { ModelSpec } from "../src/nn/model.ts";
 import { Network } from "../src/nn/network.ts";
 import { buildSgd } from "../src/nn/optimizer.ts";
 import { ParamStore } from "../src/nn/params.ts";
+import { type AdapterKind, adapterKind, chooseVariants } from "../src/nn/variants.ts";
 import { Rng } from "../src/random.ts";
 import { Feeder } from "../src/train/feeder.ts";
 
@@ -164,7 +165,7 @@ globalThis.addEventListener("unload", () => {
 });
 
 /** What the tuned kernels are tuned for, on this adapter by default. */
-export const TARGET: "cpu" | "gpu" = gpu.isCpu ? "cpu" : "gpu";
+export const TARGET: AdapterKind = adapterKind(gpu);
 
 /**
  * The kernel families side by side: the simple reference kernels (the baseline), the ones
@@ -201,8 +202,11 @@ export function trainingSetup(
     store,
     B,
     train: true,
-    tiled,
-    target,
+    variants: chooseVariants(model, {
+      adapter: target,
+      limits: gpu.device.limits,
+      kernels: tiled ? "tuned" : "simple",
+    }),
   });
   const sgd = buildSgd(gpu.device, kernels, store, {
     lr: 0.01,

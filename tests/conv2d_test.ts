@@ -7,7 +7,14 @@
 import assert from "node:assert/strict";
 import type { Gpu } from "../src/gpu/device.ts";
 import { encode, type KernelCache } from "../src/gpu/kernel.ts";
-import { buildConv2d, type Conv2dKernels, conv2dVariants, weightSlices } from "../src/nn/conv2d.ts";
+import { CONV2D_TILES } from "../kernels/tiles.ts";
+import {
+  buildConv2d,
+  CONV2D_TABLE,
+  type Conv2dShape,
+  type Conv2dVariant,
+  weightSlices,
+} from "../src/nn/conv2d.ts";
 import { type Activation, inferShapes, type ModelSpec } from "../src/nn/model.ts";
 import { ParamStore } from "../src/nn/params.ts";
 import { Rng } from "../src/random.ts";
@@ -23,13 +30,13 @@ type Shape = Required<ref.Conv2dDims>;
 async function runConv(
   g: Gpu,
   kernels: KernelCache,
-  { shape, act, prevAct, seed, tiled, target, first = false }: {
+  { shape, act, prevAct, seed, variant, first = false }: {
     shape: Shape;
     act: Activation;
     prevAct: Activation;
     seed: number;
-    tiled: boolean;
-    target: "cpu" | "gpu";
+    /** A row of CONV2D_TABLE: run where it fits the shape, else the simple row. */
+    variant: Conv2dVariant;
     /** A first layer: no input gradient wanted. */
     first?: boolean;
   },
@@ -70,8 +77,7 @@ async function runConv(
     dy: dyBuf,
     dx: first ? null : dxBuf,
     prevAct,
-    tiled,
-    target,
+    variant: fitting(shape, variant),
     alloc: (label, bytes) => {
       const buffer = upload(g, new Float32Array(bytes / 4), label);
       owned.push(buffer);
@@ -100,18 +106,34 @@ async function runConv(
   };
 }
 
-/** Which kernels runConv should have run for `s`, so a test knows it exercised the fast ones. */
-function expectedLabels(
-  s: Shape,
-  options: { tiled: boolean; target: "cpu" | "gpu" },
-  first = false,
-): string[] {
-  const { B, C, O, K, stride, pad, W } = s;
-  const OH = Math.floor((s.H + 2 * pad - K) / stride) + 1;
+/** The limits `fits` sees in tests without a device (WebGPU's defaults). */
+const LIMITS = { maxComputeInvocationsPerWorkgroup: 256, maxComputeWorkgroupStorageSize: 16384 };
+
+/** The layer shape CONV2D_TABLE's rows see for test shape `s`. */
+function layerShape(s: Shape): Conv2dShape {
+  const { C, H, W, O, K, stride, pad } = s;
+  const OH = Math.floor((H + 2 * pad - K) / stride) + 1;
   const OW = Math.floor((W + 2 * pad - K) / stride) + 1;
-  const v = conv2dVariants({ K, stride, pad, W, OH, OW }, options);
+  return { C, H, W, O, K, stride, pad, OH, OW };
+}
+
+/** `variant` where its row fits `s`, else the simple row. */
+function fitting(s: Shape, variant: Conv2dVariant): Conv2dVariant {
+  return CONV2D_TABLE[variant].fits(layerShape(s), LIMITS) ? variant : "simple";
+}
+
+/** Which kernels runConv should have run for `s`, so a test knows it exercised the fast ones. */
+function expectedLabels(s: Shape, variant: Conv2dVariant, first = false): string[] {
+  const { B, C, O, K } = s;
+  const { OH, OW } = layerShape(s);
+  const kernels = fitting(s, variant);
+  const { PLANE } = CONV2D_TILES.INPUT;
+  const v = {
+    kernels,
+    input: kernels === "tiled" && (OH > PLANE || OW > PLANE) ? "simple" : kernels,
+  };
   const sliced = weightSlices({ B, O, C, K }, v.kernels).S > 1;
-  const label = (kind: Conv2dKernels, entry: string) =>
+  const label = (kind: Conv2dVariant, entry: string) =>
     kind === "simple" ? `conv2d.${entry}` : `conv2d_${kind}.${entry}_${kind}`;
   const sum = sliced ? ["conv2d.conv2d_sum_slices"] : [];
   const forward = label(v.kernels, "conv2d_forward");
@@ -155,15 +177,9 @@ const SHAPES: Shape[] = [
 
 const close = { atol: 2e-4, rtol: 2e-4 };
 
-// simple: the reference kernels; tiled: register tiles for CPU adapters; vec4: register tiles
-// for GPUs (run here on the CPU adapter all the same).
-for (
-  const [kind, tiled, target] of [
-    ["simple", false, "cpu"],
-    ["tiled", true, "cpu"],
-    ["vec4", true, "gpu"],
-  ] as const
-) {
+// Every row of CONV2D_TABLE: simple, the reference kernels; tiled, register tiles for CPU
+// adapters; vec4, register tiles for GPUs (run here on the CPU adapter all the same).
+for (const kind of Object.keys(CONV2D_TABLE) as Conv2dVariant[]) {
   for (const act of ACTS) {
     gpuTest(`conv2dForward() ${kind} matches reference with ${act} on awkward shapes`, async (
       g,
@@ -175,12 +191,11 @@ for (
           act,
           prevAct: "none",
           seed: 10 + i,
-          tiled,
-          target,
+          variant: kind,
         });
         assert.deepEqual(
           r.labels,
-          expectedLabels(s, { tiled, target }),
+          expectedLabels(s, kind),
           `kernels for ${JSON.stringify(s)}`,
         );
         const expected = ref.activationForward(
@@ -205,12 +220,11 @@ for (
           act: "none",
           prevAct: "none",
           seed: 20 + i,
-          tiled,
-          target,
+          variant: kind,
           first,
         });
         const label = JSON.stringify(s);
-        assert.deepEqual(r.labels, expectedLabels(s, { tiled, target }, first), label);
+        assert.deepEqual(r.labels, expectedLabels(s, kind, first), label);
         const expected = ref.conv2dBackward({ dy: r.dy, x: r.x, w: r.w }, s);
         assertClose(r.dw, expected.dw, { ...close, label: `dw ${label}` });
         assertClose(r.db, expected.db, { ...close, label: `db ${label}` });
@@ -230,8 +244,7 @@ for (
           act: "none",
           prevAct,
           seed: 30 + i,
-          tiled,
-          target,
+          variant: kind,
         });
         const { dx } = ref.conv2dBackward({ dy: r.dy, x: r.x, w: r.w }, s);
         const expected = ref.activationBackward(prevAct, { y: r.x, dy: dx });
@@ -244,24 +257,24 @@ for (
 Deno.test(
   "conv2d layers run the tuned kernels on LeNet's shapes and the simple ones elsewhere",
   () => {
-    const lenet1 = { K: 5, stride: 1, pad: 0, W: 28, OH: 24, OW: 24 };
-    const lenet2 = { K: 5, stride: 1, pad: 0, W: 12, OH: 8, OW: 8 };
-    const cpu = { tiled: true, target: "cpu" } as const;
-    const gpu = { tiled: true, target: "gpu" } as const;
-    assert.deepEqual(conv2dVariants(lenet1, cpu), { kernels: "tiled", input: "simple" });
-    assert.deepEqual(conv2dVariants(lenet2, cpu), { kernels: "tiled", input: "tiled" });
-    assert.deepEqual(conv2dVariants(lenet1, gpu), { kernels: "vec4", input: "vec4" });
-    assert.deepEqual(conv2dVariants(lenet2, gpu), { kernels: "vec4", input: "vec4" });
-    const simple = { kernels: "simple", input: "simple" };
-    assert.deepEqual(conv2dVariants(lenet2, { tiled: false }), simple);
-    assert.deepEqual(conv2dVariants(lenet2, { tiled: false, target: "gpu" }), simple);
-    for (const target of ["cpu", "gpu"] as const) {
-      const options = { tiled: true, target };
-      assert.deepEqual(conv2dVariants({ ...lenet2, pad: 1 }, options), simple);
-      assert.deepEqual(conv2dVariants({ ...lenet2, W: 13 }, options), simple);
-      assert.deepEqual(conv2dVariants({ ...lenet2, K: 3 }, options), simple);
-      assert.deepEqual(conv2dVariants({ ...lenet2, stride: 2 }, options), simple);
+    const lenet1 = shape({ B: 1, C: 1, H: 28, W: 28, O: 20, K: 5 });
+    const lenet2 = shape({ B: 1, C: 20, H: 12, W: 12, O: 50, K: 5 });
+    const PLANE = CONV2D_TILES.INPUT.PLANE;
+    for (const variant of ["tiled", "vec4"] as const) {
+      assert.equal(fitting(lenet1, variant), variant);
+      assert.equal(fitting(lenet2, variant), variant);
+      assert.equal(fitting({ ...lenet2, pad: 1 }, variant), "simple");
+      assert.equal(fitting({ ...lenet2, W: 13 }, variant), "simple");
+      assert.equal(fitting({ ...lenet2, K: 3 }, variant), "simple");
+      assert.equal(fitting({ ...lenet2, stride: 2 }, variant), "simple");
     }
+    // The tiled input gradient takes conv2's 8×8 planes, not conv1's 24×24.
+    assert.ok(layerShape(lenet1).OH > PLANE && layerShape(lenet2).OH <= PLANE);
+    assert.deepEqual(expectedLabels(lenet1, "tiled").at(-1), "conv2d.conv2d_backward_input");
+    assert.deepEqual(
+      expectedLabels(lenet2, "tiled").at(-1),
+      "conv2d_tiled.conv2d_backward_input_tiled",
+    );
     // LeNet's conv1 has two weight tiles, so its batch is sliced to the image; conv2 has 100. The
     // simple kernel has an invocation per weight: a GPU wants more than conv1's 500. The vec4
     // kernel shares the batch out within a workgroup per row of weights, and never slices.
@@ -278,8 +291,8 @@ Deno.test(
     // How many cases each kernel family sees, so the tuned kernels cannot go untested.
     const cases = SHAPES.flatMap((s) =>
       [false, true].flatMap((first) => [
-        ...expectedLabels(s, cpu, first),
-        ...expectedLabels(s, gpu, first),
+        ...expectedLabels(s, "tiled", first),
+        ...expectedLabels(s, "vec4", first),
       ])
     );
     const count = (label: string) => cases.filter((l) => l === label).length;

@@ -1,6 +1,6 @@
 /** The dense layer's kernels (kernels/dense.wgsl through src/nn/dense.ts) against the oracle. */
 import assert from "node:assert/strict";
-import { buildDense, denseSplit } from "../src/nn/dense.ts";
+import { buildDense, DENSE_TABLE, denseSplit, type DenseVariant } from "../src/nn/dense.ts";
 import { encode } from "../src/gpu/kernel.ts";
 import { type Activation, inferShapes, type ModelSpec } from "../src/nn/model.ts";
 import { ParamStore } from "../src/nn/params.ts";
@@ -13,15 +13,15 @@ const ACTS: Activation[] = ["none", "relu", "tanh", "sigmoid"];
 
 /** Runs one dense layer on the GPU: forward, and backward with `prevAct` on the input. */
 async function runDense(
-  { B, I, O, act, prevAct, seed, tiled, target, first = false }: {
+  { B, I, O, act, prevAct, seed, variant, first = false }: {
     B: number;
     I: number;
     O: number;
     act: Activation;
     prevAct: Activation;
     seed: number;
-    tiled: boolean;
-    target: "cpu" | "gpu";
+    /** A row of DENSE_TABLE: run where it fits the shape, else the simple row. */
+    variant: DenseVariant;
     /** A first layer: no input gradient wanted. */
     first?: boolean;
   },
@@ -59,8 +59,7 @@ async function runDense(
     dy: dyBuf,
     dx: first ? null : dxBuf,
     prevAct,
-    tiled,
-    target,
+    variant: DENSE_TABLE[variant].fits({ I, O }, g.device.limits) ? variant : "simple",
     alloc: (label, bytes) => {
       const buffer = upload(g, new Float32Array(bytes / 4), label);
       owned.push(buffer);
@@ -140,22 +139,17 @@ function expectedBackward(
   return kernels.map((k) => name.replace("$", k));
 }
 
-// simple: the reference kernels; tiled: register tiles for CPU adapters; shared: workgroup
-// tiles for GPUs. All run here (on any adapter) and must agree with the oracle.
-for (
-  const [kind, tiled, target] of [
-    ["simple", false, "cpu"],
-    ["tiled", true, "cpu"],
-    ["shared", true, "gpu"],
-  ] as const
-) {
+// Every row of DENSE_TABLE: simple, the reference kernels; tiled, register tiles for CPU
+// adapters; shared, workgroup tiles for GPUs. All run here (on any adapter) and must agree with
+// the oracle.
+for (const kind of Object.keys(DENSE_TABLE) as DenseVariant[]) {
   for (const act of ACTS) {
     gpuTest(
       `denseForward() ${kind} matches reference with ${act} on awkward shapes`,
       async (g, k) => {
         for (const [i, dims] of SHAPES.entries()) {
           const r = await runDense(
-            { ...dims, act, prevAct: "none", seed: 10 + i, tiled, target },
+            { ...dims, act, prevAct: "none", seed: 10 + i, variant: kind },
             g,
             k,
           );
@@ -182,7 +176,7 @@ for (
       async (g, k) => {
         for (const [i, dims] of SHAPES.entries()) {
           const r = await runDense(
-            { ...dims, act: "none", prevAct: "none", seed: 20 + i, tiled, target, first },
+            { ...dims, act: "none", prevAct: "none", seed: 20 + i, variant: kind, first },
             g,
             k,
           );
@@ -201,7 +195,7 @@ for (
     gpuTest(`denseBackward() ${kind} input gradient applies the ${prevAct} below`, async (g, k) => {
       for (const [i, dims] of SHAPES.entries()) {
         const r = await runDense(
-          { ...dims, act: "none", prevAct, seed: 30 + i, tiled, target },
+          { ...dims, act: "none", prevAct, seed: 30 + i, variant: kind },
           g,
           k,
         );

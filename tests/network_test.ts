@@ -12,6 +12,7 @@ import { KernelCache } from "../src/gpu/kernel.ts";
 import { type Activation, type DenseSpec, lenet, type ModelSpec, sizeOf } from "../src/nn/model.ts";
 import { Network } from "../src/nn/network.ts";
 import { ParamStore } from "../src/nn/params.ts";
+import { type AdapterKind, chooseVariants } from "../src/nn/variants.ts";
 import { Rng } from "../src/random.ts";
 import { assertClose, randomArray } from "./check.ts";
 import { gpuTest, readF32, runPass } from "./gpu_helpers.ts";
@@ -123,6 +124,22 @@ function referenceGradients(
   return { loss, grads, reluMargin };
 }
 
+/**
+ * Each layer's variant as chooseVariants decides it: the simple rows, or (`tiled`) the ones
+ * tuned for `target` (default "cpu") where the shapes allow.
+ */
+function pick(
+  g: Gpu,
+  model: ModelSpec,
+  { tiled, target = "cpu" }: { tiled: boolean; target?: AdapterKind },
+): string[] {
+  return chooseVariants(model, {
+    adapter: target,
+    limits: g.device.limits,
+    kernels: tiled ? "tuned" : "simple",
+  });
+}
+
 interface Case {
   model: DenseModel;
   B: number;
@@ -160,7 +177,13 @@ function setup(g: Gpu, kernels: KernelCache, { model, B, seed, tiled, target }: 
   const { params, x, labels } = sample(model, B, seed);
   const store = new ParamStore(g.device, model);
   store.load(params);
-  const network = new Network(g.device, kernels, { model, store, B, train: true, tiled, target });
+  const network = new Network(g.device, kernels, {
+    model,
+    store,
+    B,
+    train: true,
+    variants: pick(g, model, { tiled, target }),
+  });
   writeBuffer(g.device, network.x, x);
   writeBuffer(g.device, network.labels, Uint32Array.from(labels));
   return { store, network, params, x, labels };
@@ -345,9 +368,21 @@ gpuTest("the loss ignores padded rows: PAD labels add nothing to loss or gradien
 gpuTest("a second Network of the same model and batch size creates no pipelines", (g, k) => {
   for (const tiled of [false, true]) {
     const store = new ParamStore(g.device, ALIGNED);
-    const first = new Network(g.device, k, { model: ALIGNED, store, B: 5, train: true, tiled });
+    const first = new Network(g.device, k, {
+      model: ALIGNED,
+      store,
+      B: 5,
+      train: true,
+      variants: pick(g, ALIGNED, { tiled }),
+    });
     const size = k.size;
-    const second = new Network(g.device, k, { model: ALIGNED, store, B: 5, train: true, tiled });
+    const second = new Network(g.device, k, {
+      model: ALIGNED,
+      store,
+      B: 5,
+      train: true,
+      variants: pick(g, ALIGNED, { tiled }),
+    });
     assert.equal(k.size, size, `pipelines come from the cache (tiled ${tiled})`);
     // Encoding reuses them too.
     runPass(g, (pass) => {
@@ -364,7 +399,13 @@ gpuTest("a second Network of the same model and batch size creates no pipelines"
 
 gpuTest("an inference Network encodes no backward dispatches", (g, k) => {
   const store = new ParamStore(g.device, ODD);
-  const network = new Network(g.device, k, { model: ODD, store, B: 2, train: false });
+  const network = new Network(g.device, k, {
+    model: ODD,
+    store,
+    B: 2,
+    train: false,
+    variants: pick(g, ODD, { tiled: true }),
+  });
   assert.deepEqual(network.layers.map((l) => l.backward.length), [0, 0, 0, 0]);
   network.destroy();
   store.destroy();
@@ -395,8 +436,7 @@ gpuTest(
         store,
         B,
         train: true,
-        tiled,
-        target,
+        variants: pick(g, model, { tiled, target }),
       });
       try {
         writeBuffer(g.device, network.x, x);

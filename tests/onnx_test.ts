@@ -16,6 +16,7 @@ import { loadCheckpoint } from "../src/nn/checkpoint.ts";
 import { inferShapes, lenet, mlp, type ModelSpec, sizeOf } from "../src/nn/model.ts";
 import { largestBatch, Network } from "../src/nn/network.ts";
 import { ParamStore } from "../src/nn/params.ts";
+import { inferenceVariants } from "../src/nn/variants.ts";
 import { KernelCache } from "../src/gpu/kernel.ts";
 import { loadSplit } from "../src/data/dataset.ts";
 import { Evaluator } from "../src/train/evaluate.ts";
@@ -303,7 +304,7 @@ Deno.test({
           store,
           B: Math.min(1000, largestBatch(model, g.device.limits)),
           train: false,
-          target: g.isCpu ? "cpu" : "gpu",
+          variants: inferenceVariants(model, g),
         });
         const evaluator = new Evaluator(g.device, kernels, { network, split: test });
         const ours = (await evaluator.run({ probabilities: true })).probabilities!;

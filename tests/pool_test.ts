@@ -38,7 +38,7 @@ async function runPool(
     prevAct: Activation;
     seed: number;
     ties?: boolean;
-    /** Let the layer pick the vec4 2×2 kernels where the shape allows. */
+    /** Run POOL_TABLE's 2×2 row where it fits the shape (else the simple row). */
     tiled?: boolean;
     /** Explicit x and dy instead of random ones. */
     input?: { x: Float32Array; dy: Float32Array };
@@ -65,6 +65,7 @@ async function runPool(
   const dxBuf = upload(g, new Float32Array(B * C * H * W).fill(7));
   owned.push(xBuf, yBuf, dyBuf, dxBuf);
   let argmaxBuf: GPUBuffer | undefined;
+  const fast = tiled && usesPool2x2({ size: K, stride, H, W, OH, OW });
   const layer = buildMaxPool({
     device: g.device,
     kernels,
@@ -77,7 +78,7 @@ async function runPool(
     dy: dyBuf,
     dx: dxBuf,
     prevAct,
-    tiled,
+    variant: fast ? "2x2" : "simple",
     alloc: (label, bytes) => {
       argmaxBuf = createStorage(g.device, label, bytes);
       owned.push(argmaxBuf);
@@ -90,7 +91,6 @@ async function runPool(
     for (const d of dispatches) encode(pass, d);
   });
   // The kernels that ran must be the ones this shape calls for.
-  const fast = tiled && usesPool2x2({ size: K, stride, H, W, OH, OW });
   const suffix = fast ? "_2x2" : "";
   assert.deepEqual(
     dispatches.map((d) => d.kernel.label),

@@ -5,6 +5,7 @@
 import assert from "node:assert/strict";
 import { loadSplit, subset } from "../src/data/dataset.ts";
 import { lenet, mlp } from "../src/nn/model.ts";
+import { type AdapterKind, chooseVariants } from "../src/nn/variants.ts";
 import { train } from "../src/train/trainer.ts";
 import { gpuTest } from "./gpu_helpers.ts";
 import { MNIST } from "./test_data.ts";
@@ -87,7 +88,7 @@ gpuTest("training with the GPU kernels learns what it learns with the CPU kernel
   const dir = await Deno.makeTempDir();
   try {
     for (const model of [mlp(), lenet()]) {
-      const run = async (target: "cpu" | "gpu") => {
+      const run = async (target: AdapterKind) => {
         const lines: string[] = [];
         const results = await train(g, {
           model,
@@ -101,8 +102,11 @@ gpuTest("training with the GPU kernels learns what it learns with the CPU kernel
           frequent: 5,
           save: `${dir}/${model.name}-${target}.json`,
           dataset: "mnist",
-          kernels: "tuned",
-          target,
+          variants: chooseVariants(model, {
+            adapter: target,
+            limits: g.device.limits,
+            kernels: "tuned",
+          }),
           log: (line) => lines.push(line),
         });
         const accuracies = lines.flatMap((l) => l.match(/Train-accuracy=([\d.]+)/)?.[1] ?? [])

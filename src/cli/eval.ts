@@ -12,6 +12,7 @@ import { ARCH_HELP, archOption, originJson } from "../nn/import.ts";
 import { modelPath } from "../nn/last_model.ts";
 import { checkBatchFits, largestBatch, Network } from "../nn/network.ts";
 import { ParamStore } from "../nn/params.ts";
+import { inferenceVariants } from "../nn/variants.ts";
 import { Evaluator } from "../train/evaluate.ts";
 import { UserError } from "../errors.ts";
 import { checkWritable, writeFileAtomic } from "../fs.ts";
@@ -255,7 +256,7 @@ export const evalCommand: Command = {
         store,
         B,
         train: false,
-        target: gpu.isCpu ? "cpu" : "gpu",
+        variants: inferenceVariants(model, gpu),
       });
       const evaluator = new Evaluator(gpu.device, kernels, { network, split: test });
       // A bar on stderr while the test set runs (on a terminal only), gone before the results.

@@ -225,6 +225,105 @@ export function dispatchOf(device: GPUDevice, kernels: KernelCache, spec: Dispat
   return makeDispatch(device, kernel, resources, spec.grid);
 }
 
+/**
+ * Workgroup counts for `invocations` invocations of a `wg`-wide kernel that numbers them
+ * gid.x + gid.y · (x workgroups · wg): one dimension while it fits the device's limit, else a
+ * grid (the kernels skip the invocations past the end).
+ */
+export function workgroupGrid(
+  device: GPUDevice,
+  invocations: number,
+  wg: number,
+): [number, number] {
+  const groups = Math.max(1, Math.ceil(invocations / wg));
+  const limit = device.limits.maxComputeWorkgroupsPerDimension;
+  const y = Math.ceil(groups / limit);
+  return [Math.ceil(groups / y), y];
+}
+
+/**
+ * A pass's workgroups: counts, or a number of invocations that the builder spreads over the
+ * row's workgroups with {@link workgroupGrid} (for kernels that number their invocations
+ * gid.x + gid.y · (x workgroups · WG)).
+ */
+export type Grid = [number, number?, number?] | { invocations: number };
+
+/** The device limits a row's `fits` may consult. */
+export type RowLimits = Pick<
+  GPUSupportedLimits,
+  "maxComputeInvocationsPerWorkgroup" | "maxComputeWorkgroupStorageSize"
+>;
+
+/**
+ * One variant of an op, as data: a row of the op's table (`DENSE_TABLE`, `CONV2D_TABLE`,
+ * `POOL_TABLE`, ...). `Shape` is the layer's shape without the batch (what `fits` sees); its
+ * dispatches are sized for `Shape & { B }`. `Pass` names the row's dispatches (forward,
+ * weight, input...), each an entry point of `program` named literally in `entries`, so that a
+ * search for an entry point's name finds the row that dispatches it.
+ */
+export interface KernelRow<Shape, Pass extends string> {
+  /** The variant's stable name: what chooseVariants returns and checkpoints record. */
+  variant: string;
+  /** The WGSL module of every entry point in `entries`. */
+  program: Program;
+  /** Each pass's entry point. */
+  entries: Readonly<Record<Pass, string>>;
+  /** Storage outputs each entry point binds, from binding 0, before its inputs (or per pass). */
+  outputs: number | Readonly<Record<Pass, number>>;
+  /**
+   * The preferred size of a 1-D workgroup (the `WG` override, fitted to the device by
+   * `KernelCache.workgroup`) for a layer of this shape; null when the WGSL fixes the size.
+   */
+  workgroup(shape: Shape & { B: number }): number | null;
+  /** The largest `WG` the module's workgroup arrays hold, if it has any. */
+  maxWorkgroup?: number;
+  /** Whether the row's kernels handle a layer of this shape on a device with these limits. */
+  fits(shape: Shape, limits: RowLimits): boolean;
+  /** Each pass's workgroups at batch B, with the fitted workgroup size `WG` (0 when fixed). */
+  grid(shape: Shape & { B: number; WG: number }): Readonly<Record<Pass, Grid>>;
+}
+
+/** A row's dispatch of one pass, in the house binding order (see {@link DispatchSpec}). */
+export interface RowDispatchSpec<Shape> {
+  device: GPUDevice;
+  kernels: KernelCache;
+  /** The layer's shape at its batch size. */
+  shape: Shape & { B: number };
+  /** Constants besides `WG` (activations, tile rows...). */
+  constants?: Record<string, number>;
+  /** The row's `outputs` storage buffers, then the inputs (`null` where a binding is unused). */
+  io: readonly (BufferRange | null)[];
+  dims: GPUBuffer;
+}
+
+/**
+ * The generic builder: the dispatch of `row`'s `pass` for a layer of `spec.shape`, with the
+ * row's workgroup size fitted to the device (as the `WG` constant), its grid, and the bindings
+ * `spec.io` split into the row's outputs and inputs. Throws as {@link dispatchOf} does.
+ */
+export function rowDispatch<Shape, Pass extends string>(
+  row: KernelRow<Shape, Pass>,
+  pass: Pass,
+  spec: RowDispatchSpec<Shape>,
+): Dispatch {
+  const { device, kernels, shape, io } = spec;
+  const preferred = row.workgroup(shape);
+  const WG = preferred === null
+    ? null
+    : Math.min(row.maxWorkgroup ?? Infinity, kernels.workgroup(preferred));
+  const grid = row.grid({ ...shape, WG: WG ?? 0 })[pass];
+  const outputs = typeof row.outputs === "number" ? row.outputs : row.outputs[pass];
+  return dispatchOf(device, kernels, {
+    program: row.program,
+    entry: row.entries[pass],
+    constants: { ...(WG === null ? {} : { WG }), ...spec.constants },
+    outputs: io.slice(0, outputs),
+    inputs: io.slice(outputs),
+    dims: spec.dims,
+    grid: Array.isArray(grid) ? grid : workgroupGrid(device, grid.invocations, WG ?? 1),
+  });
+}
+
 /** Encodes `dispatch` into `pass`. */
 export function encode(
   pass: GPUComputePassEncoder,

@@ -9,6 +9,7 @@ import type { Checkpoint } from "./checkpoint.ts";
 import { sizeOf } from "./model.ts";
 import { Network } from "./network.ts";
 import { ParamStore } from "./params.ts";
+import { inferenceVariants } from "./variants.ts";
 
 const PAD = 0xffffffff;
 
@@ -31,7 +32,7 @@ export class Classifier {
       store: this.#store,
       B: batch,
       train: false,
-      target: gpu.isCpu ? "cpu" : "gpu",
+      variants: inferenceVariants(model, gpu),
     });
     this.#pixels = sizeOf(model.input);
     writeBuffer(gpu.device, this.#network.labels, new Uint32Array(batch).fill(PAD));

@@ -8,10 +8,13 @@ import tiledCode from "../../kernels/conv2d_tiled.wgsl" with { type: "text" };
 import vec4Code from "../../kernels/conv2d_vec4.wgsl" with { type: "text" };
 import { CONV2D_TILES } from "../../kernels/tiles.ts";
 import { createDims } from "../gpu/buffer.ts";
-import { type BufferRange, type Dispatch, dispatchOf, type Program } from "../gpu/kernel.ts";
+import { type Dispatch, type KernelRow, type Program, rowDispatch } from "../gpu/kernel.ts";
 import { withActivations } from "./activation.ts";
 import type { Layer, LayerContext } from "./layer.ts";
-import { ACTIVATION_CODE, type Conv2dSpec } from "./model.ts";
+import { ACTIVATION_CODE, type Conv2dSpec, type LayerInfo } from "./model.ts";
+
+/** A convolution variant's name: a row of {@link CONV2D_TABLE}. */
+export type Conv2dVariant = "simple" | "tiled" | "vec4";
 
 const { FORWARD, INPUT, K: TILED_K, WEIGHT } = CONV2D_TILES;
 
@@ -44,13 +47,6 @@ export const CONV2D_DIMS = {
   BS: "u32",
 } as const;
 
-/** Preferred workgroup size (see `KernelCache.workgroup`) of the simple and vec4 kernels. */
-const WG = 64;
-/**
- * Preferred workgroup size of the tiled kernels, whose invocations each hold a large register
- * tile: one SIMD register of invocations (8 on llvmpipe with AVX2).
- */
-const TILED_WG = 8;
 /** Channels per invocation of the vec4 kernels (TT in kernels/conv2d_vec4.wgsl). */
 const VEC4_CHANNELS = 5;
 
@@ -81,7 +77,7 @@ const WEIGHT_INVOCATIONS = { tiled: 256, simple: 131072 };
  */
 export function weightSlices(
   { B, O, C, K }: { B: number; O: number; C: number; K: number },
-  kind: Conv2dKernels,
+  kind: Conv2dVariant,
 ): { S: number; BS: number } {
   if (kind === "vec4") return { S: 1, BS: B };
   const perSlice = weightInvocations(kind, { O, C, K });
@@ -90,61 +86,12 @@ export function weightSlices(
   return { S: Math.ceil(B / BS), BS };
 }
 
-/** A family of convolution kernels: conv2d.wgsl, conv2d_tiled.wgsl or conv2d_vec4.wgsl. */
-export type Conv2dKernels = "simple" | "tiled" | "vec4";
-
-/** Which kernels a layer of this shape runs: the fast ones need their unrolled shape. */
-export interface Conv2dVariants {
-  /** Forward and weight gradient. */
-  kernels: Conv2dKernels;
-  /** Input gradient: the CPU's tiled kernel also needs OH and OW within its plane. */
-  input: Conv2dKernels;
-}
-
-/**
- * The kernels {@link buildConv2d} picks for a layer: with `tiled`, the ones tuned for `target`
- * where the shape is theirs (K = 5, stride 1, no padding, W % 4 == 0, W >= 8), else the simple
- * ones.
- */
-export function conv2dVariants(
-  { K, stride, pad, W, OH, OW }: {
-    K: number;
-    stride: number;
-    pad: number;
-    W: number;
-    OH: number;
-    OW: number;
-  },
-  { tiled, target = "cpu" }: { tiled: boolean; target?: "cpu" | "gpu" },
-): Conv2dVariants {
-  const ok = tiled && K === TILED_K && stride === 1 && pad === 0 && W % 4 === 0 && W >= 8;
-  if (!ok) return { kernels: "simple", input: "simple" };
-  if (target === "gpu") return { kernels: "vec4", input: "vec4" };
-  return { kernels: "tiled", input: OH <= INPUT.PLANE && OW <= INPUT.PLANE ? "tiled" : "simple" };
-}
-
-/**
- * Workgroup counts for `invocations` invocations of a `wg`-wide kernel that numbers them
- * gid.x + gid.y · (x workgroups · wg): one dimension while it fits the device's limit, else a
- * grid (the kernels skip the invocations past the end).
- */
-export function workgroupGrid(
-  device: GPUDevice,
-  invocations: number,
-  wg: number,
-): [number, number] {
-  const groups = Math.max(1, Math.ceil(invocations / wg));
-  const limit = device.limits.maxComputeWorkgroupsPerDimension;
-  const y = Math.ceil(groups / limit);
-  return [Math.ceil(groups / y), y];
-}
-
 /**
  * Invocations of a weight-gradient kernel of `kind` per batch slice; for vec4, its workgroups
  * (one per row of K weights).
  */
 function weightInvocations(
-  kind: Conv2dKernels,
+  kind: Conv2dVariant,
   { O, C, K }: { O: number; C: number; K: number },
 ): number {
   switch (kind) {
@@ -157,138 +104,203 @@ function weightInvocations(
   }
 }
 
-/** Invocations of each family's kernels: forward, weight gradient per slice, input gradient. */
-function invocations(
-  kind: Conv2dKernels,
-  { B, C, H, W, O, K, OH, OW }: Record<"B" | "C" | "H" | "W" | "O" | "K" | "OH" | "OW", number>,
-): { forward: number; weight: number; input: number } {
-  const weight = weightInvocations(kind, { O, C, K });
-  switch (kind) {
-    case "tiled": {
-      const { RH, RW, T } = FORWARD;
-      const forward = B * Math.ceil(O / T) * Math.ceil(OH / RH) * Math.ceil(OW / RW);
-      return { forward, weight, input: B * Math.ceil(C / INPUT.TC) };
-    }
-    case "vec4": {
-      // 4 columns × VEC4_CHANNELS channels per invocation.
-      const forward = Math.ceil(O / VEC4_CHANNELS) * B * OH * (OW / 4);
-      return { forward, weight, input: Math.ceil(C / VEC4_CHANNELS) * B * H * (W / 4) };
-    }
-    case "simple":
-      return { forward: B * O * OH * OW, weight, input: B * C * H * W };
-  }
+/**
+ * A convolution layer's shape: C input channels of H×W, O output channels of OH×OW, K×K
+ * kernels, stride and padding (the batch B is added where dispatches are sized).
+ */
+export interface Conv2dShape {
+  C: number;
+  H: number;
+  W: number;
+  O: number;
+  OH: number;
+  OW: number;
+  K: number;
+  stride: number;
+  pad: number;
+}
+
+/** The shape of a convolution layer of the model (see {@link Conv2dShape}). */
+export function conv2dShape(info: LayerInfo): Conv2dShape {
+  const spec = info.spec as Conv2dSpec;
+  const [C, H, W] = info.input as [number, number, number];
+  const [O, OH, OW] = info.output as [number, number, number];
+  return { C, H, W, O, OH, OW, K: spec.kernel, stride: spec.stride, pad: spec.pad };
+}
+
+/** The shapes the unrolled kernels (tiled, vec4) take: 5×5, stride 1, no padding, W % 4 == 0. */
+function unrolled({ K, stride, pad, W }: Conv2dShape): boolean {
+  return K === TILED_K && stride === 1 && pad === 0 && W % 4 === 0 && W >= 8;
+}
+
+type Batched = Conv2dShape & { B: number };
+
+/** Whether the tiled input gradient takes this shape: dy planes within INPUT.PLANE. */
+function tiledInputFits({ OH, OW }: Conv2dShape): boolean {
+  return OH <= INPUT.PLANE && OW <= INPUT.PLANE;
 }
 
 /**
- * Each family's module, entry-point suffix, workgroup size and number of outputs (the vec4
- * kernels have two, so that one dispatch can write both gradients).
+ * The simple kernels (kernels/conv2d.wgsl): one output per invocation, 64-wide workgroups; the
+ * reference, and the fallback for every shape. The weight gradient writes S partial sums where
+ * {@link weightSlices} slices the batch, which `sum` adds up (the tiled row's too).
  */
-const FAMILIES = {
-  simple: { program: CONV2D, suffix: "", WG, outputs: 1 },
-  tiled: { program: CONV2D_TILED, suffix: "_tiled", WG: TILED_WG, outputs: 1 },
-  vec4: { program: CONV2D_VEC4, suffix: "_vec4", WG, outputs: 2 },
-} as const;
-type Family = (typeof FAMILIES)[Conv2dKernels];
+const SIMPLE = {
+  variant: "simple",
+  program: CONV2D,
+  outputs: 1,
+  entries: {
+    forward: "conv2d_forward",
+    weight: "conv2d_backward_weight",
+    input: "conv2d_backward_input",
+    sum: "conv2d_sum_slices",
+  },
+  workgroup: () => 64,
+  fits: (_shape, _limits) => true,
+  grid: ({ B, C, H, W, O, K, OH, OW }) => ({
+    forward: { invocations: B * O * OH * OW },
+    weight: {
+      invocations: weightInvocations("simple", { O, C, K }) *
+        weightSlices({ B, O, C, K }, "simple").S,
+    },
+    input: { invocations: B * C * H * W },
+    sum: { invocations: O * C * K * K + O },
+  }),
+} as const satisfies KernelRow<Conv2dShape, "forward" | "weight" | "input" | "sum">;
 
 /**
- * Builds a convolution layer's dispatches for the context's batch size: forward, then the
+ * The register-tiled kernels for CPU adapters (kernels/conv2d_tiled.wgsl, generated; tiles in
+ * kernels/tiles.ts), for the {@link unrolled} shapes. A workgroup is one SIMD register of
+ * invocations (8 on llvmpipe with AVX2), each holding a large register tile. The input
+ * gradient also needs OH and OW within its plane ({@link tiledInputFits}); else the layer runs the simple
+ * row's, and the simple row's `sum` adds up the weight gradient's slices.
+ */
+const TILED = {
+  variant: "tiled",
+  program: CONV2D_TILED,
+  outputs: 1,
+  entries: {
+    forward: "conv2d_forward_tiled",
+    weight: "conv2d_backward_weight_tiled",
+    input: "conv2d_backward_input_tiled",
+  },
+  workgroup: () => 8,
+  fits: (shape, _limits) => unrolled(shape),
+  grid: ({ B, C, O, K, OH, OW }) => {
+    const { RH, RW, T } = FORWARD;
+    return {
+      forward: { invocations: B * Math.ceil(O / T) * Math.ceil(OH / RH) * Math.ceil(OW / RW) },
+      weight: {
+        invocations: weightInvocations("tiled", { O, C, K }) *
+          weightSlices({ B, O, C, K }, "tiled").S,
+      },
+      input: { invocations: B * Math.ceil(C / INPUT.TC) },
+    };
+  },
+} as const satisfies KernelRow<Conv2dShape, "forward" | "weight" | "input">;
+
+/**
+ * The GPU kernels (kernels/conv2d_vec4.wgsl), for the {@link unrolled} shapes: 4 columns ×
+ * {@link VEC4_CHANNELS} channels per invocation, two outputs bound so that `both` writes the
+ * weight and the input gradients in one dispatch: a workgroup per row of K weights, then the
+ * input gradient's invocations. No batch slices: the workgroups share out the batch.
+ */
+const VEC4 = {
+  variant: "vec4",
+  program: CONV2D_VEC4,
+  outputs: 2,
+  entries: {
+    forward: "conv2d_forward_vec4",
+    weight: "conv2d_backward_weight_vec4",
+    both: "conv2d_backward_vec4",
+  },
+  workgroup: ({ B, OH }: Batched) => vec4Workgroup(B * OH),
+  maxWorkgroup: VEC4_MAX_WG,
+  fits: (shape, _limits) => unrolled(shape),
+  grid: ({ B, C, H, W, O, K, OH, OW, WG }) => {
+    const weights = weightInvocations("vec4", { O, C, K }) * WG;
+    const input = Math.ceil(C / VEC4_CHANNELS) * B * H * (W / 4);
+    return {
+      forward: { invocations: Math.ceil(O / VEC4_CHANNELS) * B * OH * (OW / 4) },
+      weight: { invocations: weights },
+      both: { invocations: weights + input },
+    };
+  },
+} as const satisfies KernelRow<Conv2dShape, "forward" | "weight" | "both">;
+
+/** The convolution kernels, one row per variant; a layer runs the row its variant names. */
+export const CONV2D_TABLE = {
+  simple: SIMPLE,
+  tiled: TILED,
+  vec4: VEC4,
+} as const satisfies Record<Conv2dVariant, unknown>;
+
+/**
+ * Builds a convolution layer's dispatches for the context's batch size with the kernels of
+ * `ctx.variant` (a row of {@link CONV2D_TABLE}; throws on another name): forward, then the
  * weight-and-bias gradient and (unless this is the first layer) the input gradient, both in one
- * dispatch with the vec4 kernels; the kernels tuned for `ctx.target` where the shapes allow and
- * `ctx.tiled` asks for them, else the simple ones.
+ * dispatch with the vec4 kernels.
  */
 export function buildConv2d(ctx: LayerContext): Layer {
   const spec = ctx.info.spec as Conv2dSpec;
   const { device, kernels, B, store, index } = ctx;
-  const [C, H, W] = ctx.info.input as [number, number, number];
-  const [O, OH, OW] = ctx.info.output as [number, number, number];
-  const { kernel: K, stride, pad } = spec;
-  const variants = conv2dVariants({ K, stride, pad, W, OH, OW }, ctx);
-  const { S, BS } = weightSlices({ B, O, C, K }, variants.kernels);
+  const shape = { ...conv2dShape(ctx.info), B };
+  const { C, H, W, O, K, OH, OW, stride, pad } = shape;
+  const variant = ctx.variant as Conv2dVariant;
+  if (!Object.hasOwn(CONV2D_TABLE, variant)) {
+    throw new Error(`${spec.name}: no conv2d variant "${ctx.variant}"`);
+  }
+  const { S, BS } = weightSlices({ B, O, C, K }, variant);
   const dims = createDims(device, spec.name, {
     layout: CONV2D_DIMS,
     values: { B, C, H, W, O, K, OH, OW, stride, pad, S, BS },
   });
+  const base = { device, kernels, shape, dims };
   const params = store.range(store.params, index);
-  const shape = { B, C, H, W, O, K, OH, OW };
-  const main = FAMILIES[variants.kernels];
-  const counts = invocations(variants.kernels, shape);
-  const workgroup = (family: Family) =>
-    family === FAMILIES.vec4
-      ? Math.min(VEC4_MAX_WG, kernels.workgroup(vec4Workgroup(B * OH)))
-      : kernels.workgroup(family.WG);
-  // Every kernel binds its family's outputs, in0..in2 and dims in the house order; `io` lists
-  // the outputs and inputs, null where unused.
-  const dispatch = (
-    family: Family,
-    entry: string,
-    { constants = {}, io, n }: {
-      constants?: Record<string, number>;
-      io: readonly (BufferRange | null)[];
-      /** Invocations. */
-      n: number;
-    },
-  ): Dispatch => {
-    const wg = workgroup(family);
-    return dispatchOf(device, kernels, {
-      program: family.program,
-      entry: `${entry}${family.suffix}`,
-      constants: { WG: wg, ...constants },
-      outputs: io.slice(0, family.outputs),
-      inputs: io.slice(family.outputs),
-      dims,
-      grid: workgroupGrid(device, n, wg),
-    });
-  };
-  const vec4 = variants.kernels === "vec4";
-
-  const forward = [
-    dispatch(main, "conv2d_forward", {
-      constants: { ACT: ACTIVATION_CODE[spec.act] },
-      io: vec4 ? [null, ctx.y, ctx.x, params, null] : [ctx.y, ctx.x, params, null],
-      n: counts.forward,
-    }),
-  ];
-  const backward: Dispatch[] = [];
-  if (!ctx.dy) return { name: spec.name, forward, backward };
-  const grads = store.range(store.grads, index);
+  const act = { ACT: ACTIVATION_CODE[spec.act] };
   const prev = { PREV_ACT: ACTIVATION_CODE[ctx.prevAct] };
-  if (vec4) {
-    // A workgroup per row of weights; with an input gradient, its invocations follow them in
-    // the same dispatch.
-    const weights = counts.weight * workgroup(main);
+  const forward: Dispatch[] = [];
+  const backward: Dispatch[] = [];
+  const grads = ctx.dy && store.range(store.grads, index);
+  if (variant === "vec4") {
+    forward.push(rowDispatch(VEC4, "forward", {
+      ...base,
+      constants: act,
+      io: [null, ctx.y, ctx.x, params, null],
+    }));
+    if (!ctx.dy) return { name: spec.name, forward, backward };
     backward.push(
       ctx.dx
-        ? dispatch(main, "conv2d_backward", {
+        ? rowDispatch(VEC4, "both", {
+          ...base,
           constants: prev,
           io: [grads, ctx.dx, ctx.dy, params, ctx.x],
-          n: weights + counts.input,
         })
-        : dispatch(main, "conv2d_backward_weight", {
-          io: [grads, null, ctx.dy, null, ctx.x],
-          n: weights,
-        }),
+        : rowDispatch(VEC4, "weight", { ...base, io: [grads, null, ctx.dy, null, ctx.x] }),
     );
     return { name: spec.name, forward, backward };
   }
+  const row = variant === "tiled" ? TILED : SIMPLE;
+  forward.push(rowDispatch(row, "forward", {
+    ...base,
+    constants: act,
+    io: [ctx.y, ctx.x, params, null],
+  }));
+  if (!ctx.dy) return { name: spec.name, forward, backward };
   // The weight gradient writes S partial sums, summed into the gradient range (S = 1: directly).
   const size = O * C * K * K + O;
   const partial = S === 1 ? grads : ctx.alloc("dw_slices", S * size * 4);
-  backward.push(dispatch(main, "conv2d_backward_weight", {
-    io: [partial, ctx.dy, ctx.x, null],
-    n: counts.weight * S,
-  }));
+  backward.push(rowDispatch(row, "weight", { ...base, io: [partial, ctx.dy, ctx.x, null] }));
   if (S > 1) {
-    backward.push(dispatch(FAMILIES.simple, "conv2d_sum_slices", {
-      io: [grads, partial, null, null],
-      n: size,
-    }));
+    backward.push(rowDispatch(SIMPLE, "sum", { ...base, io: [grads, partial, null, null] }));
   }
   if (ctx.dx) {
-    backward.push(dispatch(FAMILIES[variants.input], "conv2d_backward_input", {
-      constants: prev,
-      io: [ctx.dx, ctx.dy, params, ctx.x],
-      n: invocations(variants.input, shape).input,
-    }));
+    const io = [ctx.dx, ctx.dy, params, ctx.x];
+    backward.push(
+      row === TILED && tiledInputFits(shape)
+        ? rowDispatch(TILED, "input", { ...base, constants: prev, io })
+        : rowDispatch(SIMPLE, "input", { ...base, constants: prev, io }),
+    );
   }
   return { name: spec.name, forward, backward };
 }

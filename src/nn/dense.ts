@@ -4,10 +4,16 @@ import tiledCode from "../../kernels/dense_tiled.wgsl" with { type: "text" };
 import sharedCode from "../../kernels/dense_shared.wgsl" with { type: "text" };
 import { DENSE_TILES } from "../../kernels/tiles.ts";
 import { createDims } from "../gpu/buffer.ts";
-import { type BufferRange, type Dispatch, dispatchOf, type Program } from "../gpu/kernel.ts";
+import {
+  type Dispatch,
+  type Grid,
+  type KernelRow,
+  type Program,
+  rowDispatch,
+} from "../gpu/kernel.ts";
 import { withActivations } from "./activation.ts";
 import type { Layer, LayerContext } from "./layer.ts";
-import { ACTIVATION_CODE, type DenseSpec, sizeOf } from "./model.ts";
+import { ACTIVATION_CODE, type DenseSpec, type LayerInfo, sizeOf } from "./model.ts";
 
 /** The simple dense kernels (4×4 tiles, scalar loads): the reference and the fallback. */
 export const DENSE: Program = withActivations("dense", code);
@@ -26,33 +32,6 @@ export const DENSE_SHARED: Program = withActivations("dense_shared", sharedCode)
  * inputs I, outputs O, and KS, the inputs each slice of a split forward covers (I unsplit).
  */
 export const DENSE_DIMS = { B: "u32", I: "u32", O: "u32", KS: "u32" } as const;
-
-/**
- * Preferred workgroup size (see `KernelCache.workgroup`) and outputs per invocation (square
- * tiles; TILED's forward and input gradient take {@link tileRows} batch rows instead) of each
- * variant. The tiled kernels each hold a register tile of 16 columns by up to 20 rows, so a
- * workgroup is one SIMD register of invocations (8 on llvmpipe with AVX2); SHARED's 16×16 is
- * fixed in WGSL.
- */
-const SIMPLE = { program: DENSE, suffix: "", WG: 64, tile: 4 };
-const TILED = { program: DENSE_TILED, suffix: "_tiled", WG: 8, tile: 16 };
-const SHARED = { program: DENSE_SHARED, suffix: "_shared", WG: 256, tile: 16 };
-type Variant = typeof SIMPLE;
-
-/**
- * Workgroups of `wg` invocations over a (rows, cols) output in tiles of `rowTile` × `v.tile`;
- * SHARED runs one 16×16 workgroup per tile, in 2-D.
- */
-function groups(
-  v: Variant,
-  rows: number,
-  cols: number,
-  wg = v.WG,
-  rowTile = v.tile,
-): [number, number?] {
-  if (v === SHARED) return [Math.ceil(cols / v.tile), Math.ceil(rows / v.tile)];
-  return [Math.ceil((Math.ceil(rows / rowTile) * Math.ceil(cols / v.tile)) / wg)];
-}
 
 /** The most batch rows a register tile holds (ROWS_MAX in kernels/tiles.ts). */
 export const TILE_ROWS_MAX: number = DENSE_TILES.ROWS_MAX;
@@ -85,121 +64,217 @@ export function denseSplit({ B, I, O }: { B: number; I: number; O: number }): {
   S: number;
   KS: number;
 } {
-  const tiles = Math.ceil(B / SHARED.tile) * Math.ceil(O / SHARED.tile);
+  const tiles = Math.ceil(B / SHARED_TILE) * Math.ceil(O / SHARED_TILE);
   const want = Math.min(Math.floor(SPLIT_TARGET / tiles), Math.floor(I / SPLIT_MIN));
   if (want < 2) return { S: 1, KS: I };
   const KS = Math.ceil(I / want / CHUNK) * CHUNK;
   return { S: Math.ceil(I / KS), KS };
 }
 
+/** A dense layer's shape: I inputs, O outputs (the batch B is added where dispatches are sized). */
+export interface DenseShape {
+  I: number;
+  O: number;
+}
+
+/** The shape of a dense layer of the model (see {@link DenseShape}). */
+export function denseShape(info: LayerInfo): DenseShape {
+  return { I: sizeOf(info.input), O: (info.spec as DenseSpec).units };
+}
+
+/** The tile of the workgroup-tiled kernels: 16×16 outputs per workgroup, fixed in the WGSL. */
+const SHARED_TILE = 16;
+
 /**
- * Builds a dense layer's dispatches for the context's batch size: with `ctx.tiled`, the
- * register-tiled kernels on a CPU adapter (where the shapes allow) or the workgroup-tiled ones on
- * a GPU (the forward split in two dispatches where {@link denseSplit} says so, the two
- * gradients in one); else the simple ones.
+ * One-dimensional workgroups of `wg` invocations, one invocation per tile of `rowTile` ×
+ * `colTile` outputs of a (rows, cols) output.
+ */
+function tiles(rows: number, cols: number, [rowTile, colTile, wg]: number[]): Grid {
+  return [Math.ceil((Math.ceil(rows / rowTile!) * Math.ceil(cols / colTile!)) / wg!)];
+}
+
+/**
+ * The simple kernels (kernels/dense.wgsl): 4×4 tiles, scalar loads, 64-wide workgroups; the
+ * reference, and the fallback for every shape.
+ */
+const SIMPLE = {
+  variant: "simple",
+  program: DENSE,
+  outputs: 1,
+  entries: {
+    forward: "dense_forward",
+    weight: "dense_backward_weight",
+    input: "dense_backward_input",
+  },
+  workgroup: () => 64,
+  fits: (_shape, _limits) => true,
+  grid: ({ B, I, O, WG }) => ({
+    forward: tiles(B, O, [4, 4, WG]),
+    weight: tiles(O, I, [4, 4, WG]),
+    input: tiles(B, I, [4, 4, WG]),
+  }),
+} as const satisfies KernelRow<DenseShape, "forward" | "weight" | "input">;
+
+/**
+ * The register-tiled kernels for CPU adapters (kernels/dense_tiled.wgsl, generated): tiles of
+ * 16 columns by up to 20 rows (the forward and input gradient take {@link tileRows} batch rows,
+ * the `ROWS` constant), vec4 loads along I, so I % 4 == 0. The `_ragged` gradients read dz's
+ * rows as scalars, for O % 4 != 0. A workgroup is one SIMD register of invocations (8 on
+ * llvmpipe with AVX2).
+ */
+const TILED = {
+  variant: "tiled",
+  program: DENSE_TILED,
+  outputs: 1,
+  entries: {
+    forward: "dense_forward_tiled",
+    weight: "dense_backward_weight_tiled",
+    input: "dense_backward_input_tiled",
+    weightRagged: "dense_backward_weight_tiled_ragged",
+    inputRagged: "dense_backward_input_tiled_ragged",
+  },
+  workgroup: () => 8,
+  fits: ({ I }, _limits) => I % 4 === 0,
+  grid: ({ B, I, O, WG }) => {
+    const rows = tileRows(B);
+    const weight = tiles(O, I, [DENSE_TILES.TR, DENSE_TILES.TC, WG]);
+    const input = tiles(B, I, [rows, DENSE_TILES.TC, WG]);
+    return {
+      forward: tiles(B, O, [rows, DENSE_TILES.TC, WG]),
+      weight,
+      input,
+      weightRagged: weight,
+      inputRagged: input,
+    };
+  },
+} as const satisfies KernelRow<
+  DenseShape,
+  "forward" | "weight" | "input" | "weightRagged" | "inputRagged"
+>;
+
+/**
+ * The workgroup-tiled kernels for GPUs (kernels/dense_shared.wgsl): one 16×16 workgroup per
+ * 16×16 tile of outputs, staged in workgroup memory, two outputs bound (out, out1). The
+ * forward splits its reduction over I into `S` slices and a reduction where
+ * {@link denseSplit} says so; `both` writes the weight and the input gradients in one dispatch.
+ */
+const SHARED = {
+  variant: "shared",
+  program: DENSE_SHARED,
+  outputs: 2,
+  entries: {
+    forward: "dense_forward_shared",
+    split: "dense_forward_split",
+    reduce: "dense_forward_reduce",
+    weight: "dense_backward_weight_shared",
+    both: "dense_backward_shared",
+  },
+  workgroup: () => null,
+  fits: (_, limits) => limits.maxComputeInvocationsPerWorkgroup >= SHARED_TILE * SHARED_TILE,
+  grid: ({ B, I, O }) => {
+    const t = (n: number) => Math.ceil(n / SHARED_TILE);
+    return {
+      forward: [t(O), t(B)],
+      split: [t(O), t(B), denseSplit({ B, I, O }).S],
+      // One invocation per (o, b), 64-wide along o.
+      reduce: [Math.ceil(O / 64), B],
+      weight: [t(I), t(O)],
+      both: [t(I), Math.max(t(O), t(B)), 2],
+    };
+  },
+} as const satisfies KernelRow<
+  DenseShape,
+  "forward" | "split" | "reduce" | "weight" | "both"
+>;
+
+/** The dense kernels, one row per variant; a layer runs the row its variant names. */
+export const DENSE_TABLE = { simple: SIMPLE, tiled: TILED, shared: SHARED } as const;
+
+/** A dense variant's name: a key of {@link DENSE_TABLE}. */
+export type DenseVariant = keyof typeof DENSE_TABLE;
+
+/**
+ * Builds a dense layer's dispatches for the context's batch size, with the kernels of
+ * `ctx.variant` (a row of {@link DENSE_TABLE}; throws on another name): the forward, then the
+ * weight-and-bias gradient and, unless this is the first layer, the input gradient.
  */
 export function buildDense(ctx: LayerContext): Layer {
   const spec = ctx.info.spec as DenseSpec;
   const { device, kernels, B, store, index } = ctx;
-  const I = sizeOf(ctx.info.input);
-  const O = spec.units;
+  const shape = { ...denseShape(ctx.info), B };
+  const { I, O } = shape;
   const params = store.range(store.params, index);
-  const gpu = ctx.target === "gpu";
-  const fwd = !ctx.tiled ? SIMPLE : gpu ? SHARED : I % 4 === 0 ? TILED : SIMPLE;
-  const bwd = !ctx.tiled ? SIMPLE : gpu ? SHARED : I % 4 === 0 ? TILED : SIMPLE;
-  // The tiled backward reads dz's rows as vec4s, or as scalars where O % 4 != 0 (_ragged).
-  const bwdSuffix = bwd === TILED && O % 4 !== 0 ? `${bwd.suffix}_ragged` : bwd.suffix;
-  // The workgroup size of SHARED is fixed in the WGSL (16×16), not an override.
-  const wg = (v: Variant): Record<string, number> =>
-    v === SHARED ? {} : { WG: kernels.workgroup(v.WG) };
-  const grid = (v: Variant, rows: number, cols: number, rowTile?: number) =>
-    groups(v, rows, cols, v === SHARED ? v.WG : kernels.workgroup(v.WG), rowTile);
-  // Batch rows per tile of the tiled kernels whose rows are the batch's.
-  const rows = tileRows(B);
-
-  const split = fwd === SHARED ? denseSplit({ B, I, O }) : { S: 1, KS: I };
+  const split = ctx.variant === "shared" ? denseSplit(shape) : { S: 1, KS: I };
   const dims = createDims(device, spec.name, {
     layout: DENSE_DIMS,
     values: { B, I, O, KS: split.KS },
   });
+  const base = { device, kernels, shape, dims };
   const act = { ACT: ACTIVATION_CODE[spec.act] };
-  // Bindings in the house order: the outputs (two in the shared kernels: out, out1), in0..in2,
-  // dims. `io` lists the outputs then the inputs; null where the entry point uses none.
-  const dispatch = (
-    v: Variant,
-    entry: string,
-    { constants = {}, io, grid }: {
-      constants?: Record<string, number>;
-      io: readonly (BufferRange | null)[];
-      grid: [number, number?, number?];
-    },
-  ): Dispatch => {
-    const outputs = v === SHARED ? 2 : 1;
-    return dispatchOf(device, kernels, {
-      program: v.program,
-      entry,
-      constants: { ...wg(v), ...constants },
-      outputs: io.slice(0, outputs),
-      inputs: io.slice(outputs),
-      dims,
-      grid,
-    });
-  };
-
-  const forward: Dispatch[] = [];
-  if (split.S > 1) {
-    const partial = ctx.alloc("forward_slices", split.S * B * O * 4);
-    const [x, y] = groups(SHARED, B, O);
-    forward.push(
-      dispatch(SHARED, "dense_forward_split", {
-        io: [partial, null, ctx.x, params, null],
-        grid: [x, y, split.S],
-      }),
-      // The reduction: one invocation per (o, b), 64-wide along o.
-      dispatch(SHARED, "dense_forward_reduce", {
-        constants: act,
-        io: [ctx.y, null, partial, params, null],
-        grid: [Math.ceil(O / 64), B],
-      }),
-    );
-  } else {
-    forward.push(dispatch(fwd, `dense_forward${fwd.suffix}`, {
-      constants: fwd === TILED ? { ...act, ROWS: rows } : act,
-      io: fwd === SHARED ? [ctx.y, null, ctx.x, params, null] : [ctx.y, ctx.x, params, null],
-      grid: fwd === TILED ? grid(fwd, B, O, rows) : grid(fwd, B, O),
-    }));
-  }
-  const backward: Dispatch[] = [];
-  if (!ctx.dy) return { name: spec.name, forward, backward };
-  const grads = store.range(store.grads, index);
   const prev = { PREV_ACT: ACTIVATION_CODE[ctx.prevAct] };
-  if (bwd === SHARED) {
-    // Both gradients in one dispatch when both are wanted (kernels/dense_shared.wgsl).
-    const [x, y] = groups(SHARED, O, I);
-    backward.push(
-      ctx.dx
-        ? dispatch(SHARED, "dense_backward_shared", {
-          constants: prev,
-          io: [grads, ctx.dx, ctx.dy, params, ctx.x],
-          grid: [x, Math.max(y!, groups(SHARED, B, I)[1]!), 2],
-        })
-        : dispatch(SHARED, "dense_backward_weight_shared", {
-          io: [grads, null, ctx.dy, null, ctx.x],
-          grid: [x, y],
-        }),
-    );
-    return { name: spec.name, forward, backward };
-  }
-  backward.push(dispatch(bwd, `dense_backward_weight${bwdSuffix}`, {
-    io: [grads, ctx.dy, ctx.x, null],
-    grid: grid(bwd, O, I),
-  }));
-  if (ctx.dx) {
-    backward.push(dispatch(bwd, `dense_backward_input${bwdSuffix}`, {
-      constants: bwd === TILED ? { ...prev, ROWS: rows } : prev,
-      io: [ctx.dx, ctx.dy, params, ctx.x],
-      grid: bwd === TILED ? grid(bwd, B, I, rows) : grid(bwd, B, I),
-    }));
+  const grads = ctx.dy && store.range(store.grads, index);
+  const forward: Dispatch[] = [];
+  const backward: Dispatch[] = [];
+  switch (ctx.variant) {
+    case "simple":
+    case "tiled": {
+      const row: KernelRow<DenseShape, string> = ctx.variant === "tiled" ? TILED : SIMPLE;
+      // The tiled kernels' batch rows per tile.
+      const rows: Record<string, number> = row === TILED ? { ROWS: tileRows(B) } : {};
+      forward.push(rowDispatch(row, "forward", {
+        ...base,
+        constants: { ...act, ...rows },
+        io: [ctx.y, ctx.x, params, null],
+      }));
+      if (!ctx.dy) break;
+      // The tiled backward reads dz's rows as vec4s, or as scalars where O % 4 != 0.
+      const ragged = row === TILED && O % 4 !== 0;
+      backward.push(rowDispatch(row, ragged ? "weightRagged" : "weight", {
+        ...base,
+        io: [grads, ctx.dy, ctx.x, null],
+      }));
+      if (ctx.dx) {
+        backward.push(rowDispatch(row, ragged ? "inputRagged" : "input", {
+          ...base,
+          constants: { ...prev, ...rows },
+          io: [ctx.dx, ctx.dy, params, ctx.x],
+        }));
+      }
+      break;
+    }
+    case "shared": {
+      if (split.S > 1) {
+        const partial = ctx.alloc("forward_slices", split.S * B * O * 4);
+        forward.push(
+          rowDispatch(SHARED, "split", { ...base, io: [partial, null, ctx.x, params, null] }),
+          rowDispatch(SHARED, "reduce", {
+            ...base,
+            constants: act,
+            io: [ctx.y, null, partial, params, null],
+          }),
+        );
+      } else {
+        forward.push(rowDispatch(SHARED, "forward", {
+          ...base,
+          constants: act,
+          io: [ctx.y, null, ctx.x, params, null],
+        }));
+      }
+      if (!ctx.dy) break;
+      // Both gradients in one dispatch when both are wanted.
+      backward.push(
+        ctx.dx
+          ? rowDispatch(SHARED, "both", {
+            ...base,
+            constants: prev,
+            io: [grads, ctx.dx, ctx.dy, params, ctx.x],
+          })
+          : rowDispatch(SHARED, "weight", { ...base, io: [grads, null, ctx.dy, null, ctx.x] }),
+      );
+      break;
+    }
+    default:
+      throw new Error(`${spec.name}: no dense variant "${ctx.variant}"`);
   }
   return { name: spec.name, forward, backward };
 }

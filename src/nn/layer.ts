@@ -26,13 +26,11 @@ export interface LayerContext {
   dx: GPUBuffer | null;
   /** The activation of the layer below (the one that produced `x`). */
   prevAct: Activation;
-  /** Use the kernels tuned for `target` where the shapes allow (else the simple reference ones). */
-  tiled: boolean;
   /**
-   * What the tuned kernels are tuned for: a CPU adapter (register tiles, vec4 loads; the
-   * default) or a GPU (workgroup-memory tiles, coalesced loads).
+   * The layer's variant: a row of its op's table (`DENSE_TABLE`, `CONV2D_TABLE`, `POOL_TABLE`),
+   * as `chooseVariants` (src/nn/variants.ts) picked it.
    */
-  target?: "cpu" | "gpu";
+  variant: string;
   /** Allocates a zeroed storage buffer the network owns (and frees), e.g. max-pool's argmax. */
   alloc: (label: string, bytes: number) => GPUBuffer;
 }

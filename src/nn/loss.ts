@@ -6,6 +6,11 @@ import { type Dispatch, dispatchOf, type KernelCache, type Program } from "../gp
 /** The softmax kernel's WGSL module. */
 export const SOFTMAX: Program = { name: "softmax", code };
 
+/** The softmax kernel's one row: the fused loss, its gradient and the metrics. */
+export const SOFTMAX_TABLE = {
+  simple: { variant: "simple", program: SOFTMAX, entries: { loss: "softmax_cross_entropy" } },
+} as const;
+
 /** The `struct Dims` of kernels/softmax.wgsl: batch B, N classes. */
 export const SOFTMAX_DIMS = { B: "u32", N: "u32" } as const;
 
@@ -37,7 +42,7 @@ export function buildLoss(
   const { prob, dlogits, stats, pred, logits, labels } = buffers;
   return dispatchOf(device, kernels, {
     program: SOFTMAX,
-    entry: "softmax_cross_entropy",
+    entry: SOFTMAX_TABLE.simple.entries.loss,
     constants: { WG },
     outputs: [prob, dlogits, stats, pred],
     inputs: [logits, labels],

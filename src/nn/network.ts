@@ -13,6 +13,7 @@ import { buildLoss } from "./loss.ts";
 import { checkClassifier, inferShapes, type ModelSpec, sizeOf } from "./model.ts";
 import type { ParamStore } from "./params.ts";
 import { buildMaxPool } from "./pool.ts";
+import { checkVariant, SIMPLE_VARIANT } from "./variants.ts";
 
 /**
  * The largest per-sample buffer of `model` at any batch size: the input or a layer's output
@@ -89,15 +90,13 @@ export class Network {
       B: number;
       train: boolean;
       /**
-       * The tuned kernels where shapes allow (default true), else the simple ones: for every
-       * layer, or per layer (by index).
+       * Each layer's variant, by index: a row of its op's table, as `chooseVariants`
+       * (src/nn/variants.ts) returns them. Default: every layer's simple row.
        */
-      tiled?: boolean | readonly boolean[];
-      /** What to tune for: "cpu" (default) or "gpu". */
-      target?: "cpu" | "gpu";
+      variants?: readonly string[];
     },
   ) {
-    const { model, store, B, train, tiled = true, target = "cpu" } = options;
+    const { model, store, B, train, variants } = options;
     this.B = B;
     this.model = model;
     const make = (label: string, floats: number) => {
@@ -146,8 +145,7 @@ export class Network {
         dy: grads[k + 1]!,
         dx: grads[k]!,
         prevAct: producerAct(k),
-        tiled: typeof tiled === "boolean" ? tiled : tiled[k] ?? true,
-        target,
+        variant: checkVariant(info, variants?.[k] ?? SIMPLE_VARIANT, device.limits),
         alloc: (label, bytes) => make(`${info.spec.name}.${label}`, bytes / 4),
       };
       switch (info.spec.kind) {

@@ -7,6 +7,11 @@ import type { ParamStore } from "./params.ts";
 /** The SGD kernel's WGSL module. */
 export const SGD: Program = { name: "sgd", code };
 
+/** The SGD kernel's one row: the update of every parameter. */
+export const SGD_TABLE = {
+  simple: { variant: "simple", program: SGD, entries: { update: "sgd_update" } },
+} as const;
+
 /**
  * The `struct Dims` of kernels/sgd.wgsl: n parameters, then the hyper-parameters as f32 (see
  * {@link SgdOptions}; `clip` is `clipGradient`, `rescale_grad` `rescaleGrad`).
@@ -60,7 +65,7 @@ export function buildSgd(
   const x = Math.min(groups, limit);
   return dispatchOf(device, kernels, {
     program: SGD,
-    entry: "sgd_update",
+    entry: SGD_TABLE.simple.entries.update,
     constants: {
       WG,
       // Booleans as pipeline constants: 1 on, 0 off.

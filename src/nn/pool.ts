@@ -1,11 +1,10 @@
 /** Max pooling: y = max over each window, keeping the argmax for backward, on kernels/pool.wgsl. */
 import code from "../../kernels/pool.wgsl" with { type: "text" };
 import { createDims } from "../gpu/buffer.ts";
-import { type Dispatch, dispatchOf, type Program } from "../gpu/kernel.ts";
-import { workgroupGrid } from "./conv2d.ts";
+import { type Dispatch, type KernelRow, type Program, rowDispatch } from "../gpu/kernel.ts";
 import { withActivations } from "./activation.ts";
 import type { Layer, LayerContext } from "./layer.ts";
-import { ACTIVATION_CODE, type MaxPoolSpec } from "./model.ts";
+import { ACTIVATION_CODE, type LayerInfo, type MaxPoolSpec } from "./model.ts";
 
 /** The max-pool kernels: forward with argmax, backward as a gather (no atomics). */
 export const POOL: Program = withActivations("pool", code);
@@ -25,70 +24,104 @@ export const POOL_DIMS = {
   OW: "u32",
 } as const;
 
-/** Preferred workgroup size (see `KernelCache.workgroup`). */
-const PREFERRED_WG = 64;
+/**
+ * A max-pool layer's shape: C channels of H×W in, `size`×`size` windows every `stride` pixels,
+ * OH×OW out (the batch B is added where dispatches are sized).
+ */
+export interface PoolShape {
+  C: number;
+  H: number;
+  W: number;
+  size: number;
+  stride: number;
+  OH: number;
+  OW: number;
+}
+
+/** The shape of a max-pool layer of the model (see {@link PoolShape}). */
+export function poolShape(info: LayerInfo): PoolShape {
+  const spec = info.spec as MaxPoolSpec;
+  const [C, H, W] = info.input as [number, number, number];
+  const [, OH, OW] = info.output as [number, number, number];
+  return { C, H, W, size: spec.size, stride: spec.stride, OH, OW };
+}
 
 /**
  * Whether a pool of this shape runs the vec4 2×2 kernels: 2×2 windows at stride 2 covering the
  * input exactly (H = 2·OH, W = 2·OW), OW % 4 == 0. Else the general kernels run.
  */
 export function usesPool2x2(
-  { size, stride, H, W, OH, OW }: {
-    size: number;
-    stride: number;
-    H: number;
-    W: number;
-    OH: number;
-    OW: number;
-  },
+  { size, stride, H, W, OH, OW }: Omit<PoolShape, "C">,
 ): boolean {
   return size === 2 && stride === 2 && H === 2 * OH && W === 2 * OW && OW % 4 === 0;
 }
 
 /**
- * Builds a max-pool layer's dispatches for the context's batch size. The forward pass writes
+ * The general kernels: any window and stride, one output element per invocation forward, one
+ * input element per invocation backward (a gather through the argmax, so overlapping windows
+ * work too).
+ */
+const SIMPLE = {
+  variant: "simple",
+  program: POOL,
+  outputs: { forward: 2, backward: 1 },
+  entries: { forward: "maxpool_forward", backward: "maxpool_backward" },
+  workgroup: () => 64,
+  fits: (_shape, _limits) => true,
+  grid: ({ B, C, H, W, OH, OW }) => ({
+    forward: { invocations: B * C * OH * OW },
+    backward: { invocations: B * C * H * W },
+  }),
+} as const satisfies KernelRow<PoolShape, "forward" | "backward">;
+
+/** The 2×2 special case ({@link usesPool2x2}): four windows per invocation, vec4 loads. */
+const POOL_2X2 = {
+  variant: "2x2",
+  program: POOL,
+  outputs: { forward: 2, backward: 1 },
+  entries: { forward: "maxpool_forward_2x2", backward: "maxpool_backward_2x2" },
+  workgroup: () => 64,
+  fits: (shape, _limits) => usesPool2x2(shape),
+  grid: ({ B, C, OH, OW }) => ({
+    forward: { invocations: B * C * OH * OW / 4 },
+    backward: { invocations: B * C * OH * OW / 4 },
+  }),
+} as const satisfies KernelRow<PoolShape, "forward" | "backward">;
+
+/** The max-pool kernels, one row per variant; a layer runs the row its variant names. */
+export const POOL_TABLE = { simple: SIMPLE, "2x2": POOL_2X2 } as const;
+
+/** A max-pool variant's name: a key of {@link POOL_TABLE}. */
+export type PoolVariant = keyof typeof POOL_TABLE;
+
+/**
+ * Builds a max-pool layer's dispatches for the context's batch size with the kernels of
+ * `ctx.variant` (a row of {@link POOL_TABLE}; throws on another name). The forward pass writes
  * the argmax (u32 flat indices into x) to a buffer from `ctx.alloc`; the backward pass gathers
- * dy through it and applies `ctx.prevAct`'s derivative, so overlapping windows work too. With
- * `ctx.tiled`, 2×2 windows at stride 2 that tile the input run vec4 kernels, four windows per
- * invocation.
+ * dy through it and applies `ctx.prevAct`'s derivative.
  */
 export function buildMaxPool(ctx: LayerContext): Layer {
   const spec = ctx.info.spec as MaxPoolSpec;
   const { device, kernels, B } = ctx;
-  const WG = kernels.workgroup(PREFERRED_WG);
-  const [C, H, W] = ctx.info.input as [number, number, number];
-  const [, OH, OW] = ctx.info.output as [number, number, number];
+  const row = POOL_TABLE[ctx.variant as PoolVariant];
+  if (!row || !Object.hasOwn(POOL_TABLE, ctx.variant)) {
+    throw new Error(`${spec.name}: no maxpool variant "${ctx.variant}"`);
+  }
+  const shape = { ...poolShape(ctx.info), B };
+  const { C, H, W, OH, OW } = shape;
   const dims = createDims(device, spec.name, {
     layout: POOL_DIMS,
     values: { B, C, H, W, K: spec.size, stride: spec.stride, OH, OW },
   });
   const argmax = ctx.alloc("argmax", B * C * OH * OW * 4);
-  // The 2×2 kernels take four windows per invocation, the general ones one element. On GPUs
-  // the training loop times both (src/train/autotune.ts).
-  const fast = ctx.tiled && usesPool2x2({ size: spec.size, stride: spec.stride, H, W, OH, OW });
-
-  const outputs = fast ? B * C * OH * OW / 4 : B * C * OH * OW;
-  const forward = [
-    dispatchOf(device, kernels, {
-      program: POOL,
-      entry: fast ? "maxpool_forward_2x2" : "maxpool_forward",
-      constants: { WG },
-      outputs: [ctx.y, argmax],
-      inputs: [ctx.x],
-      dims,
-      grid: workgroupGrid(device, outputs, WG),
-    }),
-  ];
+  const base = { device, kernels, shape, dims };
+  const forward = [rowDispatch(row, "forward", { ...base, io: [ctx.y, argmax, ctx.x] })];
   const backward: Dispatch[] = [];
   if (ctx.dy && ctx.dx) {
-    backward.push(dispatchOf(device, kernels, {
-      program: POOL,
-      entry: fast ? "maxpool_backward_2x2" : "maxpool_backward",
-      constants: { WG, PREV_ACT: ACTIVATION_CODE[ctx.prevAct] },
-      outputs: [ctx.dx],
-      inputs: [ctx.dy, argmax, ctx.x],
-      dims,
-      grid: workgroupGrid(device, fast ? outputs : B * C * H * W, WG),
+    backward.push(rowDispatch(row, "backward", {
+      ...base,
+      constants: { PREV_ACT: ACTIVATION_CODE[ctx.prevAct] },
+      io: [ctx.dx, ctx.dy, argmax, ctx.x],
     }));
   }
   return { name: spec.name, forward, backward };

@@ -1,9 +1,10 @@
 /**
  * Kernel choice by measurement, as cuDNN's benchmark mode does: before training on a GPU, each
  * layer's forward and backward dispatches are timed with the simple kernels and with the ones
- * tuned for GPUs (timestamp queries, a few steps each), and the layer keeps the faster. GPUs
- * differ too much (vendors, drivers, the Vulkan, Metal and DX12 compilers) for one fixed choice
- * to be right on all of them. CPU adapters skip it: their tuned kernels were measured here.
+ * tuned for GPUs (timestamp queries, a few steps each), and `chooseVariants` keeps the faster.
+ * GPUs differ too much (vendors, drivers, the Vulkan, Metal and DX12 compilers) for one fixed
+ * choice to be right on all of them. CPU adapters skip it: their tuned kernels were measured
+ * here.
  */
 import type { Gpu } from "../gpu/device.ts";
 import type { KernelCache } from "../gpu/kernel.ts";
@@ -11,12 +12,17 @@ import { encode } from "../gpu/kernel.ts";
 import type { ModelSpec } from "../nn/model.ts";
 import { Network } from "../nn/network.ts";
 import type { ParamStore } from "../nn/params.ts";
+import {
+  type AdapterKind,
+  adapterKind,
+  chooseVariants,
+  type KernelMode,
+  type LayerTiming,
+  recallVariants,
+} from "../nn/variants.ts";
 import { profileItems } from "./profile.ts";
 
-/** `--kernels`: choose by timing on GPUs, the tuned kernels untimed, or the simple ones. */
-export const KERNEL_MODES = ["auto", "tuned", "simple"] as const;
-/** One of {@link KERNEL_MODES}. */
-export type KernelMode = (typeof KERNEL_MODES)[number];
+export { KERNEL_MODES, type KernelMode } from "../nn/variants.ts";
 
 /** One layer's measurement: GPU µs per step of its forward and backward dispatches. */
 export interface TuneRow {
@@ -27,19 +33,23 @@ export interface TuneRow {
   keptTuned: boolean;
 }
 
-/** What {@link chooseKernels} decided: the Network's per-layer `tiled`, and why. */
+/** What {@link chooseKernels} decided: each layer's variant, and why. */
 export interface KernelChoice {
-  tiled: boolean[];
+  /** By layer index: a row of the layer's op table (see src/nn/variants.ts). */
+  variants: string[];
   /** Empty when nothing was measured. */
   rows: TuneRow[];
   /** Taken from a checkpoint rather than measured. */
   recalled?: boolean;
 }
 
-/** A choice as a checkpoint records it: the adapter, and per layer the kernels kept. */
+/**
+ * A choice as a checkpoint records it (training.kernels): the adapter's name, and per layer
+ * the variant it ran. Checkpoints written before variants had names hold "simple" or "tuned".
+ */
 export interface RecordedKernels {
   adapter: string;
-  layers: ("simple" | "tuned")[];
+  layers: string[];
 }
 
 /**
@@ -52,46 +62,53 @@ export function recordChoice(
   { explicit = false }: { explicit?: boolean } = {},
 ): RecordedKernels | undefined {
   if (choice.rows.length === 0 && !choice.recalled && !explicit) return undefined;
-  return { adapter, layers: choice.tiled.map((t) => t ? "tuned" : "simple") };
-}
-
-/** A recorded choice, if it is one made on `adapter` for `layers` layers (else null). */
-function recall(recorded: unknown, adapter: string, layers: number): KernelChoice | null {
-  const r = recorded as Partial<RecordedKernels> | undefined;
-  if (r?.adapter !== adapter || !Array.isArray(r.layers) || r.layers.length !== layers) return null;
-  if (!r.layers.every((k) => k === "simple" || k === "tuned")) return null;
-  return { tiled: r.layers.map((k) => k === "tuned"), rows: [], recalled: true };
+  return { adapter, layers: [...choice.variants] };
 }
 
 /**
- * Times every layer of `model` at batch `B` with both kernel families and returns which to use
- * per layer; a `recorded` choice made on this adapter (by the run being resumed, measured or
- * asked for) is returned as it is, without measuring. Needs timestamp queries; without them,
- * or on a CPU adapter (unless `force`), every layer keeps the tuned kernels unmeasured. Of the
- * store it writes only the gradient buffer, which every training step overwrites.
+ * Each layer's variant for `mode` (see `chooseVariants`). In "auto" mode a `recorded` choice
+ * made on this adapter (by the run being resumed, measured or asked for) is kept as it is;
+ * else, on a GPU with timestamp queries, every layer whose simple and tuned builds differ is
+ * timed at batch `B` first. Of the store it writes only the gradient buffer, which every
+ * training step overwrites.
  */
 export async function chooseKernels(
   gpu: Gpu,
   kernels: KernelCache,
-  { model, store, B, recorded, steps = 10, force = false }: {
+  { model, store, B, mode = "auto", recorded, steps = 10, adapter = adapterKind(gpu) }: {
     model: ModelSpec;
     store: ParamStore;
     B: number;
+    /** `--kernels` (default "auto"). */
+    mode?: KernelMode;
     /** A checkpoint's {@link RecordedKernels}, unchecked. */
     recorded?: unknown;
     steps?: number;
-    /** Measure on a CPU adapter too (for tests). */
-    force?: boolean;
+    /** The kind of adapter to choose for (default `gpu`'s): tests time GPU kernels on a CPU. */
+    adapter?: AdapterKind;
   },
 ): Promise<KernelChoice> {
-  const again = recall(recorded, gpu.name, store.layers.length);
-  if (again) return again;
-  const all = store.layers.map(() => true);
-  if ((gpu.isCpu && !force) || !gpu.timestamps) return { tiled: all, rows: [] };
-  const build = (tiled: boolean) =>
-    new Network(gpu.device, kernels, { model, store, B, train: true, tiled, target: "gpu" });
-  const simple = build(false);
-  const tuned = build(true);
+  const limits = gpu.device.limits;
+  const choose = (timing?: (LayerTiming | null)[]) =>
+    chooseVariants(model, { adapter, limits, kernels: mode, timing });
+  if (mode !== "auto") return { variants: choose(), rows: [] };
+  const r = recorded as Partial<RecordedKernels> | undefined;
+  const again = r?.adapter === gpu.name
+    ? recallVariants(model, r.layers, { adapter, limits })
+    : null;
+  if (again) return { variants: again, rows: [], recalled: true };
+  if (adapter === "cpu" || !gpu.timestamps) return { variants: choose(), rows: [] };
+
+  const build = (kernelsMode: KernelMode) =>
+    new Network(gpu.device, kernels, {
+      model,
+      store,
+      B,
+      train: true,
+      variants: chooseVariants(model, { adapter, limits, kernels: kernelsMode }),
+    });
+  const simple = build("simple");
+  const tuned = build("tuned");
   try {
     // Layers whose two builds run the same kernels (flatten; pooling but for 2×2 windows) need
     // no measurement.
@@ -100,7 +117,7 @@ export async function chooseKernels(
     const measured = store.layers.flatMap((_, k) =>
       labels(simple, k) === labels(tuned, k) ? [] : [k]
     );
-    if (measured.length === 0) return { tiled: all, rows: [] };
+    if (measured.length === 0) return { variants: choose(), rows: [] };
     const item = (net: Network, k: number) => ({
       label: `${net.layers[k]!.name}`,
       encode: (pass: GPUComputePassEncoder) => {
@@ -113,13 +130,13 @@ export async function chooseKernels(
       { steps },
     );
     gpu.checkErrors();
+    const timing: (LayerTiming | null)[] = store.layers.map(() => null);
     const rows = measured.map((k, j) => {
       const [s, t] = [times[2 * j]!.micros, times[2 * j + 1]!.micros];
+      timing[k] = { simple: s, tuned: t };
       return { layer: simple.layers[k]!.name, simple: s, tuned: t, keptTuned: t <= s };
     });
-    const tiled = [...all];
-    measured.forEach((k, j) => tiled[k] = rows[j]!.keptTuned);
-    return { tiled, rows };
+    return { variants: choose(timing), rows };
   } finally {
     simple.destroy();
     tuned.destroy();

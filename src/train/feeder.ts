@@ -18,6 +18,11 @@ import type { Network } from "../nn/network.ts";
 /** The gather kernel's WGSL module. */
 export const GATHER: Program = { name: "gather", code };
 
+/** The gather kernel's one row: a batch's pixels and labels. */
+export const GATHER_TABLE = {
+  simple: { variant: "simple", program: GATHER, entries: { gather: "gather_batch" } },
+} as const;
+
 /** The `struct Dims` of kernels/gather.wgsl: batch B, P pixels per image. */
 export const GATHER_DIMS = { B: "u32", P: "u32" } as const;
 
@@ -83,7 +88,7 @@ export class Feeder {
     });
     this.#gather = dispatchOf(device, kernels, {
       program: GATHER,
-      entry: "gather_batch",
+      entry: GATHER_TABLE.simple.entries.gather,
       constants: { WG },
       outputs: [network.x, network.labels],
       inputs: [

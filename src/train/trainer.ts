@@ -77,10 +77,10 @@ export interface TrainOptions {
    */
   readEveryMs?: number;
   /**
-   * What the tuned kernels are tuned for (default: the adapter's kind). Tests train with the
-   * GPU kernels on a CPU adapter.
+   * Each layer's variant (see src/nn/variants.ts), instead of choosing them by `kernels`: tests
+   * train with the GPU kernels on a CPU adapter. Recorded in the checkpoint as asked for.
    */
-  target?: "cpu" | "gpu";
+  variants?: readonly string[];
 }
 
 /** The training settings a checkpoint records, which `--resume` starts from. */
@@ -248,22 +248,23 @@ async function setUp(gpu: Gpu, options: TrainOptions): Promise<Run> {
   const kernels = new KernelCache(device);
   const store = new ParamStore(device, model);
   const mode = options.kernels ?? "auto";
-  const choice = mode === "auto"
-    ? await chooseKernels(gpu, kernels, {
+  const choice: KernelChoice = options.variants
+    ? { variants: [...options.variants], rows: [] }
+    : await chooseKernels(gpu, kernels, {
       model,
       store,
       B,
+      mode,
       recorded: (options.resume?.meta.training as Partial<TrainingRecord> | undefined)?.kernels,
-    })
-    : { tiled: store.layers.map(() => mode === "tuned"), rows: [] };
-  const chosen = recordChoice(choice, gpu.name, { explicit: mode !== "auto" });
+    });
+  const explicit = mode !== "auto" || options.variants !== undefined;
+  const chosen = recordChoice(choice, gpu.name, { explicit });
   const network = new Network(device, kernels, {
     model,
     store,
     B,
     train: true,
-    target: options.target ?? (gpu.isCpu ? "cpu" : "gpu"),
-    tiled: choice.tiled,
+    variants: choice.variants,
   });
 
   const resume = options.resume;

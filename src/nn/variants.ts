@@ -1,0 +1,159 @@
+/**
+ * Which kernels each layer runs, decided in one place: a variant name per layer (a row of its
+ * op's table: `DENSE_TABLE`, `CONV2D_TABLE`, `POOL_TABLE`), from the kind of adapter, the
+ * layer's shape (each row's `fits`), `--kernels` and, on GPUs, the timing of src/train/autotune.ts.
+ * That name is all the network sees, and what a checkpoint records (training.kernels).
+ */
+import type { Gpu } from "../gpu/device.ts";
+import type { RowLimits } from "../gpu/kernel.ts";
+import { CONV2D_TABLE, conv2dShape } from "./conv2d.ts";
+import { DENSE_TABLE, denseShape } from "./dense.ts";
+import { inferShapes, type LayerInfo, type ModelSpec } from "./model.ts";
+import { POOL_TABLE, poolShape } from "./pool.ts";
+
+/** `--kernels`: choose by timing on GPUs, the tuned kernels untimed, or the simple ones. */
+export const KERNEL_MODES = ["auto", "tuned", "simple"] as const;
+/** One of {@link KERNEL_MODES}. */
+export type KernelMode = (typeof KERNEL_MODES)[number];
+
+/** The kind of adapter kernels are tuned for: a CPU (software, e.g. llvmpipe) or a GPU. */
+export type AdapterKind = "cpu" | "gpu";
+
+/** The kind of `gpu`'s adapter: the one place that asks whether it is a CPU. */
+export function adapterKind(gpu: Pick<Gpu, "isCpu">): AdapterKind {
+  return gpu.isCpu ? "cpu" : "gpu";
+}
+
+/** The name every op's reference row has, and the variant of layers that run no kernels. */
+export const SIMPLE_VARIANT = "simple";
+
+/**
+ * Each op's tuned variant per kind of adapter: register tiles and vec4 loads were measured
+ * fastest on llvmpipe; workgroup-memory tiles and coalesced loads suit GPUs; the 2×2 pool is
+ * faster on both.
+ */
+const TUNED = {
+  dense: { cpu: "tiled", gpu: "shared" },
+  conv2d: { cpu: "tiled", gpu: "vec4" },
+  maxpool: { cpu: "2x2", gpu: "2x2" },
+} as const;
+
+/** A row's `fits`, whatever the op. */
+type Fits = (shape: never, limits: RowLimits) => boolean;
+
+/** The rows a layer of this kind may run, each with its `fits` bound to the layer's shape. */
+function rowsOf(info: LayerInfo): Map<string, (limits: RowLimits) => boolean> {
+  const bind = (table: Record<string, { fits: Fits }>, shape: unknown) =>
+    new Map(
+      Object.entries(table).map(([name, row]) => [
+        name,
+        (limits: RowLimits) => (row.fits as (s: unknown, l: RowLimits) => boolean)(shape, limits),
+      ]),
+    );
+  switch (info.spec.kind) {
+    case "dense":
+      return bind(DENSE_TABLE, denseShape(info));
+    case "conv2d":
+      return bind(CONV2D_TABLE, conv2dShape(info));
+    case "maxpool":
+      return bind(POOL_TABLE, poolShape(info));
+    default:
+      return new Map([[SIMPLE_VARIANT, () => true]]);
+  }
+}
+
+/**
+ * The variant a layer runs for `--kernels tuned` on this kind of adapter: the op's tuned row
+ * where it fits the layer's shape and the device's limits, else the simple one.
+ */
+export function tunedVariant(
+  info: LayerInfo,
+  { adapter, limits }: { adapter: AdapterKind; limits: RowLimits },
+): string {
+  const kind = info.spec.kind;
+  if (!(kind in TUNED)) return SIMPLE_VARIANT;
+  const name = TUNED[kind as keyof typeof TUNED][adapter];
+  return rowsOf(info).get(name)?.(limits) ? name : SIMPLE_VARIANT;
+}
+
+/**
+ * `variant` if it names a row of the layer's op that fits the layer's shape on a device with
+ * `limits`; throws an Error (a bug in the caller, not a user mistake) otherwise.
+ */
+export function checkVariant(
+  info: LayerInfo,
+  variant: string | undefined,
+  limits: RowLimits,
+): string {
+  const fits = variant === undefined ? undefined : rowsOf(info).get(variant);
+  if (!fits?.(limits)) {
+    throw new Error(`${info.spec.name}: variant "${variant}" is not one that fits the layer`);
+  }
+  return variant!;
+}
+
+/** One layer's measurement (src/train/autotune.ts): GPU µs per step with each kind of kernel. */
+export interface LayerTiming {
+  simple: number;
+  tuned: number;
+}
+
+/**
+ * The variant of each layer of `model`, by index: `kernels` "simple" gives the simple rows,
+ * "tuned" each layer's {@link tunedVariant} for `adapter`, and "auto" the tuned one too, but
+ * where `timing` has a layer's measurement (GPUs only) the tuned variant only if it was no
+ * slower.
+ */
+export function chooseVariants(
+  model: ModelSpec,
+  { adapter, limits, kernels, timing = [] }: {
+    adapter: AdapterKind;
+    limits: RowLimits;
+    kernels: KernelMode;
+    /** By layer index; absent or null where a layer was not measured. */
+    timing?: readonly (LayerTiming | null | undefined)[];
+  },
+): string[] {
+  return inferShapes(model).map((info, k) => {
+    if (kernels === "simple") return SIMPLE_VARIANT;
+    const t = kernels === "auto" && adapter === "gpu" ? timing[k] : null;
+    if (t && t.tuned > t.simple) return SIMPLE_VARIANT;
+    return tunedVariant(info, { adapter, limits });
+  });
+}
+
+/**
+ * The variants a checkpoint recorded for `model` (its training.kernels.layers), read on an
+ * adapter of kind `adapter`: each a variant name of its layer's op, or "tuned" as checkpoints
+ * written before variants had names say, which is that layer's {@link tunedVariant}. Null when
+ * the record does not fit the model (not a list, another length, a name the op lacks).
+ */
+export function recallVariants(
+  model: ModelSpec,
+  recorded: unknown,
+  { adapter, limits }: { adapter: AdapterKind; limits: RowLimits },
+): string[] | null {
+  const infos = inferShapes(model);
+  if (!Array.isArray(recorded) || recorded.length !== infos.length) return null;
+  const names = infos.map((info, k) => {
+    const name = recorded[k];
+    if (name === "tuned") return tunedVariant(info, { adapter, limits });
+    return typeof name === "string" && rowsOf(info).get(name)?.(limits) ? name : null;
+  });
+  return names.every((n) => n !== null) ? names as string[] : null;
+}
+
+/**
+ * The variants a forward-only network (eval, predict, serve) runs on `gpu`: each layer's tuned
+ * variant for the adapter, untimed.
+ */
+export function inferenceVariants(
+  model: ModelSpec,
+  gpu: Pick<Gpu, "isCpu" | "device">,
+): string[] {
+  return chooseVariants(model, {
+    adapter: adapterKind(gpu),
+    limits: gpu.device.limits,
+    kernels: "tuned",
+  });
+}
