@@ -21,7 +21,9 @@ import type { DecodedImage } from "./decode.ts";
 
 /** One float per pixel, row-major. */
 export interface GreyMap {
+  /** Pixels per row. */
   width: number;
+  /** Rows. */
   height: number;
   /** (height, width) values; for ink maps 0 = background, 1 = full ink. */
   data: Float32Array;
@@ -29,9 +31,13 @@ export interface GreyMap {
 
 /** A rectangle of pixels. */
 export interface Box {
+  /** Its left column, from 0. */
   x: number;
+  /** Its top row, from 0. */
   y: number;
+  /** Columns, at least 1. */
   width: number;
+  /** Rows, at least 1. */
   height: number;
 }
 
@@ -881,18 +887,25 @@ export type PolarityReason =
 
 /** One polarity's ink, as `judgePolarity` weighs it. */
 export interface InkCandidate {
+  /** Which way the ink was read. */
   polarity: Polarity;
+  /** `levelInk`'s ink map of this reading. */
   levelled: Levelled;
+  /** `keepDigit`'s digit in it. */
   digit: KeptDigit;
 }
 
 /** What `judgePolarity` (or, for a transparent drawing, `alphaInk`) found. */
 export interface FoundInk {
+  /** Where the ink came from (`MnistSteps.source`). */
   source: InkSource;
+  /** Which rule of `judgePolarity` decided. */
   judged: PolarityReason;
   /** The background window's side, in pixels (0 for a transparent drawing). */
   window: number;
+  /** The chosen reading's ink map. */
   levelled: Levelled;
+  /** The chosen reading's digit. */
   digit: KeptDigit;
   /** Each reading's `strokeShape`, when both found marks. */
   shapes?: { dark: StrokeShape; light: StrokeShape };
@@ -1059,7 +1072,9 @@ function inside(a: Box, b: Box): boolean {
 
 /** A kept digit's mean stroke width and its length (kept pixels over that width), in pixels. */
 export interface StrokeShape {
+  /** Twice the mean distance from a kept pixel to the ground, in pixels. */
   thickness: number;
+  /** Kept pixels over `thickness`, in pixels. */
   length: number;
 }
 
