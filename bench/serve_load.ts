@@ -5,20 +5,25 @@
  *   deno run --allow-net --allow-read --allow-run --allow-env bench/serve_load.ts [mode] [options]
  *
  * Modes:
- *   load   (default) `--heavy N` (20) of the largest images the server accepts (2048×2048 RGB
- *          PNGs) posted at once, while GET / and a small predict (280×280, as the page sends)
- *          are timed one after the other until the large ones are answered.
+ *   load   (default) `--heavy N` (20) large images posted at once, while GET / and a small
+ *          predict (280×280, as the page sends) are timed one after the other until the large
+ *          ones are answered. `--large jpeg` (default): a phone's photo, 4000×3000 JPEG at
+ *          quality 85 of a ring on noisy paper (1.4 MB); `--large png`: a 2048×2048 RGB PNG
+ *          ring, the largest image the server took before issue 16.
  *   idle   `--connections N` (1000) TCP connections that send half a request line and wait;
  *          the server's RSS before, while they are open, and after they close.
- *   slow   `--connections N` (1000) predicts that send their headers (Content-Length 1 MiB),
+ *   slow   `--connections N` (1000) predicts that send their headers (Content-Length 6 MiB,
+ *          the body limit),
  *          `--sent KiB` (1023) of the body, then a byte a second; RSS before, while open (2 s,
  *          then after `--hold MS`, past the body deadline) and after they close.
  * Options: `--workers N` (image workers; 0: on the event loop), `--timeout-ms N` (body deadline),
  * `--max-requests N`, passed to `createHandler`.
  */
 import { parseArgs } from "node:util";
+import jpeg from "jpeg-js";
 import { encodePng } from "../src/image/png.ts";
-import { createHandler, type HandlerOptions } from "../src/serve/server.ts";
+import { Rng } from "../src/random.ts";
+import { createHandler, type HandlerOptions, MAX_BODY_BYTES } from "../src/serve/server.ts";
 
 const { values: v, positionals } = parseArgs({
   args: Deno.args,
@@ -26,6 +31,7 @@ const { values: v, positionals } = parseArgs({
   options: {
     serve: { type: "boolean" },
     heavy: { type: "string", default: "20" },
+    large: { type: "string", default: "jpeg" },
     connections: { type: "string", default: "1000" },
     workers: { type: "string" },
     "timeout-ms": { type: "string" },
@@ -116,6 +122,23 @@ function ring(side: number): Promise<Uint8Array<ArrayBuffer>> {
   return encodePng({ width: side, height: side, channels: 3, pixels }).then((b) => b.slice());
 }
 
+/** A 4000×3000 JPEG (quality 85) of a dark ring on grey paper with sensor noise, as a phone takes. */
+function photo(): Uint8Array<ArrayBuffer> {
+  const width = 4000, height = 3000;
+  const rng = new Rng(1);
+  const data = new Uint8Array(width * height * 4);
+  for (let y = 0; y < height; y++) {
+    for (let x = 0; x < width; x++) {
+      const r = Math.hypot(x - width / 2, y - height / 2);
+      const base = r > 700 && r < 900 ? 40 : 190 - 30 * (x / width);
+      const p = (y * width + x) * 4;
+      for (let c = 0; c < 3; c++) data[p + c] = Math.max(0, Math.min(255, base + rng.int(13) - 6));
+      data[p + 3] = 255;
+    }
+  }
+  return new Uint8Array(jpeg.encode({ width, height, data }, 85).data);
+}
+
 function quantile(values: number[], q: number): number {
   const sorted = values.toSorted((a, b) => a - b);
   return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
@@ -123,7 +146,8 @@ function quantile(values: number[], q: number): number {
 
 async function load(): Promise<void> {
   const heavy = Number(v.heavy);
-  const big = await ring(2048);
+  const isJpeg = v.large === "jpeg";
+  const big = isJpeg ? photo() : await ring(2048);
   const small = await ring(280);
   const child = await startChild();
   const url = `http://127.0.0.1:${child.port}/`;
@@ -131,7 +155,7 @@ async function load(): Promise<void> {
     fetch(url + "api/predict", {
       method: "POST",
       body,
-      headers: { "Content-Type": "image/png" },
+      headers: { "Content-Type": body === big && isJpeg ? "image/jpeg" : "image/png" },
     });
   try {
     // Warm up: modules compiled, one large image through (a worker started).
@@ -165,7 +189,8 @@ async function load(): Promise<void> {
     const total = performance.now() - started;
     const ms = (x: number) => `${x.toFixed(0)} ms`;
     console.log(
-      `${heavy} × 2048×2048 PNG (${(big.length / 1024).toFixed(0)} KiB) at once, ` +
+      `${heavy} × ${isJpeg ? "4000×3000 JPEG" : "2048×2048 PNG"} ` +
+        `(${(big.length / 1024).toFixed(0)} KiB) at once, ` +
         `workers ${v.workers ?? "default"}: all answered in ${ms(total)} ` +
         `(${statuses.filter((s) => s === 200).length} × 200)`,
     );
@@ -218,7 +243,7 @@ async function idleOrSlow(slow: boolean): Promise<void> {
     line("before", before);
     const head = slow
       ? `POST /api/predict HTTP/1.1\r\nHost: 127.0.0.1:${child.port}\r\n` +
-        `Content-Type: image/png\r\nContent-Length: ${1024 * 1024}\r\n\r\n`
+        `Content-Type: image/png\r\nContent-Length: ${MAX_BODY_BYTES}\r\n\r\n`
       : "GET / HT";
     const conns = await connectAll(child.port, n, async (conn) => {
       await conn.write(encoder.encode(head));
