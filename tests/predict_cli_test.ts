@@ -58,7 +58,7 @@ step(
     const photos = photoSet(test, { count: 20, seed: 4, first: 8 });
     await Deno.mkdir(`${dir}/desk`);
     for (const photo of photos) await Deno.writeFile(`${dir}/desk/${photo.name}`, photo.bytes);
-    const cases = new URL("../../shared/cases/", import.meta.url).pathname;
+    const cases = new URL("./fixtures/cases/", import.meta.url).pathname;
     const run = await runCli([
       "predict",
       "--model",
@@ -81,7 +81,7 @@ step(
 );
 
 step("mnist predict refuses a dot as it refuses a blank image", async (_dir, model) => {
-  const dot = new URL("../../shared/cases/canvas-single-dot.png", import.meta.url).pathname;
+  const dot = new URL("./fixtures/cases/canvas-single-dot.png", import.meta.url).pathname;
   const run = await runCli(["predict", "--model", model, dot]);
   assert.equal(run.code, 1);
   assert.equal(run.stdout, "");

@@ -578,7 +578,7 @@ Deno.test("strokeWidth() and distanceTransform() measure a stroke's width", () =
 });
 
 Deno.test("toMnist() reads the two photos of a 4 on paper and refuses the tap on a canvas", async () => {
-  const cases = new URL("../../shared/cases/", import.meta.url);
+  const cases = new URL("./fixtures/cases/", import.meta.url);
   const read = async (file: string) => decodeImage(await Deno.readFile(new URL(file, cases)), file);
   // The 4 lies at about x 182–302, y 159–332 of the 480×480 photo; the sheet at 40–440.
   const desk = toMnist(await read("photo-4-paper-on-desk.jpg"), "desk");

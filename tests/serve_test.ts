@@ -544,7 +544,7 @@ Deno.test("JPEG bodies and form uploads are answered as mnist predict answers th
 Deno.test("a dot or a speck is refused as a blank image is, from the page and from curl", async () => {
   using handler = createHandler({ classifier: THREES });
   const dot = await Deno.readFile(
-    new URL("../../shared/cases/canvas-single-dot.png", import.meta.url),
+    new URL("./fixtures/cases/canvas-single-dot.png", import.meta.url),
   );
   assert.match(
     await assertError(await handler(post("/api/predict", dot.slice())), 400, "one tap"),
