@@ -41,3 +41,15 @@ Deno.test("findMnist() names all three places and the download command when none
   });
   assert.throws(() => lookup({}, []), /data directory \(HOME is not set\)/);
 });
+
+Deno.test("no test reads a file from ../shared other than MNIST (a fresh clone has no ../shared)", async () => {
+  const dir = new URL("./", import.meta.url);
+  const offenders: string[] = [];
+  for await (const entry of Deno.readDir(dir)) {
+    if (!entry.isFile || !entry.name.endsWith(".ts")) continue;
+    const text = await Deno.readTextFile(new URL(entry.name, dir));
+    // The failing cases live in tests/fixtures/cases; only MNIST is looked up beside the clone.
+    if (/shared\/cases/.test(text)) offenders.push(entry.name);
+  }
+  assert.deepEqual(offenders, []);
+});
