@@ -3,6 +3,14 @@
 //   g = clip(rescale_grad * grad, ±clip)            (no clipping when clip <= 0)
 //   momentum > 0:  mom = momentum * mom - lr * (g + wd * w);  w += mom
 //   momentum = 0:  w -= lr * (g + wd * w)
+// and Nesterov's momentum, MXNet's nag_mom_update (src/operator/optimizer_op-inl.h,
+// NAGMomKernel), whose
+//   mom' = momentum * mom;  w = w - mom' + (momentum + 1) * (mom' - lr * (g + wd * w));
+//   mom = mom' - lr * (g + wd * w)
+// is, with step = lr * (g + wd * w):  mom = momentum * mom - step;  w += momentum * mom - step.
+// (NAG without momentum is sgd_update, as MXNet's NAG falls back to sgd_update.)
+// `lr` is the rate of this update (a schedule's): the trainer writes one Dims per step of a
+// submit into 256-byte slots of one uniform buffer, so a changing rate needs no pipeline.
 
 struct Dims {
   n: u32,
@@ -51,4 +59,24 @@ fn sgd_update(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups
   } else {
     w[i] -= step;
   }
+}
+
+// One invocation per 4 parameters, as sgd_update; momentum > 0 (the pipeline has MOMENTUM on).
+@compute @workgroup_size(WG)
+fn nag_update(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let i = gid.x + gid.y * nwg.x * WG;
+  if (i >= dims.n / 4u) {
+    return;
+  }
+  var g = dims.rescale_grad * grad[i];
+  if (CLIP) {
+    g = clamp(g, vec4f(-dims.clip), vec4f(dims.clip));
+  }
+  if (WEIGHT_DECAY) {
+    g += dims.wd * w[i];
+  }
+  let step = dims.lr * g;
+  let m = dims.momentum * mom[i] - step;
+  mom[i] = m;
+  w[i] += dims.momentum * m - step;
 }

@@ -8,7 +8,7 @@ import { fitWorkgroup } from "../src/gpu/kernel.ts";
 import { CONV2D_DIMS } from "../src/nn/conv2d.ts";
 import { DENSE_DIMS } from "../src/nn/dense.ts";
 import { SOFTMAX_DIMS } from "../src/nn/loss.ts";
-import { SGD_DIMS } from "../src/nn/optimizer.ts";
+import { ADAM_DIMS, SGD_DIMS } from "../src/nn/optimizer.ts";
 import { POOL_DIMS } from "../src/nn/pool.ts";
 import { GATHER_DIMS } from "../src/train/feeder.ts";
 
@@ -41,6 +41,7 @@ Deno.test("fitWorkgroup() stays within the device's limits, as a power of two", 
 
 /** Each WGSL file's `struct Dims` and the layout its op module writes it from. */
 const DIMS: [string, DimsLayout][] = [
+  ["adam.wgsl", ADAM_DIMS],
   ["conv2d.wgsl", CONV2D_DIMS],
   ["conv2d_tiled.wgsl", CONV2D_DIMS],
   ["conv2d_vec4.wgsl", CONV2D_DIMS],

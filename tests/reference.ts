@@ -310,6 +310,86 @@ export function sgdUpdate(
   }
 }
 
+/**
+ * One NAG step in place, as MXNet's `nag_mom_update` (src/operator/optimizer_op-inl.h,
+ * `NAGMomKernel`), written as MXNet writes it (momentum > 0; with 0 it is `sgdUpdate`):
+ *
+ * ```
+ * g' = clip(rescaleGrad · g, ±clipGradient) + wd · w
+ * mom' = momentum · mom
+ * w = w - mom' + (momentum + 1) · (mom' - lr · g')
+ * mom = mom' - lr · g'
+ * ```
+ *
+ * @param buffers `w` (any shape, updated), `g` (like w), `mom` (like w, updated)
+ */
+export function nagUpdate(
+  { w, g, mom }: { w: Float32Array; g: Float32Array; mom: Float32Array },
+  { lr, momentum, wd, rescaleGrad, clipGradient }: SgdOptions,
+): void {
+  checkSameLength("nagUpdate", { w, g, mom });
+  const clip = clipGradient !== undefined && clipGradient > 0 ? clipGradient : Infinity;
+  for (let i = 0; i < w.length; i++) {
+    const gi = Math.min(Math.max(rescaleGrad * g[i]!, -clip), clip) + wd * w[i]!;
+    const m = momentum * mom[i]!;
+    w[i] = w[i]! - m + (momentum + 1) * (m - lr * gi);
+    mom[i] = m - lr * gi;
+  }
+}
+
+/** Hyperparameters of one Adam step, as MXNet's `adam_update` and contrib `adamw_update`. */
+export interface AdamOptions {
+  /** The base learning rate (before bias correction). */
+  lr: number;
+  beta1: number;
+  beta2: number;
+  epsilon: number;
+  wd: number;
+  rescaleGrad: number;
+  /** Clips the gradient to ±clipGradient; off when absent or <= 0. */
+  clipGradient?: number;
+  /** The step, 1-based (MXNet's per-weight update count). */
+  t: number;
+  /** AdamW: decoupled weight decay, scaled by `eta`, the schedule's multiplier. */
+  decoupled?: boolean;
+  /** AdamW's `eta` (default 1). */
+  eta?: number;
+}
+
+/**
+ * One Adam (or AdamW) step in place. Adam is MXNet's Python `Adam.update` (bias correction
+ * folded into the rate, `lr · sqrt(1 - beta2^t) / (1 - beta1^t)`) calling `adam_update`
+ * (`AdamUpdateKernel`: weight decay added to the rescaled gradient before clipping):
+ *
+ * ```
+ * g' = clip(rescaleGrad · g + wd · w, ±clipGradient)
+ * m = beta1 · m + (1 - beta1) · g';  v = beta2 · v + (1 - beta2) · g'²
+ * w -= lr_t · m / (sqrt(v) + epsilon)
+ * ```
+ *
+ * AdamW is contrib `adamw_update` (src/operator/contrib/adamw-inl.h; Loshchilov & Hutter): the
+ * decay leaves the gradient and `w -= eta · (lr_t · m / (sqrt(v) + epsilon) + wd · w)`.
+ *
+ * @param buffers `w` (any shape, updated), `g` (like w), `m` and `v` (like w, updated)
+ */
+export function adamUpdate(
+  { w, g, m, v }: { w: Float32Array; g: Float32Array; m: Float32Array; v: Float32Array },
+  o: AdamOptions,
+): void {
+  checkSameLength("adamUpdate", { w, g, m, v });
+  const clip = o.clipGradient !== undefined && o.clipGradient > 0 ? o.clipGradient : Infinity;
+  const lr = o.lr * Math.sqrt(1 - o.beta2 ** o.t) / (1 - o.beta1 ** o.t);
+  const eta = o.eta ?? 1;
+  for (let i = 0; i < w.length; i++) {
+    const decay = o.decoupled ? 0 : o.wd * w[i]!;
+    const gi = Math.min(Math.max(o.rescaleGrad * g[i]! + decay, -clip), clip);
+    m[i] = o.beta1 * m[i]! + (1 - o.beta1) * gi;
+    v[i] = o.beta2 * v[i]! + (1 - o.beta2) * gi * gi;
+    const step = lr * m[i]! / (Math.sqrt(v[i]!) + o.epsilon);
+    w[i] = o.decoupled ? w[i]! - eta * (step + o.wd * w[i]!) : w[i]! - step;
+  }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Convolution (cross-correlation, as MXNet and PyTorch)
 

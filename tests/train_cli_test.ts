@@ -512,6 +512,92 @@ gpuTest("mnist train --resume continues a run exactly where it stopped", async (
   });
 });
 
+gpuTest(
+  "mnist train --optimizer adam with a step schedule resumes exactly (m, v, t, rate)",
+  async () => {
+    await withDataDir(async (dir) => {
+      // 10 batches an epoch; the rate halves at epoch 1's first update, number 11.
+      const common = [
+        "train",
+        "--data-dir",
+        dir,
+        "--limit",
+        "1000",
+        "--frequent",
+        "5",
+        "--optimizer",
+        "adam",
+        "--lr",
+        "0.002",
+        "--lr-step-epochs",
+        "1",
+        "--lr-factor",
+        "0.5",
+      ];
+      const full = await runCli([...common, "--epochs", "2", "--save", `${dir}/full.st`]);
+      assertOk(full, "the uninterrupted run");
+      const updateLine = "INFO:root:Update[11]: Change learning rate to 1.00000e-03";
+      const log = lines(full.stdout);
+      assert.equal(log.filter((l) => l.startsWith("INFO:root:Update[")).length, 1, full.stdout);
+      // Logged as MXNet does, when update 11 runs: after epoch 0's lines, before epoch 1's.
+      assert.ok(
+        log.indexOf(updateLine) > log.indexOf(
+              "INFO:root:Epoch[0] Validation-accuracy=" +
+                validationAccuracies(full.stdout).get(0),
+            ) &&
+          log.indexOf(updateLine) < log.findIndex((l) => l.startsWith("INFO:root:Epoch[1] Batch")),
+        full.stdout,
+      );
+      const part = await runCli([...common, "--epochs", "1", "--save", `${dir}/part.st`]);
+      assertOk(part, "the first epoch");
+      // Only the data and the new total: the optimizer and schedule come from the checkpoint.
+      const resumed = await runCli(
+        ["train", "--data-dir", dir, "--epochs", "2", "--resume", `${dir}/part.st`],
+      );
+      assertOk(resumed, "the resumed run");
+      const epoch1 = deterministic(full.stdout).filter((line) => !line.includes("Epoch[0]"));
+      assert.deepEqual(deterministic(resumed.stdout), epoch1);
+      const [a, b] = await Promise.all([
+        loadCheckpoint(`${dir}/full.st`),
+        loadCheckpoint(`${dir}/part.st`),
+      ]);
+      const training = b.meta.training!;
+      assert.equal(training.optimizer, "adam");
+      assert.equal(training.updates, 20);
+      assert.deepEqual(training.schedule, { kind: "multifactor", factor: 0.5, stepEpochs: [1] });
+      assert.ok(a.variance && a.variance.size > 0, "Adam's v is stored");
+      for (const name of a.params.keys()) {
+        assert.deepEqual(b.params.get(name), a.params.get(name), name);
+        assert.deepEqual(b.momentum.get(name), a.momentum.get(name), `m of ${name}`);
+        assert.deepEqual(b.variance!.get(name), a.variance.get(name), `v of ${name}`);
+      }
+    });
+  },
+);
+
+gpuTest("mnist train refuses optimizer and schedule options that do not go together", async () => {
+  await withDataDir(async (dir) => {
+    const train = ["train", "--data-dir", dir, "--limit", "100", "--epochs", "1"];
+    for (
+      const [args, pattern] of [
+        [["--optimizer", "adam", "--momentum", "0.9"], /--momentum applies to/],
+        [["--beta1", "0.8"], /--beta1 applies to --optimizer adam and adamw only/],
+        [["--optimizer", "adam", "--beta2", "1"], /--beta2 must be < 1, got 1/],
+        [["--optimizer", "rmsprop"], /--optimizer must be one of sgd, nag, adam, adamw/],
+        [["--lr-factor", "0.5"], /--lr-factor needs --lr-step-epochs/],
+        [["--lr-step-epochs", "3,2"], /--lr-step-epochs must be increasing/],
+        [["--lr-schedule", "cosine", "--lr-step-epochs", "2"], /does not take --lr-step-epochs/],
+        [["--final-lr", "0.01"], /--final-lr applies to --lr-schedule cosine only/],
+        [["--lr-schedule", "linear"], /--lr-schedule must be one of cosine/],
+      ] as [string[], RegExp][]
+    ) {
+      const run = await runCli([...train, ...args]);
+      assertUserError(run, pattern, args.join(" "));
+      assert.equal(run.stdout, "");
+    }
+  });
+});
+
 gpuTest("mnist train --kernels simple is recorded, and a resumed run keeps it", async () => {
   await withDataDir(async (dir) => {
     const common = ["train", "--data-dir", dir, "--limit", "1000", "--frequent", "5"];

@@ -26,6 +26,8 @@ import {
 import { MODELS } from "../nn/model.ts";
 import { checkBatchFits } from "../nn/network.ts";
 import type { Init } from "../nn/params.ts";
+import { ADAM_DEFAULTS, type OptimizerName, OPTIMIZERS } from "../nn/optimizer.ts";
+import type { Schedule } from "../train/schedule.ts";
 import { KERNEL_MODES } from "../train/autotune.ts";
 import { type EpochResult, train, type TrainingRecord } from "../train/trainer.ts";
 import { trainingLabel, WorkProgress } from "./progress.ts";
@@ -48,8 +50,16 @@ Options:
   --model NAME           ${Object.keys(MODELS).join(" | ")} (default mlp)
   --epochs N             epochs in all (default 10)
   --batch-size N         samples per batch (default 100)
-  --lr X                 learning rate (default 0.1, the tutorial's)
-  --momentum X           SGD momentum (default 0)
+  --optimizer NAME       ${OPTIMIZERS.join(" | ")} (default sgd): MXNet's SGD, NAG (Nesterov) and
+                         Adam, and AdamW (Adam with decoupled weight decay)
+  --lr X                 learning rate (default 0.1, the tutorial's; 0.001 for adam and adamw)
+  --momentum X           SGD and NAG momentum (default 0)
+  --beta1 X, --beta2 X   Adam's moment decays (default 0.9, 0.999, MXNet's)
+  --epsilon X            Adam's epsilon (default 1e-8)
+  --lr-step-epochs E,... multiply the rate by --lr-factor (default 0.1) at the start of each of
+                         these epochs, logging MXNet's "Update[N]: Change learning rate to ..."
+  --lr-factor F          the factor of --lr-step-epochs (0 < F)
+  --lr-schedule cosine   cosine decay from --lr to --final-lr (default 0) over the run
   --wd X                 weight decay (default 0)
   --clip X               clip rescaled gradients to ±X (default 0: off)
   --init SCHEME          xavier (default) or uniform:SCALE (MXNet FeedForward's default is
@@ -71,9 +81,10 @@ Options:
                          the per-layer timings of --kernels auto (timestamp queries)
   --resume FILE|NAME     continue a run from its checkpoint (weights, momentum, epoch, shuffle),
                          or from the one "mnist train --model NAME" saved (mlp, lenet), saving
-                         back to it; its --batch-size, --lr, --momentum, --wd, --clip, --init,
-                         --seed, --limit, --frequent and --dataset carry over unless given here;
-                         --epochs is the new total
+                         back to it; its --batch-size, --optimizer, --lr, --momentum, --beta1,
+                         --beta2, --epsilon, --wd, --clip, schedule, --init, --seed, --limit,
+                         --frequent and --dataset carry over unless given here (a schedule
+                         option replaces the whole schedule); --epochs is the new total
 ${ARCH_HELP}
 
 ${COMMON_HELP}
@@ -81,6 +92,8 @@ ${COMMON_HELP}
 Examples:
   mnist train
   mnist train --model mlp --epochs 10 --batch-size 100 --lr 0.1
+  mnist train --optimizer adam --lr 0.001 --epochs 3
+  mnist train --momentum 0.9 --lr-step-epochs 3,6 --lr-factor 0.5
   mnist train --epochs 1 --limit 6000 --frequent 10 --device cpu
   mnist train --resume mlp --epochs 20
   mnist train --save /tmp/try.safetensors && mnist models --default /tmp/try.safetensors`;
@@ -93,6 +106,75 @@ function parseInit(value: string | undefined): Init {
     throw new UserError(`--init must be xavier or uniform:SCALE (SCALE > 0), got "${value}"`);
   }
   return { kind: "uniform", scale };
+}
+
+/**
+ * The schedule from `--lr-step-epochs E,... [--lr-factor F]` (MXNet's MultiFactorScheduler as
+ * fit.py sets it up, factor 0.1 by default as there) or `--lr-schedule cosine [--final-lr X]`;
+ * none of them: the resumed run's `recorded` schedule, else a constant rate.
+ */
+function parseSchedule(
+  v: Partial<Record<"lr-factor" | "lr-step-epochs" | "lr-schedule" | "final-lr", string>>,
+  recorded: unknown,
+  resumePath: string | undefined,
+): Schedule {
+  const given = ["lr-factor", "lr-step-epochs", "lr-schedule", "final-lr"] as const;
+  if (given.every((k) => v[k] === undefined)) {
+    if (recorded === undefined) return { kind: "constant" };
+    const r = recorded as Partial<
+      { kind: unknown; factor: unknown; stepEpochs: unknown; finalLr: unknown }
+    >;
+    const ok = r.kind === "constant" ||
+      (r.kind === "multifactor" && typeof r.factor === "number" && r.factor > 0 &&
+        Array.isArray(r.stepEpochs) && r.stepEpochs.every((e) => Number.isInteger(e) && e > 0)) ||
+      (r.kind === "cosine" && typeof r.finalLr === "number" && r.finalLr >= 0);
+    if (!ok) {
+      throw new UserError(
+        `Cannot resume from "${resumePath}": its training record has an invalid schedule`,
+        { hint: "Pass --lr-step-epochs or --lr-schedule to override it." },
+      );
+    }
+    return recorded as Schedule;
+  }
+  if (v["lr-schedule"] !== undefined) {
+    choiceOption("lr-schedule", v["lr-schedule"], { choices: ["cosine"], fallback: "cosine" });
+    if (v["lr-step-epochs"] !== undefined || v["lr-factor"] !== undefined) {
+      throw new UserError("--lr-schedule cosine does not take --lr-step-epochs or --lr-factor", {
+        hint:
+          "Choose one schedule: --lr-step-epochs E,... [--lr-factor F] or --lr-schedule cosine.",
+      });
+    }
+    return {
+      kind: "cosine",
+      finalLr: floatOption("final-lr", v["final-lr"], { fallback: 0, min: 0 }),
+    };
+  }
+  if (v["final-lr"] !== undefined) {
+    throw new UserError("--final-lr applies to --lr-schedule cosine only", {
+      hint: "Add --lr-schedule cosine.",
+    });
+  }
+  const text = v["lr-step-epochs"];
+  if (text === undefined) {
+    throw new UserError("--lr-factor needs --lr-step-epochs", {
+      hint: "Say at which epochs to multiply the rate, e.g. --lr-step-epochs 3,6.",
+    });
+  }
+  const stepEpochs = text.split(",").map((e) => Number(e));
+  if (
+    text.trim() === "" ||
+    !stepEpochs.every((e, i) => Number.isInteger(e) && e > 0 && (i === 0 || e > stepEpochs[i - 1]!))
+  ) {
+    throw new UserError(
+      `--lr-step-epochs must be increasing epoch numbers > 0 separated by commas, got "${text}"`,
+    );
+  }
+  const factor = floatOption("lr-factor", v["lr-factor"], {
+    fallback: 0.1,
+    min: 0,
+    exclusiveMin: true,
+  });
+  return { kind: "multifactor", factor, stepEpochs };
 }
 
 /** The tutorial's learning rate, `--lr`'s default, which trains both models. */
@@ -343,8 +425,16 @@ export const trainCommand: Command = {
         model: { type: "string" },
         epochs: { type: "string" },
         "batch-size": { type: "string" },
+        optimizer: { type: "string" },
         lr: { type: "string" },
         momentum: { type: "string" },
+        beta1: { type: "string" },
+        beta2: { type: "string" },
+        epsilon: { type: "string" },
+        "lr-factor": { type: "string" },
+        "lr-step-epochs": { type: "string" },
+        "lr-schedule": { type: "string" },
+        "final-lr": { type: "string" },
         wd: { type: "string" },
         clip: { type: "string" },
         init: { type: "string" },
@@ -431,17 +521,61 @@ export const trainCommand: Command = {
       [v["batch-size"], text(was.batchSize)],
       (t) => intOption("batch-size", t, { fallback: 100, min: 1, max: 65536 }),
     );
+    const optimizer = setting<OptimizerName>(
+      "optimizer",
+      "optimizer",
+      [v.optimizer, was.optimizer === undefined ? undefined : String(was.optimizer)],
+      (t) => choiceOption("optimizer", t, { choices: OPTIMIZERS, fallback: "sgd" }),
+    );
+    const adam = optimizer === "adam" || optimizer === "adamw";
+    // A resumed run that changes optimizer starts from that optimizer's defaults.
+    const same = optimizer === (was.optimizer ?? "sgd");
     const lr = setting(
       "lr",
       "learning rate",
-      [v.lr, text(was.lr)],
-      (t) => floatOption("lr", t, { fallback: 0.1, min: 0, exclusiveMin: true }),
+      [v.lr, same ? text(was.lr) : undefined],
+      // MXNet's Adam defaults to 0.001; the tutorial's 0.1 diverges there.
+      (t) => floatOption("lr", t, { fallback: adam ? 0.001 : 0.1, min: 0, exclusiveMin: true }),
     );
-    const momentum = setting("momentum", "momentum", [v.momentum, text(was.momentum)], (t) => {
-      const m = floatOption("momentum", t, { fallback: 0, min: 0 });
-      if (m >= 1) throw new UserError(`--momentum must be < 1, got ${t}`);
-      return m;
-    });
+    const beta = (name: "beta1" | "beta2") =>
+      setting(name, name, [v[name], same ? text(was[name]) : undefined], (t) => {
+        const b = floatOption(name, t, { fallback: ADAM_DEFAULTS[name], min: 0 });
+        if (b >= 1) throw new UserError(`--${name} must be < 1, got ${t}`);
+        return b;
+      });
+    const beta1 = beta("beta1");
+    const beta2 = beta("beta2");
+    const epsilon = setting(
+      "epsilon",
+      "epsilon",
+      [v.epsilon, same ? text(was.epsilon) : undefined],
+      (t) =>
+        floatOption("epsilon", t, { fallback: ADAM_DEFAULTS.epsilon, min: 0, exclusiveMin: true }),
+    );
+    if (!adam) {
+      for (const name of ["beta1", "beta2", "epsilon"] as const) {
+        if (v[name] !== undefined) {
+          throw new UserError(`--${name} applies to --optimizer adam and adamw only`, {
+            hint: "Pass --optimizer adam, or leave it out.",
+          });
+        }
+      }
+    } else if (v.momentum !== undefined) {
+      throw new UserError(`--momentum applies to --optimizer sgd and nag only`, {
+        hint: "Adam's first moment decays by --beta1.",
+      });
+    }
+    const schedule = parseSchedule(v, was.schedule, resumePath);
+    const momentum = setting(
+      "momentum",
+      "momentum",
+      [v.momentum, adam ? "0" : text(was.momentum)],
+      (t) => {
+        const m = floatOption("momentum", t, { fallback: 0, min: 0 });
+        if (m >= 1) throw new UserError(`--momentum must be < 1, got ${t}`);
+        return m;
+      },
+    );
     const wd = setting(
       "wd",
       "weight decay",
@@ -546,7 +680,15 @@ export const trainCommand: Command = {
           test: testSplit,
           epochs,
           batchSize,
-          sgd: { lr, momentum, wd, clipGradient },
+          sgd: {
+            lr,
+            momentum,
+            wd,
+            clipGradient,
+            optimizer,
+            ...(adam ? { beta1, beta2, epsilon } : {}),
+          },
+          schedule,
           seed,
           init,
           frequent,

@@ -53,6 +53,11 @@ export interface Checkpoint {
    * tensor's momentum only when it is not all zeros; one absent beside others loads as zeros.
    */
   momentum: Map<string, Float32Array>;
+  /**
+   * Adam's second moment v by parameter name (its first moment m is `momentum`), stored as
+   * `optimizer.variance.*` under the same rule as momentum: all-zero tensors are left out.
+   */
+  variance?: Map<string, Float32Array>;
   /** Which architecture the file holds and what said so; set by `decodeCheckpoint`. */
   origin?: ModelOrigin;
 }
@@ -67,21 +72,28 @@ export interface LoadOptions {
 }
 
 const MOMENTUM_PREFIX = "optimizer.momentum.";
+const VARIANCE_PREFIX = "optimizer.variance.";
 const MAX_HEADER = 16 * 1024 * 1024;
-/** The largest file a model within the limits makes: its parameters, their momenta, a header. */
-const MAX_FILE = 8 + MAX_HEADER + 2 * 4 * MODEL_LIMITS.params;
+/**
+ * The largest file a model within the limits makes: its parameters, their optimizer state
+ * (momentum, or Adam's m and v), a header.
+ */
+const MAX_FILE = 8 + MAX_HEADER + 3 * 4 * MODEL_LIMITS.params;
 
 /**
  * Serialises a checkpoint to safetensors bytes: the parameters as F32, then each momentum tensor
  * that is not all zeros (with momentum 0 none is: an SGD run's file is half the size).
  */
 export function encodeCheckpoint(checkpoint: Checkpoint): Uint8Array {
-  const { meta, params, momentum } = checkpoint;
+  const { meta, params, momentum, variance = new Map() } = checkpoint;
+  const state = (prefix: string, tensors: Map<string, Float32Array>) =>
+    [...tensors]
+      .filter(([, v]) => v.some((x) => x !== 0))
+      .map(([k, v]) => [prefix + k, v] as [string, Float32Array]);
   const entries: [string, Float32Array][] = [
     ...params,
-    ...[...momentum]
-      .filter(([, v]) => v.some((x) => x !== 0))
-      .map(([k, v]) => [MOMENTUM_PREFIX + k, v] as [string, Float32Array]),
+    ...state(MOMENTUM_PREFIX, momentum),
+    ...state(VARIANCE_PREFIX, variance),
   ];
   const header: Record<string, unknown> = {
     __metadata__: {
@@ -99,7 +111,8 @@ export function encodeCheckpoint(checkpoint: Checkpoint): Uint8Array {
   );
   let offset = 0;
   for (const [name, data] of entries) {
-    const shape = shapes.get(name.replace(MOMENTUM_PREFIX, "")) ?? [data.length];
+    const shape = shapes.get(name.replace(MOMENTUM_PREFIX, "").replace(VARIANCE_PREFIX, "")) ??
+      [data.length];
     header[name] = { dtype: "F32", shape, data_offsets: [offset, offset + data.byteLength] };
     offset += data.byteLength;
   }
@@ -353,20 +366,25 @@ export function decodeCheckpoint(
     );
   }
   const params = new Map<string, Float32Array>();
-  const momentum = new Map<string, Float32Array>();
   const all = infos.flatMap((l) => l.params);
   for (const p of all) params.set(p.name, read(p.name, p.shape));
   // Stored only where not all zeros: one present means the rest are zeros.
-  if (all.some((p) => tensors.has(MOMENTUM_PREFIX + p.name))) {
-    for (const p of all) {
-      momentum.set(
-        p.name,
-        tensors.has(MOMENTUM_PREFIX + p.name)
-          ? read(MOMENTUM_PREFIX + p.name, p.shape)
-          : new Float32Array(sizeOf(p.shape)),
-      );
+  const state = (prefix: string) => {
+    const found = new Map<string, Float32Array>();
+    if (all.some((p) => tensors.has(prefix + p.name))) {
+      for (const p of all) {
+        found.set(
+          p.name,
+          tensors.has(prefix + p.name)
+            ? read(prefix + p.name, p.shape)
+            : new Float32Array(sizeOf(p.shape)),
+        );
+      }
     }
-  }
+    return found;
+  };
+  const momentum = state(MOMENTUM_PREFIX);
+  const variance = state(VARIANCE_PREFIX);
   const epoch = metadata.epoch === undefined ? -1 : Number(metadata.epoch);
   if (!/^-?\d+$/.test(metadata.epoch ?? "-1") || !Number.isSafeInteger(epoch) || epoch < -1) {
     throw bad(path, `its epoch ${quote(metadata.epoch)} is not an integer >= -1`);
@@ -404,6 +422,7 @@ export function decodeCheckpoint(
     meta: { model, epoch, dataset, training, iterator, accuracy },
     params,
     momentum,
+    ...(variance.size > 0 ? { variance } : {}),
     origin: { architecture: model.name, from: "metadata" },
   };
 }

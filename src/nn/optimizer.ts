@@ -1,15 +1,32 @@
-/** SGD with MXNet's semantics, one dispatch over every parameter (see kernels/sgd.wgsl). */
+/**
+ * The optimizers, with MXNet's semantics, each one dispatch over every parameter (they live in
+ * one buffer, see params.ts): SGD and NAG (kernels/sgd.wgsl), Adam and AdamW (kernels/adam.wgsl).
+ * The rate of each update reaches the GPU through a uniform buffer of per-step `Dims` slots,
+ * written with `queue.writeBuffer` before each submit: schedules and Adam's bias correction
+ * change the rate every step without a pipeline rebuild or a readback.
+ */
+import adamCode from "../../kernels/adam.wgsl" with { type: "text" };
 import code from "../../kernels/sgd.wgsl" with { type: "text" };
-import { createDims } from "../gpu/buffer.ts";
-import { type Dispatch, dispatchOf, type KernelCache, type Program } from "../gpu/kernel.ts";
+import { createStorage, type DimsLayout, type DimsValues } from "../gpu/buffer.ts";
+import {
+  bindGroup,
+  type Dispatch,
+  dispatchOf,
+  type KernelCache,
+  type Program,
+} from "../gpu/kernel.ts";
 import type { ParamStore } from "./params.ts";
 
-/** The SGD kernel's WGSL module. */
+/** The SGD and NAG kernels' WGSL module. */
 export const SGD: Program = { name: "sgd", code };
+/** The Adam and AdamW kernel's WGSL module. */
+export const ADAM: Program = { name: "adam", code: adamCode };
 
-/** The SGD kernel's one row: the update of every parameter. */
+/** The optimizer kernels, one row per update rule (AdamW is adam_update with ADAMW on). */
 export const SGD_TABLE = {
   simple: { variant: "simple", program: SGD, entries: { update: "sgd_update" } },
+  nag: { variant: "nag", program: SGD, entries: { update: "nag_update" } },
+  adam: { variant: "adam", program: ADAM, entries: { update: "adam_update" } },
 } as const;
 
 /**
@@ -25,6 +42,31 @@ export const SGD_DIMS = {
   clip: "f32",
 } as const;
 
+/**
+ * The `struct Dims` of kernels/adam.wgsl: n parameters, the step's rate (bias correction folded
+ * in), the moments' decays, epsilon, weight decay, gradient scale and clip, and AdamW's `eta`.
+ */
+export const ADAM_DIMS = {
+  n: "u32",
+  lr: "f32",
+  beta1: "f32",
+  beta2: "f32",
+  epsilon: "f32",
+  wd: "f32",
+  rescale_grad: "f32",
+  clip: "f32",
+  eta: "f32",
+} as const;
+
+/** `--optimizer`: MXNet's SGD, NAG and Adam, and AdamW with decoupled weight decay. */
+export const OPTIMIZERS = ["sgd", "nag", "adam", "adamw"] as const;
+
+/** One of {@link OPTIMIZERS}. */
+export type OptimizerName = typeof OPTIMIZERS[number];
+
+/** MXNet's Adam defaults (python/mxnet/optimizer/optimizer.py, `Adam.__init__`). */
+export const ADAM_DEFAULTS = { beta1: 0.9, beta2: 0.999, epsilon: 1e-8 } as const;
+
 /** SGD hyper-parameters, as MXNet names them. */
 export interface SgdOptions {
   lr: number;
@@ -36,46 +78,198 @@ export interface SgdOptions {
   clipGradient: number;
 }
 
+/**
+ * Any optimizer's hyper-parameters: SGD's (`momentum` is SGD's and NAG's only), the rule
+ * (default sgd) and Adam's `beta1`, `beta2`, `epsilon` (default {@link ADAM_DEFAULTS}). `lr` is
+ * the base rate; a schedule's rate per update is given to {@link Optimizer.writeSteps}.
+ */
+export interface OptimizerOptions extends SgdOptions {
+  optimizer?: OptimizerName;
+  beta1?: number;
+  beta2?: number;
+  epsilon?: number;
+}
+
 /** Preferred workgroup size (see `KernelCache.workgroup`). */
 const PREFERRED_WG = 256;
+/** Bytes per `Dims` slot: WebGPU's minimum uniform buffer offset alignment. */
+const SLOT_BYTES = 256;
 
-/** The update dispatch over `store`'s whole parameter buffer. */
+/**
+ * Adam's rate for update `t` (1-based) with MXNet's bias correction folded in, computed in
+ * float64 as MXNet's Python does: `lr · sqrt(1 - beta2^t) / (1 - beta1^t)`.
+ */
+export function adamRate(lr: number, t: number, { beta1, beta2 }: {
+  beta1: number;
+  beta2: number;
+}): number {
+  return lr * Math.sqrt(1 - beta2 ** t) / (1 - beta1 ** t);
+}
+
+/** Writes `values` as the fields of `layout` (4 bytes each, in order) at `byteOffset`. */
+function packDims<L extends DimsLayout>(
+  view: DataView,
+  byteOffset: number,
+  { layout, values }: { layout: L; values: DimsValues<L> },
+): void {
+  Object.keys(layout).forEach((field, i) => {
+    const at = byteOffset + 4 * i;
+    if (layout[field] === "u32") view.setUint32(at, values[field]!, true);
+    else view.setFloat32(at, values[field]!, true);
+  });
+}
+
+/**
+ * One optimizer over a {@link ParamStore}: its state (the store's `momentum` buffer holds SGD's
+ * and NAG's momentum, or Adam's first moment m; `variance` Adam's second moment v) and one
+ * dispatch per slot of a submit. Before encoding a submit's steps, {@link writeSteps} writes each
+ * step's rate; step j of the submit then encodes `dispatch(j)`. Pipelines and bind groups are
+ * made here, once.
+ */
+export class Optimizer {
+  /** The update rule. */
+  readonly name: OptimizerName;
+  /** Adam's second moment v, in the parameter buffer's layout; null for SGD and NAG. */
+  readonly variance: GPUBuffer | null;
+  /** How many steps one submit may hold. */
+  readonly slots: number;
+  readonly #device: GPUDevice;
+  readonly #options: OptimizerOptions;
+  readonly #n: number;
+  readonly #dims: GPUBuffer;
+  readonly #dispatches: Dispatch[];
+
+  /**
+   * Builds the update of `store`'s whole parameter buffer; every slot starts at the base rate
+   * (Adam's at t = 1). Throws when the store's length is not a multiple of 4.
+   */
+  constructor(
+    device: GPUDevice,
+    kernels: KernelCache,
+    { store, options, slots = 1 }: { store: ParamStore; options: OptimizerOptions; slots?: number },
+  ) {
+    const n = store.length;
+    if (n % 4 !== 0) {
+      throw new Error(`The optimizer needs a parameter count divisible by 4, got ${n}`);
+    }
+    this.#device = device;
+    this.#options = options;
+    this.#n = n;
+    this.name = options.optimizer ?? "sgd";
+    this.slots = slots;
+    const adam = this.name === "adam" || this.name === "adamw";
+    this.variance = adam ? createStorage(device, "variance", n * 4) : null;
+    this.#dims = device.createBuffer({
+      label: `${this.name}.dims`,
+      size: slots * SLOT_BYTES,
+      usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST,
+    });
+    const WG = kernels.workgroup(PREFERRED_WG);
+    const groups = Math.ceil(n / 4 / WG);
+    const x = Math.min(groups, device.limits.maxComputeWorkgroupsPerDimension);
+    const grid: [number, number] = [x, Math.ceil(groups / x)];
+    const clip = Number(options.clipGradient > 0);
+    const wd = Number(options.wd !== 0);
+    const first = adam
+      ? dispatchOf(device, kernels, {
+        program: ADAM,
+        entry: SGD_TABLE.adam.entries.update,
+        constants: { WG, ADAMW: Number(this.name === "adamw"), CLIP: clip, WEIGHT_DECAY: wd },
+        outputs: [store.params, store.momentum, this.variance!],
+        inputs: [store.grads],
+        dims: this.#dims,
+        grid,
+      })
+      : dispatchOf(device, kernels, {
+        program: SGD,
+        entry: this.name === "nag" && options.momentum > 0
+          ? SGD_TABLE.nag.entries.update
+          : SGD_TABLE.simple.entries.update,
+        // Booleans as pipeline constants: 1 on, 0 off.
+        constants: { WG, MOMENTUM: Number(options.momentum > 0), CLIP: clip, WEIGHT_DECAY: wd },
+        outputs: [store.params, store.momentum],
+        inputs: [store.grads],
+        dims: this.#dims,
+        grid,
+      });
+    const io = adam
+      ? [store.params, store.momentum, this.variance!, store.grads]
+      : [store.params, store.momentum, store.grads];
+    this.#dispatches = [first];
+    for (let s = 1; s < slots; s++) {
+      const dims = { buffer: this.#dims, offset: s * SLOT_BYTES, size: SLOT_BYTES };
+      this.#dispatches.push({
+        ...first,
+        bindGroup: bindGroup(device, first.kernel, [...io, dims]),
+      });
+    }
+    this.writeSteps(1, new Array<number>(slots).fill(options.lr));
+  }
+
+  /**
+   * Writes the `Dims` of the next submit's steps: step j is update `first + j` (1-based, MXNet's
+   * `num_update`, Adam's t) at rate `rates[j]` (the schedule's; the base `lr` without one).
+   * Call it after the previous submit and before this one's (queue order keeps them apart).
+   */
+  writeSteps(first: number, rates: readonly number[]): void {
+    if (rates.length > this.slots) {
+      throw new Error(`${rates.length} steps in one submit, but only ${this.slots} slots`);
+    }
+    const o = this.#options;
+    const data = new ArrayBuffer(rates.length * SLOT_BYTES);
+    const view = new DataView(data);
+    const common = { n: this.#n, wd: o.wd, rescale_grad: o.rescaleGrad, clip: o.clipGradient };
+    rates.forEach((rate, j) => {
+      const at = j * SLOT_BYTES;
+      if (this.variance === null) {
+        packDims(view, at, {
+          layout: SGD_DIMS,
+          values: { ...common, lr: rate, momentum: o.momentum },
+        });
+        return;
+      }
+      const { beta1, beta2, epsilon } = { ...ADAM_DEFAULTS, ...definedOnly(o) };
+      const adamw = this.name === "adamw";
+      // AdamW's rate is the base rate (bias-corrected) and eta the schedule's multiplier, so
+      // that eta scales the decoupled decay too (adamw-inl.h); Adam's is the scheduled rate.
+      const lr = adamRate(adamw ? o.lr : rate, first + j, { beta1, beta2 });
+      packDims(view, at, {
+        layout: ADAM_DIMS,
+        values: { ...common, lr, beta1, beta2, epsilon, eta: adamw ? rate / o.lr : 1 },
+      });
+    });
+    this.#device.queue.writeBuffer(this.#dims, 0, data);
+  }
+
+  /** The update of step `slot` of a submit (0 outside the training loop). */
+  dispatch(slot = 0): Dispatch {
+    const d = this.#dispatches[slot];
+    if (!d) throw new Error(`No optimizer slot ${slot} (of ${this.slots})`);
+    return d;
+  }
+
+  /** Frees the uniform slots and Adam's variance (the store frees the rest). */
+  destroy(): void {
+    this.#dims.destroy();
+    this.variance?.destroy();
+  }
+}
+
+/** Adam's settings that are set, so that an absent one takes its default. */
+function definedOnly(o: OptimizerOptions): Partial<typeof ADAM_DEFAULTS> {
+  return Object.fromEntries(
+    (["beta1", "beta2", "epsilon"] as const).filter((k) => o[k] !== undefined).map((
+      k,
+    ) => [k, o[k]]),
+  );
+}
+
+/** The SGD update dispatch over `store`'s whole parameter buffer at a fixed rate. */
 export function buildSgd(
   device: GPUDevice,
   kernels: KernelCache,
   store: ParamStore,
   options: SgdOptions,
 ): Dispatch {
-  const WG = kernels.workgroup(PREFERRED_WG);
-  const n = store.length;
-  const dims = createDims(device, "sgd", {
-    layout: SGD_DIMS,
-    values: {
-      n,
-      lr: options.lr,
-      momentum: options.momentum,
-      wd: options.wd,
-      rescale_grad: options.rescaleGrad,
-      clip: options.clipGradient,
-    },
-  });
-  if (n % 4 !== 0) throw new Error(`SGD needs a parameter count divisible by 4, got ${n}`);
-  const groups = Math.ceil(n / 4 / WG);
-  const limit = device.limits.maxComputeWorkgroupsPerDimension;
-  const x = Math.min(groups, limit);
-  return dispatchOf(device, kernels, {
-    program: SGD,
-    entry: SGD_TABLE.simple.entries.update,
-    constants: {
-      WG,
-      // Booleans as pipeline constants: 1 on, 0 off.
-      MOMENTUM: Number(options.momentum > 0),
-      CLIP: Number(options.clipGradient > 0),
-      WEIGHT_DECAY: Number(options.wd !== 0),
-    },
-    outputs: [store.params, store.momentum],
-    inputs: [store.grads],
-    dims,
-    grid: [x, Math.ceil(groups / x)],
-  });
+  return new Optimizer(device, kernels, { store, options }).dispatch(0);
 }

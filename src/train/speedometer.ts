@@ -72,3 +72,23 @@ export function validationLine(epoch: number, metric: string, value: number): st
 export function savedLine(path: string): string {
   return `INFO:root:Saved checkpoint to "${path}"`;
 }
+
+/**
+ * Formats like Python's `%0.5e` (and `%.Ne`): mantissa with `digits` decimals, an exponent of
+ * at least two digits: `5.00000e-02`.
+ */
+export function pyExp(x: number, digits = 5): string {
+  if (Number.isNaN(x)) return "nan";
+  if (!Number.isFinite(x)) return x > 0 ? "inf" : "-inf";
+  const [mantissa, exponent] = x.toExponential(digits).split("e") as [string, string];
+  const sign = exponent.startsWith("-") ? "-" : "+";
+  return `${mantissa}e${sign}${exponent.replace(/^[-+]/, "").padStart(2, "0")}`;
+}
+
+/**
+ * `INFO:root:Update[601]: Change learning rate to 5.00000e-02`: MXNet's lr_scheduler.py
+ * (FactorScheduler, MultiFactorScheduler) when the rate changes at update N (1-based).
+ */
+export function updateLine(numUpdate: number, lr: number): string {
+  return `INFO:root:Update[${numUpdate}]: Change learning rate to ${pyExp(lr)}`;
+}

@@ -6,23 +6,25 @@
  */
 import { UserError } from "../errors.ts";
 import type { Gpu } from "../gpu/device.ts";
-import { type Dispatch, encode, KernelCache } from "../gpu/kernel.ts";
+import { encode, KernelCache } from "../gpu/kernel.ts";
 import { DataIter, type DataIterState } from "../data/dataset.ts";
 import { type Checkpoint, saveCheckpoint } from "../nn/checkpoint.ts";
 import type { ModelSpec } from "../nn/model.ts";
 import { Network } from "../nn/network.ts";
-import { buildSgd, type SgdOptions } from "../nn/optimizer.ts";
+import { Optimizer, type OptimizerOptions } from "../nn/optimizer.ts";
 import { type Init, ParamStore } from "../nn/params.ts";
 import { Rng } from "../random.ts";
 import { Evaluator } from "./evaluate.ts";
 import { Feeder, type HostSplit } from "./feeder.ts";
 import { accuracy, IntervalLog, type IntervalReading, type Metrics } from "./metrics.ts";
+import { LrSchedule, type Schedule } from "./schedule.ts";
 import {
   batchLine,
   resetLine,
   savedLine,
   startLine,
   timeCostLine,
+  updateLine,
   validationLine,
 } from "./speedometer.ts";
 import { formatProfile, type ProfileItem, profileItems } from "./profile.ts";
@@ -43,7 +45,10 @@ export interface TrainOptions {
   /** Total epochs (a resumed run continues up to this many). */
   epochs: number;
   batchSize: number;
-  sgd: Omit<SgdOptions, "rescaleGrad">;
+  /** The optimizer (sgd, nag, adam, adamw) and its settings; `lr` is the base rate. */
+  sgd: Omit<OptimizerOptions, "rescaleGrad">;
+  /** The learning-rate schedule (default constant). */
+  schedule?: Schedule;
   seed: number;
   init: Init;
   /** Log a Speedometer line every `frequent` batches. */
@@ -84,7 +89,11 @@ export interface TrainOptions {
 }
 
 /** The training settings a checkpoint records, which `--resume` starts from. */
-export interface TrainingRecord extends Omit<SgdOptions, "rescaleGrad"> {
+export interface TrainingRecord extends Omit<OptimizerOptions, "rescaleGrad"> {
+  /** The learning-rate schedule, when not constant. */
+  schedule?: Schedule;
+  /** Updates made from the start of training to this checkpoint (MXNet's num_update, Adam's t). */
+  updates?: number;
   epochs: number;
   batchSize: number;
   seed: number;
@@ -222,7 +231,12 @@ interface Run {
   iter: DataIter;
   feeder: Feeder;
   evaluator: Evaluator;
-  sgd: Dispatch;
+  /** The update, one dispatch per step of a submit, and its state. */
+  optimizer: Optimizer;
+  /** The rate of each update. */
+  schedule: LrSchedule;
+  /** Updates made before this run's first epoch (a resumed run's). */
+  updatesBefore: number;
   intervals: IntervalLog;
   /** Batches per epoch (the last padded). */
   batches: number;
@@ -276,9 +290,17 @@ async function setUp(gpu: Gpu, options: TrainOptions): Promise<Run> {
     lastBatch: "pad",
     state: resume?.meta.iterator as DataIterState | undefined,
   });
+  const optimizer = new Optimizer(device, kernels, {
+    store,
+    options: { ...options.sgd, rescaleGrad: 1 / B },
+    slots: STEPS_PER_SUBMIT,
+  });
   if (resume) {
     store.load(resume.params);
     if (resume.momentum.size > 0) store.load(resume.momentum, store.momentum);
+    if (optimizer.variance && resume.variance && resume.variance.size > 0) {
+      store.load(resume.variance, optimizer.variance);
+    }
   } else {
     store.initialize(options.init, new Rng(options.seed ^ 0x5eed));
   }
@@ -286,7 +308,6 @@ async function setUp(gpu: Gpu, options: TrainOptions): Promise<Run> {
   const batches = Math.ceil(options.train.count / B);
   const feeder = new Feeder(device, kernels, { split: options.train, network, batches });
   const evaluator = new Evaluator(device, kernels, { network, split: options.test });
-  const sgd = buildSgd(device, kernels, store, { ...options.sgd, rescaleGrad: 1 / B });
   const pipelines = kernels.size;
   const { onProgress } = options;
   const intervals = new IntervalLog(device, network.stats, {
@@ -304,7 +325,16 @@ async function setUp(gpu: Gpu, options: TrainOptions): Promise<Run> {
     iter,
     feeder,
     evaluator,
-    sgd,
+    optimizer,
+    schedule: new LrSchedule(options.schedule ?? { kind: "constant" }, {
+      lr: options.sgd.lr,
+      batchesPerEpoch: batches,
+      epochs: options.epochs,
+    }),
+    updatesBefore: resume
+      ? (resume.meta.training as Partial<TrainingRecord> | undefined)?.updates ??
+        (resume.meta.epoch + 1) * batches
+      : 0,
     intervals,
     batches,
     firstEpoch: resume ? resume.meta.epoch + 1 : 0,
@@ -366,11 +396,20 @@ async function trainEpoch(run: Run, epoch: number): Promise<number> {
       label: "train.steps",
       timestampWrites: intervals.passWrites({ start: start === 0, end: boundary }),
     });
+    // Each step's rate into its uniform slot (the previous submit has been queued already).
+    const firstUpdate = run.updatesBefore + (epoch - run.firstEpoch) * batches + start + 1;
+    const rates: number[] = [];
+    for (let u = firstUpdate; u < firstUpdate + end - start; u++) {
+      rates.push(run.schedule.rate(u));
+      const changed = run.schedule.change(u);
+      if (changed !== undefined) options.log(updateLine(u, changed));
+    }
+    run.optimizer.writeSteps(firstUpdate, rates);
     for (let i = start; i < end; i++) {
       feeder.encodeGather(pass, i);
       network.encodeForward(pass);
       network.encodeBackward(pass);
-      encode(pass, run.sgd);
+      encode(pass, run.optimizer.dispatch(i - start));
     }
     pass.end();
     start = end;
@@ -430,10 +469,13 @@ async function checkpointEpoch(run: Run, epoch: number): Promise<Checkpoint> {
         trainSamples: options.train.count,
         testSamples: options.test.count,
         ...(run.chosen ? { kernels: run.chosen } : {}),
+        ...(run.schedule.schedule.kind !== "constant" ? { schedule: run.schedule.schedule } : {}),
+        updates: run.updatesBefore + (epoch - run.firstEpoch + 1) * run.batches,
       } satisfies TrainingRecord,
     },
     params: await store.download(),
     momentum: await store.download(store.momentum),
+    ...(run.optimizer.variance ? { variance: await store.download(run.optimizer.variance) } : {}),
   };
   await saveCheckpoint(options.save, checkpoint);
   await options.onSave?.(options.save);
@@ -467,7 +509,8 @@ async function validate(
 
 /** `--profile`: each kernel of one step timed with timestamp queries, logged as a table. */
 async function profileStep(run: Run): Promise<void> {
-  const { gpu, network, feeder, sgd, options: { log, batchSize: B } } = run;
+  const { gpu, network, feeder, options: { log, batchSize: B } } = run;
+  const sgd = run.optimizer.dispatch(0);
   if (!gpu.timestamps) {
     log("Profile unavailable: this adapter has no timestamp-query feature.");
     return;
@@ -533,6 +576,7 @@ export async function train(gpu: Gpu, options: TrainOptions): Promise<EpochResul
     run.feeder.destroy();
     run.intervals.destroy();
     run.network.destroy();
+    run.optimizer.destroy();
     run.store.destroy();
   }
   return results;

@@ -1,0 +1,70 @@
+/**
+ * Learning-rate schedules as MXNet computes them (python/mxnet/lr_scheduler.py), as pure
+ * functions of the update number, so that a resumed run's rates are the uninterrupted run's:
+ *
+ * - `multifactor`: MXNet's MultiFactorScheduler as its example trainer sets it up
+ *   (example/image-classification/common/fit.py, `_get_lr_scheduler`: `--lr-factor F
+ *   --lr-step-epochs 3,6`, steps at `epoch_size · epoch` updates): the rate is multiplied by
+ *   `factor` once `num_update > step`, logging `Update[N]: Change learning rate to %0.5e`.
+ * - `cosine`: MXNet's CosineScheduler without warm-up, from the base rate to `finalLr` over
+ *   `max_update` (the run's updates): `final + (base - final) · (1 + cos(π · N / max)) / 2`.
+ *   MXNet's CosineScheduler logs nothing, and neither does this one.
+ */
+
+/** A run's schedule, as the training record stores it. */
+export type Schedule =
+  | { kind: "constant" }
+  | { kind: "multifactor"; factor: number; stepEpochs: number[] }
+  | { kind: "cosine"; finalLr: number };
+
+/** The rate of each update of a run under a {@link Schedule}. */
+export class LrSchedule {
+  readonly schedule: Schedule;
+  readonly #lr: number;
+  /** MultiFactor's steps, in updates. */
+  readonly #steps: number[];
+  /** Cosine's `max_update`. */
+  readonly #maxUpdate: number;
+
+  /**
+   * `lr`: the base rate; `batchesPerEpoch`: MXNet's `epoch_size`; `epochs`: the run's total
+   * (cosine reaches its final rate at the run's last update).
+   */
+  constructor(
+    schedule: Schedule,
+    { lr, batchesPerEpoch, epochs }: { lr: number; batchesPerEpoch: number; epochs: number },
+  ) {
+    this.schedule = schedule;
+    this.#lr = lr;
+    this.#steps = schedule.kind === "multifactor"
+      ? schedule.stepEpochs.map((e) => e * batchesPerEpoch)
+      : [];
+    this.#maxUpdate = epochs * batchesPerEpoch;
+  }
+
+  /** The rate of update `numUpdate` (1-based, MXNet's `num_update`). */
+  rate(numUpdate: number): number {
+    const s = this.schedule;
+    switch (s.kind) {
+      case "constant":
+        return this.#lr;
+      case "multifactor": {
+        // Multiplied step by step in float64, as MXNet's `self.base_lr *= self.factor`.
+        let lr = this.#lr;
+        for (const step of this.#steps) if (numUpdate > step) lr *= s.factor;
+        return lr;
+      }
+      case "cosine": {
+        const n = Math.min(numUpdate, this.#maxUpdate);
+        return s.finalLr +
+          (this.#lr - s.finalLr) * (1 + Math.cos(Math.PI * n / this.#maxUpdate)) / 2;
+      }
+    }
+  }
+
+  /** The new rate when update `numUpdate` is one MXNet logs a change at, else undefined. */
+  change(numUpdate: number): number | undefined {
+    if (this.schedule.kind !== "multifactor") return undefined;
+    return this.#steps.some((step) => numUpdate === step + 1) ? this.rate(numUpdate) : undefined;
+  }
+}

@@ -1,0 +1,145 @@
+/**
+ * The optimizer kernels (NAG, Adam, AdamW: one dispatch over every parameter) against the oracle
+ * over several steps, two submits, a rate per step (a schedule's) and Adam's bias correction;
+ * the schedules' rates and MXNet's `Update[N]` line.
+ */
+import assert from "node:assert/strict";
+import { Optimizer, type OptimizerOptions } from "../src/nn/optimizer.ts";
+import { encode } from "../src/gpu/kernel.ts";
+import { mlp } from "../src/nn/model.ts";
+import { ParamStore } from "../src/nn/params.ts";
+import { Rng } from "../src/random.ts";
+import { LrSchedule } from "../src/train/schedule.ts";
+import { updateLine } from "../src/train/speedometer.ts";
+import { assertClose, randomArray } from "./check.ts";
+import { gpuTest, runPass } from "./gpu_helpers.ts";
+import * as ref from "./reference.ts";
+
+/** Rates of five updates, in two submits of 3 and 2 steps: a schedule's, changing each step. */
+const RATES = [[1, 0.8, 0.5], [0.5, 0.25]];
+
+const CASES: OptimizerOptions[] = [
+  { optimizer: "nag", lr: 0.05, momentum: 0.9, wd: 1e-4, rescaleGrad: 1 / 32, clipGradient: 0 },
+  { optimizer: "nag", lr: 0.1, momentum: 0.5, wd: 0, rescaleGrad: 1, clipGradient: 0.25 },
+  { optimizer: "adam", lr: 0.001, momentum: 0, wd: 0, rescaleGrad: 1 / 100, clipGradient: 0 },
+  {
+    optimizer: "adam",
+    lr: 0.01,
+    momentum: 0,
+    wd: 1e-3,
+    rescaleGrad: 1 / 10,
+    clipGradient: 0.1,
+    beta1: 0.8,
+    beta2: 0.99,
+    epsilon: 1e-6,
+  },
+  { optimizer: "adamw", lr: 0.001, momentum: 0, wd: 0.01, rescaleGrad: 1 / 100, clipGradient: 0 },
+  { optimizer: "adamw", lr: 0.01, momentum: 0, wd: 0, rescaleGrad: 1, clipGradient: 0.5 },
+];
+
+for (const options of CASES) {
+  gpuTest(
+    `${options.optimizer}Update() matches MXNet's over 5 steps with ${JSON.stringify(options)}`,
+    async (g, k) => {
+      const rng = new Rng(11);
+      const store = new ParamStore(g.device, mlp());
+      const n = store.length;
+      const w = randomArray(n, rng);
+      const grad = randomArray(n, rng, { lo: -3, hi: 3 });
+      // Adam's m and v start at zero (and v must stay >= 0); NAG's momentum anywhere.
+      const adam = options.optimizer !== "nag";
+      const mom = adam ? new Float32Array(n) : randomArray(n, rng, { lo: -0.1, hi: 0.1 });
+      const v = new Float32Array(n);
+      store.upload(w.slice(), store.params);
+      store.upload(grad.slice(), store.grads);
+      store.upload(mom.slice(), store.momentum);
+      const optimizer = new Optimizer(g.device, k, { store, options, slots: 3 });
+      let t = 1;
+      for (const multipliers of RATES) {
+        const rates = multipliers.map((m) => m * options.lr);
+        optimizer.writeSteps(t, rates);
+        runPass(g, (pass) => rates.forEach((_, j) => encode(pass, optimizer.dispatch(j))));
+        for (const rate of rates) {
+          if (!adam) {
+            ref.nagUpdate({ w, g: grad, mom }, { ...options, lr: rate });
+          } else {
+            const decoupled = options.optimizer === "adamw";
+            ref.adamUpdate({ w, g: grad, m: mom, v }, {
+              beta1: 0.9,
+              beta2: 0.999,
+              epsilon: 1e-8,
+              ...options,
+              // AdamW: the base rate, and the schedule through eta (adamw-inl.h).
+              lr: decoupled ? options.lr : rate,
+              eta: rate / options.lr,
+              decoupled,
+              t,
+            });
+          }
+          t++;
+        }
+      }
+      const got = await store.download();
+      const gotMom = await store.download(store.momentum);
+      const gotV = optimizer.variance ? await store.download(optimizer.variance) : undefined;
+      for (const s of store.tensors) {
+        const slice = (a: Float32Array) => a.subarray(s.offset, s.offset + s.size);
+        const tol = { atol: 1e-6, rtol: 1e-4 };
+        assertClose(got.get(s.name)!, slice(w), { ...tol, label: s.name });
+        assertClose(gotMom.get(s.name)!, slice(mom), { ...tol, label: `${s.name} m` });
+        if (gotV) assertClose(gotV.get(s.name)!, slice(v), { ...tol, label: `${s.name} v` });
+      }
+      assert.equal(optimizer.variance === null, !adam);
+      optimizer.destroy();
+      store.destroy();
+    },
+  );
+}
+
+Deno.test("LrSchedule multifactor steps at the first update of each step epoch, as MXNet", () => {
+  // fit.py: steps = epoch_size · epoch; MultiFactorScheduler changes once num_update > step.
+  const s = new LrSchedule({ kind: "multifactor", factor: 0.5, stepEpochs: [2, 3] }, {
+    lr: 0.1,
+    batchesPerEpoch: 10,
+    epochs: 5,
+  });
+  assert.deepEqual([1, 20, 21, 30, 31, 50].map((u) => s.rate(u)), [
+    0.1,
+    0.1,
+    0.05,
+    0.05,
+    0.025,
+    0.025,
+  ]);
+  assert.deepEqual(
+    [20, 21, 22, 31].map((u) => s.change(u)),
+    [undefined, 0.05, undefined, 0.025],
+  );
+});
+
+Deno.test("LrSchedule cosine goes from --lr to --final-lr over the run, as MXNet's", () => {
+  const s = new LrSchedule({ kind: "cosine", finalLr: 0.01 }, {
+    lr: 0.1,
+    batchesPerEpoch: 10,
+    epochs: 2,
+  });
+  // CosineScheduler: final + (base - final) · (1 + cos(π · N / max_update)) / 2.
+  assert.equal(s.rate(10), 0.01 + (0.1 - 0.01) * (1 + Math.cos(Math.PI / 2)) / 2);
+  assert.equal(s.rate(20), 0.01);
+  assert.equal(s.rate(25), 0.01);
+  assert.ok(s.rate(1) < 0.1 && s.rate(1) > 0.099);
+  assert.equal(s.change(11), undefined, "MXNet's CosineScheduler logs nothing");
+});
+
+Deno.test("updateLine() is MXNet's lr_scheduler line (golden)", () => {
+  assert.equal(
+    updateLine(601, 0.05),
+    "INFO:root:Update[601]: Change learning rate to 5.00000e-02",
+  );
+  assert.equal(
+    updateLine(1201, 0.1 * 0.1 * 0.1),
+    "INFO:root:Update[1201]: Change learning rate to 1.00000e-03",
+  );
+  assert.equal(updateLine(7, 2.5e-10), "INFO:root:Update[7]: Change learning rate to 2.50000e-10");
+  assert.equal(updateLine(7, 12), "INFO:root:Update[7]: Change learning rate to 1.20000e+01");
+});
