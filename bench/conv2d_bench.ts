@@ -1,7 +1,7 @@
 /**
  * LeNet's convolution and max-pool kernels at batch 100, the simple kernels beside the ones
  * tuned for CPU adapters and for GPUs (kernels/conv2d.wgsl vs conv2d_tiled.wgsl vs
- * conv2d_vec4.wgsl; pool.wgsl's general kernels vs its 2×2 ones). The table after the benches
+ * conv2d_vec4.wgsl; pool.wgsl's general kernels vs pool_2x2.wgsl's). The table after the benches
  * gives GPU µs per repetition and GFLOP/s (GB/s for pooling). The simple convolution kernels
  * take up to a second per dispatch on the CPU adapter, so they run fewer iterations.
  */

@@ -7,8 +7,8 @@
 // vec4s along rows, so W (and with it OW = W - 4) must be a multiple of 4.
 // Invocations are numbered gid.x + gid.y · (x workgroups · WG), so a dispatch can spread over
 // two dimensions when one would exceed maxComputeWorkgroupsPerDimension.
-// Each entry point uses some of the bindings below; variables that share a binding number are
-// never used by the same entry point.
+// The bindings are kernels/conv2d_vec4.wgsl's: one variable per binding number, each entry
+// point using some of them, so that a layer binds its buffers alike for either module.
 
 struct Dims {
   B: u32,
@@ -30,12 +30,11 @@ override WG: u32 = 8u;
 // ACT, PREV_ACT, activate() and prev_act_grad() come from kernels/activation.wgsl.
 
 @group(0) @binding(0) var<storage, read_write> out: array<f32>;
-@group(0) @binding(0) var<storage, read_write> out4: array<vec4f>;
-@group(0) @binding(1) var<storage, read> in0v: array<vec4f>;
-@group(0) @binding(2) var<storage, read> in1: array<f32>;
-@group(0) @binding(2) var<storage, read> in1v: array<vec4f>;
-@group(0) @binding(3) var<storage, read> in2v: array<vec4f>;
-@group(0) @binding(4) var<uniform> dims: Dims;
+@group(0) @binding(1) var<storage, read_write> out4: array<vec4f>;
+@group(0) @binding(2) var<storage, read> in0v: array<vec4f>;
+@group(0) @binding(3) var<storage, read> in1: array<f32>;
+@group(0) @binding(4) var<storage, read> in2v: array<vec4f>;
+@group(0) @binding(5) var<uniform> dims: Dims;
 
 fn invocation(gid: vec3u, groups: vec3u) -> u32 {
   return gid.x + gid.y * groups.x * WG;
@@ -716,7 +715,7 @@ fn conv2d_forward_tiled(
 
 // One invocation per (10 output channels, 1 input channel, batch slice s);
 // out: slice s of the partial sums (S, O·C·K·K + O), each laid out like the gradient range:
-// dw (O, C, K, K) then db (O); in0v: dz (B, O, OH, OW/4), in1v: x (B, C, H, W/4). Slice s sums
+// dw (O, C, K, K) then db (O); in0v: dz (B, O, OH, OW/4), in2v: x (B, C, H, W/4). Slice s sums
 // images s·BS .. s·BS + BS - 1; the invocations with c0 = 0 also sum db. Needs W % 4 == 0.
 // dz rows and columns past the edges read as zeros, so the x they meet never counts.
 @compute @workgroup_size(WG)
@@ -1052,8 +1051,8 @@ fn conv2d_backward_weight_tiled(
         db9 += g9_0_0;
         let xc0 = ((b * C + ci0) * H + oh0) * W4 + ow0 / 4u;
         // x row oh0 + 0: meets dz rows oh0 + r for the taps kh = 0 - r.
-        let x0_0_0 = in1v[min(xc0 + 0u * W4 + 0u, last_x)];
-        let x0_0_1 = in1v[min(xc0 + 0u * W4 + 1u, last_x)];
+        let x0_0_0 = in2v[min(xc0 + 0u * W4 + 0u, last_x)];
+        let x0_0_1 = in2v[min(xc0 + 0u * W4 + 1u, last_x)];
         a0_0_0 = fma(g0_0_0.x, x0_0_0.x, fma(g0_0_0.y, x0_0_0.y, fma(g0_0_0.z, x0_0_0.z, fma(g0_0_0.w, x0_0_0.w, a0_0_0))));
         a0_0_1 = fma(g0_0_0.x, x0_0_0.y, fma(g0_0_0.y, x0_0_0.z, fma(g0_0_0.z, x0_0_0.w, fma(g0_0_0.w, x0_0_1.x, a0_0_1))));
         a0_0_2 = fma(g0_0_0.x, x0_0_0.z, fma(g0_0_0.y, x0_0_0.w, fma(g0_0_0.z, x0_0_1.x, fma(g0_0_0.w, x0_0_1.y, a0_0_2))));
@@ -1105,8 +1104,8 @@ fn conv2d_backward_weight_tiled(
         a9_0_3 = fma(g9_0_0.x, x0_0_0.w, fma(g9_0_0.y, x0_0_1.x, fma(g9_0_0.z, x0_0_1.y, fma(g9_0_0.w, x0_0_1.z, a9_0_3))));
         a9_0_4 = fma(g9_0_0.x, x0_0_1.x, fma(g9_0_0.y, x0_0_1.y, fma(g9_0_0.z, x0_0_1.z, fma(g9_0_0.w, x0_0_1.w, a9_0_4))));
         // x row oh0 + 1: meets dz rows oh0 + r for the taps kh = 1 - r.
-        let x0_1_0 = in1v[min(xc0 + 1u * W4 + 0u, last_x)];
-        let x0_1_1 = in1v[min(xc0 + 1u * W4 + 1u, last_x)];
+        let x0_1_0 = in2v[min(xc0 + 1u * W4 + 0u, last_x)];
+        let x0_1_1 = in2v[min(xc0 + 1u * W4 + 1u, last_x)];
         a0_0_5 = fma(g0_0_0.x, x0_1_0.x, fma(g0_0_0.y, x0_1_0.y, fma(g0_0_0.z, x0_1_0.z, fma(g0_0_0.w, x0_1_0.w, a0_0_5))));
         a0_0_6 = fma(g0_0_0.x, x0_1_0.y, fma(g0_0_0.y, x0_1_0.z, fma(g0_0_0.z, x0_1_0.w, fma(g0_0_0.w, x0_1_1.x, a0_0_6))));
         a0_0_7 = fma(g0_0_0.x, x0_1_0.z, fma(g0_0_0.y, x0_1_0.w, fma(g0_0_0.z, x0_1_1.x, fma(g0_0_0.w, x0_1_1.y, a0_0_7))));
@@ -1158,8 +1157,8 @@ fn conv2d_backward_weight_tiled(
         a9_0_8 = fma(g9_0_0.x, x0_1_0.w, fma(g9_0_0.y, x0_1_1.x, fma(g9_0_0.z, x0_1_1.y, fma(g9_0_0.w, x0_1_1.z, a9_0_8))));
         a9_0_9 = fma(g9_0_0.x, x0_1_1.x, fma(g9_0_0.y, x0_1_1.y, fma(g9_0_0.z, x0_1_1.z, fma(g9_0_0.w, x0_1_1.w, a9_0_9))));
         // x row oh0 + 2: meets dz rows oh0 + r for the taps kh = 2 - r.
-        let x0_2_0 = in1v[min(xc0 + 2u * W4 + 0u, last_x)];
-        let x0_2_1 = in1v[min(xc0 + 2u * W4 + 1u, last_x)];
+        let x0_2_0 = in2v[min(xc0 + 2u * W4 + 0u, last_x)];
+        let x0_2_1 = in2v[min(xc0 + 2u * W4 + 1u, last_x)];
         a0_0_10 = fma(g0_0_0.x, x0_2_0.x, fma(g0_0_0.y, x0_2_0.y, fma(g0_0_0.z, x0_2_0.z, fma(g0_0_0.w, x0_2_0.w, a0_0_10))));
         a0_0_11 = fma(g0_0_0.x, x0_2_0.y, fma(g0_0_0.y, x0_2_0.z, fma(g0_0_0.z, x0_2_0.w, fma(g0_0_0.w, x0_2_1.x, a0_0_11))));
         a0_0_12 = fma(g0_0_0.x, x0_2_0.z, fma(g0_0_0.y, x0_2_0.w, fma(g0_0_0.z, x0_2_1.x, fma(g0_0_0.w, x0_2_1.y, a0_0_12))));
@@ -1211,8 +1210,8 @@ fn conv2d_backward_weight_tiled(
         a9_0_13 = fma(g9_0_0.x, x0_2_0.w, fma(g9_0_0.y, x0_2_1.x, fma(g9_0_0.z, x0_2_1.y, fma(g9_0_0.w, x0_2_1.z, a9_0_13))));
         a9_0_14 = fma(g9_0_0.x, x0_2_1.x, fma(g9_0_0.y, x0_2_1.y, fma(g9_0_0.z, x0_2_1.z, fma(g9_0_0.w, x0_2_1.w, a9_0_14))));
         // x row oh0 + 3: meets dz rows oh0 + r for the taps kh = 3 - r.
-        let x0_3_0 = in1v[min(xc0 + 3u * W4 + 0u, last_x)];
-        let x0_3_1 = in1v[min(xc0 + 3u * W4 + 1u, last_x)];
+        let x0_3_0 = in2v[min(xc0 + 3u * W4 + 0u, last_x)];
+        let x0_3_1 = in2v[min(xc0 + 3u * W4 + 1u, last_x)];
         a0_0_15 = fma(g0_0_0.x, x0_3_0.x, fma(g0_0_0.y, x0_3_0.y, fma(g0_0_0.z, x0_3_0.z, fma(g0_0_0.w, x0_3_0.w, a0_0_15))));
         a0_0_16 = fma(g0_0_0.x, x0_3_0.y, fma(g0_0_0.y, x0_3_0.z, fma(g0_0_0.z, x0_3_0.w, fma(g0_0_0.w, x0_3_1.x, a0_0_16))));
         a0_0_17 = fma(g0_0_0.x, x0_3_0.z, fma(g0_0_0.y, x0_3_0.w, fma(g0_0_0.z, x0_3_1.x, fma(g0_0_0.w, x0_3_1.y, a0_0_17))));
@@ -1264,8 +1263,8 @@ fn conv2d_backward_weight_tiled(
         a9_0_18 = fma(g9_0_0.x, x0_3_0.w, fma(g9_0_0.y, x0_3_1.x, fma(g9_0_0.z, x0_3_1.y, fma(g9_0_0.w, x0_3_1.z, a9_0_18))));
         a9_0_19 = fma(g9_0_0.x, x0_3_1.x, fma(g9_0_0.y, x0_3_1.y, fma(g9_0_0.z, x0_3_1.z, fma(g9_0_0.w, x0_3_1.w, a9_0_19))));
         // x row oh0 + 4: meets dz rows oh0 + r for the taps kh = 4 - r.
-        let x0_4_0 = in1v[min(xc0 + 4u * W4 + 0u, last_x)];
-        let x0_4_1 = in1v[min(xc0 + 4u * W4 + 1u, last_x)];
+        let x0_4_0 = in2v[min(xc0 + 4u * W4 + 0u, last_x)];
+        let x0_4_1 = in2v[min(xc0 + 4u * W4 + 1u, last_x)];
         a0_0_20 = fma(g0_0_0.x, x0_4_0.x, fma(g0_0_0.y, x0_4_0.y, fma(g0_0_0.z, x0_4_0.z, fma(g0_0_0.w, x0_4_0.w, a0_0_20))));
         a0_0_21 = fma(g0_0_0.x, x0_4_0.y, fma(g0_0_0.y, x0_4_0.z, fma(g0_0_0.z, x0_4_0.w, fma(g0_0_0.w, x0_4_1.x, a0_0_21))));
         a0_0_22 = fma(g0_0_0.x, x0_4_0.z, fma(g0_0_0.y, x0_4_0.w, fma(g0_0_0.z, x0_4_1.x, fma(g0_0_0.w, x0_4_1.y, a0_0_22))));

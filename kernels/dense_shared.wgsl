@@ -34,17 +34,20 @@ const TK: u32 = 32u;
 var<workgroup> ta: array<array<f32, 33>, 32>;
 var<workgroup> tb: array<array<f32, 33>, 32>;
 
-// in[row, col] of a (rows, cols) matrix starting at `base`, or 0 outside it.
+// in0, in1 or in2 [row, col] of a (rows, cols) matrix, or 0 outside it (the load clamped).
 fn load0(row: u32, col: u32, rows: u32, cols: u32) -> f32 {
-  return select(0.0, in0[min(row, rows - 1u) * cols + min(col, cols - 1u)], row < rows && col < cols);
+  let v = in0[min(row, rows - 1u) * cols + min(col, cols - 1u)];
+  return select(0.0, v, row < rows && col < cols);
 }
 
 fn load1(row: u32, col: u32, rows: u32, cols: u32) -> f32 {
-  return select(0.0, in1[min(row, rows - 1u) * cols + min(col, cols - 1u)], row < rows && col < cols);
+  let v = in1[min(row, rows - 1u) * cols + min(col, cols - 1u)];
+  return select(0.0, v, row < rows && col < cols);
 }
 
 fn load2(row: u32, col: u32, rows: u32, cols: u32) -> f32 {
-  return select(0.0, in2[min(row, rows - 1u) * cols + min(col, cols - 1u)], row < rows && col < cols);
+  let v = in2[min(row, rows - 1u) * cols + min(col, cols - 1u)];
+  return select(0.0, v, row < rows && col < cols);
 }
 
 // Σ x[b0 + ty, i] · w[o0 + tx, i] over i in [first, end), for invocation (tx, ty) of a

@@ -25,10 +25,10 @@ override ROWS: u32 = 16u;
 @group(0) @binding(1) var<storage, read> in0: array<vec4f>;
 @group(0) @binding(2) var<storage, read> in1: array<vec4f>;
 @group(0) @binding(3) var<storage, read> in2s: array<f32>;
-@group(0) @binding(4) var<uniform> dims: Dims;
-// dz of the _ragged entry points (O % 4 != 0), whose rows do not fall on vec4s; no entry point
-// uses both in0 and in0s.
-@group(0) @binding(1) var<storage, read> in0s: array<f32>;
+// dz of the _ragged entry points (O % 4 != 0), whose rows do not fall on vec4s: they bind it
+// here instead of in0.
+@group(0) @binding(4) var<storage, read> in0s: array<f32>;
+@group(0) @binding(5) var<uniform> dims: Dims;
 
 // Biases o .. o + 3 from the parameter block (bias follows w (O, I)), clamped at the edge.
 fn bias4(o: u32) -> vec4f {

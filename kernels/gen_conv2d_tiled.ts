@@ -168,7 +168,7 @@ function backwardWeight(): string {
       body.push(`        // x row oh0 + ${rr}: meets dz rows oh0 + r for the taps kh = ${rr} - r.`);
       for (let q = 0; q < NV; q++) {
         body.push(
-          `        let x${cc}_${rr}_${q} = in1v[min(xc${cc} + ${rr}u * W4 + ${q}u, last_x)];`,
+          `        let x${cc}_${rr}_${q} = in2v[min(xc${cc} + ${rr}u * W4 + ${q}u, last_x)];`,
         );
       }
       for (let r = Math.max(0, rr - K + 1); r <= Math.min(RHW - 1, rr); r++) {
@@ -205,7 +205,7 @@ function backwardWeight(): string {
     CT > 1 ? "s" : ""
   }, batch slice s);
 // out: slice s of the partial sums (S, O·C·K·K + O), each laid out like the gradient range:
-// dw (O, C, K, K) then db (O); in0v: dz (B, O, OH, OW/4), in1v: x (B, C, H, W/4). Slice s sums
+// dw (O, C, K, K) then db (O); in0v: dz (B, O, OH, OW/4), in2v: x (B, C, H, W/4). Slice s sums
 // images s·BS .. s·BS + BS - 1; the invocations with c0 = 0 also sum db. Needs W % 4 == 0.
 // dz rows and columns past the edges read as zeros, so the x they meet never counts.
 @compute @workgroup_size(WG)
@@ -356,8 +356,8 @@ export function generate(): string {
 // vec4s along rows, so W (and with it OW = W - ${K - 1}) must be a multiple of 4.
 // Invocations are numbered gid.x + gid.y · (x workgroups · WG), so a dispatch can spread over
 // two dimensions when one would exceed maxComputeWorkgroupsPerDimension.
-// Each entry point uses some of the bindings below; variables that share a binding number are
-// never used by the same entry point.
+// The bindings are kernels/conv2d_vec4.wgsl's: one variable per binding number, each entry
+// point using some of them, so that a layer binds its buffers alike for either module.
 
 struct Dims {
   B: u32,
@@ -379,12 +379,11 @@ override WG: u32 = 8u;
 // ACT, PREV_ACT, activate() and prev_act_grad() come from kernels/activation.wgsl.
 
 @group(0) @binding(0) var<storage, read_write> out: array<f32>;
-@group(0) @binding(0) var<storage, read_write> out4: array<vec4f>;
-@group(0) @binding(1) var<storage, read> in0v: array<vec4f>;
-@group(0) @binding(2) var<storage, read> in1: array<f32>;
-@group(0) @binding(2) var<storage, read> in1v: array<vec4f>;
-@group(0) @binding(3) var<storage, read> in2v: array<vec4f>;
-@group(0) @binding(4) var<uniform> dims: Dims;
+@group(0) @binding(1) var<storage, read_write> out4: array<vec4f>;
+@group(0) @binding(2) var<storage, read> in0v: array<vec4f>;
+@group(0) @binding(3) var<storage, read> in1: array<f32>;
+@group(0) @binding(4) var<storage, read> in2v: array<vec4f>;
+@group(0) @binding(5) var<uniform> dims: Dims;
 
 fn invocation(gid: vec3u, groups: vec3u) -> u32 {
   return gid.x + gid.y * groups.x * WG;

@@ -92,9 +92,10 @@ async function runPool(
   });
   // The kernels that ran must be the ones this shape calls for.
   const suffix = fast ? "_2x2" : "";
+  const module = fast ? "pool_2x2" : "pool";
   assert.deepEqual(
     dispatches.map((d) => d.kernel.label),
-    [`pool.maxpool_forward${suffix}`, `pool.maxpool_backward${suffix}`],
+    [`${module}.maxpool_forward${suffix}`, `${module}.maxpool_backward${suffix}`],
   );
   const y = await readF32(g, yBuf, B * C * OH * OW);
   const argmax = await readU32(g, argmaxBuf, B * C * OH * OW);

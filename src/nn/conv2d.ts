@@ -172,13 +172,14 @@ const SIMPLE = {
  * The register-tiled kernels for CPU adapters (kernels/conv2d_tiled.wgsl, generated; tiles in
  * kernels/tiles.ts), for the {@link unrolled} shapes. A workgroup is one SIMD register of
  * invocations (8 on llvmpipe with AVX2), each holding a large register tile. The input
- * gradient also needs OH and OW within its plane ({@link tiledInputFits}); else the layer runs the simple
- * row's, and the simple row's `sum` adds up the weight gradient's slices.
+ * gradient also needs OH and OW within its plane ({@link tiledInputFits}); else the layer runs the
+ * simple row's, and the simple row's `sum` adds up the weight gradient's slices. Bound as the
+ * vec4 row is: two outputs (out, out4), then in0v, in1, in2v.
  */
 const TILED = {
   variant: "tiled",
   program: CONV2D_TILED,
-  outputs: 1,
+  outputs: 2,
   entries: {
     forward: "conv2d_forward_tiled",
     weight: "conv2d_backward_weight_tiled",
@@ -280,26 +281,38 @@ export function buildConv2d(ctx: LayerContext): Layer {
     );
     return { name: spec.name, forward, backward };
   }
-  const row = variant === "tiled" ? TILED : SIMPLE;
+  // conv2d.wgsl binds out, in0, in1, in2; conv2d_tiled.wgsl out, out4, in0v, in1, in2v.
+  const tiled = variant === "tiled";
+  const row = tiled ? TILED : SIMPLE;
   forward.push(rowDispatch(row, "forward", {
     ...base,
     constants: act,
-    io: [ctx.y, ctx.x, params, null],
+    io: tiled ? [null, ctx.y, ctx.x, params, null] : [ctx.y, ctx.x, params, null],
   }));
   if (!ctx.dy) return { name: spec.name, forward, backward };
   // The weight gradient writes S partial sums, summed into the gradient range (S = 1: directly).
   const size = O * C * K * K + O;
   const partial = S === 1 ? grads : ctx.alloc("dw_slices", S * size * 4);
-  backward.push(rowDispatch(row, "weight", { ...base, io: [partial, ctx.dy, ctx.x, null] }));
+  backward.push(rowDispatch(row, "weight", {
+    ...base,
+    io: tiled ? [partial, null, ctx.dy, null, ctx.x] : [partial, ctx.dy, ctx.x, null],
+  }));
   if (S > 1) {
     backward.push(rowDispatch(SIMPLE, "sum", { ...base, io: [grads, partial, null, null] }));
   }
   if (ctx.dx) {
-    const io = [ctx.dx, ctx.dy, params, ctx.x];
     backward.push(
-      row === TILED && tiledInputFits(shape)
-        ? rowDispatch(TILED, "input", { ...base, constants: prev, io })
-        : rowDispatch(SIMPLE, "input", { ...base, constants: prev, io }),
+      tiled && tiledInputFits(shape)
+        ? rowDispatch(TILED, "input", {
+          ...base,
+          constants: prev,
+          io: [null, ctx.dx, ctx.dy, params, ctx.x],
+        })
+        : rowDispatch(SIMPLE, "input", {
+          ...base,
+          constants: prev,
+          io: [ctx.dx, ctx.dy, params, ctx.x],
+        }),
     );
   }
   return { name: spec.name, forward, backward };

@@ -5,6 +5,7 @@ import sharedCode from "../../kernels/dense_shared.wgsl" with { type: "text" };
 import { DENSE_TILES } from "../../kernels/tiles.ts";
 import { createDims } from "../gpu/buffer.ts";
 import {
+  type BufferRange,
   type Dispatch,
   type Grid,
   type KernelRow,
@@ -119,8 +120,8 @@ const SIMPLE = {
  * The register-tiled kernels for CPU adapters (kernels/dense_tiled.wgsl, generated): tiles of
  * 16 columns by up to 20 rows (the forward and input gradient take {@link tileRows} batch rows,
  * the `ROWS` constant), vec4 loads along I, so I % 4 == 0. The `_ragged` gradients read dz's
- * rows as scalars, for O % 4 != 0. A workgroup is one SIMD register of invocations (8 on
- * llvmpipe with AVX2).
+ * rows as scalars (bound after the other inputs), for O % 4 != 0. A workgroup is one SIMD
+ * register of invocations (8 on llvmpipe with AVX2).
  */
 const TILED = {
   variant: "tiled",
@@ -221,23 +222,27 @@ export function buildDense(ctx: LayerContext): Layer {
       const row: KernelRow<DenseShape, string> = ctx.variant === "tiled" ? TILED : SIMPLE;
       // The tiled kernels' batch rows per tile.
       const rows: Record<string, number> = row === TILED ? { ROWS: tileRows(B) } : {};
+      // dense_tiled.wgsl binds a fifth input, dz as scalars for the _ragged entry points (in0s,
+      // binding 4): null where unused.
+      const io = (...r: (BufferRange | null)[]) => row === TILED ? [...r, null] : r;
       forward.push(rowDispatch(row, "forward", {
         ...base,
         constants: { ...act, ...rows },
-        io: [ctx.y, ctx.x, params, null],
+        io: io(ctx.y, ctx.x, params, null),
       }));
       if (!ctx.dy) break;
-      // The tiled backward reads dz's rows as vec4s, or as scalars where O % 4 != 0.
+      // The tiled backward reads dz's rows as vec4s (in0), or as scalars where O % 4 != 0
+      // (in0s, binding 4 of dense_tiled.wgsl).
       const ragged = row === TILED && O % 4 !== 0;
       backward.push(rowDispatch(row, ragged ? "weightRagged" : "weight", {
         ...base,
-        io: [grads, ctx.dy, ctx.x, null],
+        io: ragged ? [grads, null, ctx.x, null, ctx.dy] : io(grads, ctx.dy, ctx.x, null),
       }));
       if (ctx.dx) {
         backward.push(rowDispatch(row, ragged ? "inputRagged" : "input", {
           ...base,
           constants: { ...prev, ...rows },
-          io: [ctx.dx, ctx.dy, params, ctx.x],
+          io: ragged ? [ctx.dx, null, params, ctx.x, ctx.dy] : io(ctx.dx, ctx.dy, params, ctx.x),
         }));
       }
       break;

@@ -1,5 +1,9 @@
-/** Max pooling: y = max over each window, keeping the argmax for backward, on kernels/pool.wgsl. */
+/**
+ * Max pooling: y = max over each window, keeping the argmax for backward, on kernels/pool.wgsl
+ * (any window) and kernels/pool_2x2.wgsl (2×2 windows at stride 2).
+ */
 import code from "../../kernels/pool.wgsl" with { type: "text" };
+import code2x2 from "../../kernels/pool_2x2.wgsl" with { type: "text" };
 import { createDims } from "../gpu/buffer.ts";
 import { type Dispatch, type KernelRow, type Program, rowDispatch } from "../gpu/kernel.ts";
 import { withActivations } from "./activation.ts";
@@ -9,8 +13,11 @@ import { ACTIVATION_CODE, type LayerInfo, type MaxPoolSpec } from "./model.ts";
 /** The max-pool kernels: forward with argmax, backward as a gather (no atomics). */
 export const POOL: Program = withActivations("pool", code);
 
+/** The 2×2 max-pool kernels: four windows per invocation, vec4 loads; pool.wgsl's bindings. */
+export const POOL_2X2: Program = withActivations("pool_2x2", code2x2);
+
 /**
- * The `struct Dims` of kernels/pool.wgsl: batch B, C channels of H×W in, K×K windows every
+ * The `struct Dims` of kernels/pool.wgsl and pool_2x2.wgsl: batch B, C channels of H×W in, K×K windows every
  * `stride` pixels, OH×OW out.
  */
 export const POOL_DIMS = {
@@ -64,7 +71,7 @@ export function usesPool2x2(
 const SIMPLE = {
   variant: "simple",
   program: POOL,
-  outputs: { forward: 2, backward: 1 },
+  outputs: 3,
   entries: { forward: "maxpool_forward", backward: "maxpool_backward" },
   workgroup: () => 64,
   fits: (_shape, _limits) => true,
@@ -75,10 +82,10 @@ const SIMPLE = {
 } as const satisfies KernelRow<PoolShape, "forward" | "backward">;
 
 /** The 2×2 special case ({@link usesPool2x2}): four windows per invocation, vec4 loads. */
-const POOL_2X2 = {
+const TWO_BY_TWO = {
   variant: "2x2",
-  program: POOL,
-  outputs: { forward: 2, backward: 1 },
+  program: POOL_2X2,
+  outputs: 3,
   entries: { forward: "maxpool_forward_2x2", backward: "maxpool_backward_2x2" },
   workgroup: () => 64,
   fits: (shape, _limits) => usesPool2x2(shape),
@@ -89,7 +96,7 @@ const POOL_2X2 = {
 } as const satisfies KernelRow<PoolShape, "forward" | "backward">;
 
 /** The max-pool kernels, one row per variant; a layer runs the row its variant names. */
-export const POOL_TABLE = { simple: SIMPLE, "2x2": POOL_2X2 } as const;
+export const POOL_TABLE = { simple: SIMPLE, "2x2": TWO_BY_TWO } as const;
 
 /** A max-pool variant's name: a key of {@link POOL_TABLE}. */
 export type PoolVariant = keyof typeof POOL_TABLE;
@@ -115,13 +122,16 @@ export function buildMaxPool(ctx: LayerContext): Layer {
   });
   const argmax = ctx.alloc("argmax", B * C * OH * OW * 4);
   const base = { device, kernels, shape, dims };
-  const forward = [rowDispatch(row, "forward", { ...base, io: [ctx.y, argmax, ctx.x] })];
+  // Both modules bind y, argmax, dx (outputs), then x, dy, argmax (read), then Dims.
+  const forward = [
+    rowDispatch(row, "forward", { ...base, io: [ctx.y, argmax, null, ctx.x, null, null] }),
+  ];
   const backward: Dispatch[] = [];
   if (ctx.dy && ctx.dx) {
     backward.push(rowDispatch(row, "backward", {
       ...base,
       constants: { PREV_ACT: ACTIVATION_CODE[ctx.prevAct] },
-      io: [ctx.dx, ctx.dy, argmax, ctx.x],
+      io: [null, null, ctx.dx, ctx.x, ctx.dy, argmax],
     }));
   }
   return { name: spec.name, forward, backward };
