@@ -284,8 +284,12 @@ export interface KernelRow<Shape, Pass extends string> {
 }
 
 /** A row's dispatch of one pass, in the house binding order (see {@link DispatchSpec}). */
-export interface RowDispatchSpec<Shape> {
+export interface RowDispatchSpec<Shape, Pass extends string> {
+  /** Which of the row's entry points to dispatch. */
+  pass: Pass;
+  /** The device the dispatch is made for. */
   device: GPUDevice;
+  /** The pipeline cache the row's entry point is created in (once) and taken from. */
   kernels: KernelCache;
   /** The layer's shape at its batch size. */
   shape: Shape & { B: number };
@@ -293,20 +297,20 @@ export interface RowDispatchSpec<Shape> {
   constants?: Record<string, number>;
   /** The row's `outputs` storage buffers, then the inputs (`null` where a binding is unused). */
   io: readonly (BufferRange | null)[];
+  /** The `Dims` uniform, bound last. */
   dims: GPUBuffer;
 }
 
 /**
- * The generic builder: the dispatch of `row`'s `pass` for a layer of `spec.shape`, with the
+ * The generic builder: the dispatch of `row`'s `spec.pass` for a layer of `spec.shape`, with the
  * row's workgroup size fitted to the device (as the `WG` constant), its grid, and the bindings
  * `spec.io` split into the row's outputs and inputs. Throws as {@link dispatchOf} does.
  */
 export function rowDispatch<Shape, Pass extends string>(
   row: KernelRow<Shape, Pass>,
-  pass: Pass,
-  spec: RowDispatchSpec<Shape>,
+  spec: RowDispatchSpec<Shape, Pass>,
 ): Dispatch {
-  const { device, kernels, shape, io } = spec;
+  const { device, kernels, shape, io, pass } = spec;
   const preferred = row.workgroup(shape);
   const WG = preferred === null
     ? null

@@ -264,51 +264,63 @@ export function buildConv2d(ctx: LayerContext): Layer {
   const backward: Dispatch[] = [];
   const grads = ctx.dy && store.range(store.grads, index);
   if (variant === "vec4") {
-    forward.push(rowDispatch(VEC4, "forward", {
-      ...base,
-      constants: act,
-      io: [null, ctx.y, ctx.x, params, null],
-    }));
+    forward.push(
+      rowDispatch(VEC4, {
+        pass: "forward",
+        ...base,
+        constants: act,
+        io: [null, ctx.y, ctx.x, params, null],
+      }),
+    );
     if (!ctx.dy) return { name: spec.name, forward, backward };
     backward.push(
       ctx.dx
-        ? rowDispatch(VEC4, "both", {
+        ? rowDispatch(VEC4, {
+          pass: "both",
           ...base,
           constants: prev,
           io: [grads, ctx.dx, ctx.dy, params, ctx.x],
         })
-        : rowDispatch(VEC4, "weight", { ...base, io: [grads, null, ctx.dy, null, ctx.x] }),
+        : rowDispatch(VEC4, { pass: "weight", ...base, io: [grads, null, ctx.dy, null, ctx.x] }),
     );
     return { name: spec.name, forward, backward };
   }
   // conv2d.wgsl binds out, in0, in1, in2; conv2d_tiled.wgsl out, out4, in0v, in1, in2v.
   const tiled = variant === "tiled";
   const row = tiled ? TILED : SIMPLE;
-  forward.push(rowDispatch(row, "forward", {
-    ...base,
-    constants: act,
-    io: tiled ? [null, ctx.y, ctx.x, params, null] : [ctx.y, ctx.x, params, null],
-  }));
+  forward.push(
+    rowDispatch(row, {
+      pass: "forward",
+      ...base,
+      constants: act,
+      io: tiled ? [null, ctx.y, ctx.x, params, null] : [ctx.y, ctx.x, params, null],
+    }),
+  );
   if (!ctx.dy) return { name: spec.name, forward, backward };
   // The weight gradient writes S partial sums, summed into the gradient range (S = 1: directly).
   const size = O * C * K * K + O;
   const partial = S === 1 ? grads : ctx.alloc("dw_slices", S * size * 4);
-  backward.push(rowDispatch(row, "weight", {
-    ...base,
-    io: tiled ? [partial, null, ctx.dy, null, ctx.x] : [partial, ctx.dy, ctx.x, null],
-  }));
+  backward.push(
+    rowDispatch(row, {
+      pass: "weight",
+      ...base,
+      io: tiled ? [partial, null, ctx.dy, null, ctx.x] : [partial, ctx.dy, ctx.x, null],
+    }),
+  );
   if (S > 1) {
-    backward.push(rowDispatch(SIMPLE, "sum", { ...base, io: [grads, partial, null, null] }));
+    backward.push(rowDispatch(SIMPLE, { pass: "sum", ...base, io: [grads, partial, null, null] }));
   }
   if (ctx.dx) {
     backward.push(
       tiled && tiledInputFits(shape)
-        ? rowDispatch(TILED, "input", {
+        ? rowDispatch(TILED, {
+          pass: "input",
           ...base,
           constants: prev,
           io: [null, ctx.dx, ctx.dy, params, ctx.x],
         })
-        : rowDispatch(SIMPLE, "input", {
+        : rowDispatch(SIMPLE, {
+          pass: "input",
           ...base,
           constants: prev,
           io: [ctx.dx, ctx.dy, params, ctx.x],

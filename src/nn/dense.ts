@@ -225,25 +225,34 @@ export function buildDense(ctx: LayerContext): Layer {
       // dense_tiled.wgsl binds a fifth input, dz as scalars for the _ragged entry points (in0s,
       // binding 4): null where unused.
       const io = (...r: (BufferRange | null)[]) => row === TILED ? [...r, null] : r;
-      forward.push(rowDispatch(row, "forward", {
-        ...base,
-        constants: { ...act, ...rows },
-        io: io(ctx.y, ctx.x, params, null),
-      }));
+      forward.push(
+        rowDispatch(row, {
+          pass: "forward",
+          ...base,
+          constants: { ...act, ...rows },
+          io: io(ctx.y, ctx.x, params, null),
+        }),
+      );
       if (!ctx.dy) break;
       // The tiled backward reads dz's rows as vec4s (in0), or as scalars where O % 4 != 0
       // (in0s, binding 4 of dense_tiled.wgsl).
       const ragged = row === TILED && O % 4 !== 0;
-      backward.push(rowDispatch(row, ragged ? "weightRagged" : "weight", {
-        ...base,
-        io: ragged ? [grads, null, ctx.x, null, ctx.dy] : io(grads, ctx.dy, ctx.x, null),
-      }));
-      if (ctx.dx) {
-        backward.push(rowDispatch(row, ragged ? "inputRagged" : "input", {
+      backward.push(
+        rowDispatch(row, {
+          pass: ragged ? "weightRagged" : "weight",
           ...base,
-          constants: { ...prev, ...rows },
-          io: ragged ? [ctx.dx, null, params, ctx.x, ctx.dy] : io(ctx.dx, ctx.dy, params, ctx.x),
-        }));
+          io: ragged ? [grads, null, ctx.x, null, ctx.dy] : io(grads, ctx.dy, ctx.x, null),
+        }),
+      );
+      if (ctx.dx) {
+        backward.push(
+          rowDispatch(row, {
+            pass: ragged ? "inputRagged" : "input",
+            ...base,
+            constants: { ...prev, ...rows },
+            io: ragged ? [ctx.dx, null, params, ctx.x, ctx.dy] : io(ctx.dx, ctx.dy, params, ctx.x),
+          }),
+        );
       }
       break;
     }
@@ -251,30 +260,39 @@ export function buildDense(ctx: LayerContext): Layer {
       if (split.S > 1) {
         const partial = ctx.alloc("forward_slices", split.S * B * O * 4);
         forward.push(
-          rowDispatch(SHARED, "split", { ...base, io: [partial, null, ctx.x, params, null] }),
-          rowDispatch(SHARED, "reduce", {
+          rowDispatch(SHARED, { pass: "split", ...base, io: [partial, null, ctx.x, params, null] }),
+          rowDispatch(SHARED, {
+            pass: "reduce",
             ...base,
             constants: act,
             io: [ctx.y, null, partial, params, null],
           }),
         );
       } else {
-        forward.push(rowDispatch(SHARED, "forward", {
-          ...base,
-          constants: act,
-          io: [ctx.y, null, ctx.x, params, null],
-        }));
+        forward.push(
+          rowDispatch(SHARED, {
+            pass: "forward",
+            ...base,
+            constants: act,
+            io: [ctx.y, null, ctx.x, params, null],
+          }),
+        );
       }
       if (!ctx.dy) break;
       // Both gradients in one dispatch when both are wanted.
       backward.push(
         ctx.dx
-          ? rowDispatch(SHARED, "both", {
+          ? rowDispatch(SHARED, {
+            pass: "both",
             ...base,
             constants: prev,
             io: [grads, ctx.dx, ctx.dy, params, ctx.x],
           })
-          : rowDispatch(SHARED, "weight", { ...base, io: [grads, null, ctx.dy, null, ctx.x] }),
+          : rowDispatch(SHARED, {
+            pass: "weight",
+            ...base,
+            io: [grads, null, ctx.dy, null, ctx.x],
+          }),
       );
       break;
     }

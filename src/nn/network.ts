@@ -145,7 +145,10 @@ export class Network {
         dy: grads[k + 1]!,
         dx: grads[k]!,
         prevAct: producerAct(k),
-        variant: checkVariant(info, variants?.[k] ?? SIMPLE_VARIANT, device.limits),
+        variant: checkVariant(info, {
+          variant: variants?.[k] ?? SIMPLE_VARIANT,
+          limits: device.limits,
+        }),
         alloc: (label, bytes) => make(`${info.spec.name}.${label}`, bytes / 4),
       };
       switch (info.spec.kind) {

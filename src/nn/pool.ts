@@ -124,15 +124,18 @@ export function buildMaxPool(ctx: LayerContext): Layer {
   const base = { device, kernels, shape, dims };
   // Both modules bind y, argmax, dx (outputs), then x, dy, argmax (read), then Dims.
   const forward = [
-    rowDispatch(row, "forward", { ...base, io: [ctx.y, argmax, null, ctx.x, null, null] }),
+    rowDispatch(row, { pass: "forward", ...base, io: [ctx.y, argmax, null, ctx.x, null, null] }),
   ];
   const backward: Dispatch[] = [];
   if (ctx.dy && ctx.dx) {
-    backward.push(rowDispatch(row, "backward", {
-      ...base,
-      constants: { PREV_ACT: ACTIVATION_CODE[ctx.prevAct] },
-      io: [null, null, ctx.dx, ctx.x, ctx.dy, argmax],
-    }));
+    backward.push(
+      rowDispatch(row, {
+        pass: "backward",
+        ...base,
+        constants: { PREV_ACT: ACTIVATION_CODE[ctx.prevAct] },
+        io: [null, null, ctx.dx, ctx.x, ctx.dy, argmax],
+      }),
+    );
   }
   return { name: spec.name, forward, backward };
 }

@@ -78,12 +78,11 @@ export function tunedVariant(
 
 /**
  * `variant` if it names a row of the layer's op that fits the layer's shape on a device with
- * `limits`; throws an Error (a bug in the caller, not a user mistake) otherwise.
+ * `limits` (the device's); throws an Error (a bug in the caller, not a user mistake) otherwise.
  */
 export function checkVariant(
   info: LayerInfo,
-  variant: string | undefined,
-  limits: RowLimits,
+  { variant, limits }: { variant: string | undefined; limits: RowLimits },
 ): string {
   const fits = variant === undefined ? undefined : rowsOf(info).get(variant);
   if (!fits?.(limits)) {
