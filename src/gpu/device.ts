@@ -12,7 +12,9 @@ export const DEVICE_CHOICES: readonly DeviceChoice[] = ["auto", "gpu", "cpu"];
 
 /** An open device and what we know about the adapter it came from. */
 export interface Gpu {
+  /** The adapter the device came from. */
   adapter: GPUAdapter;
+  /** The open device, with the adapter's limits requested. */
   device: GPUDevice;
   /** True for a software/fallback adapter (e.g. Mesa's llvmpipe): MXNet's `cpu(0)`. */
   isCpu: boolean;
@@ -29,19 +31,27 @@ export interface Gpu {
 
 /** What `mnist devices` prints about an adapter. */
 export interface AdapterSummary {
+  /** "cpu" for a software/fallback adapter (llvmpipe), else "gpu". */
   kind: "gpu" | "cpu";
+  /** A human-readable adapter name, as {@link Gpu}'s `name`. */
   name: string;
   /** The vendor by name with its id, "Mesa (0x10005)" (see `vendorName`); "" when unknown. */
   vendor: string;
   /** The vendor's PCI or Khronos id, when the adapter gives a number (wgpu does); else null. */
   vendorId: number | null;
+  /** `GPUAdapterInfo.architecture`; "" when unknown. */
   architecture: string;
+  /** `GPUAdapterInfo.description`; "" when unknown. */
   description: string;
+  /** `GPUAdapterInfo.isFallbackAdapter`. */
   isFallback: boolean;
   /** Lanes per subgroup (SIMD width), least and most; 0 where the adapter does not say. */
   subgroupMinSize: number;
+  /** See `subgroupMinSize`. */
   subgroupMaxSize: number;
+  /** The adapter's WebGPU features, sorted. */
   features: string[];
+  /** The adapter's WebGPU limits by name. */
   limits: Record<string, number>;
 }
 

@@ -6,7 +6,9 @@
 
 /** A WGSL module: its file's base name and source. */
 export interface Program {
+  /** The file's base name (`dense_tiled`): labels the module and its pipelines. */
   name: string;
+  /** The WGSL source, with kernels/activation.wgsl joined where the op uses it. */
   code: string;
 }
 
@@ -15,9 +17,13 @@ export type BindingKind = "storage" | "read" | "uniform" | "read-dynamic";
 
 /** A pipeline plus the layout its bind groups are made with. */
 export interface Kernel {
+  /** `module.entry`, the label of the pipeline and its bind groups. */
   label: string;
+  /** The compute pipeline, created once per device and entry point and constants. */
   pipeline: GPUComputePipeline;
+  /** The layout of group 0, from `bindings`. */
   layout: GPUBindGroupLayout;
+  /** The kind of each binding number 0..n-1, `null` where the entry point uses none. */
   bindings: readonly (BindingKind | null)[];
 }
 
@@ -131,8 +137,11 @@ export type BufferRange = GPUBuffer | { buffer: GPUBuffer; offset: number; size:
 
 /** A dispatch ready to encode: kernel, its bind group and the workgroup counts. */
 export interface Dispatch {
+  /** The cached pipeline and its layout. */
   kernel: Kernel;
+  /** The buffers, bound once when the dispatch is made. */
   bindGroup: GPUBindGroup;
+  /** Workgroup counts along x, y and z (y and z default to 1). */
   workgroups: [number, number?, number?];
 }
 
@@ -200,8 +209,11 @@ export interface DispatchSpec {
   entry: string;
   /** Pipeline-overridable constants (workgroup size, activations...). */
   constants?: Record<string, number>;
+  /** The storage buffers written, from binding 0 (`null` where unused). */
   outputs: readonly (BufferRange | null)[];
+  /** The read-only storage buffers, after the outputs (`null` where unused). */
   inputs: readonly (BufferRange | null)[];
+  /** The `Dims` uniform, bound last. */
   dims: GPUBuffer;
   /** Workgroup counts. */
   grid: [number, number?, number?];

@@ -109,14 +109,23 @@ function weightInvocations(
  * kernels, stride and padding (the batch B is added where dispatches are sized).
  */
 export interface Conv2dShape {
+  /** Input channels. */
   C: number;
+  /** Input height, pixels. */
   H: number;
+  /** Input width, pixels. */
   W: number;
+  /** Output channels (filters). */
   O: number;
+  /** Output height: (H + 2·pad - K) / stride + 1. */
   OH: number;
+  /** Output width: (W + 2·pad - K) / stride + 1. */
   OW: number;
+  /** Kernel side, pixels. */
   K: number;
+  /** Pixels between windows. */
   stride: number;
+  /** Zero pixels added on each side. */
   pad: number;
 }
 

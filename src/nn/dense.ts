@@ -74,7 +74,9 @@ export function denseSplit({ B, I, O }: { B: number; I: number; O: number }): {
 
 /** A dense layer's shape: I inputs, O outputs (the batch B is added where dispatches are sized). */
 export interface DenseShape {
+  /** Inputs per sample. */
   I: number;
+  /** Outputs per sample (units). */
   O: number;
 }
 

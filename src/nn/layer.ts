@@ -5,13 +5,17 @@ import type { ParamStore } from "./params.ts";
 
 /** Everything a layer needs to prepare its dispatches. Buffers are (B, ...) row-major f32. */
 export interface LayerContext {
+  /** The device the dispatches are made for. */
   device: GPUDevice;
+  /** The pipeline cache the layer's kernels come from. */
   kernels: KernelCache;
   /** Batch size. */
   B: number;
+  /** The layer's spec and its input and output shapes per sample. */
   info: LayerInfo;
   /** The layer's index in the model, for its parameter block. */
   index: number;
+  /** The parameter and gradient buffers of the whole model. */
   store: ParamStore;
   /** Input (B, ...info.input), the output of the layer below. */
   x: GPUBuffer;
@@ -37,7 +41,10 @@ export interface LayerContext {
 
 /** A layer built for one batch size; nothing is allocated when it runs. */
 export interface Layer {
+  /** The layer's name in the model (`fc1`, `conv1`, ...). */
   name: string;
+  /** The forward pass's dispatches, in order. */
   forward: Dispatch[];
+  /** The backward pass's dispatches, in order; empty when not training. */
   backward: Dispatch[];
 }

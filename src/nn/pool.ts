@@ -36,12 +36,19 @@ export const POOL_DIMS = {
  * OH×OW out (the batch B is added where dispatches are sized).
  */
 export interface PoolShape {
+  /** Channels. */
   C: number;
+  /** Input height, pixels. */
   H: number;
+  /** Input width, pixels. */
   W: number;
+  /** Window side, pixels. */
   size: number;
+  /** Pixels between windows. */
   stride: number;
+  /** Output height: (H - size) / stride + 1. */
   OH: number;
+  /** Output width: (W - size) / stride + 1. */
   OW: number;
 }
 
