@@ -16,9 +16,19 @@ export const ACTIVATION_CODE: Record<Activation, number> = {
 
 /** A fully connected layer: `units` outputs, then `act`. Flattens its input. */
 export interface DenseSpec {
+  /** Tag of the {@link LayerSpec} union, as checkpoints' JSON spells it. */
   kind: "dense";
+  /**
+   * Unique in the model, 1 to 64 of `[A-Za-z0-9_-]`; prefixes the tensor names
+   * (`fc1_weight`, `fc1_bias`).
+   */
   name: string;
+  /**
+   * Outputs per sample, O (1 to {@link MODEL_LIMITS}.width): weight (O, I), bias (O), output
+   * (B, O), where I is the input's size per sample.
+   */
   units: number;
+  /** Applied to the output inside the layer's kernel. */
   act: Activation;
 }
 
@@ -27,28 +37,49 @@ export interface DenseSpec {
  * a square `kernel`, then `act`. Weights (O, C, K, K), bias (O).
  */
 export interface Conv2dSpec {
+  /** Tag of the {@link LayerSpec} union, as checkpoints' JSON spells it. */
   kind: "conv2d";
+  /** Unique in the model, 1 to 64 of `[A-Za-z0-9_-]`; prefixes the tensor names. */
   name: string;
+  /** Output channels O (1 to {@link MODEL_LIMITS}.width). */
   filters: number;
+  /** Side K of the square window, in pixels (1 to {@link MODEL_LIMITS}.window). */
   kernel: number;
+  /**
+   * Pixels between windows, in both directions: output side ⌊(H + 2·pad − K) / stride⌋ + 1,
+   * as in MXNet's Convolution and PyTorch's Conv2d.
+   */
   stride: number;
+  /** Zero pixels added on every side of the input, 0 to K − 1. */
   pad: number;
+  /** Applied to the output inside the layer's kernel. */
   act: Activation;
 }
 
 /** Max pooling over `size`×`size` windows every `stride` pixels (no activation). */
 export interface MaxPoolSpec {
+  /** Tag of the {@link LayerSpec} union, as checkpoints' JSON spells it. */
   kind: "maxpool";
+  /** Unique in the model, 1 to 64 of `[A-Za-z0-9_-]`. */
   name: string;
+  /** Window side, in pixels (1 to {@link MODEL_LIMITS}.window). */
   size: number;
+  /**
+   * Pixels between windows: output side ⌊(H − size) / stride⌋ + 1, no padding (MXNet's
+   * default "valid" pooling convention).
+   */
   stride: number;
+  /** Always "none": {@link checkModelSpec} rejects any other. */
   act: "none";
 }
 
 /** Flattens (C, H, W) to (C·H·W): no computation on row-major buffers. */
 export interface FlattenSpec {
+  /** Tag of the {@link LayerSpec} union, as checkpoints' JSON spells it. */
   kind: "flatten";
+  /** Unique in the model, 1 to 64 of `[A-Za-z0-9_-]`. */
   name: string;
+  /** Always "none": {@link checkModelSpec} rejects any other. */
   act: "none";
 }
 
@@ -57,15 +88,27 @@ export type LayerSpec = DenseSpec | Conv2dSpec | MaxPoolSpec | FlattenSpec;
 
 /** A whole network: input shape (C, H, W), layers, and a softmax over `classes` at the end. */
 export interface ModelSpec {
+  /**
+   * 1 to 64 of `[A-Za-z0-9_.-]`, as messages, summaries and drawings show it; the built-ins
+   * use their `--model` name.
+   */
   name: string;
+  /** One sample's (C, H, W): channels, then height and width in pixels; MNIST's is [1, 28, 28]. */
   input: [number, number, number];
+  /** N, the last layer's outputs and the softmax's width; 10 for MNIST's digits. */
   classes: number;
+  /**
+   * From the input on (1 to {@link MODEL_LIMITS}.layers); the last has `classes` outputs and
+   * no activation ({@link checkClassifier}).
+   */
   layers: LayerSpec[];
 }
 
 /** A learnable tensor of a layer, named MXNet-style (`fc1_weight`). */
 export interface ParamShape {
+  /** `<layer>_weight` or `<layer>_bias`, MXNet's names; the tensor's key in checkpoints. */
   name: string;
+  /** Row-major: dense weight (O, I), conv2d weight (O, C, K, K), bias (O). */
   shape: number[];
   /** Fan-in and fan-out for Xavier initialisation; absent for biases (initialised to zero). */
   fans?: [number, number];
@@ -73,11 +116,13 @@ export interface ParamShape {
 
 /** A layer with its shapes resolved. */
 export interface LayerInfo {
+  /** The layer as the model describes it. */
   spec: LayerSpec;
   /** Input shape without the batch. */
   input: number[];
   /** Output shape without the batch. */
   output: number[];
+  /** Its learnable tensors, weight before bias; empty for maxpool and flatten. */
   params: ParamShape[];
 }
 

@@ -65,7 +65,9 @@ export function checkBatchFits(
 
 /** A network's buffers and dispatches for batch size `B`. */
 export class Network {
+  /** Batch size: samples per step that every buffer holds (padding rows included). */
   readonly B: number;
+  /** The spec the network was built from. */
   readonly model: ModelSpec;
   /** (B, C, H, W) input batch. */
   readonly x: GPUBuffer;
@@ -77,10 +79,22 @@ export class Network {
   readonly pred: GPUBuffer;
   /** (4) f32 [loss sum, correct, count, non-finite], accumulated until cleared. */
   readonly stats: GPUBuffer;
+  /** One per layer of the model, in order; a flatten layer's has no dispatches. */
   readonly layers: Layer[];
+  /**
+   * Softmax cross-entropy over the last layer's (B, N) logits (MXNet's SoftmaxOutput): writes
+   * `prob`, `pred` and the logits' gradient, and adds to `stats`.
+   */
   readonly loss: Dispatch;
   readonly #buffers: GPUBuffer[] = [];
 
+  /**
+   * Allocates every activation buffer for batch `options.B` (and, when `options.train`, the
+   * gradient buffers; flatten layers share their input's) and prepares the dispatches of each
+   * layer, the parameters being `options.store`'s. Throws an `Error` (a bug in the caller) when
+   * the model does not end in a classifier ({@link checkClassifier}) or a variant does not fit
+   * its layer ({@link checkVariant}); check the batch size first with {@link checkBatchFits}.
+   */
   constructor(
     device: GPUDevice,
     kernels: KernelCache,

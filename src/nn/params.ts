@@ -14,14 +14,22 @@ const ALIGN = 64;
 
 /** Where a tensor lives in the parameter buffer (in floats). */
 export interface ParamSlot extends ParamShape {
+  /** Index of the tensor's first float in the store's buffers (× 4 for bytes). */
   offset: number;
+  /** Floats: the product of `shape`. */
   size: number;
 }
 
 /** A layer's block: its tensors, offset and size in floats. */
 export interface ParamBlock {
+  /**
+   * Index of the block's first float: a multiple of 64 floats (256 bytes, the default
+   * `minStorageBufferOffsetAlignment` of the WebGPU spec).
+   */
   offset: number;
+  /** Floats its tensors take, without the padding up to the next block; 0 for none. */
   size: number;
+  /** The layer's tensors, packed in order (weight, then bias). */
   tensors: ParamSlot[];
 }
 
@@ -30,7 +38,9 @@ export type Init = { kind: "xavier" } | { kind: "uniform"; scale: number };
 
 /** The parameter, gradient and momentum buffers of a model. */
 export class ParamStore {
+  /** The device the buffers live on. */
   readonly device: GPUDevice;
+  /** The model's layers with their shapes resolved ({@link inferShapes}), in model order. */
   readonly layers: LayerInfo[];
   /** One block per layer (empty blocks for layers without parameters). */
   readonly blocks: ParamBlock[];
@@ -38,10 +48,24 @@ export class ParamStore {
   readonly tensors: ParamSlot[];
   /** Total floats, including alignment padding. */
   readonly length: number;
+  /** Every parameter as f32: `length` floats (`length` × 4 bytes), laid out as `blocks` say. */
   readonly params: GPUBuffer;
+  /**
+   * The loss's gradient w.r.t. `params`, same layout; each training step's backward pass
+   * overwrites it.
+   */
   readonly grads: GPUBuffer;
+  /**
+   * Optimizer state, same layout: SGD's and NAG's momentum, or Adam's first moment m (see
+   * src/nn/optimizer.ts).
+   */
   readonly momentum: GPUBuffer;
 
+  /**
+   * Lays out `model`'s parameters (see the module comment) and creates the three buffers on
+   * `device`, zero-filled as WebGPU creates every buffer: call `initialize` or `load` next.
+   * Throws an `Error` when the model's shapes are inconsistent ({@link inferShapes}).
+   */
   constructor(device: GPUDevice, model: ModelSpec) {
     this.device = device;
     this.layers = inferShapes(model);

@@ -7,11 +7,16 @@ import { inferShapes, type ModelSpec, sizeOf } from "./model.ts";
 
 /** One operator of the drawn graph. */
 export interface SummaryRow {
+  /**
+   * The layer's name; `data` for the input, `softmax` for the loss, and for activations their
+   * kind numbered from 1 (`tanh1`, `tanh2`), as MXNet's symbols name them.
+   */
   name: string;
   /** MXNet's operator name: Convolution, Activation, Pooling, Flatten, FullyConnected... */
   type: string;
   /** Output shape without the batch. */
   shape: number[];
+  /** Learnable parameters (floats) of the operator; 0 for those without. */
   params: number;
   /** A short description for drawings, e.g. "5×5, 20" or "tanh". */
   detail: string;

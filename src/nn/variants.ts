@@ -93,7 +93,9 @@ export function checkVariant(
 
 /** One layer's measurement (src/train/autotune.ts): GPU µs per step with each kind of kernel. */
 export interface LayerTiming {
+  /** Mean µs per step of the layer's forward and backward dispatches with its simple row. */
   simple: number;
+  /** The same with its {@link tunedVariant} for GPUs. */
   tuned: number;
 }
 
