@@ -69,8 +69,14 @@ export const ADAM_DEFAULTS = { beta1: 0.9, beta2: 0.999, epsilon: 1e-8 } as cons
 
 /** SGD hyper-parameters, as MXNet names them. */
 export interface SgdOptions {
+  /** The base learning rate (`--lr`, MXNet's `learning_rate`). */
   lr: number;
+  /** Momentum coefficient (`--momentum`); 0 for none, which makes NAG plain SGD, as in MXNet. */
   momentum: number;
+  /**
+   * Weight decay (`--wd`): `wd · w` added to the rescaled gradient (Adam: before clipping);
+   * AdamW decays decoupled, `w -= eta · wd · w` (kernels/sgd.wgsl, kernels/adam.wgsl).
+   */
   wd: number;
   /** Multiplies the gradient first: 1 / batch size, since the loss gradient is a sum. */
   rescaleGrad: number;
@@ -84,9 +90,13 @@ export interface SgdOptions {
  * the base rate; a schedule's rate per update is given to {@link Optimizer.writeSteps}.
  */
 export interface OptimizerOptions extends SgdOptions {
+  /** The update rule (`--optimizer`, default "sgd"). */
   optimizer?: OptimizerName;
+  /** Adam's decay of the first moment m (default 0.9, MXNet's). */
   beta1?: number;
+  /** Adam's decay of the second moment v (default 0.999, MXNet's). */
   beta2?: number;
+  /** Adam's `m / (sqrt(v) + epsilon)` term (default 1e-8, MXNet's). */
   epsilon?: number;
 }
 

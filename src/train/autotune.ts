@@ -26,8 +26,11 @@ export { KERNEL_MODES, type KernelMode } from "../nn/variants.ts";
 
 /** One layer's measurement: GPU µs per step of its forward and backward dispatches. */
 export interface TuneRow {
+  /** The layer's name in the model (`fc1`, `conv2`). */
   layer: string;
+  /** µs per step with the simple kernels, the mean over the timed steps. */
   simple: number;
+  /** µs per step with the kernels tuned for GPUs, the mean over the timed steps. */
   tuned: number;
   /** The tuned kernels were kept (they were no slower). */
   keptTuned: boolean;
@@ -48,7 +51,9 @@ export interface KernelChoice {
  * the variant it ran. Checkpoints written before variants had names hold "simple" or "tuned".
  */
 export interface RecordedKernels {
+  /** The adapter's name (`Gpu.name`); on another adapter the choice is made afresh. */
   adapter: string;
+  /** By layer index, the variant's name: a row of the layer's op table (src/nn/variants.ts). */
   layers: string[];
 }
 

@@ -19,8 +19,13 @@ export class Evaluator {
   readonly #metrics: MetricsReader;
   readonly #predictions: GPUBuffer;
   #probabilities: GPUBuffer | undefined;
+  /** Samples in the split; the last batch's padding is not counted. */
   readonly count: number;
 
+  /**
+   * Uploads `split` and its identity order, in ceil(count / B) batches of `network`'s B (the
+   * last wraps to the start, flagged as padding). Throws as {@link Feeder}'s constructor does.
+   */
   constructor(
     device: GPUDevice,
     kernels: KernelCache,

@@ -35,8 +35,11 @@ export interface HostSplit {
   images: Uint8Array;
   /** (count) u8 labels. */
   labels: Uint8Array;
+  /** Samples in the split. */
   count: number;
+  /** Image height in pixels (28 for MNIST, from the IDX header). */
   rows: number;
+  /** Image width in pixels (28 for MNIST); rows × cols must be a multiple of 4. */
   cols: number;
 }
 
@@ -45,7 +48,9 @@ const PREFERRED_WG = 64;
 
 /** A split on the GPU, gathered batch by batch into one network's input. */
 export class Feeder {
+  /** Samples in the split (the padding of the last batch not included). */
   readonly count: number;
+  /** Batches per epoch; {@link Feeder.setOrder} takes `batches × B` sample indices. */
   readonly batches: number;
   readonly #device: GPUDevice;
   /** The gather dispatch; its order slice is chosen per batch by a dynamic offset. */
@@ -57,6 +62,12 @@ export class Feeder {
   readonly #slotWords: number;
   readonly #B: number;
 
+  /**
+   * Uploads the split's pixels (u8, 4 per u32) and labels, and makes the gather dispatch into
+   * `network`'s input (B, rows × cols) and labels (B), with room for `batches` batches of order.
+   * Throws a {@link UserError} when the images exceed the adapter's
+   * `maxStorageBufferBindingSize` (bytes), and an Error when rows × cols is not a multiple of 4.
+   */
   constructor(
     device: GPUDevice,
     kernels: KernelCache,

@@ -5,8 +5,14 @@
 
 /** Accumulated metrics since the last read. */
 export interface Metrics {
+  /**
+   * Sum over the counted rows of the cross-entropy -ln p(label) (kernels/softmax.wgsl); divide
+   * by `count` for the mean. Accumulated in f32 on the GPU.
+   */
   lossSum: number;
+  /** Rows whose arg-max class was the label (an f32 count, exact up to 2^24). */
   correct: number;
+  /** Rows counted: the real samples, padding excluded (an f32 count, exact up to 2^24). */
   count: number;
   /** Rows whose loss was NaN or infinite. */
   nonFinite: number;
@@ -23,6 +29,10 @@ export class MetricsReader {
   readonly #stats: GPUBuffer;
   readonly #staging: GPUBuffer;
 
+  /**
+   * `stats`: the network's metrics buffer, 16 bytes = 4 f32 in {@link Metrics}' order, which the
+   * loss kernel accumulates into. Makes a 16-byte staging buffer.
+   */
   constructor(device: GPUDevice, stats: GPUBuffer) {
     this.#device = device;
     this.#stats = stats;
@@ -87,6 +97,12 @@ export class IntervalLog {
   readonly #querySet: GPUQuerySet | null;
   readonly #resolve: GPUBuffer | null;
 
+  /**
+   * `stats`: the network's 16-byte metrics buffer (see {@link MetricsReader}); `boundaries`:
+   * log boundaries in an epoch, ceil(batches / frequent); `timestamps`: whether the device has
+   * the timestamp-query feature. Epochs of over 4095 boundaries go untimed (the WebGPU spec caps
+   * a query set at 4096 queries). Makes 16 bytes of slot per boundary, plus 8 per timestamp.
+   */
   constructor(
     device: GPUDevice,
     stats: GPUBuffer,

@@ -6,12 +6,15 @@
 
 /** One thing to time: a label and how to encode it into a pass. */
 export interface ProfileItem {
+  /** The table's row and the pass's label: layer and kernel (`fc1 dense.dense_forward`). */
   label: string;
+  /** Encodes the item's dispatches into `pass`, a pass of its own that writes the timestamps. */
   encode: (pass: GPUComputePassEncoder) => void;
 }
 
 /** Measured GPU time of one item. */
 export interface ProfileRow {
+  /** The {@link ProfileItem}'s label. */
   label: string;
   /** Mean GPU time per step, in microseconds. */
   micros: number;

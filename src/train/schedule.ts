@@ -19,6 +19,7 @@ export type Schedule =
 
 /** The rate of each update of a run under a {@link Schedule}. */
 export class LrSchedule {
+  /** The schedule as given; the checkpoint records it when it is not constant. */
   readonly schedule: Schedule;
   readonly #lr: number;
   /** MultiFactor's steps, in updates. */

@@ -39,17 +39,26 @@ import {
 
 /** Everything `train` needs. */
 export interface TrainOptions {
+  /** The network to build: its layers, input (C, H, W) and classes (see src/nn/model.ts). */
   model: ModelSpec;
+  /** The training split (its first `--limit` samples), shuffled anew each epoch. */
   train: HostSplit;
+  /** The validation split (its first `--limit` samples), scored whole after every epoch. */
   test: HostSplit;
   /** Total epochs (a resumed run continues up to this many). */
   epochs: number;
+  /**
+   * Samples per batch, B. An epoch's last batch is padded to B from the epoch's start (MXNet's
+   * `last_batch_handle='pad'`); padding gets no gradient and is not counted in the metrics.
+   */
   batchSize: number;
   /** The optimizer (sgd, nag, adam, adamw) and its settings; `lr` is the base rate. */
   sgd: Omit<OptimizerOptions, "rescaleGrad">;
   /** The learning-rate schedule (default constant). */
   schedule?: Schedule;
+  /** Seeds each epoch's shuffle and, XORed with 0x5eed, the weight initialisation. */
   seed: number;
+  /** How fresh weights are drawn (`--init`); unused when resuming. */
   init: Init;
   /** Log a Speedometer line every `frequent` batches. */
   frequent: number;
@@ -59,6 +68,7 @@ export interface TrainOptions {
   save: string;
   /** Called after each checkpoint is written. */
   onSave?: (path: string) => Promise<void>;
+  /** The dataset's name ("mnist" or "fashion"), recorded in the checkpoint. */
   dataset: string;
   /** A checkpoint to continue from (weights, momentum, epoch, shuffle state). */
   resume?: Checkpoint;
@@ -94,15 +104,21 @@ export interface TrainingRecord extends Omit<OptimizerOptions, "rescaleGrad"> {
   schedule?: Schedule;
   /** Updates made from the start of training to this checkpoint (MXNet's num_update, Adam's t). */
   updates?: number;
+  /** Total epochs the run was asked for (`--epochs`). */
   epochs: number;
+  /** Samples per batch (`--batch-size`). */
   batchSize: number;
+  /** `--seed`, of the initialisation and the shuffle (resumed: the iterator state goes on). */
   seed: number;
+  /** `--init`, how the run's first weights were drawn. */
   init: Init;
   /** `--limit`, when the run used one. */
   limit?: number;
   /** `--frequent`: batches per Speedometer line, which `--resume` keeps. */
   frequent?: number;
+  /** Samples in the training split the run used (after `--limit`), padding excluded. */
   trainSamples: number;
+  /** Samples in the validation split the run used (after `--limit`). */
   testSamples: number;
   /**
    * The kernels a run chose by timing (GPUs) or was given with --kernels; a run resumed on the
@@ -121,21 +137,27 @@ export interface TrainingRecord extends Omit<OptimizerOptions, "rescaleGrad"> {
  * are reported, so `done === total` means finished.
  */
 export interface TrainProgress {
+  /** An epoch's training batches, or the validation that follows them. */
   phase: "train" | "validate";
   /** 0-based, as MXNet's log counts. */
   epoch: number;
   /** Epochs in all. */
   epochs: number;
+  /** Samples submitted so far (see above), 0..`total`. */
   done: number;
+  /** Samples in the phase's split: the training split's, or the validation split's. */
   total: number;
 }
 
 /** What one epoch measured. */
 export interface EpochResult {
+  /** 0-based, as MXNet's log counts. */
   epoch: number;
   /** Seconds of training (validation excluded). */
   timeCost: number;
+  /** Training samples per second: batches × B / `timeCost`, the last batch's padding included. */
   samplesPerSec: number;
+  /** Fraction (0..1) of the validation split classified correctly after this epoch. */
   validationAccuracy: number;
   /**
    * How many validation samples the network predicted as each class: (classes). A run whose
