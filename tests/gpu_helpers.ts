@@ -41,7 +41,7 @@ export function gpuTest(
 
 /** A storage buffer holding `data`. */
 export function upload(g: Gpu, data: Float32Array | Uint32Array, label = "test"): GPUBuffer {
-  return createStorageWith(g.device, label, data);
+  return createStorageWith(g.device, { label, data });
 }
 
 /** Reads a whole buffer as f32. */

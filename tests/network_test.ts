@@ -184,8 +184,8 @@ function setup(g: Gpu, kernels: KernelCache, { model, B, seed, tiled, target }: 
     train: true,
     variants: pick(g, model, { tiled, target }),
   });
-  writeBuffer(g.device, network.x, x);
-  writeBuffer(g.device, network.labels, Uint32Array.from(labels));
+  writeBuffer(g.device, network.x, { data: x });
+  writeBuffer(g.device, network.labels, { data: Uint32Array.from(labels) });
   return { store, network, params, x, labels };
 }
 
@@ -213,12 +213,18 @@ async function lossesFor(
   sets: Float32Array[],
 ): Promise<Float32Array> {
   const floats = store.length;
-  const source = createStorage(g.device, "network_test.sets", sets.length * floats * 4);
-  const results = createStorage(g.device, "network_test.losses", sets.length * 16);
+  const source = createStorage(g.device, {
+    label: "network_test.sets",
+    bytes: sets.length * floats * 4,
+  });
+  const results = createStorage(g.device, {
+    label: "network_test.losses",
+    bytes: sets.length * 16,
+  });
   try {
     const packed = new Float32Array(sets.length * floats);
     sets.forEach((set, k) => packed.set(set, k * floats));
-    writeBuffer(g.device, source, packed);
+    writeBuffer(g.device, source, { data: packed });
     const encoder = g.device.createCommandEncoder({ label: "network_test.losses" });
     sets.forEach((_, k) => {
       encoder.copyBufferToBuffer(source, k * floats * 4, store.params, 0, floats * 4);
@@ -338,11 +344,9 @@ gpuTest("the loss ignores padded rows: PAD labels add nothing to loss or gradien
   });
   try {
     // Rows 2 and 3 are padding: the result must equal a batch of the first two rows.
-    writeBuffer(
-      g.device,
-      network.labels,
-      Uint32Array.from([labels[0]!, labels[1]!, 0xffffffff, 0xffffffff]),
-    );
+    writeBuffer(g.device, network.labels, {
+      data: Uint32Array.from([labels[0]!, labels[1]!, 0xffffffff, 0xffffffff]),
+    });
     const stats = await step(g, network);
     const grads = await store.download(store.grads);
     const expected = referenceGradients(ODD, params, {
@@ -439,8 +443,8 @@ gpuTest(
         variants: pick(g, model, { tiled, target }),
       });
       try {
-        writeBuffer(g.device, network.x, x);
-        writeBuffer(g.device, network.labels, labels);
+        writeBuffer(g.device, network.x, { data: x });
+        writeBuffer(g.device, network.labels, { data: labels });
         const stats = await step(g, network);
         return { stats, grads: await store.download(store.grads), store };
       } finally {

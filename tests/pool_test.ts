@@ -80,7 +80,7 @@ async function runPool(
     prevAct,
     variant: fast ? "2x2" : "simple",
     alloc: (label, bytes) => {
-      argmaxBuf = createStorage(g.device, label, bytes);
+      argmaxBuf = createStorage(g.device, { label, bytes });
       owned.push(argmaxBuf);
       return argmaxBuf;
     },

@@ -3,8 +3,11 @@
 /** Usage for buffers kernels read and write, and that can be copied and cleared. */
 export const STORAGE = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
 
-/** Creates a storage buffer of `bytes` (rounded up to 4), zero-filled. */
-export function createStorage(device: GPUDevice, label: string, bytes: number): GPUBuffer {
+/** Creates a storage buffer of `bytes` (rounded up to 4), zero-filled, labelled `label`. */
+export function createStorage(
+  device: GPUDevice,
+  { label, bytes }: { label: string; bytes: number },
+): GPUBuffer {
   return device.createBuffer({
     label,
     size: Math.max(4, Math.ceil(bytes / 4) * 4),
@@ -12,23 +15,24 @@ export function createStorage(device: GPUDevice, label: string, bytes: number): 
   });
 }
 
-/** Creates a storage buffer holding `data` (padded to 4 bytes). */
+/** Creates a storage buffer holding `data` (padded to 4 bytes), labelled `label`. */
 export function createStorageWith(
   device: GPUDevice,
-  label: string,
-  data: ArrayBufferView,
+  { label, data }: { label: string; data: ArrayBufferView },
 ): GPUBuffer {
-  const buffer = createStorage(device, label, data.byteLength);
-  writeBuffer(device, buffer, data);
+  const buffer = createStorage(device, { label, bytes: data.byteLength });
+  writeBuffer(device, buffer, { data });
   return buffer;
 }
 
-/** Writes `data` at `offset` bytes, padding a tail that is not a multiple of 4 bytes. */
+/**
+ * Writes `data` into `buffer` at `offset` bytes (default 0), padding a tail that is not a
+ * multiple of 4 bytes.
+ */
 export function writeBuffer(
   device: GPUDevice,
   buffer: GPUBuffer,
-  data: ArrayBufferView,
-  offset = 0,
+  { data, offset = 0 }: { data: ArrayBufferView; offset?: number },
 ): void {
   let bytes = new Uint8Array(data.buffer as ArrayBuffer, data.byteOffset, data.byteLength);
   if (bytes.byteLength % 4 !== 0) {

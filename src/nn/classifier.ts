@@ -35,7 +35,7 @@ export class Classifier {
       variants: inferenceVariants(model, gpu),
     });
     this.#pixels = sizeOf(model.input);
-    writeBuffer(gpu.device, this.#network.labels, new Uint32Array(batch).fill(PAD));
+    writeBuffer(gpu.device, this.#network.labels, { data: new Uint32Array(batch).fill(PAD) });
   }
 
   /** Pixels each image must have (C·H·W, e.g. 784). */
@@ -67,7 +67,7 @@ export class Classifier {
         }
         x.set(image, i * this.#pixels);
       });
-      writeBuffer(device, this.#network.x, x);
+      writeBuffer(device, this.#network.x, { data: x });
       const encoder = device.createCommandEncoder({ label: "classify" });
       const pass = encoder.beginComputePass({ label: "classify" });
       this.#network.encodeForward(pass);

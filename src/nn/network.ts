@@ -114,7 +114,7 @@ export class Network {
     this.B = B;
     this.model = model;
     const make = (label: string, floats: number) => {
-      const buffer = createStorage(device, label, floats * 4);
+      const buffer = createStorage(device, { label, bytes: floats * 4 });
       this.#buffers.push(buffer);
       return buffer;
     };

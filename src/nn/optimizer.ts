@@ -168,7 +168,7 @@ export class Optimizer {
     this.name = options.optimizer ?? "sgd";
     this.slots = slots;
     const adam = this.name === "adam" || this.name === "adamw";
-    this.variance = adam ? createStorage(device, "variance", n * 4) : null;
+    this.variance = adam ? createStorage(device, { label: "variance", bytes: n * 4 }) : null;
     this.#dims = device.createBuffer({
       label: `${this.name}.dims`,
       size: slots * SLOT_BYTES,

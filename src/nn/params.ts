@@ -84,9 +84,9 @@ export class ParamStore {
       offset += Math.ceil(block.size / ALIGN) * ALIGN;
     }
     this.length = Math.max(offset, ALIGN);
-    this.params = createStorage(device, "params", this.length * 4);
-    this.grads = createStorage(device, "grads", this.length * 4);
-    this.momentum = createStorage(device, "momentum", this.length * 4);
+    this.params = createStorage(device, { label: "params", bytes: this.length * 4 });
+    this.grads = createStorage(device, { label: "grads", bytes: this.length * 4 });
+    this.momentum = createStorage(device, { label: "momentum", bytes: this.length * 4 });
   }
 
   /** The buffer range of layer `index`'s block in `buffer` (params, grads or momentum). */
@@ -104,12 +104,12 @@ export class ParamStore {
       for (let i = 0; i < t.size; i++) host[t.offset + i] = rng.uniform(-limit, limit);
     }
     this.upload(host);
-    writeBuffer(this.device, this.momentum, new Float32Array(this.length));
+    writeBuffer(this.device, this.momentum, { data: new Float32Array(this.length) });
   }
 
   /** Uploads a whole host copy of the parameters (same layout). */
   upload(host: Float32Array<ArrayBuffer>, buffer: GPUBuffer = this.params): void {
-    writeBuffer(this.device, buffer, host);
+    writeBuffer(this.device, buffer, { data: host });
   }
 
   /** Reads the parameters (or `buffer`) back, one array per tensor name. */

@@ -44,7 +44,10 @@ export class Evaluator {
     }
     this.#feeder.setOrder(order);
     this.#metrics = new MetricsReader(device, network.stats);
-    this.#predictions = createStorage(device, "eval.predictions", batches * B * 4);
+    this.#predictions = createStorage(device, {
+      label: "eval.predictions",
+      bytes: batches * B * 4,
+    });
   }
 
   /**
@@ -67,11 +70,10 @@ export class Evaluator {
     const B = this.#network.B;
     const N = this.#network.model.classes;
     if (probabilities && !this.#probabilities) {
-      this.#probabilities = createStorage(
-        device,
-        "eval.probabilities",
-        this.#feeder.batches * B * N * 4,
-      );
+      this.#probabilities = createStorage(device, {
+        label: "eval.probabilities",
+        bytes: this.#feeder.batches * B * N * 4,
+      });
     }
     this.#metrics.clear();
     const batches = this.#feeder.batches;

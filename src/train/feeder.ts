@@ -90,9 +90,15 @@ export class Feeder {
     this.#slotWords = Math.ceil(network.B / 64) * 64;
     this.#slotBytes = this.#slotWords * 4;
     const WG = kernels.workgroup(PREFERRED_WG);
-    this.#images = createStorageWith(device, "dataset.images", split.images);
-    this.#labels = createStorageWith(device, "dataset.labels", Uint32Array.from(split.labels));
-    this.#order = createStorage(device, "dataset.order", batches * this.#slotBytes);
+    this.#images = createStorageWith(device, { label: "dataset.images", data: split.images });
+    this.#labels = createStorageWith(device, {
+      label: "dataset.labels",
+      data: Uint32Array.from(split.labels),
+    });
+    this.#order = createStorage(device, {
+      label: "dataset.order",
+      bytes: batches * this.#slotBytes,
+    });
     const dims = createDims(device, "gather", {
       layout: GATHER_DIMS,
       values: { B: network.B, P },
@@ -127,7 +133,7 @@ export class Feeder {
     for (let b = 0; b < this.batches; b++) {
       slots.set(order.subarray(b * B, (b + 1) * B), b * this.#slotWords);
     }
-    writeBuffer(this.#device, this.#order, slots);
+    writeBuffer(this.#device, this.#order, { data: slots });
   }
 
   /** Encodes the gather of batch `index` into the network's input and labels. */
