@@ -158,11 +158,13 @@ export function houseBindings(
   );
 }
 
-/** Makes a bind group for `kernel` over `resources` in binding order (`null` where unused). */
+/**
+ * Makes a bind group for `kernel` over `resources` in binding order (`null` where unused).
+ * Throws when `resources` does not match the kernel's bindings in number or in which are unused.
+ */
 export function bindGroup(
   device: GPUDevice,
-  kernel: Kernel,
-  resources: readonly (BufferRange | null)[],
+  { kernel, resources }: { kernel: Kernel; resources: readonly (BufferRange | null)[] },
 ): GPUBindGroup {
   if (resources.length !== kernel.bindings.length) {
     throw new Error(
@@ -181,12 +183,18 @@ export function bindGroup(
   });
 }
 
-/** Prepares a dispatch of `kernel` over `resources`. */
+/**
+ * Prepares a dispatch of `kernel` over `resources` (in binding order, `null` where unused) with
+ * `workgroups` counts along x, y and z. Throws when a count exceeds the device's
+ * `maxComputeWorkgroupsPerDimension`, or as {@link bindGroup} does.
+ */
 export function makeDispatch(
   device: GPUDevice,
-  kernel: Kernel,
-  resources: readonly (BufferRange | null)[],
-  workgroups: [number, number?, number?],
+  { kernel, resources, workgroups }: {
+    kernel: Kernel;
+    resources: readonly (BufferRange | null)[];
+    workgroups: [number, number?, number?];
+  },
 ): Dispatch {
   const limit = device.limits.maxComputeWorkgroupsPerDimension;
   if (workgroups.some((n) => n !== undefined && n > limit)) {
@@ -194,7 +202,7 @@ export function makeDispatch(
       `${kernel.label}: ${workgroups.join("x")} workgroups exceed the limit ${limit}`,
     );
   }
-  return { kernel, bindGroup: bindGroup(device, kernel, resources), workgroups };
+  return { kernel, bindGroup: bindGroup(device, { kernel, resources }), workgroups };
 }
 
 /**
@@ -234,7 +242,7 @@ export function dispatchOf(device: GPUDevice, kernels: KernelCache, spec: Dispat
     i === dynamic ? "read-dynamic" as const : kind
   );
   const kernel = kernels.get(spec.program, spec.entry, { constants: spec.constants, bindings });
-  return makeDispatch(device, kernel, resources, spec.grid);
+  return makeDispatch(device, { kernel, resources, workgroups: spec.grid });
 }
 
 /**
@@ -244,8 +252,7 @@ export function dispatchOf(device: GPUDevice, kernels: KernelCache, spec: Dispat
  */
 export function workgroupGrid(
   device: GPUDevice,
-  invocations: number,
-  wg: number,
+  { invocations, wg }: { invocations: number; wg: number },
 ): [number, number] {
   const groups = Math.max(1, Math.ceil(invocations / wg));
   const limit = device.limits.maxComputeWorkgroupsPerDimension;
@@ -336,15 +343,20 @@ export function rowDispatch<Shape, Pass extends string>(
     outputs: io.slice(0, outputs),
     inputs: io.slice(outputs),
     dims: spec.dims,
-    grid: Array.isArray(grid) ? grid : workgroupGrid(device, grid.invocations, WG ?? 1),
+    grid: Array.isArray(grid)
+      ? grid
+      : workgroupGrid(device, { invocations: grid.invocations, wg: WG ?? 1 }),
   });
 }
 
-/** Encodes `dispatch` into `pass`. */
+/**
+ * Encodes `dispatch` into `pass`, with `dynamicOffsets` (bytes, one per dynamic binding) for a
+ * dispatch made with a `dynamicInput`.
+ */
 export function encode(
   pass: GPUComputePassEncoder,
   dispatch: Dispatch,
-  dynamicOffsets?: number[],
+  { dynamicOffsets }: { dynamicOffsets?: number[] } = {},
 ): void {
   pass.setPipeline(dispatch.kernel.pipeline);
   pass.setBindGroup(0, dispatch.bindGroup, dynamicOffsets);

@@ -210,7 +210,7 @@ export class Optimizer {
       const dims = { buffer: this.#dims, offset: s * SLOT_BYTES, size: SLOT_BYTES };
       this.#dispatches.push({
         ...first,
-        bindGroup: bindGroup(device, first.kernel, [...io, dims]),
+        bindGroup: bindGroup(device, { kernel: first.kernel, resources: [...io, dims] }),
       });
     }
     this.writeSteps(1, new Array<number>(slots).fill(options.lr));

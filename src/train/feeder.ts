@@ -138,7 +138,7 @@ export class Feeder {
 
   /** Encodes the gather of batch `index` into the network's input and labels. */
   encodeGather(pass: GPUComputePassEncoder, index: number): void {
-    encode(pass, this.#gather, [index * this.#slotBytes]);
+    encode(pass, this.#gather, { dynamicOffsets: [index * this.#slotBytes] });
   }
 
   /** Frees the dataset buffers. */
