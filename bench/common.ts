@@ -208,7 +208,8 @@ export function trainingSetup(
       kernels: tiled ? "tuned" : "simple",
     }),
   });
-  const sgd = buildSgd(gpu.device, kernels, store, {
+  const sgd = buildSgd(gpu.device, kernels, {
+    store,
     lr: 0.01,
     momentum,
     wd: 0,

@@ -44,7 +44,7 @@ async function assertRejectsUserError(promise: Promise<unknown>, pattern: RegExp
 }
 
 Deno.test("loadSplit() loads the MNIST training split", async () => {
-  const train = await loadSplit(MNIST, "mnist", "train");
+  const train = await loadSplit(MNIST, { dataset: "mnist", split: "train" });
   assert.deepEqual([train.count, train.rows, train.cols], [60000, 28, 28]);
   assert.equal(train.images.length, 60000 * 28 * 28);
   assert.equal(train.labels.length, 60000);
@@ -56,7 +56,7 @@ Deno.test("loadSplit() loads the MNIST training split", async () => {
 });
 
 Deno.test("loadSplit() loads the MNIST test split", async () => {
-  const test = await loadSplit(MNIST, "mnist", "test");
+  const test = await loadSplit(MNIST, { dataset: "mnist", split: "test" });
   assert.deepEqual([test.count, test.rows, test.cols], [10000, 28, 28]);
   assert.deepEqual(Array.from(test.labels.subarray(0, 10)), [7, 2, 1, 0, 4, 1, 4, 9, 5, 9]);
 });
@@ -65,7 +65,7 @@ Deno.test("loadSplit() rejects a file whose content differs from the pinned chec
   const labels = await gunzip(await Deno.readFile(`${MNIST}/t10k-labels-idx1-ubyte.gz`));
   labels[8] = labels[8] === 7 ? 6 : 7; // still a valid IDX file, but not MNIST's
   await withTestSplit(await gzip(labels), async (dir) => {
-    const promise = loadSplit(dir, "mnist", "test");
+    const promise = loadSplit(dir, { dataset: "mnist", split: "test" });
     await assertRejectsUserError(
       promise,
       /^Checksum mismatch for ".*\/t10k-labels-idx1-ubyte\.gz": SHA-256 of the decompressed bytes is [0-9a-f]{64}, expected ff7bcfd4/,
@@ -78,7 +78,7 @@ Deno.test("loadSplit() rejects a file that decompresses to the wrong size", asyn
   const labels = await gunzip(await Deno.readFile(`${MNIST}/t10k-labels-idx1-ubyte.gz`));
   await withTestSplit(await gzip(labels.subarray(0, 5000)), async (dir) => {
     await assertRejectsUserError(
-      loadSplit(dir, "mnist", "test"),
+      loadSplit(dir, { dataset: "mnist", split: "test" }),
       /^Checksum mismatch for ".*t10k-labels-idx1-ubyte\.gz": it decompresses to 5,000 bytes, expected 10,008$/,
     );
   });
@@ -86,7 +86,7 @@ Deno.test("loadSplit() rejects a file that decompresses to the wrong size", asyn
   longer.set(labels);
   await withTestSplit(await gzip(longer), async (dir) => {
     await assertRejectsUserError(
-      loadSplit(dir, "mnist", "test"),
+      loadSplit(dir, { dataset: "mnist", split: "test" }),
       /it decompresses to more than 10,008 bytes, expected 10,008$/,
     );
   });
@@ -94,7 +94,7 @@ Deno.test("loadSplit() rejects a file that decompresses to the wrong size", asyn
 
 Deno.test("loadSplit() rejects a file that is not gzip, with the download hint", async () => {
   await withTestSplit(new TextEncoder().encode("<html>Not Found</html>"), async (dir) => {
-    const promise = loadSplit(dir, "mnist", "test");
+    const promise = loadSplit(dir, { dataset: "mnist", split: "test" });
     await assertRejectsUserError(promise, /^Cannot decompress ".*t10k-labels-idx1-ubyte\.gz": /);
     await promise.catch((error) => assert.equal(error.hint, HINT));
   });
@@ -104,7 +104,7 @@ Deno.test("loadSplit() names a missing file", async () => {
   const dir = await Deno.makeTempDir({ prefix: "mnist_dataset_test_" });
   try {
     await assertRejectsUserError(
-      loadSplit(dir, "fashion", "test"),
+      loadSplit(dir, { dataset: "fashion", split: "test" }),
       /^Cannot find ".*\/fashion\/t10k-(images|labels)-idx[13]-ubyte\.gz"$/,
     );
   } finally {
@@ -113,7 +113,7 @@ Deno.test("loadSplit() names a missing file", async () => {
 });
 
 Deno.test("subset() takes n samples from the first one asked for, as views", async () => {
-  const test = await loadSplit(MNIST, "mnist", "test");
+  const test = await loadSplit(MNIST, { dataset: "mnist", split: "test" });
   const small = subset(test, 3);
   assert.deepEqual([small.count, small.rows, small.cols], [3, 28, 28]);
   assert.deepEqual(Array.from(small.labels), [7, 2, 1]);
@@ -269,7 +269,7 @@ Deno.test("gatherBatch() scales pixels to [0, 1] as float32 NCHW with float labe
 });
 
 Deno.test("gatherBatch() on a real padded batch matches the stored bytes", async () => {
-  const test = subset(await loadSplit(MNIST, "mnist", "test"), 10);
+  const test = subset(await loadSplit(MNIST, { dataset: "mnist", split: "test" }), 10);
   const epoch = new DataIter({ count: 10, batchSize: 4, shuffle: true, seed: 3 }).epoch();
   const last = epoch.batch(2);
   const batch = gatherBatch(test, last.indices);

@@ -604,7 +604,7 @@ if (import.meta.main) {
   }
   const { loadSplit } = await import("../src/data/dataset.ts");
   const { MNIST } = await import("./test_data.ts");
-  const split = await loadSplit(MNIST, "mnist", "test");
+  const split = await loadSplit(MNIST, { dataset: "mnist", split: "test" });
   await Deno.mkdir(dir, { recursive: true });
   for (const photo of photoSet(split, { count: Number(count) })) {
     await Deno.writeFile(`${dir}/${photo.name}`, photo.bytes);

@@ -144,7 +144,7 @@ Deno.test({
 
       const image = decodeImage(await Deno.readFile(png), png);
       assert.deepEqual([image.width, image.height, image.channels], [604, 180, 1]);
-      const test = await loadSplit(MNIST, "mnist", "test");
+      const test = await loadSplit(MNIST, { dataset: "mnist", split: "test" });
       for (const [i, m] of mistakes.entries()) {
         const x0 = (PAD + (i % 10) * (CELL + PAD)) * 2;
         const y0 = (PAD + Math.floor(i / 10) * (CELL + STRIP + PAD)) * 2;

@@ -115,7 +115,7 @@ gpuTest("encodeGather() gives PAD labels exactly where PAD_FLAG is set", async (
 });
 
 gpuTest("encodeGather() matches gatherBatch() on real 28×28 MNIST digits", async (g, k) => {
-  const split = subset(await loadSplit(MNIST, "mnist", "test"), 150);
+  const split = subset(await loadSplit(MNIST, { dataset: "mnist", split: "test" }), 150);
   const model = smallModel(28, 28, 10);
   // B = 70 does not divide 150; the slots of the order buffer are 256-byte aligned (64 words),
   // so batch i > 0 also checks the dynamic offset's padding.
@@ -161,7 +161,7 @@ function referenceLogits(
 gpuTest("Evaluator counts only real samples when B does not divide the split", async (g, k) => {
   const count = 237;
   const B = 50; // 5 batches; the last holds 37 real samples and 13 wrapped, flagged ones
-  const split = subset(await loadSplit(MNIST, "mnist", "test"), count);
+  const split = subset(await loadSplit(MNIST, { dataset: "mnist", split: "test" }), count);
   const model = smallModel(28, 28, 10, 16);
   const store = new ParamStore(g.device, model);
   store.initialize({ kind: "xavier" }, new Rng(6));
@@ -202,7 +202,7 @@ gpuTest("Evaluator counts only real samples when B does not divide the split", a
 
 gpuTest("Evaluator scores a split smaller than one batch", async (g, k) => {
   const count = 7;
-  const split = subset(await loadSplit(MNIST, "mnist", "test"), count);
+  const split = subset(await loadSplit(MNIST, { dataset: "mnist", split: "test" }), count);
   const model = smallModel(28, 28, 10, 16);
   const store = new ParamStore(g.device, model);
   store.initialize({ kind: "xavier" }, new Rng(7));

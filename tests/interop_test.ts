@@ -138,7 +138,7 @@ Deno.test({
       console.log(lines.join("\n"));
 
       // predict --json and summary name the network and how it was recognised.
-      const test = await loadSplit(dir, "mnist", "test");
+      const test = await loadSplit(dir, { dataset: "mnist", split: "test" });
       await Deno.writeFile(
         `${dir}/digit.png`,
         await encodePng({ width: 28, height: 28, channels: 1, pixels: test.images.slice(0, 784) }),

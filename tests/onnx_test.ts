@@ -251,7 +251,7 @@ Deno.test({
     await withTempDir(async (dir) => {
       for (const f of FILES) await Deno.symlink(`${MNIST}/${f}`, `${dir}/${f}`);
       const env = { MNIST_MODEL_DIR: `${dir}/models` };
-      const test = await loadSplit(dir, "mnist", "test");
+      const test = await loadSplit(dir, { dataset: "mnist", split: "test" });
       const pixels = Float32Array.from(test.images, (u) => u / 255);
       await Deno.writeFile(`${dir}/test.f32`, new Uint8Array(pixels.buffer));
       for (const name of ["mlp", "lenet"]) {

@@ -15,7 +15,7 @@ import { MNIST } from "./test_data.ts";
 
 let testSplit: Split | undefined;
 async function mnistTest(): Promise<Split> {
-  return testSplit ??= await loadSplit(MNIST, "mnist", "test");
+  return testSplit ??= await loadSplit(MNIST, { dataset: "mnist", split: "test" });
 }
 
 /** Pearson correlation of two 28×28 images, at the best shift by up to a pixel each way. */

@@ -21,7 +21,7 @@ function step(name: string, fn: (dir: string, model: string) => Promise<void>) {
 }
 
 step("mnist predict reads photos, drawings and scans of MNIST test digits", async (dir) => {
-  const test = await loadSplit(MNIST, "mnist", "test");
+  const test = await loadSplit(MNIST, { dataset: "mnist", split: "test" });
   const images = await digitSet(test, { count: 20, seed: 3 });
   await Deno.mkdir(`${dir}/img`);
   for (const image of images) await Deno.writeFile(`${dir}/img/${image.name}`, image.bytes);
@@ -53,7 +53,7 @@ step("mnist predict reads photos, drawings and scans of MNIST test digits", asyn
 step(
   "mnist predict reads photos of a digit on paper on a desk, in shadows (issue 16)",
   async (dir, model) => {
-    const test = await loadSplit(MNIST, "mnist", "test");
+    const test = await loadSplit(MNIST, { dataset: "mnist", split: "test" });
     // Digits the set does not use elsewhere: the 9th to 10th of each class.
     const photos = photoSet(test, { count: 20, seed: 4, first: 8 });
     await Deno.mkdir(`${dir}/desk`);
@@ -97,8 +97,8 @@ step("mnist predict refuses a dot as it refuses a blank image", async (_dir, mod
 step(
   "mnist predict --test-index N classifies the dataset's image on its raw pixels, as the tutorial",
   async (dir, model) => {
-    const test = await loadSplit(MNIST, "mnist", "test");
-    const train = await loadSplit(MNIST, "mnist", "train");
+    const test = await loadSplit(MNIST, { dataset: "mnist", split: "test" });
+    const train = await loadSplit(MNIST, { dataset: "mnist", split: "train" });
     const one = await runCli(["predict", "--data-dir", dir, "--model", model, "--test-index", "0"]);
     assert.equal(one.code, 0, one.stderr);
     assert.match(one.stdout, /^Classified as 7 with probability 0\.\d{6}\n$/);
@@ -178,7 +178,7 @@ step(
 step(
   "mnist show --count 1 --png, then mnist predict --model mlp: the tutorial's round trip",
   async (dir) => {
-    const test = await loadSplit(MNIST, "mnist", "test");
+    const test = await loadSplit(MNIST, { dataset: "mnist", split: "test" });
     const file = `${dir}/digit.png`;
     for (const first of [0, 1, 2]) {
       const show = await runCli([
@@ -209,7 +209,7 @@ step(
 step(
   "mnist predict: one image prints the tutorial's line; --top, --json, --show",
   async (dir, model) => {
-    const test = await loadSplit(MNIST, "mnist", "test");
+    const test = await loadSplit(MNIST, { dataset: "mnist", split: "test" });
     const [seven] = await digitSet(test, { count: 8, seed: 5 }).then((s) => s.slice(7));
     const file = `${dir}/${seven!.name}`;
     await Deno.writeFile(file, seven!.bytes);
@@ -249,7 +249,7 @@ step(
   "mnist predict reports each bad input in one line and still classifies the rest",
   async (dir, model) => {
     {
-      const test = await loadSplit(MNIST, "mnist", "test");
+      const test = await loadSplit(MNIST, { dataset: "mnist", split: "test" });
       const [good] = await digitSet(test, { count: 1, seed: 9 });
       await Deno.writeFile(`${dir}/good.png`, good!.bytes);
       await Deno.writeTextFile(`${dir}/notes.txt`, "not an image");
@@ -297,7 +297,7 @@ step(
 step(
   "mnist predict refuses a PNG bomb, a device, a FIFO and a directory in one line each",
   async (dir, model) => {
-    const test = await loadSplit(MNIST, "mnist", "test");
+    const test = await loadSplit(MNIST, { dataset: "mnist", split: "test" });
     const [good] = await digitSet(test, { count: 1, seed: 9 });
     await Deno.writeFile(`${dir}/ok.png`, good!.bytes);
     const fifo = `${dir}/pipe.png`;
@@ -329,7 +329,7 @@ step(
 step(
   "mnist predict - reads standard input; --save-input keeps two images of the same name",
   async (dir, model) => {
-    const test = await loadSplit(MNIST, "mnist", "test");
+    const test = await loadSplit(MNIST, { dataset: "mnist", split: "test" });
     const [a, b] = await digitSet(test, { count: 2, seed: 11 });
     const stdin = await runCli(["predict", "--model", model, "-"], { stdin: a!.bytes });
     assert.equal(stdin.code, 0, stdin.stderr);
@@ -382,7 +382,7 @@ step(
   "mnist predict rejects corrupt, empty and wrong-architecture models in one line",
   async (dir, model) => {
     {
-      const test = await loadSplit(MNIST, "mnist", "test");
+      const test = await loadSplit(MNIST, { dataset: "mnist", split: "test" });
       const [good] = await digitSet(test, { count: 1, seed: 9 });
       const image = `${dir}/good.png`;
       await Deno.writeFile(image, good!.bytes);

@@ -33,7 +33,7 @@ import { MNIST } from "./test_data.ts";
 let testSplit: Split | undefined;
 /** MNIST's test split, loaded once. */
 async function mnistTest(): Promise<Split> {
-  return testSplit ??= await loadSplit(MNIST, "mnist", "test");
+  return testSplit ??= await loadSplit(MNIST, { dataset: "mnist", split: "test" });
 }
 
 function map(width: number, height: number, values: ArrayLike<number>): GreyMap {

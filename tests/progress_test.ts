@@ -227,7 +227,7 @@ gpuTest(
   "Evaluator.run() gives the same results in several submits, reporting up to the total",
   async (g, k) => {
     const count = 1037; // 11 batches of 100, the last one padded
-    const split = subset(await loadSplit(MNIST, "mnist", "test"), count);
+    const split = subset(await loadSplit(MNIST, { dataset: "mnist", split: "test" }), count);
     const model = mlp();
     const store = new ParamStore(g.device, model);
     store.initialize({ kind: "xavier" }, new Rng(5));
@@ -262,8 +262,8 @@ gpuTest(
   "train() with onProgress logs what it logs without, and reports every epoch to its end",
   async (g) => {
     const [trainSplit, testSplit] = await Promise.all([
-      loadSplit(MNIST, "mnist", "train").then((s) => subset(s, 1030)),
-      loadSplit(MNIST, "mnist", "test").then((s) => subset(s, 300)),
+      loadSplit(MNIST, { dataset: "mnist", split: "train" }).then((s) => subset(s, 1030)),
+      loadSplit(MNIST, { dataset: "mnist", split: "test" }).then((s) => subset(s, 300)),
     ]);
     const dir = await Deno.makeTempDir({ prefix: "mnist_progress_test_" });
     try {

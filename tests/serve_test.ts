@@ -306,7 +306,7 @@ Deno.test("the handler answers 500 when the classifier fails, then serves the ne
     },
     onError: (error) => errors.push(error),
   });
-  const split = await loadSplit(MNIST, "mnist", "test");
+  const split = await loadSplit(MNIST, { dataset: "mnist", split: "test" });
   const png = await digitPng(split, 0);
   const message = await assertError(await handler(post("/api/predict", png)), 500, "failing");
   assert.equal(message, "Internal server error", "no internals leak to the client");
@@ -746,7 +746,7 @@ Deno.test({
     const { dataDir, model } = await trainModel();
     const checkpoint = await loadCheckpoint(model);
     const classifier = new Classifier(gpu!, checkpoint, { batch: 64 });
-    const test = await loadSplit(MNIST, "mnist", "test");
+    const test = await loadSplit(MNIST, { dataset: "mnist", split: "test" });
     const pngs = await Promise.all(Array.from({ length: 40 }, (_, i) => digitPng(test, i)));
     let server: Server | undefined;
     const handler = createHandler({ classifier });

@@ -29,7 +29,7 @@ for (
     store.upload(w.slice(), store.params);
     store.upload(grad.slice(), store.grads);
     store.upload(mom.slice(), store.momentum);
-    const sgd = buildSgd(g.device, k, store, options);
+    const sgd = buildSgd(g.device, k, { store, ...options });
     runPass(g, (pass) => {
       encode(pass, sgd);
       encode(pass, sgd);

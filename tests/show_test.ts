@@ -99,7 +99,7 @@ Deno.test("mnist show --png writes the digits as a grid PNG", async () => {
     const png = await readGreyPng(await Deno.readFile(path));
     assert.deepEqual([png.width, png.height], [302, 62]);
     // Tile 11 (row 1, column 1) holds test image 11, pixel for pixel.
-    const test = await loadSplit(MNIST, "mnist", "test");
+    const test = await loadSplit(MNIST, { dataset: "mnist", split: "test" });
     for (let y = 0; y < 28; y++) {
       for (let x = 0; x < 28; x++) {
         assert.equal(png.pixel(32 + x, 32 + y), test.images[11 * 784 + y * 28 + x], `(${x}, ${y})`);
@@ -241,7 +241,7 @@ Deno.test("mnist show --first 42 --count 1 --png writes that digit alone, as pre
     const { code, stdout, stderr } = await runCli([...args, "--png", path]);
     assert.equal(stderr, "");
     assert.equal(code, 0);
-    const test = await loadSplit(MNIST, "mnist", "test");
+    const test = await loadSplit(MNIST, { dataset: "mnist", split: "test" });
     const [wrote, label] = stdout.trimEnd().split("\n");
     assert.equal(wrote, `Wrote ${path} (1 digit, 28x28 px)`);
     assert.equal(label, `label: [${test.labels[42]}]`);
@@ -292,7 +292,7 @@ Deno.test("mnist show --png --scale 3 writes the grid three times as large", asy
     const png = await readGreyPng(await Deno.readFile(path));
     assert.deepEqual([png.width, png.height], [906, 186]);
     // Tile 11 (row 1, column 1) starts at (32, 32) unscaled; each pixel is 3×3.
-    const test = await loadSplit(MNIST, "mnist", "test");
+    const test = await loadSplit(MNIST, { dataset: "mnist", split: "test" });
     for (let y = 0; y < 28 * 3; y++) {
       for (let x = 0; x < 28 * 3; x++) {
         const want = test.images[11 * 784 + Math.floor(y / 3) * 28 + Math.floor(x / 3)];

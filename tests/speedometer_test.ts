@@ -78,15 +78,15 @@ Deno.test("timeCostLine() prints seconds with 3 decimals", () => {
 
 Deno.test("validationLine() prints the metric with 6 decimals", () => {
   assert.equal(
-    validationLine(0, "accuracy", 0.2768),
+    validationLine(0, { metric: "accuracy", value: 0.2768 }),
     "INFO:root:Epoch[0] Validation-accuracy=0.276800",
   );
   assert.equal(
-    validationLine(9, "accuracy", 0.9781),
+    validationLine(9, { metric: "accuracy", value: 0.9781 }),
     "INFO:root:Epoch[9] Validation-accuracy=0.978100",
   );
   assert.equal(
-    validationLine(2, "accuracy", 2 / 3),
+    validationLine(2, { metric: "accuracy", value: 2 / 3 }),
     "INFO:root:Epoch[2] Validation-accuracy=0.666667",
   );
 });
@@ -114,7 +114,10 @@ Deno.test("pyFixed() spells nan and inf as Python's %f does", () => {
     batchLine({ epoch: 0, batch: 10, speed: Infinity, metric: "accuracy", value: NaN }),
     "INFO:root:Epoch[0] Batch [10]\tSpeed: inf samples/sec\tTrain-accuracy=nan",
   );
-  assert.equal(validationLine(0, "accuracy", NaN), "INFO:root:Epoch[0] Validation-accuracy=nan");
+  assert.equal(
+    validationLine(0, { metric: "accuracy", value: NaN }),
+    "INFO:root:Epoch[0] Validation-accuracy=nan",
+  );
 });
 
 Deno.test("pyFixed() defaults to 6 decimals and rounds like Python off ties", () => {

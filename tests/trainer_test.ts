@@ -13,8 +13,8 @@ import { MNIST } from "./test_data.ts";
 /** The first `trainCount` training and `testCount` test samples of MNIST. */
 function splits(trainCount: number, testCount: number) {
   return Promise.all([
-    loadSplit(MNIST, "mnist", "train").then((s) => subset(s, trainCount)),
-    loadSplit(MNIST, "mnist", "test").then((s) => subset(s, testCount)),
+    loadSplit(MNIST, { dataset: "mnist", split: "train" }).then((s) => subset(s, trainCount)),
+    loadSplit(MNIST, { dataset: "mnist", split: "test" }).then((s) => subset(s, testCount)),
   ]);
 }
 

@@ -240,7 +240,7 @@ export const evalCommand: Command = {
     const gpu = await acquireGpu(device);
     try {
       await ensureDataset(dataDir, dataset, { mirrors: v.mirror });
-      let test = await loadSplit(dataDir, dataset, "test");
+      let test = await loadSplit(dataDir, { dataset, split: "test" });
       if (limit !== undefined) test = subset(test, limit);
       const model = checkpoint.meta.model;
       const kernels = new KernelCache(gpu.device);

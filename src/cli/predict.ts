@@ -179,7 +179,7 @@ export const predictCommand: Command = {
     const outcomes: Outcome[] = [];
     if (testIndex !== undefined) {
       await ensureDataset(dataDir, dataset, { mirrors: v.mirror });
-      const split = await loadSplit(dataDir, dataset, splitName);
+      const split = await loadSplit(dataDir, { dataset, split: splitName });
       const { label, ...digit } = datasetImage(split, { index: testIndex, name: splitName });
       outcomes.push({
         image: images[0]!,

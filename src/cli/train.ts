@@ -654,8 +654,8 @@ export const trainCommand: Command = {
         log: (line) => console.error(line),
       });
       let [trainSplit, testSplit] = await Promise.all([
-        loadSplit(dataDir, dataset, "train"),
-        loadSplit(dataDir, dataset, "test"),
+        loadSplit(dataDir, { dataset, split: "train" }),
+        loadSplit(dataDir, { dataset, split: "test" }),
       ]);
       if (limit !== undefined) {
         trainSplit = subset(trainSplit, limit);

@@ -37,8 +37,7 @@ const DOWNLOAD_HINT = `Run "mnist download" to fetch it again.`;
  */
 export async function loadSplit(
   dataDir: string,
-  dataset: DatasetName,
-  split: SplitName,
+  { dataset, split }: { dataset: DatasetName; split: SplitName },
 ): Promise<Split> {
   const spec = DATASETS[dataset];
   const dir = datasetDir(dataDir, dataset);

@@ -278,8 +278,7 @@ function definedOnly(o: OptimizerOptions): Partial<typeof ADAM_DEFAULTS> {
 export function buildSgd(
   device: GPUDevice,
   kernels: KernelCache,
-  store: ParamStore,
-  options: SgdOptions,
+  { store, ...options }: SgdOptions & { store: ParamStore },
 ): Dispatch {
   return new Optimizer(device, kernels, { store, options }).dispatch(0);
 }

@@ -64,7 +64,10 @@ export function timeCostLine(epoch: number, seconds: number): string {
 }
 
 /** `INFO:root:Epoch[0] Validation-accuracy=0.276800`. */
-export function validationLine(epoch: number, metric: string, value: number): string {
+export function validationLine(
+  epoch: number,
+  { metric, value }: { metric: string; value: number },
+): string {
   return `INFO:root:Epoch[${epoch}] Validation-${metric}=${pyFixed(value)}`;
 }
 

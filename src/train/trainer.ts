@@ -519,7 +519,7 @@ async function validate(
   run.gpu.checkErrors();
   checkFinite(val, `on the validation set after epoch ${epoch}`, options.sgd.lr);
   const validationAccuracy = accuracy(val);
-  options.log(validationLine(epoch, "accuracy", validationAccuracy));
+  options.log(validationLine(epoch, { metric: "accuracy", value: validationAccuracy }));
   if (run.kernels.size !== run.pipelines) {
     throw new Error(`Pipelines were created inside the training loop (${run.kernels.size})`);
   }
