@@ -15,6 +15,9 @@ override WG: u32 = 256u;
 
 const PAD: u32 = 0xffffffffu;
 
+// ln(1e-12), the log of MXNet's CrossEntropy eps (python/mxnet/metric.py).
+const LN_EPS: f32 = -27.631021115928547;
+
 @group(0) @binding(0) var<storage, read_write> prob: array<f32>;
 @group(0) @binding(1) var<storage, read_write> dlogits: array<f32>;
 @group(0) @binding(2) var<storage, read_write> stats: array<f32>;
@@ -32,7 +35,8 @@ fn is_finite(x: f32) -> bool {
 }
 
 // One workgroup; invocation t takes rows t, t + WG, ...; prob, dlogits: (B, N),
-// stats: (4) = [loss sum, correct, count, non-finite], pred: (B), logits: (B, N), labels: (B).
+// stats: (4) = [sum of -ln(p(label) + 1e-12), correct, count, non-finite], pred: (B),
+// logits: (B, N), labels: (B).
 // dlogits = prob - onehot(label), not divided by B: the optimizer's rescale_grad does that.
 @compute @workgroup_size(WG)
 fn softmax_cross_entropy(@builtin(local_invocation_index) t: u32) {
@@ -63,8 +67,14 @@ fn softmax_cross_entropy(@builtin(local_invocation_index) t: u32) {
     pred[b] = select(PAD, arg, valid);
     if (valid) {
       // -log softmax(label), from the log-sum-exp: exact where prob[label] underflows.
-      let loss = log(sum) + m - logits[row + min(label, N - 1u)];
-      acc += vec4f(loss, select(0.0, 1.0, arg == label), 1.0, select(1.0, 0.0, is_finite(loss)));
+      let nll = log(sum) + m - logits[row + min(label, N - 1u)];
+      // MXNet's CrossEntropy metric, -ln(p + 1e-12) = nll - softplus(nll + ln 1e-12), with the
+      // softplus split so that neither side cancels: equal to nll in f32 while p > 2e-5, and
+      // 27.631 (-ln 1e-12) at most (src/train/metrics.ts).
+      let c = nll + LN_EPS;
+      let tail = log(1.0 + exp(-abs(c)));
+      let loss = select(nll - tail, -LN_EPS - tail, c > 0.0);
+      acc += vec4f(loss, select(0.0, 1.0, arg == label), 1.0, select(1.0, 0.0, is_finite(nll)));
     }
   }
   partial[t] = acc;

@@ -8,6 +8,10 @@
  * - `'Epoch[%d] Resetting Data Iterator'`
  * - `'Epoch[%d] Time cost=%.3f'`
  * - `'Epoch[%d] Validation-%s=%f'`
+ *
+ * With several metrics (`--metric acc,ce`, MXNet's CompositeEvalMetric) v0.9 loops
+ * `for name, value in name_value` around the Speedometer's and the validation's format, so each
+ * metric gets a line of its own; CrossEntropy's name is `cross-entropy` (metric.py).
  * - `'Saved checkpoint to \"%s\"'`
  *
  * Expected numbers below were printed by CPython's `%` formatting.
@@ -15,12 +19,14 @@
 import assert from "node:assert/strict";
 import {
   batchLine,
+  batchLines,
   pyFixed,
   resetLine,
   savedLine,
   startLine,
   timeCostLine,
   validationLine,
+  validationLines,
 } from "../src/train/speedometer.ts";
 
 Deno.test("startLine() names gpu(0), or cpu(0) on a software adapter", () => {
@@ -159,4 +165,38 @@ Deno.test({
       assert.equal(pyFixed(x, digits), expected, `pyFixed(${x}, ${digits})`);
     }
   },
+});
+
+Deno.test("batchLines() logs one Speedometer line per metric, as MXNet v0.9's composite metric", () => {
+  const values = [
+    { metric: "accuracy", value: 0.9123 },
+    { metric: "cross-entropy", value: 0.2812341 },
+  ];
+  assert.deepEqual(batchLines({ epoch: 0, batch: 200, speed: 18200.1649, values }), [
+    "INFO:root:Epoch[0] Batch [200]\tSpeed: 18200.16 samples/sec\tTrain-accuracy=0.912300",
+    "INFO:root:Epoch[0] Batch [200]\tSpeed: 18200.16 samples/sec\tTrain-cross-entropy=0.281234",
+  ]);
+  assert.deepEqual(
+    batchLines({
+      epoch: 3,
+      batch: 10,
+      speed: 512,
+      values: [{ metric: "cross-entropy", value: 27.631021115928547 }],
+    }),
+    ["INFO:root:Epoch[3] Batch [10]\tSpeed: 512.00 samples/sec\tTrain-cross-entropy=27.631021"],
+  );
+});
+
+Deno.test("validationLines() logs one Validation line per metric, in the metrics' order", () => {
+  const values = [
+    { metric: "accuracy", value: 0.9318 },
+    { metric: "cross-entropy", value: 0.19 },
+  ];
+  assert.deepEqual(validationLines(0, values), [
+    "INFO:root:Epoch[0] Validation-accuracy=0.931800",
+    "INFO:root:Epoch[0] Validation-cross-entropy=0.190000",
+  ]);
+  assert.deepEqual(validationLines(7, values.slice(1)), [
+    "INFO:root:Epoch[7] Validation-cross-entropy=0.190000",
+  ]);
 });

@@ -6,7 +6,7 @@ import { UserError } from "../errors.ts";
 import { checkWritable, fsReason } from "../fs.ts";
 import { acquireGpu, DEVICE_CHOICES } from "../gpu/device.ts";
 import { ensureDataset } from "../data/download.ts";
-import { holdout, loadSplit, subset } from "../data/dataset.ts";
+import { loadSplit, subset } from "../data/dataset.ts";
 import { DATASET_NAMES, type DatasetName } from "../data/mirrors.ts";
 import {
   defaultModelPath,
@@ -29,6 +29,7 @@ import type { Init } from "../nn/params.ts";
 import { ADAM_DEFAULTS, type OptimizerName, OPTIMIZERS } from "../nn/optimizer.ts";
 import type { Schedule } from "../train/schedule.ts";
 import { KERNEL_MODES } from "../train/autotune.ts";
+import { parseMetrics } from "../train/metrics.ts";
 import { type EpochResult, train, type TrainingRecord } from "../train/trainer.ts";
 import { trainingLabel, WorkProgress } from "./progress.ts";
 import { plotFormat, writeRunPlot } from "./plot.ts";
@@ -68,10 +69,10 @@ Options:
   --frequent N           log a Speedometer line every N batches (default 200, MXNet's); an
                          epoch has samples / batch size batches, so a small run needs a smaller
                          N: --limit 6000 makes 60 batches of 100 and no line at 200, use 10
+  --metric NAMES         what the log reports, comma-separated (MXNet's eval_metric): acc
+                         (accuracy, the default), ce (cross-entropy, the mean of
+                         -ln(p + 1e-12)); acc,ce logs a Speedometer and a Validation line for each
   --limit N              use only the first N training and test samples (quick runs)
-  --validation WHAT      test (default): validate on the test split, as the tutorial does;
-                         holdout:N: on the last N training samples (after --limit), which are
-                         then never trained on, to tune settings without touching the test set
   --dataset NAME         mnist (default) or fashion
   --mirror URL           where to download missing data from (repeatable)
   --save FILE            checkpoint path (default <model dir>/<model>.safetensors)
@@ -86,9 +87,8 @@ Options:
                          or from the one "mnist train --model NAME" saved (mlp, lenet), saving
                          back to it; its --batch-size, --optimizer, --lr, --momentum, --beta1,
                          --beta2, --epsilon, --wd, --clip, schedule, --init, --seed, --limit,
-                         --frequent, --validation and --dataset carry over unless given here
-                         (a schedule option replaces the whole schedule); --epochs is the new
-                         total
+                         --frequent, --metric and --dataset carry over unless given here (a
+                         schedule option replaces the whole schedule); --epochs is the new total
 ${ARCH_HELP}
 
 ${COMMON_HELP}
@@ -189,34 +189,11 @@ function percent(x: number): string {
   return `${(x * 100).toFixed(2)}%`;
 }
 
-/**
- * An accuracy and, when known, on how many digits it was measured: test digits, or held-out
- * training digits for a run with `--validation holdout:N` (its record's `validation`).
- */
-function scored(accuracy: number, on: { testSamples?: number; validation?: string }): string {
-  if (on.testSamples === undefined) return percent(accuracy);
-  const held = on.validation?.startsWith("holdout:") ?? false;
-  return `${percent(accuracy)} on ${on.testSamples} ${held ? "held-out training" : "test"} digits`;
-}
-
-/**
- * `--validation test|holdout:N`: the N of a holdout, or undefined for the test split. Bad
- * syntax or an N under 1 is a `UserError`; whether N leaves samples to train on is checked once
- * the split is loaded.
- */
-function parseValidation(value: string | undefined): number | undefined {
-  if (value === undefined || value === "test") return undefined;
-  const match = /^holdout:(\d+)$/.exec(value);
-  if (!match) {
-    throw new UserError(`--validation must be test or holdout:N, got "${value}"`, {
-      hint: "holdout:N validates on the last N training samples, e.g. holdout:5000.",
-    });
-  }
-  const n = Number(match[1]);
-  if (!Number.isSafeInteger(n) || n < 1) {
-    throw new UserError(`--validation holdout:N needs N >= 1, got "${value}"`);
-  }
-  return n;
+/** An accuracy and, when known, how many test digits it was measured on. */
+function scored(accuracy: number, testSamples?: number): string {
+  return testSamples === undefined
+    ? percent(accuracy)
+    : `${percent(accuracy)} on ${testSamples} test digits`;
 }
 
 /** A warning about a run that ended without learning, and what to try instead. */
@@ -294,8 +271,6 @@ interface Backup {
   /** Its recorded validation accuracy, and on how many test digits it was measured. */
   accuracy: number;
   testSamples?: number;
-  /** What it was validated on: "test" or "holdout:N" (see `TrainingRecord.validation`). */
-  validation?: string;
   /** True when this run put it there; false when an earlier run kept a better one there. */
   copied: boolean;
 }
@@ -316,13 +291,7 @@ async function keepBetter(
   const path = previousModelPath(save);
   const prev = await readCheckpointInfo(path);
   if (prev.problem === undefined && prev.accuracy !== undefined && prev.accuracy >= old.accuracy) {
-    return {
-      path,
-      accuracy: prev.accuracy,
-      testSamples: prev.testSamples,
-      validation: prev.validation,
-      copied: false,
-    };
+    return { path, accuracy: prev.accuracy, testSamples: prev.testSamples, copied: false };
   }
   const tmp = `${path}.${Deno.pid}.tmp`;
   try {
@@ -339,15 +308,9 @@ async function keepBetter(
   }
   console.error(
     `Keeping the ${basename(save)} this run replaces (validation accuracy ` +
-      `${scored(old.accuracy, old)}) as ${path} until the run ends.`,
+      `${scored(old.accuracy, old.testSamples)}) as ${path} until the run ends.`,
   );
-  return {
-    path,
-    accuracy: old.accuracy,
-    testSamples: old.testSamples,
-    validation: old.validation,
-    copied: true,
-  };
+  return { path, accuracy: old.accuracy, testSamples: old.testSamples, copied: true };
 }
 
 /**
@@ -368,7 +331,7 @@ async function settleBackup(
     return;
   }
   console.error(
-    `${replaced(backup)} (validation accuracy ${scored(backup.accuracy, backup)}) ` +
+    `${replaced(backup)} (validation accuracy ${scored(backup.accuracy, backup.testSamples)}) ` +
       `is kept as ${backup.path}.`,
   );
 }
@@ -394,8 +357,6 @@ async function finish(
     limit?: number;
     /** How many test digits each epoch was validated on. */
     testSamples: number;
-    /** "test", or "holdout:N" when those were held-out training digits. */
-    validation: string;
   },
 ): Promise<void> {
   const { save, modelDir, backup } = options;
@@ -419,9 +380,9 @@ async function finish(
   });
   if (next !== undefined) await setDefaultModel(modelDir, next);
   const after = next ?? currentPath;
-  const accuracy = scored(last.validationAccuracy, options);
+  const accuracy = scored(last.validationAccuracy, options.testSamples);
   if (backup) {
-    const old = scored(backup.accuracy, backup);
+    const old = scored(backup.accuracy, backup.testSamples);
     if (last.validationAccuracy >= backup.accuracy && after !== backupPath) {
       await Deno.remove(backup.path).catch(() => {});
       console.error(
@@ -483,8 +444,8 @@ export const trainCommand: Command = {
         init: { type: "string" },
         seed: { type: "string" },
         frequent: { type: "string" },
+        metric: { type: "string" },
         limit: { type: "string" },
-        validation: { type: "string" },
         dataset: { type: "string" },
         mirror: { type: "string", multiple: true },
         save: { type: "string" },
@@ -651,14 +612,12 @@ export const trainCommand: Command = {
       [v.frequent, text(was.frequent)],
       (t) => intOption("frequent", t, { fallback: 200, min: 1 }),
     );
-    // The last `held` training samples (after --limit) validate instead of the test split.
-    const held = setting(
-      "validation",
-      "validation",
-      [v.validation, typeof was.validation === "string" ? was.validation : text(was.validation)],
-      parseValidation,
+    const metrics = setting(
+      "metric",
+      "metrics",
+      [v.metric, Array.isArray(was.metrics) ? was.metrics.join(",") : text(was.metrics)],
+      (t) => parseMetrics(t ?? "acc"),
     );
-    const validation = held === undefined ? "test" : `holdout:${held}`;
 
     let model;
     if (resume) {
@@ -713,17 +672,6 @@ export const trainCommand: Command = {
         trainSplit = subset(trainSplit, limit);
         testSplit = subset(testSplit, limit);
       }
-      if (held !== undefined) {
-        if (held >= trainSplit.count) {
-          const tenth = Math.max(1, Math.floor(trainSplit.count / 10));
-          throw new UserError(
-            `--validation holdout:${held} leaves nothing to train on: there are only ` +
-              `${trainSplit.count} training samples${limit === undefined ? "" : " (--limit)"}`,
-            { hint: `Hold out fewer than ${trainSplit.count}, e.g. holdout:${tenth}.` },
-          );
-        }
-        ({ train: trainSplit, validation: testSplit } = holdout(trainSplit, held));
-      }
       if (resume && resume.meta.epoch + 1 >= epochs) {
         throw new UserError(
           `The checkpoint has already completed ${resume.meta.epoch + 1} epochs`,
@@ -741,7 +689,6 @@ export const trainCommand: Command = {
           model,
           train: trainSplit,
           test: testSplit,
-          validation,
           epochs,
           batchSize,
           sgd: {
@@ -756,6 +703,7 @@ export const trainCommand: Command = {
           seed,
           init,
           frequent,
+          metrics,
           limit,
           profile: v.profile === true,
           kernels: kernelMode,
@@ -785,7 +733,6 @@ export const trainCommand: Command = {
         lr,
         limit,
         testSamples: testSplit.count,
-        validation,
       });
       if (v.plot !== undefined) {
         const batchesPerEpoch = Math.ceil(trainSplit.count / batchSize);

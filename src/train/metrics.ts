@@ -2,12 +2,14 @@
  * Reads the metrics the loss kernel accumulates on the GPU ([loss sum, correct, count,
  * non-finite]) and clears them, in one submission: the only readback of a training run.
  */
+import { UserError } from "../errors.ts";
 
 /** Accumulated metrics since the last read. */
 export interface Metrics {
   /**
-   * Sum over the counted rows of the cross-entropy -ln p(label) (kernels/softmax.wgsl); divide
-   * by `count` for the mean. Accumulated in f32 on the GPU.
+   * Sum over the counted rows of MXNet's cross-entropy -ln(p(label) + 1e-12)
+   * (kernels/softmax.wgsl, {@link CROSS_ENTROPY_EPS}); divide by `count` for the mean.
+   * Accumulated in f32 on the GPU.
    */
   lossSum: number;
   /** Rows whose arg-max class was the label (an f32 count, exact up to 2^24). */
@@ -21,6 +23,68 @@ export interface Metrics {
 /** Accuracy of `m`, 0 when nothing was counted. */
 export function accuracy(m: Metrics): number {
   return m.count > 0 ? m.correct / m.count : 0;
+}
+
+/**
+ * MXNet's CrossEntropy epsilon (python/mxnet/metric.py, v1.x: `eps=1e-12`): each row scores
+ * -ln(p(label) + eps), at most -ln(1e-12) ≈ 27.631. kernels/softmax.wgsl adds it in a stable
+ * form. MXNet v0.7-v0.9 had no eps (an underflowed p scored inf); v0.10-v0.12 used 1e-8.
+ */
+export const CROSS_ENTROPY_EPS = 1e-12;
+
+/** Mean cross-entropy of `m` (MXNet's `cross-entropy`), 0 when nothing was counted. */
+export function crossEntropy(m: Metrics): number {
+  return m.count > 0 ? m.lossSum / m.count : 0;
+}
+
+/** A metric's name as MXNet logs it (`Train-accuracy=`, `Validation-cross-entropy=`). */
+export type MetricName = "accuracy" | "cross-entropy";
+
+/**
+ * `--metric` names and MXNet's aliases for them (`metric.create`: `acc`, `ce`), each to the
+ * name MXNet logs. Both come from the one loss kernel's stats: no extra GPU work or readback.
+ */
+export const METRICS: Readonly<Record<string, MetricName>> = {
+  acc: "accuracy",
+  accuracy: "accuracy",
+  ce: "cross-entropy",
+  "cross-entropy": "cross-entropy",
+};
+
+/** Each metric's value from the accumulated stats. */
+const VALUE_OF: Record<MetricName, (m: Metrics) => number> = {
+  accuracy,
+  "cross-entropy": crossEntropy,
+};
+
+/**
+ * Parses `--metric`'s comma-separated list (`acc,ce`) into MetricNames, in the order given, as
+ * MXNet's CompositeEvalMetric keeps them. Throws a UserError for an empty, unknown or repeated
+ * name.
+ */
+export function parseMetrics(text: string): MetricName[] {
+  const names: MetricName[] = [];
+  for (const part of text.split(",")) {
+    const name = METRICS[part.trim().toLowerCase()];
+    if (name === undefined) {
+      throw new UserError(`Unknown metric "${part.trim()}" in --metric ${text}`, {
+        hint: "Choose from acc (accuracy) and ce (cross-entropy), e.g. --metric acc,ce.",
+      });
+    }
+    if (names.includes(name)) {
+      throw new UserError(`--metric names ${name} twice, in ${text}`);
+    }
+    names.push(name);
+  }
+  return names;
+}
+
+/** `names`' values from `m`, in order, as `{ metric, value }` for the log lines. */
+export function metricValues(
+  m: Metrics,
+  names: readonly MetricName[],
+): { metric: MetricName; value: number }[] {
+  return names.map((metric) => ({ metric, value: VALUE_OF[metric](m) }));
 }
 
 /** A reusable staging buffer for one network's stats. */

@@ -53,6 +53,31 @@ export function batchLine(
     `Train-${metric}=${pyFixed(value)}`;
 }
 
+/** A metric's name as logged (`accuracy`, `cross-entropy`) and its value. */
+export interface MetricValue {
+  /** The name after `Train-`/`Validation-`. */
+  metric: string;
+  /** Its value, printed with `%f`. */
+  value: number;
+}
+
+/**
+ * The Speedometer's lines for several metrics (MXNet's CompositeEvalMetric, `--metric acc,ce`):
+ * v0.9's callback.py logs `for name, value in name_value`, so one line per metric, in order,
+ * each with the same speed. (From v0.10 Module's Speedometer joins them on one line, without
+ * `Train-`.)
+ */
+export function batchLines(
+  { epoch, batch, speed, values }: {
+    epoch: number;
+    batch: number;
+    speed: number;
+    values: readonly MetricValue[];
+  },
+): string[] {
+  return values.map(({ metric, value }) => batchLine({ epoch, batch, speed, metric, value }));
+}
+
 /** `INFO:root:Epoch[0] Resetting Data Iterator`. */
 export function resetLine(epoch: number): string {
   return `INFO:root:Epoch[${epoch}] Resetting Data Iterator`;
@@ -69,6 +94,14 @@ export function validationLine(
   { metric, value }: { metric: string; value: number },
 ): string {
   return `INFO:root:Epoch[${epoch}] Validation-${metric}=${pyFixed(value)}`;
+}
+
+/**
+ * The validation lines of several metrics: model.py's `for name, value in
+ * eval_metric.get_name_value(): logger.info('Epoch[%d] Validation-%s=%f', ...)`, one each.
+ */
+export function validationLines(epoch: number, values: readonly MetricValue[]): string[] {
+  return values.map((v) => validationLine(epoch, v));
 }
 
 /** `INFO:root:Saved checkpoint to "mlp.safetensors"`. */

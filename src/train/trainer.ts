@@ -16,16 +16,23 @@ import { type Init, ParamStore } from "../nn/params.ts";
 import { Rng } from "../random.ts";
 import { Evaluator } from "./evaluate.ts";
 import { Feeder, type HostSplit } from "./feeder.ts";
-import { accuracy, IntervalLog, type IntervalReading, type Metrics } from "./metrics.ts";
+import {
+  accuracy,
+  IntervalLog,
+  type IntervalReading,
+  type MetricName,
+  type Metrics,
+  metricValues,
+} from "./metrics.ts";
 import { LrSchedule, type Schedule } from "./schedule.ts";
 import {
-  batchLine,
+  batchLines,
   resetLine,
   savedLine,
   startLine,
   timeCostLine,
   updateLine,
-  validationLine,
+  validationLines,
 } from "./speedometer.ts";
 import { formatProfile, type ProfileItem, profileItems } from "./profile.ts";
 import {
@@ -43,17 +50,8 @@ export interface TrainOptions {
   model: ModelSpec;
   /** The training split (its first `--limit` samples), shuffled anew each epoch. */
   train: HostSplit;
-  /**
-   * The validation split, scored whole after every epoch: the test split's first `--limit`
-   * samples, or with `validation: "holdout:N"` the last N of the training samples (which `train`
-   * then leaves out).
-   */
+  /** The validation split (its first `--limit` samples), scored whole after every epoch. */
   test: HostSplit;
-  /**
-   * What `test` is, recorded in the checkpoint: "test" (the default) or "holdout:N" (the last N
-   * training samples after `--limit`, never trained on).
-   */
-  validation?: string;
   /** Total epochs (a resumed run continues up to this many). */
   epochs: number;
   /**
@@ -71,6 +69,11 @@ export interface TrainOptions {
   init: Init;
   /** Log a Speedometer line every `frequent` batches. */
   frequent: number;
+  /**
+   * `--metric`: what the Speedometer and validation lines report, one line each, in this order
+   * (MXNet's `eval_metric`; default ["accuracy"]).
+   */
+  metrics?: readonly MetricName[];
   /** `--limit`, recorded in the checkpoint so a resumed run uses the same samples. */
   limit?: number;
   /** Where to save the checkpoint every epoch. */
@@ -125,15 +128,12 @@ export interface TrainingRecord extends Omit<OptimizerOptions, "rescaleGrad"> {
   limit?: number;
   /** `--frequent`: batches per Speedometer line, which `--resume` keeps. */
   frequent?: number;
+  /** `--metric`, when not the default ["accuracy"]; `--resume` keeps it. */
+  metrics?: MetricName[];
   /** Samples in the training split the run used (after `--limit`), padding excluded. */
   trainSamples: number;
   /** Samples in the validation split the run used (after `--limit`). */
   testSamples: number;
-  /**
-   * `--validation`: "test" (the test split) or "holdout:N" (the last N training samples after
-   * `--limit`, never trained on); absent in checkpoints from before it, which used "test".
-   */
-  validation?: string;
   /**
    * The kernels a run chose by timing (GPUs) or was given with --kernels; a run resumed on the
    * same adapter keeps them, so that it computes exactly what the uninterrupted run would have.
@@ -220,7 +220,7 @@ function checkFinite(m: Metrics, where: string, lr: number): void {
  */
 function logIntervals(
   reading: IntervalReading,
-  { epoch, first, batches, frequent, B, elapsedMs, lr, log }: {
+  { epoch, first, batches, frequent, B, elapsedMs, lr, metrics, log }: {
     epoch: number;
     first: number;
     batches: number;
@@ -229,6 +229,8 @@ function logIntervals(
     /** Since the previous read (or the epoch's start). */
     elapsedMs: number;
     lr: number;
+    /** What each line reports: one Speedometer line per metric, as MXNet v0.9 prints them. */
+    metrics: readonly MetricName[];
     log: (line: string) => void;
   },
 ): void {
@@ -242,7 +244,8 @@ function logIntervals(
     const gpuMs = reading.gpuMs?.[j] ?? meanMs;
     const ms = count === 1 ? elapsedMs : gpuMs > 0 ? gpuMs : meanMs;
     const speed = (frequent * B) / (ms / 1000);
-    log(batchLine({ epoch, batch: k * frequent, speed, metric: "accuracy", value: accuracy(m) }));
+    const values = metricValues(m, metrics);
+    for (const line of batchLines({ epoch, batch: k * frequent, speed, values })) log(line);
   });
 }
 
@@ -467,6 +470,7 @@ async function trainEpoch(run: Run, epoch: number): Promise<number> {
           B,
           elapsedMs: now - mark,
           lr: options.sgd.lr,
+          metrics: options.metrics ?? ["accuracy"],
           log: options.log,
         });
         // Lines this far apart are read together, so a read stalls at most every READ_EVERY_MS.
@@ -502,9 +506,11 @@ async function checkpointEpoch(run: Run, epoch: number): Promise<Checkpoint> {
         init: options.init,
         limit: options.limit,
         frequent: options.frequent,
+        ...(options.metrics && options.metrics.join() !== "accuracy"
+          ? { metrics: [...options.metrics] }
+          : {}),
         trainSamples: options.train.count,
         testSamples: options.test.count,
-        validation: options.validation ?? "test",
         ...(run.chosen ? { kernels: run.chosen } : {}),
         ...(run.schedule.schedule.kind !== "constant" ? { schedule: run.schedule.schedule } : {}),
         updates: run.updatesBefore + (epoch - run.firstEpoch + 1) * run.batches,
@@ -534,7 +540,8 @@ async function validate(
   run.gpu.checkErrors();
   checkFinite(val, `on the validation set after epoch ${epoch}`, options.sgd.lr);
   const validationAccuracy = accuracy(val);
-  options.log(validationLine(epoch, { metric: "accuracy", value: validationAccuracy }));
+  const values = metricValues(val, options.metrics ?? ["accuracy"]);
+  for (const line of validationLines(epoch, values)) options.log(line);
   if (run.kernels.size !== run.pipelines) {
     throw new Error(`Pipelines were created inside the training loop (${run.kernels.size})`);
   }
