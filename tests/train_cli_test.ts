@@ -10,6 +10,10 @@ import { resolve } from "node:path";
 import { type CliResult, modelDirFor, runCli } from "./cli_helpers.ts";
 import { gpu, gpuTest } from "./gpu_helpers.ts";
 import { encodeCheckpoint, loadCheckpoint } from "../src/nn/checkpoint.ts";
+import { readCheckpointInfo } from "../src/nn/last_model.ts";
+import { gatherBatch, subset } from "../src/data/dataset.ts";
+import { parseIdxPair } from "../src/data/idx.ts";
+import * as ref from "./reference.ts";
 import { inferShapes, lenet, mlp, sizeOf } from "../src/nn/model.ts";
 import { largestBatch } from "../src/nn/network.ts";
 import { startLine } from "../src/train/speedometer.ts";
@@ -512,6 +516,121 @@ gpuTest("mnist train --resume continues a run exactly where it stopped", async (
   });
 });
 
+/** How many of `split`'s samples the MLP with `params` classifies correctly (CPU reference). */
+function mlpCorrect(
+  params: Map<string, Float32Array>,
+  split: Parameters<typeof gatherBatch>[0],
+): number {
+  const B = split.count;
+  const batch = gatherBatch(split, Array.from({ length: B }, (_, i) => i));
+  let x = batch.data; // (B, 784)
+  for (const [name, I, O] of [["fc1", 784, 128], ["fc2", 128, 64], ["fc3", 64, 10]] as const) {
+    const y = ref.denseForward(
+      { x, w: params.get(`${name}_weight`)!, b: params.get(`${name}_bias`)! },
+      { B, I, O },
+    );
+    x = name === "fc3" ? y : ref.reluForward(y);
+  }
+  let correct = 0;
+  for (let b = 0; b < B; b++) {
+    const row = x.subarray(b * 10, (b + 1) * 10);
+    if (row.indexOf(Math.max(...row)) === batch.label[b]) correct++;
+  }
+  return correct;
+}
+
+gpuTest(
+  "mnist train --validation holdout:N trains on the first count - N samples only",
+  async () => {
+    await withDataDir(async (dir) => {
+      const common = ["train", "--data-dir", dir, "--frequent", "4", "--seed", "3"];
+      const held = [...common, "--limit", "1000", "--validation", "holdout:200"];
+      const part = await runCli([...held, "--epochs", "1", "--save", `${dir}/part.st`]);
+      assertOk(part, "the held-out run");
+      // The same run on --limit 800, validated on the test split: the same batches and weights, to
+      // the bit, only if the held-out run trained on samples 0..799 alone, in the same order.
+      const plain = await runCli([
+        ...common,
+        "--limit",
+        "800",
+        "--epochs",
+        "1",
+        "--save",
+        `${dir}/p.st`,
+      ]);
+      assertOk(plain, "the run on the first 800 samples");
+      const training = (out: string) => deterministic(out).filter((l) => !VALIDATION_LINE.test(l));
+      assert.deepEqual(training(part.stdout), training(plain.stdout));
+      assert.equal(training(part.stdout).filter((l) => l.includes("Batch [")).length, 2);
+      const [h, p] = await Promise.all([
+        loadCheckpoint(`${dir}/part.st`),
+        loadCheckpoint(`${dir}/p.st`),
+      ]);
+      for (const name of h.params.keys()) assert.deepEqual(h.params.get(name), p.params.get(name));
+      assert.equal(h.meta.training?.validation, "holdout:200");
+      assert.equal(h.meta.training?.trainSamples, 800);
+      assert.equal(h.meta.training?.testSamples, 200);
+      assert.equal(p.meta.training?.validation, "test");
+      // Validated on training samples 800..999: the reference MLP agrees (but for a near tie).
+      const gunzip = async (name: string) => ({
+        name,
+        bytes: await new Response(
+          (await Deno.open(`${MNIST}/${name}`)).readable.pipeThrough(
+            new DecompressionStream("gzip"),
+          ),
+        ).bytes(),
+      });
+      const trainSplit = parseIdxPair(
+        await gunzip("train-images-idx3-ubyte.gz"),
+        await gunzip("train-labels-idx1-ubyte.gz"),
+      );
+      const heldOut = subset(trainSplit, 200, { first: 800 });
+      const logged = Number(validationAccuracies(part.stdout).get(0));
+      const correct = mlpCorrect(h.params, heldOut);
+      assert.ok(Math.abs(correct - logged * 200) <= 1, `${correct}/200 vs logged ${logged}`);
+      const info = await readCheckpointInfo(`${dir}/part.st`);
+      assert.equal(info.validation, "holdout:200");
+      assert.equal(info.testSamples, 200);
+
+      // --resume keeps the holdout (only the new total given) and continues exactly.
+      const full = await runCli([...held, "--epochs", "2", "--save", `${dir}/full.st`]);
+      assertOk(full, "the uninterrupted held-out run");
+      const resumed = await runCli(
+        ["train", "--data-dir", dir, "--epochs", "2", "--resume", `${dir}/part.st`],
+      );
+      assertOk(resumed, "the resumed run");
+      const epoch1 = deterministic(full.stdout).filter((line) => !line.includes("Epoch[0]"));
+      assert.deepEqual(deterministic(resumed.stdout), epoch1);
+      const [a, b] = await Promise.all([
+        loadCheckpoint(`${dir}/full.st`),
+        loadCheckpoint(`${dir}/part.st`),
+      ]);
+      assert.equal(b.meta.training?.validation, "holdout:200");
+      for (const name of a.params.keys()) assert.deepEqual(b.params.get(name), a.params.get(name));
+
+      // Holding out every training sample leaves none to train on.
+      const all = await runCli([
+        ...common,
+        "--limit",
+        "100",
+        "--validation",
+        "holdout:100",
+        "--epochs",
+        "1",
+        "--save",
+        `${dir}/none.st`,
+      ]);
+      assertUserError(
+        all,
+        /^error: --validation holdout:100 leaves nothing to train on: there are only 100 training samples \(--limit\)$/,
+        "holdout:100 of 100",
+      );
+      assert.equal(all.stdout, "");
+      await assert.rejects(Deno.lstat(`${dir}/none.st`), Deno.errors.NotFound);
+    });
+  },
+);
+
 gpuTest(
   "mnist train --optimizer adam with a step schedule resumes exactly (m, v, t, rate)",
   async () => {
@@ -671,6 +790,12 @@ Deno.test("mnist train and eval reject bad options with one error line each", as
       [[...train, "--frequent", "0"], /--frequent must be >= 1, got 0$/],
       [[...train, "--limit", "0"], /--limit must be >= 1, got 0$/],
       [[...train, "--kernels", "fast"], /--kernels must be one of auto, tuned, simple/],
+      [[...train, "--validation", "train"], /--validation must be test or holdout:N, got "train"$/],
+      [[...train, "--validation", "holdout:"], /--validation must be test or holdout:N/],
+      [
+        [...train, "--validation", "holdout:0"],
+        /--validation holdout:N needs N >= 1, got "holdout:0"$/,
+      ],
       [[...train, "--bogus"], /Unknown option '--bogus'/],
       [
         [...train, "--resume", "/nonexistent"],

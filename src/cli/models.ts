@@ -36,7 +36,7 @@ function formatDate(date: Date): string {
     `${two(date.getHours())}:${two(date.getMinutes())}`;
 }
 
-/** One checkpoint as a JSON record: every field present, null where unknown. */
+/** One checkpoint as a JSON record: every field present, null where unknown (validation: absent). */
 function toJson(m: StoredModel) {
   return {
     file: m.file,
@@ -47,12 +47,22 @@ function toJson(m: StoredModel) {
     dataset: m.dataset ?? null,
     accuracy: m.accuracy ?? null,
     testSamples: m.testSamples ?? null,
+    // "test" or "holdout:N"; only where recorded, so older listings keep their shape.
+    ...(m.validation === undefined ? {} : { validation: m.validation }),
     epochs: m.epochs ?? null,
     modified: m.modified?.toISOString() ?? null,
     bytes: m.size,
     plain: m.plain ?? null,
     ...(m.problem === undefined ? {} : { problem: m.problem }),
   };
+}
+
+/** Marks a TEST DIGITS cell whose digits were held-out training digits, not test digits. */
+const HELD_MARK = " (h)";
+
+/** Whether `m` was validated on held-out training digits (`train --validation holdout:N`). */
+function heldOut(m: { validation?: string }): boolean {
+  return m.validation?.startsWith("holdout:") ?? false;
 }
 
 /** The table's rows of `models`, under a header line; names padded to `width`. */
@@ -65,7 +75,8 @@ function rows(models: StoredModel[], width: number): string[] {
     const cells = [
       (m.kind ?? "?").padEnd(5),
       accuracy.padStart(8),
-      String(m.testSamples ?? "-").padStart(11),
+      (m.testSamples === undefined ? "-" : `${m.testSamples}${heldOut(m) ? HELD_MARK : ""}`)
+        .padStart(11),
       String(m.epochs ?? "-").padStart(6),
       m.modified ? formatDate(m.modified) : "-",
       ...(m.plain ? [`(a plain safetensors file, recognised by its tensors' ${m.plain})`] : []),
@@ -101,6 +112,12 @@ function formatList(
     out.push(header, ...rows(group, width));
   }
   out.push("");
+  if (models.some((m) => m.problem === undefined && m.testSamples !== undefined && heldOut(m))) {
+    out.push(
+      `${HELD_MARK.trim()} validated on held-out training digits ` +
+        "(mnist train --validation holdout:N), not on test digits",
+    );
+  }
   out.push(
     models.some((m) => m.isDefault)
       ? "* the default model, which eval, predict and serve use without --model"
@@ -136,19 +153,23 @@ export const modelsCommand: Command = {
       }
       await setDefaultModel(modelDir, path);
       const testSamples = meta.training?.testSamples;
+      const validation = meta.training?.validation;
+      const held = typeof validation === "string" && heldOut({ validation });
       if (v.json) {
         console.log(JSON.stringify({
           default: resolve(path),
           model: meta.model.name,
           accuracy: meta.accuracy ?? null,
           testSamples: typeof testSamples === "number" ? testSamples : null,
+          ...(typeof validation === "string" ? { validation } : {}),
         }));
         return;
       }
+      const digits = held ? "held-out training digits" : "test digits";
       const accuracy = meta.accuracy === undefined
         ? "no recorded validation accuracy"
         : `validation accuracy ${(meta.accuracy * 100).toFixed(2)}%` +
-          (typeof testSamples === "number" ? ` on ${testSamples} test digits` : "");
+          (typeof testSamples === "number" ? ` on ${testSamples} ${digits}` : "");
       console.log(`Default model is now "${resolve(path)}" (${meta.model.name}, ${accuracy}).`);
       return;
     }

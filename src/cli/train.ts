@@ -6,7 +6,7 @@ import { UserError } from "../errors.ts";
 import { checkWritable, fsReason } from "../fs.ts";
 import { acquireGpu, DEVICE_CHOICES } from "../gpu/device.ts";
 import { ensureDataset } from "../data/download.ts";
-import { loadSplit, subset } from "../data/dataset.ts";
+import { holdout, loadSplit, subset } from "../data/dataset.ts";
 import { DATASET_NAMES, type DatasetName } from "../data/mirrors.ts";
 import {
   defaultModelPath,
@@ -73,6 +73,9 @@ Options:
                          (accuracy, the default), ce (cross-entropy, the mean of
                          -ln(p + 1e-12)); acc,ce logs a Speedometer and a Validation line for each
   --limit N              use only the first N training and test samples (quick runs)
+  --validation WHAT      test (default): validate on the test split, as the tutorial does;
+                         holdout:N: on the last N training samples (after --limit), which are
+                         then never trained on, to tune settings without touching the test set
   --dataset NAME         mnist (default) or fashion
   --mirror URL           where to download missing data from (repeatable)
   --save FILE            checkpoint path (default <model dir>/<model>.safetensors)
@@ -87,8 +90,9 @@ Options:
                          or from the one "mnist train --model NAME" saved (mlp, lenet), saving
                          back to it; its --batch-size, --optimizer, --lr, --momentum, --beta1,
                          --beta2, --epsilon, --wd, --clip, schedule, --init, --seed, --limit,
-                         --frequent, --metric and --dataset carry over unless given here (a
-                         schedule option replaces the whole schedule); --epochs is the new total
+                         --frequent, --metric, --validation and --dataset carry over unless
+                         given here (a schedule option replaces the whole schedule); --epochs
+                         is the new total
 ${ARCH_HELP}
 
 ${COMMON_HELP}
@@ -189,11 +193,34 @@ function percent(x: number): string {
   return `${(x * 100).toFixed(2)}%`;
 }
 
-/** An accuracy and, when known, how many test digits it was measured on. */
-function scored(accuracy: number, testSamples?: number): string {
-  return testSamples === undefined
-    ? percent(accuracy)
-    : `${percent(accuracy)} on ${testSamples} test digits`;
+/**
+ * An accuracy and, when known, on how many digits it was measured: test digits, or held-out
+ * training digits for a run with `--validation holdout:N` (its record's `validation`).
+ */
+function scored(accuracy: number, on: { testSamples?: number; validation?: string }): string {
+  if (on.testSamples === undefined) return percent(accuracy);
+  const held = on.validation?.startsWith("holdout:") ?? false;
+  return `${percent(accuracy)} on ${on.testSamples} ${held ? "held-out training" : "test"} digits`;
+}
+
+/**
+ * `--validation test|holdout:N`: the N of a holdout, or undefined for the test split. Bad
+ * syntax or an N under 1 is a `UserError`; whether N leaves samples to train on is checked once
+ * the split is loaded.
+ */
+function parseValidation(value: string | undefined): number | undefined {
+  if (value === undefined || value === "test") return undefined;
+  const match = /^holdout:(\d+)$/.exec(value);
+  if (!match) {
+    throw new UserError(`--validation must be test or holdout:N, got "${value}"`, {
+      hint: "holdout:N validates on the last N training samples, e.g. holdout:5000.",
+    });
+  }
+  const n = Number(match[1]);
+  if (!Number.isSafeInteger(n) || n < 1) {
+    throw new UserError(`--validation holdout:N needs N >= 1, got "${value}"`);
+  }
+  return n;
 }
 
 /** A warning about a run that ended without learning, and what to try instead. */
@@ -271,6 +298,8 @@ interface Backup {
   /** Its recorded validation accuracy, and on how many test digits it was measured. */
   accuracy: number;
   testSamples?: number;
+  /** What it was validated on: "test" or "holdout:N" (see `TrainingRecord.validation`). */
+  validation?: string;
   /** True when this run put it there; false when an earlier run kept a better one there. */
   copied: boolean;
 }
@@ -291,7 +320,13 @@ async function keepBetter(
   const path = previousModelPath(save);
   const prev = await readCheckpointInfo(path);
   if (prev.problem === undefined && prev.accuracy !== undefined && prev.accuracy >= old.accuracy) {
-    return { path, accuracy: prev.accuracy, testSamples: prev.testSamples, copied: false };
+    return {
+      path,
+      accuracy: prev.accuracy,
+      testSamples: prev.testSamples,
+      validation: prev.validation,
+      copied: false,
+    };
   }
   const tmp = `${path}.${Deno.pid}.tmp`;
   try {
@@ -308,9 +343,15 @@ async function keepBetter(
   }
   console.error(
     `Keeping the ${basename(save)} this run replaces (validation accuracy ` +
-      `${scored(old.accuracy, old.testSamples)}) as ${path} until the run ends.`,
+      `${scored(old.accuracy, old)}) as ${path} until the run ends.`,
   );
-  return { path, accuracy: old.accuracy, testSamples: old.testSamples, copied: true };
+  return {
+    path,
+    accuracy: old.accuracy,
+    testSamples: old.testSamples,
+    validation: old.validation,
+    copied: true,
+  };
 }
 
 /**
@@ -331,7 +372,7 @@ async function settleBackup(
     return;
   }
   console.error(
-    `${replaced(backup)} (validation accuracy ${scored(backup.accuracy, backup.testSamples)}) ` +
+    `${replaced(backup)} (validation accuracy ${scored(backup.accuracy, backup)}) ` +
       `is kept as ${backup.path}.`,
   );
 }
@@ -357,6 +398,8 @@ async function finish(
     limit?: number;
     /** How many test digits each epoch was validated on. */
     testSamples: number;
+    /** "test", or "holdout:N" when those were held-out training digits. */
+    validation: string;
   },
 ): Promise<void> {
   const { save, modelDir, backup } = options;
@@ -380,9 +423,9 @@ async function finish(
   });
   if (next !== undefined) await setDefaultModel(modelDir, next);
   const after = next ?? currentPath;
-  const accuracy = scored(last.validationAccuracy, options.testSamples);
+  const accuracy = scored(last.validationAccuracy, options);
   if (backup) {
-    const old = scored(backup.accuracy, backup.testSamples);
+    const old = scored(backup.accuracy, backup);
     if (last.validationAccuracy >= backup.accuracy && after !== backupPath) {
       await Deno.remove(backup.path).catch(() => {});
       console.error(
@@ -446,6 +489,7 @@ export const trainCommand: Command = {
         frequent: { type: "string" },
         metric: { type: "string" },
         limit: { type: "string" },
+        validation: { type: "string" },
         dataset: { type: "string" },
         mirror: { type: "string", multiple: true },
         save: { type: "string" },
@@ -618,6 +662,14 @@ export const trainCommand: Command = {
       [v.metric, Array.isArray(was.metrics) ? was.metrics.join(",") : text(was.metrics)],
       (t) => parseMetrics(t ?? "acc"),
     );
+    // The last `held` training samples (after --limit) validate instead of the test split.
+    const held = setting(
+      "validation",
+      "validation",
+      [v.validation, typeof was.validation === "string" ? was.validation : text(was.validation)],
+      parseValidation,
+    );
+    const validation = held === undefined ? "test" : `holdout:${held}`;
 
     let model;
     if (resume) {
@@ -672,6 +724,17 @@ export const trainCommand: Command = {
         trainSplit = subset(trainSplit, limit);
         testSplit = subset(testSplit, limit);
       }
+      if (held !== undefined) {
+        if (held >= trainSplit.count) {
+          const tenth = Math.max(1, Math.floor(trainSplit.count / 10));
+          throw new UserError(
+            `--validation holdout:${held} leaves nothing to train on: there are only ` +
+              `${trainSplit.count} training samples${limit === undefined ? "" : " (--limit)"}`,
+            { hint: `Hold out fewer than ${trainSplit.count}, e.g. holdout:${tenth}.` },
+          );
+        }
+        ({ train: trainSplit, validation: testSplit } = holdout(trainSplit, held));
+      }
       if (resume && resume.meta.epoch + 1 >= epochs) {
         throw new UserError(
           `The checkpoint has already completed ${resume.meta.epoch + 1} epochs`,
@@ -689,6 +752,7 @@ export const trainCommand: Command = {
           model,
           train: trainSplit,
           test: testSplit,
+          validation,
           epochs,
           batchSize,
           sgd: {
@@ -733,6 +797,7 @@ export const trainCommand: Command = {
         lr,
         limit,
         testSamples: testSplit.count,
+        validation,
       });
       if (v.plot !== undefined) {
         const batchesPerEpoch = Math.ceil(trainSplit.count / batchSize);

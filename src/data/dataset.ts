@@ -132,6 +132,21 @@ export function subset(split: Split, n: number, { first = 0 }: { first?: number 
   };
 }
 
+/**
+ * Splits off the last `n` samples of `split` for validation (`--validation holdout:N`): `train`
+ * is the first `count - n` samples, `validation` the last `n`, both views into the same buffers
+ * and never overlapping, so a run that trains on `train` never sees a `validation` sample. An
+ * `n` that is not an integer in `1..count - 1` (which would leave nothing to train or validate
+ * on) is a `RangeError`.
+ */
+export function holdout(split: Split, n: number): { train: Split; validation: Split } {
+  if (!Number.isInteger(n) || n < 1 || n >= split.count) {
+    throw new RangeError(`holdout size must be in 1..${split.count - 1}, got ${n}`);
+  }
+  const rest = split.count - n;
+  return { train: subset(split, rest), validation: subset(split, n, { first: rest }) };
+}
+
 /** A batch in float32, MXNet style: what the CPU side feeds a model or a reference. */
 export interface FloatBatch {
   /** (B, 1, rows, cols) pixels scaled to [0, 1]. */

@@ -131,6 +131,11 @@ export interface CheckpointInfo {
   /** How many test digits that accuracy was measured on (`training.testSamples`). */
   testSamples?: number;
   /**
+   * What they were (`training.validation`): "test", or "holdout:N" when the run validated on
+   * its last N training samples instead; absent in checkpoints from before it (test digits).
+   */
+  validation?: string;
+  /**
    * How the model was recognised in a plain safetensors file (no mnist metadata): "names" or
    * "shapes", as `mnist eval` would load it; unset for mnist's own checkpoints.
    */
@@ -241,7 +246,9 @@ export async function readCheckpointInfo(path: string): Promise<CheckpointInfo> 
     }
   };
   const model = json(meta.model) as { name?: unknown } | undefined;
-  const training = json(meta.training) as { testSamples?: unknown } | undefined;
+  const training = json(meta.training) as
+    | { testSamples?: unknown; validation?: unknown }
+    | undefined;
   const epoch = Number(meta.epoch);
   const accuracy = typeof meta.accuracy === "string" && meta.accuracy.trim() !== ""
     ? Number(meta.accuracy)
@@ -255,6 +262,10 @@ export async function readCheckpointInfo(path: string): Promise<CheckpointInfo> 
     accuracy: accuracy >= 0 && accuracy <= 1 ? accuracy : undefined,
     testSamples: Number.isSafeInteger(testSamples) && (testSamples as number) > 0
       ? testSamples as number
+      : undefined,
+    validation: typeof training?.validation === "string" &&
+        /^(test|holdout:\d+)$/.test(training.validation)
+      ? training.validation
       : undefined,
   };
 }

@@ -50,8 +50,17 @@ export interface TrainOptions {
   model: ModelSpec;
   /** The training split (its first `--limit` samples), shuffled anew each epoch. */
   train: HostSplit;
-  /** The validation split (its first `--limit` samples), scored whole after every epoch. */
+  /**
+   * The validation split, scored whole after every epoch: the test split's first `--limit`
+   * samples, or with `validation: "holdout:N"` the last N of the training samples (which `train`
+   * then leaves out).
+   */
   test: HostSplit;
+  /**
+   * What `test` is, recorded in the checkpoint: "test" (the default) or "holdout:N" (the last N
+   * training samples after `--limit`, never trained on).
+   */
+  validation?: string;
   /** Total epochs (a resumed run continues up to this many). */
   epochs: number;
   /**
@@ -134,6 +143,11 @@ export interface TrainingRecord extends Omit<OptimizerOptions, "rescaleGrad"> {
   trainSamples: number;
   /** Samples in the validation split the run used (after `--limit`). */
   testSamples: number;
+  /**
+   * `--validation`: "test" (the test split) or "holdout:N" (the last N training samples after
+   * `--limit`, never trained on); absent in checkpoints from before it, which used "test".
+   */
+  validation?: string;
   /**
    * The kernels a run chose by timing (GPUs) or was given with --kernels; a run resumed on the
    * same adapter keeps them, so that it computes exactly what the uninterrupted run would have.
@@ -511,6 +525,7 @@ async function checkpointEpoch(run: Run, epoch: number): Promise<Checkpoint> {
           : {}),
         trainSamples: options.train.count,
         testSamples: options.test.count,
+        validation: options.validation ?? "test",
         ...(run.chosen ? { kernels: run.chosen } : {}),
         ...(run.schedule.schedule.kind !== "constant" ? { schedule: run.schedule.schedule } : {}),
         updates: run.updatesBefore + (epoch - run.firstEpoch + 1) * run.batches,
