@@ -122,6 +122,109 @@ gpuTest("encodeGather() matches gatherBatch() on real 28×28 MNIST digits", asyn
   await checkGather(g, k, { split, model, B: 70, order: shuffledOrder(150, 70, new Rng(4)) });
 });
 
+/**
+ * Gathers every batch of `order` with `augment` for each of `epochs` and checks x against
+ * `ref.affineWarp` with `ref.affineParams(seed, { epoch, sample })`; returns each epoch's x.
+ */
+async function checkAugmented(
+  g: Gpu,
+  kernels: KernelCache,
+  { split, B, order, seed, epochs }: {
+    split: Split;
+    B: number;
+    order: Uint32Array;
+    seed: number;
+    epochs: number[];
+  },
+): Promise<Float32Array[]> {
+  const batches = order.length / B;
+  const [H, W] = [split.rows, split.cols];
+  const P = H * W;
+  const model = smallModel(H, W, 10);
+  const store = new ParamStore(g.device, model);
+  const network = new Network(g.device, kernels, { model, store, B, train: false });
+  const feeder = new Feeder(g.device, kernels, { split, network, batches, augment: { seed } });
+  const seen: Float32Array[] = [];
+  try {
+    for (const epoch of epochs) {
+      feeder.setOrder(order, { epoch });
+      const all = new Float32Array(order.length * P);
+      for (let i = batches - 1; i >= 0; i--) {
+        runPass(g, (pass) => feeder.encodeGather(pass, i));
+        const x = await readF32(g, network.x, B * P);
+        all.set(x, i * B * P);
+        const entries = order.subarray(i * B, (i + 1) * B);
+        entries.forEach((e, b) => {
+          const sample = e & ~PAD_FLAG;
+          const expected = ref.affineWarp(split.images.subarray(sample * P, (sample + 1) * P), {
+            H,
+            W,
+            params: ref.affineParams(seed, { epoch, sample }),
+          });
+          // sin, cos and f32 rounding move a source point by ~1e-6 px; bilinear sampling turns
+          // that into ~1e-6 of a grey level.
+          assertClose(x.subarray(b * P, (b + 1) * P), expected, {
+            atol: 1e-4,
+            rtol: 0,
+            label: `epoch ${epoch}, batch ${i}, row ${b} (sample ${sample})`,
+          });
+        });
+        const labels = await readU32(g, network.labels, B);
+        const expectedLabels = Array.from(
+          entries,
+          (e) => (e & PAD_FLAG) !== 0 ? PAD_LABEL : split.labels[e]!,
+        );
+        assert.deepEqual(Array.from(labels), expectedLabels, `labels of batch ${i}`);
+      }
+      seen.push(all);
+    }
+  } finally {
+    feeder.destroy();
+    network.destroy();
+    store.destroy();
+  }
+  return seen;
+}
+
+gpuTest("encodeGather() with augment matches affineWarp() on real MNIST digits", async (g, k) => {
+  const split = subset(await loadSplit(MNIST, { dataset: "mnist", split: "test" }), 90);
+  // B = 40 over 90: the last batch wraps 30 flagged samples; epochs 0, 3 and 0 again.
+  const order = shuffledOrder(90, 40, new Rng(8));
+  const [a, b, again] = await checkAugmented(g, k, {
+    split,
+    B: 40,
+    order,
+    seed: 42,
+    epochs: [0, 3, 0],
+  });
+  assert.deepEqual(again, a, "epoch 0 warped the same both times");
+  assert.notDeepEqual(b, a, "epoch 3 warps differently");
+  // A distortion, not a copy: it moves ink.
+  const plain = gatherBatch(split, Array.from(order, (e) => e & ~PAD_FLAG)).data;
+  const moved = a!.reduce((n, v, i) => n + (Math.abs(v - plain[i]!) > 0.1 ? 1 : 0), 0);
+  assert.ok(moved > a!.length / 50, `${moved} of ${a!.length} pixels changed by > 0.1`);
+});
+
+gpuTest("encodeGather() with augment handles B = 1, 2×2 images and pixel 255", async (g, k) => {
+  const split = tinySplit(5, new Rng(9));
+  await checkAugmented(g, k, {
+    split,
+    B: 1,
+    order: shuffledOrder(5, 1, new Rng(10)),
+    seed: 0xffffffff,
+    epochs: [7],
+  });
+});
+
+Deno.test("affineParams() stays within the documented ranges", () => {
+  for (let sample = 0; sample < 2000; sample++) {
+    const p = ref.affineParams(1, { epoch: 2, sample });
+    assert.ok(Math.abs(p.angle) <= (10 * Math.PI) / 180, `angle ${p.angle}`);
+    assert.ok(p.scale >= 0.9 && p.scale < 1.1, `scale ${p.scale}`);
+    assert.ok(Math.abs(p.shear) <= 0.1 && Math.abs(p.dx) <= 2 && Math.abs(p.dy) <= 2);
+  }
+});
+
 gpuTest("Feeder.setOrder() rejects an order of the wrong length", (g, k) => {
   const split = tinySplit(4, new Rng(5));
   const model = smallModel(2, 2, 3);

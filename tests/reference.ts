@@ -732,3 +732,80 @@ export function activationBackward(
       return sigmoidBackward({ y, dy });
   }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Augmentation: the random affine warp of kernels/gather.wgsl `gather_batch_affine`
+
+/** PCG hash (Jarzynski and Olano, JCGT 2020) on u32s, as kernels/gather.wgsl `pcg`. */
+export function pcgHash(v: number): number {
+  const state = (Math.imul(v >>> 0, 747796405) + 2891336453) >>> 0;
+  const word = Math.imul(((state >>> ((state >>> 28) + 4)) ^ state) >>> 0, 277803737) >>> 0;
+  return ((word >>> 22) ^ word) >>> 0;
+}
+
+/** One sample's distortion: rotation (radians), scale, x-shear factor, shift (pixels). */
+export interface AffineParams {
+  angle: number;
+  scale: number;
+  shear: number;
+  dx: number;
+  dy: number;
+}
+
+/**
+ * The distortion `gather_batch_affine` draws for `sample` in `epoch` of a run seeded `seed`:
+ * rotation ±10°, scale 0.9..1.1, shear ±0.1, shift ±2 px, each from a 24-bit uniform draw.
+ */
+export function affineParams(
+  seed: number,
+  { epoch, sample }: { epoch: number; sample: number },
+): AffineParams {
+  const h = pcgHash((seed ^ pcgHash((epoch ^ pcgHash(sample)) >>> 0)) >>> 0);
+  const u = (k: number) => (pcgHash((h + k) >>> 0) >>> 8) / 16777216;
+  return {
+    angle: (u(0) * 2 - 1) * 0.17453292,
+    scale: 0.9 + 0.2 * u(1),
+    shear: (u(2) * 2 - 1) * 0.1,
+    dx: u(3) * 4 - 2,
+    dy: u(4) * 4 - 2,
+  };
+}
+
+/**
+ * Warps one u8 image by `p` about its centre c = ((W-1)/2, (H-1)/2): the forward map is
+ * out = A (src - c) + c + shift with A = scale · R(angle) · [[1, shear], [0, 1]], and each output
+ * pixel is the bilinear sample of the source at A⁻¹ (out - c - shift) + c, 0 outside the image,
+ * scaled by 1/255.
+ *
+ * @param image (H, W) u8 pixels
+ * @returns (H, W) f32 in [0, 1]
+ */
+export function affineWarp(
+  image: Uint8Array,
+  { H, W, params: p }: { H: number; W: number; params: AffineParams },
+): Float32Array {
+  checkShape("affineWarp", "image", image, "H, W", [H, W]);
+  const cx = (W - 1) / 2;
+  const cy = (H - 1) / 2;
+  const [cs, sn] = [Math.cos(p.angle), Math.sin(p.angle)];
+  const [a00, a01, a10, a11] = [cs, cs * p.shear - sn, sn, sn * p.shear + cs].map((v) =>
+    p.scale * v
+  ) as [number, number, number, number];
+  const det = a00 * a11 - a01 * a10;
+  const at = (x: number, y: number) => x < 0 || y < 0 || x >= W || y >= H ? 0 : image[y * W + x]!;
+  const out = new Float32Array(H * W); // (H, W)
+  for (let y = 0; y < H; y++) {
+    for (let x = 0; x < W; x++) {
+      const ox = x - cx - p.dx;
+      const oy = y - cy - p.dy;
+      const sx = (a11 * ox - a01 * oy) / det + cx;
+      const sy = (-a10 * ox + a00 * oy) / det + cy;
+      const [fx, fy] = [Math.floor(sx), Math.floor(sy)];
+      const [dx, dy] = [sx - fx, sy - fy];
+      const top = at(fx, fy) * (1 - dx) + at(fx + 1, fy) * dx;
+      const bottom = at(fx, fy + 1) * (1 - dx) + at(fx + 1, fy + 1) * dx;
+      out[y * W + x] = (top * (1 - dy) + bottom * dy) / 255;
+    }
+  }
+  return out;
+}

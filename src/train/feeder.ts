@@ -18,13 +18,23 @@ import type { Network } from "../nn/network.ts";
 /** The gather kernel's WGSL module. */
 export const GATHER: Program = { name: "gather", code };
 
-/** The gather kernel's one row: a batch's pixels and labels. */
+/**
+ * The gather kernel's rows: a batch's pixels and labels as stored (`simple`), or each image
+ * distorted by a random affine map (`affine`, `train --augment`).
+ */
 export const GATHER_TABLE = {
   simple: { variant: "simple", program: GATHER, entries: { gather: "gather_batch" } },
+  affine: { variant: "affine", program: GATHER, entries: { gather: "gather_batch_affine" } },
 } as const;
 
-/** The `struct Dims` of kernels/gather.wgsl: batch B, P pixels per image. */
-export const GATHER_DIMS = { B: "u32", P: "u32" } as const;
+/**
+ * The `struct Dims` of kernels/gather.wgsl: batch B, P pixels per image, W pixels per row, and
+ * the augmentation's seed and 0-based epoch (which key its hash; unused by `gather_batch`).
+ */
+export const GATHER_DIMS = { B: "u32", P: "u32", W: "u32", seed: "u32", epoch: "u32" } as const;
+
+/** Byte offset of `epoch` in the gather's Dims uniform (4 bytes per field, in order). */
+const EPOCH_OFFSET = Object.keys(GATHER_DIMS).indexOf("epoch") * 4;
 
 /** Marks an order entry as padding that must not count in metrics. */
 export const PAD_FLAG = 0x80000000;
@@ -61,17 +71,27 @@ export class Feeder {
   readonly #slotBytes: number;
   readonly #slotWords: number;
   readonly #B: number;
+  readonly #dims: GPUBuffer;
+  readonly #dimsValues: { B: number; P: number; W: number; seed: number; epoch: number };
 
   /**
    * Uploads the split's pixels (u8, 4 per u32) and labels, and makes the gather dispatch into
    * `network`'s input (B, rows × cols) and labels (B), with room for `batches` batches of order.
+   * With `augment`, each image is distorted by a random affine map drawn from (`augment.seed`,
+   * the epoch given to {@link Feeder.setOrder}, the sample index): see kernels/gather.wgsl.
    * Throws a {@link UserError} when the images exceed the adapter's
    * `maxStorageBufferBindingSize` (bytes), and an Error when rows × cols is not a multiple of 4.
    */
   constructor(
     device: GPUDevice,
     kernels: KernelCache,
-    { split, network, batches }: { split: HostSplit; network: Network; batches: number },
+    { split, network, batches, augment }: {
+      split: HostSplit;
+      network: Network;
+      batches: number;
+      /** `train --augment`: distort each image, keyed by this seed (a u32). */
+      augment?: { seed: number };
+    },
   ) {
     const P = split.rows * split.cols;
     if (P % 4 !== 0) throw new Error(`Feeder needs pixels per image divisible by 4, got ${P}`);
@@ -99,13 +119,18 @@ export class Feeder {
       label: "dataset.order",
       bytes: batches * this.#slotBytes,
     });
-    const dims = createDims(device, "gather", {
-      layout: GATHER_DIMS,
-      values: { B: network.B, P },
-    });
+    this.#dimsValues = {
+      B: network.B,
+      P,
+      W: split.cols,
+      seed: (augment?.seed ?? 0) >>> 0,
+      epoch: 0,
+    };
+    const dims = createDims(device, "gather", { layout: GATHER_DIMS, values: this.#dimsValues });
+    this.#dims = dims;
     this.#gather = dispatchOf(device, kernels, {
       program: GATHER,
-      entry: GATHER_TABLE.simple.entries.gather,
+      entry: GATHER_TABLE[augment ? "affine" : "simple"].entries.gather,
       constants: { WG },
       outputs: [network.x, network.labels],
       inputs: [
@@ -122,9 +147,10 @@ export class Feeder {
 
   /**
    * Uploads an epoch's order: `batches * B` sample indices, batch after batch (entries may carry
-   * PAD_FLAG). Queued after work already submitted, so the previous epoch is not disturbed.
+   * PAD_FLAG), and with it the 0-based `epoch` that keys the augmentation (default 0). Queued
+   * after work already submitted, so the previous epoch is not disturbed.
    */
-  setOrder(order: Uint32Array): void {
+  setOrder(order: Uint32Array, { epoch = 0 }: { epoch?: number } = {}): void {
     const B = this.#B;
     if (order.length !== this.batches * B) {
       throw new Error(`Order has ${order.length} entries, expected ${this.batches * B}`);
@@ -134,6 +160,14 @@ export class Feeder {
       slots.set(order.subarray(b * B, (b + 1) * B), b * this.#slotWords);
     }
     writeBuffer(this.#device, this.#order, { data: slots });
+    if (epoch !== this.#dimsValues.epoch) {
+      this.#dimsValues.epoch = epoch >>> 0;
+      // The one field that changes, at its place in GATHER_DIMS: a write per epoch, none per batch.
+      writeBuffer(this.#device, this.#dims, {
+        data: new Uint32Array([this.#dimsValues.epoch]),
+        offset: EPOCH_OFFSET,
+      });
+    }
   }
 
   /** Encodes the gather of batch `index` into the network's input and labels. */
@@ -146,5 +180,6 @@ export class Feeder {
     this.#images.destroy();
     this.#labels.destroy();
     this.#order.destroy();
+    this.#dims.destroy();
   }
 }
