@@ -631,6 +631,41 @@ gpuTest(
   },
 );
 
+gpuTest("mnist train --augment resumes exactly and trains on distorted digits", async () => {
+  await withDataDir(async (dir) => {
+    const common = ["train", "--data-dir", dir, "--limit", "1000", "--frequent", "5"];
+    const augmented = [...common, "--augment"];
+    const full = await runCli([...augmented, "--epochs", "2", "--save", `${dir}/full.st`]);
+    assertOk(full, "the uninterrupted run");
+    const part = await runCli([...augmented, "--epochs", "1", "--save", `${dir}/part.st`]);
+    assertOk(part, "the first epoch");
+    const plain = await runCli([...common, "--epochs", "1", "--save", `${dir}/plain.st`]);
+    assertOk(plain, "the run without --augment");
+    // Only the new total: --augment comes from the checkpoint, its distortions from seed and epoch.
+    const resumed = await runCli(
+      ["train", "--data-dir", dir, "--epochs", "2", "--resume", `${dir}/part.st`],
+    );
+    assertOk(resumed, "the resumed run");
+    const epoch1 = deterministic(full.stdout).filter((line) => !line.includes("Epoch[0]"));
+    assert.deepEqual(deterministic(resumed.stdout), epoch1);
+    const [a, b, p] = await Promise.all([
+      loadCheckpoint(`${dir}/full.st`),
+      loadCheckpoint(`${dir}/part.st`),
+      loadCheckpoint(`${dir}/plain.st`),
+    ]);
+    assert.equal(b.meta.training?.augment, true);
+    assert.equal(p.meta.training?.augment, undefined);
+    for (const name of a.params.keys()) assert.deepEqual(b.params.get(name), a.params.get(name));
+    // The same samples in the same order, distorted: other weights after one epoch.
+    const first = deterministic(part.stdout).filter((line) => line.includes("Epoch[0]"));
+    assert.deepEqual(first, deterministic(full.stdout).filter((l) => l.includes("Epoch[0]")));
+    assert.notDeepEqual(
+      deterministic(plain.stdout).filter((l) => l.includes("Batch [")),
+      first.filter((l) => l.includes("Batch [")),
+    );
+  });
+});
+
 gpuTest(
   "mnist train --optimizer adam with a step schedule resumes exactly (m, v, t, rate)",
   async () => {

@@ -76,6 +76,9 @@ Options:
   --validation WHAT      test (default): validate on the test split, as the tutorial does;
                          holdout:N: on the last N training samples (after --limit), which are
                          then never trained on, to tune settings without touching the test set
+  --augment              distort each training image by a random affine map (rotation ±10°,
+                         scale 0.9-1.1, shear ±0.1, shift ±2 px), new each epoch, on the GPU;
+                         a resumed run keeps it and draws the same distortions
   --dataset NAME         mnist (default) or fashion
   --mirror URL           where to download missing data from (repeatable)
   --save FILE            checkpoint path (default <model dir>/<model>.safetensors)
@@ -490,6 +493,7 @@ export const trainCommand: Command = {
         metric: { type: "string" },
         limit: { type: "string" },
         validation: { type: "string" },
+        augment: { type: "boolean" },
         dataset: { type: "string" },
         mirror: { type: "string", multiple: true },
         save: { type: "string" },
@@ -670,6 +674,7 @@ export const trainCommand: Command = {
       parseValidation,
     );
     const validation = held === undefined ? "test" : `holdout:${held}`;
+    const augment = v.augment === true || was.augment === true;
 
     let model;
     if (resume) {
@@ -753,6 +758,7 @@ export const trainCommand: Command = {
           train: trainSplit,
           test: testSplit,
           validation,
+          augment,
           epochs,
           batchSize,
           sgd: {

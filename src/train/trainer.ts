@@ -61,6 +61,11 @@ export interface TrainOptions {
    * training samples after `--limit`, never trained on).
    */
   validation?: string;
+  /**
+   * `--augment`: distort each training image by a random affine map in the gather (see
+   * kernels/gather.wgsl), keyed by (`seed`, epoch, sample): a resumed run draws the same ones.
+   */
+  augment?: boolean;
   /** Total epochs (a resumed run continues up to this many). */
   epochs: number;
   /**
@@ -148,6 +153,11 @@ export interface TrainingRecord extends Omit<OptimizerOptions, "rescaleGrad"> {
    * `--limit`, never trained on); absent in checkpoints from before it, which used "test".
    */
   validation?: string;
+  /**
+   * `--augment`, when on. Its random state is `seed` and the epoch: the distortions are a hash of
+   * (seed, epoch, sample), so nothing more is saved for `--resume` to draw the same ones.
+   */
+  augment?: boolean;
   /**
    * The kernels a run chose by timing (GPUs) or was given with --kernels; a run resumed on the
    * same adapter keeps them, so that it computes exactly what the uninterrupted run would have.
@@ -359,7 +369,12 @@ async function setUp(gpu: Gpu, options: TrainOptions): Promise<Run> {
   }
 
   const batches = Math.ceil(options.train.count / B);
-  const feeder = new Feeder(device, kernels, { split: options.train, network, batches });
+  const feeder = new Feeder(device, kernels, {
+    split: options.train,
+    network,
+    batches,
+    ...(options.augment ? { augment: { seed: options.seed } } : {}),
+  });
   const evaluator = new Evaluator(device, kernels, { network, split: options.test });
   const pipelines = kernels.size;
   const { onProgress } = options;
@@ -427,7 +442,7 @@ async function trainEpoch(run: Run, epoch: number): Promise<number> {
   const { gpu, options, feeder, network, intervals, batches } = run;
   const { device } = gpu;
   const { frequent, readEveryMs = READ_EVERY_MS, batchSize: B } = options;
-  feeder.setOrder(run.iter.epoch().indices);
+  feeder.setOrder(run.iter.epoch().indices, { epoch });
   if (epoch === run.firstEpoch) warmUp(run);
   intervals.clearStats();
   await device.queue.onSubmittedWorkDone();
@@ -526,6 +541,7 @@ async function checkpointEpoch(run: Run, epoch: number): Promise<Checkpoint> {
         trainSamples: options.train.count,
         testSamples: options.test.count,
         validation: options.validation ?? "test",
+        ...(options.augment ? { augment: true } : {}),
         ...(run.chosen ? { kernels: run.chosen } : {}),
         ...(run.schedule.schedule.kind !== "constant" ? { schedule: run.schedule.schedule } : {}),
         updates: run.updatesBefore + (epoch - run.firstEpoch + 1) * run.batches,
