@@ -31,13 +31,15 @@ override ROWS: u32 = 16u;
 @group(0) @binding(5) var<uniform> dims: Dims;
 
 // Biases o .. o + 3 from the parameter block (bias follows w (O, I)), clamped at the edge.
+// Read from in2s, the same block as scalars: in1's vec4 view ends at its last whole vec4, so
+// where O·I + O is not a multiple of 4 the last biases lie past in1's end (Dawn clamps such a
+// read to in1's last element; wgpu happened to read the bias).
 fn bias4(o: u32) -> vec4f {
   let O = dims.O;
   let at = O * dims.I;
   var v = vec4f(0.0);
   for (var c = 0u; c < 4u; c++) {
-    let k = at + min(o + c, O - 1u);
-    v[c] = in1[k / 4u][k % 4u];
+    v[c] = in2s[at + min(o + c, O - 1u)];
   }
   return v;
 }
@@ -92,7 +94,7 @@ fn store_bias_grad(o: u32, v: vec4f) {
 }
 
 // One invocation per ROWS×16 tile of (b, o); out: y (B, O), in0: x (B, I/4),
-// in1: the layer's parameters, w (O, I/4) then bias (O) read as components.
+// in1: the layer's parameters, w (O, I/4); in2s: the same parameters as scalars, for the bias (O).
 @compute @workgroup_size(WG)
 fn dense_forward_tiled(@builtin(global_invocation_id) gid: vec3u) {
   let B = dims.B;

@@ -1,7 +1,9 @@
 /**
  * One WebGPU device shared by every GPU test, and small helpers to move test data in and out.
  * GPU tests are skipped, with the reason printed once, only when no adapter exists; CI sets
- * MNIST_REQUIRE_GPU=1 so that a missing adapter fails instead.
+ * MNIST_REQUIRE_GPU=1 so that a missing adapter fails instead. MNIST_DEFAULT_LIMITS=1 opens the
+ * device with WebGPU's default limits only (src/gpu/device.ts), and MNIST_TEST_SUBGROUP sizes
+ * workgroups for another subgroup width (see `testSubgroup`).
  */
 import { acquireGpu, type Gpu } from "../src/gpu/device.ts";
 import { createStorageWith, readBuffer } from "../src/gpu/buffer.ts";
@@ -21,8 +23,27 @@ async function open(): Promise<Gpu | null> {
 /** The shared test GPU, or null when this machine has no WebGPU adapter. */
 export const gpu: Gpu | null = await open();
 
+/**
+ * The subgroup width the shared pipeline cache sizes workgroups for, from MNIST_TEST_SUBGROUP
+ * (a power of two, 4 to 128: to run the kernel tests with workgroups sized for another SIMD
+ * width); undefined, the adapter's own, when unset.
+ */
+export const testSubgroup: number | undefined = subgroupFromEnv();
+
+function subgroupFromEnv(): number | undefined {
+  const text = Deno.env.get("MNIST_TEST_SUBGROUP");
+  if (text === undefined || text === "") return undefined;
+  const n = Number(text);
+  if (!Number.isInteger(n) || n < 1 || (n & (n - 1)) !== 0) {
+    throw new Error(`MNIST_TEST_SUBGROUP must be a power of two, got "${text}"`);
+  }
+  return n;
+}
+
 /** The shared pipeline cache. */
-export const kernels: KernelCache | null = gpu ? new KernelCache(gpu.device) : null;
+export const kernels: KernelCache | null = gpu
+  ? new KernelCache(gpu.device, { subgroup: testSubgroup })
+  : null;
 
 /** Registers a test that needs the GPU; skipped (ignored) when there is none. */
 export function gpuTest(

@@ -225,16 +225,39 @@ export async function listAdapters(): Promise<AdapterSummary[]> {
 }
 
 /**
+ * The environment variable that, set to "1", opens devices with WebGPU's default limits (the
+ * spec's "Limits" table: 256 invocations per workgroup, 16 KiB of workgroup memory, 128 MiB
+ * storage bindings...) instead of the adapter's: the portable floor every kernel must run on.
+ */
+export const DEFAULT_LIMITS_ENV = "MNIST_DEFAULT_LIMITS";
+
+function defaultLimitsFromEnv(): boolean {
+  // Deno only: a browser bundle of this module has no environment.
+  const deno = (globalThis as { Deno?: { env: { get(name: string): string | undefined } } }).Deno;
+  return deno?.env.get(DEFAULT_LIMITS_ENV) === "1";
+}
+
+/**
  * Opens a device on the adapter for `choice`, with the adapter's largest buffer and workgroup
- * limits. Validation errors that escape an error scope and a lost device are reported on stderr.
+ * limits, or with WebGPU's default limits when `defaultLimits` (by default: when
+ * {@link DEFAULT_LIMITS_ENV} is "1"). Validation errors that escape an error scope and a lost
+ * device are reported on stderr.
  */
 export async function acquireGpu(
   choice: DeviceChoice = "auto",
-  { timestamps = false }: { timestamps?: boolean } = {},
+  { timestamps = false, defaultLimits = defaultLimitsFromEnv() }: {
+    timestamps?: boolean;
+    /** Request no limits beyond the spec's defaults. */
+    defaultLimits?: boolean;
+  } = {},
 ): Promise<Gpu> {
   const adapter = await requestAdapter(choice);
   const requiredLimits: Record<string, number> = {};
-  for (const name of KEY_LIMITS) requiredLimits[name] = adapter.limits[name];
+  if (!defaultLimits) {
+    for (const name of KEY_LIMITS) {
+      requiredLimits[name] = adapter.limits[name];
+    }
+  }
   const useTimestamps = timestamps && adapter.features.has("timestamp-query");
   const requiredFeatures: GPUFeatureName[] = useTimestamps ? ["timestamp-query"] : [];
   let device: GPUDevice;

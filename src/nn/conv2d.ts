@@ -226,7 +226,9 @@ const VEC4 = {
   },
   workgroup: ({ B, OH }: Batched) => vec4Workgroup(B * OH),
   maxWorkgroup: VEC4_MAX_WG,
-  fits: (shape, _limits) => unrolled(shape),
+  // `partial` in conv2d_vec4.wgsl: 6 f32 for each of MAX_WG invocations.
+  fits: (shape, limits) =>
+    unrolled(shape) && limits.maxComputeWorkgroupStorageSize >= 6 * 4 * VEC4_MAX_WG,
   grid: ({ B, C, H, W, O, K, OH, OW, WG }) => {
     const weights = weightInvocations("vec4", { O, C, K }) * WG;
     const input = Math.ceil(C / VEC4_CHANNELS) * B * H * (W / 4);

@@ -88,6 +88,9 @@ export function denseShape(info: LayerInfo): DenseShape {
 /** The tile of the workgroup-tiled kernels: 16×16 outputs per workgroup, fixed in the WGSL. */
 const SHARED_TILE = 16;
 
+/** Bytes of workgroup memory of dense_shared.wgsl: `ta` and `tb`, 32×33 f32 each. */
+const SHARED_STORAGE = 2 * 32 * 33 * 4;
+
 /**
  * One-dimensional workgroups of `wg` invocations, one invocation per tile of `rowTile` ×
  * `colTile` outputs of a (rows, cols) output.
@@ -173,7 +176,9 @@ const SHARED = {
     both: "dense_backward_shared",
   },
   workgroup: () => null,
-  fits: (_, limits) => limits.maxComputeInvocationsPerWorkgroup >= SHARED_TILE * SHARED_TILE,
+  fits: (_, limits) =>
+    limits.maxComputeInvocationsPerWorkgroup >= SHARED_TILE * SHARED_TILE &&
+    limits.maxComputeWorkgroupStorageSize >= SHARED_STORAGE,
   grid: ({ B, I, O }) => {
     const t = (n: number) => Math.ceil(n / SHARED_TILE);
     return {
@@ -232,7 +237,8 @@ export function buildDense(ctx: LayerContext): Layer {
           pass: "forward",
           ...base,
           constants: { ...act, ...rows },
-          io: io(ctx.y, ctx.x, params, null),
+          // The tiled forward reads the biases as scalars (in2s): see bias4 in dense_tiled.wgsl.
+          io: io(ctx.y, ctx.x, params, row === TILED ? params : null),
         }),
       );
       if (!ctx.dy) break;
