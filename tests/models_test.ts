@@ -15,6 +15,7 @@ import {
 } from "../src/nn/last_model.ts";
 import { inferShapes, lenet, mlp, type ModelSpec, sizeOf } from "../src/nn/model.ts";
 import { UserError } from "../src/errors.ts";
+import { modelLine } from "../src/cli/command.ts";
 
 /** A checkpoint of `model` with zero weights and the given record. */
 function checkpointBytes(
@@ -374,4 +375,19 @@ Deno.test("mnist models --default sets the default after loading it; a bad one i
     assert.equal(await Deno.readTextFile(`${modelDir}/default`), `${legacy}\n`);
     assert.deepEqual(namesIn(`${dataDir}/models`), ["lenet.safetensors"]);
   });
+});
+
+Deno.test("modelLine() says on what digits the recorded accuracy was measured", () => {
+  const meta = (training: Record<string, unknown>) =>
+    ({
+      meta: { model: mlp(), epoch: 1, dataset: "mnist", accuracy: 0.9, training },
+    }) as unknown as Parameters<typeof modelLine>[1];
+  assert.equal(
+    modelLine("m.safetensors", meta({ testSamples: 10000, validation: "test" })),
+    "Model: m.safetensors (mlp, 2 epochs, validation accuracy 0.9000 on 10000 test digits)",
+  );
+  assert.equal(
+    modelLine("m.safetensors", meta({ testSamples: 10000, validation: "holdout:5000" })),
+    "Model: m.safetensors (mlp, 2 epochs, validation accuracy 0.9000 on 5000 held-out training digits)",
+  );
 });

@@ -30,7 +30,8 @@ const RECOGNISED_BY = {
  * The line `eval`, `predict` and `serve` print on standard error about the checkpoint they
  * loaded from `path`: its model, the dataset when not MNIST, how a plain safetensors file was
  * recognised, the epochs trained and the validation accuracy its last epoch measured (4
- * decimals, as a fraction like MXNet's log, on how many test digits when recorded), e.g.
+ * decimals, as a fraction like MXNet's log, on how many test digits when recorded, or held-out
+ * training digits for `--validation holdout:N`), e.g.
  * `Model: /home/u/.local/share/mnist/models/mlp.safetensors (mlp, 2 epochs, validation accuracy
  * 0.9765 on 10000 test digits)`. What the file does not record is left out.
  */
@@ -41,10 +42,14 @@ export function modelLine(path: string, checkpoint: Pick<Checkpoint, "meta" | "o
   if (meta.epoch >= 0) parts.push(`${meta.epoch + 1} epoch${meta.epoch === 0 ? "" : "s"}`);
   if (meta.accuracy !== undefined && Number.isFinite(meta.accuracy)) {
     const on = meta.training?.testSamples;
-    parts.push(
-      `validation accuracy ${meta.accuracy.toFixed(4)}` +
-        (Number.isSafeInteger(on) && (on as number) > 0 ? ` on ${on} test digits` : ""),
-    );
+    // `mnist train --validation holdout:N` measured it on held-out training digits instead.
+    const holdout = /^holdout:(\d+)$/.exec(String(meta.training?.validation ?? ""));
+    const digits = holdout
+      ? ` on ${holdout[1]} held-out training digits`
+      : Number.isSafeInteger(on) && (on as number) > 0
+      ? ` on ${on} test digits`
+      : "";
+    parts.push(`validation accuracy ${meta.accuracy.toFixed(4)}${digits}`);
   }
   return `Model: ${path} (${parts.join(", ")})`;
 }
