@@ -26,11 +26,13 @@
 export type Labels = ArrayLike<number>;
 
 /**
- * The probability below which the cross-entropy loss is clamped:
- * `loss = -log(max(prob[label], PROB_FLOOR))`, so a confidently wrong prediction (or a float32
- * probability that underflowed to 0) costs about 69.08 instead of `Infinity`.
+ * What the cross-entropy adds to the probability of the label before the log, as MXNet's
+ * `CrossEntropy` metric does (python/mxnet/metric.py, `eps=1e-12`):
+ * `loss = -log(prob[label] + CE_EPS)`, so a confidently wrong prediction (or a probability that
+ * underflowed to 0) costs at most -ln(1e-12) ≈ 27.63 instead of `Infinity`. The loss kernel
+ * accumulates the same quantity (kernels/softmax.wgsl); the gradient is unaffected.
  */
-export const PROB_FLOOR = 1e-30;
+export const CE_EPS = 1e-12;
 
 // ---------------------------------------------------------------------------------------------
 // Dense: y = x · wᵀ + b
@@ -179,7 +181,7 @@ export interface SoftmaxDims {
  * Softmax and cross-entropy with MXNet's `SoftmaxOutput` semantics (normalization "null").
  *
  * - `prob[b, :] = softmax(logits[b, :])`, computed stably by subtracting the row max;
- * - `loss = Σ_b -log(max(prob[b, label[b]], PROB_FLOOR))`: a SUM over the batch, not a mean;
+ * - `loss = Σ_b -log(prob[b, label[b]] + CE_EPS)`: a SUM over the batch, not a mean;
  * - `dlogits = prob - onehot(label)`: the gradient of that sum, NOT divided by B; MXNet leaves
  *   the 1/B to the optimizer's `rescale_grad`.
  *
@@ -215,7 +217,7 @@ export function softmaxCrossEntropy(
       prob[row + k] = p;
       dlogits[row + k] = p - (k === label ? 1 : 0);
     }
-    loss -= Math.log(Math.max(e[label]! / sum, PROB_FLOOR));
+    loss -= Math.log(e[label]! / sum + CE_EPS);
   }
   return { prob, loss, dlogits };
 }
