@@ -667,6 +667,52 @@ gpuTest("mnist train --augment resumes exactly and trains on distorted digits", 
 });
 
 gpuTest(
+  "a resumed run that changes optimizer starts its state afresh (Adam's m is not SGD momentum)",
+  async () => {
+    await withDataDir(async (dir) => {
+      const base = ["train", "--data-dir", dir, "--limit", "500", "--frequent", "5"];
+      const adam = await runCli(
+        [...base, "--optimizer", "adam", "--epochs", "1", "--save", `${dir}/adam.st`],
+      );
+      assertOk(adam, "the Adam epoch");
+      // The same weights with no optimizer state, recorded as an SGD run: what the switch to SGD
+      // must start from.
+      const checkpoint = await loadCheckpoint(`${dir}/adam.st`);
+      checkpoint.meta.training = { ...checkpoint.meta.training, optimizer: "sgd" };
+      checkpoint.momentum = new Map();
+      checkpoint.variance = undefined;
+      await Deno.writeFile(`${dir}/plain-state.st`, encodeCheckpoint(checkpoint));
+      const sgd = ["--optimizer", "sgd", "--lr", "0.1", "--momentum", "0.9", "--epochs", "2"];
+      const switched = await runCli(
+        ["train", "--data-dir", dir, ...sgd, "--resume", `${dir}/adam.st`, "--save", `${dir}/a.st`],
+      );
+      assertOk(switched, "the switch from adam to sgd");
+      const fresh = await runCli(
+        [
+          "train",
+          "--data-dir",
+          dir,
+          ...sgd,
+          "--resume",
+          `${dir}/plain-state.st`,
+          "--save",
+          `${dir}/b.st`,
+        ],
+      );
+      assertOk(fresh, "sgd from the same weights");
+      assert.deepEqual(deterministic(switched.stdout), deterministic(fresh.stdout));
+      const [a, b] = await Promise.all([
+        loadCheckpoint(`${dir}/a.st`),
+        loadCheckpoint(`${dir}/b.st`),
+      ]);
+      for (const name of a.params.keys()) {
+        assert.deepEqual(a.params.get(name), b.params.get(name), name);
+      }
+    });
+  },
+);
+
+gpuTest(
   "mnist train --optimizer adam with a step schedule resumes exactly (m, v, t, rate)",
   async () => {
     await withDataDir(async (dir) => {

@@ -36,8 +36,9 @@ import { plotFormat, writeRunPlot } from "./plot.ts";
 
 const HELP = `Usage: mnist train [options]
 
-Trains a network on MNIST with SGD on the GPU, printing MXNet's FeedForward log lines, scoring
-the 10,000 test digits after every epoch and saving a checkpoint (safetensors) every epoch.
+Trains a network on MNIST on the GPU (SGD by default; NAG, Adam or AdamW), printing MXNet's
+FeedForward log lines, scoring the validation split after every epoch (the 10,000 test digits
+unless --limit or --validation say otherwise) and saving a checkpoint (safetensors) every epoch.
 
 Models are saved in the model directory: $MNIST_MODEL_DIR, else $XDG_DATA_HOME/mnist/models,
 else ~/.local/share/mnist/models ("mnist models" lists them). A run saved there becomes the
@@ -78,7 +79,8 @@ Options:
                          then never trained on, to tune settings without touching the test set
   --augment              distort each training image by a random affine map (rotation ±10°,
                          scale 0.9-1.1, shear ±0.1, shift ±2 px), new each epoch, on the GPU;
-                         a resumed run keeps it and draws the same distortions
+                         a resumed run keeps it (it cannot be turned off there) and draws the
+                         same distortions
   --dataset NAME         mnist (default) or fashion
   --mirror URL           where to download missing data from (repeatable)
   --save FILE            checkpoint path (default <model dir>/<model>.safetensors)
@@ -467,7 +469,7 @@ async function finish(
  */
 export const trainCommand: Command = {
   name: "train",
-  summary: "train a model (mlp, lenet) with SGD, logging like MXNet",
+  summary: "train a model (mlp, lenet) on the GPU, logging like MXNet",
   help: HELP,
   async run(args) {
     const { values: v } = parseCommandArgs("train", args, {
@@ -581,7 +583,8 @@ export const trainCommand: Command = {
       (t) => choiceOption("optimizer", t, { choices: OPTIMIZERS, fallback: "sgd" }),
     );
     const adam = optimizer === "adam" || optimizer === "adamw";
-    // A resumed run that changes optimizer starts from that optimizer's defaults.
+    // A resumed run that changes optimizer starts from that optimizer's defaults, and with
+    // fresh optimizer state (train() loads the recorded state only for the same optimizer).
     const same = optimizer === (was.optimizer ?? "sgd");
     const lr = setting(
       "lr",

@@ -148,6 +148,7 @@ export class Optimizer {
   readonly #n: number;
   readonly #dims: GPUBuffer;
   readonly #dispatches: Dispatch[];
+  readonly #stateFrom: number;
 
   /**
    * Builds the update of `store`'s whole parameter buffer; every slot starts at the base rate
@@ -156,7 +157,17 @@ export class Optimizer {
   constructor(
     device: GPUDevice,
     kernels: KernelCache,
-    { store, options, slots = 1 }: { store: ParamStore; options: OptimizerOptions; slots?: number },
+    { store, options, slots = 1, stateFrom = 0 }: {
+      store: ParamStore;
+      options: OptimizerOptions;
+      slots?: number;
+      /**
+       * The update (MXNet's `num_update`) after which this optimizer's state began: 0 for a run
+       * from scratch, the resumed run's update count when the state was not carried over (a
+       * different optimizer). Adam's t is the update minus this.
+       */
+      stateFrom?: number;
+    },
   ) {
     const n = store.length;
     if (n % 4 !== 0) {
@@ -165,6 +176,7 @@ export class Optimizer {
     this.#device = device;
     this.#options = options;
     this.#n = n;
+    this.#stateFrom = stateFrom;
     this.name = options.optimizer ?? "sgd";
     this.slots = slots;
     const adam = this.name === "adam" || this.name === "adamw";
@@ -242,7 +254,8 @@ export class Optimizer {
       const adamw = this.name === "adamw";
       // AdamW's rate is the base rate (bias-corrected) and eta the schedule's multiplier, so
       // that eta scales the decoupled decay too (adamw-inl.h); Adam's is the scheduled rate.
-      const lr = adamRate(adamw ? o.lr : rate, first + j, { beta1, beta2 });
+      const t = first + j - this.#stateFrom;
+      const lr = adamRate(adamw ? o.lr : rate, t, { beta1, beta2 });
       packDims(view, at, {
         layout: ADAM_DIMS,
         values: { ...common, lr, beta1, beta2, epsilon, eta: adamw ? rate / o.lr : 1 },

@@ -353,22 +353,29 @@ async function setUp(gpu: Gpu, options: TrainOptions): Promise<Run> {
     lastBatch: "pad",
     state: resume?.meta.iterator as DataIterState | undefined,
   });
+  const batches = Math.ceil(options.train.count / B);
+  const record = resume?.meta.training as Partial<TrainingRecord> | undefined;
+  const updatesBefore = resume ? record?.updates ?? (resume.meta.epoch + 1) * batches : 0;
+  // An optimizer's state means nothing to another one (SGD's momentum is -lr·Σ grad, NAG's
+  // Σ grad, Adam's m an average): a resumed run that changes optimizer starts its state afresh.
+  const keepState = resume !== undefined &&
+    (record?.optimizer ?? "sgd") === (options.sgd.optimizer ?? "sgd");
   const optimizer = new Optimizer(device, kernels, {
     store,
     options: { ...options.sgd, rescaleGrad: 1 / B },
     slots: STEPS_PER_SUBMIT,
+    stateFrom: keepState ? 0 : updatesBefore,
   });
   if (resume) {
     store.load(resume.params);
-    if (resume.momentum.size > 0) store.load(resume.momentum, store.momentum);
-    if (optimizer.variance && resume.variance && resume.variance.size > 0) {
+    if (keepState && resume.momentum.size > 0) store.load(resume.momentum, store.momentum);
+    if (keepState && optimizer.variance && resume.variance && resume.variance.size > 0) {
       store.load(resume.variance, optimizer.variance);
     }
   } else {
     store.initialize(options.init, new Rng(options.seed ^ 0x5eed));
   }
 
-  const batches = Math.ceil(options.train.count / B);
   const feeder = new Feeder(device, kernels, {
     split: options.train,
     network,
@@ -399,10 +406,7 @@ async function setUp(gpu: Gpu, options: TrainOptions): Promise<Run> {
       batchesPerEpoch: batches,
       epochs: options.epochs,
     }),
-    updatesBefore: resume
-      ? (resume.meta.training as Partial<TrainingRecord> | undefined)?.updates ??
-        (resume.meta.epoch + 1) * batches
-      : 0,
+    updatesBefore,
     intervals,
     batches,
     firstEpoch: resume ? resume.meta.epoch + 1 : 0,
