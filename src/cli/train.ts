@@ -61,7 +61,8 @@ Options:
   --lr-step-epochs E,... multiply the rate by --lr-factor (default 0.1) at the start of each of
                          these epochs, logging MXNet's "Update[N]: Change learning rate to ..."
   --lr-factor F          the factor of --lr-step-epochs (0 < F)
-  --lr-schedule cosine   cosine decay from --lr to --final-lr (default 0) over the run
+  --lr-schedule cosine   cosine decay from --lr to --final-lr (default 0) over the run's
+                         --epochs (a run resumed with more epochs stretches the rest of the curve)
   --wd X                 weight decay (default 0)
   --clip X               clip rescaled gradients to ±X (default 0: off)
   --init SCHEME          xavier (default) or uniform:SCALE (MXNet FeedForward's default is
