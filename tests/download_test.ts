@@ -12,7 +12,7 @@ import {
   verifyFile,
 } from "../src/data/download.ts";
 import { DATASETS, type FileSpec } from "../src/data/mirrors.ts";
-import type { ProgressStream } from "../src/cli/progress.ts";
+import type { ProgressStream } from "../src/progress.ts";
 import { gunzipSync } from "node:zlib";
 import { FASHION, HAVE_FASHION, MNIST } from "./test_data.ts";
 

@@ -1,5 +1,5 @@
 /**
- * Progress bars (src/cli/progress.ts): when they are drawn, what their line says, how they make
+ * Progress bars (src/progress.ts): when they are drawn, what their line says, how they make
  * way for log lines; what the trainer and the evaluator report to them; and, end to end, that a
  * piped `mnist train` shows no bar while one on a terminal (a pty from `script`) does, with
  * its log lines intact.
@@ -14,9 +14,9 @@ import {
   type ProgressEnv,
   type ProgressStream,
   Throughput,
-  trainingLabel,
   WorkProgress,
-} from "../src/cli/progress.ts";
+} from "../src/progress.ts";
+import { trainingLabel } from "../src/cli/train.ts";
 import { loadSplit, subset } from "../src/data/dataset.ts";
 import { mlp } from "../src/nn/model.ts";
 import { Network } from "../src/nn/network.ts";

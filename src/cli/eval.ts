@@ -25,7 +25,7 @@ import {
   renderImages,
   scaleOption,
 } from "./show.ts";
-import { WorkProgress } from "./progress.ts";
+import { WorkProgress } from "../progress.ts";
 
 const HELP = `Usage: mnist eval [--model FILE|NAME] [--json] [--errors N [--png FILE [--scale N]]]
                   [options]

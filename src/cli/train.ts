@@ -30,8 +30,13 @@ import { ADAM_DEFAULTS, type OptimizerName, OPTIMIZERS } from "../nn/optimizer.t
 import type { Schedule } from "../train/schedule.ts";
 import { KERNEL_MODES } from "../train/autotune.ts";
 import { parseMetrics } from "../train/metrics.ts";
-import { type EpochResult, train, type TrainingRecord } from "../train/trainer.ts";
-import { trainingLabel, WorkProgress } from "./progress.ts";
+import {
+  type EpochResult,
+  train,
+  type TrainingRecord,
+  type TrainProgress,
+} from "../train/trainer.ts";
+import { WorkProgress } from "../progress.ts";
 import { plotFormat, writeRunPlot } from "./plot.ts";
 
 const HELP = `Usage: mnist train [options]
@@ -459,6 +464,12 @@ async function finish(
   } else {
     console.error(`Default model unchanged: "${currentPath}".`);
   }
+}
+
+/** A training bar's label: `Epoch 2/10`, or `Validation 2/10` while that epoch validates. */
+export function trainingLabel(progress: TrainProgress): string {
+  const count = `${progress.epoch + 1}/${progress.epochs}`;
+  return progress.phase === "train" ? `Epoch ${count}` : `Validation ${count}`;
 }
 
 /**

@@ -16,7 +16,7 @@ import { createHash } from "node:crypto";
 import { messageOf, UserError } from "../errors.ts";
 import { exists } from "../fs.ts";
 import { datasetDir, type DatasetName, DATASETS, type FileSpec } from "./mirrors.ts";
-import { formatEta, ProgressBar, type ProgressStream, Throughput } from "../cli/progress.ts";
+import { formatEta, ProgressBar, type ProgressStream, Throughput } from "../progress.ts";
 
 /** How `downloadDataset`, `ensureDataset` and `downloadFile` report and retry. */
 export interface DownloadOptions {
@@ -28,7 +28,7 @@ export interface DownloadOptions {
   report?: (line: string) => void;
   /**
    * Draw a progress bar for each file: `true` (default) on stderr when it is a terminal, `false`
-   * never, or a stream to draw on (tests). See src/cli/progress.ts for when a bar is drawn.
+   * never, or a stream to draw on (tests). See src/progress.ts for when a bar is drawn.
    */
   progress?: boolean | ProgressStream;
   /** Give up on a request after this long without data; default `$MNIST_DOWNLOAD_TIMEOUT_MS` or 30 s. */

@@ -14,8 +14,6 @@
  * - cli-progress is loaded only when a bar is to be drawn (`ProgressBar.open`): it costs ~70 ms
  *   of start-up, which `predict`, `serve` and every piped run are spared.
  */
-import type { TrainProgress } from "../train/trainer.ts";
-
 /**
  * What this module uses of cli-progress's `SingleBar`. (Its types, @types/cli-progress, bring in
  * @types/node, whose `node:assert` types clash with Deno's in the tests.)
@@ -405,10 +403,4 @@ export class WorkProgress implements Disposable {
   [Symbol.dispose](): void {
     this.#bar[Symbol.dispose]();
   }
-}
-
-/** A training bar's label: `Epoch 2/10`, or `Validation 2/10` while that epoch validates. */
-export function trainingLabel(progress: TrainProgress): string {
-  const count = `${progress.epoch + 1}/${progress.epochs}`;
-  return progress.phase === "train" ? `Epoch ${count}` : `Validation ${count}`;
 }
