@@ -73,7 +73,11 @@ export interface LoadOptions {
 
 const MOMENTUM_PREFIX = "optimizer.momentum.";
 const VARIANCE_PREFIX = "optimizer.variance.";
-const MAX_HEADER = 16 * 1024 * 1024;
+/**
+ * The largest safetensors header mnist reads (16 MiB; the format's own limit, 100 MB, is far
+ * above what a checkpoint of the built-in models needs).
+ */
+export const MAX_HEADER: number = 16 * 1024 * 1024;
 /**
  * The largest file a model within the limits makes: its parameters, their optimizer state
  * (momentum, or Adam's m and v), a header.
@@ -292,6 +296,35 @@ function toFloat32(raw: Uint8Array, dtype: string): { data: Float32Array; nonFin
 type Metadata = Partial<Record<string, string>>;
 
 /**
+ * The header length a safetensors file's first 8 bytes give (a little-endian u64), or a short
+ * reason why they give none: fewer than 8 bytes, or a length over {@link MAX_HEADER} or past the
+ * end of a file of `fileBytes` bytes.
+ */
+export function safetensorsHeaderLength(
+  prefix: Uint8Array,
+  { fileBytes }: { fileBytes: number },
+): number | string {
+  if (prefix.length < 8) return "the file is empty or truncated";
+  const length = new DataView(prefix.buffer, prefix.byteOffset, 8).getBigUint64(0, true);
+  if (length > BigInt(Math.min(MAX_HEADER, fileBytes - 8))) {
+    return "not a safetensors file (bad header length)";
+  }
+  return Number(length);
+}
+
+/** A safetensors header (UTF-8 JSON) as an object, or a short reason why it is not one. */
+export function parseSafetensorsHeader(bytes: Uint8Array): Record<string, unknown> | string {
+  let header: unknown;
+  try {
+    header = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(bytes));
+  } catch {
+    return "not a safetensors file (the header is not JSON)";
+  }
+  if (!isRecord(header)) return "not a safetensors file (the header is not a JSON object)";
+  return header;
+}
+
+/**
  * Parses safetensors bytes into a checkpoint, validating everything against the model spec: an
  * mnist checkpoint by its metadata, a plain file by recognising its tensors as a built-in model
  * (`options.arch` to insist on one). Every problem is a one-line `UserError` naming `path`.
@@ -301,24 +334,11 @@ export function decodeCheckpoint(
   path: string,
   options: LoadOptions = {},
 ): Checkpoint {
-  if (bytes.length < 8) throw bad(path, "the file is empty or truncated");
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const headerLength = view.getBigUint64(0, true);
-  if (headerLength > BigInt(Math.min(MAX_HEADER, bytes.length - 8))) {
-    throw bad(path, "not a safetensors file (bad header length)");
-  }
-  const dataStart = 8 + Number(headerLength);
-  let header: unknown;
-  try {
-    header = JSON.parse(
-      new TextDecoder("utf-8", { fatal: true }).decode(bytes.subarray(8, dataStart)),
-    );
-  } catch {
-    throw bad(path, "not a safetensors file (the header is not JSON)");
-  }
-  if (!isRecord(header)) {
-    throw bad(path, "not a safetensors file (the header is not a JSON object)");
-  }
+  const headerLength = safetensorsHeaderLength(bytes.subarray(0, 8), { fileBytes: bytes.length });
+  if (typeof headerLength === "string") throw bad(path, headerLength);
+  const dataStart = 8 + headerLength;
+  const header = parseSafetensorsHeader(bytes.subarray(8, dataStart));
+  if (typeof header === "string") throw bad(path, header);
   const rawMetadata = header.__metadata__ ?? {};
   if (!isRecord(rawMetadata) || !Object.values(rawMetadata).every((v) => typeof v === "string")) {
     throw bad(path, "not a safetensors file (__metadata__ must map names to strings)");

@@ -13,6 +13,7 @@ import {
   legacyModelPointer,
   resolveModelDir,
 } from "../data/paths.ts";
+import { parseSafetensorsHeader, safetensorsHeaderLength } from "./checkpoint.ts";
 import { recognise } from "./import.ts";
 import { MODELS } from "./model.ts";
 
@@ -144,9 +145,6 @@ export interface CheckpointInfo {
   problem?: string;
 }
 
-/** The largest header read: safetensors' own limit (100 MB) is far above what mnist writes. */
-const MAX_HEADER = 16 * 1024 * 1024;
-
 /** Reads exactly `n` bytes from `file`, or fewer at the end of the file. */
 async function readFully(file: Deno.FsFile, n: number): Promise<Uint8Array> {
   const out = new Uint8Array(n);
@@ -157,20 +155,6 @@ async function readFully(file: Deno.FsFile, n: number): Promise<Uint8Array> {
     at += got;
   }
   return out.subarray(0, at);
-}
-
-/** A safetensors header as JSON, or a short reason why it is not one. */
-function parseHeader(bytes: Uint8Array): Record<string, unknown> | string {
-  let header: unknown;
-  try {
-    header = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(bytes));
-  } catch {
-    return "not a safetensors file (the header is not JSON)";
-  }
-  if (header === null || typeof header !== "object" || Array.isArray(header)) {
-    return "not a safetensors file (the header is not a JSON object)";
-  }
-  return header as Record<string, unknown>;
 }
 
 /**
@@ -218,13 +202,9 @@ export async function readCheckpointInfo(path: string): Promise<CheckpointInfo> 
   let file: Deno.FsFile | undefined;
   try {
     file = await Deno.open(path, { read: true });
-    const prefix = await readFully(file, 8);
-    if (prefix.length < 8) return { ...base, problem: "the file is empty or truncated" };
-    const length = new DataView(prefix.buffer, prefix.byteOffset, 8).getBigUint64(0, true);
-    if (length > BigInt(Math.min(MAX_HEADER, info.size - 8))) {
-      return { ...base, problem: "not a safetensors file (bad header length)" };
-    }
-    header = parseHeader(await readFully(file, Number(length)));
+    const length = safetensorsHeaderLength(await readFully(file, 8), { fileBytes: info.size });
+    if (typeof length === "string") return { ...base, problem: length };
+    header = parseSafetensorsHeader(await readFully(file, length));
   } catch (error) {
     return { ...base, problem: fsReason(error) };
   } finally {
