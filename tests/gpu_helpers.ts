@@ -22,6 +22,10 @@ async function open(): Promise<Gpu | null> {
 
 /** The shared test GPU, or null when this machine has no WebGPU adapter. */
 export const gpu: Gpu | null = await open();
+// Destroyed when the test process ends, not left to the runtime's teardown: there, with the
+// CPU adapter, freeing it once aborted the process ("double free or corruption") after every
+// test had passed.
+globalThis.addEventListener("unload", () => gpu?.device.destroy());
 
 /**
  * The subgroup width the shared pipeline cache sizes workgroups for, from MNIST_TEST_SUBGROUP

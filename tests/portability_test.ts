@@ -47,6 +47,8 @@ async function open(): Promise<Gpu | null> {
 }
 
 const gpu = await open();
+// Destroyed at the end of the test process, as tests/gpu_helpers.ts does with its device.
+globalThis.addEventListener("unload", () => gpu?.device.destroy());
 
 function gpuTest(name: string, fn: (g: Gpu) => Promise<void>): void {
   Deno.test({
