@@ -1,13 +1,16 @@
 /**
  * `mnist eval` end to end, on a small model trained by the real CLI: which checkpoint it says it
- * loaded, and `--errors N --png FILE`, whose cells carry "label→predicted" captions.
+ * loaded, `--errors N --png FILE`, whose cells carry "label→predicted" captions, and the
+ * cross-entropy against the training log's and the CPU reference's.
  */
 import assert from "node:assert/strict";
 import { GLYPHS, gridImage } from "../src/cli/show.ts";
-import { loadSplit } from "../src/data/dataset.ts";
+import { gatherBatch, loadSplit, subset } from "../src/data/dataset.ts";
+import { loadCheckpoint } from "../src/nn/checkpoint.ts";
 import { type DecodedImage, decodeImage } from "../src/image/decode.ts";
 import { modelDirFor, runCli } from "./cli_helpers.ts";
 import { gpu } from "./gpu_helpers.ts";
+import * as ref from "./reference.ts";
 import { MNIST } from "./test_data.ts";
 
 const FILES = [
@@ -178,6 +181,85 @@ Deno.test({
         huge.stderr,
         /\nhint: Use --scale 3 or less for 1000 images, or fewer images\.\n$/,
       );
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
+
+/**
+ * MXNet's CrossEntropy over the first `count` test digits for the MLP with `params`, on the CPU
+ * reference (float64 softmax from the f32 logits): the mean of -ln(p(label) + 1e-12).
+ */
+async function referenceMlpCrossEntropy(
+  params: Map<string, Float32Array>,
+  count: number,
+): Promise<number> {
+  const test = subset(await loadSplit(MNIST, { dataset: "mnist", split: "test" }), count);
+  const batch = gatherBatch(test, Array.from({ length: count }, (_, i) => i));
+  let x = batch.data; // (B, 784)
+  for (const [name, I, O] of [["fc1", 784, 128], ["fc2", 128, 64], ["fc3", 64, 10]] as const) {
+    const y = ref.denseForward(
+      { x, w: params.get(`${name}_weight`)!, b: params.get(`${name}_bias`)! },
+      { B: count, I, O },
+    );
+    x = name === "fc3" ? y : ref.reluForward(y);
+  }
+  return ref.softmaxCrossEntropy({ logits: x, labels: batch.label }, { B: count, N: 10 }).loss /
+    count;
+}
+
+Deno.test({
+  name: "mnist eval reports MXNet's cross-entropy: the one train --metric ce logged, and the " +
+    "reference's",
+  ignore: gpu === null,
+  async fn() {
+    const dir = await Deno.makeTempDir({ prefix: "mnist_eval_cli_test_" });
+    try {
+      for (const f of FILES) await Deno.symlink(`${MNIST}/${f}`, `${dir}/${f}`);
+      const save = `${dir}/ce.safetensors`;
+      const train = await runCli([
+        "train",
+        "--data-dir",
+        dir,
+        "--limit",
+        "1000",
+        "--epochs",
+        "1",
+        "--metric",
+        "acc,ce",
+        "--save",
+        save,
+      ]);
+      assert.equal(train.code, 0, train.stderr);
+      const logged = Number(
+        /^INFO:root:Epoch\[0\] Validation-cross-entropy=(\d+\.\d{6})$/m.exec(train.stdout)![1],
+      );
+
+      // The line under the accuracy, on the 1000 test digits training validated on.
+      const run = await runCli(["eval", "--data-dir", dir, "--model", save, "--limit", "1000"]);
+      assert.equal(run.code, 0, run.stderr);
+      const out = run.stdout.split("\n");
+      assert.match(out[0]!, /^Validation accuracy: \d+\.\d\d% \(\d+\/1000\)$/);
+      const line = /^Validation cross-entropy: (\d+\.\d{6})$/.exec(out[1]!);
+      assert.ok(line, run.stdout);
+      const printed = Number(line[1]);
+      // Another batch size sums in another order: equal to f32 rounding.
+      assert.ok(Math.abs(printed - logged) <= 2e-6 + 1e-5 * logged, `${printed} vs ${logged}`);
+
+      const json = await runCli(
+        ["eval", "--data-dir", dir, "--model", save, "--limit", "1000", "--json"],
+      );
+      assert.equal(json.code, 0, json.stderr);
+      const result = JSON.parse(json.stdout);
+      assert.equal(result.crossEntropy.toFixed(6), line[1]);
+      const want = await referenceMlpCrossEntropy((await loadCheckpoint(save)).params, 1000);
+      assert.ok(
+        Math.abs(result.crossEntropy - want) <= 2e-6 + 1e-5 * want,
+        `eval's cross-entropy ${result.crossEntropy}, reference ${want}`,
+      );
+      // Some way from chance (ln 10 = 2.303) and from a perfect model.
+      assert.ok(want > 0.05 && want < 2, `reference cross-entropy ${want}`);
     } finally {
       await Deno.remove(dir, { recursive: true });
     }

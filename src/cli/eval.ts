@@ -14,6 +14,7 @@ import { checkBatchFits, largestBatch, Network } from "../nn/network.ts";
 import { ParamStore } from "../nn/params.ts";
 import { inferenceVariants } from "../nn/variants.ts";
 import { Evaluator } from "../train/evaluate.ts";
+import { crossEntropy } from "../train/metrics.ts";
 import { UserError } from "../errors.ts";
 import { checkWritable, writeFileAtomic } from "../fs.ts";
 import { encodePng } from "../image/png.ts";
@@ -31,7 +32,8 @@ const HELP = `Usage: mnist eval [--model FILE|NAME] [--json] [--errors N [--png 
                   [options]
 
 Scores a trained model on the test set: the accuracy (the figure the last training epoch
-logged), a confusion matrix and each class's accuracy.
+logged), the cross-entropy (MXNet's, the mean of -ln(p + 1e-12), as "train --metric ce" logs
+it), a confusion matrix and each class's accuracy.
 
 Options:
   --model FILE|NAME      checkpoint, or mlp or lenet for the one "mnist train --model NAME"
@@ -78,6 +80,12 @@ export interface Score {
   confusion: number[][];
   /** (classes): one row per class, by label. */
   perClass: ClassScore[];
+  /**
+   * MXNet's cross-entropy: the mean over the samples of -ln(p(label) + 1e-12), p the softmax
+   * probability (nats; 0 to 27.631 a sample), as `train --metric ce` logs it. Absent where
+   * only labels and predictions were given.
+   */
+  crossEntropy?: number;
 }
 
 /**
@@ -156,6 +164,9 @@ export function formatScore(result: Score, names: string[]): string {
     `Validation accuracy: ${
       (result.accuracy * 100).toFixed(2)
     }% (${result.correct}/${result.total})`,
+    ...(result.crossEntropy === undefined
+      ? []
+      : [`Validation cross-entropy: ${result.crossEntropy.toFixed(6)}`]),
     "",
     "Confusion matrix (rows: true class, columns: predicted):",
     "      " + names.map((_, k) => String(k).padStart(6)).join(""),
@@ -261,13 +272,17 @@ export const evalCommand: Command = {
       const evaluator = new Evaluator(gpu.device, kernels, { network, split: test });
       // A bar on stderr while the test set runs (on a terminal only), gone before the results.
       using progress = await WorkProgress.open({ clearOnSignal: true });
-      const { predictions, probabilities } = await evaluator.run({
+      const { metrics, predictions, probabilities } = await evaluator.run({
         predictions: true,
         probabilities: errors > 0,
         onProgress: (done, total) => progress.update("Evaluating", { done, total }),
       });
       gpu.checkErrors();
-      const result = score(test.labels, predictions!, { classes: model.classes });
+      // The cross-entropy is the loss kernel's sum, as train's Validation-cross-entropy line.
+      const result: Score = {
+        ...score(test.labels, predictions!, { classes: model.classes }),
+        crossEntropy: crossEntropy(metrics),
+      };
       const names = DATASETS[dataset].classes;
       const mistakes = errors > 0
         ? worstMistakes(test.labels, probabilities!, { classes: model.classes, n: errors })
