@@ -8,7 +8,7 @@
 // with the bias correction folded into the rate by the caller, as MXNet's Python Adam does
 // (python/mxnet/optimizer/optimizer.py): lr = lr_t · sqrt(1 - beta2^t) / (1 - beta1^t).
 //
-// AdamW (ADAMW on) is MXNet's contrib adamw_update (src/operator/contrib/adamw-inl.h,
+// AdamW (adamw_update) is MXNet's contrib adamw_update (src/operator/contrib/adamw-inl.h,
 // AdamWUpdate; Loshchilov & Hutter, "Decoupled Weight Decay Regularization", Algorithm 2):
 //   g = clip(rescale_grad * grad, ±clip)
 //   m, v as above;  w -= eta * (lr * m / (sqrt(v) + epsilon) + wd * w)
@@ -35,8 +35,7 @@ struct Dims {
 
 override WG: u32 = 256u;
 // Fixed per pipeline, not tested on the uniforms (see sgd.wgsl: a CPU adapter runs untaken
-// branches as masked SIMD).
-override ADAMW: bool = false;
+// branches as masked SIMD); so is the rule, an entry point of its own.
 override CLIP: bool = false;
 override WEIGHT_DECAY: bool = false;
 
@@ -45,6 +44,16 @@ override WEIGHT_DECAY: bool = false;
 @group(0) @binding(2) var<storage, read_write> variance: array<vec4f>;
 @group(0) @binding(3) var<storage, read> grad: array<vec4f>;
 @group(0) @binding(4) var<uniform> dims: Dims;
+
+// The moments' update at parameters i (a vec4) for gradient g: stores m and v, returns the
+// step lr · m / (sqrt(v) + epsilon).
+fn adam_step(i: u32, g: vec4f) -> vec4f {
+  let m = dims.beta1 * mean[i] + (1.0 - dims.beta1) * g;
+  let v = dims.beta2 * variance[i] + (1.0 - dims.beta2) * g * g;
+  mean[i] = m;
+  variance[i] = v;
+  return dims.lr * m / (sqrt(v) + dims.epsilon);
+}
 
 // One invocation per 4 parameters (a 2-D grid folded to 1-D); w, mean, variance, grad:
 // (n / 4) vec4s, n a multiple of 4 (the parameter store pads to 64).
@@ -56,22 +65,30 @@ fn adam_update(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroup
   }
   let wi = w[i];
   var g = dims.rescale_grad * grad[i];
-  if (WEIGHT_DECAY && !ADAMW) {
+  if (WEIGHT_DECAY) {
     g += dims.wd * wi;
   }
   if (CLIP) {
     g = clamp(g, vec4f(-dims.clip), vec4f(dims.clip));
   }
-  let m = dims.beta1 * mean[i] + (1.0 - dims.beta1) * g;
-  let v = dims.beta2 * variance[i] + (1.0 - dims.beta2) * g * g;
-  mean[i] = m;
-  variance[i] = v;
-  var step = dims.lr * m / (sqrt(v) + dims.epsilon);
-  if (ADAMW) {
-    if (WEIGHT_DECAY) {
-      step += dims.wd * wi;
-    }
-    step *= dims.eta;
+  w[i] = wi - adam_step(i, g);
+}
+
+// One invocation per 4 parameters, as adam_update; the decay is decoupled from the gradient.
+@compute @workgroup_size(WG)
+fn adamw_update(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let i = gid.x + gid.y * nwg.x * WG;
+  if (i >= dims.n / 4u) {
+    return;
   }
-  w[i] = wi - step;
+  let wi = w[i];
+  var g = dims.rescale_grad * grad[i];
+  if (CLIP) {
+    g = clamp(g, vec4f(-dims.clip), vec4f(dims.clip));
+  }
+  var step = adam_step(i, g);
+  if (WEIGHT_DECAY) {
+    step += dims.wd * wi;
+  }
+  w[i] = wi - step * dims.eta;
 }

@@ -11,7 +11,7 @@ import { lenet, mlp } from "../src/nn/model.ts";
 import { POOL_TABLE } from "../src/nn/pool.ts";
 import { GATHER_TABLE } from "../src/train/feeder.ts";
 import { SOFTMAX_TABLE } from "../src/nn/loss.ts";
-import { SGD_TABLE } from "../src/nn/optimizer.ts";
+import { ADAM_TABLE, SGD_TABLE } from "../src/nn/optimizer.ts";
 import { chooseVariants, recallVariants } from "../src/nn/variants.ts";
 import { runCli } from "./cli_helpers.ts";
 import { gpu } from "./gpu_helpers.ts";
@@ -26,6 +26,7 @@ const TABLES: Record<string, Record<string, { program: { name: string }; entries
   maxpool: POOL_TABLE,
   softmax: SOFTMAX_TABLE,
   sgd: SGD_TABLE,
+  adam: ADAM_TABLE,
   gather: GATHER_TABLE,
 };
 

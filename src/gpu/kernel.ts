@@ -221,8 +221,8 @@ export interface DispatchSpec {
   outputs: readonly (BufferRange | null)[];
   /** The read-only storage buffers, after the outputs (`null` where unused). */
   inputs: readonly (BufferRange | null)[];
-  /** The `Dims` uniform, bound last. */
-  dims: GPUBuffer;
+  /** The `Dims` uniform, bound last: a buffer, or one slot of a buffer of several. */
+  dims: BufferRange;
   /** Workgroup counts. */
   grid: [number, number?, number?];
   /** The index in `inputs` bound with a dynamic offset (set at encode time), if any. */
@@ -316,8 +316,8 @@ export interface RowDispatchSpec<Shape, Pass extends string> {
   constants?: Record<string, number>;
   /** The row's `outputs` storage buffers, then the inputs (`null` where a binding is unused). */
   io: readonly (BufferRange | null)[];
-  /** The `Dims` uniform, bound last. */
-  dims: GPUBuffer;
+  /** The `Dims` uniform, bound last: a buffer, or one slot of a buffer of several. */
+  dims: BufferRange;
 }
 
 /**

@@ -9,11 +9,11 @@ import adamCode from "../../kernels/adam.wgsl" with { type: "text" };
 import code from "../../kernels/sgd.wgsl" with { type: "text" };
 import { createStorage, type DimsLayout, type DimsValues } from "../gpu/buffer.ts";
 import {
-  bindGroup,
   type Dispatch,
   dispatchOf,
   type KernelCache,
   type Program,
+  workgroupGrid,
 } from "../gpu/kernel.ts";
 import type { ParamStore } from "./params.ts";
 
@@ -22,12 +22,43 @@ export const SGD: Program = { name: "sgd", code };
 /** The Adam and AdamW kernel's WGSL module. */
 export const ADAM: Program = { name: "adam", code: adamCode };
 
-/** The optimizer kernels, one row per update rule (AdamW is adam_update with ADAMW on). */
+/**
+ * SGD's kernels (kernels/sgd.wgsl), one row per update rule: SGD, plain or with momentum, and
+ * NAG (Nesterov's momentum). NAG without momentum runs the `sgd` row, as MXNet's NAG falls back
+ * to sgd_update.
+ */
 export const SGD_TABLE = {
-  simple: { variant: "simple", program: SGD, entries: { update: "sgd_update" } },
+  sgd: { variant: "sgd", program: SGD, entries: { update: "sgd_update" } },
   nag: { variant: "nag", program: SGD, entries: { update: "nag_update" } },
-  adam: { variant: "adam", program: ADAM, entries: { update: "adam_update" } },
 } as const;
+
+/**
+ * Adam's kernels (kernels/adam.wgsl), one row per update rule: Adam (weight decay added to the
+ * gradient) and AdamW (weight decay decoupled from it). Both keep the moments m and v.
+ */
+export const ADAM_TABLE = {
+  adam: { variant: "adam", program: ADAM, entries: { update: "adam_update" } },
+  adamw: { variant: "adamw", program: ADAM, entries: { update: "adamw_update" } },
+} as const;
+
+/** A row of {@link SGD_TABLE} or {@link ADAM_TABLE}. */
+type UpdateRow =
+  | typeof SGD_TABLE[keyof typeof SGD_TABLE]
+  | typeof ADAM_TABLE[keyof typeof ADAM_TABLE];
+
+/** The row that runs `name`'s update (NAG without momentum is SGD, as in MXNet). */
+function updateRow(name: OptimizerName, momentum: number): UpdateRow {
+  switch (name) {
+    case "sgd":
+      return SGD_TABLE.sgd;
+    case "nag":
+      return momentum > 0 ? SGD_TABLE.nag : SGD_TABLE.sgd;
+    case "adam":
+      return ADAM_TABLE.adam;
+    case "adamw":
+      return ADAM_TABLE.adamw;
+  }
+}
 
 /**
  * The `struct Dims` of kernels/sgd.wgsl: n parameters, then the hyper-parameters as f32 (see
@@ -186,45 +217,27 @@ export class Optimizer {
       size: slots * SLOT_BYTES,
       usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST,
     });
+    const row = updateRow(this.name, options.momentum);
     const WG = kernels.workgroup(PREFERRED_WG);
-    const groups = Math.ceil(n / 4 / WG);
-    const x = Math.min(groups, device.limits.maxComputeWorkgroupsPerDimension);
-    const grid: [number, number] = [x, Math.ceil(groups / x)];
-    const clip = Number(options.clipGradient > 0);
-    const wd = Number(options.wd !== 0);
-    const first = adam
-      ? dispatchOf(device, kernels, {
-        program: ADAM,
-        entry: SGD_TABLE.adam.entries.update,
-        constants: { WG, ADAMW: Number(this.name === "adamw"), CLIP: clip, WEIGHT_DECAY: wd },
-        outputs: [store.params, store.momentum, this.variance!],
+    // Booleans as pipeline constants: 1 on, 0 off (MOMENTUM is sgd_update's).
+    const constants = {
+      WG,
+      CLIP: Number(options.clipGradient > 0),
+      WEIGHT_DECAY: Number(options.wd !== 0),
+      ...(row.program === SGD ? { MOMENTUM: Number(options.momentum > 0) } : {}),
+    };
+    const state = this.variance ? [store.momentum, this.variance] : [store.momentum];
+    // One dispatch per slot, bound to its own Dims.
+    this.#dispatches = Array.from({ length: slots }, (_, s) =>
+      dispatchOf(device, kernels, {
+        program: row.program,
+        entry: row.entries.update,
+        constants,
+        outputs: [store.params, ...state],
         inputs: [store.grads],
-        dims: this.#dims,
-        grid,
-      })
-      : dispatchOf(device, kernels, {
-        program: SGD,
-        entry: this.name === "nag" && options.momentum > 0
-          ? SGD_TABLE.nag.entries.update
-          : SGD_TABLE.simple.entries.update,
-        // Booleans as pipeline constants: 1 on, 0 off.
-        constants: { WG, MOMENTUM: Number(options.momentum > 0), CLIP: clip, WEIGHT_DECAY: wd },
-        outputs: [store.params, store.momentum],
-        inputs: [store.grads],
-        dims: this.#dims,
-        grid,
-      });
-    const io = adam
-      ? [store.params, store.momentum, this.variance!, store.grads]
-      : [store.params, store.momentum, store.grads];
-    this.#dispatches = [first];
-    for (let s = 1; s < slots; s++) {
-      const dims = { buffer: this.#dims, offset: s * SLOT_BYTES, size: SLOT_BYTES };
-      this.#dispatches.push({
-        ...first,
-        bindGroup: bindGroup(device, { kernel: first.kernel, resources: [...io, dims] }),
-      });
-    }
+        dims: { buffer: this.#dims, offset: s * SLOT_BYTES, size: SLOT_BYTES },
+        grid: workgroupGrid(device, { invocations: n / 4, wg: WG }),
+      }));
     this.writeSteps(1, new Array<number>(slots).fill(options.lr));
   }
 
