@@ -33,11 +33,7 @@ struct Dims {
   _pad2: u32,
 }
 
-override WG: u32 = 256u;
-// Fixed per pipeline, not tested on the uniforms (see sgd.wgsl: a CPU adapter runs untaken
-// branches as masked SIMD); so is the rule, an entry point of its own.
-override CLIP: bool = false;
-override WEIGHT_DECAY: bool = false;
+// WG, CLIP, WEIGHT_DECAY, param_index() and clip_gradient() come from kernels/optimizer.wgsl.
 
 @group(0) @binding(0) var<storage, read_write> w: array<vec4f>;
 @group(0) @binding(1) var<storage, read_write> mean: array<vec4f>;
@@ -55,11 +51,11 @@ fn adam_step(i: u32, g: vec4f) -> vec4f {
   return dims.lr * m / (sqrt(v) + dims.epsilon);
 }
 
-// One invocation per 4 parameters (a 2-D grid folded to 1-D); w, mean, variance, grad:
-// (n / 4) vec4s, n a multiple of 4 (the parameter store pads to 64).
+// One invocation per 4 parameters; w, mean, variance, grad: (n / 4) vec4s, n a multiple of 4
+// (the parameter store pads to 64).
 @compute @workgroup_size(WG)
 fn adam_update(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-  let i = gid.x + gid.y * nwg.x * WG;
+  let i = param_index(gid, nwg);
   if (i >= dims.n / 4u) {
     return;
   }
@@ -68,25 +64,18 @@ fn adam_update(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroup
   if (WEIGHT_DECAY) {
     g += dims.wd * wi;
   }
-  if (CLIP) {
-    g = clamp(g, vec4f(-dims.clip), vec4f(dims.clip));
-  }
-  w[i] = wi - adam_step(i, g);
+  w[i] = wi - adam_step(i, clip_gradient(g, dims.clip));
 }
 
 // One invocation per 4 parameters, as adam_update; the decay is decoupled from the gradient.
 @compute @workgroup_size(WG)
 fn adamw_update(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-  let i = gid.x + gid.y * nwg.x * WG;
+  let i = param_index(gid, nwg);
   if (i >= dims.n / 4u) {
     return;
   }
   let wi = w[i];
-  var g = dims.rescale_grad * grad[i];
-  if (CLIP) {
-    g = clamp(g, vec4f(-dims.clip), vec4f(dims.clip));
-  }
-  var step = adam_step(i, g);
+  var step = adam_step(i, clip_gradient(dims.rescale_grad * grad[i], dims.clip));
   if (WEIGHT_DECAY) {
     step += dims.wd * wi;
   }

@@ -23,35 +23,37 @@ struct Dims {
   _pad1: u32,
 }
 
-override WG: u32 = 256u;
-// Which terms are on, fixed per pipeline rather than tested on the uniforms: CPU adapters run
+// WG, CLIP, WEIGHT_DECAY, param_index() and clip_gradient() come from kernels/optimizer.wgsl.
+// Momentum on or off is fixed per pipeline rather than tested on the uniform: CPU adapters run
 // every branch as masked SIMD whatever the uniform says, and the untaken momentum branch alone
-// doubled this kernel's time on llvmpipe. The uniforms still carry the values.
+// doubled this kernel's time on llvmpipe. The uniforms still carry the values. (CLIP and
+// WEIGHT_DECAY are pipeline constants for the same reason.)
 override MOMENTUM: bool = false;
-override CLIP: bool = false;
-override WEIGHT_DECAY: bool = false;
 
 @group(0) @binding(0) var<storage, read_write> w: array<vec4f>;
 @group(0) @binding(1) var<storage, read_write> mom: array<vec4f>;
 @group(0) @binding(2) var<storage, read> grad: array<vec4f>;
 @group(0) @binding(3) var<uniform> dims: Dims;
 
-// One invocation per 4 parameters (a 2-D grid folded to 1-D); w, mom, grad: (n / 4) vec4s,
-// n a multiple of 4 (the parameter store pads to 64).
-@compute @workgroup_size(WG)
-fn sgd_update(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-  let i = gid.x + gid.y * nwg.x * WG;
-  if (i >= dims.n / 4u) {
-    return;
-  }
-  var g = dims.rescale_grad * grad[i];
-  if (CLIP) {
-    g = clamp(g, vec4f(-dims.clip), vec4f(dims.clip));
-  }
+// The step both rules take at parameters i (a vec4): lr * (g + wd * w), g the rescaled and
+// clipped gradient.
+fn sgd_step(i: u32) -> vec4f {
+  var g = clip_gradient(dims.rescale_grad * grad[i], dims.clip);
   if (WEIGHT_DECAY) {
     g += dims.wd * w[i];
   }
-  let step = dims.lr * g;
+  return dims.lr * g;
+}
+
+// One invocation per 4 parameters; w, mom, grad: (n / 4) vec4s, n a multiple of 4 (the
+// parameter store pads to 64).
+@compute @workgroup_size(WG)
+fn sgd_update(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let i = param_index(gid, nwg);
+  if (i >= dims.n / 4u) {
+    return;
+  }
+  let step = sgd_step(i);
   if (MOMENTUM) {
     let m = dims.momentum * mom[i] - step;
     mom[i] = m;
@@ -61,21 +63,14 @@ fn sgd_update(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups
   }
 }
 
-// One invocation per 4 parameters, as sgd_update; momentum > 0 (the pipeline has MOMENTUM on).
+// One invocation per 4 parameters, as sgd_update; momentum > 0.
 @compute @workgroup_size(WG)
 fn nag_update(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-  let i = gid.x + gid.y * nwg.x * WG;
+  let i = param_index(gid, nwg);
   if (i >= dims.n / 4u) {
     return;
   }
-  var g = dims.rescale_grad * grad[i];
-  if (CLIP) {
-    g = clamp(g, vec4f(-dims.clip), vec4f(dims.clip));
-  }
-  if (WEIGHT_DECAY) {
-    g += dims.wd * w[i];
-  }
-  let step = dims.lr * g;
+  let step = sgd_step(i);
   let m = dims.momentum * mom[i] - step;
   mom[i] = m;
   w[i] += dims.momentum * m - step;

@@ -6,6 +6,7 @@
  * change the rate every step without a pipeline rebuild or a readback.
  */
 import adamCode from "../../kernels/adam.wgsl" with { type: "text" };
+import optimizerCode from "../../kernels/optimizer.wgsl" with { type: "text" };
 import code from "../../kernels/sgd.wgsl" with { type: "text" };
 import { createStorage, type DimsLayout, type DimsValues } from "../gpu/buffer.ts";
 import {
@@ -17,10 +18,19 @@ import {
 } from "../gpu/kernel.ts";
 import type { ParamStore } from "./params.ts";
 
-/** The SGD and NAG kernels' WGSL module. */
-export const SGD: Program = { name: "sgd", code };
-/** The Adam and AdamW kernel's WGSL module. */
-export const ADAM: Program = { name: "adam", code: adamCode };
+/**
+ * The `Program` of the optimizer kernel file `name` with `code` and kernels/optimizer.wgsl joined
+ * after it (as activation.wgsl is to the layers'): `WG`, `CLIP`, `WEIGHT_DECAY`,
+ * `param_index()` and `clip_gradient()`.
+ */
+function withOptimizerCommon(name: string, code: string): Program {
+  return { name, code: `${code}\n${optimizerCode}` };
+}
+
+/** The SGD and NAG kernels' WGSL module, kernels/optimizer.wgsl joined. */
+export const SGD: Program = withOptimizerCommon("sgd", code);
+/** The Adam and AdamW kernels' WGSL module, kernels/optimizer.wgsl joined. */
+export const ADAM: Program = withOptimizerCommon("adam", adamCode);
 
 /**
  * SGD's kernels (kernels/sgd.wgsl), one row per update rule: SGD, plain or with momentum, and
