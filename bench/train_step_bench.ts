@@ -1,8 +1,10 @@
 /**
  * Whole training steps (gather → forward → loss → backward → SGD) of the MLP and LeNet at
  * batch 100, several per iteration, in one group per model: simple kernels beside the ones tuned
- * for CPU adapters and for GPUs. The table after the benches gives samples/sec.
+ * for CPU adapters and for GPUs. The table after the benches gives samples/sec; the lines
+ * before them, dispatches and submits per step.
  */
+import { countDispatches } from "../src/gpu/kernel.ts";
 import { lenet, mlp } from "../src/nn/model.ts";
 import { benchGpu, trainingSetup, VARIANTS } from "./common.ts";
 
@@ -11,6 +13,11 @@ const B = 100;
 for (const [model, steps] of [[mlp(), 50], [lenet(), 5]] as const) {
   for (const { kind, tiled, target, own } of VARIANTS) {
     const setup = trainingSetup(model, { B, tiled, target });
+    // Each iteration encodes `steps` steps in one pass and submits one command buffer.
+    console.log(
+      `${model.name}, ${kind} kernels: ${countDispatches(setup.step)} dispatches per step, ` +
+        `1 command-buffer submit per ${steps} steps`,
+    );
     await benchGpu({
       group: `${model.name} train step`,
       kind: `${kind} kernels`,

@@ -363,3 +363,24 @@ export function encode(
   const [x, y = 1, z = 1] = dispatch.workgroups;
   pass.dispatchWorkgroups(x, y, z);
 }
+
+/**
+ * How many dispatches `fn` encodes into a pass: `fn` runs against a pass that only counts
+ * `dispatchWorkgroups` calls (pipelines and bind groups set on it are ignored), so nothing
+ * reaches the GPU. For `--profile`'s and the benches' dispatches per training step.
+ */
+export function countDispatches(fn: (pass: GPUComputePassEncoder) => void): number {
+  let count = 0;
+  const counter = {
+    setPipeline() {},
+    setBindGroup() {},
+    dispatchWorkgroups() {
+      count++;
+    },
+    dispatchWorkgroupsIndirect() {
+      count++;
+    },
+  };
+  fn(counter as unknown as GPUComputePassEncoder);
+  return count;
+}

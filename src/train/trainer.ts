@@ -6,7 +6,7 @@
  */
 import { UserError } from "../errors.ts";
 import type { Gpu } from "../gpu/device.ts";
-import { encode, KernelCache } from "../gpu/kernel.ts";
+import { countDispatches, encode, KernelCache } from "../gpu/kernel.ts";
 import { DataIter, type DataIterState } from "../data/dataset.ts";
 import { type Checkpoint, saveCheckpoint } from "../nn/checkpoint.ts";
 import type { ModelSpec } from "../nn/model.ts";
@@ -309,6 +309,8 @@ interface Run {
   pipelines: number;
   /** Batches per submit (fewer with a progress listener). */
   stepsPerSubmit: number;
+  /** Training steps encoded and command buffers submitted for them so far (`--profile`). */
+  submitted: { steps: number; submits: number };
   /** How many log boundaries may pass between reads: one until an interval has been measured. */
   readEvery: number;
   progress: (phase: TrainProgress["phase"], epoch: number, done: number, total: number) => void;
@@ -414,6 +416,7 @@ async function setUp(gpu: Gpu, options: TrainOptions): Promise<Run> {
     stepsPerSubmit: onProgress
       ? Math.min(STEPS_PER_SUBMIT, Math.ceil(batches / PROGRESS_STEPS))
       : STEPS_PER_SUBMIT,
+    submitted: { steps: 0, submits: 0 },
     readEvery: 1,
     progress: (phase, epoch, done, total) =>
       onProgress?.({ phase, epoch, epochs: options.epochs, done, total }),
@@ -484,6 +487,8 @@ async function trainEpoch(run: Run, epoch: number): Promise<number> {
       encode(pass, run.optimizer.dispatch(i - start));
     }
     pass.end();
+    run.submitted.steps += end - start;
+    run.submitted.submits += 1;
     start = end;
     if (boundary === null) {
       device.queue.submit([encoder.finish()]);
@@ -617,6 +622,13 @@ async function profileStep(run: Run): Promise<void> {
   const rows = await profileItems(gpu.device, items);
   gpu.checkErrors();
   log(formatProfile(rows, `GPU time per training step (batch ${B}, ${gpu.name}):`));
+  const { steps, submits } = run.submitted;
+  const count = (d: { encode: (pass: GPUComputePassEncoder) => void }[]) =>
+    countDispatches((pass) => d.forEach((item) => item.encode(pass)));
+  log(
+    `Dispatches per training step: ${count(items)}; command-buffer submits: ${submits} for ` +
+      `${steps} steps (${(submits / Math.max(1, steps)).toFixed(3)} per step).`,
+  );
   if (run.choice.rows.length > 0) {
     log(formatChoice(run.choice.rows, "Kernels chosen by timing each layer before training:"));
   }
