@@ -3,26 +3,28 @@ import { loadSplit, type Split } from "../src/data/dataset.ts";
 import { type DecodedImage, decodeImage } from "../src/image/decode.ts";
 import {
   backgroundWindow,
-  boundingBox,
-  centerOfMass,
-  checkDigitSize,
-  crop,
-  distanceTransform,
-  fitSize,
-  type GreyMap,
-  greyMap,
-  INK_THRESHOLD,
-  judgePolarity,
-  keepDigit,
   levelInk,
   localBackground,
   localContrast,
-  otsuThreshold,
-  placeByCenterOfMass,
+} from "../src/image/contrast.ts";
+import {
+  checkDigitSize,
+  INK_THRESHOLD,
+  keepDigit,
   removeSpecks,
+  strokeWidth,
+} from "../src/image/digit.ts";
+import { crop, type GreyMap, greyMap } from "../src/image/grey_map.ts";
+import { otsuThreshold } from "../src/image/histogram.ts";
+import { distanceTransform } from "../src/image/morphology.ts";
+import { judgePolarity } from "../src/image/polarity.ts";
+import {
+  boundingBox,
+  centerOfMass,
+  fitSize,
+  placeByCenterOfMass,
   resizeArea,
   shrink,
-  strokeWidth,
   toMnist,
 } from "../src/image/preprocess.ts";
 import { UserError } from "../src/errors.ts";

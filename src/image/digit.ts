@@ -1,0 +1,320 @@
+/**
+ * The digit, and nothing else (step 4 of `toMnist`, src/image/preprocess.ts): which marks of an
+ * ink map make the digit and which are the desk, a shadow's edge or specks; and the refusal of
+ * ink too little to be a digit (a speck, a dot).
+ */
+import { UserError } from "../errors.ts";
+import type { Polarity } from "./contrast.ts";
+import { type Box, crop, type GreyMap } from "./grey_map.ts";
+import { components, distanceTransform, type Mark } from "./morphology.ts";
+
+/**
+ * Levelled ink at or above this counts as ink for the bounding box and for speck removal. MNIST's
+ * box was that of NIST's bilevel strokes, before anti-aliasing. A stroke's half-covered edge is
+ * at about 0.5, and the faint fringe of a blurred or JPEG-softened stroke lies below 0.3: at 0.3
+ * the box takes the whole stroke and little of the fringe. (On MNIST's 10,000 test digits, the
+ * box at 0.3 is 20 px for 9,984 of them, as MNIST made them.)
+ */
+export const INK_THRESHOLD = 0.3;
+
+/** A connected mark with fewer ink pixels than this fraction of the digit's largest is a speck. */
+export const SPECK_FRACTION = 0.05;
+
+/**
+ * How far apart the pieces of one digit may lie (a 5's detached bar, a broken stroke), as a
+ * fraction of the longest side of the largest piece: marks farther from the digit are not
+ * part of it, whatever their size.
+ */
+export const PIECE_REACH = 0.25;
+
+/**
+ * The least extent (longest side of the ink's box) of a digit, as a fraction of the image's
+ * shorter side: a speck or a dot below it is refused, as a blank image is. A thin 1 drawn over
+ * half the height is five times as long.
+ */
+export const MIN_EXTENT = 0.1;
+
+/**
+ * A mark less than this many times as long as it is thick (its widest stroke) is a dot or a
+ * blob, not a digit: a tap on the drawing page makes a dot one brush (a tenth of the pad) wide.
+ * MNIST's boldest digits are about three times as long as their strokes are wide.
+ */
+export const MIN_ELONGATION = 2;
+
+/** `keepDigit`'s result. */
+export interface KeptDigit {
+  /** The ink map with the dropped marks' pixels set to 0. */
+  map: GreyMap;
+  /** Per pixel, 1 where a kept mark is. */
+  mask: Uint8Array;
+  /** The kept marks' bounding box; undefined when nothing is left. */
+  box?: Box;
+  /** How many marks were dropped, and why. */
+  dropped: { frame: number; specks: number; far: number; edges: number };
+  /** Whether a kept mark touches the frame (a digit cropped to its edges, or no digit). */
+  touchesFrame: boolean;
+}
+
+/**
+ * Keeps the digit and drops what is not part of it. Marks are 8-connected pixels at or above
+ * `INK_THRESHOLD`.
+ *
+ * - With `dropFrame` (photos), marks touching the image's frame are dropped when there is a
+ *   digit-sized mark (at least `MIN_EXTENT` of the shorter side) that does not: a strip of desk,
+ *   a table's edge, the far side of a sheet that runs off the photo. When every mark touches the
+ *   frame, the photo was cropped to the digit, and they stay.
+ * - The largest remaining mark is the digit's main stroke; marks within `PIECE_REACH` of its
+ *   longest side from the digit (the gap from the digit's box to their nearest pixel) join it,
+ *   in turn, unless they are specks (under `SPECK_FRACTION` of its pixels): a 5's detached bar,
+ *   a broken stroke.
+ * - Everything else is dropped: dust and JPEG specks, a second scribble far away.
+ */
+export function keepDigit(
+  map: GreyMap,
+  options: { dropFrame: boolean; edges?: { grey: GreyMap; polarity: Polarity } },
+): KeptDigit {
+  const { width, height, data } = map;
+  const found = components(map, INK_THRESHOLD);
+  const { labels } = found;
+  const dropped = { frame: 0, specks: 0, far: 0, edges: 0 };
+  const oneSided = options.edges
+    ? oneSidedMarks(labels, found.marks.length, options.edges)
+    : new Uint8Array(found.marks.length + 1);
+  const marks = found.marks.filter((m) => !oneSided[m.label]);
+  dropped.edges = found.marks.length - marks.length;
+  const mask = new Uint8Array(data.length);
+  if (marks.length === 0) return { map, mask, dropped, touchesFrame: false };
+
+  const minExtent = MIN_EXTENT * Math.min(width, height);
+  const extent = (b: Box) => Math.max(b.width, b.height);
+  const inner = marks.filter((m) => !m.touchesFrame);
+  const framed = options.dropFrame && inner.some((m) => extent(m.box) >= minExtent);
+  const pool = framed ? inner : marks;
+  // The main stroke: the longest mark (pixels over mean width), favouring the middle of the
+  // image, where a photo's subject is, over its edges, where the desk and shadows are.
+  const inMarks = Uint8Array.from(labels, (l) => (l > 0 ? 1 : 0));
+  const distance0 = distanceTransform(inMarks, width, height);
+  const depth = new Float64Array(found.marks.length + 1);
+  for (let p = 0; p < labels.length; p++) depth[labels[p]!]! += distance0[p]!;
+  const halfDiagonal = Math.hypot(width, height) / 2;
+  const score = (m: Mark) => {
+    const length = (m.size * m.size) / (2 * depth[m.label]!);
+    const off = Math.hypot(
+      m.box.x + m.box.width / 2 - width / 2,
+      m.box.y + m.box.height / 2 - height / 2,
+    ) / halfDiagonal;
+    return length * (1 - Math.min(1, off)) ** 2;
+  };
+  const main = pool.reduce((a, b) => (score(b) > score(a) ? b : a));
+  const kept = new Set<Mark>([main]);
+  let box = main.box;
+  const reach = PIECE_REACH * extent(main.box);
+  // Grows the digit by the marks within reach of its box, until none is left to join.
+  for (let grew = true; grew;) {
+    grew = false;
+    const distance = distancesToBox(labels, found.marks.length, width, box);
+    for (const mark of pool) {
+      if (kept.has(mark) || mark.size < SPECK_FRACTION * main.size) continue;
+      if (distance[mark.label]! <= reach) {
+        kept.add(mark);
+        box = unionBox(box, mark.box);
+        grew = true;
+      }
+    }
+  }
+  for (const mark of marks) {
+    if (kept.has(mark)) continue;
+    if (framed && mark.touchesFrame) dropped.frame++;
+    else if (mark.size < SPECK_FRACTION * main.size) dropped.specks++;
+    else dropped.far++;
+  }
+  const keptLabels = new Uint8Array(found.marks.length + 1);
+  for (const mark of kept) keptLabels[mark.label] = 1;
+  const out = data.slice();
+  for (let p = 0; p < out.length; p++) {
+    const label = labels[p]!;
+    if (label === 0) continue;
+    if (keptLabels[label]) mask[p] = 1;
+    else out[p] = 0;
+  }
+  const touchesFrame = [...kept].some((m) => m.touchesFrame);
+  return { map: { width, height, data: out }, mask, box, dropped, touchesFrame };
+}
+
+/** How far around a mark `oneSidedMarks` looks, in pixels: past the stroke's soft edge. */
+const RING = 3;
+
+/**
+ * Per label 1..n, 1 for a mark that is ink on one side only: the edge of something broad, not
+ * a stroke. A stroke differs from the ground all around it; the bright rim of a sheet against a
+ * dark desk (a JPEG's or a phone's sharpening halo), or a dark line along a shadow's edge, has
+ * on one side ground as light (or as dark) as itself. So the ring 2 to `RING` pixels around each
+ * mark (each pixel given to the nearest mark) is compared with the mark's mean grey level: a
+ * mark is one-sided when 30% of its ring lies on its side of the midpoint between the mark's
+ * level and the ring's mean.
+ */
+function oneSidedMarks(
+  labels: Int32Array,
+  n: number,
+  { grey, polarity }: { grey: GreyMap; polarity: Polarity },
+): Uint8Array {
+  const { width, height, data } = grey;
+  // Multi-source breadth-first search from every mark pixel, out to RING (8-neighbours).
+  const owner = Int32Array.from(labels);
+  const distance = new Uint8Array(labels.length).fill(255);
+  const queue = new Int32Array(labels.length);
+  let head = 0, tail = 0;
+  for (let p = 0; p < labels.length; p++) {
+    if (labels[p]! > 0) {
+      distance[p] = 0;
+      queue[tail++] = p;
+    }
+  }
+  while (head < tail) {
+    const p = queue[head++]!;
+    const d = distance[p]!;
+    if (d >= RING) continue;
+    const x = p % width, y = (p - x) / width;
+    for (let dy = -1; dy <= 1; dy++) {
+      const ny = y + dy;
+      if (ny < 0 || ny >= height) continue;
+      for (let dx = -1; dx <= 1; dx++) {
+        const nx = x + dx;
+        if (nx < 0 || nx >= width) continue;
+        const q = ny * width + nx;
+        if (distance[q]! > d + 1) {
+          distance[q] = d + 1;
+          owner[q] = owner[p]!;
+          queue[tail++] = q;
+        }
+      }
+    }
+  }
+  const markSum = new Float64Array(n + 1), markCount = new Float64Array(n + 1);
+  const ringSum = new Float64Array(n + 1), ringCount = new Float64Array(n + 1);
+  for (let i = 0; i < tail; i++) {
+    const p = queue[i]!;
+    const d = distance[p]!;
+    if (d === 0) {
+      markSum[owner[p]!]! += data[p]!;
+      markCount[owner[p]!]!++;
+    } else if (d >= 2) {
+      ringSum[owner[p]!]! += data[p]!;
+      ringCount[owner[p]!]!++;
+    }
+  }
+  const alike = new Float64Array(n + 1);
+  const sign = polarity === "dark" ? -1 : 1;
+  for (let i = 0; i < tail; i++) {
+    const p = queue[i]!;
+    if (distance[p]! < 2) continue;
+    const label = owner[p]!;
+    const mark = markSum[label]! / markCount[label]!;
+    const mid = (mark + ringSum[label]! / ringCount[label]!) / 2;
+    if (sign * (data[p]! - mid) >= 0) alike[label]!++;
+  }
+  const out = new Uint8Array(n + 1);
+  for (let label = 1; label <= n; label++) {
+    out[label] = ringCount[label]! > 0 && alike[label]! >= 0.3 * ringCount[label]! ? 1 : 0;
+  }
+  return out;
+}
+
+/**
+ * Drops specks: marks (8-connected pixels at or above `threshold`) with fewer pixels than
+ * `SPECK_FRACTION` of the largest mark's are set to 0, so that a fleck of dust or a JPEG
+ * artefact does not stretch the digit's bounding box or pull its centre of mass. Broken strokes
+ * of one digit (a 5's detached bar) are far above that fraction and stay.
+ */
+export function removeSpecks(map: GreyMap, threshold = INK_THRESHOLD): GreyMap {
+  const { width, height, data } = map;
+  const { labels, marks } = components(map, threshold);
+  let largest = 0;
+  for (const mark of marks) largest = Math.max(largest, mark.size);
+  const out = data.slice();
+  for (let p = 0; p < out.length; p++) {
+    const label = labels[p]!;
+    if (label > 0 && marks[label - 1]!.size < SPECK_FRACTION * largest) out[p] = 0;
+  }
+  return { width, height, data: out };
+}
+
+/**
+ * For each label 1..n, how near its nearest pixel comes to `box` (0 inside it): the larger of
+ * the gaps along x and along y. A strip of desk framing the digit has a box that holds the
+ * digit's, but its pixels are a sheet's margin away.
+ */
+function distancesToBox(labels: Int32Array, n: number, width: number, box: Box): Float64Array {
+  const distance = new Float64Array(n + 1).fill(Infinity);
+  const right = box.x + box.width - 1, bottom = box.y + box.height - 1;
+  for (let p = 0; p < labels.length; p++) {
+    const label = labels[p]!;
+    if (label === 0) continue;
+    const x = p % width, y = (p - x) / width;
+    const d = Math.max(box.x - x, x - right, box.y - y, y - bottom, 0);
+    if (d < distance[label]!) distance[label] = d;
+  }
+  return distance;
+}
+
+function unionBox(a: Box, b: Box): Box {
+  const x = Math.min(a.x, b.x), y = Math.min(a.y, b.y);
+  return {
+    x,
+    y,
+    width: Math.max(a.x + a.width, b.x + b.width) - x,
+    height: Math.max(a.y + a.height, b.y + b.height) - y,
+  };
+}
+
+/**
+ * Refuses, with a `UserError` naming `name`, ink too little to be a digit, as a blank image is
+ * refused:
+ *
+ * - a speck: its box's longest side is under `MIN_EXTENT` (a tenth) of the image's shorter side;
+ * - a dot: less than `MIN_ELONGATION` times as long as its thickest stroke is wide (the widest
+ *   disc inside the ink at `INK_THRESHOLD`, by a chamfer distance transform): a tap on a
+ *   drawing page, a blob. A thin 1 drawn over half the height is many times as long as wide.
+ */
+export function checkDigitSize(map: GreyMap, options: { box: Box; name: string }): void {
+  const { box, name } = options;
+  const { width, height } = map;
+  const extent = Math.max(box.width, box.height);
+  const shorter = Math.min(width, height);
+  const hint = "Write the digit larger, in strokes: a dot or a speck is not a digit.";
+  if (extent < MIN_EXTENT * shorter) {
+    throw new UserError(
+      `Image "${name}" has too little ink to be a digit: it spans ${box.width}×${box.height} ` +
+        `pixels, under a tenth of the image's ${shorter}-pixel side`,
+      { hint },
+    );
+  }
+  const thickness = strokeWidth(crop(map, box));
+  if (extent < MIN_ELONGATION * thickness) {
+    throw new UserError(
+      `Image "${name}" has too little ink to be a digit: one dot ${box.width}×${box.height} ` +
+        `pixels, no longer than ${MIN_ELONGATION} of its strokes are wide`,
+      { hint },
+    );
+  }
+}
+
+/**
+ * The width of the thickest stroke: twice the largest distance from an ink pixel (at or above
+ * `INK_THRESHOLD`) to the nearest pixel that is not ink, or to the map's edge
+ * (`distanceTransform`).
+ */
+export function strokeWidth(map: GreyMap): number {
+  // Padded with a pixel of background, so that ink reaching the map's edge ends there.
+  const width = map.width + 2, height = map.height + 2;
+  const mask = new Uint8Array(width * height);
+  for (let y = 0; y < map.height; y++) {
+    for (let x = 0; x < map.width; x++) {
+      mask[(y + 1) * width + x + 1] = map.data[y * map.width + x]! >= INK_THRESHOLD ? 1 : 0;
+    }
+  }
+  let best = 0;
+  for (const d of distanceTransform(mask, width, height)) best = Math.max(best, d);
+  // The distance runs from the pixel's centre: a 1-pixel line is 1 wide.
+  return Math.max(0, 2 * best - 1);
+}

@@ -1,0 +1,233 @@
+/**
+ * Morphology on grey maps and masks, the tools the ink is found with: grey-level closing and
+ * opening by a square (van Herk and Gil-Werman's running extremes, linear whatever the square),
+ * dilation of a mask, 8-connected components, and a chamfer distance transform. Nothing here
+ * knows about digits.
+ */
+import type { Box, GreyMap } from "./grey_map.ts";
+
+/**
+ * Grey-level closing of `map` by a (2·radius+1)² square, clipped at the edges (pixels outside
+ * the map are ignored): the maximum over the square, then the minimum. It fills every dark mark
+ * narrower than the square with the level around it and keeps anything wider, any monotone ramp
+ * and any step as they are.
+ */
+export function closing(map: GreyMap, radius: number): GreyMap {
+  const { width, height } = map;
+  const data = extremeFilter(
+    extremeFilter(map.data, width, height, radius, true),
+    width,
+    height,
+    radius,
+    false,
+  );
+  return { width, height, data };
+}
+
+/**
+ * Grey-level opening of `map` by a (2·radius+1)² square, as {@link closing} with light and dark
+ * swapped: the minimum over the square, then the maximum.
+ */
+export function opening(map: GreyMap, radius: number): GreyMap {
+  const { width, height } = map;
+  const data = extremeFilter(
+    extremeFilter(map.data, width, height, radius, false),
+    width,
+    height,
+    radius,
+    true,
+  );
+  return { width, height, data };
+}
+
+/**
+ * The maximum (or, with `max` false, the minimum) over a (2r+1)² square around each pixel, the
+ * square clipped at the edges: van Herk / Gil-Werman per row, then per column. Each line, padded
+ * with r values that never win on either side, is cut into blocks of 2r+1; within a block, running
+ * extremes from the left (`g`) and from the right (`h`); a window spans at most two blocks, so
+ * its extreme is that of one `h` and one `g`: three comparisons per pixel, whatever r.
+ */
+function extremeFilter(
+  data: Float32Array,
+  width: number,
+  height: number,
+  r: number,
+  max: boolean,
+): Float32Array {
+  const k = 2 * r + 1;
+  const size = Math.ceil((Math.max(width, height) + 2 * r) / k) * k;
+  const line = new Float32Array(size);
+  const g = new Float32Array(size);
+  const h = new Float32Array(size);
+  const none = max ? -Infinity : Infinity;
+  const pass = (src: Float32Array, n: number, stride: number, lines: number, step: number) => {
+    const out = new Float32Array(src.length);
+    const m = Math.ceil((n + 2 * r) / k) * k;
+    line.fill(none, 0, r);
+    for (let l = 0; l < lines; l++) {
+      const base = l * step;
+      for (let i = 0; i < n; i++) line[r + i] = src[base + i * stride]!;
+      line.fill(none, r + n, m);
+      for (let start = 0; start < m; start += k) {
+        const end = start + k - 1;
+        g[start] = line[start]!;
+        h[end] = line[end]!;
+        if (max) {
+          for (let i = start + 1; i <= end; i++) {
+            const v = line[i]!, prev = g[i - 1]!;
+            g[i] = v > prev ? v : prev;
+          }
+          for (let i = end - 1; i >= start; i--) {
+            const v = line[i]!, next = h[i + 1]!;
+            h[i] = v > next ? v : next;
+          }
+        } else {
+          for (let i = start + 1; i <= end; i++) {
+            const v = line[i]!, prev = g[i - 1]!;
+            g[i] = v < prev ? v : prev;
+          }
+          for (let i = end - 1; i >= start; i--) {
+            const v = line[i]!, next = h[i + 1]!;
+            h[i] = v < next ? v : next;
+          }
+        }
+      }
+      // Output x covers padded [x, x + 2r].
+      for (let x = 0; x < n; x++) {
+        const a = h[x]!, b = g[x + 2 * r]!;
+        out[base + x * stride] = max ? (a > b ? a : b) : (a < b ? a : b);
+      }
+    }
+    return out;
+  };
+  return pass(pass(data, width, 1, height, width), height, width, width, 1);
+}
+
+/**
+ * `mask` (1 set, 0 not; (height, width)) dilated by a (2·radius+1)² square: every pixel within
+ * `radius` of a set pixel is set. Two separable running counts.
+ */
+export function dilateMask(
+  mask: Uint8Array,
+  width: number,
+  height: number,
+  radius: number,
+): Uint8Array {
+  const pass = (src: Uint8Array, n: number, stride: number, lines: number, step: number) => {
+    const out = new Uint8Array(src.length);
+    for (let line = 0; line < lines; line++) {
+      const base = line * step;
+      let count = 0;
+      for (let i = 0; i < Math.min(radius, n); i++) count += src[base + i * stride]!;
+      for (let i = 0; i < n; i++) {
+        if (i + radius < n) count += src[base + (i + radius) * stride]!;
+        if (i - radius - 1 >= 0) count -= src[base + (i - radius - 1) * stride]!;
+        out[base + i * stride] = count > 0 ? 1 : 0;
+      }
+    }
+    return out;
+  };
+  const rows = pass(mask, width, 1, height, width);
+  return pass(rows, height, width, width, 1);
+}
+
+/** A connected mark: its pixels' label, size, bounding box, whether it touches the frame. */
+export interface Mark {
+  /** Its label in `components`' labels, 1..n. */
+  label: number;
+  /** Its pixels. */
+  size: number;
+  /** Its bounding box. */
+  box: Box;
+  /** Whether it reaches the map's first or last row or column. */
+  touchesFrame: boolean;
+}
+
+/** 8-connected components of pixels >= `threshold`: labels 1..n per pixel (0: none), marks. */
+export function components(map: GreyMap, threshold: number): { labels: Int32Array; marks: Mark[] } {
+  const { width, height, data } = map;
+  const labels = new Int32Array(data.length);
+  const marks: Mark[] = [];
+  const stack = new Int32Array(data.length);
+  for (let start = 0; start < data.length; start++) {
+    if (labels[start] !== 0 || data[start]! < threshold) continue;
+    const label = marks.length + 1;
+    let size = 0, top = 0;
+    let x0 = width, y0 = height, x1 = -1, y1 = -1;
+    stack[top++] = start;
+    labels[start] = label;
+    while (top > 0) {
+      const p = stack[--top]!;
+      size++;
+      const x = p % width;
+      const y = (p - x) / width;
+      if (x < x0) x0 = x;
+      if (x > x1) x1 = x;
+      if (y < y0) y0 = y;
+      if (y > y1) y1 = y;
+      for (let dy = -1; dy <= 1; dy++) {
+        const ny = y + dy;
+        if (ny < 0 || ny >= height) continue;
+        for (let dx = -1; dx <= 1; dx++) {
+          const nx = x + dx;
+          if (nx < 0 || nx >= width) continue;
+          const q = ny * width + nx;
+          if (labels[q] === 0 && data[q]! >= threshold) {
+            labels[q] = label;
+            stack[top++] = q;
+          }
+        }
+      }
+    }
+    marks.push({
+      label,
+      size,
+      box: { x: x0, y: y0, width: x1 - x0 + 1, height: y1 - y0 + 1 },
+      touchesFrame: x0 === 0 || y0 === 0 || x1 === width - 1 || y1 === height - 1,
+    });
+  }
+  return { labels, marks };
+}
+
+/**
+ * Per pixel, the distance in pixels from a set pixel of `mask` to the nearest unset one (0 on
+ * unset pixels), by a two-pass 3-4 chamfer (within 8% of the Euclidean distance); beyond the
+ * map's edge counts as set, so a mark cut by the edge is not thinned by it.
+ */
+export function distanceTransform(mask: Uint8Array, width: number, height: number): Float32Array {
+  const far = 1e9;
+  const d = new Float32Array(mask.length);
+  for (let p = 0; p < d.length; p++) d[p] = mask[p] ? far : 0;
+  const at = (x: number, y: number) =>
+    x < 0 || y < 0 || x >= width || y >= height ? far : d[y * width + x]!;
+  for (let y = 0; y < height; y++) {
+    for (let x = 0; x < width; x++) {
+      const p = y * width + x;
+      if (d[p] === 0) continue;
+      d[p] = Math.min(
+        d[p]!,
+        at(x - 1, y) + 3,
+        at(x, y - 1) + 3,
+        at(x - 1, y - 1) + 4,
+        at(x + 1, y - 1) + 4,
+      );
+    }
+  }
+  for (let y = height - 1; y >= 0; y--) {
+    for (let x = width - 1; x >= 0; x--) {
+      const p = y * width + x;
+      if (d[p] === 0) continue;
+      d[p] = Math.min(
+        d[p]!,
+        at(x + 1, y) + 3,
+        at(x, y + 1) + 3,
+        at(x + 1, y + 1) + 4,
+        at(x - 1, y + 1) + 4,
+      );
+    }
+  }
+  // Chamfer units are thirds of a pixel; a mask with no unset pixel is as thick as the map.
+  const cap = Math.min(width, height);
+  for (let p = 0; p < d.length; p++) d[p] = d[p]! >= far ? cap : d[p]! / 3;
+  return d;
+}
