@@ -19,8 +19,9 @@ import { encodePng, type PngImage } from "../src/image/png.ts";
 import { crc32 } from "node:zlib";
 import jpeg from "jpeg-js";
 import { toMnist } from "../src/image/preprocess.ts";
-import { loadCheckpoint } from "../src/nn/checkpoint.ts";
+import { decodeCheckpoint, encodeCheckpoint, loadCheckpoint } from "../src/nn/checkpoint.ts";
 import { Classifier } from "../src/nn/classifier.ts";
+import { BUNDLE_PATH } from "../src/serve/gen_engine_bundle.ts";
 import { prepareImage, PreparePool } from "../src/serve/prepare.ts";
 import {
   createHandler,
@@ -817,9 +818,10 @@ Deno.test({
         for (const id of ["pad", "clear", "prediction", "bars", "input"]) {
           assert.match(html, new RegExp(`id="${id}"`), `#${id}`);
         }
-        // Works offline: nothing is loaded from anywhere but the page itself.
-        assert.doesNotMatch(html, /https?:\/\/|\/\/cdn|@import|url\(/i);
+        // Works offline: nothing is loaded from anywhere but the page itself (and its engine).
+        assert.doesNotMatch(html, /https?:\/\/|\/\/cdn|@import|(?<![\w.])url\(/i);
         assert.doesNotMatch(html, /\b(src|href)\s*=\s*["'](?!data:)/i);
+        assert.match(html, /import\("\.\/engine\.js"\)/);
         const head = await handler(new Request(BASE + "/", { method: "HEAD" }));
         assert.equal(head.status, 200);
         assert.equal(await head.text(), "");
@@ -828,6 +830,46 @@ Deno.test({
         const health = await handler(new Request(BASE + "/api/health"));
         assert.deepEqual(await health.json(), { status: "ok" });
       });
+
+      await t.step(
+        "GET /engine.js and /api/model serve the page's engine and weights",
+        async () => {
+          const engine = await handler(new Request(BASE + "/engine.js"));
+          assert.equal(engine.status, 200);
+          assert.equal(engine.headers.get("Content-Type"), "text/javascript; charset=utf-8");
+          const code = await engine.text();
+          assert.equal(
+            code,
+            await Deno.readTextFile(BUNDLE_PATH),
+            "the committed bundle, embedded",
+          );
+          assert.match(code, /\bexport\s*\{[^}]*\bstartEngine\b/);
+          // Without weights to share, the page is told to use the API.
+          await assertError(await handler(new Request(BASE + "/api/model")), 404, "no model");
+          const bytes = encodeCheckpoint({
+            meta: { ...checkpoint.meta, training: undefined, iterator: undefined },
+            params: checkpoint.params,
+            momentum: new Map(),
+          });
+          using sharing = createHandler({ classifier, model: bytes, workers: 0 });
+          const model = await sharing(new Request(BASE + "/api/model"));
+          assert.equal(model.status, 200);
+          assert.equal(model.headers.get("Content-Type"), "application/octet-stream");
+          const served = new Uint8Array(await model.arrayBuffer());
+          assert.deepEqual(served, bytes);
+          // Twice: each response has its own copy of the bytes.
+          const again = await sharing(new Request(BASE + "/api/model"));
+          assert.deepEqual(new Uint8Array(await again.arrayBuffer()), bytes);
+          const decoded = decodeCheckpoint(served, "served");
+          assert.deepEqual(decoded.params, checkpoint.params);
+          assert.deepEqual(decoded.meta.model, checkpoint.meta.model);
+          const head = await sharing(new Request(BASE + "/api/model", { method: "HEAD" }));
+          assert.equal(head.status, 200);
+          assert.equal(await head.text(), "");
+          const post = await sharing(new Request(BASE + "/api/model", { method: "POST" }));
+          await assertError(post, 405, "POST /api/model");
+        },
+      );
 
       await t.step("bad requests are 4xx JSON errors", async () => {
         const over = new Uint8Array(MAX_BODY_BYTES + 1);
@@ -1019,6 +1061,17 @@ Deno.test({
         },
       );
 
+      await t.step("over TCP: the weights the server loaded are served for the page", async () => {
+        const response = await fetch(url + "api/model");
+        assert.equal(response.status, 200);
+        const shared = decodeCheckpoint(new Uint8Array(await response.arrayBuffer()), "served");
+        assert.deepEqual(shared.params, checkpoint.params);
+        assert.deepEqual(shared.meta.model, checkpoint.meta.model);
+        assert.equal(shared.meta.accuracy, checkpoint.meta.accuracy);
+        assert.equal(shared.meta.training, undefined, "no training record (paths, settings)");
+        assert.equal(shared.momentum.size, 0, "no optimizer state");
+      });
+
       await t.step({
         name: "in chromium: digits drawn with the mouse are named in #prediction",
         ignore: !hasChromium(),
@@ -1168,7 +1221,7 @@ async function browserTest(url: string): Promise<void> {
     });
     assert.equal(ink, false, "the box is empty");
     assert.deepEqual(problems, []);
-    console.log(`drawn in chromium: ${drawn.join(", ")}`);
+    console.log(`drawn in chromium: ${drawn.join(", ")}; ${await page.textContent("#engine")}`);
   } finally {
     await browser.close();
   }

@@ -7,7 +7,7 @@ import { type Command, COMMON_HELP, modelLine } from "./command.ts";
 import { messageOf, UserError } from "../errors.ts";
 import { acquireGpu, DEVICE_CHOICES } from "../gpu/device.ts";
 import { resolveDataDir } from "../data/paths.ts";
-import { loadCheckpoint } from "../nn/checkpoint.ts";
+import { type Checkpoint, encodeCheckpoint, loadCheckpoint } from "../nn/checkpoint.ts";
 import { ARCH_HELP, archOption } from "../nn/import.ts";
 import { Classifier } from "../nn/classifier.ts";
 import { modelPath } from "../nn/last_model.ts";
@@ -27,9 +27,11 @@ const DEADLINE = `${BODY_TIMEOUT_MS / 1000} s`;
 
 const HELP = `Usage: mnist serve [--port N] [--host ADDR] [--model FILE|NAME] [options]
 
-Serves a page to draw digits on with the mouse, a pen or a finger: the network answers after
-each stroke, showing every class's probability and the 28×28 image it saw. The page is built
-into the program and works offline. Stop the server with Ctrl-C.
+Serves a page to draw digits on with the mouse, a pen or a finger: the network answers as you
+draw, showing every class's probability and the 28×28 image it saw. Where the browser has
+WebGPU, the page runs this program's own network and preprocessing on the served model
+(GET /api/model, safetensors) in the browser; elsewhere the server classifies, and the page
+says which. The page is built into the program and works offline. Stop the server with Ctrl-C.
 
 API: POST /api/predict with a PNG or JPEG body (Content-Type: image/png or image/jpeg), or a
 form upload of one (multipart/form-data, the field "file"), of at most ${LIMIT} and
@@ -96,6 +98,20 @@ function listen(
   }
 }
 
+/**
+ * What `GET /api/model` serves the page's in-browser engine: the weights the server loaded,
+ * as F32 safetensors with the model's description, its epoch, dataset and accuracy; not the
+ * optimizer state or the training record (its settings and data paths).
+ */
+function sharedModel(checkpoint: Checkpoint): Uint8Array {
+  const { model, epoch, dataset, accuracy } = checkpoint.meta;
+  return encodeCheckpoint({
+    meta: { model, epoch, dataset, accuracy },
+    params: checkpoint.params,
+    momentum: new Map(),
+  });
+}
+
 /** The signals that stop the server: Ctrl-C everywhere, plus SIGTERM where it exists. */
 const STOP_SIGNALS: Deno.Signal[] = Deno.build.os === "windows"
   ? ["SIGINT", "SIGBREAK"]
@@ -136,7 +152,12 @@ export const serveCommand: Command = {
     try {
       const stopping = new AbortController();
       const server = listen(host, port, stopping.signal, (request) => handler!(request));
-      handler = createHandler({ classifier, host, port: server.addr.port });
+      handler = createHandler({
+        classifier,
+        model: sharedModel(checkpoint),
+        host,
+        port: server.addr.port,
+      });
       // Aborting shuts the server down gracefully: requests in flight are answered first.
       const stop = () => stopping.abort();
       for (const signal of STOP_SIGNALS) Deno.addSignalListener(signal, stop);

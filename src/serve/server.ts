@@ -3,6 +3,8 @@
  * can be tested without a socket. Routes:
  *
  *   GET  /             the drawing page (embedded in the program: no file is ever read)
+ *   GET  /engine.js    the page's in-browser engine (`engine.ts`, bundled: embedded too)
+ *   GET  /api/model    the model's weights as safetensors, for that engine (404 without one)
  *   GET  /favicon.ico  204, so browsers stop asking
  *   GET  /api/health   {"status": "ok"}
  *   POST /api/predict  a PNG or JPEG body, or a multipart/form-data upload of one
@@ -37,6 +39,8 @@ import { messageOf } from "../errors.ts";
 import { MAX_PIXELS, MAX_SIDE } from "../image/decode.ts";
 import { encodePng } from "../image/png.ts";
 import { MNIST_SIDE } from "../image/preprocess.ts";
+import { topClass } from "./answer.ts";
+import engine from "./engine.bundle.js" with { type: "text" };
 import page from "./page.html" with { type: "text" };
 import { BadImage, defaultWorkers, type ImageLimits, PreparePool } from "./prepare.ts";
 
@@ -50,6 +54,11 @@ export interface ImageClassifier {
 export interface HandlerOptions {
   /** The model, loaded once; requests that arrive together are classified in one batch. */
   classifier: ImageClassifier;
+  /**
+   * The same model's weights as safetensors (`encodeCheckpoint`), served at `GET /api/model`
+   * so that the page can classify in the browser; without them the page asks the server.
+   */
+  model?: Uint8Array;
   /** The largest request body accepted, in bytes (default `MAX_BODY_BYTES`). */
   maxBytes?: number;
   /** The largest width and height accepted, in pixels (default `MAX_IMAGE_SIDE`). */
@@ -126,10 +135,13 @@ export interface Prediction {
   input: string;
 }
 
-/** Sent with every response: the page runs only its own inline script and style. */
+/**
+ * Sent with every response: the page runs only its own inline script and style, and the
+ * engine this server serves.
+ */
 export const SECURITY_HEADERS: Readonly<Record<string, string>> = {
   "Content-Security-Policy": "default-src 'self'; img-src 'self' data: blob:; " +
-    "style-src 'unsafe-inline'; script-src 'unsafe-inline'; base-uri 'none'; " +
+    "style-src 'unsafe-inline'; script-src 'self' 'unsafe-inline'; base-uri 'none'; " +
     "form-action 'none'; frame-ancestors 'none'",
   "X-Content-Type-Options": "nosniff",
   "Referrer-Policy": "no-referrer",
@@ -181,6 +193,26 @@ export function createHandler(options: HandlerOptions): Handler {
       "Content-Type": "text/html; charset=utf-8",
       "Cache-Control": "no-cache",
     });
+  const engineResponse = (request: Request) =>
+    respond(request, engine, {
+      "Content-Type": "text/javascript; charset=utf-8",
+      "Cache-Control": "no-cache",
+    });
+  const model = options.model?.slice();
+  const modelResponse = (request: Request) => {
+    if (model === undefined) {
+      throw new HttpError(
+        404,
+        "This server does not share its model: classify through /api/predict",
+      );
+    }
+    return withHeaders(
+      // A copy each time: a body's buffer is the response's to consume.
+      new Response(request.method === "HEAD" ? null : model.slice(), {
+        headers: { "Content-Type": "application/octet-stream", "Cache-Control": "no-cache" },
+      }),
+    );
+  };
   const icon = () => withHeaders(new Response(null, { status: 204 }));
   const health = () => json({ status: "ok" });
   const classify = async (request: Request) => {
@@ -199,7 +231,8 @@ export function createHandler(options: HandlerOptions): Handler {
       const bytes = type === "multipart/form-data"
         ? await formImage(body, request.headers.get("Content-Type")!)
         : body;
-      return json(await predict(bytes, { batcher, pool, limits: { maxSide, maxPixels } }));
+      const answer = await predict(bytes, { batcher, pool, limits: { maxSide, maxPixels } });
+      return json(answer);
     } finally {
       inProgress--;
     }
@@ -207,6 +240,8 @@ export function createHandler(options: HandlerOptions): Handler {
   // Maps, not objects: a path or a method such as "constructor" must find nothing.
   const routes = new Map<string, Route>([
     ["/", new Map([["GET", pageResponse], ["HEAD", pageResponse]])],
+    ["/engine.js", new Map([["GET", engineResponse], ["HEAD", engineResponse]])],
+    ["/api/model", new Map([["GET", modelResponse], ["HEAD", modelResponse]])],
     ["/favicon.ico", new Map([["GET", icon]])],
     ["/api/health", new Map([["GET", health]])],
     ["/api/predict", new Map([["POST", classify]])],
@@ -451,10 +486,7 @@ async function predict(
     throw error;
   }
   const probabilities = Array.from(await batcher.classify(digit.pixels));
-  let best = 0;
-  for (let k = 1; k < probabilities.length; k++) {
-    if (probabilities[k]! > probabilities[best]!) best = k;
-  }
+  const best = topClass(probabilities);
   const png = await encodePng({
     width: MNIST_SIDE,
     height: MNIST_SIDE,

@@ -1,0 +1,135 @@
+/**
+ * The engine the drawing page runs in the browser: the server's own forward pass and
+ * preprocessing, bundled for the browser (`deno task bundle` writes `engine.bundle.js`, which
+ * the server embeds and serves at `GET /engine.js`). Nothing here is a copy: the checkpoint is
+ * read by `decodeCheckpoint`, the drawing is made into MNIST's 28×28 by `toMnist` (as
+ * `POST /api/predict` and `mnist predict` make it), and the network is `Classifier`, on the
+ * page's WebGPU adapter (`acquireGpu`), with the kernels/*.wgsl modules Deno runs.
+ *
+ * The page calls {@link startEngine} once; where it throws (no WebGPU, no adapter, a kernel
+ * the browser's compiler refuses, a model it cannot read), the page classifies through
+ * `POST /api/predict` instead.
+ * @module
+ */
+import { UserError } from "../errors.ts";
+import { acquireGpu } from "../gpu/device.ts";
+import type { DecodedImage } from "../image/decode.ts";
+import { MNIST_SIDE, toMnist } from "../image/preprocess.ts";
+import { decodeCheckpoint } from "../nn/checkpoint.ts";
+import { Classifier } from "../nn/classifier.ts";
+import { topClass } from "./answer.ts";
+
+/** The image's name in `toMnist`'s messages: the server says "request body" for the PNG. */
+const NAME = "request body";
+
+/** Pixels as a canvas's `ImageData` holds them: (height, width, 4) RGBA bytes, row-major. */
+export interface RgbaImage {
+  /** Pixels per row. */
+  width: number;
+  /** Rows. */
+  height: number;
+  /** (height, width, 4) samples: red, green, blue, alpha (not premultiplied). */
+  data: Uint8ClampedArray | Uint8Array;
+}
+
+/** What {@link BrowserEngine.classify} answers: `POST /api/predict`'s fields, or why not. */
+export type BrowserAnswer =
+  | {
+    ok: true;
+    /** The most probable class (the first, on a tie, as the server picks it). */
+    digit: number;
+    /** Its probability. */
+    probability: number;
+    /** Every class's probability, in class order. */
+    probabilities: number[];
+    /** (28, 28) the image the network saw, bytes 0..255, light ink on black. */
+    ink: Uint8Array;
+  }
+  | {
+    ok: false;
+    /** The drawing is not a digit (no ink, too little): the line the server's 400 carries. */
+    message: string;
+  };
+
+/** The network on the page's WebGPU device. */
+export interface BrowserEngine {
+  /** The adapter's name: its description, else vendor and architecture. */
+  adapter: string;
+  /** Whether the adapter is a software one (SwiftShader, llvmpipe). */
+  isCpu: boolean;
+  /** The model's name, as `mnist serve` prints it ("mlp", "lenet"...). */
+  model: string;
+  /**
+   * Preprocesses `image` as the server does and classifies it. A drawing that is not a digit
+   * resolves `{ ok: false }`; a failure of WebGPU rejects (the page then asks the server).
+   */
+  classify(image: RgbaImage): Promise<BrowserAnswer>;
+  /** Frees the GPU buffers and the device. */
+  destroy(): void;
+}
+
+/**
+ * Fetches the server's model (`GET modelUrl`: safetensors), opens a WebGPU device and builds
+ * a forward-only network for one image, then runs it once on a blank image so that every
+ * pipeline is compiled before the first drawing. Throws an `Error` saying in one line why the
+ * browser cannot classify: no WebGPU, no adapter, a model it cannot read or run.
+ */
+export async function startEngine(modelUrl: string | URL): Promise<BrowserEngine> {
+  const response = await fetch(modelUrl);
+  if (!response.ok) throw new Error(`GET ${modelUrl}: ${response.status} ${response.statusText}`);
+  const bytes = new Uint8Array(await response.arrayBuffer());
+  const checkpoint = decodeCheckpoint(bytes, "the server's model");
+  const input = checkpoint.meta.model.input;
+  if (input.join("×") !== `1×${MNIST_SIDE}×${MNIST_SIDE}`) {
+    throw new Error(`The server's model takes ${input.join("×")} inputs, not 1×28×28 images`);
+  }
+  const gpu = await acquireGpu("auto");
+  let classifier: Classifier | undefined;
+  try {
+    classifier = new Classifier(gpu, checkpoint, { batch: 1 });
+    const [blank] = await classifier.classify([new Float32Array(classifier.pixels)]);
+    const sum = blank!.reduce((s, p) => s + p, 0);
+    if (!(Math.abs(sum - 1) < 1e-3)) {
+      throw new Error(`The network's probabilities for a blank image add up to ${sum}, not 1`);
+    }
+  } catch (error) {
+    classifier?.destroy();
+    gpu.device.destroy();
+    throw error;
+  }
+  const network = classifier;
+  return {
+    adapter: gpu.name,
+    isCpu: gpu.isCpu,
+    model: checkpoint.meta.model.name,
+    async classify(image) {
+      const decoded: DecodedImage = {
+        width: image.width,
+        height: image.height,
+        channels: 4,
+        data: new Uint8Array(image.data.buffer, image.data.byteOffset, image.data.byteLength),
+      };
+      let digit;
+      try {
+        digit = toMnist(decoded, NAME);
+      } catch (error) {
+        if (error instanceof UserError) return { ok: false, message: error.message };
+        throw error;
+      }
+      const [probs] = await network.classify([digit.pixels]);
+      const probabilities = Array.from(probs!);
+      const top = topClass(probabilities);
+      return {
+        ok: true,
+        digit: top,
+        probability: probabilities[top]!,
+        probabilities,
+        ink: digit.ink,
+      };
+    },
+    destroy() {
+      network.destroy();
+      gpu.device.destroy();
+    },
+  };
+}
