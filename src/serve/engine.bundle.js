@@ -251,70 +251,79 @@ async function acquireGpu(choice = "auto", { timestamps = false, defaultLimits =
   };
 }
 
-// src/image/preprocess.ts
-var MNIST_SIDE = 28;
-var DIGIT_SIDE = 20;
-var WORKING_SIDE = 768;
-var INK_THRESHOLD = 0.3;
-var MIN_CONTRAST = 0.1;
-var SPECK_FRACTION = 0.05;
-var PIECE_REACH = 0.25;
-var WINDOW_FRACTION = 1 / 3;
-var DARKEST_PAPER = 0.2;
-var MIN_WINDOW = 15;
-var MIN_EXTENT = 0.1;
-var MIN_ELONGATION = 2;
-function toMnist(image, name) {
-  const grey = greyMap(image);
-  const { map: work, scale } = shrink(grey.map, WORKING_SIDE);
-  const found = grey.source === "alpha" ? alphaInk(work) : judgePolarity(work);
-  const { digit, levelled } = found;
-  if (digit.box === void 0) throw noInk(name);
-  const box = digit.box;
-  checkDigitSize(digit.map, {
-    box,
-    name
-  });
-  const size = fitSize(box.width, box.height, DIGIT_SIDE);
-  const scaled = resizeArea(crop(digit.map, box), size.width, size.height);
-  const placed = placeByCenterOfMass(scaled, MNIST_SIDE);
-  const pixels = placed.map.data;
-  let max = 0;
-  for (const v of pixels) max = Math.max(max, v);
-  if (max > 0 && max < 1) {
-    for (let i = 0; i < pixels.length; i++) pixels[i] /= max;
+// src/image/histogram.ts
+var Histogram = class _Histogram {
+  lo;
+  hi;
+  /** Levels between `lo` and `hi`: values are binned by rounding to the nearest. */
+  static LEVELS = 4096;
+  /** (LEVELS + 1) counts, one per level from `lo` to `hi`. */
+  counts;
+  /** How many values were added. */
+  total;
+  scale;
+  /** An empty histogram over [lo, hi]. */
+  constructor(lo = 0, hi = 1) {
+    this.lo = lo;
+    this.hi = hi;
+    this.counts = new Uint32Array(_Histogram.LEVELS + 1);
+    this.total = 0;
+    this.scale = _Histogram.LEVELS / (hi - lo);
   }
-  const bytes = Uint8Array.from(pixels, (v) => Math.round(v * 255));
-  const inImage = (v) => Math.round(v / scale);
-  return {
-    pixels,
-    ink: bytes,
-    steps: {
-      source: found.source,
-      judged: found.judged,
-      scale,
-      window: found.window,
-      background: levelled.background,
-      noise: levelled.noise,
-      strong: levelled.strong,
-      dropped: digit.dropped,
-      box: {
-        x: inImage(box.x),
-        y: inImage(box.y),
-        width: Math.max(1, inImage(box.x + box.width) - inImage(box.x)),
-        height: Math.max(1, inImage(box.y + box.height) - inImage(box.y))
-      },
-      scaled: size,
-      offset: placed.offset,
-      centerOfMass: centerOfMass(placed.map)
+  /** Counts `value` at its nearest level, clamped to [lo, hi]. */
+  add(value) {
+    const t = (value - this.lo) * this.scale;
+    this.counts[t <= 0 ? 0 : t >= _Histogram.LEVELS ? _Histogram.LEVELS : Math.round(t)]++;
+    this.total++;
+  }
+  /** The value of a level. */
+  value(level) {
+    return this.lo + level / _Histogram.LEVELS * (this.hi - this.lo);
+  }
+  /** The `q`-quantile (0..1) by nearest rank; `lo` when empty. */
+  quantile(q) {
+    const rank = Math.min(this.total - 1, Math.floor(q * this.total));
+    let seen = 0;
+    for (let level = 0; level < this.counts.length; level++) {
+      seen += this.counts[level];
+      if (seen > rank) return this.value(level);
     }
+    return this.lo;
+  }
+};
+function otsuThreshold(values) {
+  const histogram = new Histogram();
+  for (let i = 0; i < values.length; i++) histogram.add(values[i]);
+  const { counts, total } = histogram;
+  let sumAll = 0;
+  for (let level = 0; level < counts.length; level++) sumAll += level * counts[level];
+  let below = 0, sumBelow = 0, best = 0, bestLevel = 0, separation = 0;
+  for (let level = 0; level < counts.length; level++) {
+    below += counts[level];
+    if (below === 0) continue;
+    const above = total - below;
+    if (above === 0) break;
+    sumBelow += level * counts[level];
+    const meanBelow = sumBelow / below;
+    const meanAbove = (sumAll - sumBelow) / above;
+    const between = below * above * (meanBelow - meanAbove) ** 2;
+    if (between > best) {
+      best = between;
+      bestLevel = level;
+      separation = (meanAbove - meanBelow) / Histogram.LEVELS;
+    }
+  }
+  if (best === 0) return {
+    threshold: histogram.quantile(1),
+    separation: 0
+  };
+  return {
+    threshold: histogram.value(bestLevel + 0.5),
+    separation
   };
 }
-function noInk(name) {
-  return new UserError(`Image "${name}" has no ink to classify (a blank image?)`, {
-    hint: "The digit must stand out from its background: dark on light or light on dark."
-  });
-}
+
+// src/image/grey_map.ts
 function greyMap(image) {
   const { width, height, channels, data } = image;
   const n = width * height;
@@ -362,67 +371,36 @@ function borderMedianOf(width, height, value) {
   }
   return histogram.quantile(0.5);
 }
-function shrink(map, maxSide) {
-  const longer = Math.max(map.width, map.height);
-  if (longer <= maxSide) return {
-    map,
-    scale: 1
-  };
-  const scale = maxSide / longer;
-  const width = Math.max(1, Math.round(map.width * scale));
-  const height = Math.max(1, Math.round(map.height * scale));
+function crop(map, box) {
+  const out = new Float32Array(box.width * box.height);
+  for (let y = 0; y < box.height; y++) {
+    const from = (box.y + y) * map.width + box.x;
+    out.set(map.data.subarray(from, from + box.width), y * box.width);
+  }
   return {
-    map: resizeArea(map, width, height),
-    scale: width / map.width
-  };
-}
-function backgroundWindow(width, height) {
-  const side = Math.max(MIN_WINDOW, Math.round(Math.max(width, height) * WINDOW_FRACTION));
-  return side | 1;
-}
-function localBackground(map, polarity, window) {
-  const { width, height } = map;
-  const radius = window >> 1;
-  const first = polarity === "dark";
-  const second = !first;
-  const out = extremeFilter(extremeFilter(map.data, width, height, radius, first), width, height, radius, second);
-  return {
-    width,
-    height,
+    width: box.width,
+    height: box.height,
     data: out
   };
 }
-function localContrast(map, options) {
-  const background = localBackground(map, options.polarity, options.window);
-  const out = new Float32Array(map.data.length);
-  const bg = background.data;
-  const grey = map.data;
-  const size = {
-    width: map.width,
-    height: map.height
-  };
-  if (options.polarity === "light") {
-    for (let p = 0; p < out.length; p++) out[p] = grey[p] - bg[p];
-    return {
-      contrast: {
-        ...size,
-        data: out
-      },
-      background
-    };
-  }
-  const divisor = new Float32Array(out.length);
-  for (let p = 0; p < out.length; p++) {
-    divisor[p] = Math.max(DARKEST_PAPER, bg[p]);
-    out[p] = (bg[p] - grey[p]) / divisor[p];
-  }
+
+// src/image/morphology.ts
+function closing(map, radius) {
+  const { width, height } = map;
+  const data = extremeFilter(extremeFilter(map.data, width, height, radius, true), width, height, radius, false);
   return {
-    contrast: {
-      ...size,
-      data: out
-    },
-    background,
-    divisor
+    width,
+    height,
+    data
+  };
+}
+function opening(map, radius) {
+  const { width, height } = map;
+  const data = extremeFilter(extremeFilter(map.data, width, height, radius, false), width, height, radius, true);
+  return {
+    width,
+    height,
+    data
   };
 }
 function extremeFilter(data, width, height, r, max) {
@@ -473,95 +451,6 @@ function extremeFilter(data, width, height, r, max) {
   };
   return pass(pass(data, width, 1, height, width), height, width, width, 1);
 }
-function levelInk(contrast, options = {}) {
-  const { width, height, data } = contrast;
-  const { background, divisor } = options;
-  const split = otsuThreshold(data);
-  const strokes = new Uint8Array(data.length);
-  if (split.separation >= MIN_CONTRAST) {
-    for (let p = 0; p < data.length; p++) strokes[p] = data[p] > split.threshold ? 1 : 0;
-  }
-  const radius = Math.max(1, Math.round(0.01 * Math.max(width, height)));
-  const masked = dilateMask(strokes, width, height, radius);
-  const raw = (p) => divisor ? data[p] * divisor[p] : data[p];
-  const paper = new Histogram(-1, 1);
-  const divisors = new Histogram(0, 1);
-  for (let p = 0; p < data.length; p++) {
-    if (masked[p]) continue;
-    paper.add(raw(p));
-    if (divisor) divisors.add(divisor[p]);
-  }
-  const median = paper.total > 0 ? paper.quantile(0.5) : 0;
-  const spread = new Histogram();
-  for (let p = 0; p < data.length; p++) if (!masked[p]) spread.add(Math.abs(raw(p) - median));
-  const floor = Math.max(0, median + 4 * 1.4826 * spread.quantile(0.5));
-  const floorAt = divisor ? (p) => floor / divisor[p] : () => floor;
-  const noise = divisor ? floor / (divisors.total > 0 ? divisors.quantile(0.5) : 1) : floor;
-  const strongInk = new Histogram();
-  for (let p = 0; p < data.length; p++) if (data[p] > floorAt(p)) strongInk.add(data[p]);
-  const strong = strongInk.quantile(0.99);
-  const hasInk = strong >= MIN_CONTRAST && strong >= 2 * noise;
-  const out = new Float32Array(data.length);
-  if (hasInk) {
-    for (let p = 0; p < out.length; p++) {
-      const f = Math.min(floorAt(p), strong / 2);
-      out[p] = Math.min(1, Math.max(0, (data[p] - f) / (strong - f)));
-    }
-  }
-  let bgMin = 0, bgMax = 0;
-  if (background) {
-    bgMin = Infinity;
-    bgMax = -Infinity;
-    for (const v of background.data) {
-      bgMin = Math.min(bgMin, v);
-      bgMax = Math.max(bgMax, v);
-    }
-  }
-  return {
-    map: {
-      width,
-      height,
-      data: out
-    },
-    background: {
-      min: bgMin,
-      max: bgMax
-    },
-    noise,
-    strong: hasInk ? strong : 0
-  };
-}
-function otsuThreshold(values) {
-  const histogram = new Histogram();
-  for (let i = 0; i < values.length; i++) histogram.add(values[i]);
-  const { counts, total } = histogram;
-  let sumAll = 0;
-  for (let level = 0; level < counts.length; level++) sumAll += level * counts[level];
-  let below = 0, sumBelow = 0, best = 0, bestLevel = 0, separation = 0;
-  for (let level = 0; level < counts.length; level++) {
-    below += counts[level];
-    if (below === 0) continue;
-    const above = total - below;
-    if (above === 0) break;
-    sumBelow += level * counts[level];
-    const meanBelow = sumBelow / below;
-    const meanAbove = (sumAll - sumBelow) / above;
-    const between = below * above * (meanBelow - meanAbove) ** 2;
-    if (between > best) {
-      best = between;
-      bestLevel = level;
-      separation = (meanAbove - meanBelow) / Histogram.LEVELS;
-    }
-  }
-  if (best === 0) return {
-    threshold: histogram.quantile(1),
-    separation: 0
-  };
-  return {
-    threshold: histogram.value(bestLevel + 0.5),
-    separation
-  };
-}
 function dilateMask(mask, width, height, radius) {
   const pass = (src, n, stride, lines, step) => {
     const out = new Uint8Array(src.length);
@@ -580,6 +469,88 @@ function dilateMask(mask, width, height, radius) {
   const rows = pass(mask, width, 1, height, width);
   return pass(rows, height, width, width, 1);
 }
+function components(map, threshold) {
+  const { width, height, data } = map;
+  const labels = new Int32Array(data.length);
+  const marks = [];
+  const stack = new Int32Array(data.length);
+  for (let start = 0; start < data.length; start++) {
+    if (labels[start] !== 0 || data[start] < threshold) continue;
+    const label = marks.length + 1;
+    let size = 0, top = 0;
+    let x0 = width, y0 = height, x1 = -1, y1 = -1;
+    stack[top++] = start;
+    labels[start] = label;
+    while (top > 0) {
+      const p = stack[--top];
+      size++;
+      const x = p % width;
+      const y = (p - x) / width;
+      if (x < x0) x0 = x;
+      if (x > x1) x1 = x;
+      if (y < y0) y0 = y;
+      if (y > y1) y1 = y;
+      for (let dy = -1; dy <= 1; dy++) {
+        const ny = y + dy;
+        if (ny < 0 || ny >= height) continue;
+        for (let dx = -1; dx <= 1; dx++) {
+          const nx = x + dx;
+          if (nx < 0 || nx >= width) continue;
+          const q = ny * width + nx;
+          if (labels[q] === 0 && data[q] >= threshold) {
+            labels[q] = label;
+            stack[top++] = q;
+          }
+        }
+      }
+    }
+    marks.push({
+      label,
+      size,
+      box: {
+        x: x0,
+        y: y0,
+        width: x1 - x0 + 1,
+        height: y1 - y0 + 1
+      },
+      touchesFrame: x0 === 0 || y0 === 0 || x1 === width - 1 || y1 === height - 1
+    });
+  }
+  return {
+    labels,
+    marks
+  };
+}
+function distanceTransform(mask, width, height) {
+  const far = 1e9;
+  const d = new Float32Array(mask.length);
+  for (let p = 0; p < d.length; p++) d[p] = mask[p] ? far : 0;
+  const at = (x, y) => x < 0 || y < 0 || x >= width || y >= height ? far : d[y * width + x];
+  for (let y = 0; y < height; y++) {
+    for (let x = 0; x < width; x++) {
+      const p = y * width + x;
+      if (d[p] === 0) continue;
+      d[p] = Math.min(d[p], at(x - 1, y) + 3, at(x, y - 1) + 3, at(x - 1, y - 1) + 4, at(x + 1, y - 1) + 4);
+    }
+  }
+  for (let y = height - 1; y >= 0; y--) {
+    for (let x = width - 1; x >= 0; x--) {
+      const p = y * width + x;
+      if (d[p] === 0) continue;
+      d[p] = Math.min(d[p], at(x + 1, y) + 3, at(x, y + 1) + 3, at(x + 1, y + 1) + 4, at(x - 1, y + 1) + 4);
+    }
+  }
+  const cap = Math.min(width, height);
+  for (let p = 0; p < d.length; p++) d[p] = d[p] >= far ? cap : d[p] / 3;
+  return d;
+}
+
+// src/image/digit.ts
+var INK_THRESHOLD = 0.3;
+var SPECK_FRACTION = 0.05;
+var PIECE_REACH = 0.25;
+var MIN_EXTENT = 0.1;
+var MIN_ELONGATION = 2;
 function keepDigit(map, options) {
   const { width, height, data } = map;
   const found = components(map, INK_THRESHOLD);
@@ -746,58 +717,143 @@ function unionBox(a, b) {
     height: Math.max(a.y + a.height, b.y + b.height) - y
   };
 }
-function components(map, threshold) {
-  const { width, height, data } = map;
-  const labels = new Int32Array(data.length);
-  const marks = [];
-  const stack = new Int32Array(data.length);
-  for (let start = 0; start < data.length; start++) {
-    if (labels[start] !== 0 || data[start] < threshold) continue;
-    const label = marks.length + 1;
-    let size = 0, top = 0;
-    let x0 = width, y0 = height, x1 = -1, y1 = -1;
-    stack[top++] = start;
-    labels[start] = label;
-    while (top > 0) {
-      const p = stack[--top];
-      size++;
-      const x = p % width;
-      const y = (p - x) / width;
-      if (x < x0) x0 = x;
-      if (x > x1) x1 = x;
-      if (y < y0) y0 = y;
-      if (y > y1) y1 = y;
-      for (let dy = -1; dy <= 1; dy++) {
-        const ny = y + dy;
-        if (ny < 0 || ny >= height) continue;
-        for (let dx = -1; dx <= 1; dx++) {
-          const nx = x + dx;
-          if (nx < 0 || nx >= width) continue;
-          const q = ny * width + nx;
-          if (labels[q] === 0 && data[q] >= threshold) {
-            labels[q] = label;
-            stack[top++] = q;
-          }
-        }
-      }
-    }
-    marks.push({
-      label,
-      size,
-      box: {
-        x: x0,
-        y: y0,
-        width: x1 - x0 + 1,
-        height: y1 - y0 + 1
-      },
-      touchesFrame: x0 === 0 || y0 === 0 || x1 === width - 1 || y1 === height - 1
+function checkDigitSize(map, options) {
+  const { box, name } = options;
+  const { width, height } = map;
+  const extent = Math.max(box.width, box.height);
+  const shorter = Math.min(width, height);
+  const hint = "Write the digit larger, in strokes: a dot or a speck is not a digit.";
+  if (extent < MIN_EXTENT * shorter) {
+    throw new UserError(`Image "${name}" has too little ink to be a digit: it spans ${box.width}\xD7${box.height} pixels, under a tenth of the image's ${shorter}-pixel side`, {
+      hint
     });
   }
+  const thickness = strokeWidth(crop(map, box));
+  if (extent < MIN_ELONGATION * thickness) {
+    throw new UserError(`Image "${name}" has too little ink to be a digit: one dot ${box.width}\xD7${box.height} pixels, no longer than ${MIN_ELONGATION} of its strokes are wide`, {
+      hint
+    });
+  }
+}
+function strokeWidth(map) {
+  const width = map.width + 2, height = map.height + 2;
+  const mask = new Uint8Array(width * height);
+  for (let y = 0; y < map.height; y++) {
+    for (let x = 0; x < map.width; x++) {
+      mask[(y + 1) * width + x + 1] = map.data[y * map.width + x] >= INK_THRESHOLD ? 1 : 0;
+    }
+  }
+  let best = 0;
+  for (const d of distanceTransform(mask, width, height)) best = Math.max(best, d);
+  return Math.max(0, 2 * best - 1);
+}
+
+// src/image/contrast.ts
+var MIN_CONTRAST = 0.1;
+var WINDOW_FRACTION = 1 / 3;
+var DARKEST_PAPER = 0.2;
+var MIN_WINDOW = 15;
+function backgroundWindow(width, height) {
+  const side = Math.max(MIN_WINDOW, Math.round(Math.max(width, height) * WINDOW_FRACTION));
+  return side | 1;
+}
+function localBackground(map, polarity, window) {
+  const radius = window >> 1;
+  return polarity === "dark" ? closing(map, radius) : opening(map, radius);
+}
+function localContrast(map, options) {
+  const background = localBackground(map, options.polarity, options.window);
+  const out = new Float32Array(map.data.length);
+  const bg = background.data;
+  const grey = map.data;
+  const size = {
+    width: map.width,
+    height: map.height
+  };
+  if (options.polarity === "light") {
+    for (let p = 0; p < out.length; p++) out[p] = grey[p] - bg[p];
+    return {
+      contrast: {
+        ...size,
+        data: out
+      },
+      background
+    };
+  }
+  const divisor = new Float32Array(out.length);
+  for (let p = 0; p < out.length; p++) {
+    divisor[p] = Math.max(DARKEST_PAPER, bg[p]);
+    out[p] = (bg[p] - grey[p]) / divisor[p];
+  }
   return {
-    labels,
-    marks
+    contrast: {
+      ...size,
+      data: out
+    },
+    background,
+    divisor
   };
 }
+function levelInk(contrast, options = {}) {
+  const { width, height, data } = contrast;
+  const { background, divisor } = options;
+  const split = otsuThreshold(data);
+  const strokes = new Uint8Array(data.length);
+  if (split.separation >= MIN_CONTRAST) {
+    for (let p = 0; p < data.length; p++) strokes[p] = data[p] > split.threshold ? 1 : 0;
+  }
+  const radius = Math.max(1, Math.round(0.01 * Math.max(width, height)));
+  const masked = dilateMask(strokes, width, height, radius);
+  const raw = (p) => divisor ? data[p] * divisor[p] : data[p];
+  const paper = new Histogram(-1, 1);
+  const divisors = new Histogram(0, 1);
+  for (let p = 0; p < data.length; p++) {
+    if (masked[p]) continue;
+    paper.add(raw(p));
+    if (divisor) divisors.add(divisor[p]);
+  }
+  const median = paper.total > 0 ? paper.quantile(0.5) : 0;
+  const spread = new Histogram();
+  for (let p = 0; p < data.length; p++) if (!masked[p]) spread.add(Math.abs(raw(p) - median));
+  const floor = Math.max(0, median + 4 * 1.4826 * spread.quantile(0.5));
+  const floorAt = divisor ? (p) => floor / divisor[p] : () => floor;
+  const noise = divisor ? floor / (divisors.total > 0 ? divisors.quantile(0.5) : 1) : floor;
+  const strongInk = new Histogram();
+  for (let p = 0; p < data.length; p++) if (data[p] > floorAt(p)) strongInk.add(data[p]);
+  const strong = strongInk.quantile(0.99);
+  const hasInk = strong >= MIN_CONTRAST && strong >= 2 * noise;
+  const out = new Float32Array(data.length);
+  if (hasInk) {
+    for (let p = 0; p < out.length; p++) {
+      const f = Math.min(floorAt(p), strong / 2);
+      out[p] = Math.min(1, Math.max(0, (data[p] - f) / (strong - f)));
+    }
+  }
+  let bgMin = 0, bgMax = 0;
+  if (background) {
+    bgMin = Infinity;
+    bgMax = -Infinity;
+    for (const v of background.data) {
+      bgMin = Math.min(bgMin, v);
+      bgMax = Math.max(bgMax, v);
+    }
+  }
+  return {
+    map: {
+      width,
+      height,
+      data: out
+    },
+    background: {
+      min: bgMin,
+      max: bgMax
+    },
+    noise,
+    strong: hasInk ? strong : 0
+  };
+}
+
+// src/image/polarity.ts
 function inkCandidate(grey, options) {
   const { contrast, background, divisor } = localContrast(grey, options);
   const levelled = levelInk(contrast, {
@@ -948,29 +1004,6 @@ function strokeShape(digit) {
     length: count / thickness
   };
 }
-function distanceTransform(mask, width, height) {
-  const far = 1e9;
-  const d = new Float32Array(mask.length);
-  for (let p = 0; p < d.length; p++) d[p] = mask[p] ? far : 0;
-  const at = (x, y) => x < 0 || y < 0 || x >= width || y >= height ? far : d[y * width + x];
-  for (let y = 0; y < height; y++) {
-    for (let x = 0; x < width; x++) {
-      const p = y * width + x;
-      if (d[p] === 0) continue;
-      d[p] = Math.min(d[p], at(x - 1, y) + 3, at(x, y - 1) + 3, at(x - 1, y - 1) + 4, at(x + 1, y - 1) + 4);
-    }
-  }
-  for (let y = height - 1; y >= 0; y--) {
-    for (let x = width - 1; x >= 0; x--) {
-      const p = y * width + x;
-      if (d[p] === 0) continue;
-      d[p] = Math.min(d[p], at(x + 1, y) + 3, at(x, y + 1) + 3, at(x + 1, y + 1) + 4, at(x - 1, y + 1) + 4);
-    }
-  }
-  const cap = Math.min(width, height);
-  for (let p = 0; p < d.length; p++) d[p] = d[p] >= far ? cap : d[p] / 3;
-  return d;
-}
 function alphaInk(alpha) {
   const levelled = levelInk(alpha);
   return {
@@ -983,46 +1016,74 @@ function alphaInk(alpha) {
     })
   };
 }
-function checkDigitSize(map, options) {
-  const { box, name } = options;
-  const { width, height } = map;
-  const extent = Math.max(box.width, box.height);
-  const shorter = Math.min(width, height);
-  const hint = "Write the digit larger, in strokes: a dot or a speck is not a digit.";
-  if (extent < MIN_EXTENT * shorter) {
-    throw new UserError(`Image "${name}" has too little ink to be a digit: it spans ${box.width}\xD7${box.height} pixels, under a tenth of the image's ${shorter}-pixel side`, {
-      hint
-    });
+
+// src/image/preprocess.ts
+var MNIST_SIDE = 28;
+var DIGIT_SIDE = 20;
+var WORKING_SIDE = 768;
+function toMnist(image, name) {
+  const grey = greyMap(image);
+  const { map: work, scale } = shrink(grey.map, WORKING_SIDE);
+  const found = grey.source === "alpha" ? alphaInk(work) : judgePolarity(work);
+  const { digit, levelled } = found;
+  if (digit.box === void 0) throw noInk(name);
+  const box = digit.box;
+  checkDigitSize(digit.map, {
+    box,
+    name
+  });
+  const size = fitSize(box.width, box.height, DIGIT_SIDE);
+  const scaled = resizeArea(crop(digit.map, box), size.width, size.height);
+  const placed = placeByCenterOfMass(scaled, MNIST_SIDE);
+  const pixels = placed.map.data;
+  let max = 0;
+  for (const v of pixels) max = Math.max(max, v);
+  if (max > 0 && max < 1) {
+    for (let i = 0; i < pixels.length; i++) pixels[i] /= max;
   }
-  const thickness = strokeWidth(crop(map, box));
-  if (extent < MIN_ELONGATION * thickness) {
-    throw new UserError(`Image "${name}" has too little ink to be a digit: one dot ${box.width}\xD7${box.height} pixels, no longer than ${MIN_ELONGATION} of its strokes are wide`, {
-      hint
-    });
-  }
-}
-function strokeWidth(map) {
-  const width = map.width + 2, height = map.height + 2;
-  const mask = new Uint8Array(width * height);
-  for (let y = 0; y < map.height; y++) {
-    for (let x = 0; x < map.width; x++) {
-      mask[(y + 1) * width + x + 1] = map.data[y * map.width + x] >= INK_THRESHOLD ? 1 : 0;
-    }
-  }
-  let best = 0;
-  for (const d of distanceTransform(mask, width, height)) best = Math.max(best, d);
-  return Math.max(0, 2 * best - 1);
-}
-function crop(map, box) {
-  const out = new Float32Array(box.width * box.height);
-  for (let y = 0; y < box.height; y++) {
-    const from = (box.y + y) * map.width + box.x;
-    out.set(map.data.subarray(from, from + box.width), y * box.width);
-  }
+  const bytes = Uint8Array.from(pixels, (v) => Math.round(v * 255));
+  const inImage = (v) => Math.round(v / scale);
   return {
-    width: box.width,
-    height: box.height,
-    data: out
+    pixels,
+    ink: bytes,
+    steps: {
+      source: found.source,
+      judged: found.judged,
+      scale,
+      window: found.window,
+      background: levelled.background,
+      noise: levelled.noise,
+      strong: levelled.strong,
+      dropped: digit.dropped,
+      box: {
+        x: inImage(box.x),
+        y: inImage(box.y),
+        width: Math.max(1, inImage(box.x + box.width) - inImage(box.x)),
+        height: Math.max(1, inImage(box.y + box.height) - inImage(box.y))
+      },
+      scaled: size,
+      offset: placed.offset,
+      centerOfMass: centerOfMass(placed.map)
+    }
+  };
+}
+function noInk(name) {
+  return new UserError(`Image "${name}" has no ink to classify (a blank image?)`, {
+    hint: "The digit must stand out from its background: dark on light or light on dark."
+  });
+}
+function shrink(map, maxSide) {
+  const longer = Math.max(map.width, map.height);
+  if (longer <= maxSide) return {
+    map,
+    scale: 1
+  };
+  const scale = maxSide / longer;
+  const width = Math.max(1, Math.round(map.width * scale));
+  const height = Math.max(1, Math.round(map.height * scale));
+  return {
+    map: resizeArea(map, width, height),
+    scale: width / map.width
   };
 }
 function fitSize(width, height, side) {
@@ -1118,40 +1179,6 @@ function placeByCenterOfMass(digit, side) {
     offset
   };
 }
-var Histogram = class _Histogram {
-  lo;
-  hi;
-  static LEVELS = 4096;
-  counts;
-  total;
-  scale;
-  constructor(lo = 0, hi = 1) {
-    this.lo = lo;
-    this.hi = hi;
-    this.counts = new Uint32Array(_Histogram.LEVELS + 1);
-    this.total = 0;
-    this.scale = _Histogram.LEVELS / (hi - lo);
-  }
-  add(value) {
-    const t = (value - this.lo) * this.scale;
-    this.counts[t <= 0 ? 0 : t >= _Histogram.LEVELS ? _Histogram.LEVELS : Math.round(t)]++;
-    this.total++;
-  }
-  /** The value of a level. */
-  value(level) {
-    return this.lo + level / _Histogram.LEVELS * (this.hi - this.lo);
-  }
-  /** The `q`-quantile (0..1) by nearest rank; `lo` when empty. */
-  quantile(q) {
-    const rank = Math.min(this.total - 1, Math.floor(q * this.total));
-    let seen = 0;
-    for (let level = 0; level < this.counts.length; level++) {
-      seen += this.counts[level];
-      if (seen > rank) return this.value(level);
-    }
-    return this.lo;
-  }
-};
 
 // src/data/idx.ts
 var MAX_IDX_VALUES = 2 ** 31 - 1;
