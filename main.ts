@@ -9,6 +9,7 @@ import { suggest } from "./src/cli/args.ts";
 import { UserError } from "./src/errors.ts";
 import { userDir } from "./src/fs.ts";
 import { VERSION } from "./src/version.ts";
+import { mark } from "./src/trace.ts";
 
 function usage(): string {
   const width = Math.max(...COMMANDS.map((c) => c.name.length));
@@ -77,7 +78,9 @@ async function main(argv: string[]): Promise<number> {
   // Paths the user typed resolve where they typed them, not in the project root `deno task`
   // runs from. Nothing the program reads itself is found through the working directory.
   Deno.chdir(userDir());
+  mark(`${word}: modules loaded`);
   await command.run(rest);
+  mark(`${word}: done`);
   return 0;
 }
 

@@ -1,5 +1,13 @@
 import assert from "node:assert/strict";
-import { DataIter, gatherBatch, loadSplit, type Split, subset } from "../src/data/dataset.ts";
+import {
+  DataIter,
+  gatherBatch,
+  holdout,
+  loadSplit,
+  releaseImages,
+  type Split,
+  subset,
+} from "../src/data/dataset.ts";
 import { UserError } from "../src/errors.ts";
 import { Rng } from "../src/random.ts";
 import { MNIST } from "./test_data.ts";
@@ -98,6 +106,31 @@ Deno.test("loadSplit() rejects a file that is not gzip, with the download hint",
     await assertRejectsUserError(promise, /^Cannot decompress ".*t10k-labels-idx1-ubyte\.gz": /);
     await promise.catch((error) => assert.equal(error.hint, HINT));
   });
+});
+
+Deno.test("loadSplit() refuses a file larger than any gzip of the pinned size", async () => {
+  // Random bytes do not compress: a gzip of 20,000 of them is larger than one of 10,008 can be.
+  const noise = crypto.getRandomValues(new Uint8Array(20000));
+  await withTestSplit(await gzip(noise), async (dir) => {
+    const promise = loadSplit(dir, { dataset: "mnist", split: "test" });
+    await assertRejectsUserError(
+      promise,
+      /^Cannot decompress ".*t10k-labels-idx1-ubyte\.gz": it is 20,\d{3} bytes, more than a gzip of 10,008 bytes can be$/,
+    );
+    await promise.catch((error) => assert.equal(error.hint, HINT));
+  });
+});
+
+Deno.test("releaseImages() empties every view of a split's pixels and keeps its labels", async () => {
+  const test = await loadSplit(MNIST, { dataset: "mnist", split: "test" });
+  const few = subset(test, 100);
+  const { train, validation } = holdout(test, 1000);
+  assert.equal(few.images.length, 100 * 784);
+  releaseImages(few);
+  for (const split of [test, few, train, validation]) assert.equal(split.images.length, 0);
+  assert.equal(test.labels.length, 10000);
+  assert.deepEqual(Array.from(test.labels.subarray(0, 3)), [7, 2, 1]);
+  releaseImages(test); // again: nothing left to free, no error
 });
 
 Deno.test("loadSplit() names a missing file", async () => {

@@ -12,7 +12,12 @@ import { POOL_TABLE } from "../src/nn/pool.ts";
 import { GATHER_TABLE } from "../src/train/feeder.ts";
 import { SOFTMAX_TABLE } from "../src/nn/loss.ts";
 import { ADAM_TABLE, SGD_TABLE } from "../src/nn/optimizer.ts";
-import { chooseVariants, recallVariants } from "../src/nn/variants.ts";
+import {
+  chooseVariants,
+  inferenceVariants,
+  recallVariants,
+  SIMPLE_INFERENCE_BATCH,
+} from "../src/nn/variants.ts";
 import { runCli } from "./cli_helpers.ts";
 import { gpu } from "./gpu_helpers.ts";
 import { MNIST } from "./test_data.ts";
@@ -196,4 +201,21 @@ Deno.test({
       await Deno.remove(dir, { recursive: true });
     }
   },
+});
+
+Deno.test("inferenceVariants() runs a few images on a CPU adapter with the simple kernels", () => {
+  const device = { limits: LIMITS } as unknown as GPUDevice;
+  const cpu = { isCpu: true, device };
+  const tuned = chooseVariants(lenet(), { adapter: "cpu", limits: LIMITS, kernels: "tuned" });
+  const simple = chooseVariants(lenet(), { adapter: "cpu", limits: LIMITS, kernels: "simple" });
+  assert.deepEqual(inferenceVariants(lenet(), cpu, { batch: 1 }), simple);
+  assert.deepEqual(inferenceVariants(lenet(), cpu, { batch: SIMPLE_INFERENCE_BATCH }), simple);
+  assert.deepEqual(inferenceVariants(lenet(), cpu, { batch: SIMPLE_INFERENCE_BATCH + 1 }), tuned);
+  assert.deepEqual(inferenceVariants(lenet(), cpu), tuned);
+  // A GPU compiles its tuned kernels in milliseconds: tuned whatever the batch.
+  const onGpu = inferenceVariants(lenet(), { isCpu: false, device }, { batch: 1 });
+  assert.deepEqual(
+    onGpu,
+    chooseVariants(lenet(), { adapter: "gpu", limits: LIMITS, kernels: "tuned" }),
+  );
 });

@@ -17,6 +17,7 @@ import { loadCheckpoint } from "../nn/checkpoint.ts";
 import { ARCH_HELP, archOption, originJson } from "../nn/import.ts";
 import { Classifier } from "../nn/classifier.ts";
 import { modelPath } from "../nn/last_model.ts";
+import { mark } from "../trace.ts";
 
 const HELP = `Usage: mnist predict [--model FILE|NAME] [options] IMAGE...|-
        mnist predict [--model FILE|NAME] [options] --test-index N [--split train|test]
@@ -197,11 +198,15 @@ export const predictCommand: Command = {
       }
     }
     const good = outcomes.filter((o) => o.digit);
+    mark("predict: model read, images prepared");
     if (good.length > 0) {
       const gpu = await acquireGpu(device);
+      mark("predict: device");
       const classifier = new Classifier(gpu, checkpoint, { batch: Math.min(64, good.length) });
+      mark("predict: network built");
       try {
         const probabilities = await classifier.classify(good.map((o) => o.digit!.pixels));
+        mark("predict: classified");
         good.forEach((o, i) => (o.probabilities = probabilities[i]));
       } finally {
         classifier.destroy();

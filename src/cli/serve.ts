@@ -11,6 +11,7 @@ import { type Checkpoint, encodeCheckpoint, loadCheckpoint } from "../nn/checkpo
 import { ARCH_HELP, archOption } from "../nn/import.ts";
 import { Classifier } from "../nn/classifier.ts";
 import { modelPath } from "../nn/last_model.ts";
+import { mark } from "../trace.ts";
 import {
   BODY_TIMEOUT_MS,
   createHandler,
@@ -145,8 +146,11 @@ export const serveCommand: Command = {
       );
     }
 
+    mark("serve: model read");
     const gpu = await acquireGpu(device);
+    mark("serve: device");
     const classifier = new Classifier(gpu, checkpoint, { batch: 64 });
+    mark("serve: network built");
     // Made once the port is known (--port 0), before any request can arrive.
     let handler: Handler | undefined;
     try {
@@ -165,6 +169,7 @@ export const serveCommand: Command = {
         // The model on stderr, so that stdout's one line stays the address scripts wait for.
         console.error(modelLine(path, checkpoint));
         console.log(`Listening on http://${authority(host, server.addr.port)}/`);
+        mark("serve: listening");
         await server.finished;
       } finally {
         for (const signal of STOP_SIGNALS) Deno.removeSignalListener(signal, stop);

@@ -38,6 +38,7 @@ import {
 } from "../train/trainer.ts";
 import { WorkProgress } from "../progress.ts";
 import { plotFormat, writeRunPlot } from "./plot.ts";
+import { mark } from "../trace.ts";
 
 const HELP = `Usage: mnist train [options]
 
@@ -730,6 +731,7 @@ export const trainCommand: Command = {
     const runLog: string[] = [];
     // Timestamps time the log intervals that are read back together, and --profile.
     const gpu = await acquireGpu(device, { timestamps: true });
+    mark("train: device");
     try {
       checkBatchFits(model, batchSize, { limits: gpu.device.limits, adapter: gpu.name });
       await ensureDataset(dataDir, dataset, {
@@ -740,6 +742,7 @@ export const trainCommand: Command = {
         loadSplit(dataDir, { dataset, split: "train" }),
         loadSplit(dataDir, { dataset, split: "test" }),
       ]);
+      mark("train: data loaded");
       if (limit !== undefined) {
         trainSplit = subset(trainSplit, limit);
         testSplit = subset(testSplit, limit);
@@ -799,6 +802,7 @@ export const trainCommand: Command = {
           },
           dataset,
           resume,
+          releaseData: true,
           log: progress.log((line) => {
             console.log(line);
             runLog.push(line);

@@ -32,7 +32,7 @@ export class Classifier {
       store: this.#store,
       B: batch,
       train: false,
-      variants: inferenceVariants(model, gpu),
+      variants: inferenceVariants(model, gpu, { batch }),
     });
     this.#pixels = sizeOf(model.input);
     writeBuffer(gpu.device, this.#network.labels, { data: new Uint32Array(batch).fill(PAD) });

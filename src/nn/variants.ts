@@ -145,16 +145,28 @@ export function recallVariants(
 }
 
 /**
- * The variants a forward-only network (eval, predict, serve) runs on `gpu`: each layer's tuned
- * variant for the adapter, untimed.
+ * The largest batch a forward-only network on a CPU adapter runs with the simple kernels. There
+ * a tuned kernel's pipeline takes llvmpipe 0.3-2.4 s and up to 32 MB to compile (LeNet's five:
+ * about 3 s, 35 MB), a simple one some 10 ms, while at a batch of one image the simple forward
+ * pass is about as fast (LeNet 23 ms against 15; the tuned ones win from about 8 images):
+ * `mnist predict` on an image or a few answers seconds sooner (docs/memory.md, cold start).
+ */
+export const SIMPLE_INFERENCE_BATCH = 4;
+
+/**
+ * The variants a forward-only network (eval, predict, serve) of `batch` samples runs on `gpu`:
+ * each layer's tuned variant for the adapter, untimed; on a CPU adapter, for a batch of at most
+ * {@link SIMPLE_INFERENCE_BATCH}, the simple ones. Without `batch`, the tuned ones.
  */
 export function inferenceVariants(
   model: ModelSpec,
   gpu: Pick<Gpu, "isCpu" | "device">,
+  { batch }: { batch?: number } = {},
 ): string[] {
+  const small = batch !== undefined && batch <= SIMPLE_INFERENCE_BATCH;
   return chooseVariants(model, {
     adapter: adapterKind(gpu),
     limits: gpu.device.limits,
-    kernels: "tuned",
+    kernels: small && adapterKind(gpu) === "cpu" ? "simple" : "tuned",
   });
 }

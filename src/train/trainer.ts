@@ -7,7 +7,7 @@
 import { UserError } from "../errors.ts";
 import type { Gpu } from "../gpu/device.ts";
 import { countDispatches, encode, KernelCache } from "../gpu/kernel.ts";
-import { DataIter, type DataIterState } from "../data/dataset.ts";
+import { DataIter, type DataIterState, releaseImages } from "../data/dataset.ts";
 import { type Checkpoint, saveCheckpoint } from "../nn/checkpoint.ts";
 import type { ModelSpec } from "../nn/model.ts";
 import { Network } from "../nn/network.ts";
@@ -25,6 +25,7 @@ import {
   metricValues,
 } from "./metrics.ts";
 import { LrSchedule, type Schedule } from "./schedule.ts";
+import { mark as traceMark } from "../trace.ts";
 import {
   batchLines,
   resetLine,
@@ -105,6 +106,12 @@ export interface TrainOptions {
    * run chose on this adapter).
    */
   kernels?: KernelMode;
+  /**
+   * Free the pixels of `train` and `test` once they are on the GPU (`releaseImages`: every view
+   * of their buffers is emptied): `mnist train` needs them no more, and they are 55 MB of host
+   * memory. Off by default, for callers that use the splits afterwards.
+   */
+  releaseData?: boolean;
   /** Receives each log line. */
   log: (line: string) => void;
   /**
@@ -336,6 +343,7 @@ async function setUp(gpu: Gpu, options: TrainOptions): Promise<Run> {
       mode,
       recorded: (options.resume?.meta.training as Partial<TrainingRecord> | undefined)?.kernels,
     });
+  traceMark("train: kernels chosen");
   const explicit = mode !== "auto" || options.variants !== undefined;
   const chosen = recordChoice(choice, gpu.name, { explicit });
   const network = new Network(device, kernels, {
@@ -345,6 +353,7 @@ async function setUp(gpu: Gpu, options: TrainOptions): Promise<Run> {
     train: true,
     variants: choice.variants,
   });
+  traceMark("train: network built");
 
   const resume = options.resume;
   const iter = new DataIter({
@@ -378,6 +387,7 @@ async function setUp(gpu: Gpu, options: TrainOptions): Promise<Run> {
     store.initialize(options.init, new Rng(options.seed ^ 0x5eed));
   }
 
+  traceMark("train: optimizer built, parameters set");
   const feeder = new Feeder(device, kernels, {
     split: options.train,
     network,
@@ -385,6 +395,12 @@ async function setUp(gpu: Gpu, options: TrainOptions): Promise<Run> {
     ...(options.augment ? { augment: { seed: options.seed } } : {}),
   });
   const evaluator = new Evaluator(device, kernels, { network, split: options.test });
+  traceMark("train: validation split uploaded");
+  if (options.releaseData) {
+    // Both splits are on the GPU: the caller's host copies are freed (see releaseImages).
+    releaseImages(options.train);
+    releaseImages(options.test);
+  }
   const pipelines = kernels.size;
   const { onProgress } = options;
   const intervals = new IntervalLog(device, network.stats, {
@@ -453,6 +469,7 @@ async function trainEpoch(run: Run, epoch: number): Promise<number> {
   if (epoch === run.firstEpoch) warmUp(run);
   intervals.clearStats();
   await device.queue.onSubmittedWorkDone();
+  if (epoch === run.firstEpoch) traceMark("train: warmed up");
   const tic = performance.now();
   let mark = tic;
   let markBatch = 0;
@@ -647,10 +664,12 @@ export async function train(gpu: Gpu, options: TrainOptions): Promise<EpochResul
   try {
     for (let epoch = run.firstEpoch; epoch < options.epochs; epoch++) {
       const timeCost = await trainEpoch(run, epoch);
+      traceMark(`train: epoch ${epoch} trained`);
       log(resetLine(epoch));
       log(timeCostLine(epoch, timeCost));
       const checkpoint = await checkpointEpoch(run, epoch);
       const { accuracy, predictedCounts } = await validate(run, epoch);
+      traceMark(`train: epoch ${epoch} validated`);
       checkpoint.meta.accuracy = accuracy;
       await saveCheckpoint(options.save, checkpoint);
       results.push({
