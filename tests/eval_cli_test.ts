@@ -5,12 +5,12 @@
  */
 import assert from "node:assert/strict";
 import { GLYPHS, gridImage } from "../src/cli/show.ts";
-import { gatherBatch, loadSplit, subset } from "../src/data/dataset.ts";
+import { loadSplit, subset } from "../src/data/dataset.ts";
 import { loadCheckpoint } from "../src/nn/checkpoint.ts";
 import { type DecodedImage, decodeImage } from "../src/image/decode.ts";
 import { modelDirFor, runCli } from "./cli_helpers.ts";
 import { gpu } from "./gpu_helpers.ts";
-import * as ref from "./reference.ts";
+import { referenceMlp } from "./reference_mlp.ts";
 import { MNIST } from "./test_data.ts";
 
 const FILES = [
@@ -187,28 +187,6 @@ Deno.test({
   },
 });
 
-/**
- * MXNet's CrossEntropy over the first `count` test digits for the MLP with `params`, on the CPU
- * reference (float64 softmax from the f32 logits): the mean of -ln(p(label) + 1e-12).
- */
-async function referenceMlpCrossEntropy(
-  params: Map<string, Float32Array>,
-  count: number,
-): Promise<number> {
-  const test = subset(await loadSplit(MNIST, { dataset: "mnist", split: "test" }), count);
-  const batch = gatherBatch(test, Array.from({ length: count }, (_, i) => i));
-  let x = batch.data; // (B, 784)
-  for (const [name, I, O] of [["fc1", 784, 128], ["fc2", 128, 64], ["fc3", 64, 10]] as const) {
-    const y = ref.denseForward(
-      { x, w: params.get(`${name}_weight`)!, b: params.get(`${name}_bias`)! },
-      { B: count, I, O },
-    );
-    x = name === "fc3" ? y : ref.reluForward(y);
-  }
-  return ref.softmaxCrossEntropy({ logits: x, labels: batch.label }, { B: count, N: 10 }).loss /
-    count;
-}
-
 Deno.test({
   name: "mnist eval reports MXNet's cross-entropy: the one train --metric ce logged, and the " +
     "reference's",
@@ -253,7 +231,8 @@ Deno.test({
       assert.equal(json.code, 0, json.stderr);
       const result = JSON.parse(json.stdout);
       assert.equal(result.crossEntropy.toFixed(6), line[1]);
-      const want = await referenceMlpCrossEntropy((await loadCheckpoint(save)).params, 1000);
+      const test = subset(await loadSplit(MNIST, { dataset: "mnist", split: "test" }), 1000);
+      const want = referenceMlp((await loadCheckpoint(save)).params, test).crossEntropy;
       assert.ok(
         Math.abs(result.crossEntropy - want) <= 2e-6 + 1e-5 * want,
         `eval's cross-entropy ${result.crossEntropy}, reference ${want}`,

@@ -8,9 +8,8 @@ import assert from "node:assert/strict";
 import { type CliResult, runCli } from "./cli_helpers.ts";
 import { gpuTest } from "./gpu_helpers.ts";
 import { loadCheckpoint } from "../src/nn/checkpoint.ts";
-import { gatherBatch, loadSplit, subset } from "../src/data/dataset.ts";
-import { CROSS_ENTROPY_EPS } from "../src/train/metrics.ts";
-import * as ref from "./reference.ts";
+import { loadSplit, subset } from "../src/data/dataset.ts";
+import { referenceMlp } from "./reference_mlp.ts";
 import { MNIST } from "./test_data.ts";
 
 const FILES = [
@@ -44,35 +43,6 @@ function metricLines(stdout: string): string[] {
   return lines(stdout)
     .filter((line) => /(Train|Validation)-/.test(line))
     .map((line) => line.replace(/\tSpeed: [^\t]+\t/, "\t"));
-}
-
-/**
- * MXNet's CrossEntropy over `split` for the MLP with `params` (CPU reference, float64 from the
- * f32 logits): the mean of -ln(softmax(logits)[label] + 1e-12).
- */
-function mlpCrossEntropy(
-  params: Map<string, Float32Array>,
-  split: Parameters<typeof gatherBatch>[0],
-): number {
-  const B = split.count;
-  const batch = gatherBatch(split, Array.from({ length: B }, (_, i) => i));
-  let x = batch.data; // (B, 784)
-  for (const [name, I, O] of [["fc1", 784, 128], ["fc2", 128, 64], ["fc3", 64, 10]] as const) {
-    const y = ref.denseForward(
-      { x, w: params.get(`${name}_weight`)!, b: params.get(`${name}_bias`)! },
-      { B, I, O },
-    );
-    x = name === "fc3" ? y : ref.reluForward(y);
-  }
-  let sum = 0;
-  for (let b = 0; b < B; b++) {
-    const row = Array.from(x.subarray(b * 10, (b + 1) * 10)); // (N)
-    const max = Math.max(...row);
-    const e = row.map((v) => Math.exp(v - max));
-    const p = e[batch.label[b]!]! / e.reduce((s, v) => s + v, 0);
-    sum += -Math.log(p + CROSS_ENTROPY_EPS);
-  }
-  return sum / B;
 }
 
 gpuTest(
@@ -117,7 +87,7 @@ gpuTest(
       const checkpoint = await loadCheckpoint(save);
       assert.deepEqual(checkpoint.meta.training?.metrics, ["accuracy", "cross-entropy"]);
       const test = subset(await loadSplit(dir, { dataset: "mnist", split: "test" }), 1000);
-      const want = mlpCrossEntropy(checkpoint.params, test);
+      const want = referenceMlp(checkpoint.params, test).crossEntropy;
       assert.ok(
         Math.abs(validationCe! - want) <= 2e-6 + 1e-5 * want,
         `logged Validation-cross-entropy=${validationCe}, reference ${want}`,

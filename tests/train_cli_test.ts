@@ -11,13 +11,13 @@ import { type CliResult, modelDirFor, runCli } from "./cli_helpers.ts";
 import { gpu, gpuTest } from "./gpu_helpers.ts";
 import { encodeCheckpoint, loadCheckpoint } from "../src/nn/checkpoint.ts";
 import { readCheckpointInfo } from "../src/nn/last_model.ts";
-import { gatherBatch, subset } from "../src/data/dataset.ts";
+import { subset } from "../src/data/dataset.ts";
 import { parseIdxPair } from "../src/data/idx.ts";
-import * as ref from "./reference.ts";
 import { inferShapes, lenet, mlp, sizeOf } from "../src/nn/model.ts";
 import { largestBatch } from "../src/nn/network.ts";
 import { startLine } from "../src/train/speedometer.ts";
 import { nextDefault, runWarning } from "../src/cli/train.ts";
+import { referenceMlp } from "./reference_mlp.ts";
 import { MNIST } from "./test_data.ts";
 
 const FILES = [
@@ -516,29 +516,6 @@ gpuTest("mnist train --resume continues a run exactly where it stopped", async (
   });
 });
 
-/** How many of `split`'s samples the MLP with `params` classifies correctly (CPU reference). */
-function mlpCorrect(
-  params: Map<string, Float32Array>,
-  split: Parameters<typeof gatherBatch>[0],
-): number {
-  const B = split.count;
-  const batch = gatherBatch(split, Array.from({ length: B }, (_, i) => i));
-  let x = batch.data; // (B, 784)
-  for (const [name, I, O] of [["fc1", 784, 128], ["fc2", 128, 64], ["fc3", 64, 10]] as const) {
-    const y = ref.denseForward(
-      { x, w: params.get(`${name}_weight`)!, b: params.get(`${name}_bias`)! },
-      { B, I, O },
-    );
-    x = name === "fc3" ? y : ref.reluForward(y);
-  }
-  let correct = 0;
-  for (let b = 0; b < B; b++) {
-    const row = x.subarray(b * 10, (b + 1) * 10);
-    if (row.indexOf(Math.max(...row)) === batch.label[b]) correct++;
-  }
-  return correct;
-}
-
 gpuTest(
   "mnist train --validation holdout:N trains on the first count - N samples only",
   async () => {
@@ -586,7 +563,7 @@ gpuTest(
       );
       const heldOut = subset(trainSplit, 200, { first: 800 });
       const logged = Number(validationAccuracies(part.stdout).get(0));
-      const correct = mlpCorrect(h.params, heldOut);
+      const { correct } = referenceMlp(h.params, heldOut);
       assert.ok(Math.abs(correct - logged * 200) <= 1, `${correct}/200 vs logged ${logged}`);
       const info = await readCheckpointInfo(`${dir}/part.st`);
       assert.equal(info.validation, "holdout:200");
