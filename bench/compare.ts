@@ -3,35 +3,58 @@
  * for the tutorial's MLP and LeNet at batch 100 with SGD. PyTorch runs bench/pytorch_compare.py
  * on CUDA when our adapter is a GPU and torch has CUDA, else on the CPU.
  *
- *     deno task bench:pytorch            (PYTHON=/path/to/python3 to choose the interpreter)
+ *     deno task bench:pytorch [--rounds N] [--seconds S]     (PYTHON=/path/to/python3)
+ *
+ * The two sides take turns, each trial at least S seconds (default 3) of whole training steps:
+ * ours, PyTorch's, ours, PyTorch's... for N rounds (default 5) per model, so that a machine whose
+ * speed wanders (other work, clocks) slows both alike. Reported: each side's median and spread
+ * (min-max) and the ratio of the medians. PyTorch keeps one process (its warm state) for all
+ * its trials.
+ *
+ * Installs nothing. Refuses, in one line, to compare with a CPU PyTorch that would run on the
+ * reference BLAS (Debian's python3-torch does, unless an optimised libblas.so.3 such as
+ * libopenblas0-pthread is installed): its figures would flatter ours several times over.
  */
+import { parseArgs } from "node:util";
 import { lenet, mlp } from "../src/nn/model.ts";
 import { gpu, runOnGpu, trainingSetup } from "./common.ts";
 
 const B = 100;
+const { values: opts } = parseArgs({
+  args: Deno.args,
+  options: { rounds: { type: "string", default: "5" }, seconds: { type: "string", default: "3" } },
+});
+const rounds = Math.max(1, Number(opts.rounds));
+const seconds = Math.max(0.1, Number(opts.seconds));
 
-/** Our samples/sec: whole training steps, repeated for at least `seconds`, best of 3. */
-async function ours(model: ReturnType<typeof mlp>, seconds: number): Promise<number> {
+/** Our side of one model: a warm network, timed in trials of at least `seconds`. */
+async function ourTrainer(model: ReturnType<typeof mlp>) {
   const setup = trainingSetup(model, { B });
   await runOnGpu(3, setup.step);
-  // Size a chunk to about a quarter of the time, so the ~10 ms completion latency is amortised.
+  // A chunk of about a tenth of a trial, so the ~10 ms completion latency is amortised.
   let steps = 1;
   for (;;) {
     const t = performance.now();
     await runOnGpu(steps, setup.step);
-    if (performance.now() - t > (seconds * 1000) / 4 || steps >= 4096) break;
+    if (performance.now() - t > (seconds * 1000) / 10 || steps >= 4096) break;
     steps *= 2;
   }
-  let best = 0;
-  for (let trial = 0; trial < 3; trial++) {
-    const t = performance.now();
-    await runOnGpu(steps, setup.step);
-    best = Math.max(best, (steps * B) / ((performance.now() - t) / 1000));
-  }
-  setup.network.destroy();
-  setup.store.destroy();
-  setup.feeder.destroy();
-  return best;
+  return {
+    async trial(): Promise<number> {
+      let done = 0;
+      const t = performance.now();
+      while (performance.now() - t < seconds * 1000) {
+        await runOnGpu(steps, setup.step);
+        done += steps;
+      }
+      return (done * B) / ((performance.now() - t) / 1000);
+    },
+    destroy() {
+      setup.network.destroy();
+      setup.store.destroy();
+      setup.feeder.destroy();
+    },
+  };
 }
 
 async function pythonWithTorch(): Promise<string | undefined> {
@@ -51,60 +74,150 @@ async function pythonWithTorch(): Promise<string | undefined> {
   return undefined;
 }
 
-async function pytorch(python: string, device: string): Promise<Map<string, number>> {
+/** What bench/pytorch_compare.py reports of the BLAS it loaded. */
+interface Blas {
+  kind: string;
+  libraries: string[];
+  threads: number | null;
+}
+
+/** PyTorch's side: pytorch_compare.py --serve, one trial per request. */
+async function startPytorch(python: string, device: string) {
   const script = new URL("./pytorch_compare.py", import.meta.url).pathname;
   const data = Deno.env.get("MNIST_DATA_DIR") ??
     new URL("../../shared/mnist", import.meta.url).pathname;
-  const out = await new Deno.Command(python, {
-    args: [
-      script,
-      "--device",
-      device,
-      "--data",
-      data,
-      "--steps",
-      device === "cuda" ? "600" : "200",
-    ],
+  const child = new Deno.Command(python, {
+    args: [script, "--serve", "--device", device, "--data", data],
+    stdin: "piped",
+    stdout: "piped",
     stderr: "inherit",
-  }).output();
-  const text = new TextDecoder().decode(out.stdout);
-  const rates = new Map<string, number>();
-  for (const m of text.matchAll(/^pytorch (\w+): ([\d,]+) samples\/sec/gm)) {
-    rates.set(m[1]!, Number(m[2]!.replaceAll(",", "")));
-  }
-  return rates;
+  }).spawn();
+  const lines = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  let buffered = "";
+  const nextLine = async (): Promise<string> => {
+    for (;;) {
+      const end = buffered.indexOf("\n");
+      if (end >= 0) {
+        const line = buffered.slice(0, end);
+        buffered = buffered.slice(end + 1);
+        return line;
+      }
+      const { value, done } = await lines.read();
+      if (done) throw new Error("pytorch_compare.py stopped");
+      buffered += value;
+    }
+  };
+  const writer = child.stdin.getWriter();
+  const info = JSON.parse((await nextLine()).replace(/^info /, "")) as {
+    torch: string;
+    device: string;
+    threads: number;
+    blas: Blas;
+  };
+  return {
+    info,
+    async trial(model: string): Promise<number> {
+      await writer.write(new TextEncoder().encode(`${model} ${seconds}\n`));
+      const m = /^result (\w+) ([\d.]+)/.exec(await nextLine());
+      if (!m || m[1] !== model) throw new Error(`unexpected answer from pytorch_compare.py`);
+      return Number(m[2]);
+    },
+    async close() {
+      await writer.close();
+      await child.status;
+    },
+  };
 }
 
-const models = [mlp(), lenet()];
-const mine = new Map<string, number>();
-for (const model of models) mine.set(model.name, await ours(model, gpu.isCpu ? 4 : 2));
-
 const python = await pythonWithTorch();
-let theirs = new Map<string, number>();
-let where = "not run: no python3 with torch (Debian: apt-get install python3-torch)";
+let cuda = false;
 if (python) {
   const { success, stdout } = await new Deno.Command(python, {
     args: ["-c", "import torch; print(torch.cuda.is_available())"],
     stderr: "null",
   }).output();
-  const cuda = success && new TextDecoder().decode(stdout).trim() === "True" && !gpu.isCpu;
-  where = cuda ? "CUDA" : "CPU";
-  theirs = await pytorch(python, cuda ? "cuda" : "cpu");
+  cuda = success && new TextDecoder().decode(stdout).trim() === "True" && !gpu.isCpu;
+  if (!cuda) {
+    const script = new URL("./pytorch_compare.py", import.meta.url).pathname;
+    const out = await new Deno.Command(python, { args: [script, "--blas"], stderr: "inherit" })
+      .output();
+    const blas = JSON.parse(new TextDecoder().decode(out.stdout)) as Blas;
+    if (blas.kind === "reference") {
+      console.error(
+        `error: not comparing: PyTorch (${python}) would run on the reference BLAS ` +
+          `(${blas.libraries.join(", ")}), which flatters mnist several times over; install an ` +
+          `optimised one (Debian: apt-get install libopenblas0-pthread) and run again`,
+      );
+      Deno.exit(1);
+    }
+  }
 }
 
-const fmt = (
-  n: number | undefined,
-) => (n === undefined ? "-" : Math.round(n).toLocaleString("en-US"));
-console.log(`\nTraining throughput at batch ${B} (samples/sec), SGD:`);
-console.log(`  mnist: WebGPU on ${gpu.name}${gpu.isCpu ? " (CPU)" : ""};  PyTorch: ${where}`);
+const llvmpipeThreads = Deno.env.get("LP_NUM_THREADS");
 console.log(
-  `${"model".padEnd(8)}${"mnist".padStart(12)}${"PyTorch".padStart(12)}${"ratio".padStart(8)}`,
+  `mnist: WebGPU on ${gpu.name}${
+    gpu.isCpu
+      ? ` (CPU adapter; llvmpipe threads: ${
+        llvmpipeThreads
+          ? `LP_NUM_THREADS=${llvmpipeThreads}`
+          : `${navigator.hardwareConcurrency}, one per CPU (Mesa's default)`
+      })`
+      : ""
+  }`,
+);
+const pytorch = python ? await startPytorch(python, cuda ? "cuda" : "cpu") : undefined;
+if (pytorch) {
+  const { info } = pytorch;
+  console.log(
+    `PyTorch ${info.torch} (${python}) on ${cuda ? `CUDA, ${info.device}` : "the CPU"}` +
+      (cuda
+        ? ""
+        : `: ${info.threads} threads; BLAS ${info.blas.kind} (${info.blas.libraries.join(", ")})` +
+          `${info.blas.threads === null ? "" : `, ${info.blas.threads} threads`}`),
+  );
+} else {
+  console.log("PyTorch: not run: no python3 with torch (Debian: apt-get install python3-torch)");
+}
+console.log(
+  `Batch ${B}, SGD; ${rounds} rounds of ${seconds} s trials, ours and PyTorch's in turn\n`,
+);
+
+const models = [mlp(), lenet()];
+const results = new Map<string, { ours: number[]; theirs: number[] }>();
+for (const model of models) {
+  const ours = await ourTrainer(model);
+  const row = { ours: [] as number[], theirs: [] as number[] };
+  results.set(model.name, row);
+  for (let round = 0; round < rounds; round++) {
+    row.ours.push(await ours.trial());
+    if (pytorch) row.theirs.push(await pytorch.trial(model.name));
+    console.error(
+      `  ${model.name} round ${round + 1}: mnist ${Math.round(row.ours.at(-1)!)}` +
+        (pytorch ? `, PyTorch ${Math.round(row.theirs.at(-1)!)}` : "") + " samples/sec",
+    );
+  }
+  ours.destroy();
+}
+await pytorch?.close();
+
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = Math.floor(s.length / 2);
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+};
+const fmt = (n: number) => Math.round(n).toLocaleString("en-US");
+const cell = (xs: number[]) =>
+  xs.length === 0 ? "-" : `${fmt(median(xs))} (${fmt(Math.min(...xs))}-${fmt(Math.max(...xs))})`;
+console.log(
+  `${"model".padEnd(7)}${"mnist: median (min-max)".padStart(28)}` +
+    `${"PyTorch: median (min-max)".padStart(30)}${"ratio".padStart(8)}`,
 );
 for (const model of models) {
-  const a = mine.get(model.name);
-  const b = theirs.get(model.name);
-  const ratio = a !== undefined && b ? `${(a / b).toFixed(2)}×` : "-";
+  const { ours, theirs } = results.get(model.name)!;
+  const ratio = theirs.length ? `${(median(ours) / median(theirs)).toFixed(2)}×` : "-";
   console.log(
-    `${model.name.padEnd(8)}${fmt(a).padStart(12)}${fmt(b).padStart(12)}${ratio.padStart(8)}`,
+    `${model.name.padEnd(7)}${cell(ours).padStart(28)}${cell(theirs).padStart(30)}` +
+      `${ratio.padStart(8)}`,
   );
 }
+console.log("samples/sec of whole training steps; ratio: mnist's median / PyTorch's median");
