@@ -135,3 +135,46 @@ gpuTest("training with the GPU kernels learns what it learns with the CPU kernel
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+gpuTest(
+  "epochs after the first create no buffer: checkpoint and validation reuse theirs",
+  async (g) => {
+    const [trainSplit, testSplit] = await splits(300, 100);
+    const dir = await Deno.makeTempDir();
+    const device = g.device;
+    const create = device.createBuffer;
+    let created: string[] = [];
+    device.createBuffer = (descriptor: GPUBufferDescriptor) => {
+      created.push(descriptor.label ?? "");
+      return create.call(device, descriptor);
+    };
+    try {
+      const buffersFor = async (epochs: number, optimizer: "sgd" | "adam") => {
+        created = [];
+        await train(g, {
+          model: mlp(),
+          train: trainSplit,
+          test: testSplit,
+          epochs,
+          batchSize: 50,
+          sgd: { lr: 0.1, momentum: 0.9, wd: 0, clipGradient: 0, optimizer },
+          seed: 3,
+          init: { kind: "xavier" },
+          frequent: 2,
+          save: `${dir}/m.json`,
+          dataset: "mnist",
+          log: () => {},
+        });
+        return created.sort();
+      };
+      for (const optimizer of ["sgd", "adam"] as const) {
+        const one = await buffersFor(1, optimizer);
+        assert.ok(one.some((l) => l.includes("staging")), `no staging buffer among ${one}`);
+        assert.deepEqual(await buffersFor(3, optimizer), one, optimizer);
+      }
+    } finally {
+      device.createBuffer = create;
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+);

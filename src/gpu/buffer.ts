@@ -1,4 +1,5 @@
 /** GPU buffer helpers: create, upload, uniform `Dims`, and read back. */
+import { Readback } from "./readback.ts";
 
 /** Usage for buffers kernels read and write, and that can be copied and cleared. */
 export const STORAGE = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
@@ -15,34 +16,13 @@ export function createStorage(
   });
 }
 
-/**
- * Bytes per `queue.writeBuffer` when {@link createStorageWith} uploads a large array (a multiple
- * of 4). Each write is staged in a buffer of its own size until the submit after it has run.
- */
-export const UPLOAD_CHUNK_BYTES = 4 * 1024 * 1024;
-
-/**
- * Creates a storage buffer holding `data` (padded to 4 bytes), labelled `label`. More than
- * {@link UPLOAD_CHUNK_BYTES} go up in chunks of that size, each followed by an empty submit
- * that flushes it: one write of the whole array would stage a copy of all of it, and on a CPU
- * adapter, whose buffers are the process's memory, the staging copy and the buffer would both
- * be resident during the copy (the training images: 47 MB more at the peak; docs/memory.md).
- */
+/** Creates a storage buffer holding `data` (padded to 4 bytes), labelled `label`. */
 export function createStorageWith(
   device: GPUDevice,
   { label, data }: { label: string; data: ArrayBufferView },
 ): GPUBuffer {
   const buffer = createStorage(device, { label, bytes: data.byteLength });
-  const bytes = new Uint8Array(data.buffer as ArrayBuffer, data.byteOffset, data.byteLength);
-  if (bytes.byteLength <= UPLOAD_CHUNK_BYTES) {
-    writeBuffer(device, buffer, { data: bytes });
-    return buffer;
-  }
-  for (let offset = 0; offset < bytes.byteLength; offset += UPLOAD_CHUNK_BYTES) {
-    const chunk = bytes.subarray(offset, offset + UPLOAD_CHUNK_BYTES);
-    writeBuffer(device, buffer, { data: chunk, offset });
-    device.queue.submit([]);
-  }
+  writeBuffer(device, buffer, { data });
   return buffer;
 }
 
@@ -102,26 +82,23 @@ export function createDims<L extends DimsLayout>(
   return buffer;
 }
 
-/** Copies `bytes` of `buffer` from `offset` to the CPU, waiting for the queue. */
+/**
+ * Copies `bytes` of `buffer` from `offset` to the CPU, waiting for the queue, through a staging
+ * buffer made for this one read: for reads made once. What is read again and again (every
+ * epoch's checkpoint and validation) goes through a {@link Readback}, which keeps its staging
+ * buffers.
+ */
 export async function readBuffer(
   device: GPUDevice,
   buffer: GPUBuffer,
-  { offset = 0, bytes = buffer.size - offset }: { offset?: number; bytes?: number } = {},
+  options: { offset?: number; bytes?: number } = {},
 ): Promise<ArrayBuffer> {
-  const size = Math.ceil(bytes / 4) * 4;
-  const staging = device.createBuffer({
-    label: `${buffer.label}.readback`,
-    size,
-    usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
-  });
-  const encoder = device.createCommandEncoder({ label: `${buffer.label}.readback` });
-  encoder.copyBufferToBuffer(buffer, offset, staging, 0, size);
-  device.queue.submit([encoder.finish()]);
-  await staging.mapAsync(GPUMapMode.READ);
-  const copy = staging.getMappedRange().slice(0, bytes);
-  staging.unmap();
-  staging.destroy();
-  return copy;
+  const readback = new Readback(device, { label: `${buffer.label}.readback` });
+  try {
+    return await readback.read(buffer, options);
+  } finally {
+    readback.destroy();
+  }
 }
 
 /** Reads a whole f32 buffer (or `count` floats from `offset` floats). */

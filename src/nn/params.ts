@@ -4,8 +4,9 @@
  * block, aligned to 256 bytes so it can be bound as a range; inside a block tensors are packed
  * (a dense layer's bias follows its weight).
  */
-import { createStorage, readF32, writeBuffer } from "../gpu/buffer.ts";
+import { createStorage, writeBuffer } from "../gpu/buffer.ts";
 import type { BufferRange } from "../gpu/kernel.ts";
+import { Readback } from "../gpu/readback.ts";
 import { inferShapes, type LayerInfo, type ModelSpec, type ParamShape, sizeOf } from "./model.ts";
 import type { Rng } from "../random.ts";
 
@@ -60,6 +61,8 @@ export class ParamStore {
    * src/nn/optimizer.ts).
    */
   readonly momentum: GPUBuffer;
+  /** The staging buffer of `download`: made on the first, reused (every buffer is `length`). */
+  readonly #readback: Readback;
 
   /**
    * Lays out `model`'s parameters (see the module comment) and creates the three buffers on
@@ -87,6 +90,7 @@ export class ParamStore {
     this.params = createStorage(device, { label: "params", bytes: this.length * 4 });
     this.grads = createStorage(device, { label: "grads", bytes: this.length * 4 });
     this.momentum = createStorage(device, { label: "momentum", bytes: this.length * 4 });
+    this.#readback = new Readback(device, { label: "params" });
   }
 
   /** The buffer range of layer `index`'s block in `buffer` (params, grads or momentum). */
@@ -112,9 +116,12 @@ export class ParamStore {
     writeBuffer(this.device, buffer, { data: host });
   }
 
-  /** Reads the parameters (or `buffer`) back, one array per tensor name. */
+  /**
+   * Reads the parameters (or `buffer`, `length` floats too: momentum, Adam's variance) back, one
+   * array per tensor name, through a staging buffer kept for the next download.
+   */
   async download(buffer: GPUBuffer = this.params): Promise<Map<string, Float32Array>> {
-    const host = await readF32(this.device, buffer);
+    const host = new Float32Array(await this.#readback.read(buffer));
     return new Map(this.tensors.map((t) => [t.name, host.slice(t.offset, t.offset + t.size)]));
   }
 
@@ -138,5 +145,6 @@ export class ParamStore {
     this.params.destroy();
     this.grads.destroy();
     this.momentum.destroy();
+    this.#readback.destroy();
   }
 }

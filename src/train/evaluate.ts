@@ -1,13 +1,14 @@
 /** Forward passes over a whole split: validation accuracy, and predictions for `mnist eval`. */
-import { createStorage, readBuffer } from "../gpu/buffer.ts";
+import { createStorage } from "../gpu/buffer.ts";
 import type { KernelCache } from "../gpu/kernel.ts";
+import { Readback } from "../gpu/readback.ts";
 import type { Network } from "../nn/network.ts";
 import { Feeder, type HostSplit, PAD_FLAG } from "./feeder.ts";
 import { type Metrics, MetricsReader } from "./metrics.ts";
 
 /**
  * With an `onProgress` listener, the fewest submits a run is split into, so that a bar moves
- * (`mnist eval` and validation: 100 batches of 100). Without one, a run is one submit.
+ * (`mnist eval`: 10 batches of 1,000; validation: 100 of 100). Without one, a run is one submit.
  */
 const PROGRESS_STEPS = 20;
 
@@ -19,6 +20,8 @@ export class Evaluator {
   readonly #metrics: MetricsReader;
   readonly #predictions: GPUBuffer;
   #probabilities: GPUBuffer | undefined;
+  /** Staging for the predictions and probabilities, made on the first run and reused. */
+  readonly #readback: Readback;
   /** Samples in the split; the last batch's padding is not counted. */
   readonly count: number;
 
@@ -48,6 +51,7 @@ export class Evaluator {
       label: "eval.predictions",
       bytes: batches * B * 4,
     });
+    this.#readback = new Readback(device, { label: "eval" });
   }
 
   /**
@@ -103,11 +107,11 @@ export class Evaluator {
       metrics,
     };
     if (predictions) {
-      const all = new Uint32Array(await readBuffer(device, this.#predictions));
+      const all = new Uint32Array(await this.#readback.read(this.#predictions));
       result.predictions = all.slice(0, this.count);
     }
     if (probabilities) {
-      const all = new Float32Array(await readBuffer(device, this.#probabilities!));
+      const all = new Float32Array(await this.#readback.read(this.#probabilities!));
       result.probabilities = all.slice(0, this.count * N);
     }
     return result;
@@ -119,5 +123,6 @@ export class Evaluator {
     this.#metrics.destroy();
     this.#predictions.destroy();
     this.#probabilities?.destroy();
+    this.#readback.destroy();
   }
 }
