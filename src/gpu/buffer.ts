@@ -16,13 +16,34 @@ export function createStorage(
   });
 }
 
-/** Creates a storage buffer holding `data` (padded to 4 bytes), labelled `label`. */
+/**
+ * Bytes per `queue.writeBuffer` when {@link createStorageWith} uploads a large array (a multiple
+ * of 4). Each write is staged in a buffer of its own size until the submit after it has run.
+ */
+export const UPLOAD_CHUNK_BYTES = 4 * 1024 * 1024;
+
+/**
+ * Creates a storage buffer holding `data` (padded to 4 bytes), labelled `label`. More than
+ * {@link UPLOAD_CHUNK_BYTES} go up in chunks of that size, each followed by an empty submit
+ * that flushes it: one write of the whole array would stage a copy of all of it, and on a CPU
+ * adapter, whose buffers are the process's memory, the staging copy and the buffer would both
+ * be resident during the copy (the training images: 47 MB more at the peak; docs/memory.md).
+ */
 export function createStorageWith(
   device: GPUDevice,
   { label, data }: { label: string; data: ArrayBufferView },
 ): GPUBuffer {
   const buffer = createStorage(device, { label, bytes: data.byteLength });
-  writeBuffer(device, buffer, { data });
+  const bytes = new Uint8Array(data.buffer as ArrayBuffer, data.byteOffset, data.byteLength);
+  if (bytes.byteLength <= UPLOAD_CHUNK_BYTES) {
+    writeBuffer(device, buffer, { data: bytes });
+    return buffer;
+  }
+  for (let offset = 0; offset < bytes.byteLength; offset += UPLOAD_CHUNK_BYTES) {
+    const chunk = bytes.subarray(offset, offset + UPLOAD_CHUNK_BYTES);
+    writeBuffer(device, buffer, { data: chunk, offset });
+    device.queue.submit([]);
+  }
   return buffer;
 }
 

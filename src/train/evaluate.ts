@@ -8,7 +8,7 @@ import { type Metrics, MetricsReader } from "./metrics.ts";
 
 /**
  * With an `onProgress` listener, the fewest submits a run is split into, so that a bar moves
- * (`mnist eval`: 10 batches of 1,000; validation: 100 of 100). Without one, a run is one submit.
+ * (`mnist eval` and validation: 100 batches of 100). Without one, a run is one submit.
  */
 const PROGRESS_STEPS = 20;
 
