@@ -188,11 +188,13 @@ export const VARIANTS = [
  */
 export function trainingSetup(
   model: ModelSpec,
-  { B, tiled = true, target = TARGET, momentum = 0 }: {
+  { B, tiled = true, target = TARGET, momentum = 0, variants }: {
     B: number;
     tiled?: boolean;
     target?: "cpu" | "gpu";
     momentum?: number;
+    /** Each layer's variant, overriding `tiled` and `target`'s choice. */
+    variants?: string[];
   },
 ) {
   const store = new ParamStore(gpu.device, model);
@@ -202,7 +204,7 @@ export function trainingSetup(
     store,
     B,
     train: true,
-    variants: chooseVariants(model, {
+    variants: variants ?? chooseVariants(model, {
       adapter: target,
       limits: gpu.device.limits,
       kernels: tiled ? "tuned" : "simple",

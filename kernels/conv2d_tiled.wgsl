@@ -7,8 +7,8 @@
 // vec4s along rows, so W (and with it OW = W - 4) must be a multiple of 4.
 // Invocations are numbered gid.x + gid.y · (x workgroups · WG), so a dispatch can spread over
 // two dimensions when one would exceed maxComputeWorkgroupsPerDimension.
-// The bindings are kernels/conv2d_vec4.wgsl's: one variable per binding number, each entry
-// point using some of them, so that a layer binds its buffers alike for either module.
+// The bindings are kernels/conv2d_vec4.wgsl's and the pooled forward's argmax4: one variable
+// per binding number, each entry point using some of them.
 
 struct Dims {
   B: u32,
@@ -31,10 +31,12 @@ override WG: u32 = 8u;
 
 @group(0) @binding(0) var<storage, read_write> out: array<f32>;
 @group(0) @binding(1) var<storage, read_write> out4: array<vec4f>;
-@group(0) @binding(2) var<storage, read> in0v: array<vec4f>;
-@group(0) @binding(3) var<storage, read> in1: array<f32>;
-@group(0) @binding(4) var<storage, read> in2v: array<vec4f>;
-@group(0) @binding(5) var<uniform> dims: Dims;
+// The pooled forward's argmax (conv2d_forward_tiled_pool only).
+@group(0) @binding(2) var<storage, read_write> argmax4: array<vec4u>;
+@group(0) @binding(3) var<storage, read> in0v: array<vec4f>;
+@group(0) @binding(4) var<storage, read> in1: array<f32>;
+@group(0) @binding(5) var<storage, read> in2v: array<vec4f>;
+@group(0) @binding(6) var<uniform> dims: Dims;
 
 fn invocation(gid: vec3u, groups: vec3u) -> u32 {
   return gid.x + gid.y * groups.x * WG;
@@ -47,6 +49,40 @@ fn store_forward(b: u32, o: u32, oh: u32, ow: u32, v: vec4f) {
   }
   let at = (((b * dims.O + o) * dims.OH + oh) * dims.OW + ow) / 4u;
   out4[at] = vec4f(activate(v.x), activate(v.y), activate(v.z), activate(v.w));
+}
+
+// act() of each of v's components.
+fn act4(v: vec4f) -> vec4f {
+  return vec4f(activate(v.x), activate(v.y), activate(v.z), activate(v.w));
+}
+
+// The pool's y[b, o, ph, pw .. pw + 3] and argmax: the maxima of the four 2×2 windows whose
+// rows 2·ph, 2·ph + 1 of the convolution's output y (B, O, OH, OW) are `v` (top row's columns
+// 2·pw .. 2·pw + 3, 2·pw + 4 .. 2·pw + 7, then the bottom row's), compared in the order of
+// kernels/pool_2x2.wgsl's maxpool_forward_2x2 (the first maximum wins); skipping what lies past
+// O or OH/2 (the pooled width is whole vec4s).
+fn store_pooled(b: u32, o: u32, ph: u32, pw: u32, v: array<vec4f, 4>) {
+  let PH = dims.OH / 2u;
+  let PW = dims.OW / 2u;
+  if (o >= dims.O || ph >= PH || pw >= PW) {
+    return;
+  }
+  let plane = b * dims.O + o;
+  let tl = (plane * dims.OH + 2u * ph) * dims.OW + 2u * pw + vec4u(0u, 2u, 4u, 6u);
+  var m = vec4f(v[0].x, v[0].z, v[1].x, v[1].z);
+  var arg = tl;
+  let tr = vec4f(v[0].y, v[0].w, v[1].y, v[1].w);
+  arg = select(arg, tl + 1u, tr > m);
+  m = select(m, tr, tr > m);
+  let bl = vec4f(v[2].x, v[2].z, v[3].x, v[3].z);
+  arg = select(arg, tl + dims.OW, bl > m);
+  m = select(m, bl, bl > m);
+  let br = vec4f(v[2].y, v[2].w, v[3].y, v[3].w);
+  arg = select(arg, tl + dims.OW + 1u, br > m);
+  m = select(m, br, br > m);
+  let at = ((plane * PH + ph) * PW + pw) / 4u;
+  out4[at] = m;
+  argmax4[at] = arg;
 }
 
 // dx[.., ih, 4q .. 4q + 3] of the plane starting at vec4 `plane` = v ⊙ prev_act'(x),
@@ -711,6 +747,610 @@ fn conv2d_forward_tiled(
   store_forward(b, o0 + 3u, oh0 + 6u, ow0 + 4u, a6_1_3 + bias3);
   store_forward(b, o0 + 3u, oh0 + 7u, ow0 + 0u, a7_0_3 + bias3);
   store_forward(b, o0 + 3u, oh0 + 7u, ow0 + 4u, a7_1_3 + bias3);
+}
+
+// One invocation per (b, 4 output channels, 8×8 output pixels), then max-pooled over
+// 2×2 windows at stride 2 (kernels/pool_2x2.wgsl's maxpool_forward_2x2 fused into the
+// epilogue); out4: the pool's y (B, O, OH/2, OW/8), argmax4: (B, O, OH/2, OW/8) flat indices
+// into the convolution's (B, O, OH, OW) output of each window's first maximum; in0v, in1 as
+// conv2d_forward_tiled. Needs OH, OW even and OW/2 % 4 == 0.
+@compute @workgroup_size(WG)
+fn conv2d_forward_tiled_pool(
+  @builtin(global_invocation_id) gid: vec3u,
+  @builtin(num_workgroups) groups: vec3u,
+) {
+  let C = dims.C;
+  let H = dims.H;
+  let W4 = dims.W / 4u;
+  let O = dims.O;
+  let tiles_w = (dims.OW + 7u) / 8u;
+  let tiles_h = (dims.OH + 7u) / 8u;
+  let tiles_o = (O + 3u) / 4u;
+  var i = invocation(gid, groups);
+  let ow0 = (i % tiles_w) * 8u;
+  i /= tiles_w;
+  let oh0 = (i % tiles_h) * 8u;
+  i /= tiles_h;
+  let o0 = (i % tiles_o) * 4u;
+  let b = i / tiles_o;
+  if (b >= dims.B) {
+    return;
+  }
+  let last = dims.B * C * H * W4 - 1u;
+  // Where output channel o0 + t's weights start, and where input row oh0 + rr of the block
+  // starts (in vec4s) within a channel plane.
+  let w0 = min(o0 + 0u, O - 1u) * C * 25u;
+  let w1 = min(o0 + 1u, O - 1u) * C * 25u;
+  let w2 = min(o0 + 2u, O - 1u) * C * 25u;
+  let w3 = min(o0 + 3u, O - 1u) * C * 25u;
+  let row0 = min(oh0 + 0u, H - 1u) * W4 + ow0 / 4u;
+  let row1 = min(oh0 + 1u, H - 1u) * W4 + ow0 / 4u;
+  let row2 = min(oh0 + 2u, H - 1u) * W4 + ow0 / 4u;
+  let row3 = min(oh0 + 3u, H - 1u) * W4 + ow0 / 4u;
+  let row4 = min(oh0 + 4u, H - 1u) * W4 + ow0 / 4u;
+  let row5 = min(oh0 + 5u, H - 1u) * W4 + ow0 / 4u;
+  let row6 = min(oh0 + 6u, H - 1u) * W4 + ow0 / 4u;
+  let row7 = min(oh0 + 7u, H - 1u) * W4 + ow0 / 4u;
+  let row8 = min(oh0 + 8u, H - 1u) * W4 + ow0 / 4u;
+  let row9 = min(oh0 + 9u, H - 1u) * W4 + ow0 / 4u;
+  let row10 = min(oh0 + 10u, H - 1u) * W4 + ow0 / 4u;
+  let row11 = min(oh0 + 11u, H - 1u) * W4 + ow0 / 4u;
+  // a{r}_{j}_{t}: output row oh0 + r, columns ow0 + 4j .. ow0 + 4j + 3, channel o0 + t.
+  var a0_0_0 = vec4f(0.0);
+  var a0_0_1 = vec4f(0.0);
+  var a0_0_2 = vec4f(0.0);
+  var a0_0_3 = vec4f(0.0);
+  var a0_1_0 = vec4f(0.0);
+  var a0_1_1 = vec4f(0.0);
+  var a0_1_2 = vec4f(0.0);
+  var a0_1_3 = vec4f(0.0);
+  var a1_0_0 = vec4f(0.0);
+  var a1_0_1 = vec4f(0.0);
+  var a1_0_2 = vec4f(0.0);
+  var a1_0_3 = vec4f(0.0);
+  var a1_1_0 = vec4f(0.0);
+  var a1_1_1 = vec4f(0.0);
+  var a1_1_2 = vec4f(0.0);
+  var a1_1_3 = vec4f(0.0);
+  var a2_0_0 = vec4f(0.0);
+  var a2_0_1 = vec4f(0.0);
+  var a2_0_2 = vec4f(0.0);
+  var a2_0_3 = vec4f(0.0);
+  var a2_1_0 = vec4f(0.0);
+  var a2_1_1 = vec4f(0.0);
+  var a2_1_2 = vec4f(0.0);
+  var a2_1_3 = vec4f(0.0);
+  var a3_0_0 = vec4f(0.0);
+  var a3_0_1 = vec4f(0.0);
+  var a3_0_2 = vec4f(0.0);
+  var a3_0_3 = vec4f(0.0);
+  var a3_1_0 = vec4f(0.0);
+  var a3_1_1 = vec4f(0.0);
+  var a3_1_2 = vec4f(0.0);
+  var a3_1_3 = vec4f(0.0);
+  var a4_0_0 = vec4f(0.0);
+  var a4_0_1 = vec4f(0.0);
+  var a4_0_2 = vec4f(0.0);
+  var a4_0_3 = vec4f(0.0);
+  var a4_1_0 = vec4f(0.0);
+  var a4_1_1 = vec4f(0.0);
+  var a4_1_2 = vec4f(0.0);
+  var a4_1_3 = vec4f(0.0);
+  var a5_0_0 = vec4f(0.0);
+  var a5_0_1 = vec4f(0.0);
+  var a5_0_2 = vec4f(0.0);
+  var a5_0_3 = vec4f(0.0);
+  var a5_1_0 = vec4f(0.0);
+  var a5_1_1 = vec4f(0.0);
+  var a5_1_2 = vec4f(0.0);
+  var a5_1_3 = vec4f(0.0);
+  var a6_0_0 = vec4f(0.0);
+  var a6_0_1 = vec4f(0.0);
+  var a6_0_2 = vec4f(0.0);
+  var a6_0_3 = vec4f(0.0);
+  var a6_1_0 = vec4f(0.0);
+  var a6_1_1 = vec4f(0.0);
+  var a6_1_2 = vec4f(0.0);
+  var a6_1_3 = vec4f(0.0);
+  var a7_0_0 = vec4f(0.0);
+  var a7_0_1 = vec4f(0.0);
+  var a7_0_2 = vec4f(0.0);
+  var a7_0_3 = vec4f(0.0);
+  var a7_1_0 = vec4f(0.0);
+  var a7_1_1 = vec4f(0.0);
+  var a7_1_2 = vec4f(0.0);
+  var a7_1_3 = vec4f(0.0);
+  for (var c = 0u; c < C; c++) {
+    let xc = (b * C + c) * H * W4;
+    let w0_0 = in1[w0 + c * 25u + 0u];
+    let w0_1 = in1[w0 + c * 25u + 1u];
+    let w0_2 = in1[w0 + c * 25u + 2u];
+    let w0_3 = in1[w0 + c * 25u + 3u];
+    let w0_4 = in1[w0 + c * 25u + 4u];
+    let w0_5 = in1[w0 + c * 25u + 5u];
+    let w0_6 = in1[w0 + c * 25u + 6u];
+    let w0_7 = in1[w0 + c * 25u + 7u];
+    let w0_8 = in1[w0 + c * 25u + 8u];
+    let w0_9 = in1[w0 + c * 25u + 9u];
+    let w0_10 = in1[w0 + c * 25u + 10u];
+    let w0_11 = in1[w0 + c * 25u + 11u];
+    let w0_12 = in1[w0 + c * 25u + 12u];
+    let w0_13 = in1[w0 + c * 25u + 13u];
+    let w0_14 = in1[w0 + c * 25u + 14u];
+    let w0_15 = in1[w0 + c * 25u + 15u];
+    let w0_16 = in1[w0 + c * 25u + 16u];
+    let w0_17 = in1[w0 + c * 25u + 17u];
+    let w0_18 = in1[w0 + c * 25u + 18u];
+    let w0_19 = in1[w0 + c * 25u + 19u];
+    let w0_20 = in1[w0 + c * 25u + 20u];
+    let w0_21 = in1[w0 + c * 25u + 21u];
+    let w0_22 = in1[w0 + c * 25u + 22u];
+    let w0_23 = in1[w0 + c * 25u + 23u];
+    let w0_24 = in1[w0 + c * 25u + 24u];
+    let w1_0 = in1[w1 + c * 25u + 0u];
+    let w1_1 = in1[w1 + c * 25u + 1u];
+    let w1_2 = in1[w1 + c * 25u + 2u];
+    let w1_3 = in1[w1 + c * 25u + 3u];
+    let w1_4 = in1[w1 + c * 25u + 4u];
+    let w1_5 = in1[w1 + c * 25u + 5u];
+    let w1_6 = in1[w1 + c * 25u + 6u];
+    let w1_7 = in1[w1 + c * 25u + 7u];
+    let w1_8 = in1[w1 + c * 25u + 8u];
+    let w1_9 = in1[w1 + c * 25u + 9u];
+    let w1_10 = in1[w1 + c * 25u + 10u];
+    let w1_11 = in1[w1 + c * 25u + 11u];
+    let w1_12 = in1[w1 + c * 25u + 12u];
+    let w1_13 = in1[w1 + c * 25u + 13u];
+    let w1_14 = in1[w1 + c * 25u + 14u];
+    let w1_15 = in1[w1 + c * 25u + 15u];
+    let w1_16 = in1[w1 + c * 25u + 16u];
+    let w1_17 = in1[w1 + c * 25u + 17u];
+    let w1_18 = in1[w1 + c * 25u + 18u];
+    let w1_19 = in1[w1 + c * 25u + 19u];
+    let w1_20 = in1[w1 + c * 25u + 20u];
+    let w1_21 = in1[w1 + c * 25u + 21u];
+    let w1_22 = in1[w1 + c * 25u + 22u];
+    let w1_23 = in1[w1 + c * 25u + 23u];
+    let w1_24 = in1[w1 + c * 25u + 24u];
+    let w2_0 = in1[w2 + c * 25u + 0u];
+    let w2_1 = in1[w2 + c * 25u + 1u];
+    let w2_2 = in1[w2 + c * 25u + 2u];
+    let w2_3 = in1[w2 + c * 25u + 3u];
+    let w2_4 = in1[w2 + c * 25u + 4u];
+    let w2_5 = in1[w2 + c * 25u + 5u];
+    let w2_6 = in1[w2 + c * 25u + 6u];
+    let w2_7 = in1[w2 + c * 25u + 7u];
+    let w2_8 = in1[w2 + c * 25u + 8u];
+    let w2_9 = in1[w2 + c * 25u + 9u];
+    let w2_10 = in1[w2 + c * 25u + 10u];
+    let w2_11 = in1[w2 + c * 25u + 11u];
+    let w2_12 = in1[w2 + c * 25u + 12u];
+    let w2_13 = in1[w2 + c * 25u + 13u];
+    let w2_14 = in1[w2 + c * 25u + 14u];
+    let w2_15 = in1[w2 + c * 25u + 15u];
+    let w2_16 = in1[w2 + c * 25u + 16u];
+    let w2_17 = in1[w2 + c * 25u + 17u];
+    let w2_18 = in1[w2 + c * 25u + 18u];
+    let w2_19 = in1[w2 + c * 25u + 19u];
+    let w2_20 = in1[w2 + c * 25u + 20u];
+    let w2_21 = in1[w2 + c * 25u + 21u];
+    let w2_22 = in1[w2 + c * 25u + 22u];
+    let w2_23 = in1[w2 + c * 25u + 23u];
+    let w2_24 = in1[w2 + c * 25u + 24u];
+    let w3_0 = in1[w3 + c * 25u + 0u];
+    let w3_1 = in1[w3 + c * 25u + 1u];
+    let w3_2 = in1[w3 + c * 25u + 2u];
+    let w3_3 = in1[w3 + c * 25u + 3u];
+    let w3_4 = in1[w3 + c * 25u + 4u];
+    let w3_5 = in1[w3 + c * 25u + 5u];
+    let w3_6 = in1[w3 + c * 25u + 6u];
+    let w3_7 = in1[w3 + c * 25u + 7u];
+    let w3_8 = in1[w3 + c * 25u + 8u];
+    let w3_9 = in1[w3 + c * 25u + 9u];
+    let w3_10 = in1[w3 + c * 25u + 10u];
+    let w3_11 = in1[w3 + c * 25u + 11u];
+    let w3_12 = in1[w3 + c * 25u + 12u];
+    let w3_13 = in1[w3 + c * 25u + 13u];
+    let w3_14 = in1[w3 + c * 25u + 14u];
+    let w3_15 = in1[w3 + c * 25u + 15u];
+    let w3_16 = in1[w3 + c * 25u + 16u];
+    let w3_17 = in1[w3 + c * 25u + 17u];
+    let w3_18 = in1[w3 + c * 25u + 18u];
+    let w3_19 = in1[w3 + c * 25u + 19u];
+    let w3_20 = in1[w3 + c * 25u + 20u];
+    let w3_21 = in1[w3 + c * 25u + 21u];
+    let w3_22 = in1[w3 + c * 25u + 22u];
+    let w3_23 = in1[w3 + c * 25u + 23u];
+    let w3_24 = in1[w3 + c * 25u + 24u];
+    // Input row oh0 + 0: feeds output rows oh0 + 0 - kh.
+    let x0_0 = in0v[min(xc + row0 + 0u, last)];
+    let x0_1 = in0v[min(xc + row0 + 1u, last)];
+    let x0_2 = in0v[min(xc + row0 + 2u, last)];
+    a0_0_0 = fma(vec4f(x0_0.x, x0_0.y, x0_0.z, x0_0.w), vec4f(w0_0), fma(vec4f(x0_0.y, x0_0.z, x0_0.w, x0_1.x), vec4f(w0_1), fma(vec4f(x0_0.z, x0_0.w, x0_1.x, x0_1.y), vec4f(w0_2), fma(vec4f(x0_0.w, x0_1.x, x0_1.y, x0_1.z), vec4f(w0_3), fma(vec4f(x0_1.x, x0_1.y, x0_1.z, x0_1.w), vec4f(w0_4), a0_0_0)))));
+    a0_0_1 = fma(vec4f(x0_0.x, x0_0.y, x0_0.z, x0_0.w), vec4f(w1_0), fma(vec4f(x0_0.y, x0_0.z, x0_0.w, x0_1.x), vec4f(w1_1), fma(vec4f(x0_0.z, x0_0.w, x0_1.x, x0_1.y), vec4f(w1_2), fma(vec4f(x0_0.w, x0_1.x, x0_1.y, x0_1.z), vec4f(w1_3), fma(vec4f(x0_1.x, x0_1.y, x0_1.z, x0_1.w), vec4f(w1_4), a0_0_1)))));
+    a0_0_2 = fma(vec4f(x0_0.x, x0_0.y, x0_0.z, x0_0.w), vec4f(w2_0), fma(vec4f(x0_0.y, x0_0.z, x0_0.w, x0_1.x), vec4f(w2_1), fma(vec4f(x0_0.z, x0_0.w, x0_1.x, x0_1.y), vec4f(w2_2), fma(vec4f(x0_0.w, x0_1.x, x0_1.y, x0_1.z), vec4f(w2_3), fma(vec4f(x0_1.x, x0_1.y, x0_1.z, x0_1.w), vec4f(w2_4), a0_0_2)))));
+    a0_0_3 = fma(vec4f(x0_0.x, x0_0.y, x0_0.z, x0_0.w), vec4f(w3_0), fma(vec4f(x0_0.y, x0_0.z, x0_0.w, x0_1.x), vec4f(w3_1), fma(vec4f(x0_0.z, x0_0.w, x0_1.x, x0_1.y), vec4f(w3_2), fma(vec4f(x0_0.w, x0_1.x, x0_1.y, x0_1.z), vec4f(w3_3), fma(vec4f(x0_1.x, x0_1.y, x0_1.z, x0_1.w), vec4f(w3_4), a0_0_3)))));
+    a0_1_0 = fma(vec4f(x0_1.x, x0_1.y, x0_1.z, x0_1.w), vec4f(w0_0), fma(vec4f(x0_1.y, x0_1.z, x0_1.w, x0_2.x), vec4f(w0_1), fma(vec4f(x0_1.z, x0_1.w, x0_2.x, x0_2.y), vec4f(w0_2), fma(vec4f(x0_1.w, x0_2.x, x0_2.y, x0_2.z), vec4f(w0_3), fma(vec4f(x0_2.x, x0_2.y, x0_2.z, x0_2.w), vec4f(w0_4), a0_1_0)))));
+    a0_1_1 = fma(vec4f(x0_1.x, x0_1.y, x0_1.z, x0_1.w), vec4f(w1_0), fma(vec4f(x0_1.y, x0_1.z, x0_1.w, x0_2.x), vec4f(w1_1), fma(vec4f(x0_1.z, x0_1.w, x0_2.x, x0_2.y), vec4f(w1_2), fma(vec4f(x0_1.w, x0_2.x, x0_2.y, x0_2.z), vec4f(w1_3), fma(vec4f(x0_2.x, x0_2.y, x0_2.z, x0_2.w), vec4f(w1_4), a0_1_1)))));
+    a0_1_2 = fma(vec4f(x0_1.x, x0_1.y, x0_1.z, x0_1.w), vec4f(w2_0), fma(vec4f(x0_1.y, x0_1.z, x0_1.w, x0_2.x), vec4f(w2_1), fma(vec4f(x0_1.z, x0_1.w, x0_2.x, x0_2.y), vec4f(w2_2), fma(vec4f(x0_1.w, x0_2.x, x0_2.y, x0_2.z), vec4f(w2_3), fma(vec4f(x0_2.x, x0_2.y, x0_2.z, x0_2.w), vec4f(w2_4), a0_1_2)))));
+    a0_1_3 = fma(vec4f(x0_1.x, x0_1.y, x0_1.z, x0_1.w), vec4f(w3_0), fma(vec4f(x0_1.y, x0_1.z, x0_1.w, x0_2.x), vec4f(w3_1), fma(vec4f(x0_1.z, x0_1.w, x0_2.x, x0_2.y), vec4f(w3_2), fma(vec4f(x0_1.w, x0_2.x, x0_2.y, x0_2.z), vec4f(w3_3), fma(vec4f(x0_2.x, x0_2.y, x0_2.z, x0_2.w), vec4f(w3_4), a0_1_3)))));
+    // Input row oh0 + 1: feeds output rows oh0 + 1 - kh.
+    let x1_0 = in0v[min(xc + row1 + 0u, last)];
+    let x1_1 = in0v[min(xc + row1 + 1u, last)];
+    let x1_2 = in0v[min(xc + row1 + 2u, last)];
+    a0_0_0 = fma(vec4f(x1_0.x, x1_0.y, x1_0.z, x1_0.w), vec4f(w0_5), fma(vec4f(x1_0.y, x1_0.z, x1_0.w, x1_1.x), vec4f(w0_6), fma(vec4f(x1_0.z, x1_0.w, x1_1.x, x1_1.y), vec4f(w0_7), fma(vec4f(x1_0.w, x1_1.x, x1_1.y, x1_1.z), vec4f(w0_8), fma(vec4f(x1_1.x, x1_1.y, x1_1.z, x1_1.w), vec4f(w0_9), a0_0_0)))));
+    a0_0_1 = fma(vec4f(x1_0.x, x1_0.y, x1_0.z, x1_0.w), vec4f(w1_5), fma(vec4f(x1_0.y, x1_0.z, x1_0.w, x1_1.x), vec4f(w1_6), fma(vec4f(x1_0.z, x1_0.w, x1_1.x, x1_1.y), vec4f(w1_7), fma(vec4f(x1_0.w, x1_1.x, x1_1.y, x1_1.z), vec4f(w1_8), fma(vec4f(x1_1.x, x1_1.y, x1_1.z, x1_1.w), vec4f(w1_9), a0_0_1)))));
+    a0_0_2 = fma(vec4f(x1_0.x, x1_0.y, x1_0.z, x1_0.w), vec4f(w2_5), fma(vec4f(x1_0.y, x1_0.z, x1_0.w, x1_1.x), vec4f(w2_6), fma(vec4f(x1_0.z, x1_0.w, x1_1.x, x1_1.y), vec4f(w2_7), fma(vec4f(x1_0.w, x1_1.x, x1_1.y, x1_1.z), vec4f(w2_8), fma(vec4f(x1_1.x, x1_1.y, x1_1.z, x1_1.w), vec4f(w2_9), a0_0_2)))));
+    a0_0_3 = fma(vec4f(x1_0.x, x1_0.y, x1_0.z, x1_0.w), vec4f(w3_5), fma(vec4f(x1_0.y, x1_0.z, x1_0.w, x1_1.x), vec4f(w3_6), fma(vec4f(x1_0.z, x1_0.w, x1_1.x, x1_1.y), vec4f(w3_7), fma(vec4f(x1_0.w, x1_1.x, x1_1.y, x1_1.z), vec4f(w3_8), fma(vec4f(x1_1.x, x1_1.y, x1_1.z, x1_1.w), vec4f(w3_9), a0_0_3)))));
+    a0_1_0 = fma(vec4f(x1_1.x, x1_1.y, x1_1.z, x1_1.w), vec4f(w0_5), fma(vec4f(x1_1.y, x1_1.z, x1_1.w, x1_2.x), vec4f(w0_6), fma(vec4f(x1_1.z, x1_1.w, x1_2.x, x1_2.y), vec4f(w0_7), fma(vec4f(x1_1.w, x1_2.x, x1_2.y, x1_2.z), vec4f(w0_8), fma(vec4f(x1_2.x, x1_2.y, x1_2.z, x1_2.w), vec4f(w0_9), a0_1_0)))));
+    a0_1_1 = fma(vec4f(x1_1.x, x1_1.y, x1_1.z, x1_1.w), vec4f(w1_5), fma(vec4f(x1_1.y, x1_1.z, x1_1.w, x1_2.x), vec4f(w1_6), fma(vec4f(x1_1.z, x1_1.w, x1_2.x, x1_2.y), vec4f(w1_7), fma(vec4f(x1_1.w, x1_2.x, x1_2.y, x1_2.z), vec4f(w1_8), fma(vec4f(x1_2.x, x1_2.y, x1_2.z, x1_2.w), vec4f(w1_9), a0_1_1)))));
+    a0_1_2 = fma(vec4f(x1_1.x, x1_1.y, x1_1.z, x1_1.w), vec4f(w2_5), fma(vec4f(x1_1.y, x1_1.z, x1_1.w, x1_2.x), vec4f(w2_6), fma(vec4f(x1_1.z, x1_1.w, x1_2.x, x1_2.y), vec4f(w2_7), fma(vec4f(x1_1.w, x1_2.x, x1_2.y, x1_2.z), vec4f(w2_8), fma(vec4f(x1_2.x, x1_2.y, x1_2.z, x1_2.w), vec4f(w2_9), a0_1_2)))));
+    a0_1_3 = fma(vec4f(x1_1.x, x1_1.y, x1_1.z, x1_1.w), vec4f(w3_5), fma(vec4f(x1_1.y, x1_1.z, x1_1.w, x1_2.x), vec4f(w3_6), fma(vec4f(x1_1.z, x1_1.w, x1_2.x, x1_2.y), vec4f(w3_7), fma(vec4f(x1_1.w, x1_2.x, x1_2.y, x1_2.z), vec4f(w3_8), fma(vec4f(x1_2.x, x1_2.y, x1_2.z, x1_2.w), vec4f(w3_9), a0_1_3)))));
+    a1_0_0 = fma(vec4f(x1_0.x, x1_0.y, x1_0.z, x1_0.w), vec4f(w0_0), fma(vec4f(x1_0.y, x1_0.z, x1_0.w, x1_1.x), vec4f(w0_1), fma(vec4f(x1_0.z, x1_0.w, x1_1.x, x1_1.y), vec4f(w0_2), fma(vec4f(x1_0.w, x1_1.x, x1_1.y, x1_1.z), vec4f(w0_3), fma(vec4f(x1_1.x, x1_1.y, x1_1.z, x1_1.w), vec4f(w0_4), a1_0_0)))));
+    a1_0_1 = fma(vec4f(x1_0.x, x1_0.y, x1_0.z, x1_0.w), vec4f(w1_0), fma(vec4f(x1_0.y, x1_0.z, x1_0.w, x1_1.x), vec4f(w1_1), fma(vec4f(x1_0.z, x1_0.w, x1_1.x, x1_1.y), vec4f(w1_2), fma(vec4f(x1_0.w, x1_1.x, x1_1.y, x1_1.z), vec4f(w1_3), fma(vec4f(x1_1.x, x1_1.y, x1_1.z, x1_1.w), vec4f(w1_4), a1_0_1)))));
+    a1_0_2 = fma(vec4f(x1_0.x, x1_0.y, x1_0.z, x1_0.w), vec4f(w2_0), fma(vec4f(x1_0.y, x1_0.z, x1_0.w, x1_1.x), vec4f(w2_1), fma(vec4f(x1_0.z, x1_0.w, x1_1.x, x1_1.y), vec4f(w2_2), fma(vec4f(x1_0.w, x1_1.x, x1_1.y, x1_1.z), vec4f(w2_3), fma(vec4f(x1_1.x, x1_1.y, x1_1.z, x1_1.w), vec4f(w2_4), a1_0_2)))));
+    a1_0_3 = fma(vec4f(x1_0.x, x1_0.y, x1_0.z, x1_0.w), vec4f(w3_0), fma(vec4f(x1_0.y, x1_0.z, x1_0.w, x1_1.x), vec4f(w3_1), fma(vec4f(x1_0.z, x1_0.w, x1_1.x, x1_1.y), vec4f(w3_2), fma(vec4f(x1_0.w, x1_1.x, x1_1.y, x1_1.z), vec4f(w3_3), fma(vec4f(x1_1.x, x1_1.y, x1_1.z, x1_1.w), vec4f(w3_4), a1_0_3)))));
+    a1_1_0 = fma(vec4f(x1_1.x, x1_1.y, x1_1.z, x1_1.w), vec4f(w0_0), fma(vec4f(x1_1.y, x1_1.z, x1_1.w, x1_2.x), vec4f(w0_1), fma(vec4f(x1_1.z, x1_1.w, x1_2.x, x1_2.y), vec4f(w0_2), fma(vec4f(x1_1.w, x1_2.x, x1_2.y, x1_2.z), vec4f(w0_3), fma(vec4f(x1_2.x, x1_2.y, x1_2.z, x1_2.w), vec4f(w0_4), a1_1_0)))));
+    a1_1_1 = fma(vec4f(x1_1.x, x1_1.y, x1_1.z, x1_1.w), vec4f(w1_0), fma(vec4f(x1_1.y, x1_1.z, x1_1.w, x1_2.x), vec4f(w1_1), fma(vec4f(x1_1.z, x1_1.w, x1_2.x, x1_2.y), vec4f(w1_2), fma(vec4f(x1_1.w, x1_2.x, x1_2.y, x1_2.z), vec4f(w1_3), fma(vec4f(x1_2.x, x1_2.y, x1_2.z, x1_2.w), vec4f(w1_4), a1_1_1)))));
+    a1_1_2 = fma(vec4f(x1_1.x, x1_1.y, x1_1.z, x1_1.w), vec4f(w2_0), fma(vec4f(x1_1.y, x1_1.z, x1_1.w, x1_2.x), vec4f(w2_1), fma(vec4f(x1_1.z, x1_1.w, x1_2.x, x1_2.y), vec4f(w2_2), fma(vec4f(x1_1.w, x1_2.x, x1_2.y, x1_2.z), vec4f(w2_3), fma(vec4f(x1_2.x, x1_2.y, x1_2.z, x1_2.w), vec4f(w2_4), a1_1_2)))));
+    a1_1_3 = fma(vec4f(x1_1.x, x1_1.y, x1_1.z, x1_1.w), vec4f(w3_0), fma(vec4f(x1_1.y, x1_1.z, x1_1.w, x1_2.x), vec4f(w3_1), fma(vec4f(x1_1.z, x1_1.w, x1_2.x, x1_2.y), vec4f(w3_2), fma(vec4f(x1_1.w, x1_2.x, x1_2.y, x1_2.z), vec4f(w3_3), fma(vec4f(x1_2.x, x1_2.y, x1_2.z, x1_2.w), vec4f(w3_4), a1_1_3)))));
+    // Input row oh0 + 2: feeds output rows oh0 + 2 - kh.
+    let x2_0 = in0v[min(xc + row2 + 0u, last)];
+    let x2_1 = in0v[min(xc + row2 + 1u, last)];
+    let x2_2 = in0v[min(xc + row2 + 2u, last)];
+    a0_0_0 = fma(vec4f(x2_0.x, x2_0.y, x2_0.z, x2_0.w), vec4f(w0_10), fma(vec4f(x2_0.y, x2_0.z, x2_0.w, x2_1.x), vec4f(w0_11), fma(vec4f(x2_0.z, x2_0.w, x2_1.x, x2_1.y), vec4f(w0_12), fma(vec4f(x2_0.w, x2_1.x, x2_1.y, x2_1.z), vec4f(w0_13), fma(vec4f(x2_1.x, x2_1.y, x2_1.z, x2_1.w), vec4f(w0_14), a0_0_0)))));
+    a0_0_1 = fma(vec4f(x2_0.x, x2_0.y, x2_0.z, x2_0.w), vec4f(w1_10), fma(vec4f(x2_0.y, x2_0.z, x2_0.w, x2_1.x), vec4f(w1_11), fma(vec4f(x2_0.z, x2_0.w, x2_1.x, x2_1.y), vec4f(w1_12), fma(vec4f(x2_0.w, x2_1.x, x2_1.y, x2_1.z), vec4f(w1_13), fma(vec4f(x2_1.x, x2_1.y, x2_1.z, x2_1.w), vec4f(w1_14), a0_0_1)))));
+    a0_0_2 = fma(vec4f(x2_0.x, x2_0.y, x2_0.z, x2_0.w), vec4f(w2_10), fma(vec4f(x2_0.y, x2_0.z, x2_0.w, x2_1.x), vec4f(w2_11), fma(vec4f(x2_0.z, x2_0.w, x2_1.x, x2_1.y), vec4f(w2_12), fma(vec4f(x2_0.w, x2_1.x, x2_1.y, x2_1.z), vec4f(w2_13), fma(vec4f(x2_1.x, x2_1.y, x2_1.z, x2_1.w), vec4f(w2_14), a0_0_2)))));
+    a0_0_3 = fma(vec4f(x2_0.x, x2_0.y, x2_0.z, x2_0.w), vec4f(w3_10), fma(vec4f(x2_0.y, x2_0.z, x2_0.w, x2_1.x), vec4f(w3_11), fma(vec4f(x2_0.z, x2_0.w, x2_1.x, x2_1.y), vec4f(w3_12), fma(vec4f(x2_0.w, x2_1.x, x2_1.y, x2_1.z), vec4f(w3_13), fma(vec4f(x2_1.x, x2_1.y, x2_1.z, x2_1.w), vec4f(w3_14), a0_0_3)))));
+    a0_1_0 = fma(vec4f(x2_1.x, x2_1.y, x2_1.z, x2_1.w), vec4f(w0_10), fma(vec4f(x2_1.y, x2_1.z, x2_1.w, x2_2.x), vec4f(w0_11), fma(vec4f(x2_1.z, x2_1.w, x2_2.x, x2_2.y), vec4f(w0_12), fma(vec4f(x2_1.w, x2_2.x, x2_2.y, x2_2.z), vec4f(w0_13), fma(vec4f(x2_2.x, x2_2.y, x2_2.z, x2_2.w), vec4f(w0_14), a0_1_0)))));
+    a0_1_1 = fma(vec4f(x2_1.x, x2_1.y, x2_1.z, x2_1.w), vec4f(w1_10), fma(vec4f(x2_1.y, x2_1.z, x2_1.w, x2_2.x), vec4f(w1_11), fma(vec4f(x2_1.z, x2_1.w, x2_2.x, x2_2.y), vec4f(w1_12), fma(vec4f(x2_1.w, x2_2.x, x2_2.y, x2_2.z), vec4f(w1_13), fma(vec4f(x2_2.x, x2_2.y, x2_2.z, x2_2.w), vec4f(w1_14), a0_1_1)))));
+    a0_1_2 = fma(vec4f(x2_1.x, x2_1.y, x2_1.z, x2_1.w), vec4f(w2_10), fma(vec4f(x2_1.y, x2_1.z, x2_1.w, x2_2.x), vec4f(w2_11), fma(vec4f(x2_1.z, x2_1.w, x2_2.x, x2_2.y), vec4f(w2_12), fma(vec4f(x2_1.w, x2_2.x, x2_2.y, x2_2.z), vec4f(w2_13), fma(vec4f(x2_2.x, x2_2.y, x2_2.z, x2_2.w), vec4f(w2_14), a0_1_2)))));
+    a0_1_3 = fma(vec4f(x2_1.x, x2_1.y, x2_1.z, x2_1.w), vec4f(w3_10), fma(vec4f(x2_1.y, x2_1.z, x2_1.w, x2_2.x), vec4f(w3_11), fma(vec4f(x2_1.z, x2_1.w, x2_2.x, x2_2.y), vec4f(w3_12), fma(vec4f(x2_1.w, x2_2.x, x2_2.y, x2_2.z), vec4f(w3_13), fma(vec4f(x2_2.x, x2_2.y, x2_2.z, x2_2.w), vec4f(w3_14), a0_1_3)))));
+    a1_0_0 = fma(vec4f(x2_0.x, x2_0.y, x2_0.z, x2_0.w), vec4f(w0_5), fma(vec4f(x2_0.y, x2_0.z, x2_0.w, x2_1.x), vec4f(w0_6), fma(vec4f(x2_0.z, x2_0.w, x2_1.x, x2_1.y), vec4f(w0_7), fma(vec4f(x2_0.w, x2_1.x, x2_1.y, x2_1.z), vec4f(w0_8), fma(vec4f(x2_1.x, x2_1.y, x2_1.z, x2_1.w), vec4f(w0_9), a1_0_0)))));
+    a1_0_1 = fma(vec4f(x2_0.x, x2_0.y, x2_0.z, x2_0.w), vec4f(w1_5), fma(vec4f(x2_0.y, x2_0.z, x2_0.w, x2_1.x), vec4f(w1_6), fma(vec4f(x2_0.z, x2_0.w, x2_1.x, x2_1.y), vec4f(w1_7), fma(vec4f(x2_0.w, x2_1.x, x2_1.y, x2_1.z), vec4f(w1_8), fma(vec4f(x2_1.x, x2_1.y, x2_1.z, x2_1.w), vec4f(w1_9), a1_0_1)))));
+    a1_0_2 = fma(vec4f(x2_0.x, x2_0.y, x2_0.z, x2_0.w), vec4f(w2_5), fma(vec4f(x2_0.y, x2_0.z, x2_0.w, x2_1.x), vec4f(w2_6), fma(vec4f(x2_0.z, x2_0.w, x2_1.x, x2_1.y), vec4f(w2_7), fma(vec4f(x2_0.w, x2_1.x, x2_1.y, x2_1.z), vec4f(w2_8), fma(vec4f(x2_1.x, x2_1.y, x2_1.z, x2_1.w), vec4f(w2_9), a1_0_2)))));
+    a1_0_3 = fma(vec4f(x2_0.x, x2_0.y, x2_0.z, x2_0.w), vec4f(w3_5), fma(vec4f(x2_0.y, x2_0.z, x2_0.w, x2_1.x), vec4f(w3_6), fma(vec4f(x2_0.z, x2_0.w, x2_1.x, x2_1.y), vec4f(w3_7), fma(vec4f(x2_0.w, x2_1.x, x2_1.y, x2_1.z), vec4f(w3_8), fma(vec4f(x2_1.x, x2_1.y, x2_1.z, x2_1.w), vec4f(w3_9), a1_0_3)))));
+    a1_1_0 = fma(vec4f(x2_1.x, x2_1.y, x2_1.z, x2_1.w), vec4f(w0_5), fma(vec4f(x2_1.y, x2_1.z, x2_1.w, x2_2.x), vec4f(w0_6), fma(vec4f(x2_1.z, x2_1.w, x2_2.x, x2_2.y), vec4f(w0_7), fma(vec4f(x2_1.w, x2_2.x, x2_2.y, x2_2.z), vec4f(w0_8), fma(vec4f(x2_2.x, x2_2.y, x2_2.z, x2_2.w), vec4f(w0_9), a1_1_0)))));
+    a1_1_1 = fma(vec4f(x2_1.x, x2_1.y, x2_1.z, x2_1.w), vec4f(w1_5), fma(vec4f(x2_1.y, x2_1.z, x2_1.w, x2_2.x), vec4f(w1_6), fma(vec4f(x2_1.z, x2_1.w, x2_2.x, x2_2.y), vec4f(w1_7), fma(vec4f(x2_1.w, x2_2.x, x2_2.y, x2_2.z), vec4f(w1_8), fma(vec4f(x2_2.x, x2_2.y, x2_2.z, x2_2.w), vec4f(w1_9), a1_1_1)))));
+    a1_1_2 = fma(vec4f(x2_1.x, x2_1.y, x2_1.z, x2_1.w), vec4f(w2_5), fma(vec4f(x2_1.y, x2_1.z, x2_1.w, x2_2.x), vec4f(w2_6), fma(vec4f(x2_1.z, x2_1.w, x2_2.x, x2_2.y), vec4f(w2_7), fma(vec4f(x2_1.w, x2_2.x, x2_2.y, x2_2.z), vec4f(w2_8), fma(vec4f(x2_2.x, x2_2.y, x2_2.z, x2_2.w), vec4f(w2_9), a1_1_2)))));
+    a1_1_3 = fma(vec4f(x2_1.x, x2_1.y, x2_1.z, x2_1.w), vec4f(w3_5), fma(vec4f(x2_1.y, x2_1.z, x2_1.w, x2_2.x), vec4f(w3_6), fma(vec4f(x2_1.z, x2_1.w, x2_2.x, x2_2.y), vec4f(w3_7), fma(vec4f(x2_1.w, x2_2.x, x2_2.y, x2_2.z), vec4f(w3_8), fma(vec4f(x2_2.x, x2_2.y, x2_2.z, x2_2.w), vec4f(w3_9), a1_1_3)))));
+    a2_0_0 = fma(vec4f(x2_0.x, x2_0.y, x2_0.z, x2_0.w), vec4f(w0_0), fma(vec4f(x2_0.y, x2_0.z, x2_0.w, x2_1.x), vec4f(w0_1), fma(vec4f(x2_0.z, x2_0.w, x2_1.x, x2_1.y), vec4f(w0_2), fma(vec4f(x2_0.w, x2_1.x, x2_1.y, x2_1.z), vec4f(w0_3), fma(vec4f(x2_1.x, x2_1.y, x2_1.z, x2_1.w), vec4f(w0_4), a2_0_0)))));
+    a2_0_1 = fma(vec4f(x2_0.x, x2_0.y, x2_0.z, x2_0.w), vec4f(w1_0), fma(vec4f(x2_0.y, x2_0.z, x2_0.w, x2_1.x), vec4f(w1_1), fma(vec4f(x2_0.z, x2_0.w, x2_1.x, x2_1.y), vec4f(w1_2), fma(vec4f(x2_0.w, x2_1.x, x2_1.y, x2_1.z), vec4f(w1_3), fma(vec4f(x2_1.x, x2_1.y, x2_1.z, x2_1.w), vec4f(w1_4), a2_0_1)))));
+    a2_0_2 = fma(vec4f(x2_0.x, x2_0.y, x2_0.z, x2_0.w), vec4f(w2_0), fma(vec4f(x2_0.y, x2_0.z, x2_0.w, x2_1.x), vec4f(w2_1), fma(vec4f(x2_0.z, x2_0.w, x2_1.x, x2_1.y), vec4f(w2_2), fma(vec4f(x2_0.w, x2_1.x, x2_1.y, x2_1.z), vec4f(w2_3), fma(vec4f(x2_1.x, x2_1.y, x2_1.z, x2_1.w), vec4f(w2_4), a2_0_2)))));
+    a2_0_3 = fma(vec4f(x2_0.x, x2_0.y, x2_0.z, x2_0.w), vec4f(w3_0), fma(vec4f(x2_0.y, x2_0.z, x2_0.w, x2_1.x), vec4f(w3_1), fma(vec4f(x2_0.z, x2_0.w, x2_1.x, x2_1.y), vec4f(w3_2), fma(vec4f(x2_0.w, x2_1.x, x2_1.y, x2_1.z), vec4f(w3_3), fma(vec4f(x2_1.x, x2_1.y, x2_1.z, x2_1.w), vec4f(w3_4), a2_0_3)))));
+    a2_1_0 = fma(vec4f(x2_1.x, x2_1.y, x2_1.z, x2_1.w), vec4f(w0_0), fma(vec4f(x2_1.y, x2_1.z, x2_1.w, x2_2.x), vec4f(w0_1), fma(vec4f(x2_1.z, x2_1.w, x2_2.x, x2_2.y), vec4f(w0_2), fma(vec4f(x2_1.w, x2_2.x, x2_2.y, x2_2.z), vec4f(w0_3), fma(vec4f(x2_2.x, x2_2.y, x2_2.z, x2_2.w), vec4f(w0_4), a2_1_0)))));
+    a2_1_1 = fma(vec4f(x2_1.x, x2_1.y, x2_1.z, x2_1.w), vec4f(w1_0), fma(vec4f(x2_1.y, x2_1.z, x2_1.w, x2_2.x), vec4f(w1_1), fma(vec4f(x2_1.z, x2_1.w, x2_2.x, x2_2.y), vec4f(w1_2), fma(vec4f(x2_1.w, x2_2.x, x2_2.y, x2_2.z), vec4f(w1_3), fma(vec4f(x2_2.x, x2_2.y, x2_2.z, x2_2.w), vec4f(w1_4), a2_1_1)))));
+    a2_1_2 = fma(vec4f(x2_1.x, x2_1.y, x2_1.z, x2_1.w), vec4f(w2_0), fma(vec4f(x2_1.y, x2_1.z, x2_1.w, x2_2.x), vec4f(w2_1), fma(vec4f(x2_1.z, x2_1.w, x2_2.x, x2_2.y), vec4f(w2_2), fma(vec4f(x2_1.w, x2_2.x, x2_2.y, x2_2.z), vec4f(w2_3), fma(vec4f(x2_2.x, x2_2.y, x2_2.z, x2_2.w), vec4f(w2_4), a2_1_2)))));
+    a2_1_3 = fma(vec4f(x2_1.x, x2_1.y, x2_1.z, x2_1.w), vec4f(w3_0), fma(vec4f(x2_1.y, x2_1.z, x2_1.w, x2_2.x), vec4f(w3_1), fma(vec4f(x2_1.z, x2_1.w, x2_2.x, x2_2.y), vec4f(w3_2), fma(vec4f(x2_1.w, x2_2.x, x2_2.y, x2_2.z), vec4f(w3_3), fma(vec4f(x2_2.x, x2_2.y, x2_2.z, x2_2.w), vec4f(w3_4), a2_1_3)))));
+    // Input row oh0 + 3: feeds output rows oh0 + 3 - kh.
+    let x3_0 = in0v[min(xc + row3 + 0u, last)];
+    let x3_1 = in0v[min(xc + row3 + 1u, last)];
+    let x3_2 = in0v[min(xc + row3 + 2u, last)];
+    a0_0_0 = fma(vec4f(x3_0.x, x3_0.y, x3_0.z, x3_0.w), vec4f(w0_15), fma(vec4f(x3_0.y, x3_0.z, x3_0.w, x3_1.x), vec4f(w0_16), fma(vec4f(x3_0.z, x3_0.w, x3_1.x, x3_1.y), vec4f(w0_17), fma(vec4f(x3_0.w, x3_1.x, x3_1.y, x3_1.z), vec4f(w0_18), fma(vec4f(x3_1.x, x3_1.y, x3_1.z, x3_1.w), vec4f(w0_19), a0_0_0)))));
+    a0_0_1 = fma(vec4f(x3_0.x, x3_0.y, x3_0.z, x3_0.w), vec4f(w1_15), fma(vec4f(x3_0.y, x3_0.z, x3_0.w, x3_1.x), vec4f(w1_16), fma(vec4f(x3_0.z, x3_0.w, x3_1.x, x3_1.y), vec4f(w1_17), fma(vec4f(x3_0.w, x3_1.x, x3_1.y, x3_1.z), vec4f(w1_18), fma(vec4f(x3_1.x, x3_1.y, x3_1.z, x3_1.w), vec4f(w1_19), a0_0_1)))));
+    a0_0_2 = fma(vec4f(x3_0.x, x3_0.y, x3_0.z, x3_0.w), vec4f(w2_15), fma(vec4f(x3_0.y, x3_0.z, x3_0.w, x3_1.x), vec4f(w2_16), fma(vec4f(x3_0.z, x3_0.w, x3_1.x, x3_1.y), vec4f(w2_17), fma(vec4f(x3_0.w, x3_1.x, x3_1.y, x3_1.z), vec4f(w2_18), fma(vec4f(x3_1.x, x3_1.y, x3_1.z, x3_1.w), vec4f(w2_19), a0_0_2)))));
+    a0_0_3 = fma(vec4f(x3_0.x, x3_0.y, x3_0.z, x3_0.w), vec4f(w3_15), fma(vec4f(x3_0.y, x3_0.z, x3_0.w, x3_1.x), vec4f(w3_16), fma(vec4f(x3_0.z, x3_0.w, x3_1.x, x3_1.y), vec4f(w3_17), fma(vec4f(x3_0.w, x3_1.x, x3_1.y, x3_1.z), vec4f(w3_18), fma(vec4f(x3_1.x, x3_1.y, x3_1.z, x3_1.w), vec4f(w3_19), a0_0_3)))));
+    a0_1_0 = fma(vec4f(x3_1.x, x3_1.y, x3_1.z, x3_1.w), vec4f(w0_15), fma(vec4f(x3_1.y, x3_1.z, x3_1.w, x3_2.x), vec4f(w0_16), fma(vec4f(x3_1.z, x3_1.w, x3_2.x, x3_2.y), vec4f(w0_17), fma(vec4f(x3_1.w, x3_2.x, x3_2.y, x3_2.z), vec4f(w0_18), fma(vec4f(x3_2.x, x3_2.y, x3_2.z, x3_2.w), vec4f(w0_19), a0_1_0)))));
+    a0_1_1 = fma(vec4f(x3_1.x, x3_1.y, x3_1.z, x3_1.w), vec4f(w1_15), fma(vec4f(x3_1.y, x3_1.z, x3_1.w, x3_2.x), vec4f(w1_16), fma(vec4f(x3_1.z, x3_1.w, x3_2.x, x3_2.y), vec4f(w1_17), fma(vec4f(x3_1.w, x3_2.x, x3_2.y, x3_2.z), vec4f(w1_18), fma(vec4f(x3_2.x, x3_2.y, x3_2.z, x3_2.w), vec4f(w1_19), a0_1_1)))));
+    a0_1_2 = fma(vec4f(x3_1.x, x3_1.y, x3_1.z, x3_1.w), vec4f(w2_15), fma(vec4f(x3_1.y, x3_1.z, x3_1.w, x3_2.x), vec4f(w2_16), fma(vec4f(x3_1.z, x3_1.w, x3_2.x, x3_2.y), vec4f(w2_17), fma(vec4f(x3_1.w, x3_2.x, x3_2.y, x3_2.z), vec4f(w2_18), fma(vec4f(x3_2.x, x3_2.y, x3_2.z, x3_2.w), vec4f(w2_19), a0_1_2)))));
+    a0_1_3 = fma(vec4f(x3_1.x, x3_1.y, x3_1.z, x3_1.w), vec4f(w3_15), fma(vec4f(x3_1.y, x3_1.z, x3_1.w, x3_2.x), vec4f(w3_16), fma(vec4f(x3_1.z, x3_1.w, x3_2.x, x3_2.y), vec4f(w3_17), fma(vec4f(x3_1.w, x3_2.x, x3_2.y, x3_2.z), vec4f(w3_18), fma(vec4f(x3_2.x, x3_2.y, x3_2.z, x3_2.w), vec4f(w3_19), a0_1_3)))));
+    a1_0_0 = fma(vec4f(x3_0.x, x3_0.y, x3_0.z, x3_0.w), vec4f(w0_10), fma(vec4f(x3_0.y, x3_0.z, x3_0.w, x3_1.x), vec4f(w0_11), fma(vec4f(x3_0.z, x3_0.w, x3_1.x, x3_1.y), vec4f(w0_12), fma(vec4f(x3_0.w, x3_1.x, x3_1.y, x3_1.z), vec4f(w0_13), fma(vec4f(x3_1.x, x3_1.y, x3_1.z, x3_1.w), vec4f(w0_14), a1_0_0)))));
+    a1_0_1 = fma(vec4f(x3_0.x, x3_0.y, x3_0.z, x3_0.w), vec4f(w1_10), fma(vec4f(x3_0.y, x3_0.z, x3_0.w, x3_1.x), vec4f(w1_11), fma(vec4f(x3_0.z, x3_0.w, x3_1.x, x3_1.y), vec4f(w1_12), fma(vec4f(x3_0.w, x3_1.x, x3_1.y, x3_1.z), vec4f(w1_13), fma(vec4f(x3_1.x, x3_1.y, x3_1.z, x3_1.w), vec4f(w1_14), a1_0_1)))));
+    a1_0_2 = fma(vec4f(x3_0.x, x3_0.y, x3_0.z, x3_0.w), vec4f(w2_10), fma(vec4f(x3_0.y, x3_0.z, x3_0.w, x3_1.x), vec4f(w2_11), fma(vec4f(x3_0.z, x3_0.w, x3_1.x, x3_1.y), vec4f(w2_12), fma(vec4f(x3_0.w, x3_1.x, x3_1.y, x3_1.z), vec4f(w2_13), fma(vec4f(x3_1.x, x3_1.y, x3_1.z, x3_1.w), vec4f(w2_14), a1_0_2)))));
+    a1_0_3 = fma(vec4f(x3_0.x, x3_0.y, x3_0.z, x3_0.w), vec4f(w3_10), fma(vec4f(x3_0.y, x3_0.z, x3_0.w, x3_1.x), vec4f(w3_11), fma(vec4f(x3_0.z, x3_0.w, x3_1.x, x3_1.y), vec4f(w3_12), fma(vec4f(x3_0.w, x3_1.x, x3_1.y, x3_1.z), vec4f(w3_13), fma(vec4f(x3_1.x, x3_1.y, x3_1.z, x3_1.w), vec4f(w3_14), a1_0_3)))));
+    a1_1_0 = fma(vec4f(x3_1.x, x3_1.y, x3_1.z, x3_1.w), vec4f(w0_10), fma(vec4f(x3_1.y, x3_1.z, x3_1.w, x3_2.x), vec4f(w0_11), fma(vec4f(x3_1.z, x3_1.w, x3_2.x, x3_2.y), vec4f(w0_12), fma(vec4f(x3_1.w, x3_2.x, x3_2.y, x3_2.z), vec4f(w0_13), fma(vec4f(x3_2.x, x3_2.y, x3_2.z, x3_2.w), vec4f(w0_14), a1_1_0)))));
+    a1_1_1 = fma(vec4f(x3_1.x, x3_1.y, x3_1.z, x3_1.w), vec4f(w1_10), fma(vec4f(x3_1.y, x3_1.z, x3_1.w, x3_2.x), vec4f(w1_11), fma(vec4f(x3_1.z, x3_1.w, x3_2.x, x3_2.y), vec4f(w1_12), fma(vec4f(x3_1.w, x3_2.x, x3_2.y, x3_2.z), vec4f(w1_13), fma(vec4f(x3_2.x, x3_2.y, x3_2.z, x3_2.w), vec4f(w1_14), a1_1_1)))));
+    a1_1_2 = fma(vec4f(x3_1.x, x3_1.y, x3_1.z, x3_1.w), vec4f(w2_10), fma(vec4f(x3_1.y, x3_1.z, x3_1.w, x3_2.x), vec4f(w2_11), fma(vec4f(x3_1.z, x3_1.w, x3_2.x, x3_2.y), vec4f(w2_12), fma(vec4f(x3_1.w, x3_2.x, x3_2.y, x3_2.z), vec4f(w2_13), fma(vec4f(x3_2.x, x3_2.y, x3_2.z, x3_2.w), vec4f(w2_14), a1_1_2)))));
+    a1_1_3 = fma(vec4f(x3_1.x, x3_1.y, x3_1.z, x3_1.w), vec4f(w3_10), fma(vec4f(x3_1.y, x3_1.z, x3_1.w, x3_2.x), vec4f(w3_11), fma(vec4f(x3_1.z, x3_1.w, x3_2.x, x3_2.y), vec4f(w3_12), fma(vec4f(x3_1.w, x3_2.x, x3_2.y, x3_2.z), vec4f(w3_13), fma(vec4f(x3_2.x, x3_2.y, x3_2.z, x3_2.w), vec4f(w3_14), a1_1_3)))));
+    a2_0_0 = fma(vec4f(x3_0.x, x3_0.y, x3_0.z, x3_0.w), vec4f(w0_5), fma(vec4f(x3_0.y, x3_0.z, x3_0.w, x3_1.x), vec4f(w0_6), fma(vec4f(x3_0.z, x3_0.w, x3_1.x, x3_1.y), vec4f(w0_7), fma(vec4f(x3_0.w, x3_1.x, x3_1.y, x3_1.z), vec4f(w0_8), fma(vec4f(x3_1.x, x3_1.y, x3_1.z, x3_1.w), vec4f(w0_9), a2_0_0)))));
+    a2_0_1 = fma(vec4f(x3_0.x, x3_0.y, x3_0.z, x3_0.w), vec4f(w1_5), fma(vec4f(x3_0.y, x3_0.z, x3_0.w, x3_1.x), vec4f(w1_6), fma(vec4f(x3_0.z, x3_0.w, x3_1.x, x3_1.y), vec4f(w1_7), fma(vec4f(x3_0.w, x3_1.x, x3_1.y, x3_1.z), vec4f(w1_8), fma(vec4f(x3_1.x, x3_1.y, x3_1.z, x3_1.w), vec4f(w1_9), a2_0_1)))));
+    a2_0_2 = fma(vec4f(x3_0.x, x3_0.y, x3_0.z, x3_0.w), vec4f(w2_5), fma(vec4f(x3_0.y, x3_0.z, x3_0.w, x3_1.x), vec4f(w2_6), fma(vec4f(x3_0.z, x3_0.w, x3_1.x, x3_1.y), vec4f(w2_7), fma(vec4f(x3_0.w, x3_1.x, x3_1.y, x3_1.z), vec4f(w2_8), fma(vec4f(x3_1.x, x3_1.y, x3_1.z, x3_1.w), vec4f(w2_9), a2_0_2)))));
+    a2_0_3 = fma(vec4f(x3_0.x, x3_0.y, x3_0.z, x3_0.w), vec4f(w3_5), fma(vec4f(x3_0.y, x3_0.z, x3_0.w, x3_1.x), vec4f(w3_6), fma(vec4f(x3_0.z, x3_0.w, x3_1.x, x3_1.y), vec4f(w3_7), fma(vec4f(x3_0.w, x3_1.x, x3_1.y, x3_1.z), vec4f(w3_8), fma(vec4f(x3_1.x, x3_1.y, x3_1.z, x3_1.w), vec4f(w3_9), a2_0_3)))));
+    a2_1_0 = fma(vec4f(x3_1.x, x3_1.y, x3_1.z, x3_1.w), vec4f(w0_5), fma(vec4f(x3_1.y, x3_1.z, x3_1.w, x3_2.x), vec4f(w0_6), fma(vec4f(x3_1.z, x3_1.w, x3_2.x, x3_2.y), vec4f(w0_7), fma(vec4f(x3_1.w, x3_2.x, x3_2.y, x3_2.z), vec4f(w0_8), fma(vec4f(x3_2.x, x3_2.y, x3_2.z, x3_2.w), vec4f(w0_9), a2_1_0)))));
+    a2_1_1 = fma(vec4f(x3_1.x, x3_1.y, x3_1.z, x3_1.w), vec4f(w1_5), fma(vec4f(x3_1.y, x3_1.z, x3_1.w, x3_2.x), vec4f(w1_6), fma(vec4f(x3_1.z, x3_1.w, x3_2.x, x3_2.y), vec4f(w1_7), fma(vec4f(x3_1.w, x3_2.x, x3_2.y, x3_2.z), vec4f(w1_8), fma(vec4f(x3_2.x, x3_2.y, x3_2.z, x3_2.w), vec4f(w1_9), a2_1_1)))));
+    a2_1_2 = fma(vec4f(x3_1.x, x3_1.y, x3_1.z, x3_1.w), vec4f(w2_5), fma(vec4f(x3_1.y, x3_1.z, x3_1.w, x3_2.x), vec4f(w2_6), fma(vec4f(x3_1.z, x3_1.w, x3_2.x, x3_2.y), vec4f(w2_7), fma(vec4f(x3_1.w, x3_2.x, x3_2.y, x3_2.z), vec4f(w2_8), fma(vec4f(x3_2.x, x3_2.y, x3_2.z, x3_2.w), vec4f(w2_9), a2_1_2)))));
+    a2_1_3 = fma(vec4f(x3_1.x, x3_1.y, x3_1.z, x3_1.w), vec4f(w3_5), fma(vec4f(x3_1.y, x3_1.z, x3_1.w, x3_2.x), vec4f(w3_6), fma(vec4f(x3_1.z, x3_1.w, x3_2.x, x3_2.y), vec4f(w3_7), fma(vec4f(x3_1.w, x3_2.x, x3_2.y, x3_2.z), vec4f(w3_8), fma(vec4f(x3_2.x, x3_2.y, x3_2.z, x3_2.w), vec4f(w3_9), a2_1_3)))));
+    a3_0_0 = fma(vec4f(x3_0.x, x3_0.y, x3_0.z, x3_0.w), vec4f(w0_0), fma(vec4f(x3_0.y, x3_0.z, x3_0.w, x3_1.x), vec4f(w0_1), fma(vec4f(x3_0.z, x3_0.w, x3_1.x, x3_1.y), vec4f(w0_2), fma(vec4f(x3_0.w, x3_1.x, x3_1.y, x3_1.z), vec4f(w0_3), fma(vec4f(x3_1.x, x3_1.y, x3_1.z, x3_1.w), vec4f(w0_4), a3_0_0)))));
+    a3_0_1 = fma(vec4f(x3_0.x, x3_0.y, x3_0.z, x3_0.w), vec4f(w1_0), fma(vec4f(x3_0.y, x3_0.z, x3_0.w, x3_1.x), vec4f(w1_1), fma(vec4f(x3_0.z, x3_0.w, x3_1.x, x3_1.y), vec4f(w1_2), fma(vec4f(x3_0.w, x3_1.x, x3_1.y, x3_1.z), vec4f(w1_3), fma(vec4f(x3_1.x, x3_1.y, x3_1.z, x3_1.w), vec4f(w1_4), a3_0_1)))));
+    a3_0_2 = fma(vec4f(x3_0.x, x3_0.y, x3_0.z, x3_0.w), vec4f(w2_0), fma(vec4f(x3_0.y, x3_0.z, x3_0.w, x3_1.x), vec4f(w2_1), fma(vec4f(x3_0.z, x3_0.w, x3_1.x, x3_1.y), vec4f(w2_2), fma(vec4f(x3_0.w, x3_1.x, x3_1.y, x3_1.z), vec4f(w2_3), fma(vec4f(x3_1.x, x3_1.y, x3_1.z, x3_1.w), vec4f(w2_4), a3_0_2)))));
+    a3_0_3 = fma(vec4f(x3_0.x, x3_0.y, x3_0.z, x3_0.w), vec4f(w3_0), fma(vec4f(x3_0.y, x3_0.z, x3_0.w, x3_1.x), vec4f(w3_1), fma(vec4f(x3_0.z, x3_0.w, x3_1.x, x3_1.y), vec4f(w3_2), fma(vec4f(x3_0.w, x3_1.x, x3_1.y, x3_1.z), vec4f(w3_3), fma(vec4f(x3_1.x, x3_1.y, x3_1.z, x3_1.w), vec4f(w3_4), a3_0_3)))));
+    a3_1_0 = fma(vec4f(x3_1.x, x3_1.y, x3_1.z, x3_1.w), vec4f(w0_0), fma(vec4f(x3_1.y, x3_1.z, x3_1.w, x3_2.x), vec4f(w0_1), fma(vec4f(x3_1.z, x3_1.w, x3_2.x, x3_2.y), vec4f(w0_2), fma(vec4f(x3_1.w, x3_2.x, x3_2.y, x3_2.z), vec4f(w0_3), fma(vec4f(x3_2.x, x3_2.y, x3_2.z, x3_2.w), vec4f(w0_4), a3_1_0)))));
+    a3_1_1 = fma(vec4f(x3_1.x, x3_1.y, x3_1.z, x3_1.w), vec4f(w1_0), fma(vec4f(x3_1.y, x3_1.z, x3_1.w, x3_2.x), vec4f(w1_1), fma(vec4f(x3_1.z, x3_1.w, x3_2.x, x3_2.y), vec4f(w1_2), fma(vec4f(x3_1.w, x3_2.x, x3_2.y, x3_2.z), vec4f(w1_3), fma(vec4f(x3_2.x, x3_2.y, x3_2.z, x3_2.w), vec4f(w1_4), a3_1_1)))));
+    a3_1_2 = fma(vec4f(x3_1.x, x3_1.y, x3_1.z, x3_1.w), vec4f(w2_0), fma(vec4f(x3_1.y, x3_1.z, x3_1.w, x3_2.x), vec4f(w2_1), fma(vec4f(x3_1.z, x3_1.w, x3_2.x, x3_2.y), vec4f(w2_2), fma(vec4f(x3_1.w, x3_2.x, x3_2.y, x3_2.z), vec4f(w2_3), fma(vec4f(x3_2.x, x3_2.y, x3_2.z, x3_2.w), vec4f(w2_4), a3_1_2)))));
+    a3_1_3 = fma(vec4f(x3_1.x, x3_1.y, x3_1.z, x3_1.w), vec4f(w3_0), fma(vec4f(x3_1.y, x3_1.z, x3_1.w, x3_2.x), vec4f(w3_1), fma(vec4f(x3_1.z, x3_1.w, x3_2.x, x3_2.y), vec4f(w3_2), fma(vec4f(x3_1.w, x3_2.x, x3_2.y, x3_2.z), vec4f(w3_3), fma(vec4f(x3_2.x, x3_2.y, x3_2.z, x3_2.w), vec4f(w3_4), a3_1_3)))));
+    // Input row oh0 + 4: feeds output rows oh0 + 4 - kh.
+    let x4_0 = in0v[min(xc + row4 + 0u, last)];
+    let x4_1 = in0v[min(xc + row4 + 1u, last)];
+    let x4_2 = in0v[min(xc + row4 + 2u, last)];
+    a0_0_0 = fma(vec4f(x4_0.x, x4_0.y, x4_0.z, x4_0.w), vec4f(w0_20), fma(vec4f(x4_0.y, x4_0.z, x4_0.w, x4_1.x), vec4f(w0_21), fma(vec4f(x4_0.z, x4_0.w, x4_1.x, x4_1.y), vec4f(w0_22), fma(vec4f(x4_0.w, x4_1.x, x4_1.y, x4_1.z), vec4f(w0_23), fma(vec4f(x4_1.x, x4_1.y, x4_1.z, x4_1.w), vec4f(w0_24), a0_0_0)))));
+    a0_0_1 = fma(vec4f(x4_0.x, x4_0.y, x4_0.z, x4_0.w), vec4f(w1_20), fma(vec4f(x4_0.y, x4_0.z, x4_0.w, x4_1.x), vec4f(w1_21), fma(vec4f(x4_0.z, x4_0.w, x4_1.x, x4_1.y), vec4f(w1_22), fma(vec4f(x4_0.w, x4_1.x, x4_1.y, x4_1.z), vec4f(w1_23), fma(vec4f(x4_1.x, x4_1.y, x4_1.z, x4_1.w), vec4f(w1_24), a0_0_1)))));
+    a0_0_2 = fma(vec4f(x4_0.x, x4_0.y, x4_0.z, x4_0.w), vec4f(w2_20), fma(vec4f(x4_0.y, x4_0.z, x4_0.w, x4_1.x), vec4f(w2_21), fma(vec4f(x4_0.z, x4_0.w, x4_1.x, x4_1.y), vec4f(w2_22), fma(vec4f(x4_0.w, x4_1.x, x4_1.y, x4_1.z), vec4f(w2_23), fma(vec4f(x4_1.x, x4_1.y, x4_1.z, x4_1.w), vec4f(w2_24), a0_0_2)))));
+    a0_0_3 = fma(vec4f(x4_0.x, x4_0.y, x4_0.z, x4_0.w), vec4f(w3_20), fma(vec4f(x4_0.y, x4_0.z, x4_0.w, x4_1.x), vec4f(w3_21), fma(vec4f(x4_0.z, x4_0.w, x4_1.x, x4_1.y), vec4f(w3_22), fma(vec4f(x4_0.w, x4_1.x, x4_1.y, x4_1.z), vec4f(w3_23), fma(vec4f(x4_1.x, x4_1.y, x4_1.z, x4_1.w), vec4f(w3_24), a0_0_3)))));
+    a0_1_0 = fma(vec4f(x4_1.x, x4_1.y, x4_1.z, x4_1.w), vec4f(w0_20), fma(vec4f(x4_1.y, x4_1.z, x4_1.w, x4_2.x), vec4f(w0_21), fma(vec4f(x4_1.z, x4_1.w, x4_2.x, x4_2.y), vec4f(w0_22), fma(vec4f(x4_1.w, x4_2.x, x4_2.y, x4_2.z), vec4f(w0_23), fma(vec4f(x4_2.x, x4_2.y, x4_2.z, x4_2.w), vec4f(w0_24), a0_1_0)))));
+    a0_1_1 = fma(vec4f(x4_1.x, x4_1.y, x4_1.z, x4_1.w), vec4f(w1_20), fma(vec4f(x4_1.y, x4_1.z, x4_1.w, x4_2.x), vec4f(w1_21), fma(vec4f(x4_1.z, x4_1.w, x4_2.x, x4_2.y), vec4f(w1_22), fma(vec4f(x4_1.w, x4_2.x, x4_2.y, x4_2.z), vec4f(w1_23), fma(vec4f(x4_2.x, x4_2.y, x4_2.z, x4_2.w), vec4f(w1_24), a0_1_1)))));
+    a0_1_2 = fma(vec4f(x4_1.x, x4_1.y, x4_1.z, x4_1.w), vec4f(w2_20), fma(vec4f(x4_1.y, x4_1.z, x4_1.w, x4_2.x), vec4f(w2_21), fma(vec4f(x4_1.z, x4_1.w, x4_2.x, x4_2.y), vec4f(w2_22), fma(vec4f(x4_1.w, x4_2.x, x4_2.y, x4_2.z), vec4f(w2_23), fma(vec4f(x4_2.x, x4_2.y, x4_2.z, x4_2.w), vec4f(w2_24), a0_1_2)))));
+    a0_1_3 = fma(vec4f(x4_1.x, x4_1.y, x4_1.z, x4_1.w), vec4f(w3_20), fma(vec4f(x4_1.y, x4_1.z, x4_1.w, x4_2.x), vec4f(w3_21), fma(vec4f(x4_1.z, x4_1.w, x4_2.x, x4_2.y), vec4f(w3_22), fma(vec4f(x4_1.w, x4_2.x, x4_2.y, x4_2.z), vec4f(w3_23), fma(vec4f(x4_2.x, x4_2.y, x4_2.z, x4_2.w), vec4f(w3_24), a0_1_3)))));
+    a1_0_0 = fma(vec4f(x4_0.x, x4_0.y, x4_0.z, x4_0.w), vec4f(w0_15), fma(vec4f(x4_0.y, x4_0.z, x4_0.w, x4_1.x), vec4f(w0_16), fma(vec4f(x4_0.z, x4_0.w, x4_1.x, x4_1.y), vec4f(w0_17), fma(vec4f(x4_0.w, x4_1.x, x4_1.y, x4_1.z), vec4f(w0_18), fma(vec4f(x4_1.x, x4_1.y, x4_1.z, x4_1.w), vec4f(w0_19), a1_0_0)))));
+    a1_0_1 = fma(vec4f(x4_0.x, x4_0.y, x4_0.z, x4_0.w), vec4f(w1_15), fma(vec4f(x4_0.y, x4_0.z, x4_0.w, x4_1.x), vec4f(w1_16), fma(vec4f(x4_0.z, x4_0.w, x4_1.x, x4_1.y), vec4f(w1_17), fma(vec4f(x4_0.w, x4_1.x, x4_1.y, x4_1.z), vec4f(w1_18), fma(vec4f(x4_1.x, x4_1.y, x4_1.z, x4_1.w), vec4f(w1_19), a1_0_1)))));
+    a1_0_2 = fma(vec4f(x4_0.x, x4_0.y, x4_0.z, x4_0.w), vec4f(w2_15), fma(vec4f(x4_0.y, x4_0.z, x4_0.w, x4_1.x), vec4f(w2_16), fma(vec4f(x4_0.z, x4_0.w, x4_1.x, x4_1.y), vec4f(w2_17), fma(vec4f(x4_0.w, x4_1.x, x4_1.y, x4_1.z), vec4f(w2_18), fma(vec4f(x4_1.x, x4_1.y, x4_1.z, x4_1.w), vec4f(w2_19), a1_0_2)))));
+    a1_0_3 = fma(vec4f(x4_0.x, x4_0.y, x4_0.z, x4_0.w), vec4f(w3_15), fma(vec4f(x4_0.y, x4_0.z, x4_0.w, x4_1.x), vec4f(w3_16), fma(vec4f(x4_0.z, x4_0.w, x4_1.x, x4_1.y), vec4f(w3_17), fma(vec4f(x4_0.w, x4_1.x, x4_1.y, x4_1.z), vec4f(w3_18), fma(vec4f(x4_1.x, x4_1.y, x4_1.z, x4_1.w), vec4f(w3_19), a1_0_3)))));
+    a1_1_0 = fma(vec4f(x4_1.x, x4_1.y, x4_1.z, x4_1.w), vec4f(w0_15), fma(vec4f(x4_1.y, x4_1.z, x4_1.w, x4_2.x), vec4f(w0_16), fma(vec4f(x4_1.z, x4_1.w, x4_2.x, x4_2.y), vec4f(w0_17), fma(vec4f(x4_1.w, x4_2.x, x4_2.y, x4_2.z), vec4f(w0_18), fma(vec4f(x4_2.x, x4_2.y, x4_2.z, x4_2.w), vec4f(w0_19), a1_1_0)))));
+    a1_1_1 = fma(vec4f(x4_1.x, x4_1.y, x4_1.z, x4_1.w), vec4f(w1_15), fma(vec4f(x4_1.y, x4_1.z, x4_1.w, x4_2.x), vec4f(w1_16), fma(vec4f(x4_1.z, x4_1.w, x4_2.x, x4_2.y), vec4f(w1_17), fma(vec4f(x4_1.w, x4_2.x, x4_2.y, x4_2.z), vec4f(w1_18), fma(vec4f(x4_2.x, x4_2.y, x4_2.z, x4_2.w), vec4f(w1_19), a1_1_1)))));
+    a1_1_2 = fma(vec4f(x4_1.x, x4_1.y, x4_1.z, x4_1.w), vec4f(w2_15), fma(vec4f(x4_1.y, x4_1.z, x4_1.w, x4_2.x), vec4f(w2_16), fma(vec4f(x4_1.z, x4_1.w, x4_2.x, x4_2.y), vec4f(w2_17), fma(vec4f(x4_1.w, x4_2.x, x4_2.y, x4_2.z), vec4f(w2_18), fma(vec4f(x4_2.x, x4_2.y, x4_2.z, x4_2.w), vec4f(w2_19), a1_1_2)))));
+    a1_1_3 = fma(vec4f(x4_1.x, x4_1.y, x4_1.z, x4_1.w), vec4f(w3_15), fma(vec4f(x4_1.y, x4_1.z, x4_1.w, x4_2.x), vec4f(w3_16), fma(vec4f(x4_1.z, x4_1.w, x4_2.x, x4_2.y), vec4f(w3_17), fma(vec4f(x4_1.w, x4_2.x, x4_2.y, x4_2.z), vec4f(w3_18), fma(vec4f(x4_2.x, x4_2.y, x4_2.z, x4_2.w), vec4f(w3_19), a1_1_3)))));
+    a2_0_0 = fma(vec4f(x4_0.x, x4_0.y, x4_0.z, x4_0.w), vec4f(w0_10), fma(vec4f(x4_0.y, x4_0.z, x4_0.w, x4_1.x), vec4f(w0_11), fma(vec4f(x4_0.z, x4_0.w, x4_1.x, x4_1.y), vec4f(w0_12), fma(vec4f(x4_0.w, x4_1.x, x4_1.y, x4_1.z), vec4f(w0_13), fma(vec4f(x4_1.x, x4_1.y, x4_1.z, x4_1.w), vec4f(w0_14), a2_0_0)))));
+    a2_0_1 = fma(vec4f(x4_0.x, x4_0.y, x4_0.z, x4_0.w), vec4f(w1_10), fma(vec4f(x4_0.y, x4_0.z, x4_0.w, x4_1.x), vec4f(w1_11), fma(vec4f(x4_0.z, x4_0.w, x4_1.x, x4_1.y), vec4f(w1_12), fma(vec4f(x4_0.w, x4_1.x, x4_1.y, x4_1.z), vec4f(w1_13), fma(vec4f(x4_1.x, x4_1.y, x4_1.z, x4_1.w), vec4f(w1_14), a2_0_1)))));
+    a2_0_2 = fma(vec4f(x4_0.x, x4_0.y, x4_0.z, x4_0.w), vec4f(w2_10), fma(vec4f(x4_0.y, x4_0.z, x4_0.w, x4_1.x), vec4f(w2_11), fma(vec4f(x4_0.z, x4_0.w, x4_1.x, x4_1.y), vec4f(w2_12), fma(vec4f(x4_0.w, x4_1.x, x4_1.y, x4_1.z), vec4f(w2_13), fma(vec4f(x4_1.x, x4_1.y, x4_1.z, x4_1.w), vec4f(w2_14), a2_0_2)))));
+    a2_0_3 = fma(vec4f(x4_0.x, x4_0.y, x4_0.z, x4_0.w), vec4f(w3_10), fma(vec4f(x4_0.y, x4_0.z, x4_0.w, x4_1.x), vec4f(w3_11), fma(vec4f(x4_0.z, x4_0.w, x4_1.x, x4_1.y), vec4f(w3_12), fma(vec4f(x4_0.w, x4_1.x, x4_1.y, x4_1.z), vec4f(w3_13), fma(vec4f(x4_1.x, x4_1.y, x4_1.z, x4_1.w), vec4f(w3_14), a2_0_3)))));
+    a2_1_0 = fma(vec4f(x4_1.x, x4_1.y, x4_1.z, x4_1.w), vec4f(w0_10), fma(vec4f(x4_1.y, x4_1.z, x4_1.w, x4_2.x), vec4f(w0_11), fma(vec4f(x4_1.z, x4_1.w, x4_2.x, x4_2.y), vec4f(w0_12), fma(vec4f(x4_1.w, x4_2.x, x4_2.y, x4_2.z), vec4f(w0_13), fma(vec4f(x4_2.x, x4_2.y, x4_2.z, x4_2.w), vec4f(w0_14), a2_1_0)))));
+    a2_1_1 = fma(vec4f(x4_1.x, x4_1.y, x4_1.z, x4_1.w), vec4f(w1_10), fma(vec4f(x4_1.y, x4_1.z, x4_1.w, x4_2.x), vec4f(w1_11), fma(vec4f(x4_1.z, x4_1.w, x4_2.x, x4_2.y), vec4f(w1_12), fma(vec4f(x4_1.w, x4_2.x, x4_2.y, x4_2.z), vec4f(w1_13), fma(vec4f(x4_2.x, x4_2.y, x4_2.z, x4_2.w), vec4f(w1_14), a2_1_1)))));
+    a2_1_2 = fma(vec4f(x4_1.x, x4_1.y, x4_1.z, x4_1.w), vec4f(w2_10), fma(vec4f(x4_1.y, x4_1.z, x4_1.w, x4_2.x), vec4f(w2_11), fma(vec4f(x4_1.z, x4_1.w, x4_2.x, x4_2.y), vec4f(w2_12), fma(vec4f(x4_1.w, x4_2.x, x4_2.y, x4_2.z), vec4f(w2_13), fma(vec4f(x4_2.x, x4_2.y, x4_2.z, x4_2.w), vec4f(w2_14), a2_1_2)))));
+    a2_1_3 = fma(vec4f(x4_1.x, x4_1.y, x4_1.z, x4_1.w), vec4f(w3_10), fma(vec4f(x4_1.y, x4_1.z, x4_1.w, x4_2.x), vec4f(w3_11), fma(vec4f(x4_1.z, x4_1.w, x4_2.x, x4_2.y), vec4f(w3_12), fma(vec4f(x4_1.w, x4_2.x, x4_2.y, x4_2.z), vec4f(w3_13), fma(vec4f(x4_2.x, x4_2.y, x4_2.z, x4_2.w), vec4f(w3_14), a2_1_3)))));
+    a3_0_0 = fma(vec4f(x4_0.x, x4_0.y, x4_0.z, x4_0.w), vec4f(w0_5), fma(vec4f(x4_0.y, x4_0.z, x4_0.w, x4_1.x), vec4f(w0_6), fma(vec4f(x4_0.z, x4_0.w, x4_1.x, x4_1.y), vec4f(w0_7), fma(vec4f(x4_0.w, x4_1.x, x4_1.y, x4_1.z), vec4f(w0_8), fma(vec4f(x4_1.x, x4_1.y, x4_1.z, x4_1.w), vec4f(w0_9), a3_0_0)))));
+    a3_0_1 = fma(vec4f(x4_0.x, x4_0.y, x4_0.z, x4_0.w), vec4f(w1_5), fma(vec4f(x4_0.y, x4_0.z, x4_0.w, x4_1.x), vec4f(w1_6), fma(vec4f(x4_0.z, x4_0.w, x4_1.x, x4_1.y), vec4f(w1_7), fma(vec4f(x4_0.w, x4_1.x, x4_1.y, x4_1.z), vec4f(w1_8), fma(vec4f(x4_1.x, x4_1.y, x4_1.z, x4_1.w), vec4f(w1_9), a3_0_1)))));
+    a3_0_2 = fma(vec4f(x4_0.x, x4_0.y, x4_0.z, x4_0.w), vec4f(w2_5), fma(vec4f(x4_0.y, x4_0.z, x4_0.w, x4_1.x), vec4f(w2_6), fma(vec4f(x4_0.z, x4_0.w, x4_1.x, x4_1.y), vec4f(w2_7), fma(vec4f(x4_0.w, x4_1.x, x4_1.y, x4_1.z), vec4f(w2_8), fma(vec4f(x4_1.x, x4_1.y, x4_1.z, x4_1.w), vec4f(w2_9), a3_0_2)))));
+    a3_0_3 = fma(vec4f(x4_0.x, x4_0.y, x4_0.z, x4_0.w), vec4f(w3_5), fma(vec4f(x4_0.y, x4_0.z, x4_0.w, x4_1.x), vec4f(w3_6), fma(vec4f(x4_0.z, x4_0.w, x4_1.x, x4_1.y), vec4f(w3_7), fma(vec4f(x4_0.w, x4_1.x, x4_1.y, x4_1.z), vec4f(w3_8), fma(vec4f(x4_1.x, x4_1.y, x4_1.z, x4_1.w), vec4f(w3_9), a3_0_3)))));
+    a3_1_0 = fma(vec4f(x4_1.x, x4_1.y, x4_1.z, x4_1.w), vec4f(w0_5), fma(vec4f(x4_1.y, x4_1.z, x4_1.w, x4_2.x), vec4f(w0_6), fma(vec4f(x4_1.z, x4_1.w, x4_2.x, x4_2.y), vec4f(w0_7), fma(vec4f(x4_1.w, x4_2.x, x4_2.y, x4_2.z), vec4f(w0_8), fma(vec4f(x4_2.x, x4_2.y, x4_2.z, x4_2.w), vec4f(w0_9), a3_1_0)))));
+    a3_1_1 = fma(vec4f(x4_1.x, x4_1.y, x4_1.z, x4_1.w), vec4f(w1_5), fma(vec4f(x4_1.y, x4_1.z, x4_1.w, x4_2.x), vec4f(w1_6), fma(vec4f(x4_1.z, x4_1.w, x4_2.x, x4_2.y), vec4f(w1_7), fma(vec4f(x4_1.w, x4_2.x, x4_2.y, x4_2.z), vec4f(w1_8), fma(vec4f(x4_2.x, x4_2.y, x4_2.z, x4_2.w), vec4f(w1_9), a3_1_1)))));
+    a3_1_2 = fma(vec4f(x4_1.x, x4_1.y, x4_1.z, x4_1.w), vec4f(w2_5), fma(vec4f(x4_1.y, x4_1.z, x4_1.w, x4_2.x), vec4f(w2_6), fma(vec4f(x4_1.z, x4_1.w, x4_2.x, x4_2.y), vec4f(w2_7), fma(vec4f(x4_1.w, x4_2.x, x4_2.y, x4_2.z), vec4f(w2_8), fma(vec4f(x4_2.x, x4_2.y, x4_2.z, x4_2.w), vec4f(w2_9), a3_1_2)))));
+    a3_1_3 = fma(vec4f(x4_1.x, x4_1.y, x4_1.z, x4_1.w), vec4f(w3_5), fma(vec4f(x4_1.y, x4_1.z, x4_1.w, x4_2.x), vec4f(w3_6), fma(vec4f(x4_1.z, x4_1.w, x4_2.x, x4_2.y), vec4f(w3_7), fma(vec4f(x4_1.w, x4_2.x, x4_2.y, x4_2.z), vec4f(w3_8), fma(vec4f(x4_2.x, x4_2.y, x4_2.z, x4_2.w), vec4f(w3_9), a3_1_3)))));
+    a4_0_0 = fma(vec4f(x4_0.x, x4_0.y, x4_0.z, x4_0.w), vec4f(w0_0), fma(vec4f(x4_0.y, x4_0.z, x4_0.w, x4_1.x), vec4f(w0_1), fma(vec4f(x4_0.z, x4_0.w, x4_1.x, x4_1.y), vec4f(w0_2), fma(vec4f(x4_0.w, x4_1.x, x4_1.y, x4_1.z), vec4f(w0_3), fma(vec4f(x4_1.x, x4_1.y, x4_1.z, x4_1.w), vec4f(w0_4), a4_0_0)))));
+    a4_0_1 = fma(vec4f(x4_0.x, x4_0.y, x4_0.z, x4_0.w), vec4f(w1_0), fma(vec4f(x4_0.y, x4_0.z, x4_0.w, x4_1.x), vec4f(w1_1), fma(vec4f(x4_0.z, x4_0.w, x4_1.x, x4_1.y), vec4f(w1_2), fma(vec4f(x4_0.w, x4_1.x, x4_1.y, x4_1.z), vec4f(w1_3), fma(vec4f(x4_1.x, x4_1.y, x4_1.z, x4_1.w), vec4f(w1_4), a4_0_1)))));
+    a4_0_2 = fma(vec4f(x4_0.x, x4_0.y, x4_0.z, x4_0.w), vec4f(w2_0), fma(vec4f(x4_0.y, x4_0.z, x4_0.w, x4_1.x), vec4f(w2_1), fma(vec4f(x4_0.z, x4_0.w, x4_1.x, x4_1.y), vec4f(w2_2), fma(vec4f(x4_0.w, x4_1.x, x4_1.y, x4_1.z), vec4f(w2_3), fma(vec4f(x4_1.x, x4_1.y, x4_1.z, x4_1.w), vec4f(w2_4), a4_0_2)))));
+    a4_0_3 = fma(vec4f(x4_0.x, x4_0.y, x4_0.z, x4_0.w), vec4f(w3_0), fma(vec4f(x4_0.y, x4_0.z, x4_0.w, x4_1.x), vec4f(w3_1), fma(vec4f(x4_0.z, x4_0.w, x4_1.x, x4_1.y), vec4f(w3_2), fma(vec4f(x4_0.w, x4_1.x, x4_1.y, x4_1.z), vec4f(w3_3), fma(vec4f(x4_1.x, x4_1.y, x4_1.z, x4_1.w), vec4f(w3_4), a4_0_3)))));
+    a4_1_0 = fma(vec4f(x4_1.x, x4_1.y, x4_1.z, x4_1.w), vec4f(w0_0), fma(vec4f(x4_1.y, x4_1.z, x4_1.w, x4_2.x), vec4f(w0_1), fma(vec4f(x4_1.z, x4_1.w, x4_2.x, x4_2.y), vec4f(w0_2), fma(vec4f(x4_1.w, x4_2.x, x4_2.y, x4_2.z), vec4f(w0_3), fma(vec4f(x4_2.x, x4_2.y, x4_2.z, x4_2.w), vec4f(w0_4), a4_1_0)))));
+    a4_1_1 = fma(vec4f(x4_1.x, x4_1.y, x4_1.z, x4_1.w), vec4f(w1_0), fma(vec4f(x4_1.y, x4_1.z, x4_1.w, x4_2.x), vec4f(w1_1), fma(vec4f(x4_1.z, x4_1.w, x4_2.x, x4_2.y), vec4f(w1_2), fma(vec4f(x4_1.w, x4_2.x, x4_2.y, x4_2.z), vec4f(w1_3), fma(vec4f(x4_2.x, x4_2.y, x4_2.z, x4_2.w), vec4f(w1_4), a4_1_1)))));
+    a4_1_2 = fma(vec4f(x4_1.x, x4_1.y, x4_1.z, x4_1.w), vec4f(w2_0), fma(vec4f(x4_1.y, x4_1.z, x4_1.w, x4_2.x), vec4f(w2_1), fma(vec4f(x4_1.z, x4_1.w, x4_2.x, x4_2.y), vec4f(w2_2), fma(vec4f(x4_1.w, x4_2.x, x4_2.y, x4_2.z), vec4f(w2_3), fma(vec4f(x4_2.x, x4_2.y, x4_2.z, x4_2.w), vec4f(w2_4), a4_1_2)))));
+    a4_1_3 = fma(vec4f(x4_1.x, x4_1.y, x4_1.z, x4_1.w), vec4f(w3_0), fma(vec4f(x4_1.y, x4_1.z, x4_1.w, x4_2.x), vec4f(w3_1), fma(vec4f(x4_1.z, x4_1.w, x4_2.x, x4_2.y), vec4f(w3_2), fma(vec4f(x4_1.w, x4_2.x, x4_2.y, x4_2.z), vec4f(w3_3), fma(vec4f(x4_2.x, x4_2.y, x4_2.z, x4_2.w), vec4f(w3_4), a4_1_3)))));
+    // Input row oh0 + 5: feeds output rows oh0 + 5 - kh.
+    let x5_0 = in0v[min(xc + row5 + 0u, last)];
+    let x5_1 = in0v[min(xc + row5 + 1u, last)];
+    let x5_2 = in0v[min(xc + row5 + 2u, last)];
+    a1_0_0 = fma(vec4f(x5_0.x, x5_0.y, x5_0.z, x5_0.w), vec4f(w0_20), fma(vec4f(x5_0.y, x5_0.z, x5_0.w, x5_1.x), vec4f(w0_21), fma(vec4f(x5_0.z, x5_0.w, x5_1.x, x5_1.y), vec4f(w0_22), fma(vec4f(x5_0.w, x5_1.x, x5_1.y, x5_1.z), vec4f(w0_23), fma(vec4f(x5_1.x, x5_1.y, x5_1.z, x5_1.w), vec4f(w0_24), a1_0_0)))));
+    a1_0_1 = fma(vec4f(x5_0.x, x5_0.y, x5_0.z, x5_0.w), vec4f(w1_20), fma(vec4f(x5_0.y, x5_0.z, x5_0.w, x5_1.x), vec4f(w1_21), fma(vec4f(x5_0.z, x5_0.w, x5_1.x, x5_1.y), vec4f(w1_22), fma(vec4f(x5_0.w, x5_1.x, x5_1.y, x5_1.z), vec4f(w1_23), fma(vec4f(x5_1.x, x5_1.y, x5_1.z, x5_1.w), vec4f(w1_24), a1_0_1)))));
+    a1_0_2 = fma(vec4f(x5_0.x, x5_0.y, x5_0.z, x5_0.w), vec4f(w2_20), fma(vec4f(x5_0.y, x5_0.z, x5_0.w, x5_1.x), vec4f(w2_21), fma(vec4f(x5_0.z, x5_0.w, x5_1.x, x5_1.y), vec4f(w2_22), fma(vec4f(x5_0.w, x5_1.x, x5_1.y, x5_1.z), vec4f(w2_23), fma(vec4f(x5_1.x, x5_1.y, x5_1.z, x5_1.w), vec4f(w2_24), a1_0_2)))));
+    a1_0_3 = fma(vec4f(x5_0.x, x5_0.y, x5_0.z, x5_0.w), vec4f(w3_20), fma(vec4f(x5_0.y, x5_0.z, x5_0.w, x5_1.x), vec4f(w3_21), fma(vec4f(x5_0.z, x5_0.w, x5_1.x, x5_1.y), vec4f(w3_22), fma(vec4f(x5_0.w, x5_1.x, x5_1.y, x5_1.z), vec4f(w3_23), fma(vec4f(x5_1.x, x5_1.y, x5_1.z, x5_1.w), vec4f(w3_24), a1_0_3)))));
+    a1_1_0 = fma(vec4f(x5_1.x, x5_1.y, x5_1.z, x5_1.w), vec4f(w0_20), fma(vec4f(x5_1.y, x5_1.z, x5_1.w, x5_2.x), vec4f(w0_21), fma(vec4f(x5_1.z, x5_1.w, x5_2.x, x5_2.y), vec4f(w0_22), fma(vec4f(x5_1.w, x5_2.x, x5_2.y, x5_2.z), vec4f(w0_23), fma(vec4f(x5_2.x, x5_2.y, x5_2.z, x5_2.w), vec4f(w0_24), a1_1_0)))));
+    a1_1_1 = fma(vec4f(x5_1.x, x5_1.y, x5_1.z, x5_1.w), vec4f(w1_20), fma(vec4f(x5_1.y, x5_1.z, x5_1.w, x5_2.x), vec4f(w1_21), fma(vec4f(x5_1.z, x5_1.w, x5_2.x, x5_2.y), vec4f(w1_22), fma(vec4f(x5_1.w, x5_2.x, x5_2.y, x5_2.z), vec4f(w1_23), fma(vec4f(x5_2.x, x5_2.y, x5_2.z, x5_2.w), vec4f(w1_24), a1_1_1)))));
+    a1_1_2 = fma(vec4f(x5_1.x, x5_1.y, x5_1.z, x5_1.w), vec4f(w2_20), fma(vec4f(x5_1.y, x5_1.z, x5_1.w, x5_2.x), vec4f(w2_21), fma(vec4f(x5_1.z, x5_1.w, x5_2.x, x5_2.y), vec4f(w2_22), fma(vec4f(x5_1.w, x5_2.x, x5_2.y, x5_2.z), vec4f(w2_23), fma(vec4f(x5_2.x, x5_2.y, x5_2.z, x5_2.w), vec4f(w2_24), a1_1_2)))));
+    a1_1_3 = fma(vec4f(x5_1.x, x5_1.y, x5_1.z, x5_1.w), vec4f(w3_20), fma(vec4f(x5_1.y, x5_1.z, x5_1.w, x5_2.x), vec4f(w3_21), fma(vec4f(x5_1.z, x5_1.w, x5_2.x, x5_2.y), vec4f(w3_22), fma(vec4f(x5_1.w, x5_2.x, x5_2.y, x5_2.z), vec4f(w3_23), fma(vec4f(x5_2.x, x5_2.y, x5_2.z, x5_2.w), vec4f(w3_24), a1_1_3)))));
+    a2_0_0 = fma(vec4f(x5_0.x, x5_0.y, x5_0.z, x5_0.w), vec4f(w0_15), fma(vec4f(x5_0.y, x5_0.z, x5_0.w, x5_1.x), vec4f(w0_16), fma(vec4f(x5_0.z, x5_0.w, x5_1.x, x5_1.y), vec4f(w0_17), fma(vec4f(x5_0.w, x5_1.x, x5_1.y, x5_1.z), vec4f(w0_18), fma(vec4f(x5_1.x, x5_1.y, x5_1.z, x5_1.w), vec4f(w0_19), a2_0_0)))));
+    a2_0_1 = fma(vec4f(x5_0.x, x5_0.y, x5_0.z, x5_0.w), vec4f(w1_15), fma(vec4f(x5_0.y, x5_0.z, x5_0.w, x5_1.x), vec4f(w1_16), fma(vec4f(x5_0.z, x5_0.w, x5_1.x, x5_1.y), vec4f(w1_17), fma(vec4f(x5_0.w, x5_1.x, x5_1.y, x5_1.z), vec4f(w1_18), fma(vec4f(x5_1.x, x5_1.y, x5_1.z, x5_1.w), vec4f(w1_19), a2_0_1)))));
+    a2_0_2 = fma(vec4f(x5_0.x, x5_0.y, x5_0.z, x5_0.w), vec4f(w2_15), fma(vec4f(x5_0.y, x5_0.z, x5_0.w, x5_1.x), vec4f(w2_16), fma(vec4f(x5_0.z, x5_0.w, x5_1.x, x5_1.y), vec4f(w2_17), fma(vec4f(x5_0.w, x5_1.x, x5_1.y, x5_1.z), vec4f(w2_18), fma(vec4f(x5_1.x, x5_1.y, x5_1.z, x5_1.w), vec4f(w2_19), a2_0_2)))));
+    a2_0_3 = fma(vec4f(x5_0.x, x5_0.y, x5_0.z, x5_0.w), vec4f(w3_15), fma(vec4f(x5_0.y, x5_0.z, x5_0.w, x5_1.x), vec4f(w3_16), fma(vec4f(x5_0.z, x5_0.w, x5_1.x, x5_1.y), vec4f(w3_17), fma(vec4f(x5_0.w, x5_1.x, x5_1.y, x5_1.z), vec4f(w3_18), fma(vec4f(x5_1.x, x5_1.y, x5_1.z, x5_1.w), vec4f(w3_19), a2_0_3)))));
+    a2_1_0 = fma(vec4f(x5_1.x, x5_1.y, x5_1.z, x5_1.w), vec4f(w0_15), fma(vec4f(x5_1.y, x5_1.z, x5_1.w, x5_2.x), vec4f(w0_16), fma(vec4f(x5_1.z, x5_1.w, x5_2.x, x5_2.y), vec4f(w0_17), fma(vec4f(x5_1.w, x5_2.x, x5_2.y, x5_2.z), vec4f(w0_18), fma(vec4f(x5_2.x, x5_2.y, x5_2.z, x5_2.w), vec4f(w0_19), a2_1_0)))));
+    a2_1_1 = fma(vec4f(x5_1.x, x5_1.y, x5_1.z, x5_1.w), vec4f(w1_15), fma(vec4f(x5_1.y, x5_1.z, x5_1.w, x5_2.x), vec4f(w1_16), fma(vec4f(x5_1.z, x5_1.w, x5_2.x, x5_2.y), vec4f(w1_17), fma(vec4f(x5_1.w, x5_2.x, x5_2.y, x5_2.z), vec4f(w1_18), fma(vec4f(x5_2.x, x5_2.y, x5_2.z, x5_2.w), vec4f(w1_19), a2_1_1)))));
+    a2_1_2 = fma(vec4f(x5_1.x, x5_1.y, x5_1.z, x5_1.w), vec4f(w2_15), fma(vec4f(x5_1.y, x5_1.z, x5_1.w, x5_2.x), vec4f(w2_16), fma(vec4f(x5_1.z, x5_1.w, x5_2.x, x5_2.y), vec4f(w2_17), fma(vec4f(x5_1.w, x5_2.x, x5_2.y, x5_2.z), vec4f(w2_18), fma(vec4f(x5_2.x, x5_2.y, x5_2.z, x5_2.w), vec4f(w2_19), a2_1_2)))));
+    a2_1_3 = fma(vec4f(x5_1.x, x5_1.y, x5_1.z, x5_1.w), vec4f(w3_15), fma(vec4f(x5_1.y, x5_1.z, x5_1.w, x5_2.x), vec4f(w3_16), fma(vec4f(x5_1.z, x5_1.w, x5_2.x, x5_2.y), vec4f(w3_17), fma(vec4f(x5_1.w, x5_2.x, x5_2.y, x5_2.z), vec4f(w3_18), fma(vec4f(x5_2.x, x5_2.y, x5_2.z, x5_2.w), vec4f(w3_19), a2_1_3)))));
+    a3_0_0 = fma(vec4f(x5_0.x, x5_0.y, x5_0.z, x5_0.w), vec4f(w0_10), fma(vec4f(x5_0.y, x5_0.z, x5_0.w, x5_1.x), vec4f(w0_11), fma(vec4f(x5_0.z, x5_0.w, x5_1.x, x5_1.y), vec4f(w0_12), fma(vec4f(x5_0.w, x5_1.x, x5_1.y, x5_1.z), vec4f(w0_13), fma(vec4f(x5_1.x, x5_1.y, x5_1.z, x5_1.w), vec4f(w0_14), a3_0_0)))));
+    a3_0_1 = fma(vec4f(x5_0.x, x5_0.y, x5_0.z, x5_0.w), vec4f(w1_10), fma(vec4f(x5_0.y, x5_0.z, x5_0.w, x5_1.x), vec4f(w1_11), fma(vec4f(x5_0.z, x5_0.w, x5_1.x, x5_1.y), vec4f(w1_12), fma(vec4f(x5_0.w, x5_1.x, x5_1.y, x5_1.z), vec4f(w1_13), fma(vec4f(x5_1.x, x5_1.y, x5_1.z, x5_1.w), vec4f(w1_14), a3_0_1)))));
+    a3_0_2 = fma(vec4f(x5_0.x, x5_0.y, x5_0.z, x5_0.w), vec4f(w2_10), fma(vec4f(x5_0.y, x5_0.z, x5_0.w, x5_1.x), vec4f(w2_11), fma(vec4f(x5_0.z, x5_0.w, x5_1.x, x5_1.y), vec4f(w2_12), fma(vec4f(x5_0.w, x5_1.x, x5_1.y, x5_1.z), vec4f(w2_13), fma(vec4f(x5_1.x, x5_1.y, x5_1.z, x5_1.w), vec4f(w2_14), a3_0_2)))));
+    a3_0_3 = fma(vec4f(x5_0.x, x5_0.y, x5_0.z, x5_0.w), vec4f(w3_10), fma(vec4f(x5_0.y, x5_0.z, x5_0.w, x5_1.x), vec4f(w3_11), fma(vec4f(x5_0.z, x5_0.w, x5_1.x, x5_1.y), vec4f(w3_12), fma(vec4f(x5_0.w, x5_1.x, x5_1.y, x5_1.z), vec4f(w3_13), fma(vec4f(x5_1.x, x5_1.y, x5_1.z, x5_1.w), vec4f(w3_14), a3_0_3)))));
+    a3_1_0 = fma(vec4f(x5_1.x, x5_1.y, x5_1.z, x5_1.w), vec4f(w0_10), fma(vec4f(x5_1.y, x5_1.z, x5_1.w, x5_2.x), vec4f(w0_11), fma(vec4f(x5_1.z, x5_1.w, x5_2.x, x5_2.y), vec4f(w0_12), fma(vec4f(x5_1.w, x5_2.x, x5_2.y, x5_2.z), vec4f(w0_13), fma(vec4f(x5_2.x, x5_2.y, x5_2.z, x5_2.w), vec4f(w0_14), a3_1_0)))));
+    a3_1_1 = fma(vec4f(x5_1.x, x5_1.y, x5_1.z, x5_1.w), vec4f(w1_10), fma(vec4f(x5_1.y, x5_1.z, x5_1.w, x5_2.x), vec4f(w1_11), fma(vec4f(x5_1.z, x5_1.w, x5_2.x, x5_2.y), vec4f(w1_12), fma(vec4f(x5_1.w, x5_2.x, x5_2.y, x5_2.z), vec4f(w1_13), fma(vec4f(x5_2.x, x5_2.y, x5_2.z, x5_2.w), vec4f(w1_14), a3_1_1)))));
+    a3_1_2 = fma(vec4f(x5_1.x, x5_1.y, x5_1.z, x5_1.w), vec4f(w2_10), fma(vec4f(x5_1.y, x5_1.z, x5_1.w, x5_2.x), vec4f(w2_11), fma(vec4f(x5_1.z, x5_1.w, x5_2.x, x5_2.y), vec4f(w2_12), fma(vec4f(x5_1.w, x5_2.x, x5_2.y, x5_2.z), vec4f(w2_13), fma(vec4f(x5_2.x, x5_2.y, x5_2.z, x5_2.w), vec4f(w2_14), a3_1_2)))));
+    a3_1_3 = fma(vec4f(x5_1.x, x5_1.y, x5_1.z, x5_1.w), vec4f(w3_10), fma(vec4f(x5_1.y, x5_1.z, x5_1.w, x5_2.x), vec4f(w3_11), fma(vec4f(x5_1.z, x5_1.w, x5_2.x, x5_2.y), vec4f(w3_12), fma(vec4f(x5_1.w, x5_2.x, x5_2.y, x5_2.z), vec4f(w3_13), fma(vec4f(x5_2.x, x5_2.y, x5_2.z, x5_2.w), vec4f(w3_14), a3_1_3)))));
+    a4_0_0 = fma(vec4f(x5_0.x, x5_0.y, x5_0.z, x5_0.w), vec4f(w0_5), fma(vec4f(x5_0.y, x5_0.z, x5_0.w, x5_1.x), vec4f(w0_6), fma(vec4f(x5_0.z, x5_0.w, x5_1.x, x5_1.y), vec4f(w0_7), fma(vec4f(x5_0.w, x5_1.x, x5_1.y, x5_1.z), vec4f(w0_8), fma(vec4f(x5_1.x, x5_1.y, x5_1.z, x5_1.w), vec4f(w0_9), a4_0_0)))));
+    a4_0_1 = fma(vec4f(x5_0.x, x5_0.y, x5_0.z, x5_0.w), vec4f(w1_5), fma(vec4f(x5_0.y, x5_0.z, x5_0.w, x5_1.x), vec4f(w1_6), fma(vec4f(x5_0.z, x5_0.w, x5_1.x, x5_1.y), vec4f(w1_7), fma(vec4f(x5_0.w, x5_1.x, x5_1.y, x5_1.z), vec4f(w1_8), fma(vec4f(x5_1.x, x5_1.y, x5_1.z, x5_1.w), vec4f(w1_9), a4_0_1)))));
+    a4_0_2 = fma(vec4f(x5_0.x, x5_0.y, x5_0.z, x5_0.w), vec4f(w2_5), fma(vec4f(x5_0.y, x5_0.z, x5_0.w, x5_1.x), vec4f(w2_6), fma(vec4f(x5_0.z, x5_0.w, x5_1.x, x5_1.y), vec4f(w2_7), fma(vec4f(x5_0.w, x5_1.x, x5_1.y, x5_1.z), vec4f(w2_8), fma(vec4f(x5_1.x, x5_1.y, x5_1.z, x5_1.w), vec4f(w2_9), a4_0_2)))));
+    a4_0_3 = fma(vec4f(x5_0.x, x5_0.y, x5_0.z, x5_0.w), vec4f(w3_5), fma(vec4f(x5_0.y, x5_0.z, x5_0.w, x5_1.x), vec4f(w3_6), fma(vec4f(x5_0.z, x5_0.w, x5_1.x, x5_1.y), vec4f(w3_7), fma(vec4f(x5_0.w, x5_1.x, x5_1.y, x5_1.z), vec4f(w3_8), fma(vec4f(x5_1.x, x5_1.y, x5_1.z, x5_1.w), vec4f(w3_9), a4_0_3)))));
+    a4_1_0 = fma(vec4f(x5_1.x, x5_1.y, x5_1.z, x5_1.w), vec4f(w0_5), fma(vec4f(x5_1.y, x5_1.z, x5_1.w, x5_2.x), vec4f(w0_6), fma(vec4f(x5_1.z, x5_1.w, x5_2.x, x5_2.y), vec4f(w0_7), fma(vec4f(x5_1.w, x5_2.x, x5_2.y, x5_2.z), vec4f(w0_8), fma(vec4f(x5_2.x, x5_2.y, x5_2.z, x5_2.w), vec4f(w0_9), a4_1_0)))));
+    a4_1_1 = fma(vec4f(x5_1.x, x5_1.y, x5_1.z, x5_1.w), vec4f(w1_5), fma(vec4f(x5_1.y, x5_1.z, x5_1.w, x5_2.x), vec4f(w1_6), fma(vec4f(x5_1.z, x5_1.w, x5_2.x, x5_2.y), vec4f(w1_7), fma(vec4f(x5_1.w, x5_2.x, x5_2.y, x5_2.z), vec4f(w1_8), fma(vec4f(x5_2.x, x5_2.y, x5_2.z, x5_2.w), vec4f(w1_9), a4_1_1)))));
+    a4_1_2 = fma(vec4f(x5_1.x, x5_1.y, x5_1.z, x5_1.w), vec4f(w2_5), fma(vec4f(x5_1.y, x5_1.z, x5_1.w, x5_2.x), vec4f(w2_6), fma(vec4f(x5_1.z, x5_1.w, x5_2.x, x5_2.y), vec4f(w2_7), fma(vec4f(x5_1.w, x5_2.x, x5_2.y, x5_2.z), vec4f(w2_8), fma(vec4f(x5_2.x, x5_2.y, x5_2.z, x5_2.w), vec4f(w2_9), a4_1_2)))));
+    a4_1_3 = fma(vec4f(x5_1.x, x5_1.y, x5_1.z, x5_1.w), vec4f(w3_5), fma(vec4f(x5_1.y, x5_1.z, x5_1.w, x5_2.x), vec4f(w3_6), fma(vec4f(x5_1.z, x5_1.w, x5_2.x, x5_2.y), vec4f(w3_7), fma(vec4f(x5_1.w, x5_2.x, x5_2.y, x5_2.z), vec4f(w3_8), fma(vec4f(x5_2.x, x5_2.y, x5_2.z, x5_2.w), vec4f(w3_9), a4_1_3)))));
+    a5_0_0 = fma(vec4f(x5_0.x, x5_0.y, x5_0.z, x5_0.w), vec4f(w0_0), fma(vec4f(x5_0.y, x5_0.z, x5_0.w, x5_1.x), vec4f(w0_1), fma(vec4f(x5_0.z, x5_0.w, x5_1.x, x5_1.y), vec4f(w0_2), fma(vec4f(x5_0.w, x5_1.x, x5_1.y, x5_1.z), vec4f(w0_3), fma(vec4f(x5_1.x, x5_1.y, x5_1.z, x5_1.w), vec4f(w0_4), a5_0_0)))));
+    a5_0_1 = fma(vec4f(x5_0.x, x5_0.y, x5_0.z, x5_0.w), vec4f(w1_0), fma(vec4f(x5_0.y, x5_0.z, x5_0.w, x5_1.x), vec4f(w1_1), fma(vec4f(x5_0.z, x5_0.w, x5_1.x, x5_1.y), vec4f(w1_2), fma(vec4f(x5_0.w, x5_1.x, x5_1.y, x5_1.z), vec4f(w1_3), fma(vec4f(x5_1.x, x5_1.y, x5_1.z, x5_1.w), vec4f(w1_4), a5_0_1)))));
+    a5_0_2 = fma(vec4f(x5_0.x, x5_0.y, x5_0.z, x5_0.w), vec4f(w2_0), fma(vec4f(x5_0.y, x5_0.z, x5_0.w, x5_1.x), vec4f(w2_1), fma(vec4f(x5_0.z, x5_0.w, x5_1.x, x5_1.y), vec4f(w2_2), fma(vec4f(x5_0.w, x5_1.x, x5_1.y, x5_1.z), vec4f(w2_3), fma(vec4f(x5_1.x, x5_1.y, x5_1.z, x5_1.w), vec4f(w2_4), a5_0_2)))));
+    a5_0_3 = fma(vec4f(x5_0.x, x5_0.y, x5_0.z, x5_0.w), vec4f(w3_0), fma(vec4f(x5_0.y, x5_0.z, x5_0.w, x5_1.x), vec4f(w3_1), fma(vec4f(x5_0.z, x5_0.w, x5_1.x, x5_1.y), vec4f(w3_2), fma(vec4f(x5_0.w, x5_1.x, x5_1.y, x5_1.z), vec4f(w3_3), fma(vec4f(x5_1.x, x5_1.y, x5_1.z, x5_1.w), vec4f(w3_4), a5_0_3)))));
+    a5_1_0 = fma(vec4f(x5_1.x, x5_1.y, x5_1.z, x5_1.w), vec4f(w0_0), fma(vec4f(x5_1.y, x5_1.z, x5_1.w, x5_2.x), vec4f(w0_1), fma(vec4f(x5_1.z, x5_1.w, x5_2.x, x5_2.y), vec4f(w0_2), fma(vec4f(x5_1.w, x5_2.x, x5_2.y, x5_2.z), vec4f(w0_3), fma(vec4f(x5_2.x, x5_2.y, x5_2.z, x5_2.w), vec4f(w0_4), a5_1_0)))));
+    a5_1_1 = fma(vec4f(x5_1.x, x5_1.y, x5_1.z, x5_1.w), vec4f(w1_0), fma(vec4f(x5_1.y, x5_1.z, x5_1.w, x5_2.x), vec4f(w1_1), fma(vec4f(x5_1.z, x5_1.w, x5_2.x, x5_2.y), vec4f(w1_2), fma(vec4f(x5_1.w, x5_2.x, x5_2.y, x5_2.z), vec4f(w1_3), fma(vec4f(x5_2.x, x5_2.y, x5_2.z, x5_2.w), vec4f(w1_4), a5_1_1)))));
+    a5_1_2 = fma(vec4f(x5_1.x, x5_1.y, x5_1.z, x5_1.w), vec4f(w2_0), fma(vec4f(x5_1.y, x5_1.z, x5_1.w, x5_2.x), vec4f(w2_1), fma(vec4f(x5_1.z, x5_1.w, x5_2.x, x5_2.y), vec4f(w2_2), fma(vec4f(x5_1.w, x5_2.x, x5_2.y, x5_2.z), vec4f(w2_3), fma(vec4f(x5_2.x, x5_2.y, x5_2.z, x5_2.w), vec4f(w2_4), a5_1_2)))));
+    a5_1_3 = fma(vec4f(x5_1.x, x5_1.y, x5_1.z, x5_1.w), vec4f(w3_0), fma(vec4f(x5_1.y, x5_1.z, x5_1.w, x5_2.x), vec4f(w3_1), fma(vec4f(x5_1.z, x5_1.w, x5_2.x, x5_2.y), vec4f(w3_2), fma(vec4f(x5_1.w, x5_2.x, x5_2.y, x5_2.z), vec4f(w3_3), fma(vec4f(x5_2.x, x5_2.y, x5_2.z, x5_2.w), vec4f(w3_4), a5_1_3)))));
+    // Input row oh0 + 6: feeds output rows oh0 + 6 - kh.
+    let x6_0 = in0v[min(xc + row6 + 0u, last)];
+    let x6_1 = in0v[min(xc + row6 + 1u, last)];
+    let x6_2 = in0v[min(xc + row6 + 2u, last)];
+    a2_0_0 = fma(vec4f(x6_0.x, x6_0.y, x6_0.z, x6_0.w), vec4f(w0_20), fma(vec4f(x6_0.y, x6_0.z, x6_0.w, x6_1.x), vec4f(w0_21), fma(vec4f(x6_0.z, x6_0.w, x6_1.x, x6_1.y), vec4f(w0_22), fma(vec4f(x6_0.w, x6_1.x, x6_1.y, x6_1.z), vec4f(w0_23), fma(vec4f(x6_1.x, x6_1.y, x6_1.z, x6_1.w), vec4f(w0_24), a2_0_0)))));
+    a2_0_1 = fma(vec4f(x6_0.x, x6_0.y, x6_0.z, x6_0.w), vec4f(w1_20), fma(vec4f(x6_0.y, x6_0.z, x6_0.w, x6_1.x), vec4f(w1_21), fma(vec4f(x6_0.z, x6_0.w, x6_1.x, x6_1.y), vec4f(w1_22), fma(vec4f(x6_0.w, x6_1.x, x6_1.y, x6_1.z), vec4f(w1_23), fma(vec4f(x6_1.x, x6_1.y, x6_1.z, x6_1.w), vec4f(w1_24), a2_0_1)))));
+    a2_0_2 = fma(vec4f(x6_0.x, x6_0.y, x6_0.z, x6_0.w), vec4f(w2_20), fma(vec4f(x6_0.y, x6_0.z, x6_0.w, x6_1.x), vec4f(w2_21), fma(vec4f(x6_0.z, x6_0.w, x6_1.x, x6_1.y), vec4f(w2_22), fma(vec4f(x6_0.w, x6_1.x, x6_1.y, x6_1.z), vec4f(w2_23), fma(vec4f(x6_1.x, x6_1.y, x6_1.z, x6_1.w), vec4f(w2_24), a2_0_2)))));
+    a2_0_3 = fma(vec4f(x6_0.x, x6_0.y, x6_0.z, x6_0.w), vec4f(w3_20), fma(vec4f(x6_0.y, x6_0.z, x6_0.w, x6_1.x), vec4f(w3_21), fma(vec4f(x6_0.z, x6_0.w, x6_1.x, x6_1.y), vec4f(w3_22), fma(vec4f(x6_0.w, x6_1.x, x6_1.y, x6_1.z), vec4f(w3_23), fma(vec4f(x6_1.x, x6_1.y, x6_1.z, x6_1.w), vec4f(w3_24), a2_0_3)))));
+    a2_1_0 = fma(vec4f(x6_1.x, x6_1.y, x6_1.z, x6_1.w), vec4f(w0_20), fma(vec4f(x6_1.y, x6_1.z, x6_1.w, x6_2.x), vec4f(w0_21), fma(vec4f(x6_1.z, x6_1.w, x6_2.x, x6_2.y), vec4f(w0_22), fma(vec4f(x6_1.w, x6_2.x, x6_2.y, x6_2.z), vec4f(w0_23), fma(vec4f(x6_2.x, x6_2.y, x6_2.z, x6_2.w), vec4f(w0_24), a2_1_0)))));
+    a2_1_1 = fma(vec4f(x6_1.x, x6_1.y, x6_1.z, x6_1.w), vec4f(w1_20), fma(vec4f(x6_1.y, x6_1.z, x6_1.w, x6_2.x), vec4f(w1_21), fma(vec4f(x6_1.z, x6_1.w, x6_2.x, x6_2.y), vec4f(w1_22), fma(vec4f(x6_1.w, x6_2.x, x6_2.y, x6_2.z), vec4f(w1_23), fma(vec4f(x6_2.x, x6_2.y, x6_2.z, x6_2.w), vec4f(w1_24), a2_1_1)))));
+    a2_1_2 = fma(vec4f(x6_1.x, x6_1.y, x6_1.z, x6_1.w), vec4f(w2_20), fma(vec4f(x6_1.y, x6_1.z, x6_1.w, x6_2.x), vec4f(w2_21), fma(vec4f(x6_1.z, x6_1.w, x6_2.x, x6_2.y), vec4f(w2_22), fma(vec4f(x6_1.w, x6_2.x, x6_2.y, x6_2.z), vec4f(w2_23), fma(vec4f(x6_2.x, x6_2.y, x6_2.z, x6_2.w), vec4f(w2_24), a2_1_2)))));
+    a2_1_3 = fma(vec4f(x6_1.x, x6_1.y, x6_1.z, x6_1.w), vec4f(w3_20), fma(vec4f(x6_1.y, x6_1.z, x6_1.w, x6_2.x), vec4f(w3_21), fma(vec4f(x6_1.z, x6_1.w, x6_2.x, x6_2.y), vec4f(w3_22), fma(vec4f(x6_1.w, x6_2.x, x6_2.y, x6_2.z), vec4f(w3_23), fma(vec4f(x6_2.x, x6_2.y, x6_2.z, x6_2.w), vec4f(w3_24), a2_1_3)))));
+    a3_0_0 = fma(vec4f(x6_0.x, x6_0.y, x6_0.z, x6_0.w), vec4f(w0_15), fma(vec4f(x6_0.y, x6_0.z, x6_0.w, x6_1.x), vec4f(w0_16), fma(vec4f(x6_0.z, x6_0.w, x6_1.x, x6_1.y), vec4f(w0_17), fma(vec4f(x6_0.w, x6_1.x, x6_1.y, x6_1.z), vec4f(w0_18), fma(vec4f(x6_1.x, x6_1.y, x6_1.z, x6_1.w), vec4f(w0_19), a3_0_0)))));
+    a3_0_1 = fma(vec4f(x6_0.x, x6_0.y, x6_0.z, x6_0.w), vec4f(w1_15), fma(vec4f(x6_0.y, x6_0.z, x6_0.w, x6_1.x), vec4f(w1_16), fma(vec4f(x6_0.z, x6_0.w, x6_1.x, x6_1.y), vec4f(w1_17), fma(vec4f(x6_0.w, x6_1.x, x6_1.y, x6_1.z), vec4f(w1_18), fma(vec4f(x6_1.x, x6_1.y, x6_1.z, x6_1.w), vec4f(w1_19), a3_0_1)))));
+    a3_0_2 = fma(vec4f(x6_0.x, x6_0.y, x6_0.z, x6_0.w), vec4f(w2_15), fma(vec4f(x6_0.y, x6_0.z, x6_0.w, x6_1.x), vec4f(w2_16), fma(vec4f(x6_0.z, x6_0.w, x6_1.x, x6_1.y), vec4f(w2_17), fma(vec4f(x6_0.w, x6_1.x, x6_1.y, x6_1.z), vec4f(w2_18), fma(vec4f(x6_1.x, x6_1.y, x6_1.z, x6_1.w), vec4f(w2_19), a3_0_2)))));
+    a3_0_3 = fma(vec4f(x6_0.x, x6_0.y, x6_0.z, x6_0.w), vec4f(w3_15), fma(vec4f(x6_0.y, x6_0.z, x6_0.w, x6_1.x), vec4f(w3_16), fma(vec4f(x6_0.z, x6_0.w, x6_1.x, x6_1.y), vec4f(w3_17), fma(vec4f(x6_0.w, x6_1.x, x6_1.y, x6_1.z), vec4f(w3_18), fma(vec4f(x6_1.x, x6_1.y, x6_1.z, x6_1.w), vec4f(w3_19), a3_0_3)))));
+    a3_1_0 = fma(vec4f(x6_1.x, x6_1.y, x6_1.z, x6_1.w), vec4f(w0_15), fma(vec4f(x6_1.y, x6_1.z, x6_1.w, x6_2.x), vec4f(w0_16), fma(vec4f(x6_1.z, x6_1.w, x6_2.x, x6_2.y), vec4f(w0_17), fma(vec4f(x6_1.w, x6_2.x, x6_2.y, x6_2.z), vec4f(w0_18), fma(vec4f(x6_2.x, x6_2.y, x6_2.z, x6_2.w), vec4f(w0_19), a3_1_0)))));
+    a3_1_1 = fma(vec4f(x6_1.x, x6_1.y, x6_1.z, x6_1.w), vec4f(w1_15), fma(vec4f(x6_1.y, x6_1.z, x6_1.w, x6_2.x), vec4f(w1_16), fma(vec4f(x6_1.z, x6_1.w, x6_2.x, x6_2.y), vec4f(w1_17), fma(vec4f(x6_1.w, x6_2.x, x6_2.y, x6_2.z), vec4f(w1_18), fma(vec4f(x6_2.x, x6_2.y, x6_2.z, x6_2.w), vec4f(w1_19), a3_1_1)))));
+    a3_1_2 = fma(vec4f(x6_1.x, x6_1.y, x6_1.z, x6_1.w), vec4f(w2_15), fma(vec4f(x6_1.y, x6_1.z, x6_1.w, x6_2.x), vec4f(w2_16), fma(vec4f(x6_1.z, x6_1.w, x6_2.x, x6_2.y), vec4f(w2_17), fma(vec4f(x6_1.w, x6_2.x, x6_2.y, x6_2.z), vec4f(w2_18), fma(vec4f(x6_2.x, x6_2.y, x6_2.z, x6_2.w), vec4f(w2_19), a3_1_2)))));
+    a3_1_3 = fma(vec4f(x6_1.x, x6_1.y, x6_1.z, x6_1.w), vec4f(w3_15), fma(vec4f(x6_1.y, x6_1.z, x6_1.w, x6_2.x), vec4f(w3_16), fma(vec4f(x6_1.z, x6_1.w, x6_2.x, x6_2.y), vec4f(w3_17), fma(vec4f(x6_1.w, x6_2.x, x6_2.y, x6_2.z), vec4f(w3_18), fma(vec4f(x6_2.x, x6_2.y, x6_2.z, x6_2.w), vec4f(w3_19), a3_1_3)))));
+    a4_0_0 = fma(vec4f(x6_0.x, x6_0.y, x6_0.z, x6_0.w), vec4f(w0_10), fma(vec4f(x6_0.y, x6_0.z, x6_0.w, x6_1.x), vec4f(w0_11), fma(vec4f(x6_0.z, x6_0.w, x6_1.x, x6_1.y), vec4f(w0_12), fma(vec4f(x6_0.w, x6_1.x, x6_1.y, x6_1.z), vec4f(w0_13), fma(vec4f(x6_1.x, x6_1.y, x6_1.z, x6_1.w), vec4f(w0_14), a4_0_0)))));
+    a4_0_1 = fma(vec4f(x6_0.x, x6_0.y, x6_0.z, x6_0.w), vec4f(w1_10), fma(vec4f(x6_0.y, x6_0.z, x6_0.w, x6_1.x), vec4f(w1_11), fma(vec4f(x6_0.z, x6_0.w, x6_1.x, x6_1.y), vec4f(w1_12), fma(vec4f(x6_0.w, x6_1.x, x6_1.y, x6_1.z), vec4f(w1_13), fma(vec4f(x6_1.x, x6_1.y, x6_1.z, x6_1.w), vec4f(w1_14), a4_0_1)))));
+    a4_0_2 = fma(vec4f(x6_0.x, x6_0.y, x6_0.z, x6_0.w), vec4f(w2_10), fma(vec4f(x6_0.y, x6_0.z, x6_0.w, x6_1.x), vec4f(w2_11), fma(vec4f(x6_0.z, x6_0.w, x6_1.x, x6_1.y), vec4f(w2_12), fma(vec4f(x6_0.w, x6_1.x, x6_1.y, x6_1.z), vec4f(w2_13), fma(vec4f(x6_1.x, x6_1.y, x6_1.z, x6_1.w), vec4f(w2_14), a4_0_2)))));
+    a4_0_3 = fma(vec4f(x6_0.x, x6_0.y, x6_0.z, x6_0.w), vec4f(w3_10), fma(vec4f(x6_0.y, x6_0.z, x6_0.w, x6_1.x), vec4f(w3_11), fma(vec4f(x6_0.z, x6_0.w, x6_1.x, x6_1.y), vec4f(w3_12), fma(vec4f(x6_0.w, x6_1.x, x6_1.y, x6_1.z), vec4f(w3_13), fma(vec4f(x6_1.x, x6_1.y, x6_1.z, x6_1.w), vec4f(w3_14), a4_0_3)))));
+    a4_1_0 = fma(vec4f(x6_1.x, x6_1.y, x6_1.z, x6_1.w), vec4f(w0_10), fma(vec4f(x6_1.y, x6_1.z, x6_1.w, x6_2.x), vec4f(w0_11), fma(vec4f(x6_1.z, x6_1.w, x6_2.x, x6_2.y), vec4f(w0_12), fma(vec4f(x6_1.w, x6_2.x, x6_2.y, x6_2.z), vec4f(w0_13), fma(vec4f(x6_2.x, x6_2.y, x6_2.z, x6_2.w), vec4f(w0_14), a4_1_0)))));
+    a4_1_1 = fma(vec4f(x6_1.x, x6_1.y, x6_1.z, x6_1.w), vec4f(w1_10), fma(vec4f(x6_1.y, x6_1.z, x6_1.w, x6_2.x), vec4f(w1_11), fma(vec4f(x6_1.z, x6_1.w, x6_2.x, x6_2.y), vec4f(w1_12), fma(vec4f(x6_1.w, x6_2.x, x6_2.y, x6_2.z), vec4f(w1_13), fma(vec4f(x6_2.x, x6_2.y, x6_2.z, x6_2.w), vec4f(w1_14), a4_1_1)))));
+    a4_1_2 = fma(vec4f(x6_1.x, x6_1.y, x6_1.z, x6_1.w), vec4f(w2_10), fma(vec4f(x6_1.y, x6_1.z, x6_1.w, x6_2.x), vec4f(w2_11), fma(vec4f(x6_1.z, x6_1.w, x6_2.x, x6_2.y), vec4f(w2_12), fma(vec4f(x6_1.w, x6_2.x, x6_2.y, x6_2.z), vec4f(w2_13), fma(vec4f(x6_2.x, x6_2.y, x6_2.z, x6_2.w), vec4f(w2_14), a4_1_2)))));
+    a4_1_3 = fma(vec4f(x6_1.x, x6_1.y, x6_1.z, x6_1.w), vec4f(w3_10), fma(vec4f(x6_1.y, x6_1.z, x6_1.w, x6_2.x), vec4f(w3_11), fma(vec4f(x6_1.z, x6_1.w, x6_2.x, x6_2.y), vec4f(w3_12), fma(vec4f(x6_1.w, x6_2.x, x6_2.y, x6_2.z), vec4f(w3_13), fma(vec4f(x6_2.x, x6_2.y, x6_2.z, x6_2.w), vec4f(w3_14), a4_1_3)))));
+    a5_0_0 = fma(vec4f(x6_0.x, x6_0.y, x6_0.z, x6_0.w), vec4f(w0_5), fma(vec4f(x6_0.y, x6_0.z, x6_0.w, x6_1.x), vec4f(w0_6), fma(vec4f(x6_0.z, x6_0.w, x6_1.x, x6_1.y), vec4f(w0_7), fma(vec4f(x6_0.w, x6_1.x, x6_1.y, x6_1.z), vec4f(w0_8), fma(vec4f(x6_1.x, x6_1.y, x6_1.z, x6_1.w), vec4f(w0_9), a5_0_0)))));
+    a5_0_1 = fma(vec4f(x6_0.x, x6_0.y, x6_0.z, x6_0.w), vec4f(w1_5), fma(vec4f(x6_0.y, x6_0.z, x6_0.w, x6_1.x), vec4f(w1_6), fma(vec4f(x6_0.z, x6_0.w, x6_1.x, x6_1.y), vec4f(w1_7), fma(vec4f(x6_0.w, x6_1.x, x6_1.y, x6_1.z), vec4f(w1_8), fma(vec4f(x6_1.x, x6_1.y, x6_1.z, x6_1.w), vec4f(w1_9), a5_0_1)))));
+    a5_0_2 = fma(vec4f(x6_0.x, x6_0.y, x6_0.z, x6_0.w), vec4f(w2_5), fma(vec4f(x6_0.y, x6_0.z, x6_0.w, x6_1.x), vec4f(w2_6), fma(vec4f(x6_0.z, x6_0.w, x6_1.x, x6_1.y), vec4f(w2_7), fma(vec4f(x6_0.w, x6_1.x, x6_1.y, x6_1.z), vec4f(w2_8), fma(vec4f(x6_1.x, x6_1.y, x6_1.z, x6_1.w), vec4f(w2_9), a5_0_2)))));
+    a5_0_3 = fma(vec4f(x6_0.x, x6_0.y, x6_0.z, x6_0.w), vec4f(w3_5), fma(vec4f(x6_0.y, x6_0.z, x6_0.w, x6_1.x), vec4f(w3_6), fma(vec4f(x6_0.z, x6_0.w, x6_1.x, x6_1.y), vec4f(w3_7), fma(vec4f(x6_0.w, x6_1.x, x6_1.y, x6_1.z), vec4f(w3_8), fma(vec4f(x6_1.x, x6_1.y, x6_1.z, x6_1.w), vec4f(w3_9), a5_0_3)))));
+    a5_1_0 = fma(vec4f(x6_1.x, x6_1.y, x6_1.z, x6_1.w), vec4f(w0_5), fma(vec4f(x6_1.y, x6_1.z, x6_1.w, x6_2.x), vec4f(w0_6), fma(vec4f(x6_1.z, x6_1.w, x6_2.x, x6_2.y), vec4f(w0_7), fma(vec4f(x6_1.w, x6_2.x, x6_2.y, x6_2.z), vec4f(w0_8), fma(vec4f(x6_2.x, x6_2.y, x6_2.z, x6_2.w), vec4f(w0_9), a5_1_0)))));
+    a5_1_1 = fma(vec4f(x6_1.x, x6_1.y, x6_1.z, x6_1.w), vec4f(w1_5), fma(vec4f(x6_1.y, x6_1.z, x6_1.w, x6_2.x), vec4f(w1_6), fma(vec4f(x6_1.z, x6_1.w, x6_2.x, x6_2.y), vec4f(w1_7), fma(vec4f(x6_1.w, x6_2.x, x6_2.y, x6_2.z), vec4f(w1_8), fma(vec4f(x6_2.x, x6_2.y, x6_2.z, x6_2.w), vec4f(w1_9), a5_1_1)))));
+    a5_1_2 = fma(vec4f(x6_1.x, x6_1.y, x6_1.z, x6_1.w), vec4f(w2_5), fma(vec4f(x6_1.y, x6_1.z, x6_1.w, x6_2.x), vec4f(w2_6), fma(vec4f(x6_1.z, x6_1.w, x6_2.x, x6_2.y), vec4f(w2_7), fma(vec4f(x6_1.w, x6_2.x, x6_2.y, x6_2.z), vec4f(w2_8), fma(vec4f(x6_2.x, x6_2.y, x6_2.z, x6_2.w), vec4f(w2_9), a5_1_2)))));
+    a5_1_3 = fma(vec4f(x6_1.x, x6_1.y, x6_1.z, x6_1.w), vec4f(w3_5), fma(vec4f(x6_1.y, x6_1.z, x6_1.w, x6_2.x), vec4f(w3_6), fma(vec4f(x6_1.z, x6_1.w, x6_2.x, x6_2.y), vec4f(w3_7), fma(vec4f(x6_1.w, x6_2.x, x6_2.y, x6_2.z), vec4f(w3_8), fma(vec4f(x6_2.x, x6_2.y, x6_2.z, x6_2.w), vec4f(w3_9), a5_1_3)))));
+    a6_0_0 = fma(vec4f(x6_0.x, x6_0.y, x6_0.z, x6_0.w), vec4f(w0_0), fma(vec4f(x6_0.y, x6_0.z, x6_0.w, x6_1.x), vec4f(w0_1), fma(vec4f(x6_0.z, x6_0.w, x6_1.x, x6_1.y), vec4f(w0_2), fma(vec4f(x6_0.w, x6_1.x, x6_1.y, x6_1.z), vec4f(w0_3), fma(vec4f(x6_1.x, x6_1.y, x6_1.z, x6_1.w), vec4f(w0_4), a6_0_0)))));
+    a6_0_1 = fma(vec4f(x6_0.x, x6_0.y, x6_0.z, x6_0.w), vec4f(w1_0), fma(vec4f(x6_0.y, x6_0.z, x6_0.w, x6_1.x), vec4f(w1_1), fma(vec4f(x6_0.z, x6_0.w, x6_1.x, x6_1.y), vec4f(w1_2), fma(vec4f(x6_0.w, x6_1.x, x6_1.y, x6_1.z), vec4f(w1_3), fma(vec4f(x6_1.x, x6_1.y, x6_1.z, x6_1.w), vec4f(w1_4), a6_0_1)))));
+    a6_0_2 = fma(vec4f(x6_0.x, x6_0.y, x6_0.z, x6_0.w), vec4f(w2_0), fma(vec4f(x6_0.y, x6_0.z, x6_0.w, x6_1.x), vec4f(w2_1), fma(vec4f(x6_0.z, x6_0.w, x6_1.x, x6_1.y), vec4f(w2_2), fma(vec4f(x6_0.w, x6_1.x, x6_1.y, x6_1.z), vec4f(w2_3), fma(vec4f(x6_1.x, x6_1.y, x6_1.z, x6_1.w), vec4f(w2_4), a6_0_2)))));
+    a6_0_3 = fma(vec4f(x6_0.x, x6_0.y, x6_0.z, x6_0.w), vec4f(w3_0), fma(vec4f(x6_0.y, x6_0.z, x6_0.w, x6_1.x), vec4f(w3_1), fma(vec4f(x6_0.z, x6_0.w, x6_1.x, x6_1.y), vec4f(w3_2), fma(vec4f(x6_0.w, x6_1.x, x6_1.y, x6_1.z), vec4f(w3_3), fma(vec4f(x6_1.x, x6_1.y, x6_1.z, x6_1.w), vec4f(w3_4), a6_0_3)))));
+    a6_1_0 = fma(vec4f(x6_1.x, x6_1.y, x6_1.z, x6_1.w), vec4f(w0_0), fma(vec4f(x6_1.y, x6_1.z, x6_1.w, x6_2.x), vec4f(w0_1), fma(vec4f(x6_1.z, x6_1.w, x6_2.x, x6_2.y), vec4f(w0_2), fma(vec4f(x6_1.w, x6_2.x, x6_2.y, x6_2.z), vec4f(w0_3), fma(vec4f(x6_2.x, x6_2.y, x6_2.z, x6_2.w), vec4f(w0_4), a6_1_0)))));
+    a6_1_1 = fma(vec4f(x6_1.x, x6_1.y, x6_1.z, x6_1.w), vec4f(w1_0), fma(vec4f(x6_1.y, x6_1.z, x6_1.w, x6_2.x), vec4f(w1_1), fma(vec4f(x6_1.z, x6_1.w, x6_2.x, x6_2.y), vec4f(w1_2), fma(vec4f(x6_1.w, x6_2.x, x6_2.y, x6_2.z), vec4f(w1_3), fma(vec4f(x6_2.x, x6_2.y, x6_2.z, x6_2.w), vec4f(w1_4), a6_1_1)))));
+    a6_1_2 = fma(vec4f(x6_1.x, x6_1.y, x6_1.z, x6_1.w), vec4f(w2_0), fma(vec4f(x6_1.y, x6_1.z, x6_1.w, x6_2.x), vec4f(w2_1), fma(vec4f(x6_1.z, x6_1.w, x6_2.x, x6_2.y), vec4f(w2_2), fma(vec4f(x6_1.w, x6_2.x, x6_2.y, x6_2.z), vec4f(w2_3), fma(vec4f(x6_2.x, x6_2.y, x6_2.z, x6_2.w), vec4f(w2_4), a6_1_2)))));
+    a6_1_3 = fma(vec4f(x6_1.x, x6_1.y, x6_1.z, x6_1.w), vec4f(w3_0), fma(vec4f(x6_1.y, x6_1.z, x6_1.w, x6_2.x), vec4f(w3_1), fma(vec4f(x6_1.z, x6_1.w, x6_2.x, x6_2.y), vec4f(w3_2), fma(vec4f(x6_1.w, x6_2.x, x6_2.y, x6_2.z), vec4f(w3_3), fma(vec4f(x6_2.x, x6_2.y, x6_2.z, x6_2.w), vec4f(w3_4), a6_1_3)))));
+    // Input row oh0 + 7: feeds output rows oh0 + 7 - kh.
+    let x7_0 = in0v[min(xc + row7 + 0u, last)];
+    let x7_1 = in0v[min(xc + row7 + 1u, last)];
+    let x7_2 = in0v[min(xc + row7 + 2u, last)];
+    a3_0_0 = fma(vec4f(x7_0.x, x7_0.y, x7_0.z, x7_0.w), vec4f(w0_20), fma(vec4f(x7_0.y, x7_0.z, x7_0.w, x7_1.x), vec4f(w0_21), fma(vec4f(x7_0.z, x7_0.w, x7_1.x, x7_1.y), vec4f(w0_22), fma(vec4f(x7_0.w, x7_1.x, x7_1.y, x7_1.z), vec4f(w0_23), fma(vec4f(x7_1.x, x7_1.y, x7_1.z, x7_1.w), vec4f(w0_24), a3_0_0)))));
+    a3_0_1 = fma(vec4f(x7_0.x, x7_0.y, x7_0.z, x7_0.w), vec4f(w1_20), fma(vec4f(x7_0.y, x7_0.z, x7_0.w, x7_1.x), vec4f(w1_21), fma(vec4f(x7_0.z, x7_0.w, x7_1.x, x7_1.y), vec4f(w1_22), fma(vec4f(x7_0.w, x7_1.x, x7_1.y, x7_1.z), vec4f(w1_23), fma(vec4f(x7_1.x, x7_1.y, x7_1.z, x7_1.w), vec4f(w1_24), a3_0_1)))));
+    a3_0_2 = fma(vec4f(x7_0.x, x7_0.y, x7_0.z, x7_0.w), vec4f(w2_20), fma(vec4f(x7_0.y, x7_0.z, x7_0.w, x7_1.x), vec4f(w2_21), fma(vec4f(x7_0.z, x7_0.w, x7_1.x, x7_1.y), vec4f(w2_22), fma(vec4f(x7_0.w, x7_1.x, x7_1.y, x7_1.z), vec4f(w2_23), fma(vec4f(x7_1.x, x7_1.y, x7_1.z, x7_1.w), vec4f(w2_24), a3_0_2)))));
+    a3_0_3 = fma(vec4f(x7_0.x, x7_0.y, x7_0.z, x7_0.w), vec4f(w3_20), fma(vec4f(x7_0.y, x7_0.z, x7_0.w, x7_1.x), vec4f(w3_21), fma(vec4f(x7_0.z, x7_0.w, x7_1.x, x7_1.y), vec4f(w3_22), fma(vec4f(x7_0.w, x7_1.x, x7_1.y, x7_1.z), vec4f(w3_23), fma(vec4f(x7_1.x, x7_1.y, x7_1.z, x7_1.w), vec4f(w3_24), a3_0_3)))));
+    a3_1_0 = fma(vec4f(x7_1.x, x7_1.y, x7_1.z, x7_1.w), vec4f(w0_20), fma(vec4f(x7_1.y, x7_1.z, x7_1.w, x7_2.x), vec4f(w0_21), fma(vec4f(x7_1.z, x7_1.w, x7_2.x, x7_2.y), vec4f(w0_22), fma(vec4f(x7_1.w, x7_2.x, x7_2.y, x7_2.z), vec4f(w0_23), fma(vec4f(x7_2.x, x7_2.y, x7_2.z, x7_2.w), vec4f(w0_24), a3_1_0)))));
+    a3_1_1 = fma(vec4f(x7_1.x, x7_1.y, x7_1.z, x7_1.w), vec4f(w1_20), fma(vec4f(x7_1.y, x7_1.z, x7_1.w, x7_2.x), vec4f(w1_21), fma(vec4f(x7_1.z, x7_1.w, x7_2.x, x7_2.y), vec4f(w1_22), fma(vec4f(x7_1.w, x7_2.x, x7_2.y, x7_2.z), vec4f(w1_23), fma(vec4f(x7_2.x, x7_2.y, x7_2.z, x7_2.w), vec4f(w1_24), a3_1_1)))));
+    a3_1_2 = fma(vec4f(x7_1.x, x7_1.y, x7_1.z, x7_1.w), vec4f(w2_20), fma(vec4f(x7_1.y, x7_1.z, x7_1.w, x7_2.x), vec4f(w2_21), fma(vec4f(x7_1.z, x7_1.w, x7_2.x, x7_2.y), vec4f(w2_22), fma(vec4f(x7_1.w, x7_2.x, x7_2.y, x7_2.z), vec4f(w2_23), fma(vec4f(x7_2.x, x7_2.y, x7_2.z, x7_2.w), vec4f(w2_24), a3_1_2)))));
+    a3_1_3 = fma(vec4f(x7_1.x, x7_1.y, x7_1.z, x7_1.w), vec4f(w3_20), fma(vec4f(x7_1.y, x7_1.z, x7_1.w, x7_2.x), vec4f(w3_21), fma(vec4f(x7_1.z, x7_1.w, x7_2.x, x7_2.y), vec4f(w3_22), fma(vec4f(x7_1.w, x7_2.x, x7_2.y, x7_2.z), vec4f(w3_23), fma(vec4f(x7_2.x, x7_2.y, x7_2.z, x7_2.w), vec4f(w3_24), a3_1_3)))));
+    a4_0_0 = fma(vec4f(x7_0.x, x7_0.y, x7_0.z, x7_0.w), vec4f(w0_15), fma(vec4f(x7_0.y, x7_0.z, x7_0.w, x7_1.x), vec4f(w0_16), fma(vec4f(x7_0.z, x7_0.w, x7_1.x, x7_1.y), vec4f(w0_17), fma(vec4f(x7_0.w, x7_1.x, x7_1.y, x7_1.z), vec4f(w0_18), fma(vec4f(x7_1.x, x7_1.y, x7_1.z, x7_1.w), vec4f(w0_19), a4_0_0)))));
+    a4_0_1 = fma(vec4f(x7_0.x, x7_0.y, x7_0.z, x7_0.w), vec4f(w1_15), fma(vec4f(x7_0.y, x7_0.z, x7_0.w, x7_1.x), vec4f(w1_16), fma(vec4f(x7_0.z, x7_0.w, x7_1.x, x7_1.y), vec4f(w1_17), fma(vec4f(x7_0.w, x7_1.x, x7_1.y, x7_1.z), vec4f(w1_18), fma(vec4f(x7_1.x, x7_1.y, x7_1.z, x7_1.w), vec4f(w1_19), a4_0_1)))));
+    a4_0_2 = fma(vec4f(x7_0.x, x7_0.y, x7_0.z, x7_0.w), vec4f(w2_15), fma(vec4f(x7_0.y, x7_0.z, x7_0.w, x7_1.x), vec4f(w2_16), fma(vec4f(x7_0.z, x7_0.w, x7_1.x, x7_1.y), vec4f(w2_17), fma(vec4f(x7_0.w, x7_1.x, x7_1.y, x7_1.z), vec4f(w2_18), fma(vec4f(x7_1.x, x7_1.y, x7_1.z, x7_1.w), vec4f(w2_19), a4_0_2)))));
+    a4_0_3 = fma(vec4f(x7_0.x, x7_0.y, x7_0.z, x7_0.w), vec4f(w3_15), fma(vec4f(x7_0.y, x7_0.z, x7_0.w, x7_1.x), vec4f(w3_16), fma(vec4f(x7_0.z, x7_0.w, x7_1.x, x7_1.y), vec4f(w3_17), fma(vec4f(x7_0.w, x7_1.x, x7_1.y, x7_1.z), vec4f(w3_18), fma(vec4f(x7_1.x, x7_1.y, x7_1.z, x7_1.w), vec4f(w3_19), a4_0_3)))));
+    a4_1_0 = fma(vec4f(x7_1.x, x7_1.y, x7_1.z, x7_1.w), vec4f(w0_15), fma(vec4f(x7_1.y, x7_1.z, x7_1.w, x7_2.x), vec4f(w0_16), fma(vec4f(x7_1.z, x7_1.w, x7_2.x, x7_2.y), vec4f(w0_17), fma(vec4f(x7_1.w, x7_2.x, x7_2.y, x7_2.z), vec4f(w0_18), fma(vec4f(x7_2.x, x7_2.y, x7_2.z, x7_2.w), vec4f(w0_19), a4_1_0)))));
+    a4_1_1 = fma(vec4f(x7_1.x, x7_1.y, x7_1.z, x7_1.w), vec4f(w1_15), fma(vec4f(x7_1.y, x7_1.z, x7_1.w, x7_2.x), vec4f(w1_16), fma(vec4f(x7_1.z, x7_1.w, x7_2.x, x7_2.y), vec4f(w1_17), fma(vec4f(x7_1.w, x7_2.x, x7_2.y, x7_2.z), vec4f(w1_18), fma(vec4f(x7_2.x, x7_2.y, x7_2.z, x7_2.w), vec4f(w1_19), a4_1_1)))));
+    a4_1_2 = fma(vec4f(x7_1.x, x7_1.y, x7_1.z, x7_1.w), vec4f(w2_15), fma(vec4f(x7_1.y, x7_1.z, x7_1.w, x7_2.x), vec4f(w2_16), fma(vec4f(x7_1.z, x7_1.w, x7_2.x, x7_2.y), vec4f(w2_17), fma(vec4f(x7_1.w, x7_2.x, x7_2.y, x7_2.z), vec4f(w2_18), fma(vec4f(x7_2.x, x7_2.y, x7_2.z, x7_2.w), vec4f(w2_19), a4_1_2)))));
+    a4_1_3 = fma(vec4f(x7_1.x, x7_1.y, x7_1.z, x7_1.w), vec4f(w3_15), fma(vec4f(x7_1.y, x7_1.z, x7_1.w, x7_2.x), vec4f(w3_16), fma(vec4f(x7_1.z, x7_1.w, x7_2.x, x7_2.y), vec4f(w3_17), fma(vec4f(x7_1.w, x7_2.x, x7_2.y, x7_2.z), vec4f(w3_18), fma(vec4f(x7_2.x, x7_2.y, x7_2.z, x7_2.w), vec4f(w3_19), a4_1_3)))));
+    a5_0_0 = fma(vec4f(x7_0.x, x7_0.y, x7_0.z, x7_0.w), vec4f(w0_10), fma(vec4f(x7_0.y, x7_0.z, x7_0.w, x7_1.x), vec4f(w0_11), fma(vec4f(x7_0.z, x7_0.w, x7_1.x, x7_1.y), vec4f(w0_12), fma(vec4f(x7_0.w, x7_1.x, x7_1.y, x7_1.z), vec4f(w0_13), fma(vec4f(x7_1.x, x7_1.y, x7_1.z, x7_1.w), vec4f(w0_14), a5_0_0)))));
+    a5_0_1 = fma(vec4f(x7_0.x, x7_0.y, x7_0.z, x7_0.w), vec4f(w1_10), fma(vec4f(x7_0.y, x7_0.z, x7_0.w, x7_1.x), vec4f(w1_11), fma(vec4f(x7_0.z, x7_0.w, x7_1.x, x7_1.y), vec4f(w1_12), fma(vec4f(x7_0.w, x7_1.x, x7_1.y, x7_1.z), vec4f(w1_13), fma(vec4f(x7_1.x, x7_1.y, x7_1.z, x7_1.w), vec4f(w1_14), a5_0_1)))));
+    a5_0_2 = fma(vec4f(x7_0.x, x7_0.y, x7_0.z, x7_0.w), vec4f(w2_10), fma(vec4f(x7_0.y, x7_0.z, x7_0.w, x7_1.x), vec4f(w2_11), fma(vec4f(x7_0.z, x7_0.w, x7_1.x, x7_1.y), vec4f(w2_12), fma(vec4f(x7_0.w, x7_1.x, x7_1.y, x7_1.z), vec4f(w2_13), fma(vec4f(x7_1.x, x7_1.y, x7_1.z, x7_1.w), vec4f(w2_14), a5_0_2)))));
+    a5_0_3 = fma(vec4f(x7_0.x, x7_0.y, x7_0.z, x7_0.w), vec4f(w3_10), fma(vec4f(x7_0.y, x7_0.z, x7_0.w, x7_1.x), vec4f(w3_11), fma(vec4f(x7_0.z, x7_0.w, x7_1.x, x7_1.y), vec4f(w3_12), fma(vec4f(x7_0.w, x7_1.x, x7_1.y, x7_1.z), vec4f(w3_13), fma(vec4f(x7_1.x, x7_1.y, x7_1.z, x7_1.w), vec4f(w3_14), a5_0_3)))));
+    a5_1_0 = fma(vec4f(x7_1.x, x7_1.y, x7_1.z, x7_1.w), vec4f(w0_10), fma(vec4f(x7_1.y, x7_1.z, x7_1.w, x7_2.x), vec4f(w0_11), fma(vec4f(x7_1.z, x7_1.w, x7_2.x, x7_2.y), vec4f(w0_12), fma(vec4f(x7_1.w, x7_2.x, x7_2.y, x7_2.z), vec4f(w0_13), fma(vec4f(x7_2.x, x7_2.y, x7_2.z, x7_2.w), vec4f(w0_14), a5_1_0)))));
+    a5_1_1 = fma(vec4f(x7_1.x, x7_1.y, x7_1.z, x7_1.w), vec4f(w1_10), fma(vec4f(x7_1.y, x7_1.z, x7_1.w, x7_2.x), vec4f(w1_11), fma(vec4f(x7_1.z, x7_1.w, x7_2.x, x7_2.y), vec4f(w1_12), fma(vec4f(x7_1.w, x7_2.x, x7_2.y, x7_2.z), vec4f(w1_13), fma(vec4f(x7_2.x, x7_2.y, x7_2.z, x7_2.w), vec4f(w1_14), a5_1_1)))));
+    a5_1_2 = fma(vec4f(x7_1.x, x7_1.y, x7_1.z, x7_1.w), vec4f(w2_10), fma(vec4f(x7_1.y, x7_1.z, x7_1.w, x7_2.x), vec4f(w2_11), fma(vec4f(x7_1.z, x7_1.w, x7_2.x, x7_2.y), vec4f(w2_12), fma(vec4f(x7_1.w, x7_2.x, x7_2.y, x7_2.z), vec4f(w2_13), fma(vec4f(x7_2.x, x7_2.y, x7_2.z, x7_2.w), vec4f(w2_14), a5_1_2)))));
+    a5_1_3 = fma(vec4f(x7_1.x, x7_1.y, x7_1.z, x7_1.w), vec4f(w3_10), fma(vec4f(x7_1.y, x7_1.z, x7_1.w, x7_2.x), vec4f(w3_11), fma(vec4f(x7_1.z, x7_1.w, x7_2.x, x7_2.y), vec4f(w3_12), fma(vec4f(x7_1.w, x7_2.x, x7_2.y, x7_2.z), vec4f(w3_13), fma(vec4f(x7_2.x, x7_2.y, x7_2.z, x7_2.w), vec4f(w3_14), a5_1_3)))));
+    a6_0_0 = fma(vec4f(x7_0.x, x7_0.y, x7_0.z, x7_0.w), vec4f(w0_5), fma(vec4f(x7_0.y, x7_0.z, x7_0.w, x7_1.x), vec4f(w0_6), fma(vec4f(x7_0.z, x7_0.w, x7_1.x, x7_1.y), vec4f(w0_7), fma(vec4f(x7_0.w, x7_1.x, x7_1.y, x7_1.z), vec4f(w0_8), fma(vec4f(x7_1.x, x7_1.y, x7_1.z, x7_1.w), vec4f(w0_9), a6_0_0)))));
+    a6_0_1 = fma(vec4f(x7_0.x, x7_0.y, x7_0.z, x7_0.w), vec4f(w1_5), fma(vec4f(x7_0.y, x7_0.z, x7_0.w, x7_1.x), vec4f(w1_6), fma(vec4f(x7_0.z, x7_0.w, x7_1.x, x7_1.y), vec4f(w1_7), fma(vec4f(x7_0.w, x7_1.x, x7_1.y, x7_1.z), vec4f(w1_8), fma(vec4f(x7_1.x, x7_1.y, x7_1.z, x7_1.w), vec4f(w1_9), a6_0_1)))));
+    a6_0_2 = fma(vec4f(x7_0.x, x7_0.y, x7_0.z, x7_0.w), vec4f(w2_5), fma(vec4f(x7_0.y, x7_0.z, x7_0.w, x7_1.x), vec4f(w2_6), fma(vec4f(x7_0.z, x7_0.w, x7_1.x, x7_1.y), vec4f(w2_7), fma(vec4f(x7_0.w, x7_1.x, x7_1.y, x7_1.z), vec4f(w2_8), fma(vec4f(x7_1.x, x7_1.y, x7_1.z, x7_1.w), vec4f(w2_9), a6_0_2)))));
+    a6_0_3 = fma(vec4f(x7_0.x, x7_0.y, x7_0.z, x7_0.w), vec4f(w3_5), fma(vec4f(x7_0.y, x7_0.z, x7_0.w, x7_1.x), vec4f(w3_6), fma(vec4f(x7_0.z, x7_0.w, x7_1.x, x7_1.y), vec4f(w3_7), fma(vec4f(x7_0.w, x7_1.x, x7_1.y, x7_1.z), vec4f(w3_8), fma(vec4f(x7_1.x, x7_1.y, x7_1.z, x7_1.w), vec4f(w3_9), a6_0_3)))));
+    a6_1_0 = fma(vec4f(x7_1.x, x7_1.y, x7_1.z, x7_1.w), vec4f(w0_5), fma(vec4f(x7_1.y, x7_1.z, x7_1.w, x7_2.x), vec4f(w0_6), fma(vec4f(x7_1.z, x7_1.w, x7_2.x, x7_2.y), vec4f(w0_7), fma(vec4f(x7_1.w, x7_2.x, x7_2.y, x7_2.z), vec4f(w0_8), fma(vec4f(x7_2.x, x7_2.y, x7_2.z, x7_2.w), vec4f(w0_9), a6_1_0)))));
+    a6_1_1 = fma(vec4f(x7_1.x, x7_1.y, x7_1.z, x7_1.w), vec4f(w1_5), fma(vec4f(x7_1.y, x7_1.z, x7_1.w, x7_2.x), vec4f(w1_6), fma(vec4f(x7_1.z, x7_1.w, x7_2.x, x7_2.y), vec4f(w1_7), fma(vec4f(x7_1.w, x7_2.x, x7_2.y, x7_2.z), vec4f(w1_8), fma(vec4f(x7_2.x, x7_2.y, x7_2.z, x7_2.w), vec4f(w1_9), a6_1_1)))));
+    a6_1_2 = fma(vec4f(x7_1.x, x7_1.y, x7_1.z, x7_1.w), vec4f(w2_5), fma(vec4f(x7_1.y, x7_1.z, x7_1.w, x7_2.x), vec4f(w2_6), fma(vec4f(x7_1.z, x7_1.w, x7_2.x, x7_2.y), vec4f(w2_7), fma(vec4f(x7_1.w, x7_2.x, x7_2.y, x7_2.z), vec4f(w2_8), fma(vec4f(x7_2.x, x7_2.y, x7_2.z, x7_2.w), vec4f(w2_9), a6_1_2)))));
+    a6_1_3 = fma(vec4f(x7_1.x, x7_1.y, x7_1.z, x7_1.w), vec4f(w3_5), fma(vec4f(x7_1.y, x7_1.z, x7_1.w, x7_2.x), vec4f(w3_6), fma(vec4f(x7_1.z, x7_1.w, x7_2.x, x7_2.y), vec4f(w3_7), fma(vec4f(x7_1.w, x7_2.x, x7_2.y, x7_2.z), vec4f(w3_8), fma(vec4f(x7_2.x, x7_2.y, x7_2.z, x7_2.w), vec4f(w3_9), a6_1_3)))));
+    a7_0_0 = fma(vec4f(x7_0.x, x7_0.y, x7_0.z, x7_0.w), vec4f(w0_0), fma(vec4f(x7_0.y, x7_0.z, x7_0.w, x7_1.x), vec4f(w0_1), fma(vec4f(x7_0.z, x7_0.w, x7_1.x, x7_1.y), vec4f(w0_2), fma(vec4f(x7_0.w, x7_1.x, x7_1.y, x7_1.z), vec4f(w0_3), fma(vec4f(x7_1.x, x7_1.y, x7_1.z, x7_1.w), vec4f(w0_4), a7_0_0)))));
+    a7_0_1 = fma(vec4f(x7_0.x, x7_0.y, x7_0.z, x7_0.w), vec4f(w1_0), fma(vec4f(x7_0.y, x7_0.z, x7_0.w, x7_1.x), vec4f(w1_1), fma(vec4f(x7_0.z, x7_0.w, x7_1.x, x7_1.y), vec4f(w1_2), fma(vec4f(x7_0.w, x7_1.x, x7_1.y, x7_1.z), vec4f(w1_3), fma(vec4f(x7_1.x, x7_1.y, x7_1.z, x7_1.w), vec4f(w1_4), a7_0_1)))));
+    a7_0_2 = fma(vec4f(x7_0.x, x7_0.y, x7_0.z, x7_0.w), vec4f(w2_0), fma(vec4f(x7_0.y, x7_0.z, x7_0.w, x7_1.x), vec4f(w2_1), fma(vec4f(x7_0.z, x7_0.w, x7_1.x, x7_1.y), vec4f(w2_2), fma(vec4f(x7_0.w, x7_1.x, x7_1.y, x7_1.z), vec4f(w2_3), fma(vec4f(x7_1.x, x7_1.y, x7_1.z, x7_1.w), vec4f(w2_4), a7_0_2)))));
+    a7_0_3 = fma(vec4f(x7_0.x, x7_0.y, x7_0.z, x7_0.w), vec4f(w3_0), fma(vec4f(x7_0.y, x7_0.z, x7_0.w, x7_1.x), vec4f(w3_1), fma(vec4f(x7_0.z, x7_0.w, x7_1.x, x7_1.y), vec4f(w3_2), fma(vec4f(x7_0.w, x7_1.x, x7_1.y, x7_1.z), vec4f(w3_3), fma(vec4f(x7_1.x, x7_1.y, x7_1.z, x7_1.w), vec4f(w3_4), a7_0_3)))));
+    a7_1_0 = fma(vec4f(x7_1.x, x7_1.y, x7_1.z, x7_1.w), vec4f(w0_0), fma(vec4f(x7_1.y, x7_1.z, x7_1.w, x7_2.x), vec4f(w0_1), fma(vec4f(x7_1.z, x7_1.w, x7_2.x, x7_2.y), vec4f(w0_2), fma(vec4f(x7_1.w, x7_2.x, x7_2.y, x7_2.z), vec4f(w0_3), fma(vec4f(x7_2.x, x7_2.y, x7_2.z, x7_2.w), vec4f(w0_4), a7_1_0)))));
+    a7_1_1 = fma(vec4f(x7_1.x, x7_1.y, x7_1.z, x7_1.w), vec4f(w1_0), fma(vec4f(x7_1.y, x7_1.z, x7_1.w, x7_2.x), vec4f(w1_1), fma(vec4f(x7_1.z, x7_1.w, x7_2.x, x7_2.y), vec4f(w1_2), fma(vec4f(x7_1.w, x7_2.x, x7_2.y, x7_2.z), vec4f(w1_3), fma(vec4f(x7_2.x, x7_2.y, x7_2.z, x7_2.w), vec4f(w1_4), a7_1_1)))));
+    a7_1_2 = fma(vec4f(x7_1.x, x7_1.y, x7_1.z, x7_1.w), vec4f(w2_0), fma(vec4f(x7_1.y, x7_1.z, x7_1.w, x7_2.x), vec4f(w2_1), fma(vec4f(x7_1.z, x7_1.w, x7_2.x, x7_2.y), vec4f(w2_2), fma(vec4f(x7_1.w, x7_2.x, x7_2.y, x7_2.z), vec4f(w2_3), fma(vec4f(x7_2.x, x7_2.y, x7_2.z, x7_2.w), vec4f(w2_4), a7_1_2)))));
+    a7_1_3 = fma(vec4f(x7_1.x, x7_1.y, x7_1.z, x7_1.w), vec4f(w3_0), fma(vec4f(x7_1.y, x7_1.z, x7_1.w, x7_2.x), vec4f(w3_1), fma(vec4f(x7_1.z, x7_1.w, x7_2.x, x7_2.y), vec4f(w3_2), fma(vec4f(x7_1.w, x7_2.x, x7_2.y, x7_2.z), vec4f(w3_3), fma(vec4f(x7_2.x, x7_2.y, x7_2.z, x7_2.w), vec4f(w3_4), a7_1_3)))));
+    // Input row oh0 + 8: feeds output rows oh0 + 8 - kh.
+    let x8_0 = in0v[min(xc + row8 + 0u, last)];
+    let x8_1 = in0v[min(xc + row8 + 1u, last)];
+    let x8_2 = in0v[min(xc + row8 + 2u, last)];
+    a4_0_0 = fma(vec4f(x8_0.x, x8_0.y, x8_0.z, x8_0.w), vec4f(w0_20), fma(vec4f(x8_0.y, x8_0.z, x8_0.w, x8_1.x), vec4f(w0_21), fma(vec4f(x8_0.z, x8_0.w, x8_1.x, x8_1.y), vec4f(w0_22), fma(vec4f(x8_0.w, x8_1.x, x8_1.y, x8_1.z), vec4f(w0_23), fma(vec4f(x8_1.x, x8_1.y, x8_1.z, x8_1.w), vec4f(w0_24), a4_0_0)))));
+    a4_0_1 = fma(vec4f(x8_0.x, x8_0.y, x8_0.z, x8_0.w), vec4f(w1_20), fma(vec4f(x8_0.y, x8_0.z, x8_0.w, x8_1.x), vec4f(w1_21), fma(vec4f(x8_0.z, x8_0.w, x8_1.x, x8_1.y), vec4f(w1_22), fma(vec4f(x8_0.w, x8_1.x, x8_1.y, x8_1.z), vec4f(w1_23), fma(vec4f(x8_1.x, x8_1.y, x8_1.z, x8_1.w), vec4f(w1_24), a4_0_1)))));
+    a4_0_2 = fma(vec4f(x8_0.x, x8_0.y, x8_0.z, x8_0.w), vec4f(w2_20), fma(vec4f(x8_0.y, x8_0.z, x8_0.w, x8_1.x), vec4f(w2_21), fma(vec4f(x8_0.z, x8_0.w, x8_1.x, x8_1.y), vec4f(w2_22), fma(vec4f(x8_0.w, x8_1.x, x8_1.y, x8_1.z), vec4f(w2_23), fma(vec4f(x8_1.x, x8_1.y, x8_1.z, x8_1.w), vec4f(w2_24), a4_0_2)))));
+    a4_0_3 = fma(vec4f(x8_0.x, x8_0.y, x8_0.z, x8_0.w), vec4f(w3_20), fma(vec4f(x8_0.y, x8_0.z, x8_0.w, x8_1.x), vec4f(w3_21), fma(vec4f(x8_0.z, x8_0.w, x8_1.x, x8_1.y), vec4f(w3_22), fma(vec4f(x8_0.w, x8_1.x, x8_1.y, x8_1.z), vec4f(w3_23), fma(vec4f(x8_1.x, x8_1.y, x8_1.z, x8_1.w), vec4f(w3_24), a4_0_3)))));
+    a4_1_0 = fma(vec4f(x8_1.x, x8_1.y, x8_1.z, x8_1.w), vec4f(w0_20), fma(vec4f(x8_1.y, x8_1.z, x8_1.w, x8_2.x), vec4f(w0_21), fma(vec4f(x8_1.z, x8_1.w, x8_2.x, x8_2.y), vec4f(w0_22), fma(vec4f(x8_1.w, x8_2.x, x8_2.y, x8_2.z), vec4f(w0_23), fma(vec4f(x8_2.x, x8_2.y, x8_2.z, x8_2.w), vec4f(w0_24), a4_1_0)))));
+    a4_1_1 = fma(vec4f(x8_1.x, x8_1.y, x8_1.z, x8_1.w), vec4f(w1_20), fma(vec4f(x8_1.y, x8_1.z, x8_1.w, x8_2.x), vec4f(w1_21), fma(vec4f(x8_1.z, x8_1.w, x8_2.x, x8_2.y), vec4f(w1_22), fma(vec4f(x8_1.w, x8_2.x, x8_2.y, x8_2.z), vec4f(w1_23), fma(vec4f(x8_2.x, x8_2.y, x8_2.z, x8_2.w), vec4f(w1_24), a4_1_1)))));
+    a4_1_2 = fma(vec4f(x8_1.x, x8_1.y, x8_1.z, x8_1.w), vec4f(w2_20), fma(vec4f(x8_1.y, x8_1.z, x8_1.w, x8_2.x), vec4f(w2_21), fma(vec4f(x8_1.z, x8_1.w, x8_2.x, x8_2.y), vec4f(w2_22), fma(vec4f(x8_1.w, x8_2.x, x8_2.y, x8_2.z), vec4f(w2_23), fma(vec4f(x8_2.x, x8_2.y, x8_2.z, x8_2.w), vec4f(w2_24), a4_1_2)))));
+    a4_1_3 = fma(vec4f(x8_1.x, x8_1.y, x8_1.z, x8_1.w), vec4f(w3_20), fma(vec4f(x8_1.y, x8_1.z, x8_1.w, x8_2.x), vec4f(w3_21), fma(vec4f(x8_1.z, x8_1.w, x8_2.x, x8_2.y), vec4f(w3_22), fma(vec4f(x8_1.w, x8_2.x, x8_2.y, x8_2.z), vec4f(w3_23), fma(vec4f(x8_2.x, x8_2.y, x8_2.z, x8_2.w), vec4f(w3_24), a4_1_3)))));
+    a5_0_0 = fma(vec4f(x8_0.x, x8_0.y, x8_0.z, x8_0.w), vec4f(w0_15), fma(vec4f(x8_0.y, x8_0.z, x8_0.w, x8_1.x), vec4f(w0_16), fma(vec4f(x8_0.z, x8_0.w, x8_1.x, x8_1.y), vec4f(w0_17), fma(vec4f(x8_0.w, x8_1.x, x8_1.y, x8_1.z), vec4f(w0_18), fma(vec4f(x8_1.x, x8_1.y, x8_1.z, x8_1.w), vec4f(w0_19), a5_0_0)))));
+    a5_0_1 = fma(vec4f(x8_0.x, x8_0.y, x8_0.z, x8_0.w), vec4f(w1_15), fma(vec4f(x8_0.y, x8_0.z, x8_0.w, x8_1.x), vec4f(w1_16), fma(vec4f(x8_0.z, x8_0.w, x8_1.x, x8_1.y), vec4f(w1_17), fma(vec4f(x8_0.w, x8_1.x, x8_1.y, x8_1.z), vec4f(w1_18), fma(vec4f(x8_1.x, x8_1.y, x8_1.z, x8_1.w), vec4f(w1_19), a5_0_1)))));
+    a5_0_2 = fma(vec4f(x8_0.x, x8_0.y, x8_0.z, x8_0.w), vec4f(w2_15), fma(vec4f(x8_0.y, x8_0.z, x8_0.w, x8_1.x), vec4f(w2_16), fma(vec4f(x8_0.z, x8_0.w, x8_1.x, x8_1.y), vec4f(w2_17), fma(vec4f(x8_0.w, x8_1.x, x8_1.y, x8_1.z), vec4f(w2_18), fma(vec4f(x8_1.x, x8_1.y, x8_1.z, x8_1.w), vec4f(w2_19), a5_0_2)))));
+    a5_0_3 = fma(vec4f(x8_0.x, x8_0.y, x8_0.z, x8_0.w), vec4f(w3_15), fma(vec4f(x8_0.y, x8_0.z, x8_0.w, x8_1.x), vec4f(w3_16), fma(vec4f(x8_0.z, x8_0.w, x8_1.x, x8_1.y), vec4f(w3_17), fma(vec4f(x8_0.w, x8_1.x, x8_1.y, x8_1.z), vec4f(w3_18), fma(vec4f(x8_1.x, x8_1.y, x8_1.z, x8_1.w), vec4f(w3_19), a5_0_3)))));
+    a5_1_0 = fma(vec4f(x8_1.x, x8_1.y, x8_1.z, x8_1.w), vec4f(w0_15), fma(vec4f(x8_1.y, x8_1.z, x8_1.w, x8_2.x), vec4f(w0_16), fma(vec4f(x8_1.z, x8_1.w, x8_2.x, x8_2.y), vec4f(w0_17), fma(vec4f(x8_1.w, x8_2.x, x8_2.y, x8_2.z), vec4f(w0_18), fma(vec4f(x8_2.x, x8_2.y, x8_2.z, x8_2.w), vec4f(w0_19), a5_1_0)))));
+    a5_1_1 = fma(vec4f(x8_1.x, x8_1.y, x8_1.z, x8_1.w), vec4f(w1_15), fma(vec4f(x8_1.y, x8_1.z, x8_1.w, x8_2.x), vec4f(w1_16), fma(vec4f(x8_1.z, x8_1.w, x8_2.x, x8_2.y), vec4f(w1_17), fma(vec4f(x8_1.w, x8_2.x, x8_2.y, x8_2.z), vec4f(w1_18), fma(vec4f(x8_2.x, x8_2.y, x8_2.z, x8_2.w), vec4f(w1_19), a5_1_1)))));
+    a5_1_2 = fma(vec4f(x8_1.x, x8_1.y, x8_1.z, x8_1.w), vec4f(w2_15), fma(vec4f(x8_1.y, x8_1.z, x8_1.w, x8_2.x), vec4f(w2_16), fma(vec4f(x8_1.z, x8_1.w, x8_2.x, x8_2.y), vec4f(w2_17), fma(vec4f(x8_1.w, x8_2.x, x8_2.y, x8_2.z), vec4f(w2_18), fma(vec4f(x8_2.x, x8_2.y, x8_2.z, x8_2.w), vec4f(w2_19), a5_1_2)))));
+    a5_1_3 = fma(vec4f(x8_1.x, x8_1.y, x8_1.z, x8_1.w), vec4f(w3_15), fma(vec4f(x8_1.y, x8_1.z, x8_1.w, x8_2.x), vec4f(w3_16), fma(vec4f(x8_1.z, x8_1.w, x8_2.x, x8_2.y), vec4f(w3_17), fma(vec4f(x8_1.w, x8_2.x, x8_2.y, x8_2.z), vec4f(w3_18), fma(vec4f(x8_2.x, x8_2.y, x8_2.z, x8_2.w), vec4f(w3_19), a5_1_3)))));
+    a6_0_0 = fma(vec4f(x8_0.x, x8_0.y, x8_0.z, x8_0.w), vec4f(w0_10), fma(vec4f(x8_0.y, x8_0.z, x8_0.w, x8_1.x), vec4f(w0_11), fma(vec4f(x8_0.z, x8_0.w, x8_1.x, x8_1.y), vec4f(w0_12), fma(vec4f(x8_0.w, x8_1.x, x8_1.y, x8_1.z), vec4f(w0_13), fma(vec4f(x8_1.x, x8_1.y, x8_1.z, x8_1.w), vec4f(w0_14), a6_0_0)))));
+    a6_0_1 = fma(vec4f(x8_0.x, x8_0.y, x8_0.z, x8_0.w), vec4f(w1_10), fma(vec4f(x8_0.y, x8_0.z, x8_0.w, x8_1.x), vec4f(w1_11), fma(vec4f(x8_0.z, x8_0.w, x8_1.x, x8_1.y), vec4f(w1_12), fma(vec4f(x8_0.w, x8_1.x, x8_1.y, x8_1.z), vec4f(w1_13), fma(vec4f(x8_1.x, x8_1.y, x8_1.z, x8_1.w), vec4f(w1_14), a6_0_1)))));
+    a6_0_2 = fma(vec4f(x8_0.x, x8_0.y, x8_0.z, x8_0.w), vec4f(w2_10), fma(vec4f(x8_0.y, x8_0.z, x8_0.w, x8_1.x), vec4f(w2_11), fma(vec4f(x8_0.z, x8_0.w, x8_1.x, x8_1.y), vec4f(w2_12), fma(vec4f(x8_0.w, x8_1.x, x8_1.y, x8_1.z), vec4f(w2_13), fma(vec4f(x8_1.x, x8_1.y, x8_1.z, x8_1.w), vec4f(w2_14), a6_0_2)))));
+    a6_0_3 = fma(vec4f(x8_0.x, x8_0.y, x8_0.z, x8_0.w), vec4f(w3_10), fma(vec4f(x8_0.y, x8_0.z, x8_0.w, x8_1.x), vec4f(w3_11), fma(vec4f(x8_0.z, x8_0.w, x8_1.x, x8_1.y), vec4f(w3_12), fma(vec4f(x8_0.w, x8_1.x, x8_1.y, x8_1.z), vec4f(w3_13), fma(vec4f(x8_1.x, x8_1.y, x8_1.z, x8_1.w), vec4f(w3_14), a6_0_3)))));
+    a6_1_0 = fma(vec4f(x8_1.x, x8_1.y, x8_1.z, x8_1.w), vec4f(w0_10), fma(vec4f(x8_1.y, x8_1.z, x8_1.w, x8_2.x), vec4f(w0_11), fma(vec4f(x8_1.z, x8_1.w, x8_2.x, x8_2.y), vec4f(w0_12), fma(vec4f(x8_1.w, x8_2.x, x8_2.y, x8_2.z), vec4f(w0_13), fma(vec4f(x8_2.x, x8_2.y, x8_2.z, x8_2.w), vec4f(w0_14), a6_1_0)))));
+    a6_1_1 = fma(vec4f(x8_1.x, x8_1.y, x8_1.z, x8_1.w), vec4f(w1_10), fma(vec4f(x8_1.y, x8_1.z, x8_1.w, x8_2.x), vec4f(w1_11), fma(vec4f(x8_1.z, x8_1.w, x8_2.x, x8_2.y), vec4f(w1_12), fma(vec4f(x8_1.w, x8_2.x, x8_2.y, x8_2.z), vec4f(w1_13), fma(vec4f(x8_2.x, x8_2.y, x8_2.z, x8_2.w), vec4f(w1_14), a6_1_1)))));
+    a6_1_2 = fma(vec4f(x8_1.x, x8_1.y, x8_1.z, x8_1.w), vec4f(w2_10), fma(vec4f(x8_1.y, x8_1.z, x8_1.w, x8_2.x), vec4f(w2_11), fma(vec4f(x8_1.z, x8_1.w, x8_2.x, x8_2.y), vec4f(w2_12), fma(vec4f(x8_1.w, x8_2.x, x8_2.y, x8_2.z), vec4f(w2_13), fma(vec4f(x8_2.x, x8_2.y, x8_2.z, x8_2.w), vec4f(w2_14), a6_1_2)))));
+    a6_1_3 = fma(vec4f(x8_1.x, x8_1.y, x8_1.z, x8_1.w), vec4f(w3_10), fma(vec4f(x8_1.y, x8_1.z, x8_1.w, x8_2.x), vec4f(w3_11), fma(vec4f(x8_1.z, x8_1.w, x8_2.x, x8_2.y), vec4f(w3_12), fma(vec4f(x8_1.w, x8_2.x, x8_2.y, x8_2.z), vec4f(w3_13), fma(vec4f(x8_2.x, x8_2.y, x8_2.z, x8_2.w), vec4f(w3_14), a6_1_3)))));
+    a7_0_0 = fma(vec4f(x8_0.x, x8_0.y, x8_0.z, x8_0.w), vec4f(w0_5), fma(vec4f(x8_0.y, x8_0.z, x8_0.w, x8_1.x), vec4f(w0_6), fma(vec4f(x8_0.z, x8_0.w, x8_1.x, x8_1.y), vec4f(w0_7), fma(vec4f(x8_0.w, x8_1.x, x8_1.y, x8_1.z), vec4f(w0_8), fma(vec4f(x8_1.x, x8_1.y, x8_1.z, x8_1.w), vec4f(w0_9), a7_0_0)))));
+    a7_0_1 = fma(vec4f(x8_0.x, x8_0.y, x8_0.z, x8_0.w), vec4f(w1_5), fma(vec4f(x8_0.y, x8_0.z, x8_0.w, x8_1.x), vec4f(w1_6), fma(vec4f(x8_0.z, x8_0.w, x8_1.x, x8_1.y), vec4f(w1_7), fma(vec4f(x8_0.w, x8_1.x, x8_1.y, x8_1.z), vec4f(w1_8), fma(vec4f(x8_1.x, x8_1.y, x8_1.z, x8_1.w), vec4f(w1_9), a7_0_1)))));
+    a7_0_2 = fma(vec4f(x8_0.x, x8_0.y, x8_0.z, x8_0.w), vec4f(w2_5), fma(vec4f(x8_0.y, x8_0.z, x8_0.w, x8_1.x), vec4f(w2_6), fma(vec4f(x8_0.z, x8_0.w, x8_1.x, x8_1.y), vec4f(w2_7), fma(vec4f(x8_0.w, x8_1.x, x8_1.y, x8_1.z), vec4f(w2_8), fma(vec4f(x8_1.x, x8_1.y, x8_1.z, x8_1.w), vec4f(w2_9), a7_0_2)))));
+    a7_0_3 = fma(vec4f(x8_0.x, x8_0.y, x8_0.z, x8_0.w), vec4f(w3_5), fma(vec4f(x8_0.y, x8_0.z, x8_0.w, x8_1.x), vec4f(w3_6), fma(vec4f(x8_0.z, x8_0.w, x8_1.x, x8_1.y), vec4f(w3_7), fma(vec4f(x8_0.w, x8_1.x, x8_1.y, x8_1.z), vec4f(w3_8), fma(vec4f(x8_1.x, x8_1.y, x8_1.z, x8_1.w), vec4f(w3_9), a7_0_3)))));
+    a7_1_0 = fma(vec4f(x8_1.x, x8_1.y, x8_1.z, x8_1.w), vec4f(w0_5), fma(vec4f(x8_1.y, x8_1.z, x8_1.w, x8_2.x), vec4f(w0_6), fma(vec4f(x8_1.z, x8_1.w, x8_2.x, x8_2.y), vec4f(w0_7), fma(vec4f(x8_1.w, x8_2.x, x8_2.y, x8_2.z), vec4f(w0_8), fma(vec4f(x8_2.x, x8_2.y, x8_2.z, x8_2.w), vec4f(w0_9), a7_1_0)))));
+    a7_1_1 = fma(vec4f(x8_1.x, x8_1.y, x8_1.z, x8_1.w), vec4f(w1_5), fma(vec4f(x8_1.y, x8_1.z, x8_1.w, x8_2.x), vec4f(w1_6), fma(vec4f(x8_1.z, x8_1.w, x8_2.x, x8_2.y), vec4f(w1_7), fma(vec4f(x8_1.w, x8_2.x, x8_2.y, x8_2.z), vec4f(w1_8), fma(vec4f(x8_2.x, x8_2.y, x8_2.z, x8_2.w), vec4f(w1_9), a7_1_1)))));
+    a7_1_2 = fma(vec4f(x8_1.x, x8_1.y, x8_1.z, x8_1.w), vec4f(w2_5), fma(vec4f(x8_1.y, x8_1.z, x8_1.w, x8_2.x), vec4f(w2_6), fma(vec4f(x8_1.z, x8_1.w, x8_2.x, x8_2.y), vec4f(w2_7), fma(vec4f(x8_1.w, x8_2.x, x8_2.y, x8_2.z), vec4f(w2_8), fma(vec4f(x8_2.x, x8_2.y, x8_2.z, x8_2.w), vec4f(w2_9), a7_1_2)))));
+    a7_1_3 = fma(vec4f(x8_1.x, x8_1.y, x8_1.z, x8_1.w), vec4f(w3_5), fma(vec4f(x8_1.y, x8_1.z, x8_1.w, x8_2.x), vec4f(w3_6), fma(vec4f(x8_1.z, x8_1.w, x8_2.x, x8_2.y), vec4f(w3_7), fma(vec4f(x8_1.w, x8_2.x, x8_2.y, x8_2.z), vec4f(w3_8), fma(vec4f(x8_2.x, x8_2.y, x8_2.z, x8_2.w), vec4f(w3_9), a7_1_3)))));
+    // Input row oh0 + 9: feeds output rows oh0 + 9 - kh.
+    let x9_0 = in0v[min(xc + row9 + 0u, last)];
+    let x9_1 = in0v[min(xc + row9 + 1u, last)];
+    let x9_2 = in0v[min(xc + row9 + 2u, last)];
+    a5_0_0 = fma(vec4f(x9_0.x, x9_0.y, x9_0.z, x9_0.w), vec4f(w0_20), fma(vec4f(x9_0.y, x9_0.z, x9_0.w, x9_1.x), vec4f(w0_21), fma(vec4f(x9_0.z, x9_0.w, x9_1.x, x9_1.y), vec4f(w0_22), fma(vec4f(x9_0.w, x9_1.x, x9_1.y, x9_1.z), vec4f(w0_23), fma(vec4f(x9_1.x, x9_1.y, x9_1.z, x9_1.w), vec4f(w0_24), a5_0_0)))));
+    a5_0_1 = fma(vec4f(x9_0.x, x9_0.y, x9_0.z, x9_0.w), vec4f(w1_20), fma(vec4f(x9_0.y, x9_0.z, x9_0.w, x9_1.x), vec4f(w1_21), fma(vec4f(x9_0.z, x9_0.w, x9_1.x, x9_1.y), vec4f(w1_22), fma(vec4f(x9_0.w, x9_1.x, x9_1.y, x9_1.z), vec4f(w1_23), fma(vec4f(x9_1.x, x9_1.y, x9_1.z, x9_1.w), vec4f(w1_24), a5_0_1)))));
+    a5_0_2 = fma(vec4f(x9_0.x, x9_0.y, x9_0.z, x9_0.w), vec4f(w2_20), fma(vec4f(x9_0.y, x9_0.z, x9_0.w, x9_1.x), vec4f(w2_21), fma(vec4f(x9_0.z, x9_0.w, x9_1.x, x9_1.y), vec4f(w2_22), fma(vec4f(x9_0.w, x9_1.x, x9_1.y, x9_1.z), vec4f(w2_23), fma(vec4f(x9_1.x, x9_1.y, x9_1.z, x9_1.w), vec4f(w2_24), a5_0_2)))));
+    a5_0_3 = fma(vec4f(x9_0.x, x9_0.y, x9_0.z, x9_0.w), vec4f(w3_20), fma(vec4f(x9_0.y, x9_0.z, x9_0.w, x9_1.x), vec4f(w3_21), fma(vec4f(x9_0.z, x9_0.w, x9_1.x, x9_1.y), vec4f(w3_22), fma(vec4f(x9_0.w, x9_1.x, x9_1.y, x9_1.z), vec4f(w3_23), fma(vec4f(x9_1.x, x9_1.y, x9_1.z, x9_1.w), vec4f(w3_24), a5_0_3)))));
+    a5_1_0 = fma(vec4f(x9_1.x, x9_1.y, x9_1.z, x9_1.w), vec4f(w0_20), fma(vec4f(x9_1.y, x9_1.z, x9_1.w, x9_2.x), vec4f(w0_21), fma(vec4f(x9_1.z, x9_1.w, x9_2.x, x9_2.y), vec4f(w0_22), fma(vec4f(x9_1.w, x9_2.x, x9_2.y, x9_2.z), vec4f(w0_23), fma(vec4f(x9_2.x, x9_2.y, x9_2.z, x9_2.w), vec4f(w0_24), a5_1_0)))));
+    a5_1_1 = fma(vec4f(x9_1.x, x9_1.y, x9_1.z, x9_1.w), vec4f(w1_20), fma(vec4f(x9_1.y, x9_1.z, x9_1.w, x9_2.x), vec4f(w1_21), fma(vec4f(x9_1.z, x9_1.w, x9_2.x, x9_2.y), vec4f(w1_22), fma(vec4f(x9_1.w, x9_2.x, x9_2.y, x9_2.z), vec4f(w1_23), fma(vec4f(x9_2.x, x9_2.y, x9_2.z, x9_2.w), vec4f(w1_24), a5_1_1)))));
+    a5_1_2 = fma(vec4f(x9_1.x, x9_1.y, x9_1.z, x9_1.w), vec4f(w2_20), fma(vec4f(x9_1.y, x9_1.z, x9_1.w, x9_2.x), vec4f(w2_21), fma(vec4f(x9_1.z, x9_1.w, x9_2.x, x9_2.y), vec4f(w2_22), fma(vec4f(x9_1.w, x9_2.x, x9_2.y, x9_2.z), vec4f(w2_23), fma(vec4f(x9_2.x, x9_2.y, x9_2.z, x9_2.w), vec4f(w2_24), a5_1_2)))));
+    a5_1_3 = fma(vec4f(x9_1.x, x9_1.y, x9_1.z, x9_1.w), vec4f(w3_20), fma(vec4f(x9_1.y, x9_1.z, x9_1.w, x9_2.x), vec4f(w3_21), fma(vec4f(x9_1.z, x9_1.w, x9_2.x, x9_2.y), vec4f(w3_22), fma(vec4f(x9_1.w, x9_2.x, x9_2.y, x9_2.z), vec4f(w3_23), fma(vec4f(x9_2.x, x9_2.y, x9_2.z, x9_2.w), vec4f(w3_24), a5_1_3)))));
+    a6_0_0 = fma(vec4f(x9_0.x, x9_0.y, x9_0.z, x9_0.w), vec4f(w0_15), fma(vec4f(x9_0.y, x9_0.z, x9_0.w, x9_1.x), vec4f(w0_16), fma(vec4f(x9_0.z, x9_0.w, x9_1.x, x9_1.y), vec4f(w0_17), fma(vec4f(x9_0.w, x9_1.x, x9_1.y, x9_1.z), vec4f(w0_18), fma(vec4f(x9_1.x, x9_1.y, x9_1.z, x9_1.w), vec4f(w0_19), a6_0_0)))));
+    a6_0_1 = fma(vec4f(x9_0.x, x9_0.y, x9_0.z, x9_0.w), vec4f(w1_15), fma(vec4f(x9_0.y, x9_0.z, x9_0.w, x9_1.x), vec4f(w1_16), fma(vec4f(x9_0.z, x9_0.w, x9_1.x, x9_1.y), vec4f(w1_17), fma(vec4f(x9_0.w, x9_1.x, x9_1.y, x9_1.z), vec4f(w1_18), fma(vec4f(x9_1.x, x9_1.y, x9_1.z, x9_1.w), vec4f(w1_19), a6_0_1)))));
+    a6_0_2 = fma(vec4f(x9_0.x, x9_0.y, x9_0.z, x9_0.w), vec4f(w2_15), fma(vec4f(x9_0.y, x9_0.z, x9_0.w, x9_1.x), vec4f(w2_16), fma(vec4f(x9_0.z, x9_0.w, x9_1.x, x9_1.y), vec4f(w2_17), fma(vec4f(x9_0.w, x9_1.x, x9_1.y, x9_1.z), vec4f(w2_18), fma(vec4f(x9_1.x, x9_1.y, x9_1.z, x9_1.w), vec4f(w2_19), a6_0_2)))));
+    a6_0_3 = fma(vec4f(x9_0.x, x9_0.y, x9_0.z, x9_0.w), vec4f(w3_15), fma(vec4f(x9_0.y, x9_0.z, x9_0.w, x9_1.x), vec4f(w3_16), fma(vec4f(x9_0.z, x9_0.w, x9_1.x, x9_1.y), vec4f(w3_17), fma(vec4f(x9_0.w, x9_1.x, x9_1.y, x9_1.z), vec4f(w3_18), fma(vec4f(x9_1.x, x9_1.y, x9_1.z, x9_1.w), vec4f(w3_19), a6_0_3)))));
+    a6_1_0 = fma(vec4f(x9_1.x, x9_1.y, x9_1.z, x9_1.w), vec4f(w0_15), fma(vec4f(x9_1.y, x9_1.z, x9_1.w, x9_2.x), vec4f(w0_16), fma(vec4f(x9_1.z, x9_1.w, x9_2.x, x9_2.y), vec4f(w0_17), fma(vec4f(x9_1.w, x9_2.x, x9_2.y, x9_2.z), vec4f(w0_18), fma(vec4f(x9_2.x, x9_2.y, x9_2.z, x9_2.w), vec4f(w0_19), a6_1_0)))));
+    a6_1_1 = fma(vec4f(x9_1.x, x9_1.y, x9_1.z, x9_1.w), vec4f(w1_15), fma(vec4f(x9_1.y, x9_1.z, x9_1.w, x9_2.x), vec4f(w1_16), fma(vec4f(x9_1.z, x9_1.w, x9_2.x, x9_2.y), vec4f(w1_17), fma(vec4f(x9_1.w, x9_2.x, x9_2.y, x9_2.z), vec4f(w1_18), fma(vec4f(x9_2.x, x9_2.y, x9_2.z, x9_2.w), vec4f(w1_19), a6_1_1)))));
+    a6_1_2 = fma(vec4f(x9_1.x, x9_1.y, x9_1.z, x9_1.w), vec4f(w2_15), fma(vec4f(x9_1.y, x9_1.z, x9_1.w, x9_2.x), vec4f(w2_16), fma(vec4f(x9_1.z, x9_1.w, x9_2.x, x9_2.y), vec4f(w2_17), fma(vec4f(x9_1.w, x9_2.x, x9_2.y, x9_2.z), vec4f(w2_18), fma(vec4f(x9_2.x, x9_2.y, x9_2.z, x9_2.w), vec4f(w2_19), a6_1_2)))));
+    a6_1_3 = fma(vec4f(x9_1.x, x9_1.y, x9_1.z, x9_1.w), vec4f(w3_15), fma(vec4f(x9_1.y, x9_1.z, x9_1.w, x9_2.x), vec4f(w3_16), fma(vec4f(x9_1.z, x9_1.w, x9_2.x, x9_2.y), vec4f(w3_17), fma(vec4f(x9_1.w, x9_2.x, x9_2.y, x9_2.z), vec4f(w3_18), fma(vec4f(x9_2.x, x9_2.y, x9_2.z, x9_2.w), vec4f(w3_19), a6_1_3)))));
+    a7_0_0 = fma(vec4f(x9_0.x, x9_0.y, x9_0.z, x9_0.w), vec4f(w0_10), fma(vec4f(x9_0.y, x9_0.z, x9_0.w, x9_1.x), vec4f(w0_11), fma(vec4f(x9_0.z, x9_0.w, x9_1.x, x9_1.y), vec4f(w0_12), fma(vec4f(x9_0.w, x9_1.x, x9_1.y, x9_1.z), vec4f(w0_13), fma(vec4f(x9_1.x, x9_1.y, x9_1.z, x9_1.w), vec4f(w0_14), a7_0_0)))));
+    a7_0_1 = fma(vec4f(x9_0.x, x9_0.y, x9_0.z, x9_0.w), vec4f(w1_10), fma(vec4f(x9_0.y, x9_0.z, x9_0.w, x9_1.x), vec4f(w1_11), fma(vec4f(x9_0.z, x9_0.w, x9_1.x, x9_1.y), vec4f(w1_12), fma(vec4f(x9_0.w, x9_1.x, x9_1.y, x9_1.z), vec4f(w1_13), fma(vec4f(x9_1.x, x9_1.y, x9_1.z, x9_1.w), vec4f(w1_14), a7_0_1)))));
+    a7_0_2 = fma(vec4f(x9_0.x, x9_0.y, x9_0.z, x9_0.w), vec4f(w2_10), fma(vec4f(x9_0.y, x9_0.z, x9_0.w, x9_1.x), vec4f(w2_11), fma(vec4f(x9_0.z, x9_0.w, x9_1.x, x9_1.y), vec4f(w2_12), fma(vec4f(x9_0.w, x9_1.x, x9_1.y, x9_1.z), vec4f(w2_13), fma(vec4f(x9_1.x, x9_1.y, x9_1.z, x9_1.w), vec4f(w2_14), a7_0_2)))));
+    a7_0_3 = fma(vec4f(x9_0.x, x9_0.y, x9_0.z, x9_0.w), vec4f(w3_10), fma(vec4f(x9_0.y, x9_0.z, x9_0.w, x9_1.x), vec4f(w3_11), fma(vec4f(x9_0.z, x9_0.w, x9_1.x, x9_1.y), vec4f(w3_12), fma(vec4f(x9_0.w, x9_1.x, x9_1.y, x9_1.z), vec4f(w3_13), fma(vec4f(x9_1.x, x9_1.y, x9_1.z, x9_1.w), vec4f(w3_14), a7_0_3)))));
+    a7_1_0 = fma(vec4f(x9_1.x, x9_1.y, x9_1.z, x9_1.w), vec4f(w0_10), fma(vec4f(x9_1.y, x9_1.z, x9_1.w, x9_2.x), vec4f(w0_11), fma(vec4f(x9_1.z, x9_1.w, x9_2.x, x9_2.y), vec4f(w0_12), fma(vec4f(x9_1.w, x9_2.x, x9_2.y, x9_2.z), vec4f(w0_13), fma(vec4f(x9_2.x, x9_2.y, x9_2.z, x9_2.w), vec4f(w0_14), a7_1_0)))));
+    a7_1_1 = fma(vec4f(x9_1.x, x9_1.y, x9_1.z, x9_1.w), vec4f(w1_10), fma(vec4f(x9_1.y, x9_1.z, x9_1.w, x9_2.x), vec4f(w1_11), fma(vec4f(x9_1.z, x9_1.w, x9_2.x, x9_2.y), vec4f(w1_12), fma(vec4f(x9_1.w, x9_2.x, x9_2.y, x9_2.z), vec4f(w1_13), fma(vec4f(x9_2.x, x9_2.y, x9_2.z, x9_2.w), vec4f(w1_14), a7_1_1)))));
+    a7_1_2 = fma(vec4f(x9_1.x, x9_1.y, x9_1.z, x9_1.w), vec4f(w2_10), fma(vec4f(x9_1.y, x9_1.z, x9_1.w, x9_2.x), vec4f(w2_11), fma(vec4f(x9_1.z, x9_1.w, x9_2.x, x9_2.y), vec4f(w2_12), fma(vec4f(x9_1.w, x9_2.x, x9_2.y, x9_2.z), vec4f(w2_13), fma(vec4f(x9_2.x, x9_2.y, x9_2.z, x9_2.w), vec4f(w2_14), a7_1_2)))));
+    a7_1_3 = fma(vec4f(x9_1.x, x9_1.y, x9_1.z, x9_1.w), vec4f(w3_10), fma(vec4f(x9_1.y, x9_1.z, x9_1.w, x9_2.x), vec4f(w3_11), fma(vec4f(x9_1.z, x9_1.w, x9_2.x, x9_2.y), vec4f(w3_12), fma(vec4f(x9_1.w, x9_2.x, x9_2.y, x9_2.z), vec4f(w3_13), fma(vec4f(x9_2.x, x9_2.y, x9_2.z, x9_2.w), vec4f(w3_14), a7_1_3)))));
+    // Input row oh0 + 10: feeds output rows oh0 + 10 - kh.
+    let x10_0 = in0v[min(xc + row10 + 0u, last)];
+    let x10_1 = in0v[min(xc + row10 + 1u, last)];
+    let x10_2 = in0v[min(xc + row10 + 2u, last)];
+    a6_0_0 = fma(vec4f(x10_0.x, x10_0.y, x10_0.z, x10_0.w), vec4f(w0_20), fma(vec4f(x10_0.y, x10_0.z, x10_0.w, x10_1.x), vec4f(w0_21), fma(vec4f(x10_0.z, x10_0.w, x10_1.x, x10_1.y), vec4f(w0_22), fma(vec4f(x10_0.w, x10_1.x, x10_1.y, x10_1.z), vec4f(w0_23), fma(vec4f(x10_1.x, x10_1.y, x10_1.z, x10_1.w), vec4f(w0_24), a6_0_0)))));
+    a6_0_1 = fma(vec4f(x10_0.x, x10_0.y, x10_0.z, x10_0.w), vec4f(w1_20), fma(vec4f(x10_0.y, x10_0.z, x10_0.w, x10_1.x), vec4f(w1_21), fma(vec4f(x10_0.z, x10_0.w, x10_1.x, x10_1.y), vec4f(w1_22), fma(vec4f(x10_0.w, x10_1.x, x10_1.y, x10_1.z), vec4f(w1_23), fma(vec4f(x10_1.x, x10_1.y, x10_1.z, x10_1.w), vec4f(w1_24), a6_0_1)))));
+    a6_0_2 = fma(vec4f(x10_0.x, x10_0.y, x10_0.z, x10_0.w), vec4f(w2_20), fma(vec4f(x10_0.y, x10_0.z, x10_0.w, x10_1.x), vec4f(w2_21), fma(vec4f(x10_0.z, x10_0.w, x10_1.x, x10_1.y), vec4f(w2_22), fma(vec4f(x10_0.w, x10_1.x, x10_1.y, x10_1.z), vec4f(w2_23), fma(vec4f(x10_1.x, x10_1.y, x10_1.z, x10_1.w), vec4f(w2_24), a6_0_2)))));
+    a6_0_3 = fma(vec4f(x10_0.x, x10_0.y, x10_0.z, x10_0.w), vec4f(w3_20), fma(vec4f(x10_0.y, x10_0.z, x10_0.w, x10_1.x), vec4f(w3_21), fma(vec4f(x10_0.z, x10_0.w, x10_1.x, x10_1.y), vec4f(w3_22), fma(vec4f(x10_0.w, x10_1.x, x10_1.y, x10_1.z), vec4f(w3_23), fma(vec4f(x10_1.x, x10_1.y, x10_1.z, x10_1.w), vec4f(w3_24), a6_0_3)))));
+    a6_1_0 = fma(vec4f(x10_1.x, x10_1.y, x10_1.z, x10_1.w), vec4f(w0_20), fma(vec4f(x10_1.y, x10_1.z, x10_1.w, x10_2.x), vec4f(w0_21), fma(vec4f(x10_1.z, x10_1.w, x10_2.x, x10_2.y), vec4f(w0_22), fma(vec4f(x10_1.w, x10_2.x, x10_2.y, x10_2.z), vec4f(w0_23), fma(vec4f(x10_2.x, x10_2.y, x10_2.z, x10_2.w), vec4f(w0_24), a6_1_0)))));
+    a6_1_1 = fma(vec4f(x10_1.x, x10_1.y, x10_1.z, x10_1.w), vec4f(w1_20), fma(vec4f(x10_1.y, x10_1.z, x10_1.w, x10_2.x), vec4f(w1_21), fma(vec4f(x10_1.z, x10_1.w, x10_2.x, x10_2.y), vec4f(w1_22), fma(vec4f(x10_1.w, x10_2.x, x10_2.y, x10_2.z), vec4f(w1_23), fma(vec4f(x10_2.x, x10_2.y, x10_2.z, x10_2.w), vec4f(w1_24), a6_1_1)))));
+    a6_1_2 = fma(vec4f(x10_1.x, x10_1.y, x10_1.z, x10_1.w), vec4f(w2_20), fma(vec4f(x10_1.y, x10_1.z, x10_1.w, x10_2.x), vec4f(w2_21), fma(vec4f(x10_1.z, x10_1.w, x10_2.x, x10_2.y), vec4f(w2_22), fma(vec4f(x10_1.w, x10_2.x, x10_2.y, x10_2.z), vec4f(w2_23), fma(vec4f(x10_2.x, x10_2.y, x10_2.z, x10_2.w), vec4f(w2_24), a6_1_2)))));
+    a6_1_3 = fma(vec4f(x10_1.x, x10_1.y, x10_1.z, x10_1.w), vec4f(w3_20), fma(vec4f(x10_1.y, x10_1.z, x10_1.w, x10_2.x), vec4f(w3_21), fma(vec4f(x10_1.z, x10_1.w, x10_2.x, x10_2.y), vec4f(w3_22), fma(vec4f(x10_1.w, x10_2.x, x10_2.y, x10_2.z), vec4f(w3_23), fma(vec4f(x10_2.x, x10_2.y, x10_2.z, x10_2.w), vec4f(w3_24), a6_1_3)))));
+    a7_0_0 = fma(vec4f(x10_0.x, x10_0.y, x10_0.z, x10_0.w), vec4f(w0_15), fma(vec4f(x10_0.y, x10_0.z, x10_0.w, x10_1.x), vec4f(w0_16), fma(vec4f(x10_0.z, x10_0.w, x10_1.x, x10_1.y), vec4f(w0_17), fma(vec4f(x10_0.w, x10_1.x, x10_1.y, x10_1.z), vec4f(w0_18), fma(vec4f(x10_1.x, x10_1.y, x10_1.z, x10_1.w), vec4f(w0_19), a7_0_0)))));
+    a7_0_1 = fma(vec4f(x10_0.x, x10_0.y, x10_0.z, x10_0.w), vec4f(w1_15), fma(vec4f(x10_0.y, x10_0.z, x10_0.w, x10_1.x), vec4f(w1_16), fma(vec4f(x10_0.z, x10_0.w, x10_1.x, x10_1.y), vec4f(w1_17), fma(vec4f(x10_0.w, x10_1.x, x10_1.y, x10_1.z), vec4f(w1_18), fma(vec4f(x10_1.x, x10_1.y, x10_1.z, x10_1.w), vec4f(w1_19), a7_0_1)))));
+    a7_0_2 = fma(vec4f(x10_0.x, x10_0.y, x10_0.z, x10_0.w), vec4f(w2_15), fma(vec4f(x10_0.y, x10_0.z, x10_0.w, x10_1.x), vec4f(w2_16), fma(vec4f(x10_0.z, x10_0.w, x10_1.x, x10_1.y), vec4f(w2_17), fma(vec4f(x10_0.w, x10_1.x, x10_1.y, x10_1.z), vec4f(w2_18), fma(vec4f(x10_1.x, x10_1.y, x10_1.z, x10_1.w), vec4f(w2_19), a7_0_2)))));
+    a7_0_3 = fma(vec4f(x10_0.x, x10_0.y, x10_0.z, x10_0.w), vec4f(w3_15), fma(vec4f(x10_0.y, x10_0.z, x10_0.w, x10_1.x), vec4f(w3_16), fma(vec4f(x10_0.z, x10_0.w, x10_1.x, x10_1.y), vec4f(w3_17), fma(vec4f(x10_0.w, x10_1.x, x10_1.y, x10_1.z), vec4f(w3_18), fma(vec4f(x10_1.x, x10_1.y, x10_1.z, x10_1.w), vec4f(w3_19), a7_0_3)))));
+    a7_1_0 = fma(vec4f(x10_1.x, x10_1.y, x10_1.z, x10_1.w), vec4f(w0_15), fma(vec4f(x10_1.y, x10_1.z, x10_1.w, x10_2.x), vec4f(w0_16), fma(vec4f(x10_1.z, x10_1.w, x10_2.x, x10_2.y), vec4f(w0_17), fma(vec4f(x10_1.w, x10_2.x, x10_2.y, x10_2.z), vec4f(w0_18), fma(vec4f(x10_2.x, x10_2.y, x10_2.z, x10_2.w), vec4f(w0_19), a7_1_0)))));
+    a7_1_1 = fma(vec4f(x10_1.x, x10_1.y, x10_1.z, x10_1.w), vec4f(w1_15), fma(vec4f(x10_1.y, x10_1.z, x10_1.w, x10_2.x), vec4f(w1_16), fma(vec4f(x10_1.z, x10_1.w, x10_2.x, x10_2.y), vec4f(w1_17), fma(vec4f(x10_1.w, x10_2.x, x10_2.y, x10_2.z), vec4f(w1_18), fma(vec4f(x10_2.x, x10_2.y, x10_2.z, x10_2.w), vec4f(w1_19), a7_1_1)))));
+    a7_1_2 = fma(vec4f(x10_1.x, x10_1.y, x10_1.z, x10_1.w), vec4f(w2_15), fma(vec4f(x10_1.y, x10_1.z, x10_1.w, x10_2.x), vec4f(w2_16), fma(vec4f(x10_1.z, x10_1.w, x10_2.x, x10_2.y), vec4f(w2_17), fma(vec4f(x10_1.w, x10_2.x, x10_2.y, x10_2.z), vec4f(w2_18), fma(vec4f(x10_2.x, x10_2.y, x10_2.z, x10_2.w), vec4f(w2_19), a7_1_2)))));
+    a7_1_3 = fma(vec4f(x10_1.x, x10_1.y, x10_1.z, x10_1.w), vec4f(w3_15), fma(vec4f(x10_1.y, x10_1.z, x10_1.w, x10_2.x), vec4f(w3_16), fma(vec4f(x10_1.z, x10_1.w, x10_2.x, x10_2.y), vec4f(w3_17), fma(vec4f(x10_1.w, x10_2.x, x10_2.y, x10_2.z), vec4f(w3_18), fma(vec4f(x10_2.x, x10_2.y, x10_2.z, x10_2.w), vec4f(w3_19), a7_1_3)))));
+    // Input row oh0 + 11: feeds output rows oh0 + 11 - kh.
+    let x11_0 = in0v[min(xc + row11 + 0u, last)];
+    let x11_1 = in0v[min(xc + row11 + 1u, last)];
+    let x11_2 = in0v[min(xc + row11 + 2u, last)];
+    a7_0_0 = fma(vec4f(x11_0.x, x11_0.y, x11_0.z, x11_0.w), vec4f(w0_20), fma(vec4f(x11_0.y, x11_0.z, x11_0.w, x11_1.x), vec4f(w0_21), fma(vec4f(x11_0.z, x11_0.w, x11_1.x, x11_1.y), vec4f(w0_22), fma(vec4f(x11_0.w, x11_1.x, x11_1.y, x11_1.z), vec4f(w0_23), fma(vec4f(x11_1.x, x11_1.y, x11_1.z, x11_1.w), vec4f(w0_24), a7_0_0)))));
+    a7_0_1 = fma(vec4f(x11_0.x, x11_0.y, x11_0.z, x11_0.w), vec4f(w1_20), fma(vec4f(x11_0.y, x11_0.z, x11_0.w, x11_1.x), vec4f(w1_21), fma(vec4f(x11_0.z, x11_0.w, x11_1.x, x11_1.y), vec4f(w1_22), fma(vec4f(x11_0.w, x11_1.x, x11_1.y, x11_1.z), vec4f(w1_23), fma(vec4f(x11_1.x, x11_1.y, x11_1.z, x11_1.w), vec4f(w1_24), a7_0_1)))));
+    a7_0_2 = fma(vec4f(x11_0.x, x11_0.y, x11_0.z, x11_0.w), vec4f(w2_20), fma(vec4f(x11_0.y, x11_0.z, x11_0.w, x11_1.x), vec4f(w2_21), fma(vec4f(x11_0.z, x11_0.w, x11_1.x, x11_1.y), vec4f(w2_22), fma(vec4f(x11_0.w, x11_1.x, x11_1.y, x11_1.z), vec4f(w2_23), fma(vec4f(x11_1.x, x11_1.y, x11_1.z, x11_1.w), vec4f(w2_24), a7_0_2)))));
+    a7_0_3 = fma(vec4f(x11_0.x, x11_0.y, x11_0.z, x11_0.w), vec4f(w3_20), fma(vec4f(x11_0.y, x11_0.z, x11_0.w, x11_1.x), vec4f(w3_21), fma(vec4f(x11_0.z, x11_0.w, x11_1.x, x11_1.y), vec4f(w3_22), fma(vec4f(x11_0.w, x11_1.x, x11_1.y, x11_1.z), vec4f(w3_23), fma(vec4f(x11_1.x, x11_1.y, x11_1.z, x11_1.w), vec4f(w3_24), a7_0_3)))));
+    a7_1_0 = fma(vec4f(x11_1.x, x11_1.y, x11_1.z, x11_1.w), vec4f(w0_20), fma(vec4f(x11_1.y, x11_1.z, x11_1.w, x11_2.x), vec4f(w0_21), fma(vec4f(x11_1.z, x11_1.w, x11_2.x, x11_2.y), vec4f(w0_22), fma(vec4f(x11_1.w, x11_2.x, x11_2.y, x11_2.z), vec4f(w0_23), fma(vec4f(x11_2.x, x11_2.y, x11_2.z, x11_2.w), vec4f(w0_24), a7_1_0)))));
+    a7_1_1 = fma(vec4f(x11_1.x, x11_1.y, x11_1.z, x11_1.w), vec4f(w1_20), fma(vec4f(x11_1.y, x11_1.z, x11_1.w, x11_2.x), vec4f(w1_21), fma(vec4f(x11_1.z, x11_1.w, x11_2.x, x11_2.y), vec4f(w1_22), fma(vec4f(x11_1.w, x11_2.x, x11_2.y, x11_2.z), vec4f(w1_23), fma(vec4f(x11_2.x, x11_2.y, x11_2.z, x11_2.w), vec4f(w1_24), a7_1_1)))));
+    a7_1_2 = fma(vec4f(x11_1.x, x11_1.y, x11_1.z, x11_1.w), vec4f(w2_20), fma(vec4f(x11_1.y, x11_1.z, x11_1.w, x11_2.x), vec4f(w2_21), fma(vec4f(x11_1.z, x11_1.w, x11_2.x, x11_2.y), vec4f(w2_22), fma(vec4f(x11_1.w, x11_2.x, x11_2.y, x11_2.z), vec4f(w2_23), fma(vec4f(x11_2.x, x11_2.y, x11_2.z, x11_2.w), vec4f(w2_24), a7_1_2)))));
+    a7_1_3 = fma(vec4f(x11_1.x, x11_1.y, x11_1.z, x11_1.w), vec4f(w3_20), fma(vec4f(x11_1.y, x11_1.z, x11_1.w, x11_2.x), vec4f(w3_21), fma(vec4f(x11_1.z, x11_1.w, x11_2.x, x11_2.y), vec4f(w3_22), fma(vec4f(x11_1.w, x11_2.x, x11_2.y, x11_2.z), vec4f(w3_23), fma(vec4f(x11_2.x, x11_2.y, x11_2.z, x11_2.w), vec4f(w3_24), a7_1_3)))));
+  }
+  let bias0 = vec4f(in1[O * C * 25u + min(o0 + 0u, O - 1u)]);
+  store_pooled(b, o0 + 0u, oh0 / 2u + 0u, ow0 / 2u, array(act4(a0_0_0 + bias0), act4(a0_1_0 + bias0), act4(a1_0_0 + bias0), act4(a1_1_0 + bias0)));
+  store_pooled(b, o0 + 0u, oh0 / 2u + 1u, ow0 / 2u, array(act4(a2_0_0 + bias0), act4(a2_1_0 + bias0), act4(a3_0_0 + bias0), act4(a3_1_0 + bias0)));
+  store_pooled(b, o0 + 0u, oh0 / 2u + 2u, ow0 / 2u, array(act4(a4_0_0 + bias0), act4(a4_1_0 + bias0), act4(a5_0_0 + bias0), act4(a5_1_0 + bias0)));
+  store_pooled(b, o0 + 0u, oh0 / 2u + 3u, ow0 / 2u, array(act4(a6_0_0 + bias0), act4(a6_1_0 + bias0), act4(a7_0_0 + bias0), act4(a7_1_0 + bias0)));
+  let bias1 = vec4f(in1[O * C * 25u + min(o0 + 1u, O - 1u)]);
+  store_pooled(b, o0 + 1u, oh0 / 2u + 0u, ow0 / 2u, array(act4(a0_0_1 + bias1), act4(a0_1_1 + bias1), act4(a1_0_1 + bias1), act4(a1_1_1 + bias1)));
+  store_pooled(b, o0 + 1u, oh0 / 2u + 1u, ow0 / 2u, array(act4(a2_0_1 + bias1), act4(a2_1_1 + bias1), act4(a3_0_1 + bias1), act4(a3_1_1 + bias1)));
+  store_pooled(b, o0 + 1u, oh0 / 2u + 2u, ow0 / 2u, array(act4(a4_0_1 + bias1), act4(a4_1_1 + bias1), act4(a5_0_1 + bias1), act4(a5_1_1 + bias1)));
+  store_pooled(b, o0 + 1u, oh0 / 2u + 3u, ow0 / 2u, array(act4(a6_0_1 + bias1), act4(a6_1_1 + bias1), act4(a7_0_1 + bias1), act4(a7_1_1 + bias1)));
+  let bias2 = vec4f(in1[O * C * 25u + min(o0 + 2u, O - 1u)]);
+  store_pooled(b, o0 + 2u, oh0 / 2u + 0u, ow0 / 2u, array(act4(a0_0_2 + bias2), act4(a0_1_2 + bias2), act4(a1_0_2 + bias2), act4(a1_1_2 + bias2)));
+  store_pooled(b, o0 + 2u, oh0 / 2u + 1u, ow0 / 2u, array(act4(a2_0_2 + bias2), act4(a2_1_2 + bias2), act4(a3_0_2 + bias2), act4(a3_1_2 + bias2)));
+  store_pooled(b, o0 + 2u, oh0 / 2u + 2u, ow0 / 2u, array(act4(a4_0_2 + bias2), act4(a4_1_2 + bias2), act4(a5_0_2 + bias2), act4(a5_1_2 + bias2)));
+  store_pooled(b, o0 + 2u, oh0 / 2u + 3u, ow0 / 2u, array(act4(a6_0_2 + bias2), act4(a6_1_2 + bias2), act4(a7_0_2 + bias2), act4(a7_1_2 + bias2)));
+  let bias3 = vec4f(in1[O * C * 25u + min(o0 + 3u, O - 1u)]);
+  store_pooled(b, o0 + 3u, oh0 / 2u + 0u, ow0 / 2u, array(act4(a0_0_3 + bias3), act4(a0_1_3 + bias3), act4(a1_0_3 + bias3), act4(a1_1_3 + bias3)));
+  store_pooled(b, o0 + 3u, oh0 / 2u + 1u, ow0 / 2u, array(act4(a2_0_3 + bias3), act4(a2_1_3 + bias3), act4(a3_0_3 + bias3), act4(a3_1_3 + bias3)));
+  store_pooled(b, o0 + 3u, oh0 / 2u + 2u, ow0 / 2u, array(act4(a4_0_3 + bias3), act4(a4_1_3 + bias3), act4(a5_0_3 + bias3), act4(a5_1_3 + bias3)));
+  store_pooled(b, o0 + 3u, oh0 / 2u + 3u, ow0 / 2u, array(act4(a6_0_3 + bias3), act4(a6_1_3 + bias3), act4(a7_0_3 + bias3), act4(a7_1_3 + bias3)));
 }
 
 // One invocation per (10 output channels, 1 input channel, batch slice s);

@@ -47,12 +47,18 @@ function fmaChain(acc: string, products: [string, string][]): string {
   return `${acc} = ${expr};`;
 }
 
-function forward(): string {
+/**
+ * The forward, with the tile's epilogue either storing y, or (\`pool\`) max-pooling each 2×2
+ * window of it at stride 2 and storing the pooled y and each window's argmax, as
+ * kernels/pool_2x2.wgsl does.
+ */
+function forward(pool: boolean): string {
   const { RH, RW, T } = FORWARD;
   const G = RW / 4;
   const NV = Math.ceil((RW + K - 1) / 4);
   const rows = RH + K - 1;
   const acc = (r: number, j: number, t: number) => `a${r}_${j}_${t}`;
+  if (pool && (RW !== 8 || RH % 2 !== 0)) throw new Error("the pooled forward needs 8×2n tiles");
   const body: string[] = [
     `    let xc = (b * C + c) * H * W4;`,
     ...range(T).flatMap((t) =>
@@ -77,12 +83,41 @@ function forward(): string {
       }
     }
   }
-  return `// One invocation per (b, ${T} output channels, ${RH}×${RW} output pixels); out4: y (B, O, OH, OW/4),
+  const stores = pool
+    ? range(T).flatMap((t) => [
+      `  let bias${t} = vec4f(in1[O * C * ${KK}u + min(o0 + ${t}u, O - 1u)]);`,
+      ...range(RH / 2).map((p) =>
+        `  store_pooled(b, o0 + ${t}u, oh0 / 2u + ${p}u, ow0 / 2u, array(${
+          [2 * p, 2 * p + 1].flatMap((r) => range(G).map((j) => `act4(${acc(r, j, t)} + bias${t})`))
+            .join(", ")
+        }));`
+      ),
+    ])
+    : range(T).flatMap((t) => [
+      `  let bias${t} = vec4f(in1[O * C * ${KK}u + min(o0 + ${t}u, O - 1u)]);`,
+      ...range(RH).flatMap((r) =>
+        range(G).map((j) =>
+          `  store_forward(b, o0 + ${t}u, oh0 + ${r}u, ow0 + ${4 * j}u, ${
+            acc(r, j, t)
+          } + bias${t});`
+        )
+      ),
+    ]);
+  const head = pool
+    ? `// One invocation per (b, ${T} output channels, ${RH}×${RW} output pixels), then max-pooled over
+// 2×2 windows at stride 2 (kernels/pool_2x2.wgsl's maxpool_forward_2x2 fused into the
+// epilogue); out4: the pool's y (B, O, OH/2, OW/8), argmax4: (B, O, OH/2, OW/8) flat indices
+// into the convolution's (B, O, OH, OW) output of each window's first maximum; in0v, in1 as
+// conv2d_forward_tiled. Needs OH, OW even and OW/2 % 4 == 0.
+@compute @workgroup_size(WG)
+fn conv2d_forward_tiled_pool(`
+    : `// One invocation per (b, ${T} output channels, ${RH}×${RW} output pixels); out4: y (B, O, OH, OW/4),
 // in0v: x (B, C, H, W/4), in1: the layer's parameters, w (O, C, K, K) then bias (O).
 // Needs W % 4 == 0 (so OW % 4 == 0). Rows and columns past the edges are clamped on load (they
 // only feed outputs that are not stored) and skipped on store.
 @compute @workgroup_size(WG)
-fn conv2d_forward_tiled(
+fn conv2d_forward_tiled(`;
+  return `${head}
   @builtin(global_invocation_id) gid: vec3u,
   @builtin(num_workgroups) groups: vec3u,
 ) {
@@ -118,18 +153,7 @@ ${
   for (var c = 0u; c < C; c++) {
 ${body.join("\n")}
   }
-${
-    range(T).flatMap((t) => [
-      `  let bias${t} = vec4f(in1[O * C * ${KK}u + min(o0 + ${t}u, O - 1u)]);`,
-      ...range(RH).flatMap((r) =>
-        range(G).map((j) =>
-          `  store_forward(b, o0 + ${t}u, oh0 + ${r}u, ow0 + ${4 * j}u, ${
-            acc(r, j, t)
-          } + bias${t});`
-        )
-      ),
-    ]).join("\n")
-  }
+${stores.join("\n")}
 }`;
 }
 
@@ -356,8 +380,8 @@ export function generate(): string {
 // vec4s along rows, so W (and with it OW = W - ${K - 1}) must be a multiple of 4.
 // Invocations are numbered gid.x + gid.y · (x workgroups · WG), so a dispatch can spread over
 // two dimensions when one would exceed maxComputeWorkgroupsPerDimension.
-// The bindings are kernels/conv2d_vec4.wgsl's: one variable per binding number, each entry
-// point using some of them, so that a layer binds its buffers alike for either module.
+// The bindings are kernels/conv2d_vec4.wgsl's and the pooled forward's argmax4: one variable
+// per binding number, each entry point using some of them.
 
 struct Dims {
   B: u32,
@@ -380,10 +404,12 @@ override WG: u32 = 8u;
 
 @group(0) @binding(0) var<storage, read_write> out: array<f32>;
 @group(0) @binding(1) var<storage, read_write> out4: array<vec4f>;
-@group(0) @binding(2) var<storage, read> in0v: array<vec4f>;
-@group(0) @binding(3) var<storage, read> in1: array<f32>;
-@group(0) @binding(4) var<storage, read> in2v: array<vec4f>;
-@group(0) @binding(5) var<uniform> dims: Dims;
+// The pooled forward's argmax (conv2d_forward_tiled_pool only).
+@group(0) @binding(2) var<storage, read_write> argmax4: array<vec4u>;
+@group(0) @binding(3) var<storage, read> in0v: array<vec4f>;
+@group(0) @binding(4) var<storage, read> in1: array<f32>;
+@group(0) @binding(5) var<storage, read> in2v: array<vec4f>;
+@group(0) @binding(6) var<uniform> dims: Dims;
 
 fn invocation(gid: vec3u, groups: vec3u) -> u32 {
   return gid.x + gid.y * groups.x * WG;
@@ -396,6 +422,40 @@ fn store_forward(b: u32, o: u32, oh: u32, ow: u32, v: vec4f) {
   }
   let at = (((b * dims.O + o) * dims.OH + oh) * dims.OW + ow) / 4u;
   out4[at] = vec4f(activate(v.x), activate(v.y), activate(v.z), activate(v.w));
+}
+
+// act() of each of v's components.
+fn act4(v: vec4f) -> vec4f {
+  return vec4f(activate(v.x), activate(v.y), activate(v.z), activate(v.w));
+}
+
+// The pool's y[b, o, ph, pw .. pw + 3] and argmax: the maxima of the four 2×2 windows whose
+// rows 2·ph, 2·ph + 1 of the convolution's output y (B, O, OH, OW) are \`v\` (top row's columns
+// 2·pw .. 2·pw + 3, 2·pw + 4 .. 2·pw + 7, then the bottom row's), compared in the order of
+// kernels/pool_2x2.wgsl's maxpool_forward_2x2 (the first maximum wins); skipping what lies past
+// O or OH/2 (the pooled width is whole vec4s).
+fn store_pooled(b: u32, o: u32, ph: u32, pw: u32, v: array<vec4f, 4>) {
+  let PH = dims.OH / 2u;
+  let PW = dims.OW / 2u;
+  if (o >= dims.O || ph >= PH || pw >= PW) {
+    return;
+  }
+  let plane = b * dims.O + o;
+  let tl = (plane * dims.OH + 2u * ph) * dims.OW + 2u * pw + vec4u(0u, 2u, 4u, 6u);
+  var m = vec4f(v[0].x, v[0].z, v[1].x, v[1].z);
+  var arg = tl;
+  let tr = vec4f(v[0].y, v[0].w, v[1].y, v[1].w);
+  arg = select(arg, tl + 1u, tr > m);
+  m = select(m, tr, tr > m);
+  let bl = vec4f(v[2].x, v[2].z, v[3].x, v[3].z);
+  arg = select(arg, tl + dims.OW, bl > m);
+  m = select(m, bl, bl > m);
+  let br = vec4f(v[2].y, v[2].w, v[3].y, v[3].w);
+  arg = select(arg, tl + dims.OW + 1u, br > m);
+  m = select(m, br, br > m);
+  let at = ((plane * PH + ph) * PW + pw) / 4u;
+  out4[at] = m;
+  argmax4[at] = arg;
 }
 
 // dx[.., ih, 4q .. 4q + 3] of the plane starting at vec4 \`plane\` = v ⊙ prev_act'(x),
@@ -411,7 +471,9 @@ fn store_backward_input(plane: u32, ih: u32, q: u32, v: vec4f) {
                        prev_act_grad(x.w));
 }
 
-${forward()}
+${forward(false)}
+
+${forward(true)}
 
 ${backwardWeight()}
 

@@ -108,3 +108,41 @@ fn maxpool_backward_2x2(
   dx4[bottom] = vec4f(dbl.x, dbr.x, dbl.y, dbr.y) * prev_act_grad4(x4[bottom]);
   dx4[bottom + 1u] = vec4f(dbl.z, dbr.z, dbl.w, dbr.w) * prev_act_grad4(x4[bottom + 1u]);
 }
+
+// maxpool_backward_2x2 for a pool whose forward ran in its convolution's epilogue
+// (conv2d_tiled.wgsl's conv2d_forward_tiled_pool), which stored the pool's output and argmax
+// but not the convolution's output: prev_act' is taken of the pooled y, which is the
+// convolution's output at each window's argmax, the only element whose gradient is not 0.
+// The same values as maxpool_backward_2x2 (g · prev_act'(y) where the argmax is, 0 elsewhere).
+// One invocation per (b, c, oh, 4 output columns); dx4: dx (B, C, H, W/4); x4: here the pool's
+// output y (B, C, OH, OW/4); dy4, argmax4_in: (B, C, OH, OW/4). Needs maxpool_backward_2x2's
+// shapes.
+@compute @workgroup_size(WG)
+fn maxpool_backward_2x2_fused(
+  @builtin(global_invocation_id) gid: vec3u,
+  @builtin(num_workgroups) groups: vec3u,
+) {
+  let i = invocation(gid, groups);
+  let OW4 = dims.OW / 4u;
+  if (i >= dims.B * dims.C * dims.OH * OW4) {
+    return;
+  }
+  let q = i % OW4;
+  let oh = (i / OW4) % dims.OH;
+  let plane = i / (OW4 * dims.OH);
+  let g = dy4[i] * prev_act_grad4(x4[i]);
+  let arg = argmax4_in[i];
+  let W = dims.W;
+  let tl = (plane * dims.H + 2u * oh) * W + 8u * q + vec4u(0u, 2u, 4u, 6u);
+  let zero = vec4f(0.0);
+  let dtl = select(zero, g, arg == tl);
+  let dtr = select(zero, g, arg == tl + 1u);
+  let dbl = select(zero, g, arg == tl + W);
+  let dbr = select(zero, g, arg == tl + W + 1u);
+  let top = ((plane * dims.H + 2u * oh) * W) / 4u + 2u * q;
+  let bottom = top + W / 4u;
+  dx4[top] = vec4f(dtl.x, dtr.x, dtl.y, dtr.y);
+  dx4[top + 1u] = vec4f(dtl.z, dtr.z, dtl.w, dtr.w);
+  dx4[bottom] = vec4f(dbl.x, dbr.x, dbl.y, dbr.y);
+  dx4[bottom + 1u] = vec4f(dbl.z, dbr.z, dbl.w, dbr.w);
+}

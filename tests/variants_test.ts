@@ -65,12 +65,13 @@ const LIMITS = { maxComputeInvocationsPerWorkgroup: 256, maxComputeWorkgroupStor
 Deno.test("chooseVariants() picks each layer's row from the adapter, the shapes and --kernels", () => {
   const choose = (adapter: "cpu" | "gpu", kernels: "auto" | "tuned" | "simple") =>
     chooseVariants(lenet(), { adapter, limits: LIMITS, kernels });
-  // LeNet: conv1, pool1, conv2, pool2, flatten, fc1, fc2.
+  // LeNet: conv1, pool1, conv2, pool2, flatten, fc1, fc2. On CPUs each pool runs in its
+  // convolution's epilogue.
   assert.deepEqual(choose("cpu", "tuned"), [
-    "tiled",
-    "2x2",
-    "tiled",
-    "2x2",
+    "tiled_pool",
+    "fused",
+    "tiled_pool",
+    "fused",
     "simple",
     "tiled",
     "tiled",
@@ -140,6 +141,14 @@ Deno.test("recallVariants() reads old 'simple'/'tuned' records and variant names
     null,
   );
   assert.equal(recallVariants(mlp(), "tuned", { ...options, adapter: "cpu" }), null);
+  // A fused pool without its pooling convolution, or the other way round: null.
+  const fused = ["tiled_pool", "fused", "tiled_pool", "fused", "simple", "tiled", "tiled"];
+  assert.deepEqual(recallVariants(lenet(), fused, { ...options, adapter: "cpu" }), fused);
+  for (
+    const broken of [["tiled", ...fused.slice(1)], [...fused.slice(0, 3), "2x2", ...fused.slice(4)]]
+  ) {
+    assert.equal(recallVariants(lenet(), broken, { ...options, adapter: "cpu" }), null);
+  }
 });
 
 /**

@@ -14,7 +14,7 @@ import type { Layer, LayerContext } from "./layer.ts";
 import { ACTIVATION_CODE, type Conv2dSpec, type LayerInfo } from "./model.ts";
 
 /** A convolution variant's name: a row of {@link CONV2D_TABLE}. */
-export type Conv2dVariant = "simple" | "tiled" | "vec4";
+export type Conv2dVariant = "simple" | "tiled" | "tiled_pool" | "vec4";
 
 const { FORWARD, INPUT, K: TILED_K, WEIGHT } = CONV2D_TILES;
 
@@ -68,7 +68,7 @@ const VEC4_MAX_WG = 256;
  * weight (500 for conv1). The vec4 kernel needs no slices: a workgroup per row of 5 weights
  * shares out the batch and adds up in workgroup memory.
  */
-const WEIGHT_INVOCATIONS = { tiled: 256, simple: 131072 };
+const WEIGHT_INVOCATIONS = { tiled: 256, tiled_pool: 256, simple: 131072 };
 
 /**
  * How a weight-gradient kernel of `kind` slices a batch of B for O output channels, C input
@@ -96,6 +96,7 @@ function weightInvocations(
 ): number {
   switch (kind) {
     case "tiled":
+    case "tiled_pool":
       return Math.ceil(O / WEIGHT.TO) * Math.ceil(C / WEIGHT.CT);
     case "vec4":
       return O * C * K;
@@ -183,12 +184,13 @@ const SIMPLE = {
  * invocations (8 on llvmpipe with AVX2), each holding a large register tile. The input
  * gradient also needs OH and OW within its plane ({@link tiledInputFits}); else the layer runs the
  * simple row's, and the simple row's `sum` adds up the weight gradient's slices. Bound as the
- * vec4 row is: two outputs (out, out4), then in0v, in1, in2v.
+ * vec4 row is, with the pooled forward's argmax as a third output: out, out4, argmax4, then
+ * in0v, in1, in2v.
  */
 const TILED = {
   variant: "tiled",
   program: CONV2D_TILED,
-  outputs: 2,
+  outputs: 3,
   entries: {
     forward: "conv2d_forward_tiled",
     weight: "conv2d_backward_weight_tiled",
@@ -208,6 +210,35 @@ const TILED = {
     };
   },
 } as const satisfies KernelRow<Conv2dShape, "forward" | "weight" | "input">;
+
+/**
+ * Whether a convolution of this shape can max-pool 2×2 windows at stride 2 in its tiled
+ * forward's epilogue: a {@link unrolled} shape whose output has even sides and a pooled width of
+ * whole vec4s (LeNet's 24×24 → 12×12 and 8×8 → 4×4), which the 8-column tiles cover window by
+ * window.
+ */
+export function poolsInEpilogue(shape: Conv2dShape): boolean {
+  const { OH, OW } = shape;
+  return unrolled(shape) && OH % 2 === 0 && OW % 2 === 0 && (OW / 2) % 4 === 0 &&
+    FORWARD.RW === 8 && FORWARD.RH % 2 === 0;
+}
+
+/**
+ * The tiled kernels with the next layer's 2×2 max-pool fused into the forward's epilogue
+ * (conv2d_forward_tiled_pool, {@link poolsInEpilogue}): one dispatch writes the pool's output
+ * and argmax instead of the convolution's output, which nothing then reads; the pool layer runs
+ * POOL_TABLE's `fused` row, whose backward needs only those. The backward passes are the tiled
+ * row's. Chosen for a convolution followed by such a pool (src/nn/variants.ts).
+ */
+const TILED_POOL = {
+  variant: "tiled_pool",
+  program: CONV2D_TILED,
+  outputs: 3,
+  entries: { forward: "conv2d_forward_tiled_pool" },
+  workgroup: () => 8,
+  fits: (shape, _limits) => poolsInEpilogue(shape),
+  grid: (shape) => ({ forward: TILED.grid(shape).forward }),
+} as const satisfies KernelRow<Conv2dShape, "forward">;
 
 /**
  * The GPU kernels (kernels/conv2d_vec4.wgsl), for the {@link unrolled} shapes: 4 columns ×
@@ -244,6 +275,7 @@ const VEC4 = {
 export const CONV2D_TABLE = {
   simple: SIMPLE,
   tiled: TILED,
+  tiled_pool: TILED_POOL,
   vec4: VEC4,
 } as const satisfies Record<Conv2dVariant, unknown>;
 
@@ -296,17 +328,30 @@ export function buildConv2d(ctx: LayerContext): Layer {
     );
     return { name: spec.name, forward, backward };
   }
-  // conv2d.wgsl binds out, in0, in1, in2; conv2d_tiled.wgsl out, out4, in0v, in1, in2v.
-  const tiled = variant === "tiled";
+  // conv2d.wgsl binds out, in0, in1, in2; conv2d_tiled.wgsl out, out4, argmax4, in0v, in1,
+  // in2v.
+  const tiled = variant === "tiled" || variant === "tiled_pool";
   const row = tiled ? TILED : SIMPLE;
-  forward.push(
-    rowDispatch(row, {
-      pass: "forward",
-      ...base,
-      constants: act,
-      io: tiled ? [null, ctx.y, ctx.x, params, null] : [ctx.y, ctx.x, params, null],
-    }),
-  );
+  if (variant === "tiled_pool") {
+    if (!ctx.pooled) throw new Error(`${spec.name}: tiled_pool needs the pool's buffers`);
+    forward.push(
+      rowDispatch(TILED_POOL, {
+        pass: "forward",
+        ...base,
+        constants: act,
+        io: [null, ctx.pooled.y, ctx.pooled.argmax, ctx.x, params, null],
+      }),
+    );
+  } else {
+    forward.push(
+      rowDispatch(row, {
+        pass: "forward",
+        ...base,
+        constants: act,
+        io: tiled ? [null, ctx.y, null, ctx.x, params, null] : [ctx.y, ctx.x, params, null],
+      }),
+    );
+  }
   if (!ctx.dy) return { name: spec.name, forward, backward };
   // The weight gradient writes S partial sums, summed into the gradient range (S = 1: directly).
   const size = O * C * K * K + O;
@@ -315,7 +360,7 @@ export function buildConv2d(ctx: LayerContext): Layer {
     rowDispatch(row, {
       pass: "weight",
       ...base,
-      io: tiled ? [partial, null, ctx.dy, null, ctx.x] : [partial, ctx.dy, ctx.x, null],
+      io: tiled ? [partial, null, null, ctx.dy, null, ctx.x] : [partial, ctx.dy, ctx.x, null],
     }),
   );
   if (S > 1) {
@@ -328,7 +373,7 @@ export function buildConv2d(ctx: LayerContext): Layer {
           pass: "input",
           ...base,
           constants: prev,
-          io: [null, ctx.dx, ctx.dy, params, ctx.x],
+          io: [null, ctx.dx, null, ctx.dy, params, ctx.x],
         })
         : rowDispatch(SIMPLE, {
           pass: "input",

@@ -35,6 +35,12 @@ export interface LayerContext {
    * as `chooseVariants` (src/nn/variants.ts) picked it.
    */
   variant: string;
+  /**
+   * Where a convolution that max-pools in its forward's epilogue (conv2d `tiled_pool`) and the
+   * pool layer after it (maxpool `fused`) meet: the pool's output (B, C, OH, OW) and its argmax
+   * (the same shape, u32 flat indices into the convolution's output). Absent for other layers.
+   */
+  pooled?: { y: GPUBuffer; argmax: GPUBuffer };
   /** Allocates a zeroed storage buffer the network owns (and frees), e.g. max-pool's argmax. */
   alloc: (label: string, bytes: number) => GPUBuffer;
 }

@@ -13,7 +13,7 @@ import { buildLoss } from "./loss.ts";
 import { checkClassifier, inferShapes, type ModelSpec, sizeOf } from "./model.ts";
 import type { ParamStore } from "./params.ts";
 import { buildMaxPool } from "./pool.ts";
-import { checkVariant, SIMPLE_VARIANT } from "./variants.ts";
+import { checkFusions, checkVariant, FUSED_POOL, SIMPLE_VARIANT } from "./variants.ts";
 
 /**
  * The largest per-sample buffer of `model` at any batch size: the input or a layer's output
@@ -92,8 +92,8 @@ export class Network {
    * Allocates every activation buffer for batch `options.B` (and, when `options.train`, the
    * gradient buffers; flatten layers share their input's) and prepares the dispatches of each
    * layer, the parameters being `options.store`'s. Throws an `Error` (a bug in the caller) when
-   * the model does not end in a classifier ({@link checkClassifier}) or a variant does not fit
-   * its layer ({@link checkVariant}); check the batch size first with {@link checkBatchFits}.
+   * the model does not end in a classifier ({@link checkClassifier}), a variant does not fit
+   * its layer ({@link checkVariant}) or a fused pair is broken ({@link checkFusions}); check the batch size first with {@link checkBatchFits}.
    */
   constructor(
     device: GPUDevice,
@@ -146,6 +146,18 @@ export class Network {
     this.prob = make("prob", B * model.classes);
     this.pred = make("pred", B);
     this.stats = make("stats", 4);
+    const named = infos.map((info, k) =>
+      checkVariant(info, { variant: variants?.[k] ?? SIMPLE_VARIANT, limits: device.limits })
+    );
+    checkFusions(infos, named);
+    // A convolution that pools in its epilogue writes the pool's output and argmax (layer k + 1).
+    const pooled = new Map<number, { y: GPUBuffer; argmax: GPUBuffer }>();
+    for (const [k, info] of infos.entries()) {
+      if (named[k] !== FUSED_POOL) continue;
+      const argmax = make(`${info.spec.name}.argmax`, B * sizeOf(info.output));
+      const pair = { y: acts[k + 1]!, argmax };
+      pooled.set(k - 1, pair).set(k, pair);
+    }
     this.layers = infos.map((info, k) => {
       const ctx: LayerContext = {
         device,
@@ -159,11 +171,9 @@ export class Network {
         dy: grads[k + 1]!,
         dx: grads[k]!,
         prevAct: producerAct(k),
-        variant: checkVariant(info, {
-          variant: variants?.[k] ?? SIMPLE_VARIANT,
-          limits: device.limits,
-        }),
+        variant: named[k]!,
         alloc: (label, bytes) => make(`${info.spec.name}.${label}`, bytes / 4),
+        ...(pooled.has(k) ? { pooled: pooled.get(k)! } : {}),
       };
       switch (info.spec.kind) {
         case "dense":

@@ -102,8 +102,24 @@ const TWO_BY_TWO = {
   }),
 } as const satisfies KernelRow<PoolShape, "forward" | "backward">;
 
+/**
+ * A 2×2 pool ({@link usesPool2x2}) whose forward the convolution below runs in its epilogue
+ * (CONV2D_TABLE's `tiled_pool`, which writes this layer's output and argmax): no forward
+ * dispatch; the backward scatters dy through the argmax with prev_act' taken of the pooled y,
+ * the convolution's output there (the convolution's own output is not stored).
+ */
+const FUSED = {
+  variant: "fused",
+  program: POOL_2X2,
+  outputs: 3,
+  entries: { backward: "maxpool_backward_2x2_fused" },
+  workgroup: () => 64,
+  fits: (shape, _limits) => usesPool2x2(shape),
+  grid: ({ B, C, OH, OW }) => ({ backward: { invocations: B * C * OH * OW / 4 } }),
+} as const satisfies KernelRow<PoolShape, "backward">;
+
 /** The max-pool kernels, one row per variant; a layer runs the row its variant names. */
-export const POOL_TABLE = { simple: SIMPLE, "2x2": TWO_BY_TWO } as const;
+export const POOL_TABLE = { simple: SIMPLE, "2x2": TWO_BY_TWO, fused: FUSED } as const;
 
 /** A max-pool variant's name: a key of {@link POOL_TABLE}. */
 export type PoolVariant = keyof typeof POOL_TABLE;
@@ -117,8 +133,7 @@ export type PoolVariant = keyof typeof POOL_TABLE;
 export function buildMaxPool(ctx: LayerContext): Layer {
   const spec = ctx.info.spec as MaxPoolSpec;
   const { device, kernels, B } = ctx;
-  const row = POOL_TABLE[ctx.variant as PoolVariant];
-  if (!row || !Object.hasOwn(POOL_TABLE, ctx.variant)) {
+  if (!Object.hasOwn(POOL_TABLE, ctx.variant)) {
     throw new Error(`${spec.name}: no maxpool variant "${ctx.variant}"`);
   }
   const shape = { ...poolShape(ctx.info), B };
@@ -127,8 +142,25 @@ export function buildMaxPool(ctx: LayerContext): Layer {
     layout: POOL_DIMS,
     values: { B, C, H, W, K: spec.size, stride: spec.stride, OH, OW },
   });
-  const argmax = ctx.alloc("argmax", B * C * OH * OW * 4);
   const base = { device, kernels, shape, dims };
+  const prev = { PREV_ACT: ACTIVATION_CODE[ctx.prevAct] };
+  if (ctx.variant === "fused") {
+    if (!ctx.pooled) throw new Error(`${spec.name}: the fused pool needs its convolution's argmax`);
+    const backward = ctx.dy && ctx.dx
+      ? [
+        rowDispatch(FUSED, {
+          pass: "backward",
+          ...base,
+          constants: prev,
+          // x4 binds the pooled y (see maxpool_backward_2x2_fused).
+          io: [null, null, ctx.dx, ctx.y, ctx.dy, ctx.pooled.argmax],
+        }),
+      ]
+      : [];
+    return { name: spec.name, forward: [], backward };
+  }
+  const row = ctx.variant === "simple" ? SIMPLE : TWO_BY_TWO;
+  const argmax = ctx.alloc("argmax", B * C * OH * OW * 4);
   // Both modules bind y, argmax, dx (outputs), then x, dy, argmax (read), then Dims.
   const forward = [
     rowDispatch(row, { pass: "forward", ...base, io: [ctx.y, argmax, null, ctx.x, null, null] }),
@@ -139,7 +171,7 @@ export function buildMaxPool(ctx: LayerContext): Layer {
       rowDispatch(row, {
         pass: "backward",
         ...base,
-        constants: { PREV_ACT: ACTIVATION_CODE[ctx.prevAct] },
+        constants: prev,
         io: [null, null, ctx.dx, ctx.x, ctx.dy, argmax],
       }),
     );

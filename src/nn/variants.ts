@@ -6,10 +6,10 @@
  */
 import type { Gpu } from "../gpu/device.ts";
 import type { RowLimits } from "../gpu/kernel.ts";
-import { CONV2D_TABLE, conv2dShape } from "./conv2d.ts";
+import { CONV2D_TABLE, conv2dShape, poolsInEpilogue } from "./conv2d.ts";
 import { DENSE_TABLE, denseShape } from "./dense.ts";
 import { inferShapes, type LayerInfo, type ModelSpec } from "./model.ts";
-import { POOL_TABLE, poolShape } from "./pool.ts";
+import { POOL_TABLE, poolShape, usesPool2x2 } from "./pool.ts";
 
 /** `--kernels`: choose by timing on GPUs, the tuned kernels untimed, or the simple ones. */
 export const KERNEL_MODES = ["auto", "tuned", "simple"] as const;
@@ -37,6 +37,57 @@ const TUNED = {
   conv2d: { cpu: "tiled", gpu: "vec4" },
   maxpool: { cpu: "2x2", gpu: "2x2" },
 } as const;
+
+/** The convolution variant that max-pools in its forward's epilogue (CONV2D_TABLE's row). */
+export const POOLING_CONV = "tiled_pool";
+/** The pool variant whose forward its convolution ran (POOL_TABLE's row). */
+export const FUSED_POOL = "fused";
+
+/**
+ * Where a CPU-tuned convolution is followed by a 2×2 max-pool that its tiled forward can run in
+ * its epilogue ({@link poolsInEpilogue}), the pair's variants become {@link POOLING_CONV} and
+ * {@link FUSED_POOL}: one dispatch fewer per step, and the convolution's full-size output is
+ * neither written nor read again. Returns the names, changed where a pair fuses.
+ */
+function fuseConvPool(infos: readonly LayerInfo[], names: string[]): string[] {
+  const out = [...names];
+  for (let k = 0; k + 1 < infos.length; k++) {
+    const [conv, pool] = [infos[k]!, infos[k + 1]!];
+    if (conv.spec.kind !== "conv2d" || pool.spec.kind !== "maxpool") continue;
+    if (out[k] !== "tiled" || out[k + 1] !== "2x2") continue;
+    if (!poolsInEpilogue(conv2dShape(conv)) || !usesPool2x2(poolShape(pool))) continue;
+    out[k] = POOLING_CONV;
+    out[k + 1] = FUSED_POOL;
+  }
+  return out;
+}
+
+/**
+ * Throws an Error (a bug in the caller) unless every {@link POOLING_CONV} convolution is
+ * followed by a {@link FUSED_POOL} pool and every such pool follows one; see
+ * {@link pairsFused}.
+ */
+export function checkFusions(infos: readonly LayerInfo[], names: readonly string[]): void {
+  if (!pairsFused(infos, names)) {
+    throw new Error(
+      `variants ${names.join(", ")}: a "${POOLING_CONV}" convolution and a "${FUSED_POOL}" ` +
+        "pool must come in pairs",
+    );
+  }
+}
+
+/** Whether `names` pair each {@link POOLING_CONV} convolution with a {@link FUSED_POOL} pool. */
+function pairsFused(infos: readonly LayerInfo[], names: readonly string[]): boolean {
+  return infos.every((info, k) => {
+    if (info.spec.kind === "conv2d" && names[k] === POOLING_CONV) {
+      return infos[k + 1]?.spec.kind === "maxpool" && names[k + 1] === FUSED_POOL;
+    }
+    if (info.spec.kind === "maxpool" && names[k] === FUSED_POOL) {
+      return infos[k - 1]?.spec.kind === "conv2d" && names[k - 1] === POOLING_CONV;
+    }
+    return true;
+  });
+}
 
 /** A row's `fits`, whatever the op. */
 type Fits = (shape: never, limits: RowLimits) => boolean;
@@ -103,7 +154,8 @@ export interface LayerTiming {
  * The variant of each layer of `model`, by index: `kernels` "simple" gives the simple rows,
  * "tuned" each layer's {@link tunedVariant} for `adapter`, and "auto" the tuned one too, but
  * where `timing` has a layer's measurement (GPUs only) the tuned variant only if it was no
- * slower.
+ * slower. On CPUs a tuned convolution and the 2×2 pool after it fuse where they can
+ * ({@link POOLING_CONV}, {@link FUSED_POOL}).
  */
 export function chooseVariants(
   model: ModelSpec,
@@ -115,12 +167,14 @@ export function chooseVariants(
     timing?: readonly (LayerTiming | null | undefined)[];
   },
 ): string[] {
-  return inferShapes(model).map((info, k) => {
+  const infos = inferShapes(model);
+  const names = infos.map((info, k) => {
     if (kernels === "simple") return SIMPLE_VARIANT;
     const t = kernels === "auto" && adapter === "gpu" ? timing[k] : null;
     if (t && t.tuned > t.simple) return SIMPLE_VARIANT;
     return tunedVariant(info, { adapter, limits });
   });
+  return adapter === "cpu" ? fuseConvPool(infos, names) : names;
 }
 
 /**
@@ -141,7 +195,8 @@ export function recallVariants(
     if (name === "tuned") return tunedVariant(info, { adapter, limits });
     return typeof name === "string" && rowsOf(info).get(name)?.(limits) ? name : null;
   });
-  return names.every((n) => n !== null) ? names as string[] : null;
+  if (!names.every((n) => n !== null)) return null;
+  return pairsFused(infos, names as string[]) ? names as string[] : null;
 }
 
 /**

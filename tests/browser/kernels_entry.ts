@@ -475,6 +475,111 @@ async function checkPool(
   });
 }
 
+/** Rows that run only as a pair (a convolution that pools in its epilogue, and its pool). */
+const PAIRED = new Set(["conv2d/tiled_pool", "maxpool/fused"]);
+
+/**
+ * conv2d `tiled_pool` → maxpool `fused` (tanh between) on one shape, against the reference:
+ * the pool's output, the convolution's pre-activation gradient and its weight gradients;
+ * reported once for each of the two rows.
+ */
+async function checkConvPool(device: GPUDevice, kernels: KernelCache): Promise<CheckReport[]> {
+  // 12×8 convolution outputs: the second 8-row tile lies half past the edge; O = 3.
+  const [B, C, H, W, O, K] = [2, 2, 16, 12, 3, 5];
+  const shape = `B=${B} C=${C} H=${H} W=${W} O=${O} K=${K}, then a 2×2 pool`;
+  const report = await scoped(device, { op: "conv2d", variant: "tiled_pool", shape }, async () => {
+    const rng = new Rng(1612);
+    const model: ModelSpec = {
+      name: "t",
+      input: [C, H, W],
+      classes: 10,
+      layers: [
+        { kind: "conv2d", name: "conv", filters: O, kernel: K, stride: 1, pad: 0, act: "tanh" },
+        { kind: "maxpool", name: "pool", size: 2, stride: 2, act: "none" },
+      ],
+    };
+    const [convInfo, poolInfo] = inferShapes(model);
+    const [OH, OW] = [H - K + 1, W - K + 1];
+    const [PH, PW] = [OH / 2, OW / 2];
+    const store = new ParamStore(device, model);
+    const bufs = new Buffers(device);
+    try {
+      const w = randomArray(O * C * K * K, rng, -0.2, 0.2); // (O, C, K, K)
+      const b = randomArray(O, rng); // (O)
+      store.load(new Map([["conv_weight", w], ["conv_bias", b]]));
+      const x = randomArray(B * C * H * W, rng); // (B, C, H, W)
+      const dpool = randomArray(B * O * PH * PW, rng); // (B, O, PH, PW)
+      const [xBuf, convY, dconv, poolY, argmax, dpoolBuf] = [
+        bufs.upload(x),
+        bufs.zeros(B * O * OH * OW * 4),
+        bufs.zeros(B * O * OH * OW * 4),
+        bufs.zeros(B * O * PH * PW * 4),
+        bufs.zeros(B * O * PH * PW * 4),
+        bufs.upload(dpool),
+      ];
+      const common = {
+        device,
+        kernels,
+        B,
+        store,
+        alloc: (label: string, bytes: number) => bufs.zeros(bytes, label),
+        pooled: { y: poolY!, argmax: argmax! },
+      };
+      const conv = buildConv2d({
+        ...common,
+        info: convInfo!,
+        index: 0,
+        x: xBuf!,
+        y: convY!,
+        dy: dconv!,
+        dx: null,
+        prevAct: "none",
+        variant: "tiled_pool",
+      });
+      const pool = buildMaxPool({
+        ...common,
+        info: poolInfo!,
+        index: 1,
+        x: convY!,
+        y: poolY!,
+        dy: dpoolBuf!,
+        dx: dconv!,
+        prevAct: "tanh",
+        variant: "fused",
+      });
+      const layer: Layer = {
+        name: "conv+pool",
+        forward: conv.forward,
+        backward: [...pool.backward, ...conv.backward],
+      };
+      run(device, layer);
+      const refDims = { B, C, H, W, O, K };
+      const y = ref.activationForward("tanh", ref.conv2dForward({ x, w, b }, refDims));
+      const poolDims = { B, C: O, H: OH, W: OW };
+      const want = ref.maxPoolForward({ x: y }, poolDims);
+      const dz = ref.activationBackward("tanh", {
+        y,
+        dy: ref.maxPoolBackward({ dy: dpool, argmax: want.argmax }, poolDims),
+      });
+      const grads = await store.download(store.grads);
+      const dw = ref.conv2dBackward({ dy: dz, x, w }, refDims);
+      return {
+        kernels: [...layer.forward, ...layer.backward].map((d) => d.kernel.label),
+        ...judge([
+          ["y", await read(device, poolY!, B * O * PH * PW), want.y],
+          ["dconv", await read(device, dconv!, B * O * OH * OW), dz],
+          ["dw", grads.get("conv_weight")!, dw.dw],
+          ["db", grads.get("conv_bias")!, dw.db],
+        ]),
+      };
+    } finally {
+      bufs.destroy();
+      store.destroy();
+    }
+  });
+  return [report, { ...report, op: "maxpool", variant: "fused" }];
+}
+
 /** Compiles every module and runs every table row on every shape it fits. */
 export async function runKernelChecks(): Promise<KernelReport> {
   const adapter = await navigator.gpu.requestAdapter();
@@ -504,6 +609,7 @@ export async function runKernelChecks(): Promise<KernelReport> {
     const OW = Math.floor((dims.W + 2 * dims.pad - dims.K) / dims.stride) + 1;
     const layerShape = { ...rest, OH, OW };
     for (const [variant, row] of Object.entries(CONV2D_TABLE)) {
+      if (PAIRED.has(`conv2d/${variant}`)) continue;
       if (!row.fits(layerShape, limits)) skipped.push(`conv2d/${variant} ${JSON.stringify(dims)}`);
       else checks.push(await checkConv2d(device, kernels, dims, variant));
     }
@@ -514,10 +620,12 @@ export async function runKernelChecks(): Promise<KernelReport> {
     const { C, H, W, K: size, stride } = dims;
     const layerShape = { C, H, W, size, stride, OH, OW };
     for (const [variant, row] of Object.entries(POOL_TABLE)) {
+      if (PAIRED.has(`maxpool/${variant}`)) continue;
       if (!row.fits(layerShape, limits)) skipped.push(`maxpool/${variant} ${JSON.stringify(dims)}`);
       else checks.push(await checkPool(device, kernels, dims, variant));
     }
   }
+  checks.push(...await checkConvPool(device, kernels));
   await device.queue.onSubmittedWorkDone();
   device.destroy();
   return { adapter: name, modules, checks, skipped, uncaptured };
