@@ -5,10 +5,12 @@
  */
 import assert from "node:assert/strict";
 import type { Gpu } from "../src/gpu/device.ts";
-import { encode, type KernelCache } from "../src/gpu/kernel.ts";
+import { countDispatches, encode, type KernelCache } from "../src/gpu/kernel.ts";
 import { buildConv2d } from "../src/nn/conv2d.ts";
 import type { LayerContext } from "../src/nn/layer.ts";
-import { inferShapes, type ModelSpec } from "../src/nn/model.ts";
+import { inferShapes, lenet, type ModelSpec } from "../src/nn/model.ts";
+import { Network } from "../src/nn/network.ts";
+import { chooseVariants } from "../src/nn/variants.ts";
 import { ParamStore } from "../src/nn/params.ts";
 import { buildMaxPool } from "../src/nn/pool.ts";
 import { Rng } from "../src/random.ts";
@@ -153,3 +155,32 @@ for (const [name, c] of CASES) {
     },
   );
 }
+
+gpuTest(
+  "LeNet's tuned CPU kernels fuse both pools: 2 dispatches fewer per step",
+  async (g, kernels) => {
+    const model = lenet();
+    const store = new ParamStore(g.device, model);
+    const tuned = chooseVariants(model, {
+      adapter: "cpu",
+      limits: g.device.limits,
+      kernels: "tuned",
+    });
+    assert.deepEqual(tuned.slice(0, 4), ["tiled_pool", "fused", "tiled_pool", "fused"]);
+    const unfused = ["tiled", "2x2", "tiled", "2x2", ...tuned.slice(4)];
+    const count = (variants: string[]) => {
+      const network = new Network(g.device, kernels, { model, store, B: 4, train: true, variants });
+      const n = countDispatches((pass) => {
+        network.encodeForward(pass);
+        network.encodeBackward(pass);
+      });
+      network.destroy();
+      return n;
+    };
+    // Forward, loss and backward (the gather and the update are one dispatch each besides).
+    assert.equal(count(unfused), 18);
+    assert.equal(count(tuned), 16);
+    store.destroy();
+    await g.device.queue.onSubmittedWorkDone();
+  },
+);
