@@ -3,13 +3,17 @@
  * for the tutorial's MLP and LeNet at batch 100 with SGD. PyTorch runs bench/pytorch_compare.py
  * on CUDA when our adapter is a GPU and torch has CUDA, else on the CPU.
  *
- *     deno task bench:pytorch [--rounds N] [--seconds S]     (PYTHON=/path/to/python3)
+ *     deno task bench:pytorch [--rounds N] [--seconds S] [--torch-threads N]
+ *                                                    (PYTHON=/path/to/python3 to choose it)
  *
  * The two sides take turns, each trial at least S seconds (default 3) of whole training steps:
  * ours, PyTorch's, ours, PyTorch's... for N rounds (default 5) per model, so that a machine whose
  * speed wanders (other work, clocks) slows both alike. Reported: each side's median and spread
  * (min-max) and the ratio of the medians. PyTorch keeps one process (its warm state) for all
- * its trials.
+ * its trials. PyTorch's CPU threads (torch and OpenBLAS) are one per CPU unless --torch-threads
+ * says otherwise: on a machine with other work running, two OpenMP threads on two busy cores ran
+ * the MLP 20-30 times slower than one thread (1,700 against 39,000-55,000 samples/sec), so the
+ * load average is printed first and a loaded machine is warned about.
  *
  * Installs nothing. Refuses, in one line, to compare with a CPU PyTorch that would run on the
  * reference BLAS (Debian's python3-torch does, unless an optimised libblas.so.3 such as
@@ -22,7 +26,11 @@ import { gpu, runOnGpu, trainingSetup } from "./common.ts";
 const B = 100;
 const { values: opts } = parseArgs({
   args: Deno.args,
-  options: { rounds: { type: "string", default: "5" }, seconds: { type: "string", default: "3" } },
+  options: {
+    rounds: { type: "string", default: "5" },
+    seconds: { type: "string", default: "3" },
+    "torch-threads": { type: "string" },
+  },
 });
 const rounds = Math.max(1, Number(opts.rounds));
 const seconds = Math.max(0.1, Number(opts.seconds));
@@ -87,7 +95,15 @@ async function startPytorch(python: string, device: string) {
   const data = Deno.env.get("MNIST_DATA_DIR") ??
     new URL("../../shared/mnist", import.meta.url).pathname;
   const child = new Deno.Command(python, {
-    args: [script, "--serve", "--device", device, "--data", data],
+    args: [
+      script,
+      "--serve",
+      "--device",
+      device,
+      "--data",
+      data,
+      ...(opts["torch-threads"] ? ["--threads", opts["torch-threads"]] : []),
+    ],
     stdin: "piped",
     stdout: "piped",
     stderr: "inherit",
@@ -153,6 +169,15 @@ if (python) {
   }
 }
 
+const cpus = navigator.hardwareConcurrency;
+const [load] = Deno.loadavg();
+console.log(
+  `load average ${load!.toFixed(2)} on ${cpus} CPUs` +
+    (load! > cpus / 2
+      ? ": other work is running; its threads compete with both sides' (PyTorch's OpenMP threads " +
+        "suffer most), so these figures compare poorly with a quiet machine's"
+      : ""),
+);
 const llvmpipeThreads = Deno.env.get("LP_NUM_THREADS");
 console.log(
   `mnist: WebGPU on ${gpu.name}${

@@ -3,7 +3,7 @@
 whole training steps (forward, cross-entropy, backward, update), after a warm-up, and which BLAS
 library and how many threads the CPU runs used. Installs nothing.
 
-    python3 bench/pytorch_compare.py [--device cpu|cuda] [--data DIR] [--seconds S]
+    python3 bench/pytorch_compare.py [--device cpu|cuda] [--data DIR] [--seconds S] [--threads N]
     python3 bench/pytorch_compare.py --serve ...   (bench/compare.ts: trials on request)
     python3 bench/pytorch_compare.py --blas        (the BLAS line only)
 
@@ -133,6 +133,8 @@ def main():
     p.add_argument("--seconds", type=float, default=3.0)
     p.add_argument("--serve", action="store_true")
     p.add_argument("--blas", action="store_true")
+    p.add_argument("--threads", type=int, default=os.cpu_count() or 1,
+                   help="CPU threads for torch and OpenBLAS (default: one per CPU)")
     a = p.parse_args()
     blas = blas_info()
     if a.blas:
@@ -140,7 +142,14 @@ def main():
         return
     device = torch.device(a.device)
     if device.type == "cpu":
-        torch.set_num_threads(os.cpu_count() or 1)
+        torch.set_num_threads(a.threads)
+        for path in blas["libraries"]:
+            try:
+                ctypes.CDLL(path).openblas_set_num_threads(a.threads)
+                blas["threads"] = ctypes.CDLL(path).openblas_get_num_threads()
+                break
+            except (OSError, AttributeError):
+                continue
     info = {
         "torch": torch.__version__,
         "device": torch.cuda.get_device_name(0) if device.type == "cuda" else "cpu",
