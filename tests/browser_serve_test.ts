@@ -23,6 +23,10 @@ import { PROJECT_ROOT, runCli } from "./cli_helpers.ts";
 import { gpu } from "./gpu_helpers.ts";
 import { MNIST } from "./test_data.ts";
 import { loadSplit } from "../src/data/dataset.ts";
+import { toMnist } from "../src/image/preprocess.ts";
+import { decodeCheckpoint } from "../src/nn/checkpoint.ts";
+import { TEACH_STEPS } from "../src/serve/engine.ts";
+import { Tuner } from "../src/serve/tune.ts";
 import { BUNDLE_PATH, bundleEngine } from "../src/serve/gen_engine_bundle.ts";
 
 const CHROMIUM = "/usr/bin/chromium";
@@ -233,7 +237,10 @@ function maxDifference(a: number[], b: number[]): number {
 }
 
 /** The page of `url` with WebGPU: injected pictures, then digits drawn with the mouse. */
-async function browserPage(url: string, pictures: Picture[], model: string): Promise<void> {
+async function browserPage(
+  url: string,
+  { pictures, model, dataDir }: { pictures: Picture[]; model: string; dataDir: string },
+): Promise<void> {
   const browser = await launch(true);
   try {
     const page = await (await browser.newContext()).newPage();
@@ -367,6 +374,7 @@ async function browserPage(url: string, pictures: Picture[], model: string): Pro
         `${latencies[latencies.length - 1]!.toFixed(1)} ms (${latencies.length} answers)`,
     );
     assert.deepEqual(problems, []);
+    if (model === "mlp") await teachTest(page, { url, at, dataDir });
 
     // WebGPU failing after the engine loaded (its device gone): the server takes over.
     await page.click("#clear");
@@ -389,6 +397,112 @@ async function browserPage(url: string, pictures: Picture[], model: string): Pro
   } finally {
     await browser.close();
   }
+}
+
+/**
+ * Teaching in the page: a drawn 7 taught as a 1 (SGD steps in Chromium) is then a 1, with
+ * the weights and probabilities the same steps give in Deno (`Tuner`, on this process's
+ * adapter) from the same pixels and the served weights; the page's download of the taught
+ * model holds those weights, and `mnist eval` reads it.
+ */
+async function teachTest(
+  page: import("playwright-core").Page,
+  { url, at, dataDir }: { url: string; at: (p: Point) => Point; dataDir: string },
+): Promise<void> {
+  await page.click("#clear");
+  assert.ok(await page.isVisible("#teach"), "the teaching buttons are shown");
+  const stroke = DRAWINGS[0]!.strokes[0]!;
+  await page.mouse.move(...at(stroke[0]!));
+  await page.mouse.down();
+  for (const point of stroke.slice(1)) await page.mouse.move(...at(point), { steps: 8 });
+  await page.mouse.up();
+  await page.locator(`body[data-answered="1"][data-state="ready"]`).waitFor({ timeout: 10_000 });
+  assert.equal(await page.textContent("#prediction"), "7");
+  // The pad's RGBA pixels, as the engine reads them.
+  const rgba = await page.evaluate(() => {
+    const pad = (globalThis as unknown as Dom).document.getElementById("pad");
+    const { data } = pad.getContext("2d").getImageData(0, 0, pad.width, pad.height);
+    let text = "";
+    for (let i = 0; i < data.length; i += 8192) {
+      text += String.fromCharCode(...data.subarray(i, i + 8192));
+    }
+    return btoa(text);
+  });
+  // Taught, click after click, until it says 1.
+  let clicks = 0;
+  const seen: string[] = [];
+  while (clicks < 8 && await page.textContent("#prediction") !== "1") {
+    await page.click(`#labels button[data-label="1"]`);
+    clicks++;
+    await page.locator(`body[data-taught="${clicks}"][data-state="ready"]`)
+      .waitFor({ timeout: 60_000 });
+    const p = JSON.parse((await page.getAttribute("#bars", "data-probabilities"))!);
+    seen.push(p[1].toFixed(3));
+  }
+  const taught: number[] = JSON.parse((await page.getAttribute("#bars", "data-probabilities"))!);
+  const said = await page.textContent("#taught") ?? "";
+  console.log(`mlp, a 7 taught as a 1: p(1) after each click ${seen.join(", ")}; "${said}"`);
+  assert.equal(await page.textContent("#prediction"), "1", `after ${clicks} clicks`);
+  assert.match(
+    said,
+    new RegExp(`^Taught ${clicks} digits? in your browser: ${TEACH_STEPS} SGD steps on the last `),
+  );
+  assert.match(await page.textContent("#engine") ?? "", /with what you taught it$/);
+
+  // The same steps in Deno.
+  const bytes = new Uint8Array(await (await fetch(url + "api/model")).arrayBuffer());
+  const checkpoint = decodeCheckpoint(bytes, "served");
+  const image = {
+    width: 280,
+    height: 280,
+    channels: 4 as const,
+    data: Uint8Array.fromBase64(rgba),
+  };
+  const { pixels } = toMnist(image, "pad");
+  const tuner = new Tuner(gpu!, checkpoint);
+  let weights: Map<string, Float32Array>;
+  try {
+    const samples = [];
+    for (let k = 0; k < clicks; k++) {
+      samples.push({ pixels, label: 1 });
+      await tuner.train(samples, TEACH_STEPS);
+    }
+    const expected = Array.from(await tuner.classify(pixels));
+    const difference = maxDifference(taught, expected);
+    console.log(`mlp, taught: probabilities, max |chromium - deno| ${difference.toExponential(2)}`);
+    assert.ok(difference <= TOLERANCE, `taught probabilities differ by ${difference}`);
+    weights = await tuner.weights();
+  } finally {
+    tuner.destroy();
+  }
+
+  // The download: the taught weights, as Deno's steps made them, and a file mnist eval reads.
+  assert.ok(await page.isVisible("#download"), "the download is offered once taught");
+  const [download] = await Promise.all([page.waitForEvent("download"), page.click("#download")]);
+  assert.equal(download.suggestedFilename(), "mnist-taught.safetensors");
+  const file = `${dataDir}/taught.safetensors`;
+  await download.saveAs(file);
+  const downloaded = decodeCheckpoint(await Deno.readFile(file), file);
+  let worst = 0;
+  let moved = 0;
+  for (const [name, expected] of weights) {
+    const got = downloaded.params.get(name)!;
+    const before = checkpoint.params.get(name)!;
+    expected.forEach((w, i) => {
+      worst = Math.max(worst, Math.abs(got[i]! - w));
+      moved = Math.max(moved, Math.abs(w - before[i]!));
+    });
+  }
+  console.log(
+    `mlp, taught: weights moved by up to ${moved.toExponential(2)}, ` +
+      `max |chromium - deno| ${worst.toExponential(2)}`,
+  );
+  assert.ok(moved > 1e-3, "teaching changed the weights");
+  assert.ok(worst <= 1e-5, `the downloaded weights differ from Deno's steps by ${worst}`);
+  const run = await runCli(["eval", "--model", file, "--data-dir", dataDir, "--limit", "1000"]);
+  assert.equal(run.code, 0, run.stderr);
+  assert.match(run.stdout, /^Validation accuracy: \d+\.\d+% \(\d+\/1000\)$/m);
+  console.log(`mnist eval of the download: ${run.stdout.split("\n")[0]}`);
 }
 
 /** A browser without WebGPU: the page says the server classifies, and it does. */
@@ -420,6 +534,7 @@ async function withoutWebGpu(url: string): Promise<void> {
     await page.locator(`body[data-answered="1"]`).waitFor({ timeout: 10_000 });
     assert.equal(await page.getAttribute("body", "data-answered-by"), "server");
     assert.equal(await page.textContent("#prediction"), "7");
+    assert.ok(!(await page.isVisible("#teach")), "no teaching without the engine");
     assert.ok(!requests.includes("/engine.js"), "the engine is not fetched without WebGPU");
     assert.ok(requests.includes("/api/predict"));
   } finally {
@@ -454,7 +569,7 @@ Deno.test({
         try {
           await t.step(
             `${model}: in the browser, as on the server`,
-            () => browserPage(server.url, pictures, model),
+            () => browserPage(server.url, { pictures, model, dataDir }),
           );
           if (model === "mlp") {
             await t.step(

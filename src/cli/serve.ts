@@ -31,8 +31,10 @@ const HELP = `Usage: mnist serve [--port N] [--host ADDR] [--model FILE|NAME] [o
 Serves a page to draw digits on with the mouse, a pen or a finger: the network answers as you
 draw, showing every class's probability and the 28×28 image it saw. Where the browser has
 WebGPU, the page runs this program's own network and preprocessing on the served model
-(GET /api/model, safetensors) in the browser; elsewhere the server classifies, and the page
-says which. The page is built into the program and works offline. Stop the server with Ctrl-C.
+(GET /api/model, safetensors) in the browser, where it can also be taught a few digits (SGD
+steps in the tab; the taught model can be downloaded); elsewhere the server classifies, and the
+page says which. The page is built into the program and works offline. Stop the server with
+Ctrl-C.
 
 API: POST /api/predict with a PNG or JPEG body (Content-Type: image/png or image/jpeg), or a
 form upload of one (multipart/form-data, the field "file"), of at most ${LIMIT} and

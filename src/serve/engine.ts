@@ -15,9 +15,10 @@ import { UserError } from "../errors.ts";
 import { acquireGpu } from "../gpu/device.ts";
 import type { DecodedImage } from "../image/decode.ts";
 import { MNIST_SIDE, toMnist } from "../image/preprocess.ts";
-import { decodeCheckpoint } from "../nn/checkpoint.ts";
+import { decodeCheckpoint, encodeCheckpoint } from "../nn/checkpoint.ts";
 import { Classifier } from "../nn/classifier.ts";
 import { topClass } from "./answer.ts";
+import { type Sample, TUNE_BATCH, TUNE_LR, Tuner } from "./tune.ts";
 
 /** The image's name in `toMnist`'s messages: the server says "request body" for the PNG. */
 const NAME = "request body";
@@ -51,6 +52,25 @@ export type BrowserAnswer =
     message: string;
   };
 
+/** SGD steps each {@link BrowserEngine.teach} runs. */
+export const TEACH_STEPS = 5;
+
+/** What {@link BrowserEngine.teach} did. */
+export interface Taught {
+  /** It was taught. */
+  ok: true;
+  /** Digits taught so far (the last `batch` of them are trained on). */
+  samples: number;
+  /** Samples per step at most. */
+  batch: number;
+  /** SGD steps this call ran. */
+  steps: number;
+  /** SGD's learning rate. */
+  lr: number;
+  /** The mean cross-entropy on the taught digits at the last step, before its update. */
+  loss: number;
+}
+
 /** The network on the page's WebGPU device. */
 export interface BrowserEngine {
   /** The adapter's name: its description, else vendor and architecture. */
@@ -64,6 +84,19 @@ export interface BrowserEngine {
    * resolves `{ ok: false }`; a failure of WebGPU rejects (the page then asks the server).
    */
   classify(image: RgbaImage): Promise<BrowserAnswer>;
+  /**
+   * Teaches the network in the page that `image` is a `label`: adds it to the digits taught so
+   * far and runs {@link TEACH_STEPS} SGD steps on them (`tune.ts`). From then on `classify`
+   * answers with the taught weights; the server's model is unchanged. Resolves `{ ok: false }`
+   * when the drawing is not a digit, as `classify` does.
+   */
+  teach(image: RgbaImage, label: number): Promise<Taught | { ok: false; message: string }>;
+  /**
+   * The weights as they are now (taught, or the server's) as a safetensors checkpoint that
+   * `mnist eval`, `predict` and `serve` read: the server's model description, epoch and
+   * dataset, no accuracy (the weights changed), no optimizer state.
+   */
+  download(): Promise<Uint8Array>;
   /** Frees the GPU buffers and the device. */
   destroy(): void;
 }
@@ -98,25 +131,32 @@ export async function startEngine(modelUrl: string | URL): Promise<BrowserEngine
     throw error;
   }
   const network = classifier;
+  const taught: Sample[] = [];
+  let tuner: Tuner | undefined;
+  const prepare = (image: RgbaImage) => {
+    const decoded: DecodedImage = {
+      width: image.width,
+      height: image.height,
+      channels: 4,
+      data: new Uint8Array(image.data.buffer, image.data.byteOffset, image.data.byteLength),
+    };
+    try {
+      return toMnist(decoded, NAME);
+    } catch (error) {
+      if (error instanceof UserError) return { message: error.message };
+      throw error;
+    }
+  };
   return {
     adapter: gpu.name,
     isCpu: gpu.isCpu,
     model: checkpoint.meta.model.name,
     async classify(image) {
-      const decoded: DecodedImage = {
-        width: image.width,
-        height: image.height,
-        channels: 4,
-        data: new Uint8Array(image.data.buffer, image.data.byteOffset, image.data.byteLength),
-      };
-      let digit;
-      try {
-        digit = toMnist(decoded, NAME);
-      } catch (error) {
-        if (error instanceof UserError) return { ok: false, message: error.message };
-        throw error;
-      }
-      const [probs] = await network.classify([digit.pixels]);
+      const digit = prepare(image);
+      if ("message" in digit) return { ok: false, message: digit.message };
+      const probs = tuner
+        ? await tuner.classify(digit.pixels)
+        : (await network.classify([digit.pixels]))[0];
       const probabilities = Array.from(probs!);
       const top = topClass(probabilities);
       return {
@@ -127,7 +167,35 @@ export async function startEngine(modelUrl: string | URL): Promise<BrowserEngine
         ink: digit.ink,
       };
     },
+    async teach(image, label) {
+      const classes = checkpoint.meta.model.classes;
+      if (!Number.isInteger(label) || label < 0 || label >= classes) {
+        throw new Error(`A label must be an integer from 0 to ${classes - 1}, got ${label}`);
+      }
+      const digit = prepare(image);
+      if ("message" in digit) return { ok: false, message: digit.message };
+      tuner ??= new Tuner(gpu, checkpoint, { batch: TUNE_BATCH, lr: TUNE_LR });
+      taught.push({ pixels: digit.pixels, label });
+      const loss = await tuner.train(taught, TEACH_STEPS);
+      return {
+        ok: true,
+        samples: taught.length,
+        batch: tuner.batch,
+        steps: TEACH_STEPS,
+        lr: tuner.lr,
+        loss,
+      };
+    },
+    async download() {
+      const { model, epoch, dataset } = checkpoint.meta;
+      return encodeCheckpoint({
+        meta: { model, epoch, dataset },
+        params: tuner ? await tuner.weights() : checkpoint.params,
+        momentum: new Map(),
+      });
+    },
     destroy() {
+      tuner?.destroy();
       network.destroy();
       gpu.device.destroy();
     },

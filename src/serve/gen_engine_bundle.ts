@@ -4,10 +4,6 @@
  * --platform browser`. The server embeds the file (a text import, so `deno compile` carries
  * it) and serves it at `GET /engine.js`. Run `deno task gen` after changing any module the
  * engine reaches; tests/browser_serve_test.ts fails while the committed file is stale.
- *
- * The Node built-ins that src/fs.ts and src/data/dataset.ts import (for file writing and
- * hashing, which the engine never does) are mapped to `no_node.ts`, whose functions throw;
- * the bundler drops them as unused.
  * @module
  */
 import { fileURLToPath } from "node:url";
@@ -27,41 +23,87 @@ const ROOT = fileURLToPath(new URL("../../", import.meta.url));
  * The bundle's text: {@link BUNDLE_HEADER}, then `deno bundle`'s output. Throws with `deno
  * bundle`'s stderr when it fails. Needs --allow-run, --allow-read and --allow-write (a
  * temporary import map).
+ *
+ * The engine's modules reach a few Node built-ins for work the browser never does (src/fs.ts
+ * writes files with `node:path`, src/data/dataset.ts hashes and unzips with `node:crypto` and
+ * `node:zlib`). A first bundle names them; each is then replaced by a module whose functions
+ * throw "... is not available in the browser", and the bundler drops those it finds unused.
  */
 export async function bundleEngine(): Promise<string> {
   const dir = await Deno.makeTempDir({ prefix: "mnist-engine-bundle-" });
   try {
-    const stub = fileURLToPath(new URL("./no_node.ts", import.meta.url));
-    const map = `${dir}/import_map.json`;
-    await Deno.writeTextFile(
-      map,
-      JSON.stringify({ imports: { "node:path": stub, "node:crypto": stub } }),
-    );
-    const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
-      args: [
-        "bundle",
-        "--quiet",
-        "--platform",
-        "browser",
-        "--import-map",
-        map,
-        "src/serve/engine.ts",
-      ],
-      cwd: ROOT,
-      stdout: "piped",
-      stderr: "piped",
-    }).output();
-    const text = new TextDecoder().decode(stdout);
-    if (code !== 0) {
-      throw new Error(`deno bundle failed: ${new TextDecoder().decode(stderr).trim()}`);
+    const stubs: Record<string, string> = {};
+    for (const [module, names] of nodeImports(await denoBundle())) {
+      const path = `${dir}/${module.replace(/\W/g, "_")}.js`;
+      await Deno.writeTextFile(path, stubModule(module, names));
+      stubs[module] = path;
     }
-    if (/^import\b|\bfrom\s*["']node:/m.test(text)) {
-      throw new Error("The engine's bundle still imports other modules: nothing may be external");
+    const map = `${dir}/import_map.json`;
+    await Deno.writeTextFile(map, JSON.stringify({ imports: stubs }));
+    const text = await denoBundle(map);
+    // A stub the bundler kept is one the engine calls: it would throw in the browser.
+    const kept = /^\/\/ .*mnist-engine-bundle-.*\/(\w+)\.js$/m.exec(text);
+    if (kept) {
+      throw new Error(`The engine calls ${kept[1]!.replace("_", ":")}, which the browser lacks`);
+    }
+    const left = /^import\b.*$/m.exec(text);
+    if (left) {
+      throw new Error(
+        `The engine's bundle still imports a module (${left[0]}): nothing may be external`,
+      );
     }
     return `${BUNDLE_HEADER}\n${text}`;
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
+}
+
+/** `deno bundle --platform browser` of engine.ts, with `importMap` when given. */
+async function denoBundle(importMap?: string): Promise<string> {
+  const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
+    args: [
+      "bundle",
+      "--quiet",
+      "--platform",
+      "browser",
+      ...(importMap ? ["--import-map", importMap] : []),
+      "src/serve/engine.ts",
+    ],
+    cwd: ROOT,
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  if (code !== 0) {
+    throw new Error(`deno bundle failed: ${new TextDecoder().decode(stderr).trim()}`);
+  }
+  return new TextDecoder().decode(stdout);
+}
+
+/** The names a bundle imports from each `node:` module (`import { a, b as c } from "node:x"`). */
+function nodeImports(bundle: string): Map<string, Set<string>> {
+  const found = new Map<string, Set<string>>();
+  for (const line of bundle.split("\n").filter((l) => /^import\b/.test(l))) {
+    const match = /^import\s*\{([^}]*)\}\s*from\s*"(node:[\w/]+)";$/.exec(line);
+    if (!match) throw new Error(`The engine's bundle imports what cannot be stubbed: ${line}`);
+    const names = found.get(match[2]!) ?? new Set<string>();
+    for (const item of match[1]!.split(",")) {
+      const name = item.trim().split(/\s+as\s+/)[0]!;
+      if (name !== "") names.add(name);
+    }
+    found.set(match[2]!, names);
+  }
+  return found;
+}
+
+/**
+ * A module exporting each of `names` as a function that throws: declarations, which the
+ * bundler drops where nothing calls them.
+ */
+function stubModule(module: string, names: Set<string>): string {
+  return [...names].sort().map((name) =>
+    `export function ${name}() {\n` +
+    `  throw new Error("${module}'s ${name} is not available in the browser");\n}\n`
+  ).join("");
 }
 
 if (import.meta.main) {
