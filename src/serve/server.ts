@@ -43,6 +43,7 @@ import { topClass } from "./answer.ts";
 import engine from "./engine.bundle.js" with { type: "text" };
 import page from "./page.html" with { type: "text" };
 import { BadImage, defaultWorkers, type ImageLimits, PreparePool } from "./prepare.ts";
+import { mark } from "../trace.ts";
 
 /** What the handler needs of a model: `Classifier`'s `classify`. */
 export interface ImageClassifier {
@@ -232,6 +233,7 @@ export function createHandler(options: HandlerOptions): Handler {
         ? await formImage(body, request.headers.get("Content-Type")!)
         : body;
       const answer = await predict(bytes, { batcher, pool, limits: { maxSide, maxPixels } });
+      mark("serve: /api/predict answered");
       return json(answer);
     } finally {
       inProgress--;
