@@ -3,17 +3,17 @@
  * This file only parses the command word, dispatches, and turns errors into messages and exit
  * codes; it is the only place that calls `Deno.exit`.
  */
-import { COMMANDS } from "./src/cli/commands.ts";
-import { COMMON_HELP } from "./src/cli/command.ts";
+import { COMMAND_NAMES, loadCommand, loadCommands } from "./src/cli/commands.ts";
+import { type Command, COMMON_HELP } from "./src/cli/command.ts";
 import { suggest } from "./src/cli/args.ts";
 import { UserError } from "./src/errors.ts";
 import { userDir } from "./src/fs.ts";
 import { VERSION } from "./src/version.ts";
 import { mark } from "./src/trace.ts";
 
-function usage(): string {
-  const width = Math.max(...COMMANDS.map((c) => c.name.length));
-  const lines = COMMANDS.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`);
+function usage(commands: readonly Command[]): string {
+  const width = Math.max(...commands.map((c) => c.name.length));
+  const lines = commands.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`);
   // Laid out as every command's help is (tests/help_test.ts), with Commands for Options.
   return `Usage: mnist [--device auto|gpu|cpu] [--data-dir DIR] <command> [options]
 
@@ -56,17 +56,19 @@ async function main(argv: string[]): Promise<number> {
   const args = hoistCommand(argv);
   const [word, ...rest] = args;
   if (word === undefined || word === "help" || word === "--help" || word === "-h") {
-    const topic = word === "help" ? COMMANDS.find((c) => c.name === rest[0]) : undefined;
-    console.log(topic ? topic.help : usage());
+    const commands = await loadCommands();
+    const topic = word === "help" ? commands.find((c) => c.name === rest[0]) : undefined;
+    console.log(topic ? topic.help : usage(commands));
     return word === undefined ? 1 : 0;
   }
   if (word === "--version" || word === "-V") {
     console.log(`mnist ${VERSION}`);
     return 0;
   }
-  const command = COMMANDS.find((c) => c.name === word);
+  // Only the command that runs is imported (src/cli/commands.ts).
+  const command = await loadCommand(word);
   if (!command) {
-    const guess = suggest(word, COMMANDS.map((c) => c.name));
+    const guess = suggest(word, COMMAND_NAMES);
     throw new UserError(`Unknown command "${word}"`, {
       hint: guess ? `Did you mean "mnist ${guess}"?` : `Run "mnist --help" for the commands.`,
     });

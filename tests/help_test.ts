@@ -3,8 +3,11 @@
  * and `mnist --help` (main.ts).
  */
 import assert from "node:assert/strict";
-import { COMMANDS } from "../src/cli/commands.ts";
+import { COMMAND_NAMES, loadCommands } from "../src/cli/commands.ts";
 import { runCli } from "./cli_helpers.ts";
+
+/** Every command, its module imported (main.ts imports only the one that runs). */
+const COMMANDS = await loadCommands();
 
 /** The widest line a help page may have, in characters (deno fmt's line width). */
 const MAX_WIDTH = 100;
@@ -128,4 +131,8 @@ Deno.test("mnist --help lists every command, laid out as the commands' help is",
   // "mnist help NAME" is "mnist NAME --help".
   const help = await runCli(["help", "eval"]);
   assert.equal(help.stdout, `${COMMANDS.find((c) => c.name === "eval")!.help}\n`);
+});
+
+Deno.test("every command is found by the name it is called by, in --help's order", () => {
+  assert.deepEqual(COMMANDS.map((c) => c.name), [...COMMAND_NAMES]);
 });

@@ -394,6 +394,7 @@ async function setUp(gpu: Gpu, options: TrainOptions): Promise<Run> {
     batches,
     ...(options.augment ? { augment: { seed: options.seed } } : {}),
   });
+  traceMark("train: training split uploaded");
   const evaluator = new Evaluator(device, kernels, { network, split: options.test });
   traceMark("train: validation split uploaded");
   if (options.releaseData) {
