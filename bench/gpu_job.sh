@@ -50,7 +50,14 @@ trap 'rm -rf "$models"' EXIT
     2>/dev/null || echo 'no nvidia-smi')"
   echo "cpus:     $(nproc) ($(grep -m1 'model name' /proc/cpuinfo 2>/dev/null | cut -d: -f2- |
     sed 's/^ //'))"
-  echo "settings: epochs $epochs${GPU_JOB_LIMIT:+, --limit $GPU_JOB_LIMIT}"
+  echo "settings: epochs $epochs${GPU_JOB_LIMIT:+, --limit $GPU_JOB_LIMIT}${GPU_JOB_PYTORCH:+,\
+ GPU_JOB_PYTORCH=$GPU_JOB_PYTORCH}${GPU_JOB_ROUNDS:+, rounds $GPU_JOB_ROUNDS}${GPU_JOB_SECONDS:+,\
+ seconds $GPU_JOB_SECONDS}"
+  echo "load:     $(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null) (1, 5, 15 min) on $(nproc) CPUs"
+  case "$adapter" in
+    *llvmpipe* | *SwiftShader* | *lavapipe*)
+      echo "NOTE:     a CPU adapter (software rendering): a try of the job, not GPU figures" ;;
+  esac
   echo
 } > "$out/env.txt"
 

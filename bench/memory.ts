@@ -231,7 +231,7 @@ try {
 
   for (const model of ["lenet", "mlp"]) {
     if (
-      !wanted(`train-${model}`) && !(model === "lenet" && (wanted("eval") || wanted("predict")))
+      !wanted(`train-${model}`) && !(model === "lenet" && ["eval", "predict", "serve"].some(wanted))
     ) {
       continue;
     }
