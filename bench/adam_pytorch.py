@@ -11,7 +11,7 @@ PyTorch's own default init (`--init torch`). Optimizers:
 Prints the validation accuracy after each epoch for each (optimizer, lr, seed).
 
     python3 bench/adam_pytorch.py [--data DIR] [--epochs 3] [--lrs 0.001,0.002,0.003]
-        [--seeds 42,1,2] [--optimizers torch,mxnet] [--init xavier|torch] [--batch 100]
+        [--seeds 42,1,2] [--optimizers torch,mxnet] [--init xavier|torch|FILE] [--batch 100]
 """
 import argparse
 import gzip
@@ -33,10 +33,36 @@ def load(data, split):
     return torch.from_numpy(x.astype(np.float32) / 255), torch.from_numpy(y.astype(np.int64))
 
 
+def read_safetensors(path):
+    """The f32 tensors of a safetensors file, by name (8-byte header length, JSON, data)."""
+    import json
+    import struct
+    with open(path, "rb") as f:
+        raw = f.read()
+    n = struct.unpack("<Q", raw[:8])[0]
+    header = json.loads(raw[8:8 + n])
+    out = {}
+    for name, t in header.items():
+        if name == "__metadata__" or t["dtype"] != "F32":
+            continue
+        a, b = t["data_offsets"]
+        data = np.frombuffer(raw[8 + n + a:8 + n + b], np.float32).reshape(t["shape"])
+        out[name] = torch.from_numpy(data.copy())
+    return out
+
+
 def mlp(init):
     model = nn.Sequential(nn.Linear(784, 128), nn.ReLU(), nn.Linear(128, 64), nn.ReLU(),
                           nn.Linear(64, 10))
-    if init == "xavier":
+    if init.endswith(".safetensors"):
+        # mnist's own initial weights: `mnist train --lr 1e-12 --epochs 1 --limit 100 --seed S
+        # --save F` moves them by less than f32 can show.
+        tensors = read_safetensors(init)
+        with torch.no_grad():
+            for name, m in zip(["fc1", "fc2", "fc3"], [model[0], model[2], model[4]]):
+                m.weight.copy_(tensors[f"{name}_weight"])
+                m.bias.copy_(tensors[f"{name}_bias"])
+    elif init == "xavier":
         for m in model:
             if isinstance(m, nn.Linear):
                 nn.init.xavier_uniform_(m.weight)
@@ -100,7 +126,9 @@ def main():
     p.add_argument("--lrs", default="0.001,0.002,0.003")
     p.add_argument("--seeds", default="42,1,2")
     p.add_argument("--optimizers", default="torch,mxnet")
-    p.add_argument("--init", default="xavier", choices=["xavier", "torch"])
+    p.add_argument("--init", default="xavier",
+                   help="xavier, torch, or a checkpoint whose weights to start from; with "
+                   "{seed} in its name, one per seed")
     p.add_argument("--batch", type=int, default=100)
     a = p.parse_args()
     torch.set_num_threads(1)
@@ -112,7 +140,8 @@ def main():
             rows = []
             for seed in map(int, a.seeds.split(",")):
                 t = time.perf_counter()
-                accs = run(opt_name, lr, seed, a.epochs, a.init, data, a.batch)
+                init = a.init.replace("{seed}", str(seed))
+                accs = run(opt_name, lr, seed, a.epochs, init, data, a.batch)
                 rows.append(accs)
                 print(f"{opt_name:5s} lr {lr:g} seed {seed}: " +
                       " / ".join(f"{100 * v:.2f}" for v in accs) +
