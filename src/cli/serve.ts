@@ -156,6 +156,11 @@ export const serveCommand: Command = {
     // Made once the port is known (--port 0), before any request can arrive.
     let handler: Handler | undefined;
     try {
+      // One pass before listening: a CPU adapter compiles each kernel's code at its first dispatch
+      // (llvmpipe: 4 s for these when its shader cache is cold), which would otherwise fall on the
+      // first request (docs/memory.md).
+      await classifier.classify([new Float32Array(classifier.pixels)]);
+      mark("serve: first pass run");
       const stopping = new AbortController();
       const server = listen(host, port, stopping.signal, (request) => handler!(request));
       handler = createHandler({
