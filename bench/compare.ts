@@ -3,17 +3,21 @@
  * for the tutorial's MLP and LeNet at batch 100 with SGD. PyTorch runs bench/pytorch_compare.py
  * on CUDA when our adapter is a GPU and torch has CUDA, else on the CPU.
  *
- *     deno task bench:pytorch [--rounds N] [--seconds S] [--torch-threads N]
+ *     deno task bench:pytorch [--rounds N] [--seconds S] [--torch-threads N,...]
  *                                                    (PYTHON=/path/to/python3 to choose it)
  *
  * The two sides take turns, each trial at least S seconds (default 3) of whole training steps:
  * ours, PyTorch's, ours, PyTorch's... for N rounds (default 5) per model, so that a machine whose
  * speed wanders (other work, clocks) slows both alike. Reported: each side's median and spread
  * (min-max) and the ratio of the medians. PyTorch keeps one process (its warm state) for all
- * its trials. PyTorch's CPU threads (torch and OpenBLAS) are one per CPU unless --torch-threads
- * says otherwise: on a machine with other work running, two OpenMP threads on two busy cores ran
- * the MLP 20-30 times slower than one thread (1,700 against 39,000-55,000 samples/sec), so the
- * load average is printed first and a loaded machine is warned about.
+ * its trials.
+ *
+ * On the CPU, PyTorch runs at each of --torch-threads' thread counts (torch's and OpenBLAS's;
+ * default 1 and one per CPU), each in its turn of every round, and the ratio is to the faster
+ * median: which count is faster depends on the machine and what else runs (with two busy cores,
+ * two OpenMP threads trained the MLP at 1,700 samples/sec where one thread did 39,000-55,000;
+ * on a quieter machine one thread did 128,682 where two did 22,079). The load average is printed
+ * first, and a loaded machine is warned about.
  *
  * Installs nothing. Refuses, in one line, to compare with a CPU PyTorch that would run on the
  * reference BLAS (Debian's python3-torch does, unless an optimised libblas.so.3 such as
@@ -33,6 +37,12 @@ const { values: opts } = parseArgs({
   },
 });
 const rounds = Math.max(1, Number(opts.rounds));
+/** PyTorch's CPU thread counts to try, in turn. */
+const torchThreads = [
+  ...new Set(
+    (opts["torch-threads"] ?? `1,${navigator.hardwareConcurrency}`).split(",").map(Number),
+  ),
+].filter((n) => Number.isInteger(n) && n > 0);
 const seconds = Math.max(0.1, Number(opts.seconds));
 
 /** Our side of one model: a warm network, timed in trials of at least `seconds`. */
@@ -102,7 +112,6 @@ async function startPytorch(python: string, device: string) {
       device,
       "--data",
       data,
-      ...(opts["torch-threads"] ? ["--threads", opts["torch-threads"]] : []),
     ],
     stdin: "piped",
     stdout: "piped",
@@ -128,12 +137,15 @@ async function startPytorch(python: string, device: string) {
     torch: string;
     device: string;
     threads: number;
+    /** torch.get_num_threads() before the script set it. */
+    default_threads: number;
     blas: Blas;
   };
   return {
     info,
-    async trial(model: string): Promise<number> {
-      await writer.write(new TextEncoder().encode(`${model} ${seconds}\n`));
+    /** A trial of `model`, on the CPU on `threads` threads. */
+    async trial(model: string, threads: number): Promise<number> {
+      await writer.write(new TextEncoder().encode(`${model} ${seconds} ${threads}\n`));
       const m = /^result (\w+) ([\d.]+)/.exec(await nextLine());
       if (!m || m[1] !== model) throw new Error(`unexpected answer from pytorch_compare.py`);
       return Number(m[2]);
@@ -197,8 +209,9 @@ if (pytorch) {
     `PyTorch ${info.torch} (${python}) on ${cuda ? `CUDA, ${info.device}` : "the CPU"}` +
       (cuda
         ? ""
-        : `: ${info.threads} threads; BLAS ${info.blas.kind} (${info.blas.libraries.join(", ")})` +
-          `${info.blas.threads === null ? "" : `, ${info.blas.threads} threads`}`),
+        : `: ${torchThreads.join(" and ")} threads in turn (torch's and OpenBLAS's; torch's ` +
+          `default here: ${info.default_threads}); BLAS ${info.blas.kind} ` +
+          `(${info.blas.libraries.join(", ")})`),
   );
 } else {
   console.log("PyTorch: not run: no python3 with torch (Debian: apt-get install python3-torch)");
@@ -208,18 +221,23 @@ console.log(
 );
 
 const models = [mlp(), lenet()];
-const results = new Map<string, { ours: number[]; theirs: number[] }>();
+/** PyTorch's runs: one series per thread count on the CPU, one on CUDA. */
+const series = cuda ? [0] : torchThreads;
+const label = (threads: number) => (cuda ? "PyTorch" : `PyTorch ${threads}T`);
+const results = new Map<string, { ours: number[]; theirs: Map<number, number[]> }>();
 for (const model of models) {
   const ours = await ourTrainer(model);
-  const row = { ours: [] as number[], theirs: [] as number[] };
+  const row = { ours: [] as number[], theirs: new Map(series.map((t) => [t, [] as number[]])) };
   results.set(model.name, row);
   for (let round = 0; round < rounds; round++) {
     row.ours.push(await ours.trial());
-    if (pytorch) row.theirs.push(await pytorch.trial(model.name));
-    console.error(
-      `  ${model.name} round ${round + 1}: mnist ${Math.round(row.ours.at(-1)!)}` +
-        (pytorch ? `, PyTorch ${Math.round(row.theirs.at(-1)!)}` : "") + " samples/sec",
-    );
+    const line = [`mnist ${Math.round(row.ours.at(-1)!)}`];
+    for (const threads of pytorch ? series : []) {
+      const rate = await pytorch!.trial(model.name, threads);
+      row.theirs.get(threads)!.push(rate);
+      line.push(`${label(threads)} ${Math.round(rate)}`);
+    }
+    console.error(`  ${model.name} round ${round + 1}: ${line.join(", ")} samples/sec`);
   }
   ours.destroy();
 }
@@ -233,16 +251,22 @@ const median = (xs: number[]) => {
 const fmt = (n: number) => Math.round(n).toLocaleString("en-US");
 const cell = (xs: number[]) =>
   xs.length === 0 ? "-" : `${fmt(median(xs))} (${fmt(Math.min(...xs))}-${fmt(Math.max(...xs))})`;
+const columns = pytorch ? series : [];
 console.log(
   `${"model".padEnd(7)}${"mnist: median (min-max)".padStart(28)}` +
-    `${"PyTorch: median (min-max)".padStart(30)}${"ratio".padStart(8)}`,
+    columns.map((t) => `${label(t)}: median (min-max)`.padStart(33)).join("") +
+    `${"ratio".padStart(8)}`,
 );
 for (const model of models) {
   const { ours, theirs } = results.get(model.name)!;
-  const ratio = theirs.length ? `${(median(ours) / median(theirs)).toFixed(2)}×` : "-";
+  const best = Math.max(...columns.map((t) => median(theirs.get(t)!)));
+  const ratio = columns.length ? `${(median(ours) / best).toFixed(2)}×` : "-";
   console.log(
-    `${model.name.padEnd(7)}${cell(ours).padStart(28)}${cell(theirs).padStart(30)}` +
-      `${ratio.padStart(8)}`,
+    `${model.name.padEnd(7)}${cell(ours).padStart(28)}` +
+      columns.map((t) => cell(theirs.get(t)!).padStart(33)).join("") + `${ratio.padStart(8)}`,
   );
 }
-console.log("samples/sec of whole training steps; ratio: mnist's median / PyTorch's median");
+console.log(
+  "samples/sec of whole training steps; ratio: mnist's median / PyTorch's " +
+    (columns.length > 1 ? "faster median" : "median"),
+);

@@ -7,9 +7,10 @@ library and how many threads the CPU runs used. Installs nothing.
     python3 bench/pytorch_compare.py --serve ...   (bench/compare.ts: trials on request)
     python3 bench/pytorch_compare.py --blas        (the BLAS line only)
 
---serve prints one `info {json}` line, then for each line `MODEL SECONDS` read from stdin trains
-MODEL for at least SECONDS and prints `result MODEL SAMPLES_PER_SEC STEPS SECONDS`, so that
-compare.ts can interleave its own runs with these in one process's warm state.
+--serve prints one `info {json}` line, then for each line `MODEL SECONDS [THREADS]` read from stdin
+trains MODEL for at least SECONDS (on THREADS CPU threads, torch's and OpenBLAS's, when given) and
+prints `result MODEL SAMPLES_PER_SEC STEPS SECONDS THREADS`, so that compare.ts can interleave its
+own runs with these in one process's warm state.
 """
 import argparse
 import ctypes
@@ -70,6 +71,18 @@ def classify_blas(paths, built):
     if any(re.search(r"/libblas\.so", p) for p in paths):
         return "reference"  # Netlib's, e.g. /usr/lib/x86_64-linux-gnu/blas/libblas.so.3
     return f"unknown (built with BLAS_INFO={built or '?'})"
+
+
+def set_threads(n, blas):
+    """Runs torch's CPU ops and OpenBLAS on `n` threads; records OpenBLAS's count in `blas`."""
+    torch.set_num_threads(n)
+    for path in blas["libraries"]:
+        try:
+            ctypes.CDLL(path).openblas_set_num_threads(n)
+            blas["threads"] = ctypes.CDLL(path).openblas_get_num_threads()
+            return
+        except (OSError, AttributeError):
+            continue
 
 
 def load_images(data):
@@ -141,19 +154,14 @@ def main():
         print(json.dumps(blas), flush=True)
         return
     device = torch.device(a.device)
+    default_threads = torch.get_num_threads()
     if device.type == "cpu":
-        torch.set_num_threads(a.threads)
-        for path in blas["libraries"]:
-            try:
-                ctypes.CDLL(path).openblas_set_num_threads(a.threads)
-                blas["threads"] = ctypes.CDLL(path).openblas_get_num_threads()
-                break
-            except (OSError, AttributeError):
-                continue
+        set_threads(a.threads, blas)
     info = {
         "torch": torch.__version__,
         "device": torch.cuda.get_device_name(0) if device.type == "cuda" else "cpu",
         "threads": torch.get_num_threads(),
+        "default_threads": default_threads,
         "blas": blas,
     }
     xs, ys = load_images(a.data)
@@ -168,9 +176,12 @@ def main():
             print(f"pytorch {name}: {rate:,.0f} samples/sec ({device}, batch 100, {steps} steps)")
         return
     for line in sys.stdin:
-        name, seconds = line.split()
+        name, seconds, *threads = line.split()
+        if threads and device.type == "cpu":
+            set_threads(int(threads[0]), blas)
         rate, steps, elapsed = trainers[name].trial(float(seconds))
-        print(f"result {name} {rate:.1f} {steps} {elapsed:.3f}", flush=True)
+        print(f"result {name} {rate:.1f} {steps} {elapsed:.3f} {torch.get_num_threads()}",
+              flush=True)
 
 
 if __name__ == "__main__":
