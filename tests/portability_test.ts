@@ -94,7 +94,7 @@ const SMALL_MLP: ModelSpec = {
 /** Each model's tuned variants per adapter kind on a device with the spec's default limits. */
 const EXPECTED: Record<string, Record<"cpu" | "gpu", string[]>> = {
   small: {
-    cpu: ["tiled", "2x2", "tiled", "simple", "simple", "tiled", "tiled"],
+    cpu: ["tiled_pool", "fused", "tiled", "simple", "simple", "tiled", "tiled"],
     gpu: ["vec4", "2x2", "vec4", "simple", "simple", "shared", "shared"],
   },
   "mlp-small": { cpu: ["tiled", "simple"], gpu: ["shared", "shared"] },
