@@ -121,6 +121,29 @@ Deno.test("loadSplit() refuses a file larger than any gzip of the pinned size", 
   });
 });
 
+Deno.test("loadSplit() refuses a data file that is a directory or a device, not a file", async () => {
+  // A directory was a stack trace (IsADirectory); /dev/zero (here through a symlink) was read
+  // without end, the process's memory growing until it was killed.
+  for (
+    const make of [
+      (path: string) => Deno.mkdir(path),
+      (path: string) => Deno.symlink("/dev/zero", path),
+    ]
+  ) {
+    await withTestSplit(new Uint8Array(0), async (dir) => {
+      const path = `${dir}/t10k-labels-idx1-ubyte.gz`;
+      await Deno.remove(path);
+      await make(path);
+      const promise = loadSplit(dir, { dataset: "mnist", split: "test" });
+      await assertRejectsUserError(
+        promise,
+        /^Cannot read ".*t10k-labels-idx1-ubyte\.gz": it is not a file$/,
+      );
+      await promise.catch((error) => assert.equal(error.hint, HINT));
+    });
+  }
+});
+
 Deno.test("releaseImages() empties every view of a split's pixels and keeps its labels", async () => {
   const test = await loadSplit(MNIST, { dataset: "mnist", split: "test" });
   const few = subset(test, 100);

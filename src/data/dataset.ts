@@ -73,7 +73,11 @@ function maxGzipBytes(size: number): number {
 async function readVerified(path: string, spec: FileSpec): Promise<Uint8Array> {
   let compressed: Uint8Array;
   try {
-    const { size } = await Deno.stat(path);
+    const { size, isFile } = await Deno.stat(path);
+    // A directory would throw IsADirectory, a device such as /dev/zero be read without end.
+    if (!isFile) {
+      throw new UserError(`Cannot read "${path}": it is not a file`, { hint: DOWNLOAD_HINT });
+    }
     if (size > maxGzipBytes(spec.size)) {
       throw new UserError(
         `Cannot decompress "${path}": it is ${fmt(size)} bytes, more than a gzip of ` +
