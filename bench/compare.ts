@@ -75,9 +75,21 @@ async function ourTrainer(model: ReturnType<typeof mlp>) {
   };
 }
 
+/** Prints `message` as one `error:` line and exits with status 1. */
+function refuse(message: string): never {
+  console.error(`error: ${message}`);
+  Deno.exit(1);
+}
+
+/**
+ * The python to run PyTorch with: $PYTHON when set (refused in one line when it cannot import
+ * torch: the user chose it, another would compare something else), else the first of python3
+ * and /usr/bin/python3 that can; undefined when none can.
+ */
 async function pythonWithTorch(): Promise<string | undefined> {
-  const candidates = [Deno.env.get("PYTHON"), "python3", "/usr/bin/python3"].filter(Boolean);
-  for (const python of candidates as string[]) {
+  const chosen = Deno.env.get("PYTHON");
+  const candidates = chosen ? [chosen] : ["python3", "/usr/bin/python3"];
+  for (const python of candidates) {
     try {
       const { success } = await new Deno.Command(python, {
         args: ["-c", "import torch"],
@@ -89,6 +101,7 @@ async function pythonWithTorch(): Promise<string | undefined> {
       // not installed
     }
   }
+  if (chosen) refuse(`not comparing: PYTHON=${chosen} cannot run "import torch"`);
   return undefined;
 }
 
@@ -169,14 +182,21 @@ if (python) {
     const script = new URL("./pytorch_compare.py", import.meta.url).pathname;
     const out = await new Deno.Command(python, { args: [script, "--blas"], stderr: "inherit" })
       .output();
-    const blas = JSON.parse(new TextDecoder().decode(out.stdout)) as Blas;
+    let blas: Blas | undefined;
+    try {
+      blas = JSON.parse(new TextDecoder().decode(out.stdout)) as Blas;
+    } catch {
+      // not JSON: reported below
+    }
+    if (!out.success || typeof blas?.kind !== "string" || !Array.isArray(blas.libraries)) {
+      refuse(`not comparing: ${python} ${script} --blas did not say which BLAS torch loads`);
+    }
     if (blas.kind === "reference") {
-      console.error(
-        `error: not comparing: PyTorch (${python}) would run on the reference BLAS ` +
+      refuse(
+        `not comparing: PyTorch (${python}) would run on the reference BLAS ` +
           `(${blas.libraries.join(", ")}), which flatters mnist several times over; install an ` +
           `optimised one (Debian: apt-get install libopenblas0-pthread) and run again`,
       );
-      Deno.exit(1);
     }
   }
 }

@@ -1,0 +1,36 @@
+/**
+ * bench/compare.ts (deno task bench:pytorch) refuses, in one line and with status 1, a $PYTHON
+ * that cannot import torch or that does not answer its BLAS question, instead of comparing
+ * with another python or dying on a stack trace.
+ */
+import assert from "node:assert/strict";
+
+const SCRIPT = new URL("../bench/compare.ts", import.meta.url).pathname;
+
+async function runCompare(python: string): Promise<{ code: number; stderr: string }> {
+  const { code, stderr } = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", SCRIPT, "--rounds", "1", "--seconds", "0.1"],
+    env: { PYTHON: python, XDG_RUNTIME_DIR: Deno.env.get("XDG_RUNTIME_DIR") ?? "/tmp" },
+    stdout: "null",
+    stderr: "piped",
+  }).output();
+  return { code, stderr: new TextDecoder().decode(stderr) };
+}
+
+Deno.test("bench:pytorch refuses a PYTHON that cannot import torch, in one line", async () => {
+  const { code, stderr } = await runCompare("/nonexistent/python3");
+  assert.equal(code, 1);
+  assert.match(
+    stderr,
+    /^error: not comparing: PYTHON=\/nonexistent\/python3 cannot run "import torch"$/m,
+  );
+  assert.doesNotMatch(stderr, /Uncaught|    at /);
+});
+
+Deno.test("bench:pytorch refuses a python that does not say which BLAS torch loads", async () => {
+  // /bin/true "imports torch" (exits 0) and prints nothing where JSON is expected.
+  const { code, stderr } = await runCompare("/bin/true");
+  assert.equal(code, 1);
+  assert.match(stderr, /^error: not comparing: \/bin\/true .*--blas did not say which BLAS/m);
+  assert.doesNotMatch(stderr, /Uncaught|    at /);
+});
