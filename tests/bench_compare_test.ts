@@ -24,7 +24,7 @@ Deno.test("bench:pytorch refuses a PYTHON that cannot import torch, in one line"
     stderr,
     /^error: not comparing: PYTHON=\/nonexistent\/python3 cannot run "import torch"$/m,
   );
-  assert.doesNotMatch(stderr, /Uncaught|    at /);
+  assert.doesNotMatch(stderr, /Uncaught| {4}at /);
 });
 
 Deno.test("bench:pytorch refuses a python that does not say which BLAS torch loads", async () => {
@@ -32,5 +32,5 @@ Deno.test("bench:pytorch refuses a python that does not say which BLAS torch loa
   const { code, stderr } = await runCompare("/bin/true");
   assert.equal(code, 1);
   assert.match(stderr, /^error: not comparing: \/bin\/true .*--blas did not say which BLAS/m);
-  assert.doesNotMatch(stderr, /Uncaught|    at /);
+  assert.doesNotMatch(stderr, /Uncaught| {4}at /);
 });
