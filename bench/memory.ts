@@ -29,18 +29,36 @@ const MAIN = new URL("../main.ts", import.meta.url).pathname;
 const FLAGS = ["--allow-net", "--allow-read", "--allow-write", "--allow-env"];
 const GNU_TIME = "/usr/bin/time";
 
-const { values: opts } = parseArgs({
-  args: Deno.args,
-  options: {
-    limit: { type: "string" },
-    epochs: { type: "string", default: "1" },
-    repeat: { type: "string", default: "3" },
-    only: { type: "string" },
-    cold: { type: "boolean", default: false },
-  },
-});
+/** What --only can name. */
+const PARTS = ["train-lenet", "train-mlp", "eval", "predict", "serve"];
+
+function refuse(message: string): never {
+  console.error(`error: ${message}`);
+  Deno.exit(1);
+}
+
+let parsed;
+try {
+  parsed = parseArgs({
+    args: Deno.args,
+    options: {
+      limit: { type: "string" },
+      epochs: { type: "string", default: "1" },
+      repeat: { type: "string", default: "3" },
+      only: { type: "string" },
+      cold: { type: "boolean", default: false },
+    },
+  });
+} catch (error) {
+  refuse(`bench:memory: ${error instanceof Error ? error.message : error}`);
+}
+const opts = parsed.values;
 const repeat = Math.max(1, Number(opts.repeat));
 const only = opts.only?.split(",");
+const unknown = only?.filter((name) => !PARTS.includes(name));
+if (unknown?.length) {
+  refuse(`bench:memory: --only names ${unknown.join(", ")}; it takes ${PARTS.join(", ")}`);
+}
 const wanted = (name: string) => only === undefined || only.includes(name);
 
 const dataDir = Deno.env.get("MNIST_DATA_DIR");
