@@ -28,21 +28,40 @@ import { lenet, mlp } from "../src/nn/model.ts";
 import { gpu, runOnGpu, trainingSetup } from "./common.ts";
 
 const B = 100;
-const { values: opts } = parseArgs({
-  args: Deno.args,
-  options: {
-    rounds: { type: "string", default: "5" },
-    seconds: { type: "string", default: "3" },
-    "torch-threads": { type: "string" },
-  },
-});
-const rounds = Math.max(1, Number(opts.rounds));
+let parsed;
+try {
+  parsed = parseArgs({
+    args: Deno.args,
+    options: {
+      rounds: { type: "string", default: "5" },
+      seconds: { type: "string", default: "3" },
+      "torch-threads": { type: "string" },
+    },
+  });
+} catch (error) {
+  refuse(`bench:pytorch: ${String(error instanceof Error ? error.message : error).split("\n")[0]}`);
+}
+const opts = parsed.values;
+if (!/^[1-9]\d*$/.test(opts.rounds)) {
+  refuse(`bench:pytorch: --rounds must be a whole number >= 1, got "${opts.rounds}"`);
+}
+if (!(Number(opts.seconds) > 0)) {
+  refuse(`bench:pytorch: --seconds must be a number > 0, got "${opts.seconds}"`);
+}
+const rounds = Number(opts.rounds);
 /** PyTorch's CPU thread counts to try, in turn. */
 const torchThreads = [
   ...new Set(
     (opts["torch-threads"] ?? `1,${navigator.hardwareConcurrency}`).split(",").map(Number),
   ),
 ].filter((n) => Number.isInteger(n) && n > 0);
+if (torchThreads.length === 0) {
+  refuse(
+    `bench:pytorch: --torch-threads takes thread counts such as 1,2, got "${
+      opts["torch-threads"]
+    }"`,
+  );
+}
 const seconds = Math.max(0.1, Number(opts.seconds));
 
 /** Our side of one model: a warm network, timed in trials of at least `seconds`. */

@@ -50,7 +50,7 @@ try {
     },
   });
 } catch (error) {
-  refuse(`bench:memory: ${error instanceof Error ? error.message : error}`);
+  refuse(`bench:memory: ${String(error instanceof Error ? error.message : error).split("\n")[0]}`);
 }
 const opts = parsed.values;
 const repeat = Math.max(1, Number(opts.repeat));
