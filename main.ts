@@ -65,6 +65,12 @@ async function main(argv: string[]): Promise<number> {
     console.log(`mnist ${VERSION}`);
     return 0;
   }
+  if (GLOBAL_OPTIONS.includes(word.split("=")[0]!)) {
+    // Only global options (`mnist --data-dir /tmp/x`): hoistCommand found no command after them.
+    throw new UserError(`No command after ${word}`, {
+      hint: `Run "mnist --help" for the commands.`,
+    });
+  }
   // Only the command that runs is imported (src/cli/commands.ts).
   const command = await loadCommand(word);
   if (!command) {

@@ -970,6 +970,20 @@ Deno.test({
   },
 });
 
+Deno.test('global options with no command after them say so, not "Unknown command"', async () => {
+  for (
+    const args of [["--data-dir", "/tmp/x"], ["--device", "cpu"], ["--device"], ["--data-dir=/x"]]
+  ) {
+    const run = await runCli(args);
+    const err = assertUserError(
+      run,
+      new RegExp(`^error: No command after ${args[0]}$`),
+      args.join(" "),
+    );
+    assert.equal(err[1], 'hint: Run "mnist --help" for the commands.');
+  }
+});
+
 Deno.test({
   name: "mnist train refuses a batch larger than the adapter's buffers, naming the largest",
   ignore: gpu === null,
