@@ -825,6 +825,13 @@ Deno.test({
         const head = await handler(new Request(BASE + "/", { method: "HEAD" }));
         assert.equal(head.status, 200);
         assert.equal(await head.text(), "");
+        // The length a GET's body has (an empty body alone would say 0).
+        const pageBytes = new TextEncoder().encode(html).length;
+        assert.equal(head.headers.get("Content-Length"), String(pageBytes));
+        const headEngine = await handler(new Request(BASE + "/engine.js", { method: "HEAD" }));
+        const engineBytes = new TextEncoder().encode(await Deno.readTextFile(BUNDLE_PATH)).length;
+        assert.equal(headEngine.headers.get("Content-Length"), String(engineBytes));
+        assert.equal(await headEngine.text(), "");
         const icon = await handler(new Request(BASE + "/favicon.ico"));
         assert.equal(icon.status, 204);
         const health = await handler(new Request(BASE + "/api/health"));
@@ -866,6 +873,8 @@ Deno.test({
           const head = await sharing(new Request(BASE + "/api/model", { method: "HEAD" }));
           assert.equal(head.status, 200);
           assert.equal(await head.text(), "");
+          assert.equal(head.headers.get("Content-Length"), String(bytes.length));
+          assert.equal(head.headers.get("Content-Type"), "application/octet-stream");
           const post = await sharing(new Request(BASE + "/api/model", { method: "POST" }));
           await assertError(post, 405, "POST /api/model");
         },

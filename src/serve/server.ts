@@ -207,12 +207,11 @@ export function createHandler(options: HandlerOptions): Handler {
         "This server does not share its model: classify through /api/predict",
       );
     }
-    return withHeaders(
-      // A copy each time: a body's buffer is the response's to consume.
-      new Response(request.method === "HEAD" ? null : model.slice(), {
-        headers: { "Content-Type": "application/octet-stream", "Cache-Control": "no-cache" },
-      }),
-    );
+    // A copy each time: a body's buffer is the response's to consume.
+    return respond(request, request.method === "HEAD" ? model : model.slice(), {
+      "Content-Type": "application/octet-stream",
+      "Cache-Control": "no-cache",
+    });
   };
   const icon = () => withHeaders(new Response(null, { status: 204 }));
   const health = () => json({ status: "ok" });
@@ -542,8 +541,20 @@ class Batcher {
   }
 }
 
-function respond(request: Request, body: string, headers: Record<string, string>): Response {
-  return withHeaders(new Response(request.method === "HEAD" ? null : body, { headers }));
+/**
+ * `body` with `headers`; for HEAD no body, and the Content-Length a GET's would have (left
+ * alone, an empty body says 0).
+ */
+function respond(
+  request: Request,
+  body: string | Uint8Array<ArrayBuffer>,
+  headers: Record<string, string>,
+): Response {
+  if (request.method !== "HEAD") return withHeaders(new Response(body, { headers }));
+  const length = typeof body === "string" ? new TextEncoder().encode(body).length : body.length;
+  return withHeaders(
+    new Response(null, { headers: { ...headers, "Content-Length": String(length) } }),
+  );
 }
 
 function json(value: unknown, init: ResponseInit = {}): Response {
