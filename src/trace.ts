@@ -1,10 +1,14 @@
 /**
  * Start-up and memory trace: with `MNIST_TRACE=1` in the environment, {@link mark} prints one
  * line on standard error at each named point of a command: milliseconds since the process
- * started, the resident set size now, the V8 heap in use and the ArrayBuffers' memory (MB). `bench/memory.ts` reads these lines to break a command's cold start and its memory into
- * phases; docs/memory.md is the budget they measured. Without the variable a mark costs one
- * environment lookup, made once.
+ * started, the resident set size now, the V8 heap in use and the ArrayBuffers' memory (MB).
+ * `bench/memory.ts` reads these lines to break a command's cold start and its memory into
+ * phases; docs/memory.md is the budget they measured. Unset, empty, `0`, `false`, `no` or `off`
+ * (any case) leave it off. Without the variable a mark costs one environment lookup, made once.
  */
+
+/** The values of `MNIST_TRACE` that leave the trace off, as a user writes "off". */
+const OFF = ["", "0", "false", "no", "off"];
 
 /** Whether `MNIST_TRACE` asks for the trace (read once; false where env access is denied). */
 let enabled: boolean | undefined;
@@ -13,7 +17,7 @@ function isEnabled(): boolean {
   if (enabled === undefined) {
     try {
       const value = Deno.env.get("MNIST_TRACE");
-      enabled = value !== undefined && value !== "" && value !== "0";
+      enabled = value !== undefined && !OFF.includes(value.trim().toLowerCase());
     } catch {
       enabled = false;
     }
