@@ -52,12 +52,21 @@ function hoistCommand(args: string[]): string[] {
   return [args[i]!, ...leading, ...args.slice(i + 1)];
 }
 
+/** Throws the `UserError` for a command word that names no command, with a guess if close. */
+function unknownCommand(word: string): never {
+  const guess = suggest(word, COMMAND_NAMES);
+  throw new UserError(`Unknown command "${word}"`, {
+    hint: guess ? `Did you mean "mnist ${guess}"?` : `Run "mnist --help" for the commands.`,
+  });
+}
+
 async function main(argv: string[]): Promise<number> {
   const args = hoistCommand(argv);
   const [word, ...rest] = args;
   if (word === undefined || word === "help" || word === "--help" || word === "-h") {
     const commands = await loadCommands();
     const topic = word === "help" ? commands.find((c) => c.name === rest[0]) : undefined;
+    if (word === "help" && rest[0] !== undefined && !topic) unknownCommand(rest[0]);
     console.log(topic ? topic.help : usage(commands));
     return word === undefined ? 1 : 0;
   }
@@ -73,12 +82,7 @@ async function main(argv: string[]): Promise<number> {
   }
   // Only the command that runs is imported (src/cli/commands.ts).
   const command = await loadCommand(word);
-  if (!command) {
-    const guess = suggest(word, COMMAND_NAMES);
-    throw new UserError(`Unknown command "${word}"`, {
-      hint: guess ? `Did you mean "mnist ${guess}"?` : `Run "mnist --help" for the commands.`,
-    });
-  }
+  if (!command) unknownCommand(word);
   if (rest.includes("--help") || rest.includes("-h")) {
     console.log(command.help);
     return 0;

@@ -970,6 +970,15 @@ Deno.test({
   },
 });
 
+Deno.test("mnist help trian is an unknown command, not the general usage with status 0", async () => {
+  const run = await runCli(["help", "trian"]);
+  const err = assertUserError(run, /^error: Unknown command "trian"$/, "mnist help trian");
+  assert.equal(err[1], 'hint: Did you mean "mnist train"?');
+  const train = await runCli(["help", "train"]);
+  assert.equal(train.code, 0);
+  assert.match(train.stdout, /^Usage: mnist train /);
+});
+
 Deno.test('global options with no command after them say so, not "Unknown command"', async () => {
   for (
     const args of [["--data-dir", "/tmp/x"], ["--device", "cpu"], ["--device"], ["--data-dir=/x"]]
