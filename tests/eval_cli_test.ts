@@ -4,6 +4,7 @@
  * cross-entropy against the training log's and the CPU reference's.
  */
 import assert from "node:assert/strict";
+import { formatScore, score } from "../src/cli/eval.ts";
 import { GLYPHS, gridImage } from "../src/cli/show.ts";
 import { loadSplit, subset } from "../src/data/dataset.ts";
 import { loadCheckpoint } from "../src/nn/checkpoint.ts";
@@ -63,6 +64,20 @@ function readCaption(
   }
   return text;
 }
+
+Deno.test('formatScore() prints "–" for a class with no samples, not 0.00%', () => {
+  // Labels 0, 1 and 2 only: classes 1 (one right of two) and 2 (none right) score, 3 has none.
+  const result = score([0, 1, 1, 2], [0, 1, 0, 0], { classes: 4 });
+  assert.equal(result.perClass[3]!.accuracy, 0); // --json keeps 0 for it, as documented
+  const rows = formatScore(result, ["0", "1", "2", "3"]).split("\n");
+  const perClass = rows.slice(rows.indexOf("Per-class accuracy:") + 1);
+  assert.deepEqual(perClass, [
+    "  0  100.00%  (1/1)",
+    "  1   50.00%  (1/2)",
+    "  2    0.00%  (0/1)",
+    "  3        –  (0/0)",
+  ]);
+});
 
 Deno.test("gridImage() captions each image under it in the glyph font", () => {
   const images = Array.from({ length: 12 }, (_, i) => new Uint8Array(784).fill(i * 10));

@@ -159,7 +159,10 @@ export function worstMistakes(
   return mistakes.sort((a, b) => b.probability - a.probability || a.index - b.index).slice(0, n);
 }
 
-/** Renders the confusion matrix and per-class accuracy as the text `mnist eval` prints. */
+/**
+ * Renders the confusion matrix and per-class accuracy as the text `mnist eval` prints; a class
+ * with no samples shows "–" for its rate (its JSON `accuracy` stays 0).
+ */
 export function formatScore(result: Score, names: string[]): string {
   const lines = [
     `Validation accuracy: ${
@@ -178,10 +181,10 @@ export function formatScore(result: Score, names: string[]): string {
   lines.push("", "Per-class accuracy:");
   result.perClass.forEach((c, k) => {
     const label = names[k] === String(k) ? String(k) : `${k} ${names[k]}`;
+    // A class with no test samples has no rate: "–", not a misleading 0.00%.
+    const rate = c.total ? `${(c.accuracy * 100).toFixed(2).padStart(6)}%` : "–".padStart(7);
     lines.push(
-      `  ${label.padEnd(names[k] === String(k) ? 2 : 14)} ${
-        (c.accuracy * 100).toFixed(2).padStart(6)
-      }%  (${c.correct}/${c.total})`,
+      `  ${label.padEnd(names[k] === String(k) ? 2 : 14)} ${rate}  (${c.correct}/${c.total})`,
     );
   });
   return lines.join("\n");
