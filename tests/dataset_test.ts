@@ -108,6 +108,35 @@ Deno.test("loadSplit() rejects a file that is not gzip, with the download hint",
   });
 });
 
+Deno.test('loadSplit() names bytes after the gzip stream, not an "incorrect header check"', async () => {
+  // `cat good.gz; printf garbage`: a valid gzip member, then 7 bytes zlib took for a header.
+  const good = await Deno.readFile(`${MNIST}/t10k-labels-idx1-ubyte.gz`);
+  const damaged = new Uint8Array([...good, ...new TextEncoder().encode("garbage")]);
+  await withTestSplit(damaged, async (dir) => {
+    const promise = loadSplit(dir, { dataset: "mnist", split: "test" });
+    await assertRejectsUserError(
+      promise,
+      /^Cannot decompress ".*t10k-labels-idx1-ubyte\.gz": it has 7 bytes of data after the compressed stream: the file is damaged$/,
+    );
+    await promise.catch((error) => assert.equal(error.hint, HINT));
+  });
+  // The same with a header that carries a file name (FNAME), as gzip(1) writes one.
+  const named = new Uint8Array([
+    ...good.subarray(0, 3),
+    good[3]! | 8,
+    ...good.subarray(4, 10),
+    ...new TextEncoder().encode("t10k-labels-idx1-ubyte\0"),
+    ...good.subarray(10),
+    ...new TextEncoder().encode("0123456789"),
+  ]);
+  await withTestSplit(named, async (dir) => {
+    await assertRejectsUserError(
+      loadSplit(dir, { dataset: "mnist", split: "test" }),
+      /: it has 10 bytes of data after the compressed stream: the file is damaged$/,
+    );
+  });
+});
+
 Deno.test("loadSplit() refuses a file larger than any gzip of the pinned size", async () => {
   // Random bytes do not compress: a gzip of 20,000 of them is larger than one of 10,008 can be.
   const noise = crypto.getRandomValues(new Uint8Array(20000));

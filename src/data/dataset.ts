@@ -3,7 +3,7 @@
  * orders it into batches each epoch, like MXNet's `mx.io.NDArrayIter`.
  */
 import { createHash } from "node:crypto";
-import { gunzipSync } from "node:zlib";
+import { gunzipSync, inflateRawSync, type ZlibOptions } from "node:zlib";
 import { UserError } from "../errors.ts";
 import { parseIdxPair } from "./idx.ts";
 import { datasetDir, type DatasetName, DATASETS, type FileSpec } from "./mirrors.ts";
@@ -99,7 +99,14 @@ async function readVerified(path: string, spec: FileSpec): Promise<Uint8Array> {
   } catch (error) {
     const code = (error as { code?: unknown }).code;
     if (code !== "ERR_BUFFER_TOO_LARGE") {
-      const reason = error instanceof Error ? error.message : String(error);
+      // zlib reads bytes after the gzip member as the header of another one and says "incorrect
+      // header check", which blames the wrong part: name the trailing bytes instead.
+      const extra = bytesAfterGzipMember(compressed, spec.size);
+      const reason = extra
+        ? `it has ${fmt(extra)} bytes of data after the compressed stream: the file is damaged`
+        : error instanceof Error
+        ? error.message
+        : String(error);
       throw new UserError(`Cannot decompress "${path}": ${reason}`, {
         hint: DOWNLOAD_HINT,
         cause: error,
@@ -124,6 +131,37 @@ async function readVerified(path: string, spec: FileSpec): Promise<Uint8Array> {
     );
   }
   return out;
+}
+
+/**
+ * Bytes that follow the first gzip member of `gz`, or 0 when there are none or the member itself
+ * cannot be read (a bad header, corrupt deflate data, more than `maxSize` bytes of output).
+ * Parses the header (RFC 1952: FEXTRA, FNAME, FCOMMENT, FHCRC), inflates the deflate data to find
+ * where it ends, and adds the 8-byte CRC32/ISIZE trailer.
+ */
+function bytesAfterGzipMember(gz: Uint8Array, maxSize: number): number {
+  if (gz.length < 18 || gz[0] !== 0x1f || gz[1] !== 0x8b || gz[2] !== 8) return 0;
+  const flags = gz[3]!;
+  let pos = 10;
+  if (flags & 4) pos += 2 + (gz[pos]! | (gz[pos + 1]! << 8));
+  for (const flag of [8, 16]) {
+    if (flags & flag) {
+      while (pos < gz.length && gz[pos] !== 0) pos++;
+      pos++;
+    }
+  }
+  if (flags & 2) pos += 2;
+  if (pos >= gz.length) return 0;
+  try {
+    // `info` returns the engine too, whose bytesWritten counts the compressed bytes consumed.
+    const { engine } = inflateRawSync(gz.subarray(pos), {
+      info: true,
+      maxOutputLength: maxSize,
+    } as ZlibOptions) as unknown as { engine: { bytesWritten: number } };
+    return Math.max(0, gz.length - (pos + engine.bytesWritten + 8));
+  } catch {
+    return 0;
+  }
 }
 
 function fmt(n: number): string {
