@@ -880,6 +880,68 @@ Deno.test({
         },
       );
 
+      await t.step(
+        "/engine.js and /api/model carry a strong ETag; If-None-Match with it is a 304",
+        async () => {
+          const bytes = encodeCheckpoint({
+            meta: { ...checkpoint.meta, training: undefined, iterator: undefined },
+            params: checkpoint.params,
+            momentum: new Map(),
+          });
+          using sharing = createHandler({ classifier, model: bytes, workers: 0 });
+          const bodies = new Map<string, Uint8Array>([
+            ["/engine.js", new TextEncoder().encode(await Deno.readTextFile(BUNDLE_PATH))],
+            ["/api/model", bytes],
+          ]);
+          for (const [path, body] of bodies) {
+            const first = await sharing(new Request(BASE + path));
+            const tag = first.headers.get("ETag");
+            assert.match(tag ?? "", /^"[A-Za-z0-9_-]{43}"$/, `${path}: a strong ETag`);
+            assert.deepEqual(new Uint8Array(await first.arrayBuffer()), body);
+            // The same tag each time: computed once from the body, not per response.
+            const head = await sharing(new Request(BASE + path, { method: "HEAD" }));
+            assert.equal(head.headers.get("ETag"), tag, `${path}: HEAD's ETag`);
+            await head.body?.cancel();
+            for (const method of ["GET", "HEAD"]) {
+              for (const ifNoneMatch of [tag!, `"x", W/${tag}`, "*"]) {
+                const cached = await sharing(
+                  new Request(BASE + path, { method, headers: { "If-None-Match": ifNoneMatch } }),
+                );
+                const what = `${method} ${path} If-None-Match: ${ifNoneMatch}`;
+                assert.equal(cached.status, 304, what);
+                assert.equal(await cached.text(), "", what);
+                assert.equal(cached.headers.get("ETag"), tag, what);
+                assert.equal(cached.headers.get("Cache-Control"), "no-cache", what);
+                assert.equal(cached.headers.get("X-Content-Type-Options"), "nosniff", what);
+              }
+              // A tag of other bytes (an older engine, another model): the full body again.
+              const stale = await sharing(
+                new Request(BASE + path, {
+                  method,
+                  headers: { "If-None-Match": `"${"A".repeat(43)}"` },
+                }),
+              );
+              assert.equal(stale.status, 200, `${method} ${path}, another tag`);
+              assert.equal(stale.headers.get("ETag"), tag);
+              const got = new Uint8Array(await stale.arrayBuffer());
+              assert.deepEqual(got, method === "GET" ? body : new Uint8Array(), method);
+            }
+          }
+          // Another model, another tag.
+          const other = encodeCheckpoint({
+            meta: { ...checkpoint.meta, training: undefined, iterator: undefined },
+            params: new Map([...checkpoint.params].map(([k, v]) => [k, v.map((x) => x + 1)])),
+            momentum: new Map(),
+          });
+          using otherHandler = createHandler({ classifier, model: other, workers: 0 });
+          const a = (await sharing(new Request(BASE + "/api/model", { method: "HEAD" })))
+            .headers.get("ETag");
+          const b = (await otherHandler(new Request(BASE + "/api/model", { method: "HEAD" })))
+            .headers.get("ETag");
+          assert.notEqual(a, b);
+        },
+      );
+
       await t.step("bad requests are 4xx JSON errors", async () => {
         const over = new Uint8Array(MAX_BODY_BYTES + 1);
         assert.match(

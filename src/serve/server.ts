@@ -10,6 +10,10 @@
  *   POST /api/predict  a PNG or JPEG body, or a multipart/form-data upload of one
  *                      → {"digit", "probability", "probabilities", "input"}
  *
+ * The page, `/engine.js` and `/api/model` carry `Cache-Control: no-cache` and a strong `ETag` (a
+ * hash of the body, computed once): a GET or HEAD whose `If-None-Match` names it is a 304 with no
+ * body, so a reload does not fetch the 620 KB engine or the model again.
+ *
  * Every other path is a 404, a known path with the wrong method a 405. Errors are JSON:
  * `{"error": "..."}`. What a hostile client or web page meets, in order:
  *
@@ -35,6 +39,7 @@
  * Deno.serve has no header-read timeout and no connection limit: idle connections cost memory
  * until the client closes them (see the README).
  */
+import { createHash } from "node:crypto";
 import { messageOf } from "../errors.ts";
 import { MAX_PIXELS, MAX_SIDE } from "../image/decode.ts";
 import { encodePng } from "../image/png.ts";
@@ -189,17 +194,22 @@ export function createHandler(options: HandlerOptions): Handler {
   });
   const hostAllowed = hostPolicy(options.host ?? "127.0.0.1");
   let inProgress = 0;
+  const pageTag = entityTag(page);
   const pageResponse = (request: Request) =>
     respond(request, page, {
       "Content-Type": "text/html; charset=utf-8",
       "Cache-Control": "no-cache",
+      "ETag": pageTag,
     });
+  const engineTag = entityTag(engine);
   const engineResponse = (request: Request) =>
     respond(request, engine, {
       "Content-Type": "text/javascript; charset=utf-8",
       "Cache-Control": "no-cache",
+      "ETag": engineTag,
     });
   const model = options.model?.slice();
+  const modelTag = model && entityTag(model);
   const modelResponse = (request: Request) => {
     if (model === undefined) {
       throw new HttpError(
@@ -211,6 +221,7 @@ export function createHandler(options: HandlerOptions): Handler {
     return respond(request, request.method === "HEAD" ? model : model.slice(), {
       "Content-Type": "application/octet-stream",
       "Cache-Control": "no-cache",
+      "ETag": modelTag!,
     });
   };
   const icon = () => withHeaders(new Response(null, { status: 204 }));
@@ -543,18 +554,39 @@ class Batcher {
 
 /**
  * `body` with `headers`; for HEAD no body, and the Content-Length a GET's would have (left
- * alone, an empty body says 0).
+ * alone, an empty body says 0). Where `headers` has an `ETag` that the request's
+ * `If-None-Match` names, a 304 with no body and no Content-Type or Content-Length.
  */
 function respond(
   request: Request,
   body: string | Uint8Array<ArrayBuffer>,
   headers: Record<string, string>,
 ): Response {
+  const tag = headers["ETag"];
+  if (tag !== undefined && noneMatchNames(request.headers.get("If-None-Match"), tag)) {
+    const { "Content-Type": _, ...rest } = headers;
+    return withHeaders(new Response(null, { status: 304, headers: rest }));
+  }
   if (request.method !== "HEAD") return withHeaders(new Response(body, { headers }));
   const length = typeof body === "string" ? new TextEncoder().encode(body).length : body.length;
   return withHeaders(
     new Response(null, { headers: { ...headers, "Content-Length": String(length) } }),
   );
+}
+
+/** A strong entity tag for `body`: its SHA-256, base64url, quoted (45 characters). */
+function entityTag(body: string | Uint8Array): string {
+  return `"${createHash("sha256").update(body).digest("base64url")}"`;
+}
+
+/**
+ * Whether an `If-None-Match` header value names `tag`: `*`, or a comma-separated list holding
+ * it (weak comparison, RFC 9110 §13.1.2: a `W/` prefix is ignored).
+ */
+function noneMatchNames(header: string | null, tag: string): boolean {
+  if (header === null) return false;
+  if (header.trim() === "*") return true;
+  return header.split(",").some((t) => t.trim().replace(/^W\//, "") === tag);
 }
 
 function json(value: unknown, init: ResponseInit = {}): Response {
