@@ -17,6 +17,12 @@ export const CONV2D_TILES = {
   WEIGHT: { TO: 10, CT: 1, RHW: 1, CW: 4 },
   /** Input-gradient tile: input channels per invocation; dy planes up to PLANE×PLANE. */
   INPUT: { TC: 2, PLANE: 8 },
+  /**
+   * The forward and the input gradient read the layer's parameters through two uniform windows
+   * of this many bytes each (WebGPU's default maxUniformBufferBindingSize), so a layer's
+   * O·C·K·K + O parameters must fit in twice as many bytes: 32,768 floats (LeNet's conv2: 25,050).
+   */
+  PARAM_WINDOW_BYTES: 65536,
 } as const;
 
 /** kernels/dense_tiled.wgsl: register tiles of up to ROWS_MAX×TC outputs (TR×TC for dW). */

@@ -147,14 +147,22 @@ export interface Dispatch {
 
 /**
  * The binding kinds of `resources` in the house order: `outputs` storage buffers, the read-only
- * inputs, and the `Dims` uniform last; null where a resource is null (unused).
+ * inputs, and the last `uniforms` (the `Dims` uniform last of them, so 1 when there is only
+ * it); null where a resource is null (unused).
  */
 export function houseBindings(
   resources: readonly (BufferRange | null)[],
   outputs: number,
+  uniforms = 1,
 ): (BindingKind | null)[] {
   return resources.map((r, i) =>
-    r === null ? null : i < outputs ? "storage" : i === resources.length - 1 ? "uniform" : "read"
+    r === null
+      ? null
+      : i < outputs
+      ? "storage"
+      : i >= resources.length - uniforms
+      ? "uniform"
+      : "read"
   );
 }
 
@@ -221,6 +229,8 @@ export interface DispatchSpec {
   outputs: readonly (BufferRange | null)[];
   /** The read-only storage buffers, after the outputs (`null` where unused). */
   inputs: readonly (BufferRange | null)[];
+  /** Uniform buffers read as data, after the inputs (`null` where unused); none if absent. */
+  uniforms?: readonly (BufferRange | null)[];
   /** The `Dims` uniform, bound last: a buffer, or one slot of a buffer of several. */
   dims: BufferRange;
   /** Workgroup counts. */
@@ -236,9 +246,10 @@ export interface DispatchSpec {
  */
 export function dispatchOf(device: GPUDevice, kernels: KernelCache, spec: DispatchSpec): Dispatch {
   const { outputs, inputs, dims, dynamicInput } = spec;
-  const resources = [...outputs, ...inputs, dims];
+  const uniforms = spec.uniforms ?? [];
+  const resources = [...outputs, ...inputs, ...uniforms, dims];
   const dynamic = dynamicInput === undefined ? -1 : outputs.length + dynamicInput;
-  const bindings = houseBindings(resources, outputs.length).map((kind, i) =>
+  const bindings = houseBindings(resources, outputs.length, uniforms.length + 1).map((kind, i) =>
     i === dynamic ? "read-dynamic" as const : kind
   );
   const kernel = kernels.get(spec.program, spec.entry, { constants: spec.constants, bindings });
@@ -316,6 +327,8 @@ export interface RowDispatchSpec<Shape, Pass extends string> {
   constants?: Record<string, number>;
   /** The row's `outputs` storage buffers, then the inputs (`null` where a binding is unused). */
   io: readonly (BufferRange | null)[];
+  /** Uniform buffers read as data, bound after `io` (see {@link DispatchSpec.uniforms}). */
+  uniforms?: readonly (BufferRange | null)[];
   /** The `Dims` uniform, bound last: a buffer, or one slot of a buffer of several. */
   dims: BufferRange;
 }
@@ -342,6 +355,7 @@ export function rowDispatch<Shape, Pass extends string>(
     constants: { ...(WG === null ? {} : { WG }), ...spec.constants },
     outputs: io.slice(0, outputs),
     inputs: io.slice(outputs),
+    uniforms: spec.uniforms,
     dims: spec.dims,
     grid: Array.isArray(grid)
       ? grid

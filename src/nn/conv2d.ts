@@ -16,7 +16,7 @@ import { ACTIVATION_CODE, type Conv2dSpec, type LayerInfo } from "./model.ts";
 /** A convolution variant's name: a row of {@link CONV2D_TABLE}. */
 export type Conv2dVariant = "simple" | "tiled" | "tiled_pool" | "vec4";
 
-const { FORWARD, INPUT, K: TILED_K, WEIGHT } = CONV2D_TILES;
+const { FORWARD, INPUT, K: TILED_K, PARAM_WINDOW_BYTES, WEIGHT } = CONV2D_TILES;
 
 /** The simple convolution kernels (one output per invocation): the reference and fallback. */
 export const CONV2D: Program = withActivations("conv2d", code);
@@ -179,13 +179,22 @@ const SIMPLE = {
 } as const satisfies KernelRow<Conv2dShape, "forward" | "weight" | "input" | "sum">;
 
 /**
+ * Whether a layer's O·C·K·K + O parameters fit the tiled kernels' two uniform windows
+ * (kernels/tiles.ts PARAM_WINDOW_BYTES each).
+ */
+function paramsFitWindows({ O, C, K }: Conv2dShape): boolean {
+  return (O * C * K * K + O) * 4 <= 2 * PARAM_WINDOW_BYTES;
+}
+
+/**
  * The register-tiled kernels for CPU adapters (kernels/conv2d_tiled.wgsl, generated; tiles in
- * kernels/tiles.ts), for the {@link unrolled} shapes. A workgroup is one SIMD register of
- * invocations (8 on llvmpipe with AVX2), each holding a large register tile. The input
- * gradient also needs OH and OW within its plane ({@link tiledInputFits}); else the layer runs the
- * simple row's, and the simple row's `sum` adds up the weight gradient's slices. Bound as the
- * vec4 row is, with the pooled forward's argmax as a third output: out, out4, argmax4, then
- * in0v, in1, in2v.
+ * kernels/tiles.ts), for the {@link unrolled} shapes whose parameters fit two uniform windows
+ * ({@link paramsFitWindows}). A workgroup is one SIMD register of invocations (8 on llvmpipe
+ * with AVX2), each holding a large register tile. The input gradient also needs OH and OW within
+ * its plane ({@link tiledInputFits}); else the layer runs the simple row's, and the simple row's
+ * `sum` adds up the weight gradient's slices. Bound as out, out4, the pooled forward's argmax4,
+ * then in0v, in2v, then (forward and input gradient) the two windows onto the layer's
+ * parameters as uniforms (ParamStore.uniformWindows).
  */
 const TILED = {
   variant: "tiled",
@@ -197,7 +206,7 @@ const TILED = {
     input: "conv2d_backward_input_tiled",
   },
   workgroup: () => 8,
-  fits: (shape, _limits) => unrolled(shape),
+  fits: (shape, _limits) => unrolled(shape) && paramsFitWindows(shape),
   grid: ({ B, C, O, K, OH, OW }) => {
     const { RH, RW, T } = FORWARD;
     return {
@@ -236,7 +245,7 @@ const TILED_POOL = {
   outputs: 3,
   entries: { forward: "conv2d_forward_tiled_pool" },
   workgroup: () => 8,
-  fits: (shape, _limits) => poolsInEpilogue(shape),
+  fits: (shape, _limits) => poolsInEpilogue(shape) && paramsFitWindows(shape),
   grid: (shape) => ({ forward: TILED.grid(shape).forward }),
 } as const satisfies KernelRow<Conv2dShape, "forward">;
 
@@ -328,10 +337,13 @@ export function buildConv2d(ctx: LayerContext): Layer {
     );
     return { name: spec.name, forward, backward };
   }
-  // conv2d.wgsl binds out, in0, in1, in2; conv2d_tiled.wgsl out, out4, argmax4, in0v, in1,
-  // in2v.
+  // conv2d.wgsl binds out, in0, in1, in2; conv2d_tiled.wgsl out, out4, argmax4, in0v, in2v,
+  // and the parameters as two uniform windows.
   const tiled = variant === "tiled" || variant === "tiled_pool";
   const row = tiled ? TILED : SIMPLE;
+  const windows = tiled
+    ? store.uniformWindows(index, { bytes: PARAM_WINDOW_BYTES, count: 2 })
+    : undefined;
   if (variant === "tiled_pool") {
     if (!ctx.pooled) throw new Error(`${spec.name}: tiled_pool needs the pool's buffers`);
     forward.push(
@@ -339,7 +351,8 @@ export function buildConv2d(ctx: LayerContext): Layer {
         pass: "forward",
         ...base,
         constants: act,
-        io: [null, ctx.pooled.y, ctx.pooled.argmax, ctx.x, params, null],
+        io: [null, ctx.pooled.y, ctx.pooled.argmax, ctx.x, null],
+        uniforms: windows,
       }),
     );
   } else {
@@ -348,7 +361,8 @@ export function buildConv2d(ctx: LayerContext): Layer {
         pass: "forward",
         ...base,
         constants: act,
-        io: tiled ? [null, ctx.y, null, ctx.x, params, null] : [ctx.y, ctx.x, params, null],
+        io: tiled ? [null, ctx.y, null, ctx.x, null] : [ctx.y, ctx.x, params, null],
+        uniforms: windows,
       }),
     );
   }
@@ -360,7 +374,8 @@ export function buildConv2d(ctx: LayerContext): Layer {
     rowDispatch(row, {
       pass: "weight",
       ...base,
-      io: tiled ? [partial, null, null, ctx.dy, null, ctx.x] : [partial, ctx.dy, ctx.x, null],
+      io: tiled ? [partial, null, null, ctx.dy, ctx.x] : [partial, ctx.dy, ctx.x, null],
+      uniforms: tiled ? [null, null] : undefined,
     }),
   );
   if (S > 1) {
@@ -373,7 +388,8 @@ export function buildConv2d(ctx: LayerContext): Layer {
           pass: "input",
           ...base,
           constants: prev,
-          io: [null, ctx.dx, null, ctx.dy, params, ctx.x],
+          io: [null, ctx.dx, null, ctx.dy, ctx.x],
+          uniforms: windows,
         })
         : rowDispatch(SIMPLE, {
           pass: "input",

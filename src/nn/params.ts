@@ -4,7 +4,7 @@
  * block, aligned to 256 bytes so it can be bound as a range; inside a block tensors are packed
  * (a dense layer's bias follows its weight).
  */
-import { createStorage, writeBuffer } from "../gpu/buffer.ts";
+import { createStorage, STORAGE, writeBuffer } from "../gpu/buffer.ts";
 import type { BufferRange } from "../gpu/kernel.ts";
 import { Readback } from "../gpu/readback.ts";
 import { inferShapes, type LayerInfo, type ModelSpec, type ParamShape, sizeOf } from "./model.ts";
@@ -12,6 +12,13 @@ import type { Rng } from "../random.ts";
 
 /** Block alignment in floats (256 bytes, WebGPU's minimum storage offset alignment). */
 const ALIGN = 64;
+
+/**
+ * Bytes the params buffer has past its last block, so that a kernel may bind fixed-size uniform
+ * windows onto any block: kernels/conv2d_tiled.wgsl reads a convolution's parameters through two
+ * windows of 64 KiB (WebGPU's default maxUniformBufferBindingSize), whatever the block's size.
+ */
+export const UNIFORM_TAIL_BYTES = 2 * 65536;
 
 /** Where a tensor lives in the parameter buffer (in floats). */
 export interface ParamSlot extends ParamShape {
@@ -87,7 +94,11 @@ export class ParamStore {
       offset += Math.ceil(block.size / ALIGN) * ALIGN;
     }
     this.length = Math.max(offset, ALIGN);
-    this.params = createStorage(device, { label: "params", bytes: this.length * 4 });
+    this.params = device.createBuffer({
+      label: "params",
+      size: this.length * 4 + UNIFORM_TAIL_BYTES,
+      usage: STORAGE | GPUBufferUsage.UNIFORM,
+    });
     this.grads = createStorage(device, { label: "grads", bytes: this.length * 4 });
     this.momentum = createStorage(device, { label: "momentum", bytes: this.length * 4 });
     this.#readback = new Readback(device, { label: "params" });
@@ -97,6 +108,24 @@ export class ParamStore {
   range(buffer: GPUBuffer, index: number): BufferRange {
     const block = this.blocks[index]!;
     return { buffer, offset: block.offset * 4, size: Math.max(block.size, 1) * 4 };
+  }
+
+  /**
+   * `count` consecutive uniform windows of `bytes` each onto layer `index`'s block of the
+   * params buffer, the first at the block's start (a multiple of 256 bytes). Windows may run
+   * past the block into the next ones and the buffer's tail. Throws a `RangeError` when they
+   * would run past {@link UNIFORM_TAIL_BYTES} beyond the last block.
+   */
+  uniformWindows(index: number, { bytes, count }: { bytes: number; count: number }): BufferRange[] {
+    const offset = this.blocks[index]!.offset * 4;
+    if (offset + bytes * count > this.length * 4 + UNIFORM_TAIL_BYTES) {
+      throw new RangeError(`${count} windows of ${bytes} bytes run past the params buffer`);
+    }
+    return Array.from({ length: count }, (_, i) => ({
+      buffer: this.params,
+      offset: offset + i * bytes,
+      size: bytes,
+    }));
   }
 
   /** Initialises weights (`init`) and zeroes biases and momenta, on the CPU, then uploads. */
@@ -121,7 +150,7 @@ export class ParamStore {
    * array per tensor name, through a staging buffer kept for the next download.
    */
   async download(buffer: GPUBuffer = this.params): Promise<Map<string, Float32Array>> {
-    const host = new Float32Array(await this.#readback.read(buffer));
+    const host = new Float32Array(await this.#readback.read(buffer, { bytes: this.length * 4 }));
     return new Map(this.tensors.map((t) => [t.name, host.slice(t.offset, t.offset + t.size)]));
   }
 
