@@ -9,7 +9,7 @@ export const CONV2D_TILES = {
   /** The kernel size the tiled kernels are unrolled for. */
   K: 5,
   /** Forward tile: output rows, output columns (a multiple of 4) and output channels. */
-  FORWARD: { RH: 8, RW: 8, T: 4 },
+  FORWARD: { RH: 8, RW: 8, T: 5 },
   /**
    * Weight-gradient tile: output channels, input channels, dy rows per step, and dy columns per
    * step (a multiple of 4).
