@@ -254,6 +254,15 @@ Deno.test({
       );
       // Some way from chance (ln 10 = 2.303) and from a perfect model.
       assert.ok(want > 0.05 && want < 2, `reference cross-entropy ${want}`);
+
+      // A --limit past the test set: a note on stderr, and all 10,000 scored.
+      const over = await runCli(["eval", "--data-dir", dir, "--model", save, "--limit", "20000"]);
+      assert.equal(over.code, 0, over.stderr);
+      assert.match(
+        over.stderr,
+        /^note: --limit 20000 is more than the 10,000 test samples: scoring all of them$/m,
+      );
+      assert.match(over.stdout, /^Validation accuracy: \d+\.\d\d% \(\d+\/10000\)$/m);
     } finally {
       await Deno.remove(dir, { recursive: true });
     }

@@ -260,6 +260,12 @@ export const evalCommand: Command = {
       await ensureDataset(dataDir, dataset, { mirrors: v.mirror });
       let test = await loadSplit(dataDir, { dataset, split: "test" });
       mark("eval: data loaded");
+      if (limit !== undefined && limit > test.count) {
+        console.error(
+          `note: --limit ${limit} is more than the ${test.count.toLocaleString("en-US")} ` +
+            `test samples: scoring all of them`,
+        );
+      }
       if (limit !== undefined) test = subset(test, limit);
       const model = checkpoint.meta.model;
       const kernels = new KernelCache(gpu.device);

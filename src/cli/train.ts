@@ -744,6 +744,13 @@ export const trainCommand: Command = {
       ]);
       mark("train: data loaded");
       if (limit !== undefined) {
+        if (limit > trainSplit.count) {
+          console.error(
+            `note: --limit ${limit} is more than the ${
+              trainSplit.count.toLocaleString("en-US")
+            } training samples: training on all of them`,
+          );
+        }
         trainSplit = subset(trainSplit, limit);
         testSplit = subset(testSplit, limit);
       }
