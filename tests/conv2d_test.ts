@@ -173,6 +173,8 @@ const SHAPES: Shape[] = [
   shape({ B: 5, C: 20, H: 9, W: 12, O: 31, K: 5 }), // batch slices of 2, 2 and 1 images
   shape({ B: 5, C: 100, H: 6, W: 8, O: 50, K: 5 }), // 5000 rows of weights, 10 (b, oh) pairs
   shape({ B: 100, C: 1, H: 28, W: 28, O: 20, K: 5 }), // conv1 at batch 100: 256-wide vec4 rows
+  // 32,550 parameters: the tiled kernels' two uniform windows (32,768 floats) nearly full.
+  shape({ B: 2, C: 26, H: 12, W: 12, O: 50, K: 5 }),
 ];
 
 const close = { atol: 2e-4, rtol: 2e-4 };
@@ -271,6 +273,11 @@ Deno.test(
       assert.equal(fitting({ ...lenet2, K: 3 }, variant), "simple");
       assert.equal(fitting({ ...lenet2, stride: 2 }, variant), "simple");
     }
+    // The tiled kernels read the parameters through two 64 KiB uniform windows: up to 32,768
+    // floats (O·C·K·K + O).
+    assert.equal(fitting({ ...lenet2, C: 26 }, "tiled"), "tiled"); // 32,550
+    assert.equal(fitting({ ...lenet2, C: 27 }, "tiled"), "simple"); // 33,800
+    assert.equal(fitting({ ...lenet2, C: 27 }, "vec4"), "vec4");
     // The tiled input gradient takes conv2's 8×8 planes, not conv1's 24×24.
     assert.ok(layerShape(lenet1).OH > PLANE && layerShape(lenet2).OH <= PLANE);
     assert.deepEqual(expectedLabels(lenet1, "tiled").at(-1), "conv2d.conv2d_backward_input");
