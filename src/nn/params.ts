@@ -14,9 +14,12 @@ import type { Rng } from "../random.ts";
 const ALIGN = 64;
 
 /**
- * Bytes the params buffer has past its last block, so that a kernel may bind fixed-size uniform
- * windows onto any block: kernels/conv2d_tiled.wgsl reads a convolution's parameters through two
- * windows of 64 KiB (WebGPU's default maxUniformBufferBindingSize), whatever the block's size.
+ * Bytes of params buffer that must follow the start of a convolution's block, so that a kernel
+ * may bind fixed-size uniform windows onto it: kernels/conv2d_tiled.wgsl reads a convolution's
+ * parameters through two windows of 64 KiB (WebGPU's default maxUniformBufferBindingSize),
+ * whatever the block's size. The buffer gets a tail past its last block only as far as a
+ * convolution near the end needs (none for the MLP or LeNet): the optimizer binds the whole
+ * buffer, so a tail would count against maxStorageBufferBindingSize.
  */
 export const UNIFORM_TAIL_BYTES = 2 * 65536;
 
@@ -56,7 +59,11 @@ export class ParamStore {
   readonly tensors: ParamSlot[];
   /** Total floats, including alignment padding. */
   readonly length: number;
-  /** Every parameter as f32: `length` floats (`length` × 4 bytes), laid out as `blocks` say. */
+  /**
+   * Every parameter as f32: `length` floats (`length` × 4 bytes), laid out as `blocks` say, then,
+   * when a convolution's block starts less than {@link UNIFORM_TAIL_BYTES} before the end, as
+   * many zero bytes as its uniform windows need ({@link uniformWindows}).
+   */
   readonly params: GPUBuffer;
   /**
    * The loss's gradient w.r.t. `params`, same layout; each training step's backward pass
@@ -94,9 +101,17 @@ export class ParamStore {
       offset += Math.ceil(block.size / ALIGN) * ALIGN;
     }
     this.length = Math.max(offset, ALIGN);
+    // Up to where the last convolution's uniform windows end, if that is past the parameters.
+    const windowsEnd = this.layers.reduce(
+      (end, info, i) =>
+        info.spec.kind === "conv2d"
+          ? Math.max(end, this.blocks[i]!.offset * 4 + UNIFORM_TAIL_BYTES)
+          : end,
+      this.length * 4,
+    );
     this.params = device.createBuffer({
       label: "params",
-      size: this.length * 4 + UNIFORM_TAIL_BYTES,
+      size: windowsEnd,
       usage: STORAGE | GPUBufferUsage.UNIFORM,
     });
     this.grads = createStorage(device, { label: "grads", bytes: this.length * 4 });
@@ -114,11 +129,15 @@ export class ParamStore {
    * `count` consecutive uniform windows of `bytes` each onto layer `index`'s block of the
    * params buffer, the first at the block's start (a multiple of 256 bytes). Windows may run
    * past the block into the next ones and the buffer's tail. Throws a `RangeError` when they
-   * would run past {@link UNIFORM_TAIL_BYTES} beyond the last block.
+   * would run past the buffer's end, which lies at least {@link UNIFORM_TAIL_BYTES} past the
+   * start of every convolution's block (other layers' blocks get no such room).
    */
-  uniformWindows(index: number, { bytes, count }: { bytes: number; count: number }): BufferRange[] {
+  uniformWindows(
+    index: number,
+    { bytes, count }: { bytes: number; count: number },
+  ): { buffer: GPUBuffer; offset: number; size: number }[] {
     const offset = this.blocks[index]!.offset * 4;
-    if (offset + bytes * count > this.length * 4 + UNIFORM_TAIL_BYTES) {
+    if (offset + bytes * count > this.params.size) {
       throw new RangeError(`${count} windows of ${bytes} bytes run past the params buffer`);
     }
     return Array.from({ length: count }, (_, i) => ({

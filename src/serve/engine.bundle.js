@@ -3703,7 +3703,11 @@ var ParamStore = class {
   tensors;
   /** Total floats, including alignment padding. */
   length;
-  /** Every parameter as f32: `length` floats (`length` × 4 bytes), laid out as `blocks` say. */
+  /**
+   * Every parameter as f32: `length` floats (`length` × 4 bytes), laid out as `blocks` say, then,
+   * when a convolution's block starts less than {@link UNIFORM_TAIL_BYTES} before the end, as
+   * many zero bytes as its uniform windows need ({@link uniformWindows}).
+   */
   params;
   /**
    * The loss's gradient w.r.t. `params`, same layout; each training step's backward pass
@@ -3748,9 +3752,10 @@ var ParamStore = class {
       offset += Math.ceil(block.size / ALIGN) * ALIGN;
     }
     this.length = Math.max(offset, ALIGN);
+    const windowsEnd = this.layers.reduce((end, info, i) => info.spec.kind === "conv2d" ? Math.max(end, this.blocks[i].offset * 4 + UNIFORM_TAIL_BYTES) : end, this.length * 4);
     this.params = device.createBuffer({
       label: "params",
-      size: this.length * 4 + UNIFORM_TAIL_BYTES,
+      size: windowsEnd,
       usage: STORAGE | GPUBufferUsage.UNIFORM
     });
     this.grads = createStorage(device, {
@@ -3778,11 +3783,12 @@ var ParamStore = class {
    * `count` consecutive uniform windows of `bytes` each onto layer `index`'s block of the
    * params buffer, the first at the block's start (a multiple of 256 bytes). Windows may run
    * past the block into the next ones and the buffer's tail. Throws a `RangeError` when they
-   * would run past {@link UNIFORM_TAIL_BYTES} beyond the last block.
+   * would run past the buffer's end, which lies at least {@link UNIFORM_TAIL_BYTES} past the
+   * start of every convolution's block (other layers' blocks get no such room).
    */
   uniformWindows(index, { bytes, count }) {
     const offset = this.blocks[index].offset * 4;
-    if (offset + bytes * count > this.length * 4 + UNIFORM_TAIL_BYTES) {
+    if (offset + bytes * count > this.params.size) {
       throw new RangeError(`${count} windows of ${bytes} bytes run past the params buffer`);
     }
     return Array.from({
