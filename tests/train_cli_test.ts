@@ -197,6 +197,51 @@ gpuTest("mnist train reaches 75% on 6000 samples in one epoch", async () => {
   });
 });
 
+gpuTest("mnist train --limit past a split says so on stderr for each split it uses", async () => {
+  await withDataDir(async (dir) => {
+    const notes = (run: CliResult) => lines(run.stderr).filter((l) => l.startsWith("note:"));
+    // 12,000 training samples, but only the 10,000 test samples there are to validate on.
+    const test = await runCli(["train", "--data-dir", dir, "--limit", "12000", "--epochs", "1"]);
+    assertOk(test, "train --limit 12000");
+    assert.deepEqual(notes(test), [
+      "note: --limit 12000 is more than the 10,000 test samples: validating on all of them",
+    ]);
+    const saved = `${modelDirFor(dir)}/mlp.safetensors`;
+    // The samples the checkpoint records training and validating on.
+    const record = async () => {
+      const { trainSamples, testSamples, validation } = (await loadCheckpoint(saved)).meta
+        .training!;
+      return { trainSamples, testSamples, validation };
+    };
+    assert.deepEqual(await record(), {
+      trainSamples: 12000,
+      testSamples: 10000,
+      validation: "test",
+    });
+    // Past the training split with a holdout: all 60,000 used, 100 trained on, no test split.
+    const train = await runCli([
+      "train",
+      "--data-dir",
+      dir,
+      "--limit",
+      "70000",
+      "--validation",
+      "holdout:59900",
+      "--epochs",
+      "1",
+    ]);
+    assertOk(train, "train --limit 70000 --validation holdout:59900");
+    assert.deepEqual(notes(train), [
+      "note: --limit 70000 is more than the 60,000 training samples: using all of them",
+    ]);
+    assert.deepEqual(await record(), {
+      trainSamples: 100,
+      testSamples: 59900,
+      validation: "holdout:59900",
+    });
+  });
+});
+
 /**
  * An MLP checkpoint with zero weights that records a validation accuracy on `testSamples` test
  * digits: a stand-in for a model trained before, for runs to replace.

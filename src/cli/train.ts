@@ -744,11 +744,20 @@ export const trainCommand: Command = {
       ]);
       mark("train: data loaded");
       if (limit !== undefined) {
+        // Past a split, --limit takes all of it: say so for each split the run uses (the test
+        // split only validates without --validation holdout:N, which trains on fewer).
         if (limit > trainSplit.count) {
           console.error(
             `note: --limit ${limit} is more than the ${
               trainSplit.count.toLocaleString("en-US")
-            } training samples: training on all of them`,
+            } training samples: ${held === undefined ? "training on" : "using"} all of them`,
+          );
+        }
+        if (held === undefined && limit > testSplit.count) {
+          console.error(
+            `note: --limit ${limit} is more than the ${
+              testSplit.count.toLocaleString("en-US")
+            } test samples: validating on all of them`,
           );
         }
         trainSplit = subset(trainSplit, limit);
