@@ -4,27 +4,8 @@
 // all buffers row-major (NCHW).
 // These kernels take any window and stride; kernels/pool_2x2.wgsl is the fast path for LeNet's
 // 2×2 windows at stride 2, with the same bindings.
-// Invocations are numbered gid.x + gid.y · (x workgroups · WG), so a dispatch can spread over
-// two dimensions when one would exceed maxComputeWorkgroupsPerDimension.
-
-struct Dims {
-  B: u32,
-  C: u32,
-  H: u32,
-  W: u32,
-  K: u32,
-  stride: u32,
-  OH: u32,
-  OW: u32,
-}
-
-// Workgroup size (invocations along x).
-override WG: u32 = 64u;
-// ACT, PREV_ACT, activate() and prev_act_grad() come from kernels/activation.wgsl.
-
-fn invocation(gid: vec3u, groups: vec3u) -> u32 {
-  return gid.x + gid.y * groups.x * WG;
-}
+// struct Dims, WG and invocation() come from kernels/pool_common.wgsl; ACT, PREV_ACT,
+// activate() and prev_act_grad() from kernels/activation.wgsl.
 
 // One binding number per variable, outputs first: the forward pass binds y, argmax and x, the
 // backward pass dx, x, dy and argmax_in (the forward's argmax, read).

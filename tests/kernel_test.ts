@@ -42,6 +42,12 @@ Deno.test("fitWorkgroup() stays within the device's limits, as a power of two", 
 /** The files of functions joined to other modules, which have no `struct Dims` of their own. */
 const SHARED_WGSL = ["activation.wgsl", "optimizer.wgsl"];
 
+/** Kernel files whose `struct Dims` is in the file joined to them (src/nn/pool.ts), by name. */
+const JOINED_DIMS: Record<string, string> = {
+  "pool.wgsl": "pool_common.wgsl",
+  "pool_2x2.wgsl": "pool_common.wgsl",
+};
+
 /** Each WGSL file's `struct Dims` and the layout its op module writes it from. */
 const DIMS: [string, DimsLayout][] = [
   ["adam.wgsl", ADAM_DIMS],
@@ -52,8 +58,7 @@ const DIMS: [string, DimsLayout][] = [
   ["dense_shared.wgsl", DENSE_DIMS],
   ["dense_tiled.wgsl", DENSE_DIMS],
   ["gather.wgsl", GATHER_DIMS],
-  ["pool.wgsl", POOL_DIMS],
-  ["pool_2x2.wgsl", POOL_DIMS],
+  ["pool_common.wgsl", POOL_DIMS],
   ["sgd.wgsl", SGD_DIMS],
   ["softmax.wgsl", SOFTMAX_DIMS],
 ];
@@ -68,8 +73,15 @@ function wgslDims(code: string): string[] {
 
 Deno.test("every struct Dims is the layout its op module writes, trailing padding aside", async () => {
   const files = [...Deno.readDirSync(new URL("../kernels/", import.meta.url))]
-    .map((e) => e.name).filter((n) => n.endsWith(".wgsl") && !SHARED_WGSL.includes(n)).sort();
+    .map((e) => e.name).filter((n) => n.endsWith(".wgsl") && !SHARED_WGSL.includes(n))
+    .filter((n) => !Object.hasOwn(JOINED_DIMS, n)).sort();
   assert.deepEqual(DIMS.map(([f]) => f), files, "a kernel file without a layout here");
+  for (const [file, joined] of Object.entries(JOINED_DIMS)) {
+    const code = await Deno.readTextFile(new URL(`../kernels/${file}`, import.meta.url));
+    const bare = code.replace(/\/\/.*$/gm, "");
+    assert.ok(!/struct Dims\b/.test(bare), `${file} declares the Dims that ${joined} holds`);
+    assert.ok(files.includes(joined), `${file}: ${joined} is not a kernel file with a layout`);
+  }
   for (const [file, layout] of DIMS) {
     const code = await Deno.readTextFile(new URL(`../kernels/${file}`, import.meta.url));
     const fields = wgslDims(code);

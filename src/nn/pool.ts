@@ -1,24 +1,34 @@
 /**
  * Max pooling: y = max over each window, keeping the argmax for backward, on kernels/pool.wgsl
- * (any window) and kernels/pool_2x2.wgsl (2×2 windows at stride 2).
+ * (any window) and kernels/pool_2x2.wgsl (2×2 windows at stride 2), each with
+ * kernels/pool_common.wgsl joined.
  */
 import code from "../../kernels/pool.wgsl" with { type: "text" };
 import code2x2 from "../../kernels/pool_2x2.wgsl" with { type: "text" };
+import commonCode from "../../kernels/pool_common.wgsl" with { type: "text" };
 import { createDims } from "../gpu/buffer.ts";
 import { type Dispatch, type KernelRow, type Program, rowDispatch } from "../gpu/kernel.ts";
 import { withActivations } from "./activation.ts";
 import type { Layer, LayerContext } from "./layer.ts";
 import { ACTIVATION_CODE, type LayerInfo, type MaxPoolSpec } from "./model.ts";
 
+/**
+ * The `Program` of the max-pool kernel file `name` with `code`, kernels/pool_common.wgsl
+ * (`struct Dims`, `WG`, `invocation()`) and kernels/activation.wgsl joined after it.
+ */
+function withPoolCommon(name: string, code: string): Program {
+  return withActivations(name, `${code}\n${commonCode}`);
+}
+
 /** The max-pool kernels: forward with argmax, backward as a gather (no atomics). */
-export const POOL: Program = withActivations("pool", code);
+export const POOL: Program = withPoolCommon("pool", code);
 
 /** The 2×2 max-pool kernels: four windows per invocation, vec4 loads; pool.wgsl's bindings. */
-export const POOL_2X2: Program = withActivations("pool_2x2", code2x2);
+export const POOL_2X2: Program = withPoolCommon("pool_2x2", code2x2);
 
 /**
- * The `struct Dims` of kernels/pool.wgsl and pool_2x2.wgsl: batch B, C channels of H×W in, K×K windows every
- * `stride` pixels, OH×OW out.
+ * The `struct Dims` of kernels/pool_common.wgsl (joined to pool.wgsl and pool_2x2.wgsl): batch
+ * B, C channels of H×W in, K×K windows every `stride` pixels, OH×OW out.
  */
 export const POOL_DIMS = {
   B: "u32",

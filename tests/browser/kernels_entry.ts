@@ -3,9 +3,9 @@
  * browser` and loaded by a page in headless Chromium, it holds the same kernel code that Deno
  * runs (the src/ modules and their kernels/*.wgsl, imported as text) to a second WebGPU
  * implementation, Chromium's Dawn with its Tint compiler:
- * - every kernels/*.wgsl module (with kernels/activation.wgsl or optimizer.wgsl joined where the
- *   op uses it) is compiled and its `getCompilationInfo()` messages collected, and every entry
- *   point is made into a pipeline with its default constants;
+ * - every kernels/*.wgsl module (with kernels/activation.wgsl, optimizer.wgsl or pool_common.wgsl
+ *   joined where the op uses it) is compiled and its `getCompilationInfo()` messages collected,
+ *   and every entry point is made into a pipeline with its default constants;
  * - the forward and backward of every row of DENSE_TABLE, CONV2D_TABLE and POOL_TABLE run on
  *   small awkward shapes through the same builders (buildDense, buildConv2d, buildMaxPool) and
  *   are compared with tests/reference.ts, `|gpu - ref| <= atol + rtol · |ref|`.
@@ -14,6 +14,7 @@
  */
 import activationCode from "../../kernels/activation.wgsl" with { type: "text" };
 import optimizerCode from "../../kernels/optimizer.wgsl" with { type: "text" };
+import poolCommonCode from "../../kernels/pool_common.wgsl" with { type: "text" };
 import { readBuffer } from "../../src/gpu/buffer.ts";
 import { encode, KernelCache, type Program } from "../../src/gpu/kernel.ts";
 import {
@@ -91,6 +92,7 @@ export interface KernelReport {
 const PROGRAMS: Program[] = [
   { name: "activation", code: activationCode },
   { name: "optimizer", code: optimizerCode },
+  { name: "pool_common", code: poolCommonCode },
   DENSE,
   DENSE_TILED,
   DENSE_SHARED,
