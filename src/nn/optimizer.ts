@@ -237,13 +237,17 @@ export class Optimizer {
       ...(row.program === SGD ? { MOMENTUM: Number(options.momentum > 0) } : {}),
     };
     const state = this.variance ? [store.momentum, this.variance] : [store.momentum];
+    // The parameters alone: the params buffer may run on past them, where a convolution's
+    // uniform windows need room (ParamStore.uniformWindows), and a binding of all of it could
+    // exceed maxStorageBufferBindingSize where the parameters do not.
+    const params = { buffer: store.params, offset: 0, size: store.length * 4 };
     // One dispatch per slot, bound to its own Dims.
     this.#dispatches = Array.from({ length: slots }, (_, s) =>
       dispatchOf(device, kernels, {
         program: row.program,
         entry: row.entries.update,
         constants,
-        outputs: [store.params, ...state],
+        outputs: [params, ...state],
         inputs: [store.grads],
         dims: { buffer: this.#dims, offset: s * SLOT_BYTES, size: SLOT_BYTES },
         grid: workgroupGrid(device, { invocations: n / 4, wg: WG }),

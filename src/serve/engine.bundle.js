@@ -4189,6 +4189,11 @@ var Optimizer = class {
     ] : [
       store.momentum
     ];
+    const params = {
+      buffer: store.params,
+      offset: 0,
+      size: store.length * 4
+    };
     this.#dispatches = Array.from({
       length: slots
     }, (_, s) => dispatchOf(device, kernels, {
@@ -4196,7 +4201,7 @@ var Optimizer = class {
       entry: row.entries.update,
       constants,
       outputs: [
-        store.params,
+        params,
         ...state
       ],
       inputs: [
