@@ -4,7 +4,7 @@
  */
 import assert from "node:assert/strict";
 import type { DimsLayout } from "../src/gpu/buffer.ts";
-import { fitWorkgroup } from "../src/gpu/kernel.ts";
+import { entryModuleCode, fitWorkgroup } from "../src/gpu/kernel.ts";
 import { CONV2D_DIMS } from "../src/nn/conv2d.ts";
 import { DENSE_DIMS } from "../src/nn/dense.ts";
 import { SOFTMAX_DIMS } from "../src/nn/loss.ts";
@@ -142,4 +142,57 @@ Deno.test("hand-written kernels/*.wgsl lines are at most 100 characters", () => 
       .filter(({ length }) => length > 100);
     assert.deepEqual(long, [], `${name}: lines over 100 characters`);
   }
+});
+
+Deno.test("entryModuleCode() leaves out the other entry points' functions, and only them", () => {
+  const code = [
+    "struct Dims { n: u32 }",
+    "@group(0) @binding(0) var<uniform> dims: Dims;",
+    "override WG: u32 = 8u;",
+    "fn helper(x: f32) -> f32 {",
+    "  return x;",
+    "}",
+    "// a: doubles.",
+    "@compute @workgroup_size(WG)",
+    "fn a(@builtin(global_invocation_id) gid: vec3u) {",
+    "  if (gid.x > 0u) {",
+    "    _ = helper(1.0);",
+    "  }",
+    "}",
+    "// b: nothing.",
+    "@compute @workgroup_size(1)",
+    "fn b() {",
+    "}",
+    "fn tail() {}",
+  ].join("\n");
+  const a = entryModuleCode(code, "a");
+  assert.ok(a.includes("fn a(") && !a.includes("fn b("), a);
+  for (const kept of ["struct Dims", "fn helper(", "override WG", "fn tail()", "// b: nothing."]) {
+    assert.ok(a.includes(kept), `${kept} in\n${a}`);
+  }
+  const b = entryModuleCode(code, "b");
+  assert.ok(b.includes("fn b() {\n}") && !b.includes("fn a(") && !b.includes("gid.x"), b);
+  assert.throws(() => entryModuleCode(code, "c"), /no entry point c/);
+  assert.throws(
+    () => entryModuleCode("@compute @workgroup_size(1)\nfn d() {\n  }", "d"),
+    /closing/,
+  );
+});
+
+Deno.test("every kernels/*.wgsl entry point's module holds it whole and no other", () => {
+  let entries = 0;
+  for (const { name, code } of kernelFiles()) {
+    const names = [...code.matchAll(/@compute[^\n]*\n\s*fn (\w+)/g)].map((m) => m[1]!);
+    // Every entry point in the house layout, found by the pattern entryModuleCode() splits on.
+    assert.equal(names.length, code.split("@compute").length - 1, name);
+    for (const entry of names) {
+      const module = entryModuleCode(code, entry);
+      assert.equal(module.split("@compute").length - 1, 1, `${name} ${entry}`);
+      const start = code.indexOf(`fn ${entry}(`);
+      const body = code.slice(start, code.indexOf("\n}", start) + 2);
+      assert.ok(module.includes(body), `${name} ${entry}: the function is not whole`);
+      entries++;
+    }
+  }
+  assert.ok(entries >= 30, `${entries} entry points`);
 });

@@ -2188,6 +2188,25 @@ function fitWorkgroup(preferred, bounds) {
   const lanes = 2 ** Math.ceil(Math.log2(Math.max(1, bounds.subgroup)));
   return Math.min(cap, Math.max(preferred, lanes));
 }
+var ENTRY_POINT = /^@compute\b[^\n]*\n\s*fn (\w+)\s*\(/gm;
+function entryModuleCode(code, entry) {
+  const parts = [];
+  let from = 0;
+  let found = false;
+  for (const match of code.matchAll(ENTRY_POINT)) {
+    const end = code.indexOf("\n}", match.index);
+    if (end < 0) throw new Error(`entry point ${match[1]} has no closing "}" at a line's start`);
+    if (match[1] === entry) {
+      found = true;
+      continue;
+    }
+    parts.push(code.slice(from, match.index));
+    from = end + 2;
+  }
+  if (!found) throw new Error(`no entry point ${entry}`);
+  parts.push(code.slice(from));
+  return parts.join("");
+}
 var KernelCache = class {
   #device;
   #modules = /* @__PURE__ */ new Map();
@@ -2213,15 +2232,16 @@ var KernelCache = class {
     const key = `${program.name}:${entry}:${constantsKey}`;
     const cached = this.#kernels.get(key);
     if (cached) return cached;
-    let module = this.#modules.get(program.name);
-    if (!module) {
-      module = this.#device.createShaderModule({
-        label: program.name,
-        code: program.code
-      });
-      this.#modules.set(program.name, module);
-    }
     const label = `${program.name}.${entry}`;
+    let module = this.#modules.get(label);
+    if (!module) {
+      const code = entryModuleCode(program.code, entry);
+      module = this.#device.createShaderModule({
+        label,
+        code
+      });
+      this.#modules.set(label, module);
+    }
     const layout = this.#device.createBindGroupLayout({
       label,
       entries: options.bindings.flatMap((kind, i) => kind ? [
