@@ -44,6 +44,12 @@ const range = (n: number) => Array.from({ length: n }, (_, i) => i);
 const XYZW = ["x", "y", "z", "w"];
 /** Component `e` of a row held in vec4s named `${name}_${q}`. */
 const comp = (name: string, e: number) => `${name}_${Math.floor(e / 4)}.${XYZW[e % 4]}`;
+/**
+ * Components `e` .. `e + 3` of a row held in vec4s named `${name}_${q}`, as a vec4f: the vec4
+ * itself where they are one (fewer expressions for the shader compilers to get through).
+ */
+const window = (name: string, e: number) =>
+  e % 4 === 0 ? `${name}_${e / 4}` : `vec4f(${range(4).map((k) => comp(name, e + k)).join(", ")})`;
 /** `a = fma(x1, y1, fma(x2, y2, ... a))`, the products summed in order. */
 function fmaChain(acc: string, products: [string, string][]): string {
   let expr = acc;
@@ -79,7 +85,7 @@ function forward(pool: boolean): string {
       for (let j = 0; j < G; j++) {
         for (let t = 0; t < T; t++) {
           const products = range(K).map((kw): [string, string] => [
-            `vec4f(${range(4).map((e) => comp(`x${rr}`, 4 * j + e + kw)).join(", ")})`,
+            window(`x${rr}`, 4 * j + kw),
             `vec4f(w${t}_${kh * K + kw})`,
           ]);
           body.push(`    ${fmaChain(acc(r, j, t), products)}`);
