@@ -18,8 +18,8 @@ const ALIGN = 64;
  * may bind fixed-size uniform windows onto it: kernels/conv2d_tiled.wgsl reads a convolution's
  * parameters through two windows of 64 KiB (WebGPU's default maxUniformBufferBindingSize),
  * whatever the block's size. The buffer gets a tail past its last block only as far as a
- * convolution near the end needs (none for the MLP or LeNet): the optimizer binds the whole
- * buffer, so a tail would count against maxStorageBufferBindingSize.
+ * convolution near the end needs (none for the MLP or LeNet), and the optimizer binds only the
+ * parameters, so the tail never counts against maxStorageBufferBindingSize.
  */
 export const UNIFORM_TAIL_BYTES = 2 * 65536;
 
