@@ -68,12 +68,17 @@ const seconds = Math.max(0.1, Number(opts.seconds));
 async function ourTrainer(model: ReturnType<typeof mlp>) {
   const setup = trainingSetup(model, { B });
   await runOnGpu(3, setup.step);
-  // A chunk of about a tenth of a trial, so the ~10 ms completion latency is amortised.
+  // Chunks of half a second to a second of steps (a third of a trial at most), each waited for:
+  // `mnist train` waits for the GPU about once a second too, when it reads its log lines back
+  // (READ_EVERY_MS in src/train/trainer.ts), and each wait costs about 12 ms on llvmpipe (Deno's
+  // completion poll; one LeNet step waited for alone: 47 ms of wall time, 36 ms on the GPU's
+  // clock). Chunks of a tenth of a trial (LeNet: 8 steps) waited several times as often.
+  const chunkMs = Math.min(1000, (seconds * 1000) / 3);
   let steps = 1;
   for (;;) {
     const t = performance.now();
     await runOnGpu(steps, setup.step);
-    if (performance.now() - t > (seconds * 1000) / 10 || steps >= 4096) break;
+    if (performance.now() - t > chunkMs / 2 || steps >= 4096) break;
     steps *= 2;
   }
   return {
