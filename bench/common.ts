@@ -188,13 +188,15 @@ export const VARIANTS = [
  */
 export function trainingSetup(
   model: ModelSpec,
-  { B, tiled = true, target = TARGET, momentum = 0, variants }: {
+  { B, tiled = true, target = TARGET, momentum = 0, variants, gather = true }: {
     B: number;
     tiled?: boolean;
     target?: "cpu" | "gpu";
     momentum?: number;
     /** Each layer's variant, overriding `tiled` and `target`'s choice. */
     variants?: string[];
+    /** Let the first layer read the batch itself where it can, as `mnist train` does. */
+    gather?: boolean;
   },
 ) {
   const store = new ParamStore(gpu.device, model);
@@ -209,6 +211,7 @@ export function trainingSetup(
       limits: gpu.device.limits,
       kernels: tiled ? "tuned" : "simple",
     }),
+    gather,
   });
   const sgd = buildSgd(gpu.device, kernels, {
     store,

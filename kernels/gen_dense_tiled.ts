@@ -33,22 +33,33 @@ function forRow(r: number, indent: number, lines: string[]): string[] {
   return [`${pad}if (ROWS > ${r}u) {`, ...lines.map((l) => `${pad}  ${l}`), `${pad}}`];
 }
 
-function forward(): string {
+/** Where row `b` of x starts, in vec4s of x or (gathering) in u32 words of the split's images. */
+function xRow(gather: boolean, b: string): string {
+  return gather ? `(order[${b}] & ~PAD_FLAG)` : b;
+}
+
+function forward(gather: boolean): string {
   const body = [
     ...range(TC).map((c) => `    let v${c} = in1[w${c} + i];`),
     ...range(ROWS_MAX).flatMap((r) =>
       forRow(r, 4, [
-        `let u${r} = in0[x${r} + i];`,
+        gather ? `let u${r} = unpack4x8unorm(images[x${r} + i]);` : `let u${r} = in0[x${r} + i];`,
         ...range(G).map((h) =>
           `a${r}_${h} += vec4f(${range(4).map((k) => `dot(u${r}, v${4 * h + k})`).join(", ")});`
         ),
       ])
     ),
   ];
-  return `// One invocation per ROWS×${TC} tile of (b, o); out: y (B, O), in0: x (B, I/4),
+  const x = gather
+    ? `x: the batch's images (group 1), read through its order
+// (so I = P, I/4 words a row), its labels copied to label_out by the tiles of outputs 0 .. ${
+      TC - 1
+    }`
+    : "in0: x (B, I/4)";
+  return `// One invocation per ROWS×${TC} tile of (b, o); out: y (B, O), ${x},
 // in1: the layer's parameters, w (O, I/4); in2s: the same parameters as scalars, for the bias (O).
 @compute @workgroup_size(WG)
-fn dense_forward_tiled(@builtin(global_invocation_id) gid: vec3u) {
+fn dense_forward_tiled${gather ? "_gather" : ""}(@builtin(global_invocation_id) gid: vec3u) {
   let B = dims.B;
   let O = dims.O;
   let I4 = dims.I / 4u;
@@ -58,15 +69,29 @@ fn dense_forward_tiled(@builtin(global_invocation_id) gid: vec3u) {
   if (b0 >= B) {
     return;
   }
-  // Row offsets (in vec4s) of the x rows and w rows, clamped at the edges.
-${range(ROWS_MAX).map((r) => `  let x${r} = min(b0 + ${r}u, B - 1u) * I4;`).join("\n")}
+  // Row offsets (in vec4s${
+    gather ? " or u32 words" : ""
+  }) of the x and w rows, clamped at the edges.
+${
+    range(ROWS_MAX).map((r) => `  let x${r} = ${xRow(gather, `min(b0 + ${r}u, B - 1u)`)} * I4;`)
+      .join("\n")
+  }
 ${range(TC).map((c) => `  let w${c} = min(o0 + ${c}u, O - 1u) * I4;`).join("\n")}
   // a{r}_{h}: row b0 + r, outputs o0 + 4h .. o0 + 4h + 3.
 ${accumulators(ROWS_MAX).join("\n")}
   for (var i = 0u; i < I4; i++) {
 ${body.join("\n")}
   }
-${range(G).map((h) => `  let bias${h} = bias4(o0 + ${4 * h}u);`).join("\n")}
+${
+    gather
+      ? `  if (o0 == 0u) {
+    for (var r = 0u; r < ROWS; r++) {
+      gather_label(b0 + r);
+    }
+  }
+`
+      : ""
+  }${range(G).map((h) => `  let bias${h} = bias4(o0 + ${4 * h}u);`).join("\n")}
 ${
     range(ROWS_MAX).flatMap((r) =>
       forRow(
@@ -149,7 +174,7 @@ ${
 }`;
 }
 
-function backwardWeight(ragged: boolean): string {
+function backwardWeight(ragged: boolean, gather = false): string {
   const RG = TR / 4;
   const body = [
     ...range(RG).map((q) =>
@@ -159,16 +184,22 @@ function backwardWeight(ragged: boolean): string {
         });`
         : `    let g${q} = in0[b * O4 + og${q}];`
     ),
-    ...range(G).map((h) => `    let x${h} = in1[b * I4 + c${h}];`),
+    ...(gather ? [`    let xb = ${xRow(true, "b")} * I4;`] : []),
+    ...range(G).map((h) =>
+      gather
+        ? `    let x${h} = unpack4x8unorm(images[xb + c${h}]);`
+        : `    let x${h} = in1[b * I4 + c${h}];`
+    ),
     ...range(TR).flatMap((r) =>
       range(G).map((h) => `    a${r}_${h} += g${Math.floor(r / 4)}.${XYZW[r % 4]} * x${h};`)
     ),
     ...range(RG).map((q) => `    db${q} += g${q};`),
   ];
-  const name = `dense_backward_weight_tiled${ragged ? "_ragged" : ""}`;
+  const name = `dense_backward_weight_tiled${ragged ? "_ragged" : ""}${gather ? "_gather" : ""}`;
   const dz = ragged ? "in0s: dz (B, O)" : "in0: dz (B, O/4)";
+  const x = gather ? "x: the batch's images (group 1), read through its order" : "in1: x (B, I/4)";
   return `// One invocation per ${TR}×${TC} tile of (o, i); out: dw (O, I) then db (O), the layer's
-// gradient range; ${dz}, in1: x (B, I/4). The tiles with i0 = 0 also sum db.
+// gradient range; ${dz}, ${x}. The tiles with i0 = 0 also sum db.
 @compute @workgroup_size(WG)
 fn ${name}(@builtin(global_invocation_id) gid: vec3u) {
   let B = dims.B;
@@ -214,7 +245,10 @@ export function generate(): string {
 // file's simple kernels stay the reference and the fallback. B batch, I inputs, O outputs;
 // row-major. Needs I % 4 == 0. The backward kernels read dz as vec4s where O % 4 == 0, and as
 // scalars in their _ragged twins where not (a classifier's 10 outputs). Tiles past the edges
-// are clamped on load and skipped on store.
+// are clamped on load and skipped on store. The _gather twins of the forward and the weight
+// gradient, for a network's first layer, read x straight from the dataset split, as
+// kernels/gather.wgsl's gather_batch would have written it (the same floats, summed in the same
+// order), so that no gather dispatch runs before them.
 
 struct Dims {
   B: u32,
@@ -237,6 +271,28 @@ override ROWS: u32 = 16u;
 // here instead of in0.
 @group(0) @binding(4) var<storage, read> in0s: array<f32>;
 @group(0) @binding(5) var<uniform> dims: Dims;
+
+// The batch of the _gather entry points, bound as group 1 by the Feeder (src/train/feeder.ts)
+// that feeds the network: the split's u8 pixels (4 per u32, images × I), its labels, the batch's
+// slice of the epoch's order (a dynamic offset), and the network's labels (B), which the forward
+// fills as gather_batch does.
+@group(1) @binding(0) var<storage, read> images: array<u32>;
+@group(1) @binding(1) var<storage, read> labels: array<u32>;
+@group(1) @binding(2) var<storage, read> order: array<u32>;
+@group(1) @binding(3) var<storage, read_write> label_out: array<u32>;
+
+// An order entry with this bit set is padding: its label reads PAD, which metrics skip.
+const PAD_FLAG: u32 = 0x80000000u;
+const PAD: u32 = 0xffffffffu;
+
+// label_out[b] = the label of order[b], or PAD for padding, skipping rows past B.
+fn gather_label(b: u32) {
+  if (b >= dims.B) {
+    return;
+  }
+  let entry = order[b];
+  label_out[b] = select(labels[entry & ~PAD_FLAG], PAD, (entry & PAD_FLAG) != 0u);
+}
 
 // Biases o .. o + 3 from the parameter block (bias follows w (O, I)), clamped at the edge.
 // Read from in2s, the same block as scalars: in1's vec4 view ends at its last whole vec4, so
@@ -301,7 +357,7 @@ fn store_bias_grad(o: u32, v: vec4f) {
   }
 }
 
-${forward()}
+${forward(false)}
 
 ${backwardInput(false)}
 
@@ -310,6 +366,10 @@ ${backwardWeight(false)}
 ${backwardInput(true)}
 
 ${backwardWeight(true)}
+
+${forward(true)}
+
+${backwardWeight(false, true)}
 `;
 }
 

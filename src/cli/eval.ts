@@ -282,6 +282,8 @@ export const evalCommand: Command = {
         B,
         train: false,
         variants: inferenceVariants(model, gpu),
+        // Only the Evaluator's Feeder feeds it: its first layer may read the batch itself.
+        gather: true,
       });
       mark("eval: network built");
       const evaluator = new Evaluator(gpu.device, kernels, { network, split: test });

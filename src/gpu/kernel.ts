@@ -2,7 +2,9 @@
  * Kernels: WGSL modules (imported as text, so `deno compile` embeds them) turned into compute
  * pipelines that are created once per device and cached by `module:entry:constants`, each entry
  * point from a module of its own.
- * Bindings follow one order everywhere: outputs, then inputs, then the `Dims` uniform.
+ * Bindings follow one order everywhere: outputs, then inputs, then the `Dims` uniform, in
+ * group 0; kernels that read a batch straight from a dataset split also use group 1
+ * ({@link BATCH_GROUP}).
  */
 
 /** A WGSL module: its file's base name and source. */
@@ -26,6 +28,8 @@ export interface Kernel {
   layout: GPUBindGroupLayout;
   /** The kind of each binding number 0..n-1, `null` where the entry point uses none. */
   bindings: readonly (BindingKind | null)[];
+  /** Whether the pipeline reads the batch of a Feeder's group 1 ({@link BATCH_GROUP}). */
+  batch: boolean;
 }
 
 /** Options for `KernelCache.get`. */
@@ -37,6 +41,42 @@ export interface KernelOptions {
    * `null` for a binding number this entry point does not use.
    */
   bindings: readonly (BindingKind | null)[];
+  /**
+   * Whether the entry point also reads a batch from group 1 ({@link BATCH_GROUP}), which a
+   * Feeder binds rather than the dispatch.
+   */
+  batch?: boolean;
+}
+
+/**
+ * The group of the kernels that read their batch straight from a dataset split on the GPU
+ * rather than from the network's input (the gather-fused first layers of
+ * kernels/dense_tiled.wgsl): the Feeder (src/train/feeder.ts) sets it once per batch with the
+ * batch's order slice as its dynamic offset, and it stays set for the dispatches after. Its
+ * bindings: the split's images (u8, 4 per u32) and labels, the order slice (B sample indices,
+ * dynamic offset) and the network's labels, written.
+ */
+export const BATCH_GROUP = 1;
+
+/** The kinds of {@link BATCH_GROUP}'s bindings 0..3, as {@link batchGroupLayout} lays them out. */
+const BATCH_BINDINGS: readonly BindingKind[] = ["read", "read", "read-dynamic", "storage"];
+
+const batchLayouts = new WeakMap<GPUDevice, GPUBindGroupLayout>();
+
+/**
+ * The layout of {@link BATCH_GROUP} on `device`: one object per device, shared by the pipelines
+ * that read a batch and the bind groups that feed them.
+ */
+export function batchGroupLayout(device: GPUDevice): GPUBindGroupLayout {
+  let layout = batchLayouts.get(device);
+  if (!layout) {
+    layout = device.createBindGroupLayout({
+      label: "batch",
+      entries: BATCH_BINDINGS.map((kind, i) => layoutEntry(i, kind)),
+    });
+    batchLayouts.set(device, layout);
+  }
+  return layout;
 }
 
 function layoutEntry(binding: number, kind: BindingKind): GPUBindGroupLayoutEntry {
@@ -136,7 +176,8 @@ export class KernelCache {
   get(program: Program, entry: string, options: KernelOptions): Kernel {
     const constants = options.constants ?? {};
     const constantsKey = Object.keys(constants).sort().map((k) => `${k}=${constants[k]}`).join(",");
-    const key = `${program.name}:${entry}:${constantsKey}`;
+    const batch = options.batch ?? false;
+    const key = `${program.name}:${entry}:${constantsKey}${batch ? ":batch" : ""}`;
     const cached = this.#kernels.get(key);
     if (cached) return cached;
     const label = `${program.name}.${entry}`;
@@ -150,12 +191,13 @@ export class KernelCache {
       label,
       entries: options.bindings.flatMap((kind, i) => kind ? [layoutEntry(i, kind)] : []),
     });
+    const bindGroupLayouts = batch ? [layout, batchGroupLayout(this.#device)] : [layout];
     const pipeline = this.#device.createComputePipeline({
       label,
-      layout: this.#device.createPipelineLayout({ label, bindGroupLayouts: [layout] }),
+      layout: this.#device.createPipelineLayout({ label, bindGroupLayouts }),
       compute: { module, entryPoint: entry, constants },
     });
-    const kernel = { label, pipeline, layout, bindings: options.bindings };
+    const kernel = { label, pipeline, layout, bindings: options.bindings, batch };
     this.#kernels.set(key, kernel);
     return kernel;
   }
@@ -271,6 +313,8 @@ export interface DispatchSpec {
   grid: [number, number?, number?];
   /** The index in `inputs` bound with a dynamic offset (set at encode time), if any. */
   dynamicInput?: number;
+  /** Whether the entry point reads a batch from a Feeder's group 1 ({@link BATCH_GROUP}). */
+  batch?: boolean;
 }
 
 /**
@@ -286,7 +330,11 @@ export function dispatchOf(device: GPUDevice, kernels: KernelCache, spec: Dispat
   const bindings = houseBindings(resources, outputs.length, uniforms.length + 1).map((kind, i) =>
     i === dynamic ? "read-dynamic" as const : kind
   );
-  const kernel = kernels.get(spec.program, spec.entry, { constants: spec.constants, bindings });
+  const kernel = kernels.get(spec.program, spec.entry, {
+    constants: spec.constants,
+    bindings,
+    batch: spec.batch,
+  });
   return makeDispatch(device, { kernel, resources, workgroups: spec.grid });
 }
 
@@ -365,6 +413,8 @@ export interface RowDispatchSpec<Shape, Pass extends string> {
   uniforms?: readonly (BufferRange | null)[];
   /** The `Dims` uniform, bound last: a buffer, or one slot of a buffer of several. */
   dims: BufferRange;
+  /** Whether the entry point reads a batch from a Feeder's group 1 ({@link BATCH_GROUP}). */
+  batch?: boolean;
 }
 
 /**
@@ -391,6 +441,7 @@ export function rowDispatch<Shape, Pass extends string>(
     inputs: io.slice(outputs),
     uniforms: spec.uniforms,
     dims: spec.dims,
+    batch: spec.batch,
     grid: Array.isArray(grid)
       ? grid
       : workgroupGrid(device, { invocations: grid.invocations, wg: WG ?? 1 }),

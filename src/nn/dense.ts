@@ -125,8 +125,9 @@ const SIMPLE = {
  * The register-tiled kernels for CPU adapters (kernels/dense_tiled.wgsl, generated): tiles of
  * 16 columns by up to 20 rows (the forward and input gradient take {@link tileRows} batch rows,
  * the `ROWS` constant), vec4 loads along I, so I % 4 == 0. The `_ragged` gradients read dz's
- * rows as scalars (bound after the other inputs), for O % 4 != 0. A workgroup is one SIMD
- * register of invocations (8 on llvmpipe with AVX2).
+ * rows as scalars (bound after the other inputs), for O % 4 != 0. The `_gather` forward and
+ * weight gradient are the first layer's with the batch's gather fused in ({@link gathersBatch}).
+ * A workgroup is one SIMD register of invocations (8 on llvmpipe with AVX2).
  */
 const TILED = {
   variant: "tiled",
@@ -138,6 +139,8 @@ const TILED = {
     input: "dense_backward_input_tiled",
     weightRagged: "dense_backward_weight_tiled_ragged",
     inputRagged: "dense_backward_input_tiled_ragged",
+    forwardGather: "dense_forward_tiled_gather",
+    weightGather: "dense_backward_weight_tiled_gather",
   },
   workgroup: () => 8,
   fits: ({ I }, _limits) => I % 4 === 0,
@@ -145,18 +148,33 @@ const TILED = {
     const rows = tileRows(B);
     const weight = tiles(O, I, [DENSE_TILES.TR, DENSE_TILES.TC, WG]);
     const input = tiles(B, I, [rows, DENSE_TILES.TC, WG]);
+    const forward = tiles(B, O, [rows, DENSE_TILES.TC, WG]);
     return {
-      forward: tiles(B, O, [rows, DENSE_TILES.TC, WG]),
+      forward,
       weight,
       input,
       weightRagged: weight,
       inputRagged: input,
+      forwardGather: forward,
+      weightGather: weight,
     };
   },
 } as const satisfies KernelRow<
   DenseShape,
-  "forward" | "weight" | "input" | "weightRagged" | "inputRagged"
+  "forward" | "weight" | "input" | "weightRagged" | "inputRagged" | "forwardGather" | "weightGather"
 >;
+
+/**
+ * Whether a network's first layer of variant `variant` can read its batches straight from the
+ * dataset split (kernels/dense_tiled.wgsl's `_gather` entry points) rather than from a batch
+ * that a gather dispatch wrote first: a CPU-tuned (`tiled`) dense layer whose outputs are a
+ * multiple of 4 (its weight gradient reads dz as vec4s). The fused kernels compute the same
+ * floats in the same order, and save a dispatch and a (B, I) f32 write and read per step.
+ */
+export function gathersBatch(info: LayerInfo, variant: string): boolean {
+  return info.spec.kind === "dense" && variant === TILED.variant &&
+    denseShape(info).O % 4 === 0 && denseShape(info).I % 4 === 0;
+}
 
 /**
  * The workgroup-tiled kernels for GPUs (kernels/dense_shared.wgsl): one 16×16 workgroup per
@@ -232,13 +250,20 @@ export function buildDense(ctx: LayerContext): Layer {
       // dense_tiled.wgsl binds a fifth input, dz as scalars for the _ragged entry points (in0s,
       // binding 4): null where unused.
       const io = (...r: (BufferRange | null)[]) => row === TILED ? [...r, null] : r;
+      // The first layer of a network fed by a Feeder reads x from its batch group instead.
+      const gather = ctx.gather === true;
+      if (gather && !gathersBatch(ctx.info, ctx.variant)) {
+        throw new Error(`${spec.name}: variant "${ctx.variant}" cannot read the batch itself`);
+      }
+      const x = gather ? null : ctx.x;
       forward.push(
         rowDispatch(row, {
-          pass: "forward",
+          pass: gather ? "forwardGather" : "forward",
           ...base,
           constants: { ...act, ...rows },
           // The tiled forward reads the biases as scalars (in2s): see bias4 in dense_tiled.wgsl.
-          io: io(ctx.y, ctx.x, params, row === TILED ? params : null),
+          io: io(ctx.y, x, params, row === TILED ? params : null),
+          batch: gather,
         }),
       );
       if (!ctx.dy) break;
@@ -247,9 +272,10 @@ export function buildDense(ctx: LayerContext): Layer {
       const ragged = row === TILED && O % 4 !== 0;
       backward.push(
         rowDispatch(row, {
-          pass: ragged ? "weightRagged" : "weight",
+          pass: gather ? "weightGather" : ragged ? "weightRagged" : "weight",
           ...base,
-          io: ragged ? [grads, null, ctx.x, null, ctx.dy] : io(grads, ctx.dy, ctx.x, null),
+          io: ragged ? [grads, null, ctx.x, null, ctx.dy] : io(grads, ctx.dy, x, null),
+          batch: gather,
         }),
       );
       if (ctx.dx) {

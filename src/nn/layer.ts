@@ -41,6 +41,13 @@ export interface LayerContext {
    * (the same shape, u32 flat indices into the convolution's output). Absent for other layers.
    */
   pooled?: { y: GPUBuffer; argmax: GPUBuffer };
+  /**
+   * Set on a network's first layer when the network reads its batches straight from a Feeder's
+   * dataset (`Network`'s `gather` option) and the layer's variant can (`gathersBatch` in
+   * src/nn/dense.ts): the layer then reads x from the Feeder's bind group (`BATCH_GROUP` in
+   * src/gpu/kernel.ts) instead of `x`, and its forward writes the batch's labels.
+   */
+  gather?: boolean;
   /** Allocates a zeroed storage buffer the network owns (and frees), e.g. max-pool's argmax. */
   alloc: (label: string, bytes: number) => GPUBuffer;
 }

@@ -7,7 +7,7 @@ import { formatBytes } from "../fs.ts";
 import { createStorage } from "../gpu/buffer.ts";
 import { type Dispatch, encode, type KernelCache } from "../gpu/kernel.ts";
 import { buildConv2d } from "./conv2d.ts";
-import { buildDense } from "./dense.ts";
+import { buildDense, gathersBatch } from "./dense.ts";
 import type { Layer, LayerContext } from "./layer.ts";
 import { buildLoss } from "./loss.ts";
 import { checkClassifier, inferShapes, type ModelSpec, sizeOf } from "./model.ts";
@@ -69,8 +69,19 @@ export class Network {
   readonly B: number;
   /** The spec the network was built from. */
   readonly model: ModelSpec;
-  /** (B, C, H, W) input batch. */
+  /**
+   * (B, C, H, W) input batch; unread when {@link Network.gathers} (the first layer reads the
+   * batch itself).
+   */
   readonly x: GPUBuffer;
+  /**
+   * Whether the first layer reads each batch straight from the dataset split of the Feeder
+   * (src/train/feeder.ts) that feeds the network, its gather fused in (the `gather` option, where
+   * the layer's variant can: `gathersBatch` in src/nn/dense.ts). Such a network runs only with
+   * a Feeder's `encodeGather` before its forward, which binds the batch rather than
+   * dispatching a gather into `x`.
+   */
+  readonly gathers: boolean;
   /** (B) u32 labels; 0xffffffff marks padding. */
   readonly labels: GPUBuffer;
   /** (B, N) softmax output. */
@@ -108,6 +119,13 @@ export class Network {
        * (src/nn/variants.ts) returns them. Default: every layer's simple row.
        */
       variants?: readonly string[];
+      /**
+       * Let the first layer read its batches straight from a Feeder's dataset split where its
+       * variant can (see {@link Network.gathers}): for networks that only Feeders without
+       * `augment` feed (training and evaluation on a split), not those fed through `x`.
+       * Default false.
+       */
+      gather?: boolean;
     },
   ) {
     const { model, store, B, train, variants } = options;
@@ -150,6 +168,8 @@ export class Network {
       checkVariant(info, { variant: variants?.[k] ?? SIMPLE_VARIANT, limits: device.limits })
     );
     checkFusions(infos, named);
+    this.gathers = options.gather === true && infos.length > 0 &&
+      gathersBatch(infos[0]!, named[0]!);
     // A convolution that pools in its epilogue writes the pool's output and argmax (layer k + 1).
     const pooled = new Map<number, { y: GPUBuffer; argmax: GPUBuffer }>();
     for (const [k, info] of infos.entries()) {
@@ -172,6 +192,7 @@ export class Network {
         dx: grads[k]!,
         prevAct: producerAct(k),
         variant: named[k]!,
+        ...(k === 0 && this.gathers ? { gather: true } : {}),
         alloc: (label, bytes) => make(`${info.spec.name}.${label}`, bytes / 4),
         ...(pooled.has(k) ? { pooled: pooled.get(k)! } : {}),
       };

@@ -1,11 +1,15 @@
 /**
  * Feeds a network from a dataset split resident on the GPU: pixels stay u8 (packed 4 per u32),
  * the epoch's sample order is uploaded once, and each batch is one gather dispatch that picks
- * its slice of the order with a dynamic offset. No per-batch upload.
+ * its slice of the order with a dynamic offset; or, for a network whose first layer reads the
+ * batch itself (`Network.gathers`), no dispatch at all: the batch's bind group, with the same
+ * offset. No per-batch upload.
  */
 import code from "../../kernels/gather.wgsl" with { type: "text" };
 import { createDims, createStorage, createStorageWith, writeBuffer } from "../gpu/buffer.ts";
 import {
+  BATCH_GROUP,
+  batchGroupLayout,
   type Dispatch,
   dispatchOf,
   encode,
@@ -63,8 +67,11 @@ export class Feeder {
   /** Batches per epoch; {@link Feeder.setOrder} takes `batches × B` sample indices. */
   readonly batches: number;
   readonly #device: GPUDevice;
-  /** The gather dispatch; its order slice is chosen per batch by a dynamic offset. */
-  readonly #gather: Dispatch;
+  /**
+   * The gather dispatch, or (for a network that `gathers`) the bind group its first layer reads
+   * the batch from; either's order slice is chosen per batch by a dynamic offset.
+   */
+  readonly #gather: Dispatch | { group: GPUBindGroup };
   readonly #images: GPUBuffer;
   readonly #labels: GPUBuffer;
   readonly #order: GPUBuffer;
@@ -76,11 +83,13 @@ export class Feeder {
 
   /**
    * Uploads the split's pixels (u8, 4 per u32) and labels, and makes the gather dispatch into
-   * `network`'s input (B, rows × cols) and labels (B), with room for `batches` batches of order.
-   * With `augment`, each image is distorted by a random affine map drawn from (`augment.seed`,
-   * the epoch given to {@link Feeder.setOrder}, the sample index): see kernels/gather.wgsl.
-   * Throws a {@link UserError} when the images exceed the adapter's
-   * `maxStorageBufferBindingSize` (bytes), and an Error when rows × cols is not a multiple of 4.
+   * `network`'s input (B, rows × cols) and labels (B), with room for `batches` batches of order;
+   * where `network.gathers`, the bind group ({@link BATCH_GROUP}) its first layer reads the
+   * batch from instead. With `augment`, each image is distorted by a random affine map drawn
+   * from (`augment.seed`, the epoch given to {@link Feeder.setOrder}, the sample index): see
+   * kernels/gather.wgsl. Throws a {@link UserError} when the images exceed the adapter's
+   * `maxStorageBufferBindingSize` (bytes), and an Error when rows × cols is not a multiple of 4
+   * or `augment` is asked of a network that `gathers` (its first layer cannot distort).
    */
   constructor(
     device: GPUDevice,
@@ -95,6 +104,11 @@ export class Feeder {
   ) {
     const P = split.rows * split.cols;
     if (P % 4 !== 0) throw new Error(`Feeder needs pixels per image divisible by 4, got ${P}`);
+    if (augment && network.gathers) {
+      throw new Error(
+        "Feeder: augment needs a network that reads its input from x, not one that gathers",
+      );
+    }
     if (split.images.byteLength > device.limits.maxStorageBufferBindingSize) {
       throw new UserError(
         `The dataset (${split.images.byteLength} bytes) exceeds this adapter's storage buffer ` +
@@ -128,21 +142,29 @@ export class Feeder {
     };
     const dims = createDims(device, "gather", { layout: GATHER_DIMS, values: this.#dimsValues });
     this.#dims = dims;
-    this.#gather = dispatchOf(device, kernels, {
-      program: GATHER,
-      entry: GATHER_TABLE[augment ? "affine" : "simple"].entries.gather,
-      constants: { WG },
-      outputs: [network.x, network.labels],
-      inputs: [
-        this.#images,
-        this.#labels,
-        { buffer: this.#order, offset: 0, size: network.B * 4 },
-      ],
-      dynamicInput: 2,
-      dims,
-      // A workgroup per row of the batch.
-      grid: [Math.min(network.B, device.limits.maxComputeWorkgroupsPerDimension)],
-    });
+    const order = { buffer: this.#order, offset: 0, size: network.B * 4 };
+    this.#gather = network.gathers
+      ? {
+        group: device.createBindGroup({
+          label: "batch",
+          layout: batchGroupLayout(device),
+          entries: [this.#images, this.#labels, order, network.labels].map((r, binding) => ({
+            binding,
+            resource: r instanceof GPUBuffer ? { buffer: r } : r,
+          })),
+        }),
+      }
+      : dispatchOf(device, kernels, {
+        program: GATHER,
+        entry: GATHER_TABLE[augment ? "affine" : "simple"].entries.gather,
+        constants: { WG },
+        outputs: [network.x, network.labels],
+        inputs: [this.#images, this.#labels, order],
+        dynamicInput: 2,
+        dims,
+        // A workgroup per row of the batch.
+        grid: [Math.min(network.B, device.limits.maxComputeWorkgroupsPerDimension)],
+      });
   }
 
   /**
@@ -170,9 +192,20 @@ export class Feeder {
     }
   }
 
-  /** Encodes the gather of batch `index` into the network's input and labels. */
+  /**
+   * Encodes the gather of batch `index` into the network's input and labels; or, where the
+   * network `gathers`, binds batch `index` for its first layer, which then reads it (the group
+   * stays set for the rest of the pass, until the next batch's).
+   */
   encodeGather(pass: GPUComputePassEncoder, index: number): void {
-    encode(pass, this.#gather, { dynamicOffsets: [index * this.#slotBytes] });
+    const dynamicOffsets = [index * this.#slotBytes];
+    if ("group" in this.#gather) pass.setBindGroup(BATCH_GROUP, this.#gather.group, dynamicOffsets);
+    else encode(pass, this.#gather, { dynamicOffsets });
+  }
+
+  /** Whether {@link Feeder.encodeGather} dispatches a gather (else the network gathers). */
+  get dispatches(): boolean {
+    return !("group" in this.#gather);
   }
 
   /** Frees the dataset buffers. */
