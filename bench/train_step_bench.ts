@@ -1,12 +1,14 @@
 /**
  * Whole training steps (gather → forward → loss → backward → SGD) of the MLP and LeNet at
  * batch 100, several per iteration, in one group per model: simple kernels beside the ones tuned
- * for CPU adapters and for GPUs. The table after the benches gives samples/sec; the lines
- * before them, dispatches and submits per step.
+ * for CPU adapters and for GPUs; then the MLP's CPU-tuned step with the gather fused into its
+ * first layer (as `mnist train` runs it) beside the separate gather dispatch it replaced. The
+ * table after the benches gives samples/sec; the lines before them, dispatches and submits per
+ * step.
  */
 import { countDispatches } from "../src/gpu/kernel.ts";
 import { lenet, mlp } from "../src/nn/model.ts";
-import { benchGpu, trainingSetup, VARIANTS } from "./common.ts";
+import { benchGpu, TARGET, trainingSetup, VARIANTS } from "./common.ts";
 
 const B = 100;
 
@@ -29,4 +31,22 @@ for (const [model, steps] of [[mlp(), 50], [lenet(), 5]] as const) {
       n: own ? 10 : 3,
     });
   }
+}
+
+// The gather fused into fc1 (kernels/dense_tiled.wgsl's _gather entry points) against the gather
+// dispatch and the plain tiled kernels: the unfused step is the reference.
+for (const gather of [false, true]) {
+  const setup = trainingSetup(mlp(), { B, tiled: true, target: "cpu", gather });
+  const kind = gather ? "gather fused into fc1" : "gather dispatch (reference)";
+  console.log(`mlp, CPU-tuned, ${kind}: ${countDispatches(setup.step)} dispatches per step`);
+  await benchGpu({
+    group: "mlp train step, CPU-tuned",
+    kind,
+    own: gather && TARGET === "cpu",
+    baseline: !gather,
+    repeats: 50,
+    run: setup.step,
+    work: { samples: B },
+    n: 10,
+  });
 }
