@@ -34,9 +34,9 @@ override ROWS: u32 = 16u;
 @group(0) @binding(5) var<uniform> dims: Dims;
 
 // The batch of the _gather entry points, bound as group 1 by the Feeder (src/train/feeder.ts)
-// that feeds the network: the split's u8 pixels (4 per u32, images × I), its labels, the batch's
-// slice of the epoch's order (a dynamic offset), and the network's labels (B), which the forward
-// fills as gather_batch does.
+// that feeds the network: the split's u8 pixels (4 per u32, rows of whole words), its labels,
+// the batch's slice of the epoch's order (a dynamic offset), and the network's labels (B), which
+// the forward fills as kernels/gather.wgsl's gather_batch does.
 @group(1) @binding(0) var<storage, read> images: array<u32>;
 @group(1) @binding(1) var<storage, read> labels: array<u32>;
 @group(1) @binding(2) var<storage, read> order: array<u32>;
@@ -45,6 +45,11 @@ override ROWS: u32 = 16u;
 // An order entry with this bit set is padding: its label reads PAD, which metrics skip.
 const PAD_FLAG: u32 = 0x80000000u;
 const PAD: u32 = 0xffffffffu;
+
+// The split's sample at row b of the batch.
+fn sample_of(b: u32) -> u32 {
+  return order[b] & ~PAD_FLAG;
+}
 
 // label_out[b] = the label of order[b], or PAD for padding, skipping rows past B.
 fn gather_label(b: u32) {
@@ -1838,26 +1843,26 @@ fn dense_forward_tiled_gather(@builtin(global_invocation_id) gid: vec3u) {
     return;
   }
   // Row offsets (in vec4s or u32 words) of the x and w rows, clamped at the edges.
-  let x0 = (order[min(b0 + 0u, B - 1u)] & ~PAD_FLAG) * I4;
-  let x1 = (order[min(b0 + 1u, B - 1u)] & ~PAD_FLAG) * I4;
-  let x2 = (order[min(b0 + 2u, B - 1u)] & ~PAD_FLAG) * I4;
-  let x3 = (order[min(b0 + 3u, B - 1u)] & ~PAD_FLAG) * I4;
-  let x4 = (order[min(b0 + 4u, B - 1u)] & ~PAD_FLAG) * I4;
-  let x5 = (order[min(b0 + 5u, B - 1u)] & ~PAD_FLAG) * I4;
-  let x6 = (order[min(b0 + 6u, B - 1u)] & ~PAD_FLAG) * I4;
-  let x7 = (order[min(b0 + 7u, B - 1u)] & ~PAD_FLAG) * I4;
-  let x8 = (order[min(b0 + 8u, B - 1u)] & ~PAD_FLAG) * I4;
-  let x9 = (order[min(b0 + 9u, B - 1u)] & ~PAD_FLAG) * I4;
-  let x10 = (order[min(b0 + 10u, B - 1u)] & ~PAD_FLAG) * I4;
-  let x11 = (order[min(b0 + 11u, B - 1u)] & ~PAD_FLAG) * I4;
-  let x12 = (order[min(b0 + 12u, B - 1u)] & ~PAD_FLAG) * I4;
-  let x13 = (order[min(b0 + 13u, B - 1u)] & ~PAD_FLAG) * I4;
-  let x14 = (order[min(b0 + 14u, B - 1u)] & ~PAD_FLAG) * I4;
-  let x15 = (order[min(b0 + 15u, B - 1u)] & ~PAD_FLAG) * I4;
-  let x16 = (order[min(b0 + 16u, B - 1u)] & ~PAD_FLAG) * I4;
-  let x17 = (order[min(b0 + 17u, B - 1u)] & ~PAD_FLAG) * I4;
-  let x18 = (order[min(b0 + 18u, B - 1u)] & ~PAD_FLAG) * I4;
-  let x19 = (order[min(b0 + 19u, B - 1u)] & ~PAD_FLAG) * I4;
+  let x0 = sample_of(min(b0 + 0u, B - 1u)) * I4;
+  let x1 = sample_of(min(b0 + 1u, B - 1u)) * I4;
+  let x2 = sample_of(min(b0 + 2u, B - 1u)) * I4;
+  let x3 = sample_of(min(b0 + 3u, B - 1u)) * I4;
+  let x4 = sample_of(min(b0 + 4u, B - 1u)) * I4;
+  let x5 = sample_of(min(b0 + 5u, B - 1u)) * I4;
+  let x6 = sample_of(min(b0 + 6u, B - 1u)) * I4;
+  let x7 = sample_of(min(b0 + 7u, B - 1u)) * I4;
+  let x8 = sample_of(min(b0 + 8u, B - 1u)) * I4;
+  let x9 = sample_of(min(b0 + 9u, B - 1u)) * I4;
+  let x10 = sample_of(min(b0 + 10u, B - 1u)) * I4;
+  let x11 = sample_of(min(b0 + 11u, B - 1u)) * I4;
+  let x12 = sample_of(min(b0 + 12u, B - 1u)) * I4;
+  let x13 = sample_of(min(b0 + 13u, B - 1u)) * I4;
+  let x14 = sample_of(min(b0 + 14u, B - 1u)) * I4;
+  let x15 = sample_of(min(b0 + 15u, B - 1u)) * I4;
+  let x16 = sample_of(min(b0 + 16u, B - 1u)) * I4;
+  let x17 = sample_of(min(b0 + 17u, B - 1u)) * I4;
+  let x18 = sample_of(min(b0 + 18u, B - 1u)) * I4;
+  let x19 = sample_of(min(b0 + 19u, B - 1u)) * I4;
   let w0 = min(o0 + 0u, O - 1u) * I4;
   let w1 = min(o0 + 1u, O - 1u) * I4;
   let w2 = min(o0 + 2u, O - 1u) * I4;
@@ -2337,7 +2342,7 @@ fn dense_backward_weight_tiled_gather(@builtin(global_invocation_id) gid: vec3u)
     let g1 = in0[b * O4 + og1];
     let g2 = in0[b * O4 + og2];
     let g3 = in0[b * O4 + og3];
-    let xb = (order[b] & ~PAD_FLAG) * I4;
+    let xb = sample_of(b) * I4;
     let x0 = unpack4x8unorm(images[xb + c0]);
     let x1 = unpack4x8unorm(images[xb + c1]);
     let x2 = unpack4x8unorm(images[xb + c2]);

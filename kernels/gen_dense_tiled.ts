@@ -9,6 +9,7 @@
  *     deno task gen
  */
 
+import { batchGroup } from "./gen_batch.ts";
 import { DENSE_TILES } from "./tiles.ts";
 
 /** Weight rows per tile of the weight gradient (see kernels/tiles.ts). */
@@ -35,7 +36,7 @@ function forRow(r: number, indent: number, lines: string[]): string[] {
 
 /** Where row `b` of x starts, in vec4s of x or (gathering) in u32 words of the split's images. */
 function xRow(gather: boolean, b: string): string {
-  return gather ? `(order[${b}] & ~PAD_FLAG)` : b;
+  return gather ? `sample_of(${b})` : b;
 }
 
 function forward(gather: boolean): string {
@@ -272,27 +273,7 @@ override ROWS: u32 = 16u;
 @group(0) @binding(4) var<storage, read> in0s: array<f32>;
 @group(0) @binding(5) var<uniform> dims: Dims;
 
-// The batch of the _gather entry points, bound as group 1 by the Feeder (src/train/feeder.ts)
-// that feeds the network: the split's u8 pixels (4 per u32, images × I), its labels, the batch's
-// slice of the epoch's order (a dynamic offset), and the network's labels (B), which the forward
-// fills as gather_batch does.
-@group(1) @binding(0) var<storage, read> images: array<u32>;
-@group(1) @binding(1) var<storage, read> labels: array<u32>;
-@group(1) @binding(2) var<storage, read> order: array<u32>;
-@group(1) @binding(3) var<storage, read_write> label_out: array<u32>;
-
-// An order entry with this bit set is padding: its label reads PAD, which metrics skip.
-const PAD_FLAG: u32 = 0x80000000u;
-const PAD: u32 = 0xffffffffu;
-
-// label_out[b] = the label of order[b], or PAD for padding, skipping rows past B.
-fn gather_label(b: u32) {
-  if (b >= dims.B) {
-    return;
-  }
-  let entry = order[b];
-  label_out[b] = select(labels[entry & ~PAD_FLAG], PAD, (entry & PAD_FLAG) != 0u);
-}
+${batchGroup()}
 
 // Biases o .. o + 3 from the parameter block (bias follows w (O, I)), clamped at the edge.
 // Read from in2s, the same block as scalars: in1's vec4 view ends at its last whole vec4, so

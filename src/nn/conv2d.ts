@@ -204,21 +204,25 @@ const TILED = {
     forward: "conv2d_forward_tiled",
     weight: "conv2d_backward_weight_tiled",
     input: "conv2d_backward_input_tiled",
+    // A network's first layer, reading the batch itself (`gathersBatch`, src/nn/variants.ts).
+    weightGather: "conv2d_backward_weight_tiled_gather",
   },
   workgroup: () => 8,
   fits: (shape, _limits) => unrolled(shape) && paramsFitWindows(shape),
   grid: ({ B, C, O, K, OH, OW }) => {
     const { RH, RW, T } = FORWARD;
+    const weight = {
+      invocations: weightInvocations("tiled", { O, C, K }) *
+        weightSlices({ B, O, C, K }, "tiled").S,
+    };
     return {
       forward: { invocations: B * Math.ceil(O / T) * Math.ceil(OH / RH) * Math.ceil(OW / RW) },
-      weight: {
-        invocations: weightInvocations("tiled", { O, C, K }) *
-          weightSlices({ B, O, C, K }, "tiled").S,
-      },
+      weight,
       input: { invocations: B * Math.ceil(C / INPUT.TC) },
+      weightGather: weight,
     };
   },
-} as const satisfies KernelRow<Conv2dShape, "forward" | "weight" | "input">;
+} as const satisfies KernelRow<Conv2dShape, "forward" | "weight" | "input" | "weightGather">;
 
 /**
  * Whether a convolution of this shape can max-pool 2×2 windows at stride 2 in its tiled
@@ -243,11 +247,18 @@ const TILED_POOL = {
   variant: "tiled_pool",
   program: CONV2D_TILED,
   outputs: 3,
-  entries: { forward: "conv2d_forward_tiled_pool" },
+  entries: {
+    forward: "conv2d_forward_tiled_pool",
+    // A network's first layer, reading the batch itself (`gathersBatch`, src/nn/variants.ts).
+    forwardGather: "conv2d_forward_tiled_pool_gather",
+  },
   workgroup: () => 8,
   fits: (shape, _limits) => poolsInEpilogue(shape) && paramsFitWindows(shape),
-  grid: (shape) => ({ forward: TILED.grid(shape).forward }),
-} as const satisfies KernelRow<Conv2dShape, "forward">;
+  grid: (shape) => ({
+    forward: TILED.grid(shape).forward,
+    forwardGather: TILED.grid(shape).forward,
+  }),
+} as const satisfies KernelRow<Conv2dShape, "forward" | "forwardGather">;
 
 /**
  * The GPU kernels (kernels/conv2d_vec4.wgsl), for the {@link unrolled} shapes: 4 columns ×
@@ -344,15 +355,22 @@ export function buildConv2d(ctx: LayerContext): Layer {
   const windows = tiled
     ? store.uniformWindows(index, { bytes: PARAM_WINDOW_BYTES, count: 2 })
     : undefined;
+  // The first layer of a network fed by a Feeder reads x from its batch group instead.
+  const gather = ctx.gather === true;
+  if (gather && (variant !== "tiled_pool" || C !== 1)) {
+    throw new Error(`${spec.name}: variant "${ctx.variant}" cannot read the batch itself`);
+  }
+  const x = gather ? null : ctx.x;
   if (variant === "tiled_pool") {
     if (!ctx.pooled) throw new Error(`${spec.name}: tiled_pool needs the pool's buffers`);
     forward.push(
       rowDispatch(TILED_POOL, {
-        pass: "forward",
+        pass: gather ? "forwardGather" : "forward",
         ...base,
         constants: act,
-        io: [null, ctx.pooled.y, ctx.pooled.argmax, ctx.x, null],
+        io: [null, ctx.pooled.y, ctx.pooled.argmax, x, null],
         uniforms: windows,
+        batch: gather,
       }),
     );
   } else {
@@ -371,12 +389,20 @@ export function buildConv2d(ctx: LayerContext): Layer {
   const size = O * C * K * K + O;
   const partial = S === 1 ? grads : ctx.alloc("dw_slices", S * size * 4);
   backward.push(
-    rowDispatch(row, {
-      pass: "weight",
-      ...base,
-      io: tiled ? [partial, null, null, ctx.dy, ctx.x] : [partial, ctx.dy, ctx.x, null],
-      uniforms: tiled ? [null, null] : undefined,
-    }),
+    gather
+      ? rowDispatch(TILED, {
+        pass: "weightGather",
+        ...base,
+        io: [partial, null, null, ctx.dy, null],
+        uniforms: [null, null],
+        batch: true,
+      })
+      : rowDispatch(row, {
+        pass: "weight",
+        ...base,
+        io: tiled ? [partial, null, null, ctx.dy, ctx.x] : [partial, ctx.dy, ctx.x, null],
+        uniforms: tiled ? [null, null] : undefined,
+      }),
   );
   if (S > 1) {
     backward.push(rowDispatch(SIMPLE, { pass: "sum", ...base, io: [grads, partial, null, null] }));

@@ -126,7 +126,8 @@ const SIMPLE = {
  * 16 columns by up to 20 rows (the forward and input gradient take {@link tileRows} batch rows,
  * the `ROWS` constant), vec4 loads along I, so I % 4 == 0. The `_ragged` gradients read dz's
  * rows as scalars (bound after the other inputs), for O % 4 != 0. The `_gather` forward and
- * weight gradient are the first layer's with the batch's gather fused in ({@link gathersBatch}).
+ * weight gradient are the first layer's with the batch's gather fused in (`gathersBatch` in
+ * src/nn/variants.ts).
  * A workgroup is one SIMD register of invocations (8 on llvmpipe with AVX2).
  */
 const TILED = {
@@ -163,18 +164,6 @@ const TILED = {
   DenseShape,
   "forward" | "weight" | "input" | "weightRagged" | "inputRagged" | "forwardGather" | "weightGather"
 >;
-
-/**
- * Whether a network's first layer of variant `variant` can read its batches straight from the
- * dataset split (kernels/dense_tiled.wgsl's `_gather` entry points) rather than from a batch
- * that a gather dispatch wrote first: a CPU-tuned (`tiled`) dense layer whose outputs are a
- * multiple of 4 (its weight gradient reads dz as vec4s). The fused kernels compute the same
- * floats in the same order, and save a dispatch and a (B, I) f32 write and read per step.
- */
-export function gathersBatch(info: LayerInfo, variant: string): boolean {
-  return info.spec.kind === "dense" && variant === TILED.variant &&
-    denseShape(info).O % 4 === 0 && denseShape(info).I % 4 === 0;
-}
 
 /**
  * The workgroup-tiled kernels for GPUs (kernels/dense_shared.wgsl): one 16×16 workgroup per
@@ -252,7 +241,7 @@ export function buildDense(ctx: LayerContext): Layer {
       const io = (...r: (BufferRange | null)[]) => row === TILED ? [...r, null] : r;
       // The first layer of a network fed by a Feeder reads x from its batch group instead.
       const gather = ctx.gather === true;
-      if (gather && !gathersBatch(ctx.info, ctx.variant)) {
+      if (gather && (row !== TILED || O % 4 !== 0)) {
         throw new Error(`${spec.name}: variant "${ctx.variant}" cannot read the batch itself`);
       }
       const x = gather ? null : ctx.x;

@@ -44,7 +44,7 @@ export interface LayerContext {
   /**
    * Set on a network's first layer when the network reads its batches straight from a Feeder's
    * dataset (`Network`'s `gather` option) and the layer's variant can (`gathersBatch` in
-   * src/nn/dense.ts): the layer then reads x from the Feeder's bind group (`BATCH_GROUP` in
+   * src/nn/variants.ts): the layer then reads x from the Feeder's bind group (`BATCH_GROUP` in
    * src/gpu/kernel.ts) instead of `x`, and its forward writes the batch's labels.
    */
   gather?: boolean;

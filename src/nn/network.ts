@@ -7,13 +7,19 @@ import { formatBytes } from "../fs.ts";
 import { createStorage } from "../gpu/buffer.ts";
 import { type Dispatch, encode, type KernelCache } from "../gpu/kernel.ts";
 import { buildConv2d } from "./conv2d.ts";
-import { buildDense, gathersBatch } from "./dense.ts";
+import { buildDense } from "./dense.ts";
 import type { Layer, LayerContext } from "./layer.ts";
 import { buildLoss } from "./loss.ts";
 import { checkClassifier, inferShapes, type ModelSpec, sizeOf } from "./model.ts";
 import type { ParamStore } from "./params.ts";
 import { buildMaxPool } from "./pool.ts";
-import { checkFusions, checkVariant, FUSED_POOL, SIMPLE_VARIANT } from "./variants.ts";
+import {
+  checkFusions,
+  checkVariant,
+  FUSED_POOL,
+  gathersBatch,
+  SIMPLE_VARIANT,
+} from "./variants.ts";
 
 /**
  * The largest per-sample buffer of `model` at any batch size: the input or a layer's output
@@ -77,7 +83,7 @@ export class Network {
   /**
    * Whether the first layer reads each batch straight from the dataset split of the Feeder
    * (src/train/feeder.ts) that feeds the network, its gather fused in (the `gather` option, where
-   * the layer's variant can: `gathersBatch` in src/nn/dense.ts). Such a network runs only with
+   * the layer's variant can: `gathersBatch` in src/nn/variants.ts). Such a network runs only with
    * a Feeder's `encodeGather` before its forward, which binds the batch rather than
    * dispatching a gather into `x`.
    */

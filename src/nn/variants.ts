@@ -89,6 +89,26 @@ function pairsFused(infos: readonly LayerInfo[], names: readonly string[]): bool
   });
 }
 
+/**
+ * Whether a network's first layer, of variant `variant`, can read its batches straight from the
+ * dataset split (the `_gather` entry points of kernels/dense_tiled.wgsl and
+ * kernels/conv2d_tiled.wgsl) rather than from a batch that a gather dispatch wrote first: a
+ * CPU-tuned dense layer whose outputs are a multiple of 4 (its weight gradient reads dz as
+ * vec4s), or a CPU-tuned convolution that pools in its epilogue ({@link POOLING_CONV}) over
+ * one input channel (the split's images). The fused kernels compute the same floats in the same
+ * order, and save a dispatch and a (B, I) f32 write and read per step.
+ */
+export function gathersBatch(info: LayerInfo, variant: string): boolean {
+  switch (info.spec.kind) {
+    case "dense":
+      return variant === TUNED.dense.cpu && denseShape(info).O % 4 === 0;
+    case "conv2d":
+      return variant === POOLING_CONV && conv2dShape(info).C === 1;
+    default:
+      return false;
+  }
+}
+
 /** A row's `fits`, whatever the op. */
 type Fits = (shape: never, limits: RowLimits) => boolean;
 
