@@ -15,7 +15,8 @@ const FC1 = 2 * B * 784 * 128;
 const FC2 = 2 * B * 128 * 64;
 
 for (const { kind, tiled, target, own } of VARIANTS) {
-  const { network } = trainingSetup(mlp(), { B, tiled, target });
+  // The kernels alone: fc1 reading x, not the batch itself (see train_step_bench.ts).
+  const { network } = trainingSetup(mlp(), { B, tiled, target, gather: false });
   const fc1 = network.layers[0]!;
   const fc2 = network.layers[1]!;
   for (

@@ -13,7 +13,8 @@ const REPEATS = 50;
 const B = 100;
 
 for (const model of [mlp(), lenet()]) {
-  const { store, network, sgd, feeder } = trainingSetup(model, { B });
+  // gather: false, so that the feeder dispatches the gather this bench times.
+  const { store, network, sgd, feeder } = trainingSetup(model, { B, gather: false });
   const withMomentum = trainingSetup(model, { B, momentum: 0.9 });
   const pixels = model.input.reduce((a, b) => a * b, 1);
   const cases = [
