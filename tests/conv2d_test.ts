@@ -137,11 +137,15 @@ function expectedLabels(s: Shape, variant: Conv2dVariant, first = false): string
     kind === "simple" ? `conv2d.${entry}` : `conv2d_${kind}.${entry}_${kind}`;
   const sum = sliced ? ["conv2d.conv2d_sum_slices"] : [];
   const forward = label(v.kernels, "conv2d_forward");
+  // Tiled outputs 8 wide keep their x rows in a sliding window (slidesRows).
+  const weight = v.kernels === "tiled" && OW === 8
+    ? "conv2d_tiled.conv2d_backward_weight_tiled_rows"
+    : label(v.kernels, "conv2d_backward_weight");
   // The vec4 kernels compute both gradients in one dispatch.
   if (v.kernels === "vec4" && !first) return [forward, label("vec4", "conv2d_backward"), ...sum];
   return [
     forward,
-    label(v.kernels, "conv2d_backward_weight"),
+    weight,
     ...sum,
     ...(first ? [] : [label(v.input, "conv2d_backward_input")]),
   ];
@@ -307,6 +311,8 @@ Deno.test(
     );
     const count = (label: string) => cases.filter((l) => l === label).length;
     assert.ok(count("conv2d_tiled.conv2d_forward_tiled") >= 6);
+    assert.ok(count("conv2d_tiled.conv2d_backward_weight_tiled") >= 4);
+    assert.ok(count("conv2d_tiled.conv2d_backward_weight_tiled_rows") >= 6);
     assert.ok(count("conv2d.conv2d_sum_slices") >= 8);
     assert.ok(count("conv2d_tiled.conv2d_backward_input_tiled") >= 4);
     assert.ok(count("conv2d_vec4.conv2d_forward_vec4") >= 6);
