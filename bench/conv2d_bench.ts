@@ -22,8 +22,7 @@ const POOL_IN = B * 20 * 24 * 24;
 const POOL_OUT = B * 20 * 12 * 12;
 
 for (const { kind, tiled, target, own } of VARIANTS) {
-  // The kernels alone: conv1 reading x, not the batch itself (see train_step_bench.ts).
-  const { network } = trainingSetup(lenet(), { B, tiled, target, gather: false });
+  const { network } = trainingSetup(lenet(), { B, tiled, target });
   const conv1 = network.layers[0]!;
   const pool1 = network.layers[1]!;
   const conv2 = network.layers[2]!;
@@ -60,7 +59,7 @@ for (const { kind, tiled, target, own } of VARIANTS) {
 const LENET_UNFUSED = ["tiled", "2x2", "tiled", "2x2", "simple", "tiled", "tiled"];
 const LENET_FUSED = ["tiled_pool", "fused", "tiled_pool", "fused", "simple", "tiled", "tiled"];
 for (const [kind, variants] of [["unfused", LENET_UNFUSED], ["fused", LENET_FUSED]] as const) {
-  const { network } = trainingSetup(lenet(), { B, variants: [...variants], gather: false });
+  const { network } = trainingSetup(lenet(), { B, variants: [...variants] });
   const [conv1, pool1, conv2, pool2] = network.layers;
   const pairs = [
     ["conv+pool forward, both pairs", [conv1!, pool1!, conv2!, pool2!].flatMap((l) => l.forward)],

@@ -24,7 +24,6 @@
  *     deno task gen
  */
 
-import { batchGroup } from "./gen_batch.ts";
 import { CONV2D_TILES } from "./tiles.ts";
 
 /** The kernel size the tiled kernels are unrolled for (see kernels/tiles.ts). */
@@ -58,19 +57,12 @@ function fmaChain(acc: string, products: [string, string][]): string {
   return `${acc} = ${expr};`;
 }
 
-/** A vec4 of x at vec4 \`index\`: from \`buffer\`, or (\`gather\`) unpacked from the images' u8. */
-function loadX(gather: boolean, index: string, buffer: string): string {
-  return gather ? `unpack4x8unorm(images[${index}])` : `${buffer}[${index}]`;
-}
-
 /**
  * The forward, with the tile's epilogue either storing y, or (\`pool\`) max-pooling each 2×2
  * window of it at stride 2 and storing the pooled y and each window's argmax, as
- * kernels/pool_2x2.wgsl does. With \`gather\`, x is the batch's images read through its order
- * (group 1), as a network's first layer reads them, and the first tile of each image copies
- * its label.
+ * kernels/pool_2x2.wgsl does.
  */
-function forward(pool: boolean, gather = false): string {
+function forward(pool: boolean): string {
   const { RH, RW, T } = FORWARD;
   const G = RW / 4;
   const NV = Math.ceil((RW + K - 1) / 4);
@@ -78,7 +70,7 @@ function forward(pool: boolean, gather = false): string {
   const acc = (r: number, j: number, t: number) => `a${r}_${j}_${t}`;
   if (pool && (RW !== 8 || RH % 2 !== 0)) throw new Error("the pooled forward needs 8×2n tiles");
   const body: string[] = [
-    `    let xc = (${gather ? "img" : "b"} * C + c) * H * W4;`,
+    `    let xc = (b * C + c) * H * W4;`,
     ...range(T).flatMap((t) =>
       range(KK).map((k) => `    let w${t}_${k} = param(w${t} + c * ${KK}u + ${k}u);`)
     ),
@@ -86,9 +78,7 @@ function forward(pool: boolean, gather = false): string {
   for (let rr = 0; rr < rows; rr++) {
     body.push(`    // Input row oh0 + ${rr}: feeds output rows oh0 + ${rr} - kh.`);
     for (let q = 0; q < NV; q++) {
-      body.push(
-        `    let x${rr}_${q} = ${loadX(gather, `min(xc + row${rr} + ${q}u, last)`, "in0v")};`,
-      );
+      body.push(`    let x${rr}_${q} = in0v[min(xc + row${rr} + ${q}u, last)];`);
     }
     for (let r = Math.max(0, rr - K + 1); r <= Math.min(RH - 1, rr); r++) {
       const kh = rr - r;
@@ -128,15 +118,9 @@ function forward(pool: boolean, gather = false): string {
 // 2×2 windows at stride 2 (kernels/pool_2x2.wgsl's maxpool_forward_2x2 fused into the
 // epilogue); out4: the pool's y (B, O, OH/2, OW/8), argmax4: (B, O, OH/2, OW/8) flat indices
 // into the convolution's (B, O, OH, OW) output of each window's first maximum; in0v and the
-// parameters as conv2d_forward_tiled. Needs OH, OW even and OW/2 % 4 == 0.${
-      gather
-        ? `
-// The _gather twin reads x from the batch's images (group 1) instead of in0v, for a network's
-// first layer, and copies the batch's labels (the tiles at o0 = oh0 = ow0 = 0, one per image).`
-        : ""
-    }
+// parameters as conv2d_forward_tiled. Needs OH, OW even and OW/2 % 4 == 0.
 @compute @workgroup_size(WG)
-fn conv2d_forward_tiled_pool${gather ? "_gather" : ""}(`
+fn conv2d_forward_tiled_pool(`
     : `// One invocation per (b, ${T} output channels, ${RH}×${RW} output pixels); out4: y (B, O, OH, OW/4),
 // in0v: x (B, C, H, W/4), params_lo and params_hi: the layer's parameters, w (O, C, K, K)
 // then bias (O). Needs W % 4 == 0 (so OW % 4 == 0). Rows and columns past the edges are clamped
@@ -164,15 +148,7 @@ fn conv2d_forward_tiled(`;
   if (b >= dims.B) {
     return;
   }
-${
-    gather
-      ? `  if (o0 == 0u && oh0 == 0u && ow0 == 0u) {
-    gather_label(b);
-  }
-  let img = sample_of(b);
-  let last = arrayLength(&images) - 1u;`
-      : "  let last = dims.B * C * H * W4 - 1u;"
-  }
+  let last = dims.B * C * H * W4 - 1u;
   // Where output channel o0 + t's weights start, and where input row oh0 + rr of the block
   // starts (in vec4s) within a channel plane.
 ${range(T).map((t) => `  let w${t} = min(o0 + ${t}u, O - 1u) * C * ${KK}u;`).join("\n")}
@@ -191,7 +167,7 @@ ${stores.join("\n")}
 }`;
 }
 
-function backwardWeight(gather = false): string {
+function backwardWeight(): string {
   const { TO, CT, RHW, CW } = WEIGHT;
   const Q = CW / 4;
   const NV = Math.ceil((CW + K - 1) / 4);
@@ -221,16 +197,12 @@ function backwardWeight(gather = false): string {
   // Each x row is loaded just before the products that use it: with fewer values live at once
   // this measured faster on llvmpipe than loading every row first.
   for (let cc = 0; cc < CT; cc++) {
-    body.push(
-      `        let xc${cc} = ((${gather ? "img" : "b"} * C + ci${cc}) * H + oh0) * W4 + ow0 / 4u;`,
-    );
+    body.push(`        let xc${cc} = ((b * C + ci${cc}) * H + oh0) * W4 + ow0 / 4u;`);
     for (let rr = 0; rr < rows; rr++) {
       body.push(`        // x row oh0 + ${rr}: meets dz rows oh0 + r for the taps kh = ${rr} - r.`);
       for (let q = 0; q < NV; q++) {
         body.push(
-          `        let x${cc}_${rr}_${q} = ${
-            loadX(gather, `min(xc${cc} + ${rr}u * W4 + ${q}u, last_x)`, "in2v")
-          };`,
+          `        let x${cc}_${rr}_${q} = in2v[min(xc${cc} + ${rr}u * W4 + ${q}u, last_x)];`,
         );
       }
       for (let r = Math.max(0, rr - K + 1); r <= Math.min(RHW - 1, rr); r++) {
@@ -269,15 +241,9 @@ function backwardWeight(gather = false): string {
 // out: slice s of the partial sums (S, O·C·K·K + O), each laid out like the gradient range:
 // dw (O, C, K, K) then db (O); in0v: dz (B, O, OH, OW/4), in2v: x (B, C, H, W/4). Slice s sums
 // images s·BS .. s·BS + BS - 1; the invocations with c0 = 0 also sum db. Needs W % 4 == 0.
-// dz rows and columns past the edges read as zeros, so the x they meet never counts.${
-    gather
-      ? `
-// The _gather twin reads x from the batch's images (group 1) instead of in2v, for a network's
-// first layer.`
-      : ""
-  }
+// dz rows and columns past the edges read as zeros, so the x they meet never counts.
 @compute @workgroup_size(WG)
-fn conv2d_backward_weight_tiled${gather ? "_gather" : ""}(
+fn conv2d_backward_weight_tiled(
   @builtin(global_invocation_id) gid: vec3u,
   @builtin(num_workgroups) groups: vec3u,
 ) {
@@ -299,7 +265,7 @@ fn conv2d_backward_weight_tiled${gather ? "_gather" : ""}(
   if (s >= dims.S) {
     return;
   }
-  let last_x = ${gather ? "arrayLength(&images)" : "B * C * H * W4"} - 1u;
+  let last_x = B * C * H * W4 - 1u;
   let last_dz = B * O * OH * OW4 - 1u;
 ${range(TO).map((t) => `  let oc${t} = min(o0 + ${t}u, O - 1u);`).join("\n")}
 ${range(CT).map((cc) => `  let ci${cc} = min(c0 + ${cc}u, C - 1u);`).join("\n")}
@@ -311,7 +277,7 @@ ${
   }
 ${range(TO).map((t) => `  var db${t} = vec4f(0.0);`).join("\n")}
   let b_end = min(B, (s + 1u) * dims.BS);
-  for (var b = s * dims.BS; b < b_end; b++) {${gather ? "\n    let img = sample_of(b);" : ""}
+  for (var b = s * dims.BS; b < b_end; b++) {
     for (var oh0 = 0u; oh0 < OH; oh0 += ${RHW}u) {
       for (var ow0 = 0u; ow0 < OW; ow0 += ${CW}u) {
 ${body.join("\n")}
@@ -569,8 +535,6 @@ override WG: u32 = 8u;
 @group(0) @binding(6) var<uniform> params_hi: array<vec4f, ${WF / 4}>;
 @group(0) @binding(7) var<uniform> dims: Dims;
 
-${batchGroup()}
-
 fn invocation(gid: vec3u, groups: vec3u) -> u32 {
   return gid.x + gid.y * groups.x * WG;
 }
@@ -647,10 +611,6 @@ ${backwardWeight()}
 ${backwardWeightRows()}
 
 ${backwardInput()}
-
-${forward(true, true)}
-
-${backwardWeight(true)}
 `;
 }
 

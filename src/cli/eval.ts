@@ -282,8 +282,8 @@ export const evalCommand: Command = {
         B,
         train: false,
         variants: inferenceVariants(model, gpu),
-        // Only the Evaluator's Feeder feeds it: its first layer may read the batch itself.
-        gather: true,
+        // No gather fused into the first layer: its kernels would be pipelines of their own,
+        // whose creation costs more than one pass over the test set saves (gathersBatch).
       });
       mark("eval: network built");
       const evaluator = new Evaluator(gpu.device, kernels, { network, split: test });

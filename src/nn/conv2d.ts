@@ -204,8 +204,6 @@ const TILED = {
     forward: "conv2d_forward_tiled",
     weight: "conv2d_backward_weight_tiled",
     input: "conv2d_backward_input_tiled",
-    // A network's first layer, reading the batch itself (`gathersBatch`, src/nn/variants.ts).
-    weightGather: "conv2d_backward_weight_tiled_gather",
     // Outputs 8 wide, the x rows kept in a sliding window ({@link slidesRows}).
     weightRows: "conv2d_backward_weight_tiled_rows",
   },
@@ -221,13 +219,12 @@ const TILED = {
       forward: { invocations: B * Math.ceil(O / T) * Math.ceil(OH / RH) * Math.ceil(OW / RW) },
       weight,
       input: { invocations: B * Math.ceil(C / INPUT.TC) },
-      weightGather: weight,
       weightRows: weight,
     };
   },
 } as const satisfies KernelRow<
   Conv2dShape,
-  "forward" | "weight" | "input" | "weightGather" | "weightRows"
+  "forward" | "weight" | "input" | "weightRows"
 >;
 
 /**
@@ -264,18 +261,11 @@ const TILED_POOL = {
   variant: "tiled_pool",
   program: CONV2D_TILED,
   outputs: 3,
-  entries: {
-    forward: "conv2d_forward_tiled_pool",
-    // A network's first layer, reading the batch itself (`gathersBatch`, src/nn/variants.ts).
-    forwardGather: "conv2d_forward_tiled_pool_gather",
-  },
+  entries: { forward: "conv2d_forward_tiled_pool" },
   workgroup: () => 8,
   fits: (shape, _limits) => poolsInEpilogue(shape) && paramsFitWindows(shape),
-  grid: (shape) => ({
-    forward: TILED.grid(shape).forward,
-    forwardGather: TILED.grid(shape).forward,
-  }),
-} as const satisfies KernelRow<Conv2dShape, "forward" | "forwardGather">;
+  grid: (shape) => ({ forward: TILED.grid(shape).forward }),
+} as const satisfies KernelRow<Conv2dShape, "forward">;
 
 /**
  * The GPU kernels (kernels/conv2d_vec4.wgsl), for the {@link unrolled} shapes: 4 columns ×
@@ -372,22 +362,16 @@ export function buildConv2d(ctx: LayerContext): Layer {
   const windows = tiled
     ? store.uniformWindows(index, { bytes: PARAM_WINDOW_BYTES, count: 2 })
     : undefined;
-  // The first layer of a network fed by a Feeder reads x from its batch group instead.
-  const gather = ctx.gather === true;
-  if (gather && (variant !== "tiled_pool" || C !== 1)) {
-    throw new Error(`${spec.name}: variant "${ctx.variant}" cannot read the batch itself`);
-  }
-  const x = gather ? null : ctx.x;
+  if (ctx.gather) throw new Error(`${spec.name}: a convolution cannot read the batch itself`);
   if (variant === "tiled_pool") {
     if (!ctx.pooled) throw new Error(`${spec.name}: tiled_pool needs the pool's buffers`);
     forward.push(
       rowDispatch(TILED_POOL, {
-        pass: gather ? "forwardGather" : "forward",
+        pass: "forward",
         ...base,
         constants: act,
-        io: [null, ctx.pooled.y, ctx.pooled.argmax, x, null],
+        io: [null, ctx.pooled.y, ctx.pooled.argmax, ctx.x, null],
         uniforms: windows,
-        batch: gather,
       }),
     );
   } else {
@@ -406,15 +390,7 @@ export function buildConv2d(ctx: LayerContext): Layer {
   const size = O * C * K * K + O;
   const partial = S === 1 ? grads : ctx.alloc("dw_slices", S * size * 4);
   backward.push(
-    gather
-      ? rowDispatch(TILED, {
-        pass: "weightGather",
-        ...base,
-        io: [partial, null, null, ctx.dy, null],
-        uniforms: [null, null],
-        batch: true,
-      })
-      : tiled
+    tiled
       ? rowDispatch(TILED, {
         pass: slidesRows(shape) ? "weightRows" : "weight",
         ...base,

@@ -91,22 +91,20 @@ function pairsFused(infos: readonly LayerInfo[], names: readonly string[]): bool
 
 /**
  * Whether a network's first layer, of variant `variant`, can read its batches straight from the
- * dataset split (the `_gather` entry points of kernels/dense_tiled.wgsl and
- * kernels/conv2d_tiled.wgsl) rather than from a batch that a gather dispatch wrote first: a
- * CPU-tuned dense layer whose outputs are a multiple of 4 (its weight gradient reads dz as
- * vec4s), or a CPU-tuned convolution that pools in its epilogue ({@link POOLING_CONV}) over
- * one input channel (the split's images). The fused kernels compute the same floats in the same
- * order, and save a dispatch and a (B, I) f32 write and read per step.
+ * dataset split (kernels/dense_tiled.wgsl's `_gather` entry points) rather than from a batch
+ * that a gather dispatch wrote first: a CPU-tuned dense layer whose outputs are a multiple of 4
+ * (its weight gradient reads dz as vec4s). The fused kernels compute the same floats in the same
+ * order, and save a dispatch and a (B, I) f32 write and read per step, but they are pipelines
+ * of their own: fc1's forward and weight gradient no longer share fc2's (llvmpipe: +14 MB and
+ * about 0.25 s of pipeline creation for the MLP), which a training run earns back within its
+ * first epoch (MLP step about 12% faster) and an `eval` does not. A first convolution would
+ * cost LeNet a second copy of the pooled forward that conv1 and conv2 share (+20 MB when the
+ * network is built, +28-40 MB at the peak, past the 400 MB budget of issue 19) for about 1% of
+ * a step, so convolutions do not.
  */
 export function gathersBatch(info: LayerInfo, variant: string): boolean {
-  switch (info.spec.kind) {
-    case "dense":
-      return variant === TUNED.dense.cpu && denseShape(info).O % 4 === 0;
-    case "conv2d":
-      return variant === POOLING_CONV && conv2dShape(info).C === 1;
-    default:
-      return false;
-  }
+  return info.spec.kind === "dense" && variant === TUNED.dense.cpu &&
+    denseShape(info).O % 4 === 0;
 }
 
 /** A row's `fits`, whatever the op. */
