@@ -216,7 +216,7 @@ gpuTest(
       const split = randomSplit(8, 28, 28, 10, new Rng(1));
       assert.throws(
         () => new Feeder(g.device, k, { split, network: tiled, batches: 2, augment: { seed: 1 } }),
-        /augment needs a network that reads its input from x/,
+        /Cannot augment the batches of a network whose first layer reads them itself/,
       );
     } finally {
       tiled.destroy();

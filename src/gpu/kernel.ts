@@ -54,7 +54,10 @@ export interface KernelOptions {
  * kernels/dense_tiled.wgsl): the Feeder (src/train/feeder.ts) sets it once per batch with the
  * batch's order slice as its dynamic offset, and it stays set for the dispatches after. Its
  * bindings: the split's images (u8, 4 per u32) and labels, the order slice (B sample indices,
- * dynamic offset) and the network's labels, written.
+ * dynamic offset) and the network's labels, written. The dispatches in between (the loss, which
+ * reads those labels, the other layers, the update) have pipelines without group 1: this relies
+ * on a dispatch's bind groups being checked against its own pipeline layout only, as WebGPU's
+ * prose and wgpu do (tests/gather_fused_test.ts would fail otherwise). CPU-tuned kernels only.
  */
 export const BATCH_GROUP = 1;
 

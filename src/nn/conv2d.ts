@@ -362,7 +362,7 @@ export function buildConv2d(ctx: LayerContext): Layer {
   const windows = tiled
     ? store.uniformWindows(index, { bytes: PARAM_WINDOW_BYTES, count: 2 })
     : undefined;
-  if (ctx.gather) throw new Error(`${spec.name}: a convolution cannot read the batch itself`);
+  if (ctx.gather) throw new Error(`Cannot read the batch in convolution ${spec.name}`);
   if (variant === "tiled_pool") {
     if (!ctx.pooled) throw new Error(`${spec.name}: tiled_pool needs the pool's buffers`);
     forward.push(

@@ -242,7 +242,7 @@ export function buildDense(ctx: LayerContext): Layer {
       // The first layer of a network fed by a Feeder reads x from its batch group instead.
       const gather = ctx.gather === true;
       if (gather && (row !== TILED || O % 4 !== 0)) {
-        throw new Error(`${spec.name}: variant "${ctx.variant}" cannot read the batch itself`);
+        throw new Error(`Cannot read the batch in ${spec.name}'s "${ctx.variant}" kernels`);
       }
       const x = gather ? null : ctx.x;
       forward.push(

@@ -2793,7 +2793,7 @@ function buildConv2d(ctx) {
     bytes: PARAM_WINDOW_BYTES,
     count: 2
   }) : void 0;
-  if (ctx.gather) throw new Error(`${spec.name}: a convolution cannot read the batch itself`);
+  if (ctx.gather) throw new Error(`Cannot read the batch in convolution ${spec.name}`);
   if (variant === "tiled_pool") {
     if (!ctx.pooled) throw new Error(`${spec.name}: tiled_pool needs the pool's buffers`);
     forward.push(rowDispatch(TILED_POOL, {
@@ -3131,7 +3131,7 @@ function buildDense(ctx) {
       ] : r;
       const gather = ctx.gather === true;
       if (gather && (row !== TILED2 || O % 4 !== 0)) {
-        throw new Error(`${spec.name}: variant "${ctx.variant}" cannot read the batch itself`);
+        throw new Error(`Cannot read the batch in ${spec.name}'s "${ctx.variant}" kernels`);
       }
       const x = gather ? null : ctx.x;
       forward.push(rowDispatch(row, {

@@ -106,7 +106,7 @@ export class Feeder {
     if (P % 4 !== 0) throw new Error(`Feeder needs pixels per image divisible by 4, got ${P}`);
     if (augment && network.gathers) {
       throw new Error(
-        "Feeder: augment needs a network that reads its input from x, not one that gathers",
+        "Cannot augment the batches of a network whose first layer reads them itself",
       );
     }
     if (split.images.byteLength > device.limits.maxStorageBufferBindingSize) {
