@@ -2583,12 +2583,13 @@ fn conv2d_backward_weight_tiled_rows(
   let H = dims.H;
   let O = dims.O;
   let OH = dims.OH;
+  let OW = dims.OW;
   let W4 = dims.W / 4u;
-  let OW4 = dims.OW / 4u;
-  let tiles_c = C;
+  let OW4 = OW / 4u;
+  let tiles_c = (C + 0u) / 1u;
   let tiles_o = (O + 9u) / 10u;
   var i = invocation(gid, groups);
-  let c0 = i % tiles_c;
+  let c0 = (i % tiles_c) * 1u;
   i /= tiles_c;
   let o0 = (i % tiles_o) * 10u;
   let s = i / tiles_o;
@@ -2607,7 +2608,8 @@ fn conv2d_backward_weight_tiled_rows(
   let oc7 = min(o0 + 7u, O - 1u);
   let oc8 = min(o0 + 8u, O - 1u);
   let oc9 = min(o0 + 9u, O - 1u);
-  // a{t}_0_{k}: dw[o0 + t, c0, k / K, k % K]; db{t}: db[o0 + t] as four partial sums.
+  let ci0 = min(c0 + 0u, C - 1u);
+  // a{t}_{cc}_{k}: dw[o0 + t, c0 + cc, k / K, k % K]; db{t}: db[o0 + t] as four partial sums.
   var a0_0_0 = 0.0;
   var a0_0_1 = 0.0;
   var a0_0_2 = 0.0;
@@ -2870,7 +2872,7 @@ fn conv2d_backward_weight_tiled_rows(
   var db9 = vec4f(0.0);
   let b_end = min(B, (s + 1u) * dims.BS);
   for (var b = s * dims.BS; b < b_end; b++) {
-    let xc = (b * C + c0) * H * W4;
+    let xc = (b * C + ci0) * H * W4;
     // r{rr}_{q}: vec4 q of x row oh0 + rr.
     var r0_0 = in2v[min(xc + 0u * W4 + 0u, last_x)];
     var r0_1 = in2v[min(xc + 0u * W4 + 1u, last_x)];
@@ -3457,311 +3459,331 @@ fn conv2d_backward_weight_tiled_rows(
   }
   let base = s * (O * C * 25u + O);
   if (o0 + 0u < O) {
-    let at = base + ((o0 + 0u) * C + c0) * 25u;
-    out[at + 0u] = a0_0_0;
-    out[at + 1u] = a0_0_1;
-    out[at + 2u] = a0_0_2;
-    out[at + 3u] = a0_0_3;
-    out[at + 4u] = a0_0_4;
-    out[at + 5u] = a0_0_5;
-    out[at + 6u] = a0_0_6;
-    out[at + 7u] = a0_0_7;
-    out[at + 8u] = a0_0_8;
-    out[at + 9u] = a0_0_9;
-    out[at + 10u] = a0_0_10;
-    out[at + 11u] = a0_0_11;
-    out[at + 12u] = a0_0_12;
-    out[at + 13u] = a0_0_13;
-    out[at + 14u] = a0_0_14;
-    out[at + 15u] = a0_0_15;
-    out[at + 16u] = a0_0_16;
-    out[at + 17u] = a0_0_17;
-    out[at + 18u] = a0_0_18;
-    out[at + 19u] = a0_0_19;
-    out[at + 20u] = a0_0_20;
-    out[at + 21u] = a0_0_21;
-    out[at + 22u] = a0_0_22;
-    out[at + 23u] = a0_0_23;
-    out[at + 24u] = a0_0_24;
+    if (c0 + 0u < C) {
+      let at = base + ((o0 + 0u) * C + c0 + 0u) * 25u;
+      out[at + 0u] = a0_0_0;
+      out[at + 1u] = a0_0_1;
+      out[at + 2u] = a0_0_2;
+      out[at + 3u] = a0_0_3;
+      out[at + 4u] = a0_0_4;
+      out[at + 5u] = a0_0_5;
+      out[at + 6u] = a0_0_6;
+      out[at + 7u] = a0_0_7;
+      out[at + 8u] = a0_0_8;
+      out[at + 9u] = a0_0_9;
+      out[at + 10u] = a0_0_10;
+      out[at + 11u] = a0_0_11;
+      out[at + 12u] = a0_0_12;
+      out[at + 13u] = a0_0_13;
+      out[at + 14u] = a0_0_14;
+      out[at + 15u] = a0_0_15;
+      out[at + 16u] = a0_0_16;
+      out[at + 17u] = a0_0_17;
+      out[at + 18u] = a0_0_18;
+      out[at + 19u] = a0_0_19;
+      out[at + 20u] = a0_0_20;
+      out[at + 21u] = a0_0_21;
+      out[at + 22u] = a0_0_22;
+      out[at + 23u] = a0_0_23;
+      out[at + 24u] = a0_0_24;
+    }
     if (c0 == 0u) {
       out[base + O * C * 25u + o0 + 0u] = dot(db0, vec4f(1.0));
     }
   }
   if (o0 + 1u < O) {
-    let at = base + ((o0 + 1u) * C + c0) * 25u;
-    out[at + 0u] = a1_0_0;
-    out[at + 1u] = a1_0_1;
-    out[at + 2u] = a1_0_2;
-    out[at + 3u] = a1_0_3;
-    out[at + 4u] = a1_0_4;
-    out[at + 5u] = a1_0_5;
-    out[at + 6u] = a1_0_6;
-    out[at + 7u] = a1_0_7;
-    out[at + 8u] = a1_0_8;
-    out[at + 9u] = a1_0_9;
-    out[at + 10u] = a1_0_10;
-    out[at + 11u] = a1_0_11;
-    out[at + 12u] = a1_0_12;
-    out[at + 13u] = a1_0_13;
-    out[at + 14u] = a1_0_14;
-    out[at + 15u] = a1_0_15;
-    out[at + 16u] = a1_0_16;
-    out[at + 17u] = a1_0_17;
-    out[at + 18u] = a1_0_18;
-    out[at + 19u] = a1_0_19;
-    out[at + 20u] = a1_0_20;
-    out[at + 21u] = a1_0_21;
-    out[at + 22u] = a1_0_22;
-    out[at + 23u] = a1_0_23;
-    out[at + 24u] = a1_0_24;
+    if (c0 + 0u < C) {
+      let at = base + ((o0 + 1u) * C + c0 + 0u) * 25u;
+      out[at + 0u] = a1_0_0;
+      out[at + 1u] = a1_0_1;
+      out[at + 2u] = a1_0_2;
+      out[at + 3u] = a1_0_3;
+      out[at + 4u] = a1_0_4;
+      out[at + 5u] = a1_0_5;
+      out[at + 6u] = a1_0_6;
+      out[at + 7u] = a1_0_7;
+      out[at + 8u] = a1_0_8;
+      out[at + 9u] = a1_0_9;
+      out[at + 10u] = a1_0_10;
+      out[at + 11u] = a1_0_11;
+      out[at + 12u] = a1_0_12;
+      out[at + 13u] = a1_0_13;
+      out[at + 14u] = a1_0_14;
+      out[at + 15u] = a1_0_15;
+      out[at + 16u] = a1_0_16;
+      out[at + 17u] = a1_0_17;
+      out[at + 18u] = a1_0_18;
+      out[at + 19u] = a1_0_19;
+      out[at + 20u] = a1_0_20;
+      out[at + 21u] = a1_0_21;
+      out[at + 22u] = a1_0_22;
+      out[at + 23u] = a1_0_23;
+      out[at + 24u] = a1_0_24;
+    }
     if (c0 == 0u) {
       out[base + O * C * 25u + o0 + 1u] = dot(db1, vec4f(1.0));
     }
   }
   if (o0 + 2u < O) {
-    let at = base + ((o0 + 2u) * C + c0) * 25u;
-    out[at + 0u] = a2_0_0;
-    out[at + 1u] = a2_0_1;
-    out[at + 2u] = a2_0_2;
-    out[at + 3u] = a2_0_3;
-    out[at + 4u] = a2_0_4;
-    out[at + 5u] = a2_0_5;
-    out[at + 6u] = a2_0_6;
-    out[at + 7u] = a2_0_7;
-    out[at + 8u] = a2_0_8;
-    out[at + 9u] = a2_0_9;
-    out[at + 10u] = a2_0_10;
-    out[at + 11u] = a2_0_11;
-    out[at + 12u] = a2_0_12;
-    out[at + 13u] = a2_0_13;
-    out[at + 14u] = a2_0_14;
-    out[at + 15u] = a2_0_15;
-    out[at + 16u] = a2_0_16;
-    out[at + 17u] = a2_0_17;
-    out[at + 18u] = a2_0_18;
-    out[at + 19u] = a2_0_19;
-    out[at + 20u] = a2_0_20;
-    out[at + 21u] = a2_0_21;
-    out[at + 22u] = a2_0_22;
-    out[at + 23u] = a2_0_23;
-    out[at + 24u] = a2_0_24;
+    if (c0 + 0u < C) {
+      let at = base + ((o0 + 2u) * C + c0 + 0u) * 25u;
+      out[at + 0u] = a2_0_0;
+      out[at + 1u] = a2_0_1;
+      out[at + 2u] = a2_0_2;
+      out[at + 3u] = a2_0_3;
+      out[at + 4u] = a2_0_4;
+      out[at + 5u] = a2_0_5;
+      out[at + 6u] = a2_0_6;
+      out[at + 7u] = a2_0_7;
+      out[at + 8u] = a2_0_8;
+      out[at + 9u] = a2_0_9;
+      out[at + 10u] = a2_0_10;
+      out[at + 11u] = a2_0_11;
+      out[at + 12u] = a2_0_12;
+      out[at + 13u] = a2_0_13;
+      out[at + 14u] = a2_0_14;
+      out[at + 15u] = a2_0_15;
+      out[at + 16u] = a2_0_16;
+      out[at + 17u] = a2_0_17;
+      out[at + 18u] = a2_0_18;
+      out[at + 19u] = a2_0_19;
+      out[at + 20u] = a2_0_20;
+      out[at + 21u] = a2_0_21;
+      out[at + 22u] = a2_0_22;
+      out[at + 23u] = a2_0_23;
+      out[at + 24u] = a2_0_24;
+    }
     if (c0 == 0u) {
       out[base + O * C * 25u + o0 + 2u] = dot(db2, vec4f(1.0));
     }
   }
   if (o0 + 3u < O) {
-    let at = base + ((o0 + 3u) * C + c0) * 25u;
-    out[at + 0u] = a3_0_0;
-    out[at + 1u] = a3_0_1;
-    out[at + 2u] = a3_0_2;
-    out[at + 3u] = a3_0_3;
-    out[at + 4u] = a3_0_4;
-    out[at + 5u] = a3_0_5;
-    out[at + 6u] = a3_0_6;
-    out[at + 7u] = a3_0_7;
-    out[at + 8u] = a3_0_8;
-    out[at + 9u] = a3_0_9;
-    out[at + 10u] = a3_0_10;
-    out[at + 11u] = a3_0_11;
-    out[at + 12u] = a3_0_12;
-    out[at + 13u] = a3_0_13;
-    out[at + 14u] = a3_0_14;
-    out[at + 15u] = a3_0_15;
-    out[at + 16u] = a3_0_16;
-    out[at + 17u] = a3_0_17;
-    out[at + 18u] = a3_0_18;
-    out[at + 19u] = a3_0_19;
-    out[at + 20u] = a3_0_20;
-    out[at + 21u] = a3_0_21;
-    out[at + 22u] = a3_0_22;
-    out[at + 23u] = a3_0_23;
-    out[at + 24u] = a3_0_24;
+    if (c0 + 0u < C) {
+      let at = base + ((o0 + 3u) * C + c0 + 0u) * 25u;
+      out[at + 0u] = a3_0_0;
+      out[at + 1u] = a3_0_1;
+      out[at + 2u] = a3_0_2;
+      out[at + 3u] = a3_0_3;
+      out[at + 4u] = a3_0_4;
+      out[at + 5u] = a3_0_5;
+      out[at + 6u] = a3_0_6;
+      out[at + 7u] = a3_0_7;
+      out[at + 8u] = a3_0_8;
+      out[at + 9u] = a3_0_9;
+      out[at + 10u] = a3_0_10;
+      out[at + 11u] = a3_0_11;
+      out[at + 12u] = a3_0_12;
+      out[at + 13u] = a3_0_13;
+      out[at + 14u] = a3_0_14;
+      out[at + 15u] = a3_0_15;
+      out[at + 16u] = a3_0_16;
+      out[at + 17u] = a3_0_17;
+      out[at + 18u] = a3_0_18;
+      out[at + 19u] = a3_0_19;
+      out[at + 20u] = a3_0_20;
+      out[at + 21u] = a3_0_21;
+      out[at + 22u] = a3_0_22;
+      out[at + 23u] = a3_0_23;
+      out[at + 24u] = a3_0_24;
+    }
     if (c0 == 0u) {
       out[base + O * C * 25u + o0 + 3u] = dot(db3, vec4f(1.0));
     }
   }
   if (o0 + 4u < O) {
-    let at = base + ((o0 + 4u) * C + c0) * 25u;
-    out[at + 0u] = a4_0_0;
-    out[at + 1u] = a4_0_1;
-    out[at + 2u] = a4_0_2;
-    out[at + 3u] = a4_0_3;
-    out[at + 4u] = a4_0_4;
-    out[at + 5u] = a4_0_5;
-    out[at + 6u] = a4_0_6;
-    out[at + 7u] = a4_0_7;
-    out[at + 8u] = a4_0_8;
-    out[at + 9u] = a4_0_9;
-    out[at + 10u] = a4_0_10;
-    out[at + 11u] = a4_0_11;
-    out[at + 12u] = a4_0_12;
-    out[at + 13u] = a4_0_13;
-    out[at + 14u] = a4_0_14;
-    out[at + 15u] = a4_0_15;
-    out[at + 16u] = a4_0_16;
-    out[at + 17u] = a4_0_17;
-    out[at + 18u] = a4_0_18;
-    out[at + 19u] = a4_0_19;
-    out[at + 20u] = a4_0_20;
-    out[at + 21u] = a4_0_21;
-    out[at + 22u] = a4_0_22;
-    out[at + 23u] = a4_0_23;
-    out[at + 24u] = a4_0_24;
+    if (c0 + 0u < C) {
+      let at = base + ((o0 + 4u) * C + c0 + 0u) * 25u;
+      out[at + 0u] = a4_0_0;
+      out[at + 1u] = a4_0_1;
+      out[at + 2u] = a4_0_2;
+      out[at + 3u] = a4_0_3;
+      out[at + 4u] = a4_0_4;
+      out[at + 5u] = a4_0_5;
+      out[at + 6u] = a4_0_6;
+      out[at + 7u] = a4_0_7;
+      out[at + 8u] = a4_0_8;
+      out[at + 9u] = a4_0_9;
+      out[at + 10u] = a4_0_10;
+      out[at + 11u] = a4_0_11;
+      out[at + 12u] = a4_0_12;
+      out[at + 13u] = a4_0_13;
+      out[at + 14u] = a4_0_14;
+      out[at + 15u] = a4_0_15;
+      out[at + 16u] = a4_0_16;
+      out[at + 17u] = a4_0_17;
+      out[at + 18u] = a4_0_18;
+      out[at + 19u] = a4_0_19;
+      out[at + 20u] = a4_0_20;
+      out[at + 21u] = a4_0_21;
+      out[at + 22u] = a4_0_22;
+      out[at + 23u] = a4_0_23;
+      out[at + 24u] = a4_0_24;
+    }
     if (c0 == 0u) {
       out[base + O * C * 25u + o0 + 4u] = dot(db4, vec4f(1.0));
     }
   }
   if (o0 + 5u < O) {
-    let at = base + ((o0 + 5u) * C + c0) * 25u;
-    out[at + 0u] = a5_0_0;
-    out[at + 1u] = a5_0_1;
-    out[at + 2u] = a5_0_2;
-    out[at + 3u] = a5_0_3;
-    out[at + 4u] = a5_0_4;
-    out[at + 5u] = a5_0_5;
-    out[at + 6u] = a5_0_6;
-    out[at + 7u] = a5_0_7;
-    out[at + 8u] = a5_0_8;
-    out[at + 9u] = a5_0_9;
-    out[at + 10u] = a5_0_10;
-    out[at + 11u] = a5_0_11;
-    out[at + 12u] = a5_0_12;
-    out[at + 13u] = a5_0_13;
-    out[at + 14u] = a5_0_14;
-    out[at + 15u] = a5_0_15;
-    out[at + 16u] = a5_0_16;
-    out[at + 17u] = a5_0_17;
-    out[at + 18u] = a5_0_18;
-    out[at + 19u] = a5_0_19;
-    out[at + 20u] = a5_0_20;
-    out[at + 21u] = a5_0_21;
-    out[at + 22u] = a5_0_22;
-    out[at + 23u] = a5_0_23;
-    out[at + 24u] = a5_0_24;
+    if (c0 + 0u < C) {
+      let at = base + ((o0 + 5u) * C + c0 + 0u) * 25u;
+      out[at + 0u] = a5_0_0;
+      out[at + 1u] = a5_0_1;
+      out[at + 2u] = a5_0_2;
+      out[at + 3u] = a5_0_3;
+      out[at + 4u] = a5_0_4;
+      out[at + 5u] = a5_0_5;
+      out[at + 6u] = a5_0_6;
+      out[at + 7u] = a5_0_7;
+      out[at + 8u] = a5_0_8;
+      out[at + 9u] = a5_0_9;
+      out[at + 10u] = a5_0_10;
+      out[at + 11u] = a5_0_11;
+      out[at + 12u] = a5_0_12;
+      out[at + 13u] = a5_0_13;
+      out[at + 14u] = a5_0_14;
+      out[at + 15u] = a5_0_15;
+      out[at + 16u] = a5_0_16;
+      out[at + 17u] = a5_0_17;
+      out[at + 18u] = a5_0_18;
+      out[at + 19u] = a5_0_19;
+      out[at + 20u] = a5_0_20;
+      out[at + 21u] = a5_0_21;
+      out[at + 22u] = a5_0_22;
+      out[at + 23u] = a5_0_23;
+      out[at + 24u] = a5_0_24;
+    }
     if (c0 == 0u) {
       out[base + O * C * 25u + o0 + 5u] = dot(db5, vec4f(1.0));
     }
   }
   if (o0 + 6u < O) {
-    let at = base + ((o0 + 6u) * C + c0) * 25u;
-    out[at + 0u] = a6_0_0;
-    out[at + 1u] = a6_0_1;
-    out[at + 2u] = a6_0_2;
-    out[at + 3u] = a6_0_3;
-    out[at + 4u] = a6_0_4;
-    out[at + 5u] = a6_0_5;
-    out[at + 6u] = a6_0_6;
-    out[at + 7u] = a6_0_7;
-    out[at + 8u] = a6_0_8;
-    out[at + 9u] = a6_0_9;
-    out[at + 10u] = a6_0_10;
-    out[at + 11u] = a6_0_11;
-    out[at + 12u] = a6_0_12;
-    out[at + 13u] = a6_0_13;
-    out[at + 14u] = a6_0_14;
-    out[at + 15u] = a6_0_15;
-    out[at + 16u] = a6_0_16;
-    out[at + 17u] = a6_0_17;
-    out[at + 18u] = a6_0_18;
-    out[at + 19u] = a6_0_19;
-    out[at + 20u] = a6_0_20;
-    out[at + 21u] = a6_0_21;
-    out[at + 22u] = a6_0_22;
-    out[at + 23u] = a6_0_23;
-    out[at + 24u] = a6_0_24;
+    if (c0 + 0u < C) {
+      let at = base + ((o0 + 6u) * C + c0 + 0u) * 25u;
+      out[at + 0u] = a6_0_0;
+      out[at + 1u] = a6_0_1;
+      out[at + 2u] = a6_0_2;
+      out[at + 3u] = a6_0_3;
+      out[at + 4u] = a6_0_4;
+      out[at + 5u] = a6_0_5;
+      out[at + 6u] = a6_0_6;
+      out[at + 7u] = a6_0_7;
+      out[at + 8u] = a6_0_8;
+      out[at + 9u] = a6_0_9;
+      out[at + 10u] = a6_0_10;
+      out[at + 11u] = a6_0_11;
+      out[at + 12u] = a6_0_12;
+      out[at + 13u] = a6_0_13;
+      out[at + 14u] = a6_0_14;
+      out[at + 15u] = a6_0_15;
+      out[at + 16u] = a6_0_16;
+      out[at + 17u] = a6_0_17;
+      out[at + 18u] = a6_0_18;
+      out[at + 19u] = a6_0_19;
+      out[at + 20u] = a6_0_20;
+      out[at + 21u] = a6_0_21;
+      out[at + 22u] = a6_0_22;
+      out[at + 23u] = a6_0_23;
+      out[at + 24u] = a6_0_24;
+    }
     if (c0 == 0u) {
       out[base + O * C * 25u + o0 + 6u] = dot(db6, vec4f(1.0));
     }
   }
   if (o0 + 7u < O) {
-    let at = base + ((o0 + 7u) * C + c0) * 25u;
-    out[at + 0u] = a7_0_0;
-    out[at + 1u] = a7_0_1;
-    out[at + 2u] = a7_0_2;
-    out[at + 3u] = a7_0_3;
-    out[at + 4u] = a7_0_4;
-    out[at + 5u] = a7_0_5;
-    out[at + 6u] = a7_0_6;
-    out[at + 7u] = a7_0_7;
-    out[at + 8u] = a7_0_8;
-    out[at + 9u] = a7_0_9;
-    out[at + 10u] = a7_0_10;
-    out[at + 11u] = a7_0_11;
-    out[at + 12u] = a7_0_12;
-    out[at + 13u] = a7_0_13;
-    out[at + 14u] = a7_0_14;
-    out[at + 15u] = a7_0_15;
-    out[at + 16u] = a7_0_16;
-    out[at + 17u] = a7_0_17;
-    out[at + 18u] = a7_0_18;
-    out[at + 19u] = a7_0_19;
-    out[at + 20u] = a7_0_20;
-    out[at + 21u] = a7_0_21;
-    out[at + 22u] = a7_0_22;
-    out[at + 23u] = a7_0_23;
-    out[at + 24u] = a7_0_24;
+    if (c0 + 0u < C) {
+      let at = base + ((o0 + 7u) * C + c0 + 0u) * 25u;
+      out[at + 0u] = a7_0_0;
+      out[at + 1u] = a7_0_1;
+      out[at + 2u] = a7_0_2;
+      out[at + 3u] = a7_0_3;
+      out[at + 4u] = a7_0_4;
+      out[at + 5u] = a7_0_5;
+      out[at + 6u] = a7_0_6;
+      out[at + 7u] = a7_0_7;
+      out[at + 8u] = a7_0_8;
+      out[at + 9u] = a7_0_9;
+      out[at + 10u] = a7_0_10;
+      out[at + 11u] = a7_0_11;
+      out[at + 12u] = a7_0_12;
+      out[at + 13u] = a7_0_13;
+      out[at + 14u] = a7_0_14;
+      out[at + 15u] = a7_0_15;
+      out[at + 16u] = a7_0_16;
+      out[at + 17u] = a7_0_17;
+      out[at + 18u] = a7_0_18;
+      out[at + 19u] = a7_0_19;
+      out[at + 20u] = a7_0_20;
+      out[at + 21u] = a7_0_21;
+      out[at + 22u] = a7_0_22;
+      out[at + 23u] = a7_0_23;
+      out[at + 24u] = a7_0_24;
+    }
     if (c0 == 0u) {
       out[base + O * C * 25u + o0 + 7u] = dot(db7, vec4f(1.0));
     }
   }
   if (o0 + 8u < O) {
-    let at = base + ((o0 + 8u) * C + c0) * 25u;
-    out[at + 0u] = a8_0_0;
-    out[at + 1u] = a8_0_1;
-    out[at + 2u] = a8_0_2;
-    out[at + 3u] = a8_0_3;
-    out[at + 4u] = a8_0_4;
-    out[at + 5u] = a8_0_5;
-    out[at + 6u] = a8_0_6;
-    out[at + 7u] = a8_0_7;
-    out[at + 8u] = a8_0_8;
-    out[at + 9u] = a8_0_9;
-    out[at + 10u] = a8_0_10;
-    out[at + 11u] = a8_0_11;
-    out[at + 12u] = a8_0_12;
-    out[at + 13u] = a8_0_13;
-    out[at + 14u] = a8_0_14;
-    out[at + 15u] = a8_0_15;
-    out[at + 16u] = a8_0_16;
-    out[at + 17u] = a8_0_17;
-    out[at + 18u] = a8_0_18;
-    out[at + 19u] = a8_0_19;
-    out[at + 20u] = a8_0_20;
-    out[at + 21u] = a8_0_21;
-    out[at + 22u] = a8_0_22;
-    out[at + 23u] = a8_0_23;
-    out[at + 24u] = a8_0_24;
+    if (c0 + 0u < C) {
+      let at = base + ((o0 + 8u) * C + c0 + 0u) * 25u;
+      out[at + 0u] = a8_0_0;
+      out[at + 1u] = a8_0_1;
+      out[at + 2u] = a8_0_2;
+      out[at + 3u] = a8_0_3;
+      out[at + 4u] = a8_0_4;
+      out[at + 5u] = a8_0_5;
+      out[at + 6u] = a8_0_6;
+      out[at + 7u] = a8_0_7;
+      out[at + 8u] = a8_0_8;
+      out[at + 9u] = a8_0_9;
+      out[at + 10u] = a8_0_10;
+      out[at + 11u] = a8_0_11;
+      out[at + 12u] = a8_0_12;
+      out[at + 13u] = a8_0_13;
+      out[at + 14u] = a8_0_14;
+      out[at + 15u] = a8_0_15;
+      out[at + 16u] = a8_0_16;
+      out[at + 17u] = a8_0_17;
+      out[at + 18u] = a8_0_18;
+      out[at + 19u] = a8_0_19;
+      out[at + 20u] = a8_0_20;
+      out[at + 21u] = a8_0_21;
+      out[at + 22u] = a8_0_22;
+      out[at + 23u] = a8_0_23;
+      out[at + 24u] = a8_0_24;
+    }
     if (c0 == 0u) {
       out[base + O * C * 25u + o0 + 8u] = dot(db8, vec4f(1.0));
     }
   }
   if (o0 + 9u < O) {
-    let at = base + ((o0 + 9u) * C + c0) * 25u;
-    out[at + 0u] = a9_0_0;
-    out[at + 1u] = a9_0_1;
-    out[at + 2u] = a9_0_2;
-    out[at + 3u] = a9_0_3;
-    out[at + 4u] = a9_0_4;
-    out[at + 5u] = a9_0_5;
-    out[at + 6u] = a9_0_6;
-    out[at + 7u] = a9_0_7;
-    out[at + 8u] = a9_0_8;
-    out[at + 9u] = a9_0_9;
-    out[at + 10u] = a9_0_10;
-    out[at + 11u] = a9_0_11;
-    out[at + 12u] = a9_0_12;
-    out[at + 13u] = a9_0_13;
-    out[at + 14u] = a9_0_14;
-    out[at + 15u] = a9_0_15;
-    out[at + 16u] = a9_0_16;
-    out[at + 17u] = a9_0_17;
-    out[at + 18u] = a9_0_18;
-    out[at + 19u] = a9_0_19;
-    out[at + 20u] = a9_0_20;
-    out[at + 21u] = a9_0_21;
-    out[at + 22u] = a9_0_22;
-    out[at + 23u] = a9_0_23;
-    out[at + 24u] = a9_0_24;
+    if (c0 + 0u < C) {
+      let at = base + ((o0 + 9u) * C + c0 + 0u) * 25u;
+      out[at + 0u] = a9_0_0;
+      out[at + 1u] = a9_0_1;
+      out[at + 2u] = a9_0_2;
+      out[at + 3u] = a9_0_3;
+      out[at + 4u] = a9_0_4;
+      out[at + 5u] = a9_0_5;
+      out[at + 6u] = a9_0_6;
+      out[at + 7u] = a9_0_7;
+      out[at + 8u] = a9_0_8;
+      out[at + 9u] = a9_0_9;
+      out[at + 10u] = a9_0_10;
+      out[at + 11u] = a9_0_11;
+      out[at + 12u] = a9_0_12;
+      out[at + 13u] = a9_0_13;
+      out[at + 14u] = a9_0_14;
+      out[at + 15u] = a9_0_15;
+      out[at + 16u] = a9_0_16;
+      out[at + 17u] = a9_0_17;
+      out[at + 18u] = a9_0_18;
+      out[at + 19u] = a9_0_19;
+      out[at + 20u] = a9_0_20;
+      out[at + 21u] = a9_0_21;
+      out[at + 22u] = a9_0_22;
+      out[at + 23u] = a9_0_23;
+      out[at + 24u] = a9_0_24;
+    }
     if (c0 == 0u) {
       out[base + O * C * 25u + o0 + 9u] = dot(db9, vec4f(1.0));
     }

@@ -167,12 +167,81 @@ ${stores.join("\n")}
 }`;
 }
 
+/** dw[o0 + t, c0 + cc, k / K, k % K]'s accumulator in the weight-gradient kernels. */
+const weightAcc = (t: number, cc: number, k: number) => `a${t}_${cc}_${k}`;
+
+/**
+ * The weight-gradient kernels' entry point \`name\` up to their batch loop: the invocation's
+ * (output channels, input channels, batch slice), the clamped channels, the accumulators and
+ * the slice's end (WEIGHT's tile).
+ */
+function weightHead(name: string): string {
+  const { TO, CT } = WEIGHT;
+  return `@compute @workgroup_size(WG)
+fn ${name}(
+  @builtin(global_invocation_id) gid: vec3u,
+  @builtin(num_workgroups) groups: vec3u,
+) {
+  let B = dims.B;
+  let C = dims.C;
+  let H = dims.H;
+  let O = dims.O;
+  let OH = dims.OH;
+  let OW = dims.OW;
+  let W4 = dims.W / 4u;
+  let OW4 = OW / 4u;
+  let tiles_c = (C + ${CT - 1}u) / ${CT}u;
+  let tiles_o = (O + ${TO - 1}u) / ${TO}u;
+  var i = invocation(gid, groups);
+  let c0 = (i % tiles_c) * ${CT}u;
+  i /= tiles_c;
+  let o0 = (i % tiles_o) * ${TO}u;
+  let s = i / tiles_o;
+  if (s >= dims.S) {
+    return;
+  }
+  let last_x = B * C * H * W4 - 1u;
+  let last_dz = B * O * OH * OW4 - 1u;
+${range(TO).map((t) => `  let oc${t} = min(o0 + ${t}u, O - 1u);`).join("\n")}
+${range(CT).map((cc) => `  let ci${cc} = min(c0 + ${cc}u, C - 1u);`).join("\n")}
+  // a{t}_{cc}_{k}: dw[o0 + t, c0 + cc, k / K, k % K]; db{t}: db[o0 + t] as four partial sums.
+${
+    range(TO).flatMap((t) =>
+      range(CT).flatMap((cc) => range(KK).map((k) => `  var ${weightAcc(t, cc, k)} = 0.0;`))
+    ).join("\n")
+  }
+${range(TO).map((t) => `  var db${t} = vec4f(0.0);`).join("\n")}
+  let b_end = min(B, (s + 1u) * dims.BS);`;
+}
+
+/** The weight-gradient kernels' end: slice s's partial sums of dw and (c0 = 0) db stored. */
+function weightStores(): string {
+  const { TO, CT } = WEIGHT;
+  const stores: string[] = [`  let base = s * (O * C * ${KK}u + O);`];
+  for (let t = 0; t < TO; t++) {
+    stores.push(`  if (o0 + ${t}u < O) {`);
+    for (let cc = 0; cc < CT; cc++) {
+      stores.push(`    if (c0 + ${cc}u < C) {`);
+      stores.push(`      let at = base + ((o0 + ${t}u) * C + c0 + ${cc}u) * ${KK}u;`);
+      for (let k = 0; k < KK; k++) {
+        stores.push(`      out[at + ${k}u] = ${weightAcc(t, cc, k)};`);
+      }
+      stores.push(`    }`);
+    }
+    stores.push(`    if (c0 == 0u) {`);
+    stores.push(`      out[base + O * C * ${KK}u + o0 + ${t}u] = dot(db${t}, vec4f(1.0));`);
+    stores.push(`    }`);
+    stores.push(`  }`);
+  }
+  return `${stores.join("\n")}\n}`;
+}
+
 function backwardWeight(): string {
   const { TO, CT, RHW, CW } = WEIGHT;
   const Q = CW / 4;
   const NV = Math.ceil((CW + K - 1) / 4);
   const rows = RHW + K - 1;
-  const acc = (t: number, cc: number, k: number) => `a${t}_${cc}_${k}`;
+  const acc = weightAcc;
   const body: string[] = [];
   // Whether dz row oh0 + r, columns ow0 + 4q .. + 3 lie inside (the loops keep r = q = 0 inside).
   for (let r = 0; r < RHW; r++) {
@@ -219,22 +288,6 @@ function backwardWeight(): string {
       }
     }
   }
-  const stores: string[] = [];
-  for (let t = 0; t < TO; t++) {
-    stores.push(`  if (o0 + ${t}u < O) {`);
-    for (let cc = 0; cc < CT; cc++) {
-      stores.push(`    if (c0 + ${cc}u < C) {`);
-      stores.push(`      let at = base + ((o0 + ${t}u) * C + c0 + ${cc}u) * ${KK}u;`);
-      for (let k = 0; k < KK; k++) {
-        stores.push(`      out[at + ${k}u] = ${acc(t, cc, k)};`);
-      }
-      stores.push(`    }`);
-    }
-    stores.push(`    if (c0 == 0u) {`);
-    stores.push(`      out[base + O * C * ${KK}u + o0 + ${t}u] = dot(db${t}, vec4f(1.0));`);
-    stores.push(`    }`);
-    stores.push(`  }`);
-  }
   return `// One invocation per (${TO} output channels, ${CT} input channel${
     CT > 1 ? "s" : ""
   }, batch slice s);
@@ -242,41 +295,7 @@ function backwardWeight(): string {
 // dw (O, C, K, K) then db (O); in0v: dz (B, O, OH, OW/4), in2v: x (B, C, H, W/4). Slice s sums
 // images s·BS .. s·BS + BS - 1; the invocations with c0 = 0 also sum db. Needs W % 4 == 0.
 // dz rows and columns past the edges read as zeros, so the x they meet never counts.
-@compute @workgroup_size(WG)
-fn conv2d_backward_weight_tiled(
-  @builtin(global_invocation_id) gid: vec3u,
-  @builtin(num_workgroups) groups: vec3u,
-) {
-  let B = dims.B;
-  let C = dims.C;
-  let H = dims.H;
-  let O = dims.O;
-  let OH = dims.OH;
-  let OW = dims.OW;
-  let W4 = dims.W / 4u;
-  let OW4 = OW / 4u;
-  let tiles_c = (C + ${CT - 1}u) / ${CT}u;
-  let tiles_o = (O + ${TO - 1}u) / ${TO}u;
-  var i = invocation(gid, groups);
-  let c0 = (i % tiles_c) * ${CT}u;
-  i /= tiles_c;
-  let o0 = (i % tiles_o) * ${TO}u;
-  let s = i / tiles_o;
-  if (s >= dims.S) {
-    return;
-  }
-  let last_x = B * C * H * W4 - 1u;
-  let last_dz = B * O * OH * OW4 - 1u;
-${range(TO).map((t) => `  let oc${t} = min(o0 + ${t}u, O - 1u);`).join("\n")}
-${range(CT).map((cc) => `  let ci${cc} = min(c0 + ${cc}u, C - 1u);`).join("\n")}
-  // a{t}_{cc}_{k}: dw[o0 + t, c0 + cc, k / K, k % K]; db{t}: db[o0 + t] as four partial sums.
-${
-    range(TO).flatMap((t) =>
-      range(CT).flatMap((cc) => range(KK).map((k) => `  var ${acc(t, cc, k)} = 0.0;`))
-    ).join("\n")
-  }
-${range(TO).map((t) => `  var db${t} = vec4f(0.0);`).join("\n")}
-  let b_end = min(B, (s + 1u) * dims.BS);
+${weightHead("conv2d_backward_weight_tiled")}
   for (var b = s * dims.BS; b < b_end; b++) {
     for (var oh0 = 0u; oh0 < OH; oh0 += ${RHW}u) {
       for (var ow0 = 0u; ow0 < OW; ow0 += ${CW}u) {
@@ -284,9 +303,7 @@ ${body.join("\n")}
       }
     }
   }
-  let base = s * (O * C * ${KK}u + O);
-${stores.join("\n")}
-}`;
+${weightStores()}`;
 }
 
 /**
@@ -305,7 +322,7 @@ function backwardWeightRows(): string {
   }
   const G = 2; // column groups of 4: OW = 8
   const NV = 3; // vec4s of an x row: W = OW + K - 1 = 12
-  const acc = (t: number, k: number) => `a${t}_0_${k}`;
+  const acc = (t: number, k: number) => weightAcc(t, 0, k);
   const body: string[] = [
     `      let r${K - 1}_0 = in2v[min(xc + (oh0 + ${K - 1}u) * W4, last_x)];`,
     ...range(NV - 1).map((q) =>
@@ -337,50 +354,12 @@ function backwardWeightRows(): string {
     `      // The window moves down a row.`,
     ...range(K - 1).flatMap((rr) => range(NV).map((q) => `      r${rr}_${q} = r${rr + 1}_${q};`)),
   );
-  const stores: string[] = [];
-  for (let t = 0; t < TO; t++) {
-    stores.push(`  if (o0 + ${t}u < O) {`);
-    stores.push(`    let at = base + ((o0 + ${t}u) * C + c0) * ${KK}u;`);
-    for (let k = 0; k < KK; k++) stores.push(`    out[at + ${k}u] = ${acc(t, k)};`);
-    stores.push(`    if (c0 == 0u) {`);
-    stores.push(`      out[base + O * C * ${KK}u + o0 + ${t}u] = dot(db${t}, vec4f(1.0));`);
-    stores.push(`    }`);
-    stores.push(`  }`);
-  }
   return `// conv2d_backward_weight_tiled for OW = 8 (so W = 12, W4 = 3), the x rows of each image
 // loaded once into a sliding window of ${K} rows: the same invocations, bindings and sums, to
 // the bit, with a fifth of the x loads.
-@compute @workgroup_size(WG)
-fn conv2d_backward_weight_tiled_rows(
-  @builtin(global_invocation_id) gid: vec3u,
-  @builtin(num_workgroups) groups: vec3u,
-) {
-  let B = dims.B;
-  let C = dims.C;
-  let H = dims.H;
-  let O = dims.O;
-  let OH = dims.OH;
-  let W4 = dims.W / 4u;
-  let OW4 = dims.OW / 4u;
-  let tiles_c = C;
-  let tiles_o = (O + ${TO - 1}u) / ${TO}u;
-  var i = invocation(gid, groups);
-  let c0 = i % tiles_c;
-  i /= tiles_c;
-  let o0 = (i % tiles_o) * ${TO}u;
-  let s = i / tiles_o;
-  if (s >= dims.S) {
-    return;
-  }
-  let last_x = B * C * H * W4 - 1u;
-  let last_dz = B * O * OH * OW4 - 1u;
-${range(TO).map((t) => `  let oc${t} = min(o0 + ${t}u, O - 1u);`).join("\n")}
-  // a{t}_0_{k}: dw[o0 + t, c0, k / K, k % K]; db{t}: db[o0 + t] as four partial sums.
-${range(TO).flatMap((t) => range(KK).map((k) => `  var ${acc(t, k)} = 0.0;`)).join("\n")}
-${range(TO).map((t) => `  var db${t} = vec4f(0.0);`).join("\n")}
-  let b_end = min(B, (s + 1u) * dims.BS);
+${weightHead("conv2d_backward_weight_tiled_rows")}
   for (var b = s * dims.BS; b < b_end; b++) {
-    let xc = (b * C + c0) * H * W4;
+    let xc = (b * C + ci0) * H * W4;
     // r{rr}_{q}: vec4 q of x row oh0 + rr.
 ${
     range(K - 1).flatMap((rr) =>
@@ -392,9 +371,7 @@ ${range(TO).map((t) => `      let dz${t} = ((b * O + oc${t}) * OH + oh0) * OW4;`
 ${body.join("\n")}
     }
   }
-  let base = s * (O * C * ${KK}u + O);
-${stores.join("\n")}
-}`;
+${weightStores()}`;
 }
 
 function backwardInput(): string {
