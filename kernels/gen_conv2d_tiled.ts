@@ -37,6 +37,9 @@ export const INPUT = CONV2D_TILES.INPUT;
 /** Bytes of each of the two uniform windows onto the layer's parameters (see kernels/tiles.ts). */
 export const PARAM_WINDOW_BYTES = CONV2D_TILES.PARAM_WINDOW_BYTES;
 
+/** The sliding-rows weight gradient's input channels per invocation (see kernels/tiles.ts). */
+export const WEIGHT_ROWS = CONV2D_TILES.WEIGHT_ROWS;
+
 const KK = K * K;
 /** Floats in one parameter window. */
 const WF = PARAM_WINDOW_BYTES / 4;
@@ -175,8 +178,8 @@ const weightAcc = (t: number, cc: number, k: number) => `a${t}_${cc}_${k}`;
  * (output channels, input channels, batch slice), the clamped channels, the accumulators and
  * the slice's end (WEIGHT's tile).
  */
-function weightHead(name: string): string {
-  const { TO, CT } = WEIGHT;
+function weightHead(name: string, CT: number = WEIGHT.CT): string {
+  const { TO } = WEIGHT;
   return `@compute @workgroup_size(WG)
 fn ${name}(
   @builtin(global_invocation_id) gid: vec3u,
@@ -215,8 +218,8 @@ ${range(TO).map((t) => `  var db${t} = vec4f(0.0);`).join("\n")}
 }
 
 /** The weight-gradient kernels' end: slice s's partial sums of dw and (c0 = 0) db stored. */
-function weightStores(): string {
-  const { TO, CT } = WEIGHT;
+function weightStores(CT: number = WEIGHT.CT): string {
+  const { TO } = WEIGHT;
   const stores: string[] = [`  let base = s * (O * C * ${KK}u + O);`];
   for (let t = 0; t < TO; t++) {
     stores.push(`  if (o0 + ${t}u < O) {`);
@@ -311,59 +314,69 @@ ${weightStores()}`;
  * rows kept as a sliding window: where conv2d_backward_weight_tiled loads the K x rows of each
  * (dz row, 4 columns) step afresh (10 vec4s for 4 columns), this one loads each x row of an
  * image once, 3 vec4s across its 12 columns, and shifts the window down a row per dz row,
- * both column groups of a dz row in turn. Every accumulator takes the same products in the same
- * order as conv2d_backward_weight_tiled's (dz rows, then column groups, then the fmaChain), so
- * the sums are the same to the bit; x loads per image go from 160 to 36.
+ * both column groups of a dz row in turn; and it takes WEIGHT_ROWS.CT input channels an
+ * invocation rather than WEIGHT.CT, so that each dz load feeds every channel's products. Every
+ * accumulator takes the same products in the same order as conv2d_backward_weight_tiled's (dz
+ * rows, then column groups, then the fmaChain), over the same batch slices, so the sums are the
+ * same to the bit; x loads per image and channel go from 160 to 36.
  */
 function backwardWeightRows(): string {
-  const { TO, CT, RHW, CW } = WEIGHT;
-  if (CT !== 1 || RHW !== 1 || CW !== 4) {
-    throw new Error("the sliding-rows weight gradient is written for CT = 1, RHW = 1, CW = 4");
+  const { TO, RHW, CW } = WEIGHT;
+  const { CT } = WEIGHT_ROWS;
+  if (RHW !== 1 || CW !== 4) {
+    throw new Error("the sliding-rows weight gradient is written for RHW = 1, CW = 4");
   }
   const G = 2; // column groups of 4: OW = 8
   const NV = 3; // vec4s of an x row: W = OW + K - 1 = 12
-  const acc = (t: number, k: number) => weightAcc(t, 0, k);
-  const body: string[] = [
-    `      let r${K - 1}_0 = in2v[min(xc + (oh0 + ${K - 1}u) * W4, last_x)];`,
-    ...range(NV - 1).map((q) =>
-      `      let r${K - 1}_${q + 1} = in2v[min(xc + (oh0 + ${K - 1}u) * W4 + ${q + 1}u, last_x)];`
-    ),
-  ];
+  const win = (cc: number, rr: number) => `r${cc}_${rr}`;
+  // Vec4 q of x row `row` of channel ci{cc}.
+  const xLoad = (cc: number, row: string, q: number) =>
+    `in2v[min(xc${cc} + ${row} * W4${q > 0 ? ` + ${q}u` : ""}, last_x)]`;
+  const body: string[] = range(CT).flatMap((cc) =>
+    range(NV).map((q) => `      let ${win(cc, K - 1)}_${q} = ${xLoad(cc, `(oh0 + ${K - 1}u)`, q)};`)
+  );
   for (let j = 0; j < G; j++) {
     body.push(`      // Columns ${4 * j} .. ${4 * j + 3} of dz row oh0.`);
     for (let t = 0; t < TO; t++) {
       body.push(`      let g${t}_${j} = in0v[min(dz${t} + ${j}u, last_dz)];`);
       body.push(`      db${t} += g${t}_${j};`);
     }
-    for (let rr = 0; rr < K; rr++) {
-      // x row oh0 + rr meets dz row oh0 for tap kh = rr; its columns 4j .. 4j + 7 are
-      // vec4s j and j + 1 of the window's row.
-      const x = (e: number) => comp(`r${rr}`, 4 * j + e);
-      for (let t = 0; t < TO; t++) {
-        for (let kw = 0; kw < K; kw++) {
-          const products = range(CW).map((e): [string, string] => [
-            comp(`g${t}`, 0).replace("_0.", `_${j}.`).replace(/\.[xyzw]$/, `.${XYZW[e]}`),
-            x(e + kw),
-          ]);
-          body.push(`      ${fmaChain(acc(t, rr * K + kw), products)}`);
+    for (let cc = 0; cc < CT; cc++) {
+      for (let rr = 0; rr < K; rr++) {
+        const x = (e: number) => comp(win(cc, rr), 4 * j + e);
+        for (let t = 0; t < TO; t++) {
+          for (let kw = 0; kw < K; kw++) {
+            const products = range(CW).map((e): [string, string] => [
+              `g${t}_${j}.${XYZW[e]}`,
+              x(e + kw),
+            ]);
+            body.push(`      ${fmaChain(weightAcc(t, cc, rr * K + kw), products)}`);
+          }
         }
       }
     }
   }
   body.push(
     `      // The window moves down a row.`,
-    ...range(K - 1).flatMap((rr) => range(NV).map((q) => `      r${rr}_${q} = r${rr + 1}_${q};`)),
+    ...range(CT).flatMap((cc) =>
+      range(K - 1).flatMap((rr) =>
+        range(NV).map((q) => `      ${win(cc, rr)}_${q} = ${win(cc, rr + 1)}_${q};`)
+      )
+    ),
   );
-  return `// conv2d_backward_weight_tiled for OW = 8 (so W = 12, W4 = 3), the x rows of each image
-// loaded once into a sliding window of ${K} rows: the same invocations, bindings and sums, to
-// the bit, with a fifth of the x loads.
-${weightHead("conv2d_backward_weight_tiled_rows")}
+  return `// conv2d_backward_weight_tiled for OW = 8 (so W = 12, W4 = 3), ${CT} input channels an
+// invocation (c0 = ${CT}·(i % tiles_c)), the x rows of each image loaded once into a sliding
+// window of ${K} rows: the same batch slices and the same sums, to the bit, with a fifth of the x
+// loads and each dz load shared by ${CT} channels.
+${weightHead("conv2d_backward_weight_tiled_rows", CT)}
   for (var b = s * dims.BS; b < b_end; b++) {
-    let xc = (b * C + ci0) * H * W4;
-    // r{rr}_{q}: vec4 q of x row oh0 + rr.
+${range(CT).map((cc) => `    let xc${cc} = (b * C + ci${cc}) * H * W4;`).join("\n")}
+    // r{cc}_{rr}_{q}: vec4 q of x row oh0 + rr of channel ci{cc}.
 ${
-    range(K - 1).flatMap((rr) =>
-      range(NV).map((q) => `    var r${rr}_${q} = in2v[min(xc + ${rr}u * W4 + ${q}u, last_x)];`)
+    range(CT).flatMap((cc) =>
+      range(K - 1).flatMap((rr) =>
+        range(NV).map((q) => `    var ${win(cc, rr)}_${q} = ${xLoad(cc, `${rr}u`, q)};`)
+      )
     ).join("\n")
   }
     for (var oh0 = 0u; oh0 < OH; oh0++) {
@@ -371,7 +384,7 @@ ${range(TO).map((t) => `      let dz${t} = ((b * O + oc${t}) * OH + oh0) * OW4;`
 ${body.join("\n")}
     }
   }
-${weightStores()}`;
+${weightStores(CT)}`;
 }
 
 function backwardInput(): string {

@@ -15,6 +15,13 @@ export const CONV2D_TILES = {
    * step (a multiple of 4).
    */
   WEIGHT: { TO: 10, CT: 1, RHW: 1, CW: 4 },
+  /**
+   * Input channels per invocation of the sliding-rows weight gradient (outputs 8 wide, LeNet's
+   * conv2), which keeps WEIGHT's other sides: each dy load then feeds two channels' products,
+   * where llvmpipe pays for every load lane by lane. conv2 at batch 100 on llvmpipe: 8.2-9.6 ms
+   * a step with 1, 6.7-7.4 with 2, 7.4-7.7 with 4 (interleaved `--profile` runs).
+   */
+  WEIGHT_ROWS: { CT: 2 },
   /** Input-gradient tile: input channels per invocation; dy planes up to PLANE×PLANE. */
   INPUT: { TC: 2, PLANE: 8 },
   /**

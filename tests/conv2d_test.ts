@@ -174,6 +174,7 @@ const SHAPES: Shape[] = [
   shape({ B: 3, C: 1, H: 8, W: 36, O: 33, K: 5 }), // O = 33, OW = 32
   shape({ B: 2, C: 3, H: 8, W: 8, O: 7, K: 5 }), // a 4×4 plane, odd C
   shape({ B: 1, C: 1, H: 11, W: 12, O: 6, K: 5 }), // OH = 7, OW = 8
+  shape({ B: 3, C: 3, H: 12, W: 12, O: 10, K: 5 }), // OW = 8, odd C: a channel pair half past C
   shape({ B: 5, C: 20, H: 9, W: 12, O: 31, K: 5 }), // batch slices of 2, 2 and 1 images
   shape({ B: 5, C: 100, H: 6, W: 8, O: 50, K: 5 }), // 5000 rows of weights, 10 (b, oh) pairs
   shape({ B: 100, C: 1, H: 28, W: 28, O: 20, K: 5 }), // conv1 at batch 100: 256-wide vec4 rows

@@ -16,7 +16,7 @@ import { ACTIVATION_CODE, type Conv2dSpec, type LayerInfo } from "./model.ts";
 /** A convolution variant's name: a row of {@link CONV2D_TABLE}. */
 export type Conv2dVariant = "simple" | "tiled" | "tiled_pool" | "vec4";
 
-const { FORWARD, INPUT, K: TILED_K, PARAM_WINDOW_BYTES, WEIGHT } = CONV2D_TILES;
+const { FORWARD, INPUT, K: TILED_K, PARAM_WINDOW_BYTES, WEIGHT, WEIGHT_ROWS } = CONV2D_TILES;
 
 /** The simple convolution kernels (one output per invocation): the reference and fallback. */
 export const CONV2D: Program = withActivations("conv2d", code);
@@ -219,7 +219,11 @@ const TILED = {
       forward: { invocations: B * Math.ceil(O / T) * Math.ceil(OH / RH) * Math.ceil(OW / RW) },
       weight,
       input: { invocations: B * Math.ceil(C / INPUT.TC) },
-      weightRows: weight,
+      // WEIGHT_ROWS.CT input channels an invocation, over the general kernel's batch slices.
+      weightRows: {
+        invocations: Math.ceil(O / WEIGHT.TO) * Math.ceil(C / WEIGHT_ROWS.CT) *
+          weightSlices({ B, O, C, K }, "tiled").S,
+      },
     };
   },
 } as const satisfies KernelRow<
@@ -230,9 +234,11 @@ const TILED = {
 /**
  * Whether the tiled weight gradient of this shape runs as conv2d_backward_weight_tiled_rows,
  * which keeps each image's x rows in a sliding window rather than loading K rows per dz row
- * (the same sums, to the bit, with a fifth of the x loads): outputs exactly 8 wide, as LeNet's
- * conv2 (12×12 → 8×8). On llvmpipe conv2's weight gradient at batch 100 went from 10.1 to 8.4
- * ms (medians of 7 interleaved runs; 9.1-14.6 and 7.8-12.1 ms).
+ * (the same sums, to the bit, with a fifth of the x loads) and takes two input channels an
+ * invocation (`WEIGHT_ROWS` in kernels/tiles.ts): outputs exactly 8 wide, as LeNet's conv2
+ * (12×12 → 8×8). On llvmpipe conv2's weight gradient at batch 100 went from 10.1 to 8.4 ms with
+ * the window (medians of 7 interleaved runs; 9.1-14.6 and 7.8-12.1 ms), and from 8.2-9.6 to
+ * 6.7-7.4 ms with the two channels (interleaved `--profile` runs).
  */
 export function slidesRows(shape: Conv2dShape): boolean {
   return unrolled(shape) && shape.OW === 8;
