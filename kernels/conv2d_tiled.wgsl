@@ -2570,10 +2570,11 @@ fn conv2d_backward_weight_tiled(
   }
 }
 
-// conv2d_backward_weight_tiled for OW = 8 (so W = 12, W4 = 3), 2 input channels an
-// invocation (c0 = 2·(i % tiles_c)), the x rows of each image loaded once into a sliding
-// window of 5 rows: the same batch slices and the same sums, to the bit, with a fifth of the x
-// loads and each dz load shared by 2 channels.
+// One invocation per (10 output channels, 2 input channels, batch slice s), channels
+// fastest (c0 = 2·(i % tiles_c)): conv2d_backward_weight_tiled's bindings and batch slices,
+// for OW = 8 (so W = 12, W4 = 3), the x rows of each image loaded once into a sliding window of
+// 5 rows: the same sums, to the bit, with a fifth of the x loads and each dz load shared by
+// 2 channels.
 @compute @workgroup_size(WG)
 fn conv2d_backward_weight_tiled_rows(
   @builtin(global_invocation_id) gid: vec3u,

@@ -9,7 +9,9 @@
  *   loaded value feeds up to K·K·T products (the K shifted windows are register swizzles).
  * - weight gradient: an invocation sums dw for TO output channels × CT input channels × all
  *   K·K taps over a slice of the batch, loading RHW rows of dy and RHW + K - 1 rows of x per
- *   step; slices of the batch are summed by conv2d.wgsl's conv2d_sum_slices.
+ *   step; slices of the batch are summed by conv2d.wgsl's conv2d_sum_slices. For outputs 8 wide
+ *   (LeNet's conv2), conv2d_backward_weight_tiled_rows keeps the x rows in a sliding window and
+ *   takes WEIGHT_ROWS.CT input channels an invocation.
  * - input gradient: an invocation owns one image's whole OH×OW plane of dy (up to PLANE×PLANE)
  *   and the whole H×W plane of dx for TC input channels, so it scatters each dy value into
  *   K·K accumulators without ever touching a border: no wasted products.
@@ -176,7 +178,7 @@ const weightAcc = (t: number, cc: number, k: number) => `a${t}_${cc}_${k}`;
 /**
  * The weight-gradient kernels' entry point \`name\` up to their batch loop: the invocation's
  * (output channels, input channels, batch slice), the clamped channels, the accumulators and
- * the slice's end (WEIGHT's tile).
+ * the slice's end (WEIGHT.TO output channels, CT input channels: WEIGHT.CT unless given).
  */
 function weightHead(name: string, CT: number = WEIGHT.CT): string {
   const { TO } = WEIGHT;
@@ -217,7 +219,10 @@ ${range(TO).map((t) => `  var db${t} = vec4f(0.0);`).join("\n")}
   let b_end = min(B, (s + 1u) * dims.BS);`;
 }
 
-/** The weight-gradient kernels' end: slice s's partial sums of dw and (c0 = 0) db stored. */
+/**
+ * The weight-gradient kernels' end: slice s's partial sums of dw and (c0 = 0) db stored, for
+ * CT input channels an invocation (WEIGHT.CT unless given).
+ */
 function weightStores(CT: number = WEIGHT.CT): string {
   const { TO } = WEIGHT;
   const stores: string[] = [`  let base = s * (O * C * ${KK}u + O);`];
@@ -364,10 +369,11 @@ function backwardWeightRows(): string {
       )
     ),
   );
-  return `// conv2d_backward_weight_tiled for OW = 8 (so W = 12, W4 = 3), ${CT} input channels an
-// invocation (c0 = ${CT}·(i % tiles_c)), the x rows of each image loaded once into a sliding
-// window of ${K} rows: the same batch slices and the same sums, to the bit, with a fifth of the x
-// loads and each dz load shared by ${CT} channels.
+  return `// One invocation per (${TO} output channels, ${CT} input channels, batch slice s), channels
+// fastest (c0 = ${CT}·(i % tiles_c)): conv2d_backward_weight_tiled's bindings and batch slices,
+// for OW = 8 (so W = 12, W4 = 3), the x rows of each image loaded once into a sliding window of
+// ${K} rows: the same sums, to the bit, with a fifth of the x loads and each dz load shared by
+// ${CT} channels.
 ${weightHead("conv2d_backward_weight_tiled_rows", CT)}
   for (var b = s * dims.BS; b < b_end; b++) {
 ${range(CT).map((cc) => `    let xc${cc} = (b * C + ci${cc}) * H * W4;`).join("\n")}

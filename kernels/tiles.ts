@@ -18,7 +18,7 @@ export const CONV2D_TILES = {
   /**
    * Input channels per invocation of the sliding-rows weight gradient (outputs 8 wide, LeNet's
    * conv2), which keeps WEIGHT's other sides: each dy load then feeds two channels' products,
-   * where llvmpipe pays for every load lane by lane. conv2 at batch 100 on llvmpipe: 8.2-9.6 ms
+   * where llvmpipe pays for every load lane by lane. conv2's weight gradient at batch 100 on llvmpipe: 8.2-9.6 ms
    * a step with 1, 6.7-7.4 with 2, 7.4-7.7 with 4 (interleaved `--profile` runs).
    */
   WEIGHT_ROWS: { CT: 2 },
