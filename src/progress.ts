@@ -128,6 +128,11 @@ export interface BarLine {
   fraction: number;
   /** After the percentage: counts, speed, ETA. */
   detail: string;
+  /**
+   * Whether to draw the bar and the percentage (default true); false for a step of unknown
+   * length, whose line is `label  detail`.
+   */
+  bar?: boolean;
 }
 
 /** The widest and narrowest the bar itself is drawn, in columns. */
@@ -149,6 +154,9 @@ export function formatBar(line: BarLine, { columns, color }: {
   color: boolean;
 }): string {
   const room = Math.max(1, (columns || 80) - 1);
+  if (line.bar === false) {
+    return (line.detail === "" ? line.label : `${line.label}  ${line.detail}`).slice(0, room);
+  }
   const fraction = Math.min(1, Math.max(0, Number.isFinite(line.fraction) ? line.fraction : 0));
   const percent = `${Math.floor(fraction * 100)}%`.padStart(4);
   const tail = line.detail === "" ? percent : `${percent}  ${line.detail}`;
@@ -392,6 +400,18 @@ export class WorkProgress implements Disposable {
         formatEta(this.#rate.etaSeconds(total))
       }`,
     });
+  }
+
+  /**
+   * Shows `label` and `detail` without a bar, for a step of unknown length (the kernels'
+   * compile at their first dispatch); the next `update` replaces the line with its bar.
+   */
+  status(label: string, detail = ""): void {
+    if (!this.#bar.enabled) return;
+    this.#label = undefined;
+    this.#done = 0;
+    this.#rate.reset();
+    this.#bar.draw({ label, fraction: 0, detail, bar: false });
   }
 
   /** Wraps `print` (a line printer, e.g. stdout's) so that its lines never land on the bar. */

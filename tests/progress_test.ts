@@ -142,6 +142,40 @@ Deno.test("trainingLabel() counts epochs from 1 and names the validation", () =>
   const p: TrainProgress = { phase: "train", epoch: 0, epochs: 10, done: 0, total: 1 };
   assert.equal(trainingLabel(p), "Epoch 1/10");
   assert.equal(trainingLabel({ ...p, phase: "validate", epoch: 9 }), "Validation 10/10");
+  assert.equal(trainingLabel({ ...p, phase: "warm-up", total: 0 }), "Compiling kernels");
+});
+
+Deno.test("formatBar() without a bar writes the label and the detail, cut to the width", () => {
+  const line = { label: "Compiling kernels", fraction: 0, detail: "(seconds)", bar: false };
+  assert.equal(formatBar(line, { columns: 80, color: true }), "Compiling kernels  (seconds)");
+  assert.equal(formatBar({ ...line, detail: "" }, { columns: 80, color: true }), line.label);
+  assert.equal(formatBar(line, { columns: 11, color: false }), "Compiling ");
+});
+
+Deno.test("WorkProgress.status() draws a line without a bar, which the next update replaces", async () => {
+  const events: string[] = [];
+  const fake = fakeStream({ events });
+  let now = 0;
+  using progress = await WorkProgress.open({
+    stream: fake.stream,
+    env: env({ NO_COLOR: "1" }),
+    now: () => now,
+  });
+  const log = progress.log((line) => events.push(`stdout: ${line}`));
+  progress.status("Compiling kernels", "(seconds)");
+  const status = fake.text();
+  assert.match(status, /Compiling kernels {2}\(seconds\)/);
+  assert.ok(!status.includes("█") && !status.includes("░") && !status.includes("%"), status);
+  const drawn = events.length;
+  now = 1000;
+  progress.update("Epoch 1/1", { done: 1000, total: 6000 });
+  now = 2000;
+  progress.update("Epoch 1/1", { done: 2000, total: 6000 });
+  log("INFO:root:Epoch[0] Batch [20]");
+  const at = events.indexOf("stdout: INFO:root:Epoch[0] Batch [20]");
+  const bar = events.slice(drawn, at).join("");
+  assert.match(bar, /Epoch 1\/1 [█░]+ +33% {2}2,000\/6,000 {2}1,000 samples\/s/, "its own rate");
+  assert.ok(!bar.includes("Compiling"), bar);
 });
 
 Deno.test("ProgressBar writes nothing to a stream that is not a terminal", async () => {
@@ -290,10 +324,16 @@ gpuTest(
           l.replace(/Speed: [\d.]+/, "Speed: _").replace(/Time cost=[\d.]+/, "Time cost=_")
         );
       };
-      const reports: TrainProgress[] = [];
-      const withBar = await run((p) => reports.push(p));
+      const all: TrainProgress[] = [];
+      const withBar = await run((p) => all.push(p));
       const without = await run();
       assert.deepEqual(withBar, without, "smaller submits compute the same");
+      // The warm-up pass is reported once, first, and counts nothing.
+      assert.deepEqual(all.filter((p) => p.phase === "warm-up"), [
+        { phase: "warm-up", epoch: 0, epochs: 2, done: 0, total: 0 },
+      ]);
+      assert.equal(all[0]!.phase, "warm-up");
+      const reports = all.slice(1);
 
       for (
         const [phase, epoch, total] of [
@@ -393,6 +433,7 @@ Deno.test({
       assert.match(screen, /Epoch 1\/1 [█░]+ +\d+% {2}[\d,]+\/1,000/, "the epoch's bar");
       assert.match(screen, /Validation 1\/1 [█░]+ +\d+% {2}[\d,]+\/1,000/, "the validation's");
       assert.match(screen, /Evaluating [█░]+ +\d+% {2}[\d,]+\/1,000/, "eval's");
+      assert.match(screen, /Compiling kernels {2}\(/, "the warm-up's line");
       // Each log line starts a line of its own: after a newline, or after the bar was erased.
       const starts = [...screen.matchAll(/INFO:root:|Validation accuracy:/g)];
       assert.ok(starts.length >= 8, screen);

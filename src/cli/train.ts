@@ -467,11 +467,27 @@ async function finish(
   }
 }
 
-/** A training bar's label: `Epoch 2/10`, or `Validation 2/10` while that epoch validates. */
+/**
+ * A training bar's label: `Epoch 2/10`, or `Validation 2/10` while that epoch validates, or
+ * `Compiling kernels` during the warm-up pass.
+ */
 export function trainingLabel(progress: TrainProgress): string {
   const count = `${progress.epoch + 1}/${progress.epochs}`;
-  return progress.phase === "train" ? `Epoch ${count}` : `Validation ${count}`;
+  switch (progress.phase) {
+    case "warm-up":
+      return "Compiling kernels";
+    case "train":
+      return `Epoch ${count}`;
+    case "validate":
+      return `Validation ${count}`;
+  }
 }
+
+/**
+ * What the warm-up's line says after its label, within 80 columns: drivers compile each kernel
+ * at its first dispatch, and llvmpipe keeps the code in its shader cache for later runs.
+ */
+const WARM_UP_DETAIL = "(a CPU adapter takes seconds, the first time)";
 
 /**
  * `mnist train`: trains `--model mlp|lenet` with SGD on the GPU, printing MXNet FeedForward's
@@ -823,7 +839,10 @@ export const trainCommand: Command = {
             console.log(line);
             runLog.push(line);
           }),
-          onProgress: (p) => progress.update(trainingLabel(p), p),
+          onProgress: (p) =>
+            p.phase === "warm-up"
+              ? progress.status(trainingLabel(p), WARM_UP_DETAIL)
+              : progress.update(trainingLabel(p), p),
         });
       } catch (error) {
         // The model the run replaces is not lost with it: put back, or kept beside.

@@ -183,8 +183,13 @@ export interface TrainingRecord extends Omit<OptimizerOptions, "rescaleGrad"> {
  * are reported, so `done === total` means finished.
  */
 export interface TrainProgress {
-  /** An epoch's training batches, or the validation that follows them. */
-  phase: "train" | "validate";
+  /**
+   * An epoch's training batches, or the validation that follows them; or, before the first
+   * epoch, the warm-up pass, in which drivers compile each kernel at its first dispatch
+   * (llvmpipe: 15-20 s when its shader cache is cold, docs/memory.md), reported once, with
+   * `done` and `total` 0.
+   */
+  phase: "warm-up" | "train" | "validate";
   /** 0-based, as MXNet's log counts. */
   epoch: number;
   /** Epochs in all. */
@@ -471,7 +476,10 @@ async function trainEpoch(run: Run, epoch: number): Promise<number> {
   const { device } = gpu;
   const { frequent, readEveryMs = READ_EVERY_MS, batchSize: B } = options;
   feeder.setOrder(run.iter.epoch().indices, { epoch });
-  if (epoch === run.firstEpoch) warmUp(run);
+  if (epoch === run.firstEpoch) {
+    run.progress("warm-up", epoch, 0, 0);
+    warmUp(run);
+  }
   intervals.clearStats();
   await device.queue.onSubmittedWorkDone();
   if (epoch === run.firstEpoch) traceMark("train: warmed up");
