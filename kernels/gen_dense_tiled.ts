@@ -271,7 +271,9 @@ override ROWS: u32 = 16u;
 // dz of the _ragged entry points (O % 4 != 0), whose rows do not fall on vec4s: they bind it
 // here instead of in0.
 @group(0) @binding(4) var<storage, read> in0s: array<f32>;
-@group(0) @binding(5) var<uniform> dims: Dims;
+// x of the input gradients, as vec4s (in2s is the forward's parameters as scalars).
+@group(0) @binding(5) var<storage, read> in2v: array<vec4f>;
+@group(0) @binding(6) var<uniform> dims: Dims;
 
 ${batchGroup()}
 
@@ -302,16 +304,20 @@ fn store_forward(b: u32, o: u32, v: vec4f) {
   }
 }
 
-// dx[b, i .. i + 3] = v ⊙ prev_act'(x[b, i .. i + 3]), skipping what lies past B or I.
+// dx[b, i .. i + 3] = v ⊙ prev_act'(x[b, i .. i + 3]), skipping what lies past B or I (i and I
+// are multiples of 4). x is read as one vec4: llvmpipe compiles each load into a loop over its
+// lanes, and with four scalar loads a store (320 a tile) the MLP's input gradients took 3.7-4.0
+// s to compile instead of 2.7-2.9 s (cold shader cache).
 fn store_backward_input(b: u32, i: u32, v: vec4f) {
   let I = dims.I;
-  if (b >= dims.B) {
+  if (b >= dims.B || i >= I) {
     return;
   }
+  let x = in2v[(b * I + i) / 4u];
+  let dx = v * vec4f(prev_act_grad(x.x), prev_act_grad(x.y), prev_act_grad(x.z),
+                     prev_act_grad(x.w));
   for (var c = 0u; c < 4u; c++) {
-    if (i + c < I) {
-      out[b * I + i + c] = v[c] * prev_act_grad(in2s[b * I + i + c]);
-    }
+    out[b * I + i + c] = dx[c];
   }
 }
 

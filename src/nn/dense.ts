@@ -236,9 +236,11 @@ export function buildDense(ctx: LayerContext): Layer {
       const row: KernelRow<DenseShape, string> = ctx.variant === "tiled" ? TILED : SIMPLE;
       // The tiled kernels' batch rows per tile.
       const rows: Record<string, number> = row === TILED ? { ROWS: tileRows(B) } : {};
-      // dense_tiled.wgsl binds a fifth input, dz as scalars for the _ragged entry points (in0s,
-      // binding 4): null where unused.
-      const io = (...r: (BufferRange | null)[]) => row === TILED ? [...r, null] : r;
+      // dense_tiled.wgsl binds six buffers where dense.wgsl binds four: dz as scalars for the
+      // _ragged entry points (in0s, binding 4) and x as vec4s for the input gradients (in2v,
+      // binding 5); null where unused.
+      const io = (...r: (BufferRange | null)[]) =>
+        row === TILED ? [...r, ...Array<null>(6 - r.length).fill(null)] : r;
       // The first layer of a network fed by a Feeder reads x from its batch group instead.
       const gather = ctx.gather === true;
       if (gather && (row !== TILED || O % 4 !== 0)) {
@@ -263,7 +265,7 @@ export function buildDense(ctx: LayerContext): Layer {
         rowDispatch(row, {
           pass: gather ? "weightGather" : ragged ? "weightRagged" : "weight",
           ...base,
-          io: ragged ? [grads, null, ctx.x, null, ctx.dy] : io(grads, ctx.dy, x, null),
+          io: ragged ? io(grads, null, ctx.x, null, ctx.dy) : io(grads, ctx.dy, x, null),
           batch: gather,
         }),
       );
@@ -273,7 +275,12 @@ export function buildDense(ctx: LayerContext): Layer {
             pass: ragged ? "inputRagged" : "input",
             ...base,
             constants: { ...prev, ...rows },
-            io: ragged ? [ctx.dx, null, params, ctx.x, ctx.dy] : io(ctx.dx, ctx.dy, params, ctx.x),
+            // dense.wgsl reads x as in2; dense_tiled.wgsl as vec4s (in2v).
+            io: row !== TILED
+              ? [ctx.dx, ctx.dy, params, ctx.x]
+              : ragged
+              ? io(ctx.dx, null, params, null, ctx.dy, ctx.x)
+              : io(ctx.dx, ctx.dy, params, null, null, ctx.x),
           }),
         );
       }
