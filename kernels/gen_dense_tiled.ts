@@ -264,16 +264,23 @@ override WG: u32 = 8u;
 // Batch rows per tile of the forward and the input gradient, 1 to ${ROWS_MAX}.
 override ROWS: u32 = 16u;
 
+// y of the forward, whose rows (O wide) need not fall on vec4s.
 @group(0) @binding(0) var<storage, read_write> out: array<f32>;
-@group(0) @binding(1) var<storage, read> in0: array<vec4f>;
-@group(0) @binding(2) var<storage, read> in1: array<vec4f>;
-@group(0) @binding(3) var<storage, read> in2s: array<f32>;
+// The gradients, as vec4s (I % 4 == 0): dx, or the layer's gradient range, dw then db, bound
+// rounded up to whole vec4s (its block's padding: src/nn/params.ts). Each store is one vec4, where
+// llvmpipe compiles every storage access into a loop over its lanes: with four scalar stores a
+// vec4, the MLP's weight gradients took 0.9-1.4 s to compile instead of 0.3-0.4 s (cold shader
+// cache), its input gradients 2.7-2.9 s instead of 1.4-1.5 s.
+@group(0) @binding(1) var<storage, read_write> out4: array<vec4f>;
+@group(0) @binding(2) var<storage, read> in0: array<vec4f>;
+@group(0) @binding(3) var<storage, read> in1: array<vec4f>;
+@group(0) @binding(4) var<storage, read> in2s: array<f32>;
 // dz of the _ragged entry points (O % 4 != 0), whose rows do not fall on vec4s: they bind it
 // here instead of in0.
-@group(0) @binding(4) var<storage, read> in0s: array<f32>;
+@group(0) @binding(5) var<storage, read> in0s: array<f32>;
 // x of the input gradients, as vec4s (in2s is the forward's parameters as scalars).
-@group(0) @binding(5) var<storage, read> in2v: array<vec4f>;
-@group(0) @binding(6) var<uniform> dims: Dims;
+@group(0) @binding(6) var<storage, read> in2v: array<vec4f>;
+@group(0) @binding(7) var<uniform> dims: Dims;
 
 ${batchGroup()}
 
@@ -305,43 +312,37 @@ fn store_forward(b: u32, o: u32, v: vec4f) {
 }
 
 // dx[b, i .. i + 3] = v ⊙ prev_act'(x[b, i .. i + 3]), skipping what lies past B or I (i and I
-// are multiples of 4). x is read as one vec4: llvmpipe compiles each load into a loop over its
-// lanes, and with four scalar loads a store (320 a tile) the MLP's input gradients took 3.7-4.0
-// s to compile instead of 2.7-2.9 s (cold shader cache).
+// are multiples of 4). x is read as one vec4 too: with four scalar loads a store (320 a tile) the
+// MLP's input gradients took 3.7-4.0 s to compile instead of 2.7-2.9 s.
 fn store_backward_input(b: u32, i: u32, v: vec4f) {
   let I = dims.I;
   if (b >= dims.B || i >= I) {
     return;
   }
-  let x = in2v[(b * I + i) / 4u];
-  let dx = v * vec4f(prev_act_grad(x.x), prev_act_grad(x.y), prev_act_grad(x.z),
-                     prev_act_grad(x.w));
-  for (var c = 0u; c < 4u; c++) {
-    out[b * I + i + c] = dx[c];
-  }
+  let at = (b * I + i) / 4u;
+  let x = in2v[at];
+  out4[at] = v * vec4f(prev_act_grad(x.x), prev_act_grad(x.y), prev_act_grad(x.z),
+                       prev_act_grad(x.w));
 }
 
-// dw[o, i .. i + 3] = v, skipping what lies past O or I.
+// dw[o, i .. i + 3] = v (i and I are multiples of 4), skipping what lies past O or I.
 fn store_backward_weight(o: u32, i: u32, v: vec4f) {
   let I = dims.I;
-  if (o >= dims.O) {
+  if (o >= dims.O || i >= I) {
     return;
   }
-  for (var c = 0u; c < 4u; c++) {
-    if (i + c < I) {
-      out[o * I + i + c] = v[c];
-    }
-  }
+  out4[(o * I + i) / 4u] = v;
 }
 
-// db[o .. o + 3] (stored after dw), skipping what lies past O.
+// db[o .. o + 3] (stored after dw; O·I and o are multiples of 4), skipping what lies past O: in
+// the last vec4 of a ragged O, the floats past O (the range's padding) are written back as read.
 fn store_bias_grad(o: u32, v: vec4f) {
   let O = dims.O;
-  for (var c = 0u; c < 4u; c++) {
-    if (o + c < O) {
-      out[O * dims.I + o + c] = v[c];
-    }
+  if (o >= O) {
+    return;
   }
+  let at = (O * dims.I + o) / 4u;
+  out4[at] = select(out4[at], v, vec4u(o) + vec4u(0u, 1u, 2u, 3u) < vec4u(O));
 }
 
 ${forward(false)}

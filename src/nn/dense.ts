@@ -95,6 +95,15 @@ const SHARED_STORAGE = 2 * 32 * 33 * 4;
  * One-dimensional workgroups of `wg` invocations, one invocation per tile of `rowTile` ×
  * `colTile` outputs of a (rows, cols) output.
  */
+/**
+ * `range` with its size rounded up to whole vec4s (16 bytes), for a kernel that writes a layer's
+ * gradient range as `array<vec4f>`: the rounding lies in the padding that ends the layer's block
+ * (blocks start every 256 bytes: src/nn/params.ts).
+ */
+function vec4Range(range: BufferRange): BufferRange {
+  return "buffer" in range ? { ...range, size: Math.ceil(range.size / 16) * 16 } : range;
+}
+
 function tiles(rows: number, cols: number, [rowTile, colTile, wg]: number[]): Grid {
   return [Math.ceil((Math.ceil(rows / rowTile!) * Math.ceil(cols / colTile!)) / wg!)];
 }
@@ -133,7 +142,8 @@ const SIMPLE = {
 const TILED = {
   variant: "tiled",
   program: DENSE_TILED,
-  outputs: 1,
+  // out (y, scalars) and out4 (the gradients, vec4s).
+  outputs: 2,
   entries: {
     forward: "dense_forward_tiled",
     weight: "dense_backward_weight_tiled",
@@ -236,11 +246,13 @@ export function buildDense(ctx: LayerContext): Layer {
       const row: KernelRow<DenseShape, string> = ctx.variant === "tiled" ? TILED : SIMPLE;
       // The tiled kernels' batch rows per tile.
       const rows: Record<string, number> = row === TILED ? { ROWS: tileRows(B) } : {};
-      // dense_tiled.wgsl binds six buffers where dense.wgsl binds four: dz as scalars for the
-      // _ragged entry points (in0s, binding 4) and x as vec4s for the input gradients (in2v,
-      // binding 5); null where unused.
-      const io = (...r: (BufferRange | null)[]) =>
-        row === TILED ? [...r, ...Array<null>(6 - r.length).fill(null)] : r;
+      // The buffers in the order of the module's bindings: dense.wgsl's out, in0, in1, in2;
+      // dense_tiled.wgsl's out (y), out4 (the gradients, as vec4s), in0, in1, in2s, in0s (dz as
+      // scalars, for the _ragged entry points) and in2v (x as vec4s, for the input gradients).
+      // Null where unused.
+      const tiled = (
+        ...r: (BufferRange | null)[]
+      ) => [...r, ...Array<null>(7 - r.length).fill(null)];
       // The first layer of a network fed by a Feeder reads x from its batch group instead.
       const gather = ctx.gather === true;
       if (gather && (row !== TILED || O % 4 !== 0)) {
@@ -253,7 +265,7 @@ export function buildDense(ctx: LayerContext): Layer {
           ...base,
           constants: { ...act, ...rows },
           // The tiled forward reads the biases as scalars (in2s): see bias4 in dense_tiled.wgsl.
-          io: io(ctx.y, x, params, row === TILED ? params : null),
+          io: row === TILED ? tiled(ctx.y, null, x, params, params) : [ctx.y, x, params, null],
           batch: gather,
         }),
       );
@@ -265,7 +277,11 @@ export function buildDense(ctx: LayerContext): Layer {
         rowDispatch(row, {
           pass: gather ? "weightGather" : ragged ? "weightRagged" : "weight",
           ...base,
-          io: ragged ? io(grads, null, ctx.x, null, ctx.dy) : io(grads, ctx.dy, x, null),
+          io: row !== TILED
+            ? [grads, ctx.dy, x, null]
+            : ragged
+            ? tiled(null, vec4Range(grads!), null, ctx.x, null, ctx.dy)
+            : tiled(null, vec4Range(grads!), ctx.dy, x),
           batch: gather,
         }),
       );
@@ -275,12 +291,11 @@ export function buildDense(ctx: LayerContext): Layer {
             pass: ragged ? "inputRagged" : "input",
             ...base,
             constants: { ...prev, ...rows },
-            // dense.wgsl reads x as in2; dense_tiled.wgsl as vec4s (in2v).
             io: row !== TILED
               ? [ctx.dx, ctx.dy, params, ctx.x]
               : ragged
-              ? io(ctx.dx, null, params, null, ctx.dy, ctx.x)
-              : io(ctx.dx, ctx.dy, params, null, null, ctx.x),
+              ? tiled(null, ctx.dx, null, params, null, ctx.dy, ctx.x)
+              : tiled(null, ctx.dx, ctx.dy, params, null, null, ctx.x),
           }),
         );
       }
