@@ -173,6 +173,21 @@ Deno.test("loadSplit() refuses a data file that is a directory or a device, not 
   }
 });
 
+Deno.test("loadSplit() names the path and the reason when a data file cannot be read", async () => {
+  // A symlink to itself: lstat finds it, stat and open fail (ELOOP). This was a stack trace.
+  await withTestSplit(new Uint8Array(0), async (dir) => {
+    const path = `${dir}/t10k-labels-idx1-ubyte.gz`;
+    await Deno.remove(path);
+    await Deno.symlink(path, path);
+    const promise = loadSplit(dir, { dataset: "mnist", split: "test" });
+    await assertRejectsUserError(
+      promise,
+      /^Cannot read ".*t10k-labels-idx1-ubyte\.gz": too many levels of symbolic links$/,
+    );
+    await promise.catch((error) => assert.match(error.hint, /--data-dir DIR/));
+  });
+});
+
 Deno.test("releaseImages() empties every view of a split's pixels and keeps its labels", async () => {
   const test = await loadSplit(MNIST, { dataset: "mnist", split: "test" });
   const few = subset(test, 100);

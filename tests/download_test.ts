@@ -370,7 +370,10 @@ Deno.test("download reports a data dir it cannot read or write in one line", asy
     assertEquals(unreadable.code, 1);
     assertMatch(
       unreadable.stderr,
-      new RegExp(`^error: Cannot read "${dir}/file/${NAMES[0]}": .+\nhint: .+\n$`),
+      new RegExp(
+        `^error: Cannot read "${dir}/file/${NAMES[0]}": "${dir}/file" is not a directory\n` +
+          "hint: Pass --data-dir DIR .+\n$",
+      ),
     );
     assertEquals(mirror.requests, []);
 
@@ -386,6 +389,66 @@ Deno.test("download reports a data dir it cannot read or write in one line", asy
     );
     assertEquals(mirror.requests, [LABELS.name]);
     assertEquals(await listDir(dir), ["file", ...NAMES].sort());
+  });
+});
+
+/**
+ * Makes `dir` refuse new files: `chmod 555`, and for root, whom modes do not stop, `chattr +i`.
+ * Returns an undo function, or undefined when neither works here (the test then has no case).
+ */
+async function makeReadOnly(dir: string): Promise<(() => Promise<void>) | undefined> {
+  await Deno.chmod(dir, 0o555);
+  const refuses = () =>
+    Deno.writeFile(`${dir}/probe`, new Uint8Array()).then(() => false, () => true);
+  let immutable = false;
+  if (!(await refuses())) {
+    await Deno.remove(`${dir}/probe`);
+    const chattr = new Deno.Command("chattr", { args: ["+i", dir], stderr: "null" });
+    immutable = await chattr.output().then((out) => out.success, () => false);
+    if (!immutable || !(await refuses())) return undefined;
+  }
+  return async () => {
+    if (immutable) await new Deno.Command("chattr", { args: ["-i", dir] }).output();
+    await Deno.chmod(dir, 0o755);
+  };
+}
+
+Deno.test("download into a read-only data dir says permission denied before any request", async () => {
+  // Was "Operation not permitted (os error 1)" on a temporary file's name, after "Downloading".
+  await using mirror = startMirror({ root: MNIST });
+  await withTempDir(async (dir) => {
+    const undo = await makeReadOnly(dir);
+    if (!undo) {
+      console.warn("skipped: cannot make a read-only folder here (chmod and chattr)");
+      return;
+    }
+    try {
+      const plain = await runCli(["download", "--mirror", mirror.url, "--data-dir", dir]);
+      assertEquals(plain.code, 1);
+      assertEquals(
+        plain.stderr,
+        `error: Cannot write "${dir}/${NAMES[0]}": permission denied\n` +
+          "hint: Pass --data-dir DIR (a folder you can write to) or set MNIST_DATA_DIR.\n",
+      );
+      const fashion = await runCli([
+        "download",
+        "--dataset",
+        "fashion",
+        "--mirror",
+        mirror.url,
+        "--data-dir",
+        dir,
+      ]);
+      assertEquals(fashion.code, 1);
+      assertMatch(
+        fashion.stderr,
+        new RegExp(`^error: Cannot write "${dir}/fashion": permission denied\n`),
+      );
+      assertEquals(mirror.requests, []);
+    } finally {
+      await undo();
+    }
+    assertEquals(await listDir(dir), []);
   });
 });
 

@@ -5,6 +5,7 @@
 import { createHash } from "node:crypto";
 import { gunzipSync, inflateRawSync, type ZlibOptions } from "node:zlib";
 import { UserError } from "../errors.ts";
+import { fsReason } from "../fs.ts";
 import { parseIdxPair } from "./idx.ts";
 import { datasetDir, type DatasetName, DATASETS, type FileSpec } from "./mirrors.ts";
 import { Rng } from "../random.ts";
@@ -90,7 +91,11 @@ async function readVerified(path: string, spec: FileSpec): Promise<Uint8Array> {
     if (error instanceof Deno.errors.NotFound) {
       throw new UserError(`Cannot find "${path}"`, { hint: `Run "mnist download" to fetch it.` });
     }
-    throw error;
+    if (error instanceof UserError) throw error;
+    throw new UserError(`Cannot read "${path}": ${fsReason(error)}`, {
+      hint: "Pass --data-dir DIR (a folder you can read) or set MNIST_DATA_DIR.",
+      cause: error,
+    });
   }
   let out: Uint8Array | undefined;
   try {

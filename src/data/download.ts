@@ -13,8 +13,9 @@
  * are removed by the next download.
  */
 import { createHash } from "node:crypto";
+import { dirname } from "node:path";
 import { messageOf, UserError } from "../errors.ts";
-import { exists } from "../fs.ts";
+import { exists, fsReason } from "../fs.ts";
 import { datasetDir, type DatasetName, DATASETS, type FileSpec } from "./mirrors.ts";
 import { formatEta, ProgressBar, type ProgressStream, Throughput } from "../progress.ts";
 
@@ -208,7 +209,7 @@ async function fetchAll(
   const settings = resolveSettings(options); // bad environment values fail before any write
   const report = options.report ?? options.log ?? console.error;
   const results: Fetched[] = [];
-  const created = !(await exists(dir));
+  const created = !(await exists(dir).catch(() => true)); // mkdir below says why
   await Deno.mkdir(dir, { recursive: true }).catch((error) => {
     throw cannotWrite(dir, error);
   });
@@ -336,12 +337,13 @@ async function staleReason(path: string, pid: string): Promise<string | undefine
 
 /**
  * Creates the temporary file `path` and locks it until it is renamed or removed, so that other
- * downloads leave it alone while this process lives (see `staleReason`).
+ * downloads leave it alone while this process lives (see `staleReason`). A failure names
+ * `target`, the file the user asked for, not the temporary name beside it.
  */
-async function openTemp(path: string): Promise<Deno.FsFile> {
+async function openTemp(path: string, target: string): Promise<Deno.FsFile> {
   const file = await Deno.open(path, { write: true, create: true, truncate: true }).catch(
     (error) => {
-      throw cannotWrite(path, error);
+      throw cannotWrite(target, error);
     },
   );
   await file.lock(true).catch(() => {}); // no locks here: the age rule still applies
@@ -372,11 +374,12 @@ export async function downloadFile(
   try {
     for (const [m, mirror] of mirrors.entries()) {
       const url = new URL(spec.name, mirror).href;
+      // A folder that takes no file fails here, before "Downloading" promises what cannot be.
+      file ??= await openTemp(tmp, target);
       log(`Downloading ${url}`);
       for (let attempt = 1;; attempt++) {
         signal?.throwIfAborted();
-        file ??= await openTemp(tmp);
-        const result = await attemptDownload(url, spec, { file, path: tmp }, {
+        const result = await attemptDownload(url, spec, { file, target }, {
           ...settings,
           signal,
         });
@@ -458,14 +461,14 @@ class LocalWriteError extends Error {}
 async function attemptDownload(
   url: string,
   spec: FileSpec,
-  { file, path: tmp }: { file: Deno.FsFile; path: string },
+  { file, target }: { file: Deno.FsFile; target: string },
   settings: Settings & { signal?: AbortSignal },
 ): Promise<Attempt> {
   try {
     await file.truncate(0);
     await file.seek(0, Deno.SeekMode.Start);
   } catch (error) {
-    throw cannotWrite(tmp, error);
+    throw cannotWrite(target, error);
   }
   const watchdog = new Watchdog(settings);
   const signal = settings.signal
@@ -533,7 +536,7 @@ async function attemptDownload(
       const inflated = isIdxMagic(concat(head));
       const out = new TempSink(file, { gzip: inflated });
       sink = out;
-      // The body as it arrives, written to `tmp` on the way.
+      // The body as it arrives, written to the temporary file on the way.
       const tapped = new ReadableStream<Uint8Array<ArrayBuffer>>({
         async pull(controller) {
           const chunk = head.length > 0
@@ -556,7 +559,7 @@ async function attemptDownload(
         ? await digest(tapped, spec, { has: "uncompressed body has", onProgress })
         : await digestGzip(tapped, spec, onProgress);
     } catch (error) {
-      if (error instanceof LocalWriteError) throw cannotWrite(tmp, error.cause);
+      if (error instanceof LocalWriteError) throw cannotWrite(target, error.cause);
       if (watchdog.reason) return { ok: false, reason: watchdog.reason, retry: watchdog.retry };
       if (sourceError !== undefined) {
         return { ok: false, reason: networkReason(sourceError), retry: true };
@@ -806,13 +809,39 @@ function cannotWrite(path: string, error: unknown): UserError {
   return cannotAccess("write", path, error);
 }
 
+/**
+ * A file-system error on `path` as one line in the words `fsReason` uses elsewhere ("permission
+ * denied", not "Operation not permitted (os error 1)"). A path through a file, or a folder to
+ * create where a file is, names that file: `"/etc/passwd" is not a directory`.
+ */
 function cannotAccess(verb: "read" | "write", path: string, error: unknown): UserError {
-  // Deno appends the operation and paths ("...: rename 'a' -> 'b'"); the path is already named.
-  const reason = messageOf(error).replace(/: [a-z]+ '.*$/, "");
+  const blocker = error instanceof Deno.errors.NotADirectory ||
+      error instanceof Deno.errors.AlreadyExists
+    ? fileInTheWay(path)
+    : undefined;
+  const reason = blocker === path
+    ? "it is not a directory"
+    : blocker
+    ? `"${blocker}" is not a directory`
+    : fsReason(error);
   return new UserError(`Cannot ${verb} "${path}": ${reason}`, {
-    hint: "Pass --data-dir DIR (a writable folder) or set MNIST_DATA_DIR.",
+    hint: "Pass --data-dir DIR (a folder you can write to) or set MNIST_DATA_DIR.",
     cause: error,
   });
+}
+
+/** `path` or the nearest of its ancestors that exists, when that one is not a directory. */
+function fileInTheWay(path: string): string | undefined {
+  for (let up = path;; up = dirname(up)) {
+    let info: Deno.FileInfo | undefined;
+    try {
+      info = Deno.statSync(up);
+    } catch {
+      // Missing, or under the file we are looking for.
+    }
+    if (info) return info.isDirectory ? undefined : up;
+    if (dirname(up) === up) return undefined;
+  }
 }
 
 /** A network error's message without the URL (already printed) and the client's jargon. */
