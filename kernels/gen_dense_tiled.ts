@@ -39,7 +39,11 @@ function xRow(gather: boolean, b: string): string {
   return gather ? `sample_of(${b})` : b;
 }
 
-function forward(gather: boolean): string {
+/**
+ * The forward; `ragged` (O % 4 != 0, a classifier's 10 outputs) stores y as scalars, the others
+ * as vec4s (out4).
+ */
+function forward(gather: boolean, ragged = false): string {
   const body = [
     ...range(TC).map((c) => `    let v${c} = in1[w${c} + i];`),
     ...range(ROWS_MAX).flatMap((r) =>
@@ -57,10 +61,14 @@ function forward(gather: boolean): string {
       TC - 1
     }`
     : "in0: x (B, I/4)";
-  return `// One invocation per ROWS×${TC} tile of (b, o); out: y (B, O), ${x},
+  const y = ragged ? "out: y (B, O)" : "out4: y (B, O/4)";
+  const store = ragged ? "store_forward" : "store_forward4";
+  return `// One invocation per ROWS×${TC} tile of (b, o); ${y}, ${x},
 // in1: the layer's parameters, w (O, I/4); in2s: the same parameters as scalars, for the bias (O).
 @compute @workgroup_size(WG)
-fn dense_forward_tiled${gather ? "_gather" : ""}(@builtin(global_invocation_id) gid: vec3u) {
+fn dense_forward_tiled${gather ? "_gather" : ""}${
+    ragged ? "_ragged" : ""
+  }(@builtin(global_invocation_id) gid: vec3u) {
   let B = dims.B;
   let O = dims.O;
   let I4 = dims.I / 4u;
@@ -98,7 +106,7 @@ ${
       forRow(
         r,
         2,
-        range(G).map((h) => `store_forward(b0 + ${r}u, o0 + ${4 * h}u, a${r}_${h} + bias${h});`),
+        range(G).map((h) => `${store}(b0 + ${r}u, o0 + ${4 * h}u, a${r}_${h} + bias${h});`),
       )
     ).join("\n")
   }
@@ -244,8 +252,9 @@ export function generate(): string {
 // (${TR}×${TC} for the weight gradient) with vec4 loads along the contiguous dimension, for the
 // CPU adapter (llvmpipe), where it runs several times faster than kernels/dense.wgsl; that
 // file's simple kernels stay the reference and the fallback. B batch, I inputs, O outputs;
-// row-major. Needs I % 4 == 0. The backward kernels read dz as vec4s where O % 4 == 0, and as
-// scalars in their _ragged twins where not (a classifier's 10 outputs). Tiles past the edges
+// row-major. Needs I % 4 == 0. Where O % 4 == 0 the forward stores y as vec4s and the backward
+// kernels read dz as vec4s; their _ragged twins store and read them as scalars (a classifier's
+// 10 outputs). Tiles past the edges
 // are clamped on load and skipped on store. The _gather twins of the forward and the weight
 // gradient, for a network's first layer, read x straight from the dataset split, as
 // kernels/gather.wgsl's gather_batch would have written it (the same floats, summed in the same
@@ -264,13 +273,13 @@ override WG: u32 = 8u;
 // Batch rows per tile of the forward and the input gradient, 1 to ${ROWS_MAX}.
 override ROWS: u32 = 16u;
 
-// y of the forward, whose rows (O wide) need not fall on vec4s.
+// y of the _ragged forward (O % 4 != 0), whose rows do not fall on vec4s.
 @group(0) @binding(0) var<storage, read_write> out: array<f32>;
-// The gradients, as vec4s (I % 4 == 0): dx, or the layer's gradient range, dw then db, bound
-// rounded up to whole vec4s (its block's padding: src/nn/params.ts). Each store is one vec4, where
-// llvmpipe compiles every storage access into a loop over its lanes: with four scalar stores a
-// vec4, the MLP's weight gradients took 0.9-1.4 s to compile instead of 0.3-0.4 s (cold shader
-// cache), its input gradients 2.7-2.9 s instead of 1.4-1.5 s.
+// The other outputs, as vec4s: y where O % 4 == 0, dx (I % 4 == 0), or the layer's gradient
+// range, dw then db, bound rounded up to whole vec4s (its block's padding: src/nn/params.ts). Each
+// store is one vec4, where llvmpipe compiles every storage access into a loop over its lanes: with
+// four scalar stores a vec4, the MLP's weight gradients took 0.9-1.4 s to compile instead of
+// 0.3-0.4 s (cold shader cache), its input gradients 2.7-2.9 s instead of 1.4-1.5 s.
 @group(0) @binding(1) var<storage, read_write> out4: array<vec4f>;
 @group(0) @binding(2) var<storage, read> in0: array<vec4f>;
 @group(0) @binding(3) var<storage, read> in1: array<vec4f>;
@@ -298,7 +307,16 @@ fn bias4(o: u32) -> vec4f {
   return v;
 }
 
-// y[b, o .. o + 3] = act(v), skipping what lies past B or O.
+// y[b, o .. o + 3] = act(v) (O and o are multiples of 4), skipping what lies past B or O.
+fn store_forward4(b: u32, o: u32, v: vec4f) {
+  let O = dims.O;
+  if (b >= dims.B || o >= O) {
+    return;
+  }
+  out4[(b * O + o) / 4u] = vec4f(activate(v.x), activate(v.y), activate(v.z), activate(v.w));
+}
+
+// y[b, o .. o + 3] = act(v), skipping what lies past B or O (the _ragged forward's, O % 4 != 0).
 fn store_forward(b: u32, o: u32, v: vec4f) {
   let O = dims.O;
   if (b >= dims.B) {
@@ -346,6 +364,8 @@ fn store_bias_grad(o: u32, v: vec4f) {
 }
 
 ${forward(false)}
+
+${forward(false, true)}
 
 ${backwardInput(false)}
 

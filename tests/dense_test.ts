@@ -116,7 +116,9 @@ function expectedForward(
     return ["dense_shared.dense_forward_split", "dense_shared.dense_forward_reduce"];
   }
   if (kind === "simple" || (kind === "tiled" && dims.I % 4 !== 0)) return ["dense.dense_forward"];
-  return [`dense_${kind}.dense_forward_${kind}`];
+  // The tiled forward stores y as vec4s, or as scalars (_ragged) where O % 4 != 0.
+  const ragged = kind === "tiled" && dims.O % 4 !== 0 ? "_ragged" : "";
+  return [`dense_${kind}.dense_forward_${kind}${ragged}`];
 }
 
 /** The backward kernels a dense layer of `kind` should run for `dims`. */

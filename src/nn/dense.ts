@@ -146,6 +146,7 @@ const TILED = {
   outputs: 2,
   entries: {
     forward: "dense_forward_tiled",
+    forwardRagged: "dense_forward_tiled_ragged",
     weight: "dense_backward_weight_tiled",
     input: "dense_backward_input_tiled",
     weightRagged: "dense_backward_weight_tiled_ragged",
@@ -164,6 +165,7 @@ const TILED = {
       forward,
       weight,
       input,
+      forwardRagged: forward,
       weightRagged: weight,
       inputRagged: input,
       forwardGather: forward,
@@ -172,7 +174,14 @@ const TILED = {
   },
 } as const satisfies KernelRow<
   DenseShape,
-  "forward" | "weight" | "input" | "weightRagged" | "inputRagged" | "forwardGather" | "weightGather"
+  | "forward"
+  | "weight"
+  | "input"
+  | "forwardRagged"
+  | "weightRagged"
+  | "inputRagged"
+  | "forwardGather"
+  | "weightGather"
 >;
 
 /**
@@ -247,9 +256,9 @@ export function buildDense(ctx: LayerContext): Layer {
       // The tiled kernels' batch rows per tile.
       const rows: Record<string, number> = row === TILED ? { ROWS: tileRows(B) } : {};
       // The buffers in the order of the module's bindings: dense.wgsl's out, in0, in1, in2;
-      // dense_tiled.wgsl's out (y), out4 (the gradients, as vec4s), in0, in1, in2s, in0s (dz as
-      // scalars, for the _ragged entry points) and in2v (x as vec4s, for the input gradients).
-      // Null where unused.
+      // dense_tiled.wgsl's out (y of the _ragged forward), out4 (the other outputs, as vec4s),
+      // in0, in1, in2s, in0s (dz as scalars, for the _ragged gradients) and in2v (x as vec4s,
+      // for the input gradients). Null where unused.
       const tiled = (
         ...r: (BufferRange | null)[]
       ) => [...r, ...Array<null>(7 - r.length).fill(null)];
@@ -259,20 +268,23 @@ export function buildDense(ctx: LayerContext): Layer {
         throw new Error(`Cannot read the batch in ${spec.name}'s "${ctx.variant}" kernels`);
       }
       const x = gather ? null : ctx.x;
+      // The tiled kernels store y and read dz as scalars where O % 4 != 0 (the _ragged ones).
+      const ragged = row === TILED && O % 4 !== 0;
       forward.push(
         rowDispatch(row, {
-          pass: gather ? "forwardGather" : "forward",
+          pass: gather ? "forwardGather" : ragged ? "forwardRagged" : "forward",
           ...base,
           constants: { ...act, ...rows },
           // The tiled forward reads the biases as scalars (in2s): see bias4 in dense_tiled.wgsl.
-          io: row === TILED ? tiled(ctx.y, null, x, params, params) : [ctx.y, x, params, null],
+          io: row !== TILED
+            ? [ctx.y, x, params, null]
+            : ragged
+            ? tiled(ctx.y, null, x, params, params)
+            : tiled(null, ctx.y, x, params, params),
           batch: gather,
         }),
       );
       if (!ctx.dy) break;
-      // The tiled backward reads dz's rows as vec4s (in0), or as scalars where O % 4 != 0
-      // (in0s, binding 4 of dense_tiled.wgsl).
-      const ragged = row === TILED && O % 4 !== 0;
       backward.push(
         rowDispatch(row, {
           pass: gather ? "weightGather" : ragged ? "weightRagged" : "weight",
