@@ -446,6 +446,19 @@ for (
   });
 }
 
+Deno.test("mnist show --filters hints at --filters FILE, the option show has", async () => {
+  // The hints said "pass --model FILE", but show has no --model.
+  await withTempDir(async (dir) => {
+    for (const model of ["mlp", `${dir}/none.safetensors`]) {
+      const run = await runCli(["show", "--filters", model, "--data-dir", MNIST], {
+        env: { MNIST_MODEL_DIR: dir },
+      });
+      assert.equal(run.code, 1, run.stderr);
+      assert.match(run.stderr, /\nhint: .*, or pass --filters FILE\.\n$/);
+    }
+  });
+});
+
 Deno.test("mnist show --filters mlp --scale 16 is refused with the largest scale that fits", async () => {
   await withTempDir(async (dir) => {
     const model = `${dir}/mlp.safetensors`;

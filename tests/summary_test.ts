@@ -1,6 +1,7 @@
 /** `mnist summary`: the tutorial's networks described, with MXNet's parameter totals. */
 import { equal, match, ok } from "node:assert/strict";
-import { lenet, mlp, parameterCount } from "../src/nn/model.ts";
+import { encodeCheckpoint } from "../src/nn/checkpoint.ts";
+import { inferShapes, lenet, mlp, parameterCount, sizeOf } from "../src/nn/model.ts";
 import { summaryDot, summaryRows, summarySvg, summaryTable } from "../src/nn/summary.ts";
 import { runCli } from "./cli_helpers.ts";
 
@@ -66,6 +67,42 @@ Deno.test("mnist summary --model lenet --svg writes the drawing; unknown models 
     const bad = await runCli(["summary", "--model", "resnet"]);
     equal(bad.code, 1);
     match(bad.stderr, /^error: Unknown model "resnet"\n/);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("mnist summary --model finds the names mnist models lists, as eval does", async () => {
+  // "mlp.prev" was "Cannot load model "mlp.prev": no such file", hint "Train one first".
+  const dir = await Deno.makeTempDir({ prefix: "mnist_summary_test_" });
+  try {
+    const model = lenet();
+    const params = new Map(
+      inferShapes(model).flatMap((l) =>
+        l.params.map((p) => [p.name, new Float32Array(sizeOf(p.shape))] as const)
+      ),
+    );
+    const bytes = encodeCheckpoint({
+      meta: { model, epoch: 0, dataset: "mnist" },
+      params,
+      momentum: new Map(),
+    });
+    await Deno.writeFile(`${dir}/lenet.prev.safetensors`, bytes);
+    const env = { MNIST_MODEL_DIR: dir };
+    for (const name of ["lenet.prev", "lenet.prev.safetensors"]) {
+      const r = await runCli(["summary", "--model", name], { env });
+      equal(r.code, 0, r.stderr);
+      match(r.stdout, new RegExp(`^Model "${dir}/lenet\\.prev\\.safetensors": `));
+      match(r.stdout, /Total params: 431,080/);
+    }
+    // The built-in names still describe the untrained network, not a checkpoint.
+    const builtIn = await runCli(["summary", "--model", "mlp"], { env });
+    equal(builtIn.code, 0, builtIn.stderr);
+    match(builtIn.stdout, /^Layer \(type\)/m);
+    equal(builtIn.stdout.includes('Model "'), false);
+    const missing = await runCli(["summary", "--model", "mlp.prev"], { env });
+    equal(missing.code, 1);
+    match(missing.stderr, /^error: Cannot load model "mlp\.prev": no such file\n/);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

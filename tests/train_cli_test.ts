@@ -1081,3 +1081,19 @@ Deno.test("largestBatch() is what 128 MiB bindings hold: 42,799 MLP and 2,912 Le
   // The smaller of the two limits decides.
   assert.equal(largestBatch(mlp(), { ...limits, maxBufferSize: 784 * 4 * 10 }), 10);
 });
+
+Deno.test("train --resume of a missing file hints at --resume, not --model", async () => {
+  // The hint said "or pass --model FILE", an option that does not name what to resume.
+  const dir = await Deno.makeTempDir({ prefix: "mnist_train_test_" });
+  try {
+    for (const resume of [`${dir}/none.safetensors`, "mlp"]) {
+      const run = await runCli(["train", "--resume", resume, "--data-dir", MNIST], {
+        env: { MNIST_MODEL_DIR: `${dir}/models` },
+      });
+      assert.equal(run.code, 1, run.stderr);
+      assert.match(run.stderr, /\nhint: .*, or pass --resume FILE\.\n$/);
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

@@ -554,8 +554,12 @@ async function showFilters(
   const png = values.png as string | undefined;
   scaleOption(values.scale as string | undefined, png); // --scale needs --png; 1..MAX_SCALE
   if (png !== undefined) await checkWritable(png, { what: "image" });
-  const path = await modelPath(model, resolveDataDir(values["data-dir"] as string | undefined));
-  const checkpoint = await loadCheckpoint(path, { arch: archOption(values.arch as string) });
+  const dataDir = resolveDataDir(values["data-dir"] as string | undefined);
+  const path = await modelPath(model, dataDir, { option: "--filters" });
+  const checkpoint = await loadCheckpoint(path, {
+    arch: archOption(values.arch as string),
+    option: "--filters",
+  });
   const filters = firstLayerFilters(checkpoint);
   const { count, rows, cols, layer } = filters;
   const pixels = normaliseFilters(filters);

@@ -3,8 +3,10 @@ import { parseCommandArgs } from "./args.ts";
 import { type Command, COMMON_HELP } from "./command.ts";
 import { UserError } from "../errors.ts";
 import { checkWritable, writeFileAtomic } from "../fs.ts";
+import { resolveDataDir } from "../data/paths.ts";
 import { loadCheckpoint } from "../nn/checkpoint.ts";
 import { ARCH_HELP, archOption, describeOrigin } from "../nn/import.ts";
+import { modelPath } from "../nn/last_model.ts";
 import { lenet, mlp, type ModelSpec } from "../nn/model.ts";
 import { summaryDot, summarySvg, summaryTable } from "../nn/summary.ts";
 
@@ -17,7 +19,8 @@ batch) and parameter count, with the total. --dot prints Graphviz DOT with the s
 edges; --svg writes a self-contained drawing of the network (no Graphviz needed).
 
 Options:
-  --model NAME|FILE      mlp (default), lenet, or a checkpoint written by "mnist train"
+  --model NAME|FILE      mlp (default) or lenet, untrained; or a checkpoint of "mnist train":
+                         a file, or a name "mnist models" lists (mlp.prev)
   --dot                  print Graphviz DOT instead of the table (mnist summary --dot | dot -Tpng)
   --svg FILE             also write an SVG drawing to FILE
 ${ARCH_HELP}
@@ -61,14 +64,12 @@ export const summaryCommand: Command = {
         });
       }
       model = builtIn();
-    } else if (name.includes("/") || name.includes(".")) {
-      const checkpoint = await loadCheckpoint(name, { arch });
-      model = checkpoint.meta.model;
-      origin = `Model "${name}": ${describeOrigin(checkpoint.origin!)}`;
     } else {
-      throw new UserError(`Unknown model "${name}"`, {
-        hint: `Choose mlp or lenet, or pass a checkpoint file.`,
-      });
+      // A file, or a name "mnist models" lists (mlp.prev), found as eval and export find it.
+      const path = await modelPath(name, resolveDataDir(v["data-dir"]));
+      const checkpoint = await loadCheckpoint(path, { arch });
+      model = checkpoint.meta.model;
+      origin = `Model "${path}": ${describeOrigin(checkpoint.origin!)}`;
     }
     if (origin !== undefined) console.log(v.dot ? `// ${origin}` : origin);
     console.log(v.dot ? summaryDot(model) : summaryTable(model));

@@ -547,11 +547,11 @@ export const trainCommand: Command = {
     const modelDir = resolveModelDir();
     const resumePath = v.resume === undefined
       ? undefined
-      : await modelPath(v.resume, dataDir, { modelDir });
+      : await modelPath(v.resume, dataDir, { modelDir, option: "--resume" });
     // A plain safetensors file (a PyTorch state_dict) resumes as a fresh run from its weights.
     const resume = resumePath === undefined
       ? undefined
-      : await loadCheckpoint(resumePath, { arch: archOption(v.arch) });
+      : await loadCheckpoint(resumePath, { arch: archOption(v.arch), option: "--resume" });
     // A resumed run continues with the settings it was started with, unless overridden here.
     const was: Partial<Record<keyof TrainingRecord, unknown>> = resume?.meta.training ?? {};
     // Both datasets are 28×28 grey images; another input size would train on garbage.

@@ -69,6 +69,8 @@ export interface LoadOptions {
    * matched by name or shape and checked. An mnist checkpoint of another model is refused.
    */
   arch?: string;
+  /** The option that named the file, for hints: "--model" (default), "--resume", "--filters". */
+  option?: string;
 }
 
 const MOMENTUM_PREFIX = "optimizer.momentum.";
@@ -510,7 +512,7 @@ export async function loadCheckpoint(path: string, options: LoadOptions = {}): P
     if (error instanceof UserError) throw error;
     if (error instanceof Deno.errors.NotFound) {
       throw new UserError(`Cannot load model "${path}": no such file`, {
-        hint: 'Train one first with "mnist train", or pass --model FILE.',
+        hint: `Train one first with "mnist train", or pass ${options.option ?? "--model"} FILE.`,
       });
     }
     throw bad(path, fsReason(error));

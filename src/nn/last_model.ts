@@ -66,8 +66,14 @@ export async function setDefaultModel(modelDir: string, path: string): Promise<v
   });
 }
 
+/** `modelPath`'s options. */
+export interface ModelPathOptions extends ModelDirOptions {
+  /** The option that named the model, for hints: "--model" (default), "--resume", "--filters". */
+  option?: string;
+}
+
 /**
- * The checkpoint `--model` names, with `flag` as typed:
+ * The checkpoint `--model` (or `options.option`) names, with `flag` as typed:
  * - absent: the default model (`findDefaultModel`), or a `UserError` saying to train one first;
  * - a file that exists here: that file;
  * - a model's name (mlp, lenet): where `mnist train --model NAME` saves it, in the model
@@ -79,13 +85,13 @@ export async function setDefaultModel(modelDir: string, path: string): Promise<v
 export async function modelPath(
   flag: string | undefined,
   dataDir: string,
-  { modelDir = resolveModelDir() }: ModelDirOptions = {},
+  { modelDir = resolveModelDir(), option = "--model" }: ModelPathOptions = {},
 ): Promise<string> {
   if (flag === undefined) {
     const found = await findDefaultModel(dataDir, { modelDir });
     if (found) return found.path;
     throw new UserError(`No trained model found in "${modelDir}"`, {
-      hint: 'Run "mnist train" first, or pass --model FILE.',
+      hint: `Run "mnist train" first, or pass ${option} FILE.`,
     });
   }
   if (await exists(flag)) return flag;
@@ -96,7 +102,7 @@ export async function modelPath(
       if (await exists(path)) return path;
     }
     throw new UserError(`No trained ${flag} in "${modelDir}"`, {
-      hint: `Run "mnist train --model ${flag}" first, or pass --model FILE.`,
+      hint: `Run "mnist train --model ${flag}" first, or pass ${option} FILE.`,
     });
   }
   if (!flag.includes("/") && flag !== "" && flag !== "." && flag !== "..") {
