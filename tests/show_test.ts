@@ -176,6 +176,20 @@ for (
   });
 }
 
+Deno.test("mnist show --first near the end draws what is left and says so on stderr", async () => {
+  // --first 59999 --count 5 drew one image and said nothing, while --first 60000 is refused.
+  const run = await runCli(["show", "--data-dir", MNIST, "--first", "59999", "--count", "5"]);
+  assert.equal(run.code, 0, run.stderr);
+  assert.equal(
+    run.stderr,
+    "note: the train split has 60,000 images, so --first 59999 --count 5 draws only 1\n",
+  );
+  assert.match(run.stdout, /\nlabel: \[\d\]\n$/);
+  const whole = await runCli(["show", "--data-dir", MNIST, "--first", "59995", "--count", "5"]);
+  assert.equal(whole.stderr, "");
+  assert.match(whole.stdout, /\nlabel: \[\d \d \d \d \d\]\n$/);
+});
+
 /** A split of 1×… images from the given pixel rows (each image `rows` × `cols`). */
 function tinySplit(images: number[][], rows: number, cols: number): Split {
   return {

@@ -41,7 +41,8 @@ smallest weight black and its largest white (so shades compare within a filter, 
 filters); the bias is not drawn.
 
 Options:
-  --count N              how many images, 1..${MAX_COUNT} (default 10)
+  --count N              how many images, 1..${MAX_COUNT} (default 10); fewer, with a note on
+                         stderr, when the split ends before
   --first I              start at image I of the split, counting from 0 (default 0)
   --split train|test     which split (default train)
   --dataset mnist|fashion
@@ -116,6 +117,13 @@ export const show: Command = {
       );
     }
     const data = subset(all, count, { first });
+    if (data.count < count) {
+      // Past the end, --count takes what is left, as --limit does in train and eval: say so.
+      console.error(
+        `note: the ${split} split has ${all.count.toLocaleString("en-US")} images, so ` +
+          `--first ${first} --count ${count} draws only ${data.count}`,
+      );
+    }
     const what = (dataset === "mnist" ? "digit" : "image") + (data.count === 1 ? "" : "s");
 
     if (values.png !== undefined) {
