@@ -33,6 +33,13 @@ export const WINDOW_FRACTION = 1 / 3;
  */
 export const DARKEST_PAPER = 0.2;
 
+/**
+ * Contrast that is rounding, not ink, in grey levels (0..1): a grey level and a half. Decoded
+ * samples are 8-bit, so flat paper differs from itself by a level at most (a JPEG's rounding),
+ * or by a float step where a shrink averaged it; ink differs by `MIN_CONTRAST`, 25 levels.
+ */
+export const ROUNDING = 1.5 / 255;
+
 /** The smallest background window, in pixels: wider than MNIST's boldest strokes at 28×28. */
 export const MIN_WINDOW = 15;
 
@@ -129,7 +136,8 @@ export interface Levelled {
  *    whose contrast is relative (`localContrast`'s `divisor`), the floor is measured on the
  *    difference in grey levels and divided per pixel as the contrast was: the same noise is a
  *    larger fraction of a shadow's paper than of lit paper.
- * 3. The strong level is the 99th percentile of the contrast above the noise floor: the core of
+ * 3. The strong level is the 99th percentile of the contrast above the noise floor, and at least
+ *    `ROUNDING` above the paper's median (flat paper's own jitter is not ink): the core of
  *    the strokes (a clean MNIST digit's 255 plateau), robust to a few hot pixels. Not lower:
  *    a photo's digit may be 2% of the pixels above the noise floor and a desk's wood grain the
  *    rest, which would then be scaled to full ink. Ink is mapped linearly from [noise, strong]
@@ -171,9 +179,14 @@ export function levelInk(
   const floorAt = divisor ? (p: number) => floor / divisor[p]! : () => floor;
   // The floor where the paper is: what the noise floor is, in the contrast's own units.
   const noise = divisor ? floor / (divisors.total > 0 ? divisors.quantile(0.5) : 1) : floor;
+  // Flat paper has no spread (the floor is its median), yet its pixels differ by rounding: two
+  // float steps after a shrink, a grey level in a JPEG. Only contrast a rounding clear of the
+  // paper's median is weighed as ink, or that jitter, most of the paper, is the strong level.
+  const counted = Math.max(floor, median + ROUNDING);
+  const countedAt = divisor ? (p: number) => counted / divisor[p]! : () => counted;
 
   const strongInk = new Histogram();
-  for (let p = 0; p < data.length; p++) if (data[p]! > floorAt(p)) strongInk.add(data[p]!);
+  for (let p = 0; p < data.length; p++) if (data[p]! > countedAt(p)) strongInk.add(data[p]!);
   const strong = strongInk.quantile(0.99);
   // Ink's core is at least twice the noise floor: the tail of the noise itself reaches about
   // 1.25 times it.
