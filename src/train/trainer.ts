@@ -186,7 +186,8 @@ export interface TrainProgress {
   /**
    * An epoch's training batches, or the validation that follows them; or, before the first
    * epoch, the warm-up pass, in which drivers compile each kernel at its first dispatch
-   * (llvmpipe: 15-20 s when its shader cache is cold, docs/memory.md), reported once, with
+   * (llvmpipe: 8 s for the MLP, 16 s for LeNet when its shader cache is cold,
+   * docs/llvmpipe-kernels.md), reported once, with
    * `done` and `total` 0.
    */
   phase: "warm-up" | "train" | "validate";
