@@ -176,6 +176,53 @@ Deno.test("greyMap() reads a drawing on a transparent canvas from its alpha chan
   close(grey.map.data, [0, 0, 0, 0, 200 / 255, 0, 0, 0, 0]);
 });
 
+Deno.test("toMnist() reads an opaque sheet on a transparent margin by its luminance", () => {
+  // 700×500 RGBA, transparent but for an opaque sheet at 50..649 × 50..449 with a black 7 on
+  // it (bar at y 124–135, x 250–449; stem 13 px wide down to (330, 380)): its box is x 250–456,
+  // y 124–380. Then with a window's shadow
+  // around the sheet, up to 30% opaque. Once, the sheet was the ink: "one dot 600×400 pixels".
+  for (const shadow of [false, true]) {
+    const width = 700, height = 500;
+    const data = new Uint8Array(width * height * 4);
+    const inSheet = (x: number, y: number) => x >= 50 && x < 650 && y >= 50 && y < 450;
+    const inSeven = (x: number, y: number) => {
+      if (y >= 124 && y < 136 && x >= 250 && x < 450) return true;
+      const t = (y - 130) / 250; // the stem from (450, 130) to (330, 380)
+      return t >= 0 && t <= 1 && Math.abs(x - (450 - 120 * t)) <= 6;
+    };
+    for (let y = 0; y < height; y++) {
+      for (let x = 0; x < width; x++) {
+        const i = (y * width + x) * 4;
+        if (inSheet(x, y)) {
+          data.fill(inSeven(x, y) ? 20 : 250, i, i + 3);
+          data[i + 3] = 255;
+        } else if (shadow) {
+          const gap = Math.max(50 - x, x - 649, 50 - y, y - 449);
+          if (gap <= 20) data[i + 3] = Math.round(76 * (1 - gap / 20));
+        }
+      }
+    }
+    const name = shadow ? "shadow.png" : "sheet.png";
+    const { steps } = toMnist({ width, height, channels: 4, data }, name);
+    assert.equal(steps.source, "inverted luminance", name);
+    const b = steps.box;
+    assert.ok(
+      Math.abs(b.x - 250) <= 2 && Math.abs(b.y - 124) <= 2 && Math.abs(b.width - 207) <= 4 &&
+        Math.abs(b.height - 257) <= 4,
+      `${name}: ${JSON.stringify(b)}`,
+    );
+  }
+  // A transparent drawing of one dot is still refused by its alpha, as before.
+  const dot = new Uint8Array(280 * 280 * 4);
+  for (let y = 120; y < 160; y++) {
+    for (let x = 120; x < 160; x++) dot[(y * 280 + x) * 4 + 3] = 255;
+  }
+  assert.throws(
+    () => toMnist({ width: 280, height: 280, channels: 4, data: dot }, "tap.png"),
+    (e: unknown) => e instanceof UserError && /one dot 40×40 pixels/.test(e.message),
+  );
+});
+
 Deno.test("greyMap() uses luminance for an opaque RGBA image, transparency over white", () => {
   // An opaque white page with a black pixel and a fully transparent black pixel.
   const data = new Uint8Array(4 * 4 * 4).fill(255);
@@ -633,12 +680,36 @@ Deno.test("checkDigitSize() refuses a speck and a dot, and reads a thin 1 over h
   checkDigitSize(one, { box: boundingBox(one, name), name });
 });
 
+Deno.test("toMnist() refuses a dot in a small image as in a large one", () => {
+  // White images with a black square in the middle: a tap, however few pixels it has. A 2×2
+  // square in 10×10 or 20×20 was once read as an 8.
+  for (const side of [8, 10, 14, 20, 28, 40]) {
+    for (const [w, h] of [[1, 1], [2, 2], [3, 2], [2, 3], [3, 3], [4, 2], [4, 4], [6, 6]]) {
+      if (w! >= side / 2) continue;
+      const data = new Uint8Array(side * side).fill(255);
+      const at = side / 2 - 1;
+      for (let y = at; y < at + h!; y++) data.fill(0, y * side + at, y * side + at + w!);
+      const name = `${side}x${side} with a ${w}x${h} dot`;
+      assert.throws(
+        () => toMnist({ width: side, height: side, channels: 1, data }, name),
+        (e: unknown) => e instanceof UserError && /too little ink to be a digit/.test(e.message),
+        name,
+      );
+    }
+  }
+  // A stroke is still read at that size: a 1 two pixels wide down half of 20×20.
+  const one = new Uint8Array(400).fill(255);
+  for (let y = 5; y < 15; y++) one.fill(0, y * 20 + 9, y * 20 + 11);
+  toMnist({ width: 20, height: 20, channels: 1, data: one }, "one.png");
+});
+
 Deno.test("strokeWidth() and distanceTransform() measure a stroke's width", () => {
   for (const w of [1, 2, 5, 10, 21]) {
     const bar = rects(100, 60, [[10, 20, w, 30]]);
     const measured = strokeWidth(crop(bar, boundingBox(bar, "bar")));
-    // The 3-4 chamfer is exact along the axes; the map's edge is not background.
-    assert.ok(Math.abs(measured - w) <= 1, `width ${w}: measured ${measured}`);
+    // The 3-4 chamfer is exact along the axes, for even widths too; the map's edge is not
+    // background.
+    assert.equal(measured, w, `width ${w}`);
   }
   const d = distanceTransform(Uint8Array.of(0, 1, 1, 1, 1, 1, 0), 7, 1);
   close(d, [0, 1, 2, 3, 2, 1, 0]);

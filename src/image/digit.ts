@@ -35,7 +35,7 @@ export const PIECE_REACH = 0.25;
 export const MIN_EXTENT = 0.1;
 
 /**
- * A mark less than this many times as long as it is thick (its widest stroke) is a dot or a
+ * A mark no more than this many times as long as it is thick (its widest stroke) is a dot or a
  * blob, not a digit: a tap on the drawing page makes a dot one brush (a tenth of the pad) wide.
  * MNIST's boldest digits are about three times as long as their strokes are wide.
  */
@@ -272,9 +272,9 @@ function unionBox(a: Box, b: Box): Box {
  * refused:
  *
  * - a speck: its box's longest side is under `MIN_EXTENT` (a tenth) of the image's shorter side;
- * - a dot: less than `MIN_ELONGATION` times as long as its thickest stroke is wide (the widest
- *   disc inside the ink at `INK_THRESHOLD`, by a chamfer distance transform): a tap on a
- *   drawing page, a blob. A thin 1 drawn over half the height is many times as long as wide.
+ * - a dot: no more than `MIN_ELONGATION` times as long as its thickest stroke is wide
+ *   (`strokeWidth`): a tap on a drawing page, a blob, and at any size, down to a 2×2 square in
+ *   a 10×10 image. A thin 1 drawn over half the height is many times as long as wide.
  */
 export function checkDigitSize(map: GreyMap, options: { box: Box; name: string }): void {
   const { box, name } = options;
@@ -290,7 +290,7 @@ export function checkDigitSize(map: GreyMap, options: { box: Box; name: string }
     );
   }
   const thickness = strokeWidth(crop(map, box));
-  if (extent < MIN_ELONGATION * thickness) {
+  if (extent <= MIN_ELONGATION * thickness) {
     throw new UserError(
       `Image "${name}" has too little ink to be a digit: one dot ${box.width}×${box.height} ` +
         `pixels, no longer than ${MIN_ELONGATION} of its strokes are wide`,
@@ -300,21 +300,31 @@ export function checkDigitSize(map: GreyMap, options: { box: Box; name: string }
 }
 
 /**
- * The width of the thickest stroke: twice the largest distance from an ink pixel (at or above
- * `INK_THRESHOLD`) to the nearest pixel that is not ink, or to the map's edge
- * (`distanceTransform`).
+ * The width of the thickest stroke, in pixels: the largest distance from an ink pixel (at or
+ * above `INK_THRESHOLD`) to the nearest pixel that is not ink, or to the map's edge
+ * (`distanceTransform`), measured on the mask doubled in each direction. Doubled, every stroke
+ * is an even number of pixels wide and its middle lies half its width from either side, so a
+ * 2-pixel stroke (a 2×2 dot) is 2 wide, not 1 as its pixels' centres alone would say.
  */
 export function strokeWidth(map: GreyMap): number {
-  // Padded with a pixel of background, so that ink reaching the map's edge ends there.
-  const width = map.width + 2, height = map.height + 2;
+  // Doubled, and padded with a pixel of background, so that ink reaching the map's edge ends
+  // there.
+  const width = 2 * map.width + 2, height = 2 * map.height + 2;
   const mask = new Uint8Array(width * height);
   for (let y = 0; y < map.height; y++) {
     for (let x = 0; x < map.width; x++) {
-      mask[(y + 1) * width + x + 1] = map.data[y * map.width + x]! >= INK_THRESHOLD ? 1 : 0;
+      if (map.data[y * map.width + x]! < INK_THRESHOLD) continue;
+      const p = (2 * y + 1) * width + 2 * x + 1;
+      mask[p] =
+        mask[p + 1] =
+        mask[p + width] =
+        mask[p + width + 1] =
+          1;
     }
   }
   let best = 0;
   for (const d of distanceTransform(mask, width, height)) best = Math.max(best, d);
-  // The distance runs from the pixel's centre: a 1-pixel line is 1 wide.
-  return Math.max(0, 2 * best - 1);
+  // The distance runs from a doubled pixel's centre to the first one outside: a stroke 2w
+  // doubled pixels wide is w from either side in the middle.
+  return best;
 }

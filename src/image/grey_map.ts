@@ -37,14 +37,23 @@ export interface Box {
  * - `luminance`: otherwise, luminance (Rec. 601, as JPEG defines it), after compositing any
  *   transparency over white. Which way the ink lies, darker or lighter than its background, is
  *   for `judgePolarity` to find.
+ *
+ * With `sheet`, always luminance, over the median luminance of the opaque pixels (alpha at
+ * least one half) instead of white, and with what is less than half opaque taken as wholly
+ * transparent: an opaque sheet on a transparent margin (a window's screenshot with its shadow, a
+ * sticker) reads as if the margin and the shadow were more of the sheet, whose paper is most of
+ * its pixels. White when nothing is opaque.
  */
-export function greyMap(image: DecodedImage): { map: GreyMap; source: "alpha" | "luminance" } {
+export function greyMap(
+  image: DecodedImage,
+  options: { sheet?: boolean } = {},
+): { map: GreyMap; source: "alpha" | "luminance" } {
   const { width, height, channels, data } = image;
   const n = width * height;
   const hasAlpha = channels === 2 || channels === 4;
   const alphaAt = (p: number) => data[p * channels + channels - 1]! / 255;
 
-  if (hasAlpha && borderMedianOf(width, height, alphaAt) < 0.5) {
+  if (hasAlpha && !options.sheet && borderMedianOf(width, height, alphaAt) < 0.5) {
     const out = new Float32Array(n);
     for (let p = 0; p < n; p++) out[p] = alphaAt(p);
     return { map: { width, height, data: out }, source: "alpha" };
@@ -53,11 +62,23 @@ export function greyMap(image: DecodedImage): { map: GreyMap; source: "alpha" | 
   const luminance = new Float32Array(n);
   for (let p = 0; p < n; p++) {
     const i = p * channels;
-    const y = channels <= 2
+    luminance[p] = channels <= 2
       ? data[i]! / 255
       : (0.299 * data[i]! + 0.587 * data[i + 1]! + 0.114 * data[i + 2]!) / 255;
-    const a = hasAlpha ? alphaAt(p) : 1;
-    luminance[p] = y * a + (1 - a); // over white
+  }
+  if (hasAlpha) {
+    let ground = 1;
+    if (options.sheet) {
+      const opaque = new Histogram();
+      for (let p = 0; p < n; p++) if (alphaAt(p) >= 0.5) opaque.add(luminance[p]!);
+      if (opaque.total > 0) ground = opaque.quantile(0.5);
+    }
+    // A sheet's opacity: 0 up to half opaque (a shadow), rising to 1 where fully opaque.
+    const cover = options.sheet ? (a: number) => Math.max(0, 2 * a - 1) : (a: number) => a;
+    for (let p = 0; p < n; p++) {
+      const a = cover(alphaAt(p));
+      luminance[p] = luminance[p]! * a + ground * (1 - a);
+    }
   }
   return { map: { width, height, data: luminance }, source: "luminance" };
 }

@@ -26,7 +26,13 @@ import { UserError } from "../errors.ts";
 import type { DecodedImage } from "./decode.ts";
 import { checkDigitSize, INK_THRESHOLD } from "./digit.ts";
 import { type Box, crop, type GreyMap, greyMap } from "./grey_map.ts";
-import { alphaInk, type InkSource, judgePolarity, type PolarityReason } from "./polarity.ts";
+import {
+  alphaInk,
+  type FoundInk,
+  type InkSource,
+  judgePolarity,
+  type PolarityReason,
+} from "./polarity.ts";
 
 export { type Box, crop, type GreyMap } from "./grey_map.ts";
 
@@ -89,13 +95,22 @@ export interface MnistSteps {
  * too little to be a digit (`checkDigitSize`).
  */
 export function toMnist(image: DecodedImage, name: string): MnistDigit {
-  const grey = greyMap(image);
-  const { map: work, scale } = shrink(grey.map, WORKING_SIDE);
-  const found = grey.source === "alpha" ? alphaInk(work) : judgePolarity(work);
+  let read: InkRead;
+  try {
+    read = readInk(greyMap(image), name);
+  } catch (error) {
+    // A transparent image whose alpha holds no digit may be an opaque sheet on a transparent
+    // margin (a screenshot's shadow, a sticker): the sheet's alpha is one broad blob, its
+    // luminance the digit. A drawing's one colour reads as blank there, and its error stands.
+    if (!(error instanceof UserError) || !hasAlpha(image)) throw error;
+    try {
+      read = readInk(greyMap(image, { sheet: true }), name);
+    } catch {
+      throw error;
+    }
+  }
+  const { found, scale, box } = read;
   const { digit, levelled } = found;
-  if (digit.box === undefined) throw noInk(name);
-  const box = digit.box;
-  checkDigitSize(digit.map, { box, name });
   const size = fitSize(box.width, box.height, DIGIT_SIDE);
   const scaled = resizeArea(crop(digit.map, box), size.width, size.height);
   const placed = placeByCenterOfMass(scaled, MNIST_SIDE);
@@ -132,6 +147,34 @@ export function toMnist(image: DecodedImage, name: string): MnistDigit {
       centerOfMass: centerOfMass(placed.map),
     },
   };
+}
+
+function hasAlpha(image: DecodedImage): boolean {
+  return image.channels === 2 || image.channels === 4;
+}
+
+/** `readInk`'s result. */
+interface InkRead {
+  /** What the ink's steps found. */
+  found: FoundInk;
+  /** Working-map pixels per image pixel. */
+  scale: number;
+  /** The digit's box in the working map. */
+  box: Box;
+}
+
+/**
+ * Steps 1–5 of `toMnist` on a grey map (`greyMap`): shrunk, its ink found (the alpha's, or by
+ * `judgePolarity`) and checked (`checkDigitSize`). Throws a `UserError` naming `name` when there
+ * is no ink or too little.
+ */
+function readInk(grey: ReturnType<typeof greyMap>, name: string): InkRead {
+  const { map: work, scale } = shrink(grey.map, WORKING_SIDE);
+  const found = grey.source === "alpha" ? alphaInk(work) : judgePolarity(work);
+  const box = found.digit.box;
+  if (box === undefined) throw noInk(name);
+  checkDigitSize(found.digit.map, { box, name });
+  return { found, scale, box };
 }
 
 function noInk(name: string): UserError {
