@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import jpeg from "jpeg-js";
 import {
+  checkImageSize,
   type DecodedImage,
   decodeImage,
   MAX_FILE_BYTES,
@@ -333,14 +334,17 @@ Deno.test("decodeImage() rejects images above 16 megapixels from the header alon
   // so the size message proves the check came first.
   for (const [width, height] of [[5000, 5000], [4001, 4000]] as const) {
     const pattern = new RegExp(
-      `^Cannot read image "big\\.png": ${width}×${height} pixels is larger than the ` +
-        `16-megapixel limit \\(4000×4000\\)$`,
+      `^Cannot read image "big\\.png": ${width}×${height} pixels is over the limit of 8000 ` +
+        `pixels a side and 16 megapixels$`,
     );
     const error = assertUserError(
       () => decodeImage(pngHeaderOnly(width, height), "big.png"),
       pattern,
     );
-    assert.match(error.hint ?? "", /at most 16 megapixels/);
+    assert.equal(
+      error.hint,
+      "Scale it down to at most 8000 pixels a side and 16 megapixels (4000×4000).",
+    );
   }
   // A 12 MP phone photo passes the size check (and then fails only for being a bare header).
   assertUserError(
@@ -349,23 +353,41 @@ Deno.test("decodeImage() rejects images above 16 megapixels from the header alon
   );
   assertUserError(
     () => decodeImage(jpegHeaderOnly(5000, 5000), "big.jpg"),
-    /^Cannot read image "big\.jpg": 5000×5000 pixels is larger than the 16-megapixel limit/,
+    /^Cannot read image "big\.jpg": 5000×5000 pixels is over the limit of 8000 pixels a side/,
   );
   // At the limit, the header passes and the missing data is what fails.
   assertUserError(() => decodeImage(pngHeaderOnly(4000, 4000), "edge.png"), /truncated or corrupt/);
 });
 
-Deno.test("decodeImage() names the side limit for a long thin image, not the pixel limit", () => {
+Deno.test("decodeImage() says both limits for a long thin image, over the side limit only", () => {
   for (const [width, height] of [[10000, 1], [8001, 1], [1, 8001], [0xffffffff, 2]] as const) {
     const error = assertUserError(
       () => decodeImage(pngHeaderOnly(width, height), "thin.png"),
       new RegExp(
-        `^Cannot read image "thin\\.png": ${width}×${height} pixels has a side longer than ` +
-          `the 8000-pixel limit$`,
+        `^Cannot read image "thin\\.png": ${width}×${height} pixels is over the limit of ` +
+          `8000 pixels a side and 16 megapixels$`,
       ),
     );
     assert.match(error.hint ?? "", /8000 pixels a side/);
   }
+});
+
+Deno.test("checkImageSize() says the limits it is given, the same way for any image", () => {
+  checkImageSize({ width: 8000, height: 2000 }, { name: "edge.png" });
+  for (const [width, height] of [[8001, 10], [4001, 4000], [8000, 8000]] as const) {
+    assertUserError(
+      () => checkImageSize({ width, height }, { name: "x.png" }),
+      new RegExp(
+        `^Cannot read image "x\\.png": ${width}×${height} pixels is over the limit of ` +
+          `8000 pixels a side and 16 megapixels$`,
+      ),
+    );
+  }
+  const error = assertUserError(
+    () => checkImageSize({ width: 30, height: 30 }, { name: "b", maxSide: 40, maxPixels: 640 }),
+    /^Cannot read image "b": 30×30 pixels is over the limit of 40 pixels a side and 640 pixels$/,
+  );
+  assert.equal(error.hint, "Scale it down to at most 40 pixels a side and 640 pixels.");
 });
 
 Deno.test("decodeImage() rejects a header of zero pixels", () => {

@@ -97,6 +97,41 @@ export function readHeader(bytes: Uint8Array, name: string): ImageHeader {
   return format === "png" ? readPngHeader(bytes, name) : readJpegHeader(bytes, name);
 }
 
+/** The largest image read: `maxSide` pixels a side and `maxPixels` in all. */
+export interface SizeLimits {
+  /** The longest side, in pixels (default `MAX_SIDE`, 8000). */
+  maxSide?: number;
+  /** The most pixels (default `MAX_PIXELS`, 16 megapixels). */
+  maxPixels?: number;
+}
+
+/**
+ * Refuses an image larger than `options`' limits (by default `mnist predict`'s: 8000 pixels a
+ * side and 16 megapixels) with a `UserError` naming `options.name` and both limits, whichever
+ * it is over: `Cannot read image "x.png": 8001×10 pixels is over the limit of 8000 pixels a
+ * side and 16 megapixels`, with a hint to scale it down.
+ */
+export function checkImageSize(
+  size: { width: number; height: number },
+  options: SizeLimits & { name: string },
+): void {
+  const { width, height } = size;
+  const { name, maxSide = MAX_SIDE, maxPixels = MAX_PIXELS } = options;
+  if (width <= maxSide && height <= maxSide && width * height <= maxPixels) return;
+  const limit = `${maxSide} pixels a side and ${pixelCount(maxPixels)}`;
+  const square = Math.sqrt(maxPixels);
+  const example = Number.isInteger(square) && square < maxSide ? ` (${square}×${square})` : "";
+  throw new UserError(
+    `Cannot read image "${name}": ${width}×${height} pixels is over the limit of ${limit}`,
+    { hint: `Scale it down to at most ${limit}${example}.` },
+  );
+}
+
+/** A pixel count in words: "16 megapixels" for whole tenths of a million, else "640 pixels". */
+function pixelCount(pixels: number): string {
+  return pixels % 100_000 === 0 ? `${pixels / 1e6} megapixels` : `${pixels} pixels`;
+}
+
 /**
  * Decodes a PNG or JPEG file's bytes into 8-bit samples. `name` is used only in messages.
  *
@@ -119,21 +154,7 @@ export function decodeImage(bytes: Uint8Array, name: string): DecodedImage {
   if (width === 0 || height === 0) {
     throw new UserError(`Cannot read image "${name}": its header says ${width}×${height} pixels`);
   }
-  const hint = `Scale it down to at most 16 megapixels and ${MAX_SIDE} pixels a side.`;
-  if (width > MAX_SIDE || height > MAX_SIDE) {
-    throw new UserError(
-      `Cannot read image "${name}": ${width}×${height} pixels has a side longer than the ` +
-        `${MAX_SIDE}-pixel limit`,
-      { hint },
-    );
-  }
-  if (width * height > MAX_PIXELS) {
-    throw new UserError(
-      `Cannot read image "${name}": ${width}×${height} pixels is larger than the ` +
-        `16-megapixel limit (4000×4000)`,
-      { hint },
-    );
-  }
+  checkImageSize(header, { name });
   if (header.format === "png") return decodePngPixels(bytes, name, header);
   return decodeJpegPixels(bytes, name, header);
 }

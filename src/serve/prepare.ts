@@ -10,7 +10,14 @@
  * prepared on the main thread, where they never wait behind large images.
  */
 import { UserError } from "../errors.ts";
-import { decodeImage, MAX_PIXELS, MAX_SIDE, readHeader, sniffFormat } from "../image/decode.ts";
+import {
+  checkImageSize,
+  decodeImage,
+  MAX_PIXELS,
+  MAX_SIDE,
+  readHeader,
+  sniffFormat,
+} from "../image/decode.ts";
 import { toMnist } from "../image/preprocess.ts";
 
 /** The image's name in error messages. */
@@ -75,19 +82,14 @@ export function checkImage(bytes: Uint8Array, limits: ImageLimits = {}): number 
     if (error instanceof UserError) throw new BadImage(error.message);
     throw error;
   }
-  const { width, height } = header;
-  if (width > maxSide || height > maxSide) {
-    throw new BadImage(
-      `The image is ${width}×${height} pixels, larger than the ${maxSide}×${maxSide} limit`,
-    );
+  try {
+    // The limits in the words `mnist predict` uses: both, whichever the image is over.
+    checkImageSize(header, { name: NAME, maxSide, maxPixels });
+  } catch (error) {
+    if (error instanceof UserError) throw new BadImage(error.message);
+    throw error;
   }
-  if (width * height > maxPixels) {
-    throw new BadImage(
-      `The image is ${width}×${height} pixels, more than the ` +
-        `${Math.round(maxPixels / 1e5) / 10}-megapixel limit`,
-    );
-  }
-  return width * height;
+  return header.width * header.height;
 }
 
 /** A message to a worker: one image. */
