@@ -3,13 +3,14 @@ import { basename, dirname, resolve } from "node:path";
 import { choiceOption, floatOption, intOption, parseCommandArgs } from "./args.ts";
 import { type Command, COMMON_HELP } from "./command.ts";
 import { UserError } from "../errors.ts";
-import { checkWritable, fsReason } from "../fs.ts";
+import { checkWritable, exists, fsReason } from "../fs.ts";
 import { acquireGpu, DEVICE_CHOICES } from "../gpu/device.ts";
 import { ensureDataset } from "../data/download.ts";
 import { holdout, loadSplit, subset } from "../data/dataset.ts";
 import { DATASET_NAMES, type DatasetName } from "../data/mirrors.ts";
 import {
   defaultModelPath,
+  defaultModelPointer,
   legacyModelDir,
   previousModelPath,
   resolveDataDir,
@@ -18,6 +19,7 @@ import {
 import { loadCheckpoint } from "../nn/checkpoint.ts";
 import { ARCH_HELP, archOption } from "../nn/import.ts";
 import {
+  type CheckpointInfo,
   findDefaultModel,
   modelPath,
   readCheckpointInfo,
@@ -206,13 +208,18 @@ function percent(x: number): string {
 }
 
 /**
- * An accuracy and, when known, on how many digits it was measured: test digits, or held-out
- * training digits for a run with `--validation holdout:N` (its record's `validation`).
+ * An accuracy and, when known, on how many samples it was measured: test digits, or held-out
+ * training digits for a run with `--validation holdout:N` (its record's `validation`); images
+ * rather than digits for Fashion-MNIST.
  */
-function scored(accuracy: number, on: { testSamples?: number; validation?: string }): string {
+function scored(
+  accuracy: number,
+  on: { testSamples?: number; validation?: string; dataset?: string },
+): string {
   if (on.testSamples === undefined) return percent(accuracy);
   const held = on.validation?.startsWith("holdout:") ?? false;
-  return `${percent(accuracy)} on ${on.testSamples} ${held ? "held-out training" : "test"} digits`;
+  const what = (on.dataset === "fashion" ? "image" : "digit") + (on.testSamples === 1 ? "" : "s");
+  return `${percent(accuracy)} on ${on.testSamples} ${held ? "held-out training" : "test"} ${what}`;
 }
 
 /**
@@ -280,8 +287,8 @@ export function runWarning(
 /**
  * The checkpoint that should be the default model after a run, or undefined to leave the
  * default as it is. All paths absolute. A run that learned becomes the default when it was saved
- * in the model directory, when there is no default yet, or when it was saved over the default's
- * file. One that did not learn never does; when it was saved over the default's file, the
+ * in the model directory (unless the default is a model of another dataset), when there is no
+ * default yet, or when it was saved over the default's file. One that did not learn never does; when it was saved over the default's file, the
  * default follows the model that file held to `backup`, where the run kept it.
  */
 export function nextDefault(run: {
@@ -295,50 +302,104 @@ export function nextDefault(run: {
   current?: string;
   /** Where the model the run replaced at `save` is kept (`<name>.prev.safetensors`). */
   backup?: string;
+  /**
+   * The default was trained on another dataset (a digit model, for a Fashion-MNIST run): a run
+   * saved in the model directory does not take its place, any more than one saved elsewhere.
+   */
+  otherDataset?: boolean;
 }): string | undefined {
   if (run.learned) {
-    const moves = run.inModelDir || run.current === undefined || run.current === run.save;
+    const moves = (run.inModelDir && !run.otherDataset) || run.current === undefined ||
+      run.current === run.save;
     return moves ? run.save : undefined;
   }
   return run.current === run.save ? run.backup : undefined;
 }
 
+/** An accuracy and the samples it was measured on, as a checkpoint records them. */
+export interface Measured {
+  /** Validation accuracy, 0..1. */
+  accuracy: number;
+  /** How many samples it was measured on (`training.testSamples`); unrecorded in old files. */
+  testSamples?: number;
+  /** "test" (also when absent) or "holdout:N" (see `TrainingRecord.validation`). */
+  validation?: string;
+  /** The dataset (mnist when absent). */
+  dataset?: string;
+  /** `--limit`: for a holdout, it decides which training samples were held out. */
+  limit?: number;
+}
+
+/**
+ * Why the accuracies `a` and `b` cannot be compared, or undefined when they were measured on the
+ * same samples: the same dataset, the same validation (the test split, or `holdout:N`), the same
+ * number of samples and, for a holdout (the last N training samples after `--limit`), the same
+ * `--limit`. An accuracy whose samples are not recorded compares with none.
+ */
+export function notComparable(a: Measured, b: Measured): string | undefined {
+  const [da, db] = [a.dataset ?? "mnist", b.dataset ?? "mnist"];
+  if (da !== db) return `they were trained on different datasets (${da}, ${db})`;
+  if (a.testSamples === undefined || b.testSamples === undefined) {
+    return "what one of them was validated on is not recorded";
+  }
+  const [va, vb] = [a.validation ?? "test", b.validation ?? "test"];
+  if (va !== vb || a.testSamples !== b.testSamples) {
+    return "they were validated on different samples";
+  }
+  if (va !== "test" && a.limit !== b.limit) {
+    const limit = (l?: number) => l === undefined ? "none" : String(l);
+    return `they held out the last ${a.testSamples} of different --limit runs ` +
+      `(${limit(a.limit)}, ${limit(b.limit)})`;
+  }
+  return undefined;
+}
+
+/** What a readable checkpoint with a recorded accuracy says it was measured on. */
+function measured(info: CheckpointInfo & { accuracy: number }): Measured {
+  const { accuracy, testSamples, validation, dataset, limit } = info;
+  return { accuracy, testSamples, validation, dataset, limit };
+}
+
 /** The model a run replaces, kept at `<name>.prev.safetensors` while it is the better one. */
-interface Backup {
+interface Backup extends Measured {
   /** Where it is kept. */
   path: string;
-  /** Its recorded validation accuracy, and on how many test digits it was measured. */
-  accuracy: number;
-  testSamples?: number;
-  /** What it was validated on: "test" or "holdout:N" (see `TrainingRecord.validation`). */
-  validation?: string;
   /** True when this run put it there; false when an earlier run kept a better one there. */
   copied: boolean;
 }
 
 /**
- * Before a run saves over `save`: when that file records a validation accuracy (and is not the
- * checkpoint being resumed), copies it to `<name>.prev.safetensors`, unless an earlier run kept
- * a model at least as good there. The copy is made before the first save, so an interrupted run
- * leaves the old model at .prev, as the line printed here says.
+ * Before a run saves over `save`: when that file records a validation accuracy (the checkpoint
+ * being resumed too, which the run overwrites like any other), copies it to
+ * `<name>.prev.safetensors`, unless an earlier run kept a model there that is at least as good
+ * or that cannot be compared with it (measured on other samples: see `notComparable`), which
+ * stays, as a line says. The copy is made before the first save, so an interrupted run leaves
+ * the old model at .prev, as the line printed here says.
  */
 async function keepBetter(
   save: string,
   { resumed }: { resumed?: string },
 ): Promise<Backup | undefined> {
-  if (resumed !== undefined && resolve(resumed) === resolve(save)) return undefined;
   const old = await readCheckpointInfo(save);
   if (old.problem !== undefined || old.accuracy === undefined) return undefined;
+  const from = resumed !== undefined && resolve(resumed) === resolve(save)
+    ? "resumes from"
+    : "replaces";
+  const replacing = measured({ ...old, accuracy: old.accuracy });
   const path = previousModelPath(save);
   const prev = await readCheckpointInfo(path);
-  if (prev.problem === undefined && prev.accuracy !== undefined && prev.accuracy >= old.accuracy) {
-    return {
-      path,
-      accuracy: prev.accuracy,
-      testSamples: prev.testSamples,
-      validation: prev.validation,
-      copied: false,
-    };
+  if (prev.problem === undefined && prev.accuracy !== undefined) {
+    const kept: Backup = { path, ...measured({ ...prev, accuracy: prev.accuracy }), copied: false };
+    const why = notComparable(kept, replacing);
+    if (why !== undefined) {
+      console.error(
+        `Not keeping the ${basename(save)} this run ${from} (validation accuracy ` +
+          `${scored(old.accuracy, old)}): ${path} holds an earlier model ` +
+          `(${scored(kept.accuracy, kept)}), which stays, not compared: ${why}.`,
+      );
+      return kept;
+    }
+    if (prev.accuracy >= old.accuracy) return kept;
   }
   const tmp = `${path}.${Deno.pid}.tmp`;
   try {
@@ -354,39 +415,35 @@ async function keepBetter(
     );
   }
   console.error(
-    `Keeping the ${basename(save)} this run replaces (validation accuracy ` +
+    `Keeping the ${basename(save)} this run ${from} (validation accuracy ` +
       `${scored(old.accuracy, old)}) as ${path} until the run ends.`,
   );
-  return {
-    path,
-    accuracy: old.accuracy,
-    testSamples: old.testSamples,
-    validation: old.validation,
-    copied: true,
-  };
+  return { path, ...replacing, copied: true };
 }
 
 /**
- * After a run failed: a copy of a model the run never overwrote is removed; one that the run
- * overwrote with a worse (or unscored) checkpoint stays, and a line says where.
+ * After a run stopped early (an error, a signal), as the end of a run would settle it: a copy
+ * of a model the run never overwrote is removed; so is one that the checkpoint now at `save`
+ * beats on the same samples; otherwise it stays. Returns whether it stays.
  */
 async function settleBackup(
   backup: Backup,
   { save, saved }: { save: string; saved: boolean },
-): Promise<void> {
+): Promise<boolean> {
   if (!saved) {
     if (backup.copied) await Deno.remove(backup.path);
-    return;
+    return false;
   }
   const now = await readCheckpointInfo(save);
-  if (now.accuracy !== undefined && now.accuracy >= backup.accuracy) {
+  if (
+    now.problem === undefined && now.accuracy !== undefined &&
+    notComparable(measured({ ...now, accuracy: now.accuracy }), backup) === undefined &&
+    now.accuracy >= backup.accuracy
+  ) {
     if (backup.copied) await Deno.remove(backup.path);
-    return;
+    return false;
   }
-  console.error(
-    `${replaced(backup)} (validation accuracy ${scored(backup.accuracy, backup)}) ` +
-      `is kept as ${backup.path}.`,
-  );
+  return true;
 }
 
 /** What a backup holds, capitalised: the model this run replaced, or an earlier run did. */
@@ -394,10 +451,113 @@ function replaced(backup: Backup): string {
   return backup.copied ? "The model this run replaced" : "The model an earlier run replaced";
 }
 
+/** SIGINT or SIGTERM, caught while a run trains, and the exit status it ends the program with. */
+interface Caught {
+  name: "SIGINT" | "SIGTERM";
+  /** 128 + the signal's number, as shells report it: 130, 143. */
+  exitCode: number;
+}
+
+/** Thrown inside `train` (from its progress callback) to stop a run a signal interrupted. */
+class Interrupted extends Error {}
+
+/**
+ * Listens for SIGINT and SIGTERM while a run trains, so that the run stops at its next progress
+ * report (`check`) and its models are settled rather than left mid-run. The main thread hears
+ * a signal once the GPU lets it go: at once on a GPU, on a CPU adapter within a pass of batches
+ * (longer while kernels compile). The listeners go at the first signal, so a second one ends
+ * the program at once (Deno restores the default action). Dispose of it to remove them.
+ */
+function catchSignals(): { caught?: Caught; check(): void } & Disposable {
+  const listeners: [Deno.Signal, () => void][] = [];
+  const remove = () => {
+    for (const [name, listener] of listeners) Deno.removeSignalListener(name, listener);
+    listeners.length = 0;
+  };
+  const state: { caught?: Caught; check(): void } & Disposable = {
+    check() {
+      if (state.caught) throw new Interrupted(state.caught.name);
+    },
+    [Symbol.dispose]: remove,
+  };
+  for (const [name, exitCode] of [["SIGINT", 130], ["SIGTERM", 143]] as const) {
+    const listener = () => {
+      remove();
+      state.caught = { name, exitCode };
+    };
+    try {
+      Deno.addSignalListener(name, listener);
+      listeners.push([name, listener]);
+    } catch {
+      // Windows listens for SIGINT and SIGBREAK only.
+    }
+  }
+  return state;
+}
+
+/**
+ * After a signal stopped a run: settles the backup as the end of a run would (`settleBackup`),
+ * puts the default back on the model the run replaced when that one stays and the default was
+ * the file the run saved to (an unfinished run does not stay the default over a model it has
+ * not beaten), and returns the `UserError` that says, in one line and a hint, what each file
+ * now holds and how to continue.
+ */
+async function interruption(caught: Caught, options: {
+  save: string;
+  /** Whether the run wrote a checkpoint to `save`. */
+  saved: boolean;
+  /** Whether `save` existed before the run. */
+  existed: boolean;
+  backup?: Backup;
+  modelDir: string;
+  dataDir: string;
+  /** The run's --epochs. */
+  epochs: number;
+}): Promise<UserError> {
+  const { save, saved, backup, modelDir } = options;
+  const kept = backup ? await settleBackup(backup, { save, saved }) : false;
+  const parts: string[] = [];
+  let hint: string | undefined;
+  if (!saved) {
+    parts.push(
+      `Interrupted by ${caught.name} before its first checkpoint: ` +
+        (options.existed ? `${save} is unchanged` : "nothing was saved"),
+    );
+  } else {
+    parts.push(`Interrupted by ${caught.name}`);
+    const now = await readCheckpointInfo(save);
+    const epochs = now.epochs ?? 0;
+    parts.push(
+      `${save} holds epoch ${epochs} of ${options.epochs}` +
+        (now.accuracy === undefined
+          ? " (not yet validated)"
+          : ` (validation accuracy ${scored(now.accuracy, now)})`),
+    );
+    if (backup && kept) {
+      const current = await findDefaultModel(options.dataDir, { modelDir });
+      const follows = current !== undefined && resolve(current.path) === resolve(save);
+      if (follows) await setDefaultModel(modelDir, backup.path);
+      parts.push(
+        `${replaced(backup).toLowerCase()} (${scored(backup.accuracy, backup)}) is kept as ` +
+          `${backup.path}${follows ? ", the default model again" : ""}`,
+      );
+    } else if (backup) {
+      parts.push(`it beats the model kept at ${backup.path}, which is removed`);
+    }
+    if (epochs < options.epochs) {
+      const inModelDir = resolve(dirname(save)) === resolve(modelDir);
+      const name = inModelDir ? basename(save).replace(/\.safetensors$/, "") : save;
+      hint = `Continue with "mnist train --resume ${name} --epochs ${options.epochs}".`;
+    }
+  }
+  return new UserError(parts.join("; "), { exitCode: caught.exitCode, hint });
+}
+
 /**
  * After a run that completed: warns when it did not learn, decides the default model (see
- * `nextDefault`), keeps or removes the backup of the model it replaced, and says on stderr
- * which checkpoint is the default. Standard output is left to MXNet's lines.
+ * `nextDefault`), keeps or removes the backup of the model it replaced (compared only when both
+ * were measured on the same samples: `notComparable`), and says on stderr which checkpoint is
+ * the default. Standard output is left to MXNet's lines.
  */
 async function finish(
   results: EpochResult[],
@@ -408,10 +568,12 @@ async function finish(
     backup?: Backup;
     lr: number;
     limit?: number;
-    /** How many test digits each epoch was validated on. */
+    /** How many samples each epoch was validated on. */
     testSamples: number;
-    /** "test", or "holdout:N" when those were held-out training digits. */
+    /** "test", or "holdout:N" when those were held-out training samples. */
     validation: string;
+    /** The dataset trained on. */
+    dataset: string;
   },
 ): Promise<void> {
   const { save, modelDir, backup } = options;
@@ -424,6 +586,7 @@ async function finish(
   }
   const current = await findDefaultModel(options.dataDir, { modelDir });
   const currentPath = current && resolve(current.path);
+  const currentInfo = currentPath === undefined ? undefined : await readCheckpointInfo(currentPath);
   const savePath = resolve(save);
   const backupPath = backup && resolve(backup.path);
   const next = nextDefault({
@@ -432,13 +595,16 @@ async function finish(
     learned: warning === undefined,
     current: currentPath,
     backup: backupPath,
+    otherDataset: currentInfo?.dataset !== undefined && currentInfo.dataset !== options.dataset,
   });
   if (next !== undefined) await setDefaultModel(modelDir, next);
   const after = next ?? currentPath;
+  const run: Measured = { accuracy: last.validationAccuracy, ...options };
   const accuracy = scored(last.validationAccuracy, options);
   if (backup) {
     const old = scored(backup.accuracy, backup);
-    if (last.validationAccuracy >= backup.accuracy && after !== backupPath) {
+    const why = notComparable(run, backup);
+    if (why === undefined && last.validationAccuracy >= backup.accuracy && after !== backupPath) {
       await Deno.remove(backup.path).catch(() => {});
       console.error(
         `Removed ${backup.path}: ${replaced(backup).toLowerCase()} (${old}) is not better ` +
@@ -447,7 +613,8 @@ async function finish(
     } else {
       console.error(
         `${basename(save)} now holds this run (validation accuracy ${accuracy}); ` +
-          `${replaced(backup).toLowerCase()} (${old}) is kept as ${backup.path}.`,
+          `${replaced(backup).toLowerCase()} (${old}) is kept as ${backup.path}` +
+          (why === undefined ? "." : `, not compared: ${why}.`),
       );
     }
   }
@@ -457,14 +624,29 @@ async function finish(
     console.error(`Default model is now "${next}", ${replaced(backup!).toLowerCase()}.`);
   } else if (currentPath === undefined) {
     console.error(`No default model: this run is not made the default.`);
+  } else if (currentPath === savePath) {
+    // The default's file now holds a run that did not learn, and no better model was kept.
+    await Deno.remove(defaultModelPointer(modelDir)).catch(() => {});
+    console.error(
+      `No default model now: "${savePath}" holds this run, which has not learned; choose one ` +
+        `with "mnist models --default NAME".`,
+    );
   } else if (warning === undefined) {
     console.error(
-      `Default model unchanged: "${currentPath}"; make this run the default with ` +
-        `"mnist models --default ${save}".`,
+      `Default model unchanged: "${currentPath}"` +
+        (nextDefaultOther(currentInfo, options.dataset)) +
+        `; make this run the default with "mnist models --default ${save}".`,
     );
   } else {
     console.error(`Default model unchanged: "${currentPath}".`);
   }
+}
+
+/** ", a <dataset> model" when the default was trained on another dataset than the run. */
+function nextDefaultOther(current: CheckpointInfo | undefined, dataset: string): string {
+  return current?.dataset !== undefined && current.dataset !== dataset
+    ? ` (a ${current.dataset} model)`
+    : "";
 }
 
 /**
@@ -796,13 +978,17 @@ export const trainCommand: Command = {
           { hint: `Pass --epochs N with N > ${resume.meta.epoch + 1} to train further.` },
         );
       }
+      // From here a signal stops the run at its next progress report, with its models settled.
+      using signals = catchSignals();
+      const existed = await exists(save);
       const backup = await keepBetter(save, { resumed: resumePath });
       let saved = false;
       let results: EpochResult[];
       try {
+        signals.check();
         // A bar on stderr while epochs and validations run (on a terminal only); cleared before
-        // anything below prints.
-        using progress = await WorkProgress.open({ clearOnSignal: true });
+        // anything below prints, a signal's line too.
+        using progress = await WorkProgress.open();
         results = await train(gpu, {
           model,
           train: trainSplit,
@@ -839,14 +1025,32 @@ export const trainCommand: Command = {
             console.log(line);
             runLog.push(line);
           }),
-          onProgress: (p) =>
-            p.phase === "warm-up"
-              ? progress.status(trainingLabel(p), WARM_UP_DETAIL)
-              : progress.update(trainingLabel(p), p),
+          onProgress: (p) => {
+            signals.check();
+            if (p.phase === "warm-up") progress.status(trainingLabel(p), WARM_UP_DETAIL);
+            else progress.update(trainingLabel(p), p);
+          },
         });
       } catch (error) {
+        if (signals.caught) {
+          throw await interruption(signals.caught, {
+            save,
+            saved,
+            existed,
+            backup,
+            modelDir,
+            dataDir,
+            epochs,
+          });
+        }
         // The model the run replaces is not lost with it: put back, or kept beside.
-        if (backup) await settleBackup(backup, { save, saved }).catch(() => {});
+        const kept = backup && await settleBackup(backup, { save, saved }).catch(() => false);
+        if (kept) {
+          console.error(
+            `${replaced(backup)} (validation accuracy ${scored(backup.accuracy, backup)}) ` +
+              `is kept as ${backup.path}.`,
+          );
+        }
         throw error;
       }
       await finish(results, {
@@ -858,6 +1062,7 @@ export const trainCommand: Command = {
         limit,
         testSamples: testSplit.count,
         validation,
+        dataset,
       });
       if (v.plot !== undefined) {
         const batchesPerEpoch = Math.ceil(trainSplit.count / batchSize);

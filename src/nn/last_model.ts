@@ -142,6 +142,8 @@ export interface CheckpointInfo {
    * its last N training samples instead; absent in checkpoints from before it (test digits).
    */
   validation?: string;
+  /** `--limit` of its run (`training.limit`), when it had one. */
+  limit?: number;
   /**
    * How the model was recognised in a plain safetensors file (no mnist metadata): "names" or
    * "shapes", as `mnist eval` would load it; unset for mnist's own checkpoints.
@@ -233,7 +235,7 @@ export async function readCheckpointInfo(path: string): Promise<CheckpointInfo> 
   };
   const model = json(meta.model) as { name?: unknown } | undefined;
   const training = json(meta.training) as
-    | { testSamples?: unknown; validation?: unknown }
+    | { testSamples?: unknown; validation?: unknown; limit?: unknown }
     | undefined;
   const epoch = Number(meta.epoch);
   const accuracy = typeof meta.accuracy === "string" && meta.accuracy.trim() !== ""
@@ -252,6 +254,9 @@ export async function readCheckpointInfo(path: string): Promise<CheckpointInfo> 
     validation: typeof training?.validation === "string" &&
         /^(test|holdout:\d+)$/.test(training.validation)
       ? training.validation
+      : undefined,
+    limit: Number.isSafeInteger(training?.limit) && (training!.limit as number) > 0
+      ? training!.limit as number
       : undefined,
   };
 }

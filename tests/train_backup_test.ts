@@ -1,0 +1,310 @@
+/**
+ * End-to-end: what `mnist train` does with the models it replaces (`<name>.prev.safetensors`)
+ * and with the default model, on real MNIST subsets small enough for a CPU adapter (--limit 300,
+ * 1-2 epochs: about 2 s a run). Asserts on what a user sees: stderr lines, files, exit codes.
+ */
+import assert from "node:assert/strict";
+import { type CliResult, modelDirFor, PROJECT_ROOT, runCli } from "./cli_helpers.ts";
+import { gpuTest } from "./gpu_helpers.ts";
+import { encodeCheckpoint } from "../src/nn/checkpoint.ts";
+import { inferShapes, mlp, sizeOf } from "../src/nn/model.ts";
+import { type Measured, notComparable } from "../src/cli/train.ts";
+import type { TrainingRecord } from "../src/train/trainer.ts";
+import { MNIST } from "./test_data.ts";
+
+const FILES = [
+  "train-images-idx3-ubyte.gz",
+  "train-labels-idx1-ubyte.gz",
+  "t10k-images-idx3-ubyte.gz",
+  "t10k-labels-idx1-ubyte.gz",
+];
+
+/** A temporary data directory with links to the four MNIST files. */
+async function withDataDir(fn: (dir: string) => Promise<void>): Promise<void> {
+  const dir = await Deno.makeTempDir({ prefix: "mnist_train_backup_test_" });
+  try {
+    for (const f of FILES) await Deno.symlink(`${MNIST}/${f}`, `${dir}/${f}`);
+    await fn(dir);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+function lines(text: string): string[] {
+  return text === "" ? [] : text.trimEnd().split("\n");
+}
+
+function assertOk(run: CliResult, what: string): void {
+  assert.equal(run.code, 0, `${what} exited ${run.code}:\n${run.stderr}`);
+}
+
+/** "29.33%" for the accuracy of a run's last `Validation-accuracy=0.293333` line. */
+function lastAccuracy(stdout: string): string {
+  const found = [...stdout.matchAll(/Validation-accuracy=(\d\.\d{6})$/gm)].at(-1);
+  assert.ok(found, `no validation line in\n${stdout}`);
+  return `${(Number(found[1]) * 100).toFixed(2)}%`;
+}
+
+/** An MLP checkpoint (zero weights) recording `accuracy` measured as `training` says. */
+function recordedModel(
+  accuracy: number,
+  training: Partial<TrainingRecord>,
+  { dataset = "mnist" }: { dataset?: string } = {},
+): Uint8Array {
+  const model = mlp();
+  const params = new Map(
+    inferShapes(model).flatMap((l) =>
+      l.params.map((p) => [p.name, new Float32Array(sizeOf(p.shape))] as const)
+    ),
+  );
+  return encodeCheckpoint({
+    meta: { model, epoch: 9, dataset, accuracy, training },
+    params,
+    momentum: new Map(),
+  });
+}
+
+const QUICK = ["--limit", "300", "--epochs", "1", "--frequent", "3"];
+
+gpuTest(
+  "train --resume mlp keeps the file it resumes from as mlp.prev, and a run at chance gives " +
+    "the default back to it",
+  async () => {
+    await withDataDir(async (dir) => {
+      const models = modelDirFor(dir);
+      const saved = `${models}/mlp.safetensors`;
+      const prev = `${models}/mlp.prev.safetensors`;
+      const first = await runCli(["train", "--data-dir", dir, ...QUICK]);
+      assertOk(first, "the first run");
+      const learned = lastAccuracy(first.stdout);
+      const before = await Deno.readFile(saved);
+      // --lr 50 ends at chance (8% on llvmpipe), saving over the file it resumed from.
+      const chance = await runCli(
+        ["train", "--data-dir", dir, "--resume", "mlp", "--epochs", "2", "--lr", "50"],
+      );
+      assertOk(chance, "train --resume mlp --lr 50");
+      const err = lines(chance.stderr);
+      assert.equal(
+        err[0],
+        `Keeping the mlp.safetensors this run resumes from (validation accuracy ${learned} on ` +
+          `300 test digits) as ${prev} until the run ends.`,
+      );
+      assert.match(err[1]!, /^warning: validation accuracy \d+\.\d\d%.*; it has not learned$/);
+      assert.match(err[2]!, /^hint: /);
+      assert.match(
+        err[3]!,
+        new RegExp(
+          `^mlp\\.safetensors now holds this run \\(validation accuracy \\d+\\.\\d\\d% on 300 ` +
+            `test digits\\); the model this run replaced \\(${learned} on 300 test digits\\) ` +
+            `is kept as .*mlp\\.prev\\.safetensors\\.$`,
+        ),
+      );
+      assert.equal(err[4], `Default model is now "${prev}", the model this run replaced.`);
+      assert.equal(err.length, 5, chance.stderr);
+      assert.deepEqual(await Deno.readFile(prev), before);
+      assert.equal(await Deno.readTextFile(`${models}/default`), `${prev}\n`);
+    });
+  },
+);
+
+Deno.test("notComparable() compares accuracies measured on the same samples only", () => {
+  const test10k: Measured = { accuracy: 0.93, testSamples: 10000, validation: "test" };
+  const cases: [Measured, Measured, string | undefined, string][] = [
+    [test10k, { accuracy: 0.5, testSamples: 10000 }, undefined, "test, absent means test"],
+    [
+      { ...test10k, limit: 20000 },
+      { ...test10k, limit: 30000 },
+      undefined,
+      "the whole test split whatever --limit",
+    ],
+    [
+      test10k,
+      { accuracy: 1, testSamples: 4, validation: "holdout:4", limit: 3000 },
+      "they were validated on different samples",
+      "holdout against test",
+    ],
+    [
+      test10k,
+      { accuracy: 0.9, testSamples: 3000, validation: "test", limit: 3000 },
+      "they were validated on different samples",
+      "another --limit",
+    ],
+    [
+      test10k,
+      { ...test10k, dataset: "fashion" },
+      "they were trained on different datasets (mnist, fashion)",
+      "another dataset",
+    ],
+    [
+      { accuracy: 1, testSamples: 4, validation: "holdout:4", limit: 3000 },
+      { accuracy: 1, testSamples: 4, validation: "holdout:4", limit: 1000 },
+      "they held out the last 4 of different --limit runs (3000, 1000)",
+      "a holdout of other samples",
+    ],
+    [
+      { accuracy: 1, testSamples: 4, validation: "holdout:4", limit: 3000 },
+      { accuracy: 0.5, testSamples: 4, validation: "holdout:4", limit: 3000 },
+      undefined,
+      "the same holdout",
+    ],
+    [test10k, { accuracy: 0.5 }, "what one of them was validated on is not recorded", "unknown"],
+  ];
+  for (const [a, b, expected, what] of cases) assert.equal(notComparable(a, b), expected, what);
+});
+
+gpuTest(
+  "a run validated on other samples keeps the .prev it cannot compare with, and says why",
+  async () => {
+    await withDataDir(async (dir) => {
+      const models = modelDirFor(dir);
+      const saved = `${models}/mlp.safetensors`;
+      const prev = `${models}/mlp.prev.safetensors`;
+      const good = recordedModel(0.9318, { testSamples: 10000, validation: "test" });
+      await Deno.mkdir(models, { recursive: true });
+      await Deno.writeFile(saved, good);
+      await Deno.writeTextFile(`${models}/default`, `${saved}\n`);
+      // 100% on 4 held-out digits said nothing against 93.18% on 10000 test digits, yet it
+      // removed that model.
+      const held = await runCli(
+        ["train", "--data-dir", dir, ...QUICK, "--validation", "holdout:4"],
+      );
+      assertOk(held, "train --validation holdout:4");
+      const err = lines(held.stderr);
+      assert.equal(
+        err[0],
+        `Keeping the mlp.safetensors this run replaces (validation accuracy 93.18% on 10000 ` +
+          `test digits) as ${prev} until the run ends.`,
+      );
+      assert.ok(
+        err.includes(
+          `mlp.safetensors now holds this run (validation accuracy ${lastAccuracy(held.stdout)} ` +
+            `on 4 held-out training digits); the model this run replaced (93.18% on 10000 test ` +
+            `digits) is kept as ${prev}, not compared: they were validated on different samples.`,
+        ),
+        held.stderr,
+      );
+      assert.deepEqual(await Deno.readFile(prev), good);
+      // The next run replaces the holdout run: the .prev it cannot compare that one with stays.
+      const next = await runCli(["train", "--data-dir", dir, ...QUICK]);
+      assertOk(next, "the next run");
+      assert.match(
+        lines(next.stderr)[0]!,
+        new RegExp(
+          `^Not keeping the mlp\\.safetensors this run replaces \\(validation accuracy ` +
+            `\\d+\\.\\d\\d% on 4 held-out training digits\\): .*mlp\\.prev\\.safetensors holds ` +
+            `an earlier model \\(93\\.18% on 10000 test digits\\), which stays, not compared: ` +
+            `they were validated on different samples\\.$`,
+        ),
+      );
+      assert.deepEqual(await Deno.readFile(prev), good);
+    });
+  },
+);
+
+/**
+ * Runs `mnist train ...args` with the model directory `runCli` gives `dataDir`, sends `signal`
+ * once a line of its standard output matches `when`, and collects what it printed.
+ */
+async function interruptTrain(
+  dataDir: string,
+  args: string[],
+  { when, signal }: { when: RegExp; signal: Deno.Signal },
+): Promise<CliResult> {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", "main.ts", "train", "--data-dir", dataDir, ...args],
+    cwd: PROJECT_ROOT,
+    env: { XDG_RUNTIME_DIR: "/tmp", NO_COLOR: "1", MNIST_MODEL_DIR: modelDirFor(dataDir) },
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const stderr = new Response(child.stderr).text();
+  let stdout = "";
+  let sent = false;
+  for await (const chunk of child.stdout.pipeThrough(new TextDecoderStream())) {
+    stdout += chunk;
+    if (!sent && lines(stdout).some((line) => when.test(line))) {
+      child.kill(signal);
+      sent = true;
+    }
+  }
+  const { code } = await child.status;
+  assert.ok(sent, `no line matched ${when}:\n${stdout}`);
+  return { code, stdout, stderr: await stderr };
+}
+
+gpuTest(
+  "SIGTERM before the first checkpoint leaves the model as it was, with no .prev",
+  async () => {
+    await withDataDir(async (dir) => {
+      const models = modelDirFor(dir);
+      const saved = `${models}/mlp.safetensors`;
+      const good = recordedModel(0.93, { testSamples: 10000, validation: "test" });
+      await Deno.mkdir(models, { recursive: true });
+      await Deno.writeFile(saved, good);
+      await Deno.writeTextFile(`${models}/default`, `${saved}\n`);
+      // An epoch of 10,000 digits takes a second or more: the signal comes long before its checkpoint.
+      const run = await interruptTrain(
+        dir,
+        ["--limit", "10000", "--epochs", "2", "--frequent", "50"],
+        { when: /Start training/, signal: "SIGTERM" },
+      );
+      assert.equal(run.code, 143, run.stderr);
+      assert.deepEqual(lines(run.stderr), [
+        `Keeping the mlp.safetensors this run replaces (validation accuracy 93.00% on 10000 ` +
+        `test digits) as ${models}/mlp.prev.safetensors until the run ends.`,
+        `error: Interrupted by SIGTERM before its first checkpoint: ${saved} is unchanged`,
+      ]);
+      assert.doesNotMatch(run.stdout, /Saved checkpoint/);
+      assert.deepEqual(await Deno.readFile(saved), good);
+      await assert.rejects(Deno.lstat(`${models}/mlp.prev.safetensors`), Deno.errors.NotFound);
+      assert.equal(await Deno.readTextFile(`${models}/default`), `${saved}\n`);
+    });
+  },
+);
+
+gpuTest(
+  "SIGINT after a checkpoint says which epoch it holds and how to resume, and gives the " +
+    "default back to the better model it replaced",
+  async () => {
+    await withDataDir(async (dir) => {
+      const models = modelDirFor(dir);
+      const saved = `${models}/mlp.safetensors`;
+      const prev = `${models}/mlp.prev.safetensors`;
+      const better = recordedModel(0.99, { testSamples: 300, validation: "test" });
+      await Deno.mkdir(models, { recursive: true });
+      await Deno.writeFile(saved, better);
+      await Deno.writeTextFile(`${models}/default`, `${saved}\n`);
+      const run = await interruptTrain(
+        dir,
+        ["--limit", "300", "--epochs", "50", "--frequent", "3"],
+        { when: /Saved checkpoint/, signal: "SIGINT" },
+      );
+      assert.equal(run.code, 130, run.stderr);
+      const err = lines(run.stderr);
+      assert.equal(err.length, 3, run.stderr);
+      assert.match(
+        err[1]!,
+        new RegExp(
+          `^error: Interrupted by SIGINT; .*/mlp\\.safetensors holds epoch \\d+ of 50 ` +
+            `\\((not yet validated|validation accuracy \\d+\\.\\d\\d% on 300 test digits)\\); ` +
+            `the model this run replaced \\(99\\.00% on 300 test digits\\) is kept as ` +
+            `.*/mlp\\.prev\\.safetensors, the default model again$`,
+        ),
+      );
+      assert.equal(err[2], `hint: Continue with "mnist train --resume mlp --epochs 50".`);
+      // The checkpoint is the run's, whole; the better model is at .prev and is the default.
+      const epochs = Number(/holds epoch (\d+)/.exec(err[1]!)![1]);
+      assert.ok(epochs >= 1 && epochs < 50, err[1]);
+      assert.deepEqual(await Deno.readFile(prev), better);
+      assert.notDeepEqual(await Deno.readFile(saved), better);
+      assert.equal(await Deno.readTextFile(`${models}/default`), `${prev}\n`);
+      // The hint's command continues the run from that epoch.
+      const resumed = await runCli(
+        ["train", "--data-dir", dir, "--resume", "mlp", "--epochs", String(epochs + 1)],
+      );
+      assertOk(resumed, "the hint's command, one epoch further");
+      assert.match(resumed.stdout, new RegExp(`Epoch\\[${epochs}\\] Validation-accuracy`));
+    });
+  },
+);
