@@ -7,7 +7,9 @@ import assert from "node:assert/strict";
 import { formatScore, score } from "../src/cli/eval.ts";
 import { GLYPHS, gridImage } from "../src/cli/show.ts";
 import { loadSplit, subset } from "../src/data/dataset.ts";
-import { loadCheckpoint } from "../src/nn/checkpoint.ts";
+import { encodeCheckpoint, loadCheckpoint } from "../src/nn/checkpoint.ts";
+import { inferShapes, lenet, sizeOf } from "../src/nn/model.ts";
+import { largestBatch } from "../src/nn/network.ts";
 import { type DecodedImage, decodeImage } from "../src/image/decode.ts";
 import { modelDirFor, runCli } from "./cli_helpers.ts";
 import { gpu } from "./gpu_helpers.ts";
@@ -196,6 +198,33 @@ Deno.test({
         huge.stderr,
         /\nhint: Use --scale 3 or less for 1000 images, or fewer images\.\n$/,
       );
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
+  name: "mnist eval --batch-size names the batch size asked for when it does not fit",
+  // Only adapters that cannot hold the whole test set in one LeNet batch (llvmpipe: 2,912).
+  ignore: gpu === null || largestBatch(lenet(), gpu.device.limits) >= 10000,
+  async fn() {
+    // eval uses at most the 10,000 test digits a batch, and said "Batch size 10000 is too large".
+    const dir = await Deno.makeTempDir({ prefix: "mnist_eval_cli_test_" });
+    try {
+      const model = lenet();
+      const params = new Map(
+        inferShapes(model).flatMap((l) =>
+          l.params.map((p) => [p.name, new Float32Array(sizeOf(p.shape))] as const)
+        ),
+      );
+      const path = `${dir}/lenet.safetensors`;
+      const meta = { model, epoch: 0, dataset: "mnist" as const };
+      await Deno.writeFile(path, encodeCheckpoint({ meta, params, momentum: new Map() }));
+      const args = ["eval", "--model", path, "--data-dir", MNIST, "--batch-size", "65536"];
+      const run = await runCli(args);
+      assert.equal(run.code, 1, run.stderr);
+      assert.match(run.stderr, /^error: Batch size 65536 is too large for lenet on /m);
     } finally {
       await Deno.remove(dir, { recursive: true });
     }

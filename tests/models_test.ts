@@ -343,6 +343,14 @@ Deno.test("mnist models --default sets the default after loading it; a bad one i
       `Default model is now "${prev}" (mlp, validation accuracy 93.00% on 10000 test digits).\n`,
     );
     assert.equal(await Deno.readTextFile(`${modelDir}/default`), `${prev}\n`);
+    const one = `${modelDir}/one.safetensors`;
+    await Deno.writeFile(one, checkpointBytes({ accuracy: 1, testSamples: 1 }));
+    const single = await runCli(["models", "--data-dir", dataDir, "--default", one], { env });
+    assert.equal(
+      single.stdout,
+      `Default model is now "${one}" (mlp, validation accuracy 100.00% on 1 test digit).\n`,
+    );
+    await runCli(["models", "--data-dir", dataDir, "--default", "mlp.prev"], { env });
 
     const cases: [string, RegExp][] = [
       ["cut", /^error: Cannot load model ".*cut\.safetensors": tensor ".+" has a bad byte range/],
@@ -375,6 +383,22 @@ Deno.test("mnist models --default sets the default after loading it; a bad one i
     assert.equal(await Deno.readTextFile(`${modelDir}/default`), `${legacy}\n`);
     assert.deepEqual(namesIn(`${dataDir}/models`), ["lenet.safetensors"]);
   });
+});
+
+Deno.test("modelLine() says 1 epoch and 1 test digit in the singular", () => {
+  // "1 epochs ... on 1 test digits" for a run of one epoch with --limit 1.
+  const meta = (training: Record<string, unknown>) =>
+    ({
+      meta: { model: mlp(), epoch: 0, dataset: "mnist", accuracy: 1, training },
+    }) as unknown as Parameters<typeof modelLine>[1];
+  assert.equal(
+    modelLine("m.safetensors", meta({ testSamples: 1, validation: "test" })),
+    "Model: m.safetensors (mlp, 1 epoch, validation accuracy 1.0000 on 1 test digit)",
+  );
+  assert.equal(
+    modelLine("m.safetensors", meta({ testSamples: 1, validation: "holdout:1" })),
+    "Model: m.safetensors (mlp, 1 epoch, validation accuracy 1.0000 on 1 held-out training digit)",
+  );
 });
 
 Deno.test("modelLine() says on what digits the recorded accuracy was measured", () => {

@@ -11,12 +11,31 @@ import type { Gpu } from "../src/gpu/device.ts";
 import { KernelCache } from "../src/gpu/kernel.ts";
 import { type Activation, type DenseSpec, lenet, type ModelSpec, sizeOf } from "../src/nn/model.ts";
 import { Network } from "../src/nn/network.ts";
+import { checkBatchFits, formatOver } from "../src/nn/network.ts";
 import { ParamStore } from "../src/nn/params.ts";
 import { type AdapterKind, chooseVariants } from "../src/nn/variants.ts";
 import { Rng } from "../src/random.ts";
 import { assertClose, randomArray } from "./check.ts";
 import { gpuTest, readF32, runPass } from "./gpu_helpers.ts";
 import * as ref from "./reference.ts";
+
+Deno.test("formatOver() shows enough decimals that a size and the limit it exceeds differ", () => {
+  const MiB = 1024 ** 2;
+  // LeNet's conv1 output at batch 2,913 on llvmpipe was "128.0 MiB, over ... 128 MiB".
+  assert.deepEqual(formatOver(2913 * 46080, 128 * MiB), ["128.01 MiB", "128 MiB"]);
+  assert.deepEqual(formatOver(200 * MiB, 128 * MiB), ["200 MiB", "128 MiB"]);
+  assert.deepEqual(formatOver(1025, 1024), ["1.001 KiB", "1 KiB"]);
+  assert.deepEqual(formatOver(128 * MiB + 1, 128 * MiB), ["128.000001 MiB", "128 MiB"]);
+  assert.deepEqual(formatOver(1024 ** 3 + 1, 1024 ** 3), [
+    "1,073,741,825 B",
+    "1,073,741,824 B",
+  ]);
+  const limits = { maxStorageBufferBindingSize: 128 * MiB, maxBufferSize: 256 * MiB };
+  assert.throws(
+    () => checkBatchFits(lenet(), 2913, { limits: limits as GPUSupportedLimits, adapter: "x" }),
+    /conv1's output would take 128\.01 MiB, over the adapter's 128 MiB buffer limit; the largest batch it holds is 2912$/,
+  );
+});
 
 /** A model of dense layers only, so the reference chain below can follow it. */
 interface DenseModel extends ModelSpec {

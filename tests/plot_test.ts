@@ -171,6 +171,10 @@ Deno.test("mnist plot refuses bad input with one line and writes nothing", async
   await withTempDir(async (dir) => {
     await Deno.writeTextFile(`${dir}/empty.log`, "\n\n");
     await Deno.writeTextFile(`${dir}/other.log`, "Epoch 1/10 - loss: 0.3 - acc: 0.9\n");
+    await Deno.writeTextFile(
+      `${dir}/speed.log`,
+      "INFO:root:Epoch[0] Batch [10]\tSpeed: 1.0 samples/sec\n",
+    );
     await Deno.writeFile(`${dir}/binary.log`, new Uint8Array([0x89, 0x50, 0x4e, 0x47, 0, 0, 1]));
     await Deno.writeTextFile(`${dir}/a-file`, "");
     const out = `${dir}/out.svg`;
@@ -181,6 +185,7 @@ Deno.test("mnist plot refuses bad input with one line and writes nothing", async
       ],
       [["plot", `${dir}/empty.log`, "--out", out], /Cannot plot ".*empty.log": it is empty/],
       [["plot", `${dir}/other.log`, "--out", out], /not an MXNet training log/],
+      [["plot", `${dir}/speed.log`, "--out", out], /: its one MXNet line holds no metric value$/m],
       [["plot", `${dir}/binary.log`, "--out", out], /it is not a text file/],
       [
         ["plot", FEEDFORWARD, "--out", `${dir}/a-file/out.svg`],
@@ -199,7 +204,13 @@ Deno.test("mnist plot refuses bad input with one line and writes nothing", async
     for (const [args, pattern] of cases) {
       assertUserError(await runCli(args), pattern, args.join(" "));
     }
-    assert.deepEqual(await names(dir), ["a-file", "binary.log", "empty.log", "other.log"]);
+    assert.deepEqual(await names(dir), [
+      "a-file",
+      "binary.log",
+      "empty.log",
+      "other.log",
+      "speed.log",
+    ]);
   });
 });
 

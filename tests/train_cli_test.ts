@@ -1083,6 +1083,38 @@ Deno.test("largestBatch() is what 128 MiB bindings hold: 42,799 MLP and 2,912 Le
   assert.equal(largestBatch(mlp(), { ...limits, maxBufferSize: 784 * 4 * 10 }), 10);
 });
 
+Deno.test("train --resume of a one-epoch checkpoint says 1 epoch, not 1 epochs", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "mnist_train_test_" });
+  try {
+    const model = mlp();
+    const params = new Map(
+      inferShapes(model).flatMap((l) =>
+        l.params.map((p) => [p.name, new Float32Array(sizeOf(p.shape))] as const)
+      ),
+    );
+    const meta = { model, epoch: 0, dataset: "mnist" as const };
+    await Deno.writeFile(
+      `${dir}/one.safetensors`,
+      encodeCheckpoint({ meta, params, momentum: new Map() }),
+    );
+    const run = await runCli([
+      "train",
+      "--resume",
+      `${dir}/one.safetensors`,
+      "--epochs",
+      "1",
+      "--limit",
+      "300",
+      "--data-dir",
+      MNIST,
+    ], { env: { MNIST_MODEL_DIR: `${dir}/models` } });
+    assert.equal(run.code, 1, run.stderr);
+    assert.match(run.stderr, /^error: The checkpoint has already completed 1 epoch\n/m);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
 Deno.test("train --resume of a missing file hints at --resume, not --model", async () => {
   // The hint said "or pass --model FILE", an option that does not name what to resume.
   const dir = await Deno.makeTempDir({ prefix: "mnist_train_test_" });

@@ -45,9 +45,9 @@ export function modelLine(path: string, checkpoint: Pick<Checkpoint, "meta" | "o
     // `mnist train --validation holdout:N` measured it on held-out training digits instead.
     const holdout = /^holdout:(\d+)$/.exec(String(meta.training?.validation ?? ""));
     const digits = holdout
-      ? ` on ${holdout[1]} held-out training digits`
+      ? ` on ${holdout[1]} held-out training digit${holdout[1] === "1" ? "" : "s"}`
       : Number.isSafeInteger(on) && (on as number) > 0
-      ? ` on ${on} test digits`
+      ? ` on ${on} test digit${on === 1 ? "" : "s"}`
       : "";
     parts.push(`validation accuracy ${meta.accuracy.toFixed(4)}${digits}`);
   }

@@ -273,8 +273,9 @@ export const evalCommand: Command = {
       store.load(checkpoint.params);
       let B = Math.min(batchSize, test.count);
       // A batch size asked for must fit; the default shrinks to what the adapter holds.
-      if (v["batch-size"] !== undefined) {
-        checkBatchFits(model, B, { limits: gpu.device.limits, adapter: gpu.name });
+      if (v["batch-size"] !== undefined && B > largestBatch(model, gpu.device.limits)) {
+        // B, at most the test set, must fit; the message names the batch size that was asked for.
+        checkBatchFits(model, batchSize, { limits: gpu.device.limits, adapter: gpu.name });
       } else B = Math.min(B, largestBatch(model, gpu.device.limits));
       const network = new Network(gpu.device, kernels, {
         model,
@@ -337,7 +338,11 @@ export const evalCommand: Command = {
         };
         // The list says which test image each cell of the PNG, or each drawing, is.
         if (!v.json && mistakes.length > 0) {
-          console.log(`\nThe ${mistakes.length} most confident mistakes:`);
+          console.log(
+            mistakes.length === 1
+              ? "\nThe most confident mistake:"
+              : `\nThe ${mistakes.length} most confident mistakes:`,
+          );
           for (const [i, m] of mistakes.entries()) {
             console.log(
               `${String(i + 1).padStart(3)}. test image ${m.index}: labelled ${names[m.label]}, ` +
@@ -346,7 +351,8 @@ export const evalCommand: Command = {
           }
         }
         if (mistakes.length === 0) {
-          const note = `No mistakes among the ${test.count} test images` +
+          const note = `No mistakes among the ${test.count} test image` +
+            (test.count === 1 ? "" : "s") +
             (v.png === undefined ? "" : `: ${v.png} not written`);
           if (v.json) console.error(note);
           else console.log(`\n${note}`);

@@ -165,7 +165,8 @@ export const modelsCommand: Command = {
         }));
         return;
       }
-      const digits = held ? "held-out training digits" : "test digits";
+      const digits = (held ? "held-out training digit" : "test digit") +
+        (testSamples === 1 ? "" : "s");
       const accuracy = meta.accuracy === undefined
         ? "no recorded validation accuracy"
         : `validation accuracy ${(meta.accuracy * 100).toFixed(2)}%` +

@@ -138,7 +138,9 @@ export async function readLog(path: string): Promise<ParsedLog> {
     throw fail(
       log.mxnetLines === 0
         ? "it is not an MXNet training log (no Epoch[N] line with a metric)"
-        : `its ${log.mxnetLines} MXNet line${log.mxnetLines === 1 ? "" : "s"} hold no metric value`,
+        : log.mxnetLines === 1
+        ? "its one MXNet line holds no metric value"
+        : `its ${log.mxnetLines} MXNet lines hold no metric value`,
       LOG_HINT,
     );
   }

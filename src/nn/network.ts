@@ -49,6 +49,26 @@ export function largestBatch(
 }
 
 /**
+ * `bytes` and the `limit` it exceeds as `formatBytes` writes them, with as many decimals as it
+ * takes to tell them apart: "128.01 MiB" over "128 MiB", not "128.0 MiB" over "128 MiB"; in
+ * bytes when 6 decimals are not enough.
+ */
+export function formatOver(bytes: number, limit: number): [string, string] {
+  const [a, b] = [formatBytes(bytes), formatBytes(limit)];
+  const [valueA, unit] = a.split(" ") as [string, string];
+  const [valueB, unitB] = b.split(" ") as [string, string];
+  if (bytes === limit || unit !== unitB || Number(valueA) !== Number(valueB)) return [a, b];
+  const size = { KiB: 1024, MiB: 1024 ** 2, GiB: 1024 ** 3 }[unit] ?? 1;
+  for (let decimals = 2; decimals <= 6; decimals++) {
+    const [x, y] = [bytes / size, limit / size];
+    if (x.toFixed(decimals) === y.toFixed(decimals)) continue;
+    const show = (v: number) => `${Number.isInteger(v) ? v : v.toFixed(decimals)} ${unit}`;
+    return [show(x), show(y)];
+  }
+  return [`${bytes.toLocaleString("en-US")} B`, `${limit.toLocaleString("en-US")} B`];
+}
+
+/**
  * Throws a `UserError` when batch size `B` does not fit the device (see `largestBatch`), naming
  * the largest batch that does. `adapter` names the adapter in the message.
  */
@@ -61,9 +81,10 @@ export function checkBatchFits(
   if (B <= largest) return;
   const { bytes, what } = largestSampleBuffer(model);
   const cap = Math.min(limits.maxStorageBufferBindingSize, limits.maxBufferSize);
+  const [needed, limit] = formatOver(B * bytes, cap);
   throw new UserError(
     `Batch size ${B} is too large for ${model.name} on "${adapter}": ${what} would take ` +
-      `${formatBytes(B * bytes)}, over the adapter's ${formatBytes(cap)} buffer limit; ` +
+      `${needed}, over the adapter's ${limit} buffer limit; ` +
       `the largest batch it holds is ${largest}`,
     { hint: `Pass --batch-size ${largest} or less.` },
   );
