@@ -308,3 +308,40 @@ gpuTest(
     });
   },
 );
+
+gpuTest("train --resume refuses a holdout its checkpoint may have trained on", async () => {
+  await withDataDir(async (dir) => {
+    const saved = `${modelDirFor(dir)}/mlp.safetensors`;
+    const held = await runCli(["train", "--data-dir", dir, ...QUICK, "--validation", "holdout:50"]);
+    assertOk(held, "train --validation holdout:50");
+    const before = await Deno.readFile(saved);
+    const resume = ["train", "--data-dir", dir, "--resume", "mlp", "--epochs", "2"];
+    // The last 50 of 600 samples are among the 250 of 300 that the checkpoint trained on.
+    for (
+      const [extra, shown] of [
+        [["--limit", "600"], "--validation holdout:50 and --limit 600"],
+        [["--validation", "holdout:100"], "--validation holdout:100 and --limit 300"],
+      ] as const
+    ) {
+      const run = await runCli([...resume, ...extra]);
+      assert.equal(run.code, 1, run.stderr);
+      assert.deepEqual(lines(run.stderr), [
+        `error: Cannot resume "${saved}" with ${shown}: it held out others (holdout:50 with ` +
+        `--limit 300), and a checkpoint may have been trained on any sample but those`,
+        "hint: Leave out --limit and --validation to keep its holdout, or start a new run.",
+      ]);
+      assert.equal(run.stdout, "");
+    }
+    assert.deepEqual(await Deno.readFile(saved), before);
+    // A run validated on the test split trained on every sample a holdout would take.
+    const test = await runCli(["train", "--data-dir", dir, ...QUICK]);
+    assertOk(test, "train");
+    const run = await runCli([...resume, "--validation", "holdout:50"]);
+    assert.equal(run.code, 1, run.stderr);
+    assert.deepEqual(lines(run.stderr), [
+      `error: Cannot resume "${saved}" with --validation holdout:50: that run validated on the ` +
+      `test split and trained on the samples holdout:50 would hold out`,
+      "hint: Leave out --validation to keep the test split, or start a new run.",
+    ]);
+  });
+});

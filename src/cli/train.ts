@@ -106,7 +106,8 @@ Options:
                          --beta2, --epsilon, --wd, --clip, schedule, --init, --seed, --limit,
                          --frequent, --metric, --validation and --dataset carry over unless
                          given here (a schedule option replaces the whole schedule); --epochs
-                         is the new total
+                         is the new total. A holdout run keeps its --limit and holdout, and a
+                         test-validated one takes no holdout: it may have trained on those
 ${ARCH_HELP}
 
 ${COMMON_HELP}
@@ -240,6 +241,43 @@ function parseValidation(value: string | undefined): number | undefined {
     throw new UserError(`--validation holdout:N needs N >= 1, got "${value}"`);
   }
   return n;
+}
+
+/**
+ * Refuses a resumed run whose validation samples the checkpoint may have been trained on, which
+ * would score it on digits it has learned: a holdout run resumed with another `--limit` or
+ * another `holdout:N` (its held-out samples are the last N after `--limit`), or a run validated
+ * on the test split (which trained on all its samples) resumed with `--validation holdout:N`.
+ * Going from a holdout to the test split is allowed: the test digits were never trained on.
+ * `was` is the checkpoint's training record; throws a `UserError` naming `resumePath`.
+ */
+function checkHoldoutKept(
+  resumePath: string,
+  { was, limit, validation }: {
+    was: Partial<Record<keyof TrainingRecord, unknown>>;
+    limit?: number;
+    validation: string;
+  },
+): void {
+  if (validation === "test") return;
+  const before = typeof was.validation === "string" ? was.validation : "test";
+  const wasLimit = typeof was.limit === "number" ? was.limit : undefined;
+  if (before === "test") {
+    throw new UserError(
+      `Cannot resume "${resumePath}" with --validation ${validation}: that run validated on ` +
+        `the test split and trained on the samples ${validation} would hold out`,
+      { hint: "Leave out --validation to keep the test split, or start a new run." },
+    );
+  }
+  if (before !== validation || wasLimit !== limit) {
+    const limits = (l?: number) => l === undefined ? "no --limit" : `--limit ${l}`;
+    throw new UserError(
+      `Cannot resume "${resumePath}" with --validation ${validation} and ${limits(limit)}: ` +
+        `it held out others (${before} with ${limits(wasLimit)}), and a checkpoint may have ` +
+        `been trained on any sample but those`,
+      { hint: "Leave out --limit and --validation to keep its holdout, or start a new run." },
+    );
+  }
 }
 
 /** A warning about a run that ended without learning, and what to try instead. */
@@ -889,6 +927,9 @@ export const trainCommand: Command = {
     );
     const validation = held === undefined ? "test" : `holdout:${held}`;
     const augment = v.augment === true || was.augment === true;
+    if (resume?.meta.training !== undefined && resume.meta.dataset === dataset) {
+      checkHoldoutKept(resumePath!, { was, limit, validation });
+    }
 
     let model;
     if (resume) {
