@@ -18,8 +18,9 @@ import { UserError } from "../src/errors.ts";
 
 // ---------------------------------------------------------------------------------------------
 // A PNG writer for every colour type and bit depth, built by hand from the specification so that
-// the decoder is checked against files it did not write itself: filter type 0 on every row,
-// samples packed most significant bit first, rows padded to a byte, Adam7 passes on request.
+// the decoder is checked against files it did not write itself: filter type 0 on every row (or
+// all five in turn for sub-byte samples, on request), samples packed most significant bit first,
+// rows padded to a byte, Adam7 passes on request.
 
 interface RawPng {
   width: number;
@@ -33,6 +34,10 @@ interface RawPng {
   /** The tRNS chunk's bytes. */
   trns?: number[];
   interlace?: boolean;
+  /** Filter the rows of sub-byte samples with types 0, 1, 2, 3, 4 in turn (else all 0). */
+  filtered?: boolean;
+  /** Changes the scanlines (filter bytes and rows) before they are compressed. */
+  edit?: (scanlines: number[]) => void;
 }
 
 const SAMPLES_PER_PIXEL = { 0: 1, 2: 3, 3: 1, 4: 2, 6: 4 } as const;
@@ -50,10 +55,12 @@ const ADAM7 = [
 async function rawPng(png: RawPng): Promise<Uint8Array> {
   const channels = SAMPLES_PER_PIXEL[png.colorType];
   const scanlines: number[] = [];
+  let rows = 0;
   for (const [x0, y0, dx, dy] of png.interlace ? ADAM7 : [[0, 0, 1, 1]]) {
     const passWidth = Math.ceil((png.width - x0!) / dx!);
     const passHeight = Math.ceil((png.height - y0!) / dy!);
     if (passWidth <= 0 || passHeight <= 0) continue;
+    let previous = new Uint8Array(Math.ceil((passWidth * channels * png.depth) / 8));
     for (let j = 0; j < passHeight; j++) {
       const row = new Uint8Array(Math.ceil((passWidth * channels * png.depth) / 8));
       let i = 0;
@@ -66,9 +73,12 @@ async function rawPng(png: RawPng): Promise<Uint8Array> {
           else row[(i * png.depth) >> 3]! |= v << (8 - png.depth - ((i * png.depth) & 7));
         }
       }
-      scanlines.push(0, ...row);
+      const type = png.filtered && png.depth < 8 ? rows++ % 5 : 0;
+      scanlines.push(type, ...filterRow(row, previous, type));
+      previous = row;
     }
   }
+  png.edit?.(scanlines);
   const idat = await deflate(Uint8Array.from(scanlines));
   const ihdr = new Uint8Array(13);
   new DataView(ihdr.buffer).setUint32(0, png.width);
@@ -79,6 +89,24 @@ async function rawPng(png: RawPng): Promise<Uint8Array> {
   if (png.trns) chunks.push(chunk("tRNS", Uint8Array.from(png.trns)));
   chunks.push(chunk("IDAT", idat), chunk("IEND", new Uint8Array()));
   return concat(Uint8Array.of(0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a), ...chunks);
+}
+
+/**
+ * A row of one-byte pixels (sub-byte samples) filtered by `type` (PNG specification, 9.2) against
+ * the row above as it was before filtering.
+ */
+function filterRow(row: Uint8Array, previous: Uint8Array, type: number): Uint8Array {
+  return row.map((x, i) => {
+    const a = i > 0 ? row[i - 1]! : 0, b = previous[i]!, c = i > 0 ? previous[i - 1]! : 0;
+    const p = a + b - c;
+    const paeth = Math.abs(p - a) <= Math.abs(p - b) && Math.abs(p - a) <= Math.abs(p - c)
+      ? a
+      : Math.abs(p - b) <= Math.abs(p - c)
+      ? b
+      : c;
+    const predicted = [0, a, b, (a + b) >> 1, paeth][type]!;
+    return (x - predicted) & 0xff;
+  });
 }
 
 async function deflate(bytes: Uint8Array<ArrayBuffer>): Promise<Uint8Array> {
@@ -274,20 +302,50 @@ Deno.test("decodeImage() de-interlaces Adam7 PNGs of 8 and 16 bits", async () =>
   }
 });
 
-Deno.test("decodeImage() refuses interlaced sub-byte PNGs with a clear message", async () => {
-  const png = await rawPng({
+Deno.test("decodeImage() de-interlaces Adam7 PNGs of 1, 2 and 4 bits, every filter type", async () => {
+  // 13 × 11 and 3 × 2: every pass partial, and passes with no pixels at all.
+  for (const [width, height] of [[13, 11], [3, 2], [1, 1]] as const) {
+    for (const depth of [1, 2, 4] as const) {
+      for (const colorType of [0, 3] as const) {
+        const max = (1 << depth) - 1;
+        const samples = ramp(width * height, max, 7);
+        const palette = colorType === 3
+          ? Array.from({ length: max + 1 }, (_, i) => [i, 2 * i, 3 * i])
+          : undefined;
+        // A colour key on grey; palette alpha for the first entries.
+        const trns = colorType === 3 ? [0, 128] : [0, 1];
+        const base = { width, height, depth, colorType, samples, palette, trns, filtered: true };
+        const plain = decodeImage(await rawPng(base), "plain.png");
+        const interlaced = decodeImage(await rawPng({ ...base, interlace: true }), "adam7.png");
+        const what = `${width}×${height}, depth ${depth}, colour type ${colorType}`;
+        assert.deepEqual(interlaced, plain, what);
+      }
+    }
+  }
+});
+
+Deno.test("decodeImage() names a damaged interlaced sub-byte PNG as corrupt", async () => {
+  const base = {
     width: 9,
     height: 9,
     depth: 1,
     colorType: 0,
     samples: ramp(81, 1, 1),
     interlace: true,
-  });
-  const error = assertUserError(
-    () => decodeImage(png, "i.png"),
-    /^Cannot read image "i\.png": interlaced PNGs with 1-bit samples are not supported$/,
+  } as const;
+  const corrupt = (reason: string) =>
+    new RegExp(
+      `^Cannot read image "i\\.png": the PNG file is truncated or corrupt \\(${reason}\\)$`,
+    );
+  // The first row's filter type is the first byte the image data inflates to.
+  const badFilter = await rawPng({ ...base, edit: (lines) => (lines[0] = 7) });
+  assertUserError(
+    () => decodeImage(badFilter, "i.png"),
+    corrupt("a row of its image data has filter type 7, which PNG does not have"),
   );
-  assert.match(error.hint ?? "", /without interlacing/);
+  // Image data that inflates to fewer rows than the passes need.
+  const short = await rawPng({ ...base, edit: (lines) => lines.splice(-4) });
+  assertUserError(() => decodeImage(short, "i.png"), corrupt("its image data ends early"));
 });
 
 // ---------------------------------------------------------------------------------------------
@@ -550,6 +608,12 @@ Deno.test("decodeImage() refuses lossless and 12-bit JPEGs with a clear message"
   assertUserError(
     () => decodeImage(sof3, "l.jpg"),
     /^Cannot read image "l\.jpg": it is a lossless JPEG \(SOF3\), which is not supported$/,
+  );
+  const sof9 = jpegHeaderOnly(8, 8);
+  sof9[3] = 0xc9;
+  assertUserError(
+    () => decodeImage(sof9, "a.jpg"),
+    /^Cannot read image "a\.jpg": it is an arithmetic-coded or hierarchical JPEG \(SOF9\), /,
   );
   const twelve = jpegHeaderOnly(8, 8);
   twelve[3] = 0xc1; // extended sequential

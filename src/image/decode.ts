@@ -10,7 +10,7 @@
  */
 import { decode as decodePng, type DecodedPng } from "fast-png";
 import jpeg from "jpeg-js";
-import { crc32, inflateSync } from "node:zlib";
+import { crc32, deflateSync, inflateSync } from "node:zlib";
 import { messageOf, UserError } from "../errors.ts";
 import { readCapped } from "../fs.ts";
 
@@ -142,11 +142,11 @@ function pixelCount(pixels: number): string {
  * words; the decoders' own messages ("Invalid typed array length: 1690", "unexpected marker:
  * ffd9") are never shown, only kept as the error's `cause`.
  *
- * PNG: grey, grey + alpha, RGB, RGBA and palette, 1 to 16 bits, interlaced or not (except
- * interlaced images of 1-, 2- or 4-bit samples, which fast-png 8.0.0 cannot decode: refused with
- * a clear message). JPEG: 8-bit baseline and progressive (lossless, arithmetic-coded and 12-bit
- * JPEGs are refused with a clear message), grey, YCbCr, CMYK; grey JPEGs come out with one
- * channel, the rest as RGB.
+ * PNG: grey, grey + alpha, RGB, RGBA and palette, 1 to 16 bits, interlaced or not (interlaced
+ * images of 1-, 2- or 4-bit samples, which fast-png 8.0.0 cannot de-interlace, are
+ * de-interlaced here first). JPEG: 8-bit baseline and progressive (lossless, arithmetic-coded
+ * and 12-bit JPEGs are refused with a clear message), grey, YCbCr, CMYK; grey JPEGs come out
+ * with one channel, the rest as RGB.
  */
 export function decodeImage(bytes: Uint8Array, name: string): DecodedImage {
   const header = readHeader(bytes, name);
@@ -257,14 +257,10 @@ function readPngHeader(bytes: Uint8Array, name: string): ImageHeader {
 }
 
 function decodePngPixels(bytes: Uint8Array, name: string, header: ImageHeader): DecodedImage {
-  if (header.interlaced && header.bitDepth < 8) {
-    throw new UserError(
-      `Cannot read image "${name}": interlaced PNGs with ${header.bitDepth}-bit samples are ` +
-        `not supported`,
-      { hint: "Save it again without interlacing, or with 8-bit samples." },
-    );
-  }
-  const checked = boundedPng(bytes, name, header);
+  const bounded = boundedPng(bytes, name, header);
+  const checked = header.interlaced && header.bitDepth < 8
+    ? deinterlaced(bounded, header, name)
+    : bounded.file;
   let png: DecodedPng;
   try {
     png = decodePng(checked, { checkCrc: true });
@@ -344,7 +340,7 @@ export function pngInflatedBytes(header: ImageHeader): number {
  * the file with only the chunks the decoder needs, which also drops compressed ancillary chunks
  * (an iCCP profile is another place for a bomb).
  */
-function boundedPng(bytes: Uint8Array, name: string, header: ImageHeader): Uint8Array {
+function boundedPng(bytes: Uint8Array, name: string, header: ImageHeader): BoundedPng {
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const kept: Uint8Array[] = [bytes.subarray(0, 8)];
   const data: Uint8Array[] = [];
@@ -381,8 +377,9 @@ function boundedPng(bytes: Uint8Array, name: string, header: ImageHeader): Uint8
   }
   if (data.length === 0) throw corrupt(name, "PNG", "it has no image data (IDAT chunk)");
   const allowed = pngInflatedBytes(header);
+  let inflated: Uint8Array;
   try {
-    inflateSync(concat(data), { maxOutputLength: allowed });
+    inflated = inflateSync(concat(data), { maxOutputLength: allowed });
   } catch (error) {
     if ((error as { code?: string }).code === "ERR_BUFFER_TOO_LARGE") {
       throw new UserError(
@@ -400,7 +397,115 @@ function boundedPng(bytes: Uint8Array, name: string, header: ImageHeader): Uint8
       error,
     );
   }
-  return dropped || at !== bytes.length ? concat(kept) : bytes;
+  return { file: dropped || at !== bytes.length ? concat(kept) : bytes, kept, inflated };
+}
+
+/** `boundedPng`'s result. */
+interface BoundedPng {
+  /** The file with only the chunks the decoder needs. */
+  file: Uint8Array;
+  /** Those chunks, whole, in the file's order, after the 8-byte signature (`kept[0]`). */
+  kept: Uint8Array[];
+  /** The image data, inflated: filtered scanlines. */
+  inflated: Uint8Array;
+}
+
+/**
+ * An Adam7-interlaced PNG of 1-, 2- or 4-bit samples (grey or palette), which fast-png 8.0.0
+ * cannot de-interlace, as the same image without interlacing: each pass's rows unfiltered
+ * (PNG specification, 9.2: one byte a pixel for the filters, each pass starting on a row of
+ * zeros), their samples put in place, and the image written back as one non-interlaced PNG of
+ * the same chunks (palette, transparency) with unfiltered rows stored uncompressed, which
+ * fast-png reads as it reads any.
+ */
+function deinterlaced(png: BoundedPng, header: ImageHeader, name: string): Uint8Array {
+  const { width, height, bitDepth: depth } = header;
+  const { inflated } = png;
+  const mask = (1 << depth) - 1;
+  // (height, width) samples, one per byte: sub-byte PNGs have one channel.
+  const samples = new Uint8Array(width * height);
+  let at = 0;
+  for (const [x0, y0, dx, dy] of ADAM7 as [number, number, number, number][]) {
+    const w = width > x0 ? Math.ceil((width - x0) / dx) : 0;
+    const h = height > y0 ? Math.ceil((height - y0) / dy) : 0;
+    if (w === 0 || h === 0) continue;
+    const rowBytes = Math.ceil((w * depth) / 8);
+    let previous = new Uint8Array(rowBytes);
+    for (let j = 0; j < h; j++) {
+      if (at + 1 + rowBytes > inflated.length) {
+        throw corrupt(name, "PNG", "its image data ends early");
+      }
+      const row = inflated.slice(at + 1, at + 1 + rowBytes);
+      unfilter(row, previous, inflated[at]!, name);
+      at += 1 + rowBytes;
+      for (let k = 0; k < w; k++) {
+        const bit = k * depth;
+        samples[(y0 + j * dy) * width + x0 + k * dx] = (row[bit >> 3]! >> (8 - depth - (bit & 7))) &
+          mask;
+      }
+      previous = row;
+    }
+  }
+  const rowBytes = Math.ceil((width * depth) / 8);
+  const raw = new Uint8Array(height * (1 + rowBytes)); // filter type 0 before each row
+  for (let y = 0; y < height; y++) {
+    const start = y * (1 + rowBytes) + 1;
+    for (let x = 0; x < width; x++) {
+      const bit = x * depth;
+      raw[start + (bit >> 3)]! |= samples[y * width + x]! << (8 - depth - (bit & 7));
+    }
+  }
+  const typeOf = (chunk: Uint8Array) => String.fromCharCode(...chunk.subarray(4, 8));
+  const [signature, ihdr, ...rest] = png.kept;
+  const plain = pngChunk("IHDR", ihdr!.slice(8, 21));
+  plain[8 + 12] = 0; // interlace method: none
+  setChunkCrc(plain);
+  const before = rest.filter((c) => typeOf(c) !== "IDAT" && typeOf(c) !== "IEND");
+  const idat = pngChunk("IDAT", deflateSync(raw, { level: 0 }));
+  return concat([signature!, plain, ...before, idat, pngChunk("IEND", new Uint8Array())]);
+}
+
+/**
+ * Undoes a scanline's filter in place (PNG specification, 9.2), one byte a pixel (samples of
+ * under 8 bits); `previous` is the row above, unfiltered (zeros for a pass's first row).
+ */
+function unfilter(row: Uint8Array, previous: Uint8Array, type: number, name: string): void {
+  if (type > 4) {
+    throw corrupt(
+      name,
+      "PNG",
+      `a row of its image data has filter type ${type}, which PNG does not have`,
+    );
+  }
+  for (let i = 0; i < row.length; i++) {
+    const left = i > 0 ? row[i - 1]! : 0, up = previous[i]!, upLeft = i > 0 ? previous[i - 1]! : 0;
+    let predicted = 0;
+    if (type === 1) predicted = left;
+    else if (type === 2) predicted = up;
+    else if (type === 3) predicted = (left + up) >> 1;
+    else if (type === 4) {
+      const p = left + up - upLeft;
+      const pa = Math.abs(p - left), pb = Math.abs(p - up), pc = Math.abs(p - upLeft);
+      predicted = pa <= pb && pa <= pc ? left : pb <= pc ? up : upLeft;
+    }
+    row[i] = (row[i]! + predicted) & 0xff;
+  }
+}
+
+/** A PNG chunk of `type` around `data`, with its CRC. */
+function pngChunk(type: string, data: Uint8Array): Uint8Array {
+  const out = new Uint8Array(12 + data.length);
+  new DataView(out.buffer).setUint32(0, data.length);
+  for (let i = 0; i < 4; i++) out[4 + i] = type.charCodeAt(i);
+  out.set(data, 8);
+  setChunkCrc(out);
+  return out;
+}
+
+/** Writes a chunk's CRC (of its type and data) into its last four bytes. */
+function setChunkCrc(chunk: Uint8Array): void {
+  const end = chunk.length - 4;
+  new DataView(chunk.buffer, chunk.byteOffset).setUint32(end, crc32(chunk.subarray(4, end)));
 }
 
 function concat(parts: Uint8Array[]): Uint8Array {
@@ -555,10 +660,10 @@ function readJpegHeader(bytes: Uint8Array, name: string): ImageHeader {
       if (segment.length < 6) throw corrupt(name, "JPEG", "its frame header is too short");
       if (marker > 0xc2) {
         const kind = marker === 0xc3 || marker === 0xc7 || marker === 0xcb || marker === 0xcf
-          ? "lossless"
-          : "arithmetic-coded or hierarchical";
+          ? "a lossless"
+          : "an arithmetic-coded or hierarchical";
         throw new UserError(
-          `Cannot read image "${name}": it is a ${kind} JPEG (SOF${marker - 0xc0}), which is ` +
+          `Cannot read image "${name}": it is ${kind} JPEG (SOF${marker - 0xc0}), which is ` +
             `not supported`,
           { hint: "Save it again as a baseline JPEG or as PNG." },
         );
