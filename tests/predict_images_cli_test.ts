@@ -1,0 +1,101 @@
+/**
+ * `mnist predict` end to end on images that once went wrong (defects found by trying the
+ * product): a digit on flat off-white paper shrunk from a large image, an opaque sheet on a
+ * transparent margin, a tiny dot in a tiny image, an image over the size limit. A small model
+ * (300 digits, one epoch) is enough: what is asserted is what a user sees, read or refused.
+ */
+import * as assert from "node:assert/strict";
+import { encodePng } from "../src/image/png.ts";
+import { modelDirFor, runCli } from "./cli_helpers.ts";
+import { gpu } from "./gpu_helpers.ts";
+import { MNIST } from "./test_data.ts";
+
+/** A 7 of 6 px strokes on 1600×1200 grey `paper` at 240, as the tester drew it. */
+function flatSeven(): Uint8Array {
+  const width = 1600, height = 1200;
+  const data = new Uint8Array(width * height).fill(240);
+  for (const [x0, y0, x1, y1] of [[600, 320, 1000, 320], [1000, 320, 760, 920]] as const) {
+    const dx = x1 - x0, dy = y1 - y0, length2 = dx * dx + dy * dy;
+    for (let y = Math.min(y0, y1) - 3; y <= Math.max(y0, y1) + 3; y++) {
+      for (let x = Math.min(x0, x1) - 3; x <= Math.max(x0, x1) + 3; x++) {
+        const t = Math.min(1, Math.max(0, ((x - x0) * dx + (y - y0) * dy) / length2));
+        if (Math.hypot(x - x0 - t * dx, y - y0 - t * dy) <= 3) data[y * width + x] = 0;
+      }
+    }
+  }
+  return data;
+}
+
+/** 700×500 RGBA: transparent, an opaque white sheet at 50..649 × 50..449, a black bar on it. */
+function sheet(): Uint8Array {
+  const width = 700, height = 500;
+  const data = new Uint8Array(width * height * 4);
+  for (let y = 50; y < 450; y++) {
+    for (let x = 50; x < 650; x++) {
+      const i = (y * width + x) * 4;
+      // A 1: a 12 px bar down the middle of the sheet.
+      data.fill(x >= 344 && x < 356 && y >= 120 && y < 380 ? 0 : 255, i, i + 3);
+      data[i + 3] = 255;
+    }
+  }
+  return data;
+}
+
+Deno.test({
+  name: "mnist predict reads flat paper and a sheet on a transparent margin, refuses a dot",
+  ignore: gpu === null,
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn() {
+    const dir = await Deno.makeTempDir({ prefix: "mnist-predict-images-" });
+    try {
+      for (const entry of Deno.readDirSync(MNIST)) {
+        if (entry.name.endsWith(".gz")) {
+          await Deno.symlink(`${MNIST}/${entry.name}`, `${dir}/${entry.name}`);
+        }
+      }
+      const train = await runCli([
+        "train",
+        "--data-dir",
+        dir,
+        "--limit",
+        "300",
+        "--epochs",
+        "1",
+        "--frequent",
+        "3",
+      ]);
+      assert.equal(train.code, 0, train.stderr);
+      const dot = new Uint8Array(100).fill(255);
+      dot.fill(0, 44, 46);
+      dot.fill(0, 54, 56);
+      const files: [string, Parameters<typeof encodePng>[0]][] = [
+        ["flat.png", { width: 1600, height: 1200, channels: 1, pixels: flatSeven() }],
+        ["sheet.png", { width: 700, height: 500, channels: 4, pixels: sheet() }],
+        ["dot.png", { width: 10, height: 10, channels: 1, pixels: dot }],
+        ["wide.png", { width: 8001, height: 10, channels: 1, pixels: new Uint8Array(80010) }],
+      ];
+      for (const [name, image] of files) {
+        await Deno.writeFile(`${dir}/${name}`, await encodePng(image));
+      }
+      const run = await runCli([
+        "predict",
+        "--model",
+        `${modelDirFor(dir)}/mlp.safetensors`,
+        ...files.map(([name]) => `${dir}/${name}`),
+      ]);
+      assert.equal(run.code, 1, run.stderr);
+      const read = run.stdout.trim().split("\n");
+      assert.equal(read.length, 2, run.stdout);
+      assert.match(read[0]!, /\/flat\.png: Classified as \d with probability/);
+      assert.match(read[1]!, /\/sheet\.png: Classified as \d with probability/);
+      assert.match(run.stderr, /dot\.png" has too little ink to be a digit: one dot 2×2 pixels/);
+      assert.match(
+        run.stderr,
+        /wide\.png": 8001×10 pixels is over the limit of 8000 pixels a side and 16 megapixels/,
+      );
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
