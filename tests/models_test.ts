@@ -201,6 +201,27 @@ Deno.test("modelPath() takes the names mnist models lists: mlp.prev, mlp.prev.sa
   });
 });
 
+Deno.test("with models but no default, modelPath() says to choose one, not to train", async () => {
+  await withStore(async ({ modelDir, dataDir }) => {
+    // A run that ended at chance is saved but not made the default: "Run mnist train first"
+    // sent the user to train again.
+    await Deno.writeFile(`${modelDir}/mlp.safetensors`, checkpointBytes());
+    await Deno.writeFile(`${dataDir}/models/lenet.safetensors`, checkpointBytes());
+    await assert.rejects(modelPath(undefined, dataDir, { modelDir }), (error: UserError) => {
+      assert.equal(
+        error.message,
+        "No default model: 2 models saved (mlp.safetensors, ...) but none is the default",
+      );
+      assert.equal(
+        error.hint,
+        'Choose one with "mnist models --default NAME" ("mnist models" lists them), or pass ' +
+          "--model NAME.",
+      );
+      return true;
+    });
+  });
+});
+
 Deno.test("the default model is <model dir>/default's, else an older version's models/last", async () => {
   await withStore(async ({ modelDir, dataDir }) => {
     assert.equal(await findDefaultModel(dataDir, { modelDir }), undefined);

@@ -316,10 +316,11 @@ gpuTest("train --resume refuses a holdout its checkpoint may have trained on", a
     assertOk(held, "train --validation holdout:50");
     const before = await Deno.readFile(saved);
     const resume = ["train", "--data-dir", dir, "--resume", "mlp", "--epochs", "2"];
-    // The last 50 of 600 samples are among the 250 of 300 that the checkpoint trained on.
+    // --limit 200 would hold out samples 150-199, among the 250 (of 300) the checkpoint trained
+    // on; another holdout or --limit may, and a resumed run's record shows only its last run.
     for (
       const [extra, shown] of [
-        [["--limit", "600"], "--validation holdout:50 and --limit 600"],
+        [["--limit", "200"], "--validation holdout:50 and --limit 200"],
         [["--validation", "holdout:100"], "--validation holdout:100 and --limit 300"],
       ] as const
     ) {

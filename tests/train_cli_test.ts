@@ -340,7 +340,16 @@ gpuTest("a run that ends at chance warns, exits 0 and is not made the default", 
     await Deno.lstat(`${modelDirFor(dir)}/mlp.safetensors`);
     await assert.rejects(Deno.lstat(`${modelDirFor(dir)}/default`), Deno.errors.NotFound);
     const evalRun = await runCli(["eval", "--data-dir", dir]);
-    assertUserError(evalRun, /^error: No trained model found in ".*"$/, "eval");
+    const evalErr = assertUserError(
+      evalRun,
+      /^error: No default model: 1 model saved \(mlp\.safetensors\) but none is the default$/,
+      "eval",
+    );
+    assert.equal(
+      evalErr[1],
+      'hint: Choose one with "mnist models --default NAME" ("mnist models" lists them), or pass ' +
+        "--model NAME.",
+    );
   });
 });
 

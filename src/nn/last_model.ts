@@ -74,7 +74,8 @@ export interface ModelPathOptions extends ModelDirOptions {
 
 /**
  * The checkpoint `--model` (or `options.option`) names, with `flag` as typed:
- * - absent: the default model (`findDefaultModel`), or a `UserError` saying to train one first;
+ * - absent: the default model (`findDefaultModel`), or a `UserError` saying to choose one with
+ *   `mnist models --default` when the store holds models, else to train one first;
  * - a file that exists here: that file;
  * - a model's name (mlp, lenet): where `mnist train --model NAME` saves it, in the model
  *   directory, else in an older version's `<data dir>/models`;
@@ -90,6 +91,19 @@ export async function modelPath(
   if (flag === undefined) {
     const found = await findDefaultModel(dataDir, { modelDir });
     if (found) return found.path;
+    // Models but no default: a run that ended at chance, or a default set aside.
+    const stored = (await listModels(dataDir, { modelDir })).models.filter((m) => !m.problem);
+    if (stored.length > 0) {
+      const count = stored.length === 1 ? "1 model" : `${stored.length} models`;
+      throw new UserError(
+        `No default model: ${count} saved (${stored[0]!.file}` +
+          `${stored.length > 1 ? ", ..." : ""}) but none is the default`,
+        {
+          hint: `Choose one with "mnist models --default NAME" ("mnist models" lists them), ` +
+            `or pass ${option} NAME.`,
+        },
+      );
+    }
     throw new UserError(`No trained model found in "${modelDir}"`, {
       hint: `Run "mnist train" first, or pass ${option} FILE.`,
     });
