@@ -257,7 +257,7 @@ export const evalCommand: Command = {
     const gpu = await acquireGpu(device);
     mark("eval: device");
     try {
-      await ensureDataset(dataDir, dataset, { mirrors: v.mirror });
+      await ensureDataset(dataDir, dataset, { mirrors: v.mirror, split: "test" });
       let test = await loadSplit(dataDir, { dataset, split: "test" });
       mark("eval: data loaded");
       if (limit !== undefined && limit > test.count) {

@@ -179,7 +179,7 @@ export const predictCommand: Command = {
     // Decode and preprocess on the CPU first; a bad image is reported and skipped.
     const outcomes: Outcome[] = [];
     if (testIndex !== undefined) {
-      await ensureDataset(dataDir, dataset, { mirrors: v.mirror });
+      await ensureDataset(dataDir, dataset, { mirrors: v.mirror, split: splitName });
       const split = await loadSplit(dataDir, { dataset, split: splitName });
       const { label, ...digit } = datasetImage(split, { index: testIndex, name: splitName });
       outcomes.push({

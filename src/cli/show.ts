@@ -106,7 +106,7 @@ export const show: Command = {
 
     if (values.png !== undefined) await checkWritable(values.png, { what: "image" });
     // Download progress goes to stderr, so stdout holds only the picture and the labels.
-    await ensureDataset(dataDir, dataset, { mirrors: values.mirror });
+    await ensureDataset(dataDir, dataset, { mirrors: values.mirror, split });
     const all = await loadSplit(dataDir, { dataset, split });
     if (first >= all.count) {
       throw new UserError(

@@ -16,6 +16,7 @@ import { createHash } from "node:crypto";
 import { dirname } from "node:path";
 import { messageOf, UserError } from "../errors.ts";
 import { exists, fsReason } from "../fs.ts";
+import type { SplitName } from "./dataset.ts";
 import { datasetDir, type DatasetName, DATASETS, type FileSpec } from "./mirrors.ts";
 import { formatEta, ProgressBar, type ProgressStream, Throughput } from "../progress.ts";
 
@@ -123,19 +124,30 @@ export async function verifyFile(path: string, spec: FileSpec): Promise<Verdict>
   }
 }
 
+/** `ensureDataset`'s options: `DownloadOptions` and which split is needed. */
+export interface EnsureOptions extends DownloadOptions {
+  /** Only this split's two files (`eval`, `predict --test-index`); default both splits'. */
+  split?: SplitName;
+}
+
 /**
- * Makes sure `dataset`'s four files are in `dataDir`, downloading the ones that are missing.
- * Files already present are not verified (the loader checks them as it reads); use
- * `downloadDataset` to verify them. For `show`, `train` and `eval` on first use.
+ * Makes sure `dataset`'s four files (or `options.split`'s two) are in `dataDir`, downloading the
+ * ones that are missing. Files already present are not verified (the loader checks them as it
+ * reads); use `downloadDataset` to verify them. For `show`, `train`, `eval` and `predict` on
+ * first use.
  */
 export async function ensureDataset(
   dataDir: string,
   dataset: DatasetName,
-  options: DownloadOptions = {},
+  options: EnsureOptions = {},
 ): Promise<void> {
   const dir = datasetDir(dataDir, dataset);
   const missing: FileSpec[] = [];
-  for (const spec of DATASETS[dataset].files) {
+  const { split } = options;
+  const needed = DATASETS[dataset].files.filter((f) =>
+    split === undefined || f.role.startsWith(split)
+  );
+  for (const spec of needed) {
     const path = `${dir}/${spec.name}`;
     const present = await exists(path).catch((error) => {
       throw cannotAccess("read", path, error);
@@ -145,7 +157,7 @@ export async function ensureDataset(
   if (missing.length === 0) return;
   const log = options.log ?? console.error;
   await removeStaleTemps(dir, DATASETS[dataset].files, log);
-  log(`Downloading the ${dataset} dataset into ${dir}`);
+  log(`Downloading the ${dataset} dataset${split ? `'s ${split} split` : ""} into ${dir}`);
   await fetchAll(missing, dir, dataset, options);
 }
 
