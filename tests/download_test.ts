@@ -496,7 +496,7 @@ Deno.test("ensureDataset({ split }) fetches only that split's two files", async 
 });
 
 Deno.test("show --split test and eval download the test files only", async () => {
-  // They fetched all four files, the 47 MB of training images included, to read 10,000 digits.
+  // They fetched all four files, the 9.9 MB of training images included, to read 10,000 digits.
   await using mirror = startMirror({ root: MNIST });
   await withTempDir(async (dir) => {
     const test = DATASETS.mnist.files.filter((f) => f.role.startsWith("test")).map((f) => f.name);
