@@ -324,12 +324,12 @@ function otsuThreshold(values) {
 }
 
 // src/image/grey_map.ts
-function greyMap(image) {
+function greyMap(image, options = {}) {
   const { width, height, channels, data } = image;
   const n = width * height;
-  const hasAlpha = channels === 2 || channels === 4;
+  const hasAlpha2 = channels === 2 || channels === 4;
   const alphaAt = (p) => data[p * channels + channels - 1] / 255;
-  if (hasAlpha && borderMedianOf(width, height, alphaAt) < 0.5) {
+  if (hasAlpha2 && !options.sheet && borderMedianOf(width, height, alphaAt) < 0.5) {
     const out = new Float32Array(n);
     for (let p = 0; p < n; p++) out[p] = alphaAt(p);
     return {
@@ -344,9 +344,20 @@ function greyMap(image) {
   const luminance = new Float32Array(n);
   for (let p = 0; p < n; p++) {
     const i = p * channels;
-    const y = channels <= 2 ? data[i] / 255 : (0.299 * data[i] + 0.587 * data[i + 1] + 0.114 * data[i + 2]) / 255;
-    const a = hasAlpha ? alphaAt(p) : 1;
-    luminance[p] = y * a + (1 - a);
+    luminance[p] = channels <= 2 ? data[i] / 255 : (0.299 * data[i] + 0.587 * data[i + 1] + 0.114 * data[i + 2]) / 255;
+  }
+  if (hasAlpha2) {
+    let ground = 1;
+    if (options.sheet) {
+      const opaque = new Histogram();
+      for (let p = 0; p < n; p++) if (alphaAt(p) >= 0.5) opaque.add(luminance[p]);
+      if (opaque.total > 0) ground = opaque.quantile(0.5);
+    }
+    const cover = options.sheet ? (a) => Math.max(0, 2 * a - 1) : (a) => a;
+    for (let p = 0; p < n; p++) {
+      const a = cover(alphaAt(p));
+      luminance[p] = luminance[p] * a + ground * (1 - a);
+    }
   }
   return {
     map: {
@@ -729,29 +740,32 @@ function checkDigitSize(map, options) {
     });
   }
   const thickness = strokeWidth(crop(map, box));
-  if (extent < MIN_ELONGATION * thickness) {
+  if (extent <= MIN_ELONGATION * thickness) {
     throw new UserError(`Image "${name}" has too little ink to be a digit: one dot ${box.width}\xD7${box.height} pixels, no longer than ${MIN_ELONGATION} of its strokes are wide`, {
       hint
     });
   }
 }
 function strokeWidth(map) {
-  const width = map.width + 2, height = map.height + 2;
+  const width = 2 * map.width + 2, height = 2 * map.height + 2;
   const mask = new Uint8Array(width * height);
   for (let y = 0; y < map.height; y++) {
     for (let x = 0; x < map.width; x++) {
-      mask[(y + 1) * width + x + 1] = map.data[y * map.width + x] >= INK_THRESHOLD ? 1 : 0;
+      if (map.data[y * map.width + x] < INK_THRESHOLD) continue;
+      const p = (2 * y + 1) * width + 2 * x + 1;
+      mask[p] = mask[p + 1] = mask[p + width] = mask[p + width + 1] = 1;
     }
   }
   let best = 0;
   for (const d of distanceTransform(mask, width, height)) best = Math.max(best, d);
-  return Math.max(0, 2 * best - 1);
+  return best;
 }
 
 // src/image/contrast.ts
 var MIN_CONTRAST = 0.1;
 var WINDOW_FRACTION = 1 / 3;
 var DARKEST_PAPER = 0.2;
+var ROUNDING = 1.5 / 255;
 var MIN_WINDOW = 15;
 function backgroundWindow(width, height) {
   const side = Math.max(MIN_WINDOW, Math.round(Math.max(width, height) * WINDOW_FRACTION));
@@ -818,8 +832,10 @@ function levelInk(contrast, options = {}) {
   const floor = Math.max(0, median + 4 * 1.4826 * spread.quantile(0.5));
   const floorAt = divisor ? (p) => floor / divisor[p] : () => floor;
   const noise = divisor ? floor / (divisors.total > 0 ? divisors.quantile(0.5) : 1) : floor;
+  const counted = Math.max(floor, median + ROUNDING);
+  const countedAt = divisor ? (p) => counted / divisor[p] : () => counted;
   const strongInk = new Histogram();
-  for (let p = 0; p < data.length; p++) if (data[p] > floorAt(p)) strongInk.add(data[p]);
+  for (let p = 0; p < data.length; p++) if (data[p] > countedAt(p)) strongInk.add(data[p]);
   const strong = strongInk.quantile(0.99);
   const hasInk = strong >= MIN_CONTRAST && strong >= 2 * noise;
   const out = new Float32Array(data.length);
@@ -1022,16 +1038,21 @@ var MNIST_SIDE = 28;
 var DIGIT_SIDE = 20;
 var WORKING_SIDE = 768;
 function toMnist(image, name) {
-  const grey = greyMap(image);
-  const { map: work, scale } = shrink(grey.map, WORKING_SIDE);
-  const found = grey.source === "alpha" ? alphaInk(work) : judgePolarity(work);
+  let read;
+  try {
+    read = readInk(greyMap(image), name);
+  } catch (error) {
+    if (!(error instanceof UserError) || !hasAlpha(image)) throw error;
+    try {
+      read = readInk(greyMap(image, {
+        sheet: true
+      }), name);
+    } catch {
+      throw error;
+    }
+  }
+  const { found, scale, box } = read;
   const { digit, levelled } = found;
-  if (digit.box === void 0) throw noInk(name);
-  const box = digit.box;
-  checkDigitSize(digit.map, {
-    box,
-    name
-  });
   const size = fitSize(box.width, box.height, DIGIT_SIDE);
   const scaled = resizeArea(crop(digit.map, box), size.width, size.height);
   const placed = placeByCenterOfMass(scaled, MNIST_SIDE);
@@ -1065,6 +1086,24 @@ function toMnist(image, name) {
       offset: placed.offset,
       centerOfMass: centerOfMass(placed.map)
     }
+  };
+}
+function hasAlpha(image) {
+  return image.channels === 2 || image.channels === 4;
+}
+function readInk(grey, name) {
+  const { map: work, scale } = shrink(grey.map, WORKING_SIDE);
+  const found = grey.source === "alpha" ? alphaInk(work) : judgePolarity(work);
+  const box = found.digit.box;
+  if (box === void 0) throw noInk(name);
+  checkDigitSize(found.digit.map, {
+    box,
+    name
+  });
+  return {
+    found,
+    scale,
+    box
   };
 }
 function noInk(name) {
