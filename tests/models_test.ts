@@ -19,11 +19,12 @@ import { modelLine } from "../src/cli/command.ts";
 
 /** A checkpoint of `model` with zero weights and the given record. */
 function checkpointBytes(
-  { model = mlp(), epoch = 0, accuracy, testSamples }: {
+  { model = mlp(), epoch = 0, accuracy, testSamples, dataset = "mnist" }: {
     model?: ModelSpec;
     epoch?: number;
     accuracy?: number;
     testSamples?: number;
+    dataset?: string;
   } = {},
 ): Uint8Array {
   const params = new Map(
@@ -35,7 +36,7 @@ function checkpointBytes(
     meta: {
       model,
       epoch,
-      dataset: "mnist",
+      dataset,
       accuracy,
       training: testSamples === undefined ? undefined : { testSamples, trainSamples: 60000 },
     },
@@ -263,7 +264,7 @@ Deno.test("listModels() lists the model directory, an older version's models and
   });
 });
 
-Deno.test("mnist models lists each checkpoint's model, accuracy, epochs and date", async () => {
+Deno.test("mnist models lists each checkpoint's model, dataset, accuracy, epochs and date", async () => {
   await withStore(async ({ modelDir, dataDir }) => {
     await Deno.writeFile(
       `${modelDir}/mlp.safetensors`,
@@ -274,6 +275,11 @@ Deno.test("mnist models lists each checkpoint's model, accuracy, epochs and date
       checkpointBytes({ epoch: 0, accuracy: 0.372, testSamples: 500 }),
     );
     await Deno.writeFile(`${modelDir}/junk.safetensors`, new Uint8Array(3));
+    // A Fashion-MNIST run's: the table said TEST DIGITS and showed no dataset.
+    await Deno.writeFile(
+      `${modelDir}/fashion-mlp.safetensors`,
+      checkpointBytes({ epoch: 2, accuracy: 0.8512, testSamples: 10000, dataset: "fashion" }),
+    );
     await Deno.writeFile(
       `${dataDir}/models/lenet.safetensors`,
       checkpointBytes({ model: lenet(), epoch: 1, accuracy: 0.98, testSamples: 10000 }),
@@ -287,14 +293,15 @@ Deno.test("mnist models lists each checkpoint's model, accuracy, epochs and date
     const lines = run.stdout.trimEnd().split("\n");
     const expected = [
       `^Models in ${modelDir}:$`,
-      "^  FILE +MODEL  ACCURACY  TEST DIGITS  EPOCHS  SAVED$",
+      "^  FILE +MODEL  DATASET  ACCURACY  TEST SAMPLES  EPOCHS  SAVED$",
+      `^  fashion-mlp\\.safetensors +mlp    fashion    85\\.12%         10000       3  ${date}$`,
       "^  junk\\.safetensors +unreadable: the file is empty or truncated$",
-      `^  mlp\\.prev\\.safetensors +mlp +37\\.20% +500 +1  ${date}$`,
-      `^\\* mlp\\.safetensors +mlp +97\\.61% +10000 +10  ${date}$`,
+      `^  mlp\\.prev\\.safetensors +mlp    mnist      37\\.20%           500       1  ${date}$`,
+      `^\\* mlp\\.safetensors +mlp    mnist      97\\.61%         10000      10  ${date}$`,
       "^$",
       `^Saved by an older version in ${dataDir}/models \\(only read\\):$`,
-      "^  FILE +MODEL  ACCURACY  TEST DIGITS  EPOCHS  SAVED$",
-      `^  lenet\\.safetensors +lenet +98\\.00% +10000 +2  ${date}$`,
+      "^  FILE +MODEL  DATASET  ACCURACY  TEST SAMPLES  EPOCHS  SAVED$",
+      `^  lenet\\.safetensors +lenet  mnist      98\\.00%         10000       2  ${date}$`,
       "^$",
       "^\\* the default model, which eval, predict and serve use without --model$",
     ];

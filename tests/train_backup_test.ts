@@ -5,12 +5,12 @@
  */
 import assert from "node:assert/strict";
 import { type CliResult, modelDirFor, PROJECT_ROOT, runCli } from "./cli_helpers.ts";
-import { gpuTest } from "./gpu_helpers.ts";
+import { gpu, gpuTest } from "./gpu_helpers.ts";
 import { encodeCheckpoint } from "../src/nn/checkpoint.ts";
 import { inferShapes, mlp, sizeOf } from "../src/nn/model.ts";
-import { type Measured, notComparable } from "../src/cli/train.ts";
+import { type Measured, nextDefault, notComparable } from "../src/cli/train.ts";
 import type { TrainingRecord } from "../src/train/trainer.ts";
-import { MNIST } from "./test_data.ts";
+import { FASHION, HAVE_FASHION, MNIST } from "./test_data.ts";
 
 const FILES = [
   "train-images-idx3-ubyte.gz",
@@ -345,4 +345,63 @@ gpuTest("train --resume refuses a holdout its checkpoint may have trained on", a
       "hint: Leave out --validation to keep the test split, or start a new run.",
     ]);
   });
+});
+
+Deno.test({
+  name: "a Fashion-MNIST run saves as fashion-mlp, leaves the digit model and its default alone",
+  ignore: gpu === null || !HAVE_FASHION, // no adapter, or Debian's dataset-fashion-mnist
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn() {
+    await withDataDir(async (dir) => {
+      await Deno.mkdir(`${dir}/fashion`);
+      for (const f of FILES) await Deno.symlink(`${FASHION}/${f}`, `${dir}/fashion/${f}`);
+      const models = modelDirFor(dir);
+      const digits = `${models}/mlp.safetensors`;
+      const fashion = `${models}/fashion-mlp.safetensors`;
+      const good = recordedModel(0.93, { testSamples: 300, validation: "test" });
+      await Deno.mkdir(models, { recursive: true });
+      await Deno.writeFile(digits, good);
+      await Deno.writeTextFile(`${models}/default`, `${digits}\n`);
+      // It saved over mlp.safetensors, and became the default of predict and serve.
+      const run = await runCli(["train", "--data-dir", dir, "--dataset", "fashion", ...QUICK]);
+      assertOk(run, "train --dataset fashion");
+      assert.match(run.stdout, new RegExp(`Saved checkpoint to "${fashion}"`));
+      assert.deepEqual(lines(run.stderr), [
+        `Default model unchanged: "${digits}" (a digit model); make this run the default with ` +
+        `"mnist models --default ${fashion}".`,
+      ]);
+      assert.deepEqual(await Deno.readFile(digits), good);
+      await assert.rejects(Deno.lstat(`${models}/mlp.prev.safetensors`), Deno.errors.NotFound);
+      assert.equal(await Deno.readTextFile(`${models}/default`), `${digits}\n`);
+      // --resume mlp --dataset fashion continues that run, in its own file.
+      const resumed = await runCli(
+        ["train", "--data-dir", dir, "--dataset", "fashion", "--resume", "mlp", "--epochs", "2"],
+      );
+      assertOk(resumed, "train --resume mlp --dataset fashion");
+      assert.match(resumed.stdout, /Epoch\[1\] Validation-accuracy/);
+      assert.match(resumed.stdout, new RegExp(`Saved checkpoint to "${fashion}"`));
+      assert.deepEqual(await Deno.readFile(digits), good);
+      // mnist models says which dataset each was trained on.
+      const list = await runCli(["models", "--data-dir", dir]);
+      assertOk(list, "mnist models");
+      assert.match(list.stdout, /^ {2}FILE +MODEL {2}DATASET {2}ACCURACY {2}TEST SAMPLES/m);
+      assert.match(list.stdout, /^ {2}fashion-mlp\.safetensors {2}mlp {4}fashion {2}/m);
+      assert.match(list.stdout, /^\* mlp\.safetensors +mlp {4}mnist {4}/m);
+    });
+  },
+});
+
+Deno.test("nextDefault(): a Fashion-MNIST run does not take the default from a digit model", () => {
+  const save = "/m/fashion-mlp.safetensors";
+  const current = "/m/mlp.safetensors";
+  const run = { save, inModelDir: true, learned: true, current };
+  assert.equal(nextDefault({ ...run, otherDataset: true }), undefined, "over a digit model");
+  assert.equal(nextDefault({ ...run, otherDataset: false }), save, "over a fashion model");
+  assert.equal(
+    nextDefault({ ...run, current: undefined, otherDataset: true }),
+    save,
+    "no default yet",
+  );
+  assert.equal(nextDefault({ ...run, current: save, otherDataset: true }), save, "its own file");
 });

@@ -11,16 +11,17 @@ const HELP = `Usage: mnist models [--json] [--default FILE|NAME] [options]
 
 Lists the checkpoints in the model directory ($MNIST_MODEL_DIR, else $XDG_DATA_HOME/mnist/models,
 else ~/.local/share/mnist/models) and those an older version saved in <data dir>/models, which
-are only read: each file, its model, its validation accuracy and on how many test digits, the
-epochs trained and when it was saved. "*" marks the default model, the one eval, predict and
-serve use without --model. Only each file's header is read; a file that is not a checkpoint is
-listed with the reason.
+are only read: each file, its model, the dataset it was trained on (mnist: the digits; fashion:
+Fashion-MNIST), its validation accuracy and on how many test samples, the epochs trained and when
+it was saved. "*" marks the default model, the one eval, predict and serve use without
+--model. Only each file's header is read; a file that is not a checkpoint is listed with the
+reason.
 
 Options:
   --json                 print the list as JSON
   --default FILE|NAME    make a checkpoint the default, after loading it to check it: a file,
-                         a name the list shows (mlp.prev), or mlp or lenet for the one
-                         "mnist train --model NAME" saved
+                         a name the list shows (mlp.prev, fashion-mlp), or mlp or lenet for
+                         the one "mnist train --model NAME" saved
 
 ${COMMON_HELP}
 
@@ -57,7 +58,7 @@ function toJson(m: StoredModel) {
   };
 }
 
-/** Marks a TEST DIGITS cell whose digits were held-out training digits, not test digits. */
+/** Marks a TEST SAMPLES cell whose samples were held-out training samples, not test samples. */
 const HELD_MARK = " (h)";
 
 /** Whether `m` was validated on held-out training digits (`train --validation holdout:N`). */
@@ -74,9 +75,10 @@ function rows(models: StoredModel[], width: number): string[] {
     const accuracy = m.accuracy === undefined ? "-" : `${(m.accuracy * 100).toFixed(2)}%`;
     const cells = [
       (m.kind ?? "?").padEnd(5),
+      (m.dataset ?? "-").padEnd(7),
       accuracy.padStart(8),
       (m.testSamples === undefined ? "-" : `${m.testSamples}${heldOut(m) ? HELD_MARK : ""}`)
-        .padStart(11),
+        .padStart(12),
       String(m.epochs ?? "-").padStart(6),
       m.modified ? formatDate(m.modified) : "-",
       ...(m.plain ? [`(a plain safetensors file, recognised by its tensors' ${m.plain})`] : []),
@@ -91,7 +93,7 @@ function formatList(
   { modelDir, legacyDir }: { modelDir: string; legacyDir: string },
 ): string {
   const width = Math.max(4, ...models.map((m) => (m.elsewhere ? m.path : m.file).length));
-  const header = `  ${"FILE".padEnd(width)}  MODEL  ACCURACY  TEST DIGITS  EPOCHS  SAVED`;
+  const header = `  ${"FILE".padEnd(width)}  MODEL  DATASET  ACCURACY  TEST SAMPLES  EPOCHS  SAVED`;
   const places: [string, StoredModel[]][] = [
     [`Models in ${modelDir}:`, models.filter((m) => !m.legacy && !m.elsewhere)],
     [
@@ -114,8 +116,8 @@ function formatList(
   out.push("");
   if (models.some((m) => m.problem === undefined && m.testSamples !== undefined && heldOut(m))) {
     out.push(
-      `${HELD_MARK.trim()} validated on held-out training digits ` +
-        "(mnist train --validation holdout:N), not on test digits",
+      `${HELD_MARK.trim()} validated on held-out training samples ` +
+        "(mnist train --validation holdout:N), not on test samples",
     );
   }
   out.push(

@@ -3,20 +3,19 @@ import { basename, dirname, resolve } from "node:path";
 import { choiceOption, floatOption, intOption, parseCommandArgs } from "./args.ts";
 import { type Command, COMMON_HELP } from "./command.ts";
 import { UserError } from "../errors.ts";
-import { checkNotInput, checkWritable, exists, fsReason } from "../fs.ts";
+import { checkWritable, exists, fsReason } from "../fs.ts";
 import { acquireGpu, DEVICE_CHOICES } from "../gpu/device.ts";
 import { ensureDataset } from "../data/download.ts";
 import { holdout, loadSplit, subset } from "../data/dataset.ts";
 import { DATASET_NAMES, type DatasetName } from "../data/mirrors.ts";
 import {
-  defaultModelPath,
   defaultModelPointer,
   legacyModelDir,
   previousModelPath,
   resolveDataDir,
   resolveModelDir,
 } from "../data/paths.ts";
-import { checkClasses, loadCheckpoint } from "../nn/checkpoint.ts";
+import { loadCheckpoint } from "../nn/checkpoint.ts";
 import { ARCH_HELP, archOption } from "../nn/import.ts";
 import {
   type CheckpointInfo,
@@ -24,9 +23,10 @@ import {
   modelPath,
   readCheckpointInfo,
   setDefaultModel,
+  trainedModelPath,
 } from "../nn/last_model.ts";
 import { MODELS } from "../nn/model.ts";
-import { checkBatchFits, checkParamsFit } from "../nn/network.ts";
+import { checkBatchFits } from "../nn/network.ts";
 import type { Init } from "../nn/params.ts";
 import { ADAM_DEFAULTS, type OptimizerName, OPTIMIZERS } from "../nn/optimizer.ts";
 import type { Schedule } from "../train/schedule.ts";
@@ -50,10 +50,12 @@ unless --limit or --validation say otherwise) and saving a checkpoint (safetenso
 
 Models are saved in the model directory: $MNIST_MODEL_DIR, else $XDG_DATA_HOME/mnist/models,
 else ~/.local/share/mnist/models ("mnist models" lists them). A run saved there becomes the
-default model of eval, predict and serve; one saved elsewhere (--save) only when there is no
-default yet. A run that ends at chance (validation accuracy under 20%, or one class taking over
-90% of the predictions) is warned about and never made the default. A run that replaces a
-checkpoint whose validation accuracy was higher keeps that one as <name>.prev.safetensors.
+default model of eval, predict and serve (a Fashion-MNIST run not over a digit model); one saved
+elsewhere (--save) only when there is no default yet. A run that ends at chance (validation
+accuracy under 20%, or one class taking over 90% of the predictions) is warned about and never
+made the default. A run that replaces a checkpoint whose validation accuracy was higher, measured
+on the same samples, keeps that one as <name>.prev.safetensors; one that cannot be compared
+stays there too. Ctrl-C stops a run with its models settled and says how to resume it.
 Standard output holds MXNet's log lines only; what became of the models goes to standard error.
 
 Options:
@@ -90,9 +92,11 @@ Options:
                          scale 0.9-1.1, shear ±0.1, shift ±2 px), new each epoch, on the GPU;
                          a resumed run keeps it (it cannot be turned off there) and draws the
                          same distortions
-  --dataset NAME         mnist (default) or fashion
+  --dataset NAME         mnist (default) or fashion (Fashion-MNIST: its models are saved as
+                         fashion-<model>, and --resume mlp --dataset fashion resumes that one)
   --mirror URL           where to download missing data from (repeatable)
-  --save FILE            checkpoint path (default <model dir>/<model>.safetensors)
+  --save FILE            checkpoint path (default <model dir>/<model>.safetensors, or
+                         fashion-<model>.safetensors for --dataset fashion)
   --plot FILE            at the end, draw this run's training curves to FILE (.svg or .png),
                          as "mnist plot" draws a saved log
   --kernels MODE         auto (default): on a GPU, time the simple and the tuned kernels of
@@ -325,8 +329,8 @@ export function runWarning(
 /**
  * The checkpoint that should be the default model after a run, or undefined to leave the
  * default as it is. All paths absolute. A run that learned becomes the default when it was saved
- * in the model directory (unless the default is a model of another dataset), when there is no
- * default yet, or when it was saved over the default's file. One that did not learn never does; when it was saved over the default's file, the
+ * in the model directory (unless `otherDataset`), when there is no default yet, or when it was
+ * saved over the default's file. One that did not learn never does; when it was saved over the default's file, the
  * default follows the model that file held to `backup`, where the run kept it.
  */
 export function nextDefault(run: {
@@ -341,8 +345,10 @@ export function nextDefault(run: {
   /** Where the model the run replaced at `save` is kept (`<name>.prev.safetensors`). */
   backup?: string;
   /**
-   * The default was trained on another dataset (a digit model, for a Fashion-MNIST run): a run
-   * saved in the model directory does not take its place, any more than one saved elsewhere.
+   * The run is not on the digits and the default was trained on another dataset (a digit model,
+   * for a Fashion-MNIST run): a run saved in the model directory does not take its place, any
+   * more than one saved elsewhere. (A digit run does take a Fashion-MNIST model's place: predict
+   * and serve read digits.)
    */
   otherDataset?: boolean;
 }): string | undefined {
@@ -633,7 +639,10 @@ async function finish(
     learned: warning === undefined,
     current: currentPath,
     backup: backupPath,
-    otherDataset: currentInfo?.dataset !== undefined && currentInfo.dataset !== options.dataset,
+    // predict and serve read digits: a digit run takes the default from a Fashion-MNIST model,
+    // but not the other way round.
+    otherDataset: options.dataset !== "mnist" && currentInfo?.dataset !== undefined &&
+      currentInfo.dataset !== options.dataset,
   });
   if (next !== undefined) await setDefaultModel(modelDir, next);
   const after = next ?? currentPath;
@@ -680,11 +689,10 @@ async function finish(
   }
 }
 
-/** ", a <dataset> model" when the default was trained on another dataset than the run. */
+/** " (a digit model)" when the default was trained on another dataset than the run. */
 function nextDefaultOther(current: CheckpointInfo | undefined, dataset: string): string {
-  return current?.dataset !== undefined && current.dataset !== dataset
-    ? ` (a ${current.dataset} model)`
-    : "";
+  if (current?.dataset === undefined || current.dataset === dataset) return "";
+  return current.dataset === "mnist" ? " (a digit model)" : ` (a ${current.dataset} model)`;
 }
 
 /**
@@ -765,9 +773,12 @@ export const trainCommand: Command = {
     });
     const dataDir = resolveDataDir(v["data-dir"]);
     const modelDir = resolveModelDir();
-    const resumePath = v.resume === undefined
-      ? undefined
-      : await modelPath(v.resume, dataDir, { modelDir, option: "--resume" });
+    const resumePath = v.resume === undefined ? undefined : await modelPath(v.resume, dataDir, {
+      modelDir,
+      option: "--resume",
+      // `--resume mlp --dataset fashion`: the fashion-mlp that `--dataset fashion` saved.
+      ...(v.dataset === undefined ? {} : { dataset: v.dataset }),
+    });
     // A plain safetensors file (a PyTorch state_dict) resumes as a fresh run from its weights.
     const resume = resumePath === undefined
       ? undefined
@@ -819,7 +830,6 @@ export const trainCommand: Command = {
         ? resume!.meta.dataset as DatasetName
         : "mnist",
     });
-    if (resume) checkClasses(resume, resumePath!, { dataset, action: "resume from" });
     const batchSize = setting(
       "batch-size",
       "batch size",
@@ -957,21 +967,17 @@ export const trainCommand: Command = {
       resolve(dirname(resumePath)) === resolve(legacyModelDir(dataDir)) &&
       resolve(legacyModelDir(dataDir)) !== resolve(modelDir);
     // Nor is a plain file (PyTorch's) overwritten: the run saves as a fresh one would.
+    // Nor is one of another dataset: a Fashion-MNIST run never replaces a digit model.
     const save = v.save ??
-      (resumePath !== undefined && !resumedLegacy && resume?.origin?.from === "metadata"
+      (resumePath !== undefined && !resumedLegacy && resume?.origin?.from === "metadata" &&
+          resume.meta.dataset === dataset
         ? resumePath
-        : defaultModelPath(modelDir, model.name));
+        : trainedModelPath(modelDir, model.name, dataset));
     // A checkpoint that cannot be written is found now, not after the first epoch.
     await checkWritable(save, { what: "checkpoint" });
     if (v.plot !== undefined) {
       plotFormat(v.plot, "--plot"); // an unknown extension fails now, not after training
       await checkWritable(v.plot, { what: "chart" });
-      if (resumePath !== undefined) {
-        await checkNotInput(v.plot, [{ path: resumePath, what: "checkpoint" }], {
-          what: "chart",
-          option: "--plot",
-        });
-      }
     }
     /** The run's log lines, for --plot. */
     const runLog: string[] = [];
@@ -980,7 +986,6 @@ export const trainCommand: Command = {
     mark("train: device");
     try {
       checkBatchFits(model, batchSize, { limits: gpu.device.limits, adapter: gpu.name });
-      checkParamsFit(model, { limits: gpu.device.limits, adapter: gpu.name, train: true });
       await ensureDataset(dataDir, dataset, {
         mirrors: v.mirror,
         log: (line) => console.error(line),

@@ -70,6 +70,23 @@ export async function setDefaultModel(modelDir: string, path: string): Promise<v
 export interface ModelPathOptions extends ModelDirOptions {
   /** The option that named the model, for hints: "--model" (default), "--resume", "--filters". */
   option?: string;
+  /**
+   * The dataset a model's name (mlp, lenet) is looked up for (default mnist): `fashion` finds
+   * what `mnist train --model NAME --dataset fashion` saved (see `trainedModelPath`).
+   */
+  dataset?: string;
+}
+
+/**
+ * Where `mnist train --model NAME` saves a model trained on `dataset` (default mnist):
+ * `<model dir>/<NAME>.safetensors` for the digits, `<model dir>/<dataset>-<NAME>.safetensors`
+ * for another (`fashion-mlp.safetensors`), so that a Fashion-MNIST run never replaces a digit
+ * model, nor the other way round.
+ */
+export function trainedModelPath(modelDir: string, model: string, dataset = "mnist"): string {
+  return dataset === "mnist"
+    ? defaultModelPath(modelDir, model)
+    : `${modelDir}/${dataset}-${model}.safetensors`;
 }
 
 /**
@@ -77,8 +94,9 @@ export interface ModelPathOptions extends ModelDirOptions {
  * - absent: the default model (`findDefaultModel`), or a `UserError` saying to choose one with
  *   `mnist models --default` when the store holds models, else to train one first;
  * - a file that exists here: that file;
- * - a model's name (mlp, lenet): where `mnist train --model NAME` saves it, in the model
- *   directory, else in an older version's `<data dir>/models`;
+ * - a model's name (mlp, lenet): where `mnist train --model NAME` saves it for
+ *   `options.dataset` (`trainedModelPath`), in the model directory, else in an older version's
+ *   `<data dir>/models`;
  * - a name without "/" of a file in either (`mlp.prev`, `mlp.prev.safetensors`): that file;
  * - otherwise a path, left for loading to report, but a bare word (no "/" or ".") is an unknown
  *   model.
@@ -86,7 +104,7 @@ export interface ModelPathOptions extends ModelDirOptions {
 export async function modelPath(
   flag: string | undefined,
   dataDir: string,
-  { modelDir = resolveModelDir(), option = "--model" }: ModelPathOptions = {},
+  { modelDir = resolveModelDir(), option = "--model", dataset = "mnist" }: ModelPathOptions = {},
 ): Promise<string> {
   if (flag === undefined) {
     const found = await findDefaultModel(dataDir, { modelDir });
@@ -112,11 +130,12 @@ export async function modelPath(
   const dirs = [modelDir, legacyModelDir(dataDir)];
   if (Object.hasOwn(MODELS, flag)) {
     for (const dir of dirs) {
-      const path = defaultModelPath(dir, flag);
+      const path = trainedModelPath(dir, flag, dataset);
       if (await exists(path)) return path;
     }
-    throw new UserError(`No trained ${flag} in "${modelDir}"`, {
-      hint: `Run "mnist train --model ${flag}" first, or pass ${option} FILE.`,
+    const on = dataset === "mnist" ? "" : ` --dataset ${dataset}`;
+    throw new UserError(`No trained ${flag}${on ? ` for ${dataset}` : ""} in "${modelDir}"`, {
+      hint: `Run "mnist train --model ${flag}${on}" first, or pass ${option} FILE.`,
     });
   }
   if (!flag.includes("/") && flag !== "" && flag !== "." && flag !== "..") {
