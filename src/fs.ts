@@ -74,13 +74,19 @@ export async function checkWritable(
   await Deno.remove(probe).catch(() => {});
 }
 
-/** True when `path` exists (any kind of file). */
+/**
+ * True when `path` exists (any kind of file); false too for a path that cannot name one: through
+ * a file (`model.safetensors/`) or with a name too long. Other failures (permission) are thrown.
+ */
 export async function exists(path: string): Promise<boolean> {
   try {
     await Deno.lstat(path);
     return true;
   } catch (error) {
-    if (error instanceof Deno.errors.NotFound) return false;
+    if (
+      error instanceof Deno.errors.NotFound || error instanceof Deno.errors.NotADirectory ||
+      (error as { code?: string }).code === "ENAMETOOLONG"
+    ) return false;
     throw error;
   }
 }
@@ -193,4 +199,35 @@ export function userDir(): string {
     // No --allow-env, or INIT_CWD is gone: only the current directory is known.
   }
   return Deno.cwd();
+}
+
+/**
+ * Throws a one-line `UserError` when `output` is the same file as one of `inputs` (by device and
+ * inode, so through symlinks, hard links and other spellings of the path): the run would write
+ * over what it reads. An output that does not exist yet is none of them; `-` (standard input)
+ * and inputs that cannot be read are skipped. `what` says what each file is ("ONNX model",
+ * "model"), `option` the output's flag (`directory`: it names the directory `output` is in), for
+ * the message and its hint.
+ */
+export async function checkNotInput(
+  output: string,
+  inputs: readonly { path: string; what: string }[],
+  { what, option, directory = false }: { what: string; option: string; directory?: boolean },
+): Promise<void> {
+  const out = await Deno.stat(output).catch(() => undefined);
+  if (!out || out.ino === null) return;
+  for (const input of inputs) {
+    if (input.path === "-") continue;
+    const info = await Deno.stat(input.path).catch(() => undefined);
+    if (info && info.dev === out.dev && info.ino === out.ino) {
+      const as = input.path === output ? "" : ` "${input.path}"`;
+      throw new UserError(
+        `Cannot write ${what} "${output}": it is the ${input.what}${as} this command reads`,
+        {
+          hint: `Give ${option} another ${directory ? "directory" : "file"}, so that the ` +
+            `${input.what} is not overwritten.`,
+        },
+      );
+    }
+  }
 }

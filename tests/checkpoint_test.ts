@@ -1,6 +1,7 @@
 /** Checkpoints (src/nn/checkpoint.ts): safetensors layout, round trips, errors, atomic saves. */
 import assert from "node:assert/strict";
 import {
+  checkClasses,
   type Checkpoint,
   decodeCheckpoint,
   encodeCheckpoint,
@@ -1178,4 +1179,76 @@ Deno.test("mnist summary names a plain file's network and what recognised it", a
     );
     assert.match(hint!, /^hint: .*--arch mlp\|lenet says which\.$/);
   });
+});
+
+Deno.test("decodeCheckpoint() says a torch.save file is PyTorch's, not safetensors", async () => {
+  // torch.save writes a zip archive (PyTorch 1.6 on) or a bare pickle (protocol 2, before).
+  const zip = Uint8Array.from([0x50, 0x4b, 0x03, 0x04, 20, 0, 0, 0, 8, 0, 0, 0, 0, 0, 0, 0]);
+  const pickle = Uint8Array.from([0x80, 0x02, 0x8a, 0x0a, 0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20]);
+  for (
+    const [bytes, what] of [[zip, "a zip archive"], [pickle, "a Python pickle"]] as const
+  ) {
+    const error = await assertUserError(
+      () => decodeCheckpoint(bytes, "model.pt"),
+      new RegExp(`^Cannot load model "model\\.pt": it is ${what} \\(PyTorch's torch\\.save\\?\\)`),
+    );
+    assert.match(error.hint!, /safetensors\.torch\.save_file.*docs\/checkpoint\.md/);
+  }
+  // Other bytes keep the safetensors reason and mnist's hint.
+  const error = await assertUserError(
+    () => decodeCheckpoint(new Uint8Array(16).fill(0xff), "x.bin"),
+    /^Cannot load model "x\.bin": not a safetensors file \(bad header length\)$/,
+  );
+  assert.match(error.hint!, /mnist train/);
+});
+
+Deno.test("decodeCheckpoint() refuses an mnist checkpoint with a tensor its network lacks", async () => {
+  const { header, tensors } = split(encodeCheckpoint(sampleCheckpoint()));
+  tensors.set("fc9_weight", { dtype: "F32", shape: [2], data: new Uint8Array(8) });
+  await assertUserError(
+    () => decodeCheckpoint(layout(header.__metadata__, tensors), "extra.st"),
+    /^Cannot load model "extra\.st": tensor "fc9_weight" \[2\] is not one of "tiny"'s parameters/,
+  );
+});
+
+Deno.test("checkClasses() refuses a model whose classes are not the dataset's 10", async () => {
+  const of = (classes: number) => ({
+    meta: { ...sampleCheckpoint().meta, model: { ...TINY, classes } },
+  });
+  checkClasses(of(10), "m.st", { dataset: "mnist" });
+  checkClasses(of(10), "m.st", { dataset: "fashion" });
+  await assertUserError(
+    () => checkClasses(of(5), "m.st", { dataset: "mnist" }),
+    /^Cannot use model "m\.st": it has 5 classes, not mnist's 10$/,
+  );
+  await assertUserError(
+    () => checkClasses(of(1), "m.st", { dataset: "fashion" }),
+    /^Cannot use model "m\.st": it has 1 class, not fashion's 10$/,
+  );
+  await assertUserError(
+    () => checkClasses(of(12), "m.st", { dataset: "mnist", action: "resume from" }),
+    /^Cannot resume from "m\.st": it has 12 classes, not mnist's 10$/,
+  );
+});
+
+Deno.test("loadCheckpoint() refuses a file named with a trailing slash, in one line", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    await saveCheckpoint(`${dir}/m.safetensors`, sampleCheckpoint());
+    const error = await assertUserError(
+      () => loadCheckpoint(`${dir}/m.safetensors/`),
+      /: "[^"]+\/m\.safetensors" is a file, not a directory$/,
+    );
+    assert.equal(error.hint, `Leave out the trailing "/": --model ${dir}/m.safetensors`);
+    await assertUserError(
+      () => loadCheckpoint(`${dir}/m.safetensors/x`),
+      /: a part of the path is not a directory$/,
+    );
+    await assertUserError(
+      () => loadCheckpoint(`${dir}/${"a".repeat(300)}`),
+      /: file name too long$/,
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });

@@ -9,11 +9,19 @@ import assert from "node:assert/strict";
 import { createStorage, readF32 as readRange, writeBuffer } from "../src/gpu/buffer.ts";
 import type { Gpu } from "../src/gpu/device.ts";
 import { KernelCache } from "../src/gpu/kernel.ts";
-import { type Activation, type DenseSpec, lenet, type ModelSpec, sizeOf } from "../src/nn/model.ts";
-import { Network } from "../src/nn/network.ts";
+import {
+  type Activation,
+  type DenseSpec,
+  lenet,
+  mlp,
+  type ModelSpec,
+  sizeOf,
+} from "../src/nn/model.ts";
+import { checkParamsFit, Network } from "../src/nn/network.ts";
 import { checkBatchFits, formatOver } from "../src/nn/network.ts";
 import { ParamStore } from "../src/nn/params.ts";
 import { type AdapterKind, chooseVariants } from "../src/nn/variants.ts";
+import { UserError } from "../src/errors.ts";
 import { Rng } from "../src/random.ts";
 import { assertClose, randomArray } from "./check.ts";
 import { gpuTest, readF32, runPass } from "./gpu_helpers.ts";
@@ -494,3 +502,40 @@ gpuTest(
     }
   },
 );
+
+/** The MLP with its first layer `units` wide (the format allows up to 65,536). */
+function wideMlp(units: number): ModelSpec {
+  const model = mlp();
+  (model.layers[0] as DenseSpec).units = units;
+  return model;
+}
+
+Deno.test("checkParamsFit() refuses parameters over the adapter's buffer limits", () => {
+  // llvmpipe's limits: 128 MiB bindings, 2 GiB buffers.
+  const limits = { maxStorageBufferBindingSize: 2 ** 27, maxBufferSize: 2 ** 31 - 1 };
+  const adapter = "llvmpipe";
+  // fc1 of 65,536 units: 65,536 × 785 floats = 196.3 MiB in one binding.
+  assert.throws(
+    () => checkParamsFit(wideMlp(65536), { limits, adapter, train: false }),
+    (error: unknown) =>
+      error instanceof UserError &&
+      error.message ===
+        'Model "mlp" is too large for "llvmpipe": fc1\'s parameters take 196.3 MiB, over ' +
+          "the adapter's 128 MiB buffer binding limit",
+  );
+  // 42,744 units is the widest fc1 whose block fits; training binds all parameters at once.
+  checkParamsFit(wideMlp(42744), { limits, adapter, train: false });
+  assert.throws(
+    () => checkParamsFit(wideMlp(42744), { limits, adapter, train: true }),
+    /^UserError: Model "mlp" is too large to train on "llvmpipe": its parameters take 138\.\d MiB/,
+  );
+  assert.throws(
+    () => checkParamsFit(wideMlp(42745), { limits, train: false }),
+    /too large for this adapter: fc1's parameters/,
+  );
+  checkParamsFit(wideMlp(30000), { limits, adapter, train: true });
+  assert.throws(
+    () => checkParamsFit(mlp(), { limits: { ...limits, maxBufferSize: 1 << 18 }, train: false }),
+    /its parameters take 427\.5 KiB, over the adapter's 256 KiB buffer size limit/,
+  );
+});

@@ -7,16 +7,16 @@ import { ensureDataset } from "../data/download.ts";
 import { loadSplit, releaseImages, subset } from "../data/dataset.ts";
 import { DATASET_NAMES, type DatasetName, DATASETS } from "../data/mirrors.ts";
 import { resolveDataDir } from "../data/paths.ts";
-import { loadCheckpoint } from "../nn/checkpoint.ts";
+import { checkClasses, loadCheckpoint } from "../nn/checkpoint.ts";
 import { ARCH_HELP, archOption, originJson } from "../nn/import.ts";
 import { modelPath } from "../nn/last_model.ts";
-import { checkBatchFits, largestBatch, Network } from "../nn/network.ts";
+import { checkBatchFits, checkParamsFit, largestBatch, Network } from "../nn/network.ts";
 import { ParamStore } from "../nn/params.ts";
 import { inferenceVariants } from "../nn/variants.ts";
 import { Evaluator } from "../train/evaluate.ts";
 import { crossEntropy } from "../train/metrics.ts";
 import { UserError } from "../errors.ts";
-import { checkWritable, writeFileAtomic } from "../fs.ts";
+import { checkNotInput, checkWritable, writeFileAtomic } from "../fs.ts";
 import { encodePng } from "../image/png.ts";
 import {
   checkGridSize,
@@ -239,6 +239,9 @@ export const evalCommand: Command = {
     }
     const dataDir = resolveDataDir(v["data-dir"]);
     const path = await modelPath(v.model, dataDir);
+    if (v.png !== undefined) {
+      await checkNotInput(v.png, [{ path, what: "model" }], { what: "image", option: "--png" });
+    }
     const checkpoint = await loadCheckpoint(path, { arch: archOption(v.arch) });
     const input = checkpoint.meta.model.input.join("×");
     if (input !== "1×28×28") {
@@ -246,14 +249,15 @@ export const evalCommand: Command = {
         `Cannot use model "${path}": it takes ${input} inputs, not 1×28×28 images`,
       );
     }
-    // Which checkpoint this is, on stderr: stdout stays the report (--json names it there).
-    if (!v.json) console.error(modelLine(path, checkpoint));
     const dataset = choiceOption("dataset", v.dataset, {
       choices: DATASET_NAMES,
       fallback: (DATASET_NAMES as readonly string[]).includes(checkpoint.meta.dataset)
         ? checkpoint.meta.dataset as DatasetName
         : "mnist",
     });
+    checkClasses(checkpoint, path, { dataset });
+    // Which checkpoint this is, on stderr: stdout stays the report (--json names it there).
+    if (!v.json) console.error(modelLine(path, checkpoint));
     const gpu = await acquireGpu(device);
     mark("eval: device");
     try {
@@ -269,6 +273,7 @@ export const evalCommand: Command = {
       if (limit !== undefined) test = subset(test, limit);
       const model = checkpoint.meta.model;
       const kernels = new KernelCache(gpu.device);
+      checkParamsFit(model, { limits: gpu.device.limits, adapter: gpu.name, train: false });
       const store = new ParamStore(gpu.device, model);
       store.load(checkpoint.params);
       let B = Math.min(batchSize, test.count);

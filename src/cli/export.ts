@@ -2,7 +2,7 @@
 import { parseCommandArgs } from "./args.ts";
 import { type Command, COMMON_HELP } from "./command.ts";
 import { UserError } from "../errors.ts";
-import { checkWritable, writeFileAtomic } from "../fs.ts";
+import { checkNotInput, checkWritable, writeFileAtomic } from "../fs.ts";
 import { type DatasetName, DATASETS } from "../data/mirrors.ts";
 import { resolveDataDir } from "../data/paths.ts";
 import { loadCheckpoint } from "../nn/checkpoint.ts";
@@ -61,6 +61,10 @@ export const exportCommand: Command = {
     await checkWritable(v.onnx, { what: "ONNX model" });
     const dataDir = resolveDataDir(v["data-dir"]);
     const path = await modelPath(v.model, dataDir);
+    await checkNotInput(v.onnx, [{ path, what: "model" }], {
+      what: "ONNX model",
+      option: "--onnx",
+    });
     const checkpoint = await loadCheckpoint(path, { arch });
     const { meta, origin } = checkpoint;
     const input = meta.model.input.join("×");
@@ -70,10 +74,13 @@ export const exportCommand: Command = {
       );
     }
     const dataset = (meta.dataset in DATASETS ? meta.dataset : "mnist") as DatasetName;
+    // The dataset's class names only when they are the outputs': another count names none.
+    const names = DATASETS[dataset].classes;
+    const classes = meta.model.classes === names.length ? names : undefined;
     // Loaded here, not with the CLI: protobufjs takes ~60 ms that no other command needs.
     const { exportOnnx } = await import("../onnx/export.ts");
     const bytes = exportOnnx({ model: meta.model, params: checkpoint.params }, {
-      classes: DATASETS[dataset].classes,
+      ...(classes ? { classes } : {}),
       producerVersion: VERSION,
       metadata: {
         network: JSON.stringify(meta.model),
@@ -84,6 +91,12 @@ export const exportCommand: Command = {
       },
     });
     await writeFileAtomic(v.onnx, bytes, { what: "ONNX model" });
+    if (!classes) {
+      console.error(
+        `note: its ${meta.model.classes} outputs are not ${dataset}'s ${names.length} classes: ` +
+          "the ONNX model names none",
+      );
+    }
     console.log(
       `Wrote ${v.onnx} (ONNX opset ${OPSET}, ${meta.model.name}, ` +
         `${parameterCount(meta.model).toLocaleString("en-US")} parameters, ${bytes.length} bytes)`,

@@ -7,7 +7,7 @@ import { basename, extname } from "node:path";
 import { parseCommandArgs } from "./args.ts";
 import { type Command, COMMON_HELP } from "./command.ts";
 import { UserError } from "../errors.ts";
-import { checkWritable, readCapped, writeFileAtomic } from "../fs.ts";
+import { checkNotInput, checkWritable, readCapped, writeFileAtomic } from "../fs.ts";
 import { type ParsedLog, parseMxnetLog } from "../train/log_parse.ts";
 import { type CurveLog, curvesSpec, summarizeCurves } from "../plot/curves.ts";
 
@@ -81,6 +81,10 @@ export const plotCommand: Command = {
       throw new UserError("Standard input (-) can be read only once");
     }
     await checkWritable(v.out, { what: "chart" });
+    await checkNotInput(v.out, positionals.map((path) => ({ path, what: "log" })), {
+      what: "chart",
+      option: "--out",
+    });
     const logs: CurveLog[] = [];
     for (const path of positionals) {
       const log = await readLog(path);

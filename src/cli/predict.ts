@@ -4,7 +4,7 @@ import { choiceOption, intOption, parseCommandArgs } from "./args.ts";
 import { type Command, COMMON_HELP, modelLine } from "./command.ts";
 import { renderImages } from "./show.ts";
 import { UserError } from "../errors.ts";
-import { checkWritable, writeFileAtomic } from "../fs.ts";
+import { checkNotInput, checkWritable, writeFileAtomic } from "../fs.ts";
 import { acquireGpu, DEVICE_CHOICES } from "../gpu/device.ts";
 import { ensureDataset } from "../data/download.ts";
 import { loadSplit, type Split, SPLIT_NAMES, type SplitName } from "../data/dataset.ts";
@@ -13,7 +13,7 @@ import { resolveDataDir } from "../data/paths.ts";
 import { readImageFile } from "../image/decode.ts";
 import { encodePng } from "../image/png.ts";
 import { type MnistDigit, toMnist } from "../image/preprocess.ts";
-import { loadCheckpoint } from "../nn/checkpoint.ts";
+import { checkClasses, loadCheckpoint } from "../nn/checkpoint.ts";
 import { ARCH_HELP, archOption, originJson } from "../nn/import.ts";
 import { Classifier } from "../nn/classifier.ts";
 import { modelPath } from "../nn/last_model.ts";
@@ -162,6 +162,21 @@ export const predictCommand: Command = {
     // Found unwritable now, not after every image has been classified.
     if (v["save-input"] !== undefined) await checkWritable(v["save-input"], { directory: true });
     const path = await modelPath(v.model, dataDir);
+    // No --save-input file may be one this run reads (DIR/x.mnist.png given as an image).
+    const inputs = [
+      ...(testIndex === undefined ? images.map((image) => ({ path: image, what: "image" })) : []),
+      { path, what: "model" },
+    ];
+    const checkSaved = async (files: string[]) => {
+      for (const file of files) {
+        await checkNotInput(file, inputs, {
+          what: "input image",
+          option: "--save-input",
+          directory: true,
+        });
+      }
+    };
+    if (v["save-input"] !== undefined) await checkSaved(saveInputPaths(v["save-input"], images));
     const checkpoint = await loadCheckpoint(path, { arch: archOption(v.arch) });
     const model = checkpoint.meta.model;
     if (model.input.join("×") !== "1×28×28") {
@@ -169,11 +184,13 @@ export const predictCommand: Command = {
         `Cannot use model "${path}": it takes ${model.input.join("×")} inputs, not 1×28×28 images`,
       );
     }
-    // On stderr, so that stdout stays the tutorial's "Classified as ..." lines scripts read.
-    if (!v.json) console.error(modelLine(path, checkpoint));
     const dataset = checkpoint.meta.dataset in DATASETS
       ? checkpoint.meta.dataset as DatasetName
       : "mnist";
+    // Each output is read as one of the dataset's classes, by name.
+    checkClasses(checkpoint, path, { dataset });
+    // On stderr, so that stdout stays the tutorial's "Classified as ..." lines scripts read.
+    if (!v.json) console.error(modelLine(path, checkpoint));
     const names = DATASETS[dataset].classes;
 
     // Decode and preprocess on the CPU first; a bad image is reported and skipped.
@@ -216,6 +233,8 @@ export const predictCommand: Command = {
 
     if (v["save-input"] !== undefined) {
       const files = saveInputPaths(v["save-input"], good.map((o) => o.image));
+      // Once more, now that only the images read get a file: their names may have moved up.
+      await checkSaved(files);
       for (const [i, o] of good.entries()) {
         const png = await encodePng({ width: 28, height: 28, channels: 1, pixels: o.digit!.ink });
         await writeFileAtomic(files[i]!, png, { what: "input image" });

@@ -7,7 +7,13 @@ import { type Command, COMMON_HELP, modelLine } from "./command.ts";
 import { messageOf, UserError } from "../errors.ts";
 import { acquireGpu, DEVICE_CHOICES } from "../gpu/device.ts";
 import { resolveDataDir } from "../data/paths.ts";
-import { type Checkpoint, encodeCheckpoint, loadCheckpoint } from "../nn/checkpoint.ts";
+import {
+  checkClasses,
+  type Checkpoint,
+  encodeCheckpoint,
+  loadCheckpoint,
+} from "../nn/checkpoint.ts";
+import { type DatasetName, DATASETS } from "../data/mirrors.ts";
 import { ARCH_HELP, archOption } from "../nn/import.ts";
 import { Classifier } from "../nn/classifier.ts";
 import { modelPath } from "../nn/last_model.ts";
@@ -147,6 +153,10 @@ export const serveCommand: Command = {
         `Cannot use model "${path}": it takes ${input.join("×")} inputs, not 1×28×28 images`,
       );
     }
+    const { dataset } = checkpoint.meta;
+    checkClasses(checkpoint, path, {
+      dataset: dataset in DATASETS ? dataset as DatasetName : "mnist",
+    });
 
     mark("serve: model read");
     const gpu = await acquireGpu(device);

@@ -9,7 +9,7 @@ import { ensureDataset } from "../data/download.ts";
 import { loadSplit, type Split, SPLIT_NAMES, subset } from "../data/dataset.ts";
 import { DATASET_NAMES, DATASETS } from "../data/mirrors.ts";
 import { resolveDataDir } from "../data/paths.ts";
-import { checkWritable, writeFileAtomic } from "../fs.ts";
+import { checkNotInput, checkWritable, writeFileAtomic } from "../fs.ts";
 import { MAX_PIXELS } from "../image/decode.ts";
 import { encodePng } from "../image/png.ts";
 import type { Checkpoint } from "../nn/checkpoint.ts";
@@ -564,6 +564,9 @@ async function showFilters(
   if (png !== undefined) await checkWritable(png, { what: "image" });
   const dataDir = resolveDataDir(values["data-dir"] as string | undefined);
   const path = await modelPath(model, dataDir, { option: "--filters" });
+  if (png !== undefined) {
+    await checkNotInput(png, [{ path, what: "model" }], { what: "image", option: "--png" });
+  }
   const checkpoint = await loadCheckpoint(path, {
     arch: archOption(values.arch as string),
     option: "--filters",

@@ -2,7 +2,7 @@
 import { parseCommandArgs } from "./args.ts";
 import { type Command, COMMON_HELP } from "./command.ts";
 import { UserError } from "../errors.ts";
-import { checkWritable, writeFileAtomic } from "../fs.ts";
+import { checkNotInput, checkWritable, writeFileAtomic } from "../fs.ts";
 import { resolveDataDir } from "../data/paths.ts";
 import { loadCheckpoint } from "../nn/checkpoint.ts";
 import { ARCH_HELP, archOption, describeOrigin } from "../nn/import.ts";
@@ -67,6 +67,12 @@ export const summaryCommand: Command = {
     } else {
       // A file, or a name "mnist models" lists (mlp.prev), found as eval and export find it.
       const path = await modelPath(name, resolveDataDir(v["data-dir"]));
+      if (v.svg !== undefined) {
+        await checkNotInput(v.svg, [{ path: name, what: "model" }], {
+          what: "drawing",
+          option: "--svg",
+        });
+      }
       const checkpoint = await loadCheckpoint(path, { arch });
       model = checkpoint.meta.model;
       origin = `Model "${path}": ${describeOrigin(checkpoint.origin!)}`;

@@ -3,7 +3,7 @@ import { basename, dirname, resolve } from "node:path";
 import { choiceOption, floatOption, intOption, parseCommandArgs } from "./args.ts";
 import { type Command, COMMON_HELP } from "./command.ts";
 import { UserError } from "../errors.ts";
-import { checkWritable, exists, fsReason } from "../fs.ts";
+import { checkNotInput, checkWritable, exists, fsReason } from "../fs.ts";
 import { acquireGpu, DEVICE_CHOICES } from "../gpu/device.ts";
 import { ensureDataset } from "../data/download.ts";
 import { holdout, loadSplit, subset } from "../data/dataset.ts";
@@ -15,7 +15,7 @@ import {
   resolveDataDir,
   resolveModelDir,
 } from "../data/paths.ts";
-import { loadCheckpoint } from "../nn/checkpoint.ts";
+import { checkClasses, loadCheckpoint } from "../nn/checkpoint.ts";
 import { ARCH_HELP, archOption } from "../nn/import.ts";
 import {
   type CheckpointInfo,
@@ -26,7 +26,7 @@ import {
   trainedModelPath,
 } from "../nn/last_model.ts";
 import { MODELS } from "../nn/model.ts";
-import { checkBatchFits } from "../nn/network.ts";
+import { checkBatchFits, checkParamsFit } from "../nn/network.ts";
 import type { Init } from "../nn/params.ts";
 import { ADAM_DEFAULTS, type OptimizerName, OPTIMIZERS } from "../nn/optimizer.ts";
 import type { Schedule } from "../train/schedule.ts";
@@ -830,6 +830,7 @@ export const trainCommand: Command = {
         ? resume!.meta.dataset as DatasetName
         : "mnist",
     });
+    if (resume) checkClasses(resume, resumePath!, { dataset, action: "resume from" });
     const batchSize = setting(
       "batch-size",
       "batch size",
@@ -978,6 +979,12 @@ export const trainCommand: Command = {
     if (v.plot !== undefined) {
       plotFormat(v.plot, "--plot"); // an unknown extension fails now, not after training
       await checkWritable(v.plot, { what: "chart" });
+      if (resumePath !== undefined) {
+        await checkNotInput(v.plot, [{ path: resumePath, what: "checkpoint" }], {
+          what: "chart",
+          option: "--plot",
+        });
+      }
     }
     /** The run's log lines, for --plot. */
     const runLog: string[] = [];
@@ -986,6 +993,7 @@ export const trainCommand: Command = {
     mark("train: device");
     try {
       checkBatchFits(model, batchSize, { limits: gpu.device.limits, adapter: gpu.name });
+      checkParamsFit(model, { limits: gpu.device.limits, adapter: gpu.name, train: true });
       await ensureDataset(dataDir, dataset, {
         mirrors: v.mirror,
         log: (line) => console.error(line),

@@ -10,7 +10,7 @@
 import { UserError } from "../errors.ts";
 import { fsReason, writeFileAtomic } from "../fs.ts";
 import { checkIterState, type DataIterState } from "../data/dataset.ts";
-import { DATASET_NAMES } from "../data/mirrors.ts";
+import { DATASET_NAMES, type DatasetName, DATASETS } from "../data/mirrors.ts";
 import {
   checkModelSpec,
   inferShapes,
@@ -309,10 +309,30 @@ export function safetensorsHeaderLength(
   if (prefix.length < 8) return "the file is empty or truncated";
   const length = new DataView(prefix.buffer, prefix.byteOffset, 8).getBigUint64(0, true);
   if (length > BigInt(Math.min(MAX_HEADER, fileBytes - 8))) {
-    return "not a safetensors file (bad header length)";
+    return pytorchFile(prefix) ?? "not a safetensors file (bad header length)";
   }
   return Number(length);
 }
+
+/**
+ * What a file's first bytes say it is when PyTorch wrote it with `torch.save`: a zip archive
+ * (PyTorch 1.6 on) or a bare pickle (earlier), in words; undefined for anything else.
+ */
+function pytorchFile(prefix: Uint8Array): string | undefined {
+  const [a, b, c, d] = prefix;
+  if (a === 0x50 && b === 0x4b && c === 0x03 && d === 0x04) {
+    return "it is a zip archive (PyTorch's torch.save?), not a safetensors file";
+  }
+  // Pickle protocols 2 to 5 begin with PROTO (0x80) and the protocol's number.
+  if (a === 0x80 && b !== undefined && b >= 2 && b <= 5) {
+    return "it is a Python pickle (PyTorch's torch.save?), not a safetensors file";
+  }
+  return undefined;
+}
+
+/** The hint for a `torch.save` file: what to write instead. */
+const PYTORCH_HINT = "Write the state_dict as safetensors instead (safetensors.torch.save_file, " +
+  'or the lines in docs/checkpoint.md, "From PyTorch to mnist").';
 
 /** A safetensors header (UTF-8 JSON) as an object, or a short reason why it is not one. */
 export function parseSafetensorsHeader(bytes: Uint8Array): Record<string, unknown> | string {
@@ -337,7 +357,10 @@ export function decodeCheckpoint(
   options: LoadOptions = {},
 ): Checkpoint {
   const headerLength = safetensorsHeaderLength(bytes.subarray(0, 8), { fileBytes: bytes.length });
-  if (typeof headerLength === "string") throw bad(path, headerLength);
+  if (typeof headerLength === "string") {
+    const torch = pytorchFile(bytes.subarray(0, 8)) !== undefined;
+    throw bad(path, headerLength, torch ? { hint: PYTORCH_HINT } : {});
+  }
   const dataStart = 8 + headerLength;
   const header = parseSafetensorsHeader(bytes.subarray(8, dataStart));
   if (typeof header === "string") throw bad(path, header);
@@ -407,6 +430,19 @@ export function decodeCheckpoint(
   };
   const momentum = state(MOMENTUM_PREFIX);
   const variance = state(VARIANCE_PREFIX);
+  // Anything else is refused, as in a plain file: a tensor the network does not use means the
+  // description and the weights disagree.
+  const known = new Set(
+    all.flatMap((p) => [p.name, MOMENTUM_PREFIX + p.name, VARIANCE_PREFIX + p.name]),
+  );
+  const extra = [...tensors.values()].find((t) => !known.has(t.name));
+  if (extra) {
+    throw bad(
+      path,
+      `tensor ${quote(extra.name)} [${extra.shape}] is not one of ${quote(model.name)}'s ` +
+        "parameters or their optimizer state",
+    );
+  }
   const epoch = metadata.epoch === undefined ? -1 : Number(metadata.epoch);
   if (!/^-?\d+$/.test(metadata.epoch ?? "-1") || !Number.isSafeInteger(epoch) || epoch < -1) {
     throw bad(path, `its epoch ${quote(metadata.epoch)} is not an integer >= -1`);
@@ -486,6 +522,28 @@ function decodePlain(
 }
 
 /**
+ * Throws a one-line `UserError` unless `checkpoint`'s network has one output per class of
+ * `dataset` (10 for MNIST and Fashion-MNIST). The format allows 1 to 65,536 classes, but eval,
+ * predict, serve and `train --resume` read an output as a dataset's class, so another count
+ * would name classes that do not exist, or leave some out. `action` begins the message:
+ * `Cannot ${action} "path": it has 5 classes, not mnist's 10` ("use model" by default).
+ */
+export function checkClasses(
+  checkpoint: Pick<Checkpoint, "meta">,
+  path: string,
+  { dataset, action = "use model" }: { dataset: DatasetName; action?: string },
+): void {
+  const { classes } = checkpoint.meta.model;
+  const wanted = DATASETS[dataset].classes.length;
+  if (classes === wanted) return;
+  throw new UserError(
+    `Cannot ${action} "${path}": it has ${classes} class${classes === 1 ? "" : "es"}, ` +
+      `not ${dataset}'s ${wanted}`,
+    { hint: `Pass a model trained on ${dataset} by "mnist train", with ${wanted} outputs.` },
+  );
+}
+
+/**
  * Writes a checkpoint atomically (a reader never sees a half-written file); a failure (a full disk,
  * a read-only directory) is one `UserError` line naming the path.
  */
@@ -498,6 +556,16 @@ export async function saveCheckpoint(path: string, checkpoint: Checkpoint): Prom
  * tensors: see `decodeCheckpoint`); every problem is a one-line `UserError`.
  */
 export async function loadCheckpoint(path: string, options: LoadOptions = {}): Promise<Checkpoint> {
+  // "model.safetensors/" names a directory, as the shell reads it: a file is not one. (Deno's
+  // stat says NotADirectory, or with --allow-read drops the "/" and finds the file.)
+  if (/[^/]\/+$/.test(path)) {
+    const file = path.replace(/\/+$/, "");
+    if ((await Deno.stat(file).catch(() => undefined))?.isFile) {
+      throw new UserError(`Cannot load model "${path}": "${file}" is a file, not a directory`, {
+        hint: `Leave out the trailing "/": --model ${file}`,
+      });
+    }
+  }
   let bytes: Uint8Array;
   try {
     // From the stat, before opening: a device (/dev/zero) or a FIFO would read without end.

@@ -7,7 +7,7 @@ import { readBuffer, writeBuffer } from "../gpu/buffer.ts";
 import { KernelCache } from "../gpu/kernel.ts";
 import type { Checkpoint } from "./checkpoint.ts";
 import { sizeOf } from "./model.ts";
-import { Network } from "./network.ts";
+import { checkParamsFit, Network } from "./network.ts";
 import { ParamStore } from "./params.ts";
 import { inferenceVariants } from "./variants.ts";
 
@@ -25,6 +25,7 @@ export class Classifier {
   constructor(gpu: Gpu, checkpoint: Checkpoint, { batch = 64 }: { batch?: number } = {}) {
     const model = checkpoint.meta.model;
     this.#gpu = gpu;
+    checkParamsFit(model, { limits: gpu.device.limits, adapter: gpu.name, train: false });
     this.#store = new ParamStore(gpu.device, model);
     this.#store.load(checkpoint.params);
     this.#network = new Network(gpu.device, new KernelCache(gpu.device), {

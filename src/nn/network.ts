@@ -90,6 +90,54 @@ export function checkBatchFits(
   );
 }
 
+/**
+ * Throws a `UserError` when `model`'s parameters do not fit the device's buffers, whatever the
+ * batch size: each layer's block of the parameter buffer (and of its gradients) is bound as one
+ * storage range, which must fit `maxStorageBufferBindingSize`; the whole buffer must fit
+ * `maxBufferSize`; and with `train`, the optimizer binds all the parameters at once, so their
+ * total must fit the binding limit too. On Mesa's llvmpipe (128 MiB bindings) a dense layer of
+ * 784 inputs holds at most 42,744 units. `adapter` names the adapter in the message.
+ */
+export function checkParamsFit(
+  model: ModelSpec,
+  { limits, adapter, train }: {
+    limits: Pick<GPUSupportedLimits, "maxStorageBufferBindingSize" | "maxBufferSize">;
+    adapter?: string;
+    train: boolean;
+  },
+): void {
+  const on = adapter === undefined ? "this adapter" : `"${adapter}"`;
+  const fail = (text: string) =>
+    new UserError(`Model "${model.name}" is too large ${text}`, {
+      hint: 'Use a smaller network, or a GPU with larger buffers (see "mnist devices").',
+    });
+  const binding = limits.maxStorageBufferBindingSize;
+  let total = 0;
+  for (const info of inferShapes(model)) {
+    const bytes = info.params.reduce((n, p) => n + sizeOf(p.shape), 0) * 4;
+    if (bytes > binding) {
+      throw fail(
+        `for ${on}: ${info.spec.name}'s parameters take ${formatBytes(bytes)}, over the ` +
+          `adapter's ${formatBytes(binding)} buffer binding limit`,
+      );
+    }
+    // Each block starts 256-byte aligned, as ParamStore lays them out.
+    total += Math.ceil(bytes / 256) * 256;
+  }
+  if (total > limits.maxBufferSize) {
+    throw fail(
+      `for ${on}: its parameters take ${formatBytes(total)}, over the adapter's ` +
+        `${formatBytes(limits.maxBufferSize)} buffer size limit`,
+    );
+  }
+  if (train && total > binding) {
+    throw fail(
+      `to train on ${on}: its parameters take ${formatBytes(total)}, over the adapter's ` +
+        `${formatBytes(binding)} buffer binding limit (the optimizer binds them all at once)`,
+    );
+  }
+}
+
 /** A network's buffers and dispatches for batch size `B`. */
 export class Network {
   /** Batch size: samples per step that every buffer holds (padding rows included). */
@@ -156,6 +204,8 @@ export class Network {
     },
   ) {
     const { model, store, B, train, variants } = options;
+    // Callers check first, naming the adapter; this keeps a raw WebGPU error from any other.
+    checkParamsFit(model, { limits: device.limits, train });
     this.B = B;
     this.model = model;
     const make = (label: string, floats: number) => {

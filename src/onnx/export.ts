@@ -26,8 +26,11 @@ const INTS = 7;
 
 /** What `exportOnnx` writes besides the network: metadata_props and the producer. */
 export interface OnnxOptions {
-  /** The class names, in output order ("0" to "9" for MNIST). */
-  classes: readonly string[];
+  /**
+   * The class names, in output order ("0" to "9" for MNIST); absent for a model whose outputs
+   * are not a dataset's classes (its metadata_props then name none).
+   */
+  classes?: readonly string[];
   /** Key/value pairs for the model's metadata_props (after the input contract). */
   metadata?: Record<string, string>;
   /** The producer version (mnist's). */
@@ -64,7 +67,10 @@ const ACTIVATION_OPS = { relu: "Relu", tanh: "Tanh", sigmoid: "Sigmoid" } as con
  * The input contract, as metadata_props: what `data` must hold for the probabilities to mean
  * anything. These are MNIST's conventions, which `mnist predict` applies to photos and drawings.
  */
-function contract(model: ModelSpec, classes: readonly string[]): Record<string, string> {
+function contract(
+  model: ModelSpec,
+  classes: readonly string[] | undefined,
+): Record<string, string> {
   const [C, H, W] = model.input;
   return {
     input: `data: float32 [N, ${C}, ${H}, ${W}], grey pixels / 255, in [0, 1]`,
@@ -72,8 +78,9 @@ function contract(model: ModelSpec, classes: readonly string[]): Record<string, 
       "light paper",
     preprocessing: "as LeCun's MNIST: crop to the ink, scale so that its longer side is 20 px " +
       `(area averaging), place in ${H}×${W} with its centre of mass at the centre`,
-    output: `softmax: float32 [N, ${model.classes}], class probabilities in the order of classes`,
-    classes: JSON.stringify(classes),
+    output: `softmax: float32 [N, ${model.classes}], class probabilities` +
+      (classes ? " in the order of classes" : ""),
+    ...(classes ? { classes: JSON.stringify(classes) } : {}),
   };
 }
 
