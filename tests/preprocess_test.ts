@@ -212,6 +212,19 @@ Deno.test("toMnist() reads an opaque sheet on a transparent margin by its lumina
       `${name}: ${JSON.stringify(b)}`,
     );
   }
+  // A sheet three and a half times as wide as tall is no dot by its alpha, but still a sheet:
+  // 800×400, opaque at 50..749 × 100..299, a 1 down its middle (x 396–403, y 130–269).
+  const strip = new Uint8Array(800 * 400 * 4);
+  for (let y = 100; y < 300; y++) {
+    for (let x = 50; x < 750; x++) {
+      const i = (y * 800 + x) * 4;
+      strip.fill(x >= 396 && x < 404 && y >= 130 && y < 270 ? 0 : 255, i, i + 3);
+      strip[i + 3] = 255;
+    }
+  }
+  const { steps } = toMnist({ width: 800, height: 400, channels: 4, data: strip }, "strip.png");
+  assert.equal(steps.source, "inverted luminance");
+  assert.deepEqual(steps.box, { x: 396, y: 130, width: 8, height: 140 });
   // A transparent drawing of one dot is still refused by its alpha, as before.
   const dot = new Uint8Array(280 * 280 * 4);
   for (let y = 120; y < 160; y++) {

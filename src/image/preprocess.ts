@@ -95,20 +95,8 @@ export interface MnistSteps {
  * too little to be a digit (`checkDigitSize`).
  */
 export function toMnist(image: DecodedImage, name: string): MnistDigit {
-  let read: InkRead;
-  try {
-    read = readInk(greyMap(image), name);
-  } catch (error) {
-    // A transparent image whose alpha holds no digit may be an opaque sheet on a transparent
-    // margin (a screenshot's shadow, a sticker): the sheet's alpha is one broad blob, its
-    // luminance the digit. A drawing's one colour reads as blank there, and its error stands.
-    if (!(error instanceof UserError) || !hasAlpha(image)) throw error;
-    try {
-      read = readInk(greyMap(image, { sheet: true }), name);
-    } catch {
-      throw error;
-    }
-  }
+  const grey = greyMap(image);
+  const read = grey.source === "alpha" ? alphaOrSheet(image, grey, name) : readInk(grey, name);
   const { found, scale, box } = read;
   const { digit, levelled } = found;
   const size = fitSize(box.width, box.height, DIGIT_SIDE);
@@ -149,9 +137,41 @@ export function toMnist(image: DecodedImage, name: string): MnistDigit {
   };
 }
 
-function hasAlpha(image: DecodedImage): boolean {
-  return image.channels === 2 || image.channels === 4;
+/**
+ * A transparent image's ink: its alpha (a drawing), or, when the opaque part is a sheet with a
+ * digit on it (a window's screenshot with its shadow, a sticker), the sheet's luminance
+ * (`greyMap`'s `sheet`). Both are read; the sheet's digit is taken when the alpha holds none (a
+ * sheet's alpha is one broad blob) or when it lies inside the alpha's, smaller: the sheet is
+ * what the alpha found. A drawing in one colour has no ink in its luminance, so its alpha, or
+ * the alpha's error (a dot, a blank canvas), stands.
+ */
+function alphaOrSheet(image: DecodedImage, alpha: Grey, name: string): InkRead {
+  const attempt = (grey: Grey): InkRead | UserError => {
+    try {
+      return readInk(grey, name);
+    } catch (error) {
+      if (error instanceof UserError) return error;
+      throw error;
+    }
+  };
+  const drawing = attempt(alpha);
+  const sheet = attempt(greyMap(image, { sheet: true }));
+  if (sheet instanceof UserError) {
+    if (drawing instanceof UserError) throw drawing;
+    return drawing;
+  }
+  if (drawing instanceof UserError || within(sheet.box, drawing.box)) return sheet;
+  return drawing;
 }
+
+/** Whether box `a` lies inside box `b` and is smaller. */
+function within(a: Box, b: Box): boolean {
+  return a.x >= b.x && a.y >= b.y && a.x + a.width <= b.x + b.width &&
+    a.y + a.height <= b.y + b.height && a.width * a.height < b.width * b.height;
+}
+
+/** `greyMap`'s result. */
+type Grey = ReturnType<typeof greyMap>;
 
 /** `readInk`'s result. */
 interface InkRead {
@@ -168,7 +188,7 @@ interface InkRead {
  * `judgePolarity`) and checked (`checkDigitSize`). Throws a `UserError` naming `name` when there
  * is no ink or too little.
  */
-function readInk(grey: ReturnType<typeof greyMap>, name: string): InkRead {
+function readInk(grey: Grey, name: string): InkRead {
   const { map: work, scale } = shrink(grey.map, WORKING_SIDE);
   const found = grey.source === "alpha" ? alphaInk(work) : judgePolarity(work);
   const box = found.digit.box;

@@ -327,9 +327,9 @@ function otsuThreshold(values) {
 function greyMap(image, options = {}) {
   const { width, height, channels, data } = image;
   const n = width * height;
-  const hasAlpha2 = channels === 2 || channels === 4;
+  const hasAlpha = channels === 2 || channels === 4;
   const alphaAt = (p) => data[p * channels + channels - 1] / 255;
-  if (hasAlpha2 && !options.sheet && borderMedianOf(width, height, alphaAt) < 0.5) {
+  if (hasAlpha && !options.sheet && borderMedianOf(width, height, alphaAt) < 0.5) {
     const out = new Float32Array(n);
     for (let p = 0; p < n; p++) out[p] = alphaAt(p);
     return {
@@ -346,7 +346,7 @@ function greyMap(image, options = {}) {
     const i = p * channels;
     luminance[p] = channels <= 2 ? data[i] / 255 : (0.299 * data[i] + 0.587 * data[i + 1] + 0.114 * data[i + 2]) / 255;
   }
-  if (hasAlpha2) {
+  if (hasAlpha) {
     let ground = 1;
     if (options.sheet) {
       const opaque = new Histogram();
@@ -1038,19 +1038,8 @@ var MNIST_SIDE = 28;
 var DIGIT_SIDE = 20;
 var WORKING_SIDE = 768;
 function toMnist(image, name) {
-  let read;
-  try {
-    read = readInk(greyMap(image), name);
-  } catch (error) {
-    if (!(error instanceof UserError) || !hasAlpha(image)) throw error;
-    try {
-      read = readInk(greyMap(image, {
-        sheet: true
-      }), name);
-    } catch {
-      throw error;
-    }
-  }
+  const grey = greyMap(image);
+  const read = grey.source === "alpha" ? alphaOrSheet(image, grey, name) : readInk(grey, name);
   const { found, scale, box } = read;
   const { digit, levelled } = found;
   const size = fitSize(box.width, box.height, DIGIT_SIDE);
@@ -1088,8 +1077,28 @@ function toMnist(image, name) {
     }
   };
 }
-function hasAlpha(image) {
-  return image.channels === 2 || image.channels === 4;
+function alphaOrSheet(image, alpha, name) {
+  const attempt = (grey) => {
+    try {
+      return readInk(grey, name);
+    } catch (error) {
+      if (error instanceof UserError) return error;
+      throw error;
+    }
+  };
+  const drawing = attempt(alpha);
+  const sheet = attempt(greyMap(image, {
+    sheet: true
+  }));
+  if (sheet instanceof UserError) {
+    if (drawing instanceof UserError) throw drawing;
+    return drawing;
+  }
+  if (drawing instanceof UserError || within(sheet.box, drawing.box)) return sheet;
+  return drawing;
+}
+function within(a, b) {
+  return a.x >= b.x && a.y >= b.y && a.x + a.width <= b.x + b.width && a.y + a.height <= b.y + b.height && a.width * a.height < b.width * b.height;
 }
 function readInk(grey, name) {
   const { map: work, scale } = shrink(grey.map, WORKING_SIDE);
@@ -1217,6 +1226,22 @@ function placeByCenterOfMass(digit, side) {
     },
     offset
   };
+}
+
+// src/fs.ts
+function formatBytes(n) {
+  if (n < 1024) return `${n} B`;
+  const [value, unit] = n < 1024 ** 2 ? [
+    n / 1024,
+    "KiB"
+  ] : n < 1024 ** 3 ? [
+    n / 1024 ** 2,
+    "MiB"
+  ] : [
+    n / 1024 ** 3,
+    "GiB"
+  ];
+  return `${Number.isInteger(value) ? value : value.toFixed(1)} ${unit}`;
 }
 
 // src/data/idx.ts
@@ -1908,10 +1933,21 @@ function safetensorsHeaderLength(prefix, { fileBytes }) {
   if (prefix.length < 8) return "the file is empty or truncated";
   const length = new DataView(prefix.buffer, prefix.byteOffset, 8).getBigUint64(0, true);
   if (length > BigInt(Math.min(MAX_HEADER, fileBytes - 8))) {
-    return "not a safetensors file (bad header length)";
+    return pytorchFile(prefix) ?? "not a safetensors file (bad header length)";
   }
   return Number(length);
 }
+function pytorchFile(prefix) {
+  const [a, b, c, d] = prefix;
+  if (a === 80 && b === 75 && c === 3 && d === 4) {
+    return "it is a zip archive (PyTorch's torch.save?), not a safetensors file";
+  }
+  if (a === 128 && b !== void 0 && b >= 2 && b <= 5) {
+    return "it is a Python pickle (PyTorch's torch.save?), not a safetensors file";
+  }
+  return void 0;
+}
+var PYTORCH_HINT = 'Write the state_dict as safetensors instead (safetensors.torch.save_file, or the lines in docs/checkpoint.md, "From PyTorch to mnist").';
 function parseSafetensorsHeader(bytes) {
   let header;
   try {
@@ -1928,7 +1964,12 @@ function decodeCheckpoint(bytes, path, options = {}) {
   const headerLength = safetensorsHeaderLength(bytes.subarray(0, 8), {
     fileBytes: bytes.length
   });
-  if (typeof headerLength === "string") throw bad(path, headerLength);
+  if (typeof headerLength === "string") {
+    const torch = pytorchFile(bytes.subarray(0, 8)) !== void 0;
+    throw bad(path, headerLength, torch ? {
+      hint: PYTORCH_HINT
+    } : {});
+  }
   const dataStart = 8 + headerLength;
   const header = parseSafetensorsHeader(bytes.subarray(8, dataStart));
   if (typeof header === "string") throw bad(path, header);
@@ -1990,6 +2031,17 @@ function decodeCheckpoint(bytes, path, options = {}) {
   };
   const momentum = state(MOMENTUM_PREFIX);
   const variance = state(VARIANCE_PREFIX);
+  const known = new Set(all.flatMap((p) => [
+    p.name,
+    MOMENTUM_PREFIX + p.name,
+    VARIANCE_PREFIX + p.name
+  ]));
+  const extra = [
+    ...tensors.values()
+  ].find((t) => !known.has(t.name));
+  if (extra) {
+    throw bad(path, `tensor ${quote(extra.name)} [${extra.shape}] is not one of ${quote(model.name)}'s parameters or their optimizer state`);
+  }
   const epoch = metadata.epoch === void 0 ? -1 : Number(metadata.epoch);
   if (!/^-?\d+$/.test(metadata.epoch ?? "-1") || !Number.isSafeInteger(epoch) || epoch < -1) {
     throw bad(path, `its epoch ${quote(metadata.epoch)} is not an integer >= -1`);
@@ -3685,6 +3737,27 @@ function inferenceVariants(model, gpu, { batch } = {}) {
 }
 
 // src/nn/network.ts
+function checkParamsFit(model, { limits, adapter, train }) {
+  const on = adapter === void 0 ? "this adapter" : `"${adapter}"`;
+  const fail = (text) => new UserError(`Model "${model.name}" is too large ${text}`, {
+    hint: 'Use a smaller network, or a GPU with larger buffers (see "mnist devices").'
+  });
+  const binding = limits.maxStorageBufferBindingSize;
+  let total = 0;
+  for (const info of inferShapes(model)) {
+    const bytes = info.params.reduce((n, p) => n + sizeOf(p.shape), 0) * 4;
+    if (bytes > binding) {
+      throw fail(`for ${on}: ${info.spec.name}'s parameters take ${formatBytes(bytes)}, over the adapter's ${formatBytes(binding)} buffer binding limit`);
+    }
+    total += Math.ceil(bytes / 256) * 256;
+  }
+  if (total > limits.maxBufferSize) {
+    throw fail(`for ${on}: its parameters take ${formatBytes(total)}, over the adapter's ${formatBytes(limits.maxBufferSize)} buffer size limit`);
+  }
+  if (train && total > binding) {
+    throw fail(`to train on ${on}: its parameters take ${formatBytes(total)}, over the adapter's ${formatBytes(binding)} buffer binding limit (the optimizer binds them all at once)`);
+  }
+}
 var Network = class {
   /** Batch size: samples per step that every buffer holds (padding rows included). */
   B;
@@ -3728,6 +3801,10 @@ var Network = class {
    */
   constructor(device, kernels, options) {
     const { model, store, B, train, variants } = options;
+    checkParamsFit(model, {
+      limits: device.limits,
+      train
+    });
     this.B = B;
     this.model = model;
     const make = (label, floats) => {
@@ -4027,6 +4104,11 @@ var Classifier = class {
   constructor(gpu, checkpoint, { batch = 64 } = {}) {
     const model = checkpoint.meta.model;
     this.#gpu = gpu;
+    checkParamsFit(model, {
+      limits: gpu.device.limits,
+      adapter: gpu.name,
+      train: false
+    });
     this.#store = new ParamStore(gpu.device, model);
     this.#store.load(checkpoint.params);
     this.#network = new Network(gpu.device, new KernelCache(gpu.device), {
