@@ -1190,7 +1190,10 @@ Deno.test("decodeCheckpoint() says a torch.save file is PyTorch's, not safetenso
   ) {
     const error = await assertUserError(
       () => decodeCheckpoint(bytes, "model.pt"),
-      new RegExp(`^Cannot load model "model\\.pt": it is ${what} \\(PyTorch's torch\\.save\\?\\)`),
+      new RegExp(
+        `^Cannot load model "model\\.pt": not a safetensors file ` +
+          `\\(${what}: PyTorch's torch\\.save\\?\\)$`,
+      ),
     );
     assert.match(error.hint!, /safetensors\.torch\.save_file.*docs\/checkpoint\.md/);
   }
@@ -1202,7 +1205,7 @@ Deno.test("decodeCheckpoint() says a torch.save file is PyTorch's, not safetenso
   assert.match(error.hint!, /mnist train/);
 });
 
-Deno.test("decodeCheckpoint() refuses an mnist checkpoint with a tensor its network lacks", async () => {
+Deno.test("decodeCheckpoint() refuses an extra tensor in an mnist checkpoint", async () => {
   const { header, tensors } = split(encodeCheckpoint(sampleCheckpoint()));
   tensors.set("fc9_weight", { dtype: "F32", shape: [2], data: new Uint8Array(8) });
   await assertUserError(

@@ -207,7 +207,7 @@ Deno.test({
         ) {
           assertRefused(
             await runCli(command),
-            /^error: Model "mlp" is too large for ".+": fc1's parameters take 128\.8 MiB, over the adapter's \d+ MiB buffer binding limit$/,
+            /^error: Model "mlp" is too large for ".+": fc1's parameters take 128\.8 MiB, over /,
             command[0]!,
           );
         }
@@ -221,7 +221,7 @@ Deno.test({
         const run = await runCli(["eval", ...args, "--model", pt]);
         assertRefused(
           run,
-          /"[^"]+model\.pt": it is a zip archive \(PyTorch's torch\.save\?\)/,
+          /"[^"]+model\.pt": not a safetensors file \(a zip archive: PyTorch's torch\.save\?\)$/,
           "pt",
         );
         assert.match(run.stderr, /hint: Write the state_dict as safetensors instead/);

@@ -321,11 +321,11 @@ export function safetensorsHeaderLength(
 function pytorchFile(prefix: Uint8Array): string | undefined {
   const [a, b, c, d] = prefix;
   if (a === 0x50 && b === 0x4b && c === 0x03 && d === 0x04) {
-    return "it is a zip archive (PyTorch's torch.save?), not a safetensors file";
+    return "not a safetensors file (a zip archive: PyTorch's torch.save?)";
   }
   // Pickle protocols 2 to 5 begin with PROTO (0x80) and the protocol's number.
   if (a === 0x80 && b !== undefined && b >= 2 && b <= 5) {
-    return "it is a Python pickle (PyTorch's torch.save?), not a safetensors file";
+    return "not a safetensors file (a Python pickle: PyTorch's torch.save?)";
   }
   return undefined;
 }
