@@ -1940,10 +1940,10 @@ function safetensorsHeaderLength(prefix, { fileBytes }) {
 function pytorchFile(prefix) {
   const [a, b, c, d] = prefix;
   if (a === 80 && b === 75 && c === 3 && d === 4) {
-    return "it is a zip archive (PyTorch's torch.save?), not a safetensors file";
+    return "not a safetensors file (a zip archive: PyTorch's torch.save?)";
   }
   if (a === 128 && b !== void 0 && b >= 2 && b <= 5) {
-    return "it is a Python pickle (PyTorch's torch.save?), not a safetensors file";
+    return "not a safetensors file (a Python pickle: PyTorch's torch.save?)";
   }
   return void 0;
 }
