@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { type CliResult, modelDirFor, PROJECT_ROOT, runCli } from "./cli_helpers.ts";
 import { gpu, gpuTest } from "./gpu_helpers.ts";
-import { encodeCheckpoint } from "../src/nn/checkpoint.ts";
+import { encodeCheckpoint, loadCheckpoint } from "../src/nn/checkpoint.ts";
 import { inferShapes, mlp, sizeOf } from "../src/nn/model.ts";
 import { type Measured, nextDefault, notComparable } from "../src/cli/train.ts";
 import type { TrainingRecord } from "../src/train/trainer.ts";
@@ -103,6 +103,34 @@ gpuTest(
       assert.equal(err.length, 5, chance.stderr);
       assert.deepEqual(await Deno.readFile(prev), before);
       assert.equal(await Deno.readTextFile(`${models}/default`), `${prev}\n`);
+    });
+  },
+);
+
+gpuTest(
+  "a run at chance over the default's file, with no scored model to keep, leaves no default",
+  async () => {
+    await withDataDir(async (dir) => {
+      const models = modelDirFor(dir);
+      const saved = `${models}/mlp.safetensors`;
+      assertOk(await runCli(["train", "--data-dir", dir, ...QUICK]), "the first run");
+      // Its checkpoint without an accuracy, as a run stopped during validation leaves it.
+      const checkpoint = await loadCheckpoint(saved);
+      delete checkpoint.meta.accuracy;
+      await Deno.writeFile(saved, encodeCheckpoint(checkpoint));
+      const chance = await runCli(
+        ["train", "--data-dir", dir, "--resume", "mlp", "--epochs", "2", "--lr", "50"],
+      );
+      assertOk(chance, "train --resume mlp --lr 50");
+      const err = lines(chance.stderr);
+      // It said 'Default model unchanged' of the file it had just overwritten at chance.
+      assert.match(err[0]!, /^warning: .*; it has not learned$/);
+      assert.equal(
+        err.at(-1),
+        `No default model now: "${saved}" holds this run, which has not learned; choose one ` +
+          `with "mnist models --default NAME".`,
+      );
+      await assert.rejects(Deno.lstat(`${models}/default`), Deno.errors.NotFound);
     });
   },
 );
