@@ -2,12 +2,15 @@
  * File helpers: atomic writes, so an interrupted run never leaves a half-written file, and capped
  * reads, so no input (a device, a FIFO, a huge file) is read without end.
  */
-import { dirname, join } from "node:path";
+import { dirname, extname, join, resolve } from "node:path";
 import { messageOf, UserError } from "./errors.ts";
 
 /**
  * Writes `data` to `path` atomically: to a temporary file in the same directory, then renamed
- * over `path`. The directory is created when missing. A failure is a one-line `UserError`,
+ * over `path`. The directory is created when missing. A symlink is written through: the file it
+ * names is replaced and the link stays. What is not a regular file (a character device such as
+ * /dev/null, a FIFO, a process's open file such as /dev/stdout) is written in place, never
+ * replaced; a block device or a socket is refused. A failure is a one-line `UserError`,
  * `Cannot write <what> "path": <reason>` (`what` defaults to "file"), and leaves no temporary
  * file behind.
  */
@@ -16,17 +19,78 @@ export async function writeFileAtomic(
   data: Uint8Array | string,
   { what = "file" }: { what?: string } = {},
 ): Promise<void> {
-  const tmp = `${path}.${Deno.pid}.${crypto.randomUUID().slice(0, 8)}.tmp`;
+  const fail = (reason: string, extra: { hint?: string; cause?: unknown } = {}) =>
+    new UserError(`Cannot write ${what} "${path}": ${reason}`, extra);
+  const target = await writeTarget(path);
+  if ("refused" in target) throw fail(target.refused, { hint: target.hint });
+  const bytes = typeof data === "string" ? new TextEncoder().encode(data) : data;
+  if (target.inPlace) {
+    try {
+      await Deno.writeFile(target.path, bytes, { create: false });
+    } catch (error) {
+      throw fail(fsReason(error), { cause: error });
+    }
+    return;
+  }
+  const tmp = `${target.path}.${Deno.pid}.${crypto.randomUUID().slice(0, 8)}.tmp`;
   try {
-    await Deno.mkdir(dirname(path), { recursive: true });
-    if (typeof data === "string") await Deno.writeTextFile(tmp, data);
-    else await Deno.writeFile(tmp, data);
-    await Deno.rename(tmp, path);
+    await Deno.mkdir(dirname(target.path), { recursive: true });
+    await Deno.writeFile(tmp, bytes);
+    // The file replaced keeps its permissions (a private 0600 model stays private).
+    if (target.info?.isFile && target.info.mode !== null) {
+      await Deno.chmod(tmp, target.info.mode & 0o7777);
+    }
+    await Deno.rename(tmp, target.path);
   } catch (error) {
     await Deno.remove(tmp).catch(() => {});
-    const blocker = await fileInTheWay(dirname(path));
-    const reason = blocker ? `"${blocker}" is not a directory` : fsReason(error);
-    throw new UserError(`Cannot write ${what} "${path}": ${reason}`, { cause: error });
+    const blocker = await fileInTheWay(dirname(target.path));
+    throw fail(blocker ? `"${blocker}" is not a directory` : fsReason(error), { cause: error });
+  }
+}
+
+/** Where a write to a path lands (see `writeTarget`), or why it is refused. */
+type WriteTarget =
+  | {
+    /** The path with its symlinks followed: the file that is replaced or written. */
+    path: string;
+    /** True when `path` is written in place (a device, a FIFO), not replaced by a rename. */
+    inPlace: boolean;
+    /** What `path` is now, when it exists. */
+    info?: Deno.FileInfo;
+  }
+  | { refused: string; hint?: string };
+
+/** Linux's limit on the symlinks one path lookup follows (ELOOP past it). */
+const MAX_SYMLINKS = 40;
+
+/**
+ * Where a write to `path` lands. A symlink chain is followed to the file it names, which is
+ * replaced there (a dangling link's target is created), so the link stays a link. A device or a
+ * FIFO, or a link into /proc (a process's open file: /dev/stdout, /dev/fd/N, whose target may be
+ * a pipe with no path), is written in place, through `path`. An empty path, a block device (a
+ * disk) and a socket are refused.
+ */
+async function writeTarget(path: string): Promise<WriteTarget> {
+  if (path === "") return { refused: "the path is empty", hint: "Give a file name." };
+  const info = await Deno.stat(path).catch(() => undefined); // follows symlinks
+  if (info?.isBlockDevice) {
+    return { refused: "it is a block device (a disk)", hint: "Give a regular file's name." };
+  }
+  if (info?.isSocket) return { refused: "it is a socket", hint: "Give a regular file's name." };
+  if (info && !info.isFile && !info.isDirectory) return { path, inPlace: true, info };
+  let at = path;
+  for (let links = 0;; links++) {
+    const found = await Deno.lstat(at).catch(() => undefined);
+    if (!found?.isSymlink) return { path: at, inPlace: false, info };
+    if (links === MAX_SYMLINKS) return { refused: "too many levels of symbolic links" };
+    // The link's target is relative to the link's real directory, not to the path as typed.
+    const dir = await Deno.realPath(dirname(at)).catch(() => resolve(dirname(at)));
+    if (dir === "/proc" || dir.startsWith("/proc/")) return { path, inPlace: true, info };
+    try {
+      at = resolve(dir, await Deno.readLink(at));
+    } catch (error) {
+      return { refused: fsReason(error) };
+    }
   }
 }
 
@@ -42,25 +106,112 @@ async function fileInTheWay(dir: string): Promise<string | undefined> {
   }
 }
 
+/** The formats that output options write, for `checkWritable`'s `format`. */
+export type OutputFormat = "PNG" | "SVG" | "ONNX" | "safetensors";
+
 /**
- * Checks, before any long work, that `path` can be written: for a file, that it is not a
- * directory and that its directory exists (or can be made) and takes a new file; with
+ * File extensions (lower case, without the dot) and the format each names, for refusing an
+ * output file named for another format than it gets (`--png x.jpg`). An extension not listed
+ * names nothing, and is accepted.
+ */
+const EXTENSION_FORMATS: Readonly<Record<string, string>> = {
+  png: "PNG",
+  jpg: "JPEG",
+  jpeg: "JPEG",
+  jpe: "JPEG",
+  jfif: "JPEG",
+  gif: "GIF",
+  bmp: "BMP",
+  webp: "WebP",
+  avif: "AVIF",
+  tif: "TIFF",
+  tiff: "TIFF",
+  ico: "icon",
+  svg: "SVG",
+  svgz: "SVG",
+  pdf: "PDF",
+  ps: "PostScript",
+  eps: "PostScript",
+  dot: "Graphviz DOT",
+  gv: "Graphviz DOT",
+  onnx: "ONNX",
+  safetensors: "safetensors",
+  pt: "PyTorch",
+  pth: "PyTorch",
+  pkl: "pickle",
+  pickle: "pickle",
+  npy: "NumPy",
+  npz: "NumPy",
+  h5: "HDF5",
+  hdf5: "HDF5",
+  keras: "Keras",
+  tflite: "TensorFlow Lite",
+  json: "JSON",
+  csv: "CSV",
+  txt: "text",
+  log: "text",
+  md: "Markdown",
+  html: "HTML",
+  htm: "HTML",
+  gz: "gzip",
+  zip: "zip",
+  tar: "tar",
+};
+
+/** The extension each output format is usually given. */
+const USUAL_EXTENSION: Readonly<Record<OutputFormat, string>> = {
+  PNG: "png",
+  SVG: "svg",
+  ONNX: "onnx",
+  safetensors: "safetensors",
+};
+
+/**
+ * Checks, before any long work, that `path` can be written: for a file, that it is not empty,
+ * a directory, a block device or a socket, that its extension (when it has a known one) names
+ * `format`, and that its directory exists (or can be made) and takes a new file; with
  * `directory`, that `path` is (or can be made) a directory that takes a new file. A probe file is
- * created and removed. Throws a one-line `UserError` naming the path and the reason.
+ * created and removed (in the directory of the file a symlink names); a device or a FIFO, which
+ * is written in place, is not opened here. Throws a one-line `UserError` naming the path and
+ * the reason, with a hint; `option` (`"--png"`) names the option in them.
  */
 export async function checkWritable(
   path: string,
-  { directory = false, what = directory ? "to directory" : "file" }: {
+  { directory = false, what = directory ? "to directory" : "file", format, option }: {
     directory?: boolean;
     what?: string;
+    format?: OutputFormat;
+    option?: string;
   } = {},
 ): Promise<void> {
-  const fail = (reason: string, cause?: unknown) =>
-    new UserError(`Cannot write ${what} "${path}": ${reason}`, { cause });
+  const fail = (reason: string, extra: { hint?: string; cause?: unknown } = {}) =>
+    new UserError(`Cannot write ${what} "${path}": ${reason}`, extra);
+  if (path === "") {
+    const name = directory ? "a directory" : "a file";
+    throw fail("the path is empty", { hint: `Give ${option ?? "it"} ${name} name.` });
+  }
+  if (format !== undefined && !directory) {
+    const ext = extname(path).slice(1).toLowerCase();
+    const named = EXTENSION_FORMATS[ext];
+    if (named !== undefined && named !== format) {
+      const usual = USUAL_EXTENSION[format];
+      const fixed = path.slice(0, path.length - ext.length) + usual;
+      throw fail(`.${ext} is the extension of ${named} files; ${option ?? "it"} writes ${format}`, {
+        hint: `Name it "${fixed}".`,
+      });
+    }
+  }
   const info = await Deno.stat(path).catch(() => undefined);
   if (!directory && info?.isDirectory) throw fail("it is a directory");
   if (directory && info && !info.isDirectory) throw fail("it is not a directory");
-  const dir = directory ? path : dirname(path);
+  let dir = path;
+  if (!directory) {
+    const target = await writeTarget(path);
+    if ("refused" in target) throw fail(target.refused, { hint: target.hint });
+    // Opening a FIFO to probe it would wait for a reader, then hand it an empty file.
+    if (target.inPlace) return;
+    dir = dirname(target.path);
+  }
   // mkdir under a file says only "already exists"; name the file that is in the way.
   const blocker = await fileInTheWay(dir);
   if (blocker) throw fail(`"${blocker}" is not a directory`);
@@ -69,7 +220,7 @@ export async function checkWritable(
     await Deno.mkdir(dir, { recursive: true });
     await Deno.writeFile(probe, new Uint8Array(), { createNew: true });
   } catch (error) {
-    throw fail(fsReason(error), error);
+    throw fail(fsReason(error), { cause: error });
   }
   await Deno.remove(probe).catch(() => {});
 }

@@ -235,7 +235,7 @@ export const evalCommand: Command = {
     if (v.png !== undefined) {
       // The most mistakes there can be, so a grid too large is refused before any work.
       checkGridSize({ rows: 28, cols: 28, count: errors }, { scale, captions: true });
-      await checkWritable(v.png, { what: "image" });
+      await checkWritable(v.png, { what: "image", format: "PNG", option: "--png" });
     }
     const dataDir = resolveDataDir(v["data-dir"]);
     const path = await modelPath(v.model, dataDir);

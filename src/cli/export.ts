@@ -58,7 +58,7 @@ export const exportCommand: Command = {
       });
     }
     const arch = archOption(v.arch);
-    await checkWritable(v.onnx, { what: "ONNX model" });
+    await checkWritable(v.onnx, { what: "ONNX model", format: "ONNX", option: "--onnx" });
     const dataDir = resolveDataDir(v["data-dir"]);
     const path = await modelPath(v.model, dataDir);
     await checkNotInput(v.onnx, [{ path, what: "model" }], {

@@ -160,7 +160,9 @@ export const predictCommand: Command = {
     const top = v.top === undefined ? 0 : intOption("top", v.top, { fallback: 0, min: 1, max: 10 });
     const dataDir = resolveDataDir(v["data-dir"]);
     // Found unwritable now, not after every image has been classified.
-    if (v["save-input"] !== undefined) await checkWritable(v["save-input"], { directory: true });
+    if (v["save-input"] !== undefined) {
+      await checkWritable(v["save-input"], { directory: true, option: "--save-input" });
+    }
     const path = await modelPath(v.model, dataDir);
     // No --save-input file may be one this run reads (DIR/x.mnist.png given as an image).
     const inputs = [

@@ -104,7 +104,9 @@ export const show: Command = {
     });
     const dataDir = resolveDataDir(values["data-dir"]);
 
-    if (values.png !== undefined) await checkWritable(values.png, { what: "image" });
+    if (values.png !== undefined) {
+      await checkWritable(values.png, { what: "image", format: "PNG", option: "--png" });
+    }
     // Download progress goes to stderr, so stdout holds only the picture and the labels.
     await ensureDataset(dataDir, dataset, { mirrors: values.mirror, split });
     const all = await loadSplit(dataDir, { dataset, split });
@@ -561,7 +563,9 @@ async function showFilters(
   }
   const png = values.png as string | undefined;
   scaleOption(values.scale as string | undefined, png); // --scale needs --png; 1..MAX_SCALE
-  if (png !== undefined) await checkWritable(png, { what: "image" });
+  if (png !== undefined) {
+    await checkWritable(png, { what: "image", format: "PNG", option: "--png" });
+  }
   const dataDir = resolveDataDir(values["data-dir"] as string | undefined);
   const path = await modelPath(model, dataDir, { option: "--filters" });
   if (png !== undefined) {

@@ -50,7 +50,9 @@ export const summaryCommand: Command = {
         svg: { type: "string" },
       },
     });
-    if (v.svg !== undefined) await checkWritable(v.svg, { what: "drawing" });
+    if (v.svg !== undefined) {
+      await checkWritable(v.svg, { what: "drawing", format: "SVG", option: "--svg" });
+    }
     const name = v.model ?? "mlp";
     let model: ModelSpec;
     const arch = archOption(v.arch);

@@ -633,7 +633,9 @@ async function finish(
   const currentInfo = currentPath === undefined ? undefined : await readCheckpointInfo(currentPath);
   const savePath = resolve(save);
   const backupPath = backup && resolve(backup.path);
-  const next = nextDefault({
+  // A device or a FIFO (--save /dev/null) is written, but holds no model to load later.
+  const regular = await Deno.stat(save).then((info) => info.isFile, () => false);
+  const next = !regular ? undefined : nextDefault({
     save: savePath,
     inModelDir: resolve(dirname(save)) === resolve(modelDir),
     learned: warning === undefined,
@@ -975,7 +977,10 @@ export const trainCommand: Command = {
         ? resumePath
         : trainedModelPath(modelDir, model.name, dataset));
     // A checkpoint that cannot be written is found now, not after the first epoch.
-    await checkWritable(save, { what: "checkpoint" });
+    await checkWritable(save, {
+      what: "checkpoint",
+      ...(v.save === undefined ? {} : { format: "safetensors", option: "--save" }),
+    });
     if (v.plot !== undefined) {
       plotFormat(v.plot, "--plot"); // an unknown extension fails now, not after training
       await checkWritable(v.plot, { what: "chart" });
