@@ -131,6 +131,7 @@ Deno.test({
       const train = await runCli([...TRAIN, "--save", `${dir}/null`]);
       assert.equal(train.code, 0, train.stderr);
       assert.doesNotMatch(train.stderr, /Default model is now/);
+      assert.doesNotMatch(train.stderr, /models --default/, "nor is it offered as one");
       const pointer = await Deno.readTextFile(`${modelDirFor(MNIST)}/default`).catch(() => "");
       assert.ok(!pointer.includes(`${dir}/null`), "a device is no default model");
       const info = await Deno.stat(`${dir}/null`);

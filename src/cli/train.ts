@@ -680,7 +680,7 @@ async function finish(
       `No default model now: "${savePath}" holds this run, which has not learned; choose one ` +
         `with "mnist models --default NAME".`,
     );
-  } else if (warning === undefined) {
+  } else if (warning === undefined && regular) {
     console.error(
       `Default model unchanged: "${currentPath}"` +
         (nextDefaultOther(currentInfo, options.dataset)) +
