@@ -2237,336 +2237,76 @@ fn conv2d_backward_weight_tiled(
       }
     }
   }
-  let base = s * (O * C * 25u + O);
-  if (o0 + 0u < O) {
-    if (c0 + 0u < C) {
-      let at = base + ((o0 + 0u) * C + c0 + 0u) * 25u;
-      out[at + 0u] = a0_0_0;
-      out[at + 1u] = a0_0_1;
-      out[at + 2u] = a0_0_2;
-      out[at + 3u] = a0_0_3;
-      out[at + 4u] = a0_0_4;
-      out[at + 5u] = a0_0_5;
-      out[at + 6u] = a0_0_6;
-      out[at + 7u] = a0_0_7;
-      out[at + 8u] = a0_0_8;
-      out[at + 9u] = a0_0_9;
-      out[at + 10u] = a0_0_10;
-      out[at + 11u] = a0_0_11;
-      out[at + 12u] = a0_0_12;
-      out[at + 13u] = a0_0_13;
-      out[at + 14u] = a0_0_14;
-      out[at + 15u] = a0_0_15;
-      out[at + 16u] = a0_0_16;
-      out[at + 17u] = a0_0_17;
-      out[at + 18u] = a0_0_18;
-      out[at + 19u] = a0_0_19;
-      out[at + 20u] = a0_0_20;
-      out[at + 21u] = a0_0_21;
-      out[at + 22u] = a0_0_22;
-      out[at + 23u] = a0_0_23;
-      out[at + 24u] = a0_0_24;
-    }
-    if (c0 == 0u) {
-      out[base + O * C * 25u + o0 + 0u] = dot(db0, vec4f(1.0));
-    }
-  }
-  if (o0 + 1u < O) {
-    if (c0 + 0u < C) {
-      let at = base + ((o0 + 1u) * C + c0 + 0u) * 25u;
-      out[at + 0u] = a1_0_0;
-      out[at + 1u] = a1_0_1;
-      out[at + 2u] = a1_0_2;
-      out[at + 3u] = a1_0_3;
-      out[at + 4u] = a1_0_4;
-      out[at + 5u] = a1_0_5;
-      out[at + 6u] = a1_0_6;
-      out[at + 7u] = a1_0_7;
-      out[at + 8u] = a1_0_8;
-      out[at + 9u] = a1_0_9;
-      out[at + 10u] = a1_0_10;
-      out[at + 11u] = a1_0_11;
-      out[at + 12u] = a1_0_12;
-      out[at + 13u] = a1_0_13;
-      out[at + 14u] = a1_0_14;
-      out[at + 15u] = a1_0_15;
-      out[at + 16u] = a1_0_16;
-      out[at + 17u] = a1_0_17;
-      out[at + 18u] = a1_0_18;
-      out[at + 19u] = a1_0_19;
-      out[at + 20u] = a1_0_20;
-      out[at + 21u] = a1_0_21;
-      out[at + 22u] = a1_0_22;
-      out[at + 23u] = a1_0_23;
-      out[at + 24u] = a1_0_24;
-    }
-    if (c0 == 0u) {
-      out[base + O * C * 25u + o0 + 1u] = dot(db1, vec4f(1.0));
-    }
-  }
-  if (o0 + 2u < O) {
-    if (c0 + 0u < C) {
-      let at = base + ((o0 + 2u) * C + c0 + 0u) * 25u;
-      out[at + 0u] = a2_0_0;
-      out[at + 1u] = a2_0_1;
-      out[at + 2u] = a2_0_2;
-      out[at + 3u] = a2_0_3;
-      out[at + 4u] = a2_0_4;
-      out[at + 5u] = a2_0_5;
-      out[at + 6u] = a2_0_6;
-      out[at + 7u] = a2_0_7;
-      out[at + 8u] = a2_0_8;
-      out[at + 9u] = a2_0_9;
-      out[at + 10u] = a2_0_10;
-      out[at + 11u] = a2_0_11;
-      out[at + 12u] = a2_0_12;
-      out[at + 13u] = a2_0_13;
-      out[at + 14u] = a2_0_14;
-      out[at + 15u] = a2_0_15;
-      out[at + 16u] = a2_0_16;
-      out[at + 17u] = a2_0_17;
-      out[at + 18u] = a2_0_18;
-      out[at + 19u] = a2_0_19;
-      out[at + 20u] = a2_0_20;
-      out[at + 21u] = a2_0_21;
-      out[at + 22u] = a2_0_22;
-      out[at + 23u] = a2_0_23;
-      out[at + 24u] = a2_0_24;
-    }
-    if (c0 == 0u) {
-      out[base + O * C * 25u + o0 + 2u] = dot(db2, vec4f(1.0));
-    }
-  }
-  if (o0 + 3u < O) {
-    if (c0 + 0u < C) {
-      let at = base + ((o0 + 3u) * C + c0 + 0u) * 25u;
-      out[at + 0u] = a3_0_0;
-      out[at + 1u] = a3_0_1;
-      out[at + 2u] = a3_0_2;
-      out[at + 3u] = a3_0_3;
-      out[at + 4u] = a3_0_4;
-      out[at + 5u] = a3_0_5;
-      out[at + 6u] = a3_0_6;
-      out[at + 7u] = a3_0_7;
-      out[at + 8u] = a3_0_8;
-      out[at + 9u] = a3_0_9;
-      out[at + 10u] = a3_0_10;
-      out[at + 11u] = a3_0_11;
-      out[at + 12u] = a3_0_12;
-      out[at + 13u] = a3_0_13;
-      out[at + 14u] = a3_0_14;
-      out[at + 15u] = a3_0_15;
-      out[at + 16u] = a3_0_16;
-      out[at + 17u] = a3_0_17;
-      out[at + 18u] = a3_0_18;
-      out[at + 19u] = a3_0_19;
-      out[at + 20u] = a3_0_20;
-      out[at + 21u] = a3_0_21;
-      out[at + 22u] = a3_0_22;
-      out[at + 23u] = a3_0_23;
-      out[at + 24u] = a3_0_24;
-    }
-    if (c0 == 0u) {
-      out[base + O * C * 25u + o0 + 3u] = dot(db3, vec4f(1.0));
-    }
-  }
-  if (o0 + 4u < O) {
-    if (c0 + 0u < C) {
-      let at = base + ((o0 + 4u) * C + c0 + 0u) * 25u;
-      out[at + 0u] = a4_0_0;
-      out[at + 1u] = a4_0_1;
-      out[at + 2u] = a4_0_2;
-      out[at + 3u] = a4_0_3;
-      out[at + 4u] = a4_0_4;
-      out[at + 5u] = a4_0_5;
-      out[at + 6u] = a4_0_6;
-      out[at + 7u] = a4_0_7;
-      out[at + 8u] = a4_0_8;
-      out[at + 9u] = a4_0_9;
-      out[at + 10u] = a4_0_10;
-      out[at + 11u] = a4_0_11;
-      out[at + 12u] = a4_0_12;
-      out[at + 13u] = a4_0_13;
-      out[at + 14u] = a4_0_14;
-      out[at + 15u] = a4_0_15;
-      out[at + 16u] = a4_0_16;
-      out[at + 17u] = a4_0_17;
-      out[at + 18u] = a4_0_18;
-      out[at + 19u] = a4_0_19;
-      out[at + 20u] = a4_0_20;
-      out[at + 21u] = a4_0_21;
-      out[at + 22u] = a4_0_22;
-      out[at + 23u] = a4_0_23;
-      out[at + 24u] = a4_0_24;
-    }
-    if (c0 == 0u) {
-      out[base + O * C * 25u + o0 + 4u] = dot(db4, vec4f(1.0));
-    }
-  }
-  if (o0 + 5u < O) {
-    if (c0 + 0u < C) {
-      let at = base + ((o0 + 5u) * C + c0 + 0u) * 25u;
-      out[at + 0u] = a5_0_0;
-      out[at + 1u] = a5_0_1;
-      out[at + 2u] = a5_0_2;
-      out[at + 3u] = a5_0_3;
-      out[at + 4u] = a5_0_4;
-      out[at + 5u] = a5_0_5;
-      out[at + 6u] = a5_0_6;
-      out[at + 7u] = a5_0_7;
-      out[at + 8u] = a5_0_8;
-      out[at + 9u] = a5_0_9;
-      out[at + 10u] = a5_0_10;
-      out[at + 11u] = a5_0_11;
-      out[at + 12u] = a5_0_12;
-      out[at + 13u] = a5_0_13;
-      out[at + 14u] = a5_0_14;
-      out[at + 15u] = a5_0_15;
-      out[at + 16u] = a5_0_16;
-      out[at + 17u] = a5_0_17;
-      out[at + 18u] = a5_0_18;
-      out[at + 19u] = a5_0_19;
-      out[at + 20u] = a5_0_20;
-      out[at + 21u] = a5_0_21;
-      out[at + 22u] = a5_0_22;
-      out[at + 23u] = a5_0_23;
-      out[at + 24u] = a5_0_24;
-    }
-    if (c0 == 0u) {
-      out[base + O * C * 25u + o0 + 5u] = dot(db5, vec4f(1.0));
-    }
-  }
-  if (o0 + 6u < O) {
-    if (c0 + 0u < C) {
-      let at = base + ((o0 + 6u) * C + c0 + 0u) * 25u;
-      out[at + 0u] = a6_0_0;
-      out[at + 1u] = a6_0_1;
-      out[at + 2u] = a6_0_2;
-      out[at + 3u] = a6_0_3;
-      out[at + 4u] = a6_0_4;
-      out[at + 5u] = a6_0_5;
-      out[at + 6u] = a6_0_6;
-      out[at + 7u] = a6_0_7;
-      out[at + 8u] = a6_0_8;
-      out[at + 9u] = a6_0_9;
-      out[at + 10u] = a6_0_10;
-      out[at + 11u] = a6_0_11;
-      out[at + 12u] = a6_0_12;
-      out[at + 13u] = a6_0_13;
-      out[at + 14u] = a6_0_14;
-      out[at + 15u] = a6_0_15;
-      out[at + 16u] = a6_0_16;
-      out[at + 17u] = a6_0_17;
-      out[at + 18u] = a6_0_18;
-      out[at + 19u] = a6_0_19;
-      out[at + 20u] = a6_0_20;
-      out[at + 21u] = a6_0_21;
-      out[at + 22u] = a6_0_22;
-      out[at + 23u] = a6_0_23;
-      out[at + 24u] = a6_0_24;
-    }
-    if (c0 == 0u) {
-      out[base + O * C * 25u + o0 + 6u] = dot(db6, vec4f(1.0));
-    }
-  }
-  if (o0 + 7u < O) {
-    if (c0 + 0u < C) {
-      let at = base + ((o0 + 7u) * C + c0 + 0u) * 25u;
-      out[at + 0u] = a7_0_0;
-      out[at + 1u] = a7_0_1;
-      out[at + 2u] = a7_0_2;
-      out[at + 3u] = a7_0_3;
-      out[at + 4u] = a7_0_4;
-      out[at + 5u] = a7_0_5;
-      out[at + 6u] = a7_0_6;
-      out[at + 7u] = a7_0_7;
-      out[at + 8u] = a7_0_8;
-      out[at + 9u] = a7_0_9;
-      out[at + 10u] = a7_0_10;
-      out[at + 11u] = a7_0_11;
-      out[at + 12u] = a7_0_12;
-      out[at + 13u] = a7_0_13;
-      out[at + 14u] = a7_0_14;
-      out[at + 15u] = a7_0_15;
-      out[at + 16u] = a7_0_16;
-      out[at + 17u] = a7_0_17;
-      out[at + 18u] = a7_0_18;
-      out[at + 19u] = a7_0_19;
-      out[at + 20u] = a7_0_20;
-      out[at + 21u] = a7_0_21;
-      out[at + 22u] = a7_0_22;
-      out[at + 23u] = a7_0_23;
-      out[at + 24u] = a7_0_24;
-    }
-    if (c0 == 0u) {
-      out[base + O * C * 25u + o0 + 7u] = dot(db7, vec4f(1.0));
-    }
-  }
-  if (o0 + 8u < O) {
-    if (c0 + 0u < C) {
-      let at = base + ((o0 + 8u) * C + c0 + 0u) * 25u;
-      out[at + 0u] = a8_0_0;
-      out[at + 1u] = a8_0_1;
-      out[at + 2u] = a8_0_2;
-      out[at + 3u] = a8_0_3;
-      out[at + 4u] = a8_0_4;
-      out[at + 5u] = a8_0_5;
-      out[at + 6u] = a8_0_6;
-      out[at + 7u] = a8_0_7;
-      out[at + 8u] = a8_0_8;
-      out[at + 9u] = a8_0_9;
-      out[at + 10u] = a8_0_10;
-      out[at + 11u] = a8_0_11;
-      out[at + 12u] = a8_0_12;
-      out[at + 13u] = a8_0_13;
-      out[at + 14u] = a8_0_14;
-      out[at + 15u] = a8_0_15;
-      out[at + 16u] = a8_0_16;
-      out[at + 17u] = a8_0_17;
-      out[at + 18u] = a8_0_18;
-      out[at + 19u] = a8_0_19;
-      out[at + 20u] = a8_0_20;
-      out[at + 21u] = a8_0_21;
-      out[at + 22u] = a8_0_22;
-      out[at + 23u] = a8_0_23;
-      out[at + 24u] = a8_0_24;
-    }
-    if (c0 == 0u) {
-      out[base + O * C * 25u + o0 + 8u] = dot(db8, vec4f(1.0));
-    }
-  }
-  if (o0 + 9u < O) {
-    if (c0 + 0u < C) {
-      let at = base + ((o0 + 9u) * C + c0 + 0u) * 25u;
-      out[at + 0u] = a9_0_0;
-      out[at + 1u] = a9_0_1;
-      out[at + 2u] = a9_0_2;
-      out[at + 3u] = a9_0_3;
-      out[at + 4u] = a9_0_4;
-      out[at + 5u] = a9_0_5;
-      out[at + 6u] = a9_0_6;
-      out[at + 7u] = a9_0_7;
-      out[at + 8u] = a9_0_8;
-      out[at + 9u] = a9_0_9;
-      out[at + 10u] = a9_0_10;
-      out[at + 11u] = a9_0_11;
-      out[at + 12u] = a9_0_12;
-      out[at + 13u] = a9_0_13;
-      out[at + 14u] = a9_0_14;
-      out[at + 15u] = a9_0_15;
-      out[at + 16u] = a9_0_16;
-      out[at + 17u] = a9_0_17;
-      out[at + 18u] = a9_0_18;
-      out[at + 19u] = a9_0_19;
-      out[at + 20u] = a9_0_20;
-      out[at + 21u] = a9_0_21;
-      out[at + 22u] = a9_0_22;
-      out[at + 23u] = a9_0_23;
-      out[at + 24u] = a9_0_24;
-    }
-    if (c0 == 0u) {
-      out[base + O * C * 25u + o0 + 9u] = dot(db9, vec4f(1.0));
-    }
+  let slice = s * (tiles_o * tiles_c * 63u + tiles_o * 3u);
+  let at = slice + ((o0 / 10u) * tiles_c + c0 / 1u) * 63u;
+  out4[at + 0u] = vec4f(a0_0_0, a0_0_1, a0_0_2, a0_0_3);
+  out4[at + 1u] = vec4f(a0_0_4, a0_0_5, a0_0_6, a0_0_7);
+  out4[at + 2u] = vec4f(a0_0_8, a0_0_9, a0_0_10, a0_0_11);
+  out4[at + 3u] = vec4f(a0_0_12, a0_0_13, a0_0_14, a0_0_15);
+  out4[at + 4u] = vec4f(a0_0_16, a0_0_17, a0_0_18, a0_0_19);
+  out4[at + 5u] = vec4f(a0_0_20, a0_0_21, a0_0_22, a0_0_23);
+  out4[at + 6u] = vec4f(a0_0_24, a1_0_0, a1_0_1, a1_0_2);
+  out4[at + 7u] = vec4f(a1_0_3, a1_0_4, a1_0_5, a1_0_6);
+  out4[at + 8u] = vec4f(a1_0_7, a1_0_8, a1_0_9, a1_0_10);
+  out4[at + 9u] = vec4f(a1_0_11, a1_0_12, a1_0_13, a1_0_14);
+  out4[at + 10u] = vec4f(a1_0_15, a1_0_16, a1_0_17, a1_0_18);
+  out4[at + 11u] = vec4f(a1_0_19, a1_0_20, a1_0_21, a1_0_22);
+  out4[at + 12u] = vec4f(a1_0_23, a1_0_24, a2_0_0, a2_0_1);
+  out4[at + 13u] = vec4f(a2_0_2, a2_0_3, a2_0_4, a2_0_5);
+  out4[at + 14u] = vec4f(a2_0_6, a2_0_7, a2_0_8, a2_0_9);
+  out4[at + 15u] = vec4f(a2_0_10, a2_0_11, a2_0_12, a2_0_13);
+  out4[at + 16u] = vec4f(a2_0_14, a2_0_15, a2_0_16, a2_0_17);
+  out4[at + 17u] = vec4f(a2_0_18, a2_0_19, a2_0_20, a2_0_21);
+  out4[at + 18u] = vec4f(a2_0_22, a2_0_23, a2_0_24, a3_0_0);
+  out4[at + 19u] = vec4f(a3_0_1, a3_0_2, a3_0_3, a3_0_4);
+  out4[at + 20u] = vec4f(a3_0_5, a3_0_6, a3_0_7, a3_0_8);
+  out4[at + 21u] = vec4f(a3_0_9, a3_0_10, a3_0_11, a3_0_12);
+  out4[at + 22u] = vec4f(a3_0_13, a3_0_14, a3_0_15, a3_0_16);
+  out4[at + 23u] = vec4f(a3_0_17, a3_0_18, a3_0_19, a3_0_20);
+  out4[at + 24u] = vec4f(a3_0_21, a3_0_22, a3_0_23, a3_0_24);
+  out4[at + 25u] = vec4f(a4_0_0, a4_0_1, a4_0_2, a4_0_3);
+  out4[at + 26u] = vec4f(a4_0_4, a4_0_5, a4_0_6, a4_0_7);
+  out4[at + 27u] = vec4f(a4_0_8, a4_0_9, a4_0_10, a4_0_11);
+  out4[at + 28u] = vec4f(a4_0_12, a4_0_13, a4_0_14, a4_0_15);
+  out4[at + 29u] = vec4f(a4_0_16, a4_0_17, a4_0_18, a4_0_19);
+  out4[at + 30u] = vec4f(a4_0_20, a4_0_21, a4_0_22, a4_0_23);
+  out4[at + 31u] = vec4f(a4_0_24, a5_0_0, a5_0_1, a5_0_2);
+  out4[at + 32u] = vec4f(a5_0_3, a5_0_4, a5_0_5, a5_0_6);
+  out4[at + 33u] = vec4f(a5_0_7, a5_0_8, a5_0_9, a5_0_10);
+  out4[at + 34u] = vec4f(a5_0_11, a5_0_12, a5_0_13, a5_0_14);
+  out4[at + 35u] = vec4f(a5_0_15, a5_0_16, a5_0_17, a5_0_18);
+  out4[at + 36u] = vec4f(a5_0_19, a5_0_20, a5_0_21, a5_0_22);
+  out4[at + 37u] = vec4f(a5_0_23, a5_0_24, a6_0_0, a6_0_1);
+  out4[at + 38u] = vec4f(a6_0_2, a6_0_3, a6_0_4, a6_0_5);
+  out4[at + 39u] = vec4f(a6_0_6, a6_0_7, a6_0_8, a6_0_9);
+  out4[at + 40u] = vec4f(a6_0_10, a6_0_11, a6_0_12, a6_0_13);
+  out4[at + 41u] = vec4f(a6_0_14, a6_0_15, a6_0_16, a6_0_17);
+  out4[at + 42u] = vec4f(a6_0_18, a6_0_19, a6_0_20, a6_0_21);
+  out4[at + 43u] = vec4f(a6_0_22, a6_0_23, a6_0_24, a7_0_0);
+  out4[at + 44u] = vec4f(a7_0_1, a7_0_2, a7_0_3, a7_0_4);
+  out4[at + 45u] = vec4f(a7_0_5, a7_0_6, a7_0_7, a7_0_8);
+  out4[at + 46u] = vec4f(a7_0_9, a7_0_10, a7_0_11, a7_0_12);
+  out4[at + 47u] = vec4f(a7_0_13, a7_0_14, a7_0_15, a7_0_16);
+  out4[at + 48u] = vec4f(a7_0_17, a7_0_18, a7_0_19, a7_0_20);
+  out4[at + 49u] = vec4f(a7_0_21, a7_0_22, a7_0_23, a7_0_24);
+  out4[at + 50u] = vec4f(a8_0_0, a8_0_1, a8_0_2, a8_0_3);
+  out4[at + 51u] = vec4f(a8_0_4, a8_0_5, a8_0_6, a8_0_7);
+  out4[at + 52u] = vec4f(a8_0_8, a8_0_9, a8_0_10, a8_0_11);
+  out4[at + 53u] = vec4f(a8_0_12, a8_0_13, a8_0_14, a8_0_15);
+  out4[at + 54u] = vec4f(a8_0_16, a8_0_17, a8_0_18, a8_0_19);
+  out4[at + 55u] = vec4f(a8_0_20, a8_0_21, a8_0_22, a8_0_23);
+  out4[at + 56u] = vec4f(a8_0_24, a9_0_0, a9_0_1, a9_0_2);
+  out4[at + 57u] = vec4f(a9_0_3, a9_0_4, a9_0_5, a9_0_6);
+  out4[at + 58u] = vec4f(a9_0_7, a9_0_8, a9_0_9, a9_0_10);
+  out4[at + 59u] = vec4f(a9_0_11, a9_0_12, a9_0_13, a9_0_14);
+  out4[at + 60u] = vec4f(a9_0_15, a9_0_16, a9_0_17, a9_0_18);
+  out4[at + 61u] = vec4f(a9_0_19, a9_0_20, a9_0_21, a9_0_22);
+  out4[at + 62u] = vec4f(a9_0_23, a9_0_24, 0.0, 0.0);
+  if (c0 == 0u) {
+    let db = slice + tiles_o * tiles_c * 63u + (o0 / 10u) * 3u;
+    out4[db + 0u] = vec4f(dot(db0, vec4f(1.0)), dot(db1, vec4f(1.0)), dot(db2, vec4f(1.0)), dot(db3, vec4f(1.0)));
+    out4[db + 1u] = vec4f(dot(db4, vec4f(1.0)), dot(db5, vec4f(1.0)), dot(db6, vec4f(1.0)), dot(db7, vec4f(1.0)));
+    out4[db + 2u] = vec4f(dot(db8, vec4f(1.0)), dot(db9, vec4f(1.0)), 0.0, 0.0);
   }
 }
 
@@ -4238,616 +3978,138 @@ fn conv2d_backward_weight_tiled_rows(
       r1_3_2 = r1_4_2;
     }
   }
-  let base = s * (O * C * 25u + O);
-  if (o0 + 0u < O) {
-    if (c0 + 0u < C) {
-      let at = base + ((o0 + 0u) * C + c0 + 0u) * 25u;
-      out[at + 0u] = a0_0_0;
-      out[at + 1u] = a0_0_1;
-      out[at + 2u] = a0_0_2;
-      out[at + 3u] = a0_0_3;
-      out[at + 4u] = a0_0_4;
-      out[at + 5u] = a0_0_5;
-      out[at + 6u] = a0_0_6;
-      out[at + 7u] = a0_0_7;
-      out[at + 8u] = a0_0_8;
-      out[at + 9u] = a0_0_9;
-      out[at + 10u] = a0_0_10;
-      out[at + 11u] = a0_0_11;
-      out[at + 12u] = a0_0_12;
-      out[at + 13u] = a0_0_13;
-      out[at + 14u] = a0_0_14;
-      out[at + 15u] = a0_0_15;
-      out[at + 16u] = a0_0_16;
-      out[at + 17u] = a0_0_17;
-      out[at + 18u] = a0_0_18;
-      out[at + 19u] = a0_0_19;
-      out[at + 20u] = a0_0_20;
-      out[at + 21u] = a0_0_21;
-      out[at + 22u] = a0_0_22;
-      out[at + 23u] = a0_0_23;
-      out[at + 24u] = a0_0_24;
-    }
-    if (c0 + 1u < C) {
-      let at = base + ((o0 + 0u) * C + c0 + 1u) * 25u;
-      out[at + 0u] = a0_1_0;
-      out[at + 1u] = a0_1_1;
-      out[at + 2u] = a0_1_2;
-      out[at + 3u] = a0_1_3;
-      out[at + 4u] = a0_1_4;
-      out[at + 5u] = a0_1_5;
-      out[at + 6u] = a0_1_6;
-      out[at + 7u] = a0_1_7;
-      out[at + 8u] = a0_1_8;
-      out[at + 9u] = a0_1_9;
-      out[at + 10u] = a0_1_10;
-      out[at + 11u] = a0_1_11;
-      out[at + 12u] = a0_1_12;
-      out[at + 13u] = a0_1_13;
-      out[at + 14u] = a0_1_14;
-      out[at + 15u] = a0_1_15;
-      out[at + 16u] = a0_1_16;
-      out[at + 17u] = a0_1_17;
-      out[at + 18u] = a0_1_18;
-      out[at + 19u] = a0_1_19;
-      out[at + 20u] = a0_1_20;
-      out[at + 21u] = a0_1_21;
-      out[at + 22u] = a0_1_22;
-      out[at + 23u] = a0_1_23;
-      out[at + 24u] = a0_1_24;
-    }
-    if (c0 == 0u) {
-      out[base + O * C * 25u + o0 + 0u] = dot(db0, vec4f(1.0));
-    }
-  }
-  if (o0 + 1u < O) {
-    if (c0 + 0u < C) {
-      let at = base + ((o0 + 1u) * C + c0 + 0u) * 25u;
-      out[at + 0u] = a1_0_0;
-      out[at + 1u] = a1_0_1;
-      out[at + 2u] = a1_0_2;
-      out[at + 3u] = a1_0_3;
-      out[at + 4u] = a1_0_4;
-      out[at + 5u] = a1_0_5;
-      out[at + 6u] = a1_0_6;
-      out[at + 7u] = a1_0_7;
-      out[at + 8u] = a1_0_8;
-      out[at + 9u] = a1_0_9;
-      out[at + 10u] = a1_0_10;
-      out[at + 11u] = a1_0_11;
-      out[at + 12u] = a1_0_12;
-      out[at + 13u] = a1_0_13;
-      out[at + 14u] = a1_0_14;
-      out[at + 15u] = a1_0_15;
-      out[at + 16u] = a1_0_16;
-      out[at + 17u] = a1_0_17;
-      out[at + 18u] = a1_0_18;
-      out[at + 19u] = a1_0_19;
-      out[at + 20u] = a1_0_20;
-      out[at + 21u] = a1_0_21;
-      out[at + 22u] = a1_0_22;
-      out[at + 23u] = a1_0_23;
-      out[at + 24u] = a1_0_24;
-    }
-    if (c0 + 1u < C) {
-      let at = base + ((o0 + 1u) * C + c0 + 1u) * 25u;
-      out[at + 0u] = a1_1_0;
-      out[at + 1u] = a1_1_1;
-      out[at + 2u] = a1_1_2;
-      out[at + 3u] = a1_1_3;
-      out[at + 4u] = a1_1_4;
-      out[at + 5u] = a1_1_5;
-      out[at + 6u] = a1_1_6;
-      out[at + 7u] = a1_1_7;
-      out[at + 8u] = a1_1_8;
-      out[at + 9u] = a1_1_9;
-      out[at + 10u] = a1_1_10;
-      out[at + 11u] = a1_1_11;
-      out[at + 12u] = a1_1_12;
-      out[at + 13u] = a1_1_13;
-      out[at + 14u] = a1_1_14;
-      out[at + 15u] = a1_1_15;
-      out[at + 16u] = a1_1_16;
-      out[at + 17u] = a1_1_17;
-      out[at + 18u] = a1_1_18;
-      out[at + 19u] = a1_1_19;
-      out[at + 20u] = a1_1_20;
-      out[at + 21u] = a1_1_21;
-      out[at + 22u] = a1_1_22;
-      out[at + 23u] = a1_1_23;
-      out[at + 24u] = a1_1_24;
-    }
-    if (c0 == 0u) {
-      out[base + O * C * 25u + o0 + 1u] = dot(db1, vec4f(1.0));
-    }
-  }
-  if (o0 + 2u < O) {
-    if (c0 + 0u < C) {
-      let at = base + ((o0 + 2u) * C + c0 + 0u) * 25u;
-      out[at + 0u] = a2_0_0;
-      out[at + 1u] = a2_0_1;
-      out[at + 2u] = a2_0_2;
-      out[at + 3u] = a2_0_3;
-      out[at + 4u] = a2_0_4;
-      out[at + 5u] = a2_0_5;
-      out[at + 6u] = a2_0_6;
-      out[at + 7u] = a2_0_7;
-      out[at + 8u] = a2_0_8;
-      out[at + 9u] = a2_0_9;
-      out[at + 10u] = a2_0_10;
-      out[at + 11u] = a2_0_11;
-      out[at + 12u] = a2_0_12;
-      out[at + 13u] = a2_0_13;
-      out[at + 14u] = a2_0_14;
-      out[at + 15u] = a2_0_15;
-      out[at + 16u] = a2_0_16;
-      out[at + 17u] = a2_0_17;
-      out[at + 18u] = a2_0_18;
-      out[at + 19u] = a2_0_19;
-      out[at + 20u] = a2_0_20;
-      out[at + 21u] = a2_0_21;
-      out[at + 22u] = a2_0_22;
-      out[at + 23u] = a2_0_23;
-      out[at + 24u] = a2_0_24;
-    }
-    if (c0 + 1u < C) {
-      let at = base + ((o0 + 2u) * C + c0 + 1u) * 25u;
-      out[at + 0u] = a2_1_0;
-      out[at + 1u] = a2_1_1;
-      out[at + 2u] = a2_1_2;
-      out[at + 3u] = a2_1_3;
-      out[at + 4u] = a2_1_4;
-      out[at + 5u] = a2_1_5;
-      out[at + 6u] = a2_1_6;
-      out[at + 7u] = a2_1_7;
-      out[at + 8u] = a2_1_8;
-      out[at + 9u] = a2_1_9;
-      out[at + 10u] = a2_1_10;
-      out[at + 11u] = a2_1_11;
-      out[at + 12u] = a2_1_12;
-      out[at + 13u] = a2_1_13;
-      out[at + 14u] = a2_1_14;
-      out[at + 15u] = a2_1_15;
-      out[at + 16u] = a2_1_16;
-      out[at + 17u] = a2_1_17;
-      out[at + 18u] = a2_1_18;
-      out[at + 19u] = a2_1_19;
-      out[at + 20u] = a2_1_20;
-      out[at + 21u] = a2_1_21;
-      out[at + 22u] = a2_1_22;
-      out[at + 23u] = a2_1_23;
-      out[at + 24u] = a2_1_24;
-    }
-    if (c0 == 0u) {
-      out[base + O * C * 25u + o0 + 2u] = dot(db2, vec4f(1.0));
-    }
-  }
-  if (o0 + 3u < O) {
-    if (c0 + 0u < C) {
-      let at = base + ((o0 + 3u) * C + c0 + 0u) * 25u;
-      out[at + 0u] = a3_0_0;
-      out[at + 1u] = a3_0_1;
-      out[at + 2u] = a3_0_2;
-      out[at + 3u] = a3_0_3;
-      out[at + 4u] = a3_0_4;
-      out[at + 5u] = a3_0_5;
-      out[at + 6u] = a3_0_6;
-      out[at + 7u] = a3_0_7;
-      out[at + 8u] = a3_0_8;
-      out[at + 9u] = a3_0_9;
-      out[at + 10u] = a3_0_10;
-      out[at + 11u] = a3_0_11;
-      out[at + 12u] = a3_0_12;
-      out[at + 13u] = a3_0_13;
-      out[at + 14u] = a3_0_14;
-      out[at + 15u] = a3_0_15;
-      out[at + 16u] = a3_0_16;
-      out[at + 17u] = a3_0_17;
-      out[at + 18u] = a3_0_18;
-      out[at + 19u] = a3_0_19;
-      out[at + 20u] = a3_0_20;
-      out[at + 21u] = a3_0_21;
-      out[at + 22u] = a3_0_22;
-      out[at + 23u] = a3_0_23;
-      out[at + 24u] = a3_0_24;
-    }
-    if (c0 + 1u < C) {
-      let at = base + ((o0 + 3u) * C + c0 + 1u) * 25u;
-      out[at + 0u] = a3_1_0;
-      out[at + 1u] = a3_1_1;
-      out[at + 2u] = a3_1_2;
-      out[at + 3u] = a3_1_3;
-      out[at + 4u] = a3_1_4;
-      out[at + 5u] = a3_1_5;
-      out[at + 6u] = a3_1_6;
-      out[at + 7u] = a3_1_7;
-      out[at + 8u] = a3_1_8;
-      out[at + 9u] = a3_1_9;
-      out[at + 10u] = a3_1_10;
-      out[at + 11u] = a3_1_11;
-      out[at + 12u] = a3_1_12;
-      out[at + 13u] = a3_1_13;
-      out[at + 14u] = a3_1_14;
-      out[at + 15u] = a3_1_15;
-      out[at + 16u] = a3_1_16;
-      out[at + 17u] = a3_1_17;
-      out[at + 18u] = a3_1_18;
-      out[at + 19u] = a3_1_19;
-      out[at + 20u] = a3_1_20;
-      out[at + 21u] = a3_1_21;
-      out[at + 22u] = a3_1_22;
-      out[at + 23u] = a3_1_23;
-      out[at + 24u] = a3_1_24;
-    }
-    if (c0 == 0u) {
-      out[base + O * C * 25u + o0 + 3u] = dot(db3, vec4f(1.0));
-    }
-  }
-  if (o0 + 4u < O) {
-    if (c0 + 0u < C) {
-      let at = base + ((o0 + 4u) * C + c0 + 0u) * 25u;
-      out[at + 0u] = a4_0_0;
-      out[at + 1u] = a4_0_1;
-      out[at + 2u] = a4_0_2;
-      out[at + 3u] = a4_0_3;
-      out[at + 4u] = a4_0_4;
-      out[at + 5u] = a4_0_5;
-      out[at + 6u] = a4_0_6;
-      out[at + 7u] = a4_0_7;
-      out[at + 8u] = a4_0_8;
-      out[at + 9u] = a4_0_9;
-      out[at + 10u] = a4_0_10;
-      out[at + 11u] = a4_0_11;
-      out[at + 12u] = a4_0_12;
-      out[at + 13u] = a4_0_13;
-      out[at + 14u] = a4_0_14;
-      out[at + 15u] = a4_0_15;
-      out[at + 16u] = a4_0_16;
-      out[at + 17u] = a4_0_17;
-      out[at + 18u] = a4_0_18;
-      out[at + 19u] = a4_0_19;
-      out[at + 20u] = a4_0_20;
-      out[at + 21u] = a4_0_21;
-      out[at + 22u] = a4_0_22;
-      out[at + 23u] = a4_0_23;
-      out[at + 24u] = a4_0_24;
-    }
-    if (c0 + 1u < C) {
-      let at = base + ((o0 + 4u) * C + c0 + 1u) * 25u;
-      out[at + 0u] = a4_1_0;
-      out[at + 1u] = a4_1_1;
-      out[at + 2u] = a4_1_2;
-      out[at + 3u] = a4_1_3;
-      out[at + 4u] = a4_1_4;
-      out[at + 5u] = a4_1_5;
-      out[at + 6u] = a4_1_6;
-      out[at + 7u] = a4_1_7;
-      out[at + 8u] = a4_1_8;
-      out[at + 9u] = a4_1_9;
-      out[at + 10u] = a4_1_10;
-      out[at + 11u] = a4_1_11;
-      out[at + 12u] = a4_1_12;
-      out[at + 13u] = a4_1_13;
-      out[at + 14u] = a4_1_14;
-      out[at + 15u] = a4_1_15;
-      out[at + 16u] = a4_1_16;
-      out[at + 17u] = a4_1_17;
-      out[at + 18u] = a4_1_18;
-      out[at + 19u] = a4_1_19;
-      out[at + 20u] = a4_1_20;
-      out[at + 21u] = a4_1_21;
-      out[at + 22u] = a4_1_22;
-      out[at + 23u] = a4_1_23;
-      out[at + 24u] = a4_1_24;
-    }
-    if (c0 == 0u) {
-      out[base + O * C * 25u + o0 + 4u] = dot(db4, vec4f(1.0));
-    }
-  }
-  if (o0 + 5u < O) {
-    if (c0 + 0u < C) {
-      let at = base + ((o0 + 5u) * C + c0 + 0u) * 25u;
-      out[at + 0u] = a5_0_0;
-      out[at + 1u] = a5_0_1;
-      out[at + 2u] = a5_0_2;
-      out[at + 3u] = a5_0_3;
-      out[at + 4u] = a5_0_4;
-      out[at + 5u] = a5_0_5;
-      out[at + 6u] = a5_0_6;
-      out[at + 7u] = a5_0_7;
-      out[at + 8u] = a5_0_8;
-      out[at + 9u] = a5_0_9;
-      out[at + 10u] = a5_0_10;
-      out[at + 11u] = a5_0_11;
-      out[at + 12u] = a5_0_12;
-      out[at + 13u] = a5_0_13;
-      out[at + 14u] = a5_0_14;
-      out[at + 15u] = a5_0_15;
-      out[at + 16u] = a5_0_16;
-      out[at + 17u] = a5_0_17;
-      out[at + 18u] = a5_0_18;
-      out[at + 19u] = a5_0_19;
-      out[at + 20u] = a5_0_20;
-      out[at + 21u] = a5_0_21;
-      out[at + 22u] = a5_0_22;
-      out[at + 23u] = a5_0_23;
-      out[at + 24u] = a5_0_24;
-    }
-    if (c0 + 1u < C) {
-      let at = base + ((o0 + 5u) * C + c0 + 1u) * 25u;
-      out[at + 0u] = a5_1_0;
-      out[at + 1u] = a5_1_1;
-      out[at + 2u] = a5_1_2;
-      out[at + 3u] = a5_1_3;
-      out[at + 4u] = a5_1_4;
-      out[at + 5u] = a5_1_5;
-      out[at + 6u] = a5_1_6;
-      out[at + 7u] = a5_1_7;
-      out[at + 8u] = a5_1_8;
-      out[at + 9u] = a5_1_9;
-      out[at + 10u] = a5_1_10;
-      out[at + 11u] = a5_1_11;
-      out[at + 12u] = a5_1_12;
-      out[at + 13u] = a5_1_13;
-      out[at + 14u] = a5_1_14;
-      out[at + 15u] = a5_1_15;
-      out[at + 16u] = a5_1_16;
-      out[at + 17u] = a5_1_17;
-      out[at + 18u] = a5_1_18;
-      out[at + 19u] = a5_1_19;
-      out[at + 20u] = a5_1_20;
-      out[at + 21u] = a5_1_21;
-      out[at + 22u] = a5_1_22;
-      out[at + 23u] = a5_1_23;
-      out[at + 24u] = a5_1_24;
-    }
-    if (c0 == 0u) {
-      out[base + O * C * 25u + o0 + 5u] = dot(db5, vec4f(1.0));
-    }
-  }
-  if (o0 + 6u < O) {
-    if (c0 + 0u < C) {
-      let at = base + ((o0 + 6u) * C + c0 + 0u) * 25u;
-      out[at + 0u] = a6_0_0;
-      out[at + 1u] = a6_0_1;
-      out[at + 2u] = a6_0_2;
-      out[at + 3u] = a6_0_3;
-      out[at + 4u] = a6_0_4;
-      out[at + 5u] = a6_0_5;
-      out[at + 6u] = a6_0_6;
-      out[at + 7u] = a6_0_7;
-      out[at + 8u] = a6_0_8;
-      out[at + 9u] = a6_0_9;
-      out[at + 10u] = a6_0_10;
-      out[at + 11u] = a6_0_11;
-      out[at + 12u] = a6_0_12;
-      out[at + 13u] = a6_0_13;
-      out[at + 14u] = a6_0_14;
-      out[at + 15u] = a6_0_15;
-      out[at + 16u] = a6_0_16;
-      out[at + 17u] = a6_0_17;
-      out[at + 18u] = a6_0_18;
-      out[at + 19u] = a6_0_19;
-      out[at + 20u] = a6_0_20;
-      out[at + 21u] = a6_0_21;
-      out[at + 22u] = a6_0_22;
-      out[at + 23u] = a6_0_23;
-      out[at + 24u] = a6_0_24;
-    }
-    if (c0 + 1u < C) {
-      let at = base + ((o0 + 6u) * C + c0 + 1u) * 25u;
-      out[at + 0u] = a6_1_0;
-      out[at + 1u] = a6_1_1;
-      out[at + 2u] = a6_1_2;
-      out[at + 3u] = a6_1_3;
-      out[at + 4u] = a6_1_4;
-      out[at + 5u] = a6_1_5;
-      out[at + 6u] = a6_1_6;
-      out[at + 7u] = a6_1_7;
-      out[at + 8u] = a6_1_8;
-      out[at + 9u] = a6_1_9;
-      out[at + 10u] = a6_1_10;
-      out[at + 11u] = a6_1_11;
-      out[at + 12u] = a6_1_12;
-      out[at + 13u] = a6_1_13;
-      out[at + 14u] = a6_1_14;
-      out[at + 15u] = a6_1_15;
-      out[at + 16u] = a6_1_16;
-      out[at + 17u] = a6_1_17;
-      out[at + 18u] = a6_1_18;
-      out[at + 19u] = a6_1_19;
-      out[at + 20u] = a6_1_20;
-      out[at + 21u] = a6_1_21;
-      out[at + 22u] = a6_1_22;
-      out[at + 23u] = a6_1_23;
-      out[at + 24u] = a6_1_24;
-    }
-    if (c0 == 0u) {
-      out[base + O * C * 25u + o0 + 6u] = dot(db6, vec4f(1.0));
-    }
-  }
-  if (o0 + 7u < O) {
-    if (c0 + 0u < C) {
-      let at = base + ((o0 + 7u) * C + c0 + 0u) * 25u;
-      out[at + 0u] = a7_0_0;
-      out[at + 1u] = a7_0_1;
-      out[at + 2u] = a7_0_2;
-      out[at + 3u] = a7_0_3;
-      out[at + 4u] = a7_0_4;
-      out[at + 5u] = a7_0_5;
-      out[at + 6u] = a7_0_6;
-      out[at + 7u] = a7_0_7;
-      out[at + 8u] = a7_0_8;
-      out[at + 9u] = a7_0_9;
-      out[at + 10u] = a7_0_10;
-      out[at + 11u] = a7_0_11;
-      out[at + 12u] = a7_0_12;
-      out[at + 13u] = a7_0_13;
-      out[at + 14u] = a7_0_14;
-      out[at + 15u] = a7_0_15;
-      out[at + 16u] = a7_0_16;
-      out[at + 17u] = a7_0_17;
-      out[at + 18u] = a7_0_18;
-      out[at + 19u] = a7_0_19;
-      out[at + 20u] = a7_0_20;
-      out[at + 21u] = a7_0_21;
-      out[at + 22u] = a7_0_22;
-      out[at + 23u] = a7_0_23;
-      out[at + 24u] = a7_0_24;
-    }
-    if (c0 + 1u < C) {
-      let at = base + ((o0 + 7u) * C + c0 + 1u) * 25u;
-      out[at + 0u] = a7_1_0;
-      out[at + 1u] = a7_1_1;
-      out[at + 2u] = a7_1_2;
-      out[at + 3u] = a7_1_3;
-      out[at + 4u] = a7_1_4;
-      out[at + 5u] = a7_1_5;
-      out[at + 6u] = a7_1_6;
-      out[at + 7u] = a7_1_7;
-      out[at + 8u] = a7_1_8;
-      out[at + 9u] = a7_1_9;
-      out[at + 10u] = a7_1_10;
-      out[at + 11u] = a7_1_11;
-      out[at + 12u] = a7_1_12;
-      out[at + 13u] = a7_1_13;
-      out[at + 14u] = a7_1_14;
-      out[at + 15u] = a7_1_15;
-      out[at + 16u] = a7_1_16;
-      out[at + 17u] = a7_1_17;
-      out[at + 18u] = a7_1_18;
-      out[at + 19u] = a7_1_19;
-      out[at + 20u] = a7_1_20;
-      out[at + 21u] = a7_1_21;
-      out[at + 22u] = a7_1_22;
-      out[at + 23u] = a7_1_23;
-      out[at + 24u] = a7_1_24;
-    }
-    if (c0 == 0u) {
-      out[base + O * C * 25u + o0 + 7u] = dot(db7, vec4f(1.0));
-    }
-  }
-  if (o0 + 8u < O) {
-    if (c0 + 0u < C) {
-      let at = base + ((o0 + 8u) * C + c0 + 0u) * 25u;
-      out[at + 0u] = a8_0_0;
-      out[at + 1u] = a8_0_1;
-      out[at + 2u] = a8_0_2;
-      out[at + 3u] = a8_0_3;
-      out[at + 4u] = a8_0_4;
-      out[at + 5u] = a8_0_5;
-      out[at + 6u] = a8_0_6;
-      out[at + 7u] = a8_0_7;
-      out[at + 8u] = a8_0_8;
-      out[at + 9u] = a8_0_9;
-      out[at + 10u] = a8_0_10;
-      out[at + 11u] = a8_0_11;
-      out[at + 12u] = a8_0_12;
-      out[at + 13u] = a8_0_13;
-      out[at + 14u] = a8_0_14;
-      out[at + 15u] = a8_0_15;
-      out[at + 16u] = a8_0_16;
-      out[at + 17u] = a8_0_17;
-      out[at + 18u] = a8_0_18;
-      out[at + 19u] = a8_0_19;
-      out[at + 20u] = a8_0_20;
-      out[at + 21u] = a8_0_21;
-      out[at + 22u] = a8_0_22;
-      out[at + 23u] = a8_0_23;
-      out[at + 24u] = a8_0_24;
-    }
-    if (c0 + 1u < C) {
-      let at = base + ((o0 + 8u) * C + c0 + 1u) * 25u;
-      out[at + 0u] = a8_1_0;
-      out[at + 1u] = a8_1_1;
-      out[at + 2u] = a8_1_2;
-      out[at + 3u] = a8_1_3;
-      out[at + 4u] = a8_1_4;
-      out[at + 5u] = a8_1_5;
-      out[at + 6u] = a8_1_6;
-      out[at + 7u] = a8_1_7;
-      out[at + 8u] = a8_1_8;
-      out[at + 9u] = a8_1_9;
-      out[at + 10u] = a8_1_10;
-      out[at + 11u] = a8_1_11;
-      out[at + 12u] = a8_1_12;
-      out[at + 13u] = a8_1_13;
-      out[at + 14u] = a8_1_14;
-      out[at + 15u] = a8_1_15;
-      out[at + 16u] = a8_1_16;
-      out[at + 17u] = a8_1_17;
-      out[at + 18u] = a8_1_18;
-      out[at + 19u] = a8_1_19;
-      out[at + 20u] = a8_1_20;
-      out[at + 21u] = a8_1_21;
-      out[at + 22u] = a8_1_22;
-      out[at + 23u] = a8_1_23;
-      out[at + 24u] = a8_1_24;
-    }
-    if (c0 == 0u) {
-      out[base + O * C * 25u + o0 + 8u] = dot(db8, vec4f(1.0));
-    }
-  }
-  if (o0 + 9u < O) {
-    if (c0 + 0u < C) {
-      let at = base + ((o0 + 9u) * C + c0 + 0u) * 25u;
-      out[at + 0u] = a9_0_0;
-      out[at + 1u] = a9_0_1;
-      out[at + 2u] = a9_0_2;
-      out[at + 3u] = a9_0_3;
-      out[at + 4u] = a9_0_4;
-      out[at + 5u] = a9_0_5;
-      out[at + 6u] = a9_0_6;
-      out[at + 7u] = a9_0_7;
-      out[at + 8u] = a9_0_8;
-      out[at + 9u] = a9_0_9;
-      out[at + 10u] = a9_0_10;
-      out[at + 11u] = a9_0_11;
-      out[at + 12u] = a9_0_12;
-      out[at + 13u] = a9_0_13;
-      out[at + 14u] = a9_0_14;
-      out[at + 15u] = a9_0_15;
-      out[at + 16u] = a9_0_16;
-      out[at + 17u] = a9_0_17;
-      out[at + 18u] = a9_0_18;
-      out[at + 19u] = a9_0_19;
-      out[at + 20u] = a9_0_20;
-      out[at + 21u] = a9_0_21;
-      out[at + 22u] = a9_0_22;
-      out[at + 23u] = a9_0_23;
-      out[at + 24u] = a9_0_24;
-    }
-    if (c0 + 1u < C) {
-      let at = base + ((o0 + 9u) * C + c0 + 1u) * 25u;
-      out[at + 0u] = a9_1_0;
-      out[at + 1u] = a9_1_1;
-      out[at + 2u] = a9_1_2;
-      out[at + 3u] = a9_1_3;
-      out[at + 4u] = a9_1_4;
-      out[at + 5u] = a9_1_5;
-      out[at + 6u] = a9_1_6;
-      out[at + 7u] = a9_1_7;
-      out[at + 8u] = a9_1_8;
-      out[at + 9u] = a9_1_9;
-      out[at + 10u] = a9_1_10;
-      out[at + 11u] = a9_1_11;
-      out[at + 12u] = a9_1_12;
-      out[at + 13u] = a9_1_13;
-      out[at + 14u] = a9_1_14;
-      out[at + 15u] = a9_1_15;
-      out[at + 16u] = a9_1_16;
-      out[at + 17u] = a9_1_17;
-      out[at + 18u] = a9_1_18;
-      out[at + 19u] = a9_1_19;
-      out[at + 20u] = a9_1_20;
-      out[at + 21u] = a9_1_21;
-      out[at + 22u] = a9_1_22;
-      out[at + 23u] = a9_1_23;
-      out[at + 24u] = a9_1_24;
-    }
-    if (c0 == 0u) {
-      out[base + O * C * 25u + o0 + 9u] = dot(db9, vec4f(1.0));
-    }
+  let slice = s * (tiles_o * tiles_c * 125u + tiles_o * 3u);
+  let at = slice + ((o0 / 10u) * tiles_c + c0 / 2u) * 125u;
+  out4[at + 0u] = vec4f(a0_0_0, a0_0_1, a0_0_2, a0_0_3);
+  out4[at + 1u] = vec4f(a0_0_4, a0_0_5, a0_0_6, a0_0_7);
+  out4[at + 2u] = vec4f(a0_0_8, a0_0_9, a0_0_10, a0_0_11);
+  out4[at + 3u] = vec4f(a0_0_12, a0_0_13, a0_0_14, a0_0_15);
+  out4[at + 4u] = vec4f(a0_0_16, a0_0_17, a0_0_18, a0_0_19);
+  out4[at + 5u] = vec4f(a0_0_20, a0_0_21, a0_0_22, a0_0_23);
+  out4[at + 6u] = vec4f(a0_0_24, a0_1_0, a0_1_1, a0_1_2);
+  out4[at + 7u] = vec4f(a0_1_3, a0_1_4, a0_1_5, a0_1_6);
+  out4[at + 8u] = vec4f(a0_1_7, a0_1_8, a0_1_9, a0_1_10);
+  out4[at + 9u] = vec4f(a0_1_11, a0_1_12, a0_1_13, a0_1_14);
+  out4[at + 10u] = vec4f(a0_1_15, a0_1_16, a0_1_17, a0_1_18);
+  out4[at + 11u] = vec4f(a0_1_19, a0_1_20, a0_1_21, a0_1_22);
+  out4[at + 12u] = vec4f(a0_1_23, a0_1_24, a1_0_0, a1_0_1);
+  out4[at + 13u] = vec4f(a1_0_2, a1_0_3, a1_0_4, a1_0_5);
+  out4[at + 14u] = vec4f(a1_0_6, a1_0_7, a1_0_8, a1_0_9);
+  out4[at + 15u] = vec4f(a1_0_10, a1_0_11, a1_0_12, a1_0_13);
+  out4[at + 16u] = vec4f(a1_0_14, a1_0_15, a1_0_16, a1_0_17);
+  out4[at + 17u] = vec4f(a1_0_18, a1_0_19, a1_0_20, a1_0_21);
+  out4[at + 18u] = vec4f(a1_0_22, a1_0_23, a1_0_24, a1_1_0);
+  out4[at + 19u] = vec4f(a1_1_1, a1_1_2, a1_1_3, a1_1_4);
+  out4[at + 20u] = vec4f(a1_1_5, a1_1_6, a1_1_7, a1_1_8);
+  out4[at + 21u] = vec4f(a1_1_9, a1_1_10, a1_1_11, a1_1_12);
+  out4[at + 22u] = vec4f(a1_1_13, a1_1_14, a1_1_15, a1_1_16);
+  out4[at + 23u] = vec4f(a1_1_17, a1_1_18, a1_1_19, a1_1_20);
+  out4[at + 24u] = vec4f(a1_1_21, a1_1_22, a1_1_23, a1_1_24);
+  out4[at + 25u] = vec4f(a2_0_0, a2_0_1, a2_0_2, a2_0_3);
+  out4[at + 26u] = vec4f(a2_0_4, a2_0_5, a2_0_6, a2_0_7);
+  out4[at + 27u] = vec4f(a2_0_8, a2_0_9, a2_0_10, a2_0_11);
+  out4[at + 28u] = vec4f(a2_0_12, a2_0_13, a2_0_14, a2_0_15);
+  out4[at + 29u] = vec4f(a2_0_16, a2_0_17, a2_0_18, a2_0_19);
+  out4[at + 30u] = vec4f(a2_0_20, a2_0_21, a2_0_22, a2_0_23);
+  out4[at + 31u] = vec4f(a2_0_24, a2_1_0, a2_1_1, a2_1_2);
+  out4[at + 32u] = vec4f(a2_1_3, a2_1_4, a2_1_5, a2_1_6);
+  out4[at + 33u] = vec4f(a2_1_7, a2_1_8, a2_1_9, a2_1_10);
+  out4[at + 34u] = vec4f(a2_1_11, a2_1_12, a2_1_13, a2_1_14);
+  out4[at + 35u] = vec4f(a2_1_15, a2_1_16, a2_1_17, a2_1_18);
+  out4[at + 36u] = vec4f(a2_1_19, a2_1_20, a2_1_21, a2_1_22);
+  out4[at + 37u] = vec4f(a2_1_23, a2_1_24, a3_0_0, a3_0_1);
+  out4[at + 38u] = vec4f(a3_0_2, a3_0_3, a3_0_4, a3_0_5);
+  out4[at + 39u] = vec4f(a3_0_6, a3_0_7, a3_0_8, a3_0_9);
+  out4[at + 40u] = vec4f(a3_0_10, a3_0_11, a3_0_12, a3_0_13);
+  out4[at + 41u] = vec4f(a3_0_14, a3_0_15, a3_0_16, a3_0_17);
+  out4[at + 42u] = vec4f(a3_0_18, a3_0_19, a3_0_20, a3_0_21);
+  out4[at + 43u] = vec4f(a3_0_22, a3_0_23, a3_0_24, a3_1_0);
+  out4[at + 44u] = vec4f(a3_1_1, a3_1_2, a3_1_3, a3_1_4);
+  out4[at + 45u] = vec4f(a3_1_5, a3_1_6, a3_1_7, a3_1_8);
+  out4[at + 46u] = vec4f(a3_1_9, a3_1_10, a3_1_11, a3_1_12);
+  out4[at + 47u] = vec4f(a3_1_13, a3_1_14, a3_1_15, a3_1_16);
+  out4[at + 48u] = vec4f(a3_1_17, a3_1_18, a3_1_19, a3_1_20);
+  out4[at + 49u] = vec4f(a3_1_21, a3_1_22, a3_1_23, a3_1_24);
+  out4[at + 50u] = vec4f(a4_0_0, a4_0_1, a4_0_2, a4_0_3);
+  out4[at + 51u] = vec4f(a4_0_4, a4_0_5, a4_0_6, a4_0_7);
+  out4[at + 52u] = vec4f(a4_0_8, a4_0_9, a4_0_10, a4_0_11);
+  out4[at + 53u] = vec4f(a4_0_12, a4_0_13, a4_0_14, a4_0_15);
+  out4[at + 54u] = vec4f(a4_0_16, a4_0_17, a4_0_18, a4_0_19);
+  out4[at + 55u] = vec4f(a4_0_20, a4_0_21, a4_0_22, a4_0_23);
+  out4[at + 56u] = vec4f(a4_0_24, a4_1_0, a4_1_1, a4_1_2);
+  out4[at + 57u] = vec4f(a4_1_3, a4_1_4, a4_1_5, a4_1_6);
+  out4[at + 58u] = vec4f(a4_1_7, a4_1_8, a4_1_9, a4_1_10);
+  out4[at + 59u] = vec4f(a4_1_11, a4_1_12, a4_1_13, a4_1_14);
+  out4[at + 60u] = vec4f(a4_1_15, a4_1_16, a4_1_17, a4_1_18);
+  out4[at + 61u] = vec4f(a4_1_19, a4_1_20, a4_1_21, a4_1_22);
+  out4[at + 62u] = vec4f(a4_1_23, a4_1_24, a5_0_0, a5_0_1);
+  out4[at + 63u] = vec4f(a5_0_2, a5_0_3, a5_0_4, a5_0_5);
+  out4[at + 64u] = vec4f(a5_0_6, a5_0_7, a5_0_8, a5_0_9);
+  out4[at + 65u] = vec4f(a5_0_10, a5_0_11, a5_0_12, a5_0_13);
+  out4[at + 66u] = vec4f(a5_0_14, a5_0_15, a5_0_16, a5_0_17);
+  out4[at + 67u] = vec4f(a5_0_18, a5_0_19, a5_0_20, a5_0_21);
+  out4[at + 68u] = vec4f(a5_0_22, a5_0_23, a5_0_24, a5_1_0);
+  out4[at + 69u] = vec4f(a5_1_1, a5_1_2, a5_1_3, a5_1_4);
+  out4[at + 70u] = vec4f(a5_1_5, a5_1_6, a5_1_7, a5_1_8);
+  out4[at + 71u] = vec4f(a5_1_9, a5_1_10, a5_1_11, a5_1_12);
+  out4[at + 72u] = vec4f(a5_1_13, a5_1_14, a5_1_15, a5_1_16);
+  out4[at + 73u] = vec4f(a5_1_17, a5_1_18, a5_1_19, a5_1_20);
+  out4[at + 74u] = vec4f(a5_1_21, a5_1_22, a5_1_23, a5_1_24);
+  out4[at + 75u] = vec4f(a6_0_0, a6_0_1, a6_0_2, a6_0_3);
+  out4[at + 76u] = vec4f(a6_0_4, a6_0_5, a6_0_6, a6_0_7);
+  out4[at + 77u] = vec4f(a6_0_8, a6_0_9, a6_0_10, a6_0_11);
+  out4[at + 78u] = vec4f(a6_0_12, a6_0_13, a6_0_14, a6_0_15);
+  out4[at + 79u] = vec4f(a6_0_16, a6_0_17, a6_0_18, a6_0_19);
+  out4[at + 80u] = vec4f(a6_0_20, a6_0_21, a6_0_22, a6_0_23);
+  out4[at + 81u] = vec4f(a6_0_24, a6_1_0, a6_1_1, a6_1_2);
+  out4[at + 82u] = vec4f(a6_1_3, a6_1_4, a6_1_5, a6_1_6);
+  out4[at + 83u] = vec4f(a6_1_7, a6_1_8, a6_1_9, a6_1_10);
+  out4[at + 84u] = vec4f(a6_1_11, a6_1_12, a6_1_13, a6_1_14);
+  out4[at + 85u] = vec4f(a6_1_15, a6_1_16, a6_1_17, a6_1_18);
+  out4[at + 86u] = vec4f(a6_1_19, a6_1_20, a6_1_21, a6_1_22);
+  out4[at + 87u] = vec4f(a6_1_23, a6_1_24, a7_0_0, a7_0_1);
+  out4[at + 88u] = vec4f(a7_0_2, a7_0_3, a7_0_4, a7_0_5);
+  out4[at + 89u] = vec4f(a7_0_6, a7_0_7, a7_0_8, a7_0_9);
+  out4[at + 90u] = vec4f(a7_0_10, a7_0_11, a7_0_12, a7_0_13);
+  out4[at + 91u] = vec4f(a7_0_14, a7_0_15, a7_0_16, a7_0_17);
+  out4[at + 92u] = vec4f(a7_0_18, a7_0_19, a7_0_20, a7_0_21);
+  out4[at + 93u] = vec4f(a7_0_22, a7_0_23, a7_0_24, a7_1_0);
+  out4[at + 94u] = vec4f(a7_1_1, a7_1_2, a7_1_3, a7_1_4);
+  out4[at + 95u] = vec4f(a7_1_5, a7_1_6, a7_1_7, a7_1_8);
+  out4[at + 96u] = vec4f(a7_1_9, a7_1_10, a7_1_11, a7_1_12);
+  out4[at + 97u] = vec4f(a7_1_13, a7_1_14, a7_1_15, a7_1_16);
+  out4[at + 98u] = vec4f(a7_1_17, a7_1_18, a7_1_19, a7_1_20);
+  out4[at + 99u] = vec4f(a7_1_21, a7_1_22, a7_1_23, a7_1_24);
+  out4[at + 100u] = vec4f(a8_0_0, a8_0_1, a8_0_2, a8_0_3);
+  out4[at + 101u] = vec4f(a8_0_4, a8_0_5, a8_0_6, a8_0_7);
+  out4[at + 102u] = vec4f(a8_0_8, a8_0_9, a8_0_10, a8_0_11);
+  out4[at + 103u] = vec4f(a8_0_12, a8_0_13, a8_0_14, a8_0_15);
+  out4[at + 104u] = vec4f(a8_0_16, a8_0_17, a8_0_18, a8_0_19);
+  out4[at + 105u] = vec4f(a8_0_20, a8_0_21, a8_0_22, a8_0_23);
+  out4[at + 106u] = vec4f(a8_0_24, a8_1_0, a8_1_1, a8_1_2);
+  out4[at + 107u] = vec4f(a8_1_3, a8_1_4, a8_1_5, a8_1_6);
+  out4[at + 108u] = vec4f(a8_1_7, a8_1_8, a8_1_9, a8_1_10);
+  out4[at + 109u] = vec4f(a8_1_11, a8_1_12, a8_1_13, a8_1_14);
+  out4[at + 110u] = vec4f(a8_1_15, a8_1_16, a8_1_17, a8_1_18);
+  out4[at + 111u] = vec4f(a8_1_19, a8_1_20, a8_1_21, a8_1_22);
+  out4[at + 112u] = vec4f(a8_1_23, a8_1_24, a9_0_0, a9_0_1);
+  out4[at + 113u] = vec4f(a9_0_2, a9_0_3, a9_0_4, a9_0_5);
+  out4[at + 114u] = vec4f(a9_0_6, a9_0_7, a9_0_8, a9_0_9);
+  out4[at + 115u] = vec4f(a9_0_10, a9_0_11, a9_0_12, a9_0_13);
+  out4[at + 116u] = vec4f(a9_0_14, a9_0_15, a9_0_16, a9_0_17);
+  out4[at + 117u] = vec4f(a9_0_18, a9_0_19, a9_0_20, a9_0_21);
+  out4[at + 118u] = vec4f(a9_0_22, a9_0_23, a9_0_24, a9_1_0);
+  out4[at + 119u] = vec4f(a9_1_1, a9_1_2, a9_1_3, a9_1_4);
+  out4[at + 120u] = vec4f(a9_1_5, a9_1_6, a9_1_7, a9_1_8);
+  out4[at + 121u] = vec4f(a9_1_9, a9_1_10, a9_1_11, a9_1_12);
+  out4[at + 122u] = vec4f(a9_1_13, a9_1_14, a9_1_15, a9_1_16);
+  out4[at + 123u] = vec4f(a9_1_17, a9_1_18, a9_1_19, a9_1_20);
+  out4[at + 124u] = vec4f(a9_1_21, a9_1_22, a9_1_23, a9_1_24);
+  if (c0 == 0u) {
+    let db = slice + tiles_o * tiles_c * 125u + (o0 / 10u) * 3u;
+    out4[db + 0u] = vec4f(dot(db0, vec4f(1.0)), dot(db1, vec4f(1.0)), dot(db2, vec4f(1.0)), dot(db3, vec4f(1.0)));
+    out4[db + 1u] = vec4f(dot(db4, vec4f(1.0)), dot(db5, vec4f(1.0)), dot(db6, vec4f(1.0)), dot(db7, vec4f(1.0)));
+    out4[db + 2u] = vec4f(dot(db8, vec4f(1.0)), dot(db9, vec4f(1.0)), 0.0, 0.0);
   }
 }
 
@@ -5620,4 +4882,48 @@ fn conv2d_backward_input_tiled(
     store_backward_input(dx1, 11u, 1u, vec4f(a1_11_4, a1_11_5, a1_11_6, a1_11_7));
     store_backward_input(dx1, 11u, 2u, vec4f(a1_11_8, a1_11_9, a1_11_10, a1_11_11));
   }
+}
+
+// Input channels per tile of the weight gradient whose slices are summed: 1 for
+// conv2d_backward_weight_tiled, 2 for conv2d_backward_weight_tiled_rows.
+override CT: u32 = 1u;
+
+// One invocation per element of the gradient range; out: dw (O, C, K, K) then db (O); in0v: the
+// S partial sums of a weight gradient above, each slice in tile order: for each tile of 10
+// output channels by CT input channels (by output tile, then input tile), its 10·CT·25
+// weights in (t, cc, kh, kw) order padded to whole vec4s; then, for each output tile, its 10
+// biases padded to 12. Added over s in order, as conv2d.wgsl's conv2d_sum_slices does.
+@compute @workgroup_size(WG)
+fn conv2d_sum_slices_tiled(
+  @builtin(global_invocation_id) gid: vec3u,
+  @builtin(num_workgroups) groups: vec3u,
+) {
+  let O = dims.O;
+  let C = dims.C;
+  let n = O * C * 25u;
+  let i = invocation(gid, groups);
+  if (i >= n + O) {
+    return;
+  }
+  let tiles_o = (O + 9u) / 10u;
+  let tiles_c = (C + CT - 1u) / CT;
+  let block = (10u * CT * 25u + 3u) / 4u * 4u;
+  let weights = tiles_o * tiles_c * block;
+  var at: u32;
+  if (i < n) {
+    let k = i % 25u;
+    let c = (i / 25u) % C;
+    let o = i / (25u * C);
+    at = ((o / 10u) * tiles_c + c / CT) * block + ((o % 10u) * CT + c % CT) * 25u + k;
+  } else {
+    let o = i - n;
+    at = weights + (o / 10u) * 12u + o % 10u;
+  }
+  let slice = weights + tiles_o * 12u;
+  var sum = 0.0;
+  for (var s = 0u; s < dims.S; s++) {
+    let e = s * slice + at;
+    sum += in0v[e / 4u][e % 4u];
+  }
+  out[i] = sum;
 }

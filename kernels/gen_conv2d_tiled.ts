@@ -9,7 +9,8 @@
  *   loaded value feeds up to K·K·T products (the K shifted windows are register swizzles).
  * - weight gradient: an invocation sums dw for TO output channels × CT input channels × all
  *   K·K taps over a slice of the batch, loading RHW rows of dy and RHW + K - 1 rows of x per
- *   step; slices of the batch are summed by conv2d.wgsl's conv2d_sum_slices. For outputs 8 wide
+ *   step; slices of the batch, stored tile by tile as vec4s, are summed by
+ *   conv2d_sum_slices_tiled. For outputs 8 wide
  *   (LeNet's conv2), conv2d_backward_weight_tiled_rows keeps the x rows in a sliding window and
  *   takes WEIGHT_ROWS.CT input channels an invocation.
  * - input gradient: an invocation owns one image's whole OH×OW plane of dy (up to PLANE×PLANE)
@@ -219,29 +220,94 @@ ${range(TO).map((t) => `  var db${t} = vec4f(0.0);`).join("\n")}
   let b_end = min(B, (s + 1u) * dims.BS);`;
 }
 
+/** Floats of a weight-gradient tile's block in a slice: TO·CT·K·K, padded to whole vec4s. */
+function tileBlock(CT: number): number {
+  return Math.ceil((WEIGHT.TO * CT * KK) / 4) * 4;
+}
+
+/** Floats of a tile of output channels' biases in a slice: TO, padded to whole vec4s. */
+const BIAS_BLOCK = Math.ceil(WEIGHT.TO / 4) * 4;
+
 /**
- * The weight-gradient kernels' end: slice s's partial sums of dw and (c0 = 0) db stored, for
- * CT input channels an invocation (WEIGHT.CT unless given).
+ * The weight-gradient kernels' end, for CT input channels an invocation (WEIGHT.CT unless
+ * given): slice s's partial sums stored in the slice's tile order (see conv2d_sum_slices_tiled),
+ * the tile's TO·CT·K·K weights as vec4s, then (c0 = 0) its TO biases. A tile's block is whole
+ * vec4s where the gradient range's (O, C, K, K) order puts its 25-float kernels across vec4s:
+ * llvmpipe compiles each store into a loop over the lanes, and storing LeNet's conv2 tile as 500
+ * floats took 5.6-5.8 s of a cold compile. Tiles past O or C store what their clamped loads
+ * summed; the sum never reads it.
  */
 function weightStores(CT: number = WEIGHT.CT): string {
   const { TO } = WEIGHT;
-  const stores: string[] = [`  let base = s * (O * C * ${KK}u + O);`];
-  for (let t = 0; t < TO; t++) {
-    stores.push(`  if (o0 + ${t}u < O) {`);
-    for (let cc = 0; cc < CT; cc++) {
-      stores.push(`    if (c0 + ${cc}u < C) {`);
-      stores.push(`      let at = base + ((o0 + ${t}u) * C + c0 + ${cc}u) * ${KK}u;`);
-      for (let k = 0; k < KK; k++) {
-        stores.push(`      out[at + ${k}u] = ${weightAcc(t, cc, k)};`);
-      }
-      stores.push(`    }`);
-    }
-    stores.push(`    if (c0 == 0u) {`);
-    stores.push(`      out[base + O * C * ${KK}u + o0 + ${t}u] = dot(db${t}, vec4f(1.0));`);
-    stores.push(`    }`);
-    stores.push(`  }`);
-  }
+  const block = tileBlock(CT);
+  const values = range(TO).flatMap((t) =>
+    range(CT).flatMap((cc) => range(KK).map((k) => weightAcc(t, cc, k)))
+  );
+  while (values.length < block) values.push("0.0");
+  const bias = range(BIAS_BLOCK).map((t) => t < TO ? `dot(db${t}, vec4f(1.0))` : "0.0");
+  const vec4s = (v: string[], q: number) => `vec4f(${v.slice(4 * q, 4 * q + 4).join(", ")})`;
+  const stores = [
+    `  let slice = s * (tiles_o * tiles_c * ${block / 4}u + tiles_o * ${BIAS_BLOCK / 4}u);`,
+    `  let at = slice + ((o0 / ${TO}u) * tiles_c + c0 / ${CT}u) * ${block / 4}u;`,
+    ...range(block / 4).map((q) => `  out4[at + ${q}u] = ${vec4s(values, q)};`),
+    `  if (c0 == 0u) {`,
+    `    let db = slice + tiles_o * tiles_c * ${block / 4}u + (o0 / ${TO}u) * ${BIAS_BLOCK / 4}u;`,
+    ...range(BIAS_BLOCK / 4).map((q) => `    out4[db + ${q}u] = ${vec4s(bias, q)};`),
+    `  }`,
+  ];
   return `${stores.join("\n")}\n}`;
+}
+
+/**
+ * The sum of the weight gradients' slices into the gradient range, reading each slice in the
+ * tile order weightStores writes; CT (1 or 2) is an override, since the two weight kernels tile
+ * the input channels differently.
+ */
+function sumSlices(): string {
+  const { TO } = WEIGHT;
+  return `// Input channels per tile of the weight gradient whose slices are summed: 1 for
+// conv2d_backward_weight_tiled, ${WEIGHT_ROWS.CT} for conv2d_backward_weight_tiled_rows.
+override CT: u32 = 1u;
+
+// One invocation per element of the gradient range; out: dw (O, C, K, K) then db (O); in0v: the
+// S partial sums of a weight gradient above, each slice in tile order: for each tile of ${TO}
+// output channels by CT input channels (by output tile, then input tile), its ${TO}·CT·${KK}
+// weights in (t, cc, kh, kw) order padded to whole vec4s; then, for each output tile, its ${TO}
+// biases padded to ${BIAS_BLOCK}. Added over s in order, as conv2d.wgsl's conv2d_sum_slices does.
+@compute @workgroup_size(WG)
+fn conv2d_sum_slices_tiled(
+  @builtin(global_invocation_id) gid: vec3u,
+  @builtin(num_workgroups) groups: vec3u,
+) {
+  let O = dims.O;
+  let C = dims.C;
+  let n = O * C * ${KK}u;
+  let i = invocation(gid, groups);
+  if (i >= n + O) {
+    return;
+  }
+  let tiles_o = (O + ${TO - 1}u) / ${TO}u;
+  let tiles_c = (C + CT - 1u) / CT;
+  let block = (${TO}u * CT * ${KK}u + 3u) / 4u * 4u;
+  let weights = tiles_o * tiles_c * block;
+  var at: u32;
+  if (i < n) {
+    let k = i % ${KK}u;
+    let c = (i / ${KK}u) % C;
+    let o = i / (${KK}u * C);
+    at = ((o / ${TO}u) * tiles_c + c / CT) * block + ((o % ${TO}u) * CT + c % CT) * ${KK}u + k;
+  } else {
+    let o = i - n;
+    at = weights + (o / ${TO}u) * ${BIAS_BLOCK}u + o % ${TO}u;
+  }
+  let slice = weights + tiles_o * ${BIAS_BLOCK}u;
+  var sum = 0.0;
+  for (var s = 0u; s < dims.S; s++) {
+    let e = s * slice + at;
+    sum += in0v[e / 4u][e % 4u];
+  }
+  out[i] = sum;
+}`;
 }
 
 function backwardWeight(): string {
@@ -607,6 +673,8 @@ ${backwardWeight()}
 ${backwardWeightRows()}
 
 ${backwardInput()}
+
+${sumSlices()}
 `;
 }
 

@@ -206,6 +206,8 @@ const TILED = {
     input: "conv2d_backward_input_tiled",
     // Outputs 8 wide, the x rows kept in a sliding window ({@link slidesRows}).
     weightRows: "conv2d_backward_weight_tiled_rows",
+    // The weight gradients' slices, stored tile by tile ({@link tiledSliceFloats}), added up.
+    sum: "conv2d_sum_slices_tiled",
   },
   workgroup: () => 8,
   fits: (shape, _limits) => unrolled(shape) && paramsFitWindows(shape),
@@ -224,12 +226,25 @@ const TILED = {
         invocations: Math.ceil(O / WEIGHT.TO) * Math.ceil(C / WEIGHT_ROWS.CT) *
           weightSlices({ B, O, C, K }, "tiled").S,
       },
+      sum: { invocations: O * C * K * K + O },
     };
   },
 } as const satisfies KernelRow<
   Conv2dShape,
-  "forward" | "weight" | "input" | "weightRows"
+  "forward" | "weight" | "input" | "weightRows" | "sum"
 >;
+
+/**
+ * Floats in one batch slice of a tiled weight gradient with `CT` input channels an invocation,
+ * in the tile order its kernels store and conv2d_sum_slices_tiled reads (kernels/conv2d_tiled.wgsl):
+ * for each tile of WEIGHT.TO output channels by CT input channels, its TO·CT·K·K weights, then
+ * for each tile of output channels its TO biases, each block padded to whole vec4s.
+ */
+export function tiledSliceFloats({ O, C, K }: Conv2dShape, CT: number): number {
+  const tilesO = Math.ceil(O / WEIGHT.TO);
+  const block = Math.ceil((WEIGHT.TO * CT * K * K) / 4) * 4;
+  return tilesO * Math.ceil(C / CT) * block + tilesO * Math.ceil(WEIGHT.TO / 4) * 4;
+}
 
 /**
  * Whether the tiled weight gradient of this shape runs as conv2d_backward_weight_tiled_rows,
@@ -392,21 +407,38 @@ export function buildConv2d(ctx: LayerContext): Layer {
     );
   }
   if (!ctx.dy) return { name: spec.name, forward, backward };
-  // The weight gradient writes S partial sums, summed into the gradient range (S = 1: directly).
-  const size = O * C * K * K + O;
-  const partial = S === 1 ? grads : ctx.alloc("dw_slices", S * size * 4);
-  backward.push(
-    tiled
-      ? rowDispatch(TILED, {
-        pass: slidesRows(shape) ? "weightRows" : "weight",
+  if (tiled) {
+    // S partial sums stored tile by tile as vec4s (even S = 1), then added up in the gradient
+    // range's order.
+    const rows = slidesRows(shape);
+    const CT = rows ? WEIGHT_ROWS.CT : WEIGHT.CT;
+    const partial = ctx.alloc("dw_slices", S * tiledSliceFloats(shape, CT) * 4);
+    backward.push(
+      rowDispatch(TILED, {
+        pass: rows ? "weightRows" : "weight",
         ...base,
-        io: [partial, null, null, ctx.dy, ctx.x],
+        io: [null, partial, null, ctx.dy, ctx.x],
         uniforms: [null, null],
-      })
-      : rowDispatch(SIMPLE, { pass: "weight", ...base, io: [partial, ctx.dy, ctx.x, null] }),
-  );
-  if (S > 1) {
-    backward.push(rowDispatch(SIMPLE, { pass: "sum", ...base, io: [grads, partial, null, null] }));
+      }),
+      rowDispatch(TILED, {
+        pass: "sum",
+        ...base,
+        constants: { CT },
+        io: [grads, null, null, partial, null],
+        uniforms: [null, null],
+      }),
+    );
+  } else {
+    // S partial sums in the gradient range's layout, added up (S = 1: written there directly).
+    const partial = S === 1 ? grads : ctx.alloc("dw_slices", S * (O * C * K * K + O) * 4);
+    backward.push(
+      rowDispatch(SIMPLE, { pass: "weight", ...base, io: [partial, ctx.dy, ctx.x, null] }),
+    );
+    if (S > 1) {
+      backward.push(
+        rowDispatch(SIMPLE, { pass: "sum", ...base, io: [grads, partial, null, null] }),
+      );
+    }
   }
   if (ctx.dx) {
     backward.push(
