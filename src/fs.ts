@@ -2,7 +2,7 @@
  * File helpers: atomic writes, so an interrupted run never leaves a half-written file, and capped
  * reads, so no input (a device, a FIFO, a huge file) is read without end.
  */
-import { dirname, extname, join, resolve } from "node:path";
+import { basename, dirname, extname, join, resolve } from "node:path";
 import { messageOf, UserError } from "./errors.ts";
 
 /**
@@ -10,7 +10,8 @@ import { messageOf, UserError } from "./errors.ts";
  * over `path`. The directory is created when missing. A symlink is written through: the file it
  * names is replaced and the link stays. What is not a regular file (a character device such as
  * /dev/null, a FIFO, a process's open file such as /dev/stdout) is written in place, never
- * replaced; a block device or a socket is refused. A failure is a one-line `UserError`,
+ * replaced; a block device, a socket and this program's own standard output or error (where its
+ * messages go too) are refused. A failure is a one-line `UserError`,
  * `Cannot write <what> "path": <reason>` (`what` defaults to "file"), and leaves no temporary
  * file behind.
  */
@@ -37,8 +38,9 @@ export async function writeFileAtomic(
     await Deno.mkdir(dirname(target.path), { recursive: true });
     await Deno.writeFile(tmp, bytes);
     // The file replaced keeps its permissions (a private 0600 model stays private).
+    // Best effort: some file systems (vfat, CIFS, some FUSE mounts) refuse chmod.
     if (target.info?.isFile && target.info.mode !== null) {
-      await Deno.chmod(tmp, target.info.mode & 0o7777);
+      await Deno.chmod(tmp, target.info.mode & 0o7777).catch(() => {});
     }
     await Deno.rename(tmp, target.path);
   } catch (error) {
@@ -72,6 +74,8 @@ const MAX_SYMLINKS = 40;
  */
 async function writeTarget(path: string): Promise<WriteTarget> {
   if (path === "") return { refused: "the path is empty", hint: "Give a file name." };
+  const own = ownStream(resolve(path));
+  if (own) return ownStreamRefusal(own);
   const info = await Deno.stat(path).catch(() => undefined); // follows symlinks
   if (info?.isBlockDevice) {
     return { refused: "it is a block device (a disk)", hint: "Give a regular file's name." };
@@ -85,13 +89,35 @@ async function writeTarget(path: string): Promise<WriteTarget> {
     if (links === MAX_SYMLINKS) return { refused: "too many levels of symbolic links" };
     // The link's target is relative to the link's real directory, not to the path as typed.
     const dir = await Deno.realPath(dirname(at)).catch(() => resolve(dirname(at)));
-    if (dir === "/proc" || dir.startsWith("/proc/")) return { path, inPlace: true, info };
+    if (dir === "/proc" || dir.startsWith("/proc/")) {
+      const fd = /^\/proc\/[^/]+\/fd$/.test(dir) ? ownStream(`/dev/fd/${basename(at)}`) : undefined;
+      return fd ? ownStreamRefusal(fd) : { path, inPlace: true, info };
+    }
     try {
       at = resolve(dir, await Deno.readLink(at));
     } catch (error) {
       return { refused: fsReason(error) };
     }
   }
+}
+
+/**
+ * "output" or "error" when `path` names this program's own standard output or error
+ * (/dev/stdout, /dev/fd/1, ...): the commands print their messages there too, and a file
+ * written through a fresh descriptor would start at its beginning, truncating what the shell
+ * appended to (`>>`) and overwritten by the next message.
+ */
+function ownStream(path: string): "output" | "error" | undefined {
+  if (path === "/dev/stdout" || path === "/dev/fd/1") return "output";
+  if (path === "/dev/stderr" || path === "/dev/fd/2") return "error";
+  return undefined;
+}
+
+function ownStreamRefusal(stream: "output" | "error"): { refused: string; hint: string } {
+  return {
+    refused: `it is this program's standard ${stream}, where it also prints its messages`,
+    hint: "Give a file name.",
+  };
 }
 
 /**
@@ -128,7 +154,8 @@ const EXTENSION_FORMATS: Readonly<Record<string, string>> = {
   tiff: "TIFF",
   ico: "icon",
   svg: "SVG",
-  svgz: "SVG",
+  // Compressed SVG: --svg writes it uncompressed, so the name would lie.
+  svgz: "gzip-compressed SVG",
   pdf: "PDF",
   ps: "PostScript",
   eps: "PostScript",

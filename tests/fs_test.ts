@@ -198,6 +198,13 @@ Deno.test("checkWritable() refuses an extension that names another format", asyn
     const cases: [string, OutputFormat, string, string, string][] = [
       ["x.jpg", "PNG", "--png", ".jpg is the extension of JPEG files; --png writes PNG", "x.png"],
       [
+        "a.svgz",
+        "SVG",
+        "--svg",
+        ".svgz is the extension of gzip-compressed SVG files; --svg writes SVG",
+        "a.svg",
+      ],
+      [
         "lenet.png",
         "SVG",
         "--svg",
@@ -273,4 +280,15 @@ Deno.test("formatBytes() prints B, KiB, MiB and GiB", () => {
   assert.equal(formatBytes(1536), "1.5 KiB");
   assert.equal(formatBytes(64 * 2 ** 20), "64 MiB");
   assert.equal(formatBytes(3 * 2 ** 30), "3 GiB");
+});
+
+Deno.test("writeFileAtomic() refuses this program's own standard output and error", async () => {
+  for (const [path, stream] of [["/dev/stdout", "output"], ["/dev/fd/2", "error"]]) {
+    await assert.rejects(
+      writeFileAtomic(path!, "x", { what: "image" }),
+      new RegExp(
+        `^UserError: Cannot write image "${path}": it is this program's standard ${stream}`,
+      ),
+    );
+  }
 });

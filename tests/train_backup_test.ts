@@ -181,7 +181,7 @@ Deno.test("notComparable() compares accuracies measured on the same samples only
 });
 
 gpuTest(
-  "a run validated on other samples keeps the .prev it cannot compare with, and says why",
+  "a run validated on other samples keeps the .prev it cannot compare with, moved aside, and says why",
   async () => {
     await withDataDir(async (dir) => {
       const models = modelDirFor(dir);
@@ -212,19 +212,30 @@ gpuTest(
         held.stderr,
       );
       assert.deepEqual(await Deno.readFile(prev), good);
-      // The next run replaces the holdout run: the .prev it cannot compare that one with stays.
+      // The next run replaces the holdout run, which the .prev cannot be compared with: neither
+      // is lost (the .prev moves aside; the holdout run's model takes its place).
+      const holdout = await Deno.readFile(saved);
       const next = await runCli(["train", "--data-dir", dir, ...QUICK]);
       assertOk(next, "the next run");
+      const aside = `${models}/mlp.prev-1.safetensors`;
       assert.match(
         lines(next.stderr)[0]!,
         new RegExp(
-          `^Not keeping the mlp\\.safetensors this run replaces \\(validation accuracy ` +
-            `\\d+\\.\\d\\d% on 4 held-out training digits\\): .*mlp\\.prev\\.safetensors holds ` +
-            `an earlier model \\(93\\.18% on 10000 test digits\\), which stays, not compared: ` +
-            `they were validated on different samples\\.$`,
+          `^Moved the earlier mlp\\.prev\\.safetensors \\(validation accuracy 93\\.18% on 10000 ` +
+            `test digits\\) to .*mlp\\.prev-1\\.safetensors: it cannot be compared with the ` +
+            `mlp\\.safetensors this run replaces \\(they were validated on different samples\\)\\.$`,
         ),
       );
-      assert.deepEqual(await Deno.readFile(prev), good);
+      assert.deepEqual(await Deno.readFile(aside), good);
+      const models_ = await runCli(["models", "--data-dir", dir]);
+      assert.match(models_.stdout, /mlp\.prev-1\.safetensors/);
+      // The holdout run's model was kept as .prev, unless this run beat it (then removed).
+      const kept = await Deno.readFile(prev).catch(() => undefined);
+      assert.ok(
+        kept === undefined ? /Removed .*mlp\.prev\.safetensors/.test(next.stderr) : true,
+        next.stderr,
+      );
+      if (kept !== undefined) assert.deepEqual(kept, holdout);
     });
   },
 );

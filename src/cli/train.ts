@@ -54,8 +54,8 @@ default model of eval, predict and serve (a Fashion-MNIST run not over a digit m
 elsewhere (--save) only when there is no default yet. A run that ends at chance (validation
 accuracy under 20%, or one class taking over 90% of the predictions) is warned about and never
 made the default. A run that replaces a checkpoint whose validation accuracy was higher, measured
-on the same samples, keeps that one as <name>.prev.safetensors; one that cannot be compared
-stays there too. Ctrl-C stops a run with its models settled and says how to resume it.
+on the same samples, keeps that one as <name>.prev.safetensors; an earlier .prev that cannot be
+compared with it moves aside to <name>.prev-1.safetensors. Ctrl-C stops a run with its models settled and says how to resume it.
 Standard output holds MXNet's log lines only; what became of the models goes to standard error.
 
 Options:
@@ -413,11 +413,32 @@ interface Backup extends Measured {
 }
 
 /**
+ * Renames `path` (`<name>.prev.safetensors`) to the first free `<name>.prev-N.safetensors`,
+ * N = 1, 2, ..., which `mnist models` lists like any checkpoint; returns the new path.
+ */
+async function moveAside(path: string): Promise<string> {
+  const stem = path.replace(/\.safetensors$/, "");
+  for (let n = 1;; n++) {
+    const aside = `${stem}-${n}.safetensors`;
+    if (await exists(aside)) continue;
+    try {
+      await Deno.rename(path, aside);
+    } catch (error) {
+      throw new UserError(`Cannot move "${path}" aside to "${aside}": ${fsReason(error)}`, {
+        hint: "Pass --save FILE to save this run elsewhere.",
+      });
+    }
+    return aside;
+  }
+}
+
+/**
  * Before a run saves over `save`: when that file records a validation accuracy (the checkpoint
  * being resumed too, which the run overwrites like any other), copies it to
- * `<name>.prev.safetensors`, unless an earlier run kept a model there that is at least as good
- * or that cannot be compared with it (measured on other samples: see `notComparable`), which
- * stays, as a line says. The copy is made before the first save, so an interrupted run leaves
+ * `<name>.prev.safetensors`, unless an earlier run kept a model there that is at least as good.
+ * An earlier model there that cannot be compared with it (measured on other samples: see
+ * `notComparable`) is moved aside to `<name>.prev-N.safetensors` first, so that no scored model
+ * is lost, as a line says. The copy is made before the first save, so an interrupted run leaves
  * the old model at .prev, as the line printed here says.
  */
 async function keepBetter(
@@ -436,14 +457,16 @@ async function keepBetter(
     const kept: Backup = { path, ...measured({ ...prev, accuracy: prev.accuracy }), copied: false };
     const why = notComparable(kept, replacing);
     if (why !== undefined) {
+      // Neither may be lost: the earlier model moves aside, and the one replaced takes .prev.
+      const aside = await moveAside(path);
       console.error(
-        `Not keeping the ${basename(save)} this run ${from} (validation accuracy ` +
-          `${scored(old.accuracy, old)}): ${path} holds an earlier model ` +
-          `(${scored(kept.accuracy, kept)}), which stays, not compared: ${why}.`,
+        `Moved the earlier ${basename(path)} (validation accuracy ` +
+          `${scored(kept.accuracy, kept)}) to ${aside}: it cannot be compared with the ` +
+          `${basename(save)} this run ${from} (${why}).`,
       );
+    } else if (prev.accuracy >= old.accuracy) {
       return kept;
     }
-    if (prev.accuracy >= old.accuracy) return kept;
   }
   const tmp = `${path}.${Deno.pid}.tmp`;
   try {
