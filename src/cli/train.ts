@@ -55,7 +55,8 @@ elsewhere (--save) only when there is no default yet. A run that ends at chance 
 accuracy under 20%, or one class taking over 90% of the predictions) is warned about and never
 made the default. A run that replaces a checkpoint whose validation accuracy was higher, measured
 on the same samples, keeps that one as <name>.prev.safetensors; an earlier .prev that cannot be
-compared with it moves aside to <name>.prev-1.safetensors. Ctrl-C stops a run with its models settled and says how to resume it.
+compared with it moves aside to <name>.prev-1.safetensors. Ctrl-C stops a run with its models
+settled and says how to resume it.
 Standard output holds MXNet's log lines only; what became of the models goes to standard error.
 
 Options:
