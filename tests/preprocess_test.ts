@@ -225,6 +225,20 @@ Deno.test("toMnist() reads an opaque sheet on a transparent margin by its lumina
   const { steps } = toMnist({ width: 800, height: 400, channels: 4, data: strip }, "strip.png");
   assert.equal(steps.source, "inverted luminance");
   assert.deepEqual(steps.box, { x: 396, y: 130, width: 8, height: 140 });
+  // An oval sticker fills 79% of its box, over `SHEET_FILL`, and is no dot by its alpha either:
+  // 800×400, an ellipse of semi-axes 350 and 100 at (400, 200), the same 1 down its middle.
+  const oval = new Uint8Array(800 * 400 * 4);
+  for (let y = 0; y < 400; y++) {
+    for (let x = 0; x < 800; x++) {
+      if (((x + 0.5 - 400) / 350) ** 2 + ((y + 0.5 - 200) / 100) ** 2 > 1) continue;
+      const i = (y * 800 + x) * 4;
+      oval.fill(x >= 396 && x < 404 && y >= 130 && y < 270 ? 0 : 255, i, i + 3);
+      oval[i + 3] = 255;
+    }
+  }
+  const sticker = toMnist({ width: 800, height: 400, channels: 4, data: oval }, "sticker.png");
+  assert.equal(sticker.steps.source, "inverted luminance");
+  assert.deepEqual(sticker.steps.box, { x: 396, y: 130, width: 8, height: 140 });
   // A transparent drawing of one dot is still refused by its alpha, as before.
   const dot = new Uint8Array(280 * 280 * 4);
   for (let y = 120; y < 160; y++) {
@@ -233,6 +247,31 @@ Deno.test("toMnist() reads an opaque sheet on a transparent margin by its lumina
   assert.throws(
     () => toMnist({ width: 280, height: 280, channels: 4, data: dot }, "tap.png"),
     (e: unknown) => e instanceof UserError && /one dot 40×40 pixels/.test(e.message),
+  );
+});
+
+Deno.test("toMnist() reads a drawing in two colours by its alpha, not by its strokes' colours", () => {
+  // 280×280, transparent: a 7 whose bar is red (luminance 0.30) and stem blue (0.11), 16 px
+  // strokes. Read as a sheet, the opaque pixels' median colour was the ground and the other
+  // stroke the ink: the bar alone, inside the alpha's box, was taken for the digit.
+  const width = 280, height = 280;
+  const data = new Uint8Array(width * height * 4);
+  for (let y = 0; y < height; y++) {
+    for (let x = 0; x < width; x++) {
+      const bar = y >= 60 && y < 76 && x >= 70 && x < 210;
+      const t = (y - 68) / 152; // the stem from (202, 68) down to (110, 220)
+      const stem = t >= 0 && t <= 1 && Math.abs(x - (202 - 92 * t)) <= 8;
+      if (!bar && !stem) continue;
+      data.set(stem ? [0, 0, 255, 255] : [255, 0, 0, 255], (y * width + x) * 4);
+    }
+  }
+  const { steps } = toMnist({ width, height, channels: 4, data }, "two-colours.png");
+  assert.equal(steps.source, "alpha");
+  const b = steps.box;
+  assert.ok(
+    Math.abs(b.x - 70) <= 2 && Math.abs(b.y - 60) <= 2 && Math.abs(b.width - 140) <= 4 &&
+      Math.abs(b.height - 160) <= 4,
+    JSON.stringify(b),
   );
 });
 

@@ -140,10 +140,17 @@ export function toMnist(image: DecodedImage, name: string): MnistDigit {
 /**
  * A transparent image's ink: its alpha (a drawing), or, when the opaque part is a sheet with a
  * digit on it (a window's screenshot with its shadow, a sticker), the sheet's luminance
- * (`greyMap`'s `sheet`). Both are read; the sheet's digit is taken when the alpha holds none (a
- * sheet's alpha is one broad blob) or when it lies inside the alpha's, smaller: the sheet is
- * what the alpha found. A drawing in one colour has no ink in its luminance, so its alpha, or
- * the alpha's error (a dot, a blank canvas), stands.
+ * (`greyMap`'s `sheet`). The alpha is read first; the sheet is read too only when the alpha
+ * holds no digit (a sheet's alpha is one broad blob: a dot, or too little ink) or when the
+ * alpha's digit fills at least `SHEET_FILL` of its box, as a sheet does and a drawing's strokes
+ * seldom do. The sheet's digit is then taken when the alpha holds none or when it lies inside
+ * the alpha's, smaller: the sheet is what the alpha found. A drawing in one colour has no ink in
+ * its luminance, so its alpha, or the alpha's error (a dot, a blank canvas), stands.
+ *
+ * Reading the alpha alone keeps a drawing in several colours from being read as a sheet (one
+ * colour the ground, another the ink), and saves the sheet's reading, two polarities on the
+ * image's luminance: on a 2000×2000 canvas of white strokes, 0.42 s of CPU to 0.17 s; at
+ * 280×280, 46 ms to 25 ms (medians of three interleaved runs of seven).
  */
 function alphaOrSheet(image: DecodedImage, alpha: Grey, name: string): InkRead {
   const attempt = (grey: Grey): InkRead | UserError => {
@@ -155,6 +162,7 @@ function alphaOrSheet(image: DecodedImage, alpha: Grey, name: string): InkRead {
     }
   };
   const drawing = attempt(alpha);
+  if (!(drawing instanceof UserError) && fill(drawing) < SHEET_FILL) return drawing;
   const sheet = attempt(greyMap(image, { sheet: true }));
   if (sheet instanceof UserError) {
     if (drawing instanceof UserError) throw drawing;
@@ -162,6 +170,24 @@ function alphaOrSheet(image: DecodedImage, alpha: Grey, name: string): InkRead {
   }
   if (drawing instanceof UserError || within(sheet.box, drawing.box)) return sheet;
   return drawing;
+}
+
+/**
+ * The least share of its box that a transparent image's alpha ink fills when the image is read
+ * as a sheet too (`alphaOrSheet`). A sheet, opaque all over, fills its box, an oval sticker 79%
+ * of it; a digit's strokes fill less: MNIST's test digits (pixels at `INK_THRESHOLD`) a median
+ * of 41%, and 511 of the 10,000 60% or more: a drawing as bold as those is read both ways.
+ */
+export const SHEET_FILL = 0.6;
+
+/** The share of an ink reading's box that its kept marks fill, in [0, 1]. */
+function fill({ found, box }: InkRead): number {
+  const { mask, map } = found.digit;
+  let inside = 0;
+  for (let y = box.y; y < box.y + box.height; y++) {
+    for (let x = box.x; x < box.x + box.width; x++) inside += mask[y * map.width + x]!;
+  }
+  return inside / (box.width * box.height);
 }
 
 /** Whether box `a` lies inside box `b` and is smaller. */

@@ -1087,6 +1087,7 @@ function alphaOrSheet(image, alpha, name) {
     }
   };
   const drawing = attempt(alpha);
+  if (!(drawing instanceof UserError) && fill(drawing) < SHEET_FILL) return drawing;
   const sheet = attempt(greyMap(image, {
     sheet: true
   }));
@@ -1096,6 +1097,15 @@ function alphaOrSheet(image, alpha, name) {
   }
   if (drawing instanceof UserError || within(sheet.box, drawing.box)) return sheet;
   return drawing;
+}
+var SHEET_FILL = 0.6;
+function fill({ found, box }) {
+  const { mask, map } = found.digit;
+  let inside2 = 0;
+  for (let y = box.y; y < box.y + box.height; y++) {
+    for (let x = box.x; x < box.x + box.width; x++) inside2 += mask[y * map.width + x];
+  }
+  return inside2 / (box.width * box.height);
 }
 function within(a, b) {
   return a.x >= b.x && a.y >= b.y && a.x + a.width <= b.x + b.width && a.y + a.height <= b.y + b.height && a.width * a.height < b.width * b.height;
