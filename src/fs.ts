@@ -57,7 +57,10 @@ type WriteTarget =
     path: string;
     /** True when `path` is written in place (a device, a FIFO), not replaced by a rename. */
     inPlace: boolean;
-    /** What `path` is now, when it exists. */
+    /**
+     * `Deno.stat` of the path as given, which follows symlinks: the file a link names (the one
+     * replaced), not the link; absent when nothing is there (a missing or dangling path).
+     */
     info?: Deno.FileInfo;
   }
   | { refused: string; hint?: string };
@@ -122,9 +125,11 @@ function ownStreamRefusal(stream: "output" | "error"): { refused: string; hint: 
 
 /**
  * The first existing ancestor of `dir` (or `dir` itself) when it is not a directory: the file
- * that makes `mkdir -p dir` fail with a bare "already exists".
+ * that makes `mkdir -p dir` fail with a bare "already exists", or a path through a file fail
+ * with "Not a directory" (`"/etc/passwd" is not a directory`). Undefined when that ancestor is
+ * a directory; an ancestor that cannot be examined (permission) counts as missing.
  */
-async function fileInTheWay(dir: string): Promise<string | undefined> {
+export async function fileInTheWay(dir: string): Promise<string | undefined> {
   for (let up = dir;; up = dirname(up)) {
     const found = await Deno.stat(up).catch(() => undefined);
     if (found) return found.isDirectory ? undefined : up;

@@ -374,7 +374,7 @@ Deno.test("download reports a data dir it cannot read or write in one line", asy
       unreadable.stderr,
       new RegExp(
         `^error: Cannot read "${dir}/file/${NAMES[0]}": "${dir}/file" is not a directory\n` +
-          "hint: Pass --data-dir DIR .+\n$",
+          "hint: Pass --data-dir DIR \\(a folder you can read\\) or set MNIST_DATA_DIR\\.\n$",
       ),
     );
     assertEquals(mirror.requests, []);

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { UserError } from "../src/errors.ts";
 import {
   checkWritable,
+  fileInTheWay,
   formatBytes,
   type OutputFormat,
   readCapped,
@@ -25,6 +26,17 @@ async function rejectsWith(promise: Promise<unknown>, message: string): Promise<
     return true;
   });
 }
+
+Deno.test("fileInTheWay() names the file that a path runs through, or none", async () => {
+  // One function for writeFileAtomic, checkWritable and the downloader's messages.
+  await withDir(async (dir) => {
+    await Deno.writeTextFile(`${dir}/file`, "x");
+    assert.equal(await fileInTheWay(`${dir}/file/a/b`), `${dir}/file`);
+    assert.equal(await fileInTheWay(`${dir}/file`), `${dir}/file`);
+    assert.equal(await fileInTheWay(`${dir}/missing/a`), undefined);
+    assert.equal(await fileInTheWay(dir), undefined);
+  });
+});
 
 Deno.test("writeFileAtomic() names the path and reason in one line and leaves no temp file", async () => {
   await withDir(async (dir) => {

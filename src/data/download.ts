@@ -13,9 +13,8 @@
  * are removed by the next download.
  */
 import { createHash } from "node:crypto";
-import { dirname } from "node:path";
 import { messageOf, UserError } from "../errors.ts";
-import { exists, fsReason } from "../fs.ts";
+import { exists, fileInTheWay, fsReason } from "../fs.ts";
 import type { SplitName } from "./dataset.ts";
 import { datasetDir, type DatasetName, DATASETS, type FileSpec } from "./mirrors.ts";
 import { formatEta, ProgressBar, type ProgressStream, Throughput } from "../progress.ts";
@@ -114,7 +113,7 @@ export async function verifyFile(path: string, spec: FileSpec): Promise<Verdict>
     file = await Deno.open(path);
   } catch (error) {
     if (error instanceof Deno.errors.NotFound) return { ok: false, reason: "missing" };
-    throw cannotAccess("read", path, error);
+    throw await cannotAccess("read", path, error);
   }
   // `file.readable` closes the file when it ends or is cancelled.
   try {
@@ -149,8 +148,8 @@ export async function ensureDataset(
   );
   for (const spec of needed) {
     const path = `${dir}/${spec.name}`;
-    const present = await exists(path).catch((error) => {
-      throw cannotAccess("read", path, error);
+    const present = await exists(path).catch(async (error) => {
+      throw await cannotAccess("read", path, error);
     });
     if (!present) missing.push(spec);
   }
@@ -222,8 +221,8 @@ async function fetchAll(
   const report = options.report ?? options.log ?? console.error;
   const results: Fetched[] = [];
   const created = !(await exists(dir).catch(() => true)); // mkdir below says why
-  await Deno.mkdir(dir, { recursive: true }).catch((error) => {
-    throw cannotWrite(dir, error);
+  await Deno.mkdir(dir, { recursive: true }).catch(async (error) => {
+    throw await cannotWrite(dir, error);
   });
   using interrupt = abortOnSignals(options.signal);
   try {
@@ -354,8 +353,8 @@ async function staleReason(path: string, pid: string): Promise<string | undefine
  */
 async function openTemp(path: string, target: string): Promise<Deno.FsFile> {
   const file = await Deno.open(path, { write: true, create: true, truncate: true }).catch(
-    (error) => {
-      throw cannotWrite(target, error);
+    async (error) => {
+      throw await cannotWrite(target, error);
     },
   );
   await file.lock(true).catch(() => {}); // no locks here: the age rule still applies
@@ -397,8 +396,8 @@ export async function downloadFile(
         });
         signal?.throwIfAborted(); // an interrupted attempt is not the mirror's fault
         if (result.ok) {
-          await Deno.rename(tmp, target).catch((error) => {
-            throw cannotWrite(target, error);
+          await Deno.rename(tmp, target).catch(async (error) => {
+            throw await cannotWrite(target, error);
           });
           return { url, bytes: result.bytes, failedMirrors };
         }
@@ -480,7 +479,7 @@ async function attemptDownload(
     await file.truncate(0);
     await file.seek(0, Deno.SeekMode.Start);
   } catch (error) {
-    throw cannotWrite(target, error);
+    throw await cannotWrite(target, error);
   }
   const watchdog = new Watchdog(settings);
   const signal = settings.signal
@@ -571,7 +570,7 @@ async function attemptDownload(
         ? await digest(tapped, spec, { has: "uncompressed body has", onProgress })
         : await digestGzip(tapped, spec, onProgress);
     } catch (error) {
-      if (error instanceof LocalWriteError) throw cannotWrite(target, error.cause);
+      if (error instanceof LocalWriteError) throw await cannotWrite(target, error.cause);
       if (watchdog.reason) return { ok: false, reason: watchdog.reason, retry: watchdog.retry };
       if (sourceError !== undefined) {
         return { ok: false, reason: networkReason(sourceError), retry: true };
@@ -817,43 +816,35 @@ async function writeAll(file: Deno.FsFile, bytes: Uint8Array): Promise<void> {
   }
 }
 
-function cannotWrite(path: string, error: unknown): UserError {
+function cannotWrite(path: string, error: unknown): Promise<UserError> {
   return cannotAccess("write", path, error);
 }
 
 /**
  * A file-system error on `path` as one line in the words `fsReason` uses elsewhere ("permission
  * denied", not "Operation not permitted (os error 1)"). A path through a file, or a folder to
- * create where a file is, names that file: `"/etc/passwd" is not a directory`.
+ * create where a file is, names that file (`fileInTheWay`): `"/etc/passwd" is not a directory`.
+ * The hint says which data directory to pass: one that can be read, or written to.
  */
-function cannotAccess(verb: "read" | "write", path: string, error: unknown): UserError {
+async function cannotAccess(
+  verb: "read" | "write",
+  path: string,
+  error: unknown,
+): Promise<UserError> {
   const blocker = error instanceof Deno.errors.NotADirectory ||
       error instanceof Deno.errors.AlreadyExists
-    ? fileInTheWay(path)
+    ? await fileInTheWay(path)
     : undefined;
   const reason = blocker === path
     ? "it is not a directory"
     : blocker
     ? `"${blocker}" is not a directory`
     : fsReason(error);
+  const folder = verb === "read" ? "a folder you can read" : "a folder you can write to";
   return new UserError(`Cannot ${verb} "${path}": ${reason}`, {
-    hint: "Pass --data-dir DIR (a folder you can write to) or set MNIST_DATA_DIR.",
+    hint: `Pass --data-dir DIR (${folder}) or set MNIST_DATA_DIR.`,
     cause: error,
   });
-}
-
-/** `path` or the nearest of its ancestors that exists, when that one is not a directory. */
-function fileInTheWay(path: string): string | undefined {
-  for (let up = path;; up = dirname(up)) {
-    let info: Deno.FileInfo | undefined;
-    try {
-      info = Deno.statSync(up);
-    } catch {
-      // Missing, or under the file we are looking for.
-    }
-    if (info) return info.isDirectory ? undefined : up;
-    if (dirname(up) === up) return undefined;
-  }
 }
 
 /** A network error's message without the URL (already printed) and the client's jargon. */

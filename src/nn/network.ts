@@ -116,24 +116,26 @@ export function checkParamsFit(
   for (const info of inferShapes(model)) {
     const bytes = info.params.reduce((n, p) => n + sizeOf(p.shape), 0) * 4;
     if (bytes > binding) {
+      const [size, limit] = formatOver(bytes, binding);
       throw fail(
-        `for ${on}: ${info.spec.name}'s parameters take ${formatBytes(bytes)}, over the ` +
-          `adapter's ${formatBytes(binding)} buffer binding limit`,
+        `for ${on}: ${info.spec.name}'s parameters take ${size}, over the ` +
+          `adapter's ${limit} buffer binding limit`,
       );
     }
     // Each block starts 256-byte aligned, as ParamStore lays them out.
     total += Math.ceil(bytes / 256) * 256;
   }
   if (total > limits.maxBufferSize) {
+    const [size, limit] = formatOver(total, limits.maxBufferSize);
     throw fail(
-      `for ${on}: its parameters take ${formatBytes(total)}, over the adapter's ` +
-        `${formatBytes(limits.maxBufferSize)} buffer size limit`,
+      `for ${on}: its parameters take ${size}, over the adapter's ${limit} buffer size limit`,
     );
   }
   if (train && total > binding) {
+    const [size, limit] = formatOver(total, binding);
     throw fail(
-      `to train on ${on}: its parameters take ${formatBytes(total)}, over the adapter's ` +
-        `${formatBytes(binding)} buffer binding limit (the optimizer binds them all at once)`,
+      `to train on ${on}: its parameters take ${size}, over the adapter's ${limit} buffer ` +
+        "binding limit (the optimizer binds them all at once)",
     );
   }
 }

@@ -3780,6 +3780,39 @@ function inferenceVariants(model, gpu, { batch } = {}) {
 }
 
 // src/nn/network.ts
+function formatOver(bytes, limit) {
+  const [a, b] = [
+    formatBytes(bytes),
+    formatBytes(limit)
+  ];
+  const [valueA, unit] = a.split(" ");
+  const [valueB, unitB] = b.split(" ");
+  if (bytes === limit || unit !== unitB || Number(valueA) !== Number(valueB)) return [
+    a,
+    b
+  ];
+  const size = {
+    KiB: 1024,
+    MiB: 1024 ** 2,
+    GiB: 1024 ** 3
+  }[unit] ?? 1;
+  for (let decimals = 2; decimals <= 6; decimals++) {
+    const [x, y] = [
+      bytes / size,
+      limit / size
+    ];
+    if (x.toFixed(decimals) === y.toFixed(decimals)) continue;
+    const show = (v) => `${Number.isInteger(v) ? v : v.toFixed(decimals)} ${unit}`;
+    return [
+      show(x),
+      show(y)
+    ];
+  }
+  return [
+    `${bytes.toLocaleString("en-US")} B`,
+    `${limit.toLocaleString("en-US")} B`
+  ];
+}
 function checkParamsFit(model, { limits, adapter, train }) {
   const on = adapter === void 0 ? "this adapter" : `"${adapter}"`;
   const fail = (text) => new UserError(`Model "${model.name}" is too large ${text}`, {
@@ -3790,15 +3823,18 @@ function checkParamsFit(model, { limits, adapter, train }) {
   for (const info of inferShapes(model)) {
     const bytes = info.params.reduce((n, p) => n + sizeOf(p.shape), 0) * 4;
     if (bytes > binding) {
-      throw fail(`for ${on}: ${info.spec.name}'s parameters take ${formatBytes(bytes)}, over the adapter's ${formatBytes(binding)} buffer binding limit`);
+      const [size, limit] = formatOver(bytes, binding);
+      throw fail(`for ${on}: ${info.spec.name}'s parameters take ${size}, over the adapter's ${limit} buffer binding limit`);
     }
     total += Math.ceil(bytes / 256) * 256;
   }
   if (total > limits.maxBufferSize) {
-    throw fail(`for ${on}: its parameters take ${formatBytes(total)}, over the adapter's ${formatBytes(limits.maxBufferSize)} buffer size limit`);
+    const [size, limit] = formatOver(total, limits.maxBufferSize);
+    throw fail(`for ${on}: its parameters take ${size}, over the adapter's ${limit} buffer size limit`);
   }
   if (train && total > binding) {
-    throw fail(`to train on ${on}: its parameters take ${formatBytes(total)}, over the adapter's ${formatBytes(binding)} buffer binding limit (the optimizer binds them all at once)`);
+    const [size, limit] = formatOver(total, binding);
+    throw fail(`to train on ${on}: its parameters take ${size}, over the adapter's ${limit} buffer binding limit (the optimizer binds them all at once)`);
   }
 }
 var Network = class {
