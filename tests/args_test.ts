@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { parseCommandArgs } from "../src/cli/args.ts";
+import { floatOption, intOption, parseCommandArgs } from "../src/cli/args.ts";
 import { UserError } from "../src/errors.ts";
 import { modelPath } from "../src/nn/last_model.ts";
 
@@ -42,5 +42,52 @@ Deno.test("modelPath() calls a bare word that is neither a file nor a model an u
     assert.equal(await modelPath(`${dir}/resnet`, dir), `${dir}/resnet`);
   } finally {
     await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test('intOption() takes decimal digits only: "0x10", "1e3", "5.0", " 5" are refused', () => {
+  assert.equal(intOption("count", "16", { fallback: 1 }), 16);
+  assert.equal(intOption("count", "-1", { fallback: 1 }), -1);
+  assert.equal(intOption("count", undefined, { fallback: 7 }), 7);
+  for (
+    const [text, hint] of [
+      ["0x10", "Write it in decimal digits: --count 16."],
+      ["1e3", "Write it in decimal digits: --count 1000."],
+      ["5.0", "Write it in decimal digits: --count 5."],
+      [" 5", "Write it in decimal digits: --count 5."],
+      ["+5", "Write it in decimal digits: --count 5."],
+      ["0b11", "Write it in decimal digits: --count 3."],
+      ["1.5", undefined],
+      ["", undefined],
+      ["ten", undefined],
+    ] as const
+  ) {
+    assert.throws(() => intOption("count", text, { fallback: 1 }), (error: UserError) => {
+      assert.equal(error.message, `--count must be an integer, got "${text}"`);
+      assert.equal(error.hint, hint, text);
+      return true;
+    });
+  }
+  // Past 2^53 the digits no longer name one number.
+  assert.throws(
+    () => intOption("epochs", "99999999999999999999", { fallback: 1, min: 1 }),
+    /^UserError: --epochs is too large, got 99999999999999999999$/,
+  );
+  assert.throws(
+    () => intOption("batch-size", "99999999999999999999", { fallback: 1, min: 1, max: 65536 }),
+    /--batch-size must be between 1 and 65536, got 99999999999999999999$/,
+  );
+});
+
+Deno.test('floatOption() takes decimal numbers only: "0x10", "Infinity", " 5" are refused', () => {
+  for (const [text, value] of [["0.1", 0.1], [".5", 0.5], ["1e-8", 1e-8], ["2", 2], ["3.", 3]]) {
+    assert.equal(floatOption("lr", text as string, { fallback: 1 }), value);
+  }
+  for (const text of ["0x10", " 5", "5 ", "Infinity", "1e", "", "."]) {
+    assert.throws(
+      () => floatOption("lr", text, { fallback: 1 }),
+      (error: UserError) => error.message === `--lr must be a number, got "${text}"`,
+      text,
+    );
   }
 });

@@ -211,6 +211,14 @@ gpuTest(
         ),
         held.stderr,
       );
+      // 4 samples say nothing of chance ("predicts 5 for 100% of the digits"): said, not judged.
+      assert.ok(
+        err.includes(
+          "note: 4 held-out training digits are too few to tell whether this run learned (that " +
+            "takes 100): it is treated as a run that did",
+        ),
+        held.stderr,
+      );
       assert.deepEqual(await Deno.readFile(prev), good);
       // The next run replaces the holdout run, which the .prev cannot be compared with: neither
       // is lost (the .prev moves aside; the holdout run's model takes its place).
@@ -242,12 +250,18 @@ gpuTest(
 
 /**
  * Runs `mnist train ...args` with the model directory `runCli` gives `dataDir`, sends `signal`
- * once a line of its standard output matches `when`, and collects what it printed.
+ * once a line of its standard output matches `when` (after `before`, when given), and collects
+ * what it printed.
  */
 async function interruptTrain(
   dataDir: string,
   args: string[],
-  { when, signal }: { when: RegExp; signal: Deno.Signal },
+  { when, signal, before }: {
+    when: RegExp;
+    signal: Deno.Signal;
+    /** Run when the line has come, before the signal is sent. */
+    before?: () => Promise<void>;
+  },
 ): Promise<CliResult> {
   const child = new Deno.Command(Deno.execPath(), {
     args: ["run", "-A", "main.ts", "train", "--data-dir", dataDir, ...args],
@@ -263,6 +277,7 @@ async function interruptTrain(
   for await (const chunk of child.stdout.pipeThrough(new TextDecoderStream())) {
     stdout += chunk;
     if (!sent && lines(stdout).some((line) => when.test(line))) {
+      await before?.();
       child.kill(signal);
       sent = true;
     }
@@ -282,10 +297,11 @@ gpuTest(
       await Deno.mkdir(models, { recursive: true });
       await Deno.writeFile(saved, good);
       await Deno.writeTextFile(`${models}/default`, `${saved}\n`);
-      // An epoch of 10,000 digits takes a second or more: the signal comes long before its checkpoint.
+      // An epoch of 60,000 batches of one digit takes seconds on any adapter (a command buffer
+      // per 50 batches): the signal comes long before its checkpoint, however fast the GPU.
       const run = await interruptTrain(
         dir,
-        ["--limit", "10000", "--epochs", "2", "--frequent", "50"],
+        ["--batch-size", "1", "--epochs", "2", "--frequent", "5000"],
         { when: /Start training/, signal: "SIGTERM" },
       );
       assert.equal(run.code, 143, run.stderr);
@@ -314,9 +330,10 @@ gpuTest(
       await Deno.mkdir(models, { recursive: true });
       await Deno.writeFile(saved, better);
       await Deno.writeTextFile(`${models}/default`, `${saved}\n`);
+      // 100,000 epochs: the run is still going when the signal comes, however fast the GPU.
       const run = await interruptTrain(
         dir,
-        ["--limit", "300", "--epochs", "50", "--frequent", "3"],
+        ["--limit", "300", "--epochs", "100000", "--frequent", "3"],
         { when: /Saved checkpoint/, signal: "SIGINT" },
       );
       assert.equal(run.code, 130, run.stderr);
@@ -325,16 +342,16 @@ gpuTest(
       assert.match(
         err[1]!,
         new RegExp(
-          `^error: Interrupted by SIGINT; .*/mlp\\.safetensors holds epoch \\d+ of 50 ` +
+          `^error: Interrupted by SIGINT; .*/mlp\\.safetensors holds epoch \\d+ of 100000 ` +
             `\\((not yet validated|validation accuracy \\d+\\.\\d\\d% on 300 test digits)\\); ` +
             `the model this run replaced \\(99\\.00% on 300 test digits\\) is kept as ` +
             `.*/mlp\\.prev\\.safetensors, the default model again$`,
         ),
       );
-      assert.equal(err[2], `hint: Continue with "mnist train --resume mlp --epochs 50".`);
+      assert.equal(err[2], `hint: Continue with "mnist train --resume mlp --epochs 100000".`);
       // The checkpoint is the run's, whole; the better model is at .prev and is the default.
       const epochs = Number(/holds epoch (\d+)/.exec(err[1]!)![1]);
-      assert.ok(epochs >= 1 && epochs < 50, err[1]);
+      assert.ok(epochs >= 1 && epochs < 100000, err[1]);
       assert.deepEqual(await Deno.readFile(prev), better);
       assert.notDeepEqual(await Deno.readFile(saved), better);
       assert.equal(await Deno.readTextFile(`${models}/default`), `${prev}\n`);
@@ -344,6 +361,121 @@ gpuTest(
       );
       assertOk(resumed, "the hint's command, one epoch further");
       assert.match(resumed.stdout, new RegExp(`Epoch\\[${epochs}\\] Validation-accuracy`));
+    });
+  },
+);
+
+gpuTest(
+  "SIGINT once the last epoch is validated settles the run, then exits 130 saying so",
+  async () => {
+    await withDataDir(async (dir) => {
+      const models = modelDirFor(dir);
+      const saved = `${models}/mlp.safetensors`;
+      const chart = `${dir}/run.png`;
+      // After the last validation line the run saves, profiles a step (--profile), settles the
+      // default and draws the chart (a PNG: CPU work, however fast the GPU): the signal comes
+      // during one of those, and was ignored.
+      const run = await interruptTrain(
+        dir,
+        [...QUICK, "--profile", "--plot", chart],
+        { when: /Epoch\[0\] Validation-accuracy/, signal: "SIGINT" },
+      );
+      assert.equal(run.code, 130, run.stderr);
+      const err = lines(run.stderr);
+      // Settled first, as a run that was not interrupted is.
+      assert.equal(err.at(-2), `Default model is now "${saved}".`, run.stderr);
+      assert.match(
+        err.at(-1)!,
+        new RegExp(
+          `^error: Interrupted by SIGINT after the last epoch: ${saved} holds epoch 1 of 1 ` +
+            `\\(validation accuracy ${lastAccuracy(run.stdout)} on 300 test digits\\)` +
+            `(; the chart ${chart} was not drawn)?$`,
+        ),
+      );
+      assert.equal(await Deno.readTextFile(`${models}/default`), `${saved}\n`);
+      // The chart is whole (its last chunk is IEND) or absent, as the line says.
+      const drawn = await Deno.readFile(chart).catch(() => undefined);
+      assert.equal(drawn === undefined, err.at(-1)!.endsWith("was not drawn"), run.stderr);
+      if (drawn !== undefined) {
+        assert.equal(new TextDecoder().decode(drawn.subarray(-8, -4)), "IEND");
+      }
+    });
+  },
+);
+
+gpuTest(
+  "SIGINT when the copy of the replaced model cannot be removed names it in one line, exit 130",
+  async () => {
+    await withDataDir(async (dir) => {
+      const models = modelDirFor(dir);
+      const saved = `${models}/mlp.safetensors`;
+      const prev = `${models}/mlp.prev.safetensors`;
+      const good = recordedModel(0.93, { testSamples: 10000, validation: "test" });
+      await Deno.mkdir(models, { recursive: true });
+      await Deno.writeFile(saved, good);
+      // The copy made at the start becomes a directory that Deno.remove refuses (not empty):
+      // the error came out raw, as an internal error.
+      const run = await interruptTrain(
+        dir,
+        ["--batch-size", "1", "--epochs", "2", "--frequent", "5000"],
+        {
+          when: /Start training/,
+          signal: "SIGINT",
+          before: async () => {
+            await Deno.remove(prev);
+            await Deno.mkdir(`${prev}/inside`, { recursive: true });
+          },
+        },
+      );
+      assert.equal(run.code, 130, run.stderr);
+      assert.deepEqual(lines(run.stderr).slice(1), [
+        `error: Interrupted by SIGINT before its first checkpoint: ${saved} is unchanged; ` +
+        `cannot remove "${prev}", a copy of a replaced model that is no longer needed: ` +
+        `directory not empty`,
+        `hint: Remove ${prev} yourself.`,
+      ]);
+      assert.deepEqual(await Deno.readFile(saved), good);
+    });
+  },
+);
+
+gpuTest(
+  "a symlinked model directory: a run at chance saved over the default through another " +
+    "spelling gives the default to the model it replaced",
+  async () => {
+    await withDataDir(async (dir) => {
+      const real = `${dir}/real-models`;
+      const link = `${dir}/models-link`;
+      await Deno.mkdir(real);
+      await Deno.symlink(real, link);
+      const env = { MNIST_MODEL_DIR: link };
+      const first = await runCli(["train", "--data-dir", dir, ...QUICK], { env });
+      assertOk(first, "the first run");
+      assert.equal(await Deno.readTextFile(`${real}/default`), `${link}/mlp.safetensors\n`);
+      // The same file as the default, spelt through the real directory; --lr 50 ends at chance.
+      const chance = await runCli(
+        [
+          "train",
+          "--data-dir",
+          dir,
+          ...QUICK,
+          "--lr",
+          "50",
+          "--save",
+          `${real}/mlp.safetensors`,
+        ],
+        { env },
+      );
+      assertOk(chance, "train --lr 50 --save <real dir>/mlp.safetensors");
+      // It said "Default model unchanged" of the file it had just overwritten at chance.
+      assert.equal(
+        lines(chance.stderr).at(-1),
+        `Default model is now "${real}/mlp.prev.safetensors", the model this run replaced.`,
+      );
+      assert.equal(
+        await Deno.readTextFile(`${real}/default`),
+        `${real}/mlp.prev.safetensors\n`,
+      );
     });
   },
 );

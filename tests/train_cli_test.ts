@@ -16,7 +16,7 @@ import { parseIdxPair } from "../src/data/idx.ts";
 import { inferShapes, lenet, mlp, sizeOf } from "../src/nn/model.ts";
 import { largestBatch } from "../src/nn/network.ts";
 import { startLine } from "../src/train/speedometer.ts";
-import { nextDefault, runWarning } from "../src/cli/train.ts";
+import { MIN_JUDGED_SAMPLES, nextDefault, runWarning } from "../src/cli/train.ts";
 import { referenceMlp } from "./reference_mlp.ts";
 import { MNIST } from "./test_data.ts";
 
@@ -434,6 +434,15 @@ Deno.test("runWarning() warns below 20% or when one class takes over 90% of the 
     runWarning({ validationAccuracy: 0.372, predictedCounts: counts(0, 0.3) }, { lr: 0.1 }),
     undefined,
   );
+  // Too few samples to tell (--validation holdout:4): 4 digits all called 5 said "predicts 5 for
+  // 100% of the digits"; 100 are judged.
+  const few = [0, 0, 0, 0, 0, 4, 0, 0, 0, 0];
+  assert.equal(runWarning({ validationAccuracy: 0, predictedCounts: few }, { lr: 0.1 }), undefined);
+  const hundred = [0, 0, 0, 0, 0, MIN_JUDGED_SAMPLES, 0, 0, 0, 0];
+  assert.match(
+    runWarning({ validationAccuracy: 0.1, predictedCounts: hundred }, { lr: 0.1 })!.message,
+    /predicts 5 for 100% of the digits/,
+  );
 });
 
 Deno.test("nextDefault(): what becomes the default model after a run", () => {
@@ -785,6 +794,13 @@ gpuTest(
       );
       const part = await runCli([...common, "--epochs", "1", "--save", `${dir}/part.st`]);
       assertOk(part, "the first epoch");
+      // Its step comes after its last epoch: said (it was silently ignored), not refused, since
+      // the resumed run below applies it.
+      assert.equal(
+        lines(part.stderr)[0],
+        "note: the rate will not change at --lr-step-epochs 1, at or past --epochs 1, unless " +
+          "this run is resumed with more epochs",
+      );
       // Only the data and the new total: the optimizer and schedule come from the checkpoint.
       const resumed = await runCli(
         ["train", "--data-dir", dir, "--epochs", "2", "--resume", `${dir}/part.st`],
@@ -821,6 +837,7 @@ gpuTest("mnist train refuses optimizer and schedule options that do not go toget
         [["--optimizer", "rmsprop"], /--optimizer must be one of sgd, nag, adam, adamw/],
         [["--lr-factor", "0.5"], /--lr-factor needs --lr-step-epochs/],
         [["--lr-step-epochs", "3,2"], /--lr-step-epochs must be increasing/],
+        [["--lr-step-epochs", "0x1"], /--lr-step-epochs must be increasing/],
         [["--lr-schedule", "cosine", "--lr-step-epochs", "2"], /does not take --lr-step-epochs/],
         [["--final-lr", "0.01"], /--final-lr applies to --lr-schedule cosine only/],
         [["--lr-schedule", "linear"], /--lr-schedule must be one of cosine/],
@@ -897,6 +914,14 @@ Deno.test("mnist train and eval reject bad options with one error line each", as
       [[...train, "--epochs", "0"], /^error: --epochs must be >= 1, got 0$/],
       [[...train, "--epochs=-1"], /--epochs must be >= 1, got -1$/],
       [[...train, "--epochs", "1.5"], /--epochs must be an integer, got "1.5"$/],
+      // Integers in decimal digits only: Number() took these ("0x3" was 3 epochs).
+      [[...train, "--epochs", "0x3"], /^error: --epochs must be an integer, got "0x3"$/],
+      [[...train, "--limit", "1e3"], /^error: --limit must be an integer, got "1e3"$/],
+      [[...train, "--seed", "5.0"], /^error: --seed must be an integer, got "5\.0"$/],
+      [[...train, "--batch-size", " 5"], /^error: --batch-size must be an integer, got " 5"$/],
+      [[...train, "--frequent", "+5"], /^error: --frequent must be an integer, got "\+5"$/],
+      [[...train, "--lr", "0x10"], /^error: --lr must be a number, got "0x10"$/],
+      [[...train, "--init", "uniform:0x1"], /--init must be xavier or uniform:SCALE/],
       [[...train, "--lr", "abc"], /--lr must be a number, got "abc"$/],
       [[...train, "--lr", "0"], /--lr must be > 0, got 0$/],
       [[...train, "--model", "nope"], /Unknown model "nope"$/],

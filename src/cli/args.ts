@@ -89,8 +89,25 @@ export function parseCommandArgs<T extends Options>(
 }
 
 /**
- * Parses `--name`'s `value` as an integer in `min..max` (inclusive; unbounded by default);
- * `undefined` (the option not given) gives `fallback`. Anything else is a `UserError` quoting it.
+ * Whether `text` is an integer written in decimal digits, with an optional leading minus: "12",
+ * "-1", not "0x10", "1e3", "5.0", "+5" or " 5" (which `Number` would all take).
+ */
+export function isDecimalInteger(text: string): boolean {
+  return /^-?\d+$/.test(text);
+}
+
+/**
+ * Whether `text` is a number written in decimal: "0.1", "-2", ".5", "1e-8", not "0x10",
+ * "Infinity" or " 5" (which `Number` would all take).
+ */
+export function isDecimalNumber(text: string): boolean {
+  return /^[+-]?(\d+\.?\d*|\.\d+)(e[+-]?\d+)?$/i.test(text);
+}
+
+/**
+ * Parses `--name`'s `value` as an integer in `min..max` (inclusive; unbounded by default),
+ * written in decimal digits (see `isDecimalInteger`); `undefined` (the option not given) gives
+ * `fallback`. Anything else is a `UserError` quoting it.
  */
 export function intOption(
   name: string,
@@ -99,19 +116,25 @@ export function intOption(
 ): number {
   if (value === undefined) return fallback;
   const n = Number(value);
-  if (value.trim() === "" || !Number.isInteger(n)) {
-    throw new UserError(`--${name} must be an integer, got "${value}"`);
+  if (!isDecimalInteger(value)) {
+    // "0x10", "1e3", "5.0", " 5": an integer to `Number`, but not as people write one here.
+    const hint = value.trim() !== "" && Number.isSafeInteger(n)
+      ? { hint: `Write it in decimal digits: --${name} ${n}.` }
+      : {};
+    throw new UserError(`--${name} must be an integer, got "${value}"`, hint);
   }
   if (n < min || n > max) {
     const range = max === Infinity ? `>= ${min}` : `between ${min} and ${max}`;
     throw new UserError(`--${name} must be ${range}, got ${value}`);
   }
+  if (!Number.isSafeInteger(n)) throw new UserError(`--${name} is too large, got ${value}`);
   return n;
 }
 
 /**
- * Parses `--name`'s `value` as a finite number of at least `min` (more than `min` with
- * `exclusiveMin`); `undefined` gives `fallback`. Anything else is a `UserError` quoting it.
+ * Parses `--name`'s `value` as a finite number written in decimal (see `isDecimalNumber`) of at
+ * least `min` (more than `min` with `exclusiveMin`); `undefined` gives `fallback`. Anything else
+ * is a `UserError` quoting it.
  */
 export function floatOption(
   name: string,
@@ -124,7 +147,7 @@ export function floatOption(
 ): number {
   if (value === undefined) return fallback;
   const n = Number(value);
-  if (value.trim() === "" || !Number.isFinite(n)) {
+  if (!isDecimalNumber(value) || !Number.isFinite(n)) {
     throw new UserError(`--${name} must be a number, got "${value}"`);
   }
   if (exclusiveMin ? n <= min : n < min) {

@@ -1,6 +1,13 @@
 /** `mnist train`: train a model on the GPU and log like MXNet's FeedForward. */
-import { basename, dirname, resolve } from "node:path";
-import { choiceOption, floatOption, intOption, parseCommandArgs } from "./args.ts";
+import { basename, dirname, join, resolve } from "node:path";
+import {
+  choiceOption,
+  floatOption,
+  intOption,
+  isDecimalInteger,
+  isDecimalNumber,
+  parseCommandArgs,
+} from "./args.ts";
 import { type Command, COMMON_HELP } from "./command.ts";
 import { UserError } from "../errors.ts";
 import { checkNotInput, checkWritable, exists, fsReason } from "../fs.ts";
@@ -129,7 +136,7 @@ Examples:
 function parseInit(value: string | undefined): Init {
   if (value === undefined || value === "xavier") return { kind: "xavier" };
   const match = /^uniform:(.+)$/.exec(value);
-  const scale = match ? Number(match[1]) : NaN;
+  const scale = match && isDecimalNumber(match[1]!) ? Number(match[1]) : NaN;
   if (!match || !Number.isFinite(scale) || scale <= 0) {
     throw new UserError(`--init must be xavier or uniform:SCALE (SCALE > 0), got "${value}"`);
   }
@@ -188,10 +195,11 @@ function parseSchedule(
       hint: "Say at which epochs to multiply the rate, e.g. --lr-step-epochs 3,6.",
     });
   }
-  const stepEpochs = text.split(",").map((e) => Number(e));
+  const stepEpochs = text.split(",").map((e) => isDecimalInteger(e) ? Number(e) : NaN);
   if (
-    text.trim() === "" ||
-    !stepEpochs.every((e, i) => Number.isInteger(e) && e > 0 && (i === 0 || e > stepEpochs[i - 1]!))
+    !stepEpochs.every((e, i) =>
+      Number.isSafeInteger(e) && e > 0 && (i === 0 || e > stepEpochs[i - 1]!)
+    )
   ) {
     throw new UserError(
       `--lr-step-epochs must be increasing epoch numbers > 0 separated by commas, got "${text}"`,
@@ -208,6 +216,30 @@ function parseSchedule(
 /** The tutorial's learning rate, `--lr`'s default, which trains both models. */
 const TUTORIAL_LR = 0.1;
 
+/**
+ * One spelling for each file, to compare paths by the file they name: the real path (symlinks
+ * followed) when `path` exists, else its directory's real path joined with its name, else
+ * `resolve(path)`. The default model's pointer, `--save`, `--resume` and the model directory may
+ * each reach a file through another link.
+ */
+export async function canonical(path: string): Promise<string> {
+  try {
+    return await Deno.realPath(path);
+  } catch {
+    try {
+      return join(await Deno.realPath(dirname(path)), basename(path));
+    } catch {
+      return resolve(path);
+    }
+  }
+}
+
+/** Whether `a` and `b` name the same file, or would (see `canonical`). */
+async function sameFile(a: string, b: string): Promise<boolean> {
+  const [x, y] = await Promise.all([canonical(a), canonical(b)]);
+  return x === y;
+}
+
 /** `x` (0..1) as a percentage with two decimals: "93.10%". */
 function percent(x: number): string {
   return `${(x * 100).toFixed(2)}%`;
@@ -223,9 +255,17 @@ function scored(
   on: { testSamples?: number; validation?: string; dataset?: string },
 ): string {
   if (on.testSamples === undefined) return percent(accuracy);
+  return `${percent(accuracy)} on ${validationSamples(on.testSamples, on)}`;
+}
+
+/** "300 test digits", "4 held-out training digits", "1 test image" (Fashion-MNIST). */
+function validationSamples(
+  count: number,
+  on: { validation?: string; dataset?: string },
+): string {
   const held = on.validation?.startsWith("holdout:") ?? false;
-  const what = (on.dataset === "fashion" ? "image" : "digit") + (on.testSamples === 1 ? "" : "s");
-  return `${percent(accuracy)} on ${on.testSamples} ${held ? "held-out training" : "test"} ${what}`;
+  const what = (on.dataset === "fashion" ? "image" : "digit") + (count === 1 ? "" : "s");
+  return `${count} ${held ? "held-out training" : "test"} ${what}`;
 }
 
 /**
@@ -294,10 +334,17 @@ export interface RunWarning {
 }
 
 /**
+ * The fewest validation samples on which `runWarning` judges a run: at 100, chance (10%) is 3.3
+ * standard deviations under its 20% threshold; on 4 samples, one predicted class is "100%".
+ */
+export const MIN_JUDGED_SAMPLES = 100;
+
+/**
  * Whether a run's last epoch shows a model that has learned nothing: a validation accuracy under
  * 20% (chance is 10%), or one class taking more than 90% of the predictions, whatever the
  * accuracy. Returns the warning to print, with the settings to try (the tutorial's `--lr 0.1`,
- * more digits than a small `--limit`, more epochs), or undefined for a run that learned.
+ * more digits than a small `--limit`, more epochs), or undefined for a run that learned, or one
+ * validated on fewer than `MIN_JUDGED_SAMPLES` samples (too few to tell).
  */
 export function runWarning(
   result: Pick<EpochResult, "validationAccuracy" | "predictedCounts">,
@@ -308,6 +355,7 @@ export function runWarning(
   const top = counts.reduce((best, c, k) => c > counts[best]! ? k : best, 0);
   const share = total > 0 ? counts[top]! / total : 0;
   const accuracy = result.validationAccuracy;
+  if (total < MIN_JUDGED_SAMPLES) return undefined;
   if (accuracy >= 0.2 && share <= 0.9) return undefined;
   const piled = share > 0.5
     ? `: the model predicts ${top} for ${Math.round(share * 100)}% of the digits`
@@ -331,8 +379,10 @@ export function runWarning(
  * The checkpoint that should be the default model after a run, or undefined to leave the
  * default as it is. All paths absolute. A run that learned becomes the default when it was saved
  * in the model directory (unless `otherDataset`), when there is no default yet, or when it was
- * saved over the default's file. One that did not learn never does; when it was saved over the default's file, the
- * default follows the model that file held to `backup`, where the run kept it.
+ * saved over the default's file. One that did not learn never does; when it was saved over the
+ * default's file, the default follows the model that file held to `backup`, where the run kept
+ * it. Paths are compared as strings: pass each as `canonical` gives it, so that two spellings of
+ * one file (a symlinked model directory) are one path.
  */
 export function nextDefault(run: {
   /** Where the run saved its checkpoint. */
@@ -448,9 +498,7 @@ async function keepBetter(
 ): Promise<Backup | undefined> {
   const old = await readCheckpointInfo(save);
   if (old.problem !== undefined || old.accuracy === undefined) return undefined;
-  const from = resumed !== undefined && resolve(resumed) === resolve(save)
-    ? "resumes from"
-    : "replaces";
+  const from = resumed !== undefined && await sameFile(resumed, save) ? "resumes from" : "replaces";
   const replacing = measured({ ...old, accuracy: old.accuracy });
   const path = previousModelPath(save);
   const prev = await readCheckpointInfo(path);
@@ -490,16 +538,34 @@ async function keepBetter(
 }
 
 /**
+ * Removes `path`, a copy of the model a run replaced that is no longer needed; one already gone
+ * is fine. Any other failure is a `UserError` naming the path and saying to remove it.
+ */
+async function removeBackup(path: string): Promise<void> {
+  try {
+    await Deno.remove(path);
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return;
+    throw new UserError(
+      `Cannot remove "${path}", a copy of a replaced model that is no longer needed: ` +
+        fsReason(error),
+      { hint: "Nothing needs it: remove it yourself." },
+    );
+  }
+}
+
+/**
  * After a run stopped early (an error, a signal), as the end of a run would settle it: a copy
  * of a model the run never overwrote is removed; so is one that the checkpoint now at `save`
- * beats on the same samples; otherwise it stays. Returns whether it stays.
+ * beats on the same samples; otherwise it stays. Returns whether it stays. A copy that cannot be
+ * removed is a `UserError` (`removeBackup`).
  */
 async function settleBackup(
   backup: Backup,
   { save, saved }: { save: string; saved: boolean },
 ): Promise<boolean> {
   if (!saved) {
-    if (backup.copied) await Deno.remove(backup.path);
+    if (backup.copied) await removeBackup(backup.path);
     return false;
   }
   const now = await readCheckpointInfo(save);
@@ -508,7 +574,7 @@ async function settleBackup(
     notComparable(measured({ ...now, accuracy: now.accuracy }), backup) === undefined &&
     now.accuracy >= backup.accuracy
   ) {
-    if (backup.copied) await Deno.remove(backup.path);
+    if (backup.copied) await removeBackup(backup.path);
     return false;
   }
   return true;
@@ -583,7 +649,15 @@ async function interruption(caught: Caught, options: {
   epochs: number;
 }): Promise<UserError> {
   const { save, saved, backup, modelDir } = options;
-  const kept = backup ? await settleBackup(backup, { save, saved }) : false;
+  // A copy that cannot be removed is said in the line; the signal's exit status stays.
+  let unremoved: UserError | undefined;
+  const kept = backup
+    ? await settleBackup(backup, { save, saved }).catch((error) => {
+      if (!(error instanceof UserError)) throw error;
+      unremoved = error;
+      return false;
+    })
+    : false;
   const parts: string[] = [];
   let hint: string | undefined;
   if (!saved) {
@@ -603,22 +677,45 @@ async function interruption(caught: Caught, options: {
     );
     if (backup && kept) {
       const current = await findDefaultModel(options.dataDir, { modelDir });
-      const follows = current !== undefined && resolve(current.path) === resolve(save);
+      const follows = current !== undefined && await sameFile(current.path, save);
       if (follows) await setDefaultModel(modelDir, backup.path);
       parts.push(
         `${replaced(backup).toLowerCase()} (${scored(backup.accuracy, backup)}) is kept as ` +
           `${backup.path}${follows ? ", the default model again" : ""}`,
       );
-    } else if (backup) {
+    } else if (backup && unremoved === undefined) {
       parts.push(`it beats the model kept at ${backup.path}, which is removed`);
     }
     if (epochs < options.epochs) {
-      const inModelDir = resolve(dirname(save)) === resolve(modelDir);
+      const inModelDir = await sameFile(dirname(save), modelDir);
       const name = inModelDir ? basename(save).replace(/\.safetensors$/, "") : save;
       hint = `Continue with "mnist train --resume ${name} --epochs ${options.epochs}".`;
     }
   }
+  if (unremoved !== undefined) {
+    parts.push(unremoved.message.replace(/^Cannot/, "cannot"));
+    hint = [`Remove ${backup!.path} yourself.`, hint].filter(Boolean).join(" ");
+  }
   return new UserError(parts.join("; "), { exitCode: caught.exitCode, hint });
+}
+
+/**
+ * After a signal came once the last epoch was trained, and the run was settled as any complete
+ * run is (`finish` has said what became of each model): the `UserError` that says so in one line,
+ * with the signal's exit status, and that `plot`, when given, was not drawn.
+ */
+async function afterTraining(
+  caught: Caught,
+  { save, epochs, plot }: { save: string; epochs: number; plot?: string },
+): Promise<UserError> {
+  const now = await readCheckpointInfo(save);
+  const held = now.epochs === undefined ? "" : `: ${save} holds epoch ${now.epochs} of ${epochs}` +
+    (now.accuracy === undefined ? "" : ` (validation accuracy ${scored(now.accuracy, now)})`);
+  return new UserError(
+    `Interrupted by ${caught.name} after the last epoch${held}` +
+      (plot === undefined ? "" : `; the chart ${plot} was not drawn`),
+    { exitCode: caught.exitCode },
+  );
 }
 
 /**
@@ -652,37 +749,56 @@ async function finish(
     console.error(`warning: ${warning.message}`);
     console.error(`hint: ${warning.hint}`);
   }
+  const validated = last.predictedCounts.reduce((a, b) => a + b, 0);
+  if (validated < MIN_JUDGED_SAMPLES) {
+    console.error(
+      `note: ${validationSamples(validated, options)} are too few to tell whether this run ` +
+        `learned (that takes ${MIN_JUDGED_SAMPLES}): it is treated as a run that did`,
+    );
+  }
   const current = await findDefaultModel(options.dataDir, { modelDir });
+  // Paths as shown and written to the default's pointer; compared as files (`canonical`).
   const currentPath = current && resolve(current.path);
   const currentInfo = currentPath === undefined ? undefined : await readCheckpointInfo(currentPath);
   const savePath = resolve(save);
   const backupPath = backup && resolve(backup.path);
+  const [currentFile, saveFile, backupFile] = await Promise.all(
+    [currentPath, savePath, backupPath].map((p) => p === undefined ? undefined : canonical(p)),
+  );
   // A device or a FIFO (--save /dev/null) is written, but holds no model to load later.
   const regular = await Deno.stat(save).then((info) => info.isFile, () => false);
-  const next = !regular ? undefined : nextDefault({
-    save: savePath,
-    inModelDir: resolve(dirname(save)) === resolve(modelDir),
+  const nextFile = !regular ? undefined : nextDefault({
+    save: saveFile!,
+    inModelDir: await sameFile(dirname(save), modelDir),
     learned: warning === undefined,
-    current: currentPath,
-    backup: backupPath,
+    current: currentFile,
+    backup: backupFile,
     // predict and serve read digits: a digit run takes the default from a Fashion-MNIST model,
     // but not the other way round.
     otherDataset: options.dataset !== "mnist" && currentInfo?.dataset !== undefined &&
       currentInfo.dataset !== options.dataset,
   });
+  const next = nextFile === undefined ? undefined : nextFile === saveFile ? savePath : backupPath;
   if (next !== undefined) await setDefaultModel(modelDir, next);
-  const after = next ?? currentPath;
+  const after = nextFile ?? currentFile;
   const run: Measured = { accuracy: last.validationAccuracy, ...options };
   const accuracy = scored(last.validationAccuracy, options);
   if (backup) {
     const old = scored(backup.accuracy, backup);
     const why = notComparable(run, backup);
-    if (why === undefined && last.validationAccuracy >= backup.accuracy && after !== backupPath) {
-      await Deno.remove(backup.path).catch(() => {});
-      console.error(
-        `Removed ${backup.path}: ${replaced(backup).toLowerCase()} (${old}) is not better ` +
-          `than this run (${accuracy}).`,
-      );
+    if (why === undefined && last.validationAccuracy >= backup.accuracy && after !== backupFile) {
+      try {
+        await removeBackup(backup.path);
+        console.error(
+          `Removed ${backup.path}: ${replaced(backup).toLowerCase()} (${old}) is not better ` +
+            `than this run (${accuracy}).`,
+        );
+      } catch (error) {
+        // The run's models are settled: what is left is a file to remove by hand.
+        if (!(error instanceof UserError)) throw error;
+        console.error(`warning: ${error.message}`);
+        console.error(`hint: ${error.hint}`);
+      }
     } else {
       console.error(
         `${basename(save)} now holds this run (validation accuracy ${accuracy}); ` +
@@ -697,7 +813,7 @@ async function finish(
     console.error(`Default model is now "${next}", ${replaced(backup!).toLowerCase()}.`);
   } else if (currentPath === undefined) {
     console.error(`No default model: this run is not made the default.`);
-  } else if (currentPath === savePath) {
+  } else if (currentFile === saveFile) {
     // The default's file now holds a run that did not learn, and no better model was kept.
     await Deno.remove(defaultModelPointer(modelDir)).catch(() => {});
     console.error(
@@ -909,6 +1025,18 @@ export const trainCommand: Command = {
       });
     }
     const schedule = parseSchedule(v, was.schedule, resumePath);
+    // A step E changes the rate after epoch E: one at or past --epochs comes only if the run is
+    // resumed with more epochs (its checkpoint records the schedule), so it is not refused, as
+    // options that could never apply are (--beta1 with sgd, --momentum with adam); said once.
+    const late = schedule.kind === "multifactor" && v["lr-step-epochs"] !== undefined
+      ? schedule.stepEpochs.filter((e) => e >= epochs)
+      : [];
+    if (late.length > 0) {
+      console.error(
+        `note: the rate will not change at --lr-step-epochs ${late.join(",")}, at or past ` +
+          `--epochs ${epochs}, unless this run is resumed with more epochs`,
+      );
+    }
     const momentum = setting(
       "momentum",
       "momentum",
@@ -991,8 +1119,8 @@ export const trainCommand: Command = {
     // A run resumed from where older versions kept models saves in the model directory: that
     // one is only read.
     const resumedLegacy = resumePath !== undefined &&
-      resolve(dirname(resumePath)) === resolve(legacyModelDir(dataDir)) &&
-      resolve(legacyModelDir(dataDir)) !== resolve(modelDir);
+      await sameFile(dirname(resumePath), legacyModelDir(dataDir)) &&
+      !await sameFile(legacyModelDir(dataDir), modelDir);
     // Nor is a plain file (PyTorch's) overwritten: the run saves as a fresh one would.
     // Nor is one of another dataset: a Fashion-MNIST run never replaces a digit model.
     const save = v.save ??
@@ -1137,8 +1265,16 @@ export const trainCommand: Command = {
           });
         }
         // The model the run replaces is not lost with it: put back, or kept beside.
-        const kept = backup && await settleBackup(backup, { save, saved }).catch(() => false);
-        if (kept) {
+        let kept = false;
+        try {
+          kept = backup !== undefined && await settleBackup(backup, { save, saved });
+        } catch (settling) {
+          // The error that stopped the run comes last; a copy left behind is said before it.
+          if (!(settling instanceof UserError)) throw settling;
+          console.error(`warning: ${settling.message}`);
+          console.error(`hint: ${settling.hint}`);
+        }
+        if (backup && kept) {
           console.error(
             `${replaced(backup)} (validation accuracy ${scored(backup.accuracy, backup)}) ` +
               `is kept as ${backup.path}.`,
@@ -1146,6 +1282,9 @@ export const trainCommand: Command = {
         }
         throw error;
       }
+      // A signal from here on is heard once the models are settled (finish, whose writes are
+      // atomic), and again once the chart is drawn: the program then exits as it would have
+      // during training, without the chart if it came before it.
       await finish(results, {
         save,
         modelDir,
@@ -1157,11 +1296,15 @@ export const trainCommand: Command = {
         validation,
         dataset,
       });
+      if (signals.caught) {
+        throw await afterTraining(signals.caught, { save, epochs, plot: v.plot });
+      }
       if (v.plot !== undefined) {
         const batchesPerEpoch = Math.ceil(trainSplit.count / batchSize);
         const label = basename(save).replace(/\.safetensors$/, "");
         console.error(await writeRunPlot(v.plot, runLog, { label, batchesPerEpoch }));
       }
+      if (signals.caught) throw await afterTraining(signals.caught, { save, epochs });
     } finally {
       gpu.device.destroy();
     }
