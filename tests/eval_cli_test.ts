@@ -4,17 +4,18 @@
  * cross-entropy against the training log's and the CPU reference's.
  */
 import assert from "node:assert/strict";
+import { modelLine } from "../src/cli/command.ts";
 import { formatScore, score } from "../src/cli/eval.ts";
 import { GLYPHS, gridImage } from "../src/cli/show.ts";
 import { loadSplit, subset } from "../src/data/dataset.ts";
 import { encodeCheckpoint, loadCheckpoint } from "../src/nn/checkpoint.ts";
-import { inferShapes, lenet, sizeOf } from "../src/nn/model.ts";
+import { inferShapes, lenet, mlp, sizeOf } from "../src/nn/model.ts";
 import { largestBatch } from "../src/nn/network.ts";
 import { type DecodedImage, decodeImage } from "../src/image/decode.ts";
 import { modelDirFor, runCli } from "./cli_helpers.ts";
 import { gpu } from "./gpu_helpers.ts";
 import { referenceMlp } from "./reference_mlp.ts";
-import { MNIST } from "./test_data.ts";
+import { FASHION, HAVE_FASHION, MNIST } from "./test_data.ts";
 
 const FILES = [
   "train-images-idx3-ubyte.gz",
@@ -79,6 +80,58 @@ Deno.test('formatScore() prints "–" for a class with no samples, not 0.00%', (
     "  2    0.00%  (0/1)",
     "  3        –  (0/0)",
   ]);
+});
+
+Deno.test("modelLine() says images, not digits, for a Fashion-MNIST model", () => {
+  // eval, predict, serve and show --filters print it: "on 1000 test digits" for Fashion-MNIST.
+  const meta = (training: Record<string, unknown>) =>
+    ({
+      meta: { model: mlp(), epoch: 0, dataset: "fashion", accuracy: 0.6, training },
+    }) as unknown as Parameters<typeof modelLine>[1];
+  assert.equal(
+    modelLine("f.safetensors", meta({ testSamples: 1000, validation: "test" })),
+    "Model: f.safetensors (mlp on fashion, 1 epoch, validation accuracy 0.6000 on 1000 test images)",
+  );
+  assert.equal(
+    modelLine("f.safetensors", meta({ testSamples: 1, validation: "holdout:1" })),
+    "Model: f.safetensors (mlp on fashion, 1 epoch, validation accuracy 0.6000 on 1 held-out " +
+      "training image)",
+  );
+});
+
+Deno.test({
+  name: "mnist eval and predict --test-index say images and class names for a Fashion-MNIST model",
+  ignore: gpu === null || !HAVE_FASHION, // no adapter, or Debian's dataset-fashion-mnist
+  async fn() {
+    const dir = await Deno.makeTempDir({ prefix: "mnist_eval_cli_test_" });
+    try {
+      await Deno.mkdir(`${dir}/fashion`);
+      for (const f of FILES) await Deno.symlink(`${FASHION}/${f}`, `${dir}/fashion/${f}`);
+      const args = ["--data-dir", dir, "--dataset", "fashion", "--limit", "300", "--epochs", "1"];
+      const train = await runCli(["train", ...args]);
+      assert.equal(train.code, 0, train.stderr);
+      const model = `${modelDirFor(dir)}/fashion-mlp.safetensors`;
+      const line = new RegExp(
+        `^Model: ${model.replaceAll(".", "\\.")} \\(mlp on fashion, 1 epoch, validation ` +
+          `accuracy 0\\.\\d{4} on 300 test images\\)\\n`,
+      );
+      const run = await runCli(["eval", "--data-dir", dir, "--limit", "100", "--errors", "2"]);
+      assert.equal(run.code, 0, run.stderr);
+      assert.match(run.stderr, line);
+      assert.match(run.stdout, /^Validation accuracy: \d+\.\d\d% \(\d+\/100\)\n/);
+      assert.match(run.stdout, /^ +1\. test image \d+: labelled [A-Z][a-z]+/m);
+      assert.doesNotMatch(run.stdout + run.stderr, /digit/);
+      const predict = await runCli(["predict", "--data-dir", dir, "--test-index", "0"]);
+      assert.equal(predict.code, 0, predict.stderr);
+      assert.match(predict.stderr, line);
+      assert.match(
+        predict.stdout,
+        /^Classified as \d \([A-Z][a-z/-]+( [a-z]+)?\) with probability /,
+      );
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
 });
 
 Deno.test("gridImage() captions each image under it in the glyph font", () => {

@@ -446,7 +446,10 @@ for (
       /^error: Cannot load model ".*nothing\/here\.safetensors": no such file/,
     ],
     [["--filters", "resnet"], /^error: Unknown model "resnet"/],
-    [["--filters", "lenet", "--count", "3"], /^error: --count is for digits; --filters draws/],
+    [
+      ["--filters", "lenet", "--count", "3"],
+      /^error: --count is for a dataset's images; --filters draws/,
+    ],
     [["--filters", "lenet", "--scale", "2"], /^error: --scale needs --png FILE/],
     [["--arch", "lenet"], /^error: --arch needs --filters MODEL/],
   ] as [string[], RegExp][]
@@ -487,7 +490,10 @@ Deno.test("mnist show --filters mlp --scale 16 is refused with the largest scale
       "16",
     ]);
     assert.equal(run.code, 1);
-    assert.match(run.stderr, /--scale 16 would make a 7236×3620 PNG of 128 fc1 filters of mlp/);
+    assert.match(
+      run.stderr,
+      /^error: --scale 16 would make a 7236×3620 PNG of 128 fc1 filters of mlp \(26\.2 megapixels\), over the 16-megapixel limit\n/,
+    );
     assert.match(run.stderr, /hint: Use --scale 12 or less\./);
     assert.equal(run.stderr.trimEnd().split("\n").length, 2, run.stderr);
     assert.ok(!(await Array.fromAsync(Deno.readDir(dir))).some((e) => e.name.endsWith(".png")));

@@ -31,7 +31,7 @@ const RECOGNISED_BY = {
  * loaded from `path`: its model, the dataset when not MNIST, how a plain safetensors file was
  * recognised, the epochs trained and the validation accuracy its last epoch measured (4
  * decimals, as a fraction like MXNet's log, on how many test digits when recorded, or held-out
- * training digits for `--validation holdout:N`), e.g.
+ * training digits for `--validation holdout:N`; images rather than digits for Fashion-MNIST), e.g.
  * `Model: /home/u/.local/share/mnist/models/mlp.safetensors (mlp, 2 epochs, validation accuracy
  * 0.9765 on 10000 test digits)`. What the file does not record is left out.
  */
@@ -44,12 +44,14 @@ export function modelLine(path: string, checkpoint: Pick<Checkpoint, "meta" | "o
     const on = meta.training?.testSamples;
     // `mnist train --validation holdout:N` measured it on held-out training digits instead.
     const holdout = /^holdout:(\d+)$/.exec(String(meta.training?.validation ?? ""));
-    const digits = holdout
-      ? ` on ${holdout[1]} held-out training digit${holdout[1] === "1" ? "" : "s"}`
+    const noun = (n: number) =>
+      (meta.dataset === "mnist" ? "digit" : "image") + (n === 1 ? "" : "s");
+    const samples = holdout
+      ? ` on ${holdout[1]} held-out training ${noun(Number(holdout[1]))}`
       : Number.isSafeInteger(on) && (on as number) > 0
-      ? ` on ${on} test digit${on === 1 ? "" : "s"}`
+      ? ` on ${on} test ${noun(on as number)}`
       : "";
-    parts.push(`validation accuracy ${meta.accuracy.toFixed(4)}${digits}`);
+    parts.push(`validation accuracy ${meta.accuracy.toFixed(4)}${samples}`);
   }
   return `Model: ${path} (${parts.join(", ")})`;
 }

@@ -1,4 +1,4 @@
-/** `mnist eval`: score a trained model on the 10,000 test digits. */
+/** `mnist eval`: score a trained model on its dataset's 10,000 test images. */
 import { choiceOption, intOption, parseCommandArgs } from "./args.ts";
 import { type Command, COMMON_HELP, modelLine } from "./command.ts";
 import { acquireGpu, DEVICE_CHOICES } from "../gpu/device.ts";
@@ -32,9 +32,12 @@ import { mark } from "../trace.ts";
 const HELP = `Usage: mnist eval [--model FILE|NAME] [--json] [--errors N [--png FILE [--scale N]]]
                   [options]
 
-Scores a trained model on the test set: the accuracy (the figure the last training epoch
-logged), the cross-entropy (MXNet's, the mean of -ln(p + 1e-12), as "train --metric ce" logs
-it), a confusion matrix and each class's accuracy.
+Scores a trained model on the test set of the dataset it was trained on (MNIST's 10,000 digits,
+Fashion-MNIST's 10,000 images): the accuracy, the cross-entropy (MXNet's, the mean of
+-ln(p + 1e-12), as "train --metric ce" logs it), a confusion matrix and each class's accuracy.
+The accuracy is the last training epoch's Validation-accuracy when both scored the same samples:
+the run validated on the test split, and --limit is the same here (train --limit N validates on
+the first N test samples); a --validation holdout:N run logged it on held-out training samples.
 
 Options:
   --model FILE|NAME      checkpoint, or mlp or lenet for the one "mnist train --model NAME"
@@ -43,7 +46,7 @@ Options:
   --batch-size N         samples per forward pass (default 100)
   --limit N              score only the first N test samples
   --errors N             show the N most confident mistakes (listed, and drawn in the terminal)
-  --png FILE             with --errors, write those digits as one PNG instead of drawing them,
+  --png FILE             with --errors, write those images as one PNG instead of drawing them,
                          10 to a row in the order listed, each captioned label→predicted
   --scale N              with --png, draw each pixel as N×N, 1..${MAX_SCALE} (default 1)
   --dataset NAME         mnist or fashion (default: the one the model was trained on)

@@ -31,8 +31,9 @@ scaled to 20 px and centred by its centre of mass in 28×28. A dot or a speck (u
 of the image) is refused, as a blank image is. "-" reads one image from standard input.
 Files over 64 MiB, and paths that are not regular files, are refused.
 
---test-index N classifies image N of MNIST's test split (or --split train) as the tutorial
-does, on its raw pixels / 255 with no preprocessing: model.predict(val_img[0:1]).
+--test-index N classifies image N of the test split (or --split train) of the model's dataset,
+MNIST's digits or Fashion-MNIST's images, as the tutorial does, on its raw pixels / 255 with no
+preprocessing: model.predict(val_img[0:1]).
 
 Options:
   --model FILE|NAME      checkpoint, or mlp or lenet for the one "mnist train --model NAME"

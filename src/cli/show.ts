@@ -1,5 +1,5 @@
 /**
- * `mnist show`: the tutorial's first look at the data. Draws the first digits of a split in the
+ * `mnist show`: the tutorial's first look at the data. Draws the first images of a split in the
  * terminal (or into a PNG grid) and prints their labels as `label: [5 0 4 1 9 ...]`.
  */
 import { UserError } from "../errors.ts";
@@ -38,7 +38,9 @@ With --filters, draws what a trained model's first layer looks for, as ConvNetJS
 first convolution's filters (LeNet's 20, 5x5) or the first dense layer's weights as 28x28 images
 (the MLP's 128), one per unit, laid out in a grid. Each filter is scaled to its own range, its
 smallest weight black and its largest white (so shades compare within a filter, not between
-filters); the bias is not drawn.
+filters); the bias is not drawn. An MLP's weights on pixels blank in every image it trained on
+(MNIST's margins) keep their random start (but for --wd's decay): the noise around the strokes
+in the middle of each 28x28 tile.
 
 Options:
   --count N              how many images, 1..${MAX_COUNT} (default 10); fewer, with a note on
@@ -558,7 +560,9 @@ async function showFilters(
 ): Promise<void> {
   for (const option of ["count", "first", "split", "dataset", "mirror"]) {
     if (values[option] !== undefined) {
-      throw new UserError(`--${option} is for digits; --filters draws a model's filters`);
+      throw new UserError(
+        `--${option} is for a dataset's images; --filters draws a model's filters`,
+      );
     }
   }
   const png = values.png as string | undefined;
@@ -605,7 +609,8 @@ async function showFilters(
     let fits = scale;
     while (fits > 1 && area(fits) > MAX_PIXELS) fits--;
     throw new UserError(
-      `--scale ${scale} would make a ${size.width}×${size.height} PNG of ${what}, over the ` +
+      `--scale ${scale} would make a ${size.width}×${size.height} PNG of ${what} ` +
+        `(${(area(scale) / 1e6).toFixed(1)} megapixels), over the ` +
         `${MAX_PIXELS / 1e6}-megapixel limit`,
       { hint: `Use --scale ${fits} or less.` },
     );
