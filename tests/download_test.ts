@@ -614,14 +614,17 @@ Deno.test("download takes the rate window and floor from the environment", async
     );
     for (const name of NAMES) await assertSameFile(`${dir}/${name}`, `${MNIST}/${name}`);
 
-    const invalid = await runCli(["download", "--mirror", good.url, "--data-dir", `${dir}/x`], {
-      env: { MNIST_DOWNLOAD_MIN_RATE: "fast" },
-    });
-    assertEquals(invalid.code, 1);
-    assertEquals(
-      invalid.stderr.split("\n")[0],
-      `error: MNIST_DOWNLOAD_MIN_RATE must be an integer >= 0, got "fast"`,
-    );
+    // Words and other spellings of numbers than decimal digits are refused alike.
+    for (const value of ["fast", "0x10", "1e3", " 5"]) {
+      const invalid = await runCli(["download", "--mirror", good.url, "--data-dir", `${dir}/x`], {
+        env: { MNIST_DOWNLOAD_MIN_RATE: value },
+      });
+      assertEquals(invalid.code, 1, value);
+      assertEquals(
+        invalid.stderr.split("\n")[0],
+        `error: MNIST_DOWNLOAD_MIN_RATE must be an integer >= 0, got "${value}"`,
+      );
+    }
   });
 });
 

@@ -450,8 +450,9 @@ function resolveSettings(options: DownloadOptions): Settings {
 function envInt(name: string, fallback: number, min: number): number {
   const value = Deno.env.get(name);
   if (value === undefined || value === "") return fallback;
+  // Decimal digits only, as the options take them: Number() would read "0x10", "1e3" and " 5".
   const n = Number(value);
-  if (!Number.isInteger(n) || n < min) {
+  if (!/^-?\d+$/.test(value) || !Number.isSafeInteger(n) || n < min) {
     throw new UserError(`${name} must be an integer >= ${min}, got "${value}"`);
   }
   return n;
