@@ -8,7 +8,7 @@ import { type CliResult, modelDirFor, PROJECT_ROOT, runCli } from "./cli_helpers
 import { gpu, gpuTest } from "./gpu_helpers.ts";
 import { encodeCheckpoint, loadCheckpoint } from "../src/nn/checkpoint.ts";
 import { inferShapes, mlp, sizeOf } from "../src/nn/model.ts";
-import { type Measured, nextDefault, notComparable } from "../src/cli/train.ts";
+import { type Measured, nextDefault, notComparable } from "../src/cli/train_outcome.ts";
 import type { TrainingRecord } from "../src/train/trainer.ts";
 import { FASHION, HAVE_FASHION, MNIST } from "./test_data.ts";
 

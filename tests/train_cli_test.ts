@@ -16,7 +16,7 @@ import { parseIdxPair } from "../src/data/idx.ts";
 import { inferShapes, lenet, mlp, sizeOf } from "../src/nn/model.ts";
 import { largestBatch } from "../src/nn/network.ts";
 import { startLine } from "../src/train/speedometer.ts";
-import { MIN_JUDGED_SAMPLES, nextDefault, runWarning } from "../src/cli/train.ts";
+import { MIN_JUDGED_SAMPLES, nextDefault, runWarning } from "../src/cli/train_outcome.ts";
 import { referenceMlp } from "./reference_mlp.ts";
 import { MNIST } from "./test_data.ts";
 

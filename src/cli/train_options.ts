@@ -1,0 +1,440 @@
+/**
+ * `mnist train`'s options: what it accepts, and how each becomes a setting of the run, from the
+ * command line or, for a resumed run, from its checkpoint's training record (`runSettings`).
+ */
+import {
+  choiceOption,
+  type CommandArgs,
+  floatOption,
+  intOption,
+  isDecimalInteger,
+  isDecimalNumber,
+  type Options,
+} from "./args.ts";
+import { UserError } from "../errors.ts";
+import { DATASET_NAMES, type DatasetName } from "../data/mirrors.ts";
+import { checkClasses, type Checkpoint } from "../nn/checkpoint.ts";
+import type { Init } from "../nn/params.ts";
+import { ADAM_DEFAULTS, type OptimizerName, OPTIMIZERS } from "../nn/optimizer.ts";
+import type { Schedule } from "../train/schedule.ts";
+import { type MetricName, parseMetrics } from "../train/metrics.ts";
+import type { TrainingRecord } from "../train/trainer.ts";
+
+/** `mnist train`'s own options (`COMMON_OPTIONS` come with them); every value is a string. */
+export const TRAIN_OPTIONS = {
+  model: { type: "string" },
+  epochs: { type: "string" },
+  "batch-size": { type: "string" },
+  optimizer: { type: "string" },
+  lr: { type: "string" },
+  momentum: { type: "string" },
+  beta1: { type: "string" },
+  beta2: { type: "string" },
+  epsilon: { type: "string" },
+  "lr-factor": { type: "string" },
+  "lr-step-epochs": { type: "string" },
+  "lr-schedule": { type: "string" },
+  "final-lr": { type: "string" },
+  wd: { type: "string" },
+  clip: { type: "string" },
+  init: { type: "string" },
+  seed: { type: "string" },
+  frequent: { type: "string" },
+  metric: { type: "string" },
+  limit: { type: "string" },
+  validation: { type: "string" },
+  augment: { type: "boolean" },
+  dataset: { type: "string" },
+  mirror: { type: "string", multiple: true },
+  save: { type: "string" },
+  plot: { type: "string" },
+  resume: { type: "string" },
+  arch: { type: "string" },
+  profile: { type: "boolean" },
+  kernels: { type: "string" },
+} as const satisfies Options;
+
+/** The parsed command line of `mnist train`: each option's text, as given. */
+export type TrainValues = CommandArgs<typeof TRAIN_OPTIONS>["values"];
+
+/**
+ * A run's settings, each from its option, else (resuming) from the checkpoint's training record,
+ * else its default. The optimizer's settings follow MXNet's names (lr, momentum, wd).
+ */
+export interface RunSettings {
+  /** `--dataset`: mnist or fashion. */
+  dataset: DatasetName;
+  /** `--batch-size`: samples per step. */
+  batchSize: number;
+  /** `--optimizer`: sgd, nag, adam or adamw. */
+  optimizer: OptimizerName;
+  /** Whether `optimizer` is adam or adamw: `beta1`, `beta2` and `epsilon` apply. */
+  adam: boolean;
+  /** `--lr`: the learning rate (before any schedule). */
+  lr: number;
+  /** `--momentum` (SGD and NAG; 0 for Adam). */
+  momentum: number;
+  /** `--beta1`: Adam's first-moment decay. */
+  beta1: number;
+  /** `--beta2`: Adam's second-moment decay. */
+  beta2: number;
+  /** `--epsilon`: Adam's denominator floor. */
+  epsilon: number;
+  /** `--wd`: the weight decay. */
+  wd: number;
+  /** The gradient clip (`--clip`), 0 for none. */
+  clipGradient: number;
+  /** The learning rate's schedule (`--lr-step-epochs`, `--lr-schedule`). */
+  schedule: Schedule;
+  /** `--init`: how the weights start. */
+  init: Init;
+  /** `--seed`: of the initialisation and the shuffle. */
+  seed: number;
+  /** `--limit`: the first N samples of each split, or undefined for all. */
+  limit: number | undefined;
+  /** Batches between Speedometer lines (`--frequent`). */
+  frequent: number;
+  /** `--metric`: what the Speedometer and validation lines report. */
+  metrics: MetricName[];
+  /** `--validation holdout:N`'s N, or undefined to validate on the test split. */
+  held: number | undefined;
+  /** "test" or "holdout:N". */
+  validation: string;
+  /** `--augment`: each training image distorted by a random affine map. */
+  augment: boolean;
+}
+
+/**
+ * The settings of a run of `epochs` epochs from the command line `v` and, when it resumes,
+ * `resume` (the checkpoint read from `resumePath`). A bad option, or a recorded value that its
+ * option's check refuses, is a `UserError`; so is a resumed run whose classes are not the
+ * dataset's, or whose validation samples the checkpoint may have trained on.
+ */
+export function runSettings(
+  v: TrainValues,
+  { resume, resumePath, epochs }: { resume?: Checkpoint; resumePath?: string; epochs: number },
+): RunSettings {
+  // A resumed run continues with the settings it was started with, unless overridden here.
+  const was: Partial<Record<keyof TrainingRecord, unknown>> = resume?.meta.training ?? {};
+  // A recorded value in its option's text form: JSON gives a number the form it has on the
+  // command line, and anything else ("100", null, [1]) a form the option's check refuses.
+  const text = (value: unknown) => value === undefined ? undefined : JSON.stringify(value);
+  const initText = (value: unknown) => {
+    const init = value as Partial<{ kind: unknown; scale: unknown }> | null | undefined;
+    if (init?.kind === "xavier") return "xavier";
+    if (init?.kind === "uniform" && typeof init.scale === "number") {
+      return `uniform:${init.scale}`;
+    }
+    return text(value);
+  };
+  // Each setting comes from its option, else from the record, which must pass the option's
+  // own check; a recorded value that fails it is refused, naming the checkpoint.
+  const setting = <T>(
+    option: string,
+    what: string,
+    [given, recorded]: [string | undefined, string | undefined],
+    check: (text: string | undefined) => T,
+  ): T => {
+    if (given !== undefined || recorded === undefined) return check(given);
+    try {
+      return check(recorded);
+    } catch (error) {
+      if (!(error instanceof UserError)) throw error;
+      const shown = recorded.length > 40 ? `${recorded.slice(0, 37)}...` : recorded;
+      const rule = error.message.replace(/, got .*$/, "");
+      throw new UserError(
+        `Cannot resume from "${resumePath}": its training record has ${what} ${shown}; ${rule}`,
+        { hint: `Pass --${option} to override it.` },
+      );
+    }
+  };
+  const dataset = choiceOption("dataset", v.dataset, {
+    choices: DATASET_NAMES,
+    fallback: (DATASET_NAMES as readonly string[]).includes(resume?.meta.dataset ?? "")
+      ? resume!.meta.dataset as DatasetName
+      : "mnist",
+  });
+  if (resume) checkClasses(resume, resumePath!, { dataset, action: "resume from" });
+  const batchSize = setting(
+    "batch-size",
+    "batch size",
+    [v["batch-size"], text(was.batchSize)],
+    (t) => intOption("batch-size", t, { fallback: 100, min: 1, max: 65536 }),
+  );
+  const optimizer = setting<OptimizerName>(
+    "optimizer",
+    "optimizer",
+    [v.optimizer, was.optimizer === undefined ? undefined : String(was.optimizer)],
+    (t) => choiceOption("optimizer", t, { choices: OPTIMIZERS, fallback: "sgd" }),
+  );
+  const adam = optimizer === "adam" || optimizer === "adamw";
+  // A resumed run that changes optimizer starts from that optimizer's defaults, and with
+  // fresh optimizer state (train() loads the recorded state only for the same optimizer).
+  const same = optimizer === (was.optimizer ?? "sgd");
+  const lr = setting(
+    "lr",
+    "learning rate",
+    [v.lr, same ? text(was.lr) : undefined],
+    // MXNet's Adam defaults to 0.001; the tutorial's 0.1 diverges there.
+    (t) => floatOption("lr", t, { fallback: adam ? 0.001 : 0.1, min: 0, exclusiveMin: true }),
+  );
+  const beta = (name: "beta1" | "beta2") =>
+    setting(name, name, [v[name], same ? text(was[name]) : undefined], (t) => {
+      const b = floatOption(name, t, { fallback: ADAM_DEFAULTS[name], min: 0 });
+      if (b >= 1) throw new UserError(`--${name} must be < 1, got ${t}`);
+      return b;
+    });
+  const beta1 = beta("beta1");
+  const beta2 = beta("beta2");
+  const epsilon = setting(
+    "epsilon",
+    "epsilon",
+    [v.epsilon, same ? text(was.epsilon) : undefined],
+    (t) =>
+      floatOption("epsilon", t, { fallback: ADAM_DEFAULTS.epsilon, min: 0, exclusiveMin: true }),
+  );
+  if (!adam) {
+    for (const name of ["beta1", "beta2", "epsilon"] as const) {
+      if (v[name] !== undefined) {
+        throw new UserError(`--${name} applies to --optimizer adam and adamw only`, {
+          hint: "Pass --optimizer adam, or leave it out.",
+        });
+      }
+    }
+  } else if (v.momentum !== undefined) {
+    throw new UserError(`--momentum applies to --optimizer sgd and nag only`, {
+      hint: "Adam's first moment decays by --beta1.",
+    });
+  }
+  const schedule = parseSchedule(v, was.schedule, resumePath);
+  // A step E changes the rate after epoch E: one at or past --epochs comes only if the run is
+  // resumed with more epochs (its checkpoint records the schedule), so it is not refused, as
+  // options that could never apply are (--beta1 with sgd, --momentum with adam); said once.
+  const late = schedule.kind === "multifactor" && v["lr-step-epochs"] !== undefined
+    ? schedule.stepEpochs.filter((e) => e >= epochs)
+    : [];
+  if (late.length > 0) {
+    console.error(
+      `note: the rate will not change at --lr-step-epochs ${late.join(",")}, at or past ` +
+        `--epochs ${epochs}, unless this run is resumed with more epochs`,
+    );
+  }
+  const momentum = setting(
+    "momentum",
+    "momentum",
+    [v.momentum, adam ? "0" : text(was.momentum)],
+    (t) => {
+      const m = floatOption("momentum", t, { fallback: 0, min: 0 });
+      if (m >= 1) throw new UserError(`--momentum must be < 1, got ${t}`);
+      return m;
+    },
+  );
+  const wd = setting(
+    "wd",
+    "weight decay",
+    [v.wd, text(was.wd)],
+    (t) => floatOption("wd", t, { fallback: 0, min: 0 }),
+  );
+  const clipGradient = setting(
+    "clip",
+    "gradient clip",
+    [v.clip, text(was.clipGradient)],
+    (t) => floatOption("clip", t, { fallback: 0, min: 0 }),
+  );
+  const init = setting("init", "init", [v.init, initText(was.init)], parseInit);
+  const seed = setting(
+    "seed",
+    "seed",
+    [v.seed, text(was.seed)],
+    (t) => intOption("seed", t, { fallback: 42, min: 0, max: 2 ** 32 - 1 }),
+  );
+  const limit = setting(
+    "limit",
+    "limit",
+    [v.limit, text(was.limit)],
+    (t) => t === undefined ? undefined : intOption("limit", t, { fallback: 0, min: 1 }),
+  );
+  const frequent = setting(
+    "frequent",
+    "log frequency",
+    [v.frequent, text(was.frequent)],
+    (t) => intOption("frequent", t, { fallback: 200, min: 1 }),
+  );
+  const metrics = setting(
+    "metric",
+    "metrics",
+    [v.metric, Array.isArray(was.metrics) ? was.metrics.join(",") : text(was.metrics)],
+    (t) => parseMetrics(t ?? "acc"),
+  );
+  // The last `held` training samples (after --limit) validate instead of the test split.
+  const held = setting(
+    "validation",
+    "validation",
+    [v.validation, typeof was.validation === "string" ? was.validation : text(was.validation)],
+    parseValidation,
+  );
+  const validation = held === undefined ? "test" : `holdout:${held}`;
+  const augment = v.augment === true || was.augment === true;
+  if (resume?.meta.training !== undefined && resume.meta.dataset === dataset) {
+    checkHoldoutKept(resumePath!, { was, limit, validation });
+  }
+  return {
+    dataset,
+    batchSize,
+    optimizer,
+    adam,
+    lr,
+    momentum,
+    beta1,
+    beta2,
+    epsilon,
+    wd,
+    clipGradient,
+    schedule,
+    init,
+    seed,
+    limit,
+    frequent,
+    metrics,
+    held,
+    validation,
+    augment,
+  };
+}
+
+function parseInit(value: string | undefined): Init {
+  if (value === undefined || value === "xavier") return { kind: "xavier" };
+  const match = /^uniform:(.+)$/.exec(value);
+  const scale = match && isDecimalNumber(match[1]!) ? Number(match[1]) : NaN;
+  if (!match || !Number.isFinite(scale) || scale <= 0) {
+    throw new UserError(`--init must be xavier or uniform:SCALE (SCALE > 0), got "${value}"`);
+  }
+  return { kind: "uniform", scale };
+}
+
+/**
+ * The schedule from `--lr-step-epochs E,... [--lr-factor F]` (MXNet's MultiFactorScheduler as
+ * fit.py sets it up, factor 0.1 by default as there) or `--lr-schedule cosine [--final-lr X]`;
+ * none of them: the resumed run's `recorded` schedule, else a constant rate.
+ */
+function parseSchedule(
+  v: Partial<Record<"lr-factor" | "lr-step-epochs" | "lr-schedule" | "final-lr", string>>,
+  recorded: unknown,
+  resumePath: string | undefined,
+): Schedule {
+  const given = ["lr-factor", "lr-step-epochs", "lr-schedule", "final-lr"] as const;
+  if (given.every((k) => v[k] === undefined)) {
+    if (recorded === undefined) return { kind: "constant" };
+    const r = recorded as Partial<
+      { kind: unknown; factor: unknown; stepEpochs: unknown; finalLr: unknown }
+    >;
+    const ok = r.kind === "constant" ||
+      (r.kind === "multifactor" && typeof r.factor === "number" && r.factor > 0 &&
+        Array.isArray(r.stepEpochs) && r.stepEpochs.every((e) => Number.isInteger(e) && e > 0)) ||
+      (r.kind === "cosine" && typeof r.finalLr === "number" && r.finalLr >= 0);
+    if (!ok) {
+      throw new UserError(
+        `Cannot resume from "${resumePath}": its training record has an invalid schedule`,
+        { hint: "Pass --lr-step-epochs or --lr-schedule to override it." },
+      );
+    }
+    return recorded as Schedule;
+  }
+  if (v["lr-schedule"] !== undefined) {
+    choiceOption("lr-schedule", v["lr-schedule"], { choices: ["cosine"], fallback: "cosine" });
+    if (v["lr-step-epochs"] !== undefined || v["lr-factor"] !== undefined) {
+      throw new UserError("--lr-schedule cosine does not take --lr-step-epochs or --lr-factor", {
+        hint:
+          "Choose one schedule: --lr-step-epochs E,... [--lr-factor F] or --lr-schedule cosine.",
+      });
+    }
+    return {
+      kind: "cosine",
+      finalLr: floatOption("final-lr", v["final-lr"], { fallback: 0, min: 0 }),
+    };
+  }
+  if (v["final-lr"] !== undefined) {
+    throw new UserError("--final-lr applies to --lr-schedule cosine only", {
+      hint: "Add --lr-schedule cosine.",
+    });
+  }
+  const text = v["lr-step-epochs"];
+  if (text === undefined) {
+    throw new UserError("--lr-factor needs --lr-step-epochs", {
+      hint: "Say at which epochs to multiply the rate, e.g. --lr-step-epochs 3,6.",
+    });
+  }
+  const stepEpochs = text.split(",").map((e) => isDecimalInteger(e) ? Number(e) : NaN);
+  if (
+    !stepEpochs.every((e, i) =>
+      Number.isSafeInteger(e) && e > 0 && (i === 0 || e > stepEpochs[i - 1]!)
+    )
+  ) {
+    throw new UserError(
+      `--lr-step-epochs must be increasing epoch numbers > 0 separated by commas, got "${text}"`,
+    );
+  }
+  const factor = floatOption("lr-factor", v["lr-factor"], {
+    fallback: 0.1,
+    min: 0,
+    exclusiveMin: true,
+  });
+  return { kind: "multifactor", factor, stepEpochs };
+}
+
+/**
+ * `--validation test|holdout:N`: the N of a holdout, or undefined for the test split. Bad
+ * syntax or an N under 1 is a `UserError`; whether N leaves samples to train on is checked once
+ * the split is loaded.
+ */
+function parseValidation(value: string | undefined): number | undefined {
+  if (value === undefined || value === "test") return undefined;
+  const match = /^holdout:(\d+)$/.exec(value);
+  if (!match) {
+    throw new UserError(`--validation must be test or holdout:N, got "${value}"`, {
+      hint: "holdout:N validates on the last N training samples, e.g. holdout:5000.",
+    });
+  }
+  const n = Number(match[1]);
+  if (!Number.isSafeInteger(n) || n < 1) {
+    throw new UserError(`--validation holdout:N needs N >= 1, got "${value}"`);
+  }
+  return n;
+}
+
+/**
+ * Refuses a resumed run whose validation samples the checkpoint may have been trained on, which
+ * would score it on digits it has learned: a holdout run resumed with another `--limit` or
+ * another `holdout:N` (its held-out samples are the last N after `--limit`), or a run validated
+ * on the test split (which trained on all its samples) resumed with `--validation holdout:N`.
+ * Going from a holdout to the test split is allowed: the test digits were never trained on.
+ * `was` is the checkpoint's training record; throws a `UserError` naming `resumePath`.
+ */
+function checkHoldoutKept(
+  resumePath: string,
+  { was, limit, validation }: {
+    was: Partial<Record<keyof TrainingRecord, unknown>>;
+    limit?: number;
+    validation: string;
+  },
+): void {
+  if (validation === "test") return;
+  const before = typeof was.validation === "string" ? was.validation : "test";
+  const wasLimit = typeof was.limit === "number" ? was.limit : undefined;
+  if (before === "test") {
+    throw new UserError(
+      `Cannot resume "${resumePath}" with --validation ${validation}: that run validated on ` +
+        `the test split and trained on the samples ${validation} would hold out`,
+      { hint: "Leave out --validation to keep the test split, or start a new run." },
+    );
+  }
+  if (before !== validation || wasLimit !== limit) {
+    const limits = (l?: number) => l === undefined ? "no --limit" : `--limit ${l}`;
+    throw new UserError(
+      `Cannot resume "${resumePath}" with --validation ${validation} and ${limits(limit)}: ` +
+        `it held out others (${before} with ${limits(wasLimit)}), and a checkpoint may have ` +
+        `been trained on any sample but those`,
+      { hint: "Leave out --limit and --validation to keep its holdout, or start a new run." },
+    );
+  }
+}
