@@ -54,6 +54,13 @@ function hoistCommand(args: string[]): string[] {
 
 /** Throws the `UserError` for a command word that names no command, with a guess if close. */
 function unknownCommand(word: string): never {
+  // "import" is close to "export", the opposite direction: a PyTorch model is read as it is.
+  if (word === "import") {
+    throw new UserError(`Unknown command "import": models from PyTorch need no import`, {
+      hint: "eval, predict, serve and train --resume read a safetensors state dict as it is " +
+        '(README, "Models from PyTorch").',
+    });
+  }
   const guess = suggest(word, COMMAND_NAMES);
   throw new UserError(`Unknown command "${word}"`, {
     hint: guess ? `Did you mean "mnist ${guess}"?` : `Run "mnist --help" for the commands.`,

@@ -30,3 +30,14 @@ Deno.test("mnist --version and mnist help <command>", async () => {
   equal(help.code, 0);
   match(help.stdout, /^Usage: mnist train /);
 });
+
+Deno.test("mnist import says a PyTorch model needs none, not 'Did you mean mnist export'", async () => {
+  const run = await runCli(["import", "model.safetensors"]);
+  equal(run.code, 1);
+  equal(
+    run.stderr,
+    'error: Unknown command "import": models from PyTorch need no import\n' +
+      "hint: eval, predict, serve and train --resume read a safetensors state dict as it is " +
+      '(README, "Models from PyTorch").\n',
+  );
+});

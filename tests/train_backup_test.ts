@@ -342,7 +342,8 @@ gpuTest(
       assert.match(
         err[1]!,
         new RegExp(
-          `^error: Interrupted by SIGINT; .*/mlp\\.safetensors holds epoch \\d+ of 100000 ` +
+          `^error: Interrupted by SIGINT; .*/mlp\\.safetensors holds \\d+ of 100000 epochs, ` +
+            `the log's Epoch\\[0\\]( (and|to) Epoch\\[\\d+\\])? ` +
             `\\((not yet validated|validation accuracy \\d+\\.\\d\\d% on 300 test digits)\\); ` +
             `the model this run replaced \\(99\\.00% on 300 test digits\\) is kept as ` +
             `.*/mlp\\.prev\\.safetensors, the default model again$`,
@@ -350,8 +351,11 @@ gpuTest(
       );
       assert.equal(err[2], `hint: Continue with "mnist train --resume mlp --epochs 100000".`);
       // The checkpoint is the run's, whole; the better model is at .prev and is the default.
-      const epochs = Number(/holds epoch (\d+)/.exec(err[1]!)![1]);
+      const epochs = Number(/holds (\d+) of/.exec(err[1]!)![1]);
       assert.ok(epochs >= 1 && epochs < 100000, err[1]);
+      // Counted from 1, and the log's last epoch line named as the log numbers it (from 0).
+      assert.ok(err[1]!.includes(epochs === 1 ? "Epoch[0] (" : `Epoch[${epochs - 1}] (`), err[1]);
+      assert.match(run.stdout, new RegExp(`Epoch\\[${epochs - 1}\\] `));
       assert.deepEqual(await Deno.readFile(prev), better);
       assert.notDeepEqual(await Deno.readFile(saved), better);
       assert.equal(await Deno.readTextFile(`${models}/default`), `${prev}\n`);
@@ -387,7 +391,8 @@ gpuTest(
       assert.match(
         err.at(-1)!,
         new RegExp(
-          `^error: Interrupted by SIGINT after the last epoch: ${saved} holds epoch 1 of 1 ` +
+          `^error: Interrupted by SIGINT after the last epoch: ${saved} holds 1 of 1 epoch, ` +
+            `the log's Epoch\\[0\\] ` +
             `\\(validation accuracy ${lastAccuracy(run.stdout)} on 300 test digits\\)` +
             `(; the chart ${chart} was not drawn)?$`,
         ),
@@ -559,6 +564,36 @@ Deno.test({
       assert.match(list.stdout, /^ {2}FILE +MODEL {2}DATASET {2}ACCURACY {2}TEST SAMPLES/m);
       assert.match(list.stdout, /^ {2}fashion-mlp\.safetensors {2}mlp {4}fashion {2}/m);
       assert.match(list.stdout, /^\* mlp\.safetensors +mlp {4}mnist {4}/m);
+      // The digit model resumed on Fashion-MNIST goes on (fine-tuning is a use), and says from
+      // what, from which epoch, and where it saves: that file's epochs count the digit ones.
+      const tuned = `${dir}/tuned.safetensors`;
+      const crossed = await runCli([
+        "train",
+        "--data-dir",
+        dir,
+        "--dataset",
+        "fashion",
+        "--resume",
+        digits,
+        "--epochs",
+        "11",
+        "--limit",
+        "300",
+        "--save",
+        tuned,
+      ]);
+      assertOk(crossed, "train --resume <digit model> --dataset fashion");
+      assert.equal(
+        lines(crossed.stderr)[0],
+        `note: "${digits}" was trained on MNIST for 10 epochs: this run goes on from its ` +
+          `weights and optimizer state on Fashion-MNIST, from Epoch[10], and saves to ${tuned}, ` +
+          `whose epoch count will include those on MNIST`,
+      );
+      assert.match(crossed.stdout, /Epoch\[10\] Validation-accuracy/);
+      assert.equal((await loadCheckpoint(tuned)).meta.dataset, "fashion");
+      assert.deepEqual(await Deno.readFile(digits), good);
+      // Resumed on its own dataset, no such note.
+      assert.ok(!resumed.stderr.includes("note:"), resumed.stderr);
     });
   },
 });

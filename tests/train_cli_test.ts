@@ -1164,3 +1164,84 @@ Deno.test("train --resume of a missing file hints at --resume, not --model", asy
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("train --arch without --resume is refused, not a silent MLP run", async () => {
+  // It trained the MLP: --arch names the network of a plain file that --resume reads.
+  const run = await runCli(["train", "--arch", "lenet", "--epochs", "1", "--limit", "100"]);
+  const err = assertUserError(
+    run,
+    /^error: --arch applies to --resume of a plain safetensors file only$/,
+    "train --arch lenet",
+  );
+  assert.equal(
+    err[1],
+    "hint: To train LeNet, pass --model lenet; --arch names the network of a PyTorch file " +
+      "that --resume reads.",
+  );
+  assert.equal(run.stdout, "");
+  const bad = await runCli(["train", "--arch", "vgg"]);
+  assertUserError(bad, /^error: --arch must be one of mlp, lenet, got "vgg"$/, "--arch vgg");
+});
+
+Deno.test("train --resume refuses --init, and a --seed other than the run's", async () => {
+  // Both were recorded in the checkpoint and changed nothing: the weights are the file's, the
+  // shuffle goes on from its saved state (and --augment's distortions from the recorded seed).
+  const dir = await Deno.makeTempDir({ prefix: "mnist_train_test_" });
+  try {
+    const model = mlp();
+    const params = new Map(
+      inferShapes(model).flatMap((l) =>
+        l.params.map((p) => [p.name, new Float32Array(sizeOf(p.shape))] as const)
+      ),
+    );
+    const path = `${dir}/run.safetensors`;
+    const training = { seed: 42, init: { kind: "xavier" as const } };
+    const meta = { model, epoch: 0, dataset: "mnist" as const, training };
+    await Deno.writeFile(path, encodeCheckpoint({ meta, params, momentum: new Map() }));
+    const resume = (...more: string[]) =>
+      runCli(["train", "--resume", path, "--epochs", "1", "--data-dir", MNIST, ...more], {
+        env: { MNIST_MODEL_DIR: `${dir}/models` },
+      });
+    const before = await Deno.readFile(path);
+    const init = await resume("--init", "uniform:0.5");
+    let err = assertUserError(
+      init,
+      new RegExp(`^error: --init does not apply to --resume: the weights come from "${path}"$`),
+      "--resume --init",
+    );
+    assert.equal(
+      err[1],
+      "hint: Leave out --init; start a new run (without --resume) to draw fresh weights.",
+    );
+    const seed = await resume("--seed", "7");
+    err = assertUserError(
+      seed,
+      new RegExp(
+        `^error: --seed 7 does not apply to --resume: "${path}" goes on with its run's seed 42 ` +
+          `\\(its shuffle from the state it saved, --augment's distortions from that seed\\)$`,
+      ),
+      "--resume --seed 7",
+    );
+    assert.equal(err[1], "hint: Leave out --seed, or start a new run with it.");
+    assert.deepEqual(await Deno.readFile(path), before, "the checkpoint is untouched");
+    // The run's own seed, given again, changes nothing and passes (to the epoch check here).
+    const same = await resume("--seed", "42");
+    assert.match(same.stderr, /^error: The checkpoint has already completed 1 epoch\n/m);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+gpuTest("train --limit 1 says 1 test digit is too few to tell, not 1 ... are", async () => {
+  await withDataDir(async (dir) => {
+    const run = await runCli(["train", "--data-dir", dir, "--limit", "1", "--epochs", "1"]);
+    assertOk(run, "train --limit 1");
+    assert.ok(
+      lines(run.stderr).includes(
+        "note: 1 test digit is too few to tell whether this run learned (that takes 100): it " +
+          "is treated as a run that did",
+      ),
+      run.stderr,
+    );
+  });
+});

@@ -68,7 +68,7 @@ Options:
   --clip X               clip rescaled gradients to ±X (default 0: off)
   --init SCHEME          xavier (default) or uniform:SCALE (MXNet FeedForward's default is
                          uniform:0.01, with its slow first epoch)
-  --seed N               seed for initialisation and shuffling (default 42)
+  --seed N               seed for initialisation, shuffling and --augment (default 42)
   --frequent N           log a Speedometer line every N batches (default 200, MXNet's); an
                          epoch has samples / batch size batches, so a small run needs a smaller
                          N: --limit 6000 makes 60 batches of 100 and no line at 200, use 10
@@ -98,11 +98,14 @@ Options:
   --resume FILE|NAME     continue a run from its checkpoint (weights, momentum, epoch, shuffle),
                          or from the one "mnist train --model NAME" saved (mlp, lenet), saving
                          back to it; its --batch-size, --optimizer, --lr, --momentum, --beta1,
-                         --beta2, --epsilon, --wd, --clip, schedule, --init, --seed, --limit,
-                         --frequent, --metric, --validation and --dataset carry over unless
-                         given here (a schedule option replaces the whole schedule); --epochs
-                         is the new total. A holdout run keeps its --limit and holdout, and a
-                         test-validated one takes no holdout: it may have trained on those
+                         --beta2, --epsilon, --wd, --clip, schedule, --limit, --frequent,
+                         --metric, --validation and --dataset carry over unless given here (a
+                         schedule option replaces the whole schedule); --epochs is the new
+                         total. Its --seed and --init stay (the shuffle and --augment go on from
+                         them; the weights are the file's): --init is refused, and so is another
+                         --seed, but for a plain file, whose fresh shuffle --seed seeds. A
+                         holdout run keeps its --limit and holdout, and a test-validated one
+                         takes no holdout: it may have trained on those
 ${ARCH_HELP}
 
 ${COMMON_HELP}
@@ -159,6 +162,14 @@ export const trainCommand: Command = {
       choices: KERNEL_MODES,
       fallback: "auto",
     });
+    // --arch says which network a plain file holds; a fresh run's network is --model's.
+    if (v.arch !== undefined && v.resume === undefined) {
+      archOption(v.arch); // a bad name is refused as such
+      throw new UserError("--arch applies to --resume of a plain safetensors file only", {
+        hint: `To train ${v.arch === "lenet" ? "LeNet" : "the MLP"}, pass --model ${v.arch}; ` +
+          "--arch names the network of a PyTorch file that --resume reads.",
+      });
+    }
     const dataDir = resolveDataDir(v["data-dir"]);
     const modelDir = resolveModelDir();
     const resumePath = v.resume === undefined ? undefined : await modelPath(v.resume, dataDir, {
@@ -237,6 +248,18 @@ export const trainCommand: Command = {
       what: "checkpoint",
       ...(v.save === undefined ? {} : { format: "safetensors", option: "--save" }),
     });
+    // A checkpoint of the other dataset goes on training (fine-tuning from it is a use), but its
+    // epochs and optimizer state come along and its record will name this dataset: say so.
+    if (resume?.origin?.from === "metadata" && resume.meta.dataset !== dataset) {
+      const done = resume.meta.epoch + 1;
+      const name = (d: string) => d === "fashion" ? "Fashion-MNIST" : d === "mnist" ? "MNIST" : d;
+      const was = name(resume.meta.dataset ?? "mnist");
+      console.error(
+        `note: "${resumePath}" was trained on ${was} for ${done} epoch${done === 1 ? "" : "s"}: ` +
+          `this run goes on from its weights and optimizer state on ${name(dataset)}, from ` +
+          `Epoch[${done}], and saves to ${save}, whose epoch count will include those on ${was}`,
+      );
+    }
     if (v.plot !== undefined) {
       plotFormat(v.plot, "--plot"); // an unknown extension fails now, not after training
       await checkWritable(v.plot, { what: "chart" });

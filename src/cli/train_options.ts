@@ -248,6 +248,7 @@ export function runSettings(
     [v.seed, text(was.seed)],
     (t) => intOption("seed", t, { fallback: 42, min: 0, max: 2 ** 32 - 1 }),
   );
+  if (resume) checkFixedOnResume(v, resumePath!, { resume, was });
   const limit = setting(
     "limit",
     "limit",
@@ -300,6 +301,39 @@ export function runSettings(
     validation,
     augment,
   };
+}
+
+/**
+ * Refuses the options that a resumed run cannot apply, which it would record as if it had:
+ * `--init` (the weights come from the file), and `--seed` of an mnist checkpoint (its shuffle
+ * goes on from the state it saved, and --augment's distortions follow the recorded seed, so a
+ * new one would make the run neither the one recorded nor a fresh one). A plain file (PyTorch's
+ * weights) starts a fresh shuffle, which `--seed` seeds. The recorded seed, given again, passes.
+ */
+function checkFixedOnResume(
+  v: TrainValues,
+  resumePath: string,
+  { resume, was }: { resume: Checkpoint; was: Partial<Record<keyof TrainingRecord, unknown>> },
+): void {
+  const checkpoint = resume.origin?.from === "metadata";
+  if (v.init !== undefined) {
+    throw new UserError(
+      `--init does not apply to --resume: the weights come from "${resumePath}"`,
+      {
+        hint: checkpoint
+          ? "Leave out --init; start a new run (without --resume) to draw fresh weights."
+          : "Leave out --init; train without --resume to draw fresh weights.",
+      },
+    );
+  }
+  if (!checkpoint || v.seed === undefined || was.seed === undefined) return;
+  if (isDecimalInteger(v.seed) && Number(v.seed) === was.seed) return;
+  throw new UserError(
+    `--seed ${v.seed} does not apply to --resume: "${resumePath}" goes on with its run's ` +
+      `seed ${JSON.stringify(was.seed)} (its shuffle from the state it saved, --augment's ` +
+      `distortions from that seed)`,
+    { hint: "Leave out --seed, or start a new run with it." },
+  );
 }
 
 function parseInit(value: string | undefined): Init {

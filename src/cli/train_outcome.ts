@@ -71,6 +71,19 @@ function validationSamples(
   return `${count} ${held ? "held-out training" : "test"} ${what}`;
 }
 
+/**
+ * "2 of 4 epochs, the log's Epoch[0] and Epoch[1]": the count from 1, and the log's numbering
+ * from 0 (MXNet's), so that neither reads as the other.
+ */
+function epochsHeld(held: number, total: number): string {
+  const last = held === 1
+    ? "the log's Epoch[0]"
+    : held === 2
+    ? "the log's Epoch[0] and Epoch[1]"
+    : `the log's Epoch[0] to Epoch[${held - 1}]`;
+  return `${held} of ${total} epoch${total === 1 ? "" : "s"}${held < 1 ? "" : `, ${last}`}`;
+}
+
 /** A warning about a run that ended without learning, and what to try instead. */
 export interface RunWarning {
   /** After "warning: ": what happened, e.g. "validation accuracy 10.20%: ...". */
@@ -421,7 +434,7 @@ export async function interruption(caught: Caught, options: {
     const now = await readCheckpointInfo(save);
     const epochs = now.epochs ?? 0;
     parts.push(
-      `${save} holds epoch ${epochs} of ${options.epochs}` +
+      `${save} holds ${epochsHeld(epochs, options.epochs)}` +
         (now.accuracy === undefined
           ? " (not yet validated)"
           : ` (validation accuracy ${scored(now.accuracy, now)})`),
@@ -467,7 +480,7 @@ export async function afterTraining(
   },
 ): Promise<UserError> {
   const now = await readCheckpointInfo(save);
-  const held = now.epochs === undefined ? "" : `: ${save} holds epoch ${now.epochs} of ${epochs}` +
+  const held = now.epochs === undefined ? "" : `: ${save} holds ${epochsHeld(now.epochs, epochs)}` +
     (now.accuracy === undefined ? "" : ` (validation accuracy ${scored(now.accuracy, now)})`);
   return new UserError(
     `Interrupted by ${caught.name} after the last epoch${held}` +
@@ -510,7 +523,8 @@ export async function finish(
   const validated = last.predictedCounts.reduce((a, b) => a + b, 0);
   if (validated < MIN_JUDGED_SAMPLES) {
     console.error(
-      `note: ${validationSamples(validated, options)} are too few to tell whether this run ` +
+      `note: ${validationSamples(validated, options)} ${validated === 1 ? "is" : "are"} too ` +
+        `few to tell whether this run ` +
         `learned (that takes ${MIN_JUDGED_SAMPLES}): it is treated as a run that did`,
     );
   }
