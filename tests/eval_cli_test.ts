@@ -121,6 +121,18 @@ Deno.test({
       assert.match(run.stdout, /^Validation accuracy: \d+\.\d\d% \(\d+\/100\)\n/);
       assert.match(run.stdout, /^ +1\. test image \d+: labelled [A-Z][a-z]+/m);
       assert.doesNotMatch(run.stdout + run.stderr, /digit/);
+      assert.doesNotMatch(run.stderr, /note:/);
+      // Scored on the other dataset (it was silent: 7.58% for a digit MLP on Fashion-MNIST).
+      for (const f of FILES) await Deno.symlink(`${MNIST}/${f}`, `${dir}/${f}`);
+      const other = await runCli(
+        ["eval", "--data-dir", dir, "--limit", "100", "--dataset", "mnist", "--json"],
+      );
+      assert.equal(other.code, 0, other.stderr);
+      assert.equal(
+        other.stderr,
+        "note: the model was trained on Fashion-MNIST, not MNIST: its outputs are scored as " +
+          "MNIST's classes\n",
+      );
       const predict = await runCli(["predict", "--data-dir", dir, "--test-index", "0"]);
       assert.equal(predict.code, 0, predict.stderr);
       assert.match(predict.stderr, line);

@@ -261,6 +261,16 @@ export const evalCommand: Command = {
     checkClasses(checkpoint, path, { dataset });
     // Which checkpoint this is, on stderr: stdout stays the report (--json names it there).
     if (!v.json) console.error(modelLine(path, checkpoint));
+    // Scoring a model on the other dataset's test set is allowed, but its accuracy then says
+    // how its classes fall on the other images (7.58% for a digit MLP on Fashion-MNIST): said.
+    // A plain file (PyTorch's) does not say its dataset, so --dataset is taken at its word.
+    if (checkpoint.origin?.from === "metadata" && checkpoint.meta.dataset !== dataset) {
+      const name = (d: string) => d === "fashion" ? "Fashion-MNIST" : d === "mnist" ? "MNIST" : d;
+      console.error(
+        `note: the model was trained on ${name(checkpoint.meta.dataset)}, not ` +
+          `${name(dataset)}: its outputs are scored as ${name(dataset)}'s classes`,
+      );
+    }
     const gpu = await acquireGpu(device);
     mark("eval: device");
     try {
