@@ -12,7 +12,7 @@ import { gpu } from "./gpu_helpers.ts";
 import { MNIST } from "./test_data.ts";
 import { randomArray } from "./check.ts";
 import { exportOnnx, IR_VERSION, onnxModelType, OPSET } from "../src/onnx/export.ts";
-import { loadCheckpoint } from "../src/nn/checkpoint.ts";
+import { encodeCheckpoint, loadCheckpoint } from "../src/nn/checkpoint.ts";
 import { inferShapes, lenet, mlp, type ModelSpec, sizeOf } from "../src/nn/model.ts";
 import { largestBatch, Network } from "../src/nn/network.ts";
 import { ParamStore } from "../src/nn/params.ts";
@@ -170,6 +170,62 @@ function assertUserError(run: CliResult, pattern: RegExp, what: string): void {
   assert.ok(lines.length <= 2 && (lines[1] ?? "hint: ").startsWith("hint: "), run.stderr);
   assert.doesNotMatch(run.stderr, /^\s+at /m, `${what}: no stack trace`);
 }
+
+Deno.test(
+  "mnist export of a Fashion-MNIST model states Zalando's input, and the accuracy's samples",
+  async () => {
+    // It described MNIST's digit preprocessing (20 px box, centre of mass) for a Fashion model,
+    // and gave a holdout accuracy as if it were a test one.
+    const dir = await Deno.makeTempDir({ prefix: "mnist_onnx_test_" });
+    try {
+      const model = mlp();
+      const props = async (
+        dataset: "mnist" | "fashion",
+        training: { testSamples?: number; validation?: string },
+      ) => {
+        const path = `${dir}/${dataset}.safetensors`;
+        const meta = { model, epoch: 1, dataset, accuracy: 0.746, training };
+        await Deno.writeFile(
+          path,
+          encodeCheckpoint({ meta, params: randomParams(model, 3), momentum: new Map() }),
+        );
+        const run = await runCli(
+          ["export", "--model", path, "--onnx", `${dir}/${dataset}.onnx`, "--data-dir", dir],
+          { env: { MNIST_MODEL_DIR: `${dir}/models` } },
+        );
+        assert.equal(run.code, 0, run.stderr);
+        const m = decode(await Deno.readFile(`${dir}/${dataset}.onnx`));
+        return {
+          doc: m.doc_string as string,
+          ...Object.fromEntries(m.metadata_props.map((p: Decoded) => [p.key, p.value])),
+        } as Record<string, string>;
+      };
+      const fashion = await props("fashion", { testSamples: 500, validation: "holdout:500" });
+      assert.equal(fashion.dataset, "fashion");
+      assert.equal(
+        fashion.preprocessing,
+        "as Zalando's Fashion-MNIST: trim to the garment, scale so that its longer side is " +
+          "28 px, centre it in 28×28, its shades kept",
+      );
+      assert.match(fashion.ink!, /^a light garment on a black background/);
+      for (const text of [fashion.ink!, fashion.preprocessing!, fashion.doc!]) {
+        assert.doesNotMatch(text, /digit|20 px|centre of mass|\bink\b|LeCun/, text);
+      }
+      assert.equal(fashion.accuracy, "0.746");
+      assert.equal(
+        fashion.accuracy_on,
+        "500 held-out training images (mnist train --validation holdout:500), not test samples",
+      );
+      const digits = await props("mnist", { testSamples: 3000, validation: "test" });
+      assert.match(digits.preprocessing!, /^as LeCun's MNIST: .*20 px .*centre of mass/);
+      assert.match(digits.ink!, /^light ink on a black background/);
+      assert.equal(digits.accuracy_on, "3000 test digits");
+      assert.equal((await props("mnist", {})).accuracy_on, "samples not recorded");
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+);
 
 Deno.test("mnist export refuses a missing --onnx, a bad --arch or output path, in one line", async () => {
   await withTempDir(async (dir) => {

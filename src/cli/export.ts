@@ -5,7 +5,7 @@ import { UserError } from "../errors.ts";
 import { checkNotInput, checkWritable, writeFileAtomic } from "../fs.ts";
 import { type DatasetName, DATASETS } from "../data/mirrors.ts";
 import { resolveDataDir } from "../data/paths.ts";
-import { loadCheckpoint } from "../nn/checkpoint.ts";
+import { type Checkpoint, loadCheckpoint } from "../nn/checkpoint.ts";
 import { ARCH_HELP, archOption, describeOrigin } from "../nn/import.ts";
 import { modelPath } from "../nn/last_model.ts";
 import { parameterCount } from "../nn/model.ts";
@@ -15,12 +15,16 @@ import { VERSION } from "../version.ts";
 const HELP = `Usage: mnist export [--model FILE|NAME] --onnx OUT.onnx [options]
 
 Writes a trained model as ONNX (opset ${OPSET}), for onnxruntime and the other ONNX runtimes:
-input "data", float32 [N, 1, 28, 28] (grey pixels / 255, light ink on black, the digit scaled to
-20 px and centred by its centre of mass, as MNIST's; N any batch size), output "softmax",
-float32 [N, 10] class probabilities. Nodes carry MXNet's layer names (conv1, tanh1, fc1...),
-weights MXNet's parameter names (fc1_weight); the input contract and the class names are in the
-model's metadata_props. The model may be a checkpoint of "mnist train" or a plain safetensors
-file of the MLP's or LeNet's tensors (PyTorch's state_dict: see docs/checkpoint.md).
+input "data", float32 [N, 1, 28, 28] (grey pixels / 255, light on black; N any batch size),
+output "softmax", float32 [N, 10] class probabilities. The input follows the model's dataset:
+for a digit model, MNIST's (the digit scaled to 20 px, centred by its centre of mass); for a
+Fashion-MNIST model, Zalando's (the garment's longer side 28 px, centred, its shades kept).
+Nodes carry MXNet's layer names (conv1, tanh1, fc1...), weights MXNet's parameter names
+(fc1_weight). The model's metadata_props hold that input contract, the dataset, the class names,
+and the validation accuracy with what it was measured on (accuracy_on: "300 test digits", or
+held-out training samples, as "mnist models" marks them). The model may be a checkpoint of
+"mnist train" or a plain safetensors file of the MLP's or LeNet's tensors (PyTorch's state_dict:
+see docs/checkpoint.md).
 
 Options:
   --model FILE|NAME      checkpoint, or mlp or lenet for the one "mnist train --model NAME"
@@ -34,6 +38,26 @@ Examples:
   mnist export --model lenet --onnx lenet.onnx
   mnist export --model pytorch_mlp.safetensors --onnx mlp.onnx
   python3 -c "import onnxruntime as ort; print(ort.InferenceSession('lenet.onnx').get_inputs())"`;
+
+/**
+ * What a checkpoint's validation accuracy was measured on, as `mnist models` says it: "3000 test
+ * images", "500 held-out training digits (mnist train --validation holdout:500), not test
+ * samples", or "samples not recorded" (an older checkpoint).
+ */
+export function accuracyOn(meta: Checkpoint["meta"]): string {
+  const noun = (n: number) =>
+    (meta.dataset === "fashion" ? "image" : "digit") + (n === 1 ? "" : "s");
+  const holdout = /^holdout:(\d+)$/.exec(String(meta.training?.validation ?? ""));
+  if (holdout) {
+    const n = Number(holdout[1]);
+    return `${n} held-out training ${noun(n)} (mnist train --validation holdout:${n}), not test ` +
+      "samples";
+  }
+  const on = meta.training?.testSamples;
+  return Number.isSafeInteger(on) && (on as number) > 0
+    ? `${on} test ${noun(on as number)}`
+    : "samples not recorded";
+}
 
 /**
  * `mnist export`: writes a checkpoint (or a plain safetensors file of the MLP's or LeNet's
@@ -81,13 +105,16 @@ export const exportCommand: Command = {
     const { exportOnnx } = await import("../onnx/export.ts");
     const bytes = exportOnnx({ model: meta.model, params: checkpoint.params }, {
       ...(classes ? { classes } : {}),
+      dataset,
       producerVersion: VERSION,
       metadata: {
         network: JSON.stringify(meta.model),
         dataset,
         ...(origin ? { architecture: describeOrigin(origin) } : {}),
         ...(meta.epoch >= 0 ? { epochs: String(meta.epoch + 1) } : {}),
-        ...(meta.accuracy !== undefined ? { accuracy: String(meta.accuracy) } : {}),
+        ...(meta.accuracy !== undefined
+          ? { accuracy: String(meta.accuracy), accuracy_on: accuracyOn(meta) }
+          : {}),
       },
     });
     await writeFileAtomic(v.onnx, bytes, { what: "ONNX model" });

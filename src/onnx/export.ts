@@ -31,6 +31,11 @@ export interface OnnxOptions {
    * are not a dataset's classes (its metadata_props then name none).
    */
   classes?: readonly string[];
+  /**
+   * The dataset the model was trained on (default "mnist"), whose conventions the input
+   * contract states: MNIST's digits or Fashion-MNIST's garments.
+   */
+  dataset?: string;
   /** Key/value pairs for the model's metadata_props (after the input contract). */
   metadata?: Record<string, string>;
   /** The producer version (mnist's). */
@@ -65,19 +70,28 @@ const ACTIVATION_OPS = { relu: "Relu", tanh: "Tanh", sigmoid: "Sigmoid" } as con
 
 /**
  * The input contract, as metadata_props: what `data` must hold for the probabilities to mean
- * anything. These are MNIST's conventions, which `mnist predict` applies to photos and drawings.
+ * anything. These are the conventions of the model's dataset: MNIST's for a digit model (which
+ * `mnist predict` applies to photos and drawings), Zalando's for a Fashion-MNIST one (made from
+ * product photos: no 20 px box, no centre of mass, the garment's shades kept).
  */
 function contract(
   model: ModelSpec,
-  classes: readonly string[] | undefined,
+  { classes, dataset = "mnist" }: { classes?: readonly string[]; dataset?: string },
 ): Record<string, string> {
   const [C, H, W] = model.input;
+  const fashion = dataset === "fashion";
   return {
     input: `data: float32 [N, ${C}, ${H}, ${W}], grey pixels / 255, in [0, 1]`,
-    ink: "light ink on a black background (0 is background), as MNIST: invert dark ink on " +
-      "light paper",
-    preprocessing: "as LeCun's MNIST: crop to the ink, scale so that its longer side is 20 px " +
-      `(area averaging), place in ${H}×${W} with its centre of mass at the centre`,
+    ink: fashion
+      ? "a light garment on a black background (0 is background), as Fashion-MNIST: negate a " +
+        "product photo's light background"
+      : "light ink on a black background (0 is background), as MNIST: invert dark ink on " +
+        "light paper",
+    preprocessing: fashion
+      ? "as Zalando's Fashion-MNIST: trim to the garment, scale so that its longer side is " +
+        `${Math.max(H!, W!)} px, centre it in ${H}×${W}, its shades kept`
+      : "as LeCun's MNIST: crop to the ink, scale so that its longer side is 20 px " +
+        `(area averaging), place in ${H}×${W} with its centre of mass at the centre`,
     output: `softmax: float32 [N, ${model.classes}], class probabilities` +
       (classes ? " in the order of classes" : ""),
     ...(classes ? { classes: JSON.stringify(classes) } : {}),
@@ -161,7 +175,13 @@ export function exportOnnx(
       },
     },
   });
-  const metadata = { ...contract(model, options.classes), ...options.metadata };
+  const metadata = {
+    ...contract(model, {
+      ...(options.classes ? { classes: options.classes } : {}),
+      ...(options.dataset ? { dataset: options.dataset } : {}),
+    }),
+    ...options.metadata,
+  };
   const Model = onnxModelType();
   const message = Model.fromObject({
     ir_version: IR_VERSION,
