@@ -546,8 +546,40 @@ Deno.test("ensureDataset fails with a UserError and leaves no empty folder", asy
         return true;
       },
     );
-    assertEquals(await listDir(dir), ["new"]); // the data dir stays; its empty fashion/ does not
-    assertEquals(await listDir(target), []);
+    // Neither the data dir nor its fashion/, which this download made, stays behind empty.
+    assertEquals(await listDir(dir), []);
+    // A data dir that was there stays, with what it held.
+    await Deno.mkdir(target);
+    await Deno.writeTextFile(`${target}/keep`, "");
+    await assert.rejects(
+      ensureDataset(target, "fashion", { ...FAST, mirrors: [mirror.url], log: () => {} }),
+    );
+    assertEquals(await listDir(target), ["keep"]);
+  });
+});
+
+Deno.test("a failed download --dataset fashion leaves no empty ~/.cache/mnist behind", async () => {
+  // MNIST_DATA_DIR and XDG_CACHE_HOME unset: the data directory is $HOME/.cache/mnist, which
+  // mkdir made with its parents; the README says the data directory is left as it was.
+  await using mirror = startMirror({ root: MNIST, faults: { "*": "http404" } });
+  // Deno's own cache stays where it is (it would go to $HOME/.cache/deno).
+  const info = await new Deno.Command(Deno.execPath(), { args: ["info", "--json"] }).output();
+  const denoDir = JSON.parse(new TextDecoder().decode(info.stdout)).denoDir as string;
+  await withTempDir(async (home) => {
+    for (const dataset of ["fashion", "mnist"]) {
+      const run = await runCli(["download", "--dataset", dataset, "--mirror", mirror.url], {
+        env: {
+          ...FAST_ENV,
+          HOME: home,
+          MNIST_DATA_DIR: "",
+          XDG_CACHE_HOME: "",
+          DENO_DIR: denoDir,
+        },
+      });
+      assertEquals(run.code, 1, run.stderr);
+      assertStringIncludes(run.stderr, "every mirror failed");
+      assertEquals(await listDir(home), [], `${dataset}: nothing left in ${home}`);
+    }
   });
 });
 

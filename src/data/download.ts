@@ -13,6 +13,7 @@
  * are removed by the next download.
  */
 import { createHash } from "node:crypto";
+import { dirname } from "node:path";
 import { messageOf, UserError } from "../errors.ts";
 import { exists, fileInTheWay, fsReason } from "../fs.ts";
 import type { SplitName } from "./dataset.ts";
@@ -220,7 +221,7 @@ async function fetchAll(
   const settings = resolveSettings(options); // bad environment values fail before any write
   const report = options.report ?? options.log ?? console.error;
   const results: Fetched[] = [];
-  const created = !(await exists(dir).catch(() => true)); // mkdir below says why
+  const created = await missingFolders(dir);
   await Deno.mkdir(dir, { recursive: true }).catch(async (error) => {
     throw await cannotWrite(dir, error);
   });
@@ -239,11 +240,31 @@ async function fetchAll(
       mirrors = [...mirrors.filter((m) => !failed.has(m)), ...fetched.failedMirrors];
     }
   } catch (error) {
-    // Leave no empty folder behind; one holding files already verified stays.
-    if (created) await Deno.remove(dir).catch(() => {});
+    // Leave no empty folder behind (fashion/, and the data directory with its parents where
+    // mkdir made them: ~/.cache/mnist); one holding files already verified stays, and so do
+    // its parents, which a failed removal leaves too.
+    for (const folder of created) {
+      if (!await Deno.remove(folder).then(() => true, () => false)) break;
+    }
     throw error;
   }
   return results;
+}
+
+/**
+ * The folders that `Deno.mkdir(dir, { recursive: true })` would create, deepest first: `dir` and
+ * each parent up to the first that exists. A path whose existence cannot be told ends the list
+ * (mkdir then says why).
+ */
+async function missingFolders(dir: string): Promise<string[]> {
+  const missing: string[] = [];
+  for (let folder = dir; !(await exists(folder).catch(() => true));) {
+    missing.push(folder);
+    const parent = dirname(folder);
+    if (parent === folder) break;
+    folder = parent;
+  }
+  return missing;
 }
 
 /**
