@@ -5,10 +5,28 @@
  * (300 digits, one epoch) is enough: what is asserted is what a user sees, read or refused.
  */
 import * as assert from "node:assert/strict";
+import { loadSplit } from "../src/data/dataset.ts";
+import { decodeImage } from "../src/image/decode.ts";
 import { encodePng } from "../src/image/png.ts";
 import { modelDirFor, runCli } from "./cli_helpers.ts";
+import { makeDigitImage } from "./digit_photos.ts";
 import { gpu } from "./gpu_helpers.ts";
-import { MNIST } from "./test_data.ts";
+import { FASHION, HAVE_FASHION, MNIST } from "./test_data.ts";
+
+/** Pearson's correlation of two images of the same size. */
+function correlation(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  const n = a.length;
+  let ma = 0, mb = 0;
+  for (let i = 0; i < n; i++) ma += a[i]!, mb += b[i]!;
+  ma /= n, mb /= n;
+  let ab = 0, aa = 0, bb = 0;
+  for (let i = 0; i < n; i++) {
+    ab += (a[i]! - ma) * (b[i]! - mb);
+    aa += (a[i]! - ma) ** 2;
+    bb += (b[i]! - mb) ** 2;
+  }
+  return ab / Math.sqrt(aa * bb);
+}
 
 /** A 7 of 6 px strokes on 1600×1200 grey `paper` at 240, as the tester drew it. */
 function flatSeven(): Uint8Array {
@@ -94,6 +112,80 @@ Deno.test({
         run.stderr,
         /wide\.png": 8001×10 pixels is over the limit of 8000 pixels a side and 16 megapixels/,
       );
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
+  name: "mnist predict reads a Fashion-MNIST image file as --test-index does, and a garment photo",
+  ignore: gpu === null || !HAVE_FASHION, // no adapter, or Debian's dataset-fashion-mnist
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn() {
+    // It made every image a digit: test image 2 (a trouser) written as a PNG was cut into
+    // strokes and classified "3 (Dress) 0.443", where --test-index 2 said "1 (Trouser) 0.9999";
+    // of test images 0..99, 32 answers were --test-index's and 22 images were refused as "too
+    // little ink to be a digit".
+    const dir = await Deno.makeTempDir({ prefix: "mnist-predict-fashion-" });
+    try {
+      await Deno.symlink(FASHION, `${dir}/fashion`);
+      const data = ["--data-dir", dir];
+      const train = await runCli(
+        ["train", ...data, "--dataset", "fashion", "--limit", "300", "--epochs", "1"],
+      );
+      assert.equal(train.code, 0, train.stderr);
+      const split = await loadSplit(dir, { dataset: "fashion", split: "test" });
+      const images = [0, 2].map((i) => split.images.slice(i * 784, (i + 1) * 784));
+      const shown = await runCli([
+        "show",
+        ...data,
+        "--dataset",
+        "fashion",
+        "--split",
+        "test",
+        "--first",
+        "2",
+        "--count",
+        "1",
+        "--png",
+        `${dir}/f2.png`,
+      ]);
+      assert.equal(shown.code, 0, shown.stderr);
+      await Deno.writeFile(
+        `${dir}/f0.png`,
+        await encodePng({ width: 28, height: 28, channels: 1, pixels: images[0]! }),
+      );
+      // Test image 2 as a JPEG photo: a dark trouser on unevenly lit grey paper, 8–12× larger.
+      const photo = await makeDigitImage(images[1]!, "photo", 2);
+      await Deno.writeFile(`${dir}/trouser.jpg`, photo.bytes);
+      const files = ["f0.png", "f2.png", "trouser.jpg"].map((f) => `${dir}/${f}`);
+      const run = await runCli(
+        ["predict", ...data, "--json", "--save-input", `${dir}/seen`, ...files],
+      );
+      assert.equal(run.code, 0, run.stderr);
+      const answers = JSON.parse(run.stdout) as { probabilities: number[]; digit: number }[];
+      for (const [k, index] of [0, 2].entries()) {
+        const byIndex = await runCli(["predict", ...data, "--json", "--test-index", `${index}`]);
+        assert.equal(byIndex.code, 0, byIndex.stderr);
+        const [expected] = JSON.parse(byIndex.stdout) as { probabilities: number[] }[];
+        // The file is the dataset's image: the same input, the same probabilities, bit for bit.
+        assert.deepEqual(answers[k]!.probabilities, expected!.probabilities, `test image ${index}`);
+        // --save-input writes what the network saw: the image itself.
+        const saved = decodeImage(await Deno.readFile(`${dir}/seen/f${index}.mnist.png`), "s");
+        assert.deepEqual(saved.data, Uint8Array.from(images[k]!));
+      }
+      // The photo is seen as the garment it shows (a digit's 20 px box and centre of mass made
+      // it strokes): what --save-input wrote is close to the dataset's image.
+      const seen = decodeImage(await Deno.readFile(`${dir}/seen/trouser.mnist.png`), "t").data;
+      const r = correlation(seen, images[1]!);
+      assert.ok(r > 0.9, `the trouser photo as seen: correlation ${r.toFixed(3)}`);
+      const shownInput = await runCli(["predict", ...data, "--show", `${dir}/trouser.jpg`]);
+      assert.equal(shownInput.code, 0, shownInput.stderr);
+      const [line, ...drawing] = shownInput.stdout.trimEnd().split("\n");
+      assert.match(line!, /^Classified as \d \([A-Z][a-z/-]+( [a-z]+)?\) with probability /);
+      assert.ok(drawing.length >= 14, shownInput.stdout);
     } finally {
       await Deno.remove(dir, { recursive: true });
     }

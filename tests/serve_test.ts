@@ -690,6 +690,52 @@ Deno.test("images prepared in a worker are answered as on the event loop", async
   );
 });
 
+Deno.test("POST /api/predict prepares images for a Fashion-MNIST model as garments, not digits", async () => {
+  // It made every image a digit: a Fashion-MNIST image was cut to its ink box, scaled to 20 px
+  // and moved by its centre of mass (defects found by trying the product).
+  const seen: Float32Array[] = [];
+  const recorder: ImageClassifier = {
+    classify: (images) => {
+      seen.push(...images.map((i) => i.slice()));
+      return THREES.classify(images);
+    },
+  };
+  // 28×28, light on black, as Fashion-MNIST's images are: a shaded trouser-like shape.
+  const garment = new Uint8Array(784);
+  for (let y = 1; y < 27; y++) {
+    for (let x = 8; x < 20; x++) {
+      if (y < 8 || x < 13 || x > 14) garment[y * 28 + x] = 90 + 5 * y;
+    }
+  }
+  const small = await png({ width: 28, height: 28, channels: 1, pixels: garment });
+  // 400×600, larger than the event loop takes: a dark 200×500 bag on white paper.
+  const large = new Uint8Array(400 * 600).fill(250);
+  for (let y = 50; y < 550; y++) large.fill(40, y * 400 + 100, y * 400 + 300);
+  const big = await png({ width: 400, height: 600, channels: 1, pixels: large });
+  for (const workers of [0, 1]) {
+    using fashion = createHandler({ classifier: recorder, dataset: "fashion", workers });
+    seen.length = 0;
+    const answer = await assertAnswer(await fashion(post("/api/predict", small.slice())), "28");
+    assert.deepEqual(seen[0], Float32Array.from(garment, (v) => v / 255), `workers ${workers}`);
+    const input = decodeImage(Uint8Array.fromBase64(answer.input.split(",")[1]!), "input");
+    assert.deepEqual(input.data, garment);
+    await assertAnswer(await fashion(post("/api/predict", big.slice())), "400×600");
+    // Trimmed to the bag, 200×500 scaled to 11×28, centred, negated: columns 8..18 lit.
+    const bag = seen[1]!;
+    for (let x = 0; x < 28; x++) {
+      const column = Array.from({ length: 28 }, (_, y) => bag[y * 28 + x]!);
+      const lit = x >= 8 && x < 19;
+      assert.ok(column.every((v) => lit ? v > 0.8 : v === 0), `column ${x}: ${column}`);
+    }
+  }
+  // An MNIST model's server still makes a digit of it: 20 px tall, not 26.
+  using digits = createHandler({ classifier: recorder, workers: 0 });
+  seen.length = 0;
+  await assertAnswer(await digits(post("/api/predict", small.slice())), "digit");
+  const rows = Array.from({ length: 28 }, (_, y) => seen[0]!.slice(y * 28, y * 28 + 28));
+  assert.equal(rows.filter((row) => row.some((v) => v > 0.1)).length, 20);
+});
+
 Deno.test("images are prepared on the event loop when the workers cannot start", async () => {
   const failures: Error[] = [];
   const pool = new PreparePool({

@@ -12,7 +12,7 @@ import { type DatasetName, DATASETS } from "../data/mirrors.ts";
 import { resolveDataDir } from "../data/paths.ts";
 import { readImageFile } from "../image/decode.ts";
 import { encodePng } from "../image/png.ts";
-import { type MnistDigit, toMnist } from "../image/preprocess.ts";
+import { type ModelInput, toModelInput } from "../image/input.ts";
 import { checkClasses, loadCheckpoint } from "../nn/checkpoint.ts";
 import { ARCH_HELP, archOption, originJson } from "../nn/import.ts";
 import { Classifier } from "../nn/classifier.ts";
@@ -24,12 +24,19 @@ const HELP = `Usage: mnist predict [--model FILE|NAME] [options] IMAGE...|-
 
 Classifies each image (PNG or JPEG: a photo of a digit on paper, a drawing, a scan) as the
 MXNet tutorial does: "Classified as 7 with probability 0.999781". Each image is first made to
-look like an MNIST digit: ink taken from the alpha channel of a transparent drawing or, in a
-photo, as what differs from its local background (paper, shadow, desk), dark ink inverted;
-what is not the digit (the desk, the sheet's edges, specks) dropped; cropped to the ink,
-scaled to 20 px and centred by its centre of mass in 28×28. A dot or a speck (under a tenth
-of the image) is refused, as a blank image is. "-" reads one image from standard input.
-Files over 64 MiB, and paths that are not regular files, are refused.
+look like the model's dataset. For an MNIST model, like an MNIST digit: ink taken from the
+alpha channel of a transparent drawing or, in a photo, as what differs from its local
+background (paper, shadow, desk), dark ink inverted; what is not the digit (the desk, the
+sheet's edges, specks) dropped; cropped to the ink, scaled to 20 px and centred by its centre
+of mass in 28×28. A dot or a speck (under a tenth of the image) is refused, as a blank image
+is. "-" reads one image from standard input. Files over 64 MiB, and paths that are not
+regular files, are refused.
+
+For a Fashion-MNIST model, as Zalando made that dataset from product photos: a garment on a
+plain background, trimmed to what stands out from it, scaled so its longer side is 28 px and
+centred in 28×28, a light background negated to black (dark on white paper comes out light on
+black), its shades kept. A 28×28 image on a dark background (a Fashion-MNIST image written by
+"mnist show --dataset fashion --png") is taken as it is; one on a light background is negated.
 
 --test-index N classifies image N of the test split (or --split train) of the model's dataset,
 MNIST's digits or Fashion-MNIST's images, as the tutorial does, on its raw pixels / 255 with no
@@ -61,8 +68,8 @@ Examples:
 /** One image's outcome. */
 interface Outcome {
   image: string;
-  /** The 28×28 input: `toMnist`'s, or a dataset image's raw pixels. */
-  digit?: Pick<MnistDigit, "pixels" | "ink">;
+  /** The 28×28 input: `toModelInput`'s, or a dataset image's raw pixels. */
+  digit?: ModelInput;
   /** For `--test-index`: the split, the index and the image's label. */
   from?: { split: SplitName; index: number; label: number };
   probabilities?: Float32Array;
@@ -112,7 +119,7 @@ function ranked(probabilities: Float32Array): { class: number; probability: numb
 
 /**
  * `mnist predict`: classifies PNG or JPEG images (or stdin's, `-`) with a checkpoint after making
- * each look like an MNIST digit (`toMnist`), or image `--test-index N` of a split on its raw
+ * each look like its dataset's images (`toModelInput`: a digit or a garment), or image `--test-index N` of a split on its raw
  * pixels / 255; prints "Classified as 7 with probability 0.999781" per image, or `--json`. A bad
  * image among several is reported and skipped; bad options, a missing model or a single bad
  * image are `UserError`s.
@@ -210,7 +217,8 @@ export const predictCommand: Command = {
     }
     for (const image of testIndex === undefined ? images : []) {
       try {
-        outcomes.push({ image, digit: toMnist(await readImageFile(image), image) });
+        const decoded = await readImageFile(image);
+        outcomes.push({ image, digit: toModelInput(decoded, { name: image, dataset }) });
       } catch (error) {
         if (!(error instanceof UserError) || images.length === 1) throw error;
         outcomes.push({ image, error: error.message });

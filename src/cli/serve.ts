@@ -176,6 +176,8 @@ export const serveCommand: Command = {
       handler = createHandler({
         classifier,
         model: sharedModel(checkpoint),
+        // Images are prepared as the model's dataset was made: digits, or garments.
+        dataset,
         host,
         port: server.addr.port,
       });

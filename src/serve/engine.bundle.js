@@ -826,13 +826,13 @@ function levelInk(contrast, options = {}) {
     paper.add(raw(p));
     if (divisor) divisors.add(divisor[p]);
   }
-  const median = paper.total > 0 ? paper.quantile(0.5) : 0;
+  const median2 = paper.total > 0 ? paper.quantile(0.5) : 0;
   const spread = new Histogram();
-  for (let p = 0; p < data.length; p++) if (!masked[p]) spread.add(Math.abs(raw(p) - median));
-  const floor = Math.max(0, median + 4 * 1.4826 * spread.quantile(0.5));
+  for (let p = 0; p < data.length; p++) if (!masked[p]) spread.add(Math.abs(raw(p) - median2));
+  const floor = Math.max(0, median2 + 4 * 1.4826 * spread.quantile(0.5));
   const floorAt = divisor ? (p) => floor / divisor[p] : () => floor;
   const noise = divisor ? floor / (divisors.total > 0 ? divisors.quantile(0.5) : 1) : floor;
-  const counted = Math.max(floor, median + ROUNDING);
+  const counted = Math.max(floor, median2 + ROUNDING);
   const countedAt = divisor ? (p) => counted / divisor[p] : () => counted;
   const strongInk = new Histogram();
   for (let p = 0; p < data.length; p++) if (data[p] > countedAt(p)) strongInk.add(data[p]);
@@ -872,11 +872,11 @@ function levelInk(contrast, options = {}) {
 // src/image/polarity.ts
 function inkCandidate(grey, options) {
   const { contrast, background, divisor } = localContrast(grey, options);
-  const levelled = levelInk(contrast, {
+  const levelled2 = levelInk(contrast, {
     background,
     divisor
   });
-  const digit = keepDigit(levelled.map, {
+  const digit = keepDigit(levelled2.map, {
     dropFrame: true,
     ...options.polarity === "light" ? {
       edges: {
@@ -887,7 +887,7 @@ function inkCandidate(grey, options) {
   });
   return {
     polarity: options.polarity,
-    levelled,
+    levelled: levelled2,
     digit
   };
 }
@@ -1021,13 +1021,13 @@ function strokeShape(digit) {
   };
 }
 function alphaInk(alpha) {
-  const levelled = levelInk(alpha);
+  const levelled2 = levelInk(alpha);
   return {
     source: "alpha",
     judged: "alpha",
     window: 0,
-    levelled,
-    digit: keepDigit(levelled.map, {
+    levelled: levelled2,
+    digit: keepDigit(levelled2.map, {
       dropFrame: false
     })
   };
@@ -1041,7 +1041,7 @@ function toMnist(image, name) {
   const grey = greyMap(image);
   const read = grey.source === "alpha" ? alphaOrSheet(image, grey, name) : readInk(grey, name);
   const { found, scale, box } = read;
-  const { digit, levelled } = found;
+  const { digit, levelled: levelled2 } = found;
   const size = fitSize(box.width, box.height, DIGIT_SIDE);
   const scaled = resizeArea(crop(digit.map, box), size.width, size.height);
   const placed = placeByCenterOfMass(scaled, MNIST_SIDE);
@@ -1061,9 +1061,9 @@ function toMnist(image, name) {
       judged: found.judged,
       scale,
       window: found.window,
-      background: levelled.background,
-      noise: levelled.noise,
-      strong: levelled.strong,
+      background: levelled2.background,
+      noise: levelled2.noise,
+      strong: levelled2.strong,
       dropped: digit.dropped,
       box: {
         x: inImage(box.x),
@@ -1236,6 +1236,273 @@ function placeByCenterOfMass(digit, side) {
     },
     offset
   };
+}
+
+// src/image/fashion.ts
+var FASHION_FUZZ = 0.05;
+var SPECK_SHARE = 0.02;
+var SPECK_SIDE = 1 / 50;
+function toFashion(image, name) {
+  const grey = greyMap(image);
+  const { width, height } = image;
+  if (width === MNIST_SIDE && height === MNIST_SIDE && grey.source === "luminance") {
+    return taken(grey.map);
+  }
+  const { map: work, scale } = shrink(grey.map, WORKING_SIDE);
+  const read = grey.source === "alpha" ? {
+    ...alphaIntensity(image, work, scale),
+    background: 0,
+    negated: false
+  } : levelled(work);
+  const box = trim(read.map);
+  if (box === void 0) throw nothing(name);
+  const size = fitSize(box.width, box.height, MNIST_SIDE);
+  const scaled = resizeArea(crop(read.map, box), size.width, size.height);
+  const offset = {
+    x: Math.floor((MNIST_SIDE - size.width) / 2),
+    y: Math.floor((MNIST_SIDE - size.height) / 2)
+  };
+  const pixels = new Float32Array(MNIST_SIDE * MNIST_SIDE);
+  for (let y = 0; y < size.height; y++) {
+    pixels.set(scaled.data.subarray(y * size.width, (y + 1) * size.width), (y + offset.y) * MNIST_SIDE + offset.x);
+  }
+  const inImage = (v) => Math.round(v / scale);
+  return {
+    pixels,
+    ink: toBytes(pixels),
+    steps: {
+      taken: "converted",
+      source: grey.source,
+      background: read.background,
+      negated: read.negated,
+      box: {
+        x: inImage(box.x),
+        y: inImage(box.y),
+        width: Math.max(1, inImage(box.x + box.width) - inImage(box.x)),
+        height: Math.max(1, inImage(box.y + box.height) - inImage(box.y))
+      },
+      scaled: size,
+      offset
+    }
+  };
+}
+function taken(map) {
+  const background = borderMedian(map);
+  const negated = background >= 0.5;
+  const pixels = negated ? map.data.map((v) => 1 - v) : map.data;
+  return {
+    pixels,
+    ink: toBytes(pixels),
+    steps: {
+      taken: negated ? "negated" : "as-is",
+      source: "luminance",
+      background,
+      negated,
+      box: {
+        x: 0,
+        y: 0,
+        width: MNIST_SIDE,
+        height: MNIST_SIDE
+      },
+      scaled: {
+        width: MNIST_SIDE,
+        height: MNIST_SIDE
+      },
+      offset: {
+        x: 0,
+        y: 0
+      }
+    }
+  };
+}
+function levelled(work) {
+  const background = borderMedian(work);
+  const negated = background >= 0.5;
+  const fit = backgroundFit(work);
+  const floor = noiseFloor(fit.noise, background);
+  const data = new Float32Array(work.data.length);
+  for (let p = 0; p < data.length; p++) {
+    const ground = Math.min(1, Math.max(0, fit.surface[p]));
+    const v = work.data[p];
+    const span = negated ? ground : 1 - ground;
+    const ink = span > 0 ? (negated ? ground - v : v - ground) / span : 0;
+    data[p] = ink < floor ? 0 : Math.min(1, ink);
+  }
+  return {
+    map: {
+      width: work.width,
+      height: work.height,
+      data
+    },
+    background,
+    negated
+  };
+}
+function noiseFloor(noise, background) {
+  const level = background >= 0.5 ? background : 1 - background;
+  return Math.max(FASHION_FUZZ, level > 0 ? 4 * noise / level : 0);
+}
+function backgroundFit(map) {
+  const { width, height, data } = map;
+  const ring = Math.max(1, Math.round(Math.min(width, height) * 0.05));
+  const perimeter = 2 * ring * (width + height);
+  const stride = Math.max(1, Math.floor(perimeter / 4e3));
+  const xs = [], ys = [], vs = [];
+  let k = 0;
+  for (let y = 0; y < height; y++) {
+    const edgeRow = y < ring || y >= height - ring;
+    for (let x = 0; x < width; x++) {
+      if (!(edgeRow || x < ring || x >= width - ring)) continue;
+      if (k++ % stride !== 0) continue;
+      xs.push(x), ys.push(y), vs.push(data[y * width + x]);
+    }
+  }
+  const u = (x) => (2 * x + 1) / width - 1;
+  const w = (y) => (2 * y + 1) / height - 1;
+  const terms = (x, y) => {
+    const a = u(x), b = w(y);
+    return [
+      1,
+      a,
+      b,
+      a * a,
+      b * b,
+      a * b
+    ];
+  };
+  let keep = vs.map(() => true);
+  let coefficients = [
+    median(vs),
+    0,
+    0,
+    0,
+    0,
+    0
+  ];
+  let noise = 0;
+  for (let round = 0; round < 3; round++) {
+    const rows = [], values = [];
+    for (let i = 0; i < vs.length; i++) {
+      if (keep[i]) rows.push(terms(xs[i], ys[i])), values.push(vs[i]);
+    }
+    coefficients = leastSquares(rows, values) ?? coefficients;
+    const at = (i) => dot(coefficients, terms(xs[i], ys[i]));
+    const residuals = vs.map((v, i) => Math.abs(v - at(i)));
+    noise = 1.4826 * median(residuals.filter((_, i) => keep[i]));
+    const limit = Math.max(3 * noise, 1 / 255);
+    keep = residuals.map((r) => r <= limit);
+  }
+  const surface = new Float32Array(width * height);
+  for (let y = 0; y < height; y++) {
+    for (let x = 0; x < width; x++) surface[y * width + x] = dot(coefficients, terms(x, y));
+  }
+  return {
+    surface,
+    noise
+  };
+}
+function dot(a, b) {
+  let sum = 0;
+  for (let i = 0; i < a.length; i++) sum += a[i] * b[i];
+  return sum;
+}
+function median(values) {
+  if (values.length === 0) return 0;
+  const sorted = [
+    ...values
+  ].sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)];
+}
+function leastSquares(rows, values) {
+  const n = rows[0]?.length ?? 0;
+  if (rows.length < n) return void 0;
+  const a = Array.from({
+    length: n
+  }, () => new Array(n + 1).fill(0));
+  rows.forEach((row, r) => {
+    for (let i = 0; i < n; i++) {
+      for (let j = 0; j < n; j++) a[i][j] += row[i] * row[j];
+      a[i][n] += row[i] * values[r];
+    }
+  });
+  for (let col = 0; col < n; col++) {
+    let pivot = col;
+    for (let r = col + 1; r < n; r++) {
+      if (Math.abs(a[r][col]) > Math.abs(a[pivot][col])) pivot = r;
+    }
+    if (Math.abs(a[pivot][col]) < 1e-9) return void 0;
+    [a[col], a[pivot]] = [
+      a[pivot],
+      a[col]
+    ];
+    for (let r = 0; r < n; r++) {
+      if (r === col) continue;
+      const f = a[r][col] / a[col][col];
+      for (let j = col; j <= n; j++) a[r][j] -= f * a[col][j];
+    }
+  }
+  return a.map((row, i) => row[n] / row[i]);
+}
+function alphaIntensity(image, alpha, scale) {
+  const { width, height, channels, data } = image;
+  const over = new Float32Array(width * height);
+  for (let p = 0; p < over.length; p++) {
+    const i = p * channels;
+    const luminance = channels <= 2 ? data[i] / 255 : (0.299 * data[i] + 0.587 * data[i + 1] + 0.114 * data[i + 2]) / 255;
+    over[p] = data[i + channels - 1] / 255 * (1 - luminance);
+  }
+  const map = scale === 1 ? {
+    width,
+    height,
+    data: over
+  } : resizeArea({
+    width,
+    height,
+    data: over
+  }, alpha.width, alpha.height);
+  return trim(map) === void 0 ? {
+    map: alpha
+  } : {
+    map
+  };
+}
+function trim(map) {
+  const { labels, marks } = components(map, FASHION_FUZZ);
+  const least = (Math.min(map.width, map.height) * SPECK_SIDE) ** 2;
+  const largest = Math.max(least, ...marks.map((m) => m.size));
+  const kept = new Uint8Array(marks.length + 1);
+  let x0 = map.width, y0 = map.height, x1 = -1, y1 = -1;
+  for (const mark of marks) {
+    if (mark.size < largest * SPECK_SHARE || mark.size < least) continue;
+    kept[mark.label] = 1;
+    x0 = Math.min(x0, mark.box.x);
+    y0 = Math.min(y0, mark.box.y);
+    x1 = Math.max(x1, mark.box.x + mark.box.width - 1);
+    y1 = Math.max(y1, mark.box.y + mark.box.height - 1);
+  }
+  for (let p = 0; p < labels.length; p++) {
+    if (labels[p] > 0 && kept[labels[p]] === 0) map.data[p] = 0;
+  }
+  if (x1 < 0) return void 0;
+  return {
+    x: x0,
+    y: y0,
+    width: x1 - x0 + 1,
+    height: y1 - y0 + 1
+  };
+}
+function toBytes(pixels) {
+  return Uint8Array.from(pixels, (v) => Math.round(v * 255));
+}
+function nothing(name) {
+  return new UserError(`Image "${name}" has nothing to classify: no part of it stands out from its background`, {
+    hint: "A Fashion-MNIST model reads one garment on a plain background: dark on light (a product photo on white) or light on dark (a Fashion-MNIST image)."
+  });
+}
+
+// src/image/input.ts
+function toModelInput(image, options) {
+  return options.dataset === "fashion" ? toFashion(image, options.name) : toMnist(image, options.name);
 }
 
 // src/fs.ts
@@ -4808,7 +5075,10 @@ async function startEngine(modelUrl) {
       data: new Uint8Array(image.data.buffer, image.data.byteOffset, image.data.byteLength)
     };
     try {
-      return toMnist(decoded, NAME);
+      return toModelInput(decoded, {
+        name: NAME,
+        dataset: checkpoint.meta.dataset
+      });
     } catch (error) {
       if (error instanceof UserError) return {
         message: error.message

@@ -2,8 +2,9 @@
  * The engine the drawing page runs in the browser: the server's own forward pass and
  * preprocessing, bundled for the browser (`deno task bundle` writes `engine.bundle.js`, which
  * the server embeds and serves at `GET /engine.js`). Nothing here is a copy: the checkpoint is
- * read by `decodeCheckpoint`, the drawing is made into MNIST's 28×28 by `toMnist` (as
- * `POST /api/predict` and `mnist predict` make it), and the network is `Classifier`, on the
+ * read by `decodeCheckpoint`, the drawing is made into the model's 28×28 input by
+ * `toModelInput` (a digit, or a garment for a Fashion-MNIST model, as `POST /api/predict` and
+ * `mnist predict` make it), and the network is `Classifier`, on the
  * page's WebGPU adapter (`acquireGpu`), with the kernels/*.wgsl modules Deno runs.
  *
  * The page calls {@link startEngine} once; where it throws (no WebGPU, no adapter, a kernel
@@ -14,13 +15,14 @@
 import { UserError } from "../errors.ts";
 import { acquireGpu } from "../gpu/device.ts";
 import type { DecodedImage } from "../image/decode.ts";
-import { MNIST_SIDE, toMnist } from "../image/preprocess.ts";
+import { toModelInput } from "../image/input.ts";
+import { MNIST_SIDE } from "../image/preprocess.ts";
 import { decodeCheckpoint, encodeCheckpoint } from "../nn/checkpoint.ts";
 import { Classifier } from "../nn/classifier.ts";
 import { topClass } from "./answer.ts";
 import { type Sample, TUNE_BATCH, TUNE_LR, Tuner } from "./tune.ts";
 
-/** The image's name in `toMnist`'s messages: the server says "request body" for the PNG. */
+/** The image's name in `toModelInput`'s messages: the server says "request body" for the PNG. */
 const NAME = "request body";
 
 /** Pixels as a canvas's `ImageData` holds them: (height, width, 4) RGBA bytes, row-major. */
@@ -141,7 +143,7 @@ export async function startEngine(modelUrl: string | URL): Promise<BrowserEngine
       data: new Uint8Array(image.data.buffer, image.data.byteOffset, image.data.byteLength),
     };
     try {
-      return toMnist(decoded, NAME);
+      return toModelInput(decoded, { name: NAME, dataset: checkpoint.meta.dataset });
     } catch (error) {
       if (error instanceof UserError) return { message: error.message };
       throw error;

@@ -1,6 +1,7 @@
 /**
- * `POST /api/predict`'s CPU work: a PNG or JPEG body to the 28×28 digit the network sees, as
- * `mnist predict` makes it (`decodeImage`, then `toMnist`), within the same pixel limits.
+ * `POST /api/predict`'s CPU work: a PNG or JPEG body to the 28×28 input the network sees, as
+ * `mnist predict` makes it (`decodeImage`, then `toModelInput`: a digit for an MNIST model, a
+ * garment for a Fashion-MNIST one), within the same pixel limits.
  *
  * Decoding and preprocessing a large image takes a good part of a second of CPU (a 2048×2048
  * PNG about 0.7 s on this project's test machine, before preprocessing worked on a shrunk
@@ -18,7 +19,7 @@ import {
   readHeader,
   sniffFormat,
 } from "../image/decode.ts";
-import { toMnist } from "../image/preprocess.ts";
+import { toModelInput } from "../image/input.ts";
 
 /** The image's name in error messages. */
 const NAME = "request body";
@@ -42,6 +43,12 @@ export interface ImageLimits {
   maxPixels?: number;
 }
 
+/** `prepareImage`'s options: the limits, and the dataset the model was trained on. */
+export interface PrepareOptions extends ImageLimits {
+  /** The model's dataset (a checkpoint's `dataset`): "fashion", or MNIST's digits (default). */
+  dataset?: string;
+}
+
 /** The client's fault (a 400): not a PNG or JPEG, too large, corrupt, no ink, too little. */
 export class BadImage extends Error {
   /** `message`: the one line the 400 response's JSON `error` carries. */
@@ -51,11 +58,15 @@ export class BadImage extends Error {
   }
 }
 
-/** Decodes and preprocesses a PNG or JPEG within `limits`; throws `BadImage`. */
-export function prepareImage(bytes: Uint8Array, limits: ImageLimits = {}): Prepared {
-  checkImage(bytes, limits);
+/**
+ * Decodes a PNG or JPEG within `options`' limits and prepares it for a model of `options.dataset`
+ * (`toModelInput`); throws `BadImage`.
+ */
+export function prepareImage(bytes: Uint8Array, options: PrepareOptions = {}): Prepared {
+  checkImage(bytes, options);
   try {
-    const { pixels, ink } = toMnist(decodeImage(bytes, NAME), NAME);
+    const dataset = options.dataset ?? "mnist";
+    const { pixels, ink } = toModelInput(decodeImage(bytes, NAME), { name: NAME, dataset });
     return { pixels, ink };
   } catch (error) {
     if (error instanceof UserError) throw new BadImage(error.message);
@@ -98,6 +109,8 @@ export interface PrepareJob {
   bytes: Uint8Array;
   /** The largest image accepted, checked from the header before any pixel is decoded. */
   limits: ImageLimits;
+  /** The model's dataset, which decides how the image is prepared (`toModelInput`). */
+  dataset: string;
 }
 
 /** A worker's answer: the prepared image, or why not (`bad`: the client's fault). */
@@ -135,6 +148,8 @@ export interface PoolOptions {
   onStartFailure?: (error: Error) => void;
   /** The worker's module (default `prepare_worker.ts`; tests name a missing one). */
   workerUrl?: URL;
+  /** The model's dataset: images are prepared as its images were made (default "mnist"). */
+  dataset?: string;
 }
 
 /**
@@ -146,14 +161,18 @@ export class PreparePool {
   readonly #size: number;
   readonly #onStartFailure: (error: Error) => void;
   readonly #workerUrl: URL;
+  readonly #dataset: string;
   readonly #slots: Slot[] = [];
   readonly #queue: Queued[] = [];
   #inline: boolean;
   #closed = false;
 
   /** A pool of at most `size` workers; none is started until an image needs one. */
-  constructor({ size, onStartFailure = () => {}, workerUrl = WORKER_URL }: PoolOptions) {
+  constructor(
+    { size, onStartFailure = () => {}, workerUrl = WORKER_URL, dataset = "mnist" }: PoolOptions,
+  ) {
     this.#size = size;
+    this.#dataset = dataset;
     this.#workerUrl = workerUrl;
     this.#inline = size === 0;
     this.#onStartFailure = onStartFailure;
@@ -169,7 +188,7 @@ export class PreparePool {
       return Promise.reject(error);
     }
     return new Promise((resolve, reject) => {
-      const job = { bytes, limits, resolve, reject };
+      const job = { bytes, limits, dataset: this.#dataset, resolve, reject };
       if (this.#inline || pixels <= INLINE_PIXELS) runInline(job);
       else {
         this.#queue.push(job);
@@ -208,10 +227,11 @@ export class PreparePool {
       const job = this.#queue.shift()!;
       slot.job = job;
       // The body is not needed here any more: move it, do not copy it.
-      const { bytes, limits } = job;
+      const { bytes, limits, dataset } = job;
       const whole = bytes.buffer instanceof ArrayBuffer &&
         bytes.byteLength === bytes.buffer.byteLength;
-      slot.worker.postMessage({ bytes, limits } satisfies PrepareJob, whole ? [bytes.buffer] : []);
+      const message = { bytes, limits, dataset } satisfies PrepareJob;
+      slot.worker.postMessage(message, whole ? [bytes.buffer] : []);
     }
   }
 
@@ -267,7 +287,7 @@ export class PreparePool {
 /** Prepares `job` on this thread. */
 function runInline(job: Queued): void {
   try {
-    job.resolve(prepareImage(job.bytes, job.limits));
+    job.resolve(prepareImage(job.bytes, { ...job.limits, dataset: job.dataset }));
   } catch (error) {
     job.reject(error);
   }

@@ -10,11 +10,11 @@ const scope = self as unknown as {
   postMessage(message: PrepareResult | typeof READY): void;
 };
 
-scope.onmessage = ({ data: { bytes, limits } }) => {
+scope.onmessage = ({ data: { bytes, limits, dataset } }) => {
   let result: PrepareResult;
   try {
     // 28×28 each: copied, not worth moving.
-    const { pixels, ink } = prepareImage(bytes, limits);
+    const { pixels, ink } = prepareImage(bytes, { ...limits, dataset });
     result = { ok: true, pixels, ink };
   } catch (error) {
     result = error instanceof Error

@@ -65,6 +65,11 @@ export interface HandlerOptions {
    * so that the page can classify in the browser; without them the page asks the server.
    */
   model?: Uint8Array;
+  /**
+   * The dataset the model was trained on (its checkpoint's `dataset`), which decides how an
+   * image is prepared: a garment for "fashion", a handwritten digit otherwise (the default).
+   */
+  dataset?: string;
   /** The largest request body accepted, in bytes (default `MAX_BODY_BYTES`). */
   maxBytes?: number;
   /** The largest width and height accepted, in pixels (default `MAX_IMAGE_SIDE`). */
@@ -191,6 +196,7 @@ export function createHandler(options: HandlerOptions): Handler {
   const pool = new PreparePool({
     size: options.workers ?? defaultWorkers(),
     onStartFailure: (error) => onError(error),
+    dataset: options.dataset,
   });
   const hostAllowed = hostPolicy(options.host ?? "127.0.0.1");
   let inProgress = 0;
@@ -485,7 +491,7 @@ async function readBody(
   return bytes;
 }
 
-/** Decodes, preprocesses (as `mnist predict` does) and classifies one PNG or JPEG. */
+/** Decodes, prepares (as `mnist predict` does, for the model's dataset), classifies an image. */
 async function predict(
   bytes: Uint8Array,
   { batcher, pool, limits }: { batcher: Batcher; pool: PreparePool; limits: ImageLimits },
