@@ -119,10 +119,10 @@ function ranked(probabilities: Float32Array): { class: number; probability: numb
 
 /**
  * `mnist predict`: classifies PNG or JPEG images (or stdin's, `-`) with a checkpoint after making
- * each look like its dataset's images (`toModelInput`: a digit or a garment), or image `--test-index N` of a split on its raw
- * pixels / 255; prints "Classified as 7 with probability 0.999781" per image, or `--json`. A bad
- * image among several is reported and skipped; bad options, a missing model or a single bad
- * image are `UserError`s.
+ * each look like its dataset's images (`toModelInput`: a digit or a garment), or image
+ * `--test-index N` of a split on its raw pixels / 255; prints "Classified as 7 with probability
+ * 0.999781" per image, or `--json`. A bad image among several is reported and skipped; bad
+ * options, a missing model or a single bad image are `UserError`s.
  */
 export const predictCommand: Command = {
   name: "predict",
