@@ -15,6 +15,8 @@
 // where eta is the schedule's multiplier (lr_t / base lr) and lr the base rate with the bias
 // correction folded in, so the decay is not scaled by the base rate (as in the paper).
 //
+// In both, wd is 0 for the biases, as MXNet's wd_mult makes it (see kernels/optimizer.wgsl).
+//
 // The caller writes one Dims per step of a submit into 256-byte slots of one uniform buffer
 // (t, and so lr, change every step), so nothing is rebuilt and nothing read back.
 
@@ -33,13 +35,15 @@ struct Dims {
   _pad2: u32,
 }
 
-// WG, CLIP, WEIGHT_DECAY, param_index() and clip_gradient() come from kernels/optimizer.wgsl.
+// WG, CLIP, WEIGHT_DECAY, NoDecay, param_index(), clip_gradient() and takes_decay() come from
+// kernels/optimizer.wgsl.
 
 @group(0) @binding(0) var<storage, read_write> w: array<vec4f>;
 @group(0) @binding(1) var<storage, read_write> mean: array<vec4f>;
 @group(0) @binding(2) var<storage, read_write> variance: array<vec4f>;
 @group(0) @binding(3) var<storage, read> grad: array<vec4f>;
-@group(0) @binding(4) var<uniform> dims: Dims;
+@group(0) @binding(4) var<uniform> no_decay: NoDecay;
+@group(0) @binding(5) var<uniform> dims: Dims;
 
 // The moments' update at parameters i (a vec4) for gradient g: stores m and v, returns the
 // step lr · m / (sqrt(v) + epsilon).
@@ -62,7 +66,7 @@ fn adam_update(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroup
   let wi = w[i];
   var g = dims.rescale_grad * grad[i];
   if (WEIGHT_DECAY) {
-    g += dims.wd * wi;
+    g += select(vec4f(0.0), dims.wd * wi, takes_decay(i));
   }
   w[i] = wi - adam_step(i, clip_gradient(g, dims.clip));
 }
@@ -77,7 +81,7 @@ fn adamw_update(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgrou
   let wi = w[i];
   var step = adam_step(i, clip_gradient(dims.rescale_grad * grad[i], dims.clip));
   if (WEIGHT_DECAY) {
-    step += dims.wd * wi;
+    step += select(vec4f(0.0), dims.wd * wi, takes_decay(i));
   }
   w[i] = wi - step * dims.eta;
 }

@@ -9,6 +9,7 @@
 //   mom = mom' - lr * (g + wd * w)
 // is, with step = lr * (g + wd * w):  mom = momentum * mom - step;  w += momentum * mom - step.
 // (NAG without momentum is sgd_update, as MXNet's NAG falls back to sgd_update.)
+// In both, wd is 0 for the biases, as MXNet's wd_mult makes it (see kernels/optimizer.wgsl).
 // `lr` is the rate of this update (a schedule's): the trainer writes one Dims per step of a
 // submit into 256-byte slots of one uniform buffer, so a changing rate needs no pipeline.
 
@@ -23,7 +24,8 @@ struct Dims {
   _pad1: u32,
 }
 
-// WG, CLIP, WEIGHT_DECAY, param_index() and clip_gradient() come from kernels/optimizer.wgsl.
+// WG, CLIP, WEIGHT_DECAY, NoDecay, param_index(), clip_gradient() and takes_decay() come from
+// kernels/optimizer.wgsl.
 // Momentum on or off is fixed per pipeline rather than tested on the uniform: CPU adapters run
 // every branch as masked SIMD whatever the uniform says, and the untaken momentum branch alone
 // doubled this kernel's time on llvmpipe. The uniforms still carry the values. (CLIP and
@@ -33,14 +35,15 @@ override MOMENTUM: bool = false;
 @group(0) @binding(0) var<storage, read_write> w: array<vec4f>;
 @group(0) @binding(1) var<storage, read_write> mom: array<vec4f>;
 @group(0) @binding(2) var<storage, read> grad: array<vec4f>;
-@group(0) @binding(3) var<uniform> dims: Dims;
+@group(0) @binding(3) var<uniform> no_decay: NoDecay;
+@group(0) @binding(4) var<uniform> dims: Dims;
 
 // The step both rules take at parameters i (a vec4): lr * (g + wd * w), g the rescaled and
-// clipped gradient.
+// clipped gradient, wd 0 where takes_decay() says no.
 fn sgd_step(i: u32) -> vec4f {
   var g = clip_gradient(dims.rescale_grad * grad[i], dims.clip);
   if (WEIGHT_DECAY) {
-    g += dims.wd * w[i];
+    g += select(vec4f(0.0), dims.wd * w[i], takes_decay(i));
   }
   return dims.lr * g;
 }

@@ -1,12 +1,13 @@
 /**
- * The optimizer kernels (NAG, Adam, AdamW: one dispatch over every parameter) against the oracle
+ * The optimizer kernels (SGD, NAG, Adam, AdamW: one dispatch over every parameter) against the oracle
  * over several steps, two submits, a rate per step (a schedule's) and Adam's bias correction;
- * the schedules' rates and MXNet's `Update[N]` line.
+ * weight decay on the weights only (MXNet's wd_mult); the schedules' rates and MXNet's
+ * `Update[N]` line.
  */
 import assert from "node:assert/strict";
 import { Optimizer, type OptimizerOptions } from "../src/nn/optimizer.ts";
 import { encode } from "../src/gpu/kernel.ts";
-import { mlp } from "../src/nn/model.ts";
+import { mlp, type ModelSpec } from "../src/nn/model.ts";
 import { ParamStore } from "../src/nn/params.ts";
 import { Rng } from "../src/random.ts";
 import { LrSchedule } from "../src/train/schedule.ts";
@@ -18,9 +19,32 @@ import * as ref from "./reference.ts";
 /** Rates of five updates, in two submits of 3 and 2 steps: a schedule's, changing each step. */
 const RATES = [[1, 0.8, 0.5], [0.5, 0.25]];
 
+/**
+ * A small model whose tensors do not fill whole vec4s: c1's bias (12..14) ends inside one, d1's
+ * (block 64: 64 + 90..94) and d2's (block 128: 128 + 50..59) start inside one, so the kernels'
+ * lanes must tell weights from biases one by one.
+ */
+function ragged(): ModelSpec {
+  return {
+    name: "ragged",
+    input: [1, 3, 4],
+    classes: 10,
+    layers: [
+      { kind: "conv2d", name: "c1", filters: 3, kernel: 2, stride: 1, pad: 0, act: "relu" },
+      { kind: "flatten", name: "flat", act: "none" },
+      { kind: "dense", name: "d1", units: 5, act: "tanh" },
+      { kind: "dense", name: "d2", units: 10, act: "none" },
+    ],
+  };
+}
+
 const CASES: OptimizerOptions[] = [
+  { optimizer: "sgd", lr: 0.1, momentum: 0.9, wd: 0.5, rescaleGrad: 1 / 100, clipGradient: 0 },
   { optimizer: "nag", lr: 0.05, momentum: 0.9, wd: 1e-4, rescaleGrad: 1 / 32, clipGradient: 0 },
   { optimizer: "nag", lr: 0.1, momentum: 0.5, wd: 0, rescaleGrad: 1, clipGradient: 0.25 },
+  // Decays large enough that a decayed bias would be far off.
+  { optimizer: "nag", lr: 0.1, momentum: 0.9, wd: 0.5, rescaleGrad: 1 / 100, clipGradient: 0 },
+  { optimizer: "adam", lr: 0.01, momentum: 0, wd: 0.5, rescaleGrad: 1 / 100, clipGradient: 0 },
   { optimizer: "adam", lr: 0.001, momentum: 0, wd: 0, rescaleGrad: 1 / 100, clipGradient: 0 },
   {
     optimizer: "adam",
@@ -37,17 +61,25 @@ const CASES: OptimizerOptions[] = [
   { optimizer: "adamw", lr: 0.01, momentum: 0, wd: 0, rescaleGrad: 1, clipGradient: 0.5 },
 ];
 
-for (const options of CASES) {
+// Every case on the MLP; those with weight decay on the ragged model too.
+const RUNS = [
+  ...CASES.map((options) => ({ options, model: mlp() })),
+  ...CASES.filter((o) => o.wd > 0).map((options) => ({ options, model: ragged() })),
+];
+
+for (const { options, model } of RUNS) {
   gpuTest(
-    `${options.optimizer}Update() matches MXNet's over 5 steps with ${JSON.stringify(options)}`,
+    `${options.optimizer}Update() matches MXNet's over 5 steps on ${model.name} with ${
+      JSON.stringify(options)
+    }`,
     async (g, k) => {
       const rng = new Rng(11);
-      const store = new ParamStore(g.device, mlp());
+      const store = new ParamStore(g.device, model);
       const n = store.length;
       const w = randomArray(n, rng);
       const grad = randomArray(n, rng, { lo: -3, hi: 3 });
-      // Adam's m and v start at zero (and v must stay >= 0); NAG's momentum anywhere.
-      const adam = options.optimizer !== "nag";
+      // Adam's m and v start at zero (and v must stay >= 0); SGD's and NAG's momentum anywhere.
+      const adam = options.optimizer === "adam" || options.optimizer === "adamw";
       const mom = adam ? new Float32Array(n) : randomArray(n, rng, { lo: -0.1, hi: 0.1 });
       const v = new Float32Array(n);
       store.upload(w.slice(), store.params);
@@ -60,21 +92,37 @@ for (const options of CASES) {
         optimizer.writeSteps(t, rates);
         runPass(g, (pass) => rates.forEach((_, j) => encode(pass, optimizer.dispatch(j))));
         for (const rate of rates) {
-          if (!adam) {
-            ref.nagUpdate({ w, g: grad, mom }, { ...options, lr: rate });
-          } else {
-            const decoupled = options.optimizer === "adamw";
-            ref.adamUpdate({ w, g: grad, m: mom, v }, {
-              beta1: 0.9,
-              beta2: 0.999,
-              epsilon: 1e-8,
-              ...options,
-              // AdamW: the base rate, and the schedule through eta (adamw-inl.h).
-              lr: decoupled ? options.lr : rate,
-              eta: rate / options.lr,
-              decoupled,
-              t,
-            });
+          // MXNet updates each tensor with its own wd: 0 for the biases.
+          for (const s of store.tensors) {
+            const slice = (a: Float32Array) => a.subarray(s.offset, s.offset + s.size);
+            const wd = options.wd * ref.wdMult(s.name);
+            if (options.optimizer === "sgd") {
+              ref.sgdUpdate({ w: slice(w), g: slice(grad), mom: slice(mom) }, {
+                ...options,
+                lr: rate,
+                wd,
+              });
+            } else if (!adam) {
+              ref.nagUpdate({ w: slice(w), g: slice(grad), mom: slice(mom) }, {
+                ...options,
+                lr: rate,
+                wd,
+              });
+            } else {
+              const decoupled = options.optimizer === "adamw";
+              ref.adamUpdate({ w: slice(w), g: slice(grad), m: slice(mom), v: slice(v) }, {
+                beta1: 0.9,
+                beta2: 0.999,
+                epsilon: 1e-8,
+                ...options,
+                wd,
+                // AdamW: the base rate, and the schedule through eta (adamw-inl.h).
+                lr: decoupled ? options.lr : rate,
+                eta: rate / options.lr,
+                decoupled,
+                t,
+              });
+            }
           }
           t++;
         }

@@ -257,13 +257,27 @@ export function accuracyCount(
 // ---------------------------------------------------------------------------------------------
 // Optimizer
 
+/**
+ * MXNet's weight-decay multiplier for the parameter `name`: 0 unless the name ends in `_weight`
+ * or `_gamma` (`Optimizer.set_wd_mult`, python/mxnet/optimizer/optimizer.py, which FeedForward
+ * and Module get the names for), else 1. MXNet's optimizers update each parameter with
+ * `wd · wdMult(name)` as its `wd`, so biases are not decayed; PyTorch's `weight_decay` decays
+ * every parameter.
+ */
+export function wdMult(name: string): number {
+  return name.endsWith("_weight") || name.endsWith("_gamma") ? 1 : 0;
+}
+
 /** Hyperparameters of one SGD step, named as in MXNet's `sgd_update` / `sgd_mom_update`. */
 export interface SgdOptions {
   /** Learning rate. */
   lr: number;
   /** Momentum decay; 0 for plain SGD (then `mom` is neither needed nor touched). */
   momentum: number;
-  /** Weight decay (L2), applied as `wd · w` added to the gradient. */
+  /**
+   * Weight decay (L2), applied as `wd · w` added to the gradient: the parameter's own, `wd ·
+   * wdMult(name)` (0 for a bias).
+   */
   wd: number;
   /** Gradient scale applied first, usually 1/B. */
   rescaleGrad: number;
@@ -346,6 +360,7 @@ export interface AdamOptions {
   beta1: number;
   beta2: number;
   epsilon: number;
+  /** The parameter's weight decay, `wd · wdMult(name)` (0 for a bias). */
   wd: number;
   rescaleGrad: number;
   /** Clips the gradient to ±clipGradient; off when absent or <= 0. */

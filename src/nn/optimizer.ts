@@ -3,7 +3,8 @@
  * one buffer, see params.ts): SGD and NAG (kernels/sgd.wgsl), Adam and AdamW (kernels/adam.wgsl).
  * The rate of each update reaches the GPU through a uniform buffer of per-step `Dims` slots,
  * written with `queue.writeBuffer` before each submit: schedules and Adam's bias correction
- * change the rate every step without a pipeline rebuild or a readback.
+ * change the rate every step without a pipeline rebuild or a readback. Weight decay skips the
+ * biases, as MXNet's does ({@link takesWeightDecay}).
  */
 import adamCode from "../../kernels/adam.wgsl" with { type: "text" };
 import optimizerCode from "../../kernels/optimizer.wgsl" with { type: "text" };
@@ -105,6 +106,43 @@ export const OPTIMIZERS = ["sgd", "nag", "adam", "adamw"] as const;
 /** One of {@link OPTIMIZERS}. */
 export type OptimizerName = typeof OPTIMIZERS[number];
 
+/**
+ * Whether weight decay applies to the parameter tensor `name`: MXNet's rule, which gives every
+ * parameter whose name ends in neither `_weight` nor `_gamma` a `wd_mult` of 0
+ * (`Optimizer.set_wd_mult`, python/mxnet/optimizer/optimizer.py; FeedForward and Module pass
+ * the names), so biases are not decayed. PyTorch's `weight_decay` decays every parameter.
+ */
+export function takesWeightDecay(name: string): boolean {
+  return name.endsWith("_weight") || name.endsWith("_gamma");
+}
+
+/**
+ * Ranges kernels/optimizer.wgsl's `struct NoDecay` holds: a bias per layer at most, and a model
+ * has at most 64 layers (`MODEL_LIMITS.layers`, src/nn/model.ts).
+ */
+const NO_DECAY_RANGES = 64;
+/** Bytes of `struct NoDecay`: a vec4u per range. */
+const NO_DECAY_BYTES = 16 * NO_DECAY_RANGES;
+
+/**
+ * kernels/optimizer.wgsl's `NoDecay` for `store`: `[start, end)` in floats of each tensor that
+ * {@link takesWeightDecay} says no to (the biases), one vec4u each (`.zw` zero), and how many
+ * (the pipeline's `NO_DECAY_COUNT`). Throws when there are more than the struct holds.
+ */
+export function noDecayTable(
+  store: ParamStore,
+): { table: Uint32Array<ArrayBuffer>; count: number } {
+  const skipped = store.tensors.filter((t) => !takesWeightDecay(t.name));
+  if (skipped.length > NO_DECAY_RANGES) {
+    throw new Error(
+      `${skipped.length} tensors without weight decay, but the optimizer holds ${NO_DECAY_RANGES}`,
+    );
+  }
+  const table = new Uint32Array(NO_DECAY_BYTES / 4);
+  skipped.forEach((t, k) => table.set([t.offset, t.offset + t.size], 4 * k));
+  return { table, count: skipped.length };
+}
+
 /** MXNet's Adam defaults (python/mxnet/optimizer/optimizer.py, `Adam.__init__`). */
 export const ADAM_DEFAULTS = { beta1: 0.9, beta2: 0.999, epsilon: 1e-8 } as const;
 
@@ -116,7 +154,8 @@ export interface SgdOptions {
   momentum: number;
   /**
    * Weight decay (`--wd`): `wd · w` added to the rescaled gradient (Adam: before clipping);
-   * AdamW decays decoupled, `w -= eta · wd · w` (kernels/sgd.wgsl, kernels/adam.wgsl).
+   * AdamW decays decoupled, `w -= eta · wd · w` (kernels/sgd.wgsl, kernels/adam.wgsl). Only
+   * the tensors {@link takesWeightDecay} names (weights, not biases), as in MXNet.
    */
   wd: number;
   /** Multiplies the gradient first: 1 / batch size, since the loss gradient is a sum. */
@@ -188,6 +227,7 @@ export class Optimizer {
   readonly #options: OptimizerOptions;
   readonly #n: number;
   readonly #dims: GPUBuffer;
+  readonly #noDecay: GPUBuffer;
   readonly #dispatches: Dispatch[];
   readonly #stateFrom: number;
 
@@ -227,6 +267,14 @@ export class Optimizer {
       size: slots * SLOT_BYTES,
       usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST,
     });
+    // Written once: which tensors the decay skips depends on the model only.
+    const noDecay = noDecayTable(store);
+    this.#noDecay = device.createBuffer({
+      label: `${this.name}.no_decay`,
+      size: NO_DECAY_BYTES,
+      usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST,
+    });
+    device.queue.writeBuffer(this.#noDecay, 0, noDecay.table);
     const row = updateRow(this.name, options.momentum);
     const WG = kernels.workgroup(PREFERRED_WG);
     // Booleans as pipeline constants: 1 on, 0 off (MOMENTUM is sgd_update's).
@@ -234,6 +282,7 @@ export class Optimizer {
       WG,
       CLIP: Number(options.clipGradient > 0),
       WEIGHT_DECAY: Number(options.wd !== 0),
+      NO_DECAY_COUNT: noDecay.count,
       ...(row.program === SGD ? { MOMENTUM: Number(options.momentum > 0) } : {}),
     };
     const state = this.variance ? [store.momentum, this.variance] : [store.momentum];
@@ -249,6 +298,7 @@ export class Optimizer {
         constants,
         outputs: [params, ...state],
         inputs: [store.grads],
+        uniforms: [{ buffer: this.#noDecay, offset: 0, size: NO_DECAY_BYTES }],
         dims: { buffer: this.#dims, offset: s * SLOT_BYTES, size: SLOT_BYTES },
         grid: workgroupGrid(device, { invocations: n / 4, wg: WG }),
       }));
@@ -298,9 +348,10 @@ export class Optimizer {
     return d;
   }
 
-  /** Frees the uniform slots and Adam's variance (the store frees the rest). */
+  /** Frees the uniforms and Adam's variance (the store frees the rest). */
   destroy(): void {
     this.#dims.destroy();
+    this.#noDecay.destroy();
     this.variance?.destroy();
   }
 }

@@ -4555,6 +4555,8 @@ var adam_default = `// Adam and AdamW over every parameter of the model at once 
 // where eta is the schedule's multiplier (lr_t / base lr) and lr the base rate with the bias
 // correction folded in, so the decay is not scaled by the base rate (as in the paper).
 //
+// In both, wd is 0 for the biases, as MXNet's wd_mult makes it (see kernels/optimizer.wgsl).
+//
 // The caller writes one Dims per step of a submit into 256-byte slots of one uniform buffer
 // (t, and so lr, change every step), so nothing is rebuilt and nothing read back.
 
@@ -4573,13 +4575,15 @@ struct Dims {
   _pad2: u32,
 }
 
-// WG, CLIP, WEIGHT_DECAY, param_index() and clip_gradient() come from kernels/optimizer.wgsl.
+// WG, CLIP, WEIGHT_DECAY, NoDecay, param_index(), clip_gradient() and takes_decay() come from
+// kernels/optimizer.wgsl.
 
 @group(0) @binding(0) var<storage, read_write> w: array<vec4f>;
 @group(0) @binding(1) var<storage, read_write> mean: array<vec4f>;
 @group(0) @binding(2) var<storage, read_write> variance: array<vec4f>;
 @group(0) @binding(3) var<storage, read> grad: array<vec4f>;
-@group(0) @binding(4) var<uniform> dims: Dims;
+@group(0) @binding(4) var<uniform> no_decay: NoDecay;
+@group(0) @binding(5) var<uniform> dims: Dims;
 
 // The moments' update at parameters i (a vec4) for gradient g: stores m and v, returns the
 // step lr \xB7 m / (sqrt(v) + epsilon).
@@ -4602,7 +4606,7 @@ fn adam_update(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroup
   let wi = w[i];
   var g = dims.rescale_grad * grad[i];
   if (WEIGHT_DECAY) {
-    g += dims.wd * wi;
+    g += select(vec4f(0.0), dims.wd * wi, takes_decay(i));
   }
   w[i] = wi - adam_step(i, clip_gradient(g, dims.clip));
 }
@@ -4617,17 +4621,17 @@ fn adamw_update(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgrou
   let wi = w[i];
   var step = adam_step(i, clip_gradient(dims.rescale_grad * grad[i], dims.clip));
   if (WEIGHT_DECAY) {
-    step += dims.wd * wi;
+    step += select(vec4f(0.0), dims.wd * wi, takes_decay(i));
   }
   w[i] = wi - step * dims.eta;
 }
 `;
 
 // kernels/optimizer.wgsl
-var optimizer_default = "// Shared by the optimizer kernels (sgd.wgsl, adam.wgsl): joined to the end of each one's module\n// when it is created (src/nn/optimizer.ts), as activation.wgsl is joined to the layers'.\n// Each rule walks the one parameter buffer four parameters (a vec4) per invocation.\n\n// Workgroup size (invocations along x).\noverride WG: u32 = 256u;\n// Which terms are on, fixed per pipeline rather than tested on the uniforms (the uniforms still\n// carry the values): a CPU adapter runs an untaken branch as masked SIMD (see MOMENTUM in\n// sgd.wgsl for what that cost).\noverride CLIP: bool = false;\noverride WEIGHT_DECAY: bool = false;\n\n// The vec4 of parameters invocation gid updates: a 2-D grid of workgroups folded to 1-D\n// (src/gpu/kernel.ts's workgroupGrid), nwg the grid's size.\nfn param_index(gid: vec3u, nwg: vec3u) -> u32 {\n  return gid.x + gid.y * nwg.x * WG;\n}\n\n// g clipped to \xB1clip when CLIP is on, else g.\nfn clip_gradient(g: vec4f, clip: f32) -> vec4f {\n  if (CLIP) {\n    return clamp(g, vec4f(-clip), vec4f(clip));\n  }\n  return g;\n}\n";
+var optimizer_default = "// Shared by the optimizer kernels (sgd.wgsl, adam.wgsl): joined to the end of each one's module\n// when it is created (src/nn/optimizer.ts), as activation.wgsl is joined to the layers'.\n// Each rule walks the one parameter buffer four parameters (a vec4) per invocation.\n//\n// Weight decay skips the tensors MXNet gives a wd_mult of 0: Optimizer.set_wd_mult\n// (python/mxnet/optimizer/optimizer.py) sets it for every parameter whose name ends in neither\n// _weight nor _gamma, so biases are not decayed (PyTorch's weight_decay decays every parameter).\n// Their ranges reach the kernel as a small uniform table, written once per optimizer: the check\n// reads no memory per parameter and needs no dispatch of its own.\n\n// Workgroup size (invocations along x).\noverride WG: u32 = 256u;\n// Which terms are on, fixed per pipeline rather than tested on the uniforms (the uniforms still\n// carry the values): a CPU adapter runs an untaken branch as masked SIMD (see MOMENTUM in\n// sgd.wgsl for what that cost).\noverride CLIP: bool = false;\noverride WEIGHT_DECAY: bool = false;\n// How many ranges of `no_decay` are filled: a loop of known length, which llvmpipe ran about 3%\n// faster than one to a count read from the table.\noverride NO_DECAY_COUNT: u32 = 0u;\n\n// The tensors weight decay skips (src/nn/optimizer.ts, noDecayTable): NO_DECAY_COUNT ranges of\n// the parameter buffer, [ranges[k].x, ranges[k].y) in floats; .zw unused. 64 ranges: a bias per\n// layer, and a model has at most 64 layers (MODEL_LIMITS.layers, src/nn/model.ts).\nstruct NoDecay {\n  ranges: array<vec4u, 64>,\n}\n\n// The vec4 of parameters invocation gid updates: a 2-D grid of workgroups folded to 1-D\n// (src/gpu/kernel.ts's workgroupGrid), nwg the grid's size.\nfn param_index(gid: vec3u, nwg: vec3u) -> u32 {\n  return gid.x + gid.y * nwg.x * WG;\n}\n\n// g clipped to \xB1clip when CLIP is on, else g.\nfn clip_gradient(g: vec4f, clip: f32) -> vec4f {\n  if (CLIP) {\n    return clamp(g, vec4f(-clip), vec4f(clip));\n  }\n  return g;\n}\n\n// Whether each of parameters i (a vec4) takes weight decay: false in the ranges of `no_decay`,\n// the table each kernel file binds. p - start < end - start is start <= p < end in u32.\nfn takes_decay(i: u32) -> vec4<bool> {\n  let p = vec4u(4u * i) + vec4u(0u, 1u, 2u, 3u);\n  var skip = vec4<bool>(false);\n  for (var k = 0u; k < NO_DECAY_COUNT; k++) {\n    let r = no_decay.ranges[k];\n    skip = skip | (p - vec4u(r.x) < vec4u(r.y - r.x));\n  }\n  return !skip;\n}\n";
 
 // kernels/sgd.wgsl
-var sgd_default = "// SGD with momentum and weight decay, MXNet's sgd_mom_update / sgd_update, over every\n// parameter of the model at once (they live in one buffer):\n//   g = clip(rescale_grad * grad, \xB1clip)            (no clipping when clip <= 0)\n//   momentum > 0:  mom = momentum * mom - lr * (g + wd * w);  w += mom\n//   momentum = 0:  w -= lr * (g + wd * w)\n// and Nesterov's momentum, MXNet's nag_mom_update (src/operator/optimizer_op-inl.h,\n// NAGMomKernel), whose\n//   mom' = momentum * mom;  w = w - mom' + (momentum + 1) * (mom' - lr * (g + wd * w));\n//   mom = mom' - lr * (g + wd * w)\n// is, with step = lr * (g + wd * w):  mom = momentum * mom - step;  w += momentum * mom - step.\n// (NAG without momentum is sgd_update, as MXNet's NAG falls back to sgd_update.)\n// `lr` is the rate of this update (a schedule's): the trainer writes one Dims per step of a\n// submit into 256-byte slots of one uniform buffer, so a changing rate needs no pipeline.\n\nstruct Dims {\n  n: u32,\n  lr: f32,\n  momentum: f32,\n  wd: f32,\n  rescale_grad: f32,\n  clip: f32,\n  _pad0: u32,\n  _pad1: u32,\n}\n\n// WG, CLIP, WEIGHT_DECAY, param_index() and clip_gradient() come from kernels/optimizer.wgsl.\n// Momentum on or off is fixed per pipeline rather than tested on the uniform: CPU adapters run\n// every branch as masked SIMD whatever the uniform says, and the untaken momentum branch alone\n// doubled this kernel's time on llvmpipe. The uniforms still carry the values. (CLIP and\n// WEIGHT_DECAY are pipeline constants for the same reason.)\noverride MOMENTUM: bool = false;\n\n@group(0) @binding(0) var<storage, read_write> w: array<vec4f>;\n@group(0) @binding(1) var<storage, read_write> mom: array<vec4f>;\n@group(0) @binding(2) var<storage, read> grad: array<vec4f>;\n@group(0) @binding(3) var<uniform> dims: Dims;\n\n// The step both rules take at parameters i (a vec4): lr * (g + wd * w), g the rescaled and\n// clipped gradient.\nfn sgd_step(i: u32) -> vec4f {\n  var g = clip_gradient(dims.rescale_grad * grad[i], dims.clip);\n  if (WEIGHT_DECAY) {\n    g += dims.wd * w[i];\n  }\n  return dims.lr * g;\n}\n\n// One invocation per 4 parameters; w, mom, grad: (n / 4) vec4s, n a multiple of 4 (the\n// parameter store pads to 64).\n@compute @workgroup_size(WG)\nfn sgd_update(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {\n  let i = param_index(gid, nwg);\n  if (i >= dims.n / 4u) {\n    return;\n  }\n  let step = sgd_step(i);\n  if (MOMENTUM) {\n    let m = dims.momentum * mom[i] - step;\n    mom[i] = m;\n    w[i] += m;\n  } else {\n    w[i] -= step;\n  }\n}\n\n// One invocation per 4 parameters, as sgd_update; momentum > 0.\n@compute @workgroup_size(WG)\nfn nag_update(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {\n  let i = param_index(gid, nwg);\n  if (i >= dims.n / 4u) {\n    return;\n  }\n  let step = sgd_step(i);\n  let m = dims.momentum * mom[i] - step;\n  mom[i] = m;\n  w[i] += dims.momentum * m - step;\n}\n";
+var sgd_default = "// SGD with momentum and weight decay, MXNet's sgd_mom_update / sgd_update, over every\n// parameter of the model at once (they live in one buffer):\n//   g = clip(rescale_grad * grad, \xB1clip)            (no clipping when clip <= 0)\n//   momentum > 0:  mom = momentum * mom - lr * (g + wd * w);  w += mom\n//   momentum = 0:  w -= lr * (g + wd * w)\n// and Nesterov's momentum, MXNet's nag_mom_update (src/operator/optimizer_op-inl.h,\n// NAGMomKernel), whose\n//   mom' = momentum * mom;  w = w - mom' + (momentum + 1) * (mom' - lr * (g + wd * w));\n//   mom = mom' - lr * (g + wd * w)\n// is, with step = lr * (g + wd * w):  mom = momentum * mom - step;  w += momentum * mom - step.\n// (NAG without momentum is sgd_update, as MXNet's NAG falls back to sgd_update.)\n// In both, wd is 0 for the biases, as MXNet's wd_mult makes it (see kernels/optimizer.wgsl).\n// `lr` is the rate of this update (a schedule's): the trainer writes one Dims per step of a\n// submit into 256-byte slots of one uniform buffer, so a changing rate needs no pipeline.\n\nstruct Dims {\n  n: u32,\n  lr: f32,\n  momentum: f32,\n  wd: f32,\n  rescale_grad: f32,\n  clip: f32,\n  _pad0: u32,\n  _pad1: u32,\n}\n\n// WG, CLIP, WEIGHT_DECAY, NoDecay, param_index(), clip_gradient() and takes_decay() come from\n// kernels/optimizer.wgsl.\n// Momentum on or off is fixed per pipeline rather than tested on the uniform: CPU adapters run\n// every branch as masked SIMD whatever the uniform says, and the untaken momentum branch alone\n// doubled this kernel's time on llvmpipe. The uniforms still carry the values. (CLIP and\n// WEIGHT_DECAY are pipeline constants for the same reason.)\noverride MOMENTUM: bool = false;\n\n@group(0) @binding(0) var<storage, read_write> w: array<vec4f>;\n@group(0) @binding(1) var<storage, read_write> mom: array<vec4f>;\n@group(0) @binding(2) var<storage, read> grad: array<vec4f>;\n@group(0) @binding(3) var<uniform> no_decay: NoDecay;\n@group(0) @binding(4) var<uniform> dims: Dims;\n\n// The step both rules take at parameters i (a vec4): lr * (g + wd * w), g the rescaled and\n// clipped gradient, wd 0 where takes_decay() says no.\nfn sgd_step(i: u32) -> vec4f {\n  var g = clip_gradient(dims.rescale_grad * grad[i], dims.clip);\n  if (WEIGHT_DECAY) {\n    g += select(vec4f(0.0), dims.wd * w[i], takes_decay(i));\n  }\n  return dims.lr * g;\n}\n\n// One invocation per 4 parameters; w, mom, grad: (n / 4) vec4s, n a multiple of 4 (the\n// parameter store pads to 64).\n@compute @workgroup_size(WG)\nfn sgd_update(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {\n  let i = param_index(gid, nwg);\n  if (i >= dims.n / 4u) {\n    return;\n  }\n  let step = sgd_step(i);\n  if (MOMENTUM) {\n    let m = dims.momentum * mom[i] - step;\n    mom[i] = m;\n    w[i] += m;\n  } else {\n    w[i] -= step;\n  }\n}\n\n// One invocation per 4 parameters, as sgd_update; momentum > 0.\n@compute @workgroup_size(WG)\nfn nag_update(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {\n  let i = param_index(gid, nwg);\n  if (i >= dims.n / 4u) {\n    return;\n  }\n  let step = sgd_step(i);\n  let m = dims.momentum * mom[i] - step;\n  mom[i] = m;\n  w[i] += dims.momentum * m - step;\n}\n";
 
 // src/nn/optimizer.ts
 function withOptimizerCommon(name, code) {
@@ -4702,6 +4706,26 @@ var ADAM_DIMS = {
   clip: "f32",
   eta: "f32"
 };
+function takesWeightDecay(name) {
+  return name.endsWith("_weight") || name.endsWith("_gamma");
+}
+var NO_DECAY_RANGES = 64;
+var NO_DECAY_BYTES = 16 * NO_DECAY_RANGES;
+function noDecayTable(store) {
+  const skipped = store.tensors.filter((t) => !takesWeightDecay(t.name));
+  if (skipped.length > NO_DECAY_RANGES) {
+    throw new Error(`${skipped.length} tensors without weight decay, but the optimizer holds ${NO_DECAY_RANGES}`);
+  }
+  const table = new Uint32Array(NO_DECAY_BYTES / 4);
+  skipped.forEach((t, k) => table.set([
+    t.offset,
+    t.offset + t.size
+  ], 4 * k));
+  return {
+    table,
+    count: skipped.length
+  };
+}
 var ADAM_DEFAULTS = {
   beta1: 0.9,
   beta2: 0.999,
@@ -4730,6 +4754,7 @@ var Optimizer = class {
   #options;
   #n;
   #dims;
+  #noDecay;
   #dispatches;
   #stateFrom;
   /**
@@ -4757,12 +4782,20 @@ var Optimizer = class {
       size: slots * SLOT_BYTES,
       usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST
     });
+    const noDecay = noDecayTable(store);
+    this.#noDecay = device.createBuffer({
+      label: `${this.name}.no_decay`,
+      size: NO_DECAY_BYTES,
+      usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST
+    });
+    device.queue.writeBuffer(this.#noDecay, 0, noDecay.table);
     const row = updateRow(this.name, options.momentum);
     const WG = kernels.workgroup(PREFERRED_WG);
     const constants = {
       WG,
       CLIP: Number(options.clipGradient > 0),
       WEIGHT_DECAY: Number(options.wd !== 0),
+      NO_DECAY_COUNT: noDecay.count,
       ...row.program === SGD ? {
         MOMENTUM: Number(options.momentum > 0)
       } : {}
@@ -4790,6 +4823,13 @@ var Optimizer = class {
       ],
       inputs: [
         store.grads
+      ],
+      uniforms: [
+        {
+          buffer: this.#noDecay,
+          offset: 0,
+          size: NO_DECAY_BYTES
+        }
       ],
       dims: {
         buffer: this.#dims,
@@ -4864,9 +4904,10 @@ var Optimizer = class {
     if (!d) throw new Error(`No optimizer slot ${slot} (of ${this.slots})`);
     return d;
   }
-  /** Frees the uniform slots and Adam's variance (the store frees the rest). */
+  /** Frees the uniforms and Adam's variance (the store frees the rest). */
   destroy() {
     this.#dims.destroy();
+    this.#noDecay.destroy();
     this.variance?.destroy();
   }
 };
