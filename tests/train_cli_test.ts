@@ -757,6 +757,36 @@ gpuTest(
 );
 
 gpuTest(
+  "a run switched to adam by --resume resumes exactly again: Adam's t counts from the switch",
+  async () => {
+    await withDataDir(async (dir) => {
+      const base = ["train", "--data-dir", dir, "--limit", "500", "--frequent", "5"];
+      assertOk(await runCli([...base, "--epochs", "1", "--save", `${dir}/sgd.st`]), "sgd");
+      await Deno.copyFile(`${dir}/sgd.st`, `${dir}/full.st`);
+      await Deno.copyFile(`${dir}/sgd.st`, `${dir}/part.st`);
+      const adam = ["--optimizer", "adam", "--lr", "0.002"];
+      const full = await runCli([...base, ...adam, "--epochs", "3", "--resume", `${dir}/full.st`]);
+      assertOk(full, "sgd, then adam for two epochs");
+      const part = await runCli([...base, ...adam, "--epochs", "2", "--resume", `${dir}/part.st`]);
+      assertOk(part, "sgd, then adam for one epoch");
+      const rest = await runCli([...base, "--epochs", "3", "--resume", `${dir}/part.st`]);
+      assertOk(rest, "its second adam epoch, resumed");
+      const epoch2 = (out: string) => deterministic(out).filter((l) => l.includes("Epoch[2]"));
+      assert.deepEqual(epoch2(rest.stdout), epoch2(full.stdout));
+      const [a, b] = await Promise.all([
+        loadCheckpoint(`${dir}/full.st`),
+        loadCheckpoint(`${dir}/part.st`),
+      ]);
+      assert.equal(a.meta.training?.stateFrom, 5);
+      assert.equal(b.meta.training?.stateFrom, 5);
+      for (const name of a.params.keys()) {
+        assert.deepEqual(b.params.get(name), a.params.get(name), name);
+      }
+    });
+  },
+);
+
+gpuTest(
   "mnist train --optimizer adam with a step schedule resumes exactly (m, v, t, rate)",
   async () => {
     await withDataDir(async (dir) => {

@@ -64,7 +64,7 @@ Options:
   --lr-factor F          the factor of --lr-step-epochs (0 < F)
   --lr-schedule cosine   cosine decay from --lr to --final-lr (default 0) over the run's
                          --epochs (a run resumed with more epochs stretches the rest of the curve)
-  --wd X                 weight decay (default 0)
+  --wd X                 weight decay of the weights, not the biases, as MXNet (default 0)
   --clip X               clip rescaled gradients to ±X (default 0: off)
   --init SCHEME          xavier (default) or uniform:SCALE (MXNet FeedForward's default is
                          uniform:0.01, with its slow first epoch)

@@ -136,8 +136,13 @@ export interface TrainOptions {
 export interface TrainingRecord extends Omit<OptimizerOptions, "rescaleGrad"> {
   /** The learning-rate schedule, when not constant. */
   schedule?: Schedule;
-  /** Updates made from the start of training to this checkpoint (MXNet's num_update, Adam's t). */
+  /** Updates made from the start of training to this checkpoint (MXNet's num_update). */
   updates?: number;
+  /**
+   * The update after which the optimizer's state began, where a resumed run changed optimizer
+   * and started it afresh (Adam's t counts from there); absent: 0, the start of training.
+   */
+  stateFrom?: number;
   /** Total epochs the run was asked for (`--epochs`). */
   epochs: number;
   /** Samples per batch (`--batch-size`). */
@@ -314,6 +319,8 @@ interface Run {
   schedule: LrSchedule;
   /** Updates made before this run's first epoch (a resumed run's). */
   updatesBefore: number;
+  /** The update after which the optimizer's state began (`TrainingRecord.stateFrom`). */
+  stateFrom: number;
   intervals: IntervalLog;
   /** Batches per epoch (the last padded). */
   batches: number;
@@ -377,15 +384,18 @@ async function setUp(gpu: Gpu, options: TrainOptions): Promise<Run> {
   const batches = Math.ceil(options.train.count / B);
   const record = resume?.meta.training as Partial<TrainingRecord> | undefined;
   const updatesBefore = resume ? record?.updates ?? (resume.meta.epoch + 1) * batches : 0;
-  // An optimizer's state means nothing to another one (SGD's momentum is -lr·Σ grad, NAG's
-  // Σ grad, Adam's m an average): a resumed run that changes optimizer starts its state afresh.
+  // An optimizer's state means nothing to another one (SGD's and NAG's momentum is -lr·Σ grad,
+  // decayed; Adam's m and v averages): a resumed run that changes optimizer starts it afresh.
   const keepState = resume !== undefined &&
     (record?.optimizer ?? "sgd") === (options.sgd.optimizer ?? "sgd");
+  // Adam's t counts the updates since its state began: at a change of optimizer, else where the
+  // resumed run's state began (a second resume after a change goes on counting from the change).
+  const stateFrom = keepState ? record?.stateFrom ?? 0 : updatesBefore;
   const optimizer = new Optimizer(device, kernels, {
     store,
     options: { ...options.sgd, rescaleGrad: 1 / B },
     slots: STEPS_PER_SUBMIT,
-    stateFrom: keepState ? 0 : updatesBefore,
+    stateFrom,
   });
   if (resume) {
     store.load(resume.params);
@@ -436,6 +446,7 @@ async function setUp(gpu: Gpu, options: TrainOptions): Promise<Run> {
       epochs: options.epochs,
     }),
     updatesBefore,
+    stateFrom,
     intervals,
     batches,
     firstEpoch: resume ? resume.meta.epoch + 1 : 0,
@@ -585,6 +596,7 @@ async function checkpointEpoch(run: Run, epoch: number): Promise<Checkpoint> {
         ...(run.chosen ? { kernels: run.chosen } : {}),
         ...(run.schedule.schedule.kind !== "constant" ? { schedule: run.schedule.schedule } : {}),
         updates: run.updatesBefore + (epoch - run.firstEpoch + 1) * run.batches,
+        ...(run.stateFrom > 0 ? { stateFrom: run.stateFrom } : {}),
       } satisfies TrainingRecord,
     },
     params: await store.download(),
