@@ -190,6 +190,8 @@ Deno.test({
       assert.deepEqual(checkpoint.origin, { architecture: "mlp", from: "metadata" });
       assert.equal(checkpoint.momentum.size, 0, "momentum 0: none stored");
       assert.equal((checkpoint.meta.training as { lr: number }).lr, 0.1);
+      // Its first weights were the file's: it records no --init.
+      assert.equal(checkpoint.meta.training?.init, undefined);
       // It started from PyTorch's weights: a fresh run on 1,000 digits scores about 60%.
       const accuracy = checkpoint.meta.accuracy!;
       assert.ok(accuracy > 0.85, `validation accuracy ${accuracy} after resuming`);

@@ -149,8 +149,11 @@ export interface TrainingRecord extends Omit<OptimizerOptions, "rescaleGrad"> {
   batchSize: number;
   /** `--seed`, of the initialisation and the shuffle (resumed: the iterator state goes on). */
   seed: number;
-  /** `--init`, how the run's first weights were drawn. */
-  init: Init;
+  /**
+   * `--init`, how the run's first weights were drawn; absent where they came from a plain file
+   * (a PyTorch state dict that `--resume` started from).
+   */
+  init?: Init;
   /** `--limit`, when the run used one. */
   limit?: number;
   /** `--frequent`: batches per Speedometer line, which `--resume` keeps. */
@@ -583,7 +586,10 @@ async function checkpointEpoch(run: Run, epoch: number): Promise<Checkpoint> {
         batchSize: options.batchSize,
         ...options.sgd,
         seed: options.seed,
-        init: options.init,
+        // A run from a plain file (PyTorch's) drew no weights: they were the file's.
+        ...(options.resume !== undefined && options.resume.origin?.from !== "metadata"
+          ? {}
+          : { init: options.init }),
         limit: options.limit,
         frequent: options.frequent,
         ...(options.metrics && options.metrics.join() !== "accuracy"

@@ -13,7 +13,6 @@
  * @module
  */
 import activationCode from "../../kernels/activation.wgsl" with { type: "text" };
-import optimizerCode from "../../kernels/optimizer.wgsl" with { type: "text" };
 import poolCommonCode from "../../kernels/pool_common.wgsl" with { type: "text" };
 import { readBuffer } from "../../src/gpu/buffer.ts";
 import { encode, KernelCache, type Program } from "../../src/gpu/kernel.ts";
@@ -88,10 +87,12 @@ export interface KernelReport {
   uncaptured: string[];
 }
 
-/** Every kernels/*.wgsl module as the engine compiles it. */
+/**
+ * Every kernels/*.wgsl module as the engine compiles it. kernels/optimizer.wgsl is compiled only
+ * joined, in SGD and ADAM: it reads the `no_decay` table that each of them binds.
+ */
 const PROGRAMS: Program[] = [
   { name: "activation", code: activationCode },
-  { name: "optimizer", code: optimizerCode },
   { name: "pool_common", code: poolCommonCode },
   DENSE,
   DENSE_TILED,
