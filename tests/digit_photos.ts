@@ -611,3 +611,65 @@ if (import.meta.main) {
   }
   console.log(`Wrote ${count} photos to ${dir}`);
 }
+
+/** Printed lines on `ruledPhoto`'s paper. */
+export type Ruling = "lined" | "margin" | "grid" | "dark grid";
+
+/** Every `Ruling`. */
+export const RULINGS: readonly Ruling[] = ["lined", "margin", "grid", "dark grid"];
+
+/**
+ * An MNIST digit written on ruled or squared paper, photographed: 800×600, the digit 45–60% of
+ * the height, crisp dark ink ((30, 30, 50), coverage sharpened as a pen's) near the middle, on
+ * paper (240, 240, 236) printed with
+ *
+ * - `lined`: blue rules (140, 170, 220) 2 px wide, 40 px apart;
+ * - `margin`: the same, and a red margin line (210, 60, 60) 3 px wide at x = 160;
+ * - `grid`: a light grid (150, 180, 210) 1 px wide, 25 px apart;
+ * - `dark grid`: a grid (110, 120, 150) 2 px wide, 30 px apart;
+ *
+ * lit unevenly (±15% across the frame) with Gaussian noise (σ 4 levels), as tester u4 drew
+ * them. Encode with `encodeJpeg`.
+ */
+export function ruledPhoto(digit: Uint8Array, ruling: Ruling, seed = 1): RenderedDigit {
+  const rng = new Rng(seed);
+  const width = 800, height = 600;
+  const spec = {
+    lined: { step: 40, line: 2, colour: [140, 170, 220], grid: false },
+    margin: { step: 40, line: 2, colour: [140, 170, 220], grid: false },
+    grid: { step: 25, line: 1, colour: [150, 180, 210], grid: true },
+    "dark grid": { step: 30, line: 2, colour: [110, 120, 150], grid: true },
+  }[ruling];
+  const onRule = (v: number) => v >= spec.step && v % spec.step < spec.line;
+  const scale = (height * rng.uniform(0.45, 0.6)) / 28;
+  const size = Math.round(28 * scale);
+  const frame = {
+    width,
+    height,
+    x: Math.round((width - size) / 2 + rng.uniform(-40, 40)),
+    y: Math.round((height - size) / 2 + rng.uniform(-30, 30)),
+  };
+  const coverage = new Float32Array(width * height);
+  paste(upscale(digit, scale), frame, (p, a) => {
+    coverage[p] = Math.min(1, Math.max(0, (a - 0.25) / 0.5));
+  });
+  const angle = rng.uniform(0, 2 * Math.PI);
+  const ink = [30, 30, 50];
+  const pixels = new Uint8Array(width * height * 3);
+  for (let y = 0; y < height; y++) {
+    for (let x = 0; x < width; x++) {
+      const p = y * width + x;
+      const ruled = onRule(y) || (spec.grid && onRule(x));
+      const margin = ruling === "margin" && x >= 159 && x < 162;
+      const paper = margin ? [210, 60, 60] : ruled ? spec.colour : [240, 240, 236];
+      const light = 1 +
+        0.15 * (Math.cos(angle) * (x / width - 0.5) + Math.sin(angle) * (y / height - 0.5));
+      const a = coverage[p]!;
+      for (let c = 0; c < 3; c++) {
+        const value = (paper[c]! * (1 - a) + ink[c]! * a) * light + 4 * gaussian(rng);
+        pixels[p * 3 + c] = Math.min(255, Math.max(0, Math.round(value)));
+      }
+    }
+  }
+  return { width, height, channels: 3, pixels, format: "jpeg" };
+}

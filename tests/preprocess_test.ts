@@ -18,6 +18,7 @@ import { crop, type GreyMap, greyMap } from "../src/image/grey_map.ts";
 import { otsuThreshold } from "../src/image/histogram.ts";
 import { distanceTransform } from "../src/image/morphology.ts";
 import { judgePolarity } from "../src/image/polarity.ts";
+import { dropRules, RULE_LENGTH, unrule } from "../src/image/rules.ts";
 import {
   boundingBox,
   centerOfMass,
@@ -730,6 +731,137 @@ Deno.test("checkDigitSize() refuses a speck and a dot, and reads a thin 1 over h
   // A 1: 4 px wide, 140 px tall.
   const one = rects(280, 280, [[138, 70, 4, 140]]);
   checkDigitSize(one, { box: boundingBox(one, name), name });
+});
+
+Deno.test("checkDigitSize() gives the image's pixels, not the working copy's", () => {
+  // A 4000×3000 photo worked on at 768×576 (scale 0.192): a 20×33 digit there is 104×172 px
+  // in the photo, whose shorter side is 3000 px.
+  const name = "tap.png";
+  const small = rects(768, 576, [[400, 300, 20, 33]]);
+  assert.throws(
+    () =>
+      checkDigitSize(small, { box: { x: 400, y: 300, width: 20, height: 33 }, name, scale: 0.192 }),
+    (e: unknown) =>
+      e instanceof UserError &&
+      e.message === `Image "tap.png" has too little ink to be a digit: it spans 104×172 ` +
+          `pixels, under a tenth of the image's 3000-pixel side` &&
+      /crop the image closer around it/.test(e.hint ?? ""),
+  );
+});
+
+Deno.test("toMnist() refuses a small digit in a 12 MP photo in the photo's pixels", async () => {
+  // Tester u4's small12mp_8pc: a sharp digit 8% of the shorter side of a 4000×3000 photo, on
+  // paper lit unevenly, with noise. Refused as too small, in the photo's pixels (the message
+  // gave the 768×576 working copy's: "19×33 pixels, under a tenth of the image's 576-pixel").
+  const split = await mnistTest();
+  const index = 1185; // an 8
+  const digit = split.images.subarray(index * 784, (index + 1) * 784);
+  const width = 4000, height = 3000, size = 240;
+  const rng = new Rng(7);
+  const data = new Uint8Array(width * height);
+  const x0 = 1900, y0 = 1400;
+  for (let y = 0; y < height; y++) {
+    for (let x = 0; x < width; x++) {
+      let a = 0;
+      if (x >= x0 && x < x0 + size && y >= y0 && y < y0 + size) {
+        const v =
+          digit[Math.floor(((y - y0) * 28) / size) * 28 + Math.floor(((x - x0) * 28) / size)]!;
+        a = Math.min(1, Math.max(0, (v / 255 - 0.25) / 0.5));
+      }
+      const light = 1 + 0.15 * ((x / width - 0.5) * 0.6 + (y / height - 0.5) * 0.8);
+      // Uniform noise of σ 5 levels (±8.7).
+      const value = (226 * (1 - a) + 35 * a) * light + rng.uniform(-8.7, 8.7);
+      data[y * width + x] = Math.min(255, Math.max(0, Math.round(value)));
+    }
+  }
+  const name = "small.jpg";
+  assert.throws(
+    () => toMnist({ width, height, channels: 1, data }, name),
+    (e: unknown) =>
+      e instanceof UserError &&
+      /too little ink to be a digit: it spans \d+×\d+ pixels, under a tenth of the image's 3000-pixel side/
+        .test(e.message),
+  );
+});
+
+Deno.test("levelInk() finds a small digit among paper grain above the noise floor", () => {
+  // 768×576 contrast: paper noise (uniform, ±0.01), grain on 8% of it (0.04–0.08, above the
+  // noise floor) and a digit of 300 pixels at 0.8: under 1% of what lies above the floor, so
+  // the 99th percentile of it is grain, under MIN_CONTRAST. The digit in a 12 MP photo, 0.1% of
+  // its pixels, was read as blank so ("no ink to classify (a blank image?)").
+  const width = 768, height = 576;
+  const rng = new Rng(3);
+  const data = Float32Array.from(
+    { length: width * height },
+    () => rng.next() < 0.08 ? rng.uniform(0.04, 0.08) : rng.uniform(-0.01, 0.01),
+  );
+  for (let y = 300; y < 330; y++) data.fill(0.8, y * width + 400, y * width + 410);
+  const levelled = levelInk({ width, height, data });
+  assert.ok(Math.abs(levelled.strong - 0.8) < 0.01, `strong ${levelled.strong}`);
+  assert.ok(levelled.map.data[310 * width + 405]! > 0.99);
+  assert.equal(levelled.map.data[100 * width + 100], 0);
+});
+
+Deno.test("dropRules() takes rules and grid lines off, and a stroke across them keeps its pixels", () => {
+  // 768×576 contrast: horizontal rules (0.3, 2 px) every 40 rows, a vertical rule at x = 300, a
+  // digit's strokes (0.9, 5 px): a vertical one 200 px long crossing five rules and a
+  // horizontal bar 250 px long; a broad band (0.4, 40 px tall) across the map, a shadow's edge.
+  const width = 768, height = 576;
+  const rules = [];
+  for (let y = 40; y < 360; y += 40) rules.push([0, y, width, 2]);
+  // A line along the frame (the thin tip of a desk's corner there) is cut by it: no rule.
+  const m = rects(width, height, [...rules, [300, 0, 2, height], [0, 0, width, 2]], 0.3);
+  for (
+    const [x, y, w, h, v] of [[400, 120, 5, 200, 0.9], [420, 330, 250, 5, 0.9], [
+      0,
+      480,
+      width,
+      40,
+      0.4,
+    ]]
+  ) {
+    for (let r = y!; r < y! + h!; r++) m.data.fill(v!, r * width + x!, r * width + x! + w!);
+  }
+  const { contrast, ruled } = dropRules(m);
+  const at = (x: number, y: number) => contrast.data[y * width + x]!;
+  assert.ok(ruled > 8 * width, `ruled ${ruled}`);
+  for (const [x, y] of [[10, 40], [700, 81], [300, 10], [301, 450], [300, 40]]) {
+    assert.ok(Math.abs(at(x!, y!)) < 1e-6, `rule at (${x}, ${y}): ${at(x!, y!)}`);
+  }
+  // The stroke loses at most the rule's level where it crosses one (the rule and a pixel
+  // either side), and nothing elsewhere; the bar, shorter than RULE_LENGTH, and the band stay.
+  for (let y = 120; y < 320; y++) {
+    const nearRule = y % 40 >= 39 || y % 40 <= 2;
+    const v = at(402, y);
+    assert.ok(nearRule ? v >= 0.6 - 1e-6 : Math.abs(v - 0.9) < 1e-6, `stroke at y ${y}: ${v}`);
+  }
+  assert.ok(250 < RULE_LENGTH * width);
+  assert.ok(Math.abs(at(100, 0) - 0.3) < 1e-6, `frame line ${at(100, 0)}`);
+  assert.ok(Math.abs(at(500, 332) - 0.9) < 1e-6);
+  assert.ok(Math.abs(at(100, 500) - 0.4) < 1e-6);
+  // A 28×28 digit has no rules: a 1 drawn straight down it is the digit.
+  const one = rects(28, 28, [[13, 2, 2, 24]]);
+  assert.deepEqual(dropRules(one).contrast.data, one.data);
+});
+
+Deno.test("unrule() lifts dark grid lines to the paper's level around them", () => {
+  // Paper 0.9 with a grid (0.5, 2 px, 30 px apart) and a dark stroke (0.1) down the middle.
+  const width = 600, height = 450;
+  const grey = rects(width, height, [[0, 0, width, height]], 0.9);
+  for (let v = 30; v < height; v += 30) grey.data.fill(0.5, v * width, (v + 2) * width);
+  for (let y = 0; y < height; y++) {
+    for (let x = 30; x < width; x += 30) {
+      grey.data[y * width + x] = grey.data[y * width + x + 1] = 0.5;
+    }
+    if (y >= 150 && y < 300) grey.data.fill(0.1, y * width + 298, y * width + 304);
+  }
+  const { grey: out } = unrule(grey);
+  const at = (x: number, y: number) => out.data[y * width + x]!;
+  for (const [x, y] of [[10, 60], [90, 200], [91, 31], [450, 420]]) {
+    assert.ok(Math.abs(at(x!, y!) - 0.9) < 0.02, `grid at (${x}, ${y}): ${at(x!, y!)}`);
+  }
+  assert.ok(Math.abs(at(303, 200) - 0.1) < 1e-6, `stroke ${at(303, 200)}`);
+  assert.ok(at(303, 210) < 0.6, `stroke on a rule ${at(303, 210)}`);
 });
 
 Deno.test("toMnist() refuses a dot in a small image as in a large one", () => {

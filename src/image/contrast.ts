@@ -141,7 +141,8 @@ export interface Levelled {
  *    the strokes (a clean MNIST digit's 255 plateau), robust to a few hot pixels. Not lower:
  *    a photo's digit may be 2% of the pixels above the noise floor and a desk's wood grain the
  *    rest, which would then be scaled to full ink. Ink is mapped linearly from [noise, strong]
- *    to [0, 1] and clamped.
+ *    to [0, 1] and clamped. Where Otsu marked strokes, the strong level is at least their
+ *    median above the noise floor: a small digit in a large photo is under 1% of that contrast.
  *
  * A map whose strong level is below `MIN_CONTRAST`, or below twice the noise floor, has no ink:
  * every pixel becomes 0. A clean MNIST digit comes out unchanged (up to the scaling by the
@@ -187,7 +188,18 @@ export function levelInk(
 
   const strongInk = new Histogram();
   for (let p = 0; p < data.length; p++) if (data[p]! > countedAt(p)) strongInk.add(data[p]!);
-  const strong = strongInk.quantile(0.99);
+  let strong = strongInk.quantile(0.99);
+  // A digit that is a small share of a large photo (0.1% of a 12 MP photo's pixels) can be
+  // under 1% of the contrast above the noise floor, the rest paper grain: the 99th percentile
+  // is then grain, and a crisp digit would read as blank. The median of Otsu's strokes above
+  // the floor is their core then; it is lower than the 99th percentile wherever that is ink.
+  if (split.separation >= MIN_CONTRAST) {
+    const core = new Histogram();
+    for (let p = 0; p < data.length; p++) {
+      if (strokes[p] && data[p]! > countedAt(p)) core.add(data[p]!);
+    }
+    if (core.total > 0) strong = Math.max(strong, core.quantile(0.5));
+  }
   // Ink's core is at least twice the noise floor: the tail of the noise itself reaches about
   // 1.25 times it.
   const hasInk = strong >= MIN_CONTRAST && strong >= 2 * noise;

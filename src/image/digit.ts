@@ -275,25 +275,34 @@ function unionBox(a: Box, b: Box): Box {
  * - a dot: no more than `MIN_ELONGATION` times as long as its thickest stroke is wide
  *   (`strokeWidth`): a tap on a drawing page, a blob, and at any size, down to a 2×2 square in
  *   a 10×10 image. A thin 1 drawn over half the height is many times as long as wide.
+ *
+ * `map` and `box` are in working pixels; `scale` is working pixels per image pixel (`shrink`'s,
+ * 1 by default): the message gives the user's image pixels, not the working copy's.
  */
-export function checkDigitSize(map: GreyMap, options: { box: Box; name: string }): void {
-  const { box, name } = options;
+export function checkDigitSize(
+  map: GreyMap,
+  options: { box: Box; name: string; scale?: number },
+): void {
+  const { box, name, scale = 1 } = options;
   const { width, height } = map;
   const extent = Math.max(box.width, box.height);
   const shorter = Math.min(width, height);
-  const hint = "Write the digit larger, in strokes: a dot or a speck is not a digit.";
+  const px = (v: number) => Math.max(1, Math.round(v / scale));
+  const spans = `${px(box.width)}×${px(box.height)} pixels`;
+  const hint = "Write the digit larger, in strokes, or crop the image closer around it: " +
+    "a dot or a speck is not a digit.";
   if (extent < MIN_EXTENT * shorter) {
     throw new UserError(
-      `Image "${name}" has too little ink to be a digit: it spans ${box.width}×${box.height} ` +
-        `pixels, under a tenth of the image's ${shorter}-pixel side`,
+      `Image "${name}" has too little ink to be a digit: it spans ${spans}, under a tenth of ` +
+        `the image's ${px(shorter)}-pixel side`,
       { hint },
     );
   }
   const thickness = strokeWidth(crop(map, box));
   if (extent <= MIN_ELONGATION * thickness) {
     throw new UserError(
-      `Image "${name}" has too little ink to be a digit: one dot ${box.width}×${box.height} ` +
-        `pixels, no longer than ${MIN_ELONGATION} of its strokes are wide`,
+      `Image "${name}" has too little ink to be a digit: one dot ${spans}, no longer than ` +
+        `${MIN_ELONGATION} of its strokes are wide`,
       { hint },
     );
   }

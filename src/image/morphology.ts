@@ -54,13 +54,33 @@ function extremeFilter(
   r: number,
   max: boolean,
 ): Float32Array {
-  const k = 2 * r + 1;
-  const size = Math.ceil((Math.max(width, height) + 2 * r) / k) * k;
+  return extremeFilterXY(data, width, height, { rx: r, ry: r, max });
+}
+
+/**
+ * As `extremeFilter`, over a (2·rx+1) × (2·ry+1) rectangle: a radius of 0 skips that direction's
+ * pass, so `ry` 0 is a horizontal segment.
+ */
+function extremeFilterXY(
+  data: Float32Array,
+  width: number,
+  height: number,
+  { rx, ry, max }: { rx: number; ry: number; max: boolean },
+): Float32Array {
+  const biggest = Math.max(rx, ry);
+  const size = Math.ceil((Math.max(width, height) + 2 * biggest) / (2 * biggest + 1) + 1) *
+    (2 * biggest + 1);
   const line = new Float32Array(size);
   const g = new Float32Array(size);
   const h = new Float32Array(size);
   const none = max ? -Infinity : Infinity;
-  const pass = (src: Float32Array, n: number, stride: number, lines: number, step: number) => {
+  const pass = (
+    src: Float32Array,
+    [n, stride, lines, step]: [number, number, number, number],
+    r: number,
+  ) => {
+    if (r === 0) return src.slice();
+    const k = 2 * r + 1;
     const out = new Float32Array(src.length);
     const m = Math.ceil((n + 2 * r) / k) * k;
     line.fill(none, 0, r);
@@ -100,7 +120,27 @@ function extremeFilter(
     }
     return out;
   };
-  return pass(pass(data, width, 1, height, width), height, width, width, 1);
+  const rows: [number, number, number, number] = [width, 1, height, width];
+  const columns: [number, number, number, number] = [height, width, width, 1];
+  return pass(pass(data, rows, rx), columns, ry);
+}
+
+/**
+ * Grey-level opening of `map` by a (2·rx+1) × (2·ry+1) rectangle (the minimum over it, then the
+ * maximum), clipped at the edges: with `ry` 0, what stays of `map` along every horizontal run
+ * of 2·rx+1 pixels, its least value there; a line longer than that keeps its level, anything
+ * shorter goes.
+ */
+export function openingXY(map: GreyMap, radii: { rx: number; ry: number }): GreyMap {
+  const { width, height } = map;
+  const eroded = extremeFilterXY(map.data, width, height, { ...radii, max: false });
+  return { width, height, data: extremeFilterXY(eroded, width, height, { ...radii, max: true }) };
+}
+
+/** The maximum of `map` over a (2·rx+1) × (2·ry+1) rectangle around each pixel, clipped. */
+export function dilateXY(map: GreyMap, radii: { rx: number; ry: number }): GreyMap {
+  const { width, height } = map;
+  return { width, height, data: extremeFilterXY(map.data, width, height, { ...radii, max: true }) };
 }
 
 /**

@@ -33,6 +33,7 @@ import {
   judgePolarity,
   type PolarityReason,
 } from "./polarity.ts";
+import { unrule } from "./rules.ts";
 
 export { type Box, crop, type GreyMap } from "./grey_map.ts";
 
@@ -216,10 +217,10 @@ interface InkRead {
  */
 function readInk(grey: Grey, name: string): InkRead {
   const { map: work, scale } = shrink(grey.map, WORKING_SIDE);
-  const found = grey.source === "alpha" ? alphaInk(work) : judgePolarity(work);
+  const found = grey.source === "alpha" ? alphaInk(work) : judgePolarity(unrule(work).grey);
   const box = found.digit.box;
   if (box === undefined) throw noInk(name);
-  checkDigitSize(found.digit.map, { box, name });
+  checkDigitSize(found.digit.map, { box, name, scale });
   return { found, scale, box };
 }
 

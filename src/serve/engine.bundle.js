@@ -415,13 +415,22 @@ function opening(map, radius) {
   };
 }
 function extremeFilter(data, width, height, r, max) {
-  const k = 2 * r + 1;
-  const size = Math.ceil((Math.max(width, height) + 2 * r) / k) * k;
+  return extremeFilterXY(data, width, height, {
+    rx: r,
+    ry: r,
+    max
+  });
+}
+function extremeFilterXY(data, width, height, { rx, ry, max }) {
+  const biggest = Math.max(rx, ry);
+  const size = Math.ceil((Math.max(width, height) + 2 * biggest) / (2 * biggest + 1) + 1) * (2 * biggest + 1);
   const line = new Float32Array(size);
   const g = new Float32Array(size);
   const h = new Float32Array(size);
   const none = max ? -Infinity : Infinity;
-  const pass = (src, n, stride, lines, step) => {
+  const pass = (src, [n, stride, lines, step], r) => {
+    if (r === 0) return src.slice();
+    const k = 2 * r + 1;
     const out = new Float32Array(src.length);
     const m = Math.ceil((n + 2 * r) / k) * k;
     line.fill(none, 0, r);
@@ -460,7 +469,45 @@ function extremeFilter(data, width, height, r, max) {
     }
     return out;
   };
-  return pass(pass(data, width, 1, height, width), height, width, width, 1);
+  const rows = [
+    width,
+    1,
+    height,
+    width
+  ];
+  const columns = [
+    height,
+    width,
+    width,
+    1
+  ];
+  return pass(pass(data, rows, rx), columns, ry);
+}
+function openingXY(map, radii) {
+  const { width, height } = map;
+  const eroded = extremeFilterXY(map.data, width, height, {
+    ...radii,
+    max: false
+  });
+  return {
+    width,
+    height,
+    data: extremeFilterXY(eroded, width, height, {
+      ...radii,
+      max: true
+    })
+  };
+}
+function dilateXY(map, radii) {
+  const { width, height } = map;
+  return {
+    width,
+    height,
+    data: extremeFilterXY(map.data, width, height, {
+      ...radii,
+      max: true
+    })
+  };
 }
 function dilateMask(mask, width, height, radius) {
   const pass = (src, n, stride, lines, step) => {
@@ -729,19 +776,21 @@ function unionBox(a, b) {
   };
 }
 function checkDigitSize(map, options) {
-  const { box, name } = options;
+  const { box, name, scale = 1 } = options;
   const { width, height } = map;
   const extent = Math.max(box.width, box.height);
   const shorter = Math.min(width, height);
-  const hint = "Write the digit larger, in strokes: a dot or a speck is not a digit.";
+  const px = (v) => Math.max(1, Math.round(v / scale));
+  const spans = `${px(box.width)}\xD7${px(box.height)} pixels`;
+  const hint = "Write the digit larger, in strokes, or crop the image closer around it: a dot or a speck is not a digit.";
   if (extent < MIN_EXTENT * shorter) {
-    throw new UserError(`Image "${name}" has too little ink to be a digit: it spans ${box.width}\xD7${box.height} pixels, under a tenth of the image's ${shorter}-pixel side`, {
+    throw new UserError(`Image "${name}" has too little ink to be a digit: it spans ${spans}, under a tenth of the image's ${px(shorter)}-pixel side`, {
       hint
     });
   }
   const thickness = strokeWidth(crop(map, box));
   if (extent <= MIN_ELONGATION * thickness) {
-    throw new UserError(`Image "${name}" has too little ink to be a digit: one dot ${box.width}\xD7${box.height} pixels, no longer than ${MIN_ELONGATION} of its strokes are wide`, {
+    throw new UserError(`Image "${name}" has too little ink to be a digit: one dot ${spans}, no longer than ${MIN_ELONGATION} of its strokes are wide`, {
       hint
     });
   }
@@ -836,7 +885,14 @@ function levelInk(contrast, options = {}) {
   const countedAt = divisor ? (p) => counted / divisor[p] : () => counted;
   const strongInk = new Histogram();
   for (let p = 0; p < data.length; p++) if (data[p] > countedAt(p)) strongInk.add(data[p]);
-  const strong = strongInk.quantile(0.99);
+  let strong = strongInk.quantile(0.99);
+  if (split.separation >= MIN_CONTRAST) {
+    const core = new Histogram();
+    for (let p = 0; p < data.length; p++) {
+      if (strokes[p] && data[p] > countedAt(p)) core.add(data[p]);
+    }
+    if (core.total > 0) strong = Math.max(strong, core.quantile(0.5));
+  }
   const hasInk = strong >= MIN_CONTRAST && strong >= 2 * noise;
   const out = new Float32Array(data.length);
   if (hasInk) {
@@ -1033,6 +1089,108 @@ function alphaInk(alpha) {
   };
 }
 
+// src/image/rules.ts
+var RULE_LENGTH = 2 / 3;
+var RULE_WIDTH = 1 / 256;
+var RULE_CONTRAST = MIN_CONTRAST / 2;
+function dropRules(contrast) {
+  const { width, height, data } = contrast;
+  const across = Math.round(RULE_WIDTH * Math.max(width, height));
+  if (across < 1) return {
+    contrast,
+    ruled: 0
+  };
+  const positive = {
+    width,
+    height,
+    data: data.map((v) => Math.max(0, v))
+  };
+  const rule = new Float32Array(data.length);
+  const directions = [
+    {
+      along: {
+        rx: Math.round(RULE_LENGTH * width) >> 1,
+        ry: 0
+      },
+      wide: {
+        rx: 0,
+        ry: 1
+      }
+    },
+    {
+      along: {
+        rx: 0,
+        ry: Math.round(RULE_LENGTH * height) >> 1
+      },
+      wide: {
+        rx: 1,
+        ry: 0
+      }
+    }
+  ];
+  for (const { along, wide } of directions) {
+    const lines = openingXY(dilateXY(positive, wide), along);
+    const broad = openingXY(lines, wide.rx ? {
+      rx: across + 1,
+      ry: 0
+    } : {
+      rx: 0,
+      ry: across + 1
+    });
+    const margin = across + 2;
+    for (let y = 0; y < height; y++) {
+      for (let x = 0; x < width; x++) {
+        const edge = wide.rx ? Math.min(x, width - 1 - x) : Math.min(y, height - 1 - y);
+        if (edge < margin) continue;
+        const p = y * width + x;
+        rule[p] = Math.max(rule[p], lines.data[p] - broad.data[p]);
+      }
+    }
+  }
+  const out = data.slice();
+  let ruled = 0;
+  for (let p = 0; p < out.length; p++) {
+    if (rule[p] < RULE_CONTRAST) continue;
+    const off = Math.min(positive.data[p], rule[p]);
+    if (off > 0) {
+      out[p] -= off;
+      ruled++;
+    }
+  }
+  return {
+    contrast: {
+      width,
+      height,
+      data: out
+    },
+    ruled
+  };
+}
+function unrule(grey) {
+  const window = backgroundWindow(grey.width, grey.height);
+  const { contrast, divisor } = localContrast(grey, {
+    polarity: "dark",
+    window
+  });
+  const { contrast: kept, ruled } = dropRules(contrast);
+  if (ruled === 0) return {
+    grey,
+    ruled
+  };
+  const data = grey.data.slice();
+  for (let p = 0; p < data.length; p++) {
+    data[p] += (contrast.data[p] - kept.data[p]) * divisor[p];
+  }
+  return {
+    grey: {
+      width: grey.width,
+      height: grey.height,
+      data
+    },
+    ruled
+  };
+}
+
 // src/image/preprocess.ts
 var MNIST_SIDE = 28;
 var DIGIT_SIDE = 20;
@@ -1112,12 +1270,13 @@ function within(a, b) {
 }
 function readInk(grey, name) {
   const { map: work, scale } = shrink(grey.map, WORKING_SIDE);
-  const found = grey.source === "alpha" ? alphaInk(work) : judgePolarity(work);
+  const found = grey.source === "alpha" ? alphaInk(work) : judgePolarity(unrule(work).grey);
   const box = found.digit.box;
   if (box === void 0) throw noInk(name);
   checkDigitSize(found.digit.map, {
     box,
-    name
+    name,
+    scale
   });
   return {
     found,
