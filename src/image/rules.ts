@@ -6,6 +6,7 @@
  */
 import { backgroundWindow, localContrast, MIN_CONTRAST } from "./contrast.ts";
 import type { GreyMap } from "./grey_map.ts";
+import { Histogram } from "./histogram.ts";
 import { dilateXY, openingXY } from "./morphology.ts";
 
 /**
@@ -41,7 +42,8 @@ export interface Unruled {
 /**
  * Takes printed rules and grid lines off a contrast map (`localContrast`: 0 on the paper,
  * positive on ink): the horizontal and vertical lines at least `RULE_LENGTH` of the map long
- * and at most `RULE_WIDTH` wide, standing at least `RULE_CONTRAST` above the paper. For each
+ * and at most `RULE_WIDTH` wide, standing at least `RULE_CONTRAST` above the paper and four
+ * robust standard deviations of its noise. For each
  * direction, the contrast is first widened by a pixel
  * across the line (a rule a pixel off straight over its length stays one), then opened along
  * it by a segment `RULE_LENGTH` long: what stays is each line's least contrast along its run,
@@ -77,10 +79,18 @@ export function dropRules(contrast: GreyMap): Unruled {
       }
     }
   }
+  // A rule stands clear of the paper's noise too: on dim, noisy paper, every row of noise
+  // opened along leaves a level of its own. Four robust standard deviations (1.4826 × MAD).
+  const level = new Histogram(-1, 1);
+  for (const v of data) level.add(v);
+  const median = level.quantile(0.5);
+  const spread = new Histogram();
+  for (const v of data) spread.add(Math.abs(v - median));
+  const least = Math.max(RULE_CONTRAST, 4 * 1.4826 * spread.quantile(0.5));
   const out = data.slice();
   let ruled = 0;
   for (let p = 0; p < out.length; p++) {
-    if (rule[p]! < RULE_CONTRAST) continue;
+    if (rule[p]! < least) continue;
     const off = Math.min(positive.data[p]!, rule[p]!);
     if (off > 0) {
       out[p]! -= off;

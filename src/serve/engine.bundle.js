@@ -1147,10 +1147,16 @@ function dropRules(contrast) {
       }
     }
   }
+  const level = new Histogram(-1, 1);
+  for (const v of data) level.add(v);
+  const median2 = level.quantile(0.5);
+  const spread = new Histogram();
+  for (const v of data) spread.add(Math.abs(v - median2));
+  const least = Math.max(RULE_CONTRAST, 4 * 1.4826 * spread.quantile(0.5));
   const out = data.slice();
   let ruled = 0;
   for (let p = 0; p < out.length; p++) {
-    if (rule[p] < RULE_CONTRAST) continue;
+    if (rule[p] < least) continue;
     const off = Math.min(positive.data[p], rule[p]);
     if (off > 0) {
       out[p] -= off;
