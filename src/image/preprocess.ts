@@ -51,6 +51,13 @@ export const DIGIT_SIDE = 20;
  */
 export const WORKING_SIDE = 768;
 
+/**
+ * The least side of the working map, in pixels, halved to read a noisy photo again when no ink
+ * was found (`readInk`): 256 px, halved to 128, where a digit of a tenth of the image is still
+ * 13 px.
+ */
+export const MIN_DENOISE = 128;
+
 /** The result of `toMnist`. */
 export interface MnistDigit {
   /** (28, 28) ink in [0, 1], light ink on black, as `gatherBatch` feeds MNIST to a model. */
@@ -216,8 +223,21 @@ interface InkRead {
  * is no ink or too little.
  */
 function readInk(grey: Grey, name: string): InkRead {
-  const { map: work, scale } = shrink(grey.map, WORKING_SIDE);
-  const found = grey.source === "alpha" ? alphaInk(work) : judgePolarity(unrule(work).grey);
+  let { map: work, scale } = shrink(grey.map, WORKING_SIDE);
+  const read = (map: GreyMap) =>
+    grey.source === "alpha" ? alphaInk(map) : judgePolarity(unrule(map).grey);
+  let found = read(work);
+  // Noisy photos (a dim room, a high ISO): the noise floor can hide the ink. Averaged down to
+  // half the side, the noise is halved and the strokes, several pixels wide, stay.
+  if (
+    found.digit.box === undefined && grey.source !== "alpha" &&
+    Math.min(work.width, work.height) >= 2 * MIN_DENOISE
+  ) {
+    const half = resizeArea(work, Math.round(work.width / 2), Math.round(work.height / 2));
+    scale *= half.width / work.width;
+    work = half;
+    found = read(work);
+  }
   const box = found.digit.box;
   if (box === undefined) throw noInk(name);
   checkDigitSize(found.digit.map, { box, name, scale });

@@ -1201,6 +1201,7 @@ function unrule(grey) {
 var MNIST_SIDE = 28;
 var DIGIT_SIDE = 20;
 var WORKING_SIDE = 768;
+var MIN_DENOISE = 128;
 function toMnist(image, name) {
   const grey = greyMap(image);
   const read = grey.source === "alpha" ? alphaOrSheet(image, grey, name) : readInk(grey, name);
@@ -1275,8 +1276,15 @@ function within(a, b) {
   return a.x >= b.x && a.y >= b.y && a.x + a.width <= b.x + b.width && a.y + a.height <= b.y + b.height && a.width * a.height < b.width * b.height;
 }
 function readInk(grey, name) {
-  const { map: work, scale } = shrink(grey.map, WORKING_SIDE);
-  const found = grey.source === "alpha" ? alphaInk(work) : judgePolarity(unrule(work).grey);
+  let { map: work, scale } = shrink(grey.map, WORKING_SIDE);
+  const read = (map) => grey.source === "alpha" ? alphaInk(map) : judgePolarity(unrule(map).grey);
+  let found = read(work);
+  if (found.digit.box === void 0 && grey.source !== "alpha" && Math.min(work.width, work.height) >= 2 * MIN_DENOISE) {
+    const half = resizeArea(work, Math.round(work.width / 2), Math.round(work.height / 2));
+    scale *= half.width / work.width;
+    work = half;
+    found = read(work);
+  }
   const box = found.digit.box;
   if (box === void 0) throw noInk(name);
   checkDigitSize(found.digit.map, {
