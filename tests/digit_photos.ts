@@ -673,3 +673,21 @@ export function ruledPhoto(digit: Uint8Array, ruling: Ruling, seed = 1): Rendere
   }
   return { width, height, channels: 3, pixels, format: "jpeg" };
 }
+
+/**
+ * Pearson's correlation of two images of the same size (any layout, compared value by value);
+ * 0 when either is flat, where the coefficient is undefined.
+ */
+export function correlation(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  const n = a.length;
+  let ma = 0, mb = 0;
+  for (let i = 0; i < n; i++) ma += a[i]!, mb += b[i]!;
+  ma /= n, mb /= n;
+  let ab = 0, aa = 0, bb = 0;
+  for (let i = 0; i < n; i++) {
+    ab += (a[i]! - ma) * (b[i]! - mb);
+    aa += (a[i]! - ma) ** 2;
+    bb += (b[i]! - mb) ** 2;
+  }
+  return aa > 0 && bb > 0 ? ab / Math.sqrt(aa * bb) : 0;
+}

@@ -13,7 +13,7 @@ import { backgroundFit, levelled, toFashion } from "../src/image/fashion.ts";
 import { toModelInput } from "../src/image/input.ts";
 import { toMnist } from "../src/image/preprocess.ts";
 import { Rng } from "../src/random.ts";
-import { type DigitStyle, makeDigitImage } from "./digit_photos.ts";
+import { correlation, type DigitStyle, makeDigitImage } from "./digit_photos.ts";
 import { FASHION, HAVE_FASHION, MNIST } from "./test_data.ts";
 
 let fashionSplit: Split | undefined;
@@ -29,20 +29,6 @@ async function fashionTest(): Promise<Split> {
     await Deno.remove(dir, { recursive: true });
   }
   return fashionSplit;
-}
-
-function correlation(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  const n = a.length;
-  let ma = 0, mb = 0;
-  for (let i = 0; i < n; i++) ma += a[i]!, mb += b[i]!;
-  ma /= n, mb /= n;
-  let ab = 0, aa = 0, bb = 0;
-  for (let i = 0; i < n; i++) {
-    ab += (a[i]! - ma) * (b[i]! - mb);
-    aa += (a[i]! - ma) ** 2;
-    bb += (b[i]! - mb) ** 2;
-  }
-  return aa > 0 && bb > 0 ? ab / Math.sqrt(aa * bb) : 0;
 }
 
 function medianOf(values: number[]): number {

@@ -10,7 +10,14 @@ import assert from "node:assert/strict";
 import { loadSplit, type Split } from "../src/data/dataset.ts";
 import { decodeImage, readHeader } from "../src/image/decode.ts";
 import { toMnist } from "../src/image/preprocess.ts";
-import { type DeskScene, encodeJpeg, photoSet, ruledPhoto, RULINGS } from "./digit_photos.ts";
+import {
+  correlation,
+  type DeskScene,
+  encodeJpeg,
+  photoSet,
+  ruledPhoto,
+  RULINGS,
+} from "./digit_photos.ts";
 import { MNIST } from "./test_data.ts";
 
 let testSplit: Split | undefined;
@@ -20,19 +27,6 @@ async function mnistTest(): Promise<Split> {
 
 /** Pearson correlation of two 28×28 images, at the best shift by up to a pixel each way. */
 function alignedCorrelation(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  const correlation = (x: ArrayLike<number>, y: ArrayLike<number>) => {
-    let mx = 0, my = 0;
-    for (let i = 0; i < 784; i++) (mx += x[i]!), (my += y[i]!);
-    mx /= 784;
-    my /= 784;
-    let xy = 0, xx = 0, yy = 0;
-    for (let i = 0; i < 784; i++) {
-      xy += (x[i]! - mx) * (y[i]! - my);
-      xx += (x[i]! - mx) ** 2;
-      yy += (y[i]! - my) ** 2;
-    }
-    return xy / Math.sqrt(xx * yy);
-  };
   let best = -1;
   for (let dy = -1; dy <= 1; dy++) {
     for (let dx = -1; dx <= 1; dx++) {

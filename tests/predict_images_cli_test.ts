@@ -9,24 +9,9 @@ import { loadSplit } from "../src/data/dataset.ts";
 import { decodeImage } from "../src/image/decode.ts";
 import { encodePng } from "../src/image/png.ts";
 import { modelDirFor, runCli } from "./cli_helpers.ts";
-import { makeDigitImage } from "./digit_photos.ts";
+import { correlation, makeDigitImage } from "./digit_photos.ts";
 import { gpu } from "./gpu_helpers.ts";
 import { FASHION, HAVE_FASHION, MNIST } from "./test_data.ts";
-
-/** Pearson's correlation of two images of the same size. */
-function correlation(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  const n = a.length;
-  let ma = 0, mb = 0;
-  for (let i = 0; i < n; i++) ma += a[i]!, mb += b[i]!;
-  ma /= n, mb /= n;
-  let ab = 0, aa = 0, bb = 0;
-  for (let i = 0; i < n; i++) {
-    ab += (a[i]! - ma) * (b[i]! - mb);
-    aa += (a[i]! - ma) ** 2;
-    bb += (b[i]! - mb) ** 2;
-  }
-  return ab / Math.sqrt(aa * bb);
-}
 
 /** A 7 of 6 px strokes on 1600×1200 grey `paper` at 240, as the tester drew it. */
 function flatSeven(): Uint8Array {

@@ -30,7 +30,7 @@ import {
 } from "../src/image/preprocess.ts";
 import { UserError } from "../src/errors.ts";
 import { Rng } from "../src/random.ts";
-import { digitSet, type DigitStyle, makeDigitImage } from "./digit_photos.ts";
+import { correlation, digitSet, type DigitStyle, makeDigitImage } from "./digit_photos.ts";
 import { MNIST } from "./test_data.ts";
 
 let testSplit: Split | undefined;
@@ -52,25 +52,6 @@ function close(actual: ArrayLike<number>, expected: ArrayLike<number>, atol = 1e
       `at ${i}: ${actual[i]} vs ${expected[i]}`,
     );
   }
-}
-
-/** Pearson correlation of two images. */
-function correlation(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  const n = a.length;
-  let ma = 0, mb = 0;
-  for (let i = 0; i < n; i++) {
-    ma += a[i]!;
-    mb += b[i]!;
-  }
-  ma /= n;
-  mb /= n;
-  let ab = 0, aa = 0, bb = 0;
-  for (let i = 0; i < n; i++) {
-    ab += (a[i]! - ma) * (b[i]! - mb);
-    aa += (a[i]! - ma) ** 2;
-    bb += (b[i]! - mb) ** 2;
-  }
-  return ab / Math.sqrt(aa * bb);
 }
 
 /**
