@@ -12,7 +12,7 @@
 import assert from "node:assert/strict";
 import { type CliResult, PROJECT_ROOT, runCli } from "./cli_helpers.ts";
 import { gpu } from "./gpu_helpers.ts";
-import { MNIST } from "./test_data.ts";
+import { FASHION, HAVE_FASHION, MNIST } from "./test_data.ts";
 import { loadSplit, type Split } from "../src/data/dataset.ts";
 import { decodeImage } from "../src/image/decode.ts";
 import { encodePng, type PngImage } from "../src/image/png.ts";
@@ -736,6 +736,87 @@ Deno.test("POST /api/predict prepares images for a Fashion-MNIST model as garmen
   assert.equal(rows.filter((row) => row.some((v) => v > 0.1)).length, 20);
 });
 
+/** The page's text as a reader or a screen reader meets it: title, text, aria labels. */
+function pageWords(html: string) {
+  const text = (s: string) =>
+    s.replace(/<[^>]*>/g, " ").replace(/&#(\d+);/g, (_, c) => String.fromCharCode(Number(c)))
+      .replace(/\s+/g, " ").trim();
+  const between = (open: RegExp, close: string) => {
+    const start = html.search(open);
+    assert.ok(start >= 0, `${open} in the page`);
+    return html.slice(start, html.indexOf(close, start));
+  };
+  const all = (re: RegExp) => [...html.matchAll(re)].map((m) => text(m[1]!));
+  return {
+    title: text(between(/<title>/, "</title>")),
+    heading: text(between(/<h1>/, "</h1>")),
+    lead: text(between(/<p class="lead">/, "</p>")),
+    aria: all(/aria-label="([^"]*)"/g),
+    bars: all(/<span class="label">([^<]*)<\/span>/g),
+    teach: all(/<button type="button" data-label="\d+"[^>]*>([^<]*)<\/button>/g),
+    noun: html.match(/data-noun="([^"]*)"/)?.[1],
+    nouns: html.match(/data-nouns="([^"]*)"/)?.[1],
+  };
+}
+
+Deno.test("the page of a Fashion-MNIST model speaks of garments; a digit model's of digits", async () => {
+  // It said "draw a digit" and labelled the bars 0 to 9 whatever the model (defects found by
+  // trying the product).
+  using fashion = createHandler({ classifier: THREES, dataset: "fashion", workers: 0 });
+  const response = await fashion(new Request(BASE + "/"));
+  assert.equal(response.status, 200);
+  const html = await response.text();
+  assert.doesNotMatch(html, /\{\{|\}\}/, "every slot filled");
+  const garments = [
+    "T-shirt/top",
+    "Trouser",
+    "Pullover",
+    "Dress",
+    "Coat",
+    "Sandal",
+    "Shirt",
+    "Sneaker",
+    "Bag",
+    "Ankle boot",
+  ];
+  const words = pageWords(html);
+  assert.equal(words.title, "mnist: draw a garment");
+  assert.equal(words.heading, "Draw a garment");
+  assert.match(words.lead, /^Draw one garment, .*T-shirt\/top, trouser, .* bag or ankle boot\)/);
+  assert.deepEqual(words.bars, garments);
+  assert.deepEqual(words.teach, garments);
+  assert.ok(words.aria.includes("Drawing box: draw one garment here"), words.aria.join(" | "));
+  assert.ok(words.aria.includes("Probability of each garment"), words.aria.join(" | "));
+  assert.ok(words.aria.includes("Teach: this is an Ankle boot"), words.aria.join(" | "));
+  assert.ok(words.aria.includes("Teach: this is a T-shirt/top"), words.aria.join(" | "));
+  assert.deepEqual([words.noun, words.nouns], ["garment", "garments"]);
+  // What a reader meets says "digit" nowhere (the script's own words come from data-noun).
+  const seen = [words.title, words.heading, words.lead, ...words.aria, ...words.bars].join(" ");
+  assert.doesNotMatch(seen, /digit/i);
+
+  // A digit model's page, and one whose dataset is unknown, keep their words.
+  for (const dataset of [undefined, "mnist", "something-else"]) {
+    using digits = createHandler({ classifier: THREES, dataset, workers: 0 });
+    const page = await (await digits(new Request(BASE + "/"))).text();
+    const words = pageWords(page);
+    assert.equal(words.title, "mnist: draw a digit", `${dataset}`);
+    assert.equal(words.heading, "Draw a digit");
+    assert.equal(
+      words.lead,
+      "Draw one digit, 0 to 9, large in the box, with the mouse, a pen or a finger. " +
+        "The network answers as you draw.",
+    );
+    const tens = Array.from({ length: 10 }, (_, k) => String(k));
+    assert.deepEqual(words.bars, tens);
+    assert.deepEqual(words.teach, tens);
+    assert.ok(words.aria.includes("Drawing box: draw one digit here"));
+    assert.ok(words.aria.includes("Probability of each digit"));
+    assert.ok(words.aria.includes("Teach: this is a 7"));
+    assert.deepEqual([words.noun, words.nouns], ["digit", "digits"]);
+    assert.notEqual(page, html);
+  }
+});
+
 Deno.test("images are prepared on the event loop when the workers cannot start", async () => {
   const failures: Error[] = [];
   const pool = new PreparePool({
@@ -1343,3 +1424,76 @@ async function browserTest(url: string): Promise<void> {
     await browser.close();
   }
 }
+
+Deno.test({
+  name: "in chromium: a Fashion-MNIST model's page names the garment it sees",
+  ignore: gpu === null || !hasChromium() || !HAVE_FASHION, // Debian's dataset-fashion-mnist
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn() {
+    const dataDir = await Deno.makeTempDir({ prefix: "mnist_serve_fashion_test_" });
+    let server: Server | undefined;
+    try {
+      await Deno.mkdir(`${dataDir}/fashion`);
+      for (const f of FILES) await Deno.symlink(`${FASHION}/${f}`, `${dataDir}/fashion/${f}`);
+      const model = `${dataDir}/fashion-mlp.safetensors`;
+      const run = await runCli([
+        ...["train", "--dataset", "fashion", "--limit", "2000", "--epochs", "1"],
+        ...["--data-dir", dataDir, "--save", model],
+      ]);
+      assert.equal(run.code, 0, `mnist train failed:\n${run.stderr}`);
+      server = await startServer(["--port", "0", "--model", model]);
+      const { chromium } = await importPlaywright();
+      const browser = await chromium.launch({
+        executablePath: CHROMIUM,
+        args: ["--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run"],
+      });
+      try {
+        const page = await (await browser.newContext()).newPage();
+        const problems: string[] = [];
+        page.on("pageerror", (e) => problems.push(`page error: ${e.message}`));
+        await page.goto(server.url);
+        assert.equal(await page.title(), "mnist: draw a garment");
+        const names = await page.locator("#bars .label").allTextContents();
+        assert.equal(names.length, 10);
+        assert.equal(names[9], "Ankle boot");
+        // A pair of trousers, filled in: a waistband and two legs of thick strokes.
+        const box = (await page.locator("#pad").boundingBox())!;
+        const at = ([x, y]: Point): Point => [box.x + x * box.width, box.y + y * box.height];
+        const strokes: Point[][] = [
+          [[0.3, 0.12], [0.7, 0.12]],
+          [[0.33, 0.12], [0.3, 0.9]],
+          [[0.42, 0.2], [0.42, 0.9]],
+          [[0.58, 0.2], [0.58, 0.9]],
+          [[0.67, 0.12], [0.7, 0.9]],
+        ];
+        for (const stroke of strokes) {
+          await page.mouse.move(...at(stroke[0]!));
+          await page.mouse.down();
+          await page.mouse.move(...at(stroke[1]!), { steps: 6 });
+          await page.mouse.up();
+        }
+        await page.locator(`body[data-answered="${strokes.length}"][data-state="ready"]`)
+          .waitFor({ timeout: 20_000 });
+        const shown = await page.textContent("#prediction") ?? "";
+        const top = await page.locator("#bars li.top .label").textContent();
+        console.log(
+          `a drawn pair of trousers in chromium: ${shown} ` +
+            `(${await page.textContent("#confidence")})`,
+        );
+        // Named as the bar that stands out is labelled: a garment, not a number.
+        assert.ok(names.includes(shown), `#prediction says "${shown}"`);
+        assert.equal(shown, top);
+        assert.deepEqual(problems, []);
+      } finally {
+        await browser.close();
+      }
+    } finally {
+      if (server !== undefined) {
+        const stopped = await server.stop();
+        assert.equal(stopped.code, 0, stopped.stderr);
+      }
+      await Deno.remove(dataDir, { recursive: true });
+    }
+  },
+});

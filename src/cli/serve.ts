@@ -34,8 +34,9 @@ const DEADLINE = `${BODY_TIMEOUT_MS / 1000} s`;
 
 const HELP = `Usage: mnist serve [--port N] [--host ADDR] [--model FILE|NAME] [options]
 
-Serves a page to draw digits on with the mouse, a pen or a finger: the network answers as you
-draw, showing every class's probability and the 28×28 image it saw. Where the browser has
+Serves a page to draw digits on with the mouse, a pen or a finger (garments, named as
+Fashion-MNIST names them, for a model trained with --dataset fashion): the network answers as
+you draw, showing every class's probability and the 28×28 image it saw. Where the browser has
 WebGPU, the page runs this program's own network and preprocessing on the served model
 (GET /api/model, safetensors) in the browser, where it can also be taught a few digits (SGD
 steps in the tab; the taught model can be downloaded); elsewhere the server classifies, and the

@@ -2,7 +2,8 @@
  * The HTTP side of `mnist serve`, as a plain `(Request) => Promise<Response>` function so that it
  * can be tested without a socket. Routes:
  *
- *   GET  /             the drawing page (embedded in the program: no file is ever read)
+ *   GET  /             the drawing page (embedded in the program: no file is ever read), worded
+ *                      for the model's dataset: digits, or Fashion-MNIST's garments
  *   GET  /engine.js    the page's in-browser engine (`engine.ts`, bundled: embedded too)
  *   GET  /api/model    the model's weights as safetensors, for that engine (404 without one)
  *   GET  /favicon.ico  204, so browsers stop asking
@@ -40,13 +41,14 @@
  * until the client closes them (see the README).
  */
 import { createHash } from "node:crypto";
+import { type DatasetName, DATASETS } from "../data/mirrors.ts";
 import { messageOf } from "../errors.ts";
 import { MAX_PIXELS, MAX_SIDE } from "../image/decode.ts";
 import { encodePng } from "../image/png.ts";
 import { MNIST_SIDE } from "../image/preprocess.ts";
 import { topClass } from "./answer.ts";
 import engine from "./engine.bundle.js" with { type: "text" };
-import page from "./page.html" with { type: "text" };
+import pageTemplate from "./page.html" with { type: "text" };
 import { BadImage, defaultWorkers, type ImageLimits, PreparePool } from "./prepare.ts";
 import { mark } from "../trace.ts";
 
@@ -67,7 +69,8 @@ export interface HandlerOptions {
   model?: Uint8Array;
   /**
    * The dataset the model was trained on (its checkpoint's `dataset`), which decides how an
-   * image is prepared: a garment for "fashion", a handwritten digit otherwise (the default).
+   * image is prepared, and what the page calls the classes (`drawingPage`): a garment for
+   * "fashion", a handwritten digit otherwise (the default).
    */
   dataset?: string;
   /** The largest request body accepted, in bytes (default `MAX_BODY_BYTES`). */
@@ -200,6 +203,7 @@ export function createHandler(options: HandlerOptions): Handler {
   });
   const hostAllowed = hostPolicy(options.host ?? "127.0.0.1");
   let inProgress = 0;
+  const page = drawingPage(options.dataset);
   const pageTag = entityTag(page);
   const pageResponse = (request: Request) =>
     respond(request, page, {
@@ -289,6 +293,73 @@ export function createHandler(options: HandlerOptions): Handler {
   };
   const close = () => pool.close();
   return Object.assign(handler, { close, [Symbol.dispose]: close });
+}
+
+/** What the drawing page says of one dataset's classes. */
+interface PageWords {
+  /** One class, in the title, the heading and the labels: "digit". */
+  noun: string;
+  /** Several: "digits". */
+  nouns: string;
+  /** The instructions under the heading. */
+  lead: string;
+}
+
+const ANSWERS = "with the mouse, a pen or a finger. The network answers as you draw.";
+
+/** The page's words by dataset; the class names themselves are `DATASETS[name].classes`. */
+const PAGE_WORDS: Record<DatasetName, PageWords> = {
+  mnist: {
+    noun: "digit",
+    nouns: "digits",
+    lead: `Draw one digit, 0 to 9, large in the box, ${ANSWERS}`,
+  },
+  fashion: {
+    noun: "garment",
+    nouns: "garments",
+    lead: "Draw one garment, as Fashion-MNIST pictures them (a T-shirt/top, trouser, pullover, " +
+      "dress, coat, sandal, shirt, sneaker, bag or ankle boot), large and filled in, in the box, " +
+      ANSWERS,
+  },
+};
+
+/**
+ * The drawing page (`page.html`) for a model trained on `dataset`, a checkpoint's `dataset`:
+ * for "fashion" its title, instructions, aria labels, bars, teaching buttons and messages name
+ * Fashion-MNIST's garments (`DATASETS.fashion.classes`); for any other, MNIST's digits 0 to 9.
+ * The template's `{{slot}}`s are filled once, with HTML-escaped text.
+ */
+export function drawingPage(dataset = "mnist"): string {
+  const name: DatasetName = Object.hasOwn(DATASETS, dataset) ? dataset as DatasetName : "mnist";
+  const words = PAGE_WORDS[name];
+  const classes = DATASETS[name].classes;
+  const article = (noun: string) => /^[aeiou]/i.test(noun) ? "an" : "a";
+  const slots: Record<string, string> = {
+    dataset: escapeHtml(name),
+    noun: escapeHtml(words.noun),
+    nouns: escapeHtml(words.nouns),
+    lead: escapeHtml(words.lead),
+    // One bar per class, in class order; the page's script fills in the widths and values.
+    bars: classes.map((label, k) =>
+      `<li data-digit="${k}"><span class="label">${escapeHtml(label)}</span>` +
+      `<span class="track"><span class="bar"></span></span><span class="value"></span></li>`
+    ).join(""),
+    labels: classes.map((label, k) =>
+      `<button type="button" data-label="${k}" ` +
+      `aria-label="Teach: this is ${article(label)} ${escapeHtml(label)}">` +
+      `${escapeHtml(label)}</button>`
+    ).join(""),
+  };
+  return pageTemplate.replace(/\{\{(\w+)\}\}/g, (slot: string, key: string) => {
+    const value = slots[key];
+    if (value === undefined) throw new Error(`page.html: no value for ${slot}`);
+    return value;
+  });
+}
+
+/** `text` with `&`, `<`, `>`, `"` and `'` written as character references. */
+function escapeHtml(text: string): string {
+  return text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 }
 
 /** The host part of a Host header: a name, an IPv4 address or a bracketed IPv6 address. */
