@@ -11,6 +11,7 @@ import { inferShapes, mlp, sizeOf } from "../src/nn/model.ts";
 import { type Measured, nextDefault, notComparable } from "../src/cli/train_outcome.ts";
 import type { TrainingRecord } from "../src/train/trainer.ts";
 import { FASHION, HAVE_FASHION, MNIST } from "./test_data.ts";
+import { onnxModelType } from "../src/onnx/export.ts";
 
 const FILES = [
   "train-images-idx3-ubyte.gz",
@@ -565,7 +566,9 @@ Deno.test({
       assert.match(list.stdout, /^ {2}fashion-mlp\.safetensors {2}mlp {4}fashion {2}/m);
       assert.match(list.stdout, /^\* mlp\.safetensors +mlp {4}mnist {4}/m);
       // The digit model resumed on Fashion-MNIST goes on (fine-tuning is a use), and says from
-      // what, from which epoch, and where it saves: that file's epochs count the digit ones.
+      // what, from which epoch, and where it saves: that file's epochs count the digit ones, and
+      // its training record keeps each dataset's (it kept "fashion" and 11 epochs alone: defects
+      // found by trying the product).
       const tuned = `${dir}/tuned.safetensors`;
       const crossed = await runCli([
         "train",
@@ -587,11 +590,70 @@ Deno.test({
         lines(crossed.stderr)[0],
         `note: "${digits}" was trained on MNIST for 10 epochs: this run goes on from its ` +
           `weights and optimizer state on Fashion-MNIST, from Epoch[10], and saves to ${tuned}, ` +
-          `whose epoch count will include those on MNIST`,
+          "whose epoch count will include those, and its training record each dataset's epochs",
       );
       assert.match(crossed.stdout, /Epoch\[10\] Validation-accuracy/);
-      assert.equal((await loadCheckpoint(tuned)).meta.dataset, "fashion");
+      const tunedMeta = (await loadCheckpoint(tuned)).meta;
+      assert.equal(tunedMeta.dataset, "fashion");
+      assert.equal(tunedMeta.epoch, 10);
+      assert.deepEqual(tunedMeta.training?.datasets, [
+        { dataset: "mnist", epochs: 10 },
+        { dataset: "fashion", epochs: 1 },
+      ]);
       assert.deepEqual(await Deno.readFile(digits), good);
+      // And back on the digits: three parts, in order; the note names both before.
+      const back = `${models}/back.safetensors`;
+      const again = await runCli([
+        ...["train", "--data-dir", dir, "--dataset", "mnist", "--resume", tuned],
+        ...["--epochs", "12", "--limit", "300", "--save", back],
+      ]);
+      assertOk(again, "train --resume <tuned> --dataset mnist");
+      assert.match(
+        lines(again.stderr).find((line) => line.startsWith("note: ")) ?? again.stderr,
+        /^note: ".*tuned\.safetensors" was trained on MNIST for 10 epochs, then Fashion-MNIST for 1 epoch: this run goes on .* on MNIST, from Epoch\[11\],/,
+      );
+      const parts = [
+        { dataset: "mnist", epochs: 10 },
+        { dataset: "fashion", epochs: 1 },
+        { dataset: "mnist", epochs: 1 },
+      ];
+      assert.deepEqual((await loadCheckpoint(back)).meta.training?.datasets, parts);
+      // Shown where the record is: mnist summary, mnist models, the ONNX model's metadata.
+      const summary = await runCli(["summary", "--model", back]);
+      assertOk(summary, "mnist summary");
+      assert.equal(
+        lines(summary.stdout)[1],
+        "Trained on mnist, 10 epochs, then fashion, 1 epoch, then mnist, 1 epoch",
+      );
+      const listed = await runCli(["models", "--data-dir", dir, "--json"]);
+      assertOk(listed, "mnist models --json");
+      const entries = JSON.parse(listed.stdout).models;
+      const entry = (file: string) => entries.find((m: { path: string }) => m.path === file);
+      assert.deepEqual(entry(back)?.datasets, parts);
+      assert.equal(entry(back)?.dataset, "mnist");
+      assert.equal(entry(back)?.epochs, 12);
+      assert.equal(entry(digits)?.datasets, undefined, "one dataset: no parts");
+      assert.equal(entry(digits)?.epochs, 10);
+      const table = await runCli(["models", "--data-dir", dir]);
+      assertOk(table, "mnist models");
+      assert.match(table.stdout, /^ {2}FILE +MODEL {2}DATASET {14}ACCURACY {2}TEST SAMPLES/m);
+      assert.match(
+        table.stdout,
+        /^[ *] back\.safetensors +mlp {4}mnist\+fashion\+mnist +\d+\.\d\d% +300 +10\+1\+1 {2}/m,
+      );
+      assert.match(table.stdout, /^[ *] mlp\.safetensors +mlp {4}mnist +93\.00% +300 +10 {2}/m);
+      const onnx = `${dir}/back.onnx`;
+      const exported = await runCli(["export", "--model", back, "--onnx", onnx]);
+      assertOk(exported, "mnist export");
+      const Model = onnxModelType();
+      const props = Model.toObject(Model.decode(await Deno.readFile(onnx))).metadata_props as {
+        key: string;
+        value: string;
+      }[];
+      const prop = (key: string) => props.find((p) => p.key === key)?.value;
+      assert.equal(prop("dataset"), "mnist");
+      assert.equal(prop("epochs"), "12");
+      assert.deepEqual(JSON.parse(prop("datasets") ?? "null"), parts);
       // Resumed on its own dataset, no such note.
       assert.ok(!resumed.stderr.includes("note:"), resumed.stderr);
     });

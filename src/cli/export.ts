@@ -10,6 +10,7 @@ import { ARCH_HELP, archOption, describeOrigin } from "../nn/import.ts";
 import { modelPath } from "../nn/last_model.ts";
 import { parameterCount } from "../nn/model.ts";
 import { OPSET } from "../onnx/opset.ts";
+import { trainedOn } from "../train/trained_on.ts";
 import { VERSION } from "../version.ts";
 
 const HELP = `Usage: mnist export [--model FILE|NAME] --onnx OUT.onnx [options]
@@ -20,7 +21,8 @@ output "softmax", float32 [N, 10] class probabilities. The input follows the mod
 for a digit model, MNIST's (the digit scaled to 20 px, centred by its centre of mass); for a
 Fashion-MNIST model, Zalando's (the garment's longer side 28 px, centred, its shades kept).
 Nodes carry MXNet's layer names (conv1, tanh1, fc1...), weights MXNet's parameter names
-(fc1_weight). The model's metadata_props hold that input contract, the dataset, the class names,
+(fc1_weight). The model's metadata_props hold that input contract, the dataset (and, for a model
+trained on both in turn, datasets: each with its epochs, in order), the class names, the epochs,
 and the validation accuracy with what it was measured on (accuracy_on: "300 test digits", or
 held-out training samples, as "mnist models" marks them). The model may be a checkpoint of
 "mnist train" or a plain safetensors file of the MLP's or LeNet's tensors (PyTorch's state_dict:
@@ -101,6 +103,8 @@ export const exportCommand: Command = {
     // The dataset's class names only when they are the outputs': another count names none.
     const names = DATASETS[dataset].classes;
     const classes = meta.model.classes === names.length ? names : undefined;
+    // What each part of the training was on, where it changed dataset (`--resume --dataset`).
+    const parts = trainedOn(meta);
     // Loaded here, not with the CLI: protobufjs takes ~60 ms that no other command needs.
     const { exportOnnx } = await import("../onnx/export.ts");
     const bytes = exportOnnx({ model: meta.model, params: checkpoint.params }, {
@@ -112,6 +116,7 @@ export const exportCommand: Command = {
         dataset,
         ...(origin ? { architecture: describeOrigin(origin) } : {}),
         ...(meta.epoch >= 0 ? { epochs: String(meta.epoch + 1) } : {}),
+        ...(parts.length > 1 ? { datasets: JSON.stringify(parts) } : {}),
         ...(meta.accuracy !== undefined
           ? { accuracy: String(meta.accuracy), accuracy_on: accuracyOn(meta) }
           : {}),

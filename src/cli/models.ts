@@ -6,6 +6,7 @@ import { UserError } from "../errors.ts";
 import { legacyModelDir, resolveDataDir, resolveModelDir } from "../data/paths.ts";
 import { loadCheckpoint } from "../nn/checkpoint.ts";
 import { listModels, modelPath, setDefaultModel, type StoredModel } from "../nn/last_model.ts";
+import { type DatasetPart, readTrainedOn } from "../train/trained_on.ts";
 
 const HELP = `Usage: mnist models [--json] [--default FILE|NAME] [options]
 
@@ -13,9 +14,10 @@ Lists the checkpoints in the model directory ($MNIST_MODEL_DIR, else $XDG_DATA_H
 else ~/.local/share/mnist/models) and those an older version saved in <data dir>/models, which
 are only read: each file, its model, the dataset it was trained on (mnist: the digits; fashion:
 Fashion-MNIST), its validation accuracy and on how many test samples, the epochs trained and when
-it was saved. "*" marks the default model, the one eval, predict and serve use without
---model. Only each file's header is read; a file that is not a checkpoint is listed with the
-reason.
+it was saved; a model trained on both in turn (train --resume --dataset) shows each dataset and
+its epochs, in order ("mnist+fashion", "1+2"). "*" marks the default model, the one eval,
+predict and serve use without --model. Only each file's header is read; a file that is not a
+checkpoint is listed with the reason.
 
 Options:
   --json                 print the list as JSON
@@ -37,8 +39,29 @@ function formatDate(date: Date): string {
     `${two(date.getHours())}:${two(date.getMinutes())}`;
 }
 
-/** One checkpoint as a JSON record: every field present, null where unknown (validation: absent). */
-function toJson(m: StoredModel) {
+/**
+ * A listed checkpoint, with what each part of its training was on when it changed dataset
+ * (`TrainingRecord.datasets`: two parts or more), read from its header.
+ */
+type Listed = StoredModel & { datasets?: DatasetPart[] };
+
+/**
+ * `models` with the parts of those trained on more than one dataset: each header read again,
+ * for its training record (`listModels` keeps only a few of its fields).
+ */
+async function withParts(models: StoredModel[]): Promise<Listed[]> {
+  return await Promise.all(models.map(async (m) => {
+    if (m.problem !== undefined || m.plain !== undefined) return m;
+    const parts = await readTrainedOn(m.path);
+    return parts && parts.length > 1 ? { ...m, datasets: parts } : m;
+  }));
+}
+
+/**
+ * One checkpoint as a JSON record: every field present, null where unknown (validation and
+ * datasets: absent).
+ */
+function toJson(m: Listed) {
   return {
     file: m.file,
     path: m.path,
@@ -51,6 +74,8 @@ function toJson(m: StoredModel) {
     // "test" or "holdout:N"; only where recorded, so older listings keep their shape.
     ...(m.validation === undefined ? {} : { validation: m.validation }),
     epochs: m.epochs ?? null,
+    // Only for a model trained on more than one dataset, in order: [{dataset, epochs}, ...].
+    ...(m.datasets === undefined ? {} : { datasets: m.datasets }),
     modified: m.modified?.toISOString() ?? null,
     bytes: m.size,
     plain: m.plain ?? null,
@@ -66,8 +91,13 @@ function heldOut(m: { validation?: string }): boolean {
   return m.validation?.startsWith("holdout:") ?? false;
 }
 
+/** The DATASET cell: the dataset, or each in turn ("mnist+fashion"). */
+function datasetCell(m: Listed): string {
+  return m.datasets?.map((p) => p.dataset).join("+") ?? m.dataset ?? "-";
+}
+
 /** The table's rows of `models`, under a header line; names padded to `width`. */
-function rows(models: StoredModel[], width: number): string[] {
+function rows(models: Listed[], width: number, datasetWidth: number): string[] {
   return models.map((m) => {
     const mark = m.isDefault ? "*" : " ";
     const name = (m.elsewhere ? m.path : m.file).padEnd(width);
@@ -75,11 +105,11 @@ function rows(models: StoredModel[], width: number): string[] {
     const accuracy = m.accuracy === undefined ? "-" : `${(m.accuracy * 100).toFixed(2)}%`;
     const cells = [
       (m.kind ?? "?").padEnd(5),
-      (m.dataset ?? "-").padEnd(7),
+      datasetCell(m).padEnd(datasetWidth),
       accuracy.padStart(8),
       (m.testSamples === undefined ? "-" : `${m.testSamples}${heldOut(m) ? HELD_MARK : ""}`)
         .padStart(12),
-      String(m.epochs ?? "-").padStart(6),
+      (m.datasets?.map((p) => p.epochs).join("+") ?? String(m.epochs ?? "-")).padStart(6),
       m.modified ? formatDate(m.modified) : "-",
       ...(m.plain ? [`(a plain safetensors file, recognised by its tensors' ${m.plain})`] : []),
     ];
@@ -89,11 +119,13 @@ function rows(models: StoredModel[], width: number): string[] {
 
 /** The listing as text: one table per place, each headed by where it is. */
 function formatList(
-  models: StoredModel[],
+  models: Listed[],
   { modelDir, legacyDir }: { modelDir: string; legacyDir: string },
 ): string {
   const width = Math.max(4, ...models.map((m) => (m.elsewhere ? m.path : m.file).length));
-  const header = `  ${"FILE".padEnd(width)}  MODEL  DATASET  ACCURACY  TEST SAMPLES  EPOCHS  SAVED`;
+  const datasetWidth = Math.max(7, ...models.map((m) => datasetCell(m).length));
+  const header = `  ${"FILE".padEnd(width)}  MODEL  ${"DATASET".padEnd(datasetWidth)}  ` +
+    "ACCURACY  TEST SAMPLES  EPOCHS  SAVED";
   const places: [string, StoredModel[]][] = [
     [`Models in ${modelDir}:`, models.filter((m) => !m.legacy && !m.elsewhere)],
     [
@@ -111,7 +143,7 @@ function formatList(
       out.push('  none yet: train one with "mnist train"');
       continue;
     }
-    out.push(header, ...rows(group, width));
+    out.push(header, ...rows(group, width, datasetWidth));
   }
   out.push("");
   if (models.some((m) => m.problem === undefined && m.testSamples !== undefined && heldOut(m))) {
@@ -176,7 +208,9 @@ export const modelsCommand: Command = {
       console.log(`Default model is now "${resolve(path)}" (${meta.model.name}, ${accuracy}).`);
       return;
     }
-    const { models, defaultModel } = await listModels(dataDir, { modelDir });
+    const listed = await listModels(dataDir, { modelDir });
+    const { defaultModel } = listed;
+    const models = await withParts(listed.models);
     const legacyDir = legacyModelDir(dataDir);
     if (v.json) {
       console.log(JSON.stringify(

@@ -9,14 +9,16 @@ import { ARCH_HELP, archOption, describeOrigin } from "../nn/import.ts";
 import { modelPath } from "../nn/last_model.ts";
 import { lenet, mlp, type ModelSpec } from "../nn/model.ts";
 import { summaryDot, summarySvg, summaryTable } from "../nn/summary.ts";
+import { describeParts, trainedOn } from "../train/trained_on.ts";
 
 const BUILT_IN: Record<string, () => ModelSpec> = { mlp, lenet };
 
 const HELP = `Usage: mnist summary [--model mlp|lenet|FILE] [--dot] [--svg FILE]
 
 Describes a network like MXNet's print_summary: each layer's type, output shape (without the
-batch) and parameter count, with the total. --dot prints Graphviz DOT with the shapes on the
-edges; --svg writes a self-contained drawing of the network (no Graphviz needed).
+batch) and parameter count, with the total; for a checkpoint, first what it was trained on
+("Trained on mnist, 1 epoch, then fashion, 2 epochs"). --dot prints Graphviz DOT with the
+shapes on the edges; --svg writes a self-contained drawing of the network (no Graphviz needed).
 
 Options:
   --model NAME|FILE      mlp (default) or lenet, untrained; or a checkpoint of "mnist train":
@@ -58,6 +60,8 @@ export const summaryCommand: Command = {
     const arch = archOption(v.arch);
     // For a file: which network it holds and what said so (metadata, names, shapes, --arch).
     let origin: string | undefined;
+    // For a checkpoint: each dataset it was trained on, in order, and for how many epochs.
+    let trained: string | undefined;
     const builtIn = BUILT_IN[name];
     if (builtIn) {
       if (arch !== undefined && arch !== name) {
@@ -78,8 +82,12 @@ export const summaryCommand: Command = {
       const checkpoint = await loadCheckpoint(path, { arch });
       model = checkpoint.meta.model;
       origin = `Model "${path}": ${describeOrigin(checkpoint.origin!)}`;
+      const parts = checkpoint.origin?.from === "metadata" ? trainedOn(checkpoint.meta) : [];
+      if (parts.length > 0) trained = `Trained on ${describeParts(parts)}`;
     }
-    if (origin !== undefined) console.log(v.dot ? `// ${origin}` : origin);
+    for (const line of [origin, trained]) {
+      if (line !== undefined) console.log(v.dot ? `// ${line}` : line);
+    }
     console.log(v.dot ? summaryDot(model) : summaryTable(model));
     if (v.svg !== undefined) {
       await writeFileAtomic(v.svg, summarySvg(model), { what: "drawing" });

@@ -20,6 +20,7 @@ import { WorkProgress } from "../progress.ts";
 import { plotFormat, writeRunPlot } from "./plot.ts";
 import { mark } from "../trace.ts";
 import { runSettings, TRAIN_OPTIONS } from "./train_options.ts";
+import { trainedOn } from "../train/trained_on.ts";
 import {
   afterTraining,
   catchSignals,
@@ -249,15 +250,18 @@ export const trainCommand: Command = {
       ...(v.save === undefined ? {} : { format: "safetensors", option: "--save" }),
     });
     // A checkpoint of the other dataset goes on training (fine-tuning from it is a use), but its
-    // epochs and optimizer state come along and its record will name this dataset: say so.
+    // epochs and optimizer state come along, and its record keeps each dataset's epochs in turn
+    // (`TrainingRecord.datasets`): say so.
     if (resume?.origin?.from === "metadata" && resume.meta.dataset !== dataset) {
       const done = resume.meta.epoch + 1;
       const name = (d: string) => d === "fashion" ? "Fashion-MNIST" : d === "mnist" ? "MNIST" : d;
-      const was = name(resume.meta.dataset ?? "mnist");
+      const was = trainedOn(resume.meta).map(({ dataset, epochs }) =>
+        `${name(dataset)} for ${epochs} epoch${epochs === 1 ? "" : "s"}`
+      ).join(", then ");
       console.error(
-        `note: "${resumePath}" was trained on ${was} for ${done} epoch${done === 1 ? "" : "s"}: ` +
-          `this run goes on from its weights and optimizer state on ${name(dataset)}, from ` +
-          `Epoch[${done}], and saves to ${save}, whose epoch count will include those on ${was}`,
+        `note: "${resumePath}" was trained on ${was}: this run goes on from its weights and ` +
+          `optimizer state on ${name(dataset)}, from Epoch[${done}], and saves to ${save}, whose ` +
+          "epoch count will include those, and its training record each dataset's epochs",
       );
     }
     if (v.plot !== undefined) {

@@ -26,6 +26,7 @@ import {
   metricValues,
 } from "./metrics.ts";
 import { LrSchedule, type Schedule } from "./schedule.ts";
+import { type DatasetPart, recordParts } from "./trained_on.ts";
 import { mark as traceMark } from "../trace.ts";
 import {
   batchLines,
@@ -145,6 +146,11 @@ export interface TrainingRecord extends Omit<OptimizerOptions, "rescaleGrad"> {
   stateFrom?: number;
   /** Total epochs the run was asked for (`--epochs`). */
   epochs: number;
+  /**
+   * What each part of the training was on, in order, where a resumed run changed dataset
+   * (`trained_on.ts`); absent: every epoch on the checkpoint's `dataset`.
+   */
+  datasets?: DatasetPart[];
   /** Samples per batch (`--batch-size`). */
   batchSize: number;
   /** `--seed`, of the initialisation and the shuffle (resumed: the iterator state goes on). */
@@ -575,6 +581,10 @@ async function trainEpoch(run: Run, epoch: number): Promise<number> {
 /** Saves the checkpoint of `epoch` (weights, momentum, shuffle state, settings); returns it. */
 async function checkpointEpoch(run: Run, epoch: number): Promise<Checkpoint> {
   const { options, store } = run;
+  const datasets = recordParts(options.resume?.meta, {
+    dataset: options.dataset,
+    epochs: epoch - run.firstEpoch + 1,
+  });
   const checkpoint: Checkpoint = {
     meta: {
       model: options.model,
@@ -583,6 +593,7 @@ async function checkpointEpoch(run: Run, epoch: number): Promise<Checkpoint> {
       iterator: run.iter.state(),
       training: {
         epochs: options.epochs,
+        ...(datasets ? { datasets } : {}),
         batchSize: options.batchSize,
         ...options.sgd,
         seed: options.seed,

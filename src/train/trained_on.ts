@@ -1,0 +1,121 @@
+/**
+ * What each part of a training was on. A run resumed on another dataset (`mnist train --resume
+ * mlp --dataset fashion`) goes on from weights trained on the first: its checkpoint's `dataset`
+ * names the last one alone, so the training record keeps the parts, in order
+ * (`TrainingRecord.datasets`): `[{"dataset": "mnist", "epochs": 1}, {"dataset": "fashion",
+ * "epochs": 2}]`. A training all on one dataset records none; its `dataset` and `epoch` say it.
+ * @module
+ */
+import { parseSafetensorsHeader, safetensorsHeaderLength } from "../nn/checkpoint.ts";
+
+/** Consecutive epochs of a training on one dataset. */
+export interface DatasetPart {
+  /** The dataset: "mnist" or "fashion". */
+  dataset: string;
+  /** Epochs trained on it, at least 1. */
+  epochs: number;
+}
+
+/** The parts of a checkpoint's metadata `trainedOn` reads. */
+export interface TrainedMeta {
+  /** The dataset of its last epochs. */
+  dataset: string;
+  /** The last epoch completed, from 0; -1 for none. */
+  epoch: number;
+  /** The training record; its `datasets` when the training changed dataset. */
+  training?: Record<string, unknown>;
+}
+
+/**
+ * What a checkpoint was trained on, in order: its record's `datasets` when they add up to its
+ * epochs and end with its `dataset`, else all its epochs on its `dataset` (every checkpoint
+ * before the record kept parts, and every training on one dataset). Empty when it has none.
+ */
+export function trainedOn(meta: TrainedMeta): DatasetPart[] {
+  const epochs = meta.epoch + 1;
+  if (!(Number.isSafeInteger(epochs) && epochs > 0)) return [];
+  const recorded = meta.training?.datasets;
+  if (Array.isArray(recorded) && recorded.length > 0 && recorded.every(isPart)) {
+    const sum = recorded.reduce((total, part) => total + part.epochs, 0);
+    if (sum === epochs && recorded.at(-1)!.dataset === meta.dataset) {
+      return recorded.map(({ dataset, epochs }) => ({ dataset, epochs }));
+    }
+  }
+  return [{ dataset: meta.dataset, epochs }];
+}
+
+/**
+ * The `datasets` a checkpoint records after `epochs` epochs on `dataset` that follow `resumed`
+ * (the checkpoint the run resumed, if any): `resumed`'s parts, then these epochs, joined to
+ * the last part when it is the same dataset. Undefined while there is one part only.
+ */
+export function recordParts(
+  resumed: TrainedMeta | undefined,
+  { dataset, epochs }: DatasetPart,
+): DatasetPart[] | undefined {
+  const parts = resumed ? trainedOn(resumed) : [];
+  const last = parts.at(-1);
+  if (last?.dataset === dataset) last.epochs += epochs;
+  else if (epochs > 0) parts.push({ dataset, epochs });
+  return parts.length > 1 ? parts : undefined;
+}
+
+/**
+ * The parts in words: "fashion, 2 epochs", or "mnist, 1 epoch, then fashion, 2 epochs".
+ */
+export function describeParts(parts: readonly DatasetPart[]): string {
+  return parts.map(({ dataset, epochs }) => `${dataset}, ${epochs} epoch${epochs === 1 ? "" : "s"}`)
+    .join(", then ");
+}
+
+/**
+ * `trainedOn` of the checkpoint at `path`, from its header alone (as `mnist models` lists it);
+ * undefined for a file that is not one of mnist's checkpoints or cannot be read.
+ */
+export async function readTrainedOn(path: string): Promise<DatasetPart[] | undefined> {
+  let header: Record<string, unknown> | string;
+  try {
+    using file = await Deno.open(path, { read: true });
+    const { size } = await file.stat();
+    const length = safetensorsHeaderLength(await readFully(file, 8), { fileBytes: size });
+    if (typeof length === "string") return undefined;
+    header = parseSafetensorsHeader(await readFully(file, length));
+  } catch {
+    return undefined;
+  }
+  if (typeof header === "string") return undefined;
+  const meta = header.__metadata__ as Record<string, unknown> | undefined;
+  if (meta?.format !== "mnist" || typeof meta.dataset !== "string") return undefined;
+  let training: unknown;
+  try {
+    training = typeof meta.training === "string" ? JSON.parse(meta.training) : undefined;
+  } catch {
+    training = undefined;
+  }
+  return trainedOn({
+    dataset: meta.dataset,
+    epoch: Number(meta.epoch),
+    training: training !== null && typeof training === "object"
+      ? training as Record<string, unknown>
+      : undefined,
+  });
+}
+
+/** Reads `n` bytes from `file`, or fewer at its end. */
+async function readFully(file: Deno.FsFile, n: number): Promise<Uint8Array> {
+  const out = new Uint8Array(n);
+  let at = 0;
+  while (at < n) {
+    const got = await file.read(out.subarray(at));
+    if (got === null) break;
+    at += got;
+  }
+  return out.subarray(0, at);
+}
+
+function isPart(value: unknown): value is DatasetPart {
+  if (value === null || typeof value !== "object") return false;
+  const { dataset, epochs } = value as Record<string, unknown>;
+  return typeof dataset === "string" && dataset !== "" && Number.isSafeInteger(epochs) &&
+    (epochs as number) > 0;
+}
