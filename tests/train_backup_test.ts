@@ -259,7 +259,8 @@ async function interruptTrain(
   args: string[],
   { when, signal, before }: {
     when: RegExp;
-    signal: Deno.Signal;
+    /** Sent once `when` has come; none: `before` alone. */
+    signal?: Deno.Signal;
     /** Run when the line has come, before the signal is sent. */
     before?: () => Promise<void>;
   },
@@ -279,7 +280,7 @@ async function interruptTrain(
     stdout += chunk;
     if (!sent && lines(stdout).some((line) => when.test(line))) {
       await before?.();
-      child.kill(signal);
+      if (signal !== undefined) child.kill(signal);
       sent = true;
     }
   }
@@ -441,6 +442,58 @@ gpuTest(
         `hint: Remove ${prev} yourself.`,
       ]);
       assert.deepEqual(await Deno.readFile(saved), good);
+    });
+  },
+);
+
+gpuTest(
+  "a run that fails when the copy of the replaced model cannot be removed warns, then gives " +
+    "its error, and keeps the model",
+  async () => {
+    await withDataDir(async (dir) => {
+      const models = modelDirFor(dir);
+      const saved = `${models}/mlp.safetensors`;
+      const prev = `${models}/mlp.prev.safetensors`;
+      const good = recordedModel(0.93, { testSamples: 10000, validation: "test" });
+      await Deno.mkdir(models, { recursive: true });
+      await Deno.writeFile(saved, good);
+      await Deno.writeTextFile(`${models}/default`, `${saved}\n`);
+      // --lr 1e6 diverges; with batches of one digit its first check comes after 5000 batches,
+      // seconds after "Start training" on any adapter. By then the copy made at the start is a
+      // directory that Deno.remove refuses (not empty), and the error stops the run before its
+      // first checkpoint: the copy is to go, and cannot.
+      const run = await interruptTrain(
+        dir,
+        ["--batch-size", "1", "--epochs", "2", "--frequent", "5000", "--lr", "1e6"],
+        {
+          when: /Start training/,
+          before: async () => {
+            await Deno.remove(prev);
+            await Deno.mkdir(`${prev}/inside`, { recursive: true });
+          },
+        },
+      );
+      assert.equal(run.code, 1, run.stderr);
+      assert.doesNotMatch(run.stderr, /^\s+at |Uncaught|internal error/im, "no raw error");
+      const err = lines(run.stderr);
+      assert.match(err[0] ?? "", /^Keeping the mlp\.safetensors this run replaces .* as .*\.prev/);
+      assert.deepEqual(err.slice(1, 3), [
+        `warning: Cannot remove "${prev}", a copy of a replaced model that is no longer ` +
+        "needed: directory not empty",
+        "hint: Nothing needs it: remove it yourself.",
+      ]);
+      // The error that stopped the run comes last, as it would have alone.
+      assert.match(
+        err[3] ?? "",
+        /^error: Training diverged: the loss became NaN or infinite in epoch 0, batch \d+$/,
+      );
+      assert.match(err[4] ?? "", /^hint: Lower the learning rate/);
+      assert.equal(err.length, 5, run.stderr);
+      assert.doesNotMatch(run.stdout, /Saved checkpoint/);
+      // The model is where it was, whole, and still the default; the directory is left.
+      assert.deepEqual(await Deno.readFile(saved), good);
+      assert.equal(await Deno.readTextFile(`${models}/default`), `${saved}\n`);
+      assert.ok((await Deno.stat(`${prev}/inside`)).isDirectory);
     });
   },
 );
