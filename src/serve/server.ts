@@ -327,7 +327,7 @@ const PAGE_WORDS: Record<DatasetName, PageWords> = {
  * The drawing page (`page.html`) for a model trained on `dataset`, a checkpoint's `dataset`:
  * for "fashion" its title, instructions, aria labels, bars, teaching buttons and messages name
  * Fashion-MNIST's garments (`DATASETS.fashion.classes`); for any other, MNIST's digits 0 to 9.
- * The template's `{{slot}}`s are filled once, with HTML-escaped text.
+ * The template's `{{ slot }}`s are filled once, with HTML-escaped text.
  */
 export function drawingPage(dataset = "mnist"): string {
   const name: DatasetName = Object.hasOwn(DATASETS, dataset) ? dataset as DatasetName : "mnist";
@@ -350,7 +350,8 @@ export function drawingPage(dataset = "mnist"): string {
       `${escapeHtml(label)}</button>`
     ).join(""),
   };
-  return pageTemplate.replace(/\{\{(\w+)\}\}/g, (slot: string, key: string) => {
+  // `{{ name }}`, spaced as deno fmt writes slots in text, or `{{name}}` in an attribute.
+  return pageTemplate.replace(/\{\{\s*(\w+)\s*\}\}/g, (slot: string, key: string) => {
     const value = slots[key];
     if (value === undefined) throw new Error(`page.html: no value for ${slot}`);
     return value;
