@@ -21,7 +21,7 @@
 import assert from "node:assert/strict";
 import { PROJECT_ROOT, runCli } from "./cli_helpers.ts";
 import { gpu } from "./gpu_helpers.ts";
-import { MNIST } from "./test_data.ts";
+import { FASHION, HAVE_FASHION, MNIST } from "./test_data.ts";
 import { loadSplit } from "../src/data/dataset.ts";
 import { toMnist } from "../src/image/preprocess.ts";
 import { decodeCheckpoint } from "../src/nn/checkpoint.ts";
@@ -589,6 +589,76 @@ Deno.test({
         } finally {
           await server.stop();
         }
+      }
+    } finally {
+      await Deno.remove(dataDir, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
+  name: "in chromium: a Fashion-MNIST model's page names garments in the browser, taught too",
+  ignore: !hasChromium() || gpu === null || !HAVE_FASHION, // Debian's dataset-fashion-mnist
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn() {
+    const dataDir = await Deno.makeTempDir({ prefix: "mnist_browser_fashion_test_" });
+    try {
+      await Deno.mkdir(`${dataDir}/fashion`);
+      for (const f of FILES) await Deno.symlink(`${FASHION}/${f}`, `${dataDir}/fashion/${f}`);
+      const model = `${dataDir}/fashion-mlp.safetensors`;
+      const run = await runCli([
+        ...["train", "--dataset", "fashion", "--limit", "2000", "--epochs", "1"],
+        ...["--data-dir", dataDir, "--save", model],
+      ]);
+      assert.equal(run.code, 0, `mnist train --dataset fashion failed:\n${run.stderr}`);
+      const server = await startServer(model);
+      const browser = await launch(true);
+      try {
+        const page = await browser.newPage();
+        await page.goto(server.url);
+        await page.locator("body:not([data-engine=loading])").waitFor({ timeout: 120_000 });
+        assert.equal(await page.getAttribute("body", "data-engine"), "browser");
+        const names = await page.locator("#bars .label").allTextContents();
+        assert.equal(names[1], "Trouser");
+        // A pair of trousers, filled in, answered by the engine in the page, by name.
+        const box = (await page.locator("#pad").boundingBox())!;
+        const at = ([x, y]: Point): Point => [box.x + x * box.width, box.y + y * box.height];
+        const strokes: Point[][] = [
+          [[0.3, 0.12], [0.7, 0.12]],
+          [[0.33, 0.12], [0.3, 0.9]],
+          [[0.42, 0.2], [0.42, 0.9]],
+          [[0.58, 0.2], [0.58, 0.9]],
+          [[0.67, 0.12], [0.7, 0.9]],
+        ];
+        for (const stroke of strokes) {
+          await page.mouse.move(...at(stroke[0]!));
+          await page.mouse.down();
+          await page.mouse.move(...at(stroke[1]!), { steps: 6 });
+          await page.mouse.up();
+        }
+        await page.locator(`body[data-answered="${strokes.length}"][data-state="ready"]`)
+          .waitFor({ timeout: 20_000 });
+        assert.equal(await page.getAttribute("body", "data-answered-by"), "browser");
+        const shown = await page.textContent("#prediction") ?? "";
+        assert.ok(names.includes(shown), `#prediction says "${shown}"`);
+        assert.equal(shown, await page.locator("#bars li.top .label").textContent());
+        // Taught that it is a trouser: the page says so in garments, not digits.
+        assert.equal(
+          await page.getAttribute(`#labels button[data-label="1"]`, "aria-label"),
+          "Teach: this is a Trouser",
+        );
+        await page.click(`#labels button[data-label="1"]`);
+        await page.locator(`body[data-taught="1"][data-state="ready"]`).waitFor({
+          timeout: 60_000,
+        });
+        const said = await page.textContent("#taught") ?? "";
+        console.log(`fashion mlp: trousers drawn → ${shown}; taught: "${said}"`);
+        assert.match(said, /^Taught 1 garment in your browser: /);
+        assert.match(said, /It forgets other garments as it learns these;/);
+      } finally {
+        await browser.close();
+        await server.stop();
       }
     } finally {
       await Deno.remove(dataDir, { recursive: true });
