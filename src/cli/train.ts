@@ -255,9 +255,12 @@ export const trainCommand: Command = {
     if (resume?.origin?.from === "metadata" && resume.meta.dataset !== dataset) {
       const done = resume.meta.epoch + 1;
       const name = (d: string) => d === "fashion" ? "Fashion-MNIST" : d === "mnist" ? "MNIST" : d;
-      const was = trainedOn(resume.meta).map(({ dataset, epochs }) =>
-        `${name(dataset)} for ${epochs} epoch${epochs === 1 ? "" : "s"}`
-      ).join(", then ");
+      // Each dataset in turn; one that records no epoch (-1) says 0 of its own.
+      const parts = trainedOn(resume.meta);
+      const was = (parts.length > 0 ? parts : [{ dataset: resume.meta.dataset, epochs: 0 }])
+        .map(({ dataset, epochs }) =>
+          `${name(dataset)} for ${epochs} epoch${epochs === 1 ? "" : "s"}`
+        ).join(", then ");
       console.error(
         `note: "${resumePath}" was trained on ${was}: this run goes on from its weights and ` +
           `optimizer state on ${name(dataset)}, from Epoch[${done}], and saves to ${save}, whose ` +
