@@ -429,6 +429,28 @@ Deno.test("modelLine() says 1 epoch and 1 test digit in the singular", () => {
   );
 });
 
+Deno.test("modelLine() names each dataset of a training resumed on another", () => {
+  // "mlp on fashion, 3 epochs" said nothing of the epoch on MNIST its weights started from.
+  const meta = (epoch: number, datasets?: unknown) =>
+    ({
+      meta: { model: mlp(), epoch, dataset: "fashion", training: { datasets } },
+    }) as unknown as Parameters<typeof modelLine>[1];
+  const parts = [{ dataset: "mnist", epochs: 1 }, { dataset: "fashion", epochs: 2 }];
+  assert.equal(
+    modelLine("f.safetensors", meta(2, parts)),
+    "Model: f.safetensors (mlp on fashion, 3 epochs: 1 on mnist, then 2 on fashion)",
+  );
+  // No parts recorded (one dataset, or a record that does not add up): the epochs alone.
+  assert.equal(
+    modelLine("f.safetensors", meta(2)),
+    "Model: f.safetensors (mlp on fashion, 3 epochs)",
+  );
+  assert.equal(
+    modelLine("f.safetensors", meta(1, parts)),
+    "Model: f.safetensors (mlp on fashion, 2 epochs)",
+  );
+});
+
 Deno.test("modelLine() says on what digits the recorded accuracy was measured", () => {
   const meta = (training: Record<string, unknown>) =>
     ({

@@ -1,4 +1,5 @@
 import type { Checkpoint } from "../nn/checkpoint.ts";
+import { trainedOn } from "../train/trained_on.ts";
 
 /** The shape of a subcommand: `main.ts` dispatches to one of these. */
 export interface Command {
@@ -33,13 +34,23 @@ const RECOGNISED_BY = {
  * decimals, as a fraction like MXNet's log, on how many test digits when recorded, or held-out
  * training digits for `--validation holdout:N`; images rather than digits for Fashion-MNIST), e.g.
  * `Model: /home/u/.local/share/mnist/models/mlp.safetensors (mlp, 2 epochs, validation accuracy
- * 0.9765 on 10000 test digits)`. What the file does not record is left out.
+ * 0.9765 on 10000 test digits)`; a training resumed on another dataset names its parts
+ * (`mlp on fashion, 3 epochs: 1 on mnist, then 2 on fashion, ...`). What the file does not
+ * record is left out.
  */
 export function modelLine(path: string, checkpoint: Pick<Checkpoint, "meta" | "origin">): string {
   const { meta, origin } = checkpoint;
   const parts = [meta.model.name + (meta.dataset === "mnist" ? "" : ` on ${meta.dataset}`)];
   if (origin !== undefined && origin.from !== "metadata") parts.push(RECOGNISED_BY[origin.from]);
-  if (meta.epoch >= 0) parts.push(`${meta.epoch + 1} epoch${meta.epoch === 0 ? "" : "s"}`);
+  if (meta.epoch >= 0) {
+    const epochs = `${meta.epoch + 1} epoch${meta.epoch === 0 ? "" : "s"}`;
+    const on = trainedOn(meta);
+    parts.push(
+      on.length > 1
+        ? `${epochs}: ${on.map((p) => `${p.epochs} on ${p.dataset}`).join(", then ")}`
+        : epochs,
+    );
+  }
   if (meta.accuracy !== undefined && Number.isFinite(meta.accuracy)) {
     const on = meta.training?.testSamples;
     // `mnist train --validation holdout:N` measured it on held-out training digits instead.
