@@ -6,7 +6,7 @@
 import { COMMAND_NAMES, loadCommand, loadCommands } from "./src/cli/commands.ts";
 import { type Command, COMMON_HELP } from "./src/cli/command.ts";
 import { suggest } from "./src/cli/args.ts";
-import { UserError } from "./src/errors.ts";
+import { printable, UserError } from "./src/errors.ts";
 import { userDir } from "./src/fs.ts";
 import { VERSION } from "./src/version.ts";
 import { mark } from "./src/trace.ts";
@@ -108,12 +108,13 @@ if (import.meta.main) {
   try {
     code = await main(Deno.args);
   } catch (error) {
+    // Messages quote file names and file contents: printed escaped, each on one line.
     if (error instanceof UserError) {
-      console.error(`error: ${error.message}`);
-      if (error.hint) console.error(`hint: ${error.hint}`);
+      console.error(`error: ${printable(error.message)}`);
+      if (error.hint) console.error(`hint: ${printable(error.hint)}`);
       code = error.exitCode;
     } else if (error instanceof Deno.errors.PermissionDenied) {
-      console.error(`error: ${error.message}`);
+      console.error(`error: ${printable(error.message)}`);
       code = 1;
     } else {
       console.error(error);

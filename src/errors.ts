@@ -31,3 +31,20 @@ export class UserError extends Error {
 export function messageOf(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
+
+/**
+ * `text` made safe to print as one line on a terminal: control characters (C0 but for none,
+ * DEL, C1) and the bidirectional overrides (U+202A-U+202E, U+2066-U+2069, which reorder what
+ * follows them on screen) are written as escapes (`\n`, `\t`, `\x1b`, `\u202e`), so that a file
+ * name or a file's contents quoted in a message can neither break the line nor send the
+ * terminal a command (a title, a cleared screen). Everything else is left as it is.
+ */
+export function printable(text: string): string {
+  // deno-lint-ignore no-control-regex
+  return text.replace(/[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]/g, (c) => {
+    const named: Record<string, string> = { "\n": "\\n", "\r": "\\r", "\t": "\\t" };
+    const code = c.charCodeAt(0);
+    return named[c] ??
+      (code <= 0xff ? `\\x${code.toString(16).padStart(2, "0")}` : `\\u${code.toString(16)}`);
+  });
+}

@@ -3,7 +3,7 @@ import { basename, extname, join } from "node:path";
 import { choiceOption, intOption, parseCommandArgs } from "./args.ts";
 import { type Command, COMMON_HELP, modelLine } from "./command.ts";
 import { renderImages } from "./show.ts";
-import { UserError } from "../errors.ts";
+import { printable, UserError } from "../errors.ts";
 import { checkNotInput, checkWritable, writeFileAtomic } from "../fs.ts";
 import { acquireGpu, DEVICE_CHOICES } from "../gpu/device.ts";
 import { ensureDataset } from "../data/download.ts";
@@ -222,7 +222,7 @@ export const predictCommand: Command = {
       } catch (error) {
         if (!(error instanceof UserError) || images.length === 1) throw error;
         outcomes.push({ image, error: error.message });
-        if (!v.json) console.error(`error: ${error.message}`);
+        if (!v.json) console.error(`error: ${printable(error.message)}`);
       }
     }
     const good = outcomes.filter((o) => o.digit);
@@ -281,7 +281,8 @@ export const predictCommand: Command = {
         const order = ranked(o.probabilities!);
         const best = order[0]!;
         console.log(
-          `${prefix ? `${o.image}: ` : ""}Classified as ${label(best.class)} with probability ` +
+          `${prefix ? `${printable(o.image)}: ` : ""}` +
+            `Classified as ${label(best.class)} with probability ` +
             best.probability.toFixed(6),
         );
         if (top > 0) {
