@@ -824,6 +824,39 @@ Deno.test("train --resume checks the training record as it checks the options", 
   });
 });
 
+Deno.test("train --resume refuses counts of updates that no run could have recorded", async () => {
+  // The checkpoint has completed 1 epoch: 1 to 2739137 updates (batch size 1 on the largest
+  // IDX split); its optimizer's state began at an update before the last.
+  const updates = "it must be an integer from 1 to 2739137 \\(1 to 2739137 for each of the 1 ";
+  const cases: [Record<string, unknown>, string][] = [
+    [{ updates: "x" }, `updates "x"; ${updates}`],
+    [{ updates: 1e300 }, `updates 1e\\+300; ${updates}`],
+    [{ updates: -5 }, `updates -5; ${updates}`],
+    [{ updates: 0 }, `updates 0; ${updates}`],
+    [{ updates: 2.5 }, `updates 2\\.5; ${updates}`],
+    [{ updates: 5, stateFrom: "x" }, `stateFrom "x"; it must be an integer from 0 to 4,`],
+    [
+      { updates: 5, stateFrom: 1e12 },
+      `stateFrom 1000000000000; it must be an integer from 0 to 4,`,
+    ],
+    [{ updates: 5, stateFrom: 5 }, `stateFrom 5; it must be an integer from 0 to 4,`],
+    [{ updates: 5, stateFrom: -1 }, `stateFrom -1; it must be an integer from 0 to 4,`],
+  ];
+  await withTempDir(async (dir) => {
+    const path = `${dir}/run.safetensors`;
+    for (const [record, pattern] of cases) {
+      const checkpoint = sampleCheckpoint(DIGITS);
+      checkpoint.meta.training = { ...checkpoint.meta.training, ...record, optimizer: "adam" };
+      await saveCheckpoint(path, checkpoint);
+      const error = await assertUserError(
+        () => trainCommand.run(["--resume", path, "--data-dir", dir, "--epochs", "5"]),
+        new RegExp(`^Cannot resume from "${path}": its training record has ${pattern}`),
+      );
+      assert.match(error.hint!, /^The record is damaged: resume from another checkpoint/);
+    }
+  });
+});
+
 Deno.test("mnist eval and train --resume refuse a hostile checkpoint in one error line", async () => {
   await withTempDir(async (dir) => {
     const record = sampleCheckpoint(DIGITS);

@@ -13,6 +13,7 @@ import {
 } from "./args.ts";
 import { UserError } from "../errors.ts";
 import { DATASET_NAMES, type DatasetName } from "../data/mirrors.ts";
+import { MAX_IDX_VALUES } from "../data/idx.ts";
 import { checkClasses, type Checkpoint } from "../nn/checkpoint.ts";
 import type { Init } from "../nn/params.ts";
 import { ADAM_DEFAULTS, type OptimizerName, OPTIMIZERS } from "../nn/optimizer.ts";
@@ -155,6 +156,7 @@ export function runSettings(
       : "mnist",
   });
   if (resume) checkClasses(resume, resumePath!, { dataset, action: "resume from" });
+  if (resume) checkProgress(resumePath!, { epoch: resume.meta.epoch, was });
   const batchSize = setting(
     "batch-size",
     "batch size",
@@ -434,6 +436,53 @@ function parseValidation(value: string | undefined): number | undefined {
     throw new UserError(`--validation holdout:N needs N >= 1, got "${value}"`);
   }
   return n;
+}
+
+/**
+ * The most batches an epoch can have: the largest training split an IDX file may hold
+ * (`MAX_IDX_VALUES` bytes of 28×28 images, 2,739,137 of them) at batch size 1.
+ */
+const MAX_BATCHES_PER_EPOCH = Math.floor(MAX_IDX_VALUES / (28 * 28));
+
+/**
+ * Refuses a training record whose counts of updates (`updates`, `stateFrom`) no run could have
+ * written, which `train()` would otherwise compute the rate and Adam's step from: each
+ * completed epoch (`epoch` + 1 of them) made at least 1 and at most `MAX_BATCHES_PER_EPOCH`
+ * updates, and the optimizer's state began before the last of them. Throws a `UserError`
+ * naming `resumePath` and the field.
+ */
+function checkProgress(
+  resumePath: string,
+  { epoch, was }: { epoch: number; was: Partial<Record<keyof TrainingRecord, unknown>> },
+): void {
+  const epochs = epoch + 1;
+  const refuse = (field: string, value: unknown, rule: string) => {
+    const text = JSON.stringify(value) ?? String(value);
+    const shown = text.length > 40 ? `${text.slice(0, 37)}...` : text;
+    return new UserError(
+      `Cannot resume from "${resumePath}": its training record has ${field} ${shown}; ${rule}`,
+      { hint: "The record is damaged: resume from another checkpoint, or start a new run." },
+    );
+  };
+  const integerIn = (value: unknown, min: number, max: number) =>
+    typeof value === "number" && Number.isSafeInteger(value) && value >= min && value <= max;
+  const most = epochs * MAX_BATCHES_PER_EPOCH;
+  if (was.updates !== undefined && !integerIn(was.updates, epochs, most)) {
+    throw refuse(
+      "updates",
+      was.updates,
+      `it must be an integer from ${epochs} to ${most} (1 to ${MAX_BATCHES_PER_EPOCH} ` +
+        `for each of the ${epochs} epoch${epochs === 1 ? "" : "s"} it completed)`,
+    );
+  }
+  const before = typeof was.updates === "number" ? was.updates - 1 : most - 1;
+  if (was.stateFrom !== undefined && !integerIn(was.stateFrom, 0, before)) {
+    throw refuse(
+      "stateFrom",
+      was.stateFrom,
+      `it must be an integer from 0 to ${before}, an update before the checkpoint's last`,
+    );
+  }
 }
 
 /**
