@@ -668,6 +668,14 @@ function readJpegHeader(bytes: Uint8Array, name: string): ImageHeader {
           { hint: "Save it again as a baseline JPEG or as PNG." },
         );
       }
+      const scans = countJpegScans(bytes, at + length);
+      if (scans > MAX_JPEG_SCANS) {
+        throw new UserError(
+          `Cannot read image "${name}": it is a JPEG of more than ${MAX_JPEG_SCANS} scans, ` +
+            `which is not supported (a progressive JPEG has about 10)`,
+          { hint: "Save it again as a baseline JPEG or as PNG." },
+        );
+      }
       const segmentView = new DataView(segment.buffer, segment.byteOffset, segment.byteLength);
       return {
         format: "jpeg",
@@ -681,6 +689,47 @@ function readJpegHeader(bytes: Uint8Array, name: string): ImageHeader {
     }
     at += length;
   }
+}
+
+/**
+ * The most scans (SOS segments) a JPEG may have, as libjpeg-turbo's scan limit: a progressive
+ * JPEG has about 10 (libjpeg's default script: 6 for grey, 10 for colour), a baseline one 1 to
+ * 4. jpeg-js walks every block of the image once per scan, so a few-byte scan repeated
+ * thousands of times (a "scan bomb") costs minutes of CPU from a file of a few hundred KB.
+ */
+export const MAX_JPEG_SCANS = 100;
+
+/**
+ * Counts the SOS markers of a JPEG from byte `from` (after its frame header) on, stopping at
+ * EOI, at the end of the bytes, or once there are more than `MAX_JPEG_SCANS`. Entropy-coded
+ * data is skipped to the next marker (an 0xFF not followed by 0x00, a fill 0xFF or RSTn); the
+ * walk never throws: a damaged file is the decoder's to name.
+ */
+function countJpegScans(bytes: Uint8Array, from: number): number {
+  let scans = 0;
+  let at = from;
+  while (at + 1 < bytes.length) {
+    if (bytes[at] !== 0xff) {
+      at = bytes.indexOf(0xff, at + 1);
+      if (at < 0) break;
+      continue;
+    }
+    const marker = bytes[at + 1]!;
+    if (marker === 0xff) {
+      at++;
+      continue;
+    }
+    // Stuffed 0xFF00, TEM and RST0..7 have no length.
+    if (marker === 0x00 || marker === 0x01 || (marker >= 0xd0 && marker <= 0xd7)) {
+      at += 2;
+      continue;
+    }
+    if (marker === 0xd9) break;
+    if (marker === 0xda && ++scans > MAX_JPEG_SCANS) break;
+    if (at + 4 > bytes.length) break;
+    at += 2 + ((bytes[at + 2]! << 8) | bytes[at + 3]!);
+  }
+  return scans;
 }
 
 /** The orientation tag (0x0112) of IFD0 in an APP1 "Exif" segment, if present and valid. */

@@ -189,7 +189,10 @@ export class PreparePool {
     }
     return new Promise((resolve, reject) => {
       const job = { bytes, limits, dataset: this.#dataset, resolve, reject };
-      if (this.#inline || pixels <= INLINE_PIXELS) runInline(job);
+      // Small in bytes too: a 6 MB body of 320×320 pixels can hold half a million tiny PNG
+      // chunks or JPEG segments, 0.5-2 s of decoding.
+      const small = pixels <= INLINE_PIXELS && bytes.length <= 256 * 1024;
+      if (this.#inline || small) runInline(job);
       else {
         this.#queue.push(job);
         this.#dispatch();
