@@ -4,6 +4,7 @@
  */
 import { basename, dirname, extname, join, resolve } from "node:path";
 import { messageOf, UserError } from "./errors.ts";
+import { defaultModelPointer, resolveModelDir } from "./data/paths.ts";
 
 /**
  * Writes `data` to `path` atomically: to a temporary file in the same directory, then renamed
@@ -67,6 +68,60 @@ type WriteTarget =
 
 /** Linux's limit on the symlinks one path lookup follows (ELOOP past it). */
 const MAX_SYMLINKS = 40;
+
+/**
+ * One spelling per file, to compare paths by the file they name: the real path (symlinks
+ * followed) when `path` exists, else its directory's real path joined with its name, else
+ * `resolve(path)`.
+ */
+async function realName(path: string): Promise<string> {
+  try {
+    return await Deno.realPath(path);
+  } catch {
+    try {
+      return join(await Deno.realPath(dirname(path)), basename(path));
+    } catch {
+      return resolve(path);
+    }
+  }
+}
+
+/**
+ * Why an output `path` that lands on `target` (its symlinks followed, see `writeTarget`) must not
+ * be written, judged by the file replaced, not by the name given: the default model's pointer
+ * (`<model dir>/default`, the one path that eval, predict and serve read to find their model;
+ * anything written there loses it), or, through a symlink, a file whose extension names another
+ * format than `format` (`--png LINK.png`, LINK a link to a checkpoint, would turn the checkpoint
+ * into a PNG). Undefined when neither.
+ */
+async function checkLanding(
+  path: string,
+  target: string,
+  { format, option }: { format?: string; option?: string },
+): Promise<{ refused: string; hint: string } | undefined> {
+  const through = target === path ? "it is" : `it is a symbolic link to "${target}",`;
+  const hint = `Give ${option ?? "it"} another file name.`;
+  let pointer: string | undefined;
+  try {
+    pointer = defaultModelPointer(resolveModelDir());
+  } catch {
+    pointer = undefined; // no model directory (no HOME): no pointer to protect
+  }
+  if (pointer !== undefined && await realName(target) === await realName(pointer)) {
+    return {
+      refused: `${through} the file naming the default model of eval, predict and serve`,
+      hint: `${hint} "mnist models --default NAME" chooses the default model.`,
+    };
+  }
+  const named = EXTENSION_FORMATS[extname(target).slice(1).toLowerCase()];
+  if (target !== path && format !== undefined && named !== undefined && named !== format) {
+    return {
+      refused: `${through} a ${named} file, and ${option ?? "it"} writes ${format}`,
+      hint: `${hint.slice(0, -1)}, so that "${target}" is not overwritten.`,
+    };
+  }
+  return undefined;
+}
 
 /**
  * Where a write to `path` lands. A symlink chain is followed to the file it names, which is
@@ -240,6 +295,11 @@ export async function checkWritable(
   if (!directory) {
     const target = await writeTarget(path);
     if ("refused" in target) throw fail(target.refused, { hint: target.hint });
+    const landing = await checkLanding(path, target.path, {
+      format: format ?? EXTENSION_FORMATS[extname(path).slice(1).toLowerCase()],
+      option,
+    });
+    if (landing) throw fail(landing.refused, { hint: landing.hint });
     // Opening a FIFO to probe it would wait for a reader, then hand it an empty file.
     if (target.inPlace) return;
     dir = dirname(target.path);
@@ -292,14 +352,15 @@ export interface ReadCappedOptions {
  */
 export async function readCapped(path: string, options: ReadCappedOptions): Promise<Uint8Array> {
   const { maxBytes, what } = options;
-  const name = path === "-" ? "standard input" : `"${path}"`;
+  const name = path === "-" ? "from standard input" : `"${path}"`;
   const fail = (reason: string, extra: { hint?: string; cause?: unknown } = {}) =>
     new UserError(`Cannot read ${what} ${name}: ${reason}`, extra);
-  const tooLarge = (size: string) =>
-    fail(`it is ${size}, more than the ${formatBytes(maxBytes)} limit for ${what} files`);
+  // A stream's size is not known, only that it went past the limit.
+  const limit = `the ${formatBytes(maxBytes)} limit for ${what} files`;
+  const tooLarge = (size?: string) => fail(`it is ${size ? `${size}, ` : ""}more than ${limit}`);
   if (path === "-") {
     const bytes = await readStream(Deno.stdin.readable, maxBytes);
-    if (bytes === undefined) throw tooLarge(`over ${formatBytes(maxBytes)}`);
+    if (bytes === undefined) throw tooLarge();
     return bytes;
   }
   let file: Deno.FsFile | undefined;
@@ -312,7 +373,7 @@ export async function readCapped(path: string, options: ReadCappedOptions): Prom
     // The size can change between stat and read; the cap holds whatever the file does.
     const bytes = await readStream(file.readable, maxBytes);
     file = undefined; // the stream closed it
-    if (bytes === undefined) throw tooLarge(`over ${formatBytes(maxBytes)}`);
+    if (bytes === undefined) throw tooLarge();
     return bytes;
   } catch (error) {
     file?.close();

@@ -84,6 +84,74 @@ Deno.test("an empty output path or one named for another format is refused at on
   });
 });
 
+Deno.test("an output that lands on the default model's pointer or, through a link, on a checkpoint is refused", async () => {
+  await withDir(async (dir) => {
+    // The model directory's pointer, and a checkpoint that links named .png and .svg lead to.
+    const models = `${dir}/models`;
+    await Deno.mkdir(models);
+    const pointer = `${models}/default`;
+    await Deno.writeTextFile(pointer, `${dir}/ck.safetensors\n`);
+    await Deno.writeTextFile(`${dir}/ck.safetensors`, "a checkpoint");
+    await Deno.symlink(`${dir}/ck.safetensors`, `${dir}/link.png`);
+    await Deno.symlink(`${dir}/ck.safetensors`, `${dir}/link.svg`);
+    await Deno.symlink(pointer, `${dir}/pointer.png`);
+    await Deno.mkdir(`${dir}/saved`);
+    await Deno.symlink(`${dir}/ck.safetensors`, `${dir}/saved/seven.mnist.png`);
+    await Deno.writeTextFile(`${dir}/log.txt`, "INFO:root:Epoch[0] Validation-accuracy=0.5\n");
+    const isPointer = "the file naming the default model of eval, predict and serve";
+    const isLink = (to: string) => `it is a symbolic link to "${dir}/${to}"`;
+    const cases: [string[], string][] = [
+      [[...TRAIN, "--save", pointer], `Cannot write checkpoint "${pointer}": it is ${isPointer}`],
+      [["show", "--data-dir", MNIST, "--png", pointer], `Cannot write image "${pointer}": it is`],
+      [
+        ["show", "--data-dir", MNIST, "--png", `${dir}/pointer.png`],
+        `Cannot write image "${dir}/pointer.png": ${isLink("models/default")}, ${isPointer}`,
+      ],
+      [
+        ["show", "--data-dir", MNIST, "--png", `${dir}/link.png`],
+        `Cannot write image "${dir}/link.png": ${isLink("ck.safetensors")}, a safetensors ` +
+        "file, and --png writes PNG",
+      ],
+      [
+        ["eval", "--data-dir", MNIST, "--errors", "3", "--png", pointer],
+        `Cannot write image "${pointer}": it is ${isPointer}`,
+      ],
+      [["export", "--onnx", pointer], `Cannot write ONNX model "${pointer}": it is ${isPointer}`],
+      [
+        ["plot", `${dir}/log.txt`, "--out", `${dir}/link.svg`],
+        `Cannot write chart "${dir}/link.svg": ${isLink("ck.safetensors")}, a safetensors ` +
+        "file, and --out writes SVG",
+      ],
+      [
+        [
+          "predict",
+          "--model",
+          `${dir}/ck.safetensors`,
+          "--save-input",
+          `${dir}/saved`,
+          "seven.png",
+        ],
+        `Cannot write input image "${dir}/saved/seven.mnist.png": ${isLink("ck.safetensors")}`,
+      ],
+    ];
+    const runs = await Promise.all(
+      cases.map(([args]) => runCli(args, { env: { MNIST_MODEL_DIR: models } })),
+    );
+    runs.forEach((run, i) => {
+      const [args, message] = cases[i]!;
+      const lines = run.stderr.trimEnd().split("\n");
+      assert.equal(run.code, 1, `${args.join(" ")}: ${run.stderr}`);
+      assert.ok(lines[0]!.startsWith(`error: ${message}`), `${args.join(" ")}: ${run.stderr}`);
+      assert.match(lines[1]!, /^hint: Give --[a-z-]+ another file name/);
+      assert.equal(lines.length, 2, run.stderr);
+      assert.doesNotMatch(run.stdout, /Epoch/, "refused before training");
+    });
+    assert.equal(await Deno.readTextFile(pointer), `${dir}/ck.safetensors\n`);
+    assert.equal(await Deno.readTextFile(`${dir}/ck.safetensors`), "a checkpoint");
+    assert.deepEqual([...Deno.readDirSync(models)].map((e) => e.name), ["default"]);
+  });
+});
+
 Deno.test("train --save writes a symlinked model through the link; show --png writes a FIFO", async () => {
   await withDir(async (dir) => {
     await Deno.mkdir(`${dir}/store`);

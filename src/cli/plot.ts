@@ -80,7 +80,7 @@ export const plotCommand: Command = {
     if (positionals.filter((p) => p === "-").length > 1) {
       throw new UserError("Standard input (-) can be read only once");
     }
-    await checkWritable(v.out, { what: "chart" });
+    await checkWritable(v.out, { what: "chart", option: "--out" });
     await checkNotInput(v.out, positionals.map((path) => ({ path, what: "log" })), {
       what: "chart",
       option: "--out",

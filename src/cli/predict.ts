@@ -179,6 +179,10 @@ export const predictCommand: Command = {
     ];
     const checkSaved = async (files: string[]) => {
       for (const file of files) {
+        // One already there, maybe a link, is judged by the file it would replace.
+        if (await Deno.lstat(file).then(() => true, () => false)) {
+          await checkWritable(file, { what: "input image", format: "PNG", option: "--save-input" });
+        }
         await checkNotInput(file, inputs, {
           what: "input image",
           option: "--save-input",

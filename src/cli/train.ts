@@ -269,7 +269,7 @@ export const trainCommand: Command = {
     }
     if (v.plot !== undefined) {
       plotFormat(v.plot, "--plot"); // an unknown extension fails now, not after training
-      await checkWritable(v.plot, { what: "chart" });
+      await checkWritable(v.plot, { what: "chart", option: "--plot" });
       if (resumePath !== undefined) {
         await checkNotInput(v.plot, [{ path: resumePath, what: "checkpoint" }], {
           what: "chart",
