@@ -108,6 +108,48 @@ Deno.test("loadSplit() rejects a file that is not gzip, with the download hint",
   });
 });
 
+Deno.test("loadSplit() says an uncompressed IDX file under the .gz name is not gzip data", async () => {
+  // `gunzip -k x.gz` then the raw file saved over the .gz name: zlib said "incorrect header check".
+  const labels = await gunzip(await Deno.readFile(`${MNIST}/t10k-labels-idx1-ubyte.gz`));
+  await withTestSplit(labels, async (dir) => {
+    const promise = loadSplit(dir, { dataset: "mnist", split: "test" });
+    await assertRejectsUserError(
+      promise,
+      /^Cannot decompress ".*t10k-labels-idx1-ubyte\.gz": it is an uncompressed IDX file, not gzip data$/,
+    );
+    await promise.catch((error) => {
+      const raw = `${dir}/t10k-labels-idx1-ubyte`;
+      assert.equal(
+        error.hint,
+        `Compress it (mv "${raw}.gz" "${raw}" && gzip "${raw}"), or run "mnist download" to ` +
+          `fetch it again.`,
+      );
+    });
+  });
+  await withTestSplit(new TextEncoder().encode("<html>Not Found</html>"), async (dir) => {
+    await assertRejectsUserError(
+      loadSplit(dir, { dataset: "mnist", split: "test" }),
+      /: it is not gzip data \(a gzip file starts with 1f 8b\)$/,
+    );
+  });
+  // A gzip file cut short, and one with a damaged byte in its stream: plain words, not zlib's.
+  const good = await Deno.readFile(`${MNIST}/t10k-labels-idx1-ubyte.gz`);
+  await withTestSplit(good.subarray(0, good.length - 20), async (dir) => {
+    await assertRejectsUserError(
+      loadSplit(dir, { dataset: "mnist", split: "test" }),
+      /: its compressed data ends early: the file is truncated$/,
+    );
+  });
+  const flipped = good.slice();
+  flipped[good.length - 30] = flipped[good.length - 30]! ^ 0xff;
+  await withTestSplit(flipped, async (dir) => {
+    await assertRejectsUserError(
+      loadSplit(dir, { dataset: "mnist", split: "test" }),
+      /: its compressed data is damaged$/,
+    );
+  });
+});
+
 Deno.test('loadSplit() names bytes after the gzip stream, not an "incorrect header check"', async () => {
   // `cat good.gz; printf garbage`: a valid gzip member, then 7 bytes zlib took for a header.
   const good = await Deno.readFile(`${MNIST}/t10k-labels-idx1-ubyte.gz`);

@@ -4,7 +4,7 @@
  */
 import { createHash } from "node:crypto";
 import { gunzipSync, inflateRawSync, type ZlibOptions } from "node:zlib";
-import { UserError } from "../errors.ts";
+import { messageOf, UserError } from "../errors.ts";
 import { fsReason } from "../fs.ts";
 import { parseIdxPair } from "./idx.ts";
 import { datasetDir, type DatasetName, DATASETS, type FileSpec } from "./mirrors.ts";
@@ -56,6 +56,46 @@ export async function loadSplit(
 }
 
 /**
+ * Why gunzip failed on `compressed` (`path`, which should decompress to `size` bytes), in plain
+ * words rather than zlib's ("incorrect header check"), with what to do: a file that is not gzip
+ * at all (no 1f 8b at its start), such as an IDX file saved uncompressed under the .gz name;
+ * bytes after the gzip member, which zlib reads as the header of another one; a stream that ends
+ * early; anything else zlib trips on.
+ */
+function gunzipFailure(
+  path: string,
+  compressed: Uint8Array,
+  size: number,
+  error: unknown,
+): { reason: string; hint: string } {
+  if (compressed[0] !== 0x1f || compressed[1] !== 0x8b) {
+    // IDX magic: two zero bytes, 0x08 (unsigned bytes), 1 to 3 dimensions.
+    const idx = compressed[0] === 0 && compressed[1] === 0 && compressed[2] === 0x08 &&
+      compressed[3]! >= 1 && compressed[3]! <= 3;
+    if (idx) {
+      const raw = path.replace(/\.gz$/, "");
+      return {
+        reason: "it is an uncompressed IDX file, not gzip data",
+        hint: `Compress it (mv "${path}" "${raw}" && gzip "${raw}"), or run "mnist download" ` +
+          `to fetch it again.`,
+      };
+    }
+    return { reason: "it is not gzip data (a gzip file starts with 1f 8b)", hint: DOWNLOAD_HINT };
+  }
+  const extra = bytesAfterGzipMember(compressed, size);
+  if (extra) {
+    const reason = `it has ${fmt(extra)} bytes of data after the compressed stream: the file ` +
+      `is damaged`;
+    return { reason, hint: DOWNLOAD_HINT };
+  }
+  const code = (error as { code?: unknown }).code;
+  if (code === "Z_BUF_ERROR" || /unexpected end/i.test(messageOf(error))) {
+    return { reason: "its compressed data ends early: the file is truncated", hint: DOWNLOAD_HINT };
+  }
+  return { reason: "its compressed data is damaged", hint: DOWNLOAD_HINT };
+}
+
+/**
  * The largest a gzip file of `size` decompressed bytes can be: deflate's stored blocks add 5
  * bytes per 16 KiB at worst, and the gzip header and trailer a few more (a file's name in the
  * header is not limited, hence the generous KiB).
@@ -104,18 +144,8 @@ async function readVerified(path: string, spec: FileSpec): Promise<Uint8Array> {
   } catch (error) {
     const code = (error as { code?: unknown }).code;
     if (code !== "ERR_BUFFER_TOO_LARGE") {
-      // zlib reads bytes after the gzip member as the header of another one and says "incorrect
-      // header check", which blames the wrong part: name the trailing bytes instead.
-      const extra = bytesAfterGzipMember(compressed, spec.size);
-      const reason = extra
-        ? `it has ${fmt(extra)} bytes of data after the compressed stream: the file is damaged`
-        : error instanceof Error
-        ? error.message
-        : String(error);
-      throw new UserError(`Cannot decompress "${path}": ${reason}`, {
-        hint: DOWNLOAD_HINT,
-        cause: error,
-      });
+      const { reason, hint } = gunzipFailure(path, compressed, spec.size, error);
+      throw new UserError(`Cannot decompress "${path}": ${reason}`, { hint, cause: error });
     }
   }
   if (out === undefined || out.length !== spec.size) {
