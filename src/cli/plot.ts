@@ -9,7 +9,7 @@ import { type Command, COMMON_HELP } from "./command.ts";
 import { UserError } from "../errors.ts";
 import { checkNotInput, checkWritable, readCapped, writeFileAtomic } from "../fs.ts";
 import { type ParsedLog, parseMxnetLog } from "../train/log_parse.ts";
-import { type CurveLog, curvesSpec, summarizeCurves } from "../plot/curves.ts";
+import { type CurveLog, curvesSpec, MAX_PANELS, summarizeCurves } from "../plot/curves.ts";
 
 /** The largest log read: 64 MiB holds millions of Speedometer lines. */
 export const MAX_LOG_BYTES = 64 * 1024 * 1024;
@@ -168,12 +168,22 @@ export async function drawCurves(
   return format === "svg" ? new TextEncoder().encode(svg) : await renderPng(svg);
 }
 
-/** "2 logs, 5 curves of accuracy, 10 epochs": what a chart of `logs` shows. */
+/**
+ * "2 logs, 5 curves of accuracy, 10 epochs": what a chart of `logs` shows; then, for logs of
+ * more than `MAX_PANELS` metrics, how many were left out: "...; 2992 more metrics not drawn (at
+ * most 8 panels)".
+ */
 export function describeChart(logs: readonly CurveLog[]): string {
-  const { lines, metrics, epochs } = summarizeCurves(logs);
+  const { lines, metrics, omitted, epochs } = summarizeCurves(logs);
   const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? "" : "s"}`;
-  return `${plural(logs.length, "log")}, ${plural(lines, "curve")} of ${metrics.join(" and ")}, ` +
-    plural(epochs, "epoch");
+  const names = metrics.length <= 2
+    ? metrics.join(" and ")
+    : `${metrics.slice(0, -1).join(", ")} and ${metrics.at(-1)}`;
+  const left = omitted.length === 0
+    ? ""
+    : `; ${plural(omitted.length, "more metric")} not drawn (at most ${MAX_PANELS} panels)`;
+  return `${plural(logs.length, "log")}, ${plural(lines, "curve")} of ${names}, ` +
+    plural(epochs, "epoch") + left;
 }
 
 /**

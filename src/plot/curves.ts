@@ -51,33 +51,49 @@ export const PANEL = { width: 640, height: 260 } as const;
 /** The text font of the chart: DejaVu Sans, which the PNG renderer embeds. */
 export const FONT = "DejaVu Sans";
 
+/**
+ * The most metrics drawn, one panel each. Vega's cost grows with the panels (a log of 300
+ * validation metrics took 7 s and a 1.5 MB SVG, one of 3000 over 2 minutes and 2.5 GB); a
+ * training log has two or three metrics, and the rest of a log's are left out, and said so.
+ */
+export const MAX_PANELS = 8;
+
 /** What a chart holds: its curves (one line each), metrics and epochs. */
 export interface CurvesSummary {
-  /** Lines drawn: one per log, metric and curve that has points. */
+  /** Lines drawn: one per log, metric drawn and curve that has points. */
   lines: number;
-  /** The metrics drawn, each in a panel of its own: accuracy first, then as the logs first name them. */
+  /**
+   * The metrics drawn, each in a panel of its own: accuracy first, then as the logs first name
+   * them, at most `MAX_PANELS`.
+   */
   metrics: string[];
+  /** The logs' other metrics, after the first `MAX_PANELS`: not drawn. */
+  omitted: string[];
   /** The last epoch any point reaches, counting from 1 (an epoch's end). */
   epochs: number;
 }
 
 /** What `curvesSpec` will draw, for messages and tests. */
 export function summarizeCurves(logs: readonly CurveLog[]): CurvesSummary {
+  const all = metricsOf(logs.flatMap((l) => l.points));
+  const drawn = new Set(all.slice(0, MAX_PANELS));
   const lines = new Set<string>();
   let epochs = 0;
   for (const [i, log] of logs.entries()) {
     for (const p of log.points) {
+      if (!drawn.has(p.metric)) continue;
       lines.add(`${i}/${p.metric}/${curveName(p)}`);
       epochs = Math.max(epochs, Math.ceil(p.x));
     }
   }
-  return { lines: lines.size, metrics: metricsOf(logs.flatMap((l) => l.points)), epochs };
+  return { lines: lines.size, metrics: [...drawn], omitted: all.slice(MAX_PANELS), epochs };
 }
 
 /**
  * The Vega-Lite specification of `logs`' training curves: a title (`title`, default "Training
  * curves") with the log's name (or the number of logs) under it, then one panel per metric,
- * PANEL.width × PANEL.height each, sharing the epoch axis and the legends. Each (log, metric,
+ * PANEL.width × PANEL.height each (the first `MAX_PANELS` metrics, see `summarizeCurves`),
+ * sharing the epoch axis and the legends. Each (log, metric,
  * curve) is one line; epoch curves also mark their points. Labels that repeat get a number
  * (`train.log`, `train.log (2)`), so that two logs never share a colour.
  */
@@ -86,8 +102,10 @@ export function curvesSpec(
   { title = "Training curves" }: { title?: string } = {},
 ): Record<string, unknown> {
   const labels = uniqueLabels(logs.map((l) => l.label));
+  const { metrics, epochs } = summarizeCurves(logs);
+  const drawn = new Set(metrics);
   const rows: Row[] = logs.flatMap((log, i) =>
-    log.points.map((p) => ({
+    log.points.filter((p) => drawn.has(p.metric)).map((p) => ({
       log: labels[i]!,
       curve: curveName(p),
       metric: p.metric,
@@ -95,7 +113,6 @@ export function curvesSpec(
       value: p.value,
     }))
   );
-  const { metrics, epochs } = summarizeCurves(logs);
   const present: CurveName[] = CURVES.map((c) => c.name)
     .filter((name) => rows.some((r) => r.curve === name));
   const color = {
