@@ -165,15 +165,16 @@ Deno.test({
           "predict --save-input",
         );
         assert.deepEqual(await Deno.readFile(`${dir}/seen/x.mnist.png`), photo);
-        // plot: a chart written over its log (through a link, as the extension must be .svg).
-        await Deno.writeTextFile(`${dir}/train.log`, train.stderr);
-        await Deno.symlink(`${dir}/train.log`, `${dir}/curves.svg`);
+        // plot: a chart written over its log (through a link, as the extension must be .svg; the
+        // log's name has none, as a link to a .log is refused for the format alone).
+        await Deno.writeTextFile(`${dir}/train-log`, train.stderr);
+        await Deno.symlink(`${dir}/train-log`, `${dir}/curves.svg`);
         assertRefused(
-          await runCli(["plot", `${dir}/train.log`, "--out", `${dir}/curves.svg`]),
-          /chart ".+curves\.svg": it is the log ".+train\.log" this command reads$/,
+          await runCli(["plot", `${dir}/train-log`, "--out", `${dir}/curves.svg`]),
+          /chart ".+curves\.svg": it is the log ".+train-log" this command reads$/,
           "plot",
         );
-        assert.equal(await Deno.readTextFile(`${dir}/train.log`), train.stderr);
+        assert.equal(await Deno.readTextFile(`${dir}/train-log`), train.stderr);
       });
 
       await t.step("a network too wide for the adapter's buffers", async () => {
