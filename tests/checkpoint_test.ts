@@ -11,7 +11,7 @@ import {
 import { trainCommand } from "../src/cli/train.ts";
 import { DataIter } from "../src/data/dataset.ts";
 import { UserError } from "../src/errors.ts";
-import { inferShapes, lenet, mlp, type ModelSpec, sizeOf } from "../src/nn/model.ts";
+import { forwardCost, inferShapes, lenet, mlp, type ModelSpec, sizeOf } from "../src/nn/model.ts";
 import { Rng } from "../src/random.ts";
 import { randomArray } from "./check.ts";
 import { runCli } from "./cli_helpers.ts";
@@ -694,6 +694,58 @@ Deno.test("decodeCheckpoint() checks every field of the network description", as
   }
 });
 
+Deno.test("decodeCheckpoint() refuses a network that asks too much compute or memory a sample", async () => {
+  const flat = [
+    { kind: "flatten", name: "flat", act: "none" },
+    { kind: "dense", name: "fc", units: 10, act: "none" },
+  ];
+  // Within every per-layer limit: 64 planes of 256×256 (2^22 values), one 64×64 filter over them.
+  const compute = {
+    name: "slow",
+    input: [64, 256, 256],
+    classes: 10,
+    layers: [
+      { kind: "conv2d", name: "c", filters: 1, kernel: 64, stride: 1, pad: 0, act: "relu" },
+      ...flat,
+    ],
+  };
+  // Five layers of 2^22 values each (an input of 2048×2048 and 1×1 pools): 6·2^22 in all.
+  const pools = [1, 2, 3, 4].map((k) => ({
+    kind: "maxpool",
+    name: `p${k}`,
+    size: 1,
+    stride: 1,
+    act: "none",
+  }));
+  const memory = { name: "big", input: [1, 2048, 2048], classes: 10, layers: [...pools, ...flat] };
+  const cases: [unknown, RegExp][] = [
+    [
+      compute,
+      /one sample's forward pass takes 9\.76e\+9 multiply-adds, more than the limit of 2\^30 \(1\.07e\+9, some 465 times LeNet's\), which keeps a model file from asking for minutes/,
+    ],
+    [
+      memory,
+      /one sample's activations take 25165834 values, more than the limit of 2\^24 \(16777216, 64 MiB of float32, some 820 times LeNet's\), which keeps a model file from asking for gigabytes/,
+    ],
+  ];
+  for (const [model, pattern] of cases) {
+    const [header, data] = withModel(model);
+    await rejects(
+      header,
+      data,
+      new RegExp(
+        `^Cannot load model "h\\.st": its network description is invalid \\(${pattern.source}`,
+      ),
+    );
+  }
+  // The built-in models are far inside both limits.
+  assert.deepEqual(forwardCost(inferShapes(mlp())), { multiplyAdds: 109_184, activations: 986 });
+  assert.deepEqual(forwardCost(inferShapes(lenet())), {
+    multiplyAdds: 2_307_720,
+    activations: 20_494,
+  });
+});
+
 Deno.test("decodeCheckpoint() checks the epoch, dataset, accuracy, training and iterator", async () => {
   const cases: [string, string, RegExp][] = [
     ["epoch", "-2", /its epoch "-2" is not an integer >= -1$/],
@@ -1236,6 +1288,32 @@ Deno.test("decodeCheckpoint() says a torch.save file is PyTorch's, not safetenso
     /^Cannot load model "x\.bin": not a safetensors file \(bad header length\)$/,
   );
   assert.match(error.hint!, /mnist train/);
+});
+
+Deno.test("decodeCheckpoint() says a pickle of protocol 0 or 1 is PyTorch's, not text", async () => {
+  // As Python 3 writes them (pickle.dumps, torch.save(..., pickle_protocol=0 or 1,
+  // _use_new_zipfile_serialization=False)); none starts with PROTO (0x80).
+  const latin1 = (text: string) => Uint8Array.from(text, (ch) => ch.charCodeAt(0));
+  const pickles: [string, string][] = [
+    ["protocol 0 dict", "(dp0\nVfc1.weight\np1\n(lp2\nF1.0\nas."],
+    ["protocol 1 dict", "}q\x00X\n\x00\x00\x00fc1.weightq\x01]q\x02G?\xf0\0\0\0\0\0\0as."],
+    ["protocol 0 OrderedDict", "ccollections\nOrderedDict\np0\n(tRp1\nVa\np2\nI1\nsb."],
+    ["a call of eval", "c__builtin__\neval\np0\n(Vprint(1)\np1\ntp2\nRp3\n."],
+    ["torch.save, protocol 0", "L119547037146038801333356L\n.I1001\n.(dp0\n"],
+    ["torch.save, protocol 1", "L119547037146038801333356L\n.M\xe9\x03.}q\x00(X\x10\0\0"],
+  ];
+  for (const [what, text] of pickles) {
+    const error = await assertUserError(
+      () => decodeCheckpoint(latin1(text), "model.pkl"),
+      /^Cannot load model "model\.pkl": not a safetensors file \(a Python pickle: PyTorch's/,
+    );
+    assert.match(error.hint!, /safetensors\.torch\.save_file/, what);
+  }
+  // Text of the same shape as GLOBAL (two names on two lines) does not end in STOP.
+  await assertUserError(
+    () => decodeCheckpoint(latin1("cat\ndog\nand more lines of text\n"), "notes.txt"),
+    /^Cannot load model "notes\.txt": not a safetensors file \(bad header length\)$/,
+  );
 });
 
 Deno.test("decodeCheckpoint() refuses an extra tensor in an mnist checkpoint", async () => {

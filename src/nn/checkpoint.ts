@@ -315,18 +315,31 @@ export function safetensorsHeaderLength(
 }
 
 /**
- * What a file's first bytes say it is when PyTorch wrote it with `torch.save`: a zip archive
- * (PyTorch 1.6 on) or a bare pickle (earlier), in words; undefined for anything else.
+ * How a pickle of protocol 0 or 1, which has no PROTO opcode, begins: torch.save's magic number
+ * (LONG 119547037146038801333356, the first pickle of its files before PyTorch 1.6); a dict or
+ * list begun (protocol 0's MARK, DICT or LIST, PUT 0; protocol 1's EMPTY_DICT or EMPTY_LIST,
+ * BINPUT 0); or GLOBAL, a module and a name on two lines (a class to build, or a function to
+ * call). Matched on the bytes as Latin-1 text; nothing is parsed or run.
  */
-function pytorchFile(prefix: Uint8Array): string | undefined {
-  const [a, b, c, d] = prefix;
+const OLD_PICKLE_START = /^(?:L1195470|\((?:dp|lp)0\n|[}\]]q\0|c[A-Za-z_][\w.]*\n[A-Za-z_]\w*\n)/;
+
+/**
+ * What a file's first bytes say it is when PyTorch wrote it with `torch.save`: a zip archive
+ * (PyTorch 1.6 on) or a bare pickle (earlier), in words; undefined for anything else. `bytes` is
+ * the file or its first bytes (8 recognise all but a protocol 0 or 1 pickle that starts with
+ * GLOBAL, which is told from text by its last byte, STOP ".").
+ */
+function pytorchFile(bytes: Uint8Array): string | undefined {
+  const [a, b, c, d] = bytes;
   if (a === 0x50 && b === 0x4b && c === 0x03 && d === 0x04) {
     return "not a safetensors file (a zip archive: PyTorch's torch.save?)";
   }
+  const pickle = "not a safetensors file (a Python pickle: PyTorch's torch.save?)";
   // Pickle protocols 2 to 5 begin with PROTO (0x80) and the protocol's number.
-  if (a === 0x80 && b !== undefined && b >= 2 && b <= 5) {
-    return "not a safetensors file (a Python pickle: PyTorch's torch.save?)";
-  }
+  if (a === 0x80 && b !== undefined && b >= 2 && b <= 5) return pickle;
+  const start = String.fromCharCode(...bytes.subarray(0, 64));
+  const match = OLD_PICKLE_START.exec(start);
+  if (match && (match[0][0] !== "c" || bytes.at(-1) === 0x2e)) return pickle;
   return undefined;
 }
 
@@ -358,8 +371,9 @@ export function decodeCheckpoint(
 ): Checkpoint {
   const headerLength = safetensorsHeaderLength(bytes.subarray(0, 8), { fileBytes: bytes.length });
   if (typeof headerLength === "string") {
-    const torch = pytorchFile(bytes.subarray(0, 8)) !== undefined;
-    throw bad(path, headerLength, torch ? { hint: PYTORCH_HINT } : {});
+    // The whole file: a pickle of protocol 0 or 1 may be told only by its last byte.
+    const torch = pytorchFile(bytes);
+    throw bad(path, torch ?? headerLength, torch ? { hint: PYTORCH_HINT } : {});
   }
   const dataStart = 8 + headerLength;
   const header = parseSafetensorsHeader(bytes.subarray(8, dataStart));

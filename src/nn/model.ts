@@ -226,7 +226,39 @@ export const MODEL_LIMITS = {
   activations: 1 << 22,
   /** Learnable parameters in all (1 GiB of float32). */
   params: 1 << 28,
+  /**
+   * Multiply-adds of one sample's forward pass (`forwardCost`), a max-pool's comparisons
+   * counted as one each: 2^30, some 465 times LeNet's 2.31 million and 7 times a VGG-style
+   * network on 28×28 digits (3×3 convolutions of 64, 64, 128, 128, 256, 256, 256 filters, three
+   * 2×2 pools, fc 1024: 147 million), while a 1 MB file cannot ask for minutes of compute per
+   * digit (61 convolutions of 63×63 that grow the input to 2012 pixels a side: 6.5·10^11).
+   */
+  multiplyAdds: 2 ** 30,
+  /**
+   * Values of one sample's activations, the input and every layer's output together, which
+   * training keeps (and a gradient of each): 2^24, 64 MiB of float32 a sample, some 820 times
+   * LeNet's 20,494 and 79 times the VGG-style network's 213,402; the limit per layer
+   * (`activations`) alone would allow 64 layers of 2^22, a gigabyte a sample.
+   */
+  sampleActivations: 1 << 24,
 } as const;
+
+/**
+ * What one sample costs `infos`' network going forward: multiply-adds (dense: I·O; a convolution:
+ * O·OH·OW·C·K²; a max-pool: C·OH·OW·size² comparisons) and activation values (the input and
+ * each layer's output). MLP: 109,184 and 986; LeNet: 2,307,720 and 20,494.
+ */
+export function forwardCost(infos: LayerInfo[]): { multiplyAdds: number; activations: number } {
+  let multiplyAdds = 0;
+  let activations = infos.length > 0 ? sizeOf(infos[0]!.input) : 0;
+  for (const { spec, input, output } of infos) {
+    activations += sizeOf(output);
+    if (spec.kind === "dense") multiplyAdds += sizeOf(input) * sizeOf(output);
+    if (spec.kind === "conv2d") multiplyAdds += sizeOf(output) * input[0]! * spec.kernel ** 2;
+    if (spec.kind === "maxpool") multiplyAdds += sizeOf(output) * spec.size ** 2;
+  }
+  return { multiplyAdds, activations };
+}
 
 const ACTIVATIONS = Object.keys(ACTIVATION_CODE) as Activation[];
 /** Layer names become tensor names (`fc1_weight`): no dots, which the optimizer's prefix uses. */
@@ -326,6 +358,21 @@ export function checkModelSpec(value: unknown): { model: ModelSpec; infos: Layer
   }
   if (params > MODEL_LIMITS.params) {
     throw new Error(`${params} parameters is more than ${MODEL_LIMITS.params}`);
+  }
+  const cost = forwardCost(infos);
+  if (cost.multiplyAdds > MODEL_LIMITS.multiplyAdds) {
+    throw new Error(
+      `one sample's forward pass takes ${cost.multiplyAdds.toExponential(2)} multiply-adds, ` +
+        "more than the limit of 2^30 (1.07e+9, some 465 times LeNet's), which keeps a model " +
+        "file from asking for minutes of compute per digit",
+    );
+  }
+  if (cost.activations > MODEL_LIMITS.sampleActivations) {
+    throw new Error(
+      `one sample's activations take ${cost.activations} values, more than the limit of 2^24 ` +
+        `(${MODEL_LIMITS.sampleActivations}, 64 MiB of float32, some 820 times LeNet's), ` +
+        "which keeps a model file from asking for gigabytes per digit",
+    );
   }
   return { model, infos };
 }

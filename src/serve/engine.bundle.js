@@ -1873,8 +1873,37 @@ var MODEL_LIMITS = {
   /** Values per sample of any layer's input or output. */
   activations: 1 << 22,
   /** Learnable parameters in all (1 GiB of float32). */
-  params: 1 << 28
+  params: 1 << 28,
+  /**
+   * Multiply-adds of one sample's forward pass (`forwardCost`), a max-pool's comparisons
+   * counted as one each: 2^30, some 465 times LeNet's 2.31 million and 7 times a VGG-style
+   * network on 28×28 digits (3×3 convolutions of 64, 64, 128, 128, 256, 256, 256 filters, three
+   * 2×2 pools, fc 1024: 147 million), while a 1 MB file cannot ask for minutes of compute per
+   * digit (61 convolutions of 63×63 that grow the input to 2012 pixels a side: 6.5·10^11).
+   */
+  multiplyAdds: 2 ** 30,
+  /**
+   * Values of one sample's activations, the input and every layer's output together, which
+   * training keeps (and a gradient of each): 2^24, 64 MiB of float32 a sample, some 820 times
+   * LeNet's 20,494 and 79 times the VGG-style network's 213,402; the limit per layer
+   * (`activations`) alone would allow 64 layers of 2^22, a gigabyte a sample.
+   */
+  sampleActivations: 1 << 24
 };
+function forwardCost(infos) {
+  let multiplyAdds = 0;
+  let activations = infos.length > 0 ? sizeOf(infos[0].input) : 0;
+  for (const { spec, input, output } of infos) {
+    activations += sizeOf(output);
+    if (spec.kind === "dense") multiplyAdds += sizeOf(input) * sizeOf(output);
+    if (spec.kind === "conv2d") multiplyAdds += sizeOf(output) * input[0] * spec.kernel ** 2;
+    if (spec.kind === "maxpool") multiplyAdds += sizeOf(output) * spec.size ** 2;
+  }
+  return {
+    multiplyAdds,
+    activations
+  };
+}
 var ACTIVATIONS = Object.keys(ACTIVATION_CODE);
 var LAYER_NAME = /^[A-Za-z0-9_-]{1,64}$/;
 var MODEL_NAME = /^[A-Za-z0-9_.-]{1,64}$/;
@@ -1957,6 +1986,13 @@ function checkModelSpec(value) {
   }
   if (params > MODEL_LIMITS.params) {
     throw new Error(`${params} parameters is more than ${MODEL_LIMITS.params}`);
+  }
+  const cost = forwardCost(infos);
+  if (cost.multiplyAdds > MODEL_LIMITS.multiplyAdds) {
+    throw new Error(`one sample's forward pass takes ${cost.multiplyAdds.toExponential(2)} multiply-adds, more than the limit of 2^30 (1.07e+9, some 465 times LeNet's), which keeps a model file from asking for minutes of compute per digit`);
+  }
+  if (cost.activations > MODEL_LIMITS.sampleActivations) {
+    throw new Error(`one sample's activations take ${cost.activations} values, more than the limit of 2^24 (${MODEL_LIMITS.sampleActivations}, 64 MiB of float32, some 820 times LeNet's), which keeps a model file from asking for gigabytes per digit`);
   }
   return {
     model,
@@ -2387,14 +2423,17 @@ function safetensorsHeaderLength(prefix, { fileBytes }) {
   }
   return Number(length);
 }
-function pytorchFile(prefix) {
-  const [a, b, c, d] = prefix;
+var OLD_PICKLE_START = /^(?:L1195470|\((?:dp|lp)0\n|[}\]]q\0|c[A-Za-z_][\w.]*\n[A-Za-z_]\w*\n)/;
+function pytorchFile(bytes) {
+  const [a, b, c, d] = bytes;
   if (a === 80 && b === 75 && c === 3 && d === 4) {
     return "not a safetensors file (a zip archive: PyTorch's torch.save?)";
   }
-  if (a === 128 && b !== void 0 && b >= 2 && b <= 5) {
-    return "not a safetensors file (a Python pickle: PyTorch's torch.save?)";
-  }
+  const pickle = "not a safetensors file (a Python pickle: PyTorch's torch.save?)";
+  if (a === 128 && b !== void 0 && b >= 2 && b <= 5) return pickle;
+  const start = String.fromCharCode(...bytes.subarray(0, 64));
+  const match = OLD_PICKLE_START.exec(start);
+  if (match && (match[0][0] !== "c" || bytes.at(-1) === 46)) return pickle;
   return void 0;
 }
 var PYTORCH_HINT = 'Write the state_dict as safetensors instead (safetensors.torch.save_file, or the lines in docs/checkpoint.md, "From PyTorch to mnist").';
@@ -2415,8 +2454,8 @@ function decodeCheckpoint(bytes, path, options = {}) {
     fileBytes: bytes.length
   });
   if (typeof headerLength === "string") {
-    const torch = pytorchFile(bytes.subarray(0, 8)) !== void 0;
-    throw bad(path, headerLength, torch ? {
+    const torch = pytorchFile(bytes);
+    throw bad(path, torch ?? headerLength, torch ? {
       hint: PYTORCH_HINT
     } : {});
   }
