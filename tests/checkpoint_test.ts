@@ -879,7 +879,7 @@ Deno.test("train --resume checks the training record as it checks the options", 
 Deno.test("train --resume refuses counts of updates that no run could have recorded", async () => {
   // The checkpoint has completed 1 epoch: 1 to 2739137 updates (batch size 1 on the largest
   // IDX split); its optimizer's state began at an update before the last.
-  const updates = "it must be an integer from 1 to 2739137 \\(1 to 2739137 for each of the 1 ";
+  const updates = "it must be an integer from 1 to 2739137 \\(1 to 2739137 for the epoch it ";
   const cases: [Record<string, unknown>, string][] = [
     [{ updates: "x" }, `updates "x"; ${updates}`],
     [{ updates: 1e300 }, `updates 1e\\+300; ${updates}`],

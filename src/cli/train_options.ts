@@ -472,7 +472,7 @@ function checkProgress(
       "updates",
       was.updates,
       `it must be an integer from ${epochs} to ${most} (1 to ${MAX_BATCHES_PER_EPOCH} ` +
-        `for each of the ${epochs} epoch${epochs === 1 ? "" : "s"} it completed)`,
+        (epochs === 1 ? "for the epoch it completed)" : `for each of the ${epochs} it completed)`),
     );
   }
   const before = typeof was.updates === "number" ? was.updates - 1 : most - 1;
