@@ -192,8 +192,20 @@ interface Canvas {
 /** What the page's engine and the server made of one picture. */
 interface Compared {
   name: string;
-  browser: { ok: boolean; digit?: number; probabilities?: number[]; message?: string };
-  server: { status: number; digit?: number; probabilities?: number[]; error?: string };
+  browser: {
+    ok: boolean;
+    digit?: number;
+    probabilities?: number[];
+    message?: string;
+    refusal?: string;
+  };
+  server: {
+    status: number;
+    digit?: number;
+    probabilities?: number[];
+    error?: string;
+    refusal?: string;
+  };
 }
 
 /** Opens Chromium: WebGPU on SwiftShader when `webgpu`, as tests/browser_kernels_test.ts does. */
@@ -306,6 +318,8 @@ async function browserPage(
         console.log(`${model} ${name}: refused by both: ${browser.message}`);
         assert.equal(server.status, 400, `${name}: the server answered ${server.digit}`);
         assert.equal(browser.message, server.error, name);
+        assert.equal(browser.refusal, server.refusal, name);
+        assert.doesNotMatch(browser.message!, /request body/, name);
         continue;
       }
       assert.equal(server.status, 200, `${name}: ${server.error}`);
@@ -326,6 +340,15 @@ async function browserPage(
     page.on("console", (m) => m.type() === "error" && problems.push(`console: ${m.text()}`));
     const box = (await page.locator("#pad").boundingBox())!;
     const at = ([x, y]: Point): Point => [box.x + x * box.width, box.y + y * box.height];
+    // A tap: a dot, refused by the engine in words about the box (it drew nothing, and said
+    // `Image "request body" has no ink ...`: defects found by trying the product).
+    await page.mouse.click(...at([0.5, 0.5]));
+    await page.locator(`body[data-answered="1"][data-state="error"]`).waitFor({ timeout: 10_000 });
+    assert.equal(await page.getAttribute("body", "data-refusal"), "too-small");
+    assert.equal(
+      await page.textContent("#status"),
+      "Too small: draw the digit larger, filling the box",
+    );
     const latencies: number[] = [];
     const drawn: string[] = [];
     for (const { digit, strokes } of DRAWINGS) {
@@ -411,6 +434,11 @@ async function teachTest(
 ): Promise<void> {
   await page.click("#clear");
   assert.ok(await page.isVisible("#teach"), "the teaching buttons are shown");
+  // Nothing to teach on an empty box: they were enabled, and a press did nothing, said nothing
+  // (defects found by trying the product).
+  const enabled = () =>
+    page.locator("#labels button").evaluateAll((buttons) => buttons.map((b) => !b.disabled));
+  assert.deepEqual(await enabled(), new Array(10).fill(false), "disabled on an empty box");
   const stroke = DRAWINGS[0]!.strokes[0]!;
   await page.mouse.move(...at(stroke[0]!));
   await page.mouse.down();
@@ -418,6 +446,7 @@ async function teachTest(
   await page.mouse.up();
   await page.locator(`body[data-answered="1"][data-state="ready"]`).waitFor({ timeout: 10_000 });
   assert.equal(await page.textContent("#prediction"), "7");
+  assert.deepEqual(await enabled(), new Array(10).fill(true), "enabled once answered");
   // The pad's RGBA pixels, as the engine reads them.
   const rgba = await page.evaluate(() => {
     const pad = (globalThis as unknown as Dom).document.getElementById("pad");
@@ -428,14 +457,19 @@ async function teachTest(
     }
     return btoa(text);
   });
-  // Taught, click after click, until it says 1.
+  // Taught, click after click, until it says 1: one drawing, one sample, trained on again.
   let clicks = 0;
   const seen: string[] = [];
-  while (clicks < 8 && await page.textContent("#prediction") !== "1") {
-    await page.click(`#labels button[data-label="1"]`);
-    clicks++;
-    await page.locator(`body[data-taught="${clicks}"][data-state="ready"]`)
+  let lessons = 0;
+  /** Presses `label`'s button and waits until the page answers with what it was taught. */
+  const press = async (label: number) => {
+    await page.click(`#labels button[data-label="${label}"]`);
+    await page.locator(`body[data-lessons="${++lessons}"][data-state="ready"]`)
       .waitFor({ timeout: 60_000 });
+  };
+  while (clicks < 8 && await page.textContent("#prediction") !== "1") {
+    await press(1);
+    clicks++;
     const p = JSON.parse((await page.getAttribute("#bars", "data-probabilities"))!);
     seen.push(p[1].toFixed(3));
   }
@@ -443,9 +477,13 @@ async function teachTest(
   const said = await page.textContent("#taught") ?? "";
   console.log(`mlp, a 7 taught as a 1: p(1) after each click ${seen.join(", ")}; "${said}"`);
   assert.equal(await page.textContent("#prediction"), "1", `after ${clicks} clicks`);
+  assert.equal(await page.getAttribute("body", "data-taught"), "1", "one drawing, one sample");
   assert.match(
     said,
-    new RegExp(`^Taught ${clicks} digits? in your browser: ${TEACH_STEPS} SGD steps on the last `),
+    new RegExp(
+      `^Taught this drawing as 1${clicks > 1 ? " again" : ""}\\. 1 digit taught in your ` +
+        `browser: ${TEACH_STEPS} SGD steps on the last 1 `,
+    ),
   );
   assert.match(await page.textContent("#engine") ?? "", /with what you taught it$/);
 
@@ -462,11 +500,7 @@ async function teachTest(
   const tuner = new Tuner(gpu!, checkpoint);
   let weights: Map<string, Float32Array>;
   try {
-    const samples = [];
-    for (let k = 0; k < clicks; k++) {
-      samples.push({ pixels, label: 1 });
-      await tuner.train(samples, TEACH_STEPS);
-    }
+    for (let k = 0; k < clicks; k++) await tuner.train([{ pixels, label: 1 }], TEACH_STEPS);
     const expected = Array.from(await tuner.classify(pixels));
     const difference = maxDifference(taught, expected);
     console.log(`mlp, taught: probabilities, max |chromium - deno| ${difference.toExponential(2)}`);
@@ -512,6 +546,33 @@ async function teachTest(
     scores.push(line[0]);
   }
   console.log(`mnist eval, served model: ${scores[0]}; the download: ${scores[1]}`);
+
+  // Another label for the same drawing replaces its label: it was taught both, 7 and then 1,
+  // as two samples ("Taught 2 digits": defects found by trying the product).
+  await press(7);
+  assert.equal(await page.getAttribute("body", "data-taught"), "1", "still one sample");
+  assert.match(
+    await page.textContent("#taught") ?? "",
+    /^This drawing is now taught as 7, not 1 \(one label per drawing\)\. 1 digit taught /,
+  );
+
+  // On a phone: the cards one above the other, as wide as each other; the ten buttons in rows
+  // of five (the 9 had a row of its own).
+  await page.setViewportSize({ width: 390, height: 844 });
+  const cards = await page.locator("section.card").evaluateAll((sections) =>
+    sections.map((c) => Math.round(c.getBoundingClientRect().width))
+  );
+  assert.equal(cards[0], cards[1], `card widths ${cards}`);
+  const rows = await page.locator("#labels button").evaluateAll((buttons) => {
+    const count = new Map<number, number>();
+    for (const b of buttons) {
+      const y = Math.round(b.getBoundingClientRect().y);
+      count.set(y, (count.get(y) ?? 0) + 1);
+    }
+    return [...count.values()];
+  });
+  assert.deepEqual(rows, [5, 5], "buttons per row");
+  await page.setViewportSize({ width: 1280, height: 720 });
 }
 
 /** A browser without WebGPU: the page says the server classifies, and it does. */
@@ -654,7 +715,7 @@ Deno.test({
         });
         const said = await page.textContent("#taught") ?? "";
         console.log(`fashion mlp: trousers drawn → ${shown}; taught: "${said}"`);
-        assert.match(said, /^Taught 1 garment in your browser: /);
+        assert.match(said, /^Taught this drawing as Trouser\. 1 garment taught in your browser: /);
         assert.match(said, /It forgets other garments as it learns these;/);
       } finally {
         await browser.close();

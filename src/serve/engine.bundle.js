@@ -4748,6 +4748,32 @@ function topClass(probabilities) {
   }
   return best;
 }
+var IMAGE_NAME = "request body";
+var KINDS = [
+  [
+    /^The image has (no ink|nothing) to classify\b/,
+    "blank"
+  ],
+  [
+    /^The image has too little ink\b/,
+    "too-small"
+  ],
+  [
+    /^The image holds \d+ \w+ side by side\b/,
+    "several"
+  ]
+];
+function refusalOf(error) {
+  const message = error.message.replaceAll(`Image "${IMAGE_NAME}"`, "The image").replaceAll(`image "${IMAGE_NAME}"`, "the image");
+  const refusal = KINDS.find(([pattern]) => pattern.test(message))?.[1] ?? "bad-image";
+  return {
+    refusal,
+    error: message,
+    ...error.hint === void 0 ? {} : {
+      hint: error.hint
+    }
+  };
+}
 
 // kernels/adam.wgsl
 var adam_default = `// Adam and AdamW over every parameter of the model at once (they live in one buffer).
@@ -5288,7 +5314,6 @@ var Tuner = class {
 };
 
 // src/serve/engine.ts
-var NAME = "request body";
 var TEACH_STEPS = 5;
 async function startEngine(modelUrl) {
   const response = await fetch(modelUrl);
@@ -5329,14 +5354,20 @@ async function startEngine(modelUrl) {
     };
     try {
       return toModelInput(decoded, {
-        name: NAME,
+        name: IMAGE_NAME,
         dataset: checkpoint.meta.dataset
       });
     } catch (error) {
-      if (error instanceof UserError) return {
-        message: error.message
+      if (!(error instanceof UserError)) throw error;
+      const { refusal, error: message, hint } = refusalOf(error);
+      return {
+        ok: false,
+        refusal,
+        message,
+        ...hint === void 0 ? {} : {
+          hint
+        }
       };
-      throw error;
     }
   };
   return {
@@ -5345,10 +5376,7 @@ async function startEngine(modelUrl) {
     model: checkpoint.meta.model.name,
     async classify(image) {
       const digit = prepare(image);
-      if ("message" in digit) return {
-        ok: false,
-        message: digit.message
-      };
+      if ("refusal" in digit) return digit;
       const probs = tuner ? await tuner.classify(digit.pixels) : (await network.classify([
         digit.pixels
       ]))[0];
@@ -5362,20 +5390,18 @@ async function startEngine(modelUrl) {
         ink: digit.ink
       };
     },
-    async teach(image, label) {
+    async teach(image, label, { replace = false } = {}) {
       const classes = checkpoint.meta.model.classes;
       if (!Number.isInteger(label) || label < 0 || label >= classes) {
         throw new Error(`A label must be an integer from 0 to ${classes - 1}, got ${label}`);
       }
       const digit = prepare(image);
-      if ("message" in digit) return {
-        ok: false,
-        message: digit.message
-      };
+      if ("refusal" in digit) return digit;
       tuner ??= new Tuner(gpu, checkpoint, {
         batch: TUNE_BATCH,
         lr: TUNE_LR
       });
+      const replaced = replace ? taught.pop()?.label : void 0;
       taught.push({
         pixels: digit.pixels,
         label
@@ -5384,6 +5410,9 @@ async function startEngine(modelUrl) {
       return {
         ok: true,
         samples: taught.length,
+        ...replaced === void 0 ? {} : {
+          replaced
+        },
         batch: tuner.batch,
         steps: TEACH_STEPS,
         lr: tuner.lr,

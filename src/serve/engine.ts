@@ -19,11 +19,8 @@ import { toModelInput } from "../image/input.ts";
 import { MNIST_SIDE } from "../image/preprocess.ts";
 import { decodeCheckpoint, encodeCheckpoint } from "../nn/checkpoint.ts";
 import { Classifier } from "../nn/classifier.ts";
-import { topClass } from "./answer.ts";
+import { IMAGE_NAME, type RefusalKind, refusalOf, topClass } from "./answer.ts";
 import { type Sample, TUNE_BATCH, TUNE_LR, Tuner } from "./tune.ts";
-
-/** The image's name in `toModelInput`'s messages: the server says "request body" for the PNG. */
-const NAME = "request body";
 
 /** Pixels as a canvas's `ImageData` holds them: (height, width, 4) RGBA bytes, row-major. */
 export interface RgbaImage {
@@ -48,11 +45,19 @@ export type BrowserAnswer =
     /** (28, 28) the image the network saw, bytes 0..255, light ink on black. */
     ink: Uint8Array;
   }
-  | {
-    ok: false;
-    /** The drawing is not a digit (no ink, too little): the line the server's 400 carries. */
-    message: string;
-  };
+  | Refused;
+
+/** A drawing not classified: what the server's 400 for its PNG says (`refusalOf`). */
+export interface Refused {
+  /** Not classified. */
+  ok: false;
+  /** The kind (no ink, too little...), which the page words for a person drawing. */
+  refusal: RefusalKind;
+  /** The line the server's 400 carries as `error`, naming no file. */
+  message: string;
+  /** What to do next, as the 400's `hint`, where there is one. */
+  hint?: string;
+}
 
 /** SGD steps each {@link BrowserEngine.teach} runs. */
 export const TEACH_STEPS = 5;
@@ -63,6 +68,8 @@ export interface Taught {
   ok: true;
   /** Digits taught so far (the last `batch` of them are trained on). */
   samples: number;
+  /** The label the drawing replaced had (`replace`), if any: one label per drawing. */
+  replaced?: number;
   /** Samples per step at most. */
   batch: number;
   /** SGD steps this call ran. */
@@ -88,11 +95,17 @@ export interface BrowserEngine {
   classify(image: RgbaImage): Promise<BrowserAnswer>;
   /**
    * Teaches the network in the page that `image` is a `label`: adds it to the digits taught so
-   * far and runs {@link TEACH_STEPS} SGD steps on them (`tune.ts`). From then on `classify`
+   * far and runs {@link TEACH_STEPS} SGD steps on them (`tune.ts`). With `options.replace`,
+   * the drawing taught last (the same drawing, taught again, or with another label) is
+   * replaced by this one, not kept beside it: one label per drawing. From then on `classify`
    * answers with the taught weights; the server's model is unchanged. Resolves `{ ok: false }`
    * when the drawing is not a digit, as `classify` does.
    */
-  teach(image: RgbaImage, label: number): Promise<Taught | { ok: false; message: string }>;
+  teach(
+    image: RgbaImage,
+    label: number,
+    options?: { replace?: boolean },
+  ): Promise<Taught | Refused>;
   /**
    * The weights as they are now (taught, or the server's) as a safetensors checkpoint that
    * `mnist eval`, `predict` and `serve` read: the server's model description, epoch and
@@ -135,7 +148,7 @@ export async function startEngine(modelUrl: string | URL): Promise<BrowserEngine
   const network = classifier;
   const taught: Sample[] = [];
   let tuner: Tuner | undefined;
-  const prepare = (image: RgbaImage) => {
+  const prepare = (image: RgbaImage): ReturnType<typeof toModelInput> | Refused => {
     const decoded: DecodedImage = {
       width: image.width,
       height: image.height,
@@ -143,10 +156,11 @@ export async function startEngine(modelUrl: string | URL): Promise<BrowserEngine
       data: new Uint8Array(image.data.buffer, image.data.byteOffset, image.data.byteLength),
     };
     try {
-      return toModelInput(decoded, { name: NAME, dataset: checkpoint.meta.dataset });
+      return toModelInput(decoded, { name: IMAGE_NAME, dataset: checkpoint.meta.dataset });
     } catch (error) {
-      if (error instanceof UserError) return { message: error.message };
-      throw error;
+      if (!(error instanceof UserError)) throw error;
+      const { refusal, error: message, hint } = refusalOf(error);
+      return { ok: false, refusal, message, ...(hint === undefined ? {} : { hint }) };
     }
   };
   return {
@@ -155,7 +169,7 @@ export async function startEngine(modelUrl: string | URL): Promise<BrowserEngine
     model: checkpoint.meta.model.name,
     async classify(image) {
       const digit = prepare(image);
-      if ("message" in digit) return { ok: false, message: digit.message };
+      if ("refusal" in digit) return digit;
       const probs = tuner
         ? await tuner.classify(digit.pixels)
         : (await network.classify([digit.pixels]))[0];
@@ -169,19 +183,21 @@ export async function startEngine(modelUrl: string | URL): Promise<BrowserEngine
         ink: digit.ink,
       };
     },
-    async teach(image, label) {
+    async teach(image, label, { replace = false } = {}) {
       const classes = checkpoint.meta.model.classes;
       if (!Number.isInteger(label) || label < 0 || label >= classes) {
         throw new Error(`A label must be an integer from 0 to ${classes - 1}, got ${label}`);
       }
       const digit = prepare(image);
-      if ("message" in digit) return { ok: false, message: digit.message };
+      if ("refusal" in digit) return digit;
       tuner ??= new Tuner(gpu, checkpoint, { batch: TUNE_BATCH, lr: TUNE_LR });
+      const replaced = replace ? taught.pop()?.label : undefined;
       taught.push({ pixels: digit.pixels, label });
       const loss = await tuner.train(taught, TEACH_STEPS);
       return {
         ok: true,
         samples: taught.length,
+        ...(replaced === undefined ? {} : { replaced }),
         batch: tuner.batch,
         steps: TEACH_STEPS,
         lr: tuner.lr,

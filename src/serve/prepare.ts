@@ -20,9 +20,7 @@ import {
   sniffFormat,
 } from "../image/decode.ts";
 import { toModelInput } from "../image/input.ts";
-
-/** The image's name in error messages. */
-const NAME = "request body";
+import { IMAGE_NAME as NAME, type RefusalKind, refusalOf } from "./answer.ts";
 
 /** Images of at most this many pixels (320×320, about 10 ms) are prepared on the main thread. */
 export const INLINE_PIXELS = 320 * 320;
@@ -51,11 +49,27 @@ export interface PrepareOptions extends ImageLimits {
 
 /** The client's fault (a 400): not a PNG or JPEG, too large, corrupt, no ink, too little. */
 export class BadImage extends Error {
-  /** `message`: the one line the 400 response's JSON `error` carries. */
-  constructor(message: string) {
+  /** Its kind, as the 400 response's JSON `refusal` says it (`refusalOf`). */
+  readonly refusal: RefusalKind;
+  /** What to do next, for the 400 response's JSON `hint`, where there is one. */
+  readonly hint?: string;
+
+  /**
+   * `message`: the one line the 400 response's JSON `error` carries, naming no file;
+   * `options.refusal` defaults to "bad-image".
+   */
+  constructor(message: string, options: { refusal?: RefusalKind; hint?: string } = {}) {
     super(message);
     this.name = "BadImage";
+    this.refusal = options.refusal ?? "bad-image";
+    this.hint = options.hint;
   }
+}
+
+/** `src/image`'s `UserError` for an image named `NAME` as a `BadImage` (`refusalOf`). */
+function badImage(error: UserError): BadImage {
+  const { error: message, refusal, hint } = refusalOf(error);
+  return new BadImage(message, { refusal, hint });
 }
 
 /**
@@ -69,7 +83,7 @@ export function prepareImage(bytes: Uint8Array, options: PrepareOptions = {}): P
     const { pixels, ink } = toModelInput(decodeImage(bytes, NAME), { name: NAME, dataset });
     return { pixels, ink };
   } catch (error) {
-    if (error instanceof UserError) throw new BadImage(error.message);
+    if (error instanceof UserError) throw badImage(error);
     throw error;
   }
 }
@@ -90,14 +104,14 @@ export function checkImage(bytes: Uint8Array, limits: ImageLimits = {}): number 
   try {
     header = readHeader(bytes, NAME);
   } catch (error) {
-    if (error instanceof UserError) throw new BadImage(error.message);
+    if (error instanceof UserError) throw badImage(error);
     throw error;
   }
   try {
     // The limits in the words `mnist predict` uses: both, whichever the image is over.
     checkImageSize(header, { name: NAME, maxSide, maxPixels });
   } catch (error) {
-    if (error instanceof UserError) throw new BadImage(error.message);
+    if (error instanceof UserError) throw badImage(error);
     throw error;
   }
   return header.width * header.height;
@@ -116,7 +130,15 @@ export interface PrepareJob {
 /** A worker's answer: the prepared image, or why not (`bad`: the client's fault). */
 export type PrepareResult =
   | { ok: true; pixels: Float32Array; ink: Uint8Array }
-  | { ok: false; bad: boolean; message: string; stack?: string };
+  | {
+    ok: false;
+    bad: boolean;
+    message: string;
+    stack?: string;
+    /** A `BadImage`'s kind and hint. */
+    refusal?: RefusalKind;
+    hint?: string;
+  };
 
 /** The worker's module: a URL relative to this one, which `deno compile --include` embeds. */
 const WORKER_URL = new URL("./prepare_worker.ts", import.meta.url);
@@ -251,8 +273,10 @@ export class PreparePool {
         const job = slot.job;
         slot.job = undefined;
         if (result.ok) job?.resolve({ pixels: result.pixels, ink: result.ink });
-        else if (result.bad) job?.reject(new BadImage(result.message));
-        else {
+        else if (result.bad) {
+          const { refusal, hint } = result;
+          job?.reject(new BadImage(result.message, { refusal, hint }));
+        } else {
           const error = new Error(`An image worker failed: ${result.message}`);
           if (result.stack) error.stack = result.stack;
           job?.reject(error);

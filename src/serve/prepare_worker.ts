@@ -17,9 +17,14 @@ scope.onmessage = ({ data: { bytes, limits, dataset } }) => {
     const { pixels, ink } = prepareImage(bytes, { ...limits, dataset });
     result = { ok: true, pixels, ink };
   } catch (error) {
-    result = error instanceof Error
-      ? { ok: false, bad: error instanceof BadImage, message: error.message, stack: error.stack }
-      : { ok: false, bad: false, message: String(error) };
+    if (error instanceof BadImage) {
+      const { message, refusal, hint } = error;
+      result = { ok: false, bad: true, message, refusal, ...(hint === undefined ? {} : { hint }) };
+    } else {
+      result = error instanceof Error
+        ? { ok: false, bad: false, message: error.message, stack: error.stack }
+        : { ok: false, bad: false, message: String(error) };
+    }
   }
   scope.postMessage(result);
 };

@@ -9,14 +9,18 @@
  *   GET  /favicon.ico  204, so browsers stop asking
  *   GET  /api/health   {"status": "ok"}
  *   POST /api/predict  a PNG or JPEG body, or a multipart/form-data upload of one
- *                      → {"digit", "probability", "probabilities", "input"}
+ *                      → {"digit", "class", "name", "probability", "probabilities", "input"}:
+ *                      the class, twice (`digit` as before, `class` as `mnist predict --json`
+ *                      writes it), its name ("7", or a garment's: "Trouser"), and the rest
  *
  * The page, `/engine.js` and `/api/model` carry `Cache-Control: no-cache` and a strong `ETag` (a
  * hash of the body, computed once): a GET or HEAD whose `If-None-Match` names it is a 304 with no
  * body, so a reload does not fetch the 620 KB engine or the model again.
  *
  * Every other path is a 404, a known path with the wrong method a 405. Errors are JSON:
- * `{"error": "..."}`. What a hostile client or web page meets, in order:
+ * `{"error": "..."}`; an image refused adds its kind and what to do, `{"error": "The image has
+ * too little ink to be a digit: ...", "refusal": "too-small", "hint": "..."}` (`Refusal`), which
+ * the page words for a person drawing. What a hostile client or web page meets, in order:
  *
  * - A Host header that does not name this server is a 421: a web page that rebinds its own
  *   DNS name to 127.0.0.1 must not read the answers. Bound to loopback, the server answers
@@ -46,7 +50,7 @@ import { messageOf } from "../errors.ts";
 import { MAX_PIXELS, MAX_SIDE } from "../image/decode.ts";
 import { encodePng } from "../image/png.ts";
 import { MNIST_SIDE } from "../image/preprocess.ts";
-import { topClass } from "./answer.ts";
+import { type Refusal, topClass } from "./answer.ts";
 import engine from "./engine.bundle.js" with { type: "text" };
 import pageTemplate from "./page.html" with { type: "text" };
 import { BadImage, defaultWorkers, type ImageLimits, PreparePool } from "./prepare.ts";
@@ -139,8 +143,12 @@ export const BODY_TYPES: readonly string[] = [
 
 /** What `POST /api/predict` answers. */
 export interface Prediction {
-  /** The most probable class. */
+  /** The most probable class: a digit, or a garment's index for a Fashion-MNIST model. */
   digit: number;
+  /** The same class, as `mnist predict --json` writes it too. */
+  class: number;
+  /** The class's name: "7", or a garment's ("Trouser"), as the page labels it. */
+  name: string;
   /** Its probability. */
   probability: number;
   /** Every class's probability, in class order. */
@@ -163,10 +171,18 @@ export const SECURITY_HEADERS: Readonly<Record<string, string>> = {
   "Cross-Origin-Resource-Policy": "same-origin",
 };
 
-/** An error that becomes a JSON response with `status`. */
+/** An error that becomes a JSON response with `status`: `{"error": message, ...fields}`. */
 class HttpError extends Error {
-  constructor(readonly status: number, message: string, readonly headers: HeadersInit = {}) {
+  readonly headers: HeadersInit;
+  readonly fields: Omit<Partial<Refusal>, "error">;
+  constructor(
+    readonly status: number,
+    message: string,
+    options: { headers?: HeadersInit; fields?: Omit<Partial<Refusal>, "error"> } = {},
+  ) {
     super(message);
+    this.headers = options.headers ?? {};
+    this.fields = options.fields ?? {};
   }
 }
 
@@ -204,6 +220,7 @@ export function createHandler(options: HandlerOptions): Handler {
   const hostAllowed = hostPolicy(options.host ?? "127.0.0.1");
   let inProgress = 0;
   const page = drawingPage(options.dataset);
+  const names = DATASETS[datasetName(options.dataset)].classes;
   const pageTag = entityTag(page);
   const pageResponse = (request: Request) =>
     respond(request, page, {
@@ -242,7 +259,7 @@ export function createHandler(options: HandlerOptions): Handler {
       throw new HttpError(
         503,
         `The server is busy: ${maxRequests} predictions are in progress; try again shortly`,
-        { "Retry-After": "1" },
+        { headers: { "Retry-After": "1" } },
       );
     }
     inProgress++;
@@ -252,7 +269,8 @@ export function createHandler(options: HandlerOptions): Handler {
       const bytes = type === "multipart/form-data"
         ? await formImage(body, request.headers.get("Content-Type")!)
         : body;
-      const answer = await predict(bytes, { batcher, pool, limits: { maxSide, maxPixels } });
+      const limits = { maxSide, maxPixels };
+      const answer = await predict(bytes, { batcher, pool, limits, names });
       mark("serve: /api/predict answered");
       return json(answer);
     } finally {
@@ -279,13 +297,16 @@ export function createHandler(options: HandlerOptions): Handler {
       if (!method) {
         const allow = [...route.keys()].join(", ");
         throw new HttpError(405, `Method ${request.method} not allowed: use ${allow}`, {
-          Allow: allow,
+          headers: { Allow: allow },
         });
       }
       return await method(request);
     } catch (error) {
       if (error instanceof HttpError) {
-        return json({ error: error.message }, { status: error.status, headers: error.headers });
+        return json(
+          { error: error.message, ...error.fields },
+          { status: error.status, headers: error.headers },
+        );
       }
       onError(error, request);
       return json({ error: "Internal server error" }, { status: 500 });
@@ -330,7 +351,7 @@ const PAGE_WORDS: Record<DatasetName, PageWords> = {
  * The template's `{{ slot }}`s are filled once, with HTML-escaped text.
  */
 export function drawingPage(dataset = "mnist"): string {
-  const name: DatasetName = Object.hasOwn(DATASETS, dataset) ? dataset as DatasetName : "mnist";
+  const name = datasetName(dataset);
   const words = PAGE_WORDS[name];
   const classes = DATASETS[name].classes;
   const article = (noun: string) => /^[aeiou]/i.test(noun) ? "an" : "a";
@@ -356,6 +377,11 @@ export function drawingPage(dataset = "mnist"): string {
     if (value === undefined) throw new Error(`page.html: no value for ${slot}`);
     return value;
   });
+}
+
+/** A checkpoint's `dataset` as one of `DATASETS`: MNIST's for any other (`mnist predict`'s rule). */
+function datasetName(dataset = "mnist"): DatasetName {
+  return Object.hasOwn(DATASETS, dataset) ? dataset as DatasetName : "mnist";
 }
 
 /** `text` with `&`, `<`, `>`, `"` and `'` written as character references. */
@@ -563,16 +589,29 @@ async function readBody(
   return bytes;
 }
 
-/** Decodes, prepares (as `mnist predict` does, for the model's dataset), classifies an image. */
+/**
+ * Decodes, prepares (as `mnist predict` does, for the model's dataset), classifies an image;
+ * `names`: the dataset's class names, in class order.
+ */
 async function predict(
   bytes: Uint8Array,
-  { batcher, pool, limits }: { batcher: Batcher; pool: PreparePool; limits: ImageLimits },
+  { batcher, pool, limits, names }: {
+    batcher: Batcher;
+    pool: PreparePool;
+    limits: ImageLimits;
+    names: readonly string[];
+  },
 ): Promise<Prediction> {
   let digit;
   try {
     digit = await pool.prepare(bytes, limits);
   } catch (error) {
-    if (error instanceof BadImage) throw new HttpError(400, error.message);
+    if (error instanceof BadImage) {
+      const { refusal, hint } = error;
+      throw new HttpError(400, error.message, {
+        fields: { refusal, ...(hint === undefined ? {} : { hint }) },
+      });
+    }
     throw error;
   }
   const probabilities = Array.from(await batcher.classify(digit.pixels));
@@ -585,6 +624,8 @@ async function predict(
   });
   return {
     digit: best,
+    class: best,
+    name: names[best] ?? String(best),
     probability: probabilities[best]!,
     probabilities,
     input: `data:image/png;base64,${png.toBase64()}`,
