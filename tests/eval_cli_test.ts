@@ -90,11 +90,11 @@ Deno.test("modelLine() says images, not digits, for a Fashion-MNIST model", () =
     }) as unknown as Parameters<typeof modelLine>[1];
   assert.equal(
     modelLine("f.safetensors", meta({ testSamples: 1000, validation: "test" })),
-    "Model: f.safetensors (mlp on fashion, 1 epoch, validation accuracy 0.6000 on 1000 test images)",
+    "Model: f.safetensors (mlp on fashion, 1 epoch, validation accuracy 60.00% on 1000 test images)",
   );
   assert.equal(
     modelLine("f.safetensors", meta({ testSamples: 1, validation: "holdout:1" })),
-    "Model: f.safetensors (mlp on fashion, 1 epoch, validation accuracy 0.6000 on 1 held-out " +
+    "Model: f.safetensors (mlp on fashion, 1 epoch, validation accuracy 60.00% on 1 held-out " +
       "training image)",
   );
 });
@@ -113,7 +113,7 @@ Deno.test({
       const model = `${modelDirFor(dir)}/fashion-mlp.safetensors`;
       const line = new RegExp(
         `^Model: ${model.replaceAll(".", "\\.")} \\(mlp on fashion, 1 epoch, validation ` +
-          `accuracy 0\\.\\d{4} on 300 test images\\)\\n`,
+          `accuracy \\d+\\.\\d\\d% on 300 test images\\)\\n`,
       );
       const run = await runCli(["eval", "--data-dir", dir, "--limit", "100", "--errors", "2"]);
       assert.equal(run.code, 0, run.stderr);
@@ -198,7 +198,7 @@ Deno.test({
         run.stderr,
         new RegExp(
           `^Model: ${model.replaceAll(".", "\\.")} \\(mlp, 1 epoch, validation accuracy ` +
-            `0\\.\\d{4} on 1000 test digits\\)\\n$`,
+            `\\d+\\.\\d\\d% on 1000 test digits\\)\\n$`,
         ),
       );
       assert.match(run.stdout, /^Validation accuracy: \d+\.\d\d% \(\d+\/300\)\n/);

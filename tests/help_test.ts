@@ -5,6 +5,7 @@
 import assert from "node:assert/strict";
 import { COMMAND_NAMES, loadCommands } from "../src/cli/commands.ts";
 import { runCli } from "./cli_helpers.ts";
+import { UserError } from "../src/errors.ts";
 
 /** Every command, its module imported (main.ts imports only the one that runs). */
 const COMMANDS = await loadCommands();
@@ -81,6 +82,48 @@ function layoutProblems(
 for (const command of COMMANDS) {
   Deno.test(`mnist ${command.name} --help has the shared layout`, () => {
     assert.deepEqual(layoutProblems(command.name, command.help), [], command.help);
+  });
+}
+
+/**
+ * The common options each command takes, those it uses: --device where it runs on the GPU,
+ * --data-dir where it reads MNIST or the model store (which older versions kept there).
+ */
+const TAKES: Record<string, string[]> = {
+  download: ["--data-dir"],
+  show: ["--data-dir"],
+  train: ["--device", "--data-dir"],
+  eval: ["--device", "--data-dir"],
+  predict: ["--device", "--data-dir"],
+  serve: ["--device", "--data-dir"],
+  models: ["--data-dir"],
+  summary: ["--data-dir"],
+  export: ["--data-dir"],
+  plot: [],
+  devices: ["--device"],
+};
+
+for (const command of COMMANDS) {
+  Deno.test(`mnist ${command.name} takes and lists only the common options it uses`, async () => {
+    // plot --help listed --device and --data-dir, and plot took them and did nothing with them.
+    const takes = TAKES[command.name];
+    assert.ok(takes, `${command.name} is missing from TAKES`);
+    for (const option of ["--device", "--data-dir"]) {
+      // Parsing stops at the first unknown option: this one, or the probe after it.
+      const error = await command.run([`${option}=x`, "--no-such-option"]).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      assert.ok(error instanceof UserError, `${command.name} ${option}: ${error}`);
+      const refused = error.message.includes(`Unknown option '${option}'`);
+      assert.ok(
+        refused || error.message.includes("Unknown option '--no-such-option'"),
+        error.message,
+      );
+      assert.equal(!refused, takes.includes(option), `${command.name} ${option}: ${error.message}`);
+      const listed = new RegExp(`^  ${option} `, "m").test(command.help);
+      assert.equal(listed, takes.includes(option), `${command.name} --help and ${option}`);
+    }
   });
 }
 

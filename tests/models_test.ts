@@ -421,11 +421,11 @@ Deno.test("modelLine() says 1 epoch and 1 test digit in the singular", () => {
     }) as unknown as Parameters<typeof modelLine>[1];
   assert.equal(
     modelLine("m.safetensors", meta({ testSamples: 1, validation: "test" })),
-    "Model: m.safetensors (mlp, 1 epoch, validation accuracy 1.0000 on 1 test digit)",
+    "Model: m.safetensors (mlp, 1 epoch, validation accuracy 100.00% on 1 test digit)",
   );
   assert.equal(
     modelLine("m.safetensors", meta({ testSamples: 1, validation: "holdout:1" })),
-    "Model: m.safetensors (mlp, 1 epoch, validation accuracy 1.0000 on 1 held-out training digit)",
+    "Model: m.safetensors (mlp, 1 epoch, validation accuracy 100.00% on 1 held-out training digit)",
   );
 });
 
@@ -451,17 +451,18 @@ Deno.test("modelLine() names each dataset of a training resumed on another", () 
   );
 });
 
-Deno.test("modelLine() says on what digits the recorded accuracy was measured", () => {
+Deno.test("modelLine() says on what digits the recorded accuracy was measured, in percent", () => {
+  // It said "validation accuracy 0.9765" where eval, models and train say "97.65%".
   const meta = (training: Record<string, unknown>) =>
     ({
-      meta: { model: mlp(), epoch: 1, dataset: "mnist", accuracy: 0.9, training },
+      meta: { model: mlp(), epoch: 1, dataset: "mnist", accuracy: 0.9765, training },
     }) as unknown as Parameters<typeof modelLine>[1];
   assert.equal(
     modelLine("m.safetensors", meta({ testSamples: 10000, validation: "test" })),
-    "Model: m.safetensors (mlp, 2 epochs, validation accuracy 0.9000 on 10000 test digits)",
+    "Model: m.safetensors (mlp, 2 epochs, validation accuracy 97.65% on 10000 test digits)",
   );
   assert.equal(
     modelLine("m.safetensors", meta({ testSamples: 10000, validation: "holdout:5000" })),
-    "Model: m.safetensors (mlp, 2 epochs, validation accuracy 0.9000 on 5000 held-out training digits)",
+    "Model: m.safetensors (mlp, 2 epochs, validation accuracy 97.65% on 5000 held-out training digits)",
   );
 });

@@ -221,7 +221,7 @@ step(
     assert.ok(one.stderr.startsWith(`Model: ${model} (`), one.stderr);
     assert.match(
       one.stderr,
-      /\(mlp, 1 epoch, validation accuracy 0\.\d{4} on 10000 test digits\)\n$/,
+      /\(mlp, 1 epoch, validation accuracy \d+\.\d\d% on 10000 test digits\)\n$/,
     );
 
     const top = await runCli(["predict", "--model", model, "--top", "3", file]);

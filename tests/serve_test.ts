@@ -1357,8 +1357,8 @@ Deno.test({
         assert.equal(stdout, `Listening on ${url}\n`);
         // Which checkpoint it serves, on stderr; stdout's one line is the address.
         assert.equal(
-          stderr.replace(/accuracy 0\.\d{4} /, "accuracy 0.#### "),
-          `Model: ${model} (mlp, 2 epochs, validation accuracy 0.#### on 10000 test digits)\n`,
+          stderr.replace(/accuracy \d+\.\d\d% /, "accuracy ##.##% "),
+          `Model: ${model} (mlp, 2 epochs, validation accuracy ##.##% on 10000 test digits)\n`,
         );
         await assert.rejects(fetch(url + "api/health"));
       });

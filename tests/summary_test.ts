@@ -33,10 +33,49 @@ Deno.test("summaryRows() lists LeNet's operators with MXNet's shapes", () => {
   );
 });
 
+Deno.test("summaryRows() shows the MLP's flatten from 1×28×28 to 784, as mx.sym.Flatten", () => {
+  // The tutorial's MLP starts with mx.sym.Flatten; the summary went from data (1×28×28) straight
+  // to fc1, without saying where the digits became 784 inputs.
+  const rows = summaryRows(mlp()).map((r) =>
+    `${r.name}:${r.type}:${r.shape.join("x")}:${r.params}`
+  );
+  equal(
+    rows.join(" "),
+    [
+      "data:null:1x28x28:0",
+      "flatten:Flatten:784:0",
+      "fc1:FullyConnected:128:100480",
+      "relu1:Activation:128:0",
+      "fc2:FullyConnected:64:8256",
+      "relu2:Activation:64:0",
+      "fc3:FullyConnected:10:650",
+      "softmax:SoftmaxOutput:10:0",
+    ].join(" "),
+  );
+  const table = summaryTable(mlp());
+  match(table, /^flatten \(Flatten\)\s+784\s+0\s+data$/m);
+  match(table, /^fc1 \(FullyConnected\)\s+128\s+100,480\s+flatten$/m);
+  match(table, /^Total params: 109,386$/m);
+  const dot = summaryDot(mlp());
+  match(dot, /"data" -> "flatten" \[label="1×28×28"\];/);
+  match(dot, /"flatten" -> "fc1" \[label="784"\];/);
+  const svg = summarySvg(mlp());
+  equal((svg.match(/<rect /g) ?? []).length, 8);
+  match(svg, /109,386 parameters/);
+  // A layer already named flatten keeps its name; the drawn flatten takes another.
+  const named = {
+    ...mlp(),
+    layers: mlp().layers.map((l, i) => i === 1 ? { ...l, name: "flatten" } : l),
+  };
+  const names = summaryRows(named).map((r) => r.name);
+  equal(names.slice(0, 4).join(" "), "data flatten1 fc1 relu1");
+  equal(new Set(names).size, names.length);
+});
+
 Deno.test("summaryTable() prints each layer and the total like print_summary", () => {
   const table = summaryTable(mlp());
   match(table, /^Layer \(type\)\s+Output Shape\s+Param #\s+Previous Layer$/m);
-  match(table, /^fc1 \(FullyConnected\)\s+128\s+100,480\s+data$/m);
+  match(table, /^fc1 \(FullyConnected\)\s+128\s+100,480\s+flatten$/m);
   match(table, /^relu1 \(Activation\)\s+128\s+0\s+fc1$/m);
   match(table, /^Total params: 109,386$/m);
 });

@@ -204,12 +204,13 @@ gpuTest(
         `Keeping the mlp.safetensors this run replaces (validation accuracy 93.18% on 10000 ` +
           `test digits) as ${prev} until the run ends.`,
       );
-      assert.ok(
-        err.includes(
-          `mlp.safetensors now holds this run (validation accuracy ${lastAccuracy(held.stdout)} ` +
-            `on 4 held-out training digits); the model this run replaced (93.18% on 10000 test ` +
-            `digits) is kept as ${prev}, not compared: they were validated on different samples.`,
-        ),
+      assert.equal(
+        err.at(-1),
+        `Default model is now "${saved}" (this run, validation accuracy ` +
+          `${lastAccuracy(held.stdout)} on 4 held-out training digits); the model this run ` +
+          `replaced (93.18% on 10000 test digits) is kept as ${prev}, not compared: they were ` +
+          `validated on different samples; "mnist models --default mlp.prev" makes that one ` +
+          `the default again.`,
         held.stderr,
       );
       // 4 samples say nothing of chance ("predicts 5 for 100% of the digits"): said, not judged.
@@ -245,6 +246,57 @@ gpuTest(
         next.stderr,
       );
       if (kept !== undefined) assert.deepEqual(kept, holdout);
+    });
+  },
+);
+
+gpuTest(
+  "a quick run after a full one says in one line that it is the default, where the full one " +
+    "is kept and how to make it the default again; models dates that one by its training",
+  async () => {
+    await withDataDir(async (dir) => {
+      const models = modelDirFor(dir);
+      const saved = `${models}/mlp.safetensors`;
+      const prev = `${models}/mlp.prev.safetensors`;
+      // The README's full run (97.65% on the 10000 test digits), trained a while before the
+      // quick --limit run that replaces it.
+      const full = recordedModel(0.9765, { testSamples: 10000, validation: "test" });
+      await Deno.mkdir(models, { recursive: true });
+      await Deno.writeFile(saved, full);
+      await Deno.writeTextFile(`${models}/default`, `${saved}\n`);
+      const trained = new Date(2025, 4, 2, 10, 14); // local time, as mnist models prints it
+      await Deno.utime(saved, trained, trained);
+      const quick = await runCli(["train", "--data-dir", dir, ...QUICK]);
+      assertOk(quick, "the quick run");
+      // It said where the model was kept on one line and that this run was the default on the
+      // next, and not how to go back.
+      assert.deepEqual(lines(quick.stderr), [
+        `Keeping the mlp.safetensors this run replaces (validation accuracy 97.65% on 10000 ` +
+        `test digits) as ${prev} until the run ends.`,
+        `Default model is now "${saved}" (this run, validation accuracy ` +
+        `${lastAccuracy(quick.stdout)} on 300 test digits); the model this run replaced ` +
+        `(97.65% on 10000 test digits) is kept as ${prev}, not compared: they were validated ` +
+        `on different samples; "mnist models --default mlp.prev" makes that one the default ` +
+        `again.`,
+      ]);
+      assert.deepEqual(await Deno.readFile(prev), full);
+      // SAVED said when the run copied it to .prev, not when its training saved it.
+      assert.equal((await Deno.stat(prev)).mtime?.getTime(), trained.getTime());
+      const listed = await runCli(["models", "--data-dir", dir]);
+      assertOk(listed, "mnist models");
+      assert.match(
+        listed.stdout,
+        /^ {2}mlp\.prev\.safetensors +mlp +mnist +97\.65% +10000 +10 +2025-05-02 10:14$/m,
+      );
+      const json = await runCli(["models", "--data-dir", dir, "--json"]);
+      assertOk(json, "mnist models --json");
+      const entry = (JSON.parse(json.stdout).models as { file: string; modified: string }[])
+        .find((m) => m.file === "mlp.prev.safetensors");
+      assert.equal(entry?.modified, trained.toISOString());
+      // The line's command does what it says.
+      const back = await runCli(["models", "--data-dir", dir, "--default", "mlp.prev"]);
+      assertOk(back, "mnist models --default mlp.prev");
+      assert.equal(await Deno.readTextFile(`${models}/default`), `${prev}\n`);
     });
   },
 );

@@ -285,9 +285,9 @@ gpuTest("a run that ends below the model it replaces keeps that one as mlp.prev"
     assert.deepEqual(lines(worse.stderr), [
       `Keeping the mlp.safetensors this run replaces (validation accuracy 99.00% on 500 test ` +
       `digits) as ${prev} until the run ends.`,
-      `mlp.safetensors now holds this run (validation accuracy ${logged} on 500 test digits); ` +
-      `the model this run replaced (99.00% on 500 test digits) is kept as ${prev}.`,
-      `Default model is now "${saved}".`,
+      `Default model is now "${saved}" (this run, validation accuracy ${logged} on 500 test ` +
+      `digits); the model this run replaced (99.00% on 500 test digits) is kept as ${prev}; ` +
+      `"mnist models --default mlp.prev" makes that one the default again.`,
     ]);
     // Standard output is MXNet's log and nothing else.
     for (const line of lines(worse.stdout)) assert.match(line, /^INFO:root:/);

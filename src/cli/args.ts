@@ -13,48 +13,66 @@ export type Options = NonNullable<ParseArgsConfig["options"]>;
 
 /**
  * What `parseCommandArgs` returns: parseArgs's `{ values, positionals }`, `values` typed from the
- * command's options `T` and `COMMON_OPTIONS` (strings and booleans; arrays for `multiple`).
+ * command's options `T`, `--help` and the common options `C` it takes (strings and booleans;
+ * arrays for `multiple`).
  */
-export type CommandArgs<T extends Options> = ReturnType<
+export type CommandArgs<T extends Options, C extends CommonOption = CommonOption> = ReturnType<
   typeof parseArgs<{
     args: string[];
-    options: typeof COMMON_OPTIONS & T;
+    options: Pick<typeof COMMON_OPTIONS, "help" | C> & T;
     allowPositionals: boolean;
     strict: true;
   }>
 >;
 
-/** Options every command accepts. */
+/**
+ * The options shared by commands: `--help` (every command), `--device` (those that run on the
+ * GPU) and `--data-dir` (those that read MNIST's files or the model store).
+ */
 export const COMMON_OPTIONS = {
   help: { type: "boolean", short: "h" },
   device: { type: "string" },
   "data-dir": { type: "string" },
 } as const satisfies Options;
 
+/** A common option that a command takes only when it uses it: `--device`, `--data-dir`. */
+export type CommonOption = "device" | "data-dir";
+
+/** Both common options, which most commands take. */
+export const ALL_COMMON: readonly CommonOption[] = ["device", "data-dir"];
+
 /** What `parseCommandArgs` parses for: a command's options, and whether it takes operands. */
-export interface ParseCommandOptions<T extends Options> {
-  /** The command's own options; `COMMON_OPTIONS` are added to them. */
+export interface ParseCommandOptions<T extends Options, C extends CommonOption = CommonOption> {
+  /** The command's own options; `--help` and the common options `common` are added to them. */
   options: T;
   /** Whether operands (file names...) are allowed; default false. */
   positionals?: boolean;
+  /**
+   * Which of `--device` and `--data-dir` the command takes (default both). One it does not use
+   * is refused as an unknown option, not taken and ignored.
+   */
+  common?: readonly C[];
 }
 
 /**
- * Parses `args` for `command` (its name, for messages) in strict mode, with `COMMON_OPTIONS`
- * added. An option value that starts with "-" and a digit (`--epochs -1`) is taken as the value.
+ * Parses `args` for `command` (its name, for messages) in strict mode, with `--help` and the
+ * common options it takes (`options.common`) added. An option value that starts with "-" and a digit (`--epochs -1`) is taken as the value.
  * Unknown options, missing values and positionals without `positionals: true` become
  * `UserError`s, with a "did you mean" hint for a mistyped option.
  */
-export function parseCommandArgs<T extends Options>(
+export function parseCommandArgs<T extends Options, C extends CommonOption = CommonOption>(
   command: string,
   args: string[],
-  { options, positionals = false }: ParseCommandOptions<T>,
-): CommandArgs<T> {
+  { options, positionals = false, common = ALL_COMMON as readonly C[] }: ParseCommandOptions<
+    T,
+    C
+  >,
+): CommandArgs<T, C> {
+  const accepted: Options = { help: COMMON_OPTIONS.help, ...options };
+  for (const name of common) accepted[name] = COMMON_OPTIONS[name];
   // parseArgs would read "--epochs -1" as two options; "-1" is meant as the value.
   const valued = new Set(
-    Object.entries({ ...COMMON_OPTIONS, ...options }).flatMap(([name, o]) =>
-      o.type === "string" ? [`--${name}`] : []
-    ),
+    Object.entries(accepted).flatMap(([name, o]) => o.type === "string" ? [`--${name}`] : []),
   );
   const merged: string[] = [];
   for (let i = 0; i < args.length; i++) {
@@ -69,19 +87,17 @@ export function parseCommandArgs<T extends Options>(
   try {
     return parseArgs({
       args: merged,
-      options: { ...COMMON_OPTIONS, ...options },
+      options: accepted,
       allowPositionals: positionals,
       strict: true,
-    });
+    }) as CommandArgs<T, C>;
   } catch (error) {
     const message = error instanceof Error ? error.message : String(error);
     // node:util messages span lines and mention "parseArgs"; keep the first, user-facing part.
     const first = message.split("\n")[0]!.replace(/\. To specify a positional.*$/, "");
     // A mistyped option gets the suggestion a mistyped command gets: --epoch → --epochs.
     const unknown = /^Unknown option '--([^']+)'/.exec(first)?.[1];
-    const guess = unknown === undefined
-      ? undefined
-      : suggest(unknown, Object.keys({ ...COMMON_OPTIONS, ...options }));
+    const guess = unknown === undefined ? undefined : suggest(unknown, Object.keys(accepted));
     throw new UserError(`mnist ${command}: ${first}`, {
       hint: guess ? `Did you mean --${guess}?` : `Run "mnist ${command} --help" for usage.`,
     });

@@ -1,3 +1,4 @@
+import { ALL_COMMON, type CommonOption } from "./args.ts";
 import type { Checkpoint } from "../nn/checkpoint.ts";
 import { trainedOn } from "../train/trained_on.ts";
 
@@ -13,12 +14,31 @@ export interface Command {
   run(args: string[]): Promise<void>;
 }
 
-/** Options every command accepts, for help texts. */
-export const COMMON_HELP = `Common options:
-  --device auto|gpu|cpu  WebGPU adapter: any (default), hardware GPU only, or the CPU/fallback one
-  --data-dir DIR         MNIST's files (default: $MNIST_DATA_DIR, else $XDG_CACHE_HOME/mnist
-                         or ~/.cache/mnist); models live apart ("mnist models")
-  -h, --help             show this help`;
+/** The help lines of each common option a command may take (see `COMMON_OPTIONS`). */
+const COMMON_LINES: Record<CommonOption, string> = {
+  device:
+    `  --device auto|gpu|cpu  WebGPU adapter: any (default), hardware GPU only, or the CPU/fallback one`,
+  "data-dir":
+    `  --data-dir DIR         MNIST's files (default: $MNIST_DATA_DIR, else $XDG_CACHE_HOME/mnist
+                         or ~/.cache/mnist); models live apart ("mnist models")`,
+};
+
+/**
+ * The "Common options:" section of a help text: the common options `uses` (those the command
+ * passes to `parseCommandArgs` as `common`), then `-h, --help`.
+ */
+export function commonHelp(uses: readonly CommonOption[]): string {
+  const lines = (["device", "data-dir"] as const).filter((o) => uses.includes(o));
+  return [
+    "Common options:",
+    ...lines.map((o) => COMMON_LINES[o]),
+    "  -h, --help             show this help",
+  ]
+    .join("\n");
+}
+
+/** The "Common options:" of a command that takes both --device and --data-dir (`commonHelp`). */
+export const COMMON_HELP: string = commonHelp(ALL_COMMON);
 
 /** What `modelLine` says of a file the architecture of which was not in mnist's metadata. */
 const RECOGNISED_BY = {
@@ -30,11 +50,11 @@ const RECOGNISED_BY = {
 /**
  * The line `eval`, `predict` and `serve` print on standard error about the checkpoint they
  * loaded from `path`: its model, the dataset when not MNIST, how a plain safetensors file was
- * recognised, the epochs trained and the validation accuracy its last epoch measured (4
- * decimals, as a fraction like MXNet's log, on how many test digits when recorded, or held-out
- * training digits for `--validation holdout:N`; images rather than digits for Fashion-MNIST), e.g.
- * `Model: /home/u/.local/share/mnist/models/mlp.safetensors (mlp, 2 epochs, validation accuracy
- * 0.9765 on 10000 test digits)`; a training resumed on another dataset names its parts
+ * recognised, the epochs trained and the validation accuracy its last epoch measured (a
+ * percentage with 2 decimals, as eval, models and train print it, on how many test digits when
+ * recorded, or held-out training digits for `--validation holdout:N`; images rather than digits
+ * for Fashion-MNIST), e.g. `Model: /home/u/.local/share/mnist/models/mlp.safetensors (mlp, 2
+ * epochs, validation accuracy 97.65% on 10000 test digits)`; a training resumed on another dataset names its parts
  * (`mlp on fashion, 3 epochs: 1 on mnist, then 2 on fashion, ...`). What the file does not
  * record is left out.
  */
@@ -62,7 +82,8 @@ export function modelLine(path: string, checkpoint: Pick<Checkpoint, "meta" | "o
       : Number.isSafeInteger(on) && (on as number) > 0
       ? ` on ${on} test ${noun(on as number)}`
       : "";
-    parts.push(`validation accuracy ${meta.accuracy.toFixed(4)}${samples}`);
+    // A percentage, as eval, models and train's own lines give it.
+    parts.push(`validation accuracy ${(meta.accuracy * 100).toFixed(2)}%${samples}`);
   }
   return `Model: ${path} (${parts.join(", ")})`;
 }

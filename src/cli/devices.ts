@@ -1,6 +1,6 @@
 /** `mnist devices`: the WebGPU adapters this machine offers. */
 import { choiceOption, parseCommandArgs } from "./args.ts";
-import { type Command, COMMON_HELP } from "./command.ts";
+import { type Command, commonHelp } from "./command.ts";
 import { DEVICE_CHOICES, listAdapters, requestAdapter } from "../gpu/device.ts";
 
 const HELP = `Usage: mnist devices [--json] [--device auto|gpu|cpu]
@@ -12,7 +12,7 @@ that matter for training. Exits with status 2 when there is none.
 Options:
   --json                 print the adapters as JSON
 
-${COMMON_HELP}
+${commonHelp(["device"])}
 
 Examples:
   mnist devices
@@ -29,6 +29,7 @@ export const devices: Command = {
   help: HELP,
   async run(args) {
     const { values } = parseCommandArgs("devices", args, {
+      common: ["device"],
       options: { json: { type: "boolean" } },
     });
     const choice = choiceOption("device", values.device, {

@@ -1,6 +1,6 @@
 /** `mnist download`: fetch and verify a dataset's four files into the data directory. */
 import { choiceOption, parseCommandArgs } from "./args.ts";
-import { type Command, COMMON_HELP } from "./command.ts";
+import { type Command, commonHelp } from "./command.ts";
 import { downloadDataset, normalizeMirror } from "../data/download.ts";
 import { DATASET_NAMES, datasetDir, DATASETS } from "../data/mirrors.ts";
 import { resolveDataDir } from "../data/paths.ts";
@@ -26,7 +26,7 @@ Environment:
   MNIST_DOWNLOAD_RATE_WINDOW_MS
                              that window, in ms (default 30000)
 
-${COMMON_HELP}
+${commonHelp(["data-dir"])}
 
 Examples:
   mnist download
@@ -51,6 +51,7 @@ export const download: Command = {
   help: HELP,
   async run(args) {
     const { values } = parseCommandArgs("download", args, {
+      common: ["data-dir"],
       options: {
         dataset: { type: "string" },
         mirror: { type: "string", multiple: true },

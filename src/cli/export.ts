@@ -1,6 +1,6 @@
 /** `mnist export`: a trained model as ONNX, for onnxruntime and other deployment runtimes. */
 import { parseCommandArgs } from "./args.ts";
-import { type Command, COMMON_HELP } from "./command.ts";
+import { type Command, commonHelp } from "./command.ts";
 import { UserError } from "../errors.ts";
 import { checkNotInput, checkWritable, writeFileAtomic } from "../fs.ts";
 import { type DatasetName, DATASETS } from "../data/mirrors.ts";
@@ -34,7 +34,7 @@ Options:
   --onnx FILE            where to write the ONNX model (required)
 ${ARCH_HELP}
 
-${COMMON_HELP}
+${commonHelp(["data-dir"])}
 
 Examples:
   mnist export --model lenet --onnx lenet.onnx
@@ -72,6 +72,7 @@ export const exportCommand: Command = {
   help: HELP,
   async run(args) {
     const { values: v } = parseCommandArgs("export", args, {
+      common: ["data-dir"],
       options: {
         model: { type: "string" },
         onnx: { type: "string" },

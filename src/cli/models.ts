@@ -1,7 +1,7 @@
 /** `mnist models`: list the trained checkpoints and choose the default one. */
 import { resolve } from "node:path";
 import { parseCommandArgs } from "./args.ts";
-import { type Command, COMMON_HELP } from "./command.ts";
+import { type Command, commonHelp } from "./command.ts";
 import { UserError } from "../errors.ts";
 import { legacyModelDir, resolveDataDir, resolveModelDir } from "../data/paths.ts";
 import { loadCheckpoint } from "../nn/checkpoint.ts";
@@ -10,14 +10,15 @@ import { type DatasetPart, readTrainedOn } from "../train/trained_on.ts";
 
 const HELP = `Usage: mnist models [--json] [--default FILE|NAME] [options]
 
-Lists the checkpoints in the model directory ($MNIST_MODEL_DIR, else $XDG_DATA_HOME/mnist/models,
-else ~/.local/share/mnist/models) and those an older version saved in <data dir>/models, which
-are only read: each file, its model, the dataset it was trained on (mnist: the digits; fashion:
-Fashion-MNIST), its validation accuracy and on how many test samples, the epochs trained and when
-it was saved; a model trained on both in turn (train --resume --dataset) shows each dataset and
-its epochs, in order ("mnist+fashion", "1+2"). "*" marks the default model, the one eval,
-predict and serve use without --model. Only each file's header is read; a file that is not a
-checkpoint is listed with the reason.
+Lists the checkpoints in the model directory ($MNIST_MODEL_DIR, else
+$XDG_DATA_HOME/mnist/models, else ~/.local/share/mnist/models) and those an older version saved
+in <data dir>/models, which are only read: each file, its model, the dataset it was trained on
+(mnist: the digits; fashion: Fashion-MNIST), its validation accuracy and on how many test
+samples, the epochs trained and when its training saved it (a model kept as .prev keeps that
+date); a model trained on both in turn (train --resume --dataset) shows each dataset and its
+epochs, in order ("mnist+fashion", "1+2"). "*" marks the default model, the one eval, predict
+and serve use without --model. Only each file's header is read; a file that is not a checkpoint
+is listed with the reason.
 
 Options:
   --json                 print the list as JSON
@@ -25,7 +26,7 @@ Options:
                          a name the list shows (mlp.prev, fashion-mlp), or mlp or lenet for
                          the one "mnist train --model NAME" saved
 
-${COMMON_HELP}
+${commonHelp(["data-dir"])}
 
 Examples:
   mnist models
@@ -167,6 +168,7 @@ export const modelsCommand: Command = {
   help: HELP,
   async run(args) {
     const { values: v } = parseCommandArgs("models", args, {
+      common: ["data-dir"],
       options: {
         json: { type: "boolean" },
         default: { type: "string" },

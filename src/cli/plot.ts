@@ -5,7 +5,7 @@
  */
 import { basename, extname } from "node:path";
 import { parseCommandArgs } from "./args.ts";
-import { type Command, COMMON_HELP } from "./command.ts";
+import { type Command, commonHelp } from "./command.ts";
 import { UserError } from "../errors.ts";
 import { checkNotInput, checkWritable, readCapped, writeFileAtomic } from "../fs.ts";
 import { type ParsedLog, parseMxnetLog } from "../train/log_parse.ts";
@@ -44,7 +44,7 @@ Options:
   --title TEXT           the chart's title (default "Training curves")
   LOG                    a log file, or - for standard input
 
-${COMMON_HELP}
+${commonHelp([])}
 
 Examples:
   mnist train > mlp.log && mnist plot mlp.log --out mlp.svg
@@ -62,6 +62,7 @@ export const plotCommand: Command = {
   help: HELP,
   async run(args) {
     const { values: v, positionals } = parseCommandArgs("plot", args, {
+      common: [],
       options: {
         out: { type: "string" },
         title: { type: "string" },

@@ -4,7 +4,7 @@
  */
 import { UserError } from "../errors.ts";
 import { choiceOption, intOption, parseCommandArgs } from "./args.ts";
-import { type Command, COMMON_HELP, modelLine } from "./command.ts";
+import { type Command, commonHelp, modelLine } from "./command.ts";
 import { ensureDataset } from "../data/download.ts";
 import { loadSplit, type Split, SPLIT_NAMES, subset } from "../data/dataset.ts";
 import { DATASET_NAMES, DATASETS } from "../data/mirrors.ts";
@@ -59,7 +59,7 @@ Options:
                          or a name "mnist models" lists (mlp, lenet, mlp.prev)
 ${ARCH_HELP}
 
-${COMMON_HELP}
+${commonHelp(["data-dir"])}
 
 Examples:
   mnist show
@@ -80,6 +80,7 @@ export const show: Command = {
   help: HELP,
   async run(args) {
     const { values } = parseCommandArgs("show", args, {
+      common: ["data-dir"],
       options: {
         count: { type: "string" },
         first: { type: "string" },

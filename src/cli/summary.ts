@@ -1,6 +1,6 @@
 /** `mnist summary`: the tutorial's plot_network / print_summary, for a model or checkpoint. */
 import { parseCommandArgs } from "./args.ts";
-import { type Command, COMMON_HELP } from "./command.ts";
+import { type Command, commonHelp } from "./command.ts";
 import { UserError } from "../errors.ts";
 import { checkNotInput, checkWritable, writeFileAtomic } from "../fs.ts";
 import { resolveDataDir } from "../data/paths.ts";
@@ -27,7 +27,7 @@ Options:
   --svg FILE             also write an SVG drawing to FILE
 ${ARCH_HELP}
 
-${COMMON_HELP}
+${commonHelp(["data-dir"])}
 
 Examples:
   mnist summary --model lenet
@@ -45,6 +45,7 @@ export const summaryCommand: Command = {
   help: HELP,
   async run(args) {
     const { values: v } = parseCommandArgs("summary", args, {
+      common: ["data-dir"],
       options: {
         model: { type: "string" },
         arch: { type: "string" },

@@ -279,6 +279,7 @@ export async function keepBetter(
   const tmp = `${path}.${Deno.pid}.tmp`;
   try {
     await Deno.copyFile(save, tmp);
+    await keepTimes(save, tmp);
     await Deno.rename(tmp, path);
   } catch (error) {
     await Deno.remove(tmp).catch(() => {});
@@ -294,6 +295,21 @@ export async function keepBetter(
       `${scored(old.accuracy, old)}) as ${path} until the run ends.`,
   );
   return { path, ...replacing, copied: true };
+}
+
+/**
+ * Gives `copy` the access and modification times of `original`, so that the copy of a replaced
+ * model still says when its training saved it (`mnist models`' SAVED column reads the
+ * modification time), not when this run copied it. Best effort: a file system that keeps no
+ * times, or refuses to set them, leaves the copy's own, which only that column shows.
+ */
+async function keepTimes(original: string, copy: string): Promise<void> {
+  try {
+    const { atime, mtime } = await Deno.stat(original);
+    if (mtime !== null) await Deno.utime(copy, atime ?? mtime, mtime);
+  } catch {
+    // The copy itself is whole; only its date is off.
+  }
 }
 
 /**
@@ -555,6 +571,8 @@ export async function finish(
   const after = nextFile ?? currentFile;
   const run: Measured = { accuracy: last.validationAccuracy, ...options };
   const accuracy = scored(last.validationAccuracy, options);
+  // What became of the model the run replaced, when it is kept: said with the default.
+  let kept: string | undefined;
   if (backup) {
     const old = scored(backup.accuracy, backup);
     const why = notComparable(run, backup);
@@ -572,14 +590,23 @@ export async function finish(
         console.error(`hint: ${error.hint}`);
       }
     } else {
-      console.error(
-        `${basename(save)} now holds this run (validation accuracy ${accuracy}); ` +
-          `${replaced(backup).toLowerCase()} (${old}) is kept as ${backup.path}` +
-          (why === undefined ? "." : `, not compared: ${why}.`),
-      );
+      kept = `${replaced(backup).toLowerCase()} (${old}) is kept as ${backup.path}` +
+        (why === undefined ? "" : `, not compared: ${why}`);
+      // Made the default, the run says so in the same line, with how to go back.
+      if (next !== savePath) {
+        console.error(
+          `${basename(save)} now holds this run (validation accuracy ${accuracy}); ${kept}.`,
+        );
+      }
     }
   }
-  if (next === savePath) {
+  if (next === savePath && kept !== undefined) {
+    console.error(
+      `Default model is now "${savePath}" (this run, validation accuracy ${accuracy}); ${kept}; ` +
+        `"mnist models --default ${await modelArg(backup!.path, modelDir)}" makes that one ` +
+        `the default again.`,
+    );
+  } else if (next === savePath) {
     console.error(`Default model is now "${savePath}".`);
   } else if (next !== undefined) {
     console.error(`Default model is now "${next}", ${replaced(backup!).toLowerCase()}.`);
@@ -601,6 +628,18 @@ export async function finish(
   } else {
     console.error(`Default model unchanged: "${currentPath}".`);
   }
+}
+
+/**
+ * How `mnist models --default` names the checkpoint at `path`, as a shell word: the name
+ * `mnist models` lists (`mlp.prev`) when it is in the model directory, else its path, quoted
+ * when the shell would split or expand it.
+ */
+async function modelArg(path: string, modelDir: string): Promise<string> {
+  const word = await sameFile(dirname(path), modelDir)
+    ? basename(path).replace(/\.safetensors$/, "")
+    : path;
+  return /^[\w@%+=:,./-]+$/.test(word) ? word : `'${word.replaceAll("'", `'\\''`)}'`;
 }
 
 /** " (a digit model)" when the default was trained on another dataset than the run. */

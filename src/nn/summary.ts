@@ -35,17 +35,30 @@ const COLORS: Record<string, string> = {
   SoftmaxOutput: "#b3de69",
 };
 
-/** The operator rows of `model`, from the input to the softmax. */
+/**
+ * The operator rows of `model`, from the input to the softmax. A dense layer whose input is not
+ * flat (the MLP's 1×28×28 digits) gets a Flatten row before it, with no parameters, as the
+ * tutorial's MLP starts with `mx.sym.Flatten` and MXNet's plot_network draws it: the dense
+ * kernels read their input flattened, and the row says where 1×28×28 becomes 784. It is named
+ * `flatten`, or `flatten1`, `flatten2`... when a layer already has that name.
+ */
 export function summaryRows(model: ModelSpec): SummaryRow[] {
   const rows: SummaryRow[] = [
     { name: "data", type: "null", shape: [...model.input], params: 0, detail: "input" },
   ];
   const actCount = new Map<string, number>();
+  const taken = new Set(model.layers.map((l) => l.name));
   for (const info of inferShapes(model)) {
     const spec = info.spec;
     const params = info.params.reduce((n, p) => n + sizeOf(p.shape), 0);
     switch (spec.kind) {
       case "dense":
+        if (info.input.length > 1) {
+          let name = "flatten";
+          for (let n = 1; taken.has(name); n++) name = `flatten${n}`;
+          taken.add(name);
+          rows.push({ name, type: "Flatten", shape: [sizeOf(info.input)], params: 0, detail: "" });
+        }
         rows.push({
           name: spec.name,
           type: "FullyConnected",
