@@ -681,17 +681,9 @@ Deno.test("predictions beyond maxRequests in progress are 503s, and answered aga
     maxRequests: 2,
   });
   const seven = await ring(112);
-  // Two in progress: one stuck in the classifier, one still sending its body.
-  const slow = new ReadableStream<Uint8Array>({
-    start(controller) {
-      setTimeout(() => {
-        controller.enqueue(seven);
-        controller.close();
-      }, 300);
-    },
-  });
+  // Two in progress: both stuck in the classifier.
   const first = handler(post("/api/predict", seven));
-  const second = handler(post("/api/predict", slow));
+  const second = handler(post("/api/predict", seven.slice()));
   await new Promise((resolve) => setTimeout(resolve, 50));
   const busy = await handler(post("/api/predict", seven));
   assert.equal(busy.headers.get("Retry-After"), "1");
@@ -701,6 +693,57 @@ Deno.test("predictions beyond maxRequests in progress are 503s, and answered aga
   release.resolve();
   await assertAnswer(await first, "first");
   await assertAnswer(await second, "second");
+  await assertAnswer(await handler(post("/api/predict", seven)), "after");
+});
+
+/** A body that sends `first` and then nothing until `close` is called. */
+function stalled(first: Uint8Array) {
+  let close = () => {};
+  const stream = new ReadableStream<Uint8Array>({
+    start(controller) {
+      controller.enqueue(first);
+      close = () => controller.close();
+    },
+  });
+  return { stream, close: () => close() };
+}
+
+Deno.test("bodies still arriving do not take the predictions' places", async () => {
+  // 64 clients sending 1 KiB a second got every other request a 503 "64 predictions are in
+  // progress" for 30 s (tester u5): a body that has not arrived is no prediction.
+  using handler = createHandler({ classifier: THREES, maxRequests: 2, maxUploads: 3 });
+  const seven = await ring(112);
+  const slow = [stalled(seven.slice(0, 10)), stalled(seven.slice(0, 10))];
+  const pending = slow.map(({ stream }) => handler(post("/api/predict", stream)));
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  await assertAnswer(await handler(post("/api/predict", seven)), "beside two slow bodies");
+  // Arriving bodies have a limit of their own.
+  const third = stalled(seven.slice(0, 10));
+  const pendingThird = handler(post("/api/predict", third.stream));
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  const busy = await handler(post("/api/predict", seven));
+  assert.match(await assertError(busy, 503, "fourth body"), /busy: 3 request bodies are arriving/);
+  // Each, arrived, is a prediction: of a truncated PNG.
+  for (const [i, answer] of [...pending, pendingThird].entries()) {
+    [...slow, third][i]!.close();
+    assert.equal((await answer).status, 400);
+  }
+  await assertAnswer(await handler(post("/api/predict", seven)), "after");
+});
+
+Deno.test("the bytes bodies hold are bounded: maxBytes x maxRequests, then 503", async () => {
+  using handler = createHandler({ classifier: THREES, maxRequests: 2, maxBytes: 1000 });
+  const seven = await ring(28);
+  assert.ok(seven.length < 1000);
+  // Two bodies of 900 bytes each, still arriving, hold 1,800 of the 2,000.
+  const slow = [stalled(new Uint8Array(900)), stalled(new Uint8Array(900))];
+  const pending = slow.map(({ stream }) => handler(post("/api/predict", stream)));
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  const busy = await handler(post("/api/predict", new Uint8Array(300)));
+  assert.match(await assertError(busy, 503, "over the bytes"), /busy: request bodies hold/);
+  for (const body of slow) body.close();
+  for (const answer of pending) assert.equal((await answer).status, 400);
+  // Given back once answered.
   await assertAnswer(await handler(post("/api/predict", seven)), "after");
 });
 

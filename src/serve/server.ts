@@ -28,7 +28,10 @@
  *   `localhost`; bound to one address, that address.
  * - A cross-origin request (an `Origin` other than the server's own, `Origin: null`, or
  *   `Sec-Fetch-Site: cross-site` other than following a link to the page) is a 403.
- * - More than `maxRequests` predictions in progress: a 503 with `Retry-After`.
+ * - More than `maxRequests` predictions in progress (their bodies all arrived), more than
+ *   `maxUploads` bodies arriving at once, or more than `maxBytes` × `maxRequests` bytes held by
+ *   the bodies of requests not yet answered: a 503 with `Retry-After`. A body still arriving
+ *   holds only what has come, so slow senders cannot take the predictions' places.
  * - A body that is not `Content-Type: image/png`, `image/jpeg`, `multipart/form-data` or
  *   `application/octet-stream` is a 415. A form upload (`curl -F file=@digit.jpg`) is one a
  *   web page may send to any server without the browser asking first; a browser marks it with
@@ -85,8 +88,13 @@ export interface HandlerOptions {
   maxPixels?: number;
   /** How long a request body may take to arrive, in ms (default `BODY_TIMEOUT_MS`). */
   bodyTimeoutMs?: number;
-  /** The most predictions in progress at once; more are refused with 503 (`MAX_REQUESTS`). */
+  /**
+   * The most predictions in progress at once, from when a body has arrived; more are refused
+   * with 503 (`MAX_REQUESTS`). Bodies held meanwhile may total `maxBytes` × `maxRequests`.
+   */
   maxRequests?: number;
+  /** The most request bodies arriving at once; more are refused with 503 (`MAX_UPLOADS`). */
+  maxUploads?: number;
   /**
    * Worker threads that decode and preprocess images larger than 320×320 (default: the CPU
    * cores but one, 1 to 4); 0 does it all on the main thread.
@@ -128,10 +136,18 @@ export const MAX_IMAGE_PIXELS: number = MAX_PIXELS;
 export const BODY_TIMEOUT_MS = 30_000;
 
 /**
- * The most predictions in progress at once by default; bodies held meanwhile cost at most
- * 384 MiB (64 of 6 MiB). The page has one at a time.
+ * The most predictions in progress at once by default, counted from when a request's body has
+ * all arrived. The bodies of the requests not yet answered may hold at most 64 times the
+ * largest body (384 MiB by default), arrived or arriving. The page has one at a time.
  */
 export const MAX_REQUESTS = 64;
+
+/**
+ * The most request bodies arriving at once by default. 64 clients sending 1 KiB a second held
+ * every place of `MAX_REQUESTS` for the 30 s of `BODY_TIMEOUT_MS` when the bodies counted as
+ * predictions (tester u5); they now count apart, and each holds only the bytes it sent.
+ */
+export const MAX_UPLOADS = 1024;
 
 /** The request body types `POST /api/predict` accepts. */
 export const BODY_TYPES: readonly string[] = [
@@ -209,6 +225,7 @@ export function createHandler(options: HandlerOptions): Handler {
     maxPixels = MAX_IMAGE_PIXELS,
     bodyTimeoutMs = BODY_TIMEOUT_MS,
     maxRequests = MAX_REQUESTS,
+    maxUploads = MAX_UPLOADS,
     onError = logError,
   } = options;
   const batcher = new Batcher(options.classifier);
@@ -219,6 +236,9 @@ export function createHandler(options: HandlerOptions): Handler {
   });
   const hostAllowed = hostPolicy(options.host ?? "127.0.0.1");
   let inProgress = 0;
+  let uploading = 0;
+  // Bytes held by the bodies of requests not yet answered, arrived or arriving.
+  const held = { bytes: 0, max: maxBytes * maxRequests };
   const page = drawingPage(options.dataset);
   const names = DATASETS[datasetName(options.dataset)].classes;
   const pageTag = entityTag(page);
@@ -253,28 +273,47 @@ export function createHandler(options: HandlerOptions): Handler {
   };
   const icon = () => withHeaders(new Response(null, { status: 204 }));
   const health = () => json({ status: "ok" });
+  const busy = async (request: Request, why: string) => {
+    await request.body?.cancel().catch(() => {});
+    return new HttpError(503, `The server is busy: ${why}; try again shortly`, {
+      headers: { "Retry-After": "1" },
+    });
+  };
   const classify = async (request: Request) => {
     if (inProgress >= maxRequests) {
-      await request.body?.cancel().catch(() => {});
-      throw new HttpError(
-        503,
-        `The server is busy: ${maxRequests} predictions are in progress; try again shortly`,
-        { headers: { "Retry-After": "1" } },
-      );
+      throw await busy(request, `${maxRequests} predictions are in progress`);
     }
-    inProgress++;
+    if (uploading >= maxUploads) {
+      throw await busy(request, `${maxUploads} request bodies are arriving`);
+    }
+    // What this request's body holds of `held`, from its first byte until it is answered.
+    const body = { bytes: 0 };
     try {
       const type = await checkBodyType(request);
-      const body = await readBody(request, { maxBytes, timeoutMs: bodyTimeoutMs });
-      const bytes = type === "multipart/form-data"
-        ? await formImage(body, request.headers.get("Content-Type")!)
-        : body;
-      const limits = { maxSide, maxPixels };
-      const answer = await predict(bytes, { batcher, pool, limits, names });
-      mark("serve: /api/predict answered");
-      return json(answer);
+      let bytes;
+      uploading++;
+      try {
+        bytes = await readBody(request, { maxBytes, timeoutMs: bodyTimeoutMs, held, body });
+      } finally {
+        uploading--;
+      }
+      if (inProgress >= maxRequests) {
+        throw await busy(request, `${maxRequests} predictions are in progress`);
+      }
+      inProgress++;
+      try {
+        if (type === "multipart/form-data") {
+          bytes = await formImage(bytes, request.headers.get("Content-Type")!);
+        }
+        const limits = { maxSide, maxPixels };
+        const answer = await predict(bytes, { batcher, pool, limits, names });
+        mark("serve: /api/predict answered");
+        return json(answer);
+      } finally {
+        inProgress--;
+      }
     } finally {
-      inProgress--;
+      held.bytes -= body.bytes;
     }
   };
   // Maps, not objects: a path or a method such as "constructor" must find nothing.
@@ -529,13 +568,20 @@ function rawPath(url: string): string {
 }
 
 /**
- * Reads the whole body, refusing with 413 as soon as it is known to exceed `maxBytes`, and with
- * 408 when it is not all there within `timeoutMs`. Either way the stream is cancelled, so what
- * was read is dropped and the connection closed.
+ * Reads the whole body, refusing with 413 as soon as it is known to exceed `maxBytes`, with 408
+ * when it is not all there within `timeoutMs`, and with 503 when a chunk would take the bytes
+ * that all requests' bodies hold (`held.bytes`, counted up here in `body.bytes`, which the
+ * caller gives back once the request is answered) past `held.max`. Each time the stream is
+ * cancelled, so what was read is dropped and the connection closed.
  */
 async function readBody(
   request: Request,
-  { maxBytes, timeoutMs }: { maxBytes: number; timeoutMs: number },
+  { maxBytes, timeoutMs, held, body }: {
+    maxBytes: number;
+    timeoutMs: number;
+    held: { bytes: number; max: number };
+    body: { bytes: number };
+  },
 ): Promise<Uint8Array<ArrayBuffer>> {
   const tooLarge = () =>
     new HttpError(413, `The request body is larger than the ${formatBytes(maxBytes)} limit`);
@@ -575,6 +621,16 @@ async function readBody(
         await reader.cancel().catch(() => {});
         throw tooLarge();
       }
+      if (held.bytes + chunk.value.length > held.max) {
+        await reader.cancel().catch(() => {});
+        throw new HttpError(
+          503,
+          `The server is busy: request bodies hold ${formatBytes(held.max)}; try again shortly`,
+          { headers: { "Retry-After": "1" } },
+        );
+      }
+      held.bytes += chunk.value.length;
+      body.bytes += chunk.value.length;
       chunks.push(chunk.value);
     }
   } finally {
