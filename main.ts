@@ -4,7 +4,7 @@
  * codes; it is the only place that calls `Deno.exit`.
  */
 import { COMMAND_NAMES, loadCommand, loadCommands } from "./src/cli/commands.ts";
-import { type Command, COMMON_HELP } from "./src/cli/command.ts";
+import type { Command } from "./src/cli/command.ts";
 import { suggest } from "./src/cli/args.ts";
 import { printable, UserError } from "./src/errors.ts";
 import { userDir } from "./src/fs.ts";
@@ -18,12 +18,18 @@ function usage(commands: readonly Command[]): string {
   return `Usage: mnist [--device auto|gpu|cpu] [--data-dir DIR] <command> [options]
 
 mnist ${VERSION}: handwritten-digit recognition on WebGPU (the MXNet tutorial, re-made).
-Run "mnist <command> --help" for a command's options and examples.
+Run "mnist <command> --help" for a command's options and examples. The common options may come
+before the command word.
 
 Commands:
 ${lines.join("\n")}
 
-${COMMON_HELP}
+Common options:
+  --device auto|gpu|cpu  WebGPU adapter: any (default), hardware GPU only, or the CPU/fallback
+                         one; train, eval, predict, serve and devices take it
+  --data-dir DIR         MNIST's files (default: $MNIST_DATA_DIR, else $XDG_CACHE_HOME/mnist
+                         or ~/.cache/mnist); every command but plot and devices takes it
+  -h, --help             show this help
   -V, --version          print the version
 
 Examples:
