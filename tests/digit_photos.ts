@@ -691,3 +691,112 @@ export function correlation(a: ArrayLike<number>, b: ArrayLike<number>): number 
   }
   return aa > 0 && bb > 0 ? ab / Math.sqrt(aa * bb) : 0;
 }
+
+/** What `framedPhoto` draws round the digit. */
+export type DrawnFrame = "box" | "circle" | "loop";
+
+/** Every `DrawnFrame`. */
+export const DRAWN_FRAMES: readonly DrawnFrame[] = ["box", "circle", "loop"];
+
+/**
+ * An MNIST digit written on plain paper with a frame drawn round it, not touching it,
+ * photographed as tester u4 did: 800×600, the digit's 28 px field 45–60% of the height, near
+ * the middle, crisp dark ink (`inkPhoto`), and
+ *
+ * - `box`: a rectangle 4 px wide, 5% of the field outside it;
+ * - `circle`: a circle 4 px wide, 10% of the field outside it;
+ * - `loop`: drawn by hand: an ellipse 6 px wide, wider than tall, its radius wobbling by 3%,
+ *   and open over 1% of its turn (a gap of 10–14 px), as a circle drawn in one go is.
+ */
+export function framedPhoto(digit: Uint8Array, frame: DrawnFrame, seed = 1): RenderedDigit {
+  const rng = new Rng(seed);
+  const width = 800, height = 600;
+  const scale = (height * rng.uniform(0.45, 0.6)) / 28;
+  const size = Math.round(28 * scale);
+  const at = {
+    width,
+    height,
+    x: Math.round((width - size) / 2 + rng.uniform(-60, 60)),
+    y: Math.round((height - size) / 2 + rng.uniform(-40, 40)),
+  };
+  const coverage = penCoverage(digit, scale, at);
+  // The distance from each pixel to the frame's line, in pixels, and the line's width.
+  const cx = at.x + size / 2, cy = at.y + size / 2;
+  const phase = rng.uniform(0, 2 * Math.PI), gapAt = rng.uniform(0, 2 * Math.PI);
+  const line = frame === "loop" ? 6 : 4;
+  const distance = (x: number, y: number): number => {
+    const dx = x + 0.5 - cx, dy = y + 0.5 - cy;
+    if (frame === "box") {
+      const half = size / 2 + 0.05 * size;
+      return Math.abs(Math.max(Math.abs(dx), Math.abs(dy)) - half);
+    }
+    const angle = Math.atan2(dy, dx);
+    if (frame === "circle") return Math.abs(Math.hypot(dx, dy) - (size / 2 + 0.1 * size));
+    const turn = Math.abs(((angle - gapAt + 3 * Math.PI) % (2 * Math.PI)) - Math.PI);
+    if (turn < 0.01 * Math.PI) return Infinity;
+    const wobble = 1 + 0.03 * Math.sin(3 * angle + phase);
+    const rx = 0.68 * size * wobble, ry = 0.6 * size * wobble;
+    // Near the ellipse, its implicit function's distance in units of the radius.
+    return Math.abs(Math.hypot(dx / rx, dy / ry) - 1) *
+      Math.hypot(rx * Math.cos(angle), ry * Math.sin(angle));
+  };
+  for (let y = 0; y < height; y++) {
+    for (let x = 0; x < width; x++) {
+      const a = Math.min(1, Math.max(0, line / 2 + 0.5 - distance(x, y)));
+      const p = y * width + x;
+      coverage[p] = Math.max(coverage[p]!, a);
+    }
+  }
+  return inkPhoto(coverage, { width, height }, rng);
+}
+
+/**
+ * Two MNIST digits written side by side ("14"), photographed as tester u4 did: 1000×600, each
+ * digit's 28 px field 300 px, the left one at (180 ± 20, 150 ± 20), the right one 255 px
+ * further right (0.85 of the field), crisp dark ink (`inkPhoto`).
+ */
+export function pairPhoto(left: Uint8Array, right: Uint8Array, seed = 1): RenderedDigit {
+  const rng = new Rng(seed);
+  const width = 1000, height = 600, size = 300, scale = size / 28;
+  const x = Math.round(180 + rng.uniform(-20, 20)), y = Math.round(150 + rng.uniform(-20, 20));
+  const coverage = penCoverage(left, scale, { width, height, x, y });
+  const second = penCoverage(right, scale, { width, height, x: x + 255, y });
+  for (let p = 0; p < coverage.length; p++) coverage[p] = Math.max(coverage[p]!, second[p]!);
+  return inkPhoto(coverage, { width, height }, rng);
+}
+
+/** The digit's coverage scaled and sharpened as a pen's stroke, placed in `frame`. */
+function penCoverage(digit: Uint8Array, scale: number, frame: Frame): Float32Array {
+  const coverage = new Float32Array(frame.width * frame.height);
+  paste(upscale(digit, scale), frame, (p, a) => {
+    coverage[p] = Math.min(1, Math.max(0, (a - 0.25) / 0.5));
+  });
+  return coverage;
+}
+
+/**
+ * Ink (35, 35, 45) of `coverage` on paper (228, 226, 218), lit unevenly (±15% across the frame)
+ * with Gaussian noise (σ 4 levels): tester u4's photos. Encode with `encodeJpeg`.
+ */
+function inkPhoto(
+  coverage: Float32Array,
+  { width, height }: { width: number; height: number },
+  rng: Rng,
+): RenderedDigit {
+  const angle = rng.uniform(0, 2 * Math.PI);
+  const ink = [35, 35, 45], paper = [228, 226, 218];
+  const pixels = new Uint8Array(width * height * 3);
+  for (let y = 0; y < height; y++) {
+    for (let x = 0; x < width; x++) {
+      const p = y * width + x;
+      const light = 1 +
+        0.15 * (Math.cos(angle) * (x / width - 0.5) + Math.sin(angle) * (y / height - 0.5));
+      const a = coverage[p]!;
+      for (let c = 0; c < 3; c++) {
+        const value = (paper[c]! * (1 - a) + ink[c]! * a) * light + 4 * gaussian(rng);
+        pixels[p * 3 + c] = Math.min(255, Math.max(0, Math.round(value)));
+      }
+    }
+  }
+  return { width, height, channels: 3, pixels, format: "jpeg" };
+}

@@ -8,12 +8,16 @@
  */
 import assert from "node:assert/strict";
 import { loadSplit, type Split } from "../src/data/dataset.ts";
+import { UserError } from "../src/errors.ts";
 import { decodeImage, readHeader } from "../src/image/decode.ts";
 import { toMnist } from "../src/image/preprocess.ts";
 import {
   correlation,
   type DeskScene,
+  DRAWN_FRAMES,
   encodeJpeg,
+  framedPhoto,
+  pairPhoto,
   photoSet,
   ruledPhoto,
   RULINGS,
@@ -127,4 +131,69 @@ Deno.test("toMnist() drops the rules and grid lines of ruled and squared paper",
   // 0.074, median 0.392, 3 above 0.8 (the rules were most of the ink).
   assert.ok(read >= 18, scores.filter((s) => s.aligned <= 0.8).map((s) => s.name).join(", "));
   assert.ok(sorted[10]! > 0.9, `median ${sorted[10]}`);
+});
+
+Deno.test("toMnist() drops a box, a circle or a loop drawn round the digit, and keeps a 0's strokes", async () => {
+  // Tester u4's boxed and circled photos (tests/digit_photos.ts `framedPhoto`), and a loop drawn
+  // by hand with a gap, five test digits in each; then two 0s (test digits 3 and 10, a loop
+  // themselves) in a box and in a loop: the frame goes, the 0 stays.
+  const split = await mnistTest();
+  const cases = DRAWN_FRAMES.flatMap((frame) =>
+    [0, 1, 2, 3, 4].map((k) => ({ frame, index: 1000 + 37 * k, seed: k + 1 }))
+  );
+  cases.push(
+    { frame: "box", index: 3, seed: 6 },
+    { frame: "loop", index: 10, seed: 7 },
+  );
+  const scores: { name: string; aligned: number }[] = [];
+  for (const { frame, index, seed } of cases) {
+    const original = split.images.slice(index * 784, (index + 1) * 784);
+    const name = `${frame}_${index}.jpg`;
+    const bytes = encodeJpeg(framedPhoto(original, frame, seed), 85);
+    const digit = toMnist(decodeImage(bytes, name), name);
+    assert.equal(digit.steps.source, "inverted luminance", name);
+    assert.equal(digit.steps.dropped.enclosures, 1, name);
+    scores.push({ name, aligned: alignedCorrelation(digit.pixels, original) });
+  }
+  const sorted = scores.map((s) => s.aligned).sort((a, b) => a - b);
+  const read = scores.filter((s) => s.aligned > 0.8).length;
+  console.log(
+    `  aligned correlation with the original, ${scores.length} framed photos: min ` +
+      `${sorted[0]!.toFixed(3)}, median ${
+        sorted[scores.length >> 1]!.toFixed(3)
+      }; ${read} above 0.8`,
+  );
+  assert.equal(
+    read,
+    scores.length,
+    scores.filter((s) => s.aligned <= 0.8).map((s) => s.name).join(),
+  );
+});
+
+Deno.test("toMnist() refuses two digits side by side, saying where they are in the image", async () => {
+  // Tester u4's second_digit photos (tests/digit_photos.ts `pairPhoto`): a test digit and the
+  // one 5000 further on, 1000×600, each in a 300 px field, the second 255 px to the right.
+  const split = await mnistTest();
+  const digit = (i: number) => split.images.slice(i * 784, (i + 1) * 784);
+  for (let k = 0; k < 5; k++) {
+    const index = 1000 + 37 * k;
+    const name = `pair_${index}.jpg`;
+    const bytes = encodeJpeg(pairPhoto(digit(index), digit(index + 5000), k + 1), 85);
+    let message = "";
+    assert.throws(() => toMnist(decodeImage(bytes, name), name), (e: unknown) => {
+      message = e instanceof UserError ? e.message : String(e);
+      return e instanceof UserError;
+    });
+    const match = message.match(
+      /^Image "pair_\d+\.jpg" holds 2 digits side by side, not one \((\d+)×(\d+) pixels at \((\d+), (\d+)\), (\d+)×(\d+) pixels at \((\d+), (\d+)\)\): crop it to the one digit to classify$/,
+    );
+    assert.ok(match, message);
+    const [w1, h1, x1, y1, w2, h2, x2, y2] = match.slice(1).map(Number) as number[];
+    // In the photo's pixels: the left digit's field spans x 160..500, the right one's 415..755.
+    assert.ok(x1! >= 160 && x1! + w1! <= 500 && x2! >= 415 && x2! + w2! <= 755, message);
+    assert.ok(x1! + w1! <= x2!, message);
+    for (const [y, h] of [[y1!, h1!], [y2!, h2!]]) {
+      assert.ok(y! >= 130 && y! + h! <= 470 && h! >= 150, message);
+    }
+  }
 });

@@ -1,15 +1,16 @@
 /**
  * `mnist predict` end to end on images that once went wrong (defects found by trying the
  * product): a digit on flat off-white paper shrunk from a large image, an opaque sheet on a
- * transparent margin, a tiny dot in a tiny image, an image over the size limit. A small model
- * (300 digits, one epoch) is enough: what is asserted is what a user sees, read or refused.
+ * transparent margin, a tiny dot in a tiny image, an image over the size limit, two digits side
+ * by side. A small model (300 digits, one epoch) is enough: what is asserted is what a user
+ * sees, read or refused.
  */
 import * as assert from "node:assert/strict";
 import { loadSplit } from "../src/data/dataset.ts";
 import { decodeImage } from "../src/image/decode.ts";
 import { encodePng } from "../src/image/png.ts";
 import { modelDirFor, runCli } from "./cli_helpers.ts";
-import { correlation, makeDigitImage } from "./digit_photos.ts";
+import { correlation, encodeJpeg, makeDigitImage, pairPhoto } from "./digit_photos.ts";
 import { gpu } from "./gpu_helpers.ts";
 import { FASHION, HAVE_FASHION, MNIST } from "./test_data.ts";
 
@@ -45,7 +46,7 @@ function sheet(): Uint8Array {
 }
 
 Deno.test({
-  name: "mnist predict reads flat paper and a sheet on a transparent margin, refuses a dot",
+  name: "mnist predict reads flat paper and a sheet on a transparent margin, refuses a dot, a pair",
   ignore: gpu === null,
   sanitizeOps: false,
   sanitizeResources: false,
@@ -81,11 +82,16 @@ Deno.test({
       for (const [name, image] of files) {
         await Deno.writeFile(`${dir}/${name}`, await encodePng(image));
       }
+      // Two test digits side by side (tester u4's second_digit): it was answered as one digit.
+      const test = await loadSplit(MNIST, { dataset: "mnist", split: "test" });
+      const digit = (i: number) => test.images.slice(i * 784, (i + 1) * 784);
+      await Deno.writeFile(`${dir}/pair.jpg`, encodeJpeg(pairPhoto(digit(1000), digit(6000)), 85));
       const run = await runCli([
         "predict",
         "--model",
         `${modelDirFor(dir)}/mlp.safetensors`,
         ...files.map(([name]) => `${dir}/${name}`),
+        `${dir}/pair.jpg`,
       ]);
       assert.equal(run.code, 1, run.stderr);
       const read = run.stdout.trim().split("\n");
@@ -96,6 +102,10 @@ Deno.test({
       assert.match(
         run.stderr,
         /wide\.png": 8001×10 pixels is over the limit of 8000 pixels a side and 16 megapixels/,
+      );
+      assert.match(
+        run.stderr,
+        /pair\.jpg" holds 2 digits side by side, not one \(\d+×\d+ pixels at \(\d+, \d+\), \d+×\d+ pixels at \(\d+, \d+\)\): crop it to the one digit to classify\n/,
       );
     } finally {
       await Deno.remove(dir, { recursive: true });

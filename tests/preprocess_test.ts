@@ -618,7 +618,107 @@ Deno.test("keepDigit() joins a digit's pieces and drops specks and marks far fro
   ]]);
   const kept = keepDigit(m, { dropFrame: true });
   assert.deepEqual(kept.box, { x: 100, y: 40, width: 48, height: 100 });
-  assert.deepEqual(kept.dropped, { frame: 0, specks: 1, far: 1, edges: 0 });
+  assert.deepEqual(kept.dropped, { frame: 0, specks: 1, far: 1, edges: 0, enclosures: 0 });
+  assert.deepEqual(kept.sideBySide, []);
+});
+
+/** An ink map painted by `draw` (1 ink, 0 none), the largest value of any shape per pixel. */
+function shapes(
+  width: number,
+  height: number,
+  draws: ((x: number, y: number) => number)[],
+): GreyMap {
+  const data = new Float32Array(width * height);
+  for (let y = 0; y < height; y++) {
+    for (let x = 0; x < width; x++) {
+      for (const draw of draws) data[y * width + x] = Math.max(data[y * width + x]!, draw(x, y));
+    }
+  }
+  return { width, height, data };
+}
+
+/** The outline of a rectangle [x, y, width, height], `thick` px wide, as a shape. */
+function outline(x0: number, y0: number, w: number, h: number, thick: number) {
+  return (x: number, y: number) =>
+    x >= x0 && y >= y0 && x < x0 + w && y < y0 + h &&
+      (x < x0 + thick || y < y0 + thick || x >= x0 + w - thick || y >= y0 + h - thick)
+      ? 1
+      : 0;
+}
+
+/** A filled rectangle [x, y, width, height] as a shape. */
+function rect(x0: number, y0: number, w: number, h: number) {
+  return (x: number, y: number) => (x >= x0 && y >= y0 && x < x0 + w && y < y0 + h ? 1 : 0);
+}
+
+Deno.test("keepDigit() drops a box or a circle drawn round the digit, and keeps a 0 and its box's 0", () => {
+  const bar = rect(147, 100, 8, 100); // a 1
+  // A box 4 px wide round the 1, clear of it: dropped; the digit's box is the 1's.
+  const boxed = keepDigit(shapes(300, 300, [outline(90, 80, 120, 140, 4), bar]), {
+    dropFrame: true,
+  });
+  assert.deepEqual(boxed.box, { x: 147, y: 100, width: 8, height: 100 });
+  assert.equal(boxed.dropped.enclosures, 1);
+  assert.deepEqual(boxed.outline, { x: 90, y: 80, width: 120, height: 140 });
+  assert.equal(boxed.map.data[80 * 300 + 150], 0, "the box's pixels are cleared");
+  // A circle drawn by hand, open by 8 px at the top (2.5% of its size): dropped too.
+  const circle = (x: number, y: number) =>
+    (y < 60 && Math.abs(x + 0.5 - 150) < 4 ? 0 : 1) *
+    ring(150, 150, 80, 5)(x, y);
+  const circled = keepDigit(shapes(300, 300, [circle, bar]), { dropFrame: true });
+  assert.deepEqual(circled.box, { x: 147, y: 100, width: 8, height: 100 });
+  // A 0 alone encloses no ink: kept, as a 0 in a box is, whose box goes.
+  const zero = ring(150, 150, 50, 8);
+  const alone = keepDigit(shapes(300, 300, [zero]), { dropFrame: true });
+  assert.deepEqual(alone.box, { x: 96, y: 96, width: 108, height: 108 });
+  assert.equal(alone.dropped.enclosures, 0);
+  const zeroInBox = keepDigit(shapes(300, 300, [outline(70, 70, 160, 160, 4), zero]), {
+    dropFrame: true,
+  });
+  assert.deepEqual(zeroInBox.box, { x: 96, y: 96, width: 108, height: 108 });
+  assert.equal(zeroInBox.dropped.enclosures, 1);
+  // Ink outside the box too (another digit beside it): the box is kept, as drawn ink.
+  const beside = keepDigit(
+    shapes(400, 300, [outline(90, 80, 120, 140, 4), bar, rect(300, 100, 8, 100)]),
+    { dropFrame: true },
+  );
+  assert.equal(beside.dropped.enclosures, 0);
+  // A box open by a quarter of its side is no frame.
+  const open = (x: number, y: number) =>
+    (y < 90 && x >= 120 && x < 180 ? 0 : 1) *
+    outline(90, 80, 120, 140, 4)(x, y);
+  assert.equal(keepDigit(shapes(300, 300, [open, bar]), { dropFrame: true }).dropped.enclosures, 0);
+});
+
+Deno.test("keepDigit() tells digits side by side from a digit's own pieces and specks", () => {
+  const row = (draws: ((x: number, y: number) => number)[]) =>
+    keepDigit(shapes(400, 300, draws), { dropFrame: true }).sideBySide;
+  // "11": two strokes of a digit's height, 52 px apart.
+  assert.deepEqual(row([rect(150, 100, 8, 100), rect(210, 100, 8, 100)]), [
+    { x: 150, y: 100, width: 8, height: 100 },
+    { x: 210, y: 100, width: 8, height: 100 },
+  ]);
+  // "10", the 0 a little lower and larger.
+  assert.equal(row([rect(150, 100, 8, 100), ring(250, 155, 45, 8)]).length, 2);
+  // A 4 in two strokes: the open hook and the stem, 4 px apart.
+  const hook = [rect(150, 100, 8, 70), rect(150, 162, 46, 8)];
+  assert.deepEqual(row([...hook, rect(200, 100, 8, 100)]), []);
+  // A 5 with its bar apart (12 px), a 7 with its crossbar apart, a speck beside a 1.
+  assert.deepEqual(row([rect(150, 100, 8, 100), rect(170, 100, 40, 8)]), []);
+  assert.deepEqual(row([rect(150, 100, 60, 8), rect(200, 112, 8, 90), rect(185, 150, 40, 6)]), []);
+  assert.deepEqual(row([rect(150, 100, 8, 100), rect(175, 150, 5, 5)]), []);
+  // A 0 broken at the top and bottom into two arcs, 4 px apart.
+  const arcs = (
+    x: number,
+    y: number,
+  ) => (Math.abs(x + 0.5 - 200) < 2 ? 0 : ring(200, 150, 50, 8)(x, y));
+  assert.deepEqual(row([arcs]), []);
+  // A word in small letters beside a digit, and a scribble far away.
+  assert.deepEqual(
+    row([rect(150, 100, 8, 100), rect(180, 160, 30, 40), rect(220, 160, 30, 40)]),
+    [],
+  );
+  assert.deepEqual(row([rect(100, 100, 8, 100), rect(300, 100, 8, 100)]), []);
 });
 
 Deno.test("keepDigit() prefers a stroke in the middle to a blob by the edge", () => {

@@ -6,7 +6,7 @@
 import { UserError } from "../errors.ts";
 import type { Polarity } from "./contrast.ts";
 import { type Box, crop, type GreyMap } from "./grey_map.ts";
-import { components, distanceTransform, type Mark } from "./morphology.ts";
+import { components, dilateMask, distanceTransform, type Mark } from "./morphology.ts";
 
 /**
  * Levelled ink at or above this counts as ink for the bounding box and for speck removal. MNIST's
@@ -41,6 +41,55 @@ export const MIN_EXTENT = 0.1;
  */
 export const MIN_ELONGATION = 2;
 
+/**
+ * The least extent of the ink a frame encloses (`enclosingFrames`), as a fraction of the
+ * frame's: a box or a circle drawn round a digit holds a digit nearly its size (u4's boxes and
+ * circles: 0.7 to 0.95), a loop of a digit holds at most a broken-off piece of itself.
+ */
+export const ENCLOSED_EXTENT = 0.25;
+
+/**
+ * The widest gap a frame may have and still enclose (`enclosingFrames`), as a fraction of its
+ * extent: a circle drawn by hand is seldom closed exactly. The frame is widened by half this
+ * on each side before its inside is found.
+ */
+export const FRAME_GAP = 0.04;
+
+/**
+ * The share of the ring round a mark (`oneSidedMarks`) that may be as dark as the mark (for
+ * dark ink) for the mark to be another digit beside the digit (`sideBySide`): a written digit
+ * has paper all round (0% in u4's photos of two digits), a patch of desk in a shadow beside the
+ * sheet has its own kind on a side (27% in a photo of issue 16's set).
+ */
+export const DIGIT_SIDED = 0.1;
+
+/**
+ * The least clear gap between two digit-sized marks side by side (`sideBySide`), as a fraction
+ * of the digit's height: between written digits there is paper; the pieces of one digit (a 4's
+ * stem beside its open hook, an arc of a broken 0) meet or nearly meet.
+ */
+export const DIGIT_GUTTER = 0.1;
+
+/**
+ * How far apart digit-sized marks may lie to be side by side (`sideBySide`), as a fraction of
+ * the digit's height: digits written in a row are a fraction of their height apart.
+ */
+export const DIGIT_SPACING = 1;
+
+/**
+ * The least height of a mark side by side with the digit to count as another digit
+ * (`sideBySide`), as a fraction of the taller's: a 5's bar, a 7's crossbar, a dash or a word in
+ * smaller letters are lower than that.
+ */
+export const DIGIT_HEIGHT = 0.7;
+
+/**
+ * The least ink of a mark side by side with the digit to count as another digit
+ * (`sideBySide`), as a fraction of the heaviest's pixels: a 1 beside an 8 has a third of its
+ * ink or more; a scanner's faint line beside a digit, a stray stroke, less.
+ */
+export const DIGIT_MASS = 0.3;
+
 /** `keepDigit`'s result. */
 export interface KeptDigit {
   /** The ink map with the dropped marks' pixels set to 0. */
@@ -49,10 +98,20 @@ export interface KeptDigit {
   mask: Uint8Array;
   /** The kept marks' bounding box; undefined when nothing is left. */
   box?: Box;
-  /** How many marks were dropped, and why. */
-  dropped: { frame: number; specks: number; far: number; edges: number };
+  /**
+   * `box` with the frames drawn round the digit (`enclosingFrames`) that were dropped: what the
+   * ink's outline is when readings are compared (`judgePolarity`); `box` when there were none.
+   */
+  outline?: Box;
+  /** How many marks were dropped, and why (`enclosures`: frames drawn round the digit). */
+  dropped: { frame: number; specks: number; far: number; edges: number; enclosures: number };
   /** Whether a kept mark touches the frame (a digit cropped to its edges, or no digit). */
   touchesFrame: boolean;
+  /**
+   * The boxes, left to right, of two or more digit-sized marks side by side that hold the
+   * digit (`sideBySide`): the image holds several digits, not one. Empty otherwise.
+   */
+  sideBySide: Box[];
 }
 
 /**
@@ -68,22 +127,35 @@ export interface KeptDigit {
  *   in turn, unless they are specks (under `SPECK_FRACTION` of its pixels): a 5's detached bar,
  *   a broken stroke.
  * - Everything else is dropped: dust and JPEG specks, a second scribble far away.
+ *
+ * Before all that, a box or a circle drawn round the digit is dropped as background
+ * (`enclosingFrames`). After it, digit-sized marks side by side with the digit are reported
+ * (`sideBySide`), not dropped: the image holds a number. With `ground` (the grey map and the
+ * ink's polarity), a mark that is the edge of something broad (ink on one side only, as
+ * `edges` tells) is not another digit. With `edges`, such marks are dropped first.
  */
 export function keepDigit(
   map: GreyMap,
-  options: { dropFrame: boolean; edges?: { grey: GreyMap; polarity: Polarity } },
+  options: {
+    dropFrame: boolean;
+    edges?: { grey: GreyMap; polarity: Polarity };
+    ground?: { grey: GreyMap; polarity: Polarity };
+  },
 ): KeptDigit {
   const { width, height, data } = map;
   const found = components(map, INK_THRESHOLD);
   const { labels } = found;
-  const dropped = { frame: 0, specks: 0, far: 0, edges: 0 };
+  const dropped = { frame: 0, specks: 0, far: 0, edges: 0, enclosures: 0 };
   const oneSided = options.edges
     ? oneSidedMarks(labels, found.marks.length, options.edges)
     : new Uint8Array(found.marks.length + 1);
-  const marks = found.marks.filter((m) => !oneSided[m.label]);
-  dropped.edges = found.marks.length - marks.length;
+  const unframed = found.marks.filter((m) => !oneSided[m.label]);
+  dropped.edges = found.marks.length - unframed.length;
+  const enclosing = enclosingFrames(labels, unframed, { width, height });
+  const marks = unframed.filter((m) => !enclosing.has(m));
+  dropped.enclosures = enclosing.size;
   const mask = new Uint8Array(data.length);
-  if (marks.length === 0) return { map, mask, dropped, touchesFrame: false };
+  if (marks.length === 0) return { map, mask, dropped, touchesFrame: false, sideBySide: [] };
 
   const minExtent = MIN_EXTENT * Math.min(width, height);
   const extent = (b: Box) => Math.max(b.width, b.height);
@@ -138,7 +210,185 @@ export function keepDigit(
     else out[p] = 0;
   }
   const touchesFrame = [...kept].some((m) => m.touchesFrame);
-  return { map: { width, height, data: out }, mask, box, dropped, touchesFrame };
+  const others = pool.filter((m) => m.size >= SPECK_FRACTION * main.size);
+  // Marks that are the edge of something broad (one-sided: a patch of desk in a shadow) are no
+  // digits; asked only when there is a row to judge.
+  const ground = options.ground;
+  let sided: Uint8Array | undefined;
+  const isEdge = (m: Mark) =>
+    ground !== undefined &&
+    (sided ??= oneSidedMarks(labels, found.marks.length, ground, DIGIT_SIDED))[m.label] === 1;
+  const row = sideBySide(others, { main, box, minHeight: minExtent, isEdge });
+  const outline = [...enclosing].reduce((a, m) => unionBox(a, m.box), box);
+  return {
+    map: { width, height, data: out },
+    mask,
+    box,
+    outline,
+    dropped,
+    touchesFrame,
+    sideBySide: row,
+  };
+}
+
+/**
+ * The marks that are frames drawn round the digit: a box or a circle (printed or drawn by hand,
+ * closed to within `FRAME_GAP` of its extent, clear of the map's edge) that encloses other
+ * ink, at least `ENCLOSED_EXTENT` of its own extent, and has no ink outside it but specks
+ * (under `SPECK_FRACTION` of the enclosed ink) and marks touching the image's frame (the
+ * desk). `labels` and `marks` are `components`' (one label per pixel of a `size` map). A
+ * digit that is itself a loop (a 0, an 8, a big 6 or 9) encloses no ink and stays; so does a 0
+ * drawn inside a box, whose box is the frame. Frames inside frames are all dropped.
+ *
+ * A mark's inside is what the map's border cannot reach without crossing the mark, widened
+ * by `FRAME_GAP` / 2 of its extent to close a hand-drawn circle's gap.
+ */
+export function enclosingFrames(
+  labels: Int32Array,
+  marks: Mark[],
+  size: { width: number; height: number },
+): Set<Mark> {
+  const { width, height } = size;
+  const frames = new Set<Mark>();
+  const extent = (b: Box) => Math.max(b.width, b.height);
+  const holds = (a: Box, b: Box) =>
+    b.x > a.x && b.y > a.y && b.x + b.width < a.x + a.width && b.y + b.height < a.y + a.height;
+  // Outermost first: a frame's box holds every box it encloses.
+  // A mark that reaches the map's edge is no frame: it is the ground, the desk, or cut off.
+  const candidates = marks
+    .filter((m) =>
+      !m.touchesFrame &&
+      marks.some((n) =>
+        n !== m && holds(m.box, n.box) && extent(n.box) >= ENCLOSED_EXTENT * extent(m.box)
+      )
+    )
+    .sort((a, b) => b.box.width * b.box.height - a.box.width * a.box.height);
+  for (const frame of candidates) {
+    const rest = marks.filter((m) => m !== frame && !frames.has(m));
+    const reached = outsideOf(labels, frame, { width, height });
+    const enclosed = rest.filter((m) => !reached.has(m.label));
+    if (!enclosed.some((m) => extent(m.box) >= ENCLOSED_EXTENT * extent(frame.box))) continue;
+    let ink = 0;
+    for (const m of enclosed) ink += m.size;
+    const outside = rest.filter((m) =>
+      reached.has(m.label) && !m.touchesFrame && m.size >= SPECK_FRACTION * ink
+    );
+    if (outside.length === 0) frames.add(frame);
+  }
+  return frames;
+}
+
+/**
+ * The labels of the marks that the map's border reaches (4-connected) without crossing `frame`
+ * widened by `FRAME_GAP` / 2 of its extent.
+ */
+function outsideOf(
+  labels: Int32Array,
+  frame: Mark,
+  size: { width: number; height: number },
+): Set<number> {
+  const { width, height } = size;
+  const own = Uint8Array.from(labels, (l) => (l === frame.label ? 1 : 0));
+  const radius = Math.max(
+    1,
+    Math.round((FRAME_GAP / 2) * Math.max(frame.box.width, frame.box.height)),
+  );
+  const wall = dilateMask(own, width, height, radius);
+  const seen = new Uint8Array(labels.length);
+  const queue = new Int32Array(labels.length);
+  let tail = 0;
+  const push = (p: number) => {
+    if (!wall[p] && !seen[p]) {
+      seen[p] = 1;
+      queue[tail++] = p;
+    }
+  };
+  for (let x = 0; x < width; x++) {
+    push(x);
+    push((height - 1) * width + x);
+  }
+  for (let y = 0; y < height; y++) {
+    push(y * width);
+    push(y * width + width - 1);
+  }
+  const reached = new Set<number>();
+  for (let head = 0; head < tail; head++) {
+    const p = queue[head]!;
+    if (labels[p]! > 0) reached.add(labels[p]!);
+    const x = p % width;
+    if (x > 0) push(p - 1);
+    if (x < width - 1) push(p + 1);
+    if (p >= width) push(p - width);
+    if (p + width < labels.length) push(p + width);
+  }
+  return reached;
+}
+
+/**
+ * Digit-sized marks side by side with the digit, left to right, when there are two or more:
+ * the image holds a number ("14"), not a digit. `marks` are the candidates (no specks);
+ * `main` the digit's main stroke and `box` the digit's box as kept.
+ *
+ * Marks in the digit's band of rows (overlapping its box vertically) are gathered into columns:
+ * marks whose spans across overlap or lie closer than `DIGIT_GUTTER` of the digit's height are
+ * one column (a 4's stem and hook, a 5's bar, a broken stroke). A column at least `DIGIT_HEIGHT`
+ * as tall as the tallest and `minHeight` tall, with at least `DIGIT_MASS` of the heaviest's
+ * ink, and overlapping the main stroke's column vertically by half the lower one's height is a
+ * digit; digits no more than `DIGIT_SPACING` of
+ * the height apart are a row. A row of two or more that holds the main stroke is returned.
+ */
+export function sideBySide(
+  marks: Mark[],
+  options: { main: Mark; box: Box; minHeight: number; isEdge?: (m: Mark) => boolean },
+): Box[] {
+  const { main, box, minHeight, isEdge = () => false } = options;
+  const band = marks.filter((m) => m.box.y < box.y + box.height && m.box.y + m.box.height > box.y);
+  if (band.length < 2) return [];
+  const tallest = Math.max(box.height, ...band.map((m) => m.box.height));
+  const gutter = DIGIT_GUTTER * tallest;
+  // Columns: spans across merged where they overlap or nearly meet.
+  const sorted = [...band].sort((a, b) => a.box.x - b.box.x);
+  const columns: { box: Box; marks: Mark[] }[] = [];
+  for (const m of sorted) {
+    const last = columns.at(-1);
+    if (last && m.box.x - (last.box.x + last.box.width) < gutter) {
+      last.box = unionBox(last.box, m.box);
+      last.marks.push(m);
+    } else columns.push({ box: m.box, marks: [m] });
+  }
+  if (columns.length < 2) return [];
+  const height = Math.max(...columns.map((c) => c.box.height));
+  const mass = (c: { marks: Mark[] }) => c.marks.reduce((sum, m) => sum + m.size, 0);
+  const heaviest = Math.max(...columns.map(mass));
+  const home = columns.findIndex((c) => c.marks.includes(main));
+  const digitSized = (c: { box: Box; marks: Mark[] }) =>
+    c.box.height >= DIGIT_HEIGHT * height && c.box.height >= minHeight &&
+    mass(c) >= DIGIT_MASS * heaviest;
+  if (home < 0 || !digitSized(columns[home]!)) return [];
+  // Ink all round: at least half a column's pixels in marks that are not one-sided.
+  const inked = (c: { marks: Mark[] }) =>
+    2 * c.marks.reduce((sum, m) => sum + (isEdge(m) ? 0 : m.size), 0) >= mass(c);
+  const level = (c: { box: Box }) => {
+    const a = columns[home]!.box, b = c.box;
+    const overlap = Math.min(a.y + a.height, b.y + b.height) - Math.max(a.y, b.y);
+    return overlap >= 0.5 * Math.min(a.height, b.height);
+  };
+  if (!inked(columns[home]!)) return [];
+  const row = [columns[home]!.box];
+  const spacing = DIGIT_SPACING * height;
+  for (const step of [-1, 1]) {
+    let near = columns[home]!.box;
+    for (let i = home + step; i >= 0 && i < columns.length; i += step) {
+      const c = columns[i]!;
+      if (!digitSized(c) || !level(c) || !inked(c)) continue;
+      const gap = step > 0 ? c.box.x - (near.x + near.width) : near.x - (c.box.x + c.box.width);
+      if (gap > spacing) break;
+      near = c.box;
+      if (step > 0) row.push(c.box);
+      else row.unshift(c.box);
+    }
+  }
+  return row.length >= 2 ? row : [];
 }
 
 /** How far around a mark `oneSidedMarks` looks, in pixels: past the stroke's soft edge. */
@@ -150,13 +400,14 @@ const RING = 3;
  * dark desk (a JPEG's or a phone's sharpening halo), or a dark line along a shadow's edge, has
  * on one side ground as light (or as dark) as itself. So the ring 2 to `RING` pixels around each
  * mark (each pixel given to the nearest mark) is compared with the mark's mean grey level: a
- * mark is one-sided when 30% of its ring lies on its side of the midpoint between the mark's
- * level and the ring's mean.
+ * mark is one-sided when `share` (30% by default) of its ring lies on its side of the midpoint
+ * between the mark's level and the ring's mean.
  */
 function oneSidedMarks(
   labels: Int32Array,
   n: number,
   { grey, polarity }: { grey: GreyMap; polarity: Polarity },
+  share = 0.3,
 ): Uint8Array {
   const { width, height, data } = grey;
   // Multi-source breadth-first search from every mark pixel, out to RING (8-neighbours).
@@ -215,7 +466,7 @@ function oneSidedMarks(
   }
   const out = new Uint8Array(n + 1);
   for (let label = 1; label <= n; label++) {
-    out[label] = ringCount[label]! > 0 && alike[label]! >= 0.3 * ringCount[label]! ? 1 : 0;
+    out[label] = ringCount[label]! > 0 && alike[label]! >= share * ringCount[label]! ? 1 : 0;
   }
   return out;
 }

@@ -72,9 +72,11 @@ export function inkCandidate(
   // Light marks along a sheet's edge are its bright rim (a JPEG's or a phone's sharpening
   // halo), not ink; a dark line along an edge is kept: a stroke in a deep shadow has as dark a
   // ground on one side, by the raw grey levels this test compares.
+  const ground = { grey, polarity: options.polarity };
   const digit = keepDigit(levelled.map, {
     dropFrame: true,
-    ...(options.polarity === "light" ? { edges: { grey, polarity: options.polarity } } : {}),
+    ground,
+    ...(options.polarity === "light" ? { edges: ground } : {}),
   });
   return { polarity: options.polarity, levelled, digit };
 }
@@ -100,10 +102,11 @@ export const SLIMMER = 1.5;
  * 1. Only one reading finds a digit (at least `MIN_EXTENT` of the image, and half the other
  *    reading's, unless that one touches the frame; its strong level half the other's at
  *    least, relative contrast for dark ink against grey levels for light ink): that one.
- * 2. Enclosure: one reading's digit lies inside the other's box (90% of its box): it is the
- *    ground inside the strokes, and the outer reading is the ink, unless the outer one touches
- *    the frame (MNIST's margins around a 1, or a digit cropped to its edges): the border
- *    decides.
+ * 2. Enclosure: one reading's digit lies inside the other's box (90% of its box), or, when
+ *    only one reading dropped a frame drawn round its digit, inside that reading's outline
+ *    (`KeptDigit.outline`, the frame's box): it is the ground inside the strokes, and the
+ *    outer reading is the ink, unless the outer one touches the frame (MNIST's margins around
+ *    a 1, or a digit cropped to its edges): the border decides.
  * 3. Frame: only one reading's digit keeps off the frame: that one.
  * 4. Slimness: one reading's strokes are `SLIMMER` than the other's, and at least half as long
  *    (`strokeShape`): that one.
@@ -169,6 +172,16 @@ export function judgePolarity(grey: GreyMap): FoundInk {
     return found(d.box !== undefined ? dark : light, "only");
   }
   const shapes = { dark: strokeShape(d), light: strokeShape(l) };
+  // A frame drawn round the digit was dropped from one reading, yet it bounds the other's
+  // marks (the paper between it and the digit, as wide as the frame's inside): it is ink.
+  const dFramed = d.dropped.enclosures > 0, lFramed = l.dropped.enclosures > 0;
+  if (dFramed !== lFramed) {
+    const [framer, other] = dFramed ? [d, l] : [l, d];
+    if (inside(other.box!, framer.outline!)) {
+      const outer = dFramed ? dark : light;
+      return outer.digit.touchesFrame ? border(shapes) : found(outer, "enclosure", shapes);
+    }
+  }
   const lightInside = inside(l.box, d.box), darkInside = inside(d.box, l.box);
   if (lightInside !== darkInside) {
     const outer = lightInside ? dark : light;

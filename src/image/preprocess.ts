@@ -84,8 +84,11 @@ export interface MnistSteps {
   noise: number;
   /** The contrast that was scaled to full ink. */
   strong: number;
-  /** Marks dropped as not the digit: touching the frame, specks, far from it, edges. */
-  dropped: { frame: number; specks: number; far: number; edges: number };
+  /**
+   * Marks dropped as not the digit: touching the frame, specks, far from it, edges, and boxes or
+   * circles drawn round it (`enclosures`).
+   */
+  dropped: { frame: number; specks: number; far: number; edges: number; enclosures: number };
   /** The digit's bounding box, in the image's pixels. */
   box: Box;
   /** The box's size after scaling its longest side to 20 px. */
@@ -99,8 +102,9 @@ export interface MnistSteps {
 /**
  * Runs every step: the image's ink, found against its local background, the digit kept and the
  * rest dropped, cropped to its bounding box, scaled so its longest side is 20 px and placed in
- * 28×28 by its centre of mass. Throws a `UserError` naming `name` when the image has no ink, or
- * too little to be a digit (`checkDigitSize`).
+ * 28×28 by its centre of mass. Throws a `UserError` naming `name` when the image has no ink,
+ * too little to be a digit (`checkDigitSize`), or digits side by side (`sideBySide`: "14"),
+ * saying where they are in the image's pixels.
  */
 export function toMnist(image: DecodedImage, name: string): MnistDigit {
   const grey = greyMap(image);
@@ -219,8 +223,8 @@ interface InkRead {
 
 /**
  * Steps 1–5 of `toMnist` on a grey map (`greyMap`): shrunk, its ink found (the alpha's, or by
- * `judgePolarity`) and checked (`checkDigitSize`). Throws a `UserError` naming `name` when there
- * is no ink or too little.
+ * `judgePolarity`) and checked (`checkDigitSize`, `sideBySide`). Throws a `UserError` naming
+ * `name` when there is no ink, too little, or digits side by side.
  */
 function readInk(grey: Grey, name: string): InkRead {
   let { map: work, scale } = shrink(grey.map, WORKING_SIDE);
@@ -241,7 +245,28 @@ function readInk(grey: Grey, name: string): InkRead {
   const box = found.digit.box;
   if (box === undefined) throw noInk(name);
   checkDigitSize(found.digit.map, { box, name, scale });
+  const row = found.digit.sideBySide;
+  if (row.length >= 2) throw severalDigits(name, row, scale);
   return { found, scale, box };
+}
+
+/**
+ * The refusal of an image that holds digits side by side (`sideBySide`): where they are, in the
+ * image's pixels (`scale`: working pixels per image pixel), and what to do.
+ */
+function severalDigits(name: string, row: Box[], scale: number): UserError {
+  const at = (b: Box) => {
+    const x = Math.round(b.x / scale), y = Math.round(b.y / scale);
+    const width = Math.max(1, Math.round((b.x + b.width) / scale) - x);
+    const height = Math.max(1, Math.round((b.y + b.height) / scale) - y);
+    return `${width}×${height} pixels at (${x}, ${y})`;
+  };
+  return new UserError(
+    `Image "${name}" holds ${row.length} digits side by side, not one (${
+      row.map(at).join(", ")
+    }): crop it to the one digit to classify`,
+    { hint: "A model reads one digit per image: crop each digit into an image of its own." },
+  );
 }
 
 function noInk(name: string): UserError {

@@ -609,6 +609,13 @@ var SPECK_FRACTION = 0.05;
 var PIECE_REACH = 0.25;
 var MIN_EXTENT = 0.1;
 var MIN_ELONGATION = 2;
+var ENCLOSED_EXTENT = 0.25;
+var FRAME_GAP = 0.04;
+var DIGIT_SIDED = 0.1;
+var DIGIT_GUTTER = 0.1;
+var DIGIT_SPACING = 1;
+var DIGIT_HEIGHT = 0.7;
+var DIGIT_MASS = 0.3;
 function keepDigit(map, options) {
   const { width, height, data } = map;
   const found = components(map, INK_THRESHOLD);
@@ -617,17 +624,25 @@ function keepDigit(map, options) {
     frame: 0,
     specks: 0,
     far: 0,
-    edges: 0
+    edges: 0,
+    enclosures: 0
   };
   const oneSided = options.edges ? oneSidedMarks(labels, found.marks.length, options.edges) : new Uint8Array(found.marks.length + 1);
-  const marks = found.marks.filter((m) => !oneSided[m.label]);
-  dropped.edges = found.marks.length - marks.length;
+  const unframed = found.marks.filter((m) => !oneSided[m.label]);
+  dropped.edges = found.marks.length - unframed.length;
+  const enclosing = enclosingFrames(labels, unframed, {
+    width,
+    height
+  });
+  const marks = unframed.filter((m) => !enclosing.has(m));
+  dropped.enclosures = enclosing.size;
   const mask = new Uint8Array(data.length);
   if (marks.length === 0) return {
     map,
     mask,
     dropped,
-    touchesFrame: false
+    touchesFrame: false,
+    sideBySide: []
   };
   const minExtent = MIN_EXTENT * Math.min(width, height);
   const extent = (b) => Math.max(b.width, b.height);
@@ -680,6 +695,19 @@ function keepDigit(map, options) {
   const touchesFrame = [
     ...kept
   ].some((m) => m.touchesFrame);
+  const others = pool.filter((m) => m.size >= SPECK_FRACTION * main.size);
+  const ground = options.ground;
+  let sided;
+  const isEdge = (m) => ground !== void 0 && (sided ??= oneSidedMarks(labels, found.marks.length, ground, DIGIT_SIDED))[m.label] === 1;
+  const row = sideBySide(others, {
+    main,
+    box,
+    minHeight: minExtent,
+    isEdge
+  });
+  const outline = [
+    ...enclosing
+  ].reduce((a, m) => unionBox(a, m.box), box);
   return {
     map: {
       width,
@@ -688,12 +716,126 @@ function keepDigit(map, options) {
     },
     mask,
     box,
+    outline,
     dropped,
-    touchesFrame
+    touchesFrame,
+    sideBySide: row
   };
 }
+function enclosingFrames(labels, marks, size) {
+  const { width, height } = size;
+  const frames = /* @__PURE__ */ new Set();
+  const extent = (b) => Math.max(b.width, b.height);
+  const holds = (a, b) => b.x > a.x && b.y > a.y && b.x + b.width < a.x + a.width && b.y + b.height < a.y + a.height;
+  const candidates = marks.filter((m) => !m.touchesFrame && marks.some((n) => n !== m && holds(m.box, n.box) && extent(n.box) >= ENCLOSED_EXTENT * extent(m.box))).sort((a, b) => b.box.width * b.box.height - a.box.width * a.box.height);
+  for (const frame of candidates) {
+    const rest = marks.filter((m) => m !== frame && !frames.has(m));
+    const reached = outsideOf(labels, frame, {
+      width,
+      height
+    });
+    const enclosed = rest.filter((m) => !reached.has(m.label));
+    if (!enclosed.some((m) => extent(m.box) >= ENCLOSED_EXTENT * extent(frame.box))) continue;
+    let ink = 0;
+    for (const m of enclosed) ink += m.size;
+    const outside = rest.filter((m) => reached.has(m.label) && !m.touchesFrame && m.size >= SPECK_FRACTION * ink);
+    if (outside.length === 0) frames.add(frame);
+  }
+  return frames;
+}
+function outsideOf(labels, frame, size) {
+  const { width, height } = size;
+  const own = Uint8Array.from(labels, (l) => l === frame.label ? 1 : 0);
+  const radius = Math.max(1, Math.round(FRAME_GAP / 2 * Math.max(frame.box.width, frame.box.height)));
+  const wall = dilateMask(own, width, height, radius);
+  const seen = new Uint8Array(labels.length);
+  const queue = new Int32Array(labels.length);
+  let tail = 0;
+  const push = (p) => {
+    if (!wall[p] && !seen[p]) {
+      seen[p] = 1;
+      queue[tail++] = p;
+    }
+  };
+  for (let x = 0; x < width; x++) {
+    push(x);
+    push((height - 1) * width + x);
+  }
+  for (let y = 0; y < height; y++) {
+    push(y * width);
+    push(y * width + width - 1);
+  }
+  const reached = /* @__PURE__ */ new Set();
+  for (let head = 0; head < tail; head++) {
+    const p = queue[head];
+    if (labels[p] > 0) reached.add(labels[p]);
+    const x = p % width;
+    if (x > 0) push(p - 1);
+    if (x < width - 1) push(p + 1);
+    if (p >= width) push(p - width);
+    if (p + width < labels.length) push(p + width);
+  }
+  return reached;
+}
+function sideBySide(marks, options) {
+  const { main, box, minHeight, isEdge = () => false } = options;
+  const band = marks.filter((m) => m.box.y < box.y + box.height && m.box.y + m.box.height > box.y);
+  if (band.length < 2) return [];
+  const tallest = Math.max(box.height, ...band.map((m) => m.box.height));
+  const gutter = DIGIT_GUTTER * tallest;
+  const sorted = [
+    ...band
+  ].sort((a, b) => a.box.x - b.box.x);
+  const columns = [];
+  for (const m of sorted) {
+    const last = columns.at(-1);
+    if (last && m.box.x - (last.box.x + last.box.width) < gutter) {
+      last.box = unionBox(last.box, m.box);
+      last.marks.push(m);
+    } else columns.push({
+      box: m.box,
+      marks: [
+        m
+      ]
+    });
+  }
+  if (columns.length < 2) return [];
+  const height = Math.max(...columns.map((c) => c.box.height));
+  const mass = (c) => c.marks.reduce((sum, m) => sum + m.size, 0);
+  const heaviest = Math.max(...columns.map(mass));
+  const home = columns.findIndex((c) => c.marks.includes(main));
+  const digitSized = (c) => c.box.height >= DIGIT_HEIGHT * height && c.box.height >= minHeight && mass(c) >= DIGIT_MASS * heaviest;
+  if (home < 0 || !digitSized(columns[home])) return [];
+  const inked = (c) => 2 * c.marks.reduce((sum, m) => sum + (isEdge(m) ? 0 : m.size), 0) >= mass(c);
+  const level = (c) => {
+    const a = columns[home].box, b = c.box;
+    const overlap = Math.min(a.y + a.height, b.y + b.height) - Math.max(a.y, b.y);
+    return overlap >= 0.5 * Math.min(a.height, b.height);
+  };
+  if (!inked(columns[home])) return [];
+  const row = [
+    columns[home].box
+  ];
+  const spacing = DIGIT_SPACING * height;
+  for (const step of [
+    -1,
+    1
+  ]) {
+    let near = columns[home].box;
+    for (let i = home + step; i >= 0 && i < columns.length; i += step) {
+      const c = columns[i];
+      if (!digitSized(c) || !level(c) || !inked(c)) continue;
+      const gap = step > 0 ? c.box.x - (near.x + near.width) : near.x - (c.box.x + c.box.width);
+      if (gap > spacing) break;
+      near = c.box;
+      if (step > 0) row.push(c.box);
+      else row.unshift(c.box);
+    }
+  }
+  return row.length >= 2 ? row : [];
+}
 var RING = 3;
-function oneSidedMarks(labels, n, { grey, polarity }) {
+function oneSidedMarks(labels, n, { grey, polarity }, share = 0.3) {
   const { width, height, data } = grey;
   const owner = Int32Array.from(labels);
   const distance = new Uint8Array(labels.length).fill(255);
@@ -750,7 +892,7 @@ function oneSidedMarks(labels, n, { grey, polarity }) {
   }
   const out = new Uint8Array(n + 1);
   for (let label = 1; label <= n; label++) {
-    out[label] = ringCount[label] > 0 && alike[label] >= 0.3 * ringCount[label] ? 1 : 0;
+    out[label] = ringCount[label] > 0 && alike[label] >= share * ringCount[label] ? 1 : 0;
   }
   return out;
 }
@@ -932,13 +1074,15 @@ function inkCandidate(grey, options) {
     background,
     divisor
   });
+  const ground = {
+    grey,
+    polarity: options.polarity
+  };
   const digit = keepDigit(levelled2.map, {
     dropFrame: true,
+    ground,
     ...options.polarity === "light" ? {
-      edges: {
-        grey,
-        polarity: options.polarity
-      }
+      edges: ground
     } : {}
   });
   return {
@@ -1013,6 +1157,20 @@ function judgePolarity(grey) {
     dark: strokeShape(d),
     light: strokeShape(l)
   };
+  const dFramed = d.dropped.enclosures > 0, lFramed = l.dropped.enclosures > 0;
+  if (dFramed !== lFramed) {
+    const [framer, other] = dFramed ? [
+      d,
+      l
+    ] : [
+      l,
+      d
+    ];
+    if (inside(other.box, framer.outline)) {
+      const outer = dFramed ? dark : light;
+      return outer.digit.touchesFrame ? border(shapes) : found(outer, "enclosure", shapes);
+    }
+  }
   const lightInside = inside(l.box, d.box), darkInside = inside(d.box, l.box);
   if (lightInside !== darkInside) {
     const outer = lightInside ? dark : light;
@@ -1292,11 +1450,24 @@ function readInk(grey, name) {
     name,
     scale
   });
+  const row = found.digit.sideBySide;
+  if (row.length >= 2) throw severalDigits(name, row, scale);
   return {
     found,
     scale,
     box
   };
+}
+function severalDigits(name, row, scale) {
+  const at = (b) => {
+    const x = Math.round(b.x / scale), y = Math.round(b.y / scale);
+    const width = Math.max(1, Math.round((b.x + b.width) / scale) - x);
+    const height = Math.max(1, Math.round((b.y + b.height) / scale) - y);
+    return `${width}\xD7${height} pixels at (${x}, ${y})`;
+  };
+  return new UserError(`Image "${name}" holds ${row.length} digits side by side, not one (${row.map(at).join(", ")}): crop it to the one digit to classify`, {
+    hint: "A model reads one digit per image: crop each digit into an image of its own."
+  });
 }
 function noInk(name) {
   return new UserError(`Image "${name}" has no ink to classify (a blank image?)`, {
