@@ -2,7 +2,7 @@
 import { resolve } from "node:path";
 import { parseCommandArgs } from "./args.ts";
 import { type Command, commonHelp } from "./command.ts";
-import { UserError } from "../errors.ts";
+import { printable, UserError } from "../errors.ts";
 import { legacyModelDir, resolveDataDir, resolveModelDir } from "../data/paths.ts";
 import { loadCheckpoint } from "../nn/checkpoint.ts";
 import { listModels, modelPath, setDefaultModel, type StoredModel } from "../nn/last_model.ts";
@@ -17,8 +17,9 @@ in <data dir>/models, which are only read: each file, its model, the dataset it 
 samples, the epochs trained and when its training saved it (a model kept as .prev keeps that
 date); a model trained on both in turn (train --resume --dataset) shows each dataset and its
 epochs, in order ("mnist+fashion", "1+2"). "*" marks the default model, the one eval, predict
-and serve use without --model. Only each file's header is read; a file that is not a checkpoint
-is listed with the reason.
+and serve use without --model. Only each file's header is read, and checked as loading checks
+it: a file they would refuse is listed as unusable, with the reason (only the weights' values,
+NaN or infinite, are left for loading to find).
 
 Options:
   --json                 print the list as JSON
@@ -97,12 +98,17 @@ function datasetCell(m: Listed): string {
   return m.datasets?.map((p) => p.dataset).join("+") ?? m.dataset ?? "-";
 }
 
+/** The FILE cell: the name, or the path of a default elsewhere, escaped for the terminal. */
+function shownName(m: Listed): string {
+  return printable(m.elsewhere ? m.path : m.file);
+}
+
 /** The table's rows of `models`, under a header line; names padded to `width`. */
 function rows(models: Listed[], width: number, datasetWidth: number): string[] {
   return models.map((m) => {
     const mark = m.isDefault ? "*" : " ";
-    const name = (m.elsewhere ? m.path : m.file).padEnd(width);
-    if (m.problem !== undefined) return `${mark} ${name}  unreadable: ${m.problem}`;
+    const name = shownName(m).padEnd(width);
+    if (m.problem !== undefined) return `${mark} ${name}  unusable: ${printable(m.problem)}`;
     const accuracy = m.accuracy === undefined ? "-" : `${(m.accuracy * 100).toFixed(2)}%`;
     const cells = [
       (m.kind ?? "?").padEnd(5),
@@ -121,9 +127,13 @@ function rows(models: Listed[], width: number, datasetWidth: number): string[] {
 /** The listing as text: one table per place, each headed by where it is. */
 function formatList(
   models: Listed[],
-  { modelDir, legacyDir }: { modelDir: string; legacyDir: string },
+  { modelDir, legacyDir, pointerProblem }: {
+    modelDir: string;
+    legacyDir: string;
+    pointerProblem?: UserError;
+  },
 ): string {
-  const width = Math.max(4, ...models.map((m) => (m.elsewhere ? m.path : m.file).length));
+  const width = Math.max(4, ...models.map((m) => shownName(m).length));
   const datasetWidth = Math.max(7, ...models.map((m) => datasetCell(m).length));
   const header = `  ${"FILE".padEnd(width)}  MODEL  ${"DATASET".padEnd(datasetWidth)}  ` +
     "ACCURACY  TEST SAMPLES  EPOCHS  SAVED";
@@ -153,11 +163,16 @@ function formatList(
         "(mnist train --validation holdout:N), not on test samples",
     );
   }
-  out.push(
-    models.some((m) => m.isDefault)
-      ? "* the default model, which eval, predict and serve use without --model"
-      : 'No default model: "mnist models --default FILE|NAME" sets one.',
-  );
+  if (pointerProblem) {
+    out.push(`No default model: ${pointerProblem.message}`);
+    if (pointerProblem.hint) out.push(pointerProblem.hint);
+  } else {
+    out.push(
+      models.some((m) => m.isDefault)
+        ? "* the default model, which eval, predict and serve use without --model"
+        : 'No default model: "mnist models --default FILE|NAME" sets one.',
+    );
+  }
   return out.join("\n");
 }
 
@@ -220,6 +235,7 @@ export const modelsCommand: Command = {
           modelDir,
           legacyDir,
           default: defaultModel ? resolve(defaultModel.path) : null,
+          ...(listed.pointerProblem ? { defaultProblem: listed.pointerProblem.message } : {}),
           models: models.map(toJson),
         },
         null,
@@ -227,6 +243,6 @@ export const modelsCommand: Command = {
       ));
       return;
     }
-    console.log(formatList(models, { modelDir, legacyDir }));
+    console.log(formatList(models, { modelDir, legacyDir, pointerProblem: listed.pointerProblem }));
   },
 };

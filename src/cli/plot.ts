@@ -37,6 +37,8 @@ other lines are skipped. A Speedometer line is drawn at epoch + batch / batches 
 the batches per epoch being the largest batch number the log shows; an epoch's values at its
 end. A log that starts again at an earlier epoch (a run resumed from an older checkpoint) is
 drawn as the run that went on: the later lines replace the earlier ones from that epoch.
+At most ${MAX_PANELS} metrics are drawn (accuracy first, then as the logs name them); the line
+that says what was written counts those left out.
 
 Options:
   --out FILE             the chart: .svg (vector, text as text) or .png (rendered with an

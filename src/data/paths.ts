@@ -57,7 +57,8 @@ export function defaultModelPath(modelDir: string, model: string): string {
 
 /**
  * The file naming the default checkpoint of eval, predict and serve: `<model dir>/default`,
- * holding one absolute path and a newline.
+ * holding one path and a newline: absolute as mnist writes it (a relative one, written by hand,
+ * is taken from the model directory); at most 4096 bytes, one line, no control characters.
  */
 export function defaultModelPointer(modelDir: string): string {
   return `${modelDir}/default`;

@@ -3,8 +3,8 @@
  * `<data dir>/models` of older versions), which one is the default of eval, predict and serve,
  * how `--model` resolves, and what each checkpoint's header says.
  */
-import { basename, resolve } from "node:path";
-import { UserError } from "../errors.ts";
+import { basename, dirname, resolve } from "node:path";
+import { messageOf, printable, UserError } from "../errors.ts";
 import { exists, fsReason, writeFileAtomic } from "../fs.ts";
 import {
   defaultModelPath,
@@ -13,9 +13,15 @@ import {
   legacyModelPointer,
   resolveModelDir,
 } from "../data/paths.ts";
-import { parseSafetensorsHeader, safetensorsHeaderLength } from "./checkpoint.ts";
-import { recognise } from "./import.ts";
-import { MODELS } from "./model.ts";
+import {
+  checkClasses,
+  type Checkpoint,
+  decodeCheckpoint,
+  MAX_HEADER,
+  safetensorsHeaderLength,
+} from "./checkpoint.ts";
+import { MODEL_LIMITS, MODELS } from "./model.ts";
+import type { DatasetName } from "../data/mirrors.ts";
 
 /** Where to look for models; `modelDir` defaults to `resolveModelDir()` (the environment). */
 export interface ModelDirOptions {
@@ -25,35 +31,83 @@ export interface ModelDirOptions {
 
 /** The default checkpoint and where its pointer was found. */
 export interface DefaultModel {
-  /** The checkpoint's path, absolute as written. */
+  /** The checkpoint's path: absolute (a relative one taken from the pointer's directory). */
   path: string;
   /** True when it came from an older version's `<data dir>/models/last`. */
   legacy: boolean;
+  /** The pointer file that named it: `<model dir>/default`, or the legacy `last`. */
+  pointer: string;
 }
 
-/** The path a pointer file names, or undefined when there is no pointer (or it is empty). */
+/** The most a pointer may hold: one path (Linux's PATH_MAX) and its newline. */
+const MAX_POINTER_BYTES = 4096;
+
+/** What sets the default model again, for every message about a pointer that names none. */
+const POINTER_FIX = 'Set it again with "mnist models --default NAME" ("mnist models" lists them).';
+
+/**
+ * The checkpoint a pointer file names, or undefined when there is no pointer (or it is empty).
+ * The pointer is one line: a path, absolute as `setDefaultModel` writes it; a relative one (a
+ * pointer written by hand) is taken relative to the pointer's own directory, the model
+ * directory, not to wherever the command runs. Read only when it is a regular file of at most
+ * {@link MAX_POINTER_BYTES} (a FIFO would block the read, a device never end it); anything else
+ * (a directory, text of several lines, control characters, bytes that are not UTF-8) is a
+ * one-line `UserError` naming the pointer, its contents escaped, with the way to set it again.
+ */
 async function readPointer(pointer: string): Promise<string | undefined> {
+  const refuse = (why: string, fix = POINTER_FIX) =>
+    new UserError(`Cannot read the default model's pointer "${printable(pointer)}": ${why}`, {
+      hint: fix,
+    });
+  let bytes: Uint8Array;
   try {
-    const path = (await Deno.readTextFile(pointer)).trim();
-    return path === "" ? undefined : path;
+    const info = await Deno.stat(pointer);
+    const removeFirst = `Remove it, then set the default with "mnist models --default NAME".`;
+    if (info.isDirectory) throw refuse("it is a directory, not a file", removeFirst);
+    if (!info.isFile) throw refuse("it is not a regular file (a pipe or a device?)", removeFirst);
+    if (info.size > MAX_POINTER_BYTES) {
+      throw refuse(`it is ${info.size} bytes, more than one path (${MAX_POINTER_BYTES} at most)`);
+    }
+    bytes = await Deno.readFile(pointer);
   } catch (error) {
+    if (error instanceof UserError) throw error;
     if (error instanceof Deno.errors.NotFound) return undefined;
-    throw new UserError(`Cannot read the default model's pointer "${pointer}": ${fsReason(error)}`);
+    throw refuse(fsReason(error));
   }
+  let text: string;
+  try {
+    text = new TextDecoder("utf-8", { fatal: true }).decode(bytes.subarray(0, MAX_POINTER_BYTES));
+  } catch {
+    throw refuse("it is not text (bytes that are not UTF-8)");
+  }
+  // One line, its newline optional; blank means no default, as an emptied pointer always has.
+  const line = text.replace(/\r?\n$/, "");
+  if (line.trim() === "") return undefined;
+  if (/[\r\n]/.test(line)) {
+    throw refuse(`it holds more than one line ("${printable(line)}"), not one path`);
+  }
+  if (printable(line) !== line) {
+    throw refuse(`its path "${printable(line)}" holds control characters`);
+  }
+  return resolve(dirname(pointer), line.trim());
 }
 
 /**
  * The default model: the one `<model dir>/default` names, else (a store that older versions
- * filled) the one `<data dir>/models/last` names; undefined when neither exists.
+ * filled) the one `<data dir>/models/last` names; undefined when neither exists. A pointer
+ * that is not one line naming a path (a FIFO, a directory, several lines, binary) is a
+ * one-line `UserError` naming it and saying how to set it again.
  */
 export async function findDefaultModel(
   dataDir: string,
   { modelDir = resolveModelDir() }: ModelDirOptions = {},
 ): Promise<DefaultModel | undefined> {
-  const path = await readPointer(defaultModelPointer(modelDir));
-  if (path !== undefined) return { path, legacy: false };
-  const old = await readPointer(legacyModelPointer(dataDir));
-  return old === undefined ? undefined : { path: old, legacy: true };
+  const pointer = defaultModelPointer(modelDir);
+  const path = await readPointer(pointer);
+  if (path !== undefined) return { path, legacy: false, pointer };
+  const legacy = legacyModelPointer(dataDir);
+  const old = await readPointer(legacy);
+  return old === undefined ? undefined : { path: old, legacy: true, pointer: legacy };
 }
 
 /**
@@ -108,7 +162,15 @@ export async function modelPath(
 ): Promise<string> {
   if (flag === undefined) {
     const found = await findDefaultModel(dataDir, { modelDir });
-    if (found) return found.path;
+    if (found) {
+      // Not left for loading to report: its "no such file" would say to train one first.
+      if (await exists(found.path)) return found.path;
+      throw new UserError(
+        `The default model "${printable(found.path)}" does not exist ` +
+          `(named by "${printable(found.pointer)}")`,
+        { hint: `${POINTER_FIX.replace(/\.$/, "")}, or pass ${option} FILE.` },
+      );
+    }
     // Models but no default: a run that ended at chance, or a default set aside.
     const stored = (await listModels(dataDir, { modelDir })).models.filter((m) => !m.problem);
     if (stored.length > 0) {
@@ -198,31 +260,70 @@ async function readFully(file: Deno.FsFile, n: number): Promise<Uint8Array> {
   return out.subarray(0, at);
 }
 
+/** The largest file `loadCheckpoint` reads: the header and three float32 copies of the limit. */
+const MAX_CHECKPOINT_BYTES = 8 + MAX_HEADER + 3 * 4 * MODEL_LIMITS.params;
+
+/** `error`'s message without the `Cannot ... "path": ` a loader's message begins with. */
+function reasonOf(error: unknown, path: string): string {
+  const message = messageOf(error);
+  const prefix = /^Cannot [^"]*"/.exec(message)?.[0];
+  return prefix !== undefined && message.startsWith(`${prefix}${path}": `)
+    ? message.slice(prefix.length + path.length + 3)
+    : message;
+}
+
 /**
- * A header without mnist's metadata, as the loader would take it: the model its tensors' names
- * or shapes make it (see `recognise`), or why they make it none.
+ * What eval, predict and serve would say of the checkpoint whose header is `header`: loaded by
+ * `decodeCheckpoint` as if its weights were all zeros (a buffer of the file's size holding the
+ * header, so every byte range is checked against the file's real size), then its input and
+ * classes as they check them. Every check that the header allows runs, the same code as loading;
+ * only the weights' values (NaN, infinity) are left for loading to find.
  */
-function plainInfo(
-  header: Record<string, unknown>,
-): Pick<CheckpointInfo, "kind" | "plain" | "problem"> {
-  const tensors = Object.entries(header).flatMap(([name, entry]) => {
-    const shape = (entry as { shape?: unknown } | null)?.shape;
-    return name !== "__metadata__" && Array.isArray(shape) ? [{ name, shape }] : [];
-  });
+function checkedInfo(
+  header: Uint8Array,
+  { path, size }: { path: string; size: number },
+): Omit<CheckpointInfo, "path" | "size" | "modified"> {
+  let checkpoint: Checkpoint;
   try {
-    const { origin } = recognise(tensors);
-    return { kind: origin.architecture, plain: origin.from === "shapes" ? "shapes" : "names" };
-  } catch {
-    return { problem: "a plain safetensors file whose tensors are not the MLP's or LeNet's" };
+    const bytes = new Uint8Array(size);
+    bytes.set(header);
+    checkpoint = decodeCheckpoint(bytes, path);
+    const input = checkpoint.meta.model.input.join("×");
+    if (input !== "1×28×28") return { problem: `it takes ${input} inputs, not 1×28×28 images` };
+    const dataset = checkpoint.meta.dataset as DatasetName;
+    checkClasses(checkpoint, path, { dataset });
+  } catch (error) {
+    return { problem: reasonOf(error, path) };
   }
+  const { meta, origin } = checkpoint;
+  if (origin?.from !== "metadata") {
+    return { kind: meta.model.name, plain: origin?.from === "shapes" ? "shapes" : "names" };
+  }
+  const { testSamples, validation, limit } = meta.training ?? {};
+  return {
+    kind: meta.model.name,
+    epochs: meta.epoch + 1,
+    dataset: meta.dataset,
+    accuracy: meta.accuracy,
+    testSamples: Number.isSafeInteger(testSamples) && (testSamples as number) > 0
+      ? testSamples as number
+      : undefined,
+    validation: typeof validation === "string" && /^(test|holdout:\d+)$/.test(validation)
+      ? validation
+      : undefined,
+    limit: Number.isSafeInteger(limit) && (limit as number) > 0 ? limit as number : undefined,
+  };
 }
 
 /**
  * Reads the header of the safetensors checkpoint at `path` (8 bytes of length, then at most
  * 16 MiB of JSON) and nothing of its weights, so a directory of models lists fast. A file that
- * is not a checkpoint comes back with `problem` set ("not a safetensors file (bad header
- * length)", "it is a directory"...), not as an error. The weights are not checked: load it with
- * `loadCheckpoint` for that.
+ * eval, predict and serve would refuse comes back with `problem` set, in the loader's words
+ * ("not a safetensors file (bad header length)", "it is a directory", "tensor \"fc1_weight\" is
+ * I32, not F32, F64, F16, BF16", "its dataset \"x\" is not one of mnist, fashion"...), not as an
+ * error: every check the header allows is made (see `checkedInfo`). The weights' values are
+ * not read: a NaN among them is found by `loadCheckpoint`. `problem` may quote the file's bytes:
+ * print it through `printable`.
  */
 export async function readCheckpointInfo(path: string): Promise<CheckpointInfo> {
   let info: Deno.FileInfo;
@@ -239,59 +340,28 @@ export async function readCheckpointInfo(path: string): Promise<CheckpointInfo> 
   if (info.isDirectory) return { ...base, problem: "it is a directory" };
   // A device or a FIFO would read without end.
   if (!info.isFile) return { ...base, problem: "it is not a regular file" };
-  let header: Record<string, unknown> | string;
+  if (info.size > MAX_CHECKPOINT_BYTES) {
+    return {
+      ...base,
+      problem: `it is ${info.size} bytes, more than a model may be (${MAX_CHECKPOINT_BYTES})`,
+    };
+  }
+  let header: Uint8Array;
   let file: Deno.FsFile | undefined;
   try {
     file = await Deno.open(path, { read: true });
-    const length = safetensorsHeaderLength(await readFully(file, 8), { fileBytes: info.size });
+    const prefix = await readFully(file, 8);
+    const length = safetensorsHeaderLength(prefix, { fileBytes: info.size });
     if (typeof length === "string") return { ...base, problem: length };
-    header = parseSafetensorsHeader(await readFully(file, length));
+    header = new Uint8Array(8 + length);
+    header.set(prefix);
+    header.set(await readFully(file, length), 8);
   } catch (error) {
     return { ...base, problem: fsReason(error) };
   } finally {
     file?.close();
   }
-  if (typeof header === "string") return { ...base, problem: header };
-  const found = header.__metadata__;
-  const meta = found !== null && typeof found === "object" && !Array.isArray(found)
-    ? found as Record<string, unknown>
-    : {};
-  if (meta.format !== "mnist" || typeof meta.model !== "string") {
-    return { ...base, ...plainInfo(header) };
-  }
-  const json = (text: unknown): unknown => {
-    try {
-      return typeof text === "string" ? JSON.parse(text) : undefined;
-    } catch {
-      return undefined;
-    }
-  };
-  const model = json(meta.model) as { name?: unknown } | undefined;
-  const training = json(meta.training) as
-    | { testSamples?: unknown; validation?: unknown; limit?: unknown }
-    | undefined;
-  const epoch = Number(meta.epoch);
-  const accuracy = typeof meta.accuracy === "string" && meta.accuracy.trim() !== ""
-    ? Number(meta.accuracy)
-    : NaN;
-  const testSamples = training?.testSamples;
-  return {
-    ...base,
-    kind: typeof model?.name === "string" ? model.name : undefined,
-    epochs: Number.isSafeInteger(epoch) && epoch >= -1 ? epoch + 1 : undefined,
-    dataset: typeof meta.dataset === "string" ? meta.dataset : undefined,
-    accuracy: accuracy >= 0 && accuracy <= 1 ? accuracy : undefined,
-    testSamples: Number.isSafeInteger(testSamples) && (testSamples as number) > 0
-      ? testSamples as number
-      : undefined,
-    validation: typeof training?.validation === "string" &&
-        /^(test|holdout:\d+)$/.test(training.validation)
-      ? training.validation
-      : undefined,
-    limit: Number.isSafeInteger(training?.limit) && (training!.limit as number) > 0
-      ? training!.limit as number
-      : undefined,
-  };
+  return { ...base, ...checkedInfo(header, base) };
 }
 
 /** A checkpoint of the store, as `mnist models` lists it. */
@@ -326,12 +396,22 @@ async function safetensorsIn(dir: string): Promise<string[]> {
  * Every checkpoint of the store: the model directory's `*.safetensors`, then an older version's
  * in `<data dir>/models` (not those the model directory has under the same name), then the
  * default model when it lives elsewhere. Each read by its header only (`readCheckpointInfo`).
+ * A default model's pointer that cannot be read (see `findDefaultModel`) is no error here: it
+ * comes back as `pointerProblem`, and no model is the default.
  */
 export async function listModels(
   dataDir: string,
   { modelDir = resolveModelDir() }: ModelDirOptions = {},
-): Promise<{ models: StoredModel[]; defaultModel?: DefaultModel }> {
-  const defaultModel = await findDefaultModel(dataDir, { modelDir });
+): Promise<{ models: StoredModel[]; defaultModel?: DefaultModel; pointerProblem?: UserError }> {
+  // A pointer that names nothing usable is no reason not to list the models to choose from.
+  let defaultModel: DefaultModel | undefined;
+  let pointerProblem: UserError | undefined;
+  try {
+    defaultModel = await findDefaultModel(dataDir, { modelDir });
+  } catch (error) {
+    if (!(error instanceof UserError)) throw error;
+    pointerProblem = error;
+  }
   const defaultPath = defaultModel ? resolve(defaultModel.path) : undefined;
   const current = await safetensorsIn(modelDir);
   const legacyDir = legacyModelDir(dataDir);
@@ -352,5 +432,5 @@ export async function listModels(
     elsewhere: f.elsewhere,
     isDefault: resolve(f.path) === defaultPath,
   })));
-  return { models, defaultModel };
+  return { models, defaultModel, ...(pointerProblem ? { pointerProblem } : {}) };
 }
