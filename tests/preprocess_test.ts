@@ -713,6 +713,11 @@ Deno.test("keepDigit() tells digits side by side from a digit's own pieces and s
     y: number,
   ) => (Math.abs(x + 0.5 - 200) < 2 ? 0 : ring(200, 150, 50, 8)(x, y));
   assert.deepEqual(row([arcs]), []);
+  // A 0 whose top and bottom a shake smeared under the ink threshold: its sides are joined by
+  // fainter ink, not parted by paper (u4's motion_long, a 0 refused as two digits).
+  const smeared = (x: number, y: number) =>
+    ring(200, 150, 60, 16)(x, y) * (Math.abs(x + 0.5 - 200) < 35 ? 0.2 : 1);
+  assert.deepEqual(row([smeared]), []);
   // A word in small letters beside a digit, and a scribble far away.
   assert.deepEqual(
     row([rect(150, 100, 8, 100), rect(180, 160, 30, 40), rect(220, 160, 30, 40)]),

@@ -71,6 +71,12 @@ export const DIGIT_SIDED = 0.1;
 export const DIGIT_GUTTER = 0.1;
 
 /**
+ * Ink below this is paper between two digits side by side (`sideBySide`): a third of
+ * `INK_THRESHOLD`.
+ */
+export const CLEAR_INK = INK_THRESHOLD / 3;
+
+/**
  * How far apart digit-sized marks may lie to be side by side (`sideBySide`), as a fraction of
  * the digit's height: digits written in a row are a fraction of their height apart.
  */
@@ -218,7 +224,7 @@ export function keepDigit(
   const isEdge = (m: Mark) =>
     ground !== undefined &&
     (sided ??= oneSidedMarks(labels, found.marks.length, ground, DIGIT_SIDED))[m.label] === 1;
-  const row = sideBySide(others, { main, box, minHeight: minExtent, isEdge });
+  const row = sideBySide(others, { main, box, minHeight: minExtent, isEdge, ink: map });
   const outline = [...enclosing].reduce((a, m) => unionBox(a, m.box), box);
   return {
     map: { width, height, data: out },
@@ -334,14 +340,21 @@ function outsideOf(
  * one column (a 4's stem and hook, a 5's bar, a broken stroke). A column at least `DIGIT_HEIGHT`
  * as tall as the tallest and `minHeight` tall, with at least `DIGIT_MASS` of the heaviest's
  * ink, and overlapping the main stroke's column vertically by half the lower one's height is a
- * digit; digits no more than `DIGIT_SPACING` of
- * the height apart are a row. A row of two or more that holds the main stroke is returned.
+ * digit; digits no more than `DIGIT_SPACING` of the height apart, with a column of paper
+ * between them in `ink` (every pixel under `CLEAR_INK`: `clearBetween`), are a row. A row of two
+ * or more that holds the main stroke is returned.
  */
 export function sideBySide(
   marks: Mark[],
-  options: { main: Mark; box: Box; minHeight: number; isEdge?: (m: Mark) => boolean },
+  options: {
+    main: Mark;
+    box: Box;
+    minHeight: number;
+    isEdge?: (m: Mark) => boolean;
+    ink?: GreyMap;
+  },
 ): Box[] {
-  const { main, box, minHeight, isEdge = () => false } = options;
+  const { main, box, minHeight, isEdge = () => false, ink } = options;
   const band = marks.filter((m) => m.box.y < box.y + box.height && m.box.y + m.box.height > box.y);
   if (band.length < 2) return [];
   const tallest = Math.max(box.height, ...band.map((m) => m.box.height));
@@ -383,12 +396,30 @@ export function sideBySide(
       if (!digitSized(c) || !level(c) || !inked(c)) continue;
       const gap = step > 0 ? c.box.x - (near.x + near.width) : near.x - (c.box.x + c.box.width);
       if (gap > spacing) break;
+      const [a, b] = step > 0 ? [near, c.box] : [c.box, near];
+      if (ink && !clearBetween(ink, a, b)) continue;
       near = c.box;
       if (step > 0) row.push(c.box);
       else row.unshift(c.box);
     }
   }
   return row.length >= 2 ? row : [];
+}
+
+/**
+ * Whether some column of `ink` between box `a` and box `b` (a to the left) is paper over both
+ * boxes' rows: every pixel under `CLEAR_INK`. Two written digits have paper between them; the
+ * halves of one digit whose strokes a blur or a faint pen left under `INK_THRESHOLD` (the top
+ * and bottom of a 0 smeared by a shake) are joined by that fainter ink.
+ */
+function clearBetween(ink: GreyMap, a: Box, b: Box): boolean {
+  const y0 = Math.min(a.y, b.y), y1 = Math.max(a.y + a.height, b.y + b.height);
+  for (let x = a.x + a.width; x < b.x; x++) {
+    let clear = true;
+    for (let y = y0; y < y1 && clear; y++) clear = ink.data[y * ink.width + x]! < CLEAR_INK;
+    if (clear) return true;
+  }
+  return false;
 }
 
 /** How far around a mark `oneSidedMarks` looks, in pixels: past the stroke's soft edge. */

@@ -613,6 +613,7 @@ var ENCLOSED_EXTENT = 0.25;
 var FRAME_GAP = 0.04;
 var DIGIT_SIDED = 0.1;
 var DIGIT_GUTTER = 0.1;
+var CLEAR_INK = INK_THRESHOLD / 3;
 var DIGIT_SPACING = 1;
 var DIGIT_HEIGHT = 0.7;
 var DIGIT_MASS = 0.3;
@@ -703,7 +704,8 @@ function keepDigit(map, options) {
     main,
     box,
     minHeight: minExtent,
-    isEdge
+    isEdge,
+    ink: map
   });
   const outline = [
     ...enclosing
@@ -778,7 +780,7 @@ function outsideOf(labels, frame, size) {
   return reached;
 }
 function sideBySide(marks, options) {
-  const { main, box, minHeight, isEdge = () => false } = options;
+  const { main, box, minHeight, isEdge = () => false, ink } = options;
   const band = marks.filter((m) => m.box.y < box.y + box.height && m.box.y + m.box.height > box.y);
   if (band.length < 2) return [];
   const tallest = Math.max(box.height, ...band.map((m) => m.box.height));
@@ -827,12 +829,29 @@ function sideBySide(marks, options) {
       if (!digitSized(c) || !level(c) || !inked(c)) continue;
       const gap = step > 0 ? c.box.x - (near.x + near.width) : near.x - (c.box.x + c.box.width);
       if (gap > spacing) break;
+      const [a, b] = step > 0 ? [
+        near,
+        c.box
+      ] : [
+        c.box,
+        near
+      ];
+      if (ink && !clearBetween(ink, a, b)) continue;
       near = c.box;
       if (step > 0) row.push(c.box);
       else row.unshift(c.box);
     }
   }
   return row.length >= 2 ? row : [];
+}
+function clearBetween(ink, a, b) {
+  const y0 = Math.min(a.y, b.y), y1 = Math.max(a.y + a.height, b.y + b.height);
+  for (let x = a.x + a.width; x < b.x; x++) {
+    let clear = true;
+    for (let y = y0; y < y1 && clear; y++) clear = ink.data[y * ink.width + x] < CLEAR_INK;
+    if (clear) return true;
+  }
+  return false;
 }
 var RING = 3;
 function oneSidedMarks(labels, n, { grey, polarity }, share = 0.3) {
