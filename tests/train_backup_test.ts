@@ -778,3 +778,27 @@ Deno.test("nextDefault(): a Fashion-MNIST run does not take the default from a d
   );
   assert.equal(nextDefault({ ...run, current: save, otherDataset: true }), save, "its own file");
 });
+
+gpuTest(
+  "train over an unreadable default-model pointer saves, warns and writes a new pointer",
+  async () => {
+    // A FIFO at <model dir>/default failed the run after its checkpoint was saved (exit 1).
+    await withDataDir(async (dir) => {
+      const models = modelDirFor(dir);
+      await Deno.mkdir(models, { recursive: true });
+      const { code } = await new Deno.Command("mkfifo", { args: [`${models}/default`] }).output();
+      assert.equal(code, 0, "mkfifo");
+      const run = await runCli(["train", "--data-dir", dir, ...QUICK]);
+      assertOk(run, "the run");
+      assert.match(
+        run.stderr,
+        /^warning: Cannot read the default model's pointer ".*\/default": it is not a regular file .*; it is taken as no default model$/m,
+      );
+      assert.ok((await Deno.stat(`${models}/default`)).isFile, "a pointer file again");
+      assert.equal(
+        (await Deno.readTextFile(`${models}/default`)).trim(),
+        `${models}/mlp.safetensors`,
+      );
+    });
+  },
+);

@@ -5,7 +5,7 @@
  * warning for a run that learned nothing. Paths are compared as the files they name.
  */
 import { basename, dirname, join, resolve } from "node:path";
-import { UserError } from "../errors.ts";
+import { printable, UserError } from "../errors.ts";
 import { exists, fsReason } from "../fs.ts";
 import { defaultModelPointer, previousModelPath } from "../data/paths.ts";
 import {
@@ -206,6 +206,24 @@ export function notComparable(a: Measured, b: Measured): string | undefined {
       `(${limit(a.limit)}, ${limit(b.limit)})`;
   }
   return undefined;
+}
+
+/**
+ * The default model, for a run that has saved and is about to set it: a pointer that cannot be
+ * read (a FIFO, several lines, binary: `findDefaultModel`'s refusals) must not fail a run whose
+ * checkpoint is written, so it counts as none, with a warning, and the run writes a new one.
+ */
+async function defaultOrNone(
+  dataDir: string,
+  modelDir: string,
+): Promise<Awaited<ReturnType<typeof findDefaultModel>>> {
+  try {
+    return await findDefaultModel(dataDir, { modelDir });
+  } catch (error) {
+    if (!(error instanceof UserError)) throw error;
+    console.error(`warning: ${printable(error.message)}; it is taken as no default model`);
+    return undefined;
+  }
 }
 
 /** What a readable checkpoint with a recorded accuracy says it was measured on. */
@@ -456,7 +474,7 @@ export async function interruption(caught: Caught, options: {
           : ` (validation accuracy ${scored(now.accuracy, now)})`),
     );
     if (backup && kept) {
-      const current = await findDefaultModel(options.dataDir, { modelDir });
+      const current = await defaultOrNone(options.dataDir, modelDir);
       const follows = current !== undefined && await sameFile(current.path, save);
       if (follows) await setDefaultModel(modelDir, backup.path);
       parts.push(
@@ -544,7 +562,7 @@ export async function finish(
         `learned (that takes ${MIN_JUDGED_SAMPLES}): it is treated as a run that did`,
     );
   }
-  const current = await findDefaultModel(options.dataDir, { modelDir });
+  const current = await defaultOrNone(options.dataDir, modelDir);
   // Paths as shown and written to the default's pointer; compared as files (`canonical`).
   const currentPath = current && resolve(current.path);
   const currentInfo = currentPath === undefined ? undefined : await readCheckpointInfo(currentPath);

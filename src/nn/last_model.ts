@@ -115,7 +115,15 @@ export async function findDefaultModel(
  * serve, by writing `<model dir>/default` atomically. Never writes in the data directory.
  */
 export async function setDefaultModel(modelDir: string, path: string): Promise<void> {
-  await writeFileAtomic(defaultModelPointer(modelDir), resolve(path) + "\n", {
+  const pointer = defaultModelPointer(modelDir);
+  // A FIFO or a device there, or a link to one, would be written through (as `--save
+  // /dev/stdout` is), and a FIFO would wait for a reader forever: a pointer is only ever a
+  // file, so such a one is removed (the link, not what it names) and written anew.
+  const info = await Deno.stat(pointer).catch(() => undefined);
+  if (info !== undefined && !info.isFile && !info.isDirectory) {
+    await Deno.remove(pointer).catch(() => {});
+  }
+  await writeFileAtomic(pointer, resolve(path) + "\n", {
     what: "default model pointer",
   });
 }
