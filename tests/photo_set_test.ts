@@ -4,7 +4,7 @@
  * over its edge, across the digit or over most of it, the sheet turned by up to 6°, uneven
  * light, noise and JPEG at quality 70–90. Preprocessing must give back the MNIST digit each photo
  * was made from; no model is needed to tell, so CI checks it on every run. (What the trained
- * models make of the set, before and after, is in the README.)
+ * models make of the set, before and after, is in docs/photos.md.)
  */
 import assert from "node:assert/strict";
 import { loadSplit, type Split } from "../src/data/dataset.ts";
