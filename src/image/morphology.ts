@@ -59,7 +59,10 @@ function extremeFilter(
 
 /**
  * As `extremeFilter`, over a (2·rx+1) × (2·ry+1) rectangle: a radius of 0 skips that direction's
- * pass, so `ry` 0 is a horizontal segment.
+ * pass, so `ry` 0 is a horizontal segment. Each pass reads lines along rows and writes its
+ * result transposed, so the column pass reads rows too (a column walk over a 768-px map misses
+ * the cache at every pixel): rows → transposed → columns → back. A lone column pass transposes
+ * first.
  */
 function extremeFilterXY(
   data: Float32Array,
@@ -67,62 +70,170 @@ function extremeFilterXY(
   height: number,
   { rx, ry, max }: { rx: number; ry: number; max: boolean },
 ): Float32Array {
-  const biggest = Math.max(rx, ry);
-  const size = Math.ceil((Math.max(width, height) + 2 * biggest) / (2 * biggest + 1) + 1) *
-    (2 * biggest + 1);
-  const line = new Float32Array(size);
-  const g = new Float32Array(size);
-  const h = new Float32Array(size);
-  const none = max ? -Infinity : Infinity;
-  const pass = (
-    src: Float32Array,
-    [n, stride, lines, step]: [number, number, number, number],
-    r: number,
-  ) => {
-    if (r === 0) return src.slice();
-    const k = 2 * r + 1;
-    const out = new Float32Array(src.length);
-    const m = Math.ceil((n + 2 * r) / k) * k;
-    line.fill(none, 0, r);
-    for (let l = 0; l < lines; l++) {
-      const base = l * step;
-      for (let i = 0; i < n; i++) line[r + i] = src[base + i * stride]!;
-      line.fill(none, r + n, m);
-      for (let start = 0; start < m; start += k) {
-        const end = start + k - 1;
-        g[start] = line[start]!;
-        h[end] = line[end]!;
-        if (max) {
-          for (let i = start + 1; i <= end; i++) {
-            const v = line[i]!, prev = g[i - 1]!;
-            g[i] = v > prev ? v : prev;
-          }
-          for (let i = end - 1; i >= start; i--) {
-            const v = line[i]!, next = h[i + 1]!;
-            h[i] = v > next ? v : next;
-          }
-        } else {
-          for (let i = start + 1; i <= end; i++) {
-            const v = line[i]!, prev = g[i - 1]!;
-            g[i] = v < prev ? v : prev;
-          }
-          for (let i = end - 1; i >= start; i--) {
-            const v = line[i]!, next = h[i + 1]!;
-            h[i] = v < next ? v : next;
-          }
-        }
-      }
-      // Output x covers padded [x, x + 2r].
-      for (let x = 0; x < n; x++) {
-        const a = h[x]!, b = g[x + 2 * r]!;
-        out[base + x * stride] = max ? (a > b ? a : b) : (a < b ? a : b);
+  if (rx === 0 && ry === 0) return data.slice();
+  const scratch = lineScratch(Math.max(rx, ry), Math.max(width, height));
+  if (ry === 0) return filterLines(data, width, height, rx, max, false, scratch);
+  if (rx === 0 && ry <= SHORT_COLUMN) return filterColumnsShort(data, width, height, ry, max);
+  const across = rx === 0
+    ? transpose(data, width, height)
+    : filterLines(data, width, height, rx, max, true, scratch);
+  // (width, height) lines of `height` pixels, written back transposed.
+  return filterLines(across, height, width, ry, max, true, scratch);
+}
+
+/** Scratch lines for `filterLines`: padded line, running extremes from the left and right. */
+interface LineScratch {
+  line: Float32Array;
+  g: Float32Array;
+  h: Float32Array;
+}
+
+/** Buffers long enough for lines of `n` pixels padded by `r` and cut into blocks of 2r+1. */
+function lineScratch(r: number, n: number): LineScratch {
+  const size = Math.ceil((n + 2 * r) / (2 * r + 1) + 1) * (2 * r + 1);
+  return { line: new Float32Array(size), g: new Float32Array(size), h: new Float32Array(size) };
+}
+
+/** `src` (rows, n) transposed to (n, rows), in tiles of 16 × 16 to stay in the cache. */
+function transpose(src: Float32Array, n: number, rows: number): Float32Array {
+  const out = new Float32Array(src.length);
+  for (let l0 = 0; l0 < rows; l0 += 16) {
+    const l1 = Math.min(rows, l0 + 16);
+    for (let i0 = 0; i0 < n; i0 += 16) {
+      const i1 = Math.min(n, i0 + 16);
+      for (let l = l0; l < l1; l++) {
+        const base = l * n;
+        for (let i = i0; i < i1; i++) out[i * rows + l] = src[base + i]!;
       }
     }
-    return out;
-  };
-  const rows: [number, number, number, number] = [width, 1, height, width];
-  const columns: [number, number, number, number] = [height, width, width, 1];
-  return pass(pass(data, rows, rx), columns, ry);
+  }
+  return out;
+}
+
+/** The widest vertical radius taken directly (`filterColumnsShort`) rather than transposed. */
+const SHORT_COLUMN = 4;
+
+/**
+ * The extreme over 2r+1 rows (r ≤ `SHORT_COLUMN`) down each column of `src` ((height, width)),
+ * clipped at the top and bottom, taken row against row so that it reads rows: a few
+ * comparisons per pixel. The same value as `filterLines`' (an extreme is one of the values).
+ */
+function filterColumnsShort(
+  src: Float32Array,
+  width: number,
+  height: number,
+  r: number,
+  max: boolean,
+): Float32Array {
+  const out = new Float32Array(src.length);
+  for (let y = 0; y < height; y++) {
+    const row = y * width;
+    out.set(src.subarray(row, row + width), row);
+    const y1 = Math.min(height - 1, y + r);
+    for (let t = Math.max(0, y - r); t <= y1; t++) {
+      if (t === y) continue;
+      const other = t * width;
+      if (max) {
+        for (let x = 0; x < width; x++) {
+          const a = out[row + x]!, b = src[other + x]!;
+          out[row + x] = a > b ? a : b;
+        }
+      } else {
+        for (let x = 0; x < width; x++) {
+          const a = out[row + x]!, b = src[other + x]!;
+          out[row + x] = a < b ? a : b;
+        }
+      }
+    }
+  }
+  return out;
+}
+
+/**
+ * The running extreme over 2r+1 pixels (r > 0) along each of `lines` rows of `n` pixels of
+ * `src` ((lines, n)), clipped at the ends: (lines, n), or (n, lines) when `transposed`.
+ */
+function filterLines(
+  src: Float32Array,
+  n: number,
+  lines: number,
+  r: number,
+  max: boolean,
+  transposed: boolean,
+  { line, g, h }: LineScratch,
+): Float32Array {
+  const k = 2 * r + 1;
+  const out = new Float32Array(src.length);
+  const m = Math.ceil((n + 2 * r) / k) * k;
+  const none = max ? -Infinity : Infinity;
+  line.fill(none, 0, r);
+  line.fill(none, r + n, m);
+  const span = 2 * r;
+  for (let l = 0; l < lines; l++) {
+    const base = l * n;
+    line.set(src.subarray(base, base + n), r);
+    if (max) runningMax(line, g, h, m, k);
+    else runningMin(line, g, h, m, k);
+    // Output x covers padded [x, x + 2r].
+    if (transposed) {
+      if (max) {
+        for (let x = 0; x < n; x++) {
+          const a = h[x]!, b = g[x + span]!;
+          out[x * lines + l] = a > b ? a : b;
+        }
+      } else {
+        for (let x = 0; x < n; x++) {
+          const a = h[x]!, b = g[x + span]!;
+          out[x * lines + l] = a < b ? a : b;
+        }
+      }
+    } else if (max) {
+      for (let x = 0; x < n; x++) {
+        const a = h[x]!, b = g[x + span]!;
+        out[base + x] = a > b ? a : b;
+      }
+    } else {
+      for (let x = 0; x < n; x++) {
+        const a = h[x]!, b = g[x + span]!;
+        out[base + x] = a < b ? a : b;
+      }
+    }
+  }
+  return out;
+}
+
+/** Per block of `k` of `line`'s first `m` values: running maxima from the left (g), right (h). */
+function runningMax(line: Float32Array, g: Float32Array, h: Float32Array, m: number, k: number) {
+  for (let start = 0; start < m; start += k) {
+    const end = start + k - 1;
+    g[start] = line[start]!;
+    h[end] = line[end]!;
+    for (let i = start + 1; i <= end; i++) {
+      const v = line[i]!, prev = g[i - 1]!;
+      g[i] = v > prev ? v : prev;
+    }
+    for (let i = end - 1; i >= start; i--) {
+      const v = line[i]!, next = h[i + 1]!;
+      h[i] = v > next ? v : next;
+    }
+  }
+}
+
+/** As `runningMax`, with minima. */
+function runningMin(line: Float32Array, g: Float32Array, h: Float32Array, m: number, k: number) {
+  for (let start = 0; start < m; start += k) {
+    const end = start + k - 1;
+    g[start] = line[start]!;
+    h[end] = line[end]!;
+    for (let i = start + 1; i <= end; i++) {
+      const v = line[i]!, prev = g[i - 1]!;
+      g[i] = v < prev ? v : prev;
+    }
+    for (let i = end - 1; i >= start; i--) {
+      const v = line[i]!, next = h[i + 1]!;
+      h[i] = v < next ? v : next;
+    }
+  }
 }
 
 /**

@@ -422,66 +422,128 @@ function extremeFilter(data, width, height, r, max) {
   });
 }
 function extremeFilterXY(data, width, height, { rx, ry, max }) {
-  const biggest = Math.max(rx, ry);
-  const size = Math.ceil((Math.max(width, height) + 2 * biggest) / (2 * biggest + 1) + 1) * (2 * biggest + 1);
-  const line = new Float32Array(size);
-  const g = new Float32Array(size);
-  const h = new Float32Array(size);
-  const none = max ? -Infinity : Infinity;
-  const pass = (src, [n, stride, lines, step], r) => {
-    if (r === 0) return src.slice();
-    const k = 2 * r + 1;
-    const out = new Float32Array(src.length);
-    const m = Math.ceil((n + 2 * r) / k) * k;
-    line.fill(none, 0, r);
-    for (let l = 0; l < lines; l++) {
-      const base = l * step;
-      for (let i = 0; i < n; i++) line[r + i] = src[base + i * stride];
-      line.fill(none, r + n, m);
-      for (let start = 0; start < m; start += k) {
-        const end = start + k - 1;
-        g[start] = line[start];
-        h[end] = line[end];
-        if (max) {
-          for (let i = start + 1; i <= end; i++) {
-            const v = line[i], prev = g[i - 1];
-            g[i] = v > prev ? v : prev;
-          }
-          for (let i = end - 1; i >= start; i--) {
-            const v = line[i], next = h[i + 1];
-            h[i] = v > next ? v : next;
-          }
-        } else {
-          for (let i = start + 1; i <= end; i++) {
-            const v = line[i], prev = g[i - 1];
-            g[i] = v < prev ? v : prev;
-          }
-          for (let i = end - 1; i >= start; i--) {
-            const v = line[i], next = h[i + 1];
-            h[i] = v < next ? v : next;
-          }
-        }
-      }
-      for (let x = 0; x < n; x++) {
-        const a = h[x], b = g[x + 2 * r];
-        out[base + x * stride] = max ? a > b ? a : b : a < b ? a : b;
+  if (rx === 0 && ry === 0) return data.slice();
+  const scratch = lineScratch(Math.max(rx, ry), Math.max(width, height));
+  if (ry === 0) return filterLines(data, width, height, rx, max, false, scratch);
+  if (rx === 0 && ry <= SHORT_COLUMN) return filterColumnsShort(data, width, height, ry, max);
+  const across = rx === 0 ? transpose(data, width, height) : filterLines(data, width, height, rx, max, true, scratch);
+  return filterLines(across, height, width, ry, max, true, scratch);
+}
+function lineScratch(r, n) {
+  const size = Math.ceil((n + 2 * r) / (2 * r + 1) + 1) * (2 * r + 1);
+  return {
+    line: new Float32Array(size),
+    g: new Float32Array(size),
+    h: new Float32Array(size)
+  };
+}
+function transpose(src, n, rows) {
+  const out = new Float32Array(src.length);
+  for (let l0 = 0; l0 < rows; l0 += 16) {
+    const l1 = Math.min(rows, l0 + 16);
+    for (let i0 = 0; i0 < n; i0 += 16) {
+      const i1 = Math.min(n, i0 + 16);
+      for (let l = l0; l < l1; l++) {
+        const base = l * n;
+        for (let i = i0; i < i1; i++) out[i * rows + l] = src[base + i];
       }
     }
-    return out;
-  };
-  const rows = [
-    width,
-    1,
-    height,
-    width
-  ];
-  const columns = [
-    height,
-    width,
-    width,
-    1
-  ];
-  return pass(pass(data, rows, rx), columns, ry);
+  }
+  return out;
+}
+var SHORT_COLUMN = 4;
+function filterColumnsShort(src, width, height, r, max) {
+  const out = new Float32Array(src.length);
+  for (let y = 0; y < height; y++) {
+    const row = y * width;
+    out.set(src.subarray(row, row + width), row);
+    const y1 = Math.min(height - 1, y + r);
+    for (let t = Math.max(0, y - r); t <= y1; t++) {
+      if (t === y) continue;
+      const other = t * width;
+      if (max) {
+        for (let x = 0; x < width; x++) {
+          const a = out[row + x], b = src[other + x];
+          out[row + x] = a > b ? a : b;
+        }
+      } else {
+        for (let x = 0; x < width; x++) {
+          const a = out[row + x], b = src[other + x];
+          out[row + x] = a < b ? a : b;
+        }
+      }
+    }
+  }
+  return out;
+}
+function filterLines(src, n, lines, r, max, transposed, { line, g, h }) {
+  const k = 2 * r + 1;
+  const out = new Float32Array(src.length);
+  const m = Math.ceil((n + 2 * r) / k) * k;
+  const none = max ? -Infinity : Infinity;
+  line.fill(none, 0, r);
+  line.fill(none, r + n, m);
+  const span = 2 * r;
+  for (let l = 0; l < lines; l++) {
+    const base = l * n;
+    line.set(src.subarray(base, base + n), r);
+    if (max) runningMax(line, g, h, m, k);
+    else runningMin(line, g, h, m, k);
+    if (transposed) {
+      if (max) {
+        for (let x = 0; x < n; x++) {
+          const a = h[x], b = g[x + span];
+          out[x * lines + l] = a > b ? a : b;
+        }
+      } else {
+        for (let x = 0; x < n; x++) {
+          const a = h[x], b = g[x + span];
+          out[x * lines + l] = a < b ? a : b;
+        }
+      }
+    } else if (max) {
+      for (let x = 0; x < n; x++) {
+        const a = h[x], b = g[x + span];
+        out[base + x] = a > b ? a : b;
+      }
+    } else {
+      for (let x = 0; x < n; x++) {
+        const a = h[x], b = g[x + span];
+        out[base + x] = a < b ? a : b;
+      }
+    }
+  }
+  return out;
+}
+function runningMax(line, g, h, m, k) {
+  for (let start = 0; start < m; start += k) {
+    const end = start + k - 1;
+    g[start] = line[start];
+    h[end] = line[end];
+    for (let i = start + 1; i <= end; i++) {
+      const v = line[i], prev = g[i - 1];
+      g[i] = v > prev ? v : prev;
+    }
+    for (let i = end - 1; i >= start; i--) {
+      const v = line[i], next = h[i + 1];
+      h[i] = v > next ? v : next;
+    }
+  }
+}
+function runningMin(line, g, h, m, k) {
+  for (let start = 0; start < m; start += k) {
+    const end = start + k - 1;
+    g[start] = line[start];
+    h[end] = line[end];
+    for (let i = start + 1; i <= end; i++) {
+      const v = line[i], prev = g[i - 1];
+      g[i] = v < prev ? v : prev;
+    }
+    for (let i = end - 1; i >= start; i--) {
+      const v = line[i], next = h[i + 1];
+      h[i] = v < next ? v : next;
+    }
+  }
 }
 function openingXY(map, radii) {
   const { width, height } = map;
@@ -986,6 +1048,50 @@ function localBackground(map, polarity, window) {
   return polarity === "dark" ? closing(map, radius) : opening(map, radius);
 }
 function localContrast(map, options) {
+  const { polarity, window } = options;
+  if (lastContrast && lastContrast.polarity === polarity && lastContrast.window === window && lastContrast.width === map.width && lastContrast.height === map.height && sameBits(lastContrast.grey, map.data)) {
+    return copyContrast(lastContrast.result);
+  }
+  const result = computeContrast(map, options);
+  lastContrast = {
+    polarity,
+    window,
+    ...mapSize(map),
+    grey: map.data.slice(),
+    result
+  };
+  return copyContrast(result);
+}
+var lastContrast;
+function mapSize(map) {
+  return {
+    width: map.width,
+    height: map.height
+  };
+}
+function sameBits(a, b) {
+  if (a.length !== b.length) return false;
+  const x = new Uint32Array(a.buffer, a.byteOffset, a.length);
+  const y = new Uint32Array(b.buffer, b.byteOffset, b.length);
+  for (let p = 0; p < x.length; p++) if (x[p] !== y[p]) return false;
+  return true;
+}
+function copyContrast(c) {
+  return {
+    contrast: {
+      ...mapSize(c.contrast),
+      data: c.contrast.data.slice()
+    },
+    background: {
+      ...mapSize(c.background),
+      data: c.background.data.slice()
+    },
+    ...c.divisor ? {
+      divisor: c.divisor.slice()
+    } : {}
+  };
+}
+function computeContrast(map, options) {
   const background = localBackground(map, options.polarity, options.window);
   const out = new Float32Array(map.data.length);
   const bg = background.data;
@@ -1066,9 +1172,10 @@ function levelInk(contrast, options = {}) {
   if (background) {
     bgMin = Infinity;
     bgMax = -Infinity;
-    for (const v of background.data) {
-      bgMin = Math.min(bgMin, v);
-      bgMax = Math.max(bgMax, v);
+    const levels = background.data;
+    for (let p = 0; p < levels.length; p++) {
+      bgMin = Math.min(bgMin, levels[p]);
+      bgMax = Math.max(bgMax, levels[p]);
     }
   }
   return {
@@ -1280,8 +1387,15 @@ function dropRules(contrast) {
   const positive = {
     width,
     height,
-    data: data.map((v) => Math.max(0, v))
+    data: new Float32Array(data.length)
   };
+  for (let p = 0; p < data.length; p++) positive.data[p] = Math.max(0, data[p]);
+  const level = new Histogram(-1, 1);
+  for (let p = 0; p < data.length; p++) level.add(data[p]);
+  const median2 = level.quantile(0.5);
+  const spread = new Histogram();
+  for (let p = 0; p < data.length; p++) spread.add(Math.abs(data[p] - median2));
+  const least = Math.max(RULE_CONTRAST, 4 * 1.4826 * spread.quantile(0.5));
   const rule = new Float32Array(data.length);
   const directions = [
     {
@@ -1306,6 +1420,13 @@ function dropRules(contrast) {
     }
   ];
   for (const { along, wide } of directions) {
+    if (!mayHaveRule(positive, {
+      least,
+      radius: along.rx || along.ry,
+      horizontal: !!along.rx
+    })) {
+      continue;
+    }
     const lines = openingXY(dilateXY(positive, wide), along);
     const broad = openingXY(lines, wide.rx ? {
       rx: across + 1,
@@ -1324,12 +1445,6 @@ function dropRules(contrast) {
       }
     }
   }
-  const level = new Histogram(-1, 1);
-  for (const v of data) level.add(v);
-  const median2 = level.quantile(0.5);
-  const spread = new Histogram();
-  for (const v of data) spread.add(Math.abs(v - median2));
-  const least = Math.max(RULE_CONTRAST, 4 * 1.4826 * spread.quantile(0.5));
   const out = data.slice();
   let ruled = 0;
   for (let p = 0; p < out.length; p++) {
@@ -1348,6 +1463,41 @@ function dropRules(contrast) {
     },
     ruled
   };
+}
+function mayHaveRule(positive, { least, radius, horizontal }) {
+  const { width, height, data } = positive;
+  const [n, lines, step, stride] = horizontal ? [
+    width,
+    height,
+    1,
+    width
+  ] : [
+    height,
+    width,
+    width,
+    1
+  ];
+  for (let l = 0; l < lines; l++) {
+    let start = -1;
+    for (let i = 0; i <= n; i++) {
+      let high = false;
+      if (i < n) {
+        const p = l * stride + i * step;
+        high = data[p] >= least || l > 0 && data[p - stride] >= least || l < lines - 1 && data[p + stride] >= least;
+      }
+      if (high) {
+        if (start < 0) start = i;
+        continue;
+      }
+      if (start < 0) continue;
+      const end = i - 1;
+      const lo = start === 0 ? 0 : start + radius;
+      const hi = end === n - 1 ? n - 1 : end - radius;
+      if (lo <= hi) return true;
+      start = -1;
+    }
+  }
+  return false;
 }
 function unrule(grey) {
   const window = backgroundWindow(grey.width, grey.height);
