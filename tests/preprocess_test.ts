@@ -12,11 +12,13 @@ import {
   INK_THRESHOLD,
   keepDigit,
   removeSpecks,
+  solidity,
   strokeWidth,
 } from "../src/image/digit.ts";
 import { crop, type GreyMap, greyMap } from "../src/image/grey_map.ts";
 import { otsuThreshold } from "../src/image/histogram.ts";
 import { distanceTransform } from "../src/image/morphology.ts";
+import { encodePng } from "../src/image/png.ts";
 import { judgePolarity } from "../src/image/polarity.ts";
 import { dropRules, RULE_LENGTH, unrule } from "../src/image/rules.ts";
 import {
@@ -817,6 +819,70 @@ Deno.test("checkDigitSize() refuses a speck and a dot, and reads a thin 1 over h
   // A 1: 4 px wide, 140 px tall.
   const one = rects(280, 280, [[138, 70, 4, 140]]);
   checkDigitSize(one, { box: boundingBox(one, name), name });
+});
+
+Deno.test("toMnist() reads MNIST's boldest test digits as PNGs: no dots", async () => {
+  // As short as two of their strokes are wide, these 18 were refused as "one dot 20×20 pixels"
+  // (2462, a blobby 2): defects found by trying the product. They fill the image, and are not
+  // solid.
+  const split = await mnistTest();
+  const bold = [2105, 2462, 4505, 5938, 5958, 5963, 6084, 7735, 7841, 7845, 7853, 7921, 7925];
+  for (const index of [...bold, 8063, 8093, 8103, 8104, 8115]) {
+    const pixels = split.images.slice(index * 784, (index + 1) * 784);
+    const name = `test-${index}.png`;
+    const png = await encodePng({ width: 28, height: 28, channels: 1, pixels });
+    const digit = toMnist(decodeImage(png, name), name);
+    assert.ok(digit.pixels.some((v) => v === 1), name);
+  }
+});
+
+Deno.test("checkDigitSize() calls a small bold 7 too small, not one dot, and a small disc a dot", () => {
+  // A 7 drawn with the page's brush (28 px, a tenth of the pad) in a corner, 50×50: no longer
+  // than two of its strokes are wide, but a 7, not a dot (a teacher: "one dot").
+  const seven = [[20, 20, 50, 28], [42, 20, 28, 50]];
+  const corner = rects(280, 280, seven);
+  assert.ok(solidity(crop(corner, boundingBox(corner, "7"))) < 0.9);
+  assert.throws(
+    () => checkDigitSize(corner, { box: boundingBox(corner, "7"), name: "7.png" }),
+    (e: unknown) =>
+      e instanceof UserError &&
+      e.message === `Image "7.png" has too little ink to be a digit: too small, it spans 50×50 ` +
+          `pixels, no longer than 2 of its strokes are wide, under half of the image's ` +
+          `280-pixel side` &&
+      /larger or with a finer pen/.test(e.hint ?? ""),
+  );
+  // The same 7 filling a 90×90 image is read, as MNIST's boldest digits are.
+  const filling = rects(90, 90, seven);
+  checkDigitSize(filling, { box: boundingBox(filling, "7"), name: "7.png" });
+  // A disc under half the image is a dot at any size; one filling the image is read, as
+  // MNIST's training digit 39457 (a 0 inked solid, 20×14 of 28×28) is.
+  for (const side of [20, 100, 1000]) {
+    for (const [diameter, dot] of [[0.4, true], [0.8, false]] as const) {
+      const disc = map(
+        side,
+        side,
+        Array.from({ length: side * side }, (_, p) => {
+          const x = p % side, y = Math.floor(p / side);
+          return Math.hypot(x + 0.5 - side / 2, y + 0.5 - side / 2) <= (diameter * side) / 2
+            ? 1
+            : 0;
+        }),
+      );
+      const box = boundingBox(disc, "disc");
+      const what = `a disc ${diameter} of ${side}`;
+      assert.equal(solidity(crop(disc, box)), 1, what);
+      if (!dot) checkDigitSize(disc, { box, name: "disc.png" });
+      else {
+        assert.throws(
+          () => checkDigitSize(disc, { box, name: "disc.png" }),
+          (e: unknown) => e instanceof UserError && /: one dot \d+×\d+ pixels/.test(e.message),
+          what,
+        );
+      }
+    }
+  }
+  assert.equal(solidity(rects(10, 10, [[3, 3, 2, 2]])), 1);
+  assert.equal(solidity(rects(10, 10, [])), 0);
 });
 
 Deno.test("checkDigitSize() gives the image's pixels, not the working copy's", () => {

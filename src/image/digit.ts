@@ -1,7 +1,7 @@
 /**
  * The digit, and nothing else (step 4 of `toMnist`, src/image/preprocess.ts): which marks of an
  * ink map make the digit and which are the desk, a shadow's edge or specks; and the refusal of
- * ink too little to be a digit (a speck, a dot).
+ * ink too little to be a digit (a speck, a dot, a digit too small for its strokes).
  */
 import { UserError } from "../errors.ts";
 import type { Polarity } from "./contrast.ts";
@@ -35,11 +35,38 @@ export const PIECE_REACH = 0.25;
 export const MIN_EXTENT = 0.1;
 
 /**
- * A mark no more than this many times as long as it is thick (its widest stroke) is a dot or a
- * blob, not a digit: a tap on the drawing page makes a dot one brush (a tenth of the pad) wide.
- * MNIST's boldest digits are about three times as long as their strokes are wide.
+ * A mark no more than this many times as long as it is thick (its widest stroke) and smaller
+ * than `MIN_BOLD_EXTENT` of the image is a dot or a blob, or a digit too small for its strokes:
+ * a tap on the drawing page makes a dot one brush (a tenth of the pad) wide. MNIST's boldest
+ * digits are no longer than two of their strokes are wide too (18 of the 10,000 test digits,
+ * 110 of the 60,000 training digits), but they fill their image.
  */
 export const MIN_ELONGATION = 2;
+
+/**
+ * The least extent (longest side of the ink's box), as a fraction of the image's shorter side,
+ * of a digit no longer than `MIN_ELONGATION` of its strokes are wide: a bold digit that fills
+ * the image is read, whatever its shape (MNIST's boldest span 14 to 20 pixels of 28, and one, a
+ * 0 inked solid, is a blob); a dot or a small digit drawn with a broad brush in a corner of the
+ * page is refused.
+ */
+export const MIN_BOLD_EXTENT = 0.5;
+
+/**
+ * The least solidity (`solidity`) of a digit read by `MIN_BOLD_EXTENT`: strokes as broad as half
+ * their length fill most of their hull (MNIST's boldest: 73.5% or more of it); a patch of a room
+ * with holes in it, as broad, less (two of u4's room photos with no digit: 65%).
+ */
+export const MIN_BOLD_SOLIDITY = 0.7;
+
+/**
+ * The least solidity (`solidity`: the share of the pixels within its convex hull that are ink)
+ * of a mark refused as a dot rather than as a digit too small for its strokes: a dot is round or
+ * square, and solid (a tap on the drawing page, a pixelated disc or square: all of its hull); a
+ * 7 drawn small with the page's brush fills less (an L of two 28-pixel strokes, 50 pixels
+ * long: 89%).
+ */
+export const DOT_SOLIDITY = 0.95;
 
 /**
  * The least extent of the ink a frame encloses (`enclosingFrames`), as a fraction of the
@@ -554,12 +581,17 @@ function unionBox(a: Box, b: Box): Box {
  * refused:
  *
  * - a speck: its box's longest side is under `MIN_EXTENT` (a tenth) of the image's shorter side;
- * - a dot: no more than `MIN_ELONGATION` times as long as its thickest stroke is wide
- *   (`strokeWidth`): a tap on a drawing page, a blob, and at any size, down to a 2×2 square in
- *   a 10×10 image. A thin 1 drawn over half the height is many times as long as wide.
+ * - a mark no more than `MIN_ELONGATION` times as long as its thickest stroke is wide
+ *   (`strokeWidth`), unless it spans `MIN_BOLD_EXTENT` (half) of the image's shorter side or
+ *   more with paper all round and fills `MIN_BOLD_SOLIDITY` of its hull (MNIST's boldest
+ *   digits, 20 pixels of 28): "one dot" when it is
+ *   solid (`solidity` at least `DOT_SOLIDITY`: a tap on a drawing page, a blob, down to a 2×2
+ *   square in a 10×10 image) or reaches the image's frame (the paper read as ink round a dot),
+ *   "too small" otherwise (a 7 drawn small in a corner of the page with its broad brush).
  *
- * `map` and `box` are in working pixels; `scale` is working pixels per image pixel (`shrink`'s,
- * 1 by default): the message gives the user's image pixels, not the working copy's.
+ * A thin 1 drawn over half the height is many times as long as wide. `map` and `box` are in
+ * working pixels; `scale` is working pixels per image pixel (`shrink`'s, 1 by default): the
+ * message gives the user's image pixels, not the working copy's.
  */
 export function checkDigitSize(
   map: GreyMap,
@@ -580,14 +612,84 @@ export function checkDigitSize(
       { hint },
     );
   }
-  const thickness = strokeWidth(crop(map, box));
-  if (extent <= MIN_ELONGATION * thickness) {
+  const ink = crop(map, box);
+  if (extent > MIN_ELONGATION * strokeWidth(ink)) return;
+  // Paper all round, as MNIST's digits have: ink reaching the frame is the ground (light paper
+  // read as the ink), a blot, or cut off.
+  const clear = box.x > 0 && box.y > 0 && box.x + box.width < width && box.y + box.height < height;
+  const large = extent >= MIN_BOLD_EXTENT * shorter;
+  const solid = solidity(ink);
+  if (large && clear && solid >= MIN_BOLD_SOLIDITY) return;
+  if (large || solid >= DOT_SOLIDITY) {
     throw new UserError(
       `Image "${name}" has too little ink to be a digit: one dot ${spans}, no longer than ` +
         `${MIN_ELONGATION} of its strokes are wide`,
       { hint },
     );
   }
+  throw new UserError(
+    `Image "${name}" has too little ink to be a digit: too small, it spans ${spans}, no ` +
+      `longer than ${MIN_ELONGATION} of its strokes are wide, under half of the image's ` +
+      `${px(shorter)}-pixel side`,
+    { hint: "Write the digit larger or with a finer pen, or crop the image closer around it." },
+  );
+}
+
+/**
+ * The share of the pixels within the ink's convex hull that are ink (at or above
+ * `INK_THRESHOLD` in `map`), in (0, 1]; 0 when there is no ink. The hull is that of the ink
+ * pixels' centres and a pixel is within it when its centre is, so a pixelated disc or square of
+ * any size, down to one pixel, is all ink, and a stroke bent into a digit much less. A dot is
+ * solid; a digit has hooks, loops and notches.
+ */
+export function solidity(map: GreyMap): number {
+  // Each row's first and last ink pixels hold the row's ink between them.
+  const ends: [number, number][] = [];
+  let ink = 0;
+  for (let y = 0; y < map.height; y++) {
+    let first = -1, last = -1;
+    for (let x = 0; x < map.width; x++) {
+      if (map.data[y * map.width + x]! < INK_THRESHOLD) continue;
+      ink++;
+      if (first < 0) first = x;
+      last = x;
+    }
+    if (first >= 0) ends.push([first, y], [last, y]);
+  }
+  if (ink === 0) return 0;
+  // Andrew's monotone chain: the lower and upper hulls of the ends sorted by x, then y.
+  ends.sort((a, b) => a[0] - b[0] || a[1] - b[1]);
+  const turn = (o: [number, number], a: [number, number], b: [number, number]) =>
+    (a[0] - o[0]) * (b[1] - o[1]) - (a[1] - o[1]) * (b[0] - o[0]);
+  const half = (points: [number, number][]) => {
+    const chain: [number, number][] = [];
+    for (const p of points) {
+      while (chain.length >= 2 && turn(chain.at(-2)!, chain.at(-1)!, p) <= 0) chain.pop();
+      chain.push(p);
+    }
+    return chain.slice(0, -1);
+  };
+  const hull = [...half(ends), ...half(ends.toReversed())];
+  if (hull.length === 0) hull.push(ends[0]!); // one pixel
+  // Per row, the hull's span across it, and the pixels whose centres lie in it.
+  let inside = 0;
+  const eps = 1e-9;
+  for (let y = 0; y < map.height; y++) {
+    let left = Infinity, right = -Infinity;
+    for (let i = 0; i < hull.length; i++) {
+      const a = hull[i]!, b = hull[(i + 1) % hull.length]!;
+      if (y < Math.min(a[1], b[1]) || y > Math.max(a[1], b[1])) continue;
+      const xs = a[1] === b[1]
+        ? [a[0], b[0]]
+        : [a[0] + ((y - a[1]) * (b[0] - a[0])) / (b[1] - a[1])];
+      for (const x of xs) {
+        left = Math.min(left, x);
+        right = Math.max(right, x);
+      }
+    }
+    if (left <= right) inside += Math.floor(right + eps) - Math.ceil(left - eps) + 1;
+  }
+  return ink / inside;
 }
 
 /**

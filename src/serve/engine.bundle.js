@@ -671,6 +671,9 @@ var SPECK_FRACTION = 0.05;
 var PIECE_REACH = 0.25;
 var MIN_EXTENT = 0.1;
 var MIN_ELONGATION = 2;
+var MIN_BOLD_EXTENT = 0.5;
+var MIN_BOLD_SOLIDITY = 0.7;
+var DOT_SOLIDITY = 0.95;
 var ENCLOSED_EXTENT = 0.25;
 var FRAME_GAP = 0.04;
 var DIGIT_SIDED = 0.1;
@@ -1011,12 +1014,77 @@ function checkDigitSize(map, options) {
       hint
     });
   }
-  const thickness = strokeWidth(crop(map, box));
-  if (extent <= MIN_ELONGATION * thickness) {
+  const ink = crop(map, box);
+  if (extent > MIN_ELONGATION * strokeWidth(ink)) return;
+  const clear = box.x > 0 && box.y > 0 && box.x + box.width < width && box.y + box.height < height;
+  const large = extent >= MIN_BOLD_EXTENT * shorter;
+  const solid = solidity(ink);
+  if (large && clear && solid >= MIN_BOLD_SOLIDITY) return;
+  if (large || solid >= DOT_SOLIDITY) {
     throw new UserError(`Image "${name}" has too little ink to be a digit: one dot ${spans}, no longer than ${MIN_ELONGATION} of its strokes are wide`, {
       hint
     });
   }
+  throw new UserError(`Image "${name}" has too little ink to be a digit: too small, it spans ${spans}, no longer than ${MIN_ELONGATION} of its strokes are wide, under half of the image's ${px(shorter)}-pixel side`, {
+    hint: "Write the digit larger or with a finer pen, or crop the image closer around it."
+  });
+}
+function solidity(map) {
+  const ends = [];
+  let ink = 0;
+  for (let y = 0; y < map.height; y++) {
+    let first = -1, last = -1;
+    for (let x = 0; x < map.width; x++) {
+      if (map.data[y * map.width + x] < INK_THRESHOLD) continue;
+      ink++;
+      if (first < 0) first = x;
+      last = x;
+    }
+    if (first >= 0) ends.push([
+      first,
+      y
+    ], [
+      last,
+      y
+    ]);
+  }
+  if (ink === 0) return 0;
+  ends.sort((a, b) => a[0] - b[0] || a[1] - b[1]);
+  const turn = (o, a, b) => (a[0] - o[0]) * (b[1] - o[1]) - (a[1] - o[1]) * (b[0] - o[0]);
+  const half = (points) => {
+    const chain = [];
+    for (const p of points) {
+      while (chain.length >= 2 && turn(chain.at(-2), chain.at(-1), p) <= 0) chain.pop();
+      chain.push(p);
+    }
+    return chain.slice(0, -1);
+  };
+  const hull = [
+    ...half(ends),
+    ...half(ends.toReversed())
+  ];
+  if (hull.length === 0) hull.push(ends[0]);
+  let inside2 = 0;
+  const eps = 1e-9;
+  for (let y = 0; y < map.height; y++) {
+    let left = Infinity, right = -Infinity;
+    for (let i = 0; i < hull.length; i++) {
+      const a = hull[i], b = hull[(i + 1) % hull.length];
+      if (y < Math.min(a[1], b[1]) || y > Math.max(a[1], b[1])) continue;
+      const xs = a[1] === b[1] ? [
+        a[0],
+        b[0]
+      ] : [
+        a[0] + (y - a[1]) * (b[0] - a[0]) / (b[1] - a[1])
+      ];
+      for (const x of xs) {
+        left = Math.min(left, x);
+        right = Math.max(right, x);
+      }
+    }
+    if (left <= right) inside2 += Math.floor(right + eps) - Math.ceil(left - eps) + 1;
+  }
+  return ink / inside2;
 }
 function strokeWidth(map) {
   const width = 2 * map.width + 2, height = 2 * map.height + 2;
