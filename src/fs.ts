@@ -403,6 +403,18 @@ async function readStream(
   return out;
 }
 
+/** Reads exactly `n` bytes from `file`, or fewer at the end of the file. */
+export async function readFully(file: Deno.FsFile, n: number): Promise<Uint8Array> {
+  const out = new Uint8Array(n);
+  let at = 0;
+  while (at < n) {
+    const got = await file.read(out.subarray(at));
+    if (got === null) break;
+    at += got;
+  }
+  return out.subarray(0, at);
+}
+
 /**
  * A file-system error as the short reason a user reads after the path: "no such file",
  * "permission denied", "read-only file system", "no space left on device"...

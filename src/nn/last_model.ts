@@ -5,7 +5,7 @@
  */
 import { basename, dirname, resolve } from "node:path";
 import { messageOf, printable, UserError } from "../errors.ts";
-import { exists, fsReason, writeFileAtomic } from "../fs.ts";
+import { exists, fsReason, readFully, writeFileAtomic } from "../fs.ts";
 import {
   defaultModelPath,
   defaultModelPointer,
@@ -254,18 +254,6 @@ export interface CheckpointInfo {
   plain?: "names" | "shapes";
   /** Why the header cannot be read, in a few words; the other fields are then unset. */
   problem?: string;
-}
-
-/** Reads exactly `n` bytes from `file`, or fewer at the end of the file. */
-async function readFully(file: Deno.FsFile, n: number): Promise<Uint8Array> {
-  const out = new Uint8Array(n);
-  let at = 0;
-  while (at < n) {
-    const got = await file.read(out.subarray(at));
-    if (got === null) break;
-    at += got;
-  }
-  return out.subarray(0, at);
 }
 
 /** The largest file `loadCheckpoint` reads: the header and three float32 copies of the limit. */

@@ -6,6 +6,7 @@
  * "epochs": 2}]`. A training all on one dataset records none; its `dataset` and `epoch` say it.
  * @module
  */
+import { readFully } from "../fs.ts";
 import { parseSafetensorsHeader, safetensorsHeaderLength } from "../nn/checkpoint.ts";
 
 /** Consecutive epochs of a training on one dataset. */
@@ -99,18 +100,6 @@ export async function readTrainedOn(path: string): Promise<DatasetPart[] | undef
       ? training as Record<string, unknown>
       : undefined,
   });
-}
-
-/** Reads `n` bytes from `file`, or fewer at its end. */
-async function readFully(file: Deno.FsFile, n: number): Promise<Uint8Array> {
-  const out = new Uint8Array(n);
-  let at = 0;
-  while (at < n) {
-    const got = await file.read(out.subarray(at));
-    if (got === null) break;
-    at += got;
-  }
-  return out.subarray(0, at);
 }
 
 function isPart(value: unknown): value is DatasetPart {
