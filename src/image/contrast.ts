@@ -95,60 +95,6 @@ export function localContrast(
   map: GreyMap,
   options: { polarity: Polarity; window: number },
 ): Contrast {
-  // `toMnist` asks twice for the dark contrast of a map without rules (`unrule`, then
-  // `judgePolarity` on the same grey levels): the second time is a copy of the first.
-  const { polarity, window } = options;
-  if (
-    lastContrast && lastContrast.polarity === polarity && lastContrast.window === window &&
-    lastContrast.width === map.width && lastContrast.height === map.height &&
-    sameBits(lastContrast.grey, map.data)
-  ) {
-    return copyContrast(lastContrast.result);
-  }
-  const result = computeContrast(map, options);
-  lastContrast = { polarity, window, ...mapSize(map), grey: map.data.slice(), result };
-  return copyContrast(result);
-}
-
-/** The last `localContrast`: its input's grey levels (a copy) and options, and its result. */
-let lastContrast:
-  | {
-    polarity: Polarity;
-    window: number;
-    width: number;
-    height: number;
-    grey: Float32Array;
-    result: Contrast;
-  }
-  | undefined;
-
-function mapSize(map: GreyMap): { width: number; height: number } {
-  return { width: map.width, height: map.height };
-}
-
-/** Whether two maps' values are the same, bit for bit (0 and −0 differ, a NaN is itself). */
-function sameBits(a: Float32Array, b: Float32Array): boolean {
-  if (a.length !== b.length) return false;
-  const x = new Uint32Array(a.buffer, a.byteOffset, a.length);
-  const y = new Uint32Array(b.buffer, b.byteOffset, b.length);
-  for (let p = 0; p < x.length; p++) if (x[p] !== y[p]) return false;
-  return true;
-}
-
-/** A `Contrast` with its maps copied, so that no caller shares them with another. */
-function copyContrast(c: Contrast): Contrast {
-  return {
-    contrast: { ...mapSize(c.contrast), data: c.contrast.data.slice() },
-    background: { ...mapSize(c.background), data: c.background.data.slice() },
-    ...(c.divisor ? { divisor: c.divisor.slice() } : {}),
-  };
-}
-
-/** `localContrast` computed, not looked up. */
-function computeContrast(
-  map: GreyMap,
-  options: { polarity: Polarity; window: number },
-): Contrast {
   const background = localBackground(map, options.polarity, options.window);
   const out = new Float32Array(map.data.length);
   const bg = background.data;

@@ -5,6 +5,7 @@
  */
 import {
   backgroundWindow,
+  type Contrast,
   levelInk,
   type Levelled,
   localContrast,
@@ -62,12 +63,16 @@ export interface FoundInk {
   shapes?: { dark: StrokeShape; light: StrokeShape };
 }
 
-/** The ink of one polarity: `localContrast`, `levelInk`, `keepDigit` with the frame rule. */
+/**
+ * The ink of one polarity: `localContrast` (or `computed`, that contrast already at hand),
+ * `levelInk`, `keepDigit` with the frame rule.
+ */
 export function inkCandidate(
   grey: GreyMap,
   options: { polarity: Polarity; window: number },
+  computed?: Contrast,
 ): InkCandidate {
-  const { contrast, background, divisor } = localContrast(grey, options);
+  const { contrast, background, divisor } = computed ?? localContrast(grey, options);
   const levelled = levelInk(contrast, { background, divisor });
   // Light marks along a sheet's edge are its bright rim (a JPEG's or a phone's sharpening
   // halo), not ink; a dark line along an edge is kept: a stroke in a deep shadow has as dark a
@@ -114,13 +119,16 @@ export const SLIMMER = 1.5;
  *    ground among them (the median grey level of the pixels where their boxes overlap, in
  *    neither's marks): the paper a digit is written on, or MNIST's black.
  *
+ * `darkContrast`, when given, is the dark reading's `localContrast` of `grey` at
+ * `backgroundWindow`'s scale (`unrule` has it), used rather than computed again.
+ *
  * "The border decides" (step 2): the border is ground, so the ink is the reading whose marks'
  * median grey level differs more from the border's, away from it (when neither reading finds a
  * digit: dark when the border's median is above one half, as on a scan).
  */
-export function judgePolarity(grey: GreyMap): FoundInk {
+export function judgePolarity(grey: GreyMap, darkContrast?: Contrast): FoundInk {
   const wide = backgroundWindow(grey.width, grey.height);
-  let dark = inkCandidate(grey, { polarity: "dark", window: wide });
+  let dark = inkCandidate(grey, { polarity: "dark", window: wide }, darkContrast);
   let window = wide;
   if (dark.digit.box !== undefined) {
     const scaled = Math.max(MIN_WINDOW, Math.round(6 * strokeShape(dark.digit).thickness)) | 1;

@@ -228,8 +228,11 @@ interface InkRead {
  */
 function readInk(grey: Grey, name: string): InkRead {
   let { map: work, scale } = shrink(grey.map, WORKING_SIDE);
-  const read = (map: GreyMap) =>
-    grey.source === "alpha" ? alphaInk(map) : judgePolarity(unrule(map).grey);
+  const read = (map: GreyMap) => {
+    if (grey.source === "alpha") return alphaInk(map);
+    const { grey: unruled, darkContrast } = unrule(map);
+    return judgePolarity(unruled, darkContrast);
+  };
   let found = read(work);
   // Noisy photos (a dim room, a high ISO): the noise floor can hide the ink. Averaged down to
   // half the side, the noise is halved and the strokes, several pixels wide, stay.

@@ -4,7 +4,7 @@
  * sheet that differ from the paper as ink does. Left in, they are most of the ink, and the
  * network sees a grey slab of line fragments with a small digit in it.
  */
-import { backgroundWindow, localContrast, MIN_CONTRAST } from "./contrast.ts";
+import { backgroundWindow, type Contrast, localContrast, MIN_CONTRAST } from "./contrast.ts";
 import type { GreyMap } from "./grey_map.ts";
 import { Histogram } from "./histogram.ts";
 import { dilateXY, openingXY } from "./morphology.ts";
@@ -37,6 +37,11 @@ export interface Unruled {
   contrast: GreyMap;
   /** How many pixels lost contrast to a rule. */
   ruled: number;
+  /**
+   * The dark-ink contrast of `grey` at `backgroundWindow`'s scale, when no rule was found (the
+   * grey map is then the input itself): `judgePolarity`'s first reading, not computed twice.
+   */
+  darkContrast?: Contrast;
 }
 
 /**
@@ -155,6 +160,11 @@ export interface UnruledGrey {
   grey: GreyMap;
   /** How many pixels lost contrast to a rule. */
   ruled: number;
+  /**
+   * The dark-ink contrast of `grey` at `backgroundWindow`'s scale, when no rule was found (the
+   * grey map is then the input itself): `judgePolarity`'s first reading, not computed twice.
+   */
+  darkContrast?: Contrast;
 }
 
 /**
@@ -168,9 +178,10 @@ export interface UnruledGrey {
  */
 export function unrule(grey: GreyMap): UnruledGrey {
   const window = backgroundWindow(grey.width, grey.height);
-  const { contrast, divisor } = localContrast(grey, { polarity: "dark", window });
+  const darkContrast = localContrast(grey, { polarity: "dark", window });
+  const { contrast, divisor } = darkContrast;
   const { contrast: kept, ruled } = dropRules(contrast);
-  if (ruled === 0) return { grey, ruled };
+  if (ruled === 0) return { grey, ruled, darkContrast };
   const data = grey.data.slice();
   // Dark contrast is (background − grey) / divisor: taking `off` from it raises grey by
   // off · divisor.

@@ -1116,50 +1116,6 @@ function localBackground(map, polarity, window) {
   return polarity === "dark" ? closing(map, radius) : opening(map, radius);
 }
 function localContrast(map, options) {
-  const { polarity, window } = options;
-  if (lastContrast && lastContrast.polarity === polarity && lastContrast.window === window && lastContrast.width === map.width && lastContrast.height === map.height && sameBits(lastContrast.grey, map.data)) {
-    return copyContrast(lastContrast.result);
-  }
-  const result = computeContrast(map, options);
-  lastContrast = {
-    polarity,
-    window,
-    ...mapSize(map),
-    grey: map.data.slice(),
-    result
-  };
-  return copyContrast(result);
-}
-var lastContrast;
-function mapSize(map) {
-  return {
-    width: map.width,
-    height: map.height
-  };
-}
-function sameBits(a, b) {
-  if (a.length !== b.length) return false;
-  const x = new Uint32Array(a.buffer, a.byteOffset, a.length);
-  const y = new Uint32Array(b.buffer, b.byteOffset, b.length);
-  for (let p = 0; p < x.length; p++) if (x[p] !== y[p]) return false;
-  return true;
-}
-function copyContrast(c) {
-  return {
-    contrast: {
-      ...mapSize(c.contrast),
-      data: c.contrast.data.slice()
-    },
-    background: {
-      ...mapSize(c.background),
-      data: c.background.data.slice()
-    },
-    ...c.divisor ? {
-      divisor: c.divisor.slice()
-    } : {}
-  };
-}
-function computeContrast(map, options) {
   const background = localBackground(map, options.polarity, options.window);
   const out = new Float32Array(map.data.length);
   const bg = background.data;
@@ -1262,8 +1218,8 @@ function levelInk(contrast, options = {}) {
 }
 
 // src/image/polarity.ts
-function inkCandidate(grey, options) {
-  const { contrast, background, divisor } = localContrast(grey, options);
+function inkCandidate(grey, options, computed) {
+  const { contrast, background, divisor } = computed ?? localContrast(grey, options);
   const levelled2 = levelInk(contrast, {
     background,
     divisor
@@ -1286,12 +1242,12 @@ function inkCandidate(grey, options) {
   };
 }
 var SLIMMER = 1.5;
-function judgePolarity(grey) {
+function judgePolarity(grey, darkContrast) {
   const wide = backgroundWindow(grey.width, grey.height);
   let dark = inkCandidate(grey, {
     polarity: "dark",
     window: wide
-  });
+  }, darkContrast);
   let window = wide;
   if (dark.digit.box !== void 0) {
     const scaled = Math.max(MIN_WINDOW, Math.round(6 * strokeShape(dark.digit).thickness)) | 1;
@@ -1569,14 +1525,16 @@ function mayHaveRule(positive, { least, radius, horizontal }) {
 }
 function unrule(grey) {
   const window = backgroundWindow(grey.width, grey.height);
-  const { contrast, divisor } = localContrast(grey, {
+  const darkContrast = localContrast(grey, {
     polarity: "dark",
     window
   });
+  const { contrast, divisor } = darkContrast;
   const { contrast: kept, ruled } = dropRules(contrast);
   if (ruled === 0) return {
     grey,
-    ruled
+    ruled,
+    darkContrast
   };
   const data = grey.data.slice();
   for (let p = 0; p < data.length; p++) {
@@ -1672,7 +1630,11 @@ function within(a, b) {
 }
 function readInk(grey, name) {
   let { map: work, scale } = shrink(grey.map, WORKING_SIDE);
-  const read = (map) => grey.source === "alpha" ? alphaInk(map) : judgePolarity(unrule(map).grey);
+  const read = (map) => {
+    if (grey.source === "alpha") return alphaInk(map);
+    const { grey: unruled, darkContrast } = unrule(map);
+    return judgePolarity(unruled, darkContrast);
+  };
   let found = read(work);
   if (found.digit.box === void 0 && grey.source !== "alpha" && Math.min(work.width, work.height) >= 2 * MIN_DENOISE) {
     const half = resizeArea(work, Math.round(work.width / 2), Math.round(work.height / 2));
