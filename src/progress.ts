@@ -85,7 +85,7 @@ const processEnv: ProgressEnv = {
 };
 
 /** Stderr as a `ProgressStream`: synchronous writes, the width read at each draw. */
-export function stderrStream(): ProgressStream {
+function stderrStream(): ProgressStream {
   const encoder = new TextEncoder();
   return {
     isTTY: Deno.stderr.isTerminal(),

@@ -139,7 +139,7 @@ export interface Mistake {
  * by that class's probability, highest first (ties by index). labels: (count);
  * probabilities: (count, classes), softmax outputs.
  */
-export function worstMistakes(
+function worstMistakes(
   labels: ArrayLike<number>,
   probabilities: Float32Array,
   { classes, n }: { classes: number; n: number },

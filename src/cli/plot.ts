@@ -127,7 +127,7 @@ function displayName(path: string): string {
  * Reads and parses the log at `path` (`-`: standard input). A file that cannot be read, is
  * empty, is not text or holds no MXNet metric line is a one-line `UserError` naming it.
  */
-export async function readLog(path: string): Promise<ParsedLog> {
+async function readLog(path: string): Promise<ParsedLog> {
   const bytes = await readCapped(path, { maxBytes: MAX_LOG_BYTES, what: "log" });
   const name = path === "-" ? "standard input" : `"${path}"`;
   const fail = (reason: string, hint?: string) =>
@@ -162,7 +162,7 @@ const LOG_HINT = "mnist plot reads MXNet's log lines, such as " +
  * The chart of `logs` as file bytes: SVG text (UTF-8) or PNG. Loads vega and vega-lite (and
  * resvg for PNG) on first use.
  */
-export async function drawCurves(
+async function drawCurves(
   logs: readonly CurveLog[],
   { format, title }: { format: PlotFormat; title?: string },
 ): Promise<Uint8Array> {

@@ -301,9 +301,6 @@ export function gatherBatch(
  */
 export type LastBatch = "pad" | "discard" | "roll_over";
 
-/** The last-batch modes, for option validation. */
-export const LAST_BATCH_MODES: readonly LastBatch[] = ["pad", "discard", "roll_over"];
-
 /** A batch of an epoch. */
 export interface Batch {
   /** 0-based position in the epoch. */

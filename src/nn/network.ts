@@ -25,7 +25,7 @@ import {
  * The largest per-sample buffer of `model` at any batch size: the input or a layer's output
  * (its gradient has the same size), in bytes per sample, and what it holds.
  */
-export function largestSampleBuffer(model: ModelSpec): { bytes: number; what: string } {
+function largestSampleBuffer(model: ModelSpec): { bytes: number; what: string } {
   let largest = { bytes: sizeOf(model.input) * 4, what: "the input batch" };
   for (const info of inferShapes(model)) {
     const bytes = sizeOf(info.output) * 4;

@@ -92,7 +92,7 @@ export function prepareImage(bytes: Uint8Array, options: PrepareOptions = {}): P
  * Checks what can be checked without decoding (a PNG or JPEG, by its first bytes; its size,
  * from its header, within `limits`) and returns its pixel count; throws `BadImage`.
  */
-export function checkImage(bytes: Uint8Array, limits: ImageLimits = {}): number {
+function checkImage(bytes: Uint8Array, limits: ImageLimits = {}): number {
   const { maxSide = MAX_SIDE, maxPixels = MAX_PIXELS } = limits;
   if (bytes.length === 0) {
     throw new BadImage("The request body is empty: send a PNG or JPEG image");

@@ -389,7 +389,7 @@ const PAGE_WORDS: Record<DatasetName, PageWords> = {
  * Fashion-MNIST's garments (`DATASETS.fashion.classes`); for any other, MNIST's digits 0 to 9.
  * The template's `{{ slot }}`s are filled once, with HTML-escaped text.
  */
-export function drawingPage(dataset = "mnist"): string {
+function drawingPage(dataset = "mnist"): string {
   const name = datasetName(dataset);
   const words = PAGE_WORDS[name];
   const classes = DATASETS[name].classes;
@@ -438,7 +438,7 @@ const LOOPBACK_NAMES = ["localhost", "127.0.0.1", "[::1]"];
  * Which host names (as `URL.hostname` writes them: lower case, IPv6 in brackets) a server
  * bound to `address` answers to. An IP address is never a DNS rebinding, a name can be.
  */
-export function hostPolicy(address: string): (hostname: string) => boolean {
+function hostPolicy(address: string): (hostname: string) => boolean {
   const bound = normalHostname(address.includes(":") ? `[${address}]` : address);
   if (bound === "0.0.0.0" || bound === "[::]") {
     return (name) => name === "localhost" || isIpAddress(name);
