@@ -72,8 +72,11 @@ export interface TrainOptions {
   /** Total epochs (a resumed run continues up to this many). */
   epochs: number;
   /**
-   * Samples per batch, B. An epoch's last batch is padded to B from the epoch's start (MXNet's
-   * `last_batch_handle='pad'`); padding gets no gradient and is not counted in the metrics.
+   * Samples per batch, B. An epoch's last partial batch is filled up to B with the first samples
+   * of that epoch's order, as MXNet's `last_batch_handle='pad'` does: those samples are trained
+   * on a second time that epoch (they get gradient, the batch's mean taken over all B) and count
+   * in the Train-accuracy and Speedometer figures like any other. Validation excludes its padding
+   * (see `evaluate.ts`).
    */
   batchSize: number;
   /** The optimizer (sgd, nag, adam, adamw) and its settings; `lr` is the base rate. */
