@@ -1,16 +1,31 @@
 /**
- * Workgroup sizing (src/gpu/kernel.ts): whole subgroups, within the device's limits; and every
- * kernel's `struct Dims` matches the named layout its op module writes it from.
+ * Workgroup sizing (src/gpu/kernel.ts): whole subgroups, within the device's limits; every
+ * kernel's `struct Dims` matches the named layout its op module writes it from; and dispatches
+ * bind by the names the modules declare.
  */
 import assert from "node:assert/strict";
 import type { DimsLayout } from "../src/gpu/buffer.ts";
-import { entryModuleCode, fitWorkgroup } from "../src/gpu/kernel.ts";
-import { CONV2D_DIMS } from "../src/nn/conv2d.ts";
-import { DENSE_DIMS } from "../src/nn/dense.ts";
-import { SOFTMAX_DIMS } from "../src/nn/loss.ts";
-import { ADAM_DIMS, SGD_DIMS } from "../src/nn/optimizer.ts";
-import { POOL_DIMS } from "../src/nn/pool.ts";
-import { GATHER_DIMS } from "../src/train/feeder.ts";
+import type { Gpu } from "../src/gpu/device.ts";
+import {
+  BATCH_BINDINGS,
+  BATCH_GROUP,
+  type Bindings,
+  dispatchOf,
+  entryModuleCode,
+  fitWorkgroup,
+  type KernelCache,
+  type Program,
+  programBindings,
+  type WgslBinding,
+  wgslBindings,
+} from "../src/gpu/kernel.ts";
+import { CONV2D, CONV2D_DIMS, CONV2D_TILED, CONV2D_VEC4 } from "../src/nn/conv2d.ts";
+import { DENSE, DENSE_DIMS, DENSE_SHARED, DENSE_TILED } from "../src/nn/dense.ts";
+import { SOFTMAX, SOFTMAX_DIMS } from "../src/nn/loss.ts";
+import { ADAM, ADAM_DIMS, SGD, SGD_DIMS } from "../src/nn/optimizer.ts";
+import { POOL, POOL_2X2, POOL_DIMS } from "../src/nn/pool.ts";
+import { GATHER, GATHER_DIMS } from "../src/train/feeder.ts";
+import { gpuTest, upload } from "./gpu_helpers.ts";
 
 const DEFAULTS = { maxInvocations: 256, maxSizeX: 256 };
 
@@ -195,4 +210,189 @@ Deno.test("every kernels/*.wgsl entry point's module holds it whole and no other
     }
   }
   assert.ok(entries >= 30, `${entries} entry points`);
+});
+
+Deno.test("wgslBindings() reads each variable's group, binding and kind, comments left out", () => {
+  const code = `@group(0) @binding(0) var<storage, read_write> out: array<f32>;
+@group(0) @binding(1) var<storage,read> in0: array<f32>;
+@group(0)  @binding(2)  var<storage> in1: array<f32>;
+// @group(0) @binding(3) var<storage, read> commented_out: array<f32>;
+/* @group(0) @binding(3) var<storage, read> blocked_out: array<f32>; */
+@group(0) @binding(4) var<uniform> dims: Dims;
+@group(1) @binding(0) var<storage, read> images: array<u32>;`;
+  assert.deepEqual(Object.fromEntries(wgslBindings(code)), {
+    out: { group: 0, binding: 0, kind: "storage" },
+    in0: { group: 0, binding: 1, kind: "read" },
+    in1: { group: 0, binding: 2, kind: "read" },
+    dims: { group: 0, binding: 4, kind: "uniform" },
+    images: { group: 1, binding: 0, kind: "read" },
+  });
+});
+
+Deno.test("wgslBindings() throws on a name or a binding number declared twice, and a texture", () => {
+  const y = "@group(0) @binding(0) var<storage, read_write> y: array<f32>;";
+  assert.throws(
+    () => wgslBindings(`${y}\n@group(0) @binding(1) var<storage, read> y: array<f32>;`),
+    /Binding "y" is declared twice/,
+  );
+  assert.throws(
+    () => wgslBindings(`${y}\n@group(0) @binding(0) var<storage, read> x: array<f32>;`),
+    /@group\(0\) @binding\(0\) is declared for both y and x/,
+  );
+  assert.throws(
+    () => wgslBindings(`${y}\n@group(0) @binding(1) var tex: texture_2d<f32>;`),
+    /Cannot bind "@group\(0\) @binding\(1\) var tex"/,
+  );
+  assert.throws(() => wgslBindings(`${y}\n@group(0)\n@binding(1)\nvar`), /Cannot read every/);
+});
+
+/** Every Program the engine compiles, by the kernels/*.wgsl file it is made from. */
+const PROGRAMS: Program[] = [
+  DENSE,
+  DENSE_TILED,
+  DENSE_SHARED,
+  CONV2D,
+  CONV2D_TILED,
+  CONV2D_VEC4,
+  POOL,
+  POOL_2X2,
+  SOFTMAX,
+  SGD,
+  ADAM,
+  GATHER,
+];
+
+/** `code`'s declaration lines, read one by one: name → group, binding, kind. */
+function declarationLines(code: string): Record<string, WgslBinding> {
+  const kinds: Record<string, WgslBinding["kind"]> = {
+    "storage, read_write": "storage",
+    "storage, read": "read",
+    "uniform": "uniform",
+  };
+  const out: Record<string, WgslBinding> = {};
+  for (const line of code.split("\n")) {
+    const m = /^@group\((\d)\) @binding\((\d)\) var<([^>]+)> (\w+):/.exec(line);
+    if (!m) continue;
+    assert.ok(kinds[m[3]!], `unexpected "${m[3]}" in ${line}`);
+    out[m[4]!] = { group: Number(m[1]), binding: Number(m[2]), kind: kinds[m[3]!]! };
+  }
+  return out;
+}
+
+Deno.test("every kernel module's parsed bindings are the declarations of its kernels/*.wgsl", () => {
+  const files = kernelFiles().filter(({ code }) => code.includes("@binding("));
+  assert.deepEqual(
+    files.map(({ name }) => name),
+    PROGRAMS.map((p) => `${p.name}.wgsl`).sort(),
+    "a kernel file with bindings that no Program here is made from",
+  );
+  for (const program of PROGRAMS) {
+    const file = files.find(({ name }) => name === `${program.name}.wgsl`)!;
+    const lines = declarationLines(file.code);
+    assert.ok(Object.keys(lines).length >= 4, program.name);
+    assert.deepEqual(Object.fromEntries(programBindings(program)), lines, program.name);
+    // Once per Program.
+    assert.equal(programBindings(program), programBindings(program));
+    // The house order: outputs, then inputs, then uniforms, the Dims uniform last of group 0.
+    const group0 = [...programBindings(program)].filter(([, d]) => d.group === 0)
+      .sort(([, a], [, b]) => a.binding - b.binding);
+    const order = { storage: 0, read: 1, uniform: 2 };
+    const kinds = group0.map(([, d]) => order[d.kind]);
+    assert.deepEqual(kinds, [...kinds].sort(), `${program.name}: kinds out of the house order`);
+    assert.equal(group0.at(-1)?.[0], "dims", program.name);
+    assert.deepEqual(group0.map(([, d]) => d.binding), group0.map((_, i) => i), program.name);
+  }
+});
+
+Deno.test("BATCH_BINDINGS are the group-1 variables of dense_tiled.wgsl's gather kernels", () => {
+  const group1 = [...programBindings(DENSE_TILED)].filter(([, d]) => d.group === BATCH_GROUP);
+  assert.deepEqual(
+    Object.fromEntries(group1.map(([n, { binding, kind }]) => [n, { binding, kind }])),
+    Object.fromEntries(
+      Object.entries(BATCH_BINDINGS).map(([n, { binding, kind }]) => [
+        n,
+        { binding, kind: kind === "read-dynamic" ? "read" : kind },
+      ]),
+    ),
+  );
+});
+
+/** A dense.wgsl forward over small buffers, with `io` and `dims` replaced as given. */
+function denseForward(
+  gpu: Gpu,
+  kernels: KernelCache,
+  { io, dynamic }: { io?: Bindings; dynamic?: string } = {},
+) {
+  const buffer = (label: string) => upload(gpu, new Float32Array(64), label);
+  const dims = gpu.device.createBuffer({ label: "dims", size: 16, usage: GPUBufferUsage.UNIFORM });
+  return dispatchOf(gpu.device, kernels, {
+    program: DENSE,
+    entry: "dense_forward",
+    constants: { ACT: 0, WG: 64 },
+    io: io ?? { out: buffer("y"), in0: buffer("x"), in1: buffer("params") },
+    dims,
+    dynamic,
+    grid: [1],
+  });
+}
+
+gpuTest("dispatchOf() binds by name exactly the variables given, as the module declares them", (
+  gpu,
+  kernels,
+) => {
+  const dispatch = denseForward(gpu, kernels);
+  assert.deepEqual(Object.fromEntries(dispatch.kernel.bindings), {
+    out: { binding: 0, kind: "storage" },
+    in0: { binding: 1, kind: "read" },
+    in1: { binding: 2, kind: "read" },
+    dims: { binding: 4, kind: "uniform" },
+  });
+  assert.equal(denseForward(gpu, kernels).kernel, dispatch.kernel, "cached");
+  return Promise.resolve();
+});
+
+gpuTest("dispatchOf() throws on a name the module lacks, one of another group, or dims twice", (
+  gpu,
+  kernels,
+) => {
+  const b = (label: string) => upload(gpu, new Float32Array(64), label);
+  // conv2d_vec4.wgsl's name for x: a name from another module.
+  assert.throws(
+    () => denseForward(gpu, kernels, { io: { out: b("y"), in0v: b("x"), in1: b("w") } }),
+    /dense\.dense_forward: the module declares no binding "in0v"; group 0: out, in0, in1, in2, dims/,
+  );
+  assert.throws(
+    () =>
+      denseForward(gpu, kernels, { io: { out: b("y"), in0: b("x"), in1: b("w"), dims: b("d") } }),
+    /"dims" given twice/,
+  );
+  assert.throws(
+    () =>
+      denseForward(gpu, kernels, {
+        io: { out: b("y"), in0: b("x"), in1: null as unknown as GPUBuffer },
+      }),
+    /"in1" is given no buffer/,
+  );
+  assert.throws(
+    () => denseForward(gpu, kernels, { dynamic: "out" }),
+    /"out" is not read-only storage/,
+  );
+  assert.throws(
+    () => denseForward(gpu, kernels, { dynamic: "in2" }),
+    /the dynamic binding "in2" is not bound/,
+  );
+  // Group 1 is the Feeder's.
+  const y = b("y");
+  assert.throws(
+    () =>
+      dispatchOf(gpu.device, kernels, {
+        program: DENSE_TILED,
+        entry: "dense_forward_tiled_gather",
+        io: { out4: y, in1: b("w"), in2s: b("w"), order: b("order") },
+        dims: gpu.device.createBuffer({ size: 16, usage: GPUBufferUsage.UNIFORM }),
+        grid: [1],
+      }),
+    /"order" is in @group\(1\), which the dispatch does not bind/,
+  );
+  return Promise.resolve();
 });

@@ -4,7 +4,8 @@
  * point from a module of its own.
  * Bindings follow one order everywhere: outputs, then inputs, then the `Dims` uniform, in
  * group 0; kernels that read a batch straight from a dataset split also use group 1
- * ({@link BATCH_GROUP}).
+ * ({@link BATCH_GROUP}). Dispatches bind buffers by the WGSL variable's name; the binding
+ * numbers and kinds come from the module's own declarations ({@link wgslBindings}).
  */
 
 /** A WGSL module: its file's base name and source. */
@@ -18,6 +19,75 @@ export interface Program {
 /** How a binding is used: written, read, a uniform, or read with a dynamic offset. */
 export type BindingKind = "storage" | "read" | "uniform" | "read-dynamic";
 
+/** A module-scope variable bound to a resource, as its WGSL declaration says. */
+export interface WgslBinding {
+  /** `@group(N)`. */
+  group: number;
+  /** `@binding(N)`. */
+  binding: number;
+  /**
+   * `var<storage, read_write>`: "storage"; `var<storage, read>` or `var<storage>`: "read";
+   * `var<uniform>`: "uniform".
+   */
+  kind: "storage" | "read" | "uniform";
+}
+
+/** A resource variable's declaration: group, binding, address space and access, name. */
+const BINDING_DECL = /@group\((\d+)\)\s*@binding\((\d+)\)\s*var\s*(?:<([^>]*)>)?\s*(\w+)/g;
+
+/**
+ * The resource variables `code` declares, by name (comments left out). Throws an Error on a
+ * declaration it cannot read (a texture, a sampler, an `@binding` out of the house layout), a
+ * name declared twice, or a (group, binding) number given to two variables.
+ */
+export function wgslBindings(code: string): ReadonlyMap<string, WgslBinding> {
+  const bare = code.replace(/\/\*[\s\S]*?\*\//g, "").replace(/\/\/.*$/gm, "");
+  const found = new Map<string, WgslBinding>();
+  const numbers = new Map<string, string>();
+  let count = 0;
+  for (const [decl, group, binding, space, name] of bare.matchAll(BINDING_DECL)) {
+    count++;
+    const access = (space ?? "").split(",").map((s) => s.trim()).join(",");
+    const kind = access === "storage,read_write"
+      ? "storage"
+      : access === "storage" || access === "storage,read"
+      ? "read"
+      : access === "uniform"
+      ? "uniform"
+      : null;
+    if (kind === null) throw new Error(`Cannot bind "${decl}": not a buffer the kernels bind`);
+    if (found.has(name!)) throw new Error(`Binding "${name}" is declared twice`);
+    const number = `@group(${group}) @binding(${binding})`;
+    const other = numbers.get(number);
+    if (other !== undefined) throw new Error(`${number} is declared for both ${other} and ${name}`);
+    numbers.set(number, name!);
+    found.set(name!, { group: Number(group), binding: Number(binding), kind });
+  }
+  if (count !== bare.split("@binding(").length - 1) {
+    throw new Error(`Cannot read every @binding: ${count} of them are declarations`);
+  }
+  return found;
+}
+
+const parsedBindings = new WeakMap<Program, ReadonlyMap<string, WgslBinding>>();
+
+/**
+ * The resource variables of `program`'s module by name ({@link wgslBindings}), parsed once per
+ * Program. Throws as wgslBindings does, naming the module.
+ */
+export function programBindings(program: Program): ReadonlyMap<string, WgslBinding> {
+  let bindings = parsedBindings.get(program);
+  if (!bindings) {
+    try {
+      bindings = wgslBindings(program.code);
+    } catch (e) {
+      throw new Error(`${program.name}: ${(e as Error).message}`);
+    }
+    parsedBindings.set(program, bindings);
+  }
+  return bindings;
+}
+
 /** A pipeline plus the layout its bind groups are made with. */
 export interface Kernel {
   /** `module.entry`, the label of the pipeline and its bind groups. */
@@ -26,8 +96,11 @@ export interface Kernel {
   pipeline: GPUComputePipeline;
   /** The layout of group 0, from `bindings`. */
   layout: GPUBindGroupLayout;
-  /** The kind of each binding number 0..n-1, `null` where the entry point uses none. */
-  bindings: readonly (BindingKind | null)[];
+  /**
+   * The group-0 variables its dispatches bind, by WGSL name: binding number and kind. The
+   * layout lists these and no others (variables the entry point does not use are left out).
+   */
+  bindings: ReadonlyMap<string, { binding: number; kind: BindingKind }>;
   /** Whether the pipeline reads the batch of a Feeder's group 1 ({@link BATCH_GROUP}). */
   batch: boolean;
 }
@@ -37,10 +110,12 @@ export interface KernelOptions {
   /** The pipeline-overridable constants of the entry point (workgroup size, activation...). */
   constants?: Record<string, number>;
   /**
-   * The kinds of bindings 0..n-1 of group 0, in the house order: outputs, inputs, `Dims`;
-   * `null` for a binding number this entry point does not use.
+   * The names of the group-0 variables the entry point's dispatches bind, as the module
+   * declares them; their numbers and kinds are the module's. Leave out the ones it does not use.
    */
-  bindings: readonly (BindingKind | null)[];
+  bind: readonly string[];
+  /** Of `bind`, the read-only storage variable bound with a dynamic offset, if any. */
+  dynamic?: string;
   /**
    * Whether the entry point also reads a batch from group 1 ({@link BATCH_GROUP}), which a
    * Feeder binds rather than the dispatch.
@@ -61,8 +136,20 @@ export interface KernelOptions {
  */
 export const BATCH_GROUP = 1;
 
-/** The kinds of {@link BATCH_GROUP}'s bindings 0..3, as {@link batchGroupLayout} lays them out. */
-const BATCH_BINDINGS: readonly BindingKind[] = ["read", "read", "read-dynamic", "storage"];
+/**
+ * {@link BATCH_GROUP}'s variables as kernels/dense_tiled.wgsl declares them (tests/kernel_test.ts
+ * checks), and as {@link batchGroupLayout} lays them out: the split's images (u8, 4 per u32) and
+ * labels, the batch's order slice (dynamic offset) and the network's labels, written.
+ */
+export const BATCH_BINDINGS = {
+  images: { binding: 0, kind: "read" },
+  labels: { binding: 1, kind: "read" },
+  order: { binding: 2, kind: "read-dynamic" },
+  label_out: { binding: 3, kind: "storage" },
+} as const satisfies Record<string, { binding: number; kind: BindingKind }>;
+
+/** The buffers of a {@link BATCH_GROUP} bind group, by the names of {@link BATCH_BINDINGS}. */
+export type BatchBuffers = Readonly<Record<keyof typeof BATCH_BINDINGS, BufferRange>>;
 
 const batchLayouts = new WeakMap<GPUDevice, GPUBindGroupLayout>();
 
@@ -70,16 +157,35 @@ const batchLayouts = new WeakMap<GPUDevice, GPUBindGroupLayout>();
  * The layout of {@link BATCH_GROUP} on `device`: one object per device, shared by the pipelines
  * that read a batch and the bind groups that feed them.
  */
-export function batchGroupLayout(device: GPUDevice): GPUBindGroupLayout {
+function batchGroupLayout(device: GPUDevice): GPUBindGroupLayout {
   let layout = batchLayouts.get(device);
   if (!layout) {
     layout = device.createBindGroupLayout({
       label: "batch",
-      entries: BATCH_BINDINGS.map((kind, i) => layoutEntry(i, kind)),
+      entries: Object.values(BATCH_BINDINGS).map(({ binding, kind }) => layoutEntry(binding, kind)),
     });
     batchLayouts.set(device, layout);
   }
   return layout;
+}
+
+/**
+ * A bind group of {@link BATCH_GROUP} over `buffers`, by name: what a Feeder sets once per batch,
+ * with the batch's order slice as the dynamic offset.
+ */
+export function batchBindGroup(device: GPUDevice, buffers: BatchBuffers): GPUBindGroup {
+  return device.createBindGroup({
+    label: "batch",
+    layout: batchGroupLayout(device),
+    entries: Object.entries(BATCH_BINDINGS).map(([name, { binding }]) => ({
+      binding,
+      resource: resourceOf(buffers[name as keyof BatchBuffers]),
+    })),
+  });
+}
+
+function resourceOf(r: BufferRange): GPUBufferBinding {
+  return r instanceof GPUBuffer ? { buffer: r } : r;
 }
 
 function layoutEntry(binding: number, kind: BindingKind): GPUBindGroupLayoutEntry {
@@ -180,10 +286,12 @@ export class KernelCache {
     const constants = options.constants ?? {};
     const constantsKey = Object.keys(constants).sort().map((k) => `${k}=${constants[k]}`).join(",");
     const batch = options.batch ?? false;
-    const key = `${program.name}:${entry}:${constantsKey}${batch ? ":batch" : ""}`;
+    const label = `${program.name}.${entry}`;
+    const bindings = layoutBindings(program, label, options);
+    const bindingsKey = [...bindings].map(([n, { kind }]) => `${n}=${kind}`).join(",");
+    const key = `${program.name}:${entry}:${constantsKey}:${bindingsKey}${batch ? ":batch" : ""}`;
     const cached = this.#kernels.get(key);
     if (cached) return cached;
-    const label = `${program.name}.${entry}`;
     let module = this.#modules.get(label);
     if (!module) {
       const code = entryModuleCode(program.code, entry);
@@ -192,7 +300,7 @@ export class KernelCache {
     }
     const layout = this.#device.createBindGroupLayout({
       label,
-      entries: options.bindings.flatMap((kind, i) => kind ? [layoutEntry(i, kind)] : []),
+      entries: [...bindings.values()].map(({ binding, kind }) => layoutEntry(binding, kind)),
     });
     const bindGroupLayouts = batch ? [layout, batchGroupLayout(this.#device)] : [layout];
     const pipeline = this.#device.createComputePipeline({
@@ -200,7 +308,7 @@ export class KernelCache {
       layout: this.#device.createPipelineLayout({ label, bindGroupLayouts }),
       compute: { module, entryPoint: entry, constants },
     });
-    const kernel = { label, pipeline, layout, bindings: options.bindings, batch };
+    const kernel = { label, pipeline, layout, bindings, batch };
     this.#kernels.set(key, kernel);
     return kernel;
   }
@@ -211,8 +319,48 @@ export class KernelCache {
   }
 }
 
+/**
+ * The group-0 variables `options.bind` names, in binding order, with their kinds from
+ * `program`'s declarations. Throws an Error naming `label` where a name is not one of the
+ * module's group-0 variables (a {@link BATCH_GROUP} variable included: a Feeder binds those),
+ * is given twice, or `options.dynamic` is not a read-only storage variable of `bind`.
+ */
+function layoutBindings(
+  program: Program,
+  label: string,
+  options: KernelOptions,
+): ReadonlyMap<string, { binding: number; kind: BindingKind }> {
+  const declared = programBindings(program);
+  const group0 = () => [...declared].filter(([, d]) => d.group === 0).map(([n]) => n).join(", ");
+  const bindings: [string, { binding: number; kind: BindingKind }][] = [];
+  for (const name of options.bind) {
+    const decl = declared.get(name);
+    if (decl === undefined) {
+      throw new Error(`${label}: the module declares no binding "${name}"; group 0: ${group0()}`);
+    }
+    if (decl.group !== 0) {
+      throw new Error(
+        `${label}: "${name}" is in @group(${decl.group}), which the dispatch does not bind`,
+      );
+    }
+    if (bindings.some(([n]) => n === name)) throw new Error(`${label}: "${name}" bound twice`);
+    const dynamic = name === options.dynamic;
+    if (dynamic && decl.kind !== "read") {
+      throw new Error(`${label}: "${name}" is not read-only storage, so has no dynamic offset`);
+    }
+    bindings.push([name, { binding: decl.binding, kind: dynamic ? "read-dynamic" : decl.kind }]);
+  }
+  if (options.dynamic !== undefined && !options.bind.includes(options.dynamic)) {
+    throw new Error(`${label}: the dynamic binding "${options.dynamic}" is not bound`);
+  }
+  return new Map(bindings.sort(([, a], [, b]) => a.binding - b.binding));
+}
+
 /** A buffer, or a range of one (offsets in bytes, multiples of 256). */
 export type BufferRange = GPUBuffer | { buffer: GPUBuffer; offset: number; size: number };
+
+/** Buffers by the names of the WGSL variables they are bound to. */
+export type Bindings = Readonly<Record<string, BufferRange>>;
 
 /** A dispatch ready to encode: kernel, its bind group and the workgroup counts. */
 export interface Dispatch {
@@ -225,77 +373,34 @@ export interface Dispatch {
 }
 
 /**
- * The binding kinds of `resources` in the house order: `outputs` storage buffers, the read-only
- * inputs, and the last `uniforms` (the `Dims` uniform last of them, so 1 when there is only
- * it); null where a resource is null (unused).
+ * A bind group for `kernel` over `io`, by name: exactly the variables its layout lists.
+ * Throws an Error naming the kernel where a name is missing or extra, or a value is no buffer.
  */
-export function houseBindings(
-  resources: readonly (BufferRange | null)[],
-  outputs: number,
-  uniforms = 1,
-): (BindingKind | null)[] {
-  return resources.map((r, i) =>
-    r === null
-      ? null
-      : i < outputs
-      ? "storage"
-      : i >= resources.length - uniforms
-      ? "uniform"
-      : "read"
-  );
-}
-
-/**
- * Makes a bind group for `kernel` over `resources` in binding order (`null` where unused).
- * Throws when `resources` does not match the kernel's bindings in number or in which are unused.
- */
-export function bindGroup(
-  device: GPUDevice,
-  { kernel, resources }: { kernel: Kernel; resources: readonly (BufferRange | null)[] },
-): GPUBindGroup {
-  if (resources.length !== kernel.bindings.length) {
+function bindGroup(device: GPUDevice, kernel: Kernel, io: Bindings): GPUBindGroup {
+  const names = Object.keys(io);
+  const extra = names.filter((n) => !kernel.bindings.has(n));
+  const missing = [...kernel.bindings.keys()].filter((n) => !Object.hasOwn(io, n));
+  if (extra.length > 0 || missing.length > 0) {
     throw new Error(
-      `${kernel.label}: expected ${kernel.bindings.length} bindings, got ${resources.length}`,
+      `${kernel.label}: its layout binds ${[...kernel.bindings.keys()].join(", ")}; ` +
+        `given ${names.join(", ")}`,
     );
   }
   return device.createBindGroup({
     label: kernel.label,
     layout: kernel.layout,
-    entries: resources.flatMap((r, binding) => {
-      if ((r === null) !== (kernel.bindings[binding] === null)) {
-        throw new Error(`${kernel.label}: binding ${binding} does not match the layout`);
-      }
-      return r === null ? [] : [{ binding, resource: r instanceof GPUBuffer ? { buffer: r } : r }];
-    }),
+    entries: [...kernel.bindings].map(([name, { binding }]) => ({
+      binding,
+      resource: resourceOf(io[name]!),
+    })),
   });
 }
 
 /**
- * Prepares a dispatch of `kernel` over `resources` (in binding order, `null` where unused) with
- * `workgroups` counts along x, y and z. Throws when a count exceeds the device's
- * `maxComputeWorkgroupsPerDimension`, or as {@link bindGroup} does.
- */
-export function makeDispatch(
-  device: GPUDevice,
-  { kernel, resources, workgroups }: {
-    kernel: Kernel;
-    resources: readonly (BufferRange | null)[];
-    workgroups: [number, number?, number?];
-  },
-): Dispatch {
-  const limit = device.limits.maxComputeWorkgroupsPerDimension;
-  if (workgroups.some((n) => n !== undefined && n > limit)) {
-    throw new Error(
-      `${kernel.label}: ${workgroups.join("x")} workgroups exceed the limit ${limit}`,
-    );
-  }
-  return { kernel, bindGroup: bindGroup(device, { kernel, resources }), workgroups };
-}
-
-/**
- * One dispatch described as data, in the house binding order: `outputs` (storage, from binding
- * 0), then `inputs` (read-only storage), then `dims` (the uniform). `null` marks a binding
- * number the entry point does not use.
+ * One dispatch described as data: the buffers bound by the names of the module's variables
+ * (`out`, `in0`, `no_decay`...), the `Dims` uniform as `dims`. The binding numbers and kinds are
+ * the module's declarations ({@link programBindings}); a variable left out is not in the
+ * pipeline's layout, so the entry point must not use it.
  */
 export interface DispatchSpec {
   /** The module. */
@@ -304,41 +409,45 @@ export interface DispatchSpec {
   entry: string;
   /** Pipeline-overridable constants (workgroup size, activations...). */
   constants?: Record<string, number>;
-  /** The storage buffers written, from binding 0 (`null` where unused). */
-  outputs: readonly (BufferRange | null)[];
-  /** The read-only storage buffers, after the outputs (`null` where unused). */
-  inputs: readonly (BufferRange | null)[];
-  /** Uniform buffers read as data, after the inputs (`null` where unused); none if absent. */
-  uniforms?: readonly (BufferRange | null)[];
-  /** The `Dims` uniform, bound last: a buffer, or one slot of a buffer of several. */
+  /** The buffers bound, by WGSL variable name: storage written or read, and uniforms. */
+  io: Bindings;
+  /** The `Dims` uniform (the module's `dims`): a buffer, or one slot of a buffer of several. */
   dims: BufferRange;
   /** Workgroup counts. */
   grid: [number, number?, number?];
-  /** The index in `inputs` bound with a dynamic offset (set at encode time), if any. */
-  dynamicInput?: number;
+  /** The variable of `io` bound with a dynamic offset (set at encode time), if any. */
+  dynamic?: string;
   /** Whether the entry point reads a batch from a Feeder's group 1 ({@link BATCH_GROUP}). */
   batch?: boolean;
 }
 
 /**
  * The one builder every op goes through: the cached pipeline of `spec`'s entry point (made on
- * first use), its bind group in the house order, and the workgroup counts. Throws when the
- * counts exceed the device's `maxComputeWorkgroupsPerDimension`.
+ * first use), its bind group over `spec.io` and `spec.dims` by name, and the workgroup counts.
+ * Throws an Error when a name is not a group-0 variable of the module, a value is no buffer,
+ * `io` holds `dims` too, or the counts exceed the device's `maxComputeWorkgroupsPerDimension`.
  */
 export function dispatchOf(device: GPUDevice, kernels: KernelCache, spec: DispatchSpec): Dispatch {
-  const { outputs, inputs, dims, dynamicInput } = spec;
-  const uniforms = spec.uniforms ?? [];
-  const resources = [...outputs, ...inputs, ...uniforms, dims];
-  const dynamic = dynamicInput === undefined ? -1 : outputs.length + dynamicInput;
-  const bindings = houseBindings(resources, outputs.length, uniforms.length + 1).map((kind, i) =>
-    i === dynamic ? "read-dynamic" as const : kind
-  );
+  const label = `${spec.program.name}.${spec.entry}`;
+  if (Object.hasOwn(spec.io, "dims")) throw new Error(`${label}: "dims" given twice`);
+  const io: Bindings = { ...spec.io, dims: spec.dims };
+  for (const [name, buffer] of Object.entries(io)) {
+    // Null or undefined from a caller that left the types behind (a `!`, plain JS).
+    if (buffer === null || buffer === undefined) {
+      throw new Error(`${label}: "${name}" is given no buffer`);
+    }
+  }
   const kernel = kernels.get(spec.program, spec.entry, {
     constants: spec.constants,
-    bindings,
+    bind: Object.keys(io),
+    dynamic: spec.dynamic,
     batch: spec.batch,
   });
-  return makeDispatch(device, { kernel, resources, workgroups: spec.grid });
+  const limit = device.limits.maxComputeWorkgroupsPerDimension;
+  if (spec.grid.some((n) => n !== undefined && n > limit)) {
+    throw new Error(`${label}: ${spec.grid.join("x")} workgroups exceed the limit ${limit}`);
+  }
+  return { kernel, bindGroup: bindGroup(device, kernel, io), workgroups: spec.grid };
 }
 
 /**
@@ -383,8 +492,6 @@ export interface KernelRow<Shape, Pass extends string> {
   program: Program;
   /** Each pass's entry point. */
   entries: Readonly<Record<Pass, string>>;
-  /** Storage outputs each entry point binds, from binding 0, before its inputs (or per pass). */
-  outputs: number | Readonly<Record<Pass, number>>;
   /**
    * The preferred size of a 1-D workgroup (the `WG` override, fitted to the device by
    * `KernelCache.workgroup`) for a layer of this shape; null when the WGSL fixes the size.
@@ -398,7 +505,7 @@ export interface KernelRow<Shape, Pass extends string> {
   grid(shape: Shape & { B: number; WG: number }): Readonly<Record<Pass, Grid>>;
 }
 
-/** A row's dispatch of one pass, in the house binding order (see {@link DispatchSpec}). */
+/** A row's dispatch of one pass, its buffers bound by name (see {@link DispatchSpec}). */
 export interface RowDispatchSpec<Shape, Pass extends string> {
   /** Which of the row's entry points to dispatch. */
   pass: Pass;
@@ -410,11 +517,9 @@ export interface RowDispatchSpec<Shape, Pass extends string> {
   shape: Shape & { B: number };
   /** Constants besides `WG` (activations, tile rows...). */
   constants?: Record<string, number>;
-  /** The row's `outputs` storage buffers, then the inputs (`null` where a binding is unused). */
-  io: readonly (BufferRange | null)[];
-  /** Uniform buffers read as data, bound after `io` (see {@link DispatchSpec.uniforms}). */
-  uniforms?: readonly (BufferRange | null)[];
-  /** The `Dims` uniform, bound last: a buffer, or one slot of a buffer of several. */
+  /** The buffers bound, by the names of the module's variables (see {@link DispatchSpec.io}). */
+  io: Bindings;
+  /** The `Dims` uniform (the module's `dims`): a buffer, or one slot of a buffer of several. */
   dims: BufferRange;
   /** Whether the entry point reads a batch from a Feeder's group 1 ({@link BATCH_GROUP}). */
   batch?: boolean;
@@ -422,8 +527,8 @@ export interface RowDispatchSpec<Shape, Pass extends string> {
 
 /**
  * The generic builder: the dispatch of `row`'s `spec.pass` for a layer of `spec.shape`, with the
- * row's workgroup size fitted to the device (as the `WG` constant), its grid, and the bindings
- * `spec.io` split into the row's outputs and inputs. Throws as {@link dispatchOf} does.
+ * row's workgroup size fitted to the device (as the `WG` constant), its grid, and `spec.io`
+ * bound by name. Throws as {@link dispatchOf} does.
  */
 export function rowDispatch<Shape, Pass extends string>(
   row: KernelRow<Shape, Pass>,
@@ -435,14 +540,11 @@ export function rowDispatch<Shape, Pass extends string>(
     ? null
     : Math.min(row.maxWorkgroup ?? Infinity, kernels.workgroup(preferred));
   const grid = row.grid({ ...shape, WG: WG ?? 0 })[pass];
-  const outputs = typeof row.outputs === "number" ? row.outputs : row.outputs[pass];
   return dispatchOf(device, kernels, {
     program: row.program,
     entry: row.entries[pass],
     constants: { ...(WG === null ? {} : { WG }), ...spec.constants },
-    outputs: io.slice(0, outputs),
-    inputs: io.slice(outputs),
-    uniforms: spec.uniforms,
+    io,
     dims: spec.dims,
     batch: spec.batch,
     grid: Array.isArray(grid)
@@ -453,7 +555,7 @@ export function rowDispatch<Shape, Pass extends string>(
 
 /**
  * Encodes `dispatch` into `pass`, with `dynamicOffsets` (bytes, one per dynamic binding) for a
- * dispatch made with a `dynamicInput`.
+ * dispatch made with a `dynamic` binding.
  */
 export function encode(
   pass: GPUComputePassEncoder,

@@ -158,7 +158,6 @@ function tiledInputFits({ OH, OW }: Conv2dShape): boolean {
 const SIMPLE = {
   variant: "simple",
   program: CONV2D,
-  outputs: 1,
   entries: {
     forward: "conv2d_forward",
     weight: "conv2d_backward_weight",
@@ -194,12 +193,11 @@ function paramsFitWindows({ O, C, K }: Conv2dShape): boolean {
  * its plane ({@link tiledInputFits}); else the layer runs the simple row's, and the simple row's
  * `sum` adds up the weight gradient's slices. Bound as out, out4, the pooled forward's argmax4,
  * then in0v, in2v, then (forward and input gradient) the two windows onto the layer's
- * parameters as uniforms (ParamStore.uniformWindows).
+ * parameters as uniforms, params_lo and params_hi (ParamStore.uniformWindows).
  */
 const TILED = {
   variant: "tiled",
   program: CONV2D_TILED,
-  outputs: 3,
   entries: {
     forward: "conv2d_forward_tiled",
     weight: "conv2d_backward_weight_tiled",
@@ -281,7 +279,6 @@ export function poolsInEpilogue(shape: Conv2dShape): boolean {
 const TILED_POOL = {
   variant: "tiled_pool",
   program: CONV2D_TILED,
-  outputs: 3,
   entries: { forward: "conv2d_forward_tiled_pool" },
   workgroup: () => 8,
   fits: (shape, _limits) => poolsInEpilogue(shape) && paramsFitWindows(shape),
@@ -297,7 +294,6 @@ const TILED_POOL = {
 const VEC4 = {
   variant: "vec4",
   program: CONV2D_VEC4,
-  outputs: 2,
   entries: {
     forward: "conv2d_forward_vec4",
     weight: "conv2d_backward_weight_vec4",
@@ -353,14 +349,15 @@ export function buildConv2d(ctx: LayerContext): Layer {
   const prev = { PREV_ACT: ACTIVATION_CODE[ctx.prevAct] };
   const forward: Dispatch[] = [];
   const backward: Dispatch[] = [];
-  const grads = ctx.dy && store.range(store.grads, index);
+  const grads = store.range(store.grads, index);
   if (variant === "vec4") {
+    // conv2d_vec4.wgsl binds out, out4, in0v, in1, in2v.
     forward.push(
       rowDispatch(VEC4, {
         pass: "forward",
         ...base,
         constants: act,
-        io: [null, ctx.y, ctx.x, params, null],
+        io: { out4: ctx.y, in0v: ctx.x, in1: params },
       }),
     );
     if (!ctx.dy) return { name: spec.name, forward, backward };
@@ -370,19 +367,23 @@ export function buildConv2d(ctx: LayerContext): Layer {
           pass: "both",
           ...base,
           constants: prev,
-          io: [grads, ctx.dx, ctx.dy, params, ctx.x],
+          io: { out: grads, out4: ctx.dx, in0v: ctx.dy, in1: params, in2v: ctx.x },
         })
-        : rowDispatch(VEC4, { pass: "weight", ...base, io: [grads, null, ctx.dy, null, ctx.x] }),
+        : rowDispatch(VEC4, {
+          pass: "weight",
+          ...base,
+          io: { out: grads, in0v: ctx.dy, in2v: ctx.x },
+        }),
     );
     return { name: spec.name, forward, backward };
   }
   // conv2d.wgsl binds out, in0, in1, in2; conv2d_tiled.wgsl out, out4, argmax4, in0v, in2v,
-  // and the parameters as two uniform windows.
+  // and (forward and input gradient) the parameters as two uniform windows.
   const tiled = variant === "tiled" || variant === "tiled_pool";
-  const row = tiled ? TILED : SIMPLE;
-  const windows = tiled
-    ? store.uniformWindows(index, { bytes: PARAM_WINDOW_BYTES, count: 2 })
-    : undefined;
+  const windows = () => {
+    const [lo, hi] = store.uniformWindows(index, { bytes: PARAM_WINDOW_BYTES, count: 2 });
+    return { params_lo: lo!, params_hi: hi! };
+  };
   if (ctx.gather) throw new Error(`Cannot read the batch in convolution ${spec.name}`);
   if (variant === "tiled_pool") {
     if (!ctx.pooled) throw new Error(`${spec.name}: tiled_pool needs the pool's buffers`);
@@ -391,19 +392,24 @@ export function buildConv2d(ctx: LayerContext): Layer {
         pass: "forward",
         ...base,
         constants: act,
-        io: [null, ctx.pooled.y, ctx.pooled.argmax, ctx.x, null],
-        uniforms: windows,
+        io: { out4: ctx.pooled.y, argmax4: ctx.pooled.argmax, in0v: ctx.x, ...windows() },
       }),
     );
   } else {
     forward.push(
-      rowDispatch(row, {
-        pass: "forward",
-        ...base,
-        constants: act,
-        io: tiled ? [null, ctx.y, null, ctx.x, null] : [ctx.y, ctx.x, params, null],
-        uniforms: windows,
-      }),
+      tiled
+        ? rowDispatch(TILED, {
+          pass: "forward",
+          ...base,
+          constants: act,
+          io: { out4: ctx.y, in0v: ctx.x, ...windows() },
+        })
+        : rowDispatch(SIMPLE, {
+          pass: "forward",
+          ...base,
+          constants: act,
+          io: { out: ctx.y, in0: ctx.x, in1: params },
+        }),
     );
   }
   if (!ctx.dy) return { name: spec.name, forward, backward };
@@ -417,26 +423,28 @@ export function buildConv2d(ctx: LayerContext): Layer {
       rowDispatch(TILED, {
         pass: rows ? "weightRows" : "weight",
         ...base,
-        io: [null, partial, null, ctx.dy, ctx.x],
-        uniforms: [null, null],
+        io: { out4: partial, in0v: ctx.dy, in2v: ctx.x },
       }),
       rowDispatch(TILED, {
         pass: "sum",
         ...base,
         constants: { CT },
-        io: [grads, null, null, partial, null],
-        uniforms: [null, null],
+        io: { out: grads, in0v: partial },
       }),
     );
   } else {
     // S partial sums in the gradient range's layout, added up (S = 1: written there directly).
     const partial = S === 1 ? grads : ctx.alloc("dw_slices", S * (O * C * K * K + O) * 4);
     backward.push(
-      rowDispatch(SIMPLE, { pass: "weight", ...base, io: [partial, ctx.dy, ctx.x, null] }),
+      rowDispatch(SIMPLE, {
+        pass: "weight",
+        ...base,
+        io: { out: partial, in0: ctx.dy, in1: ctx.x },
+      }),
     );
     if (S > 1) {
       backward.push(
-        rowDispatch(SIMPLE, { pass: "sum", ...base, io: [grads, partial, null, null] }),
+        rowDispatch(SIMPLE, { pass: "sum", ...base, io: { out: grads, in0: partial } }),
       );
     }
   }
@@ -447,14 +455,13 @@ export function buildConv2d(ctx: LayerContext): Layer {
           pass: "input",
           ...base,
           constants: prev,
-          io: [null, ctx.dx, null, ctx.dy, ctx.x],
-          uniforms: windows,
+          io: { out4: ctx.dx, in0v: ctx.dy, in2v: ctx.x, ...windows() },
         })
         : rowDispatch(SIMPLE, {
           pass: "input",
           ...base,
           constants: prev,
-          io: [ctx.dx, ctx.dy, params, ctx.x],
+          io: { out: ctx.dx, in0: ctx.dy, in1: params, in2: ctx.x },
         }),
     );
   }

@@ -115,7 +115,6 @@ function tiles(rows: number, cols: number, [rowTile, colTile, wg]: number[]): Gr
 const SIMPLE = {
   variant: "simple",
   program: DENSE,
-  outputs: 1,
   entries: {
     forward: "dense_forward",
     weight: "dense_backward_weight",
@@ -134,16 +133,13 @@ const SIMPLE = {
  * The register-tiled kernels for CPU adapters (kernels/dense_tiled.wgsl, generated): tiles of
  * 16 columns by up to 20 rows (the forward and input gradient take {@link tileRows} batch rows,
  * the `ROWS` constant), vec4 loads along I, so I % 4 == 0. The `_ragged` gradients read dz's
- * rows as scalars (bound after the other inputs), for O % 4 != 0. The `_gather` forward and
- * weight gradient are the first layer's with the batch's gather fused in (`gathersBatch` in
- * src/nn/variants.ts).
+ * rows as scalars (in0s), for O % 4 != 0. The `_gather` forward and weight gradient are the
+ * first layer's with the batch's gather fused in (`gathersBatch` in src/nn/variants.ts).
  * A workgroup is one SIMD register of invocations (8 on llvmpipe with AVX2).
  */
 const TILED = {
   variant: "tiled",
   program: DENSE_TILED,
-  // out (y, scalars) and out4 (the gradients, vec4s).
-  outputs: 2,
   entries: {
     forward: "dense_forward_tiled",
     forwardRagged: "dense_forward_tiled_ragged",
@@ -193,7 +189,6 @@ const TILED = {
 const SHARED = {
   variant: "shared",
   program: DENSE_SHARED,
-  outputs: 2,
   entries: {
     forward: "dense_forward_shared",
     split: "dense_forward_split",
@@ -246,7 +241,6 @@ export function buildDense(ctx: LayerContext): Layer {
   const base = { device, kernels, shape, dims };
   const act = { ACT: ACTIVATION_CODE[spec.act] };
   const prev = { PREV_ACT: ACTIVATION_CODE[ctx.prevAct] };
-  const grads = ctx.dy && store.range(store.grads, index);
   const forward: Dispatch[] = [];
   const backward: Dispatch[] = [];
   switch (ctx.variant) {
@@ -255,21 +249,16 @@ export function buildDense(ctx: LayerContext): Layer {
       const row: KernelRow<DenseShape, string> = ctx.variant === "tiled" ? TILED : SIMPLE;
       // The tiled kernels' batch rows per tile.
       const rows: Record<string, number> = row === TILED ? { ROWS: tileRows(B) } : {};
-      // The buffers in the order of the module's bindings: dense.wgsl's out, in0, in1, in2;
-      // dense_tiled.wgsl's out (y of the _ragged forward), out4 (the other outputs, as vec4s),
-      // in0, in1, in2s, in0s (dz as scalars, for the _ragged gradients) and in2v (x as vec4s,
-      // for the input gradients). Null where unused.
-      const tiled = (
-        ...r: (BufferRange | null)[]
-      ) => [...r, ...Array<null>(7 - r.length).fill(null)];
       // The first layer of a network fed by a Feeder reads x from its batch group instead.
       const gather = ctx.gather === true;
       if (gather && (row !== TILED || O % 4 !== 0)) {
         throw new Error(`Cannot read the batch in ${spec.name}'s "${ctx.variant}" kernels`);
       }
-      const x = gather ? null : ctx.x;
       // The tiled kernels store y and read dz as scalars where O % 4 != 0 (the _ragged ones).
       const ragged = row === TILED && O % 4 !== 0;
+      // dense.wgsl binds out, in0, in1, in2; dense_tiled.wgsl out (y of the _ragged forward),
+      // out4 (the other outputs, as vec4s), in0, in1, in2s, in0s (dz as scalars, for the
+      // _ragged gradients) and in2v (x as vec4s, for the input gradients).
       forward.push(
         rowDispatch(row, {
           pass: gather ? "forwardGather" : ragged ? "forwardRagged" : "forward",
@@ -277,23 +266,24 @@ export function buildDense(ctx: LayerContext): Layer {
           constants: { ...act, ...rows },
           // The tiled forward reads the biases as scalars (in2s): see bias4 in dense_tiled.wgsl.
           io: row !== TILED
-            ? [ctx.y, x, params, null]
+            ? { out: ctx.y, in0: ctx.x, in1: params }
             : ragged
-            ? tiled(ctx.y, null, x, params, params)
-            : tiled(null, ctx.y, x, params, params),
+            ? { out: ctx.y, in0: ctx.x, in1: params, in2s: params }
+            : { out4: ctx.y, ...(gather ? {} : { in0: ctx.x }), in1: params, in2s: params },
           batch: gather,
         }),
       );
       if (!ctx.dy) break;
+      const grads = store.range(store.grads, index);
       backward.push(
         rowDispatch(row, {
           pass: gather ? "weightGather" : ragged ? "weightRagged" : "weight",
           ...base,
           io: row !== TILED
-            ? [grads, ctx.dy, x, null]
+            ? { out: grads, in0: ctx.dy, in1: ctx.x }
             : ragged
-            ? tiled(null, vec4Range(grads!), null, ctx.x, null, ctx.dy)
-            : tiled(null, vec4Range(grads!), ctx.dy, x),
+            ? { out4: vec4Range(grads), in1: ctx.x, in0s: ctx.dy }
+            : { out4: vec4Range(grads), in0: ctx.dy, ...(gather ? {} : { in1: ctx.x }) },
           batch: gather,
         }),
       );
@@ -304,25 +294,30 @@ export function buildDense(ctx: LayerContext): Layer {
             ...base,
             constants: { ...prev, ...rows },
             io: row !== TILED
-              ? [ctx.dx, ctx.dy, params, ctx.x]
+              ? { out: ctx.dx, in0: ctx.dy, in1: params, in2: ctx.x }
               : ragged
-              ? tiled(null, ctx.dx, null, params, null, ctx.dy, ctx.x)
-              : tiled(null, ctx.dx, ctx.dy, params, null, null, ctx.x),
+              ? { out4: ctx.dx, in1: params, in0s: ctx.dy, in2v: ctx.x }
+              : { out4: ctx.dx, in0: ctx.dy, in1: params, in2v: ctx.x },
           }),
         );
       }
       break;
     }
     case "shared": {
+      // dense_shared.wgsl binds out, out1, in0, in1, in2.
       if (split.S > 1) {
         const partial = ctx.alloc("forward_slices", split.S * B * O * 4);
         forward.push(
-          rowDispatch(SHARED, { pass: "split", ...base, io: [partial, null, ctx.x, params, null] }),
+          rowDispatch(SHARED, {
+            pass: "split",
+            ...base,
+            io: { out: partial, in0: ctx.x, in1: params },
+          }),
           rowDispatch(SHARED, {
             pass: "reduce",
             ...base,
             constants: act,
-            io: [ctx.y, null, partial, params, null],
+            io: { out: ctx.y, in0: partial, in1: params },
           }),
         );
       } else {
@@ -331,11 +326,12 @@ export function buildDense(ctx: LayerContext): Layer {
             pass: "forward",
             ...base,
             constants: act,
-            io: [ctx.y, null, ctx.x, params, null],
+            io: { out: ctx.y, in0: ctx.x, in1: params },
           }),
         );
       }
       if (!ctx.dy) break;
+      const grads = store.range(store.grads, index);
       // Both gradients in one dispatch when both are wanted.
       backward.push(
         ctx.dx
@@ -343,12 +339,12 @@ export function buildDense(ctx: LayerContext): Layer {
             pass: "both",
             ...base,
             constants: prev,
-            io: [grads, ctx.dx, ctx.dy, params, ctx.x],
+            io: { out: grads, out1: ctx.dx, in0: ctx.dy, in1: params, in2: ctx.x },
           })
           : rowDispatch(SHARED, {
             pass: "weight",
             ...base,
-            io: [grads, null, ctx.dy, null, ctx.x],
+            io: { out: grads, in0: ctx.dy, in2: ctx.x },
           }),
       );
       break;

@@ -14,7 +14,7 @@ export const SOFTMAX_TABLE = {
 /** The `struct Dims` of kernels/softmax.wgsl: batch B, N classes. */
 export const SOFTMAX_DIMS = { B: "u32", N: "u32" } as const;
 
-/** Buffers of the loss: outputs, then inputs. */
+/** Buffers of the loss, by the names of kernels/softmax.wgsl's variables. */
 export interface LossBuffers {
   /** (B, N) probabilities. */
   prob: GPUBuffer;
@@ -44,8 +44,7 @@ export function buildLoss(
     program: SOFTMAX,
     entry: SOFTMAX_TABLE.simple.entries.loss,
     constants: { WG },
-    outputs: [prob, dlogits, stats, pred],
-    inputs: [logits, labels],
+    io: { prob, dlogits, stats, pred, logits, labels },
     dims: createDims(device, "softmax", { layout: SOFTMAX_DIMS, values: { B, N } }),
     grid: [1],
   });

@@ -11,6 +11,7 @@ import optimizerCode from "../../kernels/optimizer.wgsl" with { type: "text" };
 import code from "../../kernels/sgd.wgsl" with { type: "text" };
 import { createStorage, type DimsLayout, type DimsValues } from "../gpu/buffer.ts";
 import {
+  type Bindings,
   type Dispatch,
   dispatchOf,
   type KernelCache,
@@ -285,7 +286,10 @@ export class Optimizer {
       NO_DECAY_COUNT: noDecay.count,
       ...(row.program === SGD ? { MOMENTUM: Number(options.momentum > 0) } : {}),
     };
-    const state = this.variance ? [store.momentum, this.variance] : [store.momentum];
+    // sgd.wgsl's state is mom; adam.wgsl's mean and variance.
+    const state: Bindings = this.variance
+      ? { mean: store.momentum, variance: this.variance }
+      : { mom: store.momentum };
     // The parameters alone: the params buffer may run on past them, where a convolution's
     // uniform windows need room (ParamStore.uniformWindows), and a binding of all of it could
     // exceed maxStorageBufferBindingSize where the parameters do not.
@@ -296,9 +300,12 @@ export class Optimizer {
         program: row.program,
         entry: row.entries.update,
         constants,
-        outputs: [params, ...state],
-        inputs: [store.grads],
-        uniforms: [{ buffer: this.#noDecay, offset: 0, size: NO_DECAY_BYTES }],
+        io: {
+          w: params,
+          ...state,
+          grad: store.grads,
+          no_decay: { buffer: this.#noDecay, offset: 0, size: NO_DECAY_BYTES },
+        },
         dims: { buffer: this.#dims, offset: s * SLOT_BYTES, size: SLOT_BYTES },
         grid: workgroupGrid(device, { invocations: n / 4, wg: WG }),
       }));

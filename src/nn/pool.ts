@@ -88,7 +88,6 @@ export function usesPool2x2(
 const SIMPLE = {
   variant: "simple",
   program: POOL,
-  outputs: 3,
   entries: { forward: "maxpool_forward", backward: "maxpool_backward" },
   workgroup: () => 64,
   fits: (_shape, _limits) => true,
@@ -102,7 +101,6 @@ const SIMPLE = {
 const TWO_BY_TWO = {
   variant: "2x2",
   program: POOL_2X2,
-  outputs: 3,
   entries: { forward: "maxpool_forward_2x2", backward: "maxpool_backward_2x2" },
   workgroup: () => 64,
   fits: (shape, _limits) => usesPool2x2(shape),
@@ -121,7 +119,6 @@ const TWO_BY_TWO = {
 const FUSED = {
   variant: "fused",
   program: POOL_2X2,
-  outputs: 3,
   entries: { backward: "maxpool_backward_2x2_fused" },
   workgroup: () => 64,
   fits: (shape, _limits) => usesPool2x2(shape),
@@ -163,27 +160,41 @@ export function buildMaxPool(ctx: LayerContext): Layer {
           ...base,
           constants: prev,
           // x4 binds the pooled y (see maxpool_backward_2x2_fused).
-          io: [null, null, ctx.dx, ctx.y, ctx.dy, ctx.pooled.argmax],
+          io: { dx4: ctx.dx, x4: ctx.y, dy4: ctx.dy, argmax4_in: ctx.pooled.argmax },
         }),
       ]
       : [];
     return { name: spec.name, forward: [], backward };
   }
-  const row = ctx.variant === "simple" ? SIMPLE : TWO_BY_TWO;
   const argmax = ctx.alloc("argmax", B * C * OH * OW * 4);
-  // Both modules bind y, argmax, dx (outputs), then x, dy, argmax (read), then Dims.
+  // pool.wgsl binds y, argmax, dx (outputs), x, dy, argmax_in (read); pool_2x2.wgsl the same
+  // as vec4s: y4, argmax4, dx4, x4, dy4, argmax4_in.
+  const simple = ctx.variant === "simple";
   const forward = [
-    rowDispatch(row, { pass: "forward", ...base, io: [ctx.y, argmax, null, ctx.x, null, null] }),
+    simple
+      ? rowDispatch(SIMPLE, { pass: "forward", ...base, io: { y: ctx.y, argmax, x: ctx.x } })
+      : rowDispatch(TWO_BY_TWO, {
+        pass: "forward",
+        ...base,
+        io: { y4: ctx.y, argmax4: argmax, x4: ctx.x },
+      }),
   ];
   const backward: Dispatch[] = [];
   if (ctx.dy && ctx.dx) {
     backward.push(
-      rowDispatch(row, {
-        pass: "backward",
-        ...base,
-        constants: prev,
-        io: [null, null, ctx.dx, ctx.x, ctx.dy, argmax],
-      }),
+      simple
+        ? rowDispatch(SIMPLE, {
+          pass: "backward",
+          ...base,
+          constants: prev,
+          io: { dx: ctx.dx, x: ctx.x, dy: ctx.dy, argmax_in: argmax },
+        })
+        : rowDispatch(TWO_BY_TWO, {
+          pass: "backward",
+          ...base,
+          constants: prev,
+          io: { dx4: ctx.dx, x4: ctx.x, dy4: ctx.dy, argmax4_in: argmax },
+        }),
     );
   }
   return { name: spec.name, forward, backward };

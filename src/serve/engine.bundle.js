@@ -3095,23 +3095,80 @@ async function readBuffer(device, buffer, options = {}) {
 }
 
 // src/gpu/kernel.ts
-var BATCH_BINDINGS = [
-  "read",
-  "read",
-  "read-dynamic",
-  "storage"
-];
+var BINDING_DECL = /@group\((\d+)\)\s*@binding\((\d+)\)\s*var\s*(?:<([^>]*)>)?\s*(\w+)/g;
+function wgslBindings(code) {
+  const bare = code.replace(/\/\*[\s\S]*?\*\//g, "").replace(/\/\/.*$/gm, "");
+  const found = /* @__PURE__ */ new Map();
+  const numbers = /* @__PURE__ */ new Map();
+  let count = 0;
+  for (const [decl, group, binding, space, name] of bare.matchAll(BINDING_DECL)) {
+    count++;
+    const access = (space ?? "").split(",").map((s) => s.trim()).join(",");
+    const kind = access === "storage,read_write" ? "storage" : access === "storage" || access === "storage,read" ? "read" : access === "uniform" ? "uniform" : null;
+    if (kind === null) throw new Error(`Cannot bind "${decl}": not a buffer the kernels bind`);
+    if (found.has(name)) throw new Error(`Binding "${name}" is declared twice`);
+    const number = `@group(${group}) @binding(${binding})`;
+    const other = numbers.get(number);
+    if (other !== void 0) throw new Error(`${number} is declared for both ${other} and ${name}`);
+    numbers.set(number, name);
+    found.set(name, {
+      group: Number(group),
+      binding: Number(binding),
+      kind
+    });
+  }
+  if (count !== bare.split("@binding(").length - 1) {
+    throw new Error(`Cannot read every @binding: ${count} of them are declarations`);
+  }
+  return found;
+}
+var parsedBindings = /* @__PURE__ */ new WeakMap();
+function programBindings(program) {
+  let bindings = parsedBindings.get(program);
+  if (!bindings) {
+    try {
+      bindings = wgslBindings(program.code);
+    } catch (e) {
+      throw new Error(`${program.name}: ${e.message}`);
+    }
+    parsedBindings.set(program, bindings);
+  }
+  return bindings;
+}
+var BATCH_BINDINGS = {
+  images: {
+    binding: 0,
+    kind: "read"
+  },
+  labels: {
+    binding: 1,
+    kind: "read"
+  },
+  order: {
+    binding: 2,
+    kind: "read-dynamic"
+  },
+  label_out: {
+    binding: 3,
+    kind: "storage"
+  }
+};
 var batchLayouts = /* @__PURE__ */ new WeakMap();
 function batchGroupLayout(device) {
   let layout = batchLayouts.get(device);
   if (!layout) {
     layout = device.createBindGroupLayout({
       label: "batch",
-      entries: BATCH_BINDINGS.map((kind, i) => layoutEntry(i, kind))
+      entries: Object.values(BATCH_BINDINGS).map(({ binding, kind }) => layoutEntry(binding, kind))
     });
     batchLayouts.set(device, layout);
   }
   return layout;
+}
+function resourceOf(r) {
+  return r instanceof GPUBuffer ? {
+    buffer: r
+  } : r;
 }
 function layoutEntry(binding, kind) {
   const visibility = GPUShaderStage.COMPUTE;
@@ -3198,10 +3255,14 @@ var KernelCache = class {
     const constants = options.constants ?? {};
     const constantsKey = Object.keys(constants).sort().map((k) => `${k}=${constants[k]}`).join(",");
     const batch = options.batch ?? false;
-    const key = `${program.name}:${entry}:${constantsKey}${batch ? ":batch" : ""}`;
+    const label = `${program.name}.${entry}`;
+    const bindings = layoutBindings(program, label, options);
+    const bindingsKey = [
+      ...bindings
+    ].map(([n, { kind }]) => `${n}=${kind}`).join(",");
+    const key = `${program.name}:${entry}:${constantsKey}:${bindingsKey}${batch ? ":batch" : ""}`;
     const cached = this.#kernels.get(key);
     if (cached) return cached;
-    const label = `${program.name}.${entry}`;
     let module = this.#modules.get(label);
     if (!module) {
       const code = entryModuleCode(program.code, entry);
@@ -3213,9 +3274,9 @@ var KernelCache = class {
     }
     const layout = this.#device.createBindGroupLayout({
       label,
-      entries: options.bindings.flatMap((kind, i) => kind ? [
-        layoutEntry(i, kind)
-      ] : [])
+      entries: [
+        ...bindings.values()
+      ].map(({ binding, kind }) => layoutEntry(binding, kind))
     });
     const bindGroupLayouts = batch ? [
       layout,
@@ -3239,7 +3300,7 @@ var KernelCache = class {
       label,
       pipeline,
       layout,
-      bindings: options.bindings,
+      bindings,
       batch
     };
     this.#kernels.set(key, kernel);
@@ -3250,66 +3311,87 @@ var KernelCache = class {
     return this.#kernels.size;
   }
 };
-function houseBindings(resources, outputs, uniforms = 1) {
-  return resources.map((r, i) => r === null ? null : i < outputs ? "storage" : i >= resources.length - uniforms ? "uniform" : "read");
+function layoutBindings(program, label, options) {
+  const declared = programBindings(program);
+  const group0 = () => [
+    ...declared
+  ].filter(([, d]) => d.group === 0).map(([n]) => n).join(", ");
+  const bindings = [];
+  for (const name of options.bind) {
+    const decl = declared.get(name);
+    if (decl === void 0) {
+      throw new Error(`${label}: the module declares no binding "${name}"; group 0: ${group0()}`);
+    }
+    if (decl.group !== 0) {
+      throw new Error(`${label}: "${name}" is in @group(${decl.group}), which the dispatch does not bind`);
+    }
+    if (bindings.some(([n]) => n === name)) throw new Error(`${label}: "${name}" bound twice`);
+    const dynamic = name === options.dynamic;
+    if (dynamic && decl.kind !== "read") {
+      throw new Error(`${label}: "${name}" is not read-only storage, so has no dynamic offset`);
+    }
+    bindings.push([
+      name,
+      {
+        binding: decl.binding,
+        kind: dynamic ? "read-dynamic" : decl.kind
+      }
+    ]);
+  }
+  if (options.dynamic !== void 0 && !options.bind.includes(options.dynamic)) {
+    throw new Error(`${label}: the dynamic binding "${options.dynamic}" is not bound`);
+  }
+  return new Map(bindings.sort(([, a], [, b]) => a.binding - b.binding));
 }
-function bindGroup(device, { kernel, resources }) {
-  if (resources.length !== kernel.bindings.length) {
-    throw new Error(`${kernel.label}: expected ${kernel.bindings.length} bindings, got ${resources.length}`);
+function bindGroup(device, kernel, io) {
+  const names = Object.keys(io);
+  const extra = names.filter((n) => !kernel.bindings.has(n));
+  const missing = [
+    ...kernel.bindings.keys()
+  ].filter((n) => !Object.hasOwn(io, n));
+  if (extra.length > 0 || missing.length > 0) {
+    throw new Error(`${kernel.label}: its layout binds ${[
+      ...kernel.bindings.keys()
+    ].join(", ")}; given ${names.join(", ")}`);
   }
   return device.createBindGroup({
     label: kernel.label,
     layout: kernel.layout,
-    entries: resources.flatMap((r, binding) => {
-      if (r === null !== (kernel.bindings[binding] === null)) {
-        throw new Error(`${kernel.label}: binding ${binding} does not match the layout`);
-      }
-      return r === null ? [] : [
-        {
-          binding,
-          resource: r instanceof GPUBuffer ? {
-            buffer: r
-          } : r
-        }
-      ];
-    })
+    entries: [
+      ...kernel.bindings
+    ].map(([name, { binding }]) => ({
+      binding,
+      resource: resourceOf(io[name])
+    }))
   });
 }
-function makeDispatch(device, { kernel, resources, workgroups }) {
+function dispatchOf(device, kernels, spec) {
+  const label = `${spec.program.name}.${spec.entry}`;
+  if (Object.hasOwn(spec.io, "dims")) throw new Error(`${label}: "dims" given twice`);
+  const io = {
+    ...spec.io,
+    dims: spec.dims
+  };
+  for (const [name, buffer] of Object.entries(io)) {
+    if (buffer === null || buffer === void 0) {
+      throw new Error(`${label}: "${name}" is given no buffer`);
+    }
+  }
+  const kernel = kernels.get(spec.program, spec.entry, {
+    constants: spec.constants,
+    bind: Object.keys(io),
+    dynamic: spec.dynamic,
+    batch: spec.batch
+  });
   const limit = device.limits.maxComputeWorkgroupsPerDimension;
-  if (workgroups.some((n) => n !== void 0 && n > limit)) {
-    throw new Error(`${kernel.label}: ${workgroups.join("x")} workgroups exceed the limit ${limit}`);
+  if (spec.grid.some((n) => n !== void 0 && n > limit)) {
+    throw new Error(`${label}: ${spec.grid.join("x")} workgroups exceed the limit ${limit}`);
   }
   return {
     kernel,
-    bindGroup: bindGroup(device, {
-      kernel,
-      resources
-    }),
-    workgroups
-  };
-}
-function dispatchOf(device, kernels, spec) {
-  const { outputs, inputs, dims, dynamicInput } = spec;
-  const uniforms = spec.uniforms ?? [];
-  const resources = [
-    ...outputs,
-    ...inputs,
-    ...uniforms,
-    dims
-  ];
-  const dynamic = dynamicInput === void 0 ? -1 : outputs.length + dynamicInput;
-  const bindings = houseBindings(resources, outputs.length, uniforms.length + 1).map((kind, i) => i === dynamic ? "read-dynamic" : kind);
-  const kernel = kernels.get(spec.program, spec.entry, {
-    constants: spec.constants,
-    bindings,
-    batch: spec.batch
-  });
-  return makeDispatch(device, {
-    kernel,
-    resources,
+    bindGroup: bindGroup(device, kernel, io),
     workgroups: spec.grid
-  });
+  };
 }
 function workgroupGrid(device, { invocations, wg }) {
   const groups = Math.max(1, Math.ceil(invocations / wg));
@@ -3328,7 +3410,6 @@ function rowDispatch(row, spec) {
     ...shape,
     WG: WG ?? 0
   })[pass];
-  const outputs = typeof row.outputs === "number" ? row.outputs : row.outputs[pass];
   return dispatchOf(device, kernels, {
     program: row.program,
     entry: row.entries[pass],
@@ -3338,9 +3419,7 @@ function rowDispatch(row, spec) {
       },
       ...spec.constants
     },
-    outputs: io.slice(0, outputs),
-    inputs: io.slice(outputs),
-    uniforms: spec.uniforms,
+    io,
     dims: spec.dims,
     batch: spec.batch,
     grid: Array.isArray(grid) ? grid : workgroupGrid(device, {
@@ -3515,7 +3594,6 @@ function tiledInputFits({ OH, OW }) {
 var SIMPLE = {
   variant: "simple",
   program: CONV2D,
-  outputs: 1,
   entries: {
     forward: "conv2d_forward",
     weight: "conv2d_backward_weight",
@@ -3554,7 +3632,6 @@ function paramsFitWindows({ O, C, K }) {
 var TILED = {
   variant: "tiled",
   program: CONV2D_TILED,
-  outputs: 3,
   entries: {
     forward: "conv2d_forward_tiled",
     weight: "conv2d_backward_weight_tiled",
@@ -3618,7 +3695,6 @@ function poolsInEpilogue(shape) {
 var TILED_POOL = {
   variant: "tiled_pool",
   program: CONV2D_TILED,
-  outputs: 3,
   entries: {
     forward: "conv2d_forward_tiled_pool"
   },
@@ -3631,7 +3707,6 @@ var TILED_POOL = {
 var VEC4 = {
   variant: "vec4",
   program: CONV2D_VEC4,
-  outputs: 2,
   entries: {
     forward: "conv2d_forward_vec4",
     weight: "conv2d_backward_weight_vec4",
@@ -3717,19 +3792,17 @@ function buildConv2d(ctx) {
   };
   const forward = [];
   const backward = [];
-  const grads = ctx.dy && store.range(store.grads, index);
+  const grads = store.range(store.grads, index);
   if (variant === "vec4") {
     forward.push(rowDispatch(VEC4, {
       pass: "forward",
       ...base,
       constants: act,
-      io: [
-        null,
-        ctx.y,
-        ctx.x,
-        params,
-        null
-      ]
+      io: {
+        out4: ctx.y,
+        in0v: ctx.x,
+        in1: params
+      }
     }));
     if (!ctx.dy) return {
       name: spec.name,
@@ -3740,23 +3813,21 @@ function buildConv2d(ctx) {
       pass: "both",
       ...base,
       constants: prev,
-      io: [
-        grads,
-        ctx.dx,
-        ctx.dy,
-        params,
-        ctx.x
-      ]
+      io: {
+        out: grads,
+        out4: ctx.dx,
+        in0v: ctx.dy,
+        in1: params,
+        in2v: ctx.x
+      }
     }) : rowDispatch(VEC4, {
       pass: "weight",
       ...base,
-      io: [
-        grads,
-        null,
-        ctx.dy,
-        null,
-        ctx.x
-      ]
+      io: {
+        out: grads,
+        in0v: ctx.dy,
+        in2v: ctx.x
+      }
     }));
     return {
       name: spec.name,
@@ -3765,11 +3836,16 @@ function buildConv2d(ctx) {
     };
   }
   const tiled = variant === "tiled" || variant === "tiled_pool";
-  const row = tiled ? TILED : SIMPLE;
-  const windows = tiled ? store.uniformWindows(index, {
-    bytes: PARAM_WINDOW_BYTES,
-    count: 2
-  }) : void 0;
+  const windows = () => {
+    const [lo, hi] = store.uniformWindows(index, {
+      bytes: PARAM_WINDOW_BYTES,
+      count: 2
+    });
+    return {
+      params_lo: lo,
+      params_hi: hi
+    };
+  };
   if (ctx.gather) throw new Error(`Cannot read the batch in convolution ${spec.name}`);
   if (variant === "tiled_pool") {
     if (!ctx.pooled) throw new Error(`${spec.name}: tiled_pool needs the pool's buffers`);
@@ -3777,33 +3853,32 @@ function buildConv2d(ctx) {
       pass: "forward",
       ...base,
       constants: act,
-      io: [
-        null,
-        ctx.pooled.y,
-        ctx.pooled.argmax,
-        ctx.x,
-        null
-      ],
-      uniforms: windows
+      io: {
+        out4: ctx.pooled.y,
+        argmax4: ctx.pooled.argmax,
+        in0v: ctx.x,
+        ...windows()
+      }
     }));
   } else {
-    forward.push(rowDispatch(row, {
+    forward.push(tiled ? rowDispatch(TILED, {
       pass: "forward",
       ...base,
       constants: act,
-      io: tiled ? [
-        null,
-        ctx.y,
-        null,
-        ctx.x,
-        null
-      ] : [
-        ctx.y,
-        ctx.x,
-        params,
-        null
-      ],
-      uniforms: windows
+      io: {
+        out4: ctx.y,
+        in0v: ctx.x,
+        ...windows()
+      }
+    }) : rowDispatch(SIMPLE, {
+      pass: "forward",
+      ...base,
+      constants: act,
+      io: {
+        out: ctx.y,
+        in0: ctx.x,
+        in1: params
+      }
     }));
   }
   if (!ctx.dy) return {
@@ -3818,57 +3893,41 @@ function buildConv2d(ctx) {
     backward.push(rowDispatch(TILED, {
       pass: rows ? "weightRows" : "weight",
       ...base,
-      io: [
-        null,
-        partial,
-        null,
-        ctx.dy,
-        ctx.x
-      ],
-      uniforms: [
-        null,
-        null
-      ]
+      io: {
+        out4: partial,
+        in0v: ctx.dy,
+        in2v: ctx.x
+      }
     }), rowDispatch(TILED, {
       pass: "sum",
       ...base,
       constants: {
         CT
       },
-      io: [
-        grads,
-        null,
-        null,
-        partial,
-        null
-      ],
-      uniforms: [
-        null,
-        null
-      ]
+      io: {
+        out: grads,
+        in0v: partial
+      }
     }));
   } else {
     const partial = S === 1 ? grads : ctx.alloc("dw_slices", S * (O * C * K * K + O) * 4);
     backward.push(rowDispatch(SIMPLE, {
       pass: "weight",
       ...base,
-      io: [
-        partial,
-        ctx.dy,
-        ctx.x,
-        null
-      ]
+      io: {
+        out: partial,
+        in0: ctx.dy,
+        in1: ctx.x
+      }
     }));
     if (S > 1) {
       backward.push(rowDispatch(SIMPLE, {
         pass: "sum",
         ...base,
-        io: [
-          grads,
-          partial,
-          null,
-          null
-        ]
+        io: {
+          out: grads,
+          in0: partial
+        }
       }));
     }
   }
@@ -3877,24 +3936,22 @@ function buildConv2d(ctx) {
       pass: "input",
       ...base,
       constants: prev,
-      io: [
-        null,
-        ctx.dx,
-        null,
-        ctx.dy,
-        ctx.x
-      ],
-      uniforms: windows
+      io: {
+        out4: ctx.dx,
+        in0v: ctx.dy,
+        in2v: ctx.x,
+        ...windows()
+      }
     }) : rowDispatch(SIMPLE, {
       pass: "input",
       ...base,
       constants: prev,
-      io: [
-        ctx.dx,
-        ctx.dy,
-        params,
-        ctx.x
-      ]
+      io: {
+        out: ctx.dx,
+        in0: ctx.dy,
+        in1: params,
+        in2: ctx.x
+      }
     }));
   }
   return {
@@ -3967,7 +4024,6 @@ function tiles(rows, cols, [rowTile, colTile, wg]) {
 var SIMPLE2 = {
   variant: "simple",
   program: DENSE,
-  outputs: 1,
   entries: {
     forward: "dense_forward",
     weight: "dense_backward_weight",
@@ -3996,8 +4052,6 @@ var SIMPLE2 = {
 var TILED2 = {
   variant: "tiled",
   program: DENSE_TILED,
-  // out (y, scalars) and out4 (the gradients, vec4s).
-  outputs: 2,
   entries: {
     forward: "dense_forward_tiled",
     forwardRagged: "dense_forward_tiled_ragged",
@@ -4042,7 +4096,6 @@ var TILED2 = {
 var SHARED = {
   variant: "shared",
   program: DENSE_SHARED,
-  outputs: 2,
   entries: {
     forward: "dense_forward_shared",
     split: "dense_forward_split",
@@ -4124,7 +4177,6 @@ function buildDense(ctx) {
   const prev = {
     PREV_ACT: ACTIVATION_CODE[ctx.prevAct]
   };
-  const grads = ctx.dy && store.range(store.grads, index);
   const forward = [];
   const backward = [];
   switch (ctx.variant) {
@@ -4134,15 +4186,10 @@ function buildDense(ctx) {
       const rows = row === TILED2 ? {
         ROWS: tileRows(B)
       } : {};
-      const tiled = (...r) => [
-        ...r,
-        ...Array(7 - r.length).fill(null)
-      ];
       const gather = ctx.gather === true;
       if (gather && (row !== TILED2 || O % 4 !== 0)) {
         throw new Error(`Cannot read the batch in ${spec.name}'s "${ctx.variant}" kernels`);
       }
-      const x = gather ? null : ctx.x;
       const ragged = row === TILED2 && O % 4 !== 0;
       forward.push(rowDispatch(row, {
         pass: gather ? "forwardGather" : ragged ? "forwardRagged" : "forward",
@@ -4152,24 +4199,45 @@ function buildDense(ctx) {
           ...rows
         },
         // The tiled forward reads the biases as scalars (in2s): see bias4 in dense_tiled.wgsl.
-        io: row !== TILED2 ? [
-          ctx.y,
-          x,
-          params,
-          null
-        ] : ragged ? tiled(ctx.y, null, x, params, params) : tiled(null, ctx.y, x, params, params),
+        io: row !== TILED2 ? {
+          out: ctx.y,
+          in0: ctx.x,
+          in1: params
+        } : ragged ? {
+          out: ctx.y,
+          in0: ctx.x,
+          in1: params,
+          in2s: params
+        } : {
+          out4: ctx.y,
+          ...gather ? {} : {
+            in0: ctx.x
+          },
+          in1: params,
+          in2s: params
+        },
         batch: gather
       }));
       if (!ctx.dy) break;
+      const grads = store.range(store.grads, index);
       backward.push(rowDispatch(row, {
         pass: gather ? "weightGather" : ragged ? "weightRagged" : "weight",
         ...base,
-        io: row !== TILED2 ? [
-          grads,
-          ctx.dy,
-          x,
-          null
-        ] : ragged ? tiled(null, vec4Range(grads), null, ctx.x, null, ctx.dy) : tiled(null, vec4Range(grads), ctx.dy, x),
+        io: row !== TILED2 ? {
+          out: grads,
+          in0: ctx.dy,
+          in1: ctx.x
+        } : ragged ? {
+          out4: vec4Range(grads),
+          in1: ctx.x,
+          in0s: ctx.dy
+        } : {
+          out4: vec4Range(grads),
+          in0: ctx.dy,
+          ...gather ? {} : {
+            in1: ctx.x
+          }
+        },
         batch: gather
       }));
       if (ctx.dx) {
@@ -4180,12 +4248,22 @@ function buildDense(ctx) {
             ...prev,
             ...rows
           },
-          io: row !== TILED2 ? [
-            ctx.dx,
-            ctx.dy,
-            params,
-            ctx.x
-          ] : ragged ? tiled(null, ctx.dx, null, params, null, ctx.dy, ctx.x) : tiled(null, ctx.dx, ctx.dy, params, null, null, ctx.x)
+          io: row !== TILED2 ? {
+            out: ctx.dx,
+            in0: ctx.dy,
+            in1: params,
+            in2: ctx.x
+          } : ragged ? {
+            out4: ctx.dx,
+            in1: params,
+            in0s: ctx.dy,
+            in2v: ctx.x
+          } : {
+            out4: ctx.dx,
+            in0: ctx.dy,
+            in1: params,
+            in2v: ctx.x
+          }
         }));
       }
       break;
@@ -4196,61 +4274,54 @@ function buildDense(ctx) {
         forward.push(rowDispatch(SHARED, {
           pass: "split",
           ...base,
-          io: [
-            partial,
-            null,
-            ctx.x,
-            params,
-            null
-          ]
+          io: {
+            out: partial,
+            in0: ctx.x,
+            in1: params
+          }
         }), rowDispatch(SHARED, {
           pass: "reduce",
           ...base,
           constants: act,
-          io: [
-            ctx.y,
-            null,
-            partial,
-            params,
-            null
-          ]
+          io: {
+            out: ctx.y,
+            in0: partial,
+            in1: params
+          }
         }));
       } else {
         forward.push(rowDispatch(SHARED, {
           pass: "forward",
           ...base,
           constants: act,
-          io: [
-            ctx.y,
-            null,
-            ctx.x,
-            params,
-            null
-          ]
+          io: {
+            out: ctx.y,
+            in0: ctx.x,
+            in1: params
+          }
         }));
       }
       if (!ctx.dy) break;
+      const grads = store.range(store.grads, index);
       backward.push(ctx.dx ? rowDispatch(SHARED, {
         pass: "both",
         ...base,
         constants: prev,
-        io: [
-          grads,
-          ctx.dx,
-          ctx.dy,
-          params,
-          ctx.x
-        ]
+        io: {
+          out: grads,
+          out1: ctx.dx,
+          in0: ctx.dy,
+          in1: params,
+          in2: ctx.x
+        }
       }) : rowDispatch(SHARED, {
         pass: "weight",
         ...base,
-        io: [
-          grads,
-          null,
-          ctx.dy,
-          null,
-          ctx.x
-        ]
+        io: {
+          out: grads,
+          in0: ctx.dy,
+          in2: ctx.x
+        }
       }));
       break;
     }
@@ -4294,16 +4365,14 @@ function buildLoss(device, kernels, { B, N, buffers }) {
     constants: {
       WG
     },
-    outputs: [
+    io: {
       prob,
       dlogits,
       stats,
-      pred
-    ],
-    inputs: [
+      pred,
       logits,
       labels
-    ],
+    },
     dims: createDims(device, "softmax", {
       layout: SOFTMAX_DIMS,
       values: {
@@ -4363,7 +4432,6 @@ function usesPool2x2({ size, stride, H, W, OH, OW }) {
 var SIMPLE3 = {
   variant: "simple",
   program: POOL,
-  outputs: 3,
   entries: {
     forward: "maxpool_forward",
     backward: "maxpool_backward"
@@ -4382,7 +4450,6 @@ var SIMPLE3 = {
 var TWO_BY_TWO = {
   variant: "2x2",
   program: POOL_2X2,
-  outputs: 3,
   entries: {
     forward: "maxpool_forward_2x2",
     backward: "maxpool_backward_2x2"
@@ -4401,7 +4468,6 @@ var TWO_BY_TWO = {
 var FUSED = {
   variant: "fused",
   program: POOL_2X2,
-  outputs: 3,
   entries: {
     backward: "maxpool_backward_2x2_fused"
   },
@@ -4459,14 +4525,12 @@ function buildMaxPool(ctx) {
         ...base,
         constants: prev,
         // x4 binds the pooled y (see maxpool_backward_2x2_fused).
-        io: [
-          null,
-          null,
-          ctx.dx,
-          ctx.y,
-          ctx.dy,
-          ctx.pooled.argmax
-        ]
+        io: {
+          dx4: ctx.dx,
+          x4: ctx.y,
+          dy4: ctx.dy,
+          argmax4_in: ctx.pooled.argmax
+        }
       })
     ] : [];
     return {
@@ -4475,36 +4539,49 @@ function buildMaxPool(ctx) {
       backward: backward2
     };
   }
-  const row = ctx.variant === "simple" ? SIMPLE3 : TWO_BY_TWO;
   const argmax = ctx.alloc("argmax", B * C * OH * OW * 4);
+  const simple = ctx.variant === "simple";
   const forward = [
-    rowDispatch(row, {
+    simple ? rowDispatch(SIMPLE3, {
       pass: "forward",
       ...base,
-      io: [
-        ctx.y,
+      io: {
+        y: ctx.y,
         argmax,
-        null,
-        ctx.x,
-        null,
-        null
-      ]
+        x: ctx.x
+      }
+    }) : rowDispatch(TWO_BY_TWO, {
+      pass: "forward",
+      ...base,
+      io: {
+        y4: ctx.y,
+        argmax4: argmax,
+        x4: ctx.x
+      }
     })
   ];
   const backward = [];
   if (ctx.dy && ctx.dx) {
-    backward.push(rowDispatch(row, {
+    backward.push(simple ? rowDispatch(SIMPLE3, {
       pass: "backward",
       ...base,
       constants: prev,
-      io: [
-        null,
-        null,
-        ctx.dx,
-        ctx.x,
-        ctx.dy,
-        argmax
-      ]
+      io: {
+        dx: ctx.dx,
+        x: ctx.x,
+        dy: ctx.dy,
+        argmax_in: argmax
+      }
+    }) : rowDispatch(TWO_BY_TWO, {
+      pass: "backward",
+      ...base,
+      constants: prev,
+      io: {
+        dx4: ctx.dx,
+        x4: ctx.x,
+        dy4: ctx.dy,
+        argmax4_in: argmax
+      }
     }));
   }
   return {
@@ -5408,12 +5485,12 @@ var Optimizer = class {
         MOMENTUM: Number(options.momentum > 0)
       } : {}
     };
-    const state = this.variance ? [
-      store.momentum,
-      this.variance
-    ] : [
-      store.momentum
-    ];
+    const state = this.variance ? {
+      mean: store.momentum,
+      variance: this.variance
+    } : {
+      mom: store.momentum
+    };
     const params = {
       buffer: store.params,
       offset: 0,
@@ -5425,20 +5502,16 @@ var Optimizer = class {
       program: row.program,
       entry: row.entries.update,
       constants,
-      outputs: [
-        params,
-        ...state
-      ],
-      inputs: [
-        store.grads
-      ],
-      uniforms: [
-        {
+      io: {
+        w: params,
+        ...state,
+        grad: store.grads,
+        no_decay: {
           buffer: this.#noDecay,
           offset: 0,
           size: NO_DECAY_BYTES
         }
-      ],
+      },
       dims: {
         buffer: this.#dims,
         offset: s * SLOT_BYTES,

@@ -9,7 +9,7 @@ import code from "../../kernels/gather.wgsl" with { type: "text" };
 import { createDims, createStorage, createStorageWith, writeBuffer } from "../gpu/buffer.ts";
 import {
   BATCH_GROUP,
-  batchGroupLayout,
+  batchBindGroup,
   type Dispatch,
   dispatchOf,
   encode,
@@ -145,22 +145,25 @@ export class Feeder {
     const order = { buffer: this.#order, offset: 0, size: network.B * 4 };
     this.#gather = network.gathers
       ? {
-        group: device.createBindGroup({
-          label: "batch",
-          layout: batchGroupLayout(device),
-          entries: [this.#images, this.#labels, order, network.labels].map((r, binding) => ({
-            binding,
-            resource: r instanceof GPUBuffer ? { buffer: r } : r,
-          })),
+        group: batchBindGroup(device, {
+          images: this.#images,
+          labels: this.#labels,
+          order,
+          label_out: network.labels,
         }),
       }
       : dispatchOf(device, kernels, {
         program: GATHER,
         entry: GATHER_TABLE[augment ? "affine" : "simple"].entries.gather,
         constants: { WG },
-        outputs: [network.x, network.labels],
-        inputs: [this.#images, this.#labels, order],
-        dynamicInput: 2,
+        io: {
+          x: network.x,
+          label_out: network.labels,
+          images: this.#images,
+          labels: this.#labels,
+          order,
+        },
+        dynamic: "order",
         dims,
         // A workgroup per row of the batch.
         grid: [Math.min(network.B, device.limits.maxComputeWorkgroupsPerDimension)],
