@@ -7,6 +7,7 @@ import { COMMAND_NAMES, loadCommand, loadCommands } from "./src/cli/commands.ts"
 import type { Command } from "./src/cli/command.ts";
 import { suggest } from "./src/cli/args.ts";
 import { printable, UserError } from "./src/errors.ts";
+import { isNonUtf8EnvError } from "./src/env.ts";
 import { userDir } from "./src/fs.ts";
 import { VERSION } from "./src/version.ts";
 import { mark } from "./src/trace.ts";
@@ -119,6 +120,12 @@ if (import.meta.main) {
       console.error(`error: ${printable(error.message)}`);
       if (error.hint) console.error(`hint: ${printable(error.hint)}`);
       code = error.exitCode;
+    } else if (isNonUtf8EnvError(error)) {
+      // A variable read without src/env.ts's envVar, which names it: at least one line.
+      console.error(
+        `error: an environment variable is not valid UTF-8: ${printable(error.message)}`,
+      );
+      code = 1;
     } else if (error instanceof Deno.errors.PermissionDenied) {
       console.error(`error: ${printable(error.message)}`);
       code = 1;

@@ -84,8 +84,9 @@ export function parseCommandArgs<T extends Options, C extends CommonOption = Com
       merged.push(args[i]!);
     }
   }
+  let parsed: CommandArgs<T, C>;
   try {
-    return parseArgs({
+    parsed = parseArgs({
       args: merged,
       options: accepted,
       allowPositionals: positionals,
@@ -102,6 +103,37 @@ export function parseCommandArgs<T extends Options, C extends CommonOption = Com
       hint: guess ? `Did you mean --${guess}?` : `Run "mnist ${command} --help" for usage.`,
     });
   }
+  checkUtf8(command, parsed);
+  return parsed;
+}
+
+/** Options whose value is text, not a file name: `plot --title`. */
+const TEXT_OPTIONS: ReadonlySet<string> = new Set(["title"]);
+
+/**
+ * Throws a one-line `UserError` for an operand or option value (file names, but for the
+ * {@link TEXT_OPTIONS}) that holds U+FFFD, the replacement character: Deno hands a program its
+ * arguments as UTF-8 text, with each byte that is not UTF-8 replaced by U+FFFD, so such a path
+ * names another file than the one typed (a new directory `lat\uFFFDn`, not `lat\xE9n`).
+ */
+function checkUtf8(command: string, { values, positionals }: {
+  values: Record<string, unknown>;
+  positionals: string[];
+}): void {
+  const given: [string, string][] = positionals.map((p) => ["", p]);
+  for (const [name, value] of Object.entries(values)) {
+    if (TEXT_OPTIONS.has(name)) continue;
+    for (const v of Array.isArray(value) ? value : [value]) {
+      if (typeof v === "string") given.push([`--${name} `, v]);
+    }
+  }
+  const bad = given.find(([, v]) => v.includes("\uFFFD"));
+  if (!bad) return;
+  throw new UserError(
+    `mnist ${command}: ${bad[0]}"${bad[1]}" is not valid UTF-8 (\uFFFD marks the bytes that are ` +
+      `not): Deno can only use UTF-8 paths`,
+    { hint: "Rename the file or directory to a UTF-8 name, or give another path." },
+  );
 }
 
 /**

@@ -3,7 +3,7 @@ import { resolve } from "node:path";
 import { parseCommandArgs } from "./args.ts";
 import { type Command, commonHelp } from "./command.ts";
 import { printable, UserError } from "../errors.ts";
-import { legacyModelDir, resolveDataDir, resolveModelDir } from "../data/paths.ts";
+import { checkModelDir, legacyModelDir, resolveDataDir, resolveModelDir } from "../data/paths.ts";
 import { loadCheckpoint } from "../nn/checkpoint.ts";
 import { listModels, modelPath, setDefaultModel, type StoredModel } from "../nn/last_model.ts";
 import { type DatasetPart, readTrainedOn } from "../train/trained_on.ts";
@@ -191,6 +191,8 @@ export const modelsCommand: Command = {
     });
     const dataDir = resolveDataDir(v["data-dir"]);
     const modelDir = resolveModelDir();
+    // A file where the directory should be: said, not listed as a directory without models.
+    await checkModelDir(modelDir);
     if (v.default !== undefined) {
       const path = await modelPath(v.default, dataDir, { modelDir });
       // Loaded whole: a default that eval, predict and serve cannot use is refused now.

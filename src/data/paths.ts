@@ -4,11 +4,14 @@
  * read-only shared copy.
  */
 import { UserError } from "../errors.ts";
+import { envVar } from "../env.ts";
+import { dirname } from "node:path";
 
 /** Reads one environment variable; tests pass their own. */
 export type GetEnv = (name: string) => string | undefined;
 
-const processEnv: GetEnv = (name) => Deno.env.get(name);
+/** The process's environment: a variable set to bytes that are not UTF-8 is a `UserError`. */
+const processEnv: GetEnv = (name) => envVar(name);
 
 /**
  * Resolves the data directory from the flag, the environment and the XDG cache convention.
@@ -48,6 +51,46 @@ export function resolveModelDir(getEnv: GetEnv = processEnv): string {
     });
   }
   return `${home}/.local/share/mnist/models`;
+}
+
+/**
+ * Where the model directory {@link resolveModelDir} gives came from, for messages: the variable
+ * that named it (`MNIST_MODEL_DIR`, `XDG_DATA_HOME`), else `HOME` (`USERPROFILE` on Windows).
+ */
+export function modelDirSource(getEnv: GetEnv = processEnv): string {
+  if (getEnv("MNIST_MODEL_DIR")) return "MNIST_MODEL_DIR";
+  if (getEnv("XDG_DATA_HOME")?.startsWith("/")) return "XDG_DATA_HOME";
+  return getEnv("HOME") !== undefined ? "HOME" : "USERPROFILE";
+}
+
+/**
+ * Throws a one-line `UserError` when the model directory `dir` ({@link resolveModelDir}), or the
+ * first of its ancestors that exists, is not a directory: `MNIST_MODEL_DIR "/tmp/x" is a file,
+ * not a directory`, rather than a list with no models in it. A missing one is fine (training
+ * creates it).
+ */
+export async function checkModelDir(dir: string, getEnv: GetEnv = processEnv): Promise<void> {
+  // As src/fs.ts's fileInTheWay, which imports this module.
+  let blocker: string | undefined;
+  for (let up = dir;; up = dirname(up)) {
+    const found = await Deno.stat(up).catch(() => undefined);
+    if (found) {
+      if (!found.isDirectory) blocker = up;
+      break;
+    }
+    if (dirname(up) === up) break;
+  }
+  if (blocker === undefined) return;
+  const source = modelDirSource(getEnv);
+  const named = source === "MNIST_MODEL_DIR"
+    ? `MNIST_MODEL_DIR "${dir}"`
+    : `The model directory "${dir}" (from ${source})`;
+  throw new UserError(
+    blocker === dir
+      ? `${named} is a file, not a directory`
+      : `${named} cannot be a directory: "${blocker}" is a file`,
+    { hint: "Set MNIST_MODEL_DIR to a directory (it is created when missing)." },
+  );
 }
 
 /** Where `mnist train --model NAME` saves a model by default: `<model dir>/<NAME>.safetensors`. */

@@ -2,6 +2,7 @@
  * WebGPU adapter and device acquisition. Every command that needs the GPU goes through
  * `acquireGpu`, so a missing adapter always gives the same message and exit code 2.
  */
+import { envVar } from "../env.ts";
 import { UserError } from "../errors.ts";
 
 /** `--device`: any adapter, a hardware GPU only, or the software (fallback/CPU) adapter only. */
@@ -154,11 +155,62 @@ function gpuApi(): GPU {
   return gpu;
 }
 
+/** Whether the first adapter request has been made (see {@link quietRuntimeDir}). */
+let probed = false;
+
+/**
+ * Before the first adapter request on Linux and the BSDs, when `XDG_RUNTIME_DIR` is unset (or
+ * not an absolute path, as over ssh, su or in a container), sets it to a new empty directory of
+ * the system's temporary one, user-only (0700), and returns that directory; otherwise undefined.
+ * Enumerating adapters makes the graphics stack look for a Wayland display (Mesa's Vulkan
+ * device-select layer, EGL), and libwayland prints "error: XDG_RUNTIME_DIR is invalid or not set
+ * in the environment." on stderr each time it finds the variable unset: 2 lines for a command,
+ * 8 for `devices`, which read as this program's errors. In an empty directory it finds no
+ * display either, as before, but quietly; the adapters found are the same. The caller removes
+ * the directory after the request: a later look finds nothing there just as quietly.
+ * Nothing happens in a browser, or without --allow-env and --allow-write.
+ */
+function quietRuntimeDir(): string | undefined {
+  if (probed) return undefined;
+  probed = true;
+  const deno = (globalThis as { Deno?: typeof Deno }).Deno;
+  if (!deno || deno.build.os === "windows" || deno.build.os === "darwin") return undefined;
+  try {
+    if (deno.env.get("XDG_RUNTIME_DIR")?.startsWith("/")) return undefined;
+    const dir = deno.makeTempDirSync({ prefix: "mnist-runtime-" });
+    deno.chmodSync(dir, 0o700);
+    deno.env.set("XDG_RUNTIME_DIR", dir);
+    return dir;
+  } catch {
+    // Not allowed, or a value Deno cannot read (not UTF-8, so set): left as it is.
+    return undefined;
+  }
+}
+
+/** `gpu.requestAdapter(options)`, the first time with {@link quietRuntimeDir}'s directory. */
+async function adapterFor(
+  gpu: GPU,
+  options: GPURequestAdapterOptions,
+): Promise<GPUAdapter | null> {
+  const dir = quietRuntimeDir();
+  try {
+    return await gpu.requestAdapter(options);
+  } finally {
+    if (dir !== undefined) {
+      try {
+        Deno.removeSync(dir);
+      } catch {
+        // Already gone: nothing to tidy.
+      }
+    }
+  }
+}
+
 /** Finds the adapter for `choice`, or throws a `UserError` (exit code 2) saying how to get one. */
 export async function requestAdapter(choice: DeviceChoice = "auto"): Promise<GPUAdapter> {
   const gpu = gpuApi();
   if (choice === "cpu") {
-    const adapter = await gpu.requestAdapter({ forceFallbackAdapter: true });
+    const adapter = await adapterFor(gpu, { forceFallbackAdapter: true });
     if (!adapter || !isFallback(adapter)) {
       throw new UserError("No CPU (fallback) WebGPU adapter found", {
         hint:
@@ -168,7 +220,7 @@ export async function requestAdapter(choice: DeviceChoice = "auto"): Promise<GPU
     }
     return adapter;
   }
-  const adapter = await gpu.requestAdapter({ powerPreference: "high-performance" });
+  const adapter = await adapterFor(gpu, { powerPreference: "high-performance" });
   if (!adapter) {
     throw new UserError("No WebGPU adapter found", { hint: NO_ADAPTER_HINT, exitCode: 2 });
   }
@@ -192,7 +244,7 @@ export async function listAdapters(): Promise<AdapterSummary[]> {
       { forceFallbackAdapter: true },
     ] as GPURequestAdapterOptions[]
   ) {
-    const adapter = await gpu.requestAdapter(options);
+    const adapter = await adapterFor(gpu, options);
     if (adapter) found.push(adapter);
   }
   const seen = new Set<string>();
@@ -232,9 +284,8 @@ export async function listAdapters(): Promise<AdapterSummary[]> {
 export const DEFAULT_LIMITS_ENV = "MNIST_DEFAULT_LIMITS";
 
 function defaultLimitsFromEnv(): boolean {
-  // Deno only: a browser bundle of this module has no environment.
-  const deno = (globalThis as { Deno?: { env: { get(name: string): string | undefined } } }).Deno;
-  return deno?.env.get(DEFAULT_LIMITS_ENV) === "1";
+  // Deno only: in a browser bundle of this module envVar finds no environment.
+  return envVar(DEFAULT_LIMITS_ENV, '"1" or nothing') === "1";
 }
 
 /**

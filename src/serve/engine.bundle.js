@@ -23,6 +23,25 @@ var UserError = class extends Error {
   }
 };
 
+// src/env.ts
+var NOT_UNICODE = "environment variable was not valid unicode";
+function isNonUtf8EnvError(error) {
+  return error instanceof Deno.errors.InvalidData && error.message.startsWith(NOT_UNICODE);
+}
+function envVar(name, what = "a UTF-8 path") {
+  const deno = globalThis.Deno;
+  if (!deno) return void 0;
+  try {
+    return deno.env.get(name);
+  } catch (error) {
+    if (!isNonUtf8EnvError(error)) throw error;
+    const value = /: (".*")$/s.exec(error.message)?.[1];
+    throw new UserError(`${name} is not valid UTF-8${value ? ` (${value})` : ""}, which Deno cannot read; set it to ${what}`, {
+      cause: error
+    });
+  }
+}
+
 // src/gpu/device.ts
 var NO_ADAPTER_HINT = "Install your GPU's Vulkan/Metal/DX12 driver, or for a CPU adapter on Linux: apt-get install mesa-vulkan-drivers";
 var KEY_LIMITS = [
@@ -159,10 +178,41 @@ function gpuApi() {
   }
   return gpu;
 }
+var probed = false;
+function quietRuntimeDir() {
+  if (probed) return void 0;
+  probed = true;
+  const deno = globalThis.Deno;
+  if (!deno || deno.build.os === "windows" || deno.build.os === "darwin") return void 0;
+  try {
+    if (deno.env.get("XDG_RUNTIME_DIR")?.startsWith("/")) return void 0;
+    const dir = deno.makeTempDirSync({
+      prefix: "mnist-runtime-"
+    });
+    deno.chmodSync(dir, 448);
+    deno.env.set("XDG_RUNTIME_DIR", dir);
+    return dir;
+  } catch {
+    return void 0;
+  }
+}
+async function adapterFor(gpu, options) {
+  const dir = quietRuntimeDir();
+  try {
+    return await gpu.requestAdapter(options);
+  } finally {
+    if (dir !== void 0) {
+      try {
+        Deno.removeSync(dir);
+      } catch {
+      }
+    }
+  }
+}
 async function requestAdapter(choice = "auto") {
   const gpu = gpuApi();
   if (choice === "cpu") {
-    const adapter2 = await gpu.requestAdapter({
+    const adapter2 = await adapterFor(gpu, {
       forceFallbackAdapter: true
     });
     if (!adapter2 || !isFallback(adapter2)) {
@@ -173,7 +223,7 @@ async function requestAdapter(choice = "auto") {
     }
     return adapter2;
   }
-  const adapter = await gpu.requestAdapter({
+  const adapter = await adapterFor(gpu, {
     powerPreference: "high-performance"
   });
   if (!adapter) {
@@ -192,8 +242,7 @@ async function requestAdapter(choice = "auto") {
 }
 var DEFAULT_LIMITS_ENV = "MNIST_DEFAULT_LIMITS";
 function defaultLimitsFromEnv() {
-  const deno = globalThis.Deno;
-  return deno?.env.get(DEFAULT_LIMITS_ENV) === "1";
+  return envVar(DEFAULT_LIMITS_ENV, '"1" or nothing') === "1";
 }
 async function acquireGpu(choice = "auto", { timestamps = false, defaultLimits = defaultLimitsFromEnv() } = {}) {
   const adapter = await requestAdapter(choice);
