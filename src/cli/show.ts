@@ -10,6 +10,7 @@ import { loadSplit, type Split, SPLIT_NAMES, subset } from "../data/dataset.ts";
 import { DATASET_NAMES, DATASETS } from "../data/mirrors.ts";
 import { resolveDataDir } from "../data/paths.ts";
 import { checkNotInput, checkWritable, writeFileAtomic } from "../fs.ts";
+import { colorEnabled } from "../terminal.ts";
 import { MAX_PIXELS } from "../image/decode.ts";
 import { encodePng } from "../image/png.ts";
 import type { Checkpoint } from "../nn/checkpoint.ts";
@@ -139,7 +140,7 @@ export const show: Command = {
     } else {
       const tty = Deno.stdout.isTerminal();
       const width = tty ? Deno.consoleSize().columns : NON_TTY_WIDTH;
-      console.log(renderImages(data, { width, color: tty && !Deno.noColor }));
+      console.log(renderImages(data, { width, color: tty && colorEnabled() }));
     }
     console.log(`label: [${Array.from(data.labels).join(" ")}]`);
     if (dataset !== "mnist") {
@@ -597,7 +598,7 @@ async function showFilters(
     };
     const tty = Deno.stdout.isTerminal();
     const width = tty ? Deno.consoleSize().columns : NON_TTY_WIDTH;
-    console.log(renderImages(big, { width, color: tty && !Deno.noColor }));
+    console.log(renderImages(big, { width, color: tty && colorEnabled() }));
     console.log(`${what}, ${rows}x${cols}, each from its smallest weight (dark) to its largest`);
     return;
   }
