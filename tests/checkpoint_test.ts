@@ -2,6 +2,7 @@
 import assert from "node:assert/strict";
 import {
   checkClasses,
+  checkDigitInput,
   type Checkpoint,
   decodeCheckpoint,
   encodeCheckpoint,
@@ -1342,6 +1343,21 @@ Deno.test("checkClasses() refuses a model whose classes are not the dataset's 10
   await assertUserError(
     () => checkClasses(of(12), "m.st", { dataset: "mnist", action: "resume from" }),
     /^Cannot resume from "m\.st": it has 12 classes, not mnist's 10$/,
+  );
+});
+
+Deno.test("checkDigitInput() refuses a model that does not take 1×28×28 images", async () => {
+  const of = (input: [number, number, number]) => ({
+    meta: { ...sampleCheckpoint().meta, model: { ...TINY, input } },
+  });
+  checkDigitInput(of([1, 28, 28]), "m.st");
+  await assertUserError(
+    () => checkDigitInput(of([3, 32, 32]), "m.st"),
+    /^Cannot use model "m\.st": it takes 3×32×32 inputs, not 1×28×28 images$/,
+  );
+  await assertUserError(
+    () => checkDigitInput(of([1, 14, 56]), "m.st", { action: "export model" }),
+    /^Cannot export model "m\.st": it takes 1×14×56 inputs, not 1×28×28 images$/,
   );
 });
 

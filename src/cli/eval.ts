@@ -7,7 +7,7 @@ import { ensureDataset } from "../data/download.ts";
 import { loadSplit, releaseImages, subset } from "../data/dataset.ts";
 import { DATASET_NAMES, type DatasetName, DATASETS } from "../data/mirrors.ts";
 import { resolveDataDir } from "../data/paths.ts";
-import { checkClasses, loadCheckpoint } from "../nn/checkpoint.ts";
+import { checkClasses, checkDigitInput, loadCheckpoint } from "../nn/checkpoint.ts";
 import { ARCH_HELP, archOption, originJson } from "../nn/import.ts";
 import { modelPath } from "../nn/last_model.ts";
 import { checkBatchFits, checkParamsFit, largestBatch, Network } from "../nn/network.ts";
@@ -246,12 +246,7 @@ export const evalCommand: Command = {
       await checkNotInput(v.png, [{ path, what: "model" }], { what: "image", option: "--png" });
     }
     const checkpoint = await loadCheckpoint(path, { arch: archOption(v.arch) });
-    const input = checkpoint.meta.model.input.join("×");
-    if (input !== "1×28×28") {
-      throw new UserError(
-        `Cannot use model "${path}": it takes ${input} inputs, not 1×28×28 images`,
-      );
-    }
+    checkDigitInput(checkpoint, path);
     const dataset = choiceOption("dataset", v.dataset, {
       choices: DATASET_NAMES,
       fallback: (DATASET_NAMES as readonly string[]).includes(checkpoint.meta.dataset)

@@ -5,7 +5,7 @@ import { UserError } from "../errors.ts";
 import { checkNotInput, checkWritable, writeFileAtomic } from "../fs.ts";
 import { type DatasetName, DATASETS } from "../data/mirrors.ts";
 import { resolveDataDir } from "../data/paths.ts";
-import { type Checkpoint, loadCheckpoint } from "../nn/checkpoint.ts";
+import { checkDigitInput, type Checkpoint, loadCheckpoint } from "../nn/checkpoint.ts";
 import { ARCH_HELP, archOption, describeOrigin } from "../nn/import.ts";
 import { modelPath } from "../nn/last_model.ts";
 import { parameterCount } from "../nn/model.ts";
@@ -94,12 +94,7 @@ export const exportCommand: Command = {
     });
     const checkpoint = await loadCheckpoint(path, { arch });
     const { meta, origin } = checkpoint;
-    const input = meta.model.input.join("×");
-    if (input !== "1×28×28") {
-      throw new UserError(
-        `Cannot export model "${path}": it takes ${input} inputs, not 1×28×28 images`,
-      );
-    }
+    checkDigitInput(checkpoint, path, { action: "export model" });
     const dataset = (meta.dataset in DATASETS ? meta.dataset : "mnist") as DatasetName;
     // The dataset's class names only when they are the outputs': another count names none.
     const names = DATASETS[dataset].classes;

@@ -13,7 +13,7 @@ import { resolveDataDir } from "../data/paths.ts";
 import { readImageFile } from "../image/decode.ts";
 import { encodePng } from "../image/png.ts";
 import { type ModelInput, toModelInput } from "../image/input.ts";
-import { checkClasses, loadCheckpoint } from "../nn/checkpoint.ts";
+import { checkClasses, checkDigitInput, loadCheckpoint } from "../nn/checkpoint.ts";
 import { ARCH_HELP, archOption, originJson } from "../nn/import.ts";
 import { Classifier } from "../nn/classifier.ts";
 import { modelPath } from "../nn/last_model.ts";
@@ -192,12 +192,7 @@ export const predictCommand: Command = {
     };
     if (v["save-input"] !== undefined) await checkSaved(saveInputPaths(v["save-input"], images));
     const checkpoint = await loadCheckpoint(path, { arch: archOption(v.arch) });
-    const model = checkpoint.meta.model;
-    if (model.input.join("×") !== "1×28×28") {
-      throw new UserError(
-        `Cannot use model "${path}": it takes ${model.input.join("×")} inputs, not 1×28×28 images`,
-      );
-    }
+    checkDigitInput(checkpoint, path);
     const dataset = checkpoint.meta.dataset in DATASETS
       ? checkpoint.meta.dataset as DatasetName
       : "mnist";

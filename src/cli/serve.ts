@@ -9,6 +9,7 @@ import { acquireGpu, DEVICE_CHOICES } from "../gpu/device.ts";
 import { resolveDataDir } from "../data/paths.ts";
 import {
   checkClasses,
+  checkDigitInput,
   type Checkpoint,
   encodeCheckpoint,
   loadCheckpoint,
@@ -148,12 +149,7 @@ export const serveCommand: Command = {
     const dataDir = resolveDataDir(v["data-dir"]);
     const path = await modelPath(v.model, dataDir);
     const checkpoint = await loadCheckpoint(path, { arch: archOption(v.arch) });
-    const input = checkpoint.meta.model.input;
-    if (input.join("×") !== "1×28×28") {
-      throw new UserError(
-        `Cannot use model "${path}": it takes ${input.join("×")} inputs, not 1×28×28 images`,
-      );
-    }
+    checkDigitInput(checkpoint, path);
     const { dataset } = checkpoint.meta;
     checkClasses(checkpoint, path, {
       dataset: dataset in DATASETS ? dataset as DatasetName : "mnist",

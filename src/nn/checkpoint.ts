@@ -536,6 +536,23 @@ function decodePlain(
 }
 
 /**
+ * Throws a one-line `UserError` unless `checkpoint`'s network takes one 28×28 grey image
+ * (input 1×28×28, MNIST's and Fashion-MNIST's), as every command that reads the datasets or a
+ * picture needs. The format allows other inputs (a plain file of another network). `action`
+ * begins the message: `Cannot ${action} "path": it takes 3×32×32 inputs, not 1×28×28 images`
+ * ("use model" by default).
+ */
+export function checkDigitInput(
+  checkpoint: Pick<Checkpoint, "meta">,
+  path: string,
+  { action = "use model" }: { action?: string } = {},
+): void {
+  const input = checkpoint.meta.model.input.join("×");
+  if (input === "1×28×28") return;
+  throw new UserError(`Cannot ${action} "${path}": it takes ${input} inputs, not 1×28×28 images`);
+}
+
+/**
  * Throws a one-line `UserError` unless `checkpoint`'s network has one output per class of
  * `dataset` (10 for MNIST and Fashion-MNIST). The format allows 1 to 65,536 classes, but eval,
  * predict, serve and `train --resume` read an output as a dataset's class, so another count
