@@ -14,6 +14,8 @@
  * - cli-progress is loaded only when a bar is to be drawn (`ProgressBar.open`): it costs ~70 ms
  *   of start-up, which `predict`, `serve` and every piped run are spared.
  */
+import { colorEnabled, isDumbTerminal, processTerminalEnv, type TerminalEnv } from "./terminal.ts";
+
 /**
  * What this module uses of cli-progress's `SingleBar`. (Its types, @types/cli-progress, bring in
  * @types/node, whose `node:assert` types clash with Deno's in the tests.)
@@ -54,35 +56,18 @@ export interface ProgressStream {
   write(text: string): boolean;
 }
 
-/** The environment a bar's decisions read: `Deno.env`, or a stand-in in tests. */
-export interface ProgressEnv {
-  /** The variable's value, or `undefined` when it is not set. */
-  get(name: string): string | undefined;
-}
-
 /** Options of `ProgressBar` and `WorkProgress`. */
 export interface ProgressOptions {
   /** Where to draw; default: stderr. */
   stream?: ProgressStream;
   /** Where `NO_COLOR` and `TERM` are read; default: `Deno.env`. */
-  env?: ProgressEnv;
+  env?: TerminalEnv;
   /**
    * Clear the bar's line when SIGINT or SIGTERM ends the program (default false). For bars
    * drawn while the GPU may block the main thread; the download clears its bar itself.
    */
   clearOnSignal?: boolean;
 }
-
-/** `Deno.env`, where a program not allowed to read it sees every variable unset. */
-const processEnv: ProgressEnv = {
-  get(name: string): string | undefined {
-    try {
-      return Deno.env.get(name);
-    } catch {
-      return undefined;
-    }
-  },
-};
 
 /** Stderr as a `ProgressStream`: synchronous writes, the width read at each draw. */
 function stderrStream(): ProgressStream {
@@ -110,14 +95,8 @@ function stderrStream(): ProgressStream {
  * Whether bars are drawn on `stream`: only on a terminal that can move its cursor (not
  * `TERM=dumb`, as Emacs' shell buffers set).
  */
-export function progressEnabled(stream: Pick<ProgressStream, "isTTY">, env: ProgressEnv): boolean {
-  return stream.isTTY && env.get("TERM") !== "dumb";
-}
-
-/** Whether bars may use colour: not when `NO_COLOR` is set and not empty, nor on `TERM=dumb`. */
-export function colorEnabled(env: ProgressEnv): boolean {
-  const noColor = env.get("NO_COLOR");
-  return (noColor === undefined || noColor === "") && env.get("TERM") !== "dumb";
+export function progressEnabled(stream: Pick<ProgressStream, "isTTY">, env: TerminalEnv): boolean {
+  return stream.isTTY && !isDumbTerminal(env);
 }
 
 /** What one bar says: `label ███░░░  42%  detail`. */
@@ -251,7 +230,7 @@ export class ProgressBar implements Disposable {
   /** A bar for `options.stream` (default: stderr); cli-progress is loaded only if it is drawn. */
   static async open(options: ProgressOptions = {}): Promise<ProgressBar> {
     const stream = options.stream ?? stderrStream();
-    const env = options.env ?? processEnv;
+    const env = options.env ?? processTerminalEnv;
     const enabled = progressEnabled(stream, env);
     return new ProgressBar(enabled ? await loadSingleBar() : undefined, {
       stream,

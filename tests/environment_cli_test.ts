@@ -78,6 +78,17 @@ Deno.test("a variable mnist reads that is not UTF-8 is one line naming it; other
           "set it to a UTF-8 path\n",
       );
     }
+    // A number: the line says what to set it to.
+    const timeout = await runShell(
+      `MNIST_DOWNLOAD_TIMEOUT_MS="$B" "$@" download --data-dir "$T/data"`,
+      dir,
+    );
+    equal(timeout.code, 1, timeout.stderr);
+    equal(
+      timeout.stderr,
+      `error: MNIST_DOWNLOAD_TIMEOUT_MS is not valid UTF-8 ("${dir}/lat\\xE9n"), which Deno ` +
+        "cannot read; set it to an integer >= 1\n",
+    );
     // One the program does not read, and one it does not need here (MNIST_MODEL_DIR is set).
     const unrelated = await runShell(`FOO="$B" HOME="$B" "$@" models`, dir);
     equal(unrelated.code, 0, unrelated.stderr);

@@ -6,17 +6,16 @@
  */
 import assert from "node:assert/strict";
 import {
-  colorEnabled,
   formatBar,
   formatEta,
   ProgressBar,
   progressEnabled,
-  type ProgressEnv,
   type ProgressStream,
   Throughput,
   WorkProgress,
 } from "../src/progress.ts";
 import { trainingLabel } from "../src/cli/train.ts";
+import { colorEnabled, type TerminalEnv } from "../src/terminal.ts";
 import { loadSplit, subset } from "../src/data/dataset.ts";
 import { mlp } from "../src/nn/model.ts";
 import { Network } from "../src/nn/network.ts";
@@ -55,7 +54,7 @@ function fakeStream(
   };
 }
 
-function env(vars: Record<string, string> = {}): ProgressEnv {
+function env(vars: Record<string, string> = {}): TerminalEnv {
   return { get: (name) => vars[name] };
 }
 

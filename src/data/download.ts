@@ -14,6 +14,7 @@
  */
 import { createHash } from "node:crypto";
 import { dirname } from "node:path";
+import { envVar } from "../env.ts";
 import { messageOf, UserError } from "../errors.ts";
 import { exists, fileInTheWay, fsReason } from "../fs.ts";
 import type { SplitName } from "./dataset.ts";
@@ -469,7 +470,7 @@ function resolveSettings(options: DownloadOptions): Settings {
 }
 
 function envInt(name: string, fallback: number, min: number): number {
-  const value = Deno.env.get(name);
+  const value = envVar(name, `an integer >= ${min}`);
   if (value === undefined || value === "") return fallback;
   // Decimal digits only, as the options take them: Number() would read "0x10", "1e3" and " 5".
   const n = Number(value);
