@@ -34,7 +34,7 @@ export async function writeFileAtomic(
     }
     return;
   }
-  const tmp = `${target.path}.${Deno.pid}.${crypto.randomUUID().slice(0, 8)}.tmp`;
+  const tmp = tempPath(target.path);
   try {
     await Deno.mkdir(dirname(target.path), { recursive: true });
     await Deno.writeFile(tmp, bytes);
@@ -48,6 +48,164 @@ export async function writeFileAtomic(
     await Deno.remove(tmp).catch(() => {});
     const blocker = await fileInTheWay(dirname(target.path));
     throw fail(blocker ? `"${blocker}" is not a directory` : fsReason(error), { cause: error });
+  }
+}
+
+/** The longest file name Linux file systems take (NAME_MAX), in bytes. */
+const NAME_MAX = 255;
+
+/** `name`'s length in bytes, as the file system counts it (UTF-8). */
+function nameBytes(name: string): number {
+  return new TextEncoder().encode(name).length;
+}
+
+/**
+ * A short, stable tag for a file name (FNV-1a, 32 bits, in hex): names the temporary and lock
+ * files of a file whose own name leaves no room for a suffix.
+ */
+function nameTag(name: string): string {
+  let h = 0x811c9dc5;
+  for (const byte of new TextEncoder().encode(name)) {
+    h ^= byte;
+    h = Math.imul(h, 0x01000193) >>> 0;
+  }
+  return h.toString(16).padStart(8, "0");
+}
+
+/**
+ * A file beside `path` named for it, `<name><suffix>`, or, when that would be longer than a file
+ * name may be (a legal name of 250 bytes and more), the hidden `.mnist-<tag><suffix>`, `tag` a
+ * hash of the name: whenever `path` itself fits, so does this.
+ */
+function besidePath(path: string, suffix: string): string {
+  const name = basename(path);
+  const long = `${name}${suffix}`;
+  return join(
+    dirname(path),
+    nameBytes(long) <= NAME_MAX ? long : `.mnist-${nameTag(name)}${suffix}`,
+  );
+}
+
+/**
+ * The temporary file that `writeFileAtomic` writes `path` to before renaming it over `path`:
+ * `<name>.<pid>.<8 hex>.tmp` beside it (see `besidePath` for a long name). `removeStaleTemps`
+ * recognises it.
+ */
+export function tempPath(path: string): string {
+  return besidePath(path, `.${Deno.pid}.${crypto.randomUUID().slice(0, 8)}.tmp`);
+}
+
+/**
+ * Removes the temporary files that a write of `path` left behind when its process was killed:
+ * `tempPath`'s `<name>.<pid>.<8 hex>.tmp` (or its hidden form for a long name) and
+ * `<name>.<pid>.tmp`, but this process's own. Call it holding `lockFile(path)`, before writing
+ * `path`: only a process holding that lock writes there, so another's is left from a run that
+ * was killed (/proc, which would tell whether its process lives, needs --allow-all in Deno).
+ * Returns the paths removed; a directory that cannot be listed, or a file that cannot be removed,
+ * is skipped: they only take space.
+ */
+export async function removeStaleTemps(path: string): Promise<string[]> {
+  const name = basename(path);
+  const dir = dirname(path);
+  const escape = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+  const pattern = new RegExp(
+    `^(?:${escape(name)}|\\.mnist-${nameTag(name)})\\.(\\d+)(?:\\.[0-9a-f]{8})?\\.tmp$`,
+  );
+  const removed: string[] = [];
+  try {
+    for await (const entry of Deno.readDir(dir)) {
+      const match = pattern.exec(entry.name);
+      if (!match || !entry.isFile) continue;
+      if (Number(match[1]) === Deno.pid) continue;
+      const temp = join(dir, entry.name);
+      try {
+        await Deno.remove(temp);
+        removed.push(temp);
+      } catch {
+        // Someone else's, or gone already: nothing of this run's.
+      }
+    }
+  } catch {
+    // A directory that cannot be listed holds nothing this run can clean.
+  }
+  return removed;
+}
+
+/** A lock held on a file (`lockFile`); disposing of it releases the lock and removes its file. */
+export interface FileLock extends Disposable {
+  /** The lock file. */
+  path: string;
+}
+
+/**
+ * Takes an exclusive lock for writing `path`, so that no two runs write it at once: an advisory
+ * lock (flock) on the hidden `.<name>.lock` beside the file `path` names (its symlinks
+ * followed), which holds the pid of its owner. The system releases it when the process ends,
+ * however it ends, so a lock file left by a killed run is taken over. Returns the lock, or,
+ * when another process holds it, that process's pid (undefined when it has not written it
+ * yet) in `heldBy`; undefined for a path written in place (a device, a FIFO), which takes no
+ * lock. A lock file that cannot be created is a `UserError`.
+ */
+export async function lockFile(
+  path: string,
+  { what = "file" }: { what?: string } = {},
+): Promise<FileLock | { heldBy: number | undefined; path: string } | undefined> {
+  const target = await writeTarget(path);
+  if ("refused" in target || target.inPlace) return undefined;
+  const lock = besidePath(join(dirname(target.path), `.${basename(target.path)}`), ".lock");
+  const fail = (error: unknown) =>
+    new UserError(`Cannot lock ${what} "${path}" with "${lock}": ${fsReason(error)}`, {
+      cause: error,
+    });
+  try {
+    await Deno.mkdir(dirname(lock), { recursive: true });
+  } catch (error) {
+    throw fail(error);
+  }
+  // A file that the lock's owner removed as it let go is no lock: open the one now there.
+  for (let attempt = 0;; attempt++) {
+    let file: Deno.FsFile;
+    try {
+      file = await Deno.open(lock, { read: true, write: true, create: true });
+    } catch (error) {
+      throw fail(error);
+    }
+    try {
+      if (!await file.tryLock(true)) {
+        const text = new TextDecoder().decode(await readFully(file, 32));
+        file.close();
+        const pid = /^\s*(\d+)/.exec(text)?.[1];
+        return { heldBy: pid === undefined ? undefined : Number(pid), path: lock };
+      }
+      const [held, now] = [await file.stat(), await Deno.stat(lock).catch(() => undefined)];
+      if (now === undefined || held.ino !== now.ino || held.dev !== now.dev) {
+        file.close();
+        if (attempt < 10) continue;
+        throw fail(new Error("it keeps being replaced"));
+      }
+      await file.truncate(0);
+      await file.write(new TextEncoder().encode(`${Deno.pid}\n`));
+    } catch (error) {
+      try {
+        file.close();
+      } catch {
+        // closed above
+      }
+      if (error instanceof UserError) throw error;
+      throw fail(error);
+    }
+    return {
+      path: lock,
+      [Symbol.dispose]() {
+        // Removed while still held, so that no other run takes a lock on a file about to go.
+        try {
+          Deno.removeSync(lock);
+        } catch {
+          // Gone already, or the directory no longer takes changes: the lock goes with the file.
+        }
+        file.close();
+      },
+    };
   }
 }
 

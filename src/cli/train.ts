@@ -3,11 +3,23 @@ import { basename, dirname } from "node:path";
 import { choiceOption, intOption, parseCommandArgs } from "./args.ts";
 import { type Command, COMMON_HELP } from "./command.ts";
 import { UserError } from "../errors.ts";
-import { checkNotInput, checkWritable, exists } from "../fs.ts";
+import {
+  checkNotInput,
+  checkWritable,
+  exists,
+  formatBytes,
+  lockFile,
+  removeStaleTemps,
+} from "../fs.ts";
 import { acquireGpu, DEVICE_CHOICES } from "../gpu/device.ts";
 import { ensureDataset } from "../data/download.ts";
 import { holdout, loadSplit, subset } from "../data/dataset.ts";
-import { legacyModelDir, resolveDataDir, resolveModelDir } from "../data/paths.ts";
+import {
+  legacyModelDir,
+  previousModelPath,
+  resolveDataDir,
+  resolveModelDir,
+} from "../data/paths.ts";
 import { loadCheckpoint } from "../nn/checkpoint.ts";
 import { ARCH_HELP, archOption } from "../nn/import.ts";
 import { modelPath, trainedModelPath } from "../nn/last_model.ts";
@@ -15,7 +27,12 @@ import { MODELS } from "../nn/model.ts";
 import { checkBatchFits, checkParamsFit } from "../nn/network.ts";
 import { OPTIMIZERS } from "../nn/optimizer.ts";
 import { KERNEL_MODES } from "../train/autotune.ts";
-import { type EpochResult, train, type TrainProgress } from "../train/trainer.ts";
+import {
+  AccuracyNotRecorded,
+  type EpochResult,
+  train,
+  type TrainProgress,
+} from "../train/trainer.ts";
 import { WorkProgress } from "../progress.ts";
 import { plotFormat, writeRunPlot } from "./plot.ts";
 import { mark } from "../trace.ts";
@@ -119,6 +136,58 @@ Examples:
   mnist train --epochs 1 --limit 6000 --frequent 10 --device cpu
   mnist train --resume mlp --epochs 20
   mnist train --save /tmp/try.safetensors && mnist models --default /tmp/try.safetensors`;
+
+/**
+ * Takes the lock on `save` (see `lockFile`) for this run, or refuses in one line, naming the
+ * other run's pid, when another run holds it. Undefined for a path written in place (a device).
+ */
+async function lockSave(save: string): Promise<Disposable | undefined> {
+  const lock = await lockFile(save, { what: "checkpoint" });
+  if (lock === undefined || Symbol.dispose in lock) return lock;
+  const who = lock.heldBy === undefined ? "" : ` (pid ${lock.heldBy})`;
+  throw new UserError(
+    `Cannot save to "${save}": another "mnist train"${who} is saving to it now ` +
+      `(it holds the lock "${lock.path}")`,
+    {
+      hint: "Wait for that run to end, or pass --save FILE to save this one elsewhere: two " +
+        "runs saving to one file would each replace the other's model.",
+    },
+  );
+}
+
+/**
+ * `error` (the save after validation failed) with a hint saying what to do with the weights the
+ * checkpoint holds: free the space the rewrite needs, then measure them (`mnist eval`), make
+ * them the default (`mnist models --default`), or go on training (`--resume`, when epochs are
+ * left).
+ */
+async function withNextSteps(
+  error: AccuracyNotRecorded,
+  { modelDir, epochs }: { modelDir: string; epochs: number },
+): Promise<UserError> {
+  const { save } = error;
+  const inModelDir = await sameFile(dirname(save), modelDir);
+  const name = shellWord(inModelDir ? basename(save).replace(/\.safetensors$/, "") : save);
+  const steps = [
+    `"mnist eval --model ${name}" measures its accuracy`,
+    `"mnist models --default ${name}" makes it the default model`,
+  ];
+  if (error.epoch + 1 < epochs) {
+    steps.push(`"mnist train --resume ${name} --epochs ${epochs}" goes on training it`);
+  }
+  const free = error.noSpace
+    ? `Free ${formatBytes(error.bytes)} in ${dirname(save)}, then `
+    : "Once it can be written, ";
+  return new UserError(error.message, {
+    hint: `${free}${steps.slice(0, -1).join(", ")} or ${steps.at(-1)}.`,
+    cause: error,
+  });
+}
+
+/** `word` as one shell word: as it is when the shell leaves it alone, else single-quoted. */
+function shellWord(word: string): string {
+  return /^[\w@%+=:,./-]+$/.test(word) ? word : `'${word.replaceAll("'", `'\\''`)}'`;
+}
 
 /**
  * A training bar's label: `Epoch 2/10`, or `Validation 2/10` while that epoch validates, or
@@ -249,6 +318,14 @@ export const trainCommand: Command = {
       what: "checkpoint",
       ...(v.save === undefined ? {} : { format: "safetensors", option: "--save" }),
     });
+    // Two runs saving to one file would each replace the other's model, and its backup, and
+    // both say they are the default: the second is refused now, before it loads anything.
+    using lock = await lockSave(save);
+    // What a killed run's save left behind (`<file>.<pid>.<hex>.tmp`) goes, now that no other
+    // run writes here.
+    if (lock !== undefined) {
+      for (const path of [save, previousModelPath(save)]) await removeStaleTemps(path);
+    }
     // A checkpoint of the other dataset goes on training (fine-tuning from it is a use), but its
     // epochs and optimizer state come along, and its record keeps each dataset's epochs in turn
     // (`TrainingRecord.datasets`): say so.
@@ -413,6 +490,9 @@ export const trainCommand: Command = {
             `${replaced(backup)} (validation accuracy ${scored(backup.accuracy, backup)}) ` +
               `is kept as ${backup.path}.`,
           );
+        }
+        if (error instanceof AccuracyNotRecorded) {
+          throw await withNextSteps(error, { modelDir, epochs });
         }
         throw error;
       }

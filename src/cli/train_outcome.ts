@@ -505,6 +505,13 @@ export async function interruption(caught: Caught, options: {
       const inModelDir = await sameFile(dirname(save), modelDir);
       const name = inModelDir ? basename(save).replace(/\.safetensors$/, "") : save;
       hint = `Continue with "mnist train --resume ${name} --epochs ${options.epochs}".`;
+    } else if (now.problem === undefined) {
+      // Every epoch is trained (the signal came during the last one's save or validation):
+      // nothing is left to resume, and the run did not decide the default.
+      const name = await modelArg(save, modelDir);
+      hint =
+        (now.accuracy === undefined ? `"mnist eval --model ${name}" measures its accuracy; ` : "") +
+        `"mnist models --default ${name}" makes it the default model.`;
     }
   }
   if (unremoved !== undefined) {

@@ -48,7 +48,8 @@ const POINTER_FIX = 'Set it again with "mnist models --default NAME" ("mnist mod
 /**
  * The checkpoint a pointer file names, or undefined when there is no pointer (or it is empty).
  * The pointer is one line: a path, absolute as `setDefaultModel` writes it; a relative one (a
- * pointer written by hand) is taken relative to the pointer's own directory, the model
+ * pointer written by hand, or a file name that `setDefaultModel` writes where the absolute path
+ * would not be one line) is taken relative to the pointer's own directory, the model
  * directory, not to wherever the command runs. Read only when it is a regular file of at most
  * {@link MAX_POINTER_BYTES} (a FIFO would block the read, a device never end it); anything else
  * (a directory, text of several lines, control characters, bytes that are not UTF-8) is a
@@ -111,10 +112,51 @@ export async function findDefaultModel(
 }
 
 /**
+ * Whether `text` reads back from a pointer as it is (see `readPointer`): no control characters,
+ * nor spaces at its ends.
+ */
+function pointerLine(text: string): boolean {
+  return text !== "" && printable(text) === text && text.trim() === text;
+}
+
+/** Whether directory `a` is directory `b`, by the path or, through links, by the real path. */
+async function sameDir(a: string, b: string): Promise<boolean> {
+  if (resolve(a) === resolve(b)) return true;
+  const real = (p: string) => Deno.realPath(p).catch(() => resolve(p));
+  return await real(a) === await real(b);
+}
+
+/**
+ * The line the default model's pointer holds for the checkpoint `path`: its absolute path, or,
+ * where that cannot be read back as one line (a model directory whose path holds a line break,
+ * another control character, or spaces at its end), its file name, which `readPointer` takes
+ * relative to the model directory. A checkpoint elsewhere whose path cannot be written so is a
+ * `UserError`.
+ */
+async function pointerTo(modelDir: string, path: string): Promise<string> {
+  const absolute = resolve(path);
+  if (pointerLine(absolute)) return absolute;
+  const name = basename(absolute);
+  if (pointerLine(name) && await sameDir(dirname(absolute), modelDir)) return name;
+  throw new UserError(
+    `Cannot make "${printable(absolute)}" the default model: the pointer ` +
+      `"${printable(defaultModelPointer(modelDir))}" holds one line, and this path holds ` +
+      (printable(absolute) === absolute ? "spaces at its end" : "control characters"),
+    {
+      hint: "Move or copy the checkpoint to a path without them (or into the model directory), " +
+        'then run "mnist models --default PATH".',
+    },
+  );
+}
+
+/**
  * Makes `path` (resolved against the working directory) the default model of eval, predict and
- * serve, by writing `<model dir>/default` atomically. Never writes in the data directory.
+ * serve, by writing `<model dir>/default` atomically: the absolute path, or the file name in the
+ * model directory when the path could not be read back (see `pointerTo`). Never writes in the
+ * data directory.
  */
 export async function setDefaultModel(modelDir: string, path: string): Promise<void> {
+  const line = await pointerTo(modelDir, path);
   const pointer = defaultModelPointer(modelDir);
   // A FIFO or a device there, or a link to one, would be written through (as `--save
   // /dev/stdout` is), and a FIFO would wait for a reader forever: a pointer is only ever a
@@ -123,7 +165,7 @@ export async function setDefaultModel(modelDir: string, path: string): Promise<v
   if (info !== undefined && !info.isFile && !info.isDirectory) {
     await Deno.remove(pointer).catch(() => {});
   }
-  await writeFileAtomic(pointer, resolve(path) + "\n", {
+  await writeFileAtomic(pointer, line + "\n", {
     what: "default model pointer",
   });
 }

@@ -5,6 +5,7 @@
  * due (several together when they come fast), validate, and save a checkpoint.
  */
 import { UserError } from "../errors.ts";
+import { formatBytes } from "../fs.ts";
 import type { Gpu } from "../gpu/device.ts";
 import { countDispatches, type Dispatch, encode, KernelCache } from "../gpu/kernel.ts";
 import { DataIter, type DataIterState, releaseImages } from "../data/dataset.ts";
@@ -698,6 +699,64 @@ async function profileStep(run: Run): Promise<void> {
 }
 
 /**
+ * The save after an epoch's validation failed (a full disk): the checkpoint holds the epoch's
+ * weights, from the save before validation, but not their validation accuracy, so eval and
+ * `mnist models` show none and no run makes it the default. Says so in one line.
+ */
+export class AccuracyNotRecorded extends UserError {
+  /**
+   * `bytes`: the checkpoint's size, which rewriting it takes again beside it until the rename;
+   * `noSpace`: the write failed for want of space (or quota).
+   */
+  constructor(
+    readonly save: string,
+    readonly epoch: number,
+    readonly accuracy: number,
+    readonly bytes: number,
+    readonly noSpace: boolean,
+    failure: UserError,
+  ) {
+    // The write's reason, without its `Cannot write checkpoint "path": `.
+    const prefix = `Cannot write checkpoint "${save}": `;
+    const reason = failure.message.startsWith(prefix)
+      ? failure.message.slice(prefix.length)
+      : failure.message;
+    super(
+      `${save} holds the weights of Epoch[${epoch}], saved before validation, but not their ` +
+        `validation accuracy (${(accuracy * 100).toFixed(2)}%): rewriting it with the accuracy ` +
+        `failed: ${reason}` +
+        (noSpace ? ` (the rewrite needs ${formatBytes(bytes)} free beside it)` : ""),
+      { hint: failure.hint, cause: failure },
+    );
+    this.name = "AccuracyNotRecorded";
+  }
+}
+
+/**
+ * Saves `checkpoint` again, now holding its validation accuracy; a failure is an
+ * `AccuracyNotRecorded` (the weights are in the file from the save before validation).
+ */
+async function saveAccuracy(save: string, checkpoint: Checkpoint): Promise<void> {
+  try {
+    await saveCheckpoint(save, checkpoint);
+  } catch (error) {
+    if (!(error instanceof UserError)) throw error;
+    const cause = error.cause as { code?: string } | undefined;
+    const noSpace = cause?.code === "ENOSPC" || cause?.code === "EDQUOT" ||
+      /no space left|quota exceeded/i.test(error.message);
+    const bytes = await Deno.stat(save).then((info) => info.size, () => 0);
+    throw new AccuracyNotRecorded(
+      save,
+      checkpoint.meta.epoch,
+      checkpoint.meta.accuracy ?? 0,
+      bytes,
+      noSpace,
+      error,
+    );
+  }
+}
+
+/**
  * Trains `options.model` and returns each epoch's figures: set up, then per epoch train, save
  * the checkpoint (MXNet's order: the epoch-end callback runs before validation), validate, and
  * save again with the accuracy (for eval and predict to show).
@@ -717,7 +776,7 @@ export async function train(gpu: Gpu, options: TrainOptions): Promise<EpochResul
       const { accuracy, predictedCounts } = await validate(run, epoch);
       traceMark(`train: epoch ${epoch} validated`);
       checkpoint.meta.accuracy = accuracy;
-      await saveCheckpoint(options.save, checkpoint);
+      await saveAccuracy(options.save, checkpoint);
       results.push({
         epoch,
         timeCost,
