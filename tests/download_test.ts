@@ -21,8 +21,14 @@ import { FASHION, HAVE_FASHION, MNIST } from "./test_data.ts";
 const NAMES = DATASETS.mnist.files.map((f) => f.name);
 const LABELS: FileSpec = DATASETS.mnist.files.find((f) => f.role === "trainLabels")!;
 /** Short waits, so failing mirrors cost milliseconds. */
-const FAST_ENV = { MNIST_DOWNLOAD_BACKOFF_MS: "1", MNIST_DOWNLOAD_TIMEOUT_MS: "300" };
-const FAST = { backoffMs: 1, timeoutMs: 300, progress: false };
+/**
+ * The idle timeout of these tests: short enough that a held response fails over soon, long
+ * enough that a good local mirror always answers within it, even on a loaded 2-core machine
+ * (at 300 ms, "skips a broken mirror" timed out on the good mirror at a load average of 10).
+ */
+const TIMEOUT_MS = 2000;
+const FAST_ENV = { MNIST_DOWNLOAD_BACKOFF_MS: "1", MNIST_DOWNLOAD_TIMEOUT_MS: String(TIMEOUT_MS) };
+const FAST = { backoffMs: 1, timeoutMs: TIMEOUT_MS, progress: false };
 
 function assertStringIncludes(actual: string, expected: string): void {
   assert(actual.includes(expected), `expected to find ${JSON.stringify(expected)} in:\n${actual}`);
@@ -151,18 +157,22 @@ Deno.test("download falls back after a checksum mismatch", async () => {
 
 Deno.test("download falls back after a slow response times out", async () => {
   const { lines, badRequests } = await fallBackAfter("slow");
-  assertStringIncludes(lines[0]!, "timed out (no data for 300 ms)");
+  assertStringIncludes(lines[0]!, "timed out (no data for 2 s)");
   assertEquals(badRequests, 2);
 });
 
 Deno.test("download falls back after a body stalls mid-transfer", async () => {
   const { lines } = await fallBackAfter("stall");
-  assertStringIncludes(lines[0]!, "timed out (no data for 300 ms)");
+  assertStringIncludes(lines[0]!, "timed out (no data for 2 s)");
 });
 
 Deno.test("download keeps waiting while a slow body keeps arriving", async () => {
-  // 8 pieces 100 ms apart: 700 ms in all, more than the 300 ms timeout, but never idle that long.
-  await using mirror = startMirror({ root: MNIST, faults: { [LABELS.name]: "trickle" } });
+  // 8 pieces 400 ms apart: 2.8 s in all, more than the 2 s timeout, but never idle that long.
+  await using mirror = startMirror({
+    root: MNIST,
+    faults: { [LABELS.name]: "trickle" },
+    trickleMs: 400,
+  });
   await withTempDir(async (dir) => {
     const lines: string[] = [];
     const started = performance.now();
@@ -171,7 +181,7 @@ Deno.test("download keeps waiting while a slow body keeps arriving", async () =>
       mirrors: [mirror.url],
       log: (line) => lines.push(line),
     });
-    assert(performance.now() - started > 600, "the trickle came faster than planned");
+    assert(performance.now() - started > TIMEOUT_MS, "the trickle came faster than planned");
     assertEquals(lines, [`Downloading ${mirror.url}${LABELS.name}`]);
     assertEquals(mirror.count(LABELS.name), 1);
     await assertSameFile(`${dir}/${LABELS.name}`, `${MNIST}/${LABELS.name}`);
