@@ -305,10 +305,10 @@ gpuTest(
         await train(g, {
           model: mlp(),
           train: trainSplit,
-          test: testSplit,
+          validationSplit: testSplit,
           epochs: 2,
           batchSize: 50, // 21 batches: a pass of 2 batches with a listener, else one of 21
-          sgd: { lr: 0.1, momentum: 0.9, wd: 0, clipGradient: 0 },
+          optimizer: { lr: 0.1, momentum: 0.9, wd: 0, clipGradient: 0 },
           seed: 11,
           init: { kind: "xavier" },
           frequent: 10,

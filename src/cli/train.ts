@@ -212,9 +212,11 @@ export function trainingLabel(progress: TrainProgress): string {
 const WARM_UP_DETAIL = "(a CPU adapter takes seconds, the first time)";
 
 /**
- * `mnist train`: trains `--model mlp|lenet` with SGD on the GPU, printing MXNet FeedForward's
- * log lines on stdout, validating on the test split and saving a safetensors checkpoint every
- * epoch (the default model of `eval`, `predict` and `serve` unless it ends at chance).
+ * `mnist train`: trains `--model mlp|lenet` on the GPU with `--optimizer` (SGD by default, NAG,
+ * Adam or AdamW), printing MXNet FeedForward's log lines on stdout, validating on the validation
+ * split (the test split, or `--validation holdout:N`'s held-out training samples) and saving a
+ * safetensors checkpoint every epoch (the default model of `eval`, `predict` and `serve` unless
+ * it ends at chance).
  * `--resume` continues a checkpoint's run. Bad options, missing data or an unwritable `--save`
  * are `UserError`s.
  */
@@ -366,7 +368,7 @@ export const trainCommand: Command = {
         mirrors: v.mirror,
         log: (line) => console.error(line),
       });
-      let [trainSplit, testSplit] = await Promise.all([
+      let [trainSplit, validationSplit] = await Promise.all([
         loadSplit(dataDir, { dataset, split: "train" }),
         loadSplit(dataDir, { dataset, split: "test" }),
       ]);
@@ -381,15 +383,15 @@ export const trainCommand: Command = {
             } training samples: ${held === undefined ? "training on" : "using"} all of them`,
           );
         }
-        if (held === undefined && limit > testSplit.count) {
+        if (held === undefined && limit > validationSplit.count) {
           console.error(
             `note: --limit ${limit} is more than the ${
-              testSplit.count.toLocaleString("en-US")
+              validationSplit.count.toLocaleString("en-US")
             } test samples: validating on all of them`,
           );
         }
         trainSplit = subset(trainSplit, limit);
-        testSplit = subset(testSplit, limit);
+        validationSplit = subset(validationSplit, limit);
       }
       if (held !== undefined) {
         if (held >= trainSplit.count) {
@@ -401,7 +403,7 @@ export const trainCommand: Command = {
             { hint: `Hold out fewer than ${trainSplit.count}, e.g. holdout:${tenth}.` },
           );
         }
-        ({ train: trainSplit, validation: testSplit } = holdout(trainSplit, held));
+        ({ train: trainSplit, validation: validationSplit } = holdout(trainSplit, held));
       }
       if (resume && resume.meta.epoch + 1 >= epochs) {
         throw new UserError(
@@ -424,12 +426,12 @@ export const trainCommand: Command = {
         results = await train(gpu, {
           model,
           train: trainSplit,
-          test: testSplit,
+          validationSplit,
           validation,
           augment,
           epochs,
           batchSize,
-          sgd: {
+          optimizer: {
             lr,
             momentum,
             wd,
@@ -506,7 +508,7 @@ export const trainCommand: Command = {
         backup,
         lr,
         limit,
-        testSamples: testSplit.count,
+        validationSamples: validationSplit.count,
         validation,
         dataset,
       });

@@ -563,7 +563,7 @@ export async function finish(
     lr: number;
     limit?: number;
     /** How many samples each epoch was validated on. */
-    testSamples: number;
+    validationSamples: number;
     /** "test", or "holdout:N" when those were held-out training samples. */
     validation: string;
     /** The dataset trained on. */
@@ -571,6 +571,8 @@ export async function finish(
   },
 ): Promise<void> {
   const { save, modelDir, backup } = options;
+  // What the accuracy was measured on, under the checkpoint's name for it.
+  const on = { ...options, testSamples: options.validationSamples };
   const last = results.at(-1);
   if (last === undefined) return;
   const warning = runWarning(last, options);
@@ -611,8 +613,8 @@ export async function finish(
   const next = nextFile === undefined ? undefined : nextFile === saveFile ? savePath : backupPath;
   if (next !== undefined) await setDefaultModel(modelDir, next);
   const after = nextFile ?? currentFile;
-  const run: Measured = { accuracy: last.validationAccuracy, ...options };
-  const accuracy = scored(last.validationAccuracy, options);
+  const run: Measured = { accuracy: last.validationAccuracy, ...on };
+  const accuracy = scored(last.validationAccuracy, on);
   // What became of the model the run replaced, when it is kept: said with the default.
   let kept: string | undefined;
   if (backup) {

@@ -1,8 +1,9 @@
 /**
  * The training loop, top to bottom: build the network once, then for each epoch upload the
- * shuffled order, encode gather → forward → loss → backward → SGD for every batch (many batches
- * per command buffer, submitted without waiting), read the metrics back only when log lines are
- * due (several together when they come fast), validate, and save a checkpoint.
+ * shuffled order, encode gather → forward → loss → backward → update (the optimizer's: SGD, NAG,
+ * Adam or AdamW) for every batch (many batches per command buffer, submitted without waiting),
+ * read the metrics back only when log lines are due (several together when they come fast),
+ * validate, and save a checkpoint.
  */
 import { UserError } from "../errors.ts";
 import { formatBytes } from "../fs.ts";
@@ -59,10 +60,10 @@ export interface TrainOptions {
    * samples, or with `validation: "holdout:N"` the last N of the training samples (which `train`
    * then leaves out).
    */
-  test: HostSplit;
+  validationSplit: HostSplit;
   /**
-   * What `test` is, recorded in the checkpoint: "test" (the default) or "holdout:N" (the last N
-   * training samples after `--limit`, never trained on).
+   * What `validationSplit` is, recorded in the checkpoint: "test" (the default) or "holdout:N"
+   * (the last N training samples after `--limit`, never trained on).
    */
   validation?: string;
   /**
@@ -81,7 +82,7 @@ export interface TrainOptions {
    */
   batchSize: number;
   /** The optimizer (sgd, nag, adam, adamw) and its settings; `lr` is the base rate. */
-  sgd: Omit<OptimizerOptions, "rescaleGrad">;
+  optimizer: Omit<OptimizerOptions, "rescaleGrad">;
   /** The learning-rate schedule (default constant). */
   schedule?: Schedule;
   /** Seeds each epoch's shuffle and, XORed with 0x5eed, the weight initialisation. */
@@ -113,9 +114,9 @@ export interface TrainOptions {
    */
   kernels?: KernelMode;
   /**
-   * Free the pixels of `train` and `test` once they are on the GPU (`releaseImages`: every view
-   * of their buffers is emptied): `mnist train` needs them no more, and they are 55 MB of host
-   * memory. Off by default, for callers that use the splits afterwards.
+   * Free the pixels of `train` and `validationSplit` once they are on the GPU (`releaseImages`:
+   * every view of their buffers is emptied): `mnist train` needs them no more, and they are 55 MB
+   * of host memory. Off by default, for callers that use the splits afterwards.
    */
   releaseData?: boolean;
   /** Receives each log line. */
@@ -400,13 +401,13 @@ async function setUp(gpu: Gpu, options: TrainOptions): Promise<Run> {
   // An optimizer's state means nothing to another one (SGD's and NAG's momentum is -lr·Σ grad,
   // decayed; Adam's m and v averages): a resumed run that changes optimizer starts it afresh.
   const keepState = resume !== undefined &&
-    (record?.optimizer ?? "sgd") === (options.sgd.optimizer ?? "sgd");
+    (record?.optimizer ?? "sgd") === (options.optimizer.optimizer ?? "sgd");
   // Adam's t counts the updates since its state began: at a change of optimizer, else where the
   // resumed run's state began (a second resume after a change goes on counting from the change).
   const stateFrom = keepState ? record?.stateFrom ?? 0 : updatesBefore;
   const optimizer = new Optimizer(device, kernels, {
     store,
-    options: { ...options.sgd, rescaleGrad: 1 / B },
+    options: { ...options.optimizer, rescaleGrad: 1 / B },
     slots: STEPS_PER_SUBMIT,
     stateFrom,
   });
@@ -428,12 +429,12 @@ async function setUp(gpu: Gpu, options: TrainOptions): Promise<Run> {
     ...(options.augment ? { augment: { seed: options.seed } } : {}),
   });
   traceMark("train: training split uploaded");
-  const evaluator = new Evaluator(device, kernels, { network, split: options.test });
+  const evaluator = new Evaluator(device, kernels, { network, split: options.validationSplit });
   traceMark("train: validation split uploaded");
   if (options.releaseData) {
     // Both splits are on the GPU: the caller's host copies are freed (see releaseImages).
     releaseImages(options.train);
-    releaseImages(options.test);
+    releaseImages(options.validationSplit);
   }
   const pipelines = kernels.size;
   const { onProgress } = options;
@@ -454,7 +455,7 @@ async function setUp(gpu: Gpu, options: TrainOptions): Promise<Run> {
     evaluator,
     optimizer,
     schedule: new LrSchedule(options.schedule ?? { kind: "constant" }, {
-      lr: options.sgd.lr,
+      lr: options.optimizer.lr,
       batchesPerEpoch: batches,
       epochs: options.epochs,
     }),
@@ -492,7 +493,7 @@ function warmUp(run: Run): void {
 }
 
 /**
- * One epoch of training: gather → forward → loss → backward → SGD per batch, up to
+ * One epoch of training: gather → forward → loss → backward → update per batch, up to
  * `stepsPerSubmit` batches a pass, a Speedometer line every `frequent` batches (read back
  * several at a time when they come fast). Returns the seconds it took.
  */
@@ -562,7 +563,7 @@ async function trainEpoch(run: Run, epoch: number): Promise<number> {
           frequent,
           B,
           elapsedMs: now - mark,
-          lr: options.sgd.lr,
+          lr: options.optimizer.lr,
           metrics: options.metrics ?? ["accuracy"],
           log: options.log,
         });
@@ -599,7 +600,7 @@ async function checkpointEpoch(run: Run, epoch: number): Promise<Checkpoint> {
         epochs: options.epochs,
         ...(datasets ? { datasets } : {}),
         batchSize: options.batchSize,
-        ...options.sgd,
+        ...options.optimizer,
         seed: options.seed,
         // A run from a plain file (PyTorch's) drew no weights: they were the file's.
         ...(options.resume !== undefined && options.resume.origin?.from !== "metadata"
@@ -611,7 +612,7 @@ async function checkpointEpoch(run: Run, epoch: number): Promise<Checkpoint> {
           ? { metrics: [...options.metrics] }
           : {}),
         trainSamples: options.train.count,
-        testSamples: options.test.count,
+        testSamples: options.validationSplit.count,
         validation: options.validation ?? "test",
         ...(options.augment ? { augment: true } : {}),
         ...(run.chosen ? { kernels: run.chosen } : {}),
@@ -630,7 +631,7 @@ async function checkpointEpoch(run: Run, epoch: number): Promise<Checkpoint> {
   return checkpoint;
 }
 
-/** Validation after `epoch`: the accuracy on the test split and the classes predicted. */
+/** Validation after `epoch`: the accuracy on the validation split and the classes predicted. */
 async function validate(
   run: Run,
   epoch: number,
@@ -642,7 +643,7 @@ async function validate(
       ((done, total) => run.progress("validate", epoch, done, total)),
   });
   run.gpu.checkErrors();
-  checkFinite(val, `on the validation set after epoch ${epoch}`, options.sgd.lr);
+  checkFinite(val, `on the validation set after epoch ${epoch}`, options.optimizer.lr);
   const validationAccuracy = accuracy(val);
   const values = metricValues(val, options.metrics ?? ["accuracy"]);
   for (const line of validationLines(epoch, values)) options.log(line);
@@ -658,7 +659,7 @@ async function validate(
 /** `--profile`: each kernel of one step timed with timestamp queries, logged as a table. */
 async function profileStep(run: Run): Promise<void> {
   const { gpu, network, feeder, options: { log, batchSize: B } } = run;
-  const sgd = run.optimizer.dispatch(0);
+  const update = run.optimizer.dispatch(0);
   if (!gpu.timestamps) {
     log("Profile unavailable: this adapter has no timestamp-query feature.");
     return;
@@ -681,7 +682,7 @@ async function profileStep(run: Run): Promise<void> {
       encode: (pass) => encode(pass, network.loss),
     },
     ...[...network.layers].reverse().flatMap((layer) => layer.backward.map((d) => item(layer, d))),
-    { label: `update ${sgd.kernel.label}`, encode: (pass) => encode(pass, sgd) },
+    { label: `update ${update.kernel.label}`, encode: (pass) => encode(pass, update) },
   ];
   const rows = await profileItems(gpu.device, items);
   gpu.checkErrors();
