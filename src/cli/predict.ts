@@ -13,7 +13,12 @@ import { resolveDataDir } from "../data/paths.ts";
 import { readImageFile } from "../image/decode.ts";
 import { encodePng } from "../image/png.ts";
 import { type ModelInput, toModelInput } from "../image/input.ts";
-import { checkClasses, checkDigitInput, loadCheckpoint } from "../nn/checkpoint.ts";
+import {
+  checkClasses,
+  checkDigitInput,
+  type Checkpoint,
+  loadCheckpoint,
+} from "../nn/checkpoint.ts";
 import { ARCH_HELP, archOption, originJson } from "../nn/import.ts";
 import { Classifier } from "../nn/classifier.ts";
 import { modelPath } from "../nn/last_model.ts";
@@ -117,6 +122,290 @@ function ranked(probabilities: Float32Array): { class: number; probability: numb
     .sort((a, b) => b.probability - a.probability || a.class - b.class);
 }
 
+/** `mnist predict`'s command line, parsed (`parsePredictArgs`). */
+type PredictValues = ReturnType<typeof parsePredictArgs>["values"];
+
+/** Parses `mnist predict`'s command line: its options, the common ones and the images. */
+function parsePredictArgs(args: string[]) {
+  return parseCommandArgs("predict", args, {
+    options: {
+      model: { type: "string" },
+      arch: { type: "string" },
+      top: { type: "string" },
+      json: { type: "boolean" },
+      show: { type: "boolean" },
+      "save-input": { type: "string" },
+      "test-index": { type: "string" },
+      split: { type: "string" },
+      mirror: { type: "string", multiple: true },
+    },
+    positionals: true,
+  });
+}
+
+/** `mnist predict`'s options, parsed and checked before any model or image is read. */
+interface PredictOptions {
+  /** The parsed command line, for the options each step reads as given. */
+  v: PredictValues;
+  /** The image files (`-`: standard input), or with `--test-index` one name, `<split>-<N>`. */
+  images: string[];
+  testIndex: number | undefined;
+  splitName: SplitName;
+  device: (typeof DEVICE_CHOICES)[number];
+  /** `--top K`: 0 without it. */
+  top: number;
+  dataDir: string;
+}
+
+/**
+ * Step 1: parses and checks the options and the images named; an unwritable `--save-input`
+ * directory is refused here, not after every image has been classified.
+ */
+async function parseOptions(args: string[]): Promise<PredictOptions> {
+  const { values: v, positionals } = parsePredictArgs(args);
+  const testIndex = v["test-index"] === undefined
+    ? undefined
+    : intOption("test-index", v["test-index"], { fallback: 0, min: 0 });
+  if (testIndex !== undefined && positionals.length > 0) {
+    throw new UserError("mnist predict: give image files or --test-index N, not both");
+  }
+  if (testIndex === undefined && (v.split !== undefined || v.mirror !== undefined)) {
+    throw new UserError("mnist predict: --split and --mirror go with --test-index N");
+  }
+  const splitName = choiceOption("split", v.split, { choices: SPLIT_NAMES, fallback: "test" });
+  const images: string[] = testIndex === undefined
+    ? [...positionals]
+    : [`${splitName}-${testIndex}`];
+  if (images.length === 0) {
+    throw new UserError("mnist predict: no image given", {
+      hint: 'Name one or more PNG or JPEG files, e.g. "mnist predict seven.jpg".',
+    });
+  }
+  if (images.filter((image) => image === "-").length > 1) {
+    throw new UserError('mnist predict: "-" (standard input) can be given only once');
+  }
+  const device = choiceOption("device", v.device, { choices: DEVICE_CHOICES, fallback: "auto" });
+  const top = v.top === undefined ? 0 : intOption("top", v.top, { fallback: 0, min: 1, max: 10 });
+  const dataDir = resolveDataDir(v["data-dir"]);
+  // Found unwritable now, not after every image has been classified.
+  if (v["save-input"] !== undefined) {
+    await checkWritable(v["save-input"], { directory: true, option: "--save-input" });
+  }
+  return { v, images, testIndex, splitName, device, top, dataDir };
+}
+
+/** The checkpoint `mnist predict` classifies with, and the files this run reads. */
+interface PredictModel {
+  /** The checkpoint's file. */
+  path: string;
+  checkpoint: Checkpoint;
+  /** The dataset whose classes its outputs are. */
+  dataset: DatasetName;
+  /** The files this run reads (images and model), which no `--save-input` file may be. */
+  inputs: { path: string; what: string }[];
+}
+
+/**
+ * Refuses `--save-input` files that cannot be written, or that are one of the run's `inputs`
+ * (DIR/x.mnist.png given as an image).
+ */
+async function checkSaved(
+  files: string[],
+  inputs: { path: string; what: string }[],
+): Promise<void> {
+  for (const file of files) {
+    // One already there, maybe a link, is judged by the file it would replace.
+    if (await Deno.lstat(file).then(() => true, () => false)) {
+      await checkWritable(file, { what: "input image", format: "PNG", option: "--save-input" });
+    }
+    await checkNotInput(file, inputs, {
+      what: "input image",
+      option: "--save-input",
+      directory: true,
+    });
+  }
+}
+
+/**
+ * Step 2: finds the checkpoint, checks the `--save-input` files against it and the images,
+ * loads it, checks that its outputs are its dataset's classes, and names it on stderr.
+ */
+async function loadModel(options: PredictOptions): Promise<PredictModel> {
+  const { v, images, testIndex, dataDir } = options;
+  const path = await modelPath(v.model, dataDir);
+  // No --save-input file may be one this run reads (DIR/x.mnist.png given as an image).
+  const inputs = [
+    ...(testIndex === undefined ? images.map((image) => ({ path: image, what: "image" })) : []),
+    { path, what: "model" },
+  ];
+  if (v["save-input"] !== undefined) {
+    await checkSaved(saveInputPaths(v["save-input"], images), inputs);
+  }
+  const checkpoint = await loadCheckpoint(path, { arch: archOption(v.arch) });
+  checkDigitInput(checkpoint, path);
+  const dataset = checkpoint.meta.dataset in DATASETS
+    ? checkpoint.meta.dataset as DatasetName
+    : "mnist";
+  // Each output is read as one of the dataset's classes, by name.
+  checkClasses(checkpoint, path, { dataset });
+  // On stderr, so that stdout stays the tutorial's "Classified as ..." lines scripts read.
+  if (!v.json) console.error(modelLine(path, checkpoint));
+  return { path, checkpoint, dataset, inputs };
+}
+
+/**
+ * Step 3: the 28×28 inputs, made on the CPU: the `--test-index` image (its split downloaded if
+ * needed), or each image file decoded and preprocessed (`toModelInput`). A bad image among
+ * several is reported and kept as an outcome with its error; a single one throws.
+ */
+async function prepareImages(
+  options: PredictOptions,
+  { dataset }: PredictModel,
+): Promise<Outcome[]> {
+  const { v, images, testIndex, splitName, dataDir } = options;
+  const outcomes: Outcome[] = [];
+  if (testIndex !== undefined) {
+    await ensureDataset(dataDir, dataset, { mirrors: v.mirror, split: splitName });
+    const split = await loadSplit(dataDir, { dataset, split: splitName });
+    const { label, ...digit } = datasetImage(split, { index: testIndex, name: splitName });
+    outcomes.push({
+      image: images[0]!,
+      digit,
+      from: { split: splitName, index: testIndex, label },
+    });
+  }
+  for (const image of testIndex === undefined ? images : []) {
+    try {
+      const decoded = await readImageFile(image);
+      outcomes.push({ image, digit: toModelInput(decoded, { name: image, dataset }) });
+    } catch (error) {
+      if (!(error instanceof UserError) || images.length === 1) throw error;
+      outcomes.push({ image, error: error.message });
+      if (!v.json) console.error(`error: ${printable(error.message)}`);
+    }
+  }
+  return outcomes;
+}
+
+/**
+ * Step 4: classifies the `good` outcomes (those with an input) on the GPU, setting each one's
+ * `probabilities`; the GPU is not acquired when there are none.
+ */
+async function classify(
+  good: Outcome[],
+  { device, checkpoint }: { device: PredictOptions["device"]; checkpoint: Checkpoint },
+): Promise<void> {
+  if (good.length === 0) return;
+  const gpu = await acquireGpu(device);
+  mark("predict: device");
+  const classifier = new Classifier(gpu, checkpoint, { batch: Math.min(64, good.length) });
+  mark("predict: network built");
+  try {
+    const probabilities = await classifier.classify(good.map((o) => o.digit!.pixels));
+    mark("predict: classified");
+    good.forEach((o, i) => (o.probabilities = probabilities[i]));
+  } finally {
+    classifier.destroy();
+    gpu.device.destroy();
+  }
+}
+
+/** Step 5, with `--save-input DIR`: writes each classified image's 28×28 input as a PNG. */
+async function saveInputs(
+  dir: string,
+  { good, inputs }: { good: Outcome[]; inputs: PredictModel["inputs"] },
+): Promise<void> {
+  const files = saveInputPaths(dir, good.map((o) => o.image));
+  // Once more, now that only the images read get a file: their names may have moved up.
+  await checkSaved(files, inputs);
+  for (const [i, o] of good.entries()) {
+    const png = await encodePng({ width: 28, height: 28, channels: 1, pixels: o.digit!.ink });
+    await writeFileAtomic(files[i]!, png, { what: "input image" });
+  }
+}
+
+/**
+ * Step 6: prints the outcomes: as `--json` (every image, errors included), or as the tutorial's
+ * "Classified as 7 with probability 0.999781" lines, with `--top` and `--show`.
+ */
+function report(
+  options: PredictOptions,
+  { model: { path, checkpoint, dataset }, outcomes, good }: {
+    model: PredictModel;
+    outcomes: Outcome[];
+    good: Outcome[];
+  },
+): void {
+  const { v, images, top } = options;
+  const names = DATASETS[dataset].classes;
+  const label = (k: number) => (names[k] === String(k) ? String(k) : `${k} (${names[k]})`);
+  if (v.json) {
+    console.log(JSON.stringify(
+      outcomes.map((o) => {
+        if (!o.probabilities) return { image: o.image, error: o.error };
+        const order = ranked(o.probabilities);
+        return {
+          image: o.image,
+          model: path,
+          architecture: originJson(checkpoint),
+          // `digit`, as POST /api/predict answers; `class`, as earlier versions wrote it.
+          digit: order[0]!.class,
+          class: order[0]!.class,
+          name: names[order[0]!.class],
+          probability: order[0]!.probability,
+          probabilities: [...o.probabilities],
+          ...(top > 0 ? { top: order.slice(0, top) } : {}),
+          ...(o.from ?? {}),
+        };
+      }),
+      null,
+      2,
+    ));
+  } else {
+    const prefix = images.length > 1;
+    for (const o of good) {
+      const order = ranked(o.probabilities!);
+      const best = order[0]!;
+      console.log(
+        `${prefix ? `${printable(o.image)}: ` : ""}` +
+          `Classified as ${label(best.class)} with probability ` +
+          best.probability.toFixed(6),
+      );
+      if (top > 0) {
+        for (const r of order.slice(0, top)) {
+          console.log(`  ${label(r.class).padEnd(3)} ${r.probability.toFixed(6)}`);
+        }
+      }
+      if (v.show) {
+        console.log(
+          renderImages(
+            {
+              images: o.digit!.ink,
+              labels: Uint8Array.of(best.class),
+              count: 1,
+              rows: 28,
+              cols: 28,
+            },
+            { width: 28 },
+          ),
+        );
+      }
+    }
+  }
+}
+
+/** Step 7: a `UserError` saying how many images could not be classified, if any. */
+function checkAllClassified(outcomes: Outcome[], good: Outcome[]): void {
+  const failed = outcomes.length - good.length;
+  if (failed > 0) {
+    throw new UserError(
+      `${failed} of ${outcomes.length} image${
+        outcomes.length === 1 ? "" : "s"
+      } could not be classified`,
+    );
+  }
+}
+
 /**
  * `mnist predict`: classifies PNG or JPEG images (or stdin's, `-`) with a checkpoint after making
  * each look like its dataset's images (`toModelInput`: a digit or a garment), or image
@@ -129,189 +418,16 @@ export const predictCommand: Command = {
   summary: "classify images (PNG, JPEG) with a trained model",
   help: HELP,
   async run(args) {
-    const { values: v, positionals } = parseCommandArgs("predict", args, {
-      options: {
-        model: { type: "string" },
-        arch: { type: "string" },
-        top: { type: "string" },
-        json: { type: "boolean" },
-        show: { type: "boolean" },
-        "save-input": { type: "string" },
-        "test-index": { type: "string" },
-        split: { type: "string" },
-        mirror: { type: "string", multiple: true },
-      },
-      positionals: true,
-    });
-    const testIndex = v["test-index"] === undefined
-      ? undefined
-      : intOption("test-index", v["test-index"], { fallback: 0, min: 0 });
-    if (testIndex !== undefined && positionals.length > 0) {
-      throw new UserError("mnist predict: give image files or --test-index N, not both");
-    }
-    if (testIndex === undefined && (v.split !== undefined || v.mirror !== undefined)) {
-      throw new UserError("mnist predict: --split and --mirror go with --test-index N");
-    }
-    const splitName = choiceOption("split", v.split, { choices: SPLIT_NAMES, fallback: "test" });
-    const images: string[] = testIndex === undefined
-      ? [...positionals]
-      : [`${splitName}-${testIndex}`];
-    if (images.length === 0) {
-      throw new UserError("mnist predict: no image given", {
-        hint: 'Name one or more PNG or JPEG files, e.g. "mnist predict seven.jpg".',
-      });
-    }
-    if (images.filter((image) => image === "-").length > 1) {
-      throw new UserError('mnist predict: "-" (standard input) can be given only once');
-    }
-    const device = choiceOption("device", v.device, { choices: DEVICE_CHOICES, fallback: "auto" });
-    const top = v.top === undefined ? 0 : intOption("top", v.top, { fallback: 0, min: 1, max: 10 });
-    const dataDir = resolveDataDir(v["data-dir"]);
-    // Found unwritable now, not after every image has been classified.
-    if (v["save-input"] !== undefined) {
-      await checkWritable(v["save-input"], { directory: true, option: "--save-input" });
-    }
-    const path = await modelPath(v.model, dataDir);
-    // No --save-input file may be one this run reads (DIR/x.mnist.png given as an image).
-    const inputs = [
-      ...(testIndex === undefined ? images.map((image) => ({ path: image, what: "image" })) : []),
-      { path, what: "model" },
-    ];
-    const checkSaved = async (files: string[]) => {
-      for (const file of files) {
-        // One already there, maybe a link, is judged by the file it would replace.
-        if (await Deno.lstat(file).then(() => true, () => false)) {
-          await checkWritable(file, { what: "input image", format: "PNG", option: "--save-input" });
-        }
-        await checkNotInput(file, inputs, {
-          what: "input image",
-          option: "--save-input",
-          directory: true,
-        });
-      }
-    };
-    if (v["save-input"] !== undefined) await checkSaved(saveInputPaths(v["save-input"], images));
-    const checkpoint = await loadCheckpoint(path, { arch: archOption(v.arch) });
-    checkDigitInput(checkpoint, path);
-    const dataset = checkpoint.meta.dataset in DATASETS
-      ? checkpoint.meta.dataset as DatasetName
-      : "mnist";
-    // Each output is read as one of the dataset's classes, by name.
-    checkClasses(checkpoint, path, { dataset });
-    // On stderr, so that stdout stays the tutorial's "Classified as ..." lines scripts read.
-    if (!v.json) console.error(modelLine(path, checkpoint));
-    const names = DATASETS[dataset].classes;
-
+    const options = await parseOptions(args);
+    const model = await loadModel(options);
     // Decode and preprocess on the CPU first; a bad image is reported and skipped.
-    const outcomes: Outcome[] = [];
-    if (testIndex !== undefined) {
-      await ensureDataset(dataDir, dataset, { mirrors: v.mirror, split: splitName });
-      const split = await loadSplit(dataDir, { dataset, split: splitName });
-      const { label, ...digit } = datasetImage(split, { index: testIndex, name: splitName });
-      outcomes.push({
-        image: images[0]!,
-        digit,
-        from: { split: splitName, index: testIndex, label },
-      });
-    }
-    for (const image of testIndex === undefined ? images : []) {
-      try {
-        const decoded = await readImageFile(image);
-        outcomes.push({ image, digit: toModelInput(decoded, { name: image, dataset }) });
-      } catch (error) {
-        if (!(error instanceof UserError) || images.length === 1) throw error;
-        outcomes.push({ image, error: error.message });
-        if (!v.json) console.error(`error: ${printable(error.message)}`);
-      }
-    }
+    const outcomes = await prepareImages(options, model);
     const good = outcomes.filter((o) => o.digit);
     mark("predict: model read, images prepared");
-    if (good.length > 0) {
-      const gpu = await acquireGpu(device);
-      mark("predict: device");
-      const classifier = new Classifier(gpu, checkpoint, { batch: Math.min(64, good.length) });
-      mark("predict: network built");
-      try {
-        const probabilities = await classifier.classify(good.map((o) => o.digit!.pixels));
-        mark("predict: classified");
-        good.forEach((o, i) => (o.probabilities = probabilities[i]));
-      } finally {
-        classifier.destroy();
-        gpu.device.destroy();
-      }
-    }
-
-    if (v["save-input"] !== undefined) {
-      const files = saveInputPaths(v["save-input"], good.map((o) => o.image));
-      // Once more, now that only the images read get a file: their names may have moved up.
-      await checkSaved(files);
-      for (const [i, o] of good.entries()) {
-        const png = await encodePng({ width: 28, height: 28, channels: 1, pixels: o.digit!.ink });
-        await writeFileAtomic(files[i]!, png, { what: "input image" });
-      }
-    }
-
-    const label = (k: number) => (names[k] === String(k) ? String(k) : `${k} (${names[k]})`);
-    if (v.json) {
-      console.log(JSON.stringify(
-        outcomes.map((o) => {
-          if (!o.probabilities) return { image: o.image, error: o.error };
-          const order = ranked(o.probabilities);
-          return {
-            image: o.image,
-            model: path,
-            architecture: originJson(checkpoint),
-            // `digit`, as POST /api/predict answers; `class`, as earlier versions wrote it.
-            digit: order[0]!.class,
-            class: order[0]!.class,
-            name: names[order[0]!.class],
-            probability: order[0]!.probability,
-            probabilities: [...o.probabilities],
-            ...(top > 0 ? { top: order.slice(0, top) } : {}),
-            ...(o.from ?? {}),
-          };
-        }),
-        null,
-        2,
-      ));
-    } else {
-      const prefix = images.length > 1;
-      for (const o of good) {
-        const order = ranked(o.probabilities!);
-        const best = order[0]!;
-        console.log(
-          `${prefix ? `${printable(o.image)}: ` : ""}` +
-            `Classified as ${label(best.class)} with probability ` +
-            best.probability.toFixed(6),
-        );
-        if (top > 0) {
-          for (const r of order.slice(0, top)) {
-            console.log(`  ${label(r.class).padEnd(3)} ${r.probability.toFixed(6)}`);
-          }
-        }
-        if (v.show) {
-          console.log(
-            renderImages(
-              {
-                images: o.digit!.ink,
-                labels: Uint8Array.of(best.class),
-                count: 1,
-                rows: 28,
-                cols: 28,
-              },
-              { width: 28 },
-            ),
-          );
-        }
-      }
-    }
-    const failed = outcomes.length - good.length;
-    if (failed > 0) {
-      throw new UserError(
-        `${failed} of ${outcomes.length} image${
-          outcomes.length === 1 ? "" : "s"
-        } could not be classified`,
-      );
-    }
+    await classify(good, { device: options.device, checkpoint: model.checkpoint });
+    const dir = options.v["save-input"];
+    if (dir !== undefined) await saveInputs(dir, { good, inputs: model.inputs });
+    report(options, { model, outcomes, good });
+    checkAllClassified(outcomes, good);
   },
 };

@@ -219,15 +219,7 @@ export interface Handler {
  * 500, so one request cannot stop the server.
  */
 export function createHandler(options: HandlerOptions): Handler {
-  const {
-    maxBytes = MAX_BODY_BYTES,
-    maxSide = MAX_IMAGE_SIDE,
-    maxPixels = MAX_IMAGE_PIXELS,
-    bodyTimeoutMs = BODY_TIMEOUT_MS,
-    maxRequests = MAX_REQUESTS,
-    maxUploads = MAX_UPLOADS,
-    onError = logError,
-  } = options;
+  const { onError = logError } = options;
   const batcher = new Batcher(options.classifier);
   const pool = new PreparePool({
     size: options.workers ?? defaultWorkers(),
@@ -235,12 +227,47 @@ export function createHandler(options: HandlerOptions): Handler {
     dataset: options.dataset,
   });
   const hostAllowed = hostPolicy(options.host ?? "127.0.0.1");
-  let inProgress = 0;
-  let uploading = 0;
-  // Bytes held by the bodies of requests not yet answered, arrived or arriving.
-  const held = { bytes: 0, max: maxBytes * maxRequests };
+  const routes = serverRoutes(options, { batcher, pool });
+  const handler = (request: Request) =>
+    dispatch(request, routes, { hostAllowed, port: options.port, onError });
+  const close = () => pool.close();
+  return Object.assign(handler, { close, [Symbol.dispose]: close });
+}
+
+/**
+ * The server's routes, by path and then method (see the module comment): the files it serves
+ * (`fileResponders`), the health check and `POST /api/predict` (`predictResponder`).
+ */
+function serverRoutes(
+  options: HandlerOptions,
+  { batcher, pool }: { batcher: Batcher; pool: PreparePool },
+): Map<string, Route> {
+  const { pageResponse, engineResponse, modelResponse } = fileResponders(options);
+  const icon = () => withHeaders(new Response(null, { status: 204 }));
+  const health = () => json({ status: "ok" });
+  const classify = predictResponder(options, { batcher, pool });
+  // Maps, not objects: a path or a method such as "constructor" must find nothing.
+  return new Map<string, Route>([
+    ["/", new Map([["GET", pageResponse], ["HEAD", pageResponse]])],
+    ["/engine.js", new Map([["GET", engineResponse], ["HEAD", engineResponse]])],
+    ["/api/model", new Map([["GET", modelResponse], ["HEAD", modelResponse]])],
+    ["/favicon.ico", new Map([["GET", icon]])],
+    ["/api/health", new Map([["GET", health]])],
+    ["/api/predict", new Map([["POST", classify]])],
+  ]);
+}
+
+/**
+ * The responders for the three bodies served as they are, each with a strong `ETag` computed
+ * once: the drawing page worded for `options.dataset`, the bundled engine, and the model's
+ * weights (a 404 without them).
+ */
+function fileResponders(options: HandlerOptions): {
+  pageResponse: (request: Request) => Response;
+  engineResponse: (request: Request) => Response;
+  modelResponse: (request: Request) => Response;
+} {
   const page = drawingPage(options.dataset);
-  const names = DATASETS[datasetName(options.dataset)].classes;
   const pageTag = entityTag(page);
   const pageResponse = (request: Request) =>
     respond(request, page, {
@@ -271,15 +298,39 @@ export function createHandler(options: HandlerOptions): Handler {
       "ETag": modelTag!,
     });
   };
-  const icon = () => withHeaders(new Response(null, { status: 204 }));
-  const health = () => json({ status: "ok" });
+  return { pageResponse, engineResponse, modelResponse };
+}
+
+/**
+ * `POST /api/predict`'s responder: refuses the request with 503 when `maxRequests` predictions
+ * are in progress or `maxUploads` bodies are arriving, reads the body (bytes held by unanswered
+ * requests counted against `maxBytes` × `maxRequests`), takes a form's file, and answers with
+ * `predict`'s JSON.
+ */
+function predictResponder(
+  options: HandlerOptions,
+  { batcher, pool }: { batcher: Batcher; pool: PreparePool },
+): (request: Request) => Promise<Response> {
+  const {
+    maxBytes = MAX_BODY_BYTES,
+    maxSide = MAX_IMAGE_SIDE,
+    maxPixels = MAX_IMAGE_PIXELS,
+    bodyTimeoutMs = BODY_TIMEOUT_MS,
+    maxRequests = MAX_REQUESTS,
+    maxUploads = MAX_UPLOADS,
+  } = options;
+  let inProgress = 0;
+  let uploading = 0;
+  // Bytes held by the bodies of requests not yet answered, arrived or arriving.
+  const held = { bytes: 0, max: maxBytes * maxRequests };
+  const names = DATASETS[datasetName(options.dataset)].classes;
   const busy = async (request: Request, why: string) => {
     await request.body?.cancel().catch(() => {});
     return new HttpError(503, `The server is busy: ${why}; try again shortly`, {
       headers: { "Retry-After": "1" },
     });
   };
-  const classify = async (request: Request) => {
+  return async (request: Request) => {
     if (inProgress >= maxRequests) {
       throw await busy(request, `${maxRequests} predictions are in progress`);
     }
@@ -316,43 +367,45 @@ export function createHandler(options: HandlerOptions): Handler {
       held.bytes -= body.bytes;
     }
   };
-  // Maps, not objects: a path or a method such as "constructor" must find nothing.
-  const routes = new Map<string, Route>([
-    ["/", new Map([["GET", pageResponse], ["HEAD", pageResponse]])],
-    ["/engine.js", new Map([["GET", engineResponse], ["HEAD", engineResponse]])],
-    ["/api/model", new Map([["GET", modelResponse], ["HEAD", modelResponse]])],
-    ["/favicon.ico", new Map([["GET", icon]])],
-    ["/api/health", new Map([["GET", health]])],
-    ["/api/predict", new Map([["POST", classify]])],
-  ]);
+}
 
-  const handler = async (request: Request) => {
-    try {
-      checkHost(request, hostAllowed, options.port);
-      checkOrigin(request);
-      const route = routes.get(rawPath(request.url));
-      if (!route) throw new HttpError(404, "Not found");
-      const method = route.get(request.method);
-      if (!method) {
-        const allow = [...route.keys()].join(", ");
-        throw new HttpError(405, `Method ${request.method} not allowed: use ${allow}`, {
-          headers: { Allow: allow },
-        });
-      }
-      return await method(request);
-    } catch (error) {
-      if (error instanceof HttpError) {
-        return json(
-          { error: error.message, ...error.fields },
-          { status: error.status, headers: error.headers },
-        );
-      }
-      onError(error, request);
-      return json({ error: "Internal server error" }, { status: 500 });
+/**
+ * Answers one request: checks its Host (421) and Origin (403), finds its route (404) and
+ * method (405) and runs it; an `HttpError` becomes its JSON error, anything else a 500 reported
+ * to `onError`.
+ */
+async function dispatch(
+  request: Request,
+  routes: Map<string, Route>,
+  { hostAllowed, port, onError }: {
+    hostAllowed: (hostname: string) => boolean;
+    port: number | undefined;
+    onError: (error: unknown, request?: Request) => void;
+  },
+): Promise<Response> {
+  try {
+    checkHost(request, hostAllowed, port);
+    checkOrigin(request);
+    const route = routes.get(rawPath(request.url));
+    if (!route) throw new HttpError(404, "Not found");
+    const method = route.get(request.method);
+    if (!method) {
+      const allow = [...route.keys()].join(", ");
+      throw new HttpError(405, `Method ${request.method} not allowed: use ${allow}`, {
+        headers: { Allow: allow },
+      });
     }
-  };
-  const close = () => pool.close();
-  return Object.assign(handler, { close, [Symbol.dispose]: close });
+    return await method(request);
+  } catch (error) {
+    if (error instanceof HttpError) {
+      return json(
+        { error: error.message, ...error.fields },
+        { status: error.status, headers: error.headers },
+      );
+    }
+    onError(error, request);
+    return json({ error: "Internal server error" }, { status: 500 });
+  }
 }
 
 /** What the drawing page says of one dataset's classes. */
