@@ -234,7 +234,10 @@ export class IntervalLog {
   }
 
   /** Appends the readback of slots `from..to` to `encoder`, submits it and waits for them. */
-  async read(encoder: GPUCommandEncoder, from: number, to: number): Promise<IntervalReading> {
+  async read(
+    encoder: GPUCommandEncoder,
+    { from, to }: { from: number; to: number },
+  ): Promise<IntervalReading> {
     const bytes = this.slots * 16;
     encoder.copyBufferToBuffer(this.#buffer, 0, this.#staging, 0, bytes);
     if (this.#querySet && this.#resolve) {

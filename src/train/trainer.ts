@@ -553,7 +553,7 @@ async function trainEpoch(run: Run, epoch: number): Promise<number> {
       if (end < batches && boundary - printed < run.readEvery) {
         device.queue.submit([encoder.finish()]);
       } else {
-        const reading = await intervals.read(encoder, printed + 1, boundary);
+        const reading = await intervals.read(encoder, { from: printed + 1, to: boundary });
         gpu.checkErrors();
         const now = performance.now();
         logIntervals(reading, {
