@@ -1,3 +1,9 @@
+/**
+ * What every subcommand shares: the `Command` interface that each `src/cli/<name>.ts` exports
+ * one of, the "Common options:" help text (`commonHelp`, `COMMON_HELP`), and `modelLine`, the
+ * "Model: ..." line eval, predict and serve print. The table of the commands themselves, which
+ * `main.ts` dispatches on, is `commands.ts`.
+ */
 import { ALL_COMMON, type CommonOption } from "./args.ts";
 import type { Checkpoint } from "../nn/checkpoint.ts";
 import { trainedOn } from "../train/trained_on.ts";

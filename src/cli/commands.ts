@@ -2,6 +2,7 @@
  * The table of subcommands that `main.ts` dispatches on. A command's module is imported when it
  * runs (or when `mnist --help` lists them all), not at start-up: importing every command's code
  * (the image decoders, the server, ...) cost `mnist train` 16 MB of resident memory (docs/memory.md).
+ * What a command is (`Command`) and what the commands share is `command.ts`.
  */
 import type { Command } from "./command.ts";
 
