@@ -829,7 +829,7 @@ Deno.test("train --resume refuses a model that does not take 28×28 digits", asy
     await saveCheckpoint(path, sampleCheckpoint());
     await assertUserError(
       () => trainCommand.run(["--resume", path, "--data-dir", dir, "--epochs", "5"]),
-      /^Cannot resume from ".*tiny\.safetensors": its model takes 1×3×4 inputs, not 1×28×28 images$/,
+      /^Cannot resume from ".*tiny\.safetensors": it takes 1×3×4 inputs, not 1×28×28 images$/,
     );
   });
 });

@@ -299,7 +299,7 @@ async function loadModel(options: EvalOptions): Promise<EvalModel> {
   // how its classes fall on the other images (7.58% for a digit MLP on Fashion-MNIST): said.
   // A plain file (PyTorch's) does not say its dataset, so --dataset is taken at its word.
   if (checkpoint.origin?.from === "metadata" && checkpoint.meta.dataset !== dataset) {
-    const name = (d: string) => d === "fashion" ? "Fashion-MNIST" : d === "mnist" ? "MNIST" : d;
+    const name = (d: string) => DATASETS[d as DatasetName]?.title ?? d;
     console.error(
       `note: the model was trained on ${name(checkpoint.meta.dataset)}, not ` +
         `${name(dataset)}: its outputs are scored as ${name(dataset)}'s classes`,

@@ -20,7 +20,8 @@ import {
   resolveDataDir,
   resolveModelDir,
 } from "../data/paths.ts";
-import { loadCheckpoint } from "../nn/checkpoint.ts";
+import { type DatasetName, DATASETS } from "../data/mirrors.ts";
+import { checkDigitInput, loadCheckpoint } from "../nn/checkpoint.ts";
 import { ARCH_HELP, archOption } from "../nn/import.ts";
 import { modelPath, trainedModelPath } from "../nn/last_model.ts";
 import { MODELS } from "../nn/model.ts";
@@ -255,12 +256,7 @@ export const trainCommand: Command = {
       ? undefined
       : await loadCheckpoint(resumePath, { arch: archOption(v.arch), option: "--resume" });
     // Both datasets are 28×28 grey images; another input size would train on garbage.
-    if (resume && resume.meta.model.input.join("×") !== "1×28×28") {
-      throw new UserError(
-        `Cannot resume from "${resumePath}": its model takes ` +
-          `${resume.meta.model.input.join("×")} inputs, not 1×28×28 images`,
-      );
-    }
+    if (resume) checkDigitInput(resume, resumePath!, { action: "resume from" });
     const {
       dataset,
       batchSize,
@@ -333,7 +329,7 @@ export const trainCommand: Command = {
     // (`TrainingRecord.datasets`): say so.
     if (resume?.origin?.from === "metadata" && resume.meta.dataset !== dataset) {
       const done = resume.meta.epoch + 1;
-      const name = (d: string) => d === "fashion" ? "Fashion-MNIST" : d === "mnist" ? "MNIST" : d;
+      const name = (d: string) => DATASETS[d as DatasetName]?.title ?? d;
       // Each dataset in turn; one that records no epoch (-1) says 0 of its own.
       const parts = trainedOn(resume.meta);
       const was = (parts.length > 0 ? parts : [{ dataset: resume.meta.dataset, epochs: 0 }])

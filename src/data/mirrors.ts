@@ -29,6 +29,8 @@ export interface FileSpec {
 export interface DatasetSpec {
   /** The `--dataset` name. */
   name: DatasetName;
+  /** Its name in messages: "MNIST", "Fashion-MNIST". */
+  title: string;
   /** Subdirectory of the data directory; MNIST's files sit at the top, as in ../shared/mnist. */
   subdir: string;
   /** Its four files: training images and labels, test images and labels. */
@@ -43,6 +45,7 @@ export interface DatasetSpec {
 export const DATASETS: Record<DatasetName, DatasetSpec> = {
   mnist: {
     name: "mnist",
+    title: "MNIST",
     subdir: "",
     files: [
       {
@@ -79,6 +82,7 @@ export const DATASETS: Record<DatasetName, DatasetSpec> = {
   },
   fashion: {
     name: "fashion",
+    title: "Fashion-MNIST",
     subdir: "fashion",
     files: [
       {
