@@ -22,6 +22,7 @@ import {
 } from "./checkpoint.ts";
 import { MODEL_LIMITS, MODELS } from "./model.ts";
 import type { DatasetName } from "../data/mirrors.ts";
+import { type DatasetPart, trainedOn } from "../train/trained_on.ts";
 
 /** Where to look for models; `modelDir` defaults to `resolveModelDir()` (the environment). */
 export interface ModelDirOptions {
@@ -290,6 +291,11 @@ export interface CheckpointInfo {
   /** `--limit` of its run (`training.limit`), when it had one. */
   limit?: number;
   /**
+   * What each part of its training was on (`trainedOn`), only when it changed dataset (two
+   * parts or more): `mnist train --resume mlp --dataset fashion` on an MNIST model.
+   */
+  datasets?: DatasetPart[];
+  /**
    * How the model was recognised in a plain safetensors file (no mnist metadata): "names" or
    * "shapes", as `mnist eval` would load it; unset for mnist's own checkpoints.
    */
@@ -338,6 +344,7 @@ function checkedInfo(
     return { kind: meta.model.name, plain: origin?.from === "shapes" ? "shapes" : "names" };
   }
   const { testSamples, validation, limit } = meta.training ?? {};
+  const parts = trainedOn(meta);
   return {
     kind: meta.model.name,
     epochs: meta.epoch + 1,
@@ -350,6 +357,7 @@ function checkedInfo(
       ? validation
       : undefined,
     limit: Number.isSafeInteger(limit) && (limit as number) > 0 ? limit as number : undefined,
+    ...(parts.length > 1 ? { datasets: parts } : {}),
   };
 }
 
