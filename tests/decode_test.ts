@@ -5,8 +5,11 @@ import {
   type DecodedImage,
   decodeImage,
   MAX_FILE_BYTES,
+  MAX_PHOTO_PIXELS,
+  MAX_PHOTO_SIDE,
   MAX_SIDE,
   orient,
+  PHOTO_LIMITS,
   pngInflatedBytes,
   readHeader,
   readImageFile,
@@ -390,10 +393,10 @@ Deno.test("decodeImage() rejects images above 16 megapixels from the header alon
   assert.equal(MAX_SIDE, 8000);
   // These files end after the header: decoding them would fail with "truncated or corrupt",
   // so the size message proves the check came first.
-  for (const [width, height] of [[5000, 5000], [4001, 4000]] as const) {
+  for (const [width, height, mp] of [[5000, 5000, "25"], [4001, 4000, "16.004"]] as const) {
     const pattern = new RegExp(
-      `^Cannot read image "big\\.png": ${width}×${height} pixels is over the limit of 8000 ` +
-        `pixels a side and 16 megapixels$`,
+      `^Cannot read image "big\\.png": ${width}×${height} pixels is ${mp} megapixels, over ` +
+        `the limit of 16 megapixels$`,
     );
     const error = assertUserError(
       () => decodeImage(pngHeaderOnly(width, height), "big.png"),
@@ -401,7 +404,9 @@ Deno.test("decodeImage() rejects images above 16 megapixels from the header alon
     );
     assert.equal(
       error.hint,
-      "Scale it down to at most 8000 pixels a side and 16 megapixels (4000×4000).",
+      "Scale it down: images are read at 768 pixels anyway, so a longer side of 2000 pixels " +
+        "is plenty, e.g. `magick photo.jpg -resize 2000x2000 small.jpg` (ImageMagick) or " +
+        "`sips -Z 2000 photo.jpg --out small.jpg` (macOS).",
     );
   }
   // A 12 MP phone photo passes the size check (and then fails only for being a bare header).
@@ -411,41 +416,139 @@ Deno.test("decodeImage() rejects images above 16 megapixels from the header alon
   );
   assertUserError(
     () => decodeImage(jpegHeaderOnly(5000, 5000), "big.jpg"),
-    /^Cannot read image "big\.jpg": 5000×5000 pixels is over the limit of 8000 pixels a side/,
+    /^Cannot read image "big\.jpg": 5000×5000 pixels is 25 megapixels, over the limit of 16 /,
   );
   // At the limit, the header passes and the missing data is what fails.
   assertUserError(() => decodeImage(pngHeaderOnly(4000, 4000), "edge.png"), /truncated or corrupt/);
 });
 
-Deno.test("decodeImage() says both limits for a long thin image, over the side limit only", () => {
-  for (const [width, height] of [[10000, 1], [8001, 1], [1, 8001], [0xffffffff, 2]] as const) {
+Deno.test("decodeImage() says the side limit for a long thin image, over the side limit only", () => {
+  for (const [width, height] of [[10000, 1], [8001, 1], [1, 8001]] as const) {
     const error = assertUserError(
       () => decodeImage(pngHeaderOnly(width, height), "thin.png"),
       new RegExp(
         `^Cannot read image "thin\\.png": ${width}×${height} pixels is over the limit of ` +
-          `8000 pixels a side and 16 megapixels$`,
+          `8000 pixels a side$`,
       ),
     );
-    assert.match(error.hint ?? "", /8000 pixels a side/);
+    assert.match(error.hint ?? "", /magick photo\.jpg -resize 2000x2000 small\.jpg/);
   }
+  // Over both: both, each in its units.
+  assertUserError(
+    () => decodeImage(pngHeaderOnly(0xffffffff, 2), "thin.png"),
+    /^Cannot read image "thin\.png": 4294967295×2 pixels is over the limit of 8000 pixels a side and, at 8589\.9 megapixels, over the limit of 16 megapixels$/,
+  );
 });
 
 Deno.test("checkImageSize() says the limits it is given, the same way for any image", () => {
   checkImageSize({ width: 8000, height: 2000 }, { name: "edge.png" });
-  for (const [width, height] of [[8001, 10], [4001, 4000], [8000, 8000]] as const) {
-    assertUserError(
+  const cases = [
+    [8001, 10, "over the limit of 8000 pixels a side"],
+    [4001, 4000, "16.004 megapixels, over the limit of 16 megapixels"],
+    [8000, 8000, "64 megapixels, over the limit of 16 megapixels"],
+    // A 24 MP phone photo is under 8000 pixels a side: only the megapixels are named.
+    [4284, 5712, "24.5 megapixels, over the limit of 16 megapixels"],
+    [4001, 4001, "16.01 megapixels, over the limit of 16 megapixels"],
+  ] as const;
+  for (const [width, height, broken] of cases) {
+    const error = assertUserError(
       () => checkImageSize({ width, height }, { name: "x.png" }),
-      new RegExp(
-        `^Cannot read image "x\\.png": ${width}×${height} pixels is over the limit of ` +
-          `8000 pixels a side and 16 megapixels$`,
-      ),
+      new RegExp(`^Cannot read image "x\\.png": ${width}×${height} pixels is ${broken}$`),
     );
+    assert.match(error.hint ?? "", /^Scale it down: .* `magick photo\.jpg -resize 2000x2000/);
   }
   const error = assertUserError(
     () => checkImageSize({ width: 30, height: 30 }, { name: "b", maxSide: 40, maxPixels: 640 }),
-    /^Cannot read image "b": 30×30 pixels is over the limit of 40 pixels a side and 640 pixels$/,
+    /^Cannot read image "b": 30×30 pixels is 900 pixels, over the limit of 640 pixels$/,
   );
-  assert.equal(error.hint, "Scale it down to at most 40 pixels a side and 640 pixels.");
+  // The suggested size is within the limits given.
+  assert.match(error.hint ?? "", /a longer side of 25 pixels .* -resize 25x25 /);
+});
+
+Deno.test("mnist predict's limits read a 50 MP phone photo: 8192 pixels a side, 50 MP", () => {
+  assert.deepEqual(PHOTO_LIMITS, { maxSide: MAX_PHOTO_SIDE, maxPixels: MAX_PHOTO_PIXELS });
+  assert.deepEqual([MAX_PHOTO_SIDE, MAX_PHOTO_PIXELS], [8192, 50_000_000]);
+  // 50 MP (8160×6120), 24 MP (5712×4284) and 20 MP (5472×3648) phone photos pass.
+  for (const [width, height] of [[6120, 8160], [8160, 6120], [4284, 5712], [3648, 5472]] as const) {
+    checkImageSize({ width, height }, { name: "phone.jpg", ...PHOTO_LIMITS });
+  }
+  assertUserError(
+    () => checkImageSize({ width: 6936, height: 9248 }, { name: "64mp.jpg", ...PHOTO_LIMITS }),
+    /^Cannot read image "64mp\.jpg": 6936×9248 pixels is over the limit of 8192 pixels a side and, at 64\.1 megapixels, over the limit of 50 megapixels$/,
+  );
+  assertUserError(
+    () => checkImageSize({ width: 8192, height: 8192 }, { name: "sq.jpg", ...PHOTO_LIMITS }),
+    /^Cannot read image "sq\.jpg": 8192×8192 pixels is 67\.1 megapixels, over the limit of 50 megapixels$/,
+  );
+});
+
+Deno.test("readImageFile() reads up to mnist predict's limits; decodeImage() keeps serve's", async () => {
+  // A 24 MP JPEG header with too little after it: over decodeImage's default 16 MP, and within
+  // readImageFile's 50 MP, where only its missing data is what fails.
+  const header = jpegHeaderOnly(4284, 5712);
+  assertUserError(
+    () => decodeImage(header, "phone.jpg"),
+    /^Cannot read image "phone\.jpg": 4284×5712 pixels is 24\.5 megapixels, over the limit of 16 megapixels$/,
+  );
+  const dir = await Deno.makeTempDir();
+  try {
+    const path = `${dir}/phone.jpg`;
+    await Deno.writeFile(path, header);
+    await assert.rejects(
+      () => readImageFile(path),
+      (error: Error) => {
+        assert.ok(error instanceof UserError);
+        assert.match(
+          error.message,
+          /phone\.jpg": the JPEG file is truncated or corrupt \(its 21 bytes are too few for the 4284×5712 pixels its header gives, which need at least 47838\)$/,
+        );
+        return true;
+      },
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("decodeImage() refuses a small JPEG claiming many pixels before jpeg-js allocates them", () => {
+  // A real 16×16 JPEG whose frame header is made to claim 8000×6000 (48 MP): jpeg-js would
+  // allocate 750,000 blocks a component (1.5 GB) from the header before reading any.
+  const small = jpeg.encode({ width: 16, height: 16, data: new Uint8Array(16 * 16 * 4) }, 50).data;
+  const bomb = new Uint8Array(small);
+  const sof = bomb.findIndex((b, i) => b === 0xff && bomb[i + 1] === 0xc0);
+  new DataView(bomb.buffer).setUint16(sof + 5, 6000);
+  new DataView(bomb.buffer).setUint16(sof + 7, 8000);
+  const started = performance.now();
+  assertUserError(
+    () => decodeImage(bomb, "bomb.jpg", PHOTO_LIMITS),
+    /^Cannot read image "bomb\.jpg": the JPEG file is truncated or corrupt \(its \d+ bytes are too few for the 8000×6000 pixels its header gives, which need at least 93750\)$/,
+  );
+  assert.ok(performance.now() - started < 1000, "refused before decoding");
+  // The same bytes at their own size decode.
+  assert.equal(decodeImage(small, "small.jpg").width, 16);
+});
+
+Deno.test("decodeImage() refuses a JPEG of 2 or more than 4 colour components before decoding", () => {
+  for (const components of [2, 5, 255]) {
+    const sof = [8, 0, 8, 0, 8, components];
+    for (let c = 1; c <= components; c++) sof.push(c, 0x11, 0);
+    const length = sof.length + 2;
+    const file = Uint8Array.of(
+      0xff,
+      0xd8,
+      0xff,
+      0xc0,
+      length >> 8,
+      length & 0xff,
+      ...sof,
+      0xff,
+      0xd9,
+    );
+    assertUserError(
+      () => decodeImage(file, "c.jpg"),
+      new RegExp(`^Cannot read image "c\\.jpg": it is a JPEG of ${components} colour components`),
+    );
+  }
 });
 
 Deno.test("decodeImage() rejects a header of zero pixels", () => {
@@ -488,7 +591,14 @@ Deno.test("decodeImage() names what is not a PNG or JPEG image", () => {
     /^Cannot read image "a\.gif": it is a GIF image, not a PNG or JPEG image$/,
   );
   const heic = Uint8Array.of(0, 0, 0, 24, ...new TextEncoder().encode("ftypheic"), 0, 0);
-  assertUserError(() => decodeImage(heic, "IMG_0001.HEIC"), /it is a HEIC image/);
+  const heicError = assertUserError(
+    () => decodeImage(heic, "IMG_0001.HEIC"),
+    /^Cannot read image "IMG_0001\.HEIC": it is a HEIC image, not a PNG or JPEG image$/,
+  );
+  assert.match(
+    heicError.hint ?? "",
+    /^Convert it to JPEG: .*Settings › Camera › Formats › Most Compatible/,
+  );
 });
 
 Deno.test("decodeImage() reports truncated and corrupt PNGs in plain words, with a hint", async () => {

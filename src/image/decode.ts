@@ -16,9 +16,9 @@ import { readCapped } from "../fs.ts";
 
 /** Decoded pixels, 8 bits per sample. */
 export interface DecodedImage {
-  /** Pixels per row, at most `MAX_SIDE`. */
+  /** Pixels per row, within the limits it was read with (`SizeLimits`). */
   width: number;
-  /** Rows, at most `MAX_SIDE`; `width * height` at most `MAX_PIXELS`. */
+  /** Rows, within the same limits. */
   height: number;
   /** 1: grey, 2: grey + alpha, 3: RGB, 4: RGBA. */
   channels: 1 | 2 | 3 | 4;
@@ -27,17 +27,31 @@ export interface DecodedImage {
 }
 
 /**
- * The most pixels accepted: those of a 4000×4000 image (16 MP), so a 12 MP phone photo
- * (4032×3024) is read; checked from the header before any pixel is decoded.
+ * The most pixels `decodeImage` accepts by default, and `mnist serve` for each request: those of
+ * a 4000×4000 image (16 MP), so a 12 MP phone photo (4032×3024) is read; checked from the header
+ * before any pixel is decoded. `mnist predict` reads files up to `MAX_PHOTO_PIXELS`.
  */
 export const MAX_PIXELS = 4000 * 4000;
 
-/** The longest side accepted, in pixels (a 16 MP panorama is still an odd digit). */
+/** The longest side `decodeImage` accepts by default, and `mnist serve`, in pixels. */
 export const MAX_SIDE = 8000;
 
 /**
- * The largest image file read, in bytes: 64 MiB. A 16 MP RGBA PNG stored without compression is
- * 61 MiB and a 12 MP phone JPEG is 3–10 MB; anything larger is refused before it is read.
+ * The most pixels `mnist predict` reads (`readImageFile`): 50 MP, a 50 MP phone's photo
+ * (8160×6120) and every smaller one (24 MP 5712×4284, 20 MP 5472×3648). Decoding a JPEG takes
+ * jpeg-js about 25 bytes a pixel at its peak (its 8×8 blocks are one typed array each), so a
+ * 50 MP 4:2:0 JPEG (a phone's) peaks at about 1.5 GB and a 4:4:4 one at about 2.3 GB; a PNG of
+ * 50 MP at about 0.6 GB. Memory is bounded by the header's size: a small file claiming many
+ * pixels is refused before decoding (`decodeJpegPixels`, `boundedPng`).
+ */
+export const MAX_PHOTO_PIXELS = 50_000_000;
+
+/** The longest side `mnist predict` reads, in pixels: 8192 (an 8160×6120 photo). */
+export const MAX_PHOTO_SIDE = 8192;
+
+/**
+ * The largest image file read, in bytes: 64 MiB. A 50 MP phone JPEG is 5–25 MB, a 16 MP RGBA PNG
+ * stored without compression 61 MiB; anything larger is refused before it is read.
  */
 export const MAX_FILE_BYTES = 64 * 1024 * 1024;
 
@@ -74,6 +88,8 @@ const OTHER_FORMATS: [string, number, string][] = [
   ["HEIC", 4, "ftypheic"],
   ["HEIC", 4, "ftypheix"],
   ["HEIC", 4, "ftypmif1"],
+  ["HEIC", 4, "ftyphevc"],
+  ["HEIC", 4, "ftypmsf1"],
   ["AVIF", 4, "ftypavif"],
 ];
 
@@ -105,11 +121,25 @@ export interface SizeLimits {
   maxPixels?: number;
 }
 
+/** `mnist predict`'s limits: `MAX_PHOTO_SIDE` and `MAX_PHOTO_PIXELS`. */
+export const PHOTO_LIMITS: Required<SizeLimits> = {
+  maxSide: MAX_PHOTO_SIDE,
+  maxPixels: MAX_PHOTO_PIXELS,
+};
+
 /**
- * Refuses an image larger than `options`' limits (by default `mnist predict`'s: 8000 pixels a
- * side and 16 megapixels) with a `UserError` naming `options.name` and both limits, whichever
- * it is over: `Cannot read image "x.png": 8001×10 pixels is over the limit of 8000 pixels a
- * side and 16 megapixels`, with a hint to scale it down.
+ * The longer side suggested to scale a photo down to: images are read at 768 pixels
+ * (preprocess.ts's `WORKING_SIDE`), so 2000 keeps a digit of a third of the photo sharp.
+ */
+const SUGGESTED_SIDE = 2000;
+
+/**
+ * Refuses an image larger than `options`' limits (by default `decodeImage`'s and `mnist
+ * serve`'s: 8000 pixels a side and 16 megapixels) with a `UserError` naming `options.name` and
+ * the limit it breaks, in that limit's units: `Cannot read image "x.jpg": 4284×5712 pixels is
+ * 24.5 megapixels, over the limit of 16 megapixels`, `... 8001×10 pixels is over the limit of
+ * 8000 pixels a side`; both when it breaks both. The hint says how to scale it down, with a
+ * command.
  */
 export function checkImageSize(
   size: { width: number; height: number },
@@ -117,27 +147,45 @@ export function checkImageSize(
 ): void {
   const { width, height } = size;
   const { name, maxSide = MAX_SIDE, maxPixels = MAX_PIXELS } = options;
-  if (width <= maxSide && height <= maxSide && width * height <= maxPixels) return;
-  const limit = `${maxSide} pixels a side and ${pixelCount(maxPixels)}`;
-  const square = Math.sqrt(maxPixels);
-  const example = Number.isInteger(square) && square < maxSide ? ` (${square}×${square})` : "";
-  throw new UserError(
-    `Cannot read image "${name}": ${width}×${height} pixels is over the limit of ${limit}`,
-    { hint: `Scale it down to at most ${limit}${example}.` },
-  );
+  const sideOver = width > maxSide || height > maxSide;
+  const pixelsOver = width * height > maxPixels;
+  if (!sideOver && !pixelsOver) return;
+  const sideLimit = `the limit of ${maxSide} pixels a side`;
+  const area = `${pixelCount(width * height, maxPixels)}, over the limit of ${
+    pixelCount(maxPixels)
+  }`;
+  const broken = sideOver && pixelsOver
+    ? `over ${sideLimit} and, at ${area}`
+    : sideOver
+    ? `over ${sideLimit}`
+    : area;
+  const side = Math.min(SUGGESTED_SIDE, maxSide, Math.floor(Math.sqrt(maxPixels)));
+  throw new UserError(`Cannot read image "${name}": ${width}×${height} pixels is ${broken}`, {
+    hint: `Scale it down: images are read at 768 pixels anyway, so a longer side of ${side} ` +
+      `pixels is plenty, e.g. \`magick photo.jpg -resize ${side}x${side} small.jpg\` (ImageMagick) ` +
+      `or \`sips -Z ${side} photo.jpg --out small.jpg\` (macOS).`,
+  });
 }
 
-/** A pixel count in words: "16 megapixels" for whole tenths of a million, else "640 pixels". */
-function pixelCount(pixels: number): string {
-  return pixels % 100_000 === 0 ? `${pixels / 1e6} megapixels` : `${pixels} pixels`;
+/**
+ * A pixel count in the units of `limit` (default: of itself): megapixels when the limit is whole
+ * tenths of a million, with the decimals that tell a count over it from it ("24.5 megapixels",
+ * "16.01 megapixels" over 16), else pixels ("900 pixels").
+ */
+function pixelCount(pixels: number, limit = pixels): string {
+  if (limit % 100_000 !== 0) return `${pixels} pixels`;
+  if (pixels % 100_000 === 0) return `${pixels / 1e6} megapixels`;
+  let digits = 1;
+  while (digits < 6 && Number((pixels / 1e6).toFixed(digits)) <= limit / 1e6) digits++;
+  return `${(pixels / 1e6).toFixed(digits)} megapixels`;
 }
 
 /**
  * Decodes a PNG or JPEG file's bytes into 8-bit samples. `name` is used only in messages.
  *
  * Errors are `UserError`s, one line each: not a PNG or JPEG image (naming GIF, WebP, HEIC... when
- * recognised), a width or height of 0, more than `MAX_PIXELS` or a side above `MAX_SIDE` (checked
- * from the header before any pixel is decoded), and a truncated or corrupt file: "the PNG file is
+ * recognised), a width or height of 0, over `limits` (by default `MAX_PIXELS` and `MAX_SIDE`;
+ * checked from the header before any pixel is decoded), and a truncated or corrupt file: "the PNG file is
  * truncated or corrupt (its image data ends early)", with a hint. The reason is said in plain
  * words; the decoders' own messages ("Invalid typed array length: 1690", "unexpected marker:
  * ffd9") are never shown, only kept as the error's `cause`.
@@ -148,32 +196,46 @@ function pixelCount(pixels: number): string {
  * and 12-bit JPEGs are refused with a clear message), grey, YCbCr, CMYK; grey JPEGs come out
  * with one channel, the rest as RGB.
  */
-export function decodeImage(bytes: Uint8Array, name: string): DecodedImage {
+export function decodeImage(
+  bytes: Uint8Array,
+  name: string,
+  limits: SizeLimits = {},
+): DecodedImage {
   const header = readHeader(bytes, name);
   const { width, height } = header;
   if (width === 0 || height === 0) {
     throw new UserError(`Cannot read image "${name}": its header says ${width}×${height} pixels`);
   }
-  checkImageSize(header, { name });
+  const { maxSide = MAX_SIDE, maxPixels = MAX_PIXELS } = limits;
+  checkImageSize(header, { name, maxSide, maxPixels });
   if (header.format === "png") return decodePngPixels(bytes, name, header);
-  return decodeJpegPixels(bytes, name, header);
+  return decodeJpegPixels(bytes, name, header, maxPixels);
 }
 
 /**
- * Reads and decodes the image file at `path`, or standard input when `path` is `-`. At most
- * `MAX_FILE_BYTES` are read: a larger file, and a path that is not a regular file (a directory,
- * a device such as /dev/zero, a FIFO), are refused before any byte is read. A missing or
- * unreadable file and every `decodeImage` failure are `UserError`s naming `path`.
+ * Reads and decodes the image file at `path`, or standard input when `path` is `-`, within
+ * `limits` (by default `mnist predict`'s, `PHOTO_LIMITS`: 50 megapixels, 8192 pixels a side).
+ * At most `MAX_FILE_BYTES` are read: a larger file, and a path that is not a regular file (a
+ * directory, a device such as /dev/zero, a FIFO), are refused before any byte is read. A missing
+ * or unreadable file and every `decodeImage` failure are `UserError`s naming `path`.
  */
-export async function readImageFile(path: string): Promise<DecodedImage> {
+export async function readImageFile(
+  path: string,
+  limits: SizeLimits = PHOTO_LIMITS,
+): Promise<DecodedImage> {
   const name = path === "-" ? "standard input" : path;
   const bytes = await readCapped(path, {
     maxBytes: MAX_FILE_BYTES,
     what: "image",
     hint: "Name the image files themselves (PNG or JPEG), e.g. digits/*.png",
   });
-  return decodeImage(bytes, name);
+  return decodeImage(bytes, name, limits);
 }
+
+/** What to do about a HEIC photo, an iPhone's default format. */
+const HEIC_HINT = "Convert it to JPEG: an image viewer can export it as JPEG (macOS Preview: " +
+  "File › Export…), and an iPhone takes JPEGs from now on with Settings › Camera › Formats › " +
+  "Most Compatible.";
 
 function notAnImage(bytes: Uint8Array, name: string): UserError {
   const hint = "Save it as PNG or JPEG.";
@@ -186,7 +248,7 @@ function notAnImage(bytes: Uint8Array, name: string): UserError {
   if (other) {
     return new UserError(
       `Cannot read image "${name}": it is a ${other[0]} image, not a PNG or JPEG image`,
-      { hint },
+      { hint: other[0] === "HEIC" ? HEIC_HINT : hint },
     );
   }
   return new UserError(`Cannot read image "${name}": it is not a PNG or JPEG image`, { hint });
@@ -895,10 +957,39 @@ function exifOrientation(segment: Uint8Array): number | undefined {
   return undefined;
 }
 
-/** jpeg-js's own memory guard, in MB. */
-const JPEG_MEMORY_MB = 512;
+/**
+ * What jpeg-js counts against its memory guard per pixel, at most: for each of up to 4 colour
+ * components at full resolution (4:4:4), a 256-byte block per 64 pixels (4 bytes a pixel) and a
+ * byte a pixel of rows, then 4 bytes a pixel of samples and the 3 of RGB: 27 bytes. (Its real
+ * peak is about twice what it counts: each block is a typed array of its own.)
+ */
+const JPEG_COUNTED_BYTES_PER_PIXEL = 27;
 
-function decodeJpegPixels(bytes: Uint8Array, name: string, header: ImageHeader): DecodedImage {
+/**
+ * jpeg-js's own memory guard for an image of at most `maxPixels`, in MB: what it counts for such
+ * an image (`JPEG_COUNTED_BYTES_PER_PIXEL`), and 64 MB for tables and MCU padding.
+ */
+function jpegMemoryMb(maxPixels: number): number {
+  return Math.ceil((maxPixels * JPEG_COUNTED_BYTES_PER_PIXEL) / 2 ** 20) + 64;
+}
+
+/**
+ * The fewest bytes a JPEG of `width` × `height` can have: every 8×8 block of its first colour
+ * component has its DC coefficient coded (in a progressive JPEG, in the first scan), in at
+ * least one bit. jpeg-js allocates every block from the frame header, before reading any, so
+ * a file of a few hundred bytes claiming 8160×6120 pixels would cost 1.5 GB and seconds; it is
+ * refused from its length.
+ */
+function jpegLeastBytes(width: number, height: number): number {
+  return Math.ceil((Math.ceil(width / 8) * Math.ceil(height / 8)) / 8);
+}
+
+function decodeJpegPixels(
+  bytes: Uint8Array,
+  name: string,
+  header: ImageHeader,
+  maxPixels: number,
+): DecodedImage {
   if (header.bitDepth !== 8 && header.bitDepth !== 12 && header.bitDepth !== 16) {
     throw corrupt(name, "JPEG", `its header gives ${header.bitDepth}-bit samples`);
   }
@@ -911,18 +1002,37 @@ function decodeJpegPixels(bytes: Uint8Array, name: string, header: ImageHeader):
       { hint: "Save it again as an 8-bit JPEG or as PNG." },
     );
   }
+  // jpeg-js allocates blocks for every component the header lists, then refuses any count
+  // but 1, 3 and 4 (2 it reads as two channels, which no photo has).
+  if (![1, 3, 4].includes(header.colorType)) {
+    throw new UserError(
+      `Cannot read image "${name}": it is a JPEG of ${header.colorType} colour components, ` +
+        `which is not supported`,
+      { hint: "Save it again as an RGB or greyscale JPEG, or as PNG." },
+    );
+  }
+  const least = jpegLeastBytes(header.width, header.height);
+  if (bytes.length < least) {
+    throw corrupt(
+      name,
+      "JPEG",
+      `its ${bytes.length} bytes are too few for the ${header.width}×${header.height} pixels ` +
+        `its header gives, which need at least ${least}`,
+    );
+  }
+  const memoryMb = jpegMemoryMb(maxPixels);
   let decoded: { width: number; height: number; data: Uint8Array };
   try {
     decoded = jpeg.decode(bytes, {
       useTArray: true,
       formatAsRGBA: false,
       // The header check above already bounds the size; these are jpeg-js's own guards, kept
-      // as a second line: 4000×4000 is 16 MP, and its working buffers stay well under 512 MB.
-      maxResolutionInMP: MAX_PIXELS / 1e6,
-      maxMemoryUsageInMB: JPEG_MEMORY_MB,
+      // as a second line, for the same limit.
+      maxResolutionInMP: maxPixels / 1e6,
+      maxMemoryUsageInMB: memoryMb,
     });
   } catch (error) {
-    throw jpegError(bytes, name, error);
+    throw jpegError(bytes, name, error, memoryMb);
   }
   let image: DecodedImage = {
     width: decoded.width,
@@ -945,7 +1055,12 @@ function decodeJpegPixels(bytes: Uint8Array, name: string, header: ImageHeader):
  * marker at its end, and jpeg-js then only says what it missed; otherwise, whatever it tripped on
  * (a Huffman code, a marker, a table), the compressed data is damaged.
  */
-function jpegError(bytes: Uint8Array, name: string, error: unknown): UserError {
+function jpegError(
+  bytes: Uint8Array,
+  name: string,
+  error: unknown,
+  memoryMb: number,
+): UserError {
   const message = messageOf(error);
   if (/Unsupported color mode \(4 components\)/.test(message)) {
     return new UserError(
@@ -962,7 +1077,7 @@ function jpegError(bytes: Uint8Array, name: string, error: unknown): UserError {
   }
   if (/memory|maxResolution/i.test(message)) {
     return new UserError(
-      `Cannot read image "${name}": decoding it would need more than ${JPEG_MEMORY_MB} MB`,
+      `Cannot read image "${name}": decoding it would need more than ${memoryMb} MB`,
       { hint: "Save it again as a smaller image.", cause: error },
     );
   }
