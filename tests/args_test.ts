@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { floatOption, intOption, parseCommandArgs } from "../src/cli/args.ts";
 import { UserError } from "../src/errors.ts";
-import { modelPath } from "../src/nn/last_model.ts";
+import { modelPath } from "../src/nn/model_store.ts";
 
 const TRAIN_OPTIONS = { epochs: { type: "string" }, model: { type: "string" } } as const;
 

@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { runCli } from "./cli_helpers.ts";
 import { encodeCheckpoint } from "../src/nn/checkpoint.ts";
-import { readCheckpointInfo } from "../src/nn/last_model.ts";
+import { readCheckpointInfo } from "../src/nn/model_store.ts";
 import { inferShapes, mlp, sizeOf } from "../src/nn/model.ts";
 
 /** A zero-weight MLP checkpoint after `epoch + 1` epochs, the last on `dataset`. */

@@ -1,5 +1,5 @@
 /**
- * What the model store refuses (src/nn/last_model.ts, `mnist models`): a default model's pointer
+ * What the model store refuses (src/nn/model_store.ts, `mnist models`): a default model's pointer
  * that is not one line naming a path, and checkpoints whose header alone shows that eval,
  * predict and serve would refuse them; and that plot's help states its limit on metrics. Checkpoints are built in memory (zero weights): nothing
  * needs a GPU.
@@ -12,7 +12,7 @@ import {
   listModels,
   modelPath,
   readCheckpointInfo,
-} from "../src/nn/last_model.ts";
+} from "../src/nn/model_store.ts";
 import { inferShapes, mlp, sizeOf } from "../src/nn/model.ts";
 import { printable, UserError } from "../src/errors.ts";
 import { MAX_PANELS } from "../src/plot/curves.ts";

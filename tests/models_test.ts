@@ -1,5 +1,5 @@
 /**
- * The model store (src/nn/last_model.ts) and `mnist models`: checkpoints listed from their
+ * The model store (src/nn/model_store.ts) and `mnist models`: checkpoints listed from their
  * headers, the default model, names resolved in the model directory and, read-only, in the
  * `<data dir>/models` of older versions. Checkpoints here are built in memory (zero weights):
  * nothing needs a GPU.
@@ -12,7 +12,7 @@ import {
   listModels,
   modelPath,
   readCheckpointInfo,
-} from "../src/nn/last_model.ts";
+} from "../src/nn/model_store.ts";
 import { inferShapes, lenet, mlp, type ModelSpec, sizeOf } from "../src/nn/model.ts";
 import { UserError } from "../src/errors.ts";
 import { modelLine } from "../src/cli/command.ts";

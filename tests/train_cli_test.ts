@@ -10,7 +10,7 @@ import { resolve } from "node:path";
 import { type CliResult, modelDirFor, runCli } from "./cli_helpers.ts";
 import { gpu, gpuTest } from "./gpu_helpers.ts";
 import { encodeCheckpoint, loadCheckpoint } from "../src/nn/checkpoint.ts";
-import { readCheckpointInfo } from "../src/nn/last_model.ts";
+import { readCheckpointInfo } from "../src/nn/model_store.ts";
 import { subset } from "../src/data/dataset.ts";
 import { parseIdxPair } from "../src/data/idx.ts";
 import { inferShapes, lenet, mlp, sizeOf } from "../src/nn/model.ts";

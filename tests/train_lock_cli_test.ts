@@ -10,7 +10,7 @@ import { type CliResult, modelDirFor, PROJECT_ROOT, runCli } from "./cli_helpers
 import { gpu } from "./gpu_helpers.ts";
 import { MNIST } from "./test_data.ts";
 import { lockFile, removeStaleTemps, tempPath, writeFileAtomic } from "../src/fs.ts";
-import { findDefaultModel, setDefaultModel } from "../src/nn/last_model.ts";
+import { findDefaultModel, setDefaultModel } from "../src/nn/model_store.ts";
 import { UserError } from "../src/errors.ts";
 
 const FILES = [

@@ -14,7 +14,7 @@ import {
   loadCheckpoint,
 } from "../nn/checkpoint.ts";
 import { ARCH_HELP, archOption, originJson } from "../nn/import.ts";
-import { modelPath } from "../nn/last_model.ts";
+import { modelPath } from "../nn/model_store.ts";
 import { checkBatchFits, checkParamsFit, largestBatch, Network } from "../nn/network.ts";
 import { ParamStore } from "../nn/params.ts";
 import { inferenceVariants } from "../nn/variants.ts";

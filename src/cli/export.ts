@@ -7,7 +7,7 @@ import { type DatasetName, DATASETS } from "../data/mirrors.ts";
 import { resolveDataDir } from "../data/paths.ts";
 import { checkDigitInput, type Checkpoint, loadCheckpoint } from "../nn/checkpoint.ts";
 import { ARCH_HELP, archOption, describeOrigin } from "../nn/import.ts";
-import { modelPath } from "../nn/last_model.ts";
+import { modelPath } from "../nn/model_store.ts";
 import { parameterCount } from "../nn/model.ts";
 import { OPSET } from "../onnx/opset.ts";
 import { trainedOn } from "../train/trained_on.ts";

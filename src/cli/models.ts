@@ -5,7 +5,7 @@ import { type Command, commonHelp } from "./command.ts";
 import { printable, UserError } from "../errors.ts";
 import { checkModelDir, legacyModelDir, resolveDataDir, resolveModelDir } from "../data/paths.ts";
 import { loadCheckpoint } from "../nn/checkpoint.ts";
-import { listModels, modelPath, setDefaultModel, type StoredModel } from "../nn/last_model.ts";
+import { listModels, modelPath, setDefaultModel, type StoredModel } from "../nn/model_store.ts";
 import { type DatasetPart, readTrainedOn } from "../train/trained_on.ts";
 
 const HELP = `Usage: mnist models [--json] [--default FILE|NAME] [options]

@@ -21,7 +21,7 @@ import {
 } from "../nn/checkpoint.ts";
 import { ARCH_HELP, archOption, originJson } from "../nn/import.ts";
 import { Classifier } from "../nn/classifier.ts";
-import { modelPath } from "../nn/last_model.ts";
+import { modelPath } from "../nn/model_store.ts";
 import { mark } from "../trace.ts";
 
 const HELP = `Usage: mnist predict [--model FILE|NAME] [options] IMAGE...|-

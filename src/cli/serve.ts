@@ -17,7 +17,7 @@ import {
 import { type DatasetName, DATASETS } from "../data/mirrors.ts";
 import { ARCH_HELP, archOption } from "../nn/import.ts";
 import { Classifier } from "../nn/classifier.ts";
-import { modelPath } from "../nn/last_model.ts";
+import { modelPath } from "../nn/model_store.ts";
 import { mark } from "../trace.ts";
 import {
   BODY_TIMEOUT_MS,

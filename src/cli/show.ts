@@ -16,7 +16,7 @@ import { encodePng } from "../image/png.ts";
 import type { Checkpoint } from "../nn/checkpoint.ts";
 import { loadCheckpoint } from "../nn/checkpoint.ts";
 import { ARCH_HELP, archOption } from "../nn/import.ts";
-import { modelPath } from "../nn/last_model.ts";
+import { modelPath } from "../nn/model_store.ts";
 import { inferShapes } from "../nn/model.ts";
 
 const MAX_COUNT = 1000;

@@ -6,7 +6,7 @@ import { checkNotInput, checkWritable, writeFileAtomic } from "../fs.ts";
 import { resolveDataDir } from "../data/paths.ts";
 import { loadCheckpoint } from "../nn/checkpoint.ts";
 import { ARCH_HELP, archOption, describeOrigin } from "../nn/import.ts";
-import { modelPath } from "../nn/last_model.ts";
+import { modelPath } from "../nn/model_store.ts";
 import { lenet, mlp, type ModelSpec } from "../nn/model.ts";
 import { summaryDot, summarySvg, summaryTable } from "../nn/summary.ts";
 import { describeParts, trainedOn } from "../train/trained_on.ts";

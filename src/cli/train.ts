@@ -23,7 +23,7 @@ import {
 import { type DatasetName, DATASETS } from "../data/mirrors.ts";
 import { checkDigitInput, loadCheckpoint } from "../nn/checkpoint.ts";
 import { ARCH_HELP, archOption } from "../nn/import.ts";
-import { modelPath, trainedModelPath } from "../nn/last_model.ts";
+import { modelPath, trainedModelPath } from "../nn/model_store.ts";
 import { MODELS } from "../nn/model.ts";
 import { checkBatchFits, checkParamsFit } from "../nn/network.ts";
 import { OPTIMIZERS } from "../nn/optimizer.ts";

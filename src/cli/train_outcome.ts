@@ -13,7 +13,7 @@ import {
   findDefaultModel,
   readCheckpointInfo,
   setDefaultModel,
-} from "../nn/last_model.ts";
+} from "../nn/model_store.ts";
 import type { EpochResult } from "../train/trainer.ts";
 
 /** The tutorial's learning rate, `--lr`'s default, which trains both models. */
