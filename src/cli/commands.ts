@@ -8,8 +8,8 @@ import type { Command } from "./command.ts";
 
 /** Each command's module, by the name it is called by, in the order `mnist --help` lists them. */
 const LOADERS: Readonly<Record<string, () => Promise<Command>>> = {
-  download: async () => (await import("./download.ts")).download,
-  show: async () => (await import("./show.ts")).show,
+  download: async () => (await import("./download.ts")).downloadCommand,
+  show: async () => (await import("./show.ts")).showCommand,
   train: async () => (await import("./train.ts")).trainCommand,
   plot: async () => (await import("./plot.ts")).plotCommand,
   models: async () => (await import("./models.ts")).modelsCommand,
@@ -18,7 +18,7 @@ const LOADERS: Readonly<Record<string, () => Promise<Command>>> = {
   serve: async () => (await import("./serve.ts")).serveCommand,
   summary: async () => (await import("./summary.ts")).summaryCommand,
   export: async () => (await import("./export.ts")).exportCommand,
-  devices: async () => (await import("./devices.ts")).devices,
+  devices: async () => (await import("./devices.ts")).devicesCommand,
 };
 
 /** The command names, in the order `mnist --help` lists them: what `main.ts` dispatches on. */

@@ -23,7 +23,7 @@ Examples:
  * software adapter, subgroup width, the limits and features training uses), as text or `--json`;
  * exits with status 2 when there is none.
  */
-export const devices: Command = {
+export const devicesCommand: Command = {
   name: "devices",
   summary: "list the WebGPU adapters (GPU or CPU fallback)",
   help: HELP,

@@ -45,7 +45,7 @@ function mirrorList(): string {
  * pinned SHA-256 and size before it replaces anything; a file that fails on every mirror is a
  * `UserError` naming it.
  */
-export const download: Command = {
+export const downloadCommand: Command = {
   name: "download",
   summary: "download and verify MNIST or Fashion-MNIST",
   help: HELP,

@@ -6,7 +6,6 @@ import { printable, UserError } from "../errors.ts";
 import { checkModelDir, legacyModelDir, resolveDataDir, resolveModelDir } from "../data/paths.ts";
 import { loadCheckpoint } from "../nn/checkpoint.ts";
 import { listModels, modelPath, setDefaultModel, type StoredModel } from "../nn/model_store.ts";
-import { type DatasetPart, readTrainedOn } from "../train/trained_on.ts";
 
 const HELP = `Usage: mnist models [--json] [--default FILE|NAME] [options]
 
@@ -42,22 +41,10 @@ function formatDate(date: Date): string {
 }
 
 /**
- * A listed checkpoint, with what each part of its training was on when it changed dataset
- * (`TrainingRecord.datasets`: two parts or more), read from its header.
+ * A listed checkpoint; `datasets` says what each part of its training was on when it changed
+ * dataset (`TrainingRecord.datasets`: two parts or more), read with the rest of its header.
  */
-type Listed = StoredModel & { datasets?: DatasetPart[] };
-
-/**
- * `models` with the parts of those trained on more than one dataset: each header read again,
- * for its training record (`listModels` keeps only a few of its fields).
- */
-async function withParts(models: StoredModel[]): Promise<Listed[]> {
-  return await Promise.all(models.map(async (m) => {
-    if (m.problem !== undefined || m.plain !== undefined) return m;
-    const parts = await readTrainedOn(m.path);
-    return parts && parts.length > 1 ? { ...m, datasets: parts } : m;
-  }));
-}
+type Listed = StoredModel;
 
 /**
  * One checkpoint as a JSON record: every field present, null where unknown (validation and
@@ -229,7 +216,7 @@ export const modelsCommand: Command = {
     }
     const listed = await listModels(dataDir, { modelDir });
     const { defaultModel } = listed;
-    const models = await withParts(listed.models);
+    const models = listed.models;
     const legacyDir = legacyModelDir(dataDir);
     if (v.json) {
       console.log(JSON.stringify(

@@ -75,7 +75,7 @@ Examples:
  * (`--png`), and prints their labels; `--filters MODEL` draws a model's first-layer weights
  * instead. Missing data, a range past the split or a flag that does not apply is a `UserError`.
  */
-export const show: Command = {
+export const showCommand: Command = {
   name: "show",
   summary: "draw the first images of a split and print their labels",
   help: HELP,

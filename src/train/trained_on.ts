@@ -6,8 +6,6 @@
  * "epochs": 2}]`. A training all on one dataset records none; its `dataset` and `epoch` say it.
  * @module
  */
-import { readFully } from "../fs.ts";
-import { parseSafetensorsHeader, safetensorsHeaderLength } from "../nn/checkpoint.ts";
 
 /** Consecutive epochs of a training on one dataset. */
 export interface DatasetPart {
@@ -67,39 +65,6 @@ export function recordParts(
 export function describeParts(parts: readonly DatasetPart[]): string {
   return parts.map(({ dataset, epochs }) => `${dataset}, ${epochs} epoch${epochs === 1 ? "" : "s"}`)
     .join(", then ");
-}
-
-/**
- * `trainedOn` of the checkpoint at `path`, from its header alone (as `mnist models` lists it);
- * undefined for a file that is not one of mnist's checkpoints or cannot be read.
- */
-export async function readTrainedOn(path: string): Promise<DatasetPart[] | undefined> {
-  let header: Record<string, unknown> | string;
-  try {
-    using file = await Deno.open(path, { read: true });
-    const { size } = await file.stat();
-    const length = safetensorsHeaderLength(await readFully(file, 8), { fileBytes: size });
-    if (typeof length === "string") return undefined;
-    header = parseSafetensorsHeader(await readFully(file, length));
-  } catch {
-    return undefined;
-  }
-  if (typeof header === "string") return undefined;
-  const meta = header.__metadata__ as Record<string, unknown> | undefined;
-  if (meta?.format !== "mnist" || typeof meta.dataset !== "string") return undefined;
-  let training: unknown;
-  try {
-    training = typeof meta.training === "string" ? JSON.parse(meta.training) : undefined;
-  } catch {
-    training = undefined;
-  }
-  return trainedOn({
-    dataset: meta.dataset,
-    epoch: Number(meta.epoch),
-    training: training !== null && typeof training === "object"
-      ? training as Record<string, unknown>
-      : undefined,
-  });
 }
 
 function isPart(value: unknown): value is DatasetPart {
