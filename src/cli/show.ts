@@ -272,8 +272,8 @@ export function gridSize(
 }
 
 /**
- * Refuses a grid over `MAX_PIXELS` (16 megapixels, the largest image `mnist predict` reads)
- * before it is drawn, with the largest `--scale` that fits in the hint: 1000 digits at
+ * Refuses a grid over `MAX_PIXELS` (16 megapixels, the largest image `decodeImage` reads by
+ * default and `mnist serve` takes) before it is drawn, with the largest `--scale` that fits in the hint: 1000 digits at
  * `--scale 16` would be 4832×48032 pixels.
  */
 export function checkGridSize(

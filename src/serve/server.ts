@@ -122,14 +122,18 @@ export interface HandlerOptions {
 export const MAX_BODY_BYTES = 6 * 1024 * 1024;
 
 /**
- * The largest image side `POST /api/predict` accepts by default: `mnist predict`'s, 8000 px.
+ * The largest image side `POST /api/predict` accepts by default: `decodeImage`'s, 8000 px
+ * (`mnist predict` reads files up to `MAX_PHOTO_SIDE`; a server keeps to the smaller bound).
  * Images are preprocessed on a copy shrunk to 768 px (`WORKING_SIDE`), in a worker thread:
  * a 12 MP JPEG takes about a second and a half of CPU to decode and prepare, most of it
  * decoding. The page sends 280×280.
  */
 export const MAX_IMAGE_SIDE: number = MAX_SIDE;
 
-/** The most pixels `POST /api/predict` accepts by default: `mnist predict`'s, 16 megapixels. */
+/**
+ * The most pixels `POST /api/predict` accepts by default: `decodeImage`'s, 16 megapixels
+ * (`mnist predict` reads files up to `MAX_PHOTO_PIXELS`, 50; a server keeps to the smaller bound).
+ */
 export const MAX_IMAGE_PIXELS: number = MAX_PIXELS;
 
 /** How long a request body may take to arrive by default: 30 s (6 MiB at 200 KiB/s). */
