@@ -70,10 +70,10 @@ async function readDigits(path: string): Promise<{ maps: GreyMap[]; labels: Uint
  * found): every pixel with ink is in the box, as a clean scan's would be.
  */
 function toMnist28(map: GreyMap, name: string): Uint8Array {
-  const box = boundingBox(map, name, 1 / FULL);
-  const size = fitSize(box.width, box.height, DIGIT_SIDE);
+  const box = boundingBox(map, { name, threshold: 1 / FULL });
+  const size = fitSize(box, DIGIT_SIDE);
   const placed = placeByCenterOfMass(
-    resizeArea(crop(map, box), size.width, size.height),
+    resizeArea(crop(map, box), size),
     MNIST_SIDE,
   );
   const pixels = placed.map.data; // (28, 28)

@@ -279,7 +279,7 @@ Deno.test("shrink() keeps small maps and area-averages large ones to the working
   const large = map(2000, 1000, Array.from({ length: 2_000_000 }, () => rng.next()));
   const { map: shrunk, scale } = shrink(large, 768);
   assert.deepEqual([shrunk.width, shrunk.height, scale], [768, 384, 768 / 2000]);
-  close(shrunk.data, resizeArea(large, 768, 384).data);
+  close(shrunk.data, resizeArea(large, { width: 768, height: 384 }).data);
 });
 
 // ---------------------------------------------------------------------------------------------
@@ -311,8 +311,8 @@ Deno.test("localBackground() is the closing (dark ink) or opening (light ink), f
     const r = window! >> 1;
     const closing = oracleExtreme({ ...m, data: oracleExtreme(m, r, true) }, r, false);
     const opening = oracleExtreme({ ...m, data: oracleExtreme(m, r, false) }, r, true);
-    close(localBackground(m, "dark", window!).data, closing, 1e-6);
-    close(localBackground(m, "light", window!).data, opening, 1e-6);
+    close(localBackground(m, { polarity: "dark", window: window! }).data, closing, 1e-6);
+    close(localBackground(m, { polarity: "light", window: window! }).data, opening, 1e-6);
   }
 });
 
@@ -521,7 +521,7 @@ Deno.test("toMnist() reads a bold digit cropped tightly to its edges", async () 
       28,
       Array.from(split.images.subarray(i * 784, (i + 1) * 784), (v) => v / 255),
     );
-    const box = boundingBox(digit, "mnist", 0.5);
+    const box = boundingBox(digit, { name: "mnist", threshold: 0.5 });
     const k = 6;
     const image: DecodedImage = {
       width: box.width * k,
@@ -568,9 +568,9 @@ Deno.test("removeSpecks() drops dust far from the digit and keeps a digit's brok
   for (let y = 2; y < 4; y++) for (let x = 55; x < 57; x++) expected[y * width + x] = 0;
   assert.deepEqual(clean.data, expected);
   // The faint halo pixel stays in the map but is below the threshold, so outside the box.
-  assert.deepEqual(boundingBox(clean, "d.png"), { x: 15, y: 20, width: 30, height: 16 });
+  assert.deepEqual(boundingBox(clean, { name: "d.png" }), { x: 15, y: 20, width: 30, height: 16 });
   // Without speck removal the dust stretches the box to the corner.
-  assert.deepEqual(boundingBox({ width, height, data }, "d.png"), {
+  assert.deepEqual(boundingBox({ width, height, data }, { name: "d.png" }), {
     x: 15,
     y: 2,
     width: 42,
@@ -813,12 +813,12 @@ Deno.test("checkDigitSize() refuses a speck and a dot, and reads a thin 1 over h
     }),
   );
   assert.throws(
-    () => checkDigitSize(disc, { box: boundingBox(disc, name), name }),
+    () => checkDigitSize(disc, { box: boundingBox(disc, { name }), name }),
     (e: unknown) => e instanceof UserError && /one dot 40×40 pixels/.test(e.message),
   );
   // A 1: 4 px wide, 140 px tall.
   const one = rects(280, 280, [[138, 70, 4, 140]]);
-  checkDigitSize(one, { box: boundingBox(one, name), name });
+  checkDigitSize(one, { box: boundingBox(one, { name }), name });
 });
 
 Deno.test("toMnist() reads MNIST's boldest test digits as PNGs: no dots", async () => {
@@ -841,9 +841,9 @@ Deno.test("checkDigitSize() calls a small bold 7 too small, not one dot, and a s
   // than two of its strokes are wide, but a 7, not a dot (a teacher: "one dot").
   const seven = [[20, 20, 50, 28], [42, 20, 28, 50]];
   const corner = rects(280, 280, seven);
-  assert.ok(solidity(crop(corner, boundingBox(corner, "7"))) < 0.9);
+  assert.ok(solidity(crop(corner, boundingBox(corner, { name: "7" }))) < 0.9);
   assert.throws(
-    () => checkDigitSize(corner, { box: boundingBox(corner, "7"), name: "7.png" }),
+    () => checkDigitSize(corner, { box: boundingBox(corner, { name: "7" }), name: "7.png" }),
     (e: unknown) =>
       e instanceof UserError &&
       e.message === `Image "7.png" has too little ink to be a digit: too small, it spans 50×50 ` +
@@ -853,7 +853,7 @@ Deno.test("checkDigitSize() calls a small bold 7 too small, not one dot, and a s
   );
   // The same 7 filling a 90×90 image is read, as MNIST's boldest digits are.
   const filling = rects(90, 90, seven);
-  checkDigitSize(filling, { box: boundingBox(filling, "7"), name: "7.png" });
+  checkDigitSize(filling, { box: boundingBox(filling, { name: "7" }), name: "7.png" });
   // A disc under half the image is a dot at any size; one filling the image is read, as
   // MNIST's training digit 39457 (a 0 inked solid, 20×14 of 28×28) is.
   for (const side of [20, 100, 1000]) {
@@ -868,7 +868,7 @@ Deno.test("checkDigitSize() calls a small bold 7 too small, not one dot, and a s
             : 0;
         }),
       );
-      const box = boundingBox(disc, "disc");
+      const box = boundingBox(disc, { name: "disc" });
       const what = `a disc ${diameter} of ${side}`;
       assert.equal(solidity(crop(disc, box)), 1, what);
       if (!dot) checkDigitSize(disc, { box, name: "disc.png" });
@@ -1075,12 +1075,12 @@ Deno.test("toMnist() refuses a dot in a small image as in a large one", () => {
 Deno.test("strokeWidth() and distanceTransform() measure a stroke's width", () => {
   for (const w of [1, 2, 5, 10, 21]) {
     const bar = rects(100, 60, [[10, 20, w, 30]]);
-    const measured = strokeWidth(crop(bar, boundingBox(bar, "bar")));
+    const measured = strokeWidth(crop(bar, boundingBox(bar, { name: "bar" })));
     // The 3-4 chamfer is exact along the axes, for even widths too; the map's edge is not
     // background.
     assert.equal(measured, w, `width ${w}`);
   }
-  const d = distanceTransform(Uint8Array.of(0, 1, 1, 1, 1, 1, 0), 7, 1);
+  const d = distanceTransform({ width: 7, height: 1, data: Uint8Array.of(0, 1, 1, 1, 1, 1, 0) });
   close(d, [0, 1, 2, 3, 2, 1, 0]);
 });
 
@@ -1119,13 +1119,13 @@ Deno.test("boundingBox() frames the pixels at or above the threshold", () => {
   data[2 * 10 + 3] = 0.5;
   data[5 * 10 + 7] = INK_THRESHOLD;
   data[7 * 10 + 9] = INK_THRESHOLD - 0.01; // faint: outside
-  assert.deepEqual(boundingBox({ width: 10, height: 8, data }, "b.png"), {
+  assert.deepEqual(boundingBox({ width: 10, height: 8, data }, { name: "b.png" }), {
     x: 3,
     y: 2,
     width: 5,
     height: 4,
   });
-  assert.deepEqual(boundingBox({ width: 10, height: 8, data }, "b.png", 0.4), {
+  assert.deepEqual(boundingBox({ width: 10, height: 8, data }, { name: "b.png", threshold: 0.4 }), {
     x: 3,
     y: 2,
     width: 1,
@@ -1135,7 +1135,7 @@ Deno.test("boundingBox() frames the pixels at or above the threshold", () => {
 
 Deno.test("boundingBox() of a blank image is a UserError naming the image", () => {
   assert.throws(
-    () => boundingBox(map(4, 4, new Array(16).fill(0.1)), "blank.png"),
+    () => boundingBox(map(4, 4, new Array(16).fill(0.1)), { name: "blank.png" }),
     (e: unknown) =>
       e instanceof UserError &&
       e.message === `Image "blank.png" has no ink to classify (a blank image?)`,
@@ -1152,12 +1152,12 @@ Deno.test("crop() copies the box", () => {
 // fitSize, resizeArea
 
 Deno.test("fitSize() scales the longest side to 20 and keeps the aspect ratio", () => {
-  assert.deepEqual(fitSize(100, 50, 20), { width: 20, height: 10 });
-  assert.deepEqual(fitSize(50, 100, 20), { width: 10, height: 20 });
-  assert.deepEqual(fitSize(7, 9, 20), { width: 16, height: 20 }); // 15.6 rounds up
-  assert.deepEqual(fitSize(20, 20, 20), { width: 20, height: 20 });
-  assert.deepEqual(fitSize(3, 400, 20), { width: 1, height: 20 }); // never 0 wide
-  assert.deepEqual(fitSize(1, 1, 20), { width: 20, height: 20 });
+  assert.deepEqual(fitSize({ width: 100, height: 50 }, 20), { width: 20, height: 10 });
+  assert.deepEqual(fitSize({ width: 50, height: 100 }, 20), { width: 10, height: 20 });
+  assert.deepEqual(fitSize({ width: 7, height: 9 }, 20), { width: 16, height: 20 }); // 15.6 rounds up
+  assert.deepEqual(fitSize({ width: 20, height: 20 }, 20), { width: 20, height: 20 });
+  assert.deepEqual(fitSize({ width: 3, height: 400 }, 20), { width: 1, height: 20 }); // never 0 wide
+  assert.deepEqual(fitSize({ width: 1, height: 1 }, 20), { width: 20, height: 20 });
 });
 
 /**
@@ -1191,7 +1191,7 @@ function oracleResize(m: GreyMap, width: number, height: number): number[] {
 
 Deno.test("resizeArea() averages 2×2 blocks for a factor of 2", () => {
   const m = map(4, 2, [1, 3, 0, 0, 5, 7, 1, 1]);
-  assert.deepEqual(resizeArea(m, 2, 1), map(2, 1, [4, 0.5]));
+  assert.deepEqual(resizeArea(m, { width: 2, height: 1 }), map(2, 1, [4, 0.5]));
 });
 
 Deno.test("resizeArea() matches the exact box filter for non-integer factors, up and down", () => {
@@ -1205,7 +1205,7 @@ Deno.test("resizeArea() matches the exact box filter for non-integer factors, up
     ], [40, 1, 17, 1]]
   ) {
     const m = map(w!, h!, Array.from({ length: w! * h! }, () => rng.next()));
-    const resized = resizeArea(m, tw!, th!);
+    const resized = resizeArea(m, { width: tw!, height: th! });
     assert.deepEqual([resized.width, resized.height], [tw, th]);
     close(resized.data, oracleResize(m, tw!, th!), 1e-5);
   }
@@ -1215,7 +1215,7 @@ Deno.test("resizeArea() keeps the mean ink", () => {
   const rng = new Rng(5);
   const m = map(123, 77, Array.from({ length: 123 * 77 }, () => rng.next()));
   const mean = (a: Float32Array) => a.reduce((s, v) => s + v, 0) / a.length;
-  assert.ok(Math.abs(mean(resizeArea(m, 20, 13).data) - mean(m.data)) < 1e-5);
+  assert.ok(Math.abs(mean(resizeArea(m, { width: 20, height: 13 }).data) - mean(m.data)) < 1e-5);
 });
 
 // ---------------------------------------------------------------------------------------------
@@ -1269,7 +1269,7 @@ Deno.test("placeByCenterOfMass() puts MNIST's own 20 px boxes back where MNIST p
       28,
       Array.from(split.images.subarray(i * 784, (i + 1) * 784), (v) => v / 255),
     );
-    const box = boundingBox(digit, "mnist", 1e-6);
+    const box = boundingBox(digit, { name: "mnist", threshold: 1e-6 });
     const { offset } = placeByCenterOfMass(crop(digit, box), 28);
     if (offset.x === box.x && offset.y === box.y) same++;
   }

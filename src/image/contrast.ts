@@ -64,7 +64,10 @@ export function backgroundWindow(width: number, height: number): number {
  * Each is four passes of van Herk and Gil-Werman's running extreme, linear in the pixels
  * whatever the window. Pixels outside the image are ignored, not taken as black or white.
  */
-export function localBackground(map: GreyMap, polarity: Polarity, window: number): GreyMap {
+export function localBackground(
+  map: GreyMap,
+  { polarity, window }: { polarity: Polarity; window: number },
+): GreyMap {
   const radius = window >> 1;
   return polarity === "dark" ? closing(map, radius) : opening(map, radius);
 }
@@ -95,7 +98,7 @@ export function localContrast(
   map: GreyMap,
   options: { polarity: Polarity; window: number },
 ): Contrast {
-  const background = localBackground(map, options.polarity, options.window);
+  const background = localBackground(map, options);
   const out = new Float32Array(map.data.length);
   const bg = background.data;
   const grey = map.data;
@@ -161,7 +164,7 @@ export function levelInk(
     for (let p = 0; p < data.length; p++) strokes[p] = data[p]! > split.threshold ? 1 : 0;
   }
   const radius = Math.max(1, Math.round(0.01 * Math.max(width, height)));
-  const masked = dilateMask(strokes, width, height, radius);
+  const masked = dilateMask({ width, height, data: strokes }, { radius }).data;
 
   // The noise is the sensor's, in grey levels: measured on the difference itself, before any
   // division, so that in a shadow (a small divisor) the floor rises as the noise does.

@@ -180,11 +180,11 @@ export function keepDigit(
   const { labels } = found;
   const dropped = { frame: 0, specks: 0, far: 0, edges: 0, enclosures: 0 };
   const oneSided = options.edges
-    ? oneSidedMarks(labels, found.marks.length, options.edges)
+    ? oneSidedMarks(labels, { n: found.marks.length, ...options.edges })
     : new Uint8Array(found.marks.length + 1);
   const unframed = found.marks.filter((m) => !oneSided[m.label]);
   dropped.edges = found.marks.length - unframed.length;
-  const enclosing = enclosingFrames(labels, unframed, { width, height });
+  const enclosing = enclosingFrames(unframed, { labels, width, height });
   const marks = unframed.filter((m) => !enclosing.has(m));
   dropped.enclosures = enclosing.size;
   const mask = new Uint8Array(data.length);
@@ -198,7 +198,7 @@ export function keepDigit(
   // The main stroke: the longest mark (pixels over mean width), favouring the middle of the
   // image, where a photo's subject is, over its edges, where the desk and shadows are.
   const inMarks = Uint8Array.from(labels, (l) => (l > 0 ? 1 : 0));
-  const distance0 = distanceTransform(inMarks, width, height);
+  const distance0 = distanceTransform({ width, height, data: inMarks });
   const depth = new Float64Array(found.marks.length + 1);
   for (let p = 0; p < labels.length; p++) depth[labels[p]!]! += distance0[p]!;
   const halfDiagonal = Math.hypot(width, height) / 2;
@@ -217,7 +217,7 @@ export function keepDigit(
   // Grows the digit by the marks within reach of its box, until none is left to join.
   for (let grew = true; grew;) {
     grew = false;
-    const distance = distancesToBox(labels, found.marks.length, width, box);
+    const distance = distancesToBox(box, { labels, n: found.marks.length, width });
     for (const mark of pool) {
       if (kept.has(mark) || mark.size < SPECK_FRACTION * main.size) continue;
       if (distance[mark.label]! <= reach) {
@@ -248,9 +248,11 @@ export function keepDigit(
   // digits; asked only when there is a row to judge.
   const ground = options.ground;
   let sided: Uint8Array | undefined;
-  const isEdge = (m: Mark) =>
-    ground !== undefined &&
-    (sided ??= oneSidedMarks(labels, found.marks.length, ground, DIGIT_SIDED))[m.label] === 1;
+  const isEdge = (m: Mark) => {
+    if (ground === undefined) return false;
+    sided ??= oneSidedMarks(labels, { n: found.marks.length, ...ground, share: DIGIT_SIDED });
+    return sided[m.label] === 1;
+  };
   const row = sideBySide(others, { main, box, minHeight: minExtent, isEdge, ink: map });
   const outline = [...enclosing].reduce((a, m) => unionBox(a, m.box), box);
   return {
@@ -269,7 +271,7 @@ export function keepDigit(
  * closed to within `FRAME_GAP` of its extent, clear of the map's edge) that encloses other
  * ink, at least `ENCLOSED_EXTENT` of its own extent, and has no ink outside it but specks
  * (under `SPECK_FRACTION` of the enclosed ink) and marks touching the image's frame (the
- * desk). `labels` and `marks` are `components`' (one label per pixel of a `size` map). A
+ * desk). `marks` and `map.labels` are `components`' (one label per pixel of the map). A
  * digit that is itself a loop (a 0, an 8, a big 6 or 9) encloses no ink and stays; so does a 0
  * drawn inside a box, whose box is the frame. Frames inside frames are all dropped.
  *
@@ -277,11 +279,9 @@ export function keepDigit(
  * by `FRAME_GAP` / 2 of its extent to close a hand-drawn circle's gap.
  */
 export function enclosingFrames(
-  labels: Int32Array,
   marks: Mark[],
-  size: { width: number; height: number },
+  map: { labels: Int32Array; width: number; height: number },
 ): Set<Mark> {
-  const { width, height } = size;
   const frames = new Set<Mark>();
   const extent = (b: Box) => Math.max(b.width, b.height);
   const holds = (a: Box, b: Box) =>
@@ -298,7 +298,7 @@ export function enclosingFrames(
     .sort((a, b) => b.box.width * b.box.height - a.box.width * a.box.height);
   for (const frame of candidates) {
     const rest = marks.filter((m) => m !== frame && !frames.has(m));
-    const reached = outsideOf(labels, frame, { width, height });
+    const reached = outsideOf(frame, map);
     const enclosed = rest.filter((m) => !reached.has(m.label));
     if (!enclosed.some((m) => extent(m.box) >= ENCLOSED_EXTENT * extent(frame.box))) continue;
     let ink = 0;
@@ -316,17 +316,15 @@ export function enclosingFrames(
  * widened by `FRAME_GAP` / 2 of its extent.
  */
 function outsideOf(
-  labels: Int32Array,
   frame: Mark,
-  size: { width: number; height: number },
+  { labels, width, height }: { labels: Int32Array; width: number; height: number },
 ): Set<number> {
-  const { width, height } = size;
   const own = Uint8Array.from(labels, (l) => (l === frame.label ? 1 : 0));
   const radius = Math.max(
     1,
     Math.round((FRAME_GAP / 2) * Math.max(frame.box.width, frame.box.height)),
   );
-  const wall = dilateMask(own, width, height, radius);
+  const wall = dilateMask({ width, height, data: own }, { radius }).data;
   const seen = new Uint8Array(labels.length);
   const queue = new Int32Array(labels.length);
   let tail = 0;
@@ -424,7 +422,7 @@ export function sideBySide(
       const gap = step > 0 ? c.box.x - (near.x + near.width) : near.x - (c.box.x + c.box.width);
       if (gap > spacing) break;
       const [a, b] = step > 0 ? [near, c.box] : [c.box, near];
-      if (ink && !clearBetween(ink, a, b)) continue;
+      if (ink && !clearBetween(ink, [a, b])) continue;
       near = c.box;
       if (step > 0) row.push(c.box);
       else row.unshift(c.box);
@@ -439,7 +437,7 @@ export function sideBySide(
  * halves of one digit whose strokes a blur or a faint pen left under `INK_THRESHOLD` (the top
  * and bottom of a 0 smeared by a shake) are joined by that fainter ink.
  */
-function clearBetween(ink: GreyMap, a: Box, b: Box): boolean {
+function clearBetween(ink: GreyMap, [a, b]: [Box, Box]): boolean {
   const y0 = Math.min(a.y, b.y), y1 = Math.max(a.y + a.height, b.y + b.height);
   for (let x = a.x + a.width; x < b.x; x++) {
     let clear = true;
@@ -463,9 +461,12 @@ const RING = 3;
  */
 function oneSidedMarks(
   labels: Int32Array,
-  n: number,
-  { grey, polarity }: { grey: GreyMap; polarity: Polarity },
-  share = 0.3,
+  { n, grey, polarity, share = 0.3 }: {
+    n: number;
+    grey: GreyMap;
+    polarity: Polarity;
+    share?: number;
+  },
 ): Uint8Array {
   const { width, height, data } = grey;
   // Multi-source breadth-first search from every mark pixel, out to RING (8-neighbours).
@@ -553,7 +554,10 @@ export function removeSpecks(map: GreyMap, threshold = INK_THRESHOLD): GreyMap {
  * the gaps along x and along y. A strip of desk framing the digit has a box that holds the
  * digit's, but its pixels are a sheet's margin away.
  */
-function distancesToBox(labels: Int32Array, n: number, width: number, box: Box): Float64Array {
+function distancesToBox(
+  box: Box,
+  { labels, n, width }: { labels: Int32Array; n: number; width: number },
+): Float64Array {
   const distance = new Float64Array(n + 1).fill(Infinity);
   const right = box.x + box.width - 1, bottom = box.y + box.height - 1;
   for (let p = 0; p < labels.length; p++) {
@@ -716,7 +720,7 @@ export function strokeWidth(map: GreyMap): number {
     }
   }
   let best = 0;
-  for (const d of distanceTransform(mask, width, height)) best = Math.max(best, d);
+  for (const d of distanceTransform({ width, height, data: mask })) best = Math.max(best, d);
   // The distance runs from a doubled pixel's centre to the first one outside: a stroke 2w
   // doubled pixels wide is w from either side in the middle.
   return best;

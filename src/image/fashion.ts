@@ -84,12 +84,12 @@ export function toFashion(image: DecodedImage, name: string): FashionImage {
   }
   const { map: work, scale } = shrink(grey.map, WORKING_SIDE);
   const read = grey.source === "alpha"
-    ? { ...alphaIntensity(image, work, scale), background: 0, negated: false }
+    ? { ...alphaIntensity(image, { alpha: work, scale }), background: 0, negated: false }
     : levelled(work);
   const box = trim(read.map);
   if (box === undefined) throw nothing(name);
-  const size = fitSize(box.width, box.height, MNIST_SIDE);
-  const scaled = resizeArea(crop(read.map, box), size.width, size.height);
+  const size = fitSize(box, MNIST_SIDE);
+  const scaled = resizeArea(crop(read.map, box), size);
   const offset = {
     x: Math.floor((MNIST_SIDE - size.width) / 2),
     y: Math.floor((MNIST_SIDE - size.height) / 2),
@@ -280,8 +280,7 @@ function leastSquares(rows: number[][], values: number[]): number[] | undefined 
  */
 function alphaIntensity(
   image: DecodedImage,
-  alpha: GreyMap,
-  scale: number,
+  { alpha, scale }: { alpha: GreyMap; scale: number },
 ): { map: GreyMap } {
   const { width, height, channels, data } = image;
   const over = new Float32Array(width * height);
@@ -294,7 +293,7 @@ function alphaIntensity(
   }
   const map = scale === 1
     ? { width, height, data: over }
-    : resizeArea({ width, height, data: over }, alpha.width, alpha.height);
+    : resizeArea({ width, height, data: over }, alpha);
   return trim(map) === undefined ? { map: alpha } : { map };
 }
 

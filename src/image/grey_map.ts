@@ -16,6 +16,24 @@ export interface GreyMap {
   data: Float32Array;
 }
 
+/** One byte per pixel, row-major: a set of pixels (1 set, 0 not), as `GreyMap` is a grey level. */
+export interface Mask {
+  /** Pixels per row. */
+  width: number;
+  /** Rows. */
+  height: number;
+  /** (height, width) 1 or 0. */
+  data: Uint8Array;
+}
+
+/** A map's size in pixels. */
+export interface Size {
+  /** Pixels per row. */
+  width: number;
+  /** Rows. */
+  height: number;
+}
+
 /** A rectangle of pixels. */
 export interface Box {
   /** Its left column, from 0. */
@@ -53,7 +71,7 @@ export function greyMap(
   const hasAlpha = channels === 2 || channels === 4;
   const alphaAt = (p: number) => data[p * channels + channels - 1]! / 255;
 
-  if (hasAlpha && !options.sheet && borderMedianOf(width, height, alphaAt) < 0.5) {
+  if (hasAlpha && !options.sheet && borderMedianOf(image, alphaAt) < 0.5) {
     const out = new Float32Array(n);
     for (let p = 0; p < n; p++) out[p] = alphaAt(p);
     return { map: { width, height, data: out }, source: "alpha" };
@@ -85,10 +103,11 @@ export function greyMap(
 
 /** The median over a border ring 2% of the shorter side wide (at least 1 px). */
 export function borderMedian(map: GreyMap): number {
-  return borderMedianOf(map.width, map.height, (p) => map.data[p]!);
+  return borderMedianOf(map, (p) => map.data[p]!);
 }
 
-function borderMedianOf(width: number, height: number, value: (p: number) => number): number {
+/** `borderMedian` of a `size` map whose pixel p is `value(p)`. */
+function borderMedianOf({ width, height }: Size, value: (p: number) => number): number {
   const ring = Math.max(1, Math.round(Math.min(width, height) * 0.02));
   const histogram = new Histogram();
   for (let y = 0; y < height; y++) {

@@ -4,7 +4,7 @@
  * dilation of a mask, 8-connected components, and a chamfer distance transform. Nothing here
  * knows about digits.
  */
-import type { Box, GreyMap } from "./grey_map.ts";
+import type { Box, GreyMap, Mask } from "./grey_map.ts";
 
 /**
  * Grey-level closing of `map` by a (2·radius+1)² square, clipped at the edges (pixels outside
@@ -13,15 +13,7 @@ import type { Box, GreyMap } from "./grey_map.ts";
  * and any step as they are.
  */
 export function closing(map: GreyMap, radius: number): GreyMap {
-  const { width, height } = map;
-  const data = extremeFilter(
-    extremeFilter(map.data, width, height, radius, true),
-    width,
-    height,
-    radius,
-    false,
-  );
-  return { width, height, data };
+  return extremeFilter(extremeFilter(map, { radius, max: true }), { radius, max: false });
 }
 
 /**
@@ -29,15 +21,7 @@ export function closing(map: GreyMap, radius: number): GreyMap {
  * swapped: the minimum over the square, then the maximum.
  */
 export function opening(map: GreyMap, radius: number): GreyMap {
-  const { width, height } = map;
-  const data = extremeFilter(
-    extremeFilter(map.data, width, height, radius, false),
-    width,
-    height,
-    radius,
-    true,
-  );
-  return { width, height, data };
+  return extremeFilter(extremeFilter(map, { radius, max: false }), { radius, max: true });
 }
 
 /**
@@ -47,14 +31,8 @@ export function opening(map: GreyMap, radius: number): GreyMap {
  * extremes from the left (`g`) and from the right (`h`); a window spans at most two blocks, so
  * its extreme is that of one `h` and one `g`: three comparisons per pixel, whatever r.
  */
-function extremeFilter(
-  data: Float32Array,
-  width: number,
-  height: number,
-  r: number,
-  max: boolean,
-): Float32Array {
-  return extremeFilterXY(data, width, height, { rx: r, ry: r, max });
+function extremeFilter(map: GreyMap, { radius, max }: { radius: number; max: boolean }): GreyMap {
+  return extremeFilterXY(map, { rx: radius, ry: radius, max });
 }
 
 /**
@@ -65,20 +43,19 @@ function extremeFilter(
  * first.
  */
 function extremeFilterXY(
-  data: Float32Array,
-  width: number,
-  height: number,
+  map: GreyMap,
   { rx, ry, max }: { rx: number; ry: number; max: boolean },
-): Float32Array {
-  if (rx === 0 && ry === 0) return data.slice();
+): GreyMap {
+  const { width, height } = map;
+  if (rx === 0 && ry === 0) return { width, height, data: map.data.slice() };
   const scratch = lineScratch(Math.max(rx, ry), Math.max(width, height));
-  if (ry === 0) return filterLines(data, width, height, rx, max, false, scratch);
-  if (rx === 0 && ry <= SHORT_COLUMN) return filterColumnsShort(data, width, height, ry, max);
+  if (ry === 0) return filterLines(map, { r: rx, max, transposed: false, scratch });
+  if (rx === 0 && ry <= SHORT_COLUMN) return filterColumnsShort(map, { r: ry, max });
   const across = rx === 0
-    ? transpose(data, width, height)
-    : filterLines(data, width, height, rx, max, true, scratch);
-  // (width, height) lines of `height` pixels, written back transposed.
-  return filterLines(across, height, width, ry, max, true, scratch);
+    ? transpose(map)
+    : filterLines(map, { r: rx, max, transposed: true, scratch });
+  // (width, height): lines of `height` pixels, written back transposed.
+  return filterLines(across, { r: ry, max, transposed: true, scratch });
 }
 
 /** Scratch lines for `filterLines`: padded line, running extremes from the left and right. */
@@ -94,8 +71,9 @@ function lineScratch(r: number, n: number): LineScratch {
   return { line: new Float32Array(size), g: new Float32Array(size), h: new Float32Array(size) };
 }
 
-/** `src` (rows, n) transposed to (n, rows), in tiles of 16 × 16 to stay in the cache. */
-function transpose(src: Float32Array, n: number, rows: number): Float32Array {
+/** `map` (height, width) transposed to (width, height), in 16 × 16 tiles to stay in the cache. */
+function transpose(map: GreyMap): GreyMap {
+  const { width: n, height: rows, data: src } = map;
   const out = new Float32Array(src.length);
   for (let l0 = 0; l0 < rows; l0 += 16) {
     const l1 = Math.min(rows, l0 + 16);
@@ -107,24 +85,19 @@ function transpose(src: Float32Array, n: number, rows: number): Float32Array {
       }
     }
   }
-  return out;
+  return { width: rows, height: n, data: out };
 }
 
 /** The widest vertical radius taken directly (`filterColumnsShort`) rather than transposed. */
 const SHORT_COLUMN = 4;
 
 /**
- * The extreme over 2r+1 rows (r ≤ `SHORT_COLUMN`) down each column of `src` ((height, width)),
- * clipped at the top and bottom, taken row against row so that it reads rows: a few
- * comparisons per pixel. The same value as `filterLines`' (an extreme is one of the values).
+ * The extreme over 2r+1 rows (r ≤ `SHORT_COLUMN`) down each column of `map`, clipped at the top
+ * and bottom, taken row against row so that it reads rows: a few comparisons per pixel. The
+ * same value as `filterLines`' (an extreme is one of the values).
  */
-function filterColumnsShort(
-  src: Float32Array,
-  width: number,
-  height: number,
-  r: number,
-  max: boolean,
-): Float32Array {
+function filterColumnsShort(map: GreyMap, { r, max }: { r: number; max: boolean }): GreyMap {
+  const { width, height, data: src } = map;
   const out = new Float32Array(src.length);
   for (let y = 0; y < height; y++) {
     const row = y * width;
@@ -146,25 +119,29 @@ function filterColumnsShort(
       }
     }
   }
-  return out;
+  return { width, height, data: out };
 }
 
 /**
- * The running extreme over 2r+1 pixels (r > 0) along each of `lines` rows of `n` pixels of
- * `src` ((lines, n)), clipped at the ends: (lines, n), or (n, lines) when `transposed`.
+ * The running extreme over 2r+1 pixels (r > 0) along each row of `map`, clipped at the ends:
+ * (height, width), or (width, height) when `transposed`. `scratch` is `lineScratch`'s for a
+ * radius and a line at least as long.
  */
 function filterLines(
-  src: Float32Array,
-  n: number,
-  lines: number,
-  r: number,
-  max: boolean,
-  transposed: boolean,
-  { line, g, h }: LineScratch,
-): Float32Array {
+  map: GreyMap,
+  { r, max, transposed, scratch }: {
+    r: number;
+    max: boolean;
+    transposed: boolean;
+    scratch: LineScratch;
+  },
+): GreyMap {
+  const { width: n, height: lines, data: src } = map;
+  const { line, g, h } = scratch;
   const k = 2 * r + 1;
   const out = new Float32Array(src.length);
   const m = Math.ceil((n + 2 * r) / k) * k;
+  const blocks = { m, k };
   const none = max ? -Infinity : Infinity;
   line.fill(none, 0, r);
   line.fill(none, r + n, m);
@@ -172,8 +149,8 @@ function filterLines(
   for (let l = 0; l < lines; l++) {
     const base = l * n;
     line.set(src.subarray(base, base + n), r);
-    if (max) runningMax(line, g, h, m, k);
-    else runningMin(line, g, h, m, k);
+    if (max) runningMax(scratch, blocks);
+    else runningMin(scratch, blocks);
     // Output x covers padded [x, x + 2r].
     if (transposed) {
       if (max) {
@@ -199,11 +176,16 @@ function filterLines(
       }
     }
   }
-  return out;
+  return transposed
+    ? { width: lines, height: n, data: out }
+    : { width: n, height: lines, data: out };
 }
 
-/** Per block of `k` of `line`'s first `m` values: running maxima from the left (g), right (h). */
-function runningMax(line: Float32Array, g: Float32Array, h: Float32Array, m: number, k: number) {
+/**
+ * Per block of `k` of `line`'s first `m` values: running maxima from the left (`g`) and from the
+ * right (`h`).
+ */
+function runningMax({ line, g, h }: LineScratch, { m, k }: { m: number; k: number }) {
   for (let start = 0; start < m; start += k) {
     const end = start + k - 1;
     g[start] = line[start]!;
@@ -220,7 +202,7 @@ function runningMax(line: Float32Array, g: Float32Array, h: Float32Array, m: num
 }
 
 /** As `runningMax`, with minima. */
-function runningMin(line: Float32Array, g: Float32Array, h: Float32Array, m: number, k: number) {
+function runningMin({ line, g, h }: LineScratch, { m, k }: { m: number; k: number }) {
   for (let start = 0; start < m; start += k) {
     const end = start + k - 1;
     g[start] = line[start]!;
@@ -243,43 +225,52 @@ function runningMin(line: Float32Array, g: Float32Array, h: Float32Array, m: num
  * shorter goes.
  */
 export function openingXY(map: GreyMap, radii: { rx: number; ry: number }): GreyMap {
-  const { width, height } = map;
-  const eroded = extremeFilterXY(map.data, width, height, { ...radii, max: false });
-  return { width, height, data: extremeFilterXY(eroded, width, height, { ...radii, max: true }) };
+  const eroded = extremeFilterXY(map, { ...radii, max: false });
+  return extremeFilterXY(eroded, { ...radii, max: true });
 }
 
 /** The maximum of `map` over a (2·rx+1) × (2·ry+1) rectangle around each pixel, clipped. */
 export function dilateXY(map: GreyMap, radii: { rx: number; ry: number }): GreyMap {
-  const { width, height } = map;
-  return { width, height, data: extremeFilterXY(map.data, width, height, { ...radii, max: true }) };
+  return extremeFilterXY(map, { ...radii, max: true });
 }
 
 /**
- * `mask` (1 set, 0 not; (height, width)) dilated by a (2·radius+1)² square: every pixel within
- * `radius` of a set pixel is set. Two separable running counts.
+ * `mask` dilated by a (2·radius+1)² square: every pixel within `radius` of a set pixel is set.
+ * Two separable running counts, along the rows, then down the columns.
  */
-export function dilateMask(
-  mask: Uint8Array,
-  width: number,
-  height: number,
-  radius: number,
+export function dilateMask(mask: Mask, { radius }: { radius: number }): Mask {
+  const { width, height } = mask;
+  const rows = runningCount(mask.data, { n: width, stride: 1, lines: height, step: width, radius });
+  const data = runningCount(rows, { n: height, stride: width, lines: width, step: 1, radius });
+  return { width, height, data };
+}
+
+/**
+ * Per pixel of `lines` lines of `n` pixels in `src` (line l's pixel i at l·step + i·stride), 1
+ * where a set pixel lies within `radius` along the line, else 0.
+ */
+function runningCount(
+  src: Uint8Array,
+  { n, stride, lines, step, radius }: {
+    n: number;
+    stride: number;
+    lines: number;
+    step: number;
+    radius: number;
+  },
 ): Uint8Array {
-  const pass = (src: Uint8Array, n: number, stride: number, lines: number, step: number) => {
-    const out = new Uint8Array(src.length);
-    for (let line = 0; line < lines; line++) {
-      const base = line * step;
-      let count = 0;
-      for (let i = 0; i < Math.min(radius, n); i++) count += src[base + i * stride]!;
-      for (let i = 0; i < n; i++) {
-        if (i + radius < n) count += src[base + (i + radius) * stride]!;
-        if (i - radius - 1 >= 0) count -= src[base + (i - radius - 1) * stride]!;
-        out[base + i * stride] = count > 0 ? 1 : 0;
-      }
+  const out = new Uint8Array(src.length);
+  for (let line = 0; line < lines; line++) {
+    const base = line * step;
+    let count = 0;
+    for (let i = 0; i < Math.min(radius, n); i++) count += src[base + i * stride]!;
+    for (let i = 0; i < n; i++) {
+      if (i + radius < n) count += src[base + (i + radius) * stride]!;
+      if (i - radius - 1 >= 0) count -= src[base + (i - radius - 1) * stride]!;
+      out[base + i * stride] = count > 0 ? 1 : 0;
     }
-    return out;
-  };
-  const rows = pass(mask, width, 1, height, width);
-  return pass(rows, height, width, width, 1);
+  }
+  return out;
 }
 
 /** A connected mark: its pixels' label, size, bounding box, whether it touches the frame. */
@@ -345,10 +336,11 @@ export function components(map: GreyMap, threshold: number): { labels: Int32Arra
  * unset pixels), by a two-pass 3-4 chamfer (within 8% of the Euclidean distance); beyond the
  * map's edge counts as set, so a mark cut by the edge is not thinned by it.
  */
-export function distanceTransform(mask: Uint8Array, width: number, height: number): Float32Array {
+export function distanceTransform(mask: Mask): Float32Array {
+  const { width, height } = mask;
   const far = 1e9;
-  const d = new Float32Array(mask.length);
-  for (let p = 0; p < d.length; p++) d[p] = mask[p] ? far : 0;
+  const d = new Float32Array(mask.data.length);
+  for (let p = 0; p < d.length; p++) d[p] = mask.data[p] ? far : 0;
   const at = (x: number, y: number) =>
     x < 0 || y < 0 || x >= width || y >= height ? far : d[y * width + x]!;
   for (let y = 0; y < height; y++) {

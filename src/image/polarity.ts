@@ -69,10 +69,10 @@ export interface FoundInk {
  */
 export function inkCandidate(
   grey: GreyMap,
-  options: { polarity: Polarity; window: number },
-  computed?: Contrast,
+  options: { polarity: Polarity; window: number; computed?: Contrast },
 ): InkCandidate {
-  const { contrast, background, divisor } = computed ?? localContrast(grey, options);
+  const { polarity, window, computed } = options;
+  const { contrast, background, divisor } = computed ?? localContrast(grey, { polarity, window });
   const levelled = levelInk(contrast, { background, divisor });
   // Light marks along a sheet's edge are its bright rim (a JPEG's or a phone's sharpening
   // halo), not ink; a dark line along an edge is kept: a stroke in a deep shadow has as dark a
@@ -128,7 +128,7 @@ export const SLIMMER = 1.5;
  */
 export function judgePolarity(grey: GreyMap, darkContrast?: Contrast): FoundInk {
   const wide = backgroundWindow(grey.width, grey.height);
-  let dark = inkCandidate(grey, { polarity: "dark", window: wide }, darkContrast);
+  let dark = inkCandidate(grey, { polarity: "dark", window: wide, computed: darkContrast });
   let window = wide;
   if (dark.digit.box !== undefined) {
     const scaled = Math.max(MIN_WINDOW, Math.round(6 * strokeShape(dark.digit).thickness)) | 1;
@@ -140,8 +140,7 @@ export function judgePolarity(grey: GreyMap, darkContrast?: Contrast): FoundInk 
   const light = inkCandidate(grey, { polarity: "light", window });
   const found = (
     c: InkCandidate,
-    judged: PolarityReason,
-    shapes?: FoundInk["shapes"],
+    { judged, shapes }: { judged: PolarityReason; shapes?: FoundInk["shapes"] },
   ): FoundInk => ({
     source: c.polarity === "dark" ? "inverted luminance" : "luminance",
     judged,
@@ -169,15 +168,15 @@ export function judgePolarity(grey: GreyMap, darkContrast?: Contrast): FoundInk 
   const border = (shapes?: FoundInk["shapes"]) => {
     const ground = borderMedian(grey);
     if (d.box === undefined || l.box === undefined) {
-      return found(ground > 0.5 ? dark : light, "border", shapes);
+      return found(ground > 0.5 ? dark : light, { judged: "border", shapes });
     }
     const darkInk = ground - medianOver(grey, d.mask);
     const lightInk = medianOver(grey, l.mask) - ground;
-    return found(darkInk >= lightInk ? dark : light, "border", shapes);
+    return found(darkInk >= lightInk ? dark : light, { judged: "border", shapes });
   };
   if (d.box === undefined || l.box === undefined) {
     if (d.box === l.box) return border();
-    return found(d.box !== undefined ? dark : light, "only");
+    return found(d.box !== undefined ? dark : light, { judged: "only" });
   }
   const shapes = { dark: strokeShape(d), light: strokeShape(l) };
   // A frame drawn round the digit was dropped from one reading, yet it bounds the other's
@@ -187,34 +186,38 @@ export function judgePolarity(grey: GreyMap, darkContrast?: Contrast): FoundInk 
     const [framer, other] = dFramed ? [d, l] : [l, d];
     if (inside(other.box!, framer.outline!)) {
       const outer = dFramed ? dark : light;
-      return outer.digit.touchesFrame ? border(shapes) : found(outer, "enclosure", shapes);
+      return outer.digit.touchesFrame
+        ? border(shapes)
+        : found(outer, { judged: "enclosure", shapes });
     }
   }
   const lightInside = inside(l.box, d.box), darkInside = inside(d.box, l.box);
   if (lightInside !== darkInside) {
     const outer = lightInside ? dark : light;
-    return outer.digit.touchesFrame ? border(shapes) : found(outer, "enclosure", shapes);
+    return outer.digit.touchesFrame
+      ? border(shapes)
+      : found(outer, { judged: "enclosure", shapes });
   }
   if (d.touchesFrame !== l.touchesFrame) {
-    return found(d.touchesFrame ? light : dark, "frame", shapes);
+    return found(d.touchesFrame ? light : dark, { judged: "frame", shapes });
   }
   // Thinner, and not a mere sliver: at least half as long.
   const slimmer = (a: StrokeShape, b: StrokeShape) =>
     a.thickness * SLIMMER <= b.thickness && a.length >= b.length / 2;
-  if (slimmer(shapes.dark, shapes.light)) return found(dark, "slimness", shapes);
-  if (slimmer(shapes.light, shapes.dark)) return found(light, "slimness", shapes);
-  const ground = groundBetween(grey, d, l);
-  if (ground === undefined) return found(dark, "ground", shapes);
+  if (slimmer(shapes.dark, shapes.light)) return found(dark, { judged: "slimness", shapes });
+  if (slimmer(shapes.light, shapes.dark)) return found(light, { judged: "slimness", shapes });
+  const ground = groundBetween(grey, [d, l]);
+  if (ground === undefined) return found(dark, { judged: "ground", shapes });
   const darkInk = ground - medianOver(grey, d.mask);
   const lightInk = medianOver(grey, l.mask) - ground;
-  return found(darkInk >= lightInk ? dark : light, "ground", shapes);
+  return found(darkInk >= lightInk ? dark : light, { judged: "ground", shapes });
 }
 
 /**
  * The median grey level of the ground among two readings' marks: the pixels where their boxes
  * overlap, in neither's marks; undefined when there is none.
  */
-function groundBetween(grey: GreyMap, a: KeptDigit, b: KeptDigit): number | undefined {
+function groundBetween(grey: GreyMap, [a, b]: [KeptDigit, KeptDigit]): number | undefined {
   const [p, q] = [a.box!, b.box!];
   const x0 = Math.max(p.x, q.x), x1 = Math.min(p.x + p.width, q.x + q.width);
   const y0 = Math.max(p.y, q.y), y1 = Math.min(p.y + p.height, q.y + q.height);
@@ -257,7 +260,7 @@ export interface StrokeShape {
  */
 export function strokeShape(digit: KeptDigit): StrokeShape {
   const { width, height } = digit.map;
-  const distance = distanceTransform(digit.mask, width, height);
+  const distance = distanceTransform({ width, height, data: digit.mask });
   let sum = 0, count = 0;
   for (let p = 0; p < distance.length; p++) {
     if (digit.mask[p]) {

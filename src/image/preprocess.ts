@@ -25,7 +25,7 @@
 import { UserError } from "../errors.ts";
 import type { DecodedImage } from "./decode.ts";
 import { checkDigitSize, INK_THRESHOLD } from "./digit.ts";
-import { type Box, crop, type GreyMap, greyMap } from "./grey_map.ts";
+import { type Box, crop, type GreyMap, greyMap, type Size } from "./grey_map.ts";
 import {
   alphaInk,
   type FoundInk,
@@ -35,7 +35,7 @@ import {
 } from "./polarity.ts";
 import { unrule } from "./rules.ts";
 
-export { type Box, crop, type GreyMap } from "./grey_map.ts";
+export { type Box, crop, type GreyMap, type Mask, type Size } from "./grey_map.ts";
 
 /** MNIST's geometry: the digit's longest side is 20 px, placed in a 28×28 field. */
 export const MNIST_SIDE = 28;
@@ -108,11 +108,13 @@ export interface MnistSteps {
  */
 export function toMnist(image: DecodedImage, name: string): MnistDigit {
   const grey = greyMap(image);
-  const read = grey.source === "alpha" ? alphaOrSheet(image, grey, name) : readInk(grey, name);
+  const read = grey.source === "alpha"
+    ? alphaOrSheet(image, { alpha: grey, name })
+    : readInk(grey, name);
   const { found, scale, box } = read;
   const { digit, levelled } = found;
-  const size = fitSize(box.width, box.height, DIGIT_SIDE);
-  const scaled = resizeArea(crop(digit.map, box), size.width, size.height);
+  const size = fitSize(box, DIGIT_SIDE);
+  const scaled = resizeArea(crop(digit.map, box), size);
   const placed = placeByCenterOfMass(scaled, MNIST_SIDE);
   // Scale so the strongest pixel is full ink, as in nearly every MNIST digit: a thin pen
   // stroke averaged down to 20 px would otherwise be faint.
@@ -164,7 +166,10 @@ export function toMnist(image: DecodedImage, name: string): MnistDigit {
  * image's luminance: on a 2000×2000 canvas of white strokes, 0.42 s of CPU to 0.17 s; at
  * 280×280, 46 ms to 25 ms (medians of three interleaved runs of seven).
  */
-function alphaOrSheet(image: DecodedImage, alpha: Grey, name: string): InkRead {
+function alphaOrSheet(
+  image: DecodedImage,
+  { alpha, name }: { alpha: Grey; name: string },
+): InkRead {
   const attempt = (grey: Grey): InkRead | UserError => {
     try {
       return readInk(grey, name);
@@ -240,7 +245,10 @@ function readInk(grey: Grey, name: string): InkRead {
     found.digit.box === undefined && grey.source !== "alpha" &&
     Math.min(work.width, work.height) >= 2 * MIN_DENOISE
   ) {
-    const half = resizeArea(work, Math.round(work.width / 2), Math.round(work.height / 2));
+    const half = resizeArea(work, {
+      width: Math.round(work.width / 2),
+      height: Math.round(work.height / 2),
+    });
     scale *= half.width / work.width;
     work = half;
     found = read(work);
@@ -249,7 +257,7 @@ function readInk(grey: Grey, name: string): InkRead {
   if (box === undefined) throw noInk(name);
   checkDigitSize(found.digit.map, { box, name, scale });
   const row = found.digit.sideBySide;
-  if (row.length >= 2) throw severalDigits(name, row, scale);
+  if (row.length >= 2) throw severalDigits(row, { name, scale });
   return { found, scale, box };
 }
 
@@ -257,7 +265,7 @@ function readInk(grey: Grey, name: string): InkRead {
  * The refusal of an image that holds digits side by side (`sideBySide`): where they are, in the
  * image's pixels (`scale`: working pixels per image pixel), and what to do.
  */
-function severalDigits(name: string, row: Box[], scale: number): UserError {
+function severalDigits(row: Box[], { name, scale }: { name: string; scale: number }): UserError {
   const at = (b: Box) => {
     const x = Math.round(b.x / scale), y = Math.round(b.y / scale);
     const width = Math.max(1, Math.round((b.x + b.width) / scale) - x);
@@ -291,14 +299,18 @@ export function shrink(map: GreyMap, maxSide: number): { map: GreyMap; scale: nu
   const scale = maxSide / longer;
   const width = Math.max(1, Math.round(map.width * scale));
   const height = Math.max(1, Math.round(map.height * scale));
-  return { map: resizeArea(map, width, height), scale: width / map.width };
+  return { map: resizeArea(map, { width, height }), scale: width / map.width };
 }
 
 /**
- * The smallest box holding every pixel at or above `threshold`. No such pixel is a `UserError`
- * naming `name`: the image is blank, or its ink is too faint to tell from the paper.
+ * The smallest box holding every pixel at or above `threshold` (`INK_THRESHOLD` by default). No
+ * such pixel is a `UserError` naming `name`: the image is blank, or its ink is too faint to tell
+ * from the paper.
  */
-export function boundingBox(map: GreyMap, name: string, threshold = INK_THRESHOLD): Box {
+export function boundingBox(
+  map: GreyMap,
+  { name, threshold = INK_THRESHOLD }: { name: string; threshold?: number },
+): Box {
   const { width, height, data } = map;
   let x0 = width, y0 = height, x1 = -1, y1 = -1;
   for (let y = 0; y < height; y++) {
@@ -316,13 +328,11 @@ export function boundingBox(map: GreyMap, name: string, threshold = INK_THRESHOL
 }
 
 /**
- * The size that fits `width` × `height` into `side` × `side` with its longest side equal to
- * `side`, keeping the aspect ratio (the shorter side rounded, at least 1).
+ * The size that fits `size` (`width` × `height`) into `side` × `side` with its longest side
+ * equal to `side`, keeping the aspect ratio (the shorter side rounded, at least 1).
  */
-export function fitSize(width: number, height: number, side: number): {
-  width: number;
-  height: number;
-} {
+export function fitSize(size: Size, side: number): Size {
+  const { width, height } = size;
   const scale = side / Math.max(width, height);
   return {
     width: Math.max(1, Math.min(side, Math.round(width * scale))),
@@ -336,7 +346,8 @@ export function fitSize(width: number, height: number, side: number): {
  * factor, integer or not, up or down, keeps the total ink in proportion to the area, and is the
  * anti-aliasing MNIST's strokes show. Separable: rows first, then columns.
  */
-export function resizeArea(map: GreyMap, width: number, height: number): GreyMap {
+export function resizeArea(map: GreyMap, size: Size): GreyMap {
+  const { width, height } = size;
   if (!(Number.isInteger(width) && Number.isInteger(height) && width > 0 && height > 0)) {
     throw new RangeError(`resizeArea: size must be positive integers, got ${width}×${height}`);
   }

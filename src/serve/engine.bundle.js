@@ -378,7 +378,7 @@ function greyMap(image, options = {}) {
   const n = width * height;
   const hasAlpha = channels === 2 || channels === 4;
   const alphaAt = (p) => data[p * channels + channels - 1] / 255;
-  if (hasAlpha && !options.sheet && borderMedianOf(width, height, alphaAt) < 0.5) {
+  if (hasAlpha && !options.sheet && borderMedianOf(image, alphaAt) < 0.5) {
     const out = new Float32Array(n);
     for (let p = 0; p < n; p++) out[p] = alphaAt(p);
     return {
@@ -418,9 +418,9 @@ function greyMap(image, options = {}) {
   };
 }
 function borderMedian(map) {
-  return borderMedianOf(map.width, map.height, (p) => map.data[p]);
+  return borderMedianOf(map, (p) => map.data[p]);
 }
-function borderMedianOf(width, height, value) {
+function borderMedianOf({ width, height }, value) {
   const ring = Math.max(1, Math.round(Math.min(width, height) * 0.02));
   const histogram = new Histogram();
   for (let y = 0; y < height; y++) {
@@ -446,37 +446,60 @@ function crop(map, box) {
 
 // src/image/morphology.ts
 function closing(map, radius) {
-  const { width, height } = map;
-  const data = extremeFilter(extremeFilter(map.data, width, height, radius, true), width, height, radius, false);
-  return {
-    width,
-    height,
-    data
-  };
+  return extremeFilter(extremeFilter(map, {
+    radius,
+    max: true
+  }), {
+    radius,
+    max: false
+  });
 }
 function opening(map, radius) {
-  const { width, height } = map;
-  const data = extremeFilter(extremeFilter(map.data, width, height, radius, false), width, height, radius, true);
-  return {
-    width,
-    height,
-    data
-  };
+  return extremeFilter(extremeFilter(map, {
+    radius,
+    max: false
+  }), {
+    radius,
+    max: true
+  });
 }
-function extremeFilter(data, width, height, r, max) {
-  return extremeFilterXY(data, width, height, {
-    rx: r,
-    ry: r,
+function extremeFilter(map, { radius, max }) {
+  return extremeFilterXY(map, {
+    rx: radius,
+    ry: radius,
     max
   });
 }
-function extremeFilterXY(data, width, height, { rx, ry, max }) {
-  if (rx === 0 && ry === 0) return data.slice();
+function extremeFilterXY(map, { rx, ry, max }) {
+  const { width, height } = map;
+  if (rx === 0 && ry === 0) return {
+    width,
+    height,
+    data: map.data.slice()
+  };
   const scratch = lineScratch(Math.max(rx, ry), Math.max(width, height));
-  if (ry === 0) return filterLines(data, width, height, rx, max, false, scratch);
-  if (rx === 0 && ry <= SHORT_COLUMN) return filterColumnsShort(data, width, height, ry, max);
-  const across = rx === 0 ? transpose(data, width, height) : filterLines(data, width, height, rx, max, true, scratch);
-  return filterLines(across, height, width, ry, max, true, scratch);
+  if (ry === 0) return filterLines(map, {
+    r: rx,
+    max,
+    transposed: false,
+    scratch
+  });
+  if (rx === 0 && ry <= SHORT_COLUMN) return filterColumnsShort(map, {
+    r: ry,
+    max
+  });
+  const across = rx === 0 ? transpose(map) : filterLines(map, {
+    r: rx,
+    max,
+    transposed: true,
+    scratch
+  });
+  return filterLines(across, {
+    r: ry,
+    max,
+    transposed: true,
+    scratch
+  });
 }
 function lineScratch(r, n) {
   const size = Math.ceil((n + 2 * r) / (2 * r + 1) + 1) * (2 * r + 1);
@@ -486,7 +509,8 @@ function lineScratch(r, n) {
     h: new Float32Array(size)
   };
 }
-function transpose(src, n, rows) {
+function transpose(map) {
+  const { width: n, height: rows, data: src } = map;
   const out = new Float32Array(src.length);
   for (let l0 = 0; l0 < rows; l0 += 16) {
     const l1 = Math.min(rows, l0 + 16);
@@ -498,10 +522,15 @@ function transpose(src, n, rows) {
       }
     }
   }
-  return out;
+  return {
+    width: rows,
+    height: n,
+    data: out
+  };
 }
 var SHORT_COLUMN = 4;
-function filterColumnsShort(src, width, height, r, max) {
+function filterColumnsShort(map, { r, max }) {
+  const { width, height, data: src } = map;
   const out = new Float32Array(src.length);
   for (let y = 0; y < height; y++) {
     const row = y * width;
@@ -523,12 +552,22 @@ function filterColumnsShort(src, width, height, r, max) {
       }
     }
   }
-  return out;
+  return {
+    width,
+    height,
+    data: out
+  };
 }
-function filterLines(src, n, lines, r, max, transposed, { line, g, h }) {
+function filterLines(map, { r, max, transposed, scratch }) {
+  const { width: n, height: lines, data: src } = map;
+  const { line, g, h } = scratch;
   const k = 2 * r + 1;
   const out = new Float32Array(src.length);
   const m = Math.ceil((n + 2 * r) / k) * k;
+  const blocks = {
+    m,
+    k
+  };
   const none = max ? -Infinity : Infinity;
   line.fill(none, 0, r);
   line.fill(none, r + n, m);
@@ -536,8 +575,8 @@ function filterLines(src, n, lines, r, max, transposed, { line, g, h }) {
   for (let l = 0; l < lines; l++) {
     const base = l * n;
     line.set(src.subarray(base, base + n), r);
-    if (max) runningMax(line, g, h, m, k);
-    else runningMin(line, g, h, m, k);
+    if (max) runningMax(scratch, blocks);
+    else runningMin(scratch, blocks);
     if (transposed) {
       if (max) {
         for (let x = 0; x < n; x++) {
@@ -562,9 +601,17 @@ function filterLines(src, n, lines, r, max, transposed, { line, g, h }) {
       }
     }
   }
-  return out;
+  return transposed ? {
+    width: lines,
+    height: n,
+    data: out
+  } : {
+    width: n,
+    height: lines,
+    data: out
+  };
 }
-function runningMax(line, g, h, m, k) {
+function runningMax({ line, g, h }, { m, k }) {
   for (let start = 0; start < m; start += k) {
     const end = start + k - 1;
     g[start] = line[start];
@@ -579,7 +626,7 @@ function runningMax(line, g, h, m, k) {
     }
   }
 }
-function runningMin(line, g, h, m, k) {
+function runningMin({ line, g, h }, { m, k }) {
   for (let start = 0; start < m; start += k) {
     const end = start + k - 1;
     g[start] = line[start];
@@ -595,48 +642,56 @@ function runningMin(line, g, h, m, k) {
   }
 }
 function openingXY(map, radii) {
-  const { width, height } = map;
-  const eroded = extremeFilterXY(map.data, width, height, {
+  const eroded = extremeFilterXY(map, {
     ...radii,
     max: false
+  });
+  return extremeFilterXY(eroded, {
+    ...radii,
+    max: true
+  });
+}
+function dilateXY(map, radii) {
+  return extremeFilterXY(map, {
+    ...radii,
+    max: true
+  });
+}
+function dilateMask(mask, { radius }) {
+  const { width, height } = mask;
+  const rows = runningCount(mask.data, {
+    n: width,
+    stride: 1,
+    lines: height,
+    step: width,
+    radius
+  });
+  const data = runningCount(rows, {
+    n: height,
+    stride: width,
+    lines: width,
+    step: 1,
+    radius
   });
   return {
     width,
     height,
-    data: extremeFilterXY(eroded, width, height, {
-      ...radii,
-      max: true
-    })
+    data
   };
 }
-function dilateXY(map, radii) {
-  const { width, height } = map;
-  return {
-    width,
-    height,
-    data: extremeFilterXY(map.data, width, height, {
-      ...radii,
-      max: true
-    })
-  };
-}
-function dilateMask(mask, width, height, radius) {
-  const pass = (src, n, stride, lines, step) => {
-    const out = new Uint8Array(src.length);
-    for (let line = 0; line < lines; line++) {
-      const base = line * step;
-      let count = 0;
-      for (let i = 0; i < Math.min(radius, n); i++) count += src[base + i * stride];
-      for (let i = 0; i < n; i++) {
-        if (i + radius < n) count += src[base + (i + radius) * stride];
-        if (i - radius - 1 >= 0) count -= src[base + (i - radius - 1) * stride];
-        out[base + i * stride] = count > 0 ? 1 : 0;
-      }
+function runningCount(src, { n, stride, lines, step, radius }) {
+  const out = new Uint8Array(src.length);
+  for (let line = 0; line < lines; line++) {
+    const base = line * step;
+    let count = 0;
+    for (let i = 0; i < Math.min(radius, n); i++) count += src[base + i * stride];
+    for (let i = 0; i < n; i++) {
+      if (i + radius < n) count += src[base + (i + radius) * stride];
+      if (i - radius - 1 >= 0) count -= src[base + (i - radius - 1) * stride];
+      out[base + i * stride] = count > 0 ? 1 : 0;
     }
-    return out;
-  };
-  const rows = pass(mask, width, 1, height, width);
-  return pass(rows, height, width, width, 1);
+  }
+  return out;
 }
 function components(map, threshold) {
   const { width, height, data } = map;
@@ -690,10 +745,11 @@ function components(map, threshold) {
     marks
   };
 }
-function distanceTransform(mask, width, height) {
+function distanceTransform(mask) {
+  const { width, height } = mask;
   const far = 1e9;
-  const d = new Float32Array(mask.length);
-  for (let p = 0; p < d.length; p++) d[p] = mask[p] ? far : 0;
+  const d = new Float32Array(mask.data.length);
+  for (let p = 0; p < d.length; p++) d[p] = mask.data[p] ? far : 0;
   const at = (x, y) => x < 0 || y < 0 || x >= width || y >= height ? far : d[y * width + x];
   for (let y = 0; y < height; y++) {
     for (let x = 0; x < width; x++) {
@@ -742,10 +798,14 @@ function keepDigit(map, options) {
     edges: 0,
     enclosures: 0
   };
-  const oneSided = options.edges ? oneSidedMarks(labels, found.marks.length, options.edges) : new Uint8Array(found.marks.length + 1);
+  const oneSided = options.edges ? oneSidedMarks(labels, {
+    n: found.marks.length,
+    ...options.edges
+  }) : new Uint8Array(found.marks.length + 1);
   const unframed = found.marks.filter((m) => !oneSided[m.label]);
   dropped.edges = found.marks.length - unframed.length;
-  const enclosing = enclosingFrames(labels, unframed, {
+  const enclosing = enclosingFrames(unframed, {
+    labels,
     width,
     height
   });
@@ -765,7 +825,11 @@ function keepDigit(map, options) {
   const framed = options.dropFrame && inner.some((m) => extent(m.box) >= minExtent);
   const pool = framed ? inner : marks;
   const inMarks = Uint8Array.from(labels, (l) => l > 0 ? 1 : 0);
-  const distance0 = distanceTransform(inMarks, width, height);
+  const distance0 = distanceTransform({
+    width,
+    height,
+    data: inMarks
+  });
   const depth = new Float64Array(found.marks.length + 1);
   for (let p = 0; p < labels.length; p++) depth[labels[p]] += distance0[p];
   const halfDiagonal = Math.hypot(width, height) / 2;
@@ -782,7 +846,11 @@ function keepDigit(map, options) {
   const reach = PIECE_REACH * extent(main.box);
   for (let grew = true; grew; ) {
     grew = false;
-    const distance = distancesToBox(labels, found.marks.length, width, box);
+    const distance = distancesToBox(box, {
+      labels,
+      n: found.marks.length,
+      width
+    });
     for (const mark of pool) {
       if (kept.has(mark) || mark.size < SPECK_FRACTION * main.size) continue;
       if (distance[mark.label] <= reach) {
@@ -813,7 +881,15 @@ function keepDigit(map, options) {
   const others = pool.filter((m) => m.size >= SPECK_FRACTION * main.size);
   const ground = options.ground;
   let sided;
-  const isEdge = (m) => ground !== void 0 && (sided ??= oneSidedMarks(labels, found.marks.length, ground, DIGIT_SIDED))[m.label] === 1;
+  const isEdge = (m) => {
+    if (ground === void 0) return false;
+    sided ??= oneSidedMarks(labels, {
+      n: found.marks.length,
+      ...ground,
+      share: DIGIT_SIDED
+    });
+    return sided[m.label] === 1;
+  };
   const row = sideBySide(others, {
     main,
     box,
@@ -838,18 +914,14 @@ function keepDigit(map, options) {
     sideBySide: row
   };
 }
-function enclosingFrames(labels, marks, size) {
-  const { width, height } = size;
+function enclosingFrames(marks, map) {
   const frames = /* @__PURE__ */ new Set();
   const extent = (b) => Math.max(b.width, b.height);
   const holds = (a, b) => b.x > a.x && b.y > a.y && b.x + b.width < a.x + a.width && b.y + b.height < a.y + a.height;
   const candidates = marks.filter((m) => !m.touchesFrame && marks.some((n) => n !== m && holds(m.box, n.box) && extent(n.box) >= ENCLOSED_EXTENT * extent(m.box))).sort((a, b) => b.box.width * b.box.height - a.box.width * a.box.height);
   for (const frame of candidates) {
     const rest = marks.filter((m) => m !== frame && !frames.has(m));
-    const reached = outsideOf(labels, frame, {
-      width,
-      height
-    });
+    const reached = outsideOf(frame, map);
     const enclosed = rest.filter((m) => !reached.has(m.label));
     if (!enclosed.some((m) => extent(m.box) >= ENCLOSED_EXTENT * extent(frame.box))) continue;
     let ink = 0;
@@ -859,11 +931,16 @@ function enclosingFrames(labels, marks, size) {
   }
   return frames;
 }
-function outsideOf(labels, frame, size) {
-  const { width, height } = size;
+function outsideOf(frame, { labels, width, height }) {
   const own = Uint8Array.from(labels, (l) => l === frame.label ? 1 : 0);
   const radius = Math.max(1, Math.round(FRAME_GAP / 2 * Math.max(frame.box.width, frame.box.height)));
-  const wall = dilateMask(own, width, height, radius);
+  const wall = dilateMask({
+    width,
+    height,
+    data: own
+  }, {
+    radius
+  }).data;
   const seen = new Uint8Array(labels.length);
   const queue = new Int32Array(labels.length);
   let tail = 0;
@@ -950,7 +1027,10 @@ function sideBySide(marks, options) {
         c.box,
         near
       ];
-      if (ink && !clearBetween(ink, a, b)) continue;
+      if (ink && !clearBetween(ink, [
+        a,
+        b
+      ])) continue;
       near = c.box;
       if (step > 0) row.push(c.box);
       else row.unshift(c.box);
@@ -958,7 +1038,7 @@ function sideBySide(marks, options) {
   }
   return row.length >= 2 ? row : [];
 }
-function clearBetween(ink, a, b) {
+function clearBetween(ink, [a, b]) {
   const y0 = Math.min(a.y, b.y), y1 = Math.max(a.y + a.height, b.y + b.height);
   for (let x = a.x + a.width; x < b.x; x++) {
     let clear = true;
@@ -968,7 +1048,7 @@ function clearBetween(ink, a, b) {
   return false;
 }
 var RING = 3;
-function oneSidedMarks(labels, n, { grey, polarity }, share = 0.3) {
+function oneSidedMarks(labels, { n, grey, polarity, share = 0.3 }) {
   const { width, height, data } = grey;
   const owner = Int32Array.from(labels);
   const distance = new Uint8Array(labels.length).fill(255);
@@ -1029,7 +1109,7 @@ function oneSidedMarks(labels, n, { grey, polarity }, share = 0.3) {
   }
   return out;
 }
-function distancesToBox(labels, n, width, box) {
+function distancesToBox(box, { labels, n, width }) {
   const distance = new Float64Array(n + 1).fill(Infinity);
   const right = box.x + box.width - 1, bottom = box.y + box.height - 1;
   for (let p = 0; p < labels.length; p++) {
@@ -1146,7 +1226,11 @@ function strokeWidth(map) {
     }
   }
   let best = 0;
-  for (const d of distanceTransform(mask, width, height)) best = Math.max(best, d);
+  for (const d of distanceTransform({
+    width,
+    height,
+    data: mask
+  })) best = Math.max(best, d);
   return best;
 }
 
@@ -1160,12 +1244,12 @@ function backgroundWindow(width, height) {
   const side = Math.max(MIN_WINDOW, Math.round(Math.max(width, height) * WINDOW_FRACTION));
   return side | 1;
 }
-function localBackground(map, polarity, window) {
+function localBackground(map, { polarity, window }) {
   const radius = window >> 1;
   return polarity === "dark" ? closing(map, radius) : opening(map, radius);
 }
 function localContrast(map, options) {
-  const background = localBackground(map, options.polarity, options.window);
+  const background = localBackground(map, options);
   const out = new Float32Array(map.data.length);
   const bg = background.data;
   const grey = map.data;
@@ -1206,7 +1290,13 @@ function levelInk(contrast, options = {}) {
     for (let p = 0; p < data.length; p++) strokes[p] = data[p] > split.threshold ? 1 : 0;
   }
   const radius = Math.max(1, Math.round(0.01 * Math.max(width, height)));
-  const masked = dilateMask(strokes, width, height, radius);
+  const masked = dilateMask({
+    width,
+    height,
+    data: strokes
+  }, {
+    radius
+  }).data;
   const raw = (p) => divisor ? data[p] * divisor[p] : data[p];
   const paper = new Histogram(-1, 1);
   const divisors = new Histogram(0, 1);
@@ -1267,8 +1357,12 @@ function levelInk(contrast, options = {}) {
 }
 
 // src/image/polarity.ts
-function inkCandidate(grey, options, computed) {
-  const { contrast, background, divisor } = computed ?? localContrast(grey, options);
+function inkCandidate(grey, options) {
+  const { polarity, window, computed } = options;
+  const { contrast, background, divisor } = computed ?? localContrast(grey, {
+    polarity,
+    window
+  });
   const levelled2 = levelInk(contrast, {
     background,
     divisor
@@ -1295,8 +1389,9 @@ function judgePolarity(grey, darkContrast) {
   const wide = backgroundWindow(grey.width, grey.height);
   let dark = inkCandidate(grey, {
     polarity: "dark",
-    window: wide
-  }, darkContrast);
+    window: wide,
+    computed: darkContrast
+  });
   let window = wide;
   if (dark.digit.box !== void 0) {
     const scaled = Math.max(MIN_WINDOW, Math.round(6 * strokeShape(dark.digit).thickness)) | 1;
@@ -1312,7 +1407,7 @@ function judgePolarity(grey, darkContrast) {
     polarity: "light",
     window
   });
-  const found = (c, judged, shapes2) => ({
+  const found = (c, { judged, shapes: shapes2 }) => ({
     source: c.polarity === "dark" ? "inverted luminance" : "luminance",
     judged,
     window,
@@ -1342,15 +1437,23 @@ function judgePolarity(grey, darkContrast) {
   const border = (shapes2) => {
     const ground2 = borderMedian(grey);
     if (d.box === void 0 || l.box === void 0) {
-      return found(ground2 > 0.5 ? dark : light, "border", shapes2);
+      return found(ground2 > 0.5 ? dark : light, {
+        judged: "border",
+        shapes: shapes2
+      });
     }
     const darkInk2 = ground2 - medianOver(grey, d.mask);
     const lightInk2 = medianOver(grey, l.mask) - ground2;
-    return found(darkInk2 >= lightInk2 ? dark : light, "border", shapes2);
+    return found(darkInk2 >= lightInk2 ? dark : light, {
+      judged: "border",
+      shapes: shapes2
+    });
   };
   if (d.box === void 0 || l.box === void 0) {
     if (d.box === l.box) return border();
-    return found(d.box !== void 0 ? dark : light, "only");
+    return found(d.box !== void 0 ? dark : light, {
+      judged: "only"
+    });
   }
   const shapes = {
     dark: strokeShape(d),
@@ -1367,27 +1470,51 @@ function judgePolarity(grey, darkContrast) {
     ];
     if (inside(other.box, framer.outline)) {
       const outer = dFramed ? dark : light;
-      return outer.digit.touchesFrame ? border(shapes) : found(outer, "enclosure", shapes);
+      return outer.digit.touchesFrame ? border(shapes) : found(outer, {
+        judged: "enclosure",
+        shapes
+      });
     }
   }
   const lightInside = inside(l.box, d.box), darkInside = inside(d.box, l.box);
   if (lightInside !== darkInside) {
     const outer = lightInside ? dark : light;
-    return outer.digit.touchesFrame ? border(shapes) : found(outer, "enclosure", shapes);
+    return outer.digit.touchesFrame ? border(shapes) : found(outer, {
+      judged: "enclosure",
+      shapes
+    });
   }
   if (d.touchesFrame !== l.touchesFrame) {
-    return found(d.touchesFrame ? light : dark, "frame", shapes);
+    return found(d.touchesFrame ? light : dark, {
+      judged: "frame",
+      shapes
+    });
   }
   const slimmer = (a, b) => a.thickness * SLIMMER <= b.thickness && a.length >= b.length / 2;
-  if (slimmer(shapes.dark, shapes.light)) return found(dark, "slimness", shapes);
-  if (slimmer(shapes.light, shapes.dark)) return found(light, "slimness", shapes);
-  const ground = groundBetween(grey, d, l);
-  if (ground === void 0) return found(dark, "ground", shapes);
+  if (slimmer(shapes.dark, shapes.light)) return found(dark, {
+    judged: "slimness",
+    shapes
+  });
+  if (slimmer(shapes.light, shapes.dark)) return found(light, {
+    judged: "slimness",
+    shapes
+  });
+  const ground = groundBetween(grey, [
+    d,
+    l
+  ]);
+  if (ground === void 0) return found(dark, {
+    judged: "ground",
+    shapes
+  });
   const darkInk = ground - medianOver(grey, d.mask);
   const lightInk = medianOver(grey, l.mask) - ground;
-  return found(darkInk >= lightInk ? dark : light, "ground", shapes);
+  return found(darkInk >= lightInk ? dark : light, {
+    judged: "ground",
+    shapes
+  });
 }
-function groundBetween(grey, a, b) {
+function groundBetween(grey, [a, b]) {
   const [p, q] = [
     a.box,
     b.box
@@ -1415,7 +1542,11 @@ function inside(a, b) {
 }
 function strokeShape(digit) {
   const { width, height } = digit.map;
-  const distance = distanceTransform(digit.mask, width, height);
+  const distance = distanceTransform({
+    width,
+    height,
+    data: digit.mask
+  });
   let sum = 0, count = 0;
   for (let p = 0; p < distance.length; p++) {
     if (digit.mask[p]) {
@@ -1606,11 +1737,14 @@ var WORKING_SIDE = 768;
 var MIN_DENOISE = 128;
 function toMnist(image, name) {
   const grey = greyMap(image);
-  const read = grey.source === "alpha" ? alphaOrSheet(image, grey, name) : readInk(grey, name);
+  const read = grey.source === "alpha" ? alphaOrSheet(image, {
+    alpha: grey,
+    name
+  }) : readInk(grey, name);
   const { found, scale, box } = read;
   const { digit, levelled: levelled2 } = found;
-  const size = fitSize(box.width, box.height, DIGIT_SIDE);
-  const scaled = resizeArea(crop(digit.map, box), size.width, size.height);
+  const size = fitSize(box, DIGIT_SIDE);
+  const scaled = resizeArea(crop(digit.map, box), size);
   const placed = placeByCenterOfMass(scaled, MNIST_SIDE);
   const pixels = placed.map.data;
   let max = 0;
@@ -1644,7 +1778,7 @@ function toMnist(image, name) {
     }
   };
 }
-function alphaOrSheet(image, alpha, name) {
+function alphaOrSheet(image, { alpha, name }) {
   const attempt = (grey) => {
     try {
       return readInk(grey, name);
@@ -1686,7 +1820,10 @@ function readInk(grey, name) {
   };
   let found = read(work);
   if (found.digit.box === void 0 && grey.source !== "alpha" && Math.min(work.width, work.height) >= 2 * MIN_DENOISE) {
-    const half = resizeArea(work, Math.round(work.width / 2), Math.round(work.height / 2));
+    const half = resizeArea(work, {
+      width: Math.round(work.width / 2),
+      height: Math.round(work.height / 2)
+    });
     scale *= half.width / work.width;
     work = half;
     found = read(work);
@@ -1699,14 +1836,17 @@ function readInk(grey, name) {
     scale
   });
   const row = found.digit.sideBySide;
-  if (row.length >= 2) throw severalDigits(name, row, scale);
+  if (row.length >= 2) throw severalDigits(row, {
+    name,
+    scale
+  });
   return {
     found,
     scale,
     box
   };
 }
-function severalDigits(name, row, scale) {
+function severalDigits(row, { name, scale }) {
   const at = (b) => {
     const x = Math.round(b.x / scale), y = Math.round(b.y / scale);
     const width = Math.max(1, Math.round((b.x + b.width) / scale) - x);
@@ -1732,18 +1872,23 @@ function shrink(map, maxSide) {
   const width = Math.max(1, Math.round(map.width * scale));
   const height = Math.max(1, Math.round(map.height * scale));
   return {
-    map: resizeArea(map, width, height),
+    map: resizeArea(map, {
+      width,
+      height
+    }),
     scale: width / map.width
   };
 }
-function fitSize(width, height, side) {
+function fitSize(size, side) {
+  const { width, height } = size;
   const scale = side / Math.max(width, height);
   return {
     width: Math.max(1, Math.min(side, Math.round(width * scale))),
     height: Math.max(1, Math.min(side, Math.round(height * scale)))
   };
 }
-function resizeArea(map, width, height) {
+function resizeArea(map, size) {
+  const { width, height } = size;
   if (!(Number.isInteger(width) && Number.isInteger(height) && width > 0 && height > 0)) {
     throw new RangeError(`resizeArea: size must be positive integers, got ${width}\xD7${height}`);
   }
@@ -1842,14 +1987,17 @@ function toFashion(image, name) {
   }
   const { map: work, scale } = shrink(grey.map, WORKING_SIDE);
   const read = grey.source === "alpha" ? {
-    ...alphaIntensity(image, work, scale),
+    ...alphaIntensity(image, {
+      alpha: work,
+      scale
+    }),
     background: 0,
     negated: false
   } : levelled(work);
   const box = trim(read.map);
   if (box === void 0) throw nothing(name);
-  const size = fitSize(box.width, box.height, MNIST_SIDE);
-  const scaled = resizeArea(crop(read.map, box), size.width, size.height);
+  const size = fitSize(box, MNIST_SIDE);
+  const scaled = resizeArea(crop(read.map, box), size);
   const offset = {
     x: Math.floor((MNIST_SIDE - size.width) / 2),
     y: Math.floor((MNIST_SIDE - size.height) / 2)
@@ -2035,7 +2183,7 @@ function leastSquares(rows, values) {
   }
   return a.map((row, i) => row[n] / row[i]);
 }
-function alphaIntensity(image, alpha, scale) {
+function alphaIntensity(image, { alpha, scale }) {
   const { width, height, channels, data } = image;
   const over = new Float32Array(width * height);
   for (let p = 0; p < over.length; p++) {
@@ -2051,7 +2199,7 @@ function alphaIntensity(image, alpha, scale) {
     width,
     height,
     data: over
-  }, alpha.width, alpha.height);
+  }, alpha);
   return trim(map) === void 0 ? {
     map: alpha
   } : {
