@@ -11,9 +11,9 @@ import {
   lockFile,
   removeStaleTemps,
 } from "../fs.ts";
-import { acquireGpu, DEVICE_CHOICES } from "../gpu/device.ts";
+import { acquireGpu, DEVICE_CHOICES, type Gpu } from "../gpu/device.ts";
 import { ensureDataset } from "../data/download.ts";
-import { holdout, loadSplit, subset } from "../data/dataset.ts";
+import { holdout, loadSplit, type Split, subset } from "../data/dataset.ts";
 import {
   legacyModelDir,
   previousModelPath,
@@ -21,13 +21,13 @@ import {
   resolveModelDir,
 } from "../data/paths.ts";
 import { type DatasetName, DATASETS } from "../data/mirrors.ts";
-import { checkDigitInput, loadCheckpoint } from "../nn/checkpoint.ts";
+import { checkDigitInput, type Checkpoint, loadCheckpoint } from "../nn/checkpoint.ts";
 import { ARCH_HELP, archOption } from "../nn/import.ts";
 import { modelPath, trainedModelPath } from "../nn/model_store.ts";
-import { MODELS } from "../nn/model.ts";
+import { MODELS, type ModelSpec } from "../nn/model.ts";
 import { checkBatchFits, checkParamsFit } from "../nn/network.ts";
 import { OPTIMIZERS } from "../nn/optimizer.ts";
-import { KERNEL_MODES } from "../train/autotune.ts";
+import { KERNEL_MODES, type KernelMode } from "../train/autotune.ts";
 import {
   AccuracyNotRecorded,
   type EpochResult,
@@ -37,10 +37,11 @@ import {
 import { WorkProgress } from "../progress.ts";
 import { plotFormat, writeRunPlot } from "./plot.ts";
 import { mark } from "../trace.ts";
-import { runSettings, TRAIN_OPTIONS } from "./train_options.ts";
+import { type RunSettings, runSettings, TRAIN_OPTIONS, type TrainValues } from "./train_options.ts";
 import { trainedOn } from "../train/trained_on.ts";
 import {
   afterTraining,
+  type Backup,
   catchSignals,
   finish,
   interruption,
@@ -227,94 +228,27 @@ export const trainCommand: Command = {
   help: HELP,
   async run(args) {
     const { values: v } = parseCommandArgs("train", args, { options: TRAIN_OPTIONS });
-    const modelNames = Object.keys(MODELS);
     // Validate the options that need no file first, so typos fail fast.
     const device = choiceOption("device", v.device, { choices: DEVICE_CHOICES, fallback: "auto" });
     const epochs = intOption("epochs", v.epochs, { fallback: 10, min: 1 });
-    const kernelMode = choiceOption("kernels", v.kernels, {
+    const kernels = choiceOption("kernels", v.kernels, {
       choices: KERNEL_MODES,
       fallback: "auto",
     });
-    // --arch says which network a plain file holds; a fresh run's network is --model's.
-    if (v.arch !== undefined && v.resume === undefined) {
-      archOption(v.arch); // a bad name is refused as such
-      throw new UserError("--arch applies to --resume of a plain safetensors file only", {
-        hint: `To train ${v.arch === "lenet" ? "LeNet" : "the MLP"}, pass --model ${v.arch}; ` +
-          "--arch names the network of a PyTorch file that --resume reads.",
-      });
-    }
+    checkArchOption(v.arch, v.resume);
     const dataDir = resolveDataDir(v["data-dir"]);
     const modelDir = resolveModelDir();
-    const resumePath = v.resume === undefined ? undefined : await modelPath(v.resume, dataDir, {
-      modelDir,
-      option: "--resume",
-      // `--resume mlp --dataset fashion`: the fashion-mlp that `--dataset fashion` saved.
-      ...(v.dataset === undefined ? {} : { dataset: v.dataset }),
-    });
-    // A plain safetensors file (a PyTorch state_dict) resumes as a fresh run from its weights.
-    const resume = resumePath === undefined
-      ? undefined
-      : await loadCheckpoint(resumePath, { arch: archOption(v.arch), option: "--resume" });
-    // Both datasets are 28×28 grey images; another input size would train on garbage.
-    if (resume) checkDigitInput(resume, resumePath!, { action: "resume from" });
-    const {
+    const { resume, resumePath } = await readResume(v, { dataDir, modelDir });
+    const settings = runSettings(v, { resume, resumePath, epochs });
+    const { dataset } = settings;
+    const model = chooseModel(v.model, resume);
+    const save = await chooseSavePath(v.save, {
+      resume,
+      resumePath,
+      model,
       dataset,
-      batchSize,
-      optimizer,
-      adam,
-      lr,
-      momentum,
-      beta1,
-      beta2,
-      epsilon,
-      wd,
-      clipGradient,
-      schedule,
-      init,
-      seed,
-      limit,
-      frequent,
-      metrics,
-      held,
-      validation,
-      augment,
-    } = runSettings(v, { resume, resumePath, epochs });
-
-    let model;
-    if (resume) {
-      model = resume.meta.model;
-      if (v.model !== undefined && v.model !== model.name) {
-        throw new UserError(
-          `--model ${v.model} does not match the checkpoint's model "${model.name}"`,
-          { hint: "Leave out --model when resuming." },
-        );
-      }
-    } else {
-      const name = v.model ?? "mlp";
-      const make = MODELS[name];
-      if (!make) {
-        throw new UserError(`Unknown model "${name}"`, {
-          hint: `Choose one of: ${modelNames.join(", ")}.`,
-        });
-      }
-      model = make();
-    }
-    // A run resumed from where older versions kept models saves in the model directory: that
-    // one is only read.
-    const resumedLegacy = resumePath !== undefined &&
-      await sameFile(dirname(resumePath), legacyModelDir(dataDir)) &&
-      !await sameFile(legacyModelDir(dataDir), modelDir);
-    // Nor is a plain file (PyTorch's) overwritten: the run saves as a fresh one would.
-    // Nor is one of another dataset: a Fashion-MNIST run never replaces a digit model.
-    const save = v.save ??
-      (resumePath !== undefined && !resumedLegacy && resume?.origin?.from === "metadata" &&
-          resume.meta.dataset === dataset
-        ? resumePath
-        : trainedModelPath(modelDir, model.name, dataset));
-    // A checkpoint that cannot be written is found now, not after the first epoch.
-    await checkWritable(save, {
-      what: "checkpoint",
-      ...(v.save === undefined ? {} : { format: "safetensors", option: "--save" }),
+      dataDir,
+      modelDir,
     });
     // Two runs saving to one file would each replace the other's model, and its backup, and
     // both say they are the default: the second is refused now, before it loads anything.
@@ -324,201 +258,416 @@ export const trainCommand: Command = {
     if (lock !== undefined) {
       for (const path of [save, previousModelPath(save)]) await removeStaleTemps(path);
     }
-    // A checkpoint of the other dataset goes on training (fine-tuning from it is a use), but its
-    // epochs and optimizer state come along, and its record keeps each dataset's epochs in turn
-    // (`TrainingRecord.datasets`): say so.
-    if (resume?.origin?.from === "metadata" && resume.meta.dataset !== dataset) {
-      const done = resume.meta.epoch + 1;
-      const name = (d: string) => DATASETS[d as DatasetName]?.title ?? d;
-      // Each dataset in turn; one that records no epoch (-1) says 0 of its own.
-      const parts = trainedOn(resume.meta);
-      const was = (parts.length > 0 ? parts : [{ dataset: resume.meta.dataset, epochs: 0 }])
-        .map(({ dataset, epochs }) =>
-          `${name(dataset)} for ${epochs} epoch${epochs === 1 ? "" : "s"}`
-        ).join(", then ");
-      console.error(
-        `note: "${resumePath}" was trained on ${was}: this run goes on from its weights and ` +
-          `optimizer state on ${name(dataset)}, from Epoch[${done}], and saves to ${save}, whose ` +
-          "epoch count will include those, and its training record each dataset's epochs",
-      );
-    }
-    if (v.plot !== undefined) {
-      plotFormat(v.plot, "--plot"); // an unknown extension fails now, not after training
-      await checkWritable(v.plot, { what: "chart", option: "--plot" });
-      if (resumePath !== undefined) {
-        await checkNotInput(v.plot, [{ path: resumePath, what: "checkpoint" }], {
-          what: "chart",
-          option: "--plot",
-        });
-      }
-    }
-    /** The run's log lines, for --plot. */
-    const runLog: string[] = [];
+    noteOtherDataset(resume, { resumePath, dataset, save });
+    await checkPlot(v.plot, resumePath);
     // Timestamps time the log intervals that are read back together, and --profile.
     const gpu = await acquireGpu(device, { timestamps: true });
     mark("train: device");
     try {
-      checkBatchFits(model, batchSize, { limits: gpu.device.limits, adapter: gpu.name });
+      checkBatchFits(model, settings.batchSize, { limits: gpu.device.limits, adapter: gpu.name });
       checkParamsFit(model, { limits: gpu.device.limits, adapter: gpu.name, train: true });
-      await ensureDataset(dataDir, dataset, {
-        mirrors: v.mirror,
-        log: (line) => console.error(line),
-      });
-      let [trainSplit, validationSplit] = await Promise.all([
-        loadSplit(dataDir, { dataset, split: "train" }),
-        loadSplit(dataDir, { dataset, split: "test" }),
-      ]);
-      mark("train: data loaded");
-      if (limit !== undefined) {
-        // Past a split, --limit takes all of it: say so for each split the run uses (the test
-        // split only validates without --validation holdout:N, which trains on fewer).
-        if (limit > trainSplit.count) {
-          console.error(
-            `note: --limit ${limit} is more than the ${
-              trainSplit.count.toLocaleString("en-US")
-            } training samples: ${held === undefined ? "training on" : "using"} all of them`,
-          );
-        }
-        if (held === undefined && limit > validationSplit.count) {
-          console.error(
-            `note: --limit ${limit} is more than the ${
-              validationSplit.count.toLocaleString("en-US")
-            } test samples: validating on all of them`,
-          );
-        }
-        trainSplit = subset(trainSplit, limit);
-        validationSplit = subset(validationSplit, limit);
-      }
-      if (held !== undefined) {
-        if (held >= trainSplit.count) {
-          const tenth = Math.max(1, Math.floor(trainSplit.count / 10));
-          throw new UserError(
-            `--validation holdout:${held} leaves nothing to train on: there are only ` +
-              `${trainSplit.count} training sample${trainSplit.count === 1 ? "" : "s"}` +
-              (limit === undefined ? "" : " (--limit)"),
-            { hint: `Hold out fewer than ${trainSplit.count}, e.g. holdout:${tenth}.` },
-          );
-        }
-        ({ train: trainSplit, validation: validationSplit } = holdout(trainSplit, held));
-      }
-      if (resume && resume.meta.epoch + 1 >= epochs) {
-        throw new UserError(
-          `The checkpoint has already completed ${resume.meta.epoch + 1} ` +
-            `epoch${resume.meta.epoch === 0 ? "" : "s"}`,
-          { hint: `Pass --epochs N with N > ${resume.meta.epoch + 1} to train further.` },
-        );
-      }
-      // From here a signal stops the run at its next progress report, with its models settled.
-      using signals = catchSignals();
-      const existed = await exists(save);
-      const backup = await keepBetter(save, { resumed: resumePath });
-      let saved = false;
-      let results: EpochResult[];
-      try {
-        signals.check();
-        // A bar on stderr while epochs and validations run (on a terminal only); cleared before
-        // anything below prints, a signal's line too.
-        using progress = await WorkProgress.open();
-        results = await train(gpu, {
-          model,
-          train: trainSplit,
-          validationSplit,
-          validation,
-          augment,
-          epochs,
-          batchSize,
-          optimizer: {
-            lr,
-            momentum,
-            wd,
-            clipGradient,
-            optimizer,
-            ...(adam ? { beta1, beta2, epsilon } : {}),
-          },
-          schedule,
-          seed,
-          init,
-          frequent,
-          metrics,
-          limit,
-          profile: v.profile === true,
-          kernels: kernelMode,
-          save,
-          onSave: () => {
-            saved = true;
-            return Promise.resolve();
-          },
-          dataset,
-          resume,
-          releaseData: true,
-          log: progress.log((line) => {
-            console.log(line);
-            runLog.push(line);
-          }),
-          onProgress: (p) => {
-            signals.check();
-            if (p.phase === "warm-up") progress.status(trainingLabel(p), WARM_UP_DETAIL);
-            else progress.update(trainingLabel(p), p);
-          },
-        });
-      } catch (error) {
-        if (signals.caught) {
-          throw await interruption(signals.caught, {
-            save,
-            saved,
-            existed,
-            backup,
-            modelDir,
-            dataDir,
-            epochs,
-          });
-        }
-        // The model the run replaces is not lost with it: put back, or kept beside.
-        let kept = false;
-        try {
-          kept = backup !== undefined && await settleBackup(backup, { save, saved });
-        } catch (settling) {
-          // The error that stopped the run comes last; a copy left behind is said before it.
-          if (!(settling instanceof UserError)) throw settling;
-          console.error(`warning: ${settling.message}`);
-          console.error(`hint: ${settling.hint}`);
-        }
-        if (backup && kept) {
-          console.error(
-            `${replaced(backup)} (validation accuracy ${scored(backup.accuracy, backup)}) ` +
-              `is kept as ${backup.path}.`,
-          );
-        }
-        if (error instanceof AccuracyNotRecorded) {
-          throw await withNextSteps(error, { modelDir, epochs });
-        }
-        throw error;
-      }
-      // A signal from here on is heard once the models are settled (finish, whose writes are
-      // atomic), and again once the chart is drawn: the program then exits as it would have
-      // during training, without the chart if it came before it.
-      await finish(results, {
-        save,
-        modelDir,
-        dataDir,
-        backup,
-        lr,
-        limit,
-        validationSamples: validationSplit.count,
-        validation,
+      const splits = await loadRunSplits(dataDir, {
         dataset,
+        mirrors: v.mirror,
+        limit: settings.limit,
+        held: settings.held,
       });
-      if (signals.caught) {
-        throw await afterTraining(signals.caught, { save, epochs, plot: v.plot });
-      }
-      if (v.plot !== undefined) {
-        const batchesPerEpoch = Math.ceil(trainSplit.count / batchSize);
-        const label = basename(save).replace(/\.safetensors$/, "");
-        console.error(await writeRunPlot(v.plot, runLog, { label, batchesPerEpoch }));
-      }
-      if (signals.caught) throw await afterTraining(signals.caught, { save, epochs });
+      checkEpochsLeft(resume, epochs);
+      await trainAndSettle(gpu, {
+        settings,
+        model,
+        epochs,
+        kernels,
+        save,
+        dataDir,
+        modelDir,
+        resume,
+        resumePath,
+        splits,
+        plot: v.plot,
+        profile: v.profile === true,
+      });
     } finally {
       gpu.device.destroy();
     }
   },
 };
+
+/**
+ * Refuses `--arch` without `--resume`: it says which network a plain file holds, and a fresh
+ * run's network is `--model`'s. A bad name is refused as such first.
+ */
+function checkArchOption(arch: string | undefined, resume: string | undefined): void {
+  if (arch === undefined || resume !== undefined) return;
+  archOption(arch); // a bad name is refused as such
+  throw new UserError("--arch applies to --resume of a plain safetensors file only", {
+    hint: `To train ${arch === "lenet" ? "LeNet" : "the MLP"}, pass --model ${arch}; ` +
+      "--arch names the network of a PyTorch file that --resume reads.",
+  });
+}
+
+/**
+ * The checkpoint `--resume` names (a path, or a model name in the model directory) and its
+ * path, both undefined for a fresh run. A plain safetensors file (a PyTorch state_dict, its
+ * network named by `--arch`) resumes as a fresh run from its weights. A model that does not take
+ * 28×28 images is refused.
+ */
+async function readResume(
+  v: TrainValues,
+  { dataDir, modelDir }: { dataDir: string; modelDir: string },
+): Promise<{ resume?: Checkpoint; resumePath?: string }> {
+  if (v.resume === undefined) return {};
+  const resumePath = await modelPath(v.resume, dataDir, {
+    modelDir,
+    option: "--resume",
+    // `--resume mlp --dataset fashion`: the fashion-mlp that `--dataset fashion` saved.
+    ...(v.dataset === undefined ? {} : { dataset: v.dataset }),
+  });
+  const resume = await loadCheckpoint(resumePath, { arch: archOption(v.arch), option: "--resume" });
+  // Both datasets are 28×28 grey images; another input size would train on garbage.
+  checkDigitInput(resume, resumePath, { action: "resume from" });
+  return { resume, resumePath };
+}
+
+/**
+ * The network to train: the resumed checkpoint's (a `--model` naming another is refused), else
+ * `--model`'s (default mlp), freshly made.
+ */
+function chooseModel(name: string | undefined, resume: Checkpoint | undefined): ModelSpec {
+  if (resume) {
+    const model = resume.meta.model;
+    if (name !== undefined && name !== model.name) {
+      throw new UserError(
+        `--model ${name} does not match the checkpoint's model "${model.name}"`,
+        { hint: "Leave out --model when resuming." },
+      );
+    }
+    return model;
+  }
+  const fresh = name ?? "mlp";
+  const make = MODELS[fresh];
+  if (!make) {
+    throw new UserError(`Unknown model "${fresh}"`, {
+      hint: `Choose one of: ${Object.keys(MODELS).join(", ")}.`,
+    });
+  }
+  return make();
+}
+
+/**
+ * Where the run saves its checkpoint: `--save`, else the resumed checkpoint itself, else the
+ * model directory's `<model>.safetensors` (`fashion-<model>` for Fashion-MNIST). A resumed file
+ * in the legacy model directory, a plain file (PyTorch's) and a checkpoint of the other dataset
+ * are never overwritten: those runs save as a fresh one would. The path is checked writable now,
+ * not after the first epoch.
+ */
+async function chooseSavePath(
+  saveOption: string | undefined,
+  { resume, resumePath, model, dataset, dataDir, modelDir }: {
+    resume: Checkpoint | undefined;
+    resumePath: string | undefined;
+    model: ModelSpec;
+    dataset: DatasetName;
+    dataDir: string;
+    modelDir: string;
+  },
+): Promise<string> {
+  // A run resumed from where older versions kept models saves in the model directory: that
+  // one is only read.
+  const resumedLegacy = resumePath !== undefined &&
+    await sameFile(dirname(resumePath), legacyModelDir(dataDir)) &&
+    !await sameFile(legacyModelDir(dataDir), modelDir);
+  // Nor is a plain file (PyTorch's) overwritten: the run saves as a fresh one would.
+  // Nor is one of another dataset: a Fashion-MNIST run never replaces a digit model.
+  const save = saveOption ??
+    (resumePath !== undefined && !resumedLegacy && resume?.origin?.from === "metadata" &&
+        resume.meta.dataset === dataset
+      ? resumePath
+      : trainedModelPath(modelDir, model.name, dataset));
+  // A checkpoint that cannot be written is found now, not after the first epoch.
+  await checkWritable(save, {
+    what: "checkpoint",
+    ...(saveOption === undefined ? {} : { format: "safetensors", option: "--save" }),
+  });
+  return save;
+}
+
+/**
+ * Says on stderr when the resumed checkpoint was trained on another dataset than this run's. A
+ * checkpoint of the other dataset goes on training (fine-tuning from it is a use), but its
+ * epochs and optimizer state come along, and its record keeps each dataset's epochs in turn
+ * (`TrainingRecord.datasets`).
+ */
+function noteOtherDataset(
+  resume: Checkpoint | undefined,
+  { resumePath, dataset, save }: {
+    resumePath: string | undefined;
+    dataset: DatasetName;
+    save: string;
+  },
+): void {
+  if (resume?.origin?.from !== "metadata" || resume.meta.dataset === dataset) return;
+  const done = resume.meta.epoch + 1;
+  const name = (d: string) => DATASETS[d as DatasetName]?.title ?? d;
+  // Each dataset in turn; one that records no epoch (-1) says 0 of its own.
+  const parts = trainedOn(resume.meta);
+  const was = (parts.length > 0 ? parts : [{ dataset: resume.meta.dataset, epochs: 0 }])
+    .map(({ dataset, epochs }) => `${name(dataset)} for ${epochs} epoch${epochs === 1 ? "" : "s"}`)
+    .join(", then ");
+  console.error(
+    `note: "${resumePath}" was trained on ${was}: this run goes on from its weights and ` +
+      `optimizer state on ${name(dataset)}, from Epoch[${done}], and saves to ${save}, whose ` +
+      "epoch count will include those, and its training record each dataset's epochs",
+  );
+}
+
+/**
+ * `--plot FILE`, checked before training rather than after it: a known extension, a writable
+ * path, and not the checkpoint the run resumes from.
+ */
+async function checkPlot(plot: string | undefined, resumePath: string | undefined): Promise<void> {
+  if (plot === undefined) return;
+  plotFormat(plot, "--plot"); // an unknown extension fails now, not after training
+  await checkWritable(plot, { what: "chart", option: "--plot" });
+  if (resumePath !== undefined) {
+    await checkNotInput(plot, [{ path: resumePath, what: "checkpoint" }], {
+      what: "chart",
+      option: "--plot",
+    });
+  }
+}
+
+/**
+ * The run's training and validation splits, downloaded when missing: the first `--limit`
+ * samples of each (a note on stderr for each split the run uses that has fewer), then with
+ * `--validation holdout:N` the last N training samples as the validation split instead of the
+ * test split's. A holdout that leaves nothing to train on is refused.
+ */
+async function loadRunSplits(
+  dataDir: string,
+  { dataset, mirrors, limit, held }: {
+    dataset: DatasetName;
+    mirrors: string[] | undefined;
+    limit: number | undefined;
+    held: number | undefined;
+  },
+): Promise<{ train: Split; validation: Split }> {
+  await ensureDataset(dataDir, dataset, {
+    mirrors,
+    log: (line) => console.error(line),
+  });
+  let [train, validation] = await Promise.all([
+    loadSplit(dataDir, { dataset, split: "train" }),
+    loadSplit(dataDir, { dataset, split: "test" }),
+  ]);
+  mark("train: data loaded");
+  if (limit !== undefined) {
+    // Past a split, --limit takes all of it: say so for each split the run uses (the test
+    // split only validates without --validation holdout:N, which trains on fewer).
+    if (limit > train.count) {
+      console.error(
+        `note: --limit ${limit} is more than the ${
+          train.count.toLocaleString("en-US")
+        } training samples: ${held === undefined ? "training on" : "using"} all of them`,
+      );
+    }
+    if (held === undefined && limit > validation.count) {
+      console.error(
+        `note: --limit ${limit} is more than the ${
+          validation.count.toLocaleString("en-US")
+        } test samples: validating on all of them`,
+      );
+    }
+    train = subset(train, limit);
+    validation = subset(validation, limit);
+  }
+  if (held === undefined) return { train, validation };
+  if (held >= train.count) {
+    const tenth = Math.max(1, Math.floor(train.count / 10));
+    throw new UserError(
+      `--validation holdout:${held} leaves nothing to train on: there are only ` +
+        `${train.count} training sample${train.count === 1 ? "" : "s"}` +
+        (limit === undefined ? "" : " (--limit)"),
+      { hint: `Hold out fewer than ${train.count}, e.g. holdout:${tenth}.` },
+    );
+  }
+  return holdout(train, held);
+}
+
+/** Refuses to resume a checkpoint that has already trained `epochs` epochs or more. */
+function checkEpochsLeft(resume: Checkpoint | undefined, epochs: number): void {
+  if (resume && resume.meta.epoch + 1 >= epochs) {
+    throw new UserError(
+      `The checkpoint has already completed ${resume.meta.epoch + 1} ` +
+        `epoch${resume.meta.epoch === 0 ? "" : "s"}`,
+      { hint: `Pass --epochs N with N > ${resume.meta.epoch + 1} to train further.` },
+    );
+  }
+}
+
+/** Everything `trainAndSettle` needs, resolved and checked by the steps before it. */
+interface RunPlan {
+  settings: RunSettings;
+  /** The network: the resumed checkpoint's, or `--model`'s. */
+  model: ModelSpec;
+  /** `--epochs`, in all. */
+  epochs: number;
+  /** `--kernels`. */
+  kernels: KernelMode;
+  /** Where the checkpoint is saved (its lock held). */
+  save: string;
+  dataDir: string;
+  modelDir: string;
+  /** The checkpoint `--resume` read, and its path. */
+  resume: Checkpoint | undefined;
+  resumePath: string | undefined;
+  /** From `loadRunSplits`. */
+  splits: { train: Split; validation: Split };
+  /** `--plot FILE`, drawn at the end. */
+  plot: string | undefined;
+  /** `--profile`. */
+  profile: boolean;
+}
+
+/**
+ * The run itself: trains with MXNet's log lines on stdout and a progress bar on stderr, keeping
+ * the model it replaces as a backup while it is the better one (`keepBetter`), then settles the
+ * models (`finish`: the default model, the backup) and draws `--plot`. A signal stops the run at
+ * its next progress report, with its models settled, and exits as it would have; a failed run
+ * puts back or keeps the model it replaced before its error is thrown.
+ */
+async function trainAndSettle(gpu: Gpu, plan: RunPlan): Promise<void> {
+  const { settings, model, epochs, save, modelDir, dataDir, resumePath, plot } = plan;
+  const { train: trainSplit, validation: validationSplit } = plan.splits;
+  const { lr, limit, validation, dataset, batchSize } = settings;
+  /** The run's log lines, for --plot. */
+  const runLog: string[] = [];
+  // From here a signal stops the run at its next progress report, with its models settled.
+  using signals = catchSignals();
+  const existed = await exists(save);
+  const backup = await keepBetter(save, { resumed: resumePath });
+  let saved = false;
+  let results: EpochResult[];
+  try {
+    signals.check();
+    // A bar on stderr while epochs and validations run (on a terminal only); cleared before
+    // anything below prints, a signal's line too.
+    using progress = await WorkProgress.open();
+    results = await train(gpu, {
+      model,
+      train: trainSplit,
+      validationSplit,
+      validation,
+      augment: settings.augment,
+      epochs,
+      batchSize,
+      optimizer: {
+        lr,
+        momentum: settings.momentum,
+        wd: settings.wd,
+        clipGradient: settings.clipGradient,
+        optimizer: settings.optimizer,
+        ...(settings.adam
+          ? { beta1: settings.beta1, beta2: settings.beta2, epsilon: settings.epsilon }
+          : {}),
+      },
+      schedule: settings.schedule,
+      seed: settings.seed,
+      init: settings.init,
+      frequent: settings.frequent,
+      metrics: settings.metrics,
+      limit,
+      profile: plan.profile,
+      kernels: plan.kernels,
+      save,
+      onSave: () => {
+        saved = true;
+        return Promise.resolve();
+      },
+      dataset,
+      resume: plan.resume,
+      releaseData: true,
+      log: progress.log((line) => {
+        console.log(line);
+        runLog.push(line);
+      }),
+      onProgress: (p) => {
+        signals.check();
+        if (p.phase === "warm-up") progress.status(trainingLabel(p), WARM_UP_DETAIL);
+        else progress.update(trainingLabel(p), p);
+      },
+    });
+  } catch (error) {
+    if (signals.caught) {
+      throw await interruption(signals.caught, {
+        save,
+        saved,
+        existed,
+        backup,
+        modelDir,
+        dataDir,
+        epochs,
+      });
+    }
+    throw await afterFailure(error, { backup, save, saved, modelDir, epochs });
+  }
+  // A signal from here on is heard once the models are settled (finish, whose writes are
+  // atomic), and again once the chart is drawn: the program then exits as it would have
+  // during training, without the chart if it came before it.
+  await finish(results, {
+    save,
+    modelDir,
+    dataDir,
+    backup,
+    lr,
+    limit,
+    validationSamples: validationSplit.count,
+    validation,
+    dataset,
+  });
+  if (signals.caught) {
+    throw await afterTraining(signals.caught, { save, epochs, plot });
+  }
+  if (plot !== undefined) {
+    const batchesPerEpoch = Math.ceil(trainSplit.count / batchSize);
+    const label = basename(save).replace(/\.safetensors$/, "");
+    console.error(await writeRunPlot(plot, runLog, { label, batchesPerEpoch }));
+  }
+  if (signals.caught) throw await afterTraining(signals.caught, { save, epochs });
+}
+
+/**
+ * After a run that failed (not by a signal): the model it replaced is not lost with it, but put
+ * back or kept beside (`settleBackup`), which is said on stderr; returns the error to throw, with
+ * the next steps when the accuracy could not be recorded (`withNextSteps`).
+ */
+async function afterFailure(
+  error: unknown,
+  { backup, save, saved, modelDir, epochs }: {
+    backup: Backup | undefined;
+    save: string;
+    saved: boolean;
+    modelDir: string;
+    epochs: number;
+  },
+): Promise<unknown> {
+  let kept = false;
+  try {
+    kept = backup !== undefined && await settleBackup(backup, { save, saved });
+  } catch (settling) {
+    // The error that stopped the run comes last; a copy left behind is said before it.
+    if (!(settling instanceof UserError)) throw settling;
+    console.error(`warning: ${settling.message}`);
+    console.error(`hint: ${settling.hint}`);
+  }
+  if (backup && kept) {
+    console.error(
+      `${replaced(backup)} (validation accuracy ${scored(backup.accuracy, backup)}) ` +
+        `is kept as ${backup.path}.`,
+    );
+  }
+  if (error instanceof AccuracyNotRecorded) {
+    return await withNextSteps(error, { modelDir, epochs });
+  }
+  return error;
+}
