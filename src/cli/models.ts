@@ -211,7 +211,9 @@ export const modelsCommand: Command = {
         ? "no recorded validation accuracy"
         : `validation accuracy ${(meta.accuracy * 100).toFixed(2)}%` +
           (typeof testSamples === "number" ? ` on ${testSamples} ${digits}` : "");
-      console.log(`Default model is now "${resolve(path)}" (${meta.model.name}, ${accuracy}).`);
+      console.log(
+        `Default model is now "${printable(resolve(path))}" (${meta.model.name}, ${accuracy}).`,
+      );
       return;
     }
     const listed = await listModels(dataDir, { modelDir });

@@ -48,6 +48,7 @@ import {
   keepBetter,
   replaced,
   sameFile,
+  say,
   scored,
   settleBackup,
 } from "./train_outcome.ts";
@@ -414,7 +415,7 @@ function noteOtherDataset(
   const was = (parts.length > 0 ? parts : [{ dataset: resume.meta.dataset, epochs: 0 }])
     .map(({ dataset, epochs }) => `${name(dataset)} for ${epochs} epoch${epochs === 1 ? "" : "s"}`)
     .join(", then ");
-  console.error(
+  say(
     `note: "${resumePath}" was trained on ${was}: this run goes on from its weights and ` +
       `optimizer state on ${name(dataset)}, from Epoch[${done}], and saves to ${save}, whose ` +
       "epoch count will include those, and its training record each dataset's epochs",
@@ -631,7 +632,7 @@ async function trainAndSettle(gpu: Gpu, plan: RunPlan): Promise<void> {
   if (plot !== undefined) {
     const batchesPerEpoch = Math.ceil(trainSplit.count / batchSize);
     const label = basename(save).replace(/\.safetensors$/, "");
-    console.error(await writeRunPlot(plot, runLog, { label, batchesPerEpoch }));
+    say(await writeRunPlot(plot, runLog, { label, batchesPerEpoch }));
   }
   if (signals.caught) throw await afterTraining(signals.caught, { save, epochs });
 }
@@ -657,11 +658,11 @@ async function afterFailure(
   } catch (settling) {
     // The error that stopped the run comes last; a copy left behind is said before it.
     if (!(settling instanceof UserError)) throw settling;
-    console.error(`warning: ${settling.message}`);
-    console.error(`hint: ${settling.hint}`);
+    say(`warning: ${settling.message}`);
+    say(`hint: ${settling.hint}`);
   }
   if (backup && kept) {
-    console.error(
+    say(
       `${replaced(backup)} (validation accuracy ${scored(backup.accuracy, backup)}) ` +
         `is kept as ${backup.path}.`,
     );

@@ -43,6 +43,14 @@ export async function sameFile(a: string, b: string): Promise<boolean> {
   return x === y;
 }
 
+/**
+ * Writes `line` to stderr as one line: a path in it holding a line break or an escape is shown
+ * escaped (`printable`), as the error lines show it.
+ */
+export function say(line: string): void {
+  console.error(printable(line));
+}
+
 /** `x` (0..1) as a percentage with two decimals: "93.10%". */
 function percent(x: number): string {
   return `${(x * 100).toFixed(2)}%`;
@@ -302,7 +310,7 @@ export async function keepBetter(
     if (why !== undefined) {
       // Neither may be lost: the earlier model moves aside, and the one replaced takes .prev.
       const aside = await moveAside(path);
-      console.error(
+      say(
         `Moved the earlier ${basename(path)} (validation accuracy ` +
           `${scored(kept.accuracy, kept)}) to ${aside}: it cannot be compared with the ` +
           `${basename(save)} this run ${from} (${why}).`,
@@ -325,7 +333,7 @@ export async function keepBetter(
       },
     );
   }
-  console.error(
+  say(
     `Keeping the ${basename(save)} this run ${from} (validation accuracy ` +
       `${scored(old.accuracy, old)}) as ${path} until the run ends.`,
   );
@@ -577,12 +585,12 @@ export async function finish(
   if (last === undefined) return;
   const warning = runWarning(last, options);
   if (warning) {
-    console.error(`warning: ${warning.message}`);
-    console.error(`hint: ${warning.hint}`);
+    say(`warning: ${warning.message}`);
+    say(`hint: ${warning.hint}`);
   }
   const validated = last.predictedCounts.reduce((a, b) => a + b, 0);
   if (validated < MIN_JUDGED_SAMPLES) {
-    console.error(
+    say(
       `note: ${validationSamples(validated, options)} ${validated === 1 ? "is" : "are"} too ` +
         `few to tell whether this run ` +
         `learned (that takes ${MIN_JUDGED_SAMPLES}): it is treated as a run that did`,
@@ -623,54 +631,54 @@ export async function finish(
     if (why === undefined && last.validationAccuracy >= backup.accuracy && after !== backupFile) {
       try {
         await removeBackup(backup.path);
-        console.error(
+        say(
           `Removed ${backup.path}: ${replaced(backup).toLowerCase()} (${old}) is not better ` +
             `than this run (${accuracy}).`,
         );
       } catch (error) {
         // The run's models are settled: what is left is a file to remove by hand.
         if (!(error instanceof UserError)) throw error;
-        console.error(`warning: ${error.message}`);
-        console.error(`hint: ${error.hint}`);
+        say(`warning: ${error.message}`);
+        say(`hint: ${error.hint}`);
       }
     } else {
       kept = `${replaced(backup).toLowerCase()} (${old}) is kept as ${backup.path}` +
         (why === undefined ? "" : `, not compared: ${why}`);
       // Made the default, the run says so in the same line, with how to go back.
       if (next !== savePath) {
-        console.error(
+        say(
           `${basename(save)} now holds this run (validation accuracy ${accuracy}); ${kept}.`,
         );
       }
     }
   }
   if (next === savePath && kept !== undefined) {
-    console.error(
+    say(
       `Default model is now "${savePath}" (this run, validation accuracy ${accuracy}); ${kept}; ` +
         `"mnist models --default ${await modelArg(backup!.path, modelDir)}" makes that one ` +
         `the default again.`,
     );
   } else if (next === savePath) {
-    console.error(`Default model is now "${savePath}".`);
+    say(`Default model is now "${savePath}".`);
   } else if (next !== undefined) {
-    console.error(`Default model is now "${next}", ${replaced(backup!).toLowerCase()}.`);
+    say(`Default model is now "${next}", ${replaced(backup!).toLowerCase()}.`);
   } else if (currentPath === undefined) {
-    console.error(`No default model: this run is not made the default.`);
+    say(`No default model: this run is not made the default.`);
   } else if (currentFile === saveFile) {
     // The default's file now holds a run that did not learn, and no better model was kept.
     await Deno.remove(defaultModelPointer(modelDir)).catch(() => {});
-    console.error(
+    say(
       `No default model now: "${savePath}" holds this run, which has not learned; choose one ` +
         `with "mnist models --default NAME".`,
     );
   } else if (warning === undefined && regular) {
-    console.error(
+    say(
       `Default model unchanged: "${currentPath}"` +
         (nextDefaultOther(currentInfo, options.dataset)) +
         `; make this run the default with "mnist models --default ${save}".`,
     );
   } else {
-    console.error(`Default model unchanged: "${currentPath}".`);
+    say(`Default model unchanged: "${currentPath}".`);
   }
 }
 

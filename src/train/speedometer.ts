@@ -2,6 +2,7 @@
  * MXNet's FeedForward log lines, byte for byte (python/mxnet/callback.py and model.py of
  * apache/mxnet v0.7-v0.9, printed through Python's logging as `INFO:root:...`).
  */
+import { printable } from "../errors.ts";
 
 /**
  * Formats like Python's `%f` (6 decimals) / `%.Nf`: correctly rounded, exact binary ties to even
@@ -104,9 +105,12 @@ export function validationLines(epoch: number, values: readonly MetricValue[]): 
   return values.map((v) => validationLine(epoch, v));
 }
 
-/** `INFO:root:Saved checkpoint to "mlp.safetensors"`. */
+/**
+ * `INFO:root:Saved checkpoint to "mlp.safetensors"`, one line whatever the path holds (a line
+ * break or an escape in it is written escaped: `printable`).
+ */
 export function savedLine(path: string): string {
-  return `INFO:root:Saved checkpoint to "${path}"`;
+  return `INFO:root:Saved checkpoint to "${printable(path)}"`;
 }
 
 /**

@@ -1,0 +1,77 @@
+import assert from "node:assert/strict";
+import { finish } from "../src/cli/train_outcome.ts";
+import { encodeCheckpoint } from "../src/nn/checkpoint.ts";
+import { inferShapes, mlp, sizeOf } from "../src/nn/model.ts";
+import { savedLine } from "../src/train/speedometer.ts";
+
+/** An MLP checkpoint with zero weights, scored `accuracy` on 100 test digits. */
+function checkpointBytes(accuracy: number): Uint8Array {
+  const model = mlp();
+  const params = new Map(
+    inferShapes(model).flatMap((l) =>
+      l.params.map((p) => [p.name, new Float32Array(sizeOf(p.shape))] as const)
+    ),
+  );
+  return encodeCheckpoint({
+    meta: {
+      model,
+      epoch: 0,
+      dataset: "mnist",
+      accuracy,
+      training: { testSamples: 100, trainSamples: 600 },
+    },
+    params,
+    momentum: new Map(),
+  });
+}
+
+Deno.test("savedLine() keeps a path with a line break or an escape on one line", () => {
+  assert.equal(
+    savedLine("/tmp/a\nb\x1b[2J.safetensors"),
+    'INFO:root:Saved checkpoint to "/tmp/a\\nb\\x1b[2J.safetensors"',
+  );
+  assert.equal(savedLine("mlp.safetensors"), 'INFO:root:Saved checkpoint to "mlp.safetensors"');
+});
+
+Deno.test("finish() prints a --save path holding a line break on one line, escaped", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "mnist_printable_test_" });
+  const lines: string[] = [];
+  const error = console.error;
+  try {
+    const modelDir = `${dir}/models`;
+    await Deno.mkdir(modelDir);
+    const current = `${modelDir}/mlp.safetensors`;
+    await Deno.writeFile(current, checkpointBytes(0.95));
+    await Deno.writeTextFile(`${modelDir}/default`, `${current}\n`);
+    await Deno.mkdir(`${dir}/odd\nname`);
+    const save = `${dir}/odd\nname/run.safetensors`;
+    await Deno.writeFile(save, checkpointBytes(0.9));
+    console.error = (...args: unknown[]) => lines.push(args.join(" "));
+    await finish(
+      [{
+        epoch: 0,
+        timeCost: 1,
+        samplesPerSec: 600,
+        validationAccuracy: 0.9,
+        predictedCounts: [10, 10, 10, 10, 10, 10, 10, 10, 10, 10],
+      }],
+      {
+        save,
+        modelDir,
+        dataDir: dir,
+        lr: 0.1,
+        validationSamples: 100,
+        validation: "test",
+        dataset: "mnist",
+      },
+    );
+    console.error = error;
+    assert.deepEqual(lines, [
+      `Default model unchanged: "${current}"; make this run the default with ` +
+      `"mnist models --default ${dir}/odd\\nname/run.safetensors".`,
+    ]);
+  } finally {
+    console.error = error;
+    await Deno.remove(dir, { recursive: true });
+  }
+});
