@@ -15,7 +15,9 @@ import { acquireGpu, DEVICE_CHOICES, type Gpu } from "../gpu/device.ts";
 import { ensureDataset } from "../data/download.ts";
 import { holdout, loadSplit, type Split, subset } from "../data/dataset.ts";
 import {
+  backupNameBytes,
   legacyModelDir,
+  NAME_MAX,
   previousModelPath,
   resolveDataDir,
   resolveModelDir,
@@ -390,6 +392,17 @@ async function chooseSavePath(
     what: "checkpoint",
     ...(saveOption === undefined ? {} : { format: "safetensors", option: "--save" }),
   });
+  // Nor may a later run find that it cannot keep the model it replaces (`keepBetter`).
+  const longest = backupNameBytes(save);
+  if (longest > NAME_MAX) {
+    const bytes = new TextEncoder().encode(basename(save)).length;
+    throw new UserError(
+      `Cannot save to "${save}": its name (${bytes} bytes) leaves no room for its backup ` +
+        `"${basename(previousModelPath(save))}" (up to ${longest} bytes with a number, over ` +
+        `the ${NAME_MAX} a file name may take)`,
+      { hint: `Pass --save FILE with a name of at most ${bytes - (longest - NAME_MAX)} bytes.` },
+    );
+  }
   return save;
 }
 

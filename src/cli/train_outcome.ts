@@ -6,7 +6,7 @@
  */
 import { basename, dirname, join, resolve } from "node:path";
 import { printable, UserError } from "../errors.ts";
-import { exists, fsReason } from "../fs.ts";
+import { exists, fsReason, tempPath } from "../fs.ts";
 import { defaultModelPointer, previousModelPath } from "../data/paths.ts";
 import {
   type CheckpointInfo,
@@ -319,7 +319,8 @@ export async function keepBetter(
       return kept;
     }
   }
-  const tmp = `${path}.${Deno.pid}.tmp`;
+  // tempPath's name fits beside a long one, and a killed copy's is removed at the next start.
+  const tmp = tempPath(path);
   try {
     await Deno.copyFile(save, tmp);
     await keepTimes(save, tmp);

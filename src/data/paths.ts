@@ -5,7 +5,7 @@
  */
 import { UserError } from "../errors.ts";
 import { envVar } from "../env.ts";
-import { dirname } from "node:path";
+import { basename, dirname } from "node:path";
 
 /** Reads one environment variable; tests pass their own. */
 export type GetEnv = (name: string) => string | undefined;
@@ -125,4 +125,18 @@ export function previousModelPath(path: string): string {
   return path.endsWith(".safetensors")
     ? `${path.slice(0, -".safetensors".length)}.prev.safetensors`
     : `${path}.prev`;
+}
+
+/** The longest file name Linux file systems take (NAME_MAX), in bytes. */
+export const NAME_MAX = 255;
+
+/**
+ * The length in bytes (UTF-8, as file systems count) of the longest name the backups of a
+ * checkpoint at `path` take: `previousModelPath`'s, or the `<name>.prev-N.safetensors` that an
+ * earlier backup is moved aside to (counted up to N = 99). Over `NAME_MAX`, the checkpoint's name
+ * is too long for a run to keep the model it replaces.
+ */
+export function backupNameBytes(path: string): number {
+  const stem = basename(previousModelPath(path)).replace(/\.safetensors$/, "");
+  return new TextEncoder().encode(`${stem}-99.safetensors`).length;
 }
