@@ -66,10 +66,53 @@ Deno.test("finish() prints a --save path holding a line break on one line, escap
       },
     );
     console.error = error;
-    assert.deepEqual(lines, [
-      `Default model unchanged: "${current}"; make this run the default with ` +
-      `"mnist models --default ${dir}/odd\\nname/run.safetensors".`,
-    ]);
+    // No "make this run the default with" a path the pointer cannot hold.
+    assert.equal(lines.length, 2, lines.join("\n"));
+    assert.match(lines[0]!, /^note: .*\/odd\\nname\/run\.safetensors cannot be the default model/);
+    assert.equal(lines[1], `Default model unchanged: "${current}".`);
+  } finally {
+    console.error = error;
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("finish() leaves no default for a --save path the pointer cannot hold, with a note, and does not fail", async () => {
+  // It ended a finished run with "error: Cannot make ... the default model" (exit 1).
+  const dir = await Deno.makeTempDir({ prefix: "mnist_printable_test_" });
+  const lines: string[] = [];
+  const error = console.error;
+  try {
+    const modelDir = `${dir}/models`;
+    await Deno.mkdir(modelDir);
+    await Deno.mkdir(`${dir}/odd\nname`);
+    const save = `${dir}/odd\nname/run.safetensors`;
+    await Deno.writeFile(save, checkpointBytes(0.9));
+    console.error = (...args: unknown[]) => lines.push(args.join(" "));
+    await finish(
+      [{
+        epoch: 0,
+        timeCost: 1,
+        samplesPerSec: 600,
+        validationAccuracy: 0.9,
+        predictedCounts: [10, 10, 10, 10, 10, 10, 10, 10, 10, 10],
+      }],
+      {
+        save,
+        modelDir,
+        dataDir: dir,
+        lr: 0.1,
+        validationSamples: 100,
+        validation: "test",
+        dataset: "mnist",
+      },
+    );
+    console.error = error;
+    assert.match(
+      lines[0]!,
+      /^note: .*\/odd\\nname\/run\.safetensors cannot be the default model: its path holds control/,
+    );
+    assert.equal(lines.length, 2, lines.join("\n"));
+    await assert.rejects(Deno.stat(`${modelDir}/default`), Deno.errors.NotFound);
   } finally {
     console.error = error;
     await Deno.remove(dir, { recursive: true });

@@ -4,7 +4,7 @@ import { parseCommandArgs } from "./args.ts";
 import { type Command, commonHelp } from "./command.ts";
 import { printable, UserError } from "../errors.ts";
 import { checkModelDir, legacyModelDir, resolveDataDir, resolveModelDir } from "../data/paths.ts";
-import { loadCheckpoint } from "../nn/checkpoint.ts";
+import { checkDigitInput, loadCheckpoint } from "../nn/checkpoint.ts";
 import { listModels, modelPath, setDefaultModel, type StoredModel } from "../nn/model_store.ts";
 
 const HELP = `Usage: mnist models [--json] [--default FILE|NAME] [options]
@@ -185,12 +185,7 @@ export const modelsCommand: Command = {
       // Loaded whole: a default that eval, predict and serve cannot use is refused now.
       const checkpoint = await loadCheckpoint(path);
       const { meta } = checkpoint;
-      if (meta.model.input.join("×") !== "1×28×28") {
-        throw new UserError(
-          `Cannot use model "${path}": it takes ${meta.model.input.join("×")} inputs, ` +
-            `not 1×28×28 images`,
-        );
-      }
+      checkDigitInput(checkpoint, path);
       await setDefaultModel(modelDir, path);
       const testSamples = meta.training?.testSamples;
       const validation = meta.training?.validation;

@@ -9,6 +9,7 @@ import { printable, UserError } from "../errors.ts";
 import { exists, fsReason, tempPath } from "../fs.ts";
 import { defaultModelPointer, previousModelPath } from "../data/paths.ts";
 import {
+  canBeDefault,
   type CheckpointInfo,
   findDefaultModel,
   readCheckpointInfo,
@@ -608,7 +609,17 @@ export async function finish(
   );
   // A device or a FIFO (--save /dev/null) is written, but holds no model to load later.
   const regular = await Deno.stat(save).then((info) => info.isFile, () => false);
-  const nextFile = !regular ? undefined : nextDefault({
+  // Nor does a path the pointer's one line cannot hold (a line break in a --save elsewhere):
+  // the run is saved and said so, but the default stays where it is.
+  const pointable = regular && await canBeDefault(modelDir, save);
+  if (regular && !pointable) {
+    say(
+      `note: ${save} cannot be the default model: its path holds control characters or ` +
+        "spaces at its end, which the default's one-line pointer cannot; move it to a path " +
+        'without them to use it as the default ("mnist models --default PATH")',
+    );
+  }
+  const nextFile = !pointable ? undefined : nextDefault({
     save: saveFile!,
     inModelDir: await sameFile(dirname(save), modelDir),
     learned: warning === undefined,
@@ -672,7 +683,7 @@ export async function finish(
       `No default model now: "${savePath}" holds this run, which has not learned; choose one ` +
         `with "mnist models --default NAME".`,
     );
-  } else if (warning === undefined && regular) {
+  } else if (warning === undefined && pointable) {
     say(
       `Default model unchanged: "${currentPath}"` +
         (nextDefaultOther(currentInfo, options.dataset)) +

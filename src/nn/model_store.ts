@@ -151,6 +151,21 @@ async function pointerTo(modelDir: string, path: string): Promise<string> {
 }
 
 /**
+ * Whether the default model's pointer can name the checkpoint `path` (see `pointerTo`): not when
+ * its path, outside the model directory, holds a line break, another control character or
+ * spaces at its end.
+ */
+export async function canBeDefault(modelDir: string, path: string): Promise<boolean> {
+  try {
+    await pointerTo(modelDir, path);
+    return true;
+  } catch (error) {
+    if (error instanceof UserError) return false;
+    throw error;
+  }
+}
+
+/**
  * Makes `path` (resolved against the working directory) the default model of eval, predict and
  * serve, by writing `<model dir>/default` atomically: the absolute path, or the file name in the
  * model directory when the path could not be read back (see `pointerTo`). Never writes in the
