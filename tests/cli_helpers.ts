@@ -121,3 +121,8 @@ export async function runCli(args: string[], options: RunCliOptions = {}): Promi
   const decoder = new TextDecoder();
   return { code, stdout: decoder.decode(stdout), stderr: decoder.decode(stderr) };
 }
+
+/** `text`'s lines, without the last line break; none for "". */
+export function lines(text: string): string[] {
+  return text === "" ? [] : text.trimEnd().split("\n");
+}

@@ -5,34 +5,12 @@
  * run's plot drawing both panels, and an unknown metric refused with one line.
  */
 import assert from "node:assert/strict";
-import { type CliResult, runCli } from "./cli_helpers.ts";
+import { type CliResult, lines, runCli } from "./cli_helpers.ts";
 import { gpuTest } from "./gpu_helpers.ts";
 import { loadCheckpoint } from "../src/nn/checkpoint.ts";
 import { loadSplit, subset } from "../src/data/dataset.ts";
 import { referenceMlp } from "./reference_mlp.ts";
-import { MNIST } from "./test_data.ts";
-
-const FILES = [
-  "train-images-idx3-ubyte.gz",
-  "train-labels-idx1-ubyte.gz",
-  "t10k-images-idx3-ubyte.gz",
-  "t10k-labels-idx1-ubyte.gz",
-];
-
-/** A temporary data directory with links to the four MNIST files. */
-async function withDataDir(fn: (dir: string) => Promise<void>): Promise<void> {
-  const dir = await Deno.makeTempDir({ prefix: "mnist_metric_cli_test_" });
-  try {
-    for (const f of FILES) await Deno.symlink(`${MNIST}/${f}`, `${dir}/${f}`);
-    await fn(dir);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
-}
-
-function lines(text: string): string[] {
-  return text === "" ? [] : text.trimEnd().split("\n");
-}
+import { withDataDir } from "./test_data.ts";
 
 function assertOk(run: CliResult, what: string): void {
   assert.equal(run.code, 0, `${what} exited ${run.code}:\n${run.stderr}`);

@@ -103,3 +103,25 @@ export async function readHead(path: string, n: number): Promise<Uint8Array> {
   await reader.cancel();
   return out.subarray(0, length);
 }
+
+/** MNIST's four file names (the same for Fashion-MNIST), as `DATASETS` lists them. */
+export const DATASET_FILES: readonly string[] = DATASETS.mnist.files.map((f) => f.name);
+
+/**
+ * Runs `fn` in a new temporary data directory holding links to MNIST's four files (none when
+ * `empty`), and removes the directory afterwards. `prefix` begins its name (after the test).
+ */
+export async function withDataDir(
+  fn: (dir: string) => Promise<void>,
+  { prefix = "mnist_test_", empty = false }: { prefix?: string; empty?: boolean } = {},
+): Promise<void> {
+  const dir = await Deno.makeTempDir({ prefix });
+  try {
+    if (!empty) {
+      for (const f of DATASET_FILES) await Deno.symlink(`${MNIST}/${f}`, `${dir}/${f}`);
+    }
+    await fn(dir);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}

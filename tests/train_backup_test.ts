@@ -4,36 +4,14 @@
  * 1-2 epochs: about 2 s a run). Asserts on what a user sees: stderr lines, files, exit codes.
  */
 import assert from "node:assert/strict";
-import { type CliResult, modelDirFor, PROJECT_ROOT, runCli } from "./cli_helpers.ts";
+import { type CliResult, lines, modelDirFor, PROJECT_ROOT, runCli } from "./cli_helpers.ts";
 import { gpu, gpuTest } from "./gpu_helpers.ts";
 import { encodeCheckpoint, loadCheckpoint } from "../src/nn/checkpoint.ts";
 import { inferShapes, mlp, sizeOf } from "../src/nn/model.ts";
 import { type Measured, nextDefault, notComparable } from "../src/cli/train_outcome.ts";
 import type { TrainingRecord } from "../src/train/trainer.ts";
-import { FASHION, HAVE_FASHION, MNIST } from "./test_data.ts";
+import { DATASET_FILES, FASHION, HAVE_FASHION, withDataDir } from "./test_data.ts";
 import { onnxModelType } from "../src/onnx/export.ts";
-
-const FILES = [
-  "train-images-idx3-ubyte.gz",
-  "train-labels-idx1-ubyte.gz",
-  "t10k-images-idx3-ubyte.gz",
-  "t10k-labels-idx1-ubyte.gz",
-];
-
-/** A temporary data directory with links to the four MNIST files. */
-async function withDataDir(fn: (dir: string) => Promise<void>): Promise<void> {
-  const dir = await Deno.makeTempDir({ prefix: "mnist_train_backup_test_" });
-  try {
-    for (const f of FILES) await Deno.symlink(`${MNIST}/${f}`, `${dir}/${f}`);
-    await fn(dir);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
-}
-
-function lines(text: string): string[] {
-  return text === "" ? [] : text.trimEnd().split("\n");
-}
 
 function assertOk(run: CliResult, what: string): void {
   assert.equal(run.code, 0, `${what} exited ${run.code}:\n${run.stderr}`);
@@ -637,7 +615,7 @@ Deno.test({
   async fn() {
     await withDataDir(async (dir) => {
       await Deno.mkdir(`${dir}/fashion`);
-      for (const f of FILES) await Deno.symlink(`${FASHION}/${f}`, `${dir}/fashion/${f}`);
+      for (const f of DATASET_FILES) await Deno.symlink(`${FASHION}/${f}`, `${dir}/fashion/${f}`);
       const models = modelDirFor(dir);
       const digits = `${models}/mlp.safetensors`;
       const fashion = `${models}/fashion-mlp.safetensors`;

@@ -7,7 +7,7 @@
  */
 import assert from "node:assert/strict";
 import { resolve } from "node:path";
-import { type CliResult, modelDirFor, runCli } from "./cli_helpers.ts";
+import { type CliResult, lines, modelDirFor, runCli } from "./cli_helpers.ts";
 import { gpu, gpuTest } from "./gpu_helpers.ts";
 import { encodeCheckpoint, loadCheckpoint } from "../src/nn/checkpoint.ts";
 import { readCheckpointInfo } from "../src/nn/model_store.ts";
@@ -18,36 +18,11 @@ import { largestBatch } from "../src/nn/network.ts";
 import { startLine } from "../src/train/speedometer.ts";
 import { MIN_JUDGED_SAMPLES, nextDefault, runWarning } from "../src/cli/train_outcome.ts";
 import { referenceMlp } from "./reference_mlp.ts";
-import { MNIST } from "./test_data.ts";
-
-const FILES = [
-  "train-images-idx3-ubyte.gz",
-  "train-labels-idx1-ubyte.gz",
-  "t10k-images-idx3-ubyte.gz",
-  "t10k-labels-idx1-ubyte.gz",
-];
+import { MNIST, withDataDir } from "./test_data.ts";
 
 const BATCH_LINE =
   /^INFO:root:Epoch\[(\d+)\] Batch \[(\d+)\]\tSpeed: \d+\.\d\d samples\/sec\tTrain-accuracy=\d\.\d{6}$/;
 const VALIDATION_LINE = /^INFO:root:Epoch\[(\d+)\] Validation-accuracy=(\d\.\d{6})$/;
-
-/** A temporary data directory: with links to the four MNIST files, or empty. */
-async function withDataDir(
-  fn: (dir: string) => Promise<void>,
-  { empty = false }: { empty?: boolean } = {},
-): Promise<void> {
-  const dir = await Deno.makeTempDir({ prefix: "mnist_train_cli_test_" });
-  try {
-    if (!empty) { for (const f of FILES) await Deno.symlink(`${MNIST}/${f}`, `${dir}/${f}`); }
-    await fn(dir);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
-}
-
-function lines(text: string): string[] {
-  return text === "" ? [] : text.trimEnd().split("\n");
-}
 
 /** Asserts a run succeeded, printing its stderr on failure. */
 function assertOk(run: CliResult, what: string): void {

@@ -6,40 +6,18 @@
  * Real runs on MNIST subsets small enough for a CPU adapter.
  */
 import assert from "node:assert/strict";
-import { type CliResult, modelDirFor, PROJECT_ROOT, runCli } from "./cli_helpers.ts";
+import { type CliResult, lines, modelDirFor, PROJECT_ROOT, runCli } from "./cli_helpers.ts";
 import { gpu } from "./gpu_helpers.ts";
-import { MNIST } from "./test_data.ts";
+import { withDataDir } from "./test_data.ts";
 import { lockFile, removeStaleTemps, tempPath, writeFileAtomic } from "../src/fs.ts";
 import { findDefaultModel, setDefaultModel } from "../src/nn/model_store.ts";
 import { UserError } from "../src/errors.ts";
-
-const FILES = [
-  "train-images-idx3-ubyte.gz",
-  "train-labels-idx1-ubyte.gz",
-  "t10k-images-idx3-ubyte.gz",
-  "t10k-labels-idx1-ubyte.gz",
-];
 
 const QUICK = ["--limit", "300", "--epochs", "1", "--frequent", "3"];
 
 /** A test that trains: skipped where there is no WebGPU adapter. */
 function trainTest(name: string, fn: () => Promise<void>, ignore = false): void {
   Deno.test({ name, ignore: gpu === null || ignore, sanitizeResources: false, fn });
-}
-
-/** A temporary data directory with links to the four MNIST files. */
-async function withDataDir(fn: (dir: string) => Promise<void>): Promise<void> {
-  const dir = await Deno.makeTempDir({ prefix: "mnist_train_lock_test_" });
-  try {
-    for (const f of FILES) await Deno.symlink(`${MNIST}/${f}`, `${dir}/${f}`);
-    await fn(dir);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
-}
-
-function lines(text: string): string[] {
-  return text === "" ? [] : text.trimEnd().split("\n");
 }
 
 /** A process id over Linux's largest (2^22): no running process has it. */

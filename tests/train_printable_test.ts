@@ -25,6 +25,41 @@ function checkpointBytes(accuracy: number): Uint8Array {
   });
 }
 
+/**
+ * What `finish` prints on stderr after a one-epoch run saved to `save` (90% on 100 test digits,
+ * every class predicted alike).
+ */
+async function finishLines(
+  { save, modelDir, dataDir }: { save: string; modelDir: string; dataDir: string },
+): Promise<string[]> {
+  const lines: string[] = [];
+  const error = console.error;
+  console.error = (...args: unknown[]) => lines.push(args.join(" "));
+  try {
+    await finish(
+      [{
+        epoch: 0,
+        timeCost: 1,
+        samplesPerSec: 600,
+        validationAccuracy: 0.9,
+        predictedCounts: [10, 10, 10, 10, 10, 10, 10, 10, 10, 10],
+      }],
+      {
+        save,
+        modelDir,
+        dataDir,
+        lr: 0.1,
+        validationSamples: 100,
+        validation: "test",
+        dataset: "mnist",
+      },
+    );
+  } finally {
+    console.error = error;
+  }
+  return lines;
+}
+
 Deno.test("savedLine() keeps a path with a line break or an escape on one line", () => {
   assert.equal(
     savedLine("/tmp/a\nb\x1b[2J.safetensors"),
@@ -36,7 +71,6 @@ Deno.test("savedLine() keeps a path with a line break or an escape on one line",
 Deno.test("finish() prints a --save path holding a line break on one line, escaped", async () => {
   const dir = await Deno.makeTempDir({ prefix: "mnist_printable_test_" });
   const lines: string[] = [];
-  const error = console.error;
   try {
     const modelDir = `${dir}/models`;
     await Deno.mkdir(modelDir);
@@ -46,32 +80,12 @@ Deno.test("finish() prints a --save path holding a line break on one line, escap
     await Deno.mkdir(`${dir}/odd\nname`);
     const save = `${dir}/odd\nname/run.safetensors`;
     await Deno.writeFile(save, checkpointBytes(0.9));
-    console.error = (...args: unknown[]) => lines.push(args.join(" "));
-    await finish(
-      [{
-        epoch: 0,
-        timeCost: 1,
-        samplesPerSec: 600,
-        validationAccuracy: 0.9,
-        predictedCounts: [10, 10, 10, 10, 10, 10, 10, 10, 10, 10],
-      }],
-      {
-        save,
-        modelDir,
-        dataDir: dir,
-        lr: 0.1,
-        validationSamples: 100,
-        validation: "test",
-        dataset: "mnist",
-      },
-    );
-    console.error = error;
+    lines.push(...await finishLines({ save, modelDir, dataDir: dir }));
     // No "make this run the default with" a path the pointer cannot hold.
     assert.equal(lines.length, 2, lines.join("\n"));
     assert.match(lines[0]!, /^note: .*\/odd\\nname\/run\.safetensors cannot be the default model/);
     assert.equal(lines[1], `Default model unchanged: "${current}".`);
   } finally {
-    console.error = error;
     await Deno.remove(dir, { recursive: true });
   }
 });
@@ -80,33 +94,13 @@ Deno.test("finish() leaves no default for a --save path the pointer cannot hold,
   // It ended a finished run with "error: Cannot make ... the default model" (exit 1).
   const dir = await Deno.makeTempDir({ prefix: "mnist_printable_test_" });
   const lines: string[] = [];
-  const error = console.error;
   try {
     const modelDir = `${dir}/models`;
     await Deno.mkdir(modelDir);
     await Deno.mkdir(`${dir}/odd\nname`);
     const save = `${dir}/odd\nname/run.safetensors`;
     await Deno.writeFile(save, checkpointBytes(0.9));
-    console.error = (...args: unknown[]) => lines.push(args.join(" "));
-    await finish(
-      [{
-        epoch: 0,
-        timeCost: 1,
-        samplesPerSec: 600,
-        validationAccuracy: 0.9,
-        predictedCounts: [10, 10, 10, 10, 10, 10, 10, 10, 10, 10],
-      }],
-      {
-        save,
-        modelDir,
-        dataDir: dir,
-        lr: 0.1,
-        validationSamples: 100,
-        validation: "test",
-        dataset: "mnist",
-      },
-    );
-    console.error = error;
+    lines.push(...await finishLines({ save, modelDir, dataDir: dir }));
     assert.match(
       lines[0]!,
       /^note: .*\/odd\\nname\/run\.safetensors cannot be the default model: its path holds control/,
@@ -114,7 +108,6 @@ Deno.test("finish() leaves no default for a --save path the pointer cannot hold,
     assert.equal(lines.length, 2, lines.join("\n"));
     await assert.rejects(Deno.stat(`${modelDir}/default`), Deno.errors.NotFound);
   } finally {
-    console.error = error;
     await Deno.remove(dir, { recursive: true });
   }
 });
