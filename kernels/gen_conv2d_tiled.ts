@@ -1,12 +1,17 @@
 /**
  * Writes kernels/conv2d_tiled.wgsl: register-tiled convolution kernels for K×K = 5×5 kernels,
- * stride 1, no padding (LeNet's convolutions), fully unrolled over the kernel window and the
- * tile. llvmpipe (the CPU adapter) runs 8 invocations per AVX2 register and loads each lane's
- * values one by one, so what counts is how many multiply-adds each loaded value feeds:
+ * stride 1, no padding (LeNet's convolutions), unrolled over the kernel window (the forward: over
+ * a kernel row) and the tile. llvmpipe (the CPU adapter) runs 8 invocations per AVX2 register and
+ * loads each lane's values one by one, so what counts is how many multiply-adds each loaded value
+ * feeds:
  *
  * - forward: an invocation computes an RH×RW block of output pixels for T output channels. Per
- *   input channel it loads the (RH + K - 1) input rows of its block once, as vec4s, and every
- *   loaded value feeds up to K·K·T products (the K shifted windows are register swizzles).
+ *   input channel it loads the (RH + K - 1) input rows of its block once, as vec4s, into a window
+ *   of RH rows that slides down a row per kernel row (a loop over the K kernel rows, each step
+ *   unrolled over the tile and the row's K taps), and every loaded value feeds up to K·K·T
+ *   products (the K shifted windows are register swizzles). llvmpipe's cold compile of the
+ *   pooled forward kept 135 MB of memory unrolled over all K·K taps with 8-row tiles, and 47 MB
+ *   with the loop and 4-row tiles, at the same speed (docs/llvmpipe-kernels.md).
  * - weight gradient: an invocation sums dw for TO output channels × CT input channels × all
  *   K·K taps over a slice of the batch, loading RHW rows of dy and RHW + K - 1 rows of x per
  *   step; slices of the batch, stored tile by tile as vec4s, are summed by
@@ -66,39 +71,48 @@ function fmaChain(acc: string, products: [string, string][]): string {
 /**
  * The forward, with the tile's epilogue either storing y, or (\`pool\`) max-pooling each 2×2
  * window of it at stride 2 and storing the pooled y and each window's argmax, as
- * kernels/pool_2x2.wgsl does.
+ * kernels/pool_2x2.wgsl does. Each accumulator sums its products input channel by input channel,
+ * kernel row by kernel row, then along the row (fmaChain): the order of the earlier forward that
+ * was unrolled over all K·K taps, so the sums are the same to the bit.
  */
 function forward(pool: boolean): string {
   const { RH, RW, T } = FORWARD;
   const G = RW / 4;
   const NV = Math.ceil((RW + K - 1) / 4);
-  const rows = RH + K - 1;
   const acc = (r: number, j: number, t: number) => `a${r}_${j}_${t}`;
   if (pool && (RW !== 8 || RH % 2 !== 0)) throw new Error("the pooled forward needs 8×2n tiles");
   const body: string[] = [
     `    let xc = (b * C + c) * H * W4;`,
+    `    // x{r}_{q}: vec4 q of input row oh0 + kh + r, a window of rows that slides down one row`,
+    `    // per kernel row kh; its last row is loaded at the top of each kh step.`,
+    ...range(RH - 1).flatMap((r) =>
+      range(NV).map((q) => `    var x${r}_${q} = in0v[min(xc + row${r} + ${q}u, last)];`)
+    ),
+    `    for (var kh = 0u; kh < ${K}u; kh++) {`,
+    `      let row = min(oh0 + kh + ${RH - 1}u, H - 1u) * W4 + ow0 / 4u;`,
+    ...range(NV).map((q) => `      let x${RH - 1}_${q} = in0v[min(xc + row + ${q}u, last)];`),
+    `      let wk = c * ${KK}u + kh * ${K}u;`,
     ...range(T).flatMap((t) =>
-      range(KK).map((k) => `    let w${t}_${k} = param(w${t} + c * ${KK}u + ${k}u);`)
+      range(K).map((kw) => `      let w${t}_${kw} = param(w${t} + wk + ${kw}u);`)
     ),
   ];
-  for (let rr = 0; rr < rows; rr++) {
-    body.push(`    // Input row oh0 + ${rr}: feeds output rows oh0 + ${rr} - kh.`);
-    for (let q = 0; q < NV; q++) {
-      body.push(`    let x${rr}_${q} = in0v[min(xc + row${rr} + ${q}u, last)];`);
-    }
-    for (let r = Math.max(0, rr - K + 1); r <= Math.min(RH - 1, rr); r++) {
-      const kh = rr - r;
-      for (let j = 0; j < G; j++) {
-        for (let t = 0; t < T; t++) {
-          const products = range(K).map((kw): [string, string] => [
-            window(`x${rr}`, 4 * j + kw),
-            `vec4f(w${t}_${kh * K + kw})`,
-          ]);
-          body.push(`    ${fmaChain(acc(r, j, t), products)}`);
-        }
+  for (let r = 0; r < RH; r++) {
+    body.push(`      // Output row oh0 + ${r} from input row oh0 + ${r} + kh.`);
+    for (let j = 0; j < G; j++) {
+      for (let t = 0; t < T; t++) {
+        const products = range(K).map((kw): [string, string] => [
+          window(`x${r}`, 4 * j + kw),
+          `vec4f(w${t}_${kw})`,
+        ]);
+        body.push(`      ${fmaChain(acc(r, j, t), products)}`);
       }
     }
   }
+  body.push(
+    `      // The window moves down a row.`,
+    ...range(RH - 1).flatMap((r) => range(NV).map((q) => `      x${r}_${q} = x${r + 1}_${q};`)),
+    `    }`,
+  );
   const stores = pool
     ? range(T).flatMap((t) => [
       `  let bias${t} = vec4f(param(O * C * ${KK}u + min(o0 + ${t}u, O - 1u)));`,
@@ -156,9 +170,9 @@ fn conv2d_forward_tiled(`;
   }
   let last = dims.B * C * H * W4 - 1u;
   // Where output channel o0 + t's weights start, and where input row oh0 + rr of the block
-  // starts (in vec4s) within a channel plane.
+  // starts (in vec4s) within a channel plane (the rows the window starts with).
 ${range(T).map((t) => `  let w${t} = min(o0 + ${t}u, O - 1u) * C * ${KK}u;`).join("\n")}
-${range(rows).map((rr) => `  let row${rr} = min(oh0 + ${rr}u, H - 1u) * W4 + ow0 / 4u;`).join("\n")}
+${range(RH - 1).map((r) => `  let row${r} = min(oh0 + ${r}u, H - 1u) * W4 + ow0 / 4u;`).join("\n")}
   // a{r}_{j}_{t}: output row oh0 + r, columns ow0 + 4j .. ow0 + 4j + 3, channel o0 + t.
 ${
     range(RH).flatMap((r) =>

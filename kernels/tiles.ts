@@ -8,8 +8,13 @@
 export const CONV2D_TILES = {
   /** The kernel size the tiled kernels are unrolled for. */
   K: 5,
-  /** Forward tile: output rows, output columns (a multiple of 4) and output channels. */
-  FORWARD: { RH: 8, RW: 8, T: 5 },
+  /**
+   * Forward tile: output rows, output columns (a multiple of 4) and output channels. 4 rows, not
+   * 8: llvmpipe's cold compile of LeNet's pooled forward grows with the tile's accumulators and
+   * code, 135 MB of memory at 8 rows fully unrolled, 47 MB at 4 with the loop over kernel rows
+   * (docs/llvmpipe-kernels.md).
+   */
+  FORWARD: { RH: 4, RW: 8, T: 5 },
   /**
    * Weight-gradient tile: output channels, input channels, dy rows per step, and dy columns per
    * step (a multiple of 4).
