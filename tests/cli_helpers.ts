@@ -1,4 +1,5 @@
 /** Runs the real `mnist` CLI in a subprocess, for end-to-end tests of what a user sees. */
+import assert from "node:assert/strict";
 import { resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -125,4 +126,43 @@ export async function runCli(args: string[], options: RunCliOptions = {}): Promi
 /** `text`'s lines, without the last line break; none for "". */
 export function lines(text: string): string[] {
   return text === "" ? [] : text.trimEnd().split("\n");
+}
+
+/**
+ * Runs `mnist train ...args` (`deno run -A`, in the project root, with `XDG_RUNTIME_DIR=/tmp`,
+ * `NO_COLOR=1` and `env`) and, once a line of its standard output matches `when`, runs `during`
+ * with its pid and then sends `signal` (none: `during` alone). Returns what it printed and how it
+ * exited; fails the test when no line matched.
+ */
+export async function trainUntil(
+  args: string[],
+  { env = {}, when, signal, during }: {
+    env?: Record<string, string>;
+    when: RegExp;
+    signal?: Deno.Signal;
+    during?: (pid: number) => Promise<void>;
+  },
+): Promise<CliResult> {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", "main.ts", "train", ...args],
+    cwd: PROJECT_ROOT,
+    env: { XDG_RUNTIME_DIR: "/tmp", NO_COLOR: "1", ...env },
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const stderr = new Response(child.stderr).text();
+  let stdout = "";
+  let sent = false;
+  for await (const chunk of child.stdout.pipeThrough(new TextDecoderStream())) {
+    stdout += chunk;
+    if (!sent && lines(stdout).some((line) => when.test(line))) {
+      await during?.(child.pid);
+      if (signal !== undefined) child.kill(signal);
+      sent = true;
+    }
+  }
+  const { code } = await child.status;
+  assert.ok(sent, `no line matched ${when}:\n${stdout}`);
+  return { code, stdout, stderr: await stderr };
 }

@@ -4,7 +4,7 @@
  * 1-2 epochs: about 2 s a run). Asserts on what a user sees: stderr lines, files, exit codes.
  */
 import assert from "node:assert/strict";
-import { type CliResult, lines, modelDirFor, PROJECT_ROOT, runCli } from "./cli_helpers.ts";
+import { type CliResult, lines, modelDirFor, runCli, trainUntil } from "./cli_helpers.ts";
 import { gpu, gpuTest } from "./gpu_helpers.ts";
 import { encodeCheckpoint, loadCheckpoint } from "../src/nn/checkpoint.ts";
 import { inferShapes, mlp, sizeOf } from "../src/nn/model.ts";
@@ -295,28 +295,12 @@ async function interruptTrain(
     before?: () => Promise<void>;
   },
 ): Promise<CliResult> {
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", "main.ts", "train", "--data-dir", dataDir, ...args],
-    cwd: PROJECT_ROOT,
-    env: { XDG_RUNTIME_DIR: "/tmp", NO_COLOR: "1", MNIST_MODEL_DIR: modelDirFor(dataDir) },
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  const stderr = new Response(child.stderr).text();
-  let stdout = "";
-  let sent = false;
-  for await (const chunk of child.stdout.pipeThrough(new TextDecoderStream())) {
-    stdout += chunk;
-    if (!sent && lines(stdout).some((line) => when.test(line))) {
-      await before?.();
-      if (signal !== undefined) child.kill(signal);
-      sent = true;
-    }
-  }
-  const { code } = await child.status;
-  assert.ok(sent, `no line matched ${when}:\n${stdout}`);
-  return { code, stdout, stderr: await stderr };
+  return await trainUntil(["--data-dir", dataDir, ...args], {
+    env: { MNIST_MODEL_DIR: modelDirFor(dataDir) },
+    when,
+    signal,
+    during: before,
+  });
 }
 
 gpuTest(

@@ -6,7 +6,7 @@
  * Real runs on MNIST subsets small enough for a CPU adapter.
  */
 import assert from "node:assert/strict";
-import { type CliResult, lines, modelDirFor, PROJECT_ROOT, runCli } from "./cli_helpers.ts";
+import { type CliResult, lines, modelDirFor, runCli, trainUntil } from "./cli_helpers.ts";
 import { gpu } from "./gpu_helpers.ts";
 import { withDataDir } from "./test_data.ts";
 import { lockFile, removeStaleTemps, tempPath, writeFileAtomic } from "../src/fs.ts";
@@ -25,41 +25,6 @@ function deadPid(): number {
   return 4_194_305;
 }
 
-/** A process's run of `mnist train ...args` with `env`; `signal` sent once a line matches `when`. */
-async function trainUntil(
-  args: string[],
-  env: Record<string, string>,
-  { when, signal, during }: {
-    when: RegExp;
-    signal: Deno.Signal;
-    /** Run once the line has come, before the signal, with the run's pid. */
-    during?: (pid: number) => Promise<void>;
-  },
-): Promise<CliResult> {
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", "main.ts", "train", ...args],
-    cwd: PROJECT_ROOT,
-    env: { XDG_RUNTIME_DIR: "/tmp", NO_COLOR: "1", ...env },
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  const stderr = new Response(child.stderr).text();
-  let stdout = "";
-  let sent = false;
-  for await (const chunk of child.stdout.pipeThrough(new TextDecoderStream())) {
-    stdout += chunk;
-    if (!sent && lines(stdout).some((line) => when.test(line))) {
-      await during?.(child.pid);
-      child.kill(signal);
-      sent = true;
-    }
-  }
-  const { code } = await child.status;
-  assert.ok(sent, `no line matched ${when}:\n${stdout}`);
-  return { code, stdout, stderr: await stderr };
-}
-
 trainTest(
   "a second train saving to the same file is refused at once, naming the first run's pid; " +
     "the lock goes when the first is interrupted, and a dead run's lock file is taken over",
@@ -73,8 +38,8 @@ trainTest(
       // second starts, however fast the adapter.
       const first = await trainUntil(
         ["--data-dir", dir, "--batch-size", "1", "--epochs", "2", "--frequent", "5000"],
-        { MNIST_MODEL_DIR: models },
         {
+          env: { MNIST_MODEL_DIR: models },
           when: /Start training/,
           signal: "SIGINT",
           during: async (pid) => {
@@ -282,8 +247,11 @@ trainTest(
           "--frequent",
           "3",
         ],
-        { MNIST_MODEL_DIR: models },
-        { when: /Epoch\[0\] Resetting Data Iterator/, signal: "SIGINT" },
+        {
+          env: { MNIST_MODEL_DIR: models },
+          when: /Epoch\[0\] Resetting Data Iterator/,
+          signal: "SIGINT",
+        },
       );
       assert.equal(run.code, 130, run.stderr);
       assert.deepEqual(lines(run.stderr), [
