@@ -1,8 +1,9 @@
 /**
  * What the model store refuses (src/nn/model_store.ts, `mnist models`): a default model's pointer
- * that is not one line naming a path, and checkpoints whose header alone shows that eval,
- * predict and serve would refuse them; and that plot's help states its limit on metrics. Checkpoints are built in memory (zero weights): nothing
- * needs a GPU.
+ * that is not one line naming a path, and checkpoints that eval, predict and serve would refuse,
+ * by their header or by their weights' values; and that plot's help states its limit on metrics.
+ * Checkpoints are built in memory (zero weights, but where a test writes others) or come from
+ * tests/fixtures/cases: nothing needs a GPU.
  */
 import assert from "node:assert/strict";
 import { runCli } from "./cli_helpers.ts";
@@ -267,6 +268,57 @@ Deno.test("mnist models lists a refused checkpoint as unusable, its header's tex
     assert.match(line("escapes"), /unknown dtype "\\u001b\[2J\\u202e"$/);
     assert.equal(printable(run.stdout.replaceAll("\n", "")), run.stdout.replaceAll("\n", ""));
     assert.match(line("good"), /^ {2}good\.safetensors +mlp +mnist +50\.00%/);
+  });
+});
+
+/** An MLP checkpoint with zero weights but `value` at `index` of `tensor`. */
+function withWeight(tensor: string, index: number, value: number): Uint8Array {
+  const params = new Map(
+    inferShapes(mlp()).flatMap((l) =>
+      l.params.map((p) => [p.name, new Float32Array(sizeOf(p.shape))] as const)
+    ),
+  );
+  params.get(tensor)![index] = value;
+  return encodeCheckpoint({
+    meta: { model: mlp(), epoch: 0, dataset: "mnist", accuracy: 0.5 },
+    params,
+    momentum: new Map(),
+  });
+}
+
+const CASES = new URL("./fixtures/cases/", import.meta.url).pathname;
+
+Deno.test("mnist models lists a checkpoint with NaN or infinite weights as unusable, as loading refuses it", async () => {
+  await withStore(async ({ modelDir, dataDir }) => {
+    await Deno.copyFile(`${CASES}mlp-nan-bias.safetensors`, `${modelDir}/nan-bias.safetensors`);
+    await Deno.writeFile(
+      `${modelDir}/inf-weight.safetensors`,
+      withWeight("fc1_weight", 784 * 128 - 1, -Infinity),
+    );
+    await Deno.writeFile(`${modelDir}/good.safetensors`, checkpointBytes());
+    const reasons: [string, RegExp][] = [
+      ["nan-bias", /^tensor "fc3_bias" holds NaN at index 0$/],
+      ["inf-weight", /^tensor "fc1_weight" holds -Infinity at index 100351$/],
+    ];
+    for (const [name, reason] of reasons) {
+      const path = `${modelDir}/${name}.safetensors`;
+      assert.match((await readCheckpointInfo(path)).problem ?? "(listed as healthy)", reason);
+      await assert.rejects(loadCheckpoint(path), UserError, name);
+    }
+    const run = await runCli(["models", "--data-dir", dataDir], {
+      env: { MNIST_MODEL_DIR: modelDir },
+    });
+    assert.equal(run.code, 0, run.stderr);
+    const line = (name: string) =>
+      run.stdout.split("\n").find((l) => l.startsWith(`  ${name}.safetensors `)) ?? "(none)";
+    assert.match(line("nan-bias"), /unusable: tensor "fc3_bias" holds NaN at index 0$/);
+    assert.match(line("inf-weight"), /unusable: tensor "fc1_weight" holds -Infinity/);
+    assert.match(line("good"), /^ {2}good\.safetensors +mlp +mnist +50\.00%/);
+    // Not offered as a default either.
+    const chosen = await runCli(["models", "--default", "nan-bias", "--data-dir", dataDir], {
+      env: { MNIST_MODEL_DIR: modelDir },
+    });
+    assert.notEqual(chosen.code, 0);
   });
 });
 

@@ -16,9 +16,9 @@ in <data dir>/models, which are only read: each file, its model, the dataset it 
 samples, the epochs trained and when its training saved it (a model kept as .prev keeps that
 date); a model trained on both in turn (train --resume --dataset) shows each dataset and its
 epochs, in order ("mnist+fashion", "1+2"). "*" marks the default model, the one eval, predict
-and serve use without --model. Only each file's header is read, and checked as loading checks
-it: a file they would refuse is listed as unusable, with the reason (only the weights' values,
-NaN or infinite, are left for loading to find).
+and serve use without --model. Each file is checked as loading checks it, weights and all: a
+file they would refuse (a broken header, a NaN or infinite weight) is listed as unusable, with
+the reason.
 
 Options:
   --json                 print the list as JSON

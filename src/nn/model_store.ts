@@ -280,7 +280,7 @@ export async function modelPath(
   });
 }
 
-/** What a checkpoint's header says, read without its weights (see `readCheckpointInfo`). */
+/** What a checkpoint says of itself, and whether it loads (see `readCheckpointInfo`). */
 export interface CheckpointInfo {
   /** The file's path, as listed. */
   path: string;
@@ -315,7 +315,7 @@ export interface CheckpointInfo {
    * "shapes", as `mnist eval` would load it; unset for mnist's own checkpoints.
    */
   plain?: "names" | "shapes";
-  /** Why the header cannot be read, in a few words; the other fields are then unset. */
+  /** Why the file cannot be loaded, in a few words; the other fields are then unset. */
   problem?: string;
 }
 
@@ -332,20 +332,17 @@ function reasonOf(error: unknown, path: string): string {
 }
 
 /**
- * What eval, predict and serve would say of the checkpoint whose header is `header`: loaded by
- * `decodeCheckpoint` as if its weights were all zeros (a buffer of the file's size holding the
- * header, so every byte range is checked against the file's real size), then its input and
- * classes as they check them. Every check that the header allows runs, the same code as loading;
- * only the weights' values (NaN, infinity) are left for loading to find.
+ * What eval, predict and serve would say of the checkpoint whose bytes are `bytes` (the whole
+ * file): loaded by `decodeCheckpoint`, the same code as loading, weights and all (a NaN or an
+ * infinity among them is a problem, as loading finds it), then its input and classes as they
+ * check them.
  */
 function checkedInfo(
-  header: Uint8Array,
-  { path, size }: { path: string; size: number },
+  bytes: Uint8Array,
+  path: string,
 ): Omit<CheckpointInfo, "path" | "size" | "modified"> {
   let checkpoint: Checkpoint;
   try {
-    const bytes = new Uint8Array(size);
-    bytes.set(header);
     checkpoint = decodeCheckpoint(bytes, path);
     const input = checkpoint.meta.model.input.join("×");
     if (input !== "1×28×28") return { problem: `it takes ${input} inputs, not 1×28×28 images` };
@@ -377,14 +374,15 @@ function checkedInfo(
 }
 
 /**
- * Reads the header of the safetensors checkpoint at `path` (8 bytes of length, then at most
- * 16 MiB of JSON) and nothing of its weights, so a directory of models lists fast. A file that
- * eval, predict and serve would refuse comes back with `problem` set, in the loader's words
- * ("not a safetensors file (bad header length)", "it is a directory", "tensor \"fc1_weight\" is
- * I32, not F32, F64, F16, BF16", "its dataset \"x\" is not one of mnist, fashion"...), not as an
- * error: every check the header allows is made (see `checkedInfo`). The weights' values are
- * not read: a NaN among them is found by `loadCheckpoint`. `problem` may quote the file's bytes:
- * print it through `printable`.
+ * Reads the safetensors checkpoint at `path` and says what it is: first its header (8 bytes of
+ * length, then at most 16 MiB of JSON), so that a file that is no checkpoint is told without
+ * reading it all, then the whole file, checked as loading checks it. A file that eval, predict
+ * and serve would refuse comes back with `problem` set, in the loader's words ("not a
+ * safetensors file (bad header length)", "it is a directory", "tensor \"fc1_weight\" is I32,
+ * not F32, F64, F16, BF16", "tensor \"fc1_bias\" holds NaN at index 3"...), not as an error (see
+ * `checkedInfo`). The whole file is read only once its header has passed: its size is then the
+ * model's own (a header names no tensor the model lacks, and no byte belongs to no tensor).
+ * `problem` may quote the file's bytes: print it through `printable`.
  */
 export async function readCheckpointInfo(path: string): Promise<CheckpointInfo> {
   let info: Deno.FileInfo;
@@ -407,22 +405,34 @@ export async function readCheckpointInfo(path: string): Promise<CheckpointInfo> 
       problem: `it is ${info.size} bytes, more than a model may be (${MAX_CHECKPOINT_BYTES})`,
     };
   }
-  let header: Uint8Array;
+  let bytes: Uint8Array;
   let file: Deno.FsFile | undefined;
   try {
     file = await Deno.open(path, { read: true });
     const prefix = await readFully(file, 8);
     const length = safetensorsHeaderLength(prefix, { fileBytes: info.size });
     if (typeof length === "string") return { ...base, problem: length };
-    header = new Uint8Array(8 + length);
+    const header = new Uint8Array(8 + length);
     header.set(prefix);
     header.set(await readFully(file, length), 8);
+    // The header against a file of its size, zeros for weights: its layout and shapes checked
+    // before the weights are read.
+    const padded = new Uint8Array(info.size);
+    padded.set(header);
+    const headerProblem = checkedInfo(padded, path).problem;
+    if (headerProblem !== undefined) return { ...base, problem: headerProblem };
+    const weights = await readFully(file, info.size - header.length);
+    if (weights.length < info.size - header.length) {
+      return { ...base, problem: "it was cut short while being read (is it being written?)" };
+    }
+    bytes = padded;
+    bytes.set(weights, header.length);
   } catch (error) {
     return { ...base, problem: fsReason(error) };
   } finally {
     file?.close();
   }
-  return { ...base, ...checkedInfo(header, base) };
+  return { ...base, ...checkedInfo(bytes, path) };
 }
 
 /** A checkpoint of the store, as `mnist models` lists it. */
@@ -456,7 +466,8 @@ async function safetensorsIn(dir: string): Promise<string[]> {
 /**
  * Every checkpoint of the store: the model directory's `*.safetensors`, then an older version's
  * in `<data dir>/models` (not those the model directory has under the same name), then the
- * default model when it lives elsewhere. Each read by its header only (`readCheckpointInfo`).
+ * default model when it lives elsewhere. Each read and checked as loading checks it
+ * (`readCheckpointInfo`).
  * A default model's pointer that cannot be read (see `findDefaultModel`) is no error here: it
  * comes back as `pointerProblem`, and no model is the default.
  */
