@@ -105,37 +105,44 @@ export interface RunSettings {
   augment: boolean;
 }
 
+/** A checkpoint's training record, each field as read from its JSON (unchecked). */
+type Recorded = Partial<Record<keyof TrainingRecord, unknown>>;
+
 /**
- * The settings of a run of `epochs` epochs from the command line `v` and, when it resumes,
- * `resume` (the checkpoint read from `resumePath`). A bad option, or a recorded value that its
- * option's check refuses, is a `UserError`; so is a resumed run whose classes are not the
- * dataset's, or whose validation samples the checkpoint may have trained on.
+ * A setting's value from its option's text `given`, else from `recorded` (a resumed run's
+ * record, in its option's text form: see `text`), checked by `check` either way; `what` names
+ * the setting in words.
  */
-export function runSettings(
-  v: TrainValues,
-  { resume, resumePath, epochs }: { resume?: Checkpoint; resumePath?: string; epochs: number },
-): RunSettings {
-  // A resumed run continues with the settings it was started with, unless overridden here.
-  const was: Partial<Record<keyof TrainingRecord, unknown>> = resume?.meta.training ?? {};
-  // A recorded value in its option's text form: JSON gives a number the form it has on the
-  // command line, and anything else ("100", null, [1]) a form the option's check refuses.
-  const text = (value: unknown) => value === undefined ? undefined : JSON.stringify(value);
-  const initText = (value: unknown) => {
-    const init = value as Partial<{ kind: unknown; scale: unknown }> | null | undefined;
-    if (init?.kind === "xavier") return "xavier";
-    if (init?.kind === "uniform" && typeof init.scale === "number") {
-      return `uniform:${init.scale}`;
-    }
-    return text(value);
-  };
-  // Each setting comes from its option, else from the record, which must pass the option's
-  // own check; a recorded value that fails it is refused, naming the checkpoint.
-  const setting = <T>(
-    option: string,
-    what: string,
-    [given, recorded]: [string | undefined, string | undefined],
-    check: (text: string | undefined) => T,
-  ): T => {
+type Setting = <T>(
+  option: string,
+  what: string,
+  [given, recorded]: [string | undefined, string | undefined],
+  check: (text: string | undefined) => T,
+) => T;
+
+/**
+ * A recorded value in its option's text form: JSON gives a number the form it has on the command
+ * line, and anything else ("100", null, [1]) a form the option's check refuses.
+ */
+function text(value: unknown): string | undefined {
+  return value === undefined ? undefined : JSON.stringify(value);
+}
+
+/** A recorded `init` in `--init`'s text form ("xavier", "uniform:0.07"), else as `text`. */
+function initText(value: unknown): string | undefined {
+  const init = value as Partial<{ kind: unknown; scale: unknown }> | null | undefined;
+  if (init?.kind === "xavier") return "xavier";
+  if (init?.kind === "uniform" && typeof init.scale === "number") return `uniform:${init.scale}`;
+  return text(value);
+}
+
+/**
+ * The `Setting` of a run resumed from `resumePath` (or of a fresh run): each setting comes from
+ * its option, else from the record, which must pass the option's own check; a recorded value
+ * that fails it is refused, naming the checkpoint.
+ */
+function settingOf(resumePath: string | undefined): Setting {
+  return (option, what, [given, recorded], check) => {
     if (given !== undefined || recorded === undefined) return check(given);
     try {
       return check(recorded);
@@ -149,20 +156,17 @@ export function runSettings(
       );
     }
   };
-  const dataset = choiceOption("dataset", v.dataset, {
-    choices: DATASET_NAMES,
-    fallback: (DATASET_NAMES as readonly string[]).includes(resume?.meta.dataset ?? "")
-      ? resume!.meta.dataset as DatasetName
-      : "mnist",
-  });
-  if (resume) checkClasses(resume, resumePath!, { dataset, action: "resume from" });
-  if (resume) checkProgress(resumePath!, { epoch: resume.meta.epoch, was });
-  const batchSize = setting(
-    "batch-size",
-    "batch size",
-    [v["batch-size"], text(was.batchSize)],
-    (t) => intOption("batch-size", t, { fallback: 100, min: 1, max: 65536 }),
-  );
+}
+
+/**
+ * The optimizer and its rates: `--optimizer`, `--lr`, and Adam's `--beta1`, `--beta2`,
+ * `--epsilon`. A resumed run that changes optimizer starts from that optimizer's defaults. Adam's
+ * options with SGD or NAG, and `--momentum` with Adam, are refused.
+ */
+function optimizerSettings(
+  v: TrainValues,
+  { was, setting }: { was: Recorded; setting: Setting },
+): Pick<RunSettings, "optimizer" | "adam" | "lr" | "beta1" | "beta2" | "epsilon"> {
   const optimizer = setting<OptimizerName>(
     "optimizer",
     "optimizer",
@@ -208,10 +212,20 @@ export function runSettings(
       hint: "Adam's first moment decays by --beta1.",
     });
   }
+  return { optimizer, adam, lr, beta1, beta2, epsilon };
+}
+
+/**
+ * The learning rate's schedule (`--lr-step-epochs`, `--lr-schedule`, else the record's). A step
+ * E changes the rate after epoch E: one at or past `epochs` comes only if the run is resumed
+ * with more epochs (its checkpoint records the schedule), so it is not refused, as options that
+ * could never apply are (--beta1 with sgd, --momentum with adam); a note on stderr says it once.
+ */
+function scheduleSetting(
+  v: TrainValues,
+  { was, resumePath, epochs }: { was: Recorded; resumePath?: string; epochs: number },
+): Schedule {
   const schedule = parseSchedule(v, was.schedule, resumePath);
-  // A step E changes the rate after epoch E: one at or past --epochs comes only if the run is
-  // resumed with more epochs (its checkpoint records the schedule), so it is not refused, as
-  // options that could never apply are (--beta1 with sgd, --momentum with adam); said once.
   const late = schedule.kind === "multifactor" && v["lr-step-epochs"] !== undefined
     ? schedule.stepEpochs.filter((e) => e >= epochs)
     : [];
@@ -221,6 +235,14 @@ export function runSettings(
         `--epochs ${epochs}, unless this run is resumed with more epochs`,
     );
   }
+  return schedule;
+}
+
+/** `--momentum` (0 with Adam, whatever was recorded), `--wd` and `--clip`. */
+function decaySettings(
+  v: TrainValues,
+  { was, setting, adam }: { was: Recorded; setting: Setting; adam: boolean },
+): Pick<RunSettings, "momentum" | "wd" | "clipGradient"> {
   const momentum = setting(
     "momentum",
     "momentum",
@@ -243,14 +265,17 @@ export function runSettings(
     [v.clip, text(was.clipGradient)],
     (t) => floatOption("clip", t, { fallback: 0, min: 0 }),
   );
-  const init = setting("init", "init", [v.init, initText(was.init)], parseInit);
-  const seed = setting(
-    "seed",
-    "seed",
-    [v.seed, text(was.seed)],
-    (t) => intOption("seed", t, { fallback: 42, min: 0, max: 2 ** 32 - 1 }),
-  );
-  if (resume) checkFixedOnResume(v, resumePath!, { resume, was });
+  return { momentum, wd, clipGradient };
+}
+
+/**
+ * What a run reads and reports: `--limit`, `--frequent`, `--metric` and `--validation` (the
+ * last `held` training samples, after --limit, validate instead of the test split).
+ */
+function dataSettings(
+  v: TrainValues,
+  { was, setting }: { was: Recorded; setting: Setting },
+): Pick<RunSettings, "limit" | "frequent" | "metrics" | "held" | "validation"> {
   const limit = setting(
     "limit",
     "limit",
@@ -269,7 +294,6 @@ export function runSettings(
     [v.metric, Array.isArray(was.metrics) ? was.metrics.join(",") : text(was.metrics)],
     (t) => parseMetrics(t ?? "acc"),
   );
-  // The last `held` training samples (after --limit) validate instead of the test split.
   const held = setting(
     "validation",
     "validation",
@@ -277,32 +301,54 @@ export function runSettings(
     parseValidation,
   );
   const validation = held === undefined ? "test" : `holdout:${held}`;
+  return { limit, frequent, metrics, held, validation };
+}
+
+/**
+ * The settings of a run of `epochs` epochs from the command line `v` and, when it resumes,
+ * `resume` (the checkpoint read from `resumePath`). A bad option, or a recorded value that its
+ * option's check refuses, is a `UserError`; so is a resumed run whose classes are not the
+ * dataset's, or whose validation samples the checkpoint may have trained on. Options are
+ * checked in the order of `RunSettings`' groups: the first bad one is the one said.
+ */
+export function runSettings(
+  v: TrainValues,
+  { resume, resumePath, epochs }: { resume?: Checkpoint; resumePath?: string; epochs: number },
+): RunSettings {
+  // A resumed run continues with the settings it was started with, unless overridden here.
+  const was: Recorded = resume?.meta.training ?? {};
+  const setting = settingOf(resumePath);
+  const dataset = choiceOption("dataset", v.dataset, {
+    choices: DATASET_NAMES,
+    fallback: (DATASET_NAMES as readonly string[]).includes(resume?.meta.dataset ?? "")
+      ? resume!.meta.dataset as DatasetName
+      : "mnist",
+  });
+  if (resume) checkClasses(resume, resumePath!, { dataset, action: "resume from" });
+  if (resume) checkProgress(resumePath!, { epoch: resume.meta.epoch, was });
+  const batchSize = setting(
+    "batch-size",
+    "batch size",
+    [v["batch-size"], text(was.batchSize)],
+    (t) => intOption("batch-size", t, { fallback: 100, min: 1, max: 65536 }),
+  );
+  const rates = optimizerSettings(v, { was, setting });
+  const schedule = scheduleSetting(v, { was, resumePath, epochs });
+  const decay = decaySettings(v, { was, setting, adam: rates.adam });
+  const init = setting("init", "init", [v.init, initText(was.init)], parseInit);
+  const seed = setting(
+    "seed",
+    "seed",
+    [v.seed, text(was.seed)],
+    (t) => intOption("seed", t, { fallback: 42, min: 0, max: 2 ** 32 - 1 }),
+  );
+  if (resume) checkFixedOnResume(v, resumePath!, { resume, was });
+  const data = dataSettings(v, { was, setting });
   const augment = v.augment === true || was.augment === true;
   if (resume?.meta.training !== undefined && resume.meta.dataset === dataset) {
-    checkHoldoutKept(resumePath!, { was, limit, validation });
+    checkHoldoutKept(resumePath!, { was, limit: data.limit, validation: data.validation });
   }
-  return {
-    dataset,
-    batchSize,
-    optimizer,
-    adam,
-    lr,
-    momentum,
-    beta1,
-    beta2,
-    epsilon,
-    wd,
-    clipGradient,
-    schedule,
-    init,
-    seed,
-    limit,
-    frequent,
-    metrics,
-    held,
-    validation,
-    augment,
-  };
+  return { dataset, batchSize, ...rates, ...decay, schedule, init, seed, ...data, augment };
 }
 
 /**
@@ -315,7 +361,7 @@ export function runSettings(
 function checkFixedOnResume(
   v: TrainValues,
   resumePath: string,
-  { resume, was }: { resume: Checkpoint; was: Partial<Record<keyof TrainingRecord, unknown>> },
+  { resume, was }: { resume: Checkpoint; was: Recorded },
 ): void {
   const checkpoint = resume.origin?.from === "metadata";
   if (v.init !== undefined) {
@@ -453,7 +499,7 @@ const MAX_BATCHES_PER_EPOCH = Math.floor(MAX_IDX_VALUES / (28 * 28));
  */
 function checkProgress(
   resumePath: string,
-  { epoch, was }: { epoch: number; was: Partial<Record<keyof TrainingRecord, unknown>> },
+  { epoch, was }: { epoch: number; was: Recorded },
 ): void {
   const epochs = epoch + 1;
   const refuse = (field: string, value: unknown, rule: string) => {
@@ -496,7 +542,7 @@ function checkProgress(
 function checkHoldoutKept(
   resumePath: string,
   { was, limit, validation }: {
-    was: Partial<Record<keyof TrainingRecord, unknown>>;
+    was: Recorded;
     limit?: number;
     validation: string;
   },
