@@ -114,7 +114,7 @@ Deno.test("parseMxnetLog keeps the later lines when a log starts again at an ear
   };
   // Epochs 0-3, then a run resumed from the checkpoint of epoch 1 (it goes on at epoch 2).
   const log = parseMxnetLog([...run(0, 3, "0.5"), ...run(2, 4, "0.7")].join("\n"));
-  assert.deepEqual(log.restarts, [{ line: 11, epoch: 2 }]);
+  assert.deepEqual(log.restarts, [{ line: 11, epoch: 2, dropped: 4 }]);
   assert.deepEqual(curve(log, "epoch", "validation"), [[1, 0.5], [2, 0.5], [3, 0.7], [4, 0.7], [
     5,
     0.7,
@@ -129,7 +129,7 @@ Deno.test("parseMxnetLog keeps the later lines when a log starts again at an ear
     "Epoch[0] Train-accuracy=0.3",
   ].join("\n");
   const again = parseMxnetLog(moduleLog);
-  assert.deepEqual(again.restarts, [{ line: 5, epoch: 0 }]);
+  assert.deepEqual(again.restarts, [{ line: 5, epoch: 0, dropped: 4 }]);
   assert.deepEqual(again.points.map((p) => p.value), [0.3, 0.3]);
   // The same epoch's batches again after its end: a new run of that epoch.
   const same = parseMxnetLog(
@@ -137,7 +137,7 @@ Deno.test("parseMxnetLog keeps the later lines when a log starts again at an ear
       "Epoch[0] Batch [0-10]\tSpeed: 1 samples/sec\taccuracy=0.4",
     ).join("\n"),
   );
-  assert.deepEqual(same.restarts, [{ line: 3, epoch: 0 }]);
+  assert.deepEqual(same.restarts, [{ line: 3, epoch: 0, dropped: 2 }]);
   assert.deepEqual(same.points.map((p) => p.value), [0.4]);
 });
 

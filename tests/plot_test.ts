@@ -168,6 +168,30 @@ Deno.test("mnist plot says where a log starts again at an earlier epoch", async 
   });
 });
 
+Deno.test("mnist plot says when a run appended to a log ended before its first value", async () => {
+  await withTempDir(async (dir) => {
+    const first = await Deno.readTextFile(FEEDFORWARD);
+    // A second run appended, stopped after its first epoch's time cost: no value yet.
+    const cut = "INFO:root:Start training with [cpu(0)]\n" +
+      "INFO:root:Epoch[0] Resetting Data Iterator\nINFO:root:Epoch[0] Time cost=2.1\n";
+    const path = `${dir}/two runs.log`;
+    await Deno.writeTextFile(path, `${first}${cut}`);
+    const run = await runCli(["plot", path, "--out", `${dir}/a.svg`]);
+    assertUserError(
+      run,
+      /^error: Cannot plot ".*two runs\.log": the run that starts again at epoch 0 on line \d+ logged no metric value before it ended, and it replaces the earlier run's values from that epoch on$/,
+      "appended run",
+    );
+    const line = Number(/on line (\d+)/.exec(run.stderr)![1]);
+    assert.match(run.stderr, new RegExp(`hint: .*head -n ${line - 1} '.*two runs\\.log' \\|`));
+    // The hint's command draws the earlier run.
+    const head = (await Deno.readTextFile(path)).split("\n").slice(0, line - 1).join("\n");
+    const earlier = await runCli(["plot", "-", "--out", `${dir}/b.svg`], { stdin: head });
+    assert.equal(earlier.code, 0, earlier.stderr);
+    await assert.rejects(Deno.stat(`${dir}/a.svg`), Deno.errors.NotFound);
+  });
+});
+
 Deno.test("mnist plot refuses bad input with one line and writes nothing", async () => {
   await withTempDir(async (dir) => {
     await Deno.writeTextFile(`${dir}/empty.log`, "\n\n");

@@ -1,7 +1,8 @@
 /**
  * What every subcommand shares: the `Command` interface that each `src/cli/<name>.ts` exports
  * one of, the "Common options:" help text (`commonHelp`, `COMMON_HELP`), and `modelLine`, the
- * "Model: ..." line eval, predict and serve print. The table of the commands themselves, which
+ * "Model: ..." line eval, predict and serve print, and `shellWord` for the commands hints quote.
+ * The table of the commands themselves, which
  * `main.ts` dispatches on, is `commands.ts`.
  */
 import { ALL_COMMON, type CommonOption } from "./args.ts";
@@ -92,4 +93,12 @@ export function modelLine(path: string, checkpoint: Pick<Checkpoint, "meta" | "o
     parts.push(`validation accuracy ${(meta.accuracy * 100).toFixed(2)}%${samples}`);
   }
   return `Model: ${path} (${parts.join(", ")})`;
+}
+
+/**
+ * `word` as one POSIX shell word, for a command a hint shows: as it is when the shell leaves it
+ * alone, else single-quoted (`it's` becomes `'it'\''s'`).
+ */
+export function shellWord(word: string): string {
+  return /^[\w@%+=:,./-]+$/.test(word) ? word : `'${word.replaceAll("'", `'\\''`)}'`;
 }

@@ -5,7 +5,7 @@
  */
 import { basename, extname } from "node:path";
 import { parseCommandArgs } from "./args.ts";
-import { type Command, commonHelp } from "./command.ts";
+import { type Command, commonHelp, shellWord } from "./command.ts";
 import { UserError } from "../errors.ts";
 import { checkNotInput, checkWritable, readCapped, writeFileAtomic } from "../fs.ts";
 import { type ParsedLog, parseMxnetLog } from "../train/log_parse.ts";
@@ -141,6 +141,17 @@ async function readLog(path: string): Promise<ParsedLog> {
     throw fail("it is empty", "Save a training run's output first: mnist train > train.log");
   }
   const log = parseMxnetLog(text);
+  const last = log.restarts.at(-1);
+  if (log.points.length === 0 && last !== undefined && last.dropped > 0) {
+    // A run appended after an earlier one, and stopped before its first value.
+    const shown = path === "-" ? "LOG" : shellWord(path);
+    throw fail(
+      `the run that starts again at epoch ${last.epoch} on line ${last.line} logged no metric ` +
+        "value before it ended, and it replaces the earlier run's values from that epoch on",
+      `To draw the earlier run, give it its lines alone: head -n ${last.line - 1} ${shown} | ` +
+        "mnist plot - --out curves.svg",
+    );
+  }
   if (log.points.length === 0) {
     throw fail(
       log.mxnetLines === 0

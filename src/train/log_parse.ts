@@ -55,6 +55,8 @@ export interface LogRestart {
   line: number;
   /** The epoch it starts again at; points of this epoch and later ones before it are dropped. */
   epoch: number;
+  /** How many values logged before it were dropped (those of `epoch` and later). */
+  dropped: number;
 }
 
 /** What `parseMxnetLog` read. */
@@ -112,8 +114,13 @@ export function parseMxnetLog(text: string, options: ParseLogOptions = {}): Pars
   let started = false;
 
   const restart = (epoch: number, line: number) => {
-    restarts.push({ line, epoch });
-    for (const [key, raw] of byKey) if (raw.epoch >= epoch) byKey.delete(key);
+    let dropped = 0;
+    for (const [key, raw] of byKey) {
+      if (raw.epoch < epoch) continue;
+      byKey.delete(key);
+      dropped++;
+    }
+    restarts.push({ line, epoch, dropped });
     for (const e of [...ended]) if (e >= epoch) ended.delete(e);
     maxEpoch = epoch;
   };
