@@ -201,7 +201,45 @@ Deno.test("modelPath() takes the names mnist models lists: mlp.prev, mlp.prev.sa
     assert.equal(await modelPath("old", dataDir, { modelDir }), old);
     // Neither a file nor a model: a bare word is an unknown model, a path is left to loading.
     await assert.rejects(modelPath("resnet", dataDir, { modelDir }), /Unknown model "resnet"/);
-    assert.equal(await modelPath("x.safetensors", dataDir, { modelDir }), "x.safetensors");
+    assert.equal(await modelPath("no/x.safetensors", dataDir, { modelDir }), "no/x.safetensors");
+  });
+});
+
+Deno.test("a name that names no file is refused with the names saved, not 'train one first'", async () => {
+  await withStore(async ({ modelDir, dataDir }) => {
+    // The README's flow: mlp.prev was removed by a later run, mlp.prev-1 and lenet remain.
+    // "Train one first with mnist train, or pass --model FILE" was the hint, for models
+    // --default too.
+    for (const name of ["lenet", "mlp", "mlp.prev-1", "fashion-mlp"]) {
+      await Deno.writeFile(`${modelDir}/${name}.safetensors`, checkpointBytes());
+    }
+    await Deno.writeFile(`${dataDir}/models/old.safetensors`, checkpointBytes());
+    for (const name of ["mlp.prev", "mlp.prev.safetensors"]) {
+      await assert.rejects(modelPath(name, dataDir, { modelDir }), (error: UserError) => {
+        assert.equal(
+          error.message,
+          `Cannot load model "${name}": no such file here, nor in "${modelDir}"`,
+        );
+        assert.equal(
+          error.hint,
+          'Saved models: mlp, mlp.prev-1, fashion-mlp, lenet, old ("mnist models" lists ' +
+            "them, with their accuracy).",
+        );
+        return true;
+      });
+    }
+    const cli = await runCli(["models", "--data-dir", dataDir, "--default", "mlp.prev"], {
+      env: { MNIST_MODEL_DIR: modelDir },
+    });
+    assert.equal(cli.code, 1);
+    assert.match(cli.stderr, /^error: Cannot load model "mlp\.prev": no such file here, nor in /);
+    assert.match(cli.stderr, /\nhint: Saved models: mlp, mlp\.prev-1, fashion-mlp, lenet, old /);
+  });
+  await withStore(async ({ modelDir, dataDir }) => {
+    await assert.rejects(modelPath("mlp.prev", dataDir, { modelDir, option: "--default" }), {
+      hint: `No model is saved in "${modelDir}" yet: train one with "mnist train", or pass ` +
+        "--default FILE.",
+    });
   });
 });
 

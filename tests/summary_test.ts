@@ -141,7 +141,13 @@ Deno.test("mnist summary --model finds the names mnist models lists, as eval doe
     equal(builtIn.stdout.includes('Model "'), false);
     const missing = await runCli(["summary", "--model", "mlp.prev"], { env });
     equal(missing.code, 1);
-    match(missing.stderr, /^error: Cannot load model "mlp\.prev": no such file\n/);
+    match(
+      missing.stderr,
+      new RegExp(
+        `^error: Cannot load model "mlp\\.prev": no such file here, nor in "${dir}"\n` +
+          `hint: Saved models: lenet\\.prev \\("mnist models" lists them, with their accuracy\\)\\.\n$`,
+      ),
+    );
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

@@ -181,9 +181,9 @@ export const modelsCommand: Command = {
     // A file where the directory should be: said, not listed as a directory without models.
     await checkModelDir(modelDir);
     if (v.default !== undefined) {
-      const path = await modelPath(v.default, dataDir, { modelDir });
+      const path = await modelPath(v.default, dataDir, { modelDir, option: "--default" });
       // Loaded whole: a default that eval, predict and serve cannot use is refused now.
-      const checkpoint = await loadCheckpoint(path);
+      const checkpoint = await loadCheckpoint(path, { option: "--default" });
       const { meta } = checkpoint;
       checkDigitInput(checkpoint, path);
       await setDefaultModel(modelDir, path);

@@ -218,6 +218,7 @@ export function trainedModelPath(modelDir: string, model: string, dataset = "mni
  *   `options.dataset` (`trainedModelPath`), in the model directory, else in an older version's
  *   `<data dir>/models`;
  * - a name without "/" of a file in either (`mlp.prev`, `mlp.prev.safetensors`): that file;
+ *   one with a "." that names no file is a `UserError` whose hint names the models saved;
  * - otherwise a path, left for loading to report, but a bare word (no "/" or ".") is an unknown
  *   model.
  */
@@ -272,12 +273,56 @@ export async function modelPath(
         if (await exists(`${dir}/${name}`)) return `${dir}/${name}`;
       }
     }
+    // A name ("mlp.prev") found nowhere: loading's "train one first, or pass --model FILE"
+    // would not say that other models are there, nor what they are called.
+    if (flag.includes(".")) {
+      throw new UserError(
+        `Cannot load model "${printable(flag)}": no such file here, nor in "${
+          printable(modelDir)
+        }"`,
+        {
+          hint: await storedNamesHint(flag, { dirs, modelDir, option }),
+        },
+      );
+    }
   }
   // A path is a file whose loading names what is wrong; a bare word ("resnet") meant a model.
   if (/[/.]/.test(flag)) return flag;
   throw new UserError(`Unknown model "${flag}"`, {
     hint: `Choose one of: ${Object.keys(MODELS).join(", ")}.`,
   });
+}
+
+/** The most names `storedNamesHint` lists; more are counted. */
+const MAX_HINTED_NAMES = 6;
+
+/**
+ * The hint for a model name that names no file: the names `mnist models` lists that do exist
+ * (those sharing the name's first part first: "mlp.prev-1" for "mlp.prev"), at most
+ * {@link MAX_HINTED_NAMES}, or, with none, to train one first.
+ */
+async function storedNamesHint(
+  flag: string,
+  { dirs, modelDir, option }: { dirs: string[]; modelDir: string; option: string },
+): Promise<string> {
+  const names = [
+    ...new Set(
+      (await Promise.all(dirs.map((dir) => safetensorsIn(dir).catch(() => [])))).flat()
+        .map((file) => file.replace(/\.safetensors$/, "")),
+    ),
+  ];
+  if (names.length === 0) {
+    return `No model is saved in "${modelDir}" yet: train one with "mnist train", ` +
+      `or pass ${option} FILE.`;
+  }
+  const stem = flag.split(".")[0]!;
+  const near = (name: string) => name.split(".")[0] === stem ? 0 : 1;
+  const sorted = names.sort((a, b) => near(a) - near(b) || a.localeCompare(b));
+  const shown = sorted.slice(0, MAX_HINTED_NAMES).map(printable).join(", ");
+  const more = sorted.length > MAX_HINTED_NAMES
+    ? ` and ${sorted.length - MAX_HINTED_NAMES} more`
+    : "";
+  return `Saved models: ${shown}${more} ("mnist models" lists them, with their accuracy).`;
 }
 
 /** What a checkpoint says of itself, and whether it loads (see `readCheckpointInfo`). */
