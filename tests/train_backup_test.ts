@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { type CliResult, lines, modelDirFor, runCli, trainUntil } from "./cli_helpers.ts";
 import { gpu, gpuTest } from "./gpu_helpers.ts";
 import { encodeCheckpoint, loadCheckpoint } from "../src/nn/checkpoint.ts";
-import { inferShapes, mlp, sizeOf } from "../src/nn/model.ts";
+import { inferShapes, lenet, mlp, sizeOf } from "../src/nn/model.ts";
 import { type Measured, nextDefault, notComparable } from "../src/cli/train_outcome.ts";
 import type { TrainingRecord } from "../src/train/trainer.ts";
 import { DATASET_FILES, FASHION, HAVE_FASHION, withDataDir } from "./test_data.ts";
@@ -24,13 +24,12 @@ function lastAccuracy(stdout: string): string {
   return `${(Number(found[1]) * 100).toFixed(2)}%`;
 }
 
-/** An MLP checkpoint (zero weights) recording `accuracy` measured as `training` says. */
+/** An MLP (or `model`) checkpoint (zero weights) recording `accuracy` measured as `training` says. */
 function recordedModel(
   accuracy: number,
   training: Partial<TrainingRecord>,
-  { dataset = "mnist" }: { dataset?: string } = {},
+  { dataset = "mnist", model = mlp() }: { dataset?: string; model?: ReturnType<typeof mlp> } = {},
 ): Uint8Array {
-  const model = mlp();
   const params = new Map(
     inferShapes(model).flatMap((l) =>
       l.params.map((p) => [p.name, new Float32Array(sizeOf(p.shape))] as const)
@@ -158,6 +157,50 @@ Deno.test("notComparable() compares accuracies measured on the same samples only
   ];
   for (const [a, b, expected, what] of cases) assert.equal(notComparable(a, b), expected, what);
 });
+
+gpuTest(
+  "a run that takes the default from another model names that model and how to restore it",
+  async () => {
+    await withDataDir(async (dir) => {
+      const models = modelDirFor(dir);
+      const saved = `${models}/mlp.safetensors`;
+      const prev = `${models}/mlp.prev.safetensors`;
+      await Deno.mkdir(models, { recursive: true });
+      await Deno.writeFile(saved, recordedModel(0.9765, { testSamples: 10000 }));
+      const lenetFile = `${models}/lenet.safetensors`;
+      await Deno.writeFile(
+        lenetFile,
+        recordedModel(0.9877, { testSamples: 10000 }, { model: lenet() }),
+      );
+      await Deno.writeTextFile(`${models}/default`, `${lenetFile}\n`);
+      // It named mlp.prev as the one to go back to, never lenet, the default it replaced.
+      const run = await runCli(["train", "--data-dir", dir, ...QUICK]);
+      assertOk(run, "a quick MLP run over a LeNet default");
+      assert.equal(
+        lines(run.stderr).at(-1),
+        `Default model is now "${saved}" (this run, validation accuracy ` +
+          `${lastAccuracy(run.stdout)} on 300 test digits); the default was lenet (validation ` +
+          `accuracy 98.77% on 10000 test digits): "mnist models --default lenet" makes it the ` +
+          `default again; the model this run replaced (97.65% on 10000 test digits) is kept as ` +
+          `${prev}, not compared: they were validated on different samples ("mnist models ` +
+          `--default mlp.prev" makes it the default).`,
+        run.stderr,
+      );
+      // Without a kept model: the same words about lenet.
+      await Deno.writeTextFile(`${models}/default`, `${lenetFile}\n`);
+      const again = await runCli(["train", "--data-dir", dir, ...QUICK, "--save", saved]);
+      assertOk(again, "a second quick run");
+      assert.match(
+        lines(again.stderr).at(-1)!,
+        new RegExp(
+          `^Default model is now "${saved}" \\(this run, validation accuracy [\\d.]+% on 300 ` +
+            `test digits\\); the default was lenet \\(validation accuracy 98\\.77% on 10000 ` +
+            `test digits\\): "mnist models --default lenet" makes it the default again\\.$`,
+        ),
+      );
+    });
+  },
+);
 
 gpuTest(
   "a run validated on other samples keeps the .prev it cannot compare with, moved aside, and says why",

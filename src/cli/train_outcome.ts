@@ -664,12 +664,27 @@ export async function finish(
       }
     }
   }
+  // The default this run took over from another file (lenet, for an MLP run): named, with the
+  // command that restores it, since neither the backup nor this run's file is that one.
+  const was = next === savePath && currentFile !== saveFile && currentFile !== backupFile &&
+      currentInfo?.problem === undefined && currentPath !== undefined
+    ? `the default was ${await modelArg(currentPath, modelDir)} (` +
+      (currentInfo?.accuracy === undefined
+        ? "no recorded validation accuracy"
+        : `validation accuracy ${scored(currentInfo.accuracy, currentInfo)}`) +
+      `): "mnist models --default ${await modelArg(currentPath, modelDir)}" makes it the ` +
+      "default again"
+    : undefined;
   if (next === savePath && kept !== undefined) {
+    const back = `"mnist models --default ${await modelArg(backup!.path, modelDir)}"`;
     say(
-      `Default model is now "${savePath}" (this run, validation accuracy ${accuracy}); ${kept}; ` +
-        `"mnist models --default ${await modelArg(backup!.path, modelDir)}" makes that one ` +
-        `the default again.`,
+      `Default model is now "${savePath}" (this run, validation accuracy ${accuracy}); ` +
+        (was === undefined
+          ? `${kept}; ${back} makes that one the default again.`
+          : `${was}; ${kept} (${back} makes it the default).`),
     );
+  } else if (next === savePath && was !== undefined) {
+    say(`Default model is now "${savePath}" (this run, validation accuracy ${accuracy}); ${was}.`);
   } else if (next === savePath) {
     say(`Default model is now "${savePath}".`);
   } else if (next !== undefined) {
