@@ -10,7 +10,7 @@ import { encode } from "../src/gpu/kernel.ts";
 import { mlp, type ModelSpec } from "../src/nn/model.ts";
 import { ParamStore } from "../src/nn/params.ts";
 import { Rng } from "../src/random.ts";
-import { LrSchedule } from "../src/train/schedule.ts";
+import { LrSchedule, type Schedule } from "../src/train/schedule.ts";
 import { updateLine } from "../src/train/speedometer.ts";
 import { assertClose, randomArray } from "./check.ts";
 import { gpuTest, runPass } from "./gpu_helpers.ts";
@@ -177,6 +177,50 @@ Deno.test("LrSchedule cosine goes from --lr to --final-lr over the run, as MXNet
   assert.equal(s.rate(25), 0.01);
   assert.ok(s.rate(1) < 0.1 && s.rate(1) > 0.099);
   assert.equal(s.change(11), undefined, "MXNet's CosineScheduler logs nothing");
+});
+
+Deno.test("LrSchedule of a run resumed with other batches per epoch steps at its epochs' starts", () => {
+  // One epoch of 20 batches (2000 samples at batch 100), resumed at batch 50: 40 an epoch, so
+  // epoch 1 is updates 21..60 and epoch 2 61..100 (not 41..80 and 81..120).
+  const resumed = { batchesPerEpoch: 40, epochs: 3, firstEpoch: 1, updatesBefore: 20 };
+  const steps: Schedule = { kind: "multifactor", factor: 0.5, stepEpochs: [1, 2] };
+  const s = new LrSchedule(steps, { lr: 0.1, ...resumed });
+  assert.deepEqual([21, 60, 61, 100].map((u) => s.rate(u)), [0.05, 0.05, 0.025, 0.025]);
+  assert.deepEqual(
+    [21, 41, 61, 81].map((u) => s.change(u)),
+    [0.05, undefined, 0.025, undefined],
+  );
+  assert.equal(s.passed(), undefined, "no step before epoch 1 but epoch 1's own, which it logs");
+  // With the checkpoint's own batches a resumed run's rates are the uninterrupted run's.
+  const fresh = new LrSchedule(steps, { lr: 0.1, batchesPerEpoch: 20, epochs: 3 });
+  const same = new LrSchedule(steps, {
+    lr: 0.1,
+    batchesPerEpoch: 20,
+    epochs: 3,
+    firstEpoch: 1,
+    updatesBefore: 20,
+  });
+  for (let u = 21; u <= 60; u++) {
+    assert.equal(same.rate(u), fresh.rate(u), `rate ${u}`);
+    assert.equal(same.change(u), fresh.change(u), `change ${u}`);
+  }
+  // Cosine reaches --final-lr at the run's last update, 20 + 2 · 40.
+  const cosine = new LrSchedule({ kind: "cosine", finalLr: 0.01 }, { lr: 0.1, ...resumed });
+  assert.equal(cosine.rate(100), 0.01);
+  assert.ok(cosine.rate(99) > 0.01);
+  assert.equal(cosine.rate(60), 0.01 + (0.1 - 0.01) * (1 + Math.cos(Math.PI * 60 / 100)) / 2);
+  // Steps before the first epoch (a schedule given on resuming) apply from its first update.
+  const late = new LrSchedule({ kind: "multifactor", factor: 0.1, stepEpochs: [1, 2, 4] }, {
+    lr: 0.1,
+    batchesPerEpoch: 40,
+    epochs: 5,
+    firstEpoch: 3,
+    updatesBefore: 100,
+  });
+  assert.deepEqual(late.passed(), { stepEpochs: [1, 2], rate: 0.1 * 0.1 * 0.1 });
+  assert.equal(late.rate(101), 0.1 * 0.1 * 0.1);
+  assert.equal(late.change(101), undefined);
+  assert.equal(late.change(141), 0.1 * 0.1 * 0.1 * 0.1, "step 4 at epoch 4's first update");
 });
 
 Deno.test("updateLine() is MXNet's lr_scheduler line (golden)", () => {

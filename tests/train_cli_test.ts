@@ -1250,3 +1250,77 @@ gpuTest("train --limit 1 says 1 test digit is too few to tell, not 1 ... are", a
     );
   });
 });
+
+gpuTest(
+  "train --resume with another --batch-size or --limit steps the rate at its epoch's first update",
+  async () => {
+    await withDataDir(async (dir) => {
+      // 1000 samples at batch 100: epoch 0 is updates 1..10, so the step (x 1e-9) falls on
+      // update 11, the first of epoch 1, whatever batches epoch 1 has.
+      const first = await runCli([
+        "train",
+        "--data-dir",
+        dir,
+        "--limit",
+        "1000",
+        "--epochs",
+        "1",
+        "--frequent",
+        "5",
+        "--lr-step-epochs",
+        "1",
+        "--lr-factor",
+        "1e-9",
+        "--save",
+        `${dir}/part.st`,
+      ]);
+      assertOk(first, "the first epoch");
+      const part = await loadCheckpoint(`${dir}/part.st`);
+      const resume = (path: string, ...args: string[]) =>
+        runCli(["train", "--data-dir", dir, "--resume", path, ...args]);
+      for (const [option, value, batches] of [["--batch-size", "50", 20], ["--limit", "500", 5]]) {
+        const path = `${dir}/${String(option).slice(2)}.st`;
+        await Deno.copyFile(`${dir}/part.st`, path);
+        const resumed = await resume(path, "--epochs", "2", String(option), String(value));
+        assertOk(resumed, `resumed with ${option} ${value}`);
+        // The change is logged before the epoch's first batch, and once.
+        const log = lines(resumed.stdout);
+        const what = `${option} ${value}:\n${resumed.stdout}`;
+        assert.equal(log[1], "INFO:root:Update[11]: Change learning rate to 1.00000e-10", what);
+        assert.match(log[2]!, /^INFO:root:Epoch\[1\] Batch \[5\]\t/, what);
+        assert.equal(log.filter((line) => line.includes("Update[")).length, 1, what);
+        assert.doesNotMatch(resumed.stderr, /note: --lr-step-epochs/);
+        // At 1e-10 the epoch leaves the weights where they were (at 0.1 it moves them ~0.05).
+        const after = await loadCheckpoint(path);
+        for (const [name, w] of part.params) {
+          const moved = after.params.get(name)!.reduce(
+            (m, x, i) => Math.max(m, Math.abs(x - w[i]!)),
+            0,
+          );
+          assert.ok(moved < 1e-6, `${option}: ${name} moved ${moved}`);
+        }
+        assert.equal(after.meta.training?.updates, 10 + Number(batches));
+      }
+      // A step given on resuming, before the run's first epoch, starts it at the lower rate: said.
+      const late = await resume(
+        `${dir}/limit.st`,
+        "--epochs",
+        "3",
+        "--lr-step-epochs",
+        "1",
+        "--lr-factor",
+        "0.5",
+      );
+      assertOk(late, "resumed with a past step");
+      assert.ok(
+        lines(late.stderr).includes(
+          "note: --lr-step-epochs 1 is before Epoch[2], where this resumed run starts: its " +
+            "change (x 0.5) applies from its first batch, which trains at learning rate " +
+            "5.00000e-02, not --lr 0.1",
+        ),
+        late.stderr,
+      );
+      assert.doesNotMatch(late.stdout, /Update\[/);
+    });
+  },
+);

@@ -117,7 +117,7 @@ export function savedLine(path: string): string {
  * Formats like Python's `%0.5e` (and `%.Ne`): mantissa with `digits` decimals, an exponent of
  * at least two digits: `5.00000e-02`.
  */
-function pyExp(x: number, digits = 5): string {
+export function pyExp(x: number, digits = 5): string {
   if (Number.isNaN(x)) return "nan";
   if (!Number.isFinite(x)) return x > 0 ? "inf" : "-inf";
   const [mantissa, exponent] = x.toExponential(digits).split("e") as [string, string];

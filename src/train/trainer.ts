@@ -32,6 +32,7 @@ import { type DatasetPart, recordParts } from "./trained_on.ts";
 import { mark as traceMark } from "../trace.ts";
 import {
   batchLines,
+  pyExp,
   resetLine,
   savedLine,
   startLine,
@@ -121,6 +122,12 @@ export interface TrainOptions {
   releaseData?: boolean;
   /** Receives each log line. */
   log: (line: string) => void;
+  /**
+   * Receives each note for the user that is not MXNet's log (default `console.error`: stderr);
+   * one so far, before the first epoch: a resumed run given a schedule with steps before its
+   * first epoch, which start it at a lower rate than `optimizer.lr`.
+   */
+  note?: (line: string) => void;
   /**
    * Hears how far each epoch and each validation has got, after every submit (for a progress
    * bar). Given, it also makes an epoch's submits smaller: at least `PROGRESS_STEPS` an epoch.
@@ -438,6 +445,17 @@ async function setUp(gpu: Gpu, options: TrainOptions): Promise<Run> {
   }
   const pipelines = kernels.size;
   const { onProgress } = options;
+  const firstEpoch = resume ? resume.meta.epoch + 1 : 0;
+  // Epoch E starts after update updatesBefore + (E - firstEpoch) · batches, whatever batch count
+  // the checkpoint's run had (a resumed run may change --batch-size or --limit).
+  const schedule = new LrSchedule(options.schedule ?? { kind: "constant" }, {
+    lr: options.optimizer.lr,
+    batchesPerEpoch: batches,
+    epochs: options.epochs,
+    firstEpoch,
+    updatesBefore,
+  });
+  notePassedSteps(schedule, { options, record, firstEpoch });
   const intervals = new IntervalLog(device, network.stats, {
     boundaries: Math.ceil(batches / options.frequent),
     timestamps: gpu.timestamps,
@@ -454,16 +472,12 @@ async function setUp(gpu: Gpu, options: TrainOptions): Promise<Run> {
     feeder,
     evaluator,
     optimizer,
-    schedule: new LrSchedule(options.schedule ?? { kind: "constant" }, {
-      lr: options.optimizer.lr,
-      batchesPerEpoch: batches,
-      epochs: options.epochs,
-    }),
+    schedule,
     updatesBefore,
     stateFrom,
     intervals,
     batches,
-    firstEpoch: resume ? resume.meta.epoch + 1 : 0,
+    firstEpoch,
     pipelines,
     stepsPerSubmit: onProgress
       ? Math.min(STEPS_PER_SUBMIT, Math.ceil(batches / PROGRESS_STEPS))
@@ -473,6 +487,37 @@ async function setUp(gpu: Gpu, options: TrainOptions): Promise<Run> {
     progress: (phase, epoch, done, total) =>
       onProgress?.({ phase, epoch, epochs: options.epochs, done, total }),
   };
+}
+
+/**
+ * Says so when a resumed run's schedule, not the one its checkpoint recorded, has steps before
+ * its first epoch: their changes apply from its first batch, where MXNet would have logged
+ * each `Update[N]: Change learning rate` as it came, so the run starts at a lower rate than
+ * `--lr` without a line on stdout.
+ */
+function notePassedSteps(
+  schedule: LrSchedule,
+  { options, record, firstEpoch }: {
+    options: TrainOptions;
+    record: Partial<TrainingRecord> | undefined;
+    firstEpoch: number;
+  },
+): void {
+  const passed = schedule.passed();
+  const s = schedule.schedule;
+  if (passed === undefined || s.kind !== "multifactor") return;
+  const was = record?.schedule;
+  const same = was?.kind === "multifactor" && was.factor === s.factor &&
+    JSON.stringify(was.stepEpochs) === JSON.stringify(s.stepEpochs);
+  if (same) return; // the checkpoint's run changed the rate at them, and logged it
+  const many = passed.stepEpochs.length > 1;
+  (options.note ?? console.error)(
+    `note: --lr-step-epochs ${passed.stepEpochs.join(",")} ${many ? "are" : "is"} before ` +
+      `Epoch[${firstEpoch}], where this resumed run starts: ` +
+      (many ? `their changes (x ${s.factor} each) apply` : `its change (x ${s.factor}) applies`) +
+      ` from its first batch, which trains at learning rate ${pyExp(passed.rate)}, not --lr ` +
+      `${options.optimizer.lr}`,
+  );
 }
 
 /**
