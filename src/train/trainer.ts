@@ -99,8 +99,23 @@ export interface TrainOptions {
   metrics?: readonly MetricName[];
   /** `--limit`, recorded in the checkpoint so a resumed run uses the same samples. */
   limit?: number;
-  /** Where to save the checkpoint every epoch. */
+  /** Where to save the checkpoint every epoch (with `saveBest`, every epoch that improves). */
   save: string;
+  /**
+   * Keras's ModelCheckpoint(save_best_only=True): write the checkpoint only after an epoch whose
+   * validation accuracy is higher than the best so far in this run (the first epoch always; a
+   * resumed run's starting best is its checkpoint's recorded accuracy, where that was measured
+   * on the same validation samples). `save` is then always exactly the checkpoint of the best
+   * epoch, written after its validation: weights, optimizer and iterator state, and record, so
+   * resuming from it goes on as the run did from that epoch. Recorded in the checkpoint.
+   */
+  saveBest?: boolean;
+  /**
+   * Keras's EarlyStopping(patience=N), N >= 1: end the run, normally, after N epochs in a row
+   * without a higher validation accuracy (see `TrainResult.stoppedEarly`). Implies `saveBest`.
+   * Recorded in the checkpoint.
+   */
+  earlyStop?: number;
   /** Called after each checkpoint is written. */
   onSave?: (path: string) => Promise<void>;
   /** The dataset's name ("mnist" or "fashion"), recorded in the checkpoint. */
@@ -197,6 +212,10 @@ export interface TrainingRecord extends Omit<OptimizerOptions, "rescaleGrad"> {
    * same adapter keeps them, so that it computes exactly what the uninterrupted run would have.
    */
   kernels?: RecordedKernels;
+  /** `saveBest`, when on: the checkpoint is written only after an epoch that improves. */
+  saveBest?: boolean;
+  /** `earlyStop`, when set: the patience, in epochs without improvement. */
+  earlyStop?: number;
 }
 
 /**
@@ -242,6 +261,45 @@ export interface EpochResult {
    * predictions pile onto one class has learned nothing, whatever its accuracy.
    */
   predictedCounts: number[];
+}
+
+/** The epoch of highest validation accuracy so far, under `saveBest` or `earlyStop`. */
+export interface BestEpoch {
+  /** 0-based; a resumed checkpoint's own epoch when none of this run's beat it. */
+  epoch: number;
+  /** Its validation accuracy (0..1). */
+  accuracy: number;
+}
+
+/**
+ * What `train` returns: each epoch's figures, in order; and, under `saveBest` or `earlyStop`,
+ * which epoch the checkpoint holds and whether the run stopped early.
+ */
+export type TrainResult = EpochResult[] & {
+  /**
+   * Under `saveBest` or `earlyStop`: the best epoch, the one `save` holds. When it is before
+   * this run's first epoch (a resumed run none of whose epochs beat its checkpoint's accuracy),
+   * this run wrote nothing to `save`.
+   */
+  best?: BestEpoch;
+  /**
+   * Under `earlyStop`: set when the run stopped before `epochs`, after the epoch `after`, the
+   * `patience`-th in a row without improvement.
+   */
+  stoppedEarly?: { after: number; patience: number };
+};
+
+/**
+ * The stderr line for a run that stopped early (not an MXNet line: `mnist plot` would read an
+ * `Epoch[E] ...=value` line as a metric), or undefined for one that did not.
+ */
+export function stoppedEarlyNote(result: TrainResult): string | undefined {
+  const { stoppedEarly, best } = result;
+  if (stoppedEarly === undefined || best === undefined) return undefined;
+  const { after, patience } = stoppedEarly;
+  return `note: stopped early after Epoch[${after}]: Validation-accuracy has not improved for ` +
+    `${patience} epoch${patience === 1 ? "" : "s"} (best ${best.accuracy.toFixed(6)} at ` +
+    `Epoch[${best.epoch}], which the checkpoint holds)`;
 }
 
 /** Batches encoded per command buffer between log lines. */
@@ -628,8 +686,8 @@ async function trainEpoch(run: Run, epoch: number): Promise<number> {
   return (performance.now() - tic) / 1000;
 }
 
-/** Saves the checkpoint of `epoch` (weights, momentum, shuffle state, settings); returns it. */
-async function checkpointEpoch(run: Run, epoch: number): Promise<Checkpoint> {
+/** The checkpoint of `epoch` (weights, momentum, shuffle state, settings), not yet written. */
+async function epochCheckpoint(run: Run, epoch: number): Promise<Checkpoint> {
   const { options, store } = run;
   const datasets = recordParts(options.resume?.meta, {
     dataset: options.dataset,
@@ -664,16 +722,37 @@ async function checkpointEpoch(run: Run, epoch: number): Promise<Checkpoint> {
         ...(run.schedule.schedule.kind !== "constant" ? { schedule: run.schedule.schedule } : {}),
         updates: run.updatesBefore + (epoch - run.firstEpoch + 1) * run.batches,
         ...(run.stateFrom > 0 ? { stateFrom: run.stateFrom } : {}),
+        ...(options.saveBest ? { saveBest: true } : {}),
+        ...(options.earlyStop !== undefined ? { earlyStop: options.earlyStop } : {}),
       } satisfies TrainingRecord,
     },
     params: await store.download(),
     momentum: await store.download(store.momentum),
     ...(run.optimizer.variance ? { variance: await store.download(run.optimizer.variance) } : {}),
   };
+  return checkpoint;
+}
+
+/** Writes `checkpoint` to `save`, tells `onSave` and logs MXNet's "Saved checkpoint" line. */
+async function writeCheckpoint(options: TrainOptions, checkpoint: Checkpoint): Promise<void> {
   await saveCheckpoint(options.save, checkpoint);
   await options.onSave?.(options.save);
   options.log(savedLine(options.save));
-  return checkpoint;
+}
+
+/**
+ * The best so far when a `saveBest` run starts: a resumed checkpoint's accuracy, where it was
+ * measured as this run measures (same dataset, validation split and sample count), else none
+ * (the first epoch is then saved whatever its accuracy).
+ */
+function startingBest(options: TrainOptions): BestEpoch | undefined {
+  const { resume } = options;
+  const record = resume?.meta.training as Partial<TrainingRecord> | undefined;
+  if (resume?.meta.accuracy === undefined || record === undefined) return undefined;
+  const comparable = resume.meta.dataset === options.dataset &&
+    (record.validation ?? "test") === (options.validation ?? "test") &&
+    record.testSamples === options.validationSplit.count;
+  return comparable ? { epoch: resume.meta.epoch, accuracy: resume.meta.accuracy } : undefined;
 }
 
 /** Validation after `epoch`: the accuracy on the validation split and the classes predicted. */
@@ -805,12 +884,21 @@ async function saveAccuracy(save: string, checkpoint: Checkpoint): Promise<void>
 /**
  * Trains `options.model` and returns each epoch's figures: set up, then per epoch train, save
  * the checkpoint (MXNet's order: the epoch-end callback runs before validation), validate, and
- * save again with the accuracy (for eval and predict to show).
+ * save again with the accuracy (for eval and predict to show). Under `saveBest` (or
+ * `earlyStop`) the checkpoint is written once, after validation, and only when the epoch
+ * improves on the best so far; `earlyStop` ends the run after that many epochs without.
  */
-export async function train(gpu: Gpu, options: TrainOptions): Promise<EpochResult[]> {
+export async function train(gpu: Gpu, options: TrainOptions): Promise<TrainResult> {
+  const { log, batchSize: B, earlyStop } = options;
+  if (earlyStop !== undefined && !(Number.isSafeInteger(earlyStop) && earlyStop >= 1)) {
+    throw new RangeError(`earlyStop must be an integer >= 1, got ${earlyStop}`);
+  }
+  const keepBest = options.saveBest === true || earlyStop !== undefined;
   const run = await setUp(gpu, options);
-  const { log, batchSize: B } = options;
-  const results: EpochResult[] = [];
+  const results: TrainResult = [];
+  let best = keepBest ? startingBest(options) : undefined;
+  /** Epochs in a row without improvement, under `keepBest`. */
+  let waited = 0;
   log(startLine(gpu.isCpu));
   try {
     for (let epoch = run.firstEpoch; epoch < options.epochs; epoch++) {
@@ -818,11 +906,20 @@ export async function train(gpu: Gpu, options: TrainOptions): Promise<EpochResul
       traceMark(`train: epoch ${epoch} trained`);
       log(resetLine(epoch));
       log(timeCostLine(epoch, timeCost));
-      const checkpoint = await checkpointEpoch(run, epoch);
+      const checkpoint = await epochCheckpoint(run, epoch);
+      if (!keepBest) await writeCheckpoint(options, checkpoint);
       const { accuracy, predictedCounts } = await validate(run, epoch);
       traceMark(`train: epoch ${epoch} validated`);
       checkpoint.meta.accuracy = accuracy;
-      await saveAccuracy(options.save, checkpoint);
+      if (!keepBest) {
+        await saveAccuracy(options.save, checkpoint);
+      } else if (best === undefined || accuracy > best.accuracy) {
+        await writeCheckpoint(options, checkpoint);
+        best = { epoch, accuracy };
+        waited = 0;
+      } else {
+        waited++;
+      }
       results.push({
         epoch,
         timeCost,
@@ -830,7 +927,12 @@ export async function train(gpu: Gpu, options: TrainOptions): Promise<EpochResul
         validationAccuracy: accuracy,
         predictedCounts,
       });
+      if (earlyStop !== undefined && waited >= earlyStop && epoch + 1 < options.epochs) {
+        results.stoppedEarly = { after: epoch, patience: earlyStop };
+        break;
+      }
     }
+    if (best !== undefined) results.best = best;
     if (options.profile) await profileStep(run);
   } finally {
     run.evaluator.destroy();
