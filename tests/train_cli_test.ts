@@ -176,7 +176,9 @@ gpuTest("mnist train --limit past a split says so on stderr for each split it us
   await withDataDir(async (dir) => {
     const notes = (run: CliResult) => lines(run.stderr).filter((l) => l.startsWith("note:"));
     // 12,000 training samples, but only the 10,000 test samples there are to validate on.
-    const test = await runCli(["train", "--data-dir", dir, "--limit", "12000", "--epochs", "1"]);
+    const test = await runCli(
+      ["train", "--data-dir", dir, "--limit", "12000", "--epochs", "1", "--frequent", "40"],
+    );
     assertOk(test, "train --limit 12000");
     assert.deepEqual(notes(test), [
       "note: --limit 12000 is more than the 10,000 test samples: validating on all of them",
@@ -203,6 +205,8 @@ gpuTest("mnist train --limit past a split says so on stderr for each split it us
       "--validation",
       "holdout:59900",
       "--epochs",
+      "1",
+      "--frequent",
       "1",
     ]);
     assertOk(train, "train --limit 70000 --validation holdout:59900");
@@ -250,7 +254,17 @@ gpuTest("a run that ends below the model it replaces keeps that one as mlp.prev"
     await Deno.mkdir(models, { recursive: true });
     await Deno.writeFile(saved, better);
     await Deno.writeTextFile(`${models}/default`, `${saved}\n`);
-    const quick = ["train", "--data-dir", dir, "--limit", "500", "--epochs", "1"];
+    const quick = [
+      "train",
+      "--data-dir",
+      dir,
+      "--limit",
+      "500",
+      "--epochs",
+      "1",
+      "--frequent",
+      "5",
+    ];
 
     // A quick run learns a little (37% on llvmpipe): it becomes the default, the better model
     // stays beside it, and stderr says so with both accuracies.
@@ -300,7 +314,19 @@ gpuTest("a run that ends at chance warns, exits 0 and is not made the default", 
   await withDataDir(async (dir) => {
     // --lr 5 on 500 digits: 11.0% on llvmpipe, every digit called 4.
     const run = await runCli(
-      ["train", "--data-dir", dir, "--limit", "500", "--epochs", "1", "--lr", "5"],
+      [
+        "train",
+        "--data-dir",
+        dir,
+        "--limit",
+        "500",
+        "--epochs",
+        "1",
+        "--frequent",
+        "5",
+        "--lr",
+        "5",
+      ],
     );
     assertOk(run, "train --lr 5");
     const err = lines(run.stderr);
@@ -339,7 +365,19 @@ gpuTest("train --save elsewhere leaves the default and says how to move it", asy
     const elsewhere = `${dir}/try.safetensors`;
     await Deno.writeFile(elsewhere, recordedModel(0.05, 500));
     const run = await runCli(
-      ["train", "--data-dir", dir, "--limit", "500", "--epochs", "1", "--save", elsewhere],
+      [
+        "train",
+        "--data-dir",
+        dir,
+        "--limit",
+        "500",
+        "--epochs",
+        "1",
+        "--frequent",
+        "5",
+        "--save",
+        elsewhere,
+      ],
     );
     assertOk(run, "train --save");
     const logged = percentOf(validationAccuracies(run.stdout).get(0));

@@ -39,7 +39,13 @@ import {
 import { WorkProgress } from "../progress.ts";
 import { plotFormat, writeRunPlot } from "./plot.ts";
 import { mark } from "../trace.ts";
-import { type RunSettings, runSettings, TRAIN_OPTIONS, type TrainValues } from "./train_options.ts";
+import {
+  frequentNote,
+  type RunSettings,
+  runSettings,
+  TRAIN_OPTIONS,
+  type TrainValues,
+} from "./train_options.ts";
 import { trainedOn } from "../train/trained_on.ts";
 import {
   afterTraining,
@@ -276,6 +282,11 @@ export const trainCommand: Command = {
         held: settings.held,
       });
       checkEpochsLeft(resume, epochs);
+      const note = frequentNote(settings.frequent, {
+        samples: splits.train.count,
+        batchSize: settings.batchSize,
+      });
+      if (note !== undefined) console.error(note);
       await trainAndSettle(gpu, {
         settings,
         model,

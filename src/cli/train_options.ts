@@ -238,6 +238,28 @@ function scheduleSetting(
   return schedule;
 }
 
+/**
+ * The note for a `--frequent` larger than an epoch's batches (`--limit 6000` at the default 200:
+ * 60 batches), under which the log has no Speedometer line at all and nothing says why: how
+ * many batches an epoch has, and a `--frequent` that logs a few lines an epoch. Undefined when a
+ * line comes every epoch.
+ */
+export function frequentNote(
+  frequent: number,
+  { samples, batchSize }: { samples: number; batchSize: number },
+): string | undefined {
+  const batches = Math.ceil(samples / batchSize);
+  if (frequent <= batches) return undefined;
+  const suggested = Math.max(1, Math.floor(batches / 6));
+  const lines = Math.floor(batches / suggested);
+  const plural = (n: number, word: string, many = `${word}s`) =>
+    `${n.toLocaleString("en-US")} ${n === 1 ? word : many}`;
+  return `note: an epoch here has ${plural(batches, "batch", "batches")} ` +
+    `(${plural(samples, "sample")} in batches of ${batchSize}), fewer than ` +
+    `--frequent ${frequent}: no Speedometer line will be printed; --frequent ${batches} or ` +
+    `less prints one an epoch (--frequent ${suggested}: ${plural(lines, "line")} an epoch)`;
+}
+
 /** `--momentum` (0 with Adam, whatever was recorded), `--wd` and `--clip`. */
 function decaySettings(
   v: TrainValues,
