@@ -1247,7 +1247,7 @@ Deno.test("mnist summary names a plain file's network and what recognised it", a
       [["--model", `${dir}/mxnet.safetensors`], "lenet (tensor names, MXNet's)"],
       [["--model", `${dir}/seq.safetensors`], "mlp (tensor shapes)"],
       [["--model", `${dir}/seq.safetensors`, "--arch", "mlp"], "mlp (--arch)"],
-      [["--model", `${dir}/mnist.safetensors`], "lenet (mnist metadata)"],
+      [["--model", `${dir}/mnist.safetensors`], "lenet (recorded in the checkpoint)"],
     ];
     const runs = await Promise.all(cases.map(([args]) => runCli(["summary", ...args])));
     runs.forEach((run, i) => {

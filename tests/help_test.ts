@@ -179,3 +179,18 @@ Deno.test("mnist --help lists every command, laid out as the commands' help is",
 Deno.test("every command is found by the name it is called by, in --help's order", () => {
   assert.deepEqual(COMMANDS.map((c) => c.name), [...COMMAND_NAMES]);
 });
+
+Deno.test("help pages agree with the commands: serve's answer fields, download's mirror port", () => {
+  const help = (name: string) => COMMANDS.find((c) => c.name === name)!.help;
+  // POST /api/predict answers these fields (src/serve/server.ts `Prediction`); the help left
+  // out class and name, which the README lists.
+  const answer = help("serve").match(/answer is JSON: (\{[^}]*\})/)?.[1];
+  assert.ok(answer, help("serve"));
+  assert.deepEqual(
+    [...answer.matchAll(/"(\w+)":/g)].map((m) => m[1]),
+    ["digit", "class", "name", "probability", "probabilities", "input"],
+  );
+  // 8000 is serve's port: a mirror served there would take it (README, "download").
+  assert.doesNotMatch(help("download"), /127\.0\.0\.1:8000\b/);
+  assert.match(help("serve"), /127\.0\.0\.1:8000\b/);
+});

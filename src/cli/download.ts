@@ -31,7 +31,7 @@ ${commonHelp(["data-dir"])}
 Examples:
   mnist download
   mnist download --dataset fashion
-  mnist download --mirror http://127.0.0.1:8000/ --data-dir ./data`;
+  mnist download --mirror http://127.0.0.1:8001/ --data-dir ./data`;
 
 function mirrorList(): string {
   return DATASET_NAMES.flatMap((name) =>

@@ -47,10 +47,11 @@ Ctrl-C.
 API: POST /api/predict with a PNG or JPEG body (Content-Type: image/png or image/jpeg), or a
 form upload of one (multipart/form-data, the field "file"), of at most ${LIMIT} and
 ${SIDE}, sent within ${DEADLINE}, preprocessed as "mnist predict" does; the
-answer is JSON: {"digit": 7, "probability": 0.99, "probabilities": [10 numbers], "input":
-"data:image/png;base64,..." (the 28×28 image the network saw)}. At most ${MAX_REQUESTS} requests
-at once (more get 503). Requests from other web sites (Origin) or naming another host (Host)
-are refused.
+answer is JSON: {"digit": 7, "class": 7, "name": "7", "probability": 0.99, "probabilities":
+[10 numbers], "input": "data:image/png;base64,..." (the 28×28 image the network saw)}; digit
+and class are the class's index, name its name ("Trouser" for a Fashion-MNIST model). At most
+${MAX_REQUESTS} requests at once (more get 503). Requests from other web sites (Origin) or
+naming another host (Host) are refused.
 
 Options:
   --port N               TCP port (default 8000; 0 picks a free one, printed on start)

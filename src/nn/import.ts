@@ -44,14 +44,15 @@ export function archOption(value: string | undefined): string | undefined {
 }
 
 /**
- * Where a checkpoint's architecture came from, in words: "lenet (mnist metadata)", "mlp
- * (tensor names, PyTorch's)", "lenet (tensor shapes)", "mlp (--arch)".
+ * Where a checkpoint's architecture came from, in words: "lenet (recorded in the checkpoint)",
+ * "mlp (tensor names, PyTorch's)", "lenet (tensor shapes)", "mlp (--arch)". Not "(mnist
+ * metadata)", which read as "trained on MNIST" for a Fashion-MNIST checkpoint.
  */
 export function describeOrigin(origin: ModelOrigin): string {
   const naming =
     { mxnet: ", MXNet's", pytorch: ", PyTorch's", other: "" }[origin.naming ?? "other"];
   const from = {
-    metadata: "mnist metadata",
+    metadata: "recorded in the checkpoint",
     names: `tensor names${naming}`,
     shapes: "tensor shapes",
     "--arch": "--arch",
