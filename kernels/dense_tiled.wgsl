@@ -551,16 +551,16 @@ fn dense_forward_tiled(@builtin(global_invocation_id) gid: vec3u) {
   }
 }
 
-// One invocation per ROWS×16 tile of (b, o); out: y (B, O), in0: x (B, I/4),
+// One invocation per ROWS×12 tile of (b, o); out: y (B, O), in0: x (B, I/4),
 // in1: the layer's parameters, w (O, I/4); in2s: the same parameters as scalars, for the bias (O).
 @compute @workgroup_size(WG)
 fn dense_forward_tiled_ragged(@builtin(global_invocation_id) gid: vec3u) {
   let B = dims.B;
   let O = dims.O;
   let I4 = dims.I / 4u;
-  let tiles = (O + 15u) / 16u;
+  let tiles = (O + 11u) / 12u;
   let b0 = (gid.x / tiles) * ROWS;
-  let o0 = (gid.x % tiles) * 16u;
+  let o0 = (gid.x % tiles) * 12u;
   if (b0 >= B) {
     return;
   }
@@ -597,91 +597,67 @@ fn dense_forward_tiled_ragged(@builtin(global_invocation_id) gid: vec3u) {
   let w9 = min(o0 + 9u, O - 1u) * I4;
   let w10 = min(o0 + 10u, O - 1u) * I4;
   let w11 = min(o0 + 11u, O - 1u) * I4;
-  let w12 = min(o0 + 12u, O - 1u) * I4;
-  let w13 = min(o0 + 13u, O - 1u) * I4;
-  let w14 = min(o0 + 14u, O - 1u) * I4;
-  let w15 = min(o0 + 15u, O - 1u) * I4;
   // a{r}_{h}: row b0 + r, outputs o0 + 4h .. o0 + 4h + 3.
   var a0_0 = vec4f(0.0);
   var a0_1 = vec4f(0.0);
   var a0_2 = vec4f(0.0);
-  var a0_3 = vec4f(0.0);
   var a1_0 = vec4f(0.0);
   var a1_1 = vec4f(0.0);
   var a1_2 = vec4f(0.0);
-  var a1_3 = vec4f(0.0);
   var a2_0 = vec4f(0.0);
   var a2_1 = vec4f(0.0);
   var a2_2 = vec4f(0.0);
-  var a2_3 = vec4f(0.0);
   var a3_0 = vec4f(0.0);
   var a3_1 = vec4f(0.0);
   var a3_2 = vec4f(0.0);
-  var a3_3 = vec4f(0.0);
   var a4_0 = vec4f(0.0);
   var a4_1 = vec4f(0.0);
   var a4_2 = vec4f(0.0);
-  var a4_3 = vec4f(0.0);
   var a5_0 = vec4f(0.0);
   var a5_1 = vec4f(0.0);
   var a5_2 = vec4f(0.0);
-  var a5_3 = vec4f(0.0);
   var a6_0 = vec4f(0.0);
   var a6_1 = vec4f(0.0);
   var a6_2 = vec4f(0.0);
-  var a6_3 = vec4f(0.0);
   var a7_0 = vec4f(0.0);
   var a7_1 = vec4f(0.0);
   var a7_2 = vec4f(0.0);
-  var a7_3 = vec4f(0.0);
   var a8_0 = vec4f(0.0);
   var a8_1 = vec4f(0.0);
   var a8_2 = vec4f(0.0);
-  var a8_3 = vec4f(0.0);
   var a9_0 = vec4f(0.0);
   var a9_1 = vec4f(0.0);
   var a9_2 = vec4f(0.0);
-  var a9_3 = vec4f(0.0);
   var a10_0 = vec4f(0.0);
   var a10_1 = vec4f(0.0);
   var a10_2 = vec4f(0.0);
-  var a10_3 = vec4f(0.0);
   var a11_0 = vec4f(0.0);
   var a11_1 = vec4f(0.0);
   var a11_2 = vec4f(0.0);
-  var a11_3 = vec4f(0.0);
   var a12_0 = vec4f(0.0);
   var a12_1 = vec4f(0.0);
   var a12_2 = vec4f(0.0);
-  var a12_3 = vec4f(0.0);
   var a13_0 = vec4f(0.0);
   var a13_1 = vec4f(0.0);
   var a13_2 = vec4f(0.0);
-  var a13_3 = vec4f(0.0);
   var a14_0 = vec4f(0.0);
   var a14_1 = vec4f(0.0);
   var a14_2 = vec4f(0.0);
-  var a14_3 = vec4f(0.0);
   var a15_0 = vec4f(0.0);
   var a15_1 = vec4f(0.0);
   var a15_2 = vec4f(0.0);
-  var a15_3 = vec4f(0.0);
   var a16_0 = vec4f(0.0);
   var a16_1 = vec4f(0.0);
   var a16_2 = vec4f(0.0);
-  var a16_3 = vec4f(0.0);
   var a17_0 = vec4f(0.0);
   var a17_1 = vec4f(0.0);
   var a17_2 = vec4f(0.0);
-  var a17_3 = vec4f(0.0);
   var a18_0 = vec4f(0.0);
   var a18_1 = vec4f(0.0);
   var a18_2 = vec4f(0.0);
-  var a18_3 = vec4f(0.0);
   var a19_0 = vec4f(0.0);
   var a19_1 = vec4f(0.0);
   var a19_2 = vec4f(0.0);
-  var a19_3 = vec4f(0.0);
   for (var i = 0u; i < I4; i++) {
     let v0 = in1[w0 + i];
     let v1 = in1[w1 + i];
@@ -695,270 +671,225 @@ fn dense_forward_tiled_ragged(@builtin(global_invocation_id) gid: vec3u) {
     let v9 = in1[w9 + i];
     let v10 = in1[w10 + i];
     let v11 = in1[w11 + i];
-    let v12 = in1[w12 + i];
-    let v13 = in1[w13 + i];
-    let v14 = in1[w14 + i];
-    let v15 = in1[w15 + i];
     let u0 = in0[x0 + i];
     a0_0 += vec4f(dot(u0, v0), dot(u0, v1), dot(u0, v2), dot(u0, v3));
     a0_1 += vec4f(dot(u0, v4), dot(u0, v5), dot(u0, v6), dot(u0, v7));
     a0_2 += vec4f(dot(u0, v8), dot(u0, v9), dot(u0, v10), dot(u0, v11));
-    a0_3 += vec4f(dot(u0, v12), dot(u0, v13), dot(u0, v14), dot(u0, v15));
     if (ROWS > 1u) {
       let u1 = in0[x1 + i];
       a1_0 += vec4f(dot(u1, v0), dot(u1, v1), dot(u1, v2), dot(u1, v3));
       a1_1 += vec4f(dot(u1, v4), dot(u1, v5), dot(u1, v6), dot(u1, v7));
       a1_2 += vec4f(dot(u1, v8), dot(u1, v9), dot(u1, v10), dot(u1, v11));
-      a1_3 += vec4f(dot(u1, v12), dot(u1, v13), dot(u1, v14), dot(u1, v15));
     }
     if (ROWS > 2u) {
       let u2 = in0[x2 + i];
       a2_0 += vec4f(dot(u2, v0), dot(u2, v1), dot(u2, v2), dot(u2, v3));
       a2_1 += vec4f(dot(u2, v4), dot(u2, v5), dot(u2, v6), dot(u2, v7));
       a2_2 += vec4f(dot(u2, v8), dot(u2, v9), dot(u2, v10), dot(u2, v11));
-      a2_3 += vec4f(dot(u2, v12), dot(u2, v13), dot(u2, v14), dot(u2, v15));
     }
     if (ROWS > 3u) {
       let u3 = in0[x3 + i];
       a3_0 += vec4f(dot(u3, v0), dot(u3, v1), dot(u3, v2), dot(u3, v3));
       a3_1 += vec4f(dot(u3, v4), dot(u3, v5), dot(u3, v6), dot(u3, v7));
       a3_2 += vec4f(dot(u3, v8), dot(u3, v9), dot(u3, v10), dot(u3, v11));
-      a3_3 += vec4f(dot(u3, v12), dot(u3, v13), dot(u3, v14), dot(u3, v15));
     }
     if (ROWS > 4u) {
       let u4 = in0[x4 + i];
       a4_0 += vec4f(dot(u4, v0), dot(u4, v1), dot(u4, v2), dot(u4, v3));
       a4_1 += vec4f(dot(u4, v4), dot(u4, v5), dot(u4, v6), dot(u4, v7));
       a4_2 += vec4f(dot(u4, v8), dot(u4, v9), dot(u4, v10), dot(u4, v11));
-      a4_3 += vec4f(dot(u4, v12), dot(u4, v13), dot(u4, v14), dot(u4, v15));
     }
     if (ROWS > 5u) {
       let u5 = in0[x5 + i];
       a5_0 += vec4f(dot(u5, v0), dot(u5, v1), dot(u5, v2), dot(u5, v3));
       a5_1 += vec4f(dot(u5, v4), dot(u5, v5), dot(u5, v6), dot(u5, v7));
       a5_2 += vec4f(dot(u5, v8), dot(u5, v9), dot(u5, v10), dot(u5, v11));
-      a5_3 += vec4f(dot(u5, v12), dot(u5, v13), dot(u5, v14), dot(u5, v15));
     }
     if (ROWS > 6u) {
       let u6 = in0[x6 + i];
       a6_0 += vec4f(dot(u6, v0), dot(u6, v1), dot(u6, v2), dot(u6, v3));
       a6_1 += vec4f(dot(u6, v4), dot(u6, v5), dot(u6, v6), dot(u6, v7));
       a6_2 += vec4f(dot(u6, v8), dot(u6, v9), dot(u6, v10), dot(u6, v11));
-      a6_3 += vec4f(dot(u6, v12), dot(u6, v13), dot(u6, v14), dot(u6, v15));
     }
     if (ROWS > 7u) {
       let u7 = in0[x7 + i];
       a7_0 += vec4f(dot(u7, v0), dot(u7, v1), dot(u7, v2), dot(u7, v3));
       a7_1 += vec4f(dot(u7, v4), dot(u7, v5), dot(u7, v6), dot(u7, v7));
       a7_2 += vec4f(dot(u7, v8), dot(u7, v9), dot(u7, v10), dot(u7, v11));
-      a7_3 += vec4f(dot(u7, v12), dot(u7, v13), dot(u7, v14), dot(u7, v15));
     }
     if (ROWS > 8u) {
       let u8 = in0[x8 + i];
       a8_0 += vec4f(dot(u8, v0), dot(u8, v1), dot(u8, v2), dot(u8, v3));
       a8_1 += vec4f(dot(u8, v4), dot(u8, v5), dot(u8, v6), dot(u8, v7));
       a8_2 += vec4f(dot(u8, v8), dot(u8, v9), dot(u8, v10), dot(u8, v11));
-      a8_3 += vec4f(dot(u8, v12), dot(u8, v13), dot(u8, v14), dot(u8, v15));
     }
     if (ROWS > 9u) {
       let u9 = in0[x9 + i];
       a9_0 += vec4f(dot(u9, v0), dot(u9, v1), dot(u9, v2), dot(u9, v3));
       a9_1 += vec4f(dot(u9, v4), dot(u9, v5), dot(u9, v6), dot(u9, v7));
       a9_2 += vec4f(dot(u9, v8), dot(u9, v9), dot(u9, v10), dot(u9, v11));
-      a9_3 += vec4f(dot(u9, v12), dot(u9, v13), dot(u9, v14), dot(u9, v15));
     }
     if (ROWS > 10u) {
       let u10 = in0[x10 + i];
       a10_0 += vec4f(dot(u10, v0), dot(u10, v1), dot(u10, v2), dot(u10, v3));
       a10_1 += vec4f(dot(u10, v4), dot(u10, v5), dot(u10, v6), dot(u10, v7));
       a10_2 += vec4f(dot(u10, v8), dot(u10, v9), dot(u10, v10), dot(u10, v11));
-      a10_3 += vec4f(dot(u10, v12), dot(u10, v13), dot(u10, v14), dot(u10, v15));
     }
     if (ROWS > 11u) {
       let u11 = in0[x11 + i];
       a11_0 += vec4f(dot(u11, v0), dot(u11, v1), dot(u11, v2), dot(u11, v3));
       a11_1 += vec4f(dot(u11, v4), dot(u11, v5), dot(u11, v6), dot(u11, v7));
       a11_2 += vec4f(dot(u11, v8), dot(u11, v9), dot(u11, v10), dot(u11, v11));
-      a11_3 += vec4f(dot(u11, v12), dot(u11, v13), dot(u11, v14), dot(u11, v15));
     }
     if (ROWS > 12u) {
       let u12 = in0[x12 + i];
       a12_0 += vec4f(dot(u12, v0), dot(u12, v1), dot(u12, v2), dot(u12, v3));
       a12_1 += vec4f(dot(u12, v4), dot(u12, v5), dot(u12, v6), dot(u12, v7));
       a12_2 += vec4f(dot(u12, v8), dot(u12, v9), dot(u12, v10), dot(u12, v11));
-      a12_3 += vec4f(dot(u12, v12), dot(u12, v13), dot(u12, v14), dot(u12, v15));
     }
     if (ROWS > 13u) {
       let u13 = in0[x13 + i];
       a13_0 += vec4f(dot(u13, v0), dot(u13, v1), dot(u13, v2), dot(u13, v3));
       a13_1 += vec4f(dot(u13, v4), dot(u13, v5), dot(u13, v6), dot(u13, v7));
       a13_2 += vec4f(dot(u13, v8), dot(u13, v9), dot(u13, v10), dot(u13, v11));
-      a13_3 += vec4f(dot(u13, v12), dot(u13, v13), dot(u13, v14), dot(u13, v15));
     }
     if (ROWS > 14u) {
       let u14 = in0[x14 + i];
       a14_0 += vec4f(dot(u14, v0), dot(u14, v1), dot(u14, v2), dot(u14, v3));
       a14_1 += vec4f(dot(u14, v4), dot(u14, v5), dot(u14, v6), dot(u14, v7));
       a14_2 += vec4f(dot(u14, v8), dot(u14, v9), dot(u14, v10), dot(u14, v11));
-      a14_3 += vec4f(dot(u14, v12), dot(u14, v13), dot(u14, v14), dot(u14, v15));
     }
     if (ROWS > 15u) {
       let u15 = in0[x15 + i];
       a15_0 += vec4f(dot(u15, v0), dot(u15, v1), dot(u15, v2), dot(u15, v3));
       a15_1 += vec4f(dot(u15, v4), dot(u15, v5), dot(u15, v6), dot(u15, v7));
       a15_2 += vec4f(dot(u15, v8), dot(u15, v9), dot(u15, v10), dot(u15, v11));
-      a15_3 += vec4f(dot(u15, v12), dot(u15, v13), dot(u15, v14), dot(u15, v15));
     }
     if (ROWS > 16u) {
       let u16 = in0[x16 + i];
       a16_0 += vec4f(dot(u16, v0), dot(u16, v1), dot(u16, v2), dot(u16, v3));
       a16_1 += vec4f(dot(u16, v4), dot(u16, v5), dot(u16, v6), dot(u16, v7));
       a16_2 += vec4f(dot(u16, v8), dot(u16, v9), dot(u16, v10), dot(u16, v11));
-      a16_3 += vec4f(dot(u16, v12), dot(u16, v13), dot(u16, v14), dot(u16, v15));
     }
     if (ROWS > 17u) {
       let u17 = in0[x17 + i];
       a17_0 += vec4f(dot(u17, v0), dot(u17, v1), dot(u17, v2), dot(u17, v3));
       a17_1 += vec4f(dot(u17, v4), dot(u17, v5), dot(u17, v6), dot(u17, v7));
       a17_2 += vec4f(dot(u17, v8), dot(u17, v9), dot(u17, v10), dot(u17, v11));
-      a17_3 += vec4f(dot(u17, v12), dot(u17, v13), dot(u17, v14), dot(u17, v15));
     }
     if (ROWS > 18u) {
       let u18 = in0[x18 + i];
       a18_0 += vec4f(dot(u18, v0), dot(u18, v1), dot(u18, v2), dot(u18, v3));
       a18_1 += vec4f(dot(u18, v4), dot(u18, v5), dot(u18, v6), dot(u18, v7));
       a18_2 += vec4f(dot(u18, v8), dot(u18, v9), dot(u18, v10), dot(u18, v11));
-      a18_3 += vec4f(dot(u18, v12), dot(u18, v13), dot(u18, v14), dot(u18, v15));
     }
     if (ROWS > 19u) {
       let u19 = in0[x19 + i];
       a19_0 += vec4f(dot(u19, v0), dot(u19, v1), dot(u19, v2), dot(u19, v3));
       a19_1 += vec4f(dot(u19, v4), dot(u19, v5), dot(u19, v6), dot(u19, v7));
       a19_2 += vec4f(dot(u19, v8), dot(u19, v9), dot(u19, v10), dot(u19, v11));
-      a19_3 += vec4f(dot(u19, v12), dot(u19, v13), dot(u19, v14), dot(u19, v15));
     }
   }
   let bias0 = bias4(o0 + 0u);
   let bias1 = bias4(o0 + 4u);
   let bias2 = bias4(o0 + 8u);
-  let bias3 = bias4(o0 + 12u);
   store_forward(b0 + 0u, o0 + 0u, a0_0 + bias0);
   store_forward(b0 + 0u, o0 + 4u, a0_1 + bias1);
   store_forward(b0 + 0u, o0 + 8u, a0_2 + bias2);
-  store_forward(b0 + 0u, o0 + 12u, a0_3 + bias3);
   if (ROWS > 1u) {
     store_forward(b0 + 1u, o0 + 0u, a1_0 + bias0);
     store_forward(b0 + 1u, o0 + 4u, a1_1 + bias1);
     store_forward(b0 + 1u, o0 + 8u, a1_2 + bias2);
-    store_forward(b0 + 1u, o0 + 12u, a1_3 + bias3);
   }
   if (ROWS > 2u) {
     store_forward(b0 + 2u, o0 + 0u, a2_0 + bias0);
     store_forward(b0 + 2u, o0 + 4u, a2_1 + bias1);
     store_forward(b0 + 2u, o0 + 8u, a2_2 + bias2);
-    store_forward(b0 + 2u, o0 + 12u, a2_3 + bias3);
   }
   if (ROWS > 3u) {
     store_forward(b0 + 3u, o0 + 0u, a3_0 + bias0);
     store_forward(b0 + 3u, o0 + 4u, a3_1 + bias1);
     store_forward(b0 + 3u, o0 + 8u, a3_2 + bias2);
-    store_forward(b0 + 3u, o0 + 12u, a3_3 + bias3);
   }
   if (ROWS > 4u) {
     store_forward(b0 + 4u, o0 + 0u, a4_0 + bias0);
     store_forward(b0 + 4u, o0 + 4u, a4_1 + bias1);
     store_forward(b0 + 4u, o0 + 8u, a4_2 + bias2);
-    store_forward(b0 + 4u, o0 + 12u, a4_3 + bias3);
   }
   if (ROWS > 5u) {
     store_forward(b0 + 5u, o0 + 0u, a5_0 + bias0);
     store_forward(b0 + 5u, o0 + 4u, a5_1 + bias1);
     store_forward(b0 + 5u, o0 + 8u, a5_2 + bias2);
-    store_forward(b0 + 5u, o0 + 12u, a5_3 + bias3);
   }
   if (ROWS > 6u) {
     store_forward(b0 + 6u, o0 + 0u, a6_0 + bias0);
     store_forward(b0 + 6u, o0 + 4u, a6_1 + bias1);
     store_forward(b0 + 6u, o0 + 8u, a6_2 + bias2);
-    store_forward(b0 + 6u, o0 + 12u, a6_3 + bias3);
   }
   if (ROWS > 7u) {
     store_forward(b0 + 7u, o0 + 0u, a7_0 + bias0);
     store_forward(b0 + 7u, o0 + 4u, a7_1 + bias1);
     store_forward(b0 + 7u, o0 + 8u, a7_2 + bias2);
-    store_forward(b0 + 7u, o0 + 12u, a7_3 + bias3);
   }
   if (ROWS > 8u) {
     store_forward(b0 + 8u, o0 + 0u, a8_0 + bias0);
     store_forward(b0 + 8u, o0 + 4u, a8_1 + bias1);
     store_forward(b0 + 8u, o0 + 8u, a8_2 + bias2);
-    store_forward(b0 + 8u, o0 + 12u, a8_3 + bias3);
   }
   if (ROWS > 9u) {
     store_forward(b0 + 9u, o0 + 0u, a9_0 + bias0);
     store_forward(b0 + 9u, o0 + 4u, a9_1 + bias1);
     store_forward(b0 + 9u, o0 + 8u, a9_2 + bias2);
-    store_forward(b0 + 9u, o0 + 12u, a9_3 + bias3);
   }
   if (ROWS > 10u) {
     store_forward(b0 + 10u, o0 + 0u, a10_0 + bias0);
     store_forward(b0 + 10u, o0 + 4u, a10_1 + bias1);
     store_forward(b0 + 10u, o0 + 8u, a10_2 + bias2);
-    store_forward(b0 + 10u, o0 + 12u, a10_3 + bias3);
   }
   if (ROWS > 11u) {
     store_forward(b0 + 11u, o0 + 0u, a11_0 + bias0);
     store_forward(b0 + 11u, o0 + 4u, a11_1 + bias1);
     store_forward(b0 + 11u, o0 + 8u, a11_2 + bias2);
-    store_forward(b0 + 11u, o0 + 12u, a11_3 + bias3);
   }
   if (ROWS > 12u) {
     store_forward(b0 + 12u, o0 + 0u, a12_0 + bias0);
     store_forward(b0 + 12u, o0 + 4u, a12_1 + bias1);
     store_forward(b0 + 12u, o0 + 8u, a12_2 + bias2);
-    store_forward(b0 + 12u, o0 + 12u, a12_3 + bias3);
   }
   if (ROWS > 13u) {
     store_forward(b0 + 13u, o0 + 0u, a13_0 + bias0);
     store_forward(b0 + 13u, o0 + 4u, a13_1 + bias1);
     store_forward(b0 + 13u, o0 + 8u, a13_2 + bias2);
-    store_forward(b0 + 13u, o0 + 12u, a13_3 + bias3);
   }
   if (ROWS > 14u) {
     store_forward(b0 + 14u, o0 + 0u, a14_0 + bias0);
     store_forward(b0 + 14u, o0 + 4u, a14_1 + bias1);
     store_forward(b0 + 14u, o0 + 8u, a14_2 + bias2);
-    store_forward(b0 + 14u, o0 + 12u, a14_3 + bias3);
   }
   if (ROWS > 15u) {
     store_forward(b0 + 15u, o0 + 0u, a15_0 + bias0);
     store_forward(b0 + 15u, o0 + 4u, a15_1 + bias1);
     store_forward(b0 + 15u, o0 + 8u, a15_2 + bias2);
-    store_forward(b0 + 15u, o0 + 12u, a15_3 + bias3);
   }
   if (ROWS > 16u) {
     store_forward(b0 + 16u, o0 + 0u, a16_0 + bias0);
     store_forward(b0 + 16u, o0 + 4u, a16_1 + bias1);
     store_forward(b0 + 16u, o0 + 8u, a16_2 + bias2);
-    store_forward(b0 + 16u, o0 + 12u, a16_3 + bias3);
   }
   if (ROWS > 17u) {
     store_forward(b0 + 17u, o0 + 0u, a17_0 + bias0);
     store_forward(b0 + 17u, o0 + 4u, a17_1 + bias1);
     store_forward(b0 + 17u, o0 + 8u, a17_2 + bias2);
-    store_forward(b0 + 17u, o0 + 12u, a17_3 + bias3);
   }
   if (ROWS > 18u) {
     store_forward(b0 + 18u, o0 + 0u, a18_0 + bias0);
     store_forward(b0 + 18u, o0 + 4u, a18_1 + bias1);
     store_forward(b0 + 18u, o0 + 8u, a18_2 + bias2);
-    store_forward(b0 + 18u, o0 + 12u, a18_3 + bias3);
   }
   if (ROWS > 19u) {
     store_forward(b0 + 19u, o0 + 0u, a19_0 + bias0);
     store_forward(b0 + 19u, o0 + 4u, a19_1 + bias1);
     store_forward(b0 + 19u, o0 + 8u, a19_2 + bias2);
-    store_forward(b0 + 19u, o0 + 12u, a19_3 + bias3);
   }
 }
 

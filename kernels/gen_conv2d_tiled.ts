@@ -17,7 +17,7 @@
  *   step; slices of the batch, stored tile by tile as vec4s, are summed by
  *   conv2d_sum_slices_tiled. For outputs 8 wide
  *   (LeNet's conv2), conv2d_backward_weight_tiled_rows keeps the x rows in a sliding window and
- *   takes WEIGHT_ROWS.CT input channels an invocation.
+ *   takes WEIGHT_ROWS.TO output by WEIGHT_ROWS.CT input channels an invocation.
  * - input gradient: an invocation owns one image's whole OH×OW plane of dy (up to PLANE×PLANE)
  *   and the whole H×W plane of dx for TC input channels, so it scatters each dy value into
  *   K·K accumulators without ever touching a border: no wasted products.
@@ -193,10 +193,9 @@ const weightAcc = (t: number, cc: number, k: number) => `a${t}_${cc}_${k}`;
 /**
  * The weight-gradient kernels' entry point \`name\` up to their batch loop: the invocation's
  * (output channels, input channels, batch slice), the clamped channels, the accumulators and
- * the slice's end (WEIGHT.TO output channels, CT input channels: WEIGHT.CT unless given).
+ * the slice's end (TO output channels, CT input channels: WEIGHT's unless given).
  */
-function weightHead(name: string, CT: number = WEIGHT.CT): string {
-  const { TO } = WEIGHT;
+function weightHead(name: string, CT: number = WEIGHT.CT, TO: number = WEIGHT.TO): string {
   return `@compute @workgroup_size(WG)
 fn ${name}(
   @builtin(global_invocation_id) gid: vec3u,
@@ -235,25 +234,25 @@ ${range(TO).map((t) => `  var db${t} = vec4f(0.0);`).join("\n")}
 }
 
 /** Floats of a weight-gradient tile's block in a slice: TO·CT·K·K, padded to whole vec4s. */
-function tileBlock(CT: number): number {
-  return Math.ceil((WEIGHT.TO * CT * KK) / 4) * 4;
+function tileBlock(CT: number, TO: number): number {
+  return Math.ceil((TO * CT * KK) / 4) * 4;
 }
 
-/** Floats of a tile of output channels' biases in a slice: TO, padded to whole vec4s. */
-const BIAS_BLOCK = Math.ceil(WEIGHT.TO / 4) * 4;
+/** Floats of a tile of TO output channels' biases in a slice: TO, padded to whole vec4s. */
+const biasBlock = (TO: number) => Math.ceil(TO / 4) * 4;
 
 /**
- * The weight-gradient kernels' end, for CT input channels an invocation (WEIGHT.CT unless
- * given): slice s's partial sums stored in the slice's tile order (see conv2d_sum_slices_tiled),
- * the tile's TO·CT·K·K weights as vec4s, then (c0 = 0) its TO biases. A tile's block is whole
- * vec4s where the gradient range's (O, C, K, K) order puts its 25-float kernels across vec4s:
- * llvmpipe compiles each store into a loop over the lanes, and storing LeNet's conv2 tile as 500
- * floats took 5.6-5.8 s of a cold compile. Tiles past O or C store what their clamped loads
- * summed; the sum never reads it.
+ * The weight-gradient kernels' end, for TO output channels by CT input channels an invocation
+ * (WEIGHT's unless given): slice s's partial sums stored in the slice's tile order (see
+ * conv2d_sum_slices_tiled), the tile's TO·CT·K·K weights as vec4s, then (c0 = 0) its TO biases. A
+ * tile's block is whole vec4s where the gradient range's (O, C, K, K) order puts its 25-float
+ * kernels across vec4s: llvmpipe compiles each store into a loop over the lanes, and storing
+ * LeNet's conv2 tile as 500 floats took 5.6-5.8 s of a cold compile. Tiles past O or C store what
+ * their clamped loads summed; the sum never reads it.
  */
-function weightStores(CT: number = WEIGHT.CT): string {
-  const { TO } = WEIGHT;
-  const block = tileBlock(CT);
+function weightStores(CT: number = WEIGHT.CT, TO: number = WEIGHT.TO): string {
+  const block = tileBlock(CT, TO);
+  const BIAS_BLOCK = biasBlock(TO);
   const values = range(TO).flatMap((t) =>
     range(CT).flatMap((cc) => range(KK).map((k) => weightAcc(t, cc, k)))
   );
@@ -274,20 +273,22 @@ function weightStores(CT: number = WEIGHT.CT): string {
 
 /**
  * The sum of the weight gradients' slices into the gradient range, reading each slice in the
- * tile order weightStores writes; CT (1 or 2) is an override, since the two weight kernels tile
- * the input channels differently.
+ * tile order weightStores writes; TO and CT are overrides, since the two weight kernels tile
+ * the channels differently.
  */
 function sumSlices(): string {
-  const { TO } = WEIGHT;
-  return `// Input channels per tile of the weight gradient whose slices are summed: 1 for
-// conv2d_backward_weight_tiled, ${WEIGHT_ROWS.CT} for conv2d_backward_weight_tiled_rows.
-override CT: u32 = 1u;
+  const { TO, CT } = WEIGHT;
+  return `// Output and input channels per tile of the weight gradient whose slices are summed:
+// ${TO} and ${CT} for conv2d_backward_weight_tiled, ${WEIGHT_ROWS.TO} and ${WEIGHT_ROWS.CT} for
+// conv2d_backward_weight_tiled_rows.
+override TO: u32 = ${TO}u;
+override CT: u32 = ${CT}u;
 
 // One invocation per element of the gradient range; out: dw (O, C, K, K) then db (O); in0v: the
-// S partial sums of a weight gradient above, each slice in tile order: for each tile of ${TO}
-// output channels by CT input channels (by output tile, then input tile), its ${TO}·CT·${KK}
-// weights in (t, cc, kh, kw) order padded to whole vec4s; then, for each output tile, its ${TO}
-// biases padded to ${BIAS_BLOCK}. Added over s in order, as conv2d.wgsl's conv2d_sum_slices does.
+// S partial sums of a weight gradient above, each slice in tile order: for each tile of TO
+// output channels by CT input channels (by output tile, then input tile), its TO·CT·${KK}
+// weights in (t, cc, kh, kw) order padded to whole vec4s; then, for each output tile, its TO
+// biases padded to whole vec4s. Added over s in order, as conv2d.wgsl's conv2d_sum_slices does.
 @compute @workgroup_size(WG)
 fn conv2d_sum_slices_tiled(
   @builtin(global_invocation_id) gid: vec3u,
@@ -300,21 +301,22 @@ fn conv2d_sum_slices_tiled(
   if (i >= n + O) {
     return;
   }
-  let tiles_o = (O + ${TO - 1}u) / ${TO}u;
+  let tiles_o = (O + TO - 1u) / TO;
   let tiles_c = (C + CT - 1u) / CT;
-  let block = (${TO}u * CT * ${KK}u + 3u) / 4u * 4u;
+  let block = (TO * CT * ${KK}u + 3u) / 4u * 4u;
+  let bias_block = (TO + 3u) / 4u * 4u;
   let weights = tiles_o * tiles_c * block;
   var at: u32;
   if (i < n) {
     let k = i % ${KK}u;
     let c = (i / ${KK}u) % C;
     let o = i / (${KK}u * C);
-    at = ((o / ${TO}u) * tiles_c + c / CT) * block + ((o % ${TO}u) * CT + c % CT) * ${KK}u + k;
+    at = ((o / TO) * tiles_c + c / CT) * block + ((o % TO) * CT + c % CT) * ${KK}u + k;
   } else {
     let o = i - n;
-    at = weights + (o / ${TO}u) * ${BIAS_BLOCK}u + o % ${TO}u;
+    at = weights + (o / TO) * bias_block + o % TO;
   }
-  let slice = weights + tiles_o * ${BIAS_BLOCK}u;
+  let slice = weights + tiles_o * bias_block;
   var sum = 0.0;
   for (var s = 0u; s < dims.S; s++) {
     let e = s * slice + at;
@@ -400,14 +402,16 @@ ${weightStores()}`;
  * (dz row, 4 columns) step afresh (10 vec4s for 4 columns), this one loads each x row of an
  * image once, 3 vec4s across its 12 columns, and shifts the window down a row per dz row,
  * both column groups of a dz row in turn; and it takes WEIGHT_ROWS.CT input channels an
- * invocation rather than WEIGHT.CT, so that each dz load feeds every channel's products. Every
+ * invocation rather than WEIGHT.CT, so that each dz load feeds every channel's products, and
+ * WEIGHT_ROWS.TO output channels rather than WEIGHT.TO, which halves its code (its batch slices
+ * stay the general kernel's: weightSlices in src/nn/conv2d.ts). Every
  * accumulator takes the same products in the same order as conv2d_backward_weight_tiled's (dz
  * rows, then column groups, then the fmaChain), over the same batch slices, so the sums are the
  * same to the bit; x loads per image and channel go from 160 to 36.
  */
 function backwardWeightRows(): string {
-  const { TO, RHW, CW } = WEIGHT;
-  const { CT } = WEIGHT_ROWS;
+  const { RHW, CW } = WEIGHT;
+  const { CT, TO } = WEIGHT_ROWS;
   if (RHW !== 1 || CW !== 4) {
     throw new Error("the sliding-rows weight gradient is written for RHW = 1, CW = 4");
   }
@@ -454,7 +458,7 @@ function backwardWeightRows(): string {
 // for OW = 8 (so W = 12, W4 = 3), the x rows of each image loaded once into a sliding window of
 // ${K} rows: the same sums, to the bit, with a fifth of the x loads and each dz load shared by
 // ${CT} channels.
-${weightHead("conv2d_backward_weight_tiled_rows", CT)}
+${weightHead("conv2d_backward_weight_tiled_rows", CT, TO)}
   for (var b = s * dims.BS; b < b_end; b++) {
 ${range(CT).map((cc) => `    let xc${cc} = (b * C + ci${cc}) * H * W4;`).join("\n")}
     // r{cc}_{rr}_{q}: vec4 q of x row oh0 + rr of channel ci{cc}.
@@ -470,7 +474,7 @@ ${range(TO).map((t) => `      let dz${t} = ((b * O + oc${t}) * OH + oh0) * OW4;`
 ${body.join("\n")}
     }
   }
-${weightStores(CT)}`;
+${weightStores(CT, TO)}`;
 }
 
 function backwardInput(): string {

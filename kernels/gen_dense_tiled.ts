@@ -18,13 +18,15 @@ export const TR = DENSE_TILES.TR;
 export const ROWS_MAX = DENSE_TILES.ROWS_MAX;
 /** Columns per tile, a multiple of 4 (see kernels/tiles.ts). */
 export const TC = DENSE_TILES.TC;
+/** Columns per tile of the _ragged forward, a multiple of 4 (see kernels/tiles.ts). */
+export const TC_RAGGED = DENSE_TILES.TC_RAGGED;
 
 const G = TC / 4;
 const range = (n: number) => Array.from({ length: n }, (_, i) => i);
 const XYZW = ["x", "y", "z", "w"];
 
-function accumulators(rows: number): string[] {
-  return range(rows).flatMap((r) => range(G).map((h) => `  var a${r}_${h} = vec4f(0.0);`));
+function accumulators(rows: number, groups = G): string[] {
+  return range(rows).flatMap((r) => range(groups).map((h) => `  var a${r}_${h} = vec4f(0.0);`));
 }
 
 /** `lines` indented by `indent` spaces, under `if (ROWS > r)` for rows past the first. */
@@ -41,9 +43,11 @@ function xRow(gather: boolean, b: string): string {
 
 /**
  * The forward; `ragged` (O % 4 != 0, a classifier's 10 outputs) stores y as scalars, the others
- * as vec4s (out4).
+ * as vec4s (out4), and takes tiles TC_RAGGED wide.
  */
 function forward(gather: boolean, ragged = false): string {
+  const TC = ragged ? TC_RAGGED : DENSE_TILES.TC;
+  const G = TC / 4;
   const body = [
     ...range(TC).map((c) => `    let v${c} = in1[w${c} + i];`),
     ...range(ROWS_MAX).flatMap((r) =>
@@ -87,7 +91,7 @@ ${
   }
 ${range(TC).map((c) => `  let w${c} = min(o0 + ${c}u, O - 1u) * I4;`).join("\n")}
   // a{r}_{h}: row b0 + r, outputs o0 + 4h .. o0 + 4h + 3.
-${accumulators(ROWS_MAX).join("\n")}
+${accumulators(ROWS_MAX, G).join("\n")}
   for (var i = 0u; i < I4; i++) {
 ${body.join("\n")}
   }

@@ -21,12 +21,17 @@ export const CONV2D_TILES = {
    */
   WEIGHT: { TO: 10, CT: 1, RHW: 1, CW: 4 },
   /**
-   * Input channels per invocation of the sliding-rows weight gradient (outputs 8 wide, LeNet's
-   * conv2), which keeps WEIGHT's other sides: each dy load then feeds two channels' products,
-   * where llvmpipe pays for every load lane by lane. conv2's weight gradient at batch 100 on llvmpipe: 8.2-9.6 ms
-   * a step with 1, 6.7-7.4 with 2, 7.4-7.7 with 4 (interleaved `--profile` runs).
+   * The sliding-rows weight gradient (outputs 8 wide, LeNet's conv2), which keeps WEIGHT's other
+   * sides. CT: input channels per invocation, so that each dy load feeds two channels' products,
+   * where llvmpipe pays for every load lane by lane; conv2's weight gradient at batch 100 on
+   * llvmpipe: 8.2-9.6 ms a step with 1, 6.7-7.4 with 2, 7.4-7.7 with 4 (interleaved `--profile`
+   * runs). TO: output channels per invocation, 5 where WEIGHT's are 10: with 10, its 500
+   * accumulators and 1,000 unrolled fma chains a dy row made llvmpipe's cold compile add 129 MB
+   * of RSS (10.8 s), what set `train`'s cold peak; with 5 it adds 56 MB (3.6 s), for about
+   * 2 ms more process CPU a step in the kernel (18.7 against 16.9 ms, medians of 4 interleaved
+   * runs, load 5-8) and no change seen in a whole LeNet step (docs/memory.md).
    */
-  WEIGHT_ROWS: { CT: 2 },
+  WEIGHT_ROWS: { CT: 2, TO: 5 },
   /** Input-gradient tile: input channels per invocation; dy planes up to PLANE×PLANE. */
   INPUT: { TC: 2, PLANE: 8 },
   /**
@@ -51,4 +56,10 @@ export const DENSE_TILES = {
   ROWS_MAX: 20,
   /** Columns per tile, a multiple of 4 (vec4 groups). */
   TC: 16,
+  /**
+   * Columns per tile of the forward where O % 4 != 0 (`_ragged`: a classifier's 10 outputs),
+   * a multiple of 4: 12 covers 10 outputs with 2 idle columns where 16 left 6, and llvmpipe's
+   * cold compile of that forward (LeNet's fc2) kept 72 MB of memory instead of 98.
+   */
+  TC_RAGGED: 12,
 } as const;

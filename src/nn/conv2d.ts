@@ -219,9 +219,10 @@ const TILED = {
       forward: { invocations: B * Math.ceil(O / T) * Math.ceil(OH / RH) * Math.ceil(OW / RW) },
       weight,
       input: { invocations: B * Math.ceil(C / INPUT.TC) },
-      // WEIGHT_ROWS.CT input channels an invocation, over the general kernel's batch slices.
+      // WEIGHT_ROWS.TO output by WEIGHT_ROWS.CT input channels an invocation, over the general
+      // kernel's batch slices.
       weightRows: {
-        invocations: Math.ceil(O / WEIGHT.TO) * Math.ceil(C / WEIGHT_ROWS.CT) *
+        invocations: Math.ceil(O / WEIGHT_ROWS.TO) * Math.ceil(C / WEIGHT_ROWS.CT) *
           weightSlices({ B, O, C, K }, "tiled").S,
       },
       sum: { invocations: O * C * K * K + O },
@@ -233,25 +234,29 @@ const TILED = {
 >;
 
 /**
- * Floats in one batch slice of a tiled weight gradient with `CT` input channels an invocation,
- * in the tile order its kernels store and conv2d_sum_slices_tiled reads (kernels/conv2d_tiled.wgsl):
- * for each tile of WEIGHT.TO output channels by CT input channels, its TO·CT·K·K weights, then
- * for each tile of output channels its TO biases, each block padded to whole vec4s.
+ * Floats in one batch slice of a tiled weight gradient with `TO` output by `CT` input channels
+ * an invocation, in the tile order its kernels store and conv2d_sum_slices_tiled reads
+ * (kernels/conv2d_tiled.wgsl): for each tile of TO output channels by CT input channels, its
+ * TO·CT·K·K weights, then for each tile of output channels its TO biases, each block padded to
+ * whole vec4s.
  */
-export function tiledSliceFloats({ O, C, K }: Conv2dShape, CT: number): number {
-  const tilesO = Math.ceil(O / WEIGHT.TO);
-  const block = Math.ceil((WEIGHT.TO * CT * K * K) / 4) * 4;
-  return tilesO * Math.ceil(C / CT) * block + tilesO * Math.ceil(WEIGHT.TO / 4) * 4;
+export function tiledSliceFloats(
+  { O, C, K }: Conv2dShape,
+  { TO, CT }: { TO: number; CT: number },
+): number {
+  const tilesO = Math.ceil(O / TO);
+  const block = Math.ceil((TO * CT * K * K) / 4) * 4;
+  return tilesO * Math.ceil(C / CT) * block + tilesO * Math.ceil(TO / 4) * 4;
 }
 
 /**
- * Whether the tiled weight gradient of this shape runs as conv2d_backward_weight_tiled_rows,
- * which keeps each image's x rows in a sliding window rather than loading K rows per dz row
- * (the same sums, to the bit, with a fifth of the x loads) and takes two input channels an
+ * Whether the tiled weight gradient of this shape runs as conv2d_backward_weight_tiled_rows, which
+ * keeps each image's x rows in a sliding window rather than loading K rows per dz row (the same
+ * sums, to the bit, with a fifth of the x loads) and takes two input by five output channels an
  * invocation (`WEIGHT_ROWS` in kernels/tiles.ts): outputs exactly 8 wide, as LeNet's conv2
- * (12×12 → 8×8). On llvmpipe conv2's weight gradient at batch 100 went from 10.1 to 8.4 ms with
- * the window (medians of 7 interleaved runs; 9.1-14.6 and 7.8-12.1 ms), and from 8.2-9.6 to
- * 6.7-7.4 ms with the two channels (interleaved `--profile` runs).
+ * (12×12 → 8×8). On llvmpipe conv2's weight gradient at batch 100 went from 10.1 to 8.4 ms with the
+ * window (medians of 7 interleaved runs; 9.1-14.6 and 7.8-12.1 ms), and from 8.2-9.6 to 6.7-7.4 ms
+ * with the two channels (interleaved `--profile` runs).
  */
 export function slidesRows(shape: Conv2dShape): boolean {
   return unrolled(shape) && shape.OW === 8;
@@ -417,8 +422,8 @@ export function buildConv2d(ctx: LayerContext): Layer {
     // S partial sums stored tile by tile as vec4s (even S = 1), then added up in the gradient
     // range's order.
     const rows = slidesRows(shape);
-    const CT = rows ? WEIGHT_ROWS.CT : WEIGHT.CT;
-    const partial = ctx.alloc("dw_slices", S * tiledSliceFloats(shape, CT) * 4);
+    const { TO, CT } = rows ? WEIGHT_ROWS : WEIGHT;
+    const partial = ctx.alloc("dw_slices", S * tiledSliceFloats(shape, { TO, CT }) * 4);
     backward.push(
       rowDispatch(TILED, {
         pass: rows ? "weightRows" : "weight",
@@ -428,7 +433,7 @@ export function buildConv2d(ctx: LayerContext): Layer {
       rowDispatch(TILED, {
         pass: "sum",
         ...base,
-        constants: { CT },
+        constants: { TO, CT },
         io: { out: grads, in0v: partial },
       }),
     );

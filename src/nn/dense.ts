@@ -133,8 +133,9 @@ const SIMPLE = {
  * The register-tiled kernels for CPU adapters (kernels/dense_tiled.wgsl, generated): tiles of
  * 16 columns by up to 20 rows (the forward and input gradient take {@link tileRows} batch rows,
  * the `ROWS` constant), vec4 loads along I, so I % 4 == 0. The `_ragged` gradients read dz's
- * rows as scalars (in0s), for O % 4 != 0. The `_gather` forward and weight gradient are the
- * first layer's with the batch's gather fused in (`gathersBatch` in src/nn/variants.ts).
+ * rows as scalars (in0s), for O % 4 != 0, and the `_ragged` forward stores y as scalars in tiles
+ * 12 columns wide (`TC_RAGGED` in kernels/tiles.ts). The `_gather` forward and weight gradient
+ * are the first layer's with the batch's gather fused in (`gathersBatch` in src/nn/variants.ts).
  * A workgroup is one SIMD register of invocations (8 on llvmpipe with AVX2).
  */
 const TILED = {
@@ -161,7 +162,7 @@ const TILED = {
       forward,
       weight,
       input,
-      forwardRagged: forward,
+      forwardRagged: tiles(B, O, [rows, DENSE_TILES.TC_RAGGED, WG]),
       weightRagged: weight,
       inputRagged: input,
       forwardGather: forward,
