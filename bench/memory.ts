@@ -184,7 +184,8 @@ async function serveOnce(
   await child.stdout.cancel().catch(() => {});
   const status = await child.status;
   const stderr = await stderrText;
-  if (!status.success) throw new Error(`serve exited with ${status.code}:\n${stderr}`);
+  // 143: stopped by SIGTERM, having answered what was in flight.
+  if (status.code !== 143) throw new Error(`serve exited with ${status.code}:\n${stderr}`);
   return {
     peakMb: await peakOf(timeFile),
     seconds,

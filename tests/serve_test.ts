@@ -25,6 +25,7 @@ import { BUNDLE_PATH } from "../src/serve/gen_engine_bundle.ts";
 import { prepareImage, PreparePool } from "../src/serve/prepare.ts";
 import {
   createHandler,
+  type Handler,
   type ImageClassifier,
   MAX_BODY_BYTES,
   MAX_REQUESTS,
@@ -192,7 +193,7 @@ async function readResponse(conn: Deno.Conn): Promise<RawResponse> {
 interface Server {
   port: number;
   url: string;
-  /** Sends SIGTERM and waits for the process to end. */
+  /** Sends SIGTERM and waits for the process to end (status 143). */
   stop(): Promise<CliResult>;
 }
 
@@ -458,6 +459,114 @@ Deno.test("Host headers that do not name the server are 421s (DNS rebinding)", a
   assert.equal(await status(six, "[::1]:8000"), 200);
   assert.equal(await status(six, "[0:0::1]:8000"), 200);
   assert.equal(await status(six, "evil.example:8000"), 421);
+});
+
+/**
+ * Sends `head` over a new TCP connection and reads until the server closes it (send
+ * `Connection: close`): the status, the header block in lower case, and the body's bytes.
+ */
+async function rawExchange(
+  port: number,
+  head: string,
+): Promise<{ status: number; headers: string; body: string }> {
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+  try {
+    await conn.write(new TextEncoder().encode(head));
+    let text = "";
+    const buffer = new Uint8Array(65536);
+    for (let n = await conn.read(buffer); n !== null; n = await conn.read(buffer)) {
+      text += new TextDecoder().decode(buffer.subarray(0, n));
+    }
+    const end = text.indexOf("\r\n\r\n");
+    const status = Number(/^HTTP\/1\.1 (\d{3}) /.exec(text)?.[1]);
+    return { status, headers: text.slice(0, end).toLowerCase(), body: text.slice(end + 4) };
+  } finally {
+    conn.close();
+  }
+}
+
+Deno.test("over TCP: HEAD is GET without its body, wherever GET is answered", async () => {
+  using handler = createHandler({ classifier: THREES });
+  await using server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, handler);
+  const { port } = server.addr;
+  for (const path of ["/api/health", "/favicon.ico", "/", "/engine.js"]) {
+    const request = (method: string) =>
+      `${method} ${path} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nConnection: close\r\n\r\n`;
+    const get = await rawExchange(port, request("GET"));
+    const head = await rawExchange(port, request("HEAD"));
+    assert.equal(head.status, get.status, `HEAD ${path}`);
+    assert.equal(head.body, "", `HEAD ${path}: no body`);
+    const length = (headers: string) => /\r\ncontent-length: (\d+)/.exec(headers)?.[1];
+    assert.equal(length(head.headers), length(get.headers), `HEAD ${path}: GET's length`);
+  }
+  const post = await handler(
+    new Request(`http://127.0.0.1:${port}/api/health`, { method: "POST" }),
+  );
+  assert.equal(post.headers.get("Allow"), "GET, HEAD");
+  await assertError(post, 405, "POST /api/health");
+});
+
+Deno.test("over TCP: no Host header is a 400; an absolute-form target of another host a 421", async () => {
+  // Made once the port is known, as mnist serve makes it: a Host naming another port is a 421.
+  const late: { handler?: Handler } = {};
+  await using server = Deno.serve(
+    { hostname: "127.0.0.1", port: 0, onListen: () => {} },
+    (request, info) => late.handler!(request, info),
+  );
+  const { port } = server.addr;
+  using handler = createHandler({ classifier: THREES, port });
+  late.handler = handler;
+  const host = `Host: 127.0.0.1:${port}\r\n`;
+  const ask = (line: string, headers = host) =>
+    rawExchange(port, `${line}\r\n${headers}Connection: close\r\n\r\n`);
+  const noHost = await ask("GET /api/health HTTP/1.1", "");
+  assert.equal(noHost.status, 400);
+  assert.deepEqual(JSON.parse(noHost.body), {
+    error: "The request has no Host header: HTTP/1.1 requires one",
+  });
+  const evil = await ask("GET http://evil.example/api/health HTTP/1.1");
+  assert.equal(evil.status, 421);
+  assert.match(JSON.parse(evil.body).error, /does not answer for host "evil\.example"/);
+  const otherPort = await ask(`GET http://127.0.0.1:${port + 1}/api/health HTTP/1.1`);
+  assert.equal(otherPort.status, 421);
+  // The same authority in the target and the Host header, or the usual origin form: answered.
+  assert.equal((await ask(`GET http://127.0.0.1:${port}/api/health HTTP/1.1`)).status, 200);
+  assert.equal((await ask("GET /api/health HTTP/1.1")).status, 200);
+});
+
+Deno.test("a form cut short before its closing boundary is said to be truncated", async () => {
+  using handler = createHandler({ classifier: THREES });
+  const seven = await ring(112);
+  const boundary = "----mnist-test-boundary";
+  const head = `--${boundary}\r\nContent-Disposition: form-data; name="file"; ` +
+    `filename="seven.png"\r\nContent-Type: image/png\r\n\r\n`;
+  const whole = new Uint8Array([
+    ...new TextEncoder().encode(head),
+    ...seven,
+    ...new TextEncoder().encode(`\r\n--${boundary}--\r\n`),
+  ]);
+  const send = (body: Uint8Array<ArrayBuffer>) =>
+    handler(
+      new Request(BASE + "/api/predict", {
+        method: "POST",
+        body,
+        headers: { "Content-Type": `multipart/form-data; boundary=${boundary}` },
+      }),
+    );
+  await assertAnswer(await send(whole), "the whole form");
+  const cut = whole.slice(0, head.length + seven.length - 100);
+  assert.match(
+    await assertError(await send(cut), 400, "a form cut short"),
+    /^The multipart\/form-data body is truncated or malformed: it does not end with its closing boundary/,
+  );
+  // A whole form with no file says so.
+  const empty = new TextEncoder().encode(
+    `--${boundary}\r\nContent-Disposition: form-data; name="x"\r\n\r\n1\r\n--${boundary}--\r\n`,
+  );
+  assert.match(
+    await assertError(await send(empty), 400, "a form without a file"),
+    /^The form has no file/,
+  );
 });
 
 Deno.test("predict bodies not declared an image, a form or octet-stream are 415s", async () => {
@@ -931,6 +1040,8 @@ Deno.test("images are prepared on the event loop when the workers cannot start",
 Deno.test("while the largest images are prepared, the page and small predictions are answered", async () => {
   // The bound is generous (1 s, for ~10 ms of work): bench/serve_load.ts measures it.
   using handler = createHandler({ classifier: THREES, workers: 1 });
+  // As mnist serve does before it listens: the drawings' worker is loaded.
+  await handler.warm();
   const [big, small] = await Promise.all([ring(2048), ring(280)]);
   const heavy = Array.from({ length: 4 }, () => handler(post("/api/predict", big.slice())));
   await new Promise((resolve) => setTimeout(resolve, 50));
@@ -1393,15 +1504,17 @@ Deno.test({
         assert.match(errors[4]![0]!, /^error: No trained model found/);
       });
 
-      await t.step("SIGTERM stops the server cleanly", async () => {
+      await t.step("SIGTERM stops the server cleanly, with status 143", async () => {
         const { code, stdout, stderr } = await server!.stop();
         server = undefined;
-        assert.equal(code, 0, stderr);
+        assert.equal(code, 143, stderr);
         assert.equal(stdout, `Listening on ${url}\n`);
         // Which checkpoint it serves, on stderr; stdout's one line is the address.
         assert.equal(
           stderr.replace(/accuracy \d+\.\d\d% /, "accuracy ##.##% "),
-          `Model: ${model} (mlp, 2 epochs, validation accuracy ##.##% on 10000 test digits)\n`,
+          `Model: ${model} (mlp, 2 epochs, validation accuracy ##.##% on 10000 test digits)\n` +
+            "Stopping (SIGTERM): answering the 0 requests in flight, new ones with 503, for at " +
+            "most 5 s (Ctrl-C again stops at once)\nerror: Stopped by SIGTERM\n",
         );
         await assert.rejects(fetch(url + "api/health"));
       });
@@ -1629,7 +1742,7 @@ Deno.test({
     } finally {
       if (server !== undefined) {
         const stopped = await server.stop();
-        assert.equal(stopped.code, 0, stopped.stderr);
+        assert.equal(stopped.code, 143, stopped.stderr);
       }
       await Deno.remove(dataDir, { recursive: true });
     }

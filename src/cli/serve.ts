@@ -29,8 +29,16 @@ import {
   MAX_REQUESTS,
 } from "../serve/server.ts";
 
+/**
+ * How long a stop waits for the requests in flight to be answered: a prediction takes well
+ * under a second, so what is left after this is a body still trickling in (its own deadline is
+ * `BODY_TIMEOUT_MS`) or a client that stopped reading, which must not keep the program alive.
+ */
+export const STOP_GRACE_MS = 5_000;
+
 const LIMIT = `${MAX_BODY_BYTES / 1024 / 1024} MiB`;
 const SIDE = `${MAX_IMAGE_PIXELS / 1e6} megapixels (${MAX_IMAGE_SIDE} a side)`;
+const GRACE = `${STOP_GRACE_MS / 1000} s`;
 const DEADLINE = `${BODY_TIMEOUT_MS / 1000} s`;
 
 const HELP = `Usage: mnist serve [--port N] [--host ADDR] [--model FILE|NAME] [options]
@@ -42,7 +50,8 @@ WebGPU, the page runs this program's own network and preprocessing on the served
 (GET /api/model, safetensors) in the browser, where it can also be taught a few digits (SGD
 steps in the tab; the taught model can be downloaded); elsewhere the server classifies, and the
 page says which. The page is built into the program and works offline. Stop the server with
-Ctrl-C.
+Ctrl-C (or SIGTERM): it answers the requests in flight first, for at most ${GRACE} (Ctrl-C
+again stops it at once), and exits with status 130 (SIGTERM: 143).
 
 API: POST /api/predict with a PNG or JPEG body (Content-Type: image/png or image/jpeg), or a
 form upload of one (multipart/form-data, the field "file"), of at most ${LIMIT} and
@@ -78,12 +87,11 @@ function authority(host: string, port: number): string {
 function listen(
   host: string,
   port: number,
-  signal: AbortSignal,
-  handler: (request: Request) => Promise<Response>,
+  handler: Deno.ServeHandler<Deno.NetAddr>,
 ): Deno.HttpServer<Deno.NetAddr> {
   const where = authority(host, port);
   try {
-    return Deno.serve({ hostname: host, port, signal, onListen: () => {} }, handler);
+    return Deno.serve({ hostname: host, port, onListen: () => {} }, handler);
   } catch (error) {
     if (error instanceof Deno.errors.AddrInUse) {
       throw new UserError(`Cannot listen on ${where}: address in use`, {
@@ -124,10 +132,74 @@ function sharedModel(checkpoint: Checkpoint): Uint8Array {
   });
 }
 
-/** The signals that stop the server: Ctrl-C everywhere, plus SIGTERM where it exists. */
-const STOP_SIGNALS: Deno.Signal[] = Deno.build.os === "windows"
-  ? ["SIGINT", "SIGBREAK"]
-  : ["SIGINT", "SIGTERM"];
+/**
+ * The signals that stop the server, with the exit status each ends the program with (128 + its
+ * number, as shells report it; `train` exits the same way): Ctrl-C everywhere, SIGTERM where it
+ * exists (Windows has SIGBREAK instead).
+ */
+const STOP_SIGNALS: readonly [Deno.Signal, number][] = Deno.build.os === "windows"
+  ? [["SIGINT", 130], ["SIGBREAK", 149]]
+  : [["SIGINT", 130], ["SIGTERM", 143]];
+
+/** The signal that stopped the server, and whether the requests in flight were all answered. */
+interface Stopped {
+  signal: Deno.Signal;
+  exitCode: number;
+  /** Requests in flight when the signal came. */
+  pending: number;
+  /** Requests still unanswered at the end of `STOP_GRACE_MS` (0: all answered). */
+  unanswered: number;
+}
+
+/**
+ * Serves until the first of `STOP_SIGNALS`, then answers the requests in flight, new ones with
+ * 503 (`Handler.drain`), and only then stops listening (`Deno.HttpServer.shutdown`, which
+ * would cut the bodies still arriving; aborting `Deno.serve`'s `signal` drops every request in
+ * flight), all within `STOP_GRACE_MS`. The listeners go at the first signal, so a second one
+ * ends the program at once (Deno restores the default action).
+ */
+async function serveUntilSignal(
+  server: Deno.HttpServer<Deno.NetAddr>,
+  handler: Handler,
+): Promise<Stopped> {
+  const caught = Promise.withResolvers<{ signal: Deno.Signal; exitCode: number }>();
+  const listeners: [Deno.Signal, () => void][] = [];
+  const remove = () => {
+    for (const [name, listener] of listeners.splice(0)) Deno.removeSignalListener(name, listener);
+  };
+  for (const [signal, exitCode] of STOP_SIGNALS) {
+    const listener = () => {
+      remove();
+      caught.resolve({ signal, exitCode });
+    };
+    Deno.addSignalListener(signal, listener);
+    listeners.push([signal, listener]);
+  }
+  try {
+    // `finished` settles only after a shutdown, which only a signal starts.
+    const { signal, exitCode } = await caught.promise;
+    const pending = handler.inFlight();
+    const seconds = STOP_GRACE_MS / 1000;
+    console.error(
+      `Stopping (${signal}): answering the ${plural(pending, "request")} in flight, new ` +
+        `ones with 503, for at most ${seconds} s (Ctrl-C again stops at once)`,
+    );
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const late = new Promise<void>((resolve) => timer = setTimeout(resolve, STOP_GRACE_MS));
+    try {
+      await Promise.race([handler.drain().then(() => server.shutdown()), late]);
+    } finally {
+      clearTimeout(timer);
+    }
+    return { signal, exitCode, pending, unanswered: handler.inFlight() };
+  } finally {
+    remove();
+  }
+}
+
+function plural(n: number, noun: string): string {
+  return `${n} ${noun}${n === 1 ? "" : "s"}`;
+}
 
 /** `mnist serve`: the drawing page and `POST /api/predict`, until SIGINT or SIGTERM. */
 export const serveCommand: Command = {
@@ -163,14 +235,14 @@ export const serveCommand: Command = {
     mark("serve: network built");
     // Made once the port is known (--port 0), before any request can arrive.
     let handler: Handler | undefined;
+    let stopped: Stopped | undefined;
     try {
       // One pass before listening: a CPU adapter compiles each kernel's code at its first dispatch
       // (llvmpipe: 4 s for these when its shader cache is cold), which would otherwise fall on the
       // first request (docs/memory.md).
       await classifier.classify([new Float32Array(classifier.pixels)]);
       mark("serve: first pass run");
-      const stopping = new AbortController();
-      const server = listen(host, port, stopping.signal, (request) => handler!(request));
+      const server = listen(host, port, (request, info) => handler!(request, info));
       handler = createHandler({
         classifier,
         model: sharedModel(checkpoint),
@@ -179,22 +251,30 @@ export const serveCommand: Command = {
         host,
         port: server.addr.port,
       });
-      // Aborting shuts the server down gracefully: requests in flight are answered first.
-      const stop = () => stopping.abort();
-      for (const signal of STOP_SIGNALS) Deno.addSignalListener(signal, stop);
-      try {
-        // The model on stderr, so that stdout's one line stays the address scripts wait for.
-        console.error(modelLine(path, checkpoint));
-        console.log(`Listening on http://${authority(host, server.addr.port)}/`);
-        mark("serve: listening");
-        await server.finished;
-      } finally {
-        for (const signal of STOP_SIGNALS) Deno.removeSignalListener(signal, stop);
-      }
+      await handler.warm();
+      // The model on stderr, so that stdout's one line stays the address scripts wait for.
+      console.error(modelLine(path, checkpoint));
+      console.log(`Listening on http://${authority(host, server.addr.port)}/`);
+      mark("serve: listening");
+      stopped = await serveUntilSignal(server, handler);
     } finally {
-      handler?.close();
-      classifier.destroy();
-      gpu.device.destroy();
+      // Requests left unanswered would fail on a destroyed device and say so: the program
+      // ends now anyway.
+      if (!stopped?.unanswered) {
+        handler?.close();
+        classifier.destroy();
+        gpu.device.destroy();
+      }
     }
+    const { signal, exitCode, pending, unanswered } = stopped;
+    throw new UserError(
+      unanswered === 0
+        ? `Stopped by ${signal}` + (pending === 0 ? "" : `: ${plural(pending, "request")} in ` +
+          `flight answered first`)
+        : `Stopped by ${signal}: ${plural(unanswered, "request")} of ${pending} in flight ` +
+          `still unanswered after ${STOP_GRACE_MS / 1000} s (a body still arriving, or a ` +
+          `client not reading its answer), dropped`,
+      { exitCode },
+    );
   },
 };

@@ -7,8 +7,12 @@
  * PNG about 0.7 s on this project's test machine, before preprocessing worked on a shrunk
  * copy); on the event loop, 20 of them at once held a page load back for 7.8 s. So images
  * larger than `INLINE_PIXELS` are prepared in worker threads (`PreparePool`), one image per
- * worker at a time, first come first served; the page's 280×280 drawings (about 10 ms) are
- * prepared on the main thread, where they never wait behind large images.
+ * worker at a time, first come first served; the page's 280×280 drawings in a worker of their
+ * own (`smallWorker`, as `mnist serve` runs it), where they never wait behind large images. A
+ * drawing takes about 10 ms on a quiet machine but 60-150 ms at a load of 7-10 (tester u12): 60
+ * of them prepared on the event loop held `/api/health` for 1-4 s, and the requests not yet
+ * read when Ctrl-C came were dropped. Without workers, images are prepared on the calling
+ * thread one at a time, a turn of its event loop between two.
  */
 import { UserError } from "../errors.ts";
 import {
@@ -20,6 +24,7 @@ import {
   sniffFormat,
 } from "../image/decode.ts";
 import { toModelInput } from "../image/input.ts";
+import { encodePng } from "../image/png.ts";
 import { IMAGE_NAME as NAME, type RefusalKind, refusalOf } from "./answer.ts";
 
 /** Images of at most this many pixels (320×320, about 10 ms) are prepared on the main thread. */
@@ -146,23 +151,35 @@ const WORKER_URL = new URL("./prepare_worker.ts", import.meta.url);
 /** The message a worker sends once it is ready for images. */
 export const READY = "ready";
 
+/** Which workers an image goes to: small ones never wait behind large ones. */
+type Lane = "small" | "large";
+
 /** A worker thread and the image it is working on. */
 interface Slot {
   worker: Worker;
+  lane: Lane;
   /** Whether it has said `READY`: until then it is given no image, so none is lost with it. */
   ready: boolean;
   job?: Queued;
 }
 
 interface Queued extends PrepareJob {
+  lane: Lane;
+  /** The image's pixels, from its header. */
+  pixels: number;
   resolve: (prepared: Prepared) => void;
   reject: (error: unknown) => void;
 }
 
 /** `PreparePool`'s options. */
 export interface PoolOptions {
-  /** Worker threads, started when first needed (0: every image on the calling thread). */
+  /** Worker threads for large images, started when first needed (0: every image inline). */
   size: number;
+  /**
+   * Whether small images (at most `INLINE_PIXELS`, 256 KiB) go to a worker of their own, started
+   * when first needed, rather than being prepared on the calling thread (default false).
+   */
+  smallWorker?: boolean;
   /**
    * Called once if a worker cannot start (a program made by `deno compile` without
    * `--include src/serve/prepare_worker.ts`); images are then prepared on the calling thread.
@@ -176,25 +193,30 @@ export interface PoolOptions {
 
 /**
  * Prepares images in worker threads, started when first needed and kept until `close`; images
- * of at most `INLINE_PIXELS` pixels are prepared on the calling thread. A worker that fails (an
- * uncaught error, a crash) fails only its own image, and is replaced.
+ * of at most `INLINE_PIXELS` pixels are prepared in a worker of their own (`smallWorker`) or on
+ * the calling thread, one each turn of its event loop. A worker that fails (an uncaught error,
+ * a crash) fails only its own image, and is replaced.
  */
 export class PreparePool {
-  readonly #size: number;
+  readonly #sizes: Record<Lane, number>;
   readonly #onStartFailure: (error: Error) => void;
   readonly #workerUrl: URL;
   readonly #dataset: string;
   readonly #slots: Slot[] = [];
-  readonly #queue: Queued[] = [];
+  readonly #queues: Record<Lane, Queued[]> = { small: [], large: [] };
+  /** Images waiting for the calling thread, one prepared each turn of the event loop. */
+  readonly #inlineQueue: Queued[] = [];
+  #inlineTimer: ReturnType<typeof setTimeout> | undefined;
   #inline: boolean;
   #closed = false;
 
-  /** A pool of at most `size` workers; none is started until an image needs one. */
+  /** A pool of at most `size` workers (and the small images' one); none is started yet. */
   constructor(
-    { size, onStartFailure = () => {}, workerUrl = WORKER_URL, dataset = "mnist" }: PoolOptions,
+    { size, smallWorker = false, onStartFailure = () => {}, workerUrl = WORKER_URL, dataset }:
+      PoolOptions,
   ) {
-    this.#size = size;
-    this.#dataset = dataset;
+    this.#sizes = { small: smallWorker && size > 0 ? 1 : 0, large: size };
+    this.#dataset = dataset ?? "mnist";
     this.#workerUrl = workerUrl;
     this.#inline = size === 0;
     this.#onStartFailure = onStartFailure;
@@ -210,16 +232,27 @@ export class PreparePool {
       return Promise.reject(error);
     }
     return new Promise((resolve, reject) => {
-      const job = { bytes, limits, dataset: this.#dataset, resolve, reject };
       // Small in bytes too: a 6 MB body of 320×320 pixels can hold half a million tiny PNG
       // chunks or JPEG segments, 0.5-2 s of decoding.
       const small = pixels <= INLINE_PIXELS && bytes.length <= 256 * 1024;
-      if (this.#inline || small) runInline(job);
+      const lane: Lane = small ? "small" : "large";
+      const job = { bytes, limits, dataset: this.#dataset, lane, pixels, resolve, reject };
+      if (this.#inline || this.#sizes[lane] === 0) this.#runInline(job);
       else {
-        this.#queue.push(job);
+        this.#queues[lane].push(job);
         this.#dispatch();
       }
     });
+  }
+
+  /**
+   * Prepares a drawing of its own where the page's drawings are prepared (the small images'
+   * worker, or this thread), so that the first drawing a user sends waits neither for the worker
+   * to load nor for its code to be compiled: on a busy 2-core machine, a second or more.
+   */
+  async warm(): Promise<void> {
+    if (this.#closed) return;
+    await this.prepare(await warmUpDrawing()).catch(() => {});
   }
 
   /** Stops every worker; images still waiting or being prepared are rejected. */
@@ -230,42 +263,68 @@ export class PreparePool {
       slot.worker.terminate();
       slot.job?.reject(closed());
     }
-    for (const job of this.#queue.splice(0)) job.reject(closed());
+    for (const queue of Object.values(this.#queues)) {
+      for (const job of queue.splice(0)) job.reject(closed());
+    }
+    clearTimeout(this.#inlineTimer);
+    this.#inlineTimer = undefined;
+    for (const job of this.#inlineQueue.splice(0)) job.reject(closed());
   }
 
-  /** Gives waiting images to ready workers, starting workers (up to `size`) for the rest. */
+  /**
+   * Prepares `job` on this thread, after the images already waiting for it, each in a turn of
+   * the event loop of its own: between two, the server reads and answers other requests.
+   */
+  #runInline(job: Queued): void {
+    this.#inlineQueue.push(job);
+    if (this.#inlineTimer !== undefined) return;
+    const next = () => {
+      const job = this.#inlineQueue.shift();
+      this.#inlineTimer = this.#inlineQueue.length > 0 ? setTimeout(next, 0) : undefined;
+      if (job) runInline(job);
+    };
+    this.#inlineTimer = setTimeout(next, 0);
+  }
+
+  /** Gives waiting images to ready workers, starting workers (up to the lane's size) for the rest. */
   #dispatch(): void {
-    while (this.#queue.length > 0) {
-      if (this.#inline) {
-        for (const job of this.#queue.splice(0)) runInline(job);
-        return;
-      }
-      const slot = this.#slots.find((s) => s.ready && s.job === undefined);
-      if (!slot) {
-        let starting = this.#slots.filter((s) => !s.ready).length;
-        while (this.#slots.length < this.#size && starting < this.#queue.length) {
-          this.#start();
-          starting++;
+    for (const lane of ["small", "large"] as const) {
+      const queue = this.#queues[lane];
+      while (queue.length > 0) {
+        if (this.#inline) {
+          for (const job of queue.splice(0)) this.#runInline(job);
+          break;
         }
-        return;
+        const slots = this.#slots.filter((s) => s.lane === lane);
+        const slot = slots.find((s) => s.ready && s.job === undefined);
+        if (!slot) {
+          let starting = slots.filter((s) => !s.ready).length;
+          let started = slots.length;
+          while (started < this.#sizes[lane] && starting < queue.length) {
+            this.#start(lane);
+            started++;
+            starting++;
+          }
+          break;
+        }
+        const job = queue.shift()!;
+        slot.job = job;
+        // The body is not needed here any more: move it, do not copy it.
+        const { bytes, limits, dataset } = job;
+        const whole = bytes.buffer instanceof ArrayBuffer &&
+          bytes.byteLength === bytes.buffer.byteLength;
+        const message = { bytes, limits, dataset } satisfies PrepareJob;
+        slot.worker.postMessage(message, whole ? [bytes.buffer] : []);
       }
-      const job = this.#queue.shift()!;
-      slot.job = job;
-      // The body is not needed here any more: move it, do not copy it.
-      const { bytes, limits, dataset } = job;
-      const whole = bytes.buffer instanceof ArrayBuffer &&
-        bytes.byteLength === bytes.buffer.byteLength;
-      const message = { bytes, limits, dataset } satisfies PrepareJob;
-      slot.worker.postMessage(message, whole ? [bytes.buffer] : []);
     }
   }
 
-  #start(): void {
+  #start(lane: Lane): void {
     const worker = new Worker(this.#workerUrl.href, {
       type: "module",
-      name: "mnist serve: prepare images",
+      name: `mnist serve: prepare ${lane} images`,
     });
-    const slot: Slot = { worker, ready: false };
+    const slot: Slot = { worker, lane, ready: false };
     worker.onmessage = (event: MessageEvent<PrepareResult | typeof READY>) => {
       const result = event.data;
       if (result === READY) slot.ready = true;
@@ -295,7 +354,7 @@ export class PreparePool {
         this.#inline = true;
         for (const other of this.#slots.splice(0)) {
           other.worker.terminate();
-          if (other.job) this.#queue.push(other.job);
+          if (other.job) this.#queues[other.lane].push(other.job);
         }
         this.#onStartFailure(new Error(`An image worker cannot start: ${message}`));
       }
@@ -309,6 +368,19 @@ export class PreparePool {
     worker.onmessageerror = () => fail("it sent a message that cannot be read");
     this.#slots.push(slot);
   }
+}
+
+/** A 280×280 drawing of a ring, as the page sends one: `PreparePool.warm`'s. */
+function warmUpDrawing(): Promise<Uint8Array> {
+  const side = 280;
+  const pixels = new Uint8Array(side * side);
+  for (let y = 0; y < side; y++) {
+    for (let x = 0; x < side; x++) {
+      const r = Math.hypot(x - side / 2, y - side / 2);
+      if (r > 60 && r < 90) pixels[y * side + x] = 255;
+    }
+  }
+  return encodePng({ width: side, height: side, channels: 1, pixels });
 }
 
 /** Prepares `job` on this thread. */

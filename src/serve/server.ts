@@ -17,14 +17,22 @@
  * hash of the body, computed once): a GET or HEAD whose `If-None-Match` names it is a 304 with no
  * body, so a reload does not fetch the 620 KB engine or the model again.
  *
- * Every other path is a 404, a known path with the wrong method a 405. Errors are JSON:
- * `{"error": "..."}`; an image refused adds its kind and what to do, `{"error": "The image has
- * too little ink to be a digit: ...", "refusal": "too-small", "hint": "..."}` (`Refusal`), which
- * the page words for a person drawing. What a hostile client or web page meets, in order:
+ * HEAD is answered wherever GET is, as GET without its body. Every other path is a 404, a known
+ * path with the wrong method a 405. The handler's errors are JSON: `{"error": "..."}`; an image
+ * refused adds its kind and what to do, `{"error": "The image has too little ink to be a digit:
+ * ...", "refusal": "too-small", "hint": "..."}` (`Refusal`), which the page words for a person
+ * drawing. Requests Deno.serve (hyper) cannot parse never reach it: a request line that is not
+ * one (garbage, `GET *`, a NUL in the target, a version other than HTTP/1.0 or 1.1), a
+ * Content-Length that is not a number or appears twice, Transfer-Encoding with Content-Length,
+ * two Host headers, a header block over hyper's limit (a 200 KB header, 2,000 headers) are
+ * answered by Deno with an empty 400 (no JSON), and the connection is closed. What a hostile
+ * client or web page meets, in order:
  *
- * - A Host header that does not name this server is a 421: a web page that rebinds its own
- *   DNS name to 127.0.0.1 must not read the answers. Bound to loopback, the server answers
- *   `localhost`, `127.0.0.1` and `[::1]`; bound to every interface, any IP address and
+ * - A request over a connection without a Host header is a 400 (HTTP/1.1 requires one). A Host
+ *   header that does not name this server is a 421: a web page that rebinds its own DNS name
+ *   to 127.0.0.1 must not read the answers; so is an absolute-form target
+ *   (`GET http://evil.example/api/health`) naming another. Bound to loopback, the server
+ *   answers `localhost`, `127.0.0.1` and `[::1]`; bound to every interface, any IP address and
  *   `localhost`; bound to one address, that address.
  * - A cross-origin request (an `Origin` other than the server's own, `Origin: null`, or
  *   `Sec-Fetch-Site: cross-site` other than following a link to the page) is a 403.
@@ -42,8 +50,9 @@
  *   file field taken. A body that is not a PNG or JPEG, one larger than `mnist predict` reads
  *   (`maxSide`, `maxPixels`, from its header), one with no ink or too little, is a 400.
  *
- * Images are decoded and preprocessed in worker threads (see `prepare.ts`), so that large ones
- * do not hold up the page or other requests; only the classifier runs on the main thread.
+ * Images are decoded and preprocessed in worker threads (see `prepare.ts`), large ones and the
+ * page's drawings apart, so that neither holds up the page or other requests; only the
+ * classifier runs on the main thread.
  * Deno.serve has no header-read timeout and no connection limit: idle connections cost memory
  * until the client closes them (see the README).
  */
@@ -97,7 +106,8 @@ export interface HandlerOptions {
   maxUploads?: number;
   /**
    * Worker threads that decode and preprocess images larger than 320×320 (default: the CPU
-   * cores but one, 1 to 4); 0 does it all on the main thread.
+   * cores but one, 1 to 4); smaller ones, the page's drawings, have one worker of their own,
+   * so that they never wait behind large ones. 0 does it all on the main thread.
    */
   workers?: number;
   /**
@@ -211,9 +221,26 @@ type Route = Map<string, (request: Request) => Promise<Response> | Response>;
 
 /** `createHandler`'s request handler, with `close` to stop its worker threads. */
 export interface Handler {
-  (request: Request): Promise<Response>;
+  /**
+   * `info`: the connection, as `Deno.serve` gives it; a request without it (made in a test)
+   * may go without a Host header, its URL's host standing in.
+   */
+  (request: Request, info?: Deno.ServeHandlerInfo): Promise<Response>;
   /** Stops the image workers: call it once the server has stopped. */
   close(): void;
+  /**
+   * Prepares a drawing of its own in the worker that prepares the page's drawings (started
+   * now), so that the first one a user sends waits neither for it to load nor for its code to
+   * be compiled.
+   */
+  warm(): Promise<void>;
+  /** Requests being answered now: from their headers to their answer (not its sending). */
+  inFlight(): number;
+  /**
+   * Stops taking requests (each new one is a 503, "The server is stopping", on a connection then
+   * closed) and resolves once those in flight are answered, bodies still arriving included.
+   */
+  drain(): Promise<void>;
   /** `close`, for `using`. */
   [Symbol.dispose](): void;
 }
@@ -227,15 +254,52 @@ export function createHandler(options: HandlerOptions): Handler {
   const batcher = new Batcher(options.classifier);
   const pool = new PreparePool({
     size: options.workers ?? defaultWorkers(),
+    smallWorker: true,
     onStartFailure: (error) => onError(error),
     dataset: options.dataset,
   });
   const hostAllowed = hostPolicy(options.host ?? "127.0.0.1");
   const routes = serverRoutes(options, { batcher, pool });
-  const handler = (request: Request) =>
-    dispatch(request, routes, { hostAllowed, port: options.port, onError });
+  let inFlight = 0;
+  // Set by `drain`: resolved once no request is in flight.
+  const stopping: { drained?: PromiseWithResolvers<void> } = {};
+  const handler = async (request: Request, info?: Deno.ServeHandlerInfo) => {
+    if (stopping.drained) {
+      await request.body?.cancel().catch(() => {});
+      return json({ error: "The server is stopping" }, {
+        status: 503,
+        headers: { Connection: "close" },
+      });
+    }
+    inFlight++;
+    try {
+      return await dispatch(request, routes, {
+        hostAllowed,
+        port: options.port,
+        onError,
+        connection: info !== undefined,
+      });
+    } finally {
+      inFlight--;
+      settle();
+    }
+  };
+  const settle = () => {
+    if (inFlight === 0) stopping.drained?.resolve();
+  };
+  const drain = () => {
+    stopping.drained ??= Promise.withResolvers();
+    settle();
+    return stopping.drained.promise;
+  };
   const close = () => pool.close();
-  return Object.assign(handler, { close, [Symbol.dispose]: close });
+  return Object.assign(handler, {
+    close,
+    warm: () => pool.warm(),
+    inFlight: () => inFlight,
+    drain,
+    [Symbol.dispose]: close,
+  });
 }
 
 /**
@@ -381,25 +445,31 @@ function predictResponder(
 async function dispatch(
   request: Request,
   routes: Map<string, Route>,
-  { hostAllowed, port, onError }: {
+  { hostAllowed, port, onError, connection }: {
     hostAllowed: (hostname: string) => boolean;
     port: number | undefined;
     onError: (error: unknown, request?: Request) => void;
+    /** Whether the request came over a connection (a test's may have no Host header). */
+    connection: boolean;
   },
 ): Promise<Response> {
   try {
-    checkHost(request, hostAllowed, port);
+    checkHost(request, hostAllowed, { port, connection });
     checkOrigin(request);
     const route = routes.get(rawPath(request.url));
     if (!route) throw new HttpError(404, "Not found");
-    const method = route.get(request.method);
+    // HEAD is GET without the body (RFC 9110 §9.3.2), where a route does not answer it itself.
+    const head = request.method === "HEAD" && !route.has("HEAD");
+    const method = route.get(head ? "GET" : request.method);
     if (!method) {
-      const allow = [...route.keys()].join(", ");
-      throw new HttpError(405, `Method ${request.method} not allowed: use ${allow}`, {
-        headers: { Allow: allow },
+      const allow = [...route.keys()];
+      if (route.has("GET") && !route.has("HEAD")) allow.splice(1, 0, "HEAD");
+      throw new HttpError(405, `Method ${request.method} not allowed: use ${allow.join(", ")}`, {
+        headers: { Allow: allow.join(", ") },
       });
     }
-    return await method(request);
+    const response = await method(request);
+    return head ? await withoutBody(response) : response;
   } catch (error) {
     if (error instanceof HttpError) {
       return json(
@@ -525,19 +595,33 @@ function hostOf(request: Request): string {
   return request.headers.get("Host") ?? new URL(request.url).host;
 }
 
-/** Refuses, with 421, a Host header that names another server (DNS rebinding). */
+/**
+ * Refuses, with 421, a Host header that names another server (DNS rebinding), and so an
+ * absolute-form target (`GET http://evil.example/api/health`) whose authority does; with 400,
+ * a request over a connection without a Host header, which HTTP/1.1 requires (RFC 9112 §3.2;
+ * `Deno.serve` does not say which version a request is, so an HTTP/1.0 one is refused too).
+ */
 function checkHost(
   request: Request,
   allowed: (hostname: string) => boolean,
-  port: number | undefined,
+  { port, connection }: { port: number | undefined; connection: boolean },
 ): void {
-  const host = hostOf(request);
-  const match = HOST_HEADER.exec(host);
-  const hostname = match ? normalHostname(host.replace(/:\d+$/, "")) : undefined;
-  const portOk = port === undefined || match?.[1] === undefined || Number(match[1]) === port;
-  if (hostname === undefined || !allowed(hostname) || !portOk) {
-    throw new HttpError(421, `This server does not answer for host "${host}"`);
+  if (connection && request.headers.get("Host") === null) {
+    throw new HttpError(400, "The request has no Host header: HTTP/1.1 requires one");
   }
+  const check = (host: string) => {
+    const match = HOST_HEADER.exec(host);
+    const hostname = match ? normalHostname(host.replace(/:\d+$/, "")) : undefined;
+    const portOk = port === undefined || match?.[1] === undefined || Number(match[1]) === port;
+    if (hostname === undefined || !allowed(hostname) || !portOk) {
+      throw new HttpError(421, `This server does not answer for host "${host}"`);
+    }
+  };
+  const host = hostOf(request);
+  check(host);
+  // Deno.serve makes the URL from the Host header, or from an absolute-form target.
+  const target = new URL(request.url).host;
+  if (connection && target.toLowerCase() !== host.toLowerCase()) check(target);
 }
 
 /**
@@ -605,6 +689,14 @@ async function formImage(
   const file = named instanceof File
     ? named
     : [...form.values()].find((value): value is File => value instanceof File);
+  if (file === undefined && !closesForm(body, contentType)) {
+    // A part cut short is dropped without a word: the form is missing its end, not its file.
+    throw new HttpError(
+      400,
+      "The multipart/form-data body is truncated or malformed: it does not end with its " +
+        "closing boundary (--BOUNDARY--, BOUNDARY from its Content-Type)",
+    );
+  }
   if (file === undefined) {
     throw new HttpError(
       400,
@@ -612,6 +704,20 @@ async function formImage(
     );
   }
   return new Uint8Array(await file.arrayBuffer());
+}
+
+/**
+ * Whether a multipart body holds its close delimiter, `--` + the Content-Type's boundary + `--`
+ * (RFC 2046 §5.1.1), at its start or after a line break.
+ */
+function closesForm(body: Uint8Array, contentType: string): boolean {
+  const boundary = /;\s*boundary=(?:"([^"]+)"|([^;\s]+))/i.exec(contentType);
+  const value = boundary?.[1] ?? boundary?.[2];
+  if (value === undefined) return false;
+  // Latin-1 keeps one character a byte, whatever the parts hold.
+  const text = new TextDecoder("latin1").decode(body);
+  const close = `--${value}--`;
+  return text.startsWith(close) || text.includes(`\n${close}`);
 }
 
 /**
@@ -804,6 +910,15 @@ function respond(
   return withHeaders(
     new Response(null, { headers: { ...headers, "Content-Length": String(length) } }),
   );
+}
+
+/** `response` with no body, and the Content-Length its body had: the answer to a HEAD. */
+async function withoutBody(response: Response): Promise<Response> {
+  if (response.body === null) return response;
+  const length = (await response.arrayBuffer()).byteLength;
+  const headers = new Headers(response.headers);
+  headers.set("Content-Length", String(length));
+  return new Response(null, { status: response.status, headers });
 }
 
 /** A strong entity tag for `body`: its SHA-256, base64url, quoted (45 characters). */
