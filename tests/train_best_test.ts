@@ -111,7 +111,10 @@ gpuTest(
       // Resumed from it, the run replays epochs 2..4 exactly; none beats its checkpoint's
       // accuracy, so the file is left as it was.
       const bytes = await Deno.readFile(`${dir}/best.st`);
-      const resumed = await train(g, options("best.st", { saveBest: true, resume: b }));
+      const resumed = await train(
+        g,
+        options("best.st", { saveBest: true, resume: b, savesOverResume: true }),
+      );
       assert.deepEqual(resumed.map((r) => r.validationAccuracy), accuracies.slice(2));
       assert.deepEqual(resumed.best, { epoch: 1, accuracy: accuracies[1] });
       assert.deepEqual(await Deno.readFile(`${dir}/best.st`), bytes);

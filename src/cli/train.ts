@@ -1,7 +1,7 @@
 /** `mnist train`: train a model on the GPU and log like MXNet's FeedForward. */
 import { basename, dirname } from "node:path";
 import { choiceOption, intOption, parseCommandArgs } from "./args.ts";
-import { type Command, COMMON_HELP } from "./command.ts";
+import { type Command, COMMON_HELP, shellWord } from "./command.ts";
 import { UserError } from "../errors.ts";
 import {
   checkNotInput,
@@ -32,9 +32,10 @@ import { OPTIMIZERS } from "../nn/optimizer.ts";
 import { KERNEL_MODES, type KernelMode } from "../train/autotune.ts";
 import {
   AccuracyNotRecorded,
-  type EpochResult,
+  stoppedEarlyNote,
   train,
   type TrainProgress,
+  type TrainResult,
 } from "../train/trainer.ts";
 import { WorkProgress } from "../progress.ts";
 import { plotFormat, writeRunPlot } from "./plot.ts";
@@ -112,6 +113,11 @@ Options:
                          scale 0.9-1.1, shear ±0.1, shift ±2 px), new each epoch, on the GPU;
                          a resumed run keeps it (it cannot be turned off there) and draws the
                          same distortions
+  --save-best            save the checkpoint only after an epoch whose validation accuracy beats
+                         the best so far (Keras's save_best_only): the file holds the best epoch
+  --early-stop N         end the run after N epochs in a row without a better validation
+                         accuracy (Keras's EarlyStopping), keeping the best epoch as --save-best
+                         does; 0: off (to turn a resumed run's off)
   --dataset NAME         mnist (default) or fashion (Fashion-MNIST: its models are saved as
                          fashion-<model>, and --resume mlp --dataset fashion resumes that one)
   --mirror URL           where to download missing data from (repeatable)
@@ -128,13 +134,14 @@ Options:
                          or from the one "mnist train --model NAME" saved (mlp, lenet), saving
                          back to it; its --batch-size, --optimizer, --lr, --momentum, --beta1,
                          --beta2, --epsilon, --wd, --clip, schedule, --limit, --frequent,
-                         --metric, --validation and --dataset carry over unless given here (a
-                         schedule option replaces the whole schedule); --epochs is the new
-                         total. Its --seed and --init stay (the shuffle and --augment go on from
-                         them; the weights are the file's): --init is refused, and so is another
-                         --seed, but for a plain file, whose fresh shuffle --seed seeds. A
-                         holdout run keeps its --limit and holdout, and a test-validated one
-                         takes no holdout: it may have trained on those
+                         --metric, --validation, --save-best, --early-stop and --dataset carry
+                         over unless given here (a schedule option replaces the whole
+                         schedule); --epochs is the new total. Its --seed and --init stay (the
+                         shuffle and --augment go on from them; the weights are the file's):
+                         --init is refused, and so is another --seed, but for a plain file,
+                         whose fresh shuffle --seed seeds. A holdout run keeps its --limit and
+                         holdout, and a test-validated one takes no holdout: it may have
+                         trained on those
 ${ARCH_HELP}
 
 ${COMMON_HELP}
@@ -193,11 +200,6 @@ async function withNextSteps(
     hint: `${free}${steps.slice(0, -1).join(", ")} or ${steps.at(-1)}.`,
     cause: error,
   });
-}
-
-/** `word` as one shell word: as it is when the shell leaves it alone, else single-quoted. */
-function shellWord(word: string): string {
-  return /^[\w@%+=:,./-]+$/.test(word) ? word : `'${word.replaceAll("'", `'\\''`)}'`;
 }
 
 /**
@@ -513,7 +515,12 @@ async function loadRunSplits(
       `--validation holdout:${held} leaves nothing to train on: there are only ` +
         `${train.count} training sample${train.count === 1 ? "" : "s"}` +
         (limit === undefined ? "" : " (--limit)"),
-      { hint: `Hold out fewer than ${train.count}, e.g. holdout:${tenth}.` },
+      {
+        hint: train.count < 2
+          ? "Train on more samples (a larger --limit), or validate on the test split " +
+            "(--validation test)."
+          : `Hold out fewer than ${train.count}, e.g. holdout:${tenth}.`,
+      },
     );
   }
   return holdout(train, held);
@@ -572,7 +579,7 @@ async function trainAndSettle(gpu: Gpu, plan: RunPlan): Promise<void> {
   const existed = await exists(save);
   const backup = await keepBetter(save, { resumed: resumePath });
   let saved = false;
-  let results: EpochResult[];
+  let results: TrainResult;
   try {
     signals.check();
     // A bar on stderr while epochs and validations run (on a terminal only); cleared before
@@ -597,6 +604,9 @@ async function trainAndSettle(gpu: Gpu, plan: RunPlan): Promise<void> {
           : {}),
       },
       schedule: settings.schedule,
+      saveBest: settings.saveBest,
+      ...(settings.earlyStop !== undefined ? { earlyStop: settings.earlyStop } : {}),
+      savesOverResume: resumePath !== undefined && await sameFile(resumePath, save),
       seed: settings.seed,
       init: settings.init,
       frequent: settings.frequent,
@@ -636,6 +646,8 @@ async function trainAndSettle(gpu: Gpu, plan: RunPlan): Promise<void> {
     }
     throw await afterFailure(error, { backup, save, saved, modelDir, epochs });
   }
+  const stopped = stoppedEarlyNote(results);
+  if (stopped !== undefined) say(stopped);
   // A signal from here on is heard once the models are settled (finish, whose writes are
   // atomic), and again once the chart is drawn: the program then exits as it would have
   // during training, without the chart if it came before it.
@@ -646,6 +658,8 @@ async function trainAndSettle(gpu: Gpu, plan: RunPlan): Promise<void> {
     backup,
     lr,
     limit,
+    wd: settings.wd,
+    clip: settings.clipGradient,
     validationSamples: validationSplit.count,
     validation,
     dataset,

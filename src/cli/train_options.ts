@@ -45,6 +45,8 @@ export const TRAIN_OPTIONS = {
   limit: { type: "string" },
   validation: { type: "string" },
   augment: { type: "boolean" },
+  "save-best": { type: "boolean" },
+  "early-stop": { type: "string" },
   dataset: { type: "string" },
   mirror: { type: "string", multiple: true },
   save: { type: "string" },
@@ -103,6 +105,10 @@ export interface RunSettings {
   validation: string;
   /** `--augment`: each training image distorted by a random affine map. */
   augment: boolean;
+  /** `--save-best`: the checkpoint is written only after an epoch that improves on the best. */
+  saveBest: boolean;
+  /** `--early-stop N`'s N (epochs without improvement), or undefined for none (0 on the line). */
+  earlyStop: number | undefined;
 }
 
 /** A checkpoint's training record, each field as read from its JSON (unchecked). */
@@ -370,7 +376,82 @@ export function runSettings(
   if (resume?.meta.training !== undefined && resume.meta.dataset === dataset) {
     checkHoldoutKept(resumePath!, { was, limit: data.limit, validation: data.validation });
   }
-  return { dataset, batchSize, ...rates, ...decay, schedule, init, seed, ...data, augment };
+  const best = bestSettings(v, { was, setting });
+  // Said once: a resumed run that changes none of them does not say them again.
+  const named = ["optimizer", "momentum", "wd", "lr", "lr-schedule", "final-lr"] as const;
+  if (!resume || named.some((name) => v[name] !== undefined)) {
+    optimizerNotes(rates, { ...decay, schedule });
+  }
+  return {
+    dataset,
+    batchSize,
+    ...rates,
+    ...decay,
+    schedule,
+    init,
+    seed,
+    ...data,
+    augment,
+    ...best,
+  };
+}
+
+/**
+ * `--save-best` and `--early-stop N` (Keras's ModelCheckpoint(save_best_only=True) and
+ * EarlyStopping(patience=N)), else the record's: a resumed run keeps them; `--early-stop 0`
+ * turns a recorded one off.
+ */
+function bestSettings(
+  v: TrainValues,
+  { was, setting }: { was: Recorded; setting: Setting },
+): Pick<RunSettings, "saveBest" | "earlyStop"> {
+  const patience = setting(
+    "early-stop",
+    "early-stop patience",
+    [v["early-stop"], text(was.earlyStop)],
+    (t) => intOption("early-stop", t, { fallback: 0, min: 0, max: 1_000_000 }),
+  );
+  return {
+    saveBest: v["save-best"] === true || was.saveBest === true,
+    earlyStop: patience > 0 ? patience : undefined,
+  };
+}
+
+/**
+ * Notes on stderr for settings that are allowed (MXNet allows them) but seldom what a user
+ * means: NAG without momentum (plain SGD; PyTorch refuses it), AdamW without --wd (plain Adam)
+ * or with a PyTorch-sized --wd (MXNet's AdamW decays by wd, not lr·wd), and a cosine schedule
+ * whose final rate is above --lr (the rate rises).
+ */
+function optimizerNotes(
+  { optimizer, lr }: Pick<RunSettings, "optimizer" | "lr">,
+  { momentum, wd, schedule }: Pick<RunSettings, "momentum" | "wd" | "schedule">,
+): void {
+  if (optimizer === "nag" && momentum === 0) {
+    console.error(
+      "note: --optimizer nag with --momentum 0 trains as plain SGD: Nesterov's look-ahead " +
+        "needs a momentum, e.g. --momentum 0.9",
+    );
+  }
+  if (optimizer === "adamw" && wd === 0) {
+    console.error(
+      "note: --optimizer adamw with --wd 0 trains as --optimizer adam: give --wd (MXNet's " +
+        `AdamW decays each weight by wd, not lr·wd: PyTorch's weight_decay=0.01 at --lr ${lr} ` +
+        `is --wd ${+(lr * 0.01).toPrecision(6)})`,
+    );
+  } else if (optimizer === "adamw" && wd >= 1e-3) {
+    console.error(
+      `note: --optimizer adamw decays each weight by --wd ${wd} at every update, not by ` +
+        `lr·wd as PyTorch's AdamW does: PyTorch's weight_decay=${wd} at --lr ${lr} is ` +
+        `--wd ${+(lr * wd).toPrecision(6)}`,
+    );
+  }
+  if (schedule.kind === "cosine" && schedule.finalLr > lr) {
+    console.error(
+      `note: --final-lr ${schedule.finalLr} is above --lr ${lr}: the cosine schedule raises ` +
+        "the rate over the run",
+    );
+  }
 }
 
 /**
@@ -483,6 +564,13 @@ function parseSchedule(
     min: 0,
     exclusiveMin: true,
   });
+  // MXNet's MultiFactorScheduler refuses a factor above 1 ("Factor must be no more than 1 to
+  // make lr reduce").
+  if (factor > 1) {
+    throw new UserError(`--lr-factor must be <= 1 (it lowers the rate), got ${v["lr-factor"]}`, {
+      hint: "A rate that rises is not a step schedule: start from a higher --lr instead.",
+    });
+  }
   return { kind: "multifactor", factor, stepEpochs };
 }
 

@@ -6,6 +6,7 @@
  */
 import { basename, dirname, join, resolve } from "node:path";
 import { printable, UserError } from "../errors.ts";
+import { shellWord } from "./command.ts";
 import { exists, fsReason, tempPath } from "../fs.ts";
 import { defaultModelPointer, previousModelPath } from "../data/paths.ts";
 import {
@@ -15,7 +16,7 @@ import {
   readCheckpointInfo,
   setDefaultModel,
 } from "../nn/model_store.ts";
-import type { EpochResult } from "../train/trainer.ts";
+import type { EpochResult, TrainResult } from "../train/trainer.ts";
 
 /** The tutorial's learning rate, `--lr`'s default, which trains both models. */
 const TUTORIAL_LR = 0.1;
@@ -123,17 +124,28 @@ const NAMED_SHARE = 0.5;
  * training split's) more data is not what a run at chance lacks.
  */
 const SMALL_LIMIT = 10_000;
+/**
+ * A `--wd` that this large is named in the hint of a run that did not learn: it shrinks every
+ * weight by that share at each update (MXNet's examples use 1e-4 to 5e-4).
+ */
+const LARGE_WD = 0.01;
+/**
+ * A `--clip` under this is named in the hint of a run that did not learn: gradients are
+ * rescaled by 1/batch before the clip, so a tiny clip stops almost every update.
+ */
+const SMALL_CLIP = 1e-3;
 
 /**
  * Whether a run's last epoch shows a model that has learned nothing: a validation accuracy under
  * `CHANCE_ACCURACY` (20%), or one class taking more than `PILED_SHARE` (90%) of the predictions,
- * whatever the accuracy. Returns the warning to print, with the settings to try (the tutorial's
- * `--lr 0.1`, more digits than a `--limit` under `SMALL_LIMIT`, more epochs), or undefined for a
+ * whatever the accuracy. Returns the warning to print, with the settings to try (a smaller
+ * `--wd` from `LARGE_WD` up, a larger `--clip` under `SMALL_CLIP`, the tutorial's `--lr 0.1`,
+ * more digits than a `--limit` under `SMALL_LIMIT`, more epochs), or undefined for a
  * run that learned, or one validated on fewer than `MIN_JUDGED_SAMPLES` samples (too few to tell).
  */
 export function runWarning(
   result: Pick<EpochResult, "validationAccuracy" | "predictedCounts">,
-  run: { lr: number; limit?: number },
+  run: { lr: number; limit?: number; wd?: number; clip?: number },
 ): RunWarning | undefined {
   const counts = result.predictedCounts;
   const total = counts.reduce((a, b) => a + b, 0);
@@ -146,6 +158,11 @@ export function runWarning(
     ? `: the model predicts ${top} for ${Math.round(share * 100)}% of the digits`
     : "";
   const tries: string[] = [];
+  // Settings that hold a model back whatever the rate: first, as the likelier cause.
+  if ((run.wd ?? 0) >= LARGE_WD) tries.push(`a smaller --wd than ${run.wd} (or none)`);
+  if ((run.clip ?? 0) > 0 && run.clip! < SMALL_CLIP) {
+    tries.push(`a larger --clip than ${run.clip} (or none)`);
+  }
   if (run.lr !== TUTORIAL_LR) tries.push(`the tutorial's learning rate (--lr ${TUTORIAL_LR})`);
   if (run.limit !== undefined && run.limit < SMALL_LIMIT) {
     tries.push(`more digits than --limit ${run.limit}`);
@@ -557,14 +574,23 @@ export async function afterTraining(
   );
 }
 
+/** A `UserError` said as a warning and its hint on stderr; any other error is thrown. */
+function sayProblem(error: unknown): void {
+  if (!(error instanceof UserError)) throw error;
+  say(`warning: ${error.message}`);
+  if (error.hint) say(`hint: ${error.hint}`);
+}
+
 /**
- * After a run that completed: warns when it did not learn, decides the default model (see
+ * After a run that completed, judged by the epoch its checkpoint holds (the last, or under
+ * --save-best the best; a resumed run none of whose epochs beat its checkpoint is said and
+ * left as it was): warns when it did not learn, decides the default model (see
  * `nextDefault`), keeps or removes the backup of the model it replaced (compared only when both
  * were measured on the same samples: `notComparable`), and says on stderr which checkpoint is
  * the default. Standard output is left to MXNet's lines.
  */
 export async function finish(
-  results: EpochResult[],
+  results: TrainResult,
   options: {
     save: string;
     modelDir: string;
@@ -572,6 +598,9 @@ export async function finish(
     backup?: Backup;
     lr: number;
     limit?: number;
+    /** `--wd` and `--clip`, for the hint of a run that did not learn (default 0: none). */
+    wd?: number;
+    clip?: number;
     /** How many samples each epoch was validated on. */
     validationSamples: number;
     /** "test", or "holdout:N" when those were held-out training samples. */
@@ -583,8 +612,26 @@ export async function finish(
   const { save, modelDir, backup } = options;
   // What the accuracy was measured on, under the checkpoint's name for it.
   const on = { ...options, testSamples: options.validationSamples };
-  const last = results.at(-1);
+  // The epoch the checkpoint holds: the last, or under --save-best the best one.
+  const { best } = results;
+  const last = best === undefined ? results.at(-1) : results.find((r) => r.epoch === best.epoch);
+  if (best !== undefined && last === undefined) {
+    // No epoch beat the checkpoint this run resumed from and saves over: it is as it was, and
+    // the copy of it made for this run is not needed.
+    if (backup?.copied) await removeBackup(backup.path).catch(sayProblem);
+    say(
+      `No epoch of this run beat the validation accuracy of ${save} ` +
+        `(${scored(best.accuracy, on)}, Epoch[${best.epoch}]): it is unchanged.`,
+    );
+    return;
+  }
   if (last === undefined) return;
+  if (best !== undefined && results.stoppedEarly === undefined && last !== results.at(-1)) {
+    say(
+      `${basename(save)} holds Epoch[${best.epoch}], the best of this run (validation accuracy ` +
+        `${scored(best.accuracy, on)}): the epochs after it did not beat it.`,
+    );
+  }
   const warning = runWarning(last, options);
   if (warning) {
     say(`warning: ${warning.message}`);
@@ -649,9 +696,7 @@ export async function finish(
         );
       } catch (error) {
         // The run's models are settled: what is left is a file to remove by hand.
-        if (!(error instanceof UserError)) throw error;
-        say(`warning: ${error.message}`);
-        say(`hint: ${error.hint}`);
+        sayProblem(error);
       }
     } else {
       kept = `${replaced(backup).toLowerCase()} (${old}) is kept as ${backup.path}` +
@@ -718,7 +763,7 @@ async function modelArg(path: string, modelDir: string): Promise<string> {
   const word = await sameFile(dirname(path), modelDir)
     ? basename(path).replace(/\.safetensors$/, "")
     : path;
-  return /^[\w@%+=:,./-]+$/.test(word) ? word : `'${word.replaceAll("'", `'\\''`)}'`;
+  return shellWord(word);
 }
 
 /** " (a digit model)" when the default was trained on another dataset than the run. */

@@ -104,8 +104,8 @@ export interface TrainOptions {
   /**
    * Keras's ModelCheckpoint(save_best_only=True): write the checkpoint only after an epoch whose
    * validation accuracy is higher than the best so far in this run (the first epoch always; a
-   * resumed run's starting best is its checkpoint's recorded accuracy, where that was measured
-   * on the same validation samples). `save` is then always exactly the checkpoint of the best
+   * resumed run that saves over its checkpoint (`savesOverResume`) starts from that
+   * checkpoint's recorded accuracy, where it was measured on the same validation samples). `save` is then always exactly the checkpoint of the best
    * epoch, written after its validation: weights, optimizer and iterator state, and record, so
    * resuming from it goes on as the run did from that epoch. Recorded in the checkpoint.
    */
@@ -116,6 +116,11 @@ export interface TrainOptions {
    * Recorded in the checkpoint.
    */
   earlyStop?: number;
+  /**
+   * `save` is the file `resume` was read from: under `saveBest`, an epoch must beat its recorded
+   * accuracy to replace it (Keras's `initial_value_threshold`). Elsewhere the first epoch saves.
+   */
+  savesOverResume?: boolean;
   /** Called after each checkpoint is written. */
   onSave?: (path: string) => Promise<void>;
   /** The dataset's name ("mnist" or "fashion"), recorded in the checkpoint. */
@@ -741,13 +746,15 @@ async function writeCheckpoint(options: TrainOptions, checkpoint: Checkpoint): P
 }
 
 /**
- * The best so far when a `saveBest` run starts: a resumed checkpoint's accuracy, where it was
- * measured as this run measures (same dataset, validation split and sample count), else none
- * (the first epoch is then saved whatever its accuracy).
+ * The best so far when a `saveBest` run starts: the accuracy of the checkpoint it resumes from
+ * and saves over (`savesOverResume`), where it was measured as this run measures (same dataset,
+ * validation split and sample count), else none (the first epoch is then saved whatever its
+ * accuracy).
  */
 function startingBest(options: TrainOptions): BestEpoch | undefined {
   const { resume } = options;
   const record = resume?.meta.training as Partial<TrainingRecord> | undefined;
+  if (!options.savesOverResume) return undefined;
   if (resume?.meta.accuracy === undefined || record === undefined) return undefined;
   const comparable = resume.meta.dataset === options.dataset &&
     (record.validation ?? "test") === (options.validation ?? "test") &&
