@@ -6,7 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { encodePng } from "../src/image/png.ts";
-import { PreparePool } from "../src/serve/prepare.ts";
+import { PreparePool, RECYCLE_PIXELS } from "../src/serve/prepare.ts";
 
 /** A 280×280 drawing of a bar, as the page sends it: small, so never a large image's worker. */
 function drawing(): Promise<Uint8Array> {
@@ -74,4 +74,30 @@ Deno.test("closing the pool rejects the drawings still waiting for the event loo
   const waiting = [pool.prepare(png), pool.prepare(png)];
   pool.close();
   for (const image of waiting) await assert.rejects(image, /The image workers are closed/);
+});
+
+Deno.test("a worker that prepared an image over RECYCLE_PIXELS is stopped once idle, then replaced", async () => {
+  // A 1500×1500 grey PNG of a bar (2.25 MP), and a 400×400 one (a worker's, but small).
+  const bar = (side: number) => {
+    const pixels = new Uint8Array(side * side);
+    for (let y = side / 4; y < (side * 3) / 4; y++) {
+      pixels.fill(255, y * side + side * 0.45, y * side + side * 0.55);
+    }
+    return encodePng({ width: side, height: side, channels: 1, pixels });
+  };
+  const [large, medium] = await Promise.all([bar(1500), bar(400)]);
+  assert.ok(1500 * 1500 > RECYCLE_PIXELS && 400 * 400 < RECYCLE_PIXELS);
+  const pool = new PreparePool({ size: 1 });
+  try {
+    await pool.prepare(medium);
+    assert.equal(pool.running, 1, "a worker for an image over 320×320");
+    await pool.prepare(medium);
+    assert.equal(pool.running, 1, "kept after an image under RECYCLE_PIXELS");
+    const [a, b] = await Promise.all([pool.prepare(large), pool.prepare(large)]);
+    assert.deepEqual(a, b);
+    assert.equal(pool.running, 0, "stopped once the last large image was prepared");
+    assert.deepEqual(await pool.prepare(large), a, "a new worker answers as the old one did");
+  } finally {
+    pool.close();
+  }
 });

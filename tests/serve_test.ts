@@ -610,6 +610,64 @@ function ringJpeg(side: number): Uint8Array<ArrayBuffer> {
   return new Uint8Array(jpeg.encode({ width: side, height: side, data }, 85).data);
 }
 
+/**
+ * `jpeg` with its frame header (SOF0) claiming `width`×`height`, padded with zero bytes before
+ * its end marker to `length`: a body that is cheap to send and costly to decode.
+ */
+function claimingJpeg(
+  jpeg: Uint8Array,
+  { width, height, length }: { width: number; height: number; length: number },
+): Uint8Array<ArrayBuffer> {
+  const out = new Uint8Array(length);
+  out.set(jpeg.subarray(0, jpeg.length - 2));
+  out.set([0xff, 0xd9], length - 2);
+  for (let at = 2; at < jpeg.length - 9;) {
+    if (out[at] !== 0xff) throw new Error(`no marker at ${at}`);
+    const marker = out[at + 1]!;
+    // The segment's length, then (SOF0) the sample precision, the height and the width.
+    const view = new DataView(out.buffer, at + 2);
+    if (marker === 0xc0) {
+      view.setUint16(3, height);
+      view.setUint16(5, width);
+      return out;
+    }
+    at += 2 + view.getUint16(0);
+  }
+  throw new Error("no SOF0 marker");
+}
+
+Deno.test("a JPEG too short for the size its header gives is refused before decoding", async () => {
+  using handler = createHandler({ classifier: THREES });
+  const small = ringJpeg(64);
+  // 40 KB claiming 4000×4000: over a byte per 512 pixels (decodeImage's floor), under one per
+  // 256 (the server's); u12's was 32 KB and cost 3 s and 200 MB of a worker to be refused.
+  const body = claimingJpeg(small, { width: 4000, height: 4000, length: 40_000 });
+  const started = performance.now();
+  const refused = await handler(post("/api/predict", body, { "Content-Type": "image/jpeg" }));
+  const { refusal, hint } = await refused.clone().json();
+  const error = await assertError(refused, 400, "40 KB claiming 4000×4000");
+  assert.equal(refusal, "bad-image");
+  assert.match(hint, /^Send the whole file/);
+  const ms = performance.now() - started;
+  assert.equal(
+    error,
+    "Cannot read the image: the JPEG file is truncated or corrupt (its 40000 bytes are too few " +
+      "for the 4000×4000 pixels its header gives: a whole JPEG of that size has at least 62500, " +
+      "a byte per 256 pixels)",
+  );
+  assert.ok(ms < 1000, `refused after ${ms.toFixed(0)} ms: it was decoded`);
+  // Above the floor, the same claim is read (and found truncated): the floor is what refused it.
+  const whole = claimingJpeg(small, { width: 4000, height: 4000, length: 62_500 });
+  assert.doesNotMatch(
+    await assertError(
+      await handler(post("/api/predict", whole, { "Content-Type": "image/jpeg" })),
+      400,
+      "62.5 KB claiming 4000×4000",
+    ),
+    /a byte per 256 pixels/,
+  );
+});
+
 /** A multipart/form-data POST of `form`, its boundary set by `Request`; `headers` added. */
 function upload(form: FormData, headers: Record<string, string> = {}): Request {
   return new Request(BASE + "/api/predict", { method: "POST", body: form, headers });
