@@ -37,8 +37,12 @@ Deno.test("modelPath() calls a bare word that is neither a file nor a model an u
       assert.equal(error.hint, "Choose one of: mlp, lenet.");
       return true;
     });
-    // A path is left for loading to report (it names the file and says it is missing).
-    assert.equal(await modelPath("resnet.safetensors", dir), "resnet.safetensors");
+    // A name with a "." that names no file is said here, with the models saved (2aeb0f8); a
+    // path (with a "/") is left for loading to report (it names the file and says it is missing).
+    await assert.rejects(
+      modelPath("resnet.safetensors", dir),
+      /^UserError: Cannot load model "resnet\.safetensors": no such file here, nor in /,
+    );
     assert.equal(await modelPath(`${dir}/resnet`, dir), `${dir}/resnet`);
   } finally {
     await Deno.remove(dir, { recursive: true });
