@@ -97,6 +97,9 @@ Deno.test("a worker that prepared an image over RECYCLE_PIXELS is stopped once i
     assert.deepEqual(a, b);
     assert.equal(pool.running, 0, "stopped once the last large image was prepared");
     assert.deepEqual(await pool.prepare(large), a, "a new worker answers as the old one did");
+    // A large image, then a smaller one for the same worker: stopped once idle all the same.
+    await Promise.all([pool.prepare(large), pool.prepare(medium)]);
+    assert.equal(pool.running, 0, "stopped once idle, its last image under RECYCLE_PIXELS");
   } finally {
     pool.close();
   }

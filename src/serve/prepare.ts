@@ -32,23 +32,13 @@ export const INLINE_PIXELS = 320 * 320;
 
 /**
  * A worker that prepared an image of more pixels than this (2 MP: about 50 MB of jpeg-js's
- * blocks) is stopped once no image waits for it, and a new one started for the next: its V8
- * heap keeps what decoding took, which the process does not give back otherwise. After 16 bodies
- * of 32 KB claiming 4000×4000 and four 16 MP JPEGs, `mnist serve` held 1.33 GB of RSS idle,
- * 0.44 GB with this (0.2 GB at the start; tester u12 saw 1.7-1.8 GB).
+ * blocks) is stopped once no image waits for it, even if the images it prepared since were
+ * small (two 12 MP JPEGs then a 1000×1000 PNG left 386 MB held), and a new one started for the
+ * next: its V8 heap keeps what decoding took, which the process does not give back otherwise.
+ * After 16 bodies of 32 KB claiming 4000×4000 and four 16 MP JPEGs, `mnist serve` held 1.33 GB
+ * of RSS idle, 0.44 GB with this (0.2 GB at the start; tester u12 saw 1.7-1.8 GB).
  */
 export const RECYCLE_PIXELS = 2_000_000;
-
-/**
- * A JPEG body holds at least a byte per this many pixels its header gives, or it is refused
- * before decoding. `decodeImage` asks for a bit per 8×8 block (a byte per 512 pixels), which a
- * 32 KB body claiming 4000×4000 passes, to cost 3 s of a worker and 200 MB before it is found
- * truncated (tester u12). A whole baseline JPEG spends at least 2 bits a block even on a blank
- * page (DC and end-of-block codes; 4:2:0 colour adds more): a byte per 256 pixels (a progressive
- * one can spend less, on a near-blank page); photos hold a byte per 2 to 40 pixels (a 16 MP
- * synthetic one, 438 KB: per 37).
- */
-export const JPEG_PIXELS_PER_BYTE = 256;
 
 /** What the network needs of one image, and what the page shows of it. */
 export interface Prepared {
@@ -139,20 +129,10 @@ function checkImage(bytes: Uint8Array, limits: ImageLimits = {}): number {
     if (error instanceof UserError) throw badImage(error);
     throw error;
   }
-  const pixels = header.width * header.height;
-  const least = Math.ceil(pixels / JPEG_PIXELS_PER_BYTE);
-  if (sniffFormat(bytes) === "jpeg" && bytes.length < least) {
-    throw new BadImage(
-      `Cannot read the image: the JPEG file is truncated or corrupt (its ${bytes.length} bytes ` +
-        `are too few for the ${header.width}×${header.height} pixels its header gives: a whole ` +
-        `JPEG of that size has at least ${least}, a byte per ${JPEG_PIXELS_PER_BYTE} pixels)`,
-      {
-        hint: "Send the whole file. A digit needs no more than about 1000×1000 pixels: a " +
-          "smaller copy is quicker to send and to read.",
-      },
-    );
-  }
-  return pixels;
+  // A JPEG too short for its header's size is refused by `decodeImage` before any block is
+  // allocated (a byte per 512 pixels, as `mnist predict` refuses it), not here: a tighter floor
+  // refused whole progressive JPEGs of near-blank pages (a 4000×3000 one of 41,718 bytes).
+  return header.width * header.height;
 }
 
 /** A message to a worker: one image. */
@@ -193,6 +173,11 @@ interface Slot {
   lane: Lane;
   /** Whether it has said `READY`: until then it is given no image, so none is lost with it. */
   ready: boolean;
+  /**
+   * Whether it has prepared an image over `RECYCLE_PIXELS`: it is stopped the next time no
+   * image waits for it, whatever the size of the last one.
+   */
+  recycle?: boolean;
   job?: Queued;
 }
 
@@ -376,9 +361,8 @@ export class PreparePool {
       else {
         const job = slot.job;
         slot.job = undefined;
-        if (job && job.pixels > RECYCLE_PIXELS && this.#queues[lane].length === 0) {
-          this.#retire(slot);
-        }
+        if (job && job.pixels > RECYCLE_PIXELS) slot.recycle = true;
+        if (slot.recycle && this.#queues[lane].length === 0) this.#retire(slot);
         if (result.ok) job?.resolve({ pixels: result.pixels, ink: result.ink });
         else if (result.bad) {
           const { refusal, hint } = result;
