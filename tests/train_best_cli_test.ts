@@ -8,7 +8,7 @@
 import assert from "node:assert/strict";
 import { loadCheckpoint } from "../src/nn/checkpoint.ts";
 import { runWarning } from "../src/cli/train_outcome.ts";
-import { modelDirFor, runCli } from "./cli_helpers.ts";
+import { modelDirFor, runCli, trainUntil } from "./cli_helpers.ts";
 import { gpuTest } from "./gpu_helpers.ts";
 import { withDataDir } from "./test_data.ts";
 
@@ -230,3 +230,71 @@ gpuTest("train --validation holdout:1 of one sample points to the test split", a
     );
   });
 });
+
+gpuTest(
+  "a worse .prev that is the default moves aside with the default, and a stopped --save-best resume says why the file is unchanged",
+  async () => {
+    await withDataDir(async (dir) => {
+      const modelDir = modelDirFor(dir);
+      const base = [
+        "train",
+        "--data-dir",
+        dir,
+        "--limit",
+        "1000",
+        "--frequent",
+        "5",
+        "--epochs",
+        "1",
+      ];
+      assert.equal((await runCli([...base, "--lr", "0.5", "--save-best"])).code, 0);
+      // A worse model at mlp.prev, made the default by hand.
+      const prev = `${modelDir}/mlp.prev.safetensors`;
+      assert.equal((await runCli([...base, "--lr", "0.001", "--save", prev])).code, 0);
+      const best = (await loadCheckpoint(`${modelDir}/mlp.safetensors`)).meta.accuracy!;
+      assert.ok((await loadCheckpoint(prev)).meta.accuracy! < best);
+      const chosen = await runCli(["models", "--data-dir", dir, "--default", "mlp.prev"]);
+      assert.equal(chosen.code, 0, chosen.stderr);
+
+      // A resume at a rate that diverges, stopped after its second epoch's validation.
+      const run = await trainUntil(
+        [
+          "--data-dir",
+          dir,
+          "--limit",
+          "1000",
+          "--frequent",
+          "5",
+          "--resume",
+          "mlp",
+          "--epochs",
+          "9",
+          "--lr",
+          "20",
+        ],
+        {
+          env: { MNIST_MODEL_DIR: modelDir },
+          when: /Epoch\[2\] Validation-accuracy/,
+          signal: "SIGINT",
+        },
+      );
+      assert.equal(run.code, 130, run.stderr);
+      assert.match(
+        run.stderr,
+        /Moved the earlier mlp\.prev\.safetensors \(validation accuracy [\d.]+% on 1000 test digits\) to .*mlp\.prev-1\.safetensors: it is the default model, which stays the default there\./,
+      );
+      const { models } = JSON.parse((await runCli(["models", "--data-dir", dir, "--json"])).stdout);
+      type Listed = { file: string; default: boolean; problem?: string };
+      const byFile = new Map((models as Listed[]).map((m) => [m.file, m]));
+      assert.equal(byFile.get("mlp.prev-1.safetensors")?.default, true);
+      assert.equal(byFile.get("mlp.prev-1.safetensors")?.problem, undefined);
+      if (!run.stdout.includes("Saved checkpoint")) {
+        assert.match(
+          run.stderr,
+          /error: Interrupted by SIGINT before an epoch beat the validation accuracy of .*mlp\.safetensors: it is unchanged\nhint: Continue with "mnist train --resume mlp --epochs 9"\.\n$/,
+        );
+        assert.equal((await loadCheckpoint(`${modelDir}/mlp.safetensors`)).meta.accuracy, best);
+      }
+    });
+  },
+);

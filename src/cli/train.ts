@@ -114,7 +114,8 @@ Options:
                          a resumed run keeps it (it cannot be turned off there) and draws the
                          same distortions
   --save-best            save the checkpoint only after an epoch whose validation accuracy beats
-                         the best so far (Keras's save_best_only): the file holds the best epoch
+                         the best so far (Keras's save_best_only): the file holds the best epoch;
+                         a resumed run keeps it (it cannot be turned off there)
   --early-stop N         end the run after N epochs in a row without a better validation
                          accuracy (Keras's EarlyStopping), keeping the best epoch as --save-best
                          does; 0: off (to turn a resumed run's off)
@@ -577,7 +578,9 @@ async function trainAndSettle(gpu: Gpu, plan: RunPlan): Promise<void> {
   // From here a signal stops the run at its next progress report, with its models settled.
   using signals = catchSignals();
   const existed = await exists(save);
-  const backup = await keepBetter(save, { resumed: resumePath });
+  // A resumed run saving over its checkpoint: under --save-best, only an epoch that beats it.
+  const savesOverResume = resumePath !== undefined && await sameFile(resumePath, save);
+  const backup = await keepBetter(save, { resumed: resumePath, modelDir, dataDir });
   let saved = false;
   let results: TrainResult;
   try {
@@ -606,7 +609,7 @@ async function trainAndSettle(gpu: Gpu, plan: RunPlan): Promise<void> {
       schedule: settings.schedule,
       saveBest: settings.saveBest,
       ...(settings.earlyStop !== undefined ? { earlyStop: settings.earlyStop } : {}),
-      savesOverResume: resumePath !== undefined && await sameFile(resumePath, save),
+      savesOverResume,
       seed: settings.seed,
       init: settings.init,
       frequent: settings.frequent,
@@ -642,12 +645,21 @@ async function trainAndSettle(gpu: Gpu, plan: RunPlan): Promise<void> {
         modelDir,
         dataDir,
         epochs,
+        beatToSave: savesOverResume && (settings.saveBest || settings.earlyStop !== undefined),
       });
     }
     throw await afterFailure(error, { backup, save, saved, modelDir, epochs });
   }
   const stopped = stoppedEarlyNote(results);
-  if (stopped !== undefined) say(stopped);
+  if (stopped !== undefined) {
+    say(stopped);
+    // The file holds the best epoch and training is deterministic: resumed as it is, the run
+    // would replay the same epochs to the same stop.
+    say(
+      "note: --resume from it replays the same epochs to the same stop; change a setting " +
+        "(--lr, --batch-size) or pass --early-stop 0 to train on",
+    );
+  }
   // A signal from here on is heard once the models are settled (finish, whose writes are
   // atomic), and again once the chart is drawn: the program then exits as it would have
   // during training, without the chart if it came before it.

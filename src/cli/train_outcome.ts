@@ -309,12 +309,13 @@ async function moveAside(path: string): Promise<string> {
  * `<name>.prev.safetensors`, unless an earlier run kept a model there that is at least as good.
  * An earlier model there that cannot be compared with it (measured on other samples: see
  * `notComparable`) is moved aside to `<name>.prev-N.safetensors` first, so that no scored model
- * is lost, as a line says. The copy is made before the first save, so an interrupted run leaves
- * the old model at .prev, as the line printed here says.
+ * is lost, as a line says; so is a worse one there that is the default model (chosen with
+ * `mnist models --default`), and the default follows it. The copy is made before the first save,
+ * so an interrupted run leaves the old model at .prev, as the line printed here says.
  */
 export async function keepBetter(
   save: string,
-  { resumed }: { resumed?: string },
+  { resumed, modelDir, dataDir }: { resumed?: string; modelDir: string; dataDir: string },
 ): Promise<Backup | undefined> {
   const old = await readCheckpointInfo(save);
   if (old.problem !== undefined || old.accuracy === undefined) return undefined;
@@ -325,16 +326,22 @@ export async function keepBetter(
   if (prev.problem === undefined && prev.accuracy !== undefined) {
     const kept: Backup = { path, ...measured({ ...prev, accuracy: prev.accuracy }), copied: false };
     const why = notComparable(kept, replacing);
-    if (why !== undefined) {
-      // Neither may be lost: the earlier model moves aside, and the one replaced takes .prev.
+    const current = await defaultOrNone(dataDir, modelDir);
+    const isDefault = current !== undefined && await sameFile(current.path, path);
+    if (why === undefined && prev.accuracy >= old.accuracy) return kept;
+    if (why !== undefined || isDefault) {
+      // Neither may be lost: the earlier model moves aside (the default pointer with it), and
+      // the one replaced takes .prev.
       const aside = await moveAside(path);
+      if (isDefault) await setDefaultModel(modelDir, aside);
       say(
         `Moved the earlier ${basename(path)} (validation accuracy ` +
-          `${scored(kept.accuracy, kept)}) to ${aside}: it cannot be compared with the ` +
-          `${basename(save)} this run ${from} (${why}).`,
+          `${scored(kept.accuracy, kept)}) to ${aside}` +
+          (why !== undefined
+            ? `: it cannot be compared with the ${basename(save)} this run ${from} (${why})`
+            : ": it is the default model, which stays the default there") +
+          (why !== undefined && isDefault ? "; it stays the default model there" : "") + ".",
       );
-    } else if (prev.accuracy >= old.accuracy) {
-      return kept;
     }
   }
   // tempPath's name fits beside a long one, and a killed copy's is removed at the next start.
@@ -489,6 +496,11 @@ export async function interruption(caught: Caught, options: {
   dataDir: string;
   /** The run's --epochs. */
   epochs: number;
+  /**
+   * `--save-best` (or `--early-stop`) on a run resumed from `save`: only an epoch that beats its
+   * recorded accuracy writes it.
+   */
+  beatToSave?: boolean;
 }): Promise<UserError> {
   const { save, saved, backup, modelDir } = options;
   // A copy that cannot be removed is said in the line; the signal's exit status stays.
@@ -502,7 +514,15 @@ export async function interruption(caught: Caught, options: {
     : false;
   const parts: string[] = [];
   let hint: string | undefined;
-  if (!saved) {
+  if (!saved && options.beatToSave) {
+    // Epochs may have run and been validated: none beat the file, which is as it was.
+    parts.push(
+      `Interrupted by ${caught.name} before an epoch beat the validation accuracy of ${save}: ` +
+        "it is unchanged",
+    );
+    const name = await modelArg(save, modelDir);
+    hint = `Continue with "mnist train --resume ${name} --epochs ${options.epochs}".`;
+  } else if (!saved) {
     parts.push(
       `Interrupted by ${caught.name} before its first checkpoint: ` +
         (options.existed ? `${save} is unchanged` : "nothing was saved"),
