@@ -425,8 +425,9 @@ function checkedInfo(
  * and serve would refuse comes back with `problem` set, in the loader's words ("not a
  * safetensors file (bad header length)", "it is a directory", "tensor \"fc1_weight\" is I32,
  * not F32, F64, F16, BF16", "tensor \"fc1_bias\" holds NaN at index 3"...), not as an error (see
- * `checkedInfo`). The whole file is read only once its header has passed: its size is then the
- * model's own (a header names no tensor the model lacks, and no byte belongs to no tensor).
+ * `checkedInfo`). A file over `READ_WHOLE_BYTES` is read whole only once its header has passed:
+ * its size is then the model's own (a header names no tensor the model lacks, and no byte belongs
+ * to no tensor).
  * `problem` may quote the file's bytes: print it through `printable`.
  */
 export async function readCheckpointInfo(path: string): Promise<CheckpointInfo> {
@@ -460,12 +461,14 @@ export async function readCheckpointInfo(path: string): Promise<CheckpointInfo> 
     const header = new Uint8Array(8 + length);
     header.set(prefix);
     header.set(await readFully(file, length), 8);
-    // The header against a file of its size, zeros for weights: its layout and shapes checked
-    // before the weights are read.
     const padded = new Uint8Array(info.size);
     padded.set(header);
-    const headerProblem = checkedInfo(padded, path).problem;
-    if (headerProblem !== undefined) return { ...base, problem: headerProblem };
+    // A large file's header is checked against a file of its size, zeros for weights (its layout
+    // and shapes) before its weights are read; a small one is read whole at once (one decode).
+    if (info.size > READ_WHOLE_BYTES) {
+      const headerProblem = checkedInfo(padded, path).problem;
+      if (headerProblem !== undefined) return { ...base, problem: headerProblem };
+    }
     const weights = await readFully(file, info.size - header.length);
     if (weights.length < info.size - header.length) {
       return { ...base, problem: "it was cut short while being read (is it being written?)" };
@@ -479,6 +482,15 @@ export async function readCheckpointInfo(path: string): Promise<CheckpointInfo> 
   }
   return { ...base, ...checkedInfo(bytes, path) };
 }
+
+/**
+ * Checkpoints up to this size are read whole before their header is checked (the built-in
+ * models' are 0.4 and 1.7 MB); larger ones only once the header has passed.
+ */
+const READ_WHOLE_BYTES = 64 * 1024 * 1024;
+
+/** How many checkpoints `listModels` reads at once. */
+const LIST_READERS = 4;
 
 /** A checkpoint of the store, as `mnist models` lists it. */
 export interface StoredModel extends CheckpointInfo {
@@ -542,12 +554,21 @@ export async function listModels(
   if (defaultPath && !found.some((f) => resolve(f.path) === defaultPath)) {
     found.push({ path: defaultModel!.path, legacy: false, elsewhere: true });
   }
-  const models = await Promise.all(found.map(async (f) => ({
-    ...await readCheckpointInfo(f.path),
-    file: basename(f.path),
-    legacy: f.legacy,
-    elsewhere: f.elsewhere,
-    isDefault: resolve(f.path) === defaultPath,
-  })));
+  // Read a few at a time: each file is read whole, and a directory may hold hundreds.
+  const models: StoredModel[] = new Array(found.length);
+  let next = 0;
+  const reader = async () => {
+    for (let i = next++; i < found.length; i = next++) {
+      const f = found[i]!;
+      models[i] = {
+        ...await readCheckpointInfo(f.path),
+        file: basename(f.path),
+        legacy: f.legacy,
+        elsewhere: f.elsewhere,
+        isDefault: resolve(f.path) === defaultPath,
+      };
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(LIST_READERS, found.length) }, reader));
   return { models, defaultModel, ...(pointerProblem ? { pointerProblem } : {}) };
 }
