@@ -13,17 +13,9 @@ import { CONV2D_TABLE } from "../src/nn/conv2d.ts";
 import { DENSE_TABLE } from "../src/nn/dense.ts";
 import { POOL_TABLE } from "../src/nn/pool.ts";
 import type { KernelReport } from "./browser/kernels_entry.ts";
+import { CHROMIUM, hasChromium, importPlaywright } from "./browser_helpers.ts";
 
-const CHROMIUM = "/usr/bin/chromium";
 const ROOT = new URL("./browser/", import.meta.url);
-
-function hasChromium(): boolean {
-  try {
-    return Deno.statSync(CHROMIUM).isFile;
-  } catch {
-    return false;
-  }
-}
 
 /** tests/browser/kernels_entry.ts as one ES module for the browser. */
 async function bundle(): Promise<string> {
@@ -47,16 +39,6 @@ async function bundle(): Promise<string> {
     return await Deno.readTextFile(out);
   } finally {
     await Deno.remove(dir, { recursive: true });
-  }
-}
-
-/** As tests/serve_test.ts: playwright-core's is-wsl probe postponed (see there). */
-async function importPlaywright(): Promise<typeof import("playwright-core")> {
-  Deno.env.set("__IS_WSL_TEST__", "1");
-  try {
-    return await import("playwright-core");
-  } finally {
-    Deno.env.delete("__IS_WSL_TEST__");
   }
 }
 

@@ -15,27 +15,9 @@
 import assert from "node:assert/strict";
 import { decodeCheckpoint, encodeCheckpoint } from "../src/nn/checkpoint.ts";
 import { createHandler, type ImageClassifier } from "../src/serve/server.ts";
+import { CHROMIUM, hasChromium, importPlaywright } from "./browser_helpers.ts";
 
-const CHROMIUM = "/usr/bin/chromium";
 const MODEL = new URL("./fixtures/mlp-kernels-tuned-991319c.safetensors", import.meta.url);
-
-function hasChromium(): boolean {
-  try {
-    return Deno.statSync(CHROMIUM).isFile;
-  } catch {
-    return false;
-  }
-}
-
-/** As tests/serve_test.ts: playwright-core's is-wsl probe postponed (see there). */
-async function importPlaywright(): Promise<typeof import("playwright-core")> {
-  Deno.env.set("__IS_WSL_TEST__", "1");
-  try {
-    return await import("playwright-core");
-  } finally {
-    Deno.env.delete("__IS_WSL_TEST__");
-  }
-}
 
 /** Always a 1, 99.9% sure. */
 const ONES: ImageClassifier = {

@@ -28,8 +28,8 @@ import { decodeCheckpoint } from "../src/nn/checkpoint.ts";
 import { TEACH_STEPS } from "../src/serve/engine.ts";
 import { Tuner } from "../src/serve/tune.ts";
 import { BUNDLE_PATH, bundleEngine } from "../src/serve/gen_engine_bundle.ts";
+import { CHROMIUM, hasChromium, importPlaywright } from "./browser_helpers.ts";
 
-const CHROMIUM = "/usr/bin/chromium";
 const FILES = [
   "train-images-idx3-ubyte.gz",
   "train-labels-idx1-ubyte.gz",
@@ -39,14 +39,6 @@ const FILES = [
 /** How far the browser's probabilities may be from the server's. */
 const TOLERANCE = 1e-4;
 const CASES = new URL("./fixtures/cases/", import.meta.url);
-
-function hasChromium(): boolean {
-  try {
-    return Deno.statSync(CHROMIUM).isFile;
-  } catch {
-    return false;
-  }
-}
 
 Deno.test("src/serve/engine.bundle.js is what deno task gen makes of today's sources", async () => {
   const committed = await Deno.readTextFile(BUNDLE_PATH);
@@ -62,16 +54,6 @@ Deno.test("src/serve/engine.bundle.js is what deno task gen makes of today's sou
     );
   }
 });
-
-/** As tests/serve_test.ts: playwright-core's is-wsl probe postponed (see there). */
-async function importPlaywright(): Promise<typeof import("playwright-core")> {
-  Deno.env.set("__IS_WSL_TEST__", "1");
-  try {
-    return await import("playwright-core");
-  } finally {
-    Deno.env.delete("__IS_WSL_TEST__");
-  }
-}
 
 /** A running `mnist serve --port 0`. */
 interface Server {

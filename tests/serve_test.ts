@@ -30,6 +30,7 @@ import {
   MAX_BODY_BYTES,
   MAX_REQUESTS,
 } from "../src/serve/server.ts";
+import { CHROMIUM, hasChromium, importPlaywright } from "./browser_helpers.ts";
 
 const FILES = [
   "train-images-idx3-ubyte.gz",
@@ -37,7 +38,6 @@ const FILES = [
   "t10k-images-idx3-ubyte.gz",
   "t10k-labels-idx1-ubyte.gz",
 ];
-const CHROMIUM = "/usr/bin/chromium";
 const BASE = "http://127.0.0.1";
 
 // ---------------------------------------------------------------------------------------------
@@ -288,29 +288,6 @@ function counting(inner: ImageClassifier): ImageClassifier & { batches: number[]
       return inner.classify(images);
     },
   };
-}
-
-function hasChromium(): boolean {
-  try {
-    return Deno.statSync(CHROMIUM).isFile;
-  } catch {
-    return false;
-  }
-}
-
-/**
- * playwright-core bundles is-wsl, which at import probes /proc/sys/fs/binfmt_misc/WSLInterop, a
- * path Deno lets a program read only under --allow-all, more than the test task grants. Its test
- * switch __IS_WSL_TEST__ postpones the probe to a call (opening URLs on WSL) that launching
- * chromium never makes.
- */
-async function importPlaywright(): Promise<typeof import("playwright-core")> {
-  Deno.env.set("__IS_WSL_TEST__", "1");
-  try {
-    return await import("playwright-core");
-  } finally {
-    Deno.env.delete("__IS_WSL_TEST__");
-  }
 }
 
 // ---------------------------------------------------------------------------------------------
